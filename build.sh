@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Builds and checks nymchat.
+#   ./build.sh          build dist/nymchat (one file), dist/nymchat.1, dist/nymchat.bash
+#   ./build.sh test     build, then cargo test and the pytest suite
+#   ./build.sh demo     build, then run `nymchat demo`
+#   ./build.sh lint     ruff, cargo fmt --check, cargo clippy
+#   ./build.sh bench    build, then scripts/bench.py (arguments pass through)
+#   ./build.sh clean    remove build outputs (.venv, target, dist)
+# Everything the project needs is installed here, into .venv; nothing by hand.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+VENV=$ROOT/.venv
+PY=$VENV/bin/python
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+
+stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+ensure_venv() {
+    command -v python3 >/dev/null || die "python3 (>= 3.11) is needed"
+    python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "python3 is $(python3 --version 2>&1); nymchat needs >= 3.11"
+    command -v cargo >/dev/null || die "cargo (the Rust toolchain) is needed"
+    if [ ! -x "$PY" ]; then
+        step "creating .venv"
+        python3 -m venv "$VENV"
+    fi
+    local want have
+    want=$(stamp_of pyproject.toml)
+    have=$(cat "$VENV/.deps-stamp" 2>/dev/null || true)
+    if [ "$want" != "$have" ]; then
+        step "installing pinned build and test dependencies into .venv"
+        "$PY" - > "$VENV/requirements.txt" <<'PYEOF'
+import tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+print("\n".join(project["dependencies"] + project["optional-dependencies"]["dev"]))
+PYEOF
+        "$PY" -m pip install --quiet --disable-pip-version-check -r "$VENV/requirements.txt"
+        echo "$want" > "$VENV/.deps-stamp"
+    fi
+}
+
+source_stamp() {
+    stamp_of pyproject.toml Cargo.toml Cargo.lock README.md rust_ext/Cargo.toml \
+        $(find nymchat rust_ext/src -type f \( -name '*.py' -o -name '*.rs' -o -name '*.sql' \) | sort)
+}
+
+build() {
+    ensure_venv
+    [ -f Cargo.lock ] || die "Cargo.lock is missing (it is committed; restore it)"
+    local want
+    want=$(source_stamp)
+    if [ -x dist/nymchat ] && [ "$(cat dist/.stamp 2>/dev/null)" = "$want" ]; then
+        step "dist/nymchat is up to date"
+        return
+    fi
+    step "building the native core (release) and the wheel"
+    rm -rf target/wheels
+    "$VENV/bin/maturin" build --release --locked --quiet --interpreter "$PY" --out target/wheels
+    local wheel
+    wheel=$(ls target/wheels/nymchat-*.whl)
+    "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$wheel"
+
+    step "packing dist/nymchat (shiv: the wheel and its runtime dependencies)"
+    mkdir -p dist
+    rm -f dist/nymchat dist/.stamp
+    "$VENV/bin/shiv" --quiet --compressed --reproducible -p '/usr/bin/env python3' \
+        -c nymchat -o dist/nymchat "$wheel"
+
+    step "writing the man page dist/nymchat.1 and bash completion dist/nymchat.bash"
+    "$VENV/bin/argparse-manpage" --module nymchat.cli --function build_parser --prog nymchat \
+        --project-name nymchat --version "$("$PY" -c 'import nymchat; print(nymchat.__version__)')" \
+        --description "pseudonymous end-to-end encrypted messaging over the Nym mixnet" \
+        --url "https://nymchat.invalid" --output dist/nymchat.1 >/dev/null
+    "$VENV/bin/shtab" --shell=bash --prog nymchat nymchat.cli.build_parser > dist/nymchat.bash
+
+    step "smoke-running dist/nymchat"
+    local shiv_root
+    shiv_root=$(mktemp -d)
+    SHIV_ROOT=$shiv_root dist/nymchat --version
+    rm -rf "$shiv_root"
+    echo "$want" > dist/.stamp
+}
+
+run_tests() {
+    step "cargo test"
+    cargo test --locked --quiet
+    step "pytest"
+    NYMCHAT_DIST="$ROOT/dist/nymchat" "$PY" -m pytest "$@"
+}
+
+lint() {
+    ensure_venv
+    step "ruff check"
+    "$VENV/bin/ruff" check .
+    step "cargo fmt --check"
+    cargo fmt --all -- --check
+    step "cargo clippy"
+    cargo clippy --locked --quiet --all-targets --all-features -- -D warnings
+}
+
+command=${1:-build}
+[ $# -gt 0 ] && shift
+case $command in
+    build) build ;;
+    test) build; run_tests "$@" ;;
+    demo) build; exec dist/nymchat demo "$@" ;;
+    lint) lint ;;
+    bench) build; exec "$PY" scripts/bench.py "$@" ;;
+    clean) rm -rf .venv target dist ;;
+    -h|--help|help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) die "unknown command '$command' (try ./build.sh help)" ;;
+esac

@@ -1,0 +1,3 @@
+from nymchat.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""The ``nymchat`` command line. Imports nothing heavy: each subcommand's module (and
+the native core) is imported only when that subcommand runs."""
+
+import argparse
+import importlib
+import sys
+
+PROG = "nymchat"
+
+# Commands of product.md that later versions build; they say so instead of pretending.
+NOT_BUILT = {
+    "node": "run a discovery node: registry, key directory, relay, offline queue",
+    "chat": "interactive terminal chat",
+    "register": "claim a username on a node",
+    "lookup": "fetch and pin a user's keys",
+    "send": "send one message",
+    "inbox": "fetch new messages",
+    "contacts": "list, verify, trust and remove contacts",
+    "mixnet": "run a local test mixnet speaking the nym-client API (no anonymity)",
+    "demo": "local mixnet, node and two users talking, in one command",
+}
+COMMAND_ORDER = ["node", "chat", "register", "lookup", "send", "inbox", "contacts", "keys",
+                 "mixnet", "demo"]
+
+
+def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """Options accepted before or after the command name. Below the top level their
+    default is SUPPRESS, so a value given before the command is not reset."""
+
+    def default(value):
+        return value if top else argparse.SUPPRESS
+
+    group = parser.add_argument_group("global options")
+    group.add_argument("--home", metavar="DIR", default=default(None),
+                       help="where nymchat keeps its files (default: $NYMCHAT_HOME, else the "
+                            "user data directory, e.g. ~/.local/share/nymchat)")
+    group.add_argument("--passphrase-file", metavar="FILE", default=default(None),
+                       help="read the passphrase from the first line of FILE "
+                            "(else $NYMCHAT_PASSPHRASE, else a prompt)")
+    group.add_argument("-v", "--verbose", action="count", default=default(0),
+                       help="more log output (twice for debug); errors show a traceback")
+    group.add_argument("-q", "--quiet", action="store_true", default=default(False),
+                       help="only errors")
+    group.add_argument("--log-format", choices=["text", "json"], default=default("text"),
+                       help="log lines as text or as one JSON object each (default: text)")
+
+
+def _add_keys(commands) -> None:
+    keys = commands.add_parser("keys", help="create and show your identity keys",
+                               description="Create and show your identity keys.")
+    _common_options(keys, top=False)
+    actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    new = actions.add_parser(
+        "new", help="create an identity in an encrypted keystore",
+        description="Create an identity (Ed25519 signing key and X25519 agreement key) in "
+                    "an encrypted keystore in --home. The keystore is sealed with a key "
+                    "derived from your passphrase by Argon2id. An existing identity is "
+                    "never overwritten.")
+    _common_options(new, top=False)
+    new.add_argument("--json", action="store_true", help="print the result as JSON")
+    new.set_defaults(handler="nymchat.commands.keys:new")
+    show = actions.add_parser(
+        "show", help="print your public keys and fingerprint",
+        description="Unlock the keystore and print the public keys and fingerprint.")
+    _common_options(show, top=False)
+    show.add_argument("--json", action="store_true", help="print the result as JSON")
+    show.set_defaults(handler="nymchat.commands.keys:show")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Pseudonymous, end-to-end encrypted messaging over the Nym mixnet.",
+        epilog="Exit codes: 0 ok, 1 failure, 2 usage. Run `nymchat COMMAND --help` for more.",
+    )
+    parser.add_argument("--version", action="store_true",
+                        help="print the versions of nymchat, its native core and Python")
+    _common_options(parser, top=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_ORDER:
+        if name == "keys":
+            _add_keys(commands)
+            continue
+        sub = commands.add_parser(name, help=f"{NOT_BUILT[name]} (not built yet)",
+                                  description=f"{NOT_BUILT[name]}. Not built yet in this "
+                                              "version.")
+        sub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        sub.set_defaults(handler=None)
+    return parser
+
+
+def _print_version() -> int:
+    import platform
+
+    from nymchat import __version__, _native
+
+    status = "self-test ok" if _native.self_test() else "SELF-TEST FAILED"
+    print(f"nymchat {__version__}")
+    print(f"native core {_native.__version__} (Rust, {status})")
+    print(f"Python {platform.python_version()} ({platform.python_implementation()}, "
+          f"{sys.executable})")
+    return 0 if status == "self-test ok" else 1
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from nymchat.errors import NotBuiltYet
+
+    if args.version:
+        return _print_version()
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.handler is None:
+        raise NotBuiltYet(f"'{args.command}' is not built yet in this version of nymchat")
+    from nymchat.logs import setup_logging
+
+    setup_logging(args.verbose, args.quiet, args.log_format)
+    module, function = args.handler.split(":")
+    return getattr(importlib.import_module(module), function)(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _run(args, parser)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        from nymchat.errors import NymchatError
+
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        if isinstance(error, NymchatError):
+            print(f"{PROG}: error: {error}", file=sys.stderr)
+            return error.exit_code
+        print(f"{PROG}: internal error: {error.__class__.__name__}: {error}"
+              f"{'' if args.verbose else ' (run with -v for details)'}", file=sys.stderr)
+        return 1
+    finally:
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per subcommand; each exposes functions taking the parsed arguments."""

@@ -1,0 +1,52 @@
+"""``nymchat keys new`` and ``nymchat keys show``."""
+
+import argparse
+import json
+from pathlib import Path
+
+from nymchat import keystore
+from nymchat.home import default_home, ensure_home
+from nymchat.identity import fingerprint
+from nymchat.passphrase import get_passphrase
+
+
+def _home(args: argparse.Namespace) -> Path:
+    return Path(args.home).expanduser() if args.home else default_home()
+
+
+def _passphrase_file(args: argparse.Namespace) -> Path | None:
+    return Path(args.passphrase_file).expanduser() if args.passphrase_file else None
+
+
+def _report(args: argparse.Namespace, identity, path: Path, created: bool) -> int:
+    info = {
+        "keystore": str(path),
+        "signing_public": identity.signing_public.hex(),
+        "agreement_public": identity.agreement_public.hex(),
+        "fingerprint": fingerprint(identity.signing_public, identity.agreement_public),
+    }
+    if args.json:
+        print(json.dumps({"created": created, **info} if created else info))
+        return 0
+    if created and not args.quiet:
+        print(f"Created a new identity in {path}")
+    print(f"signing key (Ed25519)    {info['signing_public']}")
+    print(f"agreement key (X25519)   {info['agreement_public']}")
+    print(f"fingerprint              {info['fingerprint']}")
+    return 0
+
+
+def new(args: argparse.Namespace) -> int:
+    home = ensure_home(_home(args))
+    path = keystore.path_in(home)
+    keystore.check_absent(home)  # before asking for a passphrase
+    passphrase = get_passphrase(_passphrase_file(args), new=True)
+    identity = keystore.create(home, passphrase)
+    return _report(args, identity, path, created=True)
+
+
+def show(args: argparse.Namespace) -> int:
+    home = _home(args)
+    sealed = keystore.read_sealed(home)  # before asking for a passphrase
+    identity = keystore.unlock(home, get_passphrase(_passphrase_file(args)), sealed)
+    return _report(args, identity, keystore.path_in(home), created=False)

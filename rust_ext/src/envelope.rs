@@ -1,0 +1,249 @@
+//! One-shot sealed envelopes for control messages to and from a node.
+//!
+//! X25519 (fresh ephemeral key, recipient's static key) → HKDF-SHA256 → AES-256-GCM.
+//! The sender's identity key signs the whole context inside the ciphertext, so only the
+//! recipient learns who sent it, and the signature cannot be re-used for another
+//! recipient, context or envelope. Layout (see docs/PROTOCOL.md):
+//!
+//! ```text
+//! envelope = 0x01 ‖ ephemeral[32] ‖ message_id[16] ‖ AES-GCM(inner) ‖ tag[16]
+//! ad       = envelope header ‖ len(context) ‖ context ‖ recipient[32]
+//! inner    = sender[32] ‖ sign("envelope", ad ‖ sender ‖ plaintext)[64] ‖ plaintext
+//! ```
+
+use aes_gcm::aead::{AeadInOut, KeyInit, Nonce, Tag};
+use aes_gcm::{Aes256Gcm, Key};
+use hkdf::Hkdf;
+use sha2::Sha256;
+use x25519_dalek::{PublicKey as AgreementPublic, StaticSecret};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::identity::{
+    Identity, PUBLIC_KEY_LEN, PublicKey, SIGNATURE_LEN, check_label,
+};
+
+pub const VERSION: u8 = 1;
+pub const MESSAGE_ID_LEN: usize = 16;
+pub const HEADER_LEN: usize = 1 + PUBLIC_KEY_LEN + MESSAGE_ID_LEN;
+const TAG_LEN: usize = 16;
+/// Bytes an envelope adds to its plaintext.
+pub const OVERHEAD: usize = HEADER_LEN + PUBLIC_KEY_LEN + SIGNATURE_LEN + TAG_LEN;
+const KDF_INFO: &[u8] = b"nymchat-envelope-v1\x00";
+const SIGNATURE_LABEL: &str = "envelope";
+
+/// What `open` hands back.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Opened {
+    pub sender: [u8; PUBLIC_KEY_LEN],
+    pub message_id: [u8; MESSAGE_ID_LEN],
+    pub plaintext: Vec<u8>,
+}
+
+fn associated_data(header: &[u8], context: &str, recipient: &[u8; 32]) -> Vec<u8> {
+    let mut ad = Vec::with_capacity(header.len() + 1 + context.len() + recipient.len());
+    ad.extend_from_slice(header);
+    ad.push(context.len() as u8);
+    ad.extend_from_slice(context.as_bytes());
+    ad.extend_from_slice(recipient);
+    ad
+}
+
+/// Derives the AEAD key and nonce; `own_secret` is the ephemeral secret when sealing
+/// and the recipient's static secret when opening, `peer` the other side's public key.
+fn cipher(
+    own_secret: &StaticSecret,
+    peer: &[u8; 32],
+    ephemeral_public: &[u8; 32],
+    recipient: &[u8; 32],
+    context: &str,
+) -> Result<(Aes256Gcm, Nonce<Aes256Gcm>)> {
+    let shared = own_secret.diffie_hellman(&AgreementPublic::from(*peer));
+    if !shared.was_contributory() {
+        return Err(Error::BadKey("low-order X25519 key"));
+    }
+    let mut salt = [0u8; 64];
+    salt[..32].copy_from_slice(ephemeral_public);
+    salt[32..].copy_from_slice(recipient);
+    let mut info = Vec::with_capacity(KDF_INFO.len() + 1 + context.len());
+    info.extend_from_slice(KDF_INFO);
+    info.push(context.len() as u8);
+    info.extend_from_slice(context.as_bytes());
+    let mut okm = Zeroizing::new([0u8; 44]);
+    Hkdf::<Sha256>::new(Some(&salt), shared.as_bytes())
+        .expand(&info, okm.as_mut())
+        .expect("44 bytes is a valid HKDF-SHA256 length");
+    let key = Key::<Aes256Gcm>::try_from(&okm[..32]).expect("32-byte key");
+    let nonce = Nonce::<Aes256Gcm>::try_from(&okm[32..]).expect("12-byte nonce");
+    Ok((Aes256Gcm::new(&key), nonce))
+}
+
+fn read_key(bytes: &[u8], what: &'static str) -> Result<[u8; 32]> {
+    bytes.try_into().map_err(|_| Error::BadKey(what))
+}
+
+/// Seals `plaintext` from `sender` to the holder of the X25519 key `recipient`.
+pub fn seal(
+    sender: &Identity,
+    recipient: &[u8],
+    context: &str,
+    message_id: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    let ephemeral = StaticSecret::from(crate::random_bytes::<32>());
+    seal_with_ephemeral(sender, recipient, context, message_id, plaintext, ephemeral)
+}
+
+/// `seal` with a given ephemeral secret: for test vectors only.
+pub fn seal_with_ephemeral(
+    sender: &Identity,
+    recipient: &[u8],
+    context: &str,
+    message_id: &[u8],
+    plaintext: &[u8],
+    ephemeral: StaticSecret,
+) -> Result<Vec<u8>> {
+    check_label(context)?;
+    let recipient = read_key(recipient, "recipient key must be 32 bytes")?;
+    let message_id: [u8; MESSAGE_ID_LEN] = message_id
+        .try_into()
+        .map_err(|_| Error::InvalidArgument(format!("message id must be {MESSAGE_ID_LEN} bytes")))?;
+    let ephemeral_public = AgreementPublic::from(&ephemeral).to_bytes();
+    let (aead, nonce) = cipher(&ephemeral, &recipient, &ephemeral_public, &recipient, context)?;
+
+    let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
+    out.push(VERSION);
+    out.extend_from_slice(&ephemeral_public);
+    out.extend_from_slice(&message_id);
+    let ad = associated_data(&out, context, &recipient);
+
+    let sender_public = sender.signing_public();
+    let mut signed = Vec::with_capacity(ad.len() + PUBLIC_KEY_LEN + plaintext.len());
+    signed.extend_from_slice(&ad);
+    signed.extend_from_slice(&sender_public);
+    signed.extend_from_slice(plaintext);
+    let signature = sender.sign(SIGNATURE_LABEL, &signed)?;
+
+    out.extend_from_slice(&sender_public);
+    out.extend_from_slice(&signature);
+    out.extend_from_slice(plaintext);
+    let tag = aead
+        .encrypt_inout_detached(&nonce, &ad, (&mut out[HEADER_LEN..]).into())
+        .map_err(|_| Error::InvalidArgument("plaintext too long".into()))?;
+    out.extend_from_slice(&tag);
+    Ok(out)
+}
+
+/// Opens an envelope addressed to `recipient` in `context`. With `expected_sender`,
+/// an envelope signed by any other key is refused.
+pub fn open(
+    recipient: &Identity,
+    context: &str,
+    envelope: &[u8],
+    expected_sender: Option<&[u8]>,
+) -> Result<Opened> {
+    check_label(context)?;
+    if envelope.len() < OVERHEAD {
+        return Err(Error::DecryptionFailed("too short"));
+    }
+    if envelope[0] != VERSION {
+        return Err(Error::DecryptionFailed("unknown envelope version"));
+    }
+    let (header, body) = envelope.split_at(HEADER_LEN);
+    let ephemeral_public = read_key(&header[1..33], "ephemeral key")?;
+    let recipient_public = recipient.agreement_public();
+    let own_secret = recipient.agreement_secret();
+    let (aead, nonce) =
+        cipher(own_secret, &ephemeral_public, &ephemeral_public, &recipient_public, context)
+            .map_err(|_| Error::DecryptionFailed("bad ephemeral key"))?;
+    let ad = associated_data(header, context, &recipient_public);
+
+    let (ciphertext, tag) = body.split_at(body.len() - TAG_LEN);
+    let mut inner = Zeroizing::new(ciphertext.to_vec());
+    let tag = Tag::<Aes256Gcm>::try_from(tag).expect("16-byte tag");
+    aead.decrypt_inout_detached(&nonce, &ad, inner.as_mut_slice().into(), &tag)
+        .map_err(|_| Error::DecryptionFailed("authentication failed"))?;
+
+    let (sender, rest) = inner.split_at(PUBLIC_KEY_LEN);
+    let (signature, plaintext) = rest.split_at(SIGNATURE_LEN);
+    if let Some(expected) = expected_sender {
+        if expected != sender {
+            return Err(Error::DecryptionFailed("sent by an unexpected key"));
+        }
+    }
+    let mut signed = Vec::with_capacity(ad.len() + PUBLIC_KEY_LEN + plaintext.len());
+    signed.extend_from_slice(&ad);
+    signed.extend_from_slice(sender);
+    signed.extend_from_slice(plaintext);
+    PublicKey::from_bytes(sender)?.verify(SIGNATURE_LABEL, &signed, signature)?;
+
+    Ok(Opened {
+        sender: read_key(sender, "sender key")?,
+        message_id: header[33..].try_into().expect("16-byte id"),
+        plaintext: plaintext.to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: [u8; 16] = [7u8; 16];
+
+    fn pair() -> (Identity, Identity) {
+        (Identity::generate(), Identity::generate())
+    }
+
+    #[test]
+    fn round_trip() {
+        let (alice, node) = pair();
+        let env = seal(&alice, &node.agreement_public(), "to-node", &ID, b"hello").unwrap();
+        assert_eq!(env.len(), OVERHEAD + 5);
+        let opened = open(&node, "to-node", &env, Some(&alice.signing_public())).unwrap();
+        assert_eq!(opened.plaintext, b"hello");
+        assert_eq!(opened.sender, alice.signing_public());
+        assert_eq!(opened.message_id, ID);
+    }
+
+    #[test]
+    fn wrong_recipient_context_or_sender_fails() {
+        let (alice, node) = pair();
+        let mallory = Identity::generate();
+        let env = seal(&alice, &node.agreement_public(), "to-node", &ID, b"hello").unwrap();
+        assert!(matches!(open(&mallory, "to-node", &env, None), Err(Error::DecryptionFailed(_))));
+        assert!(matches!(open(&node, "from-node", &env, None), Err(Error::DecryptionFailed(_))));
+        assert!(matches!(
+            open(&node, "to-node", &env, Some(&mallory.signing_public())),
+            Err(Error::DecryptionFailed(_))
+        ));
+    }
+
+    #[test]
+    fn every_flipped_bit_is_detected() {
+        let (alice, node) = pair();
+        let env = seal(&alice, &node.agreement_public(), "ctx", &ID, b"pay").unwrap();
+        for i in 0..env.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut bad = env.clone();
+                bad[i] ^= bit;
+                assert!(open(&node, "ctx", &bad, None).is_err(), "byte {i} bit {bit}");
+            }
+        }
+        for cut in 0..env.len() {
+            assert!(open(&node, "ctx", &env[..cut], None).is_err());
+        }
+    }
+
+    #[test]
+    fn low_order_recipient_key_is_refused() {
+        let alice = Identity::generate();
+        assert!(matches!(seal(&alice, &[0u8; 32], "ctx", &ID, b"x"), Err(Error::BadKey(_))));
+    }
+
+    #[test]
+    fn message_id_must_be_16_bytes() {
+        let (alice, node) = pair();
+        let err = seal(&alice, &node.agreement_public(), "ctx", &[1, 2], b"x");
+        assert!(matches!(err, Err(Error::InvalidArgument(_))));
+    }
+}

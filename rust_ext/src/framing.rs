@@ -1,0 +1,444 @@
+//! Framing: pad a payload to a bucket of whole mixnet packets, split it into frames of
+//! exactly one packet each, and reassemble frames that arrive out of order, twice, or
+//! not at all.
+//!
+//! A frame is `FRAME_SIZE` bytes:
+//!
+//! ```text
+//! 0x01 ‖ message_id[16] ‖ index u16 ‖ count u16 ‖ total_len u32 ‖ chunk[CHUNK_LEN]
+//! ```
+//!
+//! Integers are big-endian. The payload is laid out across the chunks in index order and
+//! followed by zeros; `count` is the smallest bucket (1, 2, 3, 4, 6, 8, 12, …: powers of
+//! two and three times powers of two) that holds `total_len` bytes, so an observer of the
+//! frames learns the bucket, not the length. The encoding is canonical: for a given
+//! payload and id there is exactly one valid sequence of frames.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use crate::error::{Error, Result};
+
+pub const VERSION: u8 = 1;
+/// One Sphinx packet carries ~1604 B of application data; the nym-client adds a type
+/// byte (two for replies) and a padding marker, so 1600 B fills a packet for `send`,
+/// `sendAnonymous` and `reply` alike.
+pub const FRAME_SIZE: usize = 1600;
+pub const HEADER_LEN: usize = 1 + 16 + 2 + 2 + 4;
+pub const CHUNK_LEN: usize = FRAME_SIZE - HEADER_LEN;
+pub const MAX_FRAMES: usize = 49_152;
+pub const MESSAGE_ID_LEN: usize = 16;
+
+/// The smallest bucket of frames that holds `frames` frames, if any.
+pub fn bucket(frames: usize) -> Option<usize> {
+    let mut power = 1usize;
+    loop {
+        for candidate in [power, power + power / 2] {
+            if candidate >= frames && candidate > 0 {
+                return (candidate <= MAX_FRAMES).then_some(candidate);
+            }
+        }
+        power *= 2;
+    }
+}
+
+/// Number of frames a payload of `len` bytes is sent as.
+pub fn frame_count(len: usize) -> Result<usize> {
+    bucket(len.div_ceil(CHUNK_LEN).max(1))
+        .ok_or_else(|| Error::InvalidArgument(format!("payload of {len} bytes is too large to frame")))
+}
+
+/// Splits `payload` into frames, returned back to back (`frame_count * FRAME_SIZE` bytes).
+pub fn encode(payload: &[u8], message_id: &[u8]) -> Result<Vec<u8>> {
+    let message_id: &[u8; MESSAGE_ID_LEN] = message_id
+        .try_into()
+        .map_err(|_| Error::InvalidArgument(format!("message id must be {MESSAGE_ID_LEN} bytes")))?;
+    let count = frame_count(payload.len())?;
+    let mut out = vec![0u8; count * FRAME_SIZE];
+    let mut chunks = payload.chunks(CHUNK_LEN);
+    for (index, frame) in out.chunks_exact_mut(FRAME_SIZE).enumerate() {
+        frame[0] = VERSION;
+        frame[1..17].copy_from_slice(message_id);
+        frame[17..19].copy_from_slice(&(index as u16).to_be_bytes());
+        frame[19..21].copy_from_slice(&(count as u16).to_be_bytes());
+        frame[21..25].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+        if let Some(chunk) = chunks.next() {
+            frame[HEADER_LEN..HEADER_LEN + chunk.len()].copy_from_slice(chunk);
+        }
+    }
+    Ok(out)
+}
+
+/// The decoded header of one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader {
+    pub message_id: [u8; MESSAGE_ID_LEN],
+    pub index: usize,
+    pub count: usize,
+    pub total_len: usize,
+}
+
+impl FrameHeader {
+    /// The payload bytes this frame carries (the rest of its chunk is padding).
+    fn data_len(&self) -> usize {
+        self.total_len.saturating_sub(self.index * CHUNK_LEN).min(CHUNK_LEN)
+    }
+}
+
+fn bad(reason: impl Into<String>) -> Error {
+    Error::Framing(reason.into())
+}
+
+/// Parses and checks one frame; returns its header and the payload bytes it carries.
+pub fn parse(frame: &[u8]) -> Result<(FrameHeader, &[u8])> {
+    if frame.len() != FRAME_SIZE {
+        return Err(bad(format!("frame is {} bytes, expected {FRAME_SIZE}", frame.len())));
+    }
+    if frame[0] != VERSION {
+        return Err(bad(format!("unknown frame version {}", frame[0])));
+    }
+    let header = FrameHeader {
+        message_id: frame[1..17].try_into().expect("16 bytes"),
+        index: u16::from_be_bytes([frame[17], frame[18]]) as usize,
+        count: u16::from_be_bytes([frame[19], frame[20]]) as usize,
+        total_len: u32::from_be_bytes(frame[21..25].try_into().expect("4 bytes")) as usize,
+    };
+    if header.index >= header.count {
+        return Err(bad(format!("frame index {} of {}", header.index, header.count)));
+    }
+    if frame_count(header.total_len).ok() != Some(header.count) {
+        return Err(bad(format!(
+            "{} frames is not the bucket for {} bytes",
+            header.count, header.total_len
+        )));
+    }
+    let (data, padding) = frame[HEADER_LEN..].split_at(header.data_len());
+    if padding.iter().any(|&b| b != 0) {
+        return Err(bad("non-zero padding"));
+    }
+    Ok((header, data))
+}
+
+/// Bounds on what a `Reassembler` holds.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest payload accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Payload bytes reserved by all incomplete messages together.
+    pub max_pending_bytes: usize,
+    /// Incomplete messages held at once.
+    pub max_pending_messages: usize,
+    /// Seconds an incomplete message is kept after its first frame.
+    pub ttl: f64,
+    /// Completed message keys remembered, so late duplicate frames are dropped.
+    pub completed_memory: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 4 << 20,
+            max_pending_bytes: 32 << 20,
+            max_pending_messages: 256,
+            ttl: 300.0,
+            completed_memory: 4096,
+        }
+    }
+}
+
+/// Frames from different sources never mix: the key is (source, message id).
+type Key = (Vec<u8>, [u8; MESSAGE_ID_LEN]);
+
+struct Partial {
+    header: FrameHeader,
+    data: Vec<u8>,
+    received: Vec<bool>,
+    missing: usize,
+    first_seen: f64,
+    serial: u64,
+}
+
+/// Reassembles framed messages. Sans-I/O: the caller passes the time in.
+pub struct Reassembler {
+    limits: Limits,
+    pending: HashMap<Key, Partial>,
+    /// Incomplete messages oldest first, as (key, serial); stale entries are skipped.
+    age_order: VecDeque<(Key, u64)>,
+    pending_bytes: usize,
+    completed: HashSet<Key>,
+    completed_order: VecDeque<Key>,
+    next_serial: u64,
+    evicted: u64,
+}
+
+/// A whole message.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Complete {
+    pub message_id: [u8; MESSAGE_ID_LEN],
+    pub payload: Vec<u8>,
+}
+
+impl Reassembler {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            pending: HashMap::new(),
+            age_order: VecDeque::new(),
+            pending_bytes: 0,
+            completed: HashSet::new(),
+            completed_order: VecDeque::new(),
+            next_serial: 0,
+            evicted: 0,
+        }
+    }
+
+    /// Incomplete messages held now.
+    pub fn pending_messages(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Payload bytes reserved by incomplete messages now.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Incomplete messages dropped so far, to make room or because they expired.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Takes one frame; returns the message when this frame completes it.
+    /// Duplicate frames, and frames of a message already completed, return `None`.
+    pub fn push(&mut self, frame: &[u8], now: f64, source: &[u8]) -> Result<Option<Complete>> {
+        let (header, data) = parse(frame)?;
+        if header.total_len > self.limits.max_message_bytes {
+            return Err(bad(format!(
+                "message of {} bytes is over the limit of {}",
+                header.total_len, self.limits.max_message_bytes
+            )));
+        }
+        self.expire(now);
+        let key: Key = (source.to_vec(), header.message_id);
+        if self.completed.contains(&key) {
+            return Ok(None);
+        }
+        if header.count == 1 {
+            self.remember_completed(key);
+            return Ok(Some(Complete { message_id: header.message_id, payload: data.to_vec() }));
+        }
+        let partial = match self.pending.get_mut(&key) {
+            Some(partial) => partial,
+            None => self.start(key.clone(), header, now)?,
+        };
+        if partial.header.count != header.count || partial.header.total_len != header.total_len {
+            return Err(bad("frame disagrees with earlier frames of its message"));
+        }
+        if partial.received[header.index] {
+            return Ok(None);
+        }
+        partial.received[header.index] = true;
+        partial.missing -= 1;
+        let start = header.index * CHUNK_LEN;
+        partial.data[start..start + data.len()].copy_from_slice(data);
+        if partial.missing > 0 {
+            return Ok(None);
+        }
+        let partial = self.pending.remove(&key).expect("present");
+        self.pending_bytes -= partial.data.len();
+        self.remember_completed(key);
+        Ok(Some(Complete { message_id: header.message_id, payload: partial.data }))
+    }
+
+    /// Drops incomplete messages whose first frame is older than the TTL.
+    pub fn expire(&mut self, now: f64) {
+        while let Some((key, serial)) = self.age_order.front() {
+            match self.pending.get(key) {
+                Some(p) if p.serial == *serial && now - p.first_seen < self.limits.ttl => break,
+                Some(p) if p.serial == *serial => self.evict_oldest(),
+                _ => {
+                    self.age_order.pop_front();
+                }
+            }
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        while let Some((key, serial)) = self.age_order.pop_front() {
+            if self.pending.get(&key).is_some_and(|p| p.serial == serial) {
+                let partial = self.pending.remove(&key).expect("present");
+                self.pending_bytes -= partial.data.len();
+                self.evicted += 1;
+                return;
+            }
+        }
+    }
+
+    fn start(&mut self, key: Key, header: FrameHeader, now: f64) -> Result<&mut Partial> {
+        if header.total_len > self.limits.max_pending_bytes {
+            return Err(bad("message is larger than the reassembly buffer"));
+        }
+        while !self.pending.is_empty()
+            && (self.pending.len() >= self.limits.max_pending_messages
+                || self.pending_bytes + header.total_len > self.limits.max_pending_bytes)
+        {
+            self.evict_oldest();
+        }
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        self.pending_bytes += header.total_len;
+        self.age_order.push_back((key.clone(), serial));
+        Ok(self.pending.entry(key).or_insert(Partial {
+            header,
+            data: vec![0u8; header.total_len],
+            received: vec![false; header.count],
+            missing: header.count,
+            first_seen: now,
+            serial,
+        }))
+    }
+
+    fn remember_completed(&mut self, key: Key) {
+        if self.limits.completed_memory == 0 {
+            return;
+        }
+        if self.completed_order.len() >= self.limits.completed_memory {
+            if let Some(old) = self.completed_order.pop_front() {
+                self.completed.remove(&old);
+            }
+        }
+        self.completed.insert(key.clone());
+        self.completed_order.push_back(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: [u8; 16] = [9u8; 16];
+
+    fn frames(payload: &[u8], id: &[u8; 16]) -> Vec<Vec<u8>> {
+        encode(payload, id).unwrap().chunks(FRAME_SIZE).map(<[u8]>::to_vec).collect()
+    }
+
+    fn payload(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 + 7) as u8).collect()
+    }
+
+    #[test]
+    fn buckets_are_powers_of_two_and_three_halves() {
+        let got: Vec<usize> = (1..=13).map(|n| bucket(n).unwrap()).collect();
+        assert_eq!(got, [1, 2, 3, 4, 6, 6, 8, 8, 12, 12, 12, 12, 16]);
+        assert_eq!(bucket(MAX_FRAMES), Some(MAX_FRAMES));
+        assert_eq!(bucket(MAX_FRAMES + 1), None);
+        assert_eq!(frame_count(0).unwrap(), 1);
+        assert_eq!(frame_count(CHUNK_LEN).unwrap(), 1);
+        assert_eq!(frame_count(CHUNK_LEN + 1).unwrap(), 2);
+    }
+
+    #[test]
+    fn round_trip_out_of_order_with_duplicates() {
+        let data = payload(5 * CHUNK_LEN + 17);
+        let mut fs = frames(&data, &ID);
+        assert_eq!(fs.len(), 6);
+        fs.reverse();
+        let dup = fs[2].clone();
+        fs.insert(1, dup);
+        let mut r = Reassembler::new(Limits::default());
+        let mut done = None;
+        for f in &fs {
+            if let Some(c) = r.push(f, 0.0, b"src").unwrap() {
+                assert!(done.is_none(), "completed twice");
+                done = Some(c);
+            }
+        }
+        assert_eq!(done.unwrap().payload, data);
+        assert_eq!(r.pending_messages(), 0);
+        assert_eq!(r.pending_bytes(), 0);
+        // A late duplicate of a completed message is dropped.
+        assert_eq!(r.push(&fs[0], 1.0, b"src").unwrap(), None);
+        assert_eq!(r.pending_messages(), 0);
+    }
+
+    #[test]
+    fn sources_do_not_mix() {
+        let data = payload(3 * CHUNK_LEN);
+        let fs = frames(&data, &ID);
+        let mut r = Reassembler::new(Limits::default());
+        assert_eq!(r.push(&fs[0], 0.0, b"a").unwrap(), None);
+        assert_eq!(r.push(&fs[1], 0.0, b"b").unwrap(), None);
+        assert_eq!(r.push(&fs[2], 0.0, b"a").unwrap(), None);
+        assert_eq!(r.pending_messages(), 2);
+    }
+
+    #[test]
+    fn hostile_frames_are_rejected() {
+        let fs = frames(&payload(100), &ID);
+        let mut r = Reassembler::new(Limits::default());
+        let mut check = |f: Vec<u8>| assert!(matches!(r.push(&f, 0.0, b""), Err(Error::Framing(_))));
+        check(fs[0][..FRAME_SIZE - 1].to_vec());
+        let mut f = fs[0].clone();
+        f[0] = 2;
+        check(f);
+        let mut f = fs[0].clone();
+        f[19..21].copy_from_slice(&5u16.to_be_bytes()); // 5 is not a bucket
+        check(f);
+        let mut f = fs[0].clone();
+        f[17..19].copy_from_slice(&1u16.to_be_bytes()); // index past count
+        check(f);
+        let mut f = fs[0].clone();
+        f[FRAME_SIZE - 1] = 1; // non-zero padding
+        check(f);
+        let mut f = fs[0].clone();
+        f[21..25].copy_from_slice(&(CHUNK_LEN as u32 * 2).to_be_bytes()); // length vs count
+        check(f);
+    }
+
+    #[test]
+    fn conflicting_frames_leave_the_message_intact() {
+        let data = payload(2 * CHUNK_LEN);
+        let fs = frames(&data, &ID);
+        let other = frames(&payload(3 * CHUNK_LEN), &ID);
+        let mut r = Reassembler::new(Limits::default());
+        assert_eq!(r.push(&fs[0], 0.0, b"").unwrap(), None);
+        assert!(r.push(&other[1], 0.0, b"").is_err());
+        assert_eq!(r.push(&fs[1], 0.0, b"").unwrap().unwrap().payload, data);
+    }
+
+    #[test]
+    fn memory_is_bounded_and_old_partials_expire() {
+        let limits = Limits {
+            max_message_bytes: 10 * CHUNK_LEN,
+            max_pending_bytes: 5 * CHUNK_LEN,
+            max_pending_messages: 3,
+            ttl: 10.0,
+            completed_memory: 8,
+        };
+        let mut r = Reassembler::new(limits);
+        for i in 0..20u8 {
+            let fs = frames(&payload(2 * CHUNK_LEN), &[i; 16]);
+            r.push(&fs[0], f64::from(i), b"").unwrap();
+            assert!(r.pending_messages() <= 2);
+            assert!(r.pending_bytes() <= 5 * CHUNK_LEN);
+        }
+        assert!(r.evicted() >= 18);
+        r.expire(1000.0);
+        assert_eq!(r.pending_messages(), 0);
+        assert_eq!(r.pending_bytes(), 0);
+        let big = frames(&payload(11 * CHUNK_LEN), &ID);
+        assert!(r.push(&big[0], 0.0, b"").is_err());
+    }
+
+    #[test]
+    fn empty_and_exact_payloads() {
+        for len in [0, 1, CHUNK_LEN - 1, CHUNK_LEN, CHUNK_LEN + 1, 7 * CHUNK_LEN] {
+            let data = payload(len);
+            let mut r = Reassembler::new(Limits::default());
+            let out: Vec<Complete> = frames(&data, &ID)
+                .iter()
+                .filter_map(|f| r.push(f, 0.0, b"").unwrap())
+                .collect();
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].payload, data, "len {len}");
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Identity keys and domain-separated Ed25519 signatures.
+//!
+//! Every signature is over `SIGNATURE_DOMAIN ‖ len(label) ‖ label ‖ message`, so a
+//! signature made in one role (say, answering a registration challenge) can never be
+//! accepted in another (say, a node answer). Labels are short fixed strings chosen by
+//! nymchat's code, never by a peer.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use x25519_dalek::{PublicKey as AgreementPublic, StaticSecret};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+pub const SIGNATURE_DOMAIN: &[u8] = b"nymchat-sig-v1\x00";
+pub const PUBLIC_KEY_LEN: usize = 32;
+pub const SIGNATURE_LEN: usize = 64;
+/// Secret material of an identity: Ed25519 seed ‖ X25519 secret.
+pub const SECRET_LEN: usize = 64;
+pub const MAX_LABEL_LEN: usize = 64;
+
+/// Checks a label (signature role or envelope context): 1–64 bytes of `[a-z0-9._/-]`.
+pub fn check_label(label: &str) -> Result<()> {
+    let ok_char = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._/-".contains(&b);
+    if label.is_empty() || label.len() > MAX_LABEL_LEN || !label.bytes().all(ok_char) {
+        return Err(Error::InvalidArgument(format!(
+            "label {label:?} must be 1-{MAX_LABEL_LEN} characters of [a-z0-9._/-]"
+        )));
+    }
+    Ok(())
+}
+
+/// The exact bytes an Ed25519 signature covers for `label` and `message`.
+pub fn signed_bytes(label: &str, message: &[u8]) -> Result<Vec<u8>> {
+    check_label(label)?;
+    let mut out = Vec::with_capacity(SIGNATURE_DOMAIN.len() + 1 + label.len() + message.len());
+    out.extend_from_slice(SIGNATURE_DOMAIN);
+    out.push(label.len() as u8);
+    out.extend_from_slice(label.as_bytes());
+    out.extend_from_slice(message);
+    Ok(out)
+}
+
+/// A user's (or node's) long-term keys: Ed25519 for signing, X25519 for key agreement.
+pub struct Identity {
+    signing: SigningKey,
+    agreement: StaticSecret,
+    agreement_public: AgreementPublic,
+}
+
+impl Identity {
+    pub fn generate() -> Self {
+        let secret = Zeroizing::new(crate::random_bytes::<SECRET_LEN>());
+        Self::from_secret(secret.as_slice()).expect("fresh secret has the right length")
+    }
+
+    /// Restores an identity from `secret_bytes()` output.
+    pub fn from_secret(secret: &[u8]) -> Result<Self> {
+        if secret.len() != SECRET_LEN {
+            return Err(Error::BadKey("identity secret must be 64 bytes"));
+        }
+        let mut seed = Zeroizing::new([0u8; 32]);
+        let mut agreement = Zeroizing::new([0u8; 32]);
+        seed.copy_from_slice(&secret[..32]);
+        agreement.copy_from_slice(&secret[32..]);
+        let agreement = StaticSecret::from(*agreement);
+        let agreement_public = AgreementPublic::from(&agreement);
+        Ok(Self { signing: SigningKey::from_bytes(&seed), agreement, agreement_public })
+    }
+
+    pub fn secret_bytes(&self) -> Zeroizing<[u8; SECRET_LEN]> {
+        let mut out = Zeroizing::new([0u8; SECRET_LEN]);
+        out[..32].copy_from_slice(self.signing.as_bytes());
+        out[32..].copy_from_slice(self.agreement.as_bytes());
+        out
+    }
+
+    pub fn signing_public(&self) -> [u8; PUBLIC_KEY_LEN] {
+        self.signing.verifying_key().to_bytes()
+    }
+
+    pub fn agreement_public(&self) -> [u8; PUBLIC_KEY_LEN] {
+        self.agreement_public.to_bytes()
+    }
+
+    pub(crate) fn agreement_secret(&self) -> &StaticSecret {
+        &self.agreement
+    }
+
+    pub fn sign(&self, label: &str, message: &[u8]) -> Result<[u8; SIGNATURE_LEN]> {
+        Ok(self.signing.sign(&signed_bytes(label, message)?).to_bytes())
+    }
+}
+
+/// A checked Ed25519 public key, kept decompressed between verifications.
+#[derive(Clone, Debug)]
+pub struct PublicKey(VerifyingKey);
+
+impl PublicKey {
+    /// Rejects encodings that are not curve points and weak (small-order) keys.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let bytes: &[u8; PUBLIC_KEY_LEN] =
+            bytes.try_into().map_err(|_| Error::BadKey("public key must be 32 bytes"))?;
+        let key =
+            VerifyingKey::from_bytes(bytes).map_err(|_| Error::BadKey("not an Ed25519 point"))?;
+        if key.is_weak() {
+            return Err(Error::BadKey("weak Ed25519 key"));
+        }
+        Ok(Self(key))
+    }
+
+    pub fn to_bytes(&self) -> [u8; PUBLIC_KEY_LEN] {
+        self.0.to_bytes()
+    }
+
+    pub fn verify(&self, label: &str, message: &[u8], signature: &[u8]) -> Result<()> {
+        let signature = parse_signature(signature)?;
+        self.0.verify_strict(&signed_bytes(label, message)?, &signature).map_err(|_| Error::BadSignature)
+    }
+}
+
+fn parse_signature(signature: &[u8]) -> Result<Signature> {
+    let bytes: &[u8; SIGNATURE_LEN] = signature.try_into().map_err(|_| Error::BadSignature)?;
+    Ok(Signature::from_bytes(bytes))
+}
+
+/// One item of a batch: who signed, in which role, what, and the signature.
+pub struct SignedItem<'a> {
+    pub key: &'a PublicKey,
+    pub label: &'a str,
+    pub message: &'a [u8],
+    pub signature: &'a [u8],
+}
+
+/// Verifies many signatures, returning one verdict per item.
+///
+/// The fast path is one batch equation for all items; only when it fails is each item
+/// checked alone to say which ones are bad.
+pub fn verify_batch(items: &[SignedItem<'_>]) -> Result<Vec<bool>> {
+    let mut transcripts = Vec::with_capacity(items.len());
+    let mut signatures = Vec::with_capacity(items.len());
+    let mut keys = Vec::with_capacity(items.len());
+    let mut well_formed = true;
+    for item in items {
+        transcripts.push(signed_bytes(item.label, item.message)?);
+        match parse_signature(item.signature) {
+            Ok(sig) => signatures.push(sig),
+            Err(_) => well_formed = false,
+        }
+        keys.push(item.key.0);
+    }
+    if well_formed {
+        let messages: Vec<&[u8]> = transcripts.iter().map(Vec::as_slice).collect();
+        if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+            return Ok(vec![true; items.len()]);
+        }
+    }
+    Ok(items
+        .iter()
+        .map(|item| item.key.verify(item.label, item.message, item.signature).is_ok())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_bound_to_their_label() {
+        let id = Identity::generate();
+        let key = PublicKey::from_bytes(&id.signing_public()).unwrap();
+        let sig = id.sign("node-answer", b"hello").unwrap();
+        assert!(key.verify("node-answer", b"hello", &sig).is_ok());
+        assert_eq!(key.verify("challenge", b"hello", &sig), Err(Error::BadSignature));
+        assert_eq!(key.verify("node-answer", b"hellO", &sig), Err(Error::BadSignature));
+    }
+
+    #[test]
+    fn label_and_message_boundary_is_unambiguous() {
+        // "ab" + "c..." must not sign the same bytes as "abc" + "...".
+        assert_ne!(signed_bytes("ab", b"cd").unwrap(), signed_bytes("abc", b"d").unwrap());
+    }
+
+    #[test]
+    fn bad_labels_are_refused() {
+        for label in ["", "UPPER", "with space", "nul\0", &"x".repeat(65)] {
+            assert!(matches!(check_label(label), Err(Error::InvalidArgument(_))), "{label:?}");
+        }
+    }
+
+    #[test]
+    fn secret_round_trip_keeps_both_keys() {
+        let id = Identity::generate();
+        let again = Identity::from_secret(id.secret_bytes().as_ref()).unwrap();
+        assert_eq!(id.signing_public(), again.signing_public());
+        assert_eq!(id.agreement_public(), again.agreement_public());
+        assert!(Identity::from_secret(&[0u8; 63]).is_err());
+    }
+
+    #[test]
+    fn weak_and_malformed_keys_are_refused() {
+        // The identity point (small order) and a wrong length.
+        let mut identity_point = [0u8; 32];
+        identity_point[0] = 1;
+        assert!(PublicKey::from_bytes(&identity_point).is_err());
+        assert!(PublicKey::from_bytes(&[1u8; 31]).is_err());
+    }
+
+    #[test]
+    fn batch_names_the_bad_items() {
+        let ids: Vec<Identity> = (0..8).map(|_| Identity::generate()).collect();
+        let keys: Vec<PublicKey> =
+            ids.iter().map(|id| PublicKey::from_bytes(&id.signing_public()).unwrap()).collect();
+        let messages: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 10]).collect();
+        let mut sigs: Vec<Vec<u8>> =
+            ids.iter().zip(&messages).map(|(id, m)| id.sign("t", m).unwrap().to_vec()).collect();
+        let items = |sigs: &[Vec<u8>]| -> Vec<bool> {
+            let items: Vec<SignedItem> = (0..8)
+                .map(|i| SignedItem {
+                    key: &keys[i],
+                    label: "t",
+                    message: &messages[i],
+                    signature: &sigs[i],
+                })
+                .collect();
+            verify_batch(&items).unwrap()
+        };
+        assert_eq!(items(&sigs), vec![true; 8]);
+        sigs[3][0] ^= 1;
+        sigs[6].truncate(10);
+        let verdicts = items(&sigs);
+        assert_eq!(verdicts.iter().filter(|ok| !**ok).count(), 2);
+        assert!(!verdicts[3] && !verdicts[6]);
+    }
+}

@@ -1,0 +1,23 @@
+//! nymchat's crypto core.
+//!
+//! Pure modules (no Python, covered by `cargo test`) plus one binding module that
+//! PyO3 compiles into `nymchat._native` when the `python` feature is on.
+
+pub mod envelope;
+pub mod error;
+pub mod framing;
+pub mod identity;
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::Error;
+
+/// Version of this crate, reported by `nymchat --version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Fills `buf` from the operating system's CSPRNG.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).expect("the operating system's random source failed");
+    buf
+}

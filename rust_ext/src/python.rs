@@ -1,0 +1,298 @@
+//! The Python binding: `nymchat._native`. Thin: argument conversion, GIL release on
+//! long calls, and mapping `Error` onto the classes of `nymchat.errors`.
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
+use pyo3::types::{PyBytes, PyType};
+
+use crate::envelope;
+use crate::error::Error;
+use crate::framing::{self, Limits, Reassembler};
+use crate::identity::{self, Identity, PublicKey, SignedItem};
+
+impl From<Error> for PyErr {
+    fn from(err: Error) -> PyErr {
+        let class = match err {
+            Error::BadKey(_) => "BadKey",
+            Error::BadSignature => "BadSignature",
+            Error::DecryptionFailed(_) => "DecryptionFailed",
+            Error::Framing(_) => "FramingError",
+            Error::InvalidArgument(_) => "InvalidArgument",
+        };
+        let message = err.to_string();
+        Python::attach(|py| {
+            match py.import("nymchat.errors").and_then(|m| m.getattr(class)) {
+                Ok(cls) => match cls.cast_into::<PyType>() {
+                    Ok(cls) => PyErr::from_type(cls, message),
+                    Err(_) => PyRuntimeError::new_err(message),
+                },
+                Err(import_error) => import_error,
+            }
+        })
+    }
+}
+
+fn bytes<'py>(py: Python<'py>, data: &[u8]) -> Bound<'py, PyBytes> {
+    PyBytes::new(py, data)
+}
+
+/// Long-term keys of a user or node: Ed25519 (signing) and X25519 (agreement).
+/// The secret keys stay inside this object.
+#[pyclass(frozen, name = "Identity", module = "nymchat._native")]
+struct PyIdentity(Identity);
+
+#[pymethods]
+impl PyIdentity {
+    /// A fresh identity from the operating system's random source.
+    #[staticmethod]
+    fn generate() -> Self {
+        Self(Identity::generate())
+    }
+
+    /// Restores an identity from the 64 bytes of `secret_bytes()`.
+    #[staticmethod]
+    fn from_secret_bytes(secret: &[u8]) -> PyResult<Self> {
+        Ok(Self(Identity::from_secret(secret)?))
+    }
+
+    /// The secret keys (Ed25519 seed ‖ X25519 secret), for the encrypted keystore only.
+    fn secret_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        bytes(py, self.0.secret_bytes().as_ref())
+    }
+
+    #[getter]
+    fn signing_public<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        bytes(py, &self.0.signing_public())
+    }
+
+    #[getter]
+    fn agreement_public<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        bytes(py, &self.0.agreement_public())
+    }
+
+    /// Signs `message` in the role `label` (domain-separated).
+    fn sign<'py>(&self, py: Python<'py>, label: &str, message: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(bytes(py, &self.0.sign(label, message)?))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Identity signing_public={}>", hex(&self.0.signing_public()))
+    }
+}
+
+fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A checked Ed25519 public key (weak keys refused), decompressed once.
+#[pyclass(frozen, name = "PublicKey", module = "nymchat._native")]
+struct PyPublicKey(PublicKey);
+
+#[pymethods]
+impl PyPublicKey {
+    #[new]
+    fn new(public: &[u8]) -> PyResult<Self> {
+        Ok(Self(PublicKey::from_bytes(public)?))
+    }
+
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        bytes(py, &self.0.to_bytes())
+    }
+
+    /// Raises `BadSignature` unless `signature` signs `message` in the role `label`.
+    fn verify(&self, label: &str, message: &[u8], signature: &[u8]) -> PyResult<()> {
+        Ok(self.0.verify(label, message, signature)?)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<PublicKey {}>", hex(&self.0.to_bytes()))
+    }
+}
+
+/// Raises `BadSignature` unless `signature` by `public` signs `message` as `label`.
+#[pyfunction]
+fn verify(public: &[u8], label: &str, message: &[u8], signature: &[u8]) -> PyResult<()> {
+    Ok(PublicKey::from_bytes(public)?.verify(label, message, signature)?)
+}
+
+/// Verifies `[(public_key, label, message, signature), ...]` at once; returns one bool
+/// per item. `public_key` is a `PublicKey` or 32 bytes; a malformed key is a `False`.
+#[pyfunction]
+fn verify_batch(
+    py: Python<'_>,
+    items: Vec<(Bound<'_, PyAny>, PyBackedStr, PyBackedBytes, PyBackedBytes)>,
+) -> PyResult<Vec<bool>> {
+    let mut keys: Vec<Option<PublicKey>> = Vec::with_capacity(items.len());
+    for (key, ..) in &items {
+        keys.push(match key.cast::<PyPublicKey>() {
+            Ok(key) => Some(key.get().0.clone()),
+            Err(_) => PublicKey::from_bytes(&key.extract::<PyBackedBytes>()?).ok(),
+        });
+    }
+    for (_, label, ..) in &items {
+        identity::check_label(label)?;
+    }
+    let parts: Vec<(&PublicKey, &str, &[u8], &[u8])> = items
+        .iter()
+        .zip(&keys)
+        .filter_map(|((_, label, message, signature), key)| {
+            key.as_ref().map(|key| (key, &**label, &**message, &**signature))
+        })
+        .collect();
+    let verdicts = py.detach(|| {
+        let signed: Vec<SignedItem<'_>> = parts
+            .iter()
+            .map(|&(key, label, message, signature)| SignedItem { key, label, message, signature })
+            .collect();
+        identity::verify_batch(&signed)
+    })?;
+    let mut verdicts = verdicts.into_iter();
+    Ok(keys.iter().map(|key| key.is_some() && verdicts.next().unwrap_or(false)).collect())
+}
+
+/// Seals `plaintext` from `sender` to the X25519 key `recipient` in `context`.
+#[pyfunction]
+fn seal_envelope<'py>(
+    py: Python<'py>,
+    sender: &PyIdentity,
+    recipient: &[u8],
+    context: &str,
+    message_id: &[u8],
+    plaintext: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let sealed = envelope::seal(&sender.0, recipient, context, message_id, plaintext)?;
+    Ok(bytes(py, &sealed))
+}
+
+/// Opens an envelope for `recipient`; returns `(sender_public, message_id, plaintext)`.
+#[pyfunction]
+#[pyo3(signature = (recipient, context, sealed, expected_sender=None))]
+fn open_envelope<'py>(
+    py: Python<'py>,
+    recipient: &PyIdentity,
+    context: &str,
+    sealed: &[u8],
+    expected_sender: Option<&[u8]>,
+) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+    let opened = envelope::open(&recipient.0, context, sealed, expected_sender)?;
+    Ok((bytes(py, &opened.sender), bytes(py, &opened.message_id), bytes(py, &opened.plaintext)))
+}
+
+/// Number of frames (each `FRAME_SIZE` bytes) a payload of `length` bytes becomes.
+#[pyfunction]
+fn frame_count(length: usize) -> PyResult<usize> {
+    Ok(framing::frame_count(length)?)
+}
+
+/// Splits `payload` into padded frames of `FRAME_SIZE` bytes.
+#[pyfunction]
+fn encode_frames<'py>(
+    py: Python<'py>,
+    payload: &[u8],
+    message_id: &[u8],
+) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    let frames = framing::encode(payload, message_id)?;
+    Ok(frames.chunks_exact(framing::FRAME_SIZE).map(|frame| bytes(py, frame)).collect())
+}
+
+/// Reassembles frames into messages, within fixed memory bounds. The caller passes the
+/// time (seconds, any monotonic origin) into each call.
+#[pyclass(name = "Reassembler", module = "nymchat._native")]
+struct PyReassembler(Reassembler);
+
+#[pymethods]
+impl PyReassembler {
+    #[new]
+    #[pyo3(signature = (*, max_message_bytes=None, max_pending_bytes=None,
+                        max_pending_messages=None, ttl=None, completed_memory=None))]
+    fn new(
+        max_message_bytes: Option<usize>,
+        max_pending_bytes: Option<usize>,
+        max_pending_messages: Option<usize>,
+        ttl: Option<f64>,
+        completed_memory: Option<usize>,
+    ) -> Self {
+        let d = Limits::default();
+        Self(Reassembler::new(Limits {
+            max_message_bytes: max_message_bytes.unwrap_or(d.max_message_bytes),
+            max_pending_bytes: max_pending_bytes.unwrap_or(d.max_pending_bytes),
+            max_pending_messages: max_pending_messages.unwrap_or(d.max_pending_messages),
+            ttl: ttl.unwrap_or(d.ttl),
+            completed_memory: completed_memory.unwrap_or(d.completed_memory),
+        }))
+    }
+
+    /// Takes one frame; returns `(message_id, payload)` when it completes a message,
+    /// `None` otherwise (including duplicates). Raises `FramingError` on a bad frame.
+    #[pyo3(signature = (frame, now, source=b"".as_slice()))]
+    fn push<'py>(
+        &mut self,
+        py: Python<'py>,
+        frame: &[u8],
+        now: f64,
+        source: &[u8],
+    ) -> PyResult<Option<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>> {
+        Ok(self
+            .0
+            .push(frame, now, source)?
+            .map(|done| (bytes(py, &done.message_id), bytes(py, &done.payload))))
+    }
+
+    /// Drops incomplete messages older than the TTL.
+    fn expire(&mut self, now: f64) {
+        self.0.expire(now);
+    }
+
+    #[getter]
+    fn pending_messages(&self) -> usize {
+        self.0.pending_messages()
+    }
+
+    #[getter]
+    fn pending_bytes(&self) -> usize {
+        self.0.pending_bytes()
+    }
+
+    #[getter]
+    fn evicted(&self) -> u64 {
+        self.0.evicted()
+    }
+}
+
+/// Proves the core works in this process: a signature and an envelope round trip.
+#[pyfunction]
+fn self_test() -> PyResult<bool> {
+    let alice = Identity::generate();
+    let sig = alice.sign("self-test", b"nymchat")?;
+    PublicKey::from_bytes(&alice.signing_public())?.verify("self-test", b"nymchat", &sig)?;
+    let sealed = envelope::seal(&alice, &alice.agreement_public(), "self-test", &[0; 16], b"ok")?;
+    let opened = envelope::open(&alice, "self-test", &sealed, Some(&alice.signing_public()))?;
+    Ok(opened.plaintext == b"ok")
+}
+
+/// nymchat's crypto core, in Rust.
+#[pymodule(name = "_native")]
+mod native {
+    #[pymodule_export]
+    use super::{
+        PyIdentity, PyPublicKey, PyReassembler, encode_frames, frame_count, open_envelope,
+        seal_envelope, self_test, verify, verify_batch,
+    };
+    use pyo3::prelude::*;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        use crate::{envelope, framing, identity};
+        m.add("__version__", crate::VERSION)?;
+        m.add("FRAME_SIZE", framing::FRAME_SIZE)?;
+        m.add("FRAME_HEADER_LEN", framing::HEADER_LEN)?;
+        m.add("FRAME_CHUNK_LEN", framing::CHUNK_LEN)?;
+        m.add("MAX_FRAMES", framing::MAX_FRAMES)?;
+        m.add("MESSAGE_ID_LEN", envelope::MESSAGE_ID_LEN)?;
+        m.add("ENVELOPE_OVERHEAD", envelope::OVERHEAD)?;
+        m.add("PUBLIC_KEY_LEN", identity::PUBLIC_KEY_LEN)?;
+        m.add("SIGNATURE_LEN", identity::SIGNATURE_LEN)?;
+        Ok(())
+    }
+}
