@@ -43,7 +43,7 @@ PYEOF
 }
 
 source_stamp() {
-    stamp_of pyproject.toml Cargo.toml Cargo.lock README.md rust_ext/Cargo.toml \
+    stamp_of pyproject.toml Cargo.toml Cargo.lock README.md rust_ext/Cargo.toml docs/man-extra.roff \
         $(find nymchat rust_ext/src -type f \( -name '*.py' -o -name '*.rs' -o -name '*.sql' \) | sort)
 }
 
@@ -73,7 +73,8 @@ build() {
     "$VENV/bin/argparse-manpage" --module nymchat.cli --function build_parser --prog nymchat \
         --project-name nymchat --version "$("$PY" -c 'import nymchat; print(nymchat.__version__)')" \
         --description "pseudonymous end-to-end encrypted messaging over the Nym mixnet" \
-        --url "https://nymchat.invalid" --output dist/nymchat.1 >/dev/null
+        --manual-title "nymchat manual" --include docs/man-extra.roff \
+        --output dist/nymchat.1 >/dev/null
     "$VENV/bin/shtab" --shell=bash --prog nymchat nymchat.cli.build_parser > dist/nymchat.bash
 
     step "smoke-running dist/nymchat"
@@ -88,7 +89,7 @@ run_tests() {
     step "cargo test"
     cargo test --locked --quiet
     step "pytest"
-    NYMCHAT_DIST="$ROOT/dist/nymchat" "$PY" -m pytest "$@"
+    NYMCHAT_DIST="$ROOT/dist/nymchat" "$VENV/bin/pytest" "$@"
 }
 
 lint() {

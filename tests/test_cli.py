@@ -1,0 +1,217 @@
+"""The built one-file executable, run as a user would run it."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nymchat
+from nymchat.cli import COMMAND_ORDER, NOT_BUILT
+
+pytestmark = pytest.mark.cli
+ROOT = Path(__file__).resolve().parent.parent
+DIST = Path(os.environ.get("NYMCHAT_DIST", ROOT / "dist" / "nymchat"))
+PASSPHRASE = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def shiv_root(tmp_path_factory):
+    if not DIST.exists():
+        pytest.fail(f"{DIST} is missing: run ./build.sh first")
+    return tmp_path_factory.mktemp("shiv")
+
+
+@pytest.fixture
+def run(shiv_root, tmp_path):
+    """Runs dist/nymchat with a fresh home; returns the CompletedProcess."""
+    home = tmp_path / "home"
+
+    def run(*args, passphrase=PASSPHRASE, input=None, env=None):
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("NYMCHAT_")}
+        environ.update(SHIV_ROOT=str(shiv_root), NYMCHAT_HOME=str(home))
+        if passphrase is not None:
+            environ["NYMCHAT_PASSPHRASE"] = passphrase
+        environ.update(env or {})
+        return subprocess.run([str(DIST), *args], capture_output=True, text=True,
+                              input=input, env=environ, timeout=60)
+
+    run.home = home
+    return run
+
+
+def test_version_proves_the_native_core_loaded(run):
+    out = run("--version")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"nymchat {nymchat.__version__}"
+    assert lines[1].startswith("native core 0.1.0 (Rust, self-test ok)")
+    assert lines[2].startswith(f"Python {sys.version_info.major}.{sys.version_info.minor}")
+
+
+def test_version_matches_pyproject():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["version"] == nymchat.__version__
+
+
+def test_help_lists_every_command(run):
+    out = run("--help")
+    assert out.returncode == 0
+    for name in COMMAND_ORDER:
+        assert f"    {name} " in out.stdout
+
+
+@pytest.mark.parametrize("name", sorted(NOT_BUILT))
+def test_commands_not_built_say_so_and_exit_2(run, name):
+    out = run(name, "some", "--args")
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert out.stderr.strip() == (
+        f"nymchat: error: '{name}' is not built yet in this version of nymchat")
+
+
+def test_no_command_prints_help_and_exits_2(run):
+    out = run()
+    assert out.returncode == 2
+    assert "COMMAND" in out.stdout
+
+
+def test_unknown_option_is_a_usage_error(run):
+    out = run("keys", "show", "--bogus")
+    assert out.returncode == 2
+    assert "unrecognized arguments: --bogus" in out.stderr
+
+
+def test_keys_new_then_show(run):
+    out = run("keys", "new", "--json")
+    assert out.returncode == 0, out.stderr
+    created = json.loads(out.stdout)
+    assert created["created"] is True
+    path = run.home / "identity.json"
+    assert created["keystore"] == str(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(run.home.stat().st_mode) == 0o700
+    assert [p.name for p in run.home.iterdir()] == ["identity.json"]  # no temp file left
+
+    shown = json.loads(run("keys", "show", "--json").stdout)
+    for key in ("signing_public", "agreement_public", "fingerprint"):
+        assert shown[key] == created[key]
+    assert len(bytes.fromhex(shown["signing_public"])) == 32
+    assert len(shown["fingerprint"].split()) == 10
+
+    text = run("keys", "show").stdout
+    assert f"fingerprint              {created['fingerprint']}" in text
+
+
+def test_keystore_holds_no_secret_in_the_clear(run):
+    assert run("keys", "new").returncode == 0
+    document = json.loads((run.home / "identity.json").read_text())
+    assert document["kdf"]["name"] == "argon2id"
+    assert set(document) == {"format", "version", "kdf", "cipher", "signing_public",
+                             "agreement_public", "nonce", "ciphertext"}
+
+
+def test_wrong_passphrase_is_a_clear_error(run):
+    assert run("keys", "new").returncode == 0
+    out = run("keys", "show", passphrase="not the passphrase")
+    assert out.returncode == 1
+    assert out.stderr.startswith("nymchat: error: wrong passphrase for ")
+    assert "Traceback" not in out.stderr
+
+
+def test_altered_public_key_fails_to_unlock(run):
+    assert run("keys", "new").returncode == 0
+    path = run.home / "identity.json"
+    document = json.loads(path.read_text())
+    other = json.loads(run("keys", "new", "--home", str(run.home / "other"), "--json").stdout)
+    import base64
+
+    document["signing_public"] = base64.b64encode(
+        bytes.fromhex(other["signing_public"])).decode()
+    path.write_text(json.dumps(document))
+    out = run("keys", "show")
+    assert out.returncode == 1
+    assert "wrong passphrase" in out.stderr and "altered" in out.stderr
+
+
+def test_existing_identity_is_never_overwritten(run):
+    assert run("keys", "new").returncode == 0
+    before = (run.home / "identity.json").read_bytes()
+    out = run("keys", "new")
+    assert out.returncode == 1
+    assert "already exists" in out.stderr
+    assert (run.home / "identity.json").read_bytes() == before
+
+
+def test_passphrase_file_and_global_options_after_the_command(run, tmp_path):
+    secret = tmp_path / "pass.txt"
+    secret.write_text("from a file 123\n")
+    secret.chmod(0o600)
+    home = tmp_path / "elsewhere"
+    out = run("keys", "new", "--home", str(home), "--passphrase-file", str(secret),
+              passphrase=None)
+    assert out.returncode == 0, out.stderr
+    assert (home / "identity.json").exists()
+    out = run("--home", str(home), "--passphrase-file", str(secret), "keys", "show",
+              passphrase="wrong, but the file wins")
+    assert out.returncode == 0, out.stderr
+
+
+def test_no_passphrase_without_a_terminal(run):
+    out = run("keys", "new", passphrase=None)
+    assert out.returncode == 1
+    assert "no passphrase: set NYMCHAT_PASSPHRASE" in out.stderr
+    assert not (run.home / "identity.json").exists()
+
+
+def test_short_new_passphrase_is_refused(run):
+    out = run("keys", "new", passphrase="short")
+    assert out.returncode == 1
+    assert "at least 8 characters" in out.stderr
+
+
+def test_show_without_identity_says_what_to_do(run):
+    out = run("keys", "show")
+    assert out.returncode == 1
+    assert "create one with `nymchat keys new`" in out.stderr
+
+
+def test_verbose_errors_show_a_traceback_and_json_logs(run):
+    out = run("-v", "--log-format", "json", "keys", "show")
+    assert out.returncode == 1
+    assert "Traceback" in out.stderr
+
+
+def test_python_dash_m_works(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "nymchat", "--version"], capture_output=True,
+                         text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("nymchat ")
+
+
+def test_cli_module_imports_nothing_heavy():
+    code = ("import sys, nymchat.cli; heavy = [m for m in ('nymchat._native', 'nacl', "
+            "'cryptography', 'websockets', 'nymchat.keystore') if m in sys.modules]; "
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_man_page_and_completion_are_built():
+    man = (DIST.parent / "nymchat.1").read_text()
+    assert man.startswith(".TH") or ".TH NYMCHAT" in man
+    for name in COMMAND_ORDER:
+        assert name in man
+    completion = (DIST.parent / "nymchat.bash").read_text()
+    assert "complete" in completion and "keys" in completion
+
+
+def test_file_is_one_executable_with_env_shebang():
+    with DIST.open("rb") as f:
+        assert f.readline() == b"#!/usr/bin/env python3\n"
+    assert os.access(DIST, os.X_OK)

@@ -1,0 +1,178 @@
+"""The native core as Python sees it: API, error classes, limits, hostile input."""
+
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nymchat import _native, errors
+
+ID = bytes(range(16))
+
+
+@pytest.fixture(scope="module")
+def alice():
+    return _native.Identity.generate()
+
+
+@pytest.fixture(scope="module")
+def node():
+    return _native.Identity.generate()
+
+
+def test_errors_are_one_hierarchy():
+    for name in ["BadKey", "BadSignature", "DecryptionFailed", "FramingError",
+                 "InvalidArgument"]:
+        cls = getattr(errors, name)
+        assert issubclass(cls, errors.CryptoError)
+        assert issubclass(cls, errors.NymchatError)
+
+
+def test_signature_is_bound_to_its_role(alice):
+    key = _native.PublicKey(alice.signing_public)
+    sig = alice.sign("node-answer", b"payload")
+    key.verify("node-answer", b"payload", sig)
+    _native.verify(alice.signing_public, "node-answer", b"payload", sig)
+    with pytest.raises(errors.BadSignature):
+        key.verify("register-challenge", b"payload", sig)
+    with pytest.raises(errors.BadSignature):
+        key.verify("node-answer", b"payload!", sig)
+    with pytest.raises(errors.BadSignature):
+        key.verify("node-answer", b"payload", sig[:-1])
+
+
+@pytest.mark.parametrize("label", ["", "Upper", "has space", "x" * 65, "é"])
+def test_bad_labels_are_refused(alice, label):
+    with pytest.raises(errors.InvalidArgument):
+        alice.sign(label, b"m")
+
+
+def test_weak_and_malformed_keys_are_refused():
+    with pytest.raises(errors.BadKey):
+        _native.PublicKey(b"\x01" + bytes(31))  # the identity point: small order
+    with pytest.raises(errors.BadKey):
+        _native.PublicKey(bytes(31))
+    with pytest.raises(errors.BadKey):
+        _native.Identity.from_secret_bytes(bytes(63))
+
+
+def test_identity_round_trips_through_secret_bytes(alice):
+    again = _native.Identity.from_secret_bytes(alice.secret_bytes())
+    assert again.signing_public == alice.signing_public
+    assert again.agreement_public == alice.agreement_public
+    assert "secret" not in repr(alice).lower() or alice.secret_bytes().hex() not in repr(alice)
+
+
+def test_verify_batch_names_bad_items():
+    ids = [_native.Identity.generate() for _ in range(64)]
+    items = [(i.signing_public, "batch", bytes([n]) * n, i.sign("batch", bytes([n]) * n))
+             for n, i in enumerate(ids)]
+    assert _native.verify_batch(items) == [True] * 64
+    keyed = [(_native.PublicKey(k), label, m, s) for k, label, m, s in items]
+    assert _native.verify_batch(keyed) == [True] * 64
+    items[5] = (items[5][0], "batch", b"tampered", items[5][3])
+    items[9] = (bytes(32), "batch", items[9][2], items[9][3])  # not a valid key
+    verdicts = _native.verify_batch(items)
+    assert [n for n, ok in enumerate(verdicts) if not ok] == [5, 9]
+    assert _native.verify_batch([]) == []
+
+
+def test_envelope_round_trip_and_binding(alice, node):
+    sealed = _native.seal_envelope(alice, node.agreement_public, "to-node", ID, b"hello")
+    assert len(sealed) == _native.ENVELOPE_OVERHEAD + 5
+    sender, message_id, plaintext = _native.open_envelope(
+        node, "to-node", sealed, expected_sender=alice.signing_public)
+    assert (sender, message_id, plaintext) == (alice.signing_public, ID, b"hello")
+    with pytest.raises(errors.DecryptionFailed):
+        _native.open_envelope(node, "from-node", sealed)  # other context
+    with pytest.raises(errors.DecryptionFailed):
+        _native.open_envelope(alice, "to-node", sealed)  # other recipient
+    with pytest.raises(errors.DecryptionFailed):
+        _native.open_envelope(node, "to-node", sealed, expected_sender=node.signing_public)
+    with pytest.raises(errors.InvalidArgument):
+        _native.seal_envelope(alice, node.agreement_public, "to-node", b"short", b"x")
+    with pytest.raises(errors.BadKey):
+        _native.seal_envelope(alice, bytes(32), "to-node", ID, b"x")
+
+
+def test_envelopes_hide_sender_and_are_fresh(alice, node):
+    one = _native.seal_envelope(alice, node.agreement_public, "ctx", ID, b"same")
+    two = _native.seal_envelope(alice, node.agreement_public, "ctx", ID, b"same")
+    assert one != two
+    assert alice.signing_public not in one
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_hostile_envelopes_raise_only_decryption_failed(data):
+    recipient = _native.Identity.from_secret_bytes(bytes(range(64)))
+    with pytest.raises(errors.DecryptionFailed):
+        _native.open_envelope(recipient, "ctx", data)
+
+
+def test_framing_round_trip_out_of_order():
+    payload = os.urandom(10 * _native.FRAME_CHUNK_LEN + 3)
+    frames = _native.encode_frames(payload, ID)
+    assert len(frames) == _native.frame_count(len(payload)) == 12
+    assert {len(f) for f in frames} == {_native.FRAME_SIZE}
+    r = _native.Reassembler()
+    results = [r.push(f, 0.0, b"tag") for f in reversed(frames + frames[:3])]
+    done = [x for x in results if x is not None]
+    assert done == [(ID, payload)]
+    assert (r.pending_messages, r.pending_bytes) == (0, 0)
+
+
+def test_reassembler_memory_is_bounded():
+    chunk = _native.FRAME_CHUNK_LEN
+    r = _native.Reassembler(max_pending_bytes=4 * chunk, max_pending_messages=100, ttl=5.0)
+    for n in range(50):
+        first = _native.encode_frames(bytes(3 * chunk), n.to_bytes(16, "big"))[0]
+        assert r.push(first, float(n)) is None
+        assert r.pending_bytes <= 4 * chunk
+    assert r.evicted >= 49
+    r.expire(1000.0)
+    assert r.pending_messages == 0
+    small = _native.Reassembler(max_message_bytes=100)
+    with pytest.raises(errors.FramingError):
+        small.push(_native.encode_frames(bytes(101), ID)[0], 0.0)
+
+
+def test_framing_limits():
+    with pytest.raises(errors.InvalidArgument):
+        _native.frame_count(_native.MAX_FRAMES * _native.FRAME_CHUNK_LEN + 1)
+    with pytest.raises(errors.InvalidArgument):
+        _native.encode_frames(b"x", b"too short id")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(min_size=0, max_size=_native.FRAME_SIZE + 10))
+def test_hostile_frames_raise_only_framing_error(data):
+    r = _native.Reassembler()
+    try:
+        r.push(data, 0.0)
+    except errors.FramingError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(frame_index=st.integers(0, 5), position=st.integers(0, _native.FRAME_SIZE - 1),
+       value=st.integers(0, 255))
+def test_mutated_frames_never_yield_wrong_payloads(frame_index, position, value):
+    payload = bytes(i * 7 % 256 for i in range(4 * _native.FRAME_CHUNK_LEN))
+    frames = _native.encode_frames(payload, ID)
+    mutated = bytearray(frames[frame_index % len(frames)])
+    mutated[position] = value
+    frames[frame_index % len(frames)] = bytes(mutated)
+    r = _native.Reassembler()
+    for f in frames:
+        try:
+            out = r.push(f, 0.0)
+        except errors.FramingError:
+            continue
+        if out is not None:
+            message_id, data = out
+            # A change to the header moves the frame to another message or is refused;
+            # a change in the data region shows up in the payload, never silently elsewhere.
+            if message_id == ID:
+                assert len(data) == len(payload)
