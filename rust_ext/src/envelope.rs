@@ -19,9 +19,7 @@ use x25519_dalek::{PublicKey as AgreementPublic, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::identity::{
-    Identity, PUBLIC_KEY_LEN, PublicKey, SIGNATURE_LEN, check_label,
-};
+use crate::identity::{Identity, PUBLIC_KEY_LEN, PublicKey, SIGNATURE_LEN, check_label};
 
 pub const VERSION: u8 = 1;
 pub const MESSAGE_ID_LEN: usize = 16;
@@ -105,11 +103,17 @@ pub fn seal_with_ephemeral(
 ) -> Result<Vec<u8>> {
     check_label(context)?;
     let recipient = read_key(recipient, "recipient key must be 32 bytes")?;
-    let message_id: [u8; MESSAGE_ID_LEN] = message_id
-        .try_into()
-        .map_err(|_| Error::InvalidArgument(format!("message id must be {MESSAGE_ID_LEN} bytes")))?;
+    let message_id: [u8; MESSAGE_ID_LEN] = message_id.try_into().map_err(|_| {
+        Error::InvalidArgument(format!("message id must be {MESSAGE_ID_LEN} bytes"))
+    })?;
     let ephemeral_public = AgreementPublic::from(&ephemeral).to_bytes();
-    let (aead, nonce) = cipher(&ephemeral, &recipient, &ephemeral_public, &recipient, context)?;
+    let (aead, nonce) = cipher(
+        &ephemeral,
+        &recipient,
+        &ephemeral_public,
+        &recipient,
+        context,
+    )?;
 
     let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
     out.push(VERSION);
@@ -153,9 +157,14 @@ pub fn open(
     let ephemeral_public = read_key(&header[1..33], "ephemeral key")?;
     let recipient_public = recipient.agreement_public();
     let own_secret = recipient.agreement_secret();
-    let (aead, nonce) =
-        cipher(own_secret, &ephemeral_public, &ephemeral_public, &recipient_public, context)
-            .map_err(|_| Error::DecryptionFailed("bad ephemeral key"))?;
+    let (aead, nonce) = cipher(
+        own_secret,
+        &ephemeral_public,
+        &ephemeral_public,
+        &recipient_public,
+        context,
+    )
+    .map_err(|_| Error::DecryptionFailed("bad ephemeral key"))?;
     let ad = associated_data(header, context, &recipient_public);
 
     let (ciphertext, tag) = body.split_at(body.len() - TAG_LEN);
@@ -210,8 +219,14 @@ mod tests {
         let (alice, node) = pair();
         let mallory = Identity::generate();
         let env = seal(&alice, &node.agreement_public(), "to-node", &ID, b"hello").unwrap();
-        assert!(matches!(open(&mallory, "to-node", &env, None), Err(Error::DecryptionFailed(_))));
-        assert!(matches!(open(&node, "from-node", &env, None), Err(Error::DecryptionFailed(_))));
+        assert!(matches!(
+            open(&mallory, "to-node", &env, None),
+            Err(Error::DecryptionFailed(_))
+        ));
+        assert!(matches!(
+            open(&node, "from-node", &env, None),
+            Err(Error::DecryptionFailed(_))
+        ));
         assert!(matches!(
             open(&node, "to-node", &env, Some(&mallory.signing_public())),
             Err(Error::DecryptionFailed(_))
@@ -226,7 +241,10 @@ mod tests {
             for bit in [0x01u8, 0x80] {
                 let mut bad = env.clone();
                 bad[i] ^= bit;
-                assert!(open(&node, "ctx", &bad, None).is_err(), "byte {i} bit {bit}");
+                assert!(
+                    open(&node, "ctx", &bad, None).is_err(),
+                    "byte {i} bit {bit}"
+                );
             }
         }
         for cut in 0..env.len() {
@@ -237,7 +255,10 @@ mod tests {
     #[test]
     fn low_order_recipient_key_is_refused() {
         let alice = Identity::generate();
-        assert!(matches!(seal(&alice, &[0u8; 32], "ctx", &ID, b"x"), Err(Error::BadKey(_))));
+        assert!(matches!(
+            seal(&alice, &[0u8; 32], "ctx", &ID, b"x"),
+            Err(Error::BadKey(_))
+        ));
     }
 
     #[test]

@@ -43,15 +43,16 @@ pub fn bucket(frames: usize) -> Option<usize> {
 
 /// Number of frames a payload of `len` bytes is sent as.
 pub fn frame_count(len: usize) -> Result<usize> {
-    bucket(len.div_ceil(CHUNK_LEN).max(1))
-        .ok_or_else(|| Error::InvalidArgument(format!("payload of {len} bytes is too large to frame")))
+    bucket(len.div_ceil(CHUNK_LEN).max(1)).ok_or_else(|| {
+        Error::InvalidArgument(format!("payload of {len} bytes is too large to frame"))
+    })
 }
 
 /// Splits `payload` into frames, returned back to back (`frame_count * FRAME_SIZE` bytes).
 pub fn encode(payload: &[u8], message_id: &[u8]) -> Result<Vec<u8>> {
-    let message_id: &[u8; MESSAGE_ID_LEN] = message_id
-        .try_into()
-        .map_err(|_| Error::InvalidArgument(format!("message id must be {MESSAGE_ID_LEN} bytes")))?;
+    let message_id: &[u8; MESSAGE_ID_LEN] = message_id.try_into().map_err(|_| {
+        Error::InvalidArgument(format!("message id must be {MESSAGE_ID_LEN} bytes"))
+    })?;
     let count = frame_count(payload.len())?;
     let mut out = vec![0u8; count * FRAME_SIZE];
     let mut chunks = payload.chunks(CHUNK_LEN);
@@ -80,7 +81,9 @@ pub struct FrameHeader {
 impl FrameHeader {
     /// The payload bytes this frame carries (the rest of its chunk is padding).
     fn data_len(&self) -> usize {
-        self.total_len.saturating_sub(self.index * CHUNK_LEN).min(CHUNK_LEN)
+        self.total_len
+            .saturating_sub(self.index * CHUNK_LEN)
+            .min(CHUNK_LEN)
     }
 }
 
@@ -91,7 +94,10 @@ fn bad(reason: impl Into<String>) -> Error {
 /// Parses and checks one frame; returns its header and the payload bytes it carries.
 pub fn parse(frame: &[u8]) -> Result<(FrameHeader, &[u8])> {
     if frame.len() != FRAME_SIZE {
-        return Err(bad(format!("frame is {} bytes, expected {FRAME_SIZE}", frame.len())));
+        return Err(bad(format!(
+            "frame is {} bytes, expected {FRAME_SIZE}",
+            frame.len()
+        )));
     }
     if frame[0] != VERSION {
         return Err(bad(format!("unknown frame version {}", frame[0])));
@@ -103,7 +109,10 @@ pub fn parse(frame: &[u8]) -> Result<(FrameHeader, &[u8])> {
         total_len: u32::from_be_bytes(frame[21..25].try_into().expect("4 bytes")) as usize,
     };
     if header.index >= header.count {
-        return Err(bad(format!("frame index {} of {}", header.index, header.count)));
+        return Err(bad(format!(
+            "frame index {} of {}",
+            header.index, header.count
+        )));
     }
     if frame_count(header.total_len).ok() != Some(header.count) {
         return Err(bad(format!(
@@ -223,7 +232,10 @@ impl Reassembler {
         }
         if header.count == 1 {
             self.remember_completed(key);
-            return Ok(Some(Complete { message_id: header.message_id, payload: data.to_vec() }));
+            return Ok(Some(Complete {
+                message_id: header.message_id,
+                payload: data.to_vec(),
+            }));
         }
         let partial = match self.pending.get_mut(&key) {
             Some(partial) => partial,
@@ -247,7 +259,10 @@ impl Reassembler {
         let partial = self.pending.remove(&key).expect("present");
         self.pending_bytes -= partial.data.len();
         self.remember_completed(key);
-        Ok(Some(Complete { message_id: header.message_id, payload: partial.data }))
+        Ok(Some(Complete {
+            message_id: header.message_id,
+            payload: partial.data,
+        }))
     }
 
     /// Drops incomplete messages whose first frame is older than the TTL.
@@ -319,7 +334,11 @@ mod tests {
     const ID: [u8; 16] = [9u8; 16];
 
     fn frames(payload: &[u8], id: &[u8; 16]) -> Vec<Vec<u8>> {
-        encode(payload, id).unwrap().chunks(FRAME_SIZE).map(<[u8]>::to_vec).collect()
+        encode(payload, id)
+            .unwrap()
+            .chunks(FRAME_SIZE)
+            .map(<[u8]>::to_vec)
+            .collect()
     }
 
     fn payload(len: usize) -> Vec<u8> {
@@ -376,7 +395,8 @@ mod tests {
     fn hostile_frames_are_rejected() {
         let fs = frames(&payload(100), &ID);
         let mut r = Reassembler::new(Limits::default());
-        let mut check = |f: Vec<u8>| assert!(matches!(r.push(&f, 0.0, b""), Err(Error::Framing(_))));
+        let mut check =
+            |f: Vec<u8>| assert!(matches!(r.push(&f, 0.0, b""), Err(Error::Framing(_))));
         check(fs[0][..FRAME_SIZE - 1].to_vec());
         let mut f = fs[0].clone();
         f[0] = 2;
@@ -433,7 +453,15 @@ mod tests {
     #[test]
     fn empty_and_exact_payloads() {
         // 4 * CHUNK_LEN + 1 needs 5 frames and is sent as 6: the last carries only padding.
-        for len in [0, 1, CHUNK_LEN - 1, CHUNK_LEN, CHUNK_LEN + 1, 4 * CHUNK_LEN + 1, 7 * CHUNK_LEN] {
+        for len in [
+            0,
+            1,
+            CHUNK_LEN - 1,
+            CHUNK_LEN,
+            CHUNK_LEN + 1,
+            4 * CHUNK_LEN + 1,
+            7 * CHUNK_LEN,
+        ] {
             let data = payload(len);
             let mut r = Reassembler::new(Limits::default());
             let out: Vec<Complete> = frames(&data, &ID)

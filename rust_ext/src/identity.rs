@@ -64,7 +64,11 @@ impl Identity {
         agreement.copy_from_slice(&secret[32..]);
         let agreement = StaticSecret::from(*agreement);
         let agreement_public = AgreementPublic::from(&agreement);
-        Ok(Self { signing: SigningKey::from_bytes(&seed), agreement, agreement_public })
+        Ok(Self {
+            signing: SigningKey::from_bytes(&seed),
+            agreement,
+            agreement_public,
+        })
     }
 
     pub fn secret_bytes(&self) -> Zeroizing<[u8; SECRET_LEN]> {
@@ -98,8 +102,9 @@ pub struct PublicKey(VerifyingKey);
 impl PublicKey {
     /// Rejects encodings that are not curve points and weak (small-order) keys.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let bytes: &[u8; PUBLIC_KEY_LEN] =
-            bytes.try_into().map_err(|_| Error::BadKey("public key must be 32 bytes"))?;
+        let bytes: &[u8; PUBLIC_KEY_LEN] = bytes
+            .try_into()
+            .map_err(|_| Error::BadKey("public key must be 32 bytes"))?;
         let key =
             VerifyingKey::from_bytes(bytes).map_err(|_| Error::BadKey("not an Ed25519 point"))?;
         if key.is_weak() {
@@ -114,7 +119,9 @@ impl PublicKey {
 
     pub fn verify(&self, label: &str, message: &[u8], signature: &[u8]) -> Result<()> {
         let signature = parse_signature(signature)?;
-        self.0.verify_strict(&signed_bytes(label, message)?, &signature).map_err(|_| Error::BadSignature)
+        self.0
+            .verify_strict(&signed_bytes(label, message)?, &signature)
+            .map_err(|_| Error::BadSignature)
     }
 }
 
@@ -156,7 +163,11 @@ pub fn verify_batch(items: &[SignedItem<'_>]) -> Result<Vec<bool>> {
     }
     Ok(items
         .iter()
-        .map(|item| item.key.verify(item.label, item.message, item.signature).is_ok())
+        .map(|item| {
+            item.key
+                .verify(item.label, item.message, item.signature)
+                .is_ok()
+        })
         .collect())
 }
 
@@ -170,20 +181,32 @@ mod tests {
         let key = PublicKey::from_bytes(&id.signing_public()).unwrap();
         let sig = id.sign("node-answer", b"hello").unwrap();
         assert!(key.verify("node-answer", b"hello", &sig).is_ok());
-        assert_eq!(key.verify("challenge", b"hello", &sig), Err(Error::BadSignature));
-        assert_eq!(key.verify("node-answer", b"hellO", &sig), Err(Error::BadSignature));
+        assert_eq!(
+            key.verify("challenge", b"hello", &sig),
+            Err(Error::BadSignature)
+        );
+        assert_eq!(
+            key.verify("node-answer", b"hellO", &sig),
+            Err(Error::BadSignature)
+        );
     }
 
     #[test]
     fn label_and_message_boundary_is_unambiguous() {
         // "ab" + "c..." must not sign the same bytes as "abc" + "...".
-        assert_ne!(signed_bytes("ab", b"cd").unwrap(), signed_bytes("abc", b"d").unwrap());
+        assert_ne!(
+            signed_bytes("ab", b"cd").unwrap(),
+            signed_bytes("abc", b"d").unwrap()
+        );
     }
 
     #[test]
     fn bad_labels_are_refused() {
         for label in ["", "UPPER", "with space", "nul\0", &"x".repeat(65)] {
-            assert!(matches!(check_label(label), Err(Error::InvalidArgument(_))), "{label:?}");
+            assert!(
+                matches!(check_label(label), Err(Error::InvalidArgument(_))),
+                "{label:?}"
+            );
         }
     }
 
@@ -208,11 +231,16 @@ mod tests {
     #[test]
     fn batch_names_the_bad_items() {
         let ids: Vec<Identity> = (0..8).map(|_| Identity::generate()).collect();
-        let keys: Vec<PublicKey> =
-            ids.iter().map(|id| PublicKey::from_bytes(&id.signing_public()).unwrap()).collect();
+        let keys: Vec<PublicKey> = ids
+            .iter()
+            .map(|id| PublicKey::from_bytes(&id.signing_public()).unwrap())
+            .collect();
         let messages: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 10]).collect();
-        let mut sigs: Vec<Vec<u8>> =
-            ids.iter().zip(&messages).map(|(id, m)| id.sign("t", m).unwrap().to_vec()).collect();
+        let mut sigs: Vec<Vec<u8>> = ids
+            .iter()
+            .zip(&messages)
+            .map(|(id, m)| id.sign("t", m).unwrap().to_vec())
+            .collect();
         let items = |sigs: &[Vec<u8>]| -> Vec<bool> {
             let items: Vec<SignedItem> = (0..8)
                 .map(|i| SignedItem {

@@ -21,15 +21,15 @@ impl From<Error> for PyErr {
             Error::InvalidArgument(_) => "InvalidArgument",
         };
         let message = err.to_string();
-        Python::attach(|py| {
-            match py.import("nymchat.errors").and_then(|m| m.getattr(class)) {
+        Python::attach(
+            |py| match py.import("nymchat.errors").and_then(|m| m.getattr(class)) {
                 Ok(cls) => match cls.cast_into::<PyType>() {
                     Ok(cls) => PyErr::from_type(cls, message),
                     Err(_) => PyRuntimeError::new_err(message),
                 },
                 Err(import_error) => import_error,
-            }
-        })
+            },
+        )
     }
 }
 
@@ -72,12 +72,20 @@ impl PyIdentity {
     }
 
     /// Signs `message` in the role `label` (domain-separated).
-    fn sign<'py>(&self, py: Python<'py>, label: &str, message: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    fn sign<'py>(
+        &self,
+        py: Python<'py>,
+        label: &str,
+        message: &[u8],
+    ) -> PyResult<Bound<'py, PyBytes>> {
         Ok(bytes(py, &self.0.sign(label, message)?))
     }
 
     fn __repr__(&self) -> String {
-        format!("<Identity signing_public={}>", hex(&self.0.signing_public()))
+        format!(
+            "<Identity signing_public={}>",
+            hex(&self.0.signing_public())
+        )
     }
 }
 
@@ -137,18 +145,27 @@ fn verify_batch(
         .iter()
         .zip(&keys)
         .filter_map(|((_, label, message, signature), key)| {
-            key.as_ref().map(|key| (key, &**label, &**message, &**signature))
+            key.as_ref()
+                .map(|key| (key, &**label, &**message, &**signature))
         })
         .collect();
     let verdicts = py.detach(|| {
         let signed: Vec<SignedItem<'_>> = parts
             .iter()
-            .map(|&(key, label, message, signature)| SignedItem { key, label, message, signature })
+            .map(|&(key, label, message, signature)| SignedItem {
+                key,
+                label,
+                message,
+                signature,
+            })
             .collect();
         identity::verify_batch(&signed)
     })?;
     let mut verdicts = verdicts.into_iter();
-    Ok(keys.iter().map(|key| key.is_some() && verdicts.next().unwrap_or(false)).collect())
+    Ok(keys
+        .iter()
+        .map(|key| key.is_some() && verdicts.next().unwrap_or(false))
+        .collect())
 }
 
 /// Seals `plaintext` from `sender` to the X25519 key `recipient` in `context`.
@@ -174,9 +191,17 @@ fn open_envelope<'py>(
     context: &str,
     sealed: &[u8],
     expected_sender: Option<&[u8]>,
-) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+) -> PyResult<(
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+)> {
     let opened = envelope::open(&recipient.0, context, sealed, expected_sender)?;
-    Ok((bytes(py, &opened.sender), bytes(py, &opened.message_id), bytes(py, &opened.plaintext)))
+    Ok((
+        bytes(py, &opened.sender),
+        bytes(py, &opened.message_id),
+        bytes(py, &opened.plaintext),
+    ))
 }
 
 /// Number of frames (each `FRAME_SIZE` bytes) a payload of `length` bytes becomes.
@@ -193,7 +218,10 @@ fn encode_frames<'py>(
     message_id: &[u8],
 ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
     let frames = framing::encode(payload, message_id)?;
-    Ok(frames.chunks_exact(framing::FRAME_SIZE).map(|frame| bytes(py, frame)).collect())
+    Ok(frames
+        .chunks_exact(framing::FRAME_SIZE)
+        .map(|frame| bytes(py, frame))
+        .collect())
 }
 
 /// Reassembles frames into messages, within fixed memory bounds. The caller passes the
@@ -266,7 +294,13 @@ fn self_test() -> PyResult<bool> {
     let alice = Identity::generate();
     let sig = alice.sign("self-test", b"nymchat")?;
     PublicKey::from_bytes(&alice.signing_public())?.verify("self-test", b"nymchat", &sig)?;
-    let sealed = envelope::seal(&alice, &alice.agreement_public(), "self-test", &[0; 16], b"ok")?;
+    let sealed = envelope::seal(
+        &alice,
+        &alice.agreement_public(),
+        "self-test",
+        &[0; 16],
+        b"ok",
+    )?;
     let opened = envelope::open(&alice, "self-test", &sealed, Some(&alice.signing_public()))?;
     Ok(opened.plaintext == b"ok")
 }

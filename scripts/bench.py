@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""nymchat benchmarks: figures measured in one run on one machine, written to
+docs/BENCHMARKS.md (each suite rewrites only its own section).
+
+    scripts/bench.py crypto [--json] [--no-write]
+    scripts/bench.py all
+
+`crypto` compares the Rust core (`nymchat._native`) with the reference implementation in
+plain Python (`tests/reference_crypto.py`, on `cryptography`) doing the same work.
+"""
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+REPORT = ROOT / "docs" / "BENCHMARKS.md"
+
+
+def per_op_us(fn: Callable[[], object], *, rounds: int = 7, min_round_s: float = 0.15) -> float:
+    """Median over rounds of the mean time of one call, in microseconds. Each round runs
+    enough calls to last `min_round_s`, with the garbage collector off."""
+    fn()
+    calls = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        if time.perf_counter() - start >= min_round_s / 4:
+            break
+        calls *= 2
+    calls = max(1, int(calls * 4 * min_round_s / max(min_round_s, time.perf_counter() - start)))
+    samples = []
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            start = time.perf_counter_ns()
+            for _ in range(calls):
+                fn()
+            samples.append((time.perf_counter_ns() - start) / calls / 1000)
+    finally:
+        gc.enable()
+    return statistics.median(samples)
+
+
+def crypto_suite() -> dict:
+    import reference_crypto as ref
+
+    from nymchat import _native
+
+    message = os.urandom(256)
+    label = "bench"
+
+    seed, x_secret = os.urandom(32), os.urandom(32)
+    rust_id = _native.Identity.from_secret_bytes(seed + x_secret)
+    ref_id = ref.RefIdentity(seed, x_secret)
+    signature = rust_id.sign(label, message)
+    rust_key = _native.PublicKey(rust_id.signing_public)
+    ref_key = ref.RefPublicKey(rust_id.signing_public)
+
+    batch_ids = [_native.Identity.generate() for _ in range(64)]
+    batch_msgs = [os.urandom(256) for _ in range(64)]
+    rust_items = [(_native.PublicKey(i.signing_public), label, m, i.sign(label, m))
+                  for i, m in zip(batch_ids, batch_msgs, strict=True)]
+    ref_items = [(ref.RefPublicKey(k.to_bytes()), label, m, s) for k, label, m, s in rust_items]
+
+    def ref_batch():
+        for key, lab, msg, sig in ref_items:
+            key.verify(lab, msg, sig)
+
+    recipient_seed, recipient_x = os.urandom(32), os.urandom(32)
+    rust_recipient = _native.Identity.from_secret_bytes(recipient_seed + recipient_x)
+    ref_recipient = ref.RefIdentity(recipient_seed, recipient_x)
+    recipient_public = rust_recipient.agreement_public
+    message_id = os.urandom(16)
+
+    def rust_envelope():
+        sealed = _native.seal_envelope(rust_id, recipient_public, "bench", message_id, message)
+        _native.open_envelope(rust_recipient, "bench", sealed)
+
+    def ref_envelope():
+        sealed = ref.seal_with(ref_id, recipient_public, "bench", message_id, message)
+        ref.open_with(ref_recipient, "bench", sealed)
+
+    mib = os.urandom(1 << 20)
+
+    def rust_framing():
+        reassembler = _native.Reassembler()
+        for frame in _native.encode_frames(mib, message_id):
+            reassembler.push(frame, 0.0)
+
+    def ref_framing():
+        ref.reassemble(ref.encode_frames(mib, message_id))
+
+    assert _native.verify_batch(rust_items) == [True] * 64
+    cases = {
+        "verify": (lambda: rust_key.verify(label, message, signature),
+                   lambda: ref_key.verify(label, message, signature),
+                   "Ed25519 verify of a 256 B message, key loaded once", 2.0),
+        "verify_batch64": (lambda: _native.verify_batch(rust_items), ref_batch,
+                           "64 signatures (256 B each); Rust: one batch equation, "
+                           "Python: 64 verifies", 3.0),
+        "envelope": (rust_envelope, ref_envelope,
+                     "seal + open of a 256 B message (2 X25519, sign, verify, HKDF, GCM)", 1.5),
+        "framing_1mib": (rust_framing, ref_framing,
+                         "split 1 MiB into 1600 B frames and reassemble them", 10.0),
+    }
+    results = {}
+    for name, (rust_fn, ref_fn, what, target) in cases.items():
+        rust_us, python_us = per_op_us(rust_fn), per_op_us(ref_fn)
+        results[name] = {
+            "rust_us": round(rust_us, 2),
+            "python_us": round(python_us, 2),
+            "ratio": round(python_us / rust_us, 2),
+            "target": target,
+            "what": what,
+        }
+    return results
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
+
+
+def crypto_markdown(results: dict) -> str:
+    rows = ["| operation | Rust µs | Python µs | ratio | target | met? |",
+            "|---|---:|---:|---:|---:|---|"]
+    for name, r in results.items():
+        met = "met" if r["ratio"] >= r["target"] else "**not met**"
+        rows.append(f"| `{name}`: {r['what']} | {r['rust_us']:.1f} | {r['python_us']:.1f} | "
+                    f"{r['ratio']:.2f}× | ≥ {r['target']:g}× | {met} |")
+    return "\n".join(rows)
+
+
+def write_section(suite: str, body: str) -> None:
+    """Replaces this suite's section of docs/BENCHMARKS.md, keeping the others."""
+    start, end = f"<!-- suite:{suite} -->", f"<!-- /suite:{suite} -->"
+    text = REPORT.read_text() if REPORT.exists() else (
+        "# Benchmarks\n\nWritten by `scripts/bench.py` (`./build.sh bench all`); do not edit "
+        "the sections between the markers by hand.\n")
+    block = f"{start}\n{body}\n{end}"
+    if start in text:
+        before, rest = text.split(start, 1)
+        text = before + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    REPORT.write_text(text)
+
+
+def git_revision() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+SUITES = {"crypto": (crypto_suite, crypto_markdown, "Crypto core: Rust against Python")}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("suite", choices=[*SUITES, "all"])
+    parser.add_argument("--json", action="store_true", help="print results as one JSON object")
+    parser.add_argument("--no-write", action="store_true", help="do not touch docs/BENCHMARKS.md")
+    args = parser.parse_args()
+    names = list(SUITES) if args.suite == "all" else [args.suite]
+    output = {}
+    for name in names:
+        run, render, title = SUITES[name]
+        results = run()
+        output[name] = results
+        if not args.no_write:
+            when = time.strftime("%Y-%m-%d")
+            write_section(name, f"## {title}\n\nMeasured {when} at commit `{git_revision()}` on "
+                                f"{machine()}, by `scripts/bench.py {name}`. Each figure is the "
+                                "median of 7 rounds of the mean per-call time.\n\n"
+                                + render(results))
+    if args.json:
+        print(json.dumps(output[names[0]] if len(names) == 1 else output))
+    else:
+        for name in names:
+            print(SUITES[name][1](output[name]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
