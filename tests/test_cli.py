@@ -215,3 +215,43 @@ def test_file_is_one_executable_with_env_shebang():
     with DIST.open("rb") as f:
         assert f.readline() == b"#!/usr/bin/env python3\n"
     assert os.access(DIST, os.X_OK)
+
+
+def test_passphrase_prompt_in_a_terminal(shiv_root, tmp_path):
+    import pexpect
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("NYMCHAT_")}
+    environ.update(SHIV_ROOT=str(shiv_root), NYMCHAT_HOME=str(tmp_path / "home"))
+
+    def spawn(*args):
+        return pexpect.spawn(str(DIST), list(args), env=environ, encoding="utf-8", timeout=30)
+
+    child = spawn("keys", "new")
+    child.expect("New passphrase: ")
+    child.sendline(PASSPHRASE)
+    child.expect("Repeat passphrase: ")
+    child.sendline(PASSPHRASE)
+    child.expect("fingerprint +([0-9a-f ]{49})")
+    fingerprint = child.match.group(1)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+    child = spawn("keys", "show")
+    child.expect("Passphrase: ")
+    child.sendline(PASSPHRASE)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert fingerprint in child.before
+
+    child = spawn("keys", "new", "--home", str(tmp_path / "second"))
+    child.expect("New passphrase: ")
+    child.sendline(PASSPHRASE)
+    child.expect("Repeat passphrase: ")
+    child.sendline("a different one")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert "the two passphrases differ" in child.before
+    assert not (tmp_path / "second").exists()

@@ -37,12 +37,11 @@ def _report(args: argparse.Namespace, identity, path: Path, created: bool) -> in
 
 
 def new(args: argparse.Namespace) -> int:
-    home = ensure_home(_home(args))
-    path = keystore.path_in(home)
+    home = _home(args)
     keystore.check_absent(home)  # before asking for a passphrase
     passphrase = get_passphrase(_passphrase_file(args), new=True)
-    identity = keystore.create(home, passphrase)
-    return _report(args, identity, path, created=True)
+    identity = keystore.create(ensure_home(home), passphrase)
+    return _report(args, identity, keystore.path_in(home), created=True)
 
 
 def show(args: argparse.Namespace) -> int:
