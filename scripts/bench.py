@@ -146,7 +146,7 @@ def crypto_markdown(results: dict) -> str:
     for name, r in results.items():
         met = "met" if r["ratio"] >= r["target"] else "**not met**"
         rows.append(f"| `{name}`: {r['what']} | {r['rust_us']:.1f} | {r['python_us']:.1f} | "
-                    f"{r['ratio']:.2f}× | ≥ {r['target']:g}× | {met} |")
+                    f"{r['ratio']:.2f}x | ≥ {r['target']:g}x | {met} |")
     return "\n".join(rows)
 
 

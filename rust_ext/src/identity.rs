@@ -5,6 +5,7 @@
 //! accepted in another (say, a node answer). Labels are short fixed strings chosen by
 //! nymchat's code, never by a peer.
 
+use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use x25519_dalek::{PublicKey as AgreementPublic, StaticSecret};
 use zeroize::Zeroizing;
@@ -138,10 +139,20 @@ pub struct SignedItem<'a> {
     pub signature: &'a [u8],
 }
 
-/// Verifies many signatures, returning one verdict per item.
+/// Whether `R` is what `verify_strict` accepts: a canonical encoding of a point that is
+/// not of small order. The batch equation alone does not check this.
+fn strict_r(signature: &Signature) -> bool {
+    let encoded = CompressedEdwardsY(*signature.r_bytes());
+    encoded
+        .decompress()
+        .is_some_and(|r| !r.is_small_order() && r.compress() == encoded)
+}
+
+/// Verifies many signatures, returning one verdict per item, the same as `verify` gives
+/// for each (see docs/PROTOCOL.md for the one kind of signature where they can differ).
 ///
-/// The fast path is one batch equation for all items; only when it fails is each item
-/// checked alone to say which ones are bad.
+/// The fast path is one batch equation for all items; only when it fails, or an item
+/// has an `R` that `verify_strict` would refuse, is each item checked alone.
 pub fn verify_batch(items: &[SignedItem<'_>]) -> Result<Vec<bool>> {
     let mut transcripts = Vec::with_capacity(items.len());
     let mut signatures = Vec::with_capacity(items.len());
@@ -150,8 +161,8 @@ pub fn verify_batch(items: &[SignedItem<'_>]) -> Result<Vec<bool>> {
     for item in items {
         transcripts.push(signed_bytes(item.label, item.message)?);
         match parse_signature(item.signature) {
-            Ok(sig) => signatures.push(sig),
-            Err(_) => well_formed = false,
+            Ok(sig) if strict_r(&sig) => signatures.push(sig),
+            _ => well_formed = false,
         }
         keys.push(item.key.0);
     }
