@@ -5,7 +5,6 @@
 //! accepted in another (say, a node answer). Labels are short fixed strings chosen by
 //! nymchat's code, never by a peer.
 
-use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use x25519_dalek::{PublicKey as AgreementPublic, StaticSecret};
 use zeroize::Zeroizing;
@@ -139,13 +138,39 @@ pub struct SignedItem<'a> {
     pub signature: &'a [u8],
 }
 
-/// Whether `R` is what `verify_strict` accepts: a canonical encoding of a point that is
-/// not of small order. The batch equation alone does not check this.
+/// y-coordinates (little-endian) of the eight points of small order: the identity (1),
+/// order 2 (p - 1), order 4 (0) and order 8 (±y8).
+const SMALL_ORDER_Y: [[u8; 32]; 5] = [
+    [0; 32],
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+];
+
+/// Whether `R` can pass `verify_strict`, judged from its encoding alone: `y` below the
+/// field prime (canonical) and not a point of small order. The batch equation checks
+/// neither; decompressing every `R` instead would add half to the cost of a batch.
 fn strict_r(signature: &Signature) -> bool {
-    let encoded = CompressedEdwardsY(*signature.r_bytes());
-    encoded
-        .decompress()
-        .is_some_and(|r| !r.is_small_order() && r.compress() == encoded)
+    let mut y = *signature.r_bytes();
+    y[31] &= 0x7f;
+    let at_least_p = y[31] == 0x7f && y[1..31].iter().all(|&b| b == 0xff) && y[0] >= 0xed;
+    !at_least_p && !SMALL_ORDER_Y.contains(&y)
 }
 
 /// Verifies many signatures, returning one verdict per item, the same as `verify` gives
@@ -185,6 +210,8 @@ pub fn verify_batch(items: &[SignedItem<'_>]) -> Result<Vec<bool>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use sha2::Digest;
 
     #[test]
     fn signatures_are_bound_to_their_label() {
@@ -237,6 +264,52 @@ mod tests {
         identity_point[0] = 1;
         assert!(PublicKey::from_bytes(&identity_point).is_err());
         assert!(PublicKey::from_bytes(&[1u8; 31]).is_err());
+    }
+
+    /// The encoding-only test agrees with decompressing: on every point that decompresses,
+    /// `strict_r` is true exactly when the point is canonical and not of small order.
+    #[test]
+    fn strict_r_matches_decompression() {
+        let mut encodings: Vec<[u8; 32]> = Vec::new();
+        for y in SMALL_ORDER_Y {
+            for sign in [0u8, 0x80] {
+                let mut e = y;
+                e[31] |= sign;
+                encodings.push(e);
+            }
+        }
+        for low in 0xe0..=0xffu8 {
+            let mut e = [0xffu8; 32];
+            e[0] = low;
+            encodings.push(e); // around and above p, both signs
+            e[31] = 0x7f;
+            encodings.push(e);
+        }
+        for n in 0..2000u32 {
+            encodings.push(sha2::Sha256::digest(n.to_be_bytes()).into());
+        }
+        let id = Identity::generate();
+        for n in 0..50u32 {
+            let sig = id.sign("t", &n.to_be_bytes()).unwrap();
+            encodings.push(sig[..32].try_into().unwrap());
+        }
+        let mut checked = 0;
+        for e in encodings {
+            let compressed = CompressedEdwardsY(e);
+            let Some(point) = compressed.decompress() else {
+                continue;
+            };
+            let mut bytes = [0u8; 64];
+            bytes[..32].copy_from_slice(&e);
+            let expected = !point.is_small_order() && point.compress() == compressed;
+            assert_eq!(
+                strict_r(&Signature::from_bytes(&bytes)),
+                expected,
+                "{e:02x?}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 1000);
     }
 
     #[test]
