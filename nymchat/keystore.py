@@ -5,6 +5,7 @@ ciphertext as associated data, so any change to the file fails to unlock."""
 
 import base64
 import json
+import logging
 from pathlib import Path
 
 import nacl.bindings
@@ -23,6 +24,7 @@ VERSION = 1
 # one-shot command stays quick, while a guess costs an attacker the same.
 OPSLIMIT = 3
 MEMLIMIT = 64 * 1024 * 1024
+log = logging.getLogger(__name__)
 
 
 def _b64(data: bytes) -> str:
@@ -75,6 +77,7 @@ def create(home: Path, passphrase: str) -> "_native.Identity":
         "signing_public": _b64(identity.signing_public),
         "agreement_public": _b64(identity.agreement_public),
     }
+    log.info("deriving the keystore key with Argon2id (%d MiB)", MEMLIMIT >> 20)
     key = _derive_key(passphrase, salt, OPSLIMIT, MEMLIMIT)
     nonce = nacl.utils.random(nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
     ciphertext = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
@@ -82,6 +85,7 @@ def create(home: Path, passphrase: str) -> "_native.Identity":
     )
     document = {**header, "nonce": _b64(nonce), "ciphertext": _b64(ciphertext)}
     write_atomic(path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+    log.info("wrote %s", path)
     return identity
 
 
@@ -116,6 +120,7 @@ def unlock(home: Path, passphrase: str, document: dict | None = None) -> "_nativ
         kdf = document["kdf"]
         if kdf["name"] != "argon2id":
             raise KeystoreError(f"{path}: unknown key derivation {kdf['name']!r}")
+        log.info("unlocking %s", path)
         key = _derive_key(passphrase, _unb64(kdf["salt"]), int(kdf["opslimit"]),
                           int(kdf["memlimit"]))
         nonce, ciphertext = _unb64(document["nonce"]), _unb64(document["ciphertext"])

@@ -141,7 +141,11 @@ def machine() -> str:
 
 
 def crypto_markdown(results: dict) -> str:
-    rows = ["| operation | Rust µs | Python µs | ratio | target | met? |",
+    rows = ["Rust: `nymchat._native`, release build. Python: `tests/reference_crypto.py`, the "
+            "reference implementation on `cryptography` (OpenSSL), doing the same work with "
+            "keys loaded once, including the strict key and `R` checks the Rust does "
+            "(under 1 µs of the Python figure).",
+            "","| operation | Rust µs | Python µs | ratio | target | met? |",
             "|---|---:|---:|---:|---:|---|"]
     for name, r in results.items():
         met = "met" if r["ratio"] >= r["target"] else "**not met**"

@@ -181,10 +181,27 @@ def test_show_without_identity_says_what_to_do(run):
     assert "create one with `nymchat keys new`" in out.stderr
 
 
-def test_verbose_errors_show_a_traceback_and_json_logs(run):
-    out = run("-v", "--log-format", "json", "keys", "show")
+def test_verbose_errors_show_a_traceback(run):
+    out = run("-v", "keys", "show")
     assert out.returncode == 1
     assert "Traceback" in out.stderr
+
+
+def test_json_logs_are_one_object_a_line(run):
+    out = run("keys", "new", "-v", "--log-format", "json")
+    assert out.returncode == 0, out.stderr
+    entries = [json.loads(line) for line in out.stderr.splitlines()]
+    assert [e["msg"] for e in entries] == [
+        "deriving the keystore key with Argon2id (64 MiB)", f"wrote {run.home / 'identity.json'}"]
+    assert {e["level"] for e in entries} == {"info"}
+    assert all(e["logger"] == "nymchat.keystore" and e["ts"].endswith("Z") for e in entries)
+
+
+def test_quiet_and_default_levels_log_nothing_on_success(run):
+    out = run("keys", "new", "-q")
+    assert out.returncode == 0
+    assert out.stderr == ""
+    assert "Created" not in out.stdout
 
 
 def test_python_dash_m_works(tmp_path):
