@@ -16,7 +16,6 @@ NOT_BUILT = {
     "send": "send one message",
     "inbox": "fetch new messages",
     "contacts": "list, verify, trust and remove contacts",
-    "mixnet": "run a local test mixnet speaking the nym-client API (no anonymity)",
     "demo": "local mixnet, node and two users talking, in one command",
 }
 COMMAND_ORDER = ["node", "chat", "register", "lookup", "send", "inbox", "contacts", "keys",
@@ -67,6 +66,23 @@ def _add_keys(commands) -> None:
     show.set_defaults(handler="nymchat.commands.keys:show")
 
 
+def _add_mixnet(commands) -> None:
+    from nymchat.commands.mixnet import add_arguments
+
+    mixnet = commands.add_parser(
+        "mixnet", help="run a local test mixnet speaking the nym-client API (no anonymity)",
+        description="Run a local test mixnet: one process hosting many virtual nym-clients, "
+                    "each at ws://HOST:PORT/NAME, speaking the real nym-client websocket API "
+                    "with sender tags, SURBs, packet delays and optional faults. It provides "
+                    "NO anonymity: use it for development, tests and demos only.")
+    _common_options(mixnet, top=False)
+    add_arguments(mixnet)
+    mixnet.set_defaults(handler="nymchat.commands.mixnet:run")
+
+
+BUILT = {"keys": _add_keys, "mixnet": _add_mixnet}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -78,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_ORDER:
-        if name == "keys":
-            _add_keys(commands)
+        if name in BUILT:
+            BUILT[name](commands)
             continue
         sub = commands.add_parser(name, help=f"{NOT_BUILT[name]} (not built yet)",
                                   description=f"{NOT_BUILT[name]}. Not built yet in this "
