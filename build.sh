@@ -57,7 +57,7 @@ build() {
         return
     fi
     step "building the native core (release) and the wheel"
-    rm -rf target/wheels
+    rm -rf target/wheels nymchat/_native*.so  # a stray dev copy must not reach the wheel
     "$VENV/bin/maturin" build --release --locked --quiet --interpreter "$PY" --out target/wheels
     local wheel
     wheel=$(ls target/wheels/nymchat-*.whl)

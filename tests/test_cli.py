@@ -5,24 +5,15 @@ import os
 import stat
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from procs import DIST, ROOT, clean_env
 
 import nymchat
 from nymchat.cli import COMMAND_ORDER, NOT_BUILT
 
 pytestmark = pytest.mark.cli
-ROOT = Path(__file__).resolve().parent.parent
-DIST = Path(os.environ.get("NYMCHAT_DIST", ROOT / "dist" / "nymchat"))
 PASSPHRASE = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def shiv_root(tmp_path_factory):
-    if not DIST.exists():
-        pytest.fail(f"{DIST} is missing: run ./build.sh first")
-    return tmp_path_factory.mktemp("shiv")
 
 
 @pytest.fixture
@@ -31,8 +22,7 @@ def run(shiv_root, tmp_path):
     home = tmp_path / "home"
 
     def run(*args, passphrase=PASSPHRASE, input=None, env=None):
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("NYMCHAT_")}
-        environ.update(SHIV_ROOT=str(shiv_root), NYMCHAT_HOME=str(home))
+        environ = clean_env(shiv_root, NYMCHAT_HOME=str(home))
         if passphrase is not None:
             environ["NYMCHAT_PASSPHRASE"] = passphrase
         environ.update(env or {})
@@ -237,8 +227,7 @@ def test_file_is_one_executable_with_env_shebang():
 def test_passphrase_prompt_in_a_terminal(shiv_root, tmp_path):
     import pexpect
 
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("NYMCHAT_")}
-    environ.update(SHIV_ROOT=str(shiv_root), NYMCHAT_HOME=str(tmp_path / "home"))
+    environ = clean_env(shiv_root, NYMCHAT_HOME=str(tmp_path / "home"))
 
     def spawn(*args):
         return pexpect.spawn(str(DIST), list(args), env=environ, encoding="utf-8", timeout=30)

@@ -19,8 +19,15 @@ STATS_ORDER = ["messages", "packets", "delivered", "surbs_spent", "surb_requests
 
 def _probability(text: str) -> float:
     value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a probability in [0, 1)")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability in [0, 1]")
+    return value
+
+
+def _loss(text: str) -> float:
+    value = _probability(text)
+    if value == 1:
+        raise argparse.ArgumentTypeError("a loss of 1 would lose every packet for ever")
     return value
 
 
@@ -38,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "15 ms mean, Poisson sending at 20 ms mean) or "
                              "HOP_MS[/SEND_MS[/HOPS]]")
     faults = parser.add_argument_group("fault injection")
-    faults.add_argument("--loss", type=_probability, default=0.0, metavar="P",
+    faults.add_argument("--loss", type=_loss, default=0.0, metavar="P",
                         help="lose each packet with probability P; it is retransmitted "
                              "after the ack timeout, so messages arrive late")
     faults.add_argument("--duplicate", type=_probability, default=0.0, metavar="P",

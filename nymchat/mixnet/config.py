@@ -55,4 +55,6 @@ class Limits:
     max_held_messages: int = 10_000
     max_held_bytes: int = 64 << 20
     retention: float = 24 * 3600.0
-    reply_timeout: float = 300.0
+    # The real client re-asks for SURBs every 10 s and drops a tag's pending replies
+    # after 5 re-requests that bring nothing (or 5 min without SURBs): about a minute.
+    reply_timeout: float = 60.0

@@ -27,11 +27,13 @@ from nymchat.mixnet.config import PROFILES, Delays, Faults, Limits
 from nymchat.nym import api
 from nymchat.nym.address import Address
 
-# Application bytes one regular Sphinx packet carries, unfragmented and as a fragment.
+# Fragment payload of one regular Sphinx packet (2413 B on the wire, 7 B fragment header).
 PACKET_DATA = 1604
-FRAGMENT_DATA = 1598
-# Bytes one reply SURB occupies inside a repliable message (3 hops, legacy format).
+# Bytes one reply SURB takes inside a repliable message (3 mix hops + gateway, legacy
+# format, the real client's default).
 SURB_SIZE = 1164
+# The replying client's SURB policy (client-core defaults): the last 10 SURBs of a tag
+# are kept to ask for more; a top-up asks for 10-50.
 SURB_RESERVE = 10
 SURB_TOPUP_MIN = 10
 SURB_TOPUP_MAX = 50
@@ -44,8 +46,8 @@ def packets_for(data_len: int, *, reply: bool = False, surbs: int = 0,
     if reply:
         size += 1  # reply content tag
     if repliable:
-        size += api.SENDER_TAG_LEN + 1 + 4 + surbs * SURB_SIZE
-    return 1 if size <= PACKET_DATA else math.ceil(size / FRAGMENT_DATA)
+        size += api.SENDER_TAG_LEN + 1 + 4 + surbs * SURB_SIZE  # tag, content tag, count
+    return math.ceil(size / PACKET_DATA)
 
 
 @dataclass
@@ -141,11 +143,10 @@ class Mixnet:
         self.clients[name].online = False
 
     def restart(self, name: str) -> None:
-        """The client's nym-client restarted: it will use new sender tags."""
-        client = self.clients[name]
-        for tag in client.tags_to.values():
-            self._tag_owner.pop(tag, None)
-        client.tags_to.clear()
+        """The client's nym-client restarted: it uses new sender tags and ignores SURB
+        requests for the old ones, but still decrypts replies to them (reply keys are
+        kept on disk)."""
+        self.clients[name].tags_to.clear()
 
     # --- requests -----------------------------------------------------------------
 
@@ -222,14 +223,10 @@ class Mixnet:
         client.surbs[tag] -= packets
         self.stats["surbs_spent"] += packets
         arrival = self._transmit(client, packets, conn, now)
-        owner = self._tag_owner.get(tag)
-        if owner is None:  # the sender restarted: its reply keys are gone
-            self.stats["dropped_stale_tag"] += 1
-            return
         if self.faults.drop_replies and self.rng.random() < self.faults.drop_replies:
             self.stats["dropped_replies_fault"] += 1
             return
-        self._schedule(arrival, owner, _Message(api.Received(message)))
+        self._schedule(arrival, self._tag_owner[tag], _Message(api.Received(message)))
 
     def _request_surbs(self, client: Client, tag: bytes, needed: int, now: float) -> bool:
         """Spends one SURB to ask the tag's owner for more; False if none is left."""
@@ -241,14 +238,17 @@ class Mixnet:
         self.stats["surbs_spent"] += 1
         self.stats["surb_requests"] += 1
         client.topup_pending.add(tag)
-        amount = min(SURB_TOPUP_MAX, max(SURB_TOPUP_MIN, needed + SURB_RESERVE))
-        owner = self._tag_owner.get(tag)
+        queued = needed + sum(packets_for(len(p.message), reply=True)
+                              for p in client.pending_replies if p.tag == tag)
+        amount = min(SURB_TOPUP_MAX, max(SURB_TOPUP_MIN, queued))
         arrival = self._transmit(client, 1, None, now)
-        if owner is not None:
-            self._schedule(arrival, owner, _SurbRequest(tag, client.name, amount))
+        self._schedule(arrival, self._tag_owner[tag], _SurbRequest(tag, client.name, amount))
         return True
 
     def _answer_surb_request(self, owner: str, request: _SurbRequest, now: float) -> None:
+        if self.clients[owner].tags_to.get(request.replier) != request.tag:
+            self.stats["surb_requests_ignored"] += 1  # the owner restarted since
+            return
         packets = packets_for(0, repliable=True, surbs=request.amount)
         arrival = self._transmit(self.clients[owner], packets, None, now)
         self._schedule(arrival, request.replier, _SurbTopUp(request.tag, request.amount))
@@ -344,9 +344,9 @@ class Mixnet:
             self._retry_replies(client, now)
             return
         tag = event.received.sender_tag
-        if event.surbs and tag is not None:
+        if tag is not None:  # repliable, even with no SURBs: the tag becomes known
             client.surbs[tag] = client.surbs.get(tag, 0) + event.surbs
-            if client.pending_replies:
+            if event.surbs and client.pending_replies:
                 self._retry_replies(client, now)
         self.stats["delivered"] += 1
         out.append((client.name, event.received))

@@ -46,25 +46,31 @@ class Address:
 
     @classmethod
     def parse(cls, text: str) -> "Address":
-        if text.count(".") != 1 or text.count("@") != 1 or text.index(".") > text.index("@"):
-            raise AddressError(f"{text!r} is not of the form <identity>.<encryption>@<gateway>")
+        # The reasons are the real client's (nymsphinx-addressing), for its error texts.
+        if text.count("@") != 1:
+            raise AddressError("the string address does not contain exactly a single '@' "
+                               "character")
         client, gateway = text.split("@")
+        if client.count(".") != 1:
+            raise AddressError("the string address does not contain exactly a single '.' "
+                               "character")
         identity, encryption = client.split(".")
         try:
             parts = [base58.decode(p) for p in (identity, encryption, gateway)]
         except ValueError as e:
-            raise AddressError(f"{text!r}: {e}") from None
+            raise AddressError(f"a key is not valid base58: {e}") from None
         if any(len(p) != KEY_LEN for p in parts):
-            raise AddressError(f"{text!r}: each key must be {KEY_LEN} bytes")
+            raise AddressError(f"each key must be {KEY_LEN} bytes")
         address = cls(*parts)
         address.check()
         return address
 
     def check(self) -> None:
         if not is_ed25519_point(self.identity):
-            raise AddressError("the client identity is not a valid ed25519 point")
+            raise AddressError("recipient's identity key is malformed: not an ed25519 point")
         if not is_ed25519_point(self.gateway):
-            raise AddressError("the gateway identity is not a valid ed25519 point")
+            raise AddressError("recipient gateway's identity key is malformed: not an ed25519 "
+                               "point")
 
     def to_bytes(self) -> bytes:
         return self.identity + self.encryption + self.gateway

@@ -142,16 +142,13 @@ def _conn(connection_id: int | None) -> bytes:
     return _U64.pack(connection_id or 0)
 
 
-def _data(tail: bytes, kind: ErrorKind) -> bytes:
-    """Length-prefixed data that must fill the rest of the frame exactly."""
-    if len(tail) < 8:
-        raise ApiError(ErrorKind.TOO_SHORT_REQUEST if kind is ErrorKind.MALFORMED_REQUEST
-                       else ErrorKind.TOO_SHORT_RESPONSE, "")
+def _length_prefixed(tail: bytes, what: str, kind: ErrorKind) -> bytes:
+    """`len u64 ‖ data` that must fill the rest of the frame exactly."""
     (length,) = _U64.unpack_from(tail)
     if length != len(tail) - 8:
-        raise ApiError(kind, f"data len has inconsistent length. specified: {length} got: "
+        raise ApiError(kind, f"{what} len has inconsistent length. specified: {length} got: "
                              f"{len(tail) - 8}")
-    return tail[8:]
+    return bytes(tail[8:])
 
 
 def _recipient(data: bytes) -> Address:
@@ -179,38 +176,44 @@ def encode_request_binary(request: Request) -> bytes:
     raise TypeError(f"not a request: {request!r}")
 
 
-def _need(frame: bytes, length: int) -> None:
-    if len(frame) < length:
-        raise ApiError(ErrorKind.TOO_SHORT_REQUEST, "")
+# Shortest valid frame of each request that carries data, and its name in error texts.
+_MINIMUM = {0x00: (1 + ADDRESS_LEN + 16, "send"),
+            0x01: (1 + 4 + ADDRESS_LEN + 16, "send_anonymous"),
+            0x02: (1 + SENDER_TAG_LEN + 16, "reply")}
+_EXACT = {0x04: "The received closed connection has invalid length",
+          0x05: "The received get lane queue lengths has invalid length"}
 
 
 def decode_request_binary(frame: bytes) -> Request:
     if not frame:
-        raise ApiError(ErrorKind.EMPTY_REQUEST, "")
+        raise ApiError(ErrorKind.EMPTY_REQUEST, "no data provided")
     tag = frame[0]
     if tag not in _REQUEST_TAGS:
         raise ApiError(ErrorKind.UNKNOWN_REQUEST,
                        f"{tag} does not correspond to any valid request tag")
     mal = ErrorKind.MALFORMED_REQUEST
+    if tag in _MINIMUM:
+        minimum, name = _MINIMUM[tag]
+        if len(frame) < minimum:
+            raise ApiError(ErrorKind.TOO_SHORT_REQUEST,
+                           f"not enough data provided to recover '{name}'")
     if tag == 0x00:
-        _need(frame, 1 + ADDRESS_LEN + 8 + 8)
         (conn,) = _U64.unpack_from(frame, 1 + ADDRESS_LEN)
-        message = _data(frame[1 + ADDRESS_LEN + 8:], mal)
+        message = _length_prefixed(frame[1 + ADDRESS_LEN + 8:], "data", mal)
         return Send(_recipient(frame[1:1 + ADDRESS_LEN]), message, conn or None)
     if tag == 0x01:
-        _need(frame, 1 + 4 + ADDRESS_LEN + 8 + 8)
         (surbs,) = _U32.unpack_from(frame, 1)
         (conn,) = _U64.unpack_from(frame, 5 + ADDRESS_LEN)
-        message = _data(frame[5 + ADDRESS_LEN + 8:], mal)
+        message = _length_prefixed(frame[5 + ADDRESS_LEN + 8:], "data", mal)
         return SendAnonymous(_recipient(frame[5:5 + ADDRESS_LEN]), message, surbs, conn or None)
     if tag == 0x02:
-        _need(frame, 1 + SENDER_TAG_LEN + 8 + 8)
         (conn,) = _U64.unpack_from(frame, 1 + SENDER_TAG_LEN)
-        message = _data(frame[1 + SENDER_TAG_LEN + 8:], mal)
+        message = _length_prefixed(frame[1 + SENDER_TAG_LEN + 8:], "message", mal)
         return Reply(bytes(frame[1:1 + SENDER_TAG_LEN]), message, conn or None)
     if tag == 0x03:
-        return SelfAddress()
-    _need(frame, 9)
+        return SelfAddress()  # trailing bytes are ignored
+    if len(frame) != 9:
+        raise ApiError(mal, _EXACT[tag])
     (conn,) = _U64.unpack_from(frame, 1)
     return ClosedConnection(conn) if tag == 0x04 else GetLaneQueueLength(conn)
 
@@ -233,21 +236,21 @@ def encode_response_binary(response: Response) -> bytes:
 
 def _need_response(frame: bytes, length: int) -> None:
     if len(frame) < length:
-        raise ApiError(ErrorKind.TOO_SHORT_RESPONSE, "")
+        raise ApiError(ErrorKind.TOO_SHORT_RESPONSE, "not enough data provided")
 
 
 def decode_response_binary(frame: bytes) -> Response:
     if not frame:
-        raise ApiError(ErrorKind.EMPTY_RESPONSE, "")
+        raise ApiError(ErrorKind.EMPTY_RESPONSE, "no data provided")
     tag, mal = frame[0], ErrorKind.MALFORMED_RESPONSE
     if tag == 0x01:
-        _need_response(frame, 2)
+        _need_response(frame, 10)
         if frame[1] == 0:
-            return Received(_data(frame[2:], mal))
+            return Received(_length_prefixed(frame[2:], "data", mal))
         if frame[1] != 1:
             raise ApiError(mal, f"invalid sender tag flag {frame[1]}")
-        _need_response(frame, 2 + SENDER_TAG_LEN)
-        return Received(_data(frame[2 + SENDER_TAG_LEN:], mal),
+        _need_response(frame, 10 + SENDER_TAG_LEN)
+        return Received(_length_prefixed(frame[2 + SENDER_TAG_LEN:], "data", mal),
                         bytes(frame[2:2 + SENDER_TAG_LEN]))
     if tag == 0x02:
         _need_response(frame, 1 + ADDRESS_LEN)
@@ -259,12 +262,13 @@ def decode_response_binary(frame: bytes) -> Response:
         _need_response(frame, 17)
         return LaneQueueLength(*struct.unpack_from(">QQ", frame, 1))
     if tag == 0x00:
-        _need_response(frame, 2)
+        _need_response(frame, 10)
         try:
             kind = ErrorKind(frame[1])
         except ValueError:
             kind = ErrorKind.OTHER
-        return ErrorResponse(kind, _data(frame[2:], mal).decode("utf-8", "replace"))
+        return ErrorResponse(kind, _length_prefixed(frame[2:], "message", mal)
+                             .decode("utf-8", "replace"))
     raise ApiError(ErrorKind.UNKNOWN_RESPONSE,
                    f"{tag} does not correspond to any valid response tag")
 
@@ -312,21 +316,8 @@ def encode_response_text(response: Response) -> str:
     raise TypeError(f"not a response: {response!r}")
 
 
-class _Duplicate(Exception):
-    pass
-
-
-def _no_duplicates(pairs):
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _Duplicate(key)
-        obj[key] = value
-    return obj
-
-
-def _reject_constant(name):
-    raise json.JSONDecodeError("Expecting value", "", 0)
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs, duplicates kept, as serde sees it."""
 
 
 def _describe(value) -> str:
@@ -340,52 +331,59 @@ def _describe(value) -> str:
     if isinstance(value, float):
         return f"floating point `{value}`"
     if isinstance(value, str):
-        return f"string {json.dumps(value)}"
-    return "sequence" if isinstance(value, list) else "map"
-
-
-def _syntax_error(text: str, error: json.JSONDecodeError) -> str:
-    """Turns Python's JSON error into serde_json's wording and position."""
-    at_end = error.pos >= len(text.rstrip())
-    container = _innermost_container(text[:error.pos])
-    if error.msg.startswith("Unterminated string"):
-        detail, at_end = "EOF while parsing a string", True
-    elif at_end and container == "{":
-        detail = "EOF while parsing an object"
-    elif at_end and container == "[":
-        detail = "EOF while parsing a list"
-    elif at_end:
-        detail = "EOF while parsing a value"
-    elif error.msg.startswith("Expecting property name"):
-        detail = "key must be a string"
-    elif error.msg.startswith("Expecting ':'"):
-        detail = "expected `:`"
-    elif error.msg.startswith("Expecting ','"):
-        detail = "expected `,` or `}`" if container == "{" else "expected `,` or `]`"
-    elif error.msg.startswith("Extra data"):
-        detail = "trailing characters"
-    elif error.msg.startswith("Invalid control character"):
-        detail = "control character (\\u0000-\\u001F) found while parsing a string"
-    elif error.msg.startswith("Invalid \\"):
-        detail = "invalid escape"
-    else:
-        detail = "expected value"
-    pos = len(text) if at_end else error.pos + 1
-    return f"{detail} {_position(text, pos)}"
+        return f"string {json.dumps(value, ensure_ascii=False)}"
+    return "map" if isinstance(value, _Pairs) else "sequence"
 
 
 def _position(text: str, pos: int) -> str:
+    """serde_json's ` at line L column C` for the character before `pos`."""
     line = text.count("\n", 0, pos) + 1
     column = pos - (text.rfind("\n", 0, pos) + 1)
-    return f"at line {line} column {column}"
+    return f" at line {line} column {column}"
+
+
+_LITERALS = {"n": "null", "t": "true", "f": "false"}
+
+
+def _syntax_error(text: str, error: json.JSONDecodeError) -> str:
+    """Python's JSON error in serde_json's words and position."""
+    pos = error.pos
+    rest = text[pos:].rstrip()
+    if not rest:
+        container = _innermost_container(text[:pos])
+        what = {"{": "an object", "[": "a list"}.get(container, "a value")
+        return f"EOF while parsing {what}{_position(text, len(text))}"
+    if error.msg.startswith("Unterminated string"):
+        return f"EOF while parsing a string{_position(text, len(text))}"
+    if error.msg == "Expecting value" and rest[0] in _LITERALS:
+        literal = _LITERALS[rest[0]]
+        for i, c in enumerate(literal):
+            if i >= len(rest):
+                return f"EOF while parsing a value{_position(text, len(text))}"
+            if rest[i] != c:
+                return f"expected ident{_position(text, pos + i + 1)}"
+    messages = [("Expecting property name", "key must be a string"),
+                ("Expecting ':'", "expected `:`"),
+                ("Extra data", "trailing characters"),
+                ("Invalid control character", "control character (\\u0000-\\u001F) found "
+                                              "while parsing a string"),
+                ("Invalid \\", "invalid escape")]
+    detail = next((serde for py, serde in messages if error.msg.startswith(py)), None)
+    if detail is None and error.msg.startswith("Expecting ','"):
+        detail = ("expected `,` or `}`" if _innermost_container(text[:pos]) == "{"
+                  else "expected `,` or `]`")
+    return f"{detail or 'expected value'}{_position(text, pos + 1)}"
 
 
 def _innermost_container(prefix: str) -> str | None:
     stack, in_string, escaped = [], False, False
     for c in prefix:
         if in_string:
-            escaped = not escaped and c == "\\"
-            if c == '"' and not escaped:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
                 in_string = False
         elif c == '"':
             in_string = True
@@ -396,74 +394,125 @@ def _innermost_container(prefix: str) -> str | None:
     return stack[-1] if stack else None
 
 
-def decode_request_text(text: str) -> Request:
-    """Parses a Text request as the real client's serde definition does."""
+def _top_level_spans(text: str) -> list[tuple[str, int, int]]:
+    """(key, end of key, end of value) for each member of the valid JSON object `text`."""
+    decoder = json.JSONDecoder()
+    ws = json.decoder.WHITESPACE
+    spans, i = [], ws.match(text, 0).end() + 1  # past "{"
+    while True:
+        i = ws.match(text, i).end()
+        if text[i] == "}":
+            return spans
+        key, key_end = json.decoder.scanstring(text, i + 1)
+        i = ws.match(text, key_end).end() + 1  # past ":"
+        _, value_end = decoder.raw_decode(text, ws.match(text, i).end())
+        spans.append((key, key_end, value_end))
+        i = ws.match(text, value_end).end()
+        if text[i] == ",":
+            i += 1
+
+
+def _text_request_fields(text: str) -> tuple[str, dict]:
+    """The variant and fields of a Text request, or `ApiError` in serde's words: errors
+    about the `type` tag carry a position, errors about other fields do not (serde reads
+    those from a buffer, where serde_json cannot tell where they were)."""
     def malformed(detail: str) -> ApiError:
         return ApiError(ErrorKind.MALFORMED_REQUEST, detail)
 
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        top = json.loads(text, object_pairs_hook=_Pairs,
+                         parse_constant=lambda name: _reject_constant(text, name))
     except json.JSONDecodeError as e:
         raise malformed(_syntax_error(text, e)) from None
-    except _Duplicate as e:
-        raise malformed(f"duplicate field `{e.args[0]}` {_position(text, len(text.rstrip()))}")\
-            from None
     except RecursionError:
-        raise malformed(f"recursion limit exceeded {_position(text, len(text))}") from None
+        raise malformed(f"recursion limit exceeded{_position(text, len(text))}") from None
     end = _position(text, len(text.rstrip()))
-    if not isinstance(obj, dict):
-        raise malformed(f"invalid type: {_describe(obj)}, expected internally tagged enum "
-                        f"ClientRequestText {end}")
-    if "type" not in obj:
-        raise malformed(f"missing field `type` {end}")
-    variant = obj["type"]
-    if not isinstance(variant, str):
-        raise malformed(f"invalid type: {_describe(variant)}, expected variant identifier {end}")
-    if variant not in _VARIANTS:
+    if not isinstance(top, _Pairs):
+        raise malformed(f"invalid type: {_describe(top)}, expected internally tagged enum "
+                        f"ClientRequestText{end}")
+    tags = [(key_end, value_end) for key, key_end, value_end in _top_level_spans(text)
+            if key == "type"]
+    types = [value for key, value in top if key == "type"]
+    if not types:
+        raise malformed(f"missing field `type`{end}")
+    at_tag = _position(text, tags[0][1])
+    if not isinstance(types[0], str):
+        raise malformed(f"invalid type: {_describe(types[0])}, expected variant identifier"
+                        f"{at_tag}")
+    if types[0] not in _VARIANTS:
         expected = ", ".join(f"`{v}`" for v in _VARIANTS)
-        raise malformed(f"unknown variant `{variant}`, expected one of {expected}")
+        raise malformed(f"unknown variant `{types[0]}`, expected one of {expected}{at_tag}")
+    if len(types) > 1:
+        raise malformed(f"duplicate field `type`{_position(text, tags[1][0])}")
+    fields: dict = {}
+    for key, value in top:
+        if key != "type" and key in fields and key in _FIELDS[types[0]]:
+            raise malformed(f"duplicate field `{key}`")
+        fields.setdefault(key, value)
+    return types[0], fields
 
-    def field(name: str, kind: str, optional: bool = False):
-        if name not in obj or (optional and obj[name] is None):
-            if optional:
-                return None
-            raise malformed(f"missing field `{name}` {end}")
-        value = obj[name]
-        if kind == "string":
-            if not isinstance(value, str):
-                raise malformed(f"invalid type: {_describe(value)}, expected a string {end}")
-            return value
-        bits = 64 if kind == "u64" else 32
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise malformed(f"invalid type: {_describe(value)}, expected {kind} {end}")
-        if not 0 <= value < 2**bits:
-            raise malformed(f"invalid value: integer `{value}`, expected {kind} {end}")
+
+def _reject_constant(text: str, name: str):
+    raise json.JSONDecodeError("Expecting value", text, text.index(name))
+
+
+# Each variant's fields in serde's order, with their types.
+_FIELDS = {
+    "send": {"message": "string", "recipient": "string", "connectionId": "option u64"},
+    "sendAnonymous": {"recipient": "string", "message": "string", "replySurbs": "u32",
+                      "connectionId": "option u64"},
+    "reply": {"senderTag": "string", "message": "string", "connectionId": "option u64"},
+    "selfAddress": {},
+}
+
+
+def _check_field(name: str, kind: str, fields: dict):
+    value = fields.get(name)
+    if name not in fields or (value is None and kind.startswith("option")):
+        if kind.startswith("option"):
+            return None
+        raise ApiError(ErrorKind.MALFORMED_REQUEST, f"missing field `{name}`")
+    kind = kind.removeprefix("option ")
+    if kind == "string":
+        if not isinstance(value, str):
+            raise ApiError(ErrorKind.MALFORMED_REQUEST,
+                           f"invalid type: {_describe(value)}, expected a string")
         return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(ErrorKind.MALFORMED_REQUEST,
+                       f"invalid type: {_describe(value)}, expected {kind}")
+    if not 0 <= value < 2 ** int(kind[1:]):
+        raise ApiError(ErrorKind.MALFORMED_REQUEST,
+                       f"invalid value: integer `{value}`, expected {kind}")
+    return value
 
+
+def decode_request_text(text: str) -> Request:
+    """Parses a Text request as the real client's serde definition does."""
+    variant, fields = _text_request_fields(text)
+    values = {name: _check_field(name, kind, fields) for name, kind in _FIELDS[variant].items()}
+    conn = values.get("connectionId")
     if variant == "selfAddress":
         return SelfAddress()
     if variant == "reply":
-        tag_text = field("senderTag", "string")
-        message = field("message", "string").encode()
-        conn = field("connectionId", "u64", optional=True)
         try:
-            tag = base58.decode(tag_text)
+            tag = base58.decode(values["senderTag"])
         except ValueError as e:
-            raise malformed(f"{e} {end}") from None
+            raise ApiError(ErrorKind.MALFORMED_REQUEST,
+                           f"Failed to decode the base58-encoded string - {e}") from None
         if len(tag) != SENDER_TAG_LEN:
-            raise malformed(f"sender tag must be {SENDER_TAG_LEN} bytes {end}")
-        return Reply(tag, message, conn)
-    recipient_text = field("recipient", "string")
-    message = field("message", "string").encode()
-    surbs = field("replySurbs", "u32") if variant == "sendAnonymous" else None
-    conn = field("connectionId", "u64", optional=True)
+            raise ApiError(ErrorKind.MALFORMED_REQUEST,
+                           f"Decoded AnonymousSenderTag has invalid length. Expected "
+                           f"{SENDER_TAG_LEN}, but got {len(tag)}")
+        return Reply(tag, values["message"].encode(), conn)
     try:
-        recipient = Address.parse(recipient_text)
+        recipient = Address.parse(values["recipient"])
     except AddressError as e:
-        raise malformed(str(e)) from None
+        raise ApiError(ErrorKind.MALFORMED_REQUEST, f"recipient is malformed - {e} ") from None
+    message = values["message"].encode()
     if variant == "send":
         return Send(recipient, message, conn)
-    return SendAnonymous(recipient, message, surbs, conn)
+    return SendAnonymous(recipient, message, values["replySurbs"], conn)
 
 
 def decode_response_text(text: str) -> Response:

@@ -1,0 +1,64 @@
+"""Running the built dist/nymchat as real processes, for tests and scripts/bench.py."""
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DIST = Path(os.environ.get("NYMCHAT_DIST", ROOT / "dist" / "nymchat"))
+
+
+def clean_env(shiv_root: Path, **extra: str) -> dict[str, str]:
+    """The environment without the caller's NYMCHAT_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NYMCHAT_")}
+    env["SHIV_ROOT"] = str(shiv_root)
+    env.update(extra)
+    return env
+
+
+class MixnetProcess:
+    """`nymchat mixnet --json --stats` on a free loopback port."""
+
+    def __init__(self, state: Path, shiv_root: Path, *args: str, delay: str = "zero"):
+        self.proc = subprocess.Popen(
+            [str(DIST), "mixnet", "--port", "0", "--json", "--stats", "--delay", delay,
+             "--state", str(state), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=clean_env(shiv_root))
+        self.lines: queue.Queue[dict] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        first = self.next_line(timeout=30)
+        assert first["event"] == "listening", first
+        self.url, self.port = first["url"], first["port"]
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(json.loads(line))
+
+    def next_line(self, timeout: float = 10) -> dict:
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(
+                f"mixnet said nothing for {timeout} s; stderr: {self.proc.stderr.read()}"
+            ) from None
+
+    def stats(self) -> dict:
+        self.proc.send_signal(signal.SIGUSR1)
+        line = self.next_line()
+        assert line["event"] == "stats", line
+        return line
+
+    def stop(self) -> list[dict]:
+        """SIGTERM; returns what it printed on the way out."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=15)
+        out = []
+        while not self.lines.empty():
+            out.append(self.lines.get())
+        return out
