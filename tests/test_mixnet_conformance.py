@@ -110,7 +110,7 @@ def test_exact_json_of_received_messages(mixnet):
         frame = b.recv(timeout=5)
         tag = json.loads(frame)["senderTag"]
         assert TAG.match(tag)
-        assert frame == '{"type":"received","message":"anon","senderTag":"%s"}' % tag
+        assert frame == '{"type":"received","message":"anon","senderTag":"' + tag + '"}'
         b.send(json.dumps({"type": "reply", "senderTag": tag, "message": "back"}))
         assert a.recv(timeout=5) == '{"type":"received","message":"back","senderTag":null}'
 
