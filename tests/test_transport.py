@@ -44,7 +44,7 @@ def test_text_mode_and_binary_frames_before_the_first_request(start_mixnet):
         async with NymClient(f"{mixnet.url}/bob") as bob:
             bob_address = bob.address
         async with NymClient(f"{mixnet.url}/alice", text=True) as alice:
-            await alice.send(bob_address, "while you were away".encode())
+            await alice.send(bob_address, b"while you were away")
             await asyncio.sleep(0.2)
             # bob's nym-client flushes the held message as Binary on connect, before any
             # request; a Text-mode transport must still take it
