@@ -2,11 +2,13 @@
 """nymchat benchmarks: figures measured in one run on one machine, written to
 docs/BENCHMARKS.md (each suite rewrites only its own section).
 
-    scripts/bench.py crypto [--json] [--no-write]
+    scripts/bench.py crypto|mixnet [--json] [--no-write]
     scripts/bench.py all
 
 `crypto` compares the Rust core (`nymchat._native`) with the reference implementation in
 plain Python (`tests/reference_crypto.py`, on `cryptography`) doing the same work.
+`mixnet` runs the built `dist/nymchat mixnet --delay zero` and measures, through nymchat's
+transport, the throughput and latency between two of its virtual clients.
 """
 
 import argparse
@@ -127,6 +129,74 @@ def crypto_suite() -> dict:
     return results
 
 
+MIXNET_SIZES = {"100B": (100, 20_000), "10KB": (10_000, 3_000)}  # size, messages
+
+
+def mixnet_suite() -> dict:
+    import asyncio
+    import tempfile
+
+    from procs import MixnetProcess
+
+    from nymchat.nym.transport import NymClient
+
+    async def measure(url: str, size: int, count: int) -> dict:
+        async with NymClient(f"{url}/bench-a") as a, NymClient(f"{url}/bench-b") as b:
+            inbox = aiter(b)
+            payload = bytes(size)
+            # throughput: send as fast as the transport takes them, count what arrives
+            start = time.perf_counter()
+
+            async def receive_all():
+                for _ in range(count):
+                    await anext(inbox)
+                return time.perf_counter()
+
+            receiver = asyncio.create_task(receive_all())
+            for _ in range(count):
+                await a.send(b.address, payload)
+            end = await receiver
+            # latency: one message at a time, send to receive on one clock
+            latencies = []
+            for _ in range(min(count, 2000)):
+                sent = time.perf_counter()
+                await a.send(b.address, payload)
+                await anext(inbox)
+                latencies.append((time.perf_counter() - sent) * 1000)
+        latencies.sort()
+        return {"msgs_per_s": round(count / (end - start)),
+                "p50_ms": round(latencies[len(latencies) // 2], 3),
+                "p99_ms": round(latencies[int(len(latencies) * 0.99)], 3),
+                "messages": count}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        mixnet = MixnetProcess(Path(tmp) / "state", Path(tmp) / "shiv", delay="zero")
+        try:
+            return {name: asyncio.run(measure(mixnet.url, size, count))
+                    for name, (size, count) in MIXNET_SIZES.items()}
+        finally:
+            mixnet.stop()
+
+
+def mixnet_markdown(results: dict) -> str:
+    rows = ["Two virtual clients of one `dist/nymchat mixnet --delay zero` process, each "
+            "reached through nymchat's transport (`nymchat/nym/transport.py`, Binary mode) "
+            "from one benchmark process: throughput = N plain `send`s as fast as they go, "
+            "latency = 2,000 sends one at a time, send to receive. Targets (100 B): "
+            "≥ 5,000 messages/s, p50 ≤ 2 ms.",
+            "",
+            "| message | messages | msgs/s | p50 ms | p99 ms | target met? |",
+            "|---|---:|---:|---:|---:|---|"]
+    for name, r in results.items():
+        if name == "100B":
+            met = "met" if r["msgs_per_s"] >= 5000 and r["p50_ms"] <= 2 else "**not met**"
+        else:
+            met = "(no target)"
+        rows.append(f"| {name} | {r['messages']} | {r['msgs_per_s']} | {r['p50_ms']:.3f} | "
+                    f"{r['p99_ms']:.3f} | {met} |")
+    return "\n".join(rows)
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -177,7 +247,10 @@ def git_revision() -> str:
         return "unknown"
 
 
-SUITES = {"crypto": (crypto_suite, crypto_markdown, "Crypto core: Rust against Python")}
+SUITES = {
+    "crypto": (crypto_suite, crypto_markdown, "Crypto core: Rust against Python"),
+    "mixnet": (mixnet_suite, mixnet_markdown, "Local mixnet at zero delay"),
+}
 
 
 def main() -> int:
