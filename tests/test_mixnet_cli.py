@@ -6,9 +6,8 @@ import subprocess
 import time
 
 import pytest
-from websockets.sync.client import connect
-
 from procs import DIST, clean_env
+from websockets.sync.client import connect
 
 pytestmark = pytest.mark.cli
 

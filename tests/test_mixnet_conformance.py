@@ -424,3 +424,25 @@ def test_seeded_runs_replay(start_mixnet):
         return order
 
     assert run() == run()
+
+
+def test_a_flood_of_random_frames_leaves_everyone_served(mixnet):
+    import random
+
+    rng = random.Random(1)
+    with ws(mixnet, "mallory") as m, ws(mixnet, "alice") as a, ws(mixnet, "bob") as b:
+        bob = address_bytes(b)
+        for n in range(600):
+            if n % 2:
+                frame = bytes([rng.choice([0, 1, 2, 4, 5, 9])]) + rng.randbytes(rng.randrange(140))
+            else:
+                frame = rng.choice(['{"type":"send"', '{"type":"reply","senderTag":"', "[",
+                                    '{"type":"sendAnonymous","replySurbs":-1}', "\x00"]) \
+                    + rng.randbytes(rng.randrange(20)).decode("latin-1")
+            m.send(frame)
+        m.send(b"\x03")  # mallory is answered, in order, after all of that
+        while not (isinstance(frame := m.recv(timeout=10), bytes) and frame[0] == 0x02):
+            pass
+        a.send(send_bin(bob, b"business as usual"))
+        assert received_bin(b.recv(timeout=5)) == (None, b"business as usual")
+    assert mixnet.stats()["bad_requests"] >= 300
