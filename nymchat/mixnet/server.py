@@ -2,6 +2,7 @@
 real client's connection rules, and a timer that hands due deliveries to websockets."""
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from urllib.parse import parse_qs, urlsplit
@@ -47,11 +48,12 @@ class _Connection:
         self.ready.set()
 
     async def write(self) -> None:
-        while True:
-            await self.ready.wait()
-            self.ready.clear()
-            while self.outbox:
-                await self.websocket.send(self.outbox.popleft())
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await self.ready.wait()
+                self.ready.clear()
+                while self.outbox:
+                    await self.websocket.send(self.outbox.popleft())
 
 
 class MixnetServer:
@@ -123,7 +125,12 @@ class MixnetServer:
             self.model.stats["bad_requests"] += 1
             connection.push(api.error_response(e))
             return
-        for response in self.model.handle(name, request, self.loop.time()):
+        try:
+            responses = self.model.handle(name, request, self.loop.time())
+        except Exception:  # a bug must not take the virtual client down with it
+            log.exception("failed to handle %r from %s", request, name)
+            responses = [api.ErrorResponse(api.ErrorKind.OTHER, "internal error")]
+        for response in responses:
             connection.push(response)
         self._pump()
 
