@@ -9,7 +9,6 @@ PROG = "nymchat"
 
 # Commands of product.md that later versions build; they say so instead of pretending.
 NOT_BUILT = {
-    "node": "run a discovery node: registry, key directory, relay, offline queue",
     "chat": "interactive terminal chat",
     "register": "claim a username on a node",
     "lookup": "fetch and pin a user's keys",
@@ -80,7 +79,22 @@ def _add_mixnet(commands) -> None:
     mixnet.set_defaults(handler="nymchat.commands.mixnet:run")
 
 
-BUILT = {"keys": _add_keys, "mixnet": _add_mixnet}
+def _add_node(commands) -> None:
+    from nymchat.commands.node import add_arguments
+
+    node = commands.add_parser(
+        "node", help="run a discovery node: registry, key directory, relay, offline queue",
+        description="Run a discovery node: a username registry, key directory, relay and "
+                    "offline queue reachable only through the mixnet, via its nym-client. "
+                    "The first run creates the data directory and the node key (sealed with "
+                    "the operator's password) and writes the contact string users configure "
+                    "to DATA/contact.txt.")
+    _common_options(node, top=False)
+    add_arguments(node)
+    node.set_defaults(handler="nymchat.commands.node:run")
+
+
+BUILT = {"keys": _add_keys, "mixnet": _add_mixnet, "node": _add_node}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,21 +28,22 @@ def _from_file(path: Path) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def get_passphrase(passphrase_file: Path | None, *, new: bool = False) -> str:
+def get_passphrase(passphrase_file: Path | None, *, new: bool = False,
+                   env_var: str = ENV_VAR) -> str:
     """Returns the passphrase; for a ``new`` keystore a prompt asks twice and a short
     passphrase is refused."""
     if passphrase_file is not None:
         passphrase = _from_file(passphrase_file)
-    elif ENV_VAR in os.environ:
-        passphrase = os.environ[ENV_VAR]
+    elif env_var in os.environ:
+        passphrase = os.environ[env_var]
     elif sys.stdin.isatty():
         passphrase = getpass.getpass("New passphrase: " if new else "Passphrase: ")
         if new and getpass.getpass("Repeat passphrase: ") != passphrase:
             raise PassphraseError("the two passphrases differ")
     else:
         raise PassphraseError(
-            f"no passphrase: set {ENV_VAR}, use --passphrase-file FILE, or run in a terminal"
-        )
+            f"no passphrase: set {env_var}, use a passphrase or password file, or run in a "
+            "terminal")
     if not passphrase:
         raise PassphraseError("the passphrase is empty")
     if new and len(passphrase) < MIN_NEW_LENGTH:

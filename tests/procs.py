@@ -62,3 +62,27 @@ class MixnetProcess:
         while not self.lines.empty():
             out.append(self.lines.get())
         return out
+
+
+class NodeProcess:
+    """`nymchat node` on a mixnet's virtual client `name`."""
+
+    PASSWORD = "operator password"
+
+    def __init__(self, data: Path, shiv_root: Path, nym_url: str, *args: str):
+        self.data = data
+        self.proc = subprocess.Popen(
+            [str(DIST), "node", "--nym", nym_url, "--data", str(data), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=clean_env(shiv_root, NYMCHAT_NODE_PASSWORD=self.PASSWORD))
+        line = self.proc.stdout.readline()
+        if not line.startswith("node contact: "):
+            self.proc.kill()
+            raise AssertionError(f"node did not start: {line!r} {self.proc.stderr.read()}")
+        self.contact = line.removeprefix("node contact: ").strip()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=15)
+        return self.proc.returncode

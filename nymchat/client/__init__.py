@@ -1,0 +1,1 @@
+"""The client engine: everything a person or script needs to talk through a node."""

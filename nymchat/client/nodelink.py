@@ -1,0 +1,124 @@
+"""Requests to one node through the mixnet, and the node's signed answers and pushes.
+
+Requests go with `sendAnonymous` (the node learns a sender tag, not our address); the
+node answers with `reply`. Only messages that verify under the pinned node key, are
+meant for our identity and answer a request we have outstanding are accepted: anyone who
+learns our address can send us bytes, but cannot forge a node answer.
+"""
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+
+from nymchat import _native
+from nymchat.errors import FramingError, NymchatError
+from nymchat.nym import api
+from nymchat.nym.transport import NymClient
+from nymchat.protocol import wire
+from nymchat.protocol.contact import NodeContact
+from nymchat.protocol.wire import ErrorCode, Kind
+
+log = logging.getLogger(__name__)
+REPLY_SURBS = 20  # the node's nym-client keeps 10 in reserve; 20 leave room for answers
+TIMEOUT, ATTEMPTS = 10.0, 3
+
+
+class NodeRefused(NymchatError):
+    """The node refused a request."""
+
+    def __init__(self, code: ErrorCode, detail: str):
+        super().__init__(f"the node refused: {detail} ({code.name.lower()})")
+        self.code, self.detail = code, detail
+
+
+class NodeSilent(NymchatError):
+    """The node did not answer."""
+
+
+class NodeLink:
+    def __init__(self, transport: NymClient, contact: NodeContact,
+                 identity: "_native.Identity", *, reply_surbs: int = REPLY_SURBS,
+                 on_other: Callable[[api.Received], None] | None = None):
+        self.transport = transport
+        self.contact = contact
+        self.node_key = _native.PublicKey(contact.key)
+        self.identity = identity
+        self.reply_surbs = reply_surbs
+        self.on_other = on_other
+        self.pushes: asyncio.Queue[wire.Answer] = asyncio.Queue()
+        self.rejected = 0  # messages that were not a valid node answer for us
+        self._pending: dict[bytes, asyncio.Future[wire.Answer]] = {}
+        self._reassembler = _native.Reassembler(max_message_bytes=4 << 20)
+        self._reader: asyncio.Task | None = None
+
+    async def __aenter__(self) -> "NodeLink":
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+
+    async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        async for received in self.transport:
+            if received.sender_tag is not None:  # not a reply: not the node
+                if self.on_other is not None:
+                    self.on_other(received)
+                continue
+            try:
+                done = self._reassembler.push(received.message, loop.time(), b"")
+            except FramingError:
+                self.rejected += 1
+                continue
+            if done is not None:
+                self._accept(done[1])
+
+    def _accept(self, data: bytes) -> None:
+        try:
+            answer = wire.decode_answer(data, self.node_key, self.identity.signing_public)
+        except wire.WireError as e:
+            self.rejected += 1
+            log.warning("ignored a message that is not a valid node answer: %s", e)
+            return
+        if answer.in_reply_to is None:
+            self.pushes.put_nowait(answer)
+            return
+        waiter = self._pending.pop(answer.in_reply_to, None)
+        if waiter is None or waiter.done():
+            self.rejected += 1  # an answer to nothing we asked (or a duplicate)
+            return
+        waiter.set_result(answer)
+
+    async def send_raw(self, data: bytes) -> None:
+        """Sends request bytes as they are (frames; SURBs with the first)."""
+        for n, frame in enumerate(_native.encode_frames(data, os.urandom(16))):
+            await self.transport.send_anonymous(self.contact.address, frame,
+                                                self.reply_surbs if n == 0 else 0)
+
+    async def request(self, kind: Kind, timeout: float = TIMEOUT, attempts: int = ATTEMPTS,
+                      **body) -> wire.Answer:
+        """Sends a request and returns the node's answer; `NodeRefused` for an error
+        answer, `NodeSilent` when every attempt goes unanswered. Each attempt is a new
+        request (new id and time): the node refuses replays, and every operation is safe
+        to repeat."""
+        for _ in range(attempts):
+            data, request_id = wire.encode_request(self.identity, self.contact.key, kind, body,
+                                                   int(time.time() * 1000))
+            waiter = asyncio.get_running_loop().create_future()
+            self._pending[request_id] = waiter
+            try:
+                await self.send_raw(data)
+                answer = await asyncio.wait_for(waiter, timeout)
+            except TimeoutError:
+                continue
+            finally:
+                self._pending.pop(request_id, None)
+            if answer.kind is Kind.ERROR:
+                raise NodeRefused(ErrorCode(answer.body["code"]), answer.body["detail"])
+            return answer
+        raise NodeSilent(f"the node did not answer {attempts} attempts of {timeout:.0f} s: "
+                         "check that it runs, that your nym-client is connected, and the "
+                         "node contact string")

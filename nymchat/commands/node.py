@@ -1,0 +1,103 @@
+"""``nymchat node``: run a discovery node."""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from nymchat.node.settings import PASSWORD_ENV, SETTINGS, SettingsError, add_arguments, resolve
+
+__all__ = ["add_arguments", "run"]
+log = logging.getLogger("nymchat.node")
+
+
+def _home(args: argparse.Namespace) -> Path:
+    from nymchat.home import default_home
+
+    return Path(args.home).expanduser() if args.home else default_home()
+
+
+def _password(settings: dict, new: bool) -> str:
+    import os
+
+    from nymchat.passphrase import get_passphrase
+
+    file = settings["password_file"]
+    if file is None and PASSWORD_ENV in os.environ:
+        password = os.environ[PASSWORD_ENV]
+        if len(password) < 8 and new:
+            from nymchat.errors import PassphraseError
+
+            raise PassphraseError("choose a node password of at least 8 characters")
+        return password
+    return get_passphrase(Path(file).expanduser() if file else None, new=new,
+                          env_var=PASSWORD_ENV)
+
+
+def _node_identity(data: Path, settings: dict):
+    from nymchat import keystore
+    from nymchat.home import ensure_home
+
+    ensure_home(data)
+    if keystore.path_in(data).exists():
+        sealed = keystore.read_sealed(data)
+        return keystore.unlock(data, _password(settings, new=False), sealed)
+    log.info("first run: creating the node key in %s", data)
+    return keystore.create(data, _password(settings, new=True))
+
+
+def _print_config(values: dict, origin: dict) -> int:
+    for s in SETTINGS:
+        print(f"{s.name} = {json.dumps(values[s.name])}  # {origin[s.name]}")
+    return 0
+
+
+async def _serve(settings: dict, identity) -> None:
+    import asyncio
+    import signal
+
+    from nymchat.files import write_atomic
+    from nymchat.node.runner import NodeRunner
+    from nymchat.node.service import NodeConfig, NodeService
+    from nymchat.node.store import NodeStore
+    from nymchat.nym.transport import NymClient
+    from nymchat.protocol.contact import NodeContact
+
+    data = Path(settings["data"])
+    store = NodeStore(data / "node.db")
+    config = NodeConfig(
+        pow_difficulty=settings["pow_difficulty"], freshness_ms=settings["freshness"] * 1000,
+        retention_ms=settings["retention_days"] * 86_400_000,
+        queue_max_messages=settings["queue_max_messages"],
+        queue_max_bytes=settings["queue_max_bytes"], max_payload=settings["max_payload"])
+    service = NodeService(identity, store, config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with NymClient(settings["nym"]) as transport:
+        contact = NodeContact(identity.signing_public, transport.address)
+        write_atomic(data / "contact.txt", f"{contact}\n".encode(), mode=0o644)
+        write_atomic(data / "nym_address.txt", f"{transport.address}\n".encode(), mode=0o644)
+        print(f"node contact: {contact}", flush=True)
+        log.info("serving %d users with %d queued messages", store.count_users(),
+                 store.count_queued())
+        await NodeRunner(service, transport).run(stop)
+    store.close()
+    log.info("stopped")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from nymchat.errors import UsageError
+
+    try:
+        settings, origin = resolve(args, _home(args))
+    except SettingsError as e:
+        raise UsageError(str(e)) from None
+    if args.print_config:
+        return _print_config(settings, origin)
+    identity = _node_identity(Path(settings["data"]), settings)
+    asyncio.run(_serve(settings, identity))
+    return 0

@@ -1,0 +1,1 @@
+"""`nymchat node`: the discovery node (registry, key directory, relay, offline queue)."""

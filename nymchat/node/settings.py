@@ -1,0 +1,95 @@
+"""The node's settings, in one table: each is a command-line flag, an environment
+variable `NYMCHAT_NODE_<NAME>` and a key of the optional TOML file, in that order of
+precedence over the default. Light to import: the command line is built from it."""
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "NYMCHAT_NODE_"
+PASSWORD_ENV = "NYMCHAT_NODE_PASSWORD"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: Any
+    default: Any
+    help: str
+    metavar: str | None = None
+
+
+SETTINGS = [
+    Setting("nym", str, "ws://127.0.0.1:1977", "websocket URL of the node's nym-client",
+            "URL"),
+    Setting("data", str, None, "data directory (default: HOME/node)", "DIR"),
+    Setting("password_file", str, None,
+            f"file holding the password that protects the node key (else ${PASSWORD_ENV})",
+            "FILE"),
+    Setting("pow_difficulty", int, 12, "registration proof of work, in bits (0: off)", "BITS"),
+    Setting("freshness", int, 120, "seconds a request's timestamp may be off", "SEC"),
+    Setting("retention_days", int, 14, "days a queued message is kept", "DAYS"),
+    Setting("queue_max_messages", int, 1000, "messages queued per recipient", "N"),
+    Setting("queue_max_bytes", int, 16 << 20, "bytes queued per recipient", "BYTES"),
+    Setting("max_payload", int, 64 << 10, "largest message relayed", "BYTES"),
+    Setting("metrics", str, None, "serve Prometheus metrics on this loopback address",
+            "HOST:PORT"),
+    Setting("nym_client_bin", str, None,
+            "start and supervise this nym-client binary (with --nym-id)", "PATH"),
+    Setting("nym_id", str, None, "the supervised nym-client's --id", "ID"),
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="TOML file of settings (default: DATA/node.toml if present)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the effective settings and where each came from, then exit")
+    for s in SETTINGS:
+        parser.add_argument(f"--{s.name.replace('_', '-')}", dest=f"node_{s.name}",
+                            type=s.type, metavar=s.metavar, default=None,
+                            help=f"{s.help} [env {ENV_PREFIX}{s.name.upper()}]"
+                                 + (f" (default {s.default})" if s.default is not None else ""))
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used."""
+
+
+def resolve(args: argparse.Namespace, home: Path) -> tuple[dict, dict]:
+    """The effective settings, and for each where it came from."""
+    import tomllib
+
+    values = {s.name: s.default for s in SETTINGS}
+    origin = dict.fromkeys(values, "default")
+    env = {s.name: os.environ.get(ENV_PREFIX + s.name.upper()) for s in SETTINGS}
+    data = Path(args.node_data or env["data"] or home / "node").expanduser()
+    config = Path(args.config).expanduser() if args.config else data / "node.toml"
+    if args.config or config.exists():
+        try:
+            table = tomllib.loads(config.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise SettingsError(f"cannot read {config}: {e}") from None
+        known = {s.name: s for s in SETTINGS}
+        for key, value in table.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise SettingsError(f"{config}: unknown setting '{key}'")
+            if not isinstance(value, known[name].type):
+                raise SettingsError(f"{config}: '{key}' must be a {known[name].type.__name__}")
+            values[name], origin[name] = value, str(config)
+    for s in SETTINGS:
+        if env[s.name] is not None:
+            try:
+                values[s.name] = s.type(env[s.name])
+            except ValueError:
+                raise SettingsError(f"{ENV_PREFIX}{s.name.upper()} must be a "
+                                    f"{s.type.__name__}") from None
+            origin[s.name] = "environment"
+        flag = getattr(args, f"node_{s.name}")
+        if flag is not None:
+            values[s.name], origin[s.name] = flag, "command line"
+    values["data"] = str(data)
+    return values, origin

@@ -1,0 +1,211 @@
+"""The node's database: SQLite in WAL mode, schema versioned by the numbered files in
+`schema/`. Every change the node acknowledges is committed before the answer goes out."""
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from nymchat.protocol import wire
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    identity: bytes
+    agreement: bytes
+    account_key: bytes
+    account_signature: bytes
+    fallback: wire.OneTimeKey
+    sender_tag: bytes | None
+
+
+@dataclass(frozen=True)
+class Queued:
+    seq: int
+    recipient: str
+    message_id: bytes
+    sender: str
+    received: int
+    payload: bytes
+    pushes: int
+
+
+def _migrations() -> list[tuple[int, str]]:
+    files = resources.files("nymchat.node").joinpath("schema")
+    return sorted((int(f.name.split("_", 1)[0]), f.read_text())
+                  for f in files.iterdir() if f.name.endswith(".sql"))
+
+
+class NodeStore:
+    def __init__(self, path: Path | str):
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA busy_timeout = 5000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for number, sql in _migrations():
+            if number > version:
+                with self.transaction():
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    self.db.execute(f"PRAGMA user_version = {number}")
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- users --------------------------------------------------------------------
+
+    def user(self, username: str) -> User | None:
+        row = self.db.execute(
+            "SELECT username, identity, agreement, account_key, account_signature, fallback,"
+            " sender_tag FROM users WHERE username = ?", (username,)).fetchone()
+        return _user(row)
+
+    def user_by_identity(self, identity: bytes) -> User | None:
+        row = self.db.execute(
+            "SELECT username, identity, agreement, account_key, account_signature, fallback,"
+            " sender_tag FROM users WHERE identity = ?", (identity,)).fetchone()
+        return _user(row)
+
+    def skeleton_taken(self, skeleton: str) -> bool:
+        return self.db.execute("SELECT 1 FROM users WHERE skeleton = ?",
+                               (skeleton,)).fetchone() is not None
+
+    def add_user(self, username: str, skeleton: str, identity: bytes, bundle: wire.Bundle,
+                 sender_tag: bytes | None, now: int) -> None:
+        self.db.execute(
+            "INSERT INTO users (username, skeleton, identity, agreement, account_key,"
+            " account_signature, fallback, sender_tag, tag_updated, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (username, skeleton, identity, bundle.identity_agreement, bundle.account_key,
+             bundle.account_signature, wire.encode_record(wire.ONE_TIME_KEY, bundle.fallback),
+             sender_tag, now, now))
+        self.add_one_time_keys(username, bundle.one_time_keys)
+
+    def set_sender_tag(self, username: str, tag: bytes, now: int) -> None:
+        self.db.execute("UPDATE users SET sender_tag = ?, tag_updated = ? WHERE username = ?",
+                        (tag, now, username))
+
+    def delete_user(self, username: str) -> None:
+        self.db.execute("DELETE FROM users WHERE username = ?", (username,))
+
+    def count_users(self) -> int:
+        return self.db.execute("SELECT count(*) FROM users").fetchone()[0]
+
+    # --- keys ---------------------------------------------------------------------
+
+    def add_one_time_keys(self, username: str, keys) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO one_time_keys (username, key_id, encoded) VALUES (?, ?, ?)",
+            [(username, k.key_id, wire.encode_record(wire.ONE_TIME_KEY, k)) for k in keys])
+
+    def set_fallback(self, username: str, key: wire.OneTimeKey) -> None:
+        self.db.execute("UPDATE users SET fallback = ? WHERE username = ?",
+                        (wire.encode_record(wire.ONE_TIME_KEY, key), username))
+
+    def count_one_time_keys(self, username: str) -> int:
+        return self.db.execute("SELECT count(*) FROM one_time_keys WHERE username = ?",
+                               (username,)).fetchone()[0]
+
+    def take_one_time_key(self, username: str) -> wire.OneTimeKey | None:
+        """Removes and returns one one-time key: each is handed out once."""
+        row = self.db.execute(
+            "DELETE FROM one_time_keys WHERE username = ? AND key_id = (SELECT min(key_id)"
+            " FROM one_time_keys WHERE username = ?) RETURNING encoded",
+            (username, username)).fetchone()
+        return wire.decode_record(wire.ONE_TIME_KEY, row[0]) if row else None
+
+    # --- queue --------------------------------------------------------------------
+
+    def enqueue(self, recipient: str, message_id: bytes, sender: str, payload: bytes,
+                now: int) -> bool:
+        """Queues a message; False if the recipient already has one with this id."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO queue (recipient, message_id, sender, received, payload,"
+            " next_push) VALUES (?, ?, ?, ?, ?, ?)",
+            (recipient, message_id, sender, now, payload, now))
+        return cursor.rowcount == 1
+
+    def queue_size(self, recipient: str) -> tuple[int, int]:
+        """(messages, payload bytes) queued for `recipient`."""
+        return self.db.execute("SELECT count(*), coalesce(sum(length(payload)), 0) FROM queue"
+                               " WHERE recipient = ?", (recipient,)).fetchone()
+
+    def queued(self, recipient: str, limit: int) -> list[Queued]:
+        rows = self.db.execute(
+            "SELECT seq, recipient, message_id, sender, received, payload, pushes FROM queue"
+            " WHERE recipient = ? ORDER BY seq LIMIT ?", (recipient, limit)).fetchall()
+        return [Queued(*row) for row in rows]
+
+    def queued_one(self, recipient: str, message_id: bytes) -> list[Queued]:
+        rows = self.db.execute(
+            "SELECT seq, recipient, message_id, sender, received, payload, pushes FROM queue"
+            " WHERE recipient = ? AND message_id = ?", (recipient, message_id)).fetchall()
+        return [Queued(*row) for row in rows]
+
+    def due_pushes(self, now: int, limit: int) -> list[Queued]:
+        rows = self.db.execute(
+            "SELECT q.seq, q.recipient, q.message_id, q.sender, q.received, q.payload, q.pushes"
+            " FROM queue q JOIN users u ON u.username = q.recipient"
+            " WHERE q.next_push <= ? AND u.sender_tag IS NOT NULL ORDER BY q.next_push LIMIT ?",
+            (now, limit)).fetchall()
+        return [Queued(*row) for row in rows]
+
+    def pushed(self, seqs: list[int], next_push: int) -> None:
+        self.db.executemany("UPDATE queue SET pushes = pushes + 1, next_push = ? WHERE seq = ?",
+                            [(next_push, seq) for seq in seqs])
+
+    def reschedule(self, recipient: str, when: int) -> None:
+        self.db.execute("UPDATE queue SET next_push = ? WHERE recipient = ?", (when, recipient))
+
+    def ack(self, recipient: str, message_ids) -> int:
+        cursor = self.db.executemany("DELETE FROM queue WHERE recipient = ? AND message_id = ?",
+                                     [(recipient, m) for m in message_ids])
+        return cursor.rowcount
+
+    def count_queued(self) -> int:
+        return self.db.execute("SELECT count(*) FROM queue").fetchone()[0]
+
+    def expire(self, before: int) -> int:
+        return self.db.execute("DELETE FROM queue WHERE received < ?", (before,)).rowcount
+
+    # --- replay protection ----------------------------------------------------------
+
+    def first_sight(self, request_id: bytes, expires: int) -> bool:
+        """Records a request id; False if it was seen before (a replay)."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO seen_requests (request_id, expires) VALUES (?, ?)",
+            (request_id, expires))
+        return cursor.rowcount == 1
+
+    def forget_seen(self, now: int) -> int:
+        return self.db.execute("DELETE FROM seen_requests WHERE expires < ?", (now,)).rowcount
+
+
+def _user(row) -> User | None:
+    if row is None:
+        return None
+    *head, fallback, tag = row
+    return User(*head, wire.decode_record(wire.ONE_TIME_KEY, fallback), tag)

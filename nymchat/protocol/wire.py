@@ -1,0 +1,371 @@
+"""Node protocol messages (docs/PROTOCOL.md): strict binary encoding from one schema per
+kind, and the domain-separated signatures that bind each message to its node and user."""
+
+import enum
+import os
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from nymchat import _native
+
+VERSION = 1
+MAX_LIST = 256
+MAX_BLOB = 1 << 20
+REQUEST_LABEL, ANSWER_LABEL, PUSH_LABEL = "node-request", "node-answer", "node-push"
+
+
+class WireError(ValueError):
+    """Bytes that are not a valid node message."""
+
+
+class Kind(enum.IntEnum):
+    REGISTER_BEGIN = 0x01
+    REGISTER_FINISH = 0x02
+    LOOKUP = 0x03
+    PUBLISH_KEYS = 0x04
+    SEND = 0x05
+    FETCH = 0x06
+    ACK = 0x07
+    REFRESH = 0x08
+    UNREGISTER = 0x09
+    CHALLENGE = 0x41
+    REGISTERED = 0x42
+    BUNDLE = 0x43
+    KEYS_PUBLISHED = 0x44
+    ACCEPTED = 0x45
+    FETCHED = 0x46
+    ACKED = 0x47
+    REFRESHED = 0x48
+    UNREGISTERED = 0x49
+    ERROR = 0x4F
+    DELIVER = 0x81
+    KEYS_LOW = 0x82
+
+    @property
+    def is_request(self) -> bool:
+        return self < 0x40
+
+    @property
+    def is_push(self) -> bool:
+        return self >= 0x80
+
+
+class ErrorCode(enum.IntEnum):
+    BAD_REQUEST = 1
+    BAD_SIGNATURE = 2
+    STALE = 3
+    REPLAYED = 4
+    RATE_LIMITED = 5
+    INVALID_NAME = 6
+    NAME_TAKEN = 7
+    NOT_FOUND = 8
+    NOT_REGISTERED = 9
+    CHALLENGE_FAILED = 10
+    QUEUE_FULL = 11
+    TOO_LARGE = 12
+    KEYS_FULL = 13
+    BUSY = 14
+
+
+# --- field types ----------------------------------------------------------------------
+
+
+class _Reader:
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def take(self, n: int) -> bytes:
+        end = self.pos + n
+        if end > len(self.data):
+            raise WireError("message is truncated")
+        chunk = self.data[self.pos:end]
+        self.pos = end
+        return chunk
+
+
+class _Int:
+    def __init__(self, fmt: str):
+        self.struct = struct.Struct(">" + fmt)
+
+    def write(self, value: int, out: bytearray) -> None:
+        try:
+            out += self.struct.pack(value)
+        except struct.error as e:
+            raise WireError(str(e)) from None
+
+    def read(self, r: _Reader) -> int:
+        return self.struct.unpack(r.take(self.struct.size))[0]
+
+
+class _Fixed:
+    def __init__(self, size: int):
+        self.size = size
+
+    def write(self, value: bytes, out: bytearray) -> None:
+        if len(value) != self.size:
+            raise WireError(f"field must be {self.size} bytes, got {len(value)}")
+        out += value
+
+    def read(self, r: _Reader) -> bytes:
+        return bytes(r.take(self.size))
+
+
+class _Sized:
+    """Length-prefixed bytes (`length` is the prefix type) up to `limit`."""
+
+    def __init__(self, length: _Int, limit: int, ascii_text: bool = False, utf8: bool = False):
+        self.length, self.limit, self.ascii, self.utf8 = length, limit, ascii_text, utf8
+
+    def write(self, value, out: bytearray) -> None:
+        data = value.encode("ascii" if self.ascii else "utf-8") if self.ascii or self.utf8 \
+            else value
+        if len(data) > self.limit:
+            raise WireError(f"field of {len(data)} bytes is over the limit of {self.limit}")
+        self.length.write(len(data), out)
+        out += data
+
+    def read(self, r: _Reader):
+        n = self.length.read(r)
+        if n > self.limit:
+            raise WireError(f"field of {n} bytes is over the limit of {self.limit}")
+        data = bytes(r.take(n))
+        try:
+            if self.ascii:
+                return data.decode("ascii")
+            return data.decode("utf-8") if self.utf8 else data
+        except UnicodeDecodeError:
+            raise WireError("text is not valid") from None
+
+
+class _List:
+    def __init__(self, item, limit: int = MAX_LIST):
+        self.item, self.limit = item, limit
+
+    def write(self, values, out: bytearray) -> None:
+        if len(values) > self.limit:
+            raise WireError(f"list of {len(values)} is over the limit of {self.limit}")
+        U16.write(len(values), out)
+        for value in values:
+            self.item.write(value, out)
+
+    def read(self, r: _Reader) -> tuple:
+        n = U16.read(r)
+        if n > self.limit:
+            raise WireError(f"list of {n} is over the limit of {self.limit}")
+        return tuple(self.item.read(r) for _ in range(n))
+
+
+class _Optional:
+    def __init__(self, item):
+        self.item = item
+
+    def write(self, value, out: bytearray) -> None:
+        if value is None:
+            out.append(0)
+        else:
+            out.append(1)
+            self.item.write(value, out)
+
+    def read(self, r: _Reader):
+        flag = r.take(1)[0]
+        if flag > 1:
+            raise WireError("bad option flag")
+        return self.item.read(r) if flag else None
+
+
+class _Record:
+    """A fixed sequence of named fields, read into `cls`."""
+
+    def __init__(self, cls, fields: list[tuple[str, Any]]):
+        self.cls, self.fields = cls, fields
+
+    def write(self, value, out: bytearray) -> None:
+        for name, kind in self.fields:
+            kind.write(getattr(value, name), out)
+
+    def read(self, r: _Reader):
+        return self.cls(*(kind.read(r) for _, kind in self.fields))
+
+
+U8, U16, U32, U64 = _Int("B"), _Int("H"), _Int("I"), _Int("Q")
+B16, B32, B64 = _Fixed(16), _Fixed(32), _Fixed(64)
+NAME = _Sized(U8, 255, ascii_text=True)
+TEXT = _Sized(U16, 4096, utf8=True)
+BLOB = _Sized(U32, MAX_BLOB)
+KEY = _Sized(U32, 256)
+
+
+@dataclass(frozen=True, slots=True)
+class OneTimeKey:
+    key_id: int
+    key: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    identity_agreement: bytes
+    account_key: bytes
+    account_signature: bytes
+    one_time_keys: tuple[OneTimeKey, ...]
+    fallback: OneTimeKey
+
+
+ONE_TIME_KEY = _Record(OneTimeKey, [("key_id", U64), ("key", KEY), ("signature", B64)])
+BUNDLE = _Record(Bundle, [("identity_agreement", B32), ("account_key", KEY),
+                          ("account_signature", B64),
+                          ("one_time_keys", _List(ONE_TIME_KEY, 100)),
+                          ("fallback", ONE_TIME_KEY)])
+
+BODIES: dict[Kind, list[tuple[str, Any]]] = {
+    Kind.REGISTER_BEGIN: [("username", NAME), ("bundle", BUNDLE)],
+    Kind.REGISTER_FINISH: [("username", NAME), ("challenge", B32), ("proof_of_work", U64)],
+    Kind.LOOKUP: [("username", NAME)],
+    Kind.PUBLISH_KEYS: [("one_time_keys", _List(ONE_TIME_KEY, 100)),
+                        ("fallback", _Optional(ONE_TIME_KEY))],
+    Kind.SEND: [("recipient", NAME), ("message_id", B16), ("payload", BLOB)],
+    Kind.FETCH: [("max", U16)],
+    Kind.ACK: [("message_ids", _List(B16))],
+    Kind.REFRESH: [],
+    Kind.UNREGISTER: [("username", NAME)],
+    Kind.CHALLENGE: [("challenge", B32), ("difficulty", U8), ("expires", U64)],
+    Kind.REGISTERED: [("username", NAME)],
+    Kind.BUNDLE: [("username", NAME), ("identity", B32), ("bundle", BUNDLE)],
+    Kind.KEYS_PUBLISHED: [("one_time_keys_left", U32)],
+    Kind.ACCEPTED: [("message_id", B16)],
+    Kind.FETCHED: [("pushed", U32), ("queued", U32)],
+    Kind.ACKED: [("deleted", U32)],
+    Kind.REFRESHED: [("queued", U32)],
+    Kind.UNREGISTERED: [],
+    Kind.ERROR: [("code", U16), ("detail", TEXT)],
+    Kind.DELIVER: [("message_id", B16), ("sender", NAME), ("sent", U64), ("payload", BLOB)],
+    Kind.KEYS_LOW: [("one_time_keys_left", U32)],
+}
+
+
+def _encode_body(kind: Kind, body: dict, out: bytearray) -> None:
+    for name, field in BODIES[kind]:
+        field.write(body[name], out)
+
+
+def _decode_body(kind: Kind, r: _Reader) -> dict:
+    return {name: field.read(r) for name, field in BODIES[kind]}
+
+
+# --- messages -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    kind: Kind
+    requester: bytes
+    timestamp: int
+    request_id: bytes
+    body: dict
+    signed: bytes  # the bytes the signature covers, after the node key
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An answer (to `in_reply_to`) or, with `in_reply_to` None, a push."""
+
+    kind: Kind
+    in_reply_to: bytes | None
+    timestamp: int
+    body: dict
+
+
+def _kind(data: bytes, r: _Reader) -> Kind:
+    version, kind = r.take(1)[0], r.take(1)[0]
+    if version != VERSION:
+        raise WireError(f"unknown protocol version {version}")
+    try:
+        return Kind(kind)
+    except ValueError:
+        raise WireError(f"unknown message kind {kind}") from None
+
+
+def encode_request(identity: "_native.Identity", node_key: bytes, kind: Kind, body: dict,
+                   now_ms: int, request_id: bytes | None = None) -> tuple[bytes, bytes]:
+    """Returns (request bytes, request_id)."""
+    request_id = request_id or os.urandom(16)
+    out = bytearray((VERSION, kind))
+    out += identity.signing_public
+    U64.write(now_ms, out)
+    out += request_id
+    _encode_body(kind, body, out)
+    out += identity.sign(REQUEST_LABEL, node_key + out)
+    return bytes(out), request_id
+
+
+def decode_request(data: bytes) -> Request:
+    """Parses a request; the caller checks the signature (see `verify_requests`)."""
+    r = _Reader(data)
+    kind = _kind(data, r)
+    if not kind.is_request:
+        raise WireError(f"{kind.name.lower()} is not a request")
+    requester, timestamp, request_id = B32.read(r), U64.read(r), B16.read(r)
+    body = _decode_body(kind, r)
+    if len(data) - r.pos != 64:
+        raise WireError("request has trailing bytes or no signature")
+    return Request(kind, requester, timestamp, request_id, body, bytes(data[:r.pos]),
+                   bytes(data[r.pos:]))
+
+
+def verify_requests(node_key: bytes, requests: list[Request]) -> list[bool]:
+    """Checks many request signatures in one batch."""
+    return _native.verify_batch([(r.requester, REQUEST_LABEL, node_key + r.signed, r.signature)
+                                 for r in requests])
+
+
+def encode_answer(node: "_native.Identity", requester: bytes, kind: Kind, body: dict,
+                  now_ms: int, in_reply_to: bytes | None = None) -> bytes:
+    """An answer to `in_reply_to`, or a push when it is None; signed for `requester`."""
+    out = bytearray((VERSION, kind))
+    if kind.is_push:
+        assert in_reply_to is None
+    else:
+        out += in_reply_to
+    U64.write(now_ms, out)
+    _encode_body(kind, body, out)
+    label = PUSH_LABEL if kind.is_push else ANSWER_LABEL
+    out += node.sign(label, requester + out)
+    return bytes(out)
+
+
+def decode_answer(data: bytes, node_key: "_native.PublicKey", requester: bytes) -> Answer:
+    """Parses and verifies an answer or push from the node; `WireError` if it is not
+    exactly that, signed by `node_key` for `requester`."""
+    r = _Reader(data)
+    kind = _kind(data, r)
+    if kind.is_request:
+        raise WireError(f"{kind.name.lower()} is not an answer")
+    in_reply_to = None if kind.is_push else B16.read(r)
+    timestamp = U64.read(r)
+    body = _decode_body(kind, r)
+    if len(data) - r.pos != 64:
+        raise WireError("answer has trailing bytes or no signature")
+    label = PUSH_LABEL if kind.is_push else ANSWER_LABEL
+    try:
+        node_key.verify(label, requester + data[:r.pos], data[r.pos:])
+    except Exception as e:  # BadSignature from the native core
+        raise WireError("answer is not signed by the node") from e
+    return Answer(kind, in_reply_to, timestamp, body)
+
+
+def encode_record(record: _Record, value) -> bytes:
+    out = bytearray()
+    record.write(value, out)
+    return bytes(out)
+
+
+def decode_record(record: _Record, data: bytes):
+    r = _Reader(data)
+    value = record.read(r)
+    if r.pos != len(data):
+        raise WireError("trailing bytes")
+    return value

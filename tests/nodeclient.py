@@ -1,0 +1,63 @@
+"""A minimal client of the node protocol for the node's tests: an identity, a transport,
+a NodeLink, and key bundles made of random keys (the real client puts Olm keys there)."""
+
+import asyncio
+import os
+import time
+
+from nymchat import _native
+from nymchat.client.nodelink import NodeLink
+from nymchat.nym.transport import NymClient
+from nymchat.protocol import pow, wire
+from nymchat.protocol.contact import NodeContact
+from nymchat.protocol.wire import Kind
+
+
+def one_time_key(identity, key_id: int, label: str = "one-time-key") -> wire.OneTimeKey:
+    key = os.urandom(32)
+    return wire.OneTimeKey(key_id, key, identity.sign(label, key_id.to_bytes(8, "big") + key))
+
+
+def bundle(identity, one_time_keys: int = 5) -> wire.Bundle:
+    account = os.urandom(32)
+    return wire.Bundle(identity.agreement_public, account, identity.sign("account-key", account),
+                       tuple(one_time_key(identity, n) for n in range(one_time_keys)),
+                       one_time_key(identity, 1000, "fallback-key"))
+
+
+class Client:
+    def __init__(self, url: str, contact: str, identity=None):
+        self.url, self.contact = url, NodeContact.parse(contact)
+        self.identity = identity or _native.Identity.generate()
+
+    async def __aenter__(self) -> "Client":
+        self.transport = await NymClient(self.url).__aenter__()
+        self.link = await NodeLink(self.transport, self.contact, self.identity).__aenter__()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.link.__aexit__(*exc)
+        await self.transport.__aexit__(*exc)
+
+    async def request(self, kind: Kind, **body) -> wire.Answer:
+        return await self.link.request(kind, timeout=5, **body)
+
+    async def register(self, name: str, keys: int = 5) -> wire.Answer:
+        challenge = await self.request(Kind.REGISTER_BEGIN, username=name,
+                                       bundle=bundle(self.identity, keys))
+        if challenge.kind is Kind.REGISTERED:
+            return challenge
+        body = challenge.body
+        solution = pow.solve(body["challenge"], name.lower(), self.identity.signing_public,
+                             body["difficulty"])
+        return await self.request(Kind.REGISTER_FINISH, username=name,
+                                  challenge=body["challenge"], proof_of_work=solution)
+
+    async def push(self, timeout: float = 5) -> wire.Answer:
+        return await asyncio.wait_for(self.link.pushes.get(), timeout)
+
+    def raw_request(self, kind: Kind, *, now_ms: int | None = None, request_id=None,
+                    **body) -> bytes:
+        data, _ = wire.encode_request(self.identity, self.contact.key, kind, body,
+                                      now_ms or int(time.time() * 1000), request_id)
+        return data
