@@ -13,7 +13,7 @@ sys.path.insert(0, str(HERE))
 if not any((HERE.parent / "nymchat").glob("_native*")):
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE.parent]
 
-from procs import DIST, MixnetProcess  # noqa: E402
+from procs import DIST, MixnetProcess, NodeProcess  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +38,20 @@ def start_mixnet(shiv_root, tmp_path):
     yield start
     for mixnet in started:
         mixnet.stop()
+
+
+@pytest.fixture
+def start_node(shiv_root, tmp_path):
+    """Starts `dist/nymchat node` on a mixnet (extra arguments as given)."""
+    started = []
+
+    def start(mixnet: MixnetProcess, *args: str, data: Path | None = None,
+              name: str = "node") -> NodeProcess:
+        node = NodeProcess(data or tmp_path / f"node-{len(started)}", shiv_root,
+                           f"{mixnet.url}/{name}", "--pow-difficulty", "4", *args)
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        node.stop()

@@ -29,6 +29,7 @@ class Client:
     def __init__(self, url: str, contact: str, identity=None):
         self.url, self.contact = url, NodeContact.parse(contact)
         self.identity = identity or _native.Identity.generate()
+        self.acked: set[bytes] = set()  # message ids acknowledged: later copies are dropped
 
     async def __aenter__(self) -> "Client":
         self.transport = await NymClient(self.url).__aenter__()

@@ -120,8 +120,11 @@ class _Sized:
         self.length, self.limit, self.ascii, self.utf8 = length, limit, ascii_text, utf8
 
     def write(self, value, out: bytearray) -> None:
-        data = value.encode("ascii" if self.ascii else "utf-8") if self.ascii or self.utf8 \
-            else value
+        try:
+            data = value.encode("ascii" if self.ascii else "utf-8") if self.ascii or self.utf8 \
+                else value
+        except UnicodeEncodeError:
+            raise WireError(f"{value!r} is not ASCII") from None
         if len(data) > self.limit:
             raise WireError(f"field of {len(data)} bytes is over the limit of {self.limit}")
         self.length.write(len(data), out)

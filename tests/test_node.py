@@ -1,0 +1,166 @@
+"""`dist/nymchat node` on `dist/nymchat mixnet`: every operation, and every way the
+original nymCHAT broke (docs: upstream-lessons), each shown impossible here."""
+
+import asyncio
+import os
+import signal
+import sqlite3
+import time
+
+import pytest
+
+from nodeclient import Client, bundle, one_time_key
+from nymchat import _native
+from nymchat.client.nodelink import NodeRefused
+from nymchat.protocol import wire
+from nymchat.protocol.wire import ErrorCode, Kind
+
+pytestmark = pytest.mark.cli
+
+
+def run(coroutine, timeout: float = 90):
+    return asyncio.run(asyncio.wait_for(coroutine, timeout))
+
+
+@pytest.fixture
+def net(start_mixnet, start_node):
+    mixnet = start_mixnet()
+    node = start_node(mixnet)
+    return mixnet, node
+
+
+def client(net, name: str, identity=None) -> Client:
+    mixnet, node = net
+    return Client(f"{mixnet.url}/{name}", node.contact, identity)
+
+
+async def refused(code: ErrorCode, coroutine) -> str:
+    with pytest.raises(NodeRefused) as error:
+        await coroutine
+    assert error.value.code is code, error.value
+    return error.value.detail
+
+
+async def deliveries(c: Client, count: int) -> list[wire.Answer]:
+    """The next `count` distinct messages pushed and not acknowledged yet (delivery is at
+    least once: duplicates are dropped, as a client does)."""
+    got: dict[bytes, wire.Answer] = {}
+    while len(got) < count:
+        push = await c.push()
+        if push.kind is Kind.DELIVER and push.body["message_id"] not in c.acked:
+            got.setdefault(push.body["message_id"], push)
+    return list(got.values())
+
+
+# --- operations ----------------------------------------------------------------------
+
+
+def test_register_lookup_and_one_time_keys(net):
+    async def main():
+        async with client(net, "alice") as alice, client(net, "bob") as bob:
+            assert (await alice.register("Alice")).body == {"username": "alice"}
+            await bob.register("bob-the_2nd", keys=2)  # hyphens and underscores work
+            seen = []
+            for _ in range(3):
+                answer = await alice.request(Kind.LOOKUP, username="BOB-THE_2ND")
+                assert answer.body["identity"] == bob.identity.signing_public
+                b = answer.body["bundle"]
+                assert b.identity_agreement == bob.identity.agreement_public
+                seen.append(tuple(k.key_id for k in b.one_time_keys))
+                assert b.fallback.key_id == 1000
+            assert seen == [(0,), (1,), ()]  # each one-time key handed out once
+            await refused(ErrorCode.NOT_FOUND, alice.request(Kind.LOOKUP, username="nobody"))
+            # replenish, rotate the fallback
+            published = await bob.request(
+                Kind.PUBLISH_KEYS, one_time_keys=tuple(one_time_key(bob.identity, n)
+                                                       for n in range(10, 15)),
+                fallback=one_time_key(bob.identity, 2000, "fallback-key"))
+            assert published.body == {"one_time_keys_left": 5}
+            b = (await alice.request(Kind.LOOKUP, username="bob-the_2nd")).body["bundle"]
+            assert [k.key_id for k in b.one_time_keys] == [10] and b.fallback.key_id == 2000
+
+    run(main())
+
+
+def test_relay_fetch_ack_and_offline_queue(net):
+    mixnet, _ = net
+
+    async def main():
+        bob_identity = _native.Identity.generate()
+        async with client(net, "alice") as alice:
+            await alice.register("alice")
+            async with client(net, "bob", bob_identity) as bob:
+                await bob.register("bob")
+            # bob is gone (no websocket): messages wait at the node, acknowledged
+            for n in range(5):
+                answer = await alice.request(Kind.SEND, recipient="bob",
+                                             message_id=bytes([n]) * 16, payload=b"m%d" % n)
+                assert answer.body == {"message_id": bytes([n]) * 16}
+            async with client(net, "bob", bob_identity) as bob:
+                refreshed = await bob.request(Kind.REFRESH)
+                assert refreshed.body == {"queued": 5}
+                got = await deliveries(bob, 5)
+                assert sorted(p.body["payload"] for p in got) == [b"m%d" % n for n in range(5)]
+                assert {p.body["sender"] for p in got} == {"alice"}
+                ids = tuple(p.body["message_id"] for p in got[:3])
+                assert (await bob.request(Kind.ACK, message_ids=ids)).body == {"deleted": 3}
+                bob.acked.update(ids)
+                fetched = await bob.request(Kind.FETCH, max=10)
+                assert fetched.body == {"pushed": 2, "queued": 2}
+                rest = await deliveries(bob, 2)
+                await bob.request(Kind.ACK, message_ids=tuple(p.body["message_id"]
+                                                              for p in rest))
+                assert {p.body["message_id"] for p in rest} == {p.body["message_id"]
+                                                                for p in got[3:]}
+                assert (await bob.request(Kind.FETCH, max=10)).body == {"pushed": 0, "queued": 0}
+                # a retried send (same id) is accepted again but queued once
+                for _ in range(2):
+                    await alice.request(Kind.SEND, recipient="bob", message_id=b"x" * 16,
+                                        payload=b"once")
+                assert (await bob.request(Kind.FETCH, max=10)).body["queued"] == 1
+
+    run(main())
+
+
+def test_unregister_deletes_everything(net):
+    async def main():
+        async with client(net, "alice") as alice, client(net, "bob") as bob:
+            await alice.register("alice")
+            await bob.register("bob")
+            await alice.request(Kind.SEND, recipient="bob", message_id=os.urandom(16),
+                                payload=b"x")
+            await refused(ErrorCode.BAD_REQUEST,
+                          bob.request(Kind.UNREGISTER, username="alice"))
+            assert (await bob.request(Kind.UNREGISTER, username="bob")).kind is \
+                Kind.UNREGISTERED
+            await refused(ErrorCode.NOT_FOUND, alice.request(Kind.LOOKUP, username="bob"))
+            await refused(ErrorCode.NOT_REGISTERED, bob.request(Kind.FETCH, max=1))
+            await bob.register("bob")  # the name is free again
+
+    run(main())
+    db = sqlite3.connect(net[1].data / "node.db")
+    assert db.execute("SELECT count(*) FROM queue").fetchone()[0] == 0
+
+
+def test_names_case_look_alikes_and_reserved(net):
+    async def main():
+        async with client(net, "a") as a, client(net, "b") as b, client(net, "c") as c:
+            await a.register("bob")
+            assert "taken" in await refused(ErrorCode.NAME_TAKEN, b.register("BOB"))
+            for look_alike in ["b0b", "B0B"]:
+                await refused(ErrorCode.NAME_TAKEN, b.register(look_alike))
+            for bad in ["ab", "x" * 33, "bob!", "b b", "root", "ADMIN", "n0de"]:
+                await refused(ErrorCode.INVALID_NAME, c.register(bad))
+            with pytest.raises(wire.WireError):  # not even sendable: names are ASCII
+                await c.register("bøb")
+            await refused(ErrorCode.NAME_TAKEN, a.register("alice"))  # one name per key
+
+    run(main())
+
+
+def test_the_node_writes_its_contact_and_address(net):
+    _, node = net
+    assert (node.data / "contact.txt").read_text().strip() == node.contact
+    address = (node.data / "nym_address.txt").read_text().strip()
+    assert node.contact.endswith(":" + address)
+    assert oct((node.data / "identity.json").stat().st_mode & 0o777) == "0o600"
