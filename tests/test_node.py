@@ -3,13 +3,11 @@ original nymCHAT broke (docs: upstream-lessons), each shown impossible here."""
 
 import asyncio
 import os
-import signal
 import sqlite3
-import time
 
 import pytest
+from nodeclient import Client, one_time_key
 
-from nodeclient import Client, bundle, one_time_key
 from nymchat import _native
 from nymchat.client.nodelink import NodeRefused
 from nymchat.protocol import wire
@@ -83,7 +81,7 @@ def test_register_lookup_and_one_time_keys(net):
 
 
 def test_relay_fetch_ack_and_offline_queue(net):
-    mixnet, _ = net
+    _mixnet, _ = net
 
     async def main():
         bob_identity = _native.Identity.generate()

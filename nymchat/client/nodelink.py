@@ -28,8 +28,9 @@ TIMEOUT, ATTEMPTS = 10.0, 3
 class NodeRefused(NymchatError):
     """The node refused a request."""
 
-    def __init__(self, code: ErrorCode, detail: str):
-        super().__init__(f"the node refused: {detail} ({code.name.lower()})")
+    def __init__(self, code: ErrorCode | int, detail: str):
+        name = code.name.lower() if isinstance(code, ErrorCode) else f"error {code}"
+        super().__init__(f"the node refused: {detail} ({name})")
         self.code, self.detail = code, detail
 
 
@@ -81,7 +82,7 @@ class NodeLink:
             answer = wire.decode_answer(data, self.node_key, self.identity.signing_public)
         except wire.WireError as e:
             self.rejected += 1
-            log.warning("ignored a message that is not a valid node answer: %s", e)
+            log.debug("ignored a message that is not a valid node answer: %s", e)
             return
         if answer.in_reply_to is None:
             self.pushes.put_nowait(answer)
@@ -107,18 +108,25 @@ class NodeLink:
         for _ in range(attempts):
             data, request_id = wire.encode_request(self.identity, self.contact.key, kind, body,
                                                    int(time.time() * 1000))
-            waiter = asyncio.get_running_loop().create_future()
-            self._pending[request_id] = waiter
             try:
-                await self.send_raw(data)
-                answer = await asyncio.wait_for(waiter, timeout)
+                return await self.request_raw(data, request_id, timeout)
             except TimeoutError:
                 continue
-            finally:
-                self._pending.pop(request_id, None)
-            if answer.kind is Kind.ERROR:
-                raise NodeRefused(ErrorCode(answer.body["code"]), answer.body["detail"])
-            return answer
         raise NodeSilent(f"the node did not answer {attempts} attempts of {timeout:.0f} s: "
                          "check that it runs, that your nym-client is connected, and the "
                          "node contact string")
+
+    async def request_raw(self, data: bytes, request_id: bytes, timeout: float) -> wire.Answer:
+        """Sends encoded request bytes and waits for the answer to `request_id`."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = waiter
+        try:
+            await self.send_raw(data)
+            answer = await asyncio.wait_for(waiter, timeout)
+        finally:
+            self._pending.pop(request_id, None)
+        if answer.kind is Kind.ERROR:
+            code = answer.body["code"]
+            raise NodeRefused(ErrorCode(code) if code in ErrorCode._value2member_map_ else code,
+                              answer.body["detail"])
+        return answer

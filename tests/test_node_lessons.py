@@ -1,0 +1,374 @@
+"""Each way the original nymCHAT broke (upstream-lessons.md), shown impossible here, on
+real `dist/nymchat mixnet` and `dist/nymchat node` processes."""
+
+import asyncio
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+from nodeclient import Client, bundle
+from procs import DIST, clean_env
+from websockets.sync.client import connect
+
+from nymchat import _native
+from nymchat.client.nodelink import NodeRefused
+from nymchat.nym import api
+from nymchat.protocol import wire
+from nymchat.protocol.contact import NodeContact
+from nymchat.protocol.wire import ErrorCode, Kind
+
+pytestmark = pytest.mark.cli
+
+
+def run(coroutine, timeout: float = 120):
+    return asyncio.run(asyncio.wait_for(coroutine, timeout))
+
+
+@pytest.fixture
+def net(start_mixnet, start_node):
+    mixnet = start_mixnet()
+    return mixnet, start_node(mixnet)
+
+
+def client(net, name: str, identity=None) -> Client:
+    mixnet, node = net
+    return Client(f"{mixnet.url}/{name}", node.contact, identity)
+
+
+async def delivered(c: Client, timeout: float = 5) -> set[bytes]:
+    """Payloads pushed to `c` until it has been quiet for a moment."""
+    got = set()
+    try:
+        while True:
+            push = await c.push(timeout=timeout if not got else 0.5)
+            if push.kind is Kind.DELIVER:
+                got.add(push.body["payload"])
+    except TimeoutError:
+        return got
+
+
+# 1. One malformed request ended the node's receive loop; no reconnect to the nym-client.
+
+def test_malformed_requests_leave_the_node_serving(net):
+    mixnet, node = net
+    node_address = NodeContact.parse(node.contact).address.to_bytes()
+
+    async def main():
+        async with client(net, "alice") as alice:
+            await alice.register("alice")
+            hostile = [b"", b"\x01", b"\x02\x05" + bytes(100), b"{\"action\":\"register\"}",
+                       b"[]", os.urandom(1600), b"\x01\x77" + os.urandom(200),
+                       alice.raw_request(Kind.LOOKUP, username="alice")[:-10]]
+            for data in hostile:  # whole messages, and as frames
+                await alice.link.send_raw(data)
+                await alice.transport.send_anonymous(alice.contact.address, data, 5)
+                await alice.transport.send(alice.contact.address, data)  # no tag at all
+            answer = await alice.request(Kind.LOOKUP, username="alice")
+            assert answer.body["username"] == "alice"
+
+    run(main())
+    with connect(f"{mixnet.url}/raw") as raw:  # and over Text, straight to the node
+        raw.send(f'{{"type":"sendAnonymous","recipient":"{NodeContact.parse(node.contact).address}","message":"{{\\"action\\":1}}",'
+                 '"replySurbs":5}')
+    assert node.proc.poll() is None
+    assert node_address
+
+
+def test_the_node_reconnects_to_its_nym_client_and_keeps_queued_work(start_mixnet,
+                                                                     start_node, tmp_path):
+    state = tmp_path / "mixnet"
+    mixnet = start_mixnet(state=state)
+    node = start_node(mixnet)
+    bob_identity = _native.Identity.generate()
+
+    async def main():
+        async with Client(f"{mixnet.url}/alice", node.contact) as alice:
+            await alice.register("alice")
+            async with Client(f"{mixnet.url}/bob", node.contact, bob_identity) as bob:
+                await bob.register("bob")
+            await alice.request(Kind.SEND, recipient="bob", message_id=b"q" * 16,
+                                payload=b"queued before the outage")
+        mixnet.stop()  # the node's nym-client goes away...
+        await asyncio.sleep(1)
+        again = await asyncio.to_thread(start_mixnet, "--port", str(mixnet.port), state=state)
+        await asyncio.sleep(6)  # ...and comes back: the node reconnects by itself
+        async with Client(f"{again.url}/bob", node.contact, bob_identity) as bob:
+            await bob.request(Kind.REFRESH)
+            assert b"queued before the outage" in await delivered(bob)
+
+    run(main())
+    assert node.proc.poll() is None
+
+
+# 2. Replay: a signed request resent later, from another tag, moved the victim's tag.
+
+def test_replayed_and_stale_requests_change_nothing(net):
+    async def main():
+        async with client(net, "alice") as alice, client(net, "bob") as bob:
+            await alice.register("alice")
+            await bob.register("bob")
+            captured = alice.raw_request(Kind.REFRESH)
+            request_id = wire.decode_request(captured).request_id
+            assert (await alice.link.request_raw(captured, request_id, 5)).kind is \
+                Kind.REFRESHED
+            # mallory, holding the captured bytes, replays them from her own sender tag
+            async with client(net, "mallory", alice.identity) as mallory:
+                with pytest.raises(NodeRefused) as error:
+                    await mallory.link.request_raw(captured, request_id, 5)
+                assert error.value.code is ErrorCode.REPLAYED
+                stale = alice.raw_request(Kind.REFRESH, now_ms=int(time.time() * 1000)
+                                          - 10 * 60_000)
+                with pytest.raises(NodeRefused) as error:
+                    await mallory.link.request_raw(stale, wire.decode_request(stale)
+                                                   .request_id, 5)
+                assert error.value.code is ErrorCode.STALE
+                # alice's messages still go to alice, not to mallory
+                await bob.request(Kind.SEND, recipient="alice", message_id=os.urandom(16),
+                                  payload=b"for alice only")
+                assert b"for alice only" in await delivered(alice)
+                assert await delivered(mallory, timeout=1) == set()
+
+    run(main())
+
+
+def test_replay_protection_survives_a_node_restart(start_mixnet, start_node, tmp_path):
+    mixnet = start_mixnet()
+    node = start_node(mixnet, data=tmp_path / "node")
+
+    async def capture():
+        async with Client(f"{mixnet.url}/alice", node.contact) as alice:
+            await alice.register("alice")
+            data = alice.raw_request(Kind.REFRESH)
+            rid = wire.decode_request(data).request_id
+            await alice.link.request_raw(data, rid, 5)
+            return alice.identity, data, rid
+
+    identity, data, rid = run(capture())
+    node.stop()
+    node = start_node(mixnet, data=tmp_path / "node")
+
+    async def replay():
+        async with Client(f"{mixnet.url}/mallory", node.contact, identity) as mallory:
+            with pytest.raises(NodeRefused) as error:
+                await mallory.link.request_raw(data, rid, 5)
+            assert error.value.code is ErrorCode.REPLAYED
+
+    run(replay())
+
+
+# 3. Node answers were never verified: anyone knowing a client's address could forge a
+#    lookup answer or a registration challenge.
+
+def test_forged_and_misdirected_answers_are_rejected(net):
+    async def main():
+        async with client(net, "alice") as alice, client(net, "bob") as bob, \
+                client(net, "mallory") as mallory:
+            await alice.register("alice")
+            await bob.register("bob")
+            fake_node = _native.Identity.generate()
+            forged_bundle = bundle(mallory.identity)
+            # mallory knows alice's address and forges answers and pushes
+            forgeries = [
+                wire.encode_answer(fake_node, alice.identity.signing_public, Kind.BUNDLE,
+                                   {"username": "bob", "identity": mallory.identity
+                                    .signing_public, "bundle": forged_bundle}, 0, os.urandom(16)),
+                wire.encode_answer(fake_node, alice.identity.signing_public, Kind.DELIVER,
+                                   {"message_id": os.urandom(16), "sender": "bob", "sent": 0,
+                                    "payload": b"forged"}, 0),
+                wire.encode_answer(fake_node, alice.identity.signing_public, Kind.CHALLENGE,
+                                   {"challenge": os.urandom(32), "difficulty": 0,
+                                    "expires": 0}, 0, os.urandom(16)),
+            ]
+            for forged in forgeries:
+                for frame in _native.encode_frames(forged, os.urandom(16)):
+                    await mallory.transport.send(alice.transport.address, frame)
+            await asyncio.sleep(0.5)
+            assert alice.link.rejected >= len(forgeries)
+            while not alice.link.pushes.empty():
+                assert alice.link.pushes.get_nowait().kind is not Kind.DELIVER
+            answer = await alice.request(Kind.LOOKUP, username="bob")
+            assert answer.body["identity"] == bob.identity.signing_public
+
+    run(main())
+
+
+def test_an_answer_signed_for_another_user_does_not_verify():
+    node = _native.Identity.generate()
+    alice, bob = _native.Identity.generate(), _native.Identity.generate()
+    answer = wire.encode_answer(node, bob.signing_public, Kind.ACCEPTED,
+                                {"message_id": b"m" * 16}, 0, b"r" * 16)
+    key = _native.PublicKey(node.signing_public)
+    assert wire.decode_answer(answer, key, bob.signing_public).kind is Kind.ACCEPTED
+    with pytest.raises(wire.WireError):
+        wire.decode_answer(answer, key, alice.signing_public)
+
+
+# 4. The identity key signed whatever the node sent as a "nonce": a signing oracle.
+
+def test_no_key_signs_bytes_chosen_by_the_node(net):
+    """The challenge is answered with proof of work and a request signed over the client's
+    own transcript (label, node key, request); nothing verifies over the bare value."""
+    async def main():
+        async with client(net, "alice") as alice:
+            challenge = (await alice.request(Kind.REGISTER_BEGIN, username="alice",
+                                             bundle=bundle(alice.identity))).body["challenge"]
+            finish = alice.raw_request(Kind.REGISTER_FINISH, username="alice",
+                                       challenge=challenge, proof_of_work=0)
+            return alice.identity, alice.contact.key, challenge, finish
+
+    identity, node_key, challenge, finish = run(main())
+    request = wire.decode_request(finish)
+    key = _native.PublicKey(identity.signing_public)
+    key.verify("node-request", node_key + request.signed, request.signature)
+    for label in ("node-request", "node-answer", "node-push", "envelope", "account-key",
+                  "one-time-key", "fallback-key"):
+        with pytest.raises(Exception, match="signature"):
+            key.verify(label, challenge, request.signature)
+
+
+# 7. Unbounded state: pending registrations never expired; no rate or size limits;
+#    case-sensitive look-alike names; names enumerable through error texts.
+
+def test_pending_challenges_are_bounded_per_sender(net):
+    async def main():
+        async with client(net, "spammer") as spammer:
+            for n in range(4):
+                await spammer.request(Kind.REGISTER_BEGIN, username=f"name{n}",
+                                      bundle=bundle(spammer.identity))
+            with pytest.raises(NodeRefused) as error:
+                await spammer.request(Kind.REGISTER_BEGIN, username="name9",
+                                      bundle=bundle(spammer.identity))
+            assert error.value.code is ErrorCode.BUSY
+        async with client(net, "someone") as someone:  # others can still register
+            assert (await someone.register("someone")).kind is Kind.REGISTERED
+
+    run(main())
+
+
+def test_rate_and_size_limits(net):
+    async def main():
+        async with client(net, "alice") as alice, client(net, "bob") as bob:
+            await alice.register("alice")
+            await bob.register("bob")
+            with pytest.raises(NodeRefused) as error:
+                await alice.request(Kind.SEND, recipient="bob", message_id=os.urandom(16),
+                                    payload=bytes(70_000))
+            assert error.value.code is ErrorCode.TOO_LARGE
+            codes = []
+            for _ in range(40):  # lookups are limited hardest: one-time keys are precious
+                try:
+                    await alice.request(Kind.LOOKUP, username="bob")
+                    codes.append("ok")
+                except NodeRefused as e:
+                    codes.append(e.code.name)
+            assert codes[:30] == ["ok"] * 30 and set(codes[30:]) == {"RATE_LIMITED"}
+            assert (await bob.request(Kind.LOOKUP, username="alice")).kind is Kind.BUNDLE
+
+    run(main())
+
+
+def test_errors_tell_a_stranger_nothing_lookup_does_not(net):
+    async def main():
+        async with client(net, "alice") as alice, client(net, "stranger") as stranger:
+            await alice.register("alice")
+            details = []
+            for name in ("alice", "nobody"):
+                try:
+                    await stranger.request(Kind.SEND, recipient=name, message_id=bytes(16),
+                                           payload=b"x")
+                except NodeRefused as e:
+                    details.append(e.code)
+            # an unregistered sender is refused before the recipient is even looked at
+            assert details == [ErrorCode.NOT_REGISTERED, ErrorCode.NOT_REGISTERED]
+
+    run(main())
+
+
+# 9. The node key was decrypted (PBKDF2) for every reply. Here: once, at start.
+
+def test_node_key_is_sealed_and_a_wrong_password_is_a_clear_error(net, shiv_root):
+    mixnet, node = net
+    document = (node.data / "identity.json").read_text()
+    assert "argon2id" in document
+    node.stop()
+    out = subprocess.run([str(DIST), "node", "--nym", f"{mixnet.url}/node", "--data",
+                          str(node.data)], capture_output=True, text=True, timeout=30,
+                         env=clean_env(shiv_root, NYMCHAT_NODE_PASSWORD="not the password"))
+    assert out.returncode == 1
+    assert out.stderr.strip().startswith("nymchat: error: wrong passphrase for ")
+
+
+# Crashes and hostile input.
+
+def test_accepted_messages_survive_kill_9(start_mixnet, start_node, tmp_path):
+    mixnet = start_mixnet()
+    node = start_node(mixnet, data=tmp_path / "node")
+    bob_identity = _native.Identity.generate()
+    sent = [b"message %d" % n for n in range(30)]
+
+    async def before():
+        async with Client(f"{mixnet.url}/bob", node.contact, bob_identity) as bob:
+            await bob.register("bob")
+        async with Client(f"{mixnet.url}/alice", node.contact) as alice:
+            await alice.register("alice")
+            for payload in sent:
+                await alice.request(Kind.SEND, recipient="bob", message_id=os.urandom(16),
+                                    payload=payload)
+        node.stop(signal.SIGKILL)  # right after the last "accepted"
+
+    run(before())
+    assert node.proc.returncode == -signal.SIGKILL
+    node = start_node(mixnet, data=tmp_path / "node")
+
+    async def after():
+        async with Client(f"{mixnet.url}/bob", node.contact, bob_identity) as bob:
+            await bob.request(Kind.REFRESH)
+            got = await delivered(bob)
+            while len(got) < len(sent):
+                await bob.request(Kind.ACK, message_ids=())
+                await bob.request(Kind.FETCH, max=100)
+                got |= await delivered(bob)
+            return got
+
+    assert run(after()) >= set(sent)
+
+
+def test_thousands_of_hostile_requests_then_a_normal_user_is_served(net):
+    rng = random.Random(4)
+
+    async def main():
+        async with client(net, "alice") as alice, client(net, "mallory") as mallory:
+            await alice.register("alice")
+            await mallory.register("mallory")
+            templates = [mallory.raw_request(Kind.LOOKUP, username="alice"),
+                         mallory.raw_request(Kind.SEND, recipient="alice",
+                                             message_id=bytes(16), payload=b"x" * 50),
+                         mallory.raw_request(Kind.REGISTER_BEGIN, username="evil",
+                                             bundle=bundle(mallory.identity)),
+                         mallory.raw_request(Kind.PUBLISH_KEYS, one_time_keys=(),
+                                             fallback=None)]
+            for n in range(2500):
+                data = bytearray(rng.choice(templates))
+                for _ in range(rng.randint(1, 4)):
+                    data[rng.randrange(len(data))] = rng.randrange(256)
+                if n % 5 == 0:
+                    data = data[:rng.randrange(len(data))]
+                await mallory.link.send_raw(bytes(data))
+                if n % 500 == 0:
+                    await asyncio.sleep(0.05)
+            async with client(net, "carol") as carol:
+                assert (await carol.register("carol")).kind is Kind.REGISTERED
+                await carol.request(Kind.SEND, recipient="alice", message_id=os.urandom(16),
+                                    payload=b"still here")
+            assert b"still here" in await delivered(alice, timeout=10)
+
+    run(main(), timeout=300)
+    db = sqlite3.connect(net[1].data / "node.db")
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert {r[0] for r in db.execute("SELECT username FROM users")} == \
+        {"alice", "mallory", "carol"}
+    assert api
