@@ -1,0 +1,175 @@
+"""The node's request handling, sans-I/O: an in-memory database and a clock passed in, so
+expiry, retries and limits are checked exactly and instantly."""
+
+import os
+
+import pytest
+from nodeclient import bundle
+
+from nymchat import _native
+from nymchat.node.limits import Challenges, RateLimiter
+from nymchat.node.service import NodeConfig, NodeService
+from nymchat.node.store import NodeStore
+from nymchat.protocol import names, pow, wire
+from nymchat.protocol.wire import ErrorCode, Kind
+
+T0 = 1_800_000_000_000
+
+
+class Harness:
+    def __init__(self, **config):
+        self.node = _native.Identity.generate()
+        self.key = _native.PublicKey(self.node.signing_public)
+        self.service = NodeService(self.node, NodeStore(":memory:"),
+                                   NodeConfig(pow_difficulty=0, **config))
+
+    def call(self, who, tag: bytes, kind: Kind, now: int = T0, **body):
+        data, _ = wire.encode_request(who, self.node.signing_public, kind, body, now)
+        out = self.service.handle_batch([(data, tag)], now)
+        return [(o.tag, wire.decode_answer(o.message, self.key, who.signing_public))
+                for o in out if o.tag == tag]
+
+    def answer(self, who, tag, kind, now=T0, **body) -> wire.Answer:
+        [(_, answer)] = [x for x in self.call(who, tag, kind, now, **body)
+                         if x[1].in_reply_to is not None]
+        return answer
+
+    def register(self, who, tag, name, now=T0):
+        c = self.answer(who, tag, Kind.REGISTER_BEGIN, now, username=name, bundle=bundle(who))
+        return self.answer(who, tag, Kind.REGISTER_FINISH, now, username=name,
+                           challenge=c.body["challenge"], proof_of_work=0)
+
+
+def user():
+    return _native.Identity.generate(), os.urandom(16)
+
+
+def test_challenges_expire_and_are_spent_once():
+    h = Harness()
+    who, tag = user()
+    c = h.answer(who, tag, Kind.REGISTER_BEGIN, username="alice", bundle=bundle(who))
+    assert c.body["expires"] == T0 + 60_000
+    late = h.answer(who, tag, Kind.REGISTER_FINISH, T0 + 61_000, username="alice",
+                    challenge=c.body["challenge"], proof_of_work=0)
+    assert late.body["code"] == ErrorCode.CHALLENGE_FAILED
+    c = h.answer(who, tag, Kind.REGISTER_BEGIN, T0 + 62_000, username="alice",
+                 bundle=bundle(who))
+    wrong = h.answer(who, tag, Kind.REGISTER_FINISH, T0 + 62_000, username="alicia",
+                     challenge=c.body["challenge"], proof_of_work=0)
+    assert wrong.body["code"] == ErrorCode.CHALLENGE_FAILED
+    again = h.answer(who, tag, Kind.REGISTER_FINISH, T0 + 62_000, username="alice",
+                     challenge=c.body["challenge"], proof_of_work=0)
+    assert again.body["code"] == ErrorCode.CHALLENGE_FAILED  # spent by the wrong answer
+
+
+def test_proof_of_work_is_checked():
+    h = Harness()
+    h.service.config = NodeConfig(pow_difficulty=10)
+    who, tag = user()
+    c = h.answer(who, tag, Kind.REGISTER_BEGIN, username="alice", bundle=bundle(who))
+    assert c.body["difficulty"] == 10
+    challenge = c.body["challenge"]
+    wrong = next(n for n in range(1000)
+                 if not pow.check(challenge, "alice", who.signing_public, n, 10))
+    bad = h.answer(who, tag, Kind.REGISTER_FINISH, username="alice", challenge=challenge,
+                   proof_of_work=wrong)
+    assert bad.body["code"] == ErrorCode.CHALLENGE_FAILED
+    c = h.answer(who, tag, Kind.REGISTER_BEGIN, username="alice", bundle=bundle(who))
+    solution = pow.solve(c.body["challenge"], "alice", who.signing_public, 10)
+    good = h.answer(who, tag, Kind.REGISTER_FINISH, username="alice",
+                    challenge=c.body["challenge"], proof_of_work=solution)
+    assert good.kind is Kind.REGISTERED
+
+
+def test_someone_elses_challenge_cannot_be_used():
+    h = Harness()
+    (alice, ta), (mallory, tm) = user(), user()
+    c = h.answer(alice, ta, Kind.REGISTER_BEGIN, username="alice", bundle=bundle(alice))
+    stolen = h.answer(mallory, tm, Kind.REGISTER_FINISH, username="alice",
+                      challenge=c.body["challenge"], proof_of_work=0)
+    assert stolen.body["code"] == ErrorCode.CHALLENGE_FAILED
+
+
+def test_badly_signed_bundles_are_refused():
+    h = Harness()
+    who, tag = user()
+    b = bundle(who)
+    forged = wire.Bundle(b.identity_agreement, os.urandom(32), b.account_signature,
+                         b.one_time_keys, b.fallback)
+    answer = h.answer(who, tag, Kind.REGISTER_BEGIN, username="alice", bundle=forged)
+    assert answer.body["code"] == ErrorCode.BAD_SIGNATURE
+
+
+def test_pushes_are_retried_with_backoff_until_acknowledged():
+    h = Harness(push_retry_ms=1000)
+    (alice, ta), (bob, tb) = user(), user()
+    h.register(alice, ta, "alice")
+    h.register(bob, tb, "bob")
+    data, _ = wire.encode_request(alice, h.node.signing_public, Kind.SEND,
+                                  {"recipient": "bob", "message_id": b"m" * 16,
+                                   "payload": b"hi"}, T0)
+    out = h.service.handle_batch([(data, ta)], T0)
+    assert [o.tag for o in out].count(tb) == 1  # pushed at once
+    assert h.service.due_pushes(T0 + 999) == []
+    assert [o.tag for o in h.service.due_pushes(T0 + 1000)] == [tb]
+    assert h.service.due_pushes(T0 + 2999) == []  # then after 2 s, 4 s, ...
+    assert len(h.service.due_pushes(T0 + 3000)) == 1
+    assert h.answer(bob, tb, Kind.ACK, T0 + 3001, message_ids=(b"m" * 16,)).body == \
+        {"deleted": 1}
+    assert h.service.due_pushes(T0 + 100_000) == []
+
+
+def test_queue_quota_and_retention():
+    h = Harness(queue_max_messages=3, retention_ms=1000)
+    (alice, ta), (bob, tb) = user(), user()
+    h.register(alice, ta, "alice")
+    h.register(bob, tb, "bob")
+    codes = [h.answer(alice, ta, Kind.SEND, recipient="bob", message_id=os.urandom(16),
+                      payload=b"x").kind for _ in range(4)]
+    assert codes == [Kind.ACCEPTED] * 3 + [Kind.ERROR]
+    assert h.service.maintain(T0 + 5000) == (3, 0)
+    assert h.service.store.count_queued() == 0
+
+
+def test_a_refused_request_does_not_move_the_sender_tag():
+    h = Harness()
+    (alice, ta), (bob, tb) = user(), user()
+    h.register(alice, ta, "alice")
+    h.register(bob, tb, "bob")
+    elsewhere = os.urandom(16)
+    refused = h.answer(alice, elsewhere, Kind.SEND, recipient="nobody",
+                       message_id=os.urandom(16), payload=b"x")
+    assert refused.body["code"] == ErrorCode.NOT_FOUND
+    assert h.service.store.user("alice").sender_tag == ta
+    h.answer(alice, elsewhere, Kind.FETCH, max=1)
+    assert h.service.store.user("alice").sender_tag == elsewhere
+
+
+def test_rate_limiter_and_challenge_store_are_bounded():
+    limiter = RateLimiter(rate=1, burst=2, max_keys=10)
+    assert [limiter.allow(b"k", T0) for _ in range(3)] == [True, True, False]
+    assert limiter.allow(b"k", T0 + 1000)
+    for n in range(100):
+        limiter.allow(bytes([n]), T0)
+    assert len(limiter._buckets) == 10
+    challenges = Challenges(ttl=10, max_total=3, max_per_tag=2)
+    assert challenges.add(b"1", "a", b"r", b"t", None, T0) is not None
+    assert challenges.add(b"2", "a", b"r", b"t", None, T0) is not None
+    assert challenges.add(b"3", "a", b"r", b"t", None, T0) is None  # per tag
+    assert challenges.add(b"4", "a", b"r", b"u", None, T0) is not None
+    assert challenges.add(b"5", "a", b"r", b"v", None, T0) is None  # in all
+    assert challenges.add(b"5", "a", b"r", b"v", None, T0 + 10) is not None  # expired
+    assert len(challenges) == 1
+
+
+@pytest.mark.parametrize(("name", "ok"), [
+    ("bob", True), ("Bob", True), ("b-o_b", True), ("bo", False), ("x" * 33, False),
+    ("bob!", False), ("root", False), ("R00T", False), ("adm1n", False),
+])
+def test_names(name, ok):
+    if ok:
+        assert names.normalize(name) == name.lower()
+    else:
+        with pytest.raises(names.InvalidName):
+            names.normalize(name)
+    assert names.skeleton("b0b") == names.skeleton("bob") == names.skeleton("BOB".lower())
