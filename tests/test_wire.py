@@ -1,0 +1,109 @@
+"""The node protocol codec: round trips, strictness, and random or mutated bytes that
+must only ever raise WireError."""
+
+import contextlib
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nodeclient import bundle
+
+from nymchat import _native
+from nymchat.protocol import wire
+from nymchat.protocol.contact import BadContact, NodeContact
+from nymchat.protocol.wire import Kind
+
+NODE = _native.Identity.generate()
+NODE_KEY = _native.PublicKey(NODE.signing_public)
+USER = _native.Identity.generate()
+BODIES = {
+    Kind.LOOKUP: {"username": "alice"},
+    Kind.SEND: {"recipient": "bob", "message_id": bytes(16), "payload": b"x" * 100},
+    Kind.ACK: {"message_ids": (bytes(16), b"1" * 16)},
+    Kind.REGISTER_BEGIN: {"username": "alice", "bundle": bundle(USER, 3)},
+    Kind.PUBLISH_KEYS: {"one_time_keys": bundle(USER, 2).one_time_keys, "fallback": None},
+    Kind.REFRESH: {},
+}
+REQUESTS = [wire.encode_request(USER, NODE.signing_public, k, b, 5)[0]
+            for k, b in BODIES.items()]
+ANSWERS = [wire.encode_answer(NODE, USER.signing_public, Kind.ACCEPTED,
+                              {"message_id": bytes(16)}, 5, bytes(16)),
+           wire.encode_answer(NODE, USER.signing_public, Kind.DELIVER,
+                              {"message_id": bytes(16), "sender": "bob", "sent": 1,
+                               "payload": b"p"}, 5),
+           wire.encode_answer(NODE, USER.signing_public, Kind.BUNDLE,
+                              {"username": "bob", "identity": bytes(32),
+                               "bundle": bundle(USER, 1)}, 5, bytes(16))]
+
+
+@pytest.mark.parametrize("kind", list(BODIES))
+def test_requests_round_trip_and_verify(kind):
+    data, request_id = wire.encode_request(USER, NODE.signing_public, kind, BODIES[kind], 7)
+    request = wire.decode_request(data)
+    assert (request.kind, request.requester, request.timestamp, request.request_id) == \
+        (kind, USER.signing_public, 7, request_id)
+    assert request.body == BODIES[kind]
+    assert wire.verify_requests(NODE.signing_public, [request]) == [True]
+    assert wire.verify_requests(os.urandom(32), [request]) == [False]  # names the node
+
+
+def test_answers_verify_only_for_their_node_and_user():
+    for data in ANSWERS:
+        assert wire.decode_answer(data, NODE_KEY, USER.signing_public)
+        with pytest.raises(wire.WireError):
+            wire.decode_answer(data, _native.PublicKey(USER.signing_public),
+                               USER.signing_public)
+
+
+def test_strictness():
+    good = REQUESTS[0]
+    for bad in [good[:-1], good + b"\x00", b"\x02" + good[1:], good[:1] + b"\x3f" + good[2:]]:
+        with pytest.raises(wire.WireError):
+            wire.decode_request(bad)
+    with pytest.raises(wire.WireError):
+        wire.decode_request(ANSWERS[0])  # an answer is not a request
+    with pytest.raises(wire.WireError):
+        wire.encode_request(USER, NODE.signing_public, Kind.ACK,
+                            {"message_ids": (bytes(16),) * 257}, 0)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.binary(max_size=400))
+def test_random_bytes_raise_only_wire_errors(data):
+    for decode in (wire.decode_request,
+                   lambda d: wire.decode_answer(d, NODE_KEY, USER.signing_public)):
+        with contextlib.suppress(wire.WireError):
+            decode(data)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(REQUESTS + ANSWERS), st.lists(
+    st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
+    st.integers(0, 10_000))
+def test_mutated_messages_raise_only_wire_errors(data, changes, cut):
+    mutated = bytearray(data)
+    for position, value in changes:
+        mutated[position % len(mutated)] = value
+    mutated = bytes(mutated[:max(cut, 1)] if cut < len(mutated) else mutated)
+    try:
+        request = wire.decode_request(mutated)
+        wire.verify_requests(NODE.signing_public, [request])
+    except wire.WireError:
+        pass
+    with contextlib.suppress(wire.WireError):
+        wire.decode_answer(mutated, NODE_KEY, USER.signing_public)
+
+
+def test_contact_strings():
+    address = "H1gtKSPiyjiNqe3m2i495rgvVyf3KtoHVVUM34FmkMT3.GtggWJNj8sYMzMfdZeureKvqXjkViGaCa7" \
+              "MyXfL3xRb5@C5Y5uUxCMFfZgoQLb89pbr2wGNXUu8ucbpya2KLvooZk"
+    from nymchat.nym import base58
+
+    text = f"nymchat-node:{base58.encode(NODE.signing_public)}:{address}"
+    contact = NodeContact.parse(text)
+    assert str(contact) == text and contact.key == NODE.signing_public
+    for bad in ["", "nymchat-node:abc", text.replace("nymchat-node", "other"),
+                text.replace(":H1", ":0O"), f"nymchat-node:{base58.encode(b'x')}:{address}"]:
+        with pytest.raises(BadContact):
+            NodeContact.parse(bad)
