@@ -52,11 +52,29 @@ def _print_config(values: dict, origin: dict) -> int:
     return 0
 
 
+async def _connect(transport, patient: bool) -> None:
+    """Connects; a nym-client the node has just started gets a minute to come up."""
+    import asyncio
+
+    from nymchat.nym.transport import NymClientUnavailable
+
+    for _ in range(60 if patient else 1):
+        try:
+            await transport.start()
+            return
+        except NymClientUnavailable:
+            if not patient:
+                raise
+            await asyncio.sleep(1)
+    await transport.start()
+
+
 async def _serve(settings: dict, identity) -> None:
     import asyncio
     import signal
 
     from nymchat.files import write_atomic
+    from nymchat.node.metrics import serve as serve_metrics
     from nymchat.node.runner import NodeRunner
     from nymchat.node.service import NodeConfig, NodeService
     from nymchat.node.store import NodeStore
@@ -75,14 +93,34 @@ async def _serve(settings: dict, identity) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with NymClient(settings["nym"]) as transport:
+    supervisor = None
+    if settings["nym_client_bin"]:
+        from urllib.parse import urlsplit
+
+        from nymchat.node.supervisor import NymClientSupervisor
+
+        supervisor = NymClientSupervisor(settings["nym_client_bin"], settings["nym_id"],
+                                         urlsplit(settings["nym"]).port or 1977, data)
+        supervised = asyncio.create_task(supervisor.supervise(stop))
+    transport = NymClient(settings["nym"])
+    await _connect(transport, patient=supervisor is not None)
+    try:
         contact = NodeContact(identity.signing_public, transport.address)
         write_atomic(data / "contact.txt", f"{contact}\n".encode(), mode=0o644)
         write_atomic(data / "nym_address.txt", f"{transport.address}\n".encode(), mode=0o644)
         print(f"node contact: {contact}", flush=True)
         log.info("serving %d users with %d queued messages", store.count_users(),
                  store.count_queued())
-        await NodeRunner(service, transport).run(stop)
+        runner = NodeRunner(service, transport)
+        metrics = await serve_metrics(settings["metrics"], runner) if settings["metrics"] \
+            else None
+        await runner.run(stop)
+        if metrics is not None:
+            metrics.close()
+    finally:
+        await transport.close()
+    if supervisor is not None:
+        await supervised
     store.close()
     log.info("stopped")
 
@@ -98,6 +136,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     if args.print_config:
         return _print_config(settings, origin)
+    if settings["metrics"]:
+        from nymchat.node.metrics import parse_listen
+
+        try:
+            parse_listen(settings["metrics"])
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    if bool(settings["nym_client_bin"]) != bool(settings["nym_id"]):
+        raise UsageError("--nym-client-bin and --nym-id go together")
     identity = _node_identity(Path(settings["data"]), settings)
     asyncio.run(_serve(settings, identity))
     return 0

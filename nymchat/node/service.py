@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from nymchat import _native
 from nymchat.node.limits import Challenges, RateLimiter
+from nymchat.node.metrics import Histogram
 from nymchat.node.store import NodeStore, Queued, User
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.wire import ErrorCode, Kind
@@ -75,6 +76,7 @@ class NodeService:
         self.per_tag = RateLimiter(config.requests_per_s, config.request_burst)
         self.lookups = RateLimiter(config.lookups_per_min / 60, config.lookups_per_min)
         self.counts: Counter[tuple[str, str]] = Counter()  # (kind, result)
+        self.relay_seconds = Histogram()
         self._handlers = {
             Kind.REGISTER_BEGIN: self._register_begin, Kind.REGISTER_FINISH: self._register_finish,
             Kind.LOOKUP: self._lookup, Kind.PUBLISH_KEYS: self._publish_keys,
@@ -320,8 +322,10 @@ class NodeService:
 
     def _ack(self, ctx: _Context) -> None:
         user = self._registered(ctx)
-        self._reply(ctx, Kind.ACKED, deleted=self.store.ack(user.username,
-                                                              ctx.request.body["message_ids"]))
+        received = self.store.ack(user.username, ctx.request.body["message_ids"])
+        for when in received:
+            self.relay_seconds.observe((ctx.now - when) / 1000)
+        self._reply(ctx, Kind.ACKED, deleted=len(received))
 
     def _refresh(self, ctx: _Context) -> None:
         user = self._registered(ctx)

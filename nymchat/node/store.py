@@ -180,10 +180,15 @@ class NodeStore:
     def reschedule(self, recipient: str, when: int) -> None:
         self.db.execute("UPDATE queue SET next_push = ? WHERE recipient = ?", (when, recipient))
 
-    def ack(self, recipient: str, message_ids) -> int:
-        cursor = self.db.executemany("DELETE FROM queue WHERE recipient = ? AND message_id = ?",
-                                     [(recipient, m) for m in message_ids])
-        return cursor.rowcount
+    def ack(self, recipient: str, message_ids) -> list[int]:
+        """Deletes acknowledged messages; returns when each was received."""
+        received = []
+        for message_id in message_ids:
+            row = self.db.execute("DELETE FROM queue WHERE recipient = ? AND message_id = ?"
+                                  " RETURNING received", (recipient, message_id)).fetchone()
+            if row:
+                received.append(row[0])
+        return received
 
     def count_queued(self) -> int:
         return self.db.execute("SELECT count(*) FROM queue").fetchone()[0]

@@ -1,0 +1,123 @@
+"""Operating `nymchat node`: settings, metrics, a supervised nym-client."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+
+import pytest
+from nodeclient import Client
+from procs import DIST, NodeProcess, clean_env
+
+from nymchat.protocol.wire import Kind
+
+pytestmark = pytest.mark.cli
+
+
+def test_print_config_shows_each_setting_and_its_origin(shiv_root, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "node.toml").write_text('pow_difficulty = 20\nretention-days = 3\nnym = "ws://x"\n')
+    out = subprocess.run(
+        [str(DIST), "node", "--data", str(data), "--print-config", "--nym", "ws://flag"],
+        capture_output=True, text=True, timeout=30,
+        env=clean_env(shiv_root, NYMCHAT_NODE_RETENTION_DAYS="7"))
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(" = ", 1) for line in out.stdout.splitlines())
+    assert lines["nym"] == '"ws://flag"  # command line'
+    assert lines["retention_days"] == "7  # environment"
+    assert lines["pow_difficulty"] == f"20  # {data / 'node.toml'}"
+    assert lines["freshness"] == "120  # default"
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ("bogus = 1\n", "unknown setting 'bogus'"),
+    ("pow_difficulty = 'x'\n", "'pow_difficulty' must be a int"),
+    ("not toml", "cannot read"),
+])
+def test_bad_config_files_are_clear_errors(shiv_root, tmp_path, toml, message):
+    (tmp_path / "node.toml").write_text(toml)
+    out = subprocess.run([str(DIST), "node", "--data", str(tmp_path), "--print-config"],
+                         capture_output=True, text=True, timeout=30, env=clean_env(shiv_root))
+    assert out.returncode == 2
+    assert message in out.stderr
+
+
+def test_metrics_on_loopback(start_mixnet, start_node, tmp_path):
+    mixnet = start_mixnet()
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    node = start_node(mixnet, "--metrics", f"127.0.0.1:{port}")
+
+    async def traffic():
+        async with Client(f"{mixnet.url}/alice", node.contact) as alice:
+            await alice.register("alice")
+            await alice.request(Kind.SEND, recipient="alice", message_id=os.urandom(16),
+                                payload=b"note to self")
+
+    asyncio.run(traffic())
+    page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert "nymchat_node_users 1" in page
+    assert "nymchat_node_queued_messages 1" in page
+    assert 'nymchat_node_requests_total{kind="send",result="ok"} 1' in page
+    assert "nymchat_node_nym_connected 1" in page
+    assert "nymchat_node_relay_seconds_count 0" in page
+    assert "alice" not in page and "note to self" not in page
+
+
+def test_metrics_refuse_other_interfaces(shiv_root, tmp_path):
+    out = subprocess.run([str(DIST), "node", "--data", str(tmp_path), "--metrics",
+                          "0.0.0.0:9477"], capture_output=True, text=True, timeout=30,
+                         env=clean_env(shiv_root, NYMCHAT_NODE_PASSWORD="x" * 10))
+    assert out.returncode == 2
+    assert "give a loopback HOST:PORT" in out.stderr
+
+
+def test_supervised_nym_client_is_started_and_restarted(shiv_root, tmp_path):
+    """A stand-in nym-client (`init` marks, `run` is the local mixnet) proves the node
+    initialises it once, runs it, restarts it when it dies, and reconnects."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    fake = tmp_path / "fake-nym-client"
+    fake.write_text(f"""#!/bin/sh
+case "$1" in
+  init) echo "$@" >> {tmp_path}/init-calls; exit 0 ;;
+  run) echo $$ > {tmp_path}/nym-client.pid
+       exec {DIST} mixnet --port {port} --delay zero --state {tmp_path}/mixnet ;;
+esac
+exit 3
+""")
+    fake.chmod(0o755)
+    node = NodeProcess(tmp_path / "node", shiv_root, f"ws://127.0.0.1:{port}/node",
+                       "--nym-client-bin", str(fake), "--nym-id", "nymchat-node",
+                       "--pow-difficulty", "0")
+    try:
+        assert (tmp_path / "init-calls").read_text().split() == \
+            ["init", "--id", "nymchat-node", "--port", str(port)]
+
+        async def use(name):
+            async with Client(f"ws://127.0.0.1:{port}/{name}", node.contact) as c:
+                return (await c.register(name)).kind
+
+        assert asyncio.run(use("alice")) is Kind.REGISTERED
+        os.kill(int((tmp_path / "nym-client.pid").read_text()), signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert asyncio.run(use("bob")) is Kind.REGISTERED
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        assert len((tmp_path / "init-calls").read_text().splitlines()) == 1
+    finally:
+        assert node.stop() == 0
