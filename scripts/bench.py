@@ -2,13 +2,14 @@
 """nymchat benchmarks: figures measured in one run on one machine, written to
 docs/BENCHMARKS.md (each suite rewrites only its own section).
 
-    scripts/bench.py crypto|mixnet [--json] [--no-write]
+    scripts/bench.py crypto|mixnet|node [--json] [--no-write]
     scripts/bench.py all
 
 `crypto` compares the Rust core (`nymchat._native`) with the reference implementation in
 plain Python (`tests/reference_crypto.py`, on `cryptography`) doing the same work.
 `mixnet` runs the built `dist/nymchat mixnet --delay zero` and measures, through nymchat's
-transport, the throughput and latency between two of its virtual clients.
+transport, the throughput and latency between two of its virtual clients. `node` runs
+`dist/nymchat node` on it: relay throughput and CPU, lookups among 1,000,000 users, RSS.
 """
 
 import argparse
@@ -197,6 +198,158 @@ def mixnet_markdown(results: dict) -> str:
     return "\n".join(rows)
 
 
+NODE_RELAY_MESSAGES = 3000
+NODE_USERS = 1_000_000
+NODE_LOOKUPS = 2000
+UNLIMITED = ["--requests-per-s", "1e9", "--request-burst", "1e9", "--lookups-per-min", "1e9"]
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _populate(data: Path, users: int) -> None:
+    """Registers `users` users straight into a node database (as registration would)."""
+    from nodeclient import one_time_key
+
+    from nymchat import _native
+    from nymchat.node.store import NodeStore
+    from nymchat.protocol import wire
+
+    store = NodeStore(data / "node.db")
+    someone = _native.Identity.generate()
+    fallback = wire.encode_record(wire.ONE_TIME_KEY, one_time_key(someone, 1, "fallback-key"))
+    signature = someone.sign("account-key", bytes(32))
+    batch = 50_000
+    for start in range(0, users, batch):
+        rows = [(f"user{n:07d}", f"user{n:07d}", n.to_bytes(32, "big"), bytes(32), bytes(32),
+                 signature, fallback, None, 0, 0) for n in range(start, min(users, start + batch))]
+        with store.transaction():
+            store.db.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    store.close()
+
+
+def node_suite() -> dict:
+    import asyncio
+    import random
+    import tempfile
+
+    from nodeclient import Client
+    from procs import MixnetProcess, NodeProcess
+
+    from nymchat import keystore
+    from nymchat.protocol.wire import Kind
+
+    async def relay(url: str, contact: str, pid: int) -> dict:
+        async with Client(f"{url}/bench-alice", contact) as alice, \
+                Client(f"{url}/bench-bob", contact) as bob:
+            await alice.register("bench-alice")
+            await bob.register("bench-bob")
+            window = asyncio.Semaphore(200)
+
+            async def send(n: int) -> None:
+                async with window:
+                    await alice.request(Kind.SEND, recipient="bench-bob",
+                                        message_id=n.to_bytes(16, "big"), payload=bytes(100))
+
+            pending_acks: list[asyncio.Task] = []
+
+            async def receive() -> None:
+                seen: set[bytes] = set()
+                acks: list[bytes] = []
+                while len(seen) < NODE_RELAY_MESSAGES:
+                    push = await bob.push(timeout=60)
+                    if push.kind is Kind.DELIVER and push.body["message_id"] not in seen:
+                        seen.add(push.body["message_id"])
+                        acks.append(push.body["message_id"])
+                        if len(acks) == 100:
+                            pending_acks.append(asyncio.create_task(
+                                bob.request(Kind.ACK, message_ids=tuple(acks))))
+                            acks = []
+                await asyncio.gather(*pending_acks)
+
+            cpu, start = _cpu_seconds(pid), time.perf_counter()
+            await asyncio.gather(receive(), *(send(n) for n in range(NODE_RELAY_MESSAGES)))
+            elapsed, cpu = time.perf_counter() - start, _cpu_seconds(pid) - cpu
+        return {"relay_msgs_per_s": round(NODE_RELAY_MESSAGES / elapsed),
+                "node_cpu_us_per_msg": round(cpu / NODE_RELAY_MESSAGES * 1e6)}
+
+    async def lookups(url: str, contact: str) -> dict:
+        rng = random.Random(1)
+        async with Client(f"{url}/bench-looker", contact) as looker:
+            await looker.request(Kind.LOOKUP, username="user0000000")
+            times = []
+            for _ in range(NODE_LOOKUPS):
+                name = f"user{rng.randrange(NODE_USERS):07d}"
+                started = time.perf_counter()
+                answer = await looker.request(Kind.LOOKUP, username=name)
+                times.append((time.perf_counter() - started) * 1000)
+                assert answer.body["username"] == name
+        times.sort()
+        return {"lookup_p50_ms": round(times[len(times) // 2], 3),
+                "lookup_p99_ms": round(times[int(len(times) * 0.99)], 3)}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        shiv = tmp / "shiv"
+        mixnet = MixnetProcess(tmp / "mixnet", shiv, delay="zero")
+        try:
+            node = NodeProcess(tmp / "relay", shiv, f"{mixnet.url}/node", "--pow-difficulty",
+                               "0", *UNLIMITED)
+            results = asyncio.run(relay(mixnet.url, node.contact, node.proc.pid))
+            node.stop()
+            data = tmp / "big"
+            data.mkdir(mode=0o700)
+            keystore.create(data, NodeProcess.PASSWORD)
+            populate_start = time.perf_counter()
+            _populate(data, NODE_USERS)
+            results["populate_s"] = round(time.perf_counter() - populate_start, 1)
+            node = NodeProcess(data, shiv, f"{mixnet.url}/node2", *UNLIMITED)
+            results.update(asyncio.run(lookups(mixnet.url, node.contact)))
+            results["rss_mb"] = round(_rss_mb(node.proc.pid), 1)
+            results["users"] = NODE_USERS
+            node.stop()
+        finally:
+            mixnet.stop()
+    return results
+
+
+def node_markdown(r: dict) -> str:
+    def met(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    return "\n".join([
+        "`dist/nymchat node` on `dist/nymchat mixnet --delay zero`, driven through the "
+        "nymchat transport and the node protocol client from one benchmark process (all "
+        "three processes share the machine's 2 cores). Relay: 3,000 `send`s of 100 B with "
+        "200 in flight, each pushed to the recipient, who acknowledges in batches of 100; "
+        "node CPU is the node process's user+system time over the run. Lookups: 2,000 "
+        f"one at a time, of random names among {r['users']:,} users written straight into "
+        f"the database ({r['populate_s']} s), end to end through the mixnet; RSS of the node "
+        "after them.",
+        "",
+        "| figure | measured | target | |",
+        "|---|---:|---:|---|",
+        f"| relayed messages/s | {r['relay_msgs_per_s']} | ≥ 3,000 | "
+        f"{met(r['relay_msgs_per_s'] >= 3000)} |",
+        f"| node CPU per relayed message | {r['node_cpu_us_per_msg']} µs | ≤ 200 µs | "
+        f"{met(r['node_cpu_us_per_msg'] <= 200)} |",
+        f"| lookup p50 | {r['lookup_p50_ms']:.3f} ms | | |",
+        f"| lookup p99 | {r['lookup_p99_ms']:.3f} ms | ≤ 2 ms | "
+        f"{met(r['lookup_p99_ms'] <= 2)} |",
+        f"| node RSS with {r['users']:,} users | {r['rss_mb']} MB | ≤ 150 MB | "
+        f"{met(r['rss_mb'] <= 150)} |",
+    ])
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -250,6 +403,7 @@ def git_revision() -> str:
 SUITES = {
     "crypto": (crypto_suite, crypto_markdown, "Crypto core: Rust against Python"),
     "mixnet": (mixnet_suite, mixnet_markdown, "Local mixnet at zero delay"),
+    "node": (node_suite, node_markdown, "Discovery node"),
 }
 
 

@@ -87,7 +87,9 @@ async def _serve(settings: dict, identity) -> None:
         pow_difficulty=settings["pow_difficulty"], freshness_ms=settings["freshness"] * 1000,
         retention_ms=settings["retention_days"] * 86_400_000,
         queue_max_messages=settings["queue_max_messages"],
-        queue_max_bytes=settings["queue_max_bytes"], max_payload=settings["max_payload"])
+        queue_max_bytes=settings["queue_max_bytes"], max_payload=settings["max_payload"],
+        requests_per_s=settings["requests_per_s"], request_burst=settings["request_burst"],
+        lookups_per_min=settings["lookups_per_min"])
     service = NodeService(identity, store, config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -34,6 +34,10 @@ SETTINGS = [
     Setting("queue_max_messages", int, 1000, "messages queued per recipient", "N"),
     Setting("queue_max_bytes", int, 16 << 20, "bytes queued per recipient", "BYTES"),
     Setting("max_payload", int, 64 << 10, "largest message relayed", "BYTES"),
+    Setting("requests_per_s", float, 20.0, "requests per second per identity and per tag",
+            "N"),
+    Setting("request_burst", float, 200.0, "requests allowed in a burst", "N"),
+    Setting("lookups_per_min", float, 30.0, "lookups per minute per identity", "N"),
     Setting("metrics", str, None, "serve Prometheus metrics on this loopback address",
             "HOST:PORT"),
     Setting("nym_client_bin", str, None,
@@ -77,6 +81,8 @@ def resolve(args: argparse.Namespace, home: Path) -> tuple[dict, dict]:
             name = key.replace("-", "_")
             if name not in known:
                 raise SettingsError(f"{config}: unknown setting '{key}'")
+            if known[name].type is float and isinstance(value, int):
+                value = float(value)
             if not isinstance(value, known[name].type):
                 raise SettingsError(f"{config}: '{key}' must be a {known[name].type.__name__}")
             values[name], origin[name] = value, str(config)
