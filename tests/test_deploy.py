@@ -7,7 +7,6 @@ import subprocess
 
 import pytest
 import yaml
-
 from procs import DIST, ROOT, clean_env
 
 DEPLOY = ROOT / "deploy"
