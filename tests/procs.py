@@ -24,10 +24,12 @@ class MixnetProcess:
     """`nymchat mixnet --json --stats` on a free loopback port."""
 
     def __init__(self, state: Path, shiv_root: Path, *args: str, delay: str = "zero"):
+        state.mkdir(parents=True, exist_ok=True)
+        self.log = state / "mixnet.log"
         self.proc = subprocess.Popen(
             [str(DIST), "mixnet", "--port", "0", "--json", "--stats", "--delay", delay,
              "--state", str(state), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=self.log.open("a"), text=True,
             env=clean_env(shiv_root))
         self.lines: queue.Queue[dict] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -44,7 +46,7 @@ class MixnetProcess:
             return self.lines.get(timeout=timeout)
         except queue.Empty:
             raise AssertionError(
-                f"mixnet said nothing for {timeout} s; stderr: {self.proc.stderr.read()}"
+                f"mixnet said nothing for {timeout} s; its log: {self.log.read_text()}"
             ) from None
 
     def stats(self) -> dict:
@@ -71,14 +73,15 @@ class NodeProcess:
 
     def __init__(self, data: Path, shiv_root: Path, nym_url: str, *args: str):
         self.data = data
+        self.log = data.with_name(data.name + ".log")
         self.proc = subprocess.Popen(
             [str(DIST), "node", "--nym", nym_url, "--data", str(data), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=self.log.open("a"), text=True,
             env=clean_env(shiv_root, NYMCHAT_NODE_PASSWORD=self.PASSWORD))
         line = self.proc.stdout.readline()
         if not line.startswith("node contact: "):
             self.proc.kill()
-            raise AssertionError(f"node did not start: {line!r} {self.proc.stderr.read()}")
+            raise AssertionError(f"node did not start: {line!r} {self.log.read_text()}")
         self.contact = line.removeprefix("node contact: ").strip()
 
     def stop(self, sig: int = signal.SIGTERM) -> int:

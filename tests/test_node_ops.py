@@ -121,3 +121,33 @@ exit 3
         assert len((tmp_path / "init-calls").read_text().splitlines()) == 1
     finally:
         assert node.stop() == 0
+
+
+def test_logs_are_structured_and_hold_no_content_or_names(start_mixnet, start_node):
+    mixnet = start_mixnet()
+    node = start_node(mixnet, "-v", "--log-format", "json")
+    tags = []
+
+    async def traffic():
+        async with Client(f"{mixnet.url}/alice", node.contact) as alice, \
+                Client(f"{mixnet.url}/bob", node.contact) as bob:
+            await alice.register("alice")
+            await bob.register("bob")
+            await alice.request(Kind.SEND, recipient="bob", message_id=os.urandom(16),
+                                payload=b"secret words")
+            push = await bob.push()
+            while push.kind is not Kind.DELIVER:
+                push = await bob.push()
+            tags.append(push)
+
+    asyncio.run(traffic())
+    assert node.stop() == 0
+    import json
+
+    from nymchat.nym import base58
+
+    entries = [json.loads(line) for line in node.log.read_text().splitlines()]
+    assert {"serving 0 users with 0 queued messages", "stopped"} <= {e["msg"] for e in entries}
+    text = node.log.read_text()
+    assert "secret words" not in text and "alice" not in text
+    assert base58.encode(tags[0].body["message_id"]) not in text
