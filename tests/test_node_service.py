@@ -2,6 +2,7 @@
 expiry, retries and limits are checked exactly and instantly."""
 
 import os
+import sqlite3
 
 import pytest
 from nodeclient import bundle
@@ -173,3 +174,28 @@ def test_names(name, ok):
         with pytest.raises(names.InvalidName):
             names.normalize(name)
     assert names.skeleton("b0b") == names.skeleton("bob") == names.skeleton("BOB".lower())
+
+
+def test_a_database_from_an_older_schema_is_migrated(tmp_path):
+    from importlib import resources
+
+    path = tmp_path / "node.db"
+    old = sqlite3.connect(path)
+    first = resources.files("nymchat.node").joinpath("schema/001_initial.sql").read_text()
+    old.executescript(first)
+    old.execute("INSERT INTO users (username, skeleton, identity, agreement, account_key,"
+                " account_signature, fallback, created) VALUES ('bob', 'bob', x'01', x'02',"
+                " x'03', x'04', x'05', 0)")
+    for n in range(3):
+        old.execute("INSERT INTO queue (recipient, message_id, sender, received, payload,"
+                    " next_push) VALUES ('bob', ?, 'alice', 0, ?, 0)", (bytes([n]) * 16,
+                                                                         b"x" * (n + 1)))
+    old.execute("PRAGMA user_version = 1")
+    old.commit()
+    old.close()
+    store = NodeStore(path)
+    assert store.schema_version == 2
+    assert store.queue_size("bob") == (3, 6)
+    with store.transaction():
+        store.ack("bob", [bytes([0]) * 16])
+    assert store.queue_size("bob") == (2, 5)

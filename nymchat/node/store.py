@@ -146,12 +146,20 @@ class NodeStore:
             "INSERT OR IGNORE INTO queue (recipient, message_id, sender, received, payload,"
             " next_push) VALUES (?, ?, ?, ?, ?, ?)",
             (recipient, message_id, sender, now, payload, now))
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+        self._count(recipient, 1, len(payload))
+        return True
+
+    def _count(self, recipient: str, messages: int, size: int) -> None:
+        self.db.execute("UPDATE users SET queued_messages = queued_messages + ?,"
+                        " queued_bytes = queued_bytes + ? WHERE username = ?",
+                        (messages, size, recipient))
 
     def queue_size(self, recipient: str) -> tuple[int, int]:
         """(messages, payload bytes) queued for `recipient`."""
-        return self.db.execute("SELECT count(*), coalesce(sum(length(payload)), 0) FROM queue"
-                               " WHERE recipient = ?", (recipient,)).fetchone()
+        return self.db.execute("SELECT queued_messages, queued_bytes FROM users"
+                               " WHERE username = ?", (recipient,)).fetchone() or (0, 0)
 
     def queued(self, recipient: str, limit: int) -> list[Queued]:
         rows = self.db.execute(
@@ -182,19 +190,26 @@ class NodeStore:
 
     def ack(self, recipient: str, message_ids) -> list[int]:
         """Deletes acknowledged messages; returns when each was received."""
-        received = []
+        received, size = [], 0
         for message_id in message_ids:
             row = self.db.execute("DELETE FROM queue WHERE recipient = ? AND message_id = ?"
-                                  " RETURNING received", (recipient, message_id)).fetchone()
+                                  " RETURNING received, length(payload)",
+                                  (recipient, message_id)).fetchone()
             if row:
                 received.append(row[0])
+                size += row[1]
+        self._count(recipient, -len(received), -size)
         return received
 
     def count_queued(self) -> int:
         return self.db.execute("SELECT count(*) FROM queue").fetchone()[0]
 
     def expire(self, before: int) -> int:
-        return self.db.execute("DELETE FROM queue WHERE received < ?", (before,)).rowcount
+        rows = self.db.execute("DELETE FROM queue WHERE received < ?"
+                               " RETURNING recipient, length(payload)", (before,)).fetchall()
+        for recipient, size in rows:
+            self._count(recipient, -1, -size)
+        return len(rows)
 
     # --- replay protection ----------------------------------------------------------
 
