@@ -231,9 +231,11 @@ def _populate(data: Path, users: int) -> None:
     batch = 50_000
     for start in range(0, users, batch):
         rows = [(f"user{n:07d}", f"user{n:07d}", n.to_bytes(32, "big"), bytes(32), bytes(32),
-                 signature, fallback, None, 0, 0) for n in range(start, min(users, start + batch))]
+                 signature, fallback, 0) for n in range(start, min(users, start + batch))]
         with store.transaction():
-            store.db.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            store.db.executemany(
+                "INSERT INTO users (username, skeleton, identity, agreement, account_key,"
+                " account_signature, fallback, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     store.close()
 
 
