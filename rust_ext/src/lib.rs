@@ -9,6 +9,7 @@ pub mod framing;
 pub mod identity;
 #[cfg(feature = "python")]
 mod python;
+pub mod session;
 
 pub use error::Error;
 

@@ -10,6 +10,7 @@ use crate::envelope;
 use crate::error::Error;
 use crate::framing::{self, Limits, Reassembler};
 use crate::identity::{self, Identity, PublicKey, SignedItem};
+use crate::session::{Account, Session};
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
@@ -288,6 +289,115 @@ impl PyReassembler {
     }
 }
 
+/// A device's double-ratchet keys (vodozemac Olm): identity, one-time and fallback keys.
+/// Keys are 32 raw bytes; key ids are integers.
+#[pyclass(name = "Account", module = "nymchat._native")]
+struct PyAccount(Account);
+
+#[pymethods]
+impl PyAccount {
+    #[new]
+    fn new() -> Self {
+        Self(Account::default())
+    }
+
+    #[staticmethod]
+    fn from_pickle(pickle: &str, key: &[u8]) -> PyResult<Self> {
+        Ok(Self(Account::from_pickle(pickle, key)?))
+    }
+
+    /// The state, encrypted under the 32-byte `key`.
+    fn pickle(&self, key: &[u8]) -> PyResult<String> {
+        Ok(self.0.pickle(key)?)
+    }
+
+    #[getter]
+    fn curve25519_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        bytes(py, &self.0.curve25519_key())
+    }
+
+    /// Makes `count` one-time keys; returns every unpublished one as `(id, key)`.
+    fn generate_one_time_keys<'py>(
+        &mut self,
+        py: Python<'py>,
+        count: usize,
+    ) -> Vec<(u64, Bound<'py, PyBytes>)> {
+        let keys = self.0.generate_one_time_keys(count);
+        keys.iter().map(|(id, k)| (*id, bytes(py, k))).collect()
+    }
+
+    fn one_time_keys<'py>(&self, py: Python<'py>) -> Vec<(u64, Bound<'py, PyBytes>)> {
+        self.0
+            .one_time_keys()
+            .iter()
+            .map(|(id, k)| (*id, bytes(py, k)))
+            .collect()
+    }
+
+    fn generate_fallback_key<'py>(&mut self, py: Python<'py>) -> (u64, Bound<'py, PyBytes>) {
+        let (id, key) = self.0.generate_fallback_key();
+        (id, bytes(py, &key))
+    }
+
+    fn fallback_key<'py>(&self, py: Python<'py>) -> Option<(u64, Bound<'py, PyBytes>)> {
+        self.0.fallback_key().map(|(id, key)| (id, bytes(py, &key)))
+    }
+
+    fn mark_keys_as_published(&mut self) {
+        self.0.mark_keys_as_published();
+    }
+
+    /// Opens a session from a peer's identity key and one of their one-time keys.
+    fn outbound(&self, identity: &[u8], one_time_key: &[u8]) -> PyResult<PySession> {
+        Ok(PySession(self.0.outbound(identity, one_time_key)?))
+    }
+
+    /// Accepts a peer's first message: returns `(session, plaintext)`.
+    fn inbound<'py>(
+        &mut self,
+        py: Python<'py>,
+        identity: &[u8],
+        message: &[u8],
+    ) -> PyResult<(PySession, Bound<'py, PyBytes>)> {
+        let (session, plaintext) = self.0.inbound(identity, message)?;
+        Ok((PySession(session), bytes(py, &plaintext)))
+    }
+}
+
+/// A double-ratchet session with one peer.
+#[pyclass(name = "Session", module = "nymchat._native")]
+struct PySession(Session);
+
+#[pymethods]
+impl PySession {
+    #[staticmethod]
+    fn from_pickle(pickle: &str, key: &[u8]) -> PyResult<Self> {
+        Ok(Self(Session::from_pickle(pickle, key)?))
+    }
+
+    fn pickle(&self, key: &[u8]) -> PyResult<String> {
+        Ok(self.0.pickle(key)?)
+    }
+
+    #[getter]
+    fn id(&self) -> String {
+        self.0.id()
+    }
+
+    fn encrypt<'py>(&mut self, py: Python<'py>, plaintext: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(bytes(py, &self.0.encrypt(plaintext)?))
+    }
+
+    fn decrypt<'py>(&mut self, py: Python<'py>, message: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(bytes(py, &self.0.decrypt(message)?))
+    }
+
+    /// Whether a session-opening message belongs to this session.
+    fn matches(&self, message: &[u8]) -> bool {
+        self.0.matches(message)
+    }
+}
+
 /// Proves the core works in this process: a signature and an envelope round trip.
 #[pyfunction]
 fn self_test() -> PyResult<bool> {
@@ -310,8 +420,8 @@ fn self_test() -> PyResult<bool> {
 mod native {
     #[pymodule_export]
     use super::{
-        PyIdentity, PyPublicKey, PyReassembler, encode_frames, frame_count, open_envelope,
-        seal_envelope, self_test, verify, verify_batch,
+        PyAccount, PyIdentity, PyPublicKey, PyReassembler, PySession, encode_frames, frame_count,
+        open_envelope, seal_envelope, self_test, verify, verify_batch,
     };
     use pyo3::prelude::*;
 
