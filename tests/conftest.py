@@ -55,3 +55,10 @@ def start_node(shiv_root, tmp_path):
     yield start
     for node in started:
         node.stop()
+
+
+@pytest.fixture
+def net(start_mixnet, start_node):
+    """A zero-delay mixnet with a node on it."""
+    mixnet = start_mixnet()
+    return mixnet, start_node(mixnet)

@@ -62,3 +62,14 @@ class Client:
         data, _ = wire.encode_request(self.identity, self.contact.key, kind, body,
                                       now_ms or int(time.time() * 1000), request_id)
         return data
+
+
+def run(coroutine, timeout: float = 120):
+    """Runs a test's coroutine with a deadline."""
+    return asyncio.run(asyncio.wait_for(coroutine, timeout))
+
+
+def client(net, name: str, identity=None) -> Client:
+    """A client on the `net` fixture's mixnet (virtual client `name`) and node."""
+    mixnet, node = net
+    return Client(f"{mixnet.url}/{name}", node.contact, identity)

@@ -1,12 +1,11 @@
 """`dist/nymchat node` on `dist/nymchat mixnet`: every operation, and every way the
 original nymCHAT broke (docs: upstream-lessons), each shown impossible here."""
 
-import asyncio
 import os
 import sqlite3
 
 import pytest
-from nodeclient import Client, one_time_key
+from nodeclient import Client, client, one_time_key, run
 
 from nymchat import _native
 from nymchat.client.nodelink import NodeRefused
@@ -16,20 +15,7 @@ from nymchat.protocol.wire import ErrorCode, Kind
 pytestmark = pytest.mark.cli
 
 
-def run(coroutine, timeout: float = 90):
-    return asyncio.run(asyncio.wait_for(coroutine, timeout))
 
-
-@pytest.fixture
-def net(start_mixnet, start_node):
-    mixnet = start_mixnet()
-    node = start_node(mixnet)
-    return mixnet, node
-
-
-def client(net, name: str, identity=None) -> Client:
-    mixnet, node = net
-    return Client(f"{mixnet.url}/{name}", node.contact, identity)
 
 
 async def refused(code: ErrorCode, coroutine) -> str:

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from nodeclient import Client, bundle
+from nodeclient import Client, bundle, client, run
 from procs import DIST, clean_env
 from websockets.sync.client import connect
 
@@ -24,19 +24,7 @@ from nymchat.protocol.wire import ErrorCode, Kind
 pytestmark = pytest.mark.cli
 
 
-def run(coroutine, timeout: float = 120):
-    return asyncio.run(asyncio.wait_for(coroutine, timeout))
 
-
-@pytest.fixture
-def net(start_mixnet, start_node):
-    mixnet = start_mixnet()
-    return mixnet, start_node(mixnet)
-
-
-def client(net, name: str, identity=None) -> Client:
-    mixnet, node = net
-    return Client(f"{mixnet.url}/{name}", node.contact, identity)
 
 
 async def delivered(c: Client, timeout: float = 5) -> set[bytes]:
