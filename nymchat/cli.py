@@ -10,10 +10,6 @@ PROG = "nymchat"
 # Commands of product.md that later versions build; they say so instead of pretending.
 NOT_BUILT = {
     "chat": "interactive terminal chat",
-    "register": "claim a username on a node",
-    "lookup": "fetch and pin a user's keys",
-    "send": "send one message",
-    "inbox": "fetch new messages",
     "contacts": "list, verify, trust and remove contacts",
     "demo": "local mixnet, node and two users talking, in one command",
 }
@@ -67,6 +63,18 @@ def _add_keys(commands) -> None:
 
 # Built commands whose options live in their own module (imported here, light by design).
 _SERVICES = {
+    "register": ("claim a username on a node",
+                 "Claim a username on a node, publishing your session keys there; the node "
+                 "is remembered in your profile."),
+    "lookup": ("fetch and pin a user's keys",
+               "Fetch a user's keys from your node, check them, and pin them on first use; "
+               "print their fingerprint and your safety number."),
+    "send": ("send one message",
+             "Encrypt a message end to end and relay it through your node; exit 0 once the "
+             "node has accepted it."),
+    "inbox": ("fetch new messages",
+              "Fetch what your node holds for you, decrypt it, store it, acknowledge it and "
+              "print it."),
     "mixnet": ("run a local test mixnet speaking the nym-client API (no anonymity)",
                "Run a local test mixnet: one process hosting many virtual nym-clients, each at "
                "ws://HOST:PORT/NAME, speaking the real nym-client websocket API with sender "

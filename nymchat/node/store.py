@@ -5,9 +5,9 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from nymchat.migrations import migrate
 from nymchat.protocol import wire
 
 
@@ -33,12 +33,6 @@ class Queued:
     pushes: int
 
 
-def _migrations() -> list[tuple[int, str]]:
-    files = resources.files("nymchat.node").joinpath("schema")
-    return sorted((int(f.name.split("_", 1)[0]), f.read_text())
-                  for f in files.iterdir() if f.name.endswith(".sql"))
-
-
 class NodeStore:
     def __init__(self, path: Path | str):
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -46,17 +40,7 @@ class NodeStore:
         self.db.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.execute("PRAGMA busy_timeout = 5000")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        for number, sql in _migrations():
-            if number > version:
-                with self.transaction():
-                    for statement in sql.split(";"):
-                        if statement.strip():
-                            self.db.execute(statement)
-                    self.db.execute(f"PRAGMA user_version = {number}")
+        migrate(self.db, "nymchat.node")
 
     @property
     def schema_version(self) -> int:

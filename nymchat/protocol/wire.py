@@ -143,7 +143,7 @@ class _Sized:
             raise WireError("text is not valid") from None
 
 
-class _List:
+class ListOf:
     def __init__(self, item, limit: int = MAX_LIST):
         self.item, self.limit = item, limit
 
@@ -161,7 +161,7 @@ class _List:
         return tuple(self.item.read(r) for _ in range(n))
 
 
-class _Optional:
+class Optional:
     def __init__(self, item):
         self.item = item
 
@@ -179,7 +179,7 @@ class _Optional:
         return self.item.read(r) if flag else None
 
 
-class _Record:
+class Record:
     """A fixed sequence of named fields, read into `cls`."""
 
     def __init__(self, cls, fields: list[tuple[str, Any]]):
@@ -217,21 +217,21 @@ class Bundle:
     fallback: OneTimeKey
 
 
-ONE_TIME_KEY = _Record(OneTimeKey, [("key_id", U64), ("key", KEY), ("signature", B64)])
-BUNDLE = _Record(Bundle, [("identity_agreement", B32), ("account_key", KEY),
+ONE_TIME_KEY = Record(OneTimeKey, [("key_id", U64), ("key", KEY), ("signature", B64)])
+BUNDLE = Record(Bundle, [("identity_agreement", B32), ("account_key", KEY),
                           ("account_signature", B64),
-                          ("one_time_keys", _List(ONE_TIME_KEY, 100)),
+                          ("one_time_keys", ListOf(ONE_TIME_KEY, 100)),
                           ("fallback", ONE_TIME_KEY)])
 
 BODIES: dict[Kind, list[tuple[str, Any]]] = {
     Kind.REGISTER_BEGIN: [("username", NAME), ("bundle", BUNDLE)],
     Kind.REGISTER_FINISH: [("username", NAME), ("challenge", B32), ("proof_of_work", U64)],
     Kind.LOOKUP: [("username", NAME)],
-    Kind.PUBLISH_KEYS: [("one_time_keys", _List(ONE_TIME_KEY, 100)),
-                        ("fallback", _Optional(ONE_TIME_KEY))],
+    Kind.PUBLISH_KEYS: [("one_time_keys", ListOf(ONE_TIME_KEY, 100)),
+                        ("fallback", Optional(ONE_TIME_KEY))],
     Kind.SEND: [("recipient", NAME), ("message_id", B16), ("payload", BLOB)],
     Kind.FETCH: [("max", U16)],
-    Kind.ACK: [("message_ids", _List(B16))],
+    Kind.ACK: [("message_ids", ListOf(B16))],
     Kind.REFRESH: [],
     Kind.UNREGISTER: [("username", NAME)],
     Kind.CHALLENGE: [("challenge", B32), ("difficulty", U8), ("expires", U64)],
@@ -360,13 +360,13 @@ def decode_answer(data: bytes, node_key: "_native.PublicKey", requester: bytes) 
     return Answer(kind, in_reply_to, timestamp, body)
 
 
-def encode_record(record: _Record, value) -> bytes:
+def encode_record(record: Record, value) -> bytes:
     out = bytearray()
     record.write(value, out)
     return bytes(out)
 
 
-def decode_record(record: _Record, data: bytes):
+def decode_record(record: Record, data: bytes):
     r = _Reader(data)
     value = record.read(r)
     if r.pos != len(data):

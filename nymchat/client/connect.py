@@ -1,0 +1,52 @@
+"""Opening a profile and connecting it to its node: what every messaging command does
+first (unlock, open the sealed store, reach the nym-client, talk to the node)."""
+
+import argparse
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from nymchat import keystore
+from nymchat.client.engine import Engine, NotRegistered, Profile
+from nymchat.client.nodelink import NodeLink
+from nymchat.errors import UsageError
+from nymchat.home import default_home, ensure_home
+from nymchat.nym.transport import DEFAULT_URL, NymClient
+from nymchat.passphrase import get_passphrase
+from nymchat.protocol.contact import BadContact, NodeContact
+
+
+def unlock(args: argparse.Namespace) -> Profile:
+    home = Path(args.home).expanduser() if args.home else default_home()
+    sealed = keystore.read_sealed(home)  # before asking: is there an identity at all?
+    passphrase_file = Path(args.passphrase_file).expanduser() if args.passphrase_file \
+        else None
+    identity = keystore.unlock(home, get_passphrase(passphrase_file), sealed)
+    return Profile(ensure_home(home), identity)
+
+
+@asynccontextmanager
+async def open_engine(args: argparse.Namespace, node: str | None = None):
+    """An engine for the profile in --home, connected to its node (or `node`)."""
+    profile = unlock(args)
+    try:
+        if node is not None:
+            try:
+                contact = NodeContact.parse(node)
+            except BadContact as e:
+                raise UsageError(str(e)) from None
+        else:
+            contact = profile.node
+            if contact is None:
+                raise NotRegistered()
+        url = getattr(args, "nym", None) or profile.store.get("nym") or DEFAULT_URL
+        transport = NymClient(url)
+        await transport.start()
+        try:
+            async with NodeLink(transport, contact, profile.identity) as link:
+                yield Engine(profile, link)
+            with profile.store.transaction():
+                profile.store.put("nym", url)
+        finally:
+            await transport.close()
+    finally:
+        profile.store.close()

@@ -1,0 +1,300 @@
+"""The client engine: registration, key lookup and pinning, end-to-end sessions, sending
+and receiving through a node. One engine; the commands and the chat screen are faces."""
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nymchat import _native
+from nymchat.client import messages
+from nymchat.client.nodelink import NodeLink
+from nymchat.client.store import ClientStore, derive_keys
+from nymchat.errors import NymchatError
+from nymchat.protocol import names, pow, wire
+from nymchat.protocol.contact import NodeContact
+from nymchat.protocol.wire import Kind
+
+log = logging.getLogger(__name__)
+ONE_TIME_KEYS = 50
+SESSIONS_KEPT = 4  # per contact: late messages of a replaced session still open
+
+
+class KeyChanged(NymchatError):
+    """A contact's key changed."""
+
+
+class NotRegistered(NymchatError):
+    """This profile has no username on a node yet: run `nymchat register NAME --node CONTACT`."""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Profile:
+    """An unlocked profile: the identity and its sealed store."""
+
+    def __init__(self, home: Path, identity: "_native.Identity"):
+        self.home, self.identity = home, identity
+        self.store = ClientStore(home / "client.db", derive_keys(identity.secret_bytes()))
+
+    @property
+    def username(self) -> str | None:
+        return self.store.get("username")
+
+    @property
+    def node(self) -> NodeContact | None:
+        text = self.store.get("node")
+        return NodeContact.parse(text) if text else None
+
+    def account(self) -> "_native.Account | None":
+        pickle = self.store.get("account")
+        return _native.Account.from_pickle(pickle, self.store.pickle_key) if pickle else None
+
+    def save_account(self, account: "_native.Account") -> None:
+        self.store.put("account", account.pickle(self.store.pickle_key))
+
+
+@dataclass
+class Received:
+    sender: str
+    message_id: bytes
+    sent: int
+    text: str
+    verified: bool
+    key_changed: bool
+
+
+def _one_time_key(identity, key_id: int, key: bytes, fallback: bool = False) -> wire.OneTimeKey:
+    label = "fallback-key" if fallback else "one-time-key"
+    return wire.OneTimeKey(key_id, key, identity.sign(label, key_id.to_bytes(8, "big") + key))
+
+
+class Engine:
+    def __init__(self, profile: Profile, link: NodeLink):
+        self.profile, self.link = profile, link
+        self.store, self.identity = profile.store, profile.identity
+
+    # --- registration ---------------------------------------------------------------
+
+    async def register(self, name: str, on_work=None) -> str:
+        username = names.normalize(name)
+        account = self.profile.account() or _native.Account()
+        keys = account.generate_one_time_keys(ONE_TIME_KEYS - len(account.one_time_keys()))
+        fallback = account.fallback_key() or account.generate_fallback_key()
+        bundle = wire.Bundle(
+            self.identity.agreement_public, account.curve25519_key,
+            self.identity.sign("account-key", account.curve25519_key),
+            tuple(_one_time_key(self.identity, i, k) for i, k in keys),
+            _one_time_key(self.identity, *fallback, fallback=True))
+        with self.store.transaction():
+            self.profile.save_account(account)
+        answer = await self.link.request(Kind.REGISTER_BEGIN, username=username, bundle=bundle)
+        if answer.kind is Kind.CHALLENGE:
+            challenge, difficulty = answer.body["challenge"], answer.body["difficulty"]
+            if on_work is not None and difficulty >= 16:
+                on_work(difficulty)
+            solution = await asyncio.to_thread(pow.solve, challenge, username,
+                                               self.identity.signing_public, difficulty)
+            await self.link.request(Kind.REGISTER_FINISH, username=username,
+                                    challenge=challenge, proof_of_work=solution)
+        account.mark_keys_as_published()
+        with self.store.transaction():
+            self.profile.save_account(account)
+            self.store.put("username", username)
+            self.store.put("node", str(self.link.contact))
+        return username
+
+    def _me(self) -> str:
+        username = self.profile.username
+        if username is None:
+            raise NotRegistered()
+        return username
+
+    # --- contacts -------------------------------------------------------------------
+
+    async def lookup(self, name: str) -> dict:
+        """Fetches NAME's keys, checks the signature chain and pins them on first use.
+        A different key than the pinned one is recorded and blocks sending."""
+        username = names.normalize(name)
+        body = (await self.link.request(Kind.LOOKUP, username=username)).body
+        identity, bundle = body["identity"], body["bundle"]
+        messages.check_account_key(identity, bundle.account_key, bundle.account_signature)
+        one_time = bundle.one_time_keys[0] if bundle.one_time_keys else bundle.fallback
+        messages.check_one_time_key(identity, one_time, fallback=not bundle.one_time_keys)
+        with self.store.transaction():
+            contact = self._pin(username, identity, bundle.account_key)
+            if not contact["changed"] and not self.store.sessions(username):
+                account = self.profile.account()
+                session = account.outbound(bundle.account_key, one_time.key)
+                self._save_session(username, session)
+        return contact
+
+    def _pin(self, username: str, identity: bytes, account_key: bytes) -> dict:
+        contact = self.store.contact(username)
+        if contact is None:
+            contact = {"username": username, "identity": identity.hex(),
+                       "account_key": account_key.hex(), "pinned": now_ms(), "verified": False,
+                       "changed": False}
+        elif contact["identity"] != identity.hex():
+            log.warning("the key of %s changed", username)
+            contact.update(changed=True, new_identity=identity.hex(),
+                           new_account_key=account_key.hex())
+        elif contact["account_key"] != account_key.hex():
+            contact["account_key"] = account_key.hex()  # same person, new device keys
+        self.store.put_contact(contact)
+        return contact
+
+    def safety_number(self, contact: dict) -> str:
+        return messages.safety_number(self._me(), self.identity.signing_public,
+                                      contact["username"], bytes.fromhex(contact["identity"]))
+
+    def _save_session(self, username: str, session) -> None:
+        self.store.put_session(username, session.id, session.pickle(self.store.pickle_key),
+                               time.time_ns())
+
+    def _sessions(self, username: str) -> list:
+        return [_native.Session.from_pickle(p, self.store.pickle_key)
+                for p in self.store.sessions(username)[:SESSIONS_KEPT]]
+
+    # --- sending ----------------------------------------------------------------------
+
+    async def send(self, name: str, text: str) -> bytes:
+        """Encrypts and relays a message; returns its id once the node has accepted it."""
+        me, username = self._me(), names.normalize(name)
+        contact = self.store.contact(username)
+        if contact is None or not self.store.sessions(username):
+            contact = await self.lookup(username)
+        if contact["changed"]:
+            raise KeyChanged(f"{username}'s key changed since you pinned it: compare safety "
+                             f"numbers (`nymchat contacts verify {username}`), then "
+                             f"`nymchat contacts trust {username}`; nothing was sent")
+        message_id = os.urandom(16)
+        payload = self._encrypt(me, username, messages.TEXT, message_id, text.encode())
+        with self.store.transaction():
+            self.store.add_message(username, message_id, {
+                "direction": "out", "text": text, "time": now_ms(), "status": "sent",
+                "id": message_id.hex()})
+        await self.link.request(Kind.SEND, recipient=username, message_id=message_id,
+                                payload=payload)
+        with self.store.transaction():
+            self._set_status(message_id, "accepted")
+        return message_id
+
+    def _encrypt(self, me: str, username: str, kind: int, message_id: bytes,
+                 body: bytes) -> bytes:
+        session = self._sessions(username)[0]
+        inner = messages.Inner(kind, me, username, self.link.contact.key, message_id, now_ms(),
+                               body)
+        sealed = session.encrypt(messages.encode_inner(inner))
+        with self.store.transaction():  # the ratchet state is saved before anything leaves
+            self._save_session(username, session)
+        keys = None
+        if sealed[0] == 0:  # a session-opening message carries who opens it
+            account = self.profile.account()
+            keys = messages.SenderKeys(self.identity.signing_public, account.curve25519_key,
+                                       self.identity.sign("account-key",
+                                                          account.curve25519_key))
+        return messages.encode_payload(sealed, keys)
+
+    def _set_status(self, message_id: bytes, status: str) -> None:
+        """Moves a sent message on: sent → accepted (by the node) → delivered (to the
+        recipient's device), never back. Call within a transaction."""
+        order = ["sent", "accepted", "delivered"]
+        record = self.store.message(message_id)
+        if record and order.index(status) > order.index(record["status"]):
+            record["status"] = status
+            self.store.update_message(message_id, record)
+
+    # --- receiving --------------------------------------------------------------------
+
+    async def inbox(self, quiet: float = 1.5) -> list[Received]:
+        """Asks the node for what is queued, takes it in, acknowledges it."""
+        me = self._me()
+        await self.link.request(Kind.REFRESH)
+        received, ids = [], []
+        while True:
+            try:
+                push = await asyncio.wait_for(self.link.pushes.get(), quiet)
+            except TimeoutError:
+                break
+            if push.kind is not Kind.DELIVER:
+                continue
+            ids.append(push.body["message_id"])
+            try:
+                message = self._take(me, push.body)
+            except (NymchatError, wire.WireError) as e:
+                log.warning("a message from %s could not be read: %s", push.body["sender"], e)
+                continue
+            if message is not None:
+                received.append(message)
+        if ids:
+            await self.link.request(Kind.ACK, message_ids=tuple(dict.fromkeys(ids)))
+        received.sort(key=lambda m: m.sent)
+        for message in received:  # end-to-end receipts: delivered to this device
+            await self._send_receipt(me, message)
+        return received
+
+    async def _send_receipt(self, me: str, message: Received) -> None:
+        receipt_id = os.urandom(16)
+        try:
+            payload = self._encrypt(me, message.sender, messages.RECEIPT, receipt_id,
+                                    message.message_id)
+            await self.link.request(Kind.SEND, recipient=message.sender,
+                                    message_id=receipt_id, payload=payload)
+        except NymchatError as e:
+            log.info("no receipt to %s: %s", message.sender, e)
+
+    def _take(self, me: str, deliver: dict) -> Received | None:
+        sender = deliver["sender"]
+        if self.store.message(deliver["message_id"]) is not None:
+            return None  # a copy of a message already taken: delivery is at least once
+        keys, sealed = messages.decode_payload(deliver["payload"])
+        with self.store.transaction():
+            contact = self.store.contact(sender)
+            if keys is not None:
+                messages.check_account_key(keys.identity, keys.account_key,
+                                           keys.account_signature)
+                contact = self._pin(sender, keys.identity, keys.account_key)
+            if contact is None:
+                raise NymchatError(f"a message from unknown {sender} does not open a session")
+            plaintext = self._decrypt(sender, contact, sealed)
+            inner = messages.decode_inner(plaintext)
+            if (inner.sender, inner.recipient, inner.node, inner.message_id) != \
+                    (sender, me, self.link.contact.key, deliver["message_id"]):
+                raise NymchatError(f"a message from {sender} is bound to another sender, "
+                                   "recipient, node or id; ignored")
+            if inner.kind == messages.RECEIPT:
+                self._set_status(inner.body, "delivered")
+                self.store.add_message(sender, inner.message_id, {"direction": "receipt",
+                                                                  "for": inner.body.hex()})
+                return None
+            text = inner.body.decode("utf-8", "replace")
+            fresh = self.store.add_message(sender, inner.message_id, {
+                "direction": "in", "text": text, "time": inner.sent, "id": inner.message_id.hex(),
+                "status": "delivered"})
+        if not fresh:
+            return None  # a duplicate: delivery is at least once
+        return Received(sender, inner.message_id, inner.sent, text, contact["verified"],
+                        contact["changed"])
+
+    def _decrypt(self, sender: str, contact: dict, sealed: bytes) -> bytes:
+        for session in self._sessions(sender):
+            if sealed[0] != 0 or session.matches(sealed):
+                try:
+                    plaintext = session.decrypt(sealed)
+                except NymchatError:
+                    continue
+                self._save_session(sender, session)
+                return plaintext
+        if sealed[0] != 0:
+            raise NymchatError(f"no session with {sender} opens this message")
+        account = self.profile.account()
+        account_key = bytes.fromhex(contact.get("new_account_key") or contact["account_key"])
+        session, plaintext = account.inbound(account_key, sealed)
+        self.profile.save_account(account)  # the one-time key is gone for good
+        self._save_session(sender, session)
+        return plaintext

@@ -1,0 +1,152 @@
+"""The client's data at rest: SQLite (WAL) with every sensitive value sealed.
+
+Why not SQLCipher: it is not in the standard library, and the one-file build must not need
+a C library at run time. Instead each value is sealed with XChaCha20-Poly1305 under a key
+derived from the unlocked identity, with its table and row bound in as associated data (a
+sealed value moved to another row does not open), and rows are found by blind indexes
+(HMAC-SHA256 under a second key), so the file shows neither contact names nor content.
+What it does show: how many contacts, sessions and messages there are, and when sessions
+changed. See docs/SECURITY.md.
+"""
+
+import hashlib
+import hmac
+import json
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+
+import nacl.bindings
+import nacl.utils
+
+from nymchat.errors import KeystoreError
+from nymchat.migrations import migrate
+
+STORE_INFO = b"nymchat-client-store-v1"
+
+
+def derive_keys(identity_secret: bytes) -> dict[str, bytes]:
+    """The storage keys of a profile, from its identity secret (HKDF-SHA256)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    okm = HKDF(hashes.SHA256(), 96, salt=None, info=STORE_INFO).derive(identity_secret)
+    return {"seal": okm[:32], "blind": okm[32:64], "pickle": okm[64:]}
+
+
+class ClientStore:
+    def __init__(self, path: Path, keys: dict[str, bytes]):
+        self.seal_key, self.blind_key, self.pickle_key = keys["seal"], keys["blind"], \
+            keys["pickle"]
+        new = not path.exists()
+        self.db = sqlite3.connect(path, isolation_level=None)
+        if new:
+            path.chmod(0o600)
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = FULL")  # a message the user was told is sent
+        migrate(self.db, "nymchat.client")
+
+    @contextmanager
+    def transaction(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- sealing ------------------------------------------------------------------
+
+    def blind(self, kind: str, value: str | bytes) -> bytes:
+        data = value.encode() if isinstance(value, str) else value
+        return hmac.new(self.blind_key, kind.encode() + b"\0" + data, hashlib.sha256).digest()[:16]
+
+    def seal(self, table: str, row: bytes, value) -> bytes:
+        nonce = nacl.utils.random(24)
+        data = json.dumps(value, separators=(",", ":")).encode()
+        return nonce + nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
+            data, table.encode() + row, nonce, self.seal_key)
+
+    def open(self, table: str, row: bytes, sealed: bytes):
+        try:
+            data = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
+                sealed[24:], table.encode() + row, sealed[:24], self.seal_key)
+        except Exception:
+            raise KeystoreError(f"a sealed value in the profile's {table} does not open: the "
+                                "file was altered or belongs to another identity") from None
+        return json.loads(data)
+
+    # --- settings -----------------------------------------------------------------
+
+    def get(self, name: str, default=None):
+        row = self.blind("kv", name)
+        found = self.db.execute("SELECT sealed FROM kv WHERE name = ?", (row,)).fetchone()
+        return self.open("kv", row, found[0]) if found else default
+
+    def put(self, name: str, value) -> None:
+        row = self.blind("kv", name)
+        self.db.execute("INSERT OR REPLACE INTO kv (name, sealed) VALUES (?, ?)",
+                        (row, self.seal("kv", row, value)))
+
+    # --- contacts -----------------------------------------------------------------
+
+    def contact(self, username: str) -> dict | None:
+        row = self.blind("contact", username)
+        found = self.db.execute("SELECT sealed FROM contacts WHERE id = ?", (row,)).fetchone()
+        return self.open("contacts", row, found[0]) if found else None
+
+    def put_contact(self, contact: dict) -> None:
+        row = self.blind("contact", contact["username"])
+        self.db.execute("INSERT OR REPLACE INTO contacts (id, sealed) VALUES (?, ?)",
+                        (row, self.seal("contacts", row, contact)))
+
+    def contacts(self) -> list[dict]:
+        return sorted((self.open("contacts", row, sealed) for row, sealed in
+                       self.db.execute("SELECT id, sealed FROM contacts")),
+                      key=lambda c: c["username"])
+
+    # --- sessions -----------------------------------------------------------------
+
+    def sessions(self, username: str) -> list[str]:
+        """The contact's session pickles, newest first."""
+        contact = self.blind("contact", username)
+        rows = self.db.execute("SELECT session_id, sealed FROM sessions WHERE contact = ?"
+                               " ORDER BY updated DESC", (contact,)).fetchall()
+        return [self.open("sessions", contact + sid, sealed) for sid, sealed in rows]
+
+    def put_session(self, username: str, session_id: str, pickle: str, now: int) -> None:
+        contact, sid = self.blind("contact", username), self.blind("session", session_id)
+        self.db.execute("INSERT OR REPLACE INTO sessions (contact, session_id, updated, sealed)"
+                        " VALUES (?, ?, ?, ?)",
+                        (contact, sid, now, self.seal("sessions", contact + sid, pickle)))
+
+    # --- messages -----------------------------------------------------------------
+
+    def add_message(self, username: str, message_id: bytes, record: dict) -> bool:
+        """Stores a message; False if one with this id is already stored (a duplicate)."""
+        contact, mid = self.blind("contact", username), self.blind("message", message_id)
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO messages (contact, message_id, sealed) VALUES (?, ?, ?)",
+            (contact, mid, self.seal("messages", mid, record)))
+        return cursor.rowcount == 1
+
+    def update_message(self, message_id: bytes, record: dict) -> None:
+        mid = self.blind("message", message_id)
+        self.db.execute("UPDATE messages SET sealed = ? WHERE message_id = ?",
+                        (self.seal("messages", mid, record), mid))
+
+    def message(self, message_id: bytes) -> dict | None:
+        mid = self.blind("message", message_id)
+        found = self.db.execute("SELECT sealed FROM messages WHERE message_id = ?",
+                                (mid,)).fetchone()
+        return self.open("messages", mid, found[0]) if found else None
+
+    def history(self, username: str, limit: int = 100) -> list[dict]:
+        contact = self.blind("contact", username)
+        rows = self.db.execute("SELECT message_id, sealed FROM messages WHERE contact = ?"
+                               " ORDER BY seq DESC LIMIT ?", (contact, limit)).fetchall()
+        return [self.open("messages", mid, sealed) for mid, sealed in reversed(rows)]
