@@ -1,0 +1,155 @@
+"""The messaging commands of the built file, as people and scripts use them, on real
+mixnet and node processes."""
+
+import json
+import subprocess
+
+import pytest
+from procs import DIST, clean_env
+
+pytestmark = pytest.mark.cli
+PASSPHRASE = "correct horse battery"
+
+
+class User:
+    def __init__(self, name, home, shiv_root, mixnet, node):
+        self.name, self.home, self.shiv_root = name, home, shiv_root
+        self.nym = f"{mixnet.url}/{name}"
+        self.contact = node.contact
+
+    def __call__(self, *args, passphrase=PASSPHRASE, input=None, check=True):
+        out = subprocess.run([str(DIST), "--home", str(self.home), *args], capture_output=True,
+                             text=True, input=input, timeout=90,
+                             env=clean_env(self.shiv_root, NYMCHAT_PASSPHRASE=passphrase))
+        if check:
+            assert out.returncode == 0, out.stderr
+        return out
+
+    def json(self, *args) -> list[dict]:
+        return [json.loads(line) for line in self(*args, "--json").stdout.splitlines()]
+
+    def register(self):
+        self("keys", "new")
+        return self("register", self.name, "--node", self.contact, "--nym", self.nym)
+
+
+@pytest.fixture
+def people(net, shiv_root, tmp_path):
+    mixnet, node = net
+
+    def make(*names):
+        users = [User(n, tmp_path / n, shiv_root, mixnet, node) for n in names]
+        for user in users:
+            assert user.register().stdout.strip() == f"registered as {user.name}"
+        return users
+
+    return make
+
+
+def test_conversation_both_ways_with_matching_safety_numbers(people):
+    alice, bob = people("alice", "bob")
+    seen_by_alice = alice.json("lookup", "bob")[0]
+    seen_by_bob = bob.json("lookup", "alice")[0]
+    assert seen_by_alice["safety_number"] == seen_by_bob["safety_number"]
+    assert len(seen_by_alice["safety_number"].split()) == 12
+    assert alice("send", "bob", "hello bob").stdout.strip() == "accepted by the node for bob"
+    alice("send", "bob", "-", input="from stdin\n")
+    got = bob.json("inbox")
+    assert [(m["from"], m["text"]) for m in got] == [("alice", "hello bob"),
+                                                     ("alice", "from stdin\n")]
+    bob("send", "alice", "hi alice")
+    assert [m["text"] for m in alice.json("inbox")] == ["hi alice"]
+    assert bob.json("inbox") == []  # nothing new, nothing twice
+
+
+def test_offline_recipient_gets_messages_later_in_order(people):
+    alice, bob = people("alice", "bob")
+    for n in range(6):
+        alice("send", "bob", f"message {n}")
+    assert [m["text"] for m in bob.json("inbox")] == [f"message {n}" for n in range(6)]
+
+
+def test_the_store_holds_no_names_or_text_in_the_clear(people):
+    alice, bob = people("alice", "bob")
+    alice("send", "bob", "a very private sentence")
+    bob("inbox")
+    for user in (alice, bob):
+        data = b"".join(p.read_bytes() for p in user.home.glob("client.db*"))
+        assert b"private sentence" not in data
+        assert b"alice" not in data and b"bob" not in data
+
+
+def test_a_changed_key_blocks_sending(people, net, shiv_root, tmp_path):
+    alice, bob = people("alice", "bob")
+    alice("lookup", "bob")
+    bob("send", "alice", "before")
+    # bob's account is deleted and the name taken by a new key (a new phone, or an impostor)
+    from nodeclient import Client, run
+
+    from nymchat.protocol.wire import Kind
+
+    mixnet, node = net
+    impostor = Client(f"{mixnet.url}/impostor", node.contact)
+
+    async def take_over():
+        async with impostor as c:
+            await c.register("carol")  # just to have an account elsewhere
+    run(take_over())
+    bob2 = User("bob", tmp_path / "bob-new", shiv_root, mixnet, node)
+    bob2.nym = f"{mixnet.url}/bob-new"
+    bob2("keys", "new")
+
+    async def unregister_old():
+        from nymchat import keystore
+
+        identity = keystore.unlock(bob.home, PASSPHRASE)
+        async with Client(f"{mixnet.url}/bob", node.contact, identity) as old:
+            await old.request(Kind.UNREGISTER, username="bob")
+    run(unregister_old())
+    bob2("register", "bob", "--node", node.contact, "--nym", bob2.nym)
+    out = alice("lookup", "bob")
+    assert "WARNING: bob's key has CHANGED" in out.stdout
+    refused = alice("send", "bob", "are you really bob?", check=False)
+    assert refused.returncode == 1
+    assert "bob's key changed since you pinned it" in refused.stderr
+    assert "nothing was sent" in refused.stderr
+
+
+def test_duplicates_are_shown_once(start_mixnet, start_node, shiv_root, tmp_path):
+    mixnet = start_mixnet("--duplicate", "1")
+    node = start_node(mixnet)
+    alice, bob = (User(n, tmp_path / n, shiv_root, mixnet, node) for n in ("alice", "bob"))
+    alice.register()
+    bob.register()
+    for n in range(3):
+        alice("send", "bob", f"once {n}")
+    assert [m["text"] for m in bob.json("inbox")] == ["once 0", "once 1", "once 2"]
+    assert bob.json("inbox") == []
+
+
+def test_clear_errors(people, net, shiv_root, tmp_path):
+    (alice,) = people("alice")
+    taken = User("alice", tmp_path / "other", shiv_root, *net)
+    taken("keys", "new")
+    out = taken("register", "alice", "--node", taken.contact, "--nym", taken.nym, check=False)
+    assert out.returncode == 1 and "'alice' (or a name that looks like it) is taken" in out.stderr
+    out = taken("register", "al!ce", "--node", taken.contact, check=False)
+    assert out.returncode == 2 and "uses only a-z" in out.stderr
+    out = alice("send", "bob", "x", passphrase="wrong passphrase", check=False)
+    assert out.returncode == 1 and "wrong passphrase" in out.stderr
+    out = alice("send", "nobody", "x", check=False)
+    assert out.returncode == 1 and "no user 'nobody' here" in out.stderr
+    out = alice("send", "bob", "x", "--nym", "ws://127.0.0.1:9", check=False)
+    assert out.returncode == 1 and "no nym-client at ws://127.0.0.1:9" in out.stderr
+    fresh = User("fresh", tmp_path / "fresh", shiv_root, *net)
+    fresh("keys", "new")
+    out = fresh("inbox", check=False)
+    assert out.returncode == 1 and "run `nymchat register NAME --node CONTACT`" in out.stderr
+
+
+def test_a_node_that_does_not_answer(people, net):
+    (alice,) = people("alice")
+    net[1].stop()
+    out = alice("lookup", "alice", check=False)
+    assert out.returncode == 1
+    assert "the node did not answer" in out.stderr
