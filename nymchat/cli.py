@@ -10,7 +10,6 @@ PROG = "nymchat"
 # Commands of product.md that later versions build; they say so instead of pretending.
 NOT_BUILT = {
     "chat": "interactive terminal chat",
-    "contacts": "list, verify, trust and remove contacts",
     "demo": "local mixnet, node and two users talking, in one command",
 }
 COMMAND_ORDER = ["node", "chat", "register", "lookup", "send", "inbox", "contacts", "keys",
@@ -72,6 +71,9 @@ _SERVICES = {
     "send": ("send one message",
              "Encrypt a message end to end and relay it through your node; exit 0 once the "
              "node has accepted it."),
+    "contacts": ("list, show, verify, trust and remove contacts",
+                 "Your contacts: keys pinned on first use, safety numbers to compare, "
+                 "trusting a changed key, conversations with delivery marks."),
     "inbox": ("fetch new messages",
               "Fetch what your node holds for you, decrypt it, store it, acknowledge it and "
               "print it."),
@@ -103,7 +105,6 @@ BUILT = {
     "lookup": "fetch and pin a user's keys",
     "send": "send one message",
     "inbox": "fetch new messages",
-    "contacts": "list, verify, trust and remove contacts",
     "demo": "local mixnet, node and two users talking, in one command",
 }
 COMMAND_ORDER = ["node", "chat", "register", "lookup", "send", "inbox", "contacts", "keys",

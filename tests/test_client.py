@@ -153,3 +153,50 @@ def test_a_node_that_does_not_answer(people, net):
     out = alice("lookup", "alice", check=False)
     assert out.returncode == 1
     assert "the node did not answer" in out.stderr
+
+
+def test_contacts_verify_trust_show_and_remove(people):
+    alice, bob = people("alice", "bob")
+    alice("send", "bob", "hello")
+    bob("inbox")
+    alice("inbox")  # bob's receipt: delivered
+    shown = alice("contacts", "show", "bob").stdout
+    assert "you: hello  [delivered]" in shown
+    listed = alice.json("contacts", "list")[0]
+    assert listed == [{"username": "bob", "verified": False, "key_changed": False}]
+    theirs = bob.json("contacts", "verify", "alice")[0]["safety_number"]
+    ours = alice.json("contacts", "verify", "bob", "--mark")[0]
+    assert ours["safety_number"] == theirs and ours["verified"] is True
+    bob("send", "alice", "now verified")
+    assert alice.json("inbox")[0]["verified"] is True
+    out = alice("contacts", "trust", "bob", check=False)
+    assert out.returncode == 1 and "has not changed" in out.stderr
+    alice("contacts", "remove", "bob")
+    assert alice.json("contacts", "list")[0] == []
+
+
+def test_one_time_keys_are_replenished_when_the_node_says_they_run_low(people, net):
+    from nodeclient import Client, run
+
+    from nymchat.protocol.wire import Kind
+
+    (bob,) = people("bob")
+    mixnet, node = net
+
+    async def drain():
+        for n in range(3):  # 50 published: 45 lookups take them below the threshold
+            async with Client(f"{mixnet.url}/drainer{n}", node.contact) as c:
+                for _ in range(15):
+                    await c.request(Kind.LOOKUP, username="bob")
+
+    async def count():
+        async with Client(f"{mixnet.url}/counter", node.contact) as c:
+            left = 0
+            for _ in range(10):
+                answer = await c.request(Kind.LOOKUP, username="bob")
+                left += len(answer.body["bundle"].one_time_keys)
+            return left
+
+    run(drain())
+    bob("inbox")  # sees the node's notice and publishes fresh keys
+    assert run(count()) == 10

@@ -2,6 +2,7 @@
 first (unlock, open the sealed store, reach the nym-client, talk to the node)."""
 
 import argparse
+import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -43,7 +44,12 @@ async def open_engine(args: argparse.Namespace, node: str | None = None):
         await transport.start()
         try:
             async with NodeLink(transport, contact, profile.identity) as link:
-                yield Engine(profile, link)
+                engine = Engine(profile, link)
+                try:
+                    yield engine
+                finally:
+                    for notice in engine.notices:  # told even when the command fails
+                        print(f"nymchat: {notice}", file=sys.stderr)
             with profile.store.transaction():
                 profile.store.put("nym", url)
         finally:

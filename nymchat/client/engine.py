@@ -74,9 +74,10 @@ def _one_time_key(identity, key_id: int, key: bytes, fallback: bool = False) -> 
 
 
 class Engine:
-    def __init__(self, profile: Profile, link: NodeLink):
+    def __init__(self, profile: Profile, link: NodeLink | None):
         self.profile, self.link = profile, link
         self.store, self.identity = profile.store, profile.identity
+        self.notices: list[str] = []  # things the user should be told
 
     # --- registration ---------------------------------------------------------------
 
@@ -148,6 +149,35 @@ class Engine:
         self.store.put_contact(contact)
         return contact
 
+    def trust(self, username: str) -> dict:
+        """Accepts a contact's changed key (after checking it): sending works again, with
+        a new session; the contact is no longer marked verified."""
+        contact = self._known(username)
+        if not contact["changed"]:
+            raise NymchatError(f"{username}'s key has not changed; nothing to trust")
+        contact.update(identity=contact.pop("new_identity"),
+                       account_key=contact.pop("new_account_key"), changed=False,
+                       verified=False, pinned=now_ms())
+        with self.store.transaction():
+            self.store.put_contact(contact)
+            self.store.drop_sessions(username)
+        return contact
+
+    def mark_verified(self, username: str) -> dict:
+        contact = self._known(username)
+        if contact["changed"]:
+            raise KeyChanged(f"{username}'s key changed: trust the new key first")
+        contact["verified"] = True
+        with self.store.transaction():
+            self.store.put_contact(contact)
+        return contact
+
+    def _known(self, username: str) -> dict:
+        contact = self.store.contact(names.normalize(username))
+        if contact is None:
+            raise NymchatError(f"no contact '{username}': `nymchat lookup {username}` first")
+        return contact
+
     def safety_number(self, contact: dict) -> str:
         return messages.safety_number(self._me(), self.identity.signing_public,
                                       contact["username"], bytes.fromhex(contact["identity"]))
@@ -166,6 +196,12 @@ class Engine:
         """Encrypts and relays a message; returns its id once the node has accepted it."""
         me, username = self._me(), names.normalize(name)
         contact = self.store.contact(username)
+        if contact is not None and contact.get("session_broken"):
+            with self.store.transaction():
+                self.store.drop_sessions(username)
+                contact.pop("session_broken")
+                self.store.put_contact(contact)
+            self.notices.append(f"the session with {username} was broken; starting a new one")
         if contact is None or not self.store.sessions(username):
             contact = await self.lookup(username)
         if contact["changed"]:
@@ -215,28 +251,56 @@ class Engine:
         """Asks the node for what is queued, takes it in, acknowledges it."""
         me = self._me()
         await self.link.request(Kind.REFRESH)
-        received, ids = [], []
+        received, ids, keys_low = [], [], False
         while True:
             try:
                 push = await asyncio.wait_for(self.link.pushes.get(), quiet)
             except TimeoutError:
                 break
+            if push.kind is Kind.KEYS_LOW:
+                keys_low = True
             if push.kind is not Kind.DELIVER:
                 continue
             ids.append(push.body["message_id"])
             try:
                 message = self._take(me, push.body)
             except (NymchatError, wire.WireError) as e:
-                log.warning("a message from %s could not be read: %s", push.body["sender"], e)
+                self._unreadable(push.body["sender"], e)
                 continue
             if message is not None:
                 received.append(message)
         if ids:
             await self.link.request(Kind.ACK, message_ids=tuple(dict.fromkeys(ids)))
         received.sort(key=lambda m: m.sent)
+        if keys_low:
+            await self.replenish()
         for message in received:  # end-to-end receipts: delivered to this device
             await self._send_receipt(me, message)
         return received
+
+    def _unreadable(self, sender: str, error: Exception) -> None:
+        """A message that does not open: if the session is at fault, the next message to
+        the sender starts a new one."""
+        log.warning("a message from %s could not be read: %s", sender, error)
+        self.notices.append(f"a message from {sender} could not be read ({error})")
+        contact = self.store.contact(sender)
+        if contact is not None and "session" in str(error):
+            contact["session_broken"] = True
+            with self.store.transaction():
+                self.store.put_contact(contact)
+
+    async def replenish(self) -> int:
+        """Publishes fresh one-time keys (the node said they run low)."""
+        account = self.profile.account()
+        keys = account.generate_one_time_keys(ONE_TIME_KEYS)
+        answer = await self.link.request(
+            Kind.PUBLISH_KEYS, one_time_keys=tuple(_one_time_key(self.identity, i, k)
+                                                   for i, k in keys[:ONE_TIME_KEYS]),
+            fallback=None)
+        account.mark_keys_as_published()
+        with self.store.transaction():
+            self.profile.save_account(account)
+        return answer.body["one_time_keys_left"]
 
     async def _send_receipt(self, me: str, message: Received) -> None:
         receipt_id = os.urandom(16)

@@ -104,6 +104,17 @@ class ClientStore:
         self.db.execute("INSERT OR REPLACE INTO contacts (id, sealed) VALUES (?, ?)",
                         (row, self.seal("contacts", row, contact)))
 
+    def remove_contact(self, username: str) -> None:
+        """Forgets a contact with their sessions and the conversation."""
+        row = self.blind("contact", username)
+        for table, column in (("contacts", "id"), ("sessions", "contact"),
+                              ("messages", "contact")):
+            self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", (row,))
+
+    def drop_sessions(self, username: str) -> None:
+        self.db.execute("DELETE FROM sessions WHERE contact = ?",
+                        (self.blind("contact", username),))
+
     def contacts(self) -> list[dict]:
         return sorted((self.open("contacts", row, sealed) for row, sealed in
                        self.db.execute("SELECT id, sealed FROM contacts")),
