@@ -200,3 +200,35 @@ def test_one_time_keys_are_replenished_when_the_node_says_they_run_low(people, n
     run(drain())
     bob("inbox")  # sees the node's notice and publishes fresh keys
     assert run(count()) == 10
+
+
+def test_follow_prints_as_messages_come_and_serves_other_terminals(people):
+    import signal
+    import time
+
+    alice, bob = people("alice", "bob")
+    follower = subprocess.Popen(
+        [str(DIST), "--home", str(bob.home), "inbox", "--follow", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=clean_env(bob.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
+    try:
+        deadline = time.monotonic() + 30
+        while not (bob.home / "control.sock").exists():
+            assert time.monotonic() < deadline and follower.poll() is None, \
+                follower.stderr.read()
+            time.sleep(0.1)
+        assert oct((bob.home / "control.sock").stat().st_mode & 0o777) == "0o600"
+        alice("send", "bob", "live one")
+        assert json.loads(follower.stdout.readline())["text"] == "live one"
+        # bob, in another terminal, while the follower holds the nym-client connection
+        out = bob("send", "alice", "sent through the follower", passphrase="not needed")
+        assert out.stdout.strip() == "accepted by the node for alice"
+        assert bob.json("lookup", "alice")[0]["username"] == "alice"
+        alice("send", "bob", "live two")
+        assert json.loads(follower.stdout.readline())["text"] == "live two"
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        follower.wait(timeout=15)
+    assert follower.returncode == 0
+    assert not (bob.home / "control.sock").exists()
+    assert [m["text"] for m in alice.json("inbox")] == ["sent through the follower"]

@@ -9,15 +9,34 @@ from pathlib import Path
 from nymchat import keystore
 from nymchat.client.engine import Engine, NotRegistered, Profile
 from nymchat.client.nodelink import NodeLink
-from nymchat.errors import UsageError
+from nymchat.errors import NymchatError, UsageError
 from nymchat.home import default_home, ensure_home
 from nymchat.nym.transport import DEFAULT_URL, NymClient
 from nymchat.passphrase import get_passphrase
 from nymchat.protocol.contact import BadContact, NodeContact
 
 
+def home_of(args: argparse.Namespace) -> Path:
+    return Path(args.home).expanduser() if args.home else default_home()
+
+
+def delegate(args: argparse.Namespace, request: dict) -> dict | None:
+    """Hands a one-shot request to the process that holds this profile's connection, if
+    one runs; returns its answer, raises its error, or None when no process serves."""
+    import asyncio
+
+    from nymchat.client import control
+
+    answer = asyncio.run(control.call(home_of(args), request))
+    if answer is not None and not answer.get("ok"):
+        error = NymchatError(answer.get("error", "the serving process failed"))
+        error.exit_code = int(answer.get("exit", 1))
+        raise error
+    return answer
+
+
 def unlock(args: argparse.Namespace) -> Profile:
-    home = Path(args.home).expanduser() if args.home else default_home()
+    home = home_of(args)
     sealed = keystore.read_sealed(home)  # before asking: is there an identity at all?
     passphrase_file = Path(args.passphrase_file).expanduser() if args.passphrase_file \
         else None

@@ -78,6 +78,7 @@ class Engine:
         self.profile, self.link = profile, link
         self.store, self.identity = profile.store, profile.identity
         self.notices: list[str] = []  # things the user should be told
+        self._keys_low = False
 
     # --- registration ---------------------------------------------------------------
 
@@ -251,32 +252,67 @@ class Engine:
         """Asks the node for what is queued, takes it in, acknowledges it."""
         me = self._me()
         await self.link.request(Kind.REFRESH)
-        received, ids, keys_low = [], [], False
+        received, ids = [], []
         while True:
             try:
                 push = await asyncio.wait_for(self.link.pushes.get(), quiet)
             except TimeoutError:
                 break
-            if push.kind is Kind.KEYS_LOW:
-                keys_low = True
-            if push.kind is not Kind.DELIVER:
-                continue
-            ids.append(push.body["message_id"])
-            try:
-                message = self._take(me, push.body)
-            except (NymchatError, wire.WireError) as e:
-                self._unreadable(push.body["sender"], e)
-                continue
+            message = self._handle_push(me, push, ids)
             if message is not None:
                 received.append(message)
+        await self._after(me, ids, received)
+        received.sort(key=lambda m: m.sent)
+        return received
+
+    async def follow(self, refresh_every: float = 60.0, wake: asyncio.Event | None = None):
+        """Yields messages as they arrive, for as long as it runs. Keeps the node supplied
+        with SURBs (a refresh now and then, and whenever `wake` is set, e.g. after the
+        nym-client reconnected), so the node can push promptly."""
+        me = self._me()
+        wake = wake or asyncio.Event()
+        wake.set()
+        while True:
+            if wake.is_set():
+                wake.clear()
+                await self.link.request(Kind.REFRESH)
+            getter = asyncio.ensure_future(self.link.pushes.get())
+            waker = asyncio.ensure_future(wake.wait())
+            done, _ = await asyncio.wait([getter, waker], timeout=refresh_every,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            waker.cancel()
+            if getter not in done:
+                getter.cancel()
+                wake.set()  # quiet for a while: hand the node fresh SURBs
+                continue
+            ids: list[bytes] = []
+            message = self._handle_push(me, getter.result(), ids)
+            received = [message] if message is not None else []
+            await self._after(me, ids, received)
+            for message in received:
+                yield message
+
+    def _handle_push(self, me: str, push: wire.Answer, ids: list[bytes]) -> Received | None:
+        if push.kind is Kind.KEYS_LOW:
+            self._keys_low = True
+        if push.kind is not Kind.DELIVER:
+            return None
+        ids.append(push.body["message_id"])
+        try:
+            return self._take(me, push.body)
+        except (NymchatError, wire.WireError) as e:
+            self._unreadable(push.body["sender"], e)
+            return None
+
+    async def _after(self, me: str, ids: list[bytes], received: list[Received]) -> None:
+        """Acknowledges what was taken, sends receipts, publishes keys if asked to."""
         if ids:
             await self.link.request(Kind.ACK, message_ids=tuple(dict.fromkeys(ids)))
-        received.sort(key=lambda m: m.sent)
-        if keys_low:
-            await self.replenish()
         for message in received:  # end-to-end receipts: delivered to this device
             await self._send_receipt(me, message)
-        return received
+        if self._keys_low:
+            self._keys_low = False
+            await self.replenish()
 
     def _unreadable(self, sender: str, error: Exception) -> None:
         """A message that does not open: if the session is at fault, the next message to

@@ -10,6 +10,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per message")
     parser.add_argument("--wait", type=float, default=1.5, metavar="SEC",
                         help="how long to wait for more once messages stop (default 1.5)")
+    parser.add_argument("--follow", action="store_true",
+                        help="keep listening and print messages as they come (Ctrl-C ends); "
+                             "meanwhile `send` and `lookup` in other terminals go through "
+                             "this process")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,10 +22,29 @@ def run(args: argparse.Namespace) -> int:
     from nymchat.client.connect import open_engine
 
     async def main():
-        async with open_engine(args) as engine:
-            return await engine.inbox(quiet=args.wait)
+        import signal
 
-    for message in asyncio.run(main()):
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        async with open_engine(args) as engine:
+            if not args.follow:
+                for message in await engine.inbox(quiet=args.wait):
+                    show(message)
+                return
+            from nymchat.client import control
+
+            wake = asyncio.Event()
+            engine.link.transport.on_change = lambda event: wake.set()
+            server = await control.serve(engine, engine.profile.home)
+            try:
+                async for message in engine.follow(wake=wake):
+                    show(message)
+            finally:
+                server.close()
+                control.socket_path(engine.profile.home).unlink(missing_ok=True)
+
+    def show(message) -> None:
         if args.json:
             print(json.dumps({"from": message.sender, "id": message.message_id.hex(),
                               "sent": message.sent, "text": message.text,
@@ -33,4 +56,9 @@ def run(args: argparse.Namespace) -> int:
             if message.key_changed:
                 mark = "KEY CHANGED"
             print(f"[{when}] {message.sender} ({mark}): {message.text}", flush=True)
+
+    import contextlib
+
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+        asyncio.run(main())  # Ctrl-C or SIGTERM ends --follow cleanly
     return 0

@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from nymchat.client.connect import open_engine
+    from nymchat.client.connect import delegate, open_engine
     from nymchat.identity import fingerprint
 
     async def main():
@@ -21,7 +21,9 @@ def run(args: argparse.Namespace) -> int:
             contact = await engine.lookup(args.name)
             return contact, engine.safety_number(contact)
 
-    contact, safety = asyncio.run(main())
+    served = delegate(args, {"op": "lookup", "name": args.name})
+    contact, safety = (served["contact"], served["safety_number"]) if served \
+        else asyncio.run(main())
     identity = bytes.fromhex(contact.get("new_identity") or contact["identity"])
     info = {"username": contact["username"], "identity": identity.hex(),
             "fingerprint": fingerprint(identity, bytes.fromhex(contact["account_key"])),

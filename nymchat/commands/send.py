@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from nymchat.client.connect import open_engine
+    from nymchat.client.connect import delegate, open_engine
     from nymchat.errors import UsageError
 
     text = sys.stdin.read() if args.text == "-" else args.text
@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
         async with open_engine(args) as engine:
             return await engine.send(args.name, text)
 
-    message_id = asyncio.run(main())
+    served = delegate(args, {"op": "send", "to": args.name, "text": text})
+    message_id = bytes.fromhex(served["sent"]) if served else asyncio.run(main())
     if args.json:
         print(json.dumps({"sent": message_id.hex(), "to": args.name.lower(),
                           "status": "accepted"}))

@@ -1,0 +1,82 @@
+"""The profile's control socket: a process that holds the profile's nym-client
+connection (`inbox --follow`, `chat`) serves one-shot commands from other terminals over
+a Unix socket in the home directory (mode 0600), since a nym-client takes one websocket.
+
+One JSON object per line each way: `{"op": "send", "to": NAME, "text": TEXT}` or
+`{"op": "lookup", "name": NAME}`; answers `{"ok": true, ...}` or `{"ok": false, "error":
+TEXT, "exit": CODE}`.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+
+from nymchat.errors import NymchatError
+
+log = logging.getLogger(__name__)
+SOCKET_NAME = "control.sock"
+MAX_REQUEST = 1 << 20
+
+
+def socket_path(home: Path) -> Path:
+    return home / SOCKET_NAME
+
+
+async def serve(engine, home: Path) -> asyncio.AbstractServer:
+    path = socket_path(home)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # left by a process that died; `call` found nobody behind it
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            answer = await _answer(engine, line)
+        except (ValueError, asyncio.LimitOverrunError) as e:
+            answer = {"ok": False, "error": f"bad control request: {e}", "exit": 2}
+        writer.write(json.dumps(answer).encode() + b"\n")
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        writer.close()
+
+    old_umask = os.umask(0o177)  # the socket is born 0600
+    try:
+        server = await asyncio.start_unix_server(handle, path, limit=MAX_REQUEST)
+    finally:
+        os.umask(old_umask)
+    return server
+
+
+async def _answer(engine, line: bytes) -> dict:
+    request = json.loads(line)
+    try:
+        if request.get("op") == "send":
+            message_id = await engine.send(str(request["to"]), str(request["text"]))
+            return {"ok": True, "sent": message_id.hex(), "status": "accepted"}
+        if request.get("op") == "lookup":
+            contact = await engine.lookup(str(request["name"]))
+            return {"ok": True, "contact": contact,
+                    "safety_number": engine.safety_number(contact)}
+        return {"ok": False, "error": f"unknown operation {request.get('op')!r}", "exit": 2}
+    except NymchatError as e:
+        return {"ok": False, "error": str(e), "exit": e.exit_code}
+    except (KeyError, TypeError) as e:
+        return {"ok": False, "error": f"bad control request: {e}", "exit": 2}
+
+
+async def call(home: Path, request: dict, timeout: float = 120) -> dict | None:
+    """Asks the process serving this profile; None when no process serves it."""
+    path = socket_path(home)
+    if not path.exists():
+        return None
+    try:
+        reader, writer = await asyncio.open_unix_connection(path, limit=MAX_REQUEST)
+    except (ConnectionRefusedError, FileNotFoundError):
+        return None  # a socket left behind by a process that is gone
+    writer.write(json.dumps(request).encode() + b"\n")
+    await writer.drain()
+    line = await asyncio.wait_for(reader.readline(), timeout)
+    writer.close()
+    return json.loads(line) if line else None
