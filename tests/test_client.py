@@ -232,3 +232,15 @@ def test_follow_prints_as_messages_come_and_serves_other_terminals(people):
     assert follower.returncode == 0
     assert not (bob.home / "control.sock").exists()
     assert [m["text"] for m in alice.json("inbox")] == ["sent through the follower"]
+
+
+def test_no_wait_queues_and_the_next_command_sends(people):
+    alice, bob = people("alice", "bob")
+    alice("lookup", "bob")
+    out = alice("send", "bob", "later", "--no-wait", "--nym", "ws://127.0.0.1:9")
+    assert out.stdout.startswith("queued for bob")
+    assert bob.json("inbox") == []
+    flushed = alice("inbox")
+    assert "sent 1 queued message(s)" in flushed.stderr
+    assert [m["text"] for m in bob.json("inbox")] == ["later"]
+    assert "you: later  [accepted by node]" in alice("contacts", "show", "bob").stdout

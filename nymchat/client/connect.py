@@ -65,6 +65,10 @@ async def open_engine(args: argparse.Namespace, node: str | None = None):
             async with NodeLink(transport, contact, profile.identity) as link:
                 engine = Engine(profile, link)
                 try:
+                    if profile.username and profile.store.get("outbox"):
+                        sent = await engine.flush_outbox()
+                        if sent:
+                            engine.notices.append(f"sent {sent} queued message(s)")
                     yield engine
                 finally:
                     for notice in engine.notices:  # told even when the command fails

@@ -195,7 +195,37 @@ class Engine:
 
     async def send(self, name: str, text: str) -> bytes:
         """Encrypts and relays a message; returns its id once the node has accepted it."""
-        me, username = self._me(), names.normalize(name)
+        message_id = self.queue(name, text)
+        await self._deliver(names.normalize(name), message_id, text)
+        return message_id
+
+    def queue(self, name: str, text: str) -> bytes:
+        """Stores a message as `sent` in the outbox, without touching the network; it
+        leaves with `send` or `flush_outbox`."""
+        self._me()
+        username = names.normalize(name)
+        message_id = os.urandom(16)
+        with self.store.transaction():
+            self.store.add_message(username, message_id, {
+                "direction": "out", "to": username, "text": text, "time": now_ms(),
+                "status": "sent", "id": message_id.hex()})
+            self.store.put("outbox", [*self.store.get("outbox", []), message_id.hex()])
+        return message_id
+
+    async def flush_outbox(self) -> int:
+        """Sends what `queue` stored; returns how many the node accepted."""
+        sent = 0
+        for hex_id in self.store.get("outbox", []):
+            record = self.store.message(bytes.fromhex(hex_id))
+            try:
+                await self._deliver(record["to"], bytes.fromhex(hex_id), record["text"])
+                sent += 1
+            except NymchatError as e:
+                self.notices.append(f"a queued message to {record['to']} is still waiting: {e}")
+        return sent
+
+    async def _deliver(self, username: str, message_id: bytes, text: str) -> None:
+        me = self._me()
         contact = self.store.contact(username)
         if contact is not None and contact.get("session_broken"):
             with self.store.transaction():
@@ -209,17 +239,13 @@ class Engine:
             raise KeyChanged(f"{username}'s key changed since you pinned it: compare safety "
                              f"numbers (`nymchat contacts verify {username}`), then "
                              f"`nymchat contacts trust {username}`; nothing was sent")
-        message_id = os.urandom(16)
         payload = self._encrypt(me, username, messages.TEXT, message_id, text.encode())
-        with self.store.transaction():
-            self.store.add_message(username, message_id, {
-                "direction": "out", "text": text, "time": now_ms(), "status": "sent",
-                "id": message_id.hex()})
         await self.link.request(Kind.SEND, recipient=username, message_id=message_id,
                                 payload=payload)
         with self.store.transaction():
             self._set_status(message_id, "accepted")
-        return message_id
+            self.store.put("outbox", [i for i in self.store.get("outbox", [])
+                                      if i != message_id.hex()])
 
     def _encrypt(self, me: str, username: str, kind: int, message_id: bytes,
                  body: bytes) -> bytes:

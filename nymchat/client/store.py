@@ -44,6 +44,7 @@ class ClientStore:
             path.chmod(0o600)
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = FULL")  # a message the user was told is sent
+        self.db.execute("PRAGMA busy_timeout = 10000")  # a follower may be writing too
         migrate(self.db, "nymchat.client")
 
     @contextmanager

@@ -9,6 +9,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="the recipient's username")
     parser.add_argument("text", help="the message, or - to read it from standard input")
     parser.add_argument("--nym", metavar="URL", help="your nym-client (default: the last used)")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="store the message in your outbox and return at once; the next "
+                             "nymchat command that connects sends it")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -24,13 +27,35 @@ def run(args: argparse.Namespace) -> int:
 
     async def main() -> bytes:
         async with open_engine(args) as engine:
-            return await engine.send(args.name, text)
+            slow = asyncio.get_running_loop().call_later(1.0, waiting)
+            try:
+                return await engine.send(args.name, text)
+            finally:
+                slow.cancel()
 
-    served = delegate(args, {"op": "send", "to": args.name, "text": text})
-    message_id = bytes.fromhex(served["sent"]) if served else asyncio.run(main())
+    def waiting() -> None:
+        if sys.stderr.isatty() and not args.quiet:
+            print("waiting for the node to accept the message...", file=sys.stderr, flush=True)
+
+    if args.no_wait:
+        from nymchat.client.connect import unlock
+        from nymchat.client.engine import Engine
+
+        profile = unlock(args)
+        try:
+            message_id = Engine(profile, link=None).queue(args.name, text)
+        finally:
+            profile.store.close()
+        status = "queued"
+    else:
+        served = delegate(args, {"op": "send", "to": args.name, "text": text})
+        message_id = bytes.fromhex(served["sent"]) if served else asyncio.run(main())
+        status = "accepted"
     if args.json:
         print(json.dumps({"sent": message_id.hex(), "to": args.name.lower(),
-                          "status": "accepted"}))
+                          "status": status}))
     elif not args.quiet:
-        print(f"accepted by the node for {args.name.lower()}")
+        print(f"accepted by the node for {args.name.lower()}" if status == "accepted"
+              else f"queued for {args.name.lower()}; it leaves with the next nymchat command "
+                   "that connects")
     return 0
