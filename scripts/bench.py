@@ -2,7 +2,7 @@
 """nymchat benchmarks: figures measured in one run on one machine, written to
 docs/BENCHMARKS.md (each suite rewrites only its own section).
 
-    scripts/bench.py crypto|mixnet|node [--json] [--no-write]
+    scripts/bench.py crypto|mixnet|node|e2e [--json] [--no-write]
     scripts/bench.py all
 
 `crypto` compares the Rust core (`nymchat._native`) with the reference implementation in
@@ -352,6 +352,115 @@ def node_markdown(r: dict) -> str:
     ])
 
 
+E2E_LATENCY_MESSAGES = 300
+E2E_THROUGHPUT_MESSAGES = 300
+ONESHOT_RUNS = 5
+
+
+def e2e_suite() -> dict:
+    import asyncio
+    import statistics
+    import subprocess
+    import tempfile
+
+    from procs import DIST, MixnetProcess, NodeProcess, clean_env
+
+    from nymchat import keystore
+    from nymchat.client.engine import Engine, Profile
+    from nymchat.client.nodelink import NodeLink
+    from nymchat.nym.transport import NymClient
+    from nymchat.protocol.contact import NodeContact
+
+    passphrase = "bench passphrase"
+
+    async def engine(home: Path, url: str, contact: str, name: str, stack) -> Engine:
+        home.mkdir(mode=0o700)
+        profile = Profile(home, keystore.create(home, passphrase))
+        transport = await stack.enter_async_context(NymClient(url))
+        link = await stack.enter_async_context(
+            NodeLink(transport, NodeContact.parse(contact), profile.identity))
+        e = Engine(profile, link)
+        await e.register(name)
+        with profile.store.transaction():
+            profile.store.put("nym", url)
+        return e
+
+    async def measure(tmp: Path, url: str, contact: str) -> dict:
+        from contextlib import AsyncExitStack
+
+        async with AsyncExitStack() as stack:
+            alice = await engine(tmp / "alice", f"{url}/alice", contact, "alice", stack)
+            bob = await engine(tmp / "bob", f"{url}/bob", contact, "bob", stack)
+            await alice.lookup("bob")
+            inbox = bob.follow(refresh_every=3600)
+            await alice.send("bob", "warm up")
+            await anext(inbox)
+            latencies = []
+            for n in range(E2E_LATENCY_MESSAGES):
+                start = time.perf_counter()
+                await alice.send("bob", f"latency {n}")
+                await anext(inbox)
+                latencies.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            for n in range(E2E_THROUGHPUT_MESSAGES):
+                await alice.send("bob", f"throughput {n}")
+            rate = E2E_THROUGHPUT_MESSAGES / (time.perf_counter() - start)
+            await inbox.aclose()
+        latencies.sort()
+        return {"p50_ms": round(latencies[len(latencies) // 2], 2),
+                "p99_ms": round(latencies[int(len(latencies) * 0.99)], 2),
+                "msgs_per_s": round(rate)}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        shiv = tmp / "shiv"
+        mixnet = MixnetProcess(tmp / "mixnet", shiv, delay="zero")
+        node = NodeProcess(tmp / "node", shiv, f"{mixnet.url}/node", "--pow-difficulty", "0",
+                           *UNLIMITED)
+        try:
+            results = asyncio.run(measure(tmp, mixnet.url, node.contact))
+            env = clean_env(shiv, NYMCHAT_PASSPHRASE=passphrase)
+            times = {}
+            for command in (["lookup", "bob"], ["send", "bob", "one-shot"]):
+                runs = []
+                for _ in range(ONESHOT_RUNS):
+                    start = time.perf_counter()
+                    subprocess.run([str(DIST), "--home", str(tmp / "alice"), *command],
+                                   check=True, capture_output=True, env=env, timeout=60)
+                    runs.append(time.perf_counter() - start)
+                times[command[0]] = round(statistics.median(runs), 3)
+            results["oneshot_lookup_s"] = times["lookup"]
+            results["oneshot_send_s"] = times["send"]
+        finally:
+            node.stop()
+            mixnet.stop()
+    return results
+
+
+def e2e_markdown(r: dict) -> str:
+    def met(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    return "\n".join([
+        "Two users (client engines in one benchmark process) through `dist/nymchat node` on "
+        "`dist/nymchat mixnet --delay zero`: latency = alice's `send` (encrypt, relay, the "
+        "node's acceptance) until bob's engine has decrypted it, one message at a time; "
+        "throughput = one sender's accepted messages per second; one-shot = wall time of "
+        "`dist/nymchat lookup` / `send` (start, unlock with Argon2id, connect, work), median "
+        "of 5.",
+        "",
+        "| figure | measured | target | |",
+        "|---|---:|---:|---|",
+        f"| send→receive p50 | {r['p50_ms']} ms | ≤ 10 ms | {met(r['p50_ms'] <= 10)} |",
+        f"| send→receive p99 | {r['p99_ms']} ms | ≤ 50 ms | {met(r['p99_ms'] <= 50)} |",
+        f"| messages/s, one sender | {r['msgs_per_s']} | | |",
+        f"| one-shot `lookup` | {r['oneshot_lookup_s']} s | ≤ 0.5 s | "
+        f"{met(r['oneshot_lookup_s'] <= 0.5)} |",
+        f"| one-shot `send` | {r['oneshot_send_s']} s | ≤ 0.5 s | "
+        f"{met(r['oneshot_send_s'] <= 0.5)} |",
+    ])
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -406,6 +515,7 @@ SUITES = {
     "crypto": (crypto_suite, crypto_markdown, "Crypto core: Rust against Python"),
     "mixnet": (mixnet_suite, mixnet_markdown, "Local mixnet at zero delay"),
     "node": (node_suite, node_markdown, "Discovery node"),
+    "e2e": (e2e_suite, e2e_markdown, "End to end: two users through a node"),
 }
 
 

@@ -333,12 +333,18 @@ class Engine:
     async def _after(self, me: str, ids: list[bytes], received: list[Received]) -> None:
         """Acknowledges what was taken, sends receipts, publishes keys if asked to."""
         if ids:
-            await self.link.request(Kind.ACK, message_ids=tuple(dict.fromkeys(ids)))
+            try:
+                await self.link.request(Kind.ACK, message_ids=tuple(dict.fromkeys(ids)))
+            except NymchatError as e:  # the node pushes them again; copies are dropped
+                log.info("acknowledgement not taken (%s); the node will push again", e)
         for message in received:  # end-to-end receipts: delivered to this device
             await self._send_receipt(me, message)
         if self._keys_low:
             self._keys_low = False
-            await self.replenish()
+            try:
+                await self.replenish()
+            except NymchatError as e:
+                self.notices.append(f"could not publish fresh one-time keys: {e}")
 
     def _unreadable(self, sender: str, error: Exception) -> None:
         """A message that does not open: if the session is at fault, the next message to
