@@ -244,3 +244,41 @@ def test_no_wait_queues_and_the_next_command_sends(people):
     assert "sent 1 queued message(s)" in flushed.stderr
     assert [m["text"] for m in bob.json("inbox")] == ["later"]
     assert "you: later  [accepted by node]" in alice("contacts", "show", "bob").stdout
+
+
+def test_lossy_mixnet_messages_arrive_exactly_once(start_mixnet, start_node, shiv_root,
+                                                  tmp_path):
+    mixnet = start_mixnet("--loss", "0.2", "--duplicate", "0.3", "--ack-timeout", "0.05",
+                          "--seed", "5")
+    node = start_node(mixnet)
+    alice, bob = (User(n, tmp_path / n, shiv_root, mixnet, node) for n in ("alice", "bob"))
+    alice.register()
+    bob.register()
+    for n in range(8):
+        alice("send", "bob", f"lossy {n}")
+    got = bob.json("inbox", "--wait", "3")
+    assert [m["text"] for m in got] == [f"lossy {n}" for n in range(8)]
+    assert bob.json("inbox") == []
+
+
+def test_a_broken_session_is_restarted_and_the_user_told(people):
+    alice, bob = people("alice", "bob")
+    alice("send", "bob", "one")
+    assert [m["text"] for m in bob.json("inbox")] == ["one"]
+    bob("send", "alice", "two")
+    alice("inbox")
+    from nymchat import keystore
+    from nymchat.client.engine import Profile
+
+    profile = Profile(bob.home, keystore.unlock(bob.home, PASSPHRASE))  # bob loses his
+    with profile.store.transaction():                                   # session state
+        profile.store.drop_sessions("alice")
+    profile.store.close()
+    alice("send", "bob", "lost in a broken session")
+    out = bob("inbox")
+    assert "a message from alice could not be read" in out.stderr
+    restarted = bob("send", "alice", "let us start again")
+    assert "the session with alice was broken; starting a new one" in restarted.stderr
+    assert [m["text"] for m in alice.json("inbox")] == ["let us start again"]
+    alice("send", "bob", "works again")
+    assert [m["text"] for m in bob.json("inbox")] == ["works again"]
