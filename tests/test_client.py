@@ -282,3 +282,25 @@ def test_a_broken_session_is_restarted_and_the_user_told(people):
     assert [m["text"] for m in alice.json("inbox")] == ["let us start again"]
     alice("send", "bob", "works again")
     assert [m["text"] for m in bob.json("inbox")] == ["works again"]
+
+
+def test_a_killed_follower_loses_nothing_and_shows_nothing_twice(people):
+    import signal
+
+    alice, bob = people("alice", "bob")
+    follower = subprocess.Popen(
+        [str(DIST), "--home", str(bob.home), "inbox", "--follow", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=clean_env(bob.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
+    sender = subprocess.Popen(
+        ["sh", "-c", " && ".join(f"{DIST} --home {alice.home} send bob 'crash {n}'"
+                                 for n in range(12))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=clean_env(alice.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
+    shown = [json.loads(follower.stdout.readline())["text"] for _ in range(4)]
+    follower.send_signal(signal.SIGKILL)  # mid-traffic
+    follower.wait(timeout=15)
+    (bob.home / "control.sock").unlink(missing_ok=True)
+    assert sender.wait(timeout=120) == 0, sender.stderr.read()
+    shown += [m["text"] for m in bob.json("inbox", "--wait", "2")]
+    assert sorted(shown) == sorted(f"crash {n}" for n in range(12))

@@ -278,14 +278,15 @@ class Engine:
         """Asks the node for what is queued, takes it in, acknowledges it."""
         me = self._me()
         await self.link.request(Kind.REFRESH)
-        received, ids = [], []
+        received, ids, taken = [], [], set()
         while True:
             try:
                 push = await asyncio.wait_for(self.link.pushes.get(), quiet)
             except TimeoutError:
                 break
             message = self._handle_push(me, push, ids)
-            if message is not None:
+            if message is not None and message.message_id not in taken:
+                taken.add(message.message_id)
                 received.append(message)
         await self._after(me, ids, received)
         received.sort(key=lambda m: m.sent)
@@ -382,8 +383,9 @@ class Engine:
 
     def _take(self, me: str, deliver: dict) -> Received | None:
         sender = deliver["sender"]
-        if self.store.message(deliver["message_id"]) is not None:
-            return None  # a copy of a message already taken: delivery is at least once
+        stored = self.store.message(deliver["message_id"])
+        if stored is not None:  # a copy of a message already taken: delivery is at least once
+            return self._unshown(sender, stored)
         keys, sealed = messages.decode_payload(deliver["payload"])
         with self.store.transaction():
             contact = self.store.contact(sender)
@@ -405,13 +407,28 @@ class Engine:
                                                                   "for": inner.body.hex()})
                 return None
             text = inner.body.decode("utf-8", "replace")
-            fresh = self.store.add_message(sender, inner.message_id, {
-                "direction": "in", "text": text, "time": inner.sent, "id": inner.message_id.hex(),
-                "status": "delivered"})
-        if not fresh:
-            return None  # a duplicate: delivery is at least once
+            self.store.add_message(sender, inner.message_id, {
+                "direction": "in", "from": sender, "text": text, "time": inner.sent,
+                "id": inner.message_id.hex(), "status": "delivered", "shown": False})
         return Received(sender, inner.message_id, inner.sent, text, contact["verified"],
                         contact["changed"])
+
+    def _unshown(self, sender: str, record: dict) -> Received | None:
+        """A stored message the user has not seen yet (a crash came between storing and
+        showing it) comes out again; anything else is a duplicate."""
+        if record.get("direction") != "in" or record.get("shown", True):
+            return None
+        contact = self.store.contact(sender) or {"verified": False, "changed": False}
+        return Received(sender, bytes.fromhex(record["id"]), record["time"], record["text"],
+                        contact["verified"], contact["changed"])
+
+    def shown(self, message: Received) -> None:
+        """The user has seen `message`: copies of it are duplicates from now on."""
+        with self.store.transaction():
+            record = self.store.message(message.message_id)
+            if record is not None and not record.get("shown", True):
+                record["shown"] = True
+                self.store.update_message(message.message_id, record)
 
     def _decrypt(self, sender: str, contact: dict, sealed: bytes) -> bytes:
         for session in self._sessions(sender):

@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.follow:
                 for message in await engine.inbox(quiet=args.wait):
                     show(message)
+                    engine.shown(message)
                 return
             from nymchat.client import control
 
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 async for message in engine.follow(wake=wake):
                     show(message)
+                    engine.shown(message)
             finally:
                 server.close()
                 control.socket_path(engine.profile.home).unlink(missing_ok=True)
