@@ -61,7 +61,7 @@ def _add_keys(commands) -> None:
 
 
 # Built commands whose options live in their own module (imported here, light by design).
-_SERVICES = {
+_MODULE_COMMANDS = {
     "register": ("claim a username on a node",
                  "Claim a username on a node, publishing your session keys there; the node "
                  "is remembered in your profile."),
@@ -90,8 +90,8 @@ _SERVICES = {
 }
 
 
-def _add_service(commands, name: str) -> None:
-    summary, description = _SERVICES[name]
+def _add_module_command(commands, name: str) -> None:
+    summary, description = _MODULE_COMMANDS[name]
     module = f"nymchat.commands.{name}"
     sub = commands.add_parser(name, help=summary, description=description)
     _common_options(sub, top=False)
@@ -99,92 +99,11 @@ def _add_service(commands, name: str) -> None:
     sub.set_defaults(handler=f"{module}:run")
 
 
-BUILT = {
-    "chat": "interactive terminal chat",
-    "register": "claim a username on a node",
-    "lookup": "fetch and pin a user's keys",
-    "send": "send one message",
-    "inbox": "fetch new messages",
-    "demo": "local mixnet, node and two users talking, in one command",
-}
-COMMAND_ORDER = ["node", "chat", "register", "lookup", "send", "inbox", "contacts", "keys",
-                 "mixnet", "demo"]
+def _adder(name: str):
+    return lambda commands: _add_module_command(commands, name)
 
 
-def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
-    """Options accepted before or after the command name. Below the top level their
-    default is SUPPRESS, so a value given before the command is not reset."""
-
-    def default(value):
-        return value if top else argparse.SUPPRESS
-
-    group = parser.add_argument_group("global options")
-    group.add_argument("--home", metavar="DIR", default=default(None),
-                       help="where nymchat keeps its files (default: $NYMCHAT_HOME, else the "
-                            "user data directory, e.g. ~/.local/share/nymchat)")
-    group.add_argument("--passphrase-file", metavar="FILE", default=default(None),
-                       help="read the passphrase from the first line of FILE "
-                            "(else $NYMCHAT_PASSPHRASE, else a prompt)")
-    group.add_argument("-v", "--verbose", action="count", default=default(0),
-                       help="more log output (twice for debug); errors show a traceback")
-    group.add_argument("-q", "--quiet", action="store_true", default=default(False),
-                       help="only errors")
-    group.add_argument("--log-format", choices=["text", "json"], default=default("text"),
-                       help="log lines as text or as one JSON object each (default: text)")
-
-
-def _add_keys(commands) -> None:
-    keys = commands.add_parser("keys", help="create and show your identity keys",
-                               description="Create and show your identity keys.")
-    _common_options(keys, top=False)
-    actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
-    new = actions.add_parser(
-        "new", help="create an identity in an encrypted keystore",
-        description="Create an identity (Ed25519 signing key and X25519 agreement key) in "
-                    "an encrypted keystore in --home. The keystore is sealed with a key "
-                    "derived from your passphrase by Argon2id. An existing identity is "
-                    "never overwritten.")
-    _common_options(new, top=False)
-    new.add_argument("--json", action="store_true", help="print the result as JSON")
-    new.set_defaults(handler="nymchat.commands.keys:new")
-    show = actions.add_parser(
-        "show", help="print your public keys and fingerprint",
-        description="Unlock the keystore and print the public keys and fingerprint.")
-    _common_options(show, top=False)
-    show.add_argument("--json", action="store_true", help="print the result as JSON")
-    show.set_defaults(handler="nymchat.commands.keys:show")
-
-
-def _add_mixnet(commands) -> None:
-    from nymchat.commands.mixnet import add_arguments
-
-    mixnet = commands.add_parser(
-        "mixnet", help="run a local test mixnet speaking the nym-client API (no anonymity)",
-        description="Run a local test mixnet: one process hosting many virtual nym-clients, "
-                    "each at ws://HOST:PORT/NAME, speaking the real nym-client websocket API "
-                    "with sender tags, SURBs, packet delays and optional faults. It provides "
-                    "NO anonymity: use it for development, tests and demos only.")
-    _common_options(mixnet, top=False)
-    add_arguments(mixnet)
-    mixnet.set_defaults(handler="nymchat.commands.mixnet:run")
-
-
-def _add_node(commands) -> None:
-    from nymchat.commands.node import add_arguments
-
-    node = commands.add_parser(
-        "node", help="run a discovery node: registry, key directory, relay, offline queue",
-        description="Run a discovery node: a username registry, key directory, relay and "
-                    "offline queue reachable only through the mixnet, via its nym-client. "
-                    "The first run creates the data directory and the node key (sealed with "
-                    "the operator's password) and writes the contact string users configure "
-                    "to DATA/contact.txt.")
-    _common_options(node, top=False)
-    add_arguments(node)
-    node.set_defaults(handler="nymchat.commands.node:run")
-
-
-BUILT = {"keys": _add_keys, **{name: lambda c, n=name: _add_service(c, n) for name in _SERVICES}}
+BUILT = {"keys": _add_keys, **{name: _adder(name) for name in _MODULE_COMMANDS}}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,15 +12,13 @@ changed. See docs/SECURITY.md.
 import hashlib
 import hmac
 import json
-import sqlite3
-from contextlib import contextmanager
 from pathlib import Path
 
 import nacl.bindings
 import nacl.utils
 
+from nymchat.database import open_database, transaction
 from nymchat.errors import KeystoreError
-from nymchat.migrations import migrate
 
 STORE_INFO = b"nymchat-client-store-v1"
 
@@ -38,24 +36,11 @@ class ClientStore:
     def __init__(self, path: Path, keys: dict[str, bytes]):
         self.seal_key, self.blind_key, self.pickle_key = keys["seal"], keys["blind"], \
             keys["pickle"]
-        new = not path.exists()
-        self.db = sqlite3.connect(path, isolation_level=None)
-        if new:
-            path.chmod(0o600)
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = FULL")  # a message the user was told is sent
-        self.db.execute("PRAGMA busy_timeout = 10000")  # a follower may be writing too
-        migrate(self.db, "nymchat.client")
+        # FULL: a message the user was told is sent survives even a power loss.
+        self.db = open_database(path, "nymchat.client", synchronous="FULL")
 
-    @contextmanager
     def transaction(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        return transaction(self.db)
 
     def close(self) -> None:
         self.db.close()

@@ -1,13 +1,10 @@
 """The node's database: SQLite in WAL mode, schema versioned by the numbered files in
 `schema/`. Every change the node acknowledges is committed before the answer goes out."""
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from nymchat.migrations import migrate
+from nymchat.database import open_database, transaction
 from nymchat.protocol import wire
 
 
@@ -35,26 +32,16 @@ class Queued:
 
 class NodeStore:
     def __init__(self, path: Path | str):
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes
-        self.db.execute("PRAGMA foreign_keys = ON")
-        self.db.execute("PRAGMA busy_timeout = 5000")
-        migrate(self.db, "nymchat.node")
+        # NORMAL in WAL mode: a commit survives the process being killed; only a power
+        # loss may take the last ones back. FULL would fsync every batch.
+        self.db = open_database(path, "nymchat.node", synchronous="NORMAL")
 
     @property
     def schema_version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def transaction(self):
+        return transaction(self.db)
 
     def close(self) -> None:
         self.db.close()

@@ -1,0 +1,55 @@
+"""SQLite as the node and the client use it: WAL, explicit transactions, and versioned
+schemas (numbered `.sql` files in a package's `schema/` folder, each applied once, in
+order, in its own transaction; `PRAGMA user_version` records the last)."""
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+
+def open_database(path: Path | str, package: str, *, synchronous: str) -> sqlite3.Connection:
+    """Opens (creating, mode 0600) and migrates the database of `package`."""
+    if str(path) != ":memory:" and not Path(path).exists():
+        Path(path).touch(mode=0o600)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute(f"PRAGMA synchronous = {synchronous}")
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA busy_timeout = 10000")  # another process may be writing
+    migrate(db, package)
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _statements(sql: str) -> list[str]:
+    """The statements of a schema file (comments dropped: they may hold semicolons)."""
+    lines = [line.split("--", 1)[0] for line in sql.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def migrate(db: sqlite3.Connection, package: str) -> int:
+    """Brings `db` (opened with isolation_level=None) up to date; returns its version."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    files = resources.files(package).joinpath("schema")
+    for number, f in sorted((int(f.name.split("_", 1)[0]), f) for f in files.iterdir()
+                            if f.name.endswith(".sql")):
+        if number <= version:
+            continue
+        with transaction(db):
+            for statement in _statements(f.read_text()):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+        version = number
+    return version
