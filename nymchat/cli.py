@@ -10,7 +10,6 @@ PROG = "nymchat"
 # Commands of product.md that later versions build; they say so instead of pretending.
 NOT_BUILT = {
     "chat": "interactive terminal chat",
-    "demo": "local mixnet, node and two users talking, in one command",
 }
 COMMAND_ORDER = ["node", "chat", "register", "lookup", "send", "inbox", "contacts", "keys",
                  "mixnet", "demo"]
@@ -62,6 +61,10 @@ def _add_keys(commands) -> None:
 
 # Built commands whose options live in their own module (imported here, light by design).
 _MODULE_COMMANDS = {
+    "demo": ("local mixnet, node and two users talking, in one command",
+             "Start a local test mixnet and a node, register two people (alice and bob), "
+             "have them talk end to end (one message while bob is offline), show what each "
+             "part saw, and say how to try it by hand."),
     "register": ("claim a username on a node",
                  "Claim a username on a node, publishing your session keys there; the node "
                  "is remembered in your profile."),

@@ -1,0 +1,179 @@
+"""The demo: starts `nymchat mixnet` and `nymchat node` as child processes of this very
+program, runs two people (alice, bob) on the client engine, and prints what each part saw."""
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+from nymchat import keystore
+from nymchat.client.engine import Engine, Profile
+from nymchat.client.nodelink import NodeLink
+from nymchat.errors import NymchatError
+from nymchat.nym import base58
+from nymchat.nym.transport import NymClient
+from nymchat.protocol.contact import NodeContact
+
+PASSPHRASE = "demo passphrase"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+class Demo:
+    def __init__(self, delay: str, keep: bool):
+        self.delay, self.keep = delay, keep
+        self.dir = Path(tempfile.mkdtemp(prefix="nymchat-demo-"))
+        self.port = _free_port()
+        self.url = f"ws://127.0.0.1:{self.port}"
+        self.children: list[subprocess.Popen] = []
+        self.password = secrets.token_urlsafe(16)
+
+    def _spawn(self, *args: str, env: dict | None = None) -> subprocess.Popen:
+        log = (self.dir / f"{args[0]}.log").open("w")
+        child = subprocess.Popen([sys.executable, sys.argv[0], *args], stdout=subprocess.PIPE,
+                                 stderr=log, text=True, env={**os.environ, **(env or {})},
+                                 start_new_session=True)
+        self.children.append(child)
+        return child
+
+    def _start_network(self) -> str:
+        mixnet = self._spawn("mixnet", "--port", str(self.port), "--delay", self.delay,
+                             "--state", str(self.dir / "mixnet"), "--json")
+        if '"listening"' not in mixnet.stdout.readline():
+            raise NymchatError(f"the mixnet did not start; see {self.dir / 'mixnet.log'}")
+        node = self._spawn("node", "--nym", f"{self.url}/node", "--data",
+                           str(self.dir / "node"), "--pow-difficulty", "8",
+                           env={"NYMCHAT_NODE_PASSWORD": self.password})
+        line = node.stdout.readline()
+        if not line.startswith("node contact: "):
+            raise NymchatError(f"the node did not start; see {self.dir / 'node.log'}")
+        return line.removeprefix("node contact: ").strip()
+
+    async def _person(self, stack: AsyncExitStack, name: str, contact: str) -> Engine:
+        home = self.dir / name
+        home.mkdir(mode=0o700)
+        profile = Profile(home, keystore.create(home, PASSPHRASE))
+        stack.callback(profile.store.close)
+        return await self._connect(stack, profile, name, contact)
+
+    async def _connect(self, stack, profile: Profile, name: str, contact: str) -> Engine:
+        transport = await stack.enter_async_context(NymClient(f"{self.url}/{name}"))
+        link = await stack.enter_async_context(
+            NodeLink(transport, NodeContact.parse(contact), profile.identity))
+        with profile.store.transaction():
+            profile.store.put("nym", f"{self.url}/{name}")
+        return Engine(profile, link)
+
+    async def run(self) -> None:
+        say("nymchat demo: a local test mixnet (no anonymity: it is all on this machine), a")
+        say(f"discovery node, and two people, alice and bob. Files: {self.dir}")
+        say()
+        contact = self._start_network()
+        say(f"node up; its contact string (what users configure):\n  {contact}")
+        async with AsyncExitStack() as stack:
+            alice = await self._person(stack, "alice", contact)
+            async with AsyncExitStack() as bob_stack:
+                bob = await self._person(bob_stack, "bob", contact)
+                for person, name in ((alice, "alice"), (bob, "bob")):
+                    started = time.perf_counter()
+                    await person.register(name)
+                    say(f"{name} registered ({(time.perf_counter() - started) * 1000:.0f} ms, "
+                        "with a small proof of work)")
+                seen_by_alice = alice.safety_number(await alice.lookup("bob"))
+                seen_by_bob = bob.safety_number(await bob.lookup("alice"))
+                say()
+                say("safety numbers (each side computes its own; they must match):")
+                say(f"  alice sees  {seen_by_alice}")
+                say(f"  bob sees    {seen_by_bob}")
+                say(f"  {'they match' if seen_by_alice == seen_by_bob else 'MISMATCH'}")
+                say()
+                say("the conversation (end-to-end encrypted, double ratchet):")
+                inbox = bob.follow(refresh_every=3600)
+                await self._say(alice, "alice", "bob", "Hi Bob! This went through the mixnet.",
+                                inbox)
+                alice_inbox = alice.follow(refresh_every=3600)
+                await self._say(bob, "bob", "alice", "Hi Alice, only we can read this.",
+                                alice_inbox)
+                await inbox.aclose()
+            say("  (bob goes offline)")
+            await alice.send("bob", "Are you there? I'll wait.")
+            say("  alice -> bob: Are you there? I'll wait.   [accepted by the node, queued]")
+            self._show_node()
+            async with AsyncExitStack() as bob_stack:
+                profile = Profile(self.dir / "bob", keystore.unlock(self.dir / "bob",
+                                                                    PASSPHRASE))
+                bob_stack.callback(profile.store.close)
+                bob = await self._connect(bob_stack, profile, "bob", contact)
+                for message in await bob.inbox(quiet=0.5):
+                    bob.shown(message)
+                    say(f"  (bob is back) {message.sender} -> bob: {message.text}   "
+                        "[delivered on his return]")
+            await alice_inbox.aclose()
+        self._try_it()
+
+    async def _say(self, sender: Engine, name: str, to: str, text: str, inbox) -> None:
+        started = time.perf_counter()
+        await sender.send(to, text)
+        message = await anext(inbox)
+        elapsed = (time.perf_counter() - started) * 1000
+        say(f"  {name} -> {to}: {message.text}   [decrypted by {to} in {elapsed:.0f} ms]")
+
+    def _show_node(self) -> None:
+        """What the node holds: public keys, sender tags, and ciphertext it cannot read."""
+        db = sqlite3.connect(f"file:{self.dir / 'node' / 'node.db'}?mode=ro", uri=True)
+        say()
+        say("what the node knows right now (read from its database):")
+        for username, tag in db.execute("SELECT username, sender_tag FROM users ORDER BY 1"):
+            say(f"  user {username:<6} sender tag {base58.encode(tag) if tag else '-'}  "
+                "(a reply handle: not an address)")
+        for recipient, sender, payload in db.execute(
+                "SELECT recipient, sender, payload FROM queue"):
+            say(f"  queued for {recipient} from {sender}: {len(payload)} bytes of ciphertext "
+                f"{payload[-16:].hex()}... (a message or a receipt: the node cannot tell)")
+        db.close()
+        say()
+
+    def _try_it(self) -> None:
+        me = sys.argv[0] if Path(sys.argv[0]).name == "nymchat" else "nymchat"
+        say()
+        say("Try it by hand, in three terminals:")
+        say(f"  1. {me} mixnet")
+        say(f"  2. {me} node --nym ws://127.0.0.1:1977/node --data ~/nymchat-node")
+        say(f"  3. {me} --home ~/me keys new")
+        say(f'     {me} --home ~/me register me --node "$(cat ~/nymchat-node/contact.txt)" '
+            "--nym ws://127.0.0.1:1977/me")
+        say(f"     {me} --home ~/me inbox --follow    (and, in a fourth, "
+            f"{me} --home ~/me send NAME TEXT)")
+        if self.keep:
+            say()
+            say(f"This demo's mixnet ({self.url}) and node keep running (--keep): the profiles "
+                f"are in {self.dir} (passphrase {PASSPHRASE!r}); stop them with")
+            say("  kill " + " ".join(str(c.pid) for c in self.children))
+
+    def stop(self) -> None:
+        if self.keep:
+            return
+        for child in reversed(self.children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,29 @@
+"""`nymchat demo` from the built file: what a newcomer runs first."""
+
+import subprocess
+
+import pytest
+from procs import DIST, clean_env
+
+pytestmark = pytest.mark.cli
+
+
+def test_demo_runs_and_tells_its_story(shiv_root, tmp_path):
+    out = subprocess.run([str(DIST), "demo"], capture_output=True, text=True, timeout=120,
+                         env=clean_env(shiv_root, TMPDIR=str(tmp_path)))
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "no anonymity" in text
+    lines = text.splitlines()
+    alice_sees = next(line for line in lines if line.startswith("  alice sees"))
+    bob_sees = next(line for line in lines if line.startswith("  bob sees"))
+    assert alice_sees.split("sees")[1].strip() == bob_sees.split("sees")[1].strip()
+    assert "  they match" in lines
+    assert "alice -> bob: Hi Bob! This went through the mixnet." in text
+    assert "bob -> alice: Hi Alice, only we can read this." in text
+    assert "(bob is back) alice -> bob: Are you there? I'll wait.   [delivered on his return]" \
+        in text
+    assert "bytes of ciphertext" in text and "Are you there" not in \
+        next(line for line in lines if "queued for" in line)
+    assert "Try it by hand, in three terminals:" in text
+    assert list(tmp_path.glob("nymchat-demo-*")) == []  # cleaned up, nothing left running
