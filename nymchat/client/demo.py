@@ -150,7 +150,10 @@ class Demo:
         say()
 
     def _try_it(self) -> None:
-        me = sys.argv[0] if Path(sys.argv[0]).name == "nymchat" else "nymchat"
+        me = "nymchat"
+        if Path(sys.argv[0]).name == "nymchat":  # the one-file build: say how it was run
+            me = os.path.relpath(sys.argv[0])
+            me = me if not me.startswith("..") else sys.argv[0]
         say()
         say("Try it by hand, in three terminals:")
         say(f"  1. {me} mixnet")
