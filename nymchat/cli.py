@@ -7,10 +7,6 @@ import sys
 
 PROG = "nymchat"
 
-# Commands of product.md that later versions build; they say so instead of pretending.
-NOT_BUILT = {
-    "chat": "interactive terminal chat",
-}
 COMMAND_ORDER = ["node", "chat", "register", "lookup", "send", "inbox", "contacts", "keys",
                  "mixnet", "demo"]
 
@@ -61,6 +57,11 @@ def _add_keys(commands) -> None:
 
 # Built commands whose options live in their own module (imported here, light by design).
 _MODULE_COMMANDS = {
+    "chat": ("interactive terminal chat",
+             "The conversation screen: messages appear above the prompt while you type; "
+             "/msg NAME switches conversation, /help lists the commands. The first run "
+             "walks you through creating an identity and registering. When stdin is not a "
+             "terminal, reads lines and writes events (JSON with --json) for scripts."),
     "demo": ("local mixnet, node and two users talking, in one command",
              "Start a local test mixnet and a node, register two people (alice and bob), "
              "have them talk end to end (one message while bob is offline), show what each "
@@ -120,14 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_ORDER:
-        if name in BUILT:
-            BUILT[name](commands)
-            continue
-        sub = commands.add_parser(name, help=f"{NOT_BUILT[name]} (not built yet)",
-                                  description=f"{NOT_BUILT[name]}. Not built yet in this "
-                                              "version.")
-        sub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        sub.set_defaults(handler=None)
+        BUILT[name](commands)
     return parser
 
 
@@ -145,15 +139,11 @@ def _print_version() -> int:
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from nymchat.errors import NotBuiltYet
-
     if args.version:
         return _print_version()
     if args.command is None:
         parser.print_help()
         return 2
-    if args.handler is None:
-        raise NotBuiltYet(f"'{args.command}' is not built yet in this version of nymchat")
     from nymchat.logs import setup_logging
 
     setup_logging(args.verbose, args.quiet, args.log_format)

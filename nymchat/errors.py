@@ -3,7 +3,6 @@ exits with ``exit_code``; the Rust core raises the classes marked (native) by na
 
     NymchatError
      ├── UsageError               bad command line (exit 2)
-     │    └── NotBuiltYet         a command this version does not have yet
      ├── PassphraseError          no passphrase to be had, or an unusable one
      ├── KeystoreError            the identity file is missing, unreadable or damaged
      │    ├── NoIdentity
@@ -31,10 +30,6 @@ class UsageError(NymchatError):
     """The command line is not valid."""
 
     exit_code = 2
-
-
-class NotBuiltYet(UsageError):
-    """This command is not built yet."""
 
 
 class PassphraseError(NymchatError):

@@ -10,7 +10,7 @@ import pytest
 from procs import DIST, ROOT, clean_env
 
 import nymchat
-from nymchat.cli import COMMAND_ORDER, NOT_BUILT
+from nymchat.cli import COMMAND_ORDER
 
 pytestmark = pytest.mark.cli
 PASSPHRASE = "correct horse battery"
@@ -54,15 +54,6 @@ def test_help_lists_every_command(run):
     assert out.returncode == 0
     for name in COMMAND_ORDER:
         assert f"    {name} " in out.stdout
-
-
-@pytest.mark.parametrize("name", sorted(NOT_BUILT))
-def test_commands_not_built_say_so_and_exit_2(run, name):
-    out = run(name, "some", "--args")
-    assert out.returncode == 2
-    assert out.stdout == ""
-    assert out.stderr.strip() == (
-        f"nymchat: error: '{name}' is not built yet in this version of nymchat")
 
 
 def test_no_command_prints_help_and_exits_2(run):

@@ -45,9 +45,12 @@ def unlock(args: argparse.Namespace) -> Profile:
 
 
 @asynccontextmanager
-async def open_engine(args: argparse.Namespace, node: str | None = None):
-    """An engine for the profile in --home, connected to its node (or `node`)."""
-    profile = unlock(args)
+async def open_engine(args: argparse.Namespace, node: str | None = None,
+                      profile: Profile | None = None):
+    """An engine for the profile in --home (unlocked here unless given), connected to its
+    node (or `node`)."""
+    owned = profile is None
+    profile = profile or unlock(args)
     try:
         if node is not None:
             try:
@@ -78,4 +81,5 @@ async def open_engine(args: argparse.Namespace, node: str | None = None):
         finally:
             await transport.close()
     finally:
-        profile.store.close()
+        if owned:
+            profile.store.close()

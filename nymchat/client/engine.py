@@ -78,6 +78,7 @@ class Engine:
         self.profile, self.link = profile, link
         self.store, self.identity = profile.store, profile.identity
         self.notices: list[str] = []  # things the user should be told
+        self.on_status = None  # called with (message id, status) as a sent message moves on
         self._keys_low = False
 
     # --- registration ---------------------------------------------------------------
@@ -268,9 +269,12 @@ class Engine:
         recipient's device), never back. Call within a transaction."""
         order = ["sent", "accepted", "delivered"]
         record = self.store.message(message_id)
-        if record and order.index(status) > order.index(record["status"]):
+        if record and record.get("direction") == "out" and \
+                order.index(status) > order.index(record["status"]):
             record["status"] = status
             self.store.update_message(message_id, record)
+            if self.on_status is not None:
+                self.on_status(message_id, status)
 
     # --- receiving --------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""`nymchat chat`: the conversation a person sees, on the client engine."""

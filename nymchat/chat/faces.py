@@ -1,0 +1,88 @@
+"""How chat looks: a terminal screen (prompt_toolkit: messages appear above the prompt
+while you type, a status line, history, completion) or, when stdin is not a terminal,
+lines in and events out (one JSON object a line with --json) for scripts and tests."""
+
+import asyncio
+import json
+import sys
+
+from nymchat.chat.core import COMMANDS, ChatSession, Event
+
+MARKS = {"sent": "sent", "accepted": "accepted by node", "delivered": "delivered"}
+
+
+def render(event: Event) -> str:
+    d = event.data
+    if event.kind in ("message", "history") and d["from"] != "you":
+        mark = "KEY CHANGED" if d.get("key_changed") else \
+            ("verified" if d.get("verified") else "")
+        return f"[{d['time']}] {d['from']}: {d['text']}" + (f"  ({mark})" if mark else "")
+    if event.kind == "history":
+        return f"[{d['time']}] you: {d['text']}  [{MARKS.get(d.get('status'), '')}]"
+    if event.kind in ("sent", "delivered"):
+        return f"[{d['time']}] you -> {d['to']}: {d['text']}  [{MARKS[d['status']]}]"
+    if event.kind == "contacts":
+        rows = [f"  {c['username']:<24} "
+                f"{'KEY CHANGED' if c['key_changed'] else 'verified' if c['verified'] else 'not verified'}"  # noqa: E501
+                + (f"  {c['unread']} unread" if c["unread"] else "") for c in d["contacts"]]
+        return "\n".join(rows) or "  no contacts yet: /msg NAME"
+    prefix = {"error": "! ", "notice": "* ", "info": ""}[event.kind]
+    return prefix + d["text"]
+
+
+class ScriptFace:
+    """Lines from stdin, events to stdout."""
+
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+
+    def emit(self, event: Event) -> None:
+        if self.as_json:
+            print(json.dumps({"event": event.kind, **event.data}), flush=True)
+        else:
+            print(render(event), flush=True)
+
+    async def run(self, session: ChatSession) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line or not await session.handle(line):
+                return
+
+
+class TerminalFace:
+    def __init__(self, me: str, node: str):
+        self.me, self.node = me, node
+        self.session: ChatSession | None = None
+
+    def emit(self, event: Event) -> None:
+        print(render(event), flush=True)  # above the prompt (patch_stdout)
+
+    def _toolbar(self) -> str:
+        s = self.session
+        state = "connected" if s.connected else "RECONNECTING"
+        unread = ", ".join(f"{name} {n}" for name, n in s.unread.items() if n)
+        return (f" {self.me} @ {self.node} | {state} | talking to {s.current or '-'}"
+                + (f" | unread: {unread}" if unread else "") + " | /help ")
+
+    async def run(self, session: ChatSession) -> None:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.completion import WordCompleter
+        from prompt_toolkit.history import InMemoryHistory
+        from prompt_toolkit.patch_stdout import patch_stdout
+
+        self.session = session
+        words = list(COMMANDS) + [c["username"] for c in session.engine.store.contacts()]
+        prompt = PromptSession(history=InMemoryHistory(), bottom_toolbar=self._toolbar,
+                               completer=WordCompleter(words, sentence=True),
+                               refresh_interval=1.0)
+        self.emit(Event("info", {"text": "nymchat: end-to-end encrypted over the mixnet. "
+                                         "/msg NAME to talk, /help for more, Ctrl-D to leave."}))
+        with patch_stdout(raw=True):
+            while True:
+                try:
+                    line = await prompt.prompt_async(lambda: f"{session.current or ''}> ")
+                except (EOFError, KeyboardInterrupt):
+                    return
+                if not await session.handle(line):
+                    return
