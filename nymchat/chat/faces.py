@@ -15,8 +15,9 @@ def render(event: Event) -> str:
     d = event.data
     if event.kind in ("message", "history") and d["from"] != "you":
         mark = "KEY CHANGED" if d.get("key_changed") else \
-            ("verified" if d.get("verified") else "")
-        return f"[{d['time']}] {d['from']}: {d['text']}" + (f"  ({mark})" if mark else "")
+            ("verified" if d.get("verified") else "unverified")
+        return f"[{d['time']}] {d['from']}: {d['text']}" + \
+            (f"  ({mark})" if event.kind == "message" else "")
     if event.kind == "history":
         return f"[{d['time']}] you: {d['text']}  [{MARKS.get(d.get('status'), '')}]"
     if event.kind in ("sent", "delivered"):
@@ -61,6 +62,9 @@ class TerminalFace:
     def _toolbar(self) -> str:
         s = self.session
         state = "connected" if s.connected else "RECONNECTING"
+        latency = s.engine.link.latency
+        if s.connected and latency is not None:
+            state += f", {latency * 1000:.0f} ms to the node"
         unread = ", ".join(f"{name} {n}" for name, n in s.unread.items() if n)
         return (f" {self.me} @ {self.node} | {state} | talking to {s.current or '-'}"
                 + (f" | unread: {unread}" if unread else "") + " | /help ")

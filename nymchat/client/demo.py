@@ -158,11 +158,10 @@ class Demo:
         say("Try it by hand, in three terminals:")
         say(f"  1. {me} mixnet")
         say(f"  2. {me} node --nym ws://127.0.0.1:1977/node --data ~/nymchat-node")
-        say(f"  3. {me} --home ~/me keys new")
-        say(f'     {me} --home ~/me register me --node "$(cat ~/nymchat-node/contact.txt)" '
-            "--nym ws://127.0.0.1:1977/me")
-        say(f"     {me} --home ~/me inbox --follow    (and, in a fourth, "
-            f"{me} --home ~/me send NAME TEXT)")
+        say(f"  3. {me} --home ~/me chat     (the first run creates your identity and "
+            "registers you:")
+        say("     give it the contact string in ~/nymchat-node/contact.txt and "
+            "ws://127.0.0.1:1977/me)")
         if self.keep:
             say()
             say(f"This demo's mixnet ({self.url}) and node keep running (--keep): the profiles "

@@ -50,6 +50,7 @@ class NodeLink:
         self.on_other = on_other
         self.pushes: asyncio.Queue[wire.Answer] = asyncio.Queue()
         self.rejected = 0  # messages that were not a valid node answer for us
+        self.latency: float | None = None  # seconds, request to answer, of the last request
         self._pending: dict[bytes, asyncio.Future[wire.Answer]] = {}
         self._reassembler = _native.Reassembler(max_message_bytes=4 << 20)
         self._reader: asyncio.Task | None = None
@@ -118,13 +119,16 @@ class NodeLink:
 
     async def request_raw(self, data: bytes, request_id: bytes, timeout: float) -> wire.Answer:
         """Sends encoded request bytes and waits for the answer to `request_id`."""
-        waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
         self._pending[request_id] = waiter
+        started = loop.time()
         try:
             await self.send_raw(data)
             answer = await asyncio.wait_for(waiter, timeout)
         finally:
             self._pending.pop(request_id, None)
+        self.latency = loop.time() - started
         if answer.kind is Kind.ERROR:
             code = answer.body["code"]
             raise NodeRefused(ErrorCode(code) if code in ErrorCode._value2member_map_ else code,

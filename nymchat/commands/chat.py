@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from nymchat.chat.faces import ScriptFace, TerminalFace
     from nymchat.client import control
     from nymchat.client.connect import open_engine
+    from nymchat.nym import base58
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     profile = _first_run(args) if interactive else None
@@ -64,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> None:
         async with open_engine(args, profile=profile) as engine:
             me = engine.profile.username
-            face = TerminalFace(me, engine.link.contact.address.gateway.hex()[:8]) \
+            node = "node " + base58.encode(engine.link.contact.key)[:8]
+            face = TerminalFace(me, node) \
                 if interactive else ScriptFace(args.json)
             session = ChatSession(engine, face.emit)
             wake = asyncio.Event()
