@@ -89,3 +89,30 @@ class NodeProcess:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=15)
         return self.proc.returncode
+
+
+PASSPHRASE = "correct horse battery"
+
+
+class User:
+    """A person running dist/nymchat commands with their own home, on a mixnet and node."""
+
+    def __init__(self, name, home, shiv_root, mixnet, node):
+        self.name, self.home, self.shiv_root = name, home, shiv_root
+        self.nym = f"{mixnet.url}/{name}"
+        self.contact = node.contact
+
+    def __call__(self, *args, passphrase=PASSPHRASE, input=None, check=True):
+        out = subprocess.run([str(DIST), "--home", str(self.home), *args], capture_output=True,
+                             text=True, input=input, timeout=90,
+                             env=clean_env(self.shiv_root, NYMCHAT_PASSPHRASE=passphrase))
+        if check:
+            assert out.returncode == 0, out.stderr
+        return out
+
+    def json(self, *args) -> list[dict]:
+        return [json.loads(line) for line in self(*args, "--json").stdout.splitlines()]
+
+    def register(self):
+        self("keys", "new")
+        return self("register", self.name, "--node", self.contact, "--nym", self.nym)

@@ -7,8 +7,7 @@ import time
 
 import pexpect
 import pytest
-from procs import DIST, clean_env
-from test_client import PASSPHRASE, User
+from procs import DIST, PASSPHRASE, User, clean_env
 
 pytestmark = pytest.mark.cli
 

@@ -5,34 +5,9 @@ import json
 import subprocess
 
 import pytest
-from procs import DIST, clean_env
+from procs import DIST, PASSPHRASE, User, clean_env
 
 pytestmark = pytest.mark.cli
-PASSPHRASE = "correct horse battery"
-
-
-class User:
-    def __init__(self, name, home, shiv_root, mixnet, node):
-        self.name, self.home, self.shiv_root = name, home, shiv_root
-        self.nym = f"{mixnet.url}/{name}"
-        self.contact = node.contact
-
-    def __call__(self, *args, passphrase=PASSPHRASE, input=None, check=True):
-        out = subprocess.run([str(DIST), "--home", str(self.home), *args], capture_output=True,
-                             text=True, input=input, timeout=90,
-                             env=clean_env(self.shiv_root, NYMCHAT_PASSPHRASE=passphrase))
-        if check:
-            assert out.returncode == 0, out.stderr
-        return out
-
-    def json(self, *args) -> list[dict]:
-        return [json.loads(line) for line in self(*args, "--json").stdout.splitlines()]
-
-    def register(self):
-        self("keys", "new")
-        return self("register", self.name, "--node", self.contact, "--nym", self.nym)
-
-
 @pytest.fixture
 def people(net, shiv_root, tmp_path):
     mixnet, node = net

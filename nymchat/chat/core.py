@@ -81,7 +81,7 @@ class ChatSession:
                      "key_changed": c["changed"], "unread": self.unread[c["username"]]}
                     for c in self.engine.store.contacts()]}))
             elif command == "/verify" and args:
-                contact = self.engine._known(args[0])
+                contact = self.engine.known(args[0])
                 if args[1:] == ["mark"]:
                     contact = self.engine.mark_verified(args[0])
                 self.emit(Event("info", {"text": f"safety number with {contact['username']}: "
@@ -135,7 +135,7 @@ class ChatSession:
             self._sent[message_id] = (to, text)
             self.emit(Event("sent", {"to": to, "text": text, "time": clock(time.time() * 1000),
                                      "status": "sent", "id": message_id.hex()}))
-            await self.engine._deliver(to, message_id, text)
+            await self.engine.deliver(to, message_id, text)
         except NymchatError as e:
             self.emit(Event("error", {"text": f"to {to}: {e}"}))
 

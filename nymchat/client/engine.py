@@ -154,7 +154,7 @@ class Engine:
     def trust(self, username: str) -> dict:
         """Accepts a contact's changed key (after checking it): sending works again, with
         a new session; the contact is no longer marked verified."""
-        contact = self._known(username)
+        contact = self.known(username)
         if not contact["changed"]:
             raise NymchatError(f"{username}'s key has not changed; nothing to trust")
         contact.update(identity=contact.pop("new_identity"),
@@ -166,7 +166,7 @@ class Engine:
         return contact
 
     def mark_verified(self, username: str) -> dict:
-        contact = self._known(username)
+        contact = self.known(username)
         if contact["changed"]:
             raise KeyChanged(f"{username}'s key changed: trust the new key first")
         contact["verified"] = True
@@ -174,7 +174,8 @@ class Engine:
             self.store.put_contact(contact)
         return contact
 
-    def _known(self, username: str) -> dict:
+    def known(self, username: str) -> dict:
+        """The pinned contact, or an error saying how to get one."""
         contact = self.store.contact(names.normalize(username))
         if contact is None:
             raise NymchatError(f"no contact '{username}': `nymchat lookup {username}` first")
@@ -197,7 +198,7 @@ class Engine:
     async def send(self, name: str, text: str) -> bytes:
         """Encrypts and relays a message; returns its id once the node has accepted it."""
         message_id = self.queue(name, text)
-        await self._deliver(names.normalize(name), message_id, text)
+        await self.deliver(names.normalize(name), message_id, text)
         return message_id
 
     def queue(self, name: str, text: str) -> bytes:
@@ -219,13 +220,15 @@ class Engine:
         for hex_id in self.store.get("outbox", []):
             record = self.store.message(bytes.fromhex(hex_id))
             try:
-                await self._deliver(record["to"], bytes.fromhex(hex_id), record["text"])
+                await self.deliver(record["to"], bytes.fromhex(hex_id), record["text"])
                 sent += 1
             except NymchatError as e:
                 self.notices.append(f"a queued message to {record['to']} is still waiting: {e}")
         return sent
 
-    async def _deliver(self, username: str, message_id: bytes, text: str) -> None:
+    async def deliver(self, username: str, message_id: bytes, text: str) -> None:
+        """Encrypts and relays a message stored by `queue`; it leaves the outbox once the
+        node has accepted it."""
         me = self._me()
         contact = self.store.contact(username)
         if contact is not None and contact.get("session_broken"):

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         username = names.normalize(args.name)
         if command == "remove":
-            engine._known(username)
+            engine.known(username)
             with profile.store.transaction():
                 profile.store.remove_contact(username)
             _emit(args, {"removed": username}, f"removed {username}")
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                   f"trusting {username}'s new key; safety number now "
                   f"{engine.safety_number(contact)}")
             return 0
-        contact = engine._known(username)
+        contact = engine.known(username)
         if command == "verify":
             if args.mark:
                 contact = engine.mark_verified(username)

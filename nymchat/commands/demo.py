@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from nymchat.client.demo import Demo
+    from nymchat.demo import Demo
 
     demo = Demo(args.delay, keep=args.keep)
     try:
