@@ -17,6 +17,7 @@ import gc
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -200,6 +201,7 @@ def mixnet_markdown(results: dict) -> str:
 
 NODE_RELAY_MESSAGES = 3000
 NODE_USERS = 1_000_000
+NODE_QUEUED = 100_000
 NODE_LOOKUPS = 2000
 UNLIMITED = ["--requests-per-s", "1e9", "--request-burst", "1e9", "--lookups-per-min", "1e9"]
 
@@ -216,8 +218,9 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _populate(data: Path, users: int) -> None:
-    """Registers `users` users straight into a node database (as registration would)."""
+def _populate(data: Path, users: int, queued: int) -> None:
+    """Registers `users` users straight into a node database (as registration would) and
+    queues `queued` messages of 300 bytes for random ones of them."""
     from nodeclient import one_time_key
 
     from nymchat import _native
@@ -236,12 +239,17 @@ def _populate(data: Path, users: int) -> None:
             store.db.executemany(
                 "INSERT INTO users (username, skeleton, identity, agreement, account_key,"
                 " account_signature, fallback, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    rng = random.Random(2)
+    now = int(time.time() * 1000)
+    with store.transaction():
+        for n in range(queued):
+            store.enqueue(f"user{rng.randrange(users):07d}", n.to_bytes(16, "big"), "user0000000",
+                          os.urandom(300), now)
     store.close()
 
 
 def node_suite() -> dict:
     import asyncio
-    import random
     import tempfile
 
     from nodeclient import Client
@@ -312,12 +320,12 @@ def node_suite() -> dict:
             data.mkdir(mode=0o700)
             keystore.create(data, NodeProcess.PASSWORD)
             populate_start = time.perf_counter()
-            _populate(data, NODE_USERS)
+            _populate(data, NODE_USERS, NODE_QUEUED)
             results["populate_s"] = round(time.perf_counter() - populate_start, 1)
             node = NodeProcess(data, shiv, f"{mixnet.url}/node2", *UNLIMITED)
             results.update(asyncio.run(lookups(mixnet.url, node.contact)))
             results["rss_mb"] = round(_rss_mb(node.proc.pid), 1)
-            results["users"] = NODE_USERS
+            results["users"], results["queued"] = NODE_USERS, NODE_QUEUED
             node.stop()
         finally:
             mixnet.stop()
@@ -335,8 +343,8 @@ def node_markdown(r: dict) -> str:
         "200 in flight, each pushed to the recipient, who acknowledges in batches of 100; "
         "node CPU is the node process's user+system time over the run. Lookups: 2,000 "
         f"one at a time, of random names among {r['users']:,} users written straight into "
-        f"the database ({r['populate_s']} s), end to end through the mixnet; RSS of the node "
-        "after them.",
+        f"the database with {r['queued']:,} queued messages of 300 B ({r['populate_s']} s), "
+        "end to end through the mixnet; RSS of the node after them.",
         "",
         "| figure | measured | target | |",
         "|---|---:|---:|---|",
@@ -347,7 +355,8 @@ def node_markdown(r: dict) -> str:
         f"| lookup p50 | {r['lookup_p50_ms']:.3f} ms | | |",
         f"| lookup p99 | {r['lookup_p99_ms']:.3f} ms | ≤ 2 ms | "
         f"{met(r['lookup_p99_ms'] <= 2)} |",
-        f"| node RSS with {r['users']:,} users | {r['rss_mb']} MB | ≤ 150 MB | "
+        f"| node RSS with {r['users']:,} users, {r['queued']:,} queued | {r['rss_mb']} MB | "
+        "≤ 150 MB | "
         f"{met(r['rss_mb'] <= 150)} |",
     ])
 
@@ -431,10 +440,30 @@ def e2e_suite() -> dict:
                 times[command[0]] = round(statistics.median(runs), 3)
             results["oneshot_lookup_s"] = times["lookup"]
             results["oneshot_send_s"] = times["send"]
+            results["chat_rss_mb"] = _chat_rss(tmp / "alice", env)
         finally:
             node.stop()
             mixnet.stop()
     return results
+
+
+def _chat_rss(home: Path, env: dict) -> float:
+    """RSS of a running `nymchat chat` (scripted), once it is connected and serving."""
+    import subprocess
+
+    from procs import DIST
+
+    chat = subprocess.Popen([str(DIST), "--home", str(home), "chat"], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (home / "control.sock").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)
+        return round(_rss_mb(chat.pid), 1)
+    finally:
+        chat.communicate("/quit\n", timeout=30)
 
 
 def e2e_markdown(r: dict) -> str:
@@ -458,6 +487,7 @@ def e2e_markdown(r: dict) -> str:
         f"{met(r['oneshot_lookup_s'] <= 0.5)} |",
         f"| one-shot `send` | {r['oneshot_send_s']} s | ≤ 0.5 s | "
         f"{met(r['oneshot_send_s'] <= 0.5)} |",
+        f"| RSS of a running `chat` | {r['chat_rss_mb']} MB | | |",
     ])
 
 
