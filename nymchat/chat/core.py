@@ -48,6 +48,7 @@ class ChatSession:
         self._tasks: set[asyncio.Task] = set()
         self._sent: dict[bytes, tuple[str, str]] = {}
         engine.on_status = self._status
+        engine.on_notice = lambda text: self.emit(Event("notice", {"text": text}))
 
     # --- input ----------------------------------------------------------------------
 

@@ -61,9 +61,11 @@ class TerminalFace:
 
     def _toolbar(self) -> str:
         s = self.session
-        state = "connected" if s.connected else "RECONNECTING"
+        state = "connected" if s.connected else "RECONNECTING to the nym-client"
+        if s.connected and not s.engine.node_answers:
+            state = "node not answering (typing goes to the outbox)"
         latency = s.engine.link.latency
-        if s.connected and latency is not None:
+        if s.connected and s.engine.node_answers and latency is not None:
             state += f", {latency * 1000:.0f} ms to the node"
         unread = ", ".join(f"{name} {n}" for name, n in s.unread.items() if n)
         return (f" {self.me} @ {self.node} | {state} | talking to {s.current or '-'}"

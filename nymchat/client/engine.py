@@ -20,6 +20,7 @@ from nymchat.protocol.wire import Kind
 log = logging.getLogger(__name__)
 ONE_TIME_KEYS = 50
 SESSIONS_KEPT = 4  # per contact: late messages of a replaced session still open
+RETRY_OFFLINE = 5.0  # seconds between attempts to reach a node that does not answer
 
 
 class KeyChanged(NymchatError):
@@ -79,7 +80,9 @@ class Engine:
         self.store, self.identity = profile.store, profile.identity
         self.notices: list[str] = []  # things the user should be told
         self.on_status = None  # called with (message id, status) as a sent message moves on
+        self.on_notice = None  # called with each notice as it happens (else they wait)
         self._keys_low = False
+        self._offline = False
 
     # --- registration ---------------------------------------------------------------
 
@@ -223,7 +226,7 @@ class Engine:
                 await self.deliver(record["to"], bytes.fromhex(hex_id), record["text"])
                 sent += 1
             except NymchatError as e:
-                self.notices.append(f"a queued message to {record['to']} is still waiting: {e}")
+                self._notice(f"a queued message to {record['to']} is still waiting: {e}")
         return sent
 
     async def deliver(self, username: str, message_id: bytes, text: str) -> None:
@@ -236,7 +239,7 @@ class Engine:
                 self.store.drop_sessions(username)
                 contact.pop("session_broken")
                 self.store.put_contact(contact)
-            self.notices.append(f"the session with {username} was broken; starting a new one")
+            self._notice(f"the session with {username} was broken; starting a new one")
         if contact is None or not self.store.sessions(username):
             contact = await self.lookup(username)
         if contact["changed"]:
@@ -306,13 +309,14 @@ class Engine:
         me = self._me()
         wake = wake or asyncio.Event()
         wake.set()
+        wait = refresh_every
         while True:
             if wake.is_set():
                 wake.clear()
-                await self.link.request(Kind.REFRESH)
+                wait = refresh_every if await self._back_online() else RETRY_OFFLINE
             getter = asyncio.ensure_future(self.link.pushes.get())
             waker = asyncio.ensure_future(wake.wait())
-            done, _ = await asyncio.wait([getter, waker], timeout=refresh_every,
+            done, _ = await asyncio.wait([getter, waker], timeout=wait,
                                          return_when=asyncio.FIRST_COMPLETED)
             waker.cancel()
             if getter not in done:
@@ -325,6 +329,32 @@ class Engine:
             await self._after(me, ids, received)
             for message in received:
                 yield message
+
+    @property
+    def node_answers(self) -> bool:
+        """False while `follow` cannot reach the node."""
+        return not self._offline
+
+    def _notice(self, text: str) -> None:
+        if self.on_notice is not None:
+            self.on_notice(text)
+        else:
+            self.notices.append(text)
+
+    async def _back_online(self) -> bool:
+        """Hands the node fresh SURBs and sends what waits in the outbox; False (and the
+        user told, once) while the node does not answer."""
+        try:
+            await self.link.request(Kind.REFRESH)
+        except NymchatError as e:
+            if not self._offline:
+                self._offline = True
+                self._notice(f"the node is not answering ({e}); retrying")
+            return False
+        self._offline = False
+        if self.store.get("outbox"):
+            await self.flush_outbox()
+        return True
 
     def _handle_push(self, me: str, push: wire.Answer, ids: list[bytes]) -> Received | None:
         if push.kind is Kind.KEYS_LOW:
@@ -352,13 +382,13 @@ class Engine:
             try:
                 await self.replenish()
             except NymchatError as e:
-                self.notices.append(f"could not publish fresh one-time keys: {e}")
+                self._notice(f"could not publish fresh one-time keys: {e}")
 
     def _unreadable(self, sender: str, error: Exception) -> None:
         """A message that does not open: if the session is at fault, the next message to
         the sender starts a new one."""
         log.warning("a message from %s could not be read: %s", sender, error)
-        self.notices.append(f"a message from {sender} could not be read ({error})")
+        self._notice(f"a message from {sender} could not be read ({error})")
         contact = self.store.contact(sender)
         if contact is not None and "session" in str(error):
             contact["session_broken"] = True
