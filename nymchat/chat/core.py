@@ -20,7 +20,8 @@ COMMANDS = {
     "/verify": "/verify NAME [mark]  the safety number to compare; 'mark' when it matched",
     "/trust": "/trust NAME       accept NAME's changed key (after checking it)",
     "/history": "/history [N]      the last N messages of this conversation",
-    "/direct": "/direct NAME      direct mode (not built yet)",
+    "/direct": "/direct NAME [accept|decline|off]  invite NAME to talk without the node; "
+               "answer an invitation; end it",
     "/help": "/help             this list",
     "/quit": "/quit             leave (Ctrl-D too)",
 }
@@ -79,7 +80,8 @@ class ChatSession:
             elif command == "/contacts":
                 self.emit(Event("contacts", {"contacts": [
                     {"username": c["username"], "verified": c["verified"],
-                     "key_changed": c["changed"], "unread": self.unread[c["username"]]}
+                     "key_changed": c["changed"], "unread": self.unread[c["username"]],
+                     "direct": self.engine.direct_state(c["username"])}
                     for c in self.engine.store.contacts()]}))
             elif command == "/verify" and args:
                 contact = self.engine.known(args[0])
@@ -96,14 +98,28 @@ class ChatSession:
                                                    "key"}))
             elif command == "/history":
                 self._history(int(args[0]) if args else 20)
-            elif command == "/direct":
-                self.emit(Event("error", {"text": "direct mode is not built yet"}))
+            elif command == "/direct" and args and args[1:] in ([], ["accept"], ["decline"],
+                                                                ["off"]):
+                await self._direct(args[0], args[1] if args[1:] else "invite")
             else:
                 self.emit(Event("error", {"text": f"{command}: unknown or incomplete command "
                                                   "(/help lists them)"}))
         except (NymchatError, names.InvalidName, ValueError) as e:
             self.emit(Event("error", {"text": str(e)}))
         return True
+
+    async def _direct(self, name: str, action: str) -> None:
+        engine = self.engine
+        username = await {"invite": engine.invite_direct, "accept": engine.accept_direct,
+                          "decline": engine.decline_direct, "off": engine.end_direct}[action](name)
+        self.emit(Event("notice", {"text": {
+            "invite": f"invited {username} to direct mode; it starts when they accept (your "
+                      "address is not disclosed)",
+            "accept": f"accepted: your nym address went to {username} only; direct mode is on "
+                      f"once {username}'s client answers",
+            "decline": f"declined {username}'s invitation",
+            "off": f"direct mode with {username} ended; messages go through the node"}[action],
+            "direct": engine.direct_state(username), "with": username}))
 
     async def _switch(self, name: str) -> None:
         username = names.normalize(name)

@@ -25,7 +25,8 @@ def render(event: Event) -> str:
     if event.kind == "contacts":
         rows = [f"  {c['username']:<24} "
                 f"{'KEY CHANGED' if c['key_changed'] else 'verified' if c['verified'] else 'not verified'}"  # noqa: E501
-                + (f"  {c['unread']} unread" if c["unread"] else "") for c in d["contacts"]]
+                + (f"  {c['unread']} unread" if c["unread"] else "")
+                + (f"  [{c['direct']}]" if c.get("direct") else "") for c in d["contacts"]]
         return "\n".join(rows) or "  no contacts yet: /msg NAME"
     prefix = {"error": "! ", "notice": "* ", "info": ""}[event.kind]
     return prefix + d["text"]

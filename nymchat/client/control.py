@@ -3,7 +3,8 @@ connection (`inbox --follow`, `chat`) serves one-shot commands from other termin
 a Unix socket in the home directory (mode 0600), since a nym-client takes one websocket.
 
 One JSON object per line each way: `{"op": "send", "to": NAME, "text": TEXT}` or
-`{"op": "lookup", "name": NAME}`; answers `{"ok": true, ...}` or `{"ok": false, "error":
+`{"op": "lookup", "name": NAME}` or `{"op": "direct", "action": "invite" | "accept" |
+"decline" | "end", "name": NAME}`; answers `{"ok": true, ...}` or `{"ok": false, "error":
 TEXT, "exit": CODE}`.
 """
 
@@ -19,6 +20,8 @@ from nymchat.errors import NymchatError
 log = logging.getLogger(__name__)
 SOCKET_NAME = "control.sock"
 MAX_REQUEST = 1 << 20
+DIRECT_ACTIONS = {"invite": "invite_direct", "accept": "accept_direct",
+                  "decline": "decline_direct", "end": "end_direct"}
 
 
 def socket_path(home: Path) -> Path:
@@ -55,6 +58,10 @@ async def _answer(engine, line: bytes) -> dict:
         if request.get("op") == "send":
             message_id = await engine.send(str(request["to"]), str(request["text"]))
             return {"ok": True, "sent": message_id.hex(), "status": "accepted"}
+        if request.get("op") == "direct":
+            action = DIRECT_ACTIONS[str(request["action"])]
+            username = await getattr(engine, action)(str(request["name"]))
+            return {"ok": True, "username": username, "direct": engine.direct_state(username)}
         if request.get("op") == "lookup":
             contact = await engine.lookup(str(request["name"]))
             return {"ok": True, "contact": contact,

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nymchat import _native
-from nymchat.client import messages
+from nymchat.client import direct, messages
 from nymchat.client.nodelink import NodeLink
 from nymchat.client.store import ClientStore, derive_keys
 from nymchat.errors import NymchatError
+from nymchat.nym.address import Address, AddressError
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import Kind
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 ONE_TIME_KEYS = 50
 SESSIONS_KEPT = 4  # per contact: late messages of a replaced session still open
 RETRY_OFFLINE = 5.0  # seconds between attempts to reach a node that does not answer
+DIRECT_TIMEOUT = 20.0  # seconds a direct message waits for its receipt before the node
+DIRECT_SURBS = 5  # SURBs with each direct packet to a listener (20 with a hello)
+DIRECT_BACKLOG = 1000  # direct packets waiting to be checked; more are dropped
 
 
 class KeyChanged(NymchatError):
@@ -83,6 +87,22 @@ class Engine:
         self.on_notice = None  # called with each notice as it happens (else they wait)
         self._keys_low = False
         self._offline = False
+        self.direct_timeout = float(os.environ.get("NYMCHAT_DIRECT_TIMEOUT") or DIRECT_TIMEOUT)
+        self.direct_rejected = 0  # direct packets dropped: strangers, bad MACs, garbage
+        self.arrivals: asyncio.Queue[Received] = asyncio.Queue()  # taken directly
+        self._direct_in: asyncio.Queue[tuple[bytes, bytes | None]] = \
+            asyncio.Queue(DIRECT_BACKLOG)
+        self._direct_task: asyncio.Task | None = None
+        self._channels: dict[bytes, str] | None = None  # channel id → direct peer
+        self._receipts: dict[bytes, asyncio.Future] = {}  # direct messages awaiting one
+        self._tasks: set[asyncio.Task] = set()
+        if link is not None:
+            link.on_direct = self._direct_arrived
+
+    def close(self) -> None:
+        for task in [self._direct_task, *self._tasks]:
+            if task is not None:
+                task.cancel()
 
     # --- registration ---------------------------------------------------------------
 
@@ -230,9 +250,25 @@ class Engine:
         return sent
 
     async def deliver(self, username: str, message_id: bytes, text: str) -> None:
-        """Encrypts and relays a message stored by `queue`; it leaves the outbox once the
-        node has accepted it."""
-        me = self._me()
+        """Encrypts and sends a message stored by `queue`: directly to a direct-mode peer
+        (falling back to the node when no receipt comes in time), else through the node.
+        It leaves the outbox once delivered directly or accepted by the node."""
+        await self._ready(username)
+        route = self._direct_route(username)
+        if route is not None and await self._deliver_direct(username, route, message_id, text):
+            return
+        await self._relay(username, messages.TEXT, message_id, text.encode())
+        with self.store.transaction():
+            self._set_status(message_id, "accepted")
+            self._leave_outbox(message_id)
+
+    def _leave_outbox(self, message_id: bytes) -> None:
+        self.store.put("outbox", [i for i in self.store.get("outbox", [])
+                                  if i != message_id.hex()])
+
+    async def _ready(self, username: str) -> dict:
+        """The contact, with a usable session (looked up if needed); raises `KeyChanged`
+        while their key change is not trusted."""
         contact = self.store.contact(username)
         if contact is not None and contact.get("session_broken"):
             with self.store.transaction():
@@ -246,13 +282,13 @@ class Engine:
             raise KeyChanged(f"{username}'s key changed since you pinned it: compare safety "
                              f"numbers (`nymchat contacts verify {username}`), then "
                              f"`nymchat contacts trust {username}`; nothing was sent")
-        payload = self._encrypt(me, username, messages.TEXT, message_id, text.encode())
+        return contact
+
+    async def _relay(self, username: str, kind: int, message_id: bytes, body: bytes) -> None:
+        """Encrypts a message for `username` and has the node accept it."""
+        payload = self._encrypt(self._me(), username, kind, message_id, body)
         await self.link.request(Kind.SEND, recipient=username, message_id=message_id,
                                 payload=payload)
-        with self.store.transaction():
-            self._set_status(message_id, "accepted")
-            self.store.put("outbox", [i for i in self.store.get("outbox", [])
-                                      if i != message_id.hex()])
 
     def _encrypt(self, me: str, username: str, kind: int, message_id: bytes,
                  body: bytes) -> bytes:
@@ -281,32 +317,40 @@ class Engine:
             self.store.update_message(message_id, record)
             if self.on_status is not None:
                 self.on_status(message_id, status)
+        waiter = self._receipts.get(message_id)
+        if status == "delivered" and waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # --- receiving --------------------------------------------------------------------
 
     async def inbox(self, quiet: float = 1.5) -> list[Received]:
-        """Asks the node for what is queued, takes it in, acknowledges it."""
+        """Asks the node for what is queued, takes it in, acknowledges it; with it, what
+        came directly and anything stored but never shown."""
         me = self._me()
+        received = self._never_shown()
+        taken = {m.message_id for m in received}
         await self.link.request(Kind.REFRESH)
-        received, ids, taken = [], [], set()
-        while True:
-            try:
-                push = await asyncio.wait_for(self.link.pushes.get(), quiet)
-            except TimeoutError:
-                break
-            message = self._handle_push(me, push, ids)
+        ids: list[bytes] = []
+        relayed: list[Received] = []
+        while (item := await self._next(quiet)) is not None:
+            relayed_now = isinstance(item, wire.Answer)
+            message = self._handle_push(me, item, ids) if relayed_now else item
             if message is not None and message.message_id not in taken:
                 taken.add(message.message_id)
                 received.append(message)
-        await self._after(me, ids, received)
+                if relayed_now:
+                    relayed.append(message)
+        await self._after(me, ids, relayed)
         received.sort(key=lambda m: m.sent)
         return received
 
     async def follow(self, refresh_every: float = 60.0, wake: asyncio.Event | None = None):
         """Yields messages as they arrive, for as long as it runs. Keeps the node supplied
         with SURBs (a refresh now and then, and whenever `wake` is set, e.g. after the
-        nym-client reconnected), so the node can push promptly."""
+        nym-client reconnected), so the node can push promptly; and direct peers too."""
         me = self._me()
+        for message in self._never_shown():
+            yield message
         wake = wake or asyncio.Event()
         wake.set()
         wait = refresh_every
@@ -314,21 +358,51 @@ class Engine:
             if wake.is_set():
                 wake.clear()
                 wait = refresh_every if await self._back_online() else RETRY_OFFLINE
-            getter = asyncio.ensure_future(self.link.pushes.get())
-            waker = asyncio.ensure_future(wake.wait())
-            done, _ = await asyncio.wait([getter, waker], timeout=wait,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            waker.cancel()
-            if getter not in done:
-                getter.cancel()
+            item = await self._next(wait, wake)
+            if item is None:
                 wake.set()  # quiet for a while: hand the node fresh SURBs
                 continue
+            if isinstance(item, Received):
+                yield item
+                continue
+            if not isinstance(item, wire.Answer):
+                continue  # woken
             ids: list[bytes] = []
-            message = self._handle_push(me, getter.result(), ids)
+            message = self._handle_push(me, item, ids)
             received = [message] if message is not None else []
             await self._after(me, ids, received)
             for message in received:
                 yield message
+
+    async def _next(self, timeout: float, wake: asyncio.Event | None = None):
+        """The next node push (`wire.Answer`) or direct message (`Received`); True when
+        `wake` was set, None after `timeout` seconds of quiet."""
+        waiters = {asyncio.ensure_future(self.link.pushes.get()): "push",
+                   asyncio.ensure_future(self.arrivals.get()): "direct"}
+        if wake is not None:
+            waiters[asyncio.ensure_future(wake.wait())] = "wake"
+        done, pending = await asyncio.wait(waiters, timeout=timeout,
+                                           return_when=asyncio.FIRST_COMPLETED)
+        for waiter in pending:
+            waiter.cancel()
+        results = {waiters[w]: w.result() for w in done}
+        # Both queues may have yielded at once: put back what will not be handled now.
+        if "push" in results and "direct" in results:
+            self.arrivals.put_nowait(results.pop("direct"))
+        for source in ("push", "direct"):
+            if source in results:
+                return results[source]
+        return True if results else None
+
+    def _never_shown(self) -> list[Received]:
+        """Messages stored but not shown when the last process stopped (it died between
+        taking a message and showing it)."""
+        out = []
+        for hex_id in self.store.get("unshown", []):
+            record = self.store.message(bytes.fromhex(hex_id))
+            if record is not None and (message := self._unshown(record["from"], record)):
+                out.append(message)
+        return out
 
     @property
     def node_answers(self) -> bool:
@@ -343,7 +417,9 @@ class Engine:
 
     async def _back_online(self) -> bool:
         """Hands the node fresh SURBs and sends what waits in the outbox; False (and the
-        user told, once) while the node does not answer."""
+        user told, once) while the node does not answer. Greets direct peers, so they
+        hold fresh SURBs too."""
+        await self._keep_direct_paths()
         try:
             await self.link.request(Kind.REFRESH)
         except NymchatError as e:
@@ -409,12 +485,18 @@ class Engine:
         return answer.body["one_time_keys_left"]
 
     async def _send_receipt(self, me: str, message: Received) -> None:
+        """Tells the sender the message reached this device: directly to a direct peer
+        (a lost receipt makes the sender fall back to the node), else relayed."""
         receipt_id = os.urandom(16)
         try:
+            route = self._direct_route(message.sender)
+            if route is None:
+                await self._relay(message.sender, messages.RECEIPT, receipt_id,
+                                  message.message_id)
+                return
             payload = self._encrypt(me, message.sender, messages.RECEIPT, receipt_id,
                                     message.message_id)
-            await self.link.request(Kind.SEND, recipient=message.sender,
-                                    message_id=receipt_id, payload=payload)
+            await self._send_direct(route, direct.MESSAGE, receipt_id, payload)
         except NymchatError as e:
             log.info("no receipt to %s: %s", message.sender, e)
 
@@ -443,10 +525,15 @@ class Engine:
                 self.store.add_message(sender, inner.message_id, {"direction": "receipt",
                                                                   "for": inner.body.hex()})
                 return None
+            if inner.kind != messages.TEXT:
+                self.store.add_message(sender, inner.message_id, {"direction": "control"})
+                self._direct_handshake(sender, contact, inner)
+                return None
             text = inner.body.decode("utf-8", "replace")
             self.store.add_message(sender, inner.message_id, {
                 "direction": "in", "from": sender, "text": text, "time": inner.sent,
                 "id": inner.message_id.hex(), "status": "delivered", "shown": False})
+            self.store.put("unshown", [*self.store.get("unshown", []), inner.message_id.hex()])
         return Received(sender, inner.message_id, inner.sent, text, contact["verified"],
                         contact["changed"])
 
@@ -466,6 +553,8 @@ class Engine:
             if record is not None and not record.get("shown", True):
                 record["shown"] = True
                 self.store.update_message(message.message_id, record)
+                self.store.put("unshown", [i for i in self.store.get("unshown", [])
+                                           if i != message.message_id.hex()])
 
     def _decrypt(self, sender: str, contact: dict, sealed: bytes) -> bytes:
         for session in self._sessions(sender):
@@ -484,3 +573,294 @@ class Engine:
         self.profile.save_account(account)  # the one-time key is gone for good
         self._save_session(sender, session)
         return plaintext
+
+    # --- direct mode (direct.py) ----------------------------------------------------
+
+    def direct_state(self, username: str) -> str | None:
+        """How direct mode stands with a contact, in words; None when it is off."""
+        state = (self.store.contact(username) or {}).get("direct")
+        if state is None:
+            return None
+        if state["state"] != "on":
+            return {"inviting": "direct: invitation sent", "invited": "direct: invited you"}[
+                state["state"]]
+        return "direct" if state.get("confirmed") else "direct (path not confirmed yet)"
+
+    async def invite_direct(self, name: str) -> str:
+        """Invites a contact, through the node, to talk directly; nothing is disclosed."""
+        username = names.normalize(name)
+        contact = await self._ready(username)
+        state = contact.get("direct") or {}
+        if state.get("state") == "on":
+            raise NymchatError(f"direct mode with {username} is already on "
+                               f"(`nymchat contacts end-direct {username}` ends it)")
+        if state.get("state") == "invited":
+            raise NymchatError(f"{username} already invited you: "
+                               f"`nymchat contacts accept-direct {username}`")
+        invite = os.urandom(16)
+        with self.store.transaction():  # stored first: the acceptance may come back fast
+            self._put_direct(username, {"state": "inviting", "invite": invite.hex(),
+                                        "since": now_ms()})
+        try:
+            await self._relay(username, messages.DIRECT_INVITE, os.urandom(16), invite)
+        except NymchatError:
+            with self.store.transaction():
+                self._put_direct(username, contact.get("direct"))
+            raise
+        return username
+
+    async def accept_direct(self, name: str) -> str:
+        """Accepts an invitation: discloses this client's nym address to the inviter
+        (only), with a fresh secret that authenticates every direct packet."""
+        username = names.normalize(name)
+        contact = await self._ready(username)
+        state = contact.get("direct") or {}
+        if state.get("state") != "invited":
+            raise NymchatError(f"{username} has not invited you to direct mode")
+        address, secret = self.link.transport.address.to_bytes(), os.urandom(32)
+        with self.store.transaction():
+            self._put_direct(username, {"state": "on", "role": "listener",
+                                        "secret": secret.hex(), "address": address.hex(),
+                                        "tag": None, "confirmed": False, "since": now_ms()})
+        try:
+            await self._relay(username, messages.DIRECT_ACCEPT, os.urandom(16),
+                              direct.encode_accept(direct.Accept(bytes.fromhex(state["invite"]),
+                                                                 secret, address)))
+        except NymchatError:
+            with self.store.transaction():
+                self._put_direct(username, state)
+            raise
+        return username
+
+    async def decline_direct(self, name: str) -> str:
+        username = names.normalize(name)
+        if (self.known(username).get("direct") or {}).get("state") != "invited":
+            raise NymchatError(f"{username} has not invited you to direct mode")
+        await self._end_direct(username, direct.DECLINED)
+        return username
+
+    async def end_direct(self, name: str) -> str:
+        """Ends direct mode (or withdraws an invitation) on both sides."""
+        username = names.normalize(name)
+        if not self.known(username).get("direct"):
+            raise NymchatError(f"direct mode with {username} is not on")
+        await self._end_direct(username, direct.ENDED)
+        return username
+
+    async def _end_direct(self, username: str, reason: int) -> None:
+        """Forgets direct mode with `username` and tells them, through the node."""
+        with self.store.transaction():
+            self._put_direct(username, None)
+        try:
+            await self._relay(username, messages.DIRECT_END, os.urandom(16), bytes([reason]))
+        except NymchatError as e:
+            self._notice(f"could not tell {username} that direct mode "
+                         f"{direct.END_REASONS[reason]}: {e}")
+
+    def _put_direct(self, username: str, state: dict | None) -> None:
+        """Stores direct-mode state in the contact's sealed record (within a transaction)."""
+        contact = self.store.contact(username)
+        if state is None:
+            contact.pop("direct", None)
+        else:
+            contact["direct"] = state
+        self.store.put_contact(contact)
+        self._channels = None
+
+    def _direct_handshake(self, sender: str, contact: dict, inner: messages.Inner) -> None:
+        """An invitation, acceptance or end from `sender` (within a transaction)."""
+        state = contact.get("direct") or {}
+        if inner.kind == messages.DIRECT_INVITE:
+            invite = direct.decode_invite(inner.body)
+            self._put_direct(sender, {"state": "invited", "invite": invite.hex(),
+                                      "since": now_ms()})
+            self._notice(f"{sender} invites you to direct mode: your messages would no longer "
+                         f"pass through the node, and accepting shows your nym address to "
+                         f"{sender} only. `nymchat contacts accept-direct {sender}` (/direct "
+                         f"{sender} accept) accepts; ignoring it changes nothing")
+        elif inner.kind == messages.DIRECT_ACCEPT:
+            accept = direct.decode_accept(inner.body)
+            if state.get("state") != "inviting" or state["invite"] != accept.invite.hex():
+                log.info("ignored an acceptance of direct mode that answers no invitation")
+                return
+            try:
+                Address.from_bytes(accept.address)
+            except AddressError as e:
+                raise wire.WireError(f"an acceptance of direct mode with a bad address: {e}") \
+                    from None
+            self._put_direct(sender, {"state": "on", "role": "dialer",
+                                      "secret": accept.secret.hex(),
+                                      "address": accept.address.hex(), "confirmed": False,
+                                      "since": now_ms()})
+            self._notice(f"{sender} accepted direct mode; checking the direct path")
+            self._soon(self._hello(sender))
+        elif state:
+            reason = direct.decode_end(inner.body)
+            self._put_direct(sender, None)
+            self._notice({direct.ENDED: f"{sender} ended direct mode; messages go through the "
+                                        "node again",
+                          direct.DECLINED: f"{sender} declined direct mode",
+                          direct.FAILED: f"the direct path with {sender} failed on their "
+                                         f"side; messages go through the node again "
+                                         f"(`nymchat contacts direct {sender}` tries again)"}
+                         [reason])
+
+    def _soon(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _direct_route(self, username: str) -> dict | None:
+        """Direct-mode state to send with, if direct mode is on and usable."""
+        state = (self.store.contact(username) or {}).get("direct")
+        if state and state["state"] == "on" and (state["role"] == "dialer" or state["tag"]):
+            return state
+        return None
+
+    async def _send_direct(self, route: dict, kind: int, message_id: bytes,
+                           payload: bytes = b"") -> None:
+        """A dialer sends to the listener's address with SURBs; a listener replies on
+        the dialer's SURBs, never learning the dialer's address."""
+        dialer = route["role"] == "dialer"
+        packet = direct.encode_packet(direct.keys(bytes.fromhex(route["secret"])), kind,
+                                      direct.FROM_DIALER if dialer else direct.FROM_LISTENER,
+                                      message_id, payload)
+        transport = self.link.transport
+        for n, frame in enumerate(_native.encode_frames(packet, os.urandom(16))):
+            if not dialer:
+                await transport.reply(bytes.fromhex(route["tag"]), frame)
+                continue
+            surbs = 0 if n else 4 * DIRECT_SURBS if kind == direct.HELLO else DIRECT_SURBS
+            await transport.send_anonymous(Address.from_bytes(bytes.fromhex(route["address"])),
+                                           frame, surbs)
+
+    async def _deliver_direct(self, username: str, route: dict, message_id: bytes,
+                              text: str) -> bool:
+        """Sends a message directly and waits for its receipt; False (direct mode ended,
+        both sides told) when none comes in time."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._receipts[message_id] = waiter
+        try:
+            payload = self._encrypt(self._me(), username, messages.TEXT, message_id,
+                                    text.encode())
+            await self._send_direct(route, direct.MESSAGE, message_id, payload)
+            await asyncio.wait_for(waiter, self.direct_timeout)
+        except TimeoutError:
+            await self._direct_failed(username, f"no receipt within {self.direct_timeout:g} s")
+            return False
+        finally:
+            self._receipts.pop(message_id, None)
+        with self.store.transaction():
+            self._leave_outbox(message_id)
+        return True
+
+    async def _direct_failed(self, username: str, why: str) -> None:
+        if not (self.store.contact(username) or {}).get("direct"):
+            return  # another message found out first
+        self._notice(f"the direct path to {username} failed ({why}); back to the node. "
+                     f"`nymchat contacts direct {username}` (/direct {username}) tries again")
+        await self._end_direct(username, direct.FAILED)
+
+    async def _hello(self, username: str) -> None:
+        route = self._direct_route(username)
+        if route is not None and route["role"] == "dialer":
+            try:
+                await self._send_direct(route, direct.HELLO, os.urandom(16))
+            except NymchatError as e:
+                log.info("no hello to %s: %s", username, e)
+
+    async def _keep_direct_paths(self) -> None:
+        """Dialers greet their listeners (fresh SURBs, and the current sender tag after
+        a nym-client restart); a listener whose own address changed ends direct mode."""
+        address = self.link.transport.address
+        for contact in self.store.contacts():
+            state = contact.get("direct") or {}
+            if state.get("state") != "on":
+                continue
+            if state["role"] == "dialer":
+                await self._hello(contact["username"])
+            elif address is not None and state["address"] != address.to_bytes().hex():
+                await self._direct_failed(contact["username"], "your nym address changed")
+
+    def _direct_channels(self) -> dict[bytes, tuple[str, direct.Keys]]:
+        if self._channels is None:
+            self._channels = {}
+            for contact in self.store.contacts():
+                state = contact.get("direct") or {}
+                if state.get("state") == "on":
+                    keys = direct.keys(bytes.fromhex(state["secret"]))
+                    self._channels[keys.channel] = (contact["username"], keys)
+        return self._channels
+
+    def _direct_arrived(self, data: bytes, tag: bytes | None) -> None:
+        """From the link: a message that is not a node answer. Checked in order, later."""
+        try:
+            self._direct_in.put_nowait((data, tag))
+        except asyncio.QueueFull:
+            self._rejected("too many waiting")
+            return
+        if self._direct_task is None or self._direct_task.done():
+            self._direct_task = asyncio.create_task(self._direct_loop())
+
+    async def _direct_loop(self) -> None:
+        while True:
+            data, tag = await self._direct_in.get()
+            try:
+                await self._direct_packet(data, tag)
+            except (NymchatError, wire.WireError, ValueError) as e:
+                log.warning("a direct message could not be handled: %s", e)
+
+    def _rejected(self, why: str) -> None:
+        """Counts a dropped direct packet; logs the 1st, 2nd, 4th, 8th... so that a
+        flood cannot fill the log."""
+        self.direct_rejected += 1
+        n = self.direct_rejected
+        if n & (n - 1) == 0:
+            log.warning("ignored %d message(s) sent to this address by strangers (last: %s)",
+                        n, why)
+
+    async def _direct_packet(self, data: bytes, tag: bytes | None) -> None:
+        try:
+            packet = direct.decode_packet(data)
+        except direct.BadPacket as e:
+            return self._rejected(str(e))
+        peer = self._direct_channels().get(packet.channel)
+        if peer is None or not direct.authentic(packet, peer[1]):
+            return self._rejected("unknown channel or bad MAC")
+        username = peer[0]
+        state = self.store.contact(username)["direct"]
+        dialer = state["role"] == "dialer"
+        if packet.direction != (direct.FROM_LISTENER if dialer else direct.FROM_DIALER) or \
+                (tag is None) != dialer:
+            return self._rejected("wrong direction")
+        changes = {} if state["confirmed"] else {"confirmed": True}
+        if not dialer and state["tag"] != tag.hex():
+            changes["tag"] = tag.hex()  # the dialer's nym-client (re)started: reply there
+        if changes:
+            state = {**state, **changes}
+            with self.store.transaction():
+                self._put_direct(username, state)
+            if "confirmed" in changes:
+                self._notice(f"direct mode with {username} is on: your messages no longer "
+                             "pass through the node")
+        if packet.kind == direct.HELLO:
+            if not dialer:
+                await self._send_direct(state, direct.HELLO, os.urandom(16))
+            return
+        me = self._me()
+        stored = self.store.message(packet.message_id)
+        if stored is not None:  # a copy: the receipt may have been lost, say it again
+            if stored.get("direction") == "in":
+                await self._send_receipt(me, Received(username, packet.message_id,
+                                                      stored["time"], stored["text"],
+                                                      False, False))
+            return
+        try:
+            received = self._take(me, {"sender": username, "message_id": packet.message_id,
+                                       "payload": packet.payload})
+        except (NymchatError, wire.WireError) as e:
+            self._unreadable(username, e)
+            return
+        if received is not None:
+            self.arrivals.put_nowait(received)
+            await self._send_receipt(me, received)

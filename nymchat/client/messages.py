@@ -9,6 +9,8 @@ from nymchat.protocol import wire
 
 VERSION = 1
 TEXT, RECEIPT = 1, 2
+DIRECT_INVITE, DIRECT_ACCEPT, DIRECT_END = 3, 4, 5  # the direct-mode handshake (direct.py)
+KINDS = (TEXT, RECEIPT, DIRECT_INVITE, DIRECT_ACCEPT, DIRECT_END)
 CARRIES_KEYS = 1
 
 
@@ -50,7 +52,7 @@ def decode_inner(data: bytes) -> Inner:
     if not data or data[0] != VERSION:
         raise wire.WireError("unknown message version")
     inner = wire.decode_record(INNER, data[1:])
-    if inner.kind not in (TEXT, RECEIPT):
+    if inner.kind not in KINDS:
         raise wire.WireError(f"unknown message kind {inner.kind}")
     return inner
 

@@ -3,7 +3,8 @@
 Requests go with `sendAnonymous` (the node learns a sender tag, not our address); the
 node answers with `reply`. Only messages that verify under the pinned node key, are
 meant for our identity and answer a request we have outstanding are accepted: anyone who
-learns our address can send us bytes, but cannot forge a node answer.
+learns our address can send us bytes, but cannot forge a node answer. Everything else
+that arrives (sent to our address, or a direct peer's reply) goes to `on_direct`.
 """
 
 import asyncio
@@ -13,14 +14,15 @@ import time
 from collections.abc import Callable
 
 from nymchat import _native
+from nymchat.client.direct import MAGIC
 from nymchat.errors import FramingError, NymchatError
-from nymchat.nym import api
 from nymchat.nym.transport import NymClient
 from nymchat.protocol import wire
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import ErrorCode, Kind
 
 log = logging.getLogger(__name__)
+DIRECT_MAGIC = bytes([MAGIC])
 REPLY_SURBS = 20  # the node's nym-client keeps 10 in reserve; 20 leave room for answers
 TIMEOUT, ATTEMPTS = 10.0, 3
 
@@ -41,18 +43,21 @@ class NodeSilent(NymchatError):
 class NodeLink:
     def __init__(self, transport: NymClient, contact: NodeContact,
                  identity: "_native.Identity", *, reply_surbs: int = REPLY_SURBS,
-                 on_other: Callable[[api.Received], None] | None = None):
+                 on_direct: Callable[[bytes, bytes | None], None] | None = None):
         self.transport = transport
         self.contact = contact
         self.node_key = _native.PublicKey(contact.key)
         self.identity = identity
         self.reply_surbs = reply_surbs
-        self.on_other = on_other
+        self.on_direct = on_direct  # called with (message, sender tag or None)
         self.pushes: asyncio.Queue[wire.Answer] = asyncio.Queue()
         self.rejected = 0  # messages that were not a valid node answer for us
         self.latency: float | None = None  # seconds, request to answer, of the last request
         self._pending: dict[bytes, asyncio.Future[wire.Answer]] = {}
         self._reassembler = _native.Reassembler(max_message_bytes=4 << 20)
+        # Whoever learns our address can send to it: they get their own, smaller pool, so
+        # they cannot crowd out the node's answers.
+        self._strangers = _native.Reassembler(max_message_bytes=1 << 20)
         self._reader: asyncio.Task | None = None
 
     async def __aenter__(self) -> "NodeLink":
@@ -66,17 +71,21 @@ class NodeLink:
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
         async for received in self.transport:
-            if received.sender_tag is not None:  # not a reply: not the node
-                if self.on_other is not None:
-                    self.on_other(received)
-                continue
+            tag = received.sender_tag
+            pool = self._reassembler if tag is None else self._strangers
             try:
-                done = self._reassembler.push(received.message, loop.time(), b"")
+                done = pool.push(received.message, loop.time(), tag or b"")
             except FramingError:
                 self.rejected += 1
                 continue
-            if done is not None:
+            if done is None:
+                continue
+            if tag is None and done[1][:1] != DIRECT_MAGIC:
                 self._accept(done[1])
+            elif self.on_direct is not None:  # not a reply, or a direct peer's reply
+                self.on_direct(done[1], tag)
+            else:
+                self.rejected += 1
 
     def _accept(self, data: bytes) -> None:
         try:

@@ -1,4 +1,5 @@
-"""``nymchat contacts``: list, show, verify, trust and remove contacts."""
+"""``nymchat contacts``: list, show, verify, trust and remove contacts; invite them to,
+accept, decline and end direct mode."""
 
 import argparse
 import json
@@ -24,6 +25,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if name == "show":
             sub.add_argument("-n", "--last", type=int, default=50, metavar="N",
                              help="how many messages (default 50)")
+    for name, summary in DIRECT_COMMANDS.items():
+        sub = actions.add_parser(name, help=summary, description=summary[0].upper()
+                                 + summary[1:] + ". " + DIRECT_NOTE)
+        sub.add_argument("name", help="the contact's username")
+        sub.add_argument("--nym", metavar="URL",
+                         help="your nym-client (default: the last used)")
+        sub.add_argument("--json", action="store_true", help="print as JSON")
+
+
+DIRECT_COMMANDS = {
+    "direct": "invite a contact to direct mode (talking without the node); nothing is "
+              "disclosed until they accept",
+    "accept-direct": "accept a contact's invitation to direct mode: your nym address goes "
+                     "to them only",
+    "decline-direct": "decline a contact's invitation to direct mode",
+    "end-direct": "end direct mode with a contact (or withdraw an invitation)",
+}
+DIRECT_NOTE = ("In direct mode messages go from client to client through the mixnet: the "
+               "node no longer sees that you exchange them. The one who accepts discloses "
+               "their nym address to the one who invited; the inviter's address stays "
+               "hidden (they are answered through SURBs). If the direct path fails, messages "
+               "go through the node again. docs/SECURITY.md says what each side learns.")
+DIRECT_DONE = {
+    "direct": "invited {0} to direct mode; it starts when they accept (your address is not "
+              "disclosed)",
+    "accept-direct": "accepted: your nym address went to {0} only, inside your end-to-end "
+                     "session; direct mode is on once {0}'s client answers",
+    "decline-direct": "declined {0}'s invitation; nothing changes",
+    "end-direct": "direct mode with {0} ended; messages go through the node",
+}
 
 
 MARKS = {"sent": "sent", "accepted": "accepted by node", "delivered": "delivered"}
@@ -33,22 +64,58 @@ def _emit(args, data, text: str) -> None:
     print(json.dumps(data) if args.json else text)
 
 
+def _direct(args: argparse.Namespace, command: str) -> int:
+    """Invites, accepts, declines or ends: through the process holding the profile's
+    connection if one runs (`chat`, `inbox --follow`), else over a connection of its own."""
+    import asyncio
+
+    from nymchat.client.connect import delegate, open_engine, unlock
+    from nymchat.client.control import DIRECT_ACTIONS
+    from nymchat.protocol import names
+
+    username = names.normalize(args.name)
+
+    action = {"direct": "invite", "accept-direct": "accept", "decline-direct": "decline",
+              "end-direct": "end"}[command]
+
+    async def main(profile) -> dict:
+        async with open_engine(args, profile=profile) as engine:
+            await getattr(engine, DIRECT_ACTIONS[action])(username)
+            return {"username": username, "direct": engine.direct_state(username)}
+
+    answer = delegate(args, {"op": "direct", "action": action, "name": username})
+    if answer is None:
+        profile = unlock(args)
+        try:
+            answer = asyncio.run(main(profile))
+        finally:
+            profile.store.close()
+    _emit(args, {"username": username, "action": action, "direct": answer["direct"]},
+          DIRECT_DONE[command].format(username))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from nymchat.client.connect import unlock
     from nymchat.client.engine import Engine
     from nymchat.identity import fingerprint
     from nymchat.protocol import names
 
+    command = args.contacts_command or "list"
+    if command in DIRECT_COMMANDS:
+        return _direct(args, command)
     profile = unlock(args)
     engine = Engine(profile, link=None)
-    command = args.contacts_command or "list"
     try:
         if command == "list":
             contacts = profile.store.contacts()
+            states = {c["username"]: engine.direct_state(c["username"]) for c in contacts}
             _emit(args, [{"username": c["username"], "verified": c["verified"],
-                          "key_changed": c["changed"]} for c in contacts],
+                          "key_changed": c["changed"], "direct": states[c["username"]]}
+                         for c in contacts],
                   "\n".join(f"{c['username']:<32} "
                             f"{'KEY CHANGED' if c['changed'] else 'verified' if c['verified'] else 'not verified'}"  # noqa: E501
+                            + (f"  {states[c['username']]}" if states[c["username"]] else "")
                             for c in contacts) or "no contacts yet")
             return 0
         username = names.normalize(args.name)

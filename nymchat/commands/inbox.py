@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import sys
 import time
 
 
@@ -37,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
             wake = asyncio.Event()
             engine.link.transport.on_change = lambda event: wake.set()
+            engine.on_notice = lambda text: print(f"nymchat: {text}", file=sys.stderr,
+                                                  flush=True)
             server = await control.serve(engine, engine.profile.home)
             try:
                 async for message in engine.follow(wake=wake):

@@ -194,7 +194,7 @@ class Record:
 
 
 U8, U16, U32, U64 = _Int("B"), _Int("H"), _Int("I"), _Int("Q")
-B16, B32, B64 = _Fixed(16), _Fixed(32), _Fixed(64)
+B16, B32, B64, B96 = _Fixed(16), _Fixed(32), _Fixed(64), _Fixed(96)
 NAME = _Sized(U8, 255, ascii_text=True)
 TEXT = _Sized(U16, 4096, utf8=True)
 BLOB = _Sized(U32, MAX_BLOB)
