@@ -138,7 +138,8 @@ def test_contacts_verify_trust_show_and_remove(people):
     shown = alice("contacts", "show", "bob").stdout
     assert "you: hello  [delivered]" in shown
     listed = alice.json("contacts", "list")[0]
-    assert listed == [{"username": "bob", "verified": False, "key_changed": False}]
+    assert listed == [{"username": "bob", "verified": False, "key_changed": False,
+                       "direct": None}]
     theirs = bob.json("contacts", "verify", "alice")[0]["safety_number"]
     ours = alice.json("contacts", "verify", "bob", "--mark")[0]
     assert ours["safety_number"] == theirs and ours["verified"] is True

@@ -1,0 +1,75 @@
+"""The threat model's malicious node (docs/SECURITY.md), played for real: the operator
+stops the node, rewrites its database, and starts it again. Clients must show nothing
+forged and must not send to a substituted key."""
+
+import sqlite3
+
+import pytest
+from procs import User
+
+pytestmark = pytest.mark.cli
+
+
+@pytest.fixture
+def setting(start_mixnet, start_node, shiv_root, tmp_path):
+    mixnet = start_mixnet("--max-held", "1")  # what is pushed to an offline client is
+    # lost but the last, so the node pushes its queue, as the operator left it, again
+    data = tmp_path / "node-data"
+    node = start_node(mixnet, data=data)
+    users = {n: User(n, tmp_path / n, shiv_root, mixnet, node)
+             for n in ("alice", "bob", "carol", "mallory")}
+    for user in users.values():
+        user.register()
+    return mixnet, node, data, users
+
+
+def tamper(node, data, start_node, mixnet, *statements: tuple[str, tuple]) -> None:
+    node.stop()
+    db = sqlite3.connect(data / "node.db")
+    with db:
+        for sql, params in statements:
+            db.execute(sql, params)
+    db.close()
+    start_node(mixnet, data=data)
+
+
+def test_a_node_cannot_reattribute_or_redirect_messages(setting, start_node):
+    mixnet, node, data, users = setting
+    alice, bob, carol = users["alice"], users["bob"], users["carol"]
+    carol("send", "bob", "hello bob")  # carol and bob have a session
+    bob("inbox")
+    alice("send", "bob", "from alice, really")
+    carol("send", "bob", "meant for bob only")
+    tamper(node, data, start_node, mixnet,
+           ("UPDATE queue SET recipient = 'alice' WHERE sender = 'carol'", ()),
+           ("UPDATE queue SET sender = 'carol' WHERE sender = 'alice'", ()))
+    shown = bob("inbox")
+    assert "from alice, really" not in shown.stdout  # refused: not what carol sent
+    assert "a message from carol could not be read" in shown.stderr
+    shown = alice("inbox")
+    assert "meant for bob only" not in shown.stdout  # refused: not meant for alice
+    assert "a message from carol could not be read" in shown.stderr
+    assert all(c["username"] != "carol" for c in alice.json("contacts", "list")[0])
+
+
+def test_a_node_cannot_substitute_a_pinned_key(setting, start_node):
+    """The node hands out mallory's keys as bob's: alice, who pinned bob, is warned and
+    cannot send; and the safety number she would compare no longer matches bob's."""
+    mixnet, node, data, users = setting
+    alice, bob = users["alice"], users["bob"]
+    alice("send", "bob", "hi bob")  # alice pins bob's key
+    bob("inbox")
+    bobs_number = bob.json("contacts", "verify", "alice")[0]["safety_number"]
+    tamper(node, data, start_node, mixnet,
+           ("DELETE FROM one_time_keys WHERE username = 'bob'", ()),
+           ("UPDATE users SET username = 'gone', skeleton = 'gone:' || skeleton "
+            "WHERE username = 'bob'", ()),
+           ("UPDATE users SET username = 'bob', skeleton = (SELECT substr(skeleton, 6) FROM "
+            "users WHERE username = 'gone') WHERE username = 'mallory'", ()),
+           ("DELETE FROM users WHERE username = 'gone'", ()),
+           ("UPDATE one_time_keys SET username = 'bob' WHERE username = 'mallory'", ()))
+    assert "WARNING: bob's key has CHANGED" in alice("lookup", "bob").stdout
+    refused = alice("send", "bob", "are you really bob?", check=False)
+    assert refused.returncode == 1 and "nothing was sent" in refused.stderr
+    alice("contacts", "trust", "bob")  # alice trusts it anyway, without comparing...
+    assert alice.json("contacts", "verify", "bob")[0]["safety_number"] != bobs_number
