@@ -134,6 +134,9 @@ def test_accepted_direct_mode_bypasses_the_node_and_survives_restarts(people):
     assert listed["bob"] == "direct"
     alice_chat, bob_chat = Chat(alice), Chat(bob)  # state kept, sealed, in client.db
     talk(alice_chat, bob_chat, 3)
+    sent = json.loads(alice("send", "bob", "one-shot, direct", "--json").stdout)
+    assert sent["status"] == "delivered"  # through alice's chat, which holds the connection
+    bob_chat.expect("message", "one-shot, direct")
     assert relayed(port) == before
     alice_chat.say("/direct bob off")
     alice_chat.expect("notice", "direct mode with bob ended")

@@ -57,7 +57,8 @@ async def _answer(engine, line: bytes) -> dict:
     try:
         if request.get("op") == "send":
             message_id = await engine.send(str(request["to"]), str(request["text"]))
-            return {"ok": True, "sent": message_id.hex(), "status": "accepted"}
+            return {"ok": True, "sent": message_id.hex(),
+                    "status": engine.store.message(message_id)["status"]}
         if request.get("op") == "direct":
             action = DIRECT_ACTIONS[str(request["action"])]
             username = await getattr(engine, action)(str(request["name"]))

@@ -2,6 +2,7 @@
 the header bound inside every message, key-bundle checks, and safety numbers."""
 
 import hashlib
+import time
 from dataclasses import dataclass
 
 from nymchat import _native
@@ -92,3 +93,17 @@ def safety_number(name_a: str, identity_a: bytes, name_b: str, identity_b: bytes
     digest = hashlib.sha512(b"nymchat-safety-number-v1\0" + parts[0] + b"\0" + parts[1]).digest()
     groups = [int.from_bytes(digest[i:i + 5], "big") % 100_000 for i in range(0, 60, 5)]
     return " ".join(f"{g:05d}" for g in groups)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    sender: str
+    message_id: bytes
+    sent: int
+    text: str
+    verified: bool
+    key_changed: bool

@@ -25,17 +25,19 @@ def run(args: argparse.Namespace) -> int:
     if not text.strip():
         raise UsageError("the message is empty")
 
-    async def main() -> bytes:
+    async def main() -> dict:
         async with open_engine(args) as engine:
             slow = asyncio.get_running_loop().call_later(1.0, waiting)
             try:
-                return await engine.send(args.name, text)
+                message_id = await engine.send(args.name, text)
             finally:
                 slow.cancel()
+            return {"sent": message_id.hex(), "status": engine.store.message(message_id)["status"]}
 
     def waiting() -> None:
         if sys.stderr.isatty() and not args.quiet:
-            print("waiting for the node to accept the message...", file=sys.stderr, flush=True)
+            print("waiting for the node to accept the message (or, in direct mode, for the "
+                  "receipt)...", file=sys.stderr, flush=True)
 
     if args.no_wait:
         from nymchat.client.connect import unlock
@@ -48,14 +50,15 @@ def run(args: argparse.Namespace) -> int:
             profile.store.close()
         status = "queued"
     else:
-        served = delegate(args, {"op": "send", "to": args.name, "text": text})
-        message_id = bytes.fromhex(served["sent"]) if served else asyncio.run(main())
-        status = "accepted"
+        served = delegate(args, {"op": "send", "to": args.name, "text": text}) or \
+            asyncio.run(main())
+        message_id, status = bytes.fromhex(served["sent"]), served["status"]
     if args.json:
         print(json.dumps({"sent": message_id.hex(), "to": args.name.lower(),
                           "status": status}))
     elif not args.quiet:
-        print(f"accepted by the node for {args.name.lower()}" if status == "accepted"
-              else f"queued for {args.name.lower()}; it leaves with the next nymchat command "
-                   "that connects")
+        print({"accepted": f"accepted by the node for {args.name.lower()}",
+               "delivered": f"delivered to {args.name.lower()} (direct mode)"}.get(
+            status, f"queued for {args.name.lower()}; it leaves with the next nymchat command "
+                    "that connects"))
     return 0
