@@ -287,3 +287,18 @@ def test_the_node_never_holds_an_address(people, tmp_path):
     for address in addresses:
         for form in (address.to_bytes(), str(address).encode(), address.identity):
             assert form not in node_files
+
+
+def test_the_listener_follows_the_dialer_after_its_nym_client_restarts(people):
+    """The dialer's nym-client restarts (new sender tags): its hello gives the listener the
+    new tag and fresh SURBs, and direct mode goes on without the node."""
+    mixnet, port, alice, bob, _ = people
+    alice_chat, bob_chat = Chat(alice), Chat(bob)
+    go_direct(alice_chat, bob_chat)
+    alice_chat.quit()
+    before = relayed(port)
+    alice_chat = Chat(alice, "--nym", f"{mixnet.url}/alice?restart")
+    talk(alice_chat, bob_chat, 1)
+    assert relayed(port) == before
+    alice_chat.quit()
+    bob_chat.quit()
