@@ -69,7 +69,9 @@ class TerminalFace:
         if s.connected and s.engine.node_answers and latency is not None:
             state += f", {latency * 1000:.0f} ms to the node"
         unread = ", ".join(f"{name} {n}" for name, n in s.unread.items() if n)
+        direct = s.current and s.engine.direct_state(s.current)
         return (f" {self.me} @ {self.node} | {state} | talking to {s.current or '-'}"
+                + (f" ({direct})" if direct else "")
                 + (f" | unread: {unread}" if unread else "") + " | /help ")
 
     async def run(self, session: ChatSession) -> None:

@@ -367,12 +367,8 @@ class Engine(DirectMode):
     def _never_shown(self) -> list[Received]:
         """Messages stored but not shown when the last process stopped (it died between
         taking a message and showing it)."""
-        out = []
-        for hex_id in self.store.get("unshown", []):
-            record = self.store.message(bytes.fromhex(hex_id))
-            if record is not None and (message := self._unshown(record["from"], record)):
-                out.append(message)
-        return out
+        return [message for record in self.store.unshown()
+                if (message := self._unshown(record["from"], record)) is not None]
 
     @property
     def node_answers(self) -> bool:
@@ -503,7 +499,7 @@ class Engine(DirectMode):
             self.store.add_message(sender, inner.message_id, {
                 "direction": "in", "from": sender, "text": text, "time": inner.sent,
                 "id": inner.message_id.hex(), "status": "delivered", "shown": False})
-            self.store.put("unshown", [*self.store.get("unshown", []), inner.message_id.hex()])
+            self.store.set_shown(inner.message_id, False)
         return Received(sender, inner.message_id, inner.sent, text, contact["verified"],
                         contact["changed"])
 
@@ -523,8 +519,7 @@ class Engine(DirectMode):
             if record is not None and not record.get("shown", True):
                 record["shown"] = True
                 self.store.update_message(message.message_id, record)
-                self.store.put("unshown", [i for i in self.store.get("unshown", [])
-                                           if i != message.message_id.hex()])
+            self.store.set_shown(message.message_id, True)
 
     def _decrypt(self, sender: str, contact: dict, sealed: bytes) -> bytes:
         for session in self._sessions(sender):

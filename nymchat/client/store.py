@@ -93,6 +93,8 @@ class ClientStore:
     def remove_contact(self, username: str) -> None:
         """Forgets a contact with their sessions and the conversation."""
         row = self.blind("contact", username)
+        self.db.execute("DELETE FROM unshown WHERE message_id IN (SELECT message_id FROM "
+                        "messages WHERE contact = ?)", (row,))
         for table, column in (("contacts", "id"), ("sessions", "contact"),
                               ("messages", "contact")):
             self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", (row,))
@@ -141,6 +143,17 @@ class ClientStore:
         found = self.db.execute("SELECT sealed FROM messages WHERE message_id = ?",
                                 (mid,)).fetchone()
         return self.open("messages", mid, found[0]) if found else None
+
+    def set_shown(self, message_id: bytes, shown: bool) -> None:
+        mid = self.blind("message", message_id)
+        self.db.execute("DELETE FROM unshown WHERE message_id = ?" if shown else
+                        "INSERT OR IGNORE INTO unshown (message_id) VALUES (?)", (mid,))
+
+    def unshown(self) -> list[dict]:
+        """Messages taken in but not shown yet, oldest first."""
+        rows = self.db.execute("SELECT message_id, m.sealed FROM unshown JOIN messages m "
+                               "USING (message_id) ORDER BY m.seq").fetchall()
+        return [self.open("messages", mid, sealed) for mid, sealed in rows]
 
     def history(self, username: str, limit: int = 100) -> list[dict]:
         contact = self.blind("contact", username)
