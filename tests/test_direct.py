@@ -251,23 +251,6 @@ def _drain(events: queue.Queue) -> list[dict]:
     return out
 
 
-def test_direct_packets_need_the_shared_secret():
-    from nymchat.client import direct
-
-    keys, other = direct.keys(b"\x01" * 32), direct.keys(b"\x02" * 32)
-    packet = direct.encode_packet(keys, direct.MESSAGE, direct.FROM_DIALER, b"\x03" * 16,
-                                  b"payload")
-    decoded = direct.decode_packet(packet)
-    assert (decoded.channel, decoded.payload) == (keys.channel, b"payload")
-    assert direct.authentic(decoded, keys) and not direct.authentic(decoded, other)
-    flipped = bytearray(packet)
-    flipped[-40] ^= 1
-    assert not direct.authentic(direct.decode_packet(bytes(flipped)), keys)
-    for bad in (b"", packet[:40], b"\x01" + packet[1:], packet[:2] + b"\x09" + packet[3:]):
-        with pytest.raises(direct.BadPacket):
-            direct.decode_packet(bad)
-
-
 def test_the_node_never_holds_an_address(people, tmp_path):
     """The acceptance crossed the node inside the end-to-end session: the node's files hold
     no nym address of either side."""
