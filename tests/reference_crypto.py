@@ -97,6 +97,8 @@ class RefPublicKey:
 
     def __init__(self, public32: bytes):
         self.raw = _need(public32, 32, "public key")
+        if int.from_bytes(self.raw, "little") % 2**255 >= _P:
+            raise Rejected("key", "non-canonical Ed25519 point encoding")
         y = _y(self.raw)
         x2 = (y * y - 1) * pow(_D * y * y + 1, -1, _P) % _P  # x² from the curve equation
         if pow(x2, (_P - 1) // 2, _P) not in (0, 1):

@@ -15,7 +15,7 @@ use aes_gcm::aead::{AeadInOut, KeyInit, Nonce, Tag};
 use aes_gcm::{Aes256Gcm, Key};
 use hkdf::Hkdf;
 use sha2::Sha256;
-use x25519_dalek::{PublicKey as AgreementPublic, StaticSecret};
+use x25519_dalek::{PublicKey as AgreementPublic, SharedSecret, StaticSecret};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -24,7 +24,7 @@ use crate::identity::{Identity, PUBLIC_KEY_LEN, PublicKey, SIGNATURE_LEN, check_
 pub const VERSION: u8 = 1;
 pub const MESSAGE_ID_LEN: usize = 16;
 pub const HEADER_LEN: usize = 1 + PUBLIC_KEY_LEN + MESSAGE_ID_LEN;
-const TAG_LEN: usize = 16;
+pub const TAG_LEN: usize = 16;
 /// Bytes an envelope adds to its plaintext.
 pub const OVERHEAD: usize = HEADER_LEN + PUBLIC_KEY_LEN + SIGNATURE_LEN + TAG_LEN;
 const KDF_INFO: &[u8] = b"nymchat-envelope-v1\x00";
@@ -47,6 +47,51 @@ fn associated_data(header: &[u8], context: &str, recipient: &[u8; 32]) -> Vec<u8
     ad
 }
 
+/// X25519 as envelopes use it: `own_secret` times `peer`, refused when the result is all
+/// zeros (a low-order `peer`, RFC 7748 §6.1). Public for the known-answer tests.
+pub fn x25519_shared(own_secret: &StaticSecret, peer: &[u8; 32]) -> Result<SharedSecret> {
+    let shared = own_secret.diffie_hellman(&AgreementPublic::from(*peer));
+    if !shared.was_contributory() {
+        return Err(Error::BadKey("low-order X25519 key"));
+    }
+    Ok(shared)
+}
+
+/// AES-256-GCM with a 96-bit nonce: encrypts `buffer` in place and returns the tag.
+/// Public, with `aead_open_in_place`, for the known-answer tests.
+pub fn aead_seal_in_place(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    ad: &[u8],
+    buffer: &mut [u8],
+) -> Result<[u8; TAG_LEN]> {
+    let tag = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key))
+        .encrypt_inout_detached(&Nonce::<Aes256Gcm>::from(*nonce), ad, buffer.into())
+        .map_err(|_| Error::InvalidArgument("plaintext too long".into()))?;
+    Ok(tag.into())
+}
+
+/// Checks `tag` and decrypts `buffer` in place (AES-256-GCM, 96-bit nonce).
+pub fn aead_open_in_place(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    ad: &[u8],
+    buffer: &mut [u8],
+    tag: &[u8],
+) -> Result<()> {
+    let tag = Tag::<Aes256Gcm>::try_from(tag)
+        .map_err(|_| Error::DecryptionFailed("authentication failed"))?;
+    Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key))
+        .decrypt_inout_detached(&Nonce::<Aes256Gcm>::from(*nonce), ad, buffer.into(), &tag)
+        .map_err(|_| Error::DecryptionFailed("authentication failed"))
+}
+
+/// The AEAD key and nonce of an envelope.
+struct CipherKey {
+    key: Zeroizing<[u8; 32]>,
+    nonce: [u8; 12],
+}
+
 /// Derives the AEAD key and nonce; `own_secret` is the ephemeral secret when sealing
 /// and the recipient's static secret when opening, `peer` the other side's public key.
 fn cipher(
@@ -55,11 +100,8 @@ fn cipher(
     ephemeral_public: &[u8; 32],
     recipient: &[u8; 32],
     context: &str,
-) -> Result<(Aes256Gcm, Nonce<Aes256Gcm>)> {
-    let shared = own_secret.diffie_hellman(&AgreementPublic::from(*peer));
-    if !shared.was_contributory() {
-        return Err(Error::BadKey("low-order X25519 key"));
-    }
+) -> Result<CipherKey> {
+    let shared = x25519_shared(own_secret, peer)?;
     let mut salt = [0u8; 64];
     salt[..32].copy_from_slice(ephemeral_public);
     salt[32..].copy_from_slice(recipient);
@@ -71,9 +113,10 @@ fn cipher(
     Hkdf::<Sha256>::new(Some(&salt), shared.as_bytes())
         .expand(&info, okm.as_mut())
         .expect("44 bytes is a valid HKDF-SHA256 length");
-    let key = Key::<Aes256Gcm>::try_from(&okm[..32]).expect("32-byte key");
-    let nonce = Nonce::<Aes256Gcm>::try_from(&okm[32..]).expect("12-byte nonce");
-    Ok((Aes256Gcm::new(&key), nonce))
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&okm[..32]);
+    let nonce = okm[32..].try_into().expect("12-byte nonce");
+    Ok(CipherKey { key, nonce })
 }
 
 fn read_key(bytes: &[u8], what: &'static str) -> Result<[u8; 32]> {
@@ -107,7 +150,7 @@ pub fn seal_with_ephemeral(
         Error::InvalidArgument(format!("message id must be {MESSAGE_ID_LEN} bytes"))
     })?;
     let ephemeral_public = AgreementPublic::from(&ephemeral).to_bytes();
-    let (aead, nonce) = cipher(
+    let aead = cipher(
         &ephemeral,
         &recipient,
         &ephemeral_public,
@@ -131,9 +174,7 @@ pub fn seal_with_ephemeral(
     out.extend_from_slice(&sender_public);
     out.extend_from_slice(&signature);
     out.extend_from_slice(plaintext);
-    let tag = aead
-        .encrypt_inout_detached(&nonce, &ad, (&mut out[HEADER_LEN..]).into())
-        .map_err(|_| Error::InvalidArgument("plaintext too long".into()))?;
+    let tag = aead_seal_in_place(&aead.key, &aead.nonce, &ad, &mut out[HEADER_LEN..])?;
     out.extend_from_slice(&tag);
     Ok(out)
 }
@@ -157,7 +198,7 @@ pub fn open(
     let ephemeral_public = read_key(&header[1..33], "ephemeral key")?;
     let recipient_public = recipient.agreement_public();
     let own_secret = recipient.agreement_secret();
-    let (aead, nonce) = cipher(
+    let aead = cipher(
         own_secret,
         &ephemeral_public,
         &ephemeral_public,
@@ -169,9 +210,7 @@ pub fn open(
 
     let (ciphertext, tag) = body.split_at(body.len() - TAG_LEN);
     let mut inner = Zeroizing::new(ciphertext.to_vec());
-    let tag = Tag::<Aes256Gcm>::try_from(tag).expect("16-byte tag");
-    aead.decrypt_inout_detached(&nonce, &ad, inner.as_mut_slice().into(), &tag)
-        .map_err(|_| Error::DecryptionFailed("authentication failed"))?;
+    aead_open_in_place(&aead.key, &aead.nonce, &ad, inner.as_mut_slice(), tag)?;
 
     let (sender, rest) = inner.split_at(PUBLIC_KEY_LEN);
     let (signature, plaintext) = rest.split_at(SIGNATURE_LEN);

@@ -105,6 +105,11 @@ impl PublicKey {
         let bytes: &[u8; PUBLIC_KEY_LEN] = bytes
             .try_into()
             .map_err(|_| Error::BadKey("public key must be 32 bytes"))?;
+        // RFC 8032 §5.1.3: a y coordinate of p or more does not decode. Decompression would
+        // reduce it, giving a second encoding of a point (found by the KATs, kat_ed25519.json).
+        if !canonical_y(bytes) {
+            return Err(Error::BadKey("non-canonical Ed25519 point encoding"));
+        }
         let key =
             VerifyingKey::from_bytes(bytes).map_err(|_| Error::BadKey("not an Ed25519 point"))?;
         if key.is_weak() {
@@ -118,9 +123,16 @@ impl PublicKey {
     }
 
     pub fn verify(&self, label: &str, message: &[u8], signature: &[u8]) -> Result<()> {
+        self.verify_raw(&signed_bytes(label, message)?, signature)
+    }
+
+    /// Plain Ed25519 (strict) over `message` as given, without the domain prefix: what
+    /// `verify` does after building the signed bytes. Public for the known-answer tests
+    /// (rust_ext/tests/kat.rs); protocol code verifies with a label through `verify`.
+    pub fn verify_raw(&self, message: &[u8], signature: &[u8]) -> Result<()> {
         let signature = parse_signature(signature)?;
         self.0
-            .verify_strict(&signed_bytes(label, message)?, &signature)
+            .verify_strict(message, &signature)
             .map_err(|_| Error::BadSignature)
     }
 }
@@ -169,8 +181,15 @@ const SMALL_ORDER_Y: [[u8; 32]; 5] = [
 fn strict_r(signature: &Signature) -> bool {
     let mut y = *signature.r_bytes();
     y[31] &= 0x7f;
-    let at_least_p = y[31] == 0x7f && y[1..31].iter().all(|&b| b == 0xff) && y[0] >= 0xed;
-    !at_least_p && !SMALL_ORDER_Y.contains(&y)
+    canonical_y(&y) && !SMALL_ORDER_Y.contains(&y)
+}
+
+/// Whether the y coordinate of a point encoding (the sign bit of x ignored) is below p.
+fn canonical_y(encoding: &[u8; 32]) -> bool {
+    let high = encoding[31] & 0x7f;
+    let at_least_p =
+        high == 0x7f && encoding[1..31].iter().all(|&b| b == 0xff) && encoding[0] >= 0xed;
+    !at_least_p
 }
 
 /// Verifies many signatures, returning one verdict per item, the same as `verify` gives
@@ -264,6 +283,25 @@ mod tests {
         identity_point[0] = 1;
         assert!(PublicKey::from_bytes(&identity_point).is_err());
         assert!(PublicKey::from_bytes(&[1u8; 31]).is_err());
+    }
+
+    /// Regression (kat_ed25519.json): y = p + 2..p + 18 are second encodings of curve
+    /// points; decompression accepted them, RFC 8032 refuses them.
+    #[test]
+    fn non_canonical_keys_are_refused() {
+        let mut refused = 0;
+        for low in 0xed..=0xffu8 {
+            for sign in [0u8, 0x80] {
+                let mut e = [0xffu8; 32];
+                e[0] = low;
+                e[31] = 0x7f | sign;
+                if CompressedEdwardsY(e).decompress().is_some() {
+                    assert!(PublicKey::from_bytes(&e).is_err(), "{e:02x?}");
+                    refused += 1;
+                }
+            }
+        }
+        assert!(refused > 4);
     }
 
     /// The encoding-only test agrees with decompressing: on every point that decompresses,
