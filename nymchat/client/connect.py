@@ -74,7 +74,7 @@ async def open_engine(args: argparse.Namespace, node: str | None = None,
                             engine.notices.append(f"sent {sent} queued message(s)")
                     yield engine
                 finally:
-                    engine.close()
+                    await engine.aclose()
                     for notice in engine.notices:  # told even when the command fails
                         print(f"nymchat: {notice}", file=sys.stderr)
             with profile.store.transaction():

@@ -33,7 +33,11 @@ class DirectMode:
         if self.link is not None:
             self.link.on_direct = self._direct_arrived
 
-    def close(self) -> None:
+    async def aclose(self, grace: float = 2.0) -> None:
+        """Lets what was started finish (a hello to a peer who just accepted), briefly;
+        then stops the direct loop."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
         for task in [self._direct_task, *self._tasks]:
             if task is not None:
                 task.cancel()

@@ -333,7 +333,9 @@ class Engine(DirectMode):
                 wake.set()  # quiet for a while: hand the node fresh SURBs
                 continue
             if isinstance(item, Received):
-                yield item
+                record = self.store.message(item.message_id)
+                if record is not None and not record.get("shown", True):
+                    yield item  # (unless it came out already, with the never-shown ones)
                 continue
             if not isinstance(item, wire.Answer):
                 continue  # woken
