@@ -283,3 +283,35 @@ def test_a_killed_follower_loses_nothing(people):
     # was marked shown, may come again (at least once; its id tells the copy).
     assert sorted(set(shown + later)) == sorted(f"crash {n}" for n in range(12))
     assert len(shown + later) - 12 <= 1 and set(shown) & set(later) <= {shown[-1]}
+
+
+def test_inbox_takes_more_messages_than_one_acknowledgement_holds(start_mixnet, start_node,
+                                                                  shiv_root, tmp_path):
+    """300 queued messages (garbage from a stranger, to be quick): all are taken and
+    acknowledged in several requests, and none comes back."""
+    import asyncio
+    import os
+
+    from nodeclient import Client
+
+    from nymchat.protocol.wire import Kind
+
+    mixnet = start_mixnet()
+    node = start_node(mixnet, "--requests-per-s", "1e9", "--request-burst", "1e9")
+    bob = User("bob", tmp_path / "bob", shiv_root, mixnet, node)
+    bob.register()
+
+    async def flood():
+        async with Client(f"{mixnet.url}/stranger", node.contact) as stranger:
+            await stranger.register("stranger")
+            await asyncio.gather(*(stranger.request(Kind.SEND, recipient="bob",
+                                                    message_id=os.urandom(16),
+                                                    payload=b"not a message")
+                                   for _ in range(300)))
+
+    asyncio.run(flood())
+    first = bob("inbox")
+    assert first.stderr.count("a message from stranger could not be read") >= 300  # copies
+    # pushed again before the acknowledgement arrived are told too
+    again = bob("inbox")
+    assert (again.stdout, again.stderr) == ("", "")

@@ -414,9 +414,11 @@ class Engine(DirectMode):
 
     async def _after(self, me: str, ids: list[bytes], received: list[Received]) -> None:
         """Acknowledges what was taken, sends receipts, publishes keys if asked to."""
-        if ids:
+        ids = list(dict.fromkeys(ids))
+        for start in range(0, len(ids), wire.MAX_LIST):  # one request holds so many
             try:
-                await self.link.request(Kind.ACK, message_ids=tuple(dict.fromkeys(ids)))
+                await self.link.request(Kind.ACK,
+                                        message_ids=tuple(ids[start:start + wire.MAX_LIST]))
             except NymchatError as e:  # the node pushes them again; copies are dropped
                 log.info("acknowledgement not taken (%s); the node will push again", e)
         for message in received:  # end-to-end receipts: delivered to this device
@@ -431,7 +433,7 @@ class Engine(DirectMode):
     def _unreadable(self, sender: str, error: Exception) -> None:
         """A message that does not open: if the session is at fault, the next message to
         the sender starts a new one."""
-        log.warning("a message from %s could not be read: %s", sender, error)
+        log.info("a message from %s could not be read: %s", sender, error)
         self._notice(f"a message from {sender} could not be read ({error})")
         contact = self.store.contact(sender)
         if contact is not None and "session" in str(error):
