@@ -75,9 +75,10 @@ _MODULE_COMMANDS = {
     "send": ("send one message",
              "Encrypt a message end to end and relay it through your node; exit 0 once the "
              "node has accepted it."),
-    "contacts": ("list, show, verify, trust and remove contacts",
+    "contacts": ("list, show, verify, trust and remove contacts; direct mode",
                  "Your contacts: keys pinned on first use, safety numbers to compare, "
-                 "trusting a changed key, conversations with delivery marks."),
+                 "trusting a changed key, conversations with delivery marks; direct mode "
+                 "(talking without the node) by invitation and consent."),
     "inbox": ("fetch new messages",
               "Fetch what your node holds for you, decrypt it, store it, acknowledge it and "
               "print it."),
