@@ -5,40 +5,15 @@
 //! tests/vectors/kat_*.json, are Wycheproof-shaped and written by scripts/make_kat.py from
 //! published test vectors and an independent implementation.
 
+mod common;
+
+use common::{array, bytes, cases, list, load, text};
 use ed25519_dalek::{Signer, SigningKey};
 use nymchat_native::envelope;
 use nymchat_native::error::Error;
 use nymchat_native::identity::{Identity, PublicKey};
 use serde_json::Value;
 use x25519_dalek::StaticSecret;
-
-fn load(name: &str) -> Value {
-    let path = format!("{}/../tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("no string {key:?} in {value}"))
-}
-
-fn bytes(value: &Value, key: &str) -> Vec<u8> {
-    hex::decode(text(value, key)).unwrap_or_else(|e| panic!("{key:?}: {e}"))
-}
-
-fn array<const N: usize>(value: &Value, key: &str) -> [u8; N] {
-    bytes(value, key)
-        .try_into()
-        .unwrap_or_else(|_| panic!("{key:?} is not {N} bytes in {value}"))
-}
-
-fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
-    value[key]
-        .as_array()
-        .unwrap_or_else(|| panic!("no list {key:?}"))
-}
 
 fn flagged(test: &Value, flag: &str) -> bool {
     list(test, "flags").iter().any(|f| f.as_str() == Some(flag))
@@ -57,8 +32,8 @@ fn valid(test: &Value) -> bool {
 fn each_test(file: &str, minimum: usize, mut check: impl FnMut(&Value, &Value, &str)) {
     let doc = load(file);
     let mut count = 0;
-    for group in list(&doc, "testGroups") {
-        for test in list(group, "tests") {
+    for group in cases(&doc, "testGroups") {
+        for test in cases(group, "tests") {
             count += 1;
             assert_eq!(
                 test["tcId"].as_u64(),

@@ -1,6 +1,9 @@
 //! The Rust core against the vectors in tests/vectors/, which scripts/make_vectors.py
 //! writes from the independent Python reference (tests/reference_crypto.py).
 
+mod common;
+
+use common::{array, bytes, cases as list, load, number, text};
 use nymchat_native::envelope;
 use nymchat_native::error::Error;
 use nymchat_native::framing::{self, FRAME_SIZE};
@@ -8,43 +11,6 @@ use nymchat_native::identity::{self, Identity, PublicKey, SignedItem};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use x25519_dalek::StaticSecret;
-
-fn load(name: &str) -> Value {
-    let path = format!("{}/../tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
-    let items = value[key]
-        .as_array()
-        .unwrap_or_else(|| panic!("no list {key:?}"));
-    assert!(!items.is_empty(), "empty list {key:?}");
-    items
-}
-
-fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("no string {key:?} in {value}"))
-}
-
-fn bytes(value: &Value, key: &str) -> Vec<u8> {
-    hex::decode(text(value, key)).unwrap_or_else(|e| panic!("{key:?}: {e}"))
-}
-
-fn number(value: &Value, key: &str) -> usize {
-    let n = value[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no number {key:?} in {value}"));
-    usize::try_from(n).unwrap()
-}
-
-fn array32(value: &Value, key: &str) -> [u8; 32] {
-    bytes(value, key)
-        .try_into()
-        .unwrap_or_else(|_| panic!("{key:?} is not 32 bytes"))
-}
 
 fn identity(seed: &[u8], x25519_secret: &[u8]) -> Identity {
     Identity::from_secret(&[seed, x25519_secret].concat()).unwrap()
@@ -153,7 +119,7 @@ fn envelopes_match_and_open() {
             bytes(v, "recipient_x25519_public"),
             "{what}"
         );
-        let ephemeral = StaticSecret::from(array32(v, "ephemeral_secret"));
+        let ephemeral = StaticSecret::from(array::<32>(v, "ephemeral_secret"));
         assert_eq!(
             x25519_dalek::PublicKey::from(&ephemeral)
                 .as_bytes()
