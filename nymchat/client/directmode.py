@@ -294,7 +294,10 @@ class DirectMode:
         if peer is None or not direct.authentic(packet, peer[1]):
             return self._rejected("unknown channel or bad MAC")
         username = peer[0]
-        state = self.store.contact(username)["direct"]
+        state = (self.store.contact(username) or {}).get("direct") or {}
+        if state.get("state") != "on":  # ended or removed meanwhile (by another process)
+            self._channels = None
+            return self._rejected("direct mode no longer on")
         dialer = state["role"] == "dialer"
         if packet.direction != (direct.FROM_LISTENER if dialer else direct.FROM_DIALER) or \
                 (tag is None) != dialer:
