@@ -73,3 +73,18 @@ def test_a_node_cannot_substitute_a_pinned_key(setting, start_node):
     assert refused.returncode == 1 and "nothing was sent" in refused.stderr
     alice("contacts", "trust", "bob")  # alice trusts it anyway, without comparing...
     assert alice.json("contacts", "verify", "bob")[0]["safety_number"] != bobs_number
+
+
+def test_a_node_cannot_hand_out_session_keys_the_contact_did_not_sign(setting, start_node):
+    """The node swaps bob's one-time keys for mallory's: alice's first lookup of bob
+    refuses them (each must be signed by bob's identity key), and no session starts."""
+    mixnet, node, data, users = setting
+    alice = users["alice"]
+    tamper(node, data, start_node, mixnet,
+           ("DELETE FROM one_time_keys WHERE username = 'bob'", ()),
+           ("UPDATE one_time_keys SET username = 'bob' WHERE username = 'mallory'", ()))
+    refused = alice("lookup", "bob", check=False)
+    assert refused.returncode == 1
+    assert "signature" in refused.stderr.lower()
+    refused = alice("send", "bob", "hello?", check=False)
+    assert refused.returncode == 1
