@@ -13,7 +13,7 @@ from nymchat.client.directmode import DirectMode
 from nymchat.client.messages import Received, now_ms
 from nymchat.client.nodelink import NodeLink
 from nymchat.client.store import ClientStore, derive_keys
-from nymchat.errors import NymchatError
+from nymchat.errors import BadSignature, NymchatError
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import Kind
@@ -118,9 +118,14 @@ class Engine(DirectMode):
         username = names.normalize(name)
         body = (await self.link.request(Kind.LOOKUP, username=username)).body
         identity, bundle = body["identity"], body["bundle"]
-        messages.check_account_key(identity, bundle.account_key, bundle.account_signature)
         one_time = bundle.one_time_keys[0] if bundle.one_time_keys else bundle.fallback
-        messages.check_one_time_key(identity, one_time, fallback=not bundle.one_time_keys)
+        try:
+            messages.check_account_key(identity, bundle.account_key, bundle.account_signature)
+            messages.check_one_time_key(identity, one_time, fallback=not bundle.one_time_keys)
+        except BadSignature:
+            raise BadSignature(f"the node gave keys for {username} that {username}'s identity "
+                               "key did not sign (tampered with on the way or by the node); "
+                               "nothing was pinned or sent") from None
         with self.store.transaction():
             contact = self._pin(username, identity, bundle.account_key)
             if not contact["changed"] and not self.store.sessions(username):
