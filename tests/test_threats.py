@@ -88,3 +88,22 @@ def test_a_node_cannot_hand_out_session_keys_the_contact_did_not_sign(setting, s
     assert "keys for bob that bob's identity key did not sign" in refused.stderr
     refused = alice("send", "bob", "hello?", check=False)
     assert refused.returncode == 1
+
+
+def test_a_stolen_device_cannot_swap_what_the_profile_holds(setting):
+    """Someone with the files but not the passphrase swaps two sealed contact records
+    (to make alice write to mallory as if to bob): the profile refuses to open them."""
+    _, _, _, users = setting
+    alice = users["alice"]
+    alice("lookup", "bob")
+    alice("lookup", "mallory")
+    db = sqlite3.connect(alice.home / "client.db")
+    with db:
+        (a, sealed_a), (b, sealed_b) = db.execute("SELECT id, sealed FROM contacts").fetchall()
+        db.execute("UPDATE contacts SET sealed = ? WHERE id = ?", (sealed_b, a))
+        db.execute("UPDATE contacts SET sealed = ? WHERE id = ?", (sealed_a, b))
+    db.close()
+    for command in (("contacts", "list"), ("send", "bob", "hi")):
+        refused = alice(*command, check=False)
+        assert refused.returncode == 1
+        assert "does not open: the file was altered" in refused.stderr
