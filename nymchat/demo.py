@@ -1,7 +1,9 @@
 """The demo: starts `nymchat mixnet` and `nymchat node` as child processes of this very
 program, runs two people (alice, bob) on the client engine, and prints what each part saw."""
 
+import asyncio
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -39,7 +42,7 @@ class Demo:
     def __init__(self, delay: str, keep: bool):
         self.delay, self.keep = delay, keep
         self.dir = Path(tempfile.mkdtemp(prefix="nymchat-demo-"))
-        self.port = _free_port()
+        self.port, self.metrics_port = _free_port(), _free_port()
         self.url = f"ws://127.0.0.1:{self.port}"
         self.children: list[subprocess.Popen] = []
         self.password = secrets.token_urlsafe(16)
@@ -59,6 +62,7 @@ class Demo:
             raise NymchatError(f"the mixnet did not start; see {self.dir / 'mixnet.log'}")
         node = self._spawn("node", "--nym", f"{self.url}/node", "--data",
                            str(self.dir / "node"), "--pow-difficulty", "8",
+                           "--metrics", f"127.0.0.1:{self.metrics_port}",
                            env={"NYMCHAT_NODE_PASSWORD": self.password})
         line = node.stdout.readline()
         if not line.startswith("node contact: "):
@@ -106,10 +110,10 @@ class Demo:
                 say("the conversation (end-to-end encrypted, double ratchet):")
                 inbox = bob.follow(refresh_every=3600)
                 await self._say(alice, "alice", "bob", "Hi Bob! This went through the mixnet.",
-                                inbox)
+                                inbox, bob)
                 alice_inbox = alice.follow(refresh_every=3600)
                 await self._say(bob, "bob", "alice", "Hi Alice, only we can read this.",
-                                alice_inbox)
+                                alice_inbox, alice)
                 await inbox.aclose()
             say("  (bob goes offline)")
             await alice.send("bob", "Are you there? I'll wait.")
@@ -124,14 +128,49 @@ class Demo:
                     bob.shown(message)
                     say(f"  (bob is back) {message.sender} -> bob: {message.text}   "
                         "[delivered on his return]")
+                await self._direct(alice, bob, alice_inbox)
             await alice_inbox.aclose()
         self._try_it()
 
-    async def _say(self, sender: Engine, name: str, to: str, text: str, inbox) -> None:
+    async def _direct(self, alice: Engine, bob: Engine, alice_inbox) -> None:
+        """Direct mode: asked and agreed to, then the node carries nothing more."""
+        say()
+        say("direct mode, off the node (asked for, and agreed to):")
+        await alice.invite_direct("bob")
+        say("  alice invites bob, inside their end-to-end session (she discloses nothing)")
+        await bob.inbox(quiet=0.5)
+        await bob.accept_direct("alice")
+        say("  bob accepts: his nym address goes to alice only; she answers on SURBs, so her")
+        say("  address stays hidden from him")
+        await alice.inbox(quiet=0.5)
+        for _ in range(500):
+            if alice.direct_state("bob") == "direct":
+                break
+            await asyncio.sleep(0.01)
+        before = self._relayed()
+        bob_inbox = bob.follow(refresh_every=3600)
+        await self._say(alice, "alice", "bob", "Now even the node can't see us talk.", bob_inbox,
+                        bob)
+        await self._say(bob, "bob", "alice", "Right: it relayed nothing of this.", alice_inbox,
+                        alice)
+        await bob_inbox.aclose()
+        say(f"  the node's count of relayed messages: {before} before, {self._relayed()} "
+            "after")
+
+    def _relayed(self) -> int:
+        """The node's counter of messages it accepted for relaying (its metrics page)."""
+        page = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                      timeout=5).read().decode()
+        found = re.search(r'requests_total\{kind="send",result="ok"\} (\d+)', page)
+        return int(found.group(1)) if found else 0
+
+    async def _say(self, sender: Engine, name: str, to: str, text: str, inbox,
+                   receiver: Engine) -> None:
         started = time.perf_counter()
         await sender.send(to, text)
         message = await anext(inbox)
         elapsed = (time.perf_counter() - started) * 1000
+        receiver.shown(message)
         say(f"  {name} -> {to}: {message.text}   [decrypted by {to} in {elapsed:.0f} ms]")
 
     def _show_node(self) -> None:

@@ -19,11 +19,16 @@ def test_demo_runs_and_tells_its_story(shiv_root, tmp_path):
     bob_sees = next(line for line in lines if line.startswith("  bob sees"))
     assert alice_sees.split("sees")[1].strip() == bob_sees.split("sees")[1].strip()
     assert "  they match" in lines
-    assert "alice -> bob: Hi Bob! This went through the mixnet." in text
+    assert text.count("alice -> bob: Hi Bob! This went through the mixnet.") == 1  # shown once
     assert "bob -> alice: Hi Alice, only we can read this." in text
     assert "(bob is back) alice -> bob: Are you there? I'll wait.   [delivered on his return]" \
         in text
     assert "bytes of ciphertext" in text and "Are you there" not in \
         next(line for line in lines if "queued for" in line)
+    assert "alice -> bob: Now even the node can't see us talk." in text
+    assert "bob -> alice: Right: it relayed nothing of this." in text
+    before, after = next(line for line in lines if "count of relayed" in line).split(": ")[1] \
+        .split(" before, ")
+    assert after == f"{before} after"
     assert "Try it by hand, in three terminals:" in text
     assert list(tmp_path.glob("nymchat-demo-*")) == []  # cleaned up, nothing left running
