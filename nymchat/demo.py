@@ -1,7 +1,6 @@
 """The demo: starts `nymchat mixnet` and `nymchat node` as child processes of this very
 program, runs two people (alice, bob) on the client engine, and prints what each part saw."""
 
-import asyncio
 import os
 import re
 import secrets
@@ -138,15 +137,11 @@ class Demo:
         say("direct mode, off the node (asked for, and agreed to):")
         await alice.invite_direct("bob")
         say("  alice invites bob, inside their end-to-end session (she discloses nothing)")
-        await bob.inbox(quiet=0.5)
+        await self._until(bob, "alice", "direct: invited you")
         await bob.accept_direct("alice")
         say("  bob accepts: his nym address goes to alice only; she answers on SURBs, so her")
         say("  address stays hidden from him")
-        await alice.inbox(quiet=0.5)
-        for _ in range(500):
-            if alice.direct_state("bob") == "direct":
-                break
-            await asyncio.sleep(0.01)
+        await self._until(alice, "bob", "direct")  # bob answered alice's hello
         before = self._relayed()
         bob_inbox = bob.follow(refresh_every=3600)
         await self._say(alice, "alice", "bob", "Now even the node can't see us talk.", bob_inbox,
@@ -156,6 +151,15 @@ class Demo:
         await bob_inbox.aclose()
         say(f"  the node's count of relayed messages: {before} before, {self._relayed()} "
             "after")
+
+    @staticmethod
+    async def _until(engine: Engine, peer: str, state: str, seconds: float = 30) -> None:
+        """Lets `engine` take in what arrives until direct mode with `peer` is in `state`."""
+        deadline = time.monotonic() + seconds
+        while engine.direct_state(peer) != state:
+            if time.monotonic() > deadline:
+                raise NymchatError(f"direct mode did not reach '{state}' in {seconds:g} s")
+            await engine.inbox(quiet=0.2)
 
     def _relayed(self) -> int:
         """The node's counter of messages it accepted for relaying (its metrics page)."""
