@@ -285,3 +285,16 @@ def test_the_listener_follows_the_dialer_after_its_nym_client_restarts(people):
     assert relayed(port) == before
     alice_chat.quit()
     bob_chat.quit()
+
+
+def test_two_invitations_at_once_leave_one(people):
+    """alice and bob invite each other before either sees the other's invitation: the
+    same invitation stands on both sides, so one of them is asked to accept."""
+    _, _, alice, bob, _ = people
+    alice("contacts", "direct", "bob")
+    bob("contacts", "direct", "alice")
+    alice("inbox")
+    bob("inbox")
+    states = {json.loads(alice("contacts", "list", "--json").stdout)[0]["direct"],
+              json.loads(bob("contacts", "list", "--json").stdout)[0]["direct"]}
+    assert states == {"direct: invitation sent", "direct: invited you"}

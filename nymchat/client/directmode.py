@@ -138,6 +138,8 @@ class DirectMode:
         state = contact.get("direct") or {}
         if inner.kind == messages.DIRECT_INVITE:
             invite = direct.decode_invite(inner.body)
+            if state.get("state") == "inviting" and bytes.fromhex(state["invite"]) < invite:
+                return  # both invited at once: the lower id stands, on both sides
             self._put_direct(sender, {"state": "invited", "invite": invite.hex(),
                                       "since": now_ms()})
             self._notice(f"{sender} invites you to direct mode: your messages would no longer "
