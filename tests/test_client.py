@@ -202,6 +202,14 @@ def test_follow_prints_as_messages_come_and_serves_other_terminals(people):
         assert bob.json("lookup", "alice")[0]["username"] == "alice"
         alice("send", "bob", "live two")
         assert json.loads(follower.stdout.readline())["text"] == "live two"
+        import socket
+
+        for hostile in (b"[1, 2]\n", b"not json\n", b'{"op": "send"}\n'):
+            with socket.socket(socket.AF_UNIX) as s:  # a bad request gets an answer, and
+                s.connect(str(bob.home / "control.sock"))  # the follower goes on
+                s.sendall(hostile)
+                assert json.loads(s.makefile().readline())["ok"] is False
+        assert bob.json("lookup", "alice")[0]["username"] == "alice"
     finally:
         follower.send_signal(signal.SIGTERM)
         follower.wait(timeout=15)

@@ -28,6 +28,8 @@ def delegate(args: argparse.Namespace, request: dict) -> dict | None:
     from nymchat.client import control
 
     answer = asyncio.run(control.call(home_of(args), request))
+    for notice in (answer or {}).get("notices", []):
+        print(f"nymchat: {notice}", file=sys.stderr)
     if answer is not None and not answer.get("ok"):
         error = NymchatError(answer.get("error", "the serving process failed"))
         error.exit_code = int(answer.get("exit", 1))

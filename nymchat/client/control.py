@@ -5,7 +5,7 @@ a Unix socket in the home directory (mode 0600), since a nym-client takes one we
 One JSON object per line each way: `{"op": "send", "to": NAME, "text": TEXT}` or
 `{"op": "lookup", "name": NAME}` or `{"op": "direct", "action": "invite" | "accept" |
 "decline" | "end", "name": NAME}`; answers `{"ok": true, ...}` or `{"ok": false, "error":
-TEXT, "exit": CODE}`.
+TEXT, "exit": CODE}`; both with `"notices"`, what the user was told meanwhile.
 """
 
 import asyncio
@@ -53,7 +53,28 @@ async def serve(engine, home: Path) -> asyncio.AbstractServer:
 
 
 async def _answer(engine, line: bytes) -> dict:
-    request = json.loads(line)
+    """The answer to one request, with what the user was told meanwhile (`notices`: the
+    person who typed the command sees them too, not only the serving terminal)."""
+    told: list[str] = []
+    serving = engine.on_notice
+
+    def notice(text: str) -> None:
+        told.append(text)
+        if serving is not None:
+            serving(text)
+        else:
+            engine.notices.append(text)
+
+    engine.on_notice = notice
+    try:
+        return {**await _handle(engine, json.loads(line)), "notices": told}
+    finally:
+        engine.on_notice = serving
+
+
+async def _handle(engine, request) -> dict:
+    if not isinstance(request, dict):
+        return {"ok": False, "error": "bad control request: not a JSON object", "exit": 2}
     try:
         if request.get("op") == "send":
             message_id = await engine.send(str(request["to"]), str(request["text"]))
