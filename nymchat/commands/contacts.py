@@ -3,6 +3,7 @@ accept, decline and end direct mode."""
 
 import argparse
 import json
+import sys
 import time
 
 
@@ -120,7 +121,11 @@ def run(args: argparse.Namespace) -> int:
             return 0
         username = names.normalize(args.name)
         if command == "remove":
-            engine.known(username)
+            if engine.known(username).get("direct"):
+                print(f"nymchat: direct mode with {username} ends here without telling them; "
+                      f"their client goes back to the node once a direct message goes "
+                      f"unanswered (`nymchat contacts end-direct {username}` first tells "
+                      "them)", file=sys.stderr)
             with profile.store.transaction():
                 profile.store.remove_contact(username)
             _emit(args, {"removed": username}, f"removed {username}")
