@@ -16,7 +16,7 @@ from nymchat.protocol import names, wire
 log = logging.getLogger(__name__)
 DIRECT_TIMEOUT = 20.0  # seconds a direct message waits for its receipt before the node
 DIRECT_SURBS = 5  # SURBs with each direct packet to a listener (20 with a hello)
-DIRECT_BACKLOG = 1000  # direct packets waiting to be checked; more are dropped
+DIRECT_BACKLOG = 1000, 16 << 20  # packets, bytes waiting to be checked; more are dropped
 
 
 class DirectMode:
@@ -25,7 +25,8 @@ class DirectMode:
         self.direct_rejected = 0  # direct packets dropped: strangers, bad MACs, garbage
         self.arrivals: asyncio.Queue[Received] = asyncio.Queue()  # taken directly
         self._direct_in: asyncio.Queue[tuple[bytes, bytes | None]] = \
-            asyncio.Queue(DIRECT_BACKLOG)
+            asyncio.Queue(DIRECT_BACKLOG[0])
+        self._direct_in_bytes = 0
         self._direct_task: asyncio.Task | None = None
         self._channels: dict[bytes, tuple[str, direct.Keys]] | None = None  # by channel id
         self._receipts: dict[bytes, asyncio.Future] = {}  # direct messages awaiting one
@@ -262,17 +263,22 @@ class DirectMode:
 
     def _direct_arrived(self, data: bytes, tag: bytes | None) -> None:
         """From the link: a message that is not a node answer. Checked in order, later."""
+        if self._direct_in_bytes + len(data) > DIRECT_BACKLOG[1]:
+            self._rejected("too much waiting")
+            return
         try:
             self._direct_in.put_nowait((data, tag))
         except asyncio.QueueFull:
             self._rejected("too many waiting")
             return
+        self._direct_in_bytes += len(data)
         if self._direct_task is None or self._direct_task.done():
             self._direct_task = asyncio.create_task(self._direct_loop())
 
     async def _direct_loop(self) -> None:
         while True:
             data, tag = await self._direct_in.get()
+            self._direct_in_bytes -= len(data)
             try:
                 await self._direct_packet(data, tag)
             except (NymchatError, wire.WireError, ValueError) as e:
