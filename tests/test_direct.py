@@ -285,6 +285,9 @@ def test_the_listener_follows_the_dialer_after_its_nym_client_restarts(people):
     alice_chat = Chat(alice, "--nym", f"{mixnet.url}/alice?restart")
     talk(alice_chat, bob_chat, 1)
     assert relayed(port) == before
+    bob_chat.say("/direct alice off")  # the listener may end it too
+    bob_chat.expect("notice", "direct mode with alice ended")
+    alice_chat.expect("notice", "bob ended direct mode")
     alice_chat.quit()
     bob_chat.quit()
 
