@@ -191,7 +191,7 @@ def mixnet_markdown(results: dict) -> str:
             "|---|---:|---:|---:|---:|---|"]
     for name, r in results.items():
         if name == "100B":
-            met = "met" if r["msgs_per_s"] >= 5000 and r["p50_ms"] <= 2 else "**not met**"
+            met = _met(r["msgs_per_s"] >= 5000 and r["p50_ms"] <= 2)
         else:
             met = "(no target)"
         rows.append(f"| {name} | {r['messages']} | {r['msgs_per_s']} | {r['p50_ms']:.3f} | "
@@ -204,6 +204,11 @@ NODE_USERS = 1_000_000
 NODE_QUEUED = 100_000
 NODE_LOOKUPS = 2000
 UNLIMITED = ["--requests-per-s", "1e9", "--request-burst", "1e9", "--lookups-per-min", "1e9"]
+
+
+def _met(ok: bool) -> str:
+    """The verdict column of the tables."""
+    return "met" if ok else "**not met**"
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -333,9 +338,6 @@ def node_suite() -> dict:
 
 
 def node_markdown(r: dict) -> str:
-    def met(ok: bool) -> str:
-        return "met" if ok else "**not met**"
-
     return "\n".join([
         "`dist/nymchat node` on `dist/nymchat mixnet --delay zero`, driven through the "
         "nymchat transport and the node protocol client from one benchmark process (all "
@@ -349,15 +351,15 @@ def node_markdown(r: dict) -> str:
         "| figure | measured | target | |",
         "|---|---:|---:|---|",
         f"| relayed messages/s | {r['relay_msgs_per_s']} | ≥ 3,000 | "
-        f"{met(r['relay_msgs_per_s'] >= 3000)} |",
+        f"{_met(r['relay_msgs_per_s'] >= 3000)} |",
         f"| node CPU per relayed message | {r['node_cpu_us_per_msg']} µs | ≤ 200 µs | "
-        f"{met(r['node_cpu_us_per_msg'] <= 200)} |",
+        f"{_met(r['node_cpu_us_per_msg'] <= 200)} |",
         f"| lookup p50 | {r['lookup_p50_ms']:.3f} ms | | |",
         f"| lookup p99 | {r['lookup_p99_ms']:.3f} ms | ≤ 2 ms | "
-        f"{met(r['lookup_p99_ms'] <= 2)} |",
+        f"{_met(r['lookup_p99_ms'] <= 2)} |",
         f"| node RSS with {r['users']:,} users, {r['queued']:,} queued | {r['rss_mb']} MB | "
         "≤ 150 MB | "
-        f"{met(r['rss_mb'] <= 150)} |",
+        f"{_met(r['rss_mb'] <= 150)} |",
     ])
 
 
@@ -483,9 +485,6 @@ def _chat_rss(home: Path, env: dict) -> float:
 
 
 def e2e_markdown(r: dict) -> str:
-    def met(ok: bool) -> str:
-        return "met" if ok else "**not met**"
-
     return "\n".join([
         "Two users (client engines in one benchmark process) through `dist/nymchat node` on "
         "`dist/nymchat mixnet --delay zero`: latency = alice's `send` (encrypt, relay, the "
@@ -498,15 +497,15 @@ def e2e_markdown(r: dict) -> str:
         "",
         "| figure | measured | target | |",
         "|---|---:|---:|---|",
-        f"| send→receive p50 | {r['p50_ms']} ms | ≤ 10 ms | {met(r['p50_ms'] <= 10)} |",
-        f"| send→receive p99 | {r['p99_ms']} ms | ≤ 50 ms | {met(r['p99_ms'] <= 50)} |",
+        f"| send→receive p50 | {r['p50_ms']} ms | ≤ 10 ms | {_met(r['p50_ms'] <= 10)} |",
+        f"| send→receive p99 | {r['p99_ms']} ms | ≤ 50 ms | {_met(r['p99_ms'] <= 50)} |",
         f"| messages/s, one sender | {r['msgs_per_s']} | | |",
         f"| direct mode, send→receipt p50 | {r['direct_p50_ms']} ms | | |",
         f"| direct mode, send→receipt p99 | {r['direct_p99_ms']} ms | | |",
         f"| one-shot `lookup` | {r['oneshot_lookup_s']} s | ≤ 0.5 s | "
-        f"{met(r['oneshot_lookup_s'] <= 0.5)} |",
+        f"{_met(r['oneshot_lookup_s'] <= 0.5)} |",
         f"| one-shot `send` | {r['oneshot_send_s']} s | ≤ 0.5 s | "
-        f"{met(r['oneshot_send_s'] <= 0.5)} |",
+        f"{_met(r['oneshot_send_s'] <= 0.5)} |",
         f"| RSS of a running `chat` | {r['chat_rss_mb']} MB | | |",
     ])
 
@@ -532,7 +531,7 @@ def crypto_markdown(results: dict) -> str:
             "","| operation | Rust µs | Python µs | ratio | target | met? |",
             "|---|---:|---:|---:|---:|---|"]
     for name, r in results.items():
-        met = "met" if r["ratio"] >= r["target"] else "**not met**"
+        met = _met(r["ratio"] >= r["target"])
         rows.append(f"| `{name}`: {r['what']} | {r['rust_us']:.1f} | {r['python_us']:.1f} | "
                     f"{r['ratio']:.2f}x | ≥ {r['target']:g}x | {met} |")
     return "\n".join(rows)
