@@ -469,15 +469,13 @@ def _chat_rss(home: Path, env: dict) -> float:
     """RSS of a running `nymchat chat` (scripted), once it is connected and serving."""
     import subprocess
 
-    from procs import DIST
+    from procs import DIST, wait_until_serving
 
     chat = subprocess.Popen([str(DIST), "--home", str(home), "chat"], stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                             text=True)
     try:
-        deadline = time.monotonic() + 30
-        while not (home / "control.sock").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until_serving(home, chat)
         time.sleep(1)
         return round(_rss_mb(chat.pid), 1)
     finally:

@@ -6,6 +6,7 @@ import queue
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +93,18 @@ class NodeProcess:
 
 
 PASSPHRASE = "correct horse battery"
+
+
+def wait_until_serving(home: Path, proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Waits until `proc` (`chat`, `inbox --follow`) serves the profile in `home` on its
+    control socket, i.e. it is connected and listening."""
+    deadline = time.monotonic() + timeout
+    while not (home / "control.sock").exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"exited with {proc.returncode} before serving {home}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing served {home} within {timeout:g} s")
+        time.sleep(0.1)
 
 
 class User:

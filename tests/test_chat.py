@@ -3,11 +3,10 @@
 import json
 import os
 import subprocess
-import time
 
 import pexpect
 import pytest
-from procs import DIST, PASSPHRASE, User, clean_env
+from procs import DIST, PASSPHRASE, User, clean_env, wait_until_serving
 
 pytestmark = pytest.mark.cli
 
@@ -87,10 +86,7 @@ def test_scripted_chat_reads_lines_and_writes_json_events(trio):
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                 env=env)
     try:
-        deadline = time.monotonic() + 30
-        while not (bob.home / "control.sock").exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_until_serving(bob.home, bob_chat)
         alice("send", "bob", "hi bob")
         event = json.loads(bob_chat.stdout.readline())
         assert (event["event"], event["from"], event["text"]) == ("message", "alice", "hi bob")

@@ -5,7 +5,7 @@ import json
 import subprocess
 
 import pytest
-from procs import DIST, PASSPHRASE, User, clean_env
+from procs import DIST, PASSPHRASE, User, clean_env, wait_until_serving
 
 pytestmark = pytest.mark.cli
 @pytest.fixture
@@ -180,7 +180,6 @@ def test_one_time_keys_are_replenished_when_the_node_says_they_run_low(people, n
 
 def test_follow_prints_as_messages_come_and_serves_other_terminals(people):
     import signal
-    import time
 
     alice, bob = people("alice", "bob")
     follower = subprocess.Popen(
@@ -188,11 +187,7 @@ def test_follow_prints_as_messages_come_and_serves_other_terminals(people):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=clean_env(bob.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
     try:
-        deadline = time.monotonic() + 30
-        while not (bob.home / "control.sock").exists():
-            assert time.monotonic() < deadline and follower.poll() is None, \
-                follower.stderr.read()
-            time.sleep(0.1)
+        wait_until_serving(bob.home, follower)
         assert oct((bob.home / "control.sock").stat().st_mode & 0o777) == "0o600"
         alice("send", "bob", "live one")
         assert json.loads(follower.stdout.readline())["text"] == "live one"

@@ -15,7 +15,7 @@ import time
 import urllib.request
 
 import pytest
-from procs import DIST, PASSPHRASE, User, clean_env
+from procs import DIST, PASSPHRASE, User, clean_env, wait_until_serving
 
 from nymchat import _native
 from nymchat.nym.transport import NymClient
@@ -43,10 +43,7 @@ class Chat:
                                      stderr=self.log.open("a"), text=True, env=env)
         self.events: queue.Queue[dict] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
-        deadline = time.monotonic() + 30
-        while not (user.home / "control.sock").exists():
-            assert time.monotonic() < deadline, self.log.read_text()
-            time.sleep(0.1)
+        wait_until_serving(user.home, self.proc)
 
     def _read(self) -> None:
         for line in self.proc.stdout:
