@@ -17,7 +17,6 @@ check the files.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -580,22 +579,11 @@ def dump(doc: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare, do not write")
-    args = parser.parse_args()
-    stale = []
-    for name, make in [("ed25519", ed25519), ("x25519", x25519), ("aes_gcm", aes_gcm)]:
-        path = VECTORS / f"kat_{name}.json"
-        text = dump(make())
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(path)
-        else:
-            path.write_text(text)
-            print(f"wrote {path.relative_to(ROOT)} ({len(text)} bytes)")
-    for path in stale:
-        print(f"{path.relative_to(ROOT)} differs from what scripts/make_kat.py makes")
-    return 1 if stale else 0
+    from make_vectors import write_or_check
+
+    return write_or_check({f"kat_{name}.json": lambda make=make: dump(make())
+                           for name, make in [("ed25519", ed25519), ("x25519", x25519),
+                                              ("aes_gcm", aes_gcm)]}, "make_kat.py")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -381,14 +382,16 @@ def frames() -> dict:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def write_or_check(files: dict[str, Callable[[], str]], tool: str) -> int:
+    """The command line of the vector generators: writes each file of tests/vectors/ from
+    its maker, or with --check says which differ (exit 1)."""
+    parser = argparse.ArgumentParser(description=f"Writes {', '.join(files)} in tests/vectors/.")
     parser.add_argument("--check", action="store_true", help="compare, do not write")
     args = parser.parse_args()
     stale = []
-    for name, make in [("signatures", signatures), ("envelopes", envelopes), ("frames", frames)]:
-        path = VECTORS / f"{name}.json"
-        text = json.dumps(make(), indent=1) + "\n"
+    for name, make in files.items():
+        path = VECTORS / name
+        text = make()
         if args.check:
             if not path.exists() or path.read_text() != text:
                 stale.append(path)
@@ -397,8 +400,15 @@ def main() -> int:
             path.write_text(text)
             print(f"wrote {path.relative_to(ROOT)} ({len(text)} bytes)")
     for path in stale:
-        print(f"{path.relative_to(ROOT)} differs from what scripts/make_vectors.py makes")
+        print(f"{path.relative_to(ROOT)} differs from what scripts/{tool} makes")
     return 1 if stale else 0
+
+
+def main() -> int:
+    return write_or_check({f"{name}.json": lambda make=make: json.dumps(make(), indent=1) + "\n"
+                           for name, make in [("signatures", signatures),
+                                              ("envelopes", envelopes), ("frames", frames)]},
+                          "make_vectors.py")
 
 
 if __name__ == "__main__":
