@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from nymchat.client.directmode import DONE
 from nymchat.client.engine import Engine, Received
 from nymchat.errors import NymchatError
 from nymchat.protocol import names
@@ -109,17 +110,11 @@ class ChatSession:
         return True
 
     async def _direct(self, name: str, action: str) -> None:
-        engine = self.engine
-        username = await {"invite": engine.invite_direct, "accept": engine.accept_direct,
-                          "decline": engine.decline_direct, "off": engine.end_direct}[action](name)
-        self.emit(Event("notice", {"text": {
-            "invite": f"invited {username} to direct mode; it starts when they accept (your "
-                      "address is not disclosed)",
-            "accept": f"accepted: your nym address went to {username} only; direct mode is on "
-                      f"once {username}'s client answers",
-            "decline": f"declined {username}'s invitation",
-            "off": f"direct mode with {username} ended; messages go through the node"}[action],
-            "direct": engine.direct_state(username), "with": username}))
+        action = "end" if action == "off" else action
+        username = await self.engine.direct_action(action, name)
+        self.emit(Event("notice", {"text": DONE[action].format(username),
+                                   "direct": self.engine.direct_state(username),
+                                   "with": username}))
 
     async def _switch(self, name: str) -> None:
         username = names.normalize(name)

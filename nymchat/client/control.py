@@ -20,8 +20,6 @@ from nymchat.errors import NymchatError
 log = logging.getLogger(__name__)
 SOCKET_NAME = "control.sock"
 MAX_REQUEST = 1 << 20
-DIRECT_ACTIONS = {"invite": "invite_direct", "accept": "accept_direct",
-                  "decline": "decline_direct", "end": "end_direct"}
 
 
 def socket_path(home: Path) -> Path:
@@ -81,8 +79,7 @@ async def _handle(engine, request) -> dict:
             return {"ok": True, "sent": message_id.hex(),
                     "status": engine.store.message(message_id)["status"]}
         if request.get("op") == "direct":
-            action = DIRECT_ACTIONS[str(request["action"])]
-            username = await getattr(engine, action)(str(request["name"]))
+            username = await engine.direct_action(str(request["action"]), str(request["name"]))
             return {"ok": True, "username": username, "direct": engine.direct_state(username)}
         if request.get("op") == "lookup":
             contact = await engine.lookup(str(request["name"]))

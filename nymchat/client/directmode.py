@@ -17,6 +17,15 @@ log = logging.getLogger(__name__)
 DIRECT_TIMEOUT = 20.0  # seconds a direct message waits for its receipt before the node
 DIRECT_SURBS = 5  # SURBs with each direct packet to a listener (20 with a hello)
 DIRECT_BACKLOG = 1000, 16 << 20  # packets, bytes waiting to be checked; more are dropped
+# What the person is told once an action of `DirectMode.direct_action` is done ({0}: the contact).
+DONE = {
+    "invite": "invited {0} to direct mode; it starts when they accept (your address is not "
+              "disclosed)",
+    "accept": "accepted: your nym address went to {0} only, inside your end-to-end session; "
+              "direct mode is on once {0}'s client answers",
+    "decline": "declined {0}'s invitation; nothing changes",
+    "end": "direct mode with {0} ended; messages go through the node",
+}
 
 
 class DirectMode:
@@ -52,6 +61,12 @@ class DirectMode:
             return {"inviting": "direct: invitation sent", "invited": "direct: invited you"}[
                 state["state"]]
         return "direct" if state.get("confirmed") else "direct (path not confirmed yet)"
+
+    async def direct_action(self, action: str, name: str) -> str:
+        """Does one of `DONE`'s actions with contact `name`; returns their username."""
+        if action not in DONE:
+            raise NymchatError(f"no direct-mode action {action!r}: {', '.join(DONE)}")
+        return await getattr(self, f"{action}_direct")(name)
 
     async def invite_direct(self, name: str) -> str:
         """Invites a contact, through the node, to talk directly; nothing is disclosed."""
@@ -328,9 +343,7 @@ class DirectMode:
         stored = self.store.message(packet.message_id)
         if stored is not None:  # a copy: the receipt may have been lost, say it again
             if stored.get("direction") == "in":
-                await self._send_receipt(me, Received(username, packet.message_id,
-                                                      stored["time"], stored["text"],
-                                                      False, False))
+                await self._send_receipt(me, username, packet.message_id)
             return
         try:
             received = self._take(me, {"sender": username, "message_id": packet.message_id,
@@ -340,4 +353,4 @@ class DirectMode:
             return
         if received is not None:
             self.arrivals.put_nowait(received)
-            await self._send_receipt(me, received)
+            await self._send_receipt(me, username, received.message_id)

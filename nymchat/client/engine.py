@@ -427,7 +427,7 @@ class Engine(DirectMode):
             except NymchatError as e:  # the node pushes them again; copies are dropped
                 log.info("acknowledgement not taken (%s); the node will push again", e)
         for message in received:  # end-to-end receipts: delivered to this device
-            await self._send_receipt(me, message)
+            await self._send_receipt(me, message.sender, message.message_id)
         if self._keys_low:
             self._keys_low = False
             try:
@@ -459,21 +459,19 @@ class Engine(DirectMode):
             self.profile.save_account(account)
         return answer.body["one_time_keys_left"]
 
-    async def _send_receipt(self, me: str, message: Received) -> None:
+    async def _send_receipt(self, me: str, sender: str, message_id: bytes) -> None:
         """Tells the sender the message reached this device: directly to a direct peer
         (a lost receipt makes the sender fall back to the node), else relayed."""
         receipt_id = os.urandom(16)
         try:
-            route = self._direct_route(message.sender)
+            route = self._direct_route(sender)
             if route is None:
-                await self._relay(message.sender, messages.RECEIPT, receipt_id,
-                                  message.message_id)
+                await self._relay(sender, messages.RECEIPT, receipt_id, message_id)
                 return
-            payload = self._encrypt(me, message.sender, messages.RECEIPT, receipt_id,
-                                    message.message_id)
+            payload = self._encrypt(me, sender, messages.RECEIPT, receipt_id, message_id)
             await self._send_direct(route, direct.MESSAGE, receipt_id, payload)
         except NymchatError as e:
-            log.info("no receipt to %s: %s", message.sender, e)
+            log.info("no receipt to %s: %s", sender, e)
 
     def _take(self, me: str, deliver: dict) -> Received | None:
         sender = deliver["sender"]

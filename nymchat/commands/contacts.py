@@ -48,14 +48,6 @@ DIRECT_NOTE = ("In direct mode messages go from client to client through the mix
                "their nym address to the one who invited; the inviter's address stays "
                "hidden (they are answered through SURBs). If the direct path fails, messages "
                "go through the node again. docs/SECURITY.md says what each side learns.")
-DIRECT_DONE = {
-    "direct": "invited {0} to direct mode; it starts when they accept (your address is not "
-              "disclosed)",
-    "accept-direct": "accepted: your nym address went to {0} only, inside your end-to-end "
-                     "session; direct mode is on once {0}'s client answers",
-    "decline-direct": "declined {0}'s invitation; nothing changes",
-    "end-direct": "direct mode with {0} ended; messages go through the node",
-}
 
 
 MARKS = {"sent": "sent", "accepted": "accepted by node", "delivered": "delivered"}
@@ -71,7 +63,7 @@ def _direct(args: argparse.Namespace, command: str) -> int:
     import asyncio
 
     from nymchat.client.connect import delegate, open_engine, unlock
-    from nymchat.client.control import DIRECT_ACTIONS
+    from nymchat.client.directmode import DONE
     from nymchat.protocol import names
 
     username = names.normalize(args.name)
@@ -81,7 +73,7 @@ def _direct(args: argparse.Namespace, command: str) -> int:
 
     async def main(profile) -> dict:
         async with open_engine(args, profile=profile) as engine:
-            await getattr(engine, DIRECT_ACTIONS[action])(username)
+            await engine.direct_action(action, username)
             return {"username": username, "direct": engine.direct_state(username)}
 
     answer = delegate(args, {"op": "direct", "action": action, "name": username})
@@ -92,7 +84,7 @@ def _direct(args: argparse.Namespace, command: str) -> int:
         finally:
             profile.store.close()
     _emit(args, {"username": username, "action": action, "direct": answer["direct"]},
-          DIRECT_DONE[command].format(username))
+          DONE[action].format(username))
     return 0
 
 
