@@ -136,6 +136,10 @@ pub struct Limits {
     pub max_pending_bytes: usize,
     /// Incomplete messages held at once.
     pub max_pending_messages: usize,
+    /// Incomplete messages one source may hold at once (at least 1).
+    pub max_source_messages: usize,
+    /// Payload bytes the incomplete messages of one source may reserve together.
+    pub max_source_bytes: usize,
     /// Seconds an incomplete message is kept after its first frame.
     pub ttl: f64,
     /// Completed message keys remembered, so late duplicate frames are dropped.
@@ -148,6 +152,8 @@ impl Default for Limits {
             max_message_bytes: 4 << 20,
             max_pending_bytes: 32 << 20,
             max_pending_messages: 256,
+            max_source_messages: 64,
+            max_source_bytes: 8 << 20,
             ttl: 300.0,
             completed_memory: 4096,
         }
@@ -166,13 +172,27 @@ struct Partial {
     serial: u64,
 }
 
+/// What one source holds: reserved bytes and its incomplete messages, oldest first (by
+/// id and serial).
+#[derive(Default)]
+struct Holding {
+    bytes: usize,
+    messages: VecDeque<([u8; MESSAGE_ID_LEN], u64)>,
+}
+
 /// Reassembles framed messages. Sans-I/O: the caller passes the time in.
+///
+/// Fair between sources: one source holds at most `max_source_messages` incomplete
+/// messages and `max_source_bytes`, and makes room among its own oldest; when the whole
+/// pool is full, the source holding the most bytes loses its oldest. So one source
+/// flooding frames evicts only its own messages.
 pub struct Reassembler {
     limits: Limits,
     pending: HashMap<Key, Partial>,
     /// Incomplete messages oldest first, as (key, serial); stale entries are skipped.
     age_order: VecDeque<(Key, u64)>,
     pending_bytes: usize,
+    sources: HashMap<Vec<u8>, Holding>,
     completed: HashSet<Key>,
     completed_order: VecDeque<Key>,
     next_serial: u64,
@@ -193,6 +213,7 @@ impl Reassembler {
             pending: HashMap::new(),
             age_order: VecDeque::new(),
             pending_bytes: 0,
+            sources: HashMap::new(),
             completed: HashSet::new(),
             completed_order: VecDeque::new(),
             next_serial: 0,
@@ -208,6 +229,13 @@ impl Reassembler {
     /// Payload bytes reserved by incomplete messages now.
     pub fn pending_bytes(&self) -> usize {
         self.pending_bytes
+    }
+
+    /// (incomplete messages, reserved bytes) of one source now.
+    pub fn held_by(&self, source: &[u8]) -> (usize, usize) {
+        self.sources
+            .get(source)
+            .map_or((0, 0), |h| (h.messages.len(), h.bytes))
     }
 
     /// Incomplete messages dropped so far, to make room or because they expired.
@@ -256,8 +284,7 @@ impl Reassembler {
         if partial.missing > 0 {
             return Ok(None);
         }
-        let partial = self.pending.remove(&key).expect("present");
-        self.pending_bytes -= partial.data.len();
+        let partial = self.remove(&key);
         self.remember_completed(key);
         Ok(Some(Complete {
             message_id: header.message_id,
@@ -267,41 +294,82 @@ impl Reassembler {
 
     /// Drops incomplete messages whose first frame is older than the TTL.
     pub fn expire(&mut self, now: f64) {
-        while let Some((key, serial)) = self.age_order.front() {
-            match self.pending.get(key) {
-                Some(p) if p.serial == *serial && now - p.first_seen < self.limits.ttl => break,
-                Some(p) if p.serial == *serial => self.evict_oldest(),
-                _ => {
-                    self.age_order.pop_front();
+        while let Some((key, serial)) = self.age_order.pop_front() {
+            match self.pending.get(&key) {
+                Some(p) if p.serial == serial && now - p.first_seen < self.limits.ttl => {
+                    self.age_order.push_front((key, serial));
+                    break;
                 }
+                Some(p) if p.serial == serial => {
+                    self.remove(&key);
+                    self.evicted += 1;
+                }
+                _ => {}
             }
         }
     }
 
-    fn evict_oldest(&mut self) {
-        while let Some((key, serial)) = self.age_order.pop_front() {
-            if self.pending.get(&key).is_some_and(|p| p.serial == serial) {
-                let partial = self.pending.remove(&key).expect("present");
-                self.pending_bytes -= partial.data.len();
-                self.evicted += 1;
-                return;
-            }
+    /// Takes an incomplete message out of the pool and its source's holding.
+    fn remove(&mut self, key: &Key) -> Partial {
+        let partial = self.pending.remove(key).expect("present");
+        self.pending_bytes -= partial.data.len();
+        let holding = self.sources.get_mut(&key.0).expect("a source holds it");
+        holding.bytes -= partial.data.len();
+        holding.messages.retain(|(id, _)| *id != key.1);
+        if holding.messages.is_empty() {
+            self.sources.remove(&key.0);
         }
+        partial
+    }
+
+    /// Drops the oldest incomplete message of `source`.
+    fn evict_oldest_of(&mut self, source: &[u8]) {
+        let (id, _) = self.sources[source].messages[0];
+        self.remove(&(source.to_vec(), id));
+        self.evicted += 1;
+    }
+
+    /// The source holding the most bytes (then the most messages, then the oldest one).
+    fn largest_source(&self) -> Option<Vec<u8>> {
+        self.sources
+            .iter()
+            .max_by_key(|(_, h)| {
+                (
+                    h.bytes,
+                    h.messages.len(),
+                    std::cmp::Reverse(h.messages[0].1),
+                )
+            })
+            .map(|(source, _)| source.clone())
     }
 
     fn start(&mut self, key: Key, header: FrameHeader, now: f64) -> Result<&mut Partial> {
-        if header.total_len > self.limits.max_pending_bytes {
+        let limits = self.limits;
+        if header.total_len > limits.max_pending_bytes.min(limits.max_source_bytes) {
             return Err(bad("message is larger than the reassembly buffer"));
         }
-        while !self.pending.is_empty()
-            && (self.pending.len() >= self.limits.max_pending_messages
-                || self.pending_bytes + header.total_len > self.limits.max_pending_bytes)
+        while let Some(own) = self.sources.get(&key.0) {
+            if own.messages.len() < limits.max_source_messages
+                && own.bytes + header.total_len <= limits.max_source_bytes
+            {
+                break;
+            }
+            self.evict_oldest_of(&key.0);
+        }
+        while self.pending.len() >= limits.max_pending_messages
+            || self.pending_bytes + header.total_len > limits.max_pending_bytes
         {
-            self.evict_oldest();
+            let Some(source) = self.largest_source() else {
+                break;
+            };
+            self.evict_oldest_of(&source);
         }
         let serial = self.next_serial;
         self.next_serial += 1;
         self.pending_bytes += header.total_len;
+        let holding = self.sources.entry(key.0.clone()).or_default();
+        holding.bytes += header.total_len;
+        holding.messages.push_back((key.1, serial));
         self.age_order.push_back((key.clone(), serial));
         Ok(self.pending.entry(key).or_insert(Partial {
             header,
@@ -432,6 +500,8 @@ mod tests {
             max_message_bytes: 10 * CHUNK_LEN,
             max_pending_bytes: 5 * CHUNK_LEN,
             max_pending_messages: 3,
+            max_source_messages: 3,
+            max_source_bytes: 5 * CHUNK_LEN,
             ttl: 10.0,
             completed_memory: 8,
         };
@@ -448,6 +518,70 @@ mod tests {
         assert_eq!(r.pending_bytes(), 0);
         let big = frames(&payload(11 * CHUNK_LEN), &ID);
         assert!(r.push(&big[0], 0.0, b"").is_err());
+    }
+
+    fn small_pool() -> Reassembler {
+        Reassembler::new(Limits {
+            max_message_bytes: 10 * CHUNK_LEN,
+            max_pending_bytes: 16 * CHUNK_LEN,
+            max_pending_messages: 6,
+            max_source_messages: 2,
+            max_source_bytes: 6 * CHUNK_LEN,
+            ttl: 10.0,
+            completed_memory: 64,
+        })
+    }
+
+    #[test]
+    fn a_flooding_source_evicts_only_its_own_messages() {
+        let mut r = small_pool();
+        let data = payload(3 * CHUNK_LEN);
+        let fs = frames(&data, &ID);
+        assert_eq!(r.push(&fs[0], 0.0, b"alice").unwrap(), None);
+        for i in 0..200u8 {
+            let flood = frames(&payload(2 * CHUNK_LEN), &[i; 16]);
+            assert_eq!(r.push(&flood[0], 0.0, b"mallory").unwrap(), None);
+            assert!(r.held_by(b"mallory").0 <= 2);
+        }
+        assert_eq!(r.evicted(), 198);
+        assert_eq!(r.held_by(b"alice"), (1, 3 * CHUNK_LEN));
+        assert_eq!(r.push(&fs[1], 0.0, b"alice").unwrap(), None);
+        assert_eq!(r.push(&fs[2], 0.0, b"alice").unwrap().unwrap().payload, data);
+        assert_eq!(r.held_by(b"alice"), (0, 0));
+    }
+
+    #[test]
+    fn a_source_over_its_bytes_makes_room_among_its_own() {
+        let mut r = small_pool();
+        let big = frames(&payload(4 * CHUNK_LEN), &[1; 16]);
+        let other = frames(&payload(4 * CHUNK_LEN), &[2; 16]);
+        r.push(&big[0], 0.0, b"a").unwrap();
+        r.push(&other[0], 0.0, b"a").unwrap(); // 8 chunks > 6: the first goes
+        assert_eq!(r.held_by(b"a"), (1, 4 * CHUNK_LEN));
+        assert_eq!(r.evicted(), 1);
+        let too_big = frames(&payload(7 * CHUNK_LEN), &[3; 16]);
+        assert!(r.push(&too_big[0], 0.0, b"a").is_err());
+    }
+
+    #[test]
+    fn a_full_pool_evicts_from_the_source_holding_the_most() {
+        let mut r = small_pool();
+        let mut push = |id: u8, chunks: usize, source: &[u8]| {
+            let fs = frames(&payload(chunks * CHUNK_LEN), &[id; 16]);
+            r.push(&fs[0], 0.0, source).unwrap();
+        };
+        push(1, 2, b"a");
+        push(2, 4, b"b"); // b holds the most bytes
+        push(3, 2, b"b");
+        push(4, 2, b"c");
+        push(5, 2, b"c");
+        push(6, 2, b"d"); // six messages: the pool is full
+        push(7, 2, b"e");
+        assert_eq!(r.held_by(b"b"), (1, 2 * CHUNK_LEN)); // its oldest went
+        for source in [b"a", b"c", b"d", b"e"] {
+            assert!(r.held_by(source).0 >= 1);
+        }
+        assert_eq!(r.pending_messages(), 6);
     }
 
     #[test]

@@ -225,8 +225,9 @@ fn encode_frames<'py>(
         .collect())
 }
 
-/// Reassembles frames into messages, within fixed memory bounds. The caller passes the
-/// time (seconds, any monotonic origin) into each call.
+/// Reassembles frames into messages, within fixed memory bounds, fair between sources
+/// (one source evicts only its own messages). The caller passes the time (seconds, any
+/// monotonic origin) into each call.
 #[pyclass(name = "Reassembler", module = "nymchat._native")]
 struct PyReassembler(Reassembler);
 
@@ -234,11 +235,15 @@ struct PyReassembler(Reassembler);
 impl PyReassembler {
     #[new]
     #[pyo3(signature = (*, max_message_bytes=None, max_pending_bytes=None,
-                        max_pending_messages=None, ttl=None, completed_memory=None))]
+                        max_pending_messages=None, max_source_messages=None,
+                        max_source_bytes=None, ttl=None, completed_memory=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         max_message_bytes: Option<usize>,
         max_pending_bytes: Option<usize>,
         max_pending_messages: Option<usize>,
+        max_source_messages: Option<usize>,
+        max_source_bytes: Option<usize>,
         ttl: Option<f64>,
         completed_memory: Option<usize>,
     ) -> Self {
@@ -247,6 +252,8 @@ impl PyReassembler {
             max_message_bytes: max_message_bytes.unwrap_or(d.max_message_bytes),
             max_pending_bytes: max_pending_bytes.unwrap_or(d.max_pending_bytes),
             max_pending_messages: max_pending_messages.unwrap_or(d.max_pending_messages),
+            max_source_messages: max_source_messages.unwrap_or(d.max_source_messages),
+            max_source_bytes: max_source_bytes.unwrap_or(d.max_source_bytes),
             ttl: ttl.unwrap_or(d.ttl),
             completed_memory: completed_memory.unwrap_or(d.completed_memory),
         }))

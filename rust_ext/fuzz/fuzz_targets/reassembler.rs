@@ -2,7 +2,9 @@
 //! message ids and sources, any index/length, time moving on, duplicates, conflicting
 //! frames and raw byte corruption, under small limits so eviction happens.
 //!
-//! Invariants: no panic; the limits hold after every step; a frame longer than the
+//! Invariants: no panic; the limits hold after every step, for the pool and for each
+//! source; a frame of one source never evicts another's while that source is within its
+//! own limits and the pool has room; a frame longer than the
 //! message limit is refused; a completed message has the length its frames announced
 //! and, unless a corrupted frame was accepted, the exact payload the frames were cut from.
 #![no_main]
@@ -53,6 +55,8 @@ fuzz_target!(|data: &[u8]| {
         max_message_bytes: (1 + usize::from(config & 0x0f)) * CHUNK_LEN,
         max_pending_bytes: (1 + usize::from(config >> 4)) * CHUNK_LEN,
         max_pending_messages: 1 + usize::from(config % 5),
+        max_source_messages: 1 + usize::from(config % 3),
+        max_source_bytes: (1 + usize::from(config >> 5)) * CHUNK_LEN,
         ttl: 10.0,
         completed_memory: usize::from(config % 7),
     };
@@ -84,8 +88,19 @@ fuzz_target!(|data: &[u8]| {
                 };
                 f[usize::from(at) % FRAME_SIZE] ^= mask;
             }
-            let source: &[u8] = if op & 3 == 3 { b"b" } else { b"a" };
+            let (source, other): (&[u8], &[u8]) = if op & 3 == 3 {
+                (b"b", b"a")
+            } else {
+                (b"a", b"b")
+            };
+            r.expire(now);
+            let (others_before, pool_before) = (r.held_by(other), r.pending_bytes());
+            let pool_was_full = r.pending_messages() >= limits.max_pending_messages
+                || pool_before + len > limits.max_pending_bytes;
             let pushed = r.push(&f, now, source);
+            if r.held_by(other).0 < others_before.0 {
+                assert!(pool_was_full, "evicted another source's message from a pool with room");
+            }
             if corrupted && pushed.is_ok() {
                 tainted = true;
             }
@@ -104,6 +119,11 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(r.pending_messages() <= limits.max_pending_messages);
         assert!(r.pending_bytes() <= limits.max_pending_bytes);
+        for source in [b"a", b"b"] {
+            let (messages, bytes) = r.held_by(source);
+            assert!(messages <= limits.max_source_messages);
+            assert!(bytes <= limits.max_source_bytes);
+        }
     }
     r.expire(now + 1000.0);
     assert_eq!((r.pending_messages(), r.pending_bytes()), (0, 0));
