@@ -44,15 +44,15 @@ class Client:
         return await self.link.request(kind, timeout=5, **body)
 
     async def register(self, name: str, keys: int = 5) -> wire.Answer:
-        challenge = await self.request(Kind.REGISTER_BEGIN, username=name,
-                                       bundle=bundle(self.identity, keys))
+        offered = bundle(self.identity, keys)
+        challenge = await self.request(Kind.REGISTER_BEGIN, username=name, bundle=offered)
         if challenge.kind is Kind.REGISTERED:
             return challenge
         body = challenge.body
         solution = pow.solve(body["challenge"], name.lower(), self.identity.signing_public,
                              body["difficulty"])
-        return await self.request(Kind.REGISTER_FINISH, username=name,
-                                  challenge=body["challenge"], proof_of_work=solution)
+        return await self.request(Kind.REGISTER_FINISH, username=name, bundle=offered,
+                                  proof_of_work=solution, **body)
 
     async def push(self, timeout: float = 5) -> wire.Answer:
         return await asyncio.wait_for(self.link.pushes.get(), timeout)
@@ -62,6 +62,23 @@ class Client:
         data, _ = wire.encode_request(self.identity, self.contact.key, kind, body,
                                       now_ms or int(time.time() * 1000), request_id)
         return data
+
+
+def flood_frames(identity, node_key: bytes, count: int) -> list[bytes]:
+    """`count` distinct, validly signed requests (lookups of nobody), one frame each."""
+    now = int(time.time() * 1000)
+    return [_native.encode_frames(wire.encode_request(identity, node_key, Kind.LOOKUP,
+                                                      {"username": "nobody"}, now)[0],
+                                  os.urandom(16))[0] for _ in range(count)]
+
+
+async def flood(transport: NymClient, address, frames: list[bytes]) -> None:
+    """Sends `frames` to `address` from one sender tag as fast as they go (giving the rest
+    of the event loop a turn now and then)."""
+    for n, frame in enumerate(frames):
+        await transport.send_anonymous(address, frame, 0)
+        if n % 100 == 0:
+            await asyncio.sleep(0)
 
 
 def run(coroutine, timeout: float = 120):

@@ -8,7 +8,7 @@ import pytest
 from nodeclient import bundle
 
 from nymchat import _native
-from nymchat.node.limits import Challenges, RateLimiter
+from nymchat.node.limits import RateLimiter
 from nymchat.node.service import NodeConfig, NodeService
 from nymchat.node.store import NodeStore
 from nymchat.protocol import names, pow, wire
@@ -22,7 +22,7 @@ class Harness:
         self.node = _native.Identity.generate()
         self.key = _native.PublicKey(self.node.signing_public)
         self.service = NodeService(self.node, NodeStore(":memory:"),
-                                   NodeConfig(pow_difficulty=0, **config))
+                                   NodeConfig(**{"pow_difficulty": 0, **config}))
 
     def call(self, who, tag: bytes, kind: Kind, now: int = T0, **body):
         data, _ = wire.encode_request(who, self.node.signing_public, kind, body, now)
@@ -35,60 +35,71 @@ class Harness:
                          if x[1].in_reply_to is not None]
         return answer
 
+    def begin(self, who, tag, name, now=T0) -> tuple[wire.Bundle, dict]:
+        """A fresh bundle and the challenge body the node answers for it."""
+        offered = bundle(who)
+        c = self.answer(who, tag, Kind.REGISTER_BEGIN, now, username=name, bundle=offered)
+        return offered, c.body
+
+    def finish(self, who, tag, name, offered, challenge, now=T0, **changes) -> wire.Answer:
+        """Answers `challenge` (with a proof of work unless one is given in `changes`)."""
+        body = {"username": name, "bundle": offered, **challenge}
+        body["proof_of_work"] = pow.solve(body["challenge"], name, who.signing_public,
+                                          body["difficulty"])
+        body.update(changes)
+        return self.answer(who, tag, Kind.REGISTER_FINISH, now, **body)
+
     def register(self, who, tag, name, now=T0):
-        c = self.answer(who, tag, Kind.REGISTER_BEGIN, now, username=name, bundle=bundle(who))
-        return self.answer(who, tag, Kind.REGISTER_FINISH, now, username=name,
-                           challenge=c.body["challenge"], proof_of_work=0)
+        return self.finish(who, tag, name, *self.begin(who, tag, name, now), now)
 
 
 def user():
     return _native.Identity.generate(), os.urandom(16)
 
 
-def test_challenges_expire_and_are_spent_once():
+def test_a_challenge_expires_and_registers_once():
     h = Harness()
     who, tag = user()
-    c = h.answer(who, tag, Kind.REGISTER_BEGIN, username="alice", bundle=bundle(who))
-    assert c.body["expires"] == T0 + 60_000
-    late = h.answer(who, tag, Kind.REGISTER_FINISH, T0 + 61_000, username="alice",
-                    challenge=c.body["challenge"], proof_of_work=0)
+    offered, challenge = h.begin(who, tag, "alice")
+    assert challenge["expires"] == T0 + 300_000
+    late = h.finish(who, tag, "alice", offered, challenge, T0 + 300_000)
     assert late.body["code"] == ErrorCode.CHALLENGE_FAILED
-    c = h.answer(who, tag, Kind.REGISTER_BEGIN, T0 + 62_000, username="alice",
-                 bundle=bundle(who))
-    wrong = h.answer(who, tag, Kind.REGISTER_FINISH, T0 + 62_000, username="alicia",
-                     challenge=c.body["challenge"], proof_of_work=0)
-    assert wrong.body["code"] == ErrorCode.CHALLENGE_FAILED
-    again = h.answer(who, tag, Kind.REGISTER_FINISH, T0 + 62_000, username="alice",
-                     challenge=c.body["challenge"], proof_of_work=0)
-    assert again.body["code"] == ErrorCode.CHALLENGE_FAILED  # spent by the wrong answer
+    t1 = T0 + 300_001
+    offered, challenge = h.begin(who, tag, "alice", t1)
+    assert h.finish(who, tag, "alicia", offered, challenge, t1).body["code"] == \
+        ErrorCode.CHALLENGE_FAILED
+    assert h.finish(who, tag, "alice", offered, challenge, t1).kind is Kind.REGISTERED
+    assert h.finish(who, tag, "alice", offered, challenge, t1).kind is Kind.REGISTERED  # retry
+    assert h.answer(who, tag, Kind.UNREGISTER, t1, username="alice").kind is \
+        Kind.UNREGISTERED
+    again = h.finish(who, tag, "alice", offered, challenge, t1)  # a replay of the same work
+    assert again.body == {"code": ErrorCode.CHALLENGE_FAILED,
+                          "detail": "this challenge was used already"}
 
 
 def test_proof_of_work_is_checked():
-    h = Harness()
-    h.service.config = NodeConfig(pow_difficulty=10)
+    h = Harness(pow_difficulty=10)
     who, tag = user()
-    c = h.answer(who, tag, Kind.REGISTER_BEGIN, username="alice", bundle=bundle(who))
-    assert c.body["difficulty"] == 10
-    challenge = c.body["challenge"]
+    offered, challenge = h.begin(who, tag, "alice")
+    assert challenge["difficulty"] == 10
     wrong = next(n for n in range(1000)
-                 if not pow.check(challenge, "alice", who.signing_public, n, 10))
-    bad = h.answer(who, tag, Kind.REGISTER_FINISH, username="alice", challenge=challenge,
-                   proof_of_work=wrong)
+                 if not pow.check(challenge["challenge"], "alice", who.signing_public, n, 10))
+    bad = h.finish(who, tag, "alice", offered, challenge, proof_of_work=wrong)
     assert bad.body["code"] == ErrorCode.CHALLENGE_FAILED
-    c = h.answer(who, tag, Kind.REGISTER_BEGIN, username="alice", bundle=bundle(who))
-    solution = pow.solve(c.body["challenge"], "alice", who.signing_public, 10)
-    good = h.answer(who, tag, Kind.REGISTER_FINISH, username="alice",
-                    challenge=c.body["challenge"], proof_of_work=solution)
-    assert good.kind is Kind.REGISTERED
+    easier = h.finish(who, tag, "alice", offered, {**challenge, "difficulty": 0},
+                      proof_of_work=wrong)
+    assert easier.body["code"] == ErrorCode.CHALLENGE_FAILED
+    assert h.finish(who, tag, "alice", offered, challenge).kind is Kind.REGISTERED
 
 
 def test_someone_elses_challenge_cannot_be_used():
     h = Harness()
     (alice, ta), (mallory, tm) = user(), user()
-    c = h.answer(alice, ta, Kind.REGISTER_BEGIN, username="alice", bundle=bundle(alice))
-    stolen = h.answer(mallory, tm, Kind.REGISTER_FINISH, username="alice",
-                      challenge=c.body["challenge"], proof_of_work=0)
+    offered, challenge = h.begin(alice, ta, "alice")
+    stolen = h.finish(mallory, tm, "alice", offered, challenge)
     assert stolen.body["code"] == ErrorCode.CHALLENGE_FAILED
+    swapped = h.finish(alice, ta, "alice", bundle(alice), challenge)  # keys never checked
+    assert swapped.body["code"] == ErrorCode.CHALLENGE_FAILED
 
 
 def test_badly_signed_bundles_are_refused():
@@ -146,21 +157,13 @@ def test_a_refused_request_does_not_move_the_sender_tag():
     assert h.service.store.user("alice").sender_tag == elsewhere
 
 
-def test_rate_limiter_and_challenge_store_are_bounded():
+def test_rate_limiter_is_bounded():
     limiter = RateLimiter(rate=1, burst=2, max_keys=10)
     assert [limiter.allow(b"k", T0) for _ in range(3)] == [True, True, False]
     assert limiter.allow(b"k", T0 + 1000)
     for n in range(100):
         limiter.allow(bytes([n]), T0)
     assert len(limiter._buckets) == 10
-    challenges = Challenges(ttl=10, max_total=3, max_per_tag=2)
-    assert challenges.add(b"1", "a", b"r", b"t", None, T0) is not None
-    assert challenges.add(b"2", "a", b"r", b"t", None, T0) is not None
-    assert challenges.add(b"3", "a", b"r", b"t", None, T0) is None  # per tag
-    assert challenges.add(b"4", "a", b"r", b"u", None, T0) is not None
-    assert challenges.add(b"5", "a", b"r", b"v", None, T0) is None  # in all
-    assert challenges.add(b"5", "a", b"r", b"v", None, T0 + 10) is not None  # expired
-    assert len(challenges) == 1
 
 
 @pytest.mark.parametrize(("name", "ok"), [
@@ -194,7 +197,9 @@ def test_a_database_from_an_older_schema_is_migrated(tmp_path):
     old.commit()
     old.close()
     store = NodeStore(path)
-    assert store.schema_version == 2
+    latest = max(int(f.name[:3]) for f in resources.files("nymchat.node")
+                 .joinpath("schema").iterdir() if f.name.endswith(".sql"))
+    assert store.schema_version == latest
     assert store.queue_size("bob") == (3, 6)
     with store.transaction():
         store.ack("bob", [bytes([0]) * 16])

@@ -23,7 +23,10 @@ BODIES = {
     Kind.ACK: {"message_ids": (bytes(16), b"1" * 16)},
     Kind.REGISTER_BEGIN: {"username": "alice", "bundle": bundle(USER, 3)},
     Kind.PUBLISH_KEYS: {"one_time_keys": bundle(USER, 2).one_time_keys, "fallback": None},
-    Kind.REFRESH: {},
+    Kind.REFRESH: {"push_key": bytes(range(32))},
+    Kind.REGISTER_FINISH: {"username": "alice", "bundle": bundle(USER, 2),
+                           "challenge": bytes(32), "difficulty": 12, "expires": 9,
+                           "proof_of_work": 77},
 }
 REQUESTS = [wire.encode_request(USER, NODE.signing_public, k, b, 5)[0]
             for k, b in BODIES.items()]

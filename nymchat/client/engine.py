@@ -89,14 +89,15 @@ class Engine(DirectMode):
         with self.store.transaction():
             self.profile.save_account(account)
         answer = await self.link.request(Kind.REGISTER_BEGIN, username=username, bundle=bundle)
-        if answer.kind is Kind.CHALLENGE:
+        if answer.kind is Kind.CHALLENGE:  # the node keeps nothing: all of it goes back
             challenge, difficulty = answer.body["challenge"], answer.body["difficulty"]
-            if on_work is not None and difficulty >= 16:
-                on_work(difficulty)
+            if on_work is not None and 16 <= difficulty <= pow.MAX_DIFFICULTY:
+                on_work(difficulty)  # (over the maximum, `solve` refuses at once)
             solution = await asyncio.to_thread(pow.solve, challenge, username,
                                                self.identity.signing_public, difficulty)
-            await self.link.request(Kind.REGISTER_FINISH, username=username,
-                                    challenge=challenge, proof_of_work=solution)
+            await self.link.request(Kind.REGISTER_FINISH, username=username, bundle=bundle,
+                                    challenge=challenge, difficulty=difficulty,
+                                    expires=answer.body["expires"], proof_of_work=solution)
         account.mark_keys_as_published()
         with self.store.transaction():
             self.profile.save_account(account)

@@ -5,6 +5,10 @@ node answers with `reply`. Only messages that verify under the pinned node key, 
 meant for our identity and answer a request we have outstanding are accepted: anyone who
 learns our address can send us bytes, but cannot forge a node answer. Everything else
 that arrives (sent to our address, or a direct peer's reply) goes to `on_direct`.
+
+Nor can they crowd out the node's frames: those carry message ids only the node can make
+(derived from our secret request ids, or MAC'd under the push key we give the node in
+every refresh) and are reassembled in a pool of their own; everything else shares another.
 """
 
 import asyncio
@@ -54,9 +58,12 @@ class NodeLink:
         self.rejected = 0  # messages that were not a valid node answer for us
         self.latency: float | None = None  # seconds, request to answer, of the last request
         self._pending: dict[bytes, asyncio.Future[wire.Answer]] = {}
-        self._reassembler = _native.Reassembler(max_message_bytes=4 << 20)
-        # Whoever learns our address can send to it: they get their own, smaller pool, so
-        # they cannot crowd out the node's answers.
+        self.push_key = os.urandom(32)  # given to the node with every refresh
+        self._answer_frames: set[bytes] = set()  # frame ids of the answers we wait for
+        self._node_frames = _native.Reassembler(max_message_bytes=4 << 20,
+                                                max_source_messages=256,
+                                                max_source_bytes=32 << 20)  # one source
+        # Whoever learns our address can send to it: they share another, smaller pool.
         self._strangers = _native.Reassembler(max_message_bytes=1 << 20)
         self._reader: asyncio.Task | None = None
 
@@ -72,7 +79,8 @@ class NodeLink:
         loop = asyncio.get_running_loop()
         async for received in self.transport:
             tag = received.sender_tag
-            pool = self._reassembler if tag is None else self._strangers
+            from_node = tag is None and self._node_frame(received.message[1:17])
+            pool = self._node_frames if from_node else self._strangers
             try:
                 done = pool.push(received.message, loop.time(), tag or b"")
             except FramingError:
@@ -86,6 +94,11 @@ class NodeLink:
                 self.on_direct(done[1], tag)
             else:
                 self.rejected += 1
+
+    def _node_frame(self, frame_id: bytes) -> bool:
+        """Whether a frame's message id is one only the node can make for us."""
+        return frame_id in self._answer_frames or wire.is_push_frame_id(self.push_key,
+                                                                          frame_id)
 
     def _accept(self, data: bytes) -> None:
         try:
@@ -114,7 +127,9 @@ class NodeLink:
         """Sends a request and returns the node's answer; `NodeRefused` for an error
         answer, `NodeSilent` when every attempt goes unanswered. Each attempt is a new
         request (new id and time): the node refuses replays, and every operation is safe
-        to repeat."""
+        to repeat. A refresh carries our push key."""
+        if kind is Kind.REFRESH:
+            body = {"push_key": self.push_key, **body}
         for _ in range(attempts):
             data, request_id = wire.encode_request(self.identity, self.contact.key, kind, body,
                                                    int(time.time() * 1000))
@@ -131,12 +146,15 @@ class NodeLink:
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
         self._pending[request_id] = waiter
+        frame_id = wire.answer_frame_id(request_id)
+        self._answer_frames.add(frame_id)
         started = loop.time()
         try:
             await self.send_raw(data)
             answer = await asyncio.wait_for(waiter, timeout)
         finally:
             self._pending.pop(request_id, None)
+            self._answer_frames.discard(frame_id)
         self.latency = loop.time() - started
         if answer.kind is Kind.ERROR:
             code = answer.body["code"]

@@ -42,10 +42,11 @@ def render(node) -> str:
     ]
     lines += [f'nymchat_node_requests_total{{kind="{kind}",result="{result}"}} {n}'
               for (kind, result), n in sorted(service.counts.items())]
-    lines += ["# HELP nymchat_node_dropped_total Incoming messages dropped before decoding.",
+    lines += ["# HELP nymchat_node_dropped_total Incoming messages dropped before decoding "
+              "(rate_limited, intake_full: silently, per sender tag).",
               "# TYPE nymchat_node_dropped_total counter"]
     lines += [f'nymchat_node_dropped_total{{reason="{reason}"}} {n}'
-              for reason, n in sorted(node.dropped.items())]
+              for reason, n in sorted({**node.dropped, **node.intake.dropped}.items())]
     lines += ["# HELP nymchat_node_nym_connected Whether the nym-client websocket is up.",
               "# TYPE nymchat_node_nym_connected gauge",
               f"nymchat_node_nym_connected {int(node.transport.connected)}",

@@ -1,13 +1,14 @@
-"""The node's I/O: frames in from the nym-client, batches through the service, signed
-answers and pushes back out as `reply`s; re-pushes and housekeeping on timers."""
+"""The node's I/O: frames in from the nym-client, reassembled fairly per sender tag,
+through the intake (rate per tag, fair queues) in batches to the service, signed answers
+and pushes back out as `reply`s; re-pushes and housekeeping on timers."""
 
 import asyncio
 import logging
-import os
 import time
 
 from nymchat import _native
 from nymchat.errors import FramingError
+from nymchat.node.intake import Intake
 from nymchat.node.service import NodeService, Outgoing
 from nymchat.nym.transport import NymClient
 
@@ -26,9 +27,12 @@ class NodeRunner:
     def __init__(self, service: NodeService, transport: NymClient):
         self.service = service
         self.transport = transport
-        self.reassembler = _native.Reassembler(max_message_bytes=MAX_REQUEST_BYTES,
-                                               max_pending_bytes=64 << 20, ttl=60.0)
-        self.batch: list[tuple[bytes, bytes]] = []
+        # Fair per sender tag: a tag's frames can only evict that tag's own messages.
+        self.reassembler = _native.Reassembler(
+            max_message_bytes=MAX_REQUEST_BYTES, max_pending_bytes=64 << 20,
+            max_pending_messages=4096, max_source_messages=16, max_source_bytes=1 << 20,
+            ttl=60.0)
+        self.intake = Intake(service.config.requests_per_s, service.config.request_burst)
         self.work = asyncio.Event()
         self.dropped = {"no_tag": 0, "bad_frame": 0}
 
@@ -41,12 +45,17 @@ class NodeRunner:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if self.batch:  # requests that arrived but were never answered: answer now
-                await self._send(self.service.handle_batch(self.batch, now_ms()))
+            # requests that arrived but were never answered: answer now
+            while batch := self.intake.take(MAX_BATCH):
+                await self._send(self.service.handle_batch(batch, now_ms()))
 
     async def _receive(self) -> None:
         loop = asyncio.get_running_loop()
+        count = 0
         async for received in self.transport:
+            count += 1
+            if count % MAX_BATCH == 0:
+                await asyncio.sleep(0)  # a flood of frames must not starve the answering
             if received.sender_tag is None:  # a node answers only what it can reply to
                 self.dropped["no_tag"] += 1
                 continue
@@ -56,16 +65,15 @@ class NodeRunner:
                 self.dropped["bad_frame"] += 1
                 log.debug("dropped a bad frame: %s", e)
                 continue
-            if done is not None:
-                self.batch.append((done[1], received.sender_tag))
+            if done is not None and self.intake.offer(done[1], received.sender_tag, now_ms(),
+                                                      self.service.known_tag):
                 self.work.set()
 
     async def _process(self) -> None:
         while True:
             await self.work.wait()
             self.work.clear()
-            while self.batch:
-                batch, self.batch = self.batch[:MAX_BATCH], self.batch[MAX_BATCH:]
+            while batch := self.intake.take(MAX_BATCH):
                 await self._send(self.service.handle_batch(batch, now_ms()))
 
     async def _repush(self) -> None:
@@ -82,5 +90,5 @@ class NodeRunner:
 
     async def _send(self, outgoing: list[Outgoing]) -> None:
         for out in outgoing:
-            for frame in _native.encode_frames(out.message, os.urandom(16)):
+            for frame in _native.encode_frames(out.message, out.frame_id):
                 await self.transport.reply(out.tag, frame)

@@ -9,8 +9,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from nymchat import _native
-from nymchat.node.limits import Challenges, RateLimiter
+from nymchat.node.limits import RateLimiter
 from nymchat.node.metrics import Histogram
+from nymchat.node.registration import Challenges, Difficulty, challenge_key
 from nymchat.node.store import NodeStore, Queued, User
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.wire import ErrorCode, Kind
@@ -22,10 +23,10 @@ MINUTE, DAY = 60_000, 86_400_000
 @dataclass(frozen=True)
 class NodeConfig:
     freshness_ms: int = 120_000
-    pow_difficulty: int = 12
-    challenge_ttl_ms: int = MINUTE
-    max_challenges: int = 10_000
-    max_challenges_per_tag: int = 4
+    pow_difficulty: int = 12  # bits, rising with the registration rate (0: off)
+    pow_free_registrations: int = 30  # recent registrations before the difficulty rises
+    pow_half_life_ms: int = 10 * MINUTE  # how fast "recent" fades
+    challenge_ttl_ms: int = 5 * MINUTE
     retention_ms: int = 14 * DAY
     queue_max_messages: int = 1000
     queue_max_bytes: int = 16 << 20
@@ -42,10 +43,12 @@ class NodeConfig:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A signed answer or push, for the client behind `tag`."""
+    """A signed answer or push, for the client behind `tag`, framed with message id
+    `frame_id` (docs/PROTOCOL.md: how the client tells the node's frames from others)."""
 
     tag: bytes
     message: bytes
+    frame_id: bytes
 
 
 class Refused(Exception):
@@ -70,10 +73,11 @@ class NodeService:
         self.key = identity.signing_public
         self.store = store
         self.config = config = config or NodeConfig()
-        self.challenges = Challenges(config.challenge_ttl_ms, config.max_challenges,
-                                     config.max_challenges_per_tag)
+        self.challenges = Challenges(challenge_key(identity.secret_bytes()),
+                                     config.challenge_ttl_ms)
+        self.difficulty = Difficulty(config.pow_difficulty, config.pow_free_registrations,
+                                     config.pow_half_life_ms)
         self.per_identity = RateLimiter(config.requests_per_s, config.request_burst)
-        self.per_tag = RateLimiter(config.requests_per_s, config.request_burst)
         self.lookups = RateLimiter(config.lookups_per_min / 60, config.lookups_per_min)
         self.counts: Counter[tuple[str, str]] = Counter()  # (kind, result)
         self.relay_seconds = Histogram()
@@ -86,9 +90,14 @@ class NodeService:
 
     # --- entry points ---------------------------------------------------------------
 
+    def known_tag(self, tag: bytes) -> bool:
+        """Whether `tag` is a registered user's current sender tag."""
+        return self.store.tag_registered(tag)
+
     def handle_batch(self, items: list[tuple[bytes, bytes]], now: int) -> list[Outgoing]:
-        """Handles requests `(bytes, sender tag)` that arrived together: one batch
-        signature check, one transaction. Returns what to send, once committed."""
+        """Handles requests `(bytes, sender tag)` that arrived together, each already
+        within its tag's rate (`Intake`): one batch signature check, one transaction.
+        Returns what to send, once committed."""
         decoded: list[tuple[wire.Request, bytes]] = []
         out: list[Outgoing] = []
         for data, tag in items:
@@ -148,7 +157,6 @@ class NodeService:
 
     def maintain(self, now: int) -> tuple[int, int]:
         """Drops expired messages and forgotten request ids: (messages, ids)."""
-        self.challenges.expire(now)
         with self.store.transaction():
             return (self.store.expire(now - self.config.retention_ms),
                     self.store.forget_seen(now))
@@ -162,7 +170,7 @@ class NodeService:
                                            f"from the node's clock (now {now})")
         if not self.store.first_sight(request.request_id, now + 2 * window):
             raise Refused(ErrorCode.REPLAYED, "this request was already handled")
-        if not (self.per_identity.allow(request.requester, now) and self.per_tag.allow(tag, now)):
+        if not self.per_identity.allow(request.requester, now):
             raise Refused(ErrorCode.RATE_LIMITED, "too many requests; slow down")
 
     def _note_sender_tag(self, ctx: _Context) -> None:
@@ -193,9 +201,15 @@ class NodeService:
     # --- answers --------------------------------------------------------------------
 
     def _answer(self, requester: bytes, tag: bytes, in_reply_to: bytes | None, kind: Kind,
-                body: dict, now: int) -> Outgoing:
+                body: dict, now: int, push_key: bytes | None = None) -> Outgoing:
+        """An answer to `in_reply_to`, or a push (under the recipient's `push_key`, if they
+        gave one: else its frames are told from a stranger's only by their signature)."""
+        if in_reply_to is not None:
+            frame_id = wire.answer_frame_id(in_reply_to)
+        else:
+            frame_id = wire.push_frame_id(push_key) if push_key else os.urandom(16)
         return Outgoing(tag, wire.encode_answer(self.identity, requester, kind, body, now,
-                                                in_reply_to))
+                                                in_reply_to), frame_id)
 
     def _reply(self, ctx: _Context, kind: Kind, **body) -> None:
         ctx.out.append(self._answer(ctx.request.requester, ctx.tag, ctx.request.request_id,
@@ -210,7 +224,8 @@ class NodeService:
                 continue
             out.append(self._answer(user.identity, user.sender_tag, None, Kind.DELIVER,
                                     {"message_id": message.message_id, "sender": message.sender,
-                                     "sent": message.received, "payload": message.payload}, now))
+                                     "sent": message.received, "payload": message.payload}, now,
+                                    user.push_key))
             retry = min(self.config.push_retry_ms << min(message.pushes, 10),
                         self.config.push_retry_max_ms)
             self.store.pushed([message.seq], now + retry)
@@ -238,28 +253,32 @@ class NodeService:
         bundle: wire.Bundle = body["bundle"]
         self._check_keys(requester, (*bundle.one_time_keys, bundle.fallback),
                          (bundle.account_key, bundle.account_signature))
-        challenge = os.urandom(32)
-        expires = self.challenges.add(challenge, username, requester, ctx.tag, bundle, ctx.now)
-        if expires is None:
-            raise Refused(ErrorCode.BUSY, "too many registrations in progress; try again soon")
-        self._reply(ctx, Kind.CHALLENGE, challenge=challenge,
-                    difficulty=self.config.pow_difficulty, expires=expires)
+        difficulty = self.difficulty.bits(ctx.now)
+        challenge, expires = self.challenges.issue(username, requester, bundle, difficulty,
+                                                   ctx.now)
+        self._reply(ctx, Kind.CHALLENGE, challenge=challenge, difficulty=difficulty,
+                    expires=expires)
 
     def _register_finish(self, ctx: _Context) -> None:
+        """The client sends back what `register_begin` was given and answered; the
+        challenge's MAC vouches for all of it (the bundle's signatures were checked then)."""
         body, requester = ctx.request.body, ctx.request.requester
         username = self._name(body["username"])
         if ctx.user is not None and ctx.user.username == username:
             return self._reply(ctx, Kind.REGISTERED, username=username)  # a retry
-        pending = self.challenges.take(body["challenge"], ctx.now)
-        if pending is None or pending.username != username or pending.requester != requester:
+        challenge, bundle, difficulty = body["challenge"], body["bundle"], body["difficulty"]
+        if not self.challenges.valid(challenge, username, requester, bundle, difficulty,
+                                     body["expires"], ctx.now):
             raise Refused(ErrorCode.CHALLENGE_FAILED, "unknown or expired challenge")
-        if not pow.check(body["challenge"], username, requester, body["proof_of_work"],
-                         self.config.pow_difficulty):
+        if not pow.check(challenge, username, requester, body["proof_of_work"], difficulty):
             raise Refused(ErrorCode.CHALLENGE_FAILED, "the proof of work is wrong")
+        if not self.store.first_sight(challenge, body["expires"]):  # spent with the user
+            raise Refused(ErrorCode.CHALLENGE_FAILED, "this challenge was used already")
         if ctx.user is not None or self.store.skeleton_taken(names.skeleton(username)):
             raise Refused(ErrorCode.NAME_TAKEN, f"'{username}' was taken meanwhile")
-        self.store.add_user(username, names.skeleton(username), requester, pending.bundle,
-                            ctx.tag, ctx.now)
+        self.store.add_user(username, names.skeleton(username), requester, bundle, ctx.tag,
+                            ctx.now)
+        self.difficulty.registered(ctx.now)
         self._reply(ctx, Kind.REGISTERED, username=username)
 
     def _lookup(self, ctx: _Context) -> None:
@@ -276,7 +295,7 @@ class NodeService:
         left = self.store.count_one_time_keys(username)
         if one_time is not None and left < self.config.keys_low and user.sender_tag:
             ctx.out.append(self._answer(user.identity, user.sender_tag, None, Kind.KEYS_LOW,
-                                        {"one_time_keys_left": left}, ctx.now))
+                                        {"one_time_keys_left": left}, ctx.now, user.push_key))
 
     def _publish_keys(self, ctx: _Context) -> None:
         user = self._registered(ctx)
@@ -329,6 +348,7 @@ class NodeService:
 
     def _refresh(self, ctx: _Context) -> None:
         user = self._registered(ctx)
+        self.store.set_push_key(user.username, ctx.request.body["push_key"])
         pushes = self._push(self.store.queued(user.username, self.config.fetch_max), ctx.now)
         self._reply(ctx, Kind.REFRESHED, queued=self.store.queue_size(user.username)[0])
         ctx.out += pushes

@@ -17,6 +17,7 @@ class User:
     account_signature: bytes
     fallback: wire.OneTimeKey
     sender_tag: bytes | None
+    push_key: bytes | None  # the client recognises our pushes by it (docs/PROTOCOL.md)
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,13 @@ class NodeStore:
     def user(self, username: str) -> User | None:
         row = self.db.execute(
             "SELECT username, identity, agreement, account_key, account_signature, fallback,"
-            " sender_tag FROM users WHERE username = ?", (username,)).fetchone()
+            " sender_tag, push_key FROM users WHERE username = ?", (username,)).fetchone()
         return _user(row)
 
     def user_by_identity(self, identity: bytes) -> User | None:
         row = self.db.execute(
             "SELECT username, identity, agreement, account_key, account_signature, fallback,"
-            " sender_tag FROM users WHERE identity = ?", (identity,)).fetchone()
+            " sender_tag, push_key FROM users WHERE identity = ?", (identity,)).fetchone()
         return _user(row)
 
     def skeleton_taken(self, skeleton: str) -> bool:
@@ -78,6 +79,14 @@ class NodeStore:
     def set_sender_tag(self, username: str, tag: bytes, now: int) -> None:
         self.db.execute("UPDATE users SET sender_tag = ?, tag_updated = ? WHERE username = ?",
                         (tag, now, username))
+
+    def set_push_key(self, username: str, key: bytes) -> None:
+        self.db.execute("UPDATE users SET push_key = ? WHERE username = ?", (key, username))
+
+    def tag_registered(self, tag: bytes) -> bool:
+        """Whether `tag` is some user's current sender tag."""
+        return self.db.execute("SELECT 1 FROM users WHERE sender_tag = ?",
+                               (tag,)).fetchone() is not None
 
     def delete_user(self, username: str) -> None:
         self.db.execute("DELETE FROM users WHERE username = ?", (username,))
@@ -198,5 +207,5 @@ class NodeStore:
 def _user(row) -> User | None:
     if row is None:
         return None
-    *head, fallback, tag = row
-    return User(*head, wire.decode_record(wire.ONE_TIME_KEY, fallback), tag)
+    *head, fallback, tag, push_key = row
+    return User(*head, wire.decode_record(wire.ONE_TIME_KEY, fallback), tag, push_key)

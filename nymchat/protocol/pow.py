@@ -3,7 +3,16 @@
 import hashlib
 import struct
 
+from nymchat.errors import NymchatError
+
 DOMAIN = b"nymchat-pow-v1\x00"
+# The most a node may ask for (about 2**24 hashes: seconds to a minute); a node's
+# difficulty rises with its registration rate up to this.
+MAX_DIFFICULTY = 24
+
+
+class TooDifficult(NymchatError):
+    """The node asks for more proof of work than a client does."""
 
 
 def _digest(challenge: bytes, name: str, requester: bytes, nonce: int) -> bytes:
@@ -22,7 +31,13 @@ def check(challenge: bytes, name: str, requester: bytes, nonce: int, difficulty:
 
 
 def solve(challenge: bytes, name: str, requester: bytes, difficulty: int) -> int:
-    """The first nonce that meets `difficulty` (about 2**difficulty hashes)."""
+    """The first nonce that meets `difficulty` (about 2**difficulty hashes); `TooDifficult`
+    over MAX_DIFFICULTY, before any work."""
+    if difficulty > MAX_DIFFICULTY:
+        raise TooDifficult(f"the node asks for a proof of work of {difficulty} bits; nymchat "
+                           f"does at most {MAX_DIFFICULTY} (about {2 ** MAX_DIFFICULTY:,} "
+                           "hashes): the node is misconfigured or hostile; nothing was "
+                           "registered")
     prefix = hashlib.sha256(DOMAIN + challenge + name.encode("ascii") + requester)
     nonce = 0
     while difficulty:

@@ -2,6 +2,8 @@
 kind, and the domain-separated signatures that bind each message to its node and user."""
 
 import enum
+import hashlib
+import hmac
 import os
 import struct
 from dataclasses import dataclass
@@ -225,14 +227,15 @@ BUNDLE = Record(Bundle, [("identity_agreement", B32), ("account_key", KEY),
 
 BODIES: dict[Kind, list[tuple[str, Any]]] = {
     Kind.REGISTER_BEGIN: [("username", NAME), ("bundle", BUNDLE)],
-    Kind.REGISTER_FINISH: [("username", NAME), ("challenge", B32), ("proof_of_work", U64)],
+    Kind.REGISTER_FINISH: [("username", NAME), ("bundle", BUNDLE), ("challenge", B32),
+                           ("difficulty", U8), ("expires", U64), ("proof_of_work", U64)],
     Kind.LOOKUP: [("username", NAME)],
     Kind.PUBLISH_KEYS: [("one_time_keys", ListOf(ONE_TIME_KEY, 100)),
                         ("fallback", Optional(ONE_TIME_KEY))],
     Kind.SEND: [("recipient", NAME), ("message_id", B16), ("payload", BLOB)],
     Kind.FETCH: [("max", U16)],
     Kind.ACK: [("message_ids", ListOf(B16))],
-    Kind.REFRESH: [],
+    Kind.REFRESH: [("push_key", B32)],
     Kind.UNREGISTER: [("username", NAME)],
     Kind.CHALLENGE: [("challenge", B32), ("difficulty", U8), ("expires", U64)],
     Kind.REGISTERED: [("username", NAME)],
@@ -358,6 +361,31 @@ def decode_answer(data: bytes, node_key: "_native.PublicKey", requester: bytes) 
     except Exception as e:  # BadSignature from the native core
         raise WireError("answer is not signed by the node") from e
     return Answer(kind, in_reply_to, timestamp, body)
+
+
+# --- frame ids of node answers and pushes -----------------------------------------------
+# The frames of a node answer or push carry a message id that only the node and the user
+# can make, so the user's client reassembles them apart from what strangers send to its
+# address (docs/PROTOCOL.md).
+
+ANSWER_FRAME_DOMAIN = b"nymchat-answer-frame-v1\x00"
+PUSH_FRAME_DOMAIN = b"nymchat-push-frame-v1\x00"
+
+
+def answer_frame_id(request_id: bytes) -> bytes:
+    """The frame message id of the answer to `request_id` (a secret of user and node)."""
+    return hashlib.sha256(ANSWER_FRAME_DOMAIN + request_id).digest()[:16]
+
+
+def push_frame_id(push_key: bytes, nonce: bytes | None = None) -> bytes:
+    """A frame message id for a push: a random nonce and its MAC under the user's push key."""
+    nonce = nonce or os.urandom(8)
+    return nonce + hmac.new(push_key, PUSH_FRAME_DOMAIN + nonce, hashlib.sha256).digest()[:8]
+
+
+def is_push_frame_id(push_key: bytes, frame_id: bytes) -> bool:
+    return len(frame_id) == 16 and hmac.compare_digest(push_frame_id(push_key, frame_id[:8]),
+                                                       frame_id)
 
 
 def encode_record(record: Record, value) -> bytes:

@@ -1,0 +1,75 @@
+"""Requests on their way to the node's service, sans-I/O (clock passed in).
+
+Each complete request is first checked against its sender tag's rate: over it, it is
+dropped and counted, silently (no signature checked, no answer signed, whatever it
+holds). Admitted requests wait in a queue per tag, within fixed bounds, and are taken
+round-robin across tags, the tags of registered users first: a flood from one tag, or
+from many new ones, does not stand between a user and their answer."""
+
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+
+from nymchat.node.limits import RateLimiter
+
+
+class _Line:
+    """Queues per tag, served in turn, bounded in requests per tag and in all."""
+
+    def __init__(self, per_tag: int, max_requests: int, max_bytes: int):
+        self.per_tag, self.max_requests, self.max_bytes = per_tag, max_requests, max_bytes
+        self.queues: OrderedDict[bytes, deque[bytes]] = OrderedDict()
+        self.requests = self.bytes = 0
+
+    def put(self, data: bytes, tag: bytes) -> bool:
+        queue = self.queues.get(tag)
+        if (queue is not None and len(queue) >= self.per_tag) or \
+                self.requests >= self.max_requests or self.bytes + len(data) > self.max_bytes:
+            return False
+        if queue is None:
+            queue = self.queues[tag] = deque()
+        queue.append(data)
+        self.requests += 1
+        self.bytes += len(data)
+        return True
+
+    def take(self) -> tuple[bytes, bytes]:
+        tag, queue = next(iter(self.queues.items()))  # the tag whose turn it is
+        data = queue.popleft()
+        self.requests -= 1
+        self.bytes -= len(data)
+        if queue:
+            self.queues.move_to_end(tag)
+        else:
+            del self.queues[tag]
+        return data, tag
+
+
+class Intake:
+    def __init__(self, rate: float, burst: float, *, per_tag: int = 32,
+                 max_requests: int = 4096, max_bytes: int = 32 << 20):
+        self.limiter = RateLimiter(rate, burst)
+        self._users = _Line(per_tag, max_requests, max_bytes)
+        self._others = _Line(per_tag, max_requests, max_bytes)
+        self.dropped: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return self._users.requests + self._others.requests
+
+    def offer(self, data: bytes, tag: bytes, now: int, known: Callable[[bytes], bool]) -> bool:
+        """Queues a request, or drops and counts it. `known(tag)` (is this the tag of a
+        registered user?) is asked only of requests within the tag's rate."""
+        if not self.limiter.allow(tag, now):
+            self.dropped["rate_limited"] += 1
+            return False
+        if not (self._users if known(tag) else self._others).put(data, tag):
+            self.dropped["intake_full"] += 1
+            return False
+        return True
+
+    def take(self, n: int) -> list[tuple[bytes, bytes]]:
+        """Up to `n` `(request, tag)`, one per tag in turn, registered users' tags first."""
+        out = []
+        for line in (self._users, self._others):
+            while line.queues and len(out) < n:
+                out.append(line.take())
+        return out
