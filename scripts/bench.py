@@ -2,7 +2,7 @@
 """nymchat benchmarks: figures measured in one run on one machine, written to
 docs/BENCHMARKS.md (each suite rewrites only its own section).
 
-    scripts/bench.py crypto|mixnet|node|e2e [--json] [--no-write]
+    scripts/bench.py crypto|mixnet|node|e2e|flood [--json] [--no-write]
     scripts/bench.py all
 
 `crypto` compares the Rust core (`nymchat._native`) with the reference implementation in
@@ -10,6 +10,8 @@ plain Python (`tests/reference_crypto.py`, on `cryptography`) doing the same wor
 `mixnet` runs the built `dist/nymchat mixnet --delay zero` and measures, through nymchat's
 transport, the throughput and latency between two of its virtual clients. `node` runs
 `dist/nymchat node` on it: relay throughput and CPU, lookups among 1,000,000 users, RSS.
+`flood` floods that node with signed requests from one sender tag and measures what a
+normal user's lookups take meanwhile (docs/SECURITY.md, "under a flood").
 """
 
 import argparse
@@ -363,6 +365,170 @@ def node_markdown(r: dict) -> str:
     ])
 
 
+FLOOD_REQUESTS = 100_000
+FLOOD_BASELINE_LOOKUPS = 100
+FLOOD_LOOKUP_GAP = 0.1  # seconds between a user's lookups: well within their tag's rate
+
+
+def _flood_worker(url: str, contact: str, count: int, ready, done) -> None:
+    """A process of its own that floods the node from one sender tag: `count` validly
+    signed lookups, as fast as its transport takes them."""
+    import asyncio
+
+    from nodeclient import flood, flood_frames
+
+    from nymchat import _native
+    from nymchat.nym.transport import NymClient
+    from nymchat.protocol.contact import NodeContact
+
+    node = NodeContact.parse(contact)
+    frames = flood_frames(_native.Identity.generate(), node.key, count)
+
+    async def main() -> None:
+        async with NymClient(f"{url}/bench-flooder") as nym:
+            ready.set()
+            start = time.perf_counter()
+            await flood(nym, node.address, frames)
+            done.put(time.perf_counter() - start)
+
+    asyncio.run(main())
+
+
+def flood_suite() -> dict:
+    import asyncio
+    import multiprocessing
+    import re
+    import socket
+    import tempfile
+    import urllib.request
+
+    from nodeclient import Client, bundle
+    from procs import MixnetProcess, NodeProcess
+
+    from nymchat import _native, keystore
+    from nymchat.errors import NymchatError
+    from nymchat.node.store import NodeStore
+    from nymchat.protocol import names
+    from nymchat.protocol.wire import Kind
+
+    def users(data: Path) -> dict[str, "_native.Identity"]:
+        """bench-alice and bench-bob, written straight into a new node's database (so any
+        version of the node can be measured alike)."""
+        data.mkdir(mode=0o700)
+        keystore.create(data, NodeProcess.PASSWORD)
+        store = NodeStore(data / "node.db")
+        made = {}
+        with store.transaction():
+            for name in ("bench-alice", "bench-bob"):
+                made[name] = identity = _native.Identity.generate()
+                store.add_user(name, names.skeleton(name), identity.signing_public,
+                               bundle(identity), None, int(time.time() * 1000))
+        store.close()
+        return made
+
+    def percentiles(times: list[float]) -> tuple[float, float]:
+        times = sorted(times)
+        return (round(times[len(times) // 2], 2),
+                round(times[min(len(times) - 1, int(len(times) * 0.99))], 2))
+
+    async def lookup(alice: Client) -> float | None:
+        """One lookup, one attempt, at most 10 s: its time in ms, None if unanswered."""
+        await asyncio.sleep(FLOOD_LOOKUP_GAP)
+        started = time.perf_counter()
+        try:
+            await alice.link.request(Kind.LOOKUP, timeout=10, attempts=1,
+                                     username="bench-bob")
+        except NymchatError:
+            return None
+        return (time.perf_counter() - started) * 1000
+
+    async def measure(url: str, contact: str, pid: int, metrics: int, alice_identity) -> dict:
+        async with Client(f"{url}/bench-alice", contact, alice_identity) as alice:
+            before = [t for _ in range(FLOOD_BASELINE_LOOKUPS)
+                      if (t := await lookup(alice)) is not None]
+            context = multiprocessing.get_context("fork")
+            ready, done = context.Event(), context.Queue()
+            flooder = context.Process(target=_flood_worker,
+                                      args=(url, contact, FLOOD_REQUESTS, ready, done))
+            flooder.start()
+            await asyncio.to_thread(ready.wait)
+            cpu, start = _cpu_seconds(pid), time.perf_counter()
+            during = []
+            while flooder.is_alive():
+                during.append(await lookup(alice))
+            # What the node still holds of the flood comes before a lookup sent now: the
+            # flood is over for the user when that one is answered.
+            for _ in range(30):
+                during.append(await lookup(alice))
+                if during[-1] is not None:
+                    break
+            elapsed = time.perf_counter() - start
+            cpu = _cpu_seconds(pid) - cpu
+            sending = done.get(timeout=10)
+            flooder.join()
+        page = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics",
+                                      timeout=10).read().decode()
+        dropped = sum(int(n) for n in re.findall(
+            r'^nymchat_node_dropped_total\{reason="(?:rate_limited|intake_full)"\} (\d+)$',
+            page, re.MULTILINE))
+        handled = sum(int(n) for n in re.findall(r'^nymchat_node_requests_total\{.*\} (\d+)$',
+                                                 page, re.MULTILINE))
+        answered = [t for t in during if t is not None]
+        return {"flood_requests": FLOOD_REQUESTS,
+                "flood_per_s": round(FLOOD_REQUESTS / sending),
+                "flood_s": round(sending, 1), "window_s": round(elapsed, 1),
+                "dropped": dropped, "handled": handled,
+                "node_cpu_percent": round(cpu / elapsed * 100),
+                "before_p50_ms": percentiles(before)[0], "before_p99_ms": percentiles(before)[1],
+                "during_lookups": len(during), "during_answered": len(answered),
+                "during_p50_ms": percentiles(answered)[0] if answered else None,
+                "during_p99_ms": percentiles(answered)[1] if answered else None}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        mixnet = MixnetProcess(tmp / "mixnet", tmp / "shiv", delay="zero")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            metrics = probe.getsockname()[1]
+        try:
+            alice = users(tmp / "node")["bench-alice"]
+            node = NodeProcess(tmp / "node", tmp / "shiv", f"{mixnet.url}/node",
+                               "--lookups-per-min", "1e9", "--metrics", f"127.0.0.1:{metrics}")
+            try:
+                return asyncio.run(measure(mixnet.url, node.contact, node.proc.pid, metrics,
+                                           alice))
+            finally:
+                node.stop()
+        finally:
+            mixnet.stop()
+
+
+def flood_markdown(r: dict) -> str:
+    during = (f"{r['during_p50_ms']} / {r['during_p99_ms']} ms" if r["during_answered"]
+              else "none answered")
+    return "\n".join([
+        "`dist/nymchat node` (its default limits: 20 requests/s per sender tag, bursts of "
+        "200) on `dist/nymchat mixnet --delay zero`. A process of its own sends "
+        f"{r['flood_requests']:,} validly signed lookups from one sender tag as fast as its "
+        "transport takes them; meanwhile a registered user looks another up, one lookup at a "
+        f"time, {FLOOD_LOOKUP_GAP:g} s apart (one attempt each, 10 s at most), as they did "
+        f"before the flood ({FLOOD_BASELINE_LOOKUPS} lookups), until one sent after the "
+        f"flood's last request is answered ({r['window_s']} s in all). Node CPU is the node "
+        "process's user+system time over that window, in % of one core; the four processes "
+        "share the machine's 2 cores.",
+        "",
+        "| figure | measured |",
+        "|---|---:|",
+        f"| flood from one tag | {r['flood_per_s']:,} requests/s for {r['flood_s']} s |",
+        f"| requests dropped unverified and unanswered | {r['dropped']:,} |",
+        f"| requests verified and answered (all senders) | {r['handled']:,} |",
+        f"| node CPU during the flood | {r['node_cpu_percent']} % |",
+        f"| a user's lookup before, p50 / p99 | {r['before_p50_ms']} / {r['before_p99_ms']} ms |",
+        f"| a user's lookup during, p50 / p99 | {during} |",
+        f"| a user's lookups answered during | {r['during_answered']} of {r['during_lookups']} |",
+    ])
+
+
 E2E_LATENCY_MESSAGES = 300
 E2E_THROUGHPUT_MESSAGES = 300
 ONESHOT_RUNS = 5
@@ -563,6 +729,7 @@ SUITES = {
     "mixnet": (mixnet_suite, mixnet_markdown, "Local mixnet at zero delay"),
     "node": (node_suite, node_markdown, "Discovery node"),
     "e2e": (e2e_suite, e2e_markdown, "End to end: two users through a node"),
+    "flood": (flood_suite, flood_markdown, "A node under a flood from one sender tag"),
 }
 
 

@@ -15,6 +15,7 @@ from nodeclient import bundle, client, flood, flood_frames, run
 
 from nymchat import _native
 from nymchat.client.nodelink import NodeLink, NodeRefused
+from nymchat.node.intake import Intake
 from nymchat.nym import api
 from nymchat.nym.transport import NymClient
 from nymchat.protocol import wire
@@ -36,6 +37,28 @@ def metric(port: int, name: str) -> float:
 def first_frames(count: int) -> list[bytes]:
     """First frames of `count` two-frame messages that never complete."""
     return [_native.encode_frames(os.urandom(2000), os.urandom(16))[0] for _ in range(count)]
+
+
+def test_the_intake_drops_a_tag_over_its_rate_and_serves_users_first():
+    intake = Intake(rate=1, burst=3, per_tag=2, max_requests=4, max_bytes=1 << 20)
+    asked = []
+
+    def known(tag: bytes) -> bool:
+        asked.append(tag)
+        return tag == b"user"
+
+    now = 1_800_000_000_000
+    assert [intake.offer(b"m%d" % n, b"mallory", now, known) for n in range(10)] == \
+        [True, True] + [False] * 8
+    assert intake.dropped == {"intake_full": 1, "rate_limited": 7}
+    assert asked == [b"mallory"] * 3  # nothing else is done with a request over the rate
+    assert intake.offer(b"x", b"o1", now, known) and intake.offer(b"y", b"o2", now, known)
+    assert not intake.offer(b"z", b"o3", now, known)  # strangers' line is full...
+    assert intake.offer(b"u0", b"user", now, known)  # ...a user's is not
+    assert intake.take(3) == [(b"u0", b"user"), (b"m0", b"mallory"), (b"x", b"o1")]
+    assert intake.take(10) == [(b"y", b"o2"), (b"m1", b"mallory")]
+    assert len(intake) == 0
+    assert intake.offer(b"m10", b"mallory", now + 1000, known)  # the rate refills
 
 
 @pytest.mark.cli
