@@ -120,7 +120,7 @@ class NodeService:
         try:
             if not valid:
                 raise Refused(ErrorCode.BAD_SIGNATURE, "the request's signature does not verify")
-            self._check_fresh(request, tag, now)
+            self._check_fresh(request, now)
             ctx = _Context(request, tag, now, self.store.user_by_identity(request.requester))
             if ctx.user is not None:
                 self._note_sender_tag(ctx)
@@ -163,7 +163,7 @@ class NodeService:
 
     # --- checks ---------------------------------------------------------------------
 
-    def _check_fresh(self, request: wire.Request, tag: bytes, now: int) -> None:
+    def _check_fresh(self, request: wire.Request, now: int) -> None:
         window = self.config.freshness_ms
         if abs(now - request.timestamp) > window:
             raise Refused(ErrorCode.STALE, f"request time is {request.timestamp - now:+d} ms "

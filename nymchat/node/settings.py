@@ -28,7 +28,8 @@ SETTINGS = [
     Setting("password_file", str, None,
             f"file holding the password that protects the node key (else ${PASSWORD_ENV})",
             "FILE"),
-    Setting("pow_difficulty", int, 12, "registration proof of work, in bits (0: off)", "BITS"),
+    Setting("pow_difficulty", int, 12, "registration proof of work, in bits (0: off); rises "
+            "with the registration rate, up to 24", "BITS"),
     Setting("freshness", int, 120, "seconds a request's timestamp may be off", "SEC"),
     Setting("retention_days", int, 14, "days a queued message is kept", "DAYS"),
     Setting("queue_max_messages", int, 1000, "messages queued per recipient", "N"),

@@ -546,7 +546,10 @@ mod tests {
         assert_eq!(r.evicted(), 198);
         assert_eq!(r.held_by(b"alice"), (1, 3 * CHUNK_LEN));
         assert_eq!(r.push(&fs[1], 0.0, b"alice").unwrap(), None);
-        assert_eq!(r.push(&fs[2], 0.0, b"alice").unwrap().unwrap().payload, data);
+        assert_eq!(
+            r.push(&fs[2], 0.0, b"alice").unwrap().unwrap().payload,
+            data
+        );
         assert_eq!(r.held_by(b"alice"), (0, 0));
     }
 
