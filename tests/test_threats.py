@@ -71,8 +71,23 @@ def test_a_node_cannot_substitute_a_pinned_key(setting, start_node):
     assert "WARNING: bob's key has CHANGED" in alice("lookup", "bob").stdout
     refused = alice("send", "bob", "are you really bob?", check=False)
     assert refused.returncode == 1 and "nothing was sent" in refused.stderr
-    alice("contacts", "trust", "bob")  # alice trusts it anyway, without comparing...
-    assert alice.json("contacts", "verify", "bob")[0]["safety_number"] != bobs_number
+    # What alice compares with bob is the number of the key `trust` would pin: it does not
+    # match bob's, so the swap shows.
+    shown = alice.json("contacts", "verify", "bob")[0]
+    assert shown["key_changed"] and shown["new_key"]["safety_number"] != bobs_number
+    text = alice("contacts", "verify", "bob").stdout
+    assert text.index(shown["new_key"]["safety_number"]) < text.index(bobs_number)
+    assert "safety number with the NEW key (the one `trust` would pin)" in text
+    # The number that matched bob's is that of the key pinned before: it trusts nothing.
+    refused = alice("contacts", "trust", "bob", *bobs_number.split()[:4], check=False)
+    assert refused.returncode == 1 and "not the safety number of bob's new key" in \
+        refused.stderr
+    refused = alice("contacts", "trust", "bob", check=False)
+    assert refused.returncode == 2
+    # alice trusts it anyway, with the number she was shown...
+    alice("contacts", "trust", "bob", *shown["new_key"]["safety_number"].split()[:4])
+    after = alice.json("contacts", "verify", "bob")[0]
+    assert after["safety_number"] == shown["new_key"]["safety_number"] != bobs_number
 
 
 def test_a_node_cannot_hand_out_session_keys_the_contact_did_not_sign(setting, start_node):
@@ -107,3 +122,104 @@ def test_a_stolen_device_cannot_swap_what_the_profile_holds(setting):
         refused = alice(*command, check=False)
         assert refused.returncode == 1
         assert "does not open: the file was altered" in refused.stderr
+
+
+def test_a_receipt_counts_only_from_the_recipient(setting):
+    """mallory, who has a session with alice, sends her a receipt for alice's message to
+    bob: the message stays "accepted by node"; bob's own receipt marks it delivered."""
+    import os
+
+    from nodeclient import engine_of, run
+
+    from nymchat.client import messages
+
+    _, _, _, users = setting
+    alice, bob, mallory = users["alice"], users["bob"], users["mallory"]
+    mallory("send", "alice", "hi alice")
+    alice("inbox")
+    sent = bytes.fromhex(alice.json("send", "bob", "for bob only")[0]["sent"])
+
+    async def forge_receipt():
+        async with engine_of(mallory) as engine:
+            await engine._relay("alice", messages.RECEIPT, os.urandom(16), sent)
+
+    run(forge_receipt())
+    alice("inbox")
+    assert "you: for bob only  [accepted by node]" in alice("contacts", "show", "bob").stdout
+    bob("inbox")
+    alice("inbox")
+    assert "you: for bob only  [delivered]" in alice("contacts", "show", "bob").stdout
+
+
+def test_the_node_cannot_tell_texts_receipts_or_handshakes_apart_by_size(setting):
+    """Texts of 1 to 800 characters, a receipt and a direct-mode invitation are stored by
+    the node as payloads of one size."""
+    _, _, data, users = setting
+    alice, bob = users["alice"], users["bob"]
+    for n in (1, 33, 100, 400, 800):
+        alice("send", "bob", "x" * n)
+    bob("inbox")  # bob's receipts wait for alice at the node
+    bob("contacts", "direct", "alice")
+    db = sqlite3.connect(data / "node.db")
+    sizes = db.execute("SELECT recipient, length(payload) FROM queue").fetchall()
+    db.close()
+    assert len(sizes) == 6 and {r for r, _ in sizes} == {"alice"}
+    assert len({size for _, size in sizes}) == 1, sizes
+
+
+def test_a_message_over_the_limit_is_refused_before_it_is_queued(setting):
+    _, _, _, users = setting
+    alice = users["alice"]
+    refused = alice("send", "bob", "-", input="x" * 60_000, check=False)
+    assert refused.returncode == 1
+    assert "a message holds at most 49,712 bytes of text" in refused.stderr
+    assert "nothing was queued or sent" in refused.stderr
+    later = alice("send", "bob", "-", input="y" * 49_712)  # the limit itself goes through
+    assert "queued" not in later.stderr and "waiting" not in later.stderr
+    assert "x" * 100 not in alice("contacts", "show", "bob").stdout
+
+
+def test_inbox_returns_while_a_stranger_keeps_sending(setting):
+    """mallory sends alice a message every 0.3 s for a minute: alice's inbox still ends
+    (after --max-time), says why, and the rest comes with the next inbox."""
+    import asyncio
+    import threading
+
+    from nodeclient import engine_of
+
+    _, _, _, users = setting
+    alice, mallory = users["alice"], users["mallory"]
+    stop = threading.Event()
+
+    async def flood():
+        async with engine_of(mallory) as engine:
+            while not stop.is_set():
+                await engine.send("alice", "are you there?")
+                await asyncio.sleep(0.3)
+
+    sender = threading.Thread(target=lambda: asyncio.run(asyncio.wait_for(flood(), 90)))
+    sender.start()
+    try:
+        shown = alice("inbox", "--wait", "2", "--max-time", "5")
+    finally:
+        stop.set()
+        sender.join()
+    assert "are you there?" in shown.stdout
+    assert "stopped taking messages in after 5 s, as more kept arriving" in shown.stderr
+
+
+def test_a_contact_deleted_from_the_file_does_not_reopen_trust_on_first_use(setting):
+    """Someone with the files but not the passphrase deletes the contact rows, so that the next
+    lookup would pin whatever key the node hands out: the profile says the record is gone."""
+    _, _, _, users = setting
+    alice = users["alice"]
+    alice("lookup", "bob")
+    alice("lookup", "carol")
+    db = sqlite3.connect(alice.home / "client.db")
+    with db:
+        db.execute("DELETE FROM contacts")
+    db.close()
+    for command in (("contacts", "list"), ("lookup", "bob"), ("send", "bob", "hi")):
+        refused = alice(*command, check=False)
+        assert refused.returncode == 1
+        assert "was removed from the file" in refused.stderr

@@ -84,7 +84,8 @@ async def _handle(engine, request) -> dict:
         if request.get("op") == "lookup":
             contact = await engine.lookup(str(request["name"]))
             return {"ok": True, "contact": contact,
-                    "safety_number": engine.safety_number(contact)}
+                    "safety_number": engine.safety_number(contact),
+                    "new_safety_number": engine.new_safety_number(contact)}
         return {"ok": False, "error": f"unknown operation {request.get('op')!r}", "exit": 2}
     except NymchatError as e:
         return {"ok": False, "error": str(e), "exit": e.exit_code}

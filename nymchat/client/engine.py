@@ -13,7 +13,7 @@ from nymchat.client.directmode import DirectMode
 from nymchat.client.messages import Received, now_ms
 from nymchat.client.nodelink import NodeLink
 from nymchat.client.store import ClientStore, derive_keys
-from nymchat.errors import BadSignature, NymchatError
+from nymchat.errors import BadSignature, NymchatError, UsageError
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import Kind
@@ -22,10 +22,16 @@ log = logging.getLogger(__name__)
 ONE_TIME_KEYS = 50
 SESSIONS_KEPT = 4  # per contact: late messages of a replaced session still open
 RETRY_OFFLINE = 5.0  # seconds between attempts to reach a node that does not answer
+INBOX_LIMIT = 30.0  # seconds `inbox` takes messages in, at most
+TRUST_DIGITS = 20  # of the safety number, to trust a changed key: 66 bits, not ground out
 
 
 class KeyChanged(NymchatError):
     """A contact's key changed."""
+
+
+class TooLong(NymchatError):
+    """A message longer than a node relays."""
 
 
 class NotRegistered(NymchatError):
@@ -149,18 +155,29 @@ class Engine(DirectMode):
         self.store.put_contact(contact)
         return contact
 
-    def trust(self, username: str) -> dict:
-        """Accepts a contact's changed key (after checking it): sending works again, with
-        a new session; the contact is no longer marked verified."""
+    def trust(self, username: str, number: str) -> dict:
+        """Accepts a contact's changed key: exactly the key whose safety number (all of it,
+        or at least its first `TRUST_DIGITS` digits) the user gives, so a key that changed
+        again after the user compared numbers is never the one pinned. Sending works
+        again, with a new session; the contact is no longer marked verified."""
         contact = self.known(username)
         if not contact["changed"]:
-            raise NymchatError(f"{username}'s key has not changed; nothing to trust")
+            raise NymchatError(f"{contact['username']}'s key has not changed; nothing to trust")
+        given = "".join(number.replace("-", " ").split())
+        if not given.isdigit() or len(given) < TRUST_DIGITS:
+            raise UsageError(f"give the safety number of {contact['username']}'s new key (at "
+                             f"least its first {TRUST_DIGITS // 5} groups) as `nymchat contacts "
+                             f"verify {contact['username']}` shows it")
+        if not self.new_safety_number(contact).replace(" ", "").startswith(given):
+            raise KeyChanged(f"that is not the safety number of {contact['username']}'s new "
+                             f"key (did it change again?); nothing was trusted: run `nymchat "
+                             f"contacts verify {contact['username']}` and compare again")
         contact.update(identity=contact.pop("new_identity"),
                        account_key=contact.pop("new_account_key"), changed=False,
                        verified=False, pinned=now_ms())
         with self.store.transaction():
             self.store.put_contact(contact)
-            self.store.drop_sessions(username)
+            self.store.drop_sessions(contact["username"])
         return contact
 
     def mark_verified(self, username: str) -> dict:
@@ -180,8 +197,17 @@ class Engine(DirectMode):
         return contact
 
     def safety_number(self, contact: dict) -> str:
+        """The safety number with the contact's pinned key."""
         return messages.safety_number(self._me(), self.identity.signing_public,
                                       contact["username"], bytes.fromhex(contact["identity"]))
+
+    def new_safety_number(self, contact: dict) -> str | None:
+        """While the contact's key has changed: the number with the new key, the one
+        `trust` would pin. None otherwise."""
+        if not contact["changed"]:
+            return None
+        return messages.safety_number(self._me(), self.identity.signing_public,
+                                      contact["username"], bytes.fromhex(contact["new_identity"]))
 
     def _save_session(self, username: str, session) -> None:
         self.store.put_session(username, session.id, session.pickle(self.store.pickle_key),
@@ -204,6 +230,10 @@ class Engine(DirectMode):
         leaves with `send` or `flush_outbox`."""
         self._me()
         username = names.normalize(name)
+        size = len(text.encode())
+        if size > messages.MAX_BODY:
+            raise TooLong(f"a message holds at most {messages.MAX_BODY:,} bytes of text "
+                          f"(UTF-8); this one has {size:,}: nothing was queued or sent")
         message_id = os.urandom(16)
         with self.store.transaction():
             self.store.add_message(username, message_id, {
@@ -298,16 +328,22 @@ class Engine(DirectMode):
 
     # --- receiving --------------------------------------------------------------------
 
-    async def inbox(self, quiet: float = 1.5) -> list[Received]:
+    async def inbox(self, quiet: float = 1.5, limit: float = INBOX_LIMIT) -> list[Received]:
         """Asks the node for what is queued, takes it in, acknowledges it; with it, what
-        came directly and anything stored but never shown."""
+        came directly and anything stored but never shown. Returns once nothing came for
+        `quiet` seconds, or after `limit` seconds whatever keeps arriving (what was not
+        taken in by then stays queued at the node for the next time)."""
         me = self._me()
         received = self._never_shown()
         taken = {m.message_id for m in received}
         await self.link.request(Kind.REFRESH)
         ids: list[bytes] = []
         relayed: list[Received] = []
-        while (item := await self._next(quiet)) is not None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while (left := deadline - loop.time()) > 0:
+            if (item := await self._next(min(quiet, left))) is None:
+                break
             relayed_now = isinstance(item, wire.Answer)
             message = self._handle_push(me, item, ids) if relayed_now else item
             if message is not None and message.message_id not in taken:
@@ -315,6 +351,9 @@ class Engine(DirectMode):
                 received.append(message)
                 if relayed_now:
                     relayed.append(message)
+        if loop.time() >= deadline:  # not quiet: cut short
+            self._notice(f"stopped taking messages in after {limit:g} s, as more kept "
+                         "arriving (the rest waits at the node: run inbox again)")
         await self._after(me, ids, relayed)
         received.sort(key=lambda m: m.sent)
         return received
@@ -494,7 +533,9 @@ class Engine(DirectMode):
                 raise NymchatError(f"a message from {sender} is bound to another sender, "
                                    "recipient, node or id; ignored")
             if inner.kind == messages.RECEIPT:
-                self._set_status(inner.body, "delivered")
+                receipted = self.store.message(inner.body) if len(inner.body) == 16 else None
+                if receipted is not None and receipted.get("to") == sender:  # theirs only
+                    self._set_status(inner.body, "delivered")
                 self.store.add_message(sender, inner.message_id, {"direction": "receipt",
                                                                   "for": inner.body.hex()})
                 return None

@@ -11,6 +11,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per message")
     parser.add_argument("--wait", type=float, default=1.5, metavar="SEC",
                         help="how long to wait for more once messages stop (default 1.5)")
+    parser.add_argument("--max-time", type=float, default=30.0, metavar="SEC",
+                        help="stop taking messages in after this long, even if more keep "
+                             "coming; the rest waits at the node (default 30)")
     parser.add_argument("--follow", action="store_true",
                         help="keep listening and print messages as they come (Ctrl-C ends); "
                              "meanwhile `send` and `lookup` in other terminals go through "
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, task.cancel)
         async with open_engine(args) as engine:
             if not args.follow:
-                for message in await engine.inbox(quiet=args.wait):
+                for message in await engine.inbox(quiet=args.wait, limit=args.max_time):
                     show(message)
                     engine.shown(message)
                 return
