@@ -8,7 +8,7 @@ def describe(username: str, number: str, new_number: str | None, verified: bool,
     e.g. "nymchat contacts trust"."""
     if new_number is None:
         return (f"safety number with {username}:\n  {number}\n"
-                + ("marked verified" if verified else
+                + ("(verified)" if verified else
                    "compare it with theirs (in person or by a channel you trust)"))
     prefix = " ".join(new_number.split()[:4])
     return (f"WARNING: {username}'s key has CHANGED; sending to them is blocked.\n"
