@@ -111,9 +111,10 @@ def run(args: argparse.Namespace) -> int:
                             + (f"  {states[c['username']]}" if states[c["username"]] else "")
                             for c in contacts) or "no contacts yet")
             return 0
-        username = names.normalize(args.name)
-        if command == "remove":
-            if engine.known(username).get("direct"):
+        if command == "remove":  # exactly the contact named: see `Engine.known`
+            contact = engine.known(args.name)
+            username = contact["username"]
+            if contact.get("direct"):
                 print(f"nymchat: direct mode with {username} ends here without telling them; "
                       f"their client goes back to the node once a direct message goes "
                       f"unanswered (`nymchat contacts end-direct {username}` first tells "
@@ -122,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
                 profile.store.remove_contact(username)
             _emit(args, {"removed": username}, f"removed {username}")
             return 0
+        username = names.normalize(args.name)
         if command == "trust":
             contact = engine.trust(username)
             _emit(args, {"trusted": username},
