@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from nymchat.client.engine import Engine
     from nymchat.identity import fingerprint
     from nymchat.protocol import names
+    from nymchat.terminal import block, line
 
     command = args.contacts_command or "list"
     if command in DIRECT_COMMANDS:
@@ -106,22 +107,22 @@ def run(args: argparse.Namespace) -> int:
             _emit(args, [{"username": c["username"], "verified": c["verified"],
                           "key_changed": c["changed"], "direct": states[c["username"]]}
                          for c in contacts],
-                  "\n".join(f"{c['username']:<32} "
+                  "\n".join(f"{line(c['username']):<32} "
                             f"{'KEY CHANGED' if c['changed'] else 'verified' if c['verified'] else 'not verified'}"  # noqa: E501
                             + (f"  {states[c['username']]}" if states[c["username"]] else "")
                             for c in contacts) or "no contacts yet")
             return 0
         if command == "remove":  # exactly the contact named: see `Engine.known`
             contact = engine.known(args.name)
-            username = contact["username"]
+            username, shown = contact["username"], line(contact["username"])
             if contact.get("direct"):
-                print(f"nymchat: direct mode with {username} ends here without telling them; "
+                print(f"nymchat: direct mode with {shown} ends here without telling them; "
                       f"their client goes back to the node once a direct message goes "
-                      f"unanswered (`nymchat contacts end-direct {username}` first tells "
+                      f"unanswered (`nymchat contacts end-direct {shown}` first tells "
                       "them)", file=sys.stderr)
             with profile.store.transaction():
                 profile.store.remove_contact(username)
-            _emit(args, {"removed": username}, f"removed {username}")
+            _emit(args, {"removed": username}, f"removed {shown}")
             return 0
         username = names.normalize(args.name)
         if command == "trust":
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["time"] / 1000))
             who = "you" if m["direction"] == "out" else username
             mark = f"  [{MARKS[m['status']]}]" if m["direction"] == "out" else ""
-            print(f"[{when}] {who}: {m['text']}{mark}")
+            print(f"[{when}] {who}: {block(m['text'])}{mark}")
         return 0
     finally:
         profile.store.close()
