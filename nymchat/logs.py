@@ -19,7 +19,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps(entry)  # ASCII: C1 and bidi controls escaped too, not only C0
 
 
 class TextFormatter(logging.Formatter):

@@ -1,11 +1,14 @@
 """Text from the network on a terminal (nymchat/terminal.py): no control character gets
 through, printable text is unchanged, and every further line of a block is marked."""
 
+import json
+import logging
 import unicodedata
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from nymchat.logs import JsonFormatter, TextFormatter
 from nymchat.terminal import CONTINUED, block, line
 
 BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -43,3 +46,15 @@ def test_controls_are_shown_as_escapes_and_lines_marked():
     assert block(text) == ("hi\\r\\x1b[2K[12:00] alice (verified): wire it\n"
                            f"{CONTINUED}\\x1b]52;c;aGk=\\x07\\u202eok\n{CONTINUED}end")
     assert line("one\ntwo\x9b") == "one\\ntwo\\x9b"
+
+
+def test_log_lines_show_network_text_as_escapes_and_json_logs_stay_exact():
+    sender = "alice\x1b[2K\n12:00 ERROR forged: \x9b31m\u202e"
+    record = logging.LogRecord("nymchat.client.engine", logging.INFO, __file__, 1,
+                               "a message from %s could not be read", (sender,), None)
+    text = TextFormatter("%(levelname)s %(message)s").format(record)
+    assert text == f"INFO a message from {line(sender)} could not be read"
+    assert not unsafe(text)
+    logged = JsonFormatter().format(record)
+    assert not unsafe(logged) and logged.isascii()
+    assert json.loads(logged)["msg"] == f"a message from {sender} could not be read"
