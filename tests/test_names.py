@@ -1,13 +1,19 @@
 """Usernames: look-alikes share a skeleton (TR39 confusables and this project's additions),
-and nothing outside the alphabet is ever a name."""
+nothing outside the alphabet is ever a name, and a name from the node is checked as one
+typed."""
 
+import asyncio
 import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from nodeclient import bundle
 
-from nymchat.protocol import names
+from nymchat import _native
+from nymchat.client.engine import Engine, Profile
+from nymchat.errors import NymchatError
+from nymchat.protocol import names, wire
 
 # The look-alikes of issue 12 that passed registration, each with the name it imitates.
 LOOK_ALIKES = [("rnartin", "martin"), ("vvilliam", "william"), ("clave", "dave"),
@@ -55,3 +61,28 @@ def test_normalize_never_accepts_a_character_outside_the_alphabet(text):
 def test_names_with_escapes_or_unicode_look_alikes_are_invalid(text):
     with pytest.raises(names.InvalidName):
         names.normalize(text)
+
+
+class LookupAnswers:
+    """A node link that answers every lookup with the keys of `identity`, as `username`."""
+
+    def __init__(self, username: str, identity):
+        self.body = {"username": username, "identity": identity.signing_public,
+                     "bundle": bundle(identity)}
+
+    async def request(self, kind, **body) -> wire.Answer:
+        assert kind is wire.Kind.LOOKUP
+        return wire.Answer(wire.Kind.BUNDLE, bytes(16), 0, self.body)
+
+
+@pytest.mark.parametrize("answered_as", ["mallory", "Bob", "bob\x1b[2K"])
+def test_a_lookup_answered_for_another_name_pins_nothing(tmp_path, answered_as):
+    profile = Profile(tmp_path, _native.Identity.generate())
+    with profile.store.transaction():
+        profile.save_account(_native.Account())
+    engine = Engine(profile, LookupAnswers(answered_as, _native.Identity.generate()))
+    with pytest.raises(NymchatError, match="keys of another name"):
+        asyncio.run(engine.lookup("bob"))
+    assert profile.store.contacts() == []
+    engine.link = LookupAnswers("bob", _native.Identity.generate())
+    assert asyncio.run(engine.lookup("bob"))["username"] == "bob"
