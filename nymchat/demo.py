@@ -23,6 +23,7 @@ from nymchat.errors import NymchatError
 from nymchat.nym import base58
 from nymchat.nym.transport import NymClient
 from nymchat.protocol.contact import NodeContact
+from nymchat.terminal import block, line
 
 PASSPHRASE = "demo passphrase"
 
@@ -125,7 +126,7 @@ class Demo:
                 bob = await self._connect(bob_stack, profile, "bob", contact)
                 for message in await bob.inbox(quiet=0.5):
                     bob.shown(message)
-                    say(f"  (bob is back) {message.sender} -> bob: {message.text}   "
+                    say(f"  (bob is back) {line(message.sender)} -> bob: {block(message.text)}   "
                         "[delivered on his return]")
                 await self._direct(alice, bob, alice_inbox)
             await alice_inbox.aclose()
@@ -175,7 +176,7 @@ class Demo:
         message = await anext(inbox)
         elapsed = (time.perf_counter() - started) * 1000
         receiver.shown(message)
-        say(f"  {name} -> {to}: {message.text}   [decrypted by {to} in {elapsed:.0f} ms]")
+        say(f"  {name} -> {to}: {block(message.text)}   [decrypted by {to} in {elapsed:.0f} ms]")
 
     def _show_node(self) -> None:
         """What the node holds: public keys, sender tags, and ciphertext it cannot read."""

@@ -176,6 +176,59 @@ def test_names(name, ok):
     assert names.skeleton("b0b") == names.skeleton("bob") == names.skeleton("BOB".lower())
 
 
+def test_a_look_alike_of_a_registered_or_reserved_name_is_refused():
+    h = Harness()
+    for look_alike, original in [("rnartin", "martin"), ("vvilliam", "william"),
+                                 ("clave", "dave"), ("2oe", "zoe"), ("9abe", "gabe"),
+                                 ("bob-", "bob")]:
+        assert h.register(*user(), original).kind is Kind.REGISTERED
+        who, tag = user()
+        refused = h.answer(who, tag, Kind.REGISTER_BEGIN, username=look_alike,
+                           bundle=bundle(who))
+        assert refused.body["code"] == ErrorCode.NAME_TAKEN, look_alike
+    for look_alike in ("adrnin", "systern"):
+        who, tag = user()
+        refused = h.answer(who, tag, Kind.REGISTER_BEGIN, username=look_alike,
+                           bundle=bundle(who))
+        assert refused.body["code"] == ErrorCode.INVALID_NAME, look_alike
+
+
+def _old_database(path, users: list[tuple[str, int]]) -> None:
+    """A node database of schema version 2 (skeletons by the old rule), with `users`
+    (name, registration time)."""
+    from importlib import resources
+
+    old = sqlite3.connect(path)
+    for schema in ("001_initial.sql", "002_queue_totals.sql"):
+        old.executescript(resources.files("nymchat.node").joinpath(f"schema/{schema}")
+                          .read_text())
+    for n, (name, created) in enumerate(users):
+        old.execute("INSERT INTO users (username, skeleton, identity, agreement, account_key,"
+                    " account_signature, fallback, created) VALUES (?, ?, ?, x'02', x'03',"
+                    " x'04', x'05', ?)", (name, name, bytes([n]) * 32, created))
+    old.execute("PRAGMA user_version = 2")
+    old.commit()
+    old.close()
+
+
+def test_old_skeletons_are_recomputed_and_both_of_a_look_alike_pair_stay(tmp_path):
+    """Users registered under the old rule whose names now look alike both keep their
+    accounts; the first registered holds the skeleton, so new look-alikes are refused."""
+    _old_database(tmp_path / "node.db", [("martin", 2), ("rnartin", 1), ("bob", 1),
+                                         ("bob-", 3), ("carol", 1)])
+    h = Harness()
+    h.service.store = NodeStore(tmp_path / "node.db")
+    assert dict(h.service.store.db.execute("SELECT username, skeleton FROM users")) == {
+        "rnartin": "martln", "martin": "martln martin", "bob": "bob", "bob-": "bob bob-",
+        "carol": "carol"}
+    for look_alike in ("rnart1n", "bob_", "car0l"):
+        who, tag = user()
+        refused = h.answer(who, tag, Kind.REGISTER_BEGIN, username=look_alike,
+                           bundle=bundle(who))
+        assert refused.body["code"] == ErrorCode.NAME_TAKEN, look_alike
+    assert h.register(*user(), "dave").kind is Kind.REGISTERED
+
+
 def test_a_database_from_an_older_schema_is_migrated(tmp_path):
     from importlib import resources
 
@@ -194,7 +247,9 @@ def test_a_database_from_an_older_schema_is_migrated(tmp_path):
     old.commit()
     old.close()
     store = NodeStore(path)
-    assert store.schema_version == 2
+    assert store.schema_version == max(
+        int(f.name.split("_", 1)[0])
+        for f in resources.files("nymchat.node").joinpath("schema").iterdir())
     assert store.queue_size("bob") == (3, 6)
     with store.transaction():
         store.ack("bob", [bytes([0]) * 16])

@@ -2,10 +2,19 @@
 stops the node, rewrites its database, and starts it again. Clients must show nothing
 forged and must not send to a substituted key."""
 
+import json
+import os
 import sqlite3
+import time
 
 import pytest
-from procs import User
+from procs import PASSPHRASE, User
+
+from nymchat import _native, keystore
+from nymchat.client import messages
+from nymchat.client.engine import Profile
+from nymchat.protocol import wire
+from nymchat.protocol.contact import NodeContact
 
 pytestmark = pytest.mark.cli
 
@@ -88,6 +97,58 @@ def test_a_node_cannot_substitute_a_pinned_key(setting, start_node):
     alice("contacts", "trust", "bob", *shown["new_key"]["safety_number"].split()[:4])
     after = alice.json("contacts", "verify", "bob")[0]
     assert after["safety_number"] == shown["new_key"]["safety_number"] != bobs_number
+
+
+def forge(data, node, recipient: str, sender: str, inner: str, text: str) -> tuple[str, tuple]:
+    """What the operator can make up: a message that opens a session with `recipient` (on
+    one of their one-time keys, which the node holds), from keys of its own, delivered as
+    from `sender`, and from `inner` inside. Returns the statement that queues it."""
+    db = sqlite3.connect(data / "node.db")
+    account_key, = db.execute("SELECT account_key FROM users WHERE username = ?",
+                              (recipient,)).fetchone()
+    encoded, = db.execute("SELECT encoded FROM one_time_keys WHERE username = ?"
+                          " ORDER BY key_id DESC", (recipient,)).fetchone()
+    db.close()
+    one_time = wire.decode_record(wire.ONE_TIME_KEY, encoded)
+    forger, account = _native.Identity.generate(), _native.Account()
+    message_id, now = os.urandom(16), int(time.time() * 1000)
+    sealed = account.outbound(account_key, one_time.key).encrypt(messages.encode_inner(
+        messages.Inner(messages.TEXT, inner, recipient, NodeContact.parse(node.contact).key,
+                       message_id, now, text.encode())))
+    payload = messages.encode_payload(sealed, messages.SenderKeys(
+        forger.signing_public, account.curve25519_key,
+        forger.sign("account-key", account.curve25519_key)))
+    return ("INSERT INTO queue (recipient, message_id, sender, received, payload, next_push)"
+            " VALUES (?, ?, ?, ?, ?, ?)", (recipient, message_id, sender, now, payload, now))
+
+
+def test_a_node_cannot_invent_a_look_alike_sender(setting, start_node):
+    """The node delivers messages from `Alice` and from alice with escape codes, each
+    opening a session of its own: the first is alice's (her key changed, says bob's
+    client), the second is dropped; neither becomes a contact; and removing `Alice`, a
+    look-alike an older version did pin, removes exactly that one."""
+    mixnet, node, data, users = setting
+    alice, bob = users["alice"], users["bob"]
+    alice("send", "bob", "hi bob")
+    bob("inbox")
+    bob("contacts", "verify", "alice", "--mark")
+    tamper(node, data, start_node, mixnet,
+           forge(data, node, "bob", "Alice", "alice", "it's me, alice, really"),
+           forge(data, node, "bob", "alice\x1b[2K", "alice\x1b[2K", "me too"))
+    shown = bob("inbox", "--json")
+    got = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert [(m["from"], m["key_changed"]) for m in got] == [("alice", True)]
+    assert "the sender's name is not valid" in shown.stderr
+    assert [(c["username"], c["key_changed"]) for c in bob.json("contacts", "list")[0]] == \
+        [("alice", True)]
+    profile = Profile(bob.home, keystore.unlock(bob.home, PASSPHRASE))
+    with profile.store.transaction():
+        profile.store.put_contact({"username": "Alice", "identity": "00" * 32,
+                                   "account_key": "00" * 32, "pinned": 0, "verified": False,
+                                   "changed": False})
+    profile.store.close()
+    assert bob("contacts", "remove", "Alice").stdout.strip() == "removed Alice"
+    assert [c["username"] for c in bob.json("contacts", "list")[0]] == ["alice"]
 
 
 def test_a_node_cannot_hand_out_session_keys_the_contact_did_not_sign(setting, start_node):
@@ -223,3 +284,6 @@ def test_a_contact_deleted_from_the_file_does_not_reopen_trust_on_first_use(sett
         refused = alice(*command, check=False)
         assert refused.returncode == 1
         assert "was removed from the file" in refused.stderr
+    alice("contacts", "remove", "bob")  # the way out the error names: bob is pinned anew
+    alice("lookup", "bob")
+    assert "was removed from the file" in alice("contacts", "list", check=False).stderr  # carol

@@ -38,6 +38,16 @@ class NotRegistered(NymchatError):
     """This profile has no username on a node yet: run `nymchat register NAME --node CONTACT`."""
 
 
+def _sender_name(name: str) -> str:
+    """A sender's name from the node, normalised exactly as a name the user types, so that
+    `Alice` is alice (her pinned key, her sessions) and never a contact of its own; an
+    invalid one (escape codes, say) is refused and the message dropped."""
+    try:
+        return names.normalize(name)
+    except names.InvalidName as e:
+        raise NymchatError(f"the sender's name is not valid: {e}") from None
+
+
 class Profile:
     """An unlocked profile: the identity and its sealed store."""
 
@@ -123,6 +133,9 @@ class Engine(DirectMode):
         A different key than the pinned one is recorded and blocks sending."""
         username = names.normalize(name)
         body = (await self.link.request(Kind.LOOKUP, username=username)).body
+        if body["username"] != username:
+            raise NymchatError(f"the node answered a lookup of {username} with the keys of "
+                               "another name; nothing was pinned")
         identity, bundle = body["identity"], body["bundle"]
         one_time = bundle.one_time_keys[0] if bundle.one_time_keys else bundle.fallback
         try:
@@ -190,8 +203,10 @@ class Engine(DirectMode):
         return contact
 
     def known(self, username: str) -> dict:
-        """The pinned contact, or an error saying how to get one."""
-        contact = self.store.contact(names.normalize(username))
+        """The pinned contact named `username`, or an error saying how to get one. A name
+        stored exactly so comes first: a look-alike an older version pinned (`Alice` next
+        to `alice`) is named, and removed, on its own."""
+        contact = self.store.contact(username) or self.store.contact(names.normalize(username))
         if contact is None:
             raise NymchatError(f"no contact '{username}': `nymchat lookup {username}` first")
         return contact
@@ -500,7 +515,10 @@ class Engine(DirectMode):
 
     async def _send_receipt(self, me: str, sender: str, message_id: bytes) -> None:
         """Tells the sender the message reached this device: directly to a direct peer
-        (a lost receipt makes the sender fall back to the node), else relayed."""
+        (a lost receipt makes the sender fall back to the node), else relayed. Never to a
+        changed key not trusted yet: its session may be the node's."""
+        if self.store.contact(sender)["changed"]:
+            return
         receipt_id = os.urandom(16)
         try:
             route = self._direct_route(sender)
@@ -513,7 +531,7 @@ class Engine(DirectMode):
             log.info("no receipt to %s: %s", sender, e)
 
     def _take(self, me: str, deliver: dict) -> Received | None:
-        sender = deliver["sender"]
+        sender = _sender_name(deliver["sender"])
         stored = self.store.message(deliver["message_id"])
         if stored is not None:  # a copy of a message already taken: delivery is at least once
             return self._unshown(sender, stored)

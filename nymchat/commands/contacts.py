@@ -113,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
     from nymchat.client.connect import unlock
     from nymchat.client.engine import Engine
     from nymchat.commands.safety import describe
+    from nymchat.errors import KeystoreError
     from nymchat.protocol import names
+    from nymchat.terminal import block, line
 
     command = args.contacts_command or "list"
     if command in DIRECT_COMMANDS:
@@ -127,22 +129,27 @@ def run(args: argparse.Namespace) -> int:
             _emit(args, [{"username": c["username"], "verified": c["verified"],
                           "key_changed": c["changed"], "direct": states[c["username"]]}
                          for c in contacts],
-                  "\n".join(f"{c['username']:<32} "
+                  "\n".join(f"{line(c['username']):<32} "
                             f"{'KEY CHANGED' if c['changed'] else 'verified' if c['verified'] else 'not verified'}"  # noqa: E501
                             + (f"  {states[c['username']]}" if states[c["username"]] else "")
                             for c in contacts) or "no contacts yet")
             return 0
-        username = names.normalize(args.name)
-        if command == "remove":
-            if engine.known(username).get("direct"):
-                print(f"nymchat: direct mode with {username} ends here without telling them; "
+        if command == "remove":  # exactly the contact named: see `Engine.known`
+            try:
+                contact = engine.known(args.name)
+            except KeystoreError:  # a record removed or altered in the file: forget it too
+                contact = {"username": names.normalize(args.name)}
+            username, shown = contact["username"], line(contact["username"])
+            if contact.get("direct"):
+                print(f"nymchat: direct mode with {shown} ends here without telling them; "
                       f"their client goes back to the node once a direct message goes "
-                      f"unanswered (`nymchat contacts end-direct {username}` first tells "
+                      f"unanswered (`nymchat contacts end-direct {shown}` first tells "
                       "them)", file=sys.stderr)
             with profile.store.transaction():
                 profile.store.remove_contact(username)
-            _emit(args, {"removed": username}, f"removed {username}")
+            _emit(args, {"removed": username}, f"removed {shown}")
             return 0
+        username = names.normalize(args.name)
         if command == "trust":
             contact = engine.trust(username, " ".join(args.number))
             _emit(args, {"trusted": username, "safety_number": engine.safety_number(contact)},
@@ -169,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["time"] / 1000))
             who = "you" if m["direction"] == "out" else username
             mark = f"  [{MARKS[m['status']]}]" if m["direction"] == "out" else ""
-            print(f"[{when}] {who}: {m['text']}{mark}")
+            print(f"[{when}] {who}: {block(m['text'])}{mark}")
         return 0
     finally:
         profile.store.close()

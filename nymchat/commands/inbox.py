@@ -24,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from nymchat.client.connect import open_engine
+    from nymchat.terminal import block, line
 
     async def main():
         import signal
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
             wake = asyncio.Event()
             engine.link.transport.on_change = lambda event: wake.set()
-            engine.on_notice = lambda text: print(f"nymchat: {text}", file=sys.stderr,
+            engine.on_notice = lambda text: print(f"nymchat: {line(text)}", file=sys.stderr,
                                                   flush=True)
             server = await control.serve(engine, engine.profile.home)
             try:
@@ -63,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
             mark = "verified" if message.verified else "not verified"
             if message.key_changed:
                 mark = "KEY CHANGED"
-            print(f"[{when}] {message.sender} ({mark}): {message.text}", flush=True)
+            print(f"[{when}] {line(message.sender)} ({mark}): {block(message.text)}",
+                  flush=True)
 
     import contextlib
 

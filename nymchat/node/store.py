@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nymchat.database import open_database, transaction
-from nymchat.protocol import wire
+from nymchat.protocol import names, wire
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ class NodeStore:
     def __init__(self, path: Path | str):
         # NORMAL in WAL mode: a commit survives the process being killed; only a power
         # loss may take the last ones back. FULL would fsync every batch.
-        self.db = open_database(path, "nymchat.node", synchronous="NORMAL")
+        self.db = open_database(path, "nymchat.node", synchronous="NORMAL",
+                                functions={"name_skeleton": names.skeleton})
 
     @property
     def schema_version(self) -> int:
