@@ -262,6 +262,10 @@ class Engine(DirectMode):
         sent = 0
         for hex_id in self.store.get("outbox", []):
             record = self.store.message(bytes.fromhex(hex_id))
+            if record is None:  # its contact was removed, and the conversation with them
+                with self.store.transaction():
+                    self._leave_outbox(bytes.fromhex(hex_id))
+                continue
             try:
                 await self.deliver(record["to"], bytes.fromhex(hex_id), record["text"])
                 sent += 1
