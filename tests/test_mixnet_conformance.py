@@ -286,6 +286,25 @@ def test_a_non_canonical_recipient_key_is_accepted_as_the_real_client_does(mixne
     assert mixnet.stats()["dropped_unknown_recipient"] == 1
 
 
+def test_a_huge_reply_surb_count_stalls_no_one_and_sigterm_still_stops_the_mixnet(mixnet):
+    try:
+        with ws(mixnet, "mallory") as m, ws(mixnet, "alice") as a, ws(mixnet, "bob") as b:
+            bob_text, bob = address_text(b), address_bytes(b)
+            m.send(send_anonymous_bin(bob, b"hostile", 2**32 - 1))
+            m.send(json.dumps({"type": "sendAnonymous", "recipient": bob_text,
+                               "message": "hostile text", "replySurbs": 2**32 - 1}))
+            a.send(send_bin(bob, b"still served"))
+            got = {received_bin(b.recv(timeout=10))[1] for _ in range(3)}
+            assert got == {b"hostile", b"hostile text", b"still served"}
+            assert mixnet.stats()["surbs_capped"] == 2
+            for _ in range(20):  # and more in flight when the signal comes
+                m.send(send_anonymous_bin(bob, b"hostile", 2**32 - 1))
+            mixnet.proc.terminate()
+            assert mixnet.proc.wait(timeout=10) == 0
+    finally:
+        mixnet.proc.kill()  # nothing left behind if the signal went unheard
+
+
 def test_bad_frames_affect_no_one_else(mixnet):
     with ws(mixnet, "mallory") as m, ws(mixnet, "alice") as a, ws(mixnet, "bob") as b:
         bob = address_bytes(b)
