@@ -199,11 +199,17 @@ def test_follow_prints_as_messages_come_and_serves_other_terminals(people):
         assert json.loads(follower.stdout.readline())["text"] == "live two"
         import socket
 
-        for hostile in (b"[1, 2]\n", b"not json\n", b'{"op": "send"}\n'):
+        deep, long = b"[" * 100_000 + b"\n", b'{"op": "lookup", "name": ' + b"9" * 5000 + b"}\n"
+        errors = []
+        for hostile in (b"[1, 2]\n", b"not json\n", b'{"op": "send"}\n', deep, long):
             with socket.socket(socket.AF_UNIX) as s:  # a bad request gets an answer, and
                 s.connect(str(bob.home / "control.sock"))  # the follower goes on
                 s.sendall(hostile)
-                assert json.loads(s.makefile().readline())["ok"] is False
+                answer = json.loads(s.makefile().readline())
+                assert answer["ok"] is False and answer["exit"] == 2
+                errors.append(answer["error"])
+        assert errors[-2:] == ["bad control request: recursion limit exceeded at line 1 column 128",
+                               "bad control request: number out of range at line 1 column 5025"]
         assert bob.json("lookup", "alice")[0]["username"] == "alice"
     finally:
         follower.send_signal(signal.SIGTERM)
