@@ -162,11 +162,13 @@ def test_one_time_keys_are_replenished_when_the_node_says_they_run_low(people, n
     async def drain():
         for n in range(3):  # 50 published: 45 lookups take them below the threshold
             async with Client(f"{mixnet.url}/drainer{n}", node.contact) as c:
+                await c.register(f"drainer{n}")  # only registered keys get one-time keys
                 for _ in range(15):
                     await c.request(Kind.LOOKUP, username="bob")
 
     async def count():
         async with Client(f"{mixnet.url}/counter", node.contact) as c:
+            await c.register("counter")
             left = 0
             for _ in range(10):
                 answer = await c.request(Kind.LOOKUP, username="bob")
@@ -300,7 +302,8 @@ def test_inbox_takes_more_messages_than_one_acknowledgement_holds(start_mixnet, 
     from nymchat.protocol.wire import Kind
 
     mixnet = start_mixnet()
-    node = start_node(mixnet, "--requests-per-s", "1e9", "--request-burst", "1e9")
+    node = start_node(mixnet, "--requests-per-s", "1e9", "--request-burst", "1e9",
+                      "--queue-sender-share", "1", "--queue-stranger-share", "1")
     bob = User("bob", tmp_path / "bob", shiv_root, mixnet, node)
     bob.register()
 
