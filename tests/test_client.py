@@ -180,6 +180,37 @@ def test_one_time_keys_are_replenished_when_the_node_says_they_run_low(people, n
     assert run(count()) == 10
 
 
+def test_the_fallback_key_is_replaced_weekly_and_the_previous_one_still_opens(people, net):
+    """Once the published fallback key is a week old, the client publishes a new one; a
+    first message made with the old one (looked up before the change) still opens."""
+    import sqlite3
+
+    from nymchat import keystore
+    from nymchat.client.engine import Profile
+    from nymchat.client.messages import now_ms
+
+    alice, bob = people("alice", "bob")
+    db = sqlite3.connect(net[1].data / "node.db")
+
+    def published() -> bytes:
+        return db.execute("SELECT fallback FROM users WHERE username = 'bob'").fetchone()[0]
+
+    with db:
+        db.execute("DELETE FROM one_time_keys WHERE username = 'bob'")  # drained
+    alice("lookup", "bob")  # her session with bob starts from his fallback key
+    old = published()
+    bob("inbox")
+    assert published() == old  # not a week old yet
+    profile = Profile(bob.home, keystore.unlock(bob.home, PASSPHRASE))
+    with profile.store.transaction():
+        profile.store.put("fallback_published", now_ms() - 8 * 86_400_000)
+    profile.store.close()
+    bob("inbox")
+    assert published() != old
+    alice("send", "bob", "made with the old fallback key")
+    assert [m["text"] for m in bob.json("inbox")] == ["made with the old fallback key"]
+
+
 def test_follow_prints_as_messages_come_and_serves_other_terminals(people):
     import signal
 
