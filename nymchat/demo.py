@@ -17,6 +17,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from nymchat import keystore
+from nymchat.children import child_env
 from nymchat.client.engine import Engine, Profile
 from nymchat.client.nodelink import NodeLink
 from nymchat.errors import NymchatError
@@ -50,8 +51,8 @@ class Demo:
     def _spawn(self, *args: str, env: dict | None = None) -> subprocess.Popen:
         log = (self.dir / f"{args[0]}.log").open("w")
         child = subprocess.Popen([sys.executable, sys.argv[0], *args], stdout=subprocess.PIPE,
-                                 stderr=log, text=True, env={**os.environ, **(env or {})},
-                                 start_new_session=True)
+                                 stderr=log, text=True, start_new_session=True,
+                                 env=child_env("SHIV_ROOT", "PYTHONPATH", **(env or {})))
         self.children.append(child)
         return child
 

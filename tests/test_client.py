@@ -162,11 +162,13 @@ def test_one_time_keys_are_replenished_when_the_node_says_they_run_low(people, n
     async def drain():
         for n in range(3):  # 50 published: 45 lookups take them below the threshold
             async with Client(f"{mixnet.url}/drainer{n}", node.contact) as c:
+                await c.register(f"drainer{n}")  # only registered keys get one-time keys
                 for _ in range(15):
                     await c.request(Kind.LOOKUP, username="bob")
 
     async def count():
         async with Client(f"{mixnet.url}/counter", node.contact) as c:
+            await c.register("counter")
             left = 0
             for _ in range(10):
                 answer = await c.request(Kind.LOOKUP, username="bob")
@@ -176,6 +178,37 @@ def test_one_time_keys_are_replenished_when_the_node_says_they_run_low(people, n
     run(drain())
     bob("inbox")  # sees the node's notice and publishes fresh keys
     assert run(count()) == 10
+
+
+def test_the_fallback_key_is_replaced_weekly_and_the_previous_one_still_opens(people, net):
+    """Once the published fallback key is a week old, the client publishes a new one; a
+    first message made with the old one (looked up before the change) still opens."""
+    import sqlite3
+
+    from nymchat import keystore
+    from nymchat.client.engine import Profile
+    from nymchat.client.messages import now_ms
+
+    alice, bob = people("alice", "bob")
+    db = sqlite3.connect(net[1].data / "node.db")
+
+    def published() -> bytes:
+        return db.execute("SELECT fallback FROM users WHERE username = 'bob'").fetchone()[0]
+
+    with db:
+        db.execute("DELETE FROM one_time_keys WHERE username = 'bob'")  # drained
+    alice("lookup", "bob")  # her session with bob starts from his fallback key
+    old = published()
+    bob("inbox")
+    assert published() == old  # not a week old yet
+    profile = Profile(bob.home, keystore.unlock(bob.home, PASSPHRASE))
+    with profile.store.transaction():
+        profile.store.put("fallback_published", now_ms() - 8 * 86_400_000)
+    profile.store.close()
+    bob("inbox")
+    assert published() != old
+    alice("send", "bob", "made with the old fallback key")
+    assert [m["text"] for m in bob.json("inbox")] == ["made with the old fallback key"]
 
 
 def test_follow_prints_as_messages_come_and_serves_other_terminals(people):
@@ -306,7 +339,8 @@ def test_inbox_takes_more_messages_than_one_acknowledgement_holds(start_mixnet, 
     from nymchat.protocol.wire import Kind
 
     mixnet = start_mixnet()
-    node = start_node(mixnet, "--requests-per-s", "1e9", "--request-burst", "1e9")
+    node = start_node(mixnet, "--requests-per-s", "1e9", "--request-burst", "1e9",
+                      "--queue-sender-share", "1", "--queue-stranger-share", "1")
     bob = User("bob", tmp_path / "bob", shiv_root, mixnet, node)
     bob.register()
 

@@ -20,6 +20,7 @@ from nymchat.protocol.wire import Kind
 
 log = logging.getLogger(__name__)
 ONE_TIME_KEYS = 50
+FALLBACK_ROTATION_MS = 7 * 86_400_000  # a new fallback key weekly (the last one is kept)
 SESSIONS_KEPT = 4  # per contact: late messages of a replaced session still open
 RETRY_OFFLINE = 5.0  # seconds between attempts to reach a node that does not answer
 INBOX_LIMIT = 30.0  # seconds `inbox` takes messages in, at most
@@ -118,6 +119,7 @@ class Engine(DirectMode):
             self.profile.save_account(account)
             self.store.put("username", username)
             self.store.put("node", str(self.link.contact))
+            self.store.put("fallback_published", now_ms())
         return username
 
     def _me(self) -> str:
@@ -461,6 +463,7 @@ class Engine(DirectMode):
         self._offline = False
         if self.store.get("outbox"):
             await self.flush_outbox()
+        await self._keep_keys()
         return True
 
     def _handle_push(self, me: str, push: wire.Answer, ids: list[bytes]) -> Received | None:
@@ -486,12 +489,7 @@ class Engine(DirectMode):
                 log.info("acknowledgement not taken (%s); the node will push again", e)
         for message in received:  # end-to-end receipts: delivered to this device
             await self._send_receipt(me, message.sender, message.message_id)
-        if self._keys_low:
-            self._keys_low = False
-            try:
-                await self.replenish()
-            except NymchatError as e:
-                self._notice(f"could not publish fresh one-time keys: {e}")
+        await self._keep_keys()
 
     def _unreadable(self, sender: str, error: Exception) -> None:
         """A message that does not open: if the session is at fault, the next message to
@@ -504,17 +502,40 @@ class Engine(DirectMode):
             with self.store.transaction():
                 self.store.put_contact(contact)
 
-    async def replenish(self) -> int:
-        """Publishes fresh one-time keys (the node said they run low)."""
+    async def _keep_keys(self) -> None:
+        """Publishes fresh one-time keys if the node said they run low, and a new fallback
+        key once the published one is `FALLBACK_ROTATION_MS` old."""
+        published = self.store.get("fallback_published")
+        rotate = published is None or now_ms() - published >= FALLBACK_ROTATION_MS
+        if not (self._keys_low or rotate):
+            return
+        one_time, self._keys_low = self._keys_low, False
+        try:
+            await self.replenish(one_time=one_time, fallback=rotate)
+        except NymchatError as e:
+            self._notice(f"could not publish fresh keys: {e}")
+
+    async def replenish(self, one_time: bool = True, fallback: bool = False) -> int:
+        """Publishes fresh one-time keys, and with `fallback` a new fallback key. The
+        account keeps the previous fallback key, so that session-opening messages made
+        with it before the change still open."""
         account = self.profile.account()
-        keys = account.generate_one_time_keys(ONE_TIME_KEYS)
+        new_fallback = None
+        if fallback:  # saved before it leaves: the node may take it even if its answer is lost
+            key_id, key = account.fallback_key() or account.generate_fallback_key()
+            new_fallback = _one_time_key(self.identity, key_id, key, fallback=True)
+            with self.store.transaction():
+                self.profile.save_account(account)
+        keys = account.generate_one_time_keys(ONE_TIME_KEYS) if one_time else []
         answer = await self.link.request(
             Kind.PUBLISH_KEYS, one_time_keys=tuple(_one_time_key(self.identity, i, k)
                                                    for i, k in keys[:ONE_TIME_KEYS]),
-            fallback=None)
+            fallback=new_fallback)
         account.mark_keys_as_published()
         with self.store.transaction():
             self.profile.save_account(account)
+            if fallback:
+                self.store.put("fallback_published", now_ms())
         return answer.body["one_time_keys_left"]
 
     async def _send_receipt(self, me: str, sender: str, message_id: bytes) -> None:

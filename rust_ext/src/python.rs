@@ -344,6 +344,7 @@ impl PyAccount {
         (id, bytes(py, &key))
     }
 
+    /// The fallback key as `(id, key)` while it is not published yet, else None.
     fn fallback_key<'py>(&self, py: Python<'py>) -> Option<(u64, Bound<'py, PyBytes>)> {
         self.0.fallback_key().map(|(id, key)| (id, bytes(py, &key)))
     }
