@@ -18,6 +18,7 @@ from pathlib import Path
 
 from nymchat import keystore
 from nymchat.children import child_env
+from nymchat.client import messages
 from nymchat.client.engine import Engine, Profile
 from nymchat.client.nodelink import NodeLink
 from nymchat.errors import NymchatError
@@ -189,8 +190,9 @@ class Demo:
                 "(a reply handle: not an address)")
         for recipient, sender, payload in db.execute(
                 "SELECT recipient, sender, payload FROM queue"):
-            say(f"  queued for {recipient} from {sender}: {len(payload)} bytes of ciphertext "
-                f"{payload[-16:].hex()}... (a message or a receipt: the node cannot tell)")
+            say(f"  queued for {recipient} from {sender}: {len(payload)} bytes, ciphertext "
+                f"{messages.decode_payload(payload)[1][-8:].hex()}... (every short message, receipt or handshake is "
+                "padded to this size: the node cannot tell them apart)")
         db.close()
         say()
 
