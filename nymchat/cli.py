@@ -162,15 +162,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as error:
         from nymchat.errors import NymchatError
+        from nymchat.terminal import line
 
         if args.verbose:
             import traceback
 
             traceback.print_exc()
         if isinstance(error, NymchatError):
-            print(f"{PROG}: error: {error}", file=sys.stderr)
+            print(f"{PROG}: error: {line(str(error))}", file=sys.stderr)
             return error.exit_code
-        print(f"{PROG}: internal error: {error.__class__.__name__}: {error}"
+        print(f"{PROG}: internal error: {error.__class__.__name__}: {line(str(error))}"
               f"{'' if args.verbose else ' (run with -v for details)'}", file=sys.stderr)
         return 1
     finally:

@@ -3,14 +3,16 @@ schemas (numbered `.sql` files in a package's `schema/` folder, each applied onc
 order, in its own transaction; `PRAGMA user_version` records the last)."""
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
 
-def open_database(path: Path | str, package: str, *, synchronous: str) -> sqlite3.Connection:
-    """Opens (creating, mode 0600) and migrates the database of `package`."""
+def open_database(path: Path | str, package: str, *, synchronous: str,
+                  functions: dict[str, Callable] | None = None) -> sqlite3.Connection:
+    """Opens (creating, mode 0600) and migrates the database of `package`; `functions`
+    (one argument each) are callable from SQL, the schema files included."""
     if str(path) != ":memory:" and not Path(path).exists():
         Path(path).touch(mode=0o600)
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -18,6 +20,8 @@ def open_database(path: Path | str, package: str, *, synchronous: str) -> sqlite
     db.execute(f"PRAGMA synchronous = {synchronous}")
     db.execute("PRAGMA foreign_keys = ON")
     db.execute("PRAGMA busy_timeout = 10000")  # another process may be writing
+    for name, function in (functions or {}).items():
+        db.create_function(name, 1, function, deterministic=True)
     migrate(db, package)
     return db
 

@@ -17,12 +17,15 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from nymchat import keystore
+from nymchat.children import child_env
+from nymchat.client import messages
 from nymchat.client.engine import Engine, Profile
 from nymchat.client.nodelink import NodeLink
 from nymchat.errors import NymchatError
 from nymchat.nym import base58
 from nymchat.nym.transport import NymClient
 from nymchat.protocol.contact import NodeContact
+from nymchat.terminal import block, line
 
 PASSPHRASE = "demo passphrase"
 
@@ -49,8 +52,8 @@ class Demo:
     def _spawn(self, *args: str, env: dict | None = None) -> subprocess.Popen:
         log = (self.dir / f"{args[0]}.log").open("w")
         child = subprocess.Popen([sys.executable, sys.argv[0], *args], stdout=subprocess.PIPE,
-                                 stderr=log, text=True, env={**os.environ, **(env or {})},
-                                 start_new_session=True)
+                                 stderr=log, text=True, start_new_session=True,
+                                 env=child_env("SHIV_ROOT", "PYTHONPATH", **(env or {})))
         self.children.append(child)
         return child
 
@@ -125,7 +128,7 @@ class Demo:
                 bob = await self._connect(bob_stack, profile, "bob", contact)
                 for message in await bob.inbox(quiet=0.5):
                     bob.shown(message)
-                    say(f"  (bob is back) {message.sender} -> bob: {message.text}   "
+                    say(f"  (bob is back) {line(message.sender)} -> bob: {block(message.text)}   "
                         "[delivered on his return]")
                 await self._direct(alice, bob, alice_inbox)
             await alice_inbox.aclose()
@@ -175,7 +178,7 @@ class Demo:
         message = await anext(inbox)
         elapsed = (time.perf_counter() - started) * 1000
         receiver.shown(message)
-        say(f"  {name} -> {to}: {message.text}   [decrypted by {to} in {elapsed:.0f} ms]")
+        say(f"  {name} -> {to}: {block(message.text)}   [decrypted by {to} in {elapsed:.0f} ms]")
 
     def _show_node(self) -> None:
         """What the node holds: public keys, sender tags, and ciphertext it cannot read."""
@@ -187,8 +190,9 @@ class Demo:
                 "(a reply handle: not an address)")
         for recipient, sender, payload in db.execute(
                 "SELECT recipient, sender, payload FROM queue"):
-            say(f"  queued for {recipient} from {sender}: {len(payload)} bytes of ciphertext "
-                f"{payload[-16:].hex()}... (a message or a receipt: the node cannot tell)")
+            say(f"  queued for {recipient} from {sender}: {len(payload)} bytes, ciphertext "
+                f"{messages.decode_payload(payload)[1][-8:].hex()}... (every short message, receipt or handshake is "
+                "padded to this size: the node cannot tell them apart)")
         db.close()
         say()
 

@@ -8,6 +8,7 @@ exits with ``exit_code``; the Rust core raises the classes marked (native) by na
      │    ├── NoIdentity
      │    ├── IdentityExists
      │    └── WrongPassphrase
+     ├── JsonError                (native) JSON refused by the one reader (also a ValueError)
      └── CryptoError
           ├── BadKey              (native) malformed or weak key
           ├── BadSignature        (native) signature does not verify
@@ -50,6 +51,10 @@ class IdentityExists(KeystoreError):
 
 class WrongPassphrase(KeystoreError):
     """Wrong passphrase (or the keystore was altered)."""
+
+
+class JsonError(NymchatError, ValueError):
+    """Malformed JSON, or JSON beyond the reader's bounds (nesting, number sizes)."""
 
 
 class CryptoError(NymchatError):

@@ -93,7 +93,7 @@ def read_sealed(home: Path) -> dict:
     """Reads and checks the keystore file without unlocking it."""
     path = path_in(home)
     try:
-        document = json.loads(path.read_bytes())
+        document = _native.json_loads(path.read_bytes())  # bounded: read before any check
     except FileNotFoundError:
         raise NoIdentity(
             f"no identity in {home}: create one with `nymchat keys new`"

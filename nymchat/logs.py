@@ -5,6 +5,8 @@ import logging
 import sys
 import time
 
+from nymchat.terminal import line
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -17,7 +19,15 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps(entry)  # ASCII: C1 and bidi controls escaped too, not only C0
+
+
+class TextFormatter(logging.Formatter):
+    """Log lines as text; network text in them (a sender's name, a node's error) is
+    shown as escapes, as everywhere on the terminal."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return line(super().formatMessage(record))
 
 
 def setup_logging(verbose: int, quiet: bool, log_format: str) -> None:
@@ -27,7 +37,7 @@ def setup_logging(verbose: int, quiet: bool, log_format: str) -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("nymchat")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -205,7 +205,9 @@ NODE_RELAY_MESSAGES = 3000
 NODE_USERS = 1_000_000
 NODE_QUEUED = 100_000
 NODE_LOOKUPS = 2000
-UNLIMITED = ["--requests-per-s", "1e9", "--request-burst", "1e9", "--lookups-per-min", "1e9"]
+UNLIMITED = ["--requests-per-s", "1e9", "--request-burst", "1e9", "--lookups-per-min", "1e9",
+             "--lookups-unregistered-per-min", "1e9", "--queue-sender-share", "1",
+             "--queue-stranger-share", "1"]
 
 
 def _met(ok: bool) -> str:

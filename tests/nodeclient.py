@@ -2,6 +2,7 @@
 a NodeLink, and key bundles made of random keys (the real client puts Olm keys there)."""
 
 import asyncio
+import contextlib
 import os
 import time
 
@@ -90,3 +91,21 @@ def client(net, name: str, identity=None) -> Client:
     """A client on the `net` fixture's mixnet (virtual client `name`) and node."""
     mixnet, node = net
     return Client(f"{mixnet.url}/{name}", node.contact, identity)
+
+
+@contextlib.asynccontextmanager
+async def engine_of(user):
+    """The real client engine of a `procs.User`'s profile, in this process: for tests that
+    play a registered user who crafts what the `nymchat` commands would never send."""
+    from procs import PASSPHRASE
+
+    from nymchat import keystore
+    from nymchat.client.engine import Engine, Profile
+
+    profile = Profile(user.home, keystore.unlock(user.home, PASSPHRASE))
+    try:
+        async with NymClient(user.nym) as transport, \
+                NodeLink(transport, profile.node, profile.identity) as link:
+            yield Engine(profile, link)
+    finally:
+        profile.store.close()

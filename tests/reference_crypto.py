@@ -67,6 +67,14 @@ def _y(encoding: bytes) -> int:
     return int.from_bytes(encoding, "little") % 2**255 % _P
 
 
+def decompresses(encoding: bytes) -> bool:
+    """Whether 32 bytes decompress to an Ed25519 point as curve25519-dalek decompresses them:
+    y reduced mod P, x² from the curve equation a square (x = 0 whatever the sign bit)."""
+    y = _y(encoding)
+    x2 = (y * y - 1) * pow(_D * y * y + 1, -1, _P) % _P
+    return pow(x2, (_P - 1) // 2, _P) in (0, 1)
+
+
 def _check_label(label: str) -> bytes:
     if not _LABEL.fullmatch(label):
         raise Rejected("label", f"{label!r} must be 1-64 characters of [a-z0-9._/-]")
@@ -99,11 +107,9 @@ class RefPublicKey:
         self.raw = _need(public32, 32, "public key")
         if int.from_bytes(self.raw, "little") % 2**255 >= _P:
             raise Rejected("key", "non-canonical Ed25519 point encoding")
-        y = _y(self.raw)
-        x2 = (y * y - 1) * pow(_D * y * y + 1, -1, _P) % _P  # x² from the curve equation
-        if pow(x2, (_P - 1) // 2, _P) not in (0, 1):
+        if not decompresses(self.raw):
             raise Rejected("key", "not an Ed25519 point")
-        if y in _SMALL_ORDER_Y:
+        if _y(self.raw) in _SMALL_ORDER_Y:
             raise Rejected("key", "weak Ed25519 key")
         self._key = Ed25519PublicKey.from_public_bytes(self.raw)
 

@@ -54,10 +54,10 @@ def test_two_people_type_to_each_other_in_terminals(trio, net, start_node):
         a.expect("talking to carol")
         a.expect("carol: psst, carol here")
         a.sendline("/verify bob")
-        a.expect(r"safety number with bob: ((\d{5} ){11}\d{5})")
+        a.expect(r"safety number with bob:\s+((\d{5} ){11}\d{5})")
         ours = a.match.group(1)
         b.sendline("/verify alice")
-        b.expect(r"safety number with alice: ((\d{5} ){11}\d{5})")
+        b.expect(r"safety number with alice:\s+((\d{5} ){11}\d{5})")
         assert b.match.group(1) == ours
         a.sendline("/verify bob mark")
         a.expect(r"\(verified\)")

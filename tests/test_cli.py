@@ -5,6 +5,7 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from procs import DIST, ROOT, clean_env
@@ -183,6 +184,40 @@ def test_quiet_and_default_levels_log_nothing_on_success(run):
     assert out.returncode == 0
     assert out.stderr == ""
     assert "Created" not in out.stdout
+
+
+def test_a_home_open_to_others_is_made_private_once(run, shiv_root, tmp_path):
+    said = "was open to other users (mode 0755); it is private now (0700)"
+    run.home.mkdir(mode=0o755)
+    run.home.chmod(0o755)
+    out = run("keys", "new")
+    assert out.returncode == 0 and said in out.stderr
+    assert stat.S_IMODE(run.home.stat().st_mode) == 0o700
+    run.home.chmod(0o755)
+    assert said in run("inbox").stderr  # any command that opens the profile
+    assert said not in run("inbox").stderr  # said once
+    data = tmp_path / "node-data"  # a node's data directory too
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    node = run("node", "--data", str(data), "--nym", "ws://127.0.0.1:9/none",
+               env={"NYMCHAT_NODE_PASSWORD": "node password"})
+    assert said in node.stderr
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+
+
+def test_a_home_open_to_others_that_is_not_ours_is_refused(run, tmp_path):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    theirs.chmod(0o755)
+    if os.geteuid() == 0:
+        os.chown(theirs, 65534, 65534)
+    else:
+        theirs = Path("/")  # someone else's; refused, so never changed
+    out = run("--home", str(theirs), "keys", "new")
+    assert out.returncode == 1
+    assert f"error: {theirs} is open to other users (mode " in out.stderr
+    assert "belongs to another user; use a directory of your own" in out.stderr
+    assert not (theirs / "identity.json").exists()
 
 
 def test_python_dash_m_works(tmp_path):

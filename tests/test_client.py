@@ -145,7 +145,7 @@ def test_contacts_verify_trust_show_and_remove(people):
     assert ours["safety_number"] == theirs and ours["verified"] is True
     bob("send", "alice", "now verified")
     assert alice.json("inbox")[0]["verified"] is True
-    out = alice("contacts", "trust", "bob", check=False)
+    out = alice("contacts", "trust", "bob", *theirs.split()[:4], check=False)
     assert out.returncode == 1 and "has not changed" in out.stderr
     alice("contacts", "remove", "bob")
     assert alice.json("contacts", "list")[0] == []
@@ -162,11 +162,13 @@ def test_one_time_keys_are_replenished_when_the_node_says_they_run_low(people, n
     async def drain():
         for n in range(3):  # 50 published: 45 lookups take them below the threshold
             async with Client(f"{mixnet.url}/drainer{n}", node.contact) as c:
+                await c.register(f"drainer{n}")  # only registered keys get one-time keys
                 for _ in range(15):
                     await c.request(Kind.LOOKUP, username="bob")
 
     async def count():
         async with Client(f"{mixnet.url}/counter", node.contact) as c:
+            await c.register("counter")
             left = 0
             for _ in range(10):
                 answer = await c.request(Kind.LOOKUP, username="bob")
@@ -176,6 +178,37 @@ def test_one_time_keys_are_replenished_when_the_node_says_they_run_low(people, n
     run(drain())
     bob("inbox")  # sees the node's notice and publishes fresh keys
     assert run(count()) == 10
+
+
+def test_the_fallback_key_is_replaced_weekly_and_the_previous_one_still_opens(people, net):
+    """Once the published fallback key is a week old, the client publishes a new one; a
+    first message made with the old one (looked up before the change) still opens."""
+    import sqlite3
+
+    from nymchat import keystore
+    from nymchat.client.engine import Profile
+    from nymchat.client.messages import now_ms
+
+    alice, bob = people("alice", "bob")
+    db = sqlite3.connect(net[1].data / "node.db")
+
+    def published() -> bytes:
+        return db.execute("SELECT fallback FROM users WHERE username = 'bob'").fetchone()[0]
+
+    with db:
+        db.execute("DELETE FROM one_time_keys WHERE username = 'bob'")  # drained
+    alice("lookup", "bob")  # her session with bob starts from his fallback key
+    old = published()
+    bob("inbox")
+    assert published() == old  # not a week old yet
+    profile = Profile(bob.home, keystore.unlock(bob.home, PASSPHRASE))
+    with profile.store.transaction():
+        profile.store.put("fallback_published", now_ms() - 8 * 86_400_000)
+    profile.store.close()
+    bob("inbox")
+    assert published() != old
+    alice("send", "bob", "made with the old fallback key")
+    assert [m["text"] for m in bob.json("inbox")] == ["made with the old fallback key"]
 
 
 def test_follow_prints_as_messages_come_and_serves_other_terminals(people):
@@ -199,11 +232,17 @@ def test_follow_prints_as_messages_come_and_serves_other_terminals(people):
         assert json.loads(follower.stdout.readline())["text"] == "live two"
         import socket
 
-        for hostile in (b"[1, 2]\n", b"not json\n", b'{"op": "send"}\n'):
+        deep, long = b"[" * 100_000 + b"\n", b'{"op": "lookup", "name": ' + b"9" * 5000 + b"}\n"
+        errors = []
+        for hostile in (b"[1, 2]\n", b"not json\n", b'{"op": "send"}\n', deep, long):
             with socket.socket(socket.AF_UNIX) as s:  # a bad request gets an answer, and
                 s.connect(str(bob.home / "control.sock"))  # the follower goes on
                 s.sendall(hostile)
-                assert json.loads(s.makefile().readline())["ok"] is False
+                answer = json.loads(s.makefile().readline())
+                assert answer["ok"] is False and answer["exit"] == 2
+                errors.append(answer["error"])
+        assert errors[-2:] == ["bad control request: recursion limit exceeded at line 1 column 128",
+                               "bad control request: number out of range at line 1 column 5025"]
         assert bob.json("lookup", "alice")[0]["username"] == "alice"
     finally:
         follower.send_signal(signal.SIGTERM)
@@ -300,7 +339,8 @@ def test_inbox_takes_more_messages_than_one_acknowledgement_holds(start_mixnet, 
     from nymchat.protocol.wire import Kind
 
     mixnet = start_mixnet()
-    node = start_node(mixnet, "--requests-per-s", "1e9", "--request-burst", "1e9")
+    node = start_node(mixnet, "--requests-per-s", "1e9", "--request-burst", "1e9",
+                      "--queue-sender-share", "1", "--queue-stranger-share", "1")
     bob = User("bob", tmp_path / "bob", shiv_root, mixnet, node)
     bob.register()
 

@@ -78,3 +78,55 @@ def test_mutated_messages_raise_only_typed_errors(data, changes, cut):
     if mutated not in VALID:  # a changed packet never passes the MAC
         with contextlib.suppress(direct.BadPacket):
             assert not direct.authentic(direct.decode_packet(mutated), KEYS)
+
+
+def _sealed_payloads(bodies, rounds: int = 1):
+    """Payloads of real Olm messages (session-opening, with sender keys, and normal) around
+    padded inner messages with these bodies."""
+    from nymchat import _native
+
+    alice, bob = _native.Account(), _native.Account()
+    [(_key_id, one_time)] = bob.generate_one_time_keys(1)
+    outbound = alice.outbound(bob.curve25519_key, one_time)
+    keys = messages.SenderKeys(bytes(32), bytes(32), bytes(64))
+    opening = [messages.encode_payload(outbound.encrypt(messages.encode_inner(
+        messages.Inner(kind, "a" * 32, "b" * 32, bytes(32), bytes(16), 2**63, body))), keys)
+        for kind, body in bodies for _ in range(rounds)]
+    inbound, _ = bob.inbound(alice.curve25519_key, outbound.encrypt(b"open"))
+    normal = [messages.encode_payload(inbound.encrypt(messages.encode_inner(
+        messages.Inner(kind, "b", "a", bytes(32), bytes(16), 1, body))), None)
+        for kind, body in bodies]
+    return opening + normal
+
+
+def test_texts_receipts_and_handshakes_that_fit_one_frame_are_the_same_size():
+    """The node sees payload sizes: a receipt, a direct-mode acceptance and texts of 1 to
+    800 characters must not be told apart by them."""
+    bodies = [(messages.TEXT, b"x" * n) for n in (0, 1, 33, 100, 400, 800)] + [
+        (messages.RECEIPT, bytes(16)), (messages.DIRECT_INVITE, bytes(16)),
+        (messages.DIRECT_ACCEPT, bytes(16 + 32 + 96)), (messages.DIRECT_END, b"\x01")]
+    sizes = {len(p) for p in _sealed_payloads(bodies)}
+    assert sizes == {messages.payload_size(0)}
+    assert messages.payload_size(0) + messages.SEND_OVERHEAD == 1575  # one frame's chunk
+
+
+def test_longer_payloads_fall_in_frame_buckets_and_open_again():
+    bodies = [(messages.TEXT, b"y" * n) for n in range(1000, messages.MAX_BODY + 1, 4999)]
+    bodies.append((messages.TEXT, b"z" * messages.MAX_BODY))
+    payloads = _sealed_payloads(bodies, rounds=40)  # the opening message's counter grows
+    buckets = {n * 1575 - messages.SEND_OVERHEAD for n in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)}
+    assert {len(p) for p in payloads} <= buckets
+    assert max(len(p) for p in payloads) == messages.MAX_PAYLOAD <= messages.NODE_MAX_PAYLOAD
+    keys, sealed = messages.decode_payload(payloads[-1])
+    assert keys is None and sealed[0] == 1
+
+
+def test_padding_is_checked():
+    inner = messages.encode_inner(INNER)
+    assert messages.decode_inner(inner) == INNER
+    for bad in (inner.rstrip(b"\0")[:-1], inner + b"\x01", inner[:-1] + b"\x02"):
+        with pytest.raises(wire.WireError):
+            messages.decode_inner(bad)
+    payload = messages.encode_payload(b"\x01olm", None)
+    with pytest.raises(wire.WireError, match="padding"):
+        messages.decode_payload(payload[:-1] + b"\x01")

@@ -23,7 +23,7 @@ def test_demo_runs_and_tells_its_story(shiv_root, tmp_path):
     assert "bob -> alice: Hi Alice, only we can read this." in text
     assert "(bob is back) alice -> bob: Are you there? I'll wait.   [delivered on his return]" \
         in text
-    assert "bytes of ciphertext" in text and "Are you there" not in \
+    assert "1400 bytes, ciphertext" in text and "Are you there" not in \
         next(line for line in lines if "queued for" in line)
     assert "alice -> bob: Now even the node can't see us talk." in text
     assert "bob -> alice: Right: it relayed nothing of this." in text

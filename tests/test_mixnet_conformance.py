@@ -18,6 +18,7 @@ ADDRESS = re.compile(r"^([1-9A-HJ-NP-Za-km-z]{43,44})\.([1-9A-HJ-NP-Za-km-z]{43,
                      r"@([1-9A-HJ-NP-Za-km-z]{43,44})$")
 TAG = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{21,22}$")
 QUIET = 0.4  # seconds of silence that count as "nothing arrives" at zero delay
+NOT_A_POINT = bytes([2]) * 32  # no Ed25519 point has this encoding
 
 
 def ws(mixnet, name):
@@ -189,6 +190,10 @@ def error_bin(kind: int, text: str) -> bytes:
      "message len has inconsistent length. specified: 2 got: 3"),
     (b"\x05\x00", 0x04, "The received get lane queue lengths has invalid length"),
     (b"\x04" + bytes(9), 0x04, "The received closed connection has invalid length"),
+    # the recipient is checked before the length
+    (b"\x00" + NOT_A_POINT + bytes(64) + struct.pack(">QQ", 0, 9) + b"short", 0x04,
+     "malformed recipient: recipient's identity key is malformed: signature error: Cannot "
+     "decompress Edwards point"),
 ])
 def test_binary_errors(mixnet, frame, kind, text):
     with ws(mixnet, "alice") as a:
@@ -224,7 +229,25 @@ def test_binary_errors(mixnet, frame, kind, text):
     ("", "malformed request:EOF while parsing a value at line 1 column 0"),
     ('{"type":"selfAddress"} trailing',
      "malformed request:trailing characters at line 1 column 24"),
-    ("[1,2]", None),
+    ("[1,2]", "malformed request:invalid type: integer `1`, expected variant identifier at "
+     "line 1 column 2"),
+    # serde reads ignored fields too, within serde_json's bounds
+    ('{"type":"selfAddress","x":' + "[" * 200 + "]" * 200 + "}",
+     "malformed request:recursion limit exceeded at line 1 column 153"),
+    ('{"type":"selfAddress","x":' + "9" * 5000 + "}",
+     "malformed request:number out of range at line 1 column 5026"),
+    ('{"type":"selfAddress","x":1e400}', "malformed request:number out of range at line 1 "
+     "column 31"),
+    # lone surrogates: serde_json's words depend on what follows
+    ('{"type":"send","recipient":"x","message":"\\ud800"}',
+     "malformed request:unexpected end of hex escape at line 1 column 49"),
+    ('{"type":"send","recipient":"x","message":"\\udc00"}',
+     "malformed request:lone leading surrogate in hex escape at line 1 column 48"),
+    ('["send","hi"]', "malformed request:invalid length 1, expected struct variant "
+     "ClientRequestText::Send with 3 elements"),
+    ('{"type":"send","message":"m","recipient":"' + base58.encode(NOT_A_POINT) + '.b@c"}',
+     "malformed request:recipient's identity key is malformed: signature error: Cannot "
+     "decompress Edwards point"),
 ])
 def test_text_errors(mixnet, frame, message):
     with ws(mixnet, "alice") as a:
@@ -234,6 +257,52 @@ def test_text_errors(mixnet, frame, message):
         assert answer["message"].startswith("malformed request:")
         if message:
             assert answer["message"] == message
+
+
+def test_json_arrays_are_requests_too(mixnet):
+    with ws(mixnet, "alice") as a, ws(mixnet, "bob") as b:
+        bob = address_text(b)
+        a.send(json.dumps(["send", "as an array", bob, 7]))
+        assert a.recv(timeout=5) == '{"type":"laneQueueLength","lane":7,"queue_length":0}'
+        assert json.loads(b.recv(timeout=5))["message"] == "as an array"
+        a.send(json.dumps(["sendAnonymous", bob, "anonymous array", 3, None]))
+        tag = json.loads(b.recv(timeout=5))["senderTag"]
+        b.send(json.dumps(["reply", tag, "back", None]))
+        assert json.loads(a.recv(timeout=5))["message"] == "back"
+        a.send('["selfAddress"]')
+        assert json.loads(a.recv(timeout=5))["type"] == "selfAddress"
+
+
+def test_a_non_canonical_recipient_key_is_accepted_as_the_real_client_does(mixnet):
+    p = 2**255 - 19
+    with ws(mixnet, "alice") as a, ws(mixnet, "bob") as b:
+        _, rest = address_text(b).split(".", 1)
+        # y = p + 1: the identity point written with y >= p, which curve25519-dalek reduces
+        identity = base58.encode((p + 1).to_bytes(32, "little"))
+        a.send(json.dumps({"type": "send", "recipient": f"{identity}.{rest}",
+                           "message": "to nobody here", "connectionId": 1}))
+        assert json.loads(a.recv(timeout=5)) == {"type": "laneQueueLength", "lane": 1,
+                                                  "queue_length": 0}
+    assert mixnet.stats()["dropped_unknown_recipient"] == 1
+
+
+def test_a_huge_reply_surb_count_stalls_no_one_and_sigterm_still_stops_the_mixnet(mixnet):
+    try:
+        with ws(mixnet, "mallory") as m, ws(mixnet, "alice") as a, ws(mixnet, "bob") as b:
+            bob_text, bob = address_text(b), address_bytes(b)
+            m.send(send_anonymous_bin(bob, b"hostile", 2**32 - 1))
+            m.send(json.dumps({"type": "sendAnonymous", "recipient": bob_text,
+                               "message": "hostile text", "replySurbs": 2**32 - 1}))
+            a.send(send_bin(bob, b"still served"))
+            got = {received_bin(b.recv(timeout=10))[1] for _ in range(3)}
+            assert got == {b"hostile", b"hostile text", b"still served"}
+            assert mixnet.stats()["surbs_capped"] == 2
+            for _ in range(20):  # and more in flight when the signal comes
+                m.send(send_anonymous_bin(bob, b"hostile", 2**32 - 1))
+            mixnet.proc.terminate()
+            assert mixnet.proc.wait(timeout=10) == 0
+    finally:
+        mixnet.proc.kill()  # nothing left behind if the signal went unheard
 
 
 def test_bad_frames_affect_no_one_else(mixnet):

@@ -1,6 +1,7 @@
 """The native core as Python sees it: API, error classes, limits, hostile input."""
 
 import contextlib
+import json
 import os
 
 import pytest
@@ -175,3 +176,37 @@ def test_mutated_frames_are_refused_or_keep_the_length(frame_index, position, va
             message_id, data = out
             if message_id == ID:
                 assert len(data) == len(payload)
+
+
+# --- the one reader of JSON from outside --------------------------------------------------
+
+plain_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(plain_json)
+def test_json_within_bounds_reads_as_pythons_json_keys_in_order(value):
+    text = json.dumps(value, ensure_ascii=False)
+    assert json.dumps(_native.json_loads(text.encode())) == json.dumps(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 200_000), st.integers(1, 20_000), st.integers(0xD800, 0xDFFF),
+       st.sampled_from([b"[", b'{"a":']))
+def test_json_past_its_bounds_is_refused_with_a_position(depth, digits, unit, opener):
+    closer = b"]" if opener == b"[" else b"}"
+    for document, bounded in ((opener * depth + b"0" + closer * depth, depth > 127),
+                              (b"[" + b"9" * digits + b"]", digits > 308),
+                              (b'"\\u%x"' % unit, True)):
+        try:
+            _native.json_loads(document)
+        except errors.JsonError as e:
+            assert bounded and " at line 1 column " in str(e)
+        else:
+            assert not bounded
+    assert issubclass(errors.JsonError, errors.NymchatError)
+    assert issubclass(errors.JsonError, ValueError)  # as json.loads's errors are

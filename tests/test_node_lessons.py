@@ -2,6 +2,7 @@
 real `dist/nymchat mixnet` and `dist/nymchat node` processes."""
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -259,6 +260,92 @@ def test_rate_and_size_limits(net):
             assert (await bob.request(Kind.LOOKUP, username="alice")).kind is Kind.BUNDLE
 
     run(main())
+
+
+async def sends(c: Client, recipient: str, count: int, size: int = 1) -> list[str]:
+    """What the node answers to `count` messages: "accepted", or the refusal's detail."""
+    answers = []
+    for _ in range(count):
+        try:
+            await c.request(Kind.SEND, recipient=recipient, message_id=os.urandom(16),
+                            payload=bytes(size))
+            answers.append("accepted")
+        except NodeRefused as e:
+            answers.append(f"{e.code.name}: {e.detail}")
+    return answers
+
+
+def test_one_account_cannot_fill_a_queue_and_contacts_still_reach_it(start_mixnet,
+                                                                     start_node):
+    """Bob's queue holds 8: each sender may fill 2, senders bob has not written to 4
+    together. Two accounts flooding him leave room for carol, whom he wrote to."""
+    mixnet = start_mixnet()
+    net = mixnet, start_node(mixnet, "--queue-max-messages", "8")
+    one_sender = ("QUEUE_FULL: bob's queue holds 2 message(s), 2 bytes, from you: one sender "
+                  "may fill at most 25% of it; try again once they have fetched them")
+    strangers = ("QUEUE_FULL: bob's queue has no more room for senders they have not written "
+                 "to; try again once they have fetched their messages")
+
+    async def main():
+        names = ("bob", "carol", "mallory", "eve", "oscar")
+        async with contextlib.AsyncExitStack() as stack:
+            c = {name: await stack.enter_async_context(client(net, name)) for name in names}
+            for name in names:
+                await c[name].register(name)
+            assert await sends(c["bob"], "carol", 1) == ["accepted"]
+            assert await sends(c["mallory"], "bob", 5) == ["accepted"] * 2 + [one_sender] * 3
+            assert await sends(c["eve"], "bob", 5) == ["accepted"] * 2 + [one_sender] * 3
+            assert await sends(c["oscar"], "bob", 1) == [strangers]
+            assert await sends(c["carol"], "bob", 3) == ["accepted"] * 2 + [one_sender]
+
+    run(main())
+
+
+def test_a_full_node_refuses_new_messages_and_says_so(start_mixnet, start_node):
+    mixnet = start_mixnet()
+    net = mixnet, start_node(mixnet, "--node-queue-max-bytes", "3000")
+
+    async def main():
+        names = ("alice", "bob", "carol", "dave")
+        async with contextlib.AsyncExitStack() as stack:
+            c = {name: await stack.enter_async_context(client(net, name)) for name in names}
+            for name in names:
+                await c[name].register(name)
+            assert await sends(c["alice"], "bob", 1, size=2000) == ["accepted"]
+            assert await sends(c["carol"], "dave", 1, size=2000) == [
+                "BUSY: this node holds as many queued messages as it may (3000 bytes); try "
+                "again later"]
+            assert await sends(c["carol"], "dave", 1, size=900) == ["accepted"]
+
+    run(main())
+
+
+def test_throwaway_keys_cannot_drain_one_time_keys(net):
+    """Lookups from keys not registered here get no one-time key and share one budget
+    (60 a minute for the whole node); a registered user still gets one."""
+    async def main():
+        async with client(net, "bob") as bob, client(net, "alice") as alice:
+            await bob.register("bob", keys=50)
+            await alice.register("alice")
+            answers = []
+            for n in range(4):
+                async with client(net, f"throwaway{n}") as throwaway:
+                    for _ in range(16):
+                        throwaway.identity = _native.Identity.generate()
+                        throwaway.link.identity = throwaway.identity
+                        try:
+                            answer = await throwaway.request(Kind.LOOKUP, username="bob")
+                            answers.append(len(answer.body["bundle"].one_time_keys))
+                        except NodeRefused as e:
+                            answers.append(e.code.name)
+            assert answers == [0] * 60 + ["RATE_LIMITED"] * 4
+            answer = await alice.request(Kind.LOOKUP, username="bob")
+            assert len(answer.body["bundle"].one_time_keys) == 1
+
+    run(main())
+    db = sqlite3.connect(net[1].data / "node.db")
+    assert db.execute("SELECT count(*) FROM one_time_keys WHERE username = 'bob'").fetchone() \
+        == (49,)
 
 
 def test_errors_tell_a_stranger_nothing_lookup_does_not(net):

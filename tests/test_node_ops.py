@@ -78,9 +78,9 @@ def test_metrics_refuse_other_interfaces(shiv_root, tmp_path):
     assert "give a loopback HOST:PORT" in out.stderr
 
 
-def test_supervised_nym_client_is_started_and_restarted(shiv_root, tmp_path):
-    """A stand-in nym-client (`init` marks, `run` is the local mixnet) proves the node
-    initialises it once, runs it, restarts it when it dies, and reconnects."""
+def fake_nym_client(tmp_path, shiv_root) -> tuple[str, int]:
+    """A stand-in nym-client: `init` marks (and notes its environment), `run` notes its
+    environment and is the local mixnet. Returns its path and port."""
     import socket
 
     with socket.socket() as s:
@@ -88,16 +88,25 @@ def test_supervised_nym_client_is_started_and_restarted(shiv_root, tmp_path):
         port = s.getsockname()[1]
     fake = tmp_path / "fake-nym-client"
     fake.write_text(f"""#!/bin/sh
+env > {tmp_path}/env-"$1"
 case "$1" in
   init) echo "$@" >> {tmp_path}/init-calls; exit 0 ;;
   run) echo $$ > {tmp_path}/nym-client.pid
-       exec {DIST} mixnet --port {port} --delay zero --state {tmp_path}/mixnet ;;
+       SHIV_ROOT={shiv_root} exec {DIST} mixnet --port {port} --delay zero \\
+           --state {tmp_path}/mixnet ;;
 esac
 exit 3
 """)
     fake.chmod(0o755)
+    return str(fake), port
+
+
+def test_supervised_nym_client_is_started_and_restarted(shiv_root, tmp_path):
+    """The node initialises its nym-client once, runs it, restarts it when it dies, and
+    reconnects."""
+    fake, port = fake_nym_client(tmp_path, shiv_root)
     node = NodeProcess(tmp_path / "node", shiv_root, f"ws://127.0.0.1:{port}/node",
-                       "--nym-client-bin", str(fake), "--nym-id", "nymchat-node",
+                       "--nym-client-bin", fake, "--nym-id", "nymchat-node",
                        "--pow-difficulty", "0")
     try:
         assert (tmp_path / "init-calls").read_text().split() == \
@@ -121,6 +130,17 @@ exit 3
         assert len((tmp_path / "init-calls").read_text().splitlines()) == 1
     finally:
         assert node.stop() == 0
+
+
+def test_the_supervised_nym_client_never_sees_the_node_password(shiv_root, tmp_path):
+    fake, port = fake_nym_client(tmp_path, shiv_root)
+    node = NodeProcess(tmp_path / "node", shiv_root, f"ws://127.0.0.1:{port}/node",
+                       "--nym-client-bin", fake, "--nym-id", "nymchat-node")
+    node.stop()
+    for step in ("init", "run"):
+        env = (tmp_path / f"env-{step}").read_text()
+        assert NodeProcess.PASSWORD not in env and "NYMCHAT_" not in env
+        assert "PATH=" in env  # what a program needs is kept
 
 
 def test_logs_are_structured_and_hold_no_content_or_names(start_mixnet, start_node):

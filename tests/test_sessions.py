@@ -83,6 +83,24 @@ def test_one_time_keys_are_used_once_and_the_fallback_covers_their_absence():
     assert bob.inbound(carol.curve25519_key, message)[1] == b"via fallback"
 
 
+def test_a_rotated_fallback_key_still_opens_late_messages():
+    """The client publishes a new fallback key weekly: a session-opening message made with
+    the previous one (looked up before the change) still opens, also after the account
+    went through its pickle; the one before that does not (vodozemac keeps two)."""
+    alice, carol, bob = _native.Account(), _native.Account(), _native.Account()
+    _, first = bob.generate_fallback_key()
+    bob.mark_keys_as_published()
+    assert bob.fallback_key() is None  # only an unpublished one is returned
+    late = alice.outbound(bob.curve25519_key, first).encrypt(b"late")
+    bob.generate_fallback_key()
+    bob = _native.Account.from_pickle(bob.pickle(KEY), KEY)
+    assert bob.inbound(alice.curve25519_key, late)[1] == b"late"
+    too_late = carol.outbound(bob.curve25519_key, first).encrypt(b"too late")
+    bob.generate_fallback_key()
+    with pytest.raises(errors.DecryptionFailed):
+        bob.inbound(carol.curve25519_key, too_late)
+
+
 def test_a_session_message_from_someone_else_does_not_open():
     alice, bob, mallory = _native.Account(), _native.Account(), _native.Account()
     [(_, one_time)] = bob.generate_one_time_keys(1)

@@ -2,10 +2,19 @@
 stops the node, rewrites its database, and starts it again. Clients must show nothing
 forged and must not send to a substituted key."""
 
+import json
+import os
 import sqlite3
+import time
 
 import pytest
-from procs import User
+from procs import PASSPHRASE, User
+
+from nymchat import _native, keystore
+from nymchat.client import messages
+from nymchat.client.engine import Profile
+from nymchat.protocol import wire
+from nymchat.protocol.contact import NodeContact
 
 pytestmark = pytest.mark.cli
 
@@ -71,8 +80,75 @@ def test_a_node_cannot_substitute_a_pinned_key(setting, start_node):
     assert "WARNING: bob's key has CHANGED" in alice("lookup", "bob").stdout
     refused = alice("send", "bob", "are you really bob?", check=False)
     assert refused.returncode == 1 and "nothing was sent" in refused.stderr
-    alice("contacts", "trust", "bob")  # alice trusts it anyway, without comparing...
-    assert alice.json("contacts", "verify", "bob")[0]["safety_number"] != bobs_number
+    # What alice compares with bob is the number of the key `trust` would pin: it does not
+    # match bob's, so the swap shows.
+    shown = alice.json("contacts", "verify", "bob")[0]
+    assert shown["key_changed"] and shown["new_key"]["safety_number"] != bobs_number
+    text = alice("contacts", "verify", "bob").stdout
+    assert text.index(shown["new_key"]["safety_number"]) < text.index(bobs_number)
+    assert "safety number with the NEW key (the one `trust` would pin)" in text
+    # The number that matched bob's is that of the key pinned before: it trusts nothing.
+    refused = alice("contacts", "trust", "bob", *bobs_number.split()[:4], check=False)
+    assert refused.returncode == 1 and "not the safety number of bob's new key" in \
+        refused.stderr
+    refused = alice("contacts", "trust", "bob", check=False)
+    assert refused.returncode == 2
+    # alice trusts it anyway, with the number she was shown...
+    alice("contacts", "trust", "bob", *shown["new_key"]["safety_number"].split()[:4])
+    after = alice.json("contacts", "verify", "bob")[0]
+    assert after["safety_number"] == shown["new_key"]["safety_number"] != bobs_number
+
+
+def forge(data, node, recipient: str, sender: str, inner: str, text: str) -> tuple[str, tuple]:
+    """What the operator can make up: a message that opens a session with `recipient` (on
+    one of their one-time keys, which the node holds), from keys of its own, delivered as
+    from `sender`, and from `inner` inside. Returns the statement that queues it."""
+    db = sqlite3.connect(data / "node.db")
+    account_key, = db.execute("SELECT account_key FROM users WHERE username = ?",
+                              (recipient,)).fetchone()
+    encoded, = db.execute("SELECT encoded FROM one_time_keys WHERE username = ?"
+                          " ORDER BY key_id DESC", (recipient,)).fetchone()
+    db.close()
+    one_time = wire.decode_record(wire.ONE_TIME_KEY, encoded)
+    forger, account = _native.Identity.generate(), _native.Account()
+    message_id, now = os.urandom(16), int(time.time() * 1000)
+    sealed = account.outbound(account_key, one_time.key).encrypt(messages.encode_inner(
+        messages.Inner(messages.TEXT, inner, recipient, NodeContact.parse(node.contact).key,
+                       message_id, now, text.encode())))
+    payload = messages.encode_payload(sealed, messages.SenderKeys(
+        forger.signing_public, account.curve25519_key,
+        forger.sign("account-key", account.curve25519_key)))
+    return ("INSERT INTO queue (recipient, message_id, sender, received, payload, next_push)"
+            " VALUES (?, ?, ?, ?, ?, ?)", (recipient, message_id, sender, now, payload, now))
+
+
+def test_a_node_cannot_invent_a_look_alike_sender(setting, start_node):
+    """The node delivers messages from `Alice` and from alice with escape codes, each
+    opening a session of its own: the first is alice's (her key changed, says bob's
+    client), the second is dropped; neither becomes a contact; and removing `Alice`, a
+    look-alike an older version did pin, removes exactly that one."""
+    mixnet, node, data, users = setting
+    alice, bob = users["alice"], users["bob"]
+    alice("send", "bob", "hi bob")
+    bob("inbox")
+    bob("contacts", "verify", "alice", "--mark")
+    tamper(node, data, start_node, mixnet,
+           forge(data, node, "bob", "Alice", "alice", "it's me, alice, really"),
+           forge(data, node, "bob", "alice\x1b[2K", "alice\x1b[2K", "me too"))
+    shown = bob("inbox", "--json")
+    got = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert [(m["from"], m["key_changed"]) for m in got] == [("alice", True)]
+    assert "the sender's name is not valid" in shown.stderr
+    assert [(c["username"], c["key_changed"]) for c in bob.json("contacts", "list")[0]] == \
+        [("alice", True)]
+    profile = Profile(bob.home, keystore.unlock(bob.home, PASSPHRASE))
+    with profile.store.transaction():
+        profile.store.put_contact({"username": "Alice", "identity": "00" * 32,
+                                   "account_key": "00" * 32, "pinned": 0, "verified": False,
+                                   "changed": False})
+    profile.store.close()
+    assert bob("contacts", "remove", "Alice").stdout.strip() == "removed Alice"
+    assert [c["username"] for c in bob.json("contacts", "list")[0]] == ["alice"]
 
 
 def test_a_node_cannot_hand_out_session_keys_the_contact_did_not_sign(setting, start_node):
@@ -107,3 +183,107 @@ def test_a_stolen_device_cannot_swap_what_the_profile_holds(setting):
         refused = alice(*command, check=False)
         assert refused.returncode == 1
         assert "does not open: the file was altered" in refused.stderr
+
+
+def test_a_receipt_counts_only_from_the_recipient(setting):
+    """mallory, who has a session with alice, sends her a receipt for alice's message to
+    bob: the message stays "accepted by node"; bob's own receipt marks it delivered."""
+    import os
+
+    from nodeclient import engine_of, run
+
+    from nymchat.client import messages
+
+    _, _, _, users = setting
+    alice, bob, mallory = users["alice"], users["bob"], users["mallory"]
+    mallory("send", "alice", "hi alice")
+    alice("inbox")
+    sent = bytes.fromhex(alice.json("send", "bob", "for bob only")[0]["sent"])
+
+    async def forge_receipt():
+        async with engine_of(mallory) as engine:
+            await engine._relay("alice", messages.RECEIPT, os.urandom(16), sent)
+
+    run(forge_receipt())
+    alice("inbox")
+    assert "you: for bob only  [accepted by node]" in alice("contacts", "show", "bob").stdout
+    bob("inbox")
+    alice("inbox")
+    assert "you: for bob only  [delivered]" in alice("contacts", "show", "bob").stdout
+
+
+def test_the_node_cannot_tell_texts_receipts_or_handshakes_apart_by_size(setting):
+    """Texts of 1 to 800 characters, a receipt and a direct-mode invitation are stored by
+    the node as payloads of one size."""
+    _, _, data, users = setting
+    alice, bob = users["alice"], users["bob"]
+    for n in (1, 33, 100, 400, 800):
+        alice("send", "bob", "x" * n)
+    bob("inbox")  # bob's receipts wait for alice at the node
+    bob("contacts", "direct", "alice")
+    db = sqlite3.connect(data / "node.db")
+    sizes = db.execute("SELECT recipient, length(payload) FROM queue").fetchall()
+    db.close()
+    assert len(sizes) == 6 and {r for r, _ in sizes} == {"alice"}
+    assert len({size for _, size in sizes}) == 1, sizes
+
+
+def test_a_message_over_the_limit_is_refused_before_it_is_queued(setting):
+    _, _, _, users = setting
+    alice = users["alice"]
+    refused = alice("send", "bob", "-", input="x" * 60_000, check=False)
+    assert refused.returncode == 1
+    assert "a message holds at most 49,712 bytes of text" in refused.stderr
+    assert "nothing was queued or sent" in refused.stderr
+    later = alice("send", "bob", "-", input="y" * 49_712)  # the limit itself goes through
+    assert "queued" not in later.stderr and "waiting" not in later.stderr
+    assert "x" * 100 not in alice("contacts", "show", "bob").stdout
+
+
+def test_inbox_returns_while_a_stranger_keeps_sending(setting):
+    """mallory sends alice a message every 0.3 s for a minute: alice's inbox still ends
+    (after --max-time), says why, and the rest comes with the next inbox."""
+    import asyncio
+    import threading
+
+    from nodeclient import engine_of
+
+    _, _, _, users = setting
+    alice, mallory = users["alice"], users["mallory"]
+    stop = threading.Event()
+
+    async def flood():
+        async with engine_of(mallory) as engine:
+            while not stop.is_set():
+                await engine.send("alice", "are you there?")
+                await asyncio.sleep(0.3)
+
+    sender = threading.Thread(target=lambda: asyncio.run(asyncio.wait_for(flood(), 90)))
+    sender.start()
+    try:
+        shown = alice("inbox", "--wait", "2", "--max-time", "5")
+    finally:
+        stop.set()
+        sender.join()
+    assert "are you there?" in shown.stdout
+    assert "stopped taking messages in after 5 s, as more kept arriving" in shown.stderr
+
+
+def test_a_contact_deleted_from_the_file_does_not_reopen_trust_on_first_use(setting):
+    """Someone with the files but not the passphrase deletes the contact rows, so that the next
+    lookup would pin whatever key the node hands out: the profile says the record is gone."""
+    _, _, _, users = setting
+    alice = users["alice"]
+    alice("lookup", "bob")
+    alice("lookup", "carol")
+    db = sqlite3.connect(alice.home / "client.db")
+    with db:
+        db.execute("DELETE FROM contacts")
+    db.close()
+    for command in (("contacts", "list"), ("lookup", "bob"), ("send", "bob", "hi")):
+        refused = alice(*command, check=False)
+        assert refused.returncode == 1
+        assert "was removed from the file" in refused.stderr
+    alice("contacts", "remove", "bob")  # the way out the error names: bob is pinned anew
+    alice("lookup", "bob")
+    assert "was removed from the file" in alice("contacts", "list", check=False).stderr  # carol

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from nymchat.client.directmode import DONE
 from nymchat.client.engine import Engine, Received
+from nymchat.commands.safety import describe
 from nymchat.errors import NymchatError
 from nymchat.protocol import names
 
@@ -19,7 +20,8 @@ COMMANDS = {
     "/msg": "/msg NAME [text]   switch to (or start) a conversation, and say something",
     "/contacts": "/contacts         your contacts and unread messages",
     "/verify": "/verify NAME [mark]  the safety number to compare; 'mark' when it matched",
-    "/trust": "/trust NAME       accept NAME's changed key (after checking it)",
+    "/trust": "/trust NAME NUMBER  accept NAME's changed key: NUMBER is its safety number "
+              "(at least 4 groups), as /verify shows it",
     "/history": "/history [N]      the last N messages of this conversation",
     "/direct": "/direct NAME [accept|decline|off]  invite NAME to talk without the node; "
                "answer an invitation; end it",
@@ -88,15 +90,16 @@ class ChatSession:
                 contact = self.engine.known(args[0])
                 if args[1:] == ["mark"]:
                     contact = self.engine.mark_verified(args[0])
-                self.emit(Event("info", {"text": f"safety number with {contact['username']}: "
-                                                 f"{self.engine.safety_number(contact)}"
-                                                 + ("  (verified)" if contact["verified"] else
-                                                    f"  compare it, then /verify "
-                                                    f"{contact['username']} mark")}))
-            elif command == "/trust" and args:
-                contact = self.engine.trust(args[0])
+                self.emit(Event("info", {"text": describe(
+                    contact["username"], self.engine.safety_number(contact),
+                    self.engine.new_safety_number(contact), contact["verified"], "/trust")
+                    + ("" if contact["verified"] or contact["changed"] else
+                       f", then /verify {contact['username']} mark")}))
+            elif command == "/trust" and len(args) >= 2:
+                contact = self.engine.trust(args[0], " ".join(args[1:]))
                 self.emit(Event("notice", {"text": f"now trusting {contact['username']}'s new "
-                                                   "key"}))
+                                                   "key; safety number "
+                                                   f"{self.engine.safety_number(contact)}"}))
             elif command == "/history":
                 self._history(int(args[0]) if args else 20)
             elif command == "/direct" and args and args[1:] in ([], ["accept"], ["decline"],

@@ -7,29 +7,34 @@ import json
 import sys
 
 from nymchat.chat.core import COMMANDS, ChatSession, Event
+from nymchat.terminal import block, line
 
 MARKS = {"sent": "sent", "accepted": "accepted by node", "delivered": "delivered"}
 
 
 def render(event: Event) -> str:
+    """An event as terminal text: what came from the network (names, message text, notices
+    and errors quoting it) goes through `nymchat.terminal`."""
     d = event.data
     if event.kind in ("message", "history") and d["from"] != "you":
         mark = "KEY CHANGED" if d.get("key_changed") else \
             ("verified" if d.get("verified") else "unverified")
-        return f"[{d['time']}] {d['from']}: {d['text']}" + \
+        return f"[{d['time']}] {line(d['from'])}: {block(d['text'])}" + \
             (f"  ({mark})" if event.kind == "message" else "")
     if event.kind == "history":
-        return f"[{d['time']}] you: {d['text']}  [{MARKS.get(d.get('status'), '')}]"
+        return f"[{d['time']}] you: {block(d['text'])}  [{MARKS.get(d.get('status'), '')}]"
     if event.kind in ("sent", "delivered"):
-        return f"[{d['time']}] you -> {d['to']}: {d['text']}  [{MARKS[d['status']]}]"
+        return f"[{d['time']}] you -> {line(d['to'])}: {block(d['text'])}  " \
+            f"[{MARKS[d['status']]}]"
     if event.kind == "contacts":
-        rows = [f"  {c['username']:<24} "
+        rows = [f"  {line(c['username']):<24} "
                 f"{'KEY CHANGED' if c['key_changed'] else 'verified' if c['verified'] else 'not verified'}"  # noqa: E501
                 + (f"  {c['unread']} unread" if c["unread"] else "")
                 + (f"  [{c['direct']}]" if c.get("direct") else "") for c in d["contacts"]]
         return "\n".join(rows) or "  no contacts yet: /msg NAME"
-    prefix = {"error": "! ", "notice": "* ", "info": ""}[event.kind]
-    return prefix + d["text"]
+    if event.kind == "info":  # this program's own lines (help), with contact names in them
+        return "\n".join(line(part) for part in d["text"].split("\n"))
+    return {"error": "! ", "notice": "* "}[event.kind] + line(d["text"])
 
 
 class ScriptFace:

@@ -14,6 +14,7 @@ from nymchat.home import default_home, ensure_home
 from nymchat.nym.transport import DEFAULT_URL, NymClient
 from nymchat.passphrase import get_passphrase
 from nymchat.protocol.contact import BadContact, NodeContact
+from nymchat.terminal import line
 
 
 def home_of(args: argparse.Namespace) -> Path:
@@ -29,7 +30,7 @@ def delegate(args: argparse.Namespace, request: dict) -> dict | None:
 
     answer = asyncio.run(control.call(home_of(args), request))
     for notice in (answer or {}).get("notices", []):
-        print(f"nymchat: {notice}", file=sys.stderr)
+        print(f"nymchat: {line(notice)}", file=sys.stderr)
     if answer is not None and not answer.get("ok"):
         error = NymchatError(answer.get("error", "the serving process failed"))
         error.exit_code = int(answer.get("exit", 1))
@@ -78,7 +79,7 @@ async def open_engine(args: argparse.Namespace, node: str | None = None,
                 finally:
                     await engine.aclose()
                     for notice in engine.notices:  # told even when the command fails
-                        print(f"nymchat: {notice}", file=sys.stderr)
+                        print(f"nymchat: {line(notice)}", file=sys.stderr)
             with profile.store.transaction():
                 profile.store.put("nym", url)
         finally:

@@ -5,7 +5,9 @@ a Unix socket in the home directory (mode 0600), since a nym-client takes one we
 One JSON object per line each way: `{"op": "send", "to": NAME, "text": TEXT}` or
 `{"op": "lookup", "name": NAME}` or `{"op": "direct", "action": "invite" | "accept" |
 "decline" | "end", "name": NAME}`; answers `{"ok": true, ...}` or `{"ok": false, "error":
-TEXT, "exit": CODE}`; both with `"notices"`, what the user was told meanwhile.
+TEXT, "exit": CODE}`; both with `"notices"`, what the user was told meanwhile. Lines are
+read within the bounds of the native JSON reader (nesting, number sizes); a line beyond
+them gets an error answer like any other bad request.
 """
 
 import asyncio
@@ -15,6 +17,7 @@ import logging
 import os
 from pathlib import Path
 
+from nymchat import _native
 from nymchat.errors import NymchatError
 
 log = logging.getLogger(__name__)
@@ -65,7 +68,7 @@ async def _answer(engine, line: bytes) -> dict:
 
     engine.on_notice = notice
     try:
-        return {**await _handle(engine, json.loads(line)), "notices": told}
+        return {**await _handle(engine, _native.json_loads(line)), "notices": told}
     finally:
         engine.on_notice = serving
 
@@ -84,7 +87,8 @@ async def _handle(engine, request) -> dict:
         if request.get("op") == "lookup":
             contact = await engine.lookup(str(request["name"]))
             return {"ok": True, "contact": contact,
-                    "safety_number": engine.safety_number(contact)}
+                    "safety_number": engine.safety_number(contact),
+                    "new_safety_number": engine.new_safety_number(contact)}
         return {"ok": False, "error": f"unknown operation {request.get('op')!r}", "exit": 2}
     except NymchatError as e:
         return {"ok": False, "error": str(e), "exit": e.exit_code}
@@ -105,4 +109,4 @@ async def call(home: Path, request: dict, timeout: float = 120) -> dict | None:
     await writer.drain()
     line = await asyncio.wait_for(reader.readline(), timeout)
     writer.close()
-    return json.loads(line) if line else None
+    return _native.json_loads(line) if line else None

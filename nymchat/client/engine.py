@@ -13,23 +13,40 @@ from nymchat.client.directmode import DirectMode
 from nymchat.client.messages import Received, now_ms
 from nymchat.client.nodelink import NodeLink
 from nymchat.client.store import ClientStore, derive_keys
-from nymchat.errors import BadSignature, NymchatError
+from nymchat.errors import BadSignature, NymchatError, UsageError
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import Kind
 
 log = logging.getLogger(__name__)
 ONE_TIME_KEYS = 50
+FALLBACK_ROTATION_MS = 7 * 86_400_000  # a new fallback key weekly (the last one is kept)
 SESSIONS_KEPT = 4  # per contact: late messages of a replaced session still open
 RETRY_OFFLINE = 5.0  # seconds between attempts to reach a node that does not answer
+INBOX_LIMIT = 30.0  # seconds `inbox` takes messages in, at most
+TRUST_DIGITS = 20  # of the safety number, to trust a changed key: 66 bits, not ground out
 
 
 class KeyChanged(NymchatError):
     """A contact's key changed."""
 
 
+class TooLong(NymchatError):
+    """A message longer than a node relays."""
+
+
 class NotRegistered(NymchatError):
     """This profile has no username on a node yet: run `nymchat register NAME --node CONTACT`."""
+
+
+def _sender_name(name: str) -> str:
+    """A sender's name from the node, normalised exactly as a name the user types, so that
+    `Alice` is alice (her pinned key, her sessions) and never a contact of its own; an
+    invalid one (escape codes, say) is refused and the message dropped."""
+    try:
+        return names.normalize(name)
+    except names.InvalidName as e:
+        raise NymchatError(f"the sender's name is not valid: {e}") from None
 
 
 class Profile:
@@ -103,6 +120,7 @@ class Engine(DirectMode):
             self.profile.save_account(account)
             self.store.put("username", username)
             self.store.put("node", str(self.link.contact))
+            self.store.put("fallback_published", now_ms())
         return username
 
     def _me(self) -> str:
@@ -118,6 +136,9 @@ class Engine(DirectMode):
         A different key than the pinned one is recorded and blocks sending."""
         username = names.normalize(name)
         body = (await self.link.request(Kind.LOOKUP, username=username)).body
+        if body["username"] != username:
+            raise NymchatError(f"the node answered a lookup of {username} with the keys of "
+                               "another name; nothing was pinned")
         identity, bundle = body["identity"], body["bundle"]
         one_time = bundle.one_time_keys[0] if bundle.one_time_keys else bundle.fallback
         try:
@@ -150,18 +171,29 @@ class Engine(DirectMode):
         self.store.put_contact(contact)
         return contact
 
-    def trust(self, username: str) -> dict:
-        """Accepts a contact's changed key (after checking it): sending works again, with
-        a new session; the contact is no longer marked verified."""
+    def trust(self, username: str, number: str) -> dict:
+        """Accepts a contact's changed key: exactly the key whose safety number (all of it,
+        or at least its first `TRUST_DIGITS` digits) the user gives, so a key that changed
+        again after the user compared numbers is never the one pinned. Sending works
+        again, with a new session; the contact is no longer marked verified."""
         contact = self.known(username)
         if not contact["changed"]:
-            raise NymchatError(f"{username}'s key has not changed; nothing to trust")
+            raise NymchatError(f"{contact['username']}'s key has not changed; nothing to trust")
+        given = "".join(number.replace("-", " ").split())
+        if not given.isdigit() or len(given) < TRUST_DIGITS:
+            raise UsageError(f"give the safety number of {contact['username']}'s new key (at "
+                             f"least its first {TRUST_DIGITS // 5} groups) as `nymchat contacts "
+                             f"verify {contact['username']}` shows it")
+        if not self.new_safety_number(contact).replace(" ", "").startswith(given):
+            raise KeyChanged(f"that is not the safety number of {contact['username']}'s new "
+                             f"key (did it change again?); nothing was trusted: run `nymchat "
+                             f"contacts verify {contact['username']}` and compare again")
         contact.update(identity=contact.pop("new_identity"),
                        account_key=contact.pop("new_account_key"), changed=False,
                        verified=False, pinned=now_ms())
         with self.store.transaction():
             self.store.put_contact(contact)
-            self.store.drop_sessions(username)
+            self.store.drop_sessions(contact["username"])
         return contact
 
     def mark_verified(self, username: str) -> dict:
@@ -174,15 +206,26 @@ class Engine(DirectMode):
         return contact
 
     def known(self, username: str) -> dict:
-        """The pinned contact, or an error saying how to get one."""
-        contact = self.store.contact(names.normalize(username))
+        """The pinned contact named `username`, or an error saying how to get one. A name
+        stored exactly so comes first: a look-alike an older version pinned (`Alice` next
+        to `alice`) is named, and removed, on its own."""
+        contact = self.store.contact(username) or self.store.contact(names.normalize(username))
         if contact is None:
             raise NymchatError(f"no contact '{username}': `nymchat lookup {username}` first")
         return contact
 
     def safety_number(self, contact: dict) -> str:
+        """The safety number with the contact's pinned key."""
         return messages.safety_number(self._me(), self.identity.signing_public,
                                       contact["username"], bytes.fromhex(contact["identity"]))
+
+    def new_safety_number(self, contact: dict) -> str | None:
+        """While the contact's key has changed: the number with the new key, the one
+        `trust` would pin. None otherwise."""
+        if not contact["changed"]:
+            return None
+        return messages.safety_number(self._me(), self.identity.signing_public,
+                                      contact["username"], bytes.fromhex(contact["new_identity"]))
 
     def _save_session(self, username: str, session) -> None:
         self.store.put_session(username, session.id, session.pickle(self.store.pickle_key),
@@ -205,6 +248,10 @@ class Engine(DirectMode):
         leaves with `send` or `flush_outbox`."""
         self._me()
         username = names.normalize(name)
+        size = len(text.encode())
+        if size > messages.MAX_BODY:
+            raise TooLong(f"a message holds at most {messages.MAX_BODY:,} bytes of text "
+                          f"(UTF-8); this one has {size:,}: nothing was queued or sent")
         message_id = os.urandom(16)
         with self.store.transaction():
             self.store.add_message(username, message_id, {
@@ -218,6 +265,10 @@ class Engine(DirectMode):
         sent = 0
         for hex_id in self.store.get("outbox", []):
             record = self.store.message(bytes.fromhex(hex_id))
+            if record is None:  # its contact was removed, and the conversation with them
+                with self.store.transaction():
+                    self._leave_outbox(bytes.fromhex(hex_id))
+                continue
             try:
                 await self.deliver(record["to"], bytes.fromhex(hex_id), record["text"])
                 sent += 1
@@ -299,16 +350,22 @@ class Engine(DirectMode):
 
     # --- receiving --------------------------------------------------------------------
 
-    async def inbox(self, quiet: float = 1.5) -> list[Received]:
+    async def inbox(self, quiet: float = 1.5, limit: float = INBOX_LIMIT) -> list[Received]:
         """Asks the node for what is queued, takes it in, acknowledges it; with it, what
-        came directly and anything stored but never shown."""
+        came directly and anything stored but never shown. Returns once nothing came for
+        `quiet` seconds, or after `limit` seconds whatever keeps arriving (what was not
+        taken in by then stays queued at the node for the next time)."""
         me = self._me()
         received = self._never_shown()
         taken = {m.message_id for m in received}
         await self.link.request(Kind.REFRESH)
         ids: list[bytes] = []
         relayed: list[Received] = []
-        while (item := await self._next(quiet)) is not None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while (left := deadline - loop.time()) > 0:
+            if (item := await self._next(min(quiet, left))) is None:
+                break
             relayed_now = isinstance(item, wire.Answer)
             message = self._handle_push(me, item, ids) if relayed_now else item
             if message is not None and message.message_id not in taken:
@@ -316,6 +373,9 @@ class Engine(DirectMode):
                 received.append(message)
                 if relayed_now:
                     relayed.append(message)
+        if loop.time() >= deadline:  # not quiet: cut short
+            self._notice(f"stopped taking messages in after {limit:g} s, as more kept "
+                         "arriving (the rest waits at the node: run inbox again)")
         await self._after(me, ids, relayed)
         received.sort(key=lambda m: m.sent)
         return received
@@ -404,6 +464,7 @@ class Engine(DirectMode):
         self._offline = False
         if self.store.get("outbox"):
             await self.flush_outbox()
+        await self._keep_keys()
         return True
 
     def _handle_push(self, me: str, push: wire.Answer, ids: list[bytes]) -> Received | None:
@@ -429,12 +490,7 @@ class Engine(DirectMode):
                 log.info("acknowledgement not taken (%s); the node will push again", e)
         for message in received:  # end-to-end receipts: delivered to this device
             await self._send_receipt(me, message.sender, message.message_id)
-        if self._keys_low:
-            self._keys_low = False
-            try:
-                await self.replenish()
-            except NymchatError as e:
-                self._notice(f"could not publish fresh one-time keys: {e}")
+        await self._keep_keys()
 
     def _unreadable(self, sender: str, error: Exception) -> None:
         """A message that does not open: if the session is at fault, the next message to
@@ -447,22 +503,48 @@ class Engine(DirectMode):
             with self.store.transaction():
                 self.store.put_contact(contact)
 
-    async def replenish(self) -> int:
-        """Publishes fresh one-time keys (the node said they run low)."""
+    async def _keep_keys(self) -> None:
+        """Publishes fresh one-time keys if the node said they run low, and a new fallback
+        key once the published one is `FALLBACK_ROTATION_MS` old."""
+        published = self.store.get("fallback_published")
+        rotate = published is None or now_ms() - published >= FALLBACK_ROTATION_MS
+        if not (self._keys_low or rotate):
+            return
+        one_time, self._keys_low = self._keys_low, False
+        try:
+            await self.replenish(one_time=one_time, fallback=rotate)
+        except NymchatError as e:
+            self._notice(f"could not publish fresh keys: {e}")
+
+    async def replenish(self, one_time: bool = True, fallback: bool = False) -> int:
+        """Publishes fresh one-time keys, and with `fallback` a new fallback key. The
+        account keeps the previous fallback key, so that session-opening messages made
+        with it before the change still open."""
         account = self.profile.account()
-        keys = account.generate_one_time_keys(ONE_TIME_KEYS)
+        new_fallback = None
+        if fallback:  # saved before it leaves: the node may take it even if its answer is lost
+            key_id, key = account.fallback_key() or account.generate_fallback_key()
+            new_fallback = _one_time_key(self.identity, key_id, key, fallback=True)
+            with self.store.transaction():
+                self.profile.save_account(account)
+        keys = account.generate_one_time_keys(ONE_TIME_KEYS) if one_time else []
         answer = await self.link.request(
             Kind.PUBLISH_KEYS, one_time_keys=tuple(_one_time_key(self.identity, i, k)
                                                    for i, k in keys[:ONE_TIME_KEYS]),
-            fallback=None)
+            fallback=new_fallback)
         account.mark_keys_as_published()
         with self.store.transaction():
             self.profile.save_account(account)
+            if fallback:
+                self.store.put("fallback_published", now_ms())
         return answer.body["one_time_keys_left"]
 
     async def _send_receipt(self, me: str, sender: str, message_id: bytes) -> None:
         """Tells the sender the message reached this device: directly to a direct peer
-        (a lost receipt makes the sender fall back to the node), else relayed."""
+        (a lost receipt makes the sender fall back to the node), else relayed. Never to a
+        changed key not trusted yet: its session may be the node's."""
+        if self.store.contact(sender)["changed"]:
+            return
         receipt_id = os.urandom(16)
         try:
             route = self._direct_route(sender)
@@ -475,7 +557,7 @@ class Engine(DirectMode):
             log.info("no receipt to %s: %s", sender, e)
 
     def _take(self, me: str, deliver: dict) -> Received | None:
-        sender = deliver["sender"]
+        sender = _sender_name(deliver["sender"])
         stored = self.store.message(deliver["message_id"])
         if stored is not None:  # a copy of a message already taken: delivery is at least once
             return self._unshown(sender, stored)
@@ -495,7 +577,9 @@ class Engine(DirectMode):
                 raise NymchatError(f"a message from {sender} is bound to another sender, "
                                    "recipient, node or id; ignored")
             if inner.kind == messages.RECEIPT:
-                self._set_status(inner.body, "delivered")
+                receipted = self.store.message(inner.body) if len(inner.body) == 16 else None
+                if receipted is not None and receipted.get("to") == sender:  # theirs only
+                    self._set_status(inner.body, "delivered")
                 self.store.add_message(sender, inner.message_id, {"direction": "receipt",
                                                                   "for": inner.body.hex()})
                 return None

@@ -12,6 +12,7 @@ changed. See docs/SECURITY.md.
 import hashlib
 import hmac
 import json
+import logging
 from pathlib import Path
 
 import nacl.bindings
@@ -21,6 +22,14 @@ from nymchat.database import open_database, transaction
 from nymchat.errors import KeystoreError
 
 STORE_INFO = b"nymchat-client-store-v1"
+ROSTER = "pinned-contacts"
+log = logging.getLogger(__name__)
+
+
+def _removed(usernames: list[str]) -> KeystoreError:
+    return KeystoreError(f"the profile's record of {', '.join(usernames)} was removed from "
+                         "the file (altered without the passphrase?): restore the profile "
+                         "from a backup, or `nymchat contacts remove` the name to pin it anew")
 
 
 def derive_keys(identity_secret: bytes) -> dict[str, bytes]:
@@ -79,16 +88,26 @@ class ClientStore:
                         (row, self.seal("kv", row, value)))
 
     # --- contacts -----------------------------------------------------------------
+    # Every pinned name is also in one sealed list (`ROSTER`), written with the contact:
+    # a contact row deleted from the file (no passphrase needed for that) must not
+    # silently reopen trust on first use for that name.
 
     def contact(self, username: str) -> dict | None:
         row = self.blind("contact", username)
         found = self.db.execute("SELECT sealed FROM contacts WHERE id = ?", (row,)).fetchone()
-        return self.open("contacts", row, found[0]) if found else None
+        if found is None:
+            if username in self._roster():
+                raise _removed([username])
+            return None
+        return self.open("contacts", row, found[0])
 
     def put_contact(self, contact: dict) -> None:
         row = self.blind("contact", contact["username"])
         self.db.execute("INSERT OR REPLACE INTO contacts (id, sealed) VALUES (?, ?)",
                         (row, self.seal("contacts", row, contact)))
+        roster = self._roster()
+        if contact["username"] not in roster:
+            self.put(ROSTER, sorted(roster | {contact["username"]}))
 
     def remove_contact(self, username: str) -> None:
         """Forgets a contact with their sessions and the conversation."""
@@ -98,15 +117,33 @@ class ClientStore:
         for table, column in (("contacts", "id"), ("sessions", "contact"),
                               ("messages", "contact")):
             self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", (row,))
+        self.put(ROSTER, sorted(self._roster() - {username}))
+
+    def contacts(self) -> list[dict]:
+        found = sorted((self.open("contacts", row, sealed) for row, sealed in
+                        self.db.execute("SELECT id, sealed FROM contacts")),
+                       key=lambda c: c["username"])
+        missing = self._roster() - {c["username"] for c in found}
+        if missing:
+            raise _removed(sorted(missing))
+        return found
+
+    def _roster(self) -> set[str]:
+        roster = self.get(ROSTER)
+        if roster is None:  # a new profile, or one made before the list existed
+            names = [self.open("contacts", row, sealed)["username"] for row, sealed in
+                     self.db.execute("SELECT id, sealed FROM contacts")]
+            if names:
+                log.warning("this profile had no sealed list of pinned contacts (made by an "
+                            "older nymchat, or the file was altered); it now lists the %d "
+                            "contacts found", len(names))
+            self.put(ROSTER, sorted(names))
+            return set(names)
+        return set(roster)
 
     def drop_sessions(self, username: str) -> None:
         self.db.execute("DELETE FROM sessions WHERE contact = ?",
                         (self.blind("contact", username),))
-
-    def contacts(self) -> list[dict]:
-        return sorted((self.open("contacts", row, sealed) for row, sealed in
-                       self.db.execute("SELECT id, sealed FROM contacts")),
-                      key=lambda c: c["username"])
 
     # --- sessions -----------------------------------------------------------------
 

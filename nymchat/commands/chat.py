@@ -32,7 +32,7 @@ def _first_run(args: argparse.Namespace):
         print("No identity here yet: let's make one (keys sealed with a passphrase).")
         identity = keystore.create(ensure_home(home), get_passphrase(None, new=True))
         print("Identity created.")
-    profile = Profile(home, identity)
+    profile = Profile(ensure_home(home), identity)
     if profile.username:
         return profile
     print("Not registered on a node yet.")

@@ -23,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if name == "verify":
             sub.add_argument("--mark", action="store_true",
                              help="mark the contact verified (the numbers matched)")
+        if name == "trust":
+            sub.add_argument("number", nargs="+", metavar="NUMBER",
+                             help="the new key's safety number as `contacts verify` shows "
+                                  "it (all of it, or at least its first 4 groups): only that "
+                                  "key is trusted")
         if name == "show":
             sub.add_argument("-n", "--last", type=int, default=50, metavar="N",
                              help="how many messages (default 50)")
@@ -51,6 +56,22 @@ DIRECT_NOTE = ("In direct mode messages go from client to client through the mix
 
 
 MARKS = {"sent": "sent", "accepted": "accepted by node", "delivered": "delivered"}
+
+
+def _safety_json(engine, contact: dict) -> dict:
+    """The safety numbers and fingerprints of a contact, as `verify` and `lookup` give them
+    to scripts: `new_key` is the key `trust` would pin, while a change waits."""
+    from nymchat.identity import fingerprint
+
+    new = None
+    if contact["changed"]:
+        new = {"safety_number": engine.new_safety_number(contact),
+               "fingerprint": fingerprint(bytes.fromhex(contact["new_identity"]),
+                                          bytes.fromhex(contact["new_account_key"]))}
+    return {"username": contact["username"], "safety_number": engine.safety_number(contact),
+            "fingerprint": fingerprint(bytes.fromhex(contact["identity"]),
+                                       bytes.fromhex(contact["account_key"])),
+            "verified": contact["verified"], "key_changed": contact["changed"], "new_key": new}
 
 
 def _emit(args, data, text: str) -> None:
@@ -91,8 +112,10 @@ def _direct(args: argparse.Namespace, command: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from nymchat.client.connect import unlock
     from nymchat.client.engine import Engine
-    from nymchat.identity import fingerprint
+    from nymchat.commands.safety import describe
+    from nymchat.errors import KeystoreError
     from nymchat.protocol import names
+    from nymchat.terminal import block, line
 
     command = args.contacts_command or "list"
     if command in DIRECT_COMMANDS:
@@ -106,25 +129,30 @@ def run(args: argparse.Namespace) -> int:
             _emit(args, [{"username": c["username"], "verified": c["verified"],
                           "key_changed": c["changed"], "direct": states[c["username"]]}
                          for c in contacts],
-                  "\n".join(f"{c['username']:<32} "
+                  "\n".join(f"{line(c['username']):<32} "
                             f"{'KEY CHANGED' if c['changed'] else 'verified' if c['verified'] else 'not verified'}"  # noqa: E501
                             + (f"  {states[c['username']]}" if states[c["username"]] else "")
                             for c in contacts) or "no contacts yet")
             return 0
-        username = names.normalize(args.name)
-        if command == "remove":
-            if engine.known(username).get("direct"):
-                print(f"nymchat: direct mode with {username} ends here without telling them; "
+        if command == "remove":  # exactly the contact named: see `Engine.known`
+            try:
+                contact = engine.known(args.name)
+            except KeystoreError:  # a record removed or altered in the file: forget it too
+                contact = {"username": names.normalize(args.name)}
+            username, shown = contact["username"], line(contact["username"])
+            if contact.get("direct"):
+                print(f"nymchat: direct mode with {shown} ends here without telling them; "
                       f"their client goes back to the node once a direct message goes "
-                      f"unanswered (`nymchat contacts end-direct {username}` first tells "
+                      f"unanswered (`nymchat contacts end-direct {shown}` first tells "
                       "them)", file=sys.stderr)
             with profile.store.transaction():
                 profile.store.remove_contact(username)
-            _emit(args, {"removed": username}, f"removed {username}")
+            _emit(args, {"removed": username}, f"removed {shown}")
             return 0
+        username = names.normalize(args.name)
         if command == "trust":
-            contact = engine.trust(username)
-            _emit(args, {"trusted": username},
+            contact = engine.trust(username, " ".join(args.number))
+            _emit(args, {"trusted": username, "safety_number": engine.safety_number(contact)},
                   f"trusting {username}'s new key; safety number now "
                   f"{engine.safety_number(contact)}")
             return 0
@@ -132,16 +160,12 @@ def run(args: argparse.Namespace) -> int:
         if command == "verify":
             if args.mark:
                 contact = engine.mark_verified(username)
-            identity = bytes.fromhex(contact.get("new_identity") or contact["identity"])
-            safety = engine.safety_number(contact)
-            _emit(args, {"username": username, "safety_number": safety,
-                         "fingerprint": fingerprint(identity,
-                                                    bytes.fromhex(contact["account_key"])),
-                         "verified": contact["verified"], "key_changed": contact["changed"]},
-                  f"safety number with {username}:\n  {safety}\n"
-                  + ("marked verified" if contact["verified"] else
-                     "compare it with theirs (in person or by a channel you trust), then "
-                     f"`nymchat contacts verify {username} --mark`"))
+            _emit(args, _safety_json(engine, contact),
+                  describe(username, engine.safety_number(contact),
+                           engine.new_safety_number(contact), contact["verified"],
+                           "nymchat contacts trust")
+                  + ("" if contact["verified"] or contact["changed"] else
+                     f", then `nymchat contacts verify {username} --mark`"))
             return 0
         history = [m for m in profile.store.history(username, args.last)
                    if m["direction"] in ("in", "out")]
@@ -152,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["time"] / 1000))
             who = "you" if m["direction"] == "out" else username
             mark = f"  [{MARKS[m['status']]}]" if m["direction"] == "out" else ""
-            print(f"[{when}] {who}: {m['text']}{mark}")
+            print(f"[{when}] {who}: {block(m['text'])}{mark}")
         return 0
     finally:
         profile.store.close()

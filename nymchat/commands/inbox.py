@@ -11,6 +11,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per message")
     parser.add_argument("--wait", type=float, default=1.5, metavar="SEC",
                         help="how long to wait for more once messages stop (default 1.5)")
+    parser.add_argument("--max-time", type=float, default=30.0, metavar="SEC",
+                        help="stop taking messages in after this long, even if more keep "
+                             "coming; the rest waits at the node (default 30)")
     parser.add_argument("--follow", action="store_true",
                         help="keep listening and print messages as they come (Ctrl-C ends); "
                              "meanwhile `send` and `lookup` in other terminals go through "
@@ -21,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from nymchat.client.connect import open_engine
+    from nymchat.terminal import block, line
 
     async def main():
         import signal
@@ -30,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, task.cancel)
         async with open_engine(args) as engine:
             if not args.follow:
-                for message in await engine.inbox(quiet=args.wait):
+                for message in await engine.inbox(quiet=args.wait, limit=args.max_time):
                     show(message)
                     engine.shown(message)
                 return
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
             wake = asyncio.Event()
             engine.link.transport.on_change = lambda event: wake.set()
-            engine.on_notice = lambda text: print(f"nymchat: {text}", file=sys.stderr,
+            engine.on_notice = lambda text: print(f"nymchat: {line(text)}", file=sys.stderr,
                                                   flush=True)
             server = await control.serve(engine, engine.profile.home)
             try:
@@ -60,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
             mark = "verified" if message.verified else "not verified"
             if message.key_changed:
                 mark = "KEY CHANGED"
-            print(f"[{when}] {message.sender} ({mark}): {message.text}", flush=True)
+            print(f"[{when}] {line(message.sender)} ({mark}): {block(message.text)}",
+                  flush=True)
 
     import contextlib
 

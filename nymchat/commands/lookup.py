@@ -14,29 +14,35 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from nymchat.client.connect import delegate, open_engine
+    from nymchat.commands.safety import describe
     from nymchat.identity import fingerprint
 
     async def main():
         async with open_engine(args) as engine:
             contact = await engine.lookup(args.name)
-            return contact, engine.safety_number(contact)
+            return contact, engine.safety_number(contact), engine.new_safety_number(contact)
 
     served = delegate(args, {"op": "lookup", "name": args.name})
-    contact, safety = (served["contact"], served["safety_number"]) if served \
-        else asyncio.run(main())
-    identity = bytes.fromhex(contact.get("new_identity") or contact["identity"])
-    info = {"username": contact["username"], "identity": identity.hex(),
-            "fingerprint": fingerprint(identity, bytes.fromhex(contact["account_key"])),
+    contact, safety, new_safety = (
+        (served["contact"], served["safety_number"], served["new_safety_number"]) if served
+        else asyncio.run(main()))
+    info = {"username": contact["username"], "identity": contact["identity"],
+            "fingerprint": fingerprint(bytes.fromhex(contact["identity"]),
+                                       bytes.fromhex(contact["account_key"])),
             "safety_number": safety, "verified": contact["verified"],
-            "key_changed": contact["changed"]}
+            "key_changed": contact["changed"], "new_key": None}
+    if contact["changed"]:  # the key `trust` would pin
+        info["new_key"] = {"identity": contact["new_identity"], "safety_number": new_safety,
+                           "fingerprint": fingerprint(bytes.fromhex(contact["new_identity"]),
+                                                      bytes.fromhex(contact["new_account_key"]))}
     if args.json:
         print(json.dumps(info))
         return 0
     if contact["changed"]:
-        print(f"WARNING: {contact['username']}'s key has CHANGED since you pinned it. Sending "
-              f"is blocked until you compare safety numbers and run "
-              f"`nymchat contacts trust {contact['username']}`.")
-    print(f"{info['username']}  fingerprint {info['fingerprint']}")
-    print(f"safety number  {safety}"
-          f"{'  (verified)' if contact['verified'] else '  (not verified)'}")
+        print(f"{info['username']}  fingerprint of the NEW key {info['new_key']['fingerprint']}")
+        print(describe(contact["username"], safety, new_safety, False, "nymchat contacts trust"))
+    else:
+        print(f"{info['username']}  fingerprint {info['fingerprint']}")
+        print(f"safety number  {safety}"
+              f"{'  (verified)' if contact['verified'] else '  (not verified)'}")
     return 0

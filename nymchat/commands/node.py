@@ -88,8 +88,12 @@ async def _serve(settings: dict, identity) -> None:
         retention_ms=settings["retention_days"] * 86_400_000,
         queue_max_messages=settings["queue_max_messages"],
         queue_max_bytes=settings["queue_max_bytes"], max_payload=settings["max_payload"],
+        queue_sender_share=settings["queue_sender_share"],
+        queue_stranger_share=settings["queue_stranger_share"],
+        node_queue_max_bytes=settings["node_queue_max_bytes"],
         requests_per_s=settings["requests_per_s"], request_burst=settings["request_burst"],
-        lookups_per_min=settings["lookups_per_min"])
+        lookups_per_min=settings["lookups_per_min"],
+        lookups_unregistered_per_min=settings["lookups_unregistered_per_min"])
     service = NodeService(identity, store, config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -145,6 +149,10 @@ def run(args: argparse.Namespace) -> int:
             parse_listen(settings["metrics"])
         except ValueError as e:
             raise UsageError(str(e)) from None
+    for share in ("queue_sender_share", "queue_stranger_share"):
+        if not 0 < settings[share] <= 1:
+            raise UsageError(f"{share.replace('_', '-')} is a fraction of the queue: more "
+                             "than 0, at most 1")
     if bool(settings["nym_client_bin"]) != bool(settings["nym_id"]):
         raise UsageError("--nym-client-bin and --nym-id go together")
     identity = _node_identity(Path(settings["data"]), settings)

@@ -9,10 +9,11 @@ What is modelled, after the real client (docs/NYM-CLIENT-API.md):
   delivered when its last packet arrives;
 - a lost packet is sent again after the ack timeout, so loss delays a message;
 - `sendAnonymous` gives the recipient a sender tag (random, one per sender→recipient,
-  new after the sender restarts) and `replySurbs` SURBs for it; a reply spends one SURB
-  per packet and keeps a reserve; below it, the replier spends one SURB to ask the
-  sender's client for more (answered only while that client is online) and holds the
-  reply until they come or it times out; with no SURB at all the reply is silently lost;
+  new after the sender restarts) and `replySurbs` SURBs for it (at most 500); a reply
+  spends one SURB per packet and keeps a reserve; below it, the replier spends one SURB to
+  ask the sender's client for more (answered only while that client is online) and holds
+  the reply until they come or it times out; with no SURB at all the reply is silently
+  lost;
 - messages for a client with no websocket are held (bounded) and flushed on reconnect.
 """
 
@@ -37,6 +38,13 @@ SURB_SIZE = 1164
 SURB_RESERVE = 10
 SURB_TOPUP_MIN = 10
 SURB_TOPUP_MAX = 50
+# The most SURBs attached to one message, so that one request costs bounded work. The real
+# client has no cap on its own application's `replySurbs` (client-core's
+# `generate_reply_surbs` builds every one asked for, 2^32 - 1 included); what it caps is
+# what it builds at once for another client's request: 500
+# (`maximum_allowed_reply_surb_request_size`, client-core config-types), lowering a larger
+# amount with a warning (replies/reply_controller/sender_controller.rs). Same here.
+MAX_REPLY_SURBS = 500
 
 
 def packets_for(data_len: int, *, reply: bool = False, surbs: int = 0,
@@ -160,6 +168,9 @@ class Mixnet:
                 self._send_message(client, recipient, _Message(api.Received(message)),
                                    len(message), conn, now, packets_for(len(message)))
             case api.SendAnonymous(recipient, message, surbs, conn):
+                if surbs > MAX_REPLY_SURBS:
+                    self.stats["surbs_capped"] += 1
+                    surbs = MAX_REPLY_SURBS
                 to = self._by_identity.get(recipient.identity)
                 tag = None
                 if to is not None:

@@ -107,6 +107,7 @@ class MixnetServer:
             log.info("%s connected", name)
             async for frame in websocket:
                 self._request(name, connection, frame)
+                await asyncio.sleep(0)  # one request per turn: other clients and signals too
         except ConnectionClosed:
             pass
         finally:

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from nymchat import _native
+from nymchat.node import quota
 from nymchat.node.limits import RateLimiter
 from nymchat.node.metrics import Histogram
 from nymchat.node.registration import Challenges, Difficulty, challenge_key
@@ -30,6 +31,9 @@ class NodeConfig:
     retention_ms: int = 14 * DAY
     queue_max_messages: int = 1000
     queue_max_bytes: int = 16 << 20
+    queue_sender_share: float = 0.25  # of a recipient's queue, for one sender
+    queue_stranger_share: float = 0.5  # for all the senders the recipient does not know
+    node_queue_max_bytes: int = 4 << 30
     max_payload: int = 64 << 10
     max_one_time_keys: int = 200
     keys_low: int = 10
@@ -38,7 +42,8 @@ class NodeConfig:
     fetch_max: int = 100
     requests_per_s: float = 20.0  # per identity and per sender tag
     request_burst: float = 200.0
-    lookups_per_min: float = 30.0  # per identity: one-time keys are precious
+    lookups_per_min: float = 30.0  # per identity and per tag: one-time keys are precious
+    lookups_unregistered_per_min: float = 60.0  # by all keys not registered here together
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,10 @@ class NodeService:
                                      config.pow_half_life_ms)
         self.per_identity = RateLimiter(config.requests_per_s, config.request_burst)
         self.lookups = RateLimiter(config.lookups_per_min / 60, config.lookups_per_min)
+        self.tag_lookups = RateLimiter(config.lookups_per_min / 60, config.lookups_per_min)
+        self.unregistered_lookups = RateLimiter(config.lookups_unregistered_per_min / 60,
+                                                config.lookups_unregistered_per_min, max_keys=1)
+        self.known = quota.KnownSenders(store, identity.secret_bytes(), config.retention_ms)
         self.counts: Counter[tuple[str, str]] = Counter()  # (kind, result)
         self.relay_seconds = Histogram()
         self._handlers = {
@@ -158,6 +167,7 @@ class NodeService:
     def maintain(self, now: int) -> tuple[int, int]:
         """Drops expired messages and forgotten request ids: (messages, ids)."""
         with self.store.transaction():
+            self.known.expire(now)
             return (self.store.expire(now - self.config.retention_ms),
                     self.store.forget_seen(now))
 
@@ -216,7 +226,7 @@ class NodeService:
                                     kind, body, ctx.now))
 
     def _push(self, queued: list[Queued], now: int) -> list[Outgoing]:
-        out, by_user = [], {}
+        out, by_user, handed = [], {}, []
         for message in queued:
             user = by_user.get(message.recipient) or self.store.user(message.recipient)
             by_user[message.recipient] = user
@@ -229,6 +239,8 @@ class NodeService:
             retry = min(self.config.push_retry_ms << min(message.pushes, 10),
                         self.config.push_retry_max_ms)
             self.store.pushed([message.seq], now + retry)
+            handed.append((message.recipient, message.sender))
+        self.known.pushed(handed, now)
         return out
 
     # --- operations -----------------------------------------------------------------
@@ -283,12 +295,14 @@ class NodeService:
 
     def _lookup(self, ctx: _Context) -> None:
         username = self._name(ctx.request.body["username"])
-        if not self.lookups.allow(ctx.request.requester, ctx.now):
+        if not self._lookup_allowed(ctx):
             raise Refused(ErrorCode.RATE_LIMITED, "too many lookups; slow down")
         user = self.store.user(username)
         if user is None:
             raise Refused(ErrorCode.NOT_FOUND, f"no user '{username}' here")
-        one_time = self.store.take_one_time_key(username)
+        # A key not registered here cannot send: it gets the fallback key only, so throwaway
+        # keys cannot drain anyone's one-time keys.
+        one_time = self.store.take_one_time_key(username) if ctx.user is not None else None
         bundle = wire.Bundle(user.agreement, user.account_key, user.account_signature,
                              (one_time,) if one_time else (), user.fallback)
         self._reply(ctx, Kind.BUNDLE, username=username, identity=user.identity, bundle=bundle)
@@ -296,6 +310,13 @@ class NodeService:
         if one_time is not None and left < self.config.keys_low and user.sender_tag:
             ctx.out.append(self._answer(user.identity, user.sender_tag, None, Kind.KEYS_LOW,
                                         {"one_time_keys_left": left}, ctx.now, user.push_key))
+
+    def _lookup_allowed(self, ctx: _Context) -> bool:
+        """Per identity and per sender tag; keys not registered here also share one budget
+        for the whole node (a fresh key would otherwise come with a bucket of its own)."""
+        return self.lookups.allow(ctx.request.requester, ctx.now) and \
+            self.tag_lookups.allow(ctx.tag, ctx.now) and \
+            (ctx.user is not None or self.unregistered_lookups.allow(b"", ctx.now))
 
     def _publish_keys(self, ctx: _Context) -> None:
         user = self._registered(ctx)
@@ -321,15 +342,23 @@ class NodeService:
         recipient = self.store.user(self._name(body["recipient"]))
         if recipient is None:
             raise Refused(ErrorCode.NOT_FOUND, f"no user '{body['recipient']}' here")
-        count, size = self.store.queue_size(recipient.username)
-        if count >= self.config.queue_max_messages or \
-                size + len(payload) > self.config.queue_max_bytes:
-            raise Refused(ErrorCode.QUEUE_FULL, f"{recipient.username}'s queue is full")
-        if self.store.enqueue(recipient.username, body["message_id"], sender.username,
-                              payload, ctx.now):
-            ctx.out += self._push(self.store.queued_one(recipient.username, body["message_id"]),
-                                  ctx.now)
-        self._reply(ctx, Kind.ACCEPTED, message_id=body["message_id"])
+        to, message_id = recipient.username, body["message_id"]
+        if not self.store.is_queued(to, message_id):  # else a retry: accepted again
+            stranger = not self.known.knows(to, sender.username, ctx.now)
+            self._check_room(to, sender.username, stranger, len(payload))
+            self.store.enqueue(to, message_id, sender.username, payload, ctx.now, stranger)
+            ctx.out += self._push(self.store.queued_one(to, message_id), ctx.now)
+        self.known.wrote(sender.username, to, ctx.now)
+        self._reply(ctx, Kind.ACCEPTED, message_id=message_id)
+
+    def _check_room(self, recipient: str, sender: str, stranger: bool, size: int) -> None:
+        room = quota.Room(self.store.queue_size(recipient),
+                          self.store.queued_from(recipient, sender),
+                          self.store.queued_from_strangers(recipient) if stranger else None,
+                          self.store.queued_bytes())
+        refused = quota.refusal(self.config, recipient, size, room)
+        if refused is not None:
+            raise Refused(*refused)
 
     def _fetch(self, ctx: _Context) -> None:
         user = self._registered(ctx)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nymchat.database import open_database, transaction
-from nymchat.protocol import wire
+from nymchat.protocol import names, wire
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class NodeStore:
     def __init__(self, path: Path | str):
         # NORMAL in WAL mode: a commit survives the process being killed; only a power
         # loss may take the last ones back. FULL would fsync every batch.
-        self.db = open_database(path, "nymchat.node", synchronous="NORMAL")
+        self.db = open_database(path, "nymchat.node", synchronous="NORMAL",
+                                functions={"name_skeleton": names.skeleton})
 
     @property
     def schema_version(self) -> int:
@@ -89,6 +90,8 @@ class NodeStore:
                                (tag,)).fetchone() is not None
 
     def delete_user(self, username: str) -> None:
+        self.db.execute("UPDATE queue_total SET bytes = bytes - (SELECT queued_bytes FROM users"
+                        " WHERE username = ?)", (username,))
         self.db.execute("DELETE FROM users WHERE username = ?", (username,))
 
     def count_users(self) -> int:
@@ -120,12 +123,12 @@ class NodeStore:
     # --- queue --------------------------------------------------------------------
 
     def enqueue(self, recipient: str, message_id: bytes, sender: str, payload: bytes,
-                now: int) -> bool:
+                now: int, stranger: bool = False) -> bool:
         """Queues a message; False if the recipient already has one with this id."""
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO queue (recipient, message_id, sender, received, payload,"
-            " next_push) VALUES (?, ?, ?, ?, ?, ?)",
-            (recipient, message_id, sender, now, payload, now))
+            " next_push, stranger) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (recipient, message_id, sender, now, payload, now, stranger))
         if cursor.rowcount != 1:
             return False
         self._count(recipient, 1, len(payload))
@@ -135,11 +138,29 @@ class NodeStore:
         self.db.execute("UPDATE users SET queued_messages = queued_messages + ?,"
                         " queued_bytes = queued_bytes + ? WHERE username = ?",
                         (messages, size, recipient))
+        self.db.execute("UPDATE queue_total SET bytes = bytes + ?", (size,))
 
     def queue_size(self, recipient: str) -> tuple[int, int]:
         """(messages, payload bytes) queued for `recipient`."""
         return self.db.execute("SELECT queued_messages, queued_bytes FROM users"
                                " WHERE username = ?", (recipient,)).fetchone() or (0, 0)
+
+    def queued_from(self, recipient: str, sender: str) -> tuple[int, int]:
+        """(messages, payload bytes) from `sender` queued for `recipient` (as many rows
+        as one sender's share: the quota keeps this bounded)."""
+        return self.db.execute("SELECT count(*), coalesce(sum(length(payload)), 0) FROM queue"
+                               " WHERE recipient = ? AND sender = ?",
+                               (recipient, sender)).fetchone()
+
+    def queued_from_strangers(self, recipient: str) -> tuple[int, int]:
+        """(messages, payload bytes) queued for `recipient` by senders it did not know."""
+        return self.db.execute("SELECT count(*), coalesce(sum(length(payload)), 0) FROM queue"
+                               " WHERE recipient = ? AND stranger = 1",
+                               (recipient,)).fetchone()
+
+    def queued_bytes(self) -> int:
+        """Payload bytes queued on the whole node."""
+        return self.db.execute("SELECT bytes FROM queue_total").fetchone()[0]
 
     def queued(self, recipient: str, limit: int) -> list[Queued]:
         rows = self.db.execute(
@@ -152,6 +173,10 @@ class NodeStore:
             "SELECT seq, recipient, message_id, sender, received, payload, pushes FROM queue"
             " WHERE recipient = ? AND message_id = ?", (recipient, message_id)).fetchall()
         return [Queued(*row) for row in rows]
+
+    def is_queued(self, recipient: str, message_id: bytes) -> bool:
+        return self.db.execute("SELECT 1 FROM queue WHERE recipient = ? AND message_id = ?",
+                               (recipient, message_id)).fetchone() is not None
 
     def due_pushes(self, now: int, limit: int) -> list[Queued]:
         rows = self.db.execute(
@@ -190,6 +215,36 @@ class NodeStore:
         for recipient, size in rows:
             self._count(recipient, -1, -size)
         return len(rows)
+
+    # --- known senders (keyed hashes of pairs, see node/quota.py) --------------------
+
+    def known_since(self, pair: bytes) -> int | None:
+        row = self.db.execute("SELECT last_seen FROM known_senders WHERE pair = ?",
+                              (pair,)).fetchone()
+        return row[0] if row else None
+
+    def remember_known(self, pair: bytes, day: int, *, create: bool) -> None:
+        """Records that a pair was seen on `day` (only if known already unless `create`)."""
+        if create:
+            self.db.execute("INSERT INTO known_senders (pair, last_seen) VALUES (?, ?)"
+                            " ON CONFLICT (pair) DO UPDATE SET last_seen = excluded.last_seen",
+                            (pair, day))
+        else:
+            self.db.execute("UPDATE known_senders SET last_seen = ? WHERE pair = ?",
+                            (day, pair))
+
+    def note_pushes(self, pairs: list[bytes], now: int) -> None:
+        self.db.executemany("INSERT INTO recent_pushes (pair, pushed) VALUES (?, ?)"
+                            " ON CONFLICT (pair) DO UPDATE SET pushed = excluded.pushed",
+                            [(pair, now) for pair in pairs])
+
+    def pushed_since(self, pair: bytes, since: int) -> bool:
+        return self.db.execute("SELECT 1 FROM recent_pushes WHERE pair = ? AND pushed >= ?",
+                               (pair, since)).fetchone() is not None
+
+    def forget_pairs(self, known_before: int, pushed_before: int) -> None:
+        self.db.execute("DELETE FROM known_senders WHERE last_seen < ?", (known_before,))
+        self.db.execute("DELETE FROM recent_pushes WHERE pushed < ?", (pushed_before,))
 
     # --- replay protection ----------------------------------------------------------
 

@@ -5,8 +5,12 @@ import asyncio
 import logging
 from pathlib import Path
 
+from nymchat.children import child_env
+
 log = logging.getLogger(__name__)
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+# What a nym-client may need besides the basics; never the node's password.
+NYM_CLIENT_ENV = ("RUST_LOG", "RUST_BACKTRACE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
 class NymClientSupervisor:
@@ -22,7 +26,8 @@ class NymClientSupervisor:
         log.info("initialising nym-client %s", self.nym_id)
         init = await asyncio.create_subprocess_exec(
             self.binary, "init", "--id", self.nym_id, "--port", str(self.port),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            env=child_env(*NYM_CLIENT_ENV))
         _, err = await init.communicate()
         if init.returncode != 0:
             raise RuntimeError(f"`{self.binary} init --id {self.nym_id}` failed "
@@ -36,7 +41,8 @@ class NymClientSupervisor:
         while not stop.is_set():
             self.process = await asyncio.create_subprocess_exec(
                 self.binary, "run", "--id", self.nym_id,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                env=child_env(*NYM_CLIENT_ENV))
             log.info("started nym-client %s (pid %d)", self.nym_id, self.process.pid)
             waiter = asyncio.create_task(self.process.wait())
             stopper = asyncio.create_task(stop.wait())

@@ -1,33 +1,48 @@
 """Nym addresses (`Recipient`): client identity key ‖ client encryption key ‖ gateway
-identity key, 32 bytes each; written `id.enc@gateway` in base58."""
+identity key, 32 bytes each; written `id.enc@gateway` in base58.
+
+Read as the real client reads them (nym's `common/nymsphinx/addressing/src/clients.rs` and
+`common/crypto`): the same checks in the same order, and its error texts, which the local
+mixnet sends back to applications."""
 
 from dataclasses import dataclass
-from functools import lru_cache
 
+from nymchat import _native
 from nymchat.nym import base58
 
 KEY_LEN = 32
 ADDRESS_LEN = 3 * KEY_LEN
 
-_P = 2**255 - 19
-_D = -121665 * pow(121666, -1, _P) % _P
+_IDENTITY = "recipient's identity key"
+_ENCRYPTION = "recipient's encryption key"
+_GATEWAY = "recipient gateway's identity key"
 
 
 class AddressError(ValueError):
     """A string or byte string that is not a valid Nym address."""
 
 
-@lru_cache(maxsize=4096)
-def is_ed25519_point(encoded: bytes) -> bool:
-    """Whether 32 bytes decompress to a point on Ed25519 (what ed25519-dalek's
-    `VerifyingKey::from_bytes` accepts); random bytes fail about half the time."""
-    y = int.from_bytes(encoded, "little") & ((1 << 255) - 1)
-    if y >= _P:
-        return False
-    x2 = (y * y - 1) * pow(_D * y * y + 1, -1, _P) % _P
-    if x2 == 0:
-        return not encoded[31] & 0x80  # x = 0 has no negative form
-    return pow(x2, (_P - 1) // 2, _P) == 1
+def _ed25519_key(data: bytes, what: str) -> bytes:
+    """An Ed25519 key as nym's `ed25519::PublicKey::from_bytes` takes it: any 32 bytes that
+    ed25519-dalek decompresses (a y of p or more is reduced, as curve25519-dalek does)."""
+    if len(data) != KEY_LEN:  # the slice does not fit `[u8; 32]`
+        raise AddressError(f"{what} is malformed: could not convert slice to array")
+    if not _native.is_nym_ed25519_key(data):  # ed25519-dalek's SignatureError, std build
+        raise AddressError(f"{what} is malformed: signature error: Cannot decompress "
+                           f"Edwards point")
+    return data
+
+
+def _base58_key(text: str, what: str) -> bytes:
+    try:
+        return base58.decode(text)
+    except ValueError as e:
+        raise AddressError(f"{what} is malformed: the base58 representation of the public key "
+                           f"was malformed - {e}") from None
+
+
+def _malformed(reason: str) -> AddressError:
+    return AddressError(f"recipient is malformed - {reason} ")  # sic, trailing space
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,37 +55,26 @@ class Address:
     def from_bytes(cls, data: bytes) -> "Address":
         if len(data) != ADDRESS_LEN:
             raise AddressError(f"address must be {ADDRESS_LEN} bytes, got {len(data)}")
-        address = cls(bytes(data[:32]), bytes(data[32:64]), bytes(data[64:]))
-        address.check()
-        return address
+        return cls(_ed25519_key(bytes(data[:32]), _IDENTITY), bytes(data[32:64]),
+                   _ed25519_key(bytes(data[64:]), _GATEWAY))
 
     @classmethod
     def parse(cls, text: str) -> "Address":
-        # The reasons are the real client's (nymsphinx-addressing), for its error texts.
-        if text.count("@") != 1:
-            raise AddressError("the string address does not contain exactly a single '@' "
-                               "character")
-        client, gateway = text.split("@")
-        if client.count(".") != 1:
-            raise AddressError("the string address does not contain exactly a single '.' "
-                               "character")
-        identity, encryption = client.split(".")
-        try:
-            parts = [base58.decode(p) for p in (identity, encryption, gateway)]
-        except ValueError as e:
-            raise AddressError(f"a key is not valid base58: {e}") from None
-        if any(len(p) != KEY_LEN for p in parts):
-            raise AddressError(f"each key must be {KEY_LEN} bytes")
-        address = cls(*parts)
-        address.check()
-        return address
-
-    def check(self) -> None:
-        if not is_ed25519_point(self.identity):
-            raise AddressError("recipient's identity key is malformed: not an ed25519 point")
-        if not is_ed25519_point(self.gateway):
-            raise AddressError("recipient gateway's identity key is malformed: not an ed25519 "
-                               "point")
+        halves = text.split("@")
+        if len(halves) != 2:
+            raise _malformed("the string address does not contain exactly a single '@' "
+                             "character")
+        client = halves[0].split(".")
+        if len(client) != 2:
+            raise _malformed("the string address does not contain exactly a single '.' "
+                             "character")
+        identity = _ed25519_key(_base58_key(client[0], _IDENTITY), _IDENTITY)
+        encryption = _base58_key(client[1], _ENCRYPTION)
+        if len(encryption) != KEY_LEN:
+            raise AddressError(f"{_ENCRYPTION} is malformed: received public key of invalid "
+                               f"size. Got: {len(encryption)}, expected: {KEY_LEN}")
+        gateway = _ed25519_key(_base58_key(halves[1], _GATEWAY), _GATEWAY)
+        return cls(identity, encryption, gateway)
 
     def to_bytes(self) -> bytes:
         return self.identity + self.encryption + self.gateway

@@ -11,6 +11,8 @@ import json
 import struct
 from dataclasses import dataclass
 
+from nymchat import _native
+from nymchat.errors import JsonError
 from nymchat.nym import base58
 from nymchat.nym.address import ADDRESS_LEN, Address, AddressError
 
@@ -197,15 +199,17 @@ def decode_request_binary(frame: bytes) -> Request:
         if len(frame) < minimum:
             raise ApiError(ErrorKind.TOO_SHORT_REQUEST,
                            f"not enough data provided to recover '{name}'")
-    if tag == 0x00:
+    if tag == 0x00:  # as the real client: the recipient, then the length
+        recipient = _recipient(frame[1:1 + ADDRESS_LEN])
         (conn,) = _U64.unpack_from(frame, 1 + ADDRESS_LEN)
         message = _length_prefixed(frame[1 + ADDRESS_LEN + 8:], "data", mal)
-        return Send(_recipient(frame[1:1 + ADDRESS_LEN]), message, conn or None)
+        return Send(recipient, message, conn or None)
     if tag == 0x01:
         (surbs,) = _U32.unpack_from(frame, 1)
+        recipient = _recipient(frame[5:5 + ADDRESS_LEN])
         (conn,) = _U64.unpack_from(frame, 5 + ADDRESS_LEN)
         message = _length_prefixed(frame[5 + ADDRESS_LEN + 8:], "data", mal)
-        return SendAnonymous(_recipient(frame[5:5 + ADDRESS_LEN]), message, surbs, conn or None)
+        return SendAnonymous(recipient, message, surbs, conn or None)
     if tag == 0x02:
         (conn,) = _U64.unpack_from(frame, 1 + SENDER_TAG_LEN)
         message = _length_prefixed(frame[1 + SENDER_TAG_LEN + 8:], "message", mal)
@@ -275,8 +279,6 @@ def decode_response_binary(frame: bytes) -> Response:
 
 # --- text -----------------------------------------------------------------------------
 
-_VARIANTS = ("send", "sendAnonymous", "reply", "selfAddress")
-
 
 def _dumps(obj: dict) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
@@ -316,203 +318,38 @@ def encode_response_text(response: Response) -> str:
     raise TypeError(f"not a response: {response!r}")
 
 
-class _Pairs(list):
-    """A JSON object as its (key, value) pairs, duplicates kept, as serde sees it."""
-
-
-def _describe(value) -> str:
-    """serde's name for an unexpected JSON value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean `{'true' if value else 'false'}`"
-    if isinstance(value, int):
-        return f"integer `{value}`"
-    if isinstance(value, float):
-        return f"floating point `{value}`"
-    if isinstance(value, str):
-        return f"string {json.dumps(value, ensure_ascii=False)}"
-    return "map" if isinstance(value, _Pairs) else "sequence"
-
-
-def _position(text: str, pos: int) -> str:
-    """serde_json's ` at line L column C` for the character before `pos`."""
-    line = text.count("\n", 0, pos) + 1
-    column = pos - (text.rfind("\n", 0, pos) + 1)
-    return f" at line {line} column {column}"
-
-
-_LITERALS = {"n": "null", "t": "true", "f": "false"}
-
-
-def _syntax_error(text: str, error: json.JSONDecodeError) -> str:
-    """Python's JSON error in serde_json's words and position."""
-    pos = error.pos
-    rest = text[pos:].rstrip()
-    if not rest:
-        container = _innermost_container(text[:pos])
-        what = {"{": "an object", "[": "a list"}.get(container, "a value")
-        return f"EOF while parsing {what}{_position(text, len(text))}"
-    if error.msg.startswith("Unterminated string"):
-        return f"EOF while parsing a string{_position(text, len(text))}"
-    if error.msg == "Expecting value" and rest[0] in _LITERALS:
-        literal = _LITERALS[rest[0]]
-        for i, c in enumerate(literal):
-            if i >= len(rest):
-                return f"EOF while parsing a value{_position(text, len(text))}"
-            if rest[i] != c:
-                return f"expected ident{_position(text, pos + i + 1)}"
-    messages = [("Expecting property name", "key must be a string"),
-                ("Expecting ':'", "expected `:`"),
-                ("Extra data", "trailing characters"),
-                ("Invalid control character", "control character (\\u0000-\\u001F) found "
-                                              "while parsing a string"),
-                ("Invalid \\", "invalid escape")]
-    detail = next((serde for py, serde in messages if error.msg.startswith(py)), None)
-    if detail is None and error.msg.startswith("Expecting ','"):
-        detail = ("expected `,` or `}`" if _innermost_container(text[:pos]) == "{"
-                  else "expected `,` or `]`")
-    return f"{detail or 'expected value'}{_position(text, pos + 1)}"
-
-
-def _innermost_container(prefix: str) -> str | None:
-    stack, in_string, escaped = [], False, False
-    for c in prefix:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif c == "\\":
-                escaped = True
-            elif c == '"':
-                in_string = False
-        elif c == '"':
-            in_string = True
-        elif c in "[{":
-            stack.append(c)
-        elif c in "]}" and stack:
-            stack.pop()
-    return stack[-1] if stack else None
-
-
-def _top_level_spans(text: str) -> list[tuple[str, int, int]]:
-    """(key, end of key, end of value) for each member of the valid JSON object `text`."""
-    decoder = json.JSONDecoder()
-    ws = json.decoder.WHITESPACE
-    spans, i = [], ws.match(text, 0).end() + 1  # past "{"
-    while True:
-        i = ws.match(text, i).end()
-        if text[i] == "}":
-            return spans
-        key, key_end = json.decoder.scanstring(text, i + 1)
-        i = ws.match(text, key_end).end() + 1  # past ":"
-        _, value_end = decoder.raw_decode(text, ws.match(text, i).end())
-        spans.append((key, key_end, value_end))
-        i = ws.match(text, value_end).end()
-        if text[i] == ",":
-            i += 1
-
-
-def _text_request_fields(text: str) -> tuple[str, dict]:
-    """The variant and fields of a Text request, or `ApiError` in serde's words: errors
-    about the `type` tag carry a position, errors about other fields do not (serde reads
-    those from a buffer, where serde_json cannot tell where they were)."""
-    def malformed(detail: str) -> ApiError:
-        return ApiError(ErrorKind.MALFORMED_REQUEST, detail)
-
-    try:
-        top = json.loads(text, object_pairs_hook=_Pairs,
-                         parse_constant=lambda name: _reject_constant(text, name))
-    except json.JSONDecodeError as e:
-        raise malformed(_syntax_error(text, e)) from None
-    except RecursionError:
-        raise malformed(f"recursion limit exceeded{_position(text, len(text))}") from None
-    end = _position(text, len(text.rstrip()))
-    if not isinstance(top, _Pairs):
-        raise malformed(f"invalid type: {_describe(top)}, expected internally tagged enum "
-                        f"ClientRequestText{end}")
-    tags = [(key_end, value_end) for key, key_end, value_end in _top_level_spans(text)
-            if key == "type"]
-    types = [value for key, value in top if key == "type"]
-    if not types:
-        raise malformed(f"missing field `type`{end}")
-    at_tag = _position(text, tags[0][1])
-    if not isinstance(types[0], str):
-        raise malformed(f"invalid type: {_describe(types[0])}, expected variant identifier"
-                        f"{at_tag}")
-    if types[0] not in _VARIANTS:
-        expected = ", ".join(f"`{v}`" for v in _VARIANTS)
-        raise malformed(f"unknown variant `{types[0]}`, expected one of {expected}{at_tag}")
-    if len(types) > 1:
-        raise malformed(f"duplicate field `type`{_position(text, tags[1][0])}")
-    fields: dict = {}
-    for key, value in top:
-        if key != "type" and key in fields and key in _FIELDS[types[0]]:
-            raise malformed(f"duplicate field `{key}`")
-        fields.setdefault(key, value)
-    return types[0], fields
-
-
-def _reject_constant(text: str, name: str):
-    raise json.JSONDecodeError("Expecting value", text, text.index(name))
-
-
-# Each variant's fields in serde's order, with their types.
-_FIELDS = {
-    "send": {"message": "string", "recipient": "string", "connectionId": "option u64"},
-    "sendAnonymous": {"recipient": "string", "message": "string", "replySurbs": "u32",
-                      "connectionId": "option u64"},
-    "reply": {"senderTag": "string", "message": "string", "connectionId": "option u64"},
-    "selfAddress": {},
-}
-
-
-def _check_field(name: str, kind: str, fields: dict):
-    value = fields.get(name)
-    if name not in fields or (value is None and kind.startswith("option")):
-        if kind.startswith("option"):
-            return None
-        raise ApiError(ErrorKind.MALFORMED_REQUEST, f"missing field `{name}`")
-    kind = kind.removeprefix("option ")
-    if kind == "string":
-        if not isinstance(value, str):
-            raise ApiError(ErrorKind.MALFORMED_REQUEST,
-                           f"invalid type: {_describe(value)}, expected a string")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiError(ErrorKind.MALFORMED_REQUEST,
-                       f"invalid type: {_describe(value)}, expected {kind}")
-    if not 0 <= value < 2 ** int(kind[1:]):
-        raise ApiError(ErrorKind.MALFORMED_REQUEST,
-                       f"invalid value: integer `{value}`, expected {kind}")
-    return value
-
-
 def decode_request_text(text: str) -> Request:
-    """Parses a Text request as the real client's serde definition does."""
-    variant, fields = _text_request_fields(text)
-    values = {name: _check_field(name, kind, fields) for name, kind in _FIELDS[variant].items()}
-    conn = values.get("connectionId")
+    """Reads a Text request as the real client does: serde_json with the crate's derived
+    `ClientRequestText` (in the native core: the same limits, forms and error texts), then
+    its `TryInto<ClientRequest>` (text.rs), here."""
+    try:
+        variant, message, key, surbs, conn = _native.parse_nym_request_text(text)
+    except JsonError as e:
+        raise ApiError(ErrorKind.MALFORMED_REQUEST, str(e)) from None
     if variant == "selfAddress":
         return SelfAddress()
     if variant == "reply":
-        try:
-            tag = base58.decode(values["senderTag"])
-        except ValueError as e:
-            raise ApiError(ErrorKind.MALFORMED_REQUEST,
-                           f"Failed to decode the base58-encoded string - {e}") from None
-        if len(tag) != SENDER_TAG_LEN:
-            raise ApiError(ErrorKind.MALFORMED_REQUEST,
-                           f"Decoded AnonymousSenderTag has invalid length. Expected "
-                           f"{SENDER_TAG_LEN}, but got {len(tag)}")
-        return Reply(tag, values["message"].encode(), conn)
+        return Reply(_sender_tag(key), message.encode(), conn)
     try:
-        recipient = Address.parse(values["recipient"])
+        recipient = Address.parse(key)
     except AddressError as e:
-        raise ApiError(ErrorKind.MALFORMED_REQUEST, f"recipient is malformed - {e} ") from None
-    message = values["message"].encode()
+        raise ApiError(ErrorKind.MALFORMED_REQUEST, str(e)) from None
     if variant == "send":
-        return Send(recipient, message, conn)
-    return SendAnonymous(recipient, message, values["replySurbs"], conn)
+        return Send(recipient, message.encode(), conn)
+    return SendAnonymous(recipient, message.encode(), surbs, conn)
+
+
+def _sender_tag(text: str) -> bytes:
+    try:
+        tag = base58.decode(text)
+    except ValueError as e:
+        raise ApiError(ErrorKind.MALFORMED_REQUEST,
+                       f"Failed to decode the base58-encoded string - {e}") from None
+    if len(tag) != SENDER_TAG_LEN:
+        raise ApiError(ErrorKind.MALFORMED_REQUEST,
+                       f"Decoded AnonymousSenderTag has invalid length. Expected "
+                       f"{SENDER_TAG_LEN}, but got {len(tag)}")
+    return tag
 
 
 def decode_response_text(text: str) -> Response:
@@ -521,8 +358,8 @@ def decode_response_text(text: str) -> Response:
         return ApiError(ErrorKind.MALFORMED_RESPONSE, detail)
 
     try:
-        obj = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
+        obj = _native.json_loads(text.encode())
+    except JsonError as e:
         raise malformed(str(e)) from None
     if not isinstance(obj, dict):
         raise malformed("not a JSON object")

@@ -20,6 +20,9 @@ pub enum Error {
     /// An argument outside what the API accepts (label syntax, id length, sizes).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// JSON that serde_json refuses: bad syntax, or past its bounds; serde_json's own text.
+    #[error("{0}")]
+    Json(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -99,6 +99,13 @@ impl Identity {
 #[derive(Clone, Debug)]
 pub struct PublicKey(VerifyingKey);
 
+/// Whether 32 bytes are a public key to ed25519-dalek's `VerifyingKey::from_bytes` alone,
+/// without the checks of `PublicKey::from_bytes`: how a nym-client reads the keys of a Nym
+/// address (a y of p or more is reduced, weak keys pass).
+pub fn decompresses(bytes: &[u8; PUBLIC_KEY_LEN]) -> bool {
+    VerifyingKey::from_bytes(bytes).is_ok()
+}
+
 impl PublicKey {
     /// Rejects encodings that are not curve points and weak (small-order) keys.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
@@ -302,6 +309,25 @@ mod tests {
             }
         }
         assert!(refused > 4);
+    }
+
+    /// A Nym address key is read as a nym-client reads it: the same non-canonical
+    /// encodings decompress (y = p + 1 is the identity point), and random bytes fail about
+    /// half the time.
+    #[test]
+    fn nym_keys_are_whatever_decompresses() {
+        let mut p_plus_one = [0xffu8; 32];
+        p_plus_one[0] = 0xee;
+        p_plus_one[31] = 0x7f;
+        assert!(decompresses(&p_plus_one) && PublicKey::from_bytes(&p_plus_one).is_err());
+        let mut state = [7u8; 32];
+        let points = (0..400)
+            .filter(|_| {
+                state = sha2::Sha256::digest(state).into();
+                decompresses(&state)
+            })
+            .count();
+        assert!((120..280).contains(&points), "{points}");
     }
 
     /// The encoding-only test agrees with decompressing: on every point that decompresses,

@@ -1,4 +1,4 @@
-//! nymchat's crypto core.
+//! nymchat's crypto core, and its one reader of JSON from outside (`json`).
 //!
 //! Pure modules (no Python, covered by `cargo test`) plus one binding module that
 //! PyO3 compiles into `nymchat._native` when the `python` feature is on.
@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod error;
 pub mod framing;
 pub mod identity;
+pub mod json;
 #[cfg(feature = "python")]
 mod python;
 pub mod session;

@@ -1,15 +1,19 @@
 //! The Python binding: `nymchat._native`. Thin: argument conversion, GIL release on
 //! long calls, and mapping `Error` onto the classes of `nymchat.errors`.
 
+use std::fmt;
+
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
-use pyo3::types::{PyBytes, PyType};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyType};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::envelope;
 use crate::error::Error;
 use crate::framing::{self, Limits, Reassembler};
 use crate::identity::{self, Identity, PublicKey, SignedItem};
+use crate::json::{self, ClientRequestText};
 use crate::session::{Account, Session};
 
 impl From<Error> for PyErr {
@@ -20,6 +24,7 @@ impl From<Error> for PyErr {
             Error::DecryptionFailed(_) => "DecryptionFailed",
             Error::Framing(_) => "FramingError",
             Error::InvalidArgument(_) => "InvalidArgument",
+            Error::Json(_) => "JsonError",
         };
         let message = err.to_string();
         Python::attach(
@@ -346,6 +351,7 @@ impl PyAccount {
         (id, bytes(py, &key))
     }
 
+    /// The fallback key as `(id, key)` while it is not published yet, else None.
     fn fallback_key<'py>(&self, py: Python<'py>) -> Option<(u64, Bound<'py, PyBytes>)> {
         self.0.fallback_key().map(|(id, key)| (id, bytes(py, &key)))
     }
@@ -405,6 +411,133 @@ impl PySession {
     }
 }
 
+/// Whether `data` is an Ed25519 public key as a nym-client reads the keys of an address.
+#[pyfunction]
+fn is_nym_ed25519_key(data: &[u8]) -> bool {
+    <&[u8; identity::PUBLIC_KEY_LEN]>::try_from(data).is_ok_and(identity::decompresses)
+}
+
+/// A nym-client Text request: (type, message, recipient or sender tag, reply SURBs,
+/// connection id).
+type NymRequestText = (
+    &'static str,
+    Option<String>,
+    Option<String>,
+    Option<u32>,
+    Option<u64>,
+);
+
+/// Reads a Text request to a nym-client as the real client does; `JsonError` carries
+/// serde's text.
+#[pyfunction]
+fn parse_nym_request_text(text: &str) -> PyResult<NymRequestText> {
+    Ok(match json::parse_request_text(text)? {
+        ClientRequestText::Send {
+            message,
+            recipient,
+            connection_id,
+        } => ("send", Some(message), Some(recipient), None, connection_id),
+        ClientRequestText::SendAnonymous {
+            recipient,
+            message,
+            reply_surbs,
+            connection_id,
+        } => (
+            "sendAnonymous",
+            Some(message),
+            Some(recipient),
+            Some(reply_surbs),
+            connection_id,
+        ),
+        ClientRequestText::Reply {
+            sender_tag,
+            message,
+            connection_id,
+        } => (
+            "reply",
+            Some(message),
+            Some(sender_tag),
+            None,
+            connection_id,
+        ),
+        ClientRequestText::SelfAddress => ("selfAddress", None, None, None, None),
+    })
+}
+
+/// Reads a JSON document from outside the process into Python values (object keys in
+/// document order) within serde_json's bounds; `JsonError` carries serde_json's text.
+#[pyfunction]
+fn json_loads<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    Ok(json::read(data, PyValue(py))?)
+}
+
+/// Builds a Python value from serde_json's reading, as it reads.
+struct PyValue<'py>(Python<'py>);
+
+fn python_error<E: de::Error>(err: PyErr) -> E {
+    E::custom(err)
+}
+
+impl<'de, 'py> DeserializeSeed<'de> for PyValue<'py> {
+    type Value = Bound<'py, PyAny>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, 'py> Visitor<'de> for PyValue<'py> {
+    type Value = Bound<'py, PyAny>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(self.0.None().into_bound(self.0))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(PyBool::new(self.0, v).to_owned().into_any())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        let Ok(number) = v.into_pyobject(self.0);
+        Ok(number.into_any())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        let Ok(number) = v.into_pyobject(self.0);
+        Ok(number.into_any())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        let Ok(number) = v.into_pyobject(self.0);
+        Ok(number.into_any())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(PyString::new(self.0, v).into_any())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let list = PyList::empty(self.0);
+        while let Some(item) = seq.next_element_seed(PyValue(self.0))? {
+            list.append(item).map_err(python_error)?;
+        }
+        Ok(list.into_any())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let dict = PyDict::new(self.0);
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(PyValue(self.0))?;
+            dict.set_item(key, value).map_err(python_error)?;
+        }
+        Ok(dict.into_any())
+    }
+}
+
 /// Proves the core works in this process: a signature and an envelope round trip.
 #[pyfunction]
 fn self_test() -> PyResult<bool> {
@@ -422,13 +555,14 @@ fn self_test() -> PyResult<bool> {
     Ok(opened.plaintext == b"ok")
 }
 
-/// nymchat's crypto core, in Rust.
+/// nymchat's crypto core, and its JSON reader, in Rust.
 #[pymodule(name = "_native")]
 mod native {
     #[pymodule_export]
     use super::{
         PyAccount, PyIdentity, PyPublicKey, PyReassembler, PySession, encode_frames, frame_count,
-        open_envelope, seal_envelope, self_test, verify, verify_batch,
+        is_nym_ed25519_key, json_loads, open_envelope, parse_nym_request_text, seal_envelope,
+        self_test, verify, verify_batch,
     };
     use pyo3::prelude::*;
 

@@ -83,12 +83,14 @@ impl Account {
         keys
     }
 
-    /// Rotates the fallback key (the previous one stays usable for late messages).
+    /// Rotates the fallback key: the previous one stays usable for late messages, the one
+    /// before it is forgotten.
     pub fn generate_fallback_key(&mut self) -> (u64, [u8; 32]) {
         self.0.generate_fallback_key();
         self.fallback_key().expect("just generated")
     }
 
+    /// The fallback key while it is not published yet (vodozemac returns no other).
     pub fn fallback_key(&self) -> Option<(u64, [u8; 32])> {
         self.0
             .fallback_key()
