@@ -191,8 +191,8 @@ class Demo:
         for recipient, sender, payload in db.execute(
                 "SELECT recipient, sender, payload FROM queue"):
             say(f"  queued for {recipient} from {sender}: {len(payload)} bytes, ciphertext "
-                f"{messages.decode_payload(payload)[1][-8:].hex()}... (every short message, receipt or handshake is "
-                "padded to this size: the node cannot tell them apart)")
+                f"{messages.decode_payload(payload)[1][-8:].hex()}... (every short message, "
+                "receipt or handshake is padded to this size: the node cannot tell them apart)")
         db.close()
         say()
 
