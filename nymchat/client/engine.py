@@ -306,9 +306,10 @@ class Engine(DirectMode):
         if contact is None or not self.store.sessions(username):
             contact = await self.lookup(username)
         if contact["changed"]:
-            raise KeyChanged(f"{username}'s key changed since you pinned it: compare safety "
-                             f"numbers (`nymchat contacts verify {username}`), then "
-                             f"`nymchat contacts trust {username}`; nothing was sent")
+            raise KeyChanged(f"{username}'s key changed since you pinned it: compare the new "
+                             f"key's safety number (`nymchat contacts verify {username}`) "
+                             f"with theirs, then `nymchat contacts trust {username} NUMBER`; "
+                             "nothing was sent")
         return contact
 
     async def _relay(self, username: str, kind: int, message_id: bytes, body: bytes) -> None:
