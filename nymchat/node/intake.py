@@ -45,9 +45,11 @@ class _Line:
 
 
 class Intake:
-    def __init__(self, rate: float, burst: float, *, per_tag: int = 32,
+    def __init__(self, rate: float, burst: float, *, per_tag: int | None = None,
                  max_requests: int = 4096, max_bytes: int = 32 << 20):
         self.limiter = RateLimiter(rate, burst)
+        if per_tag is None:  # what the tag's burst admits may wait, up to a 16th of all
+            per_tag = max(1, min(int(burst), max_requests // 16))
         self._users = _Line(per_tag, max_requests, max_bytes)
         self._others = _Line(per_tag, max_requests, max_bytes)
         self.dropped: Counter[str] = Counter()
