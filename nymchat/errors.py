@@ -3,6 +3,8 @@ exits with ``exit_code``; the Rust core raises the classes marked (native) by na
 
     NymchatError
      ├── UsageError               bad command line (exit 2)
+     │    └── InvalidName         a username that is not allowed (nymchat.protocol.names)
+     ├── Cancelled                the user ended a prompt (Ctrl-D)
      ├── PassphraseError          no passphrase to be had, or an unusable one
      ├── KeystoreError            the identity file is missing, unreadable or damaged
      │    ├── NoIdentity
@@ -31,6 +33,10 @@ class UsageError(NymchatError):
     """The command line is not valid."""
 
     exit_code = 2
+
+
+class Cancelled(NymchatError):
+    """cancelled (end of input at a prompt)"""
 
 
 class PassphraseError(NymchatError):

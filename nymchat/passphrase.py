@@ -6,12 +6,16 @@ import logging
 import os
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from nymchat.errors import PassphraseError
+from nymchat.errors import Cancelled, PassphraseError, WrongPassphrase
 
 ENV_VAR = "NYMCHAT_PASSPHRASE"
 MIN_NEW_LENGTH = 8
+TRIES = 3
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -28,6 +32,41 @@ def _from_file(path: Path) -> str:
     return text.splitlines()[0] if text else ""
 
 
+def _prompt(label: str) -> str:
+    try:
+        return getpass.getpass(label)
+    except EOFError:  # Ctrl-D: the user gave up
+        print(file=sys.stderr)
+        raise Cancelled() from None
+
+
+def _weakness(passphrase: str, new: bool) -> str | None:
+    if not passphrase:
+        return "the passphrase is empty"
+    if new and len(passphrase) < MIN_NEW_LENGTH:
+        return f"choose a passphrase of at least {MIN_NEW_LENGTH} characters"
+    return None
+
+
+def _ask_new() -> str:
+    passphrase = _prompt("New passphrase: ")
+    if problem := _weakness(passphrase, True):  # at once, not after the repetition
+        raise PassphraseError(problem)
+    if _prompt("Repeat passphrase: ") != passphrase:
+        raise PassphraseError("the two passphrases differ")
+    return passphrase
+
+
+def _prompt_new() -> str:
+    """A new passphrase from the terminal; a mistake asks again, up to `TRIES` times."""
+    for _ in range(TRIES - 1):
+        try:
+            return _ask_new()
+        except PassphraseError as e:
+            print(f"{e}; try again", file=sys.stderr)
+    return _ask_new()
+
+
 def get_passphrase(passphrase_file: Path | None, *, new: bool = False,
                    env_var: str = ENV_VAR) -> str:
     """Returns the passphrase; for a ``new`` keystore a prompt asks twice and a short
@@ -37,15 +76,24 @@ def get_passphrase(passphrase_file: Path | None, *, new: bool = False,
     elif env_var in os.environ:
         passphrase = os.environ[env_var]
     elif sys.stdin.isatty():
-        passphrase = getpass.getpass("New passphrase: " if new else "Passphrase: ")
-        if new and getpass.getpass("Repeat passphrase: ") != passphrase:
-            raise PassphraseError("the two passphrases differ")
+        passphrase = _prompt_new() if new else _prompt("Passphrase: ")
     else:
         raise PassphraseError(
             f"no passphrase: set {env_var}, use a passphrase or password file, or run in a "
             "terminal")
-    if not passphrase:
-        raise PassphraseError("the passphrase is empty")
-    if new and len(passphrase) < MIN_NEW_LENGTH:
-        raise PassphraseError(f"choose a passphrase of at least {MIN_NEW_LENGTH} characters")
+    if problem := _weakness(passphrase, new):
+        raise PassphraseError(problem)
     return passphrase
+
+
+def unlock_with(passphrase_file: Path | None, unlock: Callable[[str], T], *,
+                env_var: str = ENV_VAR) -> T:
+    """`unlock(passphrase)`; a wrong passphrase typed at the prompt is asked for again, up
+    to `TRIES` times (one from a file or the environment is not)."""
+    if passphrase_file is None and env_var not in os.environ and sys.stdin.isatty():
+        for _ in range(TRIES - 1):
+            try:
+                return unlock(get_passphrase(None, env_var=env_var))
+            except WrongPassphrase:
+                print("wrong passphrase; try again", file=sys.stderr)
+    return unlock(get_passphrase(passphrase_file, env_var=env_var))

@@ -2,6 +2,8 @@
 
 import re
 
+from nymchat.errors import UsageError
+
 MIN_LEN, MAX_LEN = 3, 32
 _VALID = re.compile(r"[A-Za-z0-9_-]{3,32}")
 RESERVED = frozenset({
@@ -23,8 +25,8 @@ _SEQUENCES = (("rn", "m"), ("vv", "w"), ("cl", "d"))
 _SEPARATORS = re.compile("-+")
 
 
-class InvalidName(ValueError):
-    """A username that is not allowed."""
+class InvalidName(UsageError, ValueError):
+    """A username that is not allowed: a user's mistake (exit 2), reported as one line."""
 
 
 def normalize(name: str) -> str:
