@@ -17,7 +17,7 @@ def _home(args: argparse.Namespace) -> Path:
     return Path(args.home).expanduser() if args.home else default_home()
 
 
-def _password(settings: dict, new: bool) -> str:
+def _new_password(settings: dict) -> str:
     import os
 
     from nymchat.passphrase import get_passphrase
@@ -25,54 +25,79 @@ def _password(settings: dict, new: bool) -> str:
     file = settings["password_file"]
     if file is None and PASSWORD_ENV in os.environ:
         password = os.environ[PASSWORD_ENV]
-        if len(password) < 8 and new:
+        if len(password) < 8:
             from nymchat.errors import PassphraseError
 
             raise PassphraseError("choose a node password of at least 8 characters")
         return password
-    return get_passphrase(Path(file).expanduser() if file else None, new=new,
+    return get_passphrase(Path(file).expanduser() if file else None, new=True,
                           env_var=PASSWORD_ENV)
 
 
 def _node_identity(data: Path, settings: dict):
     from nymchat import keystore
-    from nymchat.home import ensure_home
 
-    ensure_home(data)
     if keystore.path_in(data).exists():
+        from nymchat.passphrase import unlock_with
+
         sealed = keystore.read_sealed(data)
-        return keystore.unlock(data, _password(settings, new=False), sealed)
+        file = settings["password_file"]
+        return unlock_with(Path(file).expanduser() if file else None,
+                           lambda password: keystore.unlock(data, password, sealed),
+                           env_var=PASSWORD_ENV)
     log.info("first run: creating the node key in %s", data)
-    return keystore.create(data, _password(settings, new=True))
+    return keystore.create(data, _new_password(settings))
 
 
 def _print_config(values: dict, origin: dict) -> int:
+    """The effective settings as a TOML file `--config` loads; unset ones commented out."""
     for s in SETTINGS:
-        print(f"{s.name} = {json.dumps(values[s.name])}  # {origin[s.name]}")
+        value = values[s.name]
+        if value is None:
+            print(f"# {s.name} =  # unset ({origin[s.name]})")
+        else:
+            print(f"{s.name} = {json.dumps(value)}  # {origin[s.name]}")
     return 0
 
 
-async def _connect(transport, patient: bool) -> None:
-    """Connects; a nym-client the node has just started gets a minute to come up."""
+async def _connect(transport, supervisor, supervised, stop) -> bool:
+    """Connects; a nym-client the node has just started gets a minute to come up. False
+    when told to stop meanwhile; the supervisor's failure, or its client's exit before it
+    ever listened, is an error at once."""
     import asyncio
 
+    from nymchat.errors import NymchatError
     from nymchat.nym.transport import NymClientUnavailable
 
-    for _ in range(60 if patient else 1):
+    attempts = 0
+    while True:
         try:
             await transport.start()
-            return
+            return True
         except NymClientUnavailable:
-            if not patient:
+            attempts += 1
+            if supervisor is None or attempts == 60:
                 raise
-            await asyncio.sleep(1)
-    await transport.start()
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([supervised, stopped], timeout=1,
+                           return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if supervised.done():
+            supervised.result()  # raises what stopped the supervisor
+        if stop.is_set():
+            return False
+        if supervisor.restarts:
+            raise NymchatError(f"the nym-client {supervisor.binary} (--id {supervisor.nym_id}) "
+                               "exited before it accepted a connection; run it by hand to see "
+                               "why")
 
 
 async def _serve(settings: dict, identity) -> None:
     import asyncio
+    import os
     import signal
 
+    from nymchat.errors import NymchatError
     from nymchat.files import write_atomic
     from nymchat.node.metrics import serve as serve_metrics
     from nymchat.node.runner import NodeRunner
@@ -95,11 +120,22 @@ async def _serve(settings: dict, identity) -> None:
         lookups_per_min=settings["lookups_per_min"],
         lookups_unregistered_per_min=settings["lookups_unregistered_per_min"])
     service = NodeService(identity, store, config)
+    transport = NymClient(settings["nym"])
+    runner = NodeRunner(service, transport)
+    metrics = None
+    if settings["metrics"]:
+        try:
+            metrics = await serve_metrics(settings["metrics"], runner)
+        except OSError as e:
+            store.close()
+            reason = os.strerror(e.errno) if e.errno else str(e)
+            raise NymchatError(f"cannot serve metrics on {settings['metrics']}: "
+                               f"{reason.lower()}") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    supervisor = None
+    supervisor = supervised = None
     if settings["nym_client_bin"]:
         from urllib.parse import urlsplit
 
@@ -107,27 +143,26 @@ async def _serve(settings: dict, identity) -> None:
 
         supervisor = NymClientSupervisor(settings["nym_client_bin"], settings["nym_id"],
                                          urlsplit(settings["nym"]).port or 1977, data)
+        supervisor.check()
         supervised = asyncio.create_task(supervisor.supervise(stop))
-    transport = NymClient(settings["nym"])
-    await _connect(transport, patient=supervisor is not None)
     try:
-        contact = NodeContact(identity.signing_public, transport.address)
-        write_atomic(data / "contact.txt", f"{contact}\n".encode(), mode=0o644)
-        write_atomic(data / "nym_address.txt", f"{transport.address}\n".encode(), mode=0o644)
-        print(f"node contact: {contact}", flush=True)
-        log.info("serving %d users with %d queued messages", store.count_users(),
-                 store.count_queued())
-        runner = NodeRunner(service, transport)
-        metrics = await serve_metrics(settings["metrics"], runner) if settings["metrics"] \
-            else None
-        await runner.run(stop)
+        if await _connect(transport, supervisor, supervised, stop):
+            contact = NodeContact(identity.signing_public, transport.address)
+            write_atomic(data / "contact.txt", f"{contact}\n".encode(), mode=0o644)
+            write_atomic(data / "nym_address.txt", f"{transport.address}\n".encode(),
+                         mode=0o644)
+            print(f"node contact: {contact}", flush=True)
+            log.info("serving %d users with %d queued messages", store.count_users(),
+                     store.count_queued())
+            await runner.run(stop)
+    finally:
+        stop.set()
+        await transport.close()
         if metrics is not None:
             metrics.close()
-    finally:
-        await transport.close()
-    if supervisor is not None:
-        await supervised
-    store.close()
+        if supervised is not None and not supervised.done():
+            await supervised
+        store.close()
     log.info("stopped")
 
 
@@ -155,6 +190,13 @@ def run(args: argparse.Namespace) -> int:
                              "than 0, at most 1")
     if bool(settings["nym_client_bin"]) != bool(settings["nym_id"]):
         raise UsageError("--nym-client-bin and --nym-id go together")
-    identity = _node_identity(Path(settings["data"]), settings)
-    asyncio.run(_serve(settings, identity))
+    from nymchat.home import ensure_home, lock
+
+    data = ensure_home(Path(settings["data"]))
+    held = lock(data, "node")  # a second node would overwrite contact.txt with its address
+    try:
+        identity = _node_identity(data, settings)
+        asyncio.run(_serve(settings, identity))
+    finally:
+        held.close()
     return 0

@@ -95,6 +95,8 @@ def resolve(args: argparse.Namespace, home: Path) -> tuple[dict, dict]:
             if not isinstance(value, known[name].type):
                 raise SettingsError(f"{config}: '{key}' must be a {known[name].type.__name__}")
             values[name], origin[name] = value, str(config)
+        if args.config and not (args.node_data or env["data"]) and values["data"]:
+            data = Path(values["data"]).expanduser()  # as `--print-config` wrote it
     for s in SETTINGS:
         if env[s.name] is not None:
             try:

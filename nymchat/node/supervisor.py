@@ -3,14 +3,21 @@
 
 import asyncio
 import logging
+import os
+import shutil
 from pathlib import Path
 
 from nymchat.children import child_env
+from nymchat.errors import NymchatError
 
 log = logging.getLogger(__name__)
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 # What a nym-client may need besides the basics; never the node's password.
 NYM_CLIENT_ENV = ("RUST_LOG", "RUST_BACKTRACE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+class NymClientFailed(NymchatError):
+    """The supervised nym-client cannot be started."""
 
 
 class NymClientSupervisor:
@@ -19,6 +26,12 @@ class NymClientSupervisor:
         self.marker = data / f"nym-client-{nym_id}.initialised"
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
+
+    def check(self) -> None:
+        """`NymClientFailed` unless the binary is an executable file (or a command on PATH)."""
+        if shutil.which(self.binary) is None:
+            raise NymClientFailed(f"cannot run the nym-client {self.binary}: " + (
+                "not an executable file" if os.path.exists(self.binary) else "no such file"))
 
     async def _init(self) -> None:
         if self.marker.exists():
@@ -30,12 +43,15 @@ class NymClientSupervisor:
             env=child_env(*NYM_CLIENT_ENV))
         _, err = await init.communicate()
         if init.returncode != 0:
-            raise RuntimeError(f"`{self.binary} init --id {self.nym_id}` failed "
-                               f"({init.returncode}): {err.decode(errors='replace')[-300:]}")
+            detail = err.decode(errors="replace").strip().splitlines()
+            raise NymClientFailed(f"`{self.binary} init --id {self.nym_id}` failed (exit "
+                                  f"{init.returncode}){f': {detail[-1]}' if detail else ''}")
         self.marker.write_text(self.nym_id + "\n")
 
     async def supervise(self, stop: asyncio.Event) -> None:
-        """Runs the nym-client until `stop`; restarts it when it dies."""
+        """Runs the nym-client until `stop`; restarts it when it dies. `NymClientFailed`
+        when it cannot be started at all."""
+        self.check()
         await self._init()
         delay = BACKOFF_FIRST
         while not stop.is_set():
