@@ -11,8 +11,8 @@ from nymchat.client.engine import Engine, NotRegistered, Profile
 from nymchat.client.nodelink import NodeLink
 from nymchat.errors import NymchatError, UsageError
 from nymchat.home import default_home, ensure_home
-from nymchat.nym.transport import DEFAULT_URL, NymClient
-from nymchat.passphrase import get_passphrase
+from nymchat.nym.transport import DEFAULT_URL, NymClient, NymClientBusy
+from nymchat.passphrase import unlock_with
 from nymchat.protocol.contact import BadContact, NodeContact
 from nymchat.terminal import line
 
@@ -38,12 +38,41 @@ def delegate(args: argparse.Namespace, request: dict) -> dict | None:
     return answer
 
 
+async def serving(home: Path) -> str | None:
+    """What serves the profile in `home` on its control socket ("`chat` (pid 123)"), if
+    anything does."""
+    from nymchat.client import control
+
+    try:
+        answer = await control.call(home, {"op": "status"}, timeout=5)
+    except (OSError, TimeoutError, ValueError):
+        return None
+    if answer is None:
+        return None
+    if not answer.get("ok"):  # a nymchat from before the status request
+        return "another nymchat process"
+    pid = answer.get("pid")
+    return f"`{line(str(answer.get('serving')))}`" + (f" (pid {pid})" if type(pid) is int else "")
+
+
+def refuse_if_served(args: argparse.Namespace, command: str) -> None:
+    """A process that holds this profile (a chat, `inbox --follow`) receives its messages:
+    a second one would only fight it for the nym-client, so `command` says so instead."""
+    import asyncio
+
+    holder = asyncio.run(serving(home_of(args)))
+    if holder is not None:
+        raise NymchatError(f"{holder} already runs for this profile and receives its messages;"
+                           f" `{command}` cannot run beside it: use that one, or end it first")
+
+
 def unlock(args: argparse.Namespace) -> Profile:
     home = home_of(args)
     sealed = keystore.read_sealed(home)  # before asking: is there an identity at all?
     passphrase_file = Path(args.passphrase_file).expanduser() if args.passphrase_file \
         else None
-    identity = keystore.unlock(home, get_passphrase(passphrase_file), sealed)
+    identity = unlock_with(passphrase_file,
+                           lambda passphrase: keystore.unlock(home, passphrase, sealed))
     return Profile(ensure_home(home), identity)
 
 
@@ -66,7 +95,13 @@ async def open_engine(args: argparse.Namespace, node: str | None = None,
                 raise NotRegistered()
         url = getattr(args, "nym", None) or profile.store.get("nym") or DEFAULT_URL
         transport = NymClient(url)
-        await transport.start()
+        try:
+            await transport.start()
+        except NymClientBusy:
+            holder = await serving(profile.home)
+            if holder is None:
+                raise
+            raise NymClientBusy(url, f"{holder} serves this profile") from None
         try:
             async with NodeLink(transport, contact, profile.identity) as link:
                 engine = Engine(profile, link)

@@ -4,10 +4,11 @@ a Unix socket in the home directory (mode 0600), since a nym-client takes one we
 
 One JSON object per line each way: `{"op": "send", "to": NAME, "text": TEXT}` or
 `{"op": "lookup", "name": NAME}` or `{"op": "direct", "action": "invite" | "accept" |
-"decline" | "end", "name": NAME}`; answers `{"ok": true, ...}` or `{"ok": false, "error":
-TEXT, "exit": CODE}`; both with `"notices"`, what the user was told meanwhile. Lines are
-read within the bounds of the native JSON reader (nesting, number sizes); a line beyond
-them gets an error answer like any other bad request.
+"decline" | "end", "name": NAME}` or `{"op": "status"}` (what serves: `"serving"`, e.g.
+"chat", and `"pid"`, so that other commands can name it); answers `{"ok": true, ...}`
+or `{"ok": false, "error": TEXT, "exit": CODE}`; both with `"notices"`, what the user
+was told meanwhile. Lines are read within the bounds of the native JSON reader (nesting,
+number sizes); a line beyond them gets an error answer like any other bad request.
 """
 
 import asyncio
@@ -29,7 +30,8 @@ def socket_path(home: Path) -> Path:
     return home / SOCKET_NAME
 
 
-async def serve(engine, home: Path) -> asyncio.AbstractServer:
+async def serve(engine, home: Path, role: str = "chat") -> asyncio.AbstractServer:
+    """Serves the profile in `home`; `role` names this process to others ("chat")."""
     path = socket_path(home)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # left by a process that died; `call` found nobody behind it
@@ -37,7 +39,7 @@ async def serve(engine, home: Path) -> asyncio.AbstractServer:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = await reader.readline()
-            answer = await _answer(engine, line)
+            answer = await _answer(engine, role, line)
         except (ValueError, asyncio.LimitOverrunError) as e:
             answer = {"ok": False, "error": f"bad control request: {e}", "exit": 2}
         writer.write(json.dumps(answer).encode() + b"\n")
@@ -53,7 +55,7 @@ async def serve(engine, home: Path) -> asyncio.AbstractServer:
     return server
 
 
-async def _answer(engine, line: bytes) -> dict:
+async def _answer(engine, role: str, line: bytes) -> dict:
     """The answer to one request, with what the user was told meanwhile (`notices`: the
     person who typed the command sees them too, not only the serving terminal)."""
     told: list[str] = []
@@ -68,14 +70,16 @@ async def _answer(engine, line: bytes) -> dict:
 
     engine.on_notice = notice
     try:
-        return {**await _handle(engine, _native.json_loads(line)), "notices": told}
+        return {**await _handle(engine, role, _native.json_loads(line)), "notices": told}
     finally:
         engine.on_notice = serving
 
 
-async def _handle(engine, request) -> dict:
+async def _handle(engine, role: str, request) -> dict:
     if not isinstance(request, dict):
         return {"ok": False, "error": "bad control request: not a JSON object", "exit": 2}
+    if request.get("op") == "status":
+        return {"ok": True, "serving": role, "pid": os.getpid()}
     try:
         if request.get("op") == "send":
             message_id = await engine.send(str(request["to"]), str(request["text"]))

@@ -23,8 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from nymchat.client.connect import open_engine
+    from nymchat.client.connect import open_engine, refuse_if_served
     from nymchat.terminal import block, line
+
+    refuse_if_served(args, "inbox --follow" if args.follow else "inbox")
 
     async def main():
         import signal
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             engine.link.transport.on_change = lambda event: wake.set()
             engine.on_notice = lambda text: print(f"nymchat: {line(text)}", file=sys.stderr,
                                                   flush=True)
-            server = await control.serve(engine, engine.profile.home)
+            server = await control.serve(engine, engine.profile.home, "inbox --follow")
             try:
                 async for message in engine.follow(wake=wake):
                     show(message)

@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidURI
 
 from nymchat.errors import NymchatError
 from nymchat.nym import api
@@ -33,6 +33,24 @@ class NymClientUnavailable(NymchatError):
         super().__init__(f"no nym-client at {url}{f' ({reason})' if reason else ''}: start one, "
                          "or use `nymchat mixnet` for a local test network")
         self.url = url
+
+
+class NymClientBusy(NymClientUnavailable):
+    """A nym-client listens at the URL but closed the connection before the handshake: it
+    serves one websocket at a time, and another program holds it."""
+
+    def __init__(self, url: str, holder: str = "a running chat or node?"):
+        NymchatError.__init__(self, f"the nym-client at {url} is in use by another program "
+                                    f"({holder})")
+        self.url = url
+
+
+def _closed_at_once(error: BaseException) -> bool:
+    """Whether a failed handshake means the server accepted the connection and closed it
+    (what a nym-client does to a second websocket), rather than that nothing listens."""
+    if isinstance(error, InvalidMessage):
+        error = error.__cause__ or error
+    return isinstance(error, EOFError | ConnectionResetError | BrokenPipeError)
 
 
 class NymClient:
@@ -77,6 +95,8 @@ class NymClient:
                 connect(self.url, max_size=None, compression=None, ping_interval=None,
                         open_timeout=CONNECT_TIMEOUT), CONNECT_TIMEOUT)
         except (OSError, InvalidHandshake, TimeoutError, EOFError) as e:
+            if _closed_at_once(e):
+                raise NymClientBusy(self.url) from None
             raise NymClientUnavailable(self.url, str(e) or type(e).__name__) from None
         except InvalidURI as e:
             raise NymchatError(f"{self.url} is not a websocket URL ({e})") from None
