@@ -116,9 +116,9 @@ def test_first_run_walks_through_identity_and_registration(net, shiv_root, tmp_p
     child.sendline(PASSPHRASE)
     child.expect("username to claim: ")
     child.sendline("newcomer")
-    child.expect(r"node contact string \(nymchat-node:...\): ")
+    child.expect(r"node contact string \(nymchat-node:..., or the path of its contact.txt\): ")
     child.sendline(node.contact)
-    child.expect(r"your nym-client \[ws://127.0.0.1:1977\]: ")
+    child.expect(r"your nym-client \[ws://127.0.0.1:1977/newcomer\]: ")
     child.sendline(f"{mixnet.url}/newcomer")
     child.expect("registered as newcomer")  # one passphrase prompt was enough
     ready(child)
