@@ -202,13 +202,13 @@ class Demo:
             me = os.path.relpath(sys.argv[0])
             me = me if not me.startswith("..") else sys.argv[0]
         say()
-        say("Try it by hand, in three terminals:")
+        say("Try it by hand, two people in four terminals (README.md, \"By hand\"):")
         say(f"  1. {me} mixnet")
         say(f"  2. {me} node --nym ws://127.0.0.1:1977/node --data ~/nymchat-node")
-        say(f"  3. {me} --home ~/me chat     (the first run creates your identity and "
-            "registers you:")
-        say("     give it the contact string in ~/nymchat-node/contact.txt and "
-            "ws://127.0.0.1:1977/me)")
+        say(f"  3. {me} --home ~/alice chat   (the first run creates an identity and "
+            "registers:")
+        say("     give it ~/nymchat-node/contact.txt, and keep the nym-client it offers)")
+        say(f"  4. {me} --home ~/bob chat     (the same, as bob; then /msg alice hi)")
         if self.keep:
             say()
             say(f"This demo's mixnet ({self.url}) and node keep running (--keep): the profiles "

@@ -30,5 +30,5 @@ def test_demo_runs_and_tells_its_story(shiv_root, tmp_path):
     before, after = next(line for line in lines if "count of relayed" in line).split(": ")[1] \
         .split(" before, ")
     assert after == f"{before} after"
-    assert "Try it by hand, in three terminals:" in text
+    assert "Try it by hand, two people in four terminals" in text
     assert list(tmp_path.glob("nymchat-demo-*")) == []  # cleaned up, nothing left running

@@ -59,6 +59,14 @@ def follow(user) -> subprocess.Popen:
     return proc
 
 
+def test_a_node_on_a_nym_client_in_use_says_so(net, start_node, tmp_path):
+    mixnet, _ = net  # its node holds the virtual client "node"
+    with pytest.raises(AssertionError, match="did not start"):
+        start_node(mixnet, data=tmp_path / "second", name="node")
+    log = (tmp_path / "second.log").read_text()
+    assert f"the nym-client at {mixnet.url}/node is in use by another program" in log
+
+
 def test_a_busy_nym_client_is_told_apart_from_a_missing_one(pair):
     alice, bob = pair
     held = follow(alice)
@@ -83,9 +91,24 @@ def test_a_second_chat_or_inbox_on_one_home_names_what_holds_it(pair):
             one_clear_line(out, 1, f"`inbox --follow` (pid {held.pid}) already runs for this "
                                    "profile and receives its messages")
             assert f"`{' '.join(command)}` cannot run beside it" in out.stderr
+        # a command that needs the nym-client itself is told who holds it
+        out = alice("register", "alice2", "--node", alice.contact, "--nym", alice.nym,
+                    check=False)
+        one_clear_line(out, 1, f"the nym-client at {alice.nym} is in use by another program "
+                               f"(`inbox --follow` (pid {held.pid}) serves this profile)")
     finally:
         held.terminate()
         held.wait(timeout=30)
+    chat = subprocess.Popen([str(DIST), "--home", str(alice.home), "chat"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env=clean_env(alice.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
+    try:
+        wait_until_serving(alice.home, chat)
+        one_clear_line(alice("inbox", check=False), 1,
+                       f"`chat` (pid {chat.pid}) already runs for this profile")
+    finally:
+        chat.stdin.close()  # end of input: the scripted chat ends
+        chat.wait(timeout=30)
 
 
 def test_the_mixnet_closes_a_second_websocket_before_the_handshake(start_mixnet):
