@@ -177,6 +177,26 @@ def test_the_first_run_checks_each_answer_and_asks_again(net, shiv_root, tmp_pat
     assert child.exitstatus == 0
 
 
+def test_a_nym_client_given_with_nym_that_fails_is_asked_for_again(net, shiv_root,
+                                                                    tmp_path):
+    mixnet, node = net
+    child = spawn(shiv_root, "--home", str(tmp_path / "new"), "chat", "--nym",
+                  f"ws://127.0.0.1:{free_port()}/me", NYMCHAT_PASSPHRASE=PASSPHRASE)
+    child.expect("username to claim: ")
+    child.sendline("newcomer")
+    child.expect("node contact string")
+    child.sendline(node.contact)
+    child.expect("no nym-client at ws://127.0.0.1:")
+    child.expect(r"your nym-client \[ws://127.0.0.1:1977/newcomer\]: ")
+    child.sendline(f"{mixnet.url}/newcomer")
+    child.expect("registered as newcomer")
+    child.expect("Ctrl-D to leave")
+    child.sendline("/quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
 def test_ctrl_d_in_the_first_run_is_one_line(net, shiv_root, tmp_path):
     child = spawn(shiv_root, "--home", str(tmp_path / "new"), "chat",
                   NYMCHAT_PASSPHRASE=PASSPHRASE)
@@ -230,12 +250,14 @@ def test_an_invalid_name_in_lookup_or_send_is_a_usage_error(pair):
     one_clear_line(alice("send", "x", "hi", check=False), 2, "a username has 3-32 characters")
 
 
-def test_a_home_or_data_directory_that_is_a_file_is_one_line(shiv_root, tmp_path):
+def test_a_home_or_data_directory_that_is_a_file_or_unwritable_is_one_line(shiv_root, tmp_path):
     (tmp_path / "file").write_text("")
     one_clear_line(nymchat(shiv_root, "--home", str(tmp_path / "file"), "keys", "new",
                            NYMCHAT_PASSPHRASE=PASSPHRASE), 1, "exists and is not a directory")
     one_clear_line(nymchat(shiv_root, "--home", str(tmp_path / "file" / "sub"), "keys", "new",
                            NYMCHAT_PASSPHRASE=PASSPHRASE), 1, "cannot create the directory")
+    one_clear_line(nymchat(shiv_root, "--home", "/proc/self", "keys", "new",  # even for root
+                           NYMCHAT_PASSPHRASE=PASSPHRASE), 1, "cannot write in /proc/self")
     one_clear_line(nymchat(shiv_root, "node", "--data", str(tmp_path / "file"),
                            NYMCHAT_NODE_PASSWORD=PASSWORD), 1, "exists and is not a directory")
 

@@ -14,7 +14,7 @@ from nymchat.client.engine import Profile
 from nymchat.client.nodelink import NodeRefused
 from nymchat.errors import Cancelled, NoIdentity, NymchatError
 from nymchat.home import ensure_home
-from nymchat.nym.transport import DEFAULT_URL, NymClient
+from nymchat.nym.transport import DEFAULT_URL, NymClient, NymClientUnavailable
 from nymchat.passphrase import get_passphrase, unlock_with
 from nymchat.protocol import names
 from nymchat.protocol.contact import BadContact, NodeContact
@@ -73,6 +73,10 @@ def default_url(name: str) -> str:
     return f"{DEFAULT_URL}/{name}"
 
 
+def ask_url(name: str) -> str:
+    return ask(f"your nym-client [{default_url(name)}]: ", reachable, default_url(name))
+
+
 def _identity(args: argparse.Namespace, home: Path):
     passphrase_file = args.passphrase_file and Path(args.passphrase_file).expanduser()
     try:
@@ -97,8 +101,7 @@ def run(args: argparse.Namespace) -> Profile:
     node = ask("node contact string (nymchat-node:..., or the path of its contact.txt): ",
                node_contact)
     if not args.nym:
-        suggested = default_url(name)
-        args.nym = ask(f"your nym-client [{suggested}]: ", reachable, suggested)
+        args.nym = ask_url(name)
 
     async def register(username: str) -> str:
         async with open_engine(args, node=str(node), profile=profile) as engine:
@@ -113,3 +116,6 @@ def run(args: argparse.Namespace) -> Profile:
                 raise
             print(f"  {line(e.detail)}; choose another")
             name = ask("username to claim: ", names.normalize)
+        except NymClientUnavailable as e:  # busy or gone since (or given with --nym)
+            print(f"  {line(str(e))}")
+            args.nym = ask_url(name)
