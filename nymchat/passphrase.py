@@ -40,60 +40,60 @@ def _prompt(label: str) -> str:
         raise Cancelled() from None
 
 
-def _weakness(passphrase: str, new: bool) -> str | None:
+def _weakness(passphrase: str, new: bool, noun: str) -> str | None:
     if not passphrase:
-        return "the passphrase is empty"
+        return f"the {noun} is empty"
     if new and len(passphrase) < MIN_NEW_LENGTH:
-        return f"choose a passphrase of at least {MIN_NEW_LENGTH} characters"
+        return f"choose a {noun} of at least {MIN_NEW_LENGTH} characters"
     return None
 
 
-def _ask_new() -> str:
-    passphrase = _prompt("New passphrase: ")
-    if problem := _weakness(passphrase, True):  # at once, not after the repetition
+def _ask_new(noun: str) -> str:
+    passphrase = _prompt(f"New {noun}: ")
+    if problem := _weakness(passphrase, True, noun):  # at once, not after the repetition
         raise PassphraseError(problem)
-    if _prompt("Repeat passphrase: ") != passphrase:
-        raise PassphraseError("the two passphrases differ")
+    if _prompt(f"Repeat {noun}: ") != passphrase:
+        raise PassphraseError(f"the two {noun}s differ")
     return passphrase
 
 
-def _prompt_new() -> str:
+def _prompt_new(noun: str) -> str:
     """A new passphrase from the terminal; a mistake asks again, up to `TRIES` times."""
     for _ in range(TRIES - 1):
         try:
-            return _ask_new()
+            return _ask_new(noun)
         except PassphraseError as e:
             print(f"{e}; try again", file=sys.stderr)
-    return _ask_new()
+    return _ask_new(noun)
 
 
 def get_passphrase(passphrase_file: Path | None, *, new: bool = False,
-                   env_var: str = ENV_VAR) -> str:
-    """Returns the passphrase; for a ``new`` keystore a prompt asks twice and a short
-    passphrase is refused."""
+                   env_var: str = ENV_VAR, noun: str = "passphrase") -> str:
+    """Returns the passphrase (the `noun` prompts name: "node password"); for a ``new``
+    keystore a prompt asks twice and a short passphrase is refused."""
     if passphrase_file is not None:
         passphrase = _from_file(passphrase_file)
     elif env_var in os.environ:
         passphrase = os.environ[env_var]
     elif sys.stdin.isatty():
-        passphrase = _prompt_new() if new else _prompt("Passphrase: ")
+        passphrase = _prompt_new(noun) if new else _prompt(f"{noun.capitalize()}: ")
     else:
         raise PassphraseError(
             f"no passphrase: set {env_var}, use a passphrase or password file, or run in a "
             "terminal")
-    if problem := _weakness(passphrase, new):
+    if problem := _weakness(passphrase, new, noun):
         raise PassphraseError(problem)
     return passphrase
 
 
 def unlock_with(passphrase_file: Path | None, unlock: Callable[[str], T], *,
-                env_var: str = ENV_VAR) -> T:
+                env_var: str = ENV_VAR, noun: str = "passphrase") -> T:
     """`unlock(passphrase)`; a wrong passphrase typed at the prompt is asked for again, up
     to `TRIES` times (one from a file or the environment is not)."""
     if passphrase_file is None and env_var not in os.environ and sys.stdin.isatty():
         for _ in range(TRIES - 1):
             try:
-                return unlock(get_passphrase(None, env_var=env_var))
+                return unlock(get_passphrase(None, env_var=env_var, noun=noun))
             except WrongPassphrase:
-                print("wrong passphrase; try again", file=sys.stderr)
-    return unlock(get_passphrase(passphrase_file, env_var=env_var))
+                print(f"wrong {noun}; try again", file=sys.stderr)
+    return unlock(get_passphrase(passphrase_file, env_var=env_var, noun=noun))

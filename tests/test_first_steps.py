@@ -230,11 +230,12 @@ def test_a_wrong_passphrase_is_asked_for_again(net, shiv_root, tmp_path):
 
 def test_the_node_refuses_a_short_password_before_asking_it_again(shiv_root, tmp_path):
     child = spawn(shiv_root, *node_args(tmp_path))
-    child.expect("New passphrase: ")
+    child.expect("New node password: ")
     child.sendline("short")
-    index = child.expect(["at least 8 characters; try again", "Repeat passphrase: "])
+    index = child.expect(["choose a node password of at least 8 characters; try again",
+                          "Repeat node password: "])
     assert index == 0
-    child.expect("New passphrase: ")
+    child.expect("New node password: ")
     child.sendeof()
     child.expect(pexpect.EOF)
     child.close()

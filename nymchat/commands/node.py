@@ -18,20 +18,11 @@ def _home(args: argparse.Namespace) -> Path:
 
 
 def _new_password(settings: dict) -> str:
-    import os
-
     from nymchat.passphrase import get_passphrase
 
     file = settings["password_file"]
-    if file is None and PASSWORD_ENV in os.environ:
-        password = os.environ[PASSWORD_ENV]
-        if len(password) < 8:
-            from nymchat.errors import PassphraseError
-
-            raise PassphraseError("choose a node password of at least 8 characters")
-        return password
     return get_passphrase(Path(file).expanduser() if file else None, new=True,
-                          env_var=PASSWORD_ENV)
+                          env_var=PASSWORD_ENV, noun="node password")
 
 
 def _node_identity(data: Path, settings: dict):
@@ -44,7 +35,7 @@ def _node_identity(data: Path, settings: dict):
         file = settings["password_file"]
         return unlock_with(Path(file).expanduser() if file else None,
                            lambda password: keystore.unlock(data, password, sealed),
-                           env_var=PASSWORD_ENV)
+                           env_var=PASSWORD_ENV, noun="node password")
     log.info("first run: creating the node key in %s", data)
     return keystore.create(data, _new_password(settings))
 
