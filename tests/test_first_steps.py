@@ -299,8 +299,11 @@ def test_a_missing_or_failing_nym_client_binary_is_one_line(shiv_root, tmp_path)
         assert re.search(expected, out.stderr.strip().splitlines()[-1]), out.stderr
 
 
-def test_sigterm_stops_a_node_waiting_for_its_nym_client_at_once(shiv_root, tmp_path):
-    hang = script(tmp_path / "hang", '[ "$1" = init ] && exit 0; exec sleep 300')
+@pytest.mark.parametrize("hangs_in", ["init", "run"])
+def test_sigterm_stops_a_node_waiting_for_its_nym_client_at_once(shiv_root, tmp_path,
+                                                                 hangs_in):
+    other = "run" if hangs_in == "init" else "init"
+    hang = script(tmp_path / "hang", f'[ "$1" = {other} ] && exit 0; exec sleep 300')
     node = subprocess.Popen([str(DIST), *node_args(tmp_path, "--nym-client-bin", hang,
                                                    "--nym-id", "me")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

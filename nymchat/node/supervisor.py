@@ -33,45 +33,48 @@ class NymClientSupervisor:
             raise NymClientFailed(f"cannot run the nym-client {self.binary}: " + (
                 "not an executable file" if os.path.exists(self.binary) else "no such file"))
 
-    async def _init(self) -> None:
+    async def _init(self, stop: asyncio.Event) -> None:
         if self.marker.exists():
             return
         log.info("initialising nym-client %s", self.nym_id)
-        init = await asyncio.create_subprocess_exec(
+        self.process = await asyncio.create_subprocess_exec(
             self.binary, "init", "--id", self.nym_id, "--port", str(self.port),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             env=child_env(*NYM_CLIENT_ENV))
-        _, err = await init.communicate()
-        if init.returncode != 0:
+        done = asyncio.ensure_future(self.process.communicate())
+        if not await _before(done, stop):
+            return  # `supervise` ends the process
+        err = done.result()[1]
+        if self.process.returncode != 0:
             detail = err.decode(errors="replace").strip().splitlines()
             raise NymClientFailed(f"`{self.binary} init --id {self.nym_id}` failed (exit "
-                                  f"{init.returncode}){f': {detail[-1]}' if detail else ''}")
+                                  f"{self.process.returncode})"
+                                  f"{f': {detail[-1]}' if detail else ''}")
         self.marker.write_text(self.nym_id + "\n")
 
     async def supervise(self, stop: asyncio.Event) -> None:
-        """Runs the nym-client until `stop`; restarts it when it dies. `NymClientFailed`
-        when it cannot be started at all."""
+        """Runs the nym-client until `stop` (which interrupts any step at once); restarts
+        it when it dies. `NymClientFailed` when it cannot be started at all."""
         self.check()
-        await self._init()
-        delay = BACKOFF_FIRST
-        while not stop.is_set():
-            self.process = await asyncio.create_subprocess_exec(
-                self.binary, "run", "--id", self.nym_id,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                env=child_env(*NYM_CLIENT_ENV))
-            log.info("started nym-client %s (pid %d)", self.nym_id, self.process.pid)
-            waiter = asyncio.create_task(self.process.wait())
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if stop.is_set():
-                break
-            self.restarts += 1
-            log.warning("nym-client %s exited with %s; restarting in %.0f s", self.nym_id,
-                        self.process.returncode, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX)
-        await self.terminate()
+        try:
+            await self._init(stop)
+            delay = BACKOFF_FIRST
+            while not stop.is_set():
+                self.process = await asyncio.create_subprocess_exec(
+                    self.binary, "run", "--id", self.nym_id,
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                    env=child_env(*NYM_CLIENT_ENV))
+                log.info("started nym-client %s (pid %d)", self.nym_id, self.process.pid)
+                if not await _before(asyncio.ensure_future(self.process.wait()), stop):
+                    break
+                self.restarts += 1
+                log.warning("nym-client %s exited with %s; restarting in %.0f s", self.nym_id,
+                            self.process.returncode, delay)
+                if not await _before(asyncio.ensure_future(asyncio.sleep(delay)), stop):
+                    break
+                delay = min(delay * 2, BACKOFF_MAX)
+        finally:
+            await self.terminate()
 
     async def terminate(self) -> None:
         if self.process is not None and self.process.returncode is None:
@@ -80,3 +83,15 @@ class NymClientSupervisor:
                 await asyncio.wait_for(self.process.wait(), 10)
             except TimeoutError:
                 self.process.kill()
+
+
+async def _before(task: asyncio.Future, stop: asyncio.Event) -> bool:
+    """Waits for `task` or `stop`, whichever comes first; True if `task` did (else it is
+    cancelled)."""
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if task.done():
+        return True
+    task.cancel()
+    return False
