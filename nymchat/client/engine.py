@@ -227,9 +227,9 @@ class Engine(DirectMode):
         return messages.safety_number(self._me(), self.identity.signing_public,
                                       contact["username"], bytes.fromhex(contact["new_identity"]))
 
-    def _save_session(self, username: str, session) -> None:
+    def _save_session(self, username: str, session, newest: bool = True) -> None:
         self.store.put_session(username, session.id, session.pickle(self.store.pickle_key),
-                               time.time_ns())
+                               time.time_ns() if newest else None)
 
     def _sessions(self, username: str) -> list:
         return [_native.Session.from_pickle(p, self.store.pickle_key)
@@ -615,13 +615,15 @@ class Engine(DirectMode):
             self.store.set_shown(message.message_id, True)
 
     def _decrypt(self, sender: str, contact: dict, sealed: bytes) -> bytes:
-        for session in self._sessions(sender):
+        for place, session in enumerate(self._sessions(sender)):
             if sealed[0] != 0 or session.matches(sealed):
                 try:
                     plaintext = session.decrypt(sealed)
                 except NymchatError:
                     continue
-                self._save_session(sender, session)
+                # A late message on an older session (sent before the peer opened a newer
+                # one, say by a device restored from a backup) does not make it ours again.
+                self._save_session(sender, session, newest=place == 0)
                 return plaintext
         if sealed[0] != 0:
             raise NymchatError(f"no session with {sender} opens this message")
