@@ -5,6 +5,7 @@ node and bob find the same network again when the chat starts it anew."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -56,6 +57,8 @@ def test_chat_starts_its_own_nym_client_talks_through_it_and_stops_it(shiv_root,
                 ["init", "--id", "alice-client", "--port", str(port)]
             started = int((tmp_path / "nym-client.pid").read_text())
             os.kill(started, 0)  # running
+            env = (tmp_path / "env-run").read_text()  # with what it needs, not the passphrase
+            assert "PATH=" in env and PASSPHRASE not in env and "NYMCHAT_" not in env
             bob("send", "alice", "hi alice")
             event = json.loads(chat.stdout.readline())
             assert (event["event"], event["from"], event["text"]) == \
@@ -81,6 +84,36 @@ def test_chat_starts_its_own_nym_client_talks_through_it_and_stops_it(shiv_root,
         setup.wait(timeout=15)
         if node is not None:
             node.stop()
+
+
+def test_a_chat_stopped_by_sigterm_stops_its_nym_client(shiv_root, tmp_path):
+    """SIGTERM while the chat waits for a nym-client that never answers: both end."""
+    fake = tmp_path / "silent-nym-client"
+    fake.write_text(f"""#!/bin/sh
+case "$1" in
+  init) exit 0 ;;
+  run) echo $$ > {tmp_path}/pid; exec sleep 300 ;;
+esac
+exit 3
+""")
+    fake.chmod(0o755)
+    chat = subprocess.Popen(
+        [str(DIST), "--home", str(tmp_path / "alice"), "chat", "--nym-client-bin", str(fake),
+         "--nym-id", "a"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, env=clean_env(shiv_root))
+    try:
+        assert "starting your nym-client (a)" in chat.stderr.readline()
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "pid").exists() or not (tmp_path / "pid").read_text():
+            assert time.monotonic() < deadline, "the nym-client was not started"
+            time.sleep(0.1)
+        started = int((tmp_path / "pid").read_text())
+        chat.send_signal(signal.SIGTERM)
+        assert chat.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        chat.kill()
+    with pytest.raises(ProcessLookupError):
+        os.kill(started, 0)
 
 
 def test_a_missing_nym_client_binary_is_one_clear_line(shiv_root, tmp_path):

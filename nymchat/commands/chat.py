@@ -56,7 +56,10 @@ def _first_run(args: argparse.Namespace):
 
 def _with_own_nym_client(args: argparse.Namespace) -> int:
     """`run` with a nym-client of the user's own: started (and initialised once) first,
-    supervised while the chat runs, stopped after."""
+    supervised while the chat runs, stopped after (also when the chat is told to stop by a
+    signal)."""
+    import signal
+
     from nymchat.client.connect import home_of
     from nymchat.errors import UsageError
     from nymchat.home import ensure_home
@@ -69,6 +72,9 @@ def _with_own_nym_client(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"nymchat: starting your nym-client ({args.nym_id}); waiting until it answers at "
               f"{url}", file=sys.stderr)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # leave through `supervised`, which stops it
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, lambda number, _frame: sys.exit(128 + number))
     with supervised(args.nym_client_bin, args.nym_id, url, ensure_home(home_of(args))):
         return run(argparse.Namespace(**{**vars(args), "nym": url, "nym_client_bin": None,
                                          "nym_id": None}))
