@@ -62,7 +62,6 @@ def key_from(kdf: dict, passphrase: str) -> bytes:
     opslimit, memlimit = int(kdf["opslimit"]), int(kdf["memlimit"])
     if not (0 < opslimit <= MAX_OPSLIMIT and 0 < memlimit <= MAX_MEMLIMIT):
         raise ValueError(f"key derivation limits out of range ({opslimit}, {memlimit})")
-    log.info("deriving the key with Argon2id (%d MiB)", memlimit >> 20)
     return _derive_key(passphrase, _unb64(kdf["salt"]), opslimit, memlimit)
 
 
@@ -97,6 +96,7 @@ def create(home: Path, passphrase: str) -> "_native.Identity":
         "signing_public": _b64(identity.signing_public),
         "agreement_public": _b64(identity.agreement_public),
     }
+    log.info("deriving the keystore key with Argon2id (%d MiB)", MEMLIMIT >> 20)
     key = key_from(header["kdf"], passphrase)
     nonce = nacl.utils.random(nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
     ciphertext = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
