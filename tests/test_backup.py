@@ -1,6 +1,7 @@
 """`nymchat backup` and `nymchat restore`: the whole profile in one sealed file, carried
 on elsewhere, on real mixnet and node processes."""
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -8,6 +9,8 @@ import subprocess
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from procs import DIST, PASSPHRASE, User, clean_env
 
 pytestmark = pytest.mark.cli
@@ -137,3 +140,40 @@ def test_a_backup_is_consistent_while_another_process_writes(shiv_root, tmp_path
         rows = sqlite3.connect(restored / "client.db").execute("SELECT count(*) FROM unshown")
         count = rows.fetchone()[0]
         assert count > 0 and count % 2 == 0  # what the writer committed, whole
+
+
+# --- the file format, sans I/O ---------------------------------------------------------
+
+def test_a_backup_round_trips_and_binds_its_header():
+    from nymchat.client import backup
+
+    sealed = backup.seal({"format": "nymchat-keystore"}, b"database bytes", PASSPHRASE, 1, "x")
+    manifest, database = backup.open_backup(sealed, PASSPHRASE)
+    assert (manifest["keystore"], database) == ({"format": "nymchat-keystore"},
+                                                b"database bytes")
+    header, rest = sealed.split(b"\n", 1)
+    other = header.replace(b'"version":1', b'"version":1 ')  # the same header, other bytes
+    with pytest.raises(backup.WrongPassphrase):
+        backup.open_backup(other + b"\n" + rest, PASSPHRASE)
+
+
+def test_a_backup_asking_for_a_costly_key_derivation_is_refused_before_deriving():
+    from nymchat.client import backup
+
+    sealed = backup.seal({}, b"", PASSPHRASE, 1, "x")
+    for field, value in (("memlimit", 1 << 42), ("opslimit", 10**6)):
+        header, rest = sealed.split(b"\n", 1)
+        document = json.loads(header)
+        document["kdf"][field] = value
+        with pytest.raises(backup.BadBackup, match="out of range"):
+            backup.open_backup(json.dumps(document).encode() + b"\n" + rest, PASSPHRASE)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=6000)
+       | st.builds(lambda b: b'{"format":"nymchat-backup","version":1' + b, st.binary()))
+def test_hostile_bytes_only_raise_a_clear_error(data):
+    from nymchat.client import backup
+
+    with contextlib.suppress(backup.BadBackup, backup.WrongPassphrase):
+        backup.open_backup(data, PASSPHRASE)
