@@ -86,6 +86,36 @@ def test_a_restored_profile_carries_on_both_ways_and_its_contact_sees_no_key_cha
     assert texts(bob) == ["seven"]
 
 
+def newest_session(user, contact: str) -> str:
+    from nymchat import _native, keystore
+    from nymchat.client.engine import Profile
+
+    profile = Profile(user.home, keystore.unlock(user.home, PASSPHRASE))
+    try:
+        pickle = profile.store.sessions(contact)[0]
+        return _native.Session.from_pickle(pickle, profile.store.pickle_key).id
+    finally:
+        profile.store.close()
+
+
+def test_two_sessions_opened_at_once_still_converge_on_one(pair):
+    """A late receipt on an older session does not make it current again (above), but a
+    text does: both sides end up sending on one session, so its ratchet turns."""
+    alice, bob = pair
+    alice("lookup", "bob")
+    bob("lookup", "alice")
+    alice("send", "bob", "a1")  # each opens a session of their own
+    bob("send", "alice", "b1")
+    assert texts(alice) == ["b1"]
+    assert texts(bob) == ["a1"]
+    assert newest_session(alice, "bob") != newest_session(bob, "alice")  # crossed
+    alice("send", "bob", "a2")
+    assert texts(bob) == ["a2"]
+    bob("send", "alice", "b2")
+    assert texts(alice) == ["b2"]
+    assert newest_session(alice, "bob") == newest_session(bob, "alice")
+
+
 def test_backup_refuses_to_overwrite_and_restore_refuses_a_home_with_an_identity(
         shiv_root, tmp_path):
     home, new, backup = tmp_path / "alice", tmp_path / "new", tmp_path / "alice.backup"

@@ -49,6 +49,13 @@ def _sender_name(name: str) -> str:
         raise NymchatError(f"the sender's name is not valid: {e}") from None
 
 
+def _is_receipt(plaintext: bytes) -> bool:
+    try:
+        return messages.decode_inner(plaintext).kind == messages.RECEIPT
+    except (NymchatError, wire.WireError):
+        return False
+
+
 class Profile:
     """An unlocked profile: the identity and its sealed store."""
 
@@ -621,9 +628,11 @@ class Engine(DirectMode):
                     plaintext = session.decrypt(sealed)
                 except NymchatError:
                     continue
-                # A late message on an older session (sent before the peer opened a newer
-                # one, say by a device restored from a backup) does not make it ours again.
-                self._save_session(sender, session, newest=place == 0)
+                # A late receipt on an older session (from the copy of a profile that was
+                # restored elsewhere since) does not make that session ours again; anything
+                # else does, so that two sessions opened at once converge on one.
+                self._save_session(sender, session,
+                                   newest=place == 0 or not _is_receipt(plaintext))
                 return plaintext
         if sealed[0] != 0:
             raise NymchatError(f"no session with {sender} opens this message")
