@@ -8,7 +8,7 @@ import sys
 PROG = "nymchat"
 
 COMMAND_ORDER = ["node", "chat", "register", "lookup", "send", "inbox", "contacts", "keys",
-                 "mixnet", "demo"]
+                 "backup", "restore", "mixnet", "demo"]
 
 
 def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
@@ -82,6 +82,17 @@ _MODULE_COMMANDS = {
     "inbox": ("fetch new messages",
               "Fetch what your node holds for you, decrypt it, store it, acknowledge it and "
               "print it."),
+    "backup": ("write the whole profile to one file sealed under its passphrase",
+               "Write the whole profile (identity, contacts with their trust, history, "
+               "settings) to FILE, sealed under the profile's passphrase (Argon2id, "
+               "XChaCha20-Poly1305); consistent even while a chat runs. FILE is written "
+               "atomically, mode 0600, and never replaced without --force."),
+    "restore": ("restore a profile from a backup into a new home",
+                "Restore a profile from `nymchat backup` into --home, which must hold no "
+                "identity (unless --force). The restored profile keeps its identity, username, "
+                "contacts and history; each conversation gets a new session at its next "
+                "message. Run only one copy of a profile: the node serves the one that spoke "
+                "last."),
     "mixnet": ("run a local test mixnet speaking the nym-client API (no anonymity)",
                "Run a local test mixnet: one process hosting many virtual nym-clients, each at "
                "ws://HOST:PORT/NAME, speaking the real nym-client websocket API with sender "

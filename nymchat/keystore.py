@@ -24,6 +24,9 @@ VERSION = 1
 # one-shot command stays quick, while a guess costs an attacker the same.
 OPSLIMIT = 3
 MEMLIMIT = 64 * 1024 * 1024
+# What a sealed file may ask of the key derivation, checked before it runs: an altered
+# file must not make an unlock take minutes or gigabytes.
+MAX_OPSLIMIT, MAX_MEMLIMIT = 16, 1 << 30
 log = logging.getLogger(__name__)
 
 
@@ -43,6 +46,23 @@ def _derive_key(passphrase: str, salt: bytes, opslimit: int, memlimit: int) -> b
         opslimit=opslimit,
         memlimit=memlimit,
     )
+
+
+def new_kdf() -> dict:
+    """The key derivation of a new sealed file: Argon2id, our limits, a fresh salt."""
+    return {"name": "argon2id", "opslimit": OPSLIMIT, "memlimit": MEMLIMIT,
+            "salt": _b64(nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES))}
+
+
+def key_from(kdf: dict, passphrase: str) -> bytes:
+    """The sealing key a file's `kdf` entry and the passphrase give; `ValueError` (or
+    `KeyError`, `TypeError`) for an entry that cannot be used."""
+    if kdf["name"] != "argon2id":
+        raise ValueError(f"unknown key derivation {kdf['name']!r}")
+    opslimit, memlimit = int(kdf["opslimit"]), int(kdf["memlimit"])
+    if not (0 < opslimit <= MAX_OPSLIMIT and 0 < memlimit <= MAX_MEMLIMIT):
+        raise ValueError(f"key derivation limits out of range ({opslimit}, {memlimit})")
+    return _derive_key(passphrase, _unb64(kdf["salt"]), opslimit, memlimit)
 
 
 def _associated_data(header: dict) -> bytes:
@@ -68,17 +88,16 @@ def create(home: Path, passphrase: str) -> "_native.Identity":
     check_absent(home)
     path = path_in(home)
     identity = _native.Identity.generate()
-    salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
     header = {
         "format": FORMAT,
         "version": VERSION,
-        "kdf": {"name": "argon2id", "opslimit": OPSLIMIT, "memlimit": MEMLIMIT, "salt": _b64(salt)},
+        "kdf": new_kdf(),
         "cipher": "xchacha20poly1305-ietf",
         "signing_public": _b64(identity.signing_public),
         "agreement_public": _b64(identity.agreement_public),
     }
     log.info("deriving the keystore key with Argon2id (%d MiB)", MEMLIMIT >> 20)
-    key = _derive_key(passphrase, salt, OPSLIMIT, MEMLIMIT)
+    key = key_from(header["kdf"], passphrase)
     nonce = nacl.utils.random(nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
     ciphertext = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
         identity.secret_bytes(), _associated_data(header), nonce, key
@@ -117,12 +136,8 @@ def unlock(home: Path, passphrase: str, document: dict | None = None) -> "_nativ
     path = path_in(home)
     try:
         header = {k: v for k, v in document.items() if k not in ("nonce", "ciphertext")}
-        kdf = document["kdf"]
-        if kdf["name"] != "argon2id":
-            raise KeystoreError(f"{path}: unknown key derivation {kdf['name']!r}")
         log.info("unlocking %s", path)
-        key = _derive_key(passphrase, _unb64(kdf["salt"]), int(kdf["opslimit"]),
-                          int(kdf["memlimit"]))
+        key = key_from(document["kdf"], passphrase)
         nonce, ciphertext = _unb64(document["nonce"]), _unb64(document["ciphertext"])
         public = (_unb64(document["signing_public"]), _unb64(document["agreement_public"]))
     except (KeyError, TypeError, ValueError, nacl.exceptions.CryptoError) as e:

@@ -49,6 +49,13 @@ def _sender_name(name: str) -> str:
         raise NymchatError(f"the sender's name is not valid: {e}") from None
 
 
+def _is_receipt(plaintext: bytes) -> bool:
+    try:
+        return messages.decode_inner(plaintext).kind == messages.RECEIPT
+    except (NymchatError, wire.WireError):
+        return False
+
+
 class Profile:
     """An unlocked profile: the identity and its sealed store."""
 
@@ -227,9 +234,9 @@ class Engine(DirectMode):
         return messages.safety_number(self._me(), self.identity.signing_public,
                                       contact["username"], bytes.fromhex(contact["new_identity"]))
 
-    def _save_session(self, username: str, session) -> None:
+    def _save_session(self, username: str, session, newest: bool = True) -> None:
         self.store.put_session(username, session.id, session.pickle(self.store.pickle_key),
-                               time.time_ns())
+                               time.time_ns() if newest else None)
 
     def _sessions(self, username: str) -> list:
         return [_native.Session.from_pickle(p, self.store.pickle_key)
@@ -615,13 +622,17 @@ class Engine(DirectMode):
             self.store.set_shown(message.message_id, True)
 
     def _decrypt(self, sender: str, contact: dict, sealed: bytes) -> bytes:
-        for session in self._sessions(sender):
+        for place, session in enumerate(self._sessions(sender)):
             if sealed[0] != 0 or session.matches(sealed):
                 try:
                     plaintext = session.decrypt(sealed)
                 except NymchatError:
                     continue
-                self._save_session(sender, session)
+                # A late receipt on an older session (from the copy of a profile that was
+                # restored elsewhere since) does not make that session ours again; anything
+                # else does, so that two sessions opened at once converge on one.
+                self._save_session(sender, session,
+                                   newest=place == 0 or not _is_receipt(plaintext))
                 return plaintext
         if sealed[0] != 0:
             raise NymchatError(f"no session with {sender} opens this message")

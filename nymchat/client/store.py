@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import sqlite3
 from pathlib import Path
 
 import nacl.bindings
@@ -39,6 +40,25 @@ def derive_keys(identity_secret: bytes) -> dict[str, bytes]:
 
     okm = HKDF(hashes.SHA256(), 96, salt=None, info=STORE_INFO).derive(identity_secret)
     return {"seal": okm[:32], "blind": okm[32:64], "pickle": okm[64:]}
+
+
+def snapshot(path: Path) -> bytes:
+    """A consistent copy of the database at `path`, as the bytes of a database file: SQLite's
+    online backup, so a process writing meanwhile is neither blocked nor seen half-way."""
+    source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)
+    copy = sqlite3.connect(":memory:")
+    try:
+        source.execute("PRAGMA busy_timeout = 10000")
+        source.backup(copy)
+        image = bytearray(copy.serialize())
+    finally:
+        copy.close()
+        source.close()
+    # The header's file format versions (bytes 18 and 19) still say WAL, which a database
+    # in memory cannot use: 1 is rollback journal, as `PRAGMA journal_mode = DELETE` would
+    # write: the bytes make a database file as they are, and opening it turns WAL back on.
+    image[18:20] = b"\x01\x01"
+    return bytes(image)
 
 
 class ClientStore:
@@ -141,6 +161,10 @@ class ClientStore:
             return set(names)
         return set(roster)
 
+    def drop_all_sessions(self) -> int:
+        """Forgets every session (a restored profile's are stale); returns how many."""
+        return self.db.execute("DELETE FROM sessions").rowcount
+
     def drop_sessions(self, username: str) -> None:
         self.db.execute("DELETE FROM sessions WHERE contact = ?",
                         (self.blind("contact", username),))
@@ -154,11 +178,17 @@ class ClientStore:
                                " ORDER BY updated DESC", (contact,)).fetchall()
         return [self.open("sessions", contact + sid, sealed) for sid, sealed in rows]
 
-    def put_session(self, username: str, session_id: str, pickle: str, now: int) -> None:
+    def put_session(self, username: str, session_id: str, pickle: str, now: int | None) -> None:
+        """Stores a session's state; it becomes the newest unless `now` is None (an existing
+        session keeps its place)."""
         contact, sid = self.blind("contact", username), self.blind("session", session_id)
+        sealed = self.seal("sessions", contact + sid, pickle)
+        if now is None:
+            self.db.execute("UPDATE sessions SET sealed = ? WHERE contact = ? AND session_id = ?",
+                            (sealed, contact, sid))
+            return
         self.db.execute("INSERT OR REPLACE INTO sessions (contact, session_id, updated, sealed)"
-                        " VALUES (?, ?, ?, ?)",
-                        (contact, sid, now, self.seal("sessions", contact + sid, pickle)))
+                        " VALUES (?, ?, ?, ?)", (contact, sid, now, sealed))
 
     # --- messages -----------------------------------------------------------------
 

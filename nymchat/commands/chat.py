@@ -8,11 +8,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nym", metavar="URL", help="your nym-client (default: the last used)")
     parser.add_argument("--json", action="store_true",
                         help="when stdin is not a terminal: one JSON event per line")
+    parser.add_argument("--nym-client-bin", metavar="PATH",
+                        help="start this nym-client binary (with --nym-id), listening at --nym "
+                             "(default ws://127.0.0.1:1977), and stop it on exit")
+    parser.add_argument("--nym-id", metavar="ID",
+                        help="the --id of the nym-client started (initialised on first use)")
+
+
+def _with_own_nym_client(args: argparse.Namespace) -> int:
+    """`run` with a nym-client of the user's own: started (and initialised once) first,
+    supervised while the chat runs, stopped after (also when the chat is told to stop by a
+    signal)."""
+    import signal
+
+    from nymchat.client.connect import home_of
+    from nymchat.errors import UsageError
+    from nymchat.home import ensure_home
+    from nymchat.nym.supervisor import supervised
+    from nymchat.nym.transport import DEFAULT_URL
+
+    if not (args.nym_client_bin and args.nym_id):
+        raise UsageError("--nym-client-bin and --nym-id go together")
+    url = args.nym or DEFAULT_URL
+    if not args.quiet:
+        print(f"nymchat: starting your nym-client ({args.nym_id}); waiting until it answers at "
+              f"{url}", file=sys.stderr)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # leave through `supervised`, which stops it
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, lambda number, _frame: sys.exit(128 + number))
+    with supervised(args.nym_client_bin, args.nym_id, url, ensure_home(home_of(args))):
+        return run(argparse.Namespace(**{**vars(args), "nym": url, "nym_client_bin": None,
+                                         "nym_id": None}))
 
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import contextlib
+
+    if args.nym_client_bin or args.nym_id:
+        return _with_own_nym_client(args)
 
     from nymchat.chat.core import ChatSession
     from nymchat.chat.faces import ScriptFace, TerminalFace

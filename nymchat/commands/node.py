@@ -130,7 +130,7 @@ async def _serve(settings: dict, identity) -> None:
     if settings["nym_client_bin"]:
         from urllib.parse import urlsplit
 
-        from nymchat.node.supervisor import NymClientSupervisor
+        from nymchat.nym.supervisor import NymClientSupervisor
 
         supervisor = NymClientSupervisor(settings["nym_client_bin"], settings["nym_id"],
                                          urlsplit(settings["nym"]).port or 1977, data)

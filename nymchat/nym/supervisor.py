@@ -1,19 +1,27 @@
-"""Starts and watches the node's own nym-client (`--nym-client-bin PATH --nym-id ID`):
-`init` once, then `run`, restarted with backoff whenever it exits."""
+"""Starts and watches a nym-client of our own (`--nym-client-bin PATH --nym-id ID`, for the
+node and for the chat): `init` once, then `run`, restarted with backoff whenever it exits."""
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from nymchat.children import child_env
 from nymchat.errors import NymchatError
+from nymchat.nym.transport import NymClient, NymClientUnavailable
 
 log = logging.getLogger(__name__)
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 # What a nym-client may need besides the basics; never the node's password.
 NYM_CLIENT_ENV = ("RUST_LOG", "RUST_BACKTRACE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+DEFAULT_PORT = 1977  # the nym-client's own default
+PATIENCE = 120.0  # seconds a nym-client just started may take to answer (it finds a gateway)
 
 
 class NymClientFailed(NymchatError):
@@ -83,6 +91,64 @@ class NymClientSupervisor:
                 await asyncio.wait_for(self.process.wait(), 10)
             except TimeoutError:
                 self.process.kill()
+
+
+async def until_answering(url: str, supervised: asyncio.Task, patience: float = PATIENCE) -> None:
+    """Returns once the nym-client at `url` answers (its websocket tells its address);
+    raises what ended `supervised` if it ended first."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    while True:
+        if supervised.done():
+            supervised.result()
+            raise NymchatError(f"the nym-client for {url} stopped before it answered")
+        probe = NymClient(url, reconnect=False)
+        try:
+            await probe.start()
+            return
+        except NymClientUnavailable:
+            if loop.time() > deadline:
+                raise
+        finally:
+            await probe.close()
+        await asyncio.sleep(0.5)
+
+
+@contextmanager
+def supervised(binary: str, nym_id: str, url: str, state: Path) -> Iterator[None]:
+    """Runs a nym-client that listens at `url` under a `NymClientSupervisor`, in a thread
+    of its own, while the block runs: enters once it answers, stops it on the way out.
+    For a program that is not one asyncio loop from start to end (the chat asks its
+    first-run questions before its loop starts)."""
+    supervisor = NymClientSupervisor(binary, nym_id, urlsplit(url).port or DEFAULT_PORT, state)
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    async def main() -> None:
+        task = asyncio.create_task(supervisor.supervise(stop))
+        try:
+            await until_answering(url, task)
+        except (OSError, RuntimeError) as e:  # it could not be started, or `init` failed
+            ready.set_exception(NymchatError(f"could not start the nym-client {binary}: {e}"))
+            stop.set()
+        except BaseException as e:
+            ready.set_exception(e)
+            stop.set()
+        else:
+            ready.set_result(None)
+        await asyncio.gather(task, return_exceptions=True)
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),),
+                              name="nym-client-supervisor", daemon=True)
+    thread.start()
+    try:
+        ready.result()
+        yield
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join()
+        loop.close()
 
 
 async def _before(task: asyncio.Future, stop: asyncio.Event) -> bool:
