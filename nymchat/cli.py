@@ -126,22 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_version() -> int:
-    import platform
-
-    from nymchat import __version__, _native
-
-    status = "self-test ok" if _native.self_test() else "SELF-TEST FAILED"
-    print(f"nymchat {__version__}")
-    print(f"native core {_native.__version__} (Rust, {status})")
-    print(f"Python {platform.python_version()} ({platform.python_implementation()}, "
-          f"{sys.executable})")
-    return 0 if status == "self-test ok" else 1
-
-
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.version:
-        return _print_version()
+        from nymchat.version import report
+
+        return report()
     if args.command is None:
         parser.print_help()
         return 2

@@ -110,13 +110,14 @@ def wait_until_serving(home: Path, proc: subprocess.Popen, timeout: float = 30) 
 class User:
     """A person running dist/nymchat commands with their own home, on a mixnet and node."""
 
-    def __init__(self, name, home, shiv_root, mixnet, node):
+    def __init__(self, name, home, shiv_root, mixnet, node, python=None):
         self.name, self.home, self.shiv_root = name, home, shiv_root
+        self.command = [python, str(DIST)] if python else [str(DIST)]  # else its shebang
         self.nym = f"{mixnet.url}/{name}"
         self.contact = node.contact
 
     def __call__(self, *args, passphrase=PASSPHRASE, input=None, check=True):
-        out = subprocess.run([str(DIST), "--home", str(self.home), *args], capture_output=True,
+        out = subprocess.run([*self.command, "--home", str(self.home), *args], capture_output=True,
                              text=True, input=input, timeout=90,
                              env=clean_env(self.shiv_root, NYMCHAT_PASSPHRASE=passphrase))
         if check:
