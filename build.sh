@@ -43,7 +43,8 @@ PYEOF
 }
 
 source_stamp() {
-    stamp_of build.sh pyproject.toml Cargo.toml Cargo.lock README.md rust_ext/Cargo.toml docs/man-extra.roff \
+    stamp_of build.sh pyproject.toml Cargo.toml Cargo.lock README.md rust_ext/Cargo.toml \
+        docs/man-extra.roff scripts/shell_docs.py \
         $(find nymchat rust_ext/src -type f \( -name '*.py' -o -name '*.rs' -o -name '*.sql' \) | sort)
 }
 
@@ -128,12 +129,14 @@ build() {
     guard_main dist/nymchat
 
     step "writing the man page dist/nymchat.1 and bash completion dist/nymchat.bash"
-    "$VENV/bin/argparse-manpage" --module nymchat.cli --function build_parser --prog nymchat \
-        --project-name nymchat --version "$("$PY" -c 'import nymchat; print(nymchat.__version__)')" \
+    "$PY" scripts/shell_docs.py man-include > target/man-extra.roff
+    "$VENV/bin/argparse-manpage" --pyfile scripts/shell_docs.py --function man_parser \
+        --prog nymchat --project-name nymchat \
+        --version "$("$PY" -c 'import nymchat; print(nymchat.__version__)')" \
         --description "pseudonymous end-to-end encrypted messaging over the Nym mixnet" \
-        --manual-title "nymchat manual" --include docs/man-extra.roff \
+        --manual-title "nymchat manual" --include target/man-extra.roff \
         --output dist/nymchat.1 >/dev/null
-    "$VENV/bin/shtab" --shell=bash --prog nymchat nymchat.cli.build_parser > dist/nymchat.bash
+    "$PY" scripts/shell_docs.py completion > dist/nymchat.bash
 
     step "smoke-running dist/nymchat"
     local shiv_root

@@ -115,10 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Pseudonymous, end-to-end encrypted messaging over the Nym mixnet.",
-        epilog="Exit codes: 0 ok, 1 failure, 2 usage. Run `nymchat COMMAND --help` for more.",
+        epilog="Exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted (Ctrl-C). Run "
+               "`nymchat COMMAND --help` for more.",
     )
     parser.add_argument("--version", action="store_true",
-                        help="print the versions of nymchat, its native core and Python")
+                        help="print the versions of nymchat, its native core, its "
+                             "dependencies and Python, once they have all loaded")
+    parser.add_argument("--complete-contacts", action="store_true", help=argparse.SUPPRESS)
     _common_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_ORDER:
@@ -131,6 +134,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from nymchat.version import report
 
         return report()
+    if args.complete_contacts:  # for shell completion (dist/nymchat.bash)
+        from nymchat.completion import print_contact_names
+
+        return print_contact_names(args)
     if args.command is None:
         parser.print_help()
         return 2
@@ -138,7 +145,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     setup_logging(args.verbose, args.quiet, args.log_format)
     module, function = args.handler.split(":")
-    return getattr(importlib.import_module(module), function)(args)
+    from nymchat.stopping import exit_code
+
+    return exit_code(getattr(importlib.import_module(module), function)(args))
 
 
 def main(argv: list[str] | None = None) -> int:

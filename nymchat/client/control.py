@@ -4,7 +4,8 @@ a Unix socket in the home directory (mode 0600), since a nym-client takes one we
 
 One JSON object per line each way: `{"op": "send", "to": NAME, "text": TEXT}` or
 `{"op": "lookup", "name": NAME}` or `{"op": "direct", "action": "invite" | "accept" |
-"decline" | "end", "name": NAME}`; answers `{"ok": true, ...}` or `{"ok": false, "error":
+"decline" | "end", "name": NAME}` or `{"op": "names"}` (the contacts' names, for shell
+completion); answers `{"ok": true, ...}` or `{"ok": false, "error":
 TEXT, "exit": CODE}`; both with `"notices"`, what the user was told meanwhile. Lines are
 read within the bounds of the native JSON reader (nesting, number sizes); a line beyond
 them gets an error answer like any other bad request.
@@ -84,6 +85,8 @@ async def _handle(engine, request) -> dict:
         if request.get("op") == "direct":
             username = await engine.direct_action(str(request["action"]), str(request["name"]))
             return {"ok": True, "username": username, "direct": engine.direct_state(username)}
+        if request.get("op") == "names":
+            return {"ok": True, "names": [c["username"] for c in engine.store.contacts()]}
         if request.get("op") == "lookup":
             contact = await engine.lookup(str(request["name"]))
             return {"ok": True, "contact": contact,

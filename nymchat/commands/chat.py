@@ -51,7 +51,6 @@ def _first_run(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
-    import contextlib
 
     from nymchat.chat.core import ChatSession
     from nymchat.chat.faces import ScriptFace, TerminalFace
@@ -86,6 +85,5 @@ def run(args: argparse.Namespace) -> int:
                 server.close()
                 control.socket_path(engine.profile.home).unlink(missing_ok=True)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    asyncio.run(main())  # Ctrl-C (SIGINT) ends it through the CLI's exit status 130
     return 0

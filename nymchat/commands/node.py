@@ -71,7 +71,6 @@ async def _connect(transport, patient: bool) -> None:
 
 async def _serve(settings: dict, identity) -> None:
     import asyncio
-    import signal
 
     from nymchat.files import write_atomic
     from nymchat.node.metrics import serve as serve_metrics
@@ -80,6 +79,7 @@ async def _serve(settings: dict, identity) -> None:
     from nymchat.node.store import NodeStore
     from nymchat.nym.transport import NymClient
     from nymchat.protocol.contact import NodeContact
+    from nymchat.stopping import on_stop_signals
 
     data = Path(settings["data"])
     store = NodeStore(data / "node.db")
@@ -97,8 +97,7 @@ async def _serve(settings: dict, identity) -> None:
     service = NodeService(identity, store, config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    on_stop_signals(loop, stop.set)
     supervisor = None
     if settings["nym_client_bin"]:
         from urllib.parse import urlsplit
