@@ -699,7 +699,8 @@ def machine() -> str:
     except OSError:
         pass
     return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")
+            f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} "
+            "before it began (other work on the machine slows every figure)")
 
 
 def crypto_markdown(results: dict) -> str:
@@ -757,6 +758,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/BENCHMARKS.md")
     args = parser.parse_args()
     names = list(SUITES) if args.suite == "all" else [args.suite]
+    where = machine()
     output = {}
     for name in names:
         run, render, title = SUITES[name]
@@ -765,7 +767,7 @@ def main() -> int:
         if not args.no_write:
             when = time.strftime("%Y-%m-%d")
             write_section(name, f"## {title}\n\nMeasured {when} at commit `{git_revision()}` on "
-                                f"{machine()}, by `scripts/bench.py {name}`. Each figure is the "
+                                f"{where}, by `scripts/bench.py {name}`. Each figure is the "
                                 "median of 7 rounds of the mean per-call time.\n\n"
                                 + render(results))
     if args.json:
