@@ -166,6 +166,13 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
+        if isinstance(error, ImportError):  # this Python may lack a dependency's build
+            from nymchat.version import load_all
+
+            try:
+                load_all()
+            except NymchatError as why:
+                error = why
         if isinstance(error, NymchatError):
             print(f"{PROG}: error: {line(str(error))}", file=sys.stderr)
             return error.exit_code

@@ -31,12 +31,17 @@ def _load(what: str, modules: list[str]) -> None:
                 f"{error}; this build of nymchat does not carry it for this Python") from error
 
 
-def report() -> int:
-    """Prints the versions once everything has loaded; raises NymchatError naming what
-    does not load."""
+def load_all() -> None:
+    """Raises NymchatError naming the first compiled part that does not load here."""
     _load("the native core", ["nymchat._native"])
     for distribution, modules in DEPENDENCIES:
         _load(distribution, modules)
+
+
+def report() -> int:
+    """Prints the versions once everything has loaded; raises NymchatError naming what
+    does not load."""
+    load_all()
     from nymchat import _native
 
     ok = _native.self_test()

@@ -107,13 +107,31 @@ def test_the_file_carries_each_cpython_build_of_the_extension_modules():
         assert any(n.startswith(f"site-packages/websockets/speedups.{tag}-") for n in names)
 
 
-def test_version_names_a_dependency_that_does_not_load(shiv_root, tmp_path):
-    broken = tmp_path / "broken" / "nacl"
-    broken.mkdir(parents=True)
-    (broken / "__init__.py").write_text("raise ImportError(\"No module named '_cffi_backend'\")\n")
+@pytest.fixture
+def without_cffi_backend(tmp_path) -> str:
+    """A PYTHONPATH on which PyNaCl fails as it does on a Python the file has no build of
+    cffi's backend for."""
+    nacl = tmp_path / "broken" / "nacl"
+    nacl.mkdir(parents=True)
+    (nacl / "__init__.py").write_text("raise ImportError(\"No module named '_cffi_backend'\")\n")
+    return str(nacl.parent)
+
+
+def test_version_names_a_dependency_that_does_not_load(shiv_root, without_cffi_backend):
     out = subprocess.run([str(DIST), "--version"], capture_output=True, text=True, timeout=60,
-                         env=clean_env(shiv_root, PYTHONPATH=str(broken.parent)))
+                         env=clean_env(shiv_root, PYTHONPATH=without_cffi_backend))
     assert out.returncode == 1
     assert out.stdout == ""
     assert out.stderr.startswith("nymchat: error: PyNaCl does not load on Python 3.")
     assert "No module named '_cffi_backend'" in out.stderr
+
+
+def test_a_command_names_a_dependency_that_does_not_load(shiv_root, without_cffi_backend,
+                                                         tmp_path):
+    out = subprocess.run([str(DIST), "--home", str(tmp_path / "home"), "keys", "new"],
+                         capture_output=True, text=True, timeout=60,
+                         env=clean_env(shiv_root, PYTHONPATH=without_cffi_backend,
+                                       NYMCHAT_PASSPHRASE="correct horse battery"))
+    assert out.returncode == 1
+    assert out.stderr.startswith("nymchat: error: PyNaCl does not load on Python 3.")
+    assert "internal error" not in out.stderr
