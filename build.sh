@@ -43,8 +43,65 @@ PYEOF
 }
 
 source_stamp() {
-    stamp_of pyproject.toml Cargo.toml Cargo.lock README.md rust_ext/Cargo.toml docs/man-extra.roff \
+    stamp_of build.sh pyproject.toml Cargo.toml Cargo.lock README.md rust_ext/Cargo.toml \
+        docs/man-extra.roff scripts/shell_docs.py \
         $(find nymchat rust_ext/src -type f \( -name '*.py' -o -name '*.rs' -o -name '*.sql' \) | sort)
+}
+
+zipapp_setting() {  # the list [tool.nymchat.zipapp] KEY of pyproject.toml, one a line
+    "$PY" -c 'import sys, tomllib
+print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["tool"]["nymchat"]["zipapp"][sys.argv[1]]))' "$1"
+}
+
+# target/zipapp/site-packages: the wheel and its pinned dependencies for this interpreter, plus
+# each other CPython's build of the extension modules that are not abi3 (files tagged
+# .cpython-3XY-*.so sit side by side; each interpreter loads its own).
+stage_site_packages() {
+    local wheel=$1 stage=target/zipapp site=target/zipapp/site-packages here version tag other
+    rm -rf "$stage"
+    mkdir -p "$site"
+    zipapp_setting constraints > "$stage/constraints.txt"
+    local pip=("$PY" -m pip install --quiet --disable-pip-version-check --no-compile
+               -c "$stage/constraints.txt")
+    "${pip[@]}" --target "$site" "$wheel"
+    here=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    local platforms=()
+    for tag in $("$PY" -c 'from packaging import tags; print(*tags.platform_tags())'); do
+        [[ $tag == linux_* ]] || platforms+=(--platform "$tag")  # linux_*: this machine only
+    done
+    for version in $(zipapp_setting pythons); do
+        [ "$version" = "$here" ] && continue
+        tag=cp${version/./}
+        other=$stage/$tag
+        "${pip[@]}" --target "$other" --only-binary=:all: --implementation cp \
+            --python-version "$version" --abi "$tag" "${platforms[@]}" "$wheel"
+        diff -rq -x '*.dist-info' -x '__pycache__' -x "*.cpython-*.so" "$site" "$other" >/dev/null \
+            || die "the dependencies for CPython $version differ by more than extension modules"
+        (cd "$other" && find . -name "*.cpython-${tag#cp}-*.so") | while read -r file; do
+            cp "$other/$file" "$site/$file"
+        done
+        rm -rf "$other"
+    done
+}
+
+# Puts nymchat/python_check.py at the top of the zipapp's __main__.py, so that an old Python
+# is refused in one line before shiv's bootstrap runs.
+guard_main() {
+    "$PY" - "$1" nymchat/python_check.py <<'PYEOF'
+import sys
+import zipfile
+
+archive, guard = sys.argv[1], open(sys.argv[2], "rb").read()
+with open(archive, "rb") as file:
+    shebang = file.readline()
+with zipfile.ZipFile(archive) as source:
+    entries = [(info, source.read(info)) for info in source.infolist()]
+with open(archive, "wb") as file:
+    file.write(shebang)
+    with zipfile.ZipFile(file, "w") as out:
+        for info, content in entries:
+            out.writestr(info, guard + content if info.filename == "__main__.py" else content)
+PYEOF
 }
 
 build() {
@@ -64,18 +121,22 @@ build() {
     "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$wheel"
 
     step "packing dist/nymchat (shiv: the wheel and its runtime dependencies)"
+    stage_site_packages "$wheel"
     mkdir -p dist
     rm -f dist/nymchat dist/.stamp
-    "$VENV/bin/shiv" --quiet --compressed --reproducible -p '/usr/bin/env python3' \
-        -c nymchat -o dist/nymchat "$wheel"
+    "$VENV/bin/shiv" --compressed --reproducible -p '/usr/bin/env python3' \
+        --site-packages target/zipapp/site-packages -c nymchat -o dist/nymchat
+    guard_main dist/nymchat
 
     step "writing the man page dist/nymchat.1 and bash completion dist/nymchat.bash"
-    "$VENV/bin/argparse-manpage" --module nymchat.cli --function build_parser --prog nymchat \
-        --project-name nymchat --version "$("$PY" -c 'import nymchat; print(nymchat.__version__)')" \
+    "$PY" scripts/shell_docs.py man-include > target/man-extra.roff
+    "$VENV/bin/argparse-manpage" --pyfile scripts/shell_docs.py --function man_parser \
+        --prog nymchat --project-name nymchat \
+        --version "$("$PY" -c 'import nymchat; print(nymchat.__version__)')" \
         --description "pseudonymous end-to-end encrypted messaging over the Nym mixnet" \
-        --manual-title "nymchat manual" --include docs/man-extra.roff \
+        --manual-title "nymchat manual" --include target/man-extra.roff \
         --output dist/nymchat.1 >/dev/null
-    "$VENV/bin/shtab" --shell=bash --prog nymchat nymchat.cli.build_parser > dist/nymchat.bash
+    "$PY" scripts/shell_docs.py completion > dist/nymchat.bash
 
     step "smoke-running dist/nymchat"
     local shiv_root

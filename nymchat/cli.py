@@ -126,10 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Pseudonymous, end-to-end encrypted messaging over the Nym mixnet.",
-        epilog="Exit codes: 0 ok, 1 failure, 2 usage. Run `nymchat COMMAND --help` for more.",
+        epilog="Exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted (Ctrl-C). Run "
+               "`nymchat COMMAND --help` for more.",
     )
     parser.add_argument("--version", action="store_true",
-                        help="print the versions of nymchat, its native core and Python")
+                        help="print the versions of nymchat, its native core, its "
+                             "dependencies and Python, once they have all loaded")
+    parser.add_argument("--complete-contacts", action="store_true", help=argparse.SUPPRESS)
     _common_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_ORDER:
@@ -137,22 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_version() -> int:
-    import platform
-
-    from nymchat import __version__, _native
-
-    status = "self-test ok" if _native.self_test() else "SELF-TEST FAILED"
-    print(f"nymchat {__version__}")
-    print(f"native core {_native.__version__} (Rust, {status})")
-    print(f"Python {platform.python_version()} ({platform.python_implementation()}, "
-          f"{sys.executable})")
-    return 0 if status == "self-test ok" else 1
-
-
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.version:
-        return _print_version()
+        from nymchat.version import report
+
+        return report()
+    if args.complete_contacts:  # for shell completion (dist/nymchat.bash)
+        from nymchat.completion import print_contact_names
+
+        return print_contact_names(args)
     if args.command is None:
         parser.print_help()
         return 2
@@ -160,7 +156,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     setup_logging(args.verbose, args.quiet, args.log_format)
     module, function = args.handler.split(":")
-    return getattr(importlib.import_module(module), function)(args)
+    from nymchat.stopping import exit_code
+
+    return exit_code(getattr(importlib.import_module(module), function)(args))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,6 +177,13 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
+        if isinstance(error, ImportError):  # this Python may lack a dependency's build
+            from nymchat.version import load_all
+
+            try:
+                load_all()
+            except NymchatError as why:
+                error = why
         if isinstance(error, NymchatError):
             print(f"{PROG}: error: {line(str(error))}", file=sys.stderr)
             return error.exit_code

@@ -20,11 +20,13 @@ import json
 import os
 import platform
 import random
+import signal
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,13 +175,11 @@ def mixnet_suite() -> dict:
                 "p99_ms": round(latencies[int(len(latencies) * 0.99)], 3),
                 "messages": count}
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as started:
         mixnet = MixnetProcess(Path(tmp) / "state", Path(tmp) / "shiv", delay="zero")
-        try:
-            return {name: asyncio.run(measure(mixnet.url, size, count))
-                    for name, (size, count) in MIXNET_SIZES.items()}
-        finally:
-            mixnet.stop()
+        started.callback(mixnet.stop)
+        return {name: asyncio.run(measure(mixnet.url, size, count))
+                for name, (size, count) in MIXNET_SIZES.items()}
 
 
 def mixnet_markdown(results: dict) -> str:
@@ -257,6 +257,57 @@ def _populate(data: Path, users: int, queued: int) -> None:
     store.close()
 
 
+def relay_node_args(messages: int) -> list[str]:
+    """What the relay measurement needs of a node: no rate limits, and room to queue every
+    message it sends before their acknowledgements come back (on a fast machine the sender
+    is done before the recipient's first acknowledgement)."""
+    return ["--pow-difficulty", "0", *UNLIMITED, "--queue-max-messages", str(messages)]
+
+
+async def relay(url: str, contact: str, pid: int, messages: int = NODE_RELAY_MESSAGES,
+                ack_batch: int = 100) -> dict:
+    """`messages` sends of 100 B with 200 in flight, each pushed to the recipient, who
+    acknowledges in batches of `ack_batch`."""
+    import asyncio
+
+    from nodeclient import Client
+
+    from nymchat.protocol.wire import Kind
+
+    async with Client(f"{url}/bench-alice", contact) as alice, \
+            Client(f"{url}/bench-bob", contact) as bob:
+        await alice.register("bench-alice")
+        await bob.register("bench-bob")
+        window = asyncio.Semaphore(200)
+
+        async def send(n: int) -> None:
+            async with window:
+                await alice.request(Kind.SEND, recipient="bench-bob",
+                                    message_id=n.to_bytes(16, "big"), payload=bytes(100))
+
+        pending_acks: list[asyncio.Task] = []
+
+        async def receive() -> None:
+            seen: set[bytes] = set()
+            acks: list[bytes] = []
+            while len(seen) < messages:
+                push = await bob.push(timeout=60)
+                if push.kind is Kind.DELIVER and push.body["message_id"] not in seen:
+                    seen.add(push.body["message_id"])
+                    acks.append(push.body["message_id"])
+                    if len(acks) == ack_batch:
+                        pending_acks.append(asyncio.create_task(
+                            bob.request(Kind.ACK, message_ids=tuple(acks))))
+                        acks = []
+            await asyncio.gather(*pending_acks)
+
+        cpu, start = _cpu_seconds(pid), time.perf_counter()
+        await asyncio.gather(receive(), *(send(n) for n in range(messages)))
+        elapsed, cpu = time.perf_counter() - start, _cpu_seconds(pid) - cpu
+    return {"relay_msgs_per_s": round(messages / elapsed),
+            "node_cpu_us_per_msg": round(cpu / messages * 1e6)}
+
+
 def node_suite() -> dict:
     import asyncio
     import tempfile
@@ -266,40 +317,6 @@ def node_suite() -> dict:
 
     from nymchat import keystore
     from nymchat.protocol.wire import Kind
-
-    async def relay(url: str, contact: str, pid: int) -> dict:
-        async with Client(f"{url}/bench-alice", contact) as alice, \
-                Client(f"{url}/bench-bob", contact) as bob:
-            await alice.register("bench-alice")
-            await bob.register("bench-bob")
-            window = asyncio.Semaphore(200)
-
-            async def send(n: int) -> None:
-                async with window:
-                    await alice.request(Kind.SEND, recipient="bench-bob",
-                                        message_id=n.to_bytes(16, "big"), payload=bytes(100))
-
-            pending_acks: list[asyncio.Task] = []
-
-            async def receive() -> None:
-                seen: set[bytes] = set()
-                acks: list[bytes] = []
-                while len(seen) < NODE_RELAY_MESSAGES:
-                    push = await bob.push(timeout=60)
-                    if push.kind is Kind.DELIVER and push.body["message_id"] not in seen:
-                        seen.add(push.body["message_id"])
-                        acks.append(push.body["message_id"])
-                        if len(acks) == 100:
-                            pending_acks.append(asyncio.create_task(
-                                bob.request(Kind.ACK, message_ids=tuple(acks))))
-                            acks = []
-                await asyncio.gather(*pending_acks)
-
-            cpu, start = _cpu_seconds(pid), time.perf_counter()
-            await asyncio.gather(receive(), *(send(n) for n in range(NODE_RELAY_MESSAGES)))
-            elapsed, cpu = time.perf_counter() - start, _cpu_seconds(pid) - cpu
-        return {"relay_msgs_per_s": round(NODE_RELAY_MESSAGES / elapsed),
-                "node_cpu_us_per_msg": round(cpu / NODE_RELAY_MESSAGES * 1e6)}
 
     async def lookups(url: str, contact: str) -> dict:
         rng = random.Random(1)
@@ -316,28 +333,27 @@ def node_suite() -> dict:
         return {"lookup_p50_ms": round(times[len(times) // 2], 3),
                 "lookup_p99_ms": round(times[int(len(times) * 0.99)], 3)}
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as started:
         tmp = Path(tmp)
         shiv = tmp / "shiv"
         mixnet = MixnetProcess(tmp / "mixnet", shiv, delay="zero")
-        try:
-            node = NodeProcess(tmp / "relay", shiv, f"{mixnet.url}/node", "--pow-difficulty",
-                               "0", *UNLIMITED)
-            results = asyncio.run(relay(mixnet.url, node.contact, node.proc.pid))
-            node.stop()
-            data = tmp / "big"
-            data.mkdir(mode=0o700)
-            keystore.create(data, NodeProcess.PASSWORD)
-            populate_start = time.perf_counter()
-            _populate(data, NODE_USERS, NODE_QUEUED)
-            results["populate_s"] = round(time.perf_counter() - populate_start, 1)
-            node = NodeProcess(data, shiv, f"{mixnet.url}/node2", *UNLIMITED)
-            results.update(asyncio.run(lookups(mixnet.url, node.contact)))
-            results["rss_mb"] = round(_rss_mb(node.proc.pid), 1)
-            results["users"], results["queued"] = NODE_USERS, NODE_QUEUED
-            node.stop()
-        finally:
-            mixnet.stop()
+        started.callback(mixnet.stop)
+        node = NodeProcess(tmp / "relay", shiv, f"{mixnet.url}/node",
+                           *relay_node_args(NODE_RELAY_MESSAGES))
+        started.callback(node.stop)
+        results = asyncio.run(relay(mixnet.url, node.contact, node.proc.pid))
+        node.stop()
+        data = tmp / "big"
+        data.mkdir(mode=0o700)
+        keystore.create(data, NodeProcess.PASSWORD)
+        populate_start = time.perf_counter()
+        _populate(data, NODE_USERS, NODE_QUEUED)
+        results["populate_s"] = round(time.perf_counter() - populate_start, 1)
+        node = NodeProcess(data, shiv, f"{mixnet.url}/node2", *UNLIMITED)
+        started.callback(node.stop)
+        results.update(asyncio.run(lookups(mixnet.url, node.contact)))
+        results["rss_mb"] = round(_rss_mb(node.proc.pid), 1)
+        results["users"], results["queued"] = NODE_USERS, NODE_QUEUED
     return results
 
 
@@ -453,21 +469,25 @@ def flood_suite() -> dict:
             flooder = context.Process(target=_flood_worker,
                                       args=(url, contact, FLOOD_REQUESTS, ready, done))
             flooder.start()
-            await asyncio.to_thread(ready.wait)
-            cpu, start = _cpu_seconds(pid), time.perf_counter()
-            during = []
-            while flooder.is_alive():
-                during.append(await lookup(alice))
-            # What the node still holds of the flood comes before a lookup sent now: the
-            # flood is over for the user when that one is answered.
-            for _ in range(30):
-                during.append(await lookup(alice))
-                if during[-1] is not None:
-                    break
-            elapsed = time.perf_counter() - start
-            cpu = _cpu_seconds(pid) - cpu
-            sending = done.get(timeout=10)
-            flooder.join()
+            try:
+                await asyncio.to_thread(ready.wait)
+                cpu, start = _cpu_seconds(pid), time.perf_counter()
+                during = []
+                while flooder.is_alive():
+                    during.append(await lookup(alice))
+                # What the node still holds of the flood comes before a lookup sent now: the
+                # flood is over for the user when that one is answered.
+                for _ in range(30):
+                    during.append(await lookup(alice))
+                    if during[-1] is not None:
+                        break
+                elapsed = time.perf_counter() - start
+                cpu = _cpu_seconds(pid) - cpu
+                sending = done.get(timeout=10)
+            finally:
+                if flooder.is_alive():
+                    flooder.kill()
+                flooder.join()
         page = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics",
                                       timeout=10).read().decode()
         dropped = sum(int(n) for n in re.findall(
@@ -486,23 +506,18 @@ def flood_suite() -> dict:
                 "during_p50_ms": percentiles(answered)[0] if answered else None,
                 "during_p99_ms": percentiles(answered)[1] if answered else None}
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as started:
         tmp = Path(tmp)
         mixnet = MixnetProcess(tmp / "mixnet", tmp / "shiv", delay="zero")
+        started.callback(mixnet.stop)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             metrics = probe.getsockname()[1]
-        try:
-            alice = users(tmp / "node")["bench-alice"]
-            node = NodeProcess(tmp / "node", tmp / "shiv", f"{mixnet.url}/node",
-                               "--lookups-per-min", "1e9", "--metrics", f"127.0.0.1:{metrics}")
-            try:
-                return asyncio.run(measure(mixnet.url, node.contact, node.proc.pid, metrics,
-                                           alice))
-            finally:
-                node.stop()
-        finally:
-            mixnet.stop()
+        alice = users(tmp / "node")["bench-alice"]
+        node = NodeProcess(tmp / "node", tmp / "shiv", f"{mixnet.url}/node",
+                           "--lookups-per-min", "1e9", "--metrics", f"127.0.0.1:{metrics}")
+        started.callback(node.stop)
+        return asyncio.run(measure(mixnet.url, node.contact, node.proc.pid, metrics, alice))
 
 
 def flood_markdown(r: dict) -> str:
@@ -606,30 +621,28 @@ def e2e_suite() -> dict:
                 "direct_p50_ms": round(direct[len(direct) // 2], 2),
                 "direct_p99_ms": round(direct[int(len(direct) * 0.99)], 2)}
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as started:
         tmp = Path(tmp)
         shiv = tmp / "shiv"
         mixnet = MixnetProcess(tmp / "mixnet", shiv, delay="zero")
+        started.callback(mixnet.stop)
         node = NodeProcess(tmp / "node", shiv, f"{mixnet.url}/node", "--pow-difficulty", "0",
                            *UNLIMITED)
-        try:
-            results = asyncio.run(measure(tmp, mixnet.url, node.contact))
-            env = clean_env(shiv, NYMCHAT_PASSPHRASE=passphrase)
-            times = {}
-            for command in (["lookup", "bob"], ["send", "bob", "one-shot"]):
-                runs = []
-                for _ in range(ONESHOT_RUNS):
-                    start = time.perf_counter()
-                    subprocess.run([str(DIST), "--home", str(tmp / "alice"), *command],
-                                   check=True, capture_output=True, env=env, timeout=60)
-                    runs.append(time.perf_counter() - start)
-                times[command[0]] = round(statistics.median(runs), 3)
-            results["oneshot_lookup_s"] = times["lookup"]
-            results["oneshot_send_s"] = times["send"]
-            results["chat_rss_mb"] = _chat_rss(tmp / "alice", env)
-        finally:
-            node.stop()
-            mixnet.stop()
+        started.callback(node.stop)
+        results = asyncio.run(measure(tmp, mixnet.url, node.contact))
+        env = clean_env(shiv, NYMCHAT_PASSPHRASE=passphrase)
+        times = {}
+        for command in (["lookup", "bob"], ["send", "bob", "one-shot"]):
+            runs = []
+            for _ in range(ONESHOT_RUNS):
+                start = time.perf_counter()
+                subprocess.run([str(DIST), "--home", str(tmp / "alice"), *command],
+                               check=True, capture_output=True, env=env, timeout=60)
+                runs.append(time.perf_counter() - start)
+            times[command[0]] = round(statistics.median(runs), 3)
+        results["oneshot_lookup_s"] = times["lookup"]
+        results["oneshot_send_s"] = times["send"]
+        results["chat_rss_mb"] = _chat_rss(tmp / "alice", env)
     return results
 
 
@@ -686,7 +699,8 @@ def machine() -> str:
     except OSError:
         pass
     return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")
+            f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} "
+            "before it began (other work on the machine slows every figure)")
 
 
 def crypto_markdown(results: dict) -> str:
@@ -736,12 +750,15 @@ SUITES = {
 
 
 def main() -> int:
+    # SIGTERM unwinds like Ctrl-C does, so that each suite stops what it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("suite", choices=[*SUITES, "all"])
     parser.add_argument("--json", action="store_true", help="print results as one JSON object")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/BENCHMARKS.md")
     args = parser.parse_args()
     names = list(SUITES) if args.suite == "all" else [args.suite]
+    where = machine()
     output = {}
     for name in names:
         run, render, title = SUITES[name]
@@ -750,7 +767,7 @@ def main() -> int:
         if not args.no_write:
             when = time.strftime("%Y-%m-%d")
             write_section(name, f"## {title}\n\nMeasured {when} at commit `{git_revision()}` on "
-                                f"{machine()}, by `scripts/bench.py {name}`. Each figure is the "
+                                f"{where}, by `scripts/bench.py {name}`. Each figure is the "
                                 "median of 7 rounds of the mean per-call time.\n\n"
                                 + render(results))
     if args.json:

@@ -13,6 +13,21 @@ ROOT = Path(__file__).resolve().parent.parent
 DIST = Path(os.environ.get("NYMCHAT_DIST", ROOT / "dist" / "nymchat"))
 
 
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+    """Sends `sig` and waits; a process still running after `timeout` s is killed (and that
+    is an error: it ignored the signal)."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"{proc.args[:2]} ignored signal {sig} for {timeout:g} s; "
+                                 "killed") from None
+    return proc.returncode
+
+
 def clean_env(shiv_root: Path, **extra: str) -> dict[str, str]:
     """The environment without the caller's NYMCHAT_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NYMCHAT_")}
@@ -34,8 +49,12 @@ class MixnetProcess:
             env=clean_env(shiv_root))
         self.lines: queue.Queue[dict] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
-        first = self.next_line(timeout=30)
-        assert first["event"] == "listening", first
+        try:
+            first = self.next_line(timeout=30)
+            assert first["event"] == "listening", first
+        except BaseException:
+            self.proc.kill()
+            raise
         self.url, self.port = first["url"], first["port"]
 
     def _read(self) -> None:
@@ -58,9 +77,7 @@ class MixnetProcess:
 
     def stop(self) -> list[dict]:
         """SIGTERM; returns what it printed on the way out."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=15)
+        stop(self.proc)
         out = []
         while not self.lines.empty():
             out.append(self.lines.get())
@@ -86,10 +103,7 @@ class NodeProcess:
         self.contact = line.removeprefix("node contact: ").strip()
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=15)
-        return self.proc.returncode
+        return stop(self.proc, sig)
 
 
 PASSPHRASE = "correct horse battery"
@@ -110,13 +124,14 @@ def wait_until_serving(home: Path, proc: subprocess.Popen, timeout: float = 30) 
 class User:
     """A person running dist/nymchat commands with their own home, on a mixnet and node."""
 
-    def __init__(self, name, home, shiv_root, mixnet, node):
+    def __init__(self, name, home, shiv_root, mixnet, node, python=None):
         self.name, self.home, self.shiv_root = name, home, shiv_root
+        self.command = [python, str(DIST)] if python else [str(DIST)]  # else its shebang
         self.nym = f"{mixnet.url}/{name}"
         self.contact = node.contact
 
     def __call__(self, *args, passphrase=PASSPHRASE, input=None, check=True):
-        out = subprocess.run([str(DIST), "--home", str(self.home), *args], capture_output=True,
+        out = subprocess.run([*self.command, "--home", str(self.home), *args], capture_output=True,
                              text=True, input=input, timeout=90,
                              env=clean_env(self.shiv_root, NYMCHAT_PASSPHRASE=passphrase))
         if check:

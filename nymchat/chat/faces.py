@@ -3,8 +3,10 @@ while you type, a status line, history, completion) or, when stdin is not a term
 lines in and events out (one JSON object a line with --json) for scripts and tests."""
 
 import asyncio
+import contextlib
 import json
 import sys
+import threading
 
 from nymchat.chat.core import COMMANDS, ChatSession, Event
 from nymchat.terminal import block, line
@@ -50,11 +52,29 @@ class ScriptFace:
             print(render(event), flush=True)
 
     async def run(self, session: ChatSession) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            line = await loop.run_in_executor(None, sys.stdin.readline)
+            line = await _read_line()
             if not line or not await session.handle(line):
                 return
+
+
+async def _read_line() -> str:
+    """A line of stdin ("" at its end), read by a daemon thread: a read still waiting must
+    not keep the process alive once Ctrl-C has ended it (exit 130, stdin left open)."""
+    loop = asyncio.get_running_loop()
+    result = loop.create_future()
+
+    def deliver(text: str) -> None:
+        if not result.done():
+            result.set_result(text)
+
+    def read() -> None:
+        text = sys.stdin.readline()
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(deliver, text)
+
+    threading.Thread(target=read, name="stdin", daemon=True).start()
+    return await result
 
 
 class TerminalFace:

@@ -5,10 +5,11 @@ a Unix socket in the home directory (mode 0600), since a nym-client takes one we
 One JSON object per line each way: `{"op": "send", "to": NAME, "text": TEXT}` or
 `{"op": "lookup", "name": NAME}` or `{"op": "direct", "action": "invite" | "accept" |
 "decline" | "end", "name": NAME}` or `{"op": "status"}` (what serves: `"serving"`, e.g.
-"chat", and `"pid"`, so that other commands can name it); answers `{"ok": true, ...}`
-or `{"ok": false, "error": TEXT, "exit": CODE}`; both with `"notices"`, what the user
-was told meanwhile. Lines are read within the bounds of the native JSON reader (nesting,
-number sizes); a line beyond them gets an error answer like any other bad request.
+"chat", and `"pid"`, so that other commands can name it) or `{"op": "names"}` (the
+contacts' names, for shell completion); answers `{"ok": true, ...}` or `{"ok": false,
+"error": TEXT, "exit": CODE}`; both with `"notices"`, what the user was told meanwhile.
+Lines are read within the bounds of the native JSON reader (nesting, number sizes); a line
+beyond them gets an error answer like any other bad request.
 """
 
 import asyncio
@@ -88,6 +89,8 @@ async def _handle(engine, role: str, request) -> dict:
         if request.get("op") == "direct":
             username = await engine.direct_action(str(request["action"]), str(request["name"]))
             return {"ok": True, "username": username, "direct": engine.direct_state(username)}
+        if request.get("op") == "names":
+            return {"ok": True, "names": [c["username"] for c in engine.store.contacts()]}
         if request.get("op") == "lookup":
             contact = await engine.lookup(str(request["name"]))
             return {"ok": True, "contact": contact,

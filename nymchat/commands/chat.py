@@ -43,7 +43,6 @@ def _with_own_nym_client(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
-    import contextlib
 
     if args.nym_client_bin or args.nym_id:
         return _with_own_nym_client(args)
@@ -83,6 +82,5 @@ def run(args: argparse.Namespace) -> int:
                 server.close()
                 control.socket_path(engine.profile.home).unlink(missing_ok=True)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    asyncio.run(main())  # Ctrl-C (SIGINT) ends it through the CLI's exit status 130
     return 0

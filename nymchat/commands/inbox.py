@@ -29,11 +29,9 @@ def run(args: argparse.Namespace) -> int:
     refuse_if_served(args, "inbox --follow" if args.follow else "inbox")
 
     async def main():
-        import signal
+        from nymchat.stopping import on_stop_signals
 
-        loop, task = asyncio.get_running_loop(), asyncio.current_task()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+        on_stop_signals(asyncio.get_running_loop(), asyncio.current_task().cancel)
         async with open_engine(args) as engine:
             if not args.follow:
                 for message in await engine.inbox(quiet=args.wait, limit=args.max_time):
@@ -71,6 +69,6 @@ def run(args: argparse.Namespace) -> int:
 
     import contextlib
 
-    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+    with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(main())  # Ctrl-C or SIGTERM ends --follow cleanly
     return 0

@@ -106,6 +106,7 @@ async def _serve(args: argparse.Namespace) -> None:
     from nymchat.mixnet.identities import IdentityStore
     from nymchat.mixnet.model import Mixnet
     from nymchat.mixnet.server import MixnetServer
+    from nymchat.stopping import on_stop_signals
 
     try:
         delays = config.parse_delays(args.delay)
@@ -122,8 +123,7 @@ async def _serve(args: argparse.Namespace) -> None:
     server = MixnetServer(mixnet, IdentityStore(state), max_frame=args.max_frame)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    on_stop_signals(loop, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, _print_stats, args, mixnet.stats)
     try:
         async with server.serve(args.host, args.port) as ws_server:

@@ -86,7 +86,6 @@ async def _connect(transport, supervisor, supervised, stop) -> bool:
 async def _serve(settings: dict, identity) -> None:
     import asyncio
     import os
-    import signal
 
     from nymchat.errors import NymchatError
     from nymchat.files import write_atomic
@@ -96,6 +95,7 @@ async def _serve(settings: dict, identity) -> None:
     from nymchat.node.store import NodeStore
     from nymchat.nym.transport import NymClient
     from nymchat.protocol.contact import NodeContact
+    from nymchat.stopping import on_stop_signals
 
     data = Path(settings["data"])
     store = NodeStore(data / "node.db")
@@ -124,8 +124,7 @@ async def _serve(settings: dict, identity) -> None:
                                f"{reason.lower()}") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    on_stop_signals(loop, stop.set)
     supervisor = supervised = None
     if settings["nym_client_bin"]:
         from urllib.parse import urlsplit

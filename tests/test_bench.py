@@ -1,0 +1,66 @@
+"""scripts/bench.py gives its figures on a fast machine as on a slow one, and stops what it
+started however it ends."""
+
+import asyncio
+import importlib.util
+import subprocess
+
+import pytest
+from procs import ROOT
+
+pytestmark = pytest.mark.cli
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_relay_node_queues_every_message_of_the_bench_unacknowledged(
+        bench, start_mixnet, start_node):
+    """The fastest machine: every send arrives before the recipient acknowledges any."""
+    from nodeclient import Client
+
+    from nymchat.protocol.wire import Kind
+
+    messages = 1200  # more than a recipient's default quota (1,000)
+    mixnet = start_mixnet()
+    node = start_node(mixnet, *bench.relay_node_args(messages))
+
+    async def send_all() -> None:
+        async with Client(f"{mixnet.url}/alice", node.contact) as alice, \
+                Client(f"{mixnet.url}/bob", node.contact) as bob:
+            await alice.register("alice")
+            await bob.register("bob")  # and never acknowledges
+            window = asyncio.Semaphore(200)
+
+            async def send(n: int) -> None:
+                async with window:
+                    await alice.request(Kind.SEND, recipient="bob",
+                                        message_id=n.to_bytes(16, "big"), payload=bytes(100))
+
+            await asyncio.gather(*(send(n) for n in range(messages)))
+
+    asyncio.run(send_all())  # a refusal (queue_full) raises
+
+
+def test_a_failed_bench_leaves_no_process_running(bench, monkeypatch):
+    started = []
+    popen = subprocess.Popen
+
+    def recording(*args, **kwargs):
+        started.append(popen(*args, **kwargs))
+        return started[-1]
+
+    async def fails(*args, **kwargs):
+        raise RuntimeError("the measurement failed")
+
+    monkeypatch.setattr(subprocess, "Popen", recording)
+    monkeypatch.setattr(bench, "relay", fails)
+    with pytest.raises(RuntimeError, match="the measurement failed"):
+        bench.node_suite()
+    assert len(started) == 2  # the mixnet and the node
+    assert all(proc.poll() is not None for proc in started)
