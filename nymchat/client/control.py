@@ -2,12 +2,16 @@
 connection (`inbox --follow`, `chat`) serves one-shot commands from other terminals over
 a Unix socket in the home directory (mode 0600), since a nym-client takes one websocket.
 
-One JSON object per line each way: `{"op": "send", "to": NAME, "text": TEXT}` or
-`{"op": "lookup", "name": NAME}` or `{"op": "direct", "action": "invite" | "accept" |
-"decline" | "end", "name": NAME}`; answers `{"ok": true, ...}` or `{"ok": false, "error":
-TEXT, "exit": CODE}`; both with `"notices"`, what the user was told meanwhile. Lines are
-read within the bounds of the native JSON reader (nesting, number sizes); a line beyond
-them gets an error answer like any other bad request.
+One JSON object per line each way: a request of `nymchat.client.ops` (`{"op": "send",
+"to": NAME, "text": TEXT}`, `{"op": "contacts"}`, `{"op": "drop", "id": PREFIX}`...);
+answers `{"ok": true, ...}` or `{"ok": false, "error": TEXT, "exit": CODE}`; both with
+`"notices"`, what the user was told meanwhile. Lines are read within the bounds of the
+native JSON reader (nesting, number sizes); a line beyond them gets an error answer like
+any other bad request.
+
+Whoever can open the socket (any process of this user: it is 0600 in a 0700 home) acts
+for the profile without its passphrase, as with ssh-agent. `unregister` is refused: it
+would end what the serving process does.
 """
 
 import asyncio
@@ -18,6 +22,7 @@ import os
 from pathlib import Path
 
 from nymchat import _native
+from nymchat.client import ops
 from nymchat.errors import NymchatError
 
 log = logging.getLogger(__name__)
@@ -76,23 +81,14 @@ async def _answer(engine, line: bytes) -> dict:
 async def _handle(engine, request) -> dict:
     if not isinstance(request, dict):
         return {"ok": False, "error": "bad control request: not a JSON object", "exit": 2}
+    if request.get("op") == "unregister":
+        return {"ok": False, "exit": 1, "error": "a chat or `inbox --follow` serves this "
+                "profile: quit it first, then unregister"}
     try:
-        if request.get("op") == "send":
-            message_id = await engine.send(str(request["to"]), str(request["text"]))
-            return {"ok": True, "sent": message_id.hex(),
-                    "status": engine.store.message(message_id)["status"]}
-        if request.get("op") == "direct":
-            username = await engine.direct_action(str(request["action"]), str(request["name"]))
-            return {"ok": True, "username": username, "direct": engine.direct_state(username)}
-        if request.get("op") == "lookup":
-            contact = await engine.lookup(str(request["name"]))
-            return {"ok": True, "contact": contact,
-                    "safety_number": engine.safety_number(contact),
-                    "new_safety_number": engine.new_safety_number(contact)}
-        return {"ok": False, "error": f"unknown operation {request.get('op')!r}", "exit": 2}
+        return {"ok": True, **await ops.answer(engine, request)}
     except NymchatError as e:
         return {"ok": False, "error": str(e), "exit": e.exit_code}
-    except (KeyError, TypeError) as e:
+    except (KeyError, TypeError, ValueError) as e:
         return {"ok": False, "error": f"bad control request: {e}", "exit": 2}
 
 
