@@ -28,7 +28,7 @@ TRUST_DIGITS = 20  # of the safety number, to trust a changed key: 66 bits, not 
 # An outgoing message moves on through these; or it fails: refused by the node for good
 # (`FINAL_REFUSALS`, with its detail as the reason) or dropped by the user. Refusals that
 # may pass later (queue_full, busy, rate_limited...) leave it waiting in the outbox.
-STATUSES = ("queued", "accepted", "delivered")
+STATUSES = ("queued", "accepted", "delivered")  # failed ranks with queued
 FINAL_REFUSALS = {ErrorCode.NOT_FOUND, ErrorCode.TOO_LARGE, ErrorCode.INVALID_NAME,
                   ErrorCode.BAD_REQUEST}
 DROPPED = "dropped by you"
@@ -487,11 +487,13 @@ class Engine(DirectMode):
 
     def _set_status(self, message_id: bytes, status: str) -> None:
         """Moves a sent message on: queued → accepted (by the node) → delivered (to the
-        recipient's device), never back. Call within a transaction."""
+        recipient's device), never back. A message dropped while on its way may still
+        arrive: then it says so. Call within a transaction."""
         record = self.store.message(message_id)
-        if record and record.get("direction") == "out" and status_of(record) != "failed" \
-                and STATUSES.index(status) > STATUSES.index(status_of(record)):
+        if record and record.get("direction") == "out" and STATUSES.index(status) > \
+                STATUSES.index(status_of(record).replace("failed", "queued")):
             record["status"] = status
+            record.pop("reason", None)
             self.store.update_message(message_id, record)
             if self.on_status is not None:
                 self.on_status(message_id, status)
