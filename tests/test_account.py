@@ -40,9 +40,9 @@ def _stop(follower: subprocess.Popen) -> None:
     follower.wait(timeout=15)
 
 
-def _store_outgoing(user, to: str, text: str, status: str) -> str:
-    """Puts a message in the user's outbox as an older nymchat did (no size check, status
-    `sent`); returns its id."""
+def _store_outgoing(user, to: str, text: str, status: str, waiting: bool = True) -> str:
+    """Stores a message to `to`, in the outbox if `waiting`, as an older nymchat could (no
+    size check, status `sent`); returns its id."""
     import os
 
     from nymchat import keystore
@@ -55,7 +55,8 @@ def _store_outgoing(user, to: str, text: str, status: str) -> str:
         profile.store.add_message(to, message_id, {
             "direction": "out", "to": to, "text": text, "time": now_ms(), "status": status,
             "id": message_id.hex()})
-        profile.store.put("outbox", [*profile.store.get("outbox", []), message_id.hex()])
+        if waiting:
+            profile.store.put("outbox", [*profile.store.get("outbox", []), message_id.hex()])
     profile.store.close()
     return message_id.hex()
 
@@ -137,7 +138,7 @@ def test_a_full_queue_keeps_the_message_waiting_until_there_is_room(start_mixnet
     assert "not sent yet: the node refused: bob's queue holds 1 message(s)" in out.stderr
     assert "it waits in your outbox" in out.stderr
     waiting = alice.json("outbox")[0]
-    assert [(m["to"], m["text"], m["status"]) for m in waiting] == [("bob", "second",
+    assert [(m["to"], m["preview"], m["status"]) for m in waiting] == [("bob", "second",
                                                                      "queued")]
     assert "[queued]" in alice("contacts", "show", "bob").stdout
     assert [m["text"] for m in bob.json("inbox")] == ["first"]
@@ -155,6 +156,7 @@ def test_outbox_lists_what_waits_and_drop_takes_one_out_by_a_unique_prefix(peopl
     listed = alice.json("outbox")[0]
     assert [m["id"] for m in listed] == ids
     assert listed[0]["status"] == "queued"  # an older version's `sent`
+    assert (listed[1]["preview"], listed[1]["bytes"]) == ("later 0\x1b[2J", 11)
     text = alice("outbox").stdout.splitlines()
     assert text[1].startswith(f"{ids[1][:8]}  to bob") and "later 0\\x1b[2J" in text[1]
     assert "\x1b" not in alice("outbox").stdout
@@ -198,6 +200,8 @@ def test_while_a_chat_serves_the_profile_every_command_goes_through_it(people):
     alice, bob = people("alice", "bob")
     bob("send", "alice", "hello alice")
     alice("inbox")
+    for n in range(30):  # a conversation longer than a request may be
+        _store_outgoing(alice, "bob", f"{n:02}" + "x" * (MAX_BODY - 2), "accepted", False)
     nope = "not the passphrase"
     out = alice("contacts", "list", passphrase=nope, check=False)
     assert out.returncode == 1 and "wrong passphrase" in out.stderr  # nobody serves: asked
@@ -212,6 +216,8 @@ def test_while_a_chat_serves_the_profile_every_command_goes_through_it(people):
             assert out.returncode == 0, (command, out.stderr)
         listed = alice.json("contacts", "list")[0]
         assert [(c["username"], c["verified"]) for c in listed] == [("bob", True)]
+        shown = alice.json("contacts", "show", "bob", "-n", "32")[0]
+        assert [m["text"][:2] for m in shown] == ["he", *(f"{n:02}" for n in range(30)), "th"]
         out = alice("unregister", "--yes", passphrase=nope, check=False)
         assert out.returncode == 1 and "quit it first, then unregister" in out.stderr
     finally:

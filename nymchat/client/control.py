@@ -28,6 +28,7 @@ from nymchat.errors import NymchatError
 log = logging.getLogger(__name__)
 SOCKET_NAME = "control.sock"
 MAX_REQUEST = 1 << 20
+MAX_ANSWER = 64 << 20  # a conversation of many long messages (`contacts show -n N`)
 
 
 def socket_path(home: Path) -> Path:
@@ -98,11 +99,16 @@ async def call(home: Path, request: dict, timeout: float = 120) -> dict | None:
     if not path.exists():
         return None
     try:
-        reader, writer = await asyncio.open_unix_connection(path, limit=MAX_REQUEST)
+        reader, writer = await asyncio.open_unix_connection(path, limit=MAX_ANSWER)
     except (ConnectionRefusedError, FileNotFoundError):
         return None  # a socket left behind by a process that is gone
     writer.write(json.dumps(request).encode() + b"\n")
     await writer.drain()
-    line = await asyncio.wait_for(reader.readline(), timeout)
-    writer.close()
+    try:
+        line = await asyncio.wait_for(reader.readline(), timeout)
+    except (ValueError, asyncio.LimitOverrunError):
+        raise NymchatError(f"the answer of the process serving this profile is over "
+                           f"{MAX_ANSWER >> 20} MiB: ask for less") from None
+    finally:
+        writer.close()
     return _native.json_loads(line) if line else None

@@ -10,6 +10,8 @@ from nymchat.errors import KeystoreError, UsageError
 from nymchat.identity import fingerprint
 from nymchat.protocol import names
 
+PREVIEW = 80  # characters of a waiting message's text in `outbox`
+
 
 def safety(engine: Engine, contact: dict) -> dict:
     """The safety numbers and fingerprints of a contact, as `verify` gives them to
@@ -61,7 +63,8 @@ async def _contacts(engine: Engine, request: dict) -> dict:
 async def _show(engine: Engine, request: dict) -> dict:
     contact = engine.known(str(request["name"]))
     history = [{**m, "status": status_of(m)} if m["direction"] == "out" else m
-               for m in engine.store.history(contact["username"], int(request.get("last", 50)))
+               for m in engine.store.history(contact["username"],
+                                             max(0, int(request.get("last", 50))))
                if m["direction"] in ("in", "out")]
     return {"username": contact["username"], "messages": history}
 
@@ -97,7 +100,9 @@ async def _unblock(engine: Engine, request: dict) -> dict:
 
 
 async def _outbox(engine: Engine, request: dict) -> dict:
-    return {"outbox": [{"id": r["id"], "to": r["to"], "time": r["time"], "text": r["text"],
+    """What waits, each with the start of its text (the whole is in `contacts show`)."""
+    return {"outbox": [{"id": r["id"], "to": r["to"], "time": r["time"],
+                        "preview": r["text"][:PREVIEW], "bytes": len(r["text"].encode()),
                         "status": status_of(r)} for r in engine.outbox()]}
 
 

@@ -4,7 +4,7 @@ import argparse
 import json
 import time
 
-PREVIEW = 40  # characters of a message shown in the list
+PREVIEW = 40  # characters of a message shown in the list (of the 80 `ops` gives)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     now = time.time()
     for m in waiting:
         print(f"{m['id'][:8]}  to {m['to']:<20} {_age(m['time'], now) + ' ago':<12} "
-              f"{_preview(m['text'])}")
+              f"{_preview(m['preview'])}")
     print(f"{len(waiting)} waiting; they leave with the next nymchat command that connects "
           "(`nymchat outbox drop ID` takes one out)")
     return 0
