@@ -211,18 +211,20 @@ def test_while_a_chat_serves_the_profile_every_command_goes_through_it(people):
         for command in (("contacts", "list"), ("contacts", "show", "bob"),
                         ("contacts", "verify", "bob"), ("contacts", "verify", "bob", "--mark"),
                         ("outbox",), ("contacts", "block", "carol"),
-                        ("contacts", "unblock", "carol"), ("send", "bob", "through it")):
+                        ("contacts", "unblock", "carol"), ("send", "bob", "through it"),
+                        ("send", "bob", "sent soon by it", "--no-wait")):
             out = alice(*command, passphrase=nope, check=False)
             assert out.returncode == 0, (command, out.stderr)
         listed = alice.json("contacts", "list")[0]
         assert [(c["username"], c["verified"]) for c in listed] == [("bob", True)]
-        shown = alice.json("contacts", "show", "bob", "-n", "32")[0]
-        assert [m["text"][:2] for m in shown] == ["he", *(f"{n:02}" for n in range(30)), "th"]
+        shown = alice.json("contacts", "show", "bob", "-n", "33")[0]
+        assert [m["text"][:2] for m in shown] == ["he", *(f"{n:02}" for n in range(30)), "th",
+                                                  "se"]
         out = alice("unregister", "--yes", passphrase=nope, check=False)
         assert out.returncode == 1 and "quit it first, then unregister" in out.stderr
     finally:
         _stop(follower)
-    assert [m["text"] for m in bob.json("inbox")] == ["through it"]
+    assert sorted(m["text"] for m in bob.json("inbox")) == ["sent soon by it", "through it"]
 
 
 # --- blocking --------------------------------------------------------------------------
