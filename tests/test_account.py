@@ -265,6 +265,8 @@ def test_a_blocked_name_is_dropped_unread_without_receipts_and_its_invitations_i
     assert bob.json("contacts", "show", "alice")[0][-1]["reason"] == "you blocked alice"
     out = bob("contacts", "unblock", "carol", check=False)
     assert out.returncode == 1 and "carol is not blocked" in out.stderr
+    out = bob("contacts", "block", "al!ce", check=False)
+    assert out.returncode == 2 and "'al!ce': a username uses only a-z" in out.stderr
 
 
 # --- unregister ------------------------------------------------------------------------

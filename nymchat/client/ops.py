@@ -122,12 +122,15 @@ def needs_node(request: dict) -> bool:
 
 
 async def answer(engine: Engine, request: dict) -> dict:
-    """The answer to one request; raises `NymchatError` (and `KeyError`, `TypeError`,
-    `ValueError` for a malformed request)."""
+    """The answer to one request; raises `NymchatError` (`UsageError` for a name that
+    is not valid; `KeyError`, `TypeError`, `ValueError` for a malformed request)."""
     op = OPS.get(request.get("op"))
     if op is None:
         raise UsageError(f"unknown operation {request.get('op')!r}")
-    return await op(engine, request)
+    try:
+        return await op(engine, request)
+    except names.InvalidName as e:
+        raise UsageError(f"'{request.get('name', request.get('to'))}': {e}") from None
 
 
 def perform(args: argparse.Namespace, request: dict, slow=None) -> dict:
