@@ -59,7 +59,7 @@ DIRECT_NOTE = ("In direct mode messages go from client to client through the mix
                "go through the node again. docs/SECURITY.md says what each side learns.")
 
 
-def mark(message: dict) -> str:
+def _mark(message: dict) -> str:
     """An outgoing message's status as every face words it (the reason came from the node:
     neutralised)."""
     from nymchat.terminal import line
@@ -89,17 +89,15 @@ def run(args: argparse.Namespace) -> int:
     from nymchat.client.directmode import DONE
     from nymchat.client.ops import perform
     from nymchat.commands.safety import describe
-    from nymchat.protocol import names
     from nymchat.terminal import block, line
 
     command = args.contacts_command or "list"
     if command in DIRECT_COMMANDS:
         action = {"direct": "invite", "accept-direct": "accept", "decline-direct": "decline",
                   "end-direct": "end"}[command]
-        username = names.normalize(args.name)
-        answer = perform(args, {"op": "direct", "action": action, "name": username})
-        _emit(args, {"username": username, "action": action, "direct": answer["direct"]},
-              DONE[action].format(username))
+        answer = perform(args, {"op": "direct", "action": action, "name": args.name})
+        _emit(args, {"username": answer["username"], "action": action,
+                     "direct": answer["direct"]}, DONE[action].format(answer["username"]))
         return 0
     if command == "list":
         contacts = perform(args, {"op": "contacts"})["contacts"]
@@ -124,11 +122,10 @@ def run(args: argparse.Namespace) -> int:
                             "the node are told nothing)" if command == "block" else
               f"unblocked {username}: their new messages are shown again")
         return 0
-    username = names.normalize(args.name)
     if command == "trust":
-        answer = perform(args, {"op": "trust", "name": username,
+        answer = perform(args, {"op": "trust", "name": args.name,
                                 "number": " ".join(args.number)})
-        _emit(args, answer, f"trusting {username}'s new key; safety number now "
+        _emit(args, answer, f"trusting {answer['trusted']}'s new key; safety number now "
                             f"{answer['safety_number']}")
         return 0
     if command == "verify":
@@ -148,6 +145,6 @@ def run(args: argparse.Namespace) -> int:
     for m in answer["messages"]:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["time"] / 1000))
         who = "you" if m["direction"] == "out" else answer["username"]
-        status = f"  [{mark(m)}]" if m["direction"] == "out" else ""
+        status = f"  [{_mark(m)}]" if m["direction"] == "out" else ""
         print(f"[{when}] {who}: {block(m['text'])}{status}")
     return 0
