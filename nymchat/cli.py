@@ -7,8 +7,8 @@ import sys
 
 PROG = "nymchat"
 
-COMMAND_ORDER = ["node", "chat", "register", "lookup", "send", "inbox", "contacts", "keys",
-                 "backup", "restore", "mixnet", "demo"]
+COMMAND_ORDER = ["node", "chat", "register", "lookup", "send", "inbox", "contacts", "outbox",
+                 "keys", "backup", "restore", "unregister", "mixnet", "demo"]
 
 
 def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
@@ -49,8 +49,12 @@ def _add_keys(commands) -> None:
     new.set_defaults(handler="nymchat.commands.keys:new")
     show = actions.add_parser(
         "show", help="print your public keys and fingerprint",
-        description="Unlock the keystore and print the public keys and fingerprint.")
+        description="Print the public keys and fingerprint, read from the keystore without "
+                    "the passphrase; --check unlocks it to prove they are yours.")
     _common_options(show, top=False)
+    show.add_argument("--check", action="store_true",
+                      help="unlock the keystore (asks for the passphrase) and check that the "
+                           "public keys belong to the sealed secret keys")
     show.add_argument("--json", action="store_true", help="print the result as JSON")
     show.set_defaults(handler="nymchat.commands.keys:show")
 
@@ -75,10 +79,22 @@ _MODULE_COMMANDS = {
     "send": ("send one message",
              "Encrypt a message end to end and relay it through your node; exit 0 once the "
              "node has accepted it."),
-    "contacts": ("list, show, verify, trust and remove contacts; direct mode",
+    "contacts": ("list, show, verify, trust, remove and block contacts; direct mode",
                  "Your contacts: keys pinned on first use, safety numbers to compare, "
-                 "trusting a changed key, conversations with delivery marks; direct mode "
-                 "(talking without the node) by invitation and consent."),
+                 "trusting a changed key, conversations with delivery marks, blocking; "
+                 "direct mode (talking without the node) by invitation and consent. While a "
+                 "chat or `inbox --follow` runs on the profile, it answers (no passphrase "
+                 "asked)."),
+    "outbox": ("list the messages waiting to be sent; drop one",
+               "The messages stored but not yet accepted by the node, with their ids; "
+               "`outbox drop ID` takes one out (it is never sent). A message the node "
+               "refuses for good (no such user, too large) is not kept waiting: it is "
+               "marked FAILED in the conversation."),
+    "unregister": ("free your username at the node",
+                   "Free your username at your node: the node deletes the name, your keys "
+                   "and your queue, and anyone may register the name next. Your identity, "
+                   "contacts and history stay in the profile. Asks you to type the "
+                   "username, unless --yes."),
     "inbox": ("fetch new messages",
               "Fetch what your node holds for you, decrypt it, store it, acknowledge it and "
               "print it."),

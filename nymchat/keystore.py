@@ -129,6 +129,18 @@ def read_sealed(home: Path) -> dict:
     return document
 
 
+def public_keys(home: Path, document: dict) -> tuple[bytes, bytes]:
+    """The public keys (signing, agreement) as the file states them, without unlocking:
+    only unlocking proves they belong to the sealed secret keys."""
+    try:
+        keys = _unb64(document["signing_public"]), _unb64(document["agreement_public"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise KeystoreError(f"{path_in(home)} is damaged ({e.__class__.__name__}: {e})") from e
+    if any(len(key) != 32 for key in keys):
+        raise KeystoreError(f"{path_in(home)} is damaged (a public key is not 32 bytes)")
+    return keys
+
+
 def unlock(home: Path, passphrase: str, document: dict | None = None) -> "_native.Identity":
     """Decrypts the identity (from ``document`` if already read); a wrong passphrase or
     an altered file is `WrongPassphrase`."""

@@ -100,7 +100,7 @@ def test_keystore_holds_no_secret_in_the_clear(run):
 
 def test_wrong_passphrase_is_a_clear_error(run):
     assert run("keys", "new").returncode == 0
-    out = run("keys", "show", passphrase="not the passphrase")
+    out = run("keys", "show", "--check", passphrase="not the passphrase")
     assert out.returncode == 1
     assert out.stderr.startswith("nymchat: error: wrong passphrase for ")
     assert "Traceback" not in out.stderr
@@ -116,7 +116,7 @@ def test_altered_public_key_fails_to_unlock(run):
     document["signing_public"] = base64.b64encode(
         bytes.fromhex(other["signing_public"])).decode()
     path.write_text(json.dumps(document))
-    out = run("keys", "show")
+    out = run("keys", "show", "--check")
     assert out.returncode == 1
     assert "wrong passphrase" in out.stderr and "altered" in out.stderr
 
@@ -139,7 +139,7 @@ def test_passphrase_file_and_global_options_after_the_command(run, tmp_path):
               passphrase=None)
     assert out.returncode == 0, out.stderr
     assert (home / "identity.json").exists()
-    out = run("--home", str(home), "--passphrase-file", str(secret), "keys", "show",
+    out = run("--home", str(home), "--passphrase-file", str(secret), "keys", "show", "--check",
               passphrase="wrong, but the file wins")
     assert out.returncode == 0, out.stderr
 
@@ -269,7 +269,7 @@ def test_passphrase_prompt_in_a_terminal(shiv_root, tmp_path):
     child.close()
     assert child.exitstatus == 0
 
-    child = spawn("keys", "show")
+    child = spawn("keys", "show", "--check")
     child.expect("Passphrase: ")
     child.sendline(PASSPHRASE)
     child.expect(pexpect.EOF)

@@ -139,7 +139,7 @@ def test_contacts_verify_trust_show_and_remove(people):
     assert "you: hello  [delivered]" in shown
     listed = alice.json("contacts", "list")[0]
     assert listed == [{"username": "bob", "verified": False, "key_changed": False,
-                       "direct": None}]
+                       "direct": None, "blocked": False, "contact": True}]
     theirs = bob.json("contacts", "verify", "alice")[0]["safety_number"]
     ours = alice.json("contacts", "verify", "bob", "--mark")[0]
     assert ours["safety_number"] == theirs and ours["verified"] is True

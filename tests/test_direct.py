@@ -154,7 +154,7 @@ def test_declined_or_ignored_invitations_change_nothing(people):
     assert "carol invites you to direct mode" in bob("inbox").stderr
     assert json.loads(bob("contacts", "list", "--json").stdout)[1] == {
         "username": "carol", "verified": False, "key_changed": False,
-        "direct": "direct: invited you"}
+        "direct": "direct: invited you", "blocked": False, "contact": True}
     bob("contacts", "decline-direct", "carol")
     assert "bob declined direct mode" in carol("inbox").stderr
     for user in (bob, carol):

@@ -2,14 +2,18 @@
 connection (`inbox --follow`, `chat`) serves one-shot commands from other terminals over
 a Unix socket in the home directory (mode 0600), since a nym-client takes one websocket.
 
-One JSON object per line each way: `{"op": "send", "to": NAME, "text": TEXT}` or
-`{"op": "lookup", "name": NAME}` or `{"op": "direct", "action": "invite" | "accept" |
-"decline" | "end", "name": NAME}` or `{"op": "status"}` (what serves: `"serving"`, e.g.
-"chat", and `"pid"`, so that other commands can name it) or `{"op": "names"}` (the
-contacts' names, for shell completion); answers `{"ok": true, ...}` or `{"ok": false,
-"error": TEXT, "exit": CODE}`; both with `"notices"`, what the user was told meanwhile.
-Lines are read within the bounds of the native JSON reader (nesting, number sizes); a line
-beyond them gets an error answer like any other bad request.
+One JSON object per line each way: a request of `nymchat.client.ops` (`{"op": "send",
+"to": NAME, "text": TEXT}`, `{"op": "contacts"}`, `{"op": "drop", "id": PREFIX}`,
+`{"op": "names"}` for shell completion...), or `{"op": "status"}` (what serves:
+`"serving"`, e.g. "chat", and `"pid"`, so that other commands can name it); answers
+`{"ok": true, ...}` or `{"ok": false, "error": TEXT, "exit": CODE}`; both with
+`"notices"`, what the user was told meanwhile. Lines are read within the bounds of the
+native JSON reader (nesting, number sizes); a line beyond them gets an error answer like
+any other bad request.
+
+Whoever can open the socket (any process of this user: it is 0600 in a 0700 home) acts
+for the profile without its passphrase, as with ssh-agent. `unregister` is refused: it
+would end what the serving process does.
 """
 
 import asyncio
@@ -20,11 +24,13 @@ import os
 from pathlib import Path
 
 from nymchat import _native
+from nymchat.client import ops
 from nymchat.errors import NymchatError
 
 log = logging.getLogger(__name__)
 SOCKET_NAME = "control.sock"
 MAX_REQUEST = 1 << 20
+MAX_ANSWER = 64 << 20  # a conversation of many long messages (`contacts show -n N`)
 
 
 def socket_path(home: Path) -> Path:
@@ -81,25 +87,14 @@ async def _handle(engine, role: str, request) -> dict:
         return {"ok": False, "error": "bad control request: not a JSON object", "exit": 2}
     if request.get("op") == "status":
         return {"ok": True, "serving": role, "pid": os.getpid()}
+    if request.get("op") == "unregister":
+        return {"ok": False, "exit": 1, "error": "a chat or `inbox --follow` serves this "
+                "profile: quit it first, then unregister"}
     try:
-        if request.get("op") == "send":
-            message_id = await engine.send(str(request["to"]), str(request["text"]))
-            return {"ok": True, "sent": message_id.hex(),
-                    "status": engine.store.message(message_id)["status"]}
-        if request.get("op") == "direct":
-            username = await engine.direct_action(str(request["action"]), str(request["name"]))
-            return {"ok": True, "username": username, "direct": engine.direct_state(username)}
-        if request.get("op") == "names":
-            return {"ok": True, "names": [c["username"] for c in engine.store.contacts()]}
-        if request.get("op") == "lookup":
-            contact = await engine.lookup(str(request["name"]))
-            return {"ok": True, "contact": contact,
-                    "safety_number": engine.safety_number(contact),
-                    "new_safety_number": engine.new_safety_number(contact)}
-        return {"ok": False, "error": f"unknown operation {request.get('op')!r}", "exit": 2}
+        return {"ok": True, **await ops.answer(engine, request)}
     except NymchatError as e:
         return {"ok": False, "error": str(e), "exit": e.exit_code}
-    except (KeyError, TypeError) as e:
+    except (KeyError, TypeError, ValueError) as e:
         return {"ok": False, "error": f"bad control request: {e}", "exit": 2}
 
 
@@ -109,11 +104,16 @@ async def call(home: Path, request: dict, timeout: float = 120) -> dict | None:
     if not path.exists():
         return None
     try:
-        reader, writer = await asyncio.open_unix_connection(path, limit=MAX_REQUEST)
+        reader, writer = await asyncio.open_unix_connection(path, limit=MAX_ANSWER)
     except (ConnectionRefusedError, FileNotFoundError):
         return None  # a socket left behind by a process that is gone
     writer.write(json.dumps(request).encode() + b"\n")
     await writer.drain()
-    line = await asyncio.wait_for(reader.readline(), timeout)
-    writer.close()
+    try:
+        line = await asyncio.wait_for(reader.readline(), timeout)
+    except (ValueError, asyncio.LimitOverrunError):
+        raise NymchatError(f"the answer of the process serving this profile is over "
+                           f"{MAX_ANSWER >> 20} MiB: ask for less") from None
+    finally:
+        writer.close()
     return _native.json_loads(line) if line else None

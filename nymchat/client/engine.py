@@ -11,12 +11,12 @@ from nymchat import _native
 from nymchat.client import direct, messages
 from nymchat.client.directmode import DirectMode
 from nymchat.client.messages import Received, now_ms
-from nymchat.client.nodelink import NodeLink
+from nymchat.client.nodelink import NodeLink, NodeRefused
 from nymchat.client.store import ClientStore, derive_keys
 from nymchat.errors import BadSignature, NymchatError, UsageError
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.contact import NodeContact
-from nymchat.protocol.wire import Kind
+from nymchat.protocol.wire import ErrorCode, Kind
 
 log = logging.getLogger(__name__)
 ONE_TIME_KEYS = 50
@@ -25,6 +25,13 @@ SESSIONS_KEPT = 4  # per contact: late messages of a replaced session still open
 RETRY_OFFLINE = 5.0  # seconds between attempts to reach a node that does not answer
 INBOX_LIMIT = 30.0  # seconds `inbox` takes messages in, at most
 TRUST_DIGITS = 20  # of the safety number, to trust a changed key: 66 bits, not ground out
+# An outgoing message moves on through these; or it fails: refused by the node for good
+# (`FINAL_REFUSALS`, with its detail as the reason) or dropped by the user. Refusals that
+# may pass later (queue_full, busy, rate_limited...) leave it waiting in the outbox.
+STATUSES = ("queued", "accepted", "delivered")  # failed ranks with queued
+FINAL_REFUSALS = {ErrorCode.NOT_FOUND, ErrorCode.TOO_LARGE, ErrorCode.INVALID_NAME,
+                  ErrorCode.BAD_REQUEST}
+DROPPED = "dropped by you"
 
 
 class KeyChanged(NymchatError):
@@ -35,8 +42,34 @@ class TooLong(NymchatError):
     """A message longer than a node relays."""
 
 
+class MessageFailed(NymchatError):
+    """The node refused a message for good: it is marked failed and not sent again."""
+
+
+class StillQueued(NymchatError):
+    """A message was queued but could not leave yet; it waits in the outbox."""
+
+    def __init__(self, message_id: bytes, error: NymchatError):
+        super().__init__(f"not sent yet: {error}; it waits in your outbox and leaves with "
+                         "the next nymchat command that connects (`nymchat outbox` lists it)")
+        self.message_id, self.exit_code = message_id, error.exit_code
+
+
 class NotRegistered(NymchatError):
     """This profile has no username on a node yet: run `nymchat register NAME --node CONTACT`."""
+
+
+def status_of(record: dict) -> str:
+    """An outgoing message's status; older versions said `sent` for queued."""
+    return "queued" if record["status"] == "sent" else record["status"]
+
+
+def _too_long(text: str) -> str | None:
+    size = len(text.encode())
+    if size <= messages.MAX_BODY:
+        return None
+    return f"a message holds at most {messages.MAX_BODY:,} bytes of text (UTF-8); this one " \
+           f"has {size:,}"
 
 
 def _sender_name(name: str) -> str:
@@ -130,6 +163,22 @@ class Engine(DirectMode):
             self.store.put("fallback_published", now_ms())
         return username
 
+    async def unregister(self) -> str:
+        """Frees this profile's name at its node (which deletes its keys and queue); the
+        profile keeps its identity, contacts and history, and is no longer registered."""
+        me = self.profile.username
+        if me is None:
+            raise NotRegistered("this profile is not registered on a node: nothing to "
+                                "unregister")
+        try:
+            await self.link.request(Kind.UNREGISTER, username=me)
+        except NodeRefused as e:
+            if e.code is not ErrorCode.NOT_REGISTERED:  # else the node forgot us already
+                raise
+        with self.store.transaction():
+            self.store.put("username", None)
+        return me
+
     def _me(self) -> str:
         username = self.profile.username
         if username is None:
@@ -212,6 +261,39 @@ class Engine(DirectMode):
             self.store.put_contact(contact)
         return contact
 
+    def blocked(self) -> set[str]:
+        """The names whose messages are taken in, acknowledged and dropped unread."""
+        return set(self.store.get("blocked", []))
+
+    def block(self, name: str) -> str:
+        """Blocks a name (a contact or not: nothing is pinned). Local only: the node and
+        they are told nothing. Direct mode with them is forgotten without a word (their
+        direct packets are then a stranger's), and what waits for them fails."""
+        username = names.normalize(name)
+        with self.store.transaction():
+            self.store.put("blocked", sorted(self.blocked() | {username}))
+            if (self.store.contact(username) or {}).get("direct"):
+                self._put_direct(username, None)
+            for record in self.outbox():
+                if record["to"] == username:
+                    self._fail(bytes.fromhex(record["id"]), f"you blocked {username}")
+        return username
+
+    def unblock(self, name: str) -> str:
+        username = names.normalize(name)
+        if username not in self.blocked():
+            raise NymchatError(f"{username} is not blocked")
+        with self.store.transaction():
+            self.store.put("blocked", sorted(self.blocked() - {username}))
+        return username
+
+    def remove(self, username: str) -> None:
+        """Forgets a contact with their sessions and the conversation (what waited for
+        them with it); a block stays."""
+        with self.store.transaction():
+            self.store.remove_contact(username)
+            self.store.put("outbox", [record["id"] for record in self.outbox()])
+
     def known(self, username: str) -> dict:
         """The pinned contact named `username`, or an error saying how to get one. A name
         stored exactly so comes first: a look-alike an older version pinned (`Alice` next
@@ -245,56 +327,125 @@ class Engine(DirectMode):
     # --- sending ----------------------------------------------------------------------
 
     async def send(self, name: str, text: str) -> bytes:
-        """Encrypts and relays a message; returns its id once the node has accepted it."""
-        message_id = self.queue(name, text)
-        await self.deliver(names.normalize(name), message_id, text)
-        return message_id
-
-    def queue(self, name: str, text: str) -> bytes:
-        """Stores a message as `sent` in the outbox, without touching the network; it
-        leaves with `send` or `flush_outbox`."""
+        """Encrypts and relays a message; returns its id once the node has accepted it.
+        The recipient is looked up first: a name the node does not know, or a changed key,
+        is refused with nothing queued. Once queued, a refusal for good marks the message
+        failed (`MessageFailed`); any other error leaves it in the outbox (`StillQueued`)."""
         self._me()
         username = names.normalize(name)
-        size = len(text.encode())
-        if size > messages.MAX_BODY:
-            raise TooLong(f"a message holds at most {messages.MAX_BODY:,} bytes of text "
-                          f"(UTF-8); this one has {size:,}: nothing was queued or sent")
+        self._check_sendable(username, text)
+        await self._ready(username)
+        message_id = self.queue(username, text)
+        try:
+            await self.deliver(username, message_id, text)
+        except MessageFailed:
+            raise
+        except NymchatError as e:
+            raise StillQueued(message_id, e) from None
+        return message_id
+
+    def _check_sendable(self, username: str, text: str) -> None:
+        if (why := _too_long(text)) is not None:
+            raise TooLong(f"{why}: nothing was queued or sent")
+        if username in self.blocked():
+            raise NymchatError(f"you blocked {username}: `nymchat contacts unblock {username}` "
+                               "first; nothing was queued or sent")
+
+    def queue(self, name: str, text: str) -> bytes:
+        """Stores a message as `queued` in the outbox, without touching the network; it
+        leaves with `send` or `flush_outbox`. What cannot be sent is refused here."""
+        self._me()
+        username = names.normalize(name)
+        self._check_sendable(username, text)
         message_id = os.urandom(16)
         with self.store.transaction():
             self.store.add_message(username, message_id, {
                 "direction": "out", "to": username, "text": text, "time": now_ms(),
-                "status": "sent", "id": message_id.hex()})
+                "status": "queued", "id": message_id.hex()})
             self.store.put("outbox", [*self.store.get("outbox", []), message_id.hex()])
         return message_id
 
+    def outbox(self) -> list[dict]:
+        """The messages waiting to leave, oldest first (records with `id`, `to`, `text`,
+        `time`). A message whose contact was removed went with the conversation."""
+        return [record for hex_id in self.store.get("outbox", [])
+                if (record := self.store.message(bytes.fromhex(hex_id))) is not None]
+
+    def drop(self, prefix: str) -> dict:
+        """Takes the waiting message whose id starts with `prefix` out of the outbox,
+        marked failed ("dropped by you"); returns its record."""
+        prefix = prefix.strip().lower()
+        found = [r for r in self.outbox() if r["id"].startswith(prefix)] if prefix else []
+        if len(found) != 1:
+            raise NymchatError(f"no waiting message has an id starting with '{prefix}' "
+                               "(`nymchat outbox` lists them)" if not found else
+                               f"{len(found)} waiting messages have an id starting with "
+                               f"'{prefix}': give more of it")
+        message_id = bytes.fromhex(found[0]["id"])
+        with self.store.transaction():
+            self._fail(message_id, DROPPED)
+        return self.store.message(message_id)
+
+    def flush_soon(self) -> None:
+        """Starts sending what waits, in the background (a serving process, on request)."""
+        self._soon(self.flush_outbox())
+
     async def flush_outbox(self) -> int:
-        """Sends what `queue` stored; returns how many the node accepted."""
-        sent = 0
-        for hex_id in self.store.get("outbox", []):
-            record = self.store.message(bytes.fromhex(hex_id))
-            if record is None:  # its contact was removed, and the conversation with them
-                with self.store.transaction():
-                    self._leave_outbox(bytes.fromhex(hex_id))
-                continue
+        """Sends what `queue` stored; returns how many the node accepted. A message the
+        node refuses for good fails (the user told once); others wait for the next time."""
+        sent, waiting = 0, self.outbox()
+        if len(waiting) < len(self.store.get("outbox", [])):  # some went with their contact
+            with self.store.transaction():
+                self.store.put("outbox", [record["id"] for record in waiting])
+        for record in waiting:
             try:
-                await self.deliver(record["to"], bytes.fromhex(hex_id), record["text"])
+                await self.deliver(record["to"], bytes.fromhex(record["id"]), record["text"])
                 sent += 1
+            except MessageFailed as e:
+                self._notice(str(e))
             except NymchatError as e:
-                self._notice(f"a queued message to {record['to']} is still waiting: {e}")
+                self._notice(f"a queued message to {record['to']} is still waiting: {e} "
+                             "(`nymchat outbox` lists what waits)")
         return sent
 
     async def deliver(self, username: str, message_id: bytes, text: str) -> None:
         """Encrypts and sends a message stored by `queue`: directly to a direct-mode peer
         (falling back to the node when no receipt comes in time), else through the node.
-        It leaves the outbox once delivered directly or accepted by the node."""
-        await self._ready(username)
-        route = self._direct_route(username)
-        if route is not None and await self._deliver_direct(username, route, message_id, text):
-            return
-        await self._relay(username, messages.TEXT, message_id, text.encode())
+        It leaves the outbox once delivered directly or accepted by the node, or when the
+        node refuses it for good (`FINAL_REFUSALS`: then it is failed, `MessageFailed`).
+        Older versions queued texts too long to send: they fail here."""
+        reason = _too_long(text)
+        try:
+            if reason is None:
+                await self._ready(username)
+                route = self._direct_route(username)
+                if route is not None and \
+                        await self._deliver_direct(username, route, message_id, text):
+                    return
+                await self._relay(username, messages.TEXT, message_id, text.encode())
+        except NodeRefused as e:
+            if e.code not in FINAL_REFUSALS:
+                raise
+            reason = e.detail
+        if reason is not None:
+            with self.store.transaction():
+                self._fail(message_id, reason)
+            raise MessageFailed(f"a message to {username} failed: {reason}; it will not be "
+                                "sent")
         with self.store.transaction():
             self._set_status(message_id, "accepted")
             self._leave_outbox(message_id)
+
+    def _fail(self, message_id: bytes, reason: str) -> None:
+        """A waiting message will never be sent: it leaves the outbox, marked failed with
+        `reason`. Call within a transaction."""
+        self._leave_outbox(message_id)
+        record = self.store.message(message_id)
+        if record is not None and status_of(record) == "queued":
+            record.update(status="failed", reason=reason)
+            self.store.update_message(message_id, record)
+            if self.on_status is not None:
+                self.on_status(message_id, "failed")
 
     def _leave_outbox(self, message_id: bytes) -> None:
         self.store.put("outbox", [i for i in self.store.get("outbox", [])
@@ -342,13 +493,14 @@ class Engine(DirectMode):
         return messages.encode_payload(sealed, keys)
 
     def _set_status(self, message_id: bytes, status: str) -> None:
-        """Moves a sent message on: sent → accepted (by the node) → delivered (to the
-        recipient's device), never back. Call within a transaction."""
-        order = ["sent", "accepted", "delivered"]
+        """Moves a sent message on: queued → accepted (by the node) → delivered (to the
+        recipient's device), never back. A message dropped while on its way may still
+        arrive: then it says so. Call within a transaction."""
         record = self.store.message(message_id)
-        if record and record.get("direction") == "out" and \
-                order.index(status) > order.index(record["status"]):
+        if record and record.get("direction") == "out" and STATUSES.index(status) > \
+                STATUSES.index(status_of(record).replace("failed", "queued")):
             record["status"] = status
+            record.pop("reason", None)
             self.store.update_message(message_id, record)
             if self.on_status is not None:
                 self.on_status(message_id, status)
@@ -566,6 +718,9 @@ class Engine(DirectMode):
 
     def _take(self, me: str, deliver: dict) -> Received | None:
         sender = _sender_name(deliver["sender"])
+        if sender in self.blocked():  # dropped unread: no receipt, no key pinned, no session
+            log.info("dropped a message from %s (blocked)", sender)
+            return None
         stored = self.store.message(deliver["message_id"])
         if stored is not None:  # a copy of a message already taken: delivery is at least once
             return self._unshown(sender, stored)

@@ -1,5 +1,5 @@
-"""``nymchat contacts``: list, show, verify, trust and remove contacts; invite them to,
-accept, decline and end direct mode."""
+"""``nymchat contacts``: list, show, verify, trust, remove, block and unblock contacts;
+invite them to, accept, decline and end direct mode."""
 
 import argparse
 import json
@@ -9,13 +9,17 @@ import time
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="contacts_command", metavar="ACTION")
-    listing = actions.add_parser("list", help="your contacts and whether they are verified")
+    listing = actions.add_parser("list", help="your contacts, whether they are verified, and "
+                                              "whom you blocked")
     listing.add_argument("--json", action="store_true", help="print as JSON")
     for name, summary in (("show", "the conversation with a contact, with delivery marks"),
                           ("verify", "show the safety number to compare; --mark when it "
                                      "matches"),
                           ("trust", "accept a contact's changed key after checking it"),
-                          ("remove", "forget a contact, their sessions and the conversation")):
+                          ("remove", "forget a contact, their sessions and the conversation"),
+                          ("block", "drop their messages unread, send them no receipts, "
+                                    "ignore their invitations (local: nobody is told)"),
+                          ("unblock", "show their messages again")):
         sub = actions.add_parser(name, help=summary, description=summary[0].upper()
                                  + summary[1:] + ".")
         sub.add_argument("name", help="the contact's username")
@@ -55,128 +59,92 @@ DIRECT_NOTE = ("In direct mode messages go from client to client through the mix
                "go through the node again. docs/SECURITY.md says what each side learns.")
 
 
-MARKS = {"sent": "sent", "accepted": "accepted by node", "delivered": "delivered"}
+def _mark(message: dict) -> str:
+    """An outgoing message's status as every face words it (the reason came from the node:
+    neutralised)."""
+    from nymchat.terminal import line
 
-
-def _safety_json(engine, contact: dict) -> dict:
-    """The safety numbers and fingerprints of a contact, as `verify` and `lookup` give them
-    to scripts: `new_key` is the key `trust` would pin, while a change waits."""
-    from nymchat.identity import fingerprint
-
-    new = None
-    if contact["changed"]:
-        new = {"safety_number": engine.new_safety_number(contact),
-               "fingerprint": fingerprint(bytes.fromhex(contact["new_identity"]),
-                                          bytes.fromhex(contact["new_account_key"]))}
-    return {"username": contact["username"], "safety_number": engine.safety_number(contact),
-            "fingerprint": fingerprint(bytes.fromhex(contact["identity"]),
-                                       bytes.fromhex(contact["account_key"])),
-            "verified": contact["verified"], "key_changed": contact["changed"], "new_key": new}
+    if message["status"] == "failed":
+        return f"FAILED: {line(message.get('reason', ''))}"
+    return {"queued": "queued", "accepted": "accepted by node"}.get(message["status"],
+                                                                    message["status"])
 
 
 def _emit(args, data, text: str) -> None:
     print(json.dumps(data) if args.json else text)
 
 
-def _direct(args: argparse.Namespace, command: str) -> int:
-    """Invites, accepts, declines or ends: through the process holding the profile's
-    connection if one runs (`chat`, `inbox --follow`), else over a connection of its own."""
-    import asyncio
-
-    from nymchat.client.connect import delegate, open_engine, unlock
-    from nymchat.client.directmode import DONE
-    from nymchat.protocol import names
-
-    username = names.normalize(args.name)
-
-    action = {"direct": "invite", "accept-direct": "accept", "decline-direct": "decline",
-              "end-direct": "end"}[command]
-
-    async def main(profile) -> dict:
-        async with open_engine(args, profile=profile) as engine:
-            await engine.direct_action(action, username)
-            return {"username": username, "direct": engine.direct_state(username)}
-
-    answer = delegate(args, {"op": "direct", "action": action, "name": username})
-    if answer is None:
-        profile = unlock(args)
-        try:
-            answer = asyncio.run(main(profile))
-        finally:
-            profile.store.close()
-    _emit(args, {"username": username, "action": action, "direct": answer["direct"]},
-          DONE[action].format(username))
-    return 0
+def _describe(contact: dict) -> str:
+    if not contact["contact"]:
+        return "blocked (not a contact)"
+    state = "KEY CHANGED" if contact["key_changed"] else \
+        "verified" if contact["verified"] else "not verified"
+    return state + (f"  {contact['direct']}" if contact["direct"] else "") + \
+        ("  BLOCKED" if contact["blocked"] else "")
 
 
 def run(args: argparse.Namespace) -> int:
-    from nymchat.client.connect import unlock
-    from nymchat.client.engine import Engine
+    """Every action goes through `nymchat.client.ops`: to the chat (or `inbox --follow`)
+    serving the profile if one runs, without asking for the passphrase, else here."""
+    from nymchat.client.directmode import DONE
+    from nymchat.client.ops import perform
     from nymchat.commands.safety import describe
-    from nymchat.errors import KeystoreError
-    from nymchat.protocol import names
     from nymchat.terminal import block, line
 
     command = args.contacts_command or "list"
     if command in DIRECT_COMMANDS:
-        return _direct(args, command)
-    profile = unlock(args)
-    engine = Engine(profile, link=None)
-    try:
-        if command == "list":
-            contacts = profile.store.contacts()
-            states = {c["username"]: engine.direct_state(c["username"]) for c in contacts}
-            _emit(args, [{"username": c["username"], "verified": c["verified"],
-                          "key_changed": c["changed"], "direct": states[c["username"]]}
-                         for c in contacts],
-                  "\n".join(f"{line(c['username']):<32} "
-                            f"{'KEY CHANGED' if c['changed'] else 'verified' if c['verified'] else 'not verified'}"  # noqa: E501
-                            + (f"  {states[c['username']]}" if states[c["username"]] else "")
-                            for c in contacts) or "no contacts yet")
-            return 0
-        if command == "remove":  # exactly the contact named: see `Engine.known`
-            try:
-                contact = engine.known(args.name)
-            except KeystoreError:  # a record removed or altered in the file: forget it too
-                contact = {"username": names.normalize(args.name)}
-            username, shown = contact["username"], line(contact["username"])
-            if contact.get("direct"):
-                print(f"nymchat: direct mode with {shown} ends here without telling them; "
-                      f"their client goes back to the node once a direct message goes "
-                      f"unanswered (`nymchat contacts end-direct {shown}` first tells "
-                      "them)", file=sys.stderr)
-            with profile.store.transaction():
-                profile.store.remove_contact(username)
-            _emit(args, {"removed": username}, f"removed {shown}")
-            return 0
-        username = names.normalize(args.name)
-        if command == "trust":
-            contact = engine.trust(username, " ".join(args.number))
-            _emit(args, {"trusted": username, "safety_number": engine.safety_number(contact)},
-                  f"trusting {username}'s new key; safety number now "
-                  f"{engine.safety_number(contact)}")
-            return 0
-        contact = engine.known(username)
-        if command == "verify":
-            if args.mark:
-                contact = engine.mark_verified(username)
-            _emit(args, _safety_json(engine, contact),
-                  describe(username, engine.safety_number(contact),
-                           engine.new_safety_number(contact), contact["verified"],
-                           "nymchat contacts trust")
-                  + ("" if contact["verified"] or contact["changed"] else
-                     f", then `nymchat contacts verify {username} --mark`"))
-            return 0
-        history = [m for m in profile.store.history(username, args.last)
-                   if m["direction"] in ("in", "out")]
-        if args.json:
-            print(json.dumps(history))
-            return 0
-        for m in history:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["time"] / 1000))
-            who = "you" if m["direction"] == "out" else username
-            mark = f"  [{MARKS[m['status']]}]" if m["direction"] == "out" else ""
-            print(f"[{when}] {who}: {block(m['text'])}{mark}")
+        action = {"direct": "invite", "accept-direct": "accept", "decline-direct": "decline",
+                  "end-direct": "end"}[command]
+        answer = perform(args, {"op": "direct", "action": action, "name": args.name})
+        _emit(args, {"username": answer["username"], "action": action,
+                     "direct": answer["direct"]}, DONE[action].format(answer["username"]))
         return 0
-    finally:
-        profile.store.close()
+    if command == "list":
+        contacts = perform(args, {"op": "contacts"})["contacts"]
+        _emit(args, contacts, "\n".join(f"{line(c['username']):<32} {_describe(c)}"
+                                        for c in contacts) or "no contacts yet")
+        return 0
+    if command == "remove":
+        answer = perform(args, {"op": "remove", "name": args.name})
+        shown = line(answer["removed"])
+        if answer["was_direct"]:
+            print(f"nymchat: direct mode with {shown} ended here without telling them; "
+                  f"their client goes back to the node once a direct message goes "
+                  f"unanswered (`nymchat contacts end-direct {shown}` before removing "
+                  "tells them)", file=sys.stderr)
+        _emit(args, {"removed": answer["removed"]}, f"removed {shown}")
+        return 0
+    if command in ("block", "unblock"):
+        answer = perform(args, {"op": command, "name": args.name})
+        username = answer[f"{command}ed"]
+        _emit(args, answer, f"blocked {username}: their messages are dropped unread, no "
+                            "receipts go to them, their invitations are ignored (they and "
+                            "the node are told nothing)" if command == "block" else
+              f"unblocked {username}: their new messages are shown again")
+        return 0
+    if command == "trust":
+        answer = perform(args, {"op": "trust", "name": args.name,
+                                "number": " ".join(args.number)})
+        _emit(args, answer, f"trusting {answer['trusted']}'s new key; safety number now "
+                            f"{answer['safety_number']}")
+        return 0
+    if command == "verify":
+        contact = perform(args, {"op": "verify", "name": args.name, "mark": args.mark})["contact"]
+        username = contact["username"]
+        _emit(args, contact,
+              describe(username, contact["safety_number"],
+                       (contact["new_key"] or {}).get("safety_number"), contact["verified"],
+                       "nymchat contacts trust")
+              + ("" if contact["verified"] or contact["key_changed"] else
+                 f", then `nymchat contacts verify {username} --mark`"))
+        return 0
+    answer = perform(args, {"op": "show", "name": args.name, "last": args.last})
+    if args.json:
+        print(json.dumps(answer["messages"]))
+        return 0
+    for m in answer["messages"]:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["time"] / 1000))
+        who = "you" if m["direction"] == "out" else answer["username"]
+        status = f"  [{_mark(m)}]" if m["direction"] == "out" else ""
+        print(f"[{when}] {who}: {block(m['text'])}{status}")
+    return 0

@@ -18,12 +18,13 @@ def _passphrase_file(args: argparse.Namespace) -> Path | None:
     return Path(args.passphrase_file).expanduser() if args.passphrase_file else None
 
 
-def _report(args: argparse.Namespace, identity, path: Path, created: bool) -> int:
+def _report(args: argparse.Namespace, public: tuple[bytes, bytes], path: Path,
+            created: bool) -> int:
     info = {
         "keystore": str(path),
-        "signing_public": identity.signing_public.hex(),
-        "agreement_public": identity.agreement_public.hex(),
-        "fingerprint": fingerprint(identity.signing_public, identity.agreement_public),
+        "signing_public": public[0].hex(),
+        "agreement_public": public[1].hex(),
+        "fingerprint": fingerprint(*public),
     }
     if args.json:
         print(json.dumps({"created": created, **info} if created else info))
@@ -41,11 +42,17 @@ def new(args: argparse.Namespace) -> int:
     keystore.check_absent(home)  # before asking for a passphrase
     passphrase = get_passphrase(_passphrase_file(args), new=True)
     identity = keystore.create(ensure_home(home), passphrase)
-    return _report(args, identity, keystore.path_in(home), created=True)
+    return _report(args, (identity.signing_public, identity.agreement_public),
+                   keystore.path_in(home), created=True)
 
 
 def show(args: argparse.Namespace) -> int:
+    """The public keys as the keystore states them, with no passphrase; `--check` unlocks
+    the keystore to prove they are the keys of the sealed identity."""
     home = _home(args)
-    sealed = keystore.read_sealed(home)  # before asking for a passphrase
-    identity = keystore.unlock(home, get_passphrase(_passphrase_file(args)), sealed)
-    return _report(args, identity, keystore.path_in(home), created=False)
+    sealed = keystore.read_sealed(home)
+    public = keystore.public_keys(home, sealed)
+    if args.check:
+        identity = keystore.unlock(home, get_passphrase(_passphrase_file(args)), sealed)
+        public = identity.signing_public, identity.agreement_public
+    return _report(args, public, keystore.path_in(home), created=False)

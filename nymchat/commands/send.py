@@ -15,50 +15,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def run(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from nymchat.client.connect import delegate, open_engine
+def _read_stdin() -> str:
+    """Standard input, read no further than a message can hold."""
+    from nymchat.client.engine import TooLong
+    from nymchat.client.messages import MAX_BODY
     from nymchat.errors import UsageError
 
-    text = sys.stdin.read() if args.text == "-" else args.text
+    data = sys.stdin.buffer.read(MAX_BODY + 1)
+    if len(data) > MAX_BODY:
+        raise TooLong(f"a message holds at most {MAX_BODY:,} bytes of text (UTF-8); standard "
+                      "input has more: nothing was queued or sent")
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise UsageError("standard input is not UTF-8 text: nothing was queued or sent") \
+            from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from nymchat.client.ops import perform
+    from nymchat.errors import UsageError
+    from nymchat.protocol import names
+
+    text = _read_stdin() if args.text == "-" else args.text
     if not text.strip():
         raise UsageError("the message is empty")
-
-    async def main() -> dict:
-        async with open_engine(args) as engine:
-            slow = asyncio.get_running_loop().call_later(1.0, waiting)
-            try:
-                message_id = await engine.send(args.name, text)
-            finally:
-                slow.cancel()
-            return {"sent": message_id.hex(), "status": engine.store.message(message_id)["status"]}
+    try:
+        username = names.normalize(args.name)
+    except names.InvalidName as e:
+        raise UsageError(f"'{args.name}': {e}") from None
 
     def waiting() -> None:
         if sys.stderr.isatty() and not args.quiet:
             print("waiting for the node to accept the message (or, in direct mode, for the "
                   "receipt)...", file=sys.stderr, flush=True)
 
-    if args.no_wait:
-        from nymchat.client.connect import unlock
-        from nymchat.client.engine import Engine
-
-        profile = unlock(args)
-        try:
-            message_id = Engine(profile, link=None).queue(args.name, text)
-        finally:
-            profile.store.close()
-        status = "queued"
-    else:
-        served = delegate(args, {"op": "send", "to": args.name, "text": text}) or \
-            asyncio.run(main())
-        message_id, status = bytes.fromhex(served["sent"]), served["status"]
+    answer = perform(args, {"op": "send", "to": username, "text": text,
+                            "wait": not args.no_wait}, slow=waiting)
     if args.json:
-        print(json.dumps({"sent": message_id.hex(), "to": args.name.lower(),
-                          "status": status}))
+        print(json.dumps({"sent": answer["sent"], "to": username, "status": answer["status"]}))
     elif not args.quiet:
-        print({"accepted": f"accepted by the node for {args.name.lower()}",
-               "delivered": f"delivered to {args.name.lower()} (direct mode)"}.get(
-            status, f"queued for {args.name.lower()}; it leaves with the next nymchat command "
-                    "that connects"))
+        print({"accepted": f"accepted by the node for {username}",
+               "delivered": f"delivered to {username} (direct mode)"}.get(
+            answer["status"], f"queued for {username}; it leaves with the next nymchat command "
+                              "that connects"))
     return 0
