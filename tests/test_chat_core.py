@@ -3,6 +3,7 @@ records in memory and a node that answers, refuses or stays silent as told."""
 
 import asyncio
 import functools
+import logging
 import time
 from types import SimpleNamespace
 
@@ -10,7 +11,7 @@ import pytest
 
 from nymchat.chat import core
 from nymchat.chat.core import ChatSession, Event, clock, status_line
-from nymchat.chat.faces import Screen, render
+from nymchat.chat.faces import Screen, logs_off_screen, render
 from nymchat.client.nodelink import NodeSilent
 from nymchat.errors import NymchatError
 
@@ -284,3 +285,25 @@ def test_a_mark_is_rewritten_where_it_stands_and_printed_anew_once_out_of_sight(
         screen.show(Event("info", {"text": "scrolling"}))
     again = screen.show(Event("delivered", {**sent, "status": "delivered"}))
     assert again == "[12:00] you -> bob: hello  [delivered]\n"
+
+
+@pytest.mark.parametrize("level", [logging.WARNING, logging.INFO])
+def test_under_the_terminal_face_log_lines_go_to_a_private_file_or_nowhere(tmp_path, capsys,
+                                                                           level):
+    logger = logging.getLogger("nymchat")
+    saved = logger.handlers[:], logger.level
+    logger.handlers[:] = [logging.StreamHandler()]
+    logger.setLevel(level)
+    try:
+        with logs_off_screen(tmp_path / "chat.log") as to_file:
+            logging.getLogger("nymchat.nym.transport").warning("lost the nym-client")
+            logging.getLogger("asyncio").error("Task exception was never retrieved")
+    finally:
+        logger.handlers[:], logger.level = saved
+    assert capsys.readouterr().err == ""
+    assert to_file == (level == logging.INFO)
+    if to_file:
+        assert (tmp_path / "chat.log").stat().st_mode & 0o777 == 0o600
+        assert "lost the nym-client" in (tmp_path / "chat.log").read_text()
+    else:
+        assert not (tmp_path / "chat.log").exists()
