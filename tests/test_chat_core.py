@@ -274,7 +274,7 @@ def test_the_status_line_fits_sixty_columns():
 
 
 def test_a_mark_is_rewritten_where_it_stands_and_printed_anew_once_out_of_sight():
-    screen = Screen(lambda: (24, 40))
+    screen = Screen(lambda: (16, 40))
     sent = {"to": "bob", "text": "hello", "time": "12:00", "id": "01", "status": "queued"}
     first = screen.show(Event("sent", sent))
     assert first == "[12:00] you -> bob: hello  [queued]\n"

@@ -13,7 +13,7 @@ from nymchat.chat.core import COMMANDS, ChatSession, Event
 from nymchat.terminal import block, line
 
 MARKS = {"queued": "queued", "accepted": "accepted by node", "delivered": "delivered"}
-APP_ROWS = 8  # at most, under the messages: the prompt, the completion menu, the status line
+APP_ROWS = 8  # under the messages at most, when the terminal does not say where the cursor is
 
 
 def mark(d: dict) -> str:
@@ -98,19 +98,19 @@ class Screen:
     mark is rewritten where it stands (cursor up, write, cursor back down) instead of the
     message being printed again; a message scrolled out of sight is printed anew."""
 
-    def __init__(self, size):
-        self.size = size  # () -> (rows, columns)
+    def __init__(self, room):
+        self.room = room  # () -> (rows visible above the prompt, columns)
         self.printed = 0  # rows, all told
         self.marks: dict[str, Shown] = {}
 
     def show(self, event: Event) -> str:
         """What to write for `event` (text ending with a newline, or a cursor dance)."""
-        screen_rows, columns = self.size()
+        above, columns = self.room()
         d = event.data
         if event.kind in ("sent", "delivered") and d["id"] in self.marks:
             at, new = self.marks[d["id"]], mark(d)
             up = self.printed - at.row
-            if at.columns == columns and up <= screen_rows - APP_ROWS and \
+            if at.columns == columns and up <= above and \
                     at.column + max(at.width, len(new)) <= columns:
                 at.width = len(new)
                 return f"\x1b[{up}A\x1b[{at.column + 1}G{new}\x1b[K\x1b[{up}B\r"
@@ -161,6 +161,7 @@ class TerminalFace:
         from prompt_toolkit.completion import WordCompleter
         from prompt_toolkit.history import InMemoryHistory
         from prompt_toolkit.patch_stdout import patch_stdout
+        from prompt_toolkit.renderer import HeightIsUnknownError
 
         # Names anywhere on the line, read from the store at each Tab (new contacts too);
         # what was typed is recalled with the arrow keys, and kept in memory only.
@@ -170,7 +171,15 @@ class TerminalFace:
                                complete_while_typing=False, reserve_space_for_menu=4,
                                bottom_toolbar=lambda: session.status(),
                                erase_when_done=True, refresh_interval=1.0)
-        size = prompt.app.output.get_size
+
+        def room() -> tuple[int, int]:
+            size = prompt.app.output.get_size()
+            try:
+                above = prompt.app.renderer.rows_above_layout
+            except HeightIsUnknownError:
+                above = size.rows - APP_ROWS
+            return above, size.columns
+
         log_file = session.engine.profile.home / "chat.log"
         with logs_off_screen(log_file) as logging_to_file:
             self.emit(Event("info", {"text": f"nymchat: {self.me} on {self.node}, end-to-end "
@@ -178,7 +187,7 @@ class TerminalFace:
                                              "/help for more, Ctrl-D to leave."
                                              + (f"\nlog lines go to {log_file}"
                                                 if logging_to_file else "")}))
-            self.screen = Screen(lambda: (size().rows, size().columns))
+            self.screen = Screen(room)
             try:
                 with patch_stdout(raw=True):
                     await self._read(prompt, session)
