@@ -12,7 +12,8 @@ import pytest
 from procs import DIST, PASSPHRASE, User, clean_env, wait_until_serving
 
 pytestmark = pytest.mark.cli
-CURSOR = "\x1b[1;1R"  # a terminal's answer to "where is the cursor?"
+ROWS = 40
+CURSOR = f"\x1b[{ROWS};1R"  # a terminal's answer to "where is the cursor?": on the last row
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def trio(net, shiv_root, tmp_path):
 def terminal(user) -> pexpect.spawn:
     env = clean_env(user.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE, TERM="xterm")
     child = pexpect.spawn(str(DIST), ["--home", str(user.home), "chat"], env=env,
-                          encoding="utf-8", timeout=30, dimensions=(40, 140))
+                          encoding="utf-8", timeout=30, dimensions=(ROWS, 140))
     return ready(child)
 
 
@@ -204,7 +205,7 @@ def test_first_run_walks_through_identity_and_registration(net, shiv_root, tmp_p
     mixnet, node = net
     env = clean_env(shiv_root, TERM="xterm")
     child = pexpect.spawn(str(DIST), ["--home", str(tmp_path / "new"), "chat"], env=env,
-                          encoding="utf-8", timeout=30, dimensions=(40, 140))
+                          encoding="utf-8", timeout=30, dimensions=(ROWS, 140))
     child.expect("No identity here yet")
     child.expect("New passphrase: ")
     child.sendline(PASSPHRASE)
