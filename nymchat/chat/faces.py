@@ -111,16 +111,16 @@ class Screen:
             at, new = self.marks[d["id"]], mark(d)
             up = self.printed - at.row
             if at.columns == columns and up <= above and \
-                    at.column + max(at.width, len(new)) <= columns:
-                at.width = len(new)
+                    at.column + max(at.width, width(new)) <= columns:
+                at.width = width(new)
                 return f"\x1b[{up}A\x1b[{at.column + 1}G{new}\x1b[K\x1b[{up}B\r"
         text = render(event)
         if event.kind in ("sent", "delivered") or (event.kind == "history"
                                                    and d["from"] == "you"):
-            *above, last = (outgoing(d) + "  ").split("\n")
-            at = self.printed + (rows("\n".join(above), columns) if above else 0) + \
+            *lines, last = (outgoing(d) + "  ").split("\n")
+            at = self.printed + (rows("\n".join(lines), columns) if lines else 0) + \
                 width(last) // columns
-            self.marks[d["id"]] = Shown(at, width(last) % columns, len(mark(d)), columns)
+            self.marks[d["id"]] = Shown(at, width(last) % columns, width(mark(d)), columns)
         self.printed += rows(text, columns)
         return text + "\n"
 
@@ -134,6 +134,7 @@ def logs_off_screen(path):
     handler: logging.Handler = logging.NullHandler()
     if logger.getEffectiveLevel() < logging.WARNING:
         path.touch(mode=0o600)
+        path.chmod(0o600)
         handler = logging.FileHandler(path)
         handler.setFormatter(saved[0][0].formatter if saved[0] else None)
     logger.handlers[:] = root.handlers[:] = [handler]
@@ -169,7 +170,7 @@ class TerminalFace:
                                   ignore_case=True)
         prompt = PromptSession(history=InMemoryHistory(), completer=completer,
                                complete_while_typing=False, reserve_space_for_menu=4,
-                               bottom_toolbar=lambda: session.status(),
+                               bottom_toolbar=session.status,
                                erase_when_done=True, refresh_interval=1.0)
 
         def room() -> tuple[int, int]:
