@@ -205,6 +205,7 @@ async def test_looking_someone_up_does_not_hold_the_prompt(chat):
     assert session.current is None and events[-1].data["text"] == "looking carol up..."
     await asyncio.sleep(0.01)
     assert events[-1].kind == "error" and session.state() == "node unreachable, retrying"
+    assert events[-1].data["text"].startswith("looking carol up: the node did not answer")
     engine.node = "answers"
     session.handle("/msg carol hello")
     await asyncio.sleep(0.01)

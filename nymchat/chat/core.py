@@ -150,26 +150,26 @@ class ChatSession:
             self._history(parse_count(args))
         elif command == "/direct" and args and args[1:] in ([], ["accept"], ["decline"],
                                                             ["off"]):
-            self._spawn(self._direct(args[0], args[1] if args[1:] else "invite"))
+            self._spawn(self._direct(args[0], args[1] if args[1:] else "invite"),
+                        f"/direct {args[0]}")
         else:
             raise NymchatError(f"{command}: unknown or incomplete command (/help lists them)")
         return True
 
-    def _spawn(self, work) -> None:
-        task = asyncio.create_task(self._guarded(work))
+    def _spawn(self, work, about: str = "") -> None:
+        task = asyncio.create_task(self._guarded(work, about))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(self, work) -> None:
+    async def _guarded(self, work, about: str) -> None:
         """Runs network work off the input path; what goes wrong is shown, and a silent
         node is noted (for the status line) and retried by the engine."""
         try:
             await work
-        except NodeSilent as e:
-            self._node_went_silent()
-            self.emit(Event("error", {"text": str(e)}))
         except (NymchatError, names.InvalidName) as e:
-            self.emit(Event("error", {"text": str(e)}))
+            if isinstance(e, NodeSilent):
+                self._node_went_silent()
+            self.emit(Event("error", {"text": f"{about}: {e}" if about else str(e)}))
 
     async def _direct(self, name: str, action: str) -> None:
         action = "end" if action == "off" else action
@@ -189,7 +189,7 @@ class ChatSession:
                 self._send(username, text)
             return
         self.emit(Event("info", {"text": f"looking {username} up..."}))
-        self._spawn(self._look_up_and_switch(username, text))
+        self._spawn(self._look_up_and_switch(username, text), f"looking {username} up")
 
     async def _look_up_and_switch(self, username: str, text: str) -> None:
         contact = await self.engine.lookup(username)
