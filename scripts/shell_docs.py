@@ -12,7 +12,6 @@ completion never asks for a passphrase (nymchat/completion.py). With none runnin
 name completes to nothing."""
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -95,8 +94,7 @@ def chat_commands() -> str:
     lines = ["[CHAT COMMANDS]",
              "Typed at the prompt of \\fBnymchat chat\\fR; any other line is a message to "
              "the current conversation."]
-    for text in COMMANDS.values():
-        usage, _, what = re.split(r"(\s{2,})", text, maxsplit=1)
+    for usage, what in COMMANDS.values():
         lines += [".TP", f".B {_roff(usage)}", _roff(what)]
     return "\n".join(lines) + "\n"
 

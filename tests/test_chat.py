@@ -1,14 +1,19 @@
 """`nymchat chat` from the built file: in a real pseudo-terminal, and scripted."""
 
+import io
 import json
 import os
+import re
 import subprocess
+import time
 
 import pexpect
 import pytest
 from procs import DIST, PASSPHRASE, User, clean_env, wait_until_serving
 
 pytestmark = pytest.mark.cli
+ROWS = 40
+CURSOR = f"\x1b[{ROWS};1R"  # a terminal's answer to "where is the cursor?": on the last row
 
 
 @pytest.fixture
@@ -23,7 +28,7 @@ def trio(net, shiv_root, tmp_path):
 def terminal(user) -> pexpect.spawn:
     env = clean_env(user.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE, TERM="xterm")
     child = pexpect.spawn(str(DIST), ["--home", str(user.home), "chat"], env=env,
-                          encoding="utf-8", timeout=30, dimensions=(40, 140))
+                          encoding="utf-8", timeout=30, dimensions=(ROWS, 140))
     return ready(child)
 
 
@@ -31,9 +36,25 @@ def ready(child: pexpect.spawn) -> pexpect.spawn:
     """Waits until the prompt reads keys (a Ctrl-D sent earlier would be eaten by the
     terminal's line discipline; a typed line is kept)."""
     child.expect("Ctrl-D to leave")
+    child.expect(r"\x1b\[6n")  # where is the cursor? (the answer lets it draw the status line)
+    child.send(CURSOR)
     child.sendline("/help")
     child.expect("this list")
     return child
+
+
+def status(child: pexpect.spawn, pattern: str, timeout: float = 30) -> None:
+    """Waits for the status line to read `pattern`, answering each "where is the
+    cursor?" (prompt_toolkit draws the status line once that is known)."""
+    deadline = time.monotonic() + timeout
+    while child.expect([pattern, r"\x1b\[6n", pexpect.TIMEOUT], timeout=1) != 0:
+        assert time.monotonic() < deadline, f"the status line never read {pattern!r}"
+        child.send(CURSOR)
+
+
+def marked(child: pexpect.spawn, mark: str, **kwargs) -> None:
+    """Waits for a sent message's mark to be rewritten in place (cursor up, write, back)."""
+    child.expect(r"\x1b\[\d+A\x1b\[\d+G\[" + re.escape(mark) + r"\]\x1b\[K", **kwargs)
 
 
 def test_two_people_type_to_each_other_in_terminals(trio, net, start_node):
@@ -41,7 +62,8 @@ def test_two_people_type_to_each_other_in_terminals(trio, net, start_node):
     a, b = terminal(alice), terminal(bob)
     try:
         a.sendline("/msg bob hello from alice's terminal")
-        a.expect(r"you -> bob: hello from alice's terminal  \[delivered\]")
+        a.expect(r"you -> bob: hello from alice's terminal  \[queued\]")
+        marked(a, "delivered")
         b.expect("alice: hello from alice's terminal")
         b.sendline("and hello from bob's")  # bob's current conversation: alice
         a.expect("bob: and hello from bob's")
@@ -66,7 +88,8 @@ def test_two_people_type_to_each_other_in_terminals(trio, net, start_node):
         node.stop()
         start_node(mixnet, data=node.data)
         a.sendline("/msg bob after the node restarted")
-        a.expect(r"you -> bob: after the node restarted  \[delivered\]", timeout=60)
+        a.expect(r"you -> bob: after the node restarted  \[queued\]")
+        marked(a, "delivered", timeout=60)
         b.expect("alice: after the node restarted")
         a.sendline("/quit")
         a.expect(pexpect.EOF)
@@ -77,6 +100,80 @@ def test_two_people_type_to_each_other_in_terminals(trio, net, start_node):
             child.close(force=True)
     assert a.exitstatus == 0 and b.exitstatus == 0
     assert not (alice.home / "control.sock").exists()
+
+
+def test_a_sent_message_is_shown_once_and_its_mark_changes_where_it_stands(trio, net):
+    alice, bob, carol = trio
+    a = terminal(alice)
+    a.logfile_read = seen = io.StringIO()
+    try:
+        a.sendline("/MSG bob one line")  # commands are case-insensitive
+        a.expect(r"\[\d\d:\d\d\] you -> bob: one line  \[queued\]")
+        marked(a, "accepted by node")
+        bob("inbox")  # bob takes it in: his receipt comes back
+        marked(a, "delivered")
+        # a send through the control socket, from another terminal, names its recipient
+        alice("send", "bob", "from another terminal")
+        a.expect(r"you -> bob: from another terminal  \[accepted by node\]")
+        a.sendline("/msg alice")
+        a.expect("alice is you: /msg someone else")
+        # Ctrl-C clears the line; the chat goes on
+        a.send("never sent")
+        a.sendcontrol("c")
+        a.sendline("/contacts")
+        a.expect(r"bob +not verified")
+        # names complete anywhere on the line, new contacts too; typed lines come back
+        a.send("and to b\t")
+        a.sendline("")
+        a.expect(r"you -> bob: and to bob  \[queued\]")
+        carol("send", "alice", "hello alice")
+        a.expect(r"new message from carol \(1 unread\)")
+        a.send("/msg car\t")
+        a.sendline("")
+        a.expect("talking to carol")
+        a.expect("carol: hello alice")
+        a.send("\x1b[A")  # up: the last line typed, /msg carol
+        a.sendline("")
+        a.expect("talking to carol")
+        # log lines never reach the screen: the nym-client goes away
+        mixnet, _ = net
+        mixnet.stop()
+        a.expect(r"\* lost the nym-client; typing goes to the outbox")
+        status(a, "nym-client lost, reconnecting")
+        a.sendcontrol("d")
+        a.expect(pexpect.EOF)
+    finally:
+        a.close(force=True)
+    shown = seen.getvalue()
+    assert shown.count("you -> bob: one line") == 1
+    assert "you -> bob: never sent" not in shown
+    assert "WARNING" not in shown and "nymchat.nym.transport" not in shown
+    assert not [p.name for p in alice.home.iterdir() if "hist" in p.name]
+
+
+def test_with_the_node_silent_the_prompt_stays_live_and_a_message_waits_queued(
+        trio, net, start_node):
+    alice, _, _ = trio
+    mixnet, node = net
+    a = terminal(alice)
+    try:
+        a.sendline("/msg bob before")
+        marked(a, "accepted by node")
+        node.stop()
+        a.sendline("/msg carol are you there")  # not a contact: a lookup, which goes unanswered
+        a.expect("looking carol up...")
+        a.sendline("/help")
+        a.expect("this list", timeout=5)  # not after the lookup's 30 s
+        a.sendline("/msg bob while the node is down")
+        a.expect(r"you -> bob: while the node is down  \[queued\]", timeout=5)
+        status(a, r"node unreachable, retrying \| \d queued", timeout=60)
+        start_node(mixnet, data=node.data)
+        marked(a, "accepted by node", timeout=90)
+        status(a, r"\| connected \d+ ms", timeout=30)
+        a.sendcontrol("d")
+        a.expect(pexpect.EOF)
+    finally:
+        a.close(force=True)
 
 
 def test_scripted_chat_reads_lines_and_writes_json_events(trio):
@@ -108,7 +205,7 @@ def test_first_run_walks_through_identity_and_registration(net, shiv_root, tmp_p
     mixnet, node = net
     env = clean_env(shiv_root, TERM="xterm")
     child = pexpect.spawn(str(DIST), ["--home", str(tmp_path / "new"), "chat"], env=env,
-                          encoding="utf-8", timeout=30, dimensions=(40, 140))
+                          encoding="utf-8", timeout=30, dimensions=(ROWS, 140))
     child.expect("No identity here yet")
     child.expect("New passphrase: ")
     child.sendline(PASSPHRASE)

@@ -1,6 +1,10 @@
 """What chat does, whatever draws it: parsing what the user types, the current
 conversation and unread counts, and turning engine activity into events. Faces (the
-terminal screen, the line-by-line script mode) only read input and draw events."""
+terminal screen, the line-by-line script mode) only read input and draw events.
+
+Nothing the user types waits for the network: what needs the node (a lookup, a send,
+direct mode) runs as a task of its own, so the prompt stays live while the node is silent,
+and a message is stored (queued) before anything leaves."""
 
 import asyncio
 import logging
@@ -10,165 +14,316 @@ from dataclasses import dataclass, field
 
 from nymchat.client.directmode import DONE
 from nymchat.client.engine import Engine, Received
+from nymchat.client.nodelink import NodeSilent
 from nymchat.commands.safety import describe
 from nymchat.errors import NymchatError
 from nymchat.protocol import names
 
 log = logging.getLogger(__name__)
 
-COMMANDS = {
-    "/msg": "/msg NAME [text]   switch to (or start) a conversation, and say something",
-    "/contacts": "/contacts         your contacts and unread messages",
-    "/verify": "/verify NAME [mark]  the safety number to compare; 'mark' when it matched",
-    "/trust": "/trust NAME NUMBER  accept NAME's changed key: NUMBER is its safety number "
-              "(at least 4 groups), as /verify shows it",
-    "/history": "/history [N]      the last N messages of this conversation",
-    "/direct": "/direct NAME [accept|decline|off]  invite NAME to talk without the node; "
-               "answer an invitation; end it",
-    "/help": "/help             this list",
-    "/quit": "/quit             leave (Ctrl-D too)",
+COMMANDS = {  # command: (usage, what it does)
+    "/msg": ("/msg NAME [text]", "switch to (or start) a conversation, and say something"),
+    "/contacts": ("/contacts", "your contacts and unread messages"),
+    "/verify": ("/verify NAME [mark]", "the safety number to compare; 'mark' when it matched"),
+    "/trust": ("/trust NAME NUMBER", "accept NAME's changed key: NUMBER is its safety number "
+                                     "(at least 4 groups), as /verify shows it"),
+    "/history": ("/history [N]", "the last N messages of this conversation (default 20)"),
+    "/direct": ("/direct NAME [accept|decline|off]", "invite NAME to talk without the node; "
+                                                     "answer an invitation; end it"),
+    "/help": ("/help", "this list"),
+    "/quit": ("/quit", "leave (Ctrl-D too; Ctrl-C clears the line)"),
 }
+HELP = "\n".join(f"{usage:<{max(len(u) for u, _ in COMMANDS.values())}}  {what}"
+                 for usage, what in COMMANDS.values())
+HISTORY_DEFAULT, HISTORY_MAX = 20, 1000
+SHOWN_ON_SWITCH = 5  # messages shown on switching to a conversation, or every unread one
+BEFORE_UNREAD = 3  # and so many before the first unread one
+STATUS_WIDTH = 60
+# The shared vocabulary of an outgoing message's status; "sent" is what older records say.
+QUEUED = "queued"
+LEGACY = {"sent": QUEUED}
 
 
 @dataclass(frozen=True)
 class Event:
-    """Something to show: `kind` is message, sent, delivered, notice, error, contacts or
-    info; `data` carries the fields (all JSON-friendly)."""
+    """Something to show: `kind` is message, history, sent, delivered, notice, error,
+    contacts or info; `data` carries the fields (all JSON-friendly). An outgoing message
+    (sent, delivered, history from "you") carries its `id` and `status` (queued, accepted,
+    delivered, failed, with `reason`) and comes again each time its status moves on."""
 
     kind: str
     data: dict = field(default_factory=dict)
 
 
-def clock(ms: int) -> str:
-    return time.strftime("%H:%M", time.localtime(ms / 1000))
+def clock(ms: int, now_ms: int) -> str:
+    """A message's time: the hour today, the date and hour any other day."""
+    when, now = time.localtime(ms / 1000), time.localtime(now_ms / 1000)
+    same_day = (when.tm_year, when.tm_yday) == (now.tm_year, now.tm_yday)
+    return time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", when)
+
+
+def status_line(me: str, current: str | None, state: str, queued: int, unread: dict[str, int],
+                direct: str | None, width: int = STATUS_WIDTH) -> str:
+    """The line under the prompt, most important first, cut to `width` columns."""
+    parts = [f"{me} > {current or '-'}" + (f" ({direct})" if direct else ""), state]
+    if queued:
+        parts.append(f"{queued} queued")
+    waiting = " ".join(f"{name} {n}" for name, n in unread.items() if n)
+    if waiting:
+        parts.append(f"unread: {waiting}")
+    text = " " + " | ".join(parts) + " "
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def parse_count(args: list[str]) -> int:
+    """The N of `/history [N]`."""
+    if not args:
+        return HISTORY_DEFAULT
+    if len(args) > 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= HISTORY_MAX:
+        raise NymchatError(f"/history N: N is how many messages to show, 1 to {HISTORY_MAX}")
+    return int(args[0])
 
 
 class ChatSession:
-    def __init__(self, engine: Engine, emit):
-        self.engine, self.emit = engine, emit
+    def __init__(self, engine: Engine, emit, now=time.time):
+        self.engine, self.emit, self.now = engine, emit, now
         self.current: str | None = None
         self.unread: Counter[str] = Counter()
-        self.connected = True
+        self.connected = True  # to the nym-client
+        self.node_silent = False  # a request of ours went unanswered, none answered since
+        self._engine_saw_silence = False
+        self.wake: asyncio.Event | None = None  # set: the engine retries the node now
         self._tasks: set[asyncio.Task] = set()
-        self._sent: dict[bytes, tuple[str, str]] = {}
         engine.on_status = self._status
         engine.on_notice = lambda text: self.emit(Event("notice", {"text": text}))
 
+    def _now_ms(self) -> int:
+        return int(self.now() * 1000)
+
     # --- input ----------------------------------------------------------------------
 
-    async def handle(self, line: str) -> bool:
-        """Acts on one line the user typed; False when they asked to leave."""
+    def handle(self, line: str) -> bool:
+        """Acts on one line the user typed; False when they asked to leave. Never waits
+        for the network."""
         line = line.strip()
-        if not line:
-            return True
-        if not line.startswith("/"):
-            if self.current is None:
-                self.emit(Event("error", {"text": "no conversation yet: /msg NAME to start "
-                                                  "one"}))
-            else:
-                self._send(self.current, line)
-            return True
-        command, _, rest = line.partition(" ")
-        args = rest.split()
         try:
-            if command == "/quit":
-                return False
-            if command == "/help":
-                self.emit(Event("info", {"text": "\n".join(COMMANDS.values())}))
-            elif command == "/msg" and args:
-                await self._switch(args[0])
-                text = rest.split(None, 1)[1] if len(args) > 1 else ""
-                if text:
-                    self._send(self.current, text)
-            elif command == "/contacts":
-                self.emit(Event("contacts", {"contacts": [
-                    {"username": c["username"], "verified": c["verified"],
-                     "key_changed": c["changed"], "unread": self.unread[c["username"]],
-                     "direct": self.engine.direct_state(c["username"])}
-                    for c in self.engine.store.contacts()]}))
-            elif command == "/verify" and args:
-                contact = self.engine.known(args[0])
-                if args[1:] == ["mark"]:
-                    contact = self.engine.mark_verified(args[0])
-                self.emit(Event("info", {"text": describe(
-                    contact["username"], self.engine.safety_number(contact),
-                    self.engine.new_safety_number(contact), contact["verified"], "/trust")
-                    + ("" if contact["verified"] or contact["changed"] else
-                       f", then /verify {contact['username']} mark")}))
-            elif command == "/trust" and len(args) >= 2:
-                contact = self.engine.trust(args[0], " ".join(args[1:]))
-                self.emit(Event("notice", {"text": f"now trusting {contact['username']}'s new "
-                                                   "key; safety number "
-                                                   f"{self.engine.safety_number(contact)}"}))
-            elif command == "/history":
-                self._history(int(args[0]) if args else 20)
-            elif command == "/direct" and args and args[1:] in ([], ["accept"], ["decline"],
-                                                                ["off"]):
-                await self._direct(args[0], args[1] if args[1:] else "invite")
-            else:
-                self.emit(Event("error", {"text": f"{command}: unknown or incomplete command "
-                                                  "(/help lists them)"}))
-        except (NymchatError, names.InvalidName, ValueError) as e:
+            if line.startswith("/"):
+                return self._command(line)
+            if line and self.current is None:
+                raise NymchatError("no conversation yet: /msg NAME to start one")
+            if line:
+                self._send(self.current, line)
+        except (NymchatError, names.InvalidName) as e:
             self.emit(Event("error", {"text": str(e)}))
         return True
+
+    def _command(self, line: str) -> bool:
+        command, _, rest = line.partition(" ")
+        command, args = command.lower(), rest.split()
+        if command == "/quit":
+            return False
+        if command == "/help":
+            self.emit(Event("info", {"text": HELP}))
+        elif command == "/msg" and args:
+            self._msg(args[0], rest.split(None, 1)[1] if len(args) > 1 else "")
+        elif command == "/contacts":
+            self.emit(Event("contacts", {"contacts": [
+                {"username": c["username"], "verified": c["verified"],
+                 "key_changed": c["changed"], "unread": self.unread[c["username"]],
+                 "direct": self.engine.direct_state(c["username"])}
+                for c in self.engine.store.contacts()]}))
+        elif command == "/verify" and args:
+            contact = self.engine.known(args[0])
+            if args[1:] == ["mark"]:
+                contact = self.engine.mark_verified(args[0])
+            self.emit(Event("info", {"text": describe(
+                contact["username"], self.engine.safety_number(contact),
+                self.engine.new_safety_number(contact), contact["verified"], "/trust")
+                + ("" if contact["verified"] or contact["changed"] else
+                   f", then /verify {contact['username']} mark")}))
+        elif command == "/trust" and len(args) >= 2:
+            contact = self.engine.trust(args[0], " ".join(args[1:]))
+            self.emit(Event("notice", {"text": f"now trusting {contact['username']}'s new "
+                                               "key; safety number "
+                                               f"{self.engine.safety_number(contact)}"}))
+        elif command == "/history":
+            self._history(parse_count(args))
+        elif command == "/direct" and args and args[1:] in ([], ["accept"], ["decline"],
+                                                            ["off"]):
+            self._spawn(self._direct(args[0], args[1] if args[1:] else "invite"),
+                        f"/direct {args[0]}")
+        else:
+            raise NymchatError(f"{command}: unknown or incomplete command (/help lists them)")
+        return True
+
+    def _spawn(self, work, about: str = "") -> None:
+        task = asyncio.create_task(self._guarded(work, about))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(self, work, about: str) -> None:
+        """Runs network work off the input path; what goes wrong is shown, and a silent
+        node is noted (for the status line) and retried by the engine."""
+        try:
+            await work
+        except (NymchatError, names.InvalidName) as e:
+            if isinstance(e, NodeSilent):
+                self._node_went_silent()
+            self.emit(Event("error", {"text": f"{about}: {e}" if about else str(e)}))
 
     async def _direct(self, name: str, action: str) -> None:
         action = "end" if action == "off" else action
         username = await self.engine.direct_action(action, name)
+        self._node_answered()
         self.emit(Event("notice", {"text": DONE[action].format(username),
                                    "direct": self.engine.direct_state(username),
                                    "with": username}))
 
-    async def _switch(self, name: str) -> None:
+    def _msg(self, name: str, text: str) -> None:
         username = names.normalize(name)
-        if self.engine.store.contact(username) is None:
-            contact = await self.engine.lookup(username)
-            self.emit(Event("notice", {"text": f"{username} looked up; safety number "
-                                               f"{self.engine.safety_number(contact)}"}))
+        if username == self.engine.profile.username:
+            raise NymchatError(f"{username} is you: /msg someone else")
+        if self.engine.store.contact(username) is not None:
+            self._switch(username)
+            if text:
+                self._send(username, text)
+            return
+        self.emit(Event("info", {"text": f"looking {username} up..."}))
+        self._spawn(self._look_up_and_switch(username, text), f"looking {username} up")
+
+    async def _look_up_and_switch(self, username: str, text: str) -> None:
+        contact = await self.engine.lookup(username)
+        self._node_answered()
+        self.emit(Event("notice", {"text": f"{username} looked up; safety number "
+                                           f"{self.engine.safety_number(contact)}"}))
+        self._switch(username)
+        if text:
+            self._send(username, text)
+
+    def _switch(self, username: str) -> None:
         self.current = username
-        self.unread.pop(username, None)
+        unread = self.unread.pop(username, 0)
         self.emit(Event("info", {"text": f"talking to {username}"}))
-        self._history(5)
+        self._history(max(SHOWN_ON_SWITCH, unread + BEFORE_UNREAD))
+
+    def conversation(self, username: str, count: int) -> list[dict]:
+        """The last `count` messages with `username` (the store also keeps receipts and
+        control messages: they are not counted)."""
+        limit = count
+        while True:
+            records = self.engine.store.history(username, limit)
+            said = [m for m in records if m["direction"] in ("in", "out")]
+            if len(said) >= count or len(records) < limit:
+                return said[-count:]
+            limit *= 2
 
     def _history(self, count: int) -> None:
         if self.current is None:
+            self.emit(Event("error", {"text": "no conversation yet: /msg NAME to start one"}))
             return
-        for m in self.engine.store.history(self.current, count):
-            if m["direction"] in ("in", "out"):
-                self.emit(Event("history", {"from": self.current if m["direction"] == "in"
-                                            else "you", "time": clock(m["time"]),
-                                            "text": m["text"], "status": m.get("status")}))
+        said = self.conversation(self.current, count)
+        if not said:
+            self.emit(Event("info", {"text": f"no messages with {self.current} yet"}))
+        for m in said:
+            if m["direction"] == "in":
+                self.emit(Event("history", {"from": self.current, "text": m["text"],
+                                            "time": clock(m["time"], self._now_ms())}))
+            else:
+                self.emit(Event("history", {"from": "you", **self._outgoing(m)}))
+
+    def _outgoing(self, record: dict) -> dict:
+        status = LEGACY.get(record["status"], record["status"])
+        return {"to": record["to"], "text": record["text"], "id": record["id"],
+                "time": clock(record["time"], self._now_ms()), "status": status,
+                **({"reason": record.get("reason", "")} if status == "failed" else {})}
 
     def _send(self, to: str, text: str) -> None:
-        task = asyncio.create_task(self._deliver(to, text))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Stores the message (shown as queued), then hands it to the node off the input
+        path; while the node is silent it waits in the outbox for the engine's retry."""
+        message_id = self.engine.queue(to, text)
+        self.emit(Event("sent", self._outgoing(self.engine.store.message(message_id))))
+        if self.node_silent or not self.connected:
+            self._retry_soon()
+            return
+        self._spawn(self._deliver(to, message_id, text))
 
-    async def _deliver(self, to: str, text: str) -> None:
+    async def _deliver(self, to: str, message_id: bytes, text: str) -> None:
         try:
-            message_id = self.engine.queue(to, text)
-            self._sent[message_id] = (to, text)
-            self.emit(Event("sent", {"to": to, "text": text, "time": clock(time.time() * 1000),
-                                     "status": "sent", "id": message_id.hex()}))
             await self.engine.deliver(to, message_id, text)
+        except NodeSilent:
+            self._node_went_silent()
+            self.emit(Event("notice", {"text": "the node does not answer: messages wait in "
+                                               "the outbox (queued) and leave when it does"}))
         except NymchatError as e:
-            self.emit(Event("error", {"text": f"to {to}: {e}"}))
+            record = self.engine.store.message(message_id)
+            if record is None or record["status"] != "failed":  # (failed: shown already)
+                self.emit(Event("error", {"text": f"to {to}: {e}"}))
 
     def _status(self, message_id: bytes, status: str) -> None:
-        to, text = self._sent.get(message_id, ("?", ""))
+        """The engine moved a message on (ours, or one sent through the control socket
+        from another terminal: the record says to whom)."""
+        record = self.engine.store.message(message_id)
+        if record is None or record.get("direction") != "out":
+            return
+        if status in ("accepted", "delivered"):
+            self._node_answered()
         self.emit(Event("delivered" if status == "delivered" else "sent",
-                        {"to": to, "text": text, "status": status, "id": message_id.hex(),
-                         "time": clock(time.time() * 1000)}))
+                        self._outgoing(record)))
 
-    async def drain(self) -> None:
-        """Waits for messages being sent (before leaving)."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=60)
+    async def drain(self, timeout: float = 30) -> None:
+        """Before leaving: waits for messages being handed to the node, unless it is
+        silent; what did not leave stays in the outbox for the next command."""
+        if self._tasks and not self.node_silent:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+        for task in list(self._tasks):
+            task.cancel()
+        waiting = len(self.engine.store.get("outbox", []))
+        if waiting:
+            self.emit(Event("notice", {"text": f"{waiting} message(s) wait in the outbox: "
+                                               "they leave with the next nymchat command that "
+                                               "reaches the node"}))
+
+    # --- the node and the nym-client --------------------------------------------------
+
+    def _node_went_silent(self) -> None:
+        self.node_silent, self._engine_saw_silence = True, False
+        self._retry_soon()
+
+    def _node_answered(self) -> None:
+        self.node_silent = False
+
+    def _retry_soon(self) -> None:
+        if self.wake is not None:
+            self.wake.set()
+
+    def state(self) -> str:
+        """What is true of the connection, in a few words."""
+        if not self.connected:
+            return "nym-client lost, reconnecting"
+        if not self.engine.node_answers:
+            self._engine_saw_silence = True
+        elif self._engine_saw_silence:  # the engine's retry got through since
+            self.node_silent = self._engine_saw_silence = False
+        if self.node_silent or not self.engine.node_answers:
+            return "node unreachable, retrying"
+        latency = self.engine.link.latency
+        return "connected" + (f" {latency * 1000:.0f} ms" if latency is not None else "")
+
+    def status(self, width: int = STATUS_WIDTH) -> str:
+        direct = self.current and self.engine.direct_state(self.current)
+        return status_line(self.engine.profile.username or "-", self.current, self.state(),
+                           len(self.engine.store.get("outbox", [])), self.unread, direct,
+                           width)
+
+    def contact_names(self) -> list[str]:
+        return [c["username"] for c in self.engine.store.contacts()]
 
     # --- arriving -------------------------------------------------------------------
 
     async def listen(self, wake: asyncio.Event) -> None:
+        self.wake = wake
         async for message in self.engine.follow(wake=wake):
+            self._node_answered()
             self._arrived(message)
             self.engine.shown(message)
 
@@ -182,7 +337,8 @@ class ChatSession:
                                                f"/msg {message.sender}"}))
             return
         self.emit(Event("message", {"from": message.sender, "text": message.text,
-                                    "time": clock(message.sent), "verified": message.verified,
+                                    "time": clock(message.sent, self._now_ms()),
+                                    "verified": message.verified,
                                     "key_changed": message.key_changed}))
 
     def connection(self, event: str) -> None:
@@ -193,6 +349,4 @@ class ChatSession:
                                             "address-changed": "reconnected (new address)"}
                                    .get(event, event)}))
         if self.connected:
-            task = asyncio.create_task(self.engine.flush_outbox())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self.engine.flush_outbox())

@@ -5,13 +5,28 @@ lines in and events out (one JSON object a line with --json) for scripts and tes
 import asyncio
 import contextlib
 import json
+import logging
 import sys
 import threading
+from dataclasses import dataclass
 
 from nymchat.chat.core import COMMANDS, ChatSession, Event
 from nymchat.terminal import block, line
 
-MARKS = {"sent": "sent", "accepted": "accepted by node", "delivered": "delivered"}
+MARKS = {"queued": "queued", "accepted": "accepted by node", "delivered": "delivered"}
+APP_ROWS = 8  # under the messages at most, when the terminal does not say where the cursor is
+
+
+def mark(d: dict) -> str:
+    """An outgoing message's status as shown; a failure quotes the node."""
+    if d["status"] == "failed":
+        return f"[FAILED: {line(d.get('reason') or 'refused by the node')}]"
+    return f"[{MARKS.get(d['status'], line(d['status']))}]"
+
+
+def outgoing(d: dict) -> str:
+    """An outgoing message without its mark."""
+    return f"[{d['time']}] you -> {line(d['to'])}: {block(d['text'])}"
 
 
 def render(event: Event) -> str:
@@ -19,15 +34,12 @@ def render(event: Event) -> str:
     and errors quoting it) goes through `nymchat.terminal`."""
     d = event.data
     if event.kind in ("message", "history") and d["from"] != "you":
-        mark = "KEY CHANGED" if d.get("key_changed") else \
+        shown = "KEY CHANGED" if d.get("key_changed") else \
             ("verified" if d.get("verified") else "unverified")
         return f"[{d['time']}] {line(d['from'])}: {block(d['text'])}" + \
-            (f"  ({mark})" if event.kind == "message" else "")
-    if event.kind == "history":
-        return f"[{d['time']}] you: {block(d['text'])}  [{MARKS.get(d.get('status'), '')}]"
-    if event.kind in ("sent", "delivered"):
-        return f"[{d['time']}] you -> {line(d['to'])}: {block(d['text'])}  " \
-            f"[{MARKS[d['status']]}]"
+            (f"  ({shown})" if event.kind == "message" else "")
+    if event.kind in ("history", "sent", "delivered"):
+        return f"{outgoing(d)}  {mark(d)}"
     if event.kind == "contacts":
         rows = [f"  {line(c['username']):<24} "
                 f"{'KEY CHANGED' if c['key_changed'] else 'verified' if c['verified'] else 'not verified'}"  # noqa: E501
@@ -40,7 +52,7 @@ def render(event: Event) -> str:
 
 
 class ScriptFace:
-    """Lines from stdin, events to stdout."""
+    """Lines from stdin, events to stdout (each status of a sent message as it comes)."""
 
     def __init__(self, as_json: bool):
         self.as_json = as_json
@@ -54,7 +66,7 @@ class ScriptFace:
     async def run(self, session: ChatSession) -> None:
         while True:
             line = await _read_line()
-            if not line or not await session.handle(line):
+            if not line or not session.handle(line):
                 return
 
 
@@ -77,46 +89,138 @@ async def _read_line() -> str:
     return await result
 
 
+def width(text: str) -> int:
+    """Terminal columns `text` takes (wide characters take two)."""
+    from prompt_toolkit.utils import get_cwidth
+
+    return get_cwidth(text)
+
+
+def rows(text: str, columns: int) -> int:
+    """How many terminal rows `text` takes, lines wrapping at `columns`."""
+    return sum(max(1, -(-width(part) // columns)) for part in text.split("\n"))
+
+
+@dataclass
+class Shown:
+    """Where an outgoing message's mark is on the screen: its row (counted from the first
+    row this face printed), column, width, and the terminal width then."""
+
+    row: int
+    column: int
+    width: int
+    columns: int
+
+
+class Screen:
+    """What the terminal face printed above the prompt, so that an outgoing message's
+    mark is rewritten where it stands (cursor up, write, cursor back down) instead of the
+    message being printed again; a message scrolled out of sight is printed anew."""
+
+    def __init__(self, room):
+        self.room = room  # () -> (rows visible above the prompt, columns)
+        self.printed = 0  # rows, all told
+        self.marks: dict[str, Shown] = {}
+
+    def show(self, event: Event) -> str:
+        """What to write for `event` (text ending with a newline, or a cursor dance)."""
+        above, columns = self.room()
+        d = event.data
+        if event.kind in ("sent", "delivered") and d["id"] in self.marks:
+            at, new = self.marks[d["id"]], mark(d)
+            up = self.printed - at.row
+            if at.columns == columns and up <= above and \
+                    at.column + max(at.width, width(new)) <= columns:
+                at.width = width(new)
+                return f"\x1b[{up}A\x1b[{at.column + 1}G{new}\x1b[K\x1b[{up}B\r"
+        text = render(event)
+        if event.kind in ("sent", "delivered") or (event.kind == "history"
+                                                   and d["from"] == "you"):
+            *lines, last = (outgoing(d) + "  ").split("\n")
+            at = self.printed + (rows("\n".join(lines), columns) if lines else 0) + \
+                width(last) // columns
+            self.marks[d["id"]] = Shown(at, width(last) % columns, width(mark(d)), columns)
+        self.printed += rows(text, columns)
+        return text + "\n"
+
+
+@contextlib.contextmanager
+def logs_off_screen(path):
+    """Log lines would tear through the prompt: under the terminal face they go to a file
+    (0600) when asked for (-v), else nowhere; nymchat's own notices say what matters."""
+    logger, root = logging.getLogger("nymchat"), logging.getLogger()
+    saved = logger.handlers[:], root.handlers[:]
+    handler: logging.Handler = logging.NullHandler()
+    if logger.getEffectiveLevel() < logging.WARNING:
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        handler = logging.FileHandler(path)
+        handler.setFormatter(saved[0][0].formatter if saved[0] else None)
+    logger.handlers[:] = root.handlers[:] = [handler]
+    try:
+        yield isinstance(handler, logging.FileHandler)
+    finally:
+        handler.close()
+        logger.handlers[:], root.handlers[:] = saved
+
+
 class TerminalFace:
     def __init__(self, me: str, node: str):
         self.me, self.node = me, node
-        self.session: ChatSession | None = None
+        self.screen: Screen | None = None
 
     def emit(self, event: Event) -> None:
-        print(render(event), flush=True)  # above the prompt (patch_stdout)
-
-    def _toolbar(self) -> str:
-        s = self.session
-        state = "connected" if s.connected else "RECONNECTING to the nym-client"
-        if s.connected and not s.engine.node_answers:
-            state = "node not answering (typing goes to the outbox)"
-        latency = s.engine.link.latency
-        if s.connected and s.engine.node_answers and latency is not None:
-            state += f", {latency * 1000:.0f} ms to the node"
-        unread = ", ".join(f"{name} {n}" for name, n in s.unread.items() if n)
-        direct = s.current and s.engine.direct_state(s.current)
-        return (f" {self.me} @ {self.node} | {state} | talking to {s.current or '-'}"
-                + (f" ({direct})" if direct else "")
-                + (f" | unread: {unread}" if unread else "") + " | /help ")
+        if self.screen is None:
+            print(render(event), flush=True)
+            return
+        sys.stdout.write(self.screen.show(event))  # above the prompt (patch_stdout)
+        sys.stdout.flush()
 
     async def run(self, session: ChatSession) -> None:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.completion import WordCompleter
         from prompt_toolkit.history import InMemoryHistory
         from prompt_toolkit.patch_stdout import patch_stdout
+        from prompt_toolkit.renderer import HeightIsUnknownError
 
-        self.session = session
-        words = list(COMMANDS) + [c["username"] for c in session.engine.store.contacts()]
-        prompt = PromptSession(history=InMemoryHistory(), bottom_toolbar=self._toolbar,
-                               completer=WordCompleter(words, sentence=True),
-                               refresh_interval=1.0)
-        self.emit(Event("info", {"text": "nymchat: end-to-end encrypted over the mixnet. "
-                                         "/msg NAME to talk, /help for more, Ctrl-D to leave."}))
-        with patch_stdout(raw=True):
-            while True:
-                try:
-                    line = await prompt.prompt_async(lambda: f"{session.current or ''}> ")
-                except (EOFError, KeyboardInterrupt):
-                    return
-                if not await session.handle(line):
-                    return
+        # Names anywhere on the line, read from the store at each Tab (new contacts too);
+        # what was typed is recalled with the arrow keys, and kept in memory only.
+        completer = WordCompleter(lambda: [*COMMANDS, *session.contact_names()], WORD=True,
+                                  ignore_case=True)
+        prompt = PromptSession(history=InMemoryHistory(), completer=completer,
+                               complete_while_typing=False, reserve_space_for_menu=4,
+                               bottom_toolbar=session.status,
+                               erase_when_done=True, refresh_interval=1.0)
+
+        def room() -> tuple[int, int]:
+            size = prompt.app.output.get_size()
+            try:
+                above = prompt.app.renderer.rows_above_layout
+            except HeightIsUnknownError:
+                above = size.rows - APP_ROWS
+            return above, size.columns
+
+        log_file = session.engine.profile.home / "chat.log"
+        with logs_off_screen(log_file) as logging_to_file:
+            self.emit(Event("info", {"text": f"nymchat: {self.me} on {self.node}, end-to-end "
+                                             "encrypted over the mixnet. /msg NAME to talk, "
+                                             "/help for more, Ctrl-D to leave."
+                                             + (f"\nlog lines go to {log_file}"
+                                                if logging_to_file else "")}))
+            self.screen = Screen(room)
+            try:
+                with patch_stdout(raw=True):
+                    await self._read(prompt, session)
+            finally:
+                self.screen = None
+
+    async def _read(self, prompt, session: ChatSession) -> None:
+        while True:
+            try:
+                text = await prompt.prompt_async(lambda: f"{session.current or ''}> ")
+            except KeyboardInterrupt:  # Ctrl-C: the line is cleared, the chat goes on
+                continue
+            except EOFError:  # Ctrl-D
+                return
+            if not session.handle(text):
+                return

@@ -1,0 +1,310 @@
+"""What chat does (nymchat/chat/core.py), whatever draws it: with an engine that keeps its
+records in memory and a node that answers, refuses or stays silent as told."""
+
+import asyncio
+import functools
+import logging
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from nymchat.chat import core
+from nymchat.chat.core import ChatSession, Event, clock, status_line
+from nymchat.chat.faces import Screen, logs_off_screen, render
+from nymchat.client.nodelink import NodeSilent
+from nymchat.errors import NymchatError
+
+NOW = 1_790_000_000.0  # seconds
+
+
+class Store:
+    def __init__(self):
+        self.records: list[tuple[str, dict]] = []  # (contact, record), oldest first
+        self.kv = {"outbox": []}
+        self.people = {"bob": {"username": "bob", "verified": False, "changed": False}}
+
+    def history(self, username, limit=100):
+        return [r for c, r in self.records if c == username][-limit:]
+
+    def message(self, message_id):
+        return next((r for _, r in self.records if r.get("id") == message_id.hex()), None)
+
+    def contact(self, username):
+        return self.people.get(username)
+
+    def contacts(self):
+        return list(self.people.values())
+
+    def get(self, name, default=None):
+        return self.kv.get(name, default)
+
+
+class Engine:
+    """The engine's surface that chat uses; `node` says what the node does with a request:
+    "answers", "silent" (NodeSilent after the engine's attempts) or "refuses"."""
+
+    def __init__(self):
+        self.store = Store()
+        self.profile = SimpleNamespace(username="alice", home=None)
+        self.link = SimpleNamespace(latency=0.12)
+        self.node_answers = True
+        self.node = "answers"
+        self.on_status = self.on_notice = None
+        self.requests: list[str] = []
+
+    def queue(self, to, text):
+        message_id = bytes([len(self.store.records)]) * 16
+        self.store.records.append((to, {"direction": "out", "to": to, "text": text,
+                                        "time": NOW * 1000, "status": "queued",
+                                        "id": message_id.hex()}))
+        self.store.kv["outbox"].append(message_id.hex())
+        return message_id
+
+    async def _node(self, what):
+        self.requests.append(what)
+        await asyncio.sleep(0)
+        if self.node == "silent":
+            raise NodeSilent("the node did not answer 3 attempts of 10 s")
+        if self.node == "refuses":
+            raise NymchatError("the node refused: no such user (not_found)")
+
+    async def deliver(self, to, message_id, text):
+        await self._node("send")
+        self.status(message_id, "accepted")
+
+    def status(self, message_id, status, reason=None):
+        record = self.store.message(message_id)
+        record["status"] = status
+        if reason:
+            record["reason"] = reason
+        self.store.kv["outbox"].remove(message_id.hex())
+        self.on_status(message_id, status)
+
+    async def lookup(self, name):
+        await self._node("lookup")
+        self.store.people[name] = {"username": name, "verified": False, "changed": False}
+        return self.store.people[name]
+
+    def safety_number(self, contact):
+        return "12345 " * 12
+
+    def direct_state(self, username):
+        return None
+
+
+def said(store, contact, direction, text, when=NOW):
+    n = len(store.records)
+    store.records.append((contact, {"direction": direction, "to": contact, "text": text,
+                                    "time": when * 1000, "status": "delivered",
+                                    "id": (bytes([n]) * 16).hex()}))
+
+
+@pytest.fixture
+def chat():
+    engine, events = Engine(), []
+    session = ChatSession(engine, events.append, now=lambda: NOW)
+    session.wake = asyncio.Event()
+    return session, engine, events
+
+
+def in_loop(test):
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        asyncio.run(test(*args, **kwargs))
+    return run
+
+
+def shown(events, kind=None):
+    return [e for e in events if kind is None or e.kind == kind]
+
+
+def test_switching_shows_every_unread_message_and_a_few_before(chat):
+    session, engine, events = chat
+    for n in range(4):
+        said(engine.store, "bob", "in", f"old {n}")
+    for n in range(9):
+        said(engine.store, "bob", "in", f"unread {n}")
+    session.unread["bob"] = 9
+    session.handle("/msg bob")
+    texts = [e.data["text"] for e in shown(events, "history")]
+    assert texts == ["old 1", "old 2", "old 3"] + [f"unread {n}" for n in range(9)]
+    assert session.unread["bob"] == 0
+
+
+def test_history_counts_messages_not_receipts(chat):
+    session, engine, events = chat
+    for n in range(6):
+        said(engine.store, "bob", "out", f"mine {n}")
+        engine.store.records.append(("bob", {"direction": "receipt"}))
+        engine.store.records.append(("bob", {"direction": "control"}))
+    session.current = "bob"
+    session.handle("/history 4")
+    assert [e.data["text"] for e in shown(events, "history")] == [f"mine {n}" for n in
+                                                                  range(2, 6)]
+
+
+@pytest.mark.parametrize("typed", ["/history abc", "/history 0", "/history -3",
+                                   f"/history {core.HISTORY_MAX + 1}", "/history 2 3"])
+def test_a_bad_history_count_is_one_clear_line(chat, typed):
+    session, _, events = chat
+    session.current = "bob"
+    assert session.handle(typed)
+    assert [e.kind for e in events] == ["error"]
+    assert events[0].data["text"] == f"/history N: N is how many messages to show, 1 to " \
+                                     f"{core.HISTORY_MAX}"
+
+
+def test_commands_are_case_insensitive_and_msg_to_yourself_is_refused(chat):
+    session, _, events = chat
+    session.handle("/HELP")
+    assert events[-1].kind == "info" and "/history [N]" in events[-1].data["text"]
+    session.handle("/Msg ALICE hi me")
+    assert events[-1].kind == "error" and events[-1].data["text"] == \
+        "alice is you: /msg someone else"
+    assert session.current is None
+    assert session.handle("/QUIT") is False
+
+
+def test_help_is_aligned(chat):
+    session, _, events = chat
+    session.handle("/help")
+    lines = events[-1].data["text"].split("\n")
+    assert len(lines) == len(core.COMMANDS)
+    assert len({row.index(what) for row, (_, what) in
+                zip(lines, core.COMMANDS.values(), strict=True)}) == 1
+
+
+@in_loop
+async def test_a_message_typed_while_the_node_is_silent_is_queued_and_the_prompt_is_free(chat):
+    session, engine, events = chat
+    engine.node = "silent"
+    session.current = "bob"
+    session.handle("first")  # returns at once: the send is a task of its own
+    assert [(e.kind, e.data["status"]) for e in events] == [("sent", "queued")]
+    assert session.state().startswith("connected")
+    await asyncio.sleep(0.01)
+    assert session.state() == "node unreachable, retrying" and session.wake.is_set()
+    assert events[-1].kind == "notice" and "wait in the outbox" in events[-1].data["text"]
+    session.handle("second")  # known silent: stored, not sent; the engine retries
+    await asyncio.sleep(0.01)
+    assert engine.requests == ["send"] and events[-1].data["status"] == "queued"
+    assert "2 queued" in session.status()
+    # the engine's retry got through: the status line says so
+    engine.node_answers = False
+    assert session.state() == "node unreachable, retrying"
+    engine.node_answers = True
+    assert session.state() == "connected 120 ms"
+
+
+@in_loop
+async def test_looking_someone_up_does_not_hold_the_prompt(chat):
+    session, engine, events = chat
+    engine.node = "silent"
+    session.handle("/msg carol hello")
+    assert session.current is None and events[-1].data["text"] == "looking carol up..."
+    await asyncio.sleep(0.01)
+    assert events[-1].kind == "error" and session.state() == "node unreachable, retrying"
+    assert events[-1].data["text"].startswith("looking carol up: the node did not answer")
+    engine.node = "answers"
+    session.handle("/msg carol hello")
+    await asyncio.sleep(0.01)
+    assert session.current == "carol"
+    assert [e.data["status"] for e in events if e.kind == "sent"] == ["queued", "accepted"]
+
+
+@in_loop
+async def test_a_failed_message_shows_the_nodes_reason_once(chat):
+    session, engine, events = chat
+    session.current = "bob"
+
+    async def refused(to, message_id, text):
+        engine.status(message_id, "failed", reason="no such user")
+        raise NymchatError("the node refused: no such user (not_found)")
+
+    engine.deliver = refused
+    session.handle("hi")
+    await asyncio.sleep(0.01)
+    assert [(e.kind, e.data.get("status")) for e in events] == [("sent", "queued"),
+                                                                ("sent", "failed")]
+    assert render(events[-1]).endswith("hi  [FAILED: no such user]")
+
+
+def test_a_send_from_another_terminal_shows_its_recipient(chat):
+    _, engine, events = chat
+    message_id = engine.queue("bob", "through the control socket")  # not typed here
+    engine.status(message_id, "accepted")
+    assert render(events[-1]).endswith("you -> bob: through the control socket  "
+                                       "[accepted by node]")
+
+
+def test_older_records_saying_sent_are_shown_as_queued(chat):
+    session, engine, events = chat
+    said(engine.store, "bob", "out", "from an older version")
+    engine.store.records[-1][1]["status"] = "sent"
+    session.current = "bob"
+    session.handle("/history")
+    assert render(events[-1]).endswith("[queued]")
+
+
+@in_loop
+async def test_leaving_does_not_wait_for_a_silent_node(chat):
+    session, _, events = chat
+    session.current = "bob"
+    session.node_silent = True
+    session.handle("waits")
+    started = time.monotonic()
+    await session.drain(timeout=60)
+    assert time.monotonic() - started < 30
+    assert "1 message(s) wait in the outbox" in events[-1].data["text"]
+
+
+def test_messages_not_from_today_show_their_date():
+    assert clock(NOW * 1000, NOW * 1000) == time.strftime("%H:%M", time.localtime(NOW))
+    yesterday = NOW - 86_400
+    assert clock(yesterday * 1000, NOW * 1000) == \
+        time.strftime("%Y-%m-%d %H:%M", time.localtime(yesterday))
+
+
+def test_the_status_line_fits_sixty_columns():
+    line = status_line("a-rather-long-name-01", "another-long-name-02",
+                       "node unreachable, retrying", 12, {"carol": 3, "dave": 1}, "direct")
+    assert len(line) == core.STATUS_WIDTH and line.endswith("…")
+    assert status_line("alice", "bob", "connected 80 ms", 0, {}, None) == \
+        " alice > bob | connected 80 ms "
+
+
+def test_a_mark_is_rewritten_where_it_stands_and_printed_anew_once_out_of_sight():
+    screen = Screen(lambda: (16, 40))
+    sent = {"to": "bob", "text": "hello", "time": "12:00", "id": "01", "status": "queued"}
+    first = screen.show(Event("sent", sent))
+    assert first == "[12:00] you -> bob: hello  [queued]\n"
+    screen.show(Event("info", {"text": "x\n" * 3 + "a" * 50}))  # 3 + 2 rows
+    update = screen.show(Event("delivered", {**sent, "status": "delivered"}))
+    assert update == "\x1b[6A\x1b[28G[delivered]\x1b[K\x1b[6B\r"
+    for _ in range(20):
+        screen.show(Event("info", {"text": "scrolling"}))
+    again = screen.show(Event("delivered", {**sent, "status": "delivered"}))
+    assert again == "[12:00] you -> bob: hello  [delivered]\n"
+
+
+@pytest.mark.parametrize("level", [logging.WARNING, logging.INFO])
+def test_under_the_terminal_face_log_lines_go_to_a_private_file_or_nowhere(tmp_path, capsys,
+                                                                           level):
+    logger = logging.getLogger("nymchat")
+    saved = logger.handlers[:], logger.level
+    logger.handlers[:] = [logging.StreamHandler()]
+    logger.setLevel(level)
+    try:
+        with logs_off_screen(tmp_path / "chat.log") as to_file:
+            logging.getLogger("nymchat.nym.transport").warning("lost the nym-client")
+            logging.getLogger("asyncio").error("Task exception was never retrieved")
+    finally:
+        logger.handlers[:], logger.level = saved
+    assert capsys.readouterr().err == ""
+    assert to_file == (level == logging.INFO)
+    if to_file:
+        assert (tmp_path / "chat.log").stat().st_mode & 0o777 == 0o600
+        assert "lost the nym-client" in (tmp_path / "chat.log").read_text()
+    else:
+        assert not (tmp_path / "chat.log").exists()
