@@ -78,9 +78,10 @@ def unlock(args: argparse.Namespace) -> Profile:
 
 @asynccontextmanager
 async def open_engine(args: argparse.Namespace, node: str | None = None,
-                      profile: Profile | None = None):
+                      profile: Profile | None = None, flush: bool = True):
     """An engine for the profile in --home (unlocked here unless given), connected to its
-    node (or `node`)."""
+    node (or `node`); what waits in the outbox is sent first unless `flush` is False (the
+    chat sends it from its own loop, so that a silent node does not hold its prompt)."""
     owned = profile is None
     profile = profile or unlock(args)
     try:
@@ -106,7 +107,7 @@ async def open_engine(args: argparse.Namespace, node: str | None = None,
             async with NodeLink(transport, contact, profile.identity) as link:
                 engine = Engine(profile, link)
                 try:
-                    if profile.username and profile.store.get("outbox"):
+                    if flush and profile.username and profile.store.get("outbox"):
                         sent = await engine.flush_outbox()
                         if sent:
                             engine.notices.append(f"sent {sent} queued message(s)")

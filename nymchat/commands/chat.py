@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     profile = first_run.run(args) if interactive else None
 
     async def main() -> None:
-        async with open_engine(args, profile=profile) as engine:
+        async with open_engine(args, profile=profile, flush=False) as engine:
             me = engine.profile.username
             node = "node " + base58.encode(engine.link.contact.key)[:8]
             face = TerminalFace(me, node) \
