@@ -86,7 +86,7 @@ def test_a_second_chat_or_inbox_on_one_home_names_what_holds_it(pair):
     alice, _ = pair
     held = follow(alice)
     try:
-        for command in (["chat"], ["inbox"], ["inbox", "--follow"]):
+        for command in (["chat"], ["inbox", "--follow"]):
             out = alice(*command, input="", check=False)
             one_clear_line(out, 1, f"`inbox --follow` (pid {held.pid}) already runs for this "
                                    "profile and receives its messages")
@@ -104,7 +104,7 @@ def test_a_second_chat_or_inbox_on_one_home_names_what_holds_it(pair):
                             env=clean_env(alice.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
     try:
         wait_until_serving(alice.home, chat)
-        one_clear_line(alice("inbox", check=False), 1,
+        one_clear_line(alice("chat", input="", check=False), 1,
                        f"`chat` (pid {chat.pid}) already runs for this profile")
     finally:
         chat.stdin.close()  # end of input: the scripted chat ends
@@ -341,3 +341,24 @@ def test_print_config_output_loads_as_a_config_file(shiv_root, tmp_path):
                     "--print-config")
     assert again.returncode == 0, again.stderr
     assert tomllib.loads(again.stdout) == table
+
+
+def test_inbox_beside_a_running_chat_tells_what_came_since_the_last_inbox(pair):
+    """The running process takes the messages in (it holds the nym-client); `inbox` asks
+    it for what came since the last `inbox`, each message once, without the passphrase."""
+    alice, bob = pair
+    bob("register", "bob", "--node", bob.contact, "--nym", bob.nym)
+    bob("send", "alice", "before")
+    alice("inbox")
+    held = follow(alice)
+    try:
+        bob("send", "alice", "while you follow")
+        deadline = time.monotonic() + 30
+        while "while you follow" not in (out := alice("inbox", passphrase="wrong")).stdout:
+            assert time.monotonic() < deadline, out.stderr
+            time.sleep(0.5)
+        assert "before" not in out.stdout
+        assert alice("inbox", passphrase="wrong").stdout == ""
+    finally:
+        held.terminate()
+        held.wait(timeout=30)

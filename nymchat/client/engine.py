@@ -23,6 +23,7 @@ ONE_TIME_KEYS = 50
 FALLBACK_ROTATION_MS = 7 * 86_400_000  # a new fallback key weekly (the last one is kept)
 SESSIONS_KEPT = 4  # per contact: late messages of a replaced session still open
 RETRY_OFFLINE = 5.0  # seconds between attempts to reach a node that does not answer
+INBOX_CURSOR = "inbox-reported"  # the last stored message an `inbox` reported
 INBOX_LIMIT = 30.0  # seconds `inbox` takes messages in, at most
 TRUST_DIGITS = 20  # of the safety number, to trust a changed key: 66 bits, not ground out
 # An outgoing message moves on through these; or it fails: refused by the node for good
@@ -766,6 +767,25 @@ class Engine(DirectMode):
         contact = self.store.contact(sender) or {"verified": False, "changed": False}
         return Received(sender, bytes.fromhex(record["id"]), record["time"], record["text"],
                         contact["verified"], contact["changed"])
+
+    def since_last_inbox(self) -> list[Received]:
+        """What was received since the last `inbox` asked (whoever took it in: a running
+        chat shows it too), each message once: `inbox` through a serving process."""
+        with self.store.transaction():
+            records, last = self.store.incoming_since(self.store.get(INBOX_CURSOR, 0))
+            self.store.put(INBOX_CURSOR, last)
+        out = []
+        for record in records:
+            contact = self.store.contact(record["from"]) or {"verified": False, "changed": False}
+            out.append(Received(record["from"], bytes.fromhex(record["id"]), record["time"],
+                                record["text"], contact["verified"], contact["changed"]))
+        return out
+
+    def inbox_done(self) -> None:
+        """What a one-shot `inbox` took in was reported: `since_last_inbox` starts after."""
+        with self.store.transaction():
+            self.store.put(INBOX_CURSOR, self.store.incoming_since(
+                self.store.get(INBOX_CURSOR, 0))[1])
 
     def shown(self, message: Received) -> None:
         """The user has seen `message`: copies of it are duplicates from now on."""

@@ -111,6 +111,13 @@ async def _drop(engine: Engine, request: dict) -> dict:
     return {"dropped": record["id"], "to": record["to"], "reason": record["reason"]}
 
 
+async def _inbox(engine: Engine, request: dict) -> dict:
+    """What came since the last `inbox`, from the process that takes messages in."""
+    return {"messages": [{"sender": m.sender, "message_id": m.message_id.hex(),
+                          "sent": m.sent, "text": m.text, "verified": m.verified,
+                          "key_changed": m.key_changed} for m in engine.since_last_inbox()]}
+
+
 async def _names(engine: Engine, request: dict) -> dict:
     """The contacts' names alone, for shell completion."""
     return {"names": [c["username"] for c in engine.store.contacts()]}
@@ -118,7 +125,8 @@ async def _names(engine: Engine, request: dict) -> dict:
 
 OPS = {"send": _send, "lookup": _lookup, "direct": _direct, "contacts": _contacts,
        "show": _show, "verify": _verify, "trust": _trust, "remove": _remove, "block": _block,
-       "unblock": _unblock, "outbox": _outbox, "drop": _drop, "names": _names}
+       "unblock": _unblock, "outbox": _outbox, "drop": _drop, "names": _names,
+       "inbox": _inbox}
 
 
 def needs_node(request: dict) -> bool:

@@ -222,6 +222,14 @@ class ClientStore:
                                "USING (message_id) ORDER BY m.seq").fetchall()
         return [self.open("messages", mid, sealed) for mid, sealed in rows]
 
+    def incoming_since(self, seq: int) -> tuple[list[dict], int]:
+        """Messages received after position `seq`, oldest first, and the last position."""
+        rows = self.db.execute("SELECT seq, message_id, sealed FROM messages WHERE seq > ?"
+                               " ORDER BY seq", (seq,)).fetchall()
+        found = [record for _, mid, sealed in rows
+                 if (record := self.open("messages", mid, sealed)).get("direction") == "in"]
+        return found, rows[-1][0] if rows else seq
+
     def history(self, username: str, limit: int = 100) -> list[dict]:
         contact = self.blind("contact", username)
         rows = self.db.execute("SELECT message_id, sealed FROM messages WHERE contact = ?"

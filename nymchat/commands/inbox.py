@@ -16,17 +16,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "coming; the rest waits at the node (default 30)")
     parser.add_argument("--follow", action="store_true",
                         help="keep listening and print messages as they come (Ctrl-C ends); "
-                             "meanwhile `send` and `lookup` in other terminals go through "
-                             "this process")
+                             "meanwhile `send`, `lookup` and `inbox` (what came since the "
+                             "last inbox) in other terminals go through this process")
 
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from nymchat.client.connect import open_engine, refuse_if_served
+    from nymchat.client.connect import delegate, open_engine, refuse_if_served
+    from nymchat.client.messages import Received
     from nymchat.terminal import block, line
-
-    refuse_if_served(args, "inbox --follow" if args.follow else "inbox")
 
     async def main():
         from nymchat.stopping import on_stop_signals
@@ -37,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
                 for message in await engine.inbox(quiet=args.wait, limit=args.max_time):
                     show(message)
                     engine.shown(message)
+                engine.inbox_done()
                 return
             from nymchat.client import control
 
@@ -66,6 +66,16 @@ def run(args: argparse.Namespace) -> int:
                 mark = "KEY CHANGED"
             print(f"[{when}] {line(message.sender)} ({mark}): {block(message.text)}",
                   flush=True)
+
+    if args.follow:
+        refuse_if_served(args, "inbox --follow")
+    else:  # a chat or `inbox --follow` takes the messages in: it tells what came since
+        served = delegate(args, {"op": "inbox"})
+        if served is not None:
+            for message in served["messages"]:
+                show(Received(**{**message,
+                                 "message_id": bytes.fromhex(message["message_id"])}))
+            return 0
 
     import contextlib
 
