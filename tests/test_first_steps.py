@@ -249,6 +249,9 @@ def test_an_invalid_name_in_lookup_or_send_is_a_usage_error(pair):
     alice, _ = pair
     one_clear_line(alice("lookup", "no spaces!", check=False), 2, "a username uses only")
     one_clear_line(alice("send", "x", "hi", check=False), 2, "a username has 3-32 characters")
+    for command in (("lookup", "no spaces!"), ("send", "no spaces!", "hi")):
+        # checked before a passphrase is asked for or a nym-client reached
+        one_clear_line(alice(*command, passphrase="", check=False), 2, "a username uses only")
 
 
 def test_a_home_or_data_directory_that_is_a_file_or_unwritable_is_one_line(shiv_root, tmp_path):

@@ -16,6 +16,9 @@ def run(args: argparse.Namespace) -> int:
     from nymchat.client.connect import delegate, open_engine
     from nymchat.commands.safety import describe
     from nymchat.identity import fingerprint
+    from nymchat.protocol import names
+
+    names.normalize(args.name)  # a name that cannot be: before any passphrase or nym-client
 
     async def main():
         async with open_engine(args) as engine:
