@@ -169,6 +169,11 @@ def test_the_first_run_checks_each_answer_and_asks_again(net, shiv_root, tmp_pat
     child.expect("choose another")
     child.expect("username to claim: ")  # only the name again
     child.sendline("newcomer")
+    registered_then_quit(child)
+
+
+def registered_then_quit(child) -> None:
+    """The end of a first run that succeeded: registered, in the chat, /quit leaves."""
     child.expect("registered as newcomer")
     child.expect("Ctrl-D to leave")
     child.sendline("/quit")
@@ -189,12 +194,7 @@ def test_a_nym_client_given_with_nym_that_fails_is_asked_for_again(net, shiv_roo
     child.expect("no nym-client at ws://127.0.0.1:")
     child.expect(r"your nym-client \[ws://127.0.0.1:1977/newcomer\]: ")
     child.sendline(f"{mixnet.url}/newcomer")
-    child.expect("registered as newcomer")
-    child.expect("Ctrl-D to leave")
-    child.sendline("/quit")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    registered_then_quit(child)
 
 
 def test_ctrl_d_in_the_first_run_is_one_line(net, shiv_root, tmp_path):

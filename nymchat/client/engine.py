@@ -784,8 +784,7 @@ class Engine(DirectMode):
     def inbox_done(self) -> None:
         """What a one-shot `inbox` took in was reported: `since_last_inbox` starts after."""
         with self.store.transaction():
-            self.store.put(INBOX_CURSOR, self.store.incoming_since(
-                self.store.get(INBOX_CURSOR, 0))[1])
+            self.store.put(INBOX_CURSOR, self.store.last_seq())
 
     def shown(self, message: Received) -> None:
         """The user has seen `message`: copies of it are duplicates from now on."""

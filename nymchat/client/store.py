@@ -230,6 +230,10 @@ class ClientStore:
                  if (record := self.open("messages", mid, sealed)).get("direction") == "in"]
         return found, rows[-1][0] if rows else seq
 
+    def last_seq(self) -> int:
+        """The position of the newest stored message (0 when there is none)."""
+        return self.db.execute("SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
+
     def history(self, username: str, limit: int = 100) -> list[dict]:
         contact = self.blind("contact", username)
         rows = self.db.execute("SELECT message_id, sealed FROM messages WHERE contact = ?"
