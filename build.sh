@@ -3,7 +3,7 @@
 #   ./build.sh          build dist/nymchat (one file), dist/nymchat.1, dist/nymchat.bash
 #   ./build.sh test     build, then cargo test and the pytest suite
 #   ./build.sh demo     build, then run `nymchat demo`
-#   ./build.sh lint     ruff, cargo fmt --check, cargo clippy
+#   ./build.sh lint     ruff check and format, cargo fmt --check, cargo clippy
 #   ./build.sh bench    build, then scripts/bench.py (arguments pass through)
 #   ./build.sh clean    remove build outputs (.venv, target, dist)
 # Everything the project needs is installed here, into .venv; nothing by hand.
@@ -157,6 +157,8 @@ lint() {
     ensure_venv
     step "ruff check"
     "$VENV/bin/ruff" check .
+    step "ruff format --check"
+    "$VENV/bin/ruff" format --check .
     step "cargo fmt --check"
     cargo fmt --all -- --check
     step "cargo clippy"

@@ -7,8 +7,22 @@ import sys
 
 PROG = "nymchat"
 
-COMMAND_ORDER = ["node", "chat", "register", "lookup", "send", "inbox", "contacts", "outbox",
-                 "keys", "backup", "restore", "unregister", "mixnet", "demo"]
+COMMAND_ORDER = [
+    "node",
+    "chat",
+    "register",
+    "lookup",
+    "send",
+    "inbox",
+    "contacts",
+    "outbox",
+    "keys",
+    "backup",
+    "restore",
+    "unregister",
+    "mixnet",
+    "demo",
+]
 
 
 def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
@@ -19,106 +33,159 @@ def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
         return value if top else argparse.SUPPRESS
 
     group = parser.add_argument_group("global options")
-    group.add_argument("--home", metavar="DIR", default=default(None),
-                       help="where nymchat keeps its files (default: $NYMCHAT_HOME, else the "
-                            "user data directory, e.g. ~/.local/share/nymchat)")
-    group.add_argument("--passphrase-file", metavar="FILE", default=default(None),
-                       help="read the passphrase from the first line of FILE "
-                            "(else $NYMCHAT_PASSPHRASE, else a prompt)")
-    group.add_argument("-v", "--verbose", action="count", default=default(0),
-                       help="more log output (twice for debug); errors show a traceback")
-    group.add_argument("-q", "--quiet", action="store_true", default=default(False),
-                       help="only errors")
-    group.add_argument("--log-format", choices=["text", "json"], default=default("text"),
-                       help="log lines as text or as one JSON object each (default: text)")
+    group.add_argument(
+        "--home",
+        metavar="DIR",
+        default=default(None),
+        help="where nymchat keeps its files (default: $NYMCHAT_HOME, else the "
+        "user data directory, e.g. ~/.local/share/nymchat)",
+    )
+    group.add_argument(
+        "--passphrase-file",
+        metavar="FILE",
+        default=default(None),
+        help="read the passphrase from the first line of FILE "
+        "(else $NYMCHAT_PASSPHRASE, else a prompt)",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default(0),
+        help="more log output (twice for debug); errors show a traceback",
+    )
+    group.add_argument(
+        "-q", "--quiet", action="store_true", default=default(False), help="only errors"
+    )
+    group.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=default("text"),
+        help="log lines as text or as one JSON object each (default: text)",
+    )
 
 
 def _add_keys(commands) -> None:
-    keys = commands.add_parser("keys", help="create and show your identity keys",
-                               description="Create and show your identity keys.")
+    keys = commands.add_parser(
+        "keys",
+        help="create and show your identity keys",
+        description="Create and show your identity keys.",
+    )
     _common_options(keys, top=False)
     actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     new = actions.add_parser(
-        "new", help="create an identity in an encrypted keystore",
+        "new",
+        help="create an identity in an encrypted keystore",
         description="Create an identity (Ed25519 signing key and X25519 agreement key) in "
-                    "an encrypted keystore in --home. The keystore is sealed with a key "
-                    "derived from your passphrase by Argon2id. An existing identity is "
-                    "never overwritten.")
+        "an encrypted keystore in --home. The keystore is sealed with a key "
+        "derived from your passphrase by Argon2id. An existing identity is "
+        "never overwritten.",
+    )
     _common_options(new, top=False)
     new.add_argument("--json", action="store_true", help="print the result as JSON")
     new.set_defaults(handler="nymchat.commands.keys:new")
     show = actions.add_parser(
-        "show", help="print your public keys and fingerprint",
+        "show",
+        help="print your public keys and fingerprint",
         description="Print the public keys and fingerprint, read from the keystore without "
-                    "the passphrase; --check unlocks it to prove they are yours.")
+        "the passphrase; --check unlocks it to prove they are yours.",
+    )
     _common_options(show, top=False)
-    show.add_argument("--check", action="store_true",
-                      help="unlock the keystore (asks for the passphrase) and check that the "
-                           "public keys belong to the sealed secret keys")
+    show.add_argument(
+        "--check",
+        action="store_true",
+        help="unlock the keystore (asks for the passphrase) and check that the "
+        "public keys belong to the sealed secret keys",
+    )
     show.add_argument("--json", action="store_true", help="print the result as JSON")
     show.set_defaults(handler="nymchat.commands.keys:show")
 
 
 # Built commands whose options live in their own module (imported here, light by design).
 _MODULE_COMMANDS = {
-    "chat": ("interactive terminal chat",
-             "The conversation screen: messages appear above the prompt while you type; "
-             "/msg NAME switches conversation, /help lists the commands. The first run "
-             "walks you through creating an identity and registering. When stdin is not a "
-             "terminal, reads lines and writes events (JSON with --json) for scripts."),
-    "demo": ("local mixnet, node and two users talking, in one command",
-             "Start a local test mixnet and a node, register two people (alice and bob), "
-             "have them talk end to end (one message while bob is offline), show what each "
-             "part saw, and say how to try it by hand."),
-    "register": ("claim a username on a node",
-                 "Claim a username on a node, publishing your session keys there; the node "
-                 "is remembered in your profile."),
-    "lookup": ("fetch and pin a user's keys",
-               "Fetch a user's keys from your node, check them, and pin them on first use; "
-               "print their fingerprint and your safety number."),
-    "send": ("send one message",
-             "Encrypt a message end to end and relay it through your node; exit 0 once the "
-             "node has accepted it."),
-    "contacts": ("list, show, verify, trust, remove and block contacts; direct mode",
-                 "Your contacts: keys pinned on first use, safety numbers to compare, "
-                 "trusting a changed key, conversations with delivery marks, blocking; "
-                 "direct mode (talking without the node) by invitation and consent. While a "
-                 "chat or `inbox --follow` runs on the profile, it answers (no passphrase "
-                 "asked)."),
-    "outbox": ("list the messages waiting to be sent; drop one",
-               "The messages stored but not yet accepted by the node, with their ids; "
-               "`outbox drop ID` takes one out (it is never sent). A message the node "
-               "refuses for good (no such user, too large) is not kept waiting: it is "
-               "marked FAILED in the conversation."),
-    "unregister": ("free your username at the node",
-                   "Free your username at your node: the node deletes the name, your keys "
-                   "and your queue, and anyone may register the name next. Your identity, "
-                   "contacts and history stay in the profile. Asks you to type the "
-                   "username, unless --yes."),
-    "inbox": ("fetch new messages",
-              "Fetch what your node holds for you, decrypt it, store it, acknowledge it and "
-              "print it."),
-    "backup": ("write the whole profile to one file sealed under its passphrase",
-               "Write the whole profile (identity, contacts with their trust, history, "
-               "settings) to FILE, sealed under the profile's passphrase (Argon2id, "
-               "XChaCha20-Poly1305); consistent even while a chat runs. FILE is written "
-               "atomically, mode 0600, and never replaced without --force."),
-    "restore": ("restore a profile from a backup into a new home",
-                "Restore a profile from `nymchat backup` into --home, which must hold no "
-                "identity (unless --force). The restored profile keeps its identity, username, "
-                "contacts and history; each conversation gets a new session at its next "
-                "message. Run only one copy of a profile: the node serves the one that spoke "
-                "last."),
-    "mixnet": ("run a local test mixnet speaking the nym-client API (no anonymity)",
-               "Run a local test mixnet: one process hosting many virtual nym-clients, each at "
-               "ws://HOST:PORT/NAME, speaking the real nym-client websocket API with sender "
-               "tags, SURBs, packet delays and optional faults. It provides NO anonymity: use "
-               "it for development, tests and demos only."),
-    "node": ("run a discovery node: registry, key directory, relay, offline queue",
-             "Run a discovery node: a username registry, key directory, relay and offline "
-             "queue reachable only through the mixnet, via its nym-client. The first run "
-             "creates the data directory and the node key (sealed with the operator's "
-             "password) and writes the contact string users configure to DATA/contact.txt."),
+    "chat": (
+        "interactive terminal chat",
+        "The conversation screen: messages appear above the prompt while you type; "
+        "/msg NAME switches conversation, /help lists the commands. The first run "
+        "walks you through creating an identity and registering. When stdin is not a "
+        "terminal, reads lines and writes events (JSON with --json) for scripts.",
+    ),
+    "demo": (
+        "local mixnet, node and two users talking, in one command",
+        "Start a local test mixnet and a node, register two people (alice and bob), "
+        "have them talk end to end (one message while bob is offline), show what each "
+        "part saw, and say how to try it by hand.",
+    ),
+    "register": (
+        "claim a username on a node",
+        "Claim a username on a node, publishing your session keys there; the node "
+        "is remembered in your profile.",
+    ),
+    "lookup": (
+        "fetch and pin a user's keys",
+        "Fetch a user's keys from your node, check them, and pin them on first use; "
+        "print their fingerprint and your safety number.",
+    ),
+    "send": (
+        "send one message",
+        "Encrypt a message end to end and relay it through your node; exit 0 once the "
+        "node has accepted it.",
+    ),
+    "contacts": (
+        "list, show, verify, trust, remove and block contacts; direct mode",
+        "Your contacts: keys pinned on first use, safety numbers to compare, "
+        "trusting a changed key, conversations with delivery marks, blocking; "
+        "direct mode (talking without the node) by invitation and consent. While a "
+        "chat or `inbox --follow` runs on the profile, it answers (no passphrase "
+        "asked).",
+    ),
+    "outbox": (
+        "list the messages waiting to be sent; drop one",
+        "The messages stored but not yet accepted by the node, with their ids; "
+        "`outbox drop ID` takes one out (it is never sent). A message the node "
+        "refuses for good (no such user, too large) is not kept waiting: it is "
+        "marked FAILED in the conversation.",
+    ),
+    "unregister": (
+        "free your username at the node",
+        "Free your username at your node: the node deletes the name, your keys "
+        "and your queue, and anyone may register the name next. Your identity, "
+        "contacts and history stay in the profile. Asks you to type the "
+        "username, unless --yes.",
+    ),
+    "inbox": (
+        "fetch new messages",
+        "Fetch what your node holds for you, decrypt it, store it, acknowledge it and print it.",
+    ),
+    "backup": (
+        "write the whole profile to one file sealed under its passphrase",
+        "Write the whole profile (identity, contacts with their trust, history, "
+        "settings) to FILE, sealed under the profile's passphrase (Argon2id, "
+        "XChaCha20-Poly1305); consistent even while a chat runs. FILE is written "
+        "atomically, mode 0600, and never replaced without --force.",
+    ),
+    "restore": (
+        "restore a profile from a backup into a new home",
+        "Restore a profile from `nymchat backup` into --home, which must hold no "
+        "identity (unless --force). The restored profile keeps its identity, username, "
+        "contacts and history; each conversation gets a new session at its next "
+        "message. Run only one copy of a profile: the node serves the one that spoke "
+        "last.",
+    ),
+    "mixnet": (
+        "run a local test mixnet speaking the nym-client API (no anonymity)",
+        "Run a local test mixnet: one process hosting many virtual nym-clients, each at "
+        "ws://HOST:PORT/NAME, speaking the real nym-client websocket API with sender "
+        "tags, SURBs, packet delays and optional faults. It provides NO anonymity: use "
+        "it for development, tests and demos only.",
+    ),
+    "node": (
+        "run a discovery node: registry, key directory, relay, offline queue",
+        "Run a discovery node: a username registry, key directory, relay and offline "
+        "queue reachable only through the mixnet, via its nym-client. The first run "
+        "creates the data directory and the node key (sealed with the operator's "
+        "password) and writes the contact string users configure to DATA/contact.txt.",
+    ),
 }
 
 
@@ -143,11 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Pseudonymous, end-to-end encrypted messaging over the Nym mixnet.",
         epilog="Exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted (Ctrl-C). Run "
-               "`nymchat COMMAND --help` for more.",
+        "`nymchat COMMAND --help` for more.",
     )
-    parser.add_argument("--version", action="store_true",
-                        help="print the versions of nymchat, its native core, its "
-                             "dependencies and Python, once they have all loaded")
+    parser.add_argument(
+        "--version",
+        action="store_true",
+        help="print the versions of nymchat, its native core, its "
+        "dependencies and Python, once they have all loaded",
+    )
     parser.add_argument("--complete-contacts", action="store_true", help=argparse.SUPPRESS)
     _common_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -203,8 +273,11 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(error, NymchatError):
             print(f"{PROG}: error: {line(str(error))}", file=sys.stderr)
             return error.exit_code
-        print(f"{PROG}: internal error: {error.__class__.__name__}: {line(str(error))}"
-              f"{'' if args.verbose else ' (run with -v for details)'}", file=sys.stderr)
+        print(
+            f"{PROG}: internal error: {error.__class__.__name__}: {line(str(error))}"
+            f"{'' if args.verbose else ' (run with -v for details)'}",
+            file=sys.stderr,
+        )
         return 1
     finally:
         sys.stdout.flush()

@@ -9,8 +9,13 @@ from importlib import resources
 from pathlib import Path
 
 
-def open_database(path: Path | str, package: str, *, synchronous: str,
-                  functions: dict[str, Callable] | None = None) -> sqlite3.Connection:
+def open_database(
+    path: Path | str,
+    package: str,
+    *,
+    synchronous: str,
+    functions: dict[str, Callable] | None = None,
+) -> sqlite3.Connection:
     """Opens (creating, mode 0600) and migrates the database of `package`; `functions`
     (one argument each) are callable from SQL, the schema files included."""
     if str(path) != ":memory:" and not Path(path).exists():
@@ -47,8 +52,9 @@ def migrate(db: sqlite3.Connection, package: str) -> int:
     """Brings `db` (opened with isolation_level=None) up to date; returns its version."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     files = resources.files(package).joinpath("schema")
-    for number, f in sorted((int(f.name.split("_", 1)[0]), f) for f in files.iterdir()
-                            if f.name.endswith(".sql")):
+    for number, f in sorted(
+        (int(f.name.split("_", 1)[0]), f) for f in files.iterdir() if f.name.endswith(".sql")
+    ):
         if number <= version:
             continue
         with transaction(db):

@@ -51,21 +51,42 @@ class Demo:
 
     def _spawn(self, *args: str, env: dict | None = None) -> subprocess.Popen:
         log = (self.dir / f"{args[0]}.log").open("w")
-        child = subprocess.Popen([sys.executable, sys.argv[0], *args], stdout=subprocess.PIPE,
-                                 stderr=log, text=True, start_new_session=True,
-                                 env=child_env("SHIV_ROOT", "PYTHONPATH", **(env or {})))
+        child = subprocess.Popen(
+            [sys.executable, sys.argv[0], *args],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            start_new_session=True,
+            env=child_env("SHIV_ROOT", "PYTHONPATH", **(env or {})),
+        )
         self.children.append(child)
         return child
 
     def _start_network(self) -> str:
-        mixnet = self._spawn("mixnet", "--port", str(self.port), "--delay", self.delay,
-                             "--state", str(self.dir / "mixnet"), "--json")
+        mixnet = self._spawn(
+            "mixnet",
+            "--port",
+            str(self.port),
+            "--delay",
+            self.delay,
+            "--state",
+            str(self.dir / "mixnet"),
+            "--json",
+        )
         if '"listening"' not in mixnet.stdout.readline():
             raise NymchatError(f"the mixnet did not start; see {self.dir / 'mixnet.log'}")
-        node = self._spawn("node", "--nym", f"{self.url}/node", "--data",
-                           str(self.dir / "node"), "--pow-difficulty", "8",
-                           "--metrics", f"127.0.0.1:{self.metrics_port}",
-                           env={"NYMCHAT_NODE_PASSWORD": self.password})
+        node = self._spawn(
+            "node",
+            "--nym",
+            f"{self.url}/node",
+            "--data",
+            str(self.dir / "node"),
+            "--pow-difficulty",
+            "8",
+            "--metrics",
+            f"127.0.0.1:{self.metrics_port}",
+            env={"NYMCHAT_NODE_PASSWORD": self.password},
+        )
         line = node.stdout.readline()
         if not line.startswith("node contact: "):
             raise NymchatError(f"the node did not start; see {self.dir / 'node.log'}")
@@ -81,7 +102,8 @@ class Demo:
     async def _connect(self, stack, profile: Profile, name: str, contact: str) -> Engine:
         transport = await stack.enter_async_context(NymClient(f"{self.url}/{name}"))
         link = await stack.enter_async_context(
-            NodeLink(transport, NodeContact.parse(contact), profile.identity))
+            NodeLink(transport, NodeContact.parse(contact), profile.identity)
+        )
         with profile.store.transaction():
             profile.store.put("nym", f"{self.url}/{name}")
         return Engine(profile, link)
@@ -99,8 +121,10 @@ class Demo:
                 for person, name in ((alice, "alice"), (bob, "bob")):
                     started = time.perf_counter()
                     await person.register(name)
-                    say(f"{name} registered ({(time.perf_counter() - started) * 1000:.0f} ms, "
-                        "with a small proof of work)")
+                    say(
+                        f"{name} registered ({(time.perf_counter() - started) * 1000:.0f} ms, "
+                        "with a small proof of work)"
+                    )
                 seen_by_alice = alice.safety_number(await alice.lookup("bob"))
                 seen_by_bob = bob.safety_number(await bob.lookup("alice"))
                 say()
@@ -111,25 +135,28 @@ class Demo:
                 say()
                 say("the conversation (end-to-end encrypted, double ratchet):")
                 inbox = bob.follow(refresh_every=3600)
-                await self._say(alice, "alice", "bob", "Hi Bob! This went through the mixnet.",
-                                inbox, bob)
+                await self._say(
+                    alice, "alice", "bob", "Hi Bob! This went through the mixnet.", inbox, bob
+                )
                 alice_inbox = alice.follow(refresh_every=3600)
-                await self._say(bob, "bob", "alice", "Hi Alice, only we can read this.",
-                                alice_inbox, alice)
+                await self._say(
+                    bob, "bob", "alice", "Hi Alice, only we can read this.", alice_inbox, alice
+                )
                 await inbox.aclose()
             say("  (bob goes offline)")
             await alice.send("bob", "Are you there? I'll wait.")
             say("  alice -> bob: Are you there? I'll wait.   [accepted by the node, queued]")
             self._show_node()
             async with AsyncExitStack() as bob_stack:
-                profile = Profile(self.dir / "bob", keystore.unlock(self.dir / "bob",
-                                                                    PASSPHRASE))
+                profile = Profile(self.dir / "bob", keystore.unlock(self.dir / "bob", PASSPHRASE))
                 bob_stack.callback(profile.store.close)
                 bob = await self._connect(bob_stack, profile, "bob", contact)
                 for message in await bob.inbox(quiet=0.5):
                     bob.shown(message)
-                    say(f"  (bob is back) {line(message.sender)} -> bob: {block(message.text)}   "
-                        "[delivered on his return]")
+                    say(
+                        f"  (bob is back) {line(message.sender)} -> bob: {block(message.text)}   "
+                        "[delivered on his return]"
+                    )
                 await self._direct(alice, bob, alice_inbox)
             await alice_inbox.aclose()
         self._try_it()
@@ -147,13 +174,14 @@ class Demo:
         await self._until(alice, "bob", "direct")  # bob answered alice's hello
         before = self._relayed()
         bob_inbox = bob.follow(refresh_every=3600)
-        await self._say(alice, "alice", "bob", "Now even the node can't see us talk.", bob_inbox,
-                        bob)
-        await self._say(bob, "bob", "alice", "Right: it relayed nothing of this.", alice_inbox,
-                        alice)
+        await self._say(
+            alice, "alice", "bob", "Now even the node can't see us talk.", bob_inbox, bob
+        )
+        await self._say(
+            bob, "bob", "alice", "Right: it relayed nothing of this.", alice_inbox, alice
+        )
         await bob_inbox.aclose()
-        say(f"  the node's count of relayed messages: {before} before, {self._relayed()} "
-            "after")
+        say(f"  the node's count of relayed messages: {before} before, {self._relayed()} after")
 
     @staticmethod
     async def _until(engine: Engine, peer: str, state: str, seconds: float = 30) -> None:
@@ -166,13 +194,17 @@ class Demo:
 
     def _relayed(self) -> int:
         """The node's counter of messages it accepted for relaying (its metrics page)."""
-        page = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
-                                      timeout=5).read().decode()
+        page = (
+            urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5)
+            .read()
+            .decode()
+        )
         found = re.search(r'requests_total\{kind="send",result="ok"\} (\d+)', page)
         return int(found.group(1)) if found else 0
 
-    async def _say(self, sender: Engine, name: str, to: str, text: str, inbox,
-                   receiver: Engine) -> None:
+    async def _say(
+        self, sender: Engine, name: str, to: str, text: str, inbox, receiver: Engine
+    ) -> None:
         started = time.perf_counter()
         await sender.send(to, text)
         message = await anext(inbox)
@@ -186,13 +218,18 @@ class Demo:
         say()
         say("what the node knows right now (read from its database):")
         for username, tag in db.execute("SELECT username, sender_tag FROM users ORDER BY 1"):
-            say(f"  user {username:<6} sender tag {base58.encode(tag) if tag else '-'}  "
-                "(a reply handle: not an address)")
+            say(
+                f"  user {username:<6} sender tag {base58.encode(tag) if tag else '-'}  "
+                "(a reply handle: not an address)"
+            )
         for recipient, sender, payload in db.execute(
-                "SELECT recipient, sender, payload FROM queue"):
-            say(f"  queued for {recipient} from {sender}: {len(payload)} bytes, ciphertext "
+            "SELECT recipient, sender, payload FROM queue"
+        ):
+            say(
+                f"  queued for {recipient} from {sender}: {len(payload)} bytes, ciphertext "
                 f"{messages.decode_payload(payload)[1][-8:].hex()}... (every short message, "
-                "receipt or handshake is padded to this size: the node cannot tell them apart)")
+                "receipt or handshake is padded to this size: the node cannot tell them apart)"
+            )
         db.close()
         say()
 
@@ -202,17 +239,18 @@ class Demo:
             me = os.path.relpath(sys.argv[0])
             me = me if not me.startswith("..") else sys.argv[0]
         say()
-        say("Try it by hand, two people in four terminals (README.md, \"By hand\"):")
+        say('Try it by hand, two people in four terminals (README.md, "By hand"):')
         say(f"  1. {me} mixnet")
         say(f"  2. {me} node --nym ws://127.0.0.1:1977/node --data ~/nymchat-node")
-        say(f"  3. {me} --home ~/alice chat   (the first run creates an identity and "
-            "registers:")
+        say(f"  3. {me} --home ~/alice chat   (the first run creates an identity and registers:")
         say("     give it ~/nymchat-node/contact.txt, and keep the nym-client it offers)")
         say(f"  4. {me} --home ~/bob chat     (the same, as bob; then /msg alice hi)")
         if self.keep:
             say()
-            say(f"This demo's mixnet ({self.url}) and node keep running (--keep): the profiles "
-                f"are in {self.dir} (passphrase {PASSPHRASE!r}); stop them with")
+            say(
+                f"This demo's mixnet ({self.url}) and node keep running (--keep): the profiles "
+                f"are in {self.dir} (passphrase {PASSPHRASE!r}); stop them with"
+            )
             say("  kill " + " ".join(str(c.pid) for c in self.children))
 
     def stop(self) -> None:

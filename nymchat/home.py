@@ -38,8 +38,10 @@ def ensure_home(home: Path) -> Path:
     if os.name != "posix" or not mode & 0o077:
         return home
     if st.st_uid != os.geteuid():
-        raise NymchatError(f"{home} is open to other users (mode {mode:04o}) and belongs to "
-                           "another user; use a directory of your own")
+        raise NymchatError(
+            f"{home} is open to other users (mode {mode:04o}) and belongs to "
+            "another user; use a directory of your own"
+        )
     home.chmod(0o700)
     log.warning("%s was open to other users (mode %04o); it is private now (0700)", home, mode)
     return home
@@ -58,9 +60,11 @@ def lock(directory: Path, what: str):
         handle.seek(0)
         holder = handle.read().strip()
         handle.close()
-        raise NymchatError(f"another {what} already uses {directory}"
-                           f"{f' (pid {holder})' if holder.isdigit() else ''}: stop it first, "
-                           "or give another directory") from None
+        raise NymchatError(
+            f"another {what} already uses {directory}"
+            f"{f' (pid {holder})' if holder.isdigit() else ''}: stop it first, "
+            "or give another directory"
+        ) from None
     handle.truncate(0)
     handle.write(f"{os.getpid()}\n")
     handle.flush()

@@ -50,8 +50,12 @@ def _derive_key(passphrase: str, salt: bytes, opslimit: int, memlimit: int) -> b
 
 def new_kdf() -> dict:
     """The key derivation of a new sealed file: Argon2id, our limits, a fresh salt."""
-    return {"name": "argon2id", "opslimit": OPSLIMIT, "memlimit": MEMLIMIT,
-            "salt": _b64(nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES))}
+    return {
+        "name": "argon2id",
+        "opslimit": OPSLIMIT,
+        "memlimit": MEMLIMIT,
+        "salt": _b64(nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)),
+    }
 
 
 def key_from(kdf: dict, passphrase: str) -> bytes:
@@ -114,9 +118,7 @@ def read_sealed(home: Path) -> dict:
     try:
         document = _native.json_loads(path.read_bytes())  # bounded: read before any check
     except FileNotFoundError:
-        raise NoIdentity(
-            f"no identity in {home}: create one with `nymchat keys new`"
-        ) from None
+        raise NoIdentity(f"no identity in {home}: create one with `nymchat keys new`") from None
     except OSError as e:
         raise KeystoreError(f"cannot read {path}: {e.strerror}") from e
     except ValueError as e:
@@ -124,8 +126,10 @@ def read_sealed(home: Path) -> dict:
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise KeystoreError(f"{path} is not a nymchat keystore")
     if document.get("version") != VERSION:
-        raise KeystoreError(f"{path} has keystore version {document.get('version')!r}, "
-                            f"this nymchat reads version {VERSION}")
+        raise KeystoreError(
+            f"{path} has keystore version {document.get('version')!r}, "
+            f"this nymchat reads version {VERSION}"
+        )
     return document
 
 

@@ -31,8 +31,11 @@ class TextFormatter(logging.Formatter):
 
 
 def setup_logging(verbose: int, quiet: bool, log_format: str) -> None:
-    level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(
-        verbose, logging.DEBUG)
+    level = (
+        logging.ERROR
+        if quiet
+        else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    )
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())

@@ -67,8 +67,13 @@ def _prompt_new(noun: str) -> str:
     return _ask_new(noun)
 
 
-def get_passphrase(passphrase_file: Path | None, *, new: bool = False,
-                   env_var: str = ENV_VAR, noun: str = "passphrase") -> str:
+def get_passphrase(
+    passphrase_file: Path | None,
+    *,
+    new: bool = False,
+    env_var: str = ENV_VAR,
+    noun: str = "passphrase",
+) -> str:
     """Returns the passphrase (the `noun` prompts name: "node password"); for a ``new``
     keystore a prompt asks twice and a short passphrase is refused."""
     if passphrase_file is not None:
@@ -79,15 +84,20 @@ def get_passphrase(passphrase_file: Path | None, *, new: bool = False,
         passphrase = _prompt_new(noun) if new else _prompt(f"{noun.capitalize()}: ")
     else:
         raise PassphraseError(
-            f"no passphrase: set {env_var}, use a passphrase or password file, or run in a "
-            "terminal")
+            f"no passphrase: set {env_var}, use a passphrase or password file, or run in a terminal"
+        )
     if problem := _weakness(passphrase, new, noun):
         raise PassphraseError(problem)
     return passphrase
 
 
-def unlock_with(passphrase_file: Path | None, unlock: Callable[[str], T], *,
-                env_var: str = ENV_VAR, noun: str = "passphrase") -> T:
+def unlock_with(
+    passphrase_file: Path | None,
+    unlock: Callable[[str], T],
+    *,
+    env_var: str = ENV_VAR,
+    noun: str = "passphrase",
+) -> T:
     """`unlock(passphrase)`; a wrong passphrase typed at the prompt is asked for again, up
     to `TRIES` times (one from a file or the environment is not)."""
     if passphrase_file is None and env_var not in os.environ and sys.stdin.isatty():

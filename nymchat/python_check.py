@@ -5,6 +5,8 @@ shiv's bootstrap (which needs 3.6), and nymchat/__main__.py imports it first."""
 import sys
 
 if sys.version_info < (3, 11):
-    sys.stderr.write("nymchat needs Python >= 3.11; this is %d.%d (%s)\n"
-                     % (sys.version_info[0], sys.version_info[1], sys.executable or "python"))
+    sys.stderr.write(
+        "nymchat needs Python >= 3.11; this is %d.%d (%s)\n"
+        % (sys.version_info[0], sys.version_info[1], sys.executable or "python")
+    )
     sys.exit(1)

@@ -9,8 +9,10 @@ import re
 # C0 (tab apart, newline too: `block` handles lines), DEL and C1, which hold ESC and CSI;
 # the bidi embeddings, overrides, isolates and marks; line and paragraph separators; and
 # lone surrogates, which cannot even be printed.
-_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
-                     r"\u2066-\u2069\u2028\u2029\ud800-\udfff]")
+_UNSAFE = re.compile(
+    r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
+    r"\u2066-\u2069\u2028\u2029\ud800-\udfff]"
+)
 CONTINUED = "  │ "  # starts every further line of a block: no line of it passes for a header
 _NAMED = {"\n": "\\n", "\r": "\\r"}
 

@@ -13,10 +13,14 @@ from nymchat.errors import NymchatError
 # Each distribution and the modules that load its compiled parts (and what nymchat uses).
 DEPENDENCIES = [
     ("PyNaCl", ["nacl.bindings", "nacl.pwhash", "nacl.public", "nacl.signing"]),
-    ("cryptography", ["cryptography.hazmat.bindings._rust",
-                      "cryptography.hazmat.primitives.kdf.hkdf"]),
-    ("websockets", ["websockets.speedups", "websockets.asyncio.client",
-                    "websockets.asyncio.server"]),
+    (
+        "cryptography",
+        ["cryptography.hazmat.bindings._rust", "cryptography.hazmat.primitives.kdf.hkdf"],
+    ),
+    (
+        "websockets",
+        ["websockets.speedups", "websockets.asyncio.client", "websockets.asyncio.server"],
+    ),
     ("prompt_toolkit", ["prompt_toolkit", "wcwidth"]),
 ]
 
@@ -28,7 +32,8 @@ def _load(what: str, modules: list[str]) -> None:
         except ImportError as error:
             raise NymchatError(
                 f"{what} does not load on Python {platform.python_version()} ({sys.executable}): "
-                f"{error}; this build of nymchat does not carry it for this Python") from error
+                f"{error}; this build of nymchat does not carry it for this Python"
+            ) from error
 
 
 def load_all() -> None:
@@ -46,10 +51,14 @@ def report() -> int:
 
     ok = _native.self_test()
     print(f"nymchat {__version__}")
-    print(f"native core {_native.__version__} (Rust, "
-          f"{'self-test ok' if ok else 'SELF-TEST FAILED'})")
-    print(f"Python {platform.python_version()} ({platform.python_implementation()}, "
-          f"{sys.executable})")
-    print("dependencies (all load): " + ", ".join(
-        f"{name} {metadata.version(name)}" for name, _ in DEPENDENCIES))
+    print(
+        f"native core {_native.__version__} (Rust, {'self-test ok' if ok else 'SELF-TEST FAILED'})"
+    )
+    print(
+        f"Python {platform.python_version()} ({platform.python_implementation()}, {sys.executable})"
+    )
+    print(
+        "dependencies (all load): "
+        + ", ".join(f"{name} {metadata.version(name)}" for name, _ in DEPENDENCIES)
+    )
     return 0 if ok else 1

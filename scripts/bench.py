@@ -77,8 +77,10 @@ def crypto_suite() -> dict:
 
     batch_ids = [_native.Identity.generate() for _ in range(64)]
     batch_msgs = [os.urandom(256) for _ in range(64)]
-    rust_items = [(_native.PublicKey(i.signing_public), label, m, i.sign(label, m))
-                  for i, m in zip(batch_ids, batch_msgs, strict=True)]
+    rust_items = [
+        (_native.PublicKey(i.signing_public), label, m, i.sign(label, m))
+        for i, m in zip(batch_ids, batch_msgs, strict=True)
+    ]
     ref_items = [(ref.RefPublicKey(k.to_bytes()), label, m, s) for k, label, m, s in rust_items]
 
     def ref_batch():
@@ -111,16 +113,30 @@ def crypto_suite() -> dict:
 
     assert _native.verify_batch(rust_items) == [True] * 64
     cases = {
-        "verify": (lambda: rust_key.verify(label, message, signature),
-                   lambda: ref_key.verify(label, message, signature),
-                   "Ed25519 verify of a 256 B message, key loaded once", 2.0),
-        "verify_batch64": (lambda: _native.verify_batch(rust_items), ref_batch,
-                           "64 signatures (256 B each); Rust: one batch equation, "
-                           "Python: 64 verifies", 3.0),
-        "envelope": (rust_envelope, ref_envelope,
-                     "seal + open of a 256 B message (2 X25519, sign, verify, HKDF, GCM)", 1.5),
-        "framing_1mib": (rust_framing, ref_framing,
-                         "split 1 MiB into 1600 B frames and reassemble them", 10.0),
+        "verify": (
+            lambda: rust_key.verify(label, message, signature),
+            lambda: ref_key.verify(label, message, signature),
+            "Ed25519 verify of a 256 B message, key loaded once",
+            2.0,
+        ),
+        "verify_batch64": (
+            lambda: _native.verify_batch(rust_items),
+            ref_batch,
+            "64 signatures (256 B each); Rust: one batch equation, Python: 64 verifies",
+            3.0,
+        ),
+        "envelope": (
+            rust_envelope,
+            ref_envelope,
+            "seal + open of a 256 B message (2 X25519, sign, verify, HKDF, GCM)",
+            1.5,
+        ),
+        "framing_1mib": (
+            rust_framing,
+            ref_framing,
+            "split 1 MiB into 1600 B frames and reassemble them",
+            10.0,
+        ),
     }
     results = {}
     for name, (rust_fn, ref_fn, what, target) in cases.items():
@@ -170,34 +186,42 @@ def mixnet_suite() -> dict:
                 await anext(inbox)
                 latencies.append((time.perf_counter() - sent) * 1000)
         latencies.sort()
-        return {"msgs_per_s": round(count / (end - start)),
-                "p50_ms": round(latencies[len(latencies) // 2], 3),
-                "p99_ms": round(latencies[int(len(latencies) * 0.99)], 3),
-                "messages": count}
+        return {
+            "msgs_per_s": round(count / (end - start)),
+            "p50_ms": round(latencies[len(latencies) // 2], 3),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99)], 3),
+            "messages": count,
+        }
 
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as started:
         mixnet = MixnetProcess(Path(tmp) / "state", Path(tmp) / "shiv", delay="zero")
         started.callback(mixnet.stop)
-        return {name: asyncio.run(measure(mixnet.url, size, count))
-                for name, (size, count) in MIXNET_SIZES.items()}
+        return {
+            name: asyncio.run(measure(mixnet.url, size, count))
+            for name, (size, count) in MIXNET_SIZES.items()
+        }
 
 
 def mixnet_markdown(results: dict) -> str:
-    rows = ["Two virtual clients of one `dist/nymchat mixnet --delay zero` process, each "
-            "reached through nymchat's transport (`nymchat/nym/transport.py`, Binary mode) "
-            "from one benchmark process: throughput = N plain `send`s as fast as they go, "
-            "latency = 2,000 sends one at a time, send to receive. Targets (100 B): "
-            "≥ 5,000 messages/s, p50 ≤ 2 ms.",
-            "",
-            "| message | messages | msgs/s | p50 ms | p99 ms | target met? |",
-            "|---|---:|---:|---:|---:|---|"]
+    rows = [
+        "Two virtual clients of one `dist/nymchat mixnet --delay zero` process, each "
+        "reached through nymchat's transport (`nymchat/nym/transport.py`, Binary mode) "
+        "from one benchmark process: throughput = N plain `send`s as fast as they go, "
+        "latency = 2,000 sends one at a time, send to receive. Targets (100 B): "
+        "≥ 5,000 messages/s, p50 ≤ 2 ms.",
+        "",
+        "| message | messages | msgs/s | p50 ms | p99 ms | target met? |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
     for name, r in results.items():
         if name == "100B":
             met = _met(r["msgs_per_s"] >= 5000 and r["p50_ms"] <= 2)
         else:
             met = "(no target)"
-        rows.append(f"| {name} | {r['messages']} | {r['msgs_per_s']} | {r['p50_ms']:.3f} | "
-                    f"{r['p99_ms']:.3f} | {met} |")
+        rows.append(
+            f"| {name} | {r['messages']} | {r['msgs_per_s']} | {r['p50_ms']:.3f} | "
+            f"{r['p99_ms']:.3f} | {met} |"
+        )
     return "\n".join(rows)
 
 
@@ -205,9 +229,20 @@ NODE_RELAY_MESSAGES = 3000
 NODE_USERS = 1_000_000
 NODE_QUEUED = 100_000
 NODE_LOOKUPS = 2000
-UNLIMITED = ["--requests-per-s", "1e9", "--request-burst", "1e9", "--lookups-per-min", "1e9",
-             "--lookups-unregistered-per-min", "1e9", "--queue-sender-share", "1",
-             "--queue-stranger-share", "1"]
+UNLIMITED = [
+    "--requests-per-s",
+    "1e9",
+    "--request-burst",
+    "1e9",
+    "--lookups-per-min",
+    "1e9",
+    "--lookups-unregistered-per-min",
+    "1e9",
+    "--queue-sender-share",
+    "1",
+    "--queue-stranger-share",
+    "1",
+]
 
 
 def _met(ok: bool) -> str:
@@ -242,18 +277,36 @@ def _populate(data: Path, users: int, queued: int) -> None:
     signature = someone.sign("account-key", bytes(32))
     batch = 50_000
     for start in range(0, users, batch):
-        rows = [(f"user{n:07d}", f"user{n:07d}", n.to_bytes(32, "big"), bytes(32), bytes(32),
-                 signature, fallback, 0) for n in range(start, min(users, start + batch))]
+        rows = [
+            (
+                f"user{n:07d}",
+                f"user{n:07d}",
+                n.to_bytes(32, "big"),
+                bytes(32),
+                bytes(32),
+                signature,
+                fallback,
+                0,
+            )
+            for n in range(start, min(users, start + batch))
+        ]
         with store.transaction():
             store.db.executemany(
                 "INSERT INTO users (username, skeleton, identity, agreement, account_key,"
-                " account_signature, fallback, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                " account_signature, fallback, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
     rng = random.Random(2)
     now = int(time.time() * 1000)
     with store.transaction():
         for n in range(queued):
-            store.enqueue(f"user{rng.randrange(users):07d}", n.to_bytes(16, "big"), "user0000000",
-                          os.urandom(300), now)
+            store.enqueue(
+                f"user{rng.randrange(users):07d}",
+                n.to_bytes(16, "big"),
+                "user0000000",
+                os.urandom(300),
+                now,
+            )
     store.close()
 
 
@@ -264,8 +317,9 @@ def relay_node_args(messages: int) -> list[str]:
     return ["--pow-difficulty", "0", *UNLIMITED, "--queue-max-messages", str(messages)]
 
 
-async def relay(url: str, contact: str, pid: int, messages: int = NODE_RELAY_MESSAGES,
-                ack_batch: int = 100) -> dict:
+async def relay(
+    url: str, contact: str, pid: int, messages: int = NODE_RELAY_MESSAGES, ack_batch: int = 100
+) -> dict:
     """`messages` sends of 100 B with 200 in flight, each pushed to the recipient, who
     acknowledges in batches of `ack_batch`."""
     import asyncio
@@ -274,16 +328,22 @@ async def relay(url: str, contact: str, pid: int, messages: int = NODE_RELAY_MES
 
     from nymchat.protocol.wire import Kind
 
-    async with Client(f"{url}/bench-alice", contact) as alice, \
-            Client(f"{url}/bench-bob", contact) as bob:
+    async with (
+        Client(f"{url}/bench-alice", contact) as alice,
+        Client(f"{url}/bench-bob", contact) as bob,
+    ):
         await alice.register("bench-alice")
         await bob.register("bench-bob")
         window = asyncio.Semaphore(200)
 
         async def send(n: int) -> None:
             async with window:
-                await alice.request(Kind.SEND, recipient="bench-bob",
-                                    message_id=n.to_bytes(16, "big"), payload=bytes(100))
+                await alice.request(
+                    Kind.SEND,
+                    recipient="bench-bob",
+                    message_id=n.to_bytes(16, "big"),
+                    payload=bytes(100),
+                )
 
         pending_acks: list[asyncio.Task] = []
 
@@ -296,16 +356,19 @@ async def relay(url: str, contact: str, pid: int, messages: int = NODE_RELAY_MES
                     seen.add(push.body["message_id"])
                     acks.append(push.body["message_id"])
                     if len(acks) == ack_batch:
-                        pending_acks.append(asyncio.create_task(
-                            bob.request(Kind.ACK, message_ids=tuple(acks))))
+                        pending_acks.append(
+                            asyncio.create_task(bob.request(Kind.ACK, message_ids=tuple(acks)))
+                        )
                         acks = []
             await asyncio.gather(*pending_acks)
 
         cpu, start = _cpu_seconds(pid), time.perf_counter()
         await asyncio.gather(receive(), *(send(n) for n in range(messages)))
         elapsed, cpu = time.perf_counter() - start, _cpu_seconds(pid) - cpu
-    return {"relay_msgs_per_s": round(messages / elapsed),
-            "node_cpu_us_per_msg": round(cpu / messages * 1e6)}
+    return {
+        "relay_msgs_per_s": round(messages / elapsed),
+        "node_cpu_us_per_msg": round(cpu / messages * 1e6),
+    }
 
 
 def node_suite() -> dict:
@@ -330,16 +393,19 @@ def node_suite() -> dict:
                 times.append((time.perf_counter() - started) * 1000)
                 assert answer.body["username"] == name
         times.sort()
-        return {"lookup_p50_ms": round(times[len(times) // 2], 3),
-                "lookup_p99_ms": round(times[int(len(times) * 0.99)], 3)}
+        return {
+            "lookup_p50_ms": round(times[len(times) // 2], 3),
+            "lookup_p99_ms": round(times[int(len(times) * 0.99)], 3),
+        }
 
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as started:
         tmp = Path(tmp)
         shiv = tmp / "shiv"
         mixnet = MixnetProcess(tmp / "mixnet", shiv, delay="zero")
         started.callback(mixnet.stop)
-        node = NodeProcess(tmp / "relay", shiv, f"{mixnet.url}/node",
-                           *relay_node_args(NODE_RELAY_MESSAGES))
+        node = NodeProcess(
+            tmp / "relay", shiv, f"{mixnet.url}/node", *relay_node_args(NODE_RELAY_MESSAGES)
+        )
         started.callback(node.stop)
         results = asyncio.run(relay(mixnet.url, node.contact, node.proc.pid))
         node.stop()
@@ -358,29 +424,31 @@ def node_suite() -> dict:
 
 
 def node_markdown(r: dict) -> str:
-    return "\n".join([
-        "`dist/nymchat node` on `dist/nymchat mixnet --delay zero`, driven through the "
-        "nymchat transport and the node protocol client from one benchmark process (all "
-        "three processes share the machine's 2 cores). Relay: 3,000 `send`s of 100 B with "
-        "200 in flight, each pushed to the recipient, who acknowledges in batches of 100; "
-        "node CPU is the node process's user+system time over the run. Lookups: 2,000 "
-        f"one at a time, of random names among {r['users']:,} users written straight into "
-        f"the database with {r['queued']:,} queued messages of 300 B ({r['populate_s']} s), "
-        "end to end through the mixnet; RSS of the node after them.",
-        "",
-        "| figure | measured | target | |",
-        "|---|---:|---:|---|",
-        f"| relayed messages/s | {r['relay_msgs_per_s']} | ≥ 3,000 | "
-        f"{_met(r['relay_msgs_per_s'] >= 3000)} |",
-        f"| node CPU per relayed message | {r['node_cpu_us_per_msg']} µs | ≤ 200 µs | "
-        f"{_met(r['node_cpu_us_per_msg'] <= 200)} |",
-        f"| lookup p50 | {r['lookup_p50_ms']:.3f} ms | | |",
-        f"| lookup p99 | {r['lookup_p99_ms']:.3f} ms | ≤ 2 ms | "
-        f"{_met(r['lookup_p99_ms'] <= 2)} |",
-        f"| node RSS with {r['users']:,} users, {r['queued']:,} queued | {r['rss_mb']} MB | "
-        "≤ 150 MB | "
-        f"{_met(r['rss_mb'] <= 150)} |",
-    ])
+    return "\n".join(
+        [
+            "`dist/nymchat node` on `dist/nymchat mixnet --delay zero`, driven through the "
+            "nymchat transport and the node protocol client from one benchmark process (all "
+            "three processes share the machine's 2 cores). Relay: 3,000 `send`s of 100 B with "
+            "200 in flight, each pushed to the recipient, who acknowledges in batches of 100; "
+            "node CPU is the node process's user+system time over the run. Lookups: 2,000 "
+            f"one at a time, of random names among {r['users']:,} users written straight into "
+            f"the database with {r['queued']:,} queued messages of 300 B ({r['populate_s']} s), "
+            "end to end through the mixnet; RSS of the node after them.",
+            "",
+            "| figure | measured | target | |",
+            "|---|---:|---:|---|",
+            f"| relayed messages/s | {r['relay_msgs_per_s']} | ≥ 3,000 | "
+            f"{_met(r['relay_msgs_per_s'] >= 3000)} |",
+            f"| node CPU per relayed message | {r['node_cpu_us_per_msg']} µs | ≤ 200 µs | "
+            f"{_met(r['node_cpu_us_per_msg'] <= 200)} |",
+            f"| lookup p50 | {r['lookup_p50_ms']:.3f} ms | | |",
+            f"| lookup p99 | {r['lookup_p99_ms']:.3f} ms | ≤ 2 ms | "
+            f"{_met(r['lookup_p99_ms'] <= 2)} |",
+            f"| node RSS with {r['users']:,} users, {r['queued']:,} queued | {r['rss_mb']} MB | "
+            "≤ 150 MB | "
+            f"{_met(r['rss_mb'] <= 150)} |",
+        ]
+    )
 
 
 FLOOD_REQUESTS = 100_000
@@ -439,35 +507,44 @@ def flood_suite() -> dict:
         with store.transaction():
             for name in ("bench-alice", "bench-bob"):
                 made[name] = identity = _native.Identity.generate()
-                store.add_user(name, names.skeleton(name), identity.signing_public,
-                               bundle(identity), None, int(time.time() * 1000))
+                store.add_user(
+                    name,
+                    names.skeleton(name),
+                    identity.signing_public,
+                    bundle(identity),
+                    None,
+                    int(time.time() * 1000),
+                )
         store.close()
         return made
 
     def percentiles(times: list[float]) -> tuple[float, float]:
         times = sorted(times)
-        return (round(times[len(times) // 2], 2),
-                round(times[min(len(times) - 1, int(len(times) * 0.99))], 2))
+        return (
+            round(times[len(times) // 2], 2),
+            round(times[min(len(times) - 1, int(len(times) * 0.99))], 2),
+        )
 
     async def lookup(alice: Client) -> float | None:
         """One lookup, one attempt, at most 10 s: its time in ms, None if unanswered."""
         await asyncio.sleep(FLOOD_LOOKUP_GAP)
         started = time.perf_counter()
         try:
-            await alice.link.request(Kind.LOOKUP, timeout=10, attempts=1,
-                                     username="bench-bob")
+            await alice.link.request(Kind.LOOKUP, timeout=10, attempts=1, username="bench-bob")
         except NymchatError:
             return None
         return (time.perf_counter() - started) * 1000
 
     async def measure(url: str, contact: str, pid: int, metrics: int, alice_identity) -> dict:
         async with Client(f"{url}/bench-alice", contact, alice_identity) as alice:
-            before = [t for _ in range(FLOOD_BASELINE_LOOKUPS)
-                      if (t := await lookup(alice)) is not None]
+            before = [
+                t for _ in range(FLOOD_BASELINE_LOOKUPS) if (t := await lookup(alice)) is not None
+            ]
             context = multiprocessing.get_context("fork")
             ready, done = context.Event(), context.Queue()
-            flooder = context.Process(target=_flood_worker,
-                                      args=(url, contact, FLOOD_REQUESTS, ready, done))
+            flooder = context.Process(
+                target=_flood_worker, args=(url, contact, FLOOD_REQUESTS, ready, done)
+            )
             flooder.start()
             try:
                 await asyncio.to_thread(ready.wait)
@@ -488,23 +565,39 @@ def flood_suite() -> dict:
                 if flooder.is_alive():
                     flooder.kill()
                 flooder.join()
-        page = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics",
-                                      timeout=10).read().decode()
-        dropped = sum(int(n) for n in re.findall(
-            r'^nymchat_node_dropped_total\{reason="(?:rate_limited|intake_full)"\} (\d+)$',
-            page, re.MULTILINE))
-        handled = sum(int(n) for n in re.findall(r'^nymchat_node_requests_total\{.*\} (\d+)$',
-                                                 page, re.MULTILINE))
+        page = (
+            urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=10)
+            .read()
+            .decode()
+        )
+        dropped = sum(
+            int(n)
+            for n in re.findall(
+                r'^nymchat_node_dropped_total\{reason="(?:rate_limited|intake_full)"\} (\d+)$',
+                page,
+                re.MULTILINE,
+            )
+        )
+        handled = sum(
+            int(n)
+            for n in re.findall(r"^nymchat_node_requests_total\{.*\} (\d+)$", page, re.MULTILINE)
+        )
         answered = [t for t in during if t is not None]
-        return {"flood_requests": FLOOD_REQUESTS,
-                "flood_per_s": round(FLOOD_REQUESTS / sending),
-                "flood_s": round(sending, 1), "window_s": round(elapsed, 1),
-                "dropped": dropped, "handled": handled,
-                "node_cpu_percent": round(cpu / elapsed * 100),
-                "before_p50_ms": percentiles(before)[0], "before_p99_ms": percentiles(before)[1],
-                "during_lookups": len(during), "during_answered": len(answered),
-                "during_p50_ms": percentiles(answered)[0] if answered else None,
-                "during_p99_ms": percentiles(answered)[1] if answered else None}
+        return {
+            "flood_requests": FLOOD_REQUESTS,
+            "flood_per_s": round(FLOOD_REQUESTS / sending),
+            "flood_s": round(sending, 1),
+            "window_s": round(elapsed, 1),
+            "dropped": dropped,
+            "handled": handled,
+            "node_cpu_percent": round(cpu / elapsed * 100),
+            "before_p50_ms": percentiles(before)[0],
+            "before_p99_ms": percentiles(before)[1],
+            "during_lookups": len(during),
+            "during_answered": len(answered),
+            "during_p50_ms": percentiles(answered)[0] if answered else None,
+            "during_p99_ms": percentiles(answered)[1] if answered else None,
+        }
 
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as started:
         tmp = Path(tmp)
@@ -514,36 +607,50 @@ def flood_suite() -> dict:
             probe.bind(("127.0.0.1", 0))
             metrics = probe.getsockname()[1]
         alice = users(tmp / "node")["bench-alice"]
-        node = NodeProcess(tmp / "node", tmp / "shiv", f"{mixnet.url}/node",
-                           "--lookups-per-min", "1e9", "--metrics", f"127.0.0.1:{metrics}")
+        node = NodeProcess(
+            tmp / "node",
+            tmp / "shiv",
+            f"{mixnet.url}/node",
+            "--lookups-per-min",
+            "1e9",
+            "--metrics",
+            f"127.0.0.1:{metrics}",
+        )
         started.callback(node.stop)
         return asyncio.run(measure(mixnet.url, node.contact, node.proc.pid, metrics, alice))
 
 
 def flood_markdown(r: dict) -> str:
-    during = (f"{r['during_p50_ms']} / {r['during_p99_ms']} ms" if r["during_answered"]
-              else "none answered")
-    return "\n".join([
-        "`dist/nymchat node` (its default limits: 20 requests/s per sender tag, bursts of "
-        "200) on `dist/nymchat mixnet --delay zero`. A process of its own sends "
-        f"{r['flood_requests']:,} validly signed lookups from one sender tag as fast as its "
-        "transport takes them; meanwhile a registered user looks another up, one lookup at a "
-        f"time, {FLOOD_LOOKUP_GAP:g} s apart (one attempt each, 10 s at most), as they did "
-        f"before the flood ({FLOOD_BASELINE_LOOKUPS} lookups), until one sent after the "
-        f"flood's last request is answered ({r['window_s']} s in all). Node CPU is the node "
-        "process's user+system time over that window, in % of one core; the four processes "
-        "share the machine's 2 cores.",
-        "",
-        "| figure | measured |",
-        "|---|---:|",
-        f"| flood from one tag | {r['flood_per_s']:,} requests/s for {r['flood_s']} s |",
-        f"| requests dropped unverified and unanswered | {r['dropped']:,} |",
-        f"| requests verified and answered (all senders) | {r['handled']:,} |",
-        f"| node CPU during the flood | {r['node_cpu_percent']} % |",
-        f"| a user's lookup before, p50 / p99 | {r['before_p50_ms']} / {r['before_p99_ms']} ms |",
-        f"| a user's lookup during, p50 / p99 | {during} |",
-        f"| a user's lookups answered during | {r['during_answered']} of {r['during_lookups']} |",
-    ])
+    during = (
+        f"{r['during_p50_ms']} / {r['during_p99_ms']} ms"
+        if r["during_answered"]
+        else "none answered"
+    )
+    return "\n".join(
+        [
+            "`dist/nymchat node` (its default limits: 20 requests/s per sender tag, bursts of "
+            "200) on `dist/nymchat mixnet --delay zero`. A process of its own sends "
+            f"{r['flood_requests']:,} validly signed lookups from one sender tag as fast as its "
+            "transport takes them; meanwhile a registered user looks another up, one lookup at a "
+            f"time, {FLOOD_LOOKUP_GAP:g} s apart (one attempt each, 10 s at most), as they did "
+            f"before the flood ({FLOOD_BASELINE_LOOKUPS} lookups), until one sent after the "
+            f"flood's last request is answered ({r['window_s']} s in all). Node CPU is the node "
+            "process's user+system time over that window, in % of one core; the four processes "
+            "share the machine's 2 cores.",
+            "",
+            "| figure | measured |",
+            "|---|---:|",
+            f"| flood from one tag | {r['flood_per_s']:,} requests/s for {r['flood_s']} s |",
+            f"| requests dropped unverified and unanswered | {r['dropped']:,} |",
+            f"| requests verified and answered (all senders) | {r['handled']:,} |",
+            f"| node CPU during the flood | {r['node_cpu_percent']} % |",
+            f"| a user's lookup before, p50 / p99 | {r['before_p50_ms']} / "
+            f"{r['before_p99_ms']} ms |",
+            f"| a user's lookup during, p50 / p99 | {during} |",
+            f"| a user's lookups answered during | {r['during_answered']} of "
+            f"{r['during_lookups']} |",
+        ]
+    )
 
 
 E2E_LATENCY_MESSAGES = 300
@@ -572,7 +679,8 @@ def e2e_suite() -> dict:
         profile = Profile(home, keystore.create(home, passphrase))
         transport = await stack.enter_async_context(NymClient(url))
         link = await stack.enter_async_context(
-            NodeLink(transport, NodeContact.parse(contact), profile.identity))
+            NodeLink(transport, NodeContact.parse(contact), profile.identity)
+        )
         e = Engine(profile, link)
         await e.register(name)
         with profile.store.transaction():
@@ -615,19 +723,22 @@ def e2e_suite() -> dict:
             await inbox.aclose()
         latencies.sort()
         direct.sort()
-        return {"p50_ms": round(latencies[len(latencies) // 2], 2),
-                "p99_ms": round(latencies[int(len(latencies) * 0.99)], 2),
-                "msgs_per_s": round(rate),
-                "direct_p50_ms": round(direct[len(direct) // 2], 2),
-                "direct_p99_ms": round(direct[int(len(direct) * 0.99)], 2)}
+        return {
+            "p50_ms": round(latencies[len(latencies) // 2], 2),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99)], 2),
+            "msgs_per_s": round(rate),
+            "direct_p50_ms": round(direct[len(direct) // 2], 2),
+            "direct_p99_ms": round(direct[int(len(direct) * 0.99)], 2),
+        }
 
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as started:
         tmp = Path(tmp)
         shiv = tmp / "shiv"
         mixnet = MixnetProcess(tmp / "mixnet", shiv, delay="zero")
         started.callback(mixnet.stop)
-        node = NodeProcess(tmp / "node", shiv, f"{mixnet.url}/node", "--pow-difficulty", "0",
-                           *UNLIMITED)
+        node = NodeProcess(
+            tmp / "node", shiv, f"{mixnet.url}/node", "--pow-difficulty", "0", *UNLIMITED
+        )
         started.callback(node.stop)
         results = asyncio.run(measure(tmp, mixnet.url, node.contact))
         env = clean_env(shiv, NYMCHAT_PASSPHRASE=passphrase)
@@ -636,8 +747,13 @@ def e2e_suite() -> dict:
             runs = []
             for _ in range(ONESHOT_RUNS):
                 start = time.perf_counter()
-                subprocess.run([str(DIST), "--home", str(tmp / "alice"), *command],
-                               check=True, capture_output=True, env=env, timeout=60)
+                subprocess.run(
+                    [str(DIST), "--home", str(tmp / "alice"), *command],
+                    check=True,
+                    capture_output=True,
+                    env=env,
+                    timeout=60,
+                )
                 runs.append(time.perf_counter() - start)
             times[command[0]] = round(statistics.median(runs), 3)
         results["oneshot_lookup_s"] = times["lookup"]
@@ -652,9 +768,14 @@ def _chat_rss(home: Path, env: dict) -> float:
 
     from procs import DIST, wait_until_serving
 
-    chat = subprocess.Popen([str(DIST), "--home", str(home), "chat"], stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                            text=True)
+    chat = subprocess.Popen(
+        [str(DIST), "--home", str(home), "chat"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
     try:
         wait_until_serving(home, chat)
         time.sleep(1)
@@ -664,29 +785,31 @@ def _chat_rss(home: Path, env: dict) -> float:
 
 
 def e2e_markdown(r: dict) -> str:
-    return "\n".join([
-        "Two users (client engines in one benchmark process) through `dist/nymchat node` on "
-        "`dist/nymchat mixnet --delay zero`: latency = alice's `send` (encrypt, relay, the "
-        "node's acceptance) until bob's engine has decrypted it, one message at a time; "
-        "throughput = one sender's accepted messages per second; one-shot = wall time of "
-        "`dist/nymchat lookup` / `send` (start, unlock with Argon2id, connect, work), median "
-        "of 5. Direct mode: the same two after `contacts direct` / `accept-direct`, from "
-        "alice's `send` until her engine has bob's receipt (the round trip, past the node) "
-        "and bob's has shown the message.",
-        "",
-        "| figure | measured | target | |",
-        "|---|---:|---:|---|",
-        f"| send→receive p50 | {r['p50_ms']} ms | ≤ 10 ms | {_met(r['p50_ms'] <= 10)} |",
-        f"| send→receive p99 | {r['p99_ms']} ms | ≤ 50 ms | {_met(r['p99_ms'] <= 50)} |",
-        f"| messages/s, one sender | {r['msgs_per_s']} | | |",
-        f"| direct mode, send→receipt p50 | {r['direct_p50_ms']} ms | | |",
-        f"| direct mode, send→receipt p99 | {r['direct_p99_ms']} ms | | |",
-        f"| one-shot `lookup` | {r['oneshot_lookup_s']} s | ≤ 0.5 s | "
-        f"{_met(r['oneshot_lookup_s'] <= 0.5)} |",
-        f"| one-shot `send` | {r['oneshot_send_s']} s | ≤ 0.5 s | "
-        f"{_met(r['oneshot_send_s'] <= 0.5)} |",
-        f"| RSS of a running `chat` | {r['chat_rss_mb']} MB | | |",
-    ])
+    return "\n".join(
+        [
+            "Two users (client engines in one benchmark process) through `dist/nymchat node` on "
+            "`dist/nymchat mixnet --delay zero`: latency = alice's `send` (encrypt, relay, the "
+            "node's acceptance) until bob's engine has decrypted it, one message at a time; "
+            "throughput = one sender's accepted messages per second; one-shot = wall time of "
+            "`dist/nymchat lookup` / `send` (start, unlock with Argon2id, connect, work), median "
+            "of 5. Direct mode: the same two after `contacts direct` / `accept-direct`, from "
+            "alice's `send` until her engine has bob's receipt (the round trip, past the node) "
+            "and bob's has shown the message.",
+            "",
+            "| figure | measured | target | |",
+            "|---|---:|---:|---|",
+            f"| send→receive p50 | {r['p50_ms']} ms | ≤ 10 ms | {_met(r['p50_ms'] <= 10)} |",
+            f"| send→receive p99 | {r['p99_ms']} ms | ≤ 50 ms | {_met(r['p99_ms'] <= 50)} |",
+            f"| messages/s, one sender | {r['msgs_per_s']} | | |",
+            f"| direct mode, send→receipt p50 | {r['direct_p50_ms']} ms | | |",
+            f"| direct mode, send→receipt p99 | {r['direct_p99_ms']} ms | | |",
+            f"| one-shot `lookup` | {r['oneshot_lookup_s']} s | ≤ 0.5 s | "
+            f"{_met(r['oneshot_lookup_s'] <= 0.5)} |",
+            f"| one-shot `send` | {r['oneshot_send_s']} s | ≤ 0.5 s | "
+            f"{_met(r['oneshot_send_s'] <= 0.5)} |",
+            f"| RSS of a running `chat` | {r['chat_rss_mb']} MB | | |",
+        ]
+    )
 
 
 def machine() -> str:
@@ -698,31 +821,43 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} "
-            "before it began (other work on the machine slows every figure)")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} "
+        "before it began (other work on the machine slows every figure)"
+    )
 
 
 def crypto_markdown(results: dict) -> str:
-    rows = ["Rust: `nymchat._native`, release build. Python: `tests/reference_crypto.py`, the "
-            "reference implementation on `cryptography` (OpenSSL), doing the same work with "
-            "keys loaded once, including the strict key and `R` checks the Rust does "
-            "(under 1 µs of the Python figure).",
-            "","| operation | Rust µs | Python µs | ratio | target | met? |",
-            "|---|---:|---:|---:|---:|---|"]
+    rows = [
+        "Rust: `nymchat._native`, release build. Python: `tests/reference_crypto.py`, the "
+        "reference implementation on `cryptography` (OpenSSL), doing the same work with "
+        "keys loaded once, including the strict key and `R` checks the Rust does "
+        "(under 1 µs of the Python figure).",
+        "",
+        "| operation | Rust µs | Python µs | ratio | target | met? |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
     for name, r in results.items():
         met = _met(r["ratio"] >= r["target"])
-        rows.append(f"| `{name}`: {r['what']} | {r['rust_us']:.1f} | {r['python_us']:.1f} | "
-                    f"{r['ratio']:.2f}x | ≥ {r['target']:g}x | {met} |")
+        rows.append(
+            f"| `{name}`: {r['what']} | {r['rust_us']:.1f} | {r['python_us']:.1f} | "
+            f"{r['ratio']:.2f}x | ≥ {r['target']:g}x | {met} |"
+        )
     return "\n".join(rows)
 
 
 def write_section(suite: str, body: str) -> None:
     """Replaces this suite's section of docs/BENCHMARKS.md, keeping the others."""
     start, end = f"<!-- suite:{suite} -->", f"<!-- /suite:{suite} -->"
-    text = REPORT.read_text() if REPORT.exists() else (
-        "# Benchmarks\n\nWritten by `scripts/bench.py` (`./build.sh bench all`); do not edit "
-        "the sections between the markers by hand.\n")
+    text = (
+        REPORT.read_text()
+        if REPORT.exists()
+        else (
+            "# Benchmarks\n\nWritten by `scripts/bench.py` (`./build.sh bench all`); do not edit "
+            "the sections between the markers by hand.\n"
+        )
+    )
     block = f"{start}\n{body}\n{end}"
     if start in text:
         before, rest = text.split(start, 1)
@@ -734,8 +869,13 @@ def write_section(suite: str, body: str) -> None:
 
 def git_revision() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                              capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -766,10 +906,12 @@ def main() -> int:
         output[name] = results
         if not args.no_write:
             when = time.strftime("%Y-%m-%d")
-            write_section(name, f"## {title}\n\nMeasured {when} at commit `{git_revision()}` on "
-                                f"{where}, by `scripts/bench.py {name}`. Each figure is the "
-                                "median of 7 rounds of the mean per-call time.\n\n"
-                                + render(results))
+            write_section(
+                name,
+                f"## {title}\n\nMeasured {when} at commit `{git_revision()}` on "
+                f"{where}, by `scripts/bench.py {name}`. Each figure is the "
+                "median of 7 rounds of the mean per-call time.\n\n" + render(results),
+            )
     if args.json:
         print(json.dumps(output[names[0]] if len(names) == 1 else output))
     else:

@@ -35,8 +35,16 @@ from nymchat.errors import NymchatError  # noqa: E402
 from nymchat.nym.transport import NymClient  # noqa: E402
 from nymchat.protocol.contact import NodeContact  # noqa: E402
 
-UNLIMITED = ["--requests-per-s", "1e9", "--request-burst", "1e9", "--lookups-per-min", "1e9",
-             "--pow-difficulty", "0"]
+UNLIMITED = [
+    "--requests-per-s",
+    "1e9",
+    "--request-burst",
+    "1e9",
+    "--lookups-per-min",
+    "1e9",
+    "--pow-difficulty",
+    "0",
+]
 
 
 async def user(stack: AsyncExitStack, home: Path, url: str, contact: str, name: str) -> Engine:
@@ -45,7 +53,8 @@ async def user(stack: AsyncExitStack, home: Path, url: str, contact: str, name: 
     stack.callback(profile.store.close)
     transport = await stack.enter_async_context(NymClient(f"{url}/{name}"))
     link = await stack.enter_async_context(
-        NodeLink(transport, NodeContact.parse(contact), profile.identity))
+        NodeLink(transport, NodeContact.parse(contact), profile.identity)
+    )
     engine = Engine(profile, link)
     await engine.register(name)
     return engine
@@ -53,8 +62,16 @@ async def user(stack: AsyncExitStack, home: Path, url: str, contact: str, name: 
 
 async def run(args: argparse.Namespace, tmp: Path) -> dict:
     rng = random.Random(args.seed)
-    mixnet_args = ["--loss", str(args.loss), "--duplicate", str(args.duplicate),
-                   "--ack-timeout", "0.2", "--seed", str(args.seed)]
+    mixnet_args = [
+        "--loss",
+        str(args.loss),
+        "--duplicate",
+        str(args.duplicate),
+        "--ack-timeout",
+        "0.2",
+        "--seed",
+        str(args.seed),
+    ]
     mixnet = MixnetProcess(tmp / "mixnet", tmp / "shiv", *mixnet_args, delay=args.delay)
     node = NodeProcess(tmp / "node", tmp / "shiv", f"{mixnet.url}/node", *UNLIMITED)
     contact, kills = node.contact, 0
@@ -63,8 +80,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict:
     delivered: dict[str, list[float]] = {}
     try:
         async with AsyncExitStack() as stack:
-            engines = {name: await user(stack, tmp / name, mixnet.url, contact, name)
-                       for name in names}
+            engines = {
+                name: await user(stack, tmp / name, mixnet.url, contact, name) for name in names
+            }
 
             async def listen(name: str) -> None:
                 async for message in engines[name].follow(refresh_every=5):
@@ -78,8 +96,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict:
                 while args.kill_node_every and (args.kills is None or kills < args.kills):
                     await asyncio.sleep(args.kill_node_every)
                     node.stop(signal.SIGKILL)
-                    node = await asyncio.to_thread(NodeProcess, tmp / "node", tmp / "shiv",
-                                                   f"{mixnet.url}/node", *UNLIMITED)
+                    node = await asyncio.to_thread(
+                        NodeProcess, tmp / "node", tmp / "shiv", f"{mixnet.url}/node", *UNLIMITED
+                    )
                     kills += 1
 
             kill_task = asyncio.create_task(killer())
@@ -107,19 +126,31 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict:
         node.stop()
         mixnet.stop()
     sent = args.users * args.messages
-    latencies = sorted((delivered[t][0] - at) * 1000 for t, (_, at) in accepted.items()
-                       if t in delivered)
+    latencies = sorted(
+        (delivered[t][0] - at) * 1000 for t, (_, at) in accepted.items() if t in delivered
+    )
     lost = sum(1 for t in accepted if t not in delivered)
     duplicated = sum(1 for times in delivered.values() if len(times) > 1)
 
     def percentile(p: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(len(latencies) * p))], 1) \
-            if latencies else float("nan")
+        return (
+            round(latencies[min(len(latencies) - 1, int(len(latencies) * p))], 1)
+            if latencies
+            else float("nan")
+        )
 
-    return {"users": args.users, "sent": sent, "accepted": len(accepted),
-            "delivered": len(accepted) - lost, "lost": lost, "duplicated": duplicated,
-            "p50_ms": percentile(0.5), "p99_ms": percentile(0.99),
-            "msgs_per_s": round(len(accepted) / sending, 1), "node_kills": kills}
+    return {
+        "users": args.users,
+        "sent": sent,
+        "accepted": len(accepted),
+        "delivered": len(accepted) - lost,
+        "lost": lost,
+        "duplicated": duplicated,
+        "p50_ms": percentile(0.5),
+        "p99_ms": percentile(0.99),
+        "msgs_per_s": round(len(accepted) / sending, 1),
+        "node_kills": kills,
+    }
 
 
 def main() -> int:
@@ -129,18 +160,30 @@ def main() -> int:
     parser.add_argument("--delay", default="zero", help="mixnet delay profile")
     parser.add_argument("--loss", type=float, default=0.0)
     parser.add_argument("--duplicate", type=float, default=0.0)
-    parser.add_argument("--kill-node-every", type=float, default=0, metavar="SEC",
-                        help="SIGKILL and restart the node every SEC seconds")
+    parser.add_argument(
+        "--kill-node-every",
+        type=float,
+        default=0,
+        metavar="SEC",
+        help="SIGKILL and restart the node every SEC seconds",
+    )
     parser.add_argument("--kills", type=int, metavar="N", help="stop after N node kills")
-    parser.add_argument("--settle", type=float, default=60,
-                        help="seconds to wait for deliveries after the last send")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=60,
+        help="seconds to wait for deliveries after the last send",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nymchat-load-") as tmp:
         result = asyncio.run(run(args, Path(tmp)))
-    print(json.dumps(result) if args.json else
-          " ".join(f"{key}={value}" for key, value in result.items()))
+    print(
+        json.dumps(result)
+        if args.json
+        else " ".join(f"{key}={value}" for key, value in result.items())
+    )
     return 1 if result["lost"] or result["duplicated"] else 0
 
 

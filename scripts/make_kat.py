@@ -122,8 +122,10 @@ def challenge(r: bytes, public: bytes, message: bytes) -> int:
 
 
 def ed_public(seed: bytes) -> bytes:
-    return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
-        Encoding.Raw, PublicFormat.Raw
+    return (
+        Ed25519PrivateKey.from_private_bytes(seed)
+        .public_key()
+        .public_bytes(Encoding.Raw, PublicFormat.Raw)
     )
 
 
@@ -135,8 +137,13 @@ def on_curve(y: int) -> bool:
 
 def small_order_encodings() -> list[tuple[str, bytes]]:
     out = []
-    for name, y in [("identity (order 1)", 1), ("order 2", P - 1), ("order 4", 0),
-                    ("order 8, y = y8", Y8), ("order 8, y = p - y8", P - Y8)]:
+    for name, y in [
+        ("identity (order 1)", 1),
+        ("order 2", P - 1),
+        ("order 4", 0),
+        ("order 8, y = y8", Y8),
+        ("order 8, y = p - y8", P - Y8),
+    ]:
         signs = [0] if y in (1, P - 1) else [0, 1]  # x = 0 has no negative
         for sign in signs:
             out.append((f"{name}, x sign {sign}", le(y | sign << 255)))
@@ -148,11 +155,14 @@ def ed25519() -> dict:
     for comment, sk, pk, msg, sig in RFC8032:
         sk, pk, msg, sig = (bytes.fromhex(x) for x in (sk, pk, msg, sig))
         assert ed_public(sk) == pk and Ed25519PrivateKey.from_private_bytes(sk).sign(msg) == sig
-        groups.append({
-            "type": "EddsaVerify", "source": comment,
-            "key": {"curve": "edwards25519", "sk": sk.hex(), "pk": pk.hex()},
-            "tests": [test(comment, "valid", ["Ktv"], msg=msg, sig=sig)],
-        })
+        groups.append(
+            {
+                "type": "EddsaVerify",
+                "source": comment,
+                "key": {"curve": "edwards25519", "sk": sk.hex(), "pk": pk.hex()},
+                "tests": [test(comment, "valid", ["Ktv"], msg=msg, sig=sig)],
+            }
+        )
 
     seed = fixed("ed25519/key")
     pk, a = ed_public(seed), clamped_scalar(seed)
@@ -162,73 +172,133 @@ def ed25519() -> dict:
     r, s = sig[:32], int.from_bytes(sig[32:], "little")
     tests = []
     for message in [b"", b"\x00", bytes(range(32)), bytes(range(64)), fixed("msg") * 4, msg]:
-        tests.append(test(f"valid, {len(message)}-byte message", "valid", ["Valid"],
-                          msg=message, sig=key.sign(message)))
-    for comment, message in [("last byte flipped", msg[:-1] + bytes([msg[-1] ^ 1])),
-                             ("one byte appended", msg + b"\x00"),
-                             ("last byte dropped", msg[:-1]), ("empty message", b"")]:
-        tests.append(test(f"message {comment}", "invalid", ["ModifiedMessage"],
-                          msg=message, sig=sig))
-    for comment, bad in [("empty", b""), ("R only (32 bytes)", sig[:32]),
-                         ("63 bytes", sig[:63]), ("65 bytes (0x00 appended)", sig + b"\x00"),
-                         ("twice (128 bytes)", sig + sig)]:
-        tests.append(test(f"signature {comment}", "invalid", ["SignatureLength"],
-                          msg=msg, sig=bad))
+        tests.append(
+            test(
+                f"valid, {len(message)}-byte message",
+                "valid",
+                ["Valid"],
+                msg=message,
+                sig=key.sign(message),
+            )
+        )
+    for comment, message in [
+        ("last byte flipped", msg[:-1] + bytes([msg[-1] ^ 1])),
+        ("one byte appended", msg + b"\x00"),
+        ("last byte dropped", msg[:-1]),
+        ("empty message", b""),
+    ]:
+        tests.append(
+            test(f"message {comment}", "invalid", ["ModifiedMessage"], msg=message, sig=sig)
+        )
+    for comment, bad in [
+        ("empty", b""),
+        ("R only (32 bytes)", sig[:32]),
+        ("63 bytes", sig[:63]),
+        ("65 bytes (0x00 appended)", sig + b"\x00"),
+        ("twice (128 bytes)", sig + sig),
+    ]:
+        tests.append(test(f"signature {comment}", "invalid", ["SignatureLength"], msg=msg, sig=bad))
     for byte, bit in [(0, 0), (1, 3), (31, 7), (32, 0), (40, 5), (63, 0), (63, 4)]:
         flipped = bytearray(sig)
         flipped[byte] ^= 1 << bit
         part = "R" if byte < 32 else "S"
-        tests.append(test(f"bit {bit} of byte {byte} ({part}) flipped", "invalid",
-                          ["ModifiedSignature"], msg=msg, sig=bytes(flipped)))
+        tests.append(
+            test(
+                f"bit {bit} of byte {byte} ({part}) flipped",
+                "invalid",
+                ["ModifiedSignature"],
+                msg=msg,
+                sig=bytes(flipped),
+            )
+        )
     tests.append(test("S = 0", "invalid", ["ModifiedSignature"], msg=msg, sig=r + bytes(32)))
-    tests.append(test("R = 0 bytes (y = 0: a point of order 4)", "invalid",
-                      ["ModifiedSignature", "SmallOrderR"], msg=msg, sig=bytes(32) + sig[32:]))
-    for comment, s_bad in [("S + L", s + L), ("S + 2L", s + 2 * L),
-                           ("S with bit 255 set", s | 1 << 255), ("S = L", L)]:
-        tests.append(test(comment, "invalid", ["SignatureMalleability"],
-                          msg=msg, sig=r + le(s_bad)))
+    tests.append(
+        test(
+            "R = 0 bytes (y = 0: a point of order 4)",
+            "invalid",
+            ["ModifiedSignature", "SmallOrderR"],
+            msg=msg,
+            sig=bytes(32) + sig[32:],
+        )
+    )
+    for comment, s_bad in [
+        ("S + L", s + L),
+        ("S + 2L", s + 2 * L),
+        ("S with bit 255 set", s | 1 << 255),
+        ("S = L", L),
+    ]:
+        tests.append(
+            test(comment, "invalid", ["SignatureMalleability"], msg=msg, sig=r + le(s_bad))
+        )
     # R of small order, S chosen so the cofactorless equation holds: S = k·a needs R = 0.
     for comment, r_enc, flags in [
         ("R = identity, S = k·a", le(1), ["SmallOrderR", "CofactorlessHolds"]),
-        ("R = identity encoded as y = p + 1, S = k·a", le(P + 1),
-         ["SmallOrderR", "NonCanonicalR", "CofactorlessHolds"]),
-        ("R = identity with the x sign bit set, S = k·a", le(1 | 1 << 255),
-         ["SmallOrderR", "NonCanonicalR", "CofactorlessHolds"]),
+        (
+            "R = identity encoded as y = p + 1, S = k·a",
+            le(P + 1),
+            ["SmallOrderR", "NonCanonicalR", "CofactorlessHolds"],
+        ),
+        (
+            "R = identity with the x sign bit set, S = k·a",
+            le(1 | 1 << 255),
+            ["SmallOrderR", "NonCanonicalR", "CofactorlessHolds"],
+        ),
         ("R = a point of order 8, S = k·a", le(Y8), ["SmallOrderR", "CofactoredHolds"]),
         ("R = a point of order 2, S = k·a", le(P - 1), ["SmallOrderR", "CofactoredHolds"]),
     ]:
         k = challenge(r_enc, pk, msg)
         tests.append(test(comment, "invalid", flags, msg=msg, sig=r_enc + le(k * a % L)))
-    groups.append({
-        "type": "EddsaVerify",
-        "source": "edge cases computed with `cryptography` (signing) and RFC 8032 arithmetic "
-        "(the crafted S values), key from a fixed seed",
-        "key": {"curve": "edwards25519", "sk": seed.hex(), "pk": pk.hex()},
-        "tests": tests,
-    })
+    groups.append(
+        {
+            "type": "EddsaVerify",
+            "source": "edge cases computed with `cryptography` (signing) and RFC 8032 arithmetic "
+            "(the crafted S values), key from a fixed seed",
+            "key": {"curve": "edwards25519", "sk": seed.hex(), "pk": pk.hex()},
+            "tests": tests,
+        }
+    )
 
     # Public keys nymchat refuses to load. R = identity, S = 0 satisfies the cofactorless
     # equation for every key whose order divides k, the identity among them.
-    bad_keys = [(f"small-order public key: {name}", enc, ["SmallOrderPublicKey"])
-                for name, enc in small_order_encodings()]
+    bad_keys = [
+        (f"small-order public key: {name}", enc, ["SmallOrderPublicKey"])
+        for name, enc in small_order_encodings()
+    ]
     bad_keys += [
-        ("identity public key encoded as y = p + 1", le(P + 1),
-         ["SmallOrderPublicKey", "NonCanonicalPublicKey"]),
-        ("order-4 public key encoded as y = p", le(P), ["SmallOrderPublicKey",
-                                                          "NonCanonicalPublicKey"]),
-        ("identity public key with the x sign bit set", le(1 | 1 << 255),
-         ["SmallOrderPublicKey", "NonCanonicalPublicKey"]),
+        (
+            "identity public key encoded as y = p + 1",
+            le(P + 1),
+            ["SmallOrderPublicKey", "NonCanonicalPublicKey"],
+        ),
+        (
+            "order-4 public key encoded as y = p",
+            le(P),
+            ["SmallOrderPublicKey", "NonCanonicalPublicKey"],
+        ),
+        (
+            "identity public key with the x sign bit set",
+            le(1 | 1 << 255),
+            ["SmallOrderPublicKey", "NonCanonicalPublicKey"],
+        ),
     ]
     non_canonical = [y for y in range(2, 19) if on_curve(y)]
     for y in non_canonical:
         for sign in [0, 1] if y == non_canonical[0] else [0]:
-            bad_keys.append((f"public key y = p + {y} (the point y = {y}), x sign {sign}",
-                             le(P + y | sign << 255), ["NonCanonicalPublicKey"]))
+            bad_keys.append(
+                (
+                    f"public key y = p + {y} (the point y = {y}), x sign {sign}",
+                    le(P + y | sign << 255),
+                    ["NonCanonicalPublicKey"],
+                )
+            )
     not_points = [y for y in range(2, 40) if not on_curve(y)][:2]
-    bad_keys += [(f"public key y = {y}: not a curve point", le(y), ["InvalidPublicKey"])
-                 for y in not_points]
-    bad_keys += [("public key of 31 bytes", pk[:31], ["InvalidPublicKey"]),
-                 ("public key of 33 bytes", pk + b"\x00", ["InvalidPublicKey"])]
+    bad_keys += [
+        (f"public key y = {y}: not a curve point", le(y), ["InvalidPublicKey"]) for y in not_points
+    ]
+    bad_keys += [
+        ("public key of 31 bytes", pk[:31], ["InvalidPublicKey"]),
+        ("public key of 33 bytes", pk + b"\x00", ["InvalidPublicKey"]),
+    ]
     identity_sig = le(1) + bytes(32)
     order_of_y = {1: 1, P - 1: 2, 0: 4, Y8: 8, P - Y8: 8}
     for comment, bad_pk, flags in bad_keys:
@@ -236,19 +306,30 @@ def ed25519() -> dict:
         if len(bad_pk) == 32 and order and challenge(identity_sig[:32], bad_pk, msg) % order == 0:
             # [0]B = R + [k]A = O + O: A's order divides k.
             flags = [*flags, "CofactorlessHolds"]
-        groups.append({
-            "type": "EddsaVerify", "source": "key-loading edge cases",
-            "key": {"curve": "edwards25519", "pk": bad_pk.hex()},
-            "tests": [test(f"{comment}; R = identity, S = 0", "invalid", flags, msg=msg,
-                           sig=identity_sig)],
-        })
+        groups.append(
+            {
+                "type": "EddsaVerify",
+                "source": "key-loading edge cases",
+                "key": {"curve": "edwards25519", "pk": bad_pk.hex()},
+                "tests": [
+                    test(
+                        f"{comment}; R = identity, S = 0",
+                        "invalid",
+                        flags,
+                        msg=msg,
+                        sig=identity_sig,
+                    )
+                ],
+            }
+        )
 
     for group in groups:
         public = bytes.fromhex(group["key"]["pk"])
         for t in group["tests"]:
             if t["result"] == "valid":  # every valid test checks out with `cryptography`
                 Ed25519PublicKey.from_public_bytes(public).verify(
-                    bytes.fromhex(t["sig"]), bytes.fromhex(t["msg"]))
+                    bytes.fromhex(t["sig"]), bytes.fromhex(t["msg"])
+                )
     header = [
         "Ed25519 (RFC 8032, pure) verification as nymchat's core does it: public keys that "
         "are not canonical curve points or are of small order are refused when loaded, and "
@@ -295,7 +376,8 @@ def x25519_cryptography(private: bytes, public: bytes) -> bytes | None:
     """`cryptography`'s answer, None where it refuses (an all-zero shared secret)."""
     try:
         return X25519PrivateKey.from_private_bytes(private).exchange(
-            X25519PublicKey.from_public_bytes(public))
+            X25519PublicKey.from_public_bytes(public)
+        )
     except ValueError:
         return None
 
@@ -351,15 +433,31 @@ def on_montgomery_curve(u: int) -> bool:
 
 
 def x25519() -> dict:
-    rfc = [test(comment, "valid", ["Ktv"], public=bytes.fromhex(u), private=bytes.fromhex(k),
-                shared=bytes.fromhex(out)) for comment, k, u, out in RFC7748]
+    rfc = [
+        test(
+            comment,
+            "valid",
+            ["Ktv"],
+            public=bytes.fromhex(u),
+            private=bytes.fromhex(k),
+            shared=bytes.fromhex(out),
+        )
+        for comment, k, u, out in RFC7748
+    ]
     # The 1000th step of the §5.2 iteration, from the state after 999 steps.
     k = u = le(9)
     for _ in range(999):
         k, u = x25519_cryptography(k, u), k
-    rfc.append(test("RFC 7748 5.2 iteration 1000 (inputs: the state after 999 steps)",
-                    "valid", ["Ktv"], public=u, private=k,
-                    shared=bytes.fromhex(RFC7748_ITERATION_1000)))
+    rfc.append(
+        test(
+            "RFC 7748 5.2 iteration 1000 (inputs: the state after 999 steps)",
+            "valid",
+            ["Ktv"],
+            public=u,
+            private=k,
+            shared=bytes.fromhex(RFC7748_ITERATION_1000),
+        )
+    )
 
     private = fixed("x25519/private")
     edge = []
@@ -376,8 +474,13 @@ def x25519() -> dict:
     for name, u0 in low_order.items():
         encodings.append((f"u = {name}", u0, ["LowOrderPublic"]))
         if u0 + P < 2**255:
-            encodings.append((f"u = p + {u0}: {name}, not reduced", u0 + P,
-                              ["LowOrderPublic", "NonCanonicalPublic"]))
+            encodings.append(
+                (
+                    f"u = p + {u0}: {name}, not reduced",
+                    u0 + P,
+                    ["LowOrderPublic", "NonCanonicalPublic"],
+                )
+            )
     for comment, u, flags in list(encodings):
         encodings.append((f"{comment}, bit 255 set", u | 1 << 255, [*flags, "PublicKeyHighBitSet"]))
     for comment, u, flags in encodings:
@@ -385,8 +488,16 @@ def x25519() -> dict:
         for scalar in [private, fixed("x25519/other private")]:
             assert ladder(scalar, public) == bytes(32), comment
             assert x25519_cryptography(scalar, public) is None, comment
-        edge.append(test(f"public {comment}", "invalid", ["ZeroSharedSecret", *flags],
-                         public=public, private=private, shared=bytes(32)))
+        edge.append(
+            test(
+                f"public {comment}",
+                "invalid",
+                ["ZeroSharedSecret", *flags],
+                public=public,
+                private=private,
+                shared=bytes(32),
+            )
+        )
 
     peer = X25519PrivateKey.from_private_bytes(fixed("x25519/peer")).public_key()
     peer = peer.public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -395,16 +506,28 @@ def x25519() -> dict:
     curve = [u for u in range(2, 40) if on_montgomery_curve(u)][:2]
     valid = [
         ("a peer's public key", peer, ["Valid"]),
-        ("the same public key with bit 255 set", le(peer_u | 1 << 255),
-         ["Valid", "PublicKeyHighBitSet"]),
+        (
+            "the same public key with bit 255 set",
+            le(peer_u | 1 << 255),
+            ["Valid", "PublicKeyHighBitSet"],
+        ),
         ("u = 9 (the base point)", le(9), ["Valid"]),
         ("u = p + 9 (the base point, not reduced)", le(P + 9), ["Valid", "NonCanonicalPublic"]),
-        ("u = p + 9 with bit 255 set", le(P + 9 | 1 << 255),
-         ["Valid", "NonCanonicalPublic", "PublicKeyHighBitSet"]),
-        ("u = 2^255 - 1 (p + 18, every bit below 255 set)", le(2**255 - 1),
-         ["Valid", "NonCanonicalPublic"]),
-        ("u = 2^256 - 1 (all bits set)", b"\xff" * 32,
-         ["Valid", "NonCanonicalPublic", "PublicKeyHighBitSet"]),
+        (
+            "u = p + 9 with bit 255 set",
+            le(P + 9 | 1 << 255),
+            ["Valid", "NonCanonicalPublic", "PublicKeyHighBitSet"],
+        ),
+        (
+            "u = 2^255 - 1 (p + 18, every bit below 255 set)",
+            le(2**255 - 1),
+            ["Valid", "NonCanonicalPublic"],
+        ),
+        (
+            "u = 2^256 - 1 (all bits set)",
+            b"\xff" * 32,
+            ["Valid", "NonCanonicalPublic", "PublicKeyHighBitSet"],
+        ),
         *[(f"u = {u} (on the twist)", le(u), ["Valid", "Twist"]) for u in twist],
         *[(f"u = {u} (on the curve)", le(u), ["Valid"]) for u in curve],
         ("u = p - 2 (largest canonical u that is not of small order)", le(P - 2), ["Valid"]),
@@ -412,28 +535,48 @@ def x25519() -> dict:
     for comment, public, flags in valid:
         shared = ladder(private, public)
         assert shared != bytes(32) and x25519_cryptography(private, public) == shared, comment
-        edge.append(test(f"public {comment}", "valid", flags,
-                         public=public, private=private, shared=shared))
-    for comment, scalar in [("all-zero private key", bytes(32)),
-                            ("all-0xff private key", b"\xff" * 32),
-                            ("private key with the three low bits set", bytes([7]) + private[1:]),
-                            ("private key with bit 255 set and bit 254 clear",
-                             private[:31] + bytes([private[31] & 0x3F | 0x80]))]:
+        edge.append(
+            test(f"public {comment}", "valid", flags, public=public, private=private, shared=shared)
+        )
+    for comment, scalar in [
+        ("all-zero private key", bytes(32)),
+        ("all-0xff private key", b"\xff" * 32),
+        ("private key with the three low bits set", bytes([7]) + private[1:]),
+        (
+            "private key with bit 255 set and bit 254 clear",
+            private[:31] + bytes([private[31] & 0x3F | 0x80]),
+        ),
+    ]:
         shared = ladder(scalar, peer)
         assert x25519_cryptography(scalar, peer) == shared, comment
-        edge.append(test(comment, "valid", ["Valid", "PrivateKeyNotClamped"],
-                         public=peer, private=scalar, shared=shared))
+        edge.append(
+            test(
+                comment,
+                "valid",
+                ["Valid", "PrivateKeyNotClamped"],
+                public=peer,
+                private=scalar,
+                shared=shared,
+            )
+        )
 
     for t in rfc:  # the RFC's answers, checked against both independent implementations
         k, u = bytes.fromhex(t["private"]), bytes.fromhex(t["public"])
         assert ladder(k, u).hex() == t["shared"] == x25519_cryptography(k, u).hex(), t
     groups = [
-        {"type": "XdhComp", "curve": "curve25519", "source": "RFC 7748 §5.2 and §6.1",
-         "tests": rfc},
-        {"type": "XdhComp", "curve": "curve25519",
-         "source": "edge cases computed with `cryptography` and the RFC 7748 ladder in "
-         "make_kat.py (they agree on every case), private key from a fixed seed",
-         "tests": edge},
+        {
+            "type": "XdhComp",
+            "curve": "curve25519",
+            "source": "RFC 7748 §5.2 and §6.1",
+            "tests": rfc,
+        },
+        {
+            "type": "XdhComp",
+            "curve": "curve25519",
+            "source": "edge cases computed with `cryptography` and the RFC 7748 ladder in "
+            "make_kat.py (they agree on every case), private key from a fixed seed",
+            "tests": edge,
+        },
     ]
     header = [
         "X25519 (RFC 7748) as nymchat's sealed envelopes use it: x25519-dalek's "
@@ -503,12 +646,25 @@ def aes_gcm() -> dict:
         msg = bytes((i * 37 + n) % 256 for i in range(n))
         flags = ["Valid", "EmptyPlaintext"] if n == 0 else ["Valid"]
         tests.append(case(f"{n}-byte plaintext, 20-byte AAD", key, iv, aad, msg, "valid", flags))
-    tests.append(case("empty plaintext and empty AAD", key, iv, b"", b"", "valid",
-                      ["Valid", "EmptyPlaintext"]))
-    tests.append(case("33-byte plaintext, no AAD", key, iv, b"", bytes(range(33)), "valid",
-                      ["Valid"]))
-    tests.append(case("AAD of 64 bytes (the envelope's shape), 5-byte plaintext", key, iv,
-                      fixed("aes/ad1") + fixed("aes/ad2"), b"hello", "valid", ["Valid"]))
+    tests.append(
+        case(
+            "empty plaintext and empty AAD", key, iv, b"", b"", "valid", ["Valid", "EmptyPlaintext"]
+        )
+    )
+    tests.append(
+        case("33-byte plaintext, no AAD", key, iv, b"", bytes(range(33)), "valid", ["Valid"])
+    )
+    tests.append(
+        case(
+            "AAD of 64 bytes (the envelope's shape), 5-byte plaintext",
+            key,
+            iv,
+            fixed("aes/ad1") + fixed("aes/ad2"),
+            b"hello",
+            "valid",
+            ["Valid"],
+        )
+    )
 
     msg = b"nymchat envelope inner bytes 0123456789"
     good = AESGCM(key).encrypt(iv, msg, aad)
@@ -526,12 +682,23 @@ def aes_gcm() -> dict:
         ("tag: all zeros", iv, aad, ct, bytes(16), ["ModifiedTag"]),
         ("tag: cut to 15 bytes", iv, aad, ct, tag[:15], ["ModifiedTag"]),
         ("tag: empty", iv, aad, ct, b"", ["ModifiedTag"]),
-        ("tag of an empty plaintext: bit 0 of byte 8 flipped", iv, aad, b"",
-         flip(empty_tag, 8), ["ModifiedTag", "EmptyPlaintext"]),
-        ("ciphertext: bit 0 of byte 0 flipped", iv, aad, flip(ct, 0), tag,
-         ["ModifiedCiphertext"]),
-        ("ciphertext: bit 7 of the last byte flipped", iv, aad, flip(ct, len(ct) - 1, 7), tag,
-         ["ModifiedCiphertext"]),
+        (
+            "tag of an empty plaintext: bit 0 of byte 8 flipped",
+            iv,
+            aad,
+            b"",
+            flip(empty_tag, 8),
+            ["ModifiedTag", "EmptyPlaintext"],
+        ),
+        ("ciphertext: bit 0 of byte 0 flipped", iv, aad, flip(ct, 0), tag, ["ModifiedCiphertext"]),
+        (
+            "ciphertext: bit 7 of the last byte flipped",
+            iv,
+            aad,
+            flip(ct, len(ct) - 1, 7),
+            tag,
+            ["ModifiedCiphertext"],
+        ),
         ("ciphertext: last byte dropped", iv, aad, ct[:-1], tag, ["ModifiedCiphertext"]),
         ("ciphertext: one byte appended", iv, aad, ct + b"\x00", tag, ["ModifiedCiphertext"]),
         ("ciphertext: empty", iv, aad, b"", tag, ["ModifiedCiphertext"]),
@@ -542,8 +709,19 @@ def aes_gcm() -> dict:
         ("IV: bit 0 of byte 11 flipped", flip(iv, 11), aad, ct, tag, ["ModifiedIv"]),
     ]
     for comment, bad_iv, bad_aad, bad_ct, bad_tag, flags in bad:
-        tests.append(case(comment, key, bad_iv, bad_aad, msg if "EmptyPlaintext" not in flags
-                          else b"", "invalid", flags, bad_ct, bad_tag))
+        tests.append(
+            case(
+                comment,
+                key,
+                bad_iv,
+                bad_aad,
+                msg if "EmptyPlaintext" not in flags else b"",
+                "invalid",
+                flags,
+                bad_ct,
+                bad_tag,
+            )
+        )
     for t in tests:  # every test checks out with `cryptography`
         k, n, a, c, g = (bytes.fromhex(t[f]) for f in ("key", "iv", "aad", "ct", "tag"))
         try:
@@ -552,10 +730,15 @@ def aes_gcm() -> dict:
             out = None
         assert (out == bytes.fromhex(t["msg"])) == (t["result"] == "valid"), t
     groups = [
-        {"type": "AeadTest", "keySize": 256, "ivSize": 96, "tagSize": 128,
-         "source": "GCM specification test cases 13-16; the rest computed with `cryptography` "
-         "from a fixed key, IV and AAD",
-         "tests": tests},
+        {
+            "type": "AeadTest",
+            "keySize": 256,
+            "ivSize": 96,
+            "tagSize": 128,
+            "source": "GCM specification test cases 13-16; the rest computed with `cryptography` "
+            "from a fixed key, IV and AAD",
+            "tests": tests,
+        },
     ]
     header = [
         "AES-256-GCM with a 96-bit IV and a 128-bit tag, as nymchat's sealed envelopes use "
@@ -581,9 +764,13 @@ def dump(doc: dict) -> str:
 def main() -> int:
     from make_vectors import write_or_check
 
-    return write_or_check({f"kat_{name}.json": lambda make=make: dump(make())
-                           for name, make in [("ed25519", ed25519), ("x25519", x25519),
-                                              ("aes_gcm", aes_gcm)]}, "make_kat.py")
+    return write_or_check(
+        {
+            f"kat_{name}.json": lambda make=make: dump(make())
+            for name, make in [("ed25519", ed25519), ("x25519", x25519), ("aes_gcm", aes_gcm)]
+        },
+        "make_kat.py",
+    )
 
 
 if __name__ == "__main__":

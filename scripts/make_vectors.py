@@ -114,13 +114,28 @@ def signatures() -> dict:
         ("signed as node-answer, checked as challenge", public, "challenge", b"hello", good),
         ("message changed", public, "node-answer", b"hellO", good),
         ("a bit of R flipped", public, "node-answer", b"hello", flipped),
-        ("s + group order: non-canonical s", public, "node-answer", b"hello",
-         good[:32] + (s + GROUP_ORDER).to_bytes(32, "little")),
+        (
+            "s + group order: non-canonical s",
+            public,
+            "node-answer",
+            b"hello",
+            good[:32] + (s + GROUP_ORDER).to_bytes(32, "little"),
+        ),
         ("63-byte signature", public, "node-answer", b"hello", good[:63]),
-        ("R is the identity point (small order); the cofactorless equation holds",
-         public, "node-answer", b"hello", small_order_r_signature(seed, "node-answer", b"hello")),
-        ("weak key (the identity point) with R = identity, s = 0: the equation holds",
-         IDENTITY_POINT, "node-answer", b"hello", IDENTITY_POINT + bytes(32)),
+        (
+            "R is the identity point (small order); the cofactorless equation holds",
+            public,
+            "node-answer",
+            b"hello",
+            small_order_r_signature(seed, "node-answer", b"hello"),
+        ),
+        (
+            "weak key (the identity point) with R = identity, s = 0: the equation holds",
+            IDENTITY_POINT,
+            "node-answer",
+            b"hello",
+            IDENTITY_POINT + bytes(32),
+        ),
         ("public key that is not a curve point", not_a_point(), "node-answer", b"hello", good),
     ]
     invalid_vectors = []
@@ -184,8 +199,13 @@ def envelopes() -> dict:
         (alice, node, "to-node", b"hello", "short plaintext"),
         (alice, node, "to-node", b"", "empty plaintext"),
         (node, alice, "from-node", b"\x00", "one zero byte, the other direction"),
-        (alice, node, LONG_LABEL, bytes(i * 31 + 7 & 0xFF for i in range(3000)),
-         "3000-byte plaintext, 64-character context"),
+        (
+            alice,
+            node,
+            LONG_LABEL,
+            bytes(i * 31 + 7 & 0xFF for i in range(3000)),
+            "3000-byte plaintext, 64-character context",
+        ),
         (alice, alice, "self-test", b"ok", "sealed to the sender's own X25519 key"),
     ]
     vectors = []
@@ -232,22 +252,42 @@ def envelopes() -> dict:
     invalid = [
         ("opened in another context", good, {"context": "from-node"}, "decryption_failed"),
         ("opened by another recipient", good, {"open_as": "mallory"}, "decryption_failed"),
-        ("expected_sender is someone else", good,
-         {"expected_sender": mallory["public"].hex()}, "decryption_failed"),
+        (
+            "expected_sender is someone else",
+            good,
+            {"expected_sender": mallory["public"].hex()},
+            "decryption_failed",
+        ),
         ("version byte 2", bytes([2]) + good[1:], {}, "decryption_failed"),
         ("a bit of the ephemeral key flipped", flip(5), {}, "decryption_failed"),
         ("a bit of the message id flipped", flip(40), {}, "decryption_failed"),
         ("a bit of the ciphertext flipped", flip(60), {}, "decryption_failed"),
         ("a bit of the tag flipped", flip(len(good) - 1), {}, "decryption_failed"),
         ("truncated to one byte under the minimum", good[:160], {}, "decryption_failed"),
-        ("ephemeral key of low order (all zero)", good[:1] + bytes(32) + good[33:], {},
-         "decryption_failed"),
-        ("authentic, but the inner signature is by mallory while the sender field says alice",
-         inner(mallory, alice["public"], b"hi", b"hi"), {}, "bad_signature"),
-        ("authentic, but the inner signature covers another plaintext",
-         inner(alice, alice["public"], b"hi", b"ho"), {}, "bad_signature"),
-        ("authentic, but the sender field is a weak key (the identity point)",
-         inner(alice, IDENTITY_POINT, b"hi", b"hi"), {}, "bad_key"),
+        (
+            "ephemeral key of low order (all zero)",
+            good[:1] + bytes(32) + good[33:],
+            {},
+            "decryption_failed",
+        ),
+        (
+            "authentic, but the inner signature is by mallory while the sender field says alice",
+            inner(mallory, alice["public"], b"hi", b"hi"),
+            {},
+            "bad_signature",
+        ),
+        (
+            "authentic, but the inner signature covers another plaintext",
+            inner(alice, alice["public"], b"hi", b"ho"),
+            {},
+            "bad_signature",
+        ),
+        (
+            "authentic, but the sender field is a weak key (the identity point)",
+            inner(alice, IDENTITY_POINT, b"hi", b"hi"),
+            {},
+            "bad_key",
+        ),
     ]
     parties = {"alice": alice, "node": node, "mallory": mallory}
     invalid_vectors = []
@@ -305,7 +345,10 @@ def frames() -> dict:
         vector: dict = {"description": description, "message_id": message_id.hex()}
         if payload is None:
             vector["payload_rule"] = {
-                "length": length, "mul": 31, "add": 7, "formula": PAYLOAD_FORMULA,
+                "length": length,
+                "mul": 31,
+                "add": 7,
+                "formula": PAYLOAD_FORMULA,
             }
             payload = rule_payload(vector["payload_rule"])
         else:
@@ -327,8 +370,9 @@ def frames() -> dict:
     expect_rejected("length", ref.frame_count, too_large)
 
     short = ref.encode_frames(bytes(range(100)), bytes(16))[0]
-    padding_only = ref.encode_frames(rule_payload({"length": 4 * C + 1, "mul": 31, "add": 7}),
-                                     bytes(16))[-1]
+    padding_only = ref.encode_frames(
+        rule_payload({"length": 4 * C + 1, "mul": 31, "add": 7}), bytes(16)
+    )[-1]
     five_chunks = ref.encode_frames(bytes(5 * C), bytes(16))[0]
 
     def with_(frame: bytes, at: int, value: bytes) -> bytes:
@@ -345,19 +389,30 @@ def frames() -> dict:
         ("version 2", with_(short, 0, b"\2"), "version"),
         ("index 1 of count 1", with_(short, 17, u16(1)), "index"),
         ("count 0", with_(short, 19, u16(0)), "index"),
-        ("count 5, not a bucket (five full chunks are sent as six)",
-         with_(five_chunks, 19, u16(5)), "bucket"),
+        (
+            "count 5, not a bucket (five full chunks are sent as six)",
+            with_(five_chunks, 19, u16(5)),
+            "bucket",
+        ),
         ("count 7, not a bucket", with_(short, 19, u16(7)), "bucket"),
         ("count 2 for a 100-byte payload", with_(short, 19, u16(2)), "length"),
-        ("total_len of two chunks in a one-frame message",
-         with_(short, 21, (2 * C).to_bytes(4, "big")), "length"),
-        ("total_len 2^32 - 1, too large for any frame count",
-         with_(short, 21, b"\xff" * 4), "length"),
-        ("first padding byte non-zero", with_(short, ref.FRAME_HEADER_LEN + 100, b"\1"),
-         "padding"),
+        (
+            "total_len of two chunks in a one-frame message",
+            with_(short, 21, (2 * C).to_bytes(4, "big")),
+            "length",
+        ),
+        (
+            "total_len 2^32 - 1, too large for any frame count",
+            with_(short, 21, b"\xff" * 4),
+            "length",
+        ),
+        ("first padding byte non-zero", with_(short, ref.FRAME_HEADER_LEN + 100, b"\1"), "padding"),
         ("last padding byte non-zero", with_(short, ref.FRAME_SIZE - 1, b"\x80"), "padding"),
-        ("a frame that is only padding, with one non-zero byte",
-         with_(padding_only, 800, b"\1"), "padding"),
+        (
+            "a frame that is only padding, with one non-zero byte",
+            with_(padding_only, 800, b"\1"),
+            "padding",
+        ),
     ]
     invalid_vectors = []
     for description, frame, reason in invalid:
@@ -405,10 +460,17 @@ def write_or_check(files: dict[str, Callable[[], str]], tool: str) -> int:
 
 
 def main() -> int:
-    return write_or_check({f"{name}.json": lambda make=make: json.dumps(make(), indent=1) + "\n"
-                           for name, make in [("signatures", signatures),
-                                              ("envelopes", envelopes), ("frames", frames)]},
-                          "make_vectors.py")
+    return write_or_check(
+        {
+            f"{name}.json": lambda make=make: json.dumps(make(), indent=1) + "\n"
+            for name, make in [
+                ("signatures", signatures),
+                ("envelopes", envelopes),
+                ("frames", frames),
+            ]
+        },
+        "make_vectors.py",
+    )
 
 
 if __name__ == "__main__":

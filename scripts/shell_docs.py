@@ -27,7 +27,10 @@ NEW_NAMES = {"register"}  # commands whose NAME is a new one, not one of your co
 FILES = {"bash": "_shtab_compgen_files"}
 DIRECTORIES = {"bash": "_shtab_compgen_dirs"}
 BY_METAVAR = {"FILE": FILES, "PATH": FILES, "DIR": DIRECTORIES}
-CONTACTS = {"bash": "_nymchat_contacts", "preamble": {"bash": r'''
+CONTACTS = {
+    "bash": "_nymchat_contacts",
+    "preamble": {
+        "bash": r"""
 # Contact names, from the process serving the profile (none: nothing). The profile is the
 # one --home names on the line, else $NYMCHAT_HOME, else the default. Names are matched
 # here, not by compgen -W, which would expand them.
@@ -44,7 +47,9 @@ _nymchat_contacts() {
     [[ $name == "$1"* ]] && printf '%s\n' "$name"
   done < <("${COMP_WORDS[0]}" "${home[@]}" --complete-contacts 2>/dev/null)
 }
-'''}}
+"""
+    },
+}
 
 
 def _parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
@@ -91,9 +96,11 @@ def chat_commands() -> str:
     """The CHAT COMMANDS section, from the chat's own list of them."""
     from nymchat.chat.core import COMMANDS
 
-    lines = ["[CHAT COMMANDS]",
-             "Typed at the prompt of \\fBnymchat chat\\fR; any other line is a message to "
-             "the current conversation."]
+    lines = [
+        "[CHAT COMMANDS]",
+        "Typed at the prompt of \\fBnymchat chat\\fR; any other line is a message to "
+        "the current conversation.",
+    ]
     for usage, what in COMMANDS.values():
         lines += [".TP", f".B {_roff(usage)}", _roff(what)]
     return "\n".join(lines) + "\n"
@@ -105,8 +112,7 @@ def main() -> int:
     if sys.argv[1:] == ["completion"]:
         sys.stdout.write(shtab.complete(completion_parser(), "bash"))
     elif sys.argv[1:] == ["man-include"]:
-        sys.stdout.write(chat_commands() + "\n"
-                         + (ROOT / "docs" / "man-extra.roff").read_text())
+        sys.stdout.write(chat_commands() + "\n" + (ROOT / "docs" / "man-extra.roff").read_text())
     else:
         sys.exit(__doc__)
     return 0

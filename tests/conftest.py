@@ -30,8 +30,9 @@ def start_mixnet(shiv_root, tmp_path):
     started = []
 
     def start(*args: str, delay: str = "zero", state: Path | None = None) -> MixnetProcess:
-        mixnet = MixnetProcess(state or tmp_path / f"mixnet-state-{len(started)}", shiv_root,
-                               *args, delay=delay)
+        mixnet = MixnetProcess(
+            state or tmp_path / f"mixnet-state-{len(started)}", shiv_root, *args, delay=delay
+        )
         started.append(mixnet)
         return mixnet
 
@@ -45,10 +46,17 @@ def start_node(shiv_root, tmp_path):
     """Starts `dist/nymchat node` on a mixnet (extra arguments as given)."""
     started = []
 
-    def start(mixnet: MixnetProcess, *args: str, data: Path | None = None,
-              name: str = "node") -> NodeProcess:
-        node = NodeProcess(data or tmp_path / f"node-{len(started)}", shiv_root,
-                           f"{mixnet.url}/{name}", "--pow-difficulty", "4", *args)
+    def start(
+        mixnet: MixnetProcess, *args: str, data: Path | None = None, name: str = "node"
+    ) -> NodeProcess:
+        node = NodeProcess(
+            data or tmp_path / f"node-{len(started)}",
+            shiv_root,
+            f"{mixnet.url}/{name}",
+            "--pow-difficulty",
+            "4",
+            *args,
+        )
         started.append(node)
         return node
 

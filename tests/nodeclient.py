@@ -21,9 +21,13 @@ def one_time_key(identity, key_id: int, label: str = "one-time-key") -> wire.One
 
 def bundle(identity, one_time_keys: int = 5) -> wire.Bundle:
     account = os.urandom(32)
-    return wire.Bundle(identity.agreement_public, account, identity.sign("account-key", account),
-                       tuple(one_time_key(identity, n) for n in range(one_time_keys)),
-                       one_time_key(identity, 1000, "fallback-key"))
+    return wire.Bundle(
+        identity.agreement_public,
+        account,
+        identity.sign("account-key", account),
+        tuple(one_time_key(identity, n) for n in range(one_time_keys)),
+        one_time_key(identity, 1000, "fallback-key"),
+    )
 
 
 class Client:
@@ -50,27 +54,40 @@ class Client:
         if challenge.kind is Kind.REGISTERED:
             return challenge
         body = challenge.body
-        solution = pow.solve(body["challenge"], name.lower(), self.identity.signing_public,
-                             body["difficulty"])
-        return await self.request(Kind.REGISTER_FINISH, username=name, bundle=offered,
-                                  proof_of_work=solution, **body)
+        solution = pow.solve(
+            body["challenge"], name.lower(), self.identity.signing_public, body["difficulty"]
+        )
+        return await self.request(
+            Kind.REGISTER_FINISH, username=name, bundle=offered, proof_of_work=solution, **body
+        )
 
     async def push(self, timeout: float = 5) -> wire.Answer:
         return await asyncio.wait_for(self.link.pushes.get(), timeout)
 
-    def raw_request(self, kind: Kind, *, now_ms: int | None = None, request_id=None,
-                    **body) -> bytes:
-        data, _ = wire.encode_request(self.identity, self.contact.key, kind, body,
-                                      now_ms or int(time.time() * 1000), request_id)
+    def raw_request(
+        self, kind: Kind, *, now_ms: int | None = None, request_id=None, **body
+    ) -> bytes:
+        data, _ = wire.encode_request(
+            self.identity,
+            self.contact.key,
+            kind,
+            body,
+            now_ms or int(time.time() * 1000),
+            request_id,
+        )
         return data
 
 
 def flood_frames(identity, node_key: bytes, count: int) -> list[bytes]:
     """`count` distinct, validly signed requests (lookups of nobody), one frame each."""
     now = int(time.time() * 1000)
-    return [_native.encode_frames(wire.encode_request(identity, node_key, Kind.LOOKUP,
-                                                      {"username": "nobody"}, now)[0],
-                                  os.urandom(16))[0] for _ in range(count)]
+    return [
+        _native.encode_frames(
+            wire.encode_request(identity, node_key, Kind.LOOKUP, {"username": "nobody"}, now)[0],
+            os.urandom(16),
+        )[0]
+        for _ in range(count)
+    ]
 
 
 async def flood(transport: NymClient, address, frames: list[bytes]) -> None:
@@ -104,8 +121,10 @@ async def engine_of(user):
 
     profile = Profile(user.home, keystore.unlock(user.home, PASSPHRASE))
     try:
-        async with NymClient(user.nym) as transport, \
-                NodeLink(transport, profile.node, profile.identity) as link:
+        async with (
+            NymClient(user.nym) as transport,
+            NodeLink(transport, profile.node, profile.identity) as link,
+        ):
             yield Engine(profile, link)
     finally:
         profile.store.close()

@@ -23,8 +23,9 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            raise AssertionError(f"{proc.args[:2]} ignored signal {sig} for {timeout:g} s; "
-                                 "killed") from None
+            raise AssertionError(
+                f"{proc.args[:2]} ignored signal {sig} for {timeout:g} s; killed"
+            ) from None
     return proc.returncode
 
 
@@ -43,10 +44,24 @@ class MixnetProcess:
         state.mkdir(parents=True, exist_ok=True)
         self.log = state / "mixnet.log"
         self.proc = subprocess.Popen(
-            [str(DIST), "mixnet", "--port", "0", "--json", "--stats", "--delay", delay,
-             "--state", str(state), *args],
-            stdout=subprocess.PIPE, stderr=self.log.open("a"), text=True,
-            env=clean_env(shiv_root))
+            [
+                str(DIST),
+                "mixnet",
+                "--port",
+                "0",
+                "--json",
+                "--stats",
+                "--delay",
+                delay,
+                "--state",
+                str(state),
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=self.log.open("a"),
+            text=True,
+            env=clean_env(shiv_root),
+        )
         self.lines: queue.Queue[dict] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         try:
@@ -94,8 +109,11 @@ class NodeProcess:
         self.log = data.with_name(data.name + ".log")
         self.proc = subprocess.Popen(
             [str(DIST), "node", "--nym", nym_url, "--data", str(data), *args],
-            stdout=subprocess.PIPE, stderr=self.log.open("a"), text=True,
-            env=clean_env(shiv_root, NYMCHAT_NODE_PASSWORD=self.PASSWORD))
+            stdout=subprocess.PIPE,
+            stderr=self.log.open("a"),
+            text=True,
+            env=clean_env(shiv_root, NYMCHAT_NODE_PASSWORD=self.PASSWORD),
+        )
         line = self.proc.stdout.readline()
         if not line.startswith("node contact: "):
             self.proc.kill()
@@ -131,9 +149,14 @@ class User:
         self.contact = node.contact
 
     def __call__(self, *args, passphrase=PASSPHRASE, input=None, check=True):
-        out = subprocess.run([*self.command, "--home", str(self.home), *args], capture_output=True,
-                             text=True, input=input, timeout=90,
-                             env=clean_env(self.shiv_root, NYMCHAT_PASSPHRASE=passphrase))
+        out = subprocess.run(
+            [*self.command, "--home", str(self.home), *args],
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=90,
+            env=clean_env(self.shiv_root, NYMCHAT_PASSPHRASE=passphrase),
+        )
         if check:
             assert out.returncode == 0, out.stderr
         return out

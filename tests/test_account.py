@@ -29,8 +29,11 @@ def _follow(user) -> subprocess.Popen:
     """`inbox --follow` serving the user's profile on its control socket."""
     follower = subprocess.Popen(
         [str(DIST), "--home", str(user.home), "inbox", "--follow", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=clean_env(user.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(user.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE),
+    )
     wait_until_serving(user.home, follower)
     return follower
 
@@ -52,9 +55,18 @@ def _store_outgoing(user, to: str, text: str, status: str, waiting: bool = True)
     profile = Profile(user.home, keystore.unlock(user.home, PASSPHRASE))
     message_id = os.urandom(16)
     with profile.store.transaction():
-        profile.store.add_message(to, message_id, {
-            "direction": "out", "to": to, "text": text, "time": now_ms(), "status": status,
-            "id": message_id.hex()})
+        profile.store.add_message(
+            to,
+            message_id,
+            {
+                "direction": "out",
+                "to": to,
+                "text": text,
+                "time": now_ms(),
+                "status": status,
+                "id": message_id.hex(),
+            },
+        )
         if waiting:
             profile.store.put("outbox", [*profile.store.get("outbox", []), message_id.hex()])
     profile.store.close()
@@ -90,27 +102,34 @@ def test_an_oversize_message_an_older_version_queued_fails_once_and_is_never_ret
     alice("lookup", "bob")
     _store_outgoing(alice, "bob", "x" * 1_346_670, "sent")
     first = alice("send", "bob", "after it")  # flushes the outbox first
-    assert f"a message to bob failed: a message holds at most {MAX_BODY:,} bytes of text " \
-           "(UTF-8); this one has 1,346,670; it will not be sent" in first.stderr
+    assert (
+        f"a message to bob failed: a message holds at most {MAX_BODY:,} bytes of text "
+        "(UTF-8); this one has 1,346,670; it will not be sent" in first.stderr
+    )
     for command in (("inbox",), ("contacts", "list"), ("send", "bob", "and again")):
         assert alice(*command).stderr == ""  # told once, never again
     shown = alice("contacts", "show", "bob").stdout.splitlines()
-    assert shown[0].endswith(f"[FAILED: a message holds at most {MAX_BODY:,} bytes of text "
-                             "(UTF-8); this one has 1,346,670]")
+    assert shown[0].endswith(
+        f"[FAILED: a message holds at most {MAX_BODY:,} bytes of text "
+        "(UTF-8); this one has 1,346,670]"
+    )
     assert [m["text"] for m in bob.json("inbox")] == ["after it", "and again"]
     alice("contacts", "remove", "bob")  # and the profile stays whole
     assert alice("contacts", "list").stdout.strip() == "no contacts yet"
 
 
-def test_a_message_the_node_refuses_for_good_fails_with_its_reason(start_mixnet, start_node,
-                                                                   shiv_root, tmp_path):
+def test_a_message_the_node_refuses_for_good_fails_with_its_reason(
+    start_mixnet, start_node, shiv_root, tmp_path
+):
     mixnet = start_mixnet()
     node = start_node(mixnet, "--max-payload", "4000")
     alice, bob = _users(mixnet, node, shiv_root, tmp_path, "alice", "bob")
     out = alice("send", "bob", "x" * 5000, check=False)  # over the node's own limit
     assert out.returncode == 1
-    assert "a message to bob failed: messages are at most 4000 bytes; it will not be sent" \
+    assert (
+        "a message to bob failed: messages are at most 4000 bytes; it will not be sent"
         in out.stderr
+    )
     assert alice.json("outbox") == [[]]
     assert alice.json("contacts", "show", "bob")[0][0]["status"] == "failed"
     assert "[FAILED: messages are at most 4000 bytes]" in alice("contacts", "show", "bob").stdout
@@ -120,15 +139,15 @@ def test_a_message_the_node_refuses_for_good_fails_with_its_reason(start_mixnet,
     # queued without the node, to a name that turns out not to exist: failed, told once
     alice("send", "nobody", "hello?", "--no-wait")
     out = alice("send", "bob", "short")
-    assert "a message to nobody failed: no user 'nobody' here; it will not be sent" \
-        in out.stderr
+    assert "a message to nobody failed: no user 'nobody' here; it will not be sent" in out.stderr
     assert alice("send", "bob", "short again").stderr == ""
     assert alice.json("outbox") == [[]]
     assert [m["text"] for m in bob.json("inbox")] == ["short", "short again"]
 
 
-def test_a_full_queue_keeps_the_message_waiting_until_there_is_room(start_mixnet, start_node,
-                                                                    shiv_root, tmp_path):
+def test_a_full_queue_keeps_the_message_waiting_until_there_is_room(
+    start_mixnet, start_node, shiv_root, tmp_path
+):
     mixnet = start_mixnet()
     node = start_node(mixnet, "--queue-max-messages", "4")  # a sender may fill one of 4
     alice, bob = _users(mixnet, node, shiv_root, tmp_path, "alice", "bob")
@@ -138,8 +157,7 @@ def test_a_full_queue_keeps_the_message_waiting_until_there_is_room(start_mixnet
     assert "not sent yet: the node refused: bob's queue holds 1 message(s)" in out.stderr
     assert "it waits in your outbox" in out.stderr
     waiting = alice.json("outbox")[0]
-    assert [(m["to"], m["preview"], m["status"]) for m in waiting] == [("bob", "second",
-                                                                     "queued")]
+    assert [(m["to"], m["preview"], m["status"]) for m in waiting] == [("bob", "second", "queued")]
     assert "[queued]" in alice("contacts", "show", "bob").stdout
     assert [m["text"] for m in bob.json("inbox")] == ["first"]
     assert "sent 1 queued message(s)" in alice("inbox").stderr
@@ -151,8 +169,10 @@ def test_outbox_lists_what_waits_and_drop_takes_one_out_by_a_unique_prefix(peopl
     alice("lookup", "bob")
     old = _store_outgoing(alice, "bob", "queued by an older version", "sent")
     offline = ("--nym", "ws://127.0.0.1:9")
-    ids = [old] + [alice.json("send", "bob", f"later {n}\x1b[2J", "--no-wait", *offline)[0]
-                   ["sent"] for n in range(12)]
+    ids = [old] + [
+        alice.json("send", "bob", f"later {n}\x1b[2J", "--no-wait", *offline)[0]["sent"]
+        for n in range(12)
+    ]
     listed = alice.json("outbox")[0]
     assert [m["id"] for m in listed] == ids
     assert listed[0]["status"] == "queued"  # an older version's `sent`
@@ -162,12 +182,14 @@ def test_outbox_lists_what_waits_and_drop_takes_one_out_by_a_unique_prefix(peopl
     assert "\x1b" not in alice("outbox").stdout
     assert text[-1].startswith("13 waiting")
     # a prefix shared by two or more is refused; a unique one is enough
-    shared = next(p for p in (format(n, "x") for n in range(16))
-                  if sum(i.startswith(p) for i in ids) > 1)
+    shared = next(
+        p for p in (format(n, "x") for n in range(16)) if sum(i.startswith(p) for i in ids) > 1
+    )
     out = alice("outbox", "drop", shared, check=False)
     assert out.returncode == 1 and "give more of it" in out.stderr
-    unique = next(ids[2][:k] for k in range(1, 33)
-                  if sum(i.startswith(ids[2][:k]) for i in ids) == 1)
+    unique = next(
+        ids[2][:k] for k in range(1, 33) if sum(i.startswith(ids[2][:k]) for i in ids) == 1
+    )
     out = alice("outbox", "drop", unique)
     assert out.stdout.strip() == f"dropped message {ids[2][:8]} to bob: it will not be sent"
     out = alice("outbox", "drop", ids[2], check=False)
@@ -187,11 +209,16 @@ def test_keys_show_needs_no_passphrase(people):
     shown = alice.json("keys", "show")
     checked = alice.json("keys", "show", "--check")
     assert shown == checked
-    out = subprocess.run([str(DIST), "--home", str(alice.home), "keys", "show"],
-                         capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                         env=clean_env(alice.shiv_root))  # no passphrase to be had
-    assert out.returncode == 0 and f"fingerprint              {shown[0]['fingerprint']}" \
-        in out.stdout
+    out = subprocess.run(
+        [str(DIST), "--home", str(alice.home), "keys", "show"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=clean_env(alice.shiv_root),
+    )  # no passphrase to be had
+    assert (
+        out.returncode == 0 and f"fingerprint              {shown[0]['fingerprint']}" in out.stdout
+    )
     out = alice("keys", "show", "--check", passphrase="wrong passphrase", check=False)
     assert out.returncode == 1 and "wrong passphrase" in out.stderr
 
@@ -208,18 +235,23 @@ def test_while_a_chat_serves_the_profile_every_command_goes_through_it(people):
     follower = _follow(alice)
     try:
         assert alice.json("contacts", "list")[0][0]["username"] == "bob"
-        for command in (("contacts", "list"), ("contacts", "show", "bob"),
-                        ("contacts", "verify", "bob"), ("contacts", "verify", "bob", "--mark"),
-                        ("outbox",), ("contacts", "block", "carol"),
-                        ("contacts", "unblock", "carol"), ("send", "bob", "through it"),
-                        ("send", "bob", "sent soon by it", "--no-wait")):
+        for command in (
+            ("contacts", "list"),
+            ("contacts", "show", "bob"),
+            ("contacts", "verify", "bob"),
+            ("contacts", "verify", "bob", "--mark"),
+            ("outbox",),
+            ("contacts", "block", "carol"),
+            ("contacts", "unblock", "carol"),
+            ("send", "bob", "through it"),
+            ("send", "bob", "sent soon by it", "--no-wait"),
+        ):
             out = alice(*command, passphrase=nope, check=False)
             assert out.returncode == 0, (command, out.stderr)
         listed = alice.json("contacts", "list")[0]
         assert [(c["username"], c["verified"]) for c in listed] == [("bob", True)]
         shown = alice.json("contacts", "show", "bob", "-n", "33")[0]
-        assert [m["text"][:2] for m in shown] == ["he", *(f"{n:02}" for n in range(30)), "th",
-                                                  "se"]
+        assert [m["text"][:2] for m in shown] == ["he", *(f"{n:02}" for n in range(30)), "th", "se"]
         out = alice("unregister", "--yes", passphrase=nope, check=False)
         assert out.returncode == 1 and "quit it first, then unregister" in out.stderr
     finally:
@@ -235,10 +267,16 @@ def test_a_blocked_name_is_dropped_unread_without_receipts_and_its_invitations_i
     out = bob("contacts", "block", "Alice")  # not a contact yet: nothing pinned
     assert out.stdout.startswith("blocked alice: their messages are dropped unread")
     assert bob.json("contacts", "list")[0] == [
-        {"username": "alice", "verified": False, "key_changed": False, "direct": None,
-         "blocked": True, "contact": False}]
-    assert bob("contacts", "list").stdout.split() == ["alice", "blocked", "(not", "a",
-                                                      "contact)"]
+        {
+            "username": "alice",
+            "verified": False,
+            "key_changed": False,
+            "direct": None,
+            "blocked": True,
+            "contact": False,
+        }
+    ]
+    assert bob("contacts", "list").stdout.split() == ["alice", "blocked", "(not", "a", "contact)"]
     alice("send", "bob", "you will not see this")
     alice("contacts", "direct", "bob")
     out = bob("inbox", "--json")
@@ -285,8 +323,7 @@ def test_unregister_frees_the_name_and_keeps_the_profile(people, net, shiv_root,
     out = alice("send", "bob", "after", check=False)
     assert out.returncode == 1 and "no username on a node" in out.stderr
     out = alice("unregister", "--yes", check=False)
-    assert out.returncode == 1 and "not registered on a node: nothing to unregister" \
-        in out.stderr
+    assert out.returncode == 1 and "not registered on a node: nothing to unregister" in out.stderr
     assert "you: before  [accepted by node]" in alice("contacts", "show", "bob").stdout
     newcomer = User("alice", tmp_path / "newcomer", shiv_root, *net)
     newcomer.nym = f"{net[0].url}/newcomer"
@@ -303,10 +340,17 @@ def test_unregister_asks_for_the_name_in_a_terminal(people):
 
     (alice,) = people("alice")
     environ = clean_env(alice.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE)
-    for answer, code, said in (("bob", 1, "not confirmed: nothing was unregistered"),
-                               ("alice", 0, "unregistered alice: the node has forgotten")):
-        child = pexpect.spawn(str(DIST), ["--home", str(alice.home), "unregister"],
-                              env=environ, encoding="utf-8", timeout=60)
+    for answer, code, said in (
+        ("bob", 1, "not confirmed: nothing was unregistered"),
+        ("alice", 0, "unregistered alice: the node has forgotten"),
+    ):
+        child = pexpect.spawn(
+            str(DIST),
+            ["--home", str(alice.home), "unregister"],
+            env=environ,
+            encoding="utf-8",
+            timeout=60,
+        )
         child.expect("Type alice to unregister it: ")
         child.sendline(answer)
         child.expect(pexpect.EOF)

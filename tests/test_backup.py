@@ -27,9 +27,13 @@ def pair(net, shiv_root, tmp_path):
 
 def nymchat(shiv_root, home, *args, passphrase=PASSPHRASE, check=True):
     """A command on `home` that needs no network."""
-    out = subprocess.run([str(DIST), "--home", str(home), *args], capture_output=True,
-                         text=True, timeout=90,
-                         env=clean_env(shiv_root, NYMCHAT_PASSPHRASE=passphrase))
+    out = subprocess.run(
+        [str(DIST), "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=clean_env(shiv_root, NYMCHAT_PASSPHRASE=passphrase),
+    )
     if check:
         assert out.returncode == 0, out.stderr
     return out
@@ -40,7 +44,8 @@ def texts(user, *args) -> list[str]:
 
 
 def test_a_restored_profile_carries_on_both_ways_and_its_contact_sees_no_key_change(
-        pair, net, shiv_root, tmp_path):
+    pair, net, shiv_root, tmp_path
+):
     alice, bob = pair
     alice("send", "bob", "one")
     assert texts(bob) == ["one"]
@@ -60,13 +65,14 @@ def test_a_restored_profile_carries_on_both_ways_and_its_contact_sees_no_key_cha
     mixnet, _ = net  # alice carries on elsewhere: a new home, a nym-client of its own
     restored = User("alice", tmp_path / "alice-restored", shiv_root, mixnet, net[1])
     nym = ("--nym", f"{mixnet.url}/alice-elsewhere")
-    assert restored("restore", str(backup)).stdout.startswith(
-        "restored alice (1 contact(s)) into")
+    assert restored("restore", str(backup)).stdout.startswith("restored alice (1 contact(s)) into")
     contacts = restored.json("contacts", "list")[0]
-    assert [(c["username"], c["verified"], c["key_changed"]) for c in contacts] == \
-        [("bob", True, False)]  # trust and history came along
-    assert [m["text"] for m in json.loads(restored("contacts", "show", "bob", "--json").stdout)] \
-        == ["one", "two"]
+    assert [(c["username"], c["verified"], c["key_changed"]) for c in contacts] == [
+        ("bob", True, False)
+    ]  # trust and history came along
+    assert [
+        m["text"] for m in json.loads(restored("contacts", "show", "bob", "--json").stdout)
+    ] == ["one", "two"]
 
     # bob writes first, on a session the restore dropped (sending on it again could reuse
     # its message keys): that message is lost, and alice is told (docs/SECURITY.md)
@@ -76,8 +82,7 @@ def test_a_restored_profile_carries_on_both_ways_and_its_contact_sees_no_key_cha
     # alice writes: a new session, and bob reads it with her pinned key, unchanged
     restored("send", "bob", "five", *nym)
     got = bob.json("inbox")
-    assert [(m["text"], m["key_changed"], m["verified"]) for m in got] == \
-        [("five", False, False)]
+    assert [(m["text"], m["key_changed"], m["verified"]) for m in got] == [("five", False, False)]
     shown = bob.json("contacts", "list")[0]
     assert [(c["username"], c["key_changed"]) for c in shown] == [("alice", False)]
     bob("send", "alice", "six")
@@ -117,7 +122,8 @@ def test_two_sessions_opened_at_once_still_converge_on_one(pair):
 
 
 def test_backup_refuses_to_overwrite_and_restore_refuses_a_home_with_an_identity(
-        shiv_root, tmp_path):
+    shiv_root, tmp_path
+):
     home, new, backup = tmp_path / "alice", tmp_path / "new", tmp_path / "alice.backup"
     nymchat(shiv_root, home, "keys", "new")
     nymchat(shiv_root, home, "backup", str(backup))
@@ -126,8 +132,9 @@ def test_backup_refuses_to_overwrite_and_restore_refuses_a_home_with_an_identity
     nymchat(shiv_root, home, "backup", str(backup), "--force")
     refused = nymchat(shiv_root, home, "restore", str(backup), check=False)
     assert refused.returncode == 1 and "already holds an identity" in refused.stderr
-    wrong = nymchat(shiv_root, new, "restore", str(backup), passphrase="not the passphrase",
-                    check=False)
+    wrong = nymchat(
+        shiv_root, new, "restore", str(backup), passphrase="not the passphrase", check=False
+    )
     assert wrong.returncode == 1 and "does not open with this passphrase" in wrong.stderr
     assert not (new / "identity.json").exists()
     altered = bytearray(backup.read_bytes())
@@ -174,13 +181,13 @@ def test_a_backup_is_consistent_while_another_process_writes(shiv_root, tmp_path
 
 # --- the file format, sans I/O ---------------------------------------------------------
 
+
 def test_a_backup_round_trips_and_binds_its_header():
     from nymchat.client import backup
 
     sealed = backup.seal({"format": "nymchat-keystore"}, b"database bytes", PASSPHRASE, 1, "x")
     manifest, database = backup.open_backup(sealed, PASSPHRASE)
-    assert (manifest["keystore"], database) == ({"format": "nymchat-keystore"},
-                                                b"database bytes")
+    assert (manifest["keystore"], database) == ({"format": "nymchat-keystore"}, b"database bytes")
     header, rest = sealed.split(b"\n", 1)
     other = header.replace(b'"version":1', b'"version":1 ')  # the same header, other bytes
     with pytest.raises(backup.WrongPassphrase):
@@ -200,8 +207,10 @@ def test_a_backup_asking_for_a_costly_key_derivation_is_refused_before_deriving(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=6000)
-       | st.builds(lambda b: b'{"format":"nymchat-backup","version":1' + b, st.binary()))
+@given(
+    st.binary(max_size=6000)
+    | st.builds(lambda b: b'{"format":"nymchat-backup","version":1' + b, st.binary())
+)
 def test_hostile_bytes_only_raise_a_clear_error(data):
     from nymchat.client import backup
 

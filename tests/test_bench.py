@@ -20,7 +20,8 @@ def bench():
 
 
 def test_the_relay_node_queues_every_message_of_the_bench_unacknowledged(
-        bench, start_mixnet, start_node):
+    bench, start_mixnet, start_node
+):
     """The fastest machine: every send arrives before the recipient acknowledges any."""
     from nodeclient import Client
 
@@ -31,16 +32,22 @@ def test_the_relay_node_queues_every_message_of_the_bench_unacknowledged(
     node = start_node(mixnet, *bench.relay_node_args(messages))
 
     async def send_all() -> None:
-        async with Client(f"{mixnet.url}/alice", node.contact) as alice, \
-                Client(f"{mixnet.url}/bob", node.contact) as bob:
+        async with (
+            Client(f"{mixnet.url}/alice", node.contact) as alice,
+            Client(f"{mixnet.url}/bob", node.contact) as bob,
+        ):
             await alice.register("alice")
             await bob.register("bob")  # and never acknowledges
             window = asyncio.Semaphore(200)
 
             async def send(n: int) -> None:
                 async with window:
-                    await alice.request(Kind.SEND, recipient="bob",
-                                        message_id=n.to_bytes(16, "big"), payload=bytes(100))
+                    await alice.request(
+                        Kind.SEND,
+                        recipient="bob",
+                        message_id=n.to_bytes(16, "big"),
+                        payload=bytes(100),
+                    )
 
             await asyncio.gather(*(send(n) for n in range(messages)))
 

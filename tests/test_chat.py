@@ -27,8 +27,14 @@ def trio(net, shiv_root, tmp_path):
 
 def terminal(user) -> pexpect.spawn:
     env = clean_env(user.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE, TERM="xterm")
-    child = pexpect.spawn(str(DIST), ["--home", str(user.home), "chat"], env=env,
-                          encoding="utf-8", timeout=30, dimensions=(ROWS, 140))
+    child = pexpect.spawn(
+        str(DIST),
+        ["--home", str(user.home), "chat"],
+        env=env,
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(ROWS, 140),
+    )
     return ready(child)
 
 
@@ -152,7 +158,8 @@ def test_a_sent_message_is_shown_once_and_its_mark_changes_where_it_stands(trio,
 
 
 def test_with_the_node_silent_the_prompt_stays_live_and_a_message_waits_queued(
-        trio, net, start_node):
+    trio, net, start_node
+):
     alice, _, _ = trio
     mixnet, node = net
     a = terminal(alice)
@@ -179,9 +186,13 @@ def test_with_the_node_silent_the_prompt_stays_live_and_a_message_waits_queued(
 def test_scripted_chat_reads_lines_and_writes_json_events(trio):
     alice, bob, _ = trio
     env = clean_env(bob.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE)
-    bob_chat = subprocess.Popen([str(DIST), "--home", str(bob.home), "chat", "--json"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                env=env)
+    bob_chat = subprocess.Popen(
+        [str(DIST), "--home", str(bob.home), "chat", "--json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         wait_until_serving(bob.home, bob_chat)
         alice("send", "bob", "hi bob")
@@ -204,8 +215,14 @@ def test_scripted_chat_reads_lines_and_writes_json_events(trio):
 def test_first_run_walks_through_identity_and_registration(net, shiv_root, tmp_path):
     mixnet, node = net
     env = clean_env(shiv_root, TERM="xterm")
-    child = pexpect.spawn(str(DIST), ["--home", str(tmp_path / "new"), "chat"], env=env,
-                          encoding="utf-8", timeout=30, dimensions=(ROWS, 140))
+    child = pexpect.spawn(
+        str(DIST),
+        ["--home", str(tmp_path / "new"), "chat"],
+        env=env,
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(ROWS, 140),
+    )
     child.expect("No identity here yet")
     child.expect("New passphrase: ")
     child.sendline(PASSPHRASE)

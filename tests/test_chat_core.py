@@ -55,9 +55,19 @@ class Engine:
 
     def queue(self, to, text):
         message_id = bytes([len(self.store.records)]) * 16
-        self.store.records.append((to, {"direction": "out", "to": to, "text": text,
-                                        "time": NOW * 1000, "status": "queued",
-                                        "id": message_id.hex()}))
+        self.store.records.append(
+            (
+                to,
+                {
+                    "direction": "out",
+                    "to": to,
+                    "text": text,
+                    "time": NOW * 1000,
+                    "status": "queued",
+                    "id": message_id.hex(),
+                },
+            )
+        )
         self.store.kv["outbox"].append(message_id.hex())
         return message_id
 
@@ -95,9 +105,19 @@ class Engine:
 
 def said(store, contact, direction, text, when=NOW):
     n = len(store.records)
-    store.records.append((contact, {"direction": direction, "to": contact, "text": text,
-                                    "time": when * 1000, "status": "delivered",
-                                    "id": (bytes([n]) * 16).hex()}))
+    store.records.append(
+        (
+            contact,
+            {
+                "direction": direction,
+                "to": contact,
+                "text": text,
+                "time": when * 1000,
+                "status": "delivered",
+                "id": (bytes([n]) * 16).hex(),
+            },
+        )
+    )
 
 
 @pytest.fixture
@@ -112,6 +132,7 @@ def in_loop(test):
     @functools.wraps(test)
     def run(*args, **kwargs):
         asyncio.run(test(*args, **kwargs))
+
     return run
 
 
@@ -140,19 +161,28 @@ def test_history_counts_messages_not_receipts(chat):
         engine.store.records.append(("bob", {"direction": "control"}))
     session.current = "bob"
     session.handle("/history 4")
-    assert [e.data["text"] for e in shown(events, "history")] == [f"mine {n}" for n in
-                                                                  range(2, 6)]
+    assert [e.data["text"] for e in shown(events, "history")] == [f"mine {n}" for n in range(2, 6)]
 
 
-@pytest.mark.parametrize("typed", ["/history abc", "/history 0", "/history -3",
-                                   f"/history {core.HISTORY_MAX + 1}", "/history 2 3"])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "/history abc",
+        "/history 0",
+        "/history -3",
+        f"/history {core.HISTORY_MAX + 1}",
+        "/history 2 3",
+    ],
+)
 def test_a_bad_history_count_is_one_clear_line(chat, typed):
     session, _, events = chat
     session.current = "bob"
     assert session.handle(typed)
     assert [e.kind for e in events] == ["error"]
-    assert events[0].data["text"] == f"/history N: N is how many messages to show, 1 to " \
-                                     f"{core.HISTORY_MAX}"
+    assert (
+        events[0].data["text"] == f"/history N: N is how many messages to show, 1 to "
+        f"{core.HISTORY_MAX}"
+    )
 
 
 def test_commands_are_case_insensitive_and_msg_to_yourself_is_refused(chat):
@@ -160,8 +190,9 @@ def test_commands_are_case_insensitive_and_msg_to_yourself_is_refused(chat):
     session.handle("/HELP")
     assert events[-1].kind == "info" and "/history [N]" in events[-1].data["text"]
     session.handle("/Msg ALICE hi me")
-    assert events[-1].kind == "error" and events[-1].data["text"] == \
-        "alice is you: /msg someone else"
+    assert (
+        events[-1].kind == "error" and events[-1].data["text"] == "alice is you: /msg someone else"
+    )
     assert session.current is None
     assert session.handle("/QUIT") is False
 
@@ -171,8 +202,10 @@ def test_help_is_aligned(chat):
     session.handle("/help")
     lines = events[-1].data["text"].split("\n")
     assert len(lines) == len(core.COMMANDS)
-    assert len({row.index(what) for row, (_, what) in
-                zip(lines, core.COMMANDS.values(), strict=True)}) == 1
+    assert (
+        len({row.index(what) for row, (_, what) in zip(lines, core.COMMANDS.values(), strict=True)})
+        == 1
+    )
 
 
 @in_loop
@@ -225,8 +258,10 @@ async def test_a_failed_message_shows_the_nodes_reason_once(chat):
     engine.deliver = refused
     session.handle("hi")
     await asyncio.sleep(0.01)
-    assert [(e.kind, e.data.get("status")) for e in events] == [("sent", "queued"),
-                                                                ("sent", "failed")]
+    assert [(e.kind, e.data.get("status")) for e in events] == [
+        ("sent", "queued"),
+        ("sent", "failed"),
+    ]
     assert render(events[-1]).endswith("hi  [FAILED: no such user]")
 
 
@@ -234,8 +269,7 @@ def test_a_send_from_another_terminal_shows_its_recipient(chat):
     _, engine, events = chat
     message_id = engine.queue("bob", "through the control socket")  # not typed here
     engine.status(message_id, "accepted")
-    assert render(events[-1]).endswith("you -> bob: through the control socket  "
-                                       "[accepted by node]")
+    assert render(events[-1]).endswith("you -> bob: through the control socket  [accepted by node]")
 
 
 def test_older_records_saying_sent_are_shown_as_queued(chat):
@@ -262,16 +296,25 @@ async def test_leaving_does_not_wait_for_a_silent_node(chat):
 def test_messages_not_from_today_show_their_date():
     assert clock(NOW * 1000, NOW * 1000) == time.strftime("%H:%M", time.localtime(NOW))
     yesterday = NOW - 86_400
-    assert clock(yesterday * 1000, NOW * 1000) == \
-        time.strftime("%Y-%m-%d %H:%M", time.localtime(yesterday))
+    assert clock(yesterday * 1000, NOW * 1000) == time.strftime(
+        "%Y-%m-%d %H:%M", time.localtime(yesterday)
+    )
 
 
 def test_the_status_line_fits_sixty_columns():
-    line = status_line("a-rather-long-name-01", "another-long-name-02",
-                       "node unreachable, retrying", 12, {"carol": 3, "dave": 1}, "direct")
+    line = status_line(
+        "a-rather-long-name-01",
+        "another-long-name-02",
+        "node unreachable, retrying",
+        12,
+        {"carol": 3, "dave": 1},
+        "direct",
+    )
     assert len(line) == core.STATUS_WIDTH and line.endswith("…")
-    assert status_line("alice", "bob", "connected 80 ms", 0, {}, None) == \
-        " alice > bob | connected 80 ms "
+    assert (
+        status_line("alice", "bob", "connected 80 ms", 0, {}, None)
+        == " alice > bob | connected 80 ms "
+    )
 
 
 def test_a_mark_is_rewritten_where_it_stands_and_printed_anew_once_out_of_sight():
@@ -289,8 +332,7 @@ def test_a_mark_is_rewritten_where_it_stands_and_printed_anew_once_out_of_sight(
 
 
 @pytest.mark.parametrize("level", [logging.WARNING, logging.INFO])
-def test_under_the_terminal_face_log_lines_go_to_a_private_file_or_nowhere(tmp_path, capsys,
-                                                                           level):
+def test_under_the_terminal_face_log_lines_go_to_a_private_file_or_nowhere(tmp_path, capsys, level):
     logger = logging.getLogger("nymchat")
     saved = logger.handlers[:], logger.level
     logger.handlers[:] = [logging.StreamHandler()]

@@ -47,22 +47,41 @@ def test_chat_starts_its_own_nym_client_talks_through_it_and_stops_it(shiv_root,
         setup.wait(timeout=15)
 
         chat = subprocess.Popen(
-            [str(DIST), "--home", str(alice.home), "chat", "--json", "--nym-client-bin", fake,
-             "--nym-id", "alice-client", "--nym", f"{url}/alice"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=clean_env(shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
+            [
+                str(DIST),
+                "--home",
+                str(alice.home),
+                "chat",
+                "--json",
+                "--nym-client-bin",
+                fake,
+                "--nym-id",
+                "alice-client",
+                "--nym",
+                f"{url}/alice",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE),
+        )
         try:
             wait_until_serving(alice.home, chat, timeout=60)
-            assert (tmp_path / "init-calls").read_text().split() == \
-                ["init", "--id", "alice-client", "--port", str(port)]
+            assert (tmp_path / "init-calls").read_text().split() == [
+                "init",
+                "--id",
+                "alice-client",
+                "--port",
+                str(port),
+            ]
             started = int((tmp_path / "nym-client.pid").read_text())
             os.kill(started, 0)  # running
             env = (tmp_path / "env-run").read_text()  # with what it needs, not the passphrase
             assert "PATH=" in env and PASSPHRASE not in env and "NYMCHAT_" not in env
             bob("send", "alice", "hi alice")
             event = json.loads(chat.stdout.readline())
-            assert (event["event"], event["from"], event["text"]) == \
-                ("message", "bob", "hi alice")
+            assert (event["event"], event["from"], event["text"]) == ("message", "bob", "hi alice")
             chat.stdin.write("hi bob\n")
             chat.stdin.flush()
             events = [json.loads(chat.stdout.readline()) for _ in range(2)]
@@ -98,9 +117,22 @@ exit 3
 """)
     fake.chmod(0o755)
     chat = subprocess.Popen(
-        [str(DIST), "--home", str(tmp_path / "alice"), "chat", "--nym-client-bin", str(fake),
-         "--nym-id", "a"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True, env=clean_env(shiv_root))
+        [
+            str(DIST),
+            "--home",
+            str(tmp_path / "alice"),
+            "chat",
+            "--nym-client-bin",
+            str(fake),
+            "--nym-id",
+            "a",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(shiv_root),
+    )
     try:
         assert "starting your nym-client (a)" in chat.stderr.readline()
         deadline = time.monotonic() + 30
@@ -118,19 +150,36 @@ exit 3
 
 def test_a_missing_nym_client_binary_is_one_clear_line(shiv_root, tmp_path):
     out = subprocess.run(
-        [str(DIST), "--home", str(tmp_path / "home"), "chat", "--nym-client-bin",
-         str(tmp_path / "no-such-nym-client"), "--nym-id", "x"],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-        env=clean_env(shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
+        [
+            str(DIST),
+            "--home",
+            str(tmp_path / "home"),
+            "chat",
+            "--nym-client-bin",
+            str(tmp_path / "no-such-nym-client"),
+            "--nym-id",
+            "x",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env=clean_env(shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE),
+    )
     assert out.returncode == 1
     assert out.stderr.splitlines()[-1] == (
-        f"nymchat: error: cannot run the nym-client {tmp_path / 'no-such-nym-client'}: "
-        "no such file")
+        f"nymchat: error: cannot run the nym-client {tmp_path / 'no-such-nym-client'}: no such file"
+    )
     assert "Traceback" not in out.stderr
 
 
 def test_nym_client_bin_and_nym_id_go_together(shiv_root, tmp_path):
-    out = subprocess.run([str(DIST), "--home", str(tmp_path), "chat", "--nym-id", "x"],
-                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-                         env=clean_env(shiv_root))
+    out = subprocess.run(
+        [str(DIST), "--home", str(tmp_path), "chat", "--nym-id", "x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env=clean_env(shiv_root),
+    )
     assert out.returncode == 2 and "go together" in out.stderr

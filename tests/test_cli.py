@@ -27,8 +27,9 @@ def run(shiv_root, tmp_path):
         if passphrase is not None:
             environ["NYMCHAT_PASSPHRASE"] = passphrase
         environ.update(env or {})
-        return subprocess.run([str(DIST), *args], capture_output=True, text=True,
-                              input=input, env=environ, timeout=60)
+        return subprocess.run(
+            [str(DIST), *args], capture_output=True, text=True, input=input, env=environ, timeout=60
+        )
 
     run.home = home
     return run
@@ -94,8 +95,16 @@ def test_keystore_holds_no_secret_in_the_clear(run):
     assert run("keys", "new").returncode == 0
     document = json.loads((run.home / "identity.json").read_text())
     assert document["kdf"]["name"] == "argon2id"
-    assert set(document) == {"format", "version", "kdf", "cipher", "signing_public",
-                             "agreement_public", "nonce", "ciphertext"}
+    assert set(document) == {
+        "format",
+        "version",
+        "kdf",
+        "cipher",
+        "signing_public",
+        "agreement_public",
+        "nonce",
+        "ciphertext",
+    }
 
 
 def test_wrong_passphrase_is_a_clear_error(run):
@@ -113,8 +122,7 @@ def test_altered_public_key_fails_to_unlock(run):
     other = json.loads(run("keys", "new", "--home", str(run.home / "other"), "--json").stdout)
     import base64
 
-    document["signing_public"] = base64.b64encode(
-        bytes.fromhex(other["signing_public"])).decode()
+    document["signing_public"] = base64.b64encode(bytes.fromhex(other["signing_public"])).decode()
     path.write_text(json.dumps(document))
     out = run("keys", "show", "--check")
     assert out.returncode == 1
@@ -135,12 +143,19 @@ def test_passphrase_file_and_global_options_after_the_command(run, tmp_path):
     secret.write_text("from a file 123\n")
     secret.chmod(0o600)
     home = tmp_path / "elsewhere"
-    out = run("keys", "new", "--home", str(home), "--passphrase-file", str(secret),
-              passphrase=None)
+    out = run("keys", "new", "--home", str(home), "--passphrase-file", str(secret), passphrase=None)
     assert out.returncode == 0, out.stderr
     assert (home / "identity.json").exists()
-    out = run("--home", str(home), "--passphrase-file", str(secret), "keys", "show", "--check",
-              passphrase="wrong, but the file wins")
+    out = run(
+        "--home",
+        str(home),
+        "--passphrase-file",
+        str(secret),
+        "keys",
+        "show",
+        "--check",
+        passphrase="wrong, but the file wins",
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -174,7 +189,9 @@ def test_json_logs_are_one_object_a_line(run):
     assert out.returncode == 0, out.stderr
     entries = [json.loads(line) for line in out.stderr.splitlines()]
     assert [e["msg"] for e in entries] == [
-        "deriving the keystore key with Argon2id (64 MiB)", f"wrote {run.home / 'identity.json'}"]
+        "deriving the keystore key with Argon2id (64 MiB)",
+        f"wrote {run.home / 'identity.json'}",
+    ]
     assert {e["level"] for e in entries} == {"info"}
     assert all(e["logger"] == "nymchat.keystore" and e["ts"].endswith("Z") for e in entries)
 
@@ -199,8 +216,14 @@ def test_a_home_open_to_others_is_made_private_once(run, shiv_root, tmp_path):
     data = tmp_path / "node-data"  # a node's data directory too
     data.mkdir(mode=0o755)
     data.chmod(0o755)
-    node = run("node", "--data", str(data), "--nym", "ws://127.0.0.1:9/none",
-               env={"NYMCHAT_NODE_PASSWORD": "node password"})
+    node = run(
+        "node",
+        "--data",
+        str(data),
+        "--nym",
+        "ws://127.0.0.1:9/none",
+        env={"NYMCHAT_NODE_PASSWORD": "node password"},
+    )
     assert said in node.stderr
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
 
@@ -221,16 +244,23 @@ def test_a_home_open_to_others_that_is_not_ours_is_refused(run, tmp_path):
 
 
 def test_python_dash_m_works(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "nymchat", "--version"], capture_output=True,
-                         text=True, timeout=60, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "nymchat", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("nymchat ")
 
 
 def test_cli_module_imports_nothing_heavy():
-    code = ("import sys, nymchat.cli; heavy = [m for m in ('nymchat._native', 'nacl', "
-            "'cryptography', 'websockets', 'nymchat.keystore') if m in sys.modules]; "
-            "print(heavy)")
+    code = (
+        "import sys, nymchat.cli; heavy = [m for m in ('nymchat._native', 'nacl', "
+        "'cryptography', 'websockets', 'nymchat.keystore') if m in sys.modules]; "
+        "print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
 

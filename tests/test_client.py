@@ -8,6 +8,8 @@ import pytest
 from procs import DIST, PASSPHRASE, User, clean_env, wait_until_serving
 
 pytestmark = pytest.mark.cli
+
+
 @pytest.fixture
 def people(net, shiv_root, tmp_path):
     mixnet, node = net
@@ -30,8 +32,10 @@ def test_conversation_both_ways_with_matching_safety_numbers(people):
     assert alice("send", "bob", "hello bob").stdout.strip() == "accepted by the node for bob"
     alice("send", "bob", "-", input="from stdin\n")
     got = bob.json("inbox")
-    assert [(m["from"], m["text"]) for m in got] == [("alice", "hello bob"),
-                                                     ("alice", "from stdin\n")]
+    assert [(m["from"], m["text"]) for m in got] == [
+        ("alice", "hello bob"),
+        ("alice", "from stdin\n"),
+    ]
     bob("send", "alice", "hi alice")
     assert [m["text"] for m in alice.json("inbox")] == ["hi alice"]
     assert bob.json("inbox") == []  # nothing new, nothing twice
@@ -69,6 +73,7 @@ def test_a_changed_key_blocks_sending(people, net, shiv_root, tmp_path):
     async def take_over():
         async with impostor as c:
             await c.register("carol")  # just to have an account elsewhere
+
     run(take_over())
     bob2 = User("bob", tmp_path / "bob-new", shiv_root, mixnet, node)
     bob2.nym = f"{mixnet.url}/bob-new"
@@ -80,6 +85,7 @@ def test_a_changed_key_blocks_sending(people, net, shiv_root, tmp_path):
         identity = keystore.unlock(bob.home, PASSPHRASE)
         async with Client(f"{mixnet.url}/bob", node.contact, identity) as old:
             await old.request(Kind.UNREGISTER, username="bob")
+
     run(unregister_old())
     bob2("register", "bob", "--node", node.contact, "--nym", bob2.nym)
     out = alice("lookup", "bob")
@@ -138,8 +144,16 @@ def test_contacts_verify_trust_show_and_remove(people):
     shown = alice("contacts", "show", "bob").stdout
     assert "you: hello  [delivered]" in shown
     listed = alice.json("contacts", "list")[0]
-    assert listed == [{"username": "bob", "verified": False, "key_changed": False,
-                       "direct": None, "blocked": False, "contact": True}]
+    assert listed == [
+        {
+            "username": "bob",
+            "verified": False,
+            "key_changed": False,
+            "direct": None,
+            "blocked": False,
+            "contact": True,
+        }
+    ]
     theirs = bob.json("contacts", "verify", "alice")[0]["safety_number"]
     ours = alice.json("contacts", "verify", "bob", "--mark")[0]
     assert ours["safety_number"] == theirs and ours["verified"] is True
@@ -217,8 +231,11 @@ def test_follow_prints_as_messages_come_and_serves_other_terminals(people):
     alice, bob = people("alice", "bob")
     follower = subprocess.Popen(
         [str(DIST), "--home", str(bob.home), "inbox", "--follow", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=clean_env(bob.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(bob.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE),
+    )
     try:
         wait_until_serving(bob.home, follower)
         assert oct((bob.home / "control.sock").stat().st_mode & 0o777) == "0o600"
@@ -241,8 +258,10 @@ def test_follow_prints_as_messages_come_and_serves_other_terminals(people):
                 answer = json.loads(s.makefile().readline())
                 assert answer["ok"] is False and answer["exit"] == 2
                 errors.append(answer["error"])
-        assert errors[-2:] == ["bad control request: recursion limit exceeded at line 1 column 128",
-                               "bad control request: number out of range at line 1 column 5025"]
+        assert errors[-2:] == [
+            "bad control request: recursion limit exceeded at line 1 column 128",
+            "bad control request: number out of range at line 1 column 5025",
+        ]
         assert bob.json("lookup", "alice")[0]["username"] == "alice"
     finally:
         follower.send_signal(signal.SIGTERM)
@@ -264,10 +283,10 @@ def test_no_wait_queues_and_the_next_command_sends(people):
     assert "you: later  [accepted by node]" in alice("contacts", "show", "bob").stdout
 
 
-def test_lossy_mixnet_messages_arrive_exactly_once(start_mixnet, start_node, shiv_root,
-                                                  tmp_path):
-    mixnet = start_mixnet("--loss", "0.2", "--duplicate", "0.3", "--ack-timeout", "0.05",
-                          "--seed", "5")
+def test_lossy_mixnet_messages_arrive_exactly_once(start_mixnet, start_node, shiv_root, tmp_path):
+    mixnet = start_mixnet(
+        "--loss", "0.2", "--duplicate", "0.3", "--ack-timeout", "0.05", "--seed", "5"
+    )
     node = start_node(mixnet)
     alice, bob = (User(n, tmp_path / n, shiv_root, mixnet, node) for n in ("alice", "bob"))
     alice.register()
@@ -289,7 +308,7 @@ def test_a_broken_session_is_restarted_and_the_user_told(people):
     from nymchat.client.engine import Profile
 
     profile = Profile(bob.home, keystore.unlock(bob.home, PASSPHRASE))  # bob loses his
-    with profile.store.transaction():                                   # session state
+    with profile.store.transaction():  # session state
         profile.store.drop_sessions("alice")
     profile.store.close()
     alice("send", "bob", "lost in a broken session")
@@ -308,13 +327,22 @@ def test_a_killed_follower_loses_nothing(people):
     alice, bob = people("alice", "bob")
     follower = subprocess.Popen(
         [str(DIST), "--home", str(bob.home), "inbox", "--follow", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env=clean_env(bob.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=clean_env(bob.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE),
+    )
     sender = subprocess.Popen(
-        ["sh", "-c", " && ".join(f"{DIST} --home {alice.home} send bob 'crash {n}'"
-                                 for n in range(12))],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env=clean_env(alice.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
+        [
+            "sh",
+            "-c",
+            " && ".join(f"{DIST} --home {alice.home} send bob 'crash {n}'" for n in range(12)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(alice.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE),
+    )
     shown = [json.loads(follower.stdout.readline())["text"] for _ in range(4)]
     follower.send_signal(signal.SIGKILL)  # mid-traffic
     follower.wait(timeout=15)
@@ -327,8 +355,9 @@ def test_a_killed_follower_loses_nothing(people):
     assert len(shown + later) - 12 <= 1 and set(shown) & set(later) <= {shown[-1]}
 
 
-def test_inbox_takes_more_messages_than_one_acknowledgement_holds(start_mixnet, start_node,
-                                                                  shiv_root, tmp_path):
+def test_inbox_takes_more_messages_than_one_acknowledgement_holds(
+    start_mixnet, start_node, shiv_root, tmp_path
+):
     """300 queued messages (garbage from a stranger, to be quick): all are taken and
     acknowledged in several requests, and none comes back."""
     import asyncio
@@ -339,8 +368,17 @@ def test_inbox_takes_more_messages_than_one_acknowledgement_holds(start_mixnet, 
     from nymchat.protocol.wire import Kind
 
     mixnet = start_mixnet()
-    node = start_node(mixnet, "--requests-per-s", "1e9", "--request-burst", "1e9",
-                      "--queue-sender-share", "1", "--queue-stranger-share", "1")
+    node = start_node(
+        mixnet,
+        "--requests-per-s",
+        "1e9",
+        "--request-burst",
+        "1e9",
+        "--queue-sender-share",
+        "1",
+        "--queue-stranger-share",
+        "1",
+    )
     bob = User("bob", tmp_path / "bob", shiv_root, mixnet, node)
     bob.register()
 
@@ -348,10 +386,17 @@ def test_inbox_takes_more_messages_than_one_acknowledgement_holds(start_mixnet, 
         async with Client(f"{mixnet.url}/stranger", node.contact) as stranger:
             await stranger.register("stranger")
             for _ in range(3):  # a tag may have at most 256 requests waiting at the node
-                await asyncio.gather(*(stranger.request(Kind.SEND, recipient="bob",
-                                                        message_id=os.urandom(16),
-                                                        payload=b"not a message")
-                                       for _ in range(100)))
+                await asyncio.gather(
+                    *(
+                        stranger.request(
+                            Kind.SEND,
+                            recipient="bob",
+                            message_id=os.urandom(16),
+                            payload=b"not a message",
+                        )
+                        for _ in range(100)
+                    )
+                )
 
     asyncio.run(flood())
     first = bob("inbox")

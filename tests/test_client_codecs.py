@@ -13,8 +13,7 @@ from nymchat.protocol import wire
 
 KEYS, OTHER = direct.keys(b"\x01" * 32), direct.keys(b"\x02" * 32)
 INNER = messages.Inner(messages.TEXT, "alice", "bob", bytes(32), bytes(16), 5, b"hello")
-PACKET = direct.encode_packet(KEYS, direct.MESSAGE, direct.FROM_DIALER, b"\x03" * 16,
-                              b"payload")
+PACKET = direct.encode_packet(KEYS, direct.MESSAGE, direct.FROM_DIALER, b"\x03" * 16, b"payload")
 VALID = [
     messages.encode_inner(INNER),
     messages.encode_payload(b"\x00olm", messages.SenderKeys(bytes(32), bytes(32), bytes(64))),
@@ -27,8 +26,13 @@ VALID = [
 
 def decode_all(data: bytes) -> None:
     """Every client decoder on `data`: each may refuse it, only with its own error."""
-    for decode in (messages.decode_inner, messages.decode_payload, direct.decode_accept,
-                   direct.decode_invite, direct.decode_end):
+    for decode in (
+        messages.decode_inner,
+        messages.decode_payload,
+        direct.decode_accept,
+        direct.decode_invite,
+        direct.decode_end,
+    ):
         with contextlib.suppress(wire.WireError):
             decode(data)
     with contextlib.suppress(direct.BadPacket):
@@ -39,8 +43,7 @@ def decode_all(data: bytes) -> None:
 def test_round_trips():
     assert messages.decode_inner(messages.encode_inner(INNER)) == INNER
     keys = messages.SenderKeys(b"\x01" * 32, b"\x02" * 32, b"\x03" * 64)
-    assert messages.decode_payload(messages.encode_payload(b"\x00olm", keys)) == \
-        (keys, b"\x00olm")
+    assert messages.decode_payload(messages.encode_payload(b"\x00olm", keys)) == (keys, b"\x00olm")
     accept = direct.Accept(b"\x04" * 16, b"\x05" * 32, b"\x06" * 96)
     assert direct.decode_accept(direct.encode_accept(accept)) == accept
     assert direct.decode_end(bytes([direct.DECLINED])) == direct.DECLINED
@@ -67,8 +70,11 @@ def test_random_bytes_raise_only_typed_errors(data):
 
 
 @settings(max_examples=1500, deadline=None)
-@given(st.sampled_from(VALID), st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 255)),
-                                        min_size=1, max_size=4), st.integers(0, 1000))
+@given(
+    st.sampled_from(VALID),
+    st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 255)), min_size=1, max_size=4),
+    st.integers(0, 1000),
+)
 def test_mutated_messages_raise_only_typed_errors(data, changes, cut):
     mutated = bytearray(data)
     for position, value in changes:
@@ -89,13 +95,28 @@ def _sealed_payloads(bodies, rounds: int = 1):
     [(_key_id, one_time)] = bob.generate_one_time_keys(1)
     outbound = alice.outbound(bob.curve25519_key, one_time)
     keys = messages.SenderKeys(bytes(32), bytes(32), bytes(64))
-    opening = [messages.encode_payload(outbound.encrypt(messages.encode_inner(
-        messages.Inner(kind, "a" * 32, "b" * 32, bytes(32), bytes(16), 2**63, body))), keys)
-        for kind, body in bodies for _ in range(rounds)]
+    opening = [
+        messages.encode_payload(
+            outbound.encrypt(
+                messages.encode_inner(
+                    messages.Inner(kind, "a" * 32, "b" * 32, bytes(32), bytes(16), 2**63, body)
+                )
+            ),
+            keys,
+        )
+        for kind, body in bodies
+        for _ in range(rounds)
+    ]
     inbound, _ = bob.inbound(alice.curve25519_key, outbound.encrypt(b"open"))
-    normal = [messages.encode_payload(inbound.encrypt(messages.encode_inner(
-        messages.Inner(kind, "b", "a", bytes(32), bytes(16), 1, body))), None)
-        for kind, body in bodies]
+    normal = [
+        messages.encode_payload(
+            inbound.encrypt(
+                messages.encode_inner(messages.Inner(kind, "b", "a", bytes(32), bytes(16), 1, body))
+            ),
+            None,
+        )
+        for kind, body in bodies
+    ]
     return opening + normal
 
 
@@ -103,8 +124,11 @@ def test_texts_receipts_and_handshakes_that_fit_one_frame_are_the_same_size():
     """The node sees payload sizes: a receipt, a direct-mode acceptance and texts of 1 to
     800 characters must not be told apart by them."""
     bodies = [(messages.TEXT, b"x" * n) for n in (0, 1, 33, 100, 400, 800)] + [
-        (messages.RECEIPT, bytes(16)), (messages.DIRECT_INVITE, bytes(16)),
-        (messages.DIRECT_ACCEPT, bytes(16 + 32 + 96)), (messages.DIRECT_END, b"\x01")]
+        (messages.RECEIPT, bytes(16)),
+        (messages.DIRECT_INVITE, bytes(16)),
+        (messages.DIRECT_ACCEPT, bytes(16 + 32 + 96)),
+        (messages.DIRECT_END, b"\x01"),
+    ]
     sizes = {len(p) for p in _sealed_payloads(bodies)}
     assert sizes == {messages.payload_size(0)}
     assert messages.payload_size(0) + messages.SEND_OVERHEAD == 1575  # one frame's chunk

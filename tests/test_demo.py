@@ -9,8 +9,13 @@ pytestmark = pytest.mark.cli
 
 
 def test_demo_runs_and_tells_its_story(shiv_root, tmp_path):
-    out = subprocess.run([str(DIST), "demo"], capture_output=True, text=True, timeout=120,
-                         env=clean_env(shiv_root, TMPDIR=str(tmp_path)))
+    out = subprocess.run(
+        [str(DIST), "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env(shiv_root, TMPDIR=str(tmp_path)),
+    )
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert "no anonymity" in text
@@ -21,14 +26,17 @@ def test_demo_runs_and_tells_its_story(shiv_root, tmp_path):
     assert "  they match" in lines
     assert text.count("alice -> bob: Hi Bob! This went through the mixnet.") == 1  # shown once
     assert "bob -> alice: Hi Alice, only we can read this." in text
-    assert "(bob is back) alice -> bob: Are you there? I'll wait.   [delivered on his return]" \
-        in text
-    assert "1400 bytes, ciphertext" in text and "Are you there" not in \
-        next(line for line in lines if "queued for" in line)
+    assert (
+        "(bob is back) alice -> bob: Are you there? I'll wait.   [delivered on his return]" in text
+    )
+    assert "1400 bytes, ciphertext" in text and "Are you there" not in next(
+        line for line in lines if "queued for" in line
+    )
     assert "alice -> bob: Now even the node can't see us talk." in text
     assert "bob -> alice: Right: it relayed nothing of this." in text
-    before, after = next(line for line in lines if "count of relayed" in line).split(": ")[1] \
-        .split(" before, ")
+    before, after = (
+        next(line for line in lines if "count of relayed" in line).split(": ")[1].split(" before, ")
+    )
     assert after == f"{before} after"
     assert "Try it by hand, two people in four terminals" in text
     assert list(tmp_path.glob("nymchat-demo-*")) == []  # cleaned up, nothing left running

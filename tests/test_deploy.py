@@ -14,8 +14,11 @@ DEPLOY = ROOT / "deploy"
 
 def instructions(path) -> list[tuple[str, str]]:
     text = re.sub(r"\\\n", " ", path.read_text())
-    return [tuple(line.split(None, 1)) for line in text.splitlines()
-            if line.strip() and not line.startswith("#")]
+    return [
+        tuple(line.split(None, 1))
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
 
 def test_compose_file_runs_node_and_nym_client_privately():
@@ -39,12 +42,12 @@ def test_dockerfiles_are_well_formed_and_the_node_command_is_valid(shiv_root, tm
     assert node["COPY"] == "dist/nymchat /usr/local/bin/nymchat"
     entrypoint, cmd = json.loads(node["ENTRYPOINT"]), json.loads(node["CMD"])
     compose_cmd = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["node"][
-        "command"]
+        "command"
+    ]
     assert cmd == compose_cmd
     args = [str(DIST), *entrypoint[1:], *cmd, "--print-config"]
     args[args.index("/var/lib/nymchat/node")] = str(tmp_path)
-    out = subprocess.run(args, capture_output=True, text=True, timeout=30,
-                         env=clean_env(shiv_root))
+    out = subprocess.run(args, capture_output=True, text=True, timeout=30, env=clean_env(shiv_root))
     assert out.returncode == 0, out.stderr
     assert 'nym = "ws://nym-client:1977"  # command line' in out.stdout
     client = dict(instructions(DEPLOY / "nym-client.Dockerfile"))
@@ -56,11 +59,19 @@ def test_systemd_units_verify(tmp_path):
     unit = (DEPLOY / "nymchat-node.service").read_text()
     assert "ExecStart=/usr/local/bin/nymchat node " in unit
     (tmp_path / "nymchat-node.service").write_text(
-        unit.replace("/usr/local/bin/nymchat", str(DIST)))
+        unit.replace("/usr/local/bin/nymchat", str(DIST))
+    )
     (tmp_path / "nym-client@.service").write_text(
-        (DEPLOY / "nym-client@.service").read_text().replace("/usr/local/bin/nym-client",
-                                                            shutil.which("true")))
+        (DEPLOY / "nym-client@.service")
+        .read_text()
+        .replace("/usr/local/bin/nym-client", shutil.which("true"))
+    )
     for name in ("nymchat-node.service", "nym-client@nymchat-node.service"):
-        out = subprocess.run(["systemd-analyze", "verify", name], cwd=tmp_path,
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            ["systemd-analyze", "verify", name],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0, out.stderr

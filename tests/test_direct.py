@@ -36,11 +36,17 @@ class Chat:
     def __init__(self, user: User, *args: str):
         self.user = user
         self.log = user.home.parent / f"{user.name}-chat.log"
-        env = clean_env(user.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE,
-                        NYMCHAT_DIRECT_TIMEOUT=str(TIMEOUT))
-        self.proc = subprocess.Popen([str(DIST), "--home", str(user.home), "chat", "--json",
-                                      *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.log.open("a"), text=True, env=env)
+        env = clean_env(
+            user.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE, NYMCHAT_DIRECT_TIMEOUT=str(TIMEOUT)
+        )
+        self.proc = subprocess.Popen(
+            [str(DIST), "--home", str(user.home), "chat", "--json", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log.open("a"),
+            text=True,
+            env=env,
+        )
         self.events: queue.Queue[dict] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         wait_until_serving(user.home, self.proc)
@@ -75,8 +81,11 @@ class Chat:
 
 def relayed(metrics_port: int) -> int:
     """How many messages the node has accepted for relaying."""
-    page = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
-                                  timeout=5).read().decode()
+    page = (
+        urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+        .read()
+        .decode()
+    )
     found = re.search(r'nymchat_node_requests_total\{kind="send",result="ok"\} (\d+)', page)
     return int(found.group(1)) if found else 0
 
@@ -126,8 +135,9 @@ def test_accepted_direct_mode_bypasses_the_node_and_survives_restarts(people):
     alice_chat.quit()
     bob_chat.quit()
 
-    listed = {c["username"]: c["direct"] for c in json.loads(alice("contacts", "list",
-                                                                    "--json").stdout)}
+    listed = {
+        c["username"]: c["direct"] for c in json.loads(alice("contacts", "list", "--json").stdout)
+    }
     assert listed["bob"] == "direct"
     alice_chat, bob_chat = Chat(alice), Chat(bob)  # state kept, sealed, in client.db
     talk(alice_chat, bob_chat, 3)
@@ -153,13 +163,19 @@ def test_declined_or_ignored_invitations_change_nothing(people):
     assert "invited bob to direct mode" in out.stdout
     assert "carol invites you to direct mode" in bob("inbox").stderr
     assert json.loads(bob("contacts", "list", "--json").stdout)[1] == {
-        "username": "carol", "verified": False, "key_changed": False,
-        "direct": "direct: invited you", "blocked": False, "contact": True}
+        "username": "carol",
+        "verified": False,
+        "key_changed": False,
+        "direct": "direct: invited you",
+        "blocked": False,
+        "contact": True,
+    }
     bob("contacts", "decline-direct", "carol")
     assert "bob declined direct mode" in carol("inbox").stderr
     for user in (bob, carol):
-        assert all(c["direct"] is None
-                   for c in json.loads(user("contacts", "list", "--json").stdout))
+        assert all(
+            c["direct"] is None for c in json.loads(user("contacts", "list", "--json").stdout)
+        )
     refused = bob("contacts", "accept-direct", "carol", check=False)
     assert refused.returncode == 1
     assert "carol has not invited you to direct mode" in refused.stderr
@@ -223,9 +239,12 @@ def test_a_stranger_who_learns_the_address_cannot_inject(people):
 
     async def inject():
         async with NymClient(f"{mixnet.url}/mallory") as mallory:
-            forged = [os.urandom(100), os.urandom(5000),  # not even a packet
-                      b"\xd1\x01\x01\x01" + os.urandom(16 + 16 + 40 + 32),  # unknown channel
-                      b"\x01\x45" + os.urandom(300)]  # posing as a node answer
+            forged = [
+                os.urandom(100),
+                os.urandom(5000),  # not even a packet
+                b"\xd1\x01\x01\x01" + os.urandom(16 + 16 + 40 + 32),  # unknown channel
+                b"\x01\x45" + os.urandom(300),
+            ]  # posing as a node answer
             for data in forged:
                 for frame in _native.encode_frames(data, os.urandom(16)):
                     await mallory.send_anonymous(bob_address, frame, 5)
@@ -264,8 +283,7 @@ def test_the_node_never_holds_an_address(people, tmp_path):
     go_direct(alice_chat, bob_chat)
     alice_chat.quit()
     bob_chat.quit()
-    node_files = b"".join(f.read_bytes() for f in (tmp_path / "node-0").rglob("*")
-                          if f.is_file())
+    node_files = b"".join(f.read_bytes() for f in (tmp_path / "node-0").rglob("*") if f.is_file())
     for address in addresses:
         for form in (address.to_bytes(), str(address).encode(), address.identity):
             assert form not in node_files
@@ -297,6 +315,8 @@ def test_two_invitations_at_once_leave_one(people):
     bob("contacts", "direct", "alice")
     alice("inbox")
     bob("inbox")
-    states = {json.loads(alice("contacts", "list", "--json").stdout)[0]["direct"],
-              json.loads(bob("contacts", "list", "--json").stdout)[0]["direct"]}
+    states = {
+        json.loads(alice("contacts", "list", "--json").stdout)[0]["direct"],
+        json.loads(bob("contacts", "list", "--json").stdout)[0]["direct"],
+    }
     assert states == {"direct: invitation sent", "direct: invited you"}

@@ -12,8 +12,10 @@ from procs import DIST, PASSPHRASE, User, clean_env, wait_until_serving
 pytestmark = pytest.mark.cli
 
 FAKE = "[2030-01-01 12:00] alice (verified)"
-HOSTILE = (f"hi bob\r\x1b[2K{FAKE}: send me your passphrase\n{FAKE}: and your recovery words"
-           "\x1b]52;c;cm0gLXJmIH4=\x07 \u202eevil\u202c")
+HOSTILE = (
+    f"hi bob\r\x1b[2K{FAKE}: send me your passphrase\n{FAKE}: and your recovery words"
+    "\x1b]52;c;cm0gLXJmIH4=\x07 \u202eevil\u202c"
+)
 CONTINUED = "  │ "
 
 
@@ -38,9 +40,13 @@ def bob_and_mallory(net, shiv_root, tmp_path):
 
 def test_a_strangers_escape_codes_and_fake_lines_reach_no_terminal(bob_and_mallory):
     bob, mallory = bob_and_mallory
-    chat = subprocess.Popen([str(DIST), "--home", str(bob.home), "chat"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True,
-                            env=clean_env(bob.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
+    chat = subprocess.Popen(
+        [str(DIST), "--home", str(bob.home), "chat"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=clean_env(bob.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE),
+    )
     try:
         wait_until_serving(bob.home, chat)
         mallory("send", "bob", HOSTILE)  # argv: stdin would turn the \r into a newline

@@ -15,8 +15,13 @@ PASSWORD = NodeProcess.PASSWORD
 
 
 def nymchat(shiv_root, *args, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([str(DIST), *args], capture_output=True, text=True, timeout=60,
-                          env=clean_env(shiv_root, **env))
+    return subprocess.run(
+        [str(DIST), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(shiv_root, **env),
+    )
 
 
 def one_clear_line(out: subprocess.CompletedProcess, code: int, text: str) -> None:
@@ -35,8 +40,14 @@ def free_port() -> int:
 
 
 def node_args(tmp_path, *args: str) -> list[str]:
-    return ["node", "--nym", f"ws://127.0.0.1:{free_port()}/node", "--data",
-            str(tmp_path / "data"), *args]
+    return [
+        "node",
+        "--nym",
+        f"ws://127.0.0.1:{free_port()}/node",
+        "--data",
+        str(tmp_path / "data"),
+        *args,
+    ]
 
 
 # --- item 3: a busy nym-client is not a missing one ------------------------------------
@@ -52,9 +63,13 @@ def pair(net, shiv_root, tmp_path):
 
 
 def follow(user) -> subprocess.Popen:
-    proc = subprocess.Popen([str(DIST), "--home", str(user.home), "inbox", "--follow"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=clean_env(user.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
+    proc = subprocess.Popen(
+        [str(DIST), "--home", str(user.home), "inbox", "--follow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(user.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE),
+    )
     wait_until_serving(user.home, proc)
     return proc
 
@@ -72,13 +87,23 @@ def test_a_busy_nym_client_is_told_apart_from_a_missing_one(pair):
     held = follow(alice)
     try:  # bob points at alice's nym-client: it listens, but it is hers
         busy = bob("register", "bob", "--node", bob.contact, "--nym", alice.nym, check=False)
-        one_clear_line(busy, 1, f"the nym-client at {alice.nym} is in use by another program "
-                                "(a running chat or node?)")
+        one_clear_line(
+            busy,
+            1,
+            f"the nym-client at {alice.nym} is in use by another program (a running chat or node?)",
+        )
     finally:
         held.terminate()
         held.wait(timeout=30)
-    missing = bob("register", "bob", "--node", bob.contact, "--nym",
-                  f"ws://127.0.0.1:{free_port()}/bob", check=False)
+    missing = bob(
+        "register",
+        "bob",
+        "--node",
+        bob.contact,
+        "--nym",
+        f"ws://127.0.0.1:{free_port()}/bob",
+        check=False,
+    )
     one_clear_line(missing, 1, "no nym-client at ws://127.0.0.1:")
 
 
@@ -88,24 +113,38 @@ def test_a_second_chat_or_inbox_on_one_home_names_what_holds_it(pair):
     try:
         for command in (["chat"], ["inbox", "--follow"]):
             out = alice(*command, input="", check=False)
-            one_clear_line(out, 1, f"`inbox --follow` (pid {held.pid}) already runs for this "
-                                   "profile and receives its messages")
+            one_clear_line(
+                out,
+                1,
+                f"`inbox --follow` (pid {held.pid}) already runs for this "
+                "profile and receives its messages",
+            )
             assert f"`{' '.join(command)}` cannot run beside it" in out.stderr
         # a command that needs the nym-client itself is told who holds it
-        out = alice("register", "alice2", "--node", alice.contact, "--nym", alice.nym,
-                    check=False)
-        one_clear_line(out, 1, f"the nym-client at {alice.nym} is in use by another program "
-                               f"(`inbox --follow` (pid {held.pid}) serves this profile)")
+        out = alice("register", "alice2", "--node", alice.contact, "--nym", alice.nym, check=False)
+        one_clear_line(
+            out,
+            1,
+            f"the nym-client at {alice.nym} is in use by another program "
+            f"(`inbox --follow` (pid {held.pid}) serves this profile)",
+        )
     finally:
         held.terminate()
         held.wait(timeout=30)
-    chat = subprocess.Popen([str(DIST), "--home", str(alice.home), "chat"],
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                            env=clean_env(alice.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
+    chat = subprocess.Popen(
+        [str(DIST), "--home", str(alice.home), "chat"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=clean_env(alice.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE),
+    )
     try:
         wait_until_serving(alice.home, chat)
-        one_clear_line(alice("chat", input="", check=False), 1,
-                       f"`chat` (pid {chat.pid}) already runs for this profile")
+        one_clear_line(
+            alice("chat", input="", check=False),
+            1,
+            f"`chat` (pid {chat.pid}) already runs for this profile",
+        )
     finally:
         chat.stdin.close()  # end of input: the scripted chat ends
         chat.wait(timeout=30)
@@ -135,8 +174,14 @@ def test_the_mixnet_closes_a_second_websocket_before_the_handshake(start_mixnet)
 
 
 def spawn(shiv_root, *args, **env) -> pexpect.spawn:
-    return pexpect.spawn(str(DIST), list(args), env=clean_env(shiv_root, TERM="xterm", **env),
-                         encoding="utf-8", timeout=30, dimensions=(40, 140))
+    return pexpect.spawn(
+        str(DIST),
+        list(args),
+        env=clean_env(shiv_root, TERM="xterm", **env),
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(40, 140),
+    )
 
 
 def test_the_first_run_checks_each_answer_and_asks_again(net, shiv_root, tmp_path):
@@ -182,11 +227,17 @@ def registered_then_quit(child) -> None:
     assert child.exitstatus == 0
 
 
-def test_a_nym_client_given_with_nym_that_fails_is_asked_for_again(net, shiv_root,
-                                                                    tmp_path):
+def test_a_nym_client_given_with_nym_that_fails_is_asked_for_again(net, shiv_root, tmp_path):
     mixnet, node = net
-    child = spawn(shiv_root, "--home", str(tmp_path / "new"), "chat", "--nym",
-                  f"ws://127.0.0.1:{free_port()}/me", NYMCHAT_PASSPHRASE=PASSPHRASE)
+    child = spawn(
+        shiv_root,
+        "--home",
+        str(tmp_path / "new"),
+        "chat",
+        "--nym",
+        f"ws://127.0.0.1:{free_port()}/me",
+        NYMCHAT_PASSPHRASE=PASSPHRASE,
+    )
     child.expect("username to claim: ")
     child.sendline("newcomer")
     child.expect("node contact string")
@@ -198,8 +249,7 @@ def test_a_nym_client_given_with_nym_that_fails_is_asked_for_again(net, shiv_roo
 
 
 def test_ctrl_d_in_the_first_run_is_one_line(net, shiv_root, tmp_path):
-    child = spawn(shiv_root, "--home", str(tmp_path / "new"), "chat",
-                  NYMCHAT_PASSPHRASE=PASSPHRASE)
+    child = spawn(shiv_root, "--home", str(tmp_path / "new"), "chat", NYMCHAT_PASSPHRASE=PASSPHRASE)
     child.expect("username to claim: ")
     child.sendeof()
     child.expect(pexpect.EOF)
@@ -211,8 +261,12 @@ def test_ctrl_d_in_the_first_run_is_one_line(net, shiv_root, tmp_path):
 
 def test_a_wrong_passphrase_is_asked_for_again(net, shiv_root, tmp_path):
     home = tmp_path / "me"
-    assert nymchat(shiv_root, "--home", str(home), "keys", "new",
-                   NYMCHAT_PASSPHRASE=PASSPHRASE).returncode == 0
+    assert (
+        nymchat(
+            shiv_root, "--home", str(home), "keys", "new", NYMCHAT_PASSPHRASE=PASSPHRASE
+        ).returncode
+        == 0
+    )
     child = spawn(shiv_root, "--home", str(home), "chat")
     for _ in range(2):
         child.expect("Passphrase: ")
@@ -232,8 +286,9 @@ def test_the_node_refuses_a_short_password_before_asking_it_again(shiv_root, tmp
     child = spawn(shiv_root, *node_args(tmp_path))
     child.expect("New node password: ")
     child.sendline("short")
-    index = child.expect(["choose a node password of at least 8 characters; try again",
-                          "Repeat node password: "])
+    index = child.expect(
+        ["choose a node password of at least 8 characters; try again", "Repeat node password: "]
+    )
     assert index == 0
     child.expect("New node password: ")
     child.sendeof()
@@ -256,14 +311,49 @@ def test_an_invalid_name_in_lookup_or_send_is_a_usage_error(pair):
 
 def test_a_home_or_data_directory_that_is_a_file_or_unwritable_is_one_line(shiv_root, tmp_path):
     (tmp_path / "file").write_text("")
-    one_clear_line(nymchat(shiv_root, "--home", str(tmp_path / "file"), "keys", "new",
-                           NYMCHAT_PASSPHRASE=PASSPHRASE), 1, "exists and is not a directory")
-    one_clear_line(nymchat(shiv_root, "--home", str(tmp_path / "file" / "sub"), "keys", "new",
-                           NYMCHAT_PASSPHRASE=PASSPHRASE), 1, "cannot create the directory")
-    one_clear_line(nymchat(shiv_root, "--home", "/proc/self", "keys", "new",  # even for root
-                           NYMCHAT_PASSPHRASE=PASSPHRASE), 1, "cannot write in /proc/self")
-    one_clear_line(nymchat(shiv_root, "node", "--data", str(tmp_path / "file"),
-                           NYMCHAT_NODE_PASSWORD=PASSWORD), 1, "exists and is not a directory")
+    one_clear_line(
+        nymchat(
+            shiv_root,
+            "--home",
+            str(tmp_path / "file"),
+            "keys",
+            "new",
+            NYMCHAT_PASSPHRASE=PASSPHRASE,
+        ),
+        1,
+        "exists and is not a directory",
+    )
+    one_clear_line(
+        nymchat(
+            shiv_root,
+            "--home",
+            str(tmp_path / "file" / "sub"),
+            "keys",
+            "new",
+            NYMCHAT_PASSPHRASE=PASSPHRASE,
+        ),
+        1,
+        "cannot create the directory",
+    )
+    one_clear_line(
+        nymchat(
+            shiv_root,
+            "--home",
+            "/proc/self",
+            "keys",
+            "new",  # even for root
+            NYMCHAT_PASSPHRASE=PASSPHRASE,
+        ),
+        1,
+        "cannot write in /proc/self",
+    )
+    one_clear_line(
+        nymchat(
+            shiv_root, "node", "--data", str(tmp_path / "file"), NYMCHAT_NODE_PASSWORD=PASSWORD
+        ),
+        1,
+        "exists and is not a directory",
+    )
 
 
 def test_a_busy_metrics_port_is_one_line(shiv_root, tmp_path):
@@ -273,8 +363,11 @@ def test_a_busy_metrics_port_is_one_line(shiv_root, tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        out = nymchat(shiv_root, *node_args(tmp_path, "--metrics", f"127.0.0.1:{port}"),
-                      NYMCHAT_NODE_PASSWORD=PASSWORD)
+        out = nymchat(
+            shiv_root,
+            *node_args(tmp_path, "--metrics", f"127.0.0.1:{port}"),
+            NYMCHAT_NODE_PASSWORD=PASSWORD,
+        )
     one_clear_line(out, 1, f"cannot serve metrics on 127.0.0.1:{port}: address already in use")
 
 
@@ -287,30 +380,39 @@ def script(path, body: str) -> str:
 def test_a_missing_or_failing_nym_client_binary_is_one_line(shiv_root, tmp_path):
     cases = [
         (str(tmp_path / "absent"), "cannot run the nym-client .*absent: no such file"),
-        (script(tmp_path / "init-fails", 'echo "bad config" >&2; exit 3'),
-         "init --id me` failed \\(exit 3\\): bad config"),
-        (script(tmp_path / "run-fails", '[ "$1" = init ] && exit 0; exit 4'),
-         "exited before it accepted a connection"),
+        (
+            script(tmp_path / "init-fails", 'echo "bad config" >&2; exit 3'),
+            "init --id me` failed \\(exit 3\\): bad config",
+        ),
+        (
+            script(tmp_path / "run-fails", '[ "$1" = init ] && exit 0; exit 4'),
+            "exited before it accepted a connection",
+        ),
     ]
     import re
 
     for binary, expected in cases:
-        out = nymchat(shiv_root, *node_args(tmp_path, "--nym-client-bin", binary,
-                                            "--nym-id", "me"), NYMCHAT_NODE_PASSWORD=PASSWORD)
+        out = nymchat(
+            shiv_root,
+            *node_args(tmp_path, "--nym-client-bin", binary, "--nym-id", "me"),
+            NYMCHAT_NODE_PASSWORD=PASSWORD,
+        )
         assert out.returncode == 1, out.stderr
         assert "Traceback" not in out.stderr and "internal error" not in out.stderr
         assert re.search(expected, out.stderr.strip().splitlines()[-1]), out.stderr
 
 
 @pytest.mark.parametrize("hangs_in", ["init", "run"])
-def test_sigterm_stops_a_node_waiting_for_its_nym_client_at_once(shiv_root, tmp_path,
-                                                                 hangs_in):
+def test_sigterm_stops_a_node_waiting_for_its_nym_client_at_once(shiv_root, tmp_path, hangs_in):
     other = "run" if hangs_in == "init" else "init"
     hang = script(tmp_path / "hang", f'[ "$1" = {other} ] && exit 0; exec sleep 300')
-    node = subprocess.Popen([str(DIST), *node_args(tmp_path, "--nym-client-bin", hang,
-                                                   "--nym-id", "me")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=clean_env(shiv_root, NYMCHAT_NODE_PASSWORD=PASSWORD))
+    node = subprocess.Popen(
+        [str(DIST), *node_args(tmp_path, "--nym-client-bin", hang, "--nym-id", "me")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(shiv_root, NYMCHAT_NODE_PASSWORD=PASSWORD),
+    )
     try:
         time.sleep(3)  # the node waits for a client that never listens
         node.send_signal(signal.SIGTERM)
@@ -334,14 +436,20 @@ def test_a_second_node_on_one_data_directory_is_refused(net, start_node):
 
 
 def test_print_config_output_loads_as_a_config_file(shiv_root, tmp_path):
-    printed = nymchat(shiv_root, "node", "--data", str(tmp_path / "data"), "--metrics",
-                      "127.0.0.1:9477", "--print-config")
+    printed = nymchat(
+        shiv_root,
+        "node",
+        "--data",
+        str(tmp_path / "data"),
+        "--metrics",
+        "127.0.0.1:9477",
+        "--print-config",
+    )
     assert printed.returncode == 0, printed.stderr
     table = tomllib.loads(printed.stdout)  # unset values are comments, not `null`
     assert table["metrics"] == "127.0.0.1:9477" and "password_file" not in table
     (tmp_path / "node.toml").write_text(printed.stdout)
-    again = nymchat(shiv_root, "node", "--config", str(tmp_path / "node.toml"),
-                    "--print-config")
+    again = nymchat(shiv_root, "node", "--config", str(tmp_path / "node.toml"), "--print-config")
     assert again.returncode == 0, again.stderr
     assert tomllib.loads(again.stdout) == table
 

@@ -48,8 +48,9 @@ def test_the_intake_drops_a_tag_over_its_rate_and_serves_users_first():
         return tag == b"user"
 
     now = 1_800_000_000_000
-    assert [intake.offer(b"m%d" % n, b"mallory", now, known) for n in range(10)] == \
-        [True, True] + [False] * 8
+    assert [intake.offer(b"m%d" % n, b"mallory", now, known) for n in range(10)] == [True, True] + [
+        False
+    ] * 8
     assert intake.dropped == {"intake_full": 1, "rate_limited": 7}
     assert asked == [b"mallory"] * 3  # nothing else is done with a request over the rate
     assert intake.offer(b"x", b"o1", now, known) and intake.offer(b"y", b"o2", now, known)
@@ -69,19 +70,23 @@ def test_a_flood_from_one_tag_does_not_stop_a_users_lookups(start_mixnet, start_
     flooded = 40_000
 
     async def main():
-        async with client((mixnet, node), "alice") as alice, \
-                client((mixnet, node), "bob") as bob, \
-                client((mixnet, node), "mallory") as mallory:
+        async with (
+            client((mixnet, node), "alice") as alice,
+            client((mixnet, node), "bob") as bob,
+            client((mixnet, node), "mallory") as mallory,
+        ):
             await alice.register("alice")
             await bob.register("bob")
             frames = flood_frames(mallory.identity, mallory.contact.key, flooded)
-            flooding = asyncio.create_task(flood(mallory.transport, mallory.contact.address,
-                                                 frames))
+            flooding = asyncio.create_task(
+                flood(mallory.transport, mallory.contact.address, frames)
+            )
             answered = 0
             while not flooding.done() or answered == 0:
                 # one attempt each, a bounded wait: a lookup drowned in the flood fails here
-                answer = await alice.link.request(Kind.LOOKUP, timeout=5, attempts=1,
-                                                  username="bob")
+                answer = await alice.link.request(
+                    Kind.LOOKUP, timeout=5, attempts=1, username="bob"
+                )
                 assert answer.body["username"] == "bob"
                 answered += 1
                 await asyncio.sleep(0.1)
@@ -103,12 +108,15 @@ def test_a_frame_flood_from_one_tag_does_not_break_anothers_long_request(net):
     identity = _native.Identity.generate()
 
     async def main():
-        async with NymClient(f"{mixnet.url}/alice") as alice, \
-                client(net, "mallory") as mallory:
+        async with NymClient(f"{mixnet.url}/alice") as alice, client(net, "mallory") as mallory:
             address = mallory.contact.address
             data, request_id = wire.encode_request(
-                identity, mallory.contact.key, Kind.REGISTER_BEGIN,
-                {"username": "alice", "bundle": bundle(identity, 50)}, int(time.time() * 1000))
+                identity,
+                mallory.contact.key,
+                Kind.REGISTER_BEGIN,
+                {"username": "alice", "bundle": bundle(identity, 50)},
+                int(time.time() * 1000),
+            )
             frames = _native.encode_frames(data, os.urandom(16))
             assert len(frames) == 4
             for n, frame in enumerate(frames[:-1]):
@@ -122,8 +130,9 @@ def test_a_frame_flood_from_one_tag_does_not_break_anothers_long_request(net):
             async for received in alice:
                 done = reassembler.push(received.message, 0.0, b"")
                 if done is not None:
-                    return wire.decode_answer(done[1], _native.PublicKey(mallory.contact.key),
-                                              identity.signing_public), request_id
+                    return wire.decode_answer(
+                        done[1], _native.PublicKey(mallory.contact.key), identity.signing_public
+                    ), request_id
 
     answer, request_id = run(main(), timeout=30)
     assert (answer.kind, answer.in_reply_to) == (Kind.CHALLENGE, request_id)
@@ -160,16 +169,26 @@ def test_a_strangers_flood_at_our_address_evicts_no_node_answer_or_push():
 
     async def main():
         async with NodeLink(transport, contact, me) as link:
-            data, request_id = wire.encode_request(me, node.signing_public, Kind.LOOKUP,
-                                                   {"username": "bob"}, 0)
+            data, request_id = wire.encode_request(
+                me, node.signing_public, Kind.LOOKUP, {"username": "bob"}, 0
+            )
             asking = asyncio.create_task(link.request_raw(data, request_id, timeout=10))
             await asyncio.sleep(0)
-            answer = wire.encode_answer(node, me.signing_public, Kind.ERROR,
-                                        {"code": 8, "detail": "no user 'bob' here " + "." * 4000},
-                                        0, request_id)
-            push = wire.encode_answer(node, me.signing_public, Kind.DELIVER,
-                                      {"message_id": bytes(16), "sender": "bob", "sent": 0,
-                                       "payload": long}, 0)
+            answer = wire.encode_answer(
+                node,
+                me.signing_public,
+                Kind.ERROR,
+                {"code": 8, "detail": "no user 'bob' here " + "." * 4000},
+                0,
+                request_id,
+            )
+            push = wire.encode_answer(
+                node,
+                me.signing_public,
+                Kind.DELIVER,
+                {"message_id": bytes(16), "sender": "bob", "sent": 0, "payload": long},
+                0,
+            )
             answer_frames = _native.encode_frames(answer, wire.answer_frame_id(request_id))
             push_frames = _native.encode_frames(push, wire.push_frame_id(link.push_key))
             assert len(answer_frames) > 1 and len(push_frames) > 1

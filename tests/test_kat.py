@@ -39,8 +39,12 @@ def h(test: dict, key: str) -> bytes:
 
 
 def test_files_are_what_the_generator_makes():
-    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_kat.py"), "--check"],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_kat.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 

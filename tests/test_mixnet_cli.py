@@ -13,10 +13,13 @@ pytestmark = pytest.mark.cli
 
 
 def start(shiv_root, tmp_path, *args):
-    return subprocess.Popen([str(DIST), "mixnet", "--port", "0", "--state",
-                             str(tmp_path / "state"), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=clean_env(shiv_root))
+    return subprocess.Popen(
+        [str(DIST), "mixnet", "--port", "0", "--state", str(tmp_path / "state"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(shiv_root),
+    )
 
 
 def test_says_loudly_it_has_no_anonymity_and_stops_cleanly(shiv_root, tmp_path):
@@ -55,16 +58,23 @@ def test_json_status_lines_and_sigterm(shiv_root, tmp_path):
     assert json.loads(out.splitlines()[-1]) == {"event": "stopped"}
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--host", "0.0.0.0"], "refusing to listen on 0.0.0.0"),
-    (["--delay", "slow"], "delay 'slow'"),
-    (["--loss", "1"], "a loss of 1 would lose every packet"),
-    (["--duplicate", "2"], "not a probability"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--host", "0.0.0.0"], "refusing to listen on 0.0.0.0"),
+        (["--delay", "slow"], "delay 'slow'"),
+        (["--loss", "1"], "a loss of 1 would lose every packet"),
+        (["--duplicate", "2"], "not a probability"),
+    ],
+)
 def test_refuses_bad_settings(shiv_root, tmp_path, args, message):
-    out = subprocess.run([str(DIST), "mixnet", "--port", "0", *args], capture_output=True,
-                         text=True, env=clean_env(shiv_root, NYMCHAT_HOME=str(tmp_path)),
-                         timeout=30)
+    out = subprocess.run(
+        [str(DIST), "mixnet", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        env=clean_env(shiv_root, NYMCHAT_HOME=str(tmp_path)),
+        timeout=30,
+    )
     assert out.returncode == 2
     assert message in out.stderr
 
@@ -73,9 +83,13 @@ def test_port_in_use_is_a_clear_error(shiv_root, tmp_path):
     first = start(shiv_root, tmp_path, "--json")
     port = json.loads(first.stdout.readline())["port"]
     try:
-        out = subprocess.run([str(DIST), "mixnet", "--port", str(port), "--state",
-                              str(tmp_path / "other")], capture_output=True, text=True,
-                             env=clean_env(shiv_root), timeout=30)
+        out = subprocess.run(
+            [str(DIST), "mixnet", "--port", str(port), "--state", str(tmp_path / "other")],
+            capture_output=True,
+            text=True,
+            env=clean_env(shiv_root),
+            timeout=30,
+        )
         assert out.returncode == 1
         assert f"nymchat: error: cannot listen on 127.0.0.1:{port}" in out.stderr
     finally:

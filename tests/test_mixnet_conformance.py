@@ -14,8 +14,10 @@ from websockets.sync.client import connect
 from nymchat.nym import base58
 
 pytestmark = pytest.mark.cli
-ADDRESS = re.compile(r"^([1-9A-HJ-NP-Za-km-z]{43,44})\.([1-9A-HJ-NP-Za-km-z]{43,44})"
-                     r"@([1-9A-HJ-NP-Za-km-z]{43,44})$")
+ADDRESS = re.compile(
+    r"^([1-9A-HJ-NP-Za-km-z]{43,44})\.([1-9A-HJ-NP-Za-km-z]{43,44})"
+    r"@([1-9A-HJ-NP-Za-km-z]{43,44})$"
+)
 TAG = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{21,22}$")
 QUIET = 0.4  # seconds of silence that count as "nothing arrives" at zero delay
 NOT_A_POINT = bytes([2]) * 32  # no Ed25519 point has this encoding
@@ -38,8 +40,14 @@ def address_bytes(conn) -> bytes:
 
 
 def send_anonymous_bin(recipient: bytes, message: bytes, surbs: int, conn_id: int = 0) -> bytes:
-    return (b"\x01" + struct.pack(">I", surbs) + recipient + struct.pack(">Q", conn_id)
-            + struct.pack(">Q", len(message)) + message)
+    return (
+        b"\x01"
+        + struct.pack(">I", surbs)
+        + recipient
+        + struct.pack(">Q", conn_id)
+        + struct.pack(">Q", len(message))
+        + message
+    )
 
 
 def send_bin(recipient: bytes, message: bytes, conn_id: int = 0) -> bytes:
@@ -106,8 +114,11 @@ def test_exact_json_of_received_messages(mixnet):
         address_text(a)  # alice speaks Text
         a.send(json.dumps({"type": "send", "recipient": bob, "message": "hi"}))
         assert b.recv(timeout=5) == '{"type":"received","message":"hi","senderTag":null}'
-        a.send(json.dumps({"type": "sendAnonymous", "recipient": bob, "message": "anon",
-                           "replySurbs": 10}))
+        a.send(
+            json.dumps(
+                {"type": "sendAnonymous", "recipient": bob, "message": "anon", "replySurbs": 10}
+            )
+        )
         frame = b.recv(timeout=5)
         tag = json.loads(frame)["senderTag"]
         assert TAG.match(tag)
@@ -120,14 +131,13 @@ def test_connection_id_gives_one_lane_queue_length(mixnet):
     with ws(mixnet, "alice") as a, ws(mixnet, "bob") as b:
         raw = address_bytes(b)
         bob = address_text(b)
-        a.send(json.dumps({"type": "send", "recipient": bob, "message": "x",
-                           "connectionId": 42}))
+        a.send(json.dumps({"type": "send", "recipient": bob, "message": "x", "connectionId": 42}))
         assert a.recv(timeout=5) == '{"type":"laneQueueLength","lane":42,"queue_length":0}'
-        a.send(json.dumps({"type": "send", "recipient": bob, "message": "y",
-                           "connectionId": 0}))  # in JSON, 0 counts as given
+        a.send(
+            json.dumps({"type": "send", "recipient": bob, "message": "y", "connectionId": 0})
+        )  # in JSON, 0 counts as given
         assert a.recv(timeout=5) == '{"type":"laneQueueLength","lane":0,"queue_length":0}'
-        a.send(json.dumps({"type": "send", "recipient": bob, "message": "z",
-                           "connectionId": None}))
+        a.send(json.dumps({"type": "send", "recipient": bob, "message": "z", "connectionId": None}))
         assert silent(a)
         a.send(send_bin(raw, b"w", conn_id=7))
         assert a.recv(timeout=5) == b"\x03" + struct.pack(">QQ", 7, 0)
@@ -177,78 +187,135 @@ def error_bin(kind: int, text: str) -> bytes:
     return b"\x00" + bytes([kind]) + struct.pack(">Q", len(text.encode())) + text.encode()
 
 
-@pytest.mark.parametrize(("frame", "kind", "text"), [
-    (b"", 0x01, "no data provided"),
-    (b"\x09", 0x03, "9 does not correspond to any valid request tag"),
-    (b"\xff\x00", 0x03, "255 does not correspond to any valid request tag"),
-    (b"\x00" + bytes(50), 0x02, "not enough data provided to recover 'send'"),
-    (b"\x01" + bytes(115), 0x02, "not enough data provided to recover 'send_anonymous'"),
-    (b"\x02" + bytes(20), 0x02, "not enough data provided to recover 'reply'"),
-    (b"\x02" + bytes(16) + struct.pack(">QQ", 0, 5) + b"abc", 0x04,
-     "message len has inconsistent length. specified: 5 got: 3"),
-    (b"\x02" + bytes(16) + struct.pack(">QQ", 0, 2) + b"abc", 0x04,
-     "message len has inconsistent length. specified: 2 got: 3"),
-    (b"\x05\x00", 0x04, "The received get lane queue lengths has invalid length"),
-    (b"\x04" + bytes(9), 0x04, "The received closed connection has invalid length"),
-    # the recipient is checked before the length
-    (b"\x00" + NOT_A_POINT + bytes(64) + struct.pack(">QQ", 0, 9) + b"short", 0x04,
-     "malformed recipient: recipient's identity key is malformed: signature error: Cannot "
-     "decompress Edwards point"),
-])
+@pytest.mark.parametrize(
+    ("frame", "kind", "text"),
+    [
+        (b"", 0x01, "no data provided"),
+        (b"\x09", 0x03, "9 does not correspond to any valid request tag"),
+        (b"\xff\x00", 0x03, "255 does not correspond to any valid request tag"),
+        (b"\x00" + bytes(50), 0x02, "not enough data provided to recover 'send'"),
+        (b"\x01" + bytes(115), 0x02, "not enough data provided to recover 'send_anonymous'"),
+        (b"\x02" + bytes(20), 0x02, "not enough data provided to recover 'reply'"),
+        (
+            b"\x02" + bytes(16) + struct.pack(">QQ", 0, 5) + b"abc",
+            0x04,
+            "message len has inconsistent length. specified: 5 got: 3",
+        ),
+        (
+            b"\x02" + bytes(16) + struct.pack(">QQ", 0, 2) + b"abc",
+            0x04,
+            "message len has inconsistent length. specified: 2 got: 3",
+        ),
+        (b"\x05\x00", 0x04, "The received get lane queue lengths has invalid length"),
+        (b"\x04" + bytes(9), 0x04, "The received closed connection has invalid length"),
+        # the recipient is checked before the length
+        (
+            b"\x00" + NOT_A_POINT + bytes(64) + struct.pack(">QQ", 0, 9) + b"short",
+            0x04,
+            "malformed recipient: recipient's identity key is malformed: signature error: Cannot "
+            "decompress Edwards point",
+        ),
+    ],
+)
 def test_binary_errors(mixnet, frame, kind, text):
     with ws(mixnet, "alice") as a:
         a.send(frame)
         assert a.recv(timeout=5) == error_bin(kind, text)
 
 
-@pytest.mark.parametrize(("frame", "message"), [
-    # Errors about the tag carry serde_json's position; errors about the other fields do
-    # not (serde reads them from a buffer). Texts as the real client (serde 1.0.228).
-    ('{"type":"foo","message":"hi"}', "malformed request:unknown variant `foo`, expected one "
-     "of `send`, `sendAnonymous`, `reply`, `selfAddress` at line 1 column 13"),
-    ('{"type":"SelfAddress"}', "malformed request:unknown variant `SelfAddress`, expected one "
-     "of `send`, `sendAnonymous`, `reply`, `selfAddress` at line 1 column 21"),
-    ('{"message":"hi"}', "malformed request:missing field `type` at line 1 column 16"),
-    ('{"type":"send","type":"send"}',
-     "malformed request:duplicate field `type` at line 1 column 21"),
-    ('{"type":5}', "malformed request:invalid type: integer `5`, expected variant identifier "
-     "at line 1 column 9"),
-    ('{"type":"send","message":"hi"}', "malformed request:missing field `recipient`"),
-    ('{"type":"sendAnonymous","message":"hi","recipient":"x"}',
-     "malformed request:missing field `replySurbs`"),
-    ('{"type":"reply","senderTag":"x","message":5}',
-     "malformed request:invalid type: integer `5`, expected a string"),
-    ('{"type":"send","message":"m","recipient":"a.b@c","connectionId":-1}',
-     "malformed request:invalid value: integer `-1`, expected u64"),
-    ('{"type":"send","message":"m","recipient":"no-at-sign"}',
-     "malformed request:recipient is malformed - the string address does not contain "
-     "exactly a single '@' character "),
-    ('{"type":"reply","senderTag":"2","message":"m"}', "malformed request:Decoded "
-     "AnonymousSenderTag has invalid length. Expected 16, but got 1"),
-    ("not json", "malformed request:expected ident at line 1 column 2"),
-    ("", "malformed request:EOF while parsing a value at line 1 column 0"),
-    ('{"type":"selfAddress"} trailing',
-     "malformed request:trailing characters at line 1 column 24"),
-    ("[1,2]", "malformed request:invalid type: integer `1`, expected variant identifier at "
-     "line 1 column 2"),
-    # serde reads ignored fields too, within serde_json's bounds
-    ('{"type":"selfAddress","x":' + "[" * 200 + "]" * 200 + "}",
-     "malformed request:recursion limit exceeded at line 1 column 153"),
-    ('{"type":"selfAddress","x":' + "9" * 5000 + "}",
-     "malformed request:number out of range at line 1 column 5026"),
-    ('{"type":"selfAddress","x":1e400}', "malformed request:number out of range at line 1 "
-     "column 31"),
-    # lone surrogates: serde_json's words depend on what follows
-    ('{"type":"send","recipient":"x","message":"\\ud800"}',
-     "malformed request:unexpected end of hex escape at line 1 column 49"),
-    ('{"type":"send","recipient":"x","message":"\\udc00"}',
-     "malformed request:lone leading surrogate in hex escape at line 1 column 48"),
-    ('["send","hi"]', "malformed request:invalid length 1, expected struct variant "
-     "ClientRequestText::Send with 3 elements"),
-    ('{"type":"send","message":"m","recipient":"' + base58.encode(NOT_A_POINT) + '.b@c"}',
-     "malformed request:recipient's identity key is malformed: signature error: Cannot "
-     "decompress Edwards point"),
-])
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        # Errors about the tag carry serde_json's position; errors about the other fields do
+        # not (serde reads them from a buffer). Texts as the real client (serde 1.0.228).
+        (
+            '{"type":"foo","message":"hi"}',
+            "malformed request:unknown variant `foo`, expected one "
+            "of `send`, `sendAnonymous`, `reply`, `selfAddress` at line 1 column 13",
+        ),
+        (
+            '{"type":"SelfAddress"}',
+            "malformed request:unknown variant `SelfAddress`, expected one "
+            "of `send`, `sendAnonymous`, `reply`, `selfAddress` at line 1 column 21",
+        ),
+        ('{"message":"hi"}', "malformed request:missing field `type` at line 1 column 16"),
+        (
+            '{"type":"send","type":"send"}',
+            "malformed request:duplicate field `type` at line 1 column 21",
+        ),
+        (
+            '{"type":5}',
+            "malformed request:invalid type: integer `5`, expected variant identifier "
+            "at line 1 column 9",
+        ),
+        ('{"type":"send","message":"hi"}', "malformed request:missing field `recipient`"),
+        (
+            '{"type":"sendAnonymous","message":"hi","recipient":"x"}',
+            "malformed request:missing field `replySurbs`",
+        ),
+        (
+            '{"type":"reply","senderTag":"x","message":5}',
+            "malformed request:invalid type: integer `5`, expected a string",
+        ),
+        (
+            '{"type":"send","message":"m","recipient":"a.b@c","connectionId":-1}',
+            "malformed request:invalid value: integer `-1`, expected u64",
+        ),
+        (
+            '{"type":"send","message":"m","recipient":"no-at-sign"}',
+            "malformed request:recipient is malformed - the string address does not contain "
+            "exactly a single '@' character ",
+        ),
+        (
+            '{"type":"reply","senderTag":"2","message":"m"}',
+            "malformed request:Decoded "
+            "AnonymousSenderTag has invalid length. Expected 16, but got 1",
+        ),
+        ("not json", "malformed request:expected ident at line 1 column 2"),
+        ("", "malformed request:EOF while parsing a value at line 1 column 0"),
+        (
+            '{"type":"selfAddress"} trailing',
+            "malformed request:trailing characters at line 1 column 24",
+        ),
+        (
+            "[1,2]",
+            "malformed request:invalid type: integer `1`, expected variant identifier at "
+            "line 1 column 2",
+        ),
+        # serde reads ignored fields too, within serde_json's bounds
+        (
+            '{"type":"selfAddress","x":' + "[" * 200 + "]" * 200 + "}",
+            "malformed request:recursion limit exceeded at line 1 column 153",
+        ),
+        (
+            '{"type":"selfAddress","x":' + "9" * 5000 + "}",
+            "malformed request:number out of range at line 1 column 5026",
+        ),
+        (
+            '{"type":"selfAddress","x":1e400}',
+            "malformed request:number out of range at line 1 column 31",
+        ),
+        # lone surrogates: serde_json's words depend on what follows
+        (
+            '{"type":"send","recipient":"x","message":"\\ud800"}',
+            "malformed request:unexpected end of hex escape at line 1 column 49",
+        ),
+        (
+            '{"type":"send","recipient":"x","message":"\\udc00"}',
+            "malformed request:lone leading surrogate in hex escape at line 1 column 48",
+        ),
+        (
+            '["send","hi"]',
+            "malformed request:invalid length 1, expected struct variant "
+            "ClientRequestText::Send with 3 elements",
+        ),
+        (
+            '{"type":"send","message":"m","recipient":"' + base58.encode(NOT_A_POINT) + '.b@c"}',
+            "malformed request:recipient's identity key is malformed: signature error: Cannot "
+            "decompress Edwards point",
+        ),
+    ],
+)
 def test_text_errors(mixnet, frame, message):
     with ws(mixnet, "alice") as a:
         a.send(frame)
@@ -279,10 +346,21 @@ def test_a_non_canonical_recipient_key_is_accepted_as_the_real_client_does(mixne
         _, rest = address_text(b).split(".", 1)
         # y = p + 1: the identity point written with y >= p, which curve25519-dalek reduces
         identity = base58.encode((p + 1).to_bytes(32, "little"))
-        a.send(json.dumps({"type": "send", "recipient": f"{identity}.{rest}",
-                           "message": "to nobody here", "connectionId": 1}))
-        assert json.loads(a.recv(timeout=5)) == {"type": "laneQueueLength", "lane": 1,
-                                                  "queue_length": 0}
+        a.send(
+            json.dumps(
+                {
+                    "type": "send",
+                    "recipient": f"{identity}.{rest}",
+                    "message": "to nobody here",
+                    "connectionId": 1,
+                }
+            )
+        )
+        assert json.loads(a.recv(timeout=5)) == {
+            "type": "laneQueueLength",
+            "lane": 1,
+            "queue_length": 0,
+        }
     assert mixnet.stats()["dropped_unknown_recipient"] == 1
 
 
@@ -291,8 +369,16 @@ def test_a_huge_reply_surb_count_stalls_no_one_and_sigterm_still_stops_the_mixne
         with ws(mixnet, "mallory") as m, ws(mixnet, "alice") as a, ws(mixnet, "bob") as b:
             bob_text, bob = address_text(b), address_bytes(b)
             m.send(send_anonymous_bin(bob, b"hostile", 2**32 - 1))
-            m.send(json.dumps({"type": "sendAnonymous", "recipient": bob_text,
-                               "message": "hostile text", "replySurbs": 2**32 - 1}))
+            m.send(
+                json.dumps(
+                    {
+                        "type": "sendAnonymous",
+                        "recipient": bob_text,
+                        "message": "hostile text",
+                        "replySurbs": 2**32 - 1,
+                    }
+                )
+            )
             a.send(send_bin(bob, b"still served"))
             got = {received_bin(b.recv(timeout=10))[1] for _ in range(3)}
             assert got == {b"hostile", b"hostile text", b"still served"}
@@ -505,9 +591,15 @@ def test_a_flood_of_random_frames_leaves_everyone_served(mixnet):
             if n % 2:
                 frame = bytes([rng.choice([0, 1, 2, 4, 5, 9])]) + rng.randbytes(rng.randrange(140))
             else:
-                frame = rng.choice(['{"type":"send"', '{"type":"reply","senderTag":"', "[",
-                                    '{"type":"sendAnonymous","replySurbs":-1}', "\x00"]) \
-                    + rng.randbytes(rng.randrange(20)).decode("latin-1")
+                frame = rng.choice(
+                    [
+                        '{"type":"send"',
+                        '{"type":"reply","senderTag":"',
+                        "[",
+                        '{"type":"sendAnonymous","replySurbs":-1}',
+                        "\x00",
+                    ]
+                ) + rng.randbytes(rng.randrange(20)).decode("latin-1")
             m.send(frame)
         m.send(b"\x03")  # mallory is answered, in order, after all of that
         while not (isinstance(frame := m.recv(timeout=10), bytes) and frame[0] == 0x02):

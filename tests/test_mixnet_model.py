@@ -14,8 +14,11 @@ from nymchat.nym.address import Address
 
 
 def address() -> Address:
-    return Address(bytes(SigningKey.generate().verify_key), os.urandom(32),
-                   bytes(SigningKey.generate().verify_key))
+    return Address(
+        bytes(SigningKey.generate().verify_key),
+        os.urandom(32),
+        bytes(SigningKey.generate().verify_key),
+    )
 
 
 def net(**kwargs) -> tuple[Mixnet, Address, Address]:

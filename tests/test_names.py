@@ -16,10 +16,22 @@ from nymchat.errors import NymchatError
 from nymchat.protocol import names, wire
 
 # The look-alikes of issue 12 that passed registration, each with the name it imitates.
-LOOK_ALIKES = [("rnartin", "martin"), ("vvilliam", "william"), ("clave", "dave"),
-               ("2oe", "zoe"), ("9abe", "gabe"), ("bob-", "bob"), ("-bob", "bob"),
-               ("b__o-_b", "b-o-b"), ("adrnin", "admin"), ("systern", "system"),
-               ("c1ave", "dave"), ("b0b", "bob"), ("a1ice", "alice"), ("5am", "sam")]
+LOOK_ALIKES = [
+    ("rnartin", "martin"),
+    ("vvilliam", "william"),
+    ("clave", "dave"),
+    ("2oe", "zoe"),
+    ("9abe", "gabe"),
+    ("bob-", "bob"),
+    ("-bob", "bob"),
+    ("b__o-_b", "b-o-b"),
+    ("adrnin", "admin"),
+    ("systern", "system"),
+    ("c1ave", "dave"),
+    ("b0b", "bob"),
+    ("a1ice", "alice"),
+    ("5am", "sam"),
+]
 VALID = st.from_regex(r"[A-Za-z0-9_-]{3,32}", fullmatch=True)
 
 
@@ -34,8 +46,17 @@ def test_look_alikes_of_reserved_names_are_reserved(name):
         names.normalize(name)
 
 
-@pytest.mark.parametrize(("a", "b"), [("bob", "rob"), ("user6", "user8"), ("alice", "alicia"),
-                                      ("bob-x", "bobx"), ("dave", "cave"), ("mia", "nia")])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("bob", "rob"),
+        ("user6", "user8"),
+        ("alice", "alicia"),
+        ("bob-x", "bobx"),
+        ("dave", "cave"),
+        ("mia", "nia"),
+    ],
+)
 def test_names_that_do_not_look_alike_stay_apart(a, b):
     assert names.skeleton(a) != names.skeleton(b)
 
@@ -56,8 +77,9 @@ def test_normalize_never_accepts_a_character_outside_the_alphabet(text):
     assert name == text.strip(" \t\r\n").lower()
 
 
-@pytest.mark.parametrize("text", ["alice\x1b[2K", "\u212alice", "al\u0131ce", "alice\u202e",
-                                  "al ice", "ALICE\x00"])
+@pytest.mark.parametrize(
+    "text", ["alice\x1b[2K", "\u212alice", "al\u0131ce", "alice\u202e", "al ice", "ALICE\x00"]
+)
 def test_names_with_escapes_or_unicode_look_alikes_are_invalid(text):
     with pytest.raises(names.InvalidName):
         names.normalize(text)
@@ -67,8 +89,11 @@ class LookupAnswers:
     """A node link that answers every lookup with the keys of `identity`, as `username`."""
 
     def __init__(self, username: str, identity):
-        self.body = {"username": username, "identity": identity.signing_public,
-                     "bundle": bundle(identity)}
+        self.body = {
+            "username": username,
+            "identity": identity.signing_public,
+            "bundle": bundle(identity),
+        }
 
     async def request(self, kind, **body) -> wire.Answer:
         assert kind is wire.Kind.LOOKUP

@@ -24,8 +24,7 @@ def node():
 
 
 def test_errors_are_one_hierarchy():
-    for name in ["BadKey", "BadSignature", "DecryptionFailed", "FramingError",
-                 "InvalidArgument"]:
+    for name in ["BadKey", "BadSignature", "DecryptionFailed", "FramingError", "InvalidArgument"]:
         cls = getattr(errors, name)
         assert issubclass(cls, errors.CryptoError)
         assert issubclass(cls, errors.NymchatError)
@@ -68,8 +67,10 @@ def test_identity_round_trips_through_secret_bytes(alice):
 
 def test_verify_batch_names_bad_items():
     ids = [_native.Identity.generate() for _ in range(64)]
-    items = [(i.signing_public, "batch", bytes([n]) * n, i.sign("batch", bytes([n]) * n))
-             for n, i in enumerate(ids)]
+    items = [
+        (i.signing_public, "batch", bytes([n]) * n, i.sign("batch", bytes([n]) * n))
+        for n, i in enumerate(ids)
+    ]
     assert _native.verify_batch(items) == [True] * 64
     keyed = [(_native.PublicKey(k), label, m, s) for k, label, m, s in items]
     assert _native.verify_batch(keyed) == [True] * 64
@@ -84,7 +85,8 @@ def test_envelope_round_trip_and_binding(alice, node):
     sealed = _native.seal_envelope(alice, node.agreement_public, "to-node", ID, b"hello")
     assert len(sealed) == _native.ENVELOPE_OVERHEAD + 5
     sender, message_id, plaintext = _native.open_envelope(
-        node, "to-node", sealed, expected_sender=alice.signing_public)
+        node, "to-node", sealed, expected_sender=alice.signing_public
+    )
     assert (sender, message_id, plaintext) == (alice.signing_public, ID, b"hello")
     with pytest.raises(errors.DecryptionFailed):
         _native.open_envelope(node, "from-node", sealed)  # other context
@@ -156,8 +158,11 @@ def test_hostile_frames_raise_only_framing_error(data):
 
 
 @settings(max_examples=300, deadline=None)
-@given(frame_index=st.integers(0, 5), position=st.integers(0, _native.FRAME_SIZE - 1),
-       value=st.integers(0, 255))
+@given(
+    frame_index=st.integers(0, 5),
+    position=st.integers(0, _native.FRAME_SIZE - 1),
+    value=st.integers(0, 255),
+)
 def test_mutated_frames_are_refused_or_keep_the_length(frame_index, position, value):
     """Frames are not authenticated (the envelope inside them is): a mutated frame is
     refused, lands in another message, or changes bytes, but never the length."""
@@ -182,9 +187,11 @@ def test_mutated_frames_are_refused_or_keep_the_length(frame_index, position, va
 
 plain_json = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
-    max_leaves=20)
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -195,13 +202,19 @@ def test_json_within_bounds_reads_as_pythons_json_keys_in_order(value):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 200_000), st.integers(1, 20_000), st.integers(0xD800, 0xDFFF),
-       st.sampled_from([b"[", b'{"a":']))
+@given(
+    st.integers(1, 200_000),
+    st.integers(1, 20_000),
+    st.integers(0xD800, 0xDFFF),
+    st.sampled_from([b"[", b'{"a":']),
+)
 def test_json_past_its_bounds_is_refused_with_a_position(depth, digits, unit, opener):
     closer = b"]" if opener == b"[" else b"}"
-    for document, bounded in ((opener * depth + b"0" + closer * depth, depth > 127),
-                              (b"[" + b"9" * digits + b"]", digits > 308),
-                              (b'"\\u%x"' % unit, True)):
+    for document, bounded in (
+        (opener * depth + b"0" + closer * depth, depth > 127),
+        (b"[" + b"9" * digits + b"]", digits > 308),
+        (b'"\\u%x"' % unit, True),
+    ):
         try:
             _native.json_loads(document)
         except errors.JsonError as e:

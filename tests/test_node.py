@@ -15,9 +15,6 @@ from nymchat.protocol.wire import ErrorCode, Kind
 pytestmark = pytest.mark.cli
 
 
-
-
-
 async def refused(code: ErrorCode, coroutine) -> str:
     with pytest.raises(NodeRefused) as error:
         await coroutine
@@ -56,9 +53,10 @@ def test_register_lookup_and_one_time_keys(net):
             await refused(ErrorCode.NOT_FOUND, alice.request(Kind.LOOKUP, username="nobody"))
             # replenish, rotate the fallback
             published = await bob.request(
-                Kind.PUBLISH_KEYS, one_time_keys=tuple(one_time_key(bob.identity, n)
-                                                       for n in range(10, 15)),
-                fallback=one_time_key(bob.identity, 2000, "fallback-key"))
+                Kind.PUBLISH_KEYS,
+                one_time_keys=tuple(one_time_key(bob.identity, n) for n in range(10, 15)),
+                fallback=one_time_key(bob.identity, 2000, "fallback-key"),
+            )
             assert published.body == {"one_time_keys_left": 5}
             b = (await alice.request(Kind.LOOKUP, username="bob-the_2nd")).body["bundle"]
             assert [k.key_id for k in b.one_time_keys] == [10] and b.fallback.key_id == 2000
@@ -77,8 +75,9 @@ def test_relay_fetch_ack_and_offline_queue(net):
                 await bob.register("bob")
             # bob is gone (no websocket): messages wait at the node, acknowledged
             for n in range(5):
-                answer = await alice.request(Kind.SEND, recipient="bob",
-                                             message_id=bytes([n]) * 16, payload=b"m%d" % n)
+                answer = await alice.request(
+                    Kind.SEND, recipient="bob", message_id=bytes([n]) * 16, payload=b"m%d" % n
+                )
                 assert answer.body == {"message_id": bytes([n]) * 16}
             async with client(net, "bob", bob_identity) as bob:
                 refreshed = await bob.request(Kind.REFRESH)
@@ -92,15 +91,16 @@ def test_relay_fetch_ack_and_offline_queue(net):
                 fetched = await bob.request(Kind.FETCH, max=10)
                 assert fetched.body == {"pushed": 2, "queued": 2}
                 rest = await deliveries(bob, 2)
-                await bob.request(Kind.ACK, message_ids=tuple(p.body["message_id"]
-                                                              for p in rest))
-                assert {p.body["message_id"] for p in rest} == {p.body["message_id"]
-                                                                for p in got[3:]}
+                await bob.request(Kind.ACK, message_ids=tuple(p.body["message_id"] for p in rest))
+                assert {p.body["message_id"] for p in rest} == {
+                    p.body["message_id"] for p in got[3:]
+                }
                 assert (await bob.request(Kind.FETCH, max=10)).body == {"pushed": 0, "queued": 0}
                 # a retried send (same id) is accepted again but queued once
                 for _ in range(2):
-                    await alice.request(Kind.SEND, recipient="bob", message_id=b"x" * 16,
-                                        payload=b"once")
+                    await alice.request(
+                        Kind.SEND, recipient="bob", message_id=b"x" * 16, payload=b"once"
+                    )
                 assert (await bob.request(Kind.FETCH, max=10)).body["queued"] == 1
 
     run(main())
@@ -111,12 +111,9 @@ def test_unregister_deletes_everything(net):
         async with client(net, "alice") as alice, client(net, "bob") as bob:
             await alice.register("alice")
             await bob.register("bob")
-            await alice.request(Kind.SEND, recipient="bob", message_id=os.urandom(16),
-                                payload=b"x")
-            await refused(ErrorCode.BAD_REQUEST,
-                          bob.request(Kind.UNREGISTER, username="alice"))
-            assert (await bob.request(Kind.UNREGISTER, username="bob")).kind is \
-                Kind.UNREGISTERED
+            await alice.request(Kind.SEND, recipient="bob", message_id=os.urandom(16), payload=b"x")
+            await refused(ErrorCode.BAD_REQUEST, bob.request(Kind.UNREGISTER, username="alice"))
+            assert (await bob.request(Kind.UNREGISTER, username="bob")).kind is Kind.UNREGISTERED
             await refused(ErrorCode.NOT_FOUND, alice.request(Kind.LOOKUP, username="bob"))
             await refused(ErrorCode.NOT_REGISTERED, bob.request(Kind.FETCH, max=1))
             await bob.register("bob")  # the name is free again

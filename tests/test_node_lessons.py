@@ -25,9 +25,6 @@ from nymchat.protocol.wire import ErrorCode, Kind
 pytestmark = pytest.mark.cli
 
 
-
-
-
 async def delivered(c: Client, timeout: float = 5) -> set[bytes]:
     """Payloads pushed to `c` until it has been quiet for a moment."""
     got = set()
@@ -42,6 +39,7 @@ async def delivered(c: Client, timeout: float = 5) -> set[bytes]:
 
 # 1. One malformed request ended the node's receive loop; no reconnect to the nym-client.
 
+
 def test_malformed_requests_leave_the_node_serving(net):
     mixnet, node = net
     node_address = NodeContact.parse(node.contact).address.to_bytes()
@@ -49,9 +47,16 @@ def test_malformed_requests_leave_the_node_serving(net):
     async def main():
         async with client(net, "alice") as alice:
             await alice.register("alice")
-            hostile = [b"", b"\x01", b"\x02\x05" + bytes(100), b"{\"action\":\"register\"}",
-                       b"[]", os.urandom(1600), b"\x01\x77" + os.urandom(200),
-                       alice.raw_request(Kind.LOOKUP, username="alice")[:-10]]
+            hostile = [
+                b"",
+                b"\x01",
+                b"\x02\x05" + bytes(100),
+                b'{"action":"register"}',
+                b"[]",
+                os.urandom(1600),
+                b"\x01\x77" + os.urandom(200),
+                alice.raw_request(Kind.LOOKUP, username="alice")[:-10],
+            ]
             for data in hostile:  # whole messages, and as frames
                 await alice.link.send_raw(data)
                 await alice.transport.send_anonymous(alice.contact.address, data, 5)
@@ -61,14 +66,17 @@ def test_malformed_requests_leave_the_node_serving(net):
 
     run(main())
     with connect(f"{mixnet.url}/raw") as raw:  # and over Text, straight to the node
-        raw.send(f'{{"type":"sendAnonymous","recipient":"{NodeContact.parse(node.contact).address}","message":"{{\\"action\\":1}}",'
-                 '"replySurbs":5}')
+        raw.send(
+            f'{{"type":"sendAnonymous","recipient":"{NodeContact.parse(node.contact).address}","message":"{{\\"action\\":1}}",'
+            '"replySurbs":5}'
+        )
     assert node.proc.poll() is None
     assert node_address
 
 
-def test_the_node_reconnects_to_its_nym_client_and_keeps_queued_work(start_mixnet,
-                                                                     start_node, tmp_path):
+def test_the_node_reconnects_to_its_nym_client_and_keeps_queued_work(
+    start_mixnet, start_node, tmp_path
+):
     state = tmp_path / "mixnet"
     mixnet = start_mixnet(state=state)
     node = start_node(mixnet)
@@ -79,8 +87,12 @@ def test_the_node_reconnects_to_its_nym_client_and_keeps_queued_work(start_mixne
             await alice.register("alice")
             async with Client(f"{mixnet.url}/bob", node.contact, bob_identity) as bob:
                 await bob.register("bob")
-            await alice.request(Kind.SEND, recipient="bob", message_id=b"q" * 16,
-                                payload=b"queued before the outage")
+            await alice.request(
+                Kind.SEND,
+                recipient="bob",
+                message_id=b"q" * 16,
+                payload=b"queued before the outage",
+            )
         mixnet.stop()  # the node's nym-client goes away...
         await asyncio.sleep(1)
         again = await asyncio.to_thread(start_mixnet, "--port", str(mixnet.port), state=state)
@@ -95,6 +107,7 @@ def test_the_node_reconnects_to_its_nym_client_and_keeps_queued_work(start_mixne
 
 # 2. Replay: a signed request resent later, from another tag, moved the victim's tag.
 
+
 def test_replayed_and_stale_requests_change_nothing(net):
     async def main():
         async with client(net, "alice") as alice, client(net, "bob") as bob:
@@ -102,22 +115,27 @@ def test_replayed_and_stale_requests_change_nothing(net):
             await bob.register("bob")
             captured = alice.raw_request(Kind.REFRESH, push_key=alice.link.push_key)
             request_id = wire.decode_request(captured).request_id
-            assert (await alice.link.request_raw(captured, request_id, 5)).kind is \
-                Kind.REFRESHED
+            assert (await alice.link.request_raw(captured, request_id, 5)).kind is Kind.REFRESHED
             # mallory, holding the captured bytes, replays them from her own sender tag
             async with client(net, "mallory", alice.identity) as mallory:
                 with pytest.raises(NodeRefused) as error:
                     await mallory.link.request_raw(captured, request_id, 5)
                 assert error.value.code is ErrorCode.REPLAYED
-                stale = alice.raw_request(Kind.REFRESH, now_ms=int(time.time() * 1000)
-                                          - 10 * 60_000, push_key=alice.link.push_key)
+                stale = alice.raw_request(
+                    Kind.REFRESH,
+                    now_ms=int(time.time() * 1000) - 10 * 60_000,
+                    push_key=alice.link.push_key,
+                )
                 with pytest.raises(NodeRefused) as error:
-                    await mallory.link.request_raw(stale, wire.decode_request(stale)
-                                                   .request_id, 5)
+                    await mallory.link.request_raw(stale, wire.decode_request(stale).request_id, 5)
                 assert error.value.code is ErrorCode.STALE
                 # alice's messages still go to alice, not to mallory
-                await bob.request(Kind.SEND, recipient="alice", message_id=os.urandom(16),
-                                  payload=b"for alice only")
+                await bob.request(
+                    Kind.SEND,
+                    recipient="alice",
+                    message_id=os.urandom(16),
+                    payload=b"for alice only",
+                )
                 assert b"for alice only" in await delivered(alice)
                 assert await delivered(mallory, timeout=1) == set()
 
@@ -152,25 +170,52 @@ def test_replay_protection_survives_a_node_restart(start_mixnet, start_node, tmp
 # 3. Node answers were never verified: anyone knowing a client's address could forge a
 #    lookup answer or a registration challenge.
 
+
 def test_forged_and_misdirected_answers_are_rejected(net):
     async def main():
-        async with client(net, "alice") as alice, client(net, "bob") as bob, \
-                client(net, "mallory") as mallory:
+        async with (
+            client(net, "alice") as alice,
+            client(net, "bob") as bob,
+            client(net, "mallory") as mallory,
+        ):
             await alice.register("alice")
             await bob.register("bob")
             fake_node = _native.Identity.generate()
             forged_bundle = bundle(mallory.identity)
             # mallory knows alice's address and forges answers and pushes
             forgeries = [
-                wire.encode_answer(fake_node, alice.identity.signing_public, Kind.BUNDLE,
-                                   {"username": "bob", "identity": mallory.identity
-                                    .signing_public, "bundle": forged_bundle}, 0, os.urandom(16)),
-                wire.encode_answer(fake_node, alice.identity.signing_public, Kind.DELIVER,
-                                   {"message_id": os.urandom(16), "sender": "bob", "sent": 0,
-                                    "payload": b"forged"}, 0),
-                wire.encode_answer(fake_node, alice.identity.signing_public, Kind.CHALLENGE,
-                                   {"challenge": os.urandom(32), "difficulty": 0,
-                                    "expires": 0}, 0, os.urandom(16)),
+                wire.encode_answer(
+                    fake_node,
+                    alice.identity.signing_public,
+                    Kind.BUNDLE,
+                    {
+                        "username": "bob",
+                        "identity": mallory.identity.signing_public,
+                        "bundle": forged_bundle,
+                    },
+                    0,
+                    os.urandom(16),
+                ),
+                wire.encode_answer(
+                    fake_node,
+                    alice.identity.signing_public,
+                    Kind.DELIVER,
+                    {
+                        "message_id": os.urandom(16),
+                        "sender": "bob",
+                        "sent": 0,
+                        "payload": b"forged",
+                    },
+                    0,
+                ),
+                wire.encode_answer(
+                    fake_node,
+                    alice.identity.signing_public,
+                    Kind.CHALLENGE,
+                    {"challenge": os.urandom(32), "difficulty": 0, "expires": 0},
+                    0,
+                    os.urandom(16),
+                ),
             ]
             for forged in forgeries:
                 for frame in _native.encode_frames(forged, os.urandom(16)):
@@ -188,8 +233,9 @@ def test_forged_and_misdirected_answers_are_rejected(net):
 def test_an_answer_signed_for_another_user_does_not_verify():
     node = _native.Identity.generate()
     alice, bob = _native.Identity.generate(), _native.Identity.generate()
-    answer = wire.encode_answer(node, bob.signing_public, Kind.ACCEPTED,
-                                {"message_id": b"m" * 16}, 0, b"r" * 16)
+    answer = wire.encode_answer(
+        node, bob.signing_public, Kind.ACCEPTED, {"message_id": b"m" * 16}, 0, b"r" * 16
+    )
     key = _native.PublicKey(node.signing_public)
     assert wire.decode_answer(answer, key, bob.signing_public).kind is Kind.ACCEPTED
     with pytest.raises(wire.WireError):
@@ -198,25 +244,34 @@ def test_an_answer_signed_for_another_user_does_not_verify():
 
 # 4. The identity key signed whatever the node sent as a "nonce": a signing oracle.
 
+
 def test_no_key_signs_bytes_chosen_by_the_node(net):
     """The challenge is answered with proof of work and a request signed over the client's
     own transcript (label, node key, request); nothing verifies over the bare value."""
+
     async def main():
         async with client(net, "alice") as alice:
             offered = bundle(alice.identity)
-            body = (await alice.request(Kind.REGISTER_BEGIN, username="alice",
-                                        bundle=offered)).body
+            body = (await alice.request(Kind.REGISTER_BEGIN, username="alice", bundle=offered)).body
             challenge = body["challenge"]
-            finish = alice.raw_request(Kind.REGISTER_FINISH, username="alice", bundle=offered,
-                                       proof_of_work=0, **body)
+            finish = alice.raw_request(
+                Kind.REGISTER_FINISH, username="alice", bundle=offered, proof_of_work=0, **body
+            )
             return alice.identity, alice.contact.key, challenge, finish
 
     identity, node_key, challenge, finish = run(main())
     request = wire.decode_request(finish)
     key = _native.PublicKey(identity.signing_public)
     key.verify("node-request", node_key + request.signed, request.signature)
-    for label in ("node-request", "node-answer", "node-push", "envelope", "account-key",
-                  "one-time-key", "fallback-key"):
+    for label in (
+        "node-request",
+        "node-answer",
+        "node-push",
+        "envelope",
+        "account-key",
+        "one-time-key",
+        "fallback-key",
+    ):
         with pytest.raises(Exception, match="signature"):
             key.verify(label, challenge, request.signature)
 
@@ -224,14 +279,17 @@ def test_no_key_signs_bytes_chosen_by_the_node(net):
 # 7. Unbounded state: pending registrations never expired; no rate or size limits;
 #    case-sensitive look-alike names; names enumerable through error texts.
 
+
 def test_registrations_left_unfinished_cost_the_node_nothing(net):
     """The node keeps no pending registration (test_registration.py): a sender who begins
     many and finishes none shuts nobody out, not even itself."""
+
     async def main():
         async with client(net, "spammer") as spammer:
             for n in range(50):
-                challenge = await spammer.request(Kind.REGISTER_BEGIN, username=f"name{n}",
-                                                  bundle=bundle(spammer.identity))
+                challenge = await spammer.request(
+                    Kind.REGISTER_BEGIN, username=f"name{n}", bundle=bundle(spammer.identity)
+                )
                 assert challenge.kind is Kind.CHALLENGE
             assert (await spammer.register("spammer")).kind is Kind.REGISTERED
         async with client(net, "someone") as someone:
@@ -246,8 +304,9 @@ def test_rate_and_size_limits(net):
             await alice.register("alice")
             await bob.register("bob")
             with pytest.raises(NodeRefused) as error:
-                await alice.request(Kind.SEND, recipient="bob", message_id=os.urandom(16),
-                                    payload=bytes(70_000))
+                await alice.request(
+                    Kind.SEND, recipient="bob", message_id=os.urandom(16), payload=bytes(70_000)
+                )
             assert error.value.code is ErrorCode.TOO_LARGE
             codes = []
             for _ in range(40):  # lookups are limited hardest: one-time keys are precious
@@ -267,24 +326,28 @@ async def sends(c: Client, recipient: str, count: int, size: int = 1) -> list[st
     answers = []
     for _ in range(count):
         try:
-            await c.request(Kind.SEND, recipient=recipient, message_id=os.urandom(16),
-                            payload=bytes(size))
+            await c.request(
+                Kind.SEND, recipient=recipient, message_id=os.urandom(16), payload=bytes(size)
+            )
             answers.append("accepted")
         except NodeRefused as e:
             answers.append(f"{e.code.name}: {e.detail}")
     return answers
 
 
-def test_one_account_cannot_fill_a_queue_and_contacts_still_reach_it(start_mixnet,
-                                                                     start_node):
+def test_one_account_cannot_fill_a_queue_and_contacts_still_reach_it(start_mixnet, start_node):
     """Bob's queue holds 8: each sender may fill 2, senders bob has not written to 4
     together. Two accounts flooding him leave room for carol, whom he wrote to."""
     mixnet = start_mixnet()
     net = mixnet, start_node(mixnet, "--queue-max-messages", "8")
-    one_sender = ("QUEUE_FULL: bob's queue holds 2 message(s), 2 bytes, from you: one sender "
-                  "may fill at most 25% of it; try again once they have fetched them")
-    strangers = ("QUEUE_FULL: bob's queue has no more room for senders they have not written "
-                 "to; try again once they have fetched their messages")
+    one_sender = (
+        "QUEUE_FULL: bob's queue holds 2 message(s), 2 bytes, from you: one sender "
+        "may fill at most 25% of it; try again once they have fetched them"
+    )
+    strangers = (
+        "QUEUE_FULL: bob's queue has no more room for senders they have not written "
+        "to; try again once they have fetched their messages"
+    )
 
     async def main():
         names = ("bob", "carol", "mallory", "eve", "oscar")
@@ -314,7 +377,8 @@ def test_a_full_node_refuses_new_messages_and_says_so(start_mixnet, start_node):
             assert await sends(c["alice"], "bob", 1, size=2000) == ["accepted"]
             assert await sends(c["carol"], "dave", 1, size=2000) == [
                 "BUSY: this node holds as many queued messages as it may (3000 bytes); try "
-                "again later"]
+                "again later"
+            ]
             assert await sends(c["carol"], "dave", 1, size=900) == ["accepted"]
 
     run(main())
@@ -323,6 +387,7 @@ def test_a_full_node_refuses_new_messages_and_says_so(start_mixnet, start_node):
 def test_throwaway_keys_cannot_drain_one_time_keys(net):
     """Lookups from keys not registered here get no one-time key and share one budget
     (60 a minute for the whole node); a registered user still gets one."""
+
     async def main():
         async with client(net, "bob") as bob, client(net, "alice") as alice:
             await bob.register("bob", keys=50)
@@ -344,8 +409,9 @@ def test_throwaway_keys_cannot_drain_one_time_keys(net):
 
     run(main())
     db = sqlite3.connect(net[1].data / "node.db")
-    assert db.execute("SELECT count(*) FROM one_time_keys WHERE username = 'bob'").fetchone() \
-        == (49,)
+    assert db.execute("SELECT count(*) FROM one_time_keys WHERE username = 'bob'").fetchone() == (
+        49,
+    )
 
 
 def test_errors_tell_a_stranger_nothing_lookup_does_not(net):
@@ -355,8 +421,9 @@ def test_errors_tell_a_stranger_nothing_lookup_does_not(net):
             details = []
             for name in ("alice", "nobody"):
                 try:
-                    await stranger.request(Kind.SEND, recipient=name, message_id=bytes(16),
-                                           payload=b"x")
+                    await stranger.request(
+                        Kind.SEND, recipient=name, message_id=bytes(16), payload=b"x"
+                    )
                 except NodeRefused as e:
                     details.append(e.code)
             # an unregistered sender is refused before the recipient is even looked at
@@ -367,19 +434,25 @@ def test_errors_tell_a_stranger_nothing_lookup_does_not(net):
 
 # 9. The node key was decrypted (PBKDF2) for every reply. Here: once, at start.
 
+
 def test_node_key_is_sealed_and_a_wrong_password_is_a_clear_error(net, shiv_root):
     mixnet, node = net
     document = (node.data / "identity.json").read_text()
     assert "argon2id" in document
     node.stop()
-    out = subprocess.run([str(DIST), "node", "--nym", f"{mixnet.url}/node", "--data",
-                          str(node.data)], capture_output=True, text=True, timeout=30,
-                         env=clean_env(shiv_root, NYMCHAT_NODE_PASSWORD="not the password"))
+    out = subprocess.run(
+        [str(DIST), "node", "--nym", f"{mixnet.url}/node", "--data", str(node.data)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(shiv_root, NYMCHAT_NODE_PASSWORD="not the password"),
+    )
     assert out.returncode == 1
     assert out.stderr.strip().startswith("nymchat: error: wrong passphrase for ")
 
 
 # Crashes and hostile input.
+
 
 def test_accepted_messages_survive_kill_9(start_mixnet, start_node, tmp_path):
     mixnet = start_mixnet()
@@ -393,8 +466,9 @@ def test_accepted_messages_survive_kill_9(start_mixnet, start_node, tmp_path):
         async with Client(f"{mixnet.url}/alice", node.contact) as alice:
             await alice.register("alice")
             for payload in sent:
-                await alice.request(Kind.SEND, recipient="bob", message_id=os.urandom(16),
-                                    payload=payload)
+                await alice.request(
+                    Kind.SEND, recipient="bob", message_id=os.urandom(16), payload=payload
+                )
         node.stop(signal.SIGKILL)  # right after the last "accepted"
 
     run(before())
@@ -421,31 +495,34 @@ def test_thousands_of_hostile_requests_then_a_normal_user_is_served(net):
         async with client(net, "alice") as alice, client(net, "mallory") as mallory:
             await alice.register("alice")
             await mallory.register("mallory")
-            templates = [mallory.raw_request(Kind.LOOKUP, username="alice"),
-                         mallory.raw_request(Kind.SEND, recipient="alice",
-                                             message_id=bytes(16), payload=b"x" * 50),
-                         mallory.raw_request(Kind.REGISTER_BEGIN, username="evil",
-                                             bundle=bundle(mallory.identity)),
-                         mallory.raw_request(Kind.PUBLISH_KEYS, one_time_keys=(),
-                                             fallback=None)]
+            templates = [
+                mallory.raw_request(Kind.LOOKUP, username="alice"),
+                mallory.raw_request(
+                    Kind.SEND, recipient="alice", message_id=bytes(16), payload=b"x" * 50
+                ),
+                mallory.raw_request(
+                    Kind.REGISTER_BEGIN, username="evil", bundle=bundle(mallory.identity)
+                ),
+                mallory.raw_request(Kind.PUBLISH_KEYS, one_time_keys=(), fallback=None),
+            ]
             for n in range(2500):
                 data = bytearray(rng.choice(templates))
                 for _ in range(rng.randint(1, 4)):
                     data[rng.randrange(len(data))] = rng.randrange(256)
                 if n % 5 == 0:
-                    data = data[:rng.randrange(len(data))]
+                    data = data[: rng.randrange(len(data))]
                 await mallory.link.send_raw(bytes(data))
                 if n % 500 == 0:
                     await asyncio.sleep(0.05)
             async with client(net, "carol") as carol:
                 assert (await carol.register("carol")).kind is Kind.REGISTERED
-                await carol.request(Kind.SEND, recipient="alice", message_id=os.urandom(16),
-                                    payload=b"still here")
+                await carol.request(
+                    Kind.SEND, recipient="alice", message_id=os.urandom(16), payload=b"still here"
+                )
             assert b"still here" in await delivered(alice, timeout=10)
 
     run(main(), timeout=300)
     db = sqlite3.connect(net[1].data / "node.db")
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert {r[0] for r in db.execute("SELECT username FROM users")} == \
-        {"alice", "mallory", "carol"}
+    assert {r[0] for r in db.execute("SELECT username FROM users")} == {"alice", "mallory", "carol"}
     assert api

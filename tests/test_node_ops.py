@@ -22,8 +22,11 @@ def test_print_config_shows_each_setting_and_its_origin(shiv_root, tmp_path):
     (data / "node.toml").write_text('pow_difficulty = 20\nretention-days = 3\nnym = "ws://x"\n')
     out = subprocess.run(
         [str(DIST), "node", "--data", str(data), "--print-config", "--nym", "ws://flag"],
-        capture_output=True, text=True, timeout=30,
-        env=clean_env(shiv_root, NYMCHAT_NODE_RETENTION_DAYS="7"))
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(shiv_root, NYMCHAT_NODE_RETENTION_DAYS="7"),
+    )
     assert out.returncode == 0, out.stderr
     lines = dict(line.split(" = ", 1) for line in out.stdout.splitlines())
     assert lines["nym"] == '"ws://flag"  # command line'
@@ -32,15 +35,23 @@ def test_print_config_shows_each_setting_and_its_origin(shiv_root, tmp_path):
     assert lines["freshness"] == "120  # default"
 
 
-@pytest.mark.parametrize(("toml", "message"), [
-    ("bogus = 1\n", "unknown setting 'bogus'"),
-    ("pow_difficulty = 'x'\n", "'pow_difficulty' must be a int"),
-    ("not toml", "cannot read"),
-])
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("bogus = 1\n", "unknown setting 'bogus'"),
+        ("pow_difficulty = 'x'\n", "'pow_difficulty' must be a int"),
+        ("not toml", "cannot read"),
+    ],
+)
 def test_bad_config_files_are_clear_errors(shiv_root, tmp_path, toml, message):
     (tmp_path / "node.toml").write_text(toml)
-    out = subprocess.run([str(DIST), "node", "--data", str(tmp_path), "--print-config"],
-                         capture_output=True, text=True, timeout=30, env=clean_env(shiv_root))
+    out = subprocess.run(
+        [str(DIST), "node", "--data", str(tmp_path), "--print-config"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(shiv_root),
+    )
     assert out.returncode == 2
     assert message in out.stderr
 
@@ -57,8 +68,9 @@ def test_metrics_on_loopback(start_mixnet, start_node, tmp_path):
     async def traffic():
         async with Client(f"{mixnet.url}/alice", node.contact) as alice:
             await alice.register("alice")
-            await alice.request(Kind.SEND, recipient="alice", message_id=os.urandom(16),
-                                payload=b"note to self")
+            await alice.request(
+                Kind.SEND, recipient="alice", message_id=os.urandom(16), payload=b"note to self"
+            )
 
     asyncio.run(traffic())
     page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
@@ -71,9 +83,13 @@ def test_metrics_on_loopback(start_mixnet, start_node, tmp_path):
 
 
 def test_metrics_refuse_other_interfaces(shiv_root, tmp_path):
-    out = subprocess.run([str(DIST), "node", "--data", str(tmp_path), "--metrics",
-                          "0.0.0.0:9477"], capture_output=True, text=True, timeout=30,
-                         env=clean_env(shiv_root, NYMCHAT_NODE_PASSWORD="x" * 10))
+    out = subprocess.run(
+        [str(DIST), "node", "--data", str(tmp_path), "--metrics", "0.0.0.0:9477"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(shiv_root, NYMCHAT_NODE_PASSWORD="x" * 10),
+    )
     assert out.returncode == 2
     assert "give a loopback HOST:PORT" in out.stderr
 
@@ -105,12 +121,25 @@ def test_supervised_nym_client_is_started_and_restarted(shiv_root, tmp_path):
     """The node initialises its nym-client once, runs it, restarts it when it dies, and
     reconnects."""
     fake, port = fake_nym_client(tmp_path, shiv_root)
-    node = NodeProcess(tmp_path / "node", shiv_root, f"ws://127.0.0.1:{port}/node",
-                       "--nym-client-bin", fake, "--nym-id", "nymchat-node",
-                       "--pow-difficulty", "0")
+    node = NodeProcess(
+        tmp_path / "node",
+        shiv_root,
+        f"ws://127.0.0.1:{port}/node",
+        "--nym-client-bin",
+        fake,
+        "--nym-id",
+        "nymchat-node",
+        "--pow-difficulty",
+        "0",
+    )
     try:
-        assert (tmp_path / "init-calls").read_text().split() == \
-            ["init", "--id", "nymchat-node", "--port", str(port)]
+        assert (tmp_path / "init-calls").read_text().split() == [
+            "init",
+            "--id",
+            "nymchat-node",
+            "--port",
+            str(port),
+        ]
 
         async def use(name):
             async with Client(f"ws://127.0.0.1:{port}/{name}", node.contact) as c:
@@ -134,8 +163,15 @@ def test_supervised_nym_client_is_started_and_restarted(shiv_root, tmp_path):
 
 def test_the_supervised_nym_client_never_sees_the_node_password(shiv_root, tmp_path):
     fake, port = fake_nym_client(tmp_path, shiv_root)
-    node = NodeProcess(tmp_path / "node", shiv_root, f"ws://127.0.0.1:{port}/node",
-                       "--nym-client-bin", fake, "--nym-id", "nymchat-node")
+    node = NodeProcess(
+        tmp_path / "node",
+        shiv_root,
+        f"ws://127.0.0.1:{port}/node",
+        "--nym-client-bin",
+        fake,
+        "--nym-id",
+        "nymchat-node",
+    )
     node.stop()
     for step in ("init", "run"):
         env = (tmp_path / f"env-{step}").read_text()
@@ -149,12 +185,15 @@ def test_logs_are_structured_and_hold_no_content_or_names(start_mixnet, start_no
     tags = []
 
     async def traffic():
-        async with Client(f"{mixnet.url}/alice", node.contact) as alice, \
-                Client(f"{mixnet.url}/bob", node.contact) as bob:
+        async with (
+            Client(f"{mixnet.url}/alice", node.contact) as alice,
+            Client(f"{mixnet.url}/bob", node.contact) as bob,
+        ):
             await alice.register("alice")
             await bob.register("bob")
-            await alice.request(Kind.SEND, recipient="bob", message_id=os.urandom(16),
-                                payload=b"secret words")
+            await alice.request(
+                Kind.SEND, recipient="bob", message_id=os.urandom(16), payload=b"secret words"
+            )
             push = await bob.push()
             while push.kind is not Kind.DELIVER:
                 push = await bob.push()

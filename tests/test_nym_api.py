@@ -17,38 +17,40 @@ from nymchat.nym.address import Address, AddressError
 
 
 def make_address() -> Address:
-    return Address(bytes(SigningKey.generate().verify_key), os.urandom(32),
-                   bytes(SigningKey.generate().verify_key))
+    return Address(
+        bytes(SigningKey.generate().verify_key),
+        os.urandom(32),
+        bytes(SigningKey.generate().verify_key),
+    )
 
 
 ADDRESS = make_address()
 P = 2**255 - 19
-NOT_A_POINT = next(k for k in (bytes([n]) * 32 for n in range(256))
-                   if not ref.decompresses(k))
+NOT_A_POINT = next(k for k in (bytes([n]) * 32 for n in range(256)) if not ref.decompresses(k))
 u64 = st.integers(0, 2**64 - 1)
 conn_ids = st.one_of(st.none(), st.integers(1, 2**64 - 1))
 payloads = st.binary(max_size=3000)
 requests = st.one_of(
     st.builds(api.Send, st.just(ADDRESS), payloads, conn_ids),
-    st.builds(api.SendAnonymous, st.just(ADDRESS), payloads, st.integers(0, 2**32 - 1),
-              conn_ids),
+    st.builds(api.SendAnonymous, st.just(ADDRESS), payloads, st.integers(0, 2**32 - 1), conn_ids),
     st.builds(api.Reply, st.binary(min_size=16, max_size=16), payloads, conn_ids),
     st.just(api.SelfAddress()),
     st.builds(api.ClosedConnection, u64),
     st.builds(api.GetLaneQueueLength, u64),
 )
 responses = st.one_of(
-    st.builds(api.Received, payloads, st.one_of(st.none(), st.binary(min_size=16,
-                                                                       max_size=16))),
+    st.builds(api.Received, payloads, st.one_of(st.none(), st.binary(min_size=16, max_size=16))),
     st.just(api.SelfAddressIs(ADDRESS)),
     st.builds(api.LaneQueueLength, u64, u64),
     st.builds(api.ErrorResponse, st.sampled_from(list(api.ErrorKind)), st.text(max_size=100)),
 )
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
-    max_leaves=12)
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -65,8 +67,9 @@ def test_text_requests_round_trip(request, text):
             api.encode_request_text(request)
         return
     if hasattr(request, "message"):
-        request = type(request)(*[text.encode() if f == "message" else getattr(request, f)
-                                  for f in request.__slots__])
+        request = type(request)(
+            *[text.encode() if f == "message" else getattr(request, f) for f in request.__slots__]
+        )
     assert api.decode_request_text(api.encode_request_text(request)) == request
 
 
@@ -115,8 +118,17 @@ def test_random_text_requests_raise_only_malformed_request(text):
 @settings(max_examples=1000, deadline=None)
 @given(json_values, st.sampled_from(["send", "sendAnonymous", "reply", "selfAddress", "x"]))
 def test_hostile_json_requests_raise_only_malformed_request(value, variant):
-    for document in (value, {"type": variant, "message": value, "recipient": value,
-                             "replySurbs": value, "senderTag": value, "connectionId": value}):
+    for document in (
+        value,
+        {
+            "type": variant,
+            "message": value,
+            "recipient": value,
+            "replySurbs": value,
+            "senderTag": value,
+            "connectionId": value,
+        },
+    ):
         try:
             api.decode_request_text(json.dumps(document))
         except api.ApiError as e:
@@ -140,8 +152,11 @@ def test_deeply_nested_json_is_an_error_not_a_crash():
 
 def nested(depth: int) -> str:
     """A JSON value `depth` containers deep, arrays and objects alternating."""
-    return "".join("[" if n % 2 else '{"k":' for n in range(depth)) + "0" + \
-        "".join("]" if n % 2 else "}" for n in reversed(range(depth)))
+    return (
+        "".join("[" if n % 2 else '{"k":' for n in range(depth))
+        + "0"
+        + "".join("]" if n % 2 else "}" for n in reversed(range(depth)))
+    )
 
 
 def error_of(text: str) -> str | None:
@@ -166,8 +181,11 @@ def test_nesting_is_refused_past_serdes_recursion_limit_wherever_it_is(depth, fi
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 6000), st.sampled_from(["", "-", "0.", "1e"]),
-       st.sampled_from(["x", "connectionId", "replySurbs"]))
+@given(
+    st.integers(1, 6000),
+    st.sampled_from(["", "-", "0.", "1e"]),
+    st.sampled_from(["x", "connectionId", "replySurbs"]),
+)
 def test_numbers_of_any_length_are_read_in_range_or_refused(digits, prefix, field):
     number = prefix + "9" * digits
     error = error_of(f'{{"type":"selfAddress","{field}":{number}}}')
@@ -203,45 +221,74 @@ def sequence_form(request: api.Request) -> str:
 
 
 @settings(max_examples=200, deadline=None)
-@given(requests.filter(lambda r: not isinstance(r, api.ClosedConnection
-                                                | api.GetLaneQueueLength)),
-       st.text(max_size=50))
+@given(
+    requests.filter(lambda r: not isinstance(r, api.ClosedConnection | api.GetLaneQueueLength)),
+    st.text(max_size=50),
+)
 def test_requests_are_read_as_json_arrays_too(request, text):
     if hasattr(request, "message"):
-        request = type(request)(*[text.encode() if f == "message" else getattr(request, f)
-                                  for f in request.__slots__])
+        request = type(request)(
+            *[text.encode() if f == "message" else getattr(request, f) for f in request.__slots__]
+        )
     assert api.decode_request_text(sequence_form(request)) == request
 
 
-@pytest.mark.parametrize(("text", "error"), [
-    ('["send","hi"]', "invalid length 1, expected struct variant ClientRequestText::Send with "
-                      "3 elements"),
-    (f'["send","hi","{ADDRESS}",null,5]', "invalid length 4, expected 3 elements in sequence"),
-    ("[]", "missing field `type` at line 1 column 2"),
-    ('["selfAddress",[' + "[" * 200, "recursion limit exceeded at line 1 column 142"),
-    ('{"type":"send","message":"m","recipient":"r","connectionId":18446744073709551616}',
-     "invalid type: floating point `1.8446744073709552e+19`, expected u64"),
-    ('{"type":"sendAnonymous","message":"m","recipient":"r","replySurbs":4294967296}',
-     "invalid value: integer `4294967296`, expected u32"),
-    (f'{{"type":"send","message":"m","recipient":"{base58.encode(NOT_A_POINT)}.x@y"}}',
-     "recipient's identity key is malformed: signature error: Cannot decompress Edwards point"),
-])
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (
+            '["send","hi"]',
+            "invalid length 1, expected struct variant ClientRequestText::Send with 3 elements",
+        ),
+        (f'["send","hi","{ADDRESS}",null,5]', "invalid length 4, expected 3 elements in sequence"),
+        ("[]", "missing field `type` at line 1 column 2"),
+        ('["selfAddress",[' + "[" * 200, "recursion limit exceeded at line 1 column 142"),
+        (
+            '{"type":"send","message":"m","recipient":"r","connectionId":18446744073709551616}',
+            "invalid type: floating point `1.8446744073709552e+19`, expected u64",
+        ),
+        (
+            '{"type":"sendAnonymous","message":"m","recipient":"r","replySurbs":4294967296}',
+            "invalid value: integer `4294967296`, expected u32",
+        ),
+        (
+            f'{{"type":"send","message":"m","recipient":"{base58.encode(NOT_A_POINT)}.x@y"}}',
+            "recipient's identity key is malformed: signature error: "
+            "Cannot decompress Edwards point",
+        ),
+    ],
+)
 def test_text_errors_are_serdes(text, error):
     assert error_of(text) == error
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.recursive(
-    st.integers(1, 6000).map(lambda n: "-9" * (n % 2) + "9" * n) | st.sampled_from(
-        ['"\\ud800"', '"\\udfff"', '"\\ud800\\udc00"', "1e999", "-0.0", '"x"', "null"]),
-    lambda inner: st.lists(inner, max_size=3).map(lambda xs: f"[{','.join(xs)}]")
-    | st.lists(inner, max_size=3).map(
-        lambda xs: "{" + ",".join(f'"{k}":{v}' for k, v in zip("abc", xs, strict=False)) + "}"),
-    max_leaves=8), st.integers(0, 130))
+@given(
+    st.recursive(
+        st.integers(1, 6000).map(lambda n: "-9" * (n % 2) + "9" * n)
+        | st.sampled_from(
+            ['"\\ud800"', '"\\udfff"', '"\\ud800\\udc00"', "1e999", "-0.0", '"x"', "null"]
+        ),
+        lambda inner: (
+            st.lists(inner, max_size=3).map(lambda xs: f"[{','.join(xs)}]")
+            | st.lists(inner, max_size=3).map(
+                lambda xs: (
+                    "{" + ",".join(f'"{k}":{v}' for k, v in zip("abc", xs, strict=False)) + "}"
+                )
+            )
+        ),
+        max_leaves=8,
+    ),
+    st.integers(0, 130),
+)
 def test_hostile_documents_only_raise_malformed_request(value, depth):
-    for text in (value, "[" * depth + value + "]" * depth,
-                 f'{{"type":"selfAddress","x":{value}}}', f'["send",{value},"{ADDRESS}",{value}]',
-                 f'{{"type":"send","message":{value},"recipient":"{ADDRESS}"}}'):
+    for text in (
+        value,
+        "[" * depth + value + "]" * depth,
+        f'{{"type":"selfAddress","x":{value}}}',
+        f'["send",{value},"{ADDRESS}",{value}]',
+        f'{{"type":"send","message":{value},"recipient":"{ADDRESS}"}}',
+    ):
         error_of(text)
 
 
@@ -289,8 +336,10 @@ def test_address_keys_are_whatever_curve25519_dalek_decompresses(key):
     else:
         with pytest.raises(AddressError) as raised:
             Address.from_bytes(raw)
-        assert str(raised.value) == ("recipient's identity key is malformed: signature error: "
-                                     "Cannot decompress Edwards point")
+        assert str(raised.value) == (
+            "recipient's identity key is malformed: signature error: "
+            "Cannot decompress Edwards point"
+        )
 
 
 GATEWAY = base58.encode(ADDRESS.gateway)
@@ -298,34 +347,66 @@ IDENTITY = base58.encode(ADDRESS.identity)
 ENCRYPTION = base58.encode(ADDRESS.encryption)
 
 
-@pytest.mark.parametrize(("text", "error"), [
-    ("no-at-sign", "recipient is malformed - the string address does not contain exactly a "
-                   "single '@' character "),
-    ("a@b@c", "recipient is malformed - the string address does not contain exactly a single "
-              "'@' character "),
-    (f"{IDENTITY}@{GATEWAY}", "recipient is malformed - the string address does not contain "
-                              "exactly a single '.' character "),
-    (f"0{IDENTITY[1:]}.x@y", "recipient's identity key is malformed: the base58 representation "
-                             "of the public key was malformed - provided string contained "
-                             "invalid character '0' at byte 0"),
-    ("ab\\'.x@y", "recipient's identity key is malformed: the base58 representation of the "
-                  "public key was malformed - provided string contained invalid character "
-                  "'\\\\' at byte 2"),
-    ("aé.x@y", "recipient's identity key is malformed: the base58 representation of the public "
-               "key was malformed - provided string contained non-ascii character starting "
-               "at byte 1"),
-    ("abc.x@y", "recipient's identity key is malformed: could not convert slice to array"),
-    (f"{base58.encode(NOT_A_POINT)}.x@y", "recipient's identity key is malformed: signature "
-                                           "error: Cannot decompress Edwards point"),
-    (f"{IDENTITY}.abc@y", "recipient's encryption key is malformed: received public key of "
-                          "invalid size. Got: 3, expected: 32"),
-    (f"{IDENTITY}.{ENCRYPTION}@l", "recipient gateway's identity key is malformed: the base58 "
-                                   "representation of the public key was malformed - provided "
-                                   "string contained invalid character 'l' at byte 0"),
-    (f"{IDENTITY}.{ENCRYPTION}@{base58.encode(NOT_A_POINT)}",
-     "recipient gateway's identity key is malformed: signature error: Cannot decompress "
-     "Edwards point"),
-])
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (
+            "no-at-sign",
+            "recipient is malformed - the string address does not contain exactly a "
+            "single '@' character ",
+        ),
+        (
+            "a@b@c",
+            "recipient is malformed - the string address does not contain exactly a single "
+            "'@' character ",
+        ),
+        (
+            f"{IDENTITY}@{GATEWAY}",
+            "recipient is malformed - the string address does not contain "
+            "exactly a single '.' character ",
+        ),
+        (
+            f"0{IDENTITY[1:]}.x@y",
+            "recipient's identity key is malformed: the base58 representation "
+            "of the public key was malformed - provided string contained "
+            "invalid character '0' at byte 0",
+        ),
+        (
+            "ab\\'.x@y",
+            "recipient's identity key is malformed: the base58 representation of the "
+            "public key was malformed - provided string contained invalid character "
+            "'\\\\' at byte 2",
+        ),
+        (
+            "aé.x@y",
+            "recipient's identity key is malformed: the base58 representation of the public "
+            "key was malformed - provided string contained non-ascii character starting "
+            "at byte 1",
+        ),
+        ("abc.x@y", "recipient's identity key is malformed: could not convert slice to array"),
+        (
+            f"{base58.encode(NOT_A_POINT)}.x@y",
+            "recipient's identity key is malformed: signature "
+            "error: Cannot decompress Edwards point",
+        ),
+        (
+            f"{IDENTITY}.abc@y",
+            "recipient's encryption key is malformed: received public key of "
+            "invalid size. Got: 3, expected: 32",
+        ),
+        (
+            f"{IDENTITY}.{ENCRYPTION}@l",
+            "recipient gateway's identity key is malformed: the base58 "
+            "representation of the public key was malformed - provided "
+            "string contained invalid character 'l' at byte 0",
+        ),
+        (
+            f"{IDENTITY}.{ENCRYPTION}@{base58.encode(NOT_A_POINT)}",
+            "recipient gateway's identity key is malformed: signature error: Cannot decompress "
+            "Edwards point",
+        ),
+    ],
+)
 def test_address_errors_are_the_real_clients_in_its_order(text, error):
     with pytest.raises(AddressError) as raised:
         Address.parse(text)
@@ -336,5 +417,7 @@ def test_a_binary_recipient_is_checked_before_the_length():
     frame = b"\x00" + NOT_A_POINT + bytes(64) + (0).to_bytes(8, "big") + (9).to_bytes(8, "big")
     with pytest.raises(api.ApiError) as raised:
         api.decode_request_binary(frame + b"short")
-    assert raised.value.detail == ("malformed recipient: recipient's identity key is malformed: "
-                                   "signature error: Cannot decompress Edwards point")
+    assert raised.value.detail == (
+        "malformed recipient: recipient's identity key is malformed: "
+        "signature error: Cannot decompress Edwards point"
+    )

@@ -13,8 +13,10 @@ from procs import DIST, User, clean_env
 pytestmark = pytest.mark.cli
 
 # Runs on any Python, 2.7 included.
-ASK = ("import os, sys, platform; print('%s %d.%d %s' % ((platform.python_implementation(),) + "
-       "tuple(sys.version_info[:2]) + (os.path.realpath(sys.executable),)))")
+ASK = (
+    "import os, sys, platform; print('%s %d.%d %s' % ((platform.python_implementation(),) + "
+    "tuple(sys.version_info[:2]) + (os.path.realpath(sys.executable),)))"
+)
 
 
 def _candidates() -> list[str]:
@@ -38,14 +40,14 @@ def _interpreters() -> dict[str, tuple[str, tuple[int, int]]]:
             continue
         if out.returncode == 0:
             implementation, version, executable = out.stdout.split(maxsplit=2)
-            seen[executable.strip()] = (implementation,
-                                        tuple(int(n) for n in version.split(".")))
+            seen[executable.strip()] = (implementation, tuple(int(n) for n in version.split(".")))
     return seen
 
 
 FOUND = _interpreters()
-SUPPORTED = sorted((p for p, (i, v) in FOUND.items() if i == "CPython" and v >= (3, 11)),
-                   key=FOUND.get)
+SUPPORTED = sorted(
+    (p for p, (i, v) in FOUND.items() if i == "CPython" and v >= (3, 11)), key=FOUND.get
+)
 OLD = sorted((p for p, (_, v) in FOUND.items() if v < (3, 11)), key=FOUND.get)
 
 
@@ -57,11 +59,17 @@ def _params(paths, what):
     return paths or [pytest.param(None, marks=pytest.mark.skip(reason=f"no {what} here"))]
 
 
-@pytest.mark.parametrize("python", _params(SUPPORTED, "CPython >= 3.11"),
-                         ids=_ids(SUPPORTED) or None)
+@pytest.mark.parametrize(
+    "python", _params(SUPPORTED, "CPython >= 3.11"), ids=_ids(SUPPORTED) or None
+)
 def test_version_proves_every_dependency_loads_on_each_cpython(python, shiv_root):
-    out = subprocess.run([python, str(DIST), "--version"], capture_output=True, text=True,
-                         env=clean_env(shiv_root), timeout=120)
+    out = subprocess.run(
+        [python, str(DIST), "--version"],
+        capture_output=True,
+        text=True,
+        env=clean_env(shiv_root),
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     major, minor = FOUND[python][1]
     assert f"Python {major}.{minor}." in out.stdout
@@ -69,24 +77,30 @@ def test_version_proves_every_dependency_loads_on_each_cpython(python, shiv_root
     assert "dependencies (all load): PyNaCl" in out.stdout
 
 
-@pytest.mark.parametrize("python", _params(SUPPORTED, "CPython >= 3.11"),
-                         ids=_ids(SUPPORTED) or None)
+@pytest.mark.parametrize(
+    "python", _params(SUPPORTED, "CPython >= 3.11"), ids=_ids(SUPPORTED) or None
+)
 def test_register_send_and_receive_on_each_cpython(python, net, shiv_root, tmp_path):
     mixnet, node = net  # the mixnet and the node run on the default python3
-    alice, bob = (User(n, tmp_path / n, shiv_root, mixnet, node, python=python)
-                  for n in ("alice", "bob"))
+    alice, bob = (
+        User(n, tmp_path / n, shiv_root, mixnet, node, python=python) for n in ("alice", "bob")
+    )
     for user in (alice, bob):
         assert user.register().stdout.strip() == f"registered as {user.name}"
     assert alice("send", "bob", "hello").stdout.strip() == "accepted by the node for bob"
     assert [m["text"] for m in bob.json("inbox")] == ["hello"]
 
 
-@pytest.mark.parametrize("python", _params(OLD, "Python older than 3.11"),
-                         ids=_ids(OLD) or None)
+@pytest.mark.parametrize("python", _params(OLD, "Python older than 3.11"), ids=_ids(OLD) or None)
 def test_an_older_python_is_refused_in_one_line(python, tmp_path):
     shiv_root = tmp_path / "shiv"
-    out = subprocess.run([python, str(DIST), "--version"], capture_output=True, text=True,
-                         env=clean_env(shiv_root), timeout=60)
+    out = subprocess.run(
+        [python, str(DIST), "--version"],
+        capture_output=True,
+        text=True,
+        env=clean_env(shiv_root),
+        timeout=60,
+    )
     major, minor = FOUND[python][1]
     assert out.returncode == 1
     assert out.stderr == f"nymchat needs Python >= 3.11; this is {major}.{minor} ({python})\n"
@@ -118,20 +132,29 @@ def without_cffi_backend(tmp_path) -> str:
 
 
 def test_version_names_a_dependency_that_does_not_load(shiv_root, without_cffi_backend):
-    out = subprocess.run([str(DIST), "--version"], capture_output=True, text=True, timeout=60,
-                         env=clean_env(shiv_root, PYTHONPATH=without_cffi_backend))
+    out = subprocess.run(
+        [str(DIST), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(shiv_root, PYTHONPATH=without_cffi_backend),
+    )
     assert out.returncode == 1
     assert out.stdout == ""
     assert out.stderr.startswith("nymchat: error: PyNaCl does not load on Python 3.")
     assert "No module named '_cffi_backend'" in out.stderr
 
 
-def test_a_command_names_a_dependency_that_does_not_load(shiv_root, without_cffi_backend,
-                                                         tmp_path):
-    out = subprocess.run([str(DIST), "--home", str(tmp_path / "home"), "keys", "new"],
-                         capture_output=True, text=True, timeout=60,
-                         env=clean_env(shiv_root, PYTHONPATH=without_cffi_backend,
-                                       NYMCHAT_PASSPHRASE="correct horse battery"))
+def test_a_command_names_a_dependency_that_does_not_load(shiv_root, without_cffi_backend, tmp_path):
+    out = subprocess.run(
+        [str(DIST), "--home", str(tmp_path / "home"), "keys", "new"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(
+            shiv_root, PYTHONPATH=without_cffi_backend, NYMCHAT_PASSPHRASE="correct horse battery"
+        ),
+    )
     assert out.returncode == 1
     assert out.stderr.startswith("nymchat: error: PyNaCl does not load on Python 3.")
     assert "internal error" not in out.stderr

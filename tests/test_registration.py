@@ -33,11 +33,21 @@ def test_registrations_in_progress_from_many_tags_do_not_close_registration():
     h = Harness(request_burst=1e9)
     mallory = _native.Identity.generate()
     offered = bundle(mallory, 0)
-    begins = [(wire.encode_request(mallory, h.node.signing_public, Kind.REGISTER_BEGIN,
-                                   {"username": f"m{n:05d}", "bundle": offered}, T0)[0],
-               os.urandom(16)) for n in range(12_000)]  # each from a tag of its own
+    begins = [
+        (
+            wire.encode_request(
+                mallory,
+                h.node.signing_public,
+                Kind.REGISTER_BEGIN,
+                {"username": f"m{n:05d}", "bundle": offered},
+                T0,
+            )[0],
+            os.urandom(16),
+        )
+        for n in range(12_000)
+    ]  # each from a tag of its own
     for start in range(0, len(begins), 256):
-        h.service.handle_batch(begins[start:start + 256], T0)
+        h.service.handle_batch(begins[start : start + 256], T0)
     who, tag = user()
     assert h.register(who, tag, "alice").kind is Kind.REGISTERED
 
@@ -66,8 +76,7 @@ def test_the_client_solves_no_more_than_the_maximum():
     with pytest.raises(pow.TooDifficult, match="40 bits; nymchat does at most 24"):
         pow.solve(bytes(32), "alice", bytes(32), 40)
     assert time.monotonic() - started < 5  # refused, not attempted
-    assert pow.check(bytes(32), "alice", bytes(32), pow.solve(bytes(32), "alice", bytes(32), 8),
-                     8)
+    assert pow.check(bytes(32), "alice", bytes(32), pow.solve(bytes(32), "alice", bytes(32), 8), 8)
 
 
 @pytest.mark.cli
@@ -89,19 +98,30 @@ def test_register_refuses_a_node_asking_for_too_much_work(start_mixnet, shiv_roo
                         continue
                     request = wire.decode_request(done[1])
                     answer = wire.encode_answer(
-                        hostile, request.requester, Kind.CHALLENGE,
-                        {"challenge": bytes(32), "difficulty": 40, "expires": 2 ** 62},
-                        int(time.time() * 1000), request.request_id)
+                        hostile,
+                        request.requester,
+                        Kind.CHALLENGE,
+                        {"challenge": bytes(32), "difficulty": 40, "expires": 2**62},
+                        int(time.time() * 1000),
+                        request.request_id,
+                    )
                     for frame in _native.encode_frames(
-                            answer, wire.answer_frame_id(request.request_id)):
+                        answer, wire.answer_frame_id(request.request_id)
+                    ):
                         await nym.reply(received.sender_tag, frame)
 
             node = asyncio.create_task(answer_everything())
-            alice = User("alice", tmp_path / "alice", shiv_root, mixnet,
-                         SimpleNamespace(contact=str(contact)))
+            alice = User(
+                "alice",
+                tmp_path / "alice",
+                shiv_root,
+                mixnet,
+                SimpleNamespace(contact=str(contact)),
+            )
             await asyncio.to_thread(alice, "keys", "new")
-            out = await asyncio.to_thread(alice, "register", "alice", "--node", str(contact),
-                                          "--nym", alice.nym, check=False)
+            out = await asyncio.to_thread(
+                alice, "register", "alice", "--node", str(contact), "--nym", alice.nym, check=False
+            )
             node.cancel()
             return out
 

@@ -130,9 +130,13 @@ def test_first_messages_match_their_session_until_the_peer_replies():
     assert b.matches(again) and b.decrypt(again) == b"still opening"
     a.decrypt(b.encrypt(b"answer"))
     assert not b.matches(a.encrypt(b"normal message"))
-    assert not _native.Account().outbound(_native.Account().curve25519_key,
-                                          _native.Account().generate_one_time_keys(1)[0][1]
-                                          ).matches(first)
+    assert (
+        not _native.Account()
+        .outbound(
+            _native.Account().curve25519_key, _native.Account().generate_one_time_keys(1)[0][1]
+        )
+        .matches(first)
+    )
 
 
 @functools.cache

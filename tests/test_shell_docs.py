@@ -15,13 +15,22 @@ COMPLETION = DIST.parent / "nymchat.bash"
 
 def complete(*words: str, cwd=None, env=None) -> list[str]:
     """What bash offers for the last of `words` (the command line so far), as TAB would."""
-    script = (f"source {COMPLETION}\n"
-              f"COMP_WORDS=({' '.join(_quote(w) for w in words)})\n"
-              f"COMP_CWORD={len(words) - 1}\n"
-              "_shtab_nymchat\n"
-              "printf '%s\\n' \"${COMPREPLY[@]}\"\n")
-    out = subprocess.run(["bash", "--norc", "-c", script], capture_output=True, text=True,
-                         cwd=cwd, env=env, stdin=subprocess.DEVNULL, timeout=60)
+    script = (
+        f"source {COMPLETION}\n"
+        f"COMP_WORDS=({' '.join(_quote(w) for w in words)})\n"
+        f"COMP_CWORD={len(words) - 1}\n"
+        "_shtab_nymchat\n"
+        "printf '%s\\n' \"${COMPREPLY[@]}\"\n"
+    )
+    out = subprocess.run(
+        ["bash", "--norc", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     return [w for w in out.stdout.splitlines() if w]
 
@@ -32,8 +41,9 @@ def _quote(word: str) -> str:
 
 def test_completion_offers_the_contact_names_of_the_running_chat(net, shiv_root, tmp_path):
     mixnet, node = net
-    alice, bob, bea = (User(n, tmp_path / n, shiv_root, mixnet, node)
-                       for n in ("alice", "bob", "bea"))
+    alice, bob, bea = (
+        User(n, tmp_path / n, shiv_root, mixnet, node) for n in ("alice", "bob", "bea")
+    )
     for user in (alice, bob, bea):
         user.register()
     alice("lookup", "bob")
@@ -41,9 +51,12 @@ def test_completion_offers_the_contact_names_of_the_running_chat(net, shiv_root,
     env = clean_env(shiv_root)  # no passphrase anywhere: completion must not need one
     line = [str(DIST), "--home", str(alice.home)]
     assert complete(*line, "send", "b", env=env) == []  # nothing serves the profile: nothing
-    follow = subprocess.Popen([*line, "inbox", "--follow"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL,
-                              env=clean_env(shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
+    follow = subprocess.Popen(
+        [*line, "inbox", "--follow"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=clean_env(shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE),
+    )
     try:
         wait_until_serving(alice.home, follow)
         assert complete(*line, "send", "b", env=env) == ["bea", "bob"]
@@ -53,8 +66,9 @@ def test_completion_offers_the_contact_names_of_the_running_chat(net, shiv_root,
             assert complete(*line, "contacts", action, "be", env=env) == ["bea"], action
         # --home after the command, and $NYMCHAT_HOME, name the profile too
         assert complete(str(DIST), "send", "--home", str(alice.home), "bo", env=env) == ["bob"]
-        assert complete(str(DIST), "send", "bo", env={**env, "NYMCHAT_HOME": str(alice.home)}
-                        ) == ["bob"]
+        assert complete(str(DIST), "send", "bo", env={**env, "NYMCHAT_HOME": str(alice.home)}) == [
+            "bob"
+        ]
         assert complete(*line, "register", "b", env=env) == []  # a new name, not a contact
     finally:
         follow.send_signal(signal.SIGTERM)
@@ -73,9 +87,13 @@ def test_completion_completes_paths_for_home_and_passphrase_file(tmp_path):
 
 
 def man_page() -> str:
-    out = subprocess.run(["man", "-l", str(DIST.parent / "nymchat.1")], capture_output=True,
-                         text=True, env={"MANWIDTH": "200", "PATH": "/usr/bin:/bin"},
-                         timeout=60)
+    out = subprocess.run(
+        ["man", "-l", str(DIST.parent / "nymchat.1")],
+        capture_output=True,
+        text=True,
+        env={"MANWIDTH": "200", "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     if out.returncode != 0:
         pytest.skip(f"man cannot render pages here: {out.stderr.strip()}")
     return re.sub(".\b", "", out.stdout)
@@ -100,17 +118,23 @@ def test_man_page_has_examples_the_chat_commands_and_every_exit_status():
 
 def test_man_page_describes_the_global_options_once():
     page = man_page()
-    for described in ("where nymchat keeps its files", "read the passphrase from the first",
-                      "more log output"):
+    for described in (
+        "where nymchat keeps its files",
+        "read the passphrase from the first",
+        "more log output",
+    ):
         assert page.count(described) == 1, described
     assert "usage: nymchat send [-h] [--nym URL]" in page  # a command's usage: its own only
 
 
 def _start(user: User, *command: str) -> subprocess.Popen:
-    proc = subprocess.Popen([str(DIST), "--home", str(user.home), *command],
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL,
-                            env=clean_env(user.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE))
+    proc = subprocess.Popen(
+        [str(DIST), "--home", str(user.home), *command],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=clean_env(user.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE),
+    )
     wait_until_serving(user.home, proc)
     return proc
 
@@ -120,8 +144,9 @@ def _stop(proc: subprocess.Popen, sig: int) -> int:
     return proc.wait(timeout=30)
 
 
-def test_ctrl_c_ends_each_long_running_command_with_130(net, start_mixnet, start_node,
-                                                        shiv_root, tmp_path):
+def test_ctrl_c_ends_each_long_running_command_with_130(
+    net, start_mixnet, start_node, shiv_root, tmp_path
+):
     mixnet, node = net
     alice = User("alice", tmp_path / "alice", shiv_root, mixnet, node)
     alice.register()

@@ -25,8 +25,10 @@ def setting(start_mixnet, start_node, shiv_root, tmp_path):
     # lost but the last, so the node pushes its queue, as the operator left it, again
     data = tmp_path / "node-data"
     node = start_node(mixnet, data=data)
-    users = {n: User(n, tmp_path / n, shiv_root, mixnet, node)
-             for n in ("alice", "bob", "carol", "mallory")}
+    users = {
+        n: User(n, tmp_path / n, shiv_root, mixnet, node)
+        for n in ("alice", "bob", "carol", "mallory")
+    }
     for user in users.values():
         user.register()
     return mixnet, node, data, users
@@ -49,9 +51,14 @@ def test_a_node_cannot_reattribute_or_redirect_messages(setting, start_node):
     bob("inbox")
     alice("send", "bob", "from alice, really")
     carol("send", "bob", "meant for bob only")
-    tamper(node, data, start_node, mixnet,
-           ("UPDATE queue SET recipient = 'alice' WHERE sender = 'carol'", ()),
-           ("UPDATE queue SET sender = 'carol' WHERE sender = 'alice'", ()))
+    tamper(
+        node,
+        data,
+        start_node,
+        mixnet,
+        ("UPDATE queue SET recipient = 'alice' WHERE sender = 'carol'", ()),
+        ("UPDATE queue SET sender = 'carol' WHERE sender = 'alice'", ()),
+    )
     shown = bob("inbox")
     assert "from alice, really" not in shown.stdout  # refused: not what carol sent
     assert "a message from carol could not be read" in shown.stderr
@@ -69,14 +76,25 @@ def test_a_node_cannot_substitute_a_pinned_key(setting, start_node):
     alice("send", "bob", "hi bob")  # alice pins bob's key
     bob("inbox")
     bobs_number = bob.json("contacts", "verify", "alice")[0]["safety_number"]
-    tamper(node, data, start_node, mixnet,
-           ("DELETE FROM one_time_keys WHERE username = 'bob'", ()),
-           ("UPDATE users SET username = 'gone', skeleton = 'gone:' || skeleton "
-            "WHERE username = 'bob'", ()),
-           ("UPDATE users SET username = 'bob', skeleton = (SELECT substr(skeleton, 6) FROM "
-            "users WHERE username = 'gone') WHERE username = 'mallory'", ()),
-           ("DELETE FROM users WHERE username = 'gone'", ()),
-           ("UPDATE one_time_keys SET username = 'bob' WHERE username = 'mallory'", ()))
+    tamper(
+        node,
+        data,
+        start_node,
+        mixnet,
+        ("DELETE FROM one_time_keys WHERE username = 'bob'", ()),
+        (
+            "UPDATE users SET username = 'gone', skeleton = 'gone:' || skeleton "
+            "WHERE username = 'bob'",
+            (),
+        ),
+        (
+            "UPDATE users SET username = 'bob', skeleton = (SELECT substr(skeleton, 6) FROM "
+            "users WHERE username = 'gone') WHERE username = 'mallory'",
+            (),
+        ),
+        ("DELETE FROM users WHERE username = 'gone'", ()),
+        ("UPDATE one_time_keys SET username = 'bob' WHERE username = 'mallory'", ()),
+    )
     assert "WARNING: bob's key has CHANGED" in alice("lookup", "bob").stdout
     refused = alice("send", "bob", "are you really bob?", check=False)
     assert refused.returncode == 1 and "nothing was sent" in refused.stderr
@@ -89,8 +107,7 @@ def test_a_node_cannot_substitute_a_pinned_key(setting, start_node):
     assert "safety number with the NEW key (the one `trust` would pin)" in text
     # The number that matched bob's is that of the key pinned before: it trusts nothing.
     refused = alice("contacts", "trust", "bob", *bobs_number.split()[:4], check=False)
-    assert refused.returncode == 1 and "not the safety number of bob's new key" in \
-        refused.stderr
+    assert refused.returncode == 1 and "not the safety number of bob's new key" in refused.stderr
     refused = alice("contacts", "trust", "bob", check=False)
     assert refused.returncode == 2
     # alice trusts it anyway, with the number she was shown...
@@ -104,22 +121,42 @@ def forge(data, node, recipient: str, sender: str, inner: str, text: str) -> tup
     one of their one-time keys, which the node holds), from keys of its own, delivered as
     from `sender`, and from `inner` inside. Returns the statement that queues it."""
     db = sqlite3.connect(data / "node.db")
-    account_key, = db.execute("SELECT account_key FROM users WHERE username = ?",
-                              (recipient,)).fetchone()
-    encoded, = db.execute("SELECT encoded FROM one_time_keys WHERE username = ?"
-                          " ORDER BY key_id DESC", (recipient,)).fetchone()
+    (account_key,) = db.execute(
+        "SELECT account_key FROM users WHERE username = ?", (recipient,)
+    ).fetchone()
+    (encoded,) = db.execute(
+        "SELECT encoded FROM one_time_keys WHERE username = ? ORDER BY key_id DESC", (recipient,)
+    ).fetchone()
     db.close()
     one_time = wire.decode_record(wire.ONE_TIME_KEY, encoded)
     forger, account = _native.Identity.generate(), _native.Account()
     message_id, now = os.urandom(16), int(time.time() * 1000)
-    sealed = account.outbound(account_key, one_time.key).encrypt(messages.encode_inner(
-        messages.Inner(messages.TEXT, inner, recipient, NodeContact.parse(node.contact).key,
-                       message_id, now, text.encode())))
-    payload = messages.encode_payload(sealed, messages.SenderKeys(
-        forger.signing_public, account.curve25519_key,
-        forger.sign("account-key", account.curve25519_key)))
-    return ("INSERT INTO queue (recipient, message_id, sender, received, payload, next_push)"
-            " VALUES (?, ?, ?, ?, ?, ?)", (recipient, message_id, sender, now, payload, now))
+    sealed = account.outbound(account_key, one_time.key).encrypt(
+        messages.encode_inner(
+            messages.Inner(
+                messages.TEXT,
+                inner,
+                recipient,
+                NodeContact.parse(node.contact).key,
+                message_id,
+                now,
+                text.encode(),
+            )
+        )
+    )
+    payload = messages.encode_payload(
+        sealed,
+        messages.SenderKeys(
+            forger.signing_public,
+            account.curve25519_key,
+            forger.sign("account-key", account.curve25519_key),
+        ),
+    )
+    return (
+        "INSERT INTO queue (recipient, message_id, sender, received, payload, next_push)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (recipient, message_id, sender, now, payload, now),
+    )
 
 
 def test_a_node_cannot_invent_a_look_alike_sender(setting, start_node):
@@ -132,20 +169,33 @@ def test_a_node_cannot_invent_a_look_alike_sender(setting, start_node):
     alice("send", "bob", "hi bob")
     bob("inbox")
     bob("contacts", "verify", "alice", "--mark")
-    tamper(node, data, start_node, mixnet,
-           forge(data, node, "bob", "Alice", "alice", "it's me, alice, really"),
-           forge(data, node, "bob", "alice\x1b[2K", "alice\x1b[2K", "me too"))
+    tamper(
+        node,
+        data,
+        start_node,
+        mixnet,
+        forge(data, node, "bob", "Alice", "alice", "it's me, alice, really"),
+        forge(data, node, "bob", "alice\x1b[2K", "alice\x1b[2K", "me too"),
+    )
     shown = bob("inbox", "--json")
     got = [json.loads(line) for line in shown.stdout.splitlines()]
     assert [(m["from"], m["key_changed"]) for m in got] == [("alice", True)]
     assert "the sender's name is not valid" in shown.stderr
-    assert [(c["username"], c["key_changed"]) for c in bob.json("contacts", "list")[0]] == \
-        [("alice", True)]
+    assert [(c["username"], c["key_changed"]) for c in bob.json("contacts", "list")[0]] == [
+        ("alice", True)
+    ]
     profile = Profile(bob.home, keystore.unlock(bob.home, PASSPHRASE))
     with profile.store.transaction():
-        profile.store.put_contact({"username": "Alice", "identity": "00" * 32,
-                                   "account_key": "00" * 32, "pinned": 0, "verified": False,
-                                   "changed": False})
+        profile.store.put_contact(
+            {
+                "username": "Alice",
+                "identity": "00" * 32,
+                "account_key": "00" * 32,
+                "pinned": 0,
+                "verified": False,
+                "changed": False,
+            }
+        )
     profile.store.close()
     assert bob("contacts", "remove", "Alice").stdout.strip() == "removed Alice"
     assert [c["username"] for c in bob.json("contacts", "list")[0]] == ["alice"]
@@ -156,9 +206,14 @@ def test_a_node_cannot_hand_out_session_keys_the_contact_did_not_sign(setting, s
     refuses them (each must be signed by bob's identity key), and no session starts."""
     mixnet, node, data, users = setting
     alice = users["alice"]
-    tamper(node, data, start_node, mixnet,
-           ("DELETE FROM one_time_keys WHERE username = 'bob'", ()),
-           ("UPDATE one_time_keys SET username = 'bob' WHERE username = 'mallory'", ()))
+    tamper(
+        node,
+        data,
+        start_node,
+        mixnet,
+        ("DELETE FROM one_time_keys WHERE username = 'bob'", ()),
+        ("UPDATE one_time_keys SET username = 'bob' WHERE username = 'mallory'", ()),
+    )
     refused = alice("lookup", "bob", check=False)
     assert refused.returncode == 1
     assert "keys for bob that bob's identity key did not sign" in refused.stderr

@@ -23,8 +23,7 @@ def test_send_receive_and_reply(start_mixnet):
     mixnet = start_mixnet()
 
     async def main():
-        async with NymClient(f"{mixnet.url}/alice") as alice, \
-                NymClient(f"{mixnet.url}/bob") as bob:
+        async with NymClient(f"{mixnet.url}/alice") as alice, NymClient(f"{mixnet.url}/bob") as bob:
             assert alice.address != bob.address
             await alice.send_anonymous(bob.address, b"\x00binary hello", reply_surbs=10)
             got = await next_message(bob)
@@ -80,14 +79,15 @@ def test_reconnects_when_the_nym_client_comes_back(start_mixnet, tmp_path):
     events = []
 
     async def main():
-        async with NymClient(f"{first.url}/alice", on_change=events.append) as alice, \
-                NymClient(f"{first.url}/bob") as bob:
+        async with (
+            NymClient(f"{first.url}/alice", on_change=events.append) as alice,
+            NymClient(f"{first.url}/bob") as bob,
+        ):
             address = alice.address
             first.stop()
             await asyncio.sleep(0.3)
             assert not alice.connected
-            second = await asyncio.to_thread(start_mixnet, "--port", str(first.port),
-                                             state=state)
+            second = await asyncio.to_thread(start_mixnet, "--port", str(first.port), state=state)
             for _ in range(100):
                 if alice.connected and "reconnected" in events:
                     break

@@ -24,28 +24,48 @@ BODIES = {
     Kind.REGISTER_BEGIN: {"username": "alice", "bundle": bundle(USER, 3)},
     Kind.PUBLISH_KEYS: {"one_time_keys": bundle(USER, 2).one_time_keys, "fallback": None},
     Kind.REFRESH: {"push_key": bytes(range(32))},
-    Kind.REGISTER_FINISH: {"username": "alice", "bundle": bundle(USER, 2),
-                           "challenge": bytes(32), "difficulty": 12, "expires": 9,
-                           "proof_of_work": 77},
+    Kind.REGISTER_FINISH: {
+        "username": "alice",
+        "bundle": bundle(USER, 2),
+        "challenge": bytes(32),
+        "difficulty": 12,
+        "expires": 9,
+        "proof_of_work": 77,
+    },
 }
-REQUESTS = [wire.encode_request(USER, NODE.signing_public, k, b, 5)[0]
-            for k, b in BODIES.items()]
-ANSWERS = [wire.encode_answer(NODE, USER.signing_public, Kind.ACCEPTED,
-                              {"message_id": bytes(16)}, 5, bytes(16)),
-           wire.encode_answer(NODE, USER.signing_public, Kind.DELIVER,
-                              {"message_id": bytes(16), "sender": "bob", "sent": 1,
-                               "payload": b"p"}, 5),
-           wire.encode_answer(NODE, USER.signing_public, Kind.BUNDLE,
-                              {"username": "bob", "identity": bytes(32),
-                               "bundle": bundle(USER, 1)}, 5, bytes(16))]
+REQUESTS = [wire.encode_request(USER, NODE.signing_public, k, b, 5)[0] for k, b in BODIES.items()]
+ANSWERS = [
+    wire.encode_answer(
+        NODE, USER.signing_public, Kind.ACCEPTED, {"message_id": bytes(16)}, 5, bytes(16)
+    ),
+    wire.encode_answer(
+        NODE,
+        USER.signing_public,
+        Kind.DELIVER,
+        {"message_id": bytes(16), "sender": "bob", "sent": 1, "payload": b"p"},
+        5,
+    ),
+    wire.encode_answer(
+        NODE,
+        USER.signing_public,
+        Kind.BUNDLE,
+        {"username": "bob", "identity": bytes(32), "bundle": bundle(USER, 1)},
+        5,
+        bytes(16),
+    ),
+]
 
 
 @pytest.mark.parametrize("kind", list(BODIES))
 def test_requests_round_trip_and_verify(kind):
     data, request_id = wire.encode_request(USER, NODE.signing_public, kind, BODIES[kind], 7)
     request = wire.decode_request(data)
-    assert (request.kind, request.requester, request.timestamp, request.request_id) == \
-        (kind, USER.signing_public, 7, request_id)
+    assert (request.kind, request.requester, request.timestamp, request.request_id) == (
+        kind,
+        USER.signing_public,
+        7,
+        request_id,
+    )
     assert request.body == BODIES[kind]
     assert wire.verify_requests(NODE.signing_public, [request]) == [True]
     assert wire.verify_requests(os.urandom(32), [request]) == [False]  # names the node
@@ -55,8 +75,7 @@ def test_answers_verify_only_for_their_node_and_user():
     for data in ANSWERS:
         assert wire.decode_answer(data, NODE_KEY, USER.signing_public)
         with pytest.raises(wire.WireError):
-            wire.decode_answer(data, _native.PublicKey(USER.signing_public),
-                               USER.signing_public)
+            wire.decode_answer(data, _native.PublicKey(USER.signing_public), USER.signing_public)
 
 
 def test_strictness():
@@ -67,28 +86,33 @@ def test_strictness():
     with pytest.raises(wire.WireError):
         wire.decode_request(ANSWERS[0])  # an answer is not a request
     with pytest.raises(wire.WireError):
-        wire.encode_request(USER, NODE.signing_public, Kind.ACK,
-                            {"message_ids": (bytes(16),) * 257}, 0)
+        wire.encode_request(
+            USER, NODE.signing_public, Kind.ACK, {"message_ids": (bytes(16),) * 257}, 0
+        )
 
 
 @settings(max_examples=1500, deadline=None)
 @given(st.binary(max_size=400))
 def test_random_bytes_raise_only_wire_errors(data):
-    for decode in (wire.decode_request,
-                   lambda d: wire.decode_answer(d, NODE_KEY, USER.signing_public)):
+    for decode in (
+        wire.decode_request,
+        lambda d: wire.decode_answer(d, NODE_KEY, USER.signing_public),
+    ):
         with contextlib.suppress(wire.WireError):
             decode(data)
 
 
 @settings(max_examples=1500, deadline=None)
-@given(st.sampled_from(REQUESTS + ANSWERS), st.lists(
-    st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
-    st.integers(0, 10_000))
+@given(
+    st.sampled_from(REQUESTS + ANSWERS),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
+    st.integers(0, 10_000),
+)
 def test_mutated_messages_raise_only_wire_errors(data, changes, cut):
     mutated = bytearray(data)
     for position, value in changes:
         mutated[position % len(mutated)] = value
-    mutated = bytes(mutated[:max(cut, 1)] if cut < len(mutated) else mutated)
+    mutated = bytes(mutated[: max(cut, 1)] if cut < len(mutated) else mutated)
     try:
         request = wire.decode_request(mutated)
         wire.verify_requests(NODE.signing_public, [request])
@@ -99,14 +123,21 @@ def test_mutated_messages_raise_only_wire_errors(data, changes, cut):
 
 
 def test_contact_strings():
-    address = "H1gtKSPiyjiNqe3m2i495rgvVyf3KtoHVVUM34FmkMT3.GtggWJNj8sYMzMfdZeureKvqXjkViGaCa7" \
-              "MyXfL3xRb5@C5Y5uUxCMFfZgoQLb89pbr2wGNXUu8ucbpya2KLvooZk"
+    address = (
+        "H1gtKSPiyjiNqe3m2i495rgvVyf3KtoHVVUM34FmkMT3.GtggWJNj8sYMzMfdZeureKvqXjkViGaCa7"
+        "MyXfL3xRb5@C5Y5uUxCMFfZgoQLb89pbr2wGNXUu8ucbpya2KLvooZk"
+    )
     from nymchat.nym import base58
 
     text = f"nymchat-node:{base58.encode(NODE.signing_public)}:{address}"
     contact = NodeContact.parse(text)
     assert str(contact) == text and contact.key == NODE.signing_public
-    for bad in ["", "nymchat-node:abc", text.replace("nymchat-node", "other"),
-                text.replace(":H1", ":0O"), f"nymchat-node:{base58.encode(b'x')}:{address}"]:
+    for bad in [
+        "",
+        "nymchat-node:abc",
+        text.replace("nymchat-node", "other"),
+        text.replace(":H1", ":0O"),
+        f"nymchat-node:{base58.encode(b'x')}:{address}",
+    ]:
         with pytest.raises(BadContact):
             NodeContact.parse(bad)

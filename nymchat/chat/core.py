@@ -25,16 +25,23 @@ COMMANDS = {  # command: (usage, what it does)
     "/msg": ("/msg NAME [text]", "switch to (or start) a conversation, and say something"),
     "/contacts": ("/contacts", "your contacts and unread messages"),
     "/verify": ("/verify NAME [mark]", "the safety number to compare; 'mark' when it matched"),
-    "/trust": ("/trust NAME NUMBER", "accept NAME's changed key: NUMBER is its safety number "
-                                     "(at least 4 groups), as /verify shows it"),
+    "/trust": (
+        "/trust NAME NUMBER",
+        "accept NAME's changed key: NUMBER is its safety number "
+        "(at least 4 groups), as /verify shows it",
+    ),
     "/history": ("/history [N]", "the last N messages of this conversation (default 20)"),
-    "/direct": ("/direct NAME [accept|decline|off]", "invite NAME to talk without the node; "
-                                                     "answer an invitation; end it"),
+    "/direct": (
+        "/direct NAME [accept|decline|off]",
+        "invite NAME to talk without the node; answer an invitation; end it",
+    ),
     "/help": ("/help", "this list"),
     "/quit": ("/quit", "leave (Ctrl-D too; Ctrl-C clears the line)"),
 }
-HELP = "\n".join(f"{usage:<{max(len(u) for u, _ in COMMANDS.values())}}  {what}"
-                 for usage, what in COMMANDS.values())
+HELP = "\n".join(
+    f"{usage:<{max(len(u) for u, _ in COMMANDS.values())}}  {what}"
+    for usage, what in COMMANDS.values()
+)
 HISTORY_DEFAULT, HISTORY_MAX = 20, 1000
 SHOWN_ON_SWITCH = 5  # messages shown on switching to a conversation, or every unread one
 BEFORE_UNREAD = 3  # and so many before the first unread one
@@ -62,8 +69,15 @@ def clock(ms: int, now_ms: int) -> str:
     return time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", when)
 
 
-def status_line(me: str, current: str | None, state: str, queued: int, unread: dict[str, int],
-                direct: str | None, width: int = STATUS_WIDTH) -> str:
+def status_line(
+    me: str,
+    current: str | None,
+    state: str,
+    queued: int,
+    unread: dict[str, int],
+    direct: str | None,
+    width: int = STATUS_WIDTH,
+) -> str:
     """The line under the prompt, most important first, cut to `width` columns."""
     parts = [f"{me} > {current or '-'}" + (f" ({direct})" if direct else ""), state]
     if queued:
@@ -72,7 +86,7 @@ def status_line(me: str, current: str | None, state: str, queued: int, unread: d
     if waiting:
         parts.append(f"unread: {waiting}")
     text = " " + " | ".join(parts) + " "
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def parse_count(args: list[str]) -> int:
@@ -127,31 +141,64 @@ class ChatSession:
         elif command == "/msg" and args:
             self._msg(args[0], rest.split(None, 1)[1] if len(args) > 1 else "")
         elif command == "/contacts":
-            self.emit(Event("contacts", {"contacts": [
-                {"username": c["username"], "verified": c["verified"],
-                 "key_changed": c["changed"], "unread": self.unread[c["username"]],
-                 "direct": self.engine.direct_state(c["username"])}
-                for c in self.engine.store.contacts()]}))
+            self.emit(
+                Event(
+                    "contacts",
+                    {
+                        "contacts": [
+                            {
+                                "username": c["username"],
+                                "verified": c["verified"],
+                                "key_changed": c["changed"],
+                                "unread": self.unread[c["username"]],
+                                "direct": self.engine.direct_state(c["username"]),
+                            }
+                            for c in self.engine.store.contacts()
+                        ]
+                    },
+                )
+            )
         elif command == "/verify" and args:
             contact = self.engine.known(args[0])
             if args[1:] == ["mark"]:
                 contact = self.engine.mark_verified(args[0])
-            self.emit(Event("info", {"text": describe(
-                contact["username"], self.engine.safety_number(contact),
-                self.engine.new_safety_number(contact), contact["verified"], "/trust")
-                + ("" if contact["verified"] or contact["changed"] else
-                   f", then /verify {contact['username']} mark")}))
+            self.emit(
+                Event(
+                    "info",
+                    {
+                        "text": describe(
+                            contact["username"],
+                            self.engine.safety_number(contact),
+                            self.engine.new_safety_number(contact),
+                            contact["verified"],
+                            "/trust",
+                        )
+                        + (
+                            ""
+                            if contact["verified"] or contact["changed"]
+                            else f", then /verify {contact['username']} mark"
+                        )
+                    },
+                )
+            )
         elif command == "/trust" and len(args) >= 2:
             contact = self.engine.trust(args[0], " ".join(args[1:]))
-            self.emit(Event("notice", {"text": f"now trusting {contact['username']}'s new "
-                                               "key; safety number "
-                                               f"{self.engine.safety_number(contact)}"}))
+            self.emit(
+                Event(
+                    "notice",
+                    {
+                        "text": f"now trusting {contact['username']}'s new "
+                        "key; safety number "
+                        f"{self.engine.safety_number(contact)}"
+                    },
+                )
+            )
         elif command == "/history":
             self._history(parse_count(args))
-        elif command == "/direct" and args and args[1:] in ([], ["accept"], ["decline"],
-                                                            ["off"]):
-            self._spawn(self._direct(args[0], args[1] if args[1:] else "invite"),
-                        f"/direct {args[0]}")
+        elif command == "/direct" and args and args[1:] in ([], ["accept"], ["decline"], ["off"]):
+            self._spawn(
+                self._direct(args[0], args[1] if args[1:] else "invite"), f"/direct {args[0]}"
+            )
         else:
             raise NymchatError(f"{command}: unknown or incomplete command (/help lists them)")
         return True
@@ -175,9 +222,16 @@ class ChatSession:
         action = "end" if action == "off" else action
         username = await self.engine.direct_action(action, name)
         self._node_answered()
-        self.emit(Event("notice", {"text": DONE[action].format(username),
-                                   "direct": self.engine.direct_state(username),
-                                   "with": username}))
+        self.emit(
+            Event(
+                "notice",
+                {
+                    "text": DONE[action].format(username),
+                    "direct": self.engine.direct_state(username),
+                    "with": username,
+                },
+            )
+        )
 
     def _msg(self, name: str, text: str) -> None:
         username = names.normalize(name)
@@ -194,8 +248,15 @@ class ChatSession:
     async def _look_up_and_switch(self, username: str, text: str) -> None:
         contact = await self.engine.lookup(username)
         self._node_answered()
-        self.emit(Event("notice", {"text": f"{username} looked up; safety number "
-                                           f"{self.engine.safety_number(contact)}"}))
+        self.emit(
+            Event(
+                "notice",
+                {
+                    "text": f"{username} looked up; safety number "
+                    f"{self.engine.safety_number(contact)}"
+                },
+            )
+        )
         self._switch(username)
         if text:
             self._send(username, text)
@@ -226,16 +287,29 @@ class ChatSession:
             self.emit(Event("info", {"text": f"no messages with {self.current} yet"}))
         for m in said:
             if m["direction"] == "in":
-                self.emit(Event("history", {"from": self.current, "text": m["text"],
-                                            "time": clock(m["time"], self._now_ms())}))
+                self.emit(
+                    Event(
+                        "history",
+                        {
+                            "from": self.current,
+                            "text": m["text"],
+                            "time": clock(m["time"], self._now_ms()),
+                        },
+                    )
+                )
             else:
                 self.emit(Event("history", {"from": "you", **self._outgoing(m)}))
 
     def _outgoing(self, record: dict) -> dict:
         status = LEGACY.get(record["status"], record["status"])
-        return {"to": record["to"], "text": record["text"], "id": record["id"],
-                "time": clock(record["time"], self._now_ms()), "status": status,
-                **({"reason": record.get("reason", "")} if status == "failed" else {})}
+        return {
+            "to": record["to"],
+            "text": record["text"],
+            "id": record["id"],
+            "time": clock(record["time"], self._now_ms()),
+            "status": status,
+            **({"reason": record.get("reason", "")} if status == "failed" else {}),
+        }
 
     def _send(self, to: str, text: str) -> None:
         """Stores the message (shown as queued), then hands it to the node off the input
@@ -252,8 +326,15 @@ class ChatSession:
             await self.engine.deliver(to, message_id, text)
         except NodeSilent:
             self._node_went_silent()
-            self.emit(Event("notice", {"text": "the node does not answer: messages wait in "
-                                               "the outbox (queued) and leave when it does"}))
+            self.emit(
+                Event(
+                    "notice",
+                    {
+                        "text": "the node does not answer: messages wait in "
+                        "the outbox (queued) and leave when it does"
+                    },
+                )
+            )
         except NymchatError as e:
             record = self.engine.store.message(message_id)
             if record is None or record["status"] != "failed":  # (failed: shown already)
@@ -267,8 +348,7 @@ class ChatSession:
             return
         if status in ("accepted", "delivered"):
             self._node_answered()
-        self.emit(Event("delivered" if status == "delivered" else "sent",
-                        self._outgoing(record)))
+        self.emit(Event("delivered" if status == "delivered" else "sent", self._outgoing(record)))
 
     async def drain(self, timeout: float = 30) -> None:
         """Before leaving: waits for messages being handed to the node, unless it is
@@ -279,9 +359,16 @@ class ChatSession:
             task.cancel()
         waiting = len(self.engine.store.get("outbox", []))
         if waiting:
-            self.emit(Event("notice", {"text": f"{waiting} message(s) wait in the outbox: "
-                                               "they leave with the next nymchat command that "
-                                               "reaches the node"}))
+            self.emit(
+                Event(
+                    "notice",
+                    {
+                        "text": f"{waiting} message(s) wait in the outbox: "
+                        "they leave with the next nymchat command that "
+                        "reaches the node"
+                    },
+                )
+            )
 
     # --- the node and the nym-client --------------------------------------------------
 
@@ -311,9 +398,15 @@ class ChatSession:
 
     def status(self, width: int = STATUS_WIDTH) -> str:
         direct = self.current and self.engine.direct_state(self.current)
-        return status_line(self.engine.profile.username or "-", self.current, self.state(),
-                           len(self.engine.store.get("outbox", [])), self.unread, direct,
-                           width)
+        return status_line(
+            self.engine.profile.username or "-",
+            self.current,
+            self.state(),
+            len(self.engine.store.get("outbox", [])),
+            self.unread,
+            direct,
+            width,
+        )
 
     def contact_names(self) -> list[str]:
         return [c["username"] for c in self.engine.store.contacts()]
@@ -332,21 +425,44 @@ class ChatSession:
             self.current = message.sender
         if message.sender != self.current:
             self.unread[message.sender] += 1
-            self.emit(Event("notice", {"text": f"new message from {message.sender} "
-                                               f"({self.unread[message.sender]} unread): "
-                                               f"/msg {message.sender}"}))
+            self.emit(
+                Event(
+                    "notice",
+                    {
+                        "text": f"new message from {message.sender} "
+                        f"({self.unread[message.sender]} unread): "
+                        f"/msg {message.sender}"
+                    },
+                )
+            )
             return
-        self.emit(Event("message", {"from": message.sender, "text": message.text,
-                                    "time": clock(message.sent, self._now_ms()),
-                                    "verified": message.verified,
-                                    "key_changed": message.key_changed}))
+        self.emit(
+            Event(
+                "message",
+                {
+                    "from": message.sender,
+                    "text": message.text,
+                    "time": clock(message.sent, self._now_ms()),
+                    "verified": message.verified,
+                    "key_changed": message.key_changed,
+                },
+            )
+        )
 
     def connection(self, event: str) -> None:
         self.connected = event != "disconnected"
-        self.emit(Event("notice", {"text": {"disconnected": "lost the nym-client; typing goes "
-                                                             "to the outbox, reconnecting...",
-                                            "reconnected": "reconnected",
-                                            "address-changed": "reconnected (new address)"}
-                                   .get(event, event)}))
+        self.emit(
+            Event(
+                "notice",
+                {
+                    "text": {
+                        "disconnected": "lost the nym-client; typing goes "
+                        "to the outbox, reconnecting...",
+                        "reconnected": "reconnected",
+                        "address-changed": "reconnected (new address)",
+                    }.get(event, event)
+                },
+            )
+        )
         if self.connected:
             self._spawn(self.engine.flush_outbox())

@@ -34,17 +34,24 @@ def render(event: Event) -> str:
     and errors quoting it) goes through `nymchat.terminal`."""
     d = event.data
     if event.kind in ("message", "history") and d["from"] != "you":
-        shown = "KEY CHANGED" if d.get("key_changed") else \
-            ("verified" if d.get("verified") else "unverified")
-        return f"[{d['time']}] {line(d['from'])}: {block(d['text'])}" + \
-            (f"  ({shown})" if event.kind == "message" else "")
+        shown = (
+            "KEY CHANGED"
+            if d.get("key_changed")
+            else ("verified" if d.get("verified") else "unverified")
+        )
+        return f"[{d['time']}] {line(d['from'])}: {block(d['text'])}" + (
+            f"  ({shown})" if event.kind == "message" else ""
+        )
     if event.kind in ("history", "sent", "delivered"):
         return f"{outgoing(d)}  {mark(d)}"
     if event.kind == "contacts":
-        rows = [f"  {line(c['username']):<24} "
-                f"{'KEY CHANGED' if c['key_changed'] else 'verified' if c['verified'] else 'not verified'}"  # noqa: E501
-                + (f"  {c['unread']} unread" if c["unread"] else "")
-                + (f"  [{c['direct']}]" if c.get("direct") else "") for c in d["contacts"]]
+        rows = [
+            f"  {line(c['username']):<24} "
+            f"{'KEY CHANGED' if c['key_changed'] else 'verified' if c['verified'] else 'not verified'}"  # noqa: E501
+            + (f"  {c['unread']} unread" if c["unread"] else "")
+            + (f"  [{c['direct']}]" if c.get("direct") else "")
+            for c in d["contacts"]
+        ]
         return "\n".join(rows) or "  no contacts yet: /msg NAME"
     if event.kind == "info":  # this program's own lines (help), with contact names in them
         return "\n".join(line(part) for part in d["text"].split("\n"))
@@ -129,16 +136,21 @@ class Screen:
         if event.kind in ("sent", "delivered") and d["id"] in self.marks:
             at, new = self.marks[d["id"]], mark(d)
             up = self.printed - at.row
-            if at.columns == columns and up <= above and \
-                    at.column + max(at.width, width(new)) <= columns:
+            if (
+                at.columns == columns
+                and up <= above
+                and at.column + max(at.width, width(new)) <= columns
+            ):
                 at.width = width(new)
                 return f"\x1b[{up}A\x1b[{at.column + 1}G{new}\x1b[K\x1b[{up}B\r"
         text = render(event)
-        if event.kind in ("sent", "delivered") or (event.kind == "history"
-                                                   and d["from"] == "you"):
+        if event.kind in ("sent", "delivered") or (event.kind == "history" and d["from"] == "you"):
             *lines, last = (outgoing(d) + "  ").split("\n")
-            at = self.printed + (rows("\n".join(lines), columns) if lines else 0) + \
-                width(last) // columns
+            at = (
+                self.printed
+                + (rows("\n".join(lines), columns) if lines else 0)
+                + width(last) // columns
+            )
             self.marks[d["id"]] = Shown(at, width(last) % columns, width(mark(d)), columns)
         self.printed += rows(text, columns)
         return text + "\n"
@@ -185,12 +197,18 @@ class TerminalFace:
 
         # Names anywhere on the line, read from the store at each Tab (new contacts too);
         # what was typed is recalled with the arrow keys, and kept in memory only.
-        completer = WordCompleter(lambda: [*COMMANDS, *session.contact_names()], WORD=True,
-                                  ignore_case=True)
-        prompt = PromptSession(history=InMemoryHistory(), completer=completer,
-                               complete_while_typing=False, reserve_space_for_menu=4,
-                               bottom_toolbar=session.status,
-                               erase_when_done=True, refresh_interval=1.0)
+        completer = WordCompleter(
+            lambda: [*COMMANDS, *session.contact_names()], WORD=True, ignore_case=True
+        )
+        prompt = PromptSession(
+            history=InMemoryHistory(),
+            completer=completer,
+            complete_while_typing=False,
+            reserve_space_for_menu=4,
+            bottom_toolbar=session.status,
+            erase_when_done=True,
+            refresh_interval=1.0,
+        )
 
         def room() -> tuple[int, int]:
             size = prompt.app.output.get_size()
@@ -202,11 +220,17 @@ class TerminalFace:
 
         log_file = session.engine.profile.home / "chat.log"
         with logs_off_screen(log_file) as logging_to_file:
-            self.emit(Event("info", {"text": f"nymchat: {self.me} on {self.node}, end-to-end "
-                                             "encrypted over the mixnet. /msg NAME to talk, "
-                                             "/help for more, Ctrl-D to leave."
-                                             + (f"\nlog lines go to {log_file}"
-                                                if logging_to_file else "")}))
+            self.emit(
+                Event(
+                    "info",
+                    {
+                        "text": f"nymchat: {self.me} on {self.node}, end-to-end "
+                        "encrypted over the mixnet. /msg NAME to talk, "
+                        "/help for more, Ctrl-D to leave."
+                        + (f"\nlog lines go to {log_file}" if logging_to_file else "")
+                    },
+                )
+            )
             self.screen = Screen(room)
             try:
                 with patch_stdout(raw=True):

@@ -32,18 +32,25 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def seal(keystore_document: dict, database: bytes, passphrase: str, created_ms: int,
-         version: str) -> bytes:
+def seal(
+    keystore_document: dict, database: bytes, passphrase: str, created_ms: int, version: str
+) -> bytes:
     """The backup file's bytes."""
     nonce = nacl.utils.random(nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
-    header = {"format": FORMAT, "version": VERSION, "kdf": keystore.new_kdf(),
-              "cipher": CIPHER, "nonce": _b64(nonce)}
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kdf": keystore.new_kdf(),
+        "cipher": CIPHER,
+        "nonce": _b64(nonce),
+    }
     line = json.dumps(header, sort_keys=True, separators=(",", ":")).encode() + b"\n"
     manifest = {"keystore": keystore_document, "created": created_ms, "nymchat": version}
     contents = json.dumps(manifest, separators=(",", ":")).encode() + b"\n" + database
     key = keystore.key_from(header["kdf"], passphrase)
     return line + nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
-        contents, line, nonce, key)
+        contents, line, nonce, key
+    )
 
 
 def _line(data: bytes, limit: int, what: str) -> tuple[dict, bytes]:
@@ -57,7 +64,7 @@ def _line(data: bytes, limit: int, what: str) -> tuple[dict, bytes]:
         raise BadBackup(f"not a nymchat backup (its {what} is not JSON)") from None
     if not isinstance(value, dict):
         raise BadBackup(f"not a nymchat backup (its {what} is not an object)")
-    return value, data[end + 1:]
+    return value, data[end + 1 :]
 
 
 def open_backup(data: bytes, passphrase: str) -> tuple[dict, bytes]:
@@ -67,8 +74,10 @@ def open_backup(data: bytes, passphrase: str) -> tuple[dict, bytes]:
     if header.get("format") != FORMAT:
         raise BadBackup("not a nymchat backup")
     if header.get("version") != VERSION:
-        raise BadBackup(f"a nymchat backup of version {header.get('version')!r}; this "
-                        f"nymchat reads version {VERSION}")
+        raise BadBackup(
+            f"a nymchat backup of version {header.get('version')!r}; this "
+            f"nymchat reads version {VERSION}"
+        )
     try:
         if header["cipher"] != CIPHER:
             raise ValueError(f"unknown cipher {header['cipher']!r}")
@@ -78,10 +87,13 @@ def open_backup(data: bytes, passphrase: str) -> tuple[dict, bytes]:
         raise BadBackup(f"a damaged nymchat backup ({e.__class__.__name__}: {e})") from None
     try:
         contents = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
-            ciphertext, data[:len(data) - len(ciphertext)], nonce, key)
+            ciphertext, data[: len(data) - len(ciphertext)], nonce, key
+        )
     except nacl.exceptions.CryptoError:
-        raise WrongPassphrase("the backup does not open with this passphrase (the one the "
-                              "profile had when it was backed up), or it was altered") from None
+        raise WrongPassphrase(
+            "the backup does not open with this passphrase (the one the "
+            "profile had when it was backed up), or it was altered"
+        ) from None
     manifest, database = _line(contents, MAX_MANIFEST, "contents")
     if not isinstance(manifest.get("keystore"), dict):
         raise BadBackup("a nymchat backup without an identity")

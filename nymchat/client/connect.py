@@ -62,23 +62,29 @@ def refuse_if_served(args: argparse.Namespace, command: str) -> None:
 
     holder = asyncio.run(serving(home_of(args)))
     if holder is not None:
-        raise NymchatError(f"{holder} already runs for this profile and receives its messages;"
-                           f" `{command}` cannot run beside it: use that one, or end it first")
+        raise NymchatError(
+            f"{holder} already runs for this profile and receives its messages;"
+            f" `{command}` cannot run beside it: use that one, or end it first"
+        )
 
 
 def unlock(args: argparse.Namespace) -> Profile:
     home = home_of(args)
     sealed = keystore.read_sealed(home)  # before asking: is there an identity at all?
-    passphrase_file = Path(args.passphrase_file).expanduser() if args.passphrase_file \
-        else None
-    identity = unlock_with(passphrase_file,
-                           lambda passphrase: keystore.unlock(home, passphrase, sealed))
+    passphrase_file = Path(args.passphrase_file).expanduser() if args.passphrase_file else None
+    identity = unlock_with(
+        passphrase_file, lambda passphrase: keystore.unlock(home, passphrase, sealed)
+    )
     return Profile(ensure_home(home), identity)
 
 
 @asynccontextmanager
-async def open_engine(args: argparse.Namespace, node: str | None = None,
-                      profile: Profile | None = None, flush: bool = True):
+async def open_engine(
+    args: argparse.Namespace,
+    node: str | None = None,
+    profile: Profile | None = None,
+    flush: bool = True,
+):
     """An engine for the profile in --home (unlocked here unless given), connected to its
     node (or `node`); what waits in the outbox is sent first unless `flush` is False (the
     chat sends it from its own loop, so that a silent node does not hold its prompt)."""

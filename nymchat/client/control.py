@@ -88,8 +88,12 @@ async def _handle(engine, role: str, request) -> dict:
     if request.get("op") == "status":
         return {"ok": True, "serving": role, "pid": os.getpid()}
     if request.get("op") == "unregister":
-        return {"ok": False, "exit": 1, "error": "a chat or `inbox --follow` serves this "
-                "profile: quit it first, then unregister"}
+        return {
+            "ok": False,
+            "exit": 1,
+            "error": "a chat or `inbox --follow` serves this "
+            "profile: quit it first, then unregister",
+        }
     try:
         return {"ok": True, **await ops.answer(engine, request)}
     except NymchatError as e:
@@ -112,8 +116,10 @@ async def call(home: Path, request: dict, timeout: float = 120) -> dict | None:
     try:
         line = await asyncio.wait_for(reader.readline(), timeout)
     except (ValueError, asyncio.LimitOverrunError):
-        raise NymchatError(f"the answer of the process serving this profile is over "
-                           f"{MAX_ANSWER >> 20} MiB: ask for less") from None
+        raise NymchatError(
+            f"the answer of the process serving this profile is over "
+            f"{MAX_ANSWER >> 20} MiB: ask for less"
+        ) from None
     finally:
         writer.close()
     return _native.json_loads(line) if line else None

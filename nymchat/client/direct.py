@@ -46,8 +46,9 @@ def keys(secret: bytes) -> Keys:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    okm = HKDF(hashes.SHA256(), CHANNEL_LEN + 32, salt=None,
-               info=b"nymchat-direct-v1").derive(secret)
+    okm = HKDF(hashes.SHA256(), CHANNEL_LEN + 32, salt=None, info=b"nymchat-direct-v1").derive(
+        secret
+    )
     return Keys(okm[:CHANNEL_LEN], okm[CHANNEL_LEN:])
 
 
@@ -62,8 +63,9 @@ class Packet:
     mac: bytes
 
 
-def encode_packet(keys_: Keys, kind: int, direction: int, message_id: bytes,
-                  payload: bytes = b"") -> bytes:
+def encode_packet(
+    keys_: Keys, kind: int, direction: int, message_id: bytes, payload: bytes = b""
+) -> bytes:
     signed = bytes([MAGIC, VERSION, kind, direction]) + keys_.channel + message_id + payload
     return signed + hmac.new(keys_.mac, signed, hashlib.sha256).digest()
 
@@ -80,8 +82,15 @@ def decode_packet(data: bytes) -> Packet:
     if kind == HELLO and len(data) != HEADER_LEN + MAC_LEN:
         raise BadPacket("a hello carries nothing")
     signed, mac = data[:-MAC_LEN], data[-MAC_LEN:]
-    return Packet(kind, direction, signed[4:4 + CHANNEL_LEN], signed[4 + CHANNEL_LEN:HEADER_LEN],
-                  signed[HEADER_LEN:], signed, mac)
+    return Packet(
+        kind,
+        direction,
+        signed[4 : 4 + CHANNEL_LEN],
+        signed[4 + CHANNEL_LEN : HEADER_LEN],
+        signed[HEADER_LEN:],
+        signed,
+        mac,
+    )
 
 
 def authentic(packet: Packet, keys_: Keys) -> bool:
@@ -99,8 +108,7 @@ class Accept:
     address: bytes  # the accepter's nym address, 96 bytes
 
 
-ACCEPT = wire.Record(Accept, [("invite", wire.B16), ("secret", wire.B32),
-                              ("address", wire.B96)])
+ACCEPT = wire.Record(Accept, [("invite", wire.B16), ("secret", wire.B32), ("address", wire.B96)])
 
 
 def encode_accept(accept: Accept) -> bytes:

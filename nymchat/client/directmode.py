@@ -20,9 +20,9 @@ DIRECT_BACKLOG = 1000, 16 << 20  # packets, bytes waiting to be checked; more ar
 # What the person is told once an action of `DirectMode.direct_action` is done ({0}: the contact).
 DONE = {
     "invite": "invited {0} to direct mode; it starts when they accept (your address is not "
-              "disclosed)",
+    "disclosed)",
     "accept": "accepted: your nym address went to {0} only, inside your end-to-end session; "
-              "direct mode is on once {0}'s client answers",
+    "direct mode is on once {0}'s client answers",
     "decline": "declined {0}'s invitation; nothing changes",
     "end": "direct mode with {0} ended; messages go through the node",
 }
@@ -33,8 +33,9 @@ class DirectMode:
         self.direct_timeout = float(os.environ.get("NYMCHAT_DIRECT_TIMEOUT") or DIRECT_TIMEOUT)
         self.direct_rejected = 0  # direct packets dropped: strangers, bad MACs, garbage
         self.arrivals: asyncio.Queue[Received] = asyncio.Queue()  # taken directly
-        self._direct_in: asyncio.Queue[tuple[bytes, bytes | None]] = \
-            asyncio.Queue(DIRECT_BACKLOG[0])
+        self._direct_in: asyncio.Queue[tuple[bytes, bytes | None]] = asyncio.Queue(
+            DIRECT_BACKLOG[0]
+        )
         self._direct_in_bytes = 0
         self._direct_task: asyncio.Task | None = None
         self._channels: dict[bytes, tuple[str, direct.Keys]] | None = None  # by channel id
@@ -59,7 +60,8 @@ class DirectMode:
             return None
         if state["state"] != "on":
             return {"inviting": "direct: invitation sent", "invited": "direct: invited you"}[
-                state["state"]]
+                state["state"]
+            ]
         return "direct" if state.get("confirmed") else "direct (path not confirmed yet)"
 
     async def direct_action(self, action: str, name: str) -> str:
@@ -74,15 +76,19 @@ class DirectMode:
         contact = await self._ready(username)
         state = contact.get("direct") or {}
         if state.get("state") == "on":
-            raise NymchatError(f"direct mode with {username} is already on "
-                               f"(`nymchat contacts end-direct {username}` ends it)")
+            raise NymchatError(
+                f"direct mode with {username} is already on "
+                f"(`nymchat contacts end-direct {username}` ends it)"
+            )
         if state.get("state") == "invited":
-            raise NymchatError(f"{username} already invited you: "
-                               f"`nymchat contacts accept-direct {username}`")
+            raise NymchatError(
+                f"{username} already invited you: `nymchat contacts accept-direct {username}`"
+            )
         invite = os.urandom(16)
         with self.store.transaction():  # stored first: the acceptance may come back fast
-            self._put_direct(username, {"state": "inviting", "invite": invite.hex(),
-                                        "since": now_ms()})
+            self._put_direct(
+                username, {"state": "inviting", "invite": invite.hex(), "since": now_ms()}
+            )
         try:
             await self._relay(username, messages.DIRECT_INVITE, os.urandom(16), invite)
         except NymchatError:
@@ -101,13 +107,27 @@ class DirectMode:
             raise NymchatError(f"{username} has not invited you to direct mode")
         address, secret = self.link.transport.address.to_bytes(), os.urandom(32)
         with self.store.transaction():
-            self._put_direct(username, {"state": "on", "role": "listener",
-                                        "secret": secret.hex(), "address": address.hex(),
-                                        "tag": None, "confirmed": False, "since": now_ms()})
+            self._put_direct(
+                username,
+                {
+                    "state": "on",
+                    "role": "listener",
+                    "secret": secret.hex(),
+                    "address": address.hex(),
+                    "tag": None,
+                    "confirmed": False,
+                    "since": now_ms(),
+                },
+            )
         try:
-            await self._relay(username, messages.DIRECT_ACCEPT, os.urandom(16),
-                              direct.encode_accept(direct.Accept(bytes.fromhex(state["invite"]),
-                                                                 secret, address)))
+            await self._relay(
+                username,
+                messages.DIRECT_ACCEPT,
+                os.urandom(16),
+                direct.encode_accept(
+                    direct.Accept(bytes.fromhex(state["invite"]), secret, address)
+                ),
+            )
         except NymchatError:
             with self.store.transaction():
                 self._put_direct(username, state)
@@ -136,8 +156,9 @@ class DirectMode:
         try:
             await self._relay(username, messages.DIRECT_END, os.urandom(16), bytes([reason]))
         except NymchatError as e:
-            self._notice(f"could not tell {username} that direct mode "
-                         f"{direct.END_REASONS[reason]}: {e}")
+            self._notice(
+                f"could not tell {username} that direct mode {direct.END_REASONS[reason]}: {e}"
+            )
 
     def _put_direct(self, username: str, state: dict | None) -> None:
         """Stores direct-mode state in the contact's sealed record (within a transaction)."""
@@ -156,12 +177,15 @@ class DirectMode:
             invite = direct.decode_invite(inner.body)
             if state.get("state") == "inviting" and bytes.fromhex(state["invite"]) < invite:
                 return  # both invited at once: the lower id stands, on both sides
-            self._put_direct(sender, {"state": "invited", "invite": invite.hex(),
-                                      "since": now_ms()})
-            self._notice(f"{sender} invites you to direct mode: your messages would no longer "
-                         f"pass through the node, and accepting shows your nym address to "
-                         f"{sender} only. `nymchat contacts accept-direct {sender}` (/direct "
-                         f"{sender} accept) accepts; ignoring it changes nothing")
+            self._put_direct(
+                sender, {"state": "invited", "invite": invite.hex(), "since": now_ms()}
+            )
+            self._notice(
+                f"{sender} invites you to direct mode: your messages would no longer "
+                f"pass through the node, and accepting shows your nym address to "
+                f"{sender} only. `nymchat contacts accept-direct {sender}` (/direct "
+                f"{sender} accept) accepts; ignoring it changes nothing"
+            )
         elif inner.kind == messages.DIRECT_ACCEPT:
             accept = direct.decode_accept(inner.body)
             if state.get("state") != "inviting" or state["invite"] != accept.invite.hex():
@@ -170,24 +194,34 @@ class DirectMode:
             try:
                 Address.from_bytes(accept.address)
             except AddressError as e:
-                raise wire.WireError(f"an acceptance of direct mode with a bad address: {e}") \
-                    from None
-            self._put_direct(sender, {"state": "on", "role": "dialer",
-                                      "secret": accept.secret.hex(),
-                                      "address": accept.address.hex(), "confirmed": False,
-                                      "since": now_ms()})
+                raise wire.WireError(
+                    f"an acceptance of direct mode with a bad address: {e}"
+                ) from None
+            self._put_direct(
+                sender,
+                {
+                    "state": "on",
+                    "role": "dialer",
+                    "secret": accept.secret.hex(),
+                    "address": accept.address.hex(),
+                    "confirmed": False,
+                    "since": now_ms(),
+                },
+            )
             self._notice(f"{sender} accepted direct mode; checking the direct path")
             self._soon(self._hello(sender))
         elif state:
             reason = direct.decode_end(inner.body)
             self._put_direct(sender, None)
-            self._notice({direct.ENDED: f"{sender} ended direct mode; messages go through the "
-                                        "node again",
-                          direct.DECLINED: f"{sender} declined direct mode",
-                          direct.FAILED: f"the direct path with {sender} failed on their "
-                                         f"side; messages go through the node again "
-                                         f"(`nymchat contacts direct {sender}` tries again)"}
-                         [reason])
+            self._notice(
+                {
+                    direct.ENDED: f"{sender} ended direct mode; messages go through the node again",
+                    direct.DECLINED: f"{sender} declined direct mode",
+                    direct.FAILED: f"the direct path with {sender} failed on their "
+                    f"side; messages go through the node again "
+                    f"(`nymchat contacts direct {sender}` tries again)",
+                }[reason]
+            )
 
     def _soon(self, coroutine) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -201,32 +235,38 @@ class DirectMode:
             return state
         return None
 
-    async def _send_direct(self, route: dict, kind: int, message_id: bytes,
-                           payload: bytes = b"") -> None:
+    async def _send_direct(
+        self, route: dict, kind: int, message_id: bytes, payload: bytes = b""
+    ) -> None:
         """A dialer sends to the listener's address with SURBs; a listener replies on
         the dialer's SURBs, never learning the dialer's address."""
         dialer = route["role"] == "dialer"
-        packet = direct.encode_packet(direct.keys(bytes.fromhex(route["secret"])), kind,
-                                      direct.FROM_DIALER if dialer else direct.FROM_LISTENER,
-                                      message_id, payload)
+        packet = direct.encode_packet(
+            direct.keys(bytes.fromhex(route["secret"])),
+            kind,
+            direct.FROM_DIALER if dialer else direct.FROM_LISTENER,
+            message_id,
+            payload,
+        )
         transport = self.link.transport
         for n, frame in enumerate(_native.encode_frames(packet, os.urandom(16))):
             if not dialer:
                 await transport.reply(bytes.fromhex(route["tag"]), frame)
                 continue
             surbs = 0 if n else 4 * DIRECT_SURBS if kind == direct.HELLO else DIRECT_SURBS
-            await transport.send_anonymous(Address.from_bytes(bytes.fromhex(route["address"])),
-                                           frame, surbs)
+            await transport.send_anonymous(
+                Address.from_bytes(bytes.fromhex(route["address"])), frame, surbs
+            )
 
-    async def _deliver_direct(self, username: str, route: dict, message_id: bytes,
-                              text: str) -> bool:
+    async def _deliver_direct(
+        self, username: str, route: dict, message_id: bytes, text: str
+    ) -> bool:
         """Sends a message directly and waits for its receipt; False (direct mode ended,
         both sides told) when none comes in time."""
         waiter = asyncio.get_running_loop().create_future()
         self._receipts[message_id] = waiter
         try:
-            payload = self._encrypt(self._me(), username, messages.TEXT, message_id,
-                                    text.encode())
+            payload = self._encrypt(self._me(), username, messages.TEXT, message_id, text.encode())
             await self._send_direct(route, direct.MESSAGE, message_id, payload)
             await asyncio.wait_for(waiter, self.direct_timeout)
         except TimeoutError:
@@ -241,8 +281,10 @@ class DirectMode:
     async def _direct_failed(self, username: str, why: str) -> None:
         if not (self.store.contact(username) or {}).get("direct"):
             return  # another message found out first
-        self._notice(f"the direct path to {username} failed ({why}); back to the node. "
-                     f"`nymchat contacts direct {username}` (/direct {username}) tries again")
+        self._notice(
+            f"the direct path to {username} failed ({why}); back to the node. "
+            f"`nymchat contacts direct {username}` (/direct {username}) tries again"
+        )
         await self._end_direct(username, direct.FAILED)
 
     async def _hello(self, username: str) -> None:
@@ -305,8 +347,9 @@ class DirectMode:
         self.direct_rejected += 1
         n = self.direct_rejected
         if n & (n - 1) == 0:
-            log.warning("ignored %d message(s) sent to this address by strangers (last: %s)",
-                        n, why)
+            log.warning(
+                "ignored %d message(s) sent to this address by strangers (last: %s)", n, why
+            )
 
     async def _direct_packet(self, data: bytes, tag: bytes | None) -> None:
         try:
@@ -322,8 +365,10 @@ class DirectMode:
             self._channels = None
             return self._rejected("direct mode no longer on")
         dialer = state["role"] == "dialer"
-        if packet.direction != (direct.FROM_LISTENER if dialer else direct.FROM_DIALER) or \
-                (tag is None) != dialer:
+        if (
+            packet.direction != (direct.FROM_LISTENER if dialer else direct.FROM_DIALER)
+            or (tag is None) != dialer
+        ):
             return self._rejected("wrong direction")
         changes = {} if state["confirmed"] else {"confirmed": True}
         if not dialer and state["tag"] != tag.hex():
@@ -333,8 +378,10 @@ class DirectMode:
             with self.store.transaction():
                 self._put_direct(username, state)
             if "confirmed" in changes:
-                self._notice(f"direct mode with {username} is on: your messages no longer "
-                             "pass through the node")
+                self._notice(
+                    f"direct mode with {username} is on: your messages no longer "
+                    "pass through the node"
+                )
         if packet.kind == direct.HELLO:
             if not dialer:
                 await self._send_direct(state, direct.HELLO, os.urandom(16))
@@ -346,8 +393,9 @@ class DirectMode:
                 await self._send_receipt(me, username, packet.message_id)
             return
         try:
-            received = self._take(me, {"sender": username, "message_id": packet.message_id,
-                                       "payload": packet.payload})
+            received = self._take(
+                me, {"sender": username, "message_id": packet.message_id, "payload": packet.payload}
+            )
         except (NymchatError, wire.WireError) as e:
             self._unreadable(username, e)
             return

@@ -30,8 +30,12 @@ TRUST_DIGITS = 20  # of the safety number, to trust a changed key: 66 bits, not 
 # (`FINAL_REFUSALS`, with its detail as the reason) or dropped by the user. Refusals that
 # may pass later (queue_full, busy, rate_limited...) leave it waiting in the outbox.
 STATUSES = ("queued", "accepted", "delivered")  # failed ranks with queued
-FINAL_REFUSALS = {ErrorCode.NOT_FOUND, ErrorCode.TOO_LARGE, ErrorCode.INVALID_NAME,
-                  ErrorCode.BAD_REQUEST}
+FINAL_REFUSALS = {
+    ErrorCode.NOT_FOUND,
+    ErrorCode.TOO_LARGE,
+    ErrorCode.INVALID_NAME,
+    ErrorCode.BAD_REQUEST,
+}
 DROPPED = "dropped by you"
 
 
@@ -51,8 +55,10 @@ class StillQueued(NymchatError):
     """A message was queued but could not leave yet; it waits in the outbox."""
 
     def __init__(self, message_id: bytes, error: NymchatError):
-        super().__init__(f"not sent yet: {error}; it waits in your outbox and leaves with "
-                         "the next nymchat command that connects (`nymchat outbox` lists it)")
+        super().__init__(
+            f"not sent yet: {error}; it waits in your outbox and leaves with "
+            "the next nymchat command that connects (`nymchat outbox` lists it)"
+        )
         self.message_id, self.exit_code = message_id, error.exit_code
 
 
@@ -69,8 +75,10 @@ def _too_long(text: str) -> str | None:
     size = len(text.encode())
     if size <= messages.MAX_BODY:
         return None
-    return f"a message holds at most {messages.MAX_BODY:,} bytes of text (UTF-8); this one " \
-           f"has {size:,}"
+    return (
+        f"a message holds at most {messages.MAX_BODY:,} bytes of text (UTF-8); this one "
+        f"has {size:,}"
+    )
 
 
 def _sender_name(name: str) -> str:
@@ -140,10 +148,12 @@ class Engine(DirectMode):
         keys = account.generate_one_time_keys(ONE_TIME_KEYS - len(account.one_time_keys()))
         fallback = account.fallback_key() or account.generate_fallback_key()
         bundle = wire.Bundle(
-            self.identity.agreement_public, account.curve25519_key,
+            self.identity.agreement_public,
+            account.curve25519_key,
             self.identity.sign("account-key", account.curve25519_key),
             tuple(_one_time_key(self.identity, i, k) for i, k in keys),
-            _one_time_key(self.identity, *fallback, fallback=True))
+            _one_time_key(self.identity, *fallback, fallback=True),
+        )
         with self.store.transaction():
             self.profile.save_account(account)
         answer = await self.link.request(Kind.REGISTER_BEGIN, username=username, bundle=bundle)
@@ -151,11 +161,18 @@ class Engine(DirectMode):
             challenge, difficulty = answer.body["challenge"], answer.body["difficulty"]
             if on_work is not None and 16 <= difficulty <= pow.MAX_DIFFICULTY:
                 on_work(difficulty)  # (over the maximum, `solve` refuses at once)
-            solution = await asyncio.to_thread(pow.solve, challenge, username,
-                                               self.identity.signing_public, difficulty)
-            await self.link.request(Kind.REGISTER_FINISH, username=username, bundle=bundle,
-                                    challenge=challenge, difficulty=difficulty,
-                                    expires=answer.body["expires"], proof_of_work=solution)
+            solution = await asyncio.to_thread(
+                pow.solve, challenge, username, self.identity.signing_public, difficulty
+            )
+            await self.link.request(
+                Kind.REGISTER_FINISH,
+                username=username,
+                bundle=bundle,
+                challenge=challenge,
+                difficulty=difficulty,
+                expires=answer.body["expires"],
+                proof_of_work=solution,
+            )
         account.mark_keys_as_published()
         with self.store.transaction():
             self.profile.save_account(account)
@@ -169,8 +186,7 @@ class Engine(DirectMode):
         profile keeps its identity, contacts and history, and is no longer registered."""
         me = self.profile.username
         if me is None:
-            raise NotRegistered("this profile is not registered on a node: nothing to "
-                                "unregister")
+            raise NotRegistered("this profile is not registered on a node: nothing to unregister")
         try:
             await self.link.request(Kind.UNREGISTER, username=me)
         except NodeRefused as e:
@@ -194,17 +210,21 @@ class Engine(DirectMode):
         username = names.normalize(name)
         body = (await self.link.request(Kind.LOOKUP, username=username)).body
         if body["username"] != username:
-            raise NymchatError(f"the node answered a lookup of {username} with the keys of "
-                               "another name; nothing was pinned")
+            raise NymchatError(
+                f"the node answered a lookup of {username} with the keys of "
+                "another name; nothing was pinned"
+            )
         identity, bundle = body["identity"], body["bundle"]
         one_time = bundle.one_time_keys[0] if bundle.one_time_keys else bundle.fallback
         try:
             messages.check_account_key(identity, bundle.account_key, bundle.account_signature)
             messages.check_one_time_key(identity, one_time, fallback=not bundle.one_time_keys)
         except BadSignature:
-            raise BadSignature(f"the node gave keys for {username} that {username}'s identity "
-                               "key did not sign (tampered with on the way or by the node); "
-                               "nothing was pinned or sent") from None
+            raise BadSignature(
+                f"the node gave keys for {username} that {username}'s identity "
+                "key did not sign (tampered with on the way or by the node); "
+                "nothing was pinned or sent"
+            ) from None
         with self.store.transaction():
             contact = self._pin(username, identity, bundle.account_key)
             if not contact["changed"] and not self.store.sessions(username):
@@ -216,13 +236,19 @@ class Engine(DirectMode):
     def _pin(self, username: str, identity: bytes, account_key: bytes) -> dict:
         contact = self.store.contact(username)
         if contact is None:
-            contact = {"username": username, "identity": identity.hex(),
-                       "account_key": account_key.hex(), "pinned": now_ms(), "verified": False,
-                       "changed": False}
+            contact = {
+                "username": username,
+                "identity": identity.hex(),
+                "account_key": account_key.hex(),
+                "pinned": now_ms(),
+                "verified": False,
+                "changed": False,
+            }
         elif contact["identity"] != identity.hex():
             log.warning("the key of %s changed", username)
-            contact.update(changed=True, new_identity=identity.hex(),
-                           new_account_key=account_key.hex())
+            contact.update(
+                changed=True, new_identity=identity.hex(), new_account_key=account_key.hex()
+            )
         elif contact["account_key"] != account_key.hex():
             contact["account_key"] = account_key.hex()  # same person, new device keys
         self.store.put_contact(contact)
@@ -238,16 +264,24 @@ class Engine(DirectMode):
             raise NymchatError(f"{contact['username']}'s key has not changed; nothing to trust")
         given = "".join(number.replace("-", " ").split())
         if not given.isdigit() or len(given) < TRUST_DIGITS:
-            raise UsageError(f"give the safety number of {contact['username']}'s new key (at "
-                             f"least its first {TRUST_DIGITS // 5} groups) as `nymchat contacts "
-                             f"verify {contact['username']}` shows it")
+            raise UsageError(
+                f"give the safety number of {contact['username']}'s new key (at "
+                f"least its first {TRUST_DIGITS // 5} groups) as `nymchat contacts "
+                f"verify {contact['username']}` shows it"
+            )
         if not self.new_safety_number(contact).replace(" ", "").startswith(given):
-            raise KeyChanged(f"that is not the safety number of {contact['username']}'s new "
-                             f"key (did it change again?); nothing was trusted: run `nymchat "
-                             f"contacts verify {contact['username']}` and compare again")
-        contact.update(identity=contact.pop("new_identity"),
-                       account_key=contact.pop("new_account_key"), changed=False,
-                       verified=False, pinned=now_ms())
+            raise KeyChanged(
+                f"that is not the safety number of {contact['username']}'s new "
+                f"key (did it change again?); nothing was trusted: run `nymchat "
+                f"contacts verify {contact['username']}` and compare again"
+            )
+        contact.update(
+            identity=contact.pop("new_identity"),
+            account_key=contact.pop("new_account_key"),
+            changed=False,
+            verified=False,
+            pinned=now_ms(),
+        )
         with self.store.transaction():
             self.store.put_contact(contact)
             self.store.drop_sessions(contact["username"])
@@ -306,24 +340,38 @@ class Engine(DirectMode):
 
     def safety_number(self, contact: dict) -> str:
         """The safety number with the contact's pinned key."""
-        return messages.safety_number(self._me(), self.identity.signing_public,
-                                      contact["username"], bytes.fromhex(contact["identity"]))
+        return messages.safety_number(
+            self._me(),
+            self.identity.signing_public,
+            contact["username"],
+            bytes.fromhex(contact["identity"]),
+        )
 
     def new_safety_number(self, contact: dict) -> str | None:
         """While the contact's key has changed: the number with the new key, the one
         `trust` would pin. None otherwise."""
         if not contact["changed"]:
             return None
-        return messages.safety_number(self._me(), self.identity.signing_public,
-                                      contact["username"], bytes.fromhex(contact["new_identity"]))
+        return messages.safety_number(
+            self._me(),
+            self.identity.signing_public,
+            contact["username"],
+            bytes.fromhex(contact["new_identity"]),
+        )
 
     def _save_session(self, username: str, session, newest: bool = True) -> None:
-        self.store.put_session(username, session.id, session.pickle(self.store.pickle_key),
-                               time.time_ns() if newest else None)
+        self.store.put_session(
+            username,
+            session.id,
+            session.pickle(self.store.pickle_key),
+            time.time_ns() if newest else None,
+        )
 
     def _sessions(self, username: str) -> list:
-        return [_native.Session.from_pickle(p, self.store.pickle_key)
-                for p in self.store.sessions(username)[:SESSIONS_KEPT]]
+        return [
+            _native.Session.from_pickle(p, self.store.pickle_key)
+            for p in self.store.sessions(username)[:SESSIONS_KEPT]
+        ]
 
     # --- sending ----------------------------------------------------------------------
 
@@ -349,8 +397,10 @@ class Engine(DirectMode):
         if (why := _too_long(text)) is not None:
             raise TooLong(f"{why}: nothing was queued or sent")
         if username in self.blocked():
-            raise NymchatError(f"you blocked {username}: `nymchat contacts unblock {username}` "
-                               "first; nothing was queued or sent")
+            raise NymchatError(
+                f"you blocked {username}: `nymchat contacts unblock {username}` "
+                "first; nothing was queued or sent"
+            )
 
     def queue(self, name: str, text: str) -> bytes:
         """Stores a message as `queued` in the outbox, without touching the network; it
@@ -360,17 +410,29 @@ class Engine(DirectMode):
         self._check_sendable(username, text)
         message_id = os.urandom(16)
         with self.store.transaction():
-            self.store.add_message(username, message_id, {
-                "direction": "out", "to": username, "text": text, "time": now_ms(),
-                "status": "queued", "id": message_id.hex()})
+            self.store.add_message(
+                username,
+                message_id,
+                {
+                    "direction": "out",
+                    "to": username,
+                    "text": text,
+                    "time": now_ms(),
+                    "status": "queued",
+                    "id": message_id.hex(),
+                },
+            )
             self.store.put("outbox", [*self.store.get("outbox", []), message_id.hex()])
         return message_id
 
     def outbox(self) -> list[dict]:
         """The messages waiting to leave, oldest first (records with `id`, `to`, `text`,
         `time`). A message whose contact was removed went with the conversation."""
-        return [record for hex_id in self.store.get("outbox", [])
-                if (record := self.store.message(bytes.fromhex(hex_id))) is not None]
+        return [
+            record
+            for hex_id in self.store.get("outbox", [])
+            if (record := self.store.message(bytes.fromhex(hex_id))) is not None
+        ]
 
     def drop(self, prefix: str) -> dict:
         """Takes the waiting message whose id starts with `prefix` out of the outbox,
@@ -378,10 +440,13 @@ class Engine(DirectMode):
         prefix = prefix.strip().lower()
         found = [r for r in self.outbox() if r["id"].startswith(prefix)] if prefix else []
         if len(found) != 1:
-            raise NymchatError(f"no waiting message has an id starting with '{prefix}' "
-                               "(`nymchat outbox` lists them)" if not found else
-                               f"{len(found)} waiting messages have an id starting with "
-                               f"'{prefix}': give more of it")
+            raise NymchatError(
+                f"no waiting message has an id starting with '{prefix}' "
+                "(`nymchat outbox` lists them)"
+                if not found
+                else f"{len(found)} waiting messages have an id starting with "
+                f"'{prefix}': give more of it"
+            )
         message_id = bytes.fromhex(found[0]["id"])
         with self.store.transaction():
             self._fail(message_id, DROPPED)
@@ -405,8 +470,10 @@ class Engine(DirectMode):
             except MessageFailed as e:
                 self._notice(str(e))
             except NymchatError as e:
-                self._notice(f"a queued message to {record['to']} is still waiting: {e} "
-                             "(`nymchat outbox` lists what waits)")
+                self._notice(
+                    f"a queued message to {record['to']} is still waiting: {e} "
+                    "(`nymchat outbox` lists what waits)"
+                )
         return sent
 
     async def deliver(self, username: str, message_id: bytes, text: str) -> None:
@@ -420,8 +487,9 @@ class Engine(DirectMode):
             if reason is None:
                 await self._ready(username)
                 route = self._direct_route(username)
-                if route is not None and \
-                        await self._deliver_direct(username, route, message_id, text):
+                if route is not None and await self._deliver_direct(
+                    username, route, message_id, text
+                ):
                     return
                 await self._relay(username, messages.TEXT, message_id, text.encode())
         except NodeRefused as e:
@@ -431,8 +499,7 @@ class Engine(DirectMode):
         if reason is not None:
             with self.store.transaction():
                 self._fail(message_id, reason)
-            raise MessageFailed(f"a message to {username} failed: {reason}; it will not be "
-                                "sent")
+            raise MessageFailed(f"a message to {username} failed: {reason}; it will not be sent")
         with self.store.transaction():
             self._set_status(message_id, "accepted")
             self._leave_outbox(message_id)
@@ -449,8 +516,7 @@ class Engine(DirectMode):
                 self.on_status(message_id, "failed")
 
     def _leave_outbox(self, message_id: bytes) -> None:
-        self.store.put("outbox", [i for i in self.store.get("outbox", [])
-                                  if i != message_id.hex()])
+        self.store.put("outbox", [i for i in self.store.get("outbox", []) if i != message_id.hex()])
 
     async def _ready(self, username: str) -> dict:
         """The contact, with a usable session (looked up if needed); raises `KeyChanged`
@@ -465,32 +531,37 @@ class Engine(DirectMode):
         if contact is None or not self.store.sessions(username):
             contact = await self.lookup(username)
         if contact["changed"]:
-            raise KeyChanged(f"{username}'s key changed since you pinned it: compare the new "
-                             f"key's safety number (`nymchat contacts verify {username}`) "
-                             f"with theirs, then `nymchat contacts trust {username} NUMBER`; "
-                             "nothing was sent")
+            raise KeyChanged(
+                f"{username}'s key changed since you pinned it: compare the new "
+                f"key's safety number (`nymchat contacts verify {username}`) "
+                f"with theirs, then `nymchat contacts trust {username} NUMBER`; "
+                "nothing was sent"
+            )
         return contact
 
     async def _relay(self, username: str, kind: int, message_id: bytes, body: bytes) -> None:
         """Encrypts a message for `username` and has the node accept it."""
         payload = self._encrypt(self._me(), username, kind, message_id, body)
-        await self.link.request(Kind.SEND, recipient=username, message_id=message_id,
-                                payload=payload)
+        await self.link.request(
+            Kind.SEND, recipient=username, message_id=message_id, payload=payload
+        )
 
-    def _encrypt(self, me: str, username: str, kind: int, message_id: bytes,
-                 body: bytes) -> bytes:
+    def _encrypt(self, me: str, username: str, kind: int, message_id: bytes, body: bytes) -> bytes:
         session = self._sessions(username)[0]
-        inner = messages.Inner(kind, me, username, self.link.contact.key, message_id, now_ms(),
-                               body)
+        inner = messages.Inner(
+            kind, me, username, self.link.contact.key, message_id, now_ms(), body
+        )
         sealed = session.encrypt(messages.encode_inner(inner))
         with self.store.transaction():  # the ratchet state is saved before anything leaves
             self._save_session(username, session)
         keys = None
         if sealed[0] == 0:  # a session-opening message carries who opens it
             account = self.profile.account()
-            keys = messages.SenderKeys(self.identity.signing_public, account.curve25519_key,
-                                       self.identity.sign("account-key",
-                                                          account.curve25519_key))
+            keys = messages.SenderKeys(
+                self.identity.signing_public,
+                account.curve25519_key,
+                self.identity.sign("account-key", account.curve25519_key),
+            )
         return messages.encode_payload(sealed, keys)
 
     def _set_status(self, message_id: bytes, status: str) -> None:
@@ -498,8 +569,12 @@ class Engine(DirectMode):
         recipient's device), never back. A message dropped while on its way may still
         arrive: then it says so. Call within a transaction."""
         record = self.store.message(message_id)
-        if record and record.get("direction") == "out" and STATUSES.index(status) > \
-                STATUSES.index(status_of(record).replace("failed", "queued")):
+        if (
+            record
+            and record.get("direction") == "out"
+            and STATUSES.index(status)
+            > STATUSES.index(status_of(record).replace("failed", "queued"))
+        ):
             record["status"] = status
             record.pop("reason", None)
             self.store.update_message(message_id, record)
@@ -535,8 +610,10 @@ class Engine(DirectMode):
                 if relayed_now:
                     relayed.append(message)
         if loop.time() >= deadline:  # not quiet: cut short
-            self._notice(f"stopped taking messages in after {limit:g} s, as more kept "
-                         "arriving (the rest waits at the node: run inbox again)")
+            self._notice(
+                f"stopped taking messages in after {limit:g} s, as more kept "
+                "arriving (the rest waits at the node: run inbox again)"
+            )
         await self._after(me, ids, relayed)
         received.sort(key=lambda m: m.sent)
         return received
@@ -576,12 +653,15 @@ class Engine(DirectMode):
     async def _next(self, timeout: float, wake: asyncio.Event | None = None):
         """The next node push (`wire.Answer`) or direct message (`Received`); True when
         `wake` was set, None after `timeout` seconds of quiet."""
-        waiters = {asyncio.ensure_future(self.link.pushes.get()): "push",
-                   asyncio.ensure_future(self.arrivals.get()): "direct"}
+        waiters = {
+            asyncio.ensure_future(self.link.pushes.get()): "push",
+            asyncio.ensure_future(self.arrivals.get()): "direct",
+        }
         if wake is not None:
             waiters[asyncio.ensure_future(wake.wait())] = "wake"
-        done, pending = await asyncio.wait(waiters, timeout=timeout,
-                                           return_when=asyncio.FIRST_COMPLETED)
+        done, pending = await asyncio.wait(
+            waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         for waiter in pending:
             waiter.cancel()
         results = {waiters[w]: w.result() for w in done}
@@ -596,8 +676,11 @@ class Engine(DirectMode):
     def _never_shown(self) -> list[Received]:
         """Messages stored but not shown when the last process stopped (it died between
         taking a message and showing it)."""
-        return [message for record in self.store.unshown()
-                if (message := self._unshown(record["from"], record)) is not None]
+        return [
+            message
+            for record in self.store.unshown()
+            if (message := self._unshown(record["from"], record)) is not None
+        ]
 
     @property
     def node_answers(self) -> bool:
@@ -645,8 +728,9 @@ class Engine(DirectMode):
         ids = list(dict.fromkeys(ids))
         for start in range(0, len(ids), wire.MAX_LIST):  # one request holds so many
             try:
-                await self.link.request(Kind.ACK,
-                                        message_ids=tuple(ids[start:start + wire.MAX_LIST]))
+                await self.link.request(
+                    Kind.ACK, message_ids=tuple(ids[start : start + wire.MAX_LIST])
+                )
             except NymchatError as e:  # the node pushes them again; copies are dropped
                 log.info("acknowledgement not taken (%s); the node will push again", e)
         for message in received:  # end-to-end receipts: delivered to this device
@@ -690,9 +774,12 @@ class Engine(DirectMode):
                 self.profile.save_account(account)
         keys = account.generate_one_time_keys(ONE_TIME_KEYS) if one_time else []
         answer = await self.link.request(
-            Kind.PUBLISH_KEYS, one_time_keys=tuple(_one_time_key(self.identity, i, k)
-                                                   for i, k in keys[:ONE_TIME_KEYS]),
-            fallback=new_fallback)
+            Kind.PUBLISH_KEYS,
+            one_time_keys=tuple(
+                _one_time_key(self.identity, i, k) for i, k in keys[:ONE_TIME_KEYS]
+            ),
+            fallback=new_fallback,
+        )
         account.mark_keys_as_published()
         with self.store.transaction():
             self.profile.save_account(account)
@@ -729,35 +816,52 @@ class Engine(DirectMode):
         with self.store.transaction():
             contact = self.store.contact(sender)
             if keys is not None:
-                messages.check_account_key(keys.identity, keys.account_key,
-                                           keys.account_signature)
+                messages.check_account_key(keys.identity, keys.account_key, keys.account_signature)
                 contact = self._pin(sender, keys.identity, keys.account_key)
             if contact is None:
                 raise NymchatError(f"a message from unknown {sender} does not open a session")
             plaintext = self._decrypt(sender, contact, sealed)
             inner = messages.decode_inner(plaintext)
-            if (inner.sender, inner.recipient, inner.node, inner.message_id) != \
-                    (sender, me, self.link.contact.key, deliver["message_id"]):
-                raise NymchatError(f"a message from {sender} is bound to another sender, "
-                                   "recipient, node or id; ignored")
+            if (inner.sender, inner.recipient, inner.node, inner.message_id) != (
+                sender,
+                me,
+                self.link.contact.key,
+                deliver["message_id"],
+            ):
+                raise NymchatError(
+                    f"a message from {sender} is bound to another sender, "
+                    "recipient, node or id; ignored"
+                )
             if inner.kind == messages.RECEIPT:
                 receipted = self.store.message(inner.body) if len(inner.body) == 16 else None
                 if receipted is not None and receipted.get("to") == sender:  # theirs only
                     self._set_status(inner.body, "delivered")
-                self.store.add_message(sender, inner.message_id, {"direction": "receipt",
-                                                                  "for": inner.body.hex()})
+                self.store.add_message(
+                    sender, inner.message_id, {"direction": "receipt", "for": inner.body.hex()}
+                )
                 return None
             if inner.kind != messages.TEXT:
                 self.store.add_message(sender, inner.message_id, {"direction": "control"})
                 self._direct_handshake(sender, contact, inner)
                 return None
             text = inner.body.decode("utf-8", "replace")
-            self.store.add_message(sender, inner.message_id, {
-                "direction": "in", "from": sender, "text": text, "time": inner.sent,
-                "id": inner.message_id.hex(), "status": "delivered", "shown": False})
+            self.store.add_message(
+                sender,
+                inner.message_id,
+                {
+                    "direction": "in",
+                    "from": sender,
+                    "text": text,
+                    "time": inner.sent,
+                    "id": inner.message_id.hex(),
+                    "status": "delivered",
+                    "shown": False,
+                },
+            )
             self.store.set_shown(inner.message_id, False)
-        return Received(sender, inner.message_id, inner.sent, text, contact["verified"],
-                        contact["changed"])
+        return Received(
+            sender, inner.message_id, inner.sent, text, contact["verified"], contact["changed"]
+        )
 
     def _unshown(self, sender: str, record: dict) -> Received | None:
         """A stored message the user has not seen yet (a crash came between storing and
@@ -765,8 +869,14 @@ class Engine(DirectMode):
         if record.get("direction") != "in" or record.get("shown", True):
             return None
         contact = self.store.contact(sender) or {"verified": False, "changed": False}
-        return Received(sender, bytes.fromhex(record["id"]), record["time"], record["text"],
-                        contact["verified"], contact["changed"])
+        return Received(
+            sender,
+            bytes.fromhex(record["id"]),
+            record["time"],
+            record["text"],
+            contact["verified"],
+            contact["changed"],
+        )
 
     def since_last_inbox(self) -> list[Received]:
         """What was received since the last `inbox` asked (whoever took it in: a running
@@ -777,8 +887,16 @@ class Engine(DirectMode):
         out = []
         for record in records:
             contact = self.store.contact(record["from"]) or {"verified": False, "changed": False}
-            out.append(Received(record["from"], bytes.fromhex(record["id"]), record["time"],
-                                record["text"], contact["verified"], contact["changed"]))
+            out.append(
+                Received(
+                    record["from"],
+                    bytes.fromhex(record["id"]),
+                    record["time"],
+                    record["text"],
+                    contact["verified"],
+                    contact["changed"],
+                )
+            )
         return out
 
     def inbox_done(self) -> None:
@@ -805,8 +923,7 @@ class Engine(DirectMode):
                 # A late receipt on an older session (from the copy of a profile that was
                 # restored elsewhere since) does not make that session ours again; anything
                 # else does, so that two sessions opened at once converge on one.
-                self._save_session(sender, session,
-                                   newest=place == 0 or not _is_receipt(plaintext))
+                self._save_session(sender, session, newest=place == 0 or not _is_receipt(plaintext))
                 return plaintext
         if sealed[0] != 0:
             raise NymchatError(f"no session with {sender} opens this message")

@@ -55,11 +55,21 @@ class Inner:
     body: bytes
 
 
-INNER = wire.Record(Inner, [("kind", wire.U8), ("sender", wire.NAME), ("recipient", wire.NAME),
-                            ("node", wire.B32), ("message_id", wire.B16), ("sent", wire.U64),
-                            ("body", wire.BLOB)])
-SENDER_KEYS = wire.Record(SenderKeys, [("identity", wire.B32), ("account_key", wire.B32),
-                                       ("account_signature", wire.B64)])
+INNER = wire.Record(
+    Inner,
+    [
+        ("kind", wire.U8),
+        ("sender", wire.NAME),
+        ("recipient", wire.NAME),
+        ("node", wire.B32),
+        ("message_id", wire.B16),
+        ("sent", wire.U64),
+        ("body", wire.BLOB),
+    ],
+)
+SENDER_KEYS = wire.Record(
+    SenderKeys, [("identity", wire.B32), ("account_key", wire.B32), ("account_signature", wire.B64)]
+)
 
 
 def payload_size(length: int) -> int:
@@ -120,11 +130,11 @@ def decode_payload(data: bytes) -> tuple[SenderKeys | None, bytes]:
     if len(data) < start + 4:
         raise wire.WireError("truncated payload")
     keys = wire.decode_record(SENDER_KEYS, data[2:start]) if data[1] == CARRIES_KEYS else None
-    length = int.from_bytes(data[start:start + 4], "big")
+    length = int.from_bytes(data[start : start + 4], "big")
     end = start + 4 + length
     if end > len(data) or data[end:].strip(b"\0"):
         raise wire.WireError("bad payload length or padding")
-    return keys, data[start + 4:end]
+    return keys, data[start + 4 : end]
 
 
 def check_account_key(identity: bytes, account_key: bytes, signature: bytes) -> None:
@@ -133,15 +143,19 @@ def check_account_key(identity: bytes, account_key: bytes, signature: bytes) -> 
 
 
 def check_one_time_key(identity: bytes, key: wire.OneTimeKey, fallback: bool) -> None:
-    _native.verify(identity, "fallback-key" if fallback else "one-time-key",
-                   key.key_id.to_bytes(8, "big") + key.key, key.signature)
+    _native.verify(
+        identity,
+        "fallback-key" if fallback else "one-time-key",
+        key.key_id.to_bytes(8, "big") + key.key,
+        key.signature,
+    )
 
 
 def safety_number(name_a: str, identity_a: bytes, name_b: str, identity_b: bytes) -> str:
     """60 digits both people compute alike from both names and identity keys."""
     parts = sorted([name_a.encode() + b"\0" + identity_a, name_b.encode() + b"\0" + identity_b])
     digest = hashlib.sha512(b"nymchat-safety-number-v1\0" + parts[0] + b"\0" + parts[1]).digest()
-    groups = [int.from_bytes(digest[i:i + 5], "big") % 100_000 for i in range(0, 60, 5)]
+    groups = [int.from_bytes(digest[i : i + 5], "big") % 100_000 for i in range(0, 60, 5)]
     return " ".join(f"{g:05d}" for g in groups)
 
 

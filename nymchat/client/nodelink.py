@@ -45,9 +45,15 @@ class NodeSilent(NymchatError):
 
 
 class NodeLink:
-    def __init__(self, transport: NymClient, contact: NodeContact,
-                 identity: "_native.Identity", *, reply_surbs: int = REPLY_SURBS,
-                 on_direct: Callable[[bytes, bytes | None], None] | None = None):
+    def __init__(
+        self,
+        transport: NymClient,
+        contact: NodeContact,
+        identity: "_native.Identity",
+        *,
+        reply_surbs: int = REPLY_SURBS,
+        on_direct: Callable[[bytes, bytes | None], None] | None = None,
+    ):
         self.transport = transport
         self.contact = contact
         self.node_key = _native.PublicKey(contact.key)
@@ -60,9 +66,9 @@ class NodeLink:
         self._pending: dict[bytes, asyncio.Future[wire.Answer]] = {}
         self.push_key = os.urandom(32)  # given to the node with every refresh
         self._answer_frames: set[bytes] = set()  # frame ids of the answers we wait for
-        self._node_frames = _native.Reassembler(max_message_bytes=4 << 20,
-                                                max_source_messages=256,
-                                                max_source_bytes=32 << 20)  # one source
+        self._node_frames = _native.Reassembler(
+            max_message_bytes=4 << 20, max_source_messages=256, max_source_bytes=32 << 20
+        )  # one source
         # Whoever learns our address can send to it: they share another, smaller pool.
         self._strangers = _native.Reassembler(max_message_bytes=1 << 20)
         self._reader: asyncio.Task | None = None
@@ -97,8 +103,7 @@ class NodeLink:
 
     def _node_frame(self, frame_id: bytes) -> bool:
         """Whether a frame's message id is one only the node can make for us."""
-        return frame_id in self._answer_frames or wire.is_push_frame_id(self.push_key,
-                                                                          frame_id)
+        return frame_id in self._answer_frames or wire.is_push_frame_id(self.push_key, frame_id)
 
     def _accept(self, data: bytes) -> None:
         try:
@@ -119,11 +124,13 @@ class NodeLink:
     async def send_raw(self, data: bytes) -> None:
         """Sends request bytes as they are (frames; SURBs with the first)."""
         for n, frame in enumerate(_native.encode_frames(data, os.urandom(16))):
-            await self.transport.send_anonymous(self.contact.address, frame,
-                                                self.reply_surbs if n == 0 else 0)
+            await self.transport.send_anonymous(
+                self.contact.address, frame, self.reply_surbs if n == 0 else 0
+            )
 
-    async def request(self, kind: Kind, timeout: float = TIMEOUT, attempts: int = ATTEMPTS,
-                      **body) -> wire.Answer:
+    async def request(
+        self, kind: Kind, timeout: float = TIMEOUT, attempts: int = ATTEMPTS, **body
+    ) -> wire.Answer:
         """Sends a request and returns the node's answer; `NodeRefused` for an error
         answer, `NodeSilent` when every attempt goes unanswered. Each attempt is a new
         request (new id and time): the node refuses replays, and every operation is safe
@@ -131,15 +138,18 @@ class NodeLink:
         if kind is Kind.REFRESH:
             body = {"push_key": self.push_key, **body}
         for _ in range(attempts):
-            data, request_id = wire.encode_request(self.identity, self.contact.key, kind, body,
-                                                   int(time.time() * 1000))
+            data, request_id = wire.encode_request(
+                self.identity, self.contact.key, kind, body, int(time.time() * 1000)
+            )
             try:
                 return await self.request_raw(data, request_id, timeout)
             except TimeoutError:
                 continue
-        raise NodeSilent(f"the node did not answer {attempts} attempts of {timeout:.0f} s: "
-                         "check that it runs, that your nym-client is connected, and the "
-                         "node contact string")
+        raise NodeSilent(
+            f"the node did not answer {attempts} attempts of {timeout:.0f} s: "
+            "check that it runs, that your nym-client is connected, and the "
+            "node contact string"
+        )
 
     async def request_raw(self, data: bytes, request_id: bytes, timeout: float) -> wire.Answer:
         """Sends encoded request bytes and waits for the answer to `request_id`."""
@@ -158,6 +168,8 @@ class NodeLink:
         self.latency = loop.time() - started
         if answer.kind is Kind.ERROR:
             code = answer.body["code"]
-            raise NodeRefused(ErrorCode(code) if code in ErrorCode._value2member_map_ else code,
-                              answer.body["detail"])
+            raise NodeRefused(
+                ErrorCode(code) if code in ErrorCode._value2member_map_ else code,
+                answer.body["detail"],
+            )
         return answer

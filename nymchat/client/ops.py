@@ -18,13 +18,22 @@ def safety(engine: Engine, contact: dict) -> dict:
     scripts: `new_key` is the key `trust` would pin, while a change waits."""
     new = None
     if contact["changed"]:
-        new = {"safety_number": engine.new_safety_number(contact),
-               "fingerprint": fingerprint(bytes.fromhex(contact["new_identity"]),
-                                          bytes.fromhex(contact["new_account_key"]))}
-    return {"username": contact["username"], "safety_number": engine.safety_number(contact),
-            "fingerprint": fingerprint(bytes.fromhex(contact["identity"]),
-                                       bytes.fromhex(contact["account_key"])),
-            "verified": contact["verified"], "key_changed": contact["changed"], "new_key": new}
+        new = {
+            "safety_number": engine.new_safety_number(contact),
+            "fingerprint": fingerprint(
+                bytes.fromhex(contact["new_identity"]), bytes.fromhex(contact["new_account_key"])
+            ),
+        }
+    return {
+        "username": contact["username"],
+        "safety_number": engine.safety_number(contact),
+        "fingerprint": fingerprint(
+            bytes.fromhex(contact["identity"]), bytes.fromhex(contact["account_key"])
+        ),
+        "verified": contact["verified"],
+        "key_changed": contact["changed"],
+        "new_key": new,
+    }
 
 
 async def _send(engine: Engine, request: dict) -> dict:
@@ -39,8 +48,11 @@ async def _send(engine: Engine, request: dict) -> dict:
 
 async def _lookup(engine: Engine, request: dict) -> dict:
     contact = await engine.lookup(str(request["name"]))
-    return {"contact": contact, "safety_number": engine.safety_number(contact),
-            "new_safety_number": engine.new_safety_number(contact)}
+    return {
+        "contact": contact,
+        "safety_number": engine.safety_number(contact),
+        "new_safety_number": engine.new_safety_number(contact),
+    }
 
 
 async def _direct(engine: Engine, request: dict) -> dict:
@@ -50,22 +62,39 @@ async def _direct(engine: Engine, request: dict) -> dict:
 
 async def _contacts(engine: Engine, request: dict) -> dict:
     blocked = engine.blocked()
-    contacts = [{"username": c["username"], "verified": c["verified"],
-                 "key_changed": c["changed"], "direct": engine.direct_state(c["username"]),
-                 "blocked": c["username"] in blocked, "contact": True}
-                for c in engine.store.contacts()]
+    contacts = [
+        {
+            "username": c["username"],
+            "verified": c["verified"],
+            "key_changed": c["changed"],
+            "direct": engine.direct_state(c["username"]),
+            "blocked": c["username"] in blocked,
+            "contact": True,
+        }
+        for c in engine.store.contacts()
+    ]
     pinned = {c["username"] for c in contacts}
-    contacts += [{"username": name, "verified": False, "key_changed": False, "direct": None,
-                  "blocked": True, "contact": False} for name in sorted(blocked - pinned)]
+    contacts += [
+        {
+            "username": name,
+            "verified": False,
+            "key_changed": False,
+            "direct": None,
+            "blocked": True,
+            "contact": False,
+        }
+        for name in sorted(blocked - pinned)
+    ]
     return {"contacts": contacts}
 
 
 async def _show(engine: Engine, request: dict) -> dict:
     contact = engine.known(str(request["name"]))
-    history = [{**m, "status": status_of(m)} if m["direction"] == "out" else m
-               for m in engine.store.history(contact["username"],
-                                             max(0, int(request.get("last", 50))))
-               if m["direction"] in ("in", "out")]
+    history = [
+        {**m, "status": status_of(m)} if m["direction"] == "out" else m
+        for m in engine.store.history(contact["username"], max(0, int(request.get("last", 50))))
+        if m["direction"] in ("in", "out")
+    ]
     return {"username": contact["username"], "messages": history}
 
 
@@ -101,9 +130,19 @@ async def _unblock(engine: Engine, request: dict) -> dict:
 
 async def _outbox(engine: Engine, request: dict) -> dict:
     """What waits, each with the start of its text (the whole is in `contacts show`)."""
-    return {"outbox": [{"id": r["id"], "to": r["to"], "time": r["time"],
-                        "preview": r["text"][:PREVIEW], "bytes": len(r["text"].encode()),
-                        "status": status_of(r)} for r in engine.outbox()]}
+    return {
+        "outbox": [
+            {
+                "id": r["id"],
+                "to": r["to"],
+                "time": r["time"],
+                "preview": r["text"][:PREVIEW],
+                "bytes": len(r["text"].encode()),
+                "status": status_of(r),
+            }
+            for r in engine.outbox()
+        ]
+    }
 
 
 async def _drop(engine: Engine, request: dict) -> dict:
@@ -113,9 +152,19 @@ async def _drop(engine: Engine, request: dict) -> dict:
 
 async def _inbox(engine: Engine, request: dict) -> dict:
     """What came since the last `inbox`, from the process that takes messages in."""
-    return {"messages": [{"sender": m.sender, "message_id": m.message_id.hex(),
-                          "sent": m.sent, "text": m.text, "verified": m.verified,
-                          "key_changed": m.key_changed} for m in engine.since_last_inbox()]}
+    return {
+        "messages": [
+            {
+                "sender": m.sender,
+                "message_id": m.message_id.hex(),
+                "sent": m.sent,
+                "text": m.text,
+                "verified": m.verified,
+                "key_changed": m.key_changed,
+            }
+            for m in engine.since_last_inbox()
+        ]
+    }
 
 
 async def _names(engine: Engine, request: dict) -> dict:
@@ -123,15 +172,28 @@ async def _names(engine: Engine, request: dict) -> dict:
     return {"names": [c["username"] for c in engine.store.contacts()]}
 
 
-OPS = {"send": _send, "lookup": _lookup, "direct": _direct, "contacts": _contacts,
-       "show": _show, "verify": _verify, "trust": _trust, "remove": _remove, "block": _block,
-       "unblock": _unblock, "outbox": _outbox, "drop": _drop, "names": _names,
-       "inbox": _inbox}
+OPS = {
+    "send": _send,
+    "lookup": _lookup,
+    "direct": _direct,
+    "contacts": _contacts,
+    "show": _show,
+    "verify": _verify,
+    "trust": _trust,
+    "remove": _remove,
+    "block": _block,
+    "unblock": _unblock,
+    "outbox": _outbox,
+    "drop": _drop,
+    "names": _names,
+    "inbox": _inbox,
+}
 
 
 def needs_node(request: dict) -> bool:
-    return request["op"] in ("lookup", "direct") or \
-        (request["op"] == "send" and request.get("wait", True))
+    return request["op"] in ("lookup", "direct") or (
+        request["op"] == "send" and request.get("wait", True)
+    )
 
 
 async def answer(engine: Engine, request: dict) -> dict:

@@ -28,9 +28,11 @@ log = logging.getLogger(__name__)
 
 
 def _removed(usernames: list[str]) -> KeystoreError:
-    return KeystoreError(f"the profile's record of {', '.join(usernames)} was removed from "
-                         "the file (altered without the passphrase?): restore the profile "
-                         "from a backup, or `nymchat contacts remove` the name to pin it anew")
+    return KeystoreError(
+        f"the profile's record of {', '.join(usernames)} was removed from "
+        "the file (altered without the passphrase?): restore the profile "
+        "from a backup, or `nymchat contacts remove` the name to pin it anew"
+    )
 
 
 def derive_keys(identity_secret: bytes) -> dict[str, bytes]:
@@ -63,8 +65,7 @@ def snapshot(path: Path) -> bytes:
 
 class ClientStore:
     def __init__(self, path: Path, keys: dict[str, bytes]):
-        self.seal_key, self.blind_key, self.pickle_key = keys["seal"], keys["blind"], \
-            keys["pickle"]
+        self.seal_key, self.blind_key, self.pickle_key = keys["seal"], keys["blind"], keys["pickle"]
         # FULL: a message the user was told is sent survives even a power loss.
         self.db = open_database(path, "nymchat.client", synchronous="FULL")
 
@@ -84,15 +85,19 @@ class ClientStore:
         nonce = nacl.utils.random(24)
         data = json.dumps(value, separators=(",", ":")).encode()
         return nonce + nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
-            data, table.encode() + row, nonce, self.seal_key)
+            data, table.encode() + row, nonce, self.seal_key
+        )
 
     def open(self, table: str, row: bytes, sealed: bytes):
         try:
             data = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
-                sealed[24:], table.encode() + row, sealed[:24], self.seal_key)
+                sealed[24:], table.encode() + row, sealed[:24], self.seal_key
+            )
         except Exception:
-            raise KeystoreError(f"a sealed value in the profile's {table} does not open: the "
-                                "file was altered or belongs to another identity") from None
+            raise KeystoreError(
+                f"a sealed value in the profile's {table} does not open: the "
+                "file was altered or belongs to another identity"
+            ) from None
         return json.loads(data)
 
     # --- settings -----------------------------------------------------------------
@@ -104,8 +109,10 @@ class ClientStore:
 
     def put(self, name: str, value) -> None:
         row = self.blind("kv", name)
-        self.db.execute("INSERT OR REPLACE INTO kv (name, sealed) VALUES (?, ?)",
-                        (row, self.seal("kv", row, value)))
+        self.db.execute(
+            "INSERT OR REPLACE INTO kv (name, sealed) VALUES (?, ?)",
+            (row, self.seal("kv", row, value)),
+        )
 
     # --- contacts -----------------------------------------------------------------
     # Every pinned name is also in one sealed list (`ROSTER`), written with the contact:
@@ -123,8 +130,10 @@ class ClientStore:
 
     def put_contact(self, contact: dict) -> None:
         row = self.blind("contact", contact["username"])
-        self.db.execute("INSERT OR REPLACE INTO contacts (id, sealed) VALUES (?, ?)",
-                        (row, self.seal("contacts", row, contact)))
+        self.db.execute(
+            "INSERT OR REPLACE INTO contacts (id, sealed) VALUES (?, ?)",
+            (row, self.seal("contacts", row, contact)),
+        )
         roster = self._roster()
         if contact["username"] not in roster:
             self.put(ROSTER, sorted(roster | {contact["username"]}))
@@ -132,17 +141,23 @@ class ClientStore:
     def remove_contact(self, username: str) -> None:
         """Forgets a contact with their sessions and the conversation."""
         row = self.blind("contact", username)
-        self.db.execute("DELETE FROM unshown WHERE message_id IN (SELECT message_id FROM "
-                        "messages WHERE contact = ?)", (row,))
-        for table, column in (("contacts", "id"), ("sessions", "contact"),
-                              ("messages", "contact")):
+        self.db.execute(
+            "DELETE FROM unshown WHERE message_id IN (SELECT message_id FROM "
+            "messages WHERE contact = ?)",
+            (row,),
+        )
+        for table, column in (("contacts", "id"), ("sessions", "contact"), ("messages", "contact")):
             self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", (row,))
         self.put(ROSTER, sorted(self._roster() - {username}))
 
     def contacts(self) -> list[dict]:
-        found = sorted((self.open("contacts", row, sealed) for row, sealed in
-                        self.db.execute("SELECT id, sealed FROM contacts")),
-                       key=lambda c: c["username"])
+        found = sorted(
+            (
+                self.open("contacts", row, sealed)
+                for row, sealed in self.db.execute("SELECT id, sealed FROM contacts")
+            ),
+            key=lambda c: c["username"],
+        )
         missing = self._roster() - {c["username"] for c in found}
         if missing:
             raise _removed(sorted(missing))
@@ -151,12 +166,17 @@ class ClientStore:
     def _roster(self) -> set[str]:
         roster = self.get(ROSTER)
         if roster is None:  # a new profile, or one made before the list existed
-            names = [self.open("contacts", row, sealed)["username"] for row, sealed in
-                     self.db.execute("SELECT id, sealed FROM contacts")]
+            names = [
+                self.open("contacts", row, sealed)["username"]
+                for row, sealed in self.db.execute("SELECT id, sealed FROM contacts")
+            ]
             if names:
-                log.warning("this profile had no sealed list of pinned contacts (made by an "
-                            "older nymchat, or the file was altered); it now lists the %d "
-                            "contacts found", len(names))
+                log.warning(
+                    "this profile had no sealed list of pinned contacts (made by an "
+                    "older nymchat, or the file was altered); it now lists the %d "
+                    "contacts found",
+                    len(names),
+                )
             self.put(ROSTER, sorted(names))
             return set(names)
         return set(roster)
@@ -166,16 +186,19 @@ class ClientStore:
         return self.db.execute("DELETE FROM sessions").rowcount
 
     def drop_sessions(self, username: str) -> None:
-        self.db.execute("DELETE FROM sessions WHERE contact = ?",
-                        (self.blind("contact", username),))
+        self.db.execute(
+            "DELETE FROM sessions WHERE contact = ?", (self.blind("contact", username),)
+        )
 
     # --- sessions -----------------------------------------------------------------
 
     def sessions(self, username: str) -> list[str]:
         """The contact's session pickles, newest first."""
         contact = self.blind("contact", username)
-        rows = self.db.execute("SELECT session_id, sealed FROM sessions WHERE contact = ?"
-                               " ORDER BY updated DESC", (contact,)).fetchall()
+        rows = self.db.execute(
+            "SELECT session_id, sealed FROM sessions WHERE contact = ? ORDER BY updated DESC",
+            (contact,),
+        ).fetchall()
         return [self.open("sessions", contact + sid, sealed) for sid, sealed in rows]
 
     def put_session(self, username: str, session_id: str, pickle: str, now: int | None) -> None:
@@ -184,11 +207,16 @@ class ClientStore:
         contact, sid = self.blind("contact", username), self.blind("session", session_id)
         sealed = self.seal("sessions", contact + sid, pickle)
         if now is None:
-            self.db.execute("UPDATE sessions SET sealed = ? WHERE contact = ? AND session_id = ?",
-                            (sealed, contact, sid))
+            self.db.execute(
+                "UPDATE sessions SET sealed = ? WHERE contact = ? AND session_id = ?",
+                (sealed, contact, sid),
+            )
             return
-        self.db.execute("INSERT OR REPLACE INTO sessions (contact, session_id, updated, sealed)"
-                        " VALUES (?, ?, ?, ?)", (contact, sid, now, sealed))
+        self.db.execute(
+            "INSERT OR REPLACE INTO sessions (contact, session_id, updated, sealed)"
+            " VALUES (?, ?, ?, ?)",
+            (contact, sid, now, sealed),
+        )
 
     # --- messages -----------------------------------------------------------------
 
@@ -197,37 +225,51 @@ class ClientStore:
         contact, mid = self.blind("contact", username), self.blind("message", message_id)
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO messages (contact, message_id, sealed) VALUES (?, ?, ?)",
-            (contact, mid, self.seal("messages", mid, record)))
+            (contact, mid, self.seal("messages", mid, record)),
+        )
         return cursor.rowcount == 1
 
     def update_message(self, message_id: bytes, record: dict) -> None:
         mid = self.blind("message", message_id)
-        self.db.execute("UPDATE messages SET sealed = ? WHERE message_id = ?",
-                        (self.seal("messages", mid, record), mid))
+        self.db.execute(
+            "UPDATE messages SET sealed = ? WHERE message_id = ?",
+            (self.seal("messages", mid, record), mid),
+        )
 
     def message(self, message_id: bytes) -> dict | None:
         mid = self.blind("message", message_id)
-        found = self.db.execute("SELECT sealed FROM messages WHERE message_id = ?",
-                                (mid,)).fetchone()
+        found = self.db.execute(
+            "SELECT sealed FROM messages WHERE message_id = ?", (mid,)
+        ).fetchone()
         return self.open("messages", mid, found[0]) if found else None
 
     def set_shown(self, message_id: bytes, shown: bool) -> None:
         mid = self.blind("message", message_id)
-        self.db.execute("DELETE FROM unshown WHERE message_id = ?" if shown else
-                        "INSERT OR IGNORE INTO unshown (message_id) VALUES (?)", (mid,))
+        self.db.execute(
+            "DELETE FROM unshown WHERE message_id = ?"
+            if shown
+            else "INSERT OR IGNORE INTO unshown (message_id) VALUES (?)",
+            (mid,),
+        )
 
     def unshown(self) -> list[dict]:
         """Messages taken in but not shown yet, oldest first."""
-        rows = self.db.execute("SELECT message_id, m.sealed FROM unshown JOIN messages m "
-                               "USING (message_id) ORDER BY m.seq").fetchall()
+        rows = self.db.execute(
+            "SELECT message_id, m.sealed FROM unshown JOIN messages m "
+            "USING (message_id) ORDER BY m.seq"
+        ).fetchall()
         return [self.open("messages", mid, sealed) for mid, sealed in rows]
 
     def incoming_since(self, seq: int) -> tuple[list[dict], int]:
         """Messages received after position `seq`, oldest first, and the last position."""
-        rows = self.db.execute("SELECT seq, message_id, sealed FROM messages WHERE seq > ?"
-                               " ORDER BY seq", (seq,)).fetchall()
-        found = [record for _, mid, sealed in rows
-                 if (record := self.open("messages", mid, sealed)).get("direction") == "in"]
+        rows = self.db.execute(
+            "SELECT seq, message_id, sealed FROM messages WHERE seq > ? ORDER BY seq", (seq,)
+        ).fetchall()
+        found = [
+            record
+            for _, mid, sealed in rows
+            if (record := self.open("messages", mid, sealed)).get("direction") == "in"
+        ]
         return found, rows[-1][0] if rows else seq
 
     def last_seq(self) -> int:
@@ -236,6 +278,8 @@ class ClientStore:
 
     def history(self, username: str, limit: int = 100) -> list[dict]:
         contact = self.blind("contact", username)
-        rows = self.db.execute("SELECT message_id, sealed FROM messages WHERE contact = ?"
-                               " ORDER BY seq DESC LIMIT ?", (contact, limit)).fetchall()
+        rows = self.db.execute(
+            "SELECT message_id, sealed FROM messages WHERE contact = ? ORDER BY seq DESC LIMIT ?",
+            (contact, limit),
+        ).fetchall()
         return [self.open("messages", mid, sealed) for mid, sealed in reversed(rows)]

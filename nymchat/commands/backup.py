@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
         raise NymchatError(f"cannot write {target}: {target.parent} is not a directory")
     home = home_of(args)
     sealed = keystore.read_sealed(home)  # before asking: is there an identity at all?
-    passphrase = get_passphrase(Path(args.passphrase_file).expanduser()
-                                if args.passphrase_file else None)
+    passphrase = get_passphrase(
+        Path(args.passphrase_file).expanduser() if args.passphrase_file else None
+    )
     # Unlocking proves the passphrase (the backup is sealed under it) and opening the
     # store creates or migrates the database.
     profile = Profile(home, keystore.unlock(home, passphrase, sealed))
@@ -37,15 +38,17 @@ def run(args: argparse.Namespace) -> int:
         username, contacts = profile.username, len(profile.store.contacts())
     finally:
         profile.store.close()
-    data = backup.seal(sealed, snapshot(home / "client.db"), passphrase,
-                       int(time.time() * 1000), __version__)
+    data = backup.seal(
+        sealed, snapshot(home / "client.db"), passphrase, int(time.time() * 1000), __version__
+    )
     try:
         write_atomic(target, data)
     except OSError as e:
         raise NymchatError(f"cannot write {target}: {e.strerror}") from None
     if not args.quiet:
-        print(f"backed up {username or 'an unregistered profile'} ({contacts} contact(s), "
-              f"{-(-len(data) // 1024)} KiB) to {target}")
-        print("it opens with this profile's passphrase: nymchat --home NEW_HOME restore "
-              f"{target}")
+        print(
+            f"backed up {username or 'an unregistered profile'} ({contacts} contact(s), "
+            f"{-(-len(data) // 1024)} KiB) to {target}"
+        )
+        print(f"it opens with this profile's passphrase: nymchat --home NEW_HOME restore {target}")
     return 0

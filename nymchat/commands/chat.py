@@ -6,13 +6,20 @@ import sys
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nym", metavar="URL", help="your nym-client (default: the last used)")
-    parser.add_argument("--json", action="store_true",
-                        help="when stdin is not a terminal: one JSON event per line")
-    parser.add_argument("--nym-client-bin", metavar="PATH",
-                        help="start this nym-client binary (with --nym-id), listening at --nym "
-                             "(default ws://127.0.0.1:1977), and stop it on exit")
-    parser.add_argument("--nym-id", metavar="ID",
-                        help="the --id of the nym-client started (initialised on first use)")
+    parser.add_argument(
+        "--json", action="store_true", help="when stdin is not a terminal: one JSON event per line"
+    )
+    parser.add_argument(
+        "--nym-client-bin",
+        metavar="PATH",
+        help="start this nym-client binary (with --nym-id), listening at --nym "
+        "(default ws://127.0.0.1:1977), and stop it on exit",
+    )
+    parser.add_argument(
+        "--nym-id",
+        metavar="ID",
+        help="the --id of the nym-client started (initialised on first use)",
+    )
 
 
 def _with_own_nym_client(args: argparse.Namespace) -> int:
@@ -31,14 +38,17 @@ def _with_own_nym_client(args: argparse.Namespace) -> int:
         raise UsageError("--nym-client-bin and --nym-id go together")
     url = args.nym or DEFAULT_URL
     if not args.quiet:
-        print(f"nymchat: starting your nym-client ({args.nym_id}); waiting until it answers at "
-              f"{url}", file=sys.stderr)
+        print(
+            f"nymchat: starting your nym-client ({args.nym_id}); waiting until it answers at {url}",
+            file=sys.stderr,
+        )
     for sig in (signal.SIGTERM, signal.SIGHUP):  # leave through `supervised`, which stops it
         if signal.getsignal(sig) is signal.SIG_DFL:
             signal.signal(sig, lambda number, _frame: sys.exit(128 + number))
     with supervised(args.nym_client_bin, args.nym_id, url, ensure_home(home_of(args))):
-        return run(argparse.Namespace(**{**vars(args), "nym": url, "nym_client_bin": None,
-                                         "nym_id": None}))
+        return run(
+            argparse.Namespace(**{**vars(args), "nym": url, "nym_client_bin": None, "nym_id": None})
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,8 +72,7 @@ def run(args: argparse.Namespace) -> int:
         async with open_engine(args, profile=profile, flush=False) as engine:
             me = engine.profile.username
             node = "node " + base58.encode(engine.link.contact.key)[:8]
-            face = TerminalFace(me, node) \
-                if interactive else ScriptFace(args.json)
+            face = TerminalFace(me, node) if interactive else ScriptFace(args.json)
             session = ChatSession(engine, face.emit)
             wake = asyncio.Event()
 

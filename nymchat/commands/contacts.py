@@ -9,54 +9,75 @@ import time
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="contacts_command", metavar="ACTION")
-    listing = actions.add_parser("list", help="your contacts, whether they are verified, and "
-                                              "whom you blocked")
+    listing = actions.add_parser(
+        "list", help="your contacts, whether they are verified, and whom you blocked"
+    )
     listing.add_argument("--json", action="store_true", help="print as JSON")
-    for name, summary in (("show", "the conversation with a contact, with delivery marks"),
-                          ("verify", "show the safety number to compare; --mark when it "
-                                     "matches"),
-                          ("trust", "accept a contact's changed key after checking it"),
-                          ("remove", "forget a contact, their sessions and the conversation"),
-                          ("block", "drop their messages unread, send them no receipts, "
-                                    "ignore their invitations (local: nobody is told)"),
-                          ("unblock", "show their messages again")):
-        sub = actions.add_parser(name, help=summary, description=summary[0].upper()
-                                 + summary[1:] + ".")
+    for name, summary in (
+        ("show", "the conversation with a contact, with delivery marks"),
+        ("verify", "show the safety number to compare; --mark when it matches"),
+        ("trust", "accept a contact's changed key after checking it"),
+        ("remove", "forget a contact, their sessions and the conversation"),
+        (
+            "block",
+            "drop their messages unread, send them no receipts, "
+            "ignore their invitations (local: nobody is told)",
+        ),
+        ("unblock", "show their messages again"),
+    ):
+        sub = actions.add_parser(
+            name, help=summary, description=summary[0].upper() + summary[1:] + "."
+        )
         sub.add_argument("name", help="the contact's username")
         sub.add_argument("--json", action="store_true", help="print as JSON")
         if name == "verify":
-            sub.add_argument("--mark", action="store_true",
-                             help="mark the contact verified (the numbers matched)")
+            sub.add_argument(
+                "--mark",
+                action="store_true",
+                help="mark the contact verified (the numbers matched)",
+            )
         if name == "trust":
-            sub.add_argument("number", nargs="+", metavar="NUMBER",
-                             help="the new key's safety number as `contacts verify` shows "
-                                  "it (all of it, or at least its first 4 groups): only that "
-                                  "key is trusted")
+            sub.add_argument(
+                "number",
+                nargs="+",
+                metavar="NUMBER",
+                help="the new key's safety number as `contacts verify` shows "
+                "it (all of it, or at least its first 4 groups): only that "
+                "key is trusted",
+            )
         if name == "show":
-            sub.add_argument("-n", "--last", type=int, default=50, metavar="N",
-                             help="how many messages (default 50)")
+            sub.add_argument(
+                "-n",
+                "--last",
+                type=int,
+                default=50,
+                metavar="N",
+                help="how many messages (default 50)",
+            )
     for name, summary in DIRECT_COMMANDS.items():
-        sub = actions.add_parser(name, help=summary, description=summary[0].upper()
-                                 + summary[1:] + ". " + DIRECT_NOTE)
+        sub = actions.add_parser(
+            name, help=summary, description=summary[0].upper() + summary[1:] + ". " + DIRECT_NOTE
+        )
         sub.add_argument("name", help="the contact's username")
-        sub.add_argument("--nym", metavar="URL",
-                         help="your nym-client (default: the last used)")
+        sub.add_argument("--nym", metavar="URL", help="your nym-client (default: the last used)")
         sub.add_argument("--json", action="store_true", help="print as JSON")
 
 
 DIRECT_COMMANDS = {
     "direct": "invite a contact to direct mode (talking without the node); nothing is "
-              "disclosed until they accept",
+    "disclosed until they accept",
     "accept-direct": "accept a contact's invitation to direct mode: your nym address goes "
-                     "to them only",
+    "to them only",
     "decline-direct": "decline a contact's invitation to direct mode",
     "end-direct": "end direct mode with a contact (or withdraw an invitation)",
 }
-DIRECT_NOTE = ("In direct mode messages go from client to client through the mixnet: the "
-               "node no longer sees that you exchange them. The one who accepts discloses "
-               "their nym address to the one who invited; the inviter's address stays "
-               "hidden (they are answered through SURBs). If the direct path fails, messages "
-               "go through the node again. docs/SECURITY.md says what each side learns.")
+DIRECT_NOTE = (
+    "In direct mode messages go from client to client through the mixnet: the "
+    "node no longer sees that you exchange them. The one who accepts discloses "
+    "their nym address to the one who invited; the inviter's address stays "
+    "hidden (they are answered through SURBs). If the direct path fails, messages "
+    "go through the node again. docs/SECURITY.md says what each side learns."
+)
 
 
 def _mark(message: dict) -> str:
@@ -66,8 +87,9 @@ def _mark(message: dict) -> str:
 
     if message["status"] == "failed":
         return f"FAILED: {line(message.get('reason', ''))}"
-    return {"queued": "queued", "accepted": "accepted by node"}.get(message["status"],
-                                                                    message["status"])
+    return {"queued": "queued", "accepted": "accepted by node"}.get(
+        message["status"], message["status"]
+    )
 
 
 def _emit(args, data, text: str) -> None:
@@ -77,10 +99,18 @@ def _emit(args, data, text: str) -> None:
 def _describe(contact: dict) -> str:
     if not contact["contact"]:
         return "blocked (not a contact)"
-    state = "KEY CHANGED" if contact["key_changed"] else \
-        "verified" if contact["verified"] else "not verified"
-    return state + (f"  {contact['direct']}" if contact["direct"] else "") + \
-        ("  BLOCKED" if contact["blocked"] else "")
+    state = (
+        "KEY CHANGED"
+        if contact["key_changed"]
+        else "verified"
+        if contact["verified"]
+        else "not verified"
+    )
+    return (
+        state
+        + (f"  {contact['direct']}" if contact["direct"] else "")
+        + ("  BLOCKED" if contact["blocked"] else "")
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,50 +123,81 @@ def run(args: argparse.Namespace) -> int:
 
     command = args.contacts_command or "list"
     if command in DIRECT_COMMANDS:
-        action = {"direct": "invite", "accept-direct": "accept", "decline-direct": "decline",
-                  "end-direct": "end"}[command]
+        action = {
+            "direct": "invite",
+            "accept-direct": "accept",
+            "decline-direct": "decline",
+            "end-direct": "end",
+        }[command]
         answer = perform(args, {"op": "direct", "action": action, "name": args.name})
-        _emit(args, {"username": answer["username"], "action": action,
-                     "direct": answer["direct"]}, DONE[action].format(answer["username"]))
+        _emit(
+            args,
+            {"username": answer["username"], "action": action, "direct": answer["direct"]},
+            DONE[action].format(answer["username"]),
+        )
         return 0
     if command == "list":
         contacts = perform(args, {"op": "contacts"})["contacts"]
-        _emit(args, contacts, "\n".join(f"{line(c['username']):<32} {_describe(c)}"
-                                        for c in contacts) or "no contacts yet")
+        _emit(
+            args,
+            contacts,
+            "\n".join(f"{line(c['username']):<32} {_describe(c)}" for c in contacts)
+            or "no contacts yet",
+        )
         return 0
     if command == "remove":
         answer = perform(args, {"op": "remove", "name": args.name})
         shown = line(answer["removed"])
         if answer["was_direct"]:
-            print(f"nymchat: direct mode with {shown} ended here without telling them; "
-                  f"their client goes back to the node once a direct message goes "
-                  f"unanswered (`nymchat contacts end-direct {shown}` before removing "
-                  "tells them)", file=sys.stderr)
+            print(
+                f"nymchat: direct mode with {shown} ended here without telling them; "
+                f"their client goes back to the node once a direct message goes "
+                f"unanswered (`nymchat contacts end-direct {shown}` before removing "
+                "tells them)",
+                file=sys.stderr,
+            )
         _emit(args, {"removed": answer["removed"]}, f"removed {shown}")
         return 0
     if command in ("block", "unblock"):
         answer = perform(args, {"op": command, "name": args.name})
         username = answer[f"{command}ed"]
-        _emit(args, answer, f"blocked {username}: their messages are dropped unread, no "
-                            "receipts go to them, their invitations are ignored (they and "
-                            "the node are told nothing)" if command == "block" else
-              f"unblocked {username}: their new messages are shown again")
+        _emit(
+            args,
+            answer,
+            f"blocked {username}: their messages are dropped unread, no "
+            "receipts go to them, their invitations are ignored (they and "
+            "the node are told nothing)"
+            if command == "block"
+            else f"unblocked {username}: their new messages are shown again",
+        )
         return 0
     if command == "trust":
-        answer = perform(args, {"op": "trust", "name": args.name,
-                                "number": " ".join(args.number)})
-        _emit(args, answer, f"trusting {answer['trusted']}'s new key; safety number now "
-                            f"{answer['safety_number']}")
+        answer = perform(args, {"op": "trust", "name": args.name, "number": " ".join(args.number)})
+        _emit(
+            args,
+            answer,
+            f"trusting {answer['trusted']}'s new key; safety number now {answer['safety_number']}",
+        )
         return 0
     if command == "verify":
         contact = perform(args, {"op": "verify", "name": args.name, "mark": args.mark})["contact"]
         username = contact["username"]
-        _emit(args, contact,
-              describe(username, contact["safety_number"],
-                       (contact["new_key"] or {}).get("safety_number"), contact["verified"],
-                       "nymchat contacts trust")
-              + ("" if contact["verified"] or contact["key_changed"] else
-                 f", then `nymchat contacts verify {username} --mark`"))
+        _emit(
+            args,
+            contact,
+            describe(
+                username,
+                contact["safety_number"],
+                (contact["new_key"] or {}).get("safety_number"),
+                contact["verified"],
+                "nymchat contacts trust",
+            )
+            + (
+                ""
+                if contact["verified"] or contact["key_changed"]
+                else f", then `nymchat contacts verify {username} --mark`"
+            ),
+        )
         return 0
     answer = perform(args, {"op": "show", "name": args.name, "last": args.last})
     if args.json:

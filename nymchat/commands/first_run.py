@@ -48,8 +48,9 @@ def node_contact(answer: str) -> NodeContact:
         try:
             text = path.read_text(encoding="utf-8", errors="replace")[:4096]
         except OSError as e:
-            raise NymchatError(f"not a contact string, nor a readable file ({answer}: "
-                               f"{e.strerror})") from None
+            raise NymchatError(
+                f"not a contact string, nor a readable file ({answer}: {e.strerror})"
+            ) from None
     try:
         return NodeContact.parse(text)
     except BadContact as e:
@@ -98,8 +99,9 @@ def run(args: argparse.Namespace) -> Profile:
         return profile
     print("Not registered on a node yet.")
     name = ask("username to claim: ", names.normalize)
-    node = ask("node contact string (nymchat-node:..., or the path of its contact.txt): ",
-               node_contact)
+    node = ask(
+        "node contact string (nymchat-node:..., or the path of its contact.txt): ", node_contact
+    )
     if not args.nym:
         args.nym = ask_url(name)
 

@@ -9,15 +9,28 @@ import time
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nym", metavar="URL", help="your nym-client (default: the last used)")
     parser.add_argument("--json", action="store_true", help="one JSON object per message")
-    parser.add_argument("--wait", type=float, default=1.5, metavar="SEC",
-                        help="how long to wait for more once messages stop (default 1.5)")
-    parser.add_argument("--max-time", type=float, default=30.0, metavar="SEC",
-                        help="stop taking messages in after this long, even if more keep "
-                             "coming; the rest waits at the node (default 30)")
-    parser.add_argument("--follow", action="store_true",
-                        help="keep listening and print messages as they come (Ctrl-C ends); "
-                             "meanwhile `send`, `lookup` and `inbox` (what came since the "
-                             "last inbox) in other terminals go through this process")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=1.5,
+        metavar="SEC",
+        help="how long to wait for more once messages stop (default 1.5)",
+    )
+    parser.add_argument(
+        "--max-time",
+        type=float,
+        default=30.0,
+        metavar="SEC",
+        help="stop taking messages in after this long, even if more keep "
+        "coming; the rest waits at the node (default 30)",
+    )
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep listening and print messages as they come (Ctrl-C ends); "
+        "meanwhile `send`, `lookup` and `inbox` (what came since the "
+        "last inbox) in other terminals go through this process",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
 
             wake = asyncio.Event()
             engine.link.transport.on_change = lambda event: wake.set()
-            engine.on_notice = lambda text: print(f"nymchat: {line(text)}", file=sys.stderr,
-                                                  flush=True)
+            engine.on_notice = lambda text: print(
+                f"nymchat: {line(text)}", file=sys.stderr, flush=True
+            )
             server = await control.serve(engine, engine.profile.home, "inbox --follow")
             try:
                 async for message in engine.follow(wake=wake):
@@ -55,17 +69,25 @@ def run(args: argparse.Namespace) -> int:
 
     def show(message) -> None:
         if args.json:
-            print(json.dumps({"from": message.sender, "id": message.message_id.hex(),
-                              "sent": message.sent, "text": message.text,
-                              "verified": message.verified,
-                              "key_changed": message.key_changed}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "from": message.sender,
+                        "id": message.message_id.hex(),
+                        "sent": message.sent,
+                        "text": message.text,
+                        "verified": message.verified,
+                        "key_changed": message.key_changed,
+                    }
+                ),
+                flush=True,
+            )
         else:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(message.sent / 1000))
             mark = "verified" if message.verified else "not verified"
             if message.key_changed:
                 mark = "KEY CHANGED"
-            print(f"[{when}] {line(message.sender)} ({mark}): {block(message.text)}",
-                  flush=True)
+            print(f"[{when}] {line(message.sender)} ({mark}): {block(message.text)}", flush=True)
 
     if args.follow:
         refuse_if_served(args, "inbox --follow")
@@ -73,8 +95,7 @@ def run(args: argparse.Namespace) -> int:
         served = delegate(args, {"op": "inbox"})
         if served is not None:
             for message in served["messages"]:
-                show(Received(**{**message,
-                                 "message_id": bytes.fromhex(message["message_id"])}))
+                show(Received(**{**message, "message_id": bytes.fromhex(message["message_id"])}))
             return 0
 
     import contextlib

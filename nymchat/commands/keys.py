@@ -18,8 +18,9 @@ def _passphrase_file(args: argparse.Namespace) -> Path | None:
     return Path(args.passphrase_file).expanduser() if args.passphrase_file else None
 
 
-def _report(args: argparse.Namespace, public: tuple[bytes, bytes], path: Path,
-            created: bool) -> int:
+def _report(
+    args: argparse.Namespace, public: tuple[bytes, bytes], path: Path, created: bool
+) -> int:
     info = {
         "keystore": str(path),
         "signing_public": public[0].hex(),
@@ -42,8 +43,12 @@ def new(args: argparse.Namespace) -> int:
     keystore.check_absent(home)  # before asking for a passphrase
     passphrase = get_passphrase(_passphrase_file(args), new=True)
     identity = keystore.create(ensure_home(home), passphrase)
-    return _report(args, (identity.signing_public, identity.agreement_public),
-                   keystore.path_in(home), created=True)
+    return _report(
+        args,
+        (identity.signing_public, identity.agreement_public),
+        keystore.path_in(home),
+        created=True,
+    )
 
 
 def show(args: argparse.Namespace) -> int:

@@ -27,17 +27,29 @@ def run(args: argparse.Namespace) -> int:
 
     served = delegate(args, {"op": "lookup", "name": args.name})
     contact, safety, new_safety = (
-        (served["contact"], served["safety_number"], served["new_safety_number"]) if served
-        else asyncio.run(main()))
-    info = {"username": contact["username"], "identity": contact["identity"],
-            "fingerprint": fingerprint(bytes.fromhex(contact["identity"]),
-                                       bytes.fromhex(contact["account_key"])),
-            "safety_number": safety, "verified": contact["verified"],
-            "key_changed": contact["changed"], "new_key": None}
+        (served["contact"], served["safety_number"], served["new_safety_number"])
+        if served
+        else asyncio.run(main())
+    )
+    info = {
+        "username": contact["username"],
+        "identity": contact["identity"],
+        "fingerprint": fingerprint(
+            bytes.fromhex(contact["identity"]), bytes.fromhex(contact["account_key"])
+        ),
+        "safety_number": safety,
+        "verified": contact["verified"],
+        "key_changed": contact["changed"],
+        "new_key": None,
+    }
     if contact["changed"]:  # the key `trust` would pin
-        info["new_key"] = {"identity": contact["new_identity"], "safety_number": new_safety,
-                           "fingerprint": fingerprint(bytes.fromhex(contact["new_identity"]),
-                                                      bytes.fromhex(contact["new_account_key"]))}
+        info["new_key"] = {
+            "identity": contact["new_identity"],
+            "safety_number": new_safety,
+            "fingerprint": fingerprint(
+                bytes.fromhex(contact["new_identity"]), bytes.fromhex(contact["new_account_key"])
+            ),
+        }
     if args.json:
         print(json.dumps(info))
         return 0
@@ -46,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         print(describe(contact["username"], safety, new_safety, False, "nymchat contacts trust"))
     else:
         print(f"{info['username']}  fingerprint {info['fingerprint']}")
-        print(f"safety number  {safety}"
-              f"{'  (verified)' if contact['verified'] else '  (not verified)'}")
+        print(
+            f"safety number  {safety}"
+            f"{'  (verified)' if contact['verified'] else '  (not verified)'}"
+        )
     return 0

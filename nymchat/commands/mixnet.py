@@ -13,8 +13,17 @@ BANNER = """\
  message passes through this one process, in the clear, with no mixing.
  Use it for development, tests and demos, never for real conversations.
 =========================================================================="""
-STATS_ORDER = ["messages", "packets", "delivered", "surbs_spent", "surb_requests", "held",
-               "duplicated", "packets_lost", "bad_requests"]
+STATS_ORDER = [
+    "messages",
+    "packets",
+    "delivered",
+    "surbs_spent",
+    "surb_requests",
+    "held",
+    "duplicated",
+    "packets_lost",
+    "bad_requests",
+]
 
 
 def _probability(text: str) -> float:
@@ -32,43 +41,95 @@ def _loss(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=1977,
-                        help="port to listen on; 0 picks a free one (default 1977)")
-    parser.add_argument("--allow-remote", action="store_true",
-                        help="allow a --host that is not loopback")
-    parser.add_argument("--state", metavar="DIR",
-                        help="where virtual client keys are kept (default: HOME/mixnet)")
-    parser.add_argument("--delay", default="fast", metavar="PROFILE",
-                        help="zero (tests), fast (default), nym (the real network: 3 hops of "
-                             "15 ms mean, Poisson sending at 20 ms mean) or "
-                             "HOP_MS[/SEND_MS[/HOPS]]")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=1977,
+        help="port to listen on; 0 picks a free one (default 1977)",
+    )
+    parser.add_argument(
+        "--allow-remote", action="store_true", help="allow a --host that is not loopback"
+    )
+    parser.add_argument(
+        "--state", metavar="DIR", help="where virtual client keys are kept (default: HOME/mixnet)"
+    )
+    parser.add_argument(
+        "--delay",
+        default="fast",
+        metavar="PROFILE",
+        help="zero (tests), fast (default), nym (the real network: 3 hops of "
+        "15 ms mean, Poisson sending at 20 ms mean) or "
+        "HOP_MS[/SEND_MS[/HOPS]]",
+    )
     faults = parser.add_argument_group("fault injection")
-    faults.add_argument("--loss", type=_loss, default=0.0, metavar="P",
-                        help="lose each packet with probability P; it is retransmitted "
-                             "after the ack timeout, so messages arrive late")
-    faults.add_argument("--duplicate", type=_probability, default=0.0, metavar="P",
-                        help="deliver a message twice with probability P")
-    faults.add_argument("--drop-replies", type=_probability, default=0.0, metavar="P",
-                        help="silently lose a reply with probability P")
-    faults.add_argument("--ack-timeout", type=float, metavar="SEC",
-                        help="retransmission delay (default: 1.5 x path delay + 1.5 s)")
+    faults.add_argument(
+        "--loss",
+        type=_loss,
+        default=0.0,
+        metavar="P",
+        help="lose each packet with probability P; it is retransmitted "
+        "after the ack timeout, so messages arrive late",
+    )
+    faults.add_argument(
+        "--duplicate",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="deliver a message twice with probability P",
+    )
+    faults.add_argument(
+        "--drop-replies",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="silently lose a reply with probability P",
+    )
+    faults.add_argument(
+        "--ack-timeout",
+        type=float,
+        metavar="SEC",
+        help="retransmission delay (default: 1.5 x path delay + 1.5 s)",
+    )
     faults.add_argument("--seed", type=int, help="random seed, to replay a faulty run")
     limits = parser.add_argument_group("limits")
     limits.add_argument("--max-clients", type=int, default=config.Limits.max_clients)
-    limits.add_argument("--max-held", type=int, default=config.Limits.max_held_messages,
-                        metavar="N", help="messages held for one offline client")
-    limits.add_argument("--retention", type=float, default=config.Limits.retention,
-                        metavar="SEC", help="how long held messages are kept")
-    limits.add_argument("--reply-timeout", type=float, default=config.Limits.reply_timeout,
-                        metavar="SEC", help="how long a reply waits for SURBs")
-    limits.add_argument("--max-frame", type=int, default=64 << 20, metavar="BYTES",
-                        help="largest websocket message accepted")
-    parser.add_argument("--json", action="store_true",
-                        help="print status (and stats) as JSON lines for scripts")
-    parser.add_argument("--stats", action="store_true",
-                        help="print counters on exit and on SIGUSR1")
+    limits.add_argument(
+        "--max-held",
+        type=int,
+        default=config.Limits.max_held_messages,
+        metavar="N",
+        help="messages held for one offline client",
+    )
+    limits.add_argument(
+        "--retention",
+        type=float,
+        default=config.Limits.retention,
+        metavar="SEC",
+        help="how long held messages are kept",
+    )
+    limits.add_argument(
+        "--reply-timeout",
+        type=float,
+        default=config.Limits.reply_timeout,
+        metavar="SEC",
+        help="how long a reply waits for SURBs",
+    )
+    limits.add_argument(
+        "--max-frame",
+        type=int,
+        default=64 << 20,
+        metavar="BYTES",
+        help="largest websocket message accepted",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print status (and stats) as JSON lines for scripts"
+    )
+    parser.add_argument(
+        "--stats", action="store_true", help="print counters on exit and on SIGUSR1"
+    )
 
 
 def _check_host(host: str, allow_remote: bool) -> None:
@@ -81,8 +142,10 @@ def _check_host(host: str, allow_remote: bool) -> None:
     except ValueError:
         loopback = False
     if not loopback:
-        raise UsageError(f"refusing to listen on {host}: the local mixnet has no anonymity "
-                         "and no authentication; use a loopback address or --allow-remote")
+        raise UsageError(
+            f"refusing to listen on {host}: the local mixnet has no anonymity "
+            "and no authentication; use a loopback address or --allow-remote"
+        )
 
 
 def _emit(args: argparse.Namespace, text: str, obj: dict) -> None:
@@ -92,8 +155,11 @@ def _emit(args: argparse.Namespace, text: str, obj: dict) -> None:
 def _print_stats(args: argparse.Namespace, stats) -> None:
     counters = {k: stats.get(k, 0) for k in STATS_ORDER}
     counters.update(sorted((k, v) for k, v in stats.items() if k not in counters))
-    _emit(args, "stats: " + " ".join(f"{k}={v}" for k, v in counters.items()),
-          {"event": "stats", **counters})
+    _emit(
+        args,
+        "stats: " + " ".join(f"{k}={v}" for k, v in counters.items()),
+        {"event": "stats", **counters},
+    )
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -112,14 +178,22 @@ async def _serve(args: argparse.Namespace) -> None:
         delays = config.parse_delays(args.delay)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    state = Path(args.state).expanduser() if args.state else \
-        (Path(args.home).expanduser() if args.home else default_home()) / "mixnet"
+    state = (
+        Path(args.state).expanduser()
+        if args.state
+        else (Path(args.home).expanduser() if args.home else default_home()) / "mixnet"
+    )
     mixnet = Mixnet(
         delays,
         config.Faults(args.loss, args.duplicate, args.drop_replies, args.ack_timeout),
-        config.Limits(max_clients=args.max_clients, max_held_messages=args.max_held,
-                     retention=args.retention, reply_timeout=args.reply_timeout),
-        random.Random(args.seed))
+        config.Limits(
+            max_clients=args.max_clients,
+            max_held_messages=args.max_held,
+            retention=args.retention,
+            reply_timeout=args.reply_timeout,
+        ),
+        random.Random(args.seed),
+    )
     server = MixnetServer(mixnet, IdentityStore(state), max_frame=args.max_frame)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -131,10 +205,20 @@ async def _serve(args: argparse.Namespace) -> None:
             url = f"ws://{args.host}:{port}"
             if not args.json:
                 print(BANNER, file=sys.stderr, flush=True)
-            _emit(args, f"listening on {url}/NAME  (one virtual nym-client per NAME; "
-                        f"delay {args.delay}; state {state})",
-                  {"event": "listening", "url": url, "host": args.host, "port": port,
-                   "state": str(state), "delay": args.delay, "anonymity": False})
+            _emit(
+                args,
+                f"listening on {url}/NAME  (one virtual nym-client per NAME; "
+                f"delay {args.delay}; state {state})",
+                {
+                    "event": "listening",
+                    "url": url,
+                    "host": args.host,
+                    "port": port,
+                    "state": str(state),
+                    "delay": args.delay,
+                    "anonymity": False,
+                },
+            )
             await stop.wait()
     except OSError as e:
         raise NymchatError(f"cannot listen on {args.host}:{args.port}: {e.strerror}") from None

@@ -21,8 +21,12 @@ def _new_password(settings: dict) -> str:
     from nymchat.passphrase import get_passphrase
 
     file = settings["password_file"]
-    return get_passphrase(Path(file).expanduser() if file else None, new=True,
-                          env_var=PASSWORD_ENV, noun="node password")
+    return get_passphrase(
+        Path(file).expanduser() if file else None,
+        new=True,
+        env_var=PASSWORD_ENV,
+        noun="node password",
+    )
 
 
 def _node_identity(data: Path, settings: dict):
@@ -33,9 +37,12 @@ def _node_identity(data: Path, settings: dict):
 
         sealed = keystore.read_sealed(data)
         file = settings["password_file"]
-        return unlock_with(Path(file).expanduser() if file else None,
-                           lambda password: keystore.unlock(data, password, sealed),
-                           env_var=PASSWORD_ENV, noun="node password")
+        return unlock_with(
+            Path(file).expanduser() if file else None,
+            lambda password: keystore.unlock(data, password, sealed),
+            env_var=PASSWORD_ENV,
+            noun="node password",
+        )
     log.info("first run: creating the node key in %s", data)
     return keystore.create(data, _new_password(settings))
 
@@ -70,17 +77,18 @@ async def _connect(transport, supervisor, supervised, stop) -> bool:
             if supervisor is None or attempts == 60:
                 raise
         stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait([supervised, stopped], timeout=1,
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([supervised, stopped], timeout=1, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
         if supervised.done():
             supervised.result()  # raises what stopped the supervisor
         if stop.is_set():
             return False
         if supervisor.restarts:
-            raise NymchatError(f"the nym-client {supervisor.binary} (--id {supervisor.nym_id}) "
-                               "exited before it accepted a connection; run it by hand to see "
-                               "why")
+            raise NymchatError(
+                f"the nym-client {supervisor.binary} (--id {supervisor.nym_id}) "
+                "exited before it accepted a connection; run it by hand to see "
+                "why"
+            )
 
 
 async def _serve(settings: dict, identity) -> None:
@@ -100,16 +108,20 @@ async def _serve(settings: dict, identity) -> None:
     data = Path(settings["data"])
     store = NodeStore(data / "node.db")
     config = NodeConfig(
-        pow_difficulty=settings["pow_difficulty"], freshness_ms=settings["freshness"] * 1000,
+        pow_difficulty=settings["pow_difficulty"],
+        freshness_ms=settings["freshness"] * 1000,
         retention_ms=settings["retention_days"] * 86_400_000,
         queue_max_messages=settings["queue_max_messages"],
-        queue_max_bytes=settings["queue_max_bytes"], max_payload=settings["max_payload"],
+        queue_max_bytes=settings["queue_max_bytes"],
+        max_payload=settings["max_payload"],
         queue_sender_share=settings["queue_sender_share"],
         queue_stranger_share=settings["queue_stranger_share"],
         node_queue_max_bytes=settings["node_queue_max_bytes"],
-        requests_per_s=settings["requests_per_s"], request_burst=settings["request_burst"],
+        requests_per_s=settings["requests_per_s"],
+        request_burst=settings["request_burst"],
         lookups_per_min=settings["lookups_per_min"],
-        lookups_unregistered_per_min=settings["lookups_unregistered_per_min"])
+        lookups_unregistered_per_min=settings["lookups_unregistered_per_min"],
+    )
     service = NodeService(identity, store, config)
     transport = NymClient(settings["nym"])
     runner = NodeRunner(service, transport)
@@ -120,8 +132,9 @@ async def _serve(settings: dict, identity) -> None:
         except OSError as e:
             store.close()
             reason = os.strerror(e.errno) if e.errno else str(e)
-            raise NymchatError(f"cannot serve metrics on {settings['metrics']}: "
-                               f"{reason.lower()}") from None
+            raise NymchatError(
+                f"cannot serve metrics on {settings['metrics']}: {reason.lower()}"
+            ) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     on_stop_signals(loop, stop.set)
@@ -131,19 +144,25 @@ async def _serve(settings: dict, identity) -> None:
 
         from nymchat.nym.supervisor import NymClientSupervisor
 
-        supervisor = NymClientSupervisor(settings["nym_client_bin"], settings["nym_id"],
-                                         urlsplit(settings["nym"]).port or 1977, data)
+        supervisor = NymClientSupervisor(
+            settings["nym_client_bin"],
+            settings["nym_id"],
+            urlsplit(settings["nym"]).port or 1977,
+            data,
+        )
         supervisor.check()
         supervised = asyncio.create_task(supervisor.supervise(stop))
     try:
         if await _connect(transport, supervisor, supervised, stop):
             contact = NodeContact(identity.signing_public, transport.address)
             write_atomic(data / "contact.txt", f"{contact}\n".encode(), mode=0o644)
-            write_atomic(data / "nym_address.txt", f"{transport.address}\n".encode(),
-                         mode=0o644)
+            write_atomic(data / "nym_address.txt", f"{transport.address}\n".encode(), mode=0o644)
             print(f"node contact: {contact}", flush=True)
-            log.info("serving %d users with %d queued messages", store.count_users(),
-                     store.count_queued())
+            log.info(
+                "serving %d users with %d queued messages",
+                store.count_users(),
+                store.count_queued(),
+            )
             await runner.run(stop)
     finally:
         stop.set()
@@ -176,8 +195,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(str(e)) from None
     for share in ("queue_sender_share", "queue_stranger_share"):
         if not 0 < settings[share] <= 1:
-            raise UsageError(f"{share.replace('_', '-')} is a fraction of the queue: more "
-                             "than 0, at most 1")
+            raise UsageError(
+                f"{share.replace('_', '-')} is a fraction of the queue: more than 0, at most 1"
+            )
     if bool(settings["nym_client_bin"]) != bool(settings["nym_id"]):
         raise UsageError("--nym-client-bin and --nym-id go together")
     from nymchat.home import ensure_home, lock

@@ -7,10 +7,17 @@ import sys
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="the username to claim: 3-32 of a-z, 0-9, _ and -")
-    parser.add_argument("--node", required=True, metavar="CONTACT",
-                        help="the node's contact string (nymchat-node:<key>:<address>)")
-    parser.add_argument("--nym", metavar="URL", help="your nym-client (default: the last one "
-                        "used, else ws://127.0.0.1:1977)")
+    parser.add_argument(
+        "--node",
+        required=True,
+        metavar="CONTACT",
+        help="the node's contact string (nymchat-node:<key>:<address>)",
+    )
+    parser.add_argument(
+        "--nym",
+        metavar="URL",
+        help="your nym-client (default: the last one used, else ws://127.0.0.1:1977)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -28,8 +35,11 @@ def run(args: argparse.Namespace) -> int:
 
     def working(bits: int) -> None:
         if not args.quiet:
-            print(f"the node asks for a proof of work ({bits} bits); working...",
-                  file=sys.stderr, flush=True)
+            print(
+                f"the node asks for a proof of work ({bits} bits); working...",
+                file=sys.stderr,
+                flush=True,
+            )
 
     async def main() -> str:
         async with open_engine(args, node=args.node) as engine:

@@ -8,8 +8,11 @@ DATA_FILES = ("client.db", "client.db-wal", "client.db-shm")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="the backup to restore")
-    parser.add_argument("--force", action="store_true",
-                        help="replace the profile in --home (its identity and data are lost)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the profile in --home (its identity and data are lost)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,15 +29,18 @@ def run(args: argparse.Namespace) -> int:
 
     home = home_of(args)
     if keystore.path_in(home).exists() and not args.force:
-        raise IdentityExists(f"{home} already holds an identity; restore into a new --home, "
-                             "or replace that profile with --force")
+        raise IdentityExists(
+            f"{home} already holds an identity; restore into a new --home, "
+            "or replace that profile with --force"
+        )
     source = Path(args.file).expanduser()
     try:
         data = source.read_bytes()
     except OSError as e:
         raise NymchatError(f"cannot read {source}: {e.strerror}") from None
-    passphrase = get_passphrase(Path(args.passphrase_file).expanduser()
-                                if args.passphrase_file else None)
+    passphrase = get_passphrase(
+        Path(args.passphrase_file).expanduser() if args.passphrase_file else None
+    )
     manifest, database = backup.open_backup(data, passphrase)
     identity = keystore.unlock(home, passphrase, manifest["keystore"])
     ensure_home(home)
@@ -55,11 +61,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         profile.store.close()
     # Last: a restore cut short leaves no identity beside the data, and is simply redone.
-    write_atomic(keystore.path_in(home),
-                 (json.dumps(manifest["keystore"], indent=2) + "\n").encode())
+    write_atomic(
+        keystore.path_in(home), (json.dumps(manifest["keystore"], indent=2) + "\n").encode()
+    )
     if not args.quiet:
-        print(f"restored {username or 'an unregistered profile'} ({contacts} contact(s)) "
-              f"into {home}")
+        print(
+            f"restored {username or 'an unregistered profile'} ({contacts} contact(s)) into {home}"
+        )
         if dropped:
             print("each conversation starts a new session with your next message")
     return 0

@@ -9,9 +9,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="the recipient's username")
     parser.add_argument("text", help="the message, or - to read it from standard input")
     parser.add_argument("--nym", metavar="URL", help="your nym-client (default: the last used)")
-    parser.add_argument("--no-wait", action="store_true",
-                        help="store the message in your outbox and return at once; the next "
-                             "nymchat command that connects sends it")
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="store the message in your outbox and return at once; the next "
+        "nymchat command that connects sends it",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -23,13 +26,14 @@ def _read_stdin() -> str:
 
     data = sys.stdin.buffer.read(MAX_BODY + 1)
     if len(data) > MAX_BODY:
-        raise TooLong(f"a message holds at most {MAX_BODY:,} bytes of text (UTF-8); standard "
-                      "input has more: nothing was queued or sent")
+        raise TooLong(
+            f"a message holds at most {MAX_BODY:,} bytes of text (UTF-8); standard "
+            "input has more: nothing was queued or sent"
+        )
     try:
         return data.decode()
     except UnicodeDecodeError:
-        raise UsageError("standard input is not UTF-8 text: nothing was queued or sent") \
-            from None
+        raise UsageError("standard input is not UTF-8 text: nothing was queued or sent") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,16 +51,26 @@ def run(args: argparse.Namespace) -> int:
 
     def waiting() -> None:
         if sys.stderr.isatty() and not args.quiet:
-            print("waiting for the node to accept the message (or, in direct mode, for the "
-                  "receipt)...", file=sys.stderr, flush=True)
+            print(
+                "waiting for the node to accept the message (or, in direct mode, for the "
+                "receipt)...",
+                file=sys.stderr,
+                flush=True,
+            )
 
-    answer = perform(args, {"op": "send", "to": username, "text": text,
-                            "wait": not args.no_wait}, slow=waiting)
+    answer = perform(
+        args, {"op": "send", "to": username, "text": text, "wait": not args.no_wait}, slow=waiting
+    )
     if args.json:
         print(json.dumps({"sent": answer["sent"], "to": username, "status": answer["status"]}))
     elif not args.quiet:
-        print({"accepted": f"accepted by the node for {username}",
-               "delivered": f"delivered to {username} (direct mode)"}.get(
-            answer["status"], f"queued for {username}; it leaves with the next nymchat command "
-                              "that connects"))
+        print(
+            {
+                "accepted": f"accepted by the node for {username}",
+                "delivered": f"delivered to {username} (direct mode)",
+            }.get(
+                answer["status"],
+                f"queued for {username}; it leaves with the next nymchat command that connects",
+            )
+        )
     return 0

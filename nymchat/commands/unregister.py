@@ -6,8 +6,9 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--yes", action="store_true",
-                        help="do not ask to type the username to confirm")
+    parser.add_argument(
+        "--yes", action="store_true", help="do not ask to type the username to confirm"
+    )
     parser.add_argument("--nym", metavar="URL", help="your nym-client (default: the last used)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -16,11 +17,15 @@ def _confirm(username: str) -> None:
     from nymchat.errors import NymchatError, UsageError
 
     if not sys.stdin.isatty():
-        raise UsageError("unregister asks you to type your username to confirm; without a "
-                         "terminal give --yes")
-    print(f"This frees the name {username} at your node: anyone may register it next, and "
-          "your contacts' messages to it stop. Your identity, contacts and history stay "
-          "here.", file=sys.stderr)
+        raise UsageError(
+            "unregister asks you to type your username to confirm; without a terminal give --yes"
+        )
+    print(
+        f"This frees the name {username} at your node: anyone may register it next, and "
+        "your contacts' messages to it stop. Your identity, contacts and history stay "
+        "here.",
+        file=sys.stderr,
+    )
     try:
         typed = input(f"Type {username} to unregister it: ")
     except EOFError:
@@ -40,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         username = profile.username
         if username is None:
-            raise NotRegistered("this profile is not registered on a node: nothing to "
-                                "unregister")
+            raise NotRegistered("this profile is not registered on a node: nothing to unregister")
         if not args.yes:
             _confirm(username)
 
@@ -55,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"unregistered": username}))
     elif not args.quiet:
-        print(f"unregistered {username}: the node has forgotten the name and its keys. Your "
-              "identity, contacts and history stay here; `nymchat register NAME --node "
-              "CONTACT` registers again")
+        print(
+            f"unregistered {username}: the node has forgotten the name and its keys. Your "
+            "identity, contacts and history stay here; `nymchat register NAME --node "
+            "CONTACT` registers again"
+        )
     return 0

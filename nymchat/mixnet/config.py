@@ -34,8 +34,9 @@ def parse_delays(text: str) -> Delays:
         send = float(parts[1]) / 1000 if len(parts) > 1 else 0.0
         hops = int(parts[2]) if len(parts) > 2 else 3
     except (ValueError, IndexError):
-        raise ValueError(f"delay {text!r}: use zero, fast, nym or HOP_MS[/SEND_MS[/HOPS]]")\
-            from None
+        raise ValueError(
+            f"delay {text!r}: use zero, fast, nym or HOP_MS[/SEND_MS[/HOPS]]"
+        ) from None
     if len(parts) > 3 or hop < 0 or send < 0 or not 1 <= hops <= 10:
         raise ValueError(f"delay {text!r}: values must be >= 0 and hops 1-10")
     return Delays(send_mean=send, hop_mean=hop, hops=hops)

@@ -46,8 +46,10 @@ class IdentityStore:
         path = self.clients_dir / f"{name}.json"
         if path.exists():
             return _address(json.loads(path.read_text()), self.gateways)
-        client = {"identity_seed": secrets.token_hex(32),
-                  "encryption_secret": secrets.token_hex(32),
-                  "gateway": secrets.randbelow(len(self.gateways))}
+        client = {
+            "identity_seed": secrets.token_hex(32),
+            "encryption_secret": secrets.token_hex(32),
+            "gateway": secrets.randbelow(len(self.gateways)),
+        }
         write_atomic(path, json.dumps(client).encode())
         return _address(client, self.gateways)

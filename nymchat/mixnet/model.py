@@ -47,8 +47,9 @@ SURB_TOPUP_MAX = 50
 MAX_REPLY_SURBS = 500
 
 
-def packets_for(data_len: int, *, reply: bool = False, surbs: int = 0,
-                repliable: bool = False) -> int:
+def packets_for(
+    data_len: int, *, reply: bool = False, surbs: int = 0, repliable: bool = False
+) -> int:
     """Sphinx packets a message of `data_len` bytes takes."""
     size = 1 + data_len + 1  # message type, data, padding marker
     if reply:
@@ -110,8 +111,13 @@ def _size(event: object) -> int:
 
 
 class Mixnet:
-    def __init__(self, delays: Delays | None = None, faults: Faults | None = None,
-                 limits: Limits | None = None, rng: random.Random | None = None):
+    def __init__(
+        self,
+        delays: Delays | None = None,
+        faults: Faults | None = None,
+        limits: Limits | None = None,
+        rng: random.Random | None = None,
+    ):
         self.delays = delays or PROFILES["zero"]
         self.faults = faults or Faults()
         self.limits = limits or Limits()
@@ -165,8 +171,15 @@ class Mixnet:
             case api.SelfAddress():
                 return [api.SelfAddressIs(client.address)]
             case api.Send(recipient, message, conn):
-                self._send_message(client, recipient, _Message(api.Received(message)),
-                                   len(message), conn, now, packets_for(len(message)))
+                self._send_message(
+                    client,
+                    recipient,
+                    _Message(api.Received(message)),
+                    len(message),
+                    conn,
+                    now,
+                    packets_for(len(message)),
+                )
             case api.SendAnonymous(recipient, message, surbs, conn):
                 if surbs > MAX_REPLY_SURBS:
                     self.stats["surbs_capped"] += 1
@@ -179,8 +192,15 @@ class Mixnet:
                         tag = client.tags_to[to] = self.rng.randbytes(api.SENDER_TAG_LEN)
                         self._tag_owner[tag] = name
                 packets = packets_for(len(message), repliable=True, surbs=surbs)
-                self._send_message(client, recipient, _Message(api.Received(message, tag), surbs),
-                                   len(message), conn, now, packets)
+                self._send_message(
+                    client,
+                    recipient,
+                    _Message(api.Received(message, tag), surbs),
+                    len(message),
+                    conn,
+                    now,
+                    packets,
+                )
             case api.Reply(tag, message, conn):
                 self.stats["messages"] += 1
                 self._reply(client, tag, message, conn, now)
@@ -194,8 +214,16 @@ class Mixnet:
             return [api.LaneQueueLength(conn, self._lane_length(client, conn, now))]
         return []
 
-    def _send_message(self, client: Client, recipient: Address, item: _Message, size: int,
-                      conn: int | None, now: float, packets: int) -> None:
+    def _send_message(
+        self,
+        client: Client,
+        recipient: Address,
+        item: _Message,
+        size: int,
+        conn: int | None,
+        now: float,
+        packets: int,
+    ) -> None:
         self.stats["messages"] += 1
         to = self._by_identity.get(recipient.identity)
         arrival = self._transmit(client, packets, conn, now)
@@ -207,8 +235,9 @@ class Mixnet:
             self.stats["duplicated"] += 1
             self._schedule(arrival + self._path_delay(), to, _Message(item.received))
 
-    def _reply(self, client: Client, tag: bytes, message: bytes, conn: int | None,
-               now: float) -> None:
+    def _reply(
+        self, client: Client, tag: bytes, message: bytes, conn: int | None, now: float
+    ) -> None:
         if tag not in client.surbs:
             self.stats["dropped_unknown_tag"] += 1
             return
@@ -229,8 +258,9 @@ class Mixnet:
         client.pending_replies.append(_PendingReply(tag, message, deadline))
         self._schedule(deadline, client.name, _ReplyDeadline())
 
-    def _send_reply(self, client: Client, tag: bytes, message: bytes, packets: int,
-                    conn: int | None, now: float) -> None:
+    def _send_reply(
+        self, client: Client, tag: bytes, message: bytes, packets: int, conn: int | None, now: float
+    ) -> None:
         client.surbs[tag] -= packets
         self.stats["surbs_spent"] += packets
         arrival = self._transmit(client, packets, conn, now)
@@ -249,8 +279,9 @@ class Mixnet:
         self.stats["surbs_spent"] += 1
         self.stats["surb_requests"] += 1
         client.topup_pending.add(tag)
-        queued = needed + sum(packets_for(len(p.message), reply=True)
-                              for p in client.pending_replies if p.tag == tag)
+        queued = needed + sum(
+            packets_for(len(p.message), reply=True) for p in client.pending_replies if p.tag == tag
+        )
         amount = min(SURB_TOPUP_MAX, max(SURB_TOPUP_MIN, queued))
         arrival = self._transmit(client, 1, None, now)
         self._schedule(arrival, self._tag_owner[tag], _SurbRequest(tag, client.name, amount))
@@ -271,11 +302,14 @@ class Mixnet:
                 self.stats["dropped_reply_timeout"] += 1
                 continue
             needed = packets_for(len(pending.message), reply=True)
-            if pending.tag not in client.topup_pending and \
-                    client.surbs.get(pending.tag, 0) >= needed + SURB_RESERVE:
+            if (
+                pending.tag not in client.topup_pending
+                and client.surbs.get(pending.tag, 0) >= needed + SURB_RESERVE
+            ):
                 self._send_reply(client, pending.tag, pending.message, needed, None, now)
-            elif pending.tag in client.topup_pending or \
-                    self._request_surbs(client, pending.tag, needed, now):
+            elif pending.tag in client.topup_pending or self._request_surbs(
+                client, pending.tag, needed, now
+            ):
                 client.pending_replies.append(pending)
             else:
                 self.stats["dropped_no_surbs"] += 1
@@ -301,8 +335,9 @@ class Mixnet:
         last = now
         for _ in range(packets):
             if send_mean:
-                client.lane_free_at = max(now, client.lane_free_at) + \
-                    self.rng.expovariate(1 / send_mean)
+                client.lane_free_at = max(now, client.lane_free_at) + self.rng.expovariate(
+                    1 / send_mean
+                )
                 departure = client.lane_free_at
             else:
                 departure = now
@@ -365,8 +400,10 @@ class Mixnet:
     def _hold(self, client: Client, event: object, now: float) -> None:
         """Keeps an event for a client that is offline, dropping the oldest past the cap."""
         size = _size(event)
-        while client.held and (len(client.held) >= self.limits.max_held_messages
-                               or client.held_bytes + size > self.limits.max_held_bytes):
+        while client.held and (
+            len(client.held) >= self.limits.max_held_messages
+            or client.held_bytes + size > self.limits.max_held_bytes
+        ):
             _, old = client.held.popleft()
             client.held_bytes -= _size(old)
             self.stats["dropped_held_overflow"] += 1

@@ -43,8 +43,11 @@ class _Connection:
         if len(self.outbox) >= MAX_OUTBOX:
             self.outbox.popleft()
             self.dropped += 1
-        self.outbox.append(api.encode_response_text(response) if self.text
-                           else api.encode_response_binary(response))
+        self.outbox.append(
+            api.encode_response_text(response)
+            if self.text
+            else api.encode_response_binary(response)
+        )
         self.ready.set()
 
     async def write(self) -> None:
@@ -70,9 +73,16 @@ class MixnetServer:
             model.add_client(name, identities.address(name))
 
     def serve(self, host: str, port: int):
-        return serve(self._handle, host, port, process_request=self._admit,
-                     max_size=self.max_frame, compression=None, ping_interval=None,
-                     server_header=None)
+        return serve(
+            self._handle,
+            host,
+            port,
+            process_request=self._admit,
+            max_size=self.max_frame,
+            compression=None,
+            ping_interval=None,
+            server_header=None,
+        )
 
     async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
         """Picks the virtual client; a second websocket to one is closed before the
@@ -88,8 +98,12 @@ class MixnetServer:
                 address = self.identities.address(name)
                 self.model.add_client(name, address)
             except (ValueError, OverflowError) as e:
-                return Response(404 if isinstance(e, ValueError) else 503, "Refused",
-                                Headers(), f"{e}\n".encode())
+                return Response(
+                    404 if isinstance(e, ValueError) else 503,
+                    "Refused",
+                    Headers(),
+                    f"{e}\n".encode(),
+                )
         self._claimed.add(name)
         return None
 
@@ -120,8 +134,11 @@ class MixnetServer:
     def _request(self, name: str, connection: _Connection, frame: str | bytes) -> None:
         connection.text = isinstance(frame, str)
         try:
-            request = (api.decode_request_text(frame) if connection.text
-                       else api.decode_request_binary(frame))
+            request = (
+                api.decode_request_text(frame)
+                if connection.text
+                else api.decode_request_binary(frame)
+            )
         except api.ApiError as e:
             self.model.stats["bad_requests"] += 1
             connection.push(api.error_response(e))

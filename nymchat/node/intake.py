@@ -22,8 +22,11 @@ class _Line:
 
     def put(self, data: bytes, tag: bytes) -> bool:
         queue = self.queues.get(tag)
-        if (queue is not None and len(queue) >= self.per_tag) or \
-                self.requests >= self.max_requests or self.bytes + len(data) > self.max_bytes:
+        if (
+            (queue is not None and len(queue) >= self.per_tag)
+            or self.requests >= self.max_requests
+            or self.bytes + len(data) > self.max_bytes
+        ):
             return False
         if queue is None:
             queue = self.queues[tag] = deque()
@@ -45,8 +48,15 @@ class _Line:
 
 
 class Intake:
-    def __init__(self, rate: float, burst: float, *, per_tag: int | None = None,
-                 max_requests: int = 4096, max_bytes: int = 32 << 20):
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        *,
+        per_tag: int | None = None,
+        max_requests: int = 4096,
+        max_bytes: int = 32 << 20,
+    ):
         self.limiter = RateLimiter(rate, burst)
         if per_tag is None:  # what the tag's burst admits may wait, up to a 16th of all
             per_tag = max(1, min(int(burst), max_requests // 16))

@@ -32,7 +32,8 @@ def render(node) -> str:
     """The metrics page for a running node (a `NodeRunner`)."""
     service = node.service
     lines = [
-        "# HELP nymchat_node_users Registered users.", "# TYPE nymchat_node_users gauge",
+        "# HELP nymchat_node_users Registered users.",
+        "# TYPE nymchat_node_users gauge",
         f"nymchat_node_users {service.store.count_users()}",
         "# HELP nymchat_node_queued_messages Messages waiting for acknowledgement.",
         "# TYPE nymchat_node_queued_messages gauge",
@@ -40,19 +41,27 @@ def render(node) -> str:
         "# HELP nymchat_node_requests_total Requests handled, by kind and result.",
         "# TYPE nymchat_node_requests_total counter",
     ]
-    lines += [f'nymchat_node_requests_total{{kind="{kind}",result="{result}"}} {n}'
-              for (kind, result), n in sorted(service.counts.items())]
-    lines += ["# HELP nymchat_node_dropped_total Incoming messages dropped before decoding "
-              "(rate_limited, intake_full: silently, per sender tag).",
-              "# TYPE nymchat_node_dropped_total counter"]
-    lines += [f'nymchat_node_dropped_total{{reason="{reason}"}} {n}'
-              for reason, n in sorted({**node.dropped, **node.intake.dropped}.items())]
-    lines += ["# HELP nymchat_node_nym_connected Whether the nym-client websocket is up.",
-              "# TYPE nymchat_node_nym_connected gauge",
-              f"nymchat_node_nym_connected {int(node.transport.connected)}",
-              "# HELP nymchat_node_relay_seconds From a message's acceptance to its "
-              "acknowledgement by the recipient.",
-              "# TYPE nymchat_node_relay_seconds histogram"]
+    lines += [
+        f'nymchat_node_requests_total{{kind="{kind}",result="{result}"}} {n}'
+        for (kind, result), n in sorted(service.counts.items())
+    ]
+    lines += [
+        "# HELP nymchat_node_dropped_total Incoming messages dropped before decoding "
+        "(rate_limited, intake_full: silently, per sender tag).",
+        "# TYPE nymchat_node_dropped_total counter",
+    ]
+    lines += [
+        f'nymchat_node_dropped_total{{reason="{reason}"}} {n}'
+        for reason, n in sorted({**node.dropped, **node.intake.dropped}.items())
+    ]
+    lines += [
+        "# HELP nymchat_node_nym_connected Whether the nym-client websocket is up.",
+        "# TYPE nymchat_node_nym_connected gauge",
+        f"nymchat_node_nym_connected {int(node.transport.connected)}",
+        "# HELP nymchat_node_relay_seconds From a message's acceptance to its "
+        "acknowledgement by the recipient.",
+        "# TYPE nymchat_node_relay_seconds histogram",
+    ]
     lines += service.relay_seconds.lines("nymchat_node_relay_seconds")
     return "\n".join(lines) + "\n"
 
@@ -65,8 +74,9 @@ def parse_listen(text: str) -> tuple[str, int]:
             raise ValueError
         return host, int(port)
     except ValueError:
-        raise ValueError(f"--metrics {text}: give a loopback HOST:PORT, e.g. "
-                         "127.0.0.1:9477") from None
+        raise ValueError(
+            f"--metrics {text}: give a loopback HOST:PORT, e.g. 127.0.0.1:9477"
+        ) from None
 
 
 async def serve(listen: str, node) -> asyncio.Server:
@@ -80,9 +90,13 @@ async def serve(listen: str, node) -> asyncio.Server:
                 body, status = render(node).encode(), b"200 OK"
             else:
                 body, status = b"try /metrics\n", b"404 Not Found"
-            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain; "
-                         b"version=0.0.4\r\nContent-Length: " + str(len(body)).encode()
-                         + b"\r\nConnection: close\r\n\r\n" + body)
+            writer.write(
+                b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain; "
+                b"version=0.0.4\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
             await writer.drain()
         except (TimeoutError, ConnectionError):
             pass

@@ -32,12 +32,15 @@ def refusal(config, recipient: str, size: int, room: Room) -> tuple[ErrorCode, s
     """Why a message of `size` bytes for `recipient` cannot be queued (given the node's
     `NodeConfig`), or None."""
     if room.node_bytes + size > config.node_queue_max_bytes:
-        return ErrorCode.BUSY, ("this node holds as many queued messages as it may "
-                                f"({config.node_queue_max_bytes} bytes); try again later")
+        return ErrorCode.BUSY, (
+            "this node holds as many queued messages as it may "
+            f"({config.node_queue_max_bytes} bytes); try again later"
+        )
 
     def over(held: tuple[int, int], share: float) -> bool:
-        return held[0] + 1 > max(1, int(config.queue_max_messages * share)) or \
-            held[1] + size > int(config.queue_max_bytes * share)
+        return held[0] + 1 > max(1, int(config.queue_max_messages * share)) or held[1] + size > int(
+            config.queue_max_bytes * share
+        )
 
     if over(room.recipient, 1.0):
         return ErrorCode.QUEUE_FULL, f"{recipient}'s queue is full"
@@ -45,11 +48,13 @@ def refusal(config, recipient: str, size: int, room: Room) -> tuple[ErrorCode, s
         return ErrorCode.QUEUE_FULL, (
             f"{recipient}'s queue holds {room.from_sender[0]} message(s), {room.from_sender[1]}"
             f" bytes, from you: one sender may fill at most {config.queue_sender_share:.0%} of "
-            "it; try again once they have fetched them")
+            "it; try again once they have fetched them"
+        )
     if room.from_strangers is not None and over(room.from_strangers, config.queue_stranger_share):
         return ErrorCode.QUEUE_FULL, (
             f"{recipient}'s queue has no more room for senders they have not written to; try "
-            "again once they have fetched their messages")
+            "again once they have fetched their messages"
+        )
     return None
 
 
@@ -61,8 +66,9 @@ class KnownSenders:
 
     def __init__(self, store: NodeStore, secret: bytes, retention_ms: int):
         self.store, self.retention_ms = store, retention_ms
-        self._key = HKDF(hashes.SHA256(), 32, salt=None,
-                         info=b"nymchat-node-known-senders-v1").derive(secret)
+        self._key = HKDF(
+            hashes.SHA256(), 32, salt=None, info=b"nymchat-node-known-senders-v1"
+        ).derive(secret)
 
     def pair(self, recipient: str, sender: str) -> bytes:
         return hmac.digest(self._key, f"{recipient}\0{sender}".encode(), "sha256")[:16]

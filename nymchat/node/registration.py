@@ -29,25 +29,42 @@ class Challenges:
     def __init__(self, key: bytes, ttl: int):
         self.key, self.ttl = key, ttl
 
-    def _mac(self, username: str, requester: bytes, bundle: wire.Bundle, difficulty: int,
-             expires: int) -> bytes:
+    def _mac(
+        self, username: str, requester: bytes, bundle: wire.Bundle, difficulty: int, expires: int
+    ) -> bytes:
         name = username.encode("ascii")
         digest = hashlib.sha256(wire.encode_record(wire.BUNDLE, bundle)).digest()
-        message = (CHALLENGE_DOMAIN + bytes([len(name)]) + name + requester
-                   + struct.pack(">QB", expires, difficulty) + digest)
+        message = (
+            CHALLENGE_DOMAIN
+            + bytes([len(name)])
+            + name
+            + requester
+            + struct.pack(">QB", expires, difficulty)
+            + digest
+        )
         return hmac.new(self.key, message, hashlib.sha256).digest()
 
-    def issue(self, username: str, requester: bytes, bundle: wire.Bundle, difficulty: int,
-              now: int) -> tuple[bytes, int]:
+    def issue(
+        self, username: str, requester: bytes, bundle: wire.Bundle, difficulty: int, now: int
+    ) -> tuple[bytes, int]:
         """A challenge for this registration, and when it expires."""
         expires = now + self.ttl
         return self._mac(username, requester, bundle, difficulty, expires), expires
 
-    def valid(self, challenge: bytes, username: str, requester: bytes, bundle: wire.Bundle,
-              difficulty: int, expires: int, now: int) -> bool:
+    def valid(
+        self,
+        challenge: bytes,
+        username: str,
+        requester: bytes,
+        bundle: wire.Bundle,
+        difficulty: int,
+        expires: int,
+        now: int,
+    ) -> bool:
         """Whether this node issued `challenge` for exactly these values, and it is live."""
         return now < expires and hmac.compare_digest(
-            self._mac(username, requester, bundle, difficulty, expires), challenge)
+            self._mac(username, requester, bundle, difficulty, expires), challenge
+        )
 
 
 class Difficulty:

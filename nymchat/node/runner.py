@@ -29,16 +29,22 @@ class NodeRunner:
         self.transport = transport
         # Fair per sender tag: a tag's frames can only evict that tag's own messages.
         self.reassembler = _native.Reassembler(
-            max_message_bytes=MAX_REQUEST_BYTES, max_pending_bytes=64 << 20,
-            max_pending_messages=4096, max_source_messages=16, max_source_bytes=1 << 20,
-            ttl=60.0)
+            max_message_bytes=MAX_REQUEST_BYTES,
+            max_pending_bytes=64 << 20,
+            max_pending_messages=4096,
+            max_source_messages=16,
+            max_source_bytes=1 << 20,
+            ttl=60.0,
+        )
         self.intake = Intake(service.config.requests_per_s, service.config.request_burst)
         self.work = asyncio.Event()
         self.dropped = {"no_tag": 0, "bad_frame": 0}
 
     async def run(self, stop: asyncio.Event) -> None:
-        tasks = [asyncio.create_task(coroutine) for coroutine in
-                 (self._receive(), self._process(), self._repush(), self._maintain())]
+        tasks = [
+            asyncio.create_task(coroutine)
+            for coroutine in (self._receive(), self._process(), self._repush(), self._maintain())
+        ]
         try:
             await stop.wait()
         finally:
@@ -65,8 +71,9 @@ class NodeRunner:
                 self.dropped["bad_frame"] += 1
                 log.debug("dropped a bad frame: %s", e)
                 continue
-            if done is not None and self.intake.offer(done[1], received.sender_tag, now_ms(),
-                                                      self.service.known_tag):
+            if done is not None and self.intake.offer(
+                done[1], received.sender_tag, now_ms(), self.service.known_tag
+            ):
                 self.work.set()
 
     async def _process(self) -> None:

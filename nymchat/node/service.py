@@ -72,29 +72,40 @@ class _Context:
 
 
 class NodeService:
-    def __init__(self, identity: "_native.Identity", store: NodeStore,
-                 config: NodeConfig | None = None):
+    def __init__(
+        self, identity: "_native.Identity", store: NodeStore, config: NodeConfig | None = None
+    ):
         self.identity = identity
         self.key = identity.signing_public
         self.store = store
         self.config = config = config or NodeConfig()
-        self.challenges = Challenges(challenge_key(identity.secret_bytes()),
-                                     config.challenge_ttl_ms)
-        self.difficulty = Difficulty(config.pow_difficulty, config.pow_free_registrations,
-                                     config.pow_half_life_ms)
+        self.challenges = Challenges(
+            challenge_key(identity.secret_bytes()), config.challenge_ttl_ms
+        )
+        self.difficulty = Difficulty(
+            config.pow_difficulty, config.pow_free_registrations, config.pow_half_life_ms
+        )
         self.per_identity = RateLimiter(config.requests_per_s, config.request_burst)
         self.lookups = RateLimiter(config.lookups_per_min / 60, config.lookups_per_min)
         self.tag_lookups = RateLimiter(config.lookups_per_min / 60, config.lookups_per_min)
-        self.unregistered_lookups = RateLimiter(config.lookups_unregistered_per_min / 60,
-                                                config.lookups_unregistered_per_min, max_keys=1)
+        self.unregistered_lookups = RateLimiter(
+            config.lookups_unregistered_per_min / 60,
+            config.lookups_unregistered_per_min,
+            max_keys=1,
+        )
         self.known = quota.KnownSenders(store, identity.secret_bytes(), config.retention_ms)
         self.counts: Counter[tuple[str, str]] = Counter()  # (kind, result)
         self.relay_seconds = Histogram()
         self._handlers = {
-            Kind.REGISTER_BEGIN: self._register_begin, Kind.REGISTER_FINISH: self._register_finish,
-            Kind.LOOKUP: self._lookup, Kind.PUBLISH_KEYS: self._publish_keys,
-            Kind.SEND: self._send, Kind.FETCH: self._fetch, Kind.ACK: self._ack,
-            Kind.REFRESH: self._refresh, Kind.UNREGISTER: self._unregister,
+            Kind.REGISTER_BEGIN: self._register_begin,
+            Kind.REGISTER_FINISH: self._register_finish,
+            Kind.LOOKUP: self._lookup,
+            Kind.PUBLISH_KEYS: self._publish_keys,
+            Kind.SEND: self._send,
+            Kind.FETCH: self._fetch,
+            Kind.ACK: self._ack,
+            Kind.REFRESH: self._refresh,
+            Kind.UNREGISTER: self._unregister,
         }
 
     # --- entry points ---------------------------------------------------------------
@@ -137,27 +148,50 @@ class NodeService:
         except Refused as refusal:
             self.store.db.execute("ROLLBACK TO request")
             self.counts[(kind, refusal.code.name.lower())] += 1
-            return [self._answer(request.requester, tag, request.request_id, Kind.ERROR,
-                                 {"code": refusal.code, "detail": refusal.detail}, now)]
+            return [
+                self._answer(
+                    request.requester,
+                    tag,
+                    request.request_id,
+                    Kind.ERROR,
+                    {"code": refusal.code, "detail": refusal.detail},
+                    now,
+                )
+            ]
         except Exception:
             self.store.db.execute("ROLLBACK TO request")
             log.exception("failed to handle a %s request", kind)
             self.counts[(kind, "internal")] += 1
-            return [self._answer(request.requester, tag, request.request_id, Kind.ERROR,
-                                 {"code": ErrorCode.BUSY, "detail": "internal error"}, now)]
+            return [
+                self._answer(
+                    request.requester,
+                    tag,
+                    request.request_id,
+                    Kind.ERROR,
+                    {"code": ErrorCode.BUSY, "detail": "internal error"},
+                    now,
+                )
+            ]
         finally:
             self.store.db.execute("RELEASE request")
         self.counts[(kind, "ok")] += 1
         return ctx.out
 
-    def _refuse_undecodable(self, data: bytes, tag: bytes, why: str,
-                            now: int) -> list[Outgoing]:
+    def _refuse_undecodable(self, data: bytes, tag: bytes, why: str, now: int) -> list[Outgoing]:
         """Answers a request that does not decode, if its header names a requester."""
         if len(data) < 2 + 32 + 8 + 16 or data[0] != wire.VERSION:
             return []
         requester, request_id = bytes(data[2:34]), bytes(data[42:58])
-        return [self._answer(requester, tag, request_id, Kind.ERROR,
-                             {"code": ErrorCode.BAD_REQUEST, "detail": why[:200]}, now)]
+        return [
+            self._answer(
+                requester,
+                tag,
+                request_id,
+                Kind.ERROR,
+                {"code": ErrorCode.BAD_REQUEST, "detail": why[:200]},
+                now,
+            )
+        ]
 
     def due_pushes(self, now: int, limit: int = 500) -> list[Outgoing]:
         """Messages whose recipients have not acknowledged them yet, pushed again."""
@@ -168,16 +202,18 @@ class NodeService:
         """Drops expired messages and forgotten request ids: (messages, ids)."""
         with self.store.transaction():
             self.known.expire(now)
-            return (self.store.expire(now - self.config.retention_ms),
-                    self.store.forget_seen(now))
+            return (self.store.expire(now - self.config.retention_ms), self.store.forget_seen(now))
 
     # --- checks ---------------------------------------------------------------------
 
     def _check_fresh(self, request: wire.Request, now: int) -> None:
         window = self.config.freshness_ms
         if abs(now - request.timestamp) > window:
-            raise Refused(ErrorCode.STALE, f"request time is {request.timestamp - now:+d} ms "
-                                           f"from the node's clock (now {now})")
+            raise Refused(
+                ErrorCode.STALE,
+                f"request time is {request.timestamp - now:+d} ms "
+                f"from the node's clock (now {now})",
+            )
         if not self.store.first_sight(request.request_id, now + 2 * window):
             raise Refused(ErrorCode.REPLAYED, "this request was already handled")
         if not self.per_identity.allow(request.requester, now):
@@ -197,12 +233,20 @@ class NodeService:
         return ctx.user
 
     def _check_keys(self, identity: bytes, keys, account=None) -> None:
-        items = [(identity, "one-time-key", k.key_id.to_bytes(8, "big") + k.key, k.signature)
-                 for k in keys[:-1]]
+        items = [
+            (identity, "one-time-key", k.key_id.to_bytes(8, "big") + k.key, k.signature)
+            for k in keys[:-1]
+        ]
         fallback = keys[-1]
         if fallback is not None:
-            items.append((identity, "fallback-key", fallback.key_id.to_bytes(8, "big")
-                          + fallback.key, fallback.signature))
+            items.append(
+                (
+                    identity,
+                    "fallback-key",
+                    fallback.key_id.to_bytes(8, "big") + fallback.key,
+                    fallback.signature,
+                )
+            )
         if account is not None:
             items.append((identity, "account-key", account[0], account[1]))
         if not all(_native.verify_batch(items)):
@@ -210,20 +254,34 @@ class NodeService:
 
     # --- answers --------------------------------------------------------------------
 
-    def _answer(self, requester: bytes, tag: bytes, in_reply_to: bytes | None, kind: Kind,
-                body: dict, now: int, push_key: bytes | None = None) -> Outgoing:
+    def _answer(
+        self,
+        requester: bytes,
+        tag: bytes,
+        in_reply_to: bytes | None,
+        kind: Kind,
+        body: dict,
+        now: int,
+        push_key: bytes | None = None,
+    ) -> Outgoing:
         """An answer to `in_reply_to`, or a push (under the recipient's `push_key`, if they
         gave one: else its frames are told from a stranger's only by their signature)."""
         if in_reply_to is not None:
             frame_id = wire.answer_frame_id(in_reply_to)
         else:
             frame_id = wire.push_frame_id(push_key) if push_key else os.urandom(16)
-        return Outgoing(tag, wire.encode_answer(self.identity, requester, kind, body, now,
-                                                in_reply_to), frame_id)
+        return Outgoing(
+            tag,
+            wire.encode_answer(self.identity, requester, kind, body, now, in_reply_to),
+            frame_id,
+        )
 
     def _reply(self, ctx: _Context, kind: Kind, **body) -> None:
-        ctx.out.append(self._answer(ctx.request.requester, ctx.tag, ctx.request.request_id,
-                                    kind, body, ctx.now))
+        ctx.out.append(
+            self._answer(
+                ctx.request.requester, ctx.tag, ctx.request.request_id, kind, body, ctx.now
+            )
+        )
 
     def _push(self, queued: list[Queued], now: int) -> list[Outgoing]:
         out, by_user, handed = [], {}, []
@@ -232,12 +290,25 @@ class NodeService:
             by_user[message.recipient] = user
             if user is None or user.sender_tag is None:
                 continue
-            out.append(self._answer(user.identity, user.sender_tag, None, Kind.DELIVER,
-                                    {"message_id": message.message_id, "sender": message.sender,
-                                     "sent": message.received, "payload": message.payload}, now,
-                                    user.push_key))
-            retry = min(self.config.push_retry_ms << min(message.pushes, 10),
-                        self.config.push_retry_max_ms)
+            out.append(
+                self._answer(
+                    user.identity,
+                    user.sender_tag,
+                    None,
+                    Kind.DELIVER,
+                    {
+                        "message_id": message.message_id,
+                        "sender": message.sender,
+                        "sent": message.received,
+                        "payload": message.payload,
+                    },
+                    now,
+                    user.push_key,
+                )
+            )
+            retry = min(
+                self.config.push_retry_ms << min(message.pushes, 10), self.config.push_retry_max_ms
+            )
             self.store.pushed([message.seq], now + retry)
             handed.append((message.recipient, message.sender))
         self.known.pushed(handed, now)
@@ -257,19 +328,24 @@ class NodeService:
         if ctx.user is not None:
             if ctx.user.username == username:
                 return self._reply(ctx, Kind.REGISTERED, username=username)  # a retry
-            raise Refused(ErrorCode.NAME_TAKEN, "this key is already registered here under "
-                                                "another name")
+            raise Refused(
+                ErrorCode.NAME_TAKEN, "this key is already registered here under another name"
+            )
         if self.store.skeleton_taken(names.skeleton(username)):
-            raise Refused(ErrorCode.NAME_TAKEN, f"'{username}' (or a name that looks like it) "
-                                                "is taken")
+            raise Refused(
+                ErrorCode.NAME_TAKEN, f"'{username}' (or a name that looks like it) is taken"
+            )
         bundle: wire.Bundle = body["bundle"]
-        self._check_keys(requester, (*bundle.one_time_keys, bundle.fallback),
-                         (bundle.account_key, bundle.account_signature))
+        self._check_keys(
+            requester,
+            (*bundle.one_time_keys, bundle.fallback),
+            (bundle.account_key, bundle.account_signature),
+        )
         difficulty = self.difficulty.bits(ctx.now)
-        challenge, expires = self.challenges.issue(username, requester, bundle, difficulty,
-                                                   ctx.now)
-        self._reply(ctx, Kind.CHALLENGE, challenge=challenge, difficulty=difficulty,
-                    expires=expires)
+        challenge, expires = self.challenges.issue(username, requester, bundle, difficulty, ctx.now)
+        self._reply(
+            ctx, Kind.CHALLENGE, challenge=challenge, difficulty=difficulty, expires=expires
+        )
 
     def _register_finish(self, ctx: _Context) -> None:
         """The client sends back what `register_begin` was given and answered; the
@@ -279,8 +355,9 @@ class NodeService:
         if ctx.user is not None and ctx.user.username == username:
             return self._reply(ctx, Kind.REGISTERED, username=username)  # a retry
         challenge, bundle, difficulty = body["challenge"], body["bundle"], body["difficulty"]
-        if not self.challenges.valid(challenge, username, requester, bundle, difficulty,
-                                     body["expires"], ctx.now):
+        if not self.challenges.valid(
+            challenge, username, requester, bundle, difficulty, body["expires"], ctx.now
+        ):
             raise Refused(ErrorCode.CHALLENGE_FAILED, "unknown or expired challenge")
         if not pow.check(challenge, username, requester, body["proof_of_work"], difficulty):
             raise Refused(ErrorCode.CHALLENGE_FAILED, "the proof of work is wrong")
@@ -288,8 +365,7 @@ class NodeService:
             raise Refused(ErrorCode.CHALLENGE_FAILED, "this challenge was used already")
         if ctx.user is not None or self.store.skeleton_taken(names.skeleton(username)):
             raise Refused(ErrorCode.NAME_TAKEN, f"'{username}' was taken meanwhile")
-        self.store.add_user(username, names.skeleton(username), requester, bundle, ctx.tag,
-                            ctx.now)
+        self.store.add_user(username, names.skeleton(username), requester, bundle, ctx.tag, ctx.now)
         self.difficulty.registered(ctx.now)
         self._reply(ctx, Kind.REGISTERED, username=username)
 
@@ -303,42 +379,66 @@ class NodeService:
         # A key not registered here cannot send: it gets the fallback key only, so throwaway
         # keys cannot drain anyone's one-time keys.
         one_time = self.store.take_one_time_key(username) if ctx.user is not None else None
-        bundle = wire.Bundle(user.agreement, user.account_key, user.account_signature,
-                             (one_time,) if one_time else (), user.fallback)
+        bundle = wire.Bundle(
+            user.agreement,
+            user.account_key,
+            user.account_signature,
+            (one_time,) if one_time else (),
+            user.fallback,
+        )
         self._reply(ctx, Kind.BUNDLE, username=username, identity=user.identity, bundle=bundle)
         left = self.store.count_one_time_keys(username)
         if one_time is not None and left < self.config.keys_low and user.sender_tag:
-            ctx.out.append(self._answer(user.identity, user.sender_tag, None, Kind.KEYS_LOW,
-                                        {"one_time_keys_left": left}, ctx.now, user.push_key))
+            ctx.out.append(
+                self._answer(
+                    user.identity,
+                    user.sender_tag,
+                    None,
+                    Kind.KEYS_LOW,
+                    {"one_time_keys_left": left},
+                    ctx.now,
+                    user.push_key,
+                )
+            )
 
     def _lookup_allowed(self, ctx: _Context) -> bool:
         """Per identity and per sender tag; keys not registered here also share one budget
         for the whole node (a fresh key would otherwise come with a bucket of its own)."""
-        return self.lookups.allow(ctx.request.requester, ctx.now) and \
-            self.tag_lookups.allow(ctx.tag, ctx.now) and \
-            (ctx.user is not None or self.unregistered_lookups.allow(b"", ctx.now))
+        return (
+            self.lookups.allow(ctx.request.requester, ctx.now)
+            and self.tag_lookups.allow(ctx.tag, ctx.now)
+            and (ctx.user is not None or self.unregistered_lookups.allow(b"", ctx.now))
+        )
 
     def _publish_keys(self, ctx: _Context) -> None:
         user = self._registered(ctx)
         keys, fallback = ctx.request.body["one_time_keys"], ctx.request.body["fallback"]
         self._check_keys(user.identity, (*keys, fallback))
-        if self.store.count_one_time_keys(user.username) + len(keys) > \
-                self.config.max_one_time_keys:
-            raise Refused(ErrorCode.KEYS_FULL, f"at most {self.config.max_one_time_keys} "
-                                               "one-time keys are kept")
+        if (
+            self.store.count_one_time_keys(user.username) + len(keys)
+            > self.config.max_one_time_keys
+        ):
+            raise Refused(
+                ErrorCode.KEYS_FULL,
+                f"at most {self.config.max_one_time_keys} one-time keys are kept",
+            )
         self.store.add_one_time_keys(user.username, keys)
         if fallback is not None:
             self.store.set_fallback(user.username, fallback)
-        self._reply(ctx, Kind.KEYS_PUBLISHED,
-                    one_time_keys_left=self.store.count_one_time_keys(user.username))
+        self._reply(
+            ctx,
+            Kind.KEYS_PUBLISHED,
+            one_time_keys_left=self.store.count_one_time_keys(user.username),
+        )
 
     def _send(self, ctx: _Context) -> None:
         sender = self._registered(ctx)
         body = ctx.request.body
         payload = body["payload"]
         if len(payload) > self.config.max_payload:
-            raise Refused(ErrorCode.TOO_LARGE, f"messages are at most "
-                                               f"{self.config.max_payload} bytes")
+            raise Refused(
+                ErrorCode.TOO_LARGE, f"messages are at most {self.config.max_payload} bytes"
+            )
         recipient = self.store.user(self._name(body["recipient"]))
         if recipient is None:
             raise Refused(ErrorCode.NOT_FOUND, f"no user '{body['recipient']}' here")
@@ -352,10 +452,12 @@ class NodeService:
         self._reply(ctx, Kind.ACCEPTED, message_id=message_id)
 
     def _check_room(self, recipient: str, sender: str, stranger: bool, size: int) -> None:
-        room = quota.Room(self.store.queue_size(recipient),
-                          self.store.queued_from(recipient, sender),
-                          self.store.queued_from_strangers(recipient) if stranger else None,
-                          self.store.queued_bytes())
+        room = quota.Room(
+            self.store.queue_size(recipient),
+            self.store.queued_from(recipient, sender),
+            self.store.queued_from_strangers(recipient) if stranger else None,
+            self.store.queued_bytes(),
+        )
         refused = quota.refusal(self.config, recipient, size, room)
         if refused is not None:
             raise Refused(*refused)
@@ -364,8 +466,9 @@ class NodeService:
         user = self._registered(ctx)
         limit = min(ctx.request.body["max"], self.config.fetch_max)
         pushes = self._push(self.store.queued(user.username, limit), ctx.now)
-        self._reply(ctx, Kind.FETCHED, pushed=len(pushes),
-                    queued=self.store.queue_size(user.username)[0])
+        self._reply(
+            ctx, Kind.FETCHED, pushed=len(pushes), queued=self.store.queue_size(user.username)[0]
+        )
         ctx.out += pushes
 
     def _ack(self, ctx: _Context) -> None:

@@ -22,49 +22,85 @@ class Setting:
 
 
 SETTINGS = [
-    Setting("nym", str, "ws://127.0.0.1:1977", "websocket URL of the node's nym-client",
-            "URL"),
+    Setting("nym", str, "ws://127.0.0.1:1977", "websocket URL of the node's nym-client", "URL"),
     Setting("data", str, None, "data directory (default: HOME/node)", "DIR"),
-    Setting("password_file", str, None,
-            f"file holding the password that protects the node key (else ${PASSWORD_ENV})",
-            "FILE"),
-    Setting("pow_difficulty", int, 12, "registration proof of work, in bits (0: off); rises "
-            "with the registration rate, up to 24", "BITS"),
+    Setting(
+        "password_file",
+        str,
+        None,
+        f"file holding the password that protects the node key (else ${PASSWORD_ENV})",
+        "FILE",
+    ),
+    Setting(
+        "pow_difficulty",
+        int,
+        12,
+        "registration proof of work, in bits (0: off); rises with the registration rate, up to 24",
+        "BITS",
+    ),
     Setting("freshness", int, 120, "seconds a request's timestamp may be off", "SEC"),
     Setting("retention_days", int, 14, "days a queued message is kept", "DAYS"),
     Setting("queue_max_messages", int, 1000, "messages queued per recipient", "N"),
     Setting("queue_max_bytes", int, 16 << 20, "bytes queued per recipient", "BYTES"),
-    Setting("queue_sender_share", float, 0.25,
-            "share of a recipient's queue one sender may fill", "FRACTION"),
-    Setting("queue_stranger_share", float, 0.5, "share of a recipient's queue the senders "
-            "they have not written to may fill together", "FRACTION"),
+    Setting(
+        "queue_sender_share",
+        float,
+        0.25,
+        "share of a recipient's queue one sender may fill",
+        "FRACTION",
+    ),
+    Setting(
+        "queue_stranger_share",
+        float,
+        0.5,
+        "share of a recipient's queue the senders they have not written to may fill together",
+        "FRACTION",
+    ),
     Setting("node_queue_max_bytes", int, 4 << 30, "bytes queued on the whole node", "BYTES"),
     Setting("max_payload", int, 64 << 10, "largest message relayed", "BYTES"),
-    Setting("requests_per_s", float, 20.0, "requests per second per identity and per tag",
-            "N"),
+    Setting("requests_per_s", float, 20.0, "requests per second per identity and per tag", "N"),
     Setting("request_burst", float, 200.0, "requests allowed in a burst", "N"),
-    Setting("lookups_per_min", float, 30.0, "lookups per minute per identity and per tag",
-            "N"),
-    Setting("lookups_unregistered_per_min", float, 60.0,
-            "lookups per minute by all keys not registered here together", "N"),
-    Setting("metrics", str, None, "serve Prometheus metrics on this loopback address",
-            "HOST:PORT"),
-    Setting("nym_client_bin", str, None,
-            "start and supervise this nym-client binary (with --nym-id)", "PATH"),
+    Setting("lookups_per_min", float, 30.0, "lookups per minute per identity and per tag", "N"),
+    Setting(
+        "lookups_unregistered_per_min",
+        float,
+        60.0,
+        "lookups per minute by all keys not registered here together",
+        "N",
+    ),
+    Setting("metrics", str, None, "serve Prometheus metrics on this loopback address", "HOST:PORT"),
+    Setting(
+        "nym_client_bin",
+        str,
+        None,
+        "start and supervise this nym-client binary (with --nym-id)",
+        "PATH",
+    ),
     Setting("nym_id", str, None, "the supervised nym-client's --id", "ID"),
 ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE",
-                        help="TOML file of settings (default: DATA/node.toml if present)")
-    parser.add_argument("--print-config", action="store_true",
-                        help="print the effective settings and where each came from, then exit")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML file of settings (default: DATA/node.toml if present)",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the effective settings and where each came from, then exit",
+    )
     for s in SETTINGS:
-        parser.add_argument(f"--{s.name.replace('_', '-')}", dest=f"node_{s.name}",
-                            type=s.type, metavar=s.metavar, default=None,
-                            help=f"{s.help} [env {ENV_PREFIX}{s.name.upper()}]"
-                                 + (f" (default {s.default})" if s.default is not None else ""))
+        parser.add_argument(
+            f"--{s.name.replace('_', '-')}",
+            dest=f"node_{s.name}",
+            type=s.type,
+            metavar=s.metavar,
+            default=None,
+            help=f"{s.help} [env {ENV_PREFIX}{s.name.upper()}]"
+            + (f" (default {s.default})" if s.default is not None else ""),
+        )
 
 
 class SettingsError(ValueError):
@@ -102,8 +138,9 @@ def resolve(args: argparse.Namespace, home: Path) -> tuple[dict, dict]:
             try:
                 values[s.name] = s.type(env[s.name])
             except ValueError:
-                raise SettingsError(f"{ENV_PREFIX}{s.name.upper()} must be a "
-                                    f"{s.type.__name__}") from None
+                raise SettingsError(
+                    f"{ENV_PREFIX}{s.name.upper()} must be a {s.type.__name__}"
+                ) from None
             origin[s.name] = "environment"
         flag = getattr(args, f"node_{s.name}")
         if flag is not None:

@@ -28,8 +28,7 @@ def _ed25519_key(data: bytes, what: str) -> bytes:
     if len(data) != KEY_LEN:  # the slice does not fit `[u8; 32]`
         raise AddressError(f"{what} is malformed: could not convert slice to array")
     if not _native.is_nym_ed25519_key(data):  # ed25519-dalek's SignatureError, std build
-        raise AddressError(f"{what} is malformed: signature error: Cannot decompress "
-                           f"Edwards point")
+        raise AddressError(f"{what} is malformed: signature error: Cannot decompress Edwards point")
     return data
 
 
@@ -37,8 +36,9 @@ def _base58_key(text: str, what: str) -> bytes:
     try:
         return base58.decode(text)
     except ValueError as e:
-        raise AddressError(f"{what} is malformed: the base58 representation of the public key "
-                           f"was malformed - {e}") from None
+        raise AddressError(
+            f"{what} is malformed: the base58 representation of the public key was malformed - {e}"
+        ) from None
 
 
 def _malformed(reason: str) -> AddressError:
@@ -55,24 +55,27 @@ class Address:
     def from_bytes(cls, data: bytes) -> "Address":
         if len(data) != ADDRESS_LEN:
             raise AddressError(f"address must be {ADDRESS_LEN} bytes, got {len(data)}")
-        return cls(_ed25519_key(bytes(data[:32]), _IDENTITY), bytes(data[32:64]),
-                   _ed25519_key(bytes(data[64:]), _GATEWAY))
+        return cls(
+            _ed25519_key(bytes(data[:32]), _IDENTITY),
+            bytes(data[32:64]),
+            _ed25519_key(bytes(data[64:]), _GATEWAY),
+        )
 
     @classmethod
     def parse(cls, text: str) -> "Address":
         halves = text.split("@")
         if len(halves) != 2:
-            raise _malformed("the string address does not contain exactly a single '@' "
-                             "character")
+            raise _malformed("the string address does not contain exactly a single '@' character")
         client = halves[0].split(".")
         if len(client) != 2:
-            raise _malformed("the string address does not contain exactly a single '.' "
-                             "character")
+            raise _malformed("the string address does not contain exactly a single '.' character")
         identity = _ed25519_key(_base58_key(client[0], _IDENTITY), _IDENTITY)
         encryption = _base58_key(client[1], _ENCRYPTION)
         if len(encryption) != KEY_LEN:
-            raise AddressError(f"{_ENCRYPTION} is malformed: received public key of invalid "
-                               f"size. Got: {len(encryption)}, expected: {KEY_LEN}")
+            raise AddressError(
+                f"{_ENCRYPTION} is malformed: received public key of invalid "
+                f"size. Got: {len(encryption)}, expected: {KEY_LEN}"
+            )
         gateway = _ed25519_key(_base58_key(halves[1], _GATEWAY), _GATEWAY)
         return cls(identity, encryption, gateway)
 
@@ -80,5 +83,7 @@ class Address:
         return self.identity + self.encryption + self.gateway
 
     def __str__(self) -> str:
-        return (f"{base58.encode(self.identity)}.{base58.encode(self.encryption)}"
-                f"@{base58.encode(self.gateway)}")
+        return (
+            f"{base58.encode(self.identity)}.{base58.encode(self.encryption)}"
+            f"@{base58.encode(self.gateway)}"
+        )

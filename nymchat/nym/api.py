@@ -136,8 +136,14 @@ def error_response(error: ApiError) -> ErrorResponse:
 
 _U64 = struct.Struct(">Q")
 _U32 = struct.Struct(">I")
-_REQUEST_TAGS = {0x00: "Send", 0x01: "SendAnonymous", 0x02: "Reply", 0x03: "SelfAddress",
-                 0x04: "ClosedConnection", 0x05: "GetLaneQueueLength"}
+_REQUEST_TAGS = {
+    0x00: "Send",
+    0x01: "SendAnonymous",
+    0x02: "Reply",
+    0x03: "SelfAddress",
+    0x04: "ClosedConnection",
+    0x05: "GetLaneQueueLength",
+}
 
 
 def _conn(connection_id: int | None) -> bytes:
@@ -148,8 +154,9 @@ def _length_prefixed(tail: bytes, what: str, kind: ErrorKind) -> bytes:
     """`len u64 ‖ data` that must fill the rest of the frame exactly."""
     (length,) = _U64.unpack_from(tail)
     if length != len(tail) - 8:
-        raise ApiError(kind, f"{what} len has inconsistent length. specified: {length} got: "
-                             f"{len(tail) - 8}")
+        raise ApiError(
+            kind, f"{what} len has inconsistent length. specified: {length} got: {len(tail) - 8}"
+        )
     return bytes(tail[8:])
 
 
@@ -165,8 +172,14 @@ def encode_request_binary(request: Request) -> bytes:
         case Send(recipient, message, conn):
             return b"\x00" + recipient.to_bytes() + _conn(conn) + _U64.pack(len(message)) + message
         case SendAnonymous(recipient, message, surbs, conn):
-            return (b"\x01" + _U32.pack(surbs) + recipient.to_bytes() + _conn(conn)
-                    + _U64.pack(len(message)) + message)
+            return (
+                b"\x01"
+                + _U32.pack(surbs)
+                + recipient.to_bytes()
+                + _conn(conn)
+                + _U64.pack(len(message))
+                + message
+            )
         case Reply(tag, message, conn):
             return b"\x02" + tag + _conn(conn) + _U64.pack(len(message)) + message
         case SelfAddress():
@@ -179,11 +192,15 @@ def encode_request_binary(request: Request) -> bytes:
 
 
 # Shortest valid frame of each request that carries data, and its name in error texts.
-_MINIMUM = {0x00: (1 + ADDRESS_LEN + 16, "send"),
-            0x01: (1 + 4 + ADDRESS_LEN + 16, "send_anonymous"),
-            0x02: (1 + SENDER_TAG_LEN + 16, "reply")}
-_EXACT = {0x04: "The received closed connection has invalid length",
-          0x05: "The received get lane queue lengths has invalid length"}
+_MINIMUM = {
+    0x00: (1 + ADDRESS_LEN + 16, "send"),
+    0x01: (1 + 4 + ADDRESS_LEN + 16, "send_anonymous"),
+    0x02: (1 + SENDER_TAG_LEN + 16, "reply"),
+}
+_EXACT = {
+    0x04: "The received closed connection has invalid length",
+    0x05: "The received get lane queue lengths has invalid length",
+}
 
 
 def decode_request_binary(frame: bytes) -> Request:
@@ -191,29 +208,31 @@ def decode_request_binary(frame: bytes) -> Request:
         raise ApiError(ErrorKind.EMPTY_REQUEST, "no data provided")
     tag = frame[0]
     if tag not in _REQUEST_TAGS:
-        raise ApiError(ErrorKind.UNKNOWN_REQUEST,
-                       f"{tag} does not correspond to any valid request tag")
+        raise ApiError(
+            ErrorKind.UNKNOWN_REQUEST, f"{tag} does not correspond to any valid request tag"
+        )
     mal = ErrorKind.MALFORMED_REQUEST
     if tag in _MINIMUM:
         minimum, name = _MINIMUM[tag]
         if len(frame) < minimum:
-            raise ApiError(ErrorKind.TOO_SHORT_REQUEST,
-                           f"not enough data provided to recover '{name}'")
+            raise ApiError(
+                ErrorKind.TOO_SHORT_REQUEST, f"not enough data provided to recover '{name}'"
+            )
     if tag == 0x00:  # as the real client: the recipient, then the length
-        recipient = _recipient(frame[1:1 + ADDRESS_LEN])
+        recipient = _recipient(frame[1 : 1 + ADDRESS_LEN])
         (conn,) = _U64.unpack_from(frame, 1 + ADDRESS_LEN)
-        message = _length_prefixed(frame[1 + ADDRESS_LEN + 8:], "data", mal)
+        message = _length_prefixed(frame[1 + ADDRESS_LEN + 8 :], "data", mal)
         return Send(recipient, message, conn or None)
     if tag == 0x01:
         (surbs,) = _U32.unpack_from(frame, 1)
-        recipient = _recipient(frame[5:5 + ADDRESS_LEN])
+        recipient = _recipient(frame[5 : 5 + ADDRESS_LEN])
         (conn,) = _U64.unpack_from(frame, 5 + ADDRESS_LEN)
-        message = _length_prefixed(frame[5 + ADDRESS_LEN + 8:], "data", mal)
+        message = _length_prefixed(frame[5 + ADDRESS_LEN + 8 :], "data", mal)
         return SendAnonymous(recipient, message, surbs, conn or None)
     if tag == 0x02:
         (conn,) = _U64.unpack_from(frame, 1 + SENDER_TAG_LEN)
-        message = _length_prefixed(frame[1 + SENDER_TAG_LEN + 8:], "message", mal)
-        return Reply(bytes(frame[1:1 + SENDER_TAG_LEN]), message, conn or None)
+        message = _length_prefixed(frame[1 + SENDER_TAG_LEN + 8 :], "message", mal)
+        return Reply(bytes(frame[1 : 1 + SENDER_TAG_LEN]), message, conn or None)
     if tag == 0x03:
         return SelfAddress()  # trailing bytes are ignored
     if len(frame) != 9:
@@ -254,12 +273,14 @@ def decode_response_binary(frame: bytes) -> Response:
         if frame[1] != 1:
             raise ApiError(mal, f"invalid sender tag flag {frame[1]}")
         _need_response(frame, 10 + SENDER_TAG_LEN)
-        return Received(_length_prefixed(frame[2 + SENDER_TAG_LEN:], "data", mal),
-                        bytes(frame[2:2 + SENDER_TAG_LEN]))
+        return Received(
+            _length_prefixed(frame[2 + SENDER_TAG_LEN :], "data", mal),
+            bytes(frame[2 : 2 + SENDER_TAG_LEN]),
+        )
     if tag == 0x02:
         _need_response(frame, 1 + ADDRESS_LEN)
         try:
-            return SelfAddressIs(Address.from_bytes(frame[1:1 + ADDRESS_LEN]))
+            return SelfAddressIs(Address.from_bytes(frame[1 : 1 + ADDRESS_LEN]))
         except AddressError as e:
             raise ApiError(mal, str(e)) from None
     if tag == 0x03:
@@ -271,10 +292,12 @@ def decode_response_binary(frame: bytes) -> Response:
             kind = ErrorKind(frame[1])
         except ValueError:
             kind = ErrorKind.OTHER
-        return ErrorResponse(kind, _length_prefixed(frame[2:], "message", mal)
-                             .decode("utf-8", "replace"))
-    raise ApiError(ErrorKind.UNKNOWN_RESPONSE,
-                   f"{tag} does not correspond to any valid response tag")
+        return ErrorResponse(
+            kind, _length_prefixed(frame[2:], "message", mal).decode("utf-8", "replace")
+        )
+    raise ApiError(
+        ErrorKind.UNKNOWN_RESPONSE, f"{tag} does not correspond to any valid response tag"
+    )
 
 
 # --- text -----------------------------------------------------------------------------
@@ -290,8 +313,12 @@ def encode_request_text(request: Request) -> str:
         case Send(recipient, message, conn):
             obj = {"type": "send", "recipient": str(recipient), "message": message.decode()}
         case SendAnonymous(recipient, message, surbs, conn):
-            obj = {"type": "sendAnonymous", "recipient": str(recipient),
-                   "message": message.decode(), "replySurbs": surbs}
+            obj = {
+                "type": "sendAnonymous",
+                "recipient": str(recipient),
+                "message": message.decode(),
+                "replySurbs": surbs,
+            }
         case Reply(tag, message, conn):
             obj = {"type": "reply", "senderTag": base58.encode(tag), "message": message.decode()}
         case SelfAddress():
@@ -306,9 +333,13 @@ def encode_request_text(request: Request) -> str:
 def encode_response_text(response: Response) -> str:
     match response:
         case Received(message, tag):
-            return _dumps({"type": "received",
-                           "message": message.decode("utf-8", "replace"),
-                           "senderTag": None if tag is None else base58.encode(tag)})
+            return _dumps(
+                {
+                    "type": "received",
+                    "message": message.decode("utf-8", "replace"),
+                    "senderTag": None if tag is None else base58.encode(tag),
+                }
+            )
         case SelfAddressIs(address):
             return _dumps({"type": "selfAddress", "address": str(address)})
         case LaneQueueLength(lane, queue_length):
@@ -343,17 +374,21 @@ def _sender_tag(text: str) -> bytes:
     try:
         tag = base58.decode(text)
     except ValueError as e:
-        raise ApiError(ErrorKind.MALFORMED_REQUEST,
-                       f"Failed to decode the base58-encoded string - {e}") from None
+        raise ApiError(
+            ErrorKind.MALFORMED_REQUEST, f"Failed to decode the base58-encoded string - {e}"
+        ) from None
     if len(tag) != SENDER_TAG_LEN:
-        raise ApiError(ErrorKind.MALFORMED_REQUEST,
-                       f"Decoded AnonymousSenderTag has invalid length. Expected "
-                       f"{SENDER_TAG_LEN}, but got {len(tag)}")
+        raise ApiError(
+            ErrorKind.MALFORMED_REQUEST,
+            f"Decoded AnonymousSenderTag has invalid length. Expected "
+            f"{SENDER_TAG_LEN}, but got {len(tag)}",
+        )
     return tag
 
 
 def decode_response_text(text: str) -> Response:
     """Parses a Text response from a nym-client."""
+
     def malformed(detail: str) -> ApiError:
         return ApiError(ErrorKind.MALFORMED_RESPONSE, detail)
 
@@ -367,8 +402,9 @@ def decode_response_text(text: str) -> Response:
         match obj.get("type"):
             case "received":
                 tag = obj.get("senderTag")
-                return Received(obj["message"].encode(),
-                                None if tag is None else base58.decode(tag))
+                return Received(
+                    obj["message"].encode(), None if tag is None else base58.decode(tag)
+                )
             case "selfAddress":
                 return SelfAddressIs(Address.parse(obj["address"]))
             case "laneQueueLength":
@@ -376,8 +412,12 @@ def decode_response_text(text: str) -> Response:
             case "error":
                 kind_text, _, detail = str(obj["message"]).partition(":")
                 kind = next((k for k in ErrorKind if k.text == kind_text), ErrorKind.OTHER)
-                return ErrorResponse(kind, detail if kind is not ErrorKind.OTHER
-                                     or kind_text == "other" else str(obj["message"]))
+                return ErrorResponse(
+                    kind,
+                    detail
+                    if kind is not ErrorKind.OTHER or kind_text == "other"
+                    else str(obj["message"]),
+                )
     except (KeyError, TypeError, AttributeError, ValueError) as e:
         raise malformed(f"{e.__class__.__name__}: {e}") from None
     raise ApiError(ErrorKind.UNKNOWN_RESPONSE, f"unknown response type {obj.get('type')!r}")

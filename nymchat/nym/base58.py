@@ -21,13 +21,13 @@ def decode(text: str) -> bytes:
     n = 0
     for i, byte in enumerate(text.encode("utf-8", "surrogatepass")):
         if byte > 127:
-            raise ValueError(f"provided string contained non-ascii character starting at "
-                             f"byte {i}")
+            raise ValueError(f"provided string contained non-ascii character starting at byte {i}")
         try:
             n = n * 58 + _INDEX[byte]
         except KeyError:
-            raise ValueError(f"provided string contained invalid character "
-                             f"{_rust_debug(chr(byte))} at byte {i}") from None
+            raise ValueError(
+                f"provided string contained invalid character {_rust_debug(chr(byte))} at byte {i}"
+            ) from None
     zeros = len(text) - len(text.lstrip("1"))
     body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
     return b"\0" * zeros + body

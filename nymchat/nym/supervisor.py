@@ -38,26 +38,37 @@ class NymClientSupervisor:
     def check(self) -> None:
         """`NymClientFailed` unless the binary is an executable file (or a command on PATH)."""
         if shutil.which(self.binary) is None:
-            raise NymClientFailed(f"cannot run the nym-client {self.binary}: " + (
-                "not an executable file" if os.path.exists(self.binary) else "no such file"))
+            raise NymClientFailed(
+                f"cannot run the nym-client {self.binary}: "
+                + ("not an executable file" if os.path.exists(self.binary) else "no such file")
+            )
 
     async def _init(self, stop: asyncio.Event) -> None:
         if self.marker.exists():
             return
         log.info("initialising nym-client %s", self.nym_id)
         self.process = await asyncio.create_subprocess_exec(
-            self.binary, "init", "--id", self.nym_id, "--port", str(self.port),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            env=child_env(*NYM_CLIENT_ENV))
+            self.binary,
+            "init",
+            "--id",
+            self.nym_id,
+            "--port",
+            str(self.port),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env=child_env(*NYM_CLIENT_ENV),
+        )
         done = asyncio.ensure_future(self.process.communicate())
         if not await _before(done, stop):
             return  # `supervise` ends the process
         err = done.result()[1]
         if self.process.returncode != 0:
             detail = err.decode(errors="replace").strip().splitlines()
-            raise NymClientFailed(f"`{self.binary} init --id {self.nym_id}` failed (exit "
-                                  f"{self.process.returncode})"
-                                  f"{f': {detail[-1]}' if detail else ''}")
+            raise NymClientFailed(
+                f"`{self.binary} init --id {self.nym_id}` failed (exit "
+                f"{self.process.returncode})"
+                f"{f': {detail[-1]}' if detail else ''}"
+            )
         self.marker.write_text(self.nym_id + "\n")
 
     async def supervise(self, stop: asyncio.Event) -> None:
@@ -69,15 +80,24 @@ class NymClientSupervisor:
             delay = BACKOFF_FIRST
             while not stop.is_set():
                 self.process = await asyncio.create_subprocess_exec(
-                    self.binary, "run", "--id", self.nym_id,
-                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                    env=child_env(*NYM_CLIENT_ENV))
+                    self.binary,
+                    "run",
+                    "--id",
+                    self.nym_id,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                    env=child_env(*NYM_CLIENT_ENV),
+                )
                 log.info("started nym-client %s (pid %d)", self.nym_id, self.process.pid)
                 if not await _before(asyncio.ensure_future(self.process.wait()), stop):
                     break
                 self.restarts += 1
-                log.warning("nym-client %s exited with %s; restarting in %.0f s", self.nym_id,
-                            self.process.returncode, delay)
+                log.warning(
+                    "nym-client %s exited with %s; restarting in %.0f s",
+                    self.nym_id,
+                    self.process.returncode,
+                    delay,
+                )
                 if not await _before(asyncio.ensure_future(asyncio.sleep(delay)), stop):
                     break
                 delay = min(delay * 2, BACKOFF_MAX)
@@ -139,8 +159,9 @@ def supervised(binary: str, nym_id: str, url: str, state: Path) -> Iterator[None
             ready.set_result(None)
         await asyncio.gather(task, return_exceptions=True)
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),),
-                              name="nym-client-supervisor", daemon=True)
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(main(),), name="nym-client-supervisor", daemon=True
+    )
     thread.start()
     try:
         ready.result()

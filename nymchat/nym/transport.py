@@ -30,8 +30,10 @@ class NymClientUnavailable(NymchatError):
     """The nym-client cannot be reached."""
 
     def __init__(self, url: str, reason: str = ""):
-        super().__init__(f"no nym-client at {url}{f' ({reason})' if reason else ''}: start one, "
-                         "or use `nymchat mixnet` for a local test network")
+        super().__init__(
+            f"no nym-client at {url}{f' ({reason})' if reason else ''}: start one, "
+            "or use `nymchat mixnet` for a local test network"
+        )
         self.url = url
 
 
@@ -40,8 +42,9 @@ class NymClientBusy(NymClientUnavailable):
     serves one websocket at a time, and another program holds it."""
 
     def __init__(self, url: str, holder: str = "a running chat or node?"):
-        NymchatError.__init__(self, f"the nym-client at {url} is in use by another program "
-                                    f"({holder})")
+        NymchatError.__init__(
+            self, f"the nym-client at {url} is in use by another program ({holder})"
+        )
         self.url = url
 
 
@@ -57,8 +60,14 @@ class NymClient:
     """One connection to one nym-client. Use as `async with NymClient(url) as nym:`;
     iterate it for received messages (`api.Received`)."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, text: bool = False, reconnect: bool = True,
-                 on_change: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        text: bool = False,
+        reconnect: bool = True,
+        on_change: Callable[[str], None] | None = None,
+    ):
         self.url = url
         self.text = text
         self.reconnect = reconnect
@@ -92,8 +101,15 @@ class NymClient:
     async def _open(self) -> None:
         try:
             self._ws = await asyncio.wait_for(
-                connect(self.url, max_size=None, compression=None, ping_interval=None,
-                        open_timeout=CONNECT_TIMEOUT), CONNECT_TIMEOUT)
+                connect(
+                    self.url,
+                    max_size=None,
+                    compression=None,
+                    ping_interval=None,
+                    open_timeout=CONNECT_TIMEOUT,
+                ),
+                CONNECT_TIMEOUT,
+            )
         except (OSError, InvalidHandshake, TimeoutError, EOFError) as e:
             if _closed_at_once(e):
                 raise NymClientBusy(self.url) from None
@@ -116,8 +132,9 @@ class NymClient:
     # --- requests -----------------------------------------------------------------
 
     async def _request(self, request: api.Request) -> None:
-        frame = (api.encode_request_text(request) if self.text
-                 else api.encode_request_binary(request))
+        frame = (
+            api.encode_request_text(request) if self.text else api.encode_request_binary(request)
+        )
         while True:
             await self._connected.wait()
             try:
@@ -189,8 +206,11 @@ class NymClient:
 
     async def _dispatch(self, frame: str | bytes) -> None:
         try:
-            response = (api.decode_response_text(frame) if isinstance(frame, str)
-                        else api.decode_response_binary(frame))
+            response = (
+                api.decode_response_text(frame)
+                if isinstance(frame, str)
+                else api.decode_response_binary(frame)
+            )
         except api.ApiError as e:
             log.debug("ignoring a frame from the nym-client: %s", e)
             return

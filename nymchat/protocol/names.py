@@ -6,11 +6,31 @@ from nymchat.errors import UsageError
 
 MIN_LEN, MAX_LEN = 3, 32
 _VALID = re.compile(r"[A-Za-z0-9_-]{3,32}")
-RESERVED = frozenset({
-    "admin", "administrator", "all", "everyone", "help", "mod", "moderator", "node",
-    "nym", "nymchat", "nymtech", "operator", "postmaster", "root", "security", "server",
-    "staff", "support", "system", "sysop", "webmaster",
-})
+RESERVED = frozenset(
+    {
+        "admin",
+        "administrator",
+        "all",
+        "everyone",
+        "help",
+        "mod",
+        "moderator",
+        "node",
+        "nym",
+        "nymchat",
+        "nymtech",
+        "operator",
+        "postmaster",
+        "root",
+        "security",
+        "server",
+        "staff",
+        "support",
+        "system",
+        "sysop",
+        "webmaster",
+    }
+)
 
 # Look-alikes within the allowed alphabet [a-z0-9_-]. Unicode TR39 confusables.txt (UTS #39
 # version 17.0.0, 2025-07-22) has three entries whose source lies in that alphabet: 0 -> O,
@@ -19,8 +39,7 @@ RESERVED = frozenset({
 # characters; the rest are this project's, for how names look in terminal fonts: dotted i
 # and l, digits read as letters (2 z, 5 s, 9 g), two letters read as one (vv w, cl d), and
 # '_' for '-'. Sequences fold after characters, so "c1" is "cl" is "d".
-_CHARACTERS = str.maketrans({"0": "o", "1": "l", "i": "l", "2": "z", "5": "s", "9": "g",
-                             "_": "-"})
+_CHARACTERS = str.maketrans({"0": "o", "1": "l", "i": "l", "2": "z", "5": "s", "9": "g", "_": "-"})
 _SEQUENCES = (("rn", "m"), ("vv", "w"), ("cl", "d"))
 _SEPARATORS = re.compile("-+")
 

@@ -16,8 +16,9 @@ class TooDifficult(NymchatError):
 
 
 def _digest(challenge: bytes, name: str, requester: bytes, nonce: int) -> bytes:
-    return hashlib.sha256(DOMAIN + challenge + name.encode("ascii") + requester
-                          + struct.pack(">Q", nonce)).digest()
+    return hashlib.sha256(
+        DOMAIN + challenge + name.encode("ascii") + requester + struct.pack(">Q", nonce)
+    ).digest()
 
 
 def _leading_zero_bits(digest: bytes) -> int:
@@ -26,18 +27,22 @@ def _leading_zero_bits(digest: bytes) -> int:
 
 
 def check(challenge: bytes, name: str, requester: bytes, nonce: int, difficulty: int) -> bool:
-    return difficulty == 0 or \
-        _leading_zero_bits(_digest(challenge, name, requester, nonce)) >= difficulty
+    return (
+        difficulty == 0
+        or _leading_zero_bits(_digest(challenge, name, requester, nonce)) >= difficulty
+    )
 
 
 def solve(challenge: bytes, name: str, requester: bytes, difficulty: int) -> int:
     """The first nonce that meets `difficulty` (about 2**difficulty hashes); `TooDifficult`
     over MAX_DIFFICULTY, before any work."""
     if difficulty > MAX_DIFFICULTY:
-        raise TooDifficult(f"the node asks for a proof of work of {difficulty} bits; nymchat "
-                           f"does at most {MAX_DIFFICULTY} (about {2 ** MAX_DIFFICULTY:,} "
-                           "hashes): the node is misconfigured or hostile; nothing was "
-                           "registered")
+        raise TooDifficult(
+            f"the node asks for a proof of work of {difficulty} bits; nymchat "
+            f"does at most {MAX_DIFFICULTY} (about {2**MAX_DIFFICULTY:,} "
+            "hashes): the node is misconfigured or hostile; nothing was "
+            "registered"
+        )
     prefix = hashlib.sha256(DOMAIN + challenge + name.encode("ascii") + requester)
     nonce = 0
     while difficulty:

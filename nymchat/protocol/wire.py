@@ -83,7 +83,7 @@ class _Reader:
         end = self.pos + n
         if end > len(self.data):
             raise WireError("message is truncated")
-        chunk = self.data[self.pos:end]
+        chunk = self.data[self.pos : end]
         self.pos = end
         return chunk
 
@@ -123,8 +123,11 @@ class _Sized:
 
     def write(self, value, out: bytearray) -> None:
         try:
-            data = value.encode("ascii" if self.ascii else "utf-8") if self.ascii or self.utf8 \
+            data = (
+                value.encode("ascii" if self.ascii else "utf-8")
+                if self.ascii or self.utf8
                 else value
+            )
         except UnicodeEncodeError:
             raise WireError(f"{value!r} is not ASCII") from None
         if len(data) > self.limit:
@@ -220,18 +223,32 @@ class Bundle:
 
 
 ONE_TIME_KEY = Record(OneTimeKey, [("key_id", U64), ("key", KEY), ("signature", B64)])
-BUNDLE = Record(Bundle, [("identity_agreement", B32), ("account_key", KEY),
-                          ("account_signature", B64),
-                          ("one_time_keys", ListOf(ONE_TIME_KEY, 100)),
-                          ("fallback", ONE_TIME_KEY)])
+BUNDLE = Record(
+    Bundle,
+    [
+        ("identity_agreement", B32),
+        ("account_key", KEY),
+        ("account_signature", B64),
+        ("one_time_keys", ListOf(ONE_TIME_KEY, 100)),
+        ("fallback", ONE_TIME_KEY),
+    ],
+)
 
 BODIES: dict[Kind, list[tuple[str, Any]]] = {
     Kind.REGISTER_BEGIN: [("username", NAME), ("bundle", BUNDLE)],
-    Kind.REGISTER_FINISH: [("username", NAME), ("bundle", BUNDLE), ("challenge", B32),
-                           ("difficulty", U8), ("expires", U64), ("proof_of_work", U64)],
+    Kind.REGISTER_FINISH: [
+        ("username", NAME),
+        ("bundle", BUNDLE),
+        ("challenge", B32),
+        ("difficulty", U8),
+        ("expires", U64),
+        ("proof_of_work", U64),
+    ],
     Kind.LOOKUP: [("username", NAME)],
-    Kind.PUBLISH_KEYS: [("one_time_keys", ListOf(ONE_TIME_KEY, 100)),
-                        ("fallback", Optional(ONE_TIME_KEY))],
+    Kind.PUBLISH_KEYS: [
+        ("one_time_keys", ListOf(ONE_TIME_KEY, 100)),
+        ("fallback", Optional(ONE_TIME_KEY)),
+    ],
     Kind.SEND: [("recipient", NAME), ("message_id", B16), ("payload", BLOB)],
     Kind.FETCH: [("max", U16)],
     Kind.ACK: [("message_ids", ListOf(B16))],
@@ -295,8 +312,14 @@ def _kind(data: bytes, r: _Reader) -> Kind:
         raise WireError(f"unknown message kind {kind}") from None
 
 
-def encode_request(identity: "_native.Identity", node_key: bytes, kind: Kind, body: dict,
-                   now_ms: int, request_id: bytes | None = None) -> tuple[bytes, bytes]:
+def encode_request(
+    identity: "_native.Identity",
+    node_key: bytes,
+    kind: Kind,
+    body: dict,
+    now_ms: int,
+    request_id: bytes | None = None,
+) -> tuple[bytes, bytes]:
     """Returns (request bytes, request_id)."""
     request_id = request_id or os.urandom(16)
     out = bytearray((VERSION, kind))
@@ -318,18 +341,26 @@ def decode_request(data: bytes) -> Request:
     body = _decode_body(kind, r)
     if len(data) - r.pos != 64:
         raise WireError("request has trailing bytes or no signature")
-    return Request(kind, requester, timestamp, request_id, body, bytes(data[:r.pos]),
-                   bytes(data[r.pos:]))
+    return Request(
+        kind, requester, timestamp, request_id, body, bytes(data[: r.pos]), bytes(data[r.pos :])
+    )
 
 
 def verify_requests(node_key: bytes, requests: list[Request]) -> list[bool]:
     """Checks many request signatures in one batch."""
-    return _native.verify_batch([(r.requester, REQUEST_LABEL, node_key + r.signed, r.signature)
-                                 for r in requests])
+    return _native.verify_batch(
+        [(r.requester, REQUEST_LABEL, node_key + r.signed, r.signature) for r in requests]
+    )
 
 
-def encode_answer(node: "_native.Identity", requester: bytes, kind: Kind, body: dict,
-                  now_ms: int, in_reply_to: bytes | None = None) -> bytes:
+def encode_answer(
+    node: "_native.Identity",
+    requester: bytes,
+    kind: Kind,
+    body: dict,
+    now_ms: int,
+    in_reply_to: bytes | None = None,
+) -> bytes:
     """An answer to `in_reply_to`, or a push when it is None; signed for `requester`."""
     out = bytearray((VERSION, kind))
     if kind.is_push:
@@ -357,7 +388,7 @@ def decode_answer(data: bytes, node_key: "_native.PublicKey", requester: bytes) 
         raise WireError("answer has trailing bytes or no signature")
     label = PUSH_LABEL if kind.is_push else ANSWER_LABEL
     try:
-        node_key.verify(label, requester + data[:r.pos], data[r.pos:])
+        node_key.verify(label, requester + data[: r.pos], data[r.pos :])
     except Exception as e:  # BadSignature from the native core
         raise WireError("answer is not signed by the node") from e
     return Answer(kind, in_reply_to, timestamp, body)
@@ -384,8 +415,9 @@ def push_frame_id(push_key: bytes, nonce: bytes | None = None) -> bytes:
 
 
 def is_push_frame_id(push_key: bytes, frame_id: bytes) -> bool:
-    return len(frame_id) == 16 and hmac.compare_digest(push_frame_id(push_key, frame_id[:8]),
-                                                       frame_id)
+    return len(frame_id) == 16 and hmac.compare_digest(
+        push_frame_id(push_key, frame_id[:8]), frame_id
+    )
 
 
 def encode_record(record: Record, value) -> bytes:
