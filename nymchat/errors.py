@@ -1,87 +1,156 @@
-"""Every error nymchat reports to a user. The CLI prints ``str(error)`` as one line and
-exits with ``exit_code``; the Rust core raises the classes marked (native) by name.
+"""Every error nymchat reports to a user. The CLI prints ``str(error)`` as one line (with
+``--json``, also ``{"error": {"code": …, "message": …}}`` on stdout) and exits with
+``exit_code``, stable per class and listed in the man page. The Rust core raises the
+classes marked (native), bound once when the module loads.
 
-    NymchatError
-     ├── UsageError               bad command line (exit 2)
-     │    └── InvalidName         a username that is not allowed (nymchat.protocol.names)
-     ├── Cancelled                the user ended a prompt (Ctrl-D)
-     ├── PassphraseError          no passphrase to be had, or an unusable one
-     ├── KeystoreError            the identity file is missing, unreadable or damaged
+    NymchatError                  1  anything else that went wrong
+     ├── UsageError               2  bad command line or request
+     │    └── InvalidName            a username that is not allowed (also a ValueError)
+     ├── PassphraseError          3  no passphrase to be had, or an unusable one
+     │    └── WrongPassphrase        wrong passphrase (or the keystore was altered)
+     ├── NotFound                 4  no such name, contact, identity or waiting message
      │    ├── NoIdentity
-     │    ├── IdentityExists
-     │    └── WrongPassphrase
+     │    └── NotRegistered          this profile has no name on a node
+     ├── KeyChanged               5  a contact's key changed and is not trusted yet
+     ├── Unreachable              6  the mixnet, the nym-client or the node does not answer
+     ├── Refused                  7  the node refused a request (carries its code)
+     │    └── MessageFailed          … a message for good: marked failed, never retried
+     ├── Busy                     8  another process holds the nym-client or the profile
+     ├── Cancelled              130  the user ended a prompt (Ctrl-C, Ctrl-D)
+     ├── KeystoreError               the identity file is unreadable or damaged
+     │    └── IdentityExists
+     ├── TooLong                     a message longer than a node relays
+     ├── StillQueued                 queued, not sent yet (exit code of the cause)
      ├── JsonError                (native) JSON refused by the one reader (also a ValueError)
      └── CryptoError
           ├── BadKey              (native) malformed or weak key
           ├── BadSignature        (native) signature does not verify
           ├── DecryptionFailed    (native) envelope does not open
+          ├── SessionBroken       (native) an end-to-end session cannot go on
           ├── FramingError        (native) malformed or inconsistent frame
           └── InvalidArgument     (native) argument outside what the core accepts
+
+Messages are explicit strings (``message``), never docstrings, so ``python -OO`` gives
+the same errors.
 """
 
 
 class NymchatError(Exception):
-    """Something went wrong."""
-
     exit_code = 1
+    message = "something went wrong"
 
     def __init__(self, message: str | None = None):
-        super().__init__(message or self.__doc__)
+        super().__init__(message or self.message)
 
 
 class UsageError(NymchatError):
-    """The command line is not valid."""
-
     exit_code = 2
-
-
-class Cancelled(NymchatError):
-    """cancelled (end of input at a prompt)"""
+    message = "the command line is not valid"
 
 
 class PassphraseError(NymchatError):
-    """No usable passphrase."""
+    exit_code = 3
+    message = "no usable passphrase"
+
+
+class NotFound(NymchatError):
+    exit_code = 4
+    message = "not found"
+
+
+class KeyChanged(NymchatError):
+    exit_code = 5
+    message = "a contact's key changed"
+
+
+class Unreachable(NymchatError):
+    exit_code = 6
+    message = "the network does not answer"
+
+
+class Refused(NymchatError):
+    exit_code = 7
+    message = "the node refused the request"
+
+
+class Busy(NymchatError):
+    exit_code = 8
+    message = "another process holds what this one needs"
+
+
+class Cancelled(NymchatError):
+    exit_code = 130
+    message = "cancelled (end of input at a prompt)"
 
 
 class KeystoreError(NymchatError):
-    """The identity keystore cannot be used."""
+    message = "the identity keystore cannot be used"
 
 
-class NoIdentity(KeystoreError):
-    """No identity here yet: create one with `nymchat keys new`."""
+class NoIdentity(NotFound, KeystoreError):
+    message = "no identity here yet: create one with `nymchat keys new`"
 
 
 class IdentityExists(KeystoreError):
-    """An identity already exists here."""
+    message = "an identity already exists here"
 
 
-class WrongPassphrase(KeystoreError):
-    """Wrong passphrase (or the keystore was altered)."""
+class WrongPassphrase(PassphraseError, KeystoreError):
+    message = "wrong passphrase (or the keystore was altered)"
+
+
+class NotRegistered(NotFound):
+    message = (
+        "this profile has no username on a node yet: run `nymchat register NAME --node CONTACT`"
+    )
+
+
+class TooLong(NymchatError):
+    message = "a message longer than a node relays"
+
+
+class MessageFailed(Refused):
+    message = "the node refused a message for good: it is marked failed and not sent again"
+
+
+class StillQueued(NymchatError):
+    """Queued but not sent yet; it keeps the exit code of what stopped it."""
+
+    def __init__(self, message_id: bytes, error: NymchatError):
+        super().__init__(
+            f"not sent yet: {error}; it waits in your outbox and leaves with "
+            "the next nymchat command that connects (`nymchat outbox` lists it)"
+        )
+        self.message_id, self.exit_code = message_id, error.exit_code
 
 
 class JsonError(NymchatError, ValueError):
-    """Malformed JSON, or JSON beyond the reader's bounds (nesting, number sizes)."""
+    message = "malformed JSON, or JSON beyond the reader's bounds (nesting, number sizes)"
 
 
 class CryptoError(NymchatError):
-    """A cryptographic check failed."""
+    message = "a cryptographic check failed"
 
 
 class BadKey(CryptoError):
-    """Invalid key."""
+    message = "invalid key"
 
 
 class BadSignature(CryptoError):
-    """Signature verification failed."""
+    message = "signature verification failed"
 
 
 class DecryptionFailed(CryptoError):
-    """The message could not be decrypted."""
+    message = "the message could not be decrypted"
+
+
+class SessionBroken(CryptoError):
+    message = "the end-to-end session cannot go on"
 
 
 class FramingError(CryptoError):
-    """Malformed frame."""
+    message = "malformed frame"
 
 
 class InvalidArgument(CryptoError):
-    """Invalid argument."""
+    message = "invalid argument"

@@ -4,8 +4,8 @@ whose safety number the user was shown and gave back, never "whatever is current
 import pytest
 
 from nymchat import _native
-from nymchat.client.engine import Engine, KeyChanged, Profile
-from nymchat.errors import UsageError
+from nymchat.client.engine import Engine, Profile
+from nymchat.errors import KeyChanged, UsageError
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from nymchat import keystore
-from nymchat.client.engine import Engine, NotRegistered, Profile
+from nymchat.client.engine import Engine, Profile
 from nymchat.client.nodelink import NodeLink
-from nymchat.errors import NymchatError, UsageError
+from nymchat.errors import NotRegistered, NymchatError, UsageError
 from nymchat.home import default_home, ensure_home
 from nymchat.nym.transport import DEFAULT_URL, NymClient, NymClientBusy
 from nymchat.passphrase import unlock_with

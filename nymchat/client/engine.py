@@ -13,7 +13,16 @@ from nymchat.client.directmode import DirectMode
 from nymchat.client.messages import Received, now_ms
 from nymchat.client.nodelink import NodeLink, NodeRefused
 from nymchat.client.store import ClientStore, derive_keys
-from nymchat.errors import BadSignature, NymchatError, UsageError
+from nymchat.errors import (
+    BadSignature,
+    KeyChanged,
+    MessageFailed,
+    NotRegistered,
+    NymchatError,
+    StillQueued,
+    TooLong,
+    UsageError,
+)
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import ErrorCode, Kind
@@ -37,33 +46,6 @@ FINAL_REFUSALS = {
     ErrorCode.BAD_REQUEST,
 }
 DROPPED = "dropped by you"
-
-
-class KeyChanged(NymchatError):
-    """A contact's key changed."""
-
-
-class TooLong(NymchatError):
-    """A message longer than a node relays."""
-
-
-class MessageFailed(NymchatError):
-    """The node refused a message for good: it is marked failed and not sent again."""
-
-
-class StillQueued(NymchatError):
-    """A message was queued but could not leave yet; it waits in the outbox."""
-
-    def __init__(self, message_id: bytes, error: NymchatError):
-        super().__init__(
-            f"not sent yet: {error}; it waits in your outbox and leaves with "
-            "the next nymchat command that connects (`nymchat outbox` lists it)"
-        )
-        self.message_id, self.exit_code = message_id, error.exit_code
-
-
-class NotRegistered(NymchatError):
-    """This profile has no username on a node yet: run `nymchat register NAME --node CONTACT`."""
 
 
 def status_of(record: dict) -> str:

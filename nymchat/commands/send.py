@@ -20,9 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _read_stdin() -> str:
     """Standard input, read no further than a message can hold."""
-    from nymchat.client.engine import TooLong
     from nymchat.client.messages import MAX_BODY
-    from nymchat.errors import UsageError
+    from nymchat.errors import TooLong, UsageError
 
     data = sys.stdin.buffer.read(MAX_BODY + 1)
     if len(data) > MAX_BODY:

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from nymchat.client.connect import delegate, open_engine, unlock
-    from nymchat.client.engine import NotRegistered
+    from nymchat.errors import NotRegistered
 
     delegate(args, {"op": "unregister"})  # a serving process refuses: it must quit first
     profile = unlock(args)
