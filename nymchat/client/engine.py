@@ -10,6 +10,7 @@ from pathlib import Path
 from nymchat import _native
 from nymchat.client import direct, messages
 from nymchat.client.directmode import DirectMode
+from nymchat.client.events import EventBus, ReceiptReceived, Status, StatusChanged
 from nymchat.client.messages import Received, now_ms
 from nymchat.client.nodelink import NodeLink, NodeRefused
 from nymchat.client.store import ClientStore, derive_keys
@@ -115,6 +116,7 @@ class Engine(DirectMode):
     def __init__(self, profile: Profile, link: NodeLink | None):
         self.profile, self.link = profile, link
         self.store, self.identity = profile.store, profile.identity
+        self.events = EventBus()
         self.notices: list[str] = []  # things the user should be told
         self.on_status = None  # called with (message id, status) as a sent message moves on
         self.on_notice = None  # called with each notice as it happens (else they wait)
@@ -494,6 +496,7 @@ class Engine(DirectMode):
         if record is not None and status_of(record) == "queued":
             record.update(status="failed", reason=reason)
             self.store.update_message(message_id, record)
+            self.events.emit(StatusChanged(message_id, record["to"], Status.FAILED, reason))
             if self.on_status is not None:
                 self.on_status(message_id, "failed")
 
@@ -560,6 +563,7 @@ class Engine(DirectMode):
             record["status"] = status
             record.pop("reason", None)
             self.store.update_message(message_id, record)
+            self.events.emit(StatusChanged(message_id, record["to"], Status(status)))
             if self.on_status is not None:
                 self.on_status(message_id, status)
         waiter = self._receipts.get(message_id)
@@ -818,6 +822,7 @@ class Engine(DirectMode):
                 receipted = self.store.message(inner.body) if len(inner.body) == 16 else None
                 if receipted is not None and receipted.get("to") == sender:  # theirs only
                     self._set_status(inner.body, "delivered")
+                    self.events.emit(ReceiptReceived(sender, inner.body))
                 self.store.add_message(
                     sender, inner.message_id, {"direction": "receipt", "for": inner.body.hex()}
                 )
@@ -841,9 +846,11 @@ class Engine(DirectMode):
                 },
             )
             self.store.set_shown(inner.message_id, False)
-        return Received(
+        received = Received(
             sender, inner.message_id, inner.sent, text, contact["verified"], contact["changed"]
         )
+        self.events.emit(received)
+        return received
 
     def _unshown(self, sender: str, record: dict) -> Received | None:
         """A stored message the user has not seen yet (a crash came between storing and

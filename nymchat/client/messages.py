@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from nymchat import _native
+from nymchat.client.events import MessageReceived as Received  # noqa: F401 (re-exported)
 from nymchat.protocol import names, wire
 
 VERSION = 2
@@ -161,13 +162,3 @@ def safety_number(name_a: str, identity_a: bytes, name_b: str, identity_b: bytes
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    sender: str
-    message_id: bytes
-    sent: int
-    text: str
-    verified: bool
-    key_changed: bool
