@@ -19,11 +19,12 @@ from pathlib import Path
 from nymchat import keystore
 from nymchat.children import child_env
 from nymchat.client import messages
-from nymchat.client.engine import Engine, Profile
-from nymchat.client.nodelink import NodeLink
+from nymchat.client.connect import connect
+from nymchat.client.engine import Engine
+from nymchat.client.profile import Profile
+from nymchat.client.records import DirectStatus
 from nymchat.errors import NymchatError
 from nymchat.nym import base58
-from nymchat.nym.transport import NymClient
 from nymchat.protocol.contact import NodeContact
 from nymchat.terminal import block, line
 
@@ -100,13 +101,9 @@ class Demo:
         return await self._connect(stack, profile, name, contact)
 
     async def _connect(self, stack, profile: Profile, name: str, contact: str) -> Engine:
-        transport = await stack.enter_async_context(NymClient(f"{self.url}/{name}"))
-        link = await stack.enter_async_context(
-            NodeLink(transport, NodeContact.parse(contact), profile.identity)
+        return await stack.enter_async_context(
+            connect(profile, f"{self.url}/{name}", NodeContact.parse(contact))
         )
-        with profile.store.transaction():
-            profile.store.put("nym", f"{self.url}/{name}")
-        return Engine(profile, link)
 
     async def run(self) -> None:
         say("nymchat demo: a local test mixnet (no anonymity: it is all on this machine), a")
@@ -165,13 +162,13 @@ class Demo:
         """Direct mode: asked and agreed to, then the node carries nothing more."""
         say()
         say("direct mode, off the node (asked for, and agreed to):")
-        await alice.invite_direct("bob")
+        await alice.direct_action("invite", "bob")
         say("  alice invites bob, inside their end-to-end session (she discloses nothing)")
-        await self._until(bob, "alice", "direct: invited you")
-        await bob.accept_direct("alice")
+        await self._until(bob, "alice", DirectStatus.INVITED)
+        await bob.direct_action("accept", "alice")
         say("  bob accepts: his nym address goes to alice only; she answers on SURBs, so her")
         say("  address stays hidden from him")
-        await self._until(alice, "bob", "direct")  # bob answered alice's hello
+        await self._until(alice, "bob", DirectStatus.ON)  # bob answered alice's hello
         before = self._relayed()
         bob_inbox = bob.follow(refresh_every=3600)
         await self._say(
@@ -184,10 +181,10 @@ class Demo:
         say(f"  the node's count of relayed messages: {before} before, {self._relayed()} after")
 
     @staticmethod
-    async def _until(engine: Engine, peer: str, state: str, seconds: float = 30) -> None:
+    async def _until(engine: Engine, peer: str, state: DirectStatus, seconds: float = 30) -> None:
         """Lets `engine` take in what arrives until direct mode with `peer` is in `state`."""
         deadline = time.monotonic() + seconds
-        while engine.direct_state(peer) != state:
+        while engine.direct_status(peer) is not state:
             if time.monotonic() > deadline:
                 raise NymchatError(f"direct mode did not reach '{state}' in {seconds:g} s")
             await engine.inbox(quiet=0.2)

@@ -667,9 +667,10 @@ def e2e_suite() -> dict:
     from procs import DIST, MixnetProcess, NodeProcess, clean_env
 
     from nymchat import keystore
-    from nymchat.client.engine import Engine, Profile
-    from nymchat.client.nodelink import NodeLink
-    from nymchat.nym.transport import NymClient
+    from nymchat.client.connect import connect
+    from nymchat.client.engine import Engine
+    from nymchat.client.profile import Profile
+    from nymchat.client.records import DirectStatus
     from nymchat.protocol.contact import NodeContact
 
     passphrase = "bench passphrase"
@@ -677,14 +678,8 @@ def e2e_suite() -> dict:
     async def engine(home: Path, url: str, contact: str, name: str, stack) -> Engine:
         home.mkdir(mode=0o700)
         profile = Profile(home, keystore.create(home, passphrase))
-        transport = await stack.enter_async_context(NymClient(url))
-        link = await stack.enter_async_context(
-            NodeLink(transport, NodeContact.parse(contact), profile.identity)
-        )
-        e = Engine(profile, link)
+        e = await stack.enter_async_context(connect(profile, url, NodeContact.parse(contact)))
         await e.register(name)
-        with profile.store.transaction():
-            profile.store.put("nym", url)
         return e
 
     async def measure(tmp: Path, url: str, contact: str) -> dict:
@@ -708,11 +703,11 @@ def e2e_suite() -> dict:
                 await alice.send("bob", f"throughput {n}")
             rate = E2E_THROUGHPUT_MESSAGES / (time.perf_counter() - start)
             await bob.inbox(quiet=1.0)  # takes in the relayed ones before direct mode
-            await alice.invite_direct("bob")
+            await alice.direct_action("invite", "bob")
             await bob.inbox(quiet=0.3)
-            await bob.accept_direct("alice")
+            await bob.direct_action("accept", "alice")
             await alice.inbox(quiet=0.3)
-            while alice.direct_state("bob") != "direct":  # bob answered alice's hello
+            while alice.direct_status("bob") is not DirectStatus.ON:  # bob answered alice's hello
                 await asyncio.sleep(0.01)
             direct = []
             for n in range(E2E_LATENCY_MESSAGES):

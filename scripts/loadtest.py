@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 from procs import MixnetProcess, NodeProcess  # noqa: E402
 
 from nymchat import keystore  # noqa: E402
-from nymchat.client.engine import Engine, Profile  # noqa: E402
-from nymchat.client.nodelink import NodeLink  # noqa: E402
+from nymchat.client.connect import connect  # noqa: E402
+from nymchat.client.engine import Engine  # noqa: E402
+from nymchat.client.profile import Profile  # noqa: E402
 from nymchat.errors import NymchatError  # noqa: E402
-from nymchat.nym.transport import NymClient  # noqa: E402
 from nymchat.protocol.contact import NodeContact  # noqa: E402
 
 UNLIMITED = [
@@ -51,11 +51,9 @@ async def user(stack: AsyncExitStack, home: Path, url: str, contact: str, name: 
     home.mkdir(mode=0o700)
     profile = Profile(home, keystore.create(home, "load test passphrase"))
     stack.callback(profile.store.close)
-    transport = await stack.enter_async_context(NymClient(f"{url}/{name}"))
-    link = await stack.enter_async_context(
-        NodeLink(transport, NodeContact.parse(contact), profile.identity)
+    engine = await stack.enter_async_context(
+        connect(profile, f"{url}/{name}", NodeContact.parse(contact))
     )
-    engine = Engine(profile, link)
     await engine.register(name)
     return engine
 

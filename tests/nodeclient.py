@@ -117,14 +117,12 @@ async def engine_of(user):
     from procs import PASSPHRASE
 
     from nymchat import keystore
-    from nymchat.client.engine import Engine, Profile
+    from nymchat.client.connect import connect
+    from nymchat.client.profile import Profile
 
     profile = Profile(user.home, keystore.unlock(user.home, PASSPHRASE))
     try:
-        async with (
-            NymClient(user.nym) as transport,
-            NodeLink(transport, profile.node, profile.identity) as link,
-        ):
-            yield Engine(profile, link)
+        async with connect(profile, user.nym) as engine:
+            yield engine
     finally:
-        profile.store.close()
+        profile.close()

@@ -49,8 +49,8 @@ def _store_outgoing(user, to: str, text: str, status: str, waiting: bool = True)
     import os
 
     from nymchat import keystore
-    from nymchat.client.engine import Profile
     from nymchat.client.messages import now_ms
+    from nymchat.client.profile import Profile
 
     profile = Profile(user.home, keystore.unlock(user.home, PASSPHRASE))
     message_id = os.urandom(16)

@@ -93,7 +93,7 @@ def test_a_restored_profile_carries_on_both_ways_and_its_contact_sees_no_key_cha
 
 def newest_session(user, contact: str) -> str:
     from nymchat import _native, keystore
-    from nymchat.client.engine import Profile
+    from nymchat.client.profile import Profile
 
     profile = Profile(user.home, keystore.unlock(user.home, PASSPHRASE))
     try:

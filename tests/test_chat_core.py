@@ -12,20 +12,27 @@ import pytest
 from nymchat.chat import core
 from nymchat.chat.core import ChatSession, Event, clock, status_line
 from nymchat.chat.faces import Screen, logs_off_screen, render
+from nymchat.client.events import EventBus, Status, StatusChanged
 from nymchat.client.nodelink import NodeSilent
+from nymchat.client.records import Contact, Message
 from nymchat.errors import NymchatError
 
 NOW = 1_790_000_000.0  # seconds
+
+
+def person(name):
+    return {"username": name, "identity": "00" * 32, "account_key": "00" * 32}
 
 
 class Store:
     def __init__(self):
         self.records: list[tuple[str, dict]] = []  # (contact, record), oldest first
         self.kv = {"outbox": []}
-        self.people = {"bob": {"username": "bob", "verified": False, "changed": False}}
+        self.people = {"bob": person("bob")}
 
-    def history(self, username, limit=100):
-        return [r for c, r in self.records if c == username][-limit:]
+    def history(self, username, count):
+        said = [r for c, r in self.records if c == username and r["direction"] in ("in", "out")]
+        return [Message.from_record(r) for r in said[len(said) - count :]]
 
     def message(self, message_id):
         return next((r for _, r in self.records if r.get("id") == message_id.hex()), None)
@@ -34,7 +41,7 @@ class Store:
         return self.people.get(username)
 
     def contacts(self):
-        return list(self.people.values())
+        return [Contact.from_record(c) for c in self.people.values()]
 
     def get(self, name, default=None):
         return self.kv.get(name, default)
@@ -47,11 +54,31 @@ class Engine:
     def __init__(self):
         self.store = Store()
         self.profile = SimpleNamespace(username="alice", home=None)
-        self.link = SimpleNamespace(latency=0.12)
+        self.latency = 0.12
         self.node_answers = True
         self.node = "answers"
-        self.on_status = self.on_notice = None
+        self.events = EventBus()
+        self.retried = False  # the engine was asked to retry the node now
         self.requests: list[str] = []
+
+    def retry_node(self):
+        self.retried = True
+
+    def history(self, username, count):
+        return self.store.history(username, count)
+
+    def message(self, message_id):
+        record = self.store.message(message_id)
+        return Message.from_record(record) if record is not None else None
+
+    def waiting(self):
+        return self.store.kv["outbox"]
+
+    def contact(self, name):
+        return self.store.contact(name) and Contact.from_record(self.store.contact(name))
+
+    def contact_list(self):
+        return self.store.contacts()
 
     def queue(self, to, text):
         message_id = bytes([len(self.store.records)]) * 16
@@ -89,17 +116,17 @@ class Engine:
         if reason:
             record["reason"] = reason
         self.store.kv["outbox"].remove(message_id.hex())
-        self.on_status(message_id, status)
+        self.events.emit(StatusChanged(message_id, "bob", Status(status), reason))
 
     async def lookup(self, name):
         await self._node("lookup")
-        self.store.people[name] = {"username": name, "verified": False, "changed": False}
-        return self.store.people[name]
+        self.store.people[name] = person(name)
+        return Contact.from_record(self.store.people[name])
 
     def safety_number(self, contact):
         return "12345 " * 12
 
-    def direct_state(self, username):
+    def direct_status(self, username):
         return None
 
 
@@ -110,7 +137,7 @@ def said(store, contact, direction, text, when=NOW):
             contact,
             {
                 "direction": direction,
-                "to": contact,
+                "to" if direction == "out" else "from": contact,
                 "text": text,
                 "time": when * 1000,
                 "status": "delivered",
@@ -124,7 +151,6 @@ def said(store, contact, direction, text, when=NOW):
 def chat():
     engine, events = Engine(), []
     session = ChatSession(engine, events.append, now=lambda: NOW)
-    session.wake = asyncio.Event()
     return session, engine, events
 
 
@@ -217,7 +243,7 @@ async def test_a_message_typed_while_the_node_is_silent_is_queued_and_the_prompt
     assert [(e.kind, e.data["status"]) for e in events] == [("sent", "queued")]
     assert session.state().startswith("connected")
     await asyncio.sleep(0.01)
-    assert session.state() == "node unreachable, retrying" and session.wake.is_set()
+    assert session.state() == "node unreachable, retrying" and engine.retried
     assert events[-1].kind == "notice" and "wait in the outbox" in events[-1].data["text"]
     session.handle("second")  # known silent: stored, not sent; the engine retries
     await asyncio.sleep(0.01)

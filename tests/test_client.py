@@ -200,8 +200,8 @@ def test_the_fallback_key_is_replaced_weekly_and_the_previous_one_still_opens(pe
     import sqlite3
 
     from nymchat import keystore
-    from nymchat.client.engine import Profile
     from nymchat.client.messages import now_ms
+    from nymchat.client.profile import Profile
 
     alice, bob = people("alice", "bob")
     db = sqlite3.connect(net[1].data / "node.db")
@@ -305,7 +305,7 @@ def test_a_broken_session_is_restarted_and_the_user_told(people):
     bob("send", "alice", "two")
     alice("inbox")
     from nymchat import keystore
-    from nymchat.client.engine import Profile
+    from nymchat.client.profile import Profile
 
     profile = Profile(bob.home, keystore.unlock(bob.home, PASSPHRASE))  # bob loses his
     with profile.store.transaction():  # session state

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from nodeclient import bundle
 
 from nymchat import _native
-from nymchat.client.engine import Engine, Profile
+from nymchat.client.engine import Engine
+from nymchat.client.profile import Profile
 from nymchat.errors import NymchatError
 from nymchat.protocol import names, wire
 
@@ -88,6 +89,8 @@ def test_names_with_escapes_or_unicode_look_alikes_are_invalid(text):
 class LookupAnswers:
     """A node link that answers every lookup with the keys of `identity`, as `username`."""
 
+    online, contact, on_direct = False, None, None
+
     def __init__(self, username: str, identity):
         self.body = {
             "username": username,
@@ -109,5 +112,5 @@ def test_a_lookup_answered_for_another_name_pins_nothing(tmp_path, answered_as):
     with pytest.raises(NymchatError, match="keys of another name"):
         asyncio.run(engine.lookup("bob"))
     assert profile.store.contacts() == []
-    engine.link = LookupAnswers("bob", _native.Identity.generate())
-    assert asyncio.run(engine.lookup("bob"))["username"] == "bob"
+    engine = Engine(profile, LookupAnswers("bob", _native.Identity.generate()))
+    assert asyncio.run(engine.lookup("bob")).username == "bob"

@@ -12,7 +12,7 @@ from procs import PASSPHRASE, User
 
 from nymchat import _native, keystore
 from nymchat.client import messages
-from nymchat.client.engine import Profile
+from nymchat.client.profile import Profile
 from nymchat.protocol import wire
 from nymchat.protocol.contact import NodeContact
 
@@ -257,7 +257,7 @@ def test_a_receipt_counts_only_from_the_recipient(setting):
 
     async def forge_receipt():
         async with engine_of(mallory) as engine:
-            await engine._relay("alice", messages.RECEIPT, os.urandom(16), sent)
+            await engine.relay.send("alice", messages.RECEIPT, os.urandom(16), sent)
 
     run(forge_receipt())
     alice("inbox")

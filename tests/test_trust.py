@@ -4,7 +4,8 @@ whose safety number the user was shown and gave back, never "whatever is current
 import pytest
 
 from nymchat import _native
-from nymchat.client.engine import Engine, Profile
+from nymchat.client.engine import Engine
+from nymchat.client.profile import Profile
 from nymchat.errors import KeyChanged, UsageError
 
 
@@ -12,7 +13,7 @@ from nymchat.errors import KeyChanged, UsageError
 def engine(tmp_path):
     profile = Profile(tmp_path, _native.Identity.generate())
     profile.store.put("username", "alice")
-    yield Engine(profile, link=None)
+    yield Engine.offline(profile)
     profile.store.close()
 
 
@@ -22,9 +23,9 @@ def key() -> tuple[bytes, bytes]:
 
 def test_the_number_shown_during_a_change_is_the_new_keys(engine):
     first, second = key(), key()
-    engine._pin("bob", *first)
+    engine.contacts.pin("bob", *first)
     pinned = engine.safety_number(engine.known("bob"))
-    contact = engine._pin("bob", *second)
+    contact = engine.contacts.pin("bob", *second)
     assert engine.safety_number(contact) == pinned  # the old key's: not the one to compare
     new = engine.new_safety_number(contact)
     assert new is not None and new != pinned
@@ -36,12 +37,12 @@ def test_the_number_shown_during_a_change_is_the_new_keys(engine):
 def test_trust_refuses_a_number_of_another_key(engine):
     """The user compared the new key's number; the node swaps the key again before `trust`:
     the number given no longer matches, and nothing is trusted."""
-    engine._pin("bob", *key())
-    compared = engine.new_safety_number(engine._pin("bob", *key()))
-    engine._pin("bob", *key())  # changed again meanwhile
+    engine.contacts.pin("bob", *key())
+    compared = engine.new_safety_number(engine.contacts.pin("bob", *key()))
+    engine.contacts.pin("bob", *key())  # changed again meanwhile
     with pytest.raises(KeyChanged, match="not the safety number of bob's new key"):
         engine.trust("bob", compared)
-    assert engine.known("bob")["changed"]
+    assert engine.known("bob").changed
     pinned = engine.safety_number(engine.known("bob"))
     with pytest.raises(KeyChanged):  # nor the number of the key pinned before
         engine.trust("bob", pinned)
@@ -49,7 +50,7 @@ def test_trust_refuses_a_number_of_another_key(engine):
 
 @pytest.mark.parametrize("number", ["", "12345", "12345 67890 12345", "abcde fghij klmno pqrst"])
 def test_trust_needs_at_least_four_groups_of_the_number(engine, number):
-    engine._pin("bob", *key())
-    engine._pin("bob", *key())
+    engine.contacts.pin("bob", *key())
+    engine.contacts.pin("bob", *key())
     with pytest.raises(UsageError, match="at least its first 4 groups"):
         engine.trust("bob", number)

@@ -12,12 +12,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from nymchat.client.directmode import DONE
+from nymchat.client import events as ev
 from nymchat.client.engine import Engine, Received
 from nymchat.client.nodelink import NodeSilent
+from nymchat.client.records import Direction, Message
 from nymchat.commands.safety import describe
 from nymchat.errors import NymchatError
 from nymchat.protocol import names
+from nymchat.sentences import DIRECT_DONE, direct_words, sentence
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +48,6 @@ HISTORY_DEFAULT, HISTORY_MAX = 20, 1000
 SHOWN_ON_SWITCH = 5  # messages shown on switching to a conversation, or every unread one
 BEFORE_UNREAD = 3  # and so many before the first unread one
 STATUS_WIDTH = 60
-# The shared vocabulary of an outgoing message's status; "sent" is what older records say.
-QUEUED = "queued"
-LEGACY = {"sent": QUEUED}
 
 
 @dataclass(frozen=True)
@@ -106,10 +105,23 @@ class ChatSession:
         self.connected = True  # to the nym-client
         self.node_silent = False  # a request of ours went unanswered, none answered since
         self._engine_saw_silence = False
-        self.wake: asyncio.Event | None = None  # set: the engine retries the node now
         self._tasks: set[asyncio.Task] = set()
-        engine.on_status = self._status
-        engine.on_notice = lambda text: self.emit(Event("notice", {"text": text}))
+        engine.events.subscribe(self._event)
+
+    def _event(self, event: ev.Event) -> None:
+        """What the engine tells: a status mark moves, the nym-client comes and goes,
+        anything else worth a sentence is a notice."""
+        if isinstance(event, ev.StatusChanged):
+            self._status(event.message_id, event.status)
+        elif isinstance(event, ev.NymClientLost):
+            self.connection("disconnected")
+        elif isinstance(event, ev.AddressChanged):
+            self.connection("address-changed")
+        elif isinstance(event, ev.NymClientBack):
+            if not self.connected:
+                self.connection("reconnected")
+        elif (text := sentence(event)) is not None:
+            self.emit(Event("notice", {"text": text}))
 
     def _now_ms(self) -> int:
         return int(self.now() * 1000)
@@ -147,13 +159,13 @@ class ChatSession:
                     {
                         "contacts": [
                             {
-                                "username": c["username"],
-                                "verified": c["verified"],
-                                "key_changed": c["changed"],
-                                "unread": self.unread[c["username"]],
-                                "direct": self.engine.direct_state(c["username"]),
+                                "username": c.username,
+                                "verified": c.verified,
+                                "key_changed": c.changed,
+                                "unread": self.unread[c.username],
+                                "direct": direct_words(self.engine.direct_status(c.username)),
                             }
-                            for c in self.engine.store.contacts()
+                            for c in self.engine.contact_list()
                         ]
                     },
                 )
@@ -226,8 +238,8 @@ class ChatSession:
             Event(
                 "notice",
                 {
-                    "text": DONE[action].format(username),
-                    "direct": self.engine.direct_state(username),
+                    "text": DIRECT_DONE[action].format(username),
+                    "direct": direct_words(self.engine.direct_status(username)),
                     "with": username,
                 },
             )
@@ -237,7 +249,7 @@ class ChatSession:
         username = names.normalize(name)
         if username == self.engine.profile.username:
             raise NymchatError(f"{username} is you: /msg someone else")
-        if self.engine.store.contact(username) is not None:
+        if self.engine.contact(username) is not None:
             self._switch(username)
             if text:
                 self._send(username, text)
@@ -267,55 +279,44 @@ class ChatSession:
         self.emit(Event("info", {"text": f"talking to {username}"}))
         self._history(max(SHOWN_ON_SWITCH, unread + BEFORE_UNREAD))
 
-    def conversation(self, username: str, count: int) -> list[dict]:
-        """The last `count` messages with `username` (the store also keeps receipts and
-        control messages: they are not counted)."""
-        limit = count
-        while True:
-            records = self.engine.store.history(username, limit)
-            said = [m for m in records if m["direction"] in ("in", "out")]
-            if len(said) >= count or len(records) < limit:
-                return said[-count:]
-            limit *= 2
-
     def _history(self, count: int) -> None:
         if self.current is None:
             self.emit(Event("error", {"text": "no conversation yet: /msg NAME to start one"}))
             return
-        said = self.conversation(self.current, count)
+        said = self.engine.history(self.current, count)
         if not said:
             self.emit(Event("info", {"text": f"no messages with {self.current} yet"}))
         for m in said:
-            if m["direction"] == "in":
+            if m.direction is Direction.IN:
                 self.emit(
                     Event(
                         "history",
                         {
                             "from": self.current,
-                            "text": m["text"],
-                            "time": clock(m["time"], self._now_ms()),
+                            "text": m.text,
+                            "time": clock(m.time, self._now_ms()),
                         },
                     )
                 )
             else:
                 self.emit(Event("history", {"from": "you", **self._outgoing(m)}))
 
-    def _outgoing(self, record: dict) -> dict:
-        status = LEGACY.get(record["status"], record["status"])
+    def _outgoing(self, message: Message) -> dict:
+        failed = message.status is ev.Status.FAILED
         return {
-            "to": record["to"],
-            "text": record["text"],
-            "id": record["id"],
-            "time": clock(record["time"], self._now_ms()),
-            "status": status,
-            **({"reason": record.get("reason", "")} if status == "failed" else {}),
+            "to": message.peer,
+            "text": message.text,
+            "id": message.id.hex(),
+            "time": clock(message.time, self._now_ms()),
+            "status": message.status.value,
+            **({"reason": message.reason or ""} if failed else {}),
         }
 
     def _send(self, to: str, text: str) -> None:
         """Stores the message (shown as queued), then hands it to the node off the input
         path; while the node is silent it waits in the outbox for the engine's retry."""
         message_id = self.engine.queue(to, text)
-        self.emit(Event("sent", self._outgoing(self.engine.store.message(message_id))))
+        self.emit(Event("sent", self._outgoing(self.engine.message(message_id))))
         if self.node_silent or not self.connected:
             self._retry_soon()
             return
@@ -336,19 +337,20 @@ class ChatSession:
                 )
             )
         except NymchatError as e:
-            record = self.engine.store.message(message_id)
-            if record is None or record["status"] != "failed":  # (failed: shown already)
+            message = self.engine.message(message_id)
+            if message is None or message.status is not ev.Status.FAILED:  # (shown already)
                 self.emit(Event("error", {"text": f"to {to}: {e}"}))
 
-    def _status(self, message_id: bytes, status: str) -> None:
+    def _status(self, message_id: bytes, status: ev.Status) -> None:
         """The engine moved a message on (ours, or one sent through the control socket
         from another terminal: the record says to whom)."""
-        record = self.engine.store.message(message_id)
-        if record is None or record.get("direction") != "out":
+        message = self.engine.message(message_id)
+        if message is None or message.direction is not Direction.OUT:
             return
-        if status in ("accepted", "delivered"):
+        if status in (ev.Status.ACCEPTED, ev.Status.DELIVERED):
             self._node_answered()
-        self.emit(Event("delivered" if status == "delivered" else "sent", self._outgoing(record)))
+        kind = "delivered" if status is ev.Status.DELIVERED else "sent"
+        self.emit(Event(kind, self._outgoing(message)))
 
     async def drain(self, timeout: float = 30) -> None:
         """Before leaving: waits for messages being handed to the node, unless it is
@@ -357,7 +359,7 @@ class ChatSession:
             await asyncio.wait(list(self._tasks), timeout=timeout)
         for task in list(self._tasks):
             task.cancel()
-        waiting = len(self.engine.store.get("outbox", []))
+        waiting = len(self.engine.waiting())
         if waiting:
             self.emit(
                 Event(
@@ -380,8 +382,7 @@ class ChatSession:
         self.node_silent = False
 
     def _retry_soon(self) -> None:
-        if self.wake is not None:
-            self.wake.set()
+        self.engine.retry_node()
 
     def state(self) -> str:
         """What is true of the connection, in a few words."""
@@ -393,29 +394,28 @@ class ChatSession:
             self.node_silent = self._engine_saw_silence = False
         if self.node_silent or not self.engine.node_answers:
             return "node unreachable, retrying"
-        latency = self.engine.link.latency
+        latency = self.engine.latency
         return "connected" + (f" {latency * 1000:.0f} ms" if latency is not None else "")
 
     def status(self, width: int = STATUS_WIDTH) -> str:
-        direct = self.current and self.engine.direct_state(self.current)
+        direct = self.current and direct_words(self.engine.direct_status(self.current))
         return status_line(
             self.engine.profile.username or "-",
             self.current,
             self.state(),
-            len(self.engine.store.get("outbox", [])),
+            len(self.engine.waiting()),
             self.unread,
             direct,
             width,
         )
 
     def contact_names(self) -> list[str]:
-        return [c["username"] for c in self.engine.store.contacts()]
+        return [c.username for c in self.engine.contact_list()]
 
     # --- arriving -------------------------------------------------------------------
 
-    async def listen(self, wake: asyncio.Event) -> None:
-        self.wake = wake
-        async for message in self.engine.follow(wake=wake):
+    async def listen(self) -> None:
+        async for message in self.engine.follow():
             self._node_answered()
             self._arrived(message)
             self.engine.shown(message)

@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from nymchat import keystore
-from nymchat.client.engine import Engine, Profile
+from nymchat.client.engine import Engine
 from nymchat.client.nodelink import NodeLink
+from nymchat.client.profile import Profile
 from nymchat.errors import NotRegistered, NymchatError, UsageError
 from nymchat.home import default_home, ensure_home
 from nymchat.nym.transport import DEFAULT_URL, NymClient, NymClientBusy
@@ -79,53 +80,72 @@ def unlock(args: argparse.Namespace) -> Profile:
 
 
 @asynccontextmanager
+async def connect(profile: Profile, url: str, node: NodeContact | None = None):
+    """The one way to bring a profile online: an engine on a link to its node (or `node`)
+    through the nym-client at `url`, for commands, the demo, the benchmarks and the load
+    tests alike. The URL is remembered once the engine has been used."""
+    contact = node or profile.node
+    if contact is None:
+        raise NotRegistered()
+    transport = NymClient(url)
+    try:
+        await transport.start()
+    except NymClientBusy:
+        holder = await serving(profile.home)
+        if holder is None:
+            raise
+        raise NymClientBusy(url, f"{holder} serves this profile") from None
+    try:
+        async with NodeLink(transport, contact, profile.identity) as link:
+            engine = Engine(profile, link)
+            try:
+                yield engine
+            finally:
+                await engine.aclose()
+        with profile.store.transaction():
+            profile.store.put("nym", url)
+    finally:
+        await transport.close()
+
+
+@asynccontextmanager
 async def open_engine(
     args: argparse.Namespace,
     node: str | None = None,
     profile: Profile | None = None,
     flush: bool = True,
+    tell: bool = True,
 ):
     """An engine for the profile in --home (unlocked here unless given), connected to its
     node (or `node`); what waits in the outbox is sent first unless `flush` is False (the
-    chat sends it from its own loop, so that a silent node does not hold its prompt)."""
+    chat sends it from its own loop, so that a silent node does not hold its prompt). What
+    the engine has to tell the person is printed on stderr, even when the command fails,
+    unless `tell` is False (a face that shows the engine's events itself)."""
+    from nymchat.sentences import sentence
+
     owned = profile is None
     profile = profile or unlock(args)
     try:
+        contact = None
         if node is not None:
             try:
                 contact = NodeContact.parse(node)
             except BadContact as e:
                 raise UsageError(str(e)) from None
-        else:
-            contact = profile.node
-            if contact is None:
-                raise NotRegistered()
         url = getattr(args, "nym", None) or profile.store.get("nym") or DEFAULT_URL
-        transport = NymClient(url)
-        try:
-            await transport.start()
-        except NymClientBusy:
-            holder = await serving(profile.home)
-            if holder is None:
-                raise
-            raise NymClientBusy(url, f"{holder} serves this profile") from None
-        try:
-            async with NodeLink(transport, contact, profile.identity) as link:
-                engine = Engine(profile, link)
-                try:
-                    if flush and profile.username and profile.store.get("outbox"):
-                        sent = await engine.flush_outbox()
-                        if sent:
-                            engine.notices.append(f"sent {sent} queued message(s)")
-                    yield engine
-                finally:
-                    await engine.aclose()
-                    for notice in engine.notices:  # told even when the command fails
-                        print(f"nymchat: {line(notice)}", file=sys.stderr)
-            with profile.store.transaction():
-                profile.store.put("nym", url)
-        finally:
-            await transport.close()
+        told: list[str] = []
+        async with connect(profile, url, contact) as engine:
+            if tell:
+                engine.events.subscribe(lambda event: told.append(sentence(event) or ""))
+            try:
+                if flush and profile.username and engine.waiting():
+                    sent = await engine.flush_outbox()
+                    if sent:
+                        told.append(f"sent {sent} queued message(s)")
+                yield engine
+            finally:
+                for notice in filter(None, told):
+                    print(f"nymchat: {line(notice)}", file=sys.stderr)
     finally:
         if owned:
-            profile.store.close()
+            profile.close()

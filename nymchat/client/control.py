@@ -64,22 +64,13 @@ async def serve(engine, home: Path, role: str = "chat") -> asyncio.AbstractServe
 
 async def _answer(engine, role: str, line: bytes) -> dict:
     """The answer to one request, with what the user was told meanwhile (`notices`: the
-    person who typed the command sees them too, not only the serving terminal)."""
-    told: list[str] = []
-    serving = engine.on_notice
+    person who typed the command sees them too, not only the serving terminal): the
+    events this request caused, and no other request's."""
+    from nymchat.sentences import sentence
 
-    def notice(text: str) -> None:
-        told.append(text)
-        if serving is not None:
-            serving(text)
-        else:
-            engine.notices.append(text)
-
-    engine.on_notice = notice
-    try:
-        return {**await _handle(engine, role, _native.json_loads(line)), "notices": told}
-    finally:
-        engine.on_notice = serving
+    with engine.events.scope() as caused:
+        answer = await _handle(engine, role, _native.json_loads(line))
+    return {**answer, "notices": [s for event in caused if (s := sentence(event))]}
 
 
 async def _handle(engine, role: str, request) -> dict:

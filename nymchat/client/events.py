@@ -126,19 +126,14 @@ class KeysNotPublished:
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxWaiting:
-    """A queued message could not leave yet (the node did not take it); it stays."""
+class OutboxNotSent:
+    """A queued message did not leave when the outbox was flushed: it waits for the next
+    time, or (`for_good`, the node refused it for good) it failed."""
 
     message_id: bytes
     peer: str
     reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxSent:
-    """Messages that waited in the outbox left."""
-
-    count: int
+    for_good: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +158,7 @@ Event = (
     | AddressChanged
     | KeysLow
     | KeysNotPublished
-    | OutboxWaiting
-    | OutboxSent
+    | OutboxNotSent
     | InboxCutShort
 )
 Subscriber = Callable[[Event], None]

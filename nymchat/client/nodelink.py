@@ -45,6 +45,8 @@ class NodeSilent(NymchatError):
 
 
 class NodeLink:
+    online = True
+
     def __init__(
         self,
         transport: NymClient,
@@ -173,3 +175,27 @@ class NodeLink:
                 answer.body["detail"],
             )
         return answer
+
+
+class Offline(NymchatError):
+    message = "this needs the node, and this engine was opened offline"
+
+
+class OfflineLink:
+    """The link of an engine opened without the network (a command that only reads or
+    changes the profile): every request is refused at once with `Offline`."""
+
+    online = False
+    transport = None
+    latency = None
+
+    def __init__(self, contact: NodeContact | None):
+        self.contact = contact
+        self.pushes: asyncio.Queue[wire.Answer] = asyncio.Queue()
+        self.on_direct: Callable[[bytes, bytes | None], None] | None = None
+
+    async def request(self, kind: Kind, **body) -> wire.Answer:
+        raise Offline()
+
+
+Link = NodeLink | OfflineLink

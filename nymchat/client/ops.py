@@ -5,33 +5,31 @@ both, so every command follows the same rule (docs/SECURITY.md, "The control soc
 
 import argparse
 
-from nymchat.client.engine import Engine, status_of
+from nymchat.client.engine import Engine
+from nymchat.client.records import Contact
 from nymchat.errors import KeystoreError, UsageError
 from nymchat.identity import fingerprint
 from nymchat.protocol import names
+from nymchat.sentences import direct_words
 
 PREVIEW = 80  # characters of a waiting message's text in `outbox`
 
 
-def safety(engine: Engine, contact: dict) -> dict:
+def safety(engine: Engine, contact: Contact) -> dict:
     """The safety numbers and fingerprints of a contact, as `verify` gives them to
     scripts: `new_key` is the key `trust` would pin, while a change waits."""
     new = None
-    if contact["changed"]:
+    if contact.new_identity is not None and contact.new_account_key is not None:
         new = {
             "safety_number": engine.new_safety_number(contact),
-            "fingerprint": fingerprint(
-                bytes.fromhex(contact["new_identity"]), bytes.fromhex(contact["new_account_key"])
-            ),
+            "fingerprint": fingerprint(contact.new_identity, contact.new_account_key),
         }
     return {
-        "username": contact["username"],
+        "username": contact.username,
         "safety_number": engine.safety_number(contact),
-        "fingerprint": fingerprint(
-            bytes.fromhex(contact["identity"]), bytes.fromhex(contact["account_key"])
-        ),
-        "verified": contact["verified"],
-        "key_changed": contact["changed"],
+        "fingerprint": fingerprint(contact.identity, contact.account_key),
+        "verified": contact.verified,
+        "key_changed": contact.changed,
         "new_key": new,
     }
 
@@ -41,15 +39,15 @@ async def _send(engine: Engine, request: dict) -> dict:
         message_id = await engine.send(str(request["to"]), str(request["text"]))
     else:  # stored; a serving process sends it at once, else the next command that connects
         message_id = engine.queue(str(request["to"]), str(request["text"]))
-        if engine.link is not None:
+        if engine.online:
             engine.flush_soon()
-    return {"sent": message_id.hex(), "status": status_of(engine.store.message(message_id))}
+    return {"sent": message_id.hex(), "status": engine.message(message_id).status.value}
 
 
 async def _lookup(engine: Engine, request: dict) -> dict:
     contact = await engine.lookup(str(request["name"]))
     return {
-        "contact": contact,
+        "contact": contact.to_record(),
         "safety_number": engine.safety_number(contact),
         "new_safety_number": engine.new_safety_number(contact),
     }
@@ -57,21 +55,21 @@ async def _lookup(engine: Engine, request: dict) -> dict:
 
 async def _direct(engine: Engine, request: dict) -> dict:
     username = await engine.direct_action(str(request["action"]), str(request["name"]))
-    return {"username": username, "direct": engine.direct_state(username)}
+    return {"username": username, "direct": direct_words(engine.direct_status(username))}
 
 
 async def _contacts(engine: Engine, request: dict) -> dict:
     blocked = engine.blocked()
     contacts = [
         {
-            "username": c["username"],
-            "verified": c["verified"],
-            "key_changed": c["changed"],
-            "direct": engine.direct_state(c["username"]),
-            "blocked": c["username"] in blocked,
+            "username": c.username,
+            "verified": c.verified,
+            "key_changed": c.changed,
+            "direct": direct_words(engine.direct_status(c.username)),
+            "blocked": c.username in blocked,
             "contact": True,
         }
-        for c in engine.store.contacts()
+        for c in engine.contact_list()
     ]
     pinned = {c["username"] for c in contacts}
     contacts += [
@@ -90,23 +88,20 @@ async def _contacts(engine: Engine, request: dict) -> dict:
 
 async def _show(engine: Engine, request: dict) -> dict:
     contact = engine.known(str(request["name"]))
-    history = [
-        {**m, "status": status_of(m)} if m["direction"] == "out" else m
-        for m in engine.store.history(contact["username"], max(0, int(request.get("last", 50))))
-        if m["direction"] in ("in", "out")
-    ]
-    return {"username": contact["username"], "messages": history}
+    last = max(0, int(request.get("last", 50)))
+    history = [m.to_record() for m in engine.history(contact.username, last)]
+    return {"username": contact.username, "messages": history}
 
 
 async def _verify(engine: Engine, request: dict) -> dict:
-    username = engine.known(str(request["name"]))["username"]
+    username = engine.known(str(request["name"])).username
     contact = engine.mark_verified(username) if request.get("mark") else engine.known(username)
     return {"contact": safety(engine, contact)}
 
 
 async def _trust(engine: Engine, request: dict) -> dict:
     contact = engine.trust(names.normalize(str(request["name"])), str(request["number"]))
-    return {"trusted": contact["username"], "safety_number": engine.safety_number(contact)}
+    return {"trusted": contact.username, "safety_number": engine.safety_number(contact)}
 
 
 async def _remove(engine: Engine, request: dict) -> dict:
@@ -114,10 +109,11 @@ async def _remove(engine: Engine, request: dict) -> dict:
     file is forgotten too."""
     try:
         contact = engine.known(str(request["name"]))
+        username, was_direct = contact.username, contact.direct is not None
     except KeystoreError:
-        contact = {"username": names.normalize(str(request["name"]))}
-    engine.remove(contact["username"])
-    return {"removed": contact["username"], "was_direct": bool(contact.get("direct"))}
+        username, was_direct = names.normalize(str(request["name"])), False
+    engine.remove(username)
+    return {"removed": username, "was_direct": was_direct}
 
 
 async def _block(engine: Engine, request: dict) -> dict:
@@ -133,21 +129,21 @@ async def _outbox(engine: Engine, request: dict) -> dict:
     return {
         "outbox": [
             {
-                "id": r["id"],
-                "to": r["to"],
-                "time": r["time"],
-                "preview": r["text"][:PREVIEW],
-                "bytes": len(r["text"].encode()),
-                "status": status_of(r),
+                "id": m.id.hex(),
+                "to": m.peer,
+                "time": m.time,
+                "preview": m.text[:PREVIEW],
+                "bytes": len(m.text.encode()),
+                "status": m.status.value,
             }
-            for r in engine.outbox()
+            for m in engine.waiting()
         ]
     }
 
 
 async def _drop(engine: Engine, request: dict) -> dict:
-    record = engine.drop(str(request["id"]))
-    return {"dropped": record["id"], "to": record["to"], "reason": record["reason"]}
+    message = engine.drop(str(request["id"]))
+    return {"dropped": message.id.hex(), "to": message.peer, "reason": message.reason}
 
 
 async def _inbox(engine: Engine, request: dict) -> dict:
@@ -169,7 +165,7 @@ async def _inbox(engine: Engine, request: dict) -> dict:
 
 async def _names(engine: Engine, request: dict) -> dict:
     """The contacts' names alone, for shell completion."""
-    return {"names": [c["username"] for c in engine.store.contacts()]}
+    return {"names": [c.username for c in engine.contact_list()]}
 
 
 OPS = {
@@ -223,7 +219,7 @@ def perform(args: argparse.Namespace, request: dict, slow=None) -> dict:
 
     async def here() -> dict:
         if not needs_node(request):
-            return await answer(Engine(profile, link=None), request)
+            return await answer(Engine.offline(profile), request)
         async with open_engine(args, profile=profile) as engine:
             timer = asyncio.get_running_loop().call_later(1.0, slow or (lambda: None))
             try:

@@ -15,7 +15,7 @@ def run(args: argparse.Namespace) -> int:
     from nymchat import __version__, keystore
     from nymchat.client import backup
     from nymchat.client.connect import home_of
-    from nymchat.client.engine import Profile
+    from nymchat.client.profile import Profile
     from nymchat.client.store import snapshot
     from nymchat.errors import NymchatError
     from nymchat.files import write_atomic

@@ -69,20 +69,13 @@ def run(args: argparse.Namespace) -> int:
     profile = first_run.run(args) if interactive else None
 
     async def main() -> None:
-        async with open_engine(args, profile=profile, flush=False) as engine:
+        async with open_engine(args, profile=profile, flush=False, tell=False) as engine:
             me = engine.profile.username
-            node = "node " + base58.encode(engine.link.contact.key)[:8]
+            node = "node " + base58.encode(engine.profile.node.key)[:8]
             face = TerminalFace(me, node) if interactive else ScriptFace(args.json)
             session = ChatSession(engine, face.emit)
-            wake = asyncio.Event()
-
-            def changed(event: str) -> None:
-                session.connection(event)
-                wake.set()
-
-            engine.link.transport.on_change = changed
             server = await control.serve(engine, engine.profile.home)
-            listener = asyncio.create_task(session.listen(wake))
+            listener = asyncio.create_task(session.listen())
             try:
                 await face.run(session)
                 await session.drain()

@@ -116,9 +116,9 @@ def _describe(contact: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     """Every action goes through `nymchat.client.ops`: to the chat (or `inbox --follow`)
     serving the profile if one runs, without asking for the passphrase, else here."""
-    from nymchat.client.directmode import DONE
     from nymchat.client.ops import perform
     from nymchat.commands.safety import describe
+    from nymchat.sentences import DIRECT_DONE
     from nymchat.terminal import block, line
 
     command = args.contacts_command or "list"
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         _emit(
             args,
             {"username": answer["username"], "action": action, "direct": answer["direct"]},
-            DONE[action].format(answer["username"]),
+            DIRECT_DONE[action].format(answer["username"]),
         )
         return 0
     if command == "list":

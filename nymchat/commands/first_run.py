@@ -10,8 +10,8 @@ from typing import TypeVar
 
 from nymchat import keystore
 from nymchat.client.connect import home_of, open_engine
-from nymchat.client.engine import Profile
 from nymchat.client.nodelink import NodeRefused
+from nymchat.client.profile import Profile
 from nymchat.errors import Cancelled, NoIdentity, NymchatError
 from nymchat.home import ensure_home
 from nymchat.nym.transport import DEFAULT_URL, NymClient, NymClientUnavailable

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         from nymchat.stopping import on_stop_signals
 
         on_stop_signals(asyncio.get_running_loop(), asyncio.current_task().cancel)
-        async with open_engine(args) as engine:
+        async with open_engine(args, tell=not args.follow) as engine:
             if not args.follow:
                 for message in await engine.inbox(quiet=args.wait, limit=args.max_time):
                     show(message)
@@ -52,15 +52,16 @@ def run(args: argparse.Namespace) -> int:
                 engine.inbox_done()
                 return
             from nymchat.client import control
+            from nymchat.sentences import sentence
 
-            wake = asyncio.Event()
-            engine.link.transport.on_change = lambda event: wake.set()
-            engine.on_notice = lambda text: print(
-                f"nymchat: {line(text)}", file=sys.stderr, flush=True
-            )
+            def tell(event) -> None:
+                if (text := sentence(event)) is not None:
+                    print(f"nymchat: {line(text)}", file=sys.stderr, flush=True)
+
+            engine.events.subscribe(tell)
             server = await control.serve(engine, engine.profile.home, "inbox --follow")
             try:
-                async for message in engine.follow(wake=wake):
+                async for message in engine.follow():
                     show(message)
                     engine.shown(message)
             finally:

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from nymchat import keystore
     from nymchat.client import backup
     from nymchat.client.connect import home_of
-    from nymchat.client.engine import Profile
+    from nymchat.client.profile import Profile
     from nymchat.errors import IdentityExists, NymchatError
     from nymchat.files import write_atomic
     from nymchat.home import ensure_home

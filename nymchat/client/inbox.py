@@ -1,0 +1,169 @@
+"""Receiving: asking the node for what is queued (`inbox`) or following what it pushes
+(`follow`), taking each message in, acknowledging it, and sending receipts; with what
+came over direct paths. While following, the node is kept supplied with SURBs, the
+outbox is flushed whenever the node answers again, and the published keys are kept."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from nymchat.client.directpaths import DirectPaths
+from nymchat.client.events import EventBus, InboxCutShort, NodeReachable, NodeUnreachable
+from nymchat.client.intake import Intake
+from nymchat.client.messages import Received
+from nymchat.client.nodelink import Link
+from nymchat.client.outbox import Outbox
+from nymchat.client.registration import Registration
+from nymchat.errors import NymchatError
+from nymchat.protocol import wire
+from nymchat.protocol.wire import Kind
+
+log = logging.getLogger(__name__)
+RETRY_OFFLINE = 5.0  # seconds between attempts to reach a node that does not answer
+INBOX_LIMIT = 30.0  # seconds `inbox` takes messages in, at most
+
+
+class Inbox:
+    def __init__(
+        self,
+        link: Link,
+        intake: Intake,
+        direct: DirectPaths,
+        outbox: Outbox,
+        registration: Registration,
+        events: EventBus,
+    ):
+        self.link, self.intake, self.direct, self.outbox = link, intake, direct, outbox
+        self.registration, self.events = registration, events
+        self.node_answers = True  # False while `follow` cannot reach the node
+        self.wake = asyncio.Event()  # set: `follow` refreshes (and retries the node) now
+
+    async def inbox(self, quiet: float = 1.5, limit: float = INBOX_LIMIT) -> list[Received]:
+        """Asks the node for what is queued, takes it in, acknowledges it; with it, what
+        came directly and anything stored but never shown. Returns once nothing came for
+        `quiet` seconds, or after `limit` seconds whatever keeps arriving (what was not
+        taken in by then stays queued at the node for the next time)."""
+        received = self.intake.never_shown()
+        taken = {m.message_id for m in received}
+        await self.link.request(Kind.REFRESH)
+        ids: list[bytes] = []
+        relayed: list[Received] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while (left := deadline - loop.time()) > 0:
+            if (item := await self._next(min(quiet, left))) is None:
+                break
+            relayed_now = isinstance(item, wire.Answer)
+            message = self._push(item, ids) if relayed_now else item
+            if message is not None and message.message_id not in taken:
+                taken.add(message.message_id)
+                received.append(message)
+                if relayed_now:
+                    relayed.append(message)
+        if loop.time() >= deadline:  # not quiet: cut short
+            self.events.emit(InboxCutShort(limit))
+        await self._after(ids, relayed)
+        received.sort(key=lambda m: m.sent)
+        return received
+
+    async def follow(self, refresh_every: float = 60.0) -> AsyncIterator[Received]:
+        """Yields messages as they arrive, for as long as it runs. Keeps the node supplied
+        with SURBs (a refresh now and then, and whenever `wake` is set, e.g. after the
+        nym-client reconnected), so the node can push promptly; and direct peers too."""
+        for message in self.intake.never_shown():
+            yield message
+        wake = self.wake
+        wake.set()
+        wait = refresh_every
+        while True:
+            if wake.is_set():
+                wake.clear()
+                wait = refresh_every if await self._back_online() else RETRY_OFFLINE
+            item = await self._next(wait, wake)
+            if item is None:
+                wake.set()  # quiet for a while: hand the node fresh SURBs
+                continue
+            if isinstance(item, Received):
+                if self.intake.still_unshown(item.message_id):
+                    yield item  # (unless it came out already, with the never-shown ones)
+                continue
+            if not isinstance(item, wire.Answer):
+                continue  # woken
+            ids: list[bytes] = []
+            message = self._push(item, ids)
+            received = [message] if message is not None else []
+            await self._after(ids, received)
+            for message in received:
+                yield message
+
+    async def _next(self, timeout: float, wake: asyncio.Event | None = None):
+        """The next node push (`wire.Answer`) or direct message (`Received`); True when
+        `wake` was set, None after `timeout` seconds of quiet."""
+        waiters = {
+            asyncio.ensure_future(self.link.pushes.get()): "push",
+            asyncio.ensure_future(self.direct.arrivals.get()): "direct",
+        }
+        if wake is not None:
+            waiters[asyncio.ensure_future(wake.wait())] = "wake"
+        done, pending = await asyncio.wait(
+            waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        for waiter in pending:
+            waiter.cancel()
+        results = {waiters[w]: w.result() for w in done}
+        # Both queues may have yielded at once: put back what will not be handled now.
+        if "push" in results and "direct" in results:
+            self.direct.arrivals.put_nowait(results.pop("direct"))
+        for source in ("push", "direct"):
+            if source in results:
+                return results[source]
+        return True if results else None
+
+    async def _back_online(self) -> bool:
+        """Hands the node fresh SURBs and sends what waits in the outbox; False (an event
+        says so, once) while the node does not answer. Greets direct peers, so they
+        hold fresh SURBs too."""
+        await self.direct.keep()
+        try:
+            await self.link.request(Kind.REFRESH)
+        except NymchatError as e:
+            if self.node_answers:
+                self.node_answers = False
+                self.events.emit(NodeUnreachable(str(e)))
+            return False
+        if not self.node_answers:
+            self.node_answers = True
+            self.events.emit(NodeReachable())
+        if self.outbox.waiting():
+            await self.outbox.flush()
+        await self.registration.keep()
+        return True
+
+    def _push(self, push: wire.Answer, ids: list[bytes]) -> Received | None:
+        if push.kind is Kind.KEYS_LOW:
+            self.registration.keys_low()
+        if push.kind is not Kind.DELIVER:
+            return None
+        body = push.body
+        ids.append(body["message_id"])
+        try:
+            return self.intake.take(
+                body["sender"], body["message_id"], body["payload"], self.direct.handshake
+            )
+        except (NymchatError, wire.WireError) as e:
+            self.intake.unreadable(body["sender"], e)
+            return None
+
+    async def _after(self, ids: list[bytes], received: list[Received]) -> None:
+        """Acknowledges what was taken, sends receipts, publishes keys if asked to."""
+        ids = list(dict.fromkeys(ids))
+        for start in range(0, len(ids), wire.MAX_LIST):  # one request holds so many
+            try:
+                await self.link.request(
+                    Kind.ACK, message_ids=tuple(ids[start : start + wire.MAX_LIST])
+                )
+            except NymchatError as e:  # the node pushes them again; copies are dropped
+                log.info("acknowledgement not taken (%s); the node will push again", e)
+        for message in received:  # end-to-end receipts: delivered to this device
+            await self.direct.receipt(message.sender, message.message_id)
+        await self.registration.keep()

@@ -1,0 +1,179 @@
+"""Taking in one end-to-end message, from the node or a direct peer: the sender's name
+checked, blocked senders dropped, copies recognised (delivery is at least once), opened
+with the sender's session, bound to sender, recipient, node and id, and stored before it
+is shown. A receipt moves our message on; a direct-mode handshake goes to its handler.
+Also what the user has and has not seen."""
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from nymchat.client import messages
+from nymchat.client.contacts import Contacts
+from nymchat.client.events import EventBus, MessageReceived, MessageUnreadable, ReceiptReceived
+from nymchat.client.profile import Profile
+from nymchat.client.records import Contact, Direction, Message
+from nymchat.client.sessions import Sessions
+from nymchat.errors import NymchatError, SessionBroken
+from nymchat.protocol import names
+
+log = logging.getLogger(__name__)
+INBOX_CURSOR = "inbox-reported"  # the last stored message an `inbox` reported
+# Called with (sender, contact, inner message) for a direct-mode handshake message.
+Handshake = Callable[[str, Contact, messages.Inner], None]
+
+
+def sender_name(name: str) -> str:
+    """A sender's name from the node, normalised exactly as a name the user types, so that
+    `Alice` is alice (her pinned key, her sessions) and never a contact of its own; an
+    invalid one (escape codes, say) is refused and the message dropped."""
+    try:
+        return names.normalize(name)
+    except names.InvalidName as e:
+        raise NymchatError(f"the sender's name is not valid: {e}") from None
+
+
+class Intake:
+    def __init__(
+        self,
+        profile: Profile,
+        contacts: Contacts,
+        sessions: Sessions,
+        events: EventBus,
+        node_key: bytes | None,
+    ):
+        self.profile, self.store = profile, profile.store
+        self.contacts, self.sessions = contacts, sessions
+        self.events, self.node_key = events, node_key
+
+    def take(
+        self, sender: str, message_id: bytes, payload: bytes, handshake: Handshake
+    ) -> MessageReceived | None:
+        """A text message taken in (stored, not yet shown), or None: a receipt, a
+        handshake, a copy already shown, a blocked sender. Raises on what does not open."""
+        me = self.profile.me()
+        sender = sender_name(sender)
+        if sender in self.contacts.blocked():  # dropped unread: no receipt, no key, no session
+            log.info("dropped a message from %s (blocked)", sender)
+            return None
+        stored = self.store.message(message_id)
+        if stored is not None:
+            return self._unshown(stored)
+        keys, sealed = messages.decode_payload(payload)
+        with self.store.transaction():
+            contact = self.contacts.get(sender)
+            if keys is not None:
+                messages.check_account_key(keys.identity, keys.account_key, keys.account_signature)
+                contact = self.contacts.pin(sender, keys.identity, keys.account_key)
+            if contact is None:
+                raise NymchatError(f"a message from unknown {sender} does not open a session")
+            inner = messages.decode_inner(self.sessions.decrypt(sender, contact, sealed))
+            if (inner.sender, inner.recipient, inner.node, inner.message_id) != (
+                sender,
+                me,
+                self.node_key,
+                message_id,
+            ):
+                raise NymchatError(
+                    f"a message from {sender} is bound to another sender, "
+                    "recipient, node or id; ignored"
+                )
+            if inner.kind == messages.RECEIPT:
+                self._receipt(sender, inner)
+                return None
+            if inner.kind != messages.TEXT:
+                self.store.add_message(sender, message_id, {"direction": Direction.CONTROL})
+                handshake(sender, contact, inner)
+                return None
+            text = inner.body.decode("utf-8", "replace")
+            message = Message(message_id, sender, Direction.IN, inner.sent, text, shown=False)
+            self.store.add_message(sender, message_id, message.to_record())
+            self.store.set_shown(message_id, False)
+        received = self._received(message, contact)
+        self.events.emit(received)
+        return received
+
+    def _receipt(self, sender: str, inner: messages.Inner) -> None:
+        """A receipt for one of our messages to `sender` (theirs only): the outbox, a
+        subscriber, moves it on within this transaction."""
+        ours = self.store.message(inner.body) if len(inner.body) == 16 else None
+        if ours is not None and ours.get("direction") == Direction.OUT and ours.get("to") == sender:
+            self.events.emit(ReceiptReceived(sender, inner.body))
+        self.store.add_message(
+            sender, inner.message_id, {"direction": Direction.RECEIPT, "for": inner.body.hex()}
+        )
+
+    def was_taken(self, message_id: bytes) -> bool:
+        """Whether a text message with this id was taken in already."""
+        record = self.store.message(message_id)
+        return record is not None and record.get("direction") == Direction.IN
+
+    def unreadable(self, sender: str, error: Exception) -> None:
+        """A message that does not open: if the session is at fault, the next message to
+        the sender starts a new one."""
+        log.info("a message from %s could not be read: %s", sender, error)
+        self.events.emit(MessageUnreadable(sender, str(error)))
+        if isinstance(error, SessionBroken) or "session" in str(error):
+            self.contacts.session_broke(sender)
+
+    def _received(self, message: Message, contact: Contact | None) -> MessageReceived:
+        return MessageReceived(
+            message.peer,
+            message.id,
+            message.time,
+            message.text,
+            bool(contact and contact.verified),
+            bool(contact and contact.changed),
+        )
+
+    def _unshown(self, record: dict[str, Any]) -> MessageReceived | None:
+        """A stored message the user has not seen yet (a crash came between storing and
+        showing it) comes out again; anything else is a duplicate."""
+        if record.get("direction") != Direction.IN or record.get("shown", True):
+            return None
+        message = Message.from_record(record)
+        return self._received(message, self.contacts.get(message.peer))
+
+    def never_shown(self) -> list[MessageReceived]:
+        """Messages stored but not shown when the last process stopped (it died between
+        taking a message and showing it)."""
+        return [m for record in self.store.unshown() if (m := self._unshown(record)) is not None]
+
+    def still_unshown(self, message_id: bytes) -> bool:
+        record = self.store.message(message_id)
+        return record is not None and not record.get("shown", True)
+
+    def shown(self, message: MessageReceived) -> None:
+        """The user has seen `message`: copies of it are duplicates from now on."""
+        with self.store.transaction():
+            record = self.store.message(message.message_id)
+            if record is not None and not record.get("shown", True):
+                record["shown"] = True
+                self.store.update_message(message.message_id, record)
+            self.store.set_shown(message.message_id, True)
+
+    def since_last_inbox(self) -> list[MessageReceived]:
+        """What was received since the last `inbox` asked (whoever took it in: a running
+        chat shows it too), each message once: `inbox` through a serving process."""
+        with self.store.transaction():
+            records, last = self.store.incoming_since(self.store.get(INBOX_CURSOR, 0))
+            self.store.put(INBOX_CURSOR, last)
+        return [
+            self._received(m, self.contacts.get(m.peer)) for m in map(Message.from_record, records)
+        ]
+
+    def inbox_done(self) -> None:
+        """What a one-shot `inbox` took in was reported: `since_last_inbox` starts after."""
+        with self.store.transaction():
+            self.store.put(INBOX_CURSOR, self.store.last_seq())
+
+    def history(self, username: str, last: int) -> list[Message]:
+        """The conversation with `username`, its last `last` messages, oldest first (the
+        store also keeps receipts and handshakes: they are not counted)."""
+        limit = max(last, 1)
+        while True:
+            records = self.store.history(username, limit)
+            said = [r for r in records if r.get("direction") in (Direction.IN, Direction.OUT)]
+            if len(said) >= last or len(records) < limit:
+                return [Message.from_record(r) for r in said[len(said) - last :]] if last else []
+            limit *= 2

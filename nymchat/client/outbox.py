@@ -1,0 +1,218 @@
+"""Outgoing messages: stored (queued) before anything leaves, sent directly to a
+direct-mode peer or through the node, and moved on queued → accepted → delivered, never
+back; or failed, when the node refuses one for good or the user drops it. What the node
+did not take (it was silent, busy, over a quota) waits in the outbox for the next try."""
+
+import os
+
+from nymchat.client import messages
+from nymchat.client.contacts import Contacts
+from nymchat.client.directpaths import DirectPaths
+from nymchat.client.events import (
+    EventBus,
+    OutboxNotSent,
+    ReceiptReceived,
+    Status,
+    StatusChanged,
+)
+from nymchat.client.messages import now_ms
+from nymchat.client.nodelink import NodeRefused
+from nymchat.client.profile import Profile
+from nymchat.client.records import Direction, Message
+from nymchat.client.relay import Relay
+from nymchat.errors import MessageFailed, NotFound, NymchatError, StillQueued, TooLong
+from nymchat.protocol import names
+from nymchat.protocol.wire import ErrorCode
+
+OUTBOX = "outbox"  # the store's list of waiting message ids, oldest first
+# Refusals for good: the message fails with the node's detail as the reason. Others
+# (queue_full, busy, rate_limited...) may pass later: the message waits.
+FINAL_REFUSALS = {
+    ErrorCode.NOT_FOUND,
+    ErrorCode.TOO_LARGE,
+    ErrorCode.INVALID_NAME,
+    ErrorCode.BAD_REQUEST,
+}
+DROPPED = "dropped by you"
+RANK = {Status.QUEUED: 0, Status.FAILED: 0, Status.ACCEPTED: 1, Status.DELIVERED: 2}
+
+
+def too_long(text: str) -> str | None:
+    size = len(text.encode())
+    if size <= messages.MAX_BODY:
+        return None
+    return (
+        f"a message holds at most {messages.MAX_BODY:,} bytes of text (UTF-8); this one "
+        f"has {size:,}"
+    )
+
+
+class Outbox:
+    def __init__(
+        self,
+        profile: Profile,
+        contacts: Contacts,
+        relay: Relay,
+        direct: DirectPaths,
+        events: EventBus,
+    ):
+        self.profile, self.store = profile, profile.store
+        self.contacts, self.relay, self.direct, self.events = contacts, relay, direct, events
+        events.subscribe(self._on_event)
+
+    def _on_event(self, event) -> None:
+        if isinstance(event, ReceiptReceived):  # within the transaction that took it in
+            self.set_status(event.message_id, Status.DELIVERED)
+
+    async def send(self, name: str, text: str) -> bytes:
+        """Stores and sends a message; returns its id once the node (or the direct peer)
+        has it. The recipient is looked up first: a name the node does not know, or a
+        changed key, is refused with nothing queued. Once queued, a refusal for good
+        marks it failed (`MessageFailed`); any other error leaves it waiting
+        (`StillQueued`)."""
+        username = self._sendable(name, text)
+        await self.contacts.ready(username)
+        message_id = self.queue(username, text)
+        try:
+            await self.deliver(username, message_id, text)
+        except MessageFailed:
+            raise
+        except NymchatError as e:
+            raise StillQueued(message_id, e) from None
+        return message_id
+
+    def queue(self, name: str, text: str) -> bytes:
+        """Stores a message as queued, without touching the network; it leaves with
+        `send` or `flush`. What cannot be sent is refused here."""
+        username = self._sendable(name, text)
+        message = Message(os.urandom(16), username, Direction.OUT, now_ms(), text, Status.QUEUED)
+        with self.store.transaction():
+            self.store.add_message(username, message.id, message.to_record())
+            self.store.put(OUTBOX, [*self.store.get(OUTBOX, []), message.id.hex()])
+        return message.id
+
+    def _sendable(self, name: str, text: str) -> str:
+        self.profile.me()
+        username = names.normalize(name)
+        if (why := too_long(text)) is not None:
+            raise TooLong(f"{why}: nothing was queued or sent")
+        if username in self.contacts.blocked():
+            raise NymchatError(
+                f"you blocked {username}: `nymchat contacts unblock {username}` "
+                "first; nothing was queued or sent"
+            )
+        return username
+
+    def waiting(self) -> list[Message]:
+        """The messages waiting to leave, oldest first. A message whose contact was
+        removed went with the conversation."""
+        return [
+            Message.from_record(record)
+            for hex_id in self.store.get(OUTBOX, [])
+            if (record := self.store.message(bytes.fromhex(hex_id))) is not None
+        ]
+
+    def message(self, message_id: bytes) -> Message | None:
+        record = self.store.message(message_id)
+        if record is None or record.get("direction") not in (Direction.IN, Direction.OUT):
+            return None
+        return Message.from_record(record)
+
+    def drop(self, prefix: str) -> Message:
+        """Takes the waiting message whose id starts with `prefix` out of the outbox,
+        marked failed ("dropped by you")."""
+        prefix = prefix.strip().lower()
+        found = [m for m in self.waiting() if m.id.hex().startswith(prefix)] if prefix else []
+        if not found:
+            raise NotFound(
+                f"no waiting message has an id starting with '{prefix}' "
+                "(`nymchat outbox` lists them)"
+            )
+        if len(found) > 1:
+            raise NymchatError(
+                f"{len(found)} waiting messages have an id starting with '{prefix}': "
+                "give more of it"
+            )
+        with self.store.transaction():
+            self.fail(found[0].id, DROPPED)
+        return self.message(found[0].id)
+
+    def fail_all_to(self, username: str, reason: str) -> None:
+        """Within a transaction."""
+        for message in self.waiting():
+            if message.peer == username:
+                self.fail(message.id, reason)
+
+    def prune(self) -> None:
+        """Forgets waiting ids whose messages went with their contact."""
+        with self.store.transaction():
+            self.store.put(OUTBOX, [m.id.hex() for m in self.waiting()])
+
+    async def flush(self) -> int:
+        """Sends what waits; returns how many left. A message refused for good fails
+        and others wait for the next time (an `OutboxNotSent` says which, and why)."""
+        sent, waiting = 0, self.waiting()
+        if len(waiting) < len(self.store.get(OUTBOX, [])):
+            self.prune()
+        for message in waiting:
+            try:
+                await self.deliver(message.peer, message.id, message.text)
+                sent += 1
+            except MessageFailed as e:
+                self.events.emit(OutboxNotSent(message.id, message.peer, e.reason, True))
+            except NymchatError as e:
+                self.events.emit(OutboxNotSent(message.id, message.peer, str(e)))
+        return sent
+
+    async def deliver(self, username: str, message_id: bytes, text: str) -> None:
+        """Encrypts and sends a stored message: directly to a direct-mode peer (falling
+        back to the node when no receipt comes in time), else through the node. It leaves
+        the outbox once delivered directly or accepted by the node, or when the node
+        refuses it for good (then it fails: `MessageFailed`). Older versions queued texts
+        too long to send: they fail here."""
+        reason = too_long(text)
+        delivered = False
+        try:
+            if reason is None:
+                await self.contacts.ready(username)
+                delivered = await self.direct.deliver(username, message_id, text)
+                if not delivered:
+                    await self.relay.send(username, messages.TEXT, message_id, text.encode())
+        except NodeRefused as e:
+            if e.code not in FINAL_REFUSALS:
+                raise
+            reason = e.detail
+        if reason is not None:
+            with self.store.transaction():
+                self.fail(message_id, reason)
+            error = MessageFailed(f"a message to {username} failed: {reason}; it will not be sent")
+            error.reason = reason
+            raise error
+        with self.store.transaction():
+            if not delivered:
+                self.set_status(message_id, Status.ACCEPTED)
+            self._leave(message_id)
+
+    def fail(self, message_id: bytes, reason: str) -> None:
+        """A waiting message will never be sent: it leaves the outbox, marked failed with
+        `reason`. Within a transaction."""
+        self._leave(message_id)
+        message = self.message(message_id)
+        if message is not None and message.status is Status.QUEUED:
+            message.status, message.reason = Status.FAILED, reason
+            self.store.update_message(message_id, message.to_record())
+            self.events.emit(StatusChanged(message_id, message.peer, Status.FAILED, reason))
+
+    def set_status(self, message_id: bytes, status: Status) -> None:
+        """Moves a sent message on, never back. A message dropped while on its way may
+        still arrive: then it says so. Within a transaction."""
+        message = self.message(message_id)
+        if message is None or message.direction is not Direction.OUT:
+            return
+        if RANK[status] > RANK[message.status]:
+            message.status, message.reason = status, None
+            self.store.update_message(message_id, message.to_record())
+            self.events.emit(StatusChanged(message_id, message.peer, status))
+
+    def _leave(self, message_id: bytes) -> None:
+        self.store.put(OUTBOX, [i for i in self.store.get(OUTBOX, []) if i != message_id.hex()])

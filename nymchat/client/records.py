@@ -1,0 +1,122 @@
+"""What the client keeps, as typed records. The sealed store holds them as JSON objects
+whose field names are the ones older versions wrote (profiles on disk keep working);
+`from_record`/`to_record` are the only places that know that shape."""
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from nymchat.client.events import Status
+
+
+class Direction(enum.StrEnum):
+    IN = "in"
+    OUT = "out"
+    RECEIPT = "receipt"  # a receipt for one of ours, kept so that a copy is recognised
+    CONTROL = "control"  # a direct-mode handshake message, likewise
+
+
+@dataclass
+class Contact:
+    """A pinned person: the key first seen (trust on first use) and, while it has
+    changed and the user has not trusted the change, the new one."""
+
+    username: str
+    identity: bytes
+    account_key: bytes
+    pinned: int
+    verified: bool = False
+    new_identity: bytes | None = None
+    new_account_key: bytes | None = None
+    session_broken: bool = False
+    direct: dict[str, Any] | None = None  # direct mode's record (client/direct.py)
+
+    @property
+    def changed(self) -> bool:
+        return self.new_identity is not None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "Contact":
+        changed = record.get("changed") and record.get("new_identity")
+        return cls(
+            username=record["username"],
+            identity=bytes.fromhex(record["identity"]),
+            account_key=bytes.fromhex(record["account_key"]),
+            pinned=record.get("pinned", 0),
+            verified=bool(record.get("verified")),
+            new_identity=bytes.fromhex(record["new_identity"]) if changed else None,
+            new_account_key=bytes.fromhex(record["new_account_key"]) if changed else None,
+            session_broken=bool(record.get("session_broken")),
+            direct=record.get("direct"),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "username": self.username,
+            "identity": self.identity.hex(),
+            "account_key": self.account_key.hex(),
+            "pinned": self.pinned,
+            "verified": self.verified,
+            "changed": self.changed,
+        }
+        if self.new_identity is not None and self.new_account_key is not None:
+            record["new_identity"] = self.new_identity.hex()
+            record["new_account_key"] = self.new_account_key.hex()
+        if self.session_broken:
+            record["session_broken"] = True
+        if self.direct is not None:
+            record["direct"] = self.direct
+        return record
+
+
+@dataclass
+class Message:
+    """A message of a conversation, ours (`OUT`, with its status) or theirs (`IN`)."""
+
+    id: bytes
+    peer: str
+    direction: Direction
+    time: int  # the sender's clock, epoch milliseconds
+    text: str
+    status: Status = Status.DELIVERED
+    reason: str | None = None  # why it failed
+    shown: bool = True  # an incoming message the user has seen
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "Message":
+        direction = Direction(record["direction"])
+        status = record.get("status", "delivered")
+        return cls(
+            id=bytes.fromhex(record["id"]),
+            peer=record["to"] if direction is Direction.OUT else record["from"],
+            direction=direction,
+            time=record["time"],
+            text=record["text"],
+            status=Status.QUEUED if status == "sent" else Status(status),  # older: "sent"
+            reason=record.get("reason"),
+            shown=record.get("shown", True),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "direction": self.direction.value,
+            "to" if self.direction is Direction.OUT else "from": self.peer,
+            "text": self.text,
+            "time": self.time,
+            "id": self.id.hex(),
+            "status": self.status.value,
+        }
+        if self.reason is not None:
+            record["reason"] = self.reason
+        if self.direction is Direction.IN:
+            record["shown"] = self.shown
+        return record
+
+
+class DirectStatus(enum.StrEnum):
+    """How direct mode stands with a contact, as faces show it."""
+
+    INVITING = "inviting"  # we invited them
+    INVITED = "invited"  # they invited us
+    CONFIRMING = "confirming"  # on, the path not confirmed yet
+    ON = "on"

@@ -1,0 +1,125 @@
+"""The account at the node: registering a name (with proof of work when the node asks),
+freeing it, and keeping the published keys supplied (one-time keys when the node says they
+run low, a new fallback key weekly)."""
+
+import asyncio
+
+from nymchat import _native
+from nymchat.client.events import EventBus, KeysLow, KeysNotPublished
+from nymchat.client.messages import now_ms
+from nymchat.client.nodelink import Link, NodeRefused
+from nymchat.client.profile import Profile
+from nymchat.errors import NotRegistered, NymchatError
+from nymchat.protocol import names, pow, wire
+from nymchat.protocol.wire import ErrorCode, Kind
+
+ONE_TIME_KEYS = 50
+FALLBACK_ROTATION_MS = 7 * 86_400_000  # a new fallback key weekly (the last one is kept)
+
+
+def _signed_key(identity, key_id: int, key: bytes, fallback: bool = False) -> wire.OneTimeKey:
+    label = "fallback-key" if fallback else "one-time-key"
+    return wire.OneTimeKey(key_id, key, identity.sign(label, key_id.to_bytes(8, "big") + key))
+
+
+class Registration:
+    def __init__(self, profile: Profile, link: Link, events: EventBus):
+        self.profile, self.store, self.identity = profile, profile.store, profile.identity
+        self.link, self.events = link, events
+        self._keys_low = False
+
+    async def register(self, name: str, on_work=None) -> str:
+        username = names.normalize(name)
+        account = self.profile.account() or _native.Account()
+        keys = account.generate_one_time_keys(ONE_TIME_KEYS - len(account.one_time_keys()))
+        fallback = account.fallback_key() or account.generate_fallback_key()
+        bundle = wire.Bundle(
+            self.identity.agreement_public,
+            account.curve25519_key,
+            self.identity.sign("account-key", account.curve25519_key),
+            tuple(_signed_key(self.identity, i, k) for i, k in keys),
+            _signed_key(self.identity, *fallback, fallback=True),
+        )
+        with self.store.transaction():
+            self.profile.save_account(account)
+        answer = await self.link.request(Kind.REGISTER_BEGIN, username=username, bundle=bundle)
+        if answer.kind is Kind.CHALLENGE:  # the node keeps nothing: all of it goes back
+            challenge, difficulty = answer.body["challenge"], answer.body["difficulty"]
+            if on_work is not None and 16 <= difficulty <= pow.MAX_DIFFICULTY:
+                on_work(difficulty)  # (over the maximum, `solve` refuses at once)
+            solution = await asyncio.to_thread(
+                pow.solve, challenge, username, self.identity.signing_public, difficulty
+            )
+            await self.link.request(
+                Kind.REGISTER_FINISH,
+                username=username,
+                bundle=bundle,
+                challenge=challenge,
+                difficulty=difficulty,
+                expires=answer.body["expires"],
+                proof_of_work=solution,
+            )
+        account.mark_keys_as_published()
+        with self.store.transaction():
+            self.profile.save_account(account)
+            self.store.put("username", username)
+            self.store.put("node", str(self.link.contact))
+            self.store.put("fallback_published", now_ms())
+        return username
+
+    async def unregister(self) -> str:
+        """Frees this profile's name at its node (which deletes its keys and queue); the
+        profile keeps its identity, contacts and history, and is no longer registered."""
+        me = self.profile.username
+        if me is None:
+            raise NotRegistered("this profile is not registered on a node: nothing to unregister")
+        try:
+            await self.link.request(Kind.UNREGISTER, username=me)
+        except NodeRefused as e:
+            if e.code is not ErrorCode.NOT_REGISTERED:  # else the node forgot us already
+                raise
+        with self.store.transaction():
+            self.store.put("username", None)
+        return me
+
+    def keys_low(self) -> None:
+        """The node said our one-time keys run low: `keep` publishes fresh ones."""
+        self._keys_low = True
+        self.events.emit(KeysLow())
+
+    async def keep(self) -> None:
+        """Publishes fresh one-time keys if the node said they run low, and a new fallback
+        key once the published one is `FALLBACK_ROTATION_MS` old."""
+        published = self.store.get("fallback_published")
+        rotate = published is None or now_ms() - published >= FALLBACK_ROTATION_MS
+        if not (self._keys_low or rotate):
+            return
+        one_time, self._keys_low = self._keys_low, False
+        try:
+            await self.replenish(one_time=one_time, fallback=rotate)
+        except NymchatError as e:
+            self.events.emit(KeysNotPublished(str(e)))
+
+    async def replenish(self, one_time: bool = True, fallback: bool = False) -> int:
+        """Publishes fresh one-time keys, and with `fallback` a new fallback key. The
+        account keeps the previous fallback key, so that session-opening messages made
+        with it before the change still open."""
+        account = self.profile.account()
+        new_fallback = None
+        if fallback:  # saved before it leaves: the node may take it even if its answer is lost
+            key_id, key = account.fallback_key() or account.generate_fallback_key()
+            new_fallback = _signed_key(self.identity, key_id, key, fallback=True)
+            with self.store.transaction():
+                self.profile.save_account(account)
+        keys = account.generate_one_time_keys(ONE_TIME_KEYS) if one_time else []
+        answer = await self.link.request(
+            Kind.PUBLISH_KEYS,
+            one_time_keys=tuple(_signed_key(self.identity, i, k) for i, k in keys[:ONE_TIME_KEYS]),
+            fallback=new_fallback,
+        )
+        account.mark_keys_as_published()
+        with self.store.transaction():
+            self.profile.save_account(account)
+            if fallback:
+                self.store.put("fallback_published", now_ms())
+        return answer.body["one_time_keys_left"]

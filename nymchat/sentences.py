@@ -1,0 +1,86 @@
+"""The engine's events in words, for the faces that speak to a person (the chat, the
+commands' notices on stderr, a delegated command's notices). Events that a face shows in
+its own way (a received message, a status mark) have no sentence here."""
+
+from nymchat.client import events as ev
+from nymchat.client.records import DirectStatus
+
+# How direct mode stands, in the words `--json` outputs have always used.
+DIRECT_WORDS = {
+    DirectStatus.INVITING: "direct: invitation sent",
+    DirectStatus.INVITED: "direct: invited you",
+    DirectStatus.CONFIRMING: "direct (path not confirmed yet)",
+    DirectStatus.ON: "direct",
+}
+
+# What the person is told once they did a direct-mode action ({0}: the contact).
+DIRECT_DONE = {
+    "invite": "invited {0} to direct mode; it starts when they accept (your address is not "
+    "disclosed)",
+    "accept": "accepted: your nym address went to {0} only, inside your end-to-end session; "
+    "direct mode is on once {0}'s client answers",
+    "decline": "declined {0}'s invitation; nothing changes",
+    "end": "direct mode with {0} ended; messages go through the node",
+}
+
+
+def direct_words(status: DirectStatus | None) -> str | None:
+    return DIRECT_WORDS[status] if status is not None else None
+
+
+def _direct(event: ev.DirectChanged) -> str | None:
+    who, change = event.username, event.change
+    if change is ev.DirectChange.INVITED:
+        return (
+            f"{who} invites you to direct mode: your messages would no longer pass through "
+            f"the node, and accepting shows your nym address to {who} only. `nymchat "
+            f"contacts accept-direct {who}` (/direct {who} accept) accepts; ignoring it "
+            "changes nothing"
+        )
+    if change is ev.DirectChange.ACCEPTED:
+        return f"{who} accepted direct mode; checking the direct path"
+    if change is ev.DirectChange.ON:
+        return f"direct mode with {who} is on: your messages no longer pass through the node"
+    if change is ev.DirectChange.DECLINED and event.by_peer:
+        return f"{who} declined direct mode"
+    if change is ev.DirectChange.ENDED and event.by_peer:
+        return f"{who} ended direct mode; messages go through the node again"
+    if change is ev.DirectChange.FAILED:
+        if event.by_peer:
+            return (
+                f"the direct path with {who} failed on their side; messages go through the "
+                f"node again (`nymchat contacts direct {who}` tries again)"
+            )
+        return (
+            f"the direct path to {who} failed ({event.reason}); back to the node. "
+            f"`nymchat contacts direct {who}` (/direct {who}) tries again"
+        )
+    return None  # our own doing: the command that did it says so
+
+
+def sentence(event: ev.Event) -> str | None:
+    """What to tell the person about `event`, or None."""
+    match event:
+        case ev.DirectChanged():
+            return _direct(event)
+        case ev.OutboxNotSent(peer=peer, reason=reason, for_good=True):
+            return f"a message to {peer} failed: {reason}; it will not be sent"
+        case ev.OutboxNotSent(peer=peer, reason=reason):
+            return (
+                f"a queued message to {peer} is still waiting: {reason} "
+                "(`nymchat outbox` lists what waits)"
+            )
+        case ev.MessageUnreadable(sender=sender, reason=reason):
+            return f"a message from {sender} could not be read ({reason})"
+        case ev.SessionReset(username=username):
+            return f"the session with {username} was broken; starting a new one"
+        case ev.KeysNotPublished(reason=reason):
+            return f"could not publish fresh keys: {reason}"
+        case ev.NodeUnreachable(reason=reason):
+            return f"the node is not answering ({reason}); retrying"
+        case ev.InboxCutShort(limit=limit):
+            return (
+                f"stopped taking messages in after {limit:g} s, as more kept arriving "
+                "(the rest waits at the node: run inbox again)"
+            )
+    return None
