@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from nymchat import _native
-from nymchat.client import direct, messages
+from nymchat.client import direct_packets as direct
+from nymchat.client import messages
 from nymchat.client.directmode import DirectMode
 from nymchat.client.events import EventBus, ReceiptReceived, Status, StatusChanged
 from nymchat.client.messages import Received, now_ms
