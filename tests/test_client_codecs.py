@@ -8,19 +8,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nymchat.client import direct, messages
+from nymchat.client import direct_packets, messages
 from nymchat.protocol import wire
 
-KEYS, OTHER = direct.keys(b"\x01" * 32), direct.keys(b"\x02" * 32)
+KEYS, OTHER = direct_packets.keys(b"\x01" * 32), direct_packets.keys(b"\x02" * 32)
 INNER = messages.Inner(messages.TEXT, "alice", "bob", bytes(32), bytes(16), 5, b"hello")
-PACKET = direct.encode_packet(KEYS, direct.MESSAGE, direct.FROM_DIALER, b"\x03" * 16, b"payload")
+PACKET = direct_packets.encode_packet(
+    KEYS, direct_packets.MESSAGE, direct_packets.FROM_DIALER, b"\x03" * 16, b"payload"
+)
 VALID = [
     messages.encode_inner(INNER),
     messages.encode_payload(b"\x00olm", messages.SenderKeys(bytes(32), bytes(32), bytes(64))),
     messages.encode_payload(b"\x01olm", None),
     PACKET,
-    direct.encode_packet(KEYS, direct.HELLO, direct.FROM_LISTENER, bytes(16)),
-    direct.encode_accept(direct.Accept(bytes(16), bytes(32), bytes(96))),
+    direct_packets.encode_packet(
+        KEYS, direct_packets.HELLO, direct_packets.FROM_LISTENER, bytes(16)
+    ),
+    direct_packets.encode_accept(direct_packets.Accept(bytes(16), bytes(32), bytes(96))),
 ]
 
 
@@ -29,43 +33,43 @@ def decode_all(data: bytes) -> None:
     for decode in (
         messages.decode_inner,
         messages.decode_payload,
-        direct.decode_accept,
-        direct.decode_invite,
-        direct.decode_end,
+        direct_packets.decode_accept,
+        direct_packets.decode_invite,
+        direct_packets.decode_end,
     ):
         with contextlib.suppress(wire.WireError):
             decode(data)
-    with contextlib.suppress(direct.BadPacket):
-        packet = direct.decode_packet(data)
-        direct.authentic(packet, KEYS)
+    with contextlib.suppress(direct_packets.BadPacket):
+        packet = direct_packets.decode_packet(data)
+        direct_packets.authentic(packet, KEYS)
 
 
 def test_round_trips():
     assert messages.decode_inner(messages.encode_inner(INNER)) == INNER
     keys = messages.SenderKeys(b"\x01" * 32, b"\x02" * 32, b"\x03" * 64)
     assert messages.decode_payload(messages.encode_payload(b"\x00olm", keys)) == (keys, b"\x00olm")
-    accept = direct.Accept(b"\x04" * 16, b"\x05" * 32, b"\x06" * 96)
-    assert direct.decode_accept(direct.encode_accept(accept)) == accept
-    assert direct.decode_end(bytes([direct.DECLINED])) == direct.DECLINED
+    accept = direct_packets.Accept(b"\x04" * 16, b"\x05" * 32, b"\x06" * 96)
+    assert direct_packets.decode_accept(direct_packets.encode_accept(accept)) == accept
+    assert direct_packets.decode_end(bytes([direct_packets.DECLINED])) == direct_packets.DECLINED
 
 
 def test_direct_packets_need_the_shared_secret():
-    decoded = direct.decode_packet(PACKET)
+    decoded = direct_packets.decode_packet(PACKET)
     assert (decoded.channel, decoded.payload) == (KEYS.channel, b"payload")
-    assert direct.authentic(decoded, KEYS) and not direct.authentic(decoded, OTHER)
+    assert direct_packets.authentic(decoded, KEYS) and not direct_packets.authentic(decoded, OTHER)
     flipped = bytearray(PACKET)
     flipped[-40] ^= 1
-    assert not direct.authentic(direct.decode_packet(bytes(flipped)), KEYS)
+    assert not direct_packets.authentic(direct_packets.decode_packet(bytes(flipped)), KEYS)
     for bad in (b"", PACKET[:40], b"\x01" + PACKET[1:], PACKET[:2] + b"\x09" + PACKET[3:]):
-        with pytest.raises(direct.BadPacket):
-            direct.decode_packet(bad)
+        with pytest.raises(direct_packets.BadPacket):
+            direct_packets.decode_packet(bad)
 
 
 @settings(max_examples=1000, deadline=None)
 @given(st.binary(max_size=400))
 def test_random_bytes_raise_only_typed_errors(data):
     decode_all(data)
-    decode_all(bytes([direct.MAGIC, direct.VERSION]) + data)
+    decode_all(bytes([direct_packets.MAGIC, direct_packets.VERSION]) + data)
     decode_all(bytes([messages.VERSION]) + data)
 
 
@@ -82,8 +86,8 @@ def test_mutated_messages_raise_only_typed_errors(data, changes, cut):
     mutated = bytes(mutated[:cut] if cut < len(mutated) else mutated)
     decode_all(mutated)
     if mutated not in VALID:  # a changed packet never passes the MAC
-        with contextlib.suppress(direct.BadPacket):
-            assert not direct.authentic(direct.decode_packet(mutated), KEYS)
+        with contextlib.suppress(direct_packets.BadPacket):
+            assert not direct_packets.authentic(direct_packets.decode_packet(mutated), KEYS)
 
 
 def _sealed_payloads(bodies, rounds: int = 1):

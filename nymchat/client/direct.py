@@ -1,131 +1,329 @@
-"""Direct mode, sans-I/O: what two clients exchange to talk without the node.
+"""Direct mode as a pure state machine: `step(state, event, now_ms)` gives the new state
+and the actions to carry out. No I/O, no store, no clock, no randomness: invite ids,
+secrets and the own address come inside the events, the time as an argument. The engine
+stores the state (as today's record in the contact's sealed record) and carries out the
+actions; the packets and handshake bodies are in `direct_packets.py`.
 
-The handshake rides inside the end-to-end session, through the node: an invitation (a
-random id), an acceptance (the id, a fresh 32-byte secret and the accepter's nym
-address), an end. Only the accepter discloses an address, and only to the inviter: the
-inviter (the *dialer*) sends to it with `sendAnonymous`, the accepter (the *listener*)
-answers with `reply` on the dialer's SURBs, so the dialer's address stays hidden.
-
-Direct packets carry Olm messages exactly as the node would relay them, wrapped with a
-channel id and an HMAC under keys derived from the shared secret: a packet from anyone
-who does not hold the secret (a stranger who learned the address, a node) is dropped
-after one table lookup and one MAC, before any session is touched.
+    (none)   --Invite-------------------------> INVITING  (SendInvite)
+    (none)   --InviteReceived-----------------> INVITED
+    INVITING --InviteReceived, lower id ours--> INVITING  (both invited at once: the
+                                                           lower id stands on both sides)
+    INVITING --AcceptReceived, our id---------> ON dialer (SendHello)
+    INVITED  --Accept-------------------------> ON listener (SendAccept)
+    INVITED  --Decline------------------------> (none)    (SendEnd declined)
+    ON       --PacketAuthentic----------------> ON, confirmed (a listener learns the tag)
+    ON       --ReceiptMissing, or a listener's
+               own address changed -----------> (none)    (SendEnd failed)
+    any      --End----------------------------> (none)    (SendEnd ended)
+    any      --EndReceived--------------------> (none)
 """
 
-import hashlib
-import hmac
-from dataclasses import dataclass
+import enum
+from dataclasses import dataclass, replace
 
-from nymchat.protocol import wire
-
-MAGIC = 0xD1  # first byte of every direct packet; node answers start with wire.VERSION
-VERSION = 1
-MESSAGE, HELLO = 1, 2
-FROM_DIALER, FROM_LISTENER = 1, 2
-CHANNEL_LEN, MAC_LEN = 16, 32
-HEADER_LEN = 2 + 1 + 1 + CHANNEL_LEN + 16
-MAX_PACKET = HEADER_LEN + wire.MAX_BLOB + MAC_LEN
-
-ENDED, DECLINED, FAILED = 0, 1, 2
-END_REASONS = {ENDED: "ended", DECLINED: "declined", FAILED: "failed"}
+from nymchat.client import direct_packets as packets
+from nymchat.client.events import DirectChange
+from nymchat.nym.address import Address, AddressError
 
 
-class BadPacket(ValueError):
-    """Bytes that are not a direct packet."""
+class DirectPhase(enum.StrEnum):
+    INVITING = "inviting"  # we invited them
+    INVITED = "invited"  # they invited us
+    ON = "on"
+
+
+class DirectRole(enum.StrEnum):
+    DIALER = "dialer"  # the inviter: sends to the listener's address, which it holds
+    LISTENER = "listener"  # the accepter: replies on the dialer's SURBs
 
 
 @dataclass(frozen=True, slots=True)
-class Keys:
-    """What a shared secret gives: the channel id that names the pair, and the MAC key."""
+class DirectState:
+    """Direct mode with one contact. `invite` while inviting or invited; the rest once on:
+    `address` is the listener's, `tag` the dialer's latest sender tag (a listener's only),
+    `confirmed` once a packet came back over the path."""
 
-    channel: bytes
-    mac: bytes
+    phase: DirectPhase
+    since: int  # epoch milliseconds
+    invite: bytes | None = None
+    role: DirectRole | None = None
+    secret: bytes | None = None
+    address: bytes | None = None
+    tag: bytes | None = None
+    confirmed: bool = False
+
+    def to_record(self) -> dict:
+        """The dict kept in the contact's sealed record (the stored format, unchanged)."""
+        if self.phase != DirectPhase.ON:
+            return {"state": self.phase.value, "invite": self.invite.hex(), "since": self.since}
+        record = {
+            "state": self.phase.value,
+            "role": self.role.value,
+            "secret": self.secret.hex(),
+            "address": self.address.hex(),
+        }
+        if self.role == DirectRole.LISTENER:
+            record["tag"] = None if self.tag is None else self.tag.hex()
+        return {**record, "confirmed": self.confirmed, "since": self.since}
+
+    @classmethod
+    def from_record(cls, record: dict) -> "DirectState":
+        phase = DirectPhase(record["state"])
+        if phase != DirectPhase.ON:
+            return cls(phase, record["since"], invite=bytes.fromhex(record["invite"]))
+        tag = record.get("tag")
+        return cls(
+            phase,
+            record["since"],
+            role=DirectRole(record["role"]),
+            secret=bytes.fromhex(record["secret"]),
+            address=bytes.fromhex(record["address"]),
+            tag=None if tag is None else bytes.fromhex(tag),
+            confirmed=record["confirmed"],
+        )
+
+    @property
+    def usable(self) -> bool:
+        """On, and able to send: a listener needs a tag to reply on."""
+        return self.phase == DirectPhase.ON and (
+            self.role == DirectRole.DIALER or self.tag is not None
+        )
 
 
-def keys(secret: bytes) -> Keys:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    okm = HKDF(hashes.SHA256(), CHANNEL_LEN + 32, salt=None, info=b"nymchat-direct-v1").derive(
-        secret
-    )
-    return Keys(okm[:CHANNEL_LEN], okm[CHANNEL_LEN:])
+# --- events: what the user does, what the peer says, what the path shows -------------
 
 
 @dataclass(frozen=True, slots=True)
-class Packet:
-    kind: int
-    direction: int
-    channel: bytes
-    message_id: bytes
-    payload: bytes
-    signed: bytes  # everything the MAC covers
-    mac: bytes
-
-
-def encode_packet(
-    keys_: Keys, kind: int, direction: int, message_id: bytes, payload: bytes = b""
-) -> bytes:
-    signed = bytes([MAGIC, VERSION, kind, direction]) + keys_.channel + message_id + payload
-    return signed + hmac.new(keys_.mac, signed, hashlib.sha256).digest()
-
-
-def decode_packet(data: bytes) -> Packet:
-    """Splits a packet; the MAC is checked by `authentic` once the channel is known."""
-    if not HEADER_LEN + MAC_LEN <= len(data) <= MAX_PACKET:
-        raise BadPacket("wrong size for a direct packet")
-    if data[0] != MAGIC or data[1] != VERSION:
-        raise BadPacket("not a direct packet of this version")
-    kind, direction = data[2], data[3]
-    if kind not in (MESSAGE, HELLO) or direction not in (FROM_DIALER, FROM_LISTENER):
-        raise BadPacket("unknown kind or direction")
-    if kind == HELLO and len(data) != HEADER_LEN + MAC_LEN:
-        raise BadPacket("a hello carries nothing")
-    signed, mac = data[:-MAC_LEN], data[-MAC_LEN:]
-    return Packet(
-        kind,
-        direction,
-        signed[4 : 4 + CHANNEL_LEN],
-        signed[4 + CHANNEL_LEN : HEADER_LEN],
-        signed[HEADER_LEN:],
-        signed,
-        mac,
-    )
-
-
-def authentic(packet: Packet, keys_: Keys) -> bool:
-    expected = hmac.new(keys_.mac, packet.signed, hashlib.sha256).digest()
-    return hmac.compare_digest(expected, packet.mac)
-
-
-# --- the handshake, inside end-to-end messages --------------------------------------
+class Invite:
+    invite: bytes  # a fresh random id, 16 bytes
 
 
 @dataclass(frozen=True, slots=True)
 class Accept:
+    secret: bytes  # fresh, 32 bytes
+    address: bytes  # our own nym address, disclosed to the inviter only
+
+
+@dataclass(frozen=True, slots=True)
+class Decline:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class InviteReceived:
     invite: bytes
-    secret: bytes
-    address: bytes  # the accepter's nym address, 96 bytes
 
 
-ACCEPT = wire.Record(Accept, [("invite", wire.B16), ("secret", wire.B32), ("address", wire.B96)])
+@dataclass(frozen=True, slots=True)
+class AcceptReceived:
+    accept: packets.Accept
 
 
-def encode_accept(accept: Accept) -> bytes:
-    return wire.encode_record(ACCEPT, accept)
+@dataclass(frozen=True, slots=True)
+class EndReceived:
+    reason: int  # packets.ENDED, DECLINED or FAILED
 
 
-def decode_accept(body: bytes) -> Accept:
-    return wire.decode_record(ACCEPT, body)
+@dataclass(frozen=True, slots=True)
+class PacketAuthentic:
+    """A direct packet on this pair's channel whose MAC checked."""
+
+    kind: int  # packets.MESSAGE or HELLO
+    direction: int  # packets.FROM_DIALER or FROM_LISTENER
+    tag: bytes | None  # the sender tag it came with (None: a reply on our SURBs)
 
 
-def decode_invite(body: bytes) -> bytes:
-    if len(body) != 16:
-        raise wire.WireError("an invitation is a 16-byte id")
-    return body
+@dataclass(frozen=True, slots=True)
+class ReceiptMissing:
+    why: str
 
 
-def decode_end(body: bytes) -> int:
-    if len(body) != 1 or body[0] not in END_REASONS:
-        raise wire.WireError("unknown reason to end direct mode")
-    return body[0]
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """The engine's periodic refresh, with this client's nym address as it is now."""
+
+    address: bytes | None
+
+
+Event = (
+    Invite
+    | Accept
+    | Decline
+    | End
+    | InviteReceived
+    | AcceptReceived
+    | EndReceived
+    | PacketAuthentic
+    | ReceiptMissing
+    | Refresh
+)
+
+
+# --- actions: what the engine carries out, in order -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendInvite:
+    invite: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SendAccept:
+    accept: packets.Accept
+
+
+@dataclass(frozen=True, slots=True)
+class SendEnd:
+    reason: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendHello:
+    """Greets the peer directly: a dialer's hello, or a listener's answer to one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """What the engine announces (`events.DirectChanged`, with the contact's name)."""
+
+    change: DirectChange
+    by_peer: bool = False
+    reason: str | None = None
+
+
+class Refusal(enum.StrEnum):
+    """Why an event changed nothing."""
+
+    ALREADY_ON = "direct mode is on already"
+    INVITED_YOU = "they invited us already"
+    NOT_INVITED = "no invitation to answer"
+    NOT_ON = "direct mode is not on"
+    NO_SUCH_INVITATION = "an acceptance that answers no invitation"
+    BAD_ADDRESS = "an acceptance with a bad address"
+    STALE = "direct mode no longer on"
+    WRONG_DIRECTION = "wrong direction"
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    why: Refusal
+
+
+Action = SendInvite | SendAccept | SendEnd | SendHello | Emit | Refuse
+
+ADDRESS_CHANGED = "your nym address changed"  # why a listener that moved gives up
+_ENDED_BY_PEER = {
+    packets.ENDED: DirectChange.ENDED,
+    packets.DECLINED: DirectChange.DECLINED,
+    packets.FAILED: DirectChange.FAILED,
+}
+
+Step = tuple[DirectState | None, list[Action]]
+
+
+def step(state: DirectState | None, event: Event, now_ms: int) -> Step:
+    """The state after `event`, and the actions it takes. A refused event leaves the
+    state as it was, with one `Refuse` action."""
+    phase = None if state is None else state.phase
+    match event:
+        case Invite(invite):
+            if phase == DirectPhase.ON:
+                return _refuse(state, Refusal.ALREADY_ON)
+            if phase == DirectPhase.INVITED:
+                return _refuse(state, Refusal.INVITED_YOU)
+            return DirectState(DirectPhase.INVITING, now_ms, invite=invite), [
+                SendInvite(invite),
+                Emit(DirectChange.INVITING),
+            ]
+        case Accept(secret, address):
+            if phase != DirectPhase.INVITED:
+                return _refuse(state, Refusal.NOT_INVITED)
+            listener = DirectState(
+                DirectPhase.ON,
+                now_ms,
+                role=DirectRole.LISTENER,
+                secret=secret,
+                address=address,
+            )
+            return listener, [
+                SendAccept(packets.Accept(state.invite, secret, address)),
+                Emit(DirectChange.ACCEPTED),
+            ]
+        case Decline():
+            if phase != DirectPhase.INVITED:
+                return _refuse(state, Refusal.NOT_INVITED)
+            return None, [SendEnd(packets.DECLINED), Emit(DirectChange.DECLINED)]
+        case End():
+            if state is None:
+                return _refuse(state, Refusal.NOT_ON)
+            return None, [SendEnd(packets.ENDED), Emit(DirectChange.ENDED)]
+        case InviteReceived(invite):
+            if phase == DirectPhase.INVITING and state.invite < invite:
+                return state, []  # both invited at once: ours stands, theirs is dropped
+            invited = DirectState(DirectPhase.INVITED, now_ms, invite=invite)
+            return invited, [Emit(DirectChange.INVITED, by_peer=True)]
+        case AcceptReceived(accept):
+            if phase != DirectPhase.INVITING or state.invite != accept.invite:
+                return _refuse(state, Refusal.NO_SUCH_INVITATION)
+            try:
+                Address.from_bytes(accept.address)
+            except AddressError:
+                return _refuse(state, Refusal.BAD_ADDRESS)
+            dialer = DirectState(
+                DirectPhase.ON,
+                now_ms,
+                role=DirectRole.DIALER,
+                secret=accept.secret,
+                address=accept.address,
+            )
+            return dialer, [Emit(DirectChange.ACCEPTED, by_peer=True), SendHello()]
+        case EndReceived(reason):
+            if state is None:
+                return None, []
+            return None, [Emit(_ENDED_BY_PEER[reason], by_peer=True)]
+        case PacketAuthentic(kind, direction, tag):
+            return _packet(state, kind, direction, tag)
+        case ReceiptMissing(why):
+            if state is None:
+                return None, []  # another message found out first
+            return _failed(why)
+        case Refresh(address):
+            if phase != DirectPhase.ON:
+                return state, []
+            if state.role == DirectRole.DIALER:
+                return state, [SendHello()]  # fresh SURBs, and our current sender tag
+            if address is not None and address != state.address:
+                return _failed(ADDRESS_CHANGED)
+            return state, []
+    raise TypeError(f"not a direct-mode event: {event!r}")
+
+
+def _refuse(state: DirectState | None, why: Refusal) -> Step:
+    return state, [Refuse(why)]
+
+
+def _failed(why: str) -> Step:
+    """The direct path is gone: back to the node, and the peer told."""
+    return None, [Emit(DirectChange.FAILED, reason=why), SendEnd(packets.FAILED)]
+
+
+def _packet(state: DirectState | None, kind: int, direction: int, tag: bytes | None) -> Step:
+    if state is None or state.phase != DirectPhase.ON:  # ended meanwhile
+        return _refuse(state, Refusal.STALE)
+    dialer = state.role == DirectRole.DIALER
+    expected = packets.FROM_LISTENER if dialer else packets.FROM_DIALER
+    if direction != expected or (tag is None) != dialer:
+        return _refuse(state, Refusal.WRONG_DIRECTION)
+    actions: list[Action] = []
+    if not state.confirmed:
+        actions.append(Emit(DirectChange.ON))
+    # a listener replies on the tag of the dialer's latest packet (its nym-client restarts)
+    new = replace(state, confirmed=True, tag=state.tag if dialer else tag)
+    if kind == packets.HELLO and not dialer:
+        actions.append(SendHello())
+    return new, actions

@@ -9,8 +9,10 @@ import os
 
 from nymchat import _native
 from nymchat.client import direct, messages
+from nymchat.client import direct_packets as packets
 from nymchat.client.contacts import Contacts
-from nymchat.client.events import DirectChange, DirectChanged, EventBus, ReceiptReceived
+from nymchat.client.direct import DirectRole, DirectState, Refusal
+from nymchat.client.events import DirectChanged, EventBus, ReceiptReceived
 from nymchat.client.intake import Intake
 from nymchat.client.messages import Received, now_ms
 from nymchat.client.nodelink import Link
@@ -18,7 +20,7 @@ from nymchat.client.profile import Profile
 from nymchat.client.records import Contact
 from nymchat.client.relay import Relay
 from nymchat.errors import NotFound, NymchatError, UsageError
-from nymchat.nym.address import Address, AddressError
+from nymchat.nym.address import Address
 from nymchat.protocol import names, wire
 
 log = logging.getLogger(__name__)
@@ -26,10 +28,12 @@ DIRECT_TIMEOUT = 20.0  # seconds a direct message waits for its receipt before t
 DIRECT_SURBS = 5  # SURBs with each direct packet to a listener (20 with a hello)
 DIRECT_BACKLOG = 1000, 16 << 20  # packets, bytes waiting to be checked; more are dropped
 ACTIONS = ("invite", "accept", "decline", "end")
-END_CHANGES = {
-    direct.ENDED: DirectChange.ENDED,
-    direct.DECLINED: DirectChange.DECLINED,
-    direct.FAILED: DirectChange.FAILED,
+# Why an action of the person's own is refused ({0}: the contact).
+REFUSED = {
+    Refusal.ALREADY_ON: "direct mode with {0} is already on "
+    "(`nymchat contacts end-direct {0}` ends it)",
+    Refusal.INVITED_YOU: "{0} already invited you: `nymchat contacts accept-direct {0}`",
+    Refusal.NOT_INVITED: "{0} has not invited you to direct mode",
 }
 
 
@@ -52,7 +56,7 @@ class DirectPaths:
         self._in: asyncio.Queue[tuple[bytes, bytes | None]] = asyncio.Queue(DIRECT_BACKLOG[0])
         self._in_bytes = 0
         self._loop_task: asyncio.Task | None = None
-        self._channels: dict[bytes, tuple[str, direct.Keys]] | None = None  # by channel id
+        self._channels: dict[bytes, tuple[str, packets.Keys]] | None = None  # by channel id
         self._receipts: dict[bytes, asyncio.Future] = {}  # direct messages awaiting one
         self._tasks: set[asyncio.Task] = set()
         events.subscribe(self._on_event)
@@ -80,139 +84,130 @@ class DirectPaths:
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
-    # --- the handshake --------------------------------------------------------------
+    # --- the person's actions and the handshake -------------------------------------
 
-    def state(self, username: str) -> dict | None:
-        """Direct mode's record with a contact; None when it is off."""
+    def state(self, username: str) -> DirectState | None:
+        """Direct mode with a contact; None when it is off."""
         contact = self.contacts.get(username)
-        return contact.direct if contact is not None else None
+        if contact is None or contact.direct is None:
+            return None
+        return DirectState.from_record(contact.direct)
 
     async def act(self, action: str, name: str) -> str:
         """Does one of `ACTIONS` with contact `name`; returns their username."""
         if action not in ACTIONS:
             raise UsageError(f"no direct-mode action {action!r}: {', '.join(ACTIONS)}")
         username = names.normalize(name)
-        steps = {"invite": self._invite, "accept": self._accept, "decline": self._decline}
-        await steps.get(action, self._end_on_request)(username)
+        if action in ("invite", "accept"):
+            await self.contacts.ready(username)
+        else:
+            self.contacts.known(username)
+        if action == "invite":
+            event: direct.Event = direct.Invite(os.urandom(16))
+        elif action == "accept":
+            event = direct.Accept(os.urandom(32), self.link.transport.address.to_bytes())
+        elif action == "decline":
+            event = direct.Decline()
+        else:
+            event = direct.End()
+        await self._run(username, event)
         return username
-
-    async def _invite(self, username: str) -> None:
-        """Invites a contact, through the node, to talk directly; nothing is disclosed."""
-        contact = await self.contacts.ready(username)
-        state = contact.direct or {}
-        if state.get("state") == "on":
-            raise NymchatError(
-                f"direct mode with {username} is already on "
-                f"(`nymchat contacts end-direct {username}` ends it)"
-            )
-        if state.get("state") == "invited":
-            raise NymchatError(
-                f"{username} already invited you: `nymchat contacts accept-direct {username}`"
-            )
-        invite = os.urandom(16)
-        with self.store.transaction():  # stored first: the acceptance may come back fast
-            self._put(username, {"state": "inviting", "invite": invite.hex(), "since": now_ms()})
-        try:
-            await self.relay.send(username, messages.DIRECT_INVITE, os.urandom(16), invite)
-        except NymchatError:
-            with self.store.transaction():
-                self._put(username, contact.direct)
-            raise
-        self.events.emit(DirectChanged(username, DirectChange.INVITING))
-
-    async def _accept(self, username: str) -> None:
-        """Accepts an invitation: discloses this client's nym address to the inviter
-        (only), with a fresh secret that authenticates every direct packet."""
-        contact = await self.contacts.ready(username)
-        state = contact.direct or {}
-        if state.get("state") != "invited":
-            raise NymchatError(f"{username} has not invited you to direct mode")
-        address, secret = self.link.transport.address.to_bytes(), os.urandom(32)
-        on = {"state": "on", "role": "listener", "secret": secret.hex(), "address": address.hex()}
-        with self.store.transaction():
-            self._put(username, {**on, "tag": None, "confirmed": False, "since": now_ms()})
-        accept = direct.Accept(bytes.fromhex(state["invite"]), secret, address)
-        try:
-            await self.relay.send(
-                username, messages.DIRECT_ACCEPT, os.urandom(16), direct.encode_accept(accept)
-            )
-        except NymchatError:
-            with self.store.transaction():
-                self._put(username, state)
-            raise
-
-    async def _decline(self, username: str) -> None:
-        if (self.contacts.known(username).direct or {}).get("state") != "invited":
-            raise NymchatError(f"{username} has not invited you to direct mode")
-        await self._end(username, direct.DECLINED)
-
-    async def _end_on_request(self, username: str) -> None:
-        if not self.contacts.known(username).direct:
-            raise NotFound(f"direct mode with {username} is not on")
-        await self._end(username, direct.ENDED)
-
-    async def _end(self, username: str, reason: int, why: str | None = None) -> None:
-        """Forgets direct mode with `username` and tells them, through the node."""
-        with self.store.transaction():
-            self._put(username, None)
-        self.events.emit(DirectChanged(username, END_CHANGES[reason], reason=why))
-        try:
-            await self.relay.send(username, messages.DIRECT_END, os.urandom(16), bytes([reason]))
-        except NymchatError as e:
-            log.info("could not tell %s that direct mode ended: %s", username, e)
 
     def forget(self, username: str) -> None:
         """Drops direct mode with `username` without a word (within a transaction)."""
-        if self.state(username):
+        if self.state(username) is not None:
             self._put(username, None)
 
-    def _put(self, username: str, state: dict | None) -> None:
+    def _put(self, username: str, state: DirectState | None) -> None:
         """Stores direct-mode state in the contact's sealed record (within a transaction)."""
         contact = self.contacts.get(username)
         if contact is None:
             return
-        contact.direct = state
+        contact.direct = None if state is None else state.to_record()
         self.contacts.put(contact)
         self._channels = None
 
+    async def _run(self, username: str, event: direct.Event) -> bool:
+        """Steps the machine with `username` and carries out its actions, the new state
+        stored first (an acceptance may come back fast). A send through the node that
+        fails puts the old state back. False when the machine refused the event."""
+        old = self.state(username)
+        new, actions = direct.step(old, event, now_ms())
+        if new != old:
+            with self.store.transaction():
+                self._put(username, new)
+        try:
+            for action in actions:
+                await self._carry_out(username, action)
+        except NymchatError:
+            if new != old:
+                with self.store.transaction():
+                    self._put(username, old)
+            raise
+        return not any(isinstance(action, direct.Refuse) for action in actions)
+
+    async def _carry_out(self, username: str, action: direct.Action) -> None:
+        match action:
+            case direct.SendInvite(invite):
+                await self.relay.send(username, messages.DIRECT_INVITE, os.urandom(16), invite)
+            case direct.SendAccept(accept):
+                body = packets.encode_accept(accept)
+                await self.relay.send(username, messages.DIRECT_ACCEPT, os.urandom(16), body)
+            case direct.SendEnd(reason):
+                try:
+                    await self.relay.send(
+                        username, messages.DIRECT_END, os.urandom(16), bytes([reason])
+                    )
+                except NymchatError as e:
+                    log.info("could not tell %s that direct mode ended: %s", username, e)
+            case direct.SendHello():
+                await self._hello(username)
+            case _:
+                self._react(username, action)
+
+    def _react(self, username: str, action: direct.Emit | direct.Refuse) -> None:
+        """Announces a change, or deals with a refusal: the person's own action is an
+        error, a packet is dropped and counted, an acceptance is ignored or bad."""
+        match action:
+            case direct.Emit(change, by_peer, reason):
+                self.events.emit(DirectChanged(username, change, by_peer, reason))
+            case direct.Refuse(why) if why in REFUSED:
+                raise NymchatError(REFUSED[why].format(username))
+            case direct.Refuse(Refusal.NOT_ON):
+                raise NotFound(f"direct mode with {username} is not on")
+            case direct.Refuse(Refusal.NO_SUCH_INVITATION):
+                log.info("ignored an acceptance of direct mode that answers no invitation")
+            case direct.Refuse(Refusal.BAD_ADDRESS):
+                raise wire.WireError("an acceptance of direct mode with a bad address")
+            case direct.Refuse(why):  # a packet: ended meanwhile, or the wrong direction
+                if why == Refusal.STALE:  # by another process: our channels are out of date
+                    self._channels = None
+                self._reject(why.value)
+
     def handshake(self, sender: str, contact: Contact, inner: messages.Inner) -> None:
         """An invitation, acceptance or end from `sender` (within a transaction)."""
-        state = contact.direct or {}
         if inner.kind == messages.DIRECT_INVITE:
-            invite = direct.decode_invite(inner.body)
-            if state.get("state") == "inviting" and bytes.fromhex(state["invite"]) < invite:
-                return  # both invited at once: the lower id stands, on both sides
-            self._put(sender, {"state": "invited", "invite": invite.hex(), "since": now_ms()})
-            self.events.emit(DirectChanged(sender, DirectChange.INVITED, by_peer=True))
+            event: direct.Event = direct.InviteReceived(packets.decode_invite(inner.body))
         elif inner.kind == messages.DIRECT_ACCEPT:
-            accept = direct.decode_accept(inner.body)
-            if state.get("state") != "inviting" or state["invite"] != accept.invite.hex():
-                log.info("ignored an acceptance of direct mode that answers no invitation")
-                return
-            try:
-                Address.from_bytes(accept.address)
-            except AddressError as e:
-                raise wire.WireError(
-                    f"an acceptance of direct mode with a bad address: {e}"
-                ) from None
-            on = {"state": "on", "role": "dialer", "secret": accept.secret.hex()}
-            on.update(address=accept.address.hex(), confirmed=False, since=now_ms())
-            self._put(sender, on)
-            self.events.emit(DirectChanged(sender, DirectChange.ACCEPTED, by_peer=True))
-            self.soon(self._hello(sender))
-        elif state:
-            reason = direct.decode_end(inner.body)
-            self._put(sender, None)
-            self.events.emit(DirectChanged(sender, END_CHANGES[reason], by_peer=True))
+            event = direct.AcceptReceived(packets.decode_accept(inner.body))
+        else:
+            event = direct.EndReceived(packets.decode_end(inner.body))
+        old = None if contact.direct is None else DirectState.from_record(contact.direct)
+        new, actions = direct.step(old, event, now_ms())
+        if new != old:
+            self._put(sender, new)
+        for action in actions:
+            if isinstance(action, direct.SendHello):
+                self.soon(self._hello(sender))
+            else:
+                self._react(sender, action)
 
     # --- direct paths ---------------------------------------------------------------
 
-    def route(self, username: str) -> dict | None:
+    def route(self, username: str) -> DirectState | None:
         """Direct-mode state to send with, if direct mode is on and usable."""
         state = self.state(username)
-        if state and state["state"] == "on" and (state["role"] == "dialer" or state["tag"]):
-            return state
-        return None
+        return state if state is not None and state.usable else None
 
     async def send(self, username: str, kind: int, message_id: bytes, body: bytes) -> bool:
         """Sends an end-to-end message directly, if direct mode is on; False if not."""
@@ -220,7 +215,7 @@ class DirectPaths:
         if route is None:
             return False
         payload = self.relay.seal(username, kind, message_id, body)
-        await self._send_packet(route, direct.MESSAGE, message_id, payload)
+        await self._send_packet(route, packets.MESSAGE, message_id, payload)
         return True
 
     async def deliver(self, username: str, message_id: bytes, text: str) -> bool:
@@ -234,42 +229,40 @@ class DirectPaths:
             await self.send(username, messages.TEXT, message_id, text.encode())
             await asyncio.wait_for(waiter, self.timeout)
         except TimeoutError:
-            await self._failed(username, f"no receipt within {self.timeout:g} s")
+            await self._run(
+                username, direct.ReceiptMissing(f"no receipt within {self.timeout:g} s")
+            )
             return False
         finally:
             self._receipts.pop(message_id, None)
         return True
 
-    async def _send_packet(self, route: dict, kind: int, message_id: bytes, payload=b"") -> None:
+    async def _send_packet(
+        self, route: DirectState, kind: int, message_id: bytes, payload: bytes = b""
+    ) -> None:
         """A dialer sends to the listener's address with SURBs; a listener replies on
         the dialer's SURBs, never learning the dialer's address."""
-        dialer = route["role"] == "dialer"
-        packet = direct.encode_packet(
-            direct.keys(bytes.fromhex(route["secret"])),
+        dialer = route.role == DirectRole.DIALER
+        packet = packets.encode_packet(
+            packets.keys(route.secret),
             kind,
-            direct.FROM_DIALER if dialer else direct.FROM_LISTENER,
+            packets.FROM_DIALER if dialer else packets.FROM_LISTENER,
             message_id,
             payload,
         )
         transport = self.link.transport
         for n, frame in enumerate(_native.encode_frames(packet, os.urandom(16))):
             if not dialer:
-                await transport.reply(bytes.fromhex(route["tag"]), frame)
+                await transport.reply(route.tag, frame)
                 continue
-            surbs = 0 if n else 4 * DIRECT_SURBS if kind == direct.HELLO else DIRECT_SURBS
-            address = Address.from_bytes(bytes.fromhex(route["address"]))
-            await transport.send_anonymous(address, frame, surbs)
-
-    async def _failed(self, username: str, why: str) -> None:
-        if not self.state(username):
-            return  # another message found out first
-        await self._end(username, direct.FAILED, why)
+            surbs = 0 if n else 4 * DIRECT_SURBS if kind == packets.HELLO else DIRECT_SURBS
+            await transport.send_anonymous(Address.from_bytes(route.address), frame, surbs)
 
     async def _hello(self, username: str) -> None:
         route = self.route(username)
-        if route is not None and route["role"] == "dialer":
+        if route is not None:
             try:
-                await self._send_packet(route, direct.HELLO, os.urandom(16))
+                await self._send_packet(route, packets.HELLO, os.urandom(16))
             except NymchatError as e:
                 log.info("no hello to %s: %s", username, e)
 
@@ -277,22 +270,18 @@ class DirectPaths:
         """Dialers greet their listeners (fresh SURBs, and the current sender tag after
         a nym-client restart); a listener whose own address changed ends direct mode."""
         address = self.link.transport.address
+        own = None if address is None else address.to_bytes()
         for contact in self.contacts.all():
-            state = contact.direct or {}
-            if state.get("state") != "on":
-                continue
-            if state["role"] == "dialer":
-                await self._hello(contact.username)
-            elif address is not None and state["address"] != address.to_bytes().hex():
-                await self._failed(contact.username, "your nym address changed")
+            if contact.direct:
+                await self._run(contact.username, direct.Refresh(own))
 
-    def _known_channels(self) -> dict[bytes, tuple[str, direct.Keys]]:
+    def _known_channels(self) -> dict[bytes, tuple[str, packets.Keys]]:
         if self._channels is None:
             self._channels = {}
             for contact in self.contacts.all():
-                state = contact.direct or {}
-                if state.get("state") == "on":
-                    keys = direct.keys(bytes.fromhex(state["secret"]))
+                state = self.state(contact.username)
+                if state is not None and state.phase == direct.DirectPhase.ON:
+                    keys = packets.keys(state.secret)
                     self._channels[keys.channel] = (contact.username, keys)
         return self._channels
 
@@ -331,39 +320,16 @@ class DirectPaths:
 
     async def _packet(self, data: bytes, tag: bytes | None) -> None:
         try:
-            packet = direct.decode_packet(data)
-        except direct.BadPacket as e:
+            packet = packets.decode_packet(data)
+        except packets.BadPacket as e:
             return self._reject(str(e))
         peer = self._known_channels().get(packet.channel)
-        if peer is None or not direct.authentic(packet, peer[1]):
+        if peer is None or not packets.authentic(packet, peer[1]):
             return self._reject("unknown channel or bad MAC")
         username = peer[0]
-        state = self.state(username) or {}
-        if state.get("state") != "on":  # ended or removed meanwhile (by another process)
-            self._channels = None
-            return self._reject("direct mode no longer on")
-        dialer = state["role"] == "dialer"
-        if (
-            packet.direction != (direct.FROM_LISTENER if dialer else direct.FROM_DIALER)
-            or (tag is None) != dialer
-        ):
-            return self._reject("wrong direction")
-        changes = {} if state["confirmed"] else {"confirmed": True}
-        if not dialer and state["tag"] != tag.hex():
-            changes["tag"] = tag.hex()  # the dialer's nym-client (re)started: reply there
-        if changes:
-            state = {**state, **changes}
-            with self.store.transaction():
-                self._put(username, state)
-            if "confirmed" in changes:
-                self.events.emit(DirectChanged(username, DirectChange.ON))
-        if packet.kind == direct.HELLO:
-            if not dialer:
-                await self._send_packet(state, direct.HELLO, os.urandom(16))
+        event = direct.PacketAuthentic(packet.kind, packet.direction, tag)
+        if not await self._run(username, event) or packet.kind == packets.HELLO:
             return
-        await self._message(username, packet)
-
-    async def _message(self, username: str, packet: direct.Packet) -> None:
         if self.intake.was_taken(packet.message_id):  # a copy: the receipt may have been lost
             await self.receipt(username, packet.message_id)
             return

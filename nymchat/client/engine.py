@@ -20,6 +20,7 @@ never touch the network.
 from collections.abc import AsyncIterator
 
 from nymchat.client.contacts import Contacts
+from nymchat.client.direct import DirectPhase
 from nymchat.client.directpaths import DirectPaths
 from nymchat.client.events import AddressChanged, EventBus, NymClientBack, NymClientLost
 from nymchat.client.inbox import INBOX_LIMIT, Inbox
@@ -218,6 +219,6 @@ class Engine:
         state = self.direct.state(username)
         if state is None:
             return None
-        if state["state"] != "on":
-            return DirectStatus(state["state"])
-        return DirectStatus.ON if state.get("confirmed") else DirectStatus.CONFIRMING
+        if state.phase is not DirectPhase.ON:
+            return DirectStatus(state.phase.value)
+        return DirectStatus.ON if state.confirmed else DirectStatus.CONFIRMING

@@ -75,7 +75,7 @@ class SessionReset:
 class DirectChange(enum.StrEnum):
     INVITED = "invited"  # they invite us
     INVITING = "inviting"  # we invited them
-    ACCEPTED = "accepted"  # they accepted ours; the path is being checked
+    ACCEPTED = "accepted"  # one side accepted the other's; the path is being checked
     ON = "on"  # the direct path works
     ENDED = "ended"  # by them or by us
     DECLINED = "declined"

@@ -19,7 +19,7 @@ from nymchat.protocol import names, wire
 
 VERSION = 2
 TEXT, RECEIPT = 1, 2
-DIRECT_INVITE, DIRECT_ACCEPT, DIRECT_END = 3, 4, 5  # the direct-mode handshake (direct.py)
+DIRECT_INVITE, DIRECT_ACCEPT, DIRECT_END = 3, 4, 5  # the direct-mode handshake (direct_packets.py)
 KINDS = (TEXT, RECEIPT, DIRECT_INVITE, DIRECT_ACCEPT, DIRECT_END)
 CARRIES_KEYS = 1
 # A `send` request around its payload, at most: header, recipient, message id, payload

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from nymchat import _native
-from nymchat.client.direct import MAGIC
+from nymchat.client.direct_packets import MAGIC
 from nymchat.errors import FramingError, NymchatError
 from nymchat.nym.transport import NymClient
 from nymchat.protocol import wire
