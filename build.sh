@@ -3,7 +3,8 @@
 #   ./build.sh          build dist/nymchat (one file), dist/nymchat.1, dist/nymchat.bash
 #   ./build.sh test     build, then cargo test and the pytest suite
 #   ./build.sh demo     build, then run `nymchat demo`
-#   ./build.sh lint     ruff check and format, cargo fmt --check, cargo clippy
+#   ./build.sh lint     ruff check and format, mypy, cargo fmt --check, cargo clippy, then
+#                       build and check nymchat/_native.pyi against the module (stubtest)
 #   ./build.sh bench    build, then scripts/bench.py (arguments pass through)
 #   ./build.sh clean    remove build outputs (.venv, target, dist)
 # Everything the project needs is installed here, into .venv; nothing by hand.
@@ -45,7 +46,7 @@ PYEOF
 source_stamp() {
     stamp_of build.sh pyproject.toml Cargo.toml Cargo.lock README.md rust_ext/Cargo.toml \
         docs/man-extra.roff scripts/shell_docs.py \
-        $(find nymchat rust_ext/src -type f \( -name '*.py' -o -name '*.rs' -o -name '*.sql' \) | sort)
+        $(find nymchat rust_ext/src -type f \( -name '*.py' -o -name '*.pyi' -o -name '*.rs' -o -name '*.sql' \) | sort)
 }
 
 zipapp_setting() {  # the list [tool.nymchat.zipapp] KEY of pyproject.toml, one a line
@@ -159,10 +160,16 @@ lint() {
     "$VENV/bin/ruff" check .
     step "ruff format --check"
     "$VENV/bin/ruff" format --check .
+    step "mypy (settings in pyproject.toml)"
+    "$VENV/bin/mypy"
     step "cargo fmt --check"
     cargo fmt --all -- --check
     step "cargo clippy"
     cargo clippy --locked --quiet --all-targets --all-features -- -D warnings
+    build  # stubtest imports the built module: a no-op when dist/nymchat is up to date
+    step "stubtest: nymchat/_native.pyi against the built nymchat._native"
+    # PYTHONSAFEPATH: import the installed package (with the module), not ./nymchat
+    PYTHONSAFEPATH=1 "$PY" -m mypy.stubtest nymchat._native
 }
 
 command=${1:-build}
@@ -174,6 +181,6 @@ case $command in
     lint) lint ;;
     bench) build; exec "$PY" scripts/bench.py "$@" ;;
     clean) rm -rf .venv target dist ;;
-    -h|--help|help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' ;;
+    -h|--help|help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown command '$command' (try ./build.sh help)" ;;
 esac

@@ -15,6 +15,7 @@ import time
 import urllib.request
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import IO
 
 from nymchat import keystore
 from nymchat.children import child_env
@@ -50,7 +51,8 @@ class Demo:
         self.children: list[subprocess.Popen] = []
         self.password = secrets.token_urlsafe(16)
 
-    def _spawn(self, *args: str, env: dict | None = None) -> subprocess.Popen:
+    def _spawn(self, *args: str, env: dict | None = None) -> IO[str]:
+        """Starts `nymchat ARGS` as a child; returns its standard output."""
         log = (self.dir / f"{args[0]}.log").open("w")
         child = subprocess.Popen(
             [sys.executable, sys.argv[0], *args],
@@ -61,7 +63,8 @@ class Demo:
             env=child_env("SHIV_ROOT", "PYTHONPATH", **(env or {})),
         )
         self.children.append(child)
-        return child
+        assert child.stdout is not None  # stdout=PIPE
+        return child.stdout
 
     def _start_network(self) -> str:
         mixnet = self._spawn(
@@ -74,7 +77,7 @@ class Demo:
             str(self.dir / "mixnet"),
             "--json",
         )
-        if '"listening"' not in mixnet.stdout.readline():
+        if '"listening"' not in mixnet.readline():
             raise NymchatError(f"the mixnet did not start; see {self.dir / 'mixnet.log'}")
         node = self._spawn(
             "node",
@@ -88,7 +91,7 @@ class Demo:
             f"127.0.0.1:{self.metrics_port}",
             env={"NYMCHAT_NODE_PASSWORD": self.password},
         )
-        line = node.stdout.readline()
+        line = node.readline()
         if not line.startswith("node contact: "):
             raise NymchatError(f"the node did not start; see {self.dir / 'node.log'}")
         return line.removeprefix("node contact: ").strip()

@@ -92,16 +92,17 @@ def create(home: Path, passphrase: str) -> "_native.Identity":
     check_absent(home)
     path = path_in(home)
     identity = _native.Identity.generate()
+    kdf = new_kdf()
     header = {
         "format": FORMAT,
         "version": VERSION,
-        "kdf": new_kdf(),
+        "kdf": kdf,
         "cipher": "xchacha20poly1305-ietf",
         "signing_public": _b64(identity.signing_public),
         "agreement_public": _b64(identity.agreement_public),
     }
     log.info("deriving the keystore key with Argon2id (%d MiB)", MEMLIMIT >> 20)
-    key = key_from(header["kdf"], passphrase)
+    key = key_from(kdf, passphrase)
     nonce = nacl.utils.random(nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
     ciphertext = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
         identity.secret_bytes(), _associated_data(header), nonce, key

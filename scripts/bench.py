@@ -165,6 +165,8 @@ def mixnet_suite() -> dict:
     async def measure(url: str, size: int, count: int) -> dict:
         async with NymClient(f"{url}/bench-a") as a, NymClient(f"{url}/bench-b") as b:
             inbox = aiter(b)
+            to = b.address
+            assert to is not None  # learnt when the client started
             payload = bytes(size)
             # throughput: send as fast as the transport takes them, count what arrives
             start = time.perf_counter()
@@ -176,13 +178,13 @@ def mixnet_suite() -> dict:
 
             receiver = asyncio.create_task(receive_all())
             for _ in range(count):
-                await a.send(b.address, payload)
+                await a.send(to, payload)
             end = await receiver
             # latency: one message at a time, send to receive on one clock
             latencies = []
             for _ in range(min(count, 2000)):
                 sent = time.perf_counter()
-                await a.send(b.address, payload)
+                await a.send(to, payload)
                 await anext(inbox)
                 latencies.append((time.perf_counter() - sent) * 1000)
         latencies.sort()

@@ -17,6 +17,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -462,7 +463,7 @@ def write_or_check(files: dict[str, Callable[[], str]], tool: str) -> int:
 def main() -> int:
     return write_or_check(
         {
-            f"{name}.json": lambda make=make: json.dumps(make(), indent=1) + "\n"
+            f"{name}.json": partial(lambda make: json.dumps(make(), indent=1) + "\n", make)
             for name, make in [
                 ("signatures", signatures),
                 ("envelopes", envelopes),

@@ -75,7 +75,7 @@ class Client:
     surbs: dict[bytes, int] = field(default_factory=dict)  # tag → SURBs we hold for it
     topup_pending: set[bytes] = field(default_factory=set)
     pending_replies: deque[_PendingReply] = field(default_factory=deque)
-    held: deque[tuple[float, object]] = field(default_factory=deque)  # (arrived, event)
+    held: deque[tuple[float, "_Event"]] = field(default_factory=deque)  # (arrived, event)
     held_bytes: int = 0
     lane_free_at: float = 0.0
     lanes: dict[int, deque[float]] = field(default_factory=dict)  # conn id → departures
@@ -106,7 +106,10 @@ class _ReplyDeadline:
     """Time to drop the replies a client has held too long for SURBs."""
 
 
-def _size(event: object) -> int:
+_Event = _Message | _SurbRequest | _SurbTopUp  # what reaches a client, or waits for it
+
+
+def _size(event: _Event) -> int:
     return len(event.received.message) if isinstance(event, _Message) else 0
 
 
@@ -125,7 +128,7 @@ class Mixnet:
         self.clients: dict[str, Client] = {}
         self._by_identity: dict[bytes, str] = {}
         self._tag_owner: dict[bytes, str] = {}  # tag → the client that sends with it
-        self._queue: list[tuple[float, int, str, object]] = []
+        self._queue: list[tuple[float, int, str, _Event | _ReplyDeadline]] = []
         self._serial = itertools.count()
         self._deliveries: list[tuple[str, api.Received]] = []
         self.stats: Counter[str] = Counter()
@@ -358,7 +361,7 @@ class Mixnet:
             lane.popleft()
         return len(lane)
 
-    def _schedule(self, when: float, to: str, item: object) -> None:
+    def _schedule(self, when: float, to: str, item: _Event | _ReplyDeadline) -> None:
         heapq.heappush(self._queue, (when, next(self._serial), to, item))
 
     def next_due(self) -> float | None:
@@ -379,7 +382,9 @@ class Mixnet:
                 self._hold(client, event, now)
         return out
 
-    def _process(self, client: Client, event: object, now: float, out: list) -> None:
+    def _process(
+        self, client: Client, event: _Event, now: float, out: list[tuple[str, api.Received]]
+    ) -> None:
         """An event reaches a running client."""
         if isinstance(event, _SurbRequest):
             self._answer_surb_request(client.name, event, now)
@@ -397,7 +402,7 @@ class Mixnet:
         self.stats["delivered"] += 1
         out.append((client.name, event.received))
 
-    def _hold(self, client: Client, event: object, now: float) -> None:
+    def _hold(self, client: Client, event: _Event, now: float) -> None:
         """Keeps an event for a client that is offline, dropping the oldest past the cap."""
         size = _size(event)
         while client.held and (

@@ -108,6 +108,7 @@ class MixnetServer:
         return None
 
     async def _handle(self, websocket: ServerConnection) -> None:
+        assert websocket.request is not None  # the handshake is over when a handler runs
         name, restart = client_name(websocket.request.path)
         connection = _Connection(websocket)
         self.connections[name] = connection
@@ -136,7 +137,7 @@ class MixnetServer:
         try:
             request = (
                 api.decode_request_text(frame)
-                if connection.text
+                if isinstance(frame, str)
                 else api.decode_request_binary(frame)
             )
         except api.ApiError as e:

@@ -80,7 +80,7 @@ class Intake:
 
     def take(self, n: int) -> list[tuple[bytes, bytes]]:
         """Up to `n` `(request, tag)`, one per tag in turn, registered users' tags first."""
-        out = []
+        out: list[tuple[bytes, bytes]] = []
         for line in (self._users, self._others):
             while line.queues and len(out) < n:
                 out.append(line.take())

@@ -143,7 +143,7 @@ class NodeService:
             self._check_fresh(request, now)
             ctx = _Context(request, tag, now, self.store.user_by_identity(request.requester))
             if ctx.user is not None:
-                self._note_sender_tag(ctx)
+                self._note_sender_tag(ctx, ctx.user)
             self._handlers[request.kind](ctx)
         except Refused as refusal:
             self.store.db.execute("ROLLBACK TO request")
@@ -219,13 +219,13 @@ class NodeService:
         if not self.per_identity.allow(request.requester, now):
             raise Refused(ErrorCode.RATE_LIMITED, "too many requests; slow down")
 
-    def _note_sender_tag(self, ctx: _Context) -> None:
-        """A fresh, authentic request from a user: their messages go to this tag now
+    def _note_sender_tag(self, ctx: _Context, user: User) -> None:
+        """A fresh, authentic request from `user`: their messages go to this tag now
         (unless the request is refused: then this is rolled back with the rest)."""
-        if ctx.user.sender_tag != ctx.tag:
-            self.store.set_sender_tag(ctx.user.username, ctx.tag, ctx.now)
-            self.store.reschedule(ctx.user.username, ctx.now)
-            ctx.user = self.store.user(ctx.user.username)
+        if user.sender_tag != ctx.tag:
+            self.store.set_sender_tag(user.username, ctx.tag, ctx.now)
+            self.store.reschedule(user.username, ctx.now)
+            ctx.user = self.store.user(user.username)
 
     def _registered(self, ctx: _Context) -> User:
         if ctx.user is None:
@@ -284,7 +284,8 @@ class NodeService:
         )
 
     def _push(self, queued: list[Queued], now: int) -> list[Outgoing]:
-        out, by_user, handed = [], {}, []
+        out, handed = [], []
+        by_user: dict[str, User | None] = {}
         for message in queued:
             user = by_user.get(message.recipient) or self.store.user(message.recipient)
             by_user[message.recipient] = user

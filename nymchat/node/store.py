@@ -334,8 +334,19 @@ class NodeStore:
         return self.db.execute("DELETE FROM seen_requests WHERE expires < ?", (now,)).rowcount
 
 
-def _user(row) -> User | None:
+def _user(
+    row: tuple[str, bytes, bytes, bytes, bytes, bytes, bytes | None, bytes | None] | None,
+) -> User | None:
     if row is None:
         return None
-    *head, fallback, tag, push_key = row
-    return User(*head, wire.decode_record(wire.ONE_TIME_KEY, fallback), tag, push_key)
+    username, identity, agreement, account_key, account_signature, fallback, tag, push_key = row
+    return User(
+        username,
+        identity,
+        agreement,
+        account_key,
+        account_signature,
+        wire.decode_record(wire.ONE_TIME_KEY, fallback),
+        tag,
+        push_key,
+    )

@@ -243,10 +243,9 @@ def decode_request_binary(frame: bytes) -> Request:
 
 def encode_response_binary(response: Response) -> bytes:
     match response:
-        case Received(message, None):
-            return b"\x01\x00" + _U64.pack(len(message)) + message
         case Received(message, tag):
-            return b"\x01\x01" + tag + _U64.pack(len(message)) + message
+            flag = b"\x00" if tag is None else b"\x01" + tag
+            return b"\x01" + flag + _U64.pack(len(message)) + message
         case SelfAddressIs(address):
             return b"\x02" + address.to_bytes()
         case LaneQueueLength(lane, queue_length):
@@ -309,6 +308,7 @@ def _dumps(obj: dict) -> str:
 
 def encode_request_text(request: Request) -> str:
     """JSON form; `message` must be UTF-8 (Text mode cannot carry arbitrary bytes)."""
+    obj: dict[str, str | int]
     match request:
         case Send(recipient, message, conn):
             obj = {"type": "send", "recipient": str(recipient), "message": message.decode()}
@@ -354,20 +354,25 @@ def decode_request_text(text: str) -> Request:
     `ClientRequestText` (in the native core: the same limits, forms and error texts), then
     its `TryInto<ClientRequest>` (text.rs), here."""
     try:
-        variant, message, key, surbs, conn = _native.parse_nym_request_text(text)
+        request = _native.parse_nym_request_text(text)
     except JsonError as e:
         raise ApiError(ErrorKind.MALFORMED_REQUEST, str(e)) from None
-    if variant == "selfAddress":
-        return SelfAddress()
-    if variant == "reply":
-        return Reply(_sender_tag(key), message.encode(), conn)
+    match request:
+        case ("selfAddress", *_):
+            return SelfAddress()
+        case ("reply", message, tag, _, conn):
+            return Reply(_sender_tag(tag), message.encode(), conn)
+        case ("send", message, recipient, _, conn):
+            return Send(_address(recipient), message.encode(), conn)
+        case ("sendAnonymous", message, recipient, surbs, conn):
+            return SendAnonymous(_address(recipient), message.encode(), surbs, conn)
+
+
+def _address(text: str) -> Address:
     try:
-        recipient = Address.parse(key)
+        return Address.parse(text)
     except AddressError as e:
         raise ApiError(ErrorKind.MALFORMED_REQUEST, str(e)) from None
-    if variant == "send":
-        return Send(recipient, message.encode(), conn)
-    return SendAnonymous(recipient, message.encode(), surbs, conn)
 
 
 def _sender_tag(text: str) -> bytes:

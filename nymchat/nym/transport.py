@@ -137,6 +137,7 @@ class NymClient:
         )
         while True:
             await self._connected.wait()
+            assert self._ws is not None  # set by _open before _connected, never unset
             try:
                 await self._ws.send(frame)
                 return
@@ -146,7 +147,7 @@ class NymClient:
                 self._connected.clear()
 
     async def self_address(self) -> Address:
-        waiter = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[Address] = asyncio.get_running_loop().create_future()
         self._address_waiters.append(waiter)
         await self._request(api.SelfAddress())
         self.address = await asyncio.wait_for(waiter, CONNECT_TIMEOUT)
@@ -173,6 +174,7 @@ class NymClient:
     async def _read_forever(self) -> None:
         delay = BACKOFF_FIRST
         while not self._closing:
+            assert self._ws is not None  # this task starts after _open connected
             try:
                 async for frame in self._ws:
                     await self._dispatch(frame)

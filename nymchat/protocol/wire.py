@@ -6,8 +6,9 @@ import hashlib
 import hmac
 import os
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from nymchat import _native
 
@@ -15,6 +16,9 @@ VERSION = 1
 MAX_LIST = 256
 MAX_BLOB = 1 << 20
 REQUEST_LABEL, ANSWER_LABEL, PUSH_LABEL = "node-request", "node-answer", "node-push"
+
+T = TypeVar("T")
+Body = dict[str, Any]  # a message's fields by name, as BODIES lists them
 
 
 class WireError(ValueError):
@@ -88,6 +92,14 @@ class _Reader:
         return chunk
 
 
+class Field(Protocol[T]):
+    """How one field is written and read."""
+
+    def write(self, value: T, out: bytearray) -> None: ...
+
+    def read(self, r: _Reader) -> T: ...
+
+
 class _Int:
     def __init__(self, fmt: str):
         self.struct = struct.Struct(">" + fmt)
@@ -99,7 +111,8 @@ class _Int:
             raise WireError(str(e)) from None
 
     def read(self, r: _Reader) -> int:
-        return self.struct.unpack(r.take(self.struct.size))[0]
+        value: int = self.struct.unpack(r.take(self.struct.size))[0]
+        return value
 
 
 class _Fixed:
@@ -115,95 +128,101 @@ class _Fixed:
         return bytes(r.take(self.size))
 
 
-class _Sized:
+class _Bytes:
     """Length-prefixed bytes (`length` is the prefix type) up to `limit`."""
 
-    def __init__(self, length: _Int, limit: int, ascii_text: bool = False, utf8: bool = False):
-        self.length, self.limit, self.ascii, self.utf8 = length, limit, ascii_text, utf8
+    def __init__(self, length: _Int, limit: int):
+        self.length, self.limit = length, limit
 
-    def write(self, value, out: bytearray) -> None:
-        try:
-            data = (
-                value.encode("ascii" if self.ascii else "utf-8")
-                if self.ascii or self.utf8
-                else value
-            )
-        except UnicodeEncodeError:
-            raise WireError(f"{value!r} is not ASCII") from None
-        if len(data) > self.limit:
-            raise WireError(f"field of {len(data)} bytes is over the limit of {self.limit}")
-        self.length.write(len(data), out)
-        out += data
+    def write(self, value: bytes, out: bytearray) -> None:
+        if len(value) > self.limit:
+            raise WireError(f"field of {len(value)} bytes is over the limit of {self.limit}")
+        self.length.write(len(value), out)
+        out += value
 
-    def read(self, r: _Reader):
+    def read(self, r: _Reader) -> bytes:
         n = self.length.read(r)
         if n > self.limit:
             raise WireError(f"field of {n} bytes is over the limit of {self.limit}")
-        data = bytes(r.take(n))
+        return bytes(r.take(n))
+
+
+class _Text:
+    """Text as length-prefixed bytes in `encoding`, up to `limit` bytes."""
+
+    def __init__(self, length: _Int, limit: int, encoding: str):
+        self.data, self.encoding = _Bytes(length, limit), encoding
+
+    def write(self, value: str, out: bytearray) -> None:
         try:
-            if self.ascii:
-                return data.decode("ascii")
-            return data.decode("utf-8") if self.utf8 else data
+            data = value.encode(self.encoding)
+        except UnicodeEncodeError:
+            raise WireError(f"{value!r} is not {self.encoding}") from None
+        self.data.write(data, out)
+
+    def read(self, r: _Reader) -> str:
+        try:
+            return self.data.read(r).decode(self.encoding)
         except UnicodeDecodeError:
             raise WireError("text is not valid") from None
 
 
-class ListOf:
-    def __init__(self, item, limit: int = MAX_LIST):
+class ListOf(Generic[T]):
+    def __init__(self, item: Field[T], limit: int = MAX_LIST):
         self.item, self.limit = item, limit
 
-    def write(self, values, out: bytearray) -> None:
+    def write(self, values: Sequence[T], out: bytearray) -> None:
         if len(values) > self.limit:
             raise WireError(f"list of {len(values)} is over the limit of {self.limit}")
         U16.write(len(values), out)
         for value in values:
             self.item.write(value, out)
 
-    def read(self, r: _Reader) -> tuple:
+    def read(self, r: _Reader) -> tuple[T, ...]:
         n = U16.read(r)
         if n > self.limit:
             raise WireError(f"list of {n} is over the limit of {self.limit}")
         return tuple(self.item.read(r) for _ in range(n))
 
 
-class Optional:
-    def __init__(self, item):
+class Optional(Generic[T]):
+    def __init__(self, item: Field[T]):
         self.item = item
 
-    def write(self, value, out: bytearray) -> None:
+    def write(self, value: T | None, out: bytearray) -> None:
         if value is None:
             out.append(0)
         else:
             out.append(1)
             self.item.write(value, out)
 
-    def read(self, r: _Reader):
+    def read(self, r: _Reader) -> T | None:
         flag = r.take(1)[0]
         if flag > 1:
             raise WireError("bad option flag")
         return self.item.read(r) if flag else None
 
 
-class Record:
+class Record(Generic[T]):
     """A fixed sequence of named fields, read into `cls`."""
 
-    def __init__(self, cls, fields: list[tuple[str, Any]]):
+    def __init__(self, cls: Callable[..., T], fields: list[tuple[str, Field[Any]]]):
         self.cls, self.fields = cls, fields
 
-    def write(self, value, out: bytearray) -> None:
+    def write(self, value: T, out: bytearray) -> None:
         for name, kind in self.fields:
             kind.write(getattr(value, name), out)
 
-    def read(self, r: _Reader):
+    def read(self, r: _Reader) -> T:
         return self.cls(*(kind.read(r) for _, kind in self.fields))
 
 
 U8, U16, U32, U64 = _Int("B"), _Int("H"), _Int("I"), _Int("Q")
 B16, B32, B64, B96 = _Fixed(16), _Fixed(32), _Fixed(64), _Fixed(96)
-NAME = _Sized(U8, 255, ascii_text=True)
-TEXT = _Sized(U16, 4096, utf8=True)
-BLOB = _Sized(U32, MAX_BLOB)
-KEY = _Sized(U32, 256)
+NAME = _Text(U8, 255, "ascii")
+TEXT = _Text(U16, 4096, "utf-8")
+BLOB = _Bytes(U32, MAX_BLOB)
+KEY = _Bytes(U32, 256)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +253,7 @@ BUNDLE = Record(
     ],
 )
 
-BODIES: dict[Kind, list[tuple[str, Any]]] = {
+BODIES: dict[Kind, list[tuple[str, Field[Any]]]] = {
     Kind.REGISTER_BEGIN: [("username", NAME), ("bundle", BUNDLE)],
     Kind.REGISTER_FINISH: [
         ("username", NAME),
@@ -269,12 +288,12 @@ BODIES: dict[Kind, list[tuple[str, Any]]] = {
 }
 
 
-def _encode_body(kind: Kind, body: dict, out: bytearray) -> None:
+def _encode_body(kind: Kind, body: Body, out: bytearray) -> None:
     for name, field in BODIES[kind]:
         field.write(body[name], out)
 
 
-def _decode_body(kind: Kind, r: _Reader) -> dict:
+def _decode_body(kind: Kind, r: _Reader) -> Body:
     return {name: field.read(r) for name, field in BODIES[kind]}
 
 
@@ -287,7 +306,7 @@ class Request:
     requester: bytes
     timestamp: int
     request_id: bytes
-    body: dict
+    body: Body
     signed: bytes  # the bytes the signature covers, after the node key
     signature: bytes
 
@@ -299,7 +318,7 @@ class Answer:
     kind: Kind
     in_reply_to: bytes | None
     timestamp: int
-    body: dict
+    body: Body
 
 
 def _kind(data: bytes, r: _Reader) -> Kind:
@@ -316,7 +335,7 @@ def encode_request(
     identity: "_native.Identity",
     node_key: bytes,
     kind: Kind,
-    body: dict,
+    body: Body,
     now_ms: int,
     request_id: bytes | None = None,
 ) -> tuple[bytes, bytes]:
@@ -357,15 +376,16 @@ def encode_answer(
     node: "_native.Identity",
     requester: bytes,
     kind: Kind,
-    body: dict,
+    body: Body,
     now_ms: int,
     in_reply_to: bytes | None = None,
 ) -> bytes:
     """An answer to `in_reply_to`, or a push when it is None; signed for `requester`."""
     out = bytearray((VERSION, kind))
-    if kind.is_push:
-        assert in_reply_to is None
+    if in_reply_to is None:
+        assert kind.is_push, "an answer needs in_reply_to"
     else:
+        assert not kind.is_push, "a push answers nothing"
         out += in_reply_to
     U64.write(now_ms, out)
     _encode_body(kind, body, out)
@@ -420,13 +440,13 @@ def is_push_frame_id(push_key: bytes, frame_id: bytes) -> bool:
     )
 
 
-def encode_record(record: Record, value) -> bytes:
+def encode_record(record: Record[T], value: T) -> bytes:
     out = bytearray()
     record.write(value, out)
     return bytes(out)
 
 
-def decode_record(record: Record, data: bytes):
+def decode_record(record: Record[T], data: bytes) -> T:
     r = _Reader(data)
     value = record.read(r)
     if r.pos != len(data):
