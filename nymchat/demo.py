@@ -100,7 +100,7 @@ class Demo:
         home = self.dir / name
         home.mkdir(mode=0o700)
         profile = Profile(home, keystore.create(home, PASSPHRASE))
-        stack.callback(profile.store.close)
+        stack.callback(profile.close)
         return await self._connect(stack, profile, name, contact)
 
     async def _connect(self, stack, profile: Profile, name: str, contact: str) -> Engine:
@@ -149,7 +149,7 @@ class Demo:
             self._show_node()
             async with AsyncExitStack() as bob_stack:
                 profile = Profile(self.dir / "bob", keystore.unlock(self.dir / "bob", PASSPHRASE))
-                bob_stack.callback(profile.store.close)
+                bob_stack.callback(profile.close)
                 bob = await self._connect(bob_stack, profile, "bob", contact)
                 for message in await bob.inbox(quiet=0.5):
                     bob.shown(message)

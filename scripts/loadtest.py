@@ -50,7 +50,7 @@ UNLIMITED = [
 async def user(stack: AsyncExitStack, home: Path, url: str, contact: str, name: str) -> Engine:
     home.mkdir(mode=0o700)
     profile = Profile(home, keystore.create(home, "load test passphrase"))
-    stack.callback(profile.store.close)
+    stack.callback(profile.close)
     engine = await stack.enter_async_context(
         connect(profile, f"{url}/{name}", NodeContact.parse(contact))
     )

@@ -179,16 +179,16 @@ class ChatSession:
                     "info",
                     {
                         "text": describe(
-                            contact["username"],
+                            contact.username,
                             self.engine.safety_number(contact),
                             self.engine.new_safety_number(contact),
-                            contact["verified"],
+                            contact.verified,
                             "/trust",
                         )
                         + (
                             ""
-                            if contact["verified"] or contact["changed"]
-                            else f", then /verify {contact['username']} mark"
+                            if contact.verified or contact.changed
+                            else f", then /verify {contact.username} mark"
                         )
                     },
                 )
@@ -199,7 +199,7 @@ class ChatSession:
                 Event(
                     "notice",
                     {
-                        "text": f"now trusting {contact['username']}'s new "
+                        "text": f"now trusting {contact.username}'s new "
                         "key; safety number "
                         f"{self.engine.safety_number(contact)}"
                     },

@@ -4,7 +4,7 @@ at the node (the name, the node, the Olm account)."""
 from pathlib import Path
 
 from nymchat import _native
-from nymchat.client.store import ClientStore, derive_keys
+from nymchat.client.store import ClientStore, derive_keys, snapshot
 from nymchat.errors import NotRegistered
 from nymchat.protocol.contact import NodeContact
 
@@ -36,6 +36,24 @@ class Profile:
 
     def save_account(self, account: "_native.Account") -> None:
         self.store.put("account", account.pickle(self.store.pickle_key))
+
+    def contact_count(self) -> int:
+        return len(self.store.contacts())
+
+    def restored(self) -> int:
+        """After a restore: the sessions' ratchets may have moved on since the backup, and
+        sending with them again would reuse message keys. Each contact gets a new session
+        at the next message (same identity: no key change to show), and a new fallback key
+        is published at the next connection (the node may hold one made after the backup).
+        Returns how many sessions were dropped."""
+        with self.store.transaction():
+            dropped = self.store.drop_all_sessions()
+            self.store.put("fallback_published", 0)
+        return dropped
+
+    def snapshot(self) -> bytes:
+        """The profile's database as one consistent image, for a backup."""
+        return snapshot(self.home / "client.db")
 
     def close(self) -> None:
         self.store.close()

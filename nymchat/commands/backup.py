@@ -16,7 +16,6 @@ def run(args: argparse.Namespace) -> int:
     from nymchat.client import backup
     from nymchat.client.connect import home_of
     from nymchat.client.profile import Profile
-    from nymchat.client.store import snapshot
     from nymchat.errors import NymchatError
     from nymchat.files import write_atomic
     from nymchat.passphrase import get_passphrase
@@ -35,12 +34,11 @@ def run(args: argparse.Namespace) -> int:
     # store creates or migrates the database.
     profile = Profile(home, keystore.unlock(home, passphrase, sealed))
     try:
-        username, contacts = profile.username, len(profile.store.contacts())
+        username, contacts = profile.username, profile.contact_count()
     finally:
-        profile.store.close()
-    data = backup.seal(
-        sealed, snapshot(home / "client.db"), passphrase, int(time.time() * 1000), __version__
-    )
+        profile.close()
+    image = profile.snapshot()  # of the file, once the store is closed
+    data = backup.seal(sealed, image, passphrase, int(time.time() * 1000), __version__)
     try:
         write_atomic(target, data)
     except OSError as e:

@@ -50,16 +50,10 @@ def run(args: argparse.Namespace) -> int:
     write_atomic(home / "client.db", database)
     profile = Profile(home, identity)
     try:
-        with profile.store.transaction():
-            # The sessions' ratchets may have moved on since the backup: sending with them
-            # again would reuse message keys. Each contact gets a new session at the next
-            # message (same identity: no key change to show), and a new fallback key is
-            # published at the next connection (the node may hold one made after the backup).
-            dropped = profile.store.drop_all_sessions()
-            profile.store.put("fallback_published", 0)
-        username, contacts = profile.username, len(profile.store.contacts())
+        dropped = profile.restored()
+        username, contacts = profile.username, profile.contact_count()
     finally:
-        profile.store.close()
+        profile.close()
     # Last: a restore cut short leaves no identity beside the data, and is simply redone.
     write_atomic(
         keystore.path_in(home), (json.dumps(manifest["keystore"], indent=2) + "\n").encode()

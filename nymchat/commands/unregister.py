@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
         asyncio.run(main())
     finally:
-        profile.store.close()
+        profile.close()
     if args.json:
         print(json.dumps({"unregistered": username}))
     elif not args.quiet:
