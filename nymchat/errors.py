@@ -26,7 +26,7 @@ classes marked (native), bound once when the module loads.
           ├── BadKey              (native) malformed or weak key
           ├── BadSignature        (native) signature does not verify
           ├── DecryptionFailed    (native) envelope does not open
-          ├── SessionBroken       (native) an end-to-end session cannot go on
+          │    └── SessionBroken  (native) an end-to-end session cannot go on
           ├── FramingError        (native) malformed or inconsistent frame
           └── InvalidArgument     (native) argument outside what the core accepts
 
@@ -144,7 +144,7 @@ class DecryptionFailed(CryptoError):
     message = "the message could not be decrypted"
 
 
-class SessionBroken(CryptoError):
+class SessionBroken(DecryptionFailed):
     message = "the end-to-end session cannot go on"
 
 

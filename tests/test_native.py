@@ -3,6 +3,8 @@
 import contextlib
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -24,10 +26,101 @@ def node():
 
 
 def test_errors_are_one_hierarchy():
-    for name in ["BadKey", "BadSignature", "DecryptionFailed", "FramingError", "InvalidArgument"]:
+    names = ["BadKey", "BadSignature", "DecryptionFailed", "SessionBroken", "FramingError"]
+    for name in [*names, "InvalidArgument"]:
         cls = getattr(errors, name)
         assert issubclass(cls, errors.CryptoError)
         assert issubclass(cls, errors.NymchatError)
+
+
+def _native_errors(alice):
+    """One call per class the core raises, with that class."""
+    account = _native.Account()
+    return {
+        errors.BadKey: lambda: _native.PublicKey(bytes(31)),
+        errors.BadSignature: lambda: _native.verify(alice.signing_public, "x", b"m", bytes(64)),
+        errors.DecryptionFailed: lambda: _native.open_envelope(alice, "ctx", bytes(200)),
+        errors.SessionBroken: lambda: account.inbound(alice.agreement_public, b"\x00garbage"),
+        errors.FramingError: lambda: _native.Reassembler().push(b"short", 0.0),
+        errors.InvalidArgument: lambda: _native.encode_frames(b"x", b"short id"),
+        errors.JsonError: lambda: _native.json_loads(b"{"),
+    }
+
+
+def test_each_native_error_is_the_class_of_nymchat_errors(alice):
+    for cls, call in _native_errors(alice).items():
+        with pytest.raises(cls) as raised:
+            call()
+        assert type(raised.value) is cls
+        assert str(raised.value)
+
+
+def test_native_errors_are_bound_once_not_looked_up_when_raised(alice, monkeypatch):
+    class Impostor(Exception):
+        pass
+
+    for cls, call in _native_errors(alice).items():
+        monkeypatch.setattr(errors, cls.__name__, Impostor)
+        with pytest.raises(cls) as raised:
+            call()
+        assert type(raised.value) is cls
+
+
+def test_a_class_missing_from_nymchat_errors_fails_the_import_of_the_core(tmp_path):
+    script = (
+        "import nymchat.errors as e; del e.SessionBroken\n"
+        "try:\n    import nymchat._native\n"
+        "except AttributeError as error:\n    print('refused:', error)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert out.stdout.startswith("refused:") and "SessionBroken" in out.stdout, out
+
+
+def _session_pair():
+    alice, bob = _native.Account(), _native.Account()
+    [(_, one_time)] = bob.generate_one_time_keys(1)
+    a = alice.outbound(bob.curve25519_key, one_time)
+    b, _ = bob.inbound(alice.curve25519_key, a.encrypt(b"hello"))
+    a.decrypt(b.encrypt(b"hi"))
+    return alice, bob, a, b
+
+
+def test_a_session_that_cannot_go_on_raises_session_broken():
+    alice, bob, a, b = _session_pair()
+    _, _, other, _ = _session_pair()
+    message = a.encrypt(b"in this session")
+    corrupted = message[:-1] + bytes([message[-1] ^ 1])
+    key = os.urandom(32)
+    broken = {
+        "a message of another session": lambda: b.decrypt(other.encrypt(b"elsewhere")),
+        "a corrupted message": lambda: b.decrypt(corrupted),
+        "a message that is no session message": lambda: b.decrypt(b"\x07junk"),
+        "a replayed message": lambda: b.decrypt(message) and b.decrypt(message),
+        "an opening message that opens no session": lambda: bob.inbound(
+            alice.curve25519_key, _native.Account().outbound(bob.curve25519_key, key).encrypt(b"x")
+        ),
+        "a session state that does not load": lambda: _native.Session.from_pickle(
+            b.pickle(key), os.urandom(32)
+        ),
+    }
+    for what, call in broken.items():
+        with pytest.raises(errors.SessionBroken):
+            call()
+            pytest.fail(what)
+    assert a.decrypt(b.encrypt(b"still fine")) == b"still fine"
+
+
+def test_errors_outside_sessions_are_not_session_broken(alice):
+    key = os.urandom(32)
+    with pytest.raises(errors.DecryptionFailed) as raised:
+        _native.Account.from_pickle(_native.Account().pickle(key), os.urandom(32))
+    assert type(raised.value) is errors.DecryptionFailed
+    with pytest.raises(errors.BadKey):
+        _native.Account().outbound(b"short", bytes(32))
+    with pytest.raises(errors.InvalidArgument):
+        _native.Session.from_pickle("x", b"short key")
 
 
 def test_signature_is_bound_to_its_role(alice):
@@ -125,6 +218,18 @@ def test_framing_round_trip_out_of_order():
     done = [x for x in results if x is not None]
     assert done == [(ID, payload)]
     assert (r.pending_messages, r.pending_bytes) == (0, 0)
+
+
+def test_reassembled_payloads_are_bytes_that_never_change_after():
+    """The core writes a message straight into the `bytes` it hands back: once handed
+    back, later frames (even of the same id, once forgotten) write elsewhere."""
+    chunk = _native.FRAME_CHUNK_LEN
+    r = _native.Reassembler(completed_memory=0)
+    first, second = os.urandom(3 * chunk), os.urandom(3 * chunk)
+    [(_, out)] = [x for f in _native.encode_frames(first, ID) if (x := r.push(f, 0.0))]
+    [(_, again)] = [x for f in _native.encode_frames(second, ID) if (x := r.push(f, 0.0))]
+    assert type(out) is bytes and (out, again) == (first, second)
+    assert type(r.push(_native.encode_frames(b"one frame", ID)[0], 0.0)[1]) is bytes
 
 
 def test_reassembler_memory_is_bounded():

@@ -21,9 +21,13 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 use crate::identity::{Identity, PUBLIC_KEY_LEN, PublicKey, SIGNATURE_LEN, check_label};
 
+/// The envelope format's version byte.
 pub const VERSION: u8 = 1;
+/// Bytes of a message id.
 pub const MESSAGE_ID_LEN: usize = 16;
+/// Bytes of the cleartext header: version ‖ ephemeral key ‖ message id.
 pub const HEADER_LEN: usize = 1 + PUBLIC_KEY_LEN + MESSAGE_ID_LEN;
+/// Bytes of the AES-GCM tag.
 pub const TAG_LEN: usize = 16;
 /// Bytes an envelope adds to its plaintext.
 pub const OVERHEAD: usize = HEADER_LEN + PUBLIC_KEY_LEN + SIGNATURE_LEN + TAG_LEN;
@@ -33,8 +37,11 @@ const SIGNATURE_LABEL: &str = "envelope";
 /// What `open` hands back.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Opened {
+    /// The sender's Ed25519 key, whose signature inside was checked.
     pub sender: [u8; PUBLIC_KEY_LEN],
+    /// The message id from the (authenticated) header.
     pub message_id: [u8; MESSAGE_ID_LEN],
+    /// What was sealed.
     pub plaintext: Vec<u8>,
 }
 
@@ -112,10 +119,11 @@ fn cipher(
     let mut okm = Zeroizing::new([0u8; 44]);
     Hkdf::<Sha256>::new(Some(&salt), shared.as_bytes())
         .expand(&info, okm.as_mut())
-        .expect("44 bytes is a valid HKDF-SHA256 length");
+        .map_err(|_| Error::InvalidArgument("HKDF-SHA256 cannot give 44 bytes".into()))?;
     let mut key = Zeroizing::new([0u8; 32]);
+    let mut nonce = [0u8; 12];
     key.copy_from_slice(&okm[..32]);
-    let nonce = okm[32..].try_into().expect("12-byte nonce");
+    nonce.copy_from_slice(&okm[32..]);
     Ok(CipherKey { key, nonce })
 }
 
@@ -131,7 +139,7 @@ pub fn seal(
     message_id: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
-    let ephemeral = StaticSecret::from(crate::random_bytes::<32>());
+    let ephemeral = StaticSecret::from(crate::random_bytes::<32>()?);
     seal_with_ephemeral(sender, recipient, context, message_id, plaintext, ephemeral)
 }
 
@@ -196,6 +204,8 @@ pub fn open(
     }
     let (header, body) = envelope.split_at(HEADER_LEN);
     let ephemeral_public = read_key(&header[1..33], "ephemeral key")?;
+    let mut message_id = [0u8; MESSAGE_ID_LEN];
+    message_id.copy_from_slice(&header[33..]);
     let recipient_public = recipient.agreement_public();
     let own_secret = recipient.agreement_secret();
     let aead = cipher(
@@ -227,7 +237,7 @@ pub fn open(
 
     Ok(Opened {
         sender: read_key(sender, "sender key")?,
-        message_id: header[33..].try_into().expect("16-byte id"),
+        message_id,
         plaintext: plaintext.to_vec(),
     })
 }
@@ -239,7 +249,7 @@ mod tests {
     const ID: [u8; 16] = [7u8; 16];
 
     fn pair() -> (Identity, Identity) {
-        (Identity::generate(), Identity::generate())
+        (Identity::generate().unwrap(), Identity::generate().unwrap())
     }
 
     #[test]
@@ -256,7 +266,7 @@ mod tests {
     #[test]
     fn wrong_recipient_context_or_sender_fails() {
         let (alice, node) = pair();
-        let mallory = Identity::generate();
+        let mallory = Identity::generate().unwrap();
         let env = seal(&alice, &node.agreement_public(), "to-node", &ID, b"hello").unwrap();
         assert!(matches!(
             open(&mallory, "to-node", &env, None),
@@ -293,7 +303,7 @@ mod tests {
 
     #[test]
     fn low_order_recipient_key_is_refused() {
-        let alice = Identity::generate();
+        let alice = Identity::generate().unwrap();
         assert!(matches!(
             seal(&alice, &[0u8; 32], "ctx", &ID, b"x"),
             Err(Error::BadKey(_))

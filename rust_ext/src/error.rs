@@ -1,8 +1,9 @@
-//! The one error type of the core. The binding maps each variant onto the Python class
-//! of the same name in `nymchat.errors`.
+//! The one error type of the core. The binding maps each variant onto its class in
+//! `nymchat.errors` (`Random` onto Python's `OSError`), bound once.
 
 use thiserror::Error;
 
+/// Everything the core refuses or fails at; each variant says whose fault it is.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum Error {
     /// A public or secret key that is malformed, of the wrong length or weak.
@@ -14,6 +15,11 @@ pub enum Error {
     /// An envelope that does not open: wrong recipient, context, tampered or truncated.
     #[error("envelope could not be opened: {0}")]
     DecryptionFailed(&'static str),
+    /// An end-to-end session that cannot go on: a session message that is malformed or
+    /// does not decrypt in it, a session-opening message that opens none, a session state
+    /// that does not load. The client starts a new session.
+    #[error("the end-to-end session cannot go on: {0}")]
+    SessionBroken(&'static str),
     /// A frame that is malformed, inconsistent or over a limit.
     #[error("bad frame: {0}")]
     Framing(String),
@@ -23,6 +29,10 @@ pub enum Error {
     /// JSON that serde_json refuses: bad syntax, or past its bounds; serde_json's own text.
     #[error("{0}")]
     Json(String),
+    /// The operating system's random source failed: no key or nonce can be made.
+    #[error("the operating system's random source failed: {0}")]
+    Random(getrandom::Error),
 }
 
+/// The result of every fallible call of the core.
 pub type Result<T> = std::result::Result<T, Error>;

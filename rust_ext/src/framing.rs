@@ -18,14 +18,19 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::error::{Error, Result};
 
+/// The frame format's version byte.
 pub const VERSION: u8 = 1;
 /// One Sphinx packet carries ~1604 B of application data; the nym-client adds a type
 /// byte (two for replies) and a padding marker, so 1600 B fills a packet for `send`,
 /// `sendAnonymous` and `reply` alike.
 pub const FRAME_SIZE: usize = 1600;
-pub const HEADER_LEN: usize = 1 + 16 + 2 + 2 + 4;
+/// Bytes of a frame's header: version ‖ message id ‖ index ‖ count ‖ total length.
+pub const HEADER_LEN: usize = 1 + MESSAGE_ID_LEN + 2 + 2 + 4;
+/// Payload bytes one frame carries.
 pub const CHUNK_LEN: usize = FRAME_SIZE - HEADER_LEN;
+/// Most frames of one message (a bucket: 3 × 2^14); about 74 MiB of payload.
 pub const MAX_FRAMES: usize = 49_152;
+/// Bytes of a message id.
 pub const MESSAGE_ID_LEN: usize = 16;
 
 /// The smallest bucket of frames that holds `frames` frames, if any.
@@ -48,23 +53,64 @@ pub fn frame_count(len: usize) -> Result<usize> {
     })
 }
 
+/// The frames of one payload, each written straight into a buffer the caller provides
+/// (the binding's are Python `bytes`), so no frame is built anywhere first.
+pub struct Framer<'a> {
+    payload: &'a [u8],
+    message_id: [u8; MESSAGE_ID_LEN],
+    count: usize,
+}
+
+impl<'a> Framer<'a> {
+    /// Plans the frames of `payload` under `message_id`; refuses a payload too large to
+    /// frame before anything is allocated.
+    pub fn new(payload: &'a [u8], message_id: &[u8]) -> Result<Self> {
+        let message_id = message_id.try_into().map_err(|_| {
+            Error::InvalidArgument(format!("message id must be {MESSAGE_ID_LEN} bytes"))
+        })?;
+        Ok(Self {
+            payload,
+            message_id,
+            count: frame_count(payload.len())?,
+        })
+    }
+
+    /// Number of frames (a bucket).
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Writes frame `index` (below `count()`) over the whole of `frame`, which must be
+    /// `FRAME_SIZE` bytes: header, its chunk of the payload, zeros after.
+    pub fn write(&self, index: usize, frame: &mut [u8]) -> Result<()> {
+        if index >= self.count || frame.len() != FRAME_SIZE {
+            return Err(Error::InvalidArgument(format!(
+                "frame {index} of {} into {} bytes",
+                self.count,
+                frame.len()
+            )));
+        }
+        let (header, chunk) = frame.split_at_mut(HEADER_LEN);
+        header[0] = VERSION;
+        header[1..17].copy_from_slice(&self.message_id);
+        header[17..19].copy_from_slice(&(index as u16).to_be_bytes());
+        header[19..21].copy_from_slice(&(self.count as u16).to_be_bytes());
+        header[21..25].copy_from_slice(&(self.payload.len() as u32).to_be_bytes());
+        let start = (index * CHUNK_LEN).min(self.payload.len());
+        let data = &self.payload[start..(start + CHUNK_LEN).min(self.payload.len())];
+        let (filled, padding) = chunk.split_at_mut(data.len());
+        filled.copy_from_slice(data);
+        padding.fill(0);
+        Ok(())
+    }
+}
+
 /// Splits `payload` into frames, returned back to back (`frame_count * FRAME_SIZE` bytes).
 pub fn encode(payload: &[u8], message_id: &[u8]) -> Result<Vec<u8>> {
-    let message_id: &[u8; MESSAGE_ID_LEN] = message_id.try_into().map_err(|_| {
-        Error::InvalidArgument(format!("message id must be {MESSAGE_ID_LEN} bytes"))
-    })?;
-    let count = frame_count(payload.len())?;
-    let mut out = vec![0u8; count * FRAME_SIZE];
-    let mut chunks = payload.chunks(CHUNK_LEN);
+    let framer = Framer::new(payload, message_id)?;
+    let mut out = vec![0u8; framer.count() * FRAME_SIZE];
     for (index, frame) in out.chunks_exact_mut(FRAME_SIZE).enumerate() {
-        frame[0] = VERSION;
-        frame[1..17].copy_from_slice(message_id);
-        frame[17..19].copy_from_slice(&(index as u16).to_be_bytes());
-        frame[19..21].copy_from_slice(&(count as u16).to_be_bytes());
-        frame[21..25].copy_from_slice(&(payload.len() as u32).to_be_bytes());
-        if let Some(chunk) = chunks.next() {
-            frame[HEADER_LEN..HEADER_LEN + chunk.len()].copy_from_slice(chunk);
-        }
+        framer.write(index, frame)?;
     }
     Ok(out)
 }
@@ -72,9 +118,13 @@ pub fn encode(payload: &[u8], message_id: &[u8]) -> Result<Vec<u8>> {
 /// The decoded header of one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
+    /// The message the frame belongs to.
     pub message_id: [u8; MESSAGE_ID_LEN],
+    /// Its place among the message's frames, from 0.
     pub index: usize,
+    /// Frames of the message (a bucket).
     pub count: usize,
+    /// Payload bytes of the whole message.
     pub total_len: usize,
 }
 
@@ -102,11 +152,13 @@ pub fn parse(frame: &[u8]) -> Result<(FrameHeader, &[u8])> {
     if frame[0] != VERSION {
         return Err(bad(format!("unknown frame version {}", frame[0])));
     }
+    let mut message_id = [0u8; MESSAGE_ID_LEN];
+    message_id.copy_from_slice(&frame[1..17]);
     let header = FrameHeader {
-        message_id: frame[1..17].try_into().expect("16 bytes"),
+        message_id,
         index: u16::from_be_bytes([frame[17], frame[18]]) as usize,
         count: u16::from_be_bytes([frame[19], frame[20]]) as usize,
-        total_len: u32::from_be_bytes(frame[21..25].try_into().expect("4 bytes")) as usize,
+        total_len: u32::from_be_bytes([frame[21], frame[22], frame[23], frame[24]]) as usize,
     };
     if header.index >= header.count {
         return Err(bad(format!(
@@ -121,7 +173,8 @@ pub fn parse(frame: &[u8]) -> Result<(FrameHeader, &[u8])> {
         )));
     }
     let (data, padding) = frame[HEADER_LEN..].split_at(header.data_len());
-    if padding.iter().any(|&b| b != 0) {
+    // OR-ing every byte (no early exit) lets the compiler check whole vectors at once.
+    if padding.iter().fold(0, |acc, &b| acc | b) != 0 {
         return Err(bad("non-zero padding"));
     }
     Ok((header, data))
@@ -160,16 +213,40 @@ impl Default for Limits {
     }
 }
 
+/// Where a message is reassembled and then handed back whole: `len` bytes, zeroed at
+/// first. The binding's buffers are the Python `bytes` it returns, so frames' data is
+/// written once, straight into the result.
+pub trait Buffer: Sized {
+    /// A buffer of `len` zero bytes (`len` is within the limits, checked before).
+    fn zeroed(len: usize) -> Result<Self>;
+    /// Its bytes, to write frames' data into.
+    fn bytes_mut(&mut self) -> &mut [u8];
+}
+
+impl Buffer for Vec<u8> {
+    fn zeroed(len: usize) -> Result<Self> {
+        Ok(vec![0; len])
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+
 /// Frames from different sources never mix: the key is (source, message id).
 type Key = (Vec<u8>, [u8; MESSAGE_ID_LEN]);
 
-struct Partial {
+struct Partial<B> {
     header: FrameHeader,
-    data: Vec<u8>,
+    data: B,
     received: Vec<bool>,
     missing: usize,
-    first_seen: f64,
     serial: u64,
+}
+
+/// Whether `serial` is the incomplete message held under `key` now.
+fn is_live<B>(pending: &HashMap<Key, Partial<B>>, key: &Key, serial: u64) -> bool {
+    pending.get(key).is_some_and(|p| p.serial == serial)
 }
 
 /// What one source holds: reserved bytes and its incomplete messages, oldest first (by
@@ -186,11 +263,12 @@ struct Holding {
 /// messages and `max_source_bytes`, and makes room among its own oldest; when the whole
 /// pool is full, the source holding the most bytes loses its oldest. So one source
 /// flooding frames evicts only its own messages.
-pub struct Reassembler {
+pub struct Reassembler<B = Vec<u8>> {
     limits: Limits,
-    pending: HashMap<Key, Partial>,
-    /// Incomplete messages oldest first, as (key, serial); stale entries are skipped.
-    age_order: VecDeque<(Key, u64)>,
+    pending: HashMap<Key, Partial<B>>,
+    /// Incomplete messages oldest first, as (key, serial, first seen); entries of messages
+    /// gone since are skipped, and swept once they outnumber the live ones.
+    age_order: VecDeque<(Key, u64, f64)>,
     pending_bytes: usize,
     sources: HashMap<Vec<u8>, Holding>,
     completed: HashSet<Key>,
@@ -201,12 +279,15 @@ pub struct Reassembler {
 
 /// A whole message.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Complete {
+pub struct Complete<B = Vec<u8>> {
+    /// The message's id.
     pub message_id: [u8; MESSAGE_ID_LEN],
-    pub payload: Vec<u8>,
+    /// The message's payload, padding removed.
+    pub payload: B,
 }
 
-impl Reassembler {
+impl<B: Buffer> Reassembler<B> {
+    /// An empty reassembler within `limits`.
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
@@ -245,7 +326,7 @@ impl Reassembler {
 
     /// Takes one frame; returns the message when this frame completes it.
     /// Duplicate frames, and frames of a message already completed, return `None`.
-    pub fn push(&mut self, frame: &[u8], now: f64, source: &[u8]) -> Result<Option<Complete>> {
+    pub fn push(&mut self, frame: &[u8], now: f64, source: &[u8]) -> Result<Option<Complete<B>>> {
         let (header, data) = parse(frame)?;
         if header.total_len > self.limits.max_message_bytes {
             return Err(bad(format!(
@@ -259,10 +340,12 @@ impl Reassembler {
             return Ok(None);
         }
         if header.count == 1 {
+            let mut payload = B::zeroed(data.len())?;
+            payload.bytes_mut().copy_from_slice(data);
             self.remember_completed(key);
             return Ok(Some(Complete {
                 message_id: header.message_id,
-                payload: data.to_vec(),
+                payload,
             }));
         }
         let partial = match self.pending.get_mut(&key) {
@@ -279,54 +362,55 @@ impl Reassembler {
         partial.missing -= 1;
         if !data.is_empty() {
             let start = header.index * CHUNK_LEN;
-            partial.data[start..start + data.len()].copy_from_slice(data);
+            partial.data.bytes_mut()[start..start + data.len()].copy_from_slice(data);
         }
         if partial.missing > 0 {
             return Ok(None);
         }
-        let partial = self.remove(&key);
-        self.remember_completed(key);
-        Ok(Some(Complete {
+        let complete = self.remove(&key).map(|partial| Complete {
             message_id: header.message_id,
             payload: partial.data,
-        }))
+        });
+        self.remember_completed(key);
+        Ok(complete)
     }
 
     /// Drops incomplete messages whose first frame is older than the TTL.
     pub fn expire(&mut self, now: f64) {
-        while let Some((key, serial)) = self.age_order.pop_front() {
-            match self.pending.get(&key) {
-                Some(p) if p.serial == serial && now - p.first_seen < self.limits.ttl => {
-                    self.age_order.push_front((key, serial));
-                    break;
-                }
-                Some(p) if p.serial == serial => {
-                    self.remove(&key);
-                    self.evicted += 1;
-                }
-                _ => {}
+        while let Some((key, serial, first_seen)) = self.age_order.pop_front() {
+            if now - first_seen < self.limits.ttl {
+                self.age_order.push_front((key, serial, first_seen));
+                break;
+            }
+            if is_live(&self.pending, &key, serial) {
+                self.remove(&key);
+                self.evicted += 1;
             }
         }
     }
 
     /// Takes an incomplete message out of the pool and its source's holding.
-    fn remove(&mut self, key: &Key) -> Partial {
-        let partial = self.pending.remove(key).expect("present");
-        self.pending_bytes -= partial.data.len();
-        let holding = self.sources.get_mut(&key.0).expect("a source holds it");
-        holding.bytes -= partial.data.len();
-        holding.messages.retain(|(id, _)| *id != key.1);
-        if holding.messages.is_empty() {
-            self.sources.remove(&key.0);
+    fn remove(&mut self, key: &Key) -> Option<Partial<B>> {
+        let partial = self.pending.remove(key)?;
+        self.pending_bytes -= partial.header.total_len;
+        if let Some(holding) = self.sources.get_mut(&key.0) {
+            holding.bytes -= partial.header.total_len;
+            holding.messages.retain(|(id, _)| *id != key.1);
+            if holding.messages.is_empty() {
+                self.sources.remove(&key.0);
+            }
         }
-        partial
+        Some(partial)
     }
 
-    /// Drops the oldest incomplete message of `source`.
-    fn evict_oldest_of(&mut self, source: &[u8]) {
-        let (id, _) = self.sources[source].messages[0];
-        self.remove(&(source.to_vec(), id));
-        self.evicted += 1;
+    /// Drops the oldest incomplete message of `source`; false if it holds none.
+    fn evict_oldest_of(&mut self, source: &[u8]) -> bool {
+        let Some(&(id, _)) = self.sources.get(source).and_then(|h| h.messages.front()) else {
+            return false;
+        };
+        let evicted = self.remove(&(source.to_vec(), id)).is_some();
+        self.evicted += u64::from(evicted);
+        evicted
     }
 
     /// The source holding the most bytes (then the most messages, then the oldest one).
@@ -337,24 +421,25 @@ impl Reassembler {
                 (
                     h.bytes,
                     h.messages.len(),
-                    std::cmp::Reverse(h.messages[0].1),
+                    h.messages
+                        .front()
+                        .map(|&(_, serial)| std::cmp::Reverse(serial)),
                 )
             })
             .map(|(source, _)| source.clone())
     }
 
-    fn start(&mut self, key: Key, header: FrameHeader, now: f64) -> Result<&mut Partial> {
+    fn start(&mut self, key: Key, header: FrameHeader, now: f64) -> Result<&mut Partial<B>> {
         let limits = self.limits;
         if header.total_len > limits.max_pending_bytes.min(limits.max_source_bytes) {
             return Err(bad("message is larger than the reassembly buffer"));
         }
         while let Some(own) = self.sources.get(&key.0) {
-            if own.messages.len() < limits.max_source_messages
-                && own.bytes + header.total_len <= limits.max_source_bytes
-            {
+            let fits = own.messages.len() < limits.max_source_messages
+                && own.bytes + header.total_len <= limits.max_source_bytes;
+            if fits || !self.evict_oldest_of(&key.0) {
                 break;
             }
-            self.evict_oldest_of(&key.0);
         }
         while self.pending.len() >= limits.max_pending_messages
             || self.pending_bytes + header.total_len > limits.max_pending_bytes
@@ -362,21 +447,28 @@ impl Reassembler {
             let Some(source) = self.largest_source() else {
                 break;
             };
-            self.evict_oldest_of(&source);
+            if !self.evict_oldest_of(&source) {
+                break;
+            }
         }
+        let data = B::zeroed(header.total_len)?;
         let serial = self.next_serial;
         self.next_serial += 1;
         self.pending_bytes += header.total_len;
         let holding = self.sources.entry(key.0.clone()).or_default();
         holding.bytes += header.total_len;
         holding.messages.push_back((key.1, serial));
-        self.age_order.push_back((key.clone(), serial));
+        if self.age_order.len() >= 2 * self.pending.len() + 64 {
+            let pending = &self.pending;
+            self.age_order
+                .retain(|(key, serial, _)| is_live(pending, key, *serial));
+        }
+        self.age_order.push_back((key.clone(), serial, now));
         Ok(self.pending.entry(key).or_insert(Partial {
             header,
-            data: vec![0u8; header.total_len],
+            data,
             received: vec![false; header.count],
             missing: header.count,
-            first_seen: now,
             serial,
         }))
     }
@@ -432,7 +524,7 @@ mod tests {
         fs.reverse();
         let dup = fs[2].clone();
         fs.insert(1, dup);
-        let mut r = Reassembler::new(Limits::default());
+        let mut r: Reassembler = Reassembler::new(Limits::default());
         let mut done = None;
         for f in &fs {
             if let Some(c) = r.push(f, 0.0, b"src").unwrap() {
@@ -452,7 +544,7 @@ mod tests {
     fn sources_do_not_mix() {
         let data = payload(3 * CHUNK_LEN);
         let fs = frames(&data, &ID);
-        let mut r = Reassembler::new(Limits::default());
+        let mut r: Reassembler = Reassembler::new(Limits::default());
         assert_eq!(r.push(&fs[0], 0.0, b"a").unwrap(), None);
         assert_eq!(r.push(&fs[1], 0.0, b"b").unwrap(), None);
         assert_eq!(r.push(&fs[2], 0.0, b"a").unwrap(), None);
@@ -462,7 +554,7 @@ mod tests {
     #[test]
     fn hostile_frames_are_rejected() {
         let fs = frames(&payload(100), &ID);
-        let mut r = Reassembler::new(Limits::default());
+        let mut r: Reassembler = Reassembler::new(Limits::default());
         let mut check =
             |f: Vec<u8>| assert!(matches!(r.push(&f, 0.0, b""), Err(Error::Framing(_))));
         check(fs[0][..FRAME_SIZE - 1].to_vec());
@@ -488,7 +580,7 @@ mod tests {
         let data = payload(2 * CHUNK_LEN);
         let fs = frames(&data, &ID);
         let other = frames(&payload(3 * CHUNK_LEN), &ID);
-        let mut r = Reassembler::new(Limits::default());
+        let mut r: Reassembler = Reassembler::new(Limits::default());
         assert_eq!(r.push(&fs[0], 0.0, b"").unwrap(), None);
         assert!(r.push(&other[1], 0.0, b"").is_err());
         assert_eq!(r.push(&fs[1], 0.0, b"").unwrap().unwrap().payload, data);
@@ -505,7 +597,7 @@ mod tests {
             ttl: 10.0,
             completed_memory: 8,
         };
-        let mut r = Reassembler::new(limits);
+        let mut r: Reassembler = Reassembler::new(limits);
         for i in 0..20u8 {
             let fs = frames(&payload(2 * CHUNK_LEN), &[i; 16]);
             r.push(&fs[0], f64::from(i), b"").unwrap();
@@ -518,6 +610,24 @@ mod tests {
         assert_eq!(r.pending_bytes(), 0);
         let big = frames(&payload(11 * CHUNK_LEN), &ID);
         assert!(r.push(&big[0], 0.0, b"").is_err());
+    }
+
+    #[test]
+    fn completed_messages_behind_an_old_one_leave_no_trace() {
+        let mut r: Reassembler = Reassembler::new(Limits::default());
+        let stuck = frames(&payload(2 * CHUNK_LEN), &ID);
+        r.push(&stuck[0], 0.0, b"slow").unwrap();
+        for i in 0..5000u16 {
+            let mut id = [0u8; 16];
+            id[..2].copy_from_slice(&i.to_be_bytes());
+            let fs = frames(&payload(2 * CHUNK_LEN), &id);
+            assert_eq!(r.push(&fs[0], 1.0, b"fast").unwrap(), None);
+            assert!(r.push(&fs[1], 1.0, b"fast").unwrap().is_some());
+        }
+        assert_eq!(r.pending_messages(), 1);
+        assert!(r.age_order.len() <= 2 * r.pending_messages() + 64);
+        r.expire(1000.0);
+        assert_eq!((r.pending_messages(), r.evicted()), (0, 1));
     }
 
     fn small_pool() -> Reassembler {
@@ -600,7 +710,7 @@ mod tests {
             7 * CHUNK_LEN,
         ] {
             let data = payload(len);
-            let mut r = Reassembler::new(Limits::default());
+            let mut r: Reassembler = Reassembler::new(Limits::default());
             let out: Vec<Complete> = frames(&data, &ID)
                 .iter()
                 .filter_map(|f| r.push(f, 0.0, b"").unwrap())

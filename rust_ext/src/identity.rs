@@ -11,11 +11,15 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
+/// Prefix of every signed transcript: nymchat's signatures are never valid elsewhere.
 pub const SIGNATURE_DOMAIN: &[u8] = b"nymchat-sig-v1\x00";
+/// Bytes of an Ed25519 or X25519 public key.
 pub const PUBLIC_KEY_LEN: usize = 32;
+/// Bytes of an Ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
 /// Secret material of an identity: Ed25519 seed ‖ X25519 secret.
 pub const SECRET_LEN: usize = 64;
+/// Longest label (signature role or envelope context), in bytes.
 pub const MAX_LABEL_LEN: usize = 64;
 
 /// Checks a label (signature role or envelope context): 1–64 bytes of `[a-z0-9._/-]`.
@@ -48,9 +52,10 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub fn generate() -> Self {
-        let secret = Zeroizing::new(crate::random_bytes::<SECRET_LEN>());
-        Self::from_secret(secret.as_slice()).expect("fresh secret has the right length")
+    /// A fresh identity from the operating system's random source.
+    pub fn generate() -> Result<Self> {
+        let secret = Zeroizing::new(crate::random_bytes::<SECRET_LEN>()?);
+        Self::from_secret(secret.as_slice())
     }
 
     /// Restores an identity from `secret_bytes()` output.
@@ -71,6 +76,7 @@ impl Identity {
         })
     }
 
+    /// The secret keys (Ed25519 seed ‖ X25519 secret), the input of `from_secret`.
     pub fn secret_bytes(&self) -> Zeroizing<[u8; SECRET_LEN]> {
         let mut out = Zeroizing::new([0u8; SECRET_LEN]);
         out[..32].copy_from_slice(self.signing.as_bytes());
@@ -78,10 +84,12 @@ impl Identity {
         out
     }
 
+    /// The Ed25519 public key: who this identity is.
     pub fn signing_public(&self) -> [u8; PUBLIC_KEY_LEN] {
         self.signing.verifying_key().to_bytes()
     }
 
+    /// The X25519 public key, to which envelopes are sealed.
     pub fn agreement_public(&self) -> [u8; PUBLIC_KEY_LEN] {
         self.agreement_public.to_bytes()
     }
@@ -90,6 +98,7 @@ impl Identity {
         &self.agreement
     }
 
+    /// Signs `message` in the role `label` (domain-separated, see the module header).
     pub fn sign(&self, label: &str, message: &[u8]) -> Result<[u8; SIGNATURE_LEN]> {
         Ok(self.signing.sign(&signed_bytes(label, message)?).to_bytes())
     }
@@ -125,10 +134,12 @@ impl PublicKey {
         Ok(Self(key))
     }
 
+    /// The 32-byte encoding of the key.
     pub fn to_bytes(&self) -> [u8; PUBLIC_KEY_LEN] {
         self.0.to_bytes()
     }
 
+    /// `Ok` only if `signature` signs `message` in the role `label` under this key.
     pub fn verify(&self, label: &str, message: &[u8], signature: &[u8]) -> Result<()> {
         self.verify_raw(&signed_bytes(label, message)?, signature)
     }
@@ -151,9 +162,13 @@ fn parse_signature(signature: &[u8]) -> Result<Signature> {
 
 /// One item of a batch: who signed, in which role, what, and the signature.
 pub struct SignedItem<'a> {
+    /// The signer's key.
     pub key: &'a PublicKey,
+    /// The role the signature was made in.
     pub label: &'a str,
+    /// What was signed (without the domain prefix).
     pub message: &'a [u8],
+    /// The signature, checked for its length here.
     pub signature: &'a [u8],
 }
 
@@ -241,7 +256,7 @@ mod tests {
 
     #[test]
     fn signatures_are_bound_to_their_label() {
-        let id = Identity::generate();
+        let id = Identity::generate().unwrap();
         let key = PublicKey::from_bytes(&id.signing_public()).unwrap();
         let sig = id.sign("node-answer", b"hello").unwrap();
         assert!(key.verify("node-answer", b"hello", &sig).is_ok());
@@ -276,7 +291,7 @@ mod tests {
 
     #[test]
     fn secret_round_trip_keeps_both_keys() {
-        let id = Identity::generate();
+        let id = Identity::generate().unwrap();
         let again = Identity::from_secret(id.secret_bytes().as_ref()).unwrap();
         assert_eq!(id.signing_public(), again.signing_public());
         assert_eq!(id.agreement_public(), again.agreement_public());
@@ -352,7 +367,7 @@ mod tests {
         for n in 0..2000u32 {
             encodings.push(sha2::Sha256::digest(n.to_be_bytes()).into());
         }
-        let id = Identity::generate();
+        let id = Identity::generate().unwrap();
         for n in 0..50u32 {
             let sig = id.sign("t", &n.to_be_bytes()).unwrap();
             encodings.push(sig[..32].try_into().unwrap());
@@ -378,7 +393,7 @@ mod tests {
 
     #[test]
     fn batch_names_the_bad_items() {
-        let ids: Vec<Identity> = (0..8).map(|_| Identity::generate()).collect();
+        let ids: Vec<Identity> = (0..8).map(|_| Identity::generate().unwrap()).collect();
         let keys: Vec<PublicKey> = ids
             .iter()
             .map(|id| PublicKey::from_bytes(&id.signing_public()).unwrap())

@@ -21,25 +21,40 @@ fn refused(err: serde_json::Error) -> Error {
 #[derive(Debug, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ClientRequestText {
+    /// Send `message` to the Nym address `recipient`.
     #[serde(rename_all = "camelCase")]
     Send {
+        /// The message (text).
         message: String,
+        /// A Nym address.
         recipient: String,
+        /// The caller's tag for the answer, if any.
         connection_id: Option<u64>,
     },
+    /// Send `message` to `recipient` without revealing the sender, with `reply_surbs`
+    /// single-use reply blocks so they can answer.
     #[serde(rename_all = "camelCase")]
     SendAnonymous {
+        /// A Nym address.
         recipient: String,
+        /// The message (text).
         message: String,
+        /// How many reply blocks go with it.
         reply_surbs: u32,
+        /// The caller's tag for the answer, if any.
         connection_id: Option<u64>,
     },
+    /// Answer an anonymous sender through their reply blocks.
     #[serde(rename_all = "camelCase")]
     Reply {
+        /// Who to answer, as the nym-client tagged them.
         sender_tag: String,
+        /// The message (text).
         message: String,
+        /// The caller's tag for the answer, if any.
         connection_id: Option<u64>,
     },
+    /// Ask for the client's own Nym address.
     SelfAddress,
 }
 

@@ -17,9 +17,9 @@ pub use error::Error;
 /// Version of this crate, reported by `nymchat --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Fills `buf` from the operating system's CSPRNG.
-pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+/// `N` bytes from the operating system's CSPRNG.
+pub(crate) fn random_bytes<const N: usize>() -> error::Result<[u8; N]> {
     let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).expect("the operating system's random source failed");
-    buf
+    getrandom::fill(&mut buf).map_err(Error::Random)?;
+    Ok(buf)
 }

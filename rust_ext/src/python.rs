@@ -3,39 +3,62 @@
 
 use std::fmt;
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
-use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyType};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::envelope;
 use crate::error::Error;
-use crate::framing::{self, Limits, Reassembler};
+use crate::framing::{self, Framer, Limits, Reassembler};
 use crate::identity::{self, Identity, PublicKey, SignedItem};
 use crate::json::{self, ClientRequestText};
 use crate::session::{Account, Session};
 
+/// Binds the classes of `nymchat.errors` the core raises: `errors::Name` is the class,
+/// imported once and kept; `bind_errors` imports them all when the module loads, so a
+/// class missing from `nymchat.errors` fails that import, not a later error.
+macro_rules! native_errors {
+    ($($name:ident),+) => {
+        mod errors {
+            $(pyo3::import_exception!(nymchat.errors, $name);)+
+        }
+
+        fn bind_errors(py: Python<'_>) -> PyResult<()> {
+            let module = py.import("nymchat.errors")?;
+            $(
+                module.getattr(stringify!($name))?; // present: binding it cannot fail
+                py.get_type::<errors::$name>();
+            )+
+            Ok(())
+        }
+    };
+}
+
+native_errors!(
+    BadKey,
+    BadSignature,
+    DecryptionFailed,
+    SessionBroken,
+    FramingError,
+    InvalidArgument,
+    JsonError
+);
+
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
-        let class = match err {
-            Error::BadKey(_) => "BadKey",
-            Error::BadSignature => "BadSignature",
-            Error::DecryptionFailed(_) => "DecryptionFailed",
-            Error::Framing(_) => "FramingError",
-            Error::InvalidArgument(_) => "InvalidArgument",
-            Error::Json(_) => "JsonError",
-        };
         let message = err.to_string();
-        Python::attach(
-            |py| match py.import("nymchat.errors").and_then(|m| m.getattr(class)) {
-                Ok(cls) => match cls.cast_into::<PyType>() {
-                    Ok(cls) => PyErr::from_type(cls, message),
-                    Err(_) => PyRuntimeError::new_err(message),
-                },
-                Err(import_error) => import_error,
-            },
-        )
+        match err {
+            Error::BadKey(_) => errors::BadKey::new_err(message),
+            Error::BadSignature => errors::BadSignature::new_err(message),
+            Error::DecryptionFailed(_) => errors::DecryptionFailed::new_err(message),
+            Error::SessionBroken(_) => errors::SessionBroken::new_err(message),
+            Error::Framing(_) => errors::FramingError::new_err(message),
+            Error::InvalidArgument(_) => errors::InvalidArgument::new_err(message),
+            Error::Json(_) => errors::JsonError::new_err(message),
+            Error::Random(_) => PyOSError::new_err(message),
+        }
     }
 }
 
@@ -52,8 +75,8 @@ struct PyIdentity(Identity);
 impl PyIdentity {
     /// A fresh identity from the operating system's random source.
     #[staticmethod]
-    fn generate() -> Self {
-        Self(Identity::generate())
+    fn generate() -> PyResult<Self> {
+        Ok(Self(Identity::generate()?))
     }
 
     /// Restores an identity from the 64 bytes of `secret_bytes()`.
@@ -216,25 +239,52 @@ fn frame_count(length: usize) -> PyResult<usize> {
     Ok(framing::frame_count(length)?)
 }
 
-/// Splits `payload` into padded frames of `FRAME_SIZE` bytes.
+/// Splits `payload` into padded frames of `FRAME_SIZE` bytes, each written straight into
+/// its `bytes`.
 #[pyfunction]
 fn encode_frames<'py>(
     py: Python<'py>,
     payload: &[u8],
     message_id: &[u8],
 ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-    let frames = framing::encode(payload, message_id)?;
-    Ok(frames
-        .chunks_exact(framing::FRAME_SIZE)
-        .map(|frame| bytes(py, frame))
-        .collect())
+    let framer = Framer::new(payload, message_id)?;
+    (0..framer.count())
+        .map(|index| {
+            PyBytes::new_with(py, framing::FRAME_SIZE, |frame| {
+                Ok(framer.write(index, frame)?)
+            })
+        })
+        .collect()
+}
+
+/// A message reassembled straight into the `bytes` object that `push` hands back.
+struct PyPayload(Py<PyBytes>);
+
+impl framing::Buffer for PyPayload {
+    fn zeroed(len: usize) -> crate::error::Result<Self> {
+        Python::attach(|py| PyBytes::new_with(py, len, |_| Ok(())).map(Bound::unbind))
+            .map(Self)
+            .map_err(|_| Error::Framing(format!("no memory for a message of {len} bytes")))
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        let object = self.0.as_ptr();
+        // SAFETY: the object is a `bytes` made by `zeroed` and held only here until its
+        // message completes; `push` hands it out then and it is never written again, so no
+        // Python code sees it change (nor has hashed it). A bytes object's size is fixed.
+        unsafe {
+            let data = pyo3::ffi::PyBytes_AsString(object).cast::<u8>();
+            let len = pyo3::ffi::PyBytes_Size(object).max(0) as usize;
+            std::slice::from_raw_parts_mut(data, len)
+        }
+    }
 }
 
 /// Reassembles frames into messages, within fixed memory bounds, fair between sources
 /// (one source evicts only its own messages). The caller passes the time (seconds, any
 /// monotonic origin) into each call.
 #[pyclass(name = "Reassembler", module = "nymchat._native")]
-struct PyReassembler(Reassembler);
+struct PyReassembler(Reassembler<PyPayload>);
 
 #[pymethods]
 impl PyReassembler {
@@ -277,7 +327,7 @@ impl PyReassembler {
         Ok(self
             .0
             .push(frame, now, source)?
-            .map(|done| (bytes(py, &done.message_id), bytes(py, &done.payload))))
+            .map(|done| (bytes(py, &done.message_id), done.payload.0.into_bound(py))))
     }
 
     /// Drops incomplete messages older than the TTL.
@@ -333,27 +383,28 @@ impl PyAccount {
         &mut self,
         py: Python<'py>,
         count: usize,
-    ) -> Vec<(u64, Bound<'py, PyBytes>)> {
-        let keys = self.0.generate_one_time_keys(count);
-        keys.iter().map(|(id, k)| (*id, bytes(py, k))).collect()
+    ) -> PyResult<Vec<(u64, Bound<'py, PyBytes>)>> {
+        let keys = self.0.generate_one_time_keys(count)?;
+        Ok(keys.iter().map(|(id, k)| (*id, bytes(py, k))).collect())
     }
 
-    fn one_time_keys<'py>(&self, py: Python<'py>) -> Vec<(u64, Bound<'py, PyBytes>)> {
-        self.0
-            .one_time_keys()
-            .iter()
-            .map(|(id, k)| (*id, bytes(py, k)))
-            .collect()
+    fn one_time_keys<'py>(&self, py: Python<'py>) -> PyResult<Vec<(u64, Bound<'py, PyBytes>)>> {
+        let keys = self.0.one_time_keys()?;
+        Ok(keys.iter().map(|(id, k)| (*id, bytes(py, k))).collect())
     }
 
-    fn generate_fallback_key<'py>(&mut self, py: Python<'py>) -> (u64, Bound<'py, PyBytes>) {
-        let (id, key) = self.0.generate_fallback_key();
-        (id, bytes(py, &key))
+    fn generate_fallback_key<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> PyResult<(u64, Bound<'py, PyBytes>)> {
+        let (id, key) = self.0.generate_fallback_key()?;
+        Ok((id, bytes(py, &key)))
     }
 
     /// The fallback key as `(id, key)` while it is not published yet, else None.
-    fn fallback_key<'py>(&self, py: Python<'py>) -> Option<(u64, Bound<'py, PyBytes>)> {
-        self.0.fallback_key().map(|(id, key)| (id, bytes(py, &key)))
+    fn fallback_key<'py>(&self, py: Python<'py>) -> PyResult<Option<(u64, Bound<'py, PyBytes>)>> {
+        let key = self.0.fallback_key()?;
+        Ok(key.map(|(id, key)| (id, bytes(py, &key))))
     }
 
     fn mark_keys_as_published(&mut self) {
@@ -541,7 +592,7 @@ impl<'de, 'py> Visitor<'de> for PyValue<'py> {
 /// Proves the core works in this process: a signature and an envelope round trip.
 #[pyfunction]
 fn self_test() -> PyResult<bool> {
-    let alice = Identity::generate();
+    let alice = Identity::generate()?;
     let sig = alice.sign("self-test", b"nymchat")?;
     PublicKey::from_bytes(&alice.signing_public())?.verify("self-test", b"nymchat", &sig)?;
     let sealed = envelope::seal(
@@ -569,6 +620,7 @@ mod native {
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         use crate::{envelope, framing, identity};
+        super::bind_errors(m.py())?;
         m.add("__version__", crate::VERSION)?;
         m.add("FRAME_SIZE", framing::FRAME_SIZE)?;
         m.add("FRAME_HEADER_LEN", framing::HEADER_LEN)?;

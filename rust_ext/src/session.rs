@@ -12,19 +12,22 @@ use vodozemac::olm::{
 
 use crate::error::{Error, Result};
 
-/// Message type bytes on the wire.
+/// Type byte of a session-opening (pre-key) message on the wire.
 pub const PRE_KEY: u8 = 0;
+/// Type byte of a message in an established session.
 pub const NORMAL: u8 = 1;
 
 fn key(bytes: &[u8]) -> Result<Curve25519PublicKey> {
     Curve25519PublicKey::from_slice(bytes).map_err(|_| Error::BadKey("not a Curve25519 key"))
 }
 
-fn key_id(id: vodozemac::KeyId) -> u64 {
-    let raw = STANDARD_NO_PAD
-        .decode(id.to_base64())
-        .expect("vodozemac key ids are base64");
-    u64::from_be_bytes(raw.try_into().expect("key ids are 8 bytes"))
+/// vodozemac shows a key id (a u64) only as unpadded base64 of its 8 big-endian bytes.
+fn key_id(id: vodozemac::KeyId) -> Result<u64> {
+    let mut raw = [0u8; 8];
+    match STANDARD_NO_PAD.decode_slice(id.to_base64(), &mut raw) {
+        Ok(8) => Ok(u64::from_be_bytes(raw)),
+        _ => Err(Error::BadKey("a key id that is not 8 bytes of base64")),
+    }
 }
 
 fn pickle_key(bytes: &[u8]) -> Result<[u8; 32]> {
@@ -44,12 +47,12 @@ fn encode(message: &OlmMessage) -> Vec<u8> {
 fn decode(message: &[u8]) -> Result<OlmMessage> {
     let (&kind, body) = message
         .split_first()
-        .ok_or(Error::DecryptionFailed("empty session message"))?;
+        .ok_or(Error::SessionBroken("empty session message"))?;
     if kind > NORMAL {
-        return Err(Error::DecryptionFailed("unknown session message type"));
+        return Err(Error::SessionBroken("unknown session message type"));
     }
     OlmMessage::from_parts(kind as usize, body)
-        .map_err(|_| Error::DecryptionFailed("malformed session message"))
+        .map_err(|_| Error::SessionBroken("malformed session message"))
 }
 
 /// A device's session keys: a Curve25519 identity key, one-time keys and a fallback key.
@@ -62,43 +65,48 @@ impl Default for Account {
 }
 
 impl Account {
+    /// The account's identity key, published with the one-time keys.
     pub fn curve25519_key(&self) -> [u8; 32] {
         self.0.curve25519_key().to_bytes()
     }
 
     /// Makes `count` new one-time keys; returns all unpublished ones as (id, key).
-    pub fn generate_one_time_keys(&mut self, count: usize) -> Vec<(u64, [u8; 32])> {
+    pub fn generate_one_time_keys(&mut self, count: usize) -> Result<Vec<(u64, [u8; 32])>> {
         self.0.generate_one_time_keys(count);
         self.one_time_keys()
     }
 
-    pub fn one_time_keys(&self) -> Vec<(u64, [u8; 32])> {
-        let mut keys: Vec<(u64, [u8; 32])> = self
+    /// The one-time keys not published yet, as (id, key) by id.
+    pub fn one_time_keys(&self) -> Result<Vec<(u64, [u8; 32])>> {
+        let mut keys = self
             .0
             .one_time_keys()
             .into_iter()
-            .map(|(id, k)| (key_id(id), k.to_bytes()))
-            .collect();
+            .map(|(id, k)| Ok((key_id(id)?, k.to_bytes())))
+            .collect::<Result<Vec<_>>>()?;
         keys.sort();
-        keys
+        Ok(keys)
     }
 
     /// Rotates the fallback key: the previous one stays usable for late messages, the one
     /// before it is forgotten.
-    pub fn generate_fallback_key(&mut self) -> (u64, [u8; 32]) {
+    pub fn generate_fallback_key(&mut self) -> Result<(u64, [u8; 32])> {
         self.0.generate_fallback_key();
-        self.fallback_key().expect("just generated")
+        self.fallback_key()?
+            .ok_or(Error::BadKey("vodozemac made no fallback key"))
     }
 
     /// The fallback key while it is not published yet (vodozemac returns no other).
-    pub fn fallback_key(&self) -> Option<(u64, [u8; 32])> {
+    pub fn fallback_key(&self) -> Result<Option<(u64, [u8; 32])>> {
         self.0
             .fallback_key()
             .into_iter()
-            .map(|(id, k)| (key_id(id), k.to_bytes()))
             .next()
+            .map(|(id, k)| Ok((key_id(id)?, k.to_bytes())))
+            .transpose()
     }
 
+    /// Marks the one-time and fallback keys as published: they are no longer returned.
     pub fn mark_keys_as_published(&mut self) {
         self.0.mark_keys_as_published();
     }
@@ -120,18 +128,20 @@ impl Account {
     /// plaintext. The one-time key it used is removed, so it can never be used again.
     pub fn inbound(&mut self, identity: &[u8], message: &[u8]) -> Result<(Session, Vec<u8>)> {
         let OlmMessage::PreKey(pre_key) = decode(message)? else {
-            return Err(Error::DecryptionFailed("not a session-opening message"));
+            return Err(Error::SessionBroken("not a session-opening message"));
         };
         self.0
             .create_inbound_session(SessionConfig::version_1(), key(identity)?, &pre_key)
             .map(|created| (Session(created.session), created.plaintext))
-            .map_err(|_| Error::DecryptionFailed("cannot open the session"))
+            .map_err(|_| Error::SessionBroken("a session-opening message that opens none"))
     }
 
+    /// The account's state, encrypted under the 32-byte key `with`.
     pub fn pickle(&self, with: &[u8]) -> Result<String> {
         Ok(self.0.pickle().encrypt(&pickle_key(with)?))
     }
 
+    /// Restores an account from `pickle` made under the same key.
     pub fn from_pickle(pickle: &str, with: &[u8]) -> Result<Self> {
         AccountPickle::from_encrypted(pickle, &pickle_key(with)?)
             .map(|p| Self(OlmAccount::from_pickle(p)))
@@ -143,22 +153,24 @@ impl Account {
 pub struct Session(OlmSession);
 
 impl Session {
+    /// The session's id, the same on both sides.
     pub fn id(&self) -> String {
         self.0.session_id()
     }
 
+    /// Encrypts the next message: session-opening until the peer has answered.
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Vec<u8>> {
         self.0
             .encrypt(plaintext)
             .map(|m| encode(&m))
-            .map_err(|_| Error::InvalidArgument("session cannot encrypt".into()))
+            .map_err(|_| Error::SessionBroken("the session cannot encrypt"))
     }
 
     /// Decrypts; out-of-order messages work within vodozemac's bound on skipped keys.
     pub fn decrypt(&mut self, message: &[u8]) -> Result<Vec<u8>> {
         self.0
             .decrypt(&decode(message)?)
-            .map_err(|_| Error::DecryptionFailed("session message does not decrypt"))
+            .map_err(|_| Error::SessionBroken("a message that does not decrypt in it"))
     }
 
     /// Whether a pre-key message belongs to this session (a peer's retry).
@@ -169,14 +181,16 @@ impl Session {
         }
     }
 
+    /// The session's state, encrypted under the 32-byte key `with`.
     pub fn pickle(&self, with: &[u8]) -> Result<String> {
         Ok(self.0.pickle().encrypt(&pickle_key(with)?))
     }
 
+    /// Restores a session from `pickle` made under the same key.
     pub fn from_pickle(pickle: &str, with: &[u8]) -> Result<Self> {
         SessionPickle::from_encrypted(pickle, &pickle_key(with)?)
             .map(|p| Self(OlmSession::from_pickle(p)))
-            .map_err(|_| Error::DecryptionFailed("session state does not open with this key"))
+            .map_err(|_| Error::SessionBroken("its state does not open with this key"))
     }
 }
 
@@ -187,7 +201,7 @@ mod tests {
     fn pair() -> (Account, Account, Session, Session) {
         let alice = Account::default();
         let mut bob = Account::default();
-        let (_, otk) = bob.generate_one_time_keys(1)[0];
+        let (_, otk) = bob.generate_one_time_keys(1).unwrap()[0];
         bob.mark_keys_as_published();
         let mut out = alice.outbound(&bob.curve25519_key(), &otk).unwrap();
         let first = out.encrypt(b"hello").unwrap();
@@ -214,7 +228,7 @@ mod tests {
     fn a_one_time_key_opens_one_session_only() {
         let alice = Account::default();
         let mut bob = Account::default();
-        let (_, otk) = bob.generate_one_time_keys(1)[0];
+        let (_, otk) = bob.generate_one_time_keys(1).unwrap()[0];
         let mut first = alice.outbound(&bob.curve25519_key(), &otk).unwrap();
         let mut second = alice.outbound(&bob.curve25519_key(), &otk).unwrap();
         let one = first.encrypt(b"1").unwrap();
@@ -227,7 +241,7 @@ mod tests {
     fn fallback_keys_open_sessions_when_one_time_keys_are_gone() {
         let alice = Account::default();
         let mut bob = Account::default();
-        let (_, fallback) = bob.generate_fallback_key();
+        let (_, fallback) = bob.generate_fallback_key().unwrap();
         let mut out = alice.outbound(&bob.curve25519_key(), &fallback).unwrap();
         let message = out.encrypt(b"via fallback").unwrap();
         let (_, plain) = bob.inbound(&alice.curve25519_key(), &message).unwrap();

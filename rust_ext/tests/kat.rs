@@ -5,6 +5,13 @@
 //! tests/vectors/kat_*.json, are Wycheproof-shaped and written by scripts/make_kat.py from
 //! published test vectors and an independent implementation.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
 mod common;
 
 use common::{array, bytes, cases, list, load, text};

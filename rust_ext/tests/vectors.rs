@@ -1,6 +1,13 @@
 //! The Rust core against the vectors in tests/vectors/, which scripts/make_vectors.py
 //! writes from the independent Python reference (tests/reference_crypto.py).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
 mod common;
 
 use common::{array, bytes, cases as list, load, number, text};

@@ -127,7 +127,7 @@ fn signatures() {
 fn olm() {
     let alice = Account::default();
     let mut bob = Account::default();
-    let keys = bob.generate_one_time_keys(3);
+    let keys = bob.generate_one_time_keys(3).unwrap();
     bob.mark_keys_as_published();
     let account_pickle = bob.pickle(&PICKLE_KEY).unwrap();
     let mut first = alice.outbound(&bob.curve25519_key(), &keys[0].1).unwrap();

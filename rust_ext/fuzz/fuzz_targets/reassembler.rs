@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
         ttl: 10.0,
         completed_memory: usize::from(config % 7),
     };
-    let mut r = Reassembler::new(limits);
+    let mut r: Reassembler = Reassembler::new(limits);
     let mut now = 0.0f64;
     let mut tainted = false;
     while let Some(op) = input.byte() {

@@ -3,43 +3,43 @@
 
 use serde_json::Value;
 
-pub fn load(name: &str) -> Value {
+pub(crate) fn load(name: &str) -> Value {
     let path = format!("{}/../tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// The list under `key` (may be empty).
-pub fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
+pub(crate) fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
     value[key]
         .as_array()
         .unwrap_or_else(|| panic!("no list {key:?}"))
 }
 
 /// The list under `key`, which must not be empty (a file that lost its cases fails).
-pub fn cases<'a>(value: &'a Value, key: &str) -> &'a [Value] {
+pub(crate) fn cases<'a>(value: &'a Value, key: &str) -> &'a [Value] {
     let items = list(value, key);
     assert!(!items.is_empty(), "empty list {key:?}");
     items
 }
 
-pub fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+pub(crate) fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value[key]
         .as_str()
         .unwrap_or_else(|| panic!("no string {key:?} in {value}"))
 }
 
-pub fn bytes(value: &Value, key: &str) -> Vec<u8> {
+pub(crate) fn bytes(value: &Value, key: &str) -> Vec<u8> {
     hex::decode(text(value, key)).unwrap_or_else(|e| panic!("{key:?}: {e}"))
 }
 
-pub fn array<const N: usize>(value: &Value, key: &str) -> [u8; N] {
+pub(crate) fn array<const N: usize>(value: &Value, key: &str) -> [u8; N] {
     bytes(value, key)
         .try_into()
         .unwrap_or_else(|_| panic!("{key:?} is not {N} bytes in {value}"))
 }
 
-pub fn number(value: &Value, key: &str) -> usize {
+pub(crate) fn number(value: &Value, key: &str) -> usize {
     let n = value[key]
         .as_u64()
         .unwrap_or_else(|| panic!("no number {key:?} in {value}"));
