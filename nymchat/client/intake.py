@@ -113,7 +113,7 @@ class Intake:
         the sender starts a new one."""
         log.info("a message from %s could not be read: %s", sender, error)
         self.events.emit(MessageUnreadable(sender, str(error)))
-        if isinstance(error, SessionBroken) or "session" in str(error):
+        if isinstance(error, SessionBroken):
             self.contacts.session_broke(sender)
 
     def _received(self, message: Message, contact: Contact | None) -> MessageReceived:

@@ -67,7 +67,7 @@ class Sessions:
             if sealed[0] != 0 or session.matches(sealed):
                 try:
                     plaintext = session.decrypt(sealed)
-                except NymchatError:
+                except SessionBroken:
                     continue
                 # A late receipt on an older session (from the copy of a profile that was
                 # restored elsewhere since) does not make that session ours again; anything
