@@ -110,7 +110,11 @@ class TooLong(NymchatError):
 
 
 class MessageFailed(Refused):
-    message = "the node refused a message for good: it is marked failed and not sent again"
+    """A message that will never be sent: marked failed, with `reason`."""
+
+    def __init__(self, recipient: str, reason: str):
+        super().__init__(f"a message to {recipient} failed: {reason}; it will not be sent")
+        self.reason = reason
 
 
 class StillQueued(NymchatError):

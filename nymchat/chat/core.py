@@ -13,7 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from nymchat.client import events as ev
-from nymchat.client.engine import Engine, Received
+from nymchat.client.engine import Engine
+from nymchat.client.events import MessageReceived
 from nymchat.client.nodelink import NodeSilent
 from nymchat.client.records import Direction, Message
 from nymchat.commands.safety import describe
@@ -420,7 +421,7 @@ class ChatSession:
             self._arrived(message)
             self.engine.shown(message)
 
-    def _arrived(self, message: Received) -> None:
+    def _arrived(self, message: MessageReceived) -> None:
         if self.current is None:
             self.current = message.sender
         if message.sender != self.current:

@@ -143,7 +143,8 @@ class Contacts:
         contact = self.known(username)
         name = contact.username
         new_number = self.new_safety_number(contact)
-        if new_number is None or contact.new_account_key is None:
+        new_identity, new_account_key = contact.new_identity, contact.new_account_key
+        if new_number is None or new_identity is None or new_account_key is None:
             raise NymchatError(f"{name}'s key has not changed; nothing to trust")
         given = "".join(number.replace("-", " ").split())
         if not given.isdigit() or len(given) < TRUST_DIGITS:
@@ -157,7 +158,7 @@ class Contacts:
                 f"again?); nothing was trusted: run `nymchat contacts verify {name}` and "
                 "compare again"
             )
-        contact.identity, contact.account_key = contact.new_identity, contact.new_account_key
+        contact.identity, contact.account_key = new_identity, new_account_key
         contact.new_identity = contact.new_account_key = None
         contact.verified, contact.pinned = False, now_ms()
         with self.store.transaction():

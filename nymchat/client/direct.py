@@ -20,6 +20,7 @@ actions; the packets and handshake bodies are in `direct_packets.py`.
 
 import enum
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from nymchat.client import direct_packets as packets
 from nymchat.client.events import DirectChange
@@ -37,6 +38,15 @@ class DirectRole(enum.StrEnum):
     LISTENER = "listener"  # the accepter: replies on the dialer's SURBs
 
 
+T = TypeVar("T")
+
+
+def _present(value: T | None, name: str) -> T:
+    if value is None:
+        raise ValueError(f"a direct-mode state without its {name}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class DirectState:
     """Direct mode with one contact. `invite` while inviting or invited; the rest once on:
@@ -52,22 +62,22 @@ class DirectState:
     tag: bytes | None = None
     confirmed: bool = False
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         """The dict kept in the contact's sealed record (the stored format, unchanged)."""
         if self.phase != DirectPhase.ON:
-            return {"state": self.phase.value, "invite": self.invite.hex(), "since": self.since}
-        record = {
+            return {"state": self.phase.value, "invite": self.invitation.hex(), "since": self.since}
+        record: dict[str, Any] = {
             "state": self.phase.value,
-            "role": self.role.value,
-            "secret": self.secret.hex(),
-            "address": self.address.hex(),
+            "role": self.side.value,
+            "secret": self.shared_secret.hex(),
+            "address": self.listener_address.hex(),
         }
         if self.role == DirectRole.LISTENER:
             record["tag"] = None if self.tag is None else self.tag.hex()
         return {**record, "confirmed": self.confirmed, "since": self.since}
 
     @classmethod
-    def from_record(cls, record: dict) -> "DirectState":
+    def from_record(cls, record: dict[str, Any]) -> "DirectState":
         phase = DirectPhase(record["state"])
         if phase != DirectPhase.ON:
             return cls(phase, record["since"], invite=bytes.fromhex(record["invite"]))
@@ -81,6 +91,24 @@ class DirectState:
             tag=None if tag is None else bytes.fromhex(tag),
             confirmed=record["confirmed"],
         )
+
+    # What each phase must have (a state without it was never made by `step`).
+
+    @property
+    def invitation(self) -> bytes:
+        return _present(self.invite, "invite")
+
+    @property
+    def side(self) -> DirectRole:
+        return _present(self.role, "role")
+
+    @property
+    def shared_secret(self) -> bytes:
+        return _present(self.secret, "secret")
+
+    @property
+    def listener_address(self) -> bytes:
+        return _present(self.address, "address")
 
     @property
     def usable(self) -> bool:
@@ -251,7 +279,7 @@ def step(state: DirectState | None, event: Event, now_ms: int) -> Step:
                 address=address,
             )
             return listener, [
-                SendAccept(packets.Accept(state.invite, secret, address)),
+                SendAccept(packets.Accept(_invite_of(state), secret, address)),
                 Emit(DirectChange.ACCEPTED),
             ]
         case Decline():
@@ -263,12 +291,12 @@ def step(state: DirectState | None, event: Event, now_ms: int) -> Step:
                 return _refuse(state, Refusal.NOT_ON)
             return None, [SendEnd(packets.ENDED), Emit(DirectChange.ENDED)]
         case InviteReceived(invite):
-            if phase == DirectPhase.INVITING and state.invite < invite:
+            if phase == DirectPhase.INVITING and _invite_of(state) < invite:
                 return state, []  # both invited at once: ours stands, theirs is dropped
             invited = DirectState(DirectPhase.INVITED, now_ms, invite=invite)
             return invited, [Emit(DirectChange.INVITED, by_peer=True)]
         case AcceptReceived(accept):
-            if phase != DirectPhase.INVITING or state.invite != accept.invite:
+            if phase != DirectPhase.INVITING or _invite_of(state) != accept.invite:
                 return _refuse(state, Refusal.NO_SUCH_INVITATION)
             try:
                 Address.from_bytes(accept.address)
@@ -293,7 +321,7 @@ def step(state: DirectState | None, event: Event, now_ms: int) -> Step:
                 return None, []  # another message found out first
             return _failed(why)
         case Refresh(address):
-            if phase != DirectPhase.ON:
+            if state is None or phase != DirectPhase.ON:
                 return state, []
             if state.role == DirectRole.DIALER:
                 return state, [SendHello()]  # fresh SURBs, and our current sender tag
@@ -301,6 +329,11 @@ def step(state: DirectState | None, event: Event, now_ms: int) -> Step:
                 return _failed(ADDRESS_CHANGED)
             return state, []
     raise TypeError(f"not a direct-mode event: {event!r}")
+
+
+def _invite_of(state: DirectState | None) -> bytes:
+    """The invitation of a state known to be inviting or invited."""
+    return _present(state, "state").invitation
 
 
 def _refuse(state: DirectState | None, why: Refusal) -> Step:

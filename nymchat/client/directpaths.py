@@ -6,21 +6,30 @@ bodies are in `direct.py`, sans-I/O."""
 import asyncio
 import logging
 import os
+from collections.abc import Coroutine
+from typing import Any
 
 from nymchat import _native
 from nymchat.client import direct, messages
 from nymchat.client import direct_packets as packets
 from nymchat.client.contacts import Contacts
 from nymchat.client.direct import DirectRole, DirectState, Refusal
-from nymchat.client.events import DirectChanged, EventBus, ReceiptReceived
+from nymchat.client.events import (
+    DirectChanged,
+    Event,
+    EventBus,
+    MessageReceived,
+    ReceiptReceived,
+)
 from nymchat.client.intake import Intake
-from nymchat.client.messages import Received, now_ms
-from nymchat.client.nodelink import Link
+from nymchat.client.messages import now_ms
+from nymchat.client.nodelink import Link, NodeLink, Offline
 from nymchat.client.profile import Profile
 from nymchat.client.records import Contact
 from nymchat.client.relay import Relay
-from nymchat.errors import NotFound, NymchatError, UsageError
+from nymchat.errors import NotFound, NymchatError, Unreachable, UsageError
 from nymchat.nym.address import Address
+from nymchat.nym.transport import NymClient
 from nymchat.protocol import names, wire
 
 log = logging.getLogger(__name__)
@@ -52,13 +61,13 @@ class DirectPaths:
         self.link, self.events = link, events
         self.timeout = float(os.environ.get("NYMCHAT_DIRECT_TIMEOUT") or DIRECT_TIMEOUT)
         self.rejected = 0  # direct packets dropped: strangers, bad MACs, garbage
-        self.arrivals: asyncio.Queue[Received] = asyncio.Queue()  # taken directly
+        self.arrivals: asyncio.Queue[MessageReceived] = asyncio.Queue()  # taken directly
         self._in: asyncio.Queue[tuple[bytes, bytes | None]] = asyncio.Queue(DIRECT_BACKLOG[0])
         self._in_bytes = 0
-        self._loop_task: asyncio.Task | None = None
+        self._loop_task: asyncio.Task[None] | None = None
         self._channels: dict[bytes, tuple[str, packets.Keys]] | None = None  # by channel id
-        self._receipts: dict[bytes, asyncio.Future] = {}  # direct messages awaiting one
-        self._tasks: set[asyncio.Task] = set()
+        self._receipts: dict[bytes, asyncio.Future[None]] = {}  # direct messages awaiting one
+        self._tasks: set[asyncio.Future[object]] = set()
         events.subscribe(self._on_event)
         if link.online:
             link.on_direct = self._arrived
@@ -72,13 +81,19 @@ class DirectPaths:
             if task is not None:
                 task.cancel()
 
-    def soon(self, coroutine) -> None:
+    def soon(self, coroutine: Coroutine[Any, Any, object]) -> None:
         """Runs `coroutine` in the background, awaited (briefly) by `aclose`."""
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _on_event(self, event) -> None:
+    @property
+    def _transport(self) -> NymClient:
+        if not isinstance(self.link, NodeLink):
+            raise Offline()
+        return self.link.transport
+
+    def _on_event(self, event: Event) -> None:
         if isinstance(event, ReceiptReceived):
             waiter = self._receipts.get(event.message_id)
             if waiter is not None and not waiter.done():
@@ -105,7 +120,10 @@ class DirectPaths:
         if action == "invite":
             event: direct.Event = direct.Invite(os.urandom(16))
         elif action == "accept":
-            event = direct.Accept(os.urandom(32), self.link.transport.address.to_bytes())
+            address = self._transport.address
+            if address is None:
+                raise Unreachable("this client's nym address is not known yet")
+            event = direct.Accept(os.urandom(32), address.to_bytes())
         elif action == "decline":
             event = direct.Decline()
         else:
@@ -162,8 +180,8 @@ class DirectPaths:
                     log.info("could not tell %s that direct mode ended: %s", username, e)
             case direct.SendHello():
                 await self._hello(username)
-            case _:
-                self._react(username, action)
+            case direct.Emit() | direct.Refuse() as reaction:
+                self._react(username, reaction)
 
     def _react(self, username: str, action: direct.Emit | direct.Refuse) -> None:
         """Announces a change, or deals with a refusal: the person's own action is an
@@ -199,7 +217,7 @@ class DirectPaths:
         for action in actions:
             if isinstance(action, direct.SendHello):
                 self.soon(self._hello(sender))
-            else:
+            elif isinstance(action, direct.Emit | direct.Refuse):  # (nothing else answers them)
                 self._react(sender, action)
 
     # --- direct paths ---------------------------------------------------------------
@@ -244,19 +262,20 @@ class DirectPaths:
         the dialer's SURBs, never learning the dialer's address."""
         dialer = route.role == DirectRole.DIALER
         packet = packets.encode_packet(
-            packets.keys(route.secret),
+            packets.keys(route.shared_secret),
             kind,
             packets.FROM_DIALER if dialer else packets.FROM_LISTENER,
             message_id,
             payload,
         )
-        transport = self.link.transport
+        transport = self._transport
         for n, frame in enumerate(_native.encode_frames(packet, os.urandom(16))):
             if not dialer:
-                await transport.reply(route.tag, frame)
+                await transport.reply(route.tag or b"", frame)  # (usable: a tag)
                 continue
             surbs = 0 if n else 4 * DIRECT_SURBS if kind == packets.HELLO else DIRECT_SURBS
-            await transport.send_anonymous(Address.from_bytes(route.address), frame, surbs)
+            address = Address.from_bytes(route.listener_address)
+            await transport.send_anonymous(address, frame, surbs)
 
     async def _hello(self, username: str) -> None:
         route = self.route(username)
@@ -269,7 +288,7 @@ class DirectPaths:
     async def keep(self) -> None:
         """Dialers greet their listeners (fresh SURBs, and the current sender tag after
         a nym-client restart); a listener whose own address changed ends direct mode."""
-        address = self.link.transport.address
+        address = self._transport.address
         own = None if address is None else address.to_bytes()
         for contact in self.contacts.all():
             if contact.direct:
@@ -281,7 +300,7 @@ class DirectPaths:
             for contact in self.contacts.all():
                 state = self.state(contact.username)
                 if state is not None and state.phase == direct.DirectPhase.ON:
-                    keys = packets.keys(state.secret)
+                    keys = packets.keys(state.shared_secret)
                     self._channels[keys.channel] = (contact.username, keys)
         return self._channels
 

@@ -17,16 +17,21 @@ An engine is opened online (with a `NodeLink`) or offline (`Engine.offline`, an
 never touch the network.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Callable
 
 from nymchat.client.contacts import Contacts
 from nymchat.client.direct import DirectPhase
 from nymchat.client.directpaths import DirectPaths
-from nymchat.client.events import AddressChanged, EventBus, NymClientBack, NymClientLost
+from nymchat.client.events import (
+    AddressChanged,
+    EventBus,
+    MessageReceived,
+    NymClientBack,
+    NymClientLost,
+)
 from nymchat.client.inbox import INBOX_LIMIT, Inbox
 from nymchat.client.intake import Intake
-from nymchat.client.messages import Received
-from nymchat.client.nodelink import Link, OfflineLink
+from nymchat.client.nodelink import Link, NodeLink, OfflineLink
 from nymchat.client.outbox import Outbox
 from nymchat.client.profile import Profile
 from nymchat.client.records import Contact, DirectStatus, Message
@@ -52,14 +57,14 @@ class Engine:
             link, self.intake, self.direct, self.outbox, self.registration, self.events
         )
 
-        if link.online:
+        if isinstance(link, NodeLink):
             link.transport.on_change = self._nym_client_changed
 
     def _nym_client_changed(self, change: str) -> None:
         if change == "disconnected":
             self.events.emit(NymClientLost())
             return
-        address = self.link.transport.address
+        address = self.link.transport.address if isinstance(self.link, NodeLink) else None
         if change == "address-changed" and address is not None:
             self.events.emit(AddressChanged(str(address)))
         self.events.emit(NymClientBack())
@@ -87,7 +92,7 @@ class Engine:
 
     # --- the account ----------------------------------------------------------------
 
-    async def register(self, name: str, on_work=None) -> str:
+    async def register(self, name: str, on_work: Callable[[int], None] | None = None) -> str:
         return await self.registration.register(name, on_work)
 
     async def unregister(self) -> str:
@@ -182,11 +187,11 @@ class Engine:
     def history(self, name: str, last: int = 100) -> list[Message]:
         return self.intake.history(name, last)
 
-    async def inbox(self, quiet: float = 1.5, limit: float = INBOX_LIMIT) -> list[Received]:
+    async def inbox(self, quiet: float = 1.5, limit: float = INBOX_LIMIT) -> list[MessageReceived]:
         self.profile.me()
         return await self.incoming.inbox(quiet, limit)
 
-    def follow(self, refresh_every: float = 60.0) -> AsyncIterator[Received]:
+    def follow(self, refresh_every: float = 60.0) -> AsyncGenerator[MessageReceived]:
         """Messages as they arrive, for as long as it runs (see `Inbox.follow`)."""
         self.profile.me()
         return self.incoming.follow(refresh_every)
@@ -200,10 +205,10 @@ class Engine:
         """False while `follow` cannot reach the node."""
         return self.incoming.node_answers
 
-    def shown(self, message: Received) -> None:
+    def shown(self, message: MessageReceived) -> None:
         self.intake.shown(message)
 
-    def since_last_inbox(self) -> list[Received]:
+    def since_last_inbox(self) -> list[MessageReceived]:
         return self.intake.since_last_inbox()
 
     def inbox_done(self) -> None:

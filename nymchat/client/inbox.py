@@ -5,12 +5,18 @@ outbox is flushed whenever the node answers again, and the published keys are ke
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Any
 
 from nymchat.client.directpaths import DirectPaths
-from nymchat.client.events import EventBus, InboxCutShort, NodeReachable, NodeUnreachable
+from nymchat.client.events import (
+    EventBus,
+    InboxCutShort,
+    MessageReceived,
+    NodeReachable,
+    NodeUnreachable,
+)
 from nymchat.client.intake import Intake
-from nymchat.client.messages import Received
 from nymchat.client.nodelink import Link
 from nymchat.client.outbox import Outbox
 from nymchat.client.registration import Registration
@@ -38,7 +44,7 @@ class Inbox:
         self.node_answers = True  # False while `follow` cannot reach the node
         self.wake = asyncio.Event()  # set: `follow` refreshes (and retries the node) now
 
-    async def inbox(self, quiet: float = 1.5, limit: float = INBOX_LIMIT) -> list[Received]:
+    async def inbox(self, quiet: float = 1.5, limit: float = INBOX_LIMIT) -> list[MessageReceived]:
         """Asks the node for what is queued, takes it in, acknowledges it; with it, what
         came directly and anything stored but never shown. Returns once nothing came for
         `quiet` seconds, or after `limit` seconds whatever keeps arriving (what was not
@@ -47,14 +53,15 @@ class Inbox:
         taken = {m.message_id for m in received}
         await self.link.request(Kind.REFRESH)
         ids: list[bytes] = []
-        relayed: list[Received] = []
+        relayed: list[MessageReceived] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         while (left := deadline - loop.time()) > 0:
-            if (item := await self._next(min(quiet, left))) is None:
+            item = await self._next(min(quiet, left))
+            if item is None or isinstance(item, bool):
                 break
             relayed_now = isinstance(item, wire.Answer)
-            message = self._push(item, ids) if relayed_now else item
+            message = self._push(item, ids) if isinstance(item, wire.Answer) else item
             if message is not None and message.message_id not in taken:
                 taken.add(message.message_id)
                 received.append(message)
@@ -66,7 +73,7 @@ class Inbox:
         received.sort(key=lambda m: m.sent)
         return received
 
-    async def follow(self, refresh_every: float = 60.0) -> AsyncIterator[Received]:
+    async def follow(self, refresh_every: float = 60.0) -> AsyncGenerator[MessageReceived]:
         """Yields messages as they arrive, for as long as it runs. Keeps the node supplied
         with SURBs (a refresh now and then, and whenever `wake` is set, e.g. after the
         nym-client reconnected), so the node can push promptly; and direct peers too."""
@@ -83,7 +90,7 @@ class Inbox:
             if item is None:
                 wake.set()  # quiet for a while: hand the node fresh SURBs
                 continue
-            if isinstance(item, Received):
+            if isinstance(item, MessageReceived):
                 if self.intake.still_unshown(item.message_id):
                     yield item  # (unless it came out already, with the never-shown ones)
                 continue
@@ -96,10 +103,12 @@ class Inbox:
             for message in received:
                 yield message
 
-    async def _next(self, timeout: float, wake: asyncio.Event | None = None):
-        """The next node push (`wire.Answer`) or direct message (`Received`); True when
+    async def _next(
+        self, timeout: float, wake: asyncio.Event | None = None
+    ) -> wire.Answer | MessageReceived | bool | None:
+        """The next node push (`wire.Answer`) or direct message (`MessageReceived`); True when
         `wake` was set, None after `timeout` seconds of quiet."""
-        waiters = {
+        waiters: dict[asyncio.Future[Any], str] = {
             asyncio.ensure_future(self.link.pushes.get()): "push",
             asyncio.ensure_future(self.direct.arrivals.get()): "direct",
         }
@@ -110,13 +119,14 @@ class Inbox:
         )
         for waiter in pending:
             waiter.cancel()
-        results = {waiters[w]: w.result() for w in done}
+        results: dict[str, Any] = {waiters[w]: w.result() for w in done}
         # Both queues may have yielded at once: put back what will not be handled now.
         if "push" in results and "direct" in results:
             self.direct.arrivals.put_nowait(results.pop("direct"))
         for source in ("push", "direct"):
             if source in results:
-                return results[source]
+                item: wire.Answer | MessageReceived = results[source]
+                return item
         return True if results else None
 
     async def _back_online(self) -> bool:
@@ -139,7 +149,7 @@ class Inbox:
         await self.registration.keep()
         return True
 
-    def _push(self, push: wire.Answer, ids: list[bytes]) -> Received | None:
+    def _push(self, push: wire.Answer, ids: list[bytes]) -> MessageReceived | None:
         if push.kind is Kind.KEYS_LOW:
             self.registration.keys_low()
         if push.kind is not Kind.DELIVER:
@@ -154,7 +164,7 @@ class Inbox:
             self.intake.unreadable(body["sender"], e)
             return None
 
-    async def _after(self, ids: list[bytes], received: list[Received]) -> None:
+    async def _after(self, ids: list[bytes], received: list[MessageReceived]) -> None:
         """Acknowledges what was taken, sends receipts, publishes keys if asked to."""
         ids = list(dict.fromkeys(ids))
         for start in range(0, len(ids), wire.MAX_LIST):  # one request holds so many

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 
 from nymchat import _native
-from nymchat.client.events import MessageReceived as Received  # noqa: F401 (re-exported)
 from nymchat.protocol import names, wire
 
 VERSION = 2

@@ -9,6 +9,7 @@ from nymchat.client import messages
 from nymchat.client.contacts import Contacts
 from nymchat.client.directpaths import DirectPaths
 from nymchat.client.events import (
+    Event,
     EventBus,
     OutboxNotSent,
     ReceiptReceived,
@@ -60,7 +61,7 @@ class Outbox:
         self.contacts, self.relay, self.direct, self.events = contacts, relay, direct, events
         events.subscribe(self._on_event)
 
-    def _on_event(self, event) -> None:
+    def _on_event(self, event: Event) -> None:
         if isinstance(event, ReceiptReceived):  # within the transaction that took it in
             self.set_status(event.message_id, Status.DELIVERED)
 
@@ -135,7 +136,8 @@ class Outbox:
             )
         with self.store.transaction():
             self.fail(found[0].id, DROPPED)
-        return self.message(found[0].id)
+        found[0].status, found[0].reason = Status.FAILED, DROPPED
+        return found[0]
 
     def fail_all_to(self, username: str, reason: str) -> None:
         """Within a transaction."""
@@ -185,9 +187,7 @@ class Outbox:
         if reason is not None:
             with self.store.transaction():
                 self.fail(message_id, reason)
-            error = MessageFailed(f"a message to {username} failed: {reason}; it will not be sent")
-            error.reason = reason
-            raise error
+            raise MessageFailed(username, reason)
         with self.store.transaction():
             if not delivered:
                 self.set_status(message_id, Status.ACCEPTED)

@@ -16,7 +16,8 @@ class Profile:
 
     @property
     def username(self) -> str | None:
-        return self.store.get("username")
+        username: str | None = self.store.get("username")
+        return username
 
     def me(self) -> str:
         """The registered name, or `NotRegistered`."""
@@ -30,9 +31,15 @@ class Profile:
         text = self.store.get("node")
         return NodeContact.parse(text) if text else None
 
-    def account(self) -> "_native.Account | None":
+    def account(self, create: bool = False) -> "_native.Account":
+        """The Olm account (a new one with `create`, if none is stored yet); without one
+        the profile was never registered."""
         pickle = self.store.get("account")
-        return _native.Account.from_pickle(pickle, self.store.pickle_key) if pickle else None
+        if pickle:
+            return _native.Account.from_pickle(pickle, self.store.pickle_key)
+        if create:
+            return _native.Account()
+        raise NotRegistered()
 
     def save_account(self, account: "_native.Account") -> None:
         self.store.put("account", account.pickle(self.store.pickle_key))

@@ -3,6 +3,7 @@ freeing it, and keeping the published keys supplied (one-time keys when the node
 run low, a new fallback key weekly)."""
 
 import asyncio
+from collections.abc import Callable
 
 from nymchat import _native
 from nymchat.client.events import EventBus, KeysLow, KeysNotPublished
@@ -17,7 +18,9 @@ ONE_TIME_KEYS = 50
 FALLBACK_ROTATION_MS = 7 * 86_400_000  # a new fallback key weekly (the last one is kept)
 
 
-def _signed_key(identity, key_id: int, key: bytes, fallback: bool = False) -> wire.OneTimeKey:
+def _signed_key(
+    identity: _native.Identity, key_id: int, key: bytes, fallback: bool = False
+) -> wire.OneTimeKey:
     label = "fallback-key" if fallback else "one-time-key"
     return wire.OneTimeKey(key_id, key, identity.sign(label, key_id.to_bytes(8, "big") + key))
 
@@ -28,9 +31,9 @@ class Registration:
         self.link, self.events = link, events
         self._keys_low = False
 
-    async def register(self, name: str, on_work=None) -> str:
+    async def register(self, name: str, on_work: Callable[[int], None] | None = None) -> str:
         username = names.normalize(name)
-        account = self.profile.account() or _native.Account()
+        account = self.profile.account(create=True)
         keys = account.generate_one_time_keys(ONE_TIME_KEYS - len(account.one_time_keys()))
         fallback = account.fallback_key() or account.generate_fallback_key()
         bundle = wire.Bundle(
@@ -122,4 +125,5 @@ class Registration:
             self.profile.save_account(account)
             if fallback:
                 self.store.put("fallback_published", now_ms())
-        return answer.body["one_time_keys_left"]
+        left: int = answer.body["one_time_keys_left"]
+        return left

@@ -77,12 +77,12 @@ class Sessions:
         if sealed[0] != 0:
             raise SessionBroken(f"no session with {sender} opens this message")
         account = self.profile.account()
-        session, plaintext = account.inbound(contact.new_account_key or contact.account_key, sealed)
+        session, opened = account.inbound(contact.new_account_key or contact.account_key, sealed)
         self.profile.save_account(account)
         self._save(sender, session)
-        return plaintext
+        return bytes(opened)
 
-    def _save(self, username: str, session, newest: bool = True) -> None:
+    def _save(self, username: str, session: _native.Session, newest: bool = True) -> None:
         self.store.put_session(
             username,
             session.id,
@@ -90,7 +90,7 @@ class Sessions:
             time.time_ns() if newest else None,
         )
 
-    def _load(self, username: str) -> list:
+    def _load(self, username: str) -> list[_native.Session]:
         return [
             _native.Session.from_pickle(p, self.store.pickle_key)
             for p in self.store.sessions(username)[:SESSIONS_KEPT]

@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 import sqlite3
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import nacl.bindings
@@ -69,7 +70,7 @@ class ClientStore:
         # FULL: a message the user was told is sent survives even a power loss.
         self.db = open_database(path, "nymchat.client", synchronous="FULL")
 
-    def transaction(self):
+    def transaction(self) -> AbstractContextManager[None]:
         return transaction(self.db)
 
     def close(self) -> None:

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from nymchat.client.connect import delegate, open_engine, refuse_if_served
-    from nymchat.client.messages import Received
+    from nymchat.client.events import MessageReceived
     from nymchat.terminal import block, line
 
     async def main():
@@ -96,7 +96,11 @@ def run(args: argparse.Namespace) -> int:
         served = delegate(args, {"op": "inbox"})
         if served is not None:
             for message in served["messages"]:
-                show(Received(**{**message, "message_id": bytes.fromhex(message["message_id"])}))
+                show(
+                    MessageReceived(
+                        **{**message, "message_id": bytes.fromhex(message["message_id"])}
+                    )
+                )
             return 0
 
     import contextlib
