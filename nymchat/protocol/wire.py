@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nymchat import _native
+from nymchat.errors import NymchatError
 
 VERSION = 1
 MAX_LIST = 256
@@ -17,8 +18,8 @@ MAX_BLOB = 1 << 20
 REQUEST_LABEL, ANSWER_LABEL, PUSH_LABEL = "node-request", "node-answer", "node-push"
 
 
-class WireError(ValueError):
-    """Bytes that are not a valid node message."""
+class WireError(NymchatError, ValueError):
+    message = "bytes that are not a valid node message"
 
 
 class Kind(enum.IntEnum):
