@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Pseudonymous, end-to-end encrypted messaging over the Nym mixnet.",
-        epilog=f"Exit codes: 0 ok, {', '.join(f'{e.exit_code} {e.code}' for e in EXIT_STATUS)} "
+        epilog=f"Exit codes: 0 ok, {', '.join(f'{e.exit_code} {e.kind}' for e in EXIT_STATUS)} "
         "(the man page says more). Run `nymchat COMMAND --help` for more.",
     )
     parser.add_argument(

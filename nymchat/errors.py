@@ -1,7 +1,7 @@
 """Every error nymchat reports to a user. The CLI prints ``str(error)`` as one line (with
-``--json``, also ``{"error": error.to_json()}`` on stdout: ``code``, ``exit``,
-``message``) and exits with ``exit_code``, stable per class: `EXIT_STATUS` lists them, and
-the man page is made from it. The Rust core raises the classes marked (native), bound once
+``--json``, also ``{"error": error.to_json()}`` on stdout: ``code``, the class's
+``kind``, ``exit`` and ``message``) and exits with ``exit_code``, stable per class:
+`EXIT_STATUS` lists them, and the man page is made from it. The Rust core raises the classes marked (native), bound once
 when the module loads. Classes defined elsewhere are marked with their module.
 
     NymchatError                  1  anything else that went wrong
@@ -50,7 +50,7 @@ the same errors.
 
 class NymchatError(Exception):
     exit_code = 1
-    code = "error"  # the stable name of `exit_code`, in `--json` errors
+    kind = "error"  # the stable name of `exit_code`: "code" in `--json` errors
     meaning = "Any other failure."  # what `exit_code` means, for the man page
     message = "something went wrong"
     node_code: str | None = None  # a node's refusal: its code (`ErrorCode`, lower case)
@@ -60,20 +60,20 @@ class NymchatError(Exception):
 
     def to_json(self) -> dict:
         """The error as `--json` prints it and the control socket carries it."""
-        described = {"code": self.code, "exit": self.exit_code, "message": str(self)}
+        described = {"code": self.kind, "exit": self.exit_code, "message": str(self)}
         return described | ({"node_code": self.node_code} if self.node_code else {})
 
 
 class UsageError(NymchatError):
     exit_code = 2
-    code = "usage"
+    kind = "usage"
     meaning = "The command line (or a value in it, such as a username) is not valid."
     message = "the command line is not valid"
 
 
 class PassphraseError(NymchatError):
     exit_code = 3
-    code = "passphrase"
+    kind = "passphrase"
     meaning = (
         "No passphrase to be had (no terminal, an unreadable file), an unusable new one, or the "
         "wrong one."
@@ -83,7 +83,7 @@ class PassphraseError(NymchatError):
 
 class NotFound(NymchatError):
     exit_code = 4
-    code = "not_found"
+    kind = "not_found"
     meaning = (
         "No such user on the node, no such contact, no identity or no username in this "
         "profile, no such waiting message."
@@ -93,7 +93,7 @@ class NotFound(NymchatError):
 
 class KeyChanged(NymchatError):
     exit_code = 5
-    code = "key_changed"
+    kind = "key_changed"
     meaning = (
         "A contact's key changed and is not trusted yet: nothing was sent (compare safety "
         "numbers, then `contacts trust`)."
@@ -103,14 +103,14 @@ class KeyChanged(NymchatError):
 
 class Unreachable(NymchatError):
     exit_code = 6
-    code = "unreachable"
+    kind = "unreachable"
     meaning = "No nym-client at the URL (or ours cannot be started), or the node does not answer."
     message = "the network does not answer"
 
 
 class Refused(NymchatError):
     exit_code = 7
-    code = "refused"
+    kind = "refused"
     meaning = (
         "Refused by the node (with --json, `node_code` is the node's own code), a message "
         "refused for good included."
@@ -120,7 +120,7 @@ class Refused(NymchatError):
 
 class Busy(NymchatError):
     exit_code = 8
-    code = "busy"
+    kind = "busy"
     meaning = (
         "Another program holds the nym-client, or another nymchat process already serves this "
         "profile (a chat, inbox --follow) or uses this data directory."
@@ -130,7 +130,7 @@ class Busy(NymchatError):
 
 class Cancelled(NymchatError):
     exit_code = 130
-    code = "cancelled"
+    kind = "cancelled"
     meaning = (
         "Interrupted by Ctrl-C (SIGINT), or a prompt ended by Ctrl-D, in every command; the "
         "long-running node, mixnet and inbox --follow stop cleanly first. At the interactive "
@@ -170,7 +170,7 @@ class MessageFailed(Refused):
 
 
 class StillQueued(NymchatError):
-    """Queued but not sent yet; it keeps the exit code (and `code`) of what stopped it."""
+    """Queued but not sent yet; it keeps the exit code (and kind) of what stopped it."""
 
     def __init__(self, message_id: bytes, error: NymchatError):
         super().__init__(
@@ -178,7 +178,7 @@ class StillQueued(NymchatError):
             "the next nymchat command that connects (`nymchat outbox` lists it)"
         )
         self.message_id, self.exit_code = message_id, error.exit_code
-        self.code, self.node_code = error.code, error.node_code
+        self.kind, self.node_code = error.kind, error.node_code
 
 
 class JsonError(NymchatError, ValueError):
@@ -225,15 +225,15 @@ EXIT_STATUS = (
     Busy,
     Cancelled,
 )
-_BY_CODE = {kind.code: kind for kind in EXIT_STATUS}
-_BY_EXIT = {kind.exit_code: kind for kind in EXIT_STATUS}
+_BY_KIND = {error.kind: error for error in EXIT_STATUS}
+_BY_EXIT = {error.exit_code: error for error in EXIT_STATUS}
 
 
 def from_json(described: dict) -> NymchatError:
     """The error `to_json` described (another process's), as its kind: same message, exit
     status, code and node code (without a code, the kind of its exit status)."""
     exit_code = int(described.get("exit", 1))
-    kind = _BY_CODE.get(described.get("code")) or _BY_EXIT.get(exit_code, NymchatError)
+    kind = _BY_KIND.get(described.get("code")) or _BY_EXIT.get(exit_code, NymchatError)
     error = kind(str(described.get("message") or NymchatError.message))
     error.exit_code = exit_code
     if isinstance(described.get("node_code"), str):

@@ -108,11 +108,18 @@ def chat_commands() -> str:
 
 
 EXIT_STATUS_INTRO = r"""[EXIT STATUS]
+.nh
 On failure one line on standard error says what went wrong (with \fB\-v\fR, a
-traceback); with \fB\-\-json\fR the error is also one JSON object on standard output,
-\fB{"error": {"code": \fICODE\fB, "exit": \fISTATUS\fB, "message": \fITEXT\fB}}\fR
-(and \fB"node_code"\fR, the node's own code, when the node refused), where \fICODE\fR
-is the name given with each status below.
+traceback); with \fB\-\-json\fR the error is also one JSON object on standard output:
+.PP
+.nf
+.RS
+{"error": {"code": \fICODE\fR, "exit": \fISTATUS\fR, "message": \fITEXT\fR}}
+.RE
+.fi
+.PP
+with \fB"node_code"\fR too, the node's own code, when the node refused; \fICODE\fR is
+the name given with each status below.
 .TP
 .B 0
 Success (\fBsend\fR: the node accepted the message; \fBnode\fR, \fBmixnet\fR and
@@ -126,8 +133,8 @@ def exit_status() -> str:
 
     lines = [EXIT_STATUS_INTRO.rstrip("\n")]
     for error in sorted(EXIT_STATUS, key=lambda e: e.exit_code):
-        lines += [".TP", f'.BR {error.exit_code} " ({_roff(error.code)})"', _roff(error.meaning)]
-    return "\n".join(lines) + "\n"
+        lines += [".TP", f'.BR {error.exit_code} " ({_roff(error.kind)})"', _roff(error.meaning)]
+    return "\n".join([*lines, ".hy"]) + "\n"  # .nh: the man page is searched for these
 
 
 def main() -> int:

@@ -92,7 +92,7 @@ async def _handle(engine, role: str, request) -> dict:
         return {
             "ok": False,
             "exit": Busy.exit_code,
-            "code": Busy.code,
+            "code": Busy.kind,
             "error": "a chat or `inbox --follow` serves this "
             "profile: quit it first, then unregister",
         }
