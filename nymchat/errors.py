@@ -1,8 +1,9 @@
 """Every error nymchat reports to a user. The CLI prints ``str(error)`` as one line (with
 ``--json``, also ``{"error": error.to_json()}`` on stdout: ``code``, the class's
 ``kind``, ``exit`` and ``message``) and exits with ``exit_code``, stable per class:
-`EXIT_STATUS` lists them, and the man page is made from it. The Rust core raises the classes marked (native), bound once
-when the module loads. Classes defined elsewhere are marked with their module.
+`EXIT_STATUS` lists them, and the man page is made from it. The Rust core raises the
+classes marked (native), bound once when the module loads. Classes defined elsewhere are
+marked with their module.
 
     NymchatError                  1  anything else that went wrong
      ├── UsageError               2  bad command line or request
