@@ -3,7 +3,10 @@ the native core) is imported only when that subcommand runs."""
 
 import argparse
 import importlib
+import json
 import sys
+
+from nymchat.errors import EXIT_STATUS, Cancelled, NymchatError, UsageError
 
 PROG = "nymchat"
 
@@ -23,6 +26,15 @@ COMMAND_ORDER = [
     "mixnet",
     "demo",
 ]
+
+
+class _Parser(argparse.ArgumentParser):
+    """A bad command line is a `UsageError`, told like any other error (in JSON too,
+    with --json), after the usage line."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
 
 
 def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
@@ -206,11 +218,11 @@ BUILT = {"keys": _add_keys, **{name: _adder(name) for name in _MODULE_COMMANDS}}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Pseudonymous, end-to-end encrypted messaging over the Nym mixnet.",
-        epilog="Exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted (Ctrl-C). Run "
-        "`nymchat COMMAND --help` for more.",
+        epilog=f"Exit codes: 0 ok, {', '.join(f'{e.exit_code} {e.kind}' for e in EXIT_STATUS)} "
+        "(the man page says more). Run `nymchat COMMAND --help` for more.",
     )
     parser.add_argument(
         "--version",
@@ -248,39 +260,49 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return _run(args, parser)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return _tell(Cancelled("interrupted"), args, argv)
     except Exception as error:
-        from nymchat.errors import NymchatError
-        from nymchat.terminal import line
-
-        if args.verbose:
-            import traceback
-
-            traceback.print_exc()
-        if isinstance(error, ImportError):  # this Python may lack a dependency's build
-            from nymchat.version import load_all
-
-            try:
-                load_all()
-            except NymchatError as why:
-                error = why
-        if isinstance(error, NymchatError):
-            print(f"{PROG}: error: {line(str(error))}", file=sys.stderr)
-            return error.exit_code
-        print(
-            f"{PROG}: internal error: {error.__class__.__name__}: {line(str(error))}"
-            f"{'' if args.verbose else ' (run with -v for details)'}",
-            file=sys.stderr,
-        )
-        return 1
+        return _tell(error, args, argv)
     finally:
         sys.stdout.flush()
+
+
+def _tell(error: Exception, args: argparse.Namespace | None, argv: list[str]) -> int:
+    """Says what went wrong in one line on stderr (and, with --json, as `{"error": ...}`
+    on stdout); returns the exit status."""
+    from nymchat.terminal import line
+
+    verbose = args is not None and args.verbose
+    if verbose and not isinstance(error, Cancelled):
+        import traceback
+
+        traceback.print_exc()
+    if isinstance(error, ImportError):  # this Python may lack a dependency's build
+        from nymchat.version import load_all
+
+        try:
+            load_all()
+        except NymchatError as why:
+            error = why
+    if isinstance(error, NymchatError):
+        print(f"{PROG}: error: {line(str(error))}", file=sys.stderr)
+    else:
+        print(
+            f"{PROG}: internal error: {error.__class__.__name__}: {line(str(error))}"
+            f"{'' if verbose else ' (run with -v for details)'}",
+            file=sys.stderr,
+        )
+        error = NymchatError(f"internal error: {error.__class__.__name__}: {error}")
+    if getattr(args, "json", False) if args is not None else "--json" in argv:
+        print(json.dumps({"error": error.to_json()}))
+    return error.exit_code
 
 
 if __name__ == "__main__":

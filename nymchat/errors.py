@@ -1,26 +1,40 @@
 """Every error nymchat reports to a user. The CLI prints ``str(error)`` as one line (with
-``--json``, also ``{"error": {"code": …, "message": …}}`` on stdout) and exits with
-``exit_code``, stable per class and listed in the man page. The Rust core raises the
-classes marked (native), bound once when the module loads.
+``--json``, also ``{"error": error.to_json()}`` on stdout: ``code``, the class's
+``kind``, ``exit`` and ``message``) and exits with ``exit_code``, stable per class:
+`EXIT_STATUS` lists them, and the man page is made from it. The Rust core raises the
+classes marked (native), bound once when the module loads. Classes defined elsewhere are
+marked with their module.
 
     NymchatError                  1  anything else that went wrong
      ├── UsageError               2  bad command line or request
-     │    └── InvalidName            a username that is not allowed (also a ValueError)
+     │    ├── InvalidName            a username that is not allowed (protocol.names; ValueError)
+     │    └── BadContact             not a node contact string (protocol.contact; ValueError)
      ├── PassphraseError          3  no passphrase to be had, or an unusable one
      │    └── WrongPassphrase        wrong passphrase (or the keystore was altered)
      ├── NotFound                 4  no such name, contact, identity or waiting message
      │    ├── NoIdentity
-     │    └── NotRegistered          this profile has no name on a node
+     │    ├── NotRegistered          this profile has no name on a node
+     │    │    └── NodeNotRegistered  … the node says so (client.nodelink; a NodeRefused)
+     │    └── NodeNotFound           the node knows no such name (client.nodelink; a NodeRefused)
      ├── KeyChanged               5  a contact's key changed and is not trusted yet
      ├── Unreachable              6  the mixnet, the nym-client or the node does not answer
+     │    ├── NymClientUnavailable   no nym-client at the URL (nym.transport)
+     │    ├── NymClientFailed        ours cannot be started (nym.supervisor)
+     │    └── NodeSilent             the node does not answer (client.nodelink)
      ├── Refused                  7  the node refused a request (carries its code)
+     │    ├── NodeRefused            … with its `ErrorCode` (client.nodelink)
+     │    ├── TooDifficult           … asking for more proof of work than we do (protocol.pow)
      │    └── MessageFailed          … a message for good: marked failed, never retried
      ├── Busy                     8  another process holds the nym-client or the profile
+     │    └── NymClientBusy          the nym-client serves another program (nym.transport)
      ├── Cancelled              130  the user ended a prompt (Ctrl-C, Ctrl-D)
      ├── KeystoreError               the identity file is unreadable or damaged
-     │    └── IdentityExists
+     │    ├── IdentityExists
+     │    └── BadBackup              not a nymchat backup, or a damaged one (client.backup)
      ├── TooLong                     a message longer than a node relays
      ├── StillQueued                 queued, not sent yet (exit code of the cause)
+     ├── WireError                   not a valid node message (protocol.wire; ValueError)
+     ├── AddressError                not a valid Nym address (nym.address; ValueError)
      ├── JsonError                (native) JSON refused by the one reader (also a ValueError)
      └── CryptoError
           ├── BadKey              (native) malformed or weak key
@@ -37,49 +51,92 @@ the same errors.
 
 class NymchatError(Exception):
     exit_code = 1
+    kind = "error"  # the stable name of `exit_code`: "code" in `--json` errors
+    meaning = "Any other failure."  # what `exit_code` means, for the man page
     message = "something went wrong"
+    node_code: str | None = None  # a node's refusal: its code (`ErrorCode`, lower case)
 
     def __init__(self, message: str | None = None):
         super().__init__(message or self.message)
 
+    def to_json(self) -> dict:
+        """The error as `--json` prints it and the control socket carries it."""
+        described = {"code": self.kind, "exit": self.exit_code, "message": str(self)}
+        return described | ({"node_code": self.node_code} if self.node_code else {})
+
 
 class UsageError(NymchatError):
     exit_code = 2
+    kind = "usage"
+    meaning = "The command line (or a value in it, such as a username) is not valid."
     message = "the command line is not valid"
 
 
 class PassphraseError(NymchatError):
     exit_code = 3
+    kind = "passphrase"
+    meaning = (
+        "No passphrase to be had (no terminal, an unreadable file), an unusable new one, or the "
+        "wrong one."
+    )
     message = "no usable passphrase"
 
 
 class NotFound(NymchatError):
     exit_code = 4
+    kind = "not_found"
+    meaning = (
+        "No such user on the node, no such contact, no identity or no username in this "
+        "profile, no such waiting message."
+    )
     message = "not found"
 
 
 class KeyChanged(NymchatError):
     exit_code = 5
+    kind = "key_changed"
+    meaning = (
+        "A contact's key changed and is not trusted yet: nothing was sent (compare safety "
+        "numbers, then `contacts trust`)."
+    )
     message = "a contact's key changed"
 
 
 class Unreachable(NymchatError):
     exit_code = 6
+    kind = "unreachable"
+    meaning = "No nym-client at the URL (or ours cannot be started), or the node does not answer."
     message = "the network does not answer"
 
 
 class Refused(NymchatError):
     exit_code = 7
+    kind = "refused"
+    meaning = (
+        "Refused by the node (with --json, `node_code` is the node's own code), a message "
+        "refused for good included."
+    )
     message = "the node refused the request"
 
 
 class Busy(NymchatError):
     exit_code = 8
+    kind = "busy"
+    meaning = (
+        "Another program holds the nym-client, or another nymchat process already serves this "
+        "profile (a chat, inbox --follow) or uses this data directory."
+    )
     message = "another process holds what this one needs"
 
 
 class Cancelled(NymchatError):
     exit_code = 130
+    kind = "cancelled"
+    meaning = (
+        "Interrupted by Ctrl-C (SIGINT), or a prompt ended by Ctrl-D, in every command; the "
+        "long-running node, mixnet and inbox --follow stop cleanly first. At the interactive "
+        "chat prompt Ctrl-C is a key of the chat's own, not an interruption."
+    )
     message = "cancelled (end of input at a prompt)"
 
 
@@ -118,7 +175,7 @@ class MessageFailed(Refused):
 
 
 class StillQueued(NymchatError):
-    """Queued but not sent yet; it keeps the exit code of what stopped it."""
+    """Queued but not sent yet; it keeps the exit code (and kind) of what stopped it."""
 
     def __init__(self, message_id: bytes, error: NymchatError):
         super().__init__(
@@ -126,6 +183,7 @@ class StillQueued(NymchatError):
             "the next nymchat command that connects (`nymchat outbox` lists it)"
         )
         self.message_id, self.exit_code = message_id, error.exit_code
+        self.kind, self.node_code = error.kind, error.node_code
 
 
 class JsonError(NymchatError, ValueError):
@@ -158,3 +216,31 @@ class FramingError(CryptoError):
 
 class InvalidArgument(CryptoError):
     message = "invalid argument"
+
+
+# The exit status of each kind of error (0 is success): what the man page lists.
+EXIT_STATUS = (
+    NymchatError,
+    UsageError,
+    PassphraseError,
+    NotFound,
+    KeyChanged,
+    Unreachable,
+    Refused,
+    Busy,
+    Cancelled,
+)
+_BY_KIND = {error.kind: error for error in EXIT_STATUS}
+_BY_EXIT = {error.exit_code: error for error in EXIT_STATUS}
+
+
+def from_json(described: dict) -> NymchatError:
+    """The error `to_json` described (another process's), as its kind: same message, exit
+    status, code and node code (without a code, the kind of its exit status)."""
+    exit_code = int(described.get("exit", 1))
+    kind = _BY_KIND.get(described.get("code")) or _BY_EXIT.get(exit_code, NymchatError)
+    error = kind(str(described.get("message") or NymchatError.message))
+    error.exit_code = exit_code
+    if isinstance(described.get("node_code"), str):
+        error.node_code = described["node_code"]
+    return error

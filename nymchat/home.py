@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from nymchat.errors import NymchatError
+from nymchat.errors import Busy, NymchatError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def lock(directory: Path, what: str):
         handle.seek(0)
         holder = handle.read().strip()
         handle.close()
-        raise NymchatError(
+        raise Busy(
             f"another {what} already uses {directory}"
             f"{f' (pid {holder})' if holder.isdigit() else ''}: stop it first, "
             "or give another directory"

@@ -2,8 +2,9 @@
 """The command line as the man page and bash completion present it; build.sh runs this.
 
     scripts/shell_docs.py completion    prints dist/nymchat.bash
-    scripts/shell_docs.py man-include   prints docs/man-extra.roff and the chat's commands,
-                                        the extra sections of dist/nymchat.1
+    scripts/shell_docs.py man-include   prints docs/man-extra.roff, the chat's commands and
+                                        the exit statuses (nymchat/errors.py), the extra
+                                        sections of dist/nymchat.1
     man_parser                          the parser argparse-manpage renders
 
 Contact names complete from the process that has the profile open (`chat`, `inbox
@@ -106,13 +107,44 @@ def chat_commands() -> str:
     return "\n".join(lines) + "\n"
 
 
+EXIT_STATUS_INTRO = r"""[EXIT STATUS]
+.nh
+On failure one line on standard error says what went wrong (with \fB\-v\fR, a
+traceback); with \fB\-\-json\fR the error is also one JSON object on standard output:
+.PP
+.nf
+.RS
+{"error": {"code": \fICODE\fR, "exit": \fISTATUS\fR, "message": \fITEXT\fR}}
+.RE
+.fi
+.PP
+with \fB"node_code"\fR too, the node's own code, when the node refused; \fICODE\fR is
+the name given with each status below.
+.TP
+.B 0
+Success (\fBsend\fR: the node accepted the message; \fBnode\fR, \fBmixnet\fR and
+\fBinbox \-\-follow\fR: stopped by SIGTERM; \fBchat\fR: left with /quit or Ctrl\-D).
+"""
+
+
+def exit_status() -> str:
+    """The EXIT STATUS section, from the error classes' own exit statuses and codes."""
+    from nymchat.errors import EXIT_STATUS
+
+    lines = [EXIT_STATUS_INTRO.rstrip("\n")]
+    for error in sorted(EXIT_STATUS, key=lambda e: e.exit_code):
+        lines += [".TP", f'.BR {error.exit_code} " ({_roff(error.kind)})"', _roff(error.meaning)]
+    return "\n".join([*lines, ".hy"]) + "\n"  # .nh: the man page is searched for these
+
+
 def main() -> int:
     import shtab
 
     if sys.argv[1:] == ["completion"]:
         sys.stdout.write(shtab.complete(completion_parser(), "bash"))
     elif sys.argv[1:] == ["man-include"]:
-        sys.stdout.write(chat_commands() + "\n" + (ROOT / "docs" / "man-extra.roff").read_text())
+        extra = (ROOT / "docs" / "man-extra.roff").read_text()
+        sys.stdout.write(chat_commands() + "\n" + extra + "\n" + exit_status())
     else:
         sys.exit(__doc__)
     return 0

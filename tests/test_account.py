@@ -125,7 +125,7 @@ def test_a_message_the_node_refuses_for_good_fails_with_its_reason(
     node = start_node(mixnet, "--max-payload", "4000")
     alice, bob = _users(mixnet, node, shiv_root, tmp_path, "alice", "bob")
     out = alice("send", "bob", "x" * 5000, check=False)  # over the node's own limit
-    assert out.returncode == 1
+    assert out.returncode == 7
     assert (
         "a message to bob failed: messages are at most 4000 bytes; it will not be sent"
         in out.stderr
@@ -135,7 +135,7 @@ def test_a_message_the_node_refuses_for_good_fails_with_its_reason(
     assert "[FAILED: messages are at most 4000 bytes]" in alice("contacts", "show", "bob").stdout
     # a name that does not exist: refused before anything is queued
     out = alice("send", "nobody", "hello?", check=False)
-    assert out.returncode == 1 and "no user 'nobody' here" in out.stderr
+    assert out.returncode == 4 and "no user 'nobody' here" in out.stderr
     # queued without the node, to a name that turns out not to exist: failed, told once
     alice("send", "nobody", "hello?", "--no-wait")
     out = alice("send", "bob", "short")
@@ -153,7 +153,7 @@ def test_a_full_queue_keeps_the_message_waiting_until_there_is_room(
     alice, bob = _users(mixnet, node, shiv_root, tmp_path, "alice", "bob")
     alice("send", "bob", "first")
     out = alice("send", "bob", "second", check=False)
-    assert out.returncode == 1
+    assert out.returncode == 7
     assert "not sent yet: the node refused: bob's queue holds 1 message(s)" in out.stderr
     assert "it waits in your outbox" in out.stderr
     waiting = alice.json("outbox")[0]
@@ -220,7 +220,7 @@ def test_keys_show_needs_no_passphrase(people):
         out.returncode == 0 and f"fingerprint              {shown[0]['fingerprint']}" in out.stdout
     )
     out = alice("keys", "show", "--check", passphrase="wrong passphrase", check=False)
-    assert out.returncode == 1 and "wrong passphrase" in out.stderr
+    assert out.returncode == 3 and "wrong passphrase" in out.stderr
 
 
 def test_while_a_chat_serves_the_profile_every_command_goes_through_it(people):
@@ -231,7 +231,7 @@ def test_while_a_chat_serves_the_profile_every_command_goes_through_it(people):
         _store_outgoing(alice, "bob", f"{n:02}" + "x" * (MAX_BODY - 2), "accepted", False)
     nope = "not the passphrase"
     out = alice("contacts", "list", passphrase=nope, check=False)
-    assert out.returncode == 1 and "wrong passphrase" in out.stderr  # nobody serves: asked
+    assert out.returncode == 3 and "wrong passphrase" in out.stderr  # nobody serves: asked
     follower = _follow(alice)
     try:
         assert alice.json("contacts", "list")[0][0]["username"] == "bob"
@@ -253,7 +253,7 @@ def test_while_a_chat_serves_the_profile_every_command_goes_through_it(people):
         shown = alice.json("contacts", "show", "bob", "-n", "33")[0]
         assert [m["text"][:2] for m in shown] == ["he", *(f"{n:02}" for n in range(30)), "th", "se"]
         out = alice("unregister", "--yes", passphrase=nope, check=False)
-        assert out.returncode == 1 and "quit it first, then unregister" in out.stderr
+        assert out.returncode == 8 and "quit it first, then unregister" in out.stderr
     finally:
         _stop(follower)
     assert sorted(m["text"] for m in bob.json("inbox")) == ["sent soon by it", "through it"]
@@ -319,11 +319,11 @@ def test_unregister_frees_the_name_and_keeps_the_profile(people, net, shiv_root,
     out = alice("unregister", "--yes")
     assert out.stdout.startswith("unregistered alice: the node has forgotten the name")
     out = bob("lookup", "alice", check=False)
-    assert out.returncode == 1 and "no user 'alice' here" in out.stderr
+    assert out.returncode == 4 and "no user 'alice' here" in out.stderr
     out = alice("send", "bob", "after", check=False)
-    assert out.returncode == 1 and "no username on a node" in out.stderr
+    assert out.returncode == 4 and "no username on a node" in out.stderr
     out = alice("unregister", "--yes", check=False)
-    assert out.returncode == 1 and "not registered on a node: nothing to unregister" in out.stderr
+    assert out.returncode == 4 and "not registered on a node: nothing to unregister" in out.stderr
     assert "you: before  [accepted by node]" in alice("contacts", "show", "bob").stdout
     newcomer = User("alice", tmp_path / "newcomer", shiv_root, *net)
     newcomer.nym = f"{net[0].url}/newcomer"

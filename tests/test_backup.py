@@ -135,13 +135,13 @@ def test_backup_refuses_to_overwrite_and_restore_refuses_a_home_with_an_identity
     wrong = nymchat(
         shiv_root, new, "restore", str(backup), passphrase="not the passphrase", check=False
     )
-    assert wrong.returncode == 1 and "does not open with this passphrase" in wrong.stderr
+    assert wrong.returncode == 3 and "does not open with this passphrase" in wrong.stderr
     assert not (new / "identity.json").exists()
     altered = bytearray(backup.read_bytes())
     altered[-100] ^= 1
     backup.write_bytes(bytes(altered))
     tampered = nymchat(shiv_root, new, "restore", str(backup), check=False)
-    assert tampered.returncode == 1 and "or it was altered" in tampered.stderr
+    assert tampered.returncode == 3 and "or it was altered" in tampered.stderr
 
 
 def test_a_backup_is_consistent_while_another_process_writes(shiv_root, tmp_path):

@@ -166,7 +166,7 @@ def test_a_missing_nym_client_binary_is_one_clear_line(shiv_root, tmp_path):
         stdin=subprocess.DEVNULL,
         env=clean_env(shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE),
     )
-    assert out.returncode == 1
+    assert out.returncode == 6
     assert out.stderr.splitlines()[-1] == (
         f"nymchat: error: cannot run the nym-client {tmp_path / 'no-such-nym-client'}: no such file"
     )

@@ -110,7 +110,7 @@ def test_keystore_holds_no_secret_in_the_clear(run):
 def test_wrong_passphrase_is_a_clear_error(run):
     assert run("keys", "new").returncode == 0
     out = run("keys", "show", "--check", passphrase="not the passphrase")
-    assert out.returncode == 1
+    assert out.returncode == 3
     assert out.stderr.startswith("nymchat: error: wrong passphrase for ")
     assert "Traceback" not in out.stderr
 
@@ -125,7 +125,7 @@ def test_altered_public_key_fails_to_unlock(run):
     document["signing_public"] = base64.b64encode(bytes.fromhex(other["signing_public"])).decode()
     path.write_text(json.dumps(document))
     out = run("keys", "show", "--check")
-    assert out.returncode == 1
+    assert out.returncode == 3
     assert "wrong passphrase" in out.stderr and "altered" in out.stderr
 
 
@@ -161,26 +161,26 @@ def test_passphrase_file_and_global_options_after_the_command(run, tmp_path):
 
 def test_no_passphrase_without_a_terminal(run):
     out = run("keys", "new", passphrase=None)
-    assert out.returncode == 1
+    assert out.returncode == 3
     assert "no passphrase: set NYMCHAT_PASSPHRASE" in out.stderr
     assert not (run.home / "identity.json").exists()
 
 
 def test_short_new_passphrase_is_refused(run):
     out = run("keys", "new", passphrase="short")
-    assert out.returncode == 1
+    assert out.returncode == 3
     assert "at least 8 characters" in out.stderr
 
 
 def test_show_without_identity_says_what_to_do(run):
     out = run("keys", "show")
-    assert out.returncode == 1
+    assert out.returncode == 4
     assert "create one with `nymchat keys new`" in out.stderr
 
 
 def test_verbose_errors_show_a_traceback(run):
     out = run("-v", "keys", "show")
-    assert out.returncode == 1
+    assert out.returncode == 4
     assert "Traceback" in out.stderr
 
 
@@ -317,6 +317,6 @@ def test_passphrase_prompt_in_a_terminal(shiv_root, tmp_path):
     child.sendeof()  # Ctrl-D: one line, no traceback
     child.expect(pexpect.EOF)
     child.close()
-    assert child.exitstatus == 1
+    assert child.exitstatus == 130
     assert "nymchat: error: cancelled" in child.before and "Traceback" not in child.before
     assert not (tmp_path / "second").exists()

@@ -91,7 +91,7 @@ def test_a_changed_key_blocks_sending(people, net, shiv_root, tmp_path):
     out = alice("lookup", "bob")
     assert "WARNING: bob's key has CHANGED" in out.stdout
     refused = alice("send", "bob", "are you really bob?", check=False)
-    assert refused.returncode == 1
+    assert refused.returncode == 5
     assert "bob's key changed since you pinned it" in refused.stderr
     assert "nothing was sent" in refused.stderr
 
@@ -113,26 +113,26 @@ def test_clear_errors(people, net, shiv_root, tmp_path):
     taken = User("alice", tmp_path / "other", shiv_root, *net)
     taken("keys", "new")
     out = taken("register", "alice", "--node", taken.contact, "--nym", taken.nym, check=False)
-    assert out.returncode == 1 and "'alice' (or a name that looks like it) is taken" in out.stderr
+    assert out.returncode == 7 and "'alice' (or a name that looks like it) is taken" in out.stderr
     out = taken("register", "al!ce", "--node", taken.contact, check=False)
     assert out.returncode == 2 and "uses only a-z" in out.stderr
     out = alice("send", "bob", "x", passphrase="wrong passphrase", check=False)
-    assert out.returncode == 1 and "wrong passphrase" in out.stderr
+    assert out.returncode == 3 and "wrong passphrase" in out.stderr
     out = alice("send", "nobody", "x", check=False)
-    assert out.returncode == 1 and "no user 'nobody' here" in out.stderr
+    assert out.returncode == 4 and "no user 'nobody' here" in out.stderr
     out = alice("send", "bob", "x", "--nym", "ws://127.0.0.1:9", check=False)
-    assert out.returncode == 1 and "no nym-client at ws://127.0.0.1:9" in out.stderr
+    assert out.returncode == 6 and "no nym-client at ws://127.0.0.1:9" in out.stderr
     fresh = User("fresh", tmp_path / "fresh", shiv_root, *net)
     fresh("keys", "new")
     out = fresh("inbox", check=False)
-    assert out.returncode == 1 and "run `nymchat register NAME --node CONTACT`" in out.stderr
+    assert out.returncode == 4 and "run `nymchat register NAME --node CONTACT`" in out.stderr
 
 
 def test_a_node_that_does_not_answer(people, net):
     (alice,) = people("alice")
     net[1].stop()
     out = alice("lookup", "alice", check=False)
-    assert out.returncode == 1
+    assert out.returncode == 6
     assert "the node did not answer" in out.stderr
 
 

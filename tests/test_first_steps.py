@@ -89,7 +89,7 @@ def test_a_busy_nym_client_is_told_apart_from_a_missing_one(pair):
         busy = bob("register", "bob", "--node", bob.contact, "--nym", alice.nym, check=False)
         one_clear_line(
             busy,
-            1,
+            8,
             f"the nym-client at {alice.nym} is in use by another program (a running chat or node?)",
         )
     finally:
@@ -104,7 +104,7 @@ def test_a_busy_nym_client_is_told_apart_from_a_missing_one(pair):
         f"ws://127.0.0.1:{free_port()}/bob",
         check=False,
     )
-    one_clear_line(missing, 1, "no nym-client at ws://127.0.0.1:")
+    one_clear_line(missing, 6, "no nym-client at ws://127.0.0.1:")
 
 
 def test_a_second_chat_or_inbox_on_one_home_names_what_holds_it(pair):
@@ -115,7 +115,7 @@ def test_a_second_chat_or_inbox_on_one_home_names_what_holds_it(pair):
             out = alice(*command, input="", check=False)
             one_clear_line(
                 out,
-                1,
+                8,
                 f"`inbox --follow` (pid {held.pid}) already runs for this "
                 "profile and receives its messages",
             )
@@ -124,7 +124,7 @@ def test_a_second_chat_or_inbox_on_one_home_names_what_holds_it(pair):
         out = alice("register", "alice2", "--node", alice.contact, "--nym", alice.nym, check=False)
         one_clear_line(
             out,
-            1,
+            8,
             f"the nym-client at {alice.nym} is in use by another program "
             f"(`inbox --follow` (pid {held.pid}) serves this profile)",
         )
@@ -142,7 +142,7 @@ def test_a_second_chat_or_inbox_on_one_home_names_what_holds_it(pair):
         wait_until_serving(alice.home, chat)
         one_clear_line(
             alice("chat", input="", check=False),
-            1,
+            8,
             f"`chat` (pid {chat.pid}) already runs for this profile",
         )
     finally:
@@ -254,7 +254,7 @@ def test_ctrl_d_in_the_first_run_is_one_line(net, shiv_root, tmp_path):
     child.sendeof()
     child.expect(pexpect.EOF)
     child.close()
-    assert child.exitstatus == 1
+    assert child.exitstatus == 130
     assert "nymchat: error: cancelled" in child.before
     assert "internal error" not in child.before and "Traceback" not in child.before
 
@@ -279,7 +279,7 @@ def test_a_wrong_passphrase_is_asked_for_again(net, shiv_root, tmp_path):
     child.sendeof()
     child.expect(pexpect.EOF)
     child.close()
-    assert child.exitstatus == 1
+    assert child.exitstatus == 130
 
 
 def test_the_node_refuses_a_short_password_before_asking_it_again(shiv_root, tmp_path):
@@ -294,7 +294,7 @@ def test_the_node_refuses_a_short_password_before_asking_it_again(shiv_root, tmp
     child.sendeof()
     child.expect(pexpect.EOF)
     child.close()
-    assert child.exitstatus == 1 and "cancelled" in child.before
+    assert child.exitstatus == 130 and "cancelled" in child.before
 
 
 # --- item 6: ordinary mistakes ----------------------------------------------------------
@@ -397,7 +397,7 @@ def test_a_missing_or_failing_nym_client_binary_is_one_line(shiv_root, tmp_path)
             *node_args(tmp_path, "--nym-client-bin", binary, "--nym-id", "me"),
             NYMCHAT_NODE_PASSWORD=PASSWORD,
         )
-        assert out.returncode == 1, out.stderr
+        assert out.returncode == 6, out.stderr
         assert "Traceback" not in out.stderr and "internal error" not in out.stderr
         assert re.search(expected, out.stderr.strip().splitlines()[-1]), out.stderr
 

@@ -447,7 +447,7 @@ def test_node_key_is_sealed_and_a_wrong_password_is_a_clear_error(net, shiv_root
         timeout=30,
         env=clean_env(shiv_root, NYMCHAT_NODE_PASSWORD="not the password"),
     )
-    assert out.returncode == 1
+    assert out.returncode == 3
     assert out.stderr.strip().startswith("nymchat: error: wrong passphrase for ")
 
 

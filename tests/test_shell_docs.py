@@ -116,6 +116,15 @@ def test_man_page_has_examples_the_chat_commands_and_every_exit_status():
         assert re.search(rf"^\s+{code}\s+\S", status, re.MULTILINE), code
 
 
+def test_man_page_lists_the_exit_status_and_code_of_every_kind_of_error():
+    from nymchat.errors import EXIT_STATUS
+
+    status = " ".join(man_page().split("\nEXIT STATUS\n")[1].split())  # one line
+    for kind in EXIT_STATUS:
+        assert f" {kind.exit_code} ({kind.kind}) {' '.join(kind.meaning.split())}" in status, kind
+    assert '{"error": {"code": CODE, "exit": STATUS, "message": TEXT}}' in status
+
+
 def test_man_page_describes_the_global_options_once():
     page = man_page()
     for described in (

@@ -15,7 +15,7 @@ import nacl.exceptions
 import nacl.utils
 
 from nymchat import _native, keystore
-from nymchat.errors import NymchatError, WrongPassphrase
+from nymchat.errors import KeystoreError, WrongPassphrase
 
 FORMAT = "nymchat-backup"
 VERSION = 1
@@ -24,8 +24,8 @@ MAX_HEADER = 4096  # bytes of the header line, read before anything else is done
 MAX_MANIFEST = 64 << 10
 
 
-class BadBackup(NymchatError):
-    """Not a nymchat backup, or a damaged one."""
+class BadBackup(KeystoreError):
+    message = "not a nymchat backup, or a damaged one"
 
 
 def _b64(data: bytes) -> str:

@@ -10,11 +10,11 @@ from nymchat import keystore
 from nymchat.client.engine import Engine
 from nymchat.client.nodelink import NodeLink
 from nymchat.client.profile import Profile
-from nymchat.errors import NotRegistered, NymchatError, UsageError
+from nymchat.errors import Busy, NotRegistered, from_json
 from nymchat.home import default_home, ensure_home
 from nymchat.nym.transport import DEFAULT_URL, NymClient, NymClientBusy
 from nymchat.passphrase import unlock_with
-from nymchat.protocol.contact import BadContact, NodeContact
+from nymchat.protocol.contact import NodeContact
 from nymchat.terminal import line
 
 
@@ -33,9 +33,7 @@ def delegate(args: argparse.Namespace, request: dict) -> dict | None:
     for notice in (answer or {}).get("notices", []):
         print(f"nymchat: {line(notice)}", file=sys.stderr)
     if answer is not None and not answer.get("ok"):
-        error = NymchatError(answer.get("error", "the serving process failed"))
-        error.exit_code = int(answer.get("exit", 1))
-        raise error
+        raise from_json({"message": answer.get("error"), **answer})
     return answer
 
 
@@ -63,7 +61,7 @@ def refuse_if_served(args: argparse.Namespace, command: str) -> None:
 
     holder = asyncio.run(serving(home_of(args)))
     if holder is not None:
-        raise NymchatError(
+        raise Busy(
             f"{holder} already runs for this profile and receives its messages;"
             f" `{command}` cannot run beside it: use that one, or end it first"
         )
@@ -128,10 +126,7 @@ async def open_engine(
     try:
         contact = None
         if node is not None:
-            try:
-                contact = NodeContact.parse(node)
-            except BadContact as e:
-                raise UsageError(str(e)) from None
+            contact = NodeContact.parse(node)
         url = getattr(args, "nym", None) or profile.store.get("nym") or DEFAULT_URL
         told: list[str] = []
         async with connect(profile, url, contact) as engine:

@@ -6,7 +6,8 @@ One JSON object per line each way: a request of `nymchat.client.ops` (`{"op": "s
 "to": NAME, "text": TEXT}`, `{"op": "contacts"}`, `{"op": "drop", "id": PREFIX}`,
 `{"op": "names"}` for shell completion...), or `{"op": "status"}` (what serves:
 `"serving"`, e.g. "chat", and `"pid"`, so that other commands can name it); answers
-`{"ok": true, ...}` or `{"ok": false, "error": TEXT, "exit": CODE}`; both with
+`{"ok": true, ...}` or `{"ok": false, "error": TEXT, "exit": CODE, "code": ...}` (the
+error's `to_json`, so that the command raises the same kind of error); both with
 `"notices"`, what the user was told meanwhile. Lines are read within the bounds of the
 native JSON reader (nesting, number sizes); a line beyond them gets an error answer like
 any other bad request.
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from nymchat import _native
 from nymchat.client import ops
-from nymchat.errors import NymchatError
+from nymchat.errors import Busy, NymchatError
 
 log = logging.getLogger(__name__)
 SOCKET_NAME = "control.sock"
@@ -81,14 +82,15 @@ async def _handle(engine, role: str, request) -> dict:
     if request.get("op") == "unregister":
         return {
             "ok": False,
-            "exit": 1,
+            "exit": Busy.exit_code,
+            "code": Busy.kind,
             "error": "a chat or `inbox --follow` serves this "
             "profile: quit it first, then unregister",
         }
     try:
         return {"ok": True, **await ops.answer(engine, request)}
     except NymchatError as e:
-        return {"ok": False, "error": str(e), "exit": e.exit_code}
+        return {"ok": False, "error": str(e), **e.to_json()}  # its kind, for `delegate`
     except (KeyError, TypeError, ValueError) as e:
         return {"ok": False, "error": f"bad control request: {e}", "exit": 2}
 

@@ -19,7 +19,14 @@ from collections.abc import Callable
 
 from nymchat import _native
 from nymchat.client.direct_packets import MAGIC
-from nymchat.errors import FramingError, NymchatError
+from nymchat.errors import (
+    FramingError,
+    NotFound,
+    NotRegistered,
+    NymchatError,
+    Refused,
+    Unreachable,
+)
 from nymchat.nym.transport import NymClient
 from nymchat.protocol import wire
 from nymchat.protocol.contact import NodeContact
@@ -31,17 +38,37 @@ REPLY_SURBS = 20  # the node's nym-client keeps 10 in reserve; 20 leave room for
 TIMEOUT, ATTEMPTS = 10.0, 3
 
 
-class NodeRefused(NymchatError):
-    """The node refused a request."""
+class NodeRefused(Refused):
+    """The node refused a request: `code` is its `ErrorCode` (or the number of one this
+    version does not know), `detail` its words. `refusal` picks the class by code."""
 
     def __init__(self, code: ErrorCode | int, detail: str):
         name = code.name.lower() if isinstance(code, ErrorCode) else f"error {code}"
         super().__init__(f"the node refused: {detail} ({name})")
-        self.code, self.detail = code, detail
+        self.code, self.detail, self.node_code = code, detail, name
 
 
-class NodeSilent(NymchatError):
-    """The node did not answer."""
+class NodeNotFound(NotFound, NodeRefused):
+    """The node knows no such name (`ErrorCode.NOT_FOUND`): exit status of `NotFound`."""
+
+
+class NodeNotRegistered(NotRegistered, NodeRefused):
+    """The node has no name for this profile's key (`ErrorCode.NOT_REGISTERED`)."""
+
+
+_REFUSALS = {ErrorCode.NOT_FOUND: NodeNotFound, ErrorCode.NOT_REGISTERED: NodeNotRegistered}
+
+
+def refusal(code: int, detail: str) -> NodeRefused:
+    """The error for a node's error answer, of the class its code calls for."""
+    if code not in ErrorCode._value2member_map_:
+        return NodeRefused(code, detail)
+    code = ErrorCode(code)
+    return _REFUSALS.get(code, NodeRefused)(code, detail)
+
+
+class NodeSilent(Unreachable):
+    message = "the node did not answer"
 
 
 class NodeLink:
@@ -169,11 +196,7 @@ class NodeLink:
             self._answer_frames.discard(frame_id)
         self.latency = loop.time() - started
         if answer.kind is Kind.ERROR:
-            code = answer.body["code"]
-            raise NodeRefused(
-                ErrorCode(code) if code in ErrorCode._value2member_map_ else code,
-                answer.body["detail"],
-            )
+            raise refusal(answer.body["code"], answer.body["detail"])
         return answer
 
 

@@ -14,10 +14,10 @@ from nymchat.client.nodelink import NodeRefused
 from nymchat.client.profile import Profile
 from nymchat.errors import Cancelled, NoIdentity, NymchatError
 from nymchat.home import ensure_home
-from nymchat.nym.transport import DEFAULT_URL, NymClient, NymClientUnavailable
+from nymchat.nym.transport import DEFAULT_URL, NOT_CONNECTED, NymClient
 from nymchat.passphrase import get_passphrase, unlock_with
 from nymchat.protocol import names
-from nymchat.protocol.contact import BadContact, NodeContact
+from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import ErrorCode
 from nymchat.terminal import line
 
@@ -51,10 +51,7 @@ def node_contact(answer: str) -> NodeContact:
             raise NymchatError(
                 f"not a contact string, nor a readable file ({answer}: {e.strerror})"
             ) from None
-    try:
-        return NodeContact.parse(text)
-    except BadContact as e:
-        raise NymchatError(str(e)) from None
+    return NodeContact.parse(text)  # `BadContact` is an error `ask` tells
 
 
 def reachable(url: str) -> str:
@@ -118,6 +115,6 @@ def run(args: argparse.Namespace) -> Profile:
                 raise
             print(f"  {line(e.detail)}; choose another")
             name = ask("username to claim: ", names.normalize)
-        except NymClientUnavailable as e:  # busy or gone since (or given with --nym)
+        except NOT_CONNECTED as e:  # busy or gone since (or given with --nym)
             print(f"  {line(str(e))}")
             args.nym = ask_url(name)

@@ -64,15 +64,15 @@ async def _connect(transport, supervisor, supervised, stop) -> bool:
     ever listened, is an error at once."""
     import asyncio
 
-    from nymchat.errors import NymchatError
-    from nymchat.nym.transport import NymClientUnavailable
+    from nymchat.nym.supervisor import NymClientFailed
+    from nymchat.nym.transport import NOT_CONNECTED
 
     attempts = 0
     while True:
         try:
             await transport.start()
             return True
-        except NymClientUnavailable:
+        except NOT_CONNECTED:
             attempts += 1
             if supervisor is None or attempts == 60:
                 raise
@@ -84,7 +84,7 @@ async def _connect(transport, supervisor, supervised, stop) -> bool:
         if stop.is_set():
             return False
         if supervisor.restarts:
-            raise NymchatError(
+            raise NymClientFailed(
                 f"the nym-client {supervisor.binary} (--id {supervisor.nym_id}) "
                 "exited before it accepted a connection; run it by hand to see "
                 "why"

@@ -8,6 +8,7 @@ mixnet sends back to applications."""
 from dataclasses import dataclass
 
 from nymchat import _native
+from nymchat.errors import NymchatError
 from nymchat.nym import base58
 
 KEY_LEN = 32
@@ -18,8 +19,8 @@ _ENCRYPTION = "recipient's encryption key"
 _GATEWAY = "recipient gateway's identity key"
 
 
-class AddressError(ValueError):
-    """A string or byte string that is not a valid Nym address."""
+class AddressError(NymchatError, ValueError):
+    message = "not a valid Nym address"
 
 
 def _ed25519_key(data: bytes, what: str) -> bytes:

@@ -13,8 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from nymchat.children import child_env
-from nymchat.errors import NymchatError
-from nymchat.nym.transport import NymClient, NymClientUnavailable
+from nymchat.errors import Unreachable
+from nymchat.nym.transport import NOT_CONNECTED, NymClient
 
 log = logging.getLogger(__name__)
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
@@ -24,8 +24,8 @@ DEFAULT_PORT = 1977  # the nym-client's own default
 PATIENCE = 120.0  # seconds a nym-client just started may take to answer (it finds a gateway)
 
 
-class NymClientFailed(NymchatError):
-    """The supervised nym-client cannot be started."""
+class NymClientFailed(Unreachable):
+    message = "the nym-client cannot be started"
 
 
 class NymClientSupervisor:
@@ -121,12 +121,12 @@ async def until_answering(url: str, supervised: asyncio.Task, patience: float = 
     while True:
         if supervised.done():
             supervised.result()
-            raise NymchatError(f"the nym-client for {url} stopped before it answered")
+            raise NymClientFailed(f"the nym-client for {url} stopped before it answered")
         probe = NymClient(url, reconnect=False)
         try:
             await probe.start()
             return
-        except NymClientUnavailable:
+        except NOT_CONNECTED:
             if loop.time() > deadline:
                 raise
         finally:
@@ -150,7 +150,7 @@ def supervised(binary: str, nym_id: str, url: str, state: Path) -> Iterator[None
         try:
             await until_answering(url, task)
         except (OSError, RuntimeError) as e:  # it could not be started, or `init` failed
-            ready.set_exception(NymchatError(f"could not start the nym-client {binary}: {e}"))
+            ready.set_exception(NymClientFailed(f"could not start the nym-client {binary}: {e}"))
             stop.set()
         except BaseException as e:
             ready.set_exception(e)

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidURI
 
-from nymchat.errors import NymchatError
+from nymchat.errors import Busy, Unreachable, UsageError
 from nymchat.nym import api
 from nymchat.nym.address import Address
 
@@ -26,9 +26,7 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0
 INBOX_SIZE = 10_000
 
 
-class NymClientUnavailable(NymchatError):
-    """The nym-client cannot be reached."""
-
+class NymClientUnavailable(Unreachable):
     def __init__(self, url: str, reason: str = ""):
         super().__init__(
             f"no nym-client at {url}{f' ({reason})' if reason else ''}: start one, "
@@ -37,15 +35,17 @@ class NymClientUnavailable(NymchatError):
         self.url = url
 
 
-class NymClientBusy(NymClientUnavailable):
+class NymClientBusy(Busy):
     """A nym-client listens at the URL but closed the connection before the handshake: it
     serves one websocket at a time, and another program holds it."""
 
     def __init__(self, url: str, holder: str = "a running chat or node?"):
-        NymchatError.__init__(
-            self, f"the nym-client at {url} is in use by another program ({holder})"
-        )
+        super().__init__(f"the nym-client at {url} is in use by another program ({holder})")
         self.url = url
+
+
+# Not connected, and trying again may help: what a reconnecting client waits out.
+NOT_CONNECTED = (NymClientUnavailable, NymClientBusy)
 
 
 def _closed_at_once(error: BaseException) -> bool:
@@ -93,7 +93,8 @@ class NymClient:
         await self.close()
 
     async def start(self) -> Address:
-        """Connects and learns this client's address; `NymClientUnavailable` if absent."""
+        """Connects and learns this client's address; `NymClientUnavailable` if absent,
+        `NymClientBusy` if another program holds it."""
         await self._open()
         self._reader = asyncio.create_task(self._read_forever())
         return await self.self_address()
@@ -115,7 +116,7 @@ class NymClient:
                 raise NymClientBusy(self.url) from None
             raise NymClientUnavailable(self.url, str(e) or type(e).__name__) from None
         except InvalidURI as e:
-            raise NymchatError(f"{self.url} is not a websocket URL ({e})") from None
+            raise UsageError(f"{self.url} is not a websocket URL ({e})") from None
         self._connected.set()
 
     async def close(self) -> None:
@@ -189,7 +190,7 @@ class NymClient:
                 await asyncio.sleep(delay)
                 try:
                     await self._open()
-                except NymClientUnavailable:
+                except NOT_CONNECTED:
                     delay = min(delay * 2, BACKOFF_MAX)
                     continue
                 delay = BACKOFF_FIRST
@@ -201,7 +202,7 @@ class NymClient:
         old = self.address
         try:
             new = await self.self_address()
-        except (TimeoutError, NymClientUnavailable):
+        except (TimeoutError, *NOT_CONNECTED):
             return
         log.info("reconnected to the nym-client at %s", self.url)
         self.on_change("reconnected" if new == old else "address-changed")

@@ -2,14 +2,15 @@
 
 from dataclasses import dataclass
 
+from nymchat.errors import UsageError
 from nymchat.nym import base58
 from nymchat.nym.address import Address, AddressError
 
 PREFIX = "nymchat-node"
 
 
-class BadContact(ValueError):
-    """A string that is not a node contact string."""
+class BadContact(UsageError, ValueError):
+    message = "not a node contact string"
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ _SEPARATORS = re.compile("-+")
 
 
 class InvalidName(UsageError, ValueError):
-    """A username that is not allowed: a user's mistake (exit 2), reported as one line."""
+    message = "a username that is not allowed"
 
 
 def normalize(name: str) -> str:

@@ -3,7 +3,7 @@
 import hashlib
 import struct
 
-from nymchat.errors import NymchatError
+from nymchat.errors import Refused
 
 DOMAIN = b"nymchat-pow-v1\x00"
 # The most a node may ask for (about 2**24 hashes: seconds to a minute); a node's
@@ -11,8 +11,8 @@ DOMAIN = b"nymchat-pow-v1\x00"
 MAX_DIFFICULTY = 24
 
 
-class TooDifficult(NymchatError):
-    """The node asks for more proof of work than a client does."""
+class TooDifficult(Refused):
+    message = "the node asks for more proof of work than a client does"
 
 
 def _digest(challenge: bytes, name: str, requester: bytes, nonce: int) -> bytes:

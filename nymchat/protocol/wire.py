@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from nymchat import _native
+from nymchat.errors import NymchatError
 
 VERSION = 1
 MAX_LIST = 256
@@ -21,8 +22,8 @@ T = TypeVar("T")
 Body = dict[str, Any]  # a message's fields by name, as BODIES lists them
 
 
-class WireError(ValueError):
-    """Bytes that are not a valid node message."""
+class WireError(NymchatError, ValueError):
+    message = "bytes that are not a valid node message"
 
 
 class Kind(enum.IntEnum):
