@@ -48,6 +48,8 @@ Messages are explicit strings (``message``), never docstrings, so ``python -OO``
 the same errors.
 """
 
+from typing import Any
+
 
 class NymchatError(Exception):
     exit_code = 1
@@ -59,9 +61,13 @@ class NymchatError(Exception):
     def __init__(self, message: str | None = None):
         super().__init__(message or self.message)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         """The error as `--json` prints it and the control socket carries it."""
-        described = {"code": self.kind, "exit": self.exit_code, "message": str(self)}
+        described: dict[str, object] = {
+            "code": self.kind,
+            "exit": self.exit_code,
+            "message": str(self),
+        }
         return described | ({"node_code": self.node_code} if self.node_code else {})
 
 
@@ -234,11 +240,11 @@ _BY_KIND = {error.kind: error for error in EXIT_STATUS}
 _BY_EXIT = {error.exit_code: error for error in EXIT_STATUS}
 
 
-def from_json(described: dict) -> NymchatError:
+def from_json(described: dict[str, Any]) -> NymchatError:
     """The error `to_json` described (another process's), as its kind: same message, exit
     status, code and node code (without a code, the kind of its exit status)."""
     exit_code = int(described.get("exit", 1))
-    kind = _BY_KIND.get(described.get("code")) or _BY_EXIT.get(exit_code, NymchatError)
+    kind = _BY_KIND.get(str(described.get("code"))) or _BY_EXIT.get(exit_code, NymchatError)
     error = kind(str(described.get("message") or NymchatError.message))
     error.exit_code = exit_code
     if isinstance(described.get("node_code"), str):

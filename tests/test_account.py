@@ -186,14 +186,14 @@ def test_outbox_lists_what_waits_and_drop_takes_one_out_by_a_unique_prefix(peopl
         p for p in (format(n, "x") for n in range(16)) if sum(i.startswith(p) for i in ids) > 1
     )
     out = alice("outbox", "drop", shared, check=False)
-    assert out.returncode == 1 and "give more of it" in out.stderr
+    assert out.returncode == 2 and "give more of it" in out.stderr
     unique = next(
         ids[2][:k] for k in range(1, 33) if sum(i.startswith(ids[2][:k]) for i in ids) == 1
     )
     out = alice("outbox", "drop", unique)
     assert out.stdout.strip() == f"dropped message {ids[2][:8]} to bob: it will not be sent"
     out = alice("outbox", "drop", ids[2], check=False)
-    assert out.returncode == 1 and "no waiting message has an id starting with" in out.stderr
+    assert out.returncode == 4 and "no waiting message has an id starting with" in out.stderr
     assert [m["id"] for m in alice.json("outbox")[0]] == ids[:2] + ids[3:]
     dropped = [m for m in alice.json("contacts", "show", "bob")[0] if m["id"] == ids[2]]
     assert dropped[0]["status"] == "failed" and dropped[0]["reason"] == "dropped by you"
@@ -286,7 +286,7 @@ def test_a_blocked_name_is_dropped_unread_without_receipts_and_its_invitations_i
     alice("inbox")  # no receipt came back
     assert "[accepted by node]" in alice("contacts", "show", "bob").stdout
     out = bob("send", "alice", "hi", check=False)
-    assert out.returncode == 1 and "you blocked alice" in out.stderr
+    assert out.returncode == 2 and "you blocked alice" in out.stderr
     out = bob("contacts", "unblock", "alice")
     assert out.stdout.startswith("unblocked alice")
     assert bob.json("contacts", "list")[0] == []  # still nothing pinned, nothing invited
@@ -302,7 +302,7 @@ def test_a_blocked_name_is_dropped_unread_without_receipts_and_its_invitations_i
     assert bob.json("outbox") == [[]]
     assert bob.json("contacts", "show", "alice")[0][-1]["reason"] == "you blocked alice"
     out = bob("contacts", "unblock", "carol", check=False)
-    assert out.returncode == 1 and "carol is not blocked" in out.stderr
+    assert out.returncode == 4 and "carol is not blocked" in out.stderr
     out = bob("contacts", "block", "al!ce", check=False)
     assert out.returncode == 2 and "'al!ce': a username uses only a-z" in out.stderr
 

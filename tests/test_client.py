@@ -160,7 +160,7 @@ def test_contacts_verify_trust_show_and_remove(people):
     bob("send", "alice", "now verified")
     assert alice.json("inbox")[0]["verified"] is True
     out = alice("contacts", "trust", "bob", *theirs.split()[:4], check=False)
-    assert out.returncode == 1 and "has not changed" in out.stderr
+    assert out.returncode == 2 and "has not changed" in out.stderr
     alice("contacts", "remove", "bob")
     assert alice.json("contacts", "list")[0] == []
 

@@ -177,7 +177,7 @@ def test_declined_or_ignored_invitations_change_nothing(people):
             c["direct"] is None for c in json.loads(user("contacts", "list", "--json").stdout)
         )
     refused = bob("contacts", "accept-direct", "carol", check=False)
-    assert refused.returncode == 1
+    assert refused.returncode == 4
     assert "carol has not invited you to direct mode" in refused.stderr
     alice("contacts", "direct", "bob")  # bob never answers: alice keeps using the node
     before = relayed(port)

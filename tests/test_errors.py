@@ -214,11 +214,6 @@ def test_what_does_not_exist_exits_4(people, shiv_root, tmp_path):
 
 
 @cli
-@pytest.mark.xfail(
-    strict=True,
-    reason="Engine.known raises a plain NymchatError for an unknown contact: the engine "
-    "(being split by the lead) is to raise NotFound there",
-)
 def test_an_unknown_contact_exits_4(people):
     (alice,) = people("alice")
     told(alice("contacts", "show", "nobody", "--json", check=False), 4, "not_found", "nobody")

@@ -145,7 +145,7 @@ class Contacts:
         new_number = self.new_safety_number(contact)
         new_identity, new_account_key = contact.new_identity, contact.new_account_key
         if new_number is None or new_identity is None or new_account_key is None:
-            raise NymchatError(f"{name}'s key has not changed; nothing to trust")
+            raise UsageError(f"{name}'s key has not changed; nothing to trust")
         given = "".join(number.replace("-", " ").split())
         if not given.isdigit() or len(given) < TRUST_DIGITS:
             raise UsageError(

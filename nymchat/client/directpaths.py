@@ -39,10 +39,16 @@ DIRECT_BACKLOG = 1000, 16 << 20  # packets, bytes waiting to be checked; more ar
 ACTIONS = ("invite", "accept", "decline", "end")
 # Why an action of the person's own is refused ({0}: the contact).
 REFUSED = {
-    Refusal.ALREADY_ON: "direct mode with {0} is already on "
-    "(`nymchat contacts end-direct {0}` ends it)",
-    Refusal.INVITED_YOU: "{0} already invited you: `nymchat contacts accept-direct {0}`",
-    Refusal.NOT_INVITED: "{0} has not invited you to direct mode",
+    Refusal.ALREADY_ON: (
+        UsageError,
+        "direct mode with {0} is already on (`nymchat contacts end-direct {0}` ends it)",
+    ),
+    Refusal.INVITED_YOU: (
+        UsageError,
+        "{0} already invited you: `nymchat contacts accept-direct {0}`",
+    ),
+    Refusal.NOT_INVITED: (NotFound, "{0} has not invited you to direct mode"),
+    Refusal.NOT_ON: (NotFound, "direct mode with {0} is not on"),
 }
 
 
@@ -190,9 +196,8 @@ class DirectPaths:
             case direct.Emit(change, by_peer, reason):
                 self.events.emit(DirectChanged(username, change, by_peer, reason))
             case direct.Refuse(why) if why in REFUSED:
-                raise NymchatError(REFUSED[why].format(username))
-            case direct.Refuse(Refusal.NOT_ON):
-                raise NotFound(f"direct mode with {username} is not on")
+                error, text = REFUSED[why]
+                raise error(text.format(username))
             case direct.Refuse(Refusal.NO_SUCH_INVITATION):
                 log.info("ignored an acceptance of direct mode that answers no invitation")
             case direct.Refuse(Refusal.BAD_ADDRESS):

@@ -38,7 +38,7 @@ from nymchat.client.records import Contact, DirectStatus, Message
 from nymchat.client.registration import Registration
 from nymchat.client.relay import Relay
 from nymchat.client.sessions import Sessions
-from nymchat.errors import NymchatError
+from nymchat.errors import NotFound
 from nymchat.protocol import names
 
 
@@ -144,7 +144,7 @@ class Engine:
     def unblock(self, name: str) -> str:
         username = names.normalize(name)
         if username not in self.contacts.blocked():
-            raise NymchatError(f"{username} is not blocked")
+            raise NotFound(f"{username} is not blocked")
         with self.profile.store.transaction():
             self.contacts.set_blocked(username, False)
         return username

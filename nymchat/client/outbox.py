@@ -21,7 +21,14 @@ from nymchat.client.nodelink import NodeRefused
 from nymchat.client.profile import Profile
 from nymchat.client.records import Direction, Message
 from nymchat.client.relay import Relay
-from nymchat.errors import MessageFailed, NotFound, NymchatError, StillQueued, TooLong
+from nymchat.errors import (
+    MessageFailed,
+    NotFound,
+    NymchatError,
+    StillQueued,
+    TooLong,
+    UsageError,
+)
 from nymchat.protocol import names
 from nymchat.protocol.wire import ErrorCode
 
@@ -98,7 +105,7 @@ class Outbox:
         if (why := too_long(text)) is not None:
             raise TooLong(f"{why}: nothing was queued or sent")
         if username in self.contacts.blocked():
-            raise NymchatError(
+            raise UsageError(
                 f"you blocked {username}: `nymchat contacts unblock {username}` "
                 "first; nothing was queued or sent"
             )
@@ -130,7 +137,7 @@ class Outbox:
                 "(`nymchat outbox` lists them)"
             )
         if len(found) > 1:
-            raise NymchatError(
+            raise UsageError(
                 f"{len(found)} waiting messages have an id starting with '{prefix}': "
                 "give more of it"
             )
