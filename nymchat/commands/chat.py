@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     from nymchat.chat.core import ChatSession
     from nymchat.chat.faces import ScriptFace, TerminalFace
-    from nymchat.client import control
+    from nymchat.client import control, rpc
     from nymchat.client.connect import open_engine, refuse_if_served
     from nymchat.commands import first_run
     from nymchat.nym import base58
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                 wake.set()
 
             engine.link.transport.on_change = changed
-            server = await control.serve(engine, engine.profile.home)
+            server = await control.serve(rpc.Service(engine, "chat"), engine.profile.home)
             listener = asyncio.create_task(session.listen(wake))
             try:
                 await face.run(session)

@@ -11,25 +11,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from nymchat.client.connect import delegate, open_engine
+    from nymchat.client.ops import perform
     from nymchat.commands.safety import describe
     from nymchat.identity import fingerprint
     from nymchat.protocol import names
 
     names.normalize(args.name)  # a name that cannot be: before any passphrase or nym-client
 
-    async def main():
-        async with open_engine(args) as engine:
-            contact = await engine.lookup(args.name)
-            return contact, engine.safety_number(contact), engine.new_safety_number(contact)
-
-    served = delegate(args, {"op": "lookup", "name": args.name})
+    answer = perform(args, "lookup", {"name": args.name})
     contact, safety, new_safety = (
-        (served["contact"], served["safety_number"], served["new_safety_number"])
-        if served
-        else asyncio.run(main())
+        answer["contact"],
+        answer["safety_number"],
+        answer["new_safety_number"],
     )
     info = {
         "username": contact["username"],
