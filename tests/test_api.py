@@ -6,14 +6,16 @@ import asyncio
 import dataclasses
 import enum
 import json
+import os
 import socket
 import subprocess
+import sys
 import typing
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from procs import DIST, PASSPHRASE, User, clean_env, stop, wait_until_serving
+from procs import DIST, PASSPHRASE, ROOT, User, clean_env, stop, wait_until_serving
 
 from nymchat.client import events, ops, rpc, vocabulary
 from nymchat.client.events import EventBus, MessageReceived, Status, StatusChanged
@@ -300,3 +302,60 @@ def test_two_overlapping_requests_to_a_daemon_never_take_each_others_events(peop
     assert sorted(m["text"] for m in bob.json("inbox")) == sorted(
         f"{who} {n}" for who in ("one", "two") for n in range(3)
     )
+
+
+@pytest.mark.cli
+def test_a_daemon_on_stdio_pushes_messages_to_a_subscriber_and_ends_with_its_input(people):
+    alice, bob = people("alice", "bob")
+    daemon = _daemon(alice, "--stdio")
+    try:
+        daemon.stdin.write(request("status", id="s").decode() + request("subscribe").decode())
+        daemon.stdin.flush()
+        said = {}
+        while len(said) < 2:
+            answer = json.loads(daemon.stdout.readline())
+            said[answer["id"]] = answer["result"]
+        assert said["s"]["serving"] == "daemon" and said["s"]["username"] == "alice"
+        assert said[1]["subscribed"] is True
+        bob("send", "alice", "hello daemon")
+        event = json.loads(daemon.stdout.readline())
+        assert (event["method"], event["params"]["type"]) == ("event", "message_received")
+        assert (event["params"]["sender"], event["params"]["text"]) == ("bob", "hello daemon")
+        # a one-shot command goes through it meanwhile, no passphrase asked
+        out = alice("send", "bob", "through the daemon", passphrase="not needed")
+        assert out.stdout.strip() == "accepted by the node for bob"
+        daemon.stdin.close()
+        assert daemon.wait(timeout=30) == 0
+    finally:
+        stop(daemon)
+    assert not (alice.home / "control.sock").exists()
+    assert [m["text"] for m in bob.json("inbox")] == ["through the daemon"]
+
+
+@pytest.mark.cli
+def test_the_echo_bot_answers_every_message_and_sees_the_receipts(people):
+    alice, bob = people("alice", "bob")
+    daemon = _daemon(alice)
+    bot = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "examples" / "echo_bot.py"),
+            str(alice.home / "control.sock"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PATH": os.environ["PATH"]},  # no nymchat on its path: the API only
+    )
+    try:
+        assert json.loads(bot.stdout.readline()) == {"ready": "alice"}
+        for text in ("ping", "pong?"):
+            bob("send", "alice", text)
+            echoed = json.loads(bot.stdout.readline())
+            assert (echoed["echoed"], echoed["to"], echoed["status"]) == (text, "bob", "accepted")
+            assert [m["text"] for m in bob.json("inbox")] == [text]  # bob's receipt goes back
+            assert json.loads(bot.stdout.readline()) == {"receipt": echoed["id"], "peer": "bob"}
+    finally:
+        stop(bot)
+        assert stop(daemon) == 0
+    assert bot.stderr.read() == ""
