@@ -91,7 +91,7 @@ def test_overlapping_requests_each_get_their_own_events_and_notices():
     told, (first, second) = asyncio.run(main())
     for said, text in ((first, "first"), (second, "second")):
         own = text.encode().ljust(16, b".").hex()
-        assert said["result"]["sent"] == own
+        assert said["result"]["message_id"] == own
         assert [(e["type"], e["message_id"], e["status"]) for e in said["result"]["events"]] == [
             ("status_changed", own, "queued"),
             ("status_changed", own, "accepted"),
@@ -286,7 +286,7 @@ def test_two_overlapping_requests_to_a_daemon_never_take_each_others_events(peop
                 said = client.answer(round)["result"]
                 assert said["status"] == "accepted"
                 assert said["events"] and all(
-                    e["message_id"] == said["sent"] for e in said["events"]
+                    e["message_id"] == said["message_id"] for e in said["events"]
                 ), said
         # several requests on one connection, answered by id
         one.ask("contacts.list", id="list")

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from nymchat.client import vocabulary
 from nymchat.client.directmode import DONE
 from nymchat.client.engine import Engine, Received
 from nymchat.client.nodelink import NodeSilent
@@ -56,7 +57,10 @@ class Event:
     """Something to show: `kind` is message, history, sent, delivered, notice, error,
     contacts or info; `data` carries the fields (all JSON-friendly). An outgoing message
     (sent, delivered, history from "you") carries its `id` and `status` (queued, accepted,
-    delivered, failed, with `reason`) and comes again each time its status moves on."""
+    delivered, failed, with `reason`) and comes again each time its status moves on.
+    Messages carry the API's fields too (`nymchat.client.vocabulary`: an arriving one is
+    its message_received event, a stored one has `message_id` and `time_ms`); `time` is
+    the clock shown ("12:00"), not ISO 8601 as in the API."""
 
     kind: str
     data: dict = field(default_factory=dict)
@@ -293,6 +297,8 @@ class ChatSession:
                         {
                             "from": self.current,
                             "text": m["text"],
+                            "message_id": m["id"],
+                            "time_ms": m["time"],
                             "time": clock(m["time"], self._now_ms()),
                         },
                     )
@@ -306,6 +312,8 @@ class ChatSession:
             "to": record["to"],
             "text": record["text"],
             "id": record["id"],
+            "message_id": record["id"],
+            "time_ms": record["time"],
             "time": clock(record["time"], self._now_ms()),
             "status": status,
             **({"reason": record.get("reason", "")} if status == "failed" else {}),
@@ -440,11 +448,9 @@ class ChatSession:
             Event(
                 "message",
                 {
+                    **vocabulary.event(message),
                     "from": message.sender,
-                    "text": message.text,
                     "time": clock(message.sent, self._now_ms()),
-                    "verified": message.verified,
-                    "key_changed": message.key_changed,
                 },
             )
         )

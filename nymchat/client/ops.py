@@ -57,7 +57,8 @@ async def _send(engine: Engine, params: dict) -> dict:
         message_id = engine.queue(params["to"], params["text"])
         if engine.link is not None:
             engine.flush_soon()
-    return {"sent": message_id.hex(), "status": status_of(engine.store.message(message_id))}
+    record = engine.store.message(message_id)
+    return {"message_id": message_id.hex(), "to": record["to"], "status": status_of(record)}
 
 
 async def _lookup(engine: Engine, params: dict) -> dict:

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         slow=waiting,
     )
     if args.json:
-        print(json.dumps({"sent": answer["sent"], "to": username, "status": answer["status"]}))
+        print(json.dumps({**answer, "sent": answer["message_id"]}))  # `sent`: the older name
     elif not args.quiet:
         print(
             {

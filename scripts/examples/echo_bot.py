@@ -57,8 +57,8 @@ async def main(path: str) -> None:
 
     async def echo(event: dict) -> None:
         sent = await api.call("send", to=event["sender"], text=event["text"])
-        echoes[sent["sent"]] = event["sender"]
-        say(echoed=event["text"], to=event["sender"], id=sent["sent"], status=sent["status"])
+        echoes[sent["message_id"]] = event["sender"]
+        say(echoed=event["text"], to=sent["to"], id=sent["message_id"], status=sent["status"])
 
     def on_event(event: dict) -> None:
         if event["type"] == "message_received":
