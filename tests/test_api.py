@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from procs import DIST, PASSPHRASE, ROOT, User, clean_env, stop, wait_until_serving
 
+from nymchat.chat.core import clock
 from nymchat.client import events, ops, rpc, vocabulary
 from nymchat.client.events import EventBus, MessageReceived, Status, StatusChanged
 from nymchat.errors import NotFound
@@ -223,6 +224,35 @@ def test_every_event_class_renders_to_json_with_the_vocabulary():
     assert vocabulary.iso(0) == "1970-01-01T00:00:00.000Z"
 
 
+def test_an_arriving_message_in_chat_json_carries_the_api_fields():
+    from nymchat.chat.core import ChatSession
+
+    shown = []
+    engine = type("Engine", (), {"on_status": None, "on_notice": None})()
+    session = ChatSession(engine, shown.append, now=lambda: 1_764_601_941)
+    session._arrived(MessageReceived("bob", b"\x01" * 16, 1_764_601_941_123, "hi", True, False))
+    (event,) = shown
+    assert event.data["from"] == "bob" and event.data["time"] == clock(
+        1_764_601_941_123, 1_764_601_941_000
+    )
+    assert {k: v for k, v in event.data.items() if k not in ("from", "time")} == vocabulary.event(
+        MessageReceived("bob", b"\x01" * 16, 1_764_601_941_123, "hi", True, False)
+    )
+
+
+def test_docs_api_shows_every_method_and_every_event():
+    text = (ROOT / "docs" / "API.md").read_text()
+    documented = {
+        name.strip("`")
+        for line in text.splitlines()
+        if line.startswith("### ")
+        for name in line[4:].split(", ")
+    }
+    assert documented == set(ops.METHODS) | set(rpc.SERVICE_METHODS)
+    for cls in typing.get_args(events.Event):
+        assert f"`{vocabulary.kind(cls.__new__(cls))}`" in text, cls
+
+
 # --- the built file --------------------------------------------------------------------
 
 
@@ -329,7 +359,15 @@ def test_a_daemon_on_stdio_pushes_messages_to_a_subscriber_and_ends_with_its_inp
     finally:
         stop(daemon)
     assert not (alice.home / "control.sock").exists()
-    assert [m["text"] for m in bob.json("inbox")] == ["through the daemon"]
+    (got,) = bob.json("inbox")  # the same vocabulary, with the older names kept
+    assert (got["type"], got["text"], got["sender"], got["from"]) == (
+        "message_received",
+        "through the daemon",
+        "alice",
+        "alice",
+    )
+    assert got["id"] == got["message_id"] and type(got["sent_ms"]) is int
+    assert got["sent"] == vocabulary.iso(got["sent_ms"]) and got["sent"].endswith("Z")
 
 
 @pytest.mark.cli
