@@ -13,6 +13,7 @@ PROG = "nymchat"
 COMMAND_ORDER = [
     "node",
     "chat",
+    "daemon",
     "register",
     "lookup",
     "send",
@@ -121,6 +122,16 @@ _MODULE_COMMANDS = {
         "/msg NAME switches conversation, /help lists the commands. The first run "
         "walks you through creating an identity and registering. When stdin is not a "
         "terminal, reads lines and writes events (JSON with --json) for scripts.",
+    ),
+    "daemon": (
+        "serve the JSON-RPC API for bots and scripts, taking messages in",
+        "Run the profile with no screen: take messages in as they come and serve the "
+        "JSON-RPC 2.0 API (docs/API.md) on the profile's control socket (mode 0600 in "
+        "the home directory), and with --stdio on standard input and output too. "
+        "Methods for everything a face does (send, lookup, contacts, history, direct "
+        "mode, outbox, inbox, status); after `subscribe`, every event arrives as a "
+        "notification. Meanwhile the one-shot commands go through it (no passphrase "
+        "asked). A chat serves the same API while it runs.",
     ),
     "demo": (
         "local mixnet, node and two users talking, in one command",

@@ -20,10 +20,10 @@ def print_contact_names(args: argparse.Namespace) -> int:
     from nymchat.client.connect import home_of
 
     try:
-        answer = asyncio.run(control.call(home_of(args), {"op": "names"}, timeout=ASK_FOR))
+        answer = asyncio.run(control.call(home_of(args), "contacts.names", timeout=ASK_FOR))
     except (OSError, TimeoutError, ValueError, NymchatError):
         return 0
-    if answer and answer.get("ok"):
-        for name in answer.get("names", []):
+    if answer and isinstance(answer.get("result"), dict):
+        for name in answer["result"].get("names", []):
             print(name)
     return 0

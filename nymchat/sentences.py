@@ -2,8 +2,11 @@
 commands' notices on stderr, a delegated command's notices). Events that a face shows in
 its own way (a received message, a status mark) have no sentence here."""
 
+import sys
+
 from nymchat.client import events as ev
 from nymchat.client.records import DirectStatus
+from nymchat.terminal import line
 
 # How direct mode stands, in the words `--json` outputs have always used.
 DIRECT_WORDS = {
@@ -84,3 +87,10 @@ def sentence(event: ev.Event) -> str | None:
                 "(the rest waits at the node: run inbox again)"
             )
     return None
+
+
+def tell_on_stderr(event: ev.Event) -> None:
+    """For a process that serves a profile without a screen (`inbox --follow`, `daemon`):
+    what the person should know, as it happens."""
+    if (text := sentence(event)) is not None:
+        print(f"nymchat: {line(text)}", file=sys.stderr, flush=True)

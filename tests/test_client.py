@@ -255,9 +255,9 @@ def test_follow_prints_as_messages_come_and_serves_other_terminals(people):
             with socket.socket(socket.AF_UNIX) as s:  # a bad request gets an answer, and
                 s.connect(str(bob.home / "control.sock"))  # the follower goes on
                 s.sendall(hostile)
-                answer = json.loads(s.makefile().readline())
-                assert answer["ok"] is False and answer["exit"] == 2
-                errors.append(answer["error"])
+                answer = json.loads(s.makefile().readline())["error"]
+                assert answer["data"]["exit"] == 2
+                errors.append(answer["message"])
         assert errors[-2:] == [
             "bad control request: recursion limit exceeded at line 1 column 128",
             "bad control request: number out of range at line 1 column 5025",

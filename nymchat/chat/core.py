@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from nymchat.client import events as ev
+from nymchat.client import vocabulary
 from nymchat.client.engine import Engine
 from nymchat.client.events import MessageReceived
 from nymchat.client.nodelink import NodeSilent
@@ -56,7 +57,10 @@ class Event:
     """Something to show: `kind` is message, history, sent, delivered, notice, error,
     contacts or info; `data` carries the fields (all JSON-friendly). An outgoing message
     (sent, delivered, history from "you") carries its `id` and `status` (queued, accepted,
-    delivered, failed, with `reason`) and comes again each time its status moves on."""
+    delivered, failed, with `reason`) and comes again each time its status moves on.
+    Messages carry the API's fields too (`nymchat.client.vocabulary`: an arriving one is
+    its message_received event, a stored one has `message_id` and `time_ms`); `time` is
+    the clock shown ("12:00"), not ISO 8601 as in the API."""
 
     kind: str
     data: dict = field(default_factory=dict)
@@ -295,6 +299,8 @@ class ChatSession:
                         {
                             "from": self.current,
                             "text": m.text,
+                            "message_id": m.id.hex(),
+                            "time_ms": m.time,
                             "time": clock(m.time, self._now_ms()),
                         },
                     )
@@ -308,6 +314,8 @@ class ChatSession:
             "to": message.peer,
             "text": message.text,
             "id": message.id.hex(),
+            "message_id": message.id.hex(),
+            "time_ms": message.time,
             "time": clock(message.time, self._now_ms()),
             "status": message.status.value,
             **({"reason": message.reason or ""} if failed else {}),
@@ -441,11 +449,9 @@ class ChatSession:
             Event(
                 "message",
                 {
+                    **vocabulary.event(message),
                     "from": message.sender,
-                    "text": message.text,
                     "time": clock(message.sent, self._now_ms()),
-                    "verified": message.verified,
-                    "key_changed": message.key_changed,
                 },
             )
         )

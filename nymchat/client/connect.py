@@ -10,7 +10,7 @@ from nymchat import keystore
 from nymchat.client.engine import Engine
 from nymchat.client.nodelink import NodeLink
 from nymchat.client.profile import Profile
-from nymchat.errors import Busy, NotRegistered, from_json
+from nymchat.errors import Busy, NotRegistered, NymchatError, from_json
 from nymchat.home import default_home, ensure_home
 from nymchat.nym.transport import DEFAULT_URL, NymClient, NymClientBusy
 from nymchat.passphrase import unlock_with
@@ -22,19 +22,27 @@ def home_of(args: argparse.Namespace) -> Path:
     return Path(args.home).expanduser() if args.home else default_home()
 
 
-def delegate(args: argparse.Namespace, request: dict) -> dict | None:
+def delegate(args: argparse.Namespace, method: str, params: dict) -> dict | None:
     """Hands a one-shot request to the process that holds this profile's connection, if
-    one runs; returns its answer, raises its error, or None when no process serves."""
+    one runs; returns its result, raises its error (with its exit code), or None when no
+    process serves. What the user was told meanwhile is printed, as if done here."""
     import asyncio
 
     from nymchat.client import control
 
-    answer = asyncio.run(control.call(home_of(args), request))
-    for notice in (answer or {}).get("notices", []):
+    answer = asyncio.run(control.call(home_of(args), method, params))
+    if answer is None:
+        return None
+    failed = answer.get("error")
+    outcome = (failed.get("data") or {}) if isinstance(failed, dict) else answer.get("result")
+    if not isinstance(outcome, dict):
+        raise NymchatError("the process serving this profile answered nothing")
+    for notice in outcome.pop("notices", []):
         print(f"nymchat: {line(notice)}", file=sys.stderr)
-    if answer is not None and not answer.get("ok"):
-        raise from_json({"message": answer.get("error"), **answer})
-    return answer
+    outcome.pop("events", None)  # the person is told the notices, made of them
+    if failed is not None:
+        raise from_json({**outcome, "message": failed.get("message")})
+    return outcome
 
 
 async def serving(home: Path) -> str | None:
@@ -43,15 +51,16 @@ async def serving(home: Path) -> str | None:
     from nymchat.client import control
 
     try:
-        answer = await control.call(home, {"op": "status"}, timeout=5)
-    except (OSError, TimeoutError, ValueError):
+        answer = await control.call(home, "status", timeout=5)
+    except (OSError, TimeoutError, ValueError, NymchatError):
         return None
     if answer is None:
         return None
-    if not answer.get("ok"):  # a nymchat from before the status request
+    status = answer.get("result")
+    if not isinstance(status, dict):  # a nymchat from before the API
         return "another nymchat process"
-    pid = answer.get("pid")
-    return f"`{line(str(answer.get('serving')))}`" + (f" (pid {pid})" if type(pid) is int else "")
+    pid = status.get("pid")
+    return f"`{line(str(status.get('serving')))}`" + (f" (pid {pid})" if type(pid) is int else "")
 
 
 def refuse_if_served(args: argparse.Namespace, command: str) -> None:

@@ -1,10 +1,15 @@
 """What a command asks of a profile, answered as JSON-able data: by the process serving
-the profile (`chat`, `inbox --follow`), through its control socket with no passphrase
-asked, or, when none runs, by the command itself on an engine of its own. One table for
-both, so every command follows the same rule (docs/SECURITY.md, "The control socket")."""
+the profile (`chat`, `inbox --follow`, `daemon`), through its control socket with no
+passphrase asked, or, when none runs, by the command itself on an engine of its own. One
+table of methods for both, and for the JSON-RPC API (`nymchat.client.rpc`, docs/API.md),
+so every command follows the same rule (docs/SECURITY.md, "The control socket")."""
 
 import argparse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
+from nymchat.client import vocabulary
+from nymchat.client.directpaths import ACTIONS
 from nymchat.client.engine import Engine
 from nymchat.client.records import Contact
 from nymchat.errors import KeystoreError, UsageError
@@ -13,6 +18,15 @@ from nymchat.protocol import names
 from nymchat.sentences import direct_words
 
 PREVIEW = 80  # characters of a waiting message's text in `outbox`
+_TYPES = {str: "a string", int: "an integer", bool: "true or false"}
+
+
+class UnknownMethod(UsageError):
+    message = "no such method"
+
+
+class BadParams(UsageError):
+    message = "a parameter is missing, unknown or of the wrong type"
 
 
 def safety(engine: Engine, contact: Contact) -> dict:
@@ -34,18 +48,20 @@ def safety(engine: Engine, contact: Contact) -> dict:
     }
 
 
-async def _send(engine: Engine, request: dict) -> dict:
-    if request.get("wait", True):
-        message_id = await engine.send(str(request["to"]), str(request["text"]))
+async def _send(engine: Engine, params: dict) -> dict:
+    if params.get("wait", True):
+        message_id = await engine.send(params["to"], params["text"])
     else:  # stored; a serving process sends it at once, else the next command that connects
-        message_id = engine.queue(str(request["to"]), str(request["text"]))
+        message_id = engine.queue(params["to"], params["text"])
         if engine.online:
             engine.flush_soon()
-    return {"sent": message_id.hex(), "status": engine.message(message_id).status.value}
+    message = engine.message(message_id)
+    status = message.status.value if message is not None else "queued"
+    return {"message_id": message_id.hex(), "to": names.normalize(params["to"]), "status": status}
 
 
-async def _lookup(engine: Engine, request: dict) -> dict:
-    contact = await engine.lookup(str(request["name"]))
+async def _lookup(engine: Engine, params: dict) -> dict:
+    contact = await engine.lookup(params["name"])
     return {
         "contact": contact.to_record(),
         "safety_number": engine.safety_number(contact),
@@ -53,12 +69,15 @@ async def _lookup(engine: Engine, request: dict) -> dict:
     }
 
 
-async def _direct(engine: Engine, request: dict) -> dict:
-    username = await engine.direct_action(str(request["action"]), str(request["name"]))
-    return {"username": username, "direct": direct_words(engine.direct_status(username))}
+def _direct(action: str) -> Callable[[Engine, dict], Awaitable[dict]]:
+    async def run(engine: Engine, params: dict) -> dict:
+        username = await engine.direct_action(action, params["name"])
+        return {"username": username, "direct": direct_words(engine.direct_status(username))}
+
+    return run
 
 
-async def _contacts(engine: Engine, request: dict) -> dict:
+async def _contacts(engine: Engine, params: dict) -> dict:
     blocked = engine.blocked()
     contacts = [
         {
@@ -86,52 +105,55 @@ async def _contacts(engine: Engine, request: dict) -> dict:
     return {"contacts": contacts}
 
 
-async def _show(engine: Engine, request: dict) -> dict:
-    contact = engine.known(str(request["name"]))
-    last = max(0, int(request.get("last", 50)))
-    history = [m.to_record() for m in engine.history(contact.username, last)]
+async def _history(engine: Engine, params: dict) -> dict:
+    contact = engine.known(params["name"])
+    last = max(0, params.get("last", 50))
+    history = [vocabulary.message(m) for m in engine.history(contact.username, last)]
     return {"username": contact.username, "messages": history}
 
 
-async def _verify(engine: Engine, request: dict) -> dict:
-    username = engine.known(str(request["name"])).username
-    contact = engine.mark_verified(username) if request.get("mark") else engine.known(username)
-    return {"contact": safety(engine, contact)}
+async def _show(engine: Engine, params: dict) -> dict:
+    return {"contact": safety(engine, engine.known(params["name"]))}
 
 
-async def _trust(engine: Engine, request: dict) -> dict:
-    contact = engine.trust(names.normalize(str(request["name"])), str(request["number"]))
+async def _verify(engine: Engine, params: dict) -> dict:
+    username = engine.known(params["name"]).username
+    return {"contact": safety(engine, engine.mark_verified(username))}
+
+
+async def _trust(engine: Engine, params: dict) -> dict:
+    contact = engine.trust(names.normalize(params["name"]), params["number"])
     return {"trusted": contact.username, "safety_number": engine.safety_number(contact)}
 
 
-async def _remove(engine: Engine, request: dict) -> dict:
+async def _remove(engine: Engine, params: dict) -> dict:
     """Exactly the contact named (see `Engine.known`); a record removed or altered in the
     file is forgotten too."""
     try:
-        contact = engine.known(str(request["name"]))
+        contact = engine.known(params["name"])
         username, was_direct = contact.username, contact.direct is not None
     except KeystoreError:
-        username, was_direct = names.normalize(str(request["name"])), False
+        username, was_direct = names.normalize(params["name"]), False
     engine.remove(username)
     return {"removed": username, "was_direct": was_direct}
 
 
-async def _block(engine: Engine, request: dict) -> dict:
-    return {"blocked": engine.block(str(request["name"]))}
+async def _block(engine: Engine, params: dict) -> dict:
+    return {"blocked": engine.block(params["name"])}
 
 
-async def _unblock(engine: Engine, request: dict) -> dict:
-    return {"unblocked": engine.unblock(str(request["name"]))}
+async def _unblock(engine: Engine, params: dict) -> dict:
+    return {"unblocked": engine.unblock(params["name"])}
 
 
-async def _outbox(engine: Engine, request: dict) -> dict:
-    """What waits, each with the start of its text (the whole is in `contacts show`)."""
+async def _outbox(engine: Engine, params: dict) -> dict:
+    """What waits, each with the start of its text (the whole is in `history`)."""
     return {
         "outbox": [
             {
                 "id": m.id.hex(),
                 "to": m.peer,
-                "time": m.time,
+                **vocabulary.stamp("time", m.time),
                 "preview": m.text[:PREVIEW],
                 "bytes": len(m.text.encode()),
                 "status": m.status.value,
@@ -141,93 +163,110 @@ async def _outbox(engine: Engine, request: dict) -> dict:
     }
 
 
-async def _drop(engine: Engine, request: dict) -> dict:
-    message = engine.drop(str(request["id"]))
+async def _drop(engine: Engine, params: dict) -> dict:
+    message = engine.drop(params["id"])
     return {"dropped": message.id.hex(), "to": message.peer, "reason": message.reason}
 
 
-async def _inbox(engine: Engine, request: dict) -> dict:
+async def _inbox(engine: Engine, params: dict) -> dict:
     """What came since the last `inbox`, from the process that takes messages in."""
-    return {
-        "messages": [
-            {
-                "sender": m.sender,
-                "message_id": m.message_id.hex(),
-                "sent": m.sent,
-                "text": m.text,
-                "verified": m.verified,
-                "key_changed": m.key_changed,
-            }
-            for m in engine.since_last_inbox()
-        ]
-    }
+    return {"messages": [vocabulary.event(m) for m in engine.since_last_inbox()]}
 
 
-async def _names(engine: Engine, request: dict) -> dict:
+async def _names(engine: Engine, params: dict) -> dict:
     """The contacts' names alone, for shell completion."""
     return {"names": [c.username for c in engine.contact_list()]}
 
 
-OPS = {
-    "send": _send,
-    "lookup": _lookup,
-    "direct": _direct,
-    "contacts": _contacts,
-    "show": _show,
-    "verify": _verify,
-    "trust": _trust,
-    "remove": _remove,
-    "block": _block,
-    "unblock": _unblock,
-    "outbox": _outbox,
-    "drop": _drop,
-    "names": _names,
-    "inbox": _inbox,
+@dataclass(frozen=True)
+class Method:
+    """An operation and its parameters: `params` required, `optional` not, each with its
+    JSON type; `node` when it needs the node (else an offline engine answers)."""
+
+    run: Callable[[Engine, dict], Awaitable[dict]]
+    params: dict[str, type] = field(default_factory=dict)
+    optional: dict[str, type] = field(default_factory=dict)
+    node: bool = False
+
+
+NAME = {"name": str}
+METHODS = {
+    "send": Method(_send, {"to": str, "text": str}, {"wait": bool}, node=True),
+    "lookup": Method(_lookup, NAME, node=True),
+    "contacts.list": Method(_contacts),
+    "contacts.names": Method(_names),
+    "contacts.show": Method(_show, NAME),
+    "contacts.verify": Method(_verify, NAME),
+    "contacts.trust": Method(_trust, {"name": str, "number": str}),
+    "contacts.remove": Method(_remove, NAME),
+    "contacts.block": Method(_block, NAME),
+    "contacts.unblock": Method(_unblock, NAME),
+    "history": Method(_history, NAME, {"last": int}),
+    **{f"direct.{action}": Method(_direct(action), NAME, node=True) for action in ACTIONS},
+    "outbox.list": Method(_outbox),
+    "outbox.drop": Method(_drop, {"id": str}),
+    "inbox": Method(_inbox),
 }
 
 
-def needs_node(request: dict) -> bool:
-    return request["op"] in ("lookup", "direct") or (
-        request["op"] == "send" and request.get("wait", True)
-    )
+def check(method: str, params: dict) -> Method:
+    """The method named, once `params` are what it takes: raises `UnknownMethod` or
+    `BadParams`."""
+    known = METHODS.get(method)
+    if known is None:
+        raise UnknownMethod(f"no method {method!r}")
+    unknown = set(params) - set(known.params) - set(known.optional)
+    if unknown:
+        raise BadParams(f"{method}: no parameter {sorted(unknown)[0]!r}")
+    missing = [name for name in known.params if name not in params]
+    if missing:
+        raise BadParams(f"{method}: {missing[0]!r} is missing")
+    for name, value in params.items():
+        kind = known.params.get(name) or known.optional[name]
+        if type(value) is not kind:  # exactly: a bool is not an int here
+            raise BadParams(f"{method}: {name!r} is not {_TYPES[kind]}")
+    return known
 
 
-async def answer(engine: Engine, request: dict) -> dict:
-    """The answer to one request; raises `NymchatError` (`UsageError` for a name that
-    is not valid; `KeyError`, `TypeError`, `ValueError` for a malformed request)."""
-    op = OPS.get(request.get("op"))
-    if op is None:
-        raise UsageError(f"unknown operation {request.get('op')!r}")
+async def call(engine: Engine, method: str, params: dict) -> dict:
+    """The answer to one call, its parameters checked; raises `NymchatError`
+    (`UsageError` for a name that is not valid)."""
+    known = check(method, params)
     try:
-        return await op(engine, request)
+        return await known.run(engine, params)
     except names.InvalidName as e:
-        raise UsageError(f"'{request.get('name', request.get('to'))}': {e}") from None
+        raise UsageError(f"'{params.get('name', params.get('to'))}': {e}") from None
 
 
-def perform(args: argparse.Namespace, request: dict, slow=None) -> dict:
+def needs_node(method: str, params: dict) -> bool:
+    """A send with `wait` false is only stored: the next command that connects sends it."""
+    return METHODS[method].node and params.get("wait", True)
+
+
+def perform(args: argparse.Namespace, method: str, params: dict, slow=None) -> dict:
     """The answer of the process serving this profile if one runs, else of an engine of
-    this command's own (unlocking the profile, and connecting only if the op needs it);
-    `slow` is called if the node takes more than a second once connected."""
+    this command's own (unlocking the profile, and connecting only if the method needs
+    it); `slow` is called if the node takes more than a second once connected."""
     import asyncio
 
     from nymchat.client.connect import delegate, open_engine, unlock
 
-    served = delegate(args, request)
+    served = delegate(args, method, params)
     if served is not None:
         return served
     profile = unlock(args)
 
     async def here() -> dict:
-        if not needs_node(request):
-            return await answer(Engine.offline(profile), request)
+        if not needs_node(method, params):
+            return await call(Engine.offline(profile), method, params)
         async with open_engine(args, profile=profile) as engine:
             timer = asyncio.get_running_loop().call_later(1.0, slow or (lambda: None))
             try:
-                return await answer(engine, request)
+                return await call(engine, method, params)
             finally:
                 timer.cancel()
 
     try:
         return asyncio.run(here())
     finally:
-        profile.store.close()
+        profile.close()

@@ -74,15 +74,13 @@ def run(args: argparse.Namespace) -> int:
             node = "node " + base58.encode(engine.profile.node.key)[:8]
             face = TerminalFace(me, node) if interactive else ScriptFace(args.json)
             session = ChatSession(engine, face.emit)
-            server = await control.serve(engine, engine.profile.home)
-            listener = asyncio.create_task(session.listen())
-            try:
-                await face.run(session)
-                await session.drain()
-            finally:
-                listener.cancel()
-                server.close()
-                control.socket_path(engine.profile.home).unlink(missing_ok=True)
+            async with control.serving(engine, "chat"):
+                listener = asyncio.create_task(session.listen())
+                try:
+                    await face.run(session)
+                    await session.drain()
+                finally:
+                    listener.cancel()
 
     asyncio.run(main())  # Ctrl-C (SIGINT) ends it through the CLI's exit status 130
     return 0

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             "decline-direct": "decline",
             "end-direct": "end",
         }[command]
-        answer = perform(args, {"op": "direct", "action": action, "name": args.name})
+        answer = perform(args, f"direct.{action}", {"name": args.name})
         _emit(
             args,
             {"username": answer["username"], "action": action, "direct": answer["direct"]},
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     if command == "list":
-        contacts = perform(args, {"op": "contacts"})["contacts"]
+        contacts = perform(args, "contacts.list", {})["contacts"]
         _emit(
             args,
             contacts,
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     if command == "remove":
-        answer = perform(args, {"op": "remove", "name": args.name})
+        answer = perform(args, "contacts.remove", {"name": args.name})
         shown = line(answer["removed"])
         if answer["was_direct"]:
             print(
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         _emit(args, {"removed": answer["removed"]}, f"removed {shown}")
         return 0
     if command in ("block", "unblock"):
-        answer = perform(args, {"op": command, "name": args.name})
+        answer = perform(args, f"contacts.{command}", {"name": args.name})
         username = answer[f"{command}ed"]
         _emit(
             args,
@@ -172,7 +172,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     if command == "trust":
-        answer = perform(args, {"op": "trust", "name": args.name, "number": " ".join(args.number)})
+        answer = perform(
+            args, "contacts.trust", {"name": args.name, "number": " ".join(args.number)}
+        )
         _emit(
             args,
             answer,
@@ -180,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     if command == "verify":
-        contact = perform(args, {"op": "verify", "name": args.name, "mark": args.mark})["contact"]
+        method = "contacts.verify" if args.mark else "contacts.show"
+        contact = perform(args, method, {"name": args.name})["contact"]
         username = contact["username"]
         _emit(
             args,
@@ -199,12 +202,12 @@ def run(args: argparse.Namespace) -> int:
             ),
         )
         return 0
-    answer = perform(args, {"op": "show", "name": args.name, "last": args.last})
+    answer = perform(args, "history", {"name": args.name, "last": args.last})
     if args.json:
         print(json.dumps(answer["messages"]))
         return 0
     for m in answer["messages"]:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["time"] / 1000))
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["time_ms"] / 1000))
         who = "you" if m["direction"] == "out" else answer["username"]
         status = f"  [{_mark(m)}]" if m["direction"] == "out" else ""
         print(f"[{when}] {who}: {block(m['text'])}{status}")

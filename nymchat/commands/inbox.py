@@ -2,13 +2,16 @@
 
 import argparse
 import json
-import sys
 import time
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nym", metavar="URL", help="your nym-client (default: the last used)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per message")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per message, as the API's message_received event (docs/API.md)",
+    )
     parser.add_argument(
         "--wait",
         type=float,
@@ -36,8 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from nymchat.client import vocabulary
     from nymchat.client.connect import delegate, open_engine, refuse_if_served
-    from nymchat.client.events import MessageReceived
     from nymchat.terminal import block, line
 
     async def main():
@@ -47,60 +50,43 @@ def run(args: argparse.Namespace) -> int:
         async with open_engine(args, tell=not args.follow) as engine:
             if not args.follow:
                 for message in await engine.inbox(quiet=args.wait, limit=args.max_time):
-                    show(message)
+                    show(vocabulary.event(message))
                     engine.shown(message)
                 engine.inbox_done()
                 return
             from nymchat.client import control
-            from nymchat.sentences import sentence
+            from nymchat.sentences import tell_on_stderr
 
-            def tell(event) -> None:
-                if (text := sentence(event)) is not None:
-                    print(f"nymchat: {line(text)}", file=sys.stderr, flush=True)
-
-            engine.events.subscribe(tell)
-            server = await control.serve(engine, engine.profile.home, "inbox --follow")
-            try:
+            engine.events.subscribe(tell_on_stderr)
+            async with control.serving(engine, "inbox --follow"):
                 async for message in engine.follow():
-                    show(message)
+                    show(vocabulary.event(message))
                     engine.shown(message)
-            finally:
-                server.close()
-                control.socket_path(engine.profile.home).unlink(missing_ok=True)
 
-    def show(message) -> None:
+    def show(message: dict) -> None:
+        """A message_received event; `from` and `id` are what older versions said."""
         if args.json:
             print(
-                json.dumps(
-                    {
-                        "from": message.sender,
-                        "id": message.message_id.hex(),
-                        "sent": message.sent,
-                        "text": message.text,
-                        "verified": message.verified,
-                        "key_changed": message.key_changed,
-                    }
-                ),
+                json.dumps({**message, "from": message["sender"], "id": message["message_id"]}),
                 flush=True,
             )
         else:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(message.sent / 1000))
-            mark = "verified" if message.verified else "not verified"
-            if message.key_changed:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(message["sent_ms"] / 1000))
+            mark = "verified" if message["verified"] else "not verified"
+            if message["key_changed"]:
                 mark = "KEY CHANGED"
-            print(f"[{when}] {line(message.sender)} ({mark}): {block(message.text)}", flush=True)
+            print(
+                f"[{when}] {line(message['sender'])} ({mark}): {block(message['text'])}",
+                flush=True,
+            )
 
     if args.follow:
         refuse_if_served(args, "inbox --follow")
     else:  # a chat or `inbox --follow` takes the messages in: it tells what came since
-        served = delegate(args, {"op": "inbox"})
+        served = delegate(args, "inbox", {})
         if served is not None:
             for message in served["messages"]:
-                show(
-                    MessageReceived(
-                        **{**message, "message_id": bytes.fromhex(message["message_id"])}
-                    )
-                )
+                show(message)
             return 0
 
     import contextlib

@@ -11,7 +11,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     from nymchat.client.ops import perform
     from nymchat.commands.safety import describe
     from nymchat.identity import fingerprint
@@ -19,11 +18,11 @@ def run(args: argparse.Namespace) -> int:
 
     names.normalize(args.name)  # a name that cannot be: before any passphrase or nym-client
 
-    served = perform(args, {"op": "lookup", "name": args.name})
+    answer = perform(args, "lookup", {"name": args.name})
     contact, safety, new_safety = (
-        served["contact"],
-        served["safety_number"],
-        served["new_safety_number"],
+        answer["contact"],
+        answer["safety_number"],
+        answer["new_safety_number"],
     )
     info = {
         "username": contact["username"],

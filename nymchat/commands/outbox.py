@@ -44,14 +44,14 @@ def run(args: argparse.Namespace) -> int:
     from nymchat.client.ops import perform
 
     if args.outbox_command == "drop":
-        answer = perform(args, {"op": "drop", "id": args.id})
+        answer = perform(args, "outbox.drop", {"id": args.id})
         print(
             json.dumps(answer)
             if args.json
             else f"dropped message {answer['dropped'][:8]} to {answer['to']}: it will not be sent"
         )
         return 0
-    waiting = perform(args, {"op": "outbox"})["outbox"]
+    waiting = perform(args, "outbox.list", {})["outbox"]
     if args.json:
         print(json.dumps(waiting))
         return 0
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     now = time.time()
     for m in waiting:
         print(
-            f"{m['id'][:8]}  to {m['to']:<20} {_age(m['time'], now) + ' ago':<12} "
+            f"{m['id'][:8]}  to {m['to']:<20} {_age(m['time_ms'], now) + ' ago':<12} "
             f"{_preview(m['preview'])}"
         )
     print(

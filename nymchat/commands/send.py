@@ -58,10 +58,13 @@ def run(args: argparse.Namespace) -> int:
             )
 
     answer = perform(
-        args, {"op": "send", "to": username, "text": text, "wait": not args.no_wait}, slow=waiting
+        args,
+        "send",
+        {"to": username, "text": text, "wait": not args.no_wait},
+        slow=waiting,
     )
     if args.json:
-        print(json.dumps({"sent": answer["sent"], "to": username, "status": answer["status"]}))
+        print(json.dumps({**answer, "sent": answer["message_id"]}))  # `sent`: the older name
     elif not args.quiet:
         print(
             {

@@ -37,10 +37,12 @@ def _confirm(username: str) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from nymchat.client.connect import delegate, open_engine, unlock
-    from nymchat.errors import NotRegistered
+    from nymchat.client.connect import home_of, open_engine, serving, unlock
+    from nymchat.errors import NotRegistered, NymchatError
 
-    delegate(args, {"op": "unregister"})  # a serving process refuses: it must quit first
+    holder = asyncio.run(serving(home_of(args)))
+    if holder is not None:  # it would go on serving a profile with no name
+        raise NymchatError(f"{holder} serves this profile: quit it first, then unregister")
     profile = unlock(args)
     try:
         username = profile.username

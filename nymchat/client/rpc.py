@@ -1,0 +1,218 @@
+"""JSON-RPC 2.0 over lines, for the API (docs/API.md): the profile's control socket and
+`nymchat daemon --stdio` speak it, one JSON object a line each way.
+
+Reading a line, checking it is a request, calling the method and building the answer
+happen here, without I/O: the edges (`control.py`, the daemon's standard input) hand
+lines in and write what comes out. The methods are the table of `nymchat.client.ops`,
+which the one-shot commands use too, plus `status`, `subscribe` and `unsubscribe`.
+
+Each call runs in its own event scope: the events it causes (its message's status
+changes...) come back in its answer, never in another's, even when requests on several
+connections are served at once. After `subscribe`, every event arrives as a notification
+`{"jsonrpc": "2.0", "method": "event", "params": {...}}` (`nymchat.client.vocabulary`).
+"""
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from nymchat import _native
+from nymchat.client import ops, vocabulary
+from nymchat.client.engine import Engine
+from nymchat.errors import NymchatError
+from nymchat.sentences import sentence
+
+log = logging.getLogger(__name__)
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+APPLICATION_ERROR = -32000  # a NymchatError: `data` carries its exit code and code
+MAX_IN_FLIGHT = 8  # requests of one connection served at once; the next line waits
+SERVICE_METHODS = ("status", "subscribe", "unsubscribe")
+
+Push = Callable[[dict], None]
+
+
+class Invalid(Exception):
+    """A line that is not a request we take: answered with `code`, the call not made."""
+
+    def __init__(self, code: int, message: str, id=None):
+        super().__init__(message)
+        self.code, self.id = code, id
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    params: dict
+    id: int | str | None
+    notification: bool  # no `id`: no answer is sent
+
+
+def result(id, value: dict) -> dict:
+    return {"jsonrpc": "2.0", "id": id, "result": value}
+
+
+def error(id, code: int, message: str, data: dict | None = None) -> dict:
+    body = {"code": code, "message": message}
+    if data is not None:
+        body["data"] = data
+    return {"jsonrpc": "2.0", "id": id, "error": body}
+
+
+def notification(method: str, params: dict) -> dict:
+    return {"jsonrpc": "2.0", "method": method, "params": params}
+
+
+def parse(line: bytes) -> Request:
+    """One request, read within the bounds of the native JSON reader; raises `Invalid`."""
+    try:
+        message = _native.json_loads(line)
+    except ValueError as e:
+        raise Invalid(PARSE_ERROR, f"bad control request: {e}") from None
+    if not isinstance(message, dict):
+        raise Invalid(INVALID_REQUEST, "bad control request: not a JSON object (one a line)")
+    id = message.get("id")
+    if not (id is None or type(id) in (int, str)):
+        raise Invalid(INVALID_REQUEST, "bad control request: an id is a string or an integer")
+    if message.get("jsonrpc") != "2.0":
+        raise Invalid(INVALID_REQUEST, 'bad control request: "jsonrpc" is not "2.0"', id)
+    method, params = message.get("method"), message.get("params", {})
+    if type(method) is not str:
+        raise Invalid(INVALID_REQUEST, "bad control request: no method", id)
+    if not isinstance(params, dict):
+        raise Invalid(INVALID_PARAMS, "bad control request: params are an object (by name)", id)
+    return Request(method, params, id, "id" not in message)
+
+
+class Service:
+    """The API of one engine, for any number of connections."""
+
+    def __init__(self, engine: Engine, role: str):
+        self.engine, self.role = engine, role
+
+    def status(self) -> dict:
+        """What serves the profile (`serving`: "chat", "daemon"...), for the one-shot
+        commands to name it, and how it stands."""
+        return {
+            "serving": self.role,
+            "pid": os.getpid(),
+            "username": self.engine.profile.username,
+            "node_answers": self.engine.node_answers,
+            "outbox": len(self.engine.waiting()),
+        }
+
+    def connect(self, push: Push) -> "Connection":
+        return Connection(self, push)
+
+
+class Connection:
+    """One client: answers its requests; `push` writes a notification to it."""
+
+    def __init__(self, service: Service, push: Push):
+        self.service, self.push = service, push
+        self._unsubscribe: Callable[[], None] | None = None
+
+    async def answer(self, line: bytes) -> dict | None:
+        """The answer to one line (None for a notification); never raises."""
+        try:
+            request = parse(line)
+        except Invalid as e:
+            return error(e.id, e.code, str(e), {"exit": 2, "code": "usage"})
+        with self.service.engine.events.scope() as caused:
+            try:
+                value = await self._call(request)
+            except NymchatError as e:
+                code = APPLICATION_ERROR
+                if isinstance(e, ops.UnknownMethod):
+                    code = METHOD_NOT_FOUND
+                elif isinstance(e, ops.BadParams):
+                    code = INVALID_PARAMS
+                data = {k: v for k, v in e.to_json().items() if k != "message"}
+                answer = error(request.id, code, str(e), data)
+            except (KeyError, TypeError, ValueError) as e:
+                data = {"exit": 2, "code": "usage"}
+                answer = error(request.id, INVALID_PARAMS, f"bad control request: {e}", data)
+            except Exception as e:  # a bug: the others go on being served
+                log.exception("%s failed", request.method)
+                data = {"exit": 1, "code": "error"}
+                answer = error(request.id, INTERNAL_ERROR, f"internal error: {e}", data)
+            else:
+                answer = result(request.id, value)
+            body = answer["result"] if "result" in answer else answer["error"]["data"]
+            body["events"] = [vocabulary.event(e) for e in caused]
+            # What the person who typed a one-shot command is told, as the chat says it.
+            body["notices"] = [text for e in caused if (text := sentence(e)) is not None]
+        return None if request.notification else answer
+
+    async def _call(self, request: Request) -> dict:
+        if request.method not in SERVICE_METHODS:
+            return await ops.call(self.service.engine, request.method, request.params)
+        if request.params:
+            raise ops.BadParams(f"{request.method} takes no parameters")
+        if request.method == "status":
+            return self.service.status()
+        if request.method == "subscribe" and self._unsubscribe is None:
+            self._unsubscribe = self.service.engine.events.subscribe(self._event)
+        if request.method == "unsubscribe":
+            self.close()
+        return {"subscribed": self._unsubscribe is not None}
+
+    def _event(self, event) -> None:
+        self.push(notification("event", vocabulary.event(event)))
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+
+async def serve(connection: Connection, readline: Callable[[], Awaitable[bytes]]) -> None:
+    """Answers `connection`'s lines until it ends, several at once (a send that waits for
+    the node holds no other request); `readline` raises ValueError for a line over its
+    bound, which is answered and ends the connection (the rest of the line is unread)."""
+    slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+    tasks: set[asyncio.Task] = set()
+
+    async def one(line: bytes) -> None:
+        try:
+            answer = await connection.answer(line)
+            if answer is not None:
+                connection.push(answer)
+        finally:
+            slots.release()
+
+    try:
+        while True:
+            await slots.acquire()
+            try:
+                line = await readline()
+            except ValueError as e:
+                connection.push(
+                    error(
+                        None,
+                        INVALID_REQUEST,
+                        f"bad control request: {e}",
+                        {"exit": 2, "code": "usage"},
+                    )
+                )
+                break
+            if not line.strip():
+                slots.release()
+                if not line:
+                    break
+                continue
+            task = asyncio.create_task(one(line))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:  # what was asked before the end is still answered
+            await asyncio.wait(tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        connection.close()
