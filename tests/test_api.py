@@ -19,24 +19,11 @@ from procs import DIST, PASSPHRASE, ROOT, User, clean_env, stop, wait_until_serv
 
 from nymchat.chat.core import clock
 from nymchat.client import events, ops, rpc, vocabulary
-from nymchat.client.events import EventBus, MessageReceived, Status, StatusChanged
+from nymchat.client.events import EventBus, MessageReceived, OutboxNotSent, Status, StatusChanged
 from nymchat.errors import NotFound
+from nymchat.sentences import sentence
 
 # --- the core, in-process --------------------------------------------------------------
-
-
-class Store:
-    def __init__(self):
-        self.messages = {}
-
-    def message(self, message_id):
-        return self.messages.get(message_id)
-
-    def get(self, key, default=None):
-        return default
-
-    def contacts(self):
-        return [{"username": "bob"}]
 
 
 class Engine:
@@ -44,25 +31,37 @@ class Engine:
     says something, lets the other sends start, then says more."""
 
     def __init__(self, overlapping: int = 1):
-        self.events, self.store = EventBus(), Store()
-        self.on_notice, self.notices = None, []
+        self.events, self.messages = EventBus(), {}
         self.profile = type("Profile", (), {"username": "alice"})()
         self.node_answers = True
         self.started, self.overlapping, self.all_started = 0, overlapping, asyncio.Event()
+
+    def message(self, message_id):
+        return self.messages.get(message_id)
+
+    def waiting(self):
+        return []
+
+    def contact_list(self):
+        return [type("Contact", (), {"username": "bob"})()]
 
     async def send(self, to, text):
         if to == "nobody":
             raise NotFound("no such user: nobody")
         message_id = text.encode().ljust(16, b".")[:16]
-        self.store.messages[message_id] = {"status": "accepted", "to": to}
+        self.messages[message_id] = type("Message", (), {"status": Status.ACCEPTED})()
         self.events.emit(StatusChanged(message_id, to, Status.QUEUED))
-        self.on_notice(f"{text} is on its way")
+        self.events.emit(OutboxNotSent(message_id, to, f"{text} is on its way"))
         self.started += 1
         if self.started == self.overlapping:
             self.all_started.set()
         await self.all_started.wait()  # every other send has said its part meanwhile
         self.events.emit(StatusChanged(message_id, to, Status.ACCEPTED))
         return message_id
+
+
+def waiting(text: str) -> str:
+    return sentence(OutboxNotSent(b"", "bob", f"{text} is on its way"))
 
 
 def request(method, params=None, id=1) -> bytes:
@@ -81,7 +80,7 @@ def test_overlapping_requests_each_get_their_own_events_and_notices():
     async def main():
         engine = Engine(overlapping=2)
         told = []
-        engine.on_notice = told.append  # what the serving terminal shows
+        engine.events.subscribe(lambda event: told.append(sentence(event)))  # the terminal
         service = rpc.Service(engine, "test")
         one, two = service.connect(print), service.connect(print)
         return told, await asyncio.gather(
@@ -93,18 +92,18 @@ def test_overlapping_requests_each_get_their_own_events_and_notices():
     for said, text in ((first, "first"), (second, "second")):
         own = text.encode().ljust(16, b".").hex()
         assert said["result"]["message_id"] == own
-        assert [(e["type"], e["message_id"], e["status"]) for e in said["result"]["events"]] == [
-            ("status_changed", own, "queued"),
-            ("status_changed", own, "accepted"),
+        assert [(e["type"], e["message_id"]) for e in said["result"]["events"]] == [
+            ("status_changed", own),
+            ("outbox_not_sent", own),
+            ("status_changed", own),
         ]
-        assert said["result"]["notices"] == [f"{text} is on its way"]
-    assert told == ["first is on its way", "second is on its way"]  # still shown there
+        assert said["result"]["notices"] == [waiting(text)]
+    assert [t for t in told if t] == [waiting("first"), waiting("second")]  # shown there too
 
 
 def test_a_subscriber_gets_every_event_as_a_notification_until_it_unsubscribes():
     async def main():
         engine = Engine()
-        engine.on_notice = lambda text: None
         pushed = []
         connection = rpc.Service(engine, "test").connect(pushed.append)
         assert (await connection.answer(request("subscribe")))["result"]["subscribed"] is True
@@ -118,7 +117,12 @@ def test_a_subscriber_gets_every_event_as_a_notification_until_it_unsubscribes()
 
     pushed = asyncio.run(main())
     assert all(p["jsonrpc"] == "2.0" and p["method"] == "event" for p in pushed)
-    assert [p["params"]["type"] for p in pushed] == ["message_received", *["status_changed"] * 2]
+    assert [p["params"]["type"] for p in pushed] == [
+        "message_received",
+        "status_changed",
+        "outbox_not_sent",
+        "status_changed",
+    ]
     assert pushed[0]["params"] == {
         "type": "message_received",
         "sender": "bob",
@@ -164,7 +168,7 @@ def test_an_error_of_the_engine_carries_its_exit_code_and_code():
     assert said["id"] == "x" and said["error"]["code"] == rpc.APPLICATION_ERROR
     assert said["error"]["message"] == "no such user: nobody"
     assert said["error"]["data"]["exit"] == NotFound.exit_code
-    assert said["error"]["data"]["code"] == getattr(NotFound, "code", "error")
+    assert said["error"]["data"]["code"] == NotFound.kind
 
 
 def test_a_notification_gets_no_answer_and_a_request_its_id():
@@ -228,7 +232,7 @@ def test_an_arriving_message_in_chat_json_carries_the_api_fields():
     from nymchat.chat.core import ChatSession
 
     shown = []
-    engine = type("Engine", (), {"on_status": None, "on_notice": None})()
+    engine = type("Engine", (), {"events": EventBus()})()
     session = ChatSession(engine, shown.append, now=lambda: 1_764_601_941)
     session._arrived(MessageReceived("bob", b"\x01" * 16, 1_764_601_941_123, "hi", True, False))
     (event,) = shown
