@@ -18,10 +18,8 @@ from nymchat.client.events import (
     DirectChanged,
     Event,
     EventBus,
-    MessageReceived,
     ReceiptReceived,
 )
-from nymchat.client.intake import Intake
 from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import Link, NodeLink, Offline
 from nymchat.client.profile import Profile
@@ -35,7 +33,6 @@ from nymchat.protocol import names, wire
 log = logging.getLogger(__name__)
 DIRECT_TIMEOUT = 20.0  # seconds a direct message waits for its receipt before the node
 DIRECT_SURBS = 5  # SURBs with each direct packet to a listener (20 with a hello)
-DIRECT_BACKLOG = 1000, 16 << 20  # packets, bytes waiting to be checked; more are dropped
 ACTIONS = ("invite", "accept", "decline", "end")
 # Why an action of the person's own is refused ({0}: the contact).
 REFUSED = {
@@ -58,34 +55,24 @@ class DirectPaths:
         profile: Profile,
         contacts: Contacts,
         relay: Relay,
-        intake: Intake,
         link: Link,
         events: EventBus,
     ):
         self.profile, self.store = profile, profile.store
-        self.contacts, self.relay, self.intake = contacts, relay, intake
+        self.contacts, self.relay = contacts, relay
         self.link, self.events = link, events
         self.timeout = float(os.environ.get("NYMCHAT_DIRECT_TIMEOUT") or DIRECT_TIMEOUT)
-        self.rejected = 0  # direct packets dropped: strangers, bad MACs, garbage
-        self.arrivals: asyncio.Queue[MessageReceived] = asyncio.Queue()  # taken directly
-        self._in: asyncio.Queue[tuple[bytes, bytes | None]] = asyncio.Queue(DIRECT_BACKLOG[0])
-        self._in_bytes = 0
-        self._loop_task: asyncio.Task[None] | None = None
         self._channels: dict[bytes, tuple[str, packets.Keys]] | None = None  # by channel id
         self._receipts: dict[bytes, asyncio.Future[None]] = {}  # direct messages awaiting one
         self._tasks: set[asyncio.Future[object]] = set()
         events.subscribe(self._on_event)
-        if link.online:
-            link.on_direct = self._arrived
 
     async def aclose(self, grace: float = 2.0) -> None:
-        """Lets what was started finish (a hello to a peer who just accepted), briefly;
-        then stops the direct loop."""
+        """Lets what was started finish (a hello to a peer who just accepted), briefly."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=grace)
-        for task in [self._loop_task, *self._tasks]:
-            if task is not None:
-                task.cancel()
+        for task in self._tasks:
+            task.cancel()
 
     def soon(self, coroutine: Coroutine[Any, Any, object]) -> None:
         """Runs `coroutine` in the background, awaited (briefly) by `aclose`."""
@@ -134,7 +121,7 @@ class DirectPaths:
             event = direct.Decline()
         else:
             event = direct.End()
-        await self._run(username, event)
+        await self.run(username, event)
         return username
 
     def forget(self, username: str) -> None:
@@ -151,10 +138,11 @@ class DirectPaths:
         self.contacts.put(contact)
         self._channels = None
 
-    async def _run(self, username: str, event: direct.Event) -> bool:
+    async def run(self, username: str, event: direct.Event) -> Refusal | None:
         """Steps the machine with `username` and carries out its actions, the new state
         stored first (an acceptance may come back fast). A send through the node that
-        fails puts the old state back. False when the machine refused the event."""
+        fails puts the old state back. Returns why the machine refused the event, if it
+        did."""
         old = self.state(username)
         new, actions = direct.step(old, event, now_ms())
         if new != old:
@@ -168,7 +156,7 @@ class DirectPaths:
                 with self.store.transaction():
                     self._put(username, old)
             raise
-        return not any(isinstance(action, direct.Refuse) for action in actions)
+        return next((a.why for a in actions if isinstance(a, direct.Refuse)), None)
 
     async def _carry_out(self, username: str, action: direct.Action) -> None:
         match action:
@@ -202,10 +190,8 @@ class DirectPaths:
                 log.info("ignored an acceptance of direct mode that answers no invitation")
             case direct.Refuse(Refusal.BAD_ADDRESS):
                 raise wire.WireError("an acceptance of direct mode with a bad address")
-            case direct.Refuse(why):  # a packet: ended meanwhile, or the wrong direction
-                if why == Refusal.STALE:  # by another process: our channels are out of date
-                    self._channels = None
-                self._reject(why.value)
+            case direct.Refuse(Refusal.STALE):  # ended by another process: channels are stale
+                self._channels = None
 
     def handshake(self, sender: str, contact: Contact, inner: messages.Inner) -> None:
         """An invitation, acceptance or end from `sender` (within a transaction)."""
@@ -252,9 +238,7 @@ class DirectPaths:
             await self.send(username, messages.TEXT, message_id, text.encode())
             await asyncio.wait_for(waiter, self.timeout)
         except TimeoutError:
-            await self._run(
-                username, direct.ReceiptMissing(f"no receipt within {self.timeout:g} s")
-            )
+            await self.run(username, direct.ReceiptMissing(f"no receipt within {self.timeout:g} s"))
             return False
         finally:
             self._receipts.pop(message_id, None)
@@ -297,9 +281,10 @@ class DirectPaths:
         own = None if address is None else address.to_bytes()
         for contact in self.contacts.all():
             if contact.direct:
-                await self._run(contact.username, direct.Refresh(own))
+                await self.run(contact.username, direct.Refresh(own))
 
-    def _known_channels(self) -> dict[bytes, tuple[str, packets.Keys]]:
+    def channels(self) -> dict[bytes, tuple[str, packets.Keys]]:
+        """The contacts with direct mode on, by the channel id of their packets."""
         if self._channels is None:
             self._channels = {}
             for contact in self.contacts.all():
@@ -308,63 +293,6 @@ class DirectPaths:
                     keys = packets.keys(state.shared_secret)
                     self._channels[keys.channel] = (contact.username, keys)
         return self._channels
-
-    def _arrived(self, data: bytes, tag: bytes | None) -> None:
-        """From the link: a message that is not a node answer. Checked in order, later."""
-        if self._in_bytes + len(data) > DIRECT_BACKLOG[1]:
-            self._reject("too much waiting")
-            return
-        try:
-            self._in.put_nowait((data, tag))
-        except asyncio.QueueFull:
-            self._reject("too many waiting")
-            return
-        self._in_bytes += len(data)
-        if self._loop_task is None or self._loop_task.done():
-            self._loop_task = asyncio.create_task(self._loop())
-
-    async def _loop(self) -> None:
-        while True:
-            data, tag = await self._in.get()
-            self._in_bytes -= len(data)
-            try:
-                await self._packet(data, tag)
-            except (NymchatError, wire.WireError, ValueError) as e:
-                log.warning("a direct message could not be handled: %s", e)
-
-    def _reject(self, why: str) -> None:
-        """Counts a dropped direct packet; logs the 1st, 2nd, 4th, 8th... so that a
-        flood cannot fill the log."""
-        self.rejected += 1
-        n = self.rejected
-        if n & (n - 1) == 0:
-            log.warning(
-                "ignored %d message(s) sent to this address by strangers (last: %s)", n, why
-            )
-
-    async def _packet(self, data: bytes, tag: bytes | None) -> None:
-        try:
-            packet = packets.decode_packet(data)
-        except packets.BadPacket as e:
-            return self._reject(str(e))
-        peer = self._known_channels().get(packet.channel)
-        if peer is None or not packets.authentic(packet, peer[1]):
-            return self._reject("unknown channel or bad MAC")
-        username = peer[0]
-        event = direct.PacketAuthentic(packet.kind, packet.direction, tag)
-        if not await self._run(username, event) or packet.kind == packets.HELLO:
-            return
-        if self.intake.was_taken(packet.message_id):  # a copy: the receipt may have been lost
-            await self.receipt(username, packet.message_id)
-            return
-        try:
-            received = self.intake.take(username, packet.message_id, packet.payload, self.handshake)
-        except (NymchatError, wire.WireError) as e:
-            self.intake.unreadable(username, e)
-            return
-        if received is not None:
-            self.arrivals.put_nowait(received)
-            await self.receipt(username, received.message_id)
 
     async def receipt(self, sender: str, message_id: bytes) -> None:
         """Tells the sender the message reached this device: directly to a direct peer

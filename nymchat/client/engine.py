@@ -8,6 +8,7 @@ only; they render the typed events (nymchat/client/events.py) in their own words
     Relay         a sealed message handed to the node
     Intake        one message taken in: checked, opened, deduplicated, stored
     DirectPaths   direct mode: the handshake and the paths that bypass the node
+    DirectIntake  direct packets coming in, checked before any session is touched
     Outbox        queued → accepted → delivered, or failed; retries
     Inbox         fetching and following what the node pushes; acks and receipts
     Registration  the name at the node and the published keys
@@ -21,6 +22,7 @@ from collections.abc import AsyncGenerator, Callable
 
 from nymchat.client.contacts import Contacts
 from nymchat.client.direct import DirectPhase
+from nymchat.client.directintake import DirectIntake
 from nymchat.client.directpaths import DirectPaths
 from nymchat.client.events import (
     AddressChanged,
@@ -50,11 +52,18 @@ class Engine:
         self.relay = relay = Relay(link, self.sessions)
         node_key = link.contact.key if link.contact is not None else None
         self.intake = Intake(profile, self.contacts, self.sessions, self.events, node_key)
-        self.direct = DirectPaths(profile, self.contacts, relay, self.intake, link, self.events)
+        self.direct = DirectPaths(profile, self.contacts, relay, link, self.events)
+        self.direct_intake = DirectIntake(self.direct, self.intake, link)
         self.outbox = Outbox(profile, self.contacts, relay, self.direct, self.events)
         self.registration = Registration(profile, link, self.events)
         self.incoming = Inbox(
-            link, self.intake, self.direct, self.outbox, self.registration, self.events
+            link,
+            self.intake,
+            self.direct,
+            self.direct_intake,
+            self.outbox,
+            self.registration,
+            self.events,
         )
 
         if isinstance(link, NodeLink):
@@ -89,6 +98,7 @@ class Engine:
 
     async def aclose(self) -> None:
         await self.direct.aclose()
+        self.direct_intake.close()
 
     # --- the account ----------------------------------------------------------------
 

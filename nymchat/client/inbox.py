@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from nymchat.client.directintake import DirectIntake
 from nymchat.client.directpaths import DirectPaths
 from nymchat.client.events import (
     EventBus,
@@ -35,11 +36,13 @@ class Inbox:
         link: Link,
         intake: Intake,
         direct: DirectPaths,
+        direct_intake: DirectIntake,
         outbox: Outbox,
         registration: Registration,
         events: EventBus,
     ):
         self.link, self.intake, self.direct, self.outbox = link, intake, direct, outbox
+        self.arrivals = direct_intake.arrivals  # what came directly
         self.registration, self.events = registration, events
         self.node_answers = True  # False while `follow` cannot reach the node
         self.wake = asyncio.Event()  # set: `follow` refreshes (and retries the node) now
@@ -110,7 +113,7 @@ class Inbox:
         `wake` was set, None after `timeout` seconds of quiet."""
         waiters: dict[asyncio.Future[Any], str] = {
             asyncio.ensure_future(self.link.pushes.get()): "push",
-            asyncio.ensure_future(self.direct.arrivals.get()): "direct",
+            asyncio.ensure_future(self.arrivals.get()): "direct",
         }
         if wake is not None:
             waiters[asyncio.ensure_future(wake.wait())] = "wake"
@@ -122,7 +125,7 @@ class Inbox:
         results: dict[str, Any] = {waiters[w]: w.result() for w in done}
         # Both queues may have yielded at once: put back what will not be handled now.
         if "push" in results and "direct" in results:
-            self.direct.arrivals.put_nowait(results.pop("direct"))
+            self.arrivals.put_nowait(results.pop("direct"))
         for source in ("push", "direct"):
             if source in results:
                 item: wire.Answer | MessageReceived = results[source]
