@@ -9,6 +9,7 @@ file's bytes."""
 
 import base64
 import json
+from typing import Any
 
 import nacl.bindings
 import nacl.exceptions
@@ -33,27 +34,32 @@ def _b64(data: bytes) -> str:
 
 
 def seal(
-    keystore_document: dict, database: bytes, passphrase: str, created_ms: int, version: str
+    keystore_document: dict[str, Any],
+    database: bytes,
+    passphrase: str,
+    created_ms: int,
+    version: str,
 ) -> bytes:
     """The backup file's bytes."""
     nonce = nacl.utils.random(nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
+    kdf = keystore.new_kdf()
     header = {
         "format": FORMAT,
         "version": VERSION,
-        "kdf": keystore.new_kdf(),
+        "kdf": kdf,
         "cipher": CIPHER,
         "nonce": _b64(nonce),
     }
     line = json.dumps(header, sort_keys=True, separators=(",", ":")).encode() + b"\n"
     manifest = {"keystore": keystore_document, "created": created_ms, "nymchat": version}
     contents = json.dumps(manifest, separators=(",", ":")).encode() + b"\n" + database
-    key = keystore.key_from(header["kdf"], passphrase)
+    key = keystore.key_from(kdf, passphrase)
     return line + nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
         contents, line, nonce, key
     )
 
 
-def _line(data: bytes, limit: int, what: str) -> tuple[dict, bytes]:
+def _line(data: bytes, limit: int, what: str) -> tuple[dict[str, Any], bytes]:
     """The JSON object on the first line of `data` (at most `limit` bytes), and the rest."""
     end = data.find(b"\n", 0, limit)
     if end < 0:
@@ -67,7 +73,7 @@ def _line(data: bytes, limit: int, what: str) -> tuple[dict, bytes]:
     return value, data[end + 1 :]
 
 
-def open_backup(data: bytes, passphrase: str) -> tuple[dict, bytes]:
+def open_backup(data: bytes, passphrase: str) -> tuple[dict[str, Any], bytes]:
     """The manifest (with the keystore document) and the database bytes of a backup;
     `WrongPassphrase` when it does not open."""
     header, ciphertext = _line(data, MAX_HEADER, "header")

@@ -3,6 +3,7 @@ first (unlock, open the sealed store, reach the nym-client, talk to the node).""
 
 import argparse
 import sys
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from nymchat import keystore
 from nymchat.client.engine import Engine
 from nymchat.client.nodelink import NodeLink
 from nymchat.client.profile import Profile
+from nymchat.client.vocabulary import JsonObject
 from nymchat.errors import Busy, NotRegistered, NymchatError, from_json
 from nymchat.home import default_home, ensure_home
 from nymchat.nym.transport import DEFAULT_URL, NymClient, NymClientBusy
@@ -22,7 +24,7 @@ def home_of(args: argparse.Namespace) -> Path:
     return Path(args.home).expanduser() if args.home else default_home()
 
 
-def delegate(args: argparse.Namespace, method: str, params: dict) -> dict | None:
+def delegate(args: argparse.Namespace, method: str, params: JsonObject) -> JsonObject | None:
     """Hands a one-shot request to the process that holds this profile's connection, if
     one runs; returns its result, raises its error (with its exit code), or None when no
     process serves. What the user was told meanwhile is printed, as if done here."""
@@ -87,7 +89,9 @@ def unlock(args: argparse.Namespace) -> Profile:
 
 
 @asynccontextmanager
-async def connect(profile: Profile, url: str, node: NodeContact | None = None):
+async def connect(
+    profile: Profile, url: str, node: NodeContact | None = None
+) -> AsyncIterator[Engine]:
     """The one way to bring a profile online: an engine on a link to its node (or `node`)
     through the nym-client at `url`, for commands, the demo, the benchmarks and the load
     tests alike. The URL is remembered once the engine has been used."""
@@ -122,7 +126,7 @@ async def open_engine(
     profile: Profile | None = None,
     flush: bool = True,
     tell: bool = True,
-):
+) -> AsyncIterator[Engine]:
     """An engine for the profile in --home (unlocked here unless given), connected to its
     node (or `node`); what waits in the outbox is sent first unless `flush` is False (the
     chat sends it from its own loop, so that a silent node does not hold its prompt). What

@@ -26,6 +26,7 @@ from pathlib import Path
 from nymchat import _native
 from nymchat.client import rpc
 from nymchat.client.engine import Engine
+from nymchat.client.vocabulary import JsonObject
 from nymchat.errors import NymchatError
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def socket_path(home: Path) -> Path:
     return home / SOCKET_NAME
 
 
-def line_of(message: dict) -> bytes:
+def line_of(message: JsonObject) -> bytes:
     return json.dumps(message).encode() + b"\n"
 
 
@@ -51,7 +52,7 @@ async def serve(service: rpc.Service, home: Path) -> asyncio.AbstractServer:
         path.unlink()  # left by a process that died; `call` found nobody behind it
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        def push(message: dict) -> None:
+        def push(message: JsonObject) -> None:
             if writer.is_closing():
                 return
             writer.write(line_of(message))
@@ -89,7 +90,9 @@ async def serving(engine: Engine, role: str) -> AsyncIterator[rpc.Service]:
         socket_path(engine.profile.home).unlink(missing_ok=True)
 
 
-async def call(home: Path, method: str, params: dict | None = None, timeout: float = 120):
+async def call(
+    home: Path, method: str, params: JsonObject | None = None, timeout: float = 120
+) -> JsonObject | None:
     """The JSON-RPC answer of the process serving this profile to one request (a dict with
     `result` or `error`); None when no process serves it."""
     path = socket_path(home)

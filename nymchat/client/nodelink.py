@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 from nymchat import _native
 from nymchat.client.direct_packets import MAGIC
@@ -100,13 +101,13 @@ class NodeLink:
         )  # one source
         # Whoever learns our address can send to it: they share another, smaller pool.
         self._strangers = _native.Reassembler(max_message_bytes=1 << 20)
-        self._reader: asyncio.Task | None = None
+        self._reader: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> "NodeLink":
         self._reader = asyncio.create_task(self._read())
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         if self._reader is not None:
             self._reader.cancel()
 
@@ -158,7 +159,7 @@ class NodeLink:
             )
 
     async def request(
-        self, kind: Kind, timeout: float = TIMEOUT, attempts: int = ATTEMPTS, **body
+        self, kind: Kind, timeout: float = TIMEOUT, attempts: int = ATTEMPTS, **body: Any
     ) -> wire.Answer:
         """Sends a request and returns the node's answer; `NodeRefused` for an error
         answer, `NodeSilent` when every attempt goes unanswered. Each attempt is a new
@@ -183,7 +184,7 @@ class NodeLink:
     async def request_raw(self, data: bytes, request_id: bytes, timeout: float) -> wire.Answer:
         """Sends encoded request bytes and waits for the answer to `request_id`."""
         loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
+        waiter: asyncio.Future[wire.Answer] = loop.create_future()
         self._pending[request_id] = waiter
         frame_id = wire.answer_frame_id(request_id)
         self._answer_frames.add(frame_id)
@@ -217,7 +218,7 @@ class OfflineLink:
         self.pushes: asyncio.Queue[wire.Answer] = asyncio.Queue()
         self.on_direct: Callable[[bytes, bytes | None], None] | None = None
 
-    async def request(self, kind: Kind, **body) -> wire.Answer:
+    async def request(self, kind: Kind, **body: Any) -> wire.Answer:
         raise Offline()
 
 

@@ -12,6 +12,7 @@ from nymchat.client import vocabulary
 from nymchat.client.directpaths import ACTIONS
 from nymchat.client.engine import Engine
 from nymchat.client.records import Contact
+from nymchat.client.vocabulary import JsonObject
 from nymchat.errors import KeystoreError, UsageError
 from nymchat.identity import fingerprint
 from nymchat.protocol import names
@@ -29,7 +30,7 @@ class BadParams(UsageError):
     message = "a parameter is missing, unknown or of the wrong type"
 
 
-def safety(engine: Engine, contact: Contact) -> dict:
+def safety(engine: Engine, contact: Contact) -> JsonObject:
     """The safety numbers and fingerprints of a contact, as `verify` gives them to
     scripts: `new_key` is the key `trust` would pin, while a change waits."""
     new = None
@@ -48,7 +49,7 @@ def safety(engine: Engine, contact: Contact) -> dict:
     }
 
 
-async def _send(engine: Engine, params: dict) -> dict:
+async def _send(engine: Engine, params: JsonObject) -> JsonObject:
     if params.get("wait", True):
         message_id = await engine.send(params["to"], params["text"])
     else:  # stored; a serving process sends it at once, else the next command that connects
@@ -60,7 +61,7 @@ async def _send(engine: Engine, params: dict) -> dict:
     return {"message_id": message_id.hex(), "to": names.normalize(params["to"]), "status": status}
 
 
-async def _lookup(engine: Engine, params: dict) -> dict:
+async def _lookup(engine: Engine, params: JsonObject) -> JsonObject:
     contact = await engine.lookup(params["name"])
     return {
         "contact": contact.to_record(),
@@ -69,15 +70,15 @@ async def _lookup(engine: Engine, params: dict) -> dict:
     }
 
 
-def _direct(action: str) -> Callable[[Engine, dict], Awaitable[dict]]:
-    async def run(engine: Engine, params: dict) -> dict:
+def _direct(action: str) -> Callable[[Engine, JsonObject], Awaitable[JsonObject]]:
+    async def run(engine: Engine, params: JsonObject) -> JsonObject:
         username = await engine.direct_action(action, params["name"])
         return {"username": username, "direct": direct_words(engine.direct_status(username))}
 
     return run
 
 
-async def _contacts(engine: Engine, params: dict) -> dict:
+async def _contacts(engine: Engine, params: JsonObject) -> JsonObject:
     blocked = engine.blocked()
     contacts = [
         {
@@ -105,28 +106,28 @@ async def _contacts(engine: Engine, params: dict) -> dict:
     return {"contacts": contacts}
 
 
-async def _history(engine: Engine, params: dict) -> dict:
+async def _history(engine: Engine, params: JsonObject) -> JsonObject:
     contact = engine.known(params["name"])
     last = max(0, params.get("last", 50))
     history = [vocabulary.message(m) for m in engine.history(contact.username, last)]
     return {"username": contact.username, "messages": history}
 
 
-async def _show(engine: Engine, params: dict) -> dict:
+async def _show(engine: Engine, params: JsonObject) -> JsonObject:
     return {"contact": safety(engine, engine.known(params["name"]))}
 
 
-async def _verify(engine: Engine, params: dict) -> dict:
+async def _verify(engine: Engine, params: JsonObject) -> JsonObject:
     username = engine.known(params["name"]).username
     return {"contact": safety(engine, engine.mark_verified(username))}
 
 
-async def _trust(engine: Engine, params: dict) -> dict:
+async def _trust(engine: Engine, params: JsonObject) -> JsonObject:
     contact = engine.trust(names.normalize(params["name"]), params["number"])
     return {"trusted": contact.username, "safety_number": engine.safety_number(contact)}
 
 
-async def _remove(engine: Engine, params: dict) -> dict:
+async def _remove(engine: Engine, params: JsonObject) -> JsonObject:
     """Exactly the contact named (see `Engine.known`); a record removed or altered in the
     file is forgotten too."""
     try:
@@ -138,15 +139,15 @@ async def _remove(engine: Engine, params: dict) -> dict:
     return {"removed": username, "was_direct": was_direct}
 
 
-async def _block(engine: Engine, params: dict) -> dict:
+async def _block(engine: Engine, params: JsonObject) -> JsonObject:
     return {"blocked": engine.block(params["name"])}
 
 
-async def _unblock(engine: Engine, params: dict) -> dict:
+async def _unblock(engine: Engine, params: JsonObject) -> JsonObject:
     return {"unblocked": engine.unblock(params["name"])}
 
 
-async def _outbox(engine: Engine, params: dict) -> dict:
+async def _outbox(engine: Engine, params: JsonObject) -> JsonObject:
     """What waits, each with the start of its text (the whole is in `history`)."""
     return {
         "outbox": [
@@ -163,17 +164,17 @@ async def _outbox(engine: Engine, params: dict) -> dict:
     }
 
 
-async def _drop(engine: Engine, params: dict) -> dict:
+async def _drop(engine: Engine, params: JsonObject) -> JsonObject:
     message = engine.drop(params["id"])
     return {"dropped": message.id.hex(), "to": message.peer, "reason": message.reason}
 
 
-async def _inbox(engine: Engine, params: dict) -> dict:
+async def _inbox(engine: Engine, params: JsonObject) -> JsonObject:
     """What came since the last `inbox`, from the process that takes messages in."""
     return {"messages": [vocabulary.event(m) for m in engine.since_last_inbox()]}
 
 
-async def _names(engine: Engine, params: dict) -> dict:
+async def _names(engine: Engine, params: JsonObject) -> JsonObject:
     """The contacts' names alone, for shell completion."""
     return {"names": [c.username for c in engine.contact_list()]}
 
@@ -183,13 +184,13 @@ class Method:
     """An operation and its parameters: `params` required, `optional` not, each with its
     JSON type; `node` when it needs the node (else an offline engine answers)."""
 
-    run: Callable[[Engine, dict], Awaitable[dict]]
+    run: Callable[[Engine, JsonObject], Awaitable[JsonObject]]
     params: dict[str, type] = field(default_factory=dict)
     optional: dict[str, type] = field(default_factory=dict)
     node: bool = False
 
 
-NAME = {"name": str}
+NAME: dict[str, type] = {"name": str}
 METHODS = {
     "send": Method(_send, {"to": str, "text": str}, {"wait": bool}, node=True),
     "lookup": Method(_lookup, NAME, node=True),
@@ -209,7 +210,7 @@ METHODS = {
 }
 
 
-def check(method: str, params: dict) -> Method:
+def check(method: str, params: JsonObject) -> Method:
     """The method named, once `params` are what it takes: raises `UnknownMethod` or
     `BadParams`."""
     known = METHODS.get(method)
@@ -228,7 +229,7 @@ def check(method: str, params: dict) -> Method:
     return known
 
 
-async def call(engine: Engine, method: str, params: dict) -> dict:
+async def call(engine: Engine, method: str, params: JsonObject) -> JsonObject:
     """The answer to one call, its parameters checked; raises `NymchatError`
     (`UsageError` for a name that is not valid)."""
     known = check(method, params)
@@ -238,12 +239,17 @@ async def call(engine: Engine, method: str, params: dict) -> dict:
         raise UsageError(f"'{params.get('name', params.get('to'))}': {e}") from None
 
 
-def needs_node(method: str, params: dict) -> bool:
+def needs_node(method: str, params: JsonObject) -> bool:
     """A send with `wait` false is only stored: the next command that connects sends it."""
     return METHODS[method].node and params.get("wait", True)
 
 
-def perform(args: argparse.Namespace, method: str, params: dict, slow=None) -> dict:
+def perform(
+    args: argparse.Namespace,
+    method: str,
+    params: JsonObject,
+    slow: Callable[[], object] | None = None,
+) -> JsonObject:
     """The answer of the process serving this profile if one runs, else of an engine of
     this command's own (unlocking the profile, and connecting only if the method needs
     it); `slow` is called if the node takes more than a second once connected."""
@@ -256,7 +262,7 @@ def perform(args: argparse.Namespace, method: str, params: dict, slow=None) -> d
         return served
     profile = unlock(args)
 
-    async def here() -> dict:
+    async def here() -> JsonObject:
         if not needs_node(method, params):
             return await call(Engine.offline(profile), method, params)
         async with open_engine(args, profile=profile) as engine:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from nymchat import _native
 from nymchat.client import ops, vocabulary
 from nymchat.client.engine import Engine
+from nymchat.client.events import Event
+from nymchat.client.vocabulary import JsonObject
 from nymchat.errors import NymchatError
 from nymchat.sentences import sentence
 
@@ -35,13 +37,14 @@ APPLICATION_ERROR = -32000  # a NymchatError: `data` carries its exit code and c
 MAX_IN_FLIGHT = 8  # requests of one connection served at once; the next line waits
 SERVICE_METHODS = ("status", "subscribe", "unsubscribe")
 
-Push = Callable[[dict], None]
+Push = Callable[[JsonObject], None]
+Id = int | str | None  # a request's id, echoed in its answer (None when it has none)
 
 
 class Invalid(Exception):
     """A line that is not a request we take: answered with `code`, the call not made."""
 
-    def __init__(self, code: int, message: str, id=None):
+    def __init__(self, code: int, message: str, id: Id = None):
         super().__init__(message)
         self.code, self.id = code, id
 
@@ -49,23 +52,23 @@ class Invalid(Exception):
 @dataclass(frozen=True)
 class Request:
     method: str
-    params: dict
-    id: int | str | None
+    params: JsonObject
+    id: Id
     notification: bool  # no `id`: no answer is sent
 
 
-def result(id, value: dict) -> dict:
+def result(id: Id, value: JsonObject) -> JsonObject:
     return {"jsonrpc": "2.0", "id": id, "result": value}
 
 
-def error(id, code: int, message: str, data: dict | None = None) -> dict:
-    body = {"code": code, "message": message}
+def error(id: Id, code: int, message: str, data: JsonObject | None = None) -> JsonObject:
+    body: JsonObject = {"code": code, "message": message}
     if data is not None:
         body["data"] = data
     return {"jsonrpc": "2.0", "id": id, "error": body}
 
 
-def notification(method: str, params: dict) -> dict:
+def notification(method: str, params: JsonObject) -> JsonObject:
     return {"jsonrpc": "2.0", "method": method, "params": params}
 
 
@@ -96,7 +99,7 @@ class Service:
     def __init__(self, engine: Engine, role: str):
         self.engine, self.role = engine, role
 
-    def status(self) -> dict:
+    def status(self) -> JsonObject:
         """What serves the profile (`serving`: "chat", "daemon"...), for the one-shot
         commands to name it, and how it stands."""
         return {
@@ -118,7 +121,7 @@ class Connection:
         self.service, self.push = service, push
         self._unsubscribe: Callable[[], None] | None = None
 
-    async def answer(self, line: bytes) -> dict | None:
+    async def answer(self, line: bytes) -> JsonObject | None:
         """The answer to one line (None for a notification); never raises."""
         try:
             request = parse(line)
@@ -150,7 +153,7 @@ class Connection:
             body["notices"] = [text for e in caused if (text := sentence(e)) is not None]
         return None if request.notification else answer
 
-    async def _call(self, request: Request) -> dict:
+    async def _call(self, request: Request) -> JsonObject:
         if request.method not in SERVICE_METHODS:
             return await ops.call(self.service.engine, request.method, request.params)
         if request.params:
@@ -163,7 +166,7 @@ class Connection:
             self.close()
         return {"subscribed": self._unsubscribe is not None}
 
-    def _event(self, event) -> None:
+    def _event(self, event: Event) -> None:
         self.push(notification("event", vocabulary.event(event)))
 
     def close(self) -> None:
@@ -177,7 +180,7 @@ async def serve(connection: Connection, readline: Callable[[], Awaitable[bytes]]
     the node holds no other request); `readline` raises ValueError for a line over its
     bound, which is answered and ends the connection (the rest of the line is unread)."""
     slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-    tasks: set[asyncio.Task] = set()
+    tasks: set[asyncio.Task[None]] = set()
 
     async def one(line: bytes) -> None:
         try:

@@ -16,6 +16,7 @@ import logging
 import sqlite3
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import nacl.bindings
 import nacl.utils
@@ -82,14 +83,15 @@ class ClientStore:
         data = value.encode() if isinstance(value, str) else value
         return hmac.new(self.blind_key, kind.encode() + b"\0" + data, hashlib.sha256).digest()[:16]
 
-    def seal(self, table: str, row: bytes, value) -> bytes:
+    def seal(self, table: str, row: bytes, value: object) -> bytes:
         nonce = nacl.utils.random(24)
         data = json.dumps(value, separators=(",", ":")).encode()
         return nonce + nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
             data, table.encode() + row, nonce, self.seal_key
         )
 
-    def open(self, table: str, row: bytes, sealed: bytes):
+    def open(self, table: str, row: bytes, sealed: bytes) -> Any:
+        """The JSON value sealed in `sealed` (its shape is the one its writer sealed)."""
         try:
             data = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
                 sealed[24:], table.encode() + row, sealed[:24], self.seal_key
@@ -103,12 +105,12 @@ class ClientStore:
 
     # --- settings -----------------------------------------------------------------
 
-    def get(self, name: str, default=None):
+    def get(self, name: str, default: Any = None) -> Any:
         row = self.blind("kv", name)
         found = self.db.execute("SELECT sealed FROM kv WHERE name = ?", (row,)).fetchone()
         return self.open("kv", row, found[0]) if found else default
 
-    def put(self, name: str, value) -> None:
+    def put(self, name: str, value: object) -> None:
         row = self.blind("kv", name)
         self.db.execute(
             "INSERT OR REPLACE INTO kv (name, sealed) VALUES (?, ?)",
@@ -120,16 +122,17 @@ class ClientStore:
     # a contact row deleted from the file (no passphrase needed for that) must not
     # silently reopen trust on first use for that name.
 
-    def contact(self, username: str) -> dict | None:
+    def contact(self, username: str) -> dict[str, Any] | None:
         row = self.blind("contact", username)
         found = self.db.execute("SELECT sealed FROM contacts WHERE id = ?", (row,)).fetchone()
         if found is None:
             if username in self._roster():
                 raise _removed([username])
             return None
-        return self.open("contacts", row, found[0])
+        record: dict[str, Any] = self.open("contacts", row, found[0])
+        return record
 
-    def put_contact(self, contact: dict) -> None:
+    def put_contact(self, contact: dict[str, Any]) -> None:
         row = self.blind("contact", contact["username"])
         self.db.execute(
             "INSERT OR REPLACE INTO contacts (id, sealed) VALUES (?, ?)",
@@ -151,7 +154,7 @@ class ClientStore:
             self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", (row,))
         self.put(ROSTER, sorted(self._roster() - {username}))
 
-    def contacts(self) -> list[dict]:
+    def contacts(self) -> list[dict[str, Any]]:
         found = sorted(
             (
                 self.open("contacts", row, sealed)
@@ -221,7 +224,7 @@ class ClientStore:
 
     # --- messages -----------------------------------------------------------------
 
-    def add_message(self, username: str, message_id: bytes, record: dict) -> bool:
+    def add_message(self, username: str, message_id: bytes, record: dict[str, Any]) -> bool:
         """Stores a message; False if one with this id is already stored (a duplicate)."""
         contact, mid = self.blind("contact", username), self.blind("message", message_id)
         cursor = self.db.execute(
@@ -230,14 +233,14 @@ class ClientStore:
         )
         return cursor.rowcount == 1
 
-    def update_message(self, message_id: bytes, record: dict) -> None:
+    def update_message(self, message_id: bytes, record: dict[str, Any]) -> None:
         mid = self.blind("message", message_id)
         self.db.execute(
             "UPDATE messages SET sealed = ? WHERE message_id = ?",
             (self.seal("messages", mid, record), mid),
         )
 
-    def message(self, message_id: bytes) -> dict | None:
+    def message(self, message_id: bytes) -> dict[str, Any] | None:
         mid = self.blind("message", message_id)
         found = self.db.execute(
             "SELECT sealed FROM messages WHERE message_id = ?", (mid,)
@@ -253,7 +256,7 @@ class ClientStore:
             (mid,),
         )
 
-    def unshown(self) -> list[dict]:
+    def unshown(self) -> list[dict[str, Any]]:
         """Messages taken in but not shown yet, oldest first."""
         rows = self.db.execute(
             "SELECT message_id, m.sealed FROM unshown JOIN messages m "
@@ -261,7 +264,7 @@ class ClientStore:
         ).fetchall()
         return [self.open("messages", mid, sealed) for mid, sealed in rows]
 
-    def incoming_since(self, seq: int) -> tuple[list[dict], int]:
+    def incoming_since(self, seq: int) -> tuple[list[dict[str, Any]], int]:
         """Messages received after position `seq`, oldest first, and the last position."""
         rows = self.db.execute(
             "SELECT seq, message_id, sealed FROM messages WHERE seq > ? ORDER BY seq", (seq,)
@@ -275,9 +278,10 @@ class ClientStore:
 
     def last_seq(self) -> int:
         """The position of the newest stored message (0 when there is none)."""
-        return self.db.execute("SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
+        seq: int = self.db.execute("SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
+        return seq
 
-    def history(self, username: str, limit: int = 100) -> list[dict]:
+    def history(self, username: str, limit: int = 100) -> list[dict[str, Any]]:
         contact = self.blind("contact", username)
         rows = self.db.execute(
             "SELECT message_id, sealed FROM messages WHERE contact = ? ORDER BY seq DESC LIMIT ?",

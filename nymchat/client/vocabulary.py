@@ -11,11 +11,13 @@ import dataclasses
 import enum
 import re
 import time
+from typing import Any
 
 from nymchat.client.events import Event
 from nymchat.client.records import Message
 
 TIMES = frozenset({"sent", "time", "since"})  # fields holding epoch milliseconds
+JsonObject = dict[str, Any]  # a JSON object, as a program asks or is told
 
 
 def iso(ms: int) -> str:
@@ -23,12 +25,12 @@ def iso(ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
-def stamp(name: str, ms: int) -> dict:
+def stamp(name: str, ms: int) -> JsonObject:
     """A time under `name` (ISO 8601) and `name_ms` (epoch milliseconds)."""
     return {name: iso(ms), f"{name}_ms": ms}
 
 
-def value(v):
+def value(v: object) -> object:
     if isinstance(v, bytes):
         return v.hex()
     if isinstance(v, enum.Enum):
@@ -42,8 +44,8 @@ def kind(event: Event) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def event(e: Event) -> dict:
-    fields = {"type": kind(e)}
+def event(e: Event) -> JsonObject:
+    fields: JsonObject = {"type": kind(e)}
     for field in dataclasses.fields(e):
         v = getattr(e, field.name)
         if field.name in TIMES and type(v) is int:
@@ -53,7 +55,7 @@ def event(e: Event) -> dict:
     return fields
 
 
-def message(message: Message) -> dict:
+def message(message: Message) -> JsonObject:
     """A stored message (`history`): its record's fields, `time` in the vocabulary."""
     record = message.to_record()
     return {**record, **stamp("time", record["time"])}

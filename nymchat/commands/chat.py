@@ -70,9 +70,13 @@ def run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         async with open_engine(args, profile=profile, flush=False, tell=False) as engine:
-            me = engine.profile.username
-            node = "node " + base58.encode(engine.profile.node.key)[:8]
-            face = TerminalFace(me, node) if interactive else ScriptFace(args.json)
+            face: TerminalFace | ScriptFace
+            if interactive:  # registered: `first_run` saw to it
+                node = engine.profile.node
+                assert node is not None  # `open_engine` connects only a profile with a node
+                face = TerminalFace(engine.profile.me(), "node " + base58.encode(node.key)[:8])
+            else:
+                face = ScriptFace(args.json)
             session = ChatSession(engine, face.emit)
             async with control.serving(engine, "chat"):
                 listener = asyncio.create_task(session.listen())
