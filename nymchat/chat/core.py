@@ -140,9 +140,9 @@ class ChatSession:
         try:
             if line.startswith("/"):
                 return self._command(line)
-            if line and self.current is None:
-                raise NymchatError("no conversation yet: /msg NAME to start one")
             if line:
+                if self.current is None:
+                    raise NymchatError("no conversation yet: /msg NAME to start one")
                 self._send(self.current, line)
         except (NymchatError, names.InvalidName) as e:
             self.emit(Event("error", {"text": str(e)}))
@@ -325,7 +325,9 @@ class ChatSession:
         """Stores the message (shown as queued), then hands it to the node off the input
         path; while the node is silent it waits in the outbox for the engine's retry."""
         message_id = self.engine.queue(to, text)
-        self.emit(Event("sent", self._outgoing(self.engine.message(message_id))))
+        message = self.engine.message(message_id)
+        assert message is not None  # just stored
+        self.emit(Event("sent", self._outgoing(message)))
         if self.node_silent or not self.connected:
             self._retry_soon()
             return

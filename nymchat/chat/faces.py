@@ -8,7 +8,9 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from nymchat.chat.core import COMMANDS, ChatSession, Event
 from nymchat.terminal import block, line
@@ -124,7 +126,7 @@ class Screen:
     mark is rewritten where it stands (cursor up, write, cursor back down) instead of the
     message being printed again; a message scrolled out of sight is printed anew."""
 
-    def __init__(self, room):
+    def __init__(self, room: Callable[[], tuple[int, int]]):
         self.room = room  # () -> (rows visible above the prompt, columns)
         self.printed = 0  # rows, all told
         self.marks: dict[str, Shown] = {}
@@ -157,7 +159,7 @@ class Screen:
 
 
 @contextlib.contextmanager
-def logs_off_screen(path):
+def logs_off_screen(path: Path) -> Iterator[bool]:
     """Log lines would tear through the prompt: under the terminal face they go to a file
     (0600) when asked for (-v), else nowhere; nymchat's own notices say what matters."""
     logger, root = logging.getLogger("nymchat"), logging.getLogger()
@@ -200,7 +202,7 @@ class TerminalFace:
         completer = WordCompleter(
             lambda: [*COMMANDS, *session.contact_names()], WORD=True, ignore_case=True
         )
-        prompt = PromptSession(
+        prompt: PromptSession[str] = PromptSession(
             history=InMemoryHistory(),
             completer=completer,
             complete_while_typing=False,

@@ -154,9 +154,11 @@ async def _serve(settings: dict, identity) -> None:
         supervised = asyncio.create_task(supervisor.supervise(stop))
     try:
         if await _connect(transport, supervisor, supervised, stop):
-            contact = NodeContact(identity.signing_public, transport.address)
+            address = transport.address
+            assert address is not None  # learnt on connecting
+            contact = NodeContact(identity.signing_public, address)
             write_atomic(data / "contact.txt", f"{contact}\n".encode(), mode=0o644)
-            write_atomic(data / "nym_address.txt", f"{transport.address}\n".encode(), mode=0o644)
+            write_atomic(data / "nym_address.txt", f"{address}\n".encode(), mode=0o644)
             print(f"node contact: {contact}", flush=True)
             log.info(
                 "serving %d users with %d queued messages",
