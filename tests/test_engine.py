@@ -27,6 +27,7 @@ from nymchat.client.events import (
 from nymchat.client.nodelink import Offline
 from nymchat.client.records import DirectStatus
 from nymchat.errors import KeyChanged, NymchatError, StillQueued
+from nymchat.protocol.wire import Kind
 
 
 async def pair(net) -> tuple[Engine, Engine]:
@@ -279,5 +280,51 @@ def test_an_offline_engine_refuses_the_network_and_does_the_rest(tmp_path):
             assert offline.block("carol") == "carol"
             assert offline.blocked() == {"carol"}
             assert [m.text for m in offline.history("bob", 10)] == ["later"]
+
+    run(main())
+
+
+def test_a_request_cancelled_as_its_answer_arrives_ends_cancelled(tmp_path):
+    """Python 3.11's `asyncio.wait_for` returns the result of a future that completes in
+    the turn the caller is cancelled, losing the cancellation: a `follow` stopped then ran
+    on (the in-process node answers within a turn, which made this visible)."""
+
+    async def main():
+        async with network(tmp_path) as net:
+            alice = await net.engine("alice")
+            link = alice.link
+            accept = link._accept
+
+            def accept_then_cancel(data: bytes) -> None:
+                accept(data)  # the answer is in...
+                request.cancel()  # ...and the person quits just then
+
+            link._accept = accept_then_cancel
+            request = asyncio.create_task(link.request(Kind.REFRESH))
+            with pytest.raises(asyncio.CancelledError):
+                await request
+
+    run(main())
+
+
+def test_a_direct_send_cancelled_as_its_receipt_arrives_ends_cancelled(tmp_path):
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = await pair(net)
+            async with following(alice), following(bob):
+                await alice.direct_action("invite", "bob")
+                await until(lambda: bob.direct_status("alice") is DirectStatus.INVITED)
+                await bob.direct_action("accept", "alice")
+                await until(lambda: alice.direct_status("bob") is DirectStatus.ON, "alice on")
+                await until(lambda: bob.direct_status("alice") is DirectStatus.ON, "bob on")
+
+                def cancel_on_receipt(e) -> None:
+                    if isinstance(e, ReceiptReceived):  # after the direct paths heard it
+                        sending.cancel()
+
+                alice.events.subscribe(cancel_on_receipt)
+                sending = asyncio.create_task(alice.send("bob", "just between us"))
+                with pytest.raises(asyncio.CancelledError):
+                    await sending
 
     run(main())
