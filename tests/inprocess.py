@@ -13,7 +13,6 @@ instead of hanging the suite.
 """
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -315,18 +314,22 @@ async def following(engine: Engine) -> AsyncIterator[list[MessageReceived]]:
     try:
         yield received
     finally:
-        # Python 3.11's `wait_for` loses a cancellation that comes as its future
-        # completes (the node answers within the same turn here): cancel until it ends.
-        while not task.done():
-            task.cancel()
-            await asyncio.wait([task], timeout=0.05)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task  # (what made it fail, if anything did, is raised here)
+        task.cancel()
+        await asyncio.wait([task], timeout=WAIT)
+        if not task.done():
+            raise AssertionError("`follow` runs on after it was cancelled")
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # what made it fail
 
 
-def run(coroutine, limit: float = 60.0):
-    """Runs a test's coroutine, bounded."""
-    return asyncio.run(asyncio.wait_for(coroutine, limit))
+def run(coroutine, limit: float = 30.0):
+    """Runs a test's coroutine, bounded (`TimeoutError` past `limit` seconds)."""
+
+    async def bounded():
+        async with asyncio.timeout(limit):
+            return await coroutine
+
+    return asyncio.run(bounded())
 
 
 async def take_in(engine: Engine) -> list[MessageReceived]:
