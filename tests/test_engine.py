@@ -331,3 +331,26 @@ def test_a_direct_send_cancelled_as_its_receipt_arrives_ends_cancelled(tmp_path)
                     await sending
 
     run(main())
+
+
+def test_a_follow_started_again_gets_the_next_message_at_once(tmp_path):
+    """A cancelled `follow` leaves nothing behind waiting on the node's pushes (which
+    would take the next one and drop it)."""
+
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = await pair(net)
+            a_events = record(alice)
+            async with following(alice), following(bob):
+                first = await alice.send("bob", "one")
+                await event(a_events, StatusChanged, message_id=first, status=Status.DELIVERED)
+                await asyncio.sleep(0.1)  # bob's follow waits for the next push
+            refreshes = net.node.service.counts[("refresh", "ok")]
+            async with following(bob) as got:
+                await until(lambda: net.node.service.counts[("refresh", "ok")] > refreshes)
+                await asyncio.sleep(0.1)  # (its answer is in: nothing is queued for bob)
+                await alice.send("bob", "two")
+                await until(lambda: got, "the message, pushed once", wait=5)
+                assert [m.text for m in got] == ["two"]
+
+    run(main())
