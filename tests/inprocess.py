@@ -97,7 +97,7 @@ class InProcessTransport:
         self._connected = asyncio.Event()
 
     @property
-    def connected(self) -> bool:
+    def connected(self) -> bool:  # (the node's metrics show it)
         return self._connected.is_set()
 
     async def start(self) -> Address:
@@ -135,9 +135,6 @@ class InProcessTransport:
         await self._connected.wait()
         self.mixnet.handle(self.name, request)
         await asyncio.sleep(0)  # one request per turn, as over a websocket
-
-    async def send(self, recipient: Address, message: bytes) -> None:
-        await self._request(api.Send(recipient, message))
 
     async def send_anonymous(self, recipient: Address, message: bytes, reply_surbs: int) -> None:
         await self._request(api.SendAnonymous(recipient, message, reply_surbs))
@@ -202,7 +199,7 @@ class Network:
         self.transports: dict[Engine, InProcessTransport] = {}
         self._closers: dict[Engine, AsyncExitStack] = {}
 
-    def profile(self, name: str, identity: "_native.Identity | None" = None) -> Profile:
+    def profile(self, name: str) -> Profile:
         """A new profile (a home of its own) under `name`, closed with the network."""
         home = self.root / "homes" / name
         n = 1
@@ -210,7 +207,7 @@ class Network:
             n += 1
             home = self.root / "homes" / f"{name}-{n}"
         home.mkdir(parents=True)
-        profile = Profile(home, identity or _native.Identity.generate())
+        profile = Profile(home, _native.Identity.generate())
         self.stack.callback(profile.close)
         return profile
 
