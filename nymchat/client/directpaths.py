@@ -236,7 +236,8 @@ class DirectPaths:
         self._receipts[message_id] = waiter
         try:
             await self.send(username, messages.TEXT, message_id, text.encode())
-            await asyncio.wait_for(waiter, self.timeout)
+            async with asyncio.timeout(self.timeout):  # (not `wait_for`: see NodeLink)
+                await waiter
         except TimeoutError:
             await self.run(username, direct.ReceiptMissing(f"no receipt within {self.timeout:g} s"))
             return False

@@ -117,9 +117,19 @@ class Inbox:
         }
         if wake is not None:
             waiters[asyncio.ensure_future(wake.wait())] = "wake"
-        done, pending = await asyncio.wait(
-            waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
+        try:
+            done, pending = await asyncio.wait(
+                waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        except asyncio.CancelledError:  # none may be left to take the next one and drop it
+            for waiter, source in waiters.items():
+                if waiter.cancel() or source == "wake":
+                    continue
+                if source == "push":  # it took one already: put it back
+                    self.link.pushes.put_nowait(waiter.result())
+                else:
+                    self.direct.arrivals.put_nowait(waiter.result())
+            raise
         for waiter in pending:
             waiter.cancel()
         results: dict[str, Any] = {waiters[w]: w.result() for w in done}

@@ -191,7 +191,10 @@ class NodeLink:
         started = loop.time()
         try:
             await self.send_raw(data)
-            answer = await asyncio.wait_for(waiter, timeout)
+            # Not `wait_for`: on Python 3.11 it loses a cancellation that comes as the
+            # answer does, and a stopped `follow` would run on.
+            async with asyncio.timeout(timeout):
+                answer = await waiter
         finally:
             self._pending.pop(request_id, None)
             self._answer_frames.discard(frame_id)

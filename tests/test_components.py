@@ -1,0 +1,496 @@
+"""Each engine component alone, its neighbours replaced by dummies that record what they
+were told (as magic-wormhole tests its machines): the outbox, contacts, intake and the
+event bus. A real profile (sealed store) in a temporary directory; no network."""
+
+import asyncio
+import os
+
+import pytest
+
+from nymchat import _native
+from nymchat.client import messages
+from nymchat.client.contacts import Contacts
+from nymchat.client.events import (
+    EventBus,
+    KeyChangedEvent,
+    OutboxNotSent,
+    ReceiptReceived,
+    SessionReset,
+    Status,
+    StatusChanged,
+)
+from nymchat.client.intake import Intake
+from nymchat.client.messages import now_ms
+from nymchat.client.nodelink import NodeRefused, NodeSilent, OfflineLink
+from nymchat.client.outbox import DROPPED, FINAL_REFUSALS, Outbox
+from nymchat.client.profile import Profile
+from nymchat.client.records import Direction, Message
+from nymchat.client.sessions import Sessions
+from nymchat.errors import KeyChanged, MessageFailed, NotFound, NymchatError, TooLong, UsageError
+from nymchat.protocol.wire import ErrorCode
+
+NODE_KEY = os.urandom(32)
+
+
+@pytest.fixture
+def homes(tmp_path):
+    """Profiles registered under a name, each in a home of its own; closed after."""
+    opened: list[Profile] = []
+
+    def make(name: str) -> Profile:
+        home = tmp_path / name
+        home.mkdir()
+        profile = Profile(home, _native.Identity.generate())
+        with profile.store.transaction():
+            profile.store.put("username", name)
+        opened.append(profile)
+        return profile
+
+    yield make
+    for profile in opened:
+        profile.close()
+
+
+def recorded(bus: EventBus) -> list:
+    events: list = []
+    bus.subscribe(events.append)
+    return events
+
+
+# --- the outbox -----------------------------------------------------------------------
+
+
+class RecordingRelay:
+    """Hands nothing to any node: records what it was given, or fails with `error`."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, int, bytes, bytes]] = []
+        self.error: Exception | None = None
+
+    async def send(self, username: str, kind: int, message_id: bytes, body: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.sent.append((username, kind, message_id, body))
+
+
+class DirectStandIn:
+    """Direct mode off (or, with `delivers`, on and working): records what it was asked."""
+
+    def __init__(self, delivers: bool = False):
+        self.delivers = delivers
+        self.asked: list[tuple[str, bytes, str]] = []
+
+    async def deliver(self, username: str, message_id: bytes, text: str) -> bool:
+        self.asked.append((username, message_id, text))
+        return self.delivers
+
+
+class ReadyContacts:
+    """Every contact is ready to receive; `blocked` names are blocked."""
+
+    def __init__(self, blocked: set[str] | None = None):
+        self.readied: list[str] = []
+        self._blocked = blocked or set()
+
+    async def ready(self, username: str) -> None:
+        self.readied.append(username)
+
+    def blocked(self) -> set[str]:
+        return self._blocked
+
+
+class OutboxRig:
+    def __init__(self, profile: Profile, delivers: bool = False, blocked=None):
+        self.bus = EventBus()
+        self.events = recorded(self.bus)
+        self.relay, self.direct = RecordingRelay(), DirectStandIn(delivers)
+        self.contacts = ReadyContacts(blocked)
+        self.outbox = Outbox(profile, self.contacts, self.relay, self.direct, self.bus)
+
+    def status(self, message_id: bytes) -> Status:
+        return self.outbox.message(message_id).status
+
+
+def test_a_queued_message_waits_and_nothing_leaves(homes):
+    rig = OutboxRig(homes("alice"))
+    message_id = rig.outbox.queue("Bob", "hello")
+    [waiting] = rig.outbox.waiting()
+    assert (waiting.id, waiting.peer, waiting.text) == (message_id, "bob", "hello")
+    assert waiting.status is Status.QUEUED
+    assert rig.relay.sent == rig.direct.asked == rig.contacts.readied == rig.events == []
+
+
+def test_what_cannot_be_sent_is_never_queued(homes):
+    rig = OutboxRig(homes("alice"), blocked={"mallory"})
+    with pytest.raises(TooLong):
+        rig.outbox.queue("bob", "x" * (messages.MAX_BODY + 1))
+    with pytest.raises(NymchatError, match="you blocked mallory"):
+        rig.outbox.queue("mallory", "hi")
+    assert rig.outbox.waiting() == []
+
+
+def test_a_delivered_message_is_accepted_and_leaves_the_outbox(homes):
+    rig = OutboxRig(homes("alice"))
+    message_id = asyncio.run(rig.outbox.send("bob", "hello"))
+    assert rig.contacts.readied == ["bob", "bob"]  # before queueing, and before sending
+    assert rig.direct.asked == [("bob", message_id, "hello")]  # direct mode first
+    assert rig.relay.sent == [("bob", messages.TEXT, message_id, b"hello")]
+    assert rig.events == [StatusChanged(message_id, "bob", Status.ACCEPTED)]
+    assert rig.outbox.waiting() == []
+
+
+def test_a_message_delivered_directly_never_goes_through_the_node(homes):
+    rig = OutboxRig(homes("alice"), delivers=True)
+    message_id = rig.outbox.queue("bob", "just us")
+    asyncio.run(rig.outbox.deliver("bob", message_id, "just us"))
+    assert rig.relay.sent == []
+    assert rig.outbox.waiting() == []
+    assert not any(e.status is Status.ACCEPTED for e in rig.events)  # the node has nothing
+
+
+@pytest.mark.parametrize("code", sorted(FINAL_REFUSALS))
+def test_a_final_refusal_fails_the_message_with_the_nodes_detail(homes, code):
+    rig = OutboxRig(homes("alice"))
+    message_id = rig.outbox.queue("bob", "hello")
+    rig.relay.error = NodeRefused(code, "no way")
+    with pytest.raises(MessageFailed) as failed:
+        asyncio.run(rig.outbox.deliver("bob", message_id, "hello"))
+    assert failed.value.reason == "no way"
+    assert rig.events == [StatusChanged(message_id, "bob", Status.FAILED, "no way")]
+    message = rig.outbox.message(message_id)
+    assert (message.status, message.reason) == (Status.FAILED, "no way")
+    assert rig.outbox.waiting() == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [NodeRefused(ErrorCode.QUEUE_FULL, "full"), NodeRefused(ErrorCode.BUSY, "busy"), NodeSilent()],
+    ids=["queue_full", "busy", "silent"],
+)
+def test_a_passing_error_leaves_the_message_waiting_until_the_next_flush(homes, error):
+    rig = OutboxRig(homes("alice"))
+    message_id = rig.outbox.queue("bob", "hello")
+    rig.relay.error = error
+    assert asyncio.run(rig.outbox.flush()) == 0
+    assert rig.events == [OutboxNotSent(message_id, "bob", str(error), for_good=False)]
+    assert [m.id for m in rig.outbox.waiting()] == [message_id]
+    assert rig.status(message_id) is Status.QUEUED
+    rig.relay.error = None
+    assert asyncio.run(rig.outbox.flush()) == 1
+    assert rig.events[1:] == [StatusChanged(message_id, "bob", Status.ACCEPTED)]
+    assert rig.outbox.waiting() == []
+
+
+def test_a_final_refusal_on_flush_says_so_for_good(homes):
+    rig = OutboxRig(homes("alice"))
+    message_id = rig.outbox.queue("nobody", "hello")
+    rig.relay.error = NodeRefused(ErrorCode.NOT_FOUND, "no user 'nobody' here")
+    assert asyncio.run(rig.outbox.flush()) == 0
+    assert rig.events == [
+        StatusChanged(message_id, "nobody", Status.FAILED, "no user 'nobody' here"),
+        OutboxNotSent(message_id, "nobody", "no user 'nobody' here", for_good=True),
+    ]
+
+
+def test_statuses_move_on_and_never_back(homes):
+    rig = OutboxRig(homes("alice"))
+    message_id = asyncio.run(rig.outbox.send("bob", "hello"))
+    rig.bus.emit(ReceiptReceived("bob", message_id))  # intake's event: the outbox listens
+    assert rig.status(message_id) is Status.DELIVERED
+    with rig.outbox.store.transaction():
+        rig.outbox.set_status(message_id, Status.ACCEPTED)
+        rig.outbox.fail(message_id, "too late")
+    rig.bus.emit(ReceiptReceived("bob", message_id))  # a copy of the receipt
+    assert rig.status(message_id) is Status.DELIVERED
+    changes = [e for e in rig.events if isinstance(e, StatusChanged)]
+    assert [e.status for e in changes] == [Status.ACCEPTED, Status.DELIVERED]
+
+
+def test_a_dropped_message_that_arrives_anyway_says_so(homes):
+    rig = OutboxRig(homes("alice"))
+    message_id = rig.outbox.queue("bob", "hello")
+    rig.outbox.drop(message_id.hex())
+    rig.bus.emit(ReceiptReceived("bob", message_id))
+    assert [(e.status, e.reason) for e in rig.events if isinstance(e, StatusChanged)] == [
+        (Status.FAILED, DROPPED),
+        (Status.DELIVERED, None),
+    ]
+
+
+def test_drop_takes_the_one_waiting_message_its_prefix_names(homes):
+    rig = OutboxRig(homes("alice"))
+    ids = [rig.outbox.queue("bob", f"message {n}") for n in range(17)]
+    first = [i.hex()[0] for i in ids]
+    shared = next(c for c in first if first.count(c) > 1)  # 17 ids, 16 first digits
+    with pytest.raises(NymchatError, match=f"waiting messages have an id starting with '{shared}'"):
+        rig.outbox.drop(shared)
+    with pytest.raises(NotFound):
+        rig.outbox.drop("")
+    with pytest.raises(NotFound):
+        rig.outbox.drop("not hex")
+    assert len(rig.outbox.waiting()) == 17 and rig.events == []
+    dropped = rig.outbox.drop(f"  {ids[3].hex()[:12].upper()} ")
+    assert (dropped.id, dropped.status, dropped.reason) == (ids[3], Status.FAILED, DROPPED)
+    assert ids[3] not in [m.id for m in rig.outbox.waiting()]
+    assert rig.events == [StatusChanged(ids[3], "bob", Status.FAILED, DROPPED)]
+    with pytest.raises(NotFound):
+        rig.outbox.drop(ids[3].hex())  # no longer waiting
+
+
+# --- contacts -------------------------------------------------------------------------
+
+
+def keys() -> tuple[bytes, bytes]:
+    """An identity key and an account key."""
+    return _native.Identity.generate().signing_public, os.urandom(32)
+
+
+class ContactsRig:
+    def __init__(self, profile: Profile):
+        self.bus = EventBus()
+        self.events = recorded(self.bus)
+        self.store = profile.store
+        self.contacts = Contacts(profile, Sessions(profile), OfflineLink(None), self.bus)
+
+    def pin(self, username: str, identity: bytes, account_key: bytes):
+        with self.store.transaction():
+            return self.contacts.pin(username, identity, account_key)
+
+
+def test_the_first_key_seen_is_pinned_and_new_device_keys_follow(homes):
+    rig = ContactsRig(homes("alice"))
+    identity, account_key = keys()
+    bob = rig.pin("bob", identity, account_key)
+    assert (bob.identity, bob.account_key, bob.changed, bob.verified) == (
+        identity,
+        account_key,
+        False,
+        False,
+    )
+    new_device = os.urandom(32)
+    bob = rig.pin("bob", identity, new_device)
+    assert (bob.account_key, bob.changed) == (new_device, False)
+    assert rig.contacts.known("bob").account_key == new_device
+    assert rig.events == []
+
+
+def test_a_changed_key_is_recorded_and_told_once_per_new_key(homes):
+    rig = ContactsRig(homes("alice"))
+    first, second, third = keys(), keys(), keys()
+    rig.pin("bob", *first)
+    rig.pin("bob", *second)
+    bob = rig.pin("bob", *second)  # seen again: no second event
+    assert bob.changed and (bob.identity, bob.new_identity) == (first[0], second[0])
+    assert rig.events == [KeyChangedEvent("bob")]
+    bob = rig.pin("bob", *third)  # changed again
+    assert bob.new_identity == third[0]
+    assert rig.events == [KeyChangedEvent("bob")] * 2
+
+
+def test_trust_pins_exactly_the_key_whose_number_was_compared(homes):
+    rig = ContactsRig(homes("alice"))
+    first, second, third = keys(), keys(), keys()
+    rig.pin("bob", *first)
+    with pytest.raises(NymchatError, match="has not changed"):
+        rig.contacts.trust("bob", "1" * 60)
+    rig.pin("bob", *second)
+    bob = rig.contacts.known("bob")
+    compared = rig.contacts.new_safety_number(bob)
+    assert compared != rig.contacts.safety_number(bob)
+    with pytest.raises(KeyChanged):  # the old key's number
+        rig.contacts.trust("bob", rig.contacts.safety_number(bob))
+    with pytest.raises(UsageError):
+        rig.contacts.trust("bob", compared[:10])
+    rig.pin("bob", *third)  # it changed again after the numbers were compared
+    with pytest.raises(KeyChanged):
+        rig.contacts.trust("bob", compared)
+    number = rig.contacts.new_safety_number(rig.contacts.known("bob"))
+    bob = rig.contacts.trust("bob", number.replace(" ", "-")[:30])  # the first 20 digits do
+    assert (bob.identity, bob.account_key, bob.changed) == (*third, False)
+    assert rig.contacts.safety_number(bob) == number
+    assert rig.contacts.known("bob").identity == third[0]
+
+
+def test_verified_needs_a_settled_key_and_trust_clears_it(homes):
+    rig = ContactsRig(homes("alice"))
+    rig.pin("bob", *keys())
+    assert rig.contacts.mark_verified("bob").verified
+    rig.pin("bob", *keys())
+    with pytest.raises(KeyChanged):
+        rig.contacts.mark_verified("bob")
+    bob = rig.contacts.known("bob")
+    bob = rig.contacts.trust("bob", rig.contacts.new_safety_number(bob))
+    assert not bob.verified
+    assert rig.contacts.mark_verified("bob").verified
+
+
+def test_blocked_names_are_a_set_of_their_own(homes):
+    rig = ContactsRig(homes("alice"))
+    with rig.store.transaction():
+        rig.contacts.set_blocked("mallory", True)
+        rig.contacts.set_blocked("eve", True)
+        rig.contacts.set_blocked("mallory", True)
+    assert rig.contacts.blocked() == {"mallory", "eve"}
+    assert rig.contacts.all() == []  # blocking pins nothing
+    with rig.store.transaction():
+        rig.contacts.set_blocked("eve", False)
+    assert rig.contacts.blocked() == {"mallory"}
+
+
+def test_a_broken_session_is_reset_once_before_the_next_message(homes):
+    rig = ContactsRig(homes("alice"))
+    rig.pin("bob", *keys())
+    rig.contacts.session_broke("bob")
+    assert rig.contacts.known("bob").session_broken
+    with pytest.raises(NymchatError):  # no session left: a lookup, and this link is offline
+        asyncio.run(rig.contacts.ready("bob"))
+    assert rig.events == [SessionReset("bob")]
+    assert not rig.contacts.known("bob").session_broken
+
+
+# --- intake ---------------------------------------------------------------------------
+
+
+class Person:
+    """A registered profile with its Olm account, its contacts, sessions and intake."""
+
+    def __init__(self, profile: Profile):
+        self.profile, self.name = profile, profile.me()
+        account = _native.Account()
+        self.one_time_keys = [key for _, key in account.generate_one_time_keys(5)]
+        account.mark_keys_as_published()
+        with profile.store.transaction():
+            profile.save_account(account)
+        self.account_key = account.curve25519_key
+        self.bus = EventBus()
+        self.events = recorded(self.bus)
+        self.sessions = Sessions(profile)
+        self.contacts = Contacts(profile, self.sessions, OfflineLink(None), self.bus)
+        self.intake = Intake(profile, self.contacts, self.sessions, self.bus, NODE_KEY)
+        self.handshakes: list = []
+
+    def seal_for(self, other: "Person", text: str, as_name: str | None = None):
+        """A text message to `other` (sealed, as for `as_name` if given); its id too."""
+        name = as_name or other.name
+        if not self.sessions.has(name):
+            with self.profile.store.transaction():
+                self.sessions.open_outbound(name, other.account_key, other.one_time_keys.pop())
+        message_id = os.urandom(16)
+        payload = self.sessions.encrypt(name, messages.TEXT, message_id, text.encode(), NODE_KEY)
+        return message_id, payload
+
+    def take(self, sender: str, message_id: bytes, payload: bytes):
+        return self.intake.take(sender, message_id, payload, self._handshake)
+
+    def _handshake(self, *args) -> None:
+        self.handshakes.append(args)
+
+    def stored(self) -> list[Message]:
+        return self.intake.history("alice", 100)
+
+
+def test_a_message_is_taken_in_once_and_its_copies_are_not(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    message_id, payload = alice.seal_for(bob, "hello")
+    received = bob.take("alice", message_id, payload)
+    assert (received.sender, received.message_id, received.text) == ("alice", message_id, "hello")
+    assert bob.events == [received]
+    assert bob.contacts.known("alice").identity == alice.profile.identity.signing_public
+    # A copy before it was shown comes out again (a crash came between), not stored twice.
+    assert bob.take("alice", message_id, payload) == received
+    bob.intake.shown(received)
+    assert bob.take("alice", message_id, payload) is None
+    assert bob.events == [received]
+    assert [(m.id, m.text) for m in bob.stored()] == [(message_id, "hello")]
+
+
+def test_a_blocked_senders_message_is_dropped_unread(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    with bob.profile.store.transaction():
+        bob.contacts.set_blocked("alice", True)
+    message_id, payload = alice.seal_for(bob, "let me in")
+    assert bob.take("Alice", message_id, payload) is None  # her name, however written
+    assert bob.events == [] and bob.stored() == []
+    assert bob.contacts.get("alice") is None  # nothing pinned, no session opened
+    assert not bob.sessions.has("alice")
+
+
+def test_a_message_sealed_for_another_recipient_is_refused(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    message_id, payload = alice.seal_for(bob, "meant for carol", as_name="carol")
+    with pytest.raises(NymchatError, match="bound to another sender, recipient"):
+        bob.take("alice", message_id, payload)
+    assert bob.events == [] and bob.stored() == []
+    assert bob.contacts.get("alice") is None  # nothing of it was kept
+
+
+def test_a_message_relayed_under_another_id_is_refused(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    _, payload = alice.seal_for(bob, "hello")
+    with pytest.raises(NymchatError, match="bound to another"):
+        bob.take("alice", os.urandom(16), payload)
+    assert bob.events == []
+
+
+def test_a_receipt_moves_on_only_our_message_to_its_sender(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    message_id, payload = alice.seal_for(bob, "hello")
+    bob.take("alice", message_id, payload)
+    ours = Message(os.urandom(16), "alice", Direction.OUT, now_ms(), "hi", Status.ACCEPTED)
+    to_carol = Message(os.urandom(16), "carol", Direction.OUT, now_ms(), "hi", Status.ACCEPTED)
+    with bob.profile.store.transaction():
+        for message in (ours, to_carol):
+            bob.profile.store.add_message(message.peer, message.id, message.to_record())
+    for acknowledged in (ours.id, to_carol.id):
+        receipt_id = os.urandom(16)
+        sealed = alice.sessions.encrypt("bob", messages.RECEIPT, receipt_id, acknowledged, NODE_KEY)
+        assert bob.take("alice", receipt_id, sealed) is None
+    assert bob.events[1:] == [ReceiptReceived("alice", ours.id)]
+
+
+# --- the event bus --------------------------------------------------------------------
+
+
+def test_two_overlapping_requests_each_collect_only_their_own_events():
+    bus = EventBus()
+    everything = recorded(bus)
+    collected: dict[str, list] = {}
+
+    async def request(name: str, mine: asyncio.Event, theirs: asyncio.Event):
+        with bus.scope() as events:
+            collected[name] = events
+            bus.emit(SessionReset(f"{name}-1"))
+            mine.set()
+            await theirs.wait()  # the other request emits meanwhile
+            await asyncio.create_task(_emit(bus, f"{name}-2"))  # its tasks count as its own
+            bus.emit(SessionReset(f"{name}-3"))
+
+    async def main():
+        a_went, b_went = asyncio.Event(), asyncio.Event()
+        bus.emit(SessionReset("before"))
+        await asyncio.gather(request("a", a_went, b_went), request("b", b_went, a_went))
+        bus.emit(SessionReset("after"))
+
+    asyncio.run(main())
+    for name in ("a", "b"):
+        assert collected[name] == [SessionReset(f"{name}-{n}") for n in (1, 2, 3)]
+    assert len(everything) == 8  # plain subscribers hear all of it
+    assert everything[0] == SessionReset("before") and everything[-1] == SessionReset("after")
+
+
+async def _emit(bus: EventBus, name: str) -> None:
+    await asyncio.sleep(0)
+    bus.emit(SessionReset(name))
+
+
+def test_an_unsubscribed_listener_hears_nothing_more():
+    bus = EventBus()
+    heard: list = []
+    leave = bus.subscribe(heard.append)
+    bus.emit(SessionReset("one"))
+    leave()
+    bus.emit(SessionReset("two"))
+    assert heard == [SessionReset("one")]
+    with bus.scope() as scoped:
+        bus.emit(SessionReset("three"))
+    assert scoped == [SessionReset("three")] and heard == [SessionReset("one")]
