@@ -128,7 +128,7 @@ class Inbox:
                 if source == "push":  # it took one already: put it back
                     self.link.pushes.put_nowait(waiter.result())
                 else:
-                    self.direct.arrivals.put_nowait(waiter.result())
+                    self.arrivals.put_nowait(waiter.result())
             raise
         for waiter in pending:
             waiter.cancel()
