@@ -38,11 +38,11 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from nymchat.client.connect import home_of, open_engine, serving, unlock
-    from nymchat.errors import NotRegistered, NymchatError
+    from nymchat.errors import Busy, NotRegistered
 
     holder = asyncio.run(serving(home_of(args)))
     if holder is not None:  # it would go on serving a profile with no name
-        raise NymchatError(f"{holder} serves this profile: quit it first, then unregister")
+        raise Busy(f"{holder} serves this profile: quit it first, then unregister")
     profile = unlock(args)
     try:
         username = profile.username
