@@ -117,7 +117,8 @@ def test_a_queued_message_waits_and_nothing_leaves(homes):
     [waiting] = rig.outbox.waiting()
     assert (waiting.id, waiting.peer, waiting.text) == (message_id, "bob", "hello")
     assert waiting.status is Status.QUEUED
-    assert rig.relay.sent == rig.direct.asked == rig.contacts.readied == rig.events == []
+    assert rig.events == [StatusChanged(message_id, "bob", Status.QUEUED)]
+    assert rig.relay.sent == rig.direct.asked == rig.contacts.readied == []
 
 
 def test_what_cannot_be_sent_is_never_queued(homes):
@@ -135,7 +136,10 @@ def test_a_delivered_message_is_accepted_and_leaves_the_outbox(homes):
     assert rig.contacts.readied == ["bob", "bob"]  # before queueing, and before sending
     assert rig.direct.asked == [("bob", message_id, "hello")]  # direct mode first
     assert rig.relay.sent == [("bob", messages.TEXT, message_id, b"hello")]
-    assert rig.events == [StatusChanged(message_id, "bob", Status.ACCEPTED)]
+    assert rig.events == [
+        StatusChanged(message_id, "bob", Status.QUEUED),
+        StatusChanged(message_id, "bob", Status.ACCEPTED),
+    ]
     assert rig.outbox.waiting() == []
 
 
@@ -156,7 +160,10 @@ def test_a_final_refusal_fails_the_message_with_the_nodes_detail(homes, code):
     with pytest.raises(MessageFailed) as failed:
         asyncio.run(rig.outbox.deliver("bob", message_id, "hello"))
     assert failed.value.reason == "no way"
-    assert rig.events == [StatusChanged(message_id, "bob", Status.FAILED, "no way")]
+    assert rig.events == [
+        StatusChanged(message_id, "bob", Status.QUEUED),
+        StatusChanged(message_id, "bob", Status.FAILED, "no way"),
+    ]
     message = rig.outbox.message(message_id)
     assert (message.status, message.reason) == (Status.FAILED, "no way")
     assert rig.outbox.waiting() == []
@@ -172,12 +179,15 @@ def test_a_passing_error_leaves_the_message_waiting_until_the_next_flush(homes, 
     message_id = rig.outbox.queue("bob", "hello")
     rig.relay.error = error
     assert asyncio.run(rig.outbox.flush()) == 0
-    assert rig.events == [OutboxNotSent(message_id, "bob", str(error), for_good=False)]
+    assert rig.events == [
+        StatusChanged(message_id, "bob", Status.QUEUED),
+        OutboxNotSent(message_id, "bob", str(error), for_good=False),
+    ]
     assert [m.id for m in rig.outbox.waiting()] == [message_id]
     assert rig.status(message_id) is Status.QUEUED
     rig.relay.error = None
     assert asyncio.run(rig.outbox.flush()) == 1
-    assert rig.events[1:] == [StatusChanged(message_id, "bob", Status.ACCEPTED)]
+    assert rig.events[2:] == [StatusChanged(message_id, "bob", Status.ACCEPTED)]
     assert rig.outbox.waiting() == []
 
 
@@ -187,6 +197,7 @@ def test_a_final_refusal_on_flush_says_so_for_good(homes):
     rig.relay.error = NodeRefused(ErrorCode.NOT_FOUND, "no user 'nobody' here")
     assert asyncio.run(rig.outbox.flush()) == 0
     assert rig.events == [
+        StatusChanged(message_id, "nobody", Status.QUEUED),
         StatusChanged(message_id, "nobody", Status.FAILED, "no user 'nobody' here"),
         OutboxNotSent(message_id, "nobody", "no user 'nobody' here", for_good=True),
     ]
@@ -203,7 +214,7 @@ def test_statuses_move_on_and_never_back(homes):
     rig.bus.emit(ReceiptReceived("bob", message_id))  # a copy of the receipt
     assert rig.status(message_id) is Status.DELIVERED
     changes = [e for e in rig.events if isinstance(e, StatusChanged)]
-    assert [e.status for e in changes] == [Status.ACCEPTED, Status.DELIVERED]
+    assert [e.status for e in changes] == [Status.QUEUED, Status.ACCEPTED, Status.DELIVERED]
 
 
 def test_a_dropped_message_that_arrives_anyway_says_so(homes):
@@ -212,6 +223,7 @@ def test_a_dropped_message_that_arrives_anyway_says_so(homes):
     rig.outbox.drop(message_id.hex())
     rig.bus.emit(ReceiptReceived("bob", message_id))
     assert [(e.status, e.reason) for e in rig.events if isinstance(e, StatusChanged)] == [
+        (Status.QUEUED, None),
         (Status.FAILED, DROPPED),
         (Status.DELIVERED, None),
     ]
@@ -228,11 +240,12 @@ def test_drop_takes_the_one_waiting_message_its_prefix_names(homes):
         rig.outbox.drop("")
     with pytest.raises(NotFound):
         rig.outbox.drop("not hex")
-    assert len(rig.outbox.waiting()) == 17 and rig.events == []
+    queued = [StatusChanged(i, "bob", Status.QUEUED) for i in ids]
+    assert len(rig.outbox.waiting()) == 17 and rig.events == queued
     dropped = rig.outbox.drop(f"  {ids[3].hex()[:12].upper()} ")
     assert (dropped.id, dropped.status, dropped.reason) == (ids[3], Status.FAILED, DROPPED)
     assert ids[3] not in [m.id for m in rig.outbox.waiting()]
-    assert rig.events == [StatusChanged(ids[3], "bob", Status.FAILED, DROPPED)]
+    assert rig.events == [*queued, StatusChanged(ids[3], "bob", Status.FAILED, DROPPED)]
     with pytest.raises(NotFound):
         rig.outbox.drop(ids[3].hex())  # no longer waiting
 

@@ -57,7 +57,10 @@ def test_a_message_is_accepted_then_delivered_with_a_receipt(tmp_path):
             a_events, b_events = record(alice), record(bob)
             async with following(alice), following(bob) as got:
                 message_id = await alice.send("bob", "hello bob")
-                assert a_events[0] == StatusChanged(message_id, "bob", Status.ACCEPTED)
+                assert a_events[:2] == [
+                    StatusChanged(message_id, "bob", Status.QUEUED),
+                    StatusChanged(message_id, "bob", Status.ACCEPTED),
+                ]
                 received = await event(b_events, MessageReceived, message_id=message_id)
                 assert (received.sender, received.text) == ("alice", "hello bob")
                 await event(a_events, ReceiptReceived, peer="bob", message_id=message_id)
@@ -77,7 +80,10 @@ def test_a_message_waits_at_the_node_for_a_closed_engine(tmp_path):
             await net.close(bob)
             a_events = record(alice)
             message_id = await alice.send("bob", "while you were away")
-            assert a_events == [StatusChanged(message_id, "bob", Status.ACCEPTED)]
+            assert a_events == [
+                StatusChanged(message_id, "bob", Status.QUEUED),
+                StatusChanged(message_id, "bob", Status.ACCEPTED),
+            ]
             bob = await net.engine("bob", profile)  # the same profile starts again
             taken = await take_in(bob)
             assert [(m.sender, m.text) for m in taken] == [("alice", "while you were away")]
@@ -138,7 +144,10 @@ def test_a_dropped_message_fails_and_leaves_the_outbox(tmp_path):
             assert [m.id for m in alice.waiting()] == [message_id]
             dropped = alice.drop(message_id.hex()[:6])
             assert (dropped.status, dropped.reason) == (Status.FAILED, "dropped by you")
-            assert a_events == [StatusChanged(message_id, "bob", Status.FAILED, "dropped by you")]
+            assert a_events == [
+                StatusChanged(message_id, "bob", Status.QUEUED),
+                StatusChanged(message_id, "bob", Status.FAILED, "dropped by you"),
+            ]
             assert alice.waiting() == []
             assert await alice.flush_outbox() == 0
 
@@ -154,8 +163,9 @@ def test_a_message_refused_for_good_fails_with_the_nodes_reason(tmp_path):
             assert await alice.flush_outbox() == 0
             refused = await event(a_events, OutboxNotSent, message_id=message_id)
             assert refused.for_good
-            failed = await event(a_events, StatusChanged, message_id=message_id)
-            assert failed.status is Status.FAILED
+            failed = await event(
+                a_events, StatusChanged, message_id=message_id, status=Status.FAILED
+            )
             assert "nobody" in failed.reason
             assert alice.message(message_id).status is Status.FAILED
             assert alice.waiting() == []
@@ -229,7 +239,7 @@ def test_losing_the_nym_client_is_told_and_so_is_its_return(tmp_path):
             assert a_events == [NymClientLost()]
             waiting = alice.queue("bob", "sent once it is back")
             transport.restore()
-            assert a_events[1:] == [NymClientBack()]
+            assert a_events[1:] == [StatusChanged(waiting, "bob", Status.QUEUED), NymClientBack()]
             await alice.flush_outbox()
             assert alice.message(waiting).status is Status.ACCEPTED
             assert [m.text for m in await take_in(bob)] == ["sent once it is back"]

@@ -117,7 +117,8 @@ class ChatSession:
         """What the engine tells: a status mark moves, the nym-client comes and goes,
         anything else worth a sentence is a notice."""
         if isinstance(event, ev.StatusChanged):
-            self._status(event.message_id, event.status)
+            if event.status is not ev.Status.QUEUED:  # (what is typed here shows at once)
+                self._status(event.message_id, event.status)
         elif isinstance(event, ev.NymClientLost):
             self.connection("disconnected")
         elif isinstance(event, ev.AddressChanged):

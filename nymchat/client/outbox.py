@@ -97,6 +97,7 @@ class Outbox:
         with self.store.transaction():
             self.store.add_message(username, message.id, message.to_record())
             self.store.put(OUTBOX, [*self.store.get(OUTBOX, []), message.id.hex()])
+        self.events.emit(StatusChanged(message.id, username, Status.QUEUED))
         return message.id
 
     def _sendable(self, name: str, text: str) -> str:
