@@ -47,7 +47,7 @@ def _present(value: T | None, name: str) -> T:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DirectState:
     """Direct mode with one contact. `invite` while inviting or invited; the rest once on:
     `address` is the listener's, `tag` the dialer's latest sender tag (a listener's only),
@@ -121,43 +121,43 @@ class DirectState:
 # --- events: what the user does, what the peer says, what the path shows -------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Invite:
     invite: bytes  # a fresh random id, 16 bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Accept:
     secret: bytes  # fresh, 32 bytes
     address: bytes  # our own nym address, disclosed to the inviter only
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Decline:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class End:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InviteReceived:
     invite: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AcceptReceived:
     accept: packets.Accept
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EndReceived:
     reason: int  # packets.ENDED, DECLINED or FAILED
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PacketAuthentic:
     """A direct packet on this pair's channel whose MAC checked."""
 
@@ -166,12 +166,12 @@ class PacketAuthentic:
     tag: bytes | None  # the sender tag it came with (None: a reply on our SURBs)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ReceiptMissing:
     why: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Refresh:
     """The engine's periodic refresh, with this client's nym address as it is now."""
 
@@ -195,27 +195,27 @@ Event = (
 # --- actions: what the engine carries out, in order -----------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SendInvite:
     invite: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SendAccept:
     accept: packets.Accept
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SendEnd:
     reason: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SendHello:
     """Greets the peer directly: a dialer's hello, or a listener's answer to one."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Emit:
     """What the engine announces (`events.DirectChanged`, with the contact's name)."""
 
@@ -237,7 +237,7 @@ class Refusal(enum.StrEnum):
     WRONG_DIRECTION = "wrong direction"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Refuse:
     why: Refusal
 

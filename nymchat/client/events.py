@@ -25,7 +25,7 @@ class Status(enum.StrEnum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class MessageReceived:
     sender: str
     message_id: bytes
@@ -35,7 +35,7 @@ class MessageReceived:
     key_changed: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class StatusChanged:
     message_id: bytes
     peer: str
@@ -43,7 +43,7 @@ class StatusChanged:
     reason: str | None = None  # why it failed
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ReceiptReceived:
     """`peer`'s device took in our message `message_id`."""
 
@@ -51,7 +51,7 @@ class ReceiptReceived:
     message_id: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class KeyChangedEvent:
     """A contact's key is not the pinned one any more: sending to them stops until the user
     trusts the new key."""
@@ -59,13 +59,13 @@ class KeyChangedEvent:
     username: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class MessageUnreadable:
     sender: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SessionReset:
     """The session with `username` broke; the next message starts a new one."""
 
@@ -82,7 +82,7 @@ class DirectChange(enum.StrEnum):
     FAILED = "failed"  # no receipt in time, or our address changed
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DirectChanged:
     username: str
     change: DirectChange
@@ -90,42 +90,42 @@ class DirectChanged:
     reason: str | None = None  # what failed
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class NodeUnreachable:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class NodeReachable:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class NymClientLost:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class NymClientBack:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AddressChanged:
     address: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class KeysLow:
     """The node said our one-time keys run low; fresh ones are being published."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class KeysNotPublished:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OutboxNotSent:
     """A queued message did not leave when the outbox was flushed: it waits for the next
     time, or (`for_good`, the node refused it for good) it failed."""
@@ -136,7 +136,7 @@ class OutboxNotSent:
     for_good: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InboxCutShort:
     """`inbox` stopped taking messages in after `limit` seconds; the rest waits at the node."""
 
