@@ -125,7 +125,7 @@ build() {
     stage_site_packages "$wheel"
     mkdir -p dist
     rm -f dist/nymchat dist/.stamp
-    "$VENV/bin/shiv" --compressed --reproducible -p '/usr/bin/env python3' \
+    "$VENV/bin/shiv" --compressed --reproducible --compile-pyc -p '/usr/bin/env python3' \
         --site-packages target/zipapp/site-packages -c nymchat -o dist/nymchat
     guard_main dist/nymchat
 
