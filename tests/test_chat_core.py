@@ -12,7 +12,7 @@ import pytest
 from nymchat.chat import core
 from nymchat.chat.core import ChatSession, Event, clock, status_line
 from nymchat.chat.faces import Screen, logs_off_screen, render
-from nymchat.client.events import EventBus, Status, StatusChanged
+from nymchat.client.events import DirectChange, DirectChanged, EventBus, Status, StatusChanged
 from nymchat.client.nodelink import NodeSilent
 from nymchat.client.records import Contact, Message
 from nymchat.errors import NymchatError
@@ -296,6 +296,18 @@ def test_a_send_from_another_terminal_shows_its_recipient(chat):
     message_id = engine.queue("bob", "through the control socket")  # not typed here
     engine.status(message_id, "accepted")
     assert render(events[-1]).endswith("you -> bob: through the control socket  [accepted by node]")
+
+
+def test_in_chat_json_receipts_and_invitations_carry_the_apis_events(chat):
+    _, engine, events = chat
+    message_id = engine.queue("bob", "hi")
+    engine.status(message_id, "delivered")  # bob's receipt came back
+    assert events[-1].kind == "delivered"
+    assert events[-1].data["type"] == "status_changed" and events[-1].data["peer"] == "bob"
+    assert events[-1].data["message_id"] == message_id.hex()
+    engine.events.emit(DirectChanged("bob", DirectChange.INVITED, by_peer=True))
+    assert events[-1].kind == "notice" and "bob invites you" in events[-1].data["text"]
+    assert events[-1].data["type"] == "direct_changed" and events[-1].data["change"] == "invited"
 
 
 def test_older_records_saying_sent_are_shown_as_queued(chat):

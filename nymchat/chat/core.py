@@ -118,7 +118,7 @@ class ChatSession:
         anything else worth a sentence is a notice."""
         if isinstance(event, ev.StatusChanged):
             if event.status is not ev.Status.QUEUED:  # (what is typed here shows at once)
-                self._status(event.message_id, event.status)
+                self._status(event)
         elif isinstance(event, ev.NymClientLost):
             self.connection("disconnected")
         elif isinstance(event, ev.AddressChanged):
@@ -126,8 +126,8 @@ class ChatSession:
         elif isinstance(event, ev.NymClientBack):
             if not self.connected:
                 self.connection("reconnected")
-        elif (text := sentence(event)) is not None:
-            self.emit(Event("notice", {"text": text}))
+        elif (text := sentence(event)) is not None:  # with the API's event (`type`...)
+            self.emit(Event("notice", {"text": text, **vocabulary.event(event)}))
 
     def _now_ms(self) -> int:
         return int(self.now() * 1000)
@@ -353,16 +353,17 @@ class ChatSession:
             if message is None or message.status is not ev.Status.FAILED:  # (shown already)
                 self.emit(Event("error", {"text": f"to {to}: {e}"}))
 
-    def _status(self, message_id: bytes, status: ev.Status) -> None:
+    def _status(self, changed: ev.StatusChanged) -> None:
         """The engine moved a message on (ours, or one sent through the control socket
-        from another terminal: the record says to whom)."""
-        message = self.engine.message(message_id)
+        from another terminal: the record says to whom); the line carries the API's
+        status_changed event too (a receipt is its `delivered`)."""
+        message = self.engine.message(changed.message_id)
         if message is None or message.direction is not Direction.OUT:
             return
-        if status in (ev.Status.ACCEPTED, ev.Status.DELIVERED):
+        if changed.status in (ev.Status.ACCEPTED, ev.Status.DELIVERED):
             self._node_answered()
-        kind = "delivered" if status is ev.Status.DELIVERED else "sent"
-        self.emit(Event(kind, self._outgoing(message)))
+        kind = "delivered" if changed.status is ev.Status.DELIVERED else "sent"
+        self.emit(Event(kind, {**vocabulary.event(changed), **self._outgoing(message)}))
 
     async def drain(self, timeout: float = 30) -> None:
         """Before leaving: waits for messages being handed to the node, unless it is
