@@ -135,12 +135,35 @@ def test_a_subscriber_gets_every_event_as_a_notification_until_it_unsubscribes()
     }
 
 
+def test_a_batch_is_answered_with_an_array_of_its_requests_answers():
+    async def main():
+        engine = Engine(overlapping=2)
+        connection = rpc.Service(engine, "test").connect(lambda message: None)
+        batch = [
+            json.loads(request("send", {"to": "bob", "text": "first"}, id="a")),
+            json.loads(request("send", {"to": "bob", "text": "second"}, id="b")),
+            {"jsonrpc": "2.0", "method": "contacts.names"},  # a notification: no answer
+            {"method": "status", "id": 9},  # not a request: its own error
+        ]
+        return await connection.answer(json.dumps(batch).encode() + b"\n")
+
+    answers = {a["id"]: a for a in asyncio.run(main())}
+    assert set(answers) == {"a", "b", 9}
+    for id, text in (("a", "first"), ("b", "second")):  # each ran in its own scope
+        own = text.encode().ljust(16, b".").hex()
+        assert {e["message_id"] for e in answers[id]["result"]["events"]} == {own}
+    assert answers[9]["error"]["code"] == rpc.INVALID_REQUEST
+    only_notifications = json.dumps([{"jsonrpc": "2.0", "method": "contacts.names"}] * 2)
+    assert answer(only_notifications.encode() + b"\n") is None
+
+
 @pytest.mark.parametrize(
     "line, code",
     [
         (b"not json\n", rpc.PARSE_ERROR),
         (b"[" * 100_000 + b"\n", rpc.PARSE_ERROR),  # deeper than the reader goes
-        (b'[{"jsonrpc": "2.0", "method": "status", "id": 1}]\n', rpc.INVALID_REQUEST),
+        (b"[]\n", rpc.INVALID_REQUEST),  # an empty batch
+        (b"[" + b",".join([request("status")[:-1]] * 33) + b"]\n", rpc.INVALID_REQUEST),
         (b'{"method": "status", "id": 1}\n', rpc.INVALID_REQUEST),
         (b'{"jsonrpc": "2.0", "id": 1}\n', rpc.INVALID_REQUEST),
         (b'{"jsonrpc": "2.0", "method": "status", "id": [1]}\n', rpc.INVALID_REQUEST),

@@ -41,7 +41,7 @@ def socket_path(home: Path) -> Path:
     return home / SOCKET_NAME
 
 
-def line_of(message: JsonObject) -> bytes:
+def line_of(message: JsonObject | list[JsonObject]) -> bytes:
     return json.dumps(message).encode() + b"\n"
 
 
@@ -52,7 +52,7 @@ async def serve(service: rpc.Service, home: Path) -> asyncio.AbstractServer:
         path.unlink()  # left by a process that died; `call` found nobody behind it
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        def push(message: JsonObject) -> None:
+        def push(message: rpc.Answer) -> None:
             if writer.is_closing():
                 return
             writer.write(line_of(message))

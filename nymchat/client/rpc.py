@@ -35,9 +35,11 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 APPLICATION_ERROR = -32000  # a NymchatError: `data` carries its exit code and code
 MAX_IN_FLIGHT = 8  # requests of one connection served at once; the next line waits
+MAX_BATCH = 32  # requests in one batch (a JSON array), refused whole beyond it
 SERVICE_METHODS = ("status", "subscribe", "unsubscribe")
 
-Push = Callable[[JsonObject], None]
+Answer = JsonObject | list[JsonObject]  # one answer, or a batch's
+Push = Callable[[Answer], None]
 Id = int | str | None  # a request's id, echoed in its answer (None when it has none)
 
 
@@ -72,12 +74,30 @@ def notification(method: str, params: JsonObject) -> JsonObject:
     return {"jsonrpc": "2.0", "method": method, "params": params}
 
 
-def parse(line: bytes) -> Request:
-    """One request, read within the bounds of the native JSON reader; raises `Invalid`."""
+def parse(line: bytes) -> Request | list[Request | Invalid]:
+    """One request, or a batch of them (each checked on its own), read within the bounds
+    of the native JSON reader; raises `Invalid` for a line that is neither."""
     try:
         message = _native.json_loads(line)
     except ValueError as e:
         raise Invalid(PARSE_ERROR, f"bad control request: {e}") from None
+    if not isinstance(message, list):
+        return request_of(message)
+    if not message:
+        raise Invalid(INVALID_REQUEST, "bad control request: an empty batch")
+    if len(message) > MAX_BATCH:
+        raise Invalid(INVALID_REQUEST, f"bad control request: a batch holds {MAX_BATCH} at most")
+    batch: list[Request | Invalid] = []
+    for one in message:
+        try:
+            batch.append(request_of(one))
+        except Invalid as e:
+            batch.append(e)
+    return batch
+
+
+def request_of(message: object) -> Request:
+    """A request, once `message` is one; raises `Invalid`."""
     if not isinstance(message, dict):
         raise Invalid(INVALID_REQUEST, "bad control request: not a JSON object (one a line)")
     id = message.get("id")
@@ -114,6 +134,14 @@ class Service:
         return Connection(self, push)
 
 
+def _refused(invalid: Invalid) -> JsonObject:
+    return error(invalid.id, invalid.code, str(invalid), {"exit": 2, "code": "usage"})
+
+
+async def _immediately(answer: JsonObject) -> JsonObject:
+    return answer
+
+
 class Connection:
     """One client: answers its requests; `push` writes a notification to it."""
 
@@ -121,12 +149,24 @@ class Connection:
         self.service, self.push = service, push
         self._unsubscribe: Callable[[], None] | None = None
 
-    async def answer(self, line: bytes) -> JsonObject | None:
-        """The answer to one line (None for a notification); never raises."""
+    async def answer(self, line: bytes) -> Answer | None:
+        """The answer to one line (None for a notification, or a batch of them); a
+        batch's requests run at once, each in its own scope. Never raises."""
         try:
             request = parse(line)
         except Invalid as e:
-            return error(e.id, e.code, str(e), {"exit": 2, "code": "usage"})
+            return _refused(e)
+        if isinstance(request, Request):
+            return await self._answer(request)
+        answers = await asyncio.gather(
+            *(
+                self._answer(r) if isinstance(r, Request) else _immediately(_refused(r))
+                for r in request
+            )
+        )
+        return [a for a in answers if a is not None] or None
+
+    async def _answer(self, request: Request) -> JsonObject | None:
         with self.service.engine.events.scope() as caused:
             try:
                 value = await self._call(request)

@@ -67,7 +67,7 @@ async def _stdio(service) -> None:
         raise UsageError("--stdio reads a pipe or a terminal, not a file") from None
     out = sys.stdout.buffer
 
-    def push(message: dict) -> None:
+    def push(message: rpc.Answer) -> None:
         out.write(control.line_of(message))
         out.flush()
 
