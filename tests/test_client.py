@@ -251,7 +251,7 @@ def test_follow_prints_as_messages_come_and_serves_other_terminals(people):
 
         deep, long = b"[" * 100_000 + b"\n", b'{"op": "lookup", "name": ' + b"9" * 5000 + b"}\n"
         errors = []
-        for hostile in (b"[1, 2]\n", b"not json\n", b'{"op": "send"}\n', deep, long):
+        for hostile in (b"[]\n", b"not json\n", b'{"op": "send"}\n', deep, long):
             with socket.socket(socket.AF_UNIX) as s:  # a bad request gets an answer, and
                 s.connect(str(bob.home / "control.sock"))  # the follower goes on
                 s.sendall(hostile)
