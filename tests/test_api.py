@@ -354,7 +354,8 @@ def test_two_overlapping_requests_to_a_daemon_never_take_each_others_events(peop
         assert sorted(m["text"] for m in history) == ["one 2", "two 2"]
         assert history[0]["time"].endswith("Z") and type(history[0]["time_ms"]) is int
     finally:
-        assert stop(daemon) == 0
+        assert stop(daemon) == 0  # with both clients still connected
+    assert "Traceback" not in daemon.stderr.read()  # their handlers end quietly
     assert not (alice.home / "control.sock").exists()
     assert sorted(m["text"] for m in bob.json("inbox")) == sorted(
         f"{who} {n}" for who in ("one", "two") for n in range(3)

@@ -66,6 +66,11 @@ async def serve(service: rpc.Service, home: Path) -> asyncio.AbstractServer:
                 await writer.drain()
         except ConnectionError:
             pass
+        except asyncio.CancelledError:
+            # The process is ending with this client connected: the handler ends as a
+            # finished task, not a cancelled one, whose end asyncio's stream callback
+            # (Python 3.11) reports as an "Exception in callback" traceback.
+            pass
         finally:
             writer.close()
 
