@@ -146,7 +146,7 @@ async def open_engine(
             if tell:
                 engine.events.subscribe(lambda event: told.append(sentence(event) or ""))
             try:
-                if flush and profile.username and engine.waiting():
+                if flush and profile.username:
                     sent = await engine.flush_outbox()
                     if sent:
                         told.append(f"sent {sent} queued message(s)")

@@ -289,7 +289,7 @@ class DirectPaths:
         if self._channels is None:
             self._channels = {}
             for contact in self.contacts.all():
-                state = self.state(contact.username)
+                state = DirectState.from_record(contact.direct) if contact.direct else None
                 if state is not None and state.phase == direct.DirectPhase.ON:
                     keys = packets.keys(state.shared_secret)
                     self._channels[keys.channel] = (contact.username, keys)

@@ -157,8 +157,7 @@ class Inbox:
         if not self.node_answers:
             self.node_answers = True
             self.events.emit(NodeReachable())
-        if self.outbox.waiting():
-            await self.outbox.flush()
+        await self.outbox.flush()
         await self.registration.keep()
         return True
 

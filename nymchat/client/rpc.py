@@ -138,10 +138,6 @@ def _refused(invalid: Invalid) -> JsonObject:
     return error(invalid.id, invalid.code, str(invalid), {"exit": 2, "code": "usage"})
 
 
-async def _immediately(answer: JsonObject) -> JsonObject:
-    return answer
-
-
 class Connection:
     """One client: answers its requests; `push` writes a notification to it."""
 
@@ -158,13 +154,10 @@ class Connection:
             return _refused(e)
         if isinstance(request, Request):
             return await self._answer(request)
-        answers = await asyncio.gather(
-            *(
-                self._answer(r) if isinstance(r, Request) else _immediately(_refused(r))
-                for r in request
-            )
-        )
-        return [a for a in answers if a is not None] or None
+        refused = [_refused(r) for r in request if isinstance(r, Invalid)]
+        requests = [r for r in request if isinstance(r, Request)]
+        answers = await asyncio.gather(*(self._answer(r) for r in requests))
+        return [*refused, *(a for a in answers if a is not None)] or None
 
     async def _answer(self, request: Request) -> JsonObject | None:
         with self.service.engine.events.scope() as caused:
