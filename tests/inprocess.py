@@ -171,7 +171,7 @@ class InProcessNode:
     async def start(self) -> None:
         transport = InProcessTransport(self.mixnet, "node")
         address = await transport.start()
-        self.contact = NodeContact(self.identity.signing_public, address)
+        self.contact = NodeContact(self.identity.signing_public, (address,))
         stop = asyncio.Event()
         task = asyncio.create_task(NodeRunner(self.service, transport).run(stop))
         self._running = stop, task, transport

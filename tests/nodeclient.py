@@ -55,7 +55,8 @@ class Client:
             return challenge
         body = challenge.body
         solution = pow.solve(
-            body["challenge"], name.lower(), self.identity.signing_public, body["difficulty"]
+            pow.registration(body["challenge"], name.lower(), self.identity.signing_public),
+            body["difficulty"],
         )
         return await self.request(
             Kind.REGISTER_FINISH, username=name, bundle=offered, proof_of_work=solution, **body

@@ -50,7 +50,7 @@ class Harness:
         """Answers `challenge` (with a proof of work unless one is given in `changes`)."""
         body = {"username": name, "bundle": offered, **challenge}
         body["proof_of_work"] = pow.solve(
-            body["challenge"], name, who.signing_public, body["difficulty"]
+            pow.registration(body["challenge"], name, who.signing_public), body["difficulty"]
         )
         body.update(changes)
         return self.answer(who, tag, Kind.REGISTER_FINISH, now, **body)
@@ -94,7 +94,7 @@ def test_proof_of_work_is_checked():
     wrong = next(
         n
         for n in range(1000)
-        if not pow.check(challenge["challenge"], "alice", who.signing_public, n, 10)
+        if not pow.check(pow.registration(challenge["challenge"], "alice", who.signing_public), n, 10)
     )
     bad = h.finish(who, tag, "alice", offered, challenge, proof_of_work=wrong)
     assert bad.body["code"] == ErrorCode.CHALLENGE_FAILED

@@ -74,9 +74,10 @@ def test_the_proof_of_work_rises_with_the_registration_rate():
 def test_the_client_solves_no_more_than_the_maximum():
     started = time.monotonic()
     with pytest.raises(pow.TooDifficult, match="40 bits; nymchat does at most 24"):
-        pow.solve(bytes(32), "alice", bytes(32), 40)
+        pow.solve(pow.registration(bytes(32), "alice", bytes(32)), 40)
     assert time.monotonic() - started < 5  # refused, not attempted
-    assert pow.check(bytes(32), "alice", bytes(32), pow.solve(bytes(32), "alice", bytes(32), 8), 8)
+    bound = pow.registration(bytes(32), "alice", bytes(32))
+    assert pow.check(bound, pow.solve(bound, 8), 8)
 
 
 @pytest.mark.cli
@@ -88,7 +89,7 @@ def test_register_refuses_a_node_asking_for_too_much_work(start_mixnet, shiv_roo
 
     async def main():
         async with NymClient(f"{mixnet.url}/hostile") as nym:
-            contact = NodeContact(hostile.signing_public, nym.address)
+            contact = NodeContact(hostile.signing_public, (nym.address,))
 
             async def answer_everything():
                 frames = _native.Reassembler()

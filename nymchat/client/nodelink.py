@@ -155,7 +155,7 @@ class NodeLink:
         """Sends request bytes as they are (frames; SURBs with the first)."""
         for n, frame in enumerate(_native.encode_frames(data, os.urandom(16))):
             await self.transport.send_anonymous(
-                self.contact.address, frame, self.reply_surbs if n == 0 else 0
+                self.contact.addresses[0], frame, self.reply_surbs if n == 0 else 0
             )
 
     async def request(

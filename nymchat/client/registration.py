@@ -51,7 +51,10 @@ class Registration:
             if on_work is not None and 16 <= difficulty <= pow.MAX_DIFFICULTY:
                 on_work(difficulty)  # (over the maximum, `solve` refuses at once)
             solution = await asyncio.to_thread(
-                pow.solve, challenge, username, self.identity.signing_public, difficulty
+                pow.solve,
+                pow.registration(challenge, username, self.identity.signing_public),
+                difficulty,
+                "a registration proof of work",
             )
             await self.link.request(
                 Kind.REGISTER_FINISH,

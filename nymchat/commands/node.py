@@ -156,7 +156,7 @@ async def _serve(settings: dict, identity) -> None:
         if await _connect(transport, supervisor, supervised, stop):
             address = transport.address
             assert address is not None  # learnt on connecting
-            contact = NodeContact(identity.signing_public, address)
+            contact = NodeContact(identity.signing_public, (address,))
             write_atomic(data / "contact.txt", f"{contact}\n".encode(), mode=0o644)
             write_atomic(data / "nym_address.txt", f"{address}\n".encode(), mode=0o644)
             print(f"node contact: {contact}", flush=True)

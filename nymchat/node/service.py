@@ -360,7 +360,9 @@ class NodeService:
             challenge, username, requester, bundle, difficulty, body["expires"], ctx.now
         ):
             raise Refused(ErrorCode.CHALLENGE_FAILED, "unknown or expired challenge")
-        if not pow.check(challenge, username, requester, body["proof_of_work"], difficulty):
+        if not pow.check(
+            pow.registration(challenge, username, requester), body["proof_of_work"], difficulty
+        ):
             raise Refused(ErrorCode.CHALLENGE_FAILED, "the proof of work is wrong")
         if not self.store.first_sight(challenge, body["expires"]):  # spent with the user
             raise Refused(ErrorCode.CHALLENGE_FAILED, "this challenge was used already")

@@ -17,6 +17,12 @@ VERSION = 1
 MAX_LIST = 256
 MAX_BLOB = 1 << 20
 REQUEST_LABEL, ANSWER_LABEL, PUSH_LABEL = "node-request", "node-answer", "node-push"
+FRONTENDS_LABEL = "node-frontends"
+# Who an answer to an anonymous request is signed for: nobody (docs/PROTOCOL.md).
+ANONYMOUS = bytes(32)
+# A recipient's policy for strangers' sealed sends (`set_access`): 0 lets them in free,
+# 1..24 asks for a proof of work of that many bits, DENY refuses them.
+STRANGERS_DENY = 255
 
 T = TypeVar("T")
 Body = dict[str, Any]  # a message's fields by name, as BODIES lists them
@@ -27,15 +33,19 @@ class WireError(NymchatError, ValueError):
 
 
 class Kind(enum.IntEnum):
+    # signed requests: from a registered identity, through the user's home frontend
     REGISTER_BEGIN = 0x01
     REGISTER_FINISH = 0x02
-    LOOKUP = 0x03
     PUBLISH_KEYS = 0x04
-    SEND = 0x05
     FETCH = 0x06
     ACK = 0x07
     REFRESH = 0x08
     UNREGISTER = 0x09
+    SET_ACCESS = 0x0A
+    # anonymous requests: no requester, no signature, through another frontend
+    SEALED_SEND = 0x21
+    LOOKUP = 0x22
+    FRONTENDS = 0x23
     CHALLENGE = 0x41
     REGISTERED = 0x42
     BUNDLE = 0x43
@@ -45,6 +55,9 @@ class Kind(enum.IntEnum):
     ACKED = 0x47
     REFRESHED = 0x48
     UNREGISTERED = 0x49
+    POW_REQUIRED = 0x4A
+    FRONTENDS_ARE = 0x4B
+    ACCESS_SET = 0x4C
     ERROR = 0x4F
     DELIVER = 0x81
     KEYS_LOW = 0x82
@@ -52,6 +65,11 @@ class Kind(enum.IntEnum):
     @property
     def is_request(self) -> bool:
         return self < 0x40
+
+    @property
+    def is_anonymous(self) -> bool:
+        """A request that names no requester and carries no signature."""
+        return 0x20 <= self < 0x40
 
     @property
     def is_push(self) -> bool:
@@ -73,6 +91,7 @@ class ErrorCode(enum.IntEnum):
     TOO_LARGE = 12
     KEYS_FULL = 13
     BUSY = 14
+    FORBIDDEN = 15  # the recipient takes no sealed sends from strangers
 
 
 # --- field types ----------------------------------------------------------------------
@@ -236,6 +255,7 @@ class OneTimeKey:
 @dataclass(frozen=True, slots=True)
 class Bundle:
     identity_agreement: bytes
+    agreement_signature: bytes  # Sign_identity("agreement-key", identity_agreement)
     account_key: bytes
     account_signature: bytes
     one_time_keys: tuple[OneTimeKey, ...]
@@ -247,6 +267,7 @@ BUNDLE = Record(
     Bundle,
     [
         ("identity_agreement", B32),
+        ("agreement_signature", B64),
         ("account_key", KEY),
         ("account_signature", B64),
         ("one_time_keys", ListOf(ONE_TIME_KEY, 100)),
@@ -264,27 +285,44 @@ BODIES: dict[Kind, list[tuple[str, Field[Any]]]] = {
         ("expires", U64),
         ("proof_of_work", U64),
     ],
-    Kind.LOOKUP: [("username", NAME)],
     Kind.PUBLISH_KEYS: [
         ("one_time_keys", ListOf(ONE_TIME_KEY, 100)),
         ("fallback", Optional(ONE_TIME_KEY)),
+        ("agreement_signature", Optional(B64)),  # for accounts registered before it
     ],
-    Kind.SEND: [("recipient", NAME), ("message_id", B16), ("payload", BLOB)],
     Kind.FETCH: [("max", U16)],
     Kind.ACK: [("message_ids", ListOf(B16))],
     Kind.REFRESH: [("push_key", B32)],
     Kind.UNREGISTER: [("username", NAME)],
+    Kind.SET_ACCESS: [("access_verifier", B32), ("strangers", U8)],
+    Kind.SEALED_SEND: [
+        ("recipient", NAME),
+        ("message_id", B16),
+        ("payload", BLOB),
+        ("access_key", Optional(B32)),
+        ("proof_of_work", U64),
+    ],
+    Kind.LOOKUP: [("username", NAME), ("proof_of_work", U64)],
+    Kind.FRONTENDS: [],
     Kind.CHALLENGE: [("challenge", B32), ("difficulty", U8), ("expires", U64)],
     Kind.REGISTERED: [("username", NAME)],
-    Kind.BUNDLE: [("username", NAME), ("identity", B32), ("bundle", BUNDLE)],
+    Kind.BUNDLE: [
+        ("username", NAME),
+        ("identity", B32),
+        ("bundle", BUNDLE),
+        ("strangers", U8),
+    ],
     Kind.KEYS_PUBLISHED: [("one_time_keys_left", U32)],
     Kind.ACCEPTED: [("message_id", B16)],
     Kind.FETCHED: [("pushed", U32), ("queued", U32)],
     Kind.ACKED: [("deleted", U32)],
     Kind.REFRESHED: [("queued", U32)],
     Kind.UNREGISTERED: [],
+    Kind.POW_REQUIRED: [("difficulty", U8)],
+    Kind.FRONTENDS_ARE: [("descriptor", BLOB)],
+    Kind.ACCESS_SET: [],
     Kind.ERROR: [("code", U16), ("detail", TEXT)],
-    Kind.DELIVER: [("message_id", B16), ("sender", NAME), ("sent", U64), ("payload", BLOB)],
+    Kind.DELIVER: [("message_id", B16), ("sent", U64), ("payload", BLOB)],
     Kind.KEYS_LOW: [("one_time_keys_left", U32)],
 }
 
@@ -308,8 +346,8 @@ class Request:
     timestamp: int
     request_id: bytes
     body: Body
-    signed: bytes  # the bytes the signature covers, after the node key
-    signature: bytes
+    signed: bytes  # the bytes the signature covers, after the node key (anonymous: all)
+    signature: bytes  # empty for an anonymous request
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +378,8 @@ def encode_request(
     now_ms: int,
     request_id: bytes | None = None,
 ) -> tuple[bytes, bytes]:
-    """Returns (request bytes, request_id)."""
+    """A signed request: returns (request bytes, request_id)."""
+    assert not kind.is_anonymous, f"{kind.name.lower()} is an anonymous request"
     request_id = request_id or os.urandom(16)
     out = bytearray((VERSION, kind))
     out += identity.signing_public
@@ -351,12 +390,32 @@ def encode_request(
     return bytes(out), request_id
 
 
+def encode_anonymous_request(
+    kind: Kind, body: Body, now_ms: int, request_id: bytes | None = None
+) -> tuple[bytes, bytes]:
+    """An anonymous request (no requester, no signature): returns (bytes, request_id)."""
+    assert kind.is_anonymous, f"{kind.name.lower()} is a signed request"
+    request_id = request_id or os.urandom(16)
+    out = bytearray((VERSION, kind))
+    U64.write(now_ms, out)
+    out += request_id
+    _encode_body(kind, body, out)
+    return bytes(out), request_id
+
+
 def decode_request(data: bytes) -> Request:
-    """Parses a request; the caller checks the signature (see `verify_requests`)."""
+    """Parses a request; the caller checks the signature of a signed one (see
+    `verify_requests`). An anonymous one has requester `ANONYMOUS` and no signature."""
     r = _Reader(data)
     kind = _kind(data, r)
     if not kind.is_request:
         raise WireError(f"{kind.name.lower()} is not a request")
+    if kind.is_anonymous:
+        timestamp, request_id = U64.read(r), B16.read(r)
+        body = _decode_body(kind, r)
+        if r.pos != len(data):
+            raise WireError("request has trailing bytes")
+        return Request(kind, ANONYMOUS, timestamp, request_id, body, bytes(data), b"")
     requester, timestamp, request_id = B32.read(r), U64.read(r), B16.read(r)
     body = _decode_body(kind, r)
     if len(data) - r.pos != 64:
@@ -367,10 +426,17 @@ def decode_request(data: bytes) -> Request:
 
 
 def verify_requests(node_key: bytes, requests: list[Request]) -> list[bool]:
-    """Checks many request signatures in one batch."""
-    return _native.verify_batch(
-        [(r.requester, REQUEST_LABEL, node_key + r.signed, r.signature) for r in requests]
+    """Checks many request signatures in one batch; an anonymous request has none to
+    check (True)."""
+    signed = [r for r in requests if not r.kind.is_anonymous]
+    verdicts = iter(
+        _native.verify_batch(
+            [(r.requester, REQUEST_LABEL, node_key + r.signed, r.signature) for r in signed]
+        )
+        if signed
+        else []
     )
+    return [True if r.kind.is_anonymous else next(verdicts) for r in requests]
 
 
 def encode_answer(
@@ -381,7 +447,8 @@ def encode_answer(
     now_ms: int,
     in_reply_to: bytes | None = None,
 ) -> bytes:
-    """An answer to `in_reply_to`, or a push when it is None; signed for `requester`."""
+    """An answer to `in_reply_to`, or a push when it is None; signed for `requester`
+    (`ANONYMOUS` for the answer to an anonymous request)."""
     out = bytearray((VERSION, kind))
     if in_reply_to is None:
         assert kind.is_push, "an answer needs in_reply_to"
@@ -439,6 +506,85 @@ def is_push_frame_id(push_key: bytes, frame_id: bytes) -> bool:
     return len(frame_id) == 16 and hmac.compare_digest(
         push_frame_id(push_key, frame_id[:8]), frame_id
     )
+
+
+# --- the frontend descriptor -------------------------------------------------------------
+# Which nym addresses (frontends) a node answers on, signed by the node key, with a time
+# of issue and an expiry (docs/PROTOCOL.md). Clients cache it, refuse one older than the
+# one they hold, and pick their home frontend among its entries by rendezvous hash.
+
+MAX_FRONTENDS = 64
+DESCRIPTOR_VERSION = 1
+DESCRIPTOR_TTL_MS = 7 * 86_400_000  # how long a descriptor is valid after its issue
+
+
+@dataclass(frozen=True, slots=True)
+class Frontend:
+    id: int  # u16, stable for the slot of the node's nym-client
+    address: str  # the nym address, as text
+
+
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    node: bytes  # the node's signing key
+    issued: int  # ms
+    expires: int  # ms
+    frontends: tuple[Frontend, ...]
+
+
+FRONTEND = Record(Frontend, [("id", U16), ("address", _Text(U8, 255, "ascii"))])
+DESCRIPTOR = Record(
+    Descriptor,
+    [
+        ("node", B32),
+        ("issued", U64),
+        ("expires", U64),
+        ("frontends", ListOf(FRONTEND, MAX_FRONTENDS)),
+    ],
+)
+
+
+def encode_descriptor(node: "_native.Identity", descriptor: Descriptor) -> bytes:
+    """version u8 ‖ the record ‖ Sign_node("node-frontends", version ‖ record)."""
+    if not descriptor.frontends:
+        raise WireError("a descriptor lists at least one frontend")
+    out = bytearray((DESCRIPTOR_VERSION,))
+    DESCRIPTOR.write(descriptor, out)
+    out += node.sign(FRONTENDS_LABEL, bytes(out))
+    return bytes(out)
+
+
+def decode_descriptor(data: bytes, node_key: "_native.PublicKey", now_ms: int) -> Descriptor:
+    """A descriptor signed by `node_key` for itself, issued and not yet expired at
+    `now_ms` (give or take the freshness of requests); `WireError` otherwise."""
+    if len(data) < 1 + 64 or data[0] != DESCRIPTOR_VERSION:
+        raise WireError("not a frontend descriptor of a known version")
+    try:
+        node_key.verify(FRONTENDS_LABEL, data[:-64], data[-64:])
+    except Exception as e:  # BadSignature from the native core
+        raise WireError("the frontend descriptor is not signed by the node") from e
+    descriptor = decode_record(DESCRIPTOR, data[1:-64])
+    if descriptor.node != node_key.to_bytes():
+        raise WireError("the frontend descriptor is another node's")
+    if not descriptor.frontends:
+        raise WireError("the frontend descriptor lists no frontend")
+    if len({f.id for f in descriptor.frontends}) != len(descriptor.frontends):
+        raise WireError("the frontend descriptor lists an id twice")
+    if descriptor.issued > now_ms + 120_000:
+        raise WireError("the frontend descriptor is issued in the future")
+    if descriptor.expires <= now_ms:
+        raise WireError("the frontend descriptor has expired")
+    return descriptor
+
+
+# --- access keys (docs/PROTOCOL.md, sealed sending) ------------------------------------
+
+ACCESS_DOMAIN = b"nymchat-access-v1\x00"
+
+
+def access_verifier(access_key: bytes) -> bytes:
+    """What the node keeps of a user's access key: enough to check one, not to make one."""
+    return hashlib.sha256(ACCESS_DOMAIN + access_key).digest()
 
 
 def encode_record(record: Record[T], value: T) -> bytes:
