@@ -81,6 +81,28 @@ def sentence(event: ev.Event) -> str | None:
             return f"could not publish fresh keys: {reason}"
         case ev.NodeUnreachable(reason=reason):
             return f"the node is not answering ({reason}); retrying"
+        case ev.NotSealed(frontends=1):
+            return (
+                "your messages and lookups to this node are not sealed: it has one frontend, "
+                "so they reach it where it knows your account, and it can tell they are yours"
+            )
+        case ev.NotSealed(frontends=frontends):
+            return (
+                "your messages and lookups to this node are not sealed: each of its "
+                f"{frontends} frontends has carried your account's requests, so it can tell "
+                "they are yours"
+            )
+        case ev.HomeMoved(previous=previous, home=home, silent=silent):
+            why = "did not answer" if silent else "is no longer listed by the node"
+            return (
+                f"the node's frontend {previous} {why}: your account's requests go through "
+                f"frontend {home} now (which will not carry your sealed messages)"
+            )
+        case ev.DescriptorRefused(reason=reason):
+            return (
+                f"refused the node's list of frontends ({reason}); keeping the one known "
+                "(the node may be misconfigured)"
+            )
         case ev.InboxCutShort(limit=limit):
             return (
                 f"stopped taking messages in after {limit:g} s, as more kept arriving "

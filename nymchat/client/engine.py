@@ -68,6 +68,7 @@ class Engine:
 
         if isinstance(link, NodeLink):
             link.transport.on_change = self._nym_client_changed
+            link.attach(profile.store, self.events.emit)  # its frontends, kept in the profile
 
     def _nym_client_changed(self, change: str) -> None:
         if change == "disconnected":

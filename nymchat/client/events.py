@@ -143,6 +143,32 @@ class InboxCutShort:
     limit: float
 
 
+@dataclass(frozen=True)
+class NotSealed:
+    """Our sealed sends and lookups go through our home frontend, where the node can link
+    them to our account: the node has one frontend (`frontends`), or each of its
+    frontends has been our home."""
+
+    frontends: int
+
+
+@dataclass(frozen=True)
+class HomeMoved:
+    """Our signed requests go through the node's frontend `home` from now on: `previous`
+    did not answer (`silent`), or the node no longer lists it."""
+
+    previous: int
+    home: int
+    silent: bool
+
+
+@dataclass(frozen=True)
+class DescriptorRefused:
+    """The node's signed list of frontends did not pass the checks; the one held is kept."""
+
+    reason: str
+
+
 Event = (
     MessageReceived
     | StatusChanged
@@ -160,6 +186,9 @@ Event = (
     | KeysNotPublished
     | OutboxNotSent
     | InboxCutShort
+    | NotSealed
+    | HomeMoved
+    | DescriptorRefused
 )
 Subscriber = Callable[[Event], None]
 

@@ -1,14 +1,21 @@
 """Requests to one node through the mixnet, and the node's signed answers and pushes.
 
-Requests go with `sendAnonymous` (the node learns a sender tag, not our address); the
-node answers with `reply`. Only messages that verify under the pinned node key, are
-meant for our identity and answer a request we have outstanding are accepted: anyone who
-learns our address can send us bytes, but cannot forge a node answer. Everything else
-that arrives (sent to our address, or a direct peer's reply) goes to `on_direct`.
+Requests go with `sendAnonymous` (the node learns a sender tag, not our address) to one of
+the node's frontends (its nym-clients): signed ones to our home frontend, anonymous ones
+(sealed sends, lookups) to another that never was our home, so that the node cannot link
+them to our account (`Frontends` picks them). A retry sends the same bytes (the node
+answers a request it has seen with the same answer again), to the next frontend when one
+does not answer. The node answers with `reply`, through whichever frontend the request
+came in on. Only messages that verify under the pinned node key, are meant for our
+identity (or, answering an anonymous request, for nobody) and answer a request we have
+outstanding are accepted: anyone who learns our address can send us bytes, but cannot
+forge a node answer. Everything else that arrives (sent to our address, or a direct
+peer's reply) goes to `on_direct`.
 
 Nor can they crowd out the node's frames: those carry message ids only the node can make
 (derived from our secret request ids, or MAC'd under the push key we give the node in
-every refresh) and are reassembled in a pool of their own; everything else shares another.
+every refresh) and are reassembled in a pool of their own, whichever frontend sent them;
+everything else shares another.
 """
 
 import asyncio
@@ -16,10 +23,14 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from nymchat import _native
 from nymchat.client.direct_packets import MAGIC
+from nymchat.client.events import DescriptorRefused, Event, HomeMoved, NotSealed
+from nymchat.client.frontends import Frontends
+from nymchat.client.store import ClientStore
 from nymchat.errors import (
     FramingError,
     NotFound,
@@ -28,15 +39,18 @@ from nymchat.errors import (
     Refused,
     Unreachable,
 )
+from nymchat.nym.address import Address
 from nymchat.nym.transport import NymClient
 from nymchat.protocol import wire
 from nymchat.protocol.contact import NodeContact
-from nymchat.protocol.wire import ErrorCode, Kind
+from nymchat.protocol.wire import ErrorCode, Frontend, Kind
 
 log = logging.getLogger(__name__)
 DIRECT_MAGIC = bytes([MAGIC])
 REPLY_SURBS = 20  # the node's nym-client keeps 10 in reserve; 20 leave room for answers
 TIMEOUT, ATTEMPTS = 10.0, 3
+RESEND_MS = 100_000  # older, a request is made anew (the node would refuse it as stale)
+FRONTENDS_KEY = "frontends"  # the profile store's record of them
 
 
 class NodeRefused(Refused):
@@ -72,6 +86,17 @@ class NodeSilent(Unreachable):
     message = "the node did not answer"
 
 
+@dataclass(frozen=True)
+class _Outgoing:
+    """A request as it goes out, the same bytes on every attempt."""
+
+    kind: Kind
+    body: dict[str, Any]
+    data: bytes
+    request_id: bytes
+    made: int  # ms
+
+
 class NodeLink:
     online = True
 
@@ -83,6 +108,7 @@ class NodeLink:
         *,
         reply_surbs: int = REPLY_SURBS,
         on_direct: Callable[[bytes, bytes | None], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ):
         self.transport = transport
         self.contact = contact
@@ -90,10 +116,16 @@ class NodeLink:
         self.identity = identity
         self.reply_surbs = reply_surbs
         self.on_direct = on_direct  # called with (message, sender tag or None)
+        self.clock = clock
+        self.frontends = Frontends(contact, identity.signing_public)
+        self.tell: Callable[[Event], None] = lambda event: None  # the engine's events
+        self._told_not_sealed = False
+        self._fetching = asyncio.Lock()
         self.pushes: asyncio.Queue[wire.Answer] = asyncio.Queue()
         self.rejected = 0  # messages that were not a valid node answer for us
         self.latency: float | None = None  # seconds, request to answer, of the last request
-        self._pending: dict[bytes, asyncio.Future[wire.Answer]] = {}
+        # request id → (waiter, whom the answer is signed for)
+        self._pending: dict[bytes, tuple[asyncio.Future[wire.Answer], bytes]] = {}
         self.push_key = os.urandom(32)  # given to the node with every refresh
         self._answer_frames: set[bytes] = set()  # frame ids of the answers we wait for
         self._node_frames = _native.Reassembler(
@@ -102,6 +134,17 @@ class NodeLink:
         # Whoever learns our address can send to it: they share another, smaller pool.
         self._strangers = _native.Reassembler(max_message_bytes=1 << 20)
         self._reader: asyncio.Task[None] | None = None
+
+    def attach(self, store: ClientStore, tell: Callable[[Event], None]) -> None:
+        """Keeps the frontends (descriptor, home, burned addresses) in the profile `store`,
+        as they were at the last run, and tells what changes to `tell`."""
+        self.tell = tell
+        self.frontends = Frontends(
+            self.contact,
+            self.identity.signing_public,
+            store.get(FRONTENDS_KEY),
+            lambda record: store.put(FRONTENDS_KEY, record),
+        )
 
     async def __aenter__(self) -> "NodeLink":
         self._reader = asyncio.create_task(self._read())
@@ -136,8 +179,12 @@ class NodeLink:
         return frame_id in self._answer_frames or wire.is_push_frame_id(self.push_key, frame_id)
 
     def _accept(self, data: bytes) -> None:
+        # An answer names the request it answers after version and kind: that request
+        # says whom the answer is signed for (us, or nobody for an anonymous request).
+        pending = self._pending.get(data[2:18]) if data[1:2] < b"\x80" else None
+        requester = pending[1] if pending is not None else self.identity.signing_public
         try:
-            answer = wire.decode_answer(data, self.node_key, self.identity.signing_public)
+            answer = wire.decode_answer(data, self.node_key, requester)
         except wire.WireError as e:
             self.rejected += 1
             log.debug("ignored a message that is not a valid node answer: %s", e)
@@ -145,52 +192,162 @@ class NodeLink:
         if answer.in_reply_to is None:
             self.pushes.put_nowait(answer)
             return
-        waiter = self._pending.pop(answer.in_reply_to, None)
-        if waiter is None or waiter.done():
+        found = self._pending.pop(answer.in_reply_to, None)
+        if found is None or found[0].done():
             self.rejected += 1  # an answer to nothing we asked (or a duplicate)
             return
-        waiter.set_result(answer)
+        found[0].set_result(answer)
 
-    async def send_raw(self, data: bytes) -> None:
-        """Sends request bytes as they are (frames; SURBs with the first)."""
+    async def send_raw(self, data: bytes, to: Address | None = None) -> None:
+        """Sends request bytes as they are (frames; SURBs with the first) to the frontend
+        at `to` (our home by default)."""
+        to = to or Address.parse(self.frontends.home().address)
         for n, frame in enumerate(_native.encode_frames(data, os.urandom(16))):
-            await self.transport.send_anonymous(
-                self.contact.addresses[0], frame, self.reply_surbs if n == 0 else 0
-            )
+            await self.transport.send_anonymous(to, frame, self.reply_surbs if n == 0 else 0)
 
     async def request(
         self, kind: Kind, timeout: float = TIMEOUT, attempts: int = ATTEMPTS, **body: Any
     ) -> wire.Answer:
         """Sends a request and returns the node's answer; `NodeRefused` for an error
-        answer, `NodeSilent` when every attempt goes unanswered. Each attempt is a new
-        request (new id and time): the node refuses replays, and every operation is safe
-        to repeat. A refresh carries our push key."""
+        answer, `NodeSilent` when every attempt goes unanswered. Signed requests go to our
+        home frontend, anonymous ones to our anonymous frontend (see `Frontends`). Each
+        attempt sends the same bytes (the node answers a request it has seen again), with
+        fresh SURBs; once every attempt at a frontend is unanswered, the next one takes
+        over. A request too old for the node to take is made anew. A refresh carries our
+        push key."""
         if kind is Kind.REFRESH:
             body = {"push_key": self.push_key, **body}
-        for _ in range(attempts):
-            data, request_id = wire.encode_request(
-                self.identity, self.contact.key, kind, body, int(time.time() * 1000)
-            )
-            try:
-                return await self.request_raw(data, request_id, timeout)
-            except TimeoutError:
-                continue
+        await self._refresh_frontends(timeout)
+        outgoing = self._encode(kind, body)
+        tried: set[int] = set()
+        while (frontend := self._route(kind)).id not in tried:
+            tried.add(frontend.id)
+            answer, outgoing = await self._exchange(outgoing, frontend, timeout, attempts)
+            if answer is not None:
+                return answer
+            if frontend.id == self.frontends.home().id:
+                if not await self._move_home(timeout):
+                    break
+            else:
+                self.frontends.silent(frontend)
         raise NodeSilent(
             f"the node did not answer {attempts} attempts of {timeout:.0f} s: "
             "check that it runs, that your nym-client is connected, and the "
             "node contact string"
         )
 
-    async def request_raw(self, data: bytes, request_id: bytes, timeout: float) -> wire.Answer:
-        """Sends encoded request bytes and waits for the answer to `request_id`."""
+    def _encode(self, kind: Kind, body: dict[str, Any]) -> _Outgoing:
+        now = int(self.clock() * 1000)
+        if kind.is_anonymous:
+            data, request_id = wire.encode_anonymous_request(kind, body, now)
+        else:
+            data, request_id = wire.encode_request(self.identity, self.contact.key, kind, body, now)
+        return _Outgoing(kind, body, data, request_id, now)
+
+    def _route(self, kind: Kind) -> Frontend:
+        """Our home for signed requests and the descriptor (public); the anonymous
+        frontend for anonymous ones, or home when there is none (told once a run)."""
+        if kind.is_anonymous and kind is not Kind.FRONTENDS:
+            anonymous = self.frontends.anonymous()
+            if anonymous is not None:
+                return anonymous
+            if not self._told_not_sealed:
+                self._told_not_sealed = True
+                self.tell(NotSealed(len(self.frontends.listed)))
+        return self.frontends.home()
+
+    async def _exchange(
+        self, outgoing: _Outgoing, frontend: Frontend, timeout: float, attempts: int
+    ) -> tuple[wire.Answer | None, _Outgoing]:
+        """Up to `attempts` sends to `frontend`; the answer (None if none came) and the
+        request as last sent (made anew once older than `RESEND_MS`)."""
+        to = Address.parse(frontend.address)
+        for _ in range(attempts):
+            if int(self.clock() * 1000) - outgoing.made > RESEND_MS:
+                outgoing = self._encode(outgoing.kind, outgoing.body)
+            try:
+                answer = await self.request_raw(
+                    outgoing.data,
+                    outgoing.request_id,
+                    timeout,
+                    to=to,
+                    anonymous=outgoing.kind.is_anonymous,
+                )
+                return answer, outgoing
+            except TimeoutError:
+                continue
+        return None, outgoing
+
+    async def _move_home(self, timeout: float) -> bool:
+        """Our home did not answer: the next frontend in our order becomes home, if the
+        node answers there (an anonymous descriptor request, which links nothing to us):
+        a node that is down altogether must not burn every frontend it has."""
+        candidate = self.frontends.next_home()
+        if candidate is None:
+            return False
+        previous = self.frontends.home().id
+        try:
+            probe = self._encode(Kind.FRONTENDS, {})
+            answer, _ = await self._exchange(probe, candidate, timeout, 1)
+            if answer is None:
+                return False
+            self._take(answer)
+        except NodeRefused:
+            pass  # it answers, with no descriptor to give yet
+        self.tell(HomeMoved(previous, self.frontends.move_home(candidate).id, silent=True))
+        return True
+
+    async def _refresh_frontends(self, timeout: float) -> None:
+        """Fetches the node's descriptor through home when it is due (one attempt: a node
+        that does not answer is the request's to find out)."""
+        async with self._fetching:
+            now = int(self.clock() * 1000)
+            if not self.frontends.due(now):
+                return
+            home = self.frontends.home()
+            try:
+                answer, _ = await self._exchange(self._encode(Kind.FRONTENDS, {}), home, timeout, 1)
+            except NodeRefused as e:  # a node from before frontends, or none signed yet
+                log.debug("no frontend descriptor from the node: %s", e)
+                answer = None
+            if answer is None:
+                self.frontends.failed(now)
+            else:
+                self._take(answer)
+
+    def _take(self, answer: wire.Answer) -> None:
+        now = int(self.clock() * 1000)
+        home = self.frontends.home().id
+        try:
+            if answer.kind is not Kind.FRONTENDS_ARE:
+                raise wire.WireError(f"{answer.kind.name.lower()} is not a frontend descriptor")
+            self.frontends.take(answer.body["descriptor"], self.node_key, now)
+        except wire.WireError as e:
+            self.frontends.failed(now)
+            self.tell(DescriptorRefused(str(e)))
+            return
+        if self.frontends.home().id != home:
+            self.tell(HomeMoved(home, self.frontends.home().id, silent=False))
+
+    async def request_raw(
+        self,
+        data: bytes,
+        request_id: bytes,
+        timeout: float,
+        to: Address | None = None,
+        anonymous: bool = False,
+    ) -> wire.Answer:
+        """Sends encoded request bytes (to our home unless `to`) and waits for the answer
+        to `request_id` (signed for nobody if the request is `anonymous`)."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[wire.Answer] = loop.create_future()
-        self._pending[request_id] = waiter
+        requester = wire.ANONYMOUS if anonymous else self.identity.signing_public
+        self._pending[request_id] = waiter, requester
         frame_id = wire.answer_frame_id(request_id)
         self._answer_frames.add(frame_id)
         started = loop.time()
         try:
-            await self.send_raw(data)
+            await self.send_raw(data, to)
             # Not `wait_for`: on Python 3.11 it loses a cancellation that comes as the
             # answer does, and a stopped `follow` would run on.
             async with asyncio.timeout(timeout):
