@@ -230,6 +230,7 @@ class PlayedNode:
         self.node, self.addresses = node, list(addresses)
         self.answering = set(self.addresses)
         self.descriptor = descriptor_bytes
+        self.signed_for: bytes | None = None  # whom answers are signed for, if not the asker
         self.sent: list[tuple[Address, bytes]] = []  # (frontend, request bytes)
         self.surbs: list[int] = []
         self.frame_ids: list[bytes] = []
@@ -265,7 +266,8 @@ class PlayedNode:
             kind, body = Kind.POW_REQUIRED, {"difficulty": 12}
         else:
             kind, body = Kind.REFRESHED, {"queued": 0}
-        data = wire.encode_answer(self.node, request.requester, kind, body, NOW, request.request_id)
+        requester = self.signed_for or request.requester
+        data = wire.encode_answer(self.node, requester, kind, body, NOW, request.request_id)
         for frame in _native.encode_frames(data, wire.answer_frame_id(request.request_id)):
             self.arrivals.put_nowait(api.Received(frame, None))
 
@@ -514,3 +516,46 @@ def test_burned_addresses_are_never_anonymous_again_after_a_restart(profile):
     run(main())
     assert played.kinds_to(third)[-1] is Kind.LOOKUP
     assert Kind.LOOKUP not in played.kinds_to(home) + played.kinds_to(second)
+
+
+@pytest.mark.parametrize("kind", [Kind.LOOKUP, Kind.REFRESH])
+def test_an_answer_signed_for_the_wrong_requester_is_not_taken(profile, kind):
+    """An answer to an anonymous request is signed for nobody, one to a signed request for
+    us: the other way round, it is not the answer."""
+    node, me = _native.Identity.generate(), profile()
+    contact = contact_of(node, 2)
+    played = PlayedNode(node, contact.addresses, descriptor(node, contact.addresses))
+    body = {"username": "bob", "proof_of_work": 0} if kind is Kind.LOOKUP else {}
+
+    async def main():
+        link = await linked(played, contact, me, [])
+        await link.request(Kind.FRONTENDS, timeout=1)
+        played.signed_for = me.identity.signing_public if kind.is_anonymous else wire.ANONYMOUS
+        with pytest.raises(NodeSilent):
+            await link.request(kind, timeout=0.1, attempts=1, **body)
+        assert link.rejected >= 1
+        await link.__aexit__()
+
+    run(main())
+
+
+def test_pushes_are_taken_whichever_frontend_carried_our_last_request(profile):
+    node, me = _native.Identity.generate(), profile()
+    contact = contact_of(node, 2)
+    home, other = order_of(contact, me)
+    played = PlayedNode(node, contact.addresses, descriptor(node, contact.addresses))
+    played.answering.discard(home)
+
+    async def main():
+        link = await linked(played, contact, me, [])
+        await link.request(Kind.REFRESH, timeout=0.1, attempts=1)  # home moves to `other`
+        push = wire.encode_answer(
+            node, me.identity.signing_public, Kind.KEYS_LOW, {"one_time_keys_left": 3}, NOW
+        )
+        for frame in _native.encode_frames(push, wire.push_frame_id(link.push_key)):
+            played.arrivals.put_nowait(api.Received(frame, None))
+        assert (await asyncio.wait_for(link.pushes.get(), 5)).kind is Kind.KEYS_LOW
+        await link.__aexit__()
+
+    run(main())
+    assert played.kinds_to(other)[-1] is Kind.REFRESH

@@ -120,7 +120,7 @@ class NodeLink:
         self.frontends = Frontends(contact, identity.signing_public)
         self.tell: Callable[[Event], None] = lambda event: None  # the engine's events
         self._told_not_sealed = False
-        self._fetching = asyncio.Lock()
+        self._choosing = asyncio.Lock()  # one descriptor fetch or home move at a time
         self.pushes: asyncio.Queue[wire.Answer] = asyncio.Queue()
         self.rejected = 0  # messages that were not a valid node answer for us
         self.latency: float | None = None  # seconds, request to answer, of the last request
@@ -226,7 +226,7 @@ class NodeLink:
             if answer is not None:
                 return answer
             if frontend.id == self.frontends.home().id:
-                if not await self._move_home(timeout):
+                if not await self._move_home(frontend, timeout):
                     break
             else:
                 self.frontends.silent(frontend)
@@ -278,29 +278,33 @@ class NodeLink:
                 continue
         return None, outgoing
 
-    async def _move_home(self, timeout: float) -> bool:
-        """Our home did not answer: the next frontend in our order becomes home, if the
-        node answers there (an anonymous descriptor request, which links nothing to us):
-        a node that is down altogether must not burn every frontend it has."""
-        candidate = self.frontends.next_home()
-        if candidate is None:
-            return False
-        previous = self.frontends.home().id
-        try:
-            probe = self._encode(Kind.FRONTENDS, {})
-            answer, _ = await self._exchange(probe, candidate, timeout, 1)
-            if answer is None:
+    async def _move_home(self, silent: Frontend, timeout: float) -> bool:
+        """Our home `silent` did not answer: the next frontend in our order becomes home,
+        if the node answers there (an anonymous descriptor request, which links nothing to
+        us): a node that is down altogether must not burn every frontend it has. False
+        when there is nowhere to go."""
+        async with self._choosing:
+            if self.frontends.home().id != silent.id:
+                return True  # another request moved it meanwhile
+            candidate = self.frontends.next_home()
+            if candidate is None:
                 return False
-            self._take(answer)
-        except NodeRefused:
-            pass  # it answers, with no descriptor to give yet
-        self.tell(HomeMoved(previous, self.frontends.move_home(candidate).id, silent=True))
-        return True
+            try:
+                probe = self._encode(Kind.FRONTENDS, {})
+                answer, _ = await self._exchange(probe, candidate, timeout, 1)
+                if answer is None:
+                    return False
+                self._take(answer)
+            except NodeRefused:
+                pass  # it answers, with no descriptor to give yet
+            home = self.frontends.move_home(candidate)
+            self.tell(HomeMoved(silent.id, home.id, silent=True))
+            return True
 
     async def _refresh_frontends(self, timeout: float) -> None:
         """Fetches the node's descriptor through home when it is due (one attempt: a node
         that does not answer is the request's to find out)."""
-        async with self._fetching:
+        async with self._choosing:
             now = int(self.clock() * 1000)
             if not self.frontends.due(now):
                 return
