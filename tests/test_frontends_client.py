@@ -559,3 +559,14 @@ def test_pushes_are_taken_whichever_frontend_carried_our_last_request(profile):
 
     run(main())
     assert played.kinds_to(other)[-1] is Kind.REFRESH
+
+
+def test_the_person_is_told_plainly_what_is_not_sealed_and_why():
+    from nymchat.sentences import sentence
+
+    one = sentence(NotSealed(1))
+    assert "messages and lookups" in one and "not sealed" in one and "one frontend" in one
+    assert "each of its 3 frontends has carried your account's requests" in sentence(NotSealed(3))
+    assert "did not answer" in sentence(HomeMoved(1, 2, True))
+    assert "no longer listed" in sentence(HomeMoved(1, 2, False))
+    assert "expired" in sentence(DescriptorRefused("the frontend descriptor has expired"))
