@@ -570,3 +570,22 @@ def test_the_person_is_told_plainly_what_is_not_sealed_and_why():
     assert "did not answer" in sentence(HomeMoved(1, 2, True))
     assert "no longer listed" in sentence(HomeMoved(1, 2, False))
     assert "expired" in sentence(DescriptorRefused("the frontend descriptor has expired"))
+
+
+def test_a_request_goes_with_the_id_it_is_given_until_it_is_made_anew(profile):
+    """Work bound to a request id (a lookup's) needs the request to carry that id."""
+    node, me = _native.Identity.generate(), profile()
+    contact = contact_of(node, 2)
+    played = PlayedNode(node, contact.addresses, descriptor(node, contact.addresses))
+    chosen = os.urandom(16)
+
+    async def main():
+        link = await linked(played, contact, me, [])
+        await link.request(
+            Kind.LOOKUP, timeout=1, request_id=chosen, username="bob", proof_of_work=7
+        )
+        await link.__aexit__()
+
+    run(main())
+    lookup = wire.decode_request(played.sent[-1][1])
+    assert lookup.request_id == chosen and lookup.body["proof_of_work"] == 7

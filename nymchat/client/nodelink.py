@@ -206,19 +206,25 @@ class NodeLink:
             await self.transport.send_anonymous(to, frame, self.reply_surbs if n == 0 else 0)
 
     async def request(
-        self, kind: Kind, timeout: float = TIMEOUT, attempts: int = ATTEMPTS, **body: Any
+        self,
+        kind: Kind,
+        timeout: float = TIMEOUT,
+        attempts: int = ATTEMPTS,
+        request_id: bytes | None = None,
+        **body: Any,
     ) -> wire.Answer:
         """Sends a request and returns the node's answer; `NodeRefused` for an error
         answer, `NodeSilent` when every attempt goes unanswered. Signed requests go to our
         home frontend, anonymous ones to our anonymous frontend (see `Frontends`). Each
         attempt sends the same bytes (the node answers a request it has seen again), with
         fresh SURBs; once every attempt at a frontend is unanswered, the next one takes
-        over. A request too old for the node to take is made anew. A refresh carries our
-        push key."""
+        over. A request too old for the node to take is made anew (a new id, even if
+        `request_id` gave the first: work bound to it is asked for again). A refresh
+        carries our push key."""
         if kind is Kind.REFRESH:
             body = {"push_key": self.push_key, **body}
         await self._refresh_frontends(timeout)
-        outgoing = self._encode(kind, body)
+        outgoing = self._encode(kind, body, request_id)
         tried: set[int] = set()
         while (frontend := self._route(kind)).id not in tried:
             tried.add(frontend.id)
@@ -236,12 +242,16 @@ class NodeLink:
             "node contact string"
         )
 
-    def _encode(self, kind: Kind, body: dict[str, Any]) -> _Outgoing:
+    def _encode(
+        self, kind: Kind, body: dict[str, Any], request_id: bytes | None = None
+    ) -> _Outgoing:
         now = int(self.clock() * 1000)
         if kind.is_anonymous:
-            data, request_id = wire.encode_anonymous_request(kind, body, now)
+            data, request_id = wire.encode_anonymous_request(kind, body, now, request_id)
         else:
-            data, request_id = wire.encode_request(self.identity, self.contact.key, kind, body, now)
+            data, request_id = wire.encode_request(
+                self.identity, self.contact.key, kind, body, now, request_id
+            )
         return _Outgoing(kind, body, data, request_id, now)
 
     def _route(self, kind: Kind) -> Frontend:
