@@ -94,7 +94,8 @@ async def connect(
 ) -> AsyncIterator[Engine]:
     """The one way to bring a profile online: an engine on a link to its node (or `node`)
     through the nym-client at `url`, for commands, the demo, the benchmarks and the load
-    tests alike. The URL is remembered once the engine has been used."""
+    tests alike. The URL is remembered once the engine has been used: one nym-client per
+    profile, which reaches each of the node's frontends (the link picks which)."""
     contact = node or profile.node
     if contact is None:
         raise NotRegistered()

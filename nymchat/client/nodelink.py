@@ -236,8 +236,9 @@ class NodeLink:
                     break
             else:
                 self.frontends.silent(frontend)
+        where = f" on each of {len(tried)} of its frontends" if len(tried) > 1 else ""
         raise NodeSilent(
-            f"the node did not answer {attempts} attempts of {timeout:.0f} s: "
+            f"the node did not answer {attempts} attempts of {timeout:.0f} s{where}: "
             "check that it runs, that your nym-client is connected, and the "
             "node contact string"
         )
