@@ -94,7 +94,9 @@ def test_proof_of_work_is_checked():
     wrong = next(
         n
         for n in range(1000)
-        if not pow.check(pow.registration(challenge["challenge"], "alice", who.signing_public), n, 10)
+        if not pow.check(
+            pow.registration(challenge["challenge"], "alice", who.signing_public), n, 10
+        )
     )
     bad = h.finish(who, tag, "alice", offered, challenge, proof_of_work=wrong)
     assert bad.body["code"] == ErrorCode.CHALLENGE_FAILED
