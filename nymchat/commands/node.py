@@ -148,14 +148,12 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
     supervisors: list = [None] * len(plan)
     supervised: list = [None] * len(plan)
     if settings["nym_client_bin"]:
-        from urllib.parse import urlsplit
-
         from nymchat.nym.supervisor import NymClientSupervisor
 
         for n, frontend in enumerate(plan):
             assert frontend.nym_id is not None  # planned with the binary
             supervisors[n] = NymClientSupervisor(
-                settings["nym_client_bin"], frontend.nym_id, urlsplit(frontend.url).port, data
+                settings["nym_client_bin"], frontend.nym_id, frontend.port, data
             )
             supervisors[n].check()
         supervised = [asyncio.create_task(s.supervise(stop)) for s in supervisors]

@@ -165,12 +165,10 @@ def resolve(args: argparse.Namespace, home: Path) -> tuple[dict, dict]:
         if args.config and not (args.node_data or env["data"]) and values["data"]:
             data = Path(values["data"]).expanduser()  # as `--print-config` wrote it
     for s in SETTINGS:
-        if env[s.name] is not None:
+        if (text := env[s.name]) is not None:
             try:
                 values[s.name] = (
-                    [s.type(v.strip()) for v in env[s.name].split(",")]
-                    if s.many
-                    else s.type(env[s.name])
+                    [s.type(v.strip()) for v in text.split(",")] if s.many else s.type(text)
                 )
             except ValueError:
                 raise SettingsError(
@@ -193,6 +191,7 @@ DEFAULT_PORT = 1977  # the nym-client's own
 class FrontendPlan:
     id: int  # 1..N: the slot, in the contact string's order
     url: str
+    port: int  # the URL's
     nym_id: str | None  # the supervised nym-client's --id, None if the operator runs it
 
 
@@ -221,7 +220,10 @@ def frontends(values: dict) -> list[FrontendPlan]:
                 f"--frontends {count} but {len(urls)} --nym URL(s): without --nym-client-bin "
                 "the node answers on one nym-client per --nym"
             )
-        return [FrontendPlan(n, url, None) for n, url in enumerate(urls, 1)]
+        return [
+            FrontendPlan(n, url, urlsplit(url).port or DEFAULT_PORT, None)
+            for n, url in enumerate(urls, 1)
+        ]
     if len(urls) != 1:
         raise SettingsError(
             "with --nym-client-bin give one --nym URL: frontend k listens on its port + k - 1"
@@ -236,6 +238,7 @@ def frontends(values: dict) -> list[FrontendPlan]:
         FrontendPlan(
             n,
             urlunsplit(first._replace(netloc=f"{host}:{port + n - 1}")),
+            port + n - 1,
             nym_id if n == 1 else f"{nym_id}-{n}",
         )
         for n in range(1, count + 1)
