@@ -221,7 +221,9 @@ def test_logs_are_structured_and_hold_no_content_or_names(start_mixnet, start_no
     from nymchat.nym import base58
 
     entries = [json.loads(line) for line in node.log.read_text().splitlines()]
-    assert {"serving 0 users with 0 queued messages", "stopped"} <= {e["msg"] for e in entries}
+    assert {"serving 0 users with 0 queued messages on 2 frontends", "stopped"} <= {
+        e["msg"] for e in entries
+    }
     text = node.log.read_text()
     assert "secret words" not in text and "alice" not in text
     assert base58.encode(tags[0].body["message_id"]) not in text
