@@ -158,10 +158,11 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
             supervisors[n].check()
         supervised = [asyncio.create_task(s.supervise(stop)) for s in supervisors]
     try:
-        connecting = [
-            _connect(*each, stop) for each in zip(transports, supervisors, supervised, strict=True)
-        ]
-        if all(await asyncio.gather(*connecting)):
+        connected = True
+        for each in zip(transports, supervisors, supervised, strict=True):
+            # in order: frontend 1's failure is the one told (the nym-clients start together)
+            connected = connected and await _connect(*each, stop)
+        if connected:
             runner.describe(now_ms())  # every address is known: contact.txt is written
             assert runner.published is not None
             if len(plan) == 1:
@@ -185,9 +186,8 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
             await transport.close()
         if metrics is not None:
             metrics.close()
-        for task in supervised:
-            if task is not None and not task.done():
-                await task
+        # (a supervisor's failure was raised by `_connect`; another's would only repeat it)
+        await asyncio.gather(*(t for t in supervised if t is not None), return_exceptions=True)
         store.close()
     log.info("stopped")
 
