@@ -442,6 +442,24 @@ def test_the_descriptor_is_signed_again_every_day_unchanged(tmp_path):
     assert len(published) == 1  # the same addresses: contact.txt stays
 
 
+def test_reconnections_do_not_put_off_the_daily_signature(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner_module, "RESIGN_MS", 1500)
+
+    async def main():
+        mixnet = InProcessMixnet(tmp_path)
+        async with serving(mixnet) as runner:
+            await until(lambda: runner.issued, "a descriptor")
+            first = runner.issued
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5
+            while runner.issued == first and loop.time() < deadline:
+                runner.frontends[1].on_change("reconnected")  # the same address
+                await asyncio.sleep(0.1)
+            assert runner.issued - first >= 1500  # re-signed, unchanged, on time
+
+    run(main())
+
+
 def _addresses(state, n: int) -> list[str]:
     from nymchat.mixnet.identities import IdentityStore
 

@@ -8,6 +8,7 @@ a sender tag means something only to the nym-client that received it (it holds t
 so the service keys everything by route and only this module splits one."""
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -26,7 +27,7 @@ MAX_BATCH = 256
 PUSH_INTERVAL = 1.0
 MAINTENANCE_INTERVAL = 60.0
 MAX_REQUEST_BYTES = 256 << 10
-RESIGN_INTERVAL = 86_400.0  # seconds between two signatures of an unchanged descriptor
+RESIGN_MS = 86_400_000  # between two signatures of an unchanged descriptor
 SEND_PATIENCE = 5.0  # seconds one answer may wait for its frontend's websocket
 
 
@@ -71,6 +72,7 @@ class NodeRunner:
             no_tag=0, bad_frame=0, unknown_frontend=0, frontend_down=0
         )
         self.published: tuple[Address, ...] | None = None  # the signed descriptor's
+        self.issued: int | None = None  # when it was signed (ms)
         self._addresses_changed = asyncio.Event()
         for frontend, transport in self.frontends.items():
             transport.on_change = self._watch(frontend)
@@ -146,14 +148,13 @@ class NodeRunner:
     async def _describe(self) -> None:
         """Signs the descriptor once every frontend's address is known, again every day,
         and at once when a frontend comes back with another address."""
-        resigned = True
         while True:
-            self.describe(now_ms(), resigned)
-            try:
-                await asyncio.wait_for(self._addresses_changed.wait(), RESIGN_INTERVAL)
-                resigned = False
-            except TimeoutError:
-                resigned = True
+            now = now_ms()
+            due = self.issued is not None and now - self.issued >= RESIGN_MS
+            self.describe(now, always=due)
+            left = RESIGN_MS if self.issued is None else self.issued + RESIGN_MS - now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._addresses_changed.wait(), max(left, 1000) / 1000)
             self._addresses_changed.clear()
 
     def describe(self, now: int, always: bool = False) -> None:
@@ -176,6 +177,7 @@ class NodeRunner:
             ),
         )
         self.service.descriptor = wire.encode_descriptor(self.service.identity, descriptor)
+        self.issued = now
         if addresses != self.published:
             self.published = addresses
             log.info("signed the descriptor of %d frontends", len(addresses))
