@@ -23,6 +23,7 @@ def bundle(identity, one_time_keys: int = 5) -> wire.Bundle:
     account = os.urandom(32)
     return wire.Bundle(
         identity.agreement_public,
+        identity.sign("agreement-key", identity.agreement_public),
         account,
         identity.sign("account-key", account),
         tuple(one_time_key(identity, n) for n in range(one_time_keys)),
