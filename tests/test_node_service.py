@@ -61,10 +61,15 @@ class Harness:
         assert answer.tag == route
         return wire.decode_answer(answer.message, self.key, wire.ANONYMOUS)
 
-    def seal(self, route, recipient, access_key=None, *, now=T0, payload=b"x", work=0, **body):
-        """A sealed send from `route`, solving `work` bits of proof of work."""
+    def seal(self, route, recipient, access_key=None, *, now=T0, payload=b"x", work=None, **body):
+        """A sealed send from `route`, solving `work` bits of proof of work (None: a nonce
+        that proves none)."""
         message_id = body.pop("message_id", os.urandom(16))
-        nonce = pow.solve(pow.send(self.node.signing_public, recipient, message_id), work)
+        bound = pow.send(self.node.signing_public, recipient, message_id)
+        if work is None:
+            nonce = next(n for n in range(1000) if not pow.check(bound, n, 1))
+        else:
+            nonce = pow.solve(bound, work)
         return self.anonymous(
             route,
             Kind.SEALED_SEND,
@@ -494,3 +499,326 @@ def test_the_node_refuses_more_than_its_total_of_queued_bytes():
     dave, tag = p.who["dave"]
     h.answer(dave, tag, Kind.UNREGISTER, username="dave")  # its queue goes with it
     assert h.store.queued_bytes() == 0
+
+
+# --- the answer cache --------------------------------------------------------------------
+
+
+def test_a_retry_gets_the_same_answer_through_its_route_and_changes_nothing():
+    h = Harness()
+    p = People(h, "alice", "bob")
+    alice, home = p.who["alice"]
+    data, request_id = wire.encode_request(
+        alice, h.node.signing_public, Kind.FETCH, {"max": 10}, T0
+    )
+    [first] = h.service.handle_batch([(data, home)], T0)
+    other = os.urandom(18)  # the client retries through another frontend
+    [again] = h.service.handle_batch([(data, other)], T0 + 1000)
+    assert (again.tag, again.message, again.frame_id) == (other, first.message, first.frame_id)
+    assert h.store.user(h.hash("alice")).sender_tag == home  # no route moved
+    send = _sealed(recipient="bob", message_id=b"m" * 16, payload=b"x", access_key=p.keys["bob"])
+    route = os.urandom(18)
+    out = h.service.handle_batch([(send, route)], T0)
+    assert len(out) == 2  # the answer and the push to bob
+    [retry] = h.service.handle_batch([(send, route), (send, route)][:1], T0 + 1)
+    assert retry.message == next(o.message for o in out if o.tag == route)  # no push again
+    assert h.store.queue_size(h.hash("bob")) == (1, 1)
+    both = h.service.handle_batch([(send, route), (send, other)], T0 + 2)
+    assert [o.tag for o in both] == [route, other]
+
+
+def test_other_bytes_under_a_seen_request_id_are_a_replay():
+    h = Harness()
+    p = People(h, "bob")
+    request_id = os.urandom(16)
+    body = {"recipient": "bob", "payload": b"x", "access_key": None, "proof_of_work": 0}
+    first, _ = wire.encode_anonymous_request(
+        Kind.SEALED_SEND, {**body, "message_id": b"1" * 16}, T0, request_id
+    )
+    other, _ = wire.encode_anonymous_request(
+        Kind.SEALED_SEND, {**body, "message_id": b"2" * 16}, T0, request_id
+    )
+    assert h.answer_to(first, request_id, os.urandom(18)).kind is Kind.ACCEPTED
+    replayed = h.answer_to(other, request_id, os.urandom(18))
+    assert replayed.body["code"] == ErrorCode.REPLAYED
+    assert h.store.queue_size(h.hash("bob")) == (1, 1)
+    bob, tag = p.who["bob"]
+    h.answer(bob, tag, Kind.FETCH, T0 + 240_001, max=1)  # the window passes: forgotten
+    h.service.maintain(T0 + 240_001)
+    assert h.store.seen(request_id) is None
+
+
+def test_a_refused_request_is_not_cached_and_may_be_retried():
+    h = Harness(queue_max_messages=1)
+    p = People(h, "bob")
+    bob, tag = p.who["bob"]
+    h.seal(os.urandom(18), "bob")
+    data = _sealed(recipient="bob", message_id=b"m" * 16, payload=b"x")
+    data, request_id = data, wire.decode_request(data).request_id
+    assert h.answer_to(data, request_id, os.urandom(18)).body["code"] == ErrorCode.QUEUE_FULL
+    [queued] = h.store.queued(h.hash("bob"), 1)
+    h.answer(bob, tag, Kind.ACK, message_ids=(queued.message_id,))
+    assert h.answer_to(data, request_id, os.urandom(18), T0 + 1).kind is Kind.ACCEPTED
+
+
+def test_the_answer_cache_holds_neither_request_ids_nor_answers_in_clear():
+    h = Harness()
+    who, tag = user()
+    data, request_id = wire.encode_request(
+        who,
+        h.node.signing_public,
+        Kind.REGISTER_BEGIN,
+        {"username": "alice", "bundle": bundle(who)},
+        T0,
+    )
+    [answer] = h.service.handle_batch([(data, tag)], T0)
+    [(key, digest, sealed)] = h.store.db.execute("SELECT key, digest, answer FROM seen")
+    assert request_id not in key and request_id not in sealed
+    assert answer.message not in sealed and b"alice" not in sealed
+    assert h.store.seen(request_id) == (digest, answer.message)
+
+
+# --- sealed sending and access --------------------------------------------------------------
+
+
+def test_a_sealed_send_needs_the_access_key_or_what_the_policy_asks_of_a_stranger():
+    h = Harness()
+    p = People(h, "bob", strangers=16)
+    key = p.keys["bob"]
+    assert h.seal(os.urandom(18), "bob", key).kind is Kind.ACCEPTED
+    wrong = h.seal(os.urandom(18), "bob", os.urandom(32))
+    assert wrong.kind is Kind.POW_REQUIRED and wrong.body == {"difficulty": 16}
+    assert h.seal(os.urandom(18), "bob").kind is Kind.POW_REQUIRED
+    assert h.seal(os.urandom(18), "bob", work=16).kind is Kind.ACCEPTED
+    assert [m.pushes for m in h.store.queued(h.hash("bob"), 10)] == [1, 1]
+    stranger_ids = h.store.queued_from_strangers(h.hash("bob"))
+    assert stranger_ids == (1, 1)
+    nobody = h.seal(os.urandom(18), "nobody", key)
+    assert nobody.body["code"] == ErrorCode.NOT_FOUND
+    big = h.seal(os.urandom(18), "bob", key, payload=bytes(65 << 10))
+    assert big.body["code"] == ErrorCode.TOO_LARGE
+
+
+def test_a_recipient_who_denies_strangers_takes_no_send_without_its_access_key():
+    h = Harness()
+    p = People(h, "bob", strangers=wire.STRANGERS_DENY)
+    for access_key in (None, os.urandom(32)):
+        refused = h.seal(os.urandom(18), "bob", access_key, work=20)
+        assert refused.body == {
+            "code": ErrorCode.FORBIDDEN,
+            "detail": "bob takes messages from their contacts only",
+        }
+    assert h.seal(os.urandom(18), "bob", p.keys["bob"]).kind is Kind.ACCEPTED
+
+
+def test_an_old_access_key_is_refused_once_the_verifier_is_replaced():
+    h = Harness()
+    p = People(h, "bob", strangers=wire.STRANGERS_DENY)
+    bob, tag = p.who["bob"]
+    old, new = p.keys["bob"], os.urandom(32)
+    assert h.seal(os.urandom(18), "bob", old).kind is Kind.ACCEPTED
+    set_ = h.answer(
+        bob, tag, Kind.SET_ACCESS, access_verifier=wire.access_verifier(new), strangers=255
+    )
+    assert set_.kind is Kind.ACCESS_SET
+    assert h.seal(os.urandom(18), "bob", old).body["code"] == ErrorCode.FORBIDDEN
+    assert h.seal(os.urandom(18), "bob", new).kind is Kind.ACCEPTED
+
+
+def test_a_new_user_takes_strangers_for_16_bits_of_work_until_it_sets_its_access():
+    h = Harness()
+    h.register(*user(), "bob")
+    assert h.store.user(h.hash("bob")).access_verifier is None
+    assert h.seal(os.urandom(18), "bob", os.urandom(32)).body == {"difficulty": 16}
+
+
+def test_set_access_is_for_registered_users_with_a_policy_in_range():
+    h = Harness()
+    who, tag = user()
+    unregistered = h.answer(who, tag, Kind.SET_ACCESS, access_verifier=bytes(32), strangers=0)
+    assert unregistered.body["code"] == ErrorCode.NOT_REGISTERED
+    h.register(who, tag, "bob")
+    for strangers in (25, 254):
+        bad = h.answer(who, tag, Kind.SET_ACCESS, access_verifier=bytes(32), strangers=strangers)
+        assert bad.body["code"] == ErrorCode.BAD_REQUEST
+    for strangers in (0, 24, 255):
+        ok = h.answer(who, tag, Kind.SET_ACCESS, access_verifier=bytes(32), strangers=strangers)
+        assert ok.kind is Kind.ACCESS_SET
+        assert h.store.user(h.hash("bob")).strangers == strangers
+
+
+def test_sealed_sends_have_a_budget_per_route():
+    h = Harness(sealed_sends_per_min=3)
+    p = People(h, "bob")
+    route = os.urandom(18)
+    codes = [h.seal(route, "bob", p.keys["bob"]).kind for _ in range(4)]
+    assert codes == [Kind.ACCEPTED] * 3 + [Kind.ERROR]
+    assert h.seal(os.urandom(18), "bob", p.keys["bob"]).kind is Kind.ACCEPTED  # another route
+
+
+# --- anonymous lookups ----------------------------------------------------------------------
+
+
+def test_the_work_a_lookup_pays_grows_as_the_pool_runs_low():
+    assert [lookup_difficulty(n) for n in (200, 32, 31, 16, 15, 8, 7, 4, 3, 2, 1)] == [
+        0,
+        0,
+        12,
+        12,
+        14,
+        14,
+        16,
+        16,
+        18,
+        18,
+        20,
+    ]
+
+
+def _lookup(h: Harness, name: str, work: int | None, route=None) -> wire.Answer:
+    """An anonymous lookup with `work` bits solved for its request id (None: a nonce
+    that proves no work at all)."""
+    request_id = os.urandom(16)
+    bound = pow.lookup(h.node.signing_public, request_id, name)
+    if work is None:
+        nonce = next(n for n in range(1000) if not pow.check(bound, n, 1))
+    else:
+        nonce = pow.solve(bound, work)
+    data, _ = wire.encode_anonymous_request(
+        Kind.LOOKUP, {"username": name, "proof_of_work": nonce}, T0, request_id
+    )
+    return h.answer_to(data, request_id, route or os.urandom(18))
+
+
+def test_draining_one_time_keys_by_anonymous_lookups_costs_more_work_per_key():
+    """Each one-time key costs the work of `lookup_difficulty`; a lookup without it gets
+    POW_REQUIRED, and once the pool is empty the fallback is answered with no work asked."""
+    h = Harness(lookups_per_min=1000)
+    who, tag = user()
+    h.register(who, tag, "bob")  # five one-time keys
+    asked = []
+    for left in range(5, 0, -1):
+        refused = _lookup(h, "bob", None)
+        assert refused.kind is Kind.POW_REQUIRED
+        asked.append(refused.body["difficulty"])
+        assert h.store.count_one_time_keys(h.hash("bob")) == left  # nothing taken
+        got = _lookup(h, "bob", refused.body["difficulty"])
+        assert got.kind is Kind.BUNDLE and len(got.body["bundle"].one_time_keys) == 1
+    assert asked == [16, 16, 18, 18, 20]
+    assert h.store.count_one_time_keys(h.hash("bob")) == 0
+    empty = _lookup(h, "bob", None)
+    assert empty.body["bundle"].one_time_keys == ()
+    assert empty.body["bundle"].fallback.key_id == 1000  # the fallback stays, for free
+
+
+def test_an_anonymous_lookup_answers_the_bundle_and_the_strangers_policy():
+    h = Harness(keys_low=10)
+    who, tag = user()
+    h.register(who, tag, "bob")
+    h.answer(who, tag, Kind.SET_ACCESS, access_verifier=bytes(32), strangers=7)
+    data, request_id = wire.encode_anonymous_request(
+        Kind.LOOKUP,
+        {
+            "username": "Bob",
+            "proof_of_work": pow.solve(pow.lookup(h.node.signing_public, b"r" * 16, "bob"), 20),
+        },
+        T0,
+        b"r" * 16,
+    )
+    out = h.service.handle_batch([(data, os.urandom(18))], T0)
+    answer = wire.decode_answer(out[0].message, h.key, wire.ANONYMOUS)
+    assert answer.kind is Kind.BUNDLE
+    assert (answer.body["username"], answer.body["identity"]) == ("bob", who.signing_public)
+    assert answer.body["strangers"] == 7
+    assert answer.body["bundle"].agreement_signature == who.sign(
+        "agreement-key", who.agreement_public
+    )
+    keys_low = wire.decode_answer(out[1].message, h.key, who.signing_public)
+    assert (out[1].tag, keys_low.kind, keys_low.body) == (
+        tag,
+        Kind.KEYS_LOW,
+        {"one_time_keys_left": 4},
+    )
+    assert _lookup(h, "nobody", None).body["code"] == ErrorCode.NOT_FOUND
+
+
+def test_anonymous_lookups_are_limited_per_route():
+    h = Harness(lookups_per_min=3)
+    h.register(*user(), "bob")
+    route = os.urandom(18)
+    answers = [_lookup(h, "bob", None, route) for _ in range(4)]
+    assert [a.kind for a in answers] == [Kind.POW_REQUIRED] * 3 + [Kind.ERROR]
+    assert answers[-1].body["code"] == ErrorCode.RATE_LIMITED
+    assert _lookup(h, "bob", None).kind is Kind.POW_REQUIRED  # another route
+
+
+def test_an_account_from_before_agreement_signatures_gets_zeros_until_it_publishes_one():
+    h = Harness()
+    who, tag = user()
+    h.register(who, tag, "bob")
+    h.store.db.execute("UPDATE users SET agreement_signature = NULL")  # as migrated
+    assert _lookup(h, "bob", 20).body["bundle"].agreement_signature == bytes(64)
+    forged = h.answer(
+        who,
+        tag,
+        Kind.PUBLISH_KEYS,
+        one_time_keys=(),
+        fallback=None,
+        agreement_signature=who.sign("agreement-key", os.urandom(32)),
+    )
+    assert forged.body["code"] == ErrorCode.BAD_SIGNATURE
+    signature = who.sign("agreement-key", who.agreement_public)
+    published = h.answer(
+        who, tag, Kind.PUBLISH_KEYS, one_time_keys=(), fallback=None, agreement_signature=signature
+    )
+    assert published.kind is Kind.KEYS_PUBLISHED
+    assert _lookup(h, "bob", 20).body["bundle"].agreement_signature == signature
+
+
+def test_frontends_are_answered_once_the_runner_gave_the_descriptor():
+    h = Harness()
+    assert h.anonymous(os.urandom(18), Kind.FRONTENDS).body["code"] == ErrorCode.BUSY
+    h.service.descriptor = b"signed descriptor"
+    answer = h.anonymous(os.urandom(18), Kind.FRONTENDS)
+    assert answer.kind is Kind.FRONTENDS_ARE and answer.body == {"descriptor": b"signed descriptor"}
+
+
+def test_an_undecodable_anonymous_request_is_refused_for_nobody():
+    h = Harness()
+    data, request_id = wire.encode_anonymous_request(Kind.FRONTENDS, {}, T0)
+    answer = h.answer_to(data + b"junk", request_id, os.urandom(18))
+    assert answer.body["code"] == ErrorCode.BAD_REQUEST
+
+
+# --- what the operator sees --------------------------------------------------------------------
+
+
+def test_the_operator_finds_no_name_no_sender_and_no_anonymous_route_at_rest(tmp_path):
+    """After registrations, lookups, sealed sends both ways (a contact's and a stranger's
+    first), receipts and acks: no username in the database file or its WAL, no sender
+    column, and no anonymous route in `users`."""
+    h = Harness(tmp_path / "node.db")
+    p = People(h, "alicewonder", "bobthebuilder", strangers=12)
+    anonymous = set(p.routes.values())
+    for name in p.who:
+        other = "bobthebuilder" if name == "alicewonder" else "alicewonder"
+        assert _lookup(h, other, 16, p.routes[name]).kind is Kind.BUNDLE
+    first = h.seal(p.routes["alicewonder"], "bobthebuilder", work=12)  # a stranger's first
+    assert first.kind is Kind.ACCEPTED
+    for sender, recipient in [("bobthebuilder", "alicewonder"), ("alicewonder", "bobthebuilder")]:
+        for _ in range(3):  # messages and the receipts that answer them
+            assert p.send(sender, recipient, contact=True) == "accepted"
+    for name, (who, tag) in p.who.items():
+        queued = h.store.queued(h.hash(name), 100)
+        h.answer(who, tag, Kind.ACK, message_ids=tuple(m.message_id for m in queued))
+        assert h.store.user(h.hash(name)).sender_tag == tag
+    routes = {row[0] for row in h.store.db.execute("SELECT sender_tag FROM users")}
+    assert not routes & anonymous
+    for (table,) in h.store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        columns = {row[1] for row in h.store.db.execute(f"PRAGMA table_info({table})")}
+        assert not columns & {"sender", "username", "skeleton"}, table
+    files = b"".join(f.read_bytes() for f in tmp_path.iterdir())
+    assert any(f.name.endswith("-wal") for f in tmp_path.iterdir())
+    for name in p.who:
+        assert name.encode() not in files
+        assert names.skeleton(name).encode() not in files
