@@ -437,7 +437,8 @@ class NodeService:
         one_time = None
         if left:
             bits = lookup_difficulty(left)
-            bound = pow.lookup(self.key, ctx.request.request_id, username)
+            # bound to the name as sent: the client solves for the bytes it sends
+            bound = pow.lookup(self.key, ctx.request.request_id, ctx.request.body["username"])
             if not pow.check(bound, ctx.request.body["proof_of_work"], bits):
                 return self._reply(ctx, Kind.POW_REQUIRED, difficulty=bits)
             one_time = self.store.take_one_time_key(user.key)
@@ -527,7 +528,8 @@ class NodeService:
                 raise Refused(
                     ErrorCode.FORBIDDEN, f"{username} takes messages from their contacts only"
                 )
-            if not pow.check(pow.send(self.key, username, message_id), body["proof_of_work"], bits):
+            bound = pow.send(self.key, body["recipient"], message_id)  # the name as sent
+            if not pow.check(bound, body["proof_of_work"], bits):
                 return self._reply(ctx, Kind.POW_REQUIRED, difficulty=bits)
         if not self.store.is_queued(recipient.key, message_id):  # else a retry: accepted
             self._check_room(username, recipient.key, stranger, len(payload))
