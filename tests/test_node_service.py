@@ -213,7 +213,7 @@ def test_a_sealed_send_is_pushed_at_once_without_a_sender():
     h.register(bob, tb, "bob")
     h.answer(bob, tb, Kind.SET_ACCESS, access_verifier=wire.access_verifier(b"k" * 32), strangers=0)
     route = os.urandom(18)
-    data, request_id = wire.encode_anonymous_request(
+    data, _ = wire.encode_anonymous_request(
         Kind.SEALED_SEND,
         {
             "recipient": "Bob",
@@ -508,9 +508,7 @@ def test_a_retry_gets_the_same_answer_through_its_route_and_changes_nothing():
     h = Harness()
     p = People(h, "alice", "bob")
     alice, home = p.who["alice"]
-    data, request_id = wire.encode_request(
-        alice, h.node.signing_public, Kind.FETCH, {"max": 10}, T0
-    )
+    data, _ = wire.encode_request(alice, h.node.signing_public, Kind.FETCH, {"max": 10}, T0)
     [first] = h.service.handle_batch([(data, home)], T0)
     other = os.urandom(18)  # the client retries through another frontend
     [again] = h.service.handle_batch([(data, other)], T0 + 1000)
@@ -716,7 +714,7 @@ def test_an_anonymous_lookup_answers_the_bundle_and_the_strangers_policy():
     who, tag = user()
     h.register(who, tag, "bob")
     h.answer(who, tag, Kind.SET_ACCESS, access_verifier=bytes(32), strangers=7)
-    data, request_id = wire.encode_anonymous_request(
+    data, _ = wire.encode_anonymous_request(
         Kind.LOOKUP,
         {
             "username": "Bob",
