@@ -518,11 +518,16 @@ def test_a_retry_gets_the_same_answer_through_its_route_and_changes_nothing():
     route = os.urandom(18)
     out = h.service.handle_batch([(send, route)], T0)
     assert len(out) == 2  # the answer and the push to bob
-    [retry] = h.service.handle_batch([(send, route), (send, route)][:1], T0 + 1)
+    [retry] = h.service.handle_batch([(send, route)], T0 + 1)
     assert retry.message == next(o.message for o in out if o.tag == route)  # no push again
     assert h.store.queue_size(h.hash("bob")) == (1, 1)
     both = h.service.handle_batch([(send, route), (send, other)], T0 + 2)
     assert [o.tag for o in both] == [route, other]
+    twice = _sealed(recipient="bob", message_id=b"n" * 16, payload=b"x", access_key=p.keys["bob"])
+    out = h.service.handle_batch([(twice, route), (twice, other)], T0 + 3)  # in one batch
+    assert [o.tag for o in out].count(p.who["bob"][1]) == 1  # handled once: one push
+    assert h.service.counts[("fetch", "again")] == 1
+    assert h.service.counts[("sealed_send", "again")] == 4
 
 
 def test_other_bytes_under_a_seen_request_id_are_a_replay():
@@ -588,6 +593,7 @@ def test_a_sealed_send_needs_the_access_key_or_what_the_policy_asks_of_a_strange
     assert wrong.kind is Kind.POW_REQUIRED and wrong.body == {"difficulty": 16}
     assert h.seal(os.urandom(18), "bob").kind is Kind.POW_REQUIRED
     assert h.seal(os.urandom(18), "bob", work=16).kind is Kind.ACCEPTED
+    assert h.service.counts[("sealed_send", "pow_required")] == 2  # for the metrics
     assert [m.pushes for m in h.store.queued(h.hash("bob"), 10)] == [1, 1]
     stranger_ids = h.store.queued_from_strangers(h.hash("bob"))
     assert stranger_ids == (1, 1)
@@ -718,7 +724,7 @@ def test_an_anonymous_lookup_answers_the_bundle_and_the_strangers_policy():
         Kind.LOOKUP,
         {
             "username": "Bob",
-            "proof_of_work": pow.solve(pow.lookup(h.node.signing_public, b"r" * 16, "bob"), 20),
+            "proof_of_work": pow.solve(pow.lookup(h.node.signing_public, b"r" * 16, "Bob"), 20),
         },
         T0,
         b"r" * 16,

@@ -73,6 +73,7 @@ class _Context:
     now: int
     user: User | None
     out: list[Outgoing] = field(default_factory=list)
+    result: str = "ok"  # for the metrics: what came of the request
 
 
 def lookup_difficulty(left: int) -> int:
@@ -205,7 +206,7 @@ class NodeService:
             ]
         finally:
             self.store.db.execute("RELEASE request")
-        self.counts[(kind, "ok")] += 1
+        self.counts[(kind, ctx.result)] += 1
         return ctx.out
 
     def _again(
@@ -326,6 +327,11 @@ class NodeService:
             frame_id,
         )
 
+    def _ask_work(self, ctx: _Context, bits: int) -> None:
+        """Answers that the request needs `bits` of proof of work (a new request)."""
+        ctx.result = "pow_required"
+        self._reply(ctx, Kind.POW_REQUIRED, difficulty=bits)
+
     def _reply(self, ctx: _Context, kind: Kind, **body) -> None:
         ctx.out.append(
             self._answer(
@@ -440,7 +446,7 @@ class NodeService:
             # bound to the name as sent: the client solves for the bytes it sends
             bound = pow.lookup(self.key, ctx.request.request_id, ctx.request.body["username"])
             if not pow.check(bound, ctx.request.body["proof_of_work"], bits):
-                return self._reply(ctx, Kind.POW_REQUIRED, difficulty=bits)
+                return self._ask_work(ctx, bits)
             one_time = self.store.take_one_time_key(user.key)
         bundle = wire.Bundle(
             user.agreement,
@@ -530,7 +536,7 @@ class NodeService:
                 )
             bound = pow.send(self.key, body["recipient"], message_id)  # the name as sent
             if not pow.check(bound, body["proof_of_work"], bits):
-                return self._reply(ctx, Kind.POW_REQUIRED, difficulty=bits)
+                return self._ask_work(ctx, bits)
         if not self.store.is_queued(recipient.key, message_id):  # else a retry: accepted
             self._check_room(username, recipient.key, stranger, len(payload))
             self.store.enqueue(recipient.key, message_id, payload, ctx.now, stranger)
