@@ -426,6 +426,10 @@ def test_the_migration_keeps_users_and_their_queue_and_leaves_no_name_in_clear(t
     who, tag = user()
     assert h.register(who, tag, "carol").kind is Kind.REGISTERED
     assert h.seal(os.urandom(18), "bobby", work=16).kind is Kind.ACCEPTED
+    with h.store.transaction():
+        h.store.delete_user(bobby)  # the rebuilt tables still cascade
+    assert (h.store.count_queued(), h.store.queued_bytes()) == (0, 0)
+    assert h.store.db.execute("PRAGMA foreign_key_check").fetchall() == []
     h.store.close()
     files = b"".join(f.read_bytes() for f in tmp_path.iterdir() if f.name.startswith("node.db"))
     for name in (b"alice", b"bobby", b"carol"):
