@@ -76,7 +76,7 @@ def test_metrics_on_loopback(start_mixnet, start_node, tmp_path):
     page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert "nymchat_node_users 1" in page
     assert "nymchat_node_queued_messages 1" in page
-    assert 'nymchat_node_requests_total{kind="send",result="ok"} 1' in page
+    assert 'nymchat_node_requests_total{kind="sealed_send",result="ok"} 1' in page
     assert "nymchat_node_frontends 2" in page
     assert "nymchat_node_frontends_connected 2" in page
     assert "nymchat_node_relay_seconds_count 0" in page
