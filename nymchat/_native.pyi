@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Final, Literal, final
 
 __all__ = [
+    "ANONYMOUS_ENVELOPE_OVERHEAD",
     "ENVELOPE_OVERHEAD",
     "FRAME_CHUNK_LEN",
     "FRAME_HEADER_LEN",
@@ -28,8 +29,10 @@ __all__ = [
     "frame_count",
     "is_nym_ed25519_key",
     "json_loads",
+    "open_anonymous",
     "open_envelope",
     "parse_nym_request_text",
+    "seal_anonymous",
     "seal_envelope",
     "self_test",
     "verify",
@@ -43,6 +46,7 @@ FRAME_CHUNK_LEN: Final[int]
 MAX_FRAMES: Final[int]
 MESSAGE_ID_LEN: Final[int]
 ENVELOPE_OVERHEAD: Final[int]
+ANONYMOUS_ENVELOPE_OVERHEAD: Final[int]
 PUBLIC_KEY_LEN: Final[int]
 SIGNATURE_LEN: Final[int]
 
@@ -82,6 +86,12 @@ def open_envelope(
     recipient: Identity, context: str, sealed: bytes, expected_sender: bytes | None = None
 ) -> tuple[bytes, bytes, bytes]:
     """`(sender_public, message_id, plaintext)`."""
+
+def seal_anonymous(recipient: bytes, context: str, message_id: bytes, plaintext: bytes) -> bytes:
+    """No sender, no signature: what is inside must authenticate itself."""
+
+def open_anonymous(recipient: Identity, context: str, sealed: bytes) -> tuple[bytes, bytes]:
+    """`(message_id, plaintext)`."""
 
 def frame_count(length: int) -> int: ...
 def encode_frames(payload: bytes, message_id: bytes) -> list[bytes]: ...

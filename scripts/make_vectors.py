@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the test vectors tests/vectors/{signatures,envelopes,frames}.json.
+"""Writes the test vectors tests/vectors/{signatures,envelopes,anonymous_envelopes,frames}.json.
 
 Everything comes from tests/reference_crypto.py (never from nymchat._native) and from
 fixed seeds, so a run reproduces the committed files byte for byte; the Rust core must
@@ -321,6 +321,83 @@ def envelopes() -> dict:
     }
 
 
+def anonymous_envelopes() -> dict:
+    alice, bob, mallory = party("alice"), party("node"), party("mallory")
+    cases = [
+        (bob, "nymchat-message", b"hello", "short plaintext"),
+        (bob, "nymchat-message", b"", "empty plaintext"),
+        (alice, LONG_LABEL, bytes(i * 31 + 7 & 0xFF for i in range(600)), "600 bytes"),
+    ]
+    vectors = []
+    for number, (recipient, context, plaintext, description) in enumerate(cases):
+        ephemeral = secret(f"anonymous/ephemeral/{number}")
+        message_id = secret(f"anonymous/message-id/{number}")[:16]
+        sealed = ref.seal_anonymous(
+            recipient["x_public"], context, message_id, plaintext, ephemeral
+        )
+        assert ref.open_anonymous(recipient["x_secret"], context, sealed) == (message_id, plaintext)
+        vectors.append(
+            {
+                "description": description,
+                "recipient_seed": recipient["seed"].hex(),
+                "recipient_x25519_secret": recipient["x_secret"].hex(),
+                "recipient_x25519_public": recipient["x_public"].hex(),
+                "ephemeral_secret": ephemeral.hex(),
+                "context": context,
+                "message_id": message_id.hex(),
+                "plaintext": plaintext.hex(),
+                "envelope": sealed.hex(),
+            }
+        )
+    ephemeral, message_id = secret("anonymous/ephemeral/invalid"), bytes(range(16))
+    good = ref.seal_anonymous(bob["x_public"], "nymchat-message", message_id, b"hi", ephemeral)
+    signed = ref.seal(
+        alice["seed"], bob["x_public"], "nymchat-message", message_id, b"hi", ephemeral
+    )
+
+    def flip(at: int) -> bytes:
+        return good[:at] + bytes([good[at] ^ 0x01]) + good[at + 1 :]
+
+    invalid = [
+        ("opened in another context", good, bob, "other"),
+        ("opened by another recipient", good, mallory, "nymchat-message"),
+        ("version byte 1 (a signed envelope's)", bytes([1]) + good[1:], bob, "nymchat-message"),
+        ("a signed envelope", signed, bob, "nymchat-message"),
+        (
+            "a signed envelope relabelled anonymous",
+            bytes([2]) + signed[1:],
+            bob,
+            "nymchat-message",
+        ),
+        ("a bit of the ephemeral key flipped", flip(5), bob, "nymchat-message"),
+        ("a bit of the message id flipped", flip(40), bob, "nymchat-message"),
+        ("a bit of the ciphertext flipped", flip(50), bob, "nymchat-message"),
+        ("a bit of the tag flipped", flip(len(good) - 1), bob, "nymchat-message"),
+        ("truncated to one byte under the minimum", good[:64], bob, "nymchat-message"),
+        ("ephemeral key of low order", good[:1] + bytes(32) + good[33:], bob, "nymchat-message"),
+    ]
+    invalid_vectors = []
+    for description, sealed, recipient, context in invalid:
+        expect_rejected(None, ref.open_anonymous, recipient["x_secret"], context, sealed)
+        invalid_vectors.append(
+            {
+                "description": description,
+                "recipient_seed": recipient["seed"].hex(),
+                "recipient_x25519_secret": recipient["x_secret"].hex(),
+                "context": context,
+                "envelope": sealed.hex(),
+            }
+        )
+    return {
+        "description": "Anonymous envelopes: X25519(ephemeral, recipient) -> HKDF-SHA256 "
+        "(info nymchat-anonymous-envelope-v1) -> AES-256-GCM, no sender, no signature (see "
+        "rust_ext/src/envelope.rs). Sealing with `ephemeral_secret` must give `envelope` "
+        "exactly; invalid vectors must not open (decryption_failed).",
+        "vectors": vectors,
+        "invalid": invalid_vectors,
+    }
+
+
 # --- frames -----------------------------------------------------------------------------
 
 C = ref.CHUNK_LEN
@@ -467,6 +544,7 @@ def main() -> int:
             for name, make in [
                 ("signatures", signatures),
                 ("envelopes", envelopes),
+                ("anonymous_envelopes", anonymous_envelopes),
                 ("frames", frames),
             ]
         },

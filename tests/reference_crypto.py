@@ -16,6 +16,8 @@ Formats (all integers big-endian):
       inner = sender[32] ‖ sign("envelope", ad ‖ sender ‖ plaintext)[64] ‖ plaintext
       key[32] ‖ nonce[12] = HKDF-SHA256(ikm = X25519(ephemeral, recipient),
             salt = ephemeral_public ‖ recipient, info = b"nymchat-envelope-v1\\0" ‖ len ‖ context)
+    anonymous envelope = 0x02 ‖ ephemeral[32] ‖ message_id[16] ‖ AES-256-GCM(plaintext) ‖ tag[16]
+      (the same ad; info = b"nymchat-anonymous-envelope-v1\\0" ‖ len ‖ context; no signature)
     frame   = 0x01 ‖ message_id[16] ‖ index u16 ‖ count u16 ‖ total_len u32 ‖ chunk[1575]
 """
 
@@ -34,6 +36,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 SIGNATURE_DOMAIN = b"nymchat-sig-v1\x00"
 ENVELOPE_KDF_INFO = b"nymchat-envelope-v1\x00"
+ANONYMOUS_KDF_INFO = b"nymchat-anonymous-envelope-v1\x00"
+ANONYMOUS_VERSION = 2
+ANONYMOUS_OVERHEAD = 1 + 32 + 16 + 16
 ENVELOPE_LABEL = "envelope"
 ENVELOPE_VERSION = 1
 ENVELOPE_HEADER_LEN = 1 + 32 + 16
@@ -162,7 +167,7 @@ class RefIdentity:
         return self._signing.sign(signed_bytes(label, message))
 
 
-def _cipher(own, peer32, ephemeral32, recipient32, context_raw):
+def _cipher(own, peer32, ephemeral32, recipient32, context_raw, info=ENVELOPE_KDF_INFO):
     """AES-256-GCM and nonce from X25519(own, peer) and the envelope's public values."""
     try:
         shared = own.exchange(X25519PublicKey.from_public_bytes(peer32))
@@ -174,7 +179,7 @@ def _cipher(own, peer32, ephemeral32, recipient32, context_raw):
         algorithm=hashes.SHA256(),
         length=44,
         salt=ephemeral32 + recipient32,
-        info=ENVELOPE_KDF_INFO + bytes([len(context_raw)]) + context_raw,
+        info=info + bytes([len(context_raw)]) + context_raw,
     ).derive(shared)
     return AESGCM(okm[:32]), okm[32:]
 
@@ -255,6 +260,56 @@ def open_(
     """`open_with` for the holder of the X25519 secret `recipient_x25519_secret32`."""
     recipient = RefIdentity(bytes(32), recipient_x25519_secret32)  # its Ed25519 half is unused
     return open_with(recipient, context, envelope, expected_sender)
+
+
+def seal_anonymous(
+    recipient_x25519_public32: bytes,
+    context: str,
+    message_id16: bytes,
+    plaintext: bytes,
+    ephemeral_secret32: bytes | None = None,
+) -> bytes:
+    """An anonymous envelope: no sender, no signature."""
+    context_raw = _check_label(context)
+    recipient = _need(recipient_x25519_public32, 32, "recipient key")
+    if ephemeral_secret32 is None:
+        ephemeral_secret32 = os.urandom(32)
+    ephemeral = X25519PrivateKey.from_private_bytes(
+        _need(ephemeral_secret32, 32, "ephemeral secret")
+    )
+    header = bytes([ANONYMOUS_VERSION]) + _raw(ephemeral.public_key())
+    header += _need(message_id16, 16, "message id")
+    aead, nonce = _cipher(
+        ephemeral, recipient, header[1:33], recipient, context_raw, ANONYMOUS_KDF_INFO
+    )
+    ad = header + bytes([len(context_raw)]) + context_raw + recipient
+    return header + aead.encrypt(nonce, plaintext, ad)
+
+
+def open_anonymous(
+    recipient_x25519_secret32: bytes, context: str, envelope: bytes
+) -> tuple[bytes, bytes]:
+    """Opens an anonymous envelope: returns (message_id, plaintext)."""
+    context_raw = _check_label(context)
+    envelope = bytes(envelope)
+    if len(envelope) < ANONYMOUS_OVERHEAD:
+        raise Rejected("envelope", "too short")
+    if envelope[0] != ANONYMOUS_VERSION:
+        raise Rejected("envelope", "unknown envelope version")
+    header, body = envelope[:ENVELOPE_HEADER_LEN], envelope[ENVELOPE_HEADER_LEN:]
+    own = X25519PrivateKey.from_private_bytes(_need(recipient_x25519_secret32, 32, "secret"))
+    own_public, ephemeral = _raw(own.public_key()), header[1:33]
+    try:
+        aead, nonce = _cipher(
+            own, ephemeral, ephemeral, own_public, context_raw, ANONYMOUS_KDF_INFO
+        )
+    except Rejected:
+        raise Rejected("envelope", "bad ephemeral key") from None
+    ad = header + bytes([len(context_raw)]) + context_raw + own_public
+    try:
+        return header[33:], aead.decrypt(nonce, body, ad)
+    except InvalidTag:
+        raise Rejected("envelope", "authentication failed") from None
 
 
 # --- framing ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ def load(name: str) -> dict:
 
 
 SIGNATURES, ENVELOPES, FRAMES = load("signatures"), load("envelopes"), load("frames")
+ANONYMOUS = load("anonymous_envelopes")
 
 
 def cases(data: dict, key: str) -> list:
@@ -115,6 +116,28 @@ def test_invalid_envelope(v):
     }[v["error"]]
     with pytest.raises(error):
         _native.open_envelope(recipient, v["context"], h(v, "envelope"), expected)
+
+
+@pytest.mark.parametrize("v", cases(ANONYMOUS, "vectors"))
+def test_anonymous_envelope_opens(v):
+    recipient = identity(h(v, "recipient_seed"), h(v, "recipient_x25519_secret"))
+    assert _native.open_anonymous(recipient, v["context"], h(v, "envelope")) == (
+        h(v, "message_id"),
+        h(v, "plaintext"),
+    )
+    assert len(h(v, "envelope")) == _native.ANONYMOUS_ENVELOPE_OVERHEAD + len(h(v, "plaintext"))
+    sealed = _native.seal_anonymous(
+        recipient.agreement_public, v["context"], h(v, "message_id"), h(v, "plaintext")
+    )
+    assert len(sealed) == len(h(v, "envelope")) and sealed[33:49] == h(v, "message_id")
+    assert _native.open_anonymous(recipient, v["context"], sealed)[1] == h(v, "plaintext")
+
+
+@pytest.mark.parametrize("v", cases(ANONYMOUS, "invalid"))
+def test_invalid_anonymous_envelope(v):
+    recipient = identity(h(v, "recipient_seed"), h(v, "recipient_x25519_secret"))
+    with pytest.raises(errors.DecryptionFailed):
+        _native.open_anonymous(recipient, v["context"], h(v, "envelope"))
 
 
 @pytest.mark.parametrize("v", cases(FRAMES, "vectors"))

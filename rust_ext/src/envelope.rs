@@ -1,14 +1,18 @@
-//! One-shot sealed envelopes for control messages to and from a node.
+//! One-shot sealed envelopes: signed ones for control messages to and from a node, and
+//! anonymous ones around the messages people send each other.
 //!
 //! X25519 (fresh ephemeral key, recipient's static key) → HKDF-SHA256 → AES-256-GCM.
-//! The sender's identity key signs the whole context inside the ciphertext, so only the
-//! recipient learns who sent it, and the signature cannot be re-used for another
-//! recipient, context or envelope. Layout (see docs/PROTOCOL.md):
+//! In a signed envelope the sender's identity key signs the whole context inside the
+//! ciphertext, so only the recipient learns who sent it, and the signature cannot be
+//! re-used for another recipient, context or envelope. An anonymous envelope carries no
+//! sender and no signature (it is deniable): whatever is inside must authenticate itself
+//! (an Olm message does). Layout (see docs/PROTOCOL.md):
 //!
 //! ```text
-//! envelope = 0x01 ‖ ephemeral[32] ‖ message_id[16] ‖ AES-GCM(inner) ‖ tag[16]
-//! ad       = envelope header ‖ len(context) ‖ context ‖ recipient[32]
-//! inner    = sender[32] ‖ sign("envelope", ad ‖ sender ‖ plaintext)[64] ‖ plaintext
+//! envelope  = 0x01 ‖ ephemeral[32] ‖ message_id[16] ‖ AES-GCM(inner) ‖ tag[16]
+//! ad        = envelope header ‖ len(context) ‖ context ‖ recipient[32]
+//! inner     = sender[32] ‖ sign("envelope", ad ‖ sender ‖ plaintext)[64] ‖ plaintext
+//! anonymous = 0x02 ‖ ephemeral[32] ‖ message_id[16] ‖ AES-GCM(plaintext) ‖ tag[16]
 //! ```
 
 use aes_gcm::aead::{AeadInOut, KeyInit, Nonce, Tag};
@@ -21,8 +25,10 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 use crate::identity::{Identity, PUBLIC_KEY_LEN, PublicKey, SIGNATURE_LEN, check_label};
 
-/// The envelope format's version byte.
+/// The signed envelope format's version byte.
 pub const VERSION: u8 = 1;
+/// The anonymous envelope format's version byte.
+pub const ANONYMOUS_VERSION: u8 = 2;
 /// Bytes of a message id.
 pub const MESSAGE_ID_LEN: usize = 16;
 /// Bytes of the cleartext header: version ‖ ephemeral key ‖ message id.
@@ -31,7 +37,10 @@ pub const HEADER_LEN: usize = 1 + PUBLIC_KEY_LEN + MESSAGE_ID_LEN;
 pub const TAG_LEN: usize = 16;
 /// Bytes an envelope adds to its plaintext.
 pub const OVERHEAD: usize = HEADER_LEN + PUBLIC_KEY_LEN + SIGNATURE_LEN + TAG_LEN;
+/// Bytes an anonymous envelope adds to its plaintext.
+pub const ANONYMOUS_OVERHEAD: usize = HEADER_LEN + TAG_LEN;
 const KDF_INFO: &[u8] = b"nymchat-envelope-v1\x00";
+const ANONYMOUS_KDF_INFO: &[u8] = b"nymchat-anonymous-envelope-v1\x00";
 const SIGNATURE_LABEL: &str = "envelope";
 
 /// What `open` hands back.
@@ -100,20 +109,22 @@ struct CipherKey {
 }
 
 /// Derives the AEAD key and nonce; `own_secret` is the ephemeral secret when sealing
-/// and the recipient's static secret when opening, `peer` the other side's public key.
+/// and the recipient's static secret when opening, `peer` the other side's public key,
+/// `kdf_info` the format's label.
 fn cipher(
     own_secret: &StaticSecret,
     peer: &[u8; 32],
     ephemeral_public: &[u8; 32],
     recipient: &[u8; 32],
     context: &str,
+    kdf_info: &[u8],
 ) -> Result<CipherKey> {
     let shared = x25519_shared(own_secret, peer)?;
     let mut salt = [0u8; 64];
     salt[..32].copy_from_slice(ephemeral_public);
     salt[32..].copy_from_slice(recipient);
-    let mut info = Vec::with_capacity(KDF_INFO.len() + 1 + context.len());
-    info.extend_from_slice(KDF_INFO);
+    let mut info = Vec::with_capacity(kdf_info.len() + 1 + context.len());
+    info.extend_from_slice(kdf_info);
     info.push(context.len() as u8);
     info.extend_from_slice(context.as_bytes());
     let mut okm = Zeroizing::new([0u8; 44]);
@@ -129,6 +140,139 @@ fn cipher(
 
 fn read_key(bytes: &[u8], what: &'static str) -> Result<[u8; 32]> {
     bytes.try_into().map_err(|_| Error::BadKey(what))
+}
+
+fn kdf_info(version: u8) -> &'static [u8] {
+    if version == ANONYMOUS_VERSION {
+        ANONYMOUS_KDF_INFO
+    } else {
+        KDF_INFO
+    }
+}
+
+/// The cleartext header of an envelope of format `version`, its associated data and its
+/// cipher.
+fn seal_header(
+    version: u8,
+    recipient: &[u8],
+    context: &str,
+    message_id: &[u8],
+    ephemeral: StaticSecret,
+) -> Result<(Vec<u8>, Vec<u8>, CipherKey)> {
+    check_label(context)?;
+    let recipient = read_key(recipient, "recipient key must be 32 bytes")?;
+    let message_id: [u8; MESSAGE_ID_LEN] = message_id.try_into().map_err(|_| {
+        Error::InvalidArgument(format!("message id must be {MESSAGE_ID_LEN} bytes"))
+    })?;
+    let ephemeral_public = AgreementPublic::from(&ephemeral).to_bytes();
+    let aead = cipher(
+        &ephemeral,
+        &recipient,
+        &ephemeral_public,
+        &recipient,
+        context,
+        kdf_info(version),
+    )?;
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.push(version);
+    header.extend_from_slice(&ephemeral_public);
+    header.extend_from_slice(&message_id);
+    let ad = associated_data(&header, context, &recipient);
+    Ok((header, ad, aead))
+}
+
+/// An envelope's body, decrypted, with what authenticated it.
+struct Decrypted {
+    message_id: [u8; MESSAGE_ID_LEN],
+    body: Zeroizing<Vec<u8>>,
+    ad: Vec<u8>,
+}
+
+/// Checks an envelope's length and version and decrypts it for `recipient`.
+fn open_body(
+    version: u8,
+    minimum: usize,
+    recipient: &Identity,
+    context: &str,
+    envelope: &[u8],
+) -> Result<Decrypted> {
+    check_label(context)?;
+    if envelope.len() < minimum {
+        return Err(Error::DecryptionFailed("too short"));
+    }
+    if envelope[0] != version {
+        return Err(Error::DecryptionFailed("unknown envelope version"));
+    }
+    let (header, body) = envelope.split_at(HEADER_LEN);
+    let ephemeral_public = read_key(&header[1..33], "ephemeral key")?;
+    let mut message_id = [0u8; MESSAGE_ID_LEN];
+    message_id.copy_from_slice(&header[33..]);
+    let recipient_public = recipient.agreement_public();
+    let aead = cipher(
+        recipient.agreement_secret(),
+        &ephemeral_public,
+        &ephemeral_public,
+        &recipient_public,
+        context,
+        kdf_info(version),
+    )
+    .map_err(|_| Error::DecryptionFailed("bad ephemeral key"))?;
+    let ad = associated_data(header, context, &recipient_public);
+    let (ciphertext, tag) = body.split_at(body.len() - TAG_LEN);
+    let mut inner = Zeroizing::new(ciphertext.to_vec());
+    aead_open_in_place(&aead.key, &aead.nonce, &ad, inner.as_mut_slice(), tag)?;
+    Ok(Decrypted {
+        message_id,
+        body: inner,
+        ad,
+    })
+}
+
+/// Seals `plaintext` to the holder of the X25519 key `recipient`, with no sender: the
+/// envelope of the messages people send each other (their Olm session inside says who
+/// sent it, to the recipient only).
+pub fn seal_anonymous(
+    recipient: &[u8],
+    context: &str,
+    message_id: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    let ephemeral = StaticSecret::from(crate::random_bytes::<32>()?);
+    seal_anonymous_with_ephemeral(recipient, context, message_id, plaintext, ephemeral)
+}
+
+/// `seal_anonymous` with a given ephemeral secret: for test vectors only.
+pub fn seal_anonymous_with_ephemeral(
+    recipient: &[u8],
+    context: &str,
+    message_id: &[u8],
+    plaintext: &[u8],
+    ephemeral: StaticSecret,
+) -> Result<Vec<u8>> {
+    let (mut out, ad, aead) =
+        seal_header(ANONYMOUS_VERSION, recipient, context, message_id, ephemeral)?;
+    out.reserve(plaintext.len() + TAG_LEN);
+    out.extend_from_slice(plaintext);
+    let tag = aead_seal_in_place(&aead.key, &aead.nonce, &ad, &mut out[HEADER_LEN..])?;
+    out.extend_from_slice(&tag);
+    Ok(out)
+}
+
+/// Opens an anonymous envelope addressed to `recipient` in `context`: returns the message
+/// id (authenticated) and the plaintext.
+pub fn open_anonymous(
+    recipient: &Identity,
+    context: &str,
+    envelope: &[u8],
+) -> Result<([u8; MESSAGE_ID_LEN], Vec<u8>)> {
+    let opened = open_body(
+        ANONYMOUS_VERSION,
+        ANONYMOUS_OVERHEAD,
+        recipient,
+        context,
+        envelope,
+    )?;
+    Ok((opened.message_id, opened.body.to_vec()))
 }
 
 /// Seals `plaintext` from `sender` to the holder of the X25519 key `recipient`.
@@ -152,25 +296,8 @@ pub fn seal_with_ephemeral(
     plaintext: &[u8],
     ephemeral: StaticSecret,
 ) -> Result<Vec<u8>> {
-    check_label(context)?;
-    let recipient = read_key(recipient, "recipient key must be 32 bytes")?;
-    let message_id: [u8; MESSAGE_ID_LEN] = message_id.try_into().map_err(|_| {
-        Error::InvalidArgument(format!("message id must be {MESSAGE_ID_LEN} bytes"))
-    })?;
-    let ephemeral_public = AgreementPublic::from(&ephemeral).to_bytes();
-    let aead = cipher(
-        &ephemeral,
-        &recipient,
-        &ephemeral_public,
-        &recipient,
-        context,
-    )?;
-
-    let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
-    out.push(VERSION);
-    out.extend_from_slice(&ephemeral_public);
-    out.extend_from_slice(&message_id);
-    let ad = associated_data(&out, context, &recipient);
+    let (mut out, ad, aead) = seal_header(VERSION, recipient, context, message_id, ephemeral)?;
+    out.reserve(OVERHEAD - HEADER_LEN + plaintext.len());
 
     let sender_public = sender.signing_public();
     let mut signed = Vec::with_capacity(ad.len() + PUBLIC_KEY_LEN + plaintext.len());
@@ -195,32 +322,11 @@ pub fn open(
     envelope: &[u8],
     expected_sender: Option<&[u8]>,
 ) -> Result<Opened> {
-    check_label(context)?;
-    if envelope.len() < OVERHEAD {
-        return Err(Error::DecryptionFailed("too short"));
-    }
-    if envelope[0] != VERSION {
-        return Err(Error::DecryptionFailed("unknown envelope version"));
-    }
-    let (header, body) = envelope.split_at(HEADER_LEN);
-    let ephemeral_public = read_key(&header[1..33], "ephemeral key")?;
-    let mut message_id = [0u8; MESSAGE_ID_LEN];
-    message_id.copy_from_slice(&header[33..]);
-    let recipient_public = recipient.agreement_public();
-    let own_secret = recipient.agreement_secret();
-    let aead = cipher(
-        own_secret,
-        &ephemeral_public,
-        &ephemeral_public,
-        &recipient_public,
-        context,
-    )
-    .map_err(|_| Error::DecryptionFailed("bad ephemeral key"))?;
-    let ad = associated_data(header, context, &recipient_public);
-
-    let (ciphertext, tag) = body.split_at(body.len() - TAG_LEN);
-    let mut inner = Zeroizing::new(ciphertext.to_vec());
-    aead_open_in_place(&aead.key, &aead.nonce, &ad, inner.as_mut_slice(), tag)?;
+    let Decrypted {
+        message_id,
+        body: inner,
+        ad,
+    } = open_body(VERSION, OVERHEAD, recipient, context, envelope)?;
 
     let (sender, rest) = inner.split_at(PUBLIC_KEY_LEN);
     let (signature, plaintext) = rest.split_at(SIGNATURE_LEN);
@@ -308,6 +414,44 @@ mod tests {
             seal(&alice, &[0u8; 32], "ctx", &ID, b"x"),
             Err(Error::BadKey(_))
         ));
+    }
+
+    #[test]
+    fn anonymous_round_trip_carries_no_sender() {
+        let (_, bob) = pair();
+        let env = seal_anonymous(&bob.agreement_public(), "message", &ID, b"hello").unwrap();
+        assert_eq!(env.len(), ANONYMOUS_OVERHEAD + 5);
+        assert_eq!(env[0], ANONYMOUS_VERSION);
+        let (id, plaintext) = open_anonymous(&bob, "message", &env).unwrap();
+        assert_eq!((id, plaintext.as_slice()), (ID, &b"hello"[..]));
+    }
+
+    #[test]
+    fn anonymous_and_signed_envelopes_do_not_open_as_each_other() {
+        let (alice, bob) = pair();
+        let anonymous = seal_anonymous(&bob.agreement_public(), "ctx", &ID, &[0u8; 200]).unwrap();
+        assert!(open(&bob, "ctx", &anonymous, None).is_err());
+        let signed = seal(&alice, &bob.agreement_public(), "ctx", &ID, b"x").unwrap();
+        assert!(open_anonymous(&bob, "ctx", &signed).is_err());
+        let mut relabelled = signed.clone();
+        relabelled[0] = ANONYMOUS_VERSION;
+        assert!(open_anonymous(&bob, "ctx", &relabelled).is_err());
+    }
+
+    #[test]
+    fn every_flipped_bit_of_an_anonymous_envelope_is_detected() {
+        let (mallory, bob) = pair();
+        let env = seal_anonymous(&bob.agreement_public(), "ctx", &ID, b"pay").unwrap();
+        for i in 0..env.len() {
+            let mut bad = env.clone();
+            bad[i] ^= 0x01;
+            assert!(open_anonymous(&bob, "ctx", &bad).is_err(), "byte {i}");
+        }
+        for cut in 0..env.len() {
+            assert!(open_anonymous(&bob, "ctx", &env[..cut]).is_err());
+        }
+        assert!(open_anonymous(&mallory, "ctx", &env).is_err());
+        assert!(open_anonymous(&bob, "other", &env).is_err());
     }
 
     #[test]

@@ -233,6 +233,32 @@ fn open_envelope<'py>(
     ))
 }
 
+/// Seals `plaintext` to the X25519 key `recipient` in `context`, with no sender and no
+/// signature (what is inside must authenticate itself).
+#[pyfunction]
+fn seal_anonymous<'py>(
+    py: Python<'py>,
+    recipient: &[u8],
+    context: &str,
+    message_id: &[u8],
+    plaintext: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let sealed = envelope::seal_anonymous(recipient, context, message_id, plaintext)?;
+    Ok(bytes(py, &sealed))
+}
+
+/// Opens an anonymous envelope for `recipient`; returns `(message_id, plaintext)`.
+#[pyfunction]
+fn open_anonymous<'py>(
+    py: Python<'py>,
+    recipient: &PyIdentity,
+    context: &str,
+    sealed: &[u8],
+) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+    let (message_id, plaintext) = envelope::open_anonymous(&recipient.0, context, sealed)?;
+    Ok((bytes(py, &message_id), bytes(py, &plaintext)))
+}
+
 /// Number of frames (each `FRAME_SIZE` bytes) a payload of `length` bytes becomes.
 #[pyfunction]
 fn frame_count(length: usize) -> PyResult<usize> {
@@ -612,8 +638,8 @@ mod native {
     #[pymodule_export]
     use super::{
         PyAccount, PyIdentity, PyPublicKey, PyReassembler, PySession, encode_frames, frame_count,
-        is_nym_ed25519_key, json_loads, open_envelope, parse_nym_request_text, seal_envelope,
-        self_test, verify, verify_batch,
+        is_nym_ed25519_key, json_loads, open_anonymous, open_envelope, parse_nym_request_text,
+        seal_anonymous, seal_envelope, self_test, verify, verify_batch,
     };
     use pyo3::prelude::*;
 
@@ -628,6 +654,7 @@ mod native {
         m.add("MAX_FRAMES", framing::MAX_FRAMES)?;
         m.add("MESSAGE_ID_LEN", envelope::MESSAGE_ID_LEN)?;
         m.add("ENVELOPE_OVERHEAD", envelope::OVERHEAD)?;
+        m.add("ANONYMOUS_ENVELOPE_OVERHEAD", envelope::ANONYMOUS_OVERHEAD)?;
         m.add("PUBLIC_KEY_LEN", identity::PUBLIC_KEY_LEN)?;
         m.add("SIGNATURE_LEN", identity::SIGNATURE_LEN)?;
         Ok(())

@@ -186,6 +186,52 @@ fn invalid_envelopes_do_not_open() {
     }
 }
 
+#[test]
+fn anonymous_envelopes_match_and_open() {
+    let file = load("anonymous_envelopes.json");
+    for v in list(&file, "vectors") {
+        let what = text(v, "description");
+        let recipient = identity(
+            &bytes(v, "recipient_seed"),
+            &bytes(v, "recipient_x25519_secret"),
+        );
+        let (context, message_id, plaintext) = (
+            text(v, "context"),
+            bytes(v, "message_id"),
+            bytes(v, "plaintext"),
+        );
+        let ephemeral = StaticSecret::from(array::<32>(v, "ephemeral_secret"));
+        let sealed = envelope::seal_anonymous_with_ephemeral(
+            &recipient.agreement_public(),
+            context,
+            &message_id,
+            &plaintext,
+            ephemeral,
+        )
+        .unwrap();
+        assert_eq!(hex::encode(&sealed), text(v, "envelope"), "{what}");
+        assert_eq!(
+            sealed.len(),
+            envelope::ANONYMOUS_OVERHEAD + plaintext.len(),
+            "{what}"
+        );
+        let (id, opened) = envelope::open_anonymous(&recipient, context, &sealed).unwrap();
+        assert_eq!((id.to_vec(), opened), (message_id, plaintext), "{what}");
+    }
+    for v in list(&file, "invalid") {
+        let what = text(v, "description");
+        let recipient = identity(
+            &bytes(v, "recipient_seed"),
+            &bytes(v, "recipient_x25519_secret"),
+        );
+        let got = envelope::open_anonymous(&recipient, text(v, "context"), &bytes(v, "envelope"));
+        assert!(
+            matches!(got, Err(Error::DecryptionFailed(_))),
+            "{what}: {got:?}"
+        );
+    }
+}
+
 fn payload(v: &Value) -> Vec<u8> {
     if v.get("payload").is_some() {
         return bytes(v, "payload");
