@@ -8,6 +8,8 @@ import os
 from collections import Counter
 
 import pytest
+from inprocess import InProcessTransport, network
+from nodeclient import bundle
 
 from nymchat import _native
 from nymchat.client.events import DescriptorRefused, HomeMoved, NotSealed
@@ -16,7 +18,7 @@ from nymchat.client.nodelink import FRONTENDS_KEY, NodeLink, NodeSilent
 from nymchat.client.profile import Profile
 from nymchat.nym import api
 from nymchat.nym.address import Address
-from nymchat.protocol import wire
+from nymchat.protocol import pow, wire
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import Descriptor, Frontend, Kind, WireError
 
@@ -570,6 +572,122 @@ def test_the_person_is_told_plainly_what_is_not_sealed_and_why():
     assert "did not answer" in sentence(HomeMoved(1, 2, True))
     assert "no longer listed" in sentence(HomeMoved(1, 2, False))
     assert "expired" in sentence(DescriptorRefused("the frontend descriptor has expired"))
+
+
+# --- the link on the in-process node (the real service and runner, N frontends) ----------
+
+
+async def on_node(net, profile, events, timeout=0.5, attempts=2):
+    """A node link for `profile` on the network's node, kept in its profile store."""
+    transport = InProcessTransport(net.mixnet, f"{len(net.transports)}-{os.urandom(4).hex()}")
+    await transport.start()
+    net.stack.push_async_callback(transport.close)
+    link = NodeLink(transport, net.node.contact, profile.identity)
+    link.attach(profile.store, events.append)
+    await link.__aenter__()
+    net.stack.push_async_callback(link.__aexit__)
+
+    async def request(kind, **body):
+        return await link.request(kind, timeout=timeout, attempts=attempts, **body)
+
+    return link, request
+
+
+async def registered(request, identity, name: str) -> None:
+    offered = bundle(identity, one_time_keys=0)  # lookups: the fallback, no work
+    answer = await request(Kind.REGISTER_BEGIN, username=name, bundle=offered)
+    if answer.kind is Kind.CHALLENGE:
+        body = answer.body
+        solution = pow.solve(
+            pow.registration(body["challenge"], name, identity.signing_public), body["difficulty"]
+        )
+        answer = await request(
+            Kind.REGISTER_FINISH, username=name, bundle=offered, proof_of_work=solution, **body
+        )
+    assert answer.kind is Kind.REGISTERED
+
+
+def arrivals(net) -> list[int]:
+    """Counts, per frontend id, the frames the node's frontends receive from now on."""
+    counts = [0] * (len(net.node.frontends) + 1)
+    for n, transport in enumerate(net.node.frontends, 1):
+
+        def counted(received, n=n, deliver=transport.deliver):
+            counts[n] += 1
+            deliver(received)
+
+        transport.deliver = counted
+    return counts
+
+
+def home_and_other(net, identity) -> tuple[int, int]:
+    order = rendezvous(identity.signing_public, tuple(contact_frontends(net.node.contact)))
+    return order[0].id, order[1].id
+
+
+def test_on_a_two_frontend_node_lookups_go_where_the_account_never_signed(tmp_path):
+    async def main():
+        async with network(tmp_path, frontends=2) as net:
+            alice, bob = net.profile("alice"), net.profile("bob")
+            events = []
+            _, ask_alice = await on_node(net, alice, events)
+            _, ask_bob = await on_node(net, bob, events)
+            await registered(ask_alice, alice.identity, "alice")
+            await registered(ask_bob, bob.identity, "bob")
+            home, other = home_and_other(net, bob.identity)
+            counts = arrivals(net)
+            found = await ask_bob(Kind.LOOKUP, username="alice", proof_of_work=0)
+            assert found.kind is Kind.BUNDLE and found.body["identity"] == (
+                alice.identity.signing_public
+            )
+            assert counts[other] > 0 and counts[home] == 0
+            # What the node keeps of bob: the route of his signed requests, on his home.
+            user = net.node.store.user_by_identity(bob.identity.signing_public)
+            assert int.from_bytes(user.sender_tag[:2], "big") == home
+            record = bob.store.get(FRONTENDS_KEY)
+            assert record["home"] == home and len(record["burned"]) == 1
+            assert record["descriptor"] is not None  # the node's, fetched through home
+            assert events == []
+
+    run(main())
+
+
+def test_with_its_home_frontend_down_a_user_moves_home_and_is_answered(tmp_path):
+    async def main():
+        async with network(tmp_path, frontends=2) as net:
+            bob = net.profile("bob")
+            events = []
+            link, ask = await on_node(net, bob, events)
+            await registered(ask, bob.identity, "bob")
+            home, other = home_and_other(net, bob.identity)
+            net.node.frontends[home - 1].lose()
+            assert (await ask(Kind.REFRESH)).kind is Kind.REFRESHED
+            assert events == [HomeMoved(home, other, True)]
+            user = net.node.store.user_by_identity(bob.identity.signing_public)
+            assert int.from_bytes(user.sender_tag[:2], "big") == other
+            # Both frontends have carried bob's signed requests: lookups are not sealed now.
+            await ask(Kind.LOOKUP, username="bob", proof_of_work=0)
+            await ask(Kind.LOOKUP, username="bob", proof_of_work=0)
+            assert events[1:] == [NotSealed(2)]
+            assert set(bob.store.get(FRONTENDS_KEY)["burned"]) == {
+                f.address for f in link.frontends.listed
+            }
+
+    run(main())
+
+
+def test_on_a_one_frontend_node_lookups_go_home_and_the_person_is_told_once(tmp_path):
+    async def main():
+        async with network(tmp_path, frontends=1) as net:
+            bob = net.profile("bob")
+            events = []
+            _, ask = await on_node(net, bob, events)
+            await registered(ask, bob.identity, "bob")
+            for _ in range(2):
+                assert (await ask(Kind.LOOKUP, username="bob", proof_of_work=0)).kind is Kind.BUNDLE
+            assert events == [NotSealed(1)]
+
+    run(main())
 
 
 def test_a_request_goes_with_the_id_it_is_given_until_it_is_made_anew(profile):
