@@ -57,6 +57,7 @@ class Frontends:
         self.burned: set[str] = set()
         self._skipped: set[int] = set()  # anonymous frontends that went silent this run
         self._ask_after = 0  # ms: no fetch before (after a failed one)
+        self._addresses = {str(a): a for a in contact.addresses}  # each listed one, parsed
         if record:
             self._load(record)
 
@@ -68,6 +69,7 @@ class Frontends:
             # Checked when it came; the profile store seals it (AEAD) since.
             self._raw = bytes.fromhex(record["descriptor"])
             self.descriptor = wire.decode_record(wire.DESCRIPTOR, self._raw[1:-64])
+            self._addresses.update(_parsed(self.descriptor))
         self.home_id = record.get("home")
 
     def record(self) -> Record:
@@ -83,6 +85,9 @@ class Frontends:
         if self.descriptor is not None:
             return self.descriptor.frontends
         return tuple(Frontend(n, str(a)) for n, a in enumerate(self.contact.addresses, 1))
+
+    def address(self, frontend: Frontend) -> Address:
+        return self._addresses[frontend.address]
 
     def order(self) -> list[Frontend]:
         return rendezvous(self.identity, self.listed)
@@ -162,12 +167,16 @@ class Frontends:
         descriptor = wire.decode_descriptor(data, node_key, now_ms)
         if self.descriptor is not None and descriptor.issued < self.descriptor.issued:
             raise WireError("the frontend descriptor is older than the one already held")
-        for frontend in descriptor.frontends:
-            try:
-                Address.parse(frontend.address)
-            except AddressError as e:
-                raise WireError(f"the frontend descriptor lists a bad address ({e})") from None
+        try:
+            addresses = _parsed(descriptor)
+        except AddressError as e:
+            raise WireError(f"the frontend descriptor lists a bad address ({e})") from None
         self.descriptor, self._raw = descriptor, data
+        self._addresses.update(addresses)
         self._skipped.clear()
         self.on_change(self.record())
         return descriptor
+
+
+def _parsed(descriptor: wire.Descriptor) -> dict[str, Address]:
+    return {f.address: Address.parse(f.address) for f in descriptor.frontends}

@@ -201,7 +201,7 @@ class NodeLink:
     async def send_raw(self, data: bytes, to: Address | None = None) -> None:
         """Sends request bytes as they are (frames; SURBs with the first) to the frontend
         at `to` (our home by default)."""
-        to = to or Address.parse(self.frontends.home().address)
+        to = to or self.frontends.address(self.frontends.home())
         for n, frame in enumerate(_native.encode_frames(data, os.urandom(16))):
             await self.transport.send_anonymous(to, frame, self.reply_surbs if n == 0 else 0)
 
@@ -272,7 +272,7 @@ class NodeLink:
     ) -> tuple[wire.Answer | None, _Outgoing]:
         """Up to `attempts` sends to `frontend`; the answer (None if none came) and the
         request as last sent (made anew once older than `RESEND_MS`)."""
-        to = Address.parse(frontend.address)
+        to = self.frontends.address(frontend)
         for _ in range(attempts):
             if int(self.clock() * 1000) - outgoing.made > RESEND_MS:
                 outgoing = self._encode(outgoing.kind, outgoing.body)
