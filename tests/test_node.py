@@ -155,6 +155,7 @@ def test_names_case_look_alikes_and_reserved(net):
 def test_the_node_writes_its_contact_and_address(net):
     _, node = net
     assert (node.data / "contact.txt").read_text().strip() == node.contact
-    address = (node.data / "nym_address.txt").read_text().strip()
-    assert node.contact.endswith(":" + address)
+    addresses = (node.data / "nym_address.txt").read_text().split()
+    assert len(addresses) == 2  # two frontends, one address each, in id order
+    assert node.contact.endswith(":" + ",".join(addresses))
     assert oct((node.data / "identity.json").stat().st_mode & 0o777) == "0o600"
