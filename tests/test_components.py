@@ -3,6 +3,7 @@ were told (as magic-wormhole tests its machines): the outbox, contacts, intake a
 event bus. A real profile (sealed store) in a temporary directory; no network."""
 
 import asyncio
+import dataclasses
 import os
 
 import pytest
@@ -13,6 +14,7 @@ from nymchat.client.contacts import Contacts
 from nymchat.client.events import (
     EventBus,
     KeyChangedEvent,
+    MessageUnreadable,
     OutboxNotSent,
     ReceiptReceived,
     SessionReset,
@@ -375,6 +377,7 @@ class Person:
         with profile.store.transaction():
             profile.save_account(account)
         self.account_key = account.curve25519_key
+        self.access_key = os.urandom(32)
         self.bus = EventBus()
         self.events = recorded(self.bus)
         self.sessions = Sessions(profile)
@@ -382,18 +385,31 @@ class Person:
         self.intake = Intake(profile, self.contacts, self.sessions, self.bus, NODE_KEY)
         self.handshakes: list = []
 
-    def seal_for(self, other: "Person", text: str, as_name: str | None = None):
-        """A text message to `other` (sealed, as for `as_name` if given); its id too."""
+    def seal_for(
+        self,
+        other: "Person",
+        text: str = "",
+        as_name: str | None = None,
+        kind: int = messages.TEXT,
+        body: bytes | None = None,
+        sealed_as: str | None = None,
+    ):
+        """A message to `other` (sealed, as for `as_name` if given, as from `sealed_as`
+        if given); its id too."""
         name = as_name or other.name
         if not self.sessions.has(name):
             with self.profile.store.transaction():
                 self.sessions.open_outbound(name, other.account_key, other.one_time_keys.pop())
         message_id = os.urandom(16)
-        payload = self.sessions.encrypt(name, messages.TEXT, message_id, text.encode(), NODE_KEY)
-        return message_id, payload
+        body = text.encode() if body is None else body
+        sealed = self.sessions.encrypt(name, kind, message_id, body, NODE_KEY, self.access_key)
+        if sealed_as is not None:
+            sealed = dataclasses.replace(sealed, sender=sealed_as)
+        agreement = other.profile.identity.agreement_public
+        return message_id, messages.encode_payload(agreement, message_id, sealed)
 
-    def take(self, sender: str, message_id: bytes, payload: bytes):
-        return self.intake.take(sender, message_id, payload, self._handshake)
+    def take(self, message_id: bytes, payload: bytes, peer: str | None = None):
+        return self.intake.take(message_id, payload, self._handshake, peer)
 
     def _handshake(self, *args) -> None:
         self.handshakes.append(args)
@@ -402,17 +418,24 @@ class Person:
         return self.intake.history("alice", 100)
 
 
+def unreadable(person: Person) -> list[MessageUnreadable]:
+    return [e for e in person.events if isinstance(e, MessageUnreadable)]
+
+
 def test_a_message_is_taken_in_once_and_its_copies_are_not(homes):
     alice, bob = Person(homes("alice")), Person(homes("bob"))
     message_id, payload = alice.seal_for(bob, "hello")
-    received = bob.take("alice", message_id, payload)
+    received = bob.take(message_id, payload)
     assert (received.sender, received.message_id, received.text) == ("alice", message_id, "hello")
     assert bob.events == [received]
-    assert bob.contacts.known("alice").identity == alice.profile.identity.signing_public
+    pinned = bob.contacts.known("alice")
+    assert pinned.identity == alice.profile.identity.signing_public
+    assert pinned.agreement == alice.profile.identity.agreement_public  # what to seal to
+    assert pinned.access_key == alice.access_key  # how to reach her without work
     # A copy before it was shown comes out again (a crash came between), not stored twice.
-    assert bob.take("alice", message_id, payload) == received
+    assert bob.take(message_id, payload) == received
     bob.intake.shown(received)
-    assert bob.take("alice", message_id, payload) is None
+    assert bob.take(message_id, payload) is None
     assert bob.events == [received]
     assert [(m.id, m.text) for m in bob.stored()] == [(message_id, "hello")]
 
@@ -421,8 +444,8 @@ def test_a_blocked_senders_message_is_dropped_unread(homes):
     alice, bob = Person(homes("alice")), Person(homes("bob"))
     with bob.profile.store.transaction():
         bob.contacts.set_blocked("alice", True)
-    message_id, payload = alice.seal_for(bob, "let me in")
-    assert bob.take("Alice", message_id, payload) is None  # her name, however written
+    message_id, payload = alice.seal_for(bob, "let me in", sealed_as="Alice")
+    assert bob.take(message_id, payload) is None  # her name, however written
     assert bob.events == [] and bob.stored() == []
     assert bob.contacts.get("alice") is None  # nothing pinned, no session opened
     assert not bob.sessions.has("alice")
@@ -431,33 +454,80 @@ def test_a_blocked_senders_message_is_dropped_unread(homes):
 def test_a_message_sealed_for_another_recipient_is_refused(homes):
     alice, bob = Person(homes("alice")), Person(homes("bob"))
     message_id, payload = alice.seal_for(bob, "meant for carol", as_name="carol")
-    with pytest.raises(NymchatError, match="bound to another sender, recipient"):
-        bob.take("alice", message_id, payload)
-    assert bob.events == [] and bob.stored() == []
+    assert bob.take(message_id, payload) is None
+    [told] = unreadable(bob)
+    assert told.sender == "alice" and "bound to another sender, recipient" in told.reason
+    assert bob.stored() == []
     assert bob.contacts.get("alice") is None  # nothing of it was kept
 
 
 def test_a_message_relayed_under_another_id_is_refused(homes):
     alice, bob = Person(homes("alice")), Person(homes("bob"))
     _, payload = alice.seal_for(bob, "hello")
-    with pytest.raises(NymchatError, match="bound to another"):
-        bob.take("alice", os.urandom(16), payload)
-    assert bob.events == []
+    assert bob.take(os.urandom(16), payload) is None  # the sealed layer binds the id
+    assert bob.events == [] and bob.contacts.get("alice") is None
+
+
+def test_a_message_sealed_to_someone_else_is_dropped_unread(homes):
+    alice, bob, carol = Person(homes("alice")), Person(homes("bob")), Person(homes("carol"))
+    message_id, payload = alice.seal_for(carol, "for carol")
+    assert bob.take(message_id, payload) is None
+    assert bob.events == [] and bob.contacts.get("alice") is None
+
+
+def test_a_direct_packet_sealed_by_another_than_the_channels_peer_is_refused(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    message_id, payload = alice.seal_for(bob, "I am carol")
+    assert bob.take(message_id, payload, peer="carol") is None
+    [told] = unreadable(bob)
+    assert told.sender == "carol" and "sealed as alice's" in told.reason
+    assert bob.stored() == [] and bob.contacts.get("alice") is None
+    received = bob.take(message_id, payload, peer="alice")  # from her own channel: taken
+    assert received is not None and received.text == "I am carol"
+
+
+def test_a_sealed_name_with_another_key_than_the_pinned_one_is_refused(homes):
+    """The node vouches for no sender now: Mallory can claim to be alice, but a message
+    with keys other than alice's pinned ones changes nothing (a changed key is learned
+    from a lookup)."""
+    alice, bob, mallory = Person(homes("alice")), Person(homes("bob")), Person(homes("mallory"))
+    bob.take(*alice.seal_for(bob, "hello"))
+    with mallory.profile.store.transaction():
+        mallory.profile.store.put("username", "alice")
+    message_id, payload = mallory.seal_for(bob, "it is me, alice, on a new phone")
+    assert bob.take(message_id, payload) is None
+    [told] = unreadable(bob)
+    assert told.sender == "alice" and "with a key other than theirs" in told.reason
+    contact = bob.contacts.known("alice")
+    assert not contact.changed and contact.identity == alice.profile.identity.signing_public
+    assert not any(isinstance(e, KeyChangedEvent) for e in bob.events)
+
+
+def test_the_latest_access_key_of_a_contact_is_kept(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    first = alice.seal_for(bob, "one")
+    old_key, alice.access_key = alice.access_key, os.urandom(32)
+    later = alice.seal_for(bob, "two")
+    bob.take(*later)
+    bob.take(*first)  # late: it carries the key of before
+    assert bob.contacts.known("alice").access_key == alice.access_key != old_key
+    newest = os.urandom(32)
+    assert bob.take(*alice.seal_for(bob, kind=messages.ACCESS, body=newest)) is None
+    assert bob.contacts.known("alice").access_key == newest
+    assert [m.text for m in bob.stored()] == ["two", "one"]  # the notice is no message
 
 
 def test_a_receipt_moves_on_only_our_message_to_its_sender(homes):
     alice, bob = Person(homes("alice")), Person(homes("bob"))
-    message_id, payload = alice.seal_for(bob, "hello")
-    bob.take("alice", message_id, payload)
+    bob.take(*alice.seal_for(bob, "hello"))
     ours = Message(os.urandom(16), "alice", Direction.OUT, now_ms(), "hi", Status.ACCEPTED)
     to_carol = Message(os.urandom(16), "carol", Direction.OUT, now_ms(), "hi", Status.ACCEPTED)
     with bob.profile.store.transaction():
         for message in (ours, to_carol):
             bob.profile.store.add_message(message.peer, message.id, message.to_record())
     for acknowledged in (ours.id, to_carol.id):
-        receipt_id = os.urandom(16)
-        sealed = alice.sessions.encrypt("bob", messages.RECEIPT, receipt_id, acknowledged, NODE_KEY)
-        assert bob.take("alice", receipt_id, sealed) is None
+        receipt = alice.seal_for(bob, kind=messages.RECEIPT, body=acknowledged)
+        assert bob.take(*receipt) is None
     assert bob.events[1:] == [ReceiptReceived("alice", ours.id)]
 
 

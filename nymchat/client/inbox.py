@@ -166,15 +166,9 @@ class Inbox:
             self.registration.keys_low()
         if push.kind is not Kind.DELIVER:
             return None
-        body = push.body
+        body = push.body  # no sender: only the sealed payload says who sent it
         ids.append(body["message_id"])
-        try:
-            return self.intake.take(
-                body["sender"], body["message_id"], body["payload"], self.direct.handshake
-            )
-        except (NymchatError, wire.WireError) as e:
-            self.intake.unreadable(body["sender"], e)
-            return None
+        return self.intake.take(body["message_id"], body["payload"], self.direct.handshake)
 
     async def _after(self, ids: list[bytes], received: list[MessageReceived]) -> None:
         """Acknowledges what was taken, sends receipts, publishes keys if asked to."""
