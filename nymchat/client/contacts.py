@@ -136,7 +136,7 @@ class Contacts:
     def heard_access(self, contact: Contact, access_key: bytes, sent: int) -> None:
         """The access key a message from `contact` carries, kept if it is the latest
         (messages may arrive out of order). Within a transaction."""
-        if sent >= contact.access_sent and access_key != contact.access_key:
+        if sent > contact.access_sent and access_key != contact.access_key:
             contact.access_key, contact.access_sent = access_key, sent
             self.put(contact)
 
