@@ -6,6 +6,7 @@ the proof of work the recipient asks for."""
 
 import asyncio
 import os
+from typing import Any
 
 from nymchat.client import messages
 from nymchat.client.access import Access
@@ -37,7 +38,11 @@ class Relay:
         (`forbidden`, reworded: they take nothing from strangers)."""
         payload = await self.seal(username, kind, message_id, body)
         contact = self.contacts.get(username)
-        send = {"recipient": username, "message_id": message_id, "payload": payload}
+        send: dict[str, Any] = {
+            "recipient": username,
+            "message_id": message_id,
+            "payload": payload,
+        }
         try:
             answer = await self.link.request(
                 Kind.SEALED_SEND,
