@@ -96,14 +96,13 @@ class Intake:
                     f"a message from {sender} is bound to another sender, "
                     "recipient, node or id; ignored"
                 )
-            self.contacts.heard_access(contact, inner.access_key, inner.sent)
+            access_key = inner.body if inner.kind == messages.ACCESS else inner.access_key
+            if len(access_key) != 32:
+                raise wire.WireError("an access key of the wrong size")
+            self.contacts.heard_access(contact, access_key, inner.sent)
             if inner.kind == messages.RECEIPT:
                 self._receipt(sender, inner)
                 return None
-            if inner.kind == messages.ACCESS:
-                if len(inner.body) != 32:
-                    raise wire.WireError("an access key of the wrong size")
-                self.contacts.heard_access(contact, inner.body, inner.sent)
             if inner.kind != messages.TEXT:
                 self.store.add_message(sender, message_id, {"direction": Direction.CONTROL})
                 if inner.kind != messages.ACCESS:
