@@ -859,3 +859,21 @@ def test_contacts_strangers_sets_the_policy_the_node_is_told(homes):
     with pytest.raises(UsageError):
         asyncio.run(ops.call(engine, "contacts.strangers", {"policy": "pow", "bits": 30}))
     assert engine.strangers() == 255
+
+
+def test_a_name_first_heard_of_from_a_message_is_confirmed_by_a_lookup(homes):
+    """Mallory seals a message as from carol, whom bob does not know yet: it is taken in
+    under the keys it carries, then carol is looked up at once, and the node's keys for
+    her win: a key change, told, that blocks sending until trusted."""
+    bob, carol, mallory = Person(homes("bob")), Person(homes("carol")), Person(homes("mallory"))
+    with mallory.profile.store.transaction():
+        mallory.profile.store.put("username", "carol")
+    received = bob.take(*mallory.seal_for(bob, "hi, carol here"))
+    assert received.sender == "carol"
+    bob.contacts.link = ScriptedLink(lambda kind, body: bundle_answer(carol))
+    asyncio.run(bob.intake.confirm_first_heard())
+    contact = bob.contacts.known("carol")
+    assert contact.changed and contact.new_identity == carol.profile.identity.signing_public
+    assert KeyChangedEvent("carol") in bob.events
+    asyncio.run(bob.intake.confirm_first_heard())  # once
+    assert len(bob.contacts.link.requests) == 1

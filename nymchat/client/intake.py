@@ -46,6 +46,7 @@ class Intake:
         self.profile, self.store = profile, profile.store
         self.contacts, self.sessions = contacts, sessions
         self.events, self.node_key = events, node_key
+        self._first_heard: set[str] = set()  # names pinned from a message: to confirm
 
     def take(
         self, message_id: bytes, payload: bytes, handshake: Handshake, peer: str | None = None
@@ -120,7 +121,8 @@ class Intake:
         """The keys a session-opening message carries, checked and pinned (within a
         transaction). The name beside them is only claimed (the node vouches for no
         sender now), so keys other than a contact's pinned ones are refused: a changed
-        key is learned from the node, by a lookup."""
+        key is learned from the node, by a lookup; and a new name is looked up at once
+        (`confirm_first_heard`)."""
         messages.check_account_key(keys.identity, keys.account_key, keys.account_signature)
         messages.check_agreement_key(keys.identity, keys.agreement, keys.agreement_signature)
         if contact is not None and keys.identity not in (contact.identity, contact.new_identity):
@@ -128,7 +130,20 @@ class Intake:
                 f"a message claims to be from {sender} with a key other than theirs: "
                 f"ignored (`nymchat lookup {sender}` asks the node for their key)"
             )
+        if contact is None:
+            self._first_heard.add(sender)
         return self.contacts.pin(sender, keys.identity, keys.account_key, keys.agreement)
+
+    async def confirm_first_heard(self) -> None:
+        """Names first heard of from a message, pinned with the keys it carried, are
+        looked up at once: the node's word for a name wins, and keys other than the
+        message's are then a change (told, and blocking sends until trusted)."""
+        while self._first_heard:
+            name = self._first_heard.pop()
+            try:
+                await self.contacts.lookup(name)
+            except NymchatError as e:
+                log.info("%s, first heard of from a message, was not looked up: %s", name, e)
 
     def _receipt(self, sender: str, inner: messages.Inner) -> None:
         """A receipt for one of our messages to `sender` (theirs only): the outbox, a
