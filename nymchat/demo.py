@@ -82,7 +82,9 @@ class Demo:
         node = self._spawn(
             "node",
             "--nym",
-            f"{self.url}/node",
+            f"{self.url}/node-1",
+            "--nym",
+            f"{self.url}/node-2",  # a second frontend: messages go sealed
             "--data",
             str(self.dir / "node"),
             "--pow-difficulty",
@@ -241,7 +243,10 @@ class Demo:
         say()
         say('Try it by hand, two people in four terminals (README.md, "By hand"):')
         say(f"  1. {me} mixnet")
-        say(f"  2. {me} node --nym ws://127.0.0.1:1977/node --data ~/nymchat-node")
+        say(
+            f"  2. {me} node --nym ws://127.0.0.1:1977/node-1 --nym ws://127.0.0.1:1977/node-2"
+            " --data ~/nymchat-node"
+        )
         say(f"  3. {me} --home ~/alice chat   (the first run creates an identity and registers:")
         say("     give it ~/nymchat-node/contact.txt, and keep the nym-client it offers)")
         say(f"  4. {me} --home ~/bob chat     (the same, as bob; then /msg alice hi)")

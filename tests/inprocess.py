@@ -152,16 +152,19 @@ class InProcessTransport:
 
 class InProcessNode:
     """The node: its service and store live as long as the network; `stop` and `start`
-    take its process (and its nym-client) away and bring it back."""
+    take its process (and its nym-clients, one per frontend) away and bring it back."""
 
-    def __init__(self, mixnet: InProcessMixnet, data: Path, config: NodeConfig):
+    def __init__(self, mixnet: InProcessMixnet, data: Path, config: NodeConfig, frontends: int = 2):
         self.mixnet = mixnet
+        self.frontend_count = frontends
         self.identity = _native.Identity.generate()
         data.mkdir(parents=True, exist_ok=True)
         self.store = NodeStore(data / "node.db")
         self.service = NodeService(self.identity, self.store, config)
         self.contact: NodeContact | None = None
-        self._running: tuple[asyncio.Event, asyncio.Task, InProcessTransport] | None = None
+        self.frontends: list[InProcessTransport] = []
+        self.runner: NodeRunner | None = None
+        self._running: tuple[asyncio.Event, asyncio.Task] | None = None
 
     @property
     def relayed(self) -> int:
@@ -169,21 +172,25 @@ class InProcessNode:
         return self.service.counts[("send", "ok")]
 
     async def start(self) -> None:
-        transport = InProcessTransport(self.mixnet, "node")
-        address = await transport.start()
-        self.contact = NodeContact(self.identity.signing_public, (address,))
+        self.frontends = [
+            InProcessTransport(self.mixnet, f"node-{n}") for n in range(1, self.frontend_count + 1)
+        ]
+        addresses = tuple([await transport.start() for transport in self.frontends])
+        self.contact = NodeContact(self.identity.signing_public, addresses)
         stop = asyncio.Event()
-        task = asyncio.create_task(NodeRunner(self.service, transport).run(stop))
-        self._running = stop, task, transport
+        self.runner = NodeRunner(self.service, self.frontends)
+        task = asyncio.create_task(self.runner.run(stop))
+        self._running = stop, task
 
     async def stop(self) -> None:
         if self._running is None:
             return
-        stop, task, transport = self._running
+        stop, task = self._running
         self._running = None
         stop.set()
         await asyncio.wait_for(task, WAIT)
-        await transport.close()
+        for transport in self.frontends:
+            await transport.close()
 
     async def aclose(self) -> None:
         await self.stop()
@@ -191,11 +198,15 @@ class InProcessNode:
 
 
 class Network:
-    def __init__(self, root: Path, stack: AsyncExitStack, timeout: float, attempts: int):
+    def __init__(
+        self, root: Path, stack: AsyncExitStack, timeout: float, attempts: int, frontends: int
+    ):
         self.root, self.stack = root, stack
         self.timeout, self.attempts = timeout, attempts
         self.mixnet = InProcessMixnet(root / "mixnet")
-        self.node = InProcessNode(self.mixnet, root / "node", NodeConfig(pow_difficulty=0))
+        self.node = InProcessNode(
+            self.mixnet, root / "node", NodeConfig(pow_difficulty=0), frontends
+        )
         self.transports: dict[Engine, InProcessTransport] = {}
         self._closers: dict[Engine, AsyncExitStack] = {}
 
@@ -256,10 +267,11 @@ class _Link(NodeLink):
 
 
 @asynccontextmanager
-async def network(root: Path, timeout: float = 5.0, attempts: int = 2):
-    """A mixnet and a running node; engines made with `net.engine`, all closed after."""
+async def network(root: Path, timeout: float = 5.0, attempts: int = 2, frontends: int = 2):
+    """A mixnet and a running node with `frontends` nym-clients; engines made with
+    `net.engine`, all closed after."""
     async with AsyncExitStack() as stack:
-        net = Network(root, stack, timeout, attempts)
+        net = Network(root, stack, timeout, attempts, frontends)
         await net.node.start()
         try:
             yield net

@@ -100,15 +100,17 @@ class MixnetProcess:
 
 
 class NodeProcess:
-    """`nymchat node` on a mixnet's virtual client `name`."""
+    """`nymchat node` answering on `frontends` nym-clients: `nym_url`, then `nym_url-2`,
+    ... (on a mixnet: its virtual clients NAME, NAME-2, ...)."""
 
     PASSWORD = "operator password"
 
-    def __init__(self, data: Path, shiv_root: Path, nym_url: str, *args: str):
+    def __init__(self, data: Path, shiv_root: Path, nym_url: str, *args: str, frontends: int = 2):
         self.data = data
         self.log = data.with_name(data.name + ".log")
+        urls = [nym_url] + [f"{nym_url}-{n}" for n in range(2, frontends + 1)]
         self.proc = subprocess.Popen(
-            [str(DIST), "node", "--nym", nym_url, "--data", str(data), *args],
+            [str(DIST), "node", *(f"--nym={url}" for url in urls), "--data", str(data), *args],
             stdout=subprocess.PIPE,
             stderr=self.log.open("a"),
             text=True,

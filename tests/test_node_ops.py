@@ -29,7 +29,7 @@ def test_print_config_shows_each_setting_and_its_origin(shiv_root, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     lines = dict(line.split(" = ", 1) for line in out.stdout.splitlines())
-    assert lines["nym"] == '"ws://flag"  # command line'
+    assert lines["nym"] == '["ws://flag"]  # command line'  # a list: --nym repeats
     assert lines["retention_days"] == "7  # environment"
     assert lines["pow_difficulty"] == f"20  # {data / 'node.toml'}"
     assert lines["freshness"] == "120  # default"
@@ -77,7 +77,8 @@ def test_metrics_on_loopback(start_mixnet, start_node, tmp_path):
     assert "nymchat_node_users 1" in page
     assert "nymchat_node_queued_messages 1" in page
     assert 'nymchat_node_requests_total{kind="send",result="ok"} 1' in page
-    assert "nymchat_node_nym_connected 1" in page
+    assert "nymchat_node_frontends 2" in page
+    assert "nymchat_node_frontends_connected 2" in page
     assert "nymchat_node_relay_seconds_count 0" in page
     assert "alice" not in page and "note to self" not in page
 
@@ -94,22 +95,37 @@ def test_metrics_refuse_other_interfaces(shiv_root, tmp_path):
     assert "give a loopback HOST:PORT" in out.stderr
 
 
-def fake_nym_client(tmp_path, shiv_root) -> tuple[str, int]:
-    """A stand-in nym-client: `init` marks (and notes its environment), `run` notes its
-    environment and is the local mixnet. Returns its path and port."""
+def free_ports(n: int) -> int:
+    """The first of `n` consecutive loopback ports free now."""
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            first = s.getsockname()[1]
+        try:
+            for port in range(first + 1, first + n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+
+
+def fake_nym_client(tmp_path, shiv_root, clients: int = 2) -> tuple[str, int]:
+    """A stand-in nym-client: `init --id ID --port P` marks (and notes its environment and
+    port), `run --id ID` notes its environment and is a local mixnet on ID's port (one per
+    id: a client reaches the node's frontend k on port + k - 1). Returns its path and the
+    first port."""
+    port = free_ports(clients)
     fake = tmp_path / "fake-nym-client"
     fake.write_text(f"""#!/bin/sh
 env > {tmp_path}/env-"$1"
 case "$1" in
-  init) echo "$@" >> {tmp_path}/init-calls; exit 0 ;;
-  run) echo $$ > {tmp_path}/nym-client.pid
-       SHIV_ROOT={shiv_root} exec {DIST} mixnet --port {port} --delay zero \\
-           --state {tmp_path}/mixnet ;;
+  init) echo "$@" >> {tmp_path}/init-calls; echo "$5" > {tmp_path}/port-"$3"; exit 0 ;;
+  run) echo $$ > {tmp_path}/nym-client-"$3".pid
+       SHIV_ROOT={shiv_root} exec {DIST} mixnet --port "$(cat {tmp_path}/port-"$3")" \\
+           --delay zero --state {tmp_path}/mixnet-"$3" ;;
 esac
 exit 3
 """)
@@ -118,7 +134,7 @@ exit 3
 
 
 def test_supervised_nym_client_is_started_and_restarted(shiv_root, tmp_path):
-    """The node initialises its nym-client once, runs it, restarts it when it dies, and
+    """The node initialises its nym-clients once, runs them, restarts one when it dies, and
     reconnects."""
     fake, port = fake_nym_client(tmp_path, shiv_root)
     node = NodeProcess(
@@ -131,14 +147,12 @@ def test_supervised_nym_client_is_started_and_restarted(shiv_root, tmp_path):
         "nymchat-node",
         "--pow-difficulty",
         "0",
+        frontends=1,  # one --nym: the node runs --frontends (2) nym-clients from its port
     )
     try:
-        assert (tmp_path / "init-calls").read_text().split() == [
-            "init",
-            "--id",
-            "nymchat-node",
-            "--port",
-            str(port),
+        assert sorted((tmp_path / "init-calls").read_text().splitlines()) == [
+            f"init --id nymchat-node --port {port}",
+            f"init --id nymchat-node-2 --port {port + 1}",
         ]
 
         async def use(name):
@@ -146,7 +160,7 @@ def test_supervised_nym_client_is_started_and_restarted(shiv_root, tmp_path):
                 return (await c.register(name)).kind
 
         assert asyncio.run(use("alice")) is Kind.REGISTERED
-        os.kill(int((tmp_path / "nym-client.pid").read_text()), signal.SIGKILL)
+        os.kill(int((tmp_path / "nym-client-nymchat-node.pid").read_text()), signal.SIGKILL)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -156,7 +170,7 @@ def test_supervised_nym_client_is_started_and_restarted(shiv_root, tmp_path):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)
-        assert len((tmp_path / "init-calls").read_text().splitlines()) == 1
+        assert len((tmp_path / "init-calls").read_text().splitlines()) == 2
     finally:
         assert node.stop() == 0
 
@@ -171,6 +185,7 @@ def test_the_supervised_nym_client_never_sees_the_node_password(shiv_root, tmp_p
         fake,
         "--nym-id",
         "nymchat-node",
+        frontends=1,
     )
     node.stop()
     for step in ("init", "run"):
@@ -206,7 +221,9 @@ def test_logs_are_structured_and_hold_no_content_or_names(start_mixnet, start_no
     from nymchat.nym import base58
 
     entries = [json.loads(line) for line in node.log.read_text().splitlines()]
-    assert {"serving 0 users with 0 queued messages", "stopped"} <= {e["msg"] for e in entries}
+    assert {"serving 0 users with 0 queued messages on 2 frontends", "stopped"} <= {
+        e["msg"] for e in entries
+    }
     text = node.log.read_text()
     assert "secret words" not in text and "alice" not in text
     assert base58.encode(tags[0].body["message_id"]) not in text

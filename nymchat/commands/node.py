@@ -5,7 +5,15 @@ import json
 import logging
 from pathlib import Path
 
-from nymchat.node.settings import PASSWORD_ENV, SETTINGS, SettingsError, add_arguments, resolve
+from nymchat.node.settings import (
+    PASSWORD_ENV,
+    SETTINGS,
+    FrontendPlan,
+    SettingsError,
+    add_arguments,
+    frontends,
+    resolve,
+)
 
 __all__ = ["add_arguments", "run"]
 log = logging.getLogger("nymchat.node")
@@ -91,14 +99,13 @@ async def _connect(transport, supervisor, supervised, stop) -> bool:
             )
 
 
-async def _serve(settings: dict, identity) -> None:
+async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
     import asyncio
     import os
 
     from nymchat.errors import NymchatError
-    from nymchat.files import write_atomic
     from nymchat.node.metrics import serve as serve_metrics
-    from nymchat.node.runner import NodeRunner
+    from nymchat.node.runner import NodeRunner, now_ms
     from nymchat.node.service import NodeConfig, NodeService
     from nymchat.node.store import NodeStore
     from nymchat.nym.transport import NymClient
@@ -123,8 +130,8 @@ async def _serve(settings: dict, identity) -> None:
         lookups_unregistered_per_min=settings["lookups_unregistered_per_min"],
     )
     service = NodeService(identity, store, config)
-    transport = NymClient(settings["nym"])
-    runner = NodeRunner(service, transport)
+    transports = [NymClient(frontend.url) for frontend in plan]
+    runner = NodeRunner(service, transports, lambda addresses: _publish(data, identity, addresses))
     metrics = None
     if settings["metrics"]:
         try:
@@ -138,43 +145,62 @@ async def _serve(settings: dict, identity) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     on_stop_signals(loop, stop.set)
-    supervisor = supervised = None
+    supervisors: list = [None] * len(plan)
+    supervised: list = [None] * len(plan)
     if settings["nym_client_bin"]:
-        from urllib.parse import urlsplit
-
         from nymchat.nym.supervisor import NymClientSupervisor
 
-        supervisor = NymClientSupervisor(
-            settings["nym_client_bin"],
-            settings["nym_id"],
-            urlsplit(settings["nym"]).port or 1977,
-            data,
-        )
-        supervisor.check()
-        supervised = asyncio.create_task(supervisor.supervise(stop))
+        for n, frontend in enumerate(plan):
+            assert frontend.nym_id is not None  # planned with the binary
+            supervisors[n] = NymClientSupervisor(
+                settings["nym_client_bin"], frontend.nym_id, frontend.port, data
+            )
+            supervisors[n].check()
+        supervised = [asyncio.create_task(s.supervise(stop)) for s in supervisors]
     try:
-        if await _connect(transport, supervisor, supervised, stop):
-            address = transport.address
-            assert address is not None  # learnt on connecting
-            contact = NodeContact(identity.signing_public, (address,))
-            write_atomic(data / "contact.txt", f"{contact}\n".encode(), mode=0o644)
-            write_atomic(data / "nym_address.txt", f"{address}\n".encode(), mode=0o644)
+        connected = True
+        for each in zip(transports, supervisors, supervised, strict=True):
+            # in order: frontend 1's failure is the one told (the nym-clients start together)
+            connected = connected and await _connect(*each, stop)
+        if connected:
+            runner.describe(now_ms())  # every address is known: contact.txt is written
+            assert runner.published is not None
+            if len(plan) == 1:
+                log.warning(
+                    "one frontend: this node's users cannot seal their messages (the node "
+                    "learns who writes to whom); run a second nym-client and add --nym URL, "
+                    "or --frontends 2 with --nym-client-bin"
+                )
+            contact = NodeContact(identity.signing_public, runner.published)
             print(f"node contact: {contact}", flush=True)
             log.info(
-                "serving %d users with %d queued messages",
+                "serving %d users with %d queued messages on %d frontends",
                 store.count_users(),
                 store.count_queued(),
+                len(plan),
             )
             await runner.run(stop)
     finally:
         stop.set()
-        await transport.close()
+        for transport in transports:
+            await transport.close()
         if metrics is not None:
             metrics.close()
-        if supervised is not None and not supervised.done():
-            await supervised
+        # (a supervisor's failure was raised by `_connect`; another's would only repeat it)
+        await asyncio.gather(*(t for t in supervised if t is not None), return_exceptions=True)
         store.close()
     log.info("stopped")
+
+
+def _publish(data: Path, identity, addresses) -> None:
+    """contact.txt and nym_address.txt for the frontends' addresses, in id order."""
+    from nymchat.files import write_atomic
+    from nymchat.protocol.contact import NodeContact
+
+    contact = NodeContact(identity.signing_public, tuple(addresses))
+    write_atomic(data / "contact.txt", f"{contact}\n".encode(), mode=0o644)
+    lines = "".join(f"{address}\n" for address in addresses)
+    write_atomic(data / "nym_address.txt", lines.encode(), mode=0o644)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -202,13 +228,17 @@ def run(args: argparse.Namespace) -> int:
             )
     if bool(settings["nym_client_bin"]) != bool(settings["nym_id"]):
         raise UsageError("--nym-client-bin and --nym-id go together")
+    try:
+        plan = frontends(settings)
+    except SettingsError as e:
+        raise UsageError(str(e)) from None
     from nymchat.home import ensure_home, lock
 
     data = ensure_home(Path(settings["data"]))
     held = lock(data, "node")  # a second node would overwrite contact.txt with its address
     try:
         identity = _node_identity(data, settings)
-        asyncio.run(_serve(settings, identity))
+        asyncio.run(_serve(settings, plan, identity))
     finally:
         held.close()
     return 0

@@ -47,7 +47,8 @@ def render(node) -> str:
     ]
     lines += [
         "# HELP nymchat_node_dropped_total Incoming messages dropped before decoding "
-        "(rate_limited, intake_full: silently, per sender tag).",
+        "(rate_limited, intake_full: silently, per route), or answers dropped "
+        "(unknown_frontend, frontend_down).",
         "# TYPE nymchat_node_dropped_total counter",
     ]
     lines += [
@@ -55,9 +56,12 @@ def render(node) -> str:
         for reason, n in sorted({**node.dropped, **node.intake.dropped}.items())
     ]
     lines += [
-        "# HELP nymchat_node_nym_connected Whether the nym-client websocket is up.",
-        "# TYPE nymchat_node_nym_connected gauge",
-        f"nymchat_node_nym_connected {int(node.transport.connected)}",
+        "# HELP nymchat_node_frontends Frontends (nym-clients) the node answers on.",
+        "# TYPE nymchat_node_frontends gauge",
+        f"nymchat_node_frontends {len(node.frontends)}",
+        "# HELP nymchat_node_frontends_connected Frontends whose nym-client websocket is up.",
+        "# TYPE nymchat_node_frontends_connected gauge",
+        f"nymchat_node_frontends_connected {node.connected}",
         "# HELP nymchat_node_relay_seconds From a message's acceptance to its "
         "acknowledgement by the recipient.",
         "# TYPE nymchat_node_relay_seconds histogram",

@@ -1,33 +1,63 @@
-"""The node's I/O: frames in from the nym-client, reassembled fairly per sender tag,
-through the intake (rate per tag, fair queues) in batches to the service, signed answers
-and pushes back out as `reply`s; re-pushes and housekeeping on timers."""
+"""The node's I/O: frames in from its nym-clients (frontends), reassembled fairly per route,
+through the intake (rate per route, fair queues) in batches to the service, signed answers
+and pushes back out as `reply`s through the frontend of their route; the signed frontend
+descriptor; re-pushes and housekeeping on timers.
+
+A route is the frontend's id (u16 big-endian) followed by the nym sender tag it received:
+a sender tag means something only to the nym-client that received it (it holds the SURBs),
+so the service keys everything by route and only this module splits one."""
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 from nymchat import _native
 from nymchat.errors import FramingError
 from nymchat.node.intake import Intake
 from nymchat.node.service import NodeService, Outgoing
-from nymchat.nym.transport import NymClient
+from nymchat.nym.address import Address
+from nymchat.nym.transport import NOT_CONNECTED, NymClient
+from nymchat.protocol import wire
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 256
 PUSH_INTERVAL = 1.0
 MAINTENANCE_INTERVAL = 60.0
 MAX_REQUEST_BYTES = 256 << 10
+RESIGN_MS = 86_400_000  # between two signatures of an unchanged descriptor
+SEND_PATIENCE = 5.0  # seconds one answer may wait for its frontend's websocket
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def route(frontend: int, sender_tag: bytes) -> bytes:
+    return frontend.to_bytes(2, "big") + sender_tag
+
+
+def split_route(key: bytes) -> tuple[int, bytes]:
+    return int.from_bytes(key[:2], "big"), key[2:]
+
+
 class NodeRunner:
-    def __init__(self, service: NodeService, transport: NymClient):
+    """Runs the service on `transports`, frontend k being `transports[k - 1]`.
+    `on_published(addresses)` is told the frontends' addresses (in id order) each time a
+    descriptor is signed with addresses other than the last one's."""
+
+    def __init__(
+        self,
+        service: NodeService,
+        transports: Sequence[NymClient],
+        on_published: Callable[[tuple[Address, ...]], None] = lambda addresses: None,
+    ):
         self.service = service
-        self.transport = transport
-        # Fair per sender tag: a tag's frames can only evict that tag's own messages.
+        self.frontends = dict(enumerate(transports, 1))
+        self.on_published = on_published
+        # Fair per route: a route's frames can only evict that route's own messages.
         self.reassembler = _native.Reassembler(
             max_message_bytes=MAX_REQUEST_BYTES,
             max_pending_bytes=64 << 20,
@@ -38,13 +68,32 @@ class NodeRunner:
         )
         self.intake = Intake(service.config.requests_per_s, service.config.request_burst)
         self.work = asyncio.Event()
-        self.dropped = {"no_tag": 0, "bad_frame": 0}
+        self.dropped: Counter[str] = Counter(
+            no_tag=0, bad_frame=0, unknown_frontend=0, frontend_down=0
+        )
+        self.published: tuple[Address, ...] | None = None  # the signed descriptor's
+        self.issued: int | None = None  # when it was signed (ms)
+        self._addresses_changed = asyncio.Event()
+        for frontend, transport in self.frontends.items():
+            transport.on_change = self._watch(frontend)
+
+    def _watch(self, frontend: int) -> Callable[[str], None]:
+        def changed(change: str) -> None:
+            if change == "disconnected":
+                log.warning("frontend %d lost its nym-client; the others carry on", frontend)
+            else:
+                self._addresses_changed.set()  # re-signed if an address is new
+
+        return changed
+
+    @property
+    def connected(self) -> int:
+        return sum(transport.connected for transport in self.frontends.values())
 
     async def run(self, stop: asyncio.Event) -> None:
-        tasks = [
-            asyncio.create_task(coroutine)
-            for coroutine in (self._receive(), self._process(), self._repush(), self._maintain())
-        ]
+        coroutines = [self._receive(frontend) for frontend in self.frontends]
+        coroutines += [self._process(), self._repush(), self._maintain(), self._describe()]
+        tasks = [asyncio.create_task(coroutine) for coroutine in coroutines]
         try:
             await stop.wait()
         finally:
@@ -55,24 +104,25 @@ class NodeRunner:
             while batch := self.intake.take(MAX_BATCH):
                 await self._send(self.service.handle_batch(batch, now_ms()))
 
-    async def _receive(self) -> None:
+    async def _receive(self, frontend: int) -> None:
         loop = asyncio.get_running_loop()
         count = 0
-        async for received in self.transport:
+        async for received in self.frontends[frontend]:
             count += 1
             if count % MAX_BATCH == 0:
                 await asyncio.sleep(0)  # a flood of frames must not starve the answering
             if received.sender_tag is None:  # a node answers only what it can reply to
                 self.dropped["no_tag"] += 1
                 continue
+            key = route(frontend, received.sender_tag)
             try:
-                done = self.reassembler.push(received.message, loop.time(), received.sender_tag)
+                done = self.reassembler.push(received.message, loop.time(), key)
             except FramingError as e:
                 self.dropped["bad_frame"] += 1
                 log.debug("dropped a bad frame: %s", e)
                 continue
             if done is not None and self.intake.offer(
-                done[1], received.sender_tag, now_ms(), self.service.known_tag
+                done[1], key, now_ms(), self.service.known_tag
             ):
                 self.work.set()
 
@@ -95,7 +145,59 @@ class NodeRunner:
                 log.info("dropped %d messages past the retention period", expired)
             await asyncio.sleep(MAINTENANCE_INTERVAL)
 
+    async def _describe(self) -> None:
+        """Signs the descriptor once every frontend's address is known, again every day,
+        and at once when a frontend comes back with another address."""
+        while True:
+            now = now_ms()
+            due = self.issued is not None and now - self.issued >= RESIGN_MS
+            self.describe(now, always=due)
+            left = RESIGN_MS if self.issued is None else self.issued + RESIGN_MS - now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._addresses_changed.wait(), max(left, 1000) / 1000)
+            self._addresses_changed.clear()
+
+    def describe(self, now: int, always: bool = False) -> None:
+        """Signs a descriptor of the frontends and gives it to the service, if every
+        address is known and (unless `always`) one is new since the last signature."""
+        addresses = tuple(
+            transport.address
+            for transport in self.frontends.values()
+            if transport.address is not None
+        )
+        if len(addresses) < len(self.frontends) or (not always and addresses == self.published):
+            return
+        descriptor = wire.Descriptor(
+            node=self.service.identity.signing_public,
+            issued=now,
+            expires=now + wire.DESCRIPTOR_TTL_MS,
+            frontends=tuple(
+                wire.Frontend(frontend, str(address))
+                for frontend, address in zip(self.frontends, addresses, strict=True)
+            ),
+        )
+        self.service.descriptor = wire.encode_descriptor(self.service.identity, descriptor)
+        self.issued = now
+        if addresses != self.published:
+            self.published = addresses
+            log.info("signed the descriptor of %d frontends", len(addresses))
+            self.on_published(self.published)
+
     async def _send(self, outgoing: list[Outgoing]) -> None:
+        """Each answer or push out through its route's frontend; one for a frontend that
+        does not exist or is down is dropped and counted."""
         for out in outgoing:
-            for frame in _native.encode_frames(out.message, out.frame_id):
-                await self.transport.reply(out.tag, frame)
+            frontend, tag = split_route(out.tag)
+            transport = self.frontends.get(frontend)
+            if transport is None or not tag:
+                self.dropped["unknown_frontend"] += 1
+                continue
+            if not transport.connected:
+                self.dropped["frontend_down"] += 1
+                continue
+            try:
+                async with asyncio.timeout(SEND_PATIENCE):  # it went down meanwhile
+                    for frame in _native.encode_frames(out.message, out.frame_id):
+                        await transport.reply(tag, frame)
+            except (TimeoutError, *NOT_CONNECTED):
+                self.dropped["frontend_down"] += 1

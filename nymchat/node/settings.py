@@ -19,10 +19,18 @@ class Setting:
     default: Any
     help: str
     metavar: str | None = None
+    many: bool = False  # repeatable flag, TOML string or list, env separated by commas
 
 
 SETTINGS = [
-    Setting("nym", str, "ws://127.0.0.1:1977", "websocket URL of the node's nym-client", "URL"),
+    Setting(
+        "nym",
+        str,
+        ["ws://127.0.0.1:1977"],
+        "websocket URL of a nym-client of the node (a frontend); repeat for several",
+        "URL",
+        many=True,
+    ),
     Setting("data", str, None, "data directory (default: HOME/node)", "DIR"),
     Setting(
         "password_file",
@@ -77,6 +85,14 @@ SETTINGS = [
         "PATH",
     ),
     Setting("nym_id", str, None, "the supervised nym-client's --id", "ID"),
+    Setting(
+        "frontends",
+        int,
+        None,
+        "nym-clients the node answers on: with --nym-client-bin, N supervised ones (default 2)"
+        ", the --nym URL's port and the next ones; else one per --nym",
+        "N",
+    ),
 ]
 
 
@@ -98,9 +114,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             type=s.type,
             metavar=s.metavar,
             default=None,
+            action="append" if s.many else "store",
             help=f"{s.help} [env {ENV_PREFIX}{s.name.upper()}]"
-            + (f" (default {s.default})" if s.default is not None else ""),
+            + (f" (default {_shown(s.default)})" if s.default is not None else ""),
         )
+
+
+def _shown(value: Any) -> str:
+    return ",".join(value) if isinstance(value, list) else str(value)
 
 
 class SettingsError(ValueError):
@@ -126,17 +147,29 @@ def resolve(args: argparse.Namespace, home: Path) -> tuple[dict, dict]:
             name = key.replace("-", "_")
             if name not in known:
                 raise SettingsError(f"{config}: unknown setting '{key}'")
-            if known[name].type is float and isinstance(value, int):
+            setting = known[name]
+            if setting.type is float and isinstance(value, int):
                 value = float(value)
-            if not isinstance(value, known[name].type):
-                raise SettingsError(f"{config}: '{key}' must be a {known[name].type.__name__}")
+            if setting.many and isinstance(value, setting.type):
+                value = [value]
+            if setting.many and not (
+                isinstance(value, list) and all(isinstance(v, setting.type) for v in value)
+            ):
+                raise SettingsError(
+                    f"{config}: '{key}' must be a {setting.type.__name__}"
+                    f" or a list of {setting.type.__name__}"
+                )
+            if not setting.many and not isinstance(value, setting.type):
+                raise SettingsError(f"{config}: '{key}' must be a {setting.type.__name__}")
             values[name], origin[name] = value, str(config)
         if args.config and not (args.node_data or env["data"]) and values["data"]:
             data = Path(values["data"]).expanduser()  # as `--print-config` wrote it
     for s in SETTINGS:
-        if env[s.name] is not None:
+        if (text := env[s.name]) is not None:
             try:
-                values[s.name] = s.type(env[s.name])
+                values[s.name] = (
+                    [s.type(v.strip()) for v in text.split(",")] if s.many else s.type(text)
+                )
             except ValueError:
                 raise SettingsError(
                     f"{ENV_PREFIX}{s.name.upper()} must be a {s.type.__name__}"
@@ -147,3 +180,66 @@ def resolve(args: argparse.Namespace, home: Path) -> tuple[dict, dict]:
             values[s.name], origin[s.name] = flag, "command line"
     values["data"] = str(data)
     return values, origin
+
+
+MAX_FRONTENDS = 16
+DEFAULT_FRONTENDS = 2  # with a supervised nym-client: sealed sending works out of the box
+DEFAULT_PORT = 1977  # the nym-client's own
+
+
+@dataclass(frozen=True)
+class FrontendPlan:
+    id: int  # 1..N: the slot, in the contact string's order
+    url: str
+    port: int  # the URL's
+    nym_id: str | None  # the supervised nym-client's --id, None if the operator runs it
+
+
+def frontends(values: dict) -> list[FrontendPlan]:
+    """The nym-clients the node answers on, from the effective settings; `SettingsError`
+    for a combination that cannot work."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    urls, count = values["nym"], values["frontends"]
+    if len(set(urls)) != len(urls):
+        raise SettingsError("--nym names a URL twice: each frontend needs a nym-client of its own")
+    for url in urls:
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 (raises on a bad port)
+        except ValueError:
+            raise SettingsError(f"--nym {url}: the port is not valid") from None
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise SettingsError(f"--nym {url}: give a websocket URL, e.g. ws://127.0.0.1:1977")
+    if count is not None and not 1 <= count <= MAX_FRONTENDS:
+        raise SettingsError(f"--frontends must be 1 to {MAX_FRONTENDS}")
+    binary, nym_id = values["nym_client_bin"], values["nym_id"]
+    if not binary:
+        if count is not None and count != len(urls):
+            raise SettingsError(
+                f"--frontends {count} but {len(urls)} --nym URL(s): without --nym-client-bin "
+                "the node answers on one nym-client per --nym"
+            )
+        return [
+            FrontendPlan(n, url, urlsplit(url).port or DEFAULT_PORT, None)
+            for n, url in enumerate(urls, 1)
+        ]
+    if len(urls) != 1:
+        raise SettingsError(
+            "with --nym-client-bin give one --nym URL: frontend k listens on its port + k - 1"
+        )
+    count = DEFAULT_FRONTENDS if count is None else count
+    first = urlsplit(urls[0])
+    port = first.port or DEFAULT_PORT
+    if port + count - 1 > 65535:
+        raise SettingsError(f"--nym {urls[0]}: no room for {count} ports from {port}")
+    host = f"[{first.hostname}]" if ":" in first.hostname else first.hostname
+    return [
+        FrontendPlan(
+            n,
+            urlunsplit(first._replace(netloc=f"{host}:{port + n - 1}")),
+            port + n - 1,
+            nym_id if n == 1 else f"{nym_id}-{n}",
+        )
+        for n in range(1, count + 1)
+    ]
