@@ -19,7 +19,6 @@ from typing import IO
 
 from nymchat import keystore
 from nymchat.children import child_env
-from nymchat.client import messages
 from nymchat.client.connect import connect
 from nymchat.client.engine import Engine
 from nymchat.client.profile import Profile
@@ -201,7 +200,7 @@ class Demo:
             .read()
             .decode()
         )
-        found = re.search(r'requests_total\{kind="send",result="ok"\} (\d+)', page)
+        found = re.search(r'requests_total\{kind="sealed_send",result="ok"\} (\d+)', page)
         return int(found.group(1)) if found else 0
 
     async def _say(
@@ -215,22 +214,26 @@ class Demo:
         say(f"  {name} -> {to}: {block(message.text)}   [decrypted by {to} in {elapsed:.0f} ms]")
 
     def _show_node(self) -> None:
-        """What the node holds: public keys, sender tags, and ciphertext it cannot read."""
+        """What the node holds: keyed hashes of names, routes, and for each queued message
+        its recipient, size and time, but no sender and nothing it can read."""
         db = sqlite3.connect(f"file:{self.dir / 'node' / 'node.db'}?mode=ro", uri=True)
         say()
         say("what the node knows right now (read from its database):")
-        for username, tag in db.execute("SELECT username, sender_tag FROM users ORDER BY 1"):
+        label = {}
+        for name_hash, route in db.execute("SELECT name_hash, sender_tag FROM users ORDER BY 1"):
+            label[name_hash] = f"user {name_hash[:4].hex()}"
             say(
-                f"  user {username:<6} sender tag {base58.encode(tag) if tag else '-'}  "
-                "(a reply handle: not an address)"
+                f"  {label[name_hash]}  (a keyed hash of the name: no name in clear)  route "
+                f"{base58.encode(route) if route else '-'}  (a reply handle: not an address)"
             )
-        for recipient, sender, payload in db.execute(
-            "SELECT recipient, sender, payload FROM queue"
+        for recipient, received, payload in db.execute(
+            "SELECT recipient, received, payload FROM queue"
         ):
+            when = time.strftime("%H:%M:%S", time.localtime(received / 1000))
             say(
-                f"  queued for {recipient} from {sender}: {len(payload)} bytes, ciphertext "
-                f"{messages.decode_payload(payload)[1][-8:].hex()}... (every short message, "
-                "receipt or handshake is padded to this size: the node cannot tell them apart)"
+                f"  queued for {label.get(recipient, '?')} at {when}: {len(payload)} bytes, "
+                f"sealed {payload[5:13].hex()}... from: nobody knows (a sealed send names no "
+                "sender; short messages, receipts and handshakes are padded alike)"
             )
         db.close()
         say()

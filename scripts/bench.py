@@ -238,10 +238,8 @@ UNLIMITED = [
     "1e9",
     "--lookups-per-min",
     "1e9",
-    "--lookups-unregistered-per-min",
+    "--sealed-sends-per-min",
     "1e9",
-    "--queue-sender-share",
-    "1",
     "--queue-stranger-share",
     "1",
 ]
@@ -264,16 +262,18 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _populate(data: Path, users: int, queued: int) -> None:
-    """Registers `users` users straight into a node database (as registration would) and
-    queues `queued` messages of 300 bytes for random ones of them."""
+def _populate(data: Path, node_secret: bytes, users: int, queued: int) -> None:
+    """Registers `users` users straight into the database of the node of `node_secret`
+    (as registration would) and queues `queued` messages of 300 bytes for random ones."""
     from nodeclient import one_time_key
 
     from nymchat import _native
+    from nymchat.node.registration import name_key
     from nymchat.node.store import NodeStore
     from nymchat.protocol import wire
 
-    store = NodeStore(data / "node.db")
+    store = NodeStore(data / "node.db", name_key(node_secret))
+    name = store.names.name
     someone = _native.Identity.generate()
     fallback = wire.encode_record(wire.ONE_TIME_KEY, one_time_key(someone, 1, "fallback-key"))
     signature = someone.sign("account-key", bytes(32))
@@ -281,8 +281,8 @@ def _populate(data: Path, users: int, queued: int) -> None:
     for start in range(0, users, batch):
         rows = [
             (
-                f"user{n:07d}",
-                f"user{n:07d}",
+                name(f"user{n:07d}"),
+                store.names.skeleton(f"user{n:07d}"),
                 n.to_bytes(32, "big"),
                 bytes(32),
                 bytes(32),
@@ -294,7 +294,7 @@ def _populate(data: Path, users: int, queued: int) -> None:
         ]
         with store.transaction():
             store.db.executemany(
-                "INSERT INTO users (username, skeleton, identity, agreement, account_key,"
+                "INSERT INTO users (name_hash, skeleton_hash, identity, agreement, account_key,"
                 " account_signature, fallback, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
@@ -303,11 +303,11 @@ def _populate(data: Path, users: int, queued: int) -> None:
     with store.transaction():
         for n in range(queued):
             store.enqueue(
-                f"user{rng.randrange(users):07d}",
+                name(f"user{rng.randrange(users):07d}"),
                 n.to_bytes(16, "big"),
-                "user0000000",
                 os.urandom(300),
                 now,
+                stranger=False,
             )
     store.close()
 
@@ -413,9 +413,9 @@ def node_suite() -> dict:
         node.stop()
         data = tmp / "big"
         data.mkdir(mode=0o700)
-        keystore.create(data, NodeProcess.PASSWORD)
+        node_secret = keystore.create(data, NodeProcess.PASSWORD).secret_bytes()
         populate_start = time.perf_counter()
-        _populate(data, NODE_USERS, NODE_QUEUED)
+        _populate(data, node_secret, NODE_USERS, NODE_QUEUED)
         results["populate_s"] = round(time.perf_counter() - populate_start, 1)
         node = NodeProcess(data, shiv, f"{mixnet.url}/node2", *UNLIMITED)
         started.callback(node.stop)
@@ -495,23 +495,22 @@ def flood_suite() -> dict:
 
     from nymchat import _native, keystore
     from nymchat.errors import NymchatError
+    from nymchat.node.registration import name_key
     from nymchat.node.store import NodeStore
-    from nymchat.protocol import names
     from nymchat.protocol.wire import Kind
 
     def users(data: Path) -> dict[str, "_native.Identity"]:
         """bench-alice and bench-bob, written straight into a new node's database (so any
         version of the node can be measured alike)."""
         data.mkdir(mode=0o700)
-        keystore.create(data, NodeProcess.PASSWORD)
-        store = NodeStore(data / "node.db")
+        node = keystore.create(data, NodeProcess.PASSWORD)
+        store = NodeStore(data / "node.db", name_key(node.secret_bytes()))
         made = {}
         with store.transaction():
             for name in ("bench-alice", "bench-bob"):
                 made[name] = identity = _native.Identity.generate()
                 store.add_user(
                     name,
-                    names.skeleton(name),
                     identity.signing_public,
                     bundle(identity),
                     None,

@@ -24,6 +24,7 @@ from nymchat.client.nodelink import NodeLink
 from nymchat.client.profile import Profile
 from nymchat.mixnet.identities import IdentityStore
 from nymchat.mixnet.model import Mixnet
+from nymchat.node.registration import name_key
 from nymchat.node.runner import NodeRunner
 from nymchat.node.service import NodeConfig, NodeService
 from nymchat.node.store import NodeStore
@@ -159,7 +160,7 @@ class InProcessNode:
         self.frontend_count = frontends
         self.identity = _native.Identity.generate()
         data.mkdir(parents=True, exist_ok=True)
-        self.store = NodeStore(data / "node.db")
+        self.store = NodeStore(data / "node.db", name_key(self.identity.secret_bytes()))
         self.service = NodeService(self.identity, self.store, config)
         self.contact: NodeContact | None = None
         self.frontends: list[InProcessTransport] = []

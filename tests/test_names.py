@@ -96,6 +96,7 @@ class LookupAnswers:
             "username": username,
             "identity": identity.signing_public,
             "bundle": bundle(identity),
+            "strangers": 16,
         }
 
     async def request(self, kind, **body) -> wire.Answer:

@@ -5,7 +5,7 @@ import os
 import sqlite3
 
 import pytest
-from nodeclient import Client, client, one_time_key, run
+from nodeclient import Client, anonymous, client, one_time_key, run
 
 from nymchat import _native
 from nymchat.client.nodelink import NodeRefused
@@ -38,27 +38,33 @@ async def deliveries(c: Client, count: int) -> list[wire.Answer]:
 
 def test_register_lookup_and_one_time_keys(net):
     async def main():
-        async with client(net, "alice") as alice, client(net, "bob") as bob:
+        async with (
+            client(net, "alice") as alice,
+            client(net, "bob") as bob,
+            anonymous(net, "alice-anonymous") as lookups,
+        ):
             assert (await alice.register("Alice")).body == {"username": "alice"}
             await bob.register("bob-the_2nd", keys=2)  # hyphens and underscores work
             seen = []
             for _ in range(3):
-                answer = await alice.request(Kind.LOOKUP, username="BOB-THE_2ND")
+                answer = await lookups.lookup("BOB-THE_2ND")
                 assert answer.body["identity"] == bob.identity.signing_public
+                assert answer.body["strangers"] == 16  # a new user's policy
                 b = answer.body["bundle"]
                 assert b.identity_agreement == bob.identity.agreement_public
                 seen.append(tuple(k.key_id for k in b.one_time_keys))
                 assert b.fallback.key_id == 1000
             assert seen == [(0,), (1,), ()]  # each one-time key handed out once
-            await refused(ErrorCode.NOT_FOUND, alice.request(Kind.LOOKUP, username="nobody"))
+            assert (await lookups.lookup("nobody")).body["code"] == ErrorCode.NOT_FOUND
             # replenish, rotate the fallback
             published = await bob.request(
                 Kind.PUBLISH_KEYS,
                 one_time_keys=tuple(one_time_key(bob.identity, n) for n in range(10, 15)),
                 fallback=one_time_key(bob.identity, 2000, "fallback-key"),
+                agreement_signature=None,
             )
             assert published.body == {"one_time_keys_left": 5}
-            b = (await alice.request(Kind.LOOKUP, username="bob-the_2nd")).body["bundle"]
+            b = (await lookups.lookup("bob-the_2nd")).body["bundle"]
             assert [k.key_id for k in b.one_time_keys] == [10] and b.fallback.key_id == 2000
 
     run(main())
@@ -68,23 +74,28 @@ def test_relay_fetch_ack_and_offline_queue(net):
     _mixnet, _ = net
 
     async def main():
-        bob_identity = _native.Identity.generate()
-        async with client(net, "alice") as alice:
-            await alice.register("alice")
+        bob_identity, access_key = _native.Identity.generate(), os.urandom(32)
+        async with anonymous(net, "alice-anonymous") as alice:
             async with client(net, "bob", bob_identity) as bob:
                 await bob.register("bob")
+                verifier = wire.access_verifier(access_key)
+                set_ = await bob.request(Kind.SET_ACCESS, access_verifier=verifier, strangers=16)
+                assert set_.kind is Kind.ACCESS_SET
             # bob is gone (no websocket): messages wait at the node, acknowledged
             for n in range(5):
-                answer = await alice.request(
-                    Kind.SEND, recipient="bob", message_id=bytes([n]) * 16, payload=b"m%d" % n
+                answer = await alice.seal(
+                    "bob", b"m%d" % n, access_key if n else None, message_id=bytes([n]) * 16
                 )
-                assert answer.body == {"message_id": bytes([n]) * 16}
+                assert (answer.kind, answer.body) == (
+                    Kind.ACCEPTED,
+                    {"message_id": bytes([n]) * 16},
+                )
             async with client(net, "bob", bob_identity) as bob:
                 refreshed = await bob.request(Kind.REFRESH)
                 assert refreshed.body == {"queued": 5}
                 got = await deliveries(bob, 5)
                 assert sorted(p.body["payload"] for p in got) == [b"m%d" % n for n in range(5)]
-                assert {p.body["sender"] for p in got} == {"alice"}
+                assert all(set(p.body) == {"message_id", "sent", "payload"} for p in got)
                 ids = tuple(p.body["message_id"] for p in got[:3])
                 assert (await bob.request(Kind.ACK, message_ids=ids)).body == {"deleted": 3}
                 bob.acked.update(ids)
@@ -98,9 +109,7 @@ def test_relay_fetch_ack_and_offline_queue(net):
                 assert (await bob.request(Kind.FETCH, max=10)).body == {"pushed": 0, "queued": 0}
                 # a retried send (same id) is accepted again but queued once
                 for _ in range(2):
-                    await alice.request(
-                        Kind.SEND, recipient="bob", message_id=b"x" * 16, payload=b"once"
-                    )
+                    await alice.seal("bob", b"once", access_key, message_id=b"x" * 16)
                 assert (await bob.request(Kind.FETCH, max=10)).body["queued"] == 1
 
     run(main())
@@ -108,13 +117,17 @@ def test_relay_fetch_ack_and_offline_queue(net):
 
 def test_unregister_deletes_everything(net):
     async def main():
-        async with client(net, "alice") as alice, client(net, "bob") as bob:
+        async with (
+            client(net, "alice") as alice,
+            client(net, "bob") as bob,
+            anonymous(net, "alice-anonymous") as sealed,
+        ):
             await alice.register("alice")
             await bob.register("bob")
-            await alice.request(Kind.SEND, recipient="bob", message_id=os.urandom(16), payload=b"x")
+            assert (await sealed.seal("bob", b"x")).kind is Kind.ACCEPTED  # a stranger's work
             await refused(ErrorCode.BAD_REQUEST, bob.request(Kind.UNREGISTER, username="alice"))
             assert (await bob.request(Kind.UNREGISTER, username="bob")).kind is Kind.UNREGISTERED
-            await refused(ErrorCode.NOT_FOUND, alice.request(Kind.LOOKUP, username="bob"))
+            assert (await sealed.lookup("bob")).body["code"] == ErrorCode.NOT_FOUND
             await refused(ErrorCode.NOT_REGISTERED, bob.request(Kind.FETCH, max=1))
             await bob.register("bob")  # the name is free again
 
@@ -142,6 +155,7 @@ def test_names_case_look_alikes_and_reserved(net):
 def test_the_node_writes_its_contact_and_address(net):
     _, node = net
     assert (node.data / "contact.txt").read_text().strip() == node.contact
-    address = (node.data / "nym_address.txt").read_text().strip()
-    assert node.contact.endswith(":" + address)
+    addresses = (node.data / "nym_address.txt").read_text().split()
+    assert len(addresses) == 2  # two frontends, one address each, in id order
+    assert node.contact.endswith(":" + ",".join(addresses))
     assert oct((node.data / "identity.json").stat().st_mode & 0o777) == "0o600"

@@ -11,14 +11,14 @@ import subprocess
 import time
 
 import pytest
-from nodeclient import Client, bundle, client, run
+from nodeclient import Anonymous, Client, anonymous, bundle, client, run
 from procs import DIST, clean_env
 from websockets.sync.client import connect
 
 from nymchat import _native
 from nymchat.client.nodelink import NodeRefused
 from nymchat.nym import api
-from nymchat.protocol import wire
+from nymchat.protocol import pow, wire
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import ErrorCode, Kind
 
@@ -42,7 +42,7 @@ async def delivered(c: Client, timeout: float = 5) -> set[bytes]:
 
 def test_malformed_requests_leave_the_node_serving(net):
     mixnet, node = net
-    node_address = NodeContact.parse(node.contact).address.to_bytes()
+    node_address = NodeContact.parse(node.contact).addresses[0].to_bytes()
 
     async def main():
         async with client(net, "alice") as alice:
@@ -55,19 +55,21 @@ def test_malformed_requests_leave_the_node_serving(net):
                 b"[]",
                 os.urandom(1600),
                 b"\x01\x77" + os.urandom(200),
-                alice.raw_request(Kind.LOOKUP, username="alice")[:-10],
+                alice.raw_request(Kind.FETCH, max=1)[:-10],
+                wire.encode_anonymous_request(
+                    Kind.LOOKUP, {"username": "x", "proof_of_work": 0}, 0
+                )[0][:-3],
             ]
             for data in hostile:  # whole messages, and as frames
                 await alice.link.send_raw(data)
-                await alice.transport.send_anonymous(alice.contact.address, data, 5)
-                await alice.transport.send(alice.contact.address, data)  # no tag at all
-            answer = await alice.request(Kind.LOOKUP, username="alice")
-            assert answer.body["username"] == "alice"
+                await alice.transport.send_anonymous(alice.contact.addresses[0], data, 5)
+                await alice.transport.send(alice.contact.addresses[0], data)  # no tag at all
+            assert (await alice.request(Kind.FETCH, max=1)).kind is Kind.FETCHED
 
     run(main())
     with connect(f"{mixnet.url}/raw") as raw:  # and over Text, straight to the node
         raw.send(
-            f'{{"type":"sendAnonymous","recipient":"{NodeContact.parse(node.contact).address}","message":"{{\\"action\\":1}}",'
+            f'{{"type":"sendAnonymous","recipient":"{NodeContact.parse(node.contact).addresses[0]}","message":"{{\\"action\\":1}}",'
             '"replySurbs":5}'
         )
     assert node.proc.poll() is None
@@ -83,16 +85,11 @@ def test_the_node_reconnects_to_its_nym_client_and_keeps_queued_work(
     bob_identity = _native.Identity.generate()
 
     async def main():
-        async with Client(f"{mixnet.url}/alice", node.contact) as alice:
-            await alice.register("alice")
+        async with Anonymous(f"{mixnet.url}/alice", node.contact) as alice:
             async with Client(f"{mixnet.url}/bob", node.contact, bob_identity) as bob:
                 await bob.register("bob")
-            await alice.request(
-                Kind.SEND,
-                recipient="bob",
-                message_id=b"q" * 16,
-                payload=b"queued before the outage",
-            )
+            sent = await alice.seal("bob", b"queued before the outage", message_id=b"q" * 16)
+            assert sent.kind is Kind.ACCEPTED
         mixnet.stop()  # the node's nym-client goes away...
         await asyncio.sleep(1)
         again = await asyncio.to_thread(start_mixnet, "--port", str(mixnet.port), state=state)
@@ -109,18 +106,33 @@ def test_the_node_reconnects_to_its_nym_client_and_keeps_queued_work(
 
 
 def test_replayed_and_stale_requests_change_nothing(net):
+    """The same bytes again (a retry, or a replay) get the same answer and change nothing:
+    alice's messages still go to alice; other bytes under a seen id are a replay."""
+
     async def main():
-        async with client(net, "alice") as alice, client(net, "bob") as bob:
+        async with (
+            client(net, "alice") as alice,
+            client(net, "bob") as bob,
+            anonymous(net, "bob-anonymous") as sealed,
+        ):
             await alice.register("alice")
             await bob.register("bob")
             captured = alice.raw_request(Kind.REFRESH, push_key=alice.link.push_key)
             request_id = wire.decode_request(captured).request_id
-            assert (await alice.link.request_raw(captured, request_id, 5)).kind is Kind.REFRESHED
+            first = await alice.link.request_raw(captured, request_id, 5)
+            assert first.kind is Kind.REFRESHED
             # mallory, holding the captured bytes, replays them from her own sender tag
             async with client(net, "mallory", alice.identity) as mallory:
+                again = await mallory.link.request_raw(captured, request_id, 5)
+                assert again == first  # the cached answer, the very same
+            # other bytes under that id (from another tag: a client reassembles one
+            # message per frame id)
+            async with client(net, "oscar", alice.identity) as oscar:
+                other = alice.raw_request(Kind.FETCH, request_id=request_id, max=1)
                 with pytest.raises(NodeRefused) as error:
-                    await mallory.link.request_raw(captured, request_id, 5)
+                    await oscar.link.request_raw(other, request_id, 5)
                 assert error.value.code is ErrorCode.REPLAYED
+            async with client(net, "mallory", alice.identity) as mallory:
                 stale = alice.raw_request(
                     Kind.REFRESH,
                     now_ms=int(time.time() * 1000) - 10 * 60_000,
@@ -130,19 +142,14 @@ def test_replayed_and_stale_requests_change_nothing(net):
                     await mallory.link.request_raw(stale, wire.decode_request(stale).request_id, 5)
                 assert error.value.code is ErrorCode.STALE
                 # alice's messages still go to alice, not to mallory
-                await bob.request(
-                    Kind.SEND,
-                    recipient="alice",
-                    message_id=os.urandom(16),
-                    payload=b"for alice only",
-                )
+                assert (await sealed.seal("alice", b"for alice only")).kind is Kind.ACCEPTED
                 assert b"for alice only" in await delivered(alice)
                 assert await delivered(mallory, timeout=1) == set()
 
     run(main())
 
 
-def test_replay_protection_survives_a_node_restart(start_mixnet, start_node, tmp_path):
+def test_the_answer_cache_survives_a_node_restart(start_mixnet, start_node, tmp_path):
     mixnet = start_mixnet()
     node = start_node(mixnet, data=tmp_path / "node")
 
@@ -151,17 +158,20 @@ def test_replay_protection_survives_a_node_restart(start_mixnet, start_node, tmp
             await alice.register("alice")
             data = alice.raw_request(Kind.REFRESH, push_key=alice.link.push_key)
             rid = wire.decode_request(data).request_id
-            await alice.link.request_raw(data, rid, 5)
-            return alice.identity, data, rid
+            answer = await alice.link.request_raw(data, rid, 5)
+            other = alice.raw_request(Kind.FETCH, request_id=rid, max=1)
+            return alice.identity, data, rid, answer, other
 
-    identity, data, rid = run(capture())
+    identity, data, rid, answer, other = run(capture())
     node.stop()
     node = start_node(mixnet, data=tmp_path / "node")
 
     async def replay():
         async with Client(f"{mixnet.url}/mallory", node.contact, identity) as mallory:
+            assert await mallory.link.request_raw(data, rid, 5) == answer
+        async with Client(f"{mixnet.url}/oscar", node.contact, identity) as oscar:
             with pytest.raises(NodeRefused) as error:
-                await mallory.link.request_raw(data, rid, 5)
+                await oscar.link.request_raw(other, rid, 5)
             assert error.value.code is ErrorCode.REPLAYED
 
     run(replay())
@@ -192,6 +202,7 @@ def test_forged_and_misdirected_answers_are_rejected(net):
                         "username": "bob",
                         "identity": mallory.identity.signing_public,
                         "bundle": forged_bundle,
+                        "strangers": 0,
                     },
                     0,
                     os.urandom(16),
@@ -200,12 +211,7 @@ def test_forged_and_misdirected_answers_are_rejected(net):
                     fake_node,
                     alice.identity.signing_public,
                     Kind.DELIVER,
-                    {
-                        "message_id": os.urandom(16),
-                        "sender": "bob",
-                        "sent": 0,
-                        "payload": b"forged",
-                    },
+                    {"message_id": os.urandom(16), "sent": 0, "payload": b"forged"},
                     0,
                 ),
                 wire.encode_answer(
@@ -224,7 +230,8 @@ def test_forged_and_misdirected_answers_are_rejected(net):
             assert alice.link.rejected >= len(forgeries)
             while not alice.link.pushes.empty():
                 assert alice.link.pushes.get_nowait().kind is not Kind.DELIVER
-            answer = await alice.request(Kind.LOOKUP, username="bob")
+            async with anonymous(net, "alice-anonymous") as lookups:
+                answer = await lookups.lookup("bob")
             assert answer.body["identity"] == bob.identity.signing_public
 
     run(main())
@@ -300,66 +307,67 @@ def test_registrations_left_unfinished_cost_the_node_nothing(net):
 
 def test_rate_and_size_limits(net):
     async def main():
-        async with client(net, "alice") as alice, client(net, "bob") as bob:
-            await alice.register("alice")
-            await bob.register("bob")
-            with pytest.raises(NodeRefused) as error:
-                await alice.request(
-                    Kind.SEND, recipient="bob", message_id=os.urandom(16), payload=bytes(70_000)
-                )
-            assert error.value.code is ErrorCode.TOO_LARGE
+        async with (
+            client(net, "bob") as bob,
+            anonymous(net, "alice-anonymous") as alice,
+            anonymous(net, "carol-anonymous") as carol,
+        ):
+            await bob.register("bob", keys=0)  # lookups then cost no work
+            too_large = await alice.seal("bob", bytes(70_000), work=16)
+            assert too_large.body["code"] == ErrorCode.TOO_LARGE
             codes = []
             for _ in range(40):  # lookups are limited hardest: one-time keys are precious
-                try:
-                    await alice.request(Kind.LOOKUP, username="bob")
-                    codes.append("ok")
-                except NodeRefused as e:
-                    codes.append(e.code.name)
+                answer = await alice.lookup("bob")
+                codes.append(
+                    "ok" if answer.kind is Kind.BUNDLE else ErrorCode(answer.body["code"]).name
+                )
             assert codes[:30] == ["ok"] * 30 and set(codes[30:]) == {"RATE_LIMITED"}
-            assert (await bob.request(Kind.LOOKUP, username="alice")).kind is Kind.BUNDLE
+            assert (await carol.lookup("bob")).kind is Kind.BUNDLE  # per route
 
     run(main())
 
 
-async def sends(c: Client, recipient: str, count: int, size: int = 1) -> list[str]:
-    """What the node answers to `count` messages: "accepted", or the refusal's detail."""
+async def sends(
+    sender: Anonymous, recipient: str, count: int, size: int = 1, access_key=None
+) -> list[str]:
+    """What the node answers to `count` sealed sends (a stranger's, paying the work the
+    node asks, without `access_key`): "accepted", or the refusal's detail."""
     answers = []
     for _ in range(count):
-        try:
-            await c.request(
-                Kind.SEND, recipient=recipient, message_id=os.urandom(16), payload=bytes(size)
-            )
+        answer = await sender.seal(recipient, bytes(size), access_key)
+        if answer.kind is Kind.ACCEPTED:
             answers.append("accepted")
-        except NodeRefused as e:
-            answers.append(f"{e.code.name}: {e.detail}")
+        else:
+            answers.append(f"{ErrorCode(answer.body['code']).name}: {answer.body['detail']}")
     return answers
 
 
-def test_one_account_cannot_fill_a_queue_and_contacts_still_reach_it(start_mixnet, start_node):
-    """Bob's queue holds 8: each sender may fill 2, senders bob has not written to 4
-    together. Two accounts flooding him leave room for carol, whom he wrote to."""
+def test_strangers_cannot_fill_a_queue_and_contacts_still_reach_it(start_mixnet, start_node):
+    """Bob's queue holds 8, sends without his access key 4 of them together: strangers
+    flooding him (with all the work asked) leave room for carol, who has his key."""
     mixnet = start_mixnet()
     net = mixnet, start_node(mixnet, "--queue-max-messages", "8")
-    one_sender = (
-        "QUEUE_FULL: bob's queue holds 2 message(s), 2 bytes, from you: one sender "
-        "may fill at most 25% of it; try again once they have fetched them"
-    )
     strangers = (
-        "QUEUE_FULL: bob's queue has no more room for senders they have not written "
-        "to; try again once they have fetched their messages"
+        "QUEUE_FULL: bob's queue has no more room for senders they have not given their "
+        "access key; try again once they have fetched their messages"
     )
+    key = os.urandom(32)
 
     async def main():
-        names = ("bob", "carol", "mallory", "eve", "oscar")
-        async with contextlib.AsyncExitStack() as stack:
-            c = {name: await stack.enter_async_context(client(net, name)) for name in names}
-            for name in names:
-                await c[name].register(name)
-            assert await sends(c["bob"], "carol", 1) == ["accepted"]
-            assert await sends(c["mallory"], "bob", 5) == ["accepted"] * 2 + [one_sender] * 3
-            assert await sends(c["eve"], "bob", 5) == ["accepted"] * 2 + [one_sender] * 3
-            assert await sends(c["oscar"], "bob", 1) == [strangers]
-            assert await sends(c["carol"], "bob", 3) == ["accepted"] * 2 + [one_sender]
+        async with (
+            client(net, "bob") as bob,
+            anonymous(net, "mallory") as mallory,
+            anonymous(net, "eve") as eve,
+            anonymous(net, "carol") as carol,
+        ):
+            await bob.register("bob")
+            verifier = wire.access_verifier(key)
+            await bob.request(Kind.SET_ACCESS, access_verifier=verifier, strangers=8)
+            assert await sends(mallory, "bob", 5) == ["accepted"] * 4 + [strangers]
+            assert await sends(eve, "bob", 1) == [strangers]
+            assert await sends(carol, "bob", 5, access_key=key) == ["accepted"] * 4 + [
+                "QUEUE_FULL: bob's queue is full"
+            ]
 
     run(main())
 
@@ -369,65 +377,64 @@ def test_a_full_node_refuses_new_messages_and_says_so(start_mixnet, start_node):
     net = mixnet, start_node(mixnet, "--node-queue-max-bytes", "3000")
 
     async def main():
-        names = ("alice", "bob", "carol", "dave")
         async with contextlib.AsyncExitStack() as stack:
-            c = {name: await stack.enter_async_context(client(net, name)) for name in names}
-            for name in names:
-                await c[name].register(name)
-            assert await sends(c["alice"], "bob", 1, size=2000) == ["accepted"]
-            assert await sends(c["carol"], "dave", 1, size=2000) == [
+            for name in ("bob", "dave"):
+                await (await stack.enter_async_context(client(net, name))).register(name)
+            sender = await stack.enter_async_context(anonymous(net, "sender"))
+            assert await sends(sender, "bob", 1, size=2000) == ["accepted"]
+            assert await sends(sender, "dave", 1, size=2000) == [
                 "BUSY: this node holds as many queued messages as it may (3000 bytes); try "
                 "again later"
             ]
-            assert await sends(c["carol"], "dave", 1, size=900) == ["accepted"]
+            assert await sends(sender, "dave", 1, size=900) == ["accepted"]
 
     run(main())
 
 
-def test_throwaway_keys_cannot_drain_one_time_keys(net):
-    """Lookups from keys not registered here get no one-time key and share one budget
-    (60 a minute for the whole node); a registered user still gets one."""
+def test_draining_one_time_keys_by_anonymous_lookups_costs_work(net):
+    """A full pool hands out keys for nothing; below 32 left each key costs proof of work
+    (more as the pool runs low), and a lookup without it gets no key."""
 
     async def main():
-        async with client(net, "bob") as bob, client(net, "alice") as alice:
-            await bob.register("bob", keys=50)
-            await alice.register("alice")
-            answers = []
-            for n in range(4):
-                async with client(net, f"throwaway{n}") as throwaway:
-                    for _ in range(16):
-                        throwaway.identity = _native.Identity.generate()
-                        throwaway.link.identity = throwaway.identity
-                        try:
-                            answer = await throwaway.request(Kind.LOOKUP, username="bob")
-                            answers.append(len(answer.body["bundle"].one_time_keys))
-                        except NodeRefused as e:
-                            answers.append(e.code.name)
-            assert answers == [0] * 60 + ["RATE_LIMITED"] * 4
-            answer = await alice.request(Kind.LOOKUP, username="bob")
-            assert len(answer.body["bundle"].one_time_keys) == 1
+        async with client(net, "bob") as bob, anonymous(net, "drainer") as drainer:
+            await bob.register("bob", keys=33)
+            free = [len((await drainer.lookup("bob")).body["bundle"].one_time_keys)]
+            free.append(len((await drainer.lookup("bob")).body["bundle"].one_time_keys))
+            assert free == [1, 1]  # 33, then 32 left: free
+            data, request_id = wire.encode_anonymous_request(
+                Kind.LOOKUP, {"username": "bob", "proof_of_work": 0}, int(time.time() * 1000)
+            )
+            refused = await drainer.send(data, request_id)
+            asked = refused.body["difficulty"]
+            assert (refused.kind, asked) == (Kind.POW_REQUIRED, 12)
+            paid = await drainer.lookup("bob")  # pays the 12 bits
+            assert len(paid.body["bundle"].one_time_keys) == 1
 
     run(main())
     db = sqlite3.connect(net[1].data / "node.db")
-    assert db.execute("SELECT count(*) FROM one_time_keys WHERE username = 'bob'").fetchone() == (
-        49,
-    )
+    assert db.execute("SELECT count(*) FROM one_time_keys").fetchone() == (30,)
 
 
-def test_errors_tell_a_stranger_nothing_lookup_does_not(net):
+def test_a_sealed_send_tells_a_stranger_no_more_than_a_lookup(net):
+    """A sealed send to a name says whether it exists (as a lookup does, by design) and
+    what its owner asks of strangers; nothing else."""
+
     async def main():
-        async with client(net, "alice") as alice, client(net, "stranger") as stranger:
+        async with client(net, "alice") as alice, anonymous(net, "stranger") as stranger:
             await alice.register("alice")
-            details = []
+            answers = []
             for name in ("alice", "nobody"):
-                try:
+                bound = pow.send(stranger.contact.key, name, bytes(16))
+                no_work = next(n for n in range(1000) if not pow.check(bound, n, 1))
+                body = {"message_id": bytes(16), "payload": b"x", "access_key": None}
+                answers.append(
                     await stranger.request(
-                        Kind.SEND, recipient=name, message_id=bytes(16), payload=b"x"
+                        Kind.SEALED_SEND, recipient=name, proof_of_work=no_work, **body
                     )
-                except NodeRefused as e:
-                    details.append(e.code)
-            # an unregistered sender is refused before the recipient is even looked at
-            assert details == [ErrorCode.NOT_REGISTERED, ErrorCode.NOT_REGISTERED]
+                )
+            assert answers[0].body == {"difficulty": 16}
+            assert answers[1].body["code"] == ErrorCode.NOT_FOUND
+            assert (await stranger.lookup("nobody")).body["code"] == ErrorCode.NOT_FOUND
 
     run(main())
 
@@ -457,18 +464,17 @@ def test_node_key_is_sealed_and_a_wrong_password_is_a_clear_error(net, shiv_root
 def test_accepted_messages_survive_kill_9(start_mixnet, start_node, tmp_path):
     mixnet = start_mixnet()
     node = start_node(mixnet, data=tmp_path / "node")
-    bob_identity = _native.Identity.generate()
+    bob_identity, key = _native.Identity.generate(), os.urandom(32)
     sent = [b"message %d" % n for n in range(30)]
 
     async def before():
         async with Client(f"{mixnet.url}/bob", node.contact, bob_identity) as bob:
             await bob.register("bob")
-        async with Client(f"{mixnet.url}/alice", node.contact) as alice:
-            await alice.register("alice")
+            verifier = wire.access_verifier(key)
+            await bob.request(Kind.SET_ACCESS, access_verifier=verifier, strangers=16)
+        async with Anonymous(f"{mixnet.url}/alice", node.contact) as alice:
             for payload in sent:
-                await alice.request(
-                    Kind.SEND, recipient="bob", message_id=os.urandom(16), payload=payload
-                )
+                assert (await alice.seal("bob", payload, key)).kind is Kind.ACCEPTED
         node.stop(signal.SIGKILL)  # right after the last "accepted"
 
     run(before())
@@ -495,15 +501,29 @@ def test_thousands_of_hostile_requests_then_a_normal_user_is_served(net):
         async with client(net, "alice") as alice, client(net, "mallory") as mallory:
             await alice.register("alice")
             await mallory.register("mallory")
+            now = int(time.time() * 1000)
             templates = [
-                mallory.raw_request(Kind.LOOKUP, username="alice"),
-                mallory.raw_request(
-                    Kind.SEND, recipient="alice", message_id=bytes(16), payload=b"x" * 50
-                ),
+                wire.encode_anonymous_request(
+                    Kind.LOOKUP, {"username": "alice", "proof_of_work": 0}, now
+                )[0],
+                wire.encode_anonymous_request(
+                    Kind.SEALED_SEND,
+                    {
+                        "recipient": "alice",
+                        "message_id": bytes(16),
+                        "payload": b"x" * 50,
+                        "access_key": bytes(32),
+                        "proof_of_work": 0,
+                    },
+                    now,
+                )[0],
                 mallory.raw_request(
                     Kind.REGISTER_BEGIN, username="evil", bundle=bundle(mallory.identity)
                 ),
-                mallory.raw_request(Kind.PUBLISH_KEYS, one_time_keys=(), fallback=None),
+                mallory.raw_request(
+                    Kind.PUBLISH_KEYS, one_time_keys=(), fallback=None, agreement_signature=None
+                ),
+                mallory.raw_request(Kind.SET_ACCESS, access_verifier=bytes(32), strangers=0),
             ]
             for n in range(2500):
                 data = bytearray(rng.choice(templates))
@@ -514,15 +534,13 @@ def test_thousands_of_hostile_requests_then_a_normal_user_is_served(net):
                 await mallory.link.send_raw(bytes(data))
                 if n % 500 == 0:
                     await asyncio.sleep(0.05)
-            async with client(net, "carol") as carol:
+            async with client(net, "carol") as carol, anonymous(net, "carol-anon") as sealed:
                 assert (await carol.register("carol")).kind is Kind.REGISTERED
-                await carol.request(
-                    Kind.SEND, recipient="alice", message_id=os.urandom(16), payload=b"still here"
-                )
+                assert (await sealed.seal("alice", b"still here")).kind is Kind.ACCEPTED
             assert b"still here" in await delivered(alice, timeout=10)
 
     run(main(), timeout=300)
     db = sqlite3.connect(net[1].data / "node.db")
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert {r[0] for r in db.execute("SELECT username FROM users")} == {"alice", "mallory", "carol"}
+    assert db.execute("SELECT count(*) FROM users").fetchone() == (3,)
     assert api

@@ -8,7 +8,7 @@ import time
 import urllib.request
 
 import pytest
-from nodeclient import Client
+from nodeclient import Anonymous, Client
 from procs import DIST, NodeProcess, clean_env
 
 from nymchat.protocol.wire import Kind
@@ -66,17 +66,18 @@ def test_metrics_on_loopback(start_mixnet, start_node, tmp_path):
     node = start_node(mixnet, "--metrics", f"127.0.0.1:{port}")
 
     async def traffic():
-        async with Client(f"{mixnet.url}/alice", node.contact) as alice:
+        async with (
+            Client(f"{mixnet.url}/alice", node.contact) as alice,
+            Anonymous(f"{mixnet.url}/someone", node.contact) as someone,
+        ):
             await alice.register("alice")
-            await alice.request(
-                Kind.SEND, recipient="alice", message_id=os.urandom(16), payload=b"note to self"
-            )
+            assert (await someone.seal("alice", b"a note", work=16)).kind is Kind.ACCEPTED
 
     asyncio.run(traffic())
     page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert "nymchat_node_users 1" in page
     assert "nymchat_node_queued_messages 1" in page
-    assert 'nymchat_node_requests_total{kind="send",result="ok"} 1' in page
+    assert 'nymchat_node_requests_total{kind="sealed_send",result="ok"} 1' in page
     assert "nymchat_node_frontends 2" in page
     assert "nymchat_node_frontends_connected 2" in page
     assert "nymchat_node_relay_seconds_count 0" in page
@@ -201,14 +202,11 @@ def test_logs_are_structured_and_hold_no_content_or_names(start_mixnet, start_no
 
     async def traffic():
         async with (
-            Client(f"{mixnet.url}/alice", node.contact) as alice,
+            Anonymous(f"{mixnet.url}/alice", node.contact) as alice,
             Client(f"{mixnet.url}/bob", node.contact) as bob,
         ):
-            await alice.register("alice")
             await bob.register("bob")
-            await alice.request(
-                Kind.SEND, recipient="bob", message_id=os.urandom(16), payload=b"secret words"
-            )
+            await alice.seal("bob", b"secret words", work=16)
             push = await bob.push()
             while push.kind is not Kind.DELIVER:
                 push = await bob.push()

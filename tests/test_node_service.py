@@ -9,7 +9,8 @@ from nodeclient import bundle
 
 from nymchat import _native
 from nymchat.node.limits import RateLimiter
-from nymchat.node.service import NodeConfig, NodeService
+from nymchat.node.registration import name_key
+from nymchat.node.service import NodeConfig, NodeService, lookup_difficulty
 from nymchat.node.store import NodeStore
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.wire import ErrorCode, Kind
@@ -18,12 +19,21 @@ T0 = 1_800_000_000_000
 
 
 class Harness:
-    def __init__(self, **config):
+    def __init__(self, path=":memory:", **config):
         self.node = _native.Identity.generate()
         self.key = _native.PublicKey(self.node.signing_public)
         self.service = NodeService(
-            self.node, NodeStore(":memory:"), NodeConfig(**{"pow_difficulty": 0, **config})
+            self.node,
+            NodeStore(path, name_key(self.node.secret_bytes())),
+            NodeConfig(**{"pow_difficulty": 0, **config}),
         )
+
+    @property
+    def store(self) -> NodeStore:
+        return self.service.store
+
+    def hash(self, name: str) -> bytes:
+        return self.store.names.name(name)
 
     def call(self, who, tag: bytes, kind: Kind, now: int = T0, **body):
         data, _ = wire.encode_request(who, self.node.signing_public, kind, body, now)
@@ -39,6 +49,37 @@ class Harness:
             x for x in self.call(who, tag, kind, now, **body) if x[1].in_reply_to is not None
         ]
         return answer
+
+    def anonymous(self, route: bytes, kind: Kind, now: int = T0, **body) -> wire.Answer:
+        """The answer to an anonymous request from `route` (signed for nobody)."""
+        data, request_id = wire.encode_anonymous_request(kind, body, now)
+        return self.answer_to(data, request_id, route, now)
+
+    def answer_to(self, data: bytes, request_id: bytes, route: bytes, now: int = T0):
+        out = self.service.handle_batch([(data, route)], now)
+        [answer] = [o for o in out if o.frame_id == wire.answer_frame_id(request_id)]
+        assert answer.tag == route
+        return wire.decode_answer(answer.message, self.key, wire.ANONYMOUS)
+
+    def seal(self, route, recipient, access_key=None, *, now=T0, payload=b"x", work=None, **body):
+        """A sealed send from `route`, solving `work` bits of proof of work (None: a nonce
+        that proves none)."""
+        message_id = body.pop("message_id", os.urandom(16))
+        bound = pow.send(self.node.signing_public, recipient, message_id)
+        if work is None:
+            nonce = next(n for n in range(1000) if not pow.check(bound, n, 1))
+        else:
+            nonce = pow.solve(bound, work)
+        return self.anonymous(
+            route,
+            Kind.SEALED_SEND,
+            now,
+            recipient=recipient,
+            message_id=message_id,
+            payload=payload,
+            access_key=access_key,
+            proof_of_work=nonce,
+        )
 
     def begin(self, who, tag, name, now=T0) -> tuple[wire.Bundle, dict]:
         """A fresh bundle and the challenge body the node answers for it."""
@@ -121,26 +162,42 @@ def test_badly_signed_bundles_are_refused():
     h = Harness()
     who, tag = user()
     b = bundle(who)
-    forged = wire.Bundle(
-        b.identity_agreement, os.urandom(32), b.account_signature, b.one_time_keys, b.fallback
-    )
-    answer = h.answer(who, tag, Kind.REGISTER_BEGIN, username="alice", bundle=forged)
-    assert answer.body["code"] == ErrorCode.BAD_SIGNATURE
+    forged = [
+        wire.Bundle(
+            b.identity_agreement,
+            b.agreement_signature,
+            os.urandom(32),
+            b.account_signature,
+            b.one_time_keys,
+            b.fallback,
+        ),
+        wire.Bundle(
+            os.urandom(32),  # an agreement key the identity did not sign
+            b.agreement_signature,
+            b.account_key,
+            b.account_signature,
+            b.one_time_keys,
+            b.fallback,
+        ),
+    ]
+    for offered in forged:
+        answer = h.answer(who, tag, Kind.REGISTER_BEGIN, username="alice", bundle=offered)
+        assert answer.body["code"] == ErrorCode.BAD_SIGNATURE
+
+
+def _sealed(now=T0, **body) -> bytes:
+    body = {"access_key": None, "proof_of_work": 0, **body}
+    return wire.encode_anonymous_request(Kind.SEALED_SEND, body, now)[0]
 
 
 def test_pushes_are_retried_with_backoff_until_acknowledged():
     h = Harness(push_retry_ms=1000)
-    (alice, ta), (bob, tb) = user(), user()
-    h.register(alice, ta, "alice")
+    (bob, tb) = user()
     h.register(bob, tb, "bob")
-    data, _ = wire.encode_request(
-        alice,
-        h.node.signing_public,
-        Kind.SEND,
-        {"recipient": "bob", "message_id": b"m" * 16, "payload": b"hi"},
-        T0,
+    h.answer(bob, tb, Kind.SET_ACCESS, access_verifier=bytes(32), strangers=0)
+    out = h.service.handle_batch(
+        [(_sealed(recipient="bob", message_id=b"m" * 16, payload=b"hi"), os.urandom(18))], T0
     )
-    out = h.service.handle_batch([(data, ta)], T0)
     assert [o.tag for o in out].count(tb) == 1  # pushed at once
     assert h.service.due_pushes(T0 + 999) == []
     assert [o.tag for o in h.service.due_pushes(T0 + 1000)] == [tb]
@@ -150,37 +207,54 @@ def test_pushes_are_retried_with_backoff_until_acknowledged():
     assert h.service.due_pushes(T0 + 100_000) == []
 
 
-def test_queue_quota_and_retention():
-    h = Harness(
-        queue_max_messages=3, retention_ms=1000, queue_sender_share=1.0, queue_stranger_share=1.0
-    )
-    (alice, ta), (bob, tb) = user(), user()
-    h.register(alice, ta, "alice")
+def test_a_sealed_send_is_pushed_at_once_without_a_sender():
+    h = Harness()
+    (bob, tb) = user()
     h.register(bob, tb, "bob")
-    codes = [
-        h.answer(
-            alice, ta, Kind.SEND, recipient="bob", message_id=os.urandom(16), payload=b"x"
-        ).kind
-        for _ in range(4)
-    ]
+    h.answer(bob, tb, Kind.SET_ACCESS, access_verifier=wire.access_verifier(b"k" * 32), strangers=0)
+    route = os.urandom(18)
+    data, _ = wire.encode_anonymous_request(
+        Kind.SEALED_SEND,
+        {
+            "recipient": "Bob",
+            "message_id": b"m" * 16,
+            "payload": b"sealed",
+            "access_key": b"k" * 32,
+            "proof_of_work": 0,
+        },
+        T0,
+    )
+    out = h.service.handle_batch([(data, route)], T0)
+    [push] = [o for o in out if o.tag == tb]
+    deliver = wire.decode_answer(push.message, h.key, bob.signing_public)
+    assert deliver.kind is Kind.DELIVER
+    assert deliver.body == {"message_id": b"m" * 16, "sent": T0, "payload": b"sealed"}
+    [answer] = [o for o in out if o.tag == route]
+    assert wire.decode_answer(answer.message, h.key, wire.ANONYMOUS).kind is Kind.ACCEPTED
+    assert h.store.user(h.hash("bob")).sender_tag == tb  # the anonymous route moved nothing
+
+
+def test_queue_quota_and_retention():
+    h = Harness(queue_max_messages=3, retention_ms=1000, queue_stranger_share=1.0)
+    (bob, tb) = user()
+    h.register(bob, tb, "bob")
+    h.answer(bob, tb, Kind.SET_ACCESS, access_verifier=bytes(32), strangers=0)
+    codes = [h.seal(os.urandom(18), "bob").kind for _ in range(4)]
     assert codes == [Kind.ACCEPTED] * 3 + [Kind.ERROR]
-    assert h.service.maintain(T0 + 5000) == (3, 0)
-    assert h.service.store.count_queued() == 0
+    assert h.service.maintain(T0 + 5000)[0] == 3
+    assert h.store.count_queued() == 0
 
 
 def test_a_refused_request_does_not_move_the_sender_tag():
     h = Harness()
-    (alice, ta), (bob, tb) = user(), user()
+    (alice, ta) = user()
     h.register(alice, ta, "alice")
-    h.register(bob, tb, "bob")
-    elsewhere = os.urandom(16)
-    refused = h.answer(
-        alice, elsewhere, Kind.SEND, recipient="nobody", message_id=os.urandom(16), payload=b"x"
-    )
-    assert refused.body["code"] == ErrorCode.NOT_FOUND
-    assert h.service.store.user("alice").sender_tag == ta
+    elsewhere = os.urandom(18)
+    refused = h.answer(alice, elsewhere, Kind.UNREGISTER, username="bob")
+    assert refused.body["code"] == ErrorCode.BAD_REQUEST
+    assert h.store.user(h.hash("alice")).sender_tag == ta
     h.answer(alice, elsewhere, Kind.FETCH, max=1)
-    assert h.service.store.user("alice").sender_tag == elsewhere
+    assert h.store.user(h.hash("alice")).sender_tag == elsewhere
 
 
 def test_rate_limiter_is_bounded():
@@ -235,24 +309,30 @@ def test_a_look_alike_of_a_registered_or_reserved_name_is_refused():
         assert refused.body["code"] == ErrorCode.INVALID_NAME, look_alike
 
 
-def _old_database(path, users: list[tuple[str, int]]) -> None:
-    """A node database of schema version 2 (skeletons by the old rule), with `users`
+def _old_database(path, users: list[tuple[str, int]], version: int = 2) -> None:
+    """A node database of schema `version` (2: skeletons by the old rule), with `users`
     (name, registration time)."""
     from importlib import resources
 
     old = sqlite3.connect(path)
-    for schema in ("001_initial.sql", "002_queue_totals.sql"):
-        old.executescript(resources.files("nymchat.node").joinpath(f"schema/{schema}").read_text())
+    old.create_function("name_skeleton", 1, names.skeleton)
+    for schema in sorted(resources.files("nymchat.node").joinpath("schema").iterdir()):
+        if schema.name.endswith(".sql") and int(schema.name.split("_")[0]) <= version:
+            old.executescript(schema.read_text())
     for n, (name, created) in enumerate(users):
         old.execute(
             "INSERT INTO users (username, skeleton, identity, agreement, account_key,"
             " account_signature, fallback, created) VALUES (?, ?, ?, x'02', x'03',"
-            " x'04', x'05', ?)",
-            (name, name, bytes([n]) * 32, created),
+            " x'04', ?, ?)",
+            (name, name, bytes([n]) * 32, _fallback(), created),
         )
-    old.execute("PRAGMA user_version = 2")
+    old.execute(f"PRAGMA user_version = {version}")
     old.commit()
     old.close()
+
+
+def _fallback() -> bytes:
+    return wire.encode_record(wire.ONE_TIME_KEY, wire.OneTimeKey(1000, b"f" * 32, bytes(64)))
 
 
 def test_old_skeletons_are_recomputed_and_both_of_a_look_alike_pair_stay(tmp_path):
@@ -261,14 +341,14 @@ def test_old_skeletons_are_recomputed_and_both_of_a_look_alike_pair_stay(tmp_pat
     _old_database(
         tmp_path / "node.db", [("martin", 2), ("rnartin", 1), ("bob", 1), ("bob-", 3), ("carol", 1)]
     )
-    h = Harness()
-    h.service.store = NodeStore(tmp_path / "node.db")
-    assert dict(h.service.store.db.execute("SELECT username, skeleton FROM users")) == {
-        "rnartin": "martln",
-        "martin": "martln martin",
-        "bob": "bob",
-        "bob-": "bob bob-",
-        "carol": "carol",
+    h = Harness(tmp_path / "node.db")
+    skeleton = h.store.names.skeleton
+    assert dict(h.store.db.execute("SELECT name_hash, skeleton_hash FROM users")) == {
+        h.hash("rnartin"): skeleton("martln"),
+        h.hash("martin"): skeleton("martln martin"),
+        h.hash("bob"): skeleton("bob"),
+        h.hash("bob-"): skeleton("bob bob-"),
+        h.hash("carol"): skeleton("carol"),
     }
     for look_alike in ("rnart1n", "bob_", "car0l"):
         who, tag = user()
@@ -298,154 +378,455 @@ def test_a_database_from_an_older_schema_is_migrated(tmp_path):
     old.execute("PRAGMA user_version = 1")
     old.commit()
     old.close()
-    store = NodeStore(path)
+    store = NodeStore(path, b"k" * 32)
     assert store.schema_version == max(
         int(f.name.split("_", 1)[0])
         for f in resources.files("nymchat.node").joinpath("schema").iterdir()
     )
-    assert store.queue_size("bob") == (3, 6)
+    bob = store.names.name("bob")
+    assert store.queue_size(bob) == (3, 6)
     assert store.queued_bytes() == 6
-    assert store.queued_from_strangers("bob") == (0, 0)  # queued before: counted as known
+    assert store.queued_from_strangers(bob) == (0, 0)  # queued before: counted as known
     with store.transaction():
-        store.ack("bob", [bytes([0]) * 16])
-    assert store.queue_size("bob") == (2, 5)
+        store.ack(bob, [bytes([0]) * 16])
+    assert store.queue_size(bob) == (2, 5)
     assert store.queued_bytes() == 5
 
 
-class People:
-    """Registered users of a harness, by name, who send each other one-byte messages."""
+def test_the_migration_keeps_users_and_their_queue_and_leaves_no_name_in_clear(tmp_path):
+    """A database of the schema before names were hashed, with users, one-time keys,
+    queued messages (with their senders) and seen request ids: it opens, keeps working,
+    and afterwards no byte of the file or its WAL holds a name."""
+    path = tmp_path / "node.db"
+    _old_database(path, [("alice", 1), ("bobby", 2)], version=5)
+    old = sqlite3.connect(path)
+    for n in range(3):
+        old.execute(
+            "INSERT INTO queue (recipient, message_id, sender, received, payload, next_push,"
+            " stranger) VALUES ('bobby', ?, 'alice', ?, ?, 0, ?)",
+            (bytes([n]) * 16, T0, b"p" * 10, n == 2),
+        )
+    old.execute("UPDATE users SET queued_messages = 3, queued_bytes = 30 WHERE username = 'bobby'")
+    old.execute("UPDATE queue_total SET bytes = 30")
+    old.execute("INSERT INTO one_time_keys VALUES ('alice', 1, x'00')")
+    old.execute("INSERT INTO seen_requests VALUES (?, ?)", (b"r" * 16, T0 + 240_000))
+    old.execute("INSERT INTO known_senders VALUES (?, 0)", (b"pair" * 4,))
+    old.commit()
+    old.close()
+    h = Harness(path)
+    bobby = h.hash("bobby")
+    assert h.store.count_users() == 2
+    assert h.store.queue_size(bobby) == (3, 30)
+    assert h.store.queued_from_strangers(bobby) == (1, 10)
+    assert [m.message_id for m in h.store.queued(bobby, 10)] == [bytes([n]) * 16 for n in range(3)]
+    assert h.store.count_one_time_keys(h.hash("alice")) == 1
+    assert not h.store.first_sight(b"r" * 16, T0)  # a seen id stays seen
+    tables = {row[0] for row in h.store.db.execute("SELECT name FROM sqlite_master")}
+    assert not {"known_senders", "recent_pushes", "seen_requests"} & tables
+    who, tag = user()
+    assert h.register(who, tag, "carol").kind is Kind.REGISTERED
+    assert h.seal(os.urandom(18), "bobby", work=16).kind is Kind.ACCEPTED
+    with h.store.transaction():
+        h.store.delete_user(bobby)  # the rebuilt tables still cascade
+    assert (h.store.count_queued(), h.store.queued_bytes()) == (0, 0)
+    assert h.store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+    h.store.close()
+    files = b"".join(f.read_bytes() for f in tmp_path.iterdir() if f.name.startswith("node.db"))
+    for name in (b"alice", b"bobby", b"carol"):
+        assert name not in files
 
-    def __init__(self, h: Harness, *names: str):
+
+class People:
+    """Registered users of a harness, by name: each has a home route, an anonymous route
+    and an access key (given to the node, strangers let in free unless told otherwise),
+    and sends one-byte sealed messages, with the recipient's access key if it is a
+    contact."""
+
+    def __init__(self, h: Harness, *names: str, strangers: int = 0):
         self.h, self.who = h, {name: user() for name in names}
+        self.routes = {name: os.urandom(18) for name in names}
+        self.keys = {name: os.urandom(32) for name in names}
         for name, (who, tag) in self.who.items():
             h.register(who, tag, name)
+            verifier = wire.access_verifier(self.keys[name])
+            h.answer(who, tag, Kind.SET_ACCESS, access_verifier=verifier, strangers=strangers)
 
-    def send(self, sender: str, recipient: str, now: int = T0, payload: bytes = b"x"):
-        who, tag = self.who[sender]
-        answer = self.h.answer(
-            who,
-            tag,
-            Kind.SEND,
-            now,
-            recipient=recipient,
-            message_id=os.urandom(16),
-            payload=payload,
-        )
+    def send(self, sender: str, recipient: str, contact: bool, now=T0, payload=b"x"):
+        key = self.keys[recipient] if contact else None
+        answer = self.h.seal(self.routes[sender], recipient, key, now=now, payload=payload)
         return "accepted" if answer.kind is Kind.ACCEPTED else answer.body["detail"]
 
 
-def test_one_sender_fills_only_its_share_and_contacts_always_find_room():
-    """A sender may fill a quarter of a recipient's queue, the senders the recipient has
-    not written to half of it together: the rest is for its contacts."""
+def test_strangers_fill_only_their_share_and_contacts_always_find_room():
+    """The sends without the recipient's access key may fill half of its queue together:
+    the rest is for its contacts. There is no per-sender share: the node knows no sender."""
     h = Harness(queue_max_messages=8)
-    p = People(h, "bob", "carol", "mallory", "eve", "oscar")
-    assert p.send("bob", "carol") == "accepted"  # bob writes to carol: he knows her now
-    one_sender = (
-        "bob's queue holds 2 message(s), 2 bytes, from you: one sender may fill "
-        "at most 25% of it; try again once they have fetched them"
+    p = People(h, "bob", "carol", "mallory", "eve")
+    no_room = (
+        "bob's queue has no more room for senders they have not given their access key; "
+        "try again once they have fetched their messages"
     )
-    assert [p.send("mallory", "bob") for _ in range(3)] == ["accepted"] * 2 + [one_sender]
-    assert [p.send("eve", "bob") for _ in range(3)] == ["accepted"] * 2 + [one_sender]
-    assert (
-        p.send("oscar", "bob") == "bob's queue has no more room for senders they have "
-        "not written to; try again once they have fetched "
-        "their messages"
-    )
-    assert [p.send("carol", "bob") for _ in range(3)] == ["accepted"] * 2 + [one_sender]
-    assert h.service.store.queue_size("bob") == (6, 6)
-    refused = p.h.answer(
-        *p.who["oscar"], Kind.SEND, recipient="bob", message_id=os.urandom(16), payload=b"x"
-    )
-    assert refused.body["code"] == ErrorCode.QUEUE_FULL
-    big = People(Harness(queue_max_bytes=1000), "bob", "mallory")  # shares of bytes too
-    assert [big.send("mallory", "bob", payload=bytes(200)) for _ in range(2)] == [
-        "accepted",
-        "bob's queue holds 1 message(s), 200 bytes, from you: one sender may "
-        "fill at most 25% of it; try again once they have fetched them",
+    assert [p.send("mallory", "bob", contact=False) for _ in range(3)] == ["accepted"] * 3
+    assert [p.send("eve", "bob", contact=False) for _ in range(2)] == ["accepted", no_room]
+    assert [p.send("carol", "bob", contact=True) for _ in range(5)] == ["accepted"] * 4 + [
+        "bob's queue is full"
     ]
+    assert h.store.queue_size(h.hash("bob")) == (8, 8)
+    refused = h.seal(os.urandom(18), "bob", p.keys["bob"])
+    assert refused.body["code"] == ErrorCode.QUEUE_FULL
 
 
 def test_a_retry_of_a_queued_message_is_accepted_even_at_the_quota():
-    h = Harness(queue_max_messages=8)  # two per sender
-    p = People(h, "bob", "mallory")
-    mallory, tag = p.who["mallory"]
+    h = Harness(queue_max_messages=2)
+    p = People(h, "bob")
     ids = [os.urandom(16) for _ in range(2)]
     for message_id in ids:
-        assert (
-            h.answer(
-                mallory, tag, Kind.SEND, recipient="bob", message_id=message_id, payload=b"x"
-            ).kind
-            is Kind.ACCEPTED
-        )
-    again = h.answer(mallory, tag, Kind.SEND, recipient="bob", message_id=ids[0], payload=b"x")
-    assert again.kind is Kind.ACCEPTED  # its answer was lost: the client asks again
-    assert h.service.store.queue_size("bob") == (2, 2)
-
-
-def test_a_receipt_to_a_stranger_does_not_make_them_a_contact():
-    """A recipient knows a sender once it writes to them, but not within the hour after
-    being handed one of their messages (clients send receipts then, automatically). The
-    node keeps a keyed hash of the pair and the day, forgotten after the retention."""
-    hour, day = 3_600_000, 86_400_000
-    h = Harness(retention_ms=14 * day)
-    p = People(h, "bob", "mallory")
-    known = h.service.known
-    assert p.send("mallory", "bob") == "accepted"  # pushed to bob at once
-    assert p.send("bob", "mallory", T0 + 2000) == "accepted"  # a receipt, or so it seems
-    assert not known.knows("bob", "mallory", T0 + 2000)
-    assert p.send("bob", "mallory", T0 + hour + 1000) == "accepted"  # bob writes, later
-    assert known.knows("bob", "mallory", T0 + hour + 1000)
-    assert known.knows("mallory", "bob", T0)  # mallory wrote first, of her own accord
-    rows = h.service.store.db.execute("SELECT pair, last_seen FROM known_senders").fetchall()
-    assert len(rows) == 2 and all(len(pair) == 16 and seen % day == 0 for pair, seen in rows)
-    assert known.knows("bob", "mallory", T0 + 14 * day)
-    h.service.maintain(T0 + 16 * day)
-    assert not known.knows("bob", "mallory", T0 + 16 * day)
-    assert h.service.store.db.execute(
-        "SELECT count(*) FROM known_senders UNION ALL SELECT count(*) FROM recent_pushes"
-    ).fetchall() == [(0,), (0,)]
+        sent = h.seal(os.urandom(18), "bob", p.keys["bob"], message_id=message_id)
+        assert sent.kind is Kind.ACCEPTED
+    again = h.seal(os.urandom(18), "bob", p.keys["bob"], message_id=ids[0])
+    assert again.kind is Kind.ACCEPTED  # its answer was lost: the client sends it anew
+    assert h.store.queue_size(h.hash("bob")) == (2, 2)
 
 
 def test_the_node_refuses_more_than_its_total_of_queued_bytes():
     h = Harness(node_queue_max_bytes=1000)
     p = People(h, "alice", "bob", "carol", "dave")
-    assert p.send("alice", "bob", payload=bytes(600)) == "accepted"
+    assert p.send("alice", "bob", True, payload=bytes(600)) == "accepted"
     full = "this node holds as many queued messages as it may (1000 bytes); try again later"
-    assert p.send("carol", "dave", payload=bytes(600)) == full
-    bob, tag = p.who["bob"]
-    refused = h.answer(
-        *p.who["carol"], Kind.SEND, recipient="dave", message_id=os.urandom(16), payload=bytes(600)
-    )
+    assert p.send("carol", "dave", True, payload=bytes(600)) == full
+    refused = h.seal(os.urandom(18), "dave", p.keys["dave"], payload=bytes(600))
     assert refused.body["code"] == ErrorCode.BUSY
-    [message] = h.service.store.queued("bob", 1)
+    bob, tag = p.who["bob"]
+    [message] = h.store.queued(h.hash("bob"), 1)
     h.answer(bob, tag, Kind.ACK, message_ids=(message.message_id,))
-    assert p.send("carol", "dave", payload=bytes(600)) == "accepted"
+    assert p.send("carol", "dave", True, payload=bytes(600)) == "accepted"
     dave, tag = p.who["dave"]
     h.answer(dave, tag, Kind.UNREGISTER, username="dave")  # its queue goes with it
-    assert h.service.store.queued_bytes() == 0
+    assert h.store.queued_bytes() == 0
 
 
-def test_throwaway_keys_drain_no_one_time_keys_and_share_one_budget():
-    """A key not registered here gets the fallback key only; such keys share one budget of
-    lookups for the whole node, and every sender tag has its own; registered users keep
-    their own buckets."""
-    h = Harness(lookups_unregistered_per_min=10, lookups_per_min=5)
-    (bob, tb), (alice, ta) = user(), user()
-    h.register(bob, tb, "bob")
-    h.register(alice, ta, "alice")
-    answers = [
-        h.answer(_native.Identity.generate(), os.urandom(16), Kind.LOOKUP, username="bob")
-        for _ in range(12)
+# --- the answer cache --------------------------------------------------------------------
+
+
+def test_a_retry_gets_the_same_answer_through_its_route_and_changes_nothing():
+    h = Harness()
+    p = People(h, "alice", "bob")
+    alice, home = p.who["alice"]
+    data, _ = wire.encode_request(alice, h.node.signing_public, Kind.FETCH, {"max": 10}, T0)
+    [first] = h.service.handle_batch([(data, home)], T0)
+    other = os.urandom(18)  # the client retries through another frontend
+    [again] = h.service.handle_batch([(data, other)], T0 + 1000)
+    assert (again.tag, again.message, again.frame_id) == (other, first.message, first.frame_id)
+    assert h.store.user(h.hash("alice")).sender_tag == home  # no route moved
+    send = _sealed(recipient="bob", message_id=b"m" * 16, payload=b"x", access_key=p.keys["bob"])
+    route = os.urandom(18)
+    out = h.service.handle_batch([(send, route)], T0)
+    assert len(out) == 2  # the answer and the push to bob
+    [retry] = h.service.handle_batch([(send, route)], T0 + 1)
+    assert retry.message == next(o.message for o in out if o.tag == route)  # no push again
+    assert h.store.queue_size(h.hash("bob")) == (1, 1)
+    both = h.service.handle_batch([(send, route), (send, other)], T0 + 2)
+    assert [o.tag for o in both] == [route, other]
+    twice = _sealed(recipient="bob", message_id=b"n" * 16, payload=b"x", access_key=p.keys["bob"])
+    out = h.service.handle_batch([(twice, route), (twice, other)], T0 + 3)  # in one batch
+    assert [o.tag for o in out].count(p.who["bob"][1]) == 1  # handled once: one push
+    assert h.service.counts[("fetch", "again")] == 1
+    assert h.service.counts[("sealed_send", "again")] == 4
+
+
+def test_other_bytes_under_a_seen_request_id_are_a_replay():
+    h = Harness()
+    p = People(h, "bob")
+    request_id = os.urandom(16)
+    body = {"recipient": "bob", "payload": b"x", "access_key": None, "proof_of_work": 0}
+    first, _ = wire.encode_anonymous_request(
+        Kind.SEALED_SEND, {**body, "message_id": b"1" * 16}, T0, request_id
+    )
+    other, _ = wire.encode_anonymous_request(
+        Kind.SEALED_SEND, {**body, "message_id": b"2" * 16}, T0, request_id
+    )
+    assert h.answer_to(first, request_id, os.urandom(18)).kind is Kind.ACCEPTED
+    replayed = h.answer_to(other, request_id, os.urandom(18))
+    assert replayed.body["code"] == ErrorCode.REPLAYED
+    assert h.store.queue_size(h.hash("bob")) == (1, 1)
+    bob, tag = p.who["bob"]
+    h.answer(bob, tag, Kind.FETCH, T0 + 240_001, max=1)  # the window passes: forgotten
+    h.service.maintain(T0 + 240_001)
+    assert h.store.seen(request_id) is None
+
+
+def test_a_refused_request_is_not_cached_and_may_be_retried():
+    h = Harness(queue_max_messages=1)
+    p = People(h, "bob")
+    bob, tag = p.who["bob"]
+    h.seal(os.urandom(18), "bob")
+    data = _sealed(recipient="bob", message_id=b"m" * 16, payload=b"x")
+    data, request_id = data, wire.decode_request(data).request_id
+    assert h.answer_to(data, request_id, os.urandom(18)).body["code"] == ErrorCode.QUEUE_FULL
+    [queued] = h.store.queued(h.hash("bob"), 1)
+    h.answer(bob, tag, Kind.ACK, message_ids=(queued.message_id,))
+    assert h.answer_to(data, request_id, os.urandom(18), T0 + 1).kind is Kind.ACCEPTED
+
+
+def test_the_answer_cache_holds_neither_request_ids_nor_answers_in_clear():
+    h = Harness()
+    who, tag = user()
+    data, request_id = wire.encode_request(
+        who,
+        h.node.signing_public,
+        Kind.REGISTER_BEGIN,
+        {"username": "alice", "bundle": bundle(who)},
+        T0,
+    )
+    [answer] = h.service.handle_batch([(data, tag)], T0)
+    [(key, digest, sealed)] = h.store.db.execute("SELECT key, digest, answer FROM seen")
+    assert request_id not in key and request_id not in sealed
+    assert answer.message not in sealed and b"alice" not in sealed
+    assert h.store.seen(request_id) == (digest, answer.message)
+
+
+# --- sealed sending and access --------------------------------------------------------------
+
+
+def test_a_sealed_send_needs_the_access_key_or_what_the_policy_asks_of_a_stranger():
+    h = Harness()
+    p = People(h, "bob", strangers=16)
+    key = p.keys["bob"]
+    assert h.seal(os.urandom(18), "bob", key).kind is Kind.ACCEPTED
+    wrong = h.seal(os.urandom(18), "bob", os.urandom(32))
+    assert wrong.kind is Kind.POW_REQUIRED and wrong.body == {"difficulty": 16}
+    assert h.seal(os.urandom(18), "bob").kind is Kind.POW_REQUIRED
+    assert h.seal(os.urandom(18), "bob", work=16).kind is Kind.ACCEPTED
+    assert h.service.counts[("sealed_send", "pow_required")] == 2  # for the metrics
+    assert [m.pushes for m in h.store.queued(h.hash("bob"), 10)] == [1, 1]
+    stranger_ids = h.store.queued_from_strangers(h.hash("bob"))
+    assert stranger_ids == (1, 1)
+    nobody = h.seal(os.urandom(18), "nobody", key)
+    assert nobody.body["code"] == ErrorCode.NOT_FOUND
+    big = h.seal(os.urandom(18), "bob", key, payload=bytes(65 << 10))
+    assert big.body["code"] == ErrorCode.TOO_LARGE
+
+
+def test_a_recipient_who_denies_strangers_takes_no_send_without_its_access_key():
+    h = Harness()
+    p = People(h, "bob", strangers=wire.STRANGERS_DENY)
+    for access_key in (None, os.urandom(32)):
+        refused = h.seal(os.urandom(18), "bob", access_key, work=20)
+        assert refused.body == {
+            "code": ErrorCode.FORBIDDEN,
+            "detail": "bob takes messages from their contacts only",
+        }
+    assert h.seal(os.urandom(18), "bob", p.keys["bob"]).kind is Kind.ACCEPTED
+
+
+def test_an_old_access_key_is_refused_once_the_verifier_is_replaced():
+    h = Harness()
+    p = People(h, "bob", strangers=wire.STRANGERS_DENY)
+    bob, tag = p.who["bob"]
+    old, new = p.keys["bob"], os.urandom(32)
+    assert h.seal(os.urandom(18), "bob", old).kind is Kind.ACCEPTED
+    set_ = h.answer(
+        bob, tag, Kind.SET_ACCESS, access_verifier=wire.access_verifier(new), strangers=255
+    )
+    assert set_.kind is Kind.ACCESS_SET
+    assert h.seal(os.urandom(18), "bob", old).body["code"] == ErrorCode.FORBIDDEN
+    assert h.seal(os.urandom(18), "bob", new).kind is Kind.ACCEPTED
+
+
+def test_a_new_user_takes_strangers_for_16_bits_of_work_until_it_sets_its_access():
+    h = Harness()
+    h.register(*user(), "bob")
+    assert h.store.user(h.hash("bob")).access_verifier is None
+    assert h.seal(os.urandom(18), "bob", os.urandom(32)).body == {"difficulty": 16}
+
+
+def test_set_access_is_for_registered_users_with_a_policy_in_range():
+    h = Harness()
+    who, tag = user()
+    unregistered = h.answer(who, tag, Kind.SET_ACCESS, access_verifier=bytes(32), strangers=0)
+    assert unregistered.body["code"] == ErrorCode.NOT_REGISTERED
+    h.register(who, tag, "bob")
+    for strangers in (25, 254):
+        bad = h.answer(who, tag, Kind.SET_ACCESS, access_verifier=bytes(32), strangers=strangers)
+        assert bad.body["code"] == ErrorCode.BAD_REQUEST
+    for strangers in (0, 24, 255):
+        ok = h.answer(who, tag, Kind.SET_ACCESS, access_verifier=bytes(32), strangers=strangers)
+        assert ok.kind is Kind.ACCESS_SET
+        assert h.store.user(h.hash("bob")).strangers == strangers
+
+
+def test_sealed_sends_have_a_budget_per_route():
+    h = Harness(sealed_sends_per_min=3)
+    p = People(h, "bob")
+    route = os.urandom(18)
+    codes = [h.seal(route, "bob", p.keys["bob"]).kind for _ in range(4)]
+    assert codes == [Kind.ACCEPTED] * 3 + [Kind.ERROR]
+    assert h.seal(os.urandom(18), "bob", p.keys["bob"]).kind is Kind.ACCEPTED  # another route
+
+
+# --- anonymous lookups ----------------------------------------------------------------------
+
+
+def test_the_work_a_lookup_pays_grows_as_the_pool_runs_low():
+    assert [lookup_difficulty(n) for n in (200, 32, 31, 16, 15, 8, 7, 4, 3, 2, 1)] == [
+        0,
+        0,
+        12,
+        12,
+        14,
+        14,
+        16,
+        16,
+        18,
+        18,
+        20,
     ]
-    assert [a.kind for a in answers] == [Kind.BUNDLE] * 10 + [Kind.ERROR] * 2
-    assert all(a.body["bundle"].one_time_keys == () for a in answers[:10])
+
+
+def _lookup(h: Harness, name: str, work: int | None, route=None) -> wire.Answer:
+    """An anonymous lookup with `work` bits solved for its request id (None: a nonce
+    that proves no work at all)."""
+    request_id = os.urandom(16)
+    bound = pow.lookup(h.node.signing_public, request_id, name)
+    if work is None:
+        nonce = next(n for n in range(1000) if not pow.check(bound, n, 1))
+    else:
+        nonce = pow.solve(bound, work)
+    data, _ = wire.encode_anonymous_request(
+        Kind.LOOKUP, {"username": name, "proof_of_work": nonce}, T0, request_id
+    )
+    return h.answer_to(data, request_id, route or os.urandom(18))
+
+
+def test_draining_one_time_keys_by_anonymous_lookups_costs_more_work_per_key():
+    """Each one-time key costs the work of `lookup_difficulty`; a lookup without it gets
+    POW_REQUIRED, and once the pool is empty the fallback is answered with no work asked."""
+    h = Harness(lookups_per_min=1000)
+    who, tag = user()
+    h.register(who, tag, "bob")  # five one-time keys
+    asked = []
+    for left in range(5, 0, -1):
+        refused = _lookup(h, "bob", None)
+        assert refused.kind is Kind.POW_REQUIRED
+        asked.append(refused.body["difficulty"])
+        assert h.store.count_one_time_keys(h.hash("bob")) == left  # nothing taken
+        got = _lookup(h, "bob", refused.body["difficulty"])
+        assert got.kind is Kind.BUNDLE and len(got.body["bundle"].one_time_keys) == 1
+    assert asked == [16, 16, 18, 18, 20]
+    assert h.store.count_one_time_keys(h.hash("bob")) == 0
+    empty = _lookup(h, "bob", None)
+    assert empty.body["bundle"].one_time_keys == ()
+    assert empty.body["bundle"].fallback.key_id == 1000  # the fallback stays, for free
+
+
+def test_an_anonymous_lookup_answers_the_bundle_and_the_strangers_policy():
+    h = Harness(keys_low=10)
+    who, tag = user()
+    h.register(who, tag, "bob")
+    h.answer(who, tag, Kind.SET_ACCESS, access_verifier=bytes(32), strangers=7)
+    data, _ = wire.encode_anonymous_request(
+        Kind.LOOKUP,
+        {
+            "username": "Bob",
+            "proof_of_work": pow.solve(pow.lookup(h.node.signing_public, b"r" * 16, "Bob"), 20),
+        },
+        T0,
+        b"r" * 16,
+    )
+    out = h.service.handle_batch([(data, os.urandom(18))], T0)
+    answer = wire.decode_answer(out[0].message, h.key, wire.ANONYMOUS)
+    assert answer.kind is Kind.BUNDLE
+    assert (answer.body["username"], answer.body["identity"]) == ("bob", who.signing_public)
+    assert answer.body["strangers"] == 7
+    assert answer.body["bundle"].agreement_signature == who.sign(
+        "agreement-key", who.agreement_public
+    )
+    keys_low = wire.decode_answer(out[1].message, h.key, who.signing_public)
+    assert (out[1].tag, keys_low.kind, keys_low.body) == (
+        tag,
+        Kind.KEYS_LOW,
+        {"one_time_keys_left": 4},
+    )
+    assert _lookup(h, "nobody", None).body["code"] == ErrorCode.NOT_FOUND
+
+
+def test_anonymous_lookups_are_limited_per_route():
+    h = Harness(lookups_per_min=3)
+    h.register(*user(), "bob")
+    route = os.urandom(18)
+    answers = [_lookup(h, "bob", None, route) for _ in range(4)]
+    assert [a.kind for a in answers] == [Kind.POW_REQUIRED] * 3 + [Kind.ERROR]
     assert answers[-1].body["code"] == ErrorCode.RATE_LIMITED
-    assert h.service.store.count_one_time_keys("bob") == 5
-    got = h.answer(alice, ta, Kind.LOOKUP, username="bob")
-    assert len(got.body["bundle"].one_time_keys) == 1  # a registered user is served
-    tag = os.urandom(16)  # many keys behind one tag (one nym-client): one bucket
-    codes = [
-        h.answer(_native.Identity.generate(), tag, Kind.LOOKUP, T0 + 60_000, username="bob").kind
-        for _ in range(6)
-    ]
-    assert codes == [Kind.BUNDLE] * 5 + [Kind.ERROR]
+    assert _lookup(h, "bob", None).kind is Kind.POW_REQUIRED  # another route
+
+
+def test_an_account_from_before_agreement_signatures_gets_zeros_until_it_publishes_one():
+    h = Harness()
+    who, tag = user()
+    h.register(who, tag, "bob")
+    h.store.db.execute("UPDATE users SET agreement_signature = NULL")  # as migrated
+    assert _lookup(h, "bob", 20).body["bundle"].agreement_signature == bytes(64)
+    forged = h.answer(
+        who,
+        tag,
+        Kind.PUBLISH_KEYS,
+        one_time_keys=(),
+        fallback=None,
+        agreement_signature=who.sign("agreement-key", os.urandom(32)),
+    )
+    assert forged.body["code"] == ErrorCode.BAD_SIGNATURE
+    signature = who.sign("agreement-key", who.agreement_public)
+    published = h.answer(
+        who, tag, Kind.PUBLISH_KEYS, one_time_keys=(), fallback=None, agreement_signature=signature
+    )
+    assert published.kind is Kind.KEYS_PUBLISHED
+    assert _lookup(h, "bob", 20).body["bundle"].agreement_signature == signature
+
+
+def test_frontends_are_answered_once_the_runner_gave_the_descriptor():
+    h = Harness()
+    assert h.anonymous(os.urandom(18), Kind.FRONTENDS).body["code"] == ErrorCode.BUSY
+    h.service.descriptor = b"signed descriptor"
+    answer = h.anonymous(os.urandom(18), Kind.FRONTENDS)
+    assert answer.kind is Kind.FRONTENDS_ARE and answer.body == {"descriptor": b"signed descriptor"}
+
+
+def test_an_undecodable_anonymous_request_is_refused_for_nobody():
+    h = Harness()
+    data, request_id = wire.encode_anonymous_request(Kind.FRONTENDS, {}, T0)
+    answer = h.answer_to(data + b"junk", request_id, os.urandom(18))
+    assert answer.body["code"] == ErrorCode.BAD_REQUEST
+
+
+# --- what the operator sees --------------------------------------------------------------------
+
+
+def test_the_operator_finds_no_name_no_sender_and_no_anonymous_route_at_rest(tmp_path):
+    """After registrations, lookups, sealed sends both ways (a contact's and a stranger's
+    first), receipts and acks: no username in the database file or its WAL, no sender
+    column, and no anonymous route in `users`."""
+    h = Harness(tmp_path / "node.db")
+    p = People(h, "alicewonder", "bobthebuilder", strangers=12)
+    anonymous = set(p.routes.values())
+    for name in p.who:
+        other = "bobthebuilder" if name == "alicewonder" else "alicewonder"
+        assert _lookup(h, other, 16, p.routes[name]).kind is Kind.BUNDLE
+    first = h.seal(p.routes["alicewonder"], "bobthebuilder", work=12)  # a stranger's first
+    assert first.kind is Kind.ACCEPTED
+    for sender, recipient in [("bobthebuilder", "alicewonder"), ("alicewonder", "bobthebuilder")]:
+        for _ in range(3):  # messages and the receipts that answer them
+            assert p.send(sender, recipient, contact=True) == "accepted"
+    for name, (who, tag) in p.who.items():
+        queued = h.store.queued(h.hash(name), 100)
+        h.answer(who, tag, Kind.ACK, message_ids=tuple(m.message_id for m in queued))
+        assert h.store.user(h.hash(name)).sender_tag == tag
+    routes = {row[0] for row in h.store.db.execute("SELECT sender_tag FROM users")}
+    assert not routes & anonymous
+    for (table,) in h.store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        columns = {row[1] for row in h.store.db.execute(f"PRAGMA table_info({table})")}
+        assert not columns & {"sender", "username", "skeleton"}, table
+    files = b"".join(f.read_bytes() for f in tmp_path.iterdir())
+    assert any(f.name.endswith("-wal") for f in tmp_path.iterdir())
+    for name in p.who:
+        assert name.encode() not in files
+        assert names.skeleton(name).encode() not in files

@@ -8,11 +8,13 @@ import sqlite3
 import time
 
 import pytest
-from procs import PASSPHRASE, User
+from procs import PASSPHRASE, NodeProcess, User
 
 from nymchat import _native, keystore
 from nymchat.client import messages
 from nymchat.client.profile import Profile
+from nymchat.node.registration import name_key
+from nymchat.node.store import NameHashes
 from nymchat.protocol import wire
 from nymchat.protocol.contact import NodeContact
 
@@ -44,27 +46,35 @@ def tamper(node, data, start_node, mixnet, *statements: tuple[str, tuple]) -> No
     start_node(mixnet, data=data)
 
 
-def test_a_node_cannot_reattribute_or_redirect_messages(setting, start_node):
+def hashes(data) -> NameHashes:
+    """The names' keyed hashes, as the operator, who has the node's password, makes them
+    (the database alone names nobody)."""
+    return NameHashes(name_key(keystore.unlock(data, NodeProcess.PASSWORD).secret_bytes()))
+
+
+def test_a_node_cannot_redirect_messages_and_has_no_sender_to_reattribute(setting, start_node):
+    """The queue holds no sender: the operator can only move what waits for bob to alice,
+    who cannot read it."""
     mixnet, node, data, users = setting
     alice, bob, carol = users["alice"], users["bob"], users["carol"]
     carol("send", "bob", "hello bob")  # carol and bob have a session
     bob("inbox")
     alice("send", "bob", "from alice, really")
     carol("send", "bob", "meant for bob only")
+    db = sqlite3.connect(data / "node.db")
+    assert "sender" not in {row[1] for row in db.execute("PRAGMA table_info(queue)")}
+    db.close()
+    name = hashes(data).name
     tamper(
         node,
         data,
         start_node,
         mixnet,
-        ("UPDATE queue SET recipient = 'alice' WHERE sender = 'carol'", ()),
-        ("UPDATE queue SET sender = 'carol' WHERE sender = 'alice'", ()),
+        ("UPDATE queue SET recipient = ? WHERE recipient = ?", (name("alice"), name("bob"))),
     )
-    shown = bob("inbox")
-    assert "from alice, really" not in shown.stdout  # refused: not what carol sent
-    assert "a message from carol could not be read" in shown.stderr
     shown = alice("inbox")
     assert "meant for bob only" not in shown.stdout  # refused: not meant for alice
-    assert "a message from carol could not be read" in shown.stderr
+    assert "from alice, really" not in shown.stdout
     assert all(c["username"] != "carol" for c in alice.json("contacts", "list")[0])
 
 
@@ -76,24 +86,20 @@ def test_a_node_cannot_substitute_a_pinned_key(setting, start_node):
     alice("send", "bob", "hi bob")  # alice pins bob's key
     bob("inbox")
     bobs_number = bob.json("contacts", "verify", "alice")[0]["safety_number"]
+    h = hashes(data)
+    bob_, mallory_ = h.name("bob"), h.name("mallory")
     tamper(
         node,
         data,
         start_node,
         mixnet,
-        ("DELETE FROM one_time_keys WHERE username = 'bob'", ()),
+        ("DELETE FROM one_time_keys WHERE name_hash = ?", (bob_,)),
+        ("DELETE FROM users WHERE name_hash = ?", (bob_,)),
         (
-            "UPDATE users SET username = 'gone', skeleton = 'gone:' || skeleton "
-            "WHERE username = 'bob'",
-            (),
+            "UPDATE users SET name_hash = ?, skeleton_hash = ? WHERE name_hash = ?",
+            (bob_, h.skeleton("bob"), mallory_),
         ),
-        (
-            "UPDATE users SET username = 'bob', skeleton = (SELECT substr(skeleton, 6) FROM "
-            "users WHERE username = 'gone') WHERE username = 'mallory'",
-            (),
-        ),
-        ("DELETE FROM users WHERE username = 'gone'", ()),
-        ("UPDATE one_time_keys SET username = 'bob' WHERE username = 'mallory'", ()),
+        ("UPDATE one_time_keys SET name_hash = ? WHERE name_hash = ?", (bob_, mallory_)),
     )
     assert "WARNING: bob's key has CHANGED" in alice("lookup", "bob").stdout
     refused = alice("send", "bob", "are you really bob?", check=False)
@@ -120,12 +126,13 @@ def forge(data, node, recipient: str, sender: str, inner: str, text: str) -> tup
     """What the operator can make up: a message that opens a session with `recipient` (on
     one of their one-time keys, which the node holds), from keys of its own, delivered as
     from `sender`, and from `inner` inside. Returns the statement that queues it."""
+    to = hashes(data).name(recipient)
     db = sqlite3.connect(data / "node.db")
     (account_key,) = db.execute(
-        "SELECT account_key FROM users WHERE username = ?", (recipient,)
+        "SELECT account_key FROM users WHERE name_hash = ?", (to,)
     ).fetchone()
     (encoded,) = db.execute(
-        "SELECT encoded FROM one_time_keys WHERE username = ? ORDER BY key_id DESC", (recipient,)
+        "SELECT encoded FROM one_time_keys WHERE name_hash = ? ORDER BY key_id DESC", (to,)
     ).fetchone()
     db.close()
     one_time = wire.decode_record(wire.ONE_TIME_KEY, encoded)
@@ -153,9 +160,9 @@ def forge(data, node, recipient: str, sender: str, inner: str, text: str) -> tup
         ),
     )
     return (
-        "INSERT INTO queue (recipient, message_id, sender, received, payload, next_push)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (recipient, message_id, sender, now, payload, now),
+        "INSERT INTO queue (recipient, message_id, received, payload, next_push)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (to, message_id, now, payload, now),
     )
 
 
@@ -206,13 +213,17 @@ def test_a_node_cannot_hand_out_session_keys_the_contact_did_not_sign(setting, s
     refuses them (each must be signed by bob's identity key), and no session starts."""
     mixnet, node, data, users = setting
     alice = users["alice"]
+    name = hashes(data).name
     tamper(
         node,
         data,
         start_node,
         mixnet,
-        ("DELETE FROM one_time_keys WHERE username = 'bob'", ()),
-        ("UPDATE one_time_keys SET username = 'bob' WHERE username = 'mallory'", ()),
+        ("DELETE FROM one_time_keys WHERE name_hash = ?", (name("bob"),)),
+        (
+            "UPDATE one_time_keys SET name_hash = ? WHERE name_hash = ?",
+            (name("bob"), name("mallory")),
+        ),
     )
     refused = alice("lookup", "bob", check=False)
     assert refused.returncode == 1
@@ -279,7 +290,7 @@ def test_the_node_cannot_tell_texts_receipts_or_handshakes_apart_by_size(setting
     db = sqlite3.connect(data / "node.db")
     sizes = db.execute("SELECT recipient, length(payload) FROM queue").fetchall()
     db.close()
-    assert len(sizes) == 6 and {r for r, _ in sizes} == {"alice"}
+    assert len(sizes) == 6 and {r for r, _ in sizes} == {hashes(data).name("alice")}
     assert len({size for _, size in sizes}) == 1, sizes
 
 

@@ -18,11 +18,14 @@ NODE = _native.Identity.generate()
 NODE_KEY = _native.PublicKey(NODE.signing_public)
 USER = _native.Identity.generate()
 BODIES = {
-    Kind.LOOKUP: {"username": "alice"},
-    Kind.SEND: {"recipient": "bob", "message_id": bytes(16), "payload": b"x" * 100},
     Kind.ACK: {"message_ids": (bytes(16), b"1" * 16)},
     Kind.REGISTER_BEGIN: {"username": "alice", "bundle": bundle(USER, 3)},
-    Kind.PUBLISH_KEYS: {"one_time_keys": bundle(USER, 2).one_time_keys, "fallback": None},
+    Kind.PUBLISH_KEYS: {
+        "one_time_keys": bundle(USER, 2).one_time_keys,
+        "fallback": None,
+        "agreement_signature": bytes(range(64)),
+    },
+    Kind.SET_ACCESS: {"access_verifier": bytes(range(32)), "strangers": 16},
     Kind.REFRESH: {"push_key": bytes(range(32))},
     Kind.REGISTER_FINISH: {
         "username": "alice",
@@ -33,7 +36,20 @@ BODIES = {
         "proof_of_work": 77,
     },
 }
-REQUESTS = [wire.encode_request(USER, NODE.signing_public, k, b, 5)[0] for k, b in BODIES.items()]
+ANONYMOUS_BODIES = {
+    Kind.SEALED_SEND: {
+        "recipient": "bob",
+        "message_id": bytes(16),
+        "payload": b"x" * 100,
+        "access_key": bytes(range(32)),
+        "proof_of_work": 2**64 - 1,
+    },
+    Kind.LOOKUP: {"username": "alice", "proof_of_work": 12345},
+    Kind.FRONTENDS: {},
+}
+REQUESTS = [
+    wire.encode_request(USER, NODE.signing_public, k, b, 5)[0] for k, b in BODIES.items()
+] + [wire.encode_anonymous_request(k, b, 5)[0] for k, b in ANONYMOUS_BODIES.items()]
 ANSWERS = [
     wire.encode_answer(
         NODE, USER.signing_public, Kind.ACCEPTED, {"message_id": bytes(16)}, 5, bytes(16)
@@ -42,16 +58,23 @@ ANSWERS = [
         NODE,
         USER.signing_public,
         Kind.DELIVER,
-        {"message_id": bytes(16), "sender": "bob", "sent": 1, "payload": b"p"},
+        {"message_id": bytes(16), "sent": 1, "payload": b"p"},
         5,
     ),
     wire.encode_answer(
         NODE,
         USER.signing_public,
         Kind.BUNDLE,
-        {"username": "bob", "identity": bytes(32), "bundle": bundle(USER, 1)},
+        {"username": "bob", "identity": bytes(32), "bundle": bundle(USER, 1), "strangers": 16},
         5,
         bytes(16),
+    ),
+    wire.encode_answer(
+        NODE, USER.signing_public, Kind.POW_REQUIRED, {"difficulty": 18}, 5, bytes(16)
+    ),
+    wire.encode_answer(NODE, USER.signing_public, Kind.ACCESS_SET, {}, 5, bytes(16)),
+    wire.encode_answer(
+        NODE, USER.signing_public, Kind.FRONTENDS_ARE, {"descriptor": b"d" * 90}, 5, bytes(16)
     ),
 ]
 
@@ -69,6 +92,33 @@ def test_requests_round_trip_and_verify(kind):
     assert request.body == BODIES[kind]
     assert wire.verify_requests(NODE.signing_public, [request]) == [True]
     assert wire.verify_requests(os.urandom(32), [request]) == [False]  # names the node
+
+
+@pytest.mark.parametrize("kind", list(ANONYMOUS_BODIES))
+def test_anonymous_requests_round_trip_with_no_requester_and_no_signature(kind):
+    data, request_id = wire.encode_anonymous_request(kind, ANONYMOUS_BODIES[kind], 7)
+    request = wire.decode_request(data)
+    assert (request.kind, request.requester, request.timestamp, request.request_id) == (
+        kind,
+        wire.ANONYMOUS,
+        7,
+        request_id,
+    )
+    assert request.body == ANONYMOUS_BODIES[kind]
+    assert (request.signed, request.signature) == (data, b"")
+    assert USER.signing_public not in data
+    assert wire.verify_requests(NODE.signing_public, [request]) == [True]
+    with pytest.raises(AssertionError):
+        wire.encode_request(USER, NODE.signing_public, kind, ANONYMOUS_BODIES[kind], 7)
+
+
+def test_an_answer_to_an_anonymous_request_verifies_for_nobody_else():
+    data = wire.encode_answer(
+        NODE, wire.ANONYMOUS, Kind.ACCEPTED, {"message_id": bytes(16)}, 5, bytes(16)
+    )
+    assert wire.decode_answer(data, NODE_KEY, wire.ANONYMOUS).kind is Kind.ACCEPTED
+    with pytest.raises(wire.WireError):
+        wire.decode_answer(data, NODE_KEY, USER.signing_public)
 
 
 def test_answers_verify_only_for_their_node_and_user():
@@ -97,6 +147,8 @@ def test_random_bytes_raise_only_wire_errors(data):
     for decode in (
         wire.decode_request,
         lambda d: wire.decode_answer(d, NODE_KEY, USER.signing_public),
+        lambda d: wire.decode_answer(d, NODE_KEY, wire.ANONYMOUS),
+        lambda d: wire.decode_descriptor(d, NODE_KEY, 0),
     ):
         with contextlib.suppress(wire.WireError):
             decode(data)

@@ -105,6 +105,7 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
 
     from nymchat.errors import NymchatError
     from nymchat.node.metrics import serve as serve_metrics
+    from nymchat.node.registration import name_key
     from nymchat.node.runner import NodeRunner, now_ms
     from nymchat.node.service import NodeConfig, NodeService
     from nymchat.node.store import NodeStore
@@ -113,7 +114,7 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
     from nymchat.stopping import on_stop_signals
 
     data = Path(settings["data"])
-    store = NodeStore(data / "node.db")
+    store = NodeStore(data / "node.db", name_key(identity.secret_bytes()))
     config = NodeConfig(
         pow_difficulty=settings["pow_difficulty"],
         freshness_ms=settings["freshness"] * 1000,
@@ -121,13 +122,12 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
         queue_max_messages=settings["queue_max_messages"],
         queue_max_bytes=settings["queue_max_bytes"],
         max_payload=settings["max_payload"],
-        queue_sender_share=settings["queue_sender_share"],
         queue_stranger_share=settings["queue_stranger_share"],
         node_queue_max_bytes=settings["node_queue_max_bytes"],
         requests_per_s=settings["requests_per_s"],
         request_burst=settings["request_burst"],
         lookups_per_min=settings["lookups_per_min"],
-        lookups_unregistered_per_min=settings["lookups_unregistered_per_min"],
+        sealed_sends_per_min=settings["sealed_sends_per_min"],
     )
     service = NodeService(identity, store, config)
     transports = [NymClient(frontend.url) for frontend in plan]
@@ -221,11 +221,8 @@ def run(args: argparse.Namespace) -> int:
             parse_listen(settings["metrics"])
         except ValueError as e:
             raise UsageError(str(e)) from None
-    for share in ("queue_sender_share", "queue_stranger_share"):
-        if not 0 < settings[share] <= 1:
-            raise UsageError(
-                f"{share.replace('_', '-')} is a fraction of the queue: more than 0, at most 1"
-            )
+    if not 0 < settings["queue_stranger_share"] <= 1:
+        raise UsageError("queue-stranger-share is a fraction of the queue: more than 0, at most 1")
     if bool(settings["nym_client_bin"]) != bool(settings["nym_id"]):
         raise UsageError("--nym-client-bin and --nym-id go together")
     try:

@@ -14,15 +14,26 @@ from nymchat.protocol import pow, wire
 
 CHALLENGE_DOMAIN = b"nymchat-challenge-v1\x00"
 KEY_INFO = b"nymchat-node-challenge-key-v1"
+NAME_KEY_INFO = b"nymchat-node-name-key-v1"
+
+
+def _derive(identity_secret: bytes, info: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(hashes.SHA256(), 32, salt=None, info=info).derive(identity_secret)
 
 
 def challenge_key(identity_secret: bytes) -> bytes:
     """The node's challenge MAC key, from its identity secret (HKDF-SHA256): nothing to
     store, and challenges stay good across a restart."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    return _derive(identity_secret, KEY_INFO)
 
-    return HKDF(hashes.SHA256(), 32, salt=None, info=KEY_INFO).derive(identity_secret)
+
+def name_key(identity_secret: bytes) -> bytes:
+    """The key of the names' hashes in the node's database (`store.NameHashes`): sealed
+    with the node key, so a copy of the database alone names nobody."""
+    return _derive(identity_secret, NAME_KEY_INFO)
 
 
 class Challenges:

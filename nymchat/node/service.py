@@ -1,8 +1,13 @@
 """The node's request handling, sans-I/O: decoded requests and the time go in, signed
-answers and pushes (each for a sender tag) come out. Storage is the one dependency; the
-caller commits a whole batch before sending anything, so no answer ever promises what a
-crash could take back."""
+answers and pushes (each for a route: frontend id and sender tag, opaque here) come out.
+Storage is the one dependency; the caller commits a whole batch before sending anything,
+so no answer ever promises what a crash could take back.
 
+Signed requests come from a user's home route; sealed sends, lookups and the frontend
+descriptor come anonymously: the node learns no sender and no one who looks up."""
+
+import hashlib
+import hmac
 import logging
 import os
 from collections import Counter
@@ -31,8 +36,7 @@ class NodeConfig:
     retention_ms: int = 14 * DAY
     queue_max_messages: int = 1000
     queue_max_bytes: int = 16 << 20
-    queue_sender_share: float = 0.25  # of a recipient's queue, for one sender
-    queue_stranger_share: float = 0.5  # for all the senders the recipient does not know
+    queue_stranger_share: float = 0.5  # for all the sends without the recipient's access key
     node_queue_max_bytes: int = 4 << 30
     max_payload: int = 64 << 10
     max_one_time_keys: int = 200
@@ -40,16 +44,16 @@ class NodeConfig:
     push_retry_ms: int = 30_000
     push_retry_max_ms: int = 15 * MINUTE
     fetch_max: int = 100
-    requests_per_s: float = 20.0  # per identity and per sender tag
+    requests_per_s: float = 20.0  # per identity and per route
     request_burst: float = 200.0
-    lookups_per_min: float = 30.0  # per identity and per tag: one-time keys are precious
-    lookups_unregistered_per_min: float = 60.0  # by all keys not registered here together
+    lookups_per_min: float = 30.0  # per route: one-time keys are precious
+    sealed_sends_per_min: float = 600.0  # per route
 
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A signed answer or push, for the client behind `tag`, framed with message id
-    `frame_id` (docs/PROTOCOL.md: how the client tells the node's frames from others)."""
+    """A signed answer or push, for the client behind `tag` (a route), framed with message
+    id `frame_id` (docs/PROTOCOL.md: how the client tells the node's frames from others)."""
 
     tag: bytes
     message: bytes
@@ -69,6 +73,15 @@ class _Context:
     now: int
     user: User | None
     out: list[Outgoing] = field(default_factory=list)
+    result: str = "ok"  # for the metrics: what came of the request
+
+
+def lookup_difficulty(left: int) -> int:
+    """The bits of work a lookup pays for one of `left` one-time keys: none while the
+    pool is full, more as it runs low (docs/PROTOCOL.md)."""
+    if left >= 32:
+        return 0
+    return min(pow.MAX_DIFFICULTY, 12 + 2 * (4 - (left.bit_length() - 1)))
 
 
 class NodeService:
@@ -87,36 +100,36 @@ class NodeService:
         )
         self.per_identity = RateLimiter(config.requests_per_s, config.request_burst)
         self.lookups = RateLimiter(config.lookups_per_min / 60, config.lookups_per_min)
-        self.tag_lookups = RateLimiter(config.lookups_per_min / 60, config.lookups_per_min)
-        self.unregistered_lookups = RateLimiter(
-            config.lookups_unregistered_per_min / 60,
-            config.lookups_unregistered_per_min,
-            max_keys=1,
+        self.sealed_sends = RateLimiter(
+            config.sealed_sends_per_min / 60, config.sealed_sends_per_min
         )
-        self.known = quota.KnownSenders(store, identity.secret_bytes(), config.retention_ms)
+        # The signed frontend descriptor, from the runner once every frontend is connected.
+        self.descriptor: bytes | None = None
         self.counts: Counter[tuple[str, str]] = Counter()  # (kind, result)
         self.relay_seconds = Histogram()
         self._handlers = {
             Kind.REGISTER_BEGIN: self._register_begin,
             Kind.REGISTER_FINISH: self._register_finish,
-            Kind.LOOKUP: self._lookup,
             Kind.PUBLISH_KEYS: self._publish_keys,
-            Kind.SEND: self._send,
             Kind.FETCH: self._fetch,
             Kind.ACK: self._ack,
             Kind.REFRESH: self._refresh,
             Kind.UNREGISTER: self._unregister,
+            Kind.SET_ACCESS: self._set_access,
+            Kind.SEALED_SEND: self._sealed_send,
+            Kind.LOOKUP: self._lookup,
+            Kind.FRONTENDS: self._frontends,
         }
 
     # --- entry points ---------------------------------------------------------------
 
     def known_tag(self, tag: bytes) -> bool:
-        """Whether `tag` is a registered user's current sender tag."""
+        """Whether `tag` (a route) is a registered user's current one."""
         return self.store.tag_registered(tag)
 
     def handle_batch(self, items: list[tuple[bytes, bytes]], now: int) -> list[Outgoing]:
-        """Handles requests `(bytes, sender tag)` that arrived together, each already
-        within its tag's rate (`Intake`): one batch signature check, one transaction.
+        """Handles requests `(bytes, route)` that arrived together, each already within
+        its route's rate (`Intake`): one batch signature check, one transaction.
         Returns what to send, once committed."""
         decoded: list[tuple[wire.Request, bytes]] = []
         out: list[Outgoing] = []
@@ -141,10 +154,29 @@ class NodeService:
             if not valid:
                 raise Refused(ErrorCode.BAD_SIGNATURE, "the request's signature does not verify")
             self._check_fresh(request, now)
-            ctx = _Context(request, tag, now, self.store.user_by_identity(request.requester))
+            digest = hashlib.sha256(request.signed + request.signature).digest()
+            seen = self.store.seen(request.request_id)
+            if seen is not None:
+                return self._again(request, tag, digest, *seen)
+            if not request.kind.is_anonymous and not self.per_identity.allow(
+                request.requester, now
+            ):
+                raise Refused(ErrorCode.RATE_LIMITED, "too many requests; slow down")
+            user = (
+                None
+                if request.kind.is_anonymous
+                else self.store.user_by_identity(request.requester)
+            )
+            ctx = _Context(request, tag, now, user)
             if ctx.user is not None:
                 self._note_sender_tag(ctx, ctx.user)
             self._handlers[request.kind](ctx)
+            [answer] = [
+                o for o in ctx.out if o.frame_id == wire.answer_frame_id(request.request_id)
+            ]
+            self.store.remember(
+                request.request_id, digest, answer.message, now + 2 * self.config.freshness_ms
+            )
         except Refused as refusal:
             self.store.db.execute("ROLLBACK TO request")
             self.counts[(kind, refusal.code.name.lower())] += 1
@@ -174,14 +206,37 @@ class NodeService:
             ]
         finally:
             self.store.db.execute("RELEASE request")
-        self.counts[(kind, "ok")] += 1
+        self.counts[(kind, ctx.result)] += 1
         return ctx.out
 
+    def _again(
+        self,
+        request: wire.Request,
+        tag: bytes,
+        digest: bytes,
+        seen_digest: bytes | None,
+        answer: bytes | None,
+    ) -> list[Outgoing]:
+        """A request id seen before: the same request (a retry, maybe through another
+        frontend) gets its answer again and changes nothing; other bytes are a replay."""
+        if answer is None or not hmac.compare_digest(digest, seen_digest or b""):
+            raise Refused(ErrorCode.REPLAYED, "this request was already handled")
+        self.counts[(request.kind.name.lower(), "again")] += 1
+        return [Outgoing(tag, answer, wire.answer_frame_id(request.request_id))]
+
     def _refuse_undecodable(self, data: bytes, tag: bytes, why: str, now: int) -> list[Outgoing]:
-        """Answers a request that does not decode, if its header names a requester."""
-        if len(data) < 2 + 32 + 8 + 16 or data[0] != wire.VERSION:
+        """Answers a request that does not decode, if its header is whole: signed for the
+        requester it names, or for nobody if its kind is an anonymous one."""
+        if len(data) < 2 or data[0] != wire.VERSION:
             return []
-        requester, request_id = bytes(data[2:34]), bytes(data[42:58])
+        if 0x20 <= data[1] < 0x40:
+            if len(data) < 2 + 8 + 16:
+                return []
+            requester, request_id = wire.ANONYMOUS, bytes(data[10:26])
+        elif len(data) >= 2 + 32 + 8 + 16:
+            requester, request_id = bytes(data[2:34]), bytes(data[42:58])
+        else:
+            return []
         return [
             self._answer(
                 requester,
@@ -201,7 +256,6 @@ class NodeService:
     def maintain(self, now: int) -> tuple[int, int]:
         """Drops expired messages and forgotten request ids: (messages, ids)."""
         with self.store.transaction():
-            self.known.expire(now)
             return (self.store.expire(now - self.config.retention_ms), self.store.forget_seen(now))
 
     # --- checks ---------------------------------------------------------------------
@@ -214,25 +268,23 @@ class NodeService:
                 f"request time is {request.timestamp - now:+d} ms "
                 f"from the node's clock (now {now})",
             )
-        if not self.store.first_sight(request.request_id, now + 2 * window):
-            raise Refused(ErrorCode.REPLAYED, "this request was already handled")
-        if not self.per_identity.allow(request.requester, now):
-            raise Refused(ErrorCode.RATE_LIMITED, "too many requests; slow down")
 
     def _note_sender_tag(self, ctx: _Context, user: User) -> None:
         """A fresh, authentic request from `user`: their messages go to this tag now
         (unless the request is refused: then this is rolled back with the rest)."""
         if user.sender_tag != ctx.tag:
-            self.store.set_sender_tag(user.username, ctx.tag, ctx.now)
-            self.store.reschedule(user.username, ctx.now)
-            ctx.user = self.store.user(user.username)
+            self.store.set_sender_tag(user.key, ctx.tag, ctx.now)
+            self.store.reschedule(user.key, ctx.now)
+            ctx.user = self.store.user(user.key)
 
     def _registered(self, ctx: _Context) -> User:
         if ctx.user is None:
             raise Refused(ErrorCode.NOT_REGISTERED, "this key is not registered here")
         return ctx.user
 
-    def _check_keys(self, identity: bytes, keys, account=None) -> None:
+    def _check_keys(self, identity: bytes, keys, *signed: tuple[str, bytes, bytes]) -> None:
+        """Checks in one batch the signatures of one-time keys and a fallback (the last of
+        `keys`, or None) and of `signed` (label, key, signature), all by `identity`."""
         items = [
             (identity, "one-time-key", k.key_id.to_bytes(8, "big") + k.key, k.signature)
             for k in keys[:-1]
@@ -247,8 +299,7 @@ class NodeService:
                     fallback.signature,
                 )
             )
-        if account is not None:
-            items.append((identity, "account-key", account[0], account[1]))
+        items += [(identity, label, key, signature) for label, key, signature in signed]
         if not all(_native.verify_batch(items)):
             raise Refused(ErrorCode.BAD_SIGNATURE, "a key is not signed by the identity key")
 
@@ -276,6 +327,11 @@ class NodeService:
             frame_id,
         )
 
+    def _ask_work(self, ctx: _Context, bits: int) -> None:
+        """Answers that the request needs `bits` of proof of work (a new request)."""
+        ctx.result = "pow_required"
+        self._reply(ctx, Kind.POW_REQUIRED, difficulty=bits)
+
     def _reply(self, ctx: _Context, kind: Kind, **body) -> None:
         ctx.out.append(
             self._answer(
@@ -284,8 +340,8 @@ class NodeService:
         )
 
     def _push(self, queued: list[Queued], now: int) -> list[Outgoing]:
-        out, handed = [], []
-        by_user: dict[str, User | None] = {}
+        out = []
+        by_user: dict[bytes, User | None] = {}
         for message in queued:
             user = by_user.get(message.recipient) or self.store.user(message.recipient)
             by_user[message.recipient] = user
@@ -299,7 +355,6 @@ class NodeService:
                     Kind.DELIVER,
                     {
                         "message_id": message.message_id,
-                        "sender": message.sender,
                         "sent": message.received,
                         "payload": message.payload,
                     },
@@ -311,8 +366,6 @@ class NodeService:
                 self.config.push_retry_ms << min(message.pushes, 10), self.config.push_retry_max_ms
             )
             self.store.pushed([message.seq], now + retry)
-            handed.append((message.recipient, message.sender))
-        self.known.pushed(handed, now)
         return out
 
     # --- operations -----------------------------------------------------------------
@@ -323,11 +376,18 @@ class NodeService:
         except names.InvalidName as e:
             raise Refused(ErrorCode.INVALID_NAME, str(e)) from None
 
+    def _user_named(self, text: str) -> tuple[str, User]:
+        username = self._name(text)
+        user = self.store.user(self.store.names.name(username))
+        if user is None:
+            raise Refused(ErrorCode.NOT_FOUND, f"no user '{username}' here")
+        return username, user
+
     def _register_begin(self, ctx: _Context) -> None:
         body, requester = ctx.request.body, ctx.request.requester
         username = self._name(body["username"])
         if ctx.user is not None:
-            if ctx.user.username == username:
+            if ctx.user.key == self.store.names.name(username):
                 return self._reply(ctx, Kind.REGISTERED, username=username)  # a retry
             raise Refused(
                 ErrorCode.NAME_TAKEN, "this key is already registered here under another name"
@@ -340,7 +400,8 @@ class NodeService:
         self._check_keys(
             requester,
             (*bundle.one_time_keys, bundle.fallback),
-            (bundle.account_key, bundle.account_signature),
+            ("account-key", bundle.account_key, bundle.account_signature),
+            ("agreement-key", bundle.identity_agreement, bundle.agreement_signature),
         )
         difficulty = self.difficulty.bits(ctx.now)
         challenge, expires = self.challenges.issue(username, requester, bundle, difficulty, ctx.now)
@@ -353,7 +414,7 @@ class NodeService:
         challenge's MAC vouches for all of it (the bundle's signatures were checked then)."""
         body, requester = ctx.request.body, ctx.request.requester
         username = self._name(body["username"])
-        if ctx.user is not None and ctx.user.username == username:
+        if ctx.user is not None and ctx.user.key == self.store.names.name(username):
             return self._reply(ctx, Kind.REGISTERED, username=username)  # a retry
         challenge, bundle, difficulty = body["challenge"], body["bundle"], body["difficulty"]
         if not self.challenges.valid(
@@ -368,129 +429,169 @@ class NodeService:
             raise Refused(ErrorCode.CHALLENGE_FAILED, "this challenge was used already")
         if ctx.user is not None or self.store.skeleton_taken(names.skeleton(username)):
             raise Refused(ErrorCode.NAME_TAKEN, f"'{username}' was taken meanwhile")
-        self.store.add_user(username, names.skeleton(username), requester, bundle, ctx.tag, ctx.now)
+        self.store.add_user(username, requester, bundle, ctx.tag, ctx.now)
         self.difficulty.registered(ctx.now)
         self._reply(ctx, Kind.REGISTERED, username=username)
 
     def _lookup(self, ctx: _Context) -> None:
-        username = self._name(ctx.request.body["username"])
-        if not self._lookup_allowed(ctx):
+        """Anonymous: one one-time key per lookup, paid for with work that grows as the
+        pool runs low (`lookup_difficulty`); with none left, the fallback key only."""
+        if not self.lookups.allow(ctx.tag, ctx.now):
             raise Refused(ErrorCode.RATE_LIMITED, "too many lookups; slow down")
-        user = self.store.user(username)
-        if user is None:
-            raise Refused(ErrorCode.NOT_FOUND, f"no user '{username}' here")
-        # A key not registered here cannot send: it gets the fallback key only, so throwaway
-        # keys cannot drain anyone's one-time keys.
-        one_time = self.store.take_one_time_key(username) if ctx.user is not None else None
+        username, user = self._user_named(ctx.request.body["username"])
+        left = self.store.count_one_time_keys(user.key)
+        one_time = None
+        if left:
+            bits = lookup_difficulty(left)
+            # bound to the name as sent: the client solves for the bytes it sends
+            bound = pow.lookup(self.key, ctx.request.request_id, ctx.request.body["username"])
+            if not pow.check(bound, ctx.request.body["proof_of_work"], bits):
+                return self._ask_work(ctx, bits)
+            one_time = self.store.take_one_time_key(user.key)
         bundle = wire.Bundle(
             user.agreement,
+            user.agreement_signature or bytes(64),  # registered before: cannot be sealed to
             user.account_key,
             user.account_signature,
             (one_time,) if one_time else (),
             user.fallback,
         )
-        self._reply(ctx, Kind.BUNDLE, username=username, identity=user.identity, bundle=bundle)
-        left = self.store.count_one_time_keys(username)
-        if one_time is not None and left < self.config.keys_low and user.sender_tag:
+        self._reply(
+            ctx,
+            Kind.BUNDLE,
+            username=username,
+            identity=user.identity,
+            bundle=bundle,
+            strangers=user.strangers,
+        )
+        if one_time is not None and left - 1 < self.config.keys_low and user.sender_tag:
             ctx.out.append(
                 self._answer(
                     user.identity,
                     user.sender_tag,
                     None,
                     Kind.KEYS_LOW,
-                    {"one_time_keys_left": left},
+                    {"one_time_keys_left": left - 1},
                     ctx.now,
                     user.push_key,
                 )
             )
 
-    def _lookup_allowed(self, ctx: _Context) -> bool:
-        """Per identity and per sender tag; keys not registered here also share one budget
-        for the whole node (a fresh key would otherwise come with a bucket of its own)."""
-        return (
-            self.lookups.allow(ctx.request.requester, ctx.now)
-            and self.tag_lookups.allow(ctx.tag, ctx.now)
-            and (ctx.user is not None or self.unregistered_lookups.allow(b"", ctx.now))
-        )
-
     def _publish_keys(self, ctx: _Context) -> None:
         user = self._registered(ctx)
-        keys, fallback = ctx.request.body["one_time_keys"], ctx.request.body["fallback"]
-        self._check_keys(user.identity, (*keys, fallback))
-        if (
-            self.store.count_one_time_keys(user.username) + len(keys)
-            > self.config.max_one_time_keys
-        ):
+        body = ctx.request.body
+        keys, fallback, agreement = (
+            body["one_time_keys"],
+            body["fallback"],
+            body["agreement_signature"],
+        )
+        self._check_keys(
+            user.identity,
+            (*keys, fallback),
+            *([("agreement-key", user.agreement, agreement)] if agreement else []),
+        )
+        if self.store.count_one_time_keys(user.key) + len(keys) > self.config.max_one_time_keys:
             raise Refused(
                 ErrorCode.KEYS_FULL,
                 f"at most {self.config.max_one_time_keys} one-time keys are kept",
             )
-        self.store.add_one_time_keys(user.username, keys)
+        self.store.add_one_time_keys(user.key, keys)
         if fallback is not None:
-            self.store.set_fallback(user.username, fallback)
+            self.store.set_fallback(user.key, fallback)
+        if agreement is not None:
+            self.store.set_agreement_signature(user.key, agreement)
         self._reply(
-            ctx,
-            Kind.KEYS_PUBLISHED,
-            one_time_keys_left=self.store.count_one_time_keys(user.username),
+            ctx, Kind.KEYS_PUBLISHED, one_time_keys_left=self.store.count_one_time_keys(user.key)
         )
 
-    def _send(self, ctx: _Context) -> None:
-        sender = self._registered(ctx)
+    def _set_access(self, ctx: _Context) -> None:
+        user = self._registered(ctx)
+        strangers = ctx.request.body["strangers"]
+        if not (0 <= strangers <= pow.MAX_DIFFICULTY or strangers == wire.STRANGERS_DENY):
+            raise Refused(
+                ErrorCode.BAD_REQUEST,
+                f"strangers is 0 to {pow.MAX_DIFFICULTY} bits or {wire.STRANGERS_DENY} (deny)",
+            )
+        self.store.set_access(user.key, ctx.request.body["access_verifier"], strangers)
+        self._reply(ctx, Kind.ACCESS_SET)
+
+    def _sealed_send(self, ctx: _Context) -> None:
+        """Anonymous: the recipient's access key makes it a contact's send; without it, the
+        recipient's policy for strangers decides (free, a proof of work, or none)."""
+        if not self.sealed_sends.allow(ctx.tag, ctx.now):
+            raise Refused(ErrorCode.RATE_LIMITED, "too many messages; slow down")
         body = ctx.request.body
-        payload = body["payload"]
+        username, recipient = self._user_named(body["recipient"])
+        payload, message_id = body["payload"], body["message_id"]
         if len(payload) > self.config.max_payload:
             raise Refused(
                 ErrorCode.TOO_LARGE, f"messages are at most {self.config.max_payload} bytes"
             )
-        recipient = self.store.user(self._name(body["recipient"]))
-        if recipient is None:
-            raise Refused(ErrorCode.NOT_FOUND, f"no user '{body['recipient']}' here")
-        to, message_id = recipient.username, body["message_id"]
-        if not self.store.is_queued(to, message_id):  # else a retry: accepted again
-            stranger = not self.known.knows(to, sender.username, ctx.now)
-            self._check_room(to, sender.username, stranger, len(payload))
-            self.store.enqueue(to, message_id, sender.username, payload, ctx.now, stranger)
-            ctx.out += self._push(self.store.queued_one(to, message_id), ctx.now)
-        self.known.wrote(sender.username, to, ctx.now)
+        stranger = not self._has_access(recipient, body["access_key"])
+        if stranger:
+            bits = recipient.strangers
+            if bits == wire.STRANGERS_DENY:
+                raise Refused(
+                    ErrorCode.FORBIDDEN, f"{username} takes messages from their contacts only"
+                )
+            bound = pow.send(self.key, body["recipient"], message_id)  # the name as sent
+            if not pow.check(bound, body["proof_of_work"], bits):
+                return self._ask_work(ctx, bits)
+        if not self.store.is_queued(recipient.key, message_id):  # else a retry: accepted
+            self._check_room(username, recipient.key, stranger, len(payload))
+            self.store.enqueue(recipient.key, message_id, payload, ctx.now, stranger)
+            ctx.out += self._push(self.store.queued_one(recipient.key, message_id), ctx.now)
         self._reply(ctx, Kind.ACCEPTED, message_id=message_id)
 
-    def _check_room(self, recipient: str, sender: str, stranger: bool, size: int) -> None:
+    @staticmethod
+    def _has_access(recipient: User, access_key: bytes | None) -> bool:
+        return (
+            access_key is not None
+            and recipient.access_verifier is not None
+            and hmac.compare_digest(wire.access_verifier(access_key), recipient.access_verifier)
+        )
+
+    def _check_room(self, username: str, key: bytes, stranger: bool, size: int) -> None:
         room = quota.Room(
-            self.store.queue_size(recipient),
-            self.store.queued_from(recipient, sender),
-            self.store.queued_from_strangers(recipient) if stranger else None,
+            self.store.queue_size(key),
+            self.store.queued_from_strangers(key) if stranger else None,
             self.store.queued_bytes(),
         )
-        refused = quota.refusal(self.config, recipient, size, room)
+        refused = quota.refusal(self.config, username, size, room)
         if refused is not None:
             raise Refused(*refused)
+
+    def _frontends(self, ctx: _Context) -> None:
+        if self.descriptor is None:
+            raise Refused(ErrorCode.BUSY, "the node's frontends are not all connected yet")
+        self._reply(ctx, Kind.FRONTENDS_ARE, descriptor=self.descriptor)
 
     def _fetch(self, ctx: _Context) -> None:
         user = self._registered(ctx)
         limit = min(ctx.request.body["max"], self.config.fetch_max)
-        pushes = self._push(self.store.queued(user.username, limit), ctx.now)
+        pushes = self._push(self.store.queued(user.key, limit), ctx.now)
         self._reply(
-            ctx, Kind.FETCHED, pushed=len(pushes), queued=self.store.queue_size(user.username)[0]
+            ctx, Kind.FETCHED, pushed=len(pushes), queued=self.store.queue_size(user.key)[0]
         )
         ctx.out += pushes
 
     def _ack(self, ctx: _Context) -> None:
         user = self._registered(ctx)
-        received = self.store.ack(user.username, ctx.request.body["message_ids"])
+        received = self.store.ack(user.key, ctx.request.body["message_ids"])
         for when in received:
             self.relay_seconds.observe((ctx.now - when) / 1000)
         self._reply(ctx, Kind.ACKED, deleted=len(received))
 
     def _refresh(self, ctx: _Context) -> None:
         user = self._registered(ctx)
-        self.store.set_push_key(user.username, ctx.request.body["push_key"])
-        pushes = self._push(self.store.queued(user.username, self.config.fetch_max), ctx.now)
-        self._reply(ctx, Kind.REFRESHED, queued=self.store.queue_size(user.username)[0])
+        self.store.set_push_key(user.key, ctx.request.body["push_key"])
+        pushes = self._push(self.store.queued(user.key, self.config.fetch_max), ctx.now)
+        self._reply(ctx, Kind.REFRESHED, queued=self.store.queue_size(user.key)[0])
         ctx.out += pushes
 
     def _unregister(self, ctx: _Context) -> None:
         user = self._registered(ctx)
-        if self._name(ctx.request.body["username"]) != user.username:
+        if self.store.names.name(self._name(ctx.request.body["username"])) != user.key:
             raise Refused(ErrorCode.BAD_REQUEST, "name the account you unregister")
-        self.store.delete_user(user.username)
+        self.store.delete_user(user.key)
         self._reply(ctx, Kind.UNREGISTERED)
