@@ -57,11 +57,12 @@ class Intake:
         sender must be them."""
         try:
             sealed = messages.open_payload(self.profile.identity, message_id, payload)
-            sender = sender_name(sealed.sender)
         except (NymchatError, wire.WireError) as e:  # anyone may send us bytes: not told
             log.info("a message not sealed to us, or malformed, was dropped: %s", e)
             return None
+        sender = sealed.sender
         try:
+            sender = sender_name(sender)
             if peer is not None and sender != peer:
                 raise NymchatError(f"a direct message from {peer} is sealed as {sender}'s")
             return self._take(sender, message_id, sealed, handshake)
