@@ -170,7 +170,7 @@ class Engine:
         with self.profile.store.transaction():
             self.contacts.remove(username)
             self.access.rotate()
-            self.outbox.tell_access([c.username for c in self.contacts.all()])
+            self.outbox.tell_access(sorted(self.profile.store.pinned_names()))
         self.outbox.prune()
 
     def strangers(self) -> int:
