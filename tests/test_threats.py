@@ -2,7 +2,6 @@
 stops the node, rewrites its database, and starts it again. Clients must show nothing
 forged and must not send to a substituted key."""
 
-import json
 import os
 import sqlite3
 import time
