@@ -155,10 +155,11 @@ _MODULE_COMMANDS = {
         "node has accepted it.",
     ),
     "contacts": (
-        "list, show, verify, trust, remove and block contacts; direct mode",
+        "list, show, verify, trust, remove and block contacts; direct mode; strangers",
         "Your contacts: keys pinned on first use, safety numbers to compare, "
         "trusting a changed key, conversations with delivery marks, blocking; "
-        "direct mode (talking without the node) by invitation and consent. While a "
+        "direct mode (talking without the node) by invitation and consent; what "
+        "strangers' messages need (`contacts strangers`). While a "
         "chat or `inbox --follow` runs on the profile, it answers (no passphrase "
         "asked).",
     ),

@@ -180,6 +180,12 @@ class MessageFailed(Refused):
         self.reason = reason
 
 
+class NotSealable(Refused):
+    """A contact whose nymchat predates sealed sending: nothing can be sealed to them."""
+
+    message = "this contact's nymchat must be updated before messages to them can be sealed"
+
+
 class StillQueued(NymchatError):
     """Queued but not sent yet; it keeps the exit code (and kind) of what stopped it."""
 

@@ -149,12 +149,12 @@ def test_a_full_queue_keeps_the_message_waiting_until_there_is_room(
     start_mixnet, start_node, shiv_root, tmp_path
 ):
     mixnet = start_mixnet()
-    node = start_node(mixnet, "--queue-max-messages", "4")  # a sender may fill one of 4
+    node = start_node(mixnet, "--queue-max-messages", "1")
     alice, bob = _users(mixnet, node, shiv_root, tmp_path, "alice", "bob")
     alice("send", "bob", "first")
     out = alice("send", "bob", "second", check=False)
     assert out.returncode == 7
-    assert "not sent yet: the node refused: bob's queue holds 1 message(s)" in out.stderr
+    assert "not sent yet: the node refused: bob's queue is full" in out.stderr
     assert "it waits in your outbox" in out.stderr
     waiting = alice.json("outbox")[0]
     assert [(m["to"], m["preview"], m["status"]) for m in waiting] == [("bob", "second", "queued")]

@@ -64,6 +64,13 @@ class Engine:
     def retry_node(self):
         self.retried = True
 
+    def strangers(self):
+        return self.store.kv.get("strangers", 16)
+
+    async def set_strangers(self, strangers):
+        self.store.kv["strangers"] = strangers
+        await self._node("set_access")
+
     def history(self, username, count):
         return self.store.history(username, count)
 
@@ -221,6 +228,23 @@ def test_commands_are_case_insensitive_and_msg_to_yourself_is_refused(chat):
     )
     assert session.current is None
     assert session.handle("/QUIT") is False
+
+
+@in_loop
+async def test_strangers_shows_and_sets_the_policy_without_holding_the_prompt(chat):
+    session, engine, events = chat
+    session.handle("/strangers")
+    assert events[-1].data["text"] == "strangers: pow 16"
+    session.handle("/strangers pow 20")
+    assert events[-1].data["text"] == "strangers: pow 20"
+    await asyncio.sleep(0.01)
+    assert engine.requests == ["set_access"] and engine.strangers() == 20
+    for typed in ("/strangers pow x", "/strangers pow 25", "/strangers maybe"):
+        session.handle(typed)
+        assert events[-1].kind == "error"
+    session.handle("/strangers deny")
+    await asyncio.sleep(0.01)
+    assert events[-1].data["text"] == "strangers: deny" and engine.strangers() == 255
 
 
 def test_help_is_aligned(chat):

@@ -3,23 +3,37 @@ the direct-mode handshake): round trips, and random or mutated bytes that raise 
 their typed error."""
 
 import contextlib
+import os
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nymchat import _native
 from nymchat.client import direct_packets, messages
+from nymchat.errors import CryptoError
 from nymchat.protocol import wire
 
 KEYS, OTHER = direct_packets.keys(b"\x01" * 32), direct_packets.keys(b"\x02" * 32)
-INNER = messages.Inner(messages.TEXT, "alice", "bob", bytes(32), bytes(16), 5, b"hello")
+INNER = messages.Inner(
+    messages.TEXT, "alice", "bob", bytes(32), bytes(16), 5, b"\x07" * 32, b"hello"
+)
+BOB = _native.Identity.generate()
+MESSAGE_ID = b"\x09" * 16
+SENDER_KEYS = messages.SenderKeys(
+    b"\x01" * 32, b"\x02" * 32, b"\x03" * 64, b"\x04" * 32, b"\x05" * 64
+)
+OPENING = messages.Sealed("alice", SENDER_KEYS, b"\x00olm")
+NORMAL = messages.Sealed("alice", None, b"\x01olm")
 PACKET = direct_packets.encode_packet(
     KEYS, direct_packets.MESSAGE, direct_packets.FROM_DIALER, b"\x03" * 16, b"payload"
 )
 VALID = [
     messages.encode_inner(INNER),
-    messages.encode_payload(b"\x00olm", messages.SenderKeys(bytes(32), bytes(32), bytes(64))),
-    messages.encode_payload(b"\x01olm", None),
+    messages.encode_sealed(OPENING),
+    messages.encode_sealed(NORMAL),
+    messages.encode_payload(BOB.agreement_public, MESSAGE_ID, OPENING),
+    messages.encode_payload(BOB.agreement_public, MESSAGE_ID, NORMAL),
     PACKET,
     direct_packets.encode_packet(
         KEYS, direct_packets.HELLO, direct_packets.FROM_LISTENER, bytes(16)
@@ -30,9 +44,12 @@ VALID = [
 
 def decode_all(data: bytes) -> None:
     """Every client decoder on `data`: each may refuse it, only with its own error."""
+    with contextlib.suppress(wire.WireError, CryptoError):
+        messages.open_payload(BOB, MESSAGE_ID, data)
     for decode in (
         messages.decode_inner,
         messages.decode_payload,
+        messages.decode_sealed,
         direct_packets.decode_accept,
         direct_packets.decode_invite,
         direct_packets.decode_end,
@@ -46,8 +63,10 @@ def decode_all(data: bytes) -> None:
 
 def test_round_trips():
     assert messages.decode_inner(messages.encode_inner(INNER)) == INNER
-    keys = messages.SenderKeys(b"\x01" * 32, b"\x02" * 32, b"\x03" * 64)
-    assert messages.decode_payload(messages.encode_payload(b"\x00olm", keys)) == (keys, b"\x00olm")
+    for sealed in (OPENING, NORMAL):
+        assert messages.decode_sealed(messages.encode_sealed(sealed)) == sealed
+        payload = messages.encode_payload(BOB.agreement_public, MESSAGE_ID, sealed)
+        assert messages.open_payload(BOB, MESSAGE_ID, payload) == sealed
     accept = direct_packets.Accept(b"\x04" * 16, b"\x05" * 32, b"\x06" * 96)
     assert direct_packets.decode_accept(direct_packets.encode_accept(accept)) == accept
     assert direct_packets.decode_end(bytes([direct_packets.DECLINED])) == direct_packets.DECLINED
@@ -65,12 +84,33 @@ def test_direct_packets_need_the_shared_secret():
             direct_packets.decode_packet(bad)
 
 
+def test_the_payload_shows_the_node_nothing_of_the_sender():
+    payload = messages.encode_payload(BOB.agreement_public, MESSAGE_ID, OPENING)
+    for secret in (b"alice", SENDER_KEYS.identity, SENDER_KEYS.account_key, b"\x00olm"):
+        assert secret not in payload
+    again = messages.encode_payload(BOB.agreement_public, MESSAGE_ID, OPENING)
+    assert again != payload and len(again) == len(payload)  # a fresh ephemeral key each time
+
+
+def test_a_payload_opens_only_for_its_recipient_and_its_message_id():
+    payload = messages.encode_payload(BOB.agreement_public, MESSAGE_ID, NORMAL)
+    with pytest.raises(wire.WireError, match="another message id"):
+        messages.open_payload(BOB, os.urandom(16), payload)  # relayed under another id
+    with pytest.raises(CryptoError):
+        messages.open_payload(_native.Identity.generate(), MESSAGE_ID, payload)
+    flipped = bytearray(payload)
+    flipped[40] ^= 1
+    with pytest.raises(CryptoError):
+        messages.open_payload(BOB, MESSAGE_ID, bytes(flipped))
+
+
 @settings(max_examples=1000, deadline=None)
 @given(st.binary(max_size=400))
 def test_random_bytes_raise_only_typed_errors(data):
     decode_all(data)
     decode_all(bytes([direct_packets.MAGIC, direct_packets.VERSION]) + data)
     decode_all(bytes([messages.VERSION]) + data)
+    decode_all(bytes([messages.VERSION]) + len(data).to_bytes(4, "big") + data)
 
 
 @settings(max_examples=1500, deadline=None)
@@ -92,61 +132,69 @@ def test_mutated_messages_raise_only_typed_errors(data, changes, cut):
 
 def _sealed_payloads(bodies, rounds: int = 1):
     """Payloads of real Olm messages (session-opening, with sender keys, and normal) around
-    padded inner messages with these bodies."""
-    from nymchat import _native
-
+    padded inner messages with these bodies, sealed for BOB; with the most that encryption
+    added to a padded plaintext."""
     alice, bob = _native.Account(), _native.Account()
     [(_key_id, one_time)] = bob.generate_one_time_keys(1)
     outbound = alice.outbound(bob.curve25519_key, one_time)
-    keys = messages.SenderKeys(bytes(32), bytes(32), bytes(64))
+    most = 0
+
+    def payload(session, keys, inner: messages.Inner) -> bytes:
+        nonlocal most
+        plaintext = messages.encode_inner(inner)
+        sealed = messages.Sealed(inner.sender, keys, session.encrypt(plaintext))
+        data = messages.encode_payload(BOB.agreement_public, inner.message_id, sealed)
+        most = max(most, 5 + len(messages.decode_payload(data)) - len(plaintext))
+        return data
+
+    long_name = "a" * 32
     opening = [
-        messages.encode_payload(
-            outbound.encrypt(
-                messages.encode_inner(
-                    messages.Inner(kind, "a" * 32, "b" * 32, bytes(32), bytes(16), 2**63, body)
-                )
-            ),
-            keys,
+        payload(
+            outbound,
+            SENDER_KEYS,
+            messages.Inner(kind, long_name, "b" * 32, bytes(32), bytes(16), 2**63, bytes(32), body),
         )
         for kind, body in bodies
         for _ in range(rounds)
     ]
     inbound, _ = bob.inbound(alice.curve25519_key, outbound.encrypt(b"open"))
     normal = [
-        messages.encode_payload(
-            inbound.encrypt(
-                messages.encode_inner(messages.Inner(kind, "b", "a", bytes(32), bytes(16), 1, body))
-            ),
+        payload(
+            inbound,
             None,
+            messages.Inner(kind, "bob", "a", bytes(32), bytes(16), 1, bytes(32), body),
         )
         for kind, body in bodies
     ]
-    return opening + normal
+    return opening + normal, most
 
 
 def test_texts_receipts_and_handshakes_that_fit_one_frame_are_the_same_size():
     """The node sees payload sizes: a receipt, a direct-mode acceptance and texts of 1 to
-    800 characters must not be told apart by them."""
-    bodies = [(messages.TEXT, b"x" * n) for n in (0, 1, 33, 100, 400, 800)] + [
+    700 characters must not be told apart by them."""
+    bodies = [(messages.TEXT, b"x" * n) for n in (0, 1, 33, 100, 400, 700)] + [
         (messages.RECEIPT, bytes(16)),
         (messages.DIRECT_INVITE, bytes(16)),
         (messages.DIRECT_ACCEPT, bytes(16 + 32 + 96)),
         (messages.DIRECT_END, b"\x01"),
+        (messages.ACCESS, bytes(32)),
     ]
-    sizes = {len(p) for p in _sealed_payloads(bodies)}
-    assert sizes == {messages.payload_size(0)}
+    payloads, most = _sealed_payloads(bodies)
+    assert {len(p) for p in payloads} == {messages.payload_size(0)}
     assert messages.payload_size(0) + messages.SEND_OVERHEAD == 1575  # one frame's chunk
+    assert most <= messages.ENCRYPTION_RESERVE  # what padding leaves room for
 
 
 def test_longer_payloads_fall_in_frame_buckets_and_open_again():
     bodies = [(messages.TEXT, b"y" * n) for n in range(1000, messages.MAX_BODY + 1, 4999)]
     bodies.append((messages.TEXT, b"z" * messages.MAX_BODY))
-    payloads = _sealed_payloads(bodies, rounds=40)  # the opening message's counter grows
+    payloads, most = _sealed_payloads(bodies, rounds=40)  # the opening message's counter grows
     buckets = {n * 1575 - messages.SEND_OVERHEAD for n in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)}
     assert {len(p) for p in payloads} <= buckets
     assert max(len(p) for p in payloads) == messages.MAX_PAYLOAD <= messages.NODE_MAX_PAYLOAD
-    keys, sealed = messages.decode_payload(payloads[-1])
-    assert keys is None and sealed[0] == 1
+    assert most <= messages.ENCRYPTION_RESERVE
+    opened = messages.open_payload(BOB, bytes(16), payloads[-1])
+    assert opened.keys is None and opened.session_message[0] == 1
 
 
 def test_padding_is_checked():
@@ -155,6 +203,6 @@ def test_padding_is_checked():
     for bad in (inner.rstrip(b"\0")[:-1], inner + b"\x01", inner[:-1] + b"\x02"):
         with pytest.raises(wire.WireError):
             messages.decode_inner(bad)
-    payload = messages.encode_payload(b"\x01olm", None)
+    payload = messages.encode_payload(BOB.agreement_public, MESSAGE_ID, NORMAL)
     with pytest.raises(wire.WireError, match="padding"):
         messages.decode_payload(payload[:-1] + b"\x01")

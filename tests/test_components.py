@@ -3,16 +3,24 @@ were told (as magic-wormhole tests its machines): the outbox, contacts, intake a
 event bus. A real profile (sealed store) in a temporary directory; no network."""
 
 import asyncio
+import dataclasses
 import os
+import time
+import types
 
 import pytest
 
 from nymchat import _native
-from nymchat.client import messages
+from nymchat.client import messages, ops, registration
+from nymchat.client.access import Access
+from nymchat.client.access import policy as access_policy
+from nymchat.client.access import words as access_words
 from nymchat.client.contacts import Contacts
+from nymchat.client.engine import Engine
 from nymchat.client.events import (
     EventBus,
     KeyChangedEvent,
+    MessageUnreadable,
     OutboxNotSent,
     ReceiptReceived,
     SessionReset,
@@ -25,9 +33,19 @@ from nymchat.client.nodelink import NodeRefused, NodeSilent, OfflineLink
 from nymchat.client.outbox import DROPPED, FINAL_REFUSALS, Outbox
 from nymchat.client.profile import Profile
 from nymchat.client.records import Direction, Message
+from nymchat.client.relay import Relay
 from nymchat.client.sessions import Sessions
-from nymchat.errors import KeyChanged, MessageFailed, NotFound, NymchatError, TooLong, UsageError
-from nymchat.protocol.wire import ErrorCode
+from nymchat.errors import (
+    KeyChanged,
+    MessageFailed,
+    NotFound,
+    NotSealable,
+    NymchatError,
+    TooLong,
+    UsageError,
+)
+from nymchat.protocol import pow, wire
+from nymchat.protocol.wire import ErrorCode, Kind
 
 NODE_KEY = os.urandom(32)
 
@@ -65,12 +83,18 @@ class RecordingRelay:
 
     def __init__(self):
         self.sent: list[tuple[str, int, bytes, bytes]] = []
+        self.told: list[str] = []  # of our access key
         self.error: Exception | None = None
 
     async def send(self, username: str, kind: int, message_id: bytes, body: bytes) -> None:
         if self.error is not None:
             raise self.error
         self.sent.append((username, kind, message_id, body))
+
+    async def tell_access(self, username: str) -> None:
+        if self.error is not None:
+            raise self.error
+        self.told.append(username)
 
 
 class DirectStandIn:
@@ -86,11 +110,16 @@ class DirectStandIn:
 
 
 class ReadyContacts:
-    """Every contact is ready to receive; `blocked` names are blocked."""
+    """Every contact is ready to receive; `blocked` names are blocked; `pinned` are the
+    contacts there are."""
 
     def __init__(self, blocked: set[str] | None = None):
         self.readied: list[str] = []
         self._blocked = blocked or set()
+        self.pinned: set[str] = set()
+
+    def get(self, username: str):
+        return username if username in self.pinned else None
 
     async def ready(self, username: str) -> None:
         self.readied.append(username)
@@ -375,6 +404,7 @@ class Person:
         with profile.store.transaction():
             profile.save_account(account)
         self.account_key = account.curve25519_key
+        self.access_key = os.urandom(32)
         self.bus = EventBus()
         self.events = recorded(self.bus)
         self.sessions = Sessions(profile)
@@ -382,18 +412,31 @@ class Person:
         self.intake = Intake(profile, self.contacts, self.sessions, self.bus, NODE_KEY)
         self.handshakes: list = []
 
-    def seal_for(self, other: "Person", text: str, as_name: str | None = None):
-        """A text message to `other` (sealed, as for `as_name` if given); its id too."""
+    def seal_for(
+        self,
+        other: "Person",
+        text: str = "",
+        as_name: str | None = None,
+        kind: int = messages.TEXT,
+        body: bytes | None = None,
+        sealed_as: str | None = None,
+    ):
+        """A message to `other` (sealed, as for `as_name` if given, as from `sealed_as`
+        if given); its id too."""
         name = as_name or other.name
         if not self.sessions.has(name):
             with self.profile.store.transaction():
                 self.sessions.open_outbound(name, other.account_key, other.one_time_keys.pop())
         message_id = os.urandom(16)
-        payload = self.sessions.encrypt(name, messages.TEXT, message_id, text.encode(), NODE_KEY)
-        return message_id, payload
+        body = text.encode() if body is None else body
+        sealed = self.sessions.encrypt(name, kind, message_id, body, NODE_KEY, self.access_key)
+        if sealed_as is not None:
+            sealed = dataclasses.replace(sealed, sender=sealed_as)
+        agreement = other.profile.identity.agreement_public
+        return message_id, messages.encode_payload(agreement, message_id, sealed)
 
-    def take(self, sender: str, message_id: bytes, payload: bytes):
-        return self.intake.take(sender, message_id, payload, self._handshake)
+    def take(self, message_id: bytes, payload: bytes, peer: str | None = None):
+        return self.intake.take(message_id, payload, self._handshake, peer)
 
     def _handshake(self, *args) -> None:
         self.handshakes.append(args)
@@ -402,17 +445,24 @@ class Person:
         return self.intake.history("alice", 100)
 
 
+def unreadable(person: Person) -> list[MessageUnreadable]:
+    return [e for e in person.events if isinstance(e, MessageUnreadable)]
+
+
 def test_a_message_is_taken_in_once_and_its_copies_are_not(homes):
     alice, bob = Person(homes("alice")), Person(homes("bob"))
     message_id, payload = alice.seal_for(bob, "hello")
-    received = bob.take("alice", message_id, payload)
+    received = bob.take(message_id, payload)
     assert (received.sender, received.message_id, received.text) == ("alice", message_id, "hello")
     assert bob.events == [received]
-    assert bob.contacts.known("alice").identity == alice.profile.identity.signing_public
+    pinned = bob.contacts.known("alice")
+    assert pinned.identity == alice.profile.identity.signing_public
+    assert pinned.agreement == alice.profile.identity.agreement_public  # what to seal to
+    assert pinned.access_key == alice.access_key  # how to reach her without work
     # A copy before it was shown comes out again (a crash came between), not stored twice.
-    assert bob.take("alice", message_id, payload) == received
+    assert bob.take(message_id, payload) == received
     bob.intake.shown(received)
-    assert bob.take("alice", message_id, payload) is None
+    assert bob.take(message_id, payload) is None
     assert bob.events == [received]
     assert [(m.id, m.text) for m in bob.stored()] == [(message_id, "hello")]
 
@@ -421,8 +471,8 @@ def test_a_blocked_senders_message_is_dropped_unread(homes):
     alice, bob = Person(homes("alice")), Person(homes("bob"))
     with bob.profile.store.transaction():
         bob.contacts.set_blocked("alice", True)
-    message_id, payload = alice.seal_for(bob, "let me in")
-    assert bob.take("Alice", message_id, payload) is None  # her name, however written
+    message_id, payload = alice.seal_for(bob, "let me in", sealed_as="Alice")
+    assert bob.take(message_id, payload) is None  # her name, however written
     assert bob.events == [] and bob.stored() == []
     assert bob.contacts.get("alice") is None  # nothing pinned, no session opened
     assert not bob.sessions.has("alice")
@@ -431,33 +481,82 @@ def test_a_blocked_senders_message_is_dropped_unread(homes):
 def test_a_message_sealed_for_another_recipient_is_refused(homes):
     alice, bob = Person(homes("alice")), Person(homes("bob"))
     message_id, payload = alice.seal_for(bob, "meant for carol", as_name="carol")
-    with pytest.raises(NymchatError, match="bound to another sender, recipient"):
-        bob.take("alice", message_id, payload)
-    assert bob.events == [] and bob.stored() == []
+    assert bob.take(message_id, payload) is None
+    [told] = unreadable(bob)
+    assert told.sender == "alice" and "bound to another sender, recipient" in told.reason
+    assert bob.stored() == []
     assert bob.contacts.get("alice") is None  # nothing of it was kept
 
 
 def test_a_message_relayed_under_another_id_is_refused(homes):
     alice, bob = Person(homes("alice")), Person(homes("bob"))
     _, payload = alice.seal_for(bob, "hello")
-    with pytest.raises(NymchatError, match="bound to another"):
-        bob.take("alice", os.urandom(16), payload)
-    assert bob.events == []
+    assert bob.take(os.urandom(16), payload) is None  # the sealed layer binds the id
+    assert bob.events == [] and bob.contacts.get("alice") is None
+
+
+def test_a_message_sealed_to_someone_else_is_dropped_unread(homes):
+    alice, bob, carol = Person(homes("alice")), Person(homes("bob")), Person(homes("carol"))
+    message_id, payload = alice.seal_for(carol, "for carol")
+    assert bob.take(message_id, payload) is None
+    assert bob.events == [] and bob.contacts.get("alice") is None
+
+
+def test_a_direct_packet_sealed_by_another_than_the_channels_peer_is_refused(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    message_id, payload = alice.seal_for(bob, "I am carol")
+    assert bob.take(message_id, payload, peer="carol") is None
+    [told] = unreadable(bob)
+    assert told.sender == "carol" and "sealed as alice's" in told.reason
+    assert bob.stored() == [] and bob.contacts.get("alice") is None
+    received = bob.take(message_id, payload, peer="alice")  # from her own channel: taken
+    assert received is not None and received.text == "I am carol"
+
+
+def test_a_sealed_name_with_another_key_than_the_pinned_one_is_refused(homes):
+    """The node vouches for no sender now: Mallory can claim to be alice, but a message
+    with keys other than alice's pinned ones changes nothing (a changed key is learned
+    from a lookup)."""
+    alice, bob, mallory = Person(homes("alice")), Person(homes("bob")), Person(homes("mallory"))
+    bob.take(*alice.seal_for(bob, "hello"))
+    with mallory.profile.store.transaction():
+        mallory.profile.store.put("username", "alice")
+    message_id, payload = mallory.seal_for(bob, "it is me, alice, on a new phone")
+    assert bob.take(message_id, payload) is None
+    [told] = unreadable(bob)
+    assert told.sender == "alice" and "with a key other than theirs" in told.reason
+    contact = bob.contacts.known("alice")
+    assert not contact.changed and contact.identity == alice.profile.identity.signing_public
+    assert not any(isinstance(e, KeyChangedEvent) for e in bob.events)
+
+
+def test_the_latest_access_key_of_a_contact_is_kept(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    first = alice.seal_for(bob, "one")
+    old_key, alice.access_key = alice.access_key, os.urandom(32)
+    time.sleep(0.002)  # (the messages' times tell which is the latest)
+    later = alice.seal_for(bob, "two")
+    bob.take(*later)
+    bob.take(*first)  # late: it carries the key of before
+    assert bob.contacts.known("alice").access_key == alice.access_key != old_key
+    newest = os.urandom(32)
+    time.sleep(0.002)
+    assert bob.take(*alice.seal_for(bob, kind=messages.ACCESS, body=newest)) is None
+    assert bob.contacts.known("alice").access_key == newest
+    assert [m.text for m in bob.stored()] == ["two", "one"]  # the notice is no message
 
 
 def test_a_receipt_moves_on_only_our_message_to_its_sender(homes):
     alice, bob = Person(homes("alice")), Person(homes("bob"))
-    message_id, payload = alice.seal_for(bob, "hello")
-    bob.take("alice", message_id, payload)
+    bob.take(*alice.seal_for(bob, "hello"))
     ours = Message(os.urandom(16), "alice", Direction.OUT, now_ms(), "hi", Status.ACCEPTED)
     to_carol = Message(os.urandom(16), "carol", Direction.OUT, now_ms(), "hi", Status.ACCEPTED)
     with bob.profile.store.transaction():
         for message in (ours, to_carol):
             bob.profile.store.add_message(message.peer, message.id, message.to_record())
     for acknowledged in (ours.id, to_carol.id):
-        receipt_id = os.urandom(16)
-        sealed = alice.sessions.encrypt("bob", messages.RECEIPT, receipt_id, acknowledged, NODE_KEY)
-        assert bob.take("alice", receipt_id, sealed) is None
+        receipt = alice.seal_for(bob, kind=messages.RECEIPT, body=acknowledged)
+        assert bob.take(*receipt) is None
     assert bob.events[1:] == [ReceiptReceived("alice", ours.id)]
 
 
@@ -507,3 +606,274 @@ def test_an_unsubscribed_listener_hears_nothing_more():
     with bus.scope() as scoped:
         bus.emit(SessionReset("three"))
     assert scoped == [SessionReset("three")] and heard == [SessionReset("one")]
+
+
+# --- sealed sends and anonymous lookups -------------------------------------------------
+
+
+class ScriptedLink:
+    """A node that answers each request with what `answer(kind, body)` returns (an
+    error code raises as the link does); every request is recorded."""
+
+    online = True
+
+    def __init__(self, answer):
+        self.contact = types.SimpleNamespace(key=NODE_KEY)
+        self.answer, self.requests = answer, []
+
+    async def request(self, kind: Kind, **body) -> wire.Answer:
+        self.requests.append((kind, body))
+        reply = self.answer(kind, body)
+        if isinstance(reply, ErrorCode):
+            raise NodeRefused(reply, "refused")
+        kind, answer_body = reply
+        return wire.Answer(kind, os.urandom(16), now_ms(), answer_body)
+
+
+def bundle_answer(person: Person, signed_agreement: bool = True) -> tuple[Kind, dict]:
+    """The node's answer to a lookup of `person` (an account from before sealed sending
+    has no agreement signature: zeros)."""
+    identity = person.profile.identity
+    key = registration._signed_key(identity, 7, person.one_time_keys.pop())
+    signature = identity.sign("agreement-key", identity.agreement_public)
+    bundle = wire.Bundle(
+        identity.agreement_public,
+        signature if signed_agreement else bytes(64),
+        person.account_key,
+        identity.sign("account-key", person.account_key),
+        (key,),
+        key,
+    )
+    body = {"username": person.name, "identity": identity.signing_public, "bundle": bundle}
+    return Kind.BUNDLE, {**body, "strangers": 16}
+
+
+class Sender:
+    """Alice's relay, on a scripted node."""
+
+    def __init__(self, alice: Person, answer):
+        self.link = ScriptedLink(answer)
+        self.contacts = Contacts(alice.profile, alice.sessions, self.link, alice.bus)
+        self.access = Access(alice.profile.store)
+        self.relay = Relay(self.link, alice.sessions, self.contacts, self.access)
+
+    def sends(self) -> list[dict]:
+        return [body for kind, body in self.link.requests if kind is Kind.SEALED_SEND]
+
+
+def test_a_lookup_pays_the_work_the_node_asks_bound_to_a_new_request(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+
+    def node(kind, body):
+        if body["proof_of_work"] == 0:
+            return Kind.POW_REQUIRED, {"difficulty": 8}
+        bound = pow.lookup(NODE_KEY, body["request_id"], body["username"])
+        assert pow.check(bound, body["proof_of_work"], 8)
+        return bundle_answer(bob)
+
+    sender = Sender(alice, node)
+    contact = asyncio.run(sender.contacts.lookup("Bob"))
+    assert contact.agreement == bob.profile.identity.agreement_public
+    assert [(k, b["username"]) for k, b in sender.link.requests] == [(Kind.LOOKUP, "bob")] * 2
+    assert "request_id" not in sender.link.requests[0][1]  # the free one: any id
+
+
+def test_an_existing_contacts_message_pays_no_work(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    sender = Sender(alice, lambda kind, body: bundle_answer(bob))
+    asyncio.run(sender.contacts.lookup("bob"))
+    alice.take(*bob.seal_for(alice, "hi alice"))  # bob's message gave alice his access key
+    sender.link.answer = lambda kind, body: (Kind.ACCEPTED, {"message_id": body["message_id"]})
+    message_id = os.urandom(16)
+    asyncio.run(sender.relay.send("bob", messages.TEXT, message_id, b"hello"))
+    [send] = sender.sends()
+    assert (send["recipient"], send["message_id"]) == ("bob", message_id)
+    assert (send["access_key"], send["proof_of_work"]) == (bob.access_key, 0)
+    opened = messages.open_payload(bob.profile.identity, message_id, send["payload"])
+    assert opened.sender == "alice"  # inside the sealed layer only
+    assert b"alice" not in send["payload"]
+
+
+def test_a_strangers_first_message_pays_the_work_the_recipient_asks(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+
+    def node(kind, body):
+        if kind is Kind.LOOKUP:
+            return bundle_answer(bob)
+        if not pow.check(pow.send(NODE_KEY, "bob", body["message_id"]), body["proof_of_work"], 10):
+            return Kind.POW_REQUIRED, {"difficulty": 10}
+        return Kind.ACCEPTED, {"message_id": body["message_id"]}
+
+    sender = Sender(alice, node)
+    asyncio.run(sender.relay.send("bob", messages.TEXT, os.urandom(16), b"hello stranger"))
+    first, second = sender.sends()
+    assert (first["access_key"], first["proof_of_work"]) == (None, 0)
+    assert second["access_key"] is None and second["payload"] == first["payload"]
+    assert pow.check(pow.send(NODE_KEY, "bob", second["message_id"]), second["proof_of_work"], 10)
+
+
+def test_a_recipient_who_denies_strangers_fails_the_message_with_a_reason(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    sender = Sender(
+        alice,
+        lambda kind, body: bundle_answer(bob) if kind is Kind.LOOKUP else ErrorCode.FORBIDDEN,
+    )
+    with pytest.raises(NodeRefused) as refused:
+        asyncio.run(sender.relay.send("bob", messages.TEXT, os.urandom(16), b"hi"))
+    assert refused.value.code is ErrorCode.FORBIDDEN and refused.value.code in FINAL_REFUSALS
+    assert refused.value.detail == "bob takes messages only from people who have written to them"
+
+
+def test_nothing_is_sealed_to_a_contact_whose_nymchat_predates_sealing(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    sender = Sender(alice, lambda kind, body: bundle_answer(bob, signed_agreement=False))
+    contact = asyncio.run(sender.contacts.lookup("bob"))
+    assert contact.agreement is None
+    with pytest.raises(NotSealable, match="bob's nymchat must be updated"):
+        asyncio.run(sender.relay.send("bob", messages.TEXT, os.urandom(16), b"hi"))
+    assert sender.sends() == []
+    # Pinned before sealed sending (no agreement key): a lookup brings it first.
+    with alice.profile.store.transaction():
+        alice.profile.store.remove_contact("bob")
+        sender.contacts.pin("bob", bob.profile.identity.signing_public, bob.account_key)
+    sender.link.answer = lambda kind, body: (
+        bundle_answer(bob)
+        if kind is Kind.LOOKUP
+        else (Kind.ACCEPTED, {"message_id": body["message_id"]})
+    )
+    asyncio.run(sender.relay.send("bob", messages.TEXT, os.urandom(16), b"hi"))
+    kinds = [kind for kind, _ in sender.link.requests]
+    assert kinds[-2:] == [Kind.LOOKUP, Kind.SEALED_SEND]
+    assert sender.contacts.known("bob").agreement == bob.profile.identity.agreement_public
+
+
+# --- access keys and the policy for strangers -------------------------------------------
+
+
+def test_the_node_is_told_the_access_verifier_and_policy_until_it_confirms(homes):
+    profile = homes("alice")
+    access = Access(profile.store)
+    link = ScriptedLink(
+        lambda kind, body: (
+            (Kind.KEYS_PUBLISHED, {"one_time_keys_left": 1})
+            if kind is Kind.PUBLISH_KEYS
+            else (Kind.ACCESS_SET, {})
+        )
+    )
+    account = registration.Registration(profile, link, EventBus(), access)
+    asyncio.run(account.settle())
+    (publish, keys), (set_access, told) = link.requests
+    identity = profile.identity
+    assert (publish, keys["one_time_keys"], keys["fallback"]) == (Kind.PUBLISH_KEYS, (), None)
+    _native.verify(  # once, for an account registered before sealed sending
+        identity.signing_public,
+        "agreement-key",
+        identity.agreement_public,
+        keys["agreement_signature"],
+    )
+    assert set_access is Kind.SET_ACCESS
+    assert told == {"access_verifier": wire.access_verifier(access.key()), "strangers": 16}
+    asyncio.run(account.settle())
+    assert len(link.requests) == 2  # confirmed: nothing more to tell
+    access.set_strangers(access_policy("deny"))
+    asyncio.run(account.settle())
+    assert link.requests[2:] == [
+        (Kind.SET_ACCESS, {"access_verifier": told["access_verifier"], "strangers": 255})
+    ]
+
+
+def test_removing_a_contact_rotates_the_access_key_and_tells_the_others(homes):
+    profile = homes("alice")
+    engine = Engine.offline(profile)
+    with profile.store.transaction():
+        for name in ("bob", "carol", "dave"):
+            engine.contacts.pin(name, *keys())
+    old = engine.access.key()
+    engine.access.confirmed(*engine.access.wanted())
+    engine.remove("carol")
+    new = engine.access.key()
+    assert new != old
+    assert engine.access.wanted() == (wire.access_verifier(new), 16)  # the node must learn it
+    rig = OutboxRig(profile)
+    rig.contacts.pinned = {c.username for c in engine.contact_list()}
+    rig.relay.error = NodeSilent()
+    asyncio.run(rig.outbox.flush())  # the node is away: the notices wait
+    assert rig.relay.told == []
+    rig.relay.error = None
+    asyncio.run(rig.outbox.flush())
+    assert rig.relay.told == ["bob", "dave"]
+    asyncio.run(rig.outbox.flush())
+    assert rig.relay.told == ["bob", "dave"]  # each told once
+
+
+@pytest.mark.parametrize(
+    ("words", "policy"),
+    [(("allow",), 0), (("pow",), 16), (("pow", 20), 20), (("pow", 1), 1), (("deny",), 255)],
+)
+def test_the_policy_for_strangers_in_words(words, policy):
+    assert access_policy(*words) == policy
+    assert access_words(policy) == ("pow 16" if words == ("pow",) else " ".join(map(str, words)))
+
+
+@pytest.mark.parametrize("words", [("pow", 0), ("pow", 25), ("allow", 3), ("maybe",)])
+def test_a_policy_for_strangers_out_of_bounds_is_refused(words):
+    with pytest.raises(UsageError):
+        access_policy(*words)
+
+
+@pytest.mark.parametrize(
+    ("argv", "params"),
+    [
+        ([], {}),
+        (["allow"], {"policy": "allow"}),
+        (["pow"], {"policy": "pow"}),
+        (["pow", "20"], {"policy": "pow", "bits": 20}),
+        (["deny", "--json"], {"policy": "deny"}),
+    ],
+)
+def test_contacts_strangers_parses_into_its_api_call(argv, params, monkeypatch):
+    from nymchat import cli
+    from nymchat.commands import contacts as command
+
+    asked = []
+    monkeypatch.setattr(
+        "nymchat.client.ops.perform",
+        lambda args, method, given: (
+            asked.append((method, given)) or {"strangers": "deny", "bits": None, "node_told": True}
+        ),
+    )
+    args = cli.build_parser().parse_args(["contacts", "strangers", *argv])
+    assert command.run(args) == 0
+    assert asked == [("contacts.strangers", params)]
+
+
+def test_contacts_strangers_sets_the_policy_the_node_is_told(homes):
+    engine = Engine.offline(homes("alice"))
+    shown = asyncio.run(ops.call(engine, "contacts.strangers", {}))
+    assert shown == {"strangers": "pow 16", "bits": 16, "node_told": False}
+    assert not ops.needs_node("contacts.strangers", {})
+    assert ops.needs_node("contacts.strangers", {"policy": "deny"})
+    denied = asyncio.run(ops.call(engine, "contacts.strangers", {"policy": "deny"}))
+    assert denied == {"strangers": "deny", "bits": None, "node_told": False}
+    assert engine.access.wanted() == (wire.access_verifier(engine.access.key()), 255)
+    with pytest.raises(UsageError):
+        asyncio.run(ops.call(engine, "contacts.strangers", {"policy": "pow", "bits": 30}))
+    assert engine.strangers() == 255
+
+
+def test_a_name_first_heard_of_from_a_message_is_confirmed_by_a_lookup(homes):
+    """Mallory seals a message as from carol, whom bob does not know yet: it is taken in
+    under the keys it carries, then carol is looked up at once, and the node's keys for
+    her win: a key change, told, that blocks sending until trusted."""
+    bob, carol, mallory = Person(homes("bob")), Person(homes("carol")), Person(homes("mallory"))
+    with mallory.profile.store.transaction():
+        mallory.profile.store.put("username", "carol")
+    received = bob.take(*mallory.seal_for(bob, "hi, carol here"))
+    assert received.sender == "carol"
+    bob.contacts.link = ScriptedLink(lambda kind, body: bundle_answer(carol))
+    asyncio.run(bob.intake.confirm_first_heard())
+    contact = bob.contacts.known("carol")
+    assert contact.changed and contact.new_identity == carol.profile.identity.signing_public
+    assert KeyChangedEvent("carol") in bob.events
+    asyncio.run(bob.intake.confirm_first_heard())  # once
+    assert len(bob.contacts.link.requests) == 1

@@ -86,7 +86,7 @@ def relayed(metrics_port: int) -> int:
         .read()
         .decode()
     )
-    found = re.search(r'nymchat_node_requests_total\{kind="send",result="ok"\} (\d+)', page)
+    found = re.search(r'nymchat_node_requests_total\{kind="sealed_send",result="ok"\} (\d+)', page)
     return int(found.group(1)) if found else 0
 
 

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from inprocess import event, following, network, record, run, take_in, until
 
+from nymchat.client import access
 from nymchat.client.engine import Engine
 from nymchat.client.events import (
     DirectChange,
@@ -362,5 +363,99 @@ def test_a_follow_started_again_gets_the_next_message_at_once(tmp_path):
                 await alice.send("bob", "two")
                 await until(lambda: got, "the message, pushed once", wait=5)
                 assert [m.text for m in got] == ["two"]
+
+    run(main())
+
+
+def sealed_sends(engine: Engine) -> list[dict]:
+    """Records the body of every `sealed_send` the engine makes from now on."""
+    sent: list[dict] = []
+    request = engine.link.request
+
+    async def recording(kind, *args, **body):
+        if kind is Kind.SEALED_SEND:
+            sent.append(body)
+        return await request(kind, *args, **body)
+
+    engine.link.request = recording
+    return sent
+
+
+def test_a_strangers_first_message_pays_work_and_a_contacts_does_not(tmp_path):
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = await pair(net)
+            a_sent, b_sent = sealed_sends(alice), sealed_sends(bob)
+            first = await alice.send("bob", "hello, stranger")
+            assert [(s["access_key"], s["proof_of_work"] > 0) for s in a_sent] == [
+                (None, False),  # answered pow_required (bob's default: 16 bits)
+                (None, True),
+            ]
+            assert [m.message_id for m in await take_in(bob)] == [first]
+            # bob's receipt goes with the access key alice's message gave him: no work
+            assert [(s["access_key"], s["proof_of_work"]) for s in b_sent] == [
+                (alice.access.key(), 0)
+            ]
+            await take_in(alice)  # bob's receipt
+            assert alice.message(first).status is Status.DELIVERED
+            del a_sent[:]
+            await alice.send("bob", "hello again")  # the receipt gave alice bob's key
+            assert [(s["access_key"], s["proof_of_work"]) for s in a_sent] == [
+                (bob.access.key(), 0)
+            ]
+
+    run(main())
+
+
+def test_a_removed_contacts_old_access_key_no_longer_works(tmp_path):
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = await pair(net)
+            carol = await net.engine("carol")
+            await carol.lookup("bob")
+            for sender in (alice, carol):
+                await sender.send("bob", f"hi from {sender.username}")
+            taken = await take_in(bob)  # receipts give both bob's access key
+            assert {m.sender for m in taken} == {"alice", "carol"}
+            for sender in (alice, carol):
+                await take_in(sender)
+                assert sender.known("bob").access_key == bob.access.key()
+            old = bob.access.key()
+            bob.remove("carol")
+            await bob.flush_outbox()  # the node learns the new verifier; alice the new key
+            assert bob.access.key() != old and bob.access.wanted() is None
+            await take_in(alice)
+            assert alice.known("bob").access_key == bob.access.key()
+            a_sent, c_sent = sealed_sends(alice), sealed_sends(carol)
+            await carol.send("bob", "still there?")
+            assert [(s["access_key"], s["proof_of_work"] > 0) for s in c_sent] == [
+                (old, False),  # refused: pow_required, as a stranger's
+                (None, True),
+            ]
+            await alice.send("bob", "and me?")
+            assert [(s["access_key"], s["proof_of_work"]) for s in a_sent] == [
+                (bob.access.key(), 0)
+            ]
+
+    run(main())
+
+
+def test_a_recipient_who_denies_strangers_gets_only_their_contacts_messages(tmp_path):
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = await pair(net)
+            await bob.set_strangers(access.DENY)
+            assert bob.access.wanted() is None  # the node confirmed it
+            a_events = record(alice)
+            message_id = alice.queue("bob", "may I?")
+            assert await alice.flush_outbox() == 0
+            failed = await event(
+                a_events, StatusChanged, message_id=message_id, status=Status.FAILED
+            )
+            assert failed.reason == "bob takes messages only from people who have written to them"
+            await bob.send("alice", "you may")  # now alice holds bob's access key
+            await take_in(alice)
+            replied = await alice.send("bob", "thanks")
+            assert [m.message_id for m in await take_in(bob)] == [replied]
 
     run(main())

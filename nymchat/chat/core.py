@@ -12,8 +12,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from nymchat.client import access, vocabulary
 from nymchat.client import events as ev
-from nymchat.client import vocabulary
 from nymchat.client.engine import Engine
 from nymchat.client.events import MessageReceived
 from nymchat.client.nodelink import NodeSilent
@@ -38,6 +38,10 @@ COMMANDS = {  # command: (usage, what it does)
     "/direct": (
         "/direct NAME [accept|decline|off]",
         "invite NAME to talk without the node; answer an invitation; end it",
+    ),
+    "/strangers": (
+        "/strangers [allow|pow [BITS]|deny]",
+        "what messages from people who are not your contacts need",
     ),
     "/help": ("/help", "this list"),
     "/quit": ("/quit", "leave (Ctrl-D too; Ctrl-C clears the line)"),
@@ -217,6 +221,14 @@ class ChatSession:
             self._spawn(
                 self._direct(args[0], args[1] if args[1:] else "invite"), f"/direct {args[0]}"
             )
+        elif command == "/strangers" and len(args) <= 2:
+            if args[1:] and not args[1].isdigit():
+                raise NymchatError("/strangers pow BITS: BITS is a number of bits, 1 to 24")
+            strangers = self.engine.strangers()
+            if args:
+                strangers = access.policy(args[0], int(args[1]) if args[1:] else None)
+                self._spawn(self.engine.set_strangers(strangers), "/strangers")
+            self.emit(Event("info", {"text": f"strangers: {access.words(strangers)}"}))
         else:
             raise NymchatError(f"{command}: unknown or incomplete command (/help lists them)")
         return True

@@ -1,8 +1,11 @@
 """The people a profile knows: their keys pinned on first use, a changed key recorded and
 blocking until the user trusts it (bound to the safety number they compared), marked
-verified, blocked, removed; and the lookups that fetch and check their keys."""
+verified, blocked, removed; the access keys they gave us; and the lookups that fetch and
+check their keys (anonymous, with proof of work when the node asks for it)."""
 
+import asyncio
 import logging
+import os
 
 from nymchat.client import messages
 from nymchat.client.events import EventBus, KeyChangedEvent, SessionReset
@@ -11,12 +14,21 @@ from nymchat.client.nodelink import Link
 from nymchat.client.profile import Profile
 from nymchat.client.records import Contact
 from nymchat.client.sessions import Sessions
-from nymchat.errors import BadSignature, KeyChanged, NotFound, NymchatError, UsageError
-from nymchat.protocol import names
+from nymchat.errors import (
+    BadSignature,
+    KeyChanged,
+    NotFound,
+    NotSealable,
+    NymchatError,
+    UsageError,
+)
+from nymchat.protocol import names, pow, wire
 from nymchat.protocol.wire import Kind
 
 log = logging.getLogger(__name__)
 TRUST_DIGITS = 20  # of the safety number, to trust a changed key: 66 bits, not ground out
+LOOKUP_ROUNDS = 3  # proofs of work a lookup makes at most (the node's pool may run lower)
+NO_SIGNATURE = bytes(64)  # the node's agreement signature for an account registered before
 
 
 class Contacts:
@@ -50,7 +62,7 @@ class Contacts:
         """Fetches NAME's keys, checks the signature chain and pins them on first use.
         A different key than the pinned one is recorded and blocks sending."""
         username = names.normalize(name)
-        body = (await self.link.request(Kind.LOOKUP, username=username)).body
+        body = (await self._bundle(username)).body
         if body["username"] != username:
             raise NymchatError(
                 f"the node answered a lookup of {username} with the keys of "
@@ -58,9 +70,15 @@ class Contacts:
             )
         identity, bundle = body["identity"], body["bundle"]
         one_time = bundle.one_time_keys[0] if bundle.one_time_keys else bundle.fallback
+        agreement = None  # an account registered before sealed sending signed none
         try:
             messages.check_account_key(identity, bundle.account_key, bundle.account_signature)
             messages.check_one_time_key(identity, one_time, fallback=not bundle.one_time_keys)
+            if bundle.agreement_signature != NO_SIGNATURE:
+                messages.check_agreement_key(
+                    identity, bundle.identity_agreement, bundle.agreement_signature
+                )
+                agreement = bundle.identity_agreement
         except BadSignature:
             raise BadSignature(
                 f"the node gave keys for {username} that {username}'s identity "
@@ -68,26 +86,73 @@ class Contacts:
                 "nothing was pinned or sent"
             ) from None
         with self.store.transaction():
-            contact = self.pin(username, identity, bundle.account_key)
+            contact = self.pin(username, identity, bundle.account_key, agreement)
             if not contact.changed and not self.sessions.has(username):
                 self.sessions.open_outbound(username, bundle.account_key, one_time.key)
         return contact
 
-    def pin(self, username: str, identity: bytes, account_key: bytes) -> Contact:
+    async def _bundle(self, username: str) -> wire.Answer:
+        """The node's answer to an anonymous lookup: free first, then with the proof of
+        work it asks for (bound to the request's id, so each proof buys one lookup)."""
+        answer = await self.link.request(Kind.LOOKUP, username=username, proof_of_work=0)
+        for _ in range(LOOKUP_ROUNDS):
+            if answer.kind is not Kind.POW_REQUIRED or self.link.contact is None:
+                break
+            request_id = os.urandom(16)
+            nonce = await asyncio.to_thread(
+                pow.solve,
+                pow.lookup(self.link.contact.key, request_id, username),
+                answer.body["difficulty"],
+                "a lookup proof of work",
+            )
+            answer = await self.link.request(
+                Kind.LOOKUP, request_id=request_id, username=username, proof_of_work=nonce
+            )
+        if answer.kind is not Kind.BUNDLE:
+            raise NymchatError(f"the node answered a lookup of {username} with no keys")
+        return answer
+
+    def pin(
+        self, username: str, identity: bytes, account_key: bytes, agreement: bytes | None = None
+    ) -> Contact:
         """Pins keys seen for `username` (within a transaction): the first ones are
-        trusted; other identity keys are recorded as a change."""
+        trusted; other identity keys are recorded as a change. `agreement`, the
+        agreement key the identity signed, goes with its identity."""
         contact = self.get(username)
         if contact is None:
-            contact = Contact(username, identity, account_key, pinned=now_ms())
+            contact = Contact(username, identity, account_key, now_ms(), agreement=agreement)
         elif contact.identity != identity:
             log.warning("the key of %s changed", username)
             if contact.new_identity != identity:
                 self.events.emit(KeyChangedEvent(username))
             contact.new_identity, contact.new_account_key = identity, account_key
-        elif contact.account_key != account_key:
-            contact.account_key = account_key  # same person, new device keys
+            contact.new_agreement = agreement
+        else:
+            contact.account_key = account_key  # same person, maybe new device keys
+            contact.agreement = agreement or contact.agreement
         self.put(contact)
         return contact
+
+    def heard_access(self, contact: Contact, access_key: bytes, sent: int) -> None:
+        """The access key a message from `contact` carries, kept if it is the latest
+        (messages may arrive out of order). Within a transaction."""
+        if sent > contact.access_sent and access_key != contact.access_key:
+            contact.access_key, contact.access_sent = access_key, sent
+            self.put(contact)
+
+    async def agreement(self, username: str) -> bytes:
+        """The key messages to `username` are sealed to: pinned with their identity, or
+        (a contact pinned before sealed sending) brought by a lookup. `NotSealable` if
+        their nymchat predates it."""
+        contact = self.get(username)
+        if contact is None or contact.agreement is None:
+            contact = await self.lookup(username)
+        if contact.agreement is None:
+            raise NotSealable(
+                f"{username}'s nymchat must be updated before messages to them can be "
+                "sealed (it does not publish the key they are sealed to)"
+            )
+        return contact.agreement
 
     async def ready(self, username: str) -> Contact:
         """The contact, with a usable session (looked up if needed); raises `KeyChanged`
@@ -159,7 +224,8 @@ class Contacts:
                 "compare again"
             )
         contact.identity, contact.account_key = new_identity, new_account_key
-        contact.new_identity = contact.new_account_key = None
+        contact.agreement, contact.access_key = contact.new_agreement, None
+        contact.new_identity = contact.new_account_key = contact.new_agreement = None
         contact.verified, contact.pinned = False, now_ms()
         with self.store.transaction():
             self.put(contact)

@@ -85,13 +85,9 @@ class DirectIntake:
         if self.intake.was_taken(packet.message_id):  # a copy: the receipt may have been lost
             await self.paths.receipt(username, packet.message_id)
             return
-        try:
-            received = self.intake.take(
-                username, packet.message_id, packet.payload, self.paths.handshake
-            )
-        except (NymchatError, wire.WireError) as e:
-            self.intake.unreadable(username, e)
-            return
+        received = self.intake.take(
+            packet.message_id, packet.payload, self.paths.handshake, peer=username
+        )
         if received is not None:
             self.arrivals.put_nowait(received)
             await self.paths.receipt(username, received.message_id)

@@ -223,7 +223,7 @@ class DirectPaths:
         route = self.route(username)
         if route is None:
             return False
-        payload = self.relay.seal(username, kind, message_id, body)
+        payload = await self.relay.seal(username, kind, message_id, body)
         await self._send_packet(route, packets.MESSAGE, message_id, payload)
         return True
 

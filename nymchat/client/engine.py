@@ -5,7 +5,8 @@ only; they render the typed events (nymchat/client/events.py) in their own words
 
     Sessions      end-to-end sessions (Olm): open, seal, open messages, keep the ratchets
     Contacts      keys pinned on first use, lookups, changes, trust, verified, blocked
-    Relay         a sealed message handed to the node
+    Access        our access key and policy for strangers (who reaches us without work)
+    Relay         a sealed message handed to the node, sender unknown to it
     Intake        one message taken in: checked, opened, deduplicated, stored
     DirectPaths   direct mode: the handshake and the paths that bypass the node
     DirectIntake  direct packets coming in, checked before any session is touched
@@ -20,6 +21,7 @@ never touch the network.
 
 from collections.abc import AsyncGenerator, Callable
 
+from nymchat.client.access import Access
 from nymchat.client.contacts import Contacts
 from nymchat.client.direct import DirectPhase
 from nymchat.client.directintake import DirectIntake
@@ -49,13 +51,14 @@ class Engine:
         self.profile, self.link, self.events = profile, link, EventBus()
         self.sessions = Sessions(profile)
         self.contacts = Contacts(profile, self.sessions, link, self.events)
-        self.relay = relay = Relay(link, self.sessions)
+        self.access = Access(profile.store)
+        self.relay = relay = Relay(link, self.sessions, self.contacts, self.access)
         node_key = link.contact.key if link.contact is not None else None
         self.intake = Intake(profile, self.contacts, self.sessions, self.events, node_key)
         self.direct = DirectPaths(profile, self.contacts, relay, link, self.events)
         self.direct_intake = DirectIntake(self.direct, self.intake, link)
         self.outbox = Outbox(profile, self.contacts, relay, self.direct, self.events)
-        self.registration = Registration(profile, link, self.events)
+        self.registration = Registration(profile, link, self.events, self.access)
         self.incoming = Inbox(
             link,
             self.intake,
@@ -162,10 +165,25 @@ class Engine:
 
     def remove(self, username: str) -> None:
         """Forgets a contact with their sessions and the conversation (what waited for
-        them with it); a block stays."""
+        them with it); a block stays. Our access key changes, so that they need proof of
+        work again: the node and the remaining contacts are told at the next connection
+        (`flush_outbox`)."""
         with self.profile.store.transaction():
             self.contacts.remove(username)
+            self.access.rotate()
+            self.outbox.tell_access(sorted(self.profile.store.pinned_names()))
         self.outbox.prune()
+
+    def strangers(self) -> int:
+        """What strangers' first messages need (`access.words` says it)."""
+        return self.access.strangers
+
+    async def set_strangers(self, strangers: int) -> None:
+        """Sets the policy for strangers and, online, tells the node (else the next
+        connection does)."""
+        self.access.set_strangers(strangers)
+        if self.online:
+            await self.registration.settle()
 
     # --- messages -------------------------------------------------------------------
 
@@ -186,6 +204,9 @@ class Engine:
         await self.outbox.deliver(username, message_id, text)
 
     async def flush_outbox(self) -> int:
+        """Tells the node what it lacks of the account (`Registration.settle`), then
+        sends what waits."""
+        await self.registration.settle()
         return await self.outbox.flush()
 
     def flush_soon(self) -> None:

@@ -1,8 +1,9 @@
-"""Taking in one end-to-end message, from the node or a direct peer: the sender's name
+"""Taking in one end-to-end message, from the node or a direct peer: its sealed layer
+opened (the sender's name is only in there: the node does not know it), the name
 checked, blocked senders dropped, copies recognised (delivery is at least once), opened
 with the sender's session, bound to sender, recipient, node and id, and stored before it
-is shown. A receipt moves our message on; a direct-mode handshake goes to its handler.
-Also what the user has and has not seen."""
+is shown. A receipt moves our message on; a direct-mode handshake goes to its handler;
+the sender's access key is kept. Also what the user has and has not seen."""
 
 import logging
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from nymchat.client.profile import Profile
 from nymchat.client.records import Contact, Direction, Message
 from nymchat.client.sessions import Sessions
 from nymchat.errors import NymchatError, SessionBroken
-from nymchat.protocol import names
+from nymchat.protocol import names, wire
 
 log = logging.getLogger(__name__)
 INBOX_CURSOR = "inbox-reported"  # the last stored message an `inbox` reported
@@ -24,7 +25,7 @@ Handshake = Callable[[str, Contact, messages.Inner], None]
 
 
 def sender_name(name: str) -> str:
-    """A sender's name from the node, normalised exactly as a name the user types, so that
+    """A sender's name from the sealed layer, normalised exactly as a name the user types, so that
     `Alice` is alice (her pinned key, her sessions) and never a contact of its own; an
     invalid one (escape codes, say) is refused and the message dropped."""
     try:
@@ -45,29 +46,48 @@ class Intake:
         self.profile, self.store = profile, profile.store
         self.contacts, self.sessions = contacts, sessions
         self.events, self.node_key = events, node_key
+        self._first_heard: set[str] = set()  # names pinned from a message: to confirm
 
     def take(
-        self, sender: str, message_id: bytes, payload: bytes, handshake: Handshake
+        self, message_id: bytes, payload: bytes, handshake: Handshake, peer: str | None = None
     ) -> MessageReceived | None:
         """A text message taken in (stored, not yet shown), or None: a receipt, a
-        handshake, a copy already shown, a blocked sender. Raises on what does not open."""
+        handshake, a copy already shown, a blocked sender, or what does not open (told as
+        `MessageUnreadable` once its sender is known). From a direct `peer`, the sealed
+        sender must be them."""
+        try:
+            sealed = messages.open_payload(self.profile.identity, message_id, payload)
+        except (NymchatError, wire.WireError) as e:  # anyone may send us bytes: not told
+            log.info("a message not sealed to us, or malformed, was dropped: %s", e)
+            return None
+        sender = sealed.sender
+        try:
+            sender = sender_name(sender)
+            if peer is not None and sender != peer:
+                raise NymchatError(f"a direct message from {peer} is sealed as {sender}'s")
+            return self._take(sender, message_id, sealed, handshake)
+        except (NymchatError, wire.WireError) as e:
+            self.unreadable(peer or sender, e)
+            return None
+
+    def _take(
+        self, sender: str, message_id: bytes, sealed: messages.Sealed, handshake: Handshake
+    ) -> MessageReceived | None:
         me = self.profile.me()
-        sender = sender_name(sender)
         if sender in self.contacts.blocked():  # dropped unread: no receipt, no key, no session
             log.info("dropped a message from %s (blocked)", sender)
             return None
         stored = self.store.message(message_id)
         if stored is not None:
             return self._unshown(stored)
-        keys, sealed = messages.decode_payload(payload)
         with self.store.transaction():
             contact = self.contacts.get(sender)
-            if keys is not None:
-                messages.check_account_key(keys.identity, keys.account_key, keys.account_signature)
-                contact = self.contacts.pin(sender, keys.identity, keys.account_key)
+            if sealed.keys is not None:
+                contact = self._pin(sender, contact, sealed.keys)
             if contact is None:
                 raise NymchatError(f"a message from unknown {sender} does not open a session")
-            inner = messages.decode_inner(self.sessions.decrypt(sender, contact, sealed))
+            olm = sealed.session_message
+            inner = messages.decode_inner(self.sessions.decrypt(sender, contact, olm))
             if (inner.sender, inner.recipient, inner.node, inner.message_id) != (
                 sender,
                 me,
@@ -78,12 +98,17 @@ class Intake:
                     f"a message from {sender} is bound to another sender, "
                     "recipient, node or id; ignored"
                 )
+            access_key = inner.body if inner.kind == messages.ACCESS else inner.access_key
+            if len(access_key) != 32:
+                raise wire.WireError("an access key of the wrong size")
+            self.contacts.heard_access(contact, access_key, inner.sent)
             if inner.kind == messages.RECEIPT:
                 self._receipt(sender, inner)
                 return None
             if inner.kind != messages.TEXT:
                 self.store.add_message(sender, message_id, {"direction": Direction.CONTROL})
-                handshake(sender, contact, inner)
+                if inner.kind != messages.ACCESS:
+                    handshake(sender, contact, inner)
                 return None
             text = inner.body.decode("utf-8", "replace")
             message = Message(message_id, sender, Direction.IN, inner.sent, text, shown=False)
@@ -92,6 +117,34 @@ class Intake:
         received = self._received(message, contact)
         self.events.emit(received)
         return received
+
+    def _pin(self, sender: str, contact: Contact | None, keys: messages.SenderKeys) -> Contact:
+        """The keys a session-opening message carries, checked and pinned (within a
+        transaction). The name beside them is only claimed (the node vouches for no
+        sender now), so keys other than a contact's pinned ones are refused: a changed
+        key is learned from the node, by a lookup; and a new name is looked up at once
+        (`confirm_first_heard`)."""
+        messages.check_account_key(keys.identity, keys.account_key, keys.account_signature)
+        messages.check_agreement_key(keys.identity, keys.agreement, keys.agreement_signature)
+        if contact is not None and keys.identity not in (contact.identity, contact.new_identity):
+            raise NymchatError(
+                f"a message claims to be from {sender} with a key other than theirs: "
+                f"ignored (`nymchat lookup {sender}` asks the node for their key)"
+            )
+        if contact is None:
+            self._first_heard.add(sender)
+        return self.contacts.pin(sender, keys.identity, keys.account_key, keys.agreement)
+
+    async def confirm_first_heard(self) -> None:
+        """Names first heard of from a message, pinned with the keys it carried, are
+        looked up at once: the node's word for a name wins, and keys other than the
+        message's are then a change (told, and blocking sends until trusted)."""
+        while self._first_heard:
+            name = self._first_heard.pop()
+            try:
+                await self.contacts.lookup(name)
+            except NymchatError as e:
+                log.info("%s, first heard of from a message, was not looked up: %s", name, e)
 
     def _receipt(self, sender: str, inner: messages.Inner) -> None:
         """A receipt for one of our messages to `sender` (theirs only): the outbox, a

@@ -1,8 +1,9 @@
-"""What travels between two people, sans-I/O: the relayed payload around an Olm message,
-the header bound inside every message, padding, key-bundle checks, and safety numbers.
+"""What travels between two people, sans-I/O: the relayed payload (a sealed layer that
+hides the sender's name and keys from the node, around an Olm message), the header bound
+inside every message, padding, key-bundle checks, and safety numbers.
 
 Padding: the node stores and relays payloads, so their sizes must tell it nothing. Every
-payload is exactly as long as the largest that a `send` request of its frame bucket
+payload is exactly as long as the largest that a `sealed_send` request of its frame bucket
 carries (`payload_size`): a receipt, a direct-mode handshake and a short text all travel
 as one-frame payloads of the same size, longer texts in the sizes of the frame buckets.
 The plaintext is padded before encryption (so the ciphertext hides the length from
@@ -16,29 +17,44 @@ from dataclasses import dataclass
 from nymchat import _native
 from nymchat.protocol import names, wire
 
-VERSION = 2
+VERSION = 3
 TEXT, RECEIPT = 1, 2
 DIRECT_INVITE, DIRECT_ACCEPT, DIRECT_END = 3, 4, 5  # the direct-mode handshake (direct_packets.py)
-KINDS = (TEXT, RECEIPT, DIRECT_INVITE, DIRECT_ACCEPT, DIRECT_END)
+ACCESS = 6  # the sender's new access key, after they removed a contact
+KINDS = (TEXT, RECEIPT, DIRECT_INVITE, DIRECT_ACCEPT, DIRECT_END, ACCESS)
 CARRIES_KEYS = 1
-# A `send` request around its payload, at most: header, recipient, message id, payload
-# length, signature (docs/PROTOCOL.md).
-SEND_OVERHEAD = 2 + 32 + 8 + 16 + (1 + names.MAX_LEN) + 16 + 4 + 64
-# What encryption may add to a padded plaintext: sender keys, the opening Olm message's
-# keys, header and MAC, the cipher's block padding, the length of the Olm message. The
-# largest seen is 308 bytes (tests/test_client_codecs.py checks that it holds).
-ENCRYPTION_RESERVE = 384
+CONTEXT = "nymchat-message"  # of the sealed layer (`_native.seal_anonymous`)
+# A `sealed_send` request around its payload, at most: header, time, request id,
+# recipient, message id, payload length, access key, proof of work (docs/PROTOCOL.md).
+SEND_OVERHEAD = 2 + 8 + 16 + (1 + names.MAX_LEN) + 16 + 4 + (1 + 32) + 8
+# What encryption may add to a padded plaintext: the payload's header, the sealed layer
+# (its envelope, the sender's name, flags and keys), the opening Olm message's keys,
+# header and MAC, the cipher's block padding. The largest seen is 502 bytes
+# (tests/test_client_codecs.py checks that it holds).
+ENCRYPTION_RESERVE = 576
 # The node relays at most 64 KiB by default; the largest frame bucket under it.
 NODE_MAX_PAYLOAD = 64 << 10
 
 
 @dataclass(frozen=True, slots=True)
 class SenderKeys:
-    """What a first message carries so the recipient can check who opened the session."""
+    """What a first message carries so the recipient can check who opened the session
+    and pin the key that sealed messages to the sender are sealed to."""
 
     identity: bytes
+    agreement: bytes
+    agreement_signature: bytes
     account_key: bytes
     account_signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """What the sealed layer hides from the node: who sends, and the Olm message."""
+
+    sender: str
+    keys: SenderKeys | None
+    session_message: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +68,7 @@ class Inner:
     node: bytes
     message_id: bytes
     sent: int
+    access_key: bytes  # the sender's current one: how to reach them without work
     body: bytes
 
 
@@ -64,17 +81,26 @@ INNER = wire.Record(
         ("node", wire.B32),
         ("message_id", wire.B16),
         ("sent", wire.U64),
+        ("access_key", wire.B32),
         ("body", wire.BLOB),
     ],
 )
 SENDER_KEYS = wire.Record(
-    SenderKeys, [("identity", wire.B32), ("account_key", wire.B32), ("account_signature", wire.B64)]
+    SenderKeys,
+    [
+        ("identity", wire.B32),
+        ("agreement", wire.B32),
+        ("agreement_signature", wire.B64),
+        ("account_key", wire.B32),
+        ("account_signature", wire.B64),
+    ],
 )
+SENDER_KEYS_LEN = 32 + 32 + 64 + 32 + 64
 
 
 def payload_size(length: int) -> int:
-    """The size a payload of `length` bytes is padded to: all that a `send` request of
-    its frame bucket holds."""
+    """The size a payload of `length` bytes is padded to: all that a `sealed_send`
+    request of its frame bucket holds."""
     frames = _native.frame_count(length + SEND_OVERHEAD)
     return frames * _native.FRAME_CHUNK_LEN - SEND_OVERHEAD
 
@@ -88,7 +114,7 @@ def _largest_payload(limit: int) -> int:
 
 MAX_PAYLOAD = _largest_payload(NODE_MAX_PAYLOAD)
 # The inner header at most (two names of MAX_LEN) and the padding marker.
-INNER_OVERHEAD = 1 + 1 + 2 * (1 + names.MAX_LEN) + 32 + 16 + 8 + 4 + 1
+INNER_OVERHEAD = 1 + 1 + 2 * (1 + names.MAX_LEN) + 32 + 16 + 8 + 32 + 4 + 1
 MAX_BODY = MAX_PAYLOAD - ENCRYPTION_RESERVE - INNER_OVERHEAD
 
 
@@ -112,34 +138,80 @@ def decode_inner(data: bytes) -> Inner:
     return inner
 
 
-def encode_payload(session_message: bytes, keys: SenderKeys | None) -> bytes:
-    """The relayed payload: version ‖ flags ‖ [sender keys] ‖ Olm message length u32 ‖
-    Olm message ‖ zeros to `payload_size`."""
-    out = bytearray((VERSION, 0 if keys is None else CARRIES_KEYS))
-    if keys is not None:
-        out += wire.encode_record(SENDER_KEYS, keys)
-    wire.U32.write(len(session_message), out)
-    out += session_message
+def encode_sealed(sealed: Sealed) -> bytes:
+    """The sealed layer's plaintext: sender name ‖ flags ‖ [sender keys] ‖ Olm message."""
+    out = bytearray()
+    wire.NAME.write(sealed.sender, out)
+    out.append(0 if sealed.keys is None else CARRIES_KEYS)
+    if sealed.keys is not None:
+        out += wire.encode_record(SENDER_KEYS, sealed.keys)
+    return bytes(out + sealed.session_message)
+
+
+def decode_sealed(data: bytes) -> Sealed:
+    if not data or len(data) < 1 + data[0] + 1:
+        raise wire.WireError("truncated sealed message")
+    name_end = 1 + data[0]
+    try:
+        sender = data[1:name_end].decode("ascii")
+    except UnicodeDecodeError:
+        raise wire.WireError("the sender's name is not ASCII") from None
+    flags, start = data[name_end], name_end + 1
+    if flags not in (0, CARRIES_KEYS):
+        raise wire.WireError("unknown sealed message flags")
+    keys = None
+    if flags == CARRIES_KEYS:
+        if len(data) < start + SENDER_KEYS_LEN:
+            raise wire.WireError("truncated sender keys")
+        keys = wire.decode_record(SENDER_KEYS, data[start : start + SENDER_KEYS_LEN])
+        start += SENDER_KEYS_LEN
+    if start == len(data):
+        raise wire.WireError("a sealed message without its Olm message")
+    return Sealed(sender, keys, data[start:])
+
+
+def encode_payload(recipient_agreement: bytes, message_id: bytes, sealed: Sealed) -> bytes:
+    """The relayed payload: version ‖ length u32 ‖ envelope ‖ zeros to `payload_size`;
+    the envelope seals `sealed` to the recipient's agreement key, bound to the message
+    id, with nothing of the sender in the clear."""
+    envelope = _native.seal_anonymous(
+        recipient_agreement, CONTEXT, message_id, encode_sealed(sealed)
+    )
+    out = bytearray((VERSION,))
+    wire.U32.write(len(envelope), out)
+    out += envelope
     return bytes(out) + bytes(payload_size(len(out)) - len(out))
 
 
-def decode_payload(data: bytes) -> tuple[SenderKeys | None, bytes]:
-    if len(data) < 2 or data[0] != VERSION or data[1] not in (0, CARRIES_KEYS):
+def decode_payload(data: bytes) -> bytes:
+    """The envelope of a payload, its framing and padding checked."""
+    if len(data) < 5 or data[0] != VERSION:
         raise wire.WireError("not a nymchat message")
-    start = 2 + (32 + 32 + 64 if data[1] == CARRIES_KEYS else 0)
-    if len(data) < start + 4:
-        raise wire.WireError("truncated payload")
-    keys = wire.decode_record(SENDER_KEYS, data[2:start]) if data[1] == CARRIES_KEYS else None
-    length = int.from_bytes(data[start : start + 4], "big")
-    end = start + 4 + length
+    length = int.from_bytes(data[1:5], "big")
+    end = 5 + length
     if end > len(data) or data[end:].strip(b"\0"):
         raise wire.WireError("bad payload length or padding")
-    return keys, data[start + 4 : end]
+    return data[5:end]
+
+
+def open_payload(identity: _native.Identity, message_id: bytes, data: bytes) -> Sealed:
+    """Opens a payload sealed to us for `message_id` (as the node or the direct packet
+    says): `DecryptionFailed` if it is not ours, `WireError` if it is malformed or
+    sealed under another id."""
+    sealed_id, plaintext = _native.open_anonymous(identity, CONTEXT, decode_payload(data))
+    if sealed_id != message_id:
+        raise wire.WireError("a message sealed under another message id")
+    return decode_sealed(plaintext)
 
 
 def check_account_key(identity: bytes, account_key: bytes, signature: bytes) -> None:
     """Raises `BadSignature` unless the identity key signed this session identity key."""
     _native.verify(identity, "account-key", account_key, signature)
+
+
+def check_agreement_key(identity: bytes, agreement: bytes, signature: bytes) -> None:
+    """Raises `BadSignature` unless the identity key signed this agreement key."""
+    _native.verify(identity, "agreement-key", agreement, signature)
 
 
 def check_one_time_key(identity: bytes, key: wire.OneTimeKey, fallback: bool) -> None:

@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from nymchat.client import vocabulary
+from nymchat.client import access, vocabulary
 from nymchat.client.directpaths import ACTIONS
 from nymchat.client.engine import Engine
 from nymchat.client.records import Contact
@@ -174,6 +174,19 @@ async def _inbox(engine: Engine, params: JsonObject) -> JsonObject:
     return {"messages": [vocabulary.event(m) for m in engine.since_last_inbox()]}
 
 
+async def _strangers(engine: Engine, params: JsonObject) -> JsonObject:
+    """The policy for strangers; with `policy` (and `bits`), set first and given to the
+    node (`node_told`: whether it confirmed; else at the next connection)."""
+    if "policy" in params:
+        await engine.set_strangers(access.policy(params["policy"], params.get("bits")))
+    strangers = engine.strangers()
+    return {
+        "strangers": access.words(strangers),
+        "bits": strangers if strangers not in (access.ALLOW, access.DENY) else None,
+        "node_told": engine.access.wanted() is None,
+    }
+
+
 async def _names(engine: Engine, params: JsonObject) -> JsonObject:
     """The contacts' names alone, for shell completion."""
     return {"names": [c.username for c in engine.contact_list()]}
@@ -187,12 +200,15 @@ class Method:
     run: Callable[[Engine, JsonObject], Awaitable[JsonObject]]
     params: dict[str, type] = field(default_factory=dict)
     optional: dict[str, type] = field(default_factory=dict)
-    node: bool = False
+    node: bool | Callable[[JsonObject], bool] = False  # (or whether, by its parameters)
 
 
 NAME: dict[str, type] = {"name": str}
 METHODS = {
-    "send": Method(_send, {"to": str, "text": str}, {"wait": bool}, node=True),
+    # A send with `wait` false is only stored: the next command that connects sends it.
+    "send": Method(
+        _send, {"to": str, "text": str}, {"wait": bool}, node=lambda p: p.get("wait", True)
+    ),
     "lookup": Method(_lookup, NAME, node=True),
     "contacts.list": Method(_contacts),
     "contacts.names": Method(_names),
@@ -202,6 +218,9 @@ METHODS = {
     "contacts.remove": Method(_remove, NAME),
     "contacts.block": Method(_block, NAME),
     "contacts.unblock": Method(_unblock, NAME),
+    "contacts.strangers": Method(
+        _strangers, {}, {"policy": str, "bits": int}, node=lambda p: "policy" in p
+    ),
     "history": Method(_history, NAME, {"last": int}),
     **{f"direct.{action}": Method(_direct(action), NAME, node=True) for action in ACTIONS},
     "outbox.list": Method(_outbox),
@@ -240,8 +259,8 @@ async def call(engine: Engine, method: str, params: JsonObject) -> JsonObject:
 
 
 def needs_node(method: str, params: JsonObject) -> bool:
-    """A send with `wait` false is only stored: the next command that connects sends it."""
-    return METHODS[method].node and params.get("wait", True)
+    node = METHODS[method].node
+    return node(params) if callable(node) else node
 
 
 def perform(

@@ -1,8 +1,10 @@
 """Outgoing messages: stored (queued) before anything leaves, sent directly to a
 direct-mode peer or through the node, and moved on queued → accepted → delivered, never
 back; or failed, when the node refuses one for good or the user drops it. What the node
-did not take (it was silent, busy, over a quota) waits in the outbox for the next try."""
+did not take (it was silent, busy, over a quota) waits in the outbox for the next try.
+So do the notices of our new access key to the contacts that remain after a removal."""
 
+import logging
 import os
 
 from nymchat.client import messages
@@ -24,6 +26,7 @@ from nymchat.client.relay import Relay
 from nymchat.errors import (
     MessageFailed,
     NotFound,
+    NotSealable,
     NymchatError,
     StillQueued,
     TooLong,
@@ -32,7 +35,9 @@ from nymchat.errors import (
 from nymchat.protocol import names
 from nymchat.protocol.wire import ErrorCode
 
+log = logging.getLogger(__name__)
 OUTBOX = "outbox"  # the store's list of waiting message ids, oldest first
+NOTICES = "access_notices"  # the contacts still to be told our new access key
 # Refusals for good: the message fails with the node's detail as the reason. Others
 # (queue_full, busy, rate_limited...) may pass later: the message waits.
 FINAL_REFUSALS = {
@@ -40,6 +45,7 @@ FINAL_REFUSALS = {
     ErrorCode.TOO_LARGE,
     ErrorCode.INVALID_NAME,
     ErrorCode.BAD_REQUEST,
+    ErrorCode.FORBIDDEN,
 }
 DROPPED = "dropped by you"
 RANK = {Status.QUEUED: 0, Status.FAILED: 0, Status.ACCEPTED: 1, Status.DELIVERED: 2}
@@ -158,9 +164,35 @@ class Outbox:
         with self.store.transaction():
             self.store.put(OUTBOX, [m.id.hex() for m in self.waiting()])
 
+    def tell_access(self, usernames: list[str]) -> None:
+        """Queues a notice of our new access key to each of `usernames` (within a
+        transaction): `flush` sends them, whenever the node answers."""
+        self.store.put(NOTICES, sorted(set(self.store.get(NOTICES, [])) | set(usernames)))
+
+    async def _notices(self) -> None:
+        """Tells the contacts queued by `tell_access` our access key; a notice that cannot
+        go for good (the contact is gone, or cannot be sealed to) is dropped."""
+        for username in self.store.get(NOTICES, []):
+            try:
+                if self.contacts.get(username) is not None:
+                    await self.contacts.ready(username)
+                    await self.relay.tell_access(username)
+            except NotSealable as e:
+                log.info("no access key for %s: %s", username, e)
+            except NodeRefused as e:
+                if e.code not in FINAL_REFUSALS:
+                    continue
+            except NymchatError as e:  # the node is away, the key changed: next time
+                log.info("access key not told to %s yet: %s", username, e)
+                continue
+            with self.store.transaction():
+                self.store.put(NOTICES, [n for n in self.store.get(NOTICES, []) if n != username])
+
     async def flush(self) -> int:
-        """Sends what waits; returns how many left. A message refused for good fails
-        and others wait for the next time (an `OutboxNotSent` says which, and why)."""
+        """Sends what waits (first any notices of our access key); returns how many
+        messages left. A message refused for good fails and others wait for the next
+        time (an `OutboxNotSent` says which, and why)."""
+        await self._notices()
         sent, waiting = 0, self.waiting()
         if len(waiting) < len(self.store.get(OUTBOX, [])):
             self.prune()

@@ -19,7 +19,10 @@ class Direction(enum.StrEnum):
 @dataclass
 class Contact:
     """A pinned person: the key first seen (trust on first use) and, while it has
-    changed and the user has not trusted the change, the new one."""
+    changed and the user has not trusted the change, the new one. With the identity, the
+    agreement key it signed (what messages to them are sealed to; None for a contact
+    pinned before sealed sending, until a lookup brings it), and the latest access key
+    they gave us (what lets our messages to them through without proof of work)."""
 
     username: str
     identity: bytes
@@ -30,6 +33,10 @@ class Contact:
     new_account_key: bytes | None = None
     session_broken: bool = False
     direct: dict[str, Any] | None = None  # direct mode's record (client/direct.py)
+    agreement: bytes | None = None
+    new_agreement: bytes | None = None
+    access_key: bytes | None = None
+    access_sent: int = 0  # the sender's time of the message that gave `access_key`
 
     @property
     def changed(self) -> bool:
@@ -48,6 +55,10 @@ class Contact:
             new_account_key=bytes.fromhex(record["new_account_key"]) if changed else None,
             session_broken=bool(record.get("session_broken")),
             direct=record.get("direct"),
+            agreement=_hex(record.get("agreement")),
+            new_agreement=_hex(record.get("new_agreement")) if changed else None,
+            access_key=_hex(record.get("access_key")),
+            access_sent=record.get("access_sent", 0),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -66,7 +77,16 @@ class Contact:
             record["session_broken"] = True
         if self.direct is not None:
             record["direct"] = self.direct
+        for name in ("agreement", "new_agreement", "access_key"):
+            if (value := getattr(self, name)) is not None:
+                record[name] = value.hex()
+        if self.access_key is not None:
+            record["access_sent"] = self.access_sent
         return record
+
+
+def _hex(value: str | None) -> bytes | None:
+    return bytes.fromhex(value) if value is not None else None
 
 
 @dataclass

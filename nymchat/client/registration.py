@@ -1,11 +1,14 @@
 """The account at the node: registering a name (with proof of work when the node asks),
-freeing it, and keeping the published keys supplied (one-time keys when the node says they
-run low, a new fallback key weekly)."""
+freeing it, keeping the published keys supplied (one-time keys when the node says they
+run low, a new fallback key weekly), and keeping the node told our access verifier and
+policy for strangers (`set_access`)."""
 
 import asyncio
+import logging
 from collections.abc import Callable
 
 from nymchat import _native
+from nymchat.client.access import Access
 from nymchat.client.events import EventBus, KeysLow, KeysNotPublished
 from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import Link, NodeRefused
@@ -14,7 +17,9 @@ from nymchat.errors import NotRegistered, NymchatError
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.wire import ErrorCode, Kind
 
+log = logging.getLogger(__name__)
 ONE_TIME_KEYS = 50
+AGREEMENT_PUBLISHED = "agreement_published"  # the node has our agreement key's signature
 FALLBACK_ROTATION_MS = 7 * 86_400_000  # a new fallback key weekly (the last one is kept)
 
 
@@ -26,10 +31,13 @@ def _signed_key(
 
 
 class Registration:
-    def __init__(self, profile: Profile, link: Link, events: EventBus):
+    def __init__(self, profile: Profile, link: Link, events: EventBus, access: Access):
         self.profile, self.store, self.identity = profile, profile.store, profile.identity
-        self.link, self.events = link, events
+        self.link, self.events, self.access = link, events, access
         self._keys_low = False
+
+    def _agreement_signature(self) -> bytes:
+        return self.identity.sign("agreement-key", self.identity.agreement_public)
 
     async def register(self, name: str, on_work: Callable[[int], None] | None = None) -> str:
         username = names.normalize(name)
@@ -38,6 +46,7 @@ class Registration:
         fallback = account.fallback_key() or account.generate_fallback_key()
         bundle = wire.Bundle(
             self.identity.agreement_public,
+            self._agreement_signature(),
             account.curve25519_key,
             self.identity.sign("account-key", account.curve25519_key),
             tuple(_signed_key(self.identity, i, k) for i, k in keys),
@@ -71,6 +80,9 @@ class Registration:
             self.store.put("username", username)
             self.store.put("node", str(self.link.contact))
             self.store.put("fallback_published", now_ms())
+            self.store.put(AGREEMENT_PUBLISHED, True)
+            self.access.forget_confirmed()  # a new account: the node has no verifier yet
+        await self.settle()
         return username
 
     async def unregister(self) -> str:
@@ -93,9 +105,36 @@ class Registration:
         self._keys_low = True
         self.events.emit(KeysLow())
 
+    async def settle(self) -> None:
+        """Tells the node what it lacks of this account: the signature of our agreement
+        key (an account registered before sealed sending, once), and our access verifier
+        and policy for strangers while it has not confirmed the current ones. What fails
+        is tried again at the next connection."""
+        if self.profile.username is None:
+            return
+        try:
+            if not self.store.get(AGREEMENT_PUBLISHED):
+                await self.link.request(
+                    Kind.PUBLISH_KEYS,
+                    one_time_keys=(),
+                    fallback=None,
+                    agreement_signature=self._agreement_signature(),
+                )
+                with self.store.transaction():
+                    self.store.put(AGREEMENT_PUBLISHED, True)
+            if (wanted := self.access.wanted()) is not None:
+                verifier, strangers = wanted
+                await self.link.request(
+                    Kind.SET_ACCESS, access_verifier=verifier, strangers=strangers
+                )
+                self.access.confirmed(verifier, strangers)
+        except NymchatError as e:
+            log.info("the node was not told our keys or access: %s", e)
+
     async def keep(self) -> None:
         """Publishes fresh one-time keys if the node said they run low, and a new fallback
-        key once the published one is `FALLBACK_ROTATION_MS` old."""
+        key once the published one is `FALLBACK_ROTATION_MS` old; and what `settle` does."""
+        await self.settle()
         published = self.store.get("fallback_published")
         rotate = published is None or now_ms() - published >= FALLBACK_ROTATION_MS
         if not (self._keys_low or rotate):
@@ -122,6 +161,7 @@ class Registration:
             Kind.PUBLISH_KEYS,
             one_time_keys=tuple(_signed_key(self.identity, i, k) for i, k in keys[:ONE_TIME_KEYS]),
             fallback=new_fallback,
+            agreement_signature=None,
         )
         account.mark_keys_as_published()
         with self.store.transaction():

@@ -1,24 +1,77 @@
-"""Sending an end-to-end message through the node: sealed for the recipient, bound to
-both names, the node and its id, and handed over in one `send` request."""
+"""Sending an end-to-end message through the node: sealed for the recipient (the node
+learns neither who sends it nor anything of it but its recipient and size), bound to
+both names, the node and its id, and handed over in an anonymous `sealed_send` with the
+recipient's access key; or, when we hold none that the node takes, as a stranger's, with
+the proof of work the recipient asks for."""
 
-from nymchat.client.nodelink import Link, Offline
+import asyncio
+import os
+from typing import Any
+
+from nymchat.client import messages
+from nymchat.client.access import Access
+from nymchat.client.contacts import Contacts
+from nymchat.client.nodelink import Link, NodeRefused, Offline
 from nymchat.client.sessions import Sessions
-from nymchat.protocol.wire import Kind
+from nymchat.protocol import pow
+from nymchat.protocol.wire import ErrorCode, Kind
+
+WORK_ROUNDS = 2  # proofs of work a send makes at most (the recipient may raise the bar)
 
 
 class Relay:
-    def __init__(self, link: Link, sessions: Sessions):
-        self.link, self.sessions = link, sessions
+    def __init__(self, link: Link, sessions: Sessions, contacts: Contacts, access: Access):
+        self.link, self.sessions, self.contacts, self.access = link, sessions, contacts, access
 
-    def seal(self, username: str, kind: int, message_id: bytes, body: bytes) -> bytes:
+    async def seal(self, username: str, kind: int, message_id: bytes, body: bytes) -> bytes:
         """The payload of a message to `username` (sent directly or through the node)."""
         if self.link.contact is None:
             raise Offline()
-        return self.sessions.encrypt(username, kind, message_id, body, self.link.contact.key)
+        agreement = await self.contacts.agreement(username)
+        sealed = self.sessions.encrypt(
+            username, kind, message_id, body, self.link.contact.key, self.access.key()
+        )
+        return messages.encode_payload(agreement, message_id, sealed)
 
     async def send(self, username: str, kind: int, message_id: bytes, body: bytes) -> None:
-        """Has the node accept a message for `username`; `NodeRefused` if it does not."""
-        payload = self.seal(username, kind, message_id, body)
-        await self.link.request(
-            Kind.SEND, recipient=username, message_id=message_id, payload=payload
-        )
+        """Has the node accept a message for `username`; `NodeRefused` if it does not
+        (`forbidden`, reworded: they take nothing from strangers)."""
+        payload = await self.seal(username, kind, message_id, body)
+        contact = self.contacts.get(username)
+        send: dict[str, Any] = {
+            "recipient": username,
+            "message_id": message_id,
+            "payload": payload,
+        }
+        try:
+            answer = await self.link.request(
+                Kind.SEALED_SEND,
+                **send,
+                access_key=contact.access_key if contact else None,
+                proof_of_work=0,
+            )
+            for _ in range(WORK_ROUNDS):
+                if answer.kind is not Kind.POW_REQUIRED or self.link.contact is None:
+                    break
+                nonce = await asyncio.to_thread(
+                    pow.solve,
+                    pow.send(self.link.contact.key, username, message_id),
+                    answer.body["difficulty"],
+                    "a proof of work for a message to someone who has not written to you",
+                )
+                answer = await self.link.request(
+                    Kind.SEALED_SEND, **send, access_key=None, proof_of_work=nonce
+                )
+        except NodeRefused as e:
+            if e.code is not ErrorCode.FORBIDDEN:
+                raise
+            raise NodeRefused(
+                ErrorCode.FORBIDDEN,
+                f"{username} takes messages only from people who have written to them",
+            ) from None
+        if answer.kind is not Kind.ACCEPTED:
+            raise NodeRefused(ErrorCode.RATE_LIMITED, "the node kept asking for proof of work")
+
+    async def tell_access(self, username: str) -> None:
+        """Gives `username` our current access key (after it was rotated)."""
+        await self.send(username, messages.ACCESS, os.urandom(16), self.access.key())

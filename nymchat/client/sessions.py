@@ -38,27 +38,35 @@ class Sessions:
         self._save(username, account.outbound(account_key, one_time_key))
 
     def encrypt(
-        self, username: str, kind: int, message_id: bytes, body: bytes, node_key: bytes
-    ) -> bytes:
-        """The payload of a message to `username`, bound to us, them, the node and its id;
-        a session-opening one carries the keys that prove who opens it."""
+        self,
+        username: str,
+        kind: int,
+        message_id: bytes,
+        body: bytes,
+        node_key: bytes,
+        access_key: bytes,
+    ) -> messages.Sealed:
+        """A message to `username`, bound to us, them, the node and its id, with our
+        access key; a session-opening one carries the keys that prove who opens it. What
+        the sealed layer then hides from the node (`messages.encode_payload`)."""
+        me = self.profile.me()
         session = self._load(username)[0]
-        inner = messages.Inner(
-            kind, self.profile.me(), username, node_key, message_id, now_ms(), body
-        )
-        sealed = session.encrypt(messages.encode_inner(inner))
+        inner = messages.Inner(kind, me, username, node_key, message_id, now_ms(), access_key, body)
+        olm = session.encrypt(messages.encode_inner(inner))
         with self.store.transaction():
             self._save(username, session)
         keys = None
-        if sealed[0] == 0:
+        if olm[0] == 0:
             account = self.profile.account()
             identity = self.profile.identity
             keys = messages.SenderKeys(
                 identity.signing_public,
+                identity.agreement_public,
+                identity.sign("agreement-key", identity.agreement_public),
                 account.curve25519_key,
                 identity.sign("account-key", account.curve25519_key),
             )
-        return messages.encode_payload(sealed, keys)
+        return messages.Sealed(me, keys, olm)
 
     def decrypt(self, sender: str, contact: Contact, sealed: bytes) -> bytes:
         """Opens a message with the sender's sessions, or a session-opening message with

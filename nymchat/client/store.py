@@ -167,6 +167,10 @@ class ClientStore:
             raise _removed(sorted(missing))
         return found
 
+    def pinned_names(self) -> set[str]:
+        """Every pinned name, whether or not its record is still in the file."""
+        return self._roster()
+
     def _roster(self) -> set[str]:
         roster = self.get(ROSTER)
         if roster is None:  # a new profile, or one made before the list existed

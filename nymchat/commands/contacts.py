@@ -1,5 +1,6 @@
 """``nymchat contacts``: list, show, verify, trust, remove, block and unblock contacts;
-invite them to, accept, decline and end direct mode."""
+invite them to, accept, decline and end direct mode; say what strangers' first messages
+need."""
 
 import argparse
 import json
@@ -54,6 +55,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 metavar="N",
                 help="how many messages (default 50)",
             )
+    strangers = actions.add_parser(
+        "strangers",
+        help="whether people who are not your contacts may write to you: "
+        "allow, pow [BITS] (default), deny",
+        description=STRANGERS_NOTE,
+    )
+    strangers.add_argument(
+        "policy",
+        nargs="?",
+        choices=("allow", "pow", "deny"),
+        help="allow: free; pow: a proof of work of BITS (default 16) bits for each of "
+        "their messages; deny: refused. Without it: the setting now",
+    )
+    strangers.add_argument(
+        "bits", nargs="?", type=int, metavar="BITS", help="with pow: 1 to 24 (default 16)"
+    )
+    strangers.add_argument("--nym", metavar="URL", help="your nym-client (default: the last used)")
+    strangers.add_argument("--json", action="store_true", help="print as JSON")
     for name, summary in DIRECT_COMMANDS.items():
         sub = actions.add_parser(
             name, help=summary, description=summary[0].upper() + summary[1:] + ". " + DIRECT_NOTE
@@ -77,6 +96,15 @@ DIRECT_NOTE = (
     "their nym address to the one who invited; the inviter's address stays "
     "hidden (they are answered through SURBs). If the direct path fails, messages "
     "go through the node again. docs/SECURITY.md says what each side learns."
+)
+
+
+STRANGERS_NOTE = (
+    "Your node does not learn who sends you a message. Your contacts reach you with an "
+    "access key your messages give them (removing a contact changes it); anyone else is "
+    "a stranger, whose messages (until you write back) are free (allow), need a proof of "
+    "work of BITS bits each (pow, the default, 16 bits: a fraction of a second), or are "
+    "refused (deny). The setting is kept in your profile and given to the node."
 )
 
 
@@ -135,6 +163,14 @@ def run(args: argparse.Namespace) -> int:
             {"username": answer["username"], "action": action, "direct": answer["direct"]},
             DIRECT_DONE[action].format(answer["username"]),
         )
+        return 0
+    if command == "strangers":
+        params: dict = {} if args.policy is None else {"policy": args.policy}
+        if args.bits is not None:
+            params["bits"] = args.bits
+        answer = perform(args, "contacts.strangers", params)
+        told = "" if answer["node_told"] else " (your node is told at the next connection)"
+        _emit(args, answer, f"strangers: {answer['strangers']}{told}")
         return 0
     if command == "list":
         contacts = perform(args, "contacts.list", {})["contacts"]
