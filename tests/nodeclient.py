@@ -89,8 +89,10 @@ class Anonymous:
     account. Answers are signed for nobody (`wire.ANONYMOUS`); an error comes back as
     the answer, not raised."""
 
-    def __init__(self, url: str, contact: str):
+    def __init__(self, url: str, contact: str, frontend: int | None = None):
+        """`frontend`: the id (1..N) of the frontend to use, else the last."""
         self.url, self.contact = url, NodeContact.parse(contact)
+        self.address = self.contact.addresses[(frontend or len(self.contact.addresses)) - 1]
         self.node_key = _native.PublicKey(self.contact.key)
         self._pending: dict[bytes, asyncio.Future[wire.Answer]] = {}
         self._frames = _native.Reassembler(max_message_bytes=4 << 20)
@@ -119,13 +121,12 @@ class Anonymous:
         """Sends request bytes (again, for a retry) and waits for the answer."""
         waiter = self._pending[request_id] = asyncio.get_running_loop().create_future()
         for n, frame in enumerate(_native.encode_frames(data, os.urandom(16))):
-            await self.transport.send_anonymous(
-                self.contact.addresses[-1], frame, 10 if n == 0 else 0
-            )
+            await self.transport.send_anonymous(self.address, frame, 10 if n == 0 else 0)
         return await asyncio.wait_for(waiter, timeout)
 
-    async def request(self, kind: Kind, **body) -> wire.Answer:
-        return await self.send(*wire.encode_anonymous_request(kind, body, int(time.time() * 1000)))
+    async def request(self, kind: Kind, timeout: float = 5, **body) -> wire.Answer:
+        data, request_id = wire.encode_anonymous_request(kind, body, int(time.time() * 1000))
+        return await self.send(data, request_id, timeout)
 
     async def lookup(self, name: str) -> wire.Answer:
         """A lookup, with the work the node asks for a one-time key."""
@@ -151,6 +152,7 @@ class Anonymous:
         access_key: bytes | None = None,
         message_id: bytes | None = None,
         work: int = 0,
+        timeout: float = 5,
     ) -> wire.Answer:
         """A sealed send, as a contact with `access_key`, else as a stranger who solves
         `work` bits (and what the node asks, if more)."""
@@ -164,6 +166,7 @@ class Anonymous:
                 payload=payload,
                 access_key=access_key,
                 proof_of_work=nonce,
+                timeout=timeout,
             )
             if answer.kind is not Kind.POW_REQUIRED or answer.body["difficulty"] <= work:
                 return answer

@@ -3,6 +3,7 @@ started however it ends."""
 
 import asyncio
 import importlib.util
+import os
 import subprocess
 
 import pytest
@@ -22,10 +23,11 @@ def bench():
 def test_the_relay_node_queues_every_message_of_the_bench_unacknowledged(
     bench, start_mixnet, start_node
 ):
-    """The fastest machine: every send arrives before the recipient acknowledges any."""
-    from nodeclient import Client
+    """The fastest machine: every sealed send arrives before the recipient acknowledges
+    any."""
+    from nodeclient import Anonymous, Client
 
-    from nymchat.protocol.wire import Kind
+    from nymchat.protocol.wire import Kind, access_verifier
 
     messages = 1200  # more than a recipient's default quota (1,000)
     mixnet = start_mixnet()
@@ -33,21 +35,18 @@ def test_the_relay_node_queues_every_message_of_the_bench_unacknowledged(
 
     async def send_all() -> None:
         async with (
-            Client(f"{mixnet.url}/alice", node.contact) as alice,
+            Anonymous(f"{mixnet.url}/alice", node.contact) as alice,
             Client(f"{mixnet.url}/bob", node.contact) as bob,
         ):
-            await alice.register("alice")
             await bob.register("bob")  # and never acknowledges
+            key = os.urandom(32)
+            await bob.request(Kind.SET_ACCESS, access_verifier=access_verifier(key), strangers=16)
             window = asyncio.Semaphore(200)
 
             async def send(n: int) -> None:
                 async with window:
-                    await alice.request(
-                        Kind.SEND,
-                        recipient="bob",
-                        message_id=n.to_bytes(16, "big"),
-                        payload=bytes(100),
-                    )
+                    answer = await alice.seal("bob", bytes(100), key, n.to_bytes(16, "big"))
+                    assert answer.kind is Kind.ACCEPTED, answer
 
             await asyncio.gather(*(send(n) for n in range(messages)))
 
