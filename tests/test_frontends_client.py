@@ -8,7 +8,7 @@ import os
 from collections import Counter
 
 import pytest
-from inprocess import InProcessTransport, network
+from inprocess import InProcessTransport, network, record, take_in
 from nodeclient import bundle
 
 from nymchat import _native
@@ -707,3 +707,54 @@ def test_a_request_goes_with_the_id_it_is_given_until_it_is_made_anew(profile):
     run(main())
     lookup = wire.decode_request(played.sent[-1][1])
     assert lookup.request_id == chosen and lookup.body["proof_of_work"] == 7
+
+
+# --- engines on the in-process node ------------------------------------------------------
+
+
+def requests_of(transport) -> list[tuple[Address, Kind]]:
+    """The requests `transport` sends from now on: (frontend address, kind)."""
+    sent: list[tuple[Address, Kind]] = []
+    frames = _native.Reassembler()
+    send = transport.send_anonymous
+
+    async def recorded(recipient, message, reply_surbs):
+        done = frames.push(message, 0.0)
+        if done is not None and done[1][:1] == bytes([wire.VERSION]):
+            sent.append((recipient, wire.decode_request(done[1]).kind))
+        await send(recipient, message, reply_surbs)
+
+    transport.send_anonymous = recorded
+    return sent
+
+
+@pytest.mark.parametrize("frontends", [1, 2])
+def test_a_conversation_is_sealed_on_two_frontends_and_said_not_to_be_on_one(tmp_path, frontends):
+    async def main():
+        async with network(tmp_path, frontends=frontends) as net:
+            alice, bob = await net.engine("alice"), await net.engine("bob")
+            told = record(alice)
+            sent = requests_of(net.transports[alice])
+            await alice.lookup("bob")
+            await alice.send("bob", "hello")
+            await alice.send("bob", "again")
+            assert [m.text for m in await take_in(bob)] == ["hello", "again"]
+            order = rendezvous(
+                alice.profile.identity.signing_public,
+                tuple(contact_frontends(net.node.contact)),
+            )
+            home, *rest = (Address.parse(f.address) for f in order)
+            anonymous = {Kind.LOOKUP, Kind.SEALED_SEND}
+            if frontends == 1:
+                assert [e for e in told if isinstance(e, NotSealed)] == [NotSealed(1)]
+                assert {kind for _, kind in sent} >= anonymous
+            else:
+                assert not any(isinstance(e, NotSealed) for e in told)
+                # alice's lookup and sends reach the node where she never signed, and
+                # nothing she signs goes there.
+                assert {kind for to, kind in sent if to == rest[0]} == anonymous
+                assert not {kind for to, kind in sent if to == home} & anonymous
+            user = net.node.store.user_by_identity(alice.profile.identity.signing_public)
+            assert int.from_bytes(user.sender_tag[:2], "big") == order[0].id
+
+    run(main())
