@@ -38,6 +38,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError("a delay is 0 to 3600 seconds")
+    return value
+
+
 def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
     """Options accepted before or after the command name. Below the top level their
     default is SUPPRESS, so a value given before the command is not reset."""
@@ -69,6 +79,15 @@ def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
     )
     group.add_argument(
         "-q", "--quiet", action="store_true", default=default(False), help="only errors"
+    )
+    group.add_argument(
+        "--sealed-delay",
+        metavar="SECONDS",
+        type=_seconds,
+        default=default(None),
+        help="wait a random time, up to SECONDS, before each sealed send (messages and "
+        "receipts), so that the node cannot time them against what you fetch "
+        "(else $NYMCHAT_SEALED_DELAY, else 0)",
     )
     group.add_argument(
         "--log-format",

@@ -70,6 +70,13 @@ def test_unknown_option_is_a_usage_error(run):
     assert "unrecognized arguments: --bogus" in out.stderr
 
 
+def test_a_sealed_delay_out_of_range_is_a_usage_error(run):
+    for value in ("-1", "3601", "soon"):
+        out = run("--sealed-delay", value, "inbox")
+        assert out.returncode == 2, out.stderr
+        assert "--sealed-delay" in out.stderr
+
+
 def test_keys_new_then_show(run):
     out = run("keys", "new", "--json")
     assert out.returncode == 0, out.stderr

@@ -459,3 +459,32 @@ def test_a_recipient_who_denies_strangers_gets_only_their_contacts_messages(tmp_
             assert [m.message_id for m in await take_in(bob)] == [replied]
 
     run(main())
+
+
+def test_with_a_sealed_delay_sends_wait_at_random_and_receipts_do_not_hold_the_inbox(
+    tmp_path, monkeypatch
+):
+    import secrets
+    import time
+
+    waits: list[float] = []
+    monkeypatch.setattr(
+        secrets.SystemRandom, "uniform", lambda self, low, high: waits.append(high) or high
+    )
+
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = await pair(net)
+            alice.relay.delay = bob.relay.delay = 0.3
+            a_sent, b_sent = sealed_sends(alice), sealed_sends(bob)
+            started = time.monotonic()
+            first = await alice.send("bob", "after a pause")
+            assert time.monotonic() - started >= 0.3 and waits == [0.3]
+            assert a_sent  # it left, after the pause
+            assert [m.message_id for m in await take_in(bob)] == [first]
+            assert b_sent == []  # the receipt waits out its own pause, not the inbox's
+            await until(lambda: b_sent)
+            await take_in(alice)
+            assert alice.message(first).status is Status.DELIVERED
+
+    run(main())

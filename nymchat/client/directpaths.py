@@ -68,9 +68,10 @@ class DirectPaths:
         events.subscribe(self._on_event)
 
     async def aclose(self, grace: float = 2.0) -> None:
-        """Lets what was started finish (a hello to a peer who just accepted), briefly."""
+        """Lets what was started finish (a hello to a peer who just accepted, a receipt
+        that waits out the sealed delay), briefly."""
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=grace)
+            await asyncio.wait(list(self._tasks), timeout=grace + self.relay.delay)
         for task in self._tasks:
             task.cancel()
 
@@ -304,7 +305,19 @@ class DirectPaths:
             return
         receipt_id = os.urandom(16)
         try:
-            if not await self.send(sender, messages.RECEIPT, receipt_id, message_id):
-                await self.relay.send(sender, messages.RECEIPT, receipt_id, message_id)
+            if await self.send(sender, messages.RECEIPT, receipt_id, message_id):
+                return
+        except NymchatError as e:
+            log.info("no receipt to %s: %s", sender, e)
+            return
+        relayed = self._relay_receipt(sender, receipt_id, message_id)
+        if self.relay.delay > 0:
+            self.soon(relayed)  # it waits out the sealed delay: the inbox goes on meanwhile
+        else:
+            await relayed
+
+    async def _relay_receipt(self, sender: str, receipt_id: bytes, message_id: bytes) -> None:
+        try:
+            await self.relay.send(sender, messages.RECEIPT, receipt_id, message_id)
         except NymchatError as e:
             log.info("no receipt to %s: %s", sender, e)

@@ -6,6 +6,7 @@ the proof of work the recipient asks for."""
 
 import asyncio
 import os
+import secrets
 from typing import Any
 
 from nymchat.client import messages
@@ -22,6 +23,9 @@ WORK_ROUNDS = 2  # proofs of work a send makes at most (the recipient may raise 
 class Relay:
     def __init__(self, link: Link, sessions: Sessions, contacts: Contacts, access: Access):
         self.link, self.sessions, self.contacts, self.access = link, sessions, contacts, access
+        # Seconds: the most a sealed send waits, at random, before it leaves (`--sealed-delay`),
+        # so that the node cannot match it to what the sender's account just fetched.
+        self.delay = 0.0
 
     async def seal(self, username: str, kind: int, message_id: bytes, body: bytes) -> bytes:
         """The payload of a message to `username` (sent directly or through the node)."""
@@ -37,6 +41,8 @@ class Relay:
         """Has the node accept a message for `username`; `NodeRefused` if it does not
         (`forbidden`, reworded: they take nothing from strangers)."""
         payload = await self.seal(username, kind, message_id, body)
+        if self.delay > 0:
+            await asyncio.sleep(secrets.SystemRandom().uniform(0, self.delay))
         contact = self.contacts.get(username)
         send: dict[str, Any] = {
             "recipient": username,
