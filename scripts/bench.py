@@ -640,7 +640,7 @@ def _flood_worker(url: str, contact: str, count: int, ready, done) -> None:
         async with NymClient(f"{url}/bench-flooder") as nym:
             ready.set()
             start = time.perf_counter()
-            await flood(nym, node.address, frames)
+            await flood(nym, node.addresses[0], frames)
             done.put(time.perf_counter() - start)
 
     asyncio.run(main())

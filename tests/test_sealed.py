@@ -42,9 +42,7 @@ def test_the_operator_finds_no_sender_in_the_database_logs_or_metrics(
     alice("send", "bob", "and again")
     assert [m["text"] for m in bob.json("inbox")] == ["and again"]
     carol("send", "alice", "a stranger writes")
-    assert [(m["from"], m["text"]) for m in alice.json("inbox")] == [
-        ("carol", "a stranger writes")
-    ]
+    assert [(m["from"], m["text"]) for m in alice.json("inbox")] == [("carol", "a stranger writes")]
     alice("inbox")  # bob's receipt for "and again", sealed like any message
     assert carol.json("inbox") == []  # alice's receipt (not a message to show)
     shown = alice("contacts", "show", "bob").stdout
