@@ -34,6 +34,7 @@ def test_chat_starts_its_own_nym_client_talks_through_it_and_stops_it(shiv_root,
     fake, port = fake_nym_client(tmp_path, shiv_root)
     url = f"ws://127.0.0.1:{port}"
     # the network as it was before: the same stand-in, started by hand, to register on
+    (tmp_path / "port-setup").write_text(f"{port}\n")  # as `init --id setup` would note
     setup = subprocess.Popen([fake, "run", "--id", "setup"])
     node = None
     try:
@@ -75,7 +76,7 @@ def test_chat_starts_its_own_nym_client_talks_through_it_and_stops_it(shiv_root,
                 "--port",
                 str(port),
             ]
-            started = int((tmp_path / "nym-client.pid").read_text())
+            started = int((tmp_path / "nym-client-alice-client.pid").read_text())
             os.kill(started, 0)  # running
             env = (tmp_path / "env-run").read_text()  # with what it needs, not the passphrase
             assert "PATH=" in env and PASSPHRASE not in env and "NYMCHAT_" not in env

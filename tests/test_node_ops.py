@@ -115,9 +115,9 @@ def free_ports(n: int) -> int:
 
 def fake_nym_client(tmp_path, shiv_root, clients: int = 2) -> tuple[str, int]:
     """A stand-in nym-client: `init --id ID --port P` marks (and notes its environment and
-    port), `run --id ID` notes its environment and is a local mixnet on ID's port (one per
-    id: a client reaches the node's frontend k on port + k - 1). Returns its path and the
-    first port."""
+    port), `run --id ID` notes its environment and is a local mixnet on ID's port, its
+    state kept per port (a client reaches the node's frontend k on port + k - 1; another
+    id on the same port finds the same network). Returns its path and the first port."""
     port = free_ports(clients)
     fake = tmp_path / "fake-nym-client"
     fake.write_text(f"""#!/bin/sh
@@ -125,8 +125,9 @@ env > {tmp_path}/env-"$1"
 case "$1" in
   init) echo "$@" >> {tmp_path}/init-calls; echo "$5" > {tmp_path}/port-"$3"; exit 0 ;;
   run) echo $$ > {tmp_path}/nym-client-"$3".pid
-       SHIV_ROOT={shiv_root} exec {DIST} mixnet --port "$(cat {tmp_path}/port-"$3")" \\
-           --delay zero --state {tmp_path}/mixnet-"$3" ;;
+       port=$(cat {tmp_path}/port-"$3")
+       SHIV_ROOT={shiv_root} exec {DIST} mixnet --port "$port" \\
+           --delay zero --state {tmp_path}/mixnet-"$port" ;;
 esac
 exit 3
 """)

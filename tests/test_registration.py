@@ -128,5 +128,5 @@ def test_register_refuses_a_node_asking_for_too_much_work(start_mixnet, shiv_roo
 
     out = run(main())
     assert out.returncode == 7
-    assert "the node asks for a proof of work of 40 bits; nymchat does at most 24" in out.stderr
+    assert "asks for a registration proof of work of 40 bits; nymchat does at most 24" in out.stderr
     assert "working" not in out.stderr
