@@ -899,6 +899,12 @@ def test_a_sender_certificate_is_asked_for_when_none_is_held_or_it_expires_withi
     assert link.requests == [(Kind.CERTIFY, {"username": "alice"})]  # held: not again
     held = wire.decode_certificate(certificates.held(), _native.PublicKey(NODE_KEY), now_ms())
     assert (held.name, held.identity) == ("alice", profile.identity.signing_public)
+    assert asyncio.run(certificates.current()) == certificates.held()  # held: used
+    expired = certificate("alice", profile.identity.signing_public, expires=now_ms() - 1)
+    with profile.store.transaction():
+        profile.store.put("certificate", expired.hex())
+    renewed = asyncio.run(certificates.current())  # one to seal with: asked for at once
+    assert renewed == certificates.held() != expired and len(link.requests) == 2
     link = ScriptedLink(
         lambda kind, body: (
             Kind.CERTIFIED,

@@ -33,19 +33,21 @@ class Certificates:
         self.store.put(KEY, None)
 
     async def current(self) -> bytes:
-        """The certificate to seal a message with: the held one, else one asked for now."""
-        return self.held() or await self._renew()
+        """The certificate to seal a message with: the held one, or one asked for now if
+        none is held or it has expired (`keep`, at each connection, renews it before)."""
+        held = self.held()
+        if held is None or _expires(held) <= now_ms():
+            return await self._renew()
+        return held
 
     async def keep(self) -> None:
         """Asks for a new certificate if none is held or it expires soon; what fails is
         tried again at the next connection."""
-        held = self.held()
         if self.profile.username is None:
             return
-        if held is not None:
-            expires = wire.decode_record(wire.CERTIFICATE, held[:-64]).expires
-            if expires - now_ms() > RENEW_BEFORE_MS:
-                return
+        held = self.held()
+        if held is not None and _expires(held) - now_ms() > RENEW_BEFORE_MS:
+            return
         try:
             await self._renew()
         except NymchatError as e:
@@ -64,3 +66,9 @@ class Certificates:
         with self.store.transaction():
             self.store.put(KEY, data.hex())
         return data
+
+
+def _expires(certificate: bytes) -> int:
+    """When a certificate we hold (checked when it came) expires."""
+    expires: int = wire.decode_record(wire.CERTIFICATE, certificate[:-64]).expires
+    return expires
