@@ -15,6 +15,7 @@ from nymchat.client import messages, ops, registration
 from nymchat.client.access import Access
 from nymchat.client.access import policy as access_policy
 from nymchat.client.access import words as access_words
+from nymchat.client.certificate import Certificates
 from nymchat.client.contacts import Contacts
 from nymchat.client.engine import Engine
 from nymchat.client.events import (
@@ -47,7 +48,14 @@ from nymchat.errors import (
 from nymchat.protocol import pow, wire
 from nymchat.protocol.wire import ErrorCode, Kind
 
-NODE_KEY = os.urandom(32)
+NODE = _native.Identity.generate()  # the node that certifies every Person's name
+NODE_KEY = NODE.signing_public
+DAY = 86_400_000
+
+
+def certificate(name: str, identity: bytes, node=NODE, expires: int | None = None) -> bytes:
+    """A sender certificate from `node` (a week from now unless `expires`)."""
+    return wire.encode_certificate(node, name, identity, expires or now_ms() + 7 * DAY)
 
 
 @pytest.fixture
@@ -411,6 +419,9 @@ class Person:
         self.contacts = Contacts(profile, self.sessions, OfflineLink(None), self.bus)
         self.intake = Intake(profile, self.contacts, self.sessions, self.bus, NODE_KEY)
         self.handshakes: list = []
+        # The node's word for the name this profile registered (a later `username`
+        # put in its store, to play someone else, does not change it).
+        self.certificate = certificate(self.name, profile.identity.signing_public)
 
     def seal_for(
         self,
@@ -420,16 +431,25 @@ class Person:
         kind: int = messages.TEXT,
         body: bytes | None = None,
         sealed_as: str | None = None,
+        certified: bytes | None = None,
     ):
         """A message to `other` (sealed, as for `as_name` if given, as from `sealed_as`
-        if given); its id too."""
+        if given, with the `certified` certificate if given); its id too."""
         name = as_name or other.name
         if not self.sessions.has(name):
             with self.profile.store.transaction():
                 self.sessions.open_outbound(name, other.account_key, other.one_time_keys.pop())
         message_id = os.urandom(16)
         body = text.encode() if body is None else body
-        sealed = self.sessions.encrypt(name, kind, message_id, body, NODE_KEY, self.access_key)
+        sealed = self.sessions.encrypt(
+            name,
+            kind,
+            message_id,
+            body,
+            NODE_KEY,
+            self.access_key,
+            self.certificate if certified is None else certified,
+        )
         if sealed_as is not None:
             sealed = dataclasses.replace(sealed, sender=sealed_as)
         agreement = other.profile.identity.agreement_public
@@ -514,9 +534,9 @@ def test_a_direct_packet_sealed_by_another_than_the_channels_peer_is_refused(hom
 
 
 def test_a_sealed_name_with_another_key_than_the_pinned_one_is_refused(homes):
-    """The node vouches for no sender now: Mallory can claim to be alice, but a message
-    with keys other than alice's pinned ones changes nothing (a changed key is learned
-    from a lookup)."""
+    """The node vouches for no sender on the way: Mallory can claim to be alice, but
+    her certificate names her, so a message with other keys than alice's pinned ones
+    changes nothing."""
     alice, bob, mallory = Person(homes("alice")), Person(homes("bob")), Person(homes("mallory"))
     bob.take(*alice.seal_for(bob, "hello"))
     with mallory.profile.store.transaction():
@@ -524,10 +544,76 @@ def test_a_sealed_name_with_another_key_than_the_pinned_one_is_refused(homes):
     message_id, payload = mallory.seal_for(bob, "it is me, alice, on a new phone")
     assert bob.take(message_id, payload) is None
     [told] = unreadable(bob)
-    assert told.sender == "alice" and "with a key other than theirs" in told.reason
+    assert told.sender == "alice" and "certified as another's" in told.reason
     contact = bob.contacts.known("alice")
     assert not contact.changed and contact.identity == alice.profile.identity.signing_public
     assert not any(isinstance(e, KeyChangedEvent) for e in bob.events)
+
+
+def test_a_stranger_claiming_a_name_not_pinned_yet_is_dropped_and_pins_nothing(homes):
+    """Mallory, with her own keys and the node's certificate of her own name, claims to
+    be carol to bob, who has not met carol: nothing is shown, nothing pinned."""
+    bob, mallory = Person(homes("bob")), Person(homes("mallory"))
+    with mallory.profile.store.transaction():
+        mallory.profile.store.put("username", "carol")
+    assert bob.take(*mallory.seal_for(bob, "hi, carol here")) is None
+    [told] = unreadable(bob)
+    assert told.sender == "carol" and "certified as another's" in told.reason
+    assert bob.contacts.get("carol") is None and bob.contacts.get("mallory") is None
+    assert bob.stored() == [] and not bob.sessions.has("carol")
+
+
+@pytest.mark.parametrize("which", ["another node's", "expired", "none", "for another key"])
+def test_a_message_without_a_valid_certificate_of_its_sender_is_dropped(homes, which):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    identity = alice.profile.identity.signing_public
+    certified = {
+        "another node's": certificate("alice", identity, node=_native.Identity.generate()),
+        "expired": certificate(
+            "alice", identity, expires=now_ms() - wire.CERTIFICATE_GRACE_MS - 60_000
+        ),
+        "none": b"",
+        "for another key": certificate("alice", os.urandom(32)),
+    }[which]
+    assert bob.take(*alice.seal_for(bob, "hello", certified=certified)) is None
+    [told] = unreadable(bob)
+    assert told.sender == "alice"
+    assert bob.contacts.get("alice") is None and bob.stored() == []
+    assert not bob.sessions.has("alice")  # checked before any session was touched
+
+
+def test_a_certificate_is_checked_on_a_contacts_later_messages_too(homes):
+    alice, bob, mallory = Person(homes("alice")), Person(homes("bob")), Person(homes("mallory"))
+    bob.take(*alice.seal_for(bob, "hello"))
+    identity = alice.profile.identity.signing_public
+    for bad in (
+        certificate("alice", mallory.profile.identity.signing_public),
+        certificate("alice", identity, node=_native.Identity.generate()),
+        mallory.certificate,
+    ):
+        assert bob.take(*alice.seal_for(bob, "again", certified=bad)) is None
+    assert len(unreadable(bob)) == 3
+    assert bob.take(*alice.seal_for(bob, "and again")).text == "and again"
+
+
+def test_a_contacts_new_key_attested_by_a_certificate_is_a_key_change(homes):
+    """The node certifies alice's name for another key now (she registered again, or
+    the node lies): not a silent repin but a change, told, that blocks sending until
+    trusted."""
+    alice, bob, newalice = Person(homes("alice")), Person(homes("bob")), Person(homes("new"))
+    bob.take(*alice.seal_for(bob, "hello"))
+    with newalice.profile.store.transaction():
+        newalice.profile.store.put("username", "alice")
+    new_identity = newalice.profile.identity.signing_public
+    newalice.certificate = certificate("alice", new_identity)
+    received = bob.take(*newalice.seal_for(bob, "alice, on a new phone"))
+    assert received is not None and received.sender == "alice" and received.key_changed
+    contact = bob.contacts.known("alice")
+    assert contact.changed and contact.new_identity == new_identity
+    assert contact.identity == alice.profile.identity.signing_public  # until trusted
+    assert KeyChangedEvent("alice") in bob.events
+    with pytest.raises(KeyChanged):  # sending to her waits for `trust`
+        asyncio.run(bob.contacts.ready("alice"))
 
 
 def test_the_latest_access_key_of_a_contact_is_kept(homes):
@@ -655,7 +741,10 @@ class Sender:
         self.link = ScriptedLink(answer)
         self.contacts = Contacts(alice.profile, alice.sessions, self.link, alice.bus)
         self.access = Access(alice.profile.store)
-        self.relay = Relay(self.link, alice.sessions, self.contacts, self.access)
+        certificates = Certificates(alice.profile, self.link)
+        with alice.profile.store.transaction():
+            alice.profile.store.put("certificate", alice.certificate.hex())
+        self.relay = Relay(self.link, alice.sessions, self.contacts, self.access, certificates)
 
     def sends(self) -> list[dict]:
         return [body for kind, body in self.link.requests if kind is Kind.SEALED_SEND]
@@ -750,19 +839,31 @@ def test_nothing_is_sealed_to_a_contact_whose_nymchat_predates_sealing(homes):
 # --- access keys and the policy for strangers -------------------------------------------
 
 
+def scripted_node(profile: Profile, expires: int | None = None):
+    """A node that certifies `profile`'s name and confirms keys and access."""
+
+    def answer(kind, body):
+        if kind is Kind.CERTIFY:
+            certified = certificate(
+                body["username"], profile.identity.signing_public, NODE, expires
+            )
+            return Kind.CERTIFIED, {"certificate": certified}
+        if kind is Kind.PUBLISH_KEYS:
+            return Kind.KEYS_PUBLISHED, {"one_time_keys_left": 1}
+        return Kind.ACCESS_SET, {}
+
+    return ScriptedLink(answer)
+
+
 def test_the_node_is_told_the_access_verifier_and_policy_until_it_confirms(homes):
     profile = homes("alice")
     access = Access(profile.store)
-    link = ScriptedLink(
-        lambda kind, body: (
-            (Kind.KEYS_PUBLISHED, {"one_time_keys_left": 1})
-            if kind is Kind.PUBLISH_KEYS
-            else (Kind.ACCESS_SET, {})
-        )
+    link = scripted_node(profile)
+    account = registration.Registration(
+        profile, link, EventBus(), access, Certificates(profile, link)
     )
-    account = registration.Registration(profile, link, EventBus(), access)
     asyncio.run(account.settle())
-    (publish, keys), (set_access, told) = link.requests
+    (_certify, _), (publish, keys), (set_access, told) = link.requests
     identity = profile.identity
     assert (publish, keys["one_time_keys"], keys["fallback"]) == (Kind.PUBLISH_KEYS, (), None)
     _native.verify(  # once, for an account registered before sealed sending
@@ -774,12 +875,47 @@ def test_the_node_is_told_the_access_verifier_and_policy_until_it_confirms(homes
     assert set_access is Kind.SET_ACCESS
     assert told == {"access_verifier": wire.access_verifier(access.key()), "strangers": 16}
     asyncio.run(account.settle())
-    assert len(link.requests) == 2  # confirmed: nothing more to tell
+    assert len(link.requests) == 3  # confirmed: nothing more to tell
     access.set_strangers(access_policy("deny"))
     asyncio.run(account.settle())
-    assert link.requests[2:] == [
+    assert link.requests[3:] == [
         (Kind.SET_ACCESS, {"access_verifier": told["access_verifier"], "strangers": 255})
     ]
+
+
+def test_a_sender_certificate_is_asked_for_when_none_is_held_or_it_expires_within_two_days(
+    homes,
+):
+    profile = homes("alice")
+    link = scripted_node(profile, expires=now_ms() + 2 * DAY - 60_000)
+    certificates = Certificates(profile, link)
+    asyncio.run(certificates.keep())
+    asyncio.run(certificates.keep())  # expires within two days: asked for again
+    assert [kind for kind, _ in link.requests] == [Kind.CERTIFY] * 2
+    link = scripted_node(profile, expires=now_ms() + 2 * DAY + 60_000)
+    certificates = Certificates(profile, link)
+    asyncio.run(certificates.keep())
+    asyncio.run(certificates.keep())
+    assert link.requests == [(Kind.CERTIFY, {"username": "alice"})]  # held: not again
+    held = wire.decode_certificate(certificates.held(), _native.PublicKey(NODE_KEY), now_ms())
+    assert (held.name, held.identity) == ("alice", profile.identity.signing_public)
+    assert asyncio.run(certificates.current()) == certificates.held()  # held: used
+    expired = certificate("alice", profile.identity.signing_public, expires=now_ms() - 1)
+    with profile.store.transaction():
+        profile.store.put("certificate", expired.hex())
+    renewed = asyncio.run(certificates.current())  # one to seal with: asked for at once
+    assert renewed == certificates.held() != expired and len(link.requests) == 2
+    link = ScriptedLink(
+        lambda kind, body: (
+            Kind.CERTIFIED,
+            {"certificate": certificate("bob", profile.identity.signing_public)},
+        )
+    )
+    with profile.store.transaction():
+        Certificates(profile, link).forget()
+    with pytest.raises(wire.WireError):  # the node certified another name: not kept
+        asyncio.run(Certificates(profile, link).current())
+    assert Certificates(profile, link).held() is None
 
 
 def test_removing_a_contact_rotates_the_access_key_and_tells_the_others(homes):
@@ -859,21 +995,3 @@ def test_contacts_strangers_sets_the_policy_the_node_is_told(homes):
     with pytest.raises(UsageError):
         asyncio.run(ops.call(engine, "contacts.strangers", {"policy": "pow", "bits": 30}))
     assert engine.strangers() == 255
-
-
-def test_a_name_first_heard_of_from_a_message_is_confirmed_by_a_lookup(homes):
-    """Mallory seals a message as from carol, whom bob does not know yet: it is taken in
-    under the keys it carries, then carol is looked up at once, and the node's keys for
-    her win: a key change, told, that blocks sending until trusted."""
-    bob, carol, mallory = Person(homes("bob")), Person(homes("carol")), Person(homes("mallory"))
-    with mallory.profile.store.transaction():
-        mallory.profile.store.put("username", "carol")
-    received = bob.take(*mallory.seal_for(bob, "hi, carol here"))
-    assert received.sender == "carol"
-    bob.contacts.link = ScriptedLink(lambda kind, body: bundle_answer(carol))
-    asyncio.run(bob.intake.confirm_first_heard())
-    contact = bob.contacts.known("carol")
-    assert contact.changed and contact.new_identity == carol.profile.identity.signing_public
-    assert KeyChangedEvent("carol") in bob.events
-    asyncio.run(bob.intake.confirm_first_heard())  # once
-    assert len(bob.contacts.link.requests) == 1

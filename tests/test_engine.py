@@ -367,18 +367,45 @@ def test_a_follow_started_again_gets_the_next_message_at_once(tmp_path):
     run(main())
 
 
-def sealed_sends(engine: Engine) -> list[dict]:
-    """Records the body of every `sealed_send` the engine makes from now on."""
+def requests(engine: Engine, kind: Kind | None = None) -> list[dict]:
+    """Records the body of every request (of `kind`) the engine makes from now on."""
     sent: list[dict] = []
     request = engine.link.request
 
-    async def recording(kind, *args, **body):
-        if kind is Kind.SEALED_SEND:
-            sent.append(body)
-        return await request(kind, *args, **body)
+    async def recording(made, *args, **body):
+        if kind is None or made is kind:
+            sent.append({"kind": made, **body} if kind is None else body)
+        return await request(made, *args, **body)
 
     engine.link.request = recording
     return sent
+
+
+def sealed_sends(engine: Engine) -> list[dict]:
+    """Records the body of every `sealed_send` the engine makes from now on."""
+    return requests(engine, Kind.SEALED_SEND)
+
+
+def test_a_first_message_pins_its_certified_sender_and_shows_at_once_without_a_lookup(
+    tmp_path,
+):
+    """The node's certificate inside the message says the name is the sender's: the
+    recipient asks the node nothing about a sender it has not met."""
+
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = await net.engine("alice"), await net.engine("bob")
+            assert alice.certificates.held() is not None  # asked for after registering
+            b_asked = requests(bob)
+            first = await alice.send("bob", "hello, bob")
+            [received] = await take_in(bob)
+            assert (received.sender, received.message_id) == ("alice", first)
+            assert not received.key_changed
+            assert bob.known("alice").identity == alice.profile.identity.signing_public
+            assert Kind.LOOKUP not in {r["kind"] for r in b_asked}
+            assert Kind.CERTIFY not in {r["kind"] for r in b_asked}  # (bob holds his)
+
+    run(main())
 
 
 def test_a_strangers_first_message_pays_work_and_a_contacts_does_not(tmp_path):

@@ -830,3 +830,16 @@ def test_the_operator_finds_no_name_no_sender_and_no_anonymous_route_at_rest(tmp
     for name in p.who:
         assert name.encode() not in files
         assert names.skeleton(name).encode() not in files
+
+
+def test_a_sender_certificate_is_for_a_registered_users_own_name_and_identity():
+    h = Harness(certificate_ttl_ms=1000)
+    who, tag = user()
+    unregistered = h.answer(who, tag, Kind.CERTIFY, username="bob")
+    assert unregistered.body["code"] == ErrorCode.NOT_REGISTERED
+    h.register(who, tag, "bob")
+    h.register(*user(), "carol")
+    assert h.answer(who, tag, Kind.CERTIFY, username="carol").body["code"] == ErrorCode.BAD_REQUEST
+    answer = h.answer(who, tag, Kind.CERTIFY, T0 + 1, username="Bob")
+    certificate = wire.decode_certificate(answer.body["certificate"], h.key, T0)
+    assert certificate == wire.Certificate("bob", who.signing_public, T0 + 1 + 1000)

@@ -124,7 +124,8 @@ def test_a_node_cannot_substitute_a_pinned_key(setting, start_node):
 def forge(data, node, recipient: str, sender: str, inner: str, text: str) -> tuple[str, tuple]:
     """What the operator can make up: a message that opens a session with `recipient` (on
     one of their one-time keys, which the node holds), from keys of its own, sealed as
-    from `sender`, and from `inner` inside. Returns the statement that queues it."""
+    from `sender` without the node's certificate, and from `inner` inside. Returns the
+    statement that queues it."""
     to = hashes(data).name(recipient)
     db = sqlite3.connect(data / "node.db")
     (agreement, account_key) = db.execute(
@@ -158,7 +159,9 @@ def forge(data, node, recipient: str, sender: str, inner: str, text: str) -> tup
         account.curve25519_key,
         forger.sign("account-key", account.curve25519_key),
     )
-    payload = messages.encode_payload(agreement, message_id, messages.Sealed(sender, keys, olm))
+    payload = messages.encode_payload(
+        agreement, message_id, messages.Sealed(sender, b"", keys, olm)
+    )
     return (
         "INSERT INTO queue (recipient, message_id, received, payload, next_push)"
         " VALUES (?, ?, ?, ?, ?)",
@@ -169,8 +172,9 @@ def forge(data, node, recipient: str, sender: str, inner: str, text: str) -> tup
 def test_a_node_cannot_invent_a_look_alike_sender(setting, start_node):
     """The node (or anyone) sends bob messages sealed as from `Alice` and from alice with
     escape codes, each opening a session of its own: the first names alice, whom bob
-    pinned, with keys other than hers, and is refused (a changed key is learned from a
-    lookup only); the second is dropped; neither becomes a contact; and removing `Alice`,
+    pinned, with keys other than hers and no certificate of them, and is refused (a
+    changed key is learned only from the node's word, which a certificate or a lookup
+    gives, signed); the second is dropped; neither becomes a contact; and removing `Alice`,
     a look-alike an older version did pin, removes exactly that one."""
     mixnet, node, data, users = setting
     alice, bob = users["alice"], users["bob"]
@@ -187,7 +191,7 @@ def test_a_node_cannot_invent_a_look_alike_sender(setting, start_node):
     )
     shown = bob("inbox", "--json")
     assert shown.stdout == ""
-    assert "a message claims to be from alice with a key other than theirs" in shown.stderr
+    assert "a message from alice could not be read (not a sender certificate)" in shown.stderr
     assert "the sender's name is not valid" in shown.stderr
     assert [
         (c["username"], c["verified"], c["key_changed"]) for c in bob.json("contacts", "list")[0]

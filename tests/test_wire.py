@@ -26,6 +26,7 @@ BODIES = {
         "agreement_signature": bytes(range(64)),
     },
     Kind.SET_ACCESS: {"access_verifier": bytes(range(32)), "strangers": 16},
+    Kind.CERTIFY: {"username": "alice"},
     Kind.REFRESH: {"push_key": bytes(range(32))},
     Kind.REGISTER_FINISH: {
         "username": "alice",
@@ -73,6 +74,9 @@ ANSWERS = [
         NODE, USER.signing_public, Kind.POW_REQUIRED, {"difficulty": 18}, 5, bytes(16)
     ),
     wire.encode_answer(NODE, USER.signing_public, Kind.ACCESS_SET, {}, 5, bytes(16)),
+    wire.encode_answer(
+        NODE, USER.signing_public, Kind.CERTIFIED, {"certificate": b"c" * 80}, 5, bytes(16)
+    ),
     wire.encode_answer(
         NODE, USER.signing_public, Kind.FRONTENDS_ARE, {"descriptor": b"d" * 90}, 5, bytes(16)
     ),
@@ -128,6 +132,23 @@ def test_answers_verify_only_for_their_node_and_user():
             wire.decode_answer(data, _native.PublicKey(USER.signing_public), USER.signing_public)
 
 
+def test_a_sender_certificate_holds_only_signed_by_its_node_and_until_its_grace_ends():
+    expires = 1_000_000
+    data = wire.encode_certificate(NODE, "alice", USER.signing_public, expires)
+    certificate = wire.Certificate("alice", USER.signing_public, expires)
+    assert wire.decode_certificate(data, NODE_KEY, expires + wire.CERTIFICATE_GRACE_MS) == (
+        certificate
+    )
+    with pytest.raises(wire.WireError, match="expired"):
+        wire.decode_certificate(data, NODE_KEY, expires + wire.CERTIFICATE_GRACE_MS + 1)
+    other = _native.PublicKey(_native.Identity.generate().signing_public)
+    with pytest.raises(wire.WireError, match="not signed"):
+        wire.decode_certificate(data, other, 0)
+    for bad in (data[:-1], data + b"\0", data[:5] + b"x" + data[6:]):
+        with pytest.raises(wire.WireError):
+            wire.decode_certificate(bad, NODE_KEY, 0)
+
+
 def test_strictness():
     good = REQUESTS[0]
     for bad in [good[:-1], good + b"\x00", b"\x02" + good[1:], good[:1] + b"\x3f" + good[2:]]:
@@ -149,6 +170,7 @@ def test_random_bytes_raise_only_wire_errors(data):
         lambda d: wire.decode_answer(d, NODE_KEY, USER.signing_public),
         lambda d: wire.decode_answer(d, NODE_KEY, wire.ANONYMOUS),
         lambda d: wire.decode_descriptor(d, NODE_KEY, 0),
+        lambda d: wire.decode_certificate(d, NODE_KEY, 0),
     ):
         with contextlib.suppress(wire.WireError):
             decode(data)

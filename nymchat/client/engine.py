@@ -6,6 +6,7 @@ only; they render the typed events (nymchat/client/events.py) in their own words
     Sessions      end-to-end sessions (Olm): open, seal, open messages, keep the ratchets
     Contacts      keys pinned on first use, lookups, changes, trust, verified, blocked
     Access        our access key and policy for strangers (who reaches us without work)
+    Certificates  the node's certificate of our name, carried by every sealed message
     Relay         a sealed message handed to the node, sender unknown to it
     Intake        one message taken in: checked, opened, deduplicated, stored
     DirectPaths   direct mode: the handshake and the paths that bypass the node
@@ -22,6 +23,7 @@ never touch the network.
 from collections.abc import AsyncGenerator, Callable
 
 from nymchat.client.access import Access
+from nymchat.client.certificate import Certificates
 from nymchat.client.contacts import Contacts
 from nymchat.client.direct import DirectPhase
 from nymchat.client.directintake import DirectIntake
@@ -52,13 +54,16 @@ class Engine:
         self.sessions = Sessions(profile)
         self.contacts = Contacts(profile, self.sessions, link, self.events)
         self.access = Access(profile.store)
-        self.relay = relay = Relay(link, self.sessions, self.contacts, self.access)
+        self.certificates = Certificates(profile, link)
+        self.relay = relay = Relay(
+            link, self.sessions, self.contacts, self.access, self.certificates
+        )
         node_key = link.contact.key if link.contact is not None else None
         self.intake = Intake(profile, self.contacts, self.sessions, self.events, node_key)
         self.direct = DirectPaths(profile, self.contacts, relay, link, self.events)
         self.direct_intake = DirectIntake(self.direct, self.intake, link)
         self.outbox = Outbox(profile, self.contacts, relay, self.direct, self.events)
-        self.registration = Registration(profile, link, self.events, self.access)
+        self.registration = Registration(profile, link, self.events, self.access, self.certificates)
         self.incoming = Inbox(
             link,
             self.intake,

@@ -168,11 +168,12 @@ class Inbox:
             return None
         body = push.body  # no sender: only the sealed payload says who sent it
         ids.append(body["message_id"])
-        return self.intake.take(body["message_id"], body["payload"], self.direct.handshake)
+        return self.intake.take(
+            body["message_id"], body["payload"], self.direct.handshake, received=body["sent"]
+        )
 
     async def _after(self, ids: list[bytes], received: list[MessageReceived]) -> None:
-        """Acknowledges what was taken, confirms the names of new senders with the node,
-        sends receipts, publishes keys if asked to."""
+        """Acknowledges what was taken, sends receipts, publishes keys if asked to."""
         ids = list(dict.fromkeys(ids))
         for start in range(0, len(ids), wire.MAX_LIST):  # one request holds so many
             try:
@@ -181,7 +182,6 @@ class Inbox:
                 )
             except NymchatError as e:  # the node pushes them again; copies are dropped
                 log.info("acknowledgement not taken (%s); the node will push again", e)
-        await self.intake.confirm_first_heard()  # (before receipts: none to a changed key)
         for message in received:  # end-to-end receipts: delivered to this device
             await self.direct.receipt(message.sender, message.message_id)
         await self.registration.keep()

@@ -1,17 +1,20 @@
 """Taking in one end-to-end message, from the node or a direct peer: its sealed layer
 opened (the sender's name is only in there: the node does not know it), the name
-checked, blocked senders dropped, copies recognised (delivery is at least once), opened
-with the sender's session, bound to sender, recipient, node and id, and stored before it
-is shown. A receipt moves our message on; a direct-mode handshake goes to its handler;
-the sender's access key is kept. Also what the user has and has not seen."""
+checked against the node's certificate it carries (before any session is touched),
+blocked senders dropped, copies recognised (delivery is at least once), opened with the
+sender's session, bound to sender, recipient, node and id, and stored before it is
+shown. A receipt moves our message on; a direct-mode handshake goes to its handler; the
+sender's access key is kept. Also what the user has and has not seen."""
 
 import logging
 from collections.abc import Callable
 from typing import Any
 
+from nymchat import _native
 from nymchat.client import messages
 from nymchat.client.contacts import Contacts
 from nymchat.client.events import EventBus, MessageReceived, MessageUnreadable, ReceiptReceived
+from nymchat.client.messages import now_ms
 from nymchat.client.profile import Profile
 from nymchat.client.records import Contact, Direction, Message
 from nymchat.client.sessions import Sessions
@@ -46,15 +49,20 @@ class Intake:
         self.profile, self.store = profile, profile.store
         self.contacts, self.sessions = contacts, sessions
         self.events, self.node_key = events, node_key
-        self._first_heard: set[str] = set()  # names pinned from a message: to confirm
 
     def take(
-        self, message_id: bytes, payload: bytes, handshake: Handshake, peer: str | None = None
+        self,
+        message_id: bytes,
+        payload: bytes,
+        handshake: Handshake,
+        peer: str | None = None,
+        received: int | None = None,
     ) -> MessageReceived | None:
         """A text message taken in (stored, not yet shown), or None: a receipt, a
         handshake, a copy already shown, a blocked sender, or what does not open (told as
         `MessageUnreadable` once its sender is known). From a direct `peer`, the sealed
-        sender must be them."""
+        sender must be them. `received`: when the node took it (ms), which its sender's
+        certificate must have been valid at (else now)."""
         try:
             sealed = messages.open_payload(self.profile.identity, message_id, payload)
         except (NymchatError, wire.WireError) as e:  # anyone may send us bytes: not told
@@ -65,18 +73,24 @@ class Intake:
             sender = sender_name(sender)
             if peer is not None and sender != peer:
                 raise NymchatError(f"a direct message from {peer} is sealed as {sender}'s")
-            return self._take(sender, message_id, sealed, handshake)
+            return self._take(sender, message_id, sealed, handshake, received or now_ms())
         except (NymchatError, wire.WireError) as e:
             self.unreadable(peer or sender, e)
             return None
 
     def _take(
-        self, sender: str, message_id: bytes, sealed: messages.Sealed, handshake: Handshake
+        self,
+        sender: str,
+        message_id: bytes,
+        sealed: messages.Sealed,
+        handshake: Handshake,
+        received: int,
     ) -> MessageReceived | None:
         me = self.profile.me()
         if sender in self.contacts.blocked():  # dropped unread: no receipt, no key, no session
             log.info("dropped a message from %s (blocked)", sender)
             return None
+        self._check_certificate(sender, sealed, self.contacts.get(sender), received)
         stored = self.store.message(message_id)
         if stored is not None:
             return self._unshown(stored)
@@ -118,33 +132,37 @@ class Intake:
         self.events.emit(received)
         return received
 
+    def _check_certificate(
+        self, sender: str, sealed: messages.Sealed, contact: Contact | None, received: int
+    ) -> None:
+        """The name inside is only claimed; the node's certificate it carries says whose
+        it is: it must name the sender, and the identity the message uses (the keys of a
+        session-opening message, else the contact's pinned one). Checked before any
+        session is touched."""
+        if self.node_key is None:
+            raise NymchatError("no node to check the sender's certificate with")
+        certificate = wire.decode_certificate(
+            sealed.certificate, _native.PublicKey(self.node_key), received
+        )
+        if sender_name(certificate.name) != sender:
+            raise NymchatError(f"a message sealed as {sender}'s is certified as another's")
+        if sealed.keys is not None:
+            uses: tuple[bytes | None, ...] = (sealed.keys.identity,)
+        elif contact is not None:
+            uses = (contact.identity, contact.new_identity)
+        else:
+            raise NymchatError(f"a message from unknown {sender} does not open a session")
+        if certificate.identity not in uses:
+            raise NymchatError(f"a message sealed as {sender}'s is certified for another key")
+
     def _pin(self, sender: str, contact: Contact | None, keys: messages.SenderKeys) -> Contact:
         """The keys a session-opening message carries, checked and pinned (within a
-        transaction). The name beside them is only claimed (the node vouches for no
-        sender now), so keys other than a contact's pinned ones are refused: a changed
-        key is learned from the node, by a lookup; and a new name is looked up at once
-        (`confirm_first_heard`)."""
+        transaction). The node's certificate said they are the sender's: other keys than
+        a contact's pinned ones are a key change (told, and blocking sends until
+        trusted)."""
         messages.check_account_key(keys.identity, keys.account_key, keys.account_signature)
         messages.check_agreement_key(keys.identity, keys.agreement, keys.agreement_signature)
-        if contact is not None and keys.identity not in (contact.identity, contact.new_identity):
-            raise NymchatError(
-                f"a message claims to be from {sender} with a key other than theirs: "
-                f"ignored (`nymchat lookup {sender}` asks the node for their key)"
-            )
-        if contact is None:
-            self._first_heard.add(sender)
         return self.contacts.pin(sender, keys.identity, keys.account_key, keys.agreement)
-
-    async def confirm_first_heard(self) -> None:
-        """Names first heard of from a message, pinned with the keys it carried, are
-        looked up at once: the node's word for a name wins, and keys other than the
-        message's are then a change (told, and blocking sends until trusted)."""
-        while self._first_heard:
-            name = self._first_heard.pop()
-            try:
-                await self.contacts.lookup(name)
-            except NymchatError as e:
-                log.info("%s, first heard of from a message, was not looked up: %s", name, e)
 
     def _receipt(self, sender: str, inner: messages.Inner) -> None:
         """A receipt for one of our messages to `sender` (theirs only): the outbox, a

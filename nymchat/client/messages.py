@@ -27,11 +27,13 @@ CONTEXT = "nymchat-message"  # of the sealed layer (`_native.seal_anonymous`)
 # A `sealed_send` request around its payload, at most: header, time, request id,
 # recipient, message id, payload length, access key, proof of work (docs/PROTOCOL.md).
 SEND_OVERHEAD = 2 + 8 + 16 + (1 + names.MAX_LEN) + 16 + 4 + (1 + 32) + 8
+# A sender certificate (wire.Certificate) at most, for a valid name, with its length.
+CERTIFICATE_SPACE = 2 + (1 + names.MAX_LEN) + 32 + 8 + 64
 # What encryption may add to a padded plaintext: the payload's header, the sealed layer
-# (its envelope, the sender's name, flags and keys), the opening Olm message's keys,
-# header and MAC, the cipher's block padding. The largest seen is 502 bytes
-# (tests/test_client_codecs.py checks that it holds).
-ENCRYPTION_RESERVE = 576
+# (its envelope, the sender's name, certificate, flags and keys), the opening Olm
+# message's keys, header and MAC, the cipher's block padding. The largest seen is 502
+# bytes without the certificate (tests/test_client_codecs.py checks that it holds).
+ENCRYPTION_RESERVE = 576 + CERTIFICATE_SPACE
 # The node relays at most 64 KiB by default; the largest frame bucket under it.
 NODE_MAX_PAYLOAD = 64 << 10
 
@@ -50,9 +52,11 @@ class SenderKeys:
 
 @dataclass(frozen=True, slots=True)
 class Sealed:
-    """What the sealed layer hides from the node: who sends, and the Olm message."""
+    """What the sealed layer hides from the node: who sends, the node's certificate that
+    the name is theirs, and the Olm message."""
 
     sender: str
+    certificate: bytes  # wire.encode_certificate, by the node of sender and recipient
     keys: SenderKeys | None
     session_message: bytes
 
@@ -139,9 +143,11 @@ def decode_inner(data: bytes) -> Inner:
 
 
 def encode_sealed(sealed: Sealed) -> bytes:
-    """The sealed layer's plaintext: sender name ‖ flags ‖ [sender keys] ‖ Olm message."""
+    """The sealed layer's plaintext: sender name ‖ certificate (u16 length) ‖ flags ‖
+    [sender keys] ‖ Olm message."""
     out = bytearray()
     wire.NAME.write(sealed.sender, out)
+    wire.CERTIFICATE_BYTES.write(sealed.certificate, out)
     out.append(0 if sealed.keys is None else CARRIES_KEYS)
     if sealed.keys is not None:
         out += wire.encode_record(SENDER_KEYS, sealed.keys)
@@ -149,14 +155,19 @@ def encode_sealed(sealed: Sealed) -> bytes:
 
 
 def decode_sealed(data: bytes) -> Sealed:
-    if not data or len(data) < 1 + data[0] + 1:
+    if not data or len(data) < 1 + data[0] + 2:
         raise wire.WireError("truncated sealed message")
     name_end = 1 + data[0]
     try:
         sender = data[1:name_end].decode("ascii")
     except UnicodeDecodeError:
         raise wire.WireError("the sender's name is not ASCII") from None
-    flags, start = data[name_end], name_end + 1
+    length = int.from_bytes(data[name_end : name_end + 2], "big")
+    start = name_end + 2 + length
+    if length > wire.MAX_CERTIFICATE or len(data) < start + 1:
+        raise wire.WireError("truncated or oversized sender certificate")
+    certificate, flags = data[name_end + 2 : start], data[start]
+    start += 1
     if flags not in (0, CARRIES_KEYS):
         raise wire.WireError("unknown sealed message flags")
     keys = None
@@ -167,7 +178,7 @@ def decode_sealed(data: bytes) -> Sealed:
         start += SENDER_KEYS_LEN
     if start == len(data):
         raise wire.WireError("a sealed message without its Olm message")
-    return Sealed(sender, keys, data[start:])
+    return Sealed(sender, certificate, keys, data[start:])
 
 
 def encode_payload(recipient_agreement: bytes, message_id: bytes, sealed: Sealed) -> bytes:

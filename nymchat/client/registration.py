@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from nymchat import _native
 from nymchat.client.access import Access
+from nymchat.client.certificate import Certificates
 from nymchat.client.events import EventBus, KeysLow, KeysNotPublished
 from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import Link, NodeRefused
@@ -31,9 +32,17 @@ def _signed_key(
 
 
 class Registration:
-    def __init__(self, profile: Profile, link: Link, events: EventBus, access: Access):
+    def __init__(
+        self,
+        profile: Profile,
+        link: Link,
+        events: EventBus,
+        access: Access,
+        certificates: Certificates,
+    ):
         self.profile, self.store, self.identity = profile, profile.store, profile.identity
         self.link, self.events, self.access = link, events, access
+        self.certificates = certificates
         self._keys_low = False
 
     def _agreement_signature(self) -> bytes:
@@ -82,6 +91,7 @@ class Registration:
             self.store.put("fallback_published", now_ms())
             self.store.put(AGREEMENT_PUBLISHED, True)
             self.access.forget_confirmed()  # a new account: the node has no verifier yet
+            self.certificates.forget()  # nor does a certificate name it
         await self.settle()
         return username
 
@@ -98,6 +108,7 @@ class Registration:
                 raise
         with self.store.transaction():
             self.store.put("username", None)
+            self.certificates.forget()
         return me
 
     def keys_low(self) -> None:
@@ -108,10 +119,12 @@ class Registration:
     async def settle(self) -> None:
         """Tells the node what it lacks of this account: the signature of our agreement
         key (an account registered before sealed sending, once), and our access verifier
-        and policy for strangers while it has not confirmed the current ones. What fails
-        is tried again at the next connection."""
+        and policy for strangers while it has not confirmed the current ones; and has a
+        sender certificate that does not expire soon. What fails is tried again at the
+        next connection."""
         if self.profile.username is None:
             return
+        await self.certificates.keep()
         try:
             if not self.store.get(AGREEMENT_PUBLISHED):
                 await self.link.request(

@@ -11,6 +11,7 @@ from typing import Any
 
 from nymchat.client import messages
 from nymchat.client.access import Access
+from nymchat.client.certificate import Certificates
 from nymchat.client.contacts import Contacts
 from nymchat.client.nodelink import Link, NodeRefused, Offline
 from nymchat.client.sessions import Sessions
@@ -21,8 +22,16 @@ WORK_ROUNDS = 2  # proofs of work a send makes at most (the recipient may raise 
 
 
 class Relay:
-    def __init__(self, link: Link, sessions: Sessions, contacts: Contacts, access: Access):
+    def __init__(
+        self,
+        link: Link,
+        sessions: Sessions,
+        contacts: Contacts,
+        access: Access,
+        certificates: Certificates,
+    ):
         self.link, self.sessions, self.contacts, self.access = link, sessions, contacts, access
+        self.certificates = certificates
         # Seconds: the most a sealed send waits, at random, before it leaves (`--sealed-delay`),
         # so that the node cannot match it to what the sender's account just fetched.
         self.delay = 0.0
@@ -32,8 +41,9 @@ class Relay:
         if self.link.contact is None:
             raise Offline()
         agreement = await self.contacts.agreement(username)
+        certificate = await self.certificates.current()
         sealed = self.sessions.encrypt(
-            username, kind, message_id, body, self.link.contact.key, self.access.key()
+            username, kind, message_id, body, self.link.contact.key, self.access.key(), certificate
         )
         return messages.encode_payload(agreement, message_id, sealed)
 

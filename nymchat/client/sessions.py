@@ -45,10 +45,12 @@ class Sessions:
         body: bytes,
         node_key: bytes,
         access_key: bytes,
+        certificate: bytes,
     ) -> messages.Sealed:
         """A message to `username`, bound to us, them, the node and its id, with our
-        access key; a session-opening one carries the keys that prove who opens it. What
-        the sealed layer then hides from the node (`messages.encode_payload`)."""
+        access key and the node's certificate of our name; a session-opening one carries
+        the keys that prove who opens it. What the sealed layer then hides from the node
+        (`messages.encode_payload`)."""
         me = self.profile.me()
         session = self._load(username)[0]
         inner = messages.Inner(kind, me, username, node_key, message_id, now_ms(), access_key, body)
@@ -66,7 +68,7 @@ class Sessions:
                 account.curve25519_key,
                 identity.sign("account-key", account.curve25519_key),
             )
-        return messages.Sealed(me, keys, olm)
+        return messages.Sealed(me, certificate, keys, olm)
 
     def decrypt(self, sender: str, contact: Contact, sealed: bytes) -> bytes:
         """Opens a message with the sender's sessions, or a session-opening message with

@@ -48,6 +48,7 @@ class NodeConfig:
     request_burst: float = 200.0
     lookups_per_min: float = 30.0  # per route: one-time keys are precious
     sealed_sends_per_min: float = 600.0  # per route
+    certificate_ttl_ms: int = 7 * DAY  # how long a sender certificate is valid
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class NodeService:
             Kind.REFRESH: self._refresh,
             Kind.UNREGISTER: self._unregister,
             Kind.SET_ACCESS: self._set_access,
+            Kind.CERTIFY: self._certify,
             Kind.SEALED_SEND: self._sealed_send,
             Kind.LOOKUP: self._lookup,
             Kind.FRONTENDS: self._frontends,
@@ -514,6 +516,18 @@ class NodeService:
             )
         self.store.set_access(user.key, ctx.request.body["access_verifier"], strangers)
         self._reply(ctx, Kind.ACCESS_SET)
+
+    def _certify(self, ctx: _Context) -> None:
+        """A sender certificate: the node's word that the user's name is their identity's,
+        which their sealed messages carry. Stateless: nothing is stored. The user names
+        themselves (the node keeps only the name's keyed hash)."""
+        user = self._registered(ctx)
+        username = self._name(ctx.request.body["username"])
+        if not hmac.compare_digest(self.store.names.name(username), user.key):
+            raise Refused(ErrorCode.BAD_REQUEST, "a certificate is for the account's own name")
+        expires = ctx.now + self.config.certificate_ttl_ms
+        certificate = wire.encode_certificate(self.identity, username, user.identity, expires)
+        self._reply(ctx, Kind.CERTIFIED, certificate=certificate)
 
     def _sealed_send(self, ctx: _Context) -> None:
         """Anonymous: the recipient's access key makes it a contact's send; without it, the

@@ -42,6 +42,7 @@ class Kind(enum.IntEnum):
     REFRESH = 0x08
     UNREGISTER = 0x09
     SET_ACCESS = 0x0A
+    CERTIFY = 0x0B
     # anonymous requests: no requester, no signature, through another frontend
     SEALED_SEND = 0x21
     LOOKUP = 0x22
@@ -58,6 +59,7 @@ class Kind(enum.IntEnum):
     POW_REQUIRED = 0x4A
     FRONTENDS_ARE = 0x4B
     ACCESS_SET = 0x4C
+    CERTIFIED = 0x4D
     ERROR = 0x4F
     DELIVER = 0x81
     KEYS_LOW = 0x82
@@ -295,6 +297,7 @@ BODIES: dict[Kind, list[tuple[str, Field[Any]]]] = {
     Kind.REFRESH: [("push_key", B32)],
     Kind.UNREGISTER: [("username", NAME)],
     Kind.SET_ACCESS: [("access_verifier", B32), ("strangers", U8)],
+    Kind.CERTIFY: [("username", NAME)],  # the account's own: the node keeps names hashed
     Kind.SEALED_SEND: [
         ("recipient", NAME),
         ("message_id", B16),
@@ -321,6 +324,7 @@ BODIES: dict[Kind, list[tuple[str, Field[Any]]]] = {
     Kind.POW_REQUIRED: [("difficulty", U8)],
     Kind.FRONTENDS_ARE: [("descriptor", BLOB)],
     Kind.ACCESS_SET: [],
+    Kind.CERTIFIED: [("certificate", BLOB)],
     Kind.ERROR: [("code", U16), ("detail", TEXT)],
     Kind.DELIVER: [("message_id", B16), ("sent", U64), ("payload", BLOB)],
     Kind.KEYS_LOW: [("one_time_keys_left", U32)],
@@ -575,6 +579,48 @@ def decode_descriptor(data: bytes, node_key: "_native.PublicKey", now_ms: int) -
     if descriptor.expires <= now_ms:
         raise WireError("the frontend descriptor has expired")
     return descriptor
+
+
+# --- sender certificates ----------------------------------------------------------------
+# The node's word that a name is an identity's, until a time: a sealed message carries
+# its sender's, so that its recipient knows the name inside is not merely claimed
+# (docs/PROTOCOL.md, end-to-end messages).
+
+CERTIFICATE_LABEL = "sender-certificate"
+CERTIFICATE_GRACE_MS = 10 * 60_000  # an expired certificate is still taken for so long
+MAX_CERTIFICATE = (1 + 255) + 32 + 8 + 64
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    name: str
+    identity: bytes
+    expires: int  # ms
+
+
+CERTIFICATE = Record(Certificate, [("name", NAME), ("identity", B32), ("expires", U64)])
+CERTIFICATE_BYTES = _Bytes(U16, MAX_CERTIFICATE)  # a certificate inside another message
+
+
+def encode_certificate(node: "_native.Identity", name: str, identity: bytes, expires: int) -> bytes:
+    """The record ‖ Sign_node("sender-certificate", record)."""
+    record = encode_record(CERTIFICATE, Certificate(name, identity, expires))
+    return record + node.sign(CERTIFICATE_LABEL, record)
+
+
+def decode_certificate(data: bytes, node_key: "_native.PublicKey", now_ms: int) -> Certificate:
+    """A certificate signed by `node_key`, expired at most `CERTIFICATE_GRACE_MS` before
+    `now_ms`; `WireError` otherwise."""
+    if not 64 < len(data) <= MAX_CERTIFICATE:
+        raise WireError("not a sender certificate")
+    try:
+        node_key.verify(CERTIFICATE_LABEL, data[:-64], data[-64:])
+    except Exception as e:  # BadSignature from the native core
+        raise WireError("the sender certificate is not signed by the node") from e
+    certificate = decode_record(CERTIFICATE, data[:-64])
+    if certificate.expires + CERTIFICATE_GRACE_MS < now_ms:
+        raise WireError("the sender certificate has expired")
+    return certificate
 
 
 # --- access keys (docs/PROTOCOL.md, sealed sending) ------------------------------------
