@@ -184,6 +184,19 @@ def _cipher(own, peer32, ephemeral32, recipient32, context_raw, info=ENVELOPE_KD
     return AESGCM(okm[:32]), okm[32:]
 
 
+def _seal_header(version, info, recipient_x25519_public32, context, message_id16, ephemeral32):
+    """An envelope's header, associated data and cipher, with a fresh ephemeral key unless
+    `ephemeral32` is given (test vectors)."""
+    context_raw = _check_label(context)
+    recipient = _need(recipient_x25519_public32, 32, "recipient key")
+    ephemeral = X25519PrivateKey.from_private_bytes(
+        _need(ephemeral32 or os.urandom(32), 32, "ephemeral secret")
+    )
+    header = bytes([version]) + _raw(ephemeral.public_key()) + _need(message_id16, 16, "message id")
+    aead, nonce = _cipher(ephemeral, recipient, header[1:33], recipient, context_raw, info)
+    return header, header + bytes([len(context_raw)]) + context_raw + recipient, aead, nonce
+
+
 def seal_with(
     sender: RefIdentity,
     recipient_x25519_public32: bytes,
@@ -194,42 +207,52 @@ def seal_with(
 ) -> bytes:
     """Seals `plaintext` from `sender` to an X25519 public key, with a fresh ephemeral key
     unless `ephemeral_secret32` is given (test vectors)."""
-    context_raw = _check_label(context)
-    recipient = _need(recipient_x25519_public32, 32, "recipient key")
-    if ephemeral_secret32 is None:
-        ephemeral_secret32 = os.urandom(32)
-    ephemeral = X25519PrivateKey.from_private_bytes(
-        _need(ephemeral_secret32, 32, "ephemeral secret")
+    header, ad, aead, nonce = _seal_header(
+        ENVELOPE_VERSION,
+        ENVELOPE_KDF_INFO,
+        recipient_x25519_public32,
+        context,
+        message_id16,
+        ephemeral_secret32,
     )
-    header = bytes([ENVELOPE_VERSION]) + _raw(ephemeral.public_key())
-    header += _need(message_id16, 16, "message id")
-    aead, nonce = _cipher(ephemeral, recipient, header[1:33], recipient, context_raw)
-    ad = header + bytes([len(context_raw)]) + context_raw + recipient
     signature = sender.sign(ENVELOPE_LABEL, ad + sender.signing_public + plaintext)
     return header + aead.encrypt(nonce, sender.signing_public + signature + plaintext, ad)
+
+
+def _open_body(version, minimum, info, own, context, envelope):
+    """Checks an envelope's length and version and decrypts it with the X25519 key `own`:
+    returns (header, decrypted body, associated data)."""
+    context_raw = _check_label(context)
+    envelope = bytes(envelope)
+    if len(envelope) < minimum:
+        raise Rejected("envelope", "too short")
+    if envelope[0] != version:
+        raise Rejected("envelope", "unknown envelope version")
+    header, body = envelope[:ENVELOPE_HEADER_LEN], envelope[ENVELOPE_HEADER_LEN:]
+    own_public, ephemeral = _raw(own.public_key()), header[1:33]
+    try:
+        aead, nonce = _cipher(own, ephemeral, ephemeral, own_public, context_raw, info)
+    except Rejected:
+        raise Rejected("envelope", "bad ephemeral key") from None
+    ad = header + bytes([len(context_raw)]) + context_raw + own_public
+    try:
+        return header, aead.decrypt(nonce, body, ad), ad
+    except InvalidTag:
+        raise Rejected("envelope", "authentication failed") from None
 
 
 def open_with(
     recipient: RefIdentity, context: str, envelope: bytes, expected_sender: bytes | None = None
 ) -> tuple[bytes, bytes, bytes]:
     """Opens an envelope to `recipient`: returns (sender_public, message_id, plaintext)."""
-    context_raw = _check_label(context)
-    envelope = bytes(envelope)
-    if len(envelope) < ENVELOPE_OVERHEAD:
-        raise Rejected("envelope", "too short")
-    if envelope[0] != ENVELOPE_VERSION:
-        raise Rejected("envelope", "unknown envelope version")
-    header, body = envelope[:ENVELOPE_HEADER_LEN], envelope[ENVELOPE_HEADER_LEN:]
-    own, own_public, ephemeral = recipient.agreement, recipient.agreement_public, header[1:33]
-    try:
-        aead, nonce = _cipher(own, ephemeral, ephemeral, own_public, context_raw)
-    except Rejected:
-        raise Rejected("envelope", "bad ephemeral key") from None
-    ad = header + bytes([len(context_raw)]) + context_raw + own_public
-    try:
-        inner = aead.decrypt(nonce, body, ad)
-    except InvalidTag:
-        raise Rejected("envelope", "authentication failed") from None
+    header, inner, ad = _open_body(
+        ENVELOPE_VERSION,
+        ENVELOPE_OVERHEAD,
+        ENVELOPE_KDF_INFO,
+        recipient.agreement,
+        context,
+        envelope,
+    )
     sender, signature, plaintext = inner[:32], inner[32:96], inner[96:]
     if expected_sender is not None and bytes(expected_sender) != sender:
         raise Rejected("envelope", "sent by an unexpected key")
@@ -270,19 +293,14 @@ def seal_anonymous(
     ephemeral_secret32: bytes | None = None,
 ) -> bytes:
     """An anonymous envelope: no sender, no signature."""
-    context_raw = _check_label(context)
-    recipient = _need(recipient_x25519_public32, 32, "recipient key")
-    if ephemeral_secret32 is None:
-        ephemeral_secret32 = os.urandom(32)
-    ephemeral = X25519PrivateKey.from_private_bytes(
-        _need(ephemeral_secret32, 32, "ephemeral secret")
+    header, ad, aead, nonce = _seal_header(
+        ANONYMOUS_VERSION,
+        ANONYMOUS_KDF_INFO,
+        recipient_x25519_public32,
+        context,
+        message_id16,
+        ephemeral_secret32,
     )
-    header = bytes([ANONYMOUS_VERSION]) + _raw(ephemeral.public_key())
-    header += _need(message_id16, 16, "message id")
-    aead, nonce = _cipher(
-        ephemeral, recipient, header[1:33], recipient, context_raw, ANONYMOUS_KDF_INFO
-    )
-    ad = header + bytes([len(context_raw)]) + context_raw + recipient
     return header + aead.encrypt(nonce, plaintext, ad)
 
 
@@ -290,26 +308,11 @@ def open_anonymous(
     recipient_x25519_secret32: bytes, context: str, envelope: bytes
 ) -> tuple[bytes, bytes]:
     """Opens an anonymous envelope: returns (message_id, plaintext)."""
-    context_raw = _check_label(context)
-    envelope = bytes(envelope)
-    if len(envelope) < ANONYMOUS_OVERHEAD:
-        raise Rejected("envelope", "too short")
-    if envelope[0] != ANONYMOUS_VERSION:
-        raise Rejected("envelope", "unknown envelope version")
-    header, body = envelope[:ENVELOPE_HEADER_LEN], envelope[ENVELOPE_HEADER_LEN:]
     own = X25519PrivateKey.from_private_bytes(_need(recipient_x25519_secret32, 32, "secret"))
-    own_public, ephemeral = _raw(own.public_key()), header[1:33]
-    try:
-        aead, nonce = _cipher(
-            own, ephemeral, ephemeral, own_public, context_raw, ANONYMOUS_KDF_INFO
-        )
-    except Rejected:
-        raise Rejected("envelope", "bad ephemeral key") from None
-    ad = header + bytes([len(context_raw)]) + context_raw + own_public
-    try:
-        return header[33:], aead.decrypt(nonce, body, ad)
-    except InvalidTag:
-        raise Rejected("envelope", "authentication failed") from None
+    header, plaintext, _ = _open_body(
+        ANONYMOUS_VERSION, ANONYMOUS_OVERHEAD, ANONYMOUS_KDF_INFO, own, context, envelope
+    )
+    return header[33:], plaintext
 
 
 # --- framing ----------------------------------------------------------------------------

@@ -253,7 +253,12 @@ pub fn seal_anonymous_with_ephemeral(
         seal_header(ANONYMOUS_VERSION, recipient, context, message_id, ephemeral)?;
     out.reserve(plaintext.len() + TAG_LEN);
     out.extend_from_slice(plaintext);
-    let tag = aead_seal_in_place(&aead.key, &aead.nonce, &ad, &mut out[HEADER_LEN..])?;
+    encrypt_body(out, &ad, &aead)
+}
+
+/// Encrypts what follows the header of `out` in place and appends the tag.
+fn encrypt_body(mut out: Vec<u8>, ad: &[u8], aead: &CipherKey) -> Result<Vec<u8>> {
+    let tag = aead_seal_in_place(&aead.key, &aead.nonce, ad, &mut out[HEADER_LEN..])?;
     out.extend_from_slice(&tag);
     Ok(out)
 }
@@ -309,9 +314,7 @@ pub fn seal_with_ephemeral(
     out.extend_from_slice(&sender_public);
     out.extend_from_slice(&signature);
     out.extend_from_slice(plaintext);
-    let tag = aead_seal_in_place(&aead.key, &aead.nonce, &ad, &mut out[HEADER_LEN..])?;
-    out.extend_from_slice(&tag);
-    Ok(out)
+    encrypt_body(out, &ad, &aead)
 }
 
 /// Opens an envelope addressed to `recipient` in `context`. With `expected_sender`,
