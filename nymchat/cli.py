@@ -4,6 +4,7 @@ the native core) is imported only when that subcommand runs."""
 import argparse
 import importlib
 import json
+import os
 import sys
 
 from nymchat.errors import EXIT_STATUS, Cancelled, NymchatError, UsageError
@@ -42,9 +43,13 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds (also for $NYMCHAT_SEALED_DELAY)"
+        ) from None
     if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError("a delay is 0 to 3600 seconds")
+        raise argparse.ArgumentTypeError(
+            "a delay is 0 to 3600 seconds (also $NYMCHAT_SEALED_DELAY)"
+        )
     return value
 
 
@@ -83,8 +88,8 @@ def _common_options(parser: argparse.ArgumentParser, top: bool) -> None:
     group.add_argument(
         "--sealed-delay",
         metavar="SECONDS",
-        type=_seconds,
-        default=default(None),
+        type=_seconds,  # applied to the environment's string default too
+        default=default(os.environ.get("NYMCHAT_SEALED_DELAY")),
         help="wait a random time, up to SECONDS, before each sealed send (messages and "
         "receipts), so that the node cannot time them against what you fetch "
         "(else $NYMCHAT_SEALED_DELAY, else 0)",

@@ -75,6 +75,8 @@ def test_a_sealed_delay_out_of_range_is_a_usage_error(run):
         out = run("--sealed-delay", value, "inbox")
         assert out.returncode == 2, out.stderr
         assert "--sealed-delay" in out.stderr
+    out = run("inbox", env={"NYMCHAT_SEALED_DELAY": "soon"})
+    assert out.returncode == 2 and "NYMCHAT_SEALED_DELAY" in out.stderr
 
 
 def test_keys_new_then_show(run):

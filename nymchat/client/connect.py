@@ -12,7 +12,7 @@ from nymchat.client.engine import Engine
 from nymchat.client.nodelink import NodeLink
 from nymchat.client.profile import Profile
 from nymchat.client.vocabulary import JsonObject
-from nymchat.errors import Busy, NotRegistered, NymchatError, UsageError, from_json
+from nymchat.errors import Busy, NotRegistered, NymchatError, from_json
 from nymchat.home import default_home, ensure_home
 from nymchat.nym.transport import DEFAULT_URL, NymClient, NymClientBusy
 from nymchat.passphrase import unlock_with
@@ -120,22 +120,6 @@ async def connect(
         await transport.close()
 
 
-def sealed_delay(args: argparse.Namespace) -> float:
-    """`--sealed-delay`, else $NYMCHAT_SEALED_DELAY, else 0 (seconds)."""
-    import os
-
-    given = getattr(args, "sealed_delay", None)
-    if given is not None:
-        return float(given)
-    try:
-        value = float(os.environ.get("NYMCHAT_SEALED_DELAY") or 0)
-    except ValueError:
-        raise UsageError("NYMCHAT_SEALED_DELAY must be a number of seconds") from None
-    if not 0 <= value <= 3600:
-        raise UsageError("NYMCHAT_SEALED_DELAY is 0 to 3600 seconds")
-    return value
-
-
 @asynccontextmanager
 async def open_engine(
     args: argparse.Namespace,
@@ -160,7 +144,7 @@ async def open_engine(
         url = getattr(args, "nym", None) or profile.store.get("nym") or DEFAULT_URL
         told: list[str] = []
         async with connect(profile, url, contact) as engine:
-            engine.relay.delay = sealed_delay(args)
+            engine.relay.delay = getattr(args, "sealed_delay", None) or 0.0
             if tell:
                 engine.events.subscribe(lambda event: told.append(sentence(event) or ""))
             try:
