@@ -459,6 +459,25 @@ async def relay_paced(url: str, contact: str, frontends: int) -> float:
         return round(pairs * per_pair / (time.perf_counter() - start), 1)
 
 
+def _relay_at_zero_delay(tmp: Path, shiv: Path, started: ExitStack, mixnet=None) -> dict:
+    """`relay` through a node of its own on a zero-delay mixnet (`mixnet`, else one of its
+    own); what it starts stops with `started`, the node at once."""
+    import asyncio
+
+    from procs import MixnetProcess, NodeProcess
+
+    if mixnet is None:
+        mixnet = MixnetProcess(tmp / "mixnet", shiv, delay="zero")
+        started.callback(mixnet.stop)
+    node = NodeProcess(
+        tmp / "relay", shiv, f"{mixnet.url}/node", *relay_node_args(NODE_RELAY_MESSAGES)
+    )
+    started.callback(node.stop)
+    results = asyncio.run(relay(mixnet.url, node.contact, node.proc.pid))
+    node.stop()
+    return results
+
+
 def sealed_suite() -> dict:
     import asyncio
     import tempfile
@@ -469,14 +488,7 @@ def sealed_suite() -> dict:
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as started:
         tmp = Path(tmp)
         shiv = tmp / "shiv"
-        mixnet = MixnetProcess(tmp / "mixnet", shiv, delay="zero")
-        started.callback(mixnet.stop)
-        node = NodeProcess(
-            tmp / "relay", shiv, f"{mixnet.url}/node", *relay_node_args(NODE_RELAY_MESSAGES)
-        )
-        started.callback(node.stop)
-        results.update(asyncio.run(relay(mixnet.url, node.contact, node.proc.pid)))
-        node.stop()
+        results.update(_relay_at_zero_delay(tmp, shiv, started))
         paced = MixnetProcess(tmp / "paced", shiv, delay="nym")
         started.callback(paced.stop)
         results["relay_nym_msgs_per_s"] = {}
@@ -569,12 +581,7 @@ def node_suite() -> dict:
         shiv = tmp / "shiv"
         mixnet = MixnetProcess(tmp / "mixnet", shiv, delay="zero")
         started.callback(mixnet.stop)
-        node = NodeProcess(
-            tmp / "relay", shiv, f"{mixnet.url}/node", *relay_node_args(NODE_RELAY_MESSAGES)
-        )
-        started.callback(node.stop)
-        results = asyncio.run(relay(mixnet.url, node.contact, node.proc.pid))
-        node.stop()
+        results = _relay_at_zero_delay(tmp, shiv, started, mixnet)
         data = tmp / "big"
         data.mkdir(mode=0o700)
         node_secret = keystore.create(data, NodeProcess.PASSWORD).secret_bytes()
