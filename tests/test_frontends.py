@@ -13,7 +13,7 @@ import pytest
 from inprocess import InProcessMixnet, InProcessTransport, run, until
 from nodeclient import Client
 from procs import DIST, NodeProcess, clean_env
-from test_node_ops import fake_nym_client
+from test_node_ops import supervised_node
 
 from nymchat import _native
 from nymchat.client.nodelink import NodeRefused
@@ -511,17 +511,7 @@ def test_a_node_on_one_frontend_warns_once_that_messages_are_not_sealed(
 
 
 def test_supervised_frontends_have_their_ids_and_ports_and_each_answers(shiv_root, tmp_path):
-    fake, port = fake_nym_client(tmp_path, shiv_root)
-    node = NodeProcess(
-        tmp_path / "node",
-        shiv_root,
-        f"ws://127.0.0.1:{port}/node",
-        "--nym-client-bin",
-        fake,
-        "--nym-id",
-        "front",
-        frontends=1,
-    )
+    node, port = supervised_node(tmp_path, shiv_root, "front")
     try:
         assert sorted((tmp_path / "init-calls").read_text().splitlines()) == [
             f"init --id front --port {port}",

@@ -135,9 +135,9 @@ exit 3
     return str(fake), port
 
 
-def test_supervised_nym_client_is_started_and_restarted(shiv_root, tmp_path):
-    """The node initialises its nym-clients once, runs them, restarts one when it dies, and
-    reconnects."""
+def supervised_node(tmp_path, shiv_root, nym_id: str, *args: str) -> tuple[NodeProcess, int]:
+    """A node that starts and supervises its nym-clients (the stand-in above, --frontends
+    2 by default) from one --nym URL; returns it and its first nym-client's port."""
     fake, port = fake_nym_client(tmp_path, shiv_root)
     node = NodeProcess(
         tmp_path / "node",
@@ -146,11 +146,17 @@ def test_supervised_nym_client_is_started_and_restarted(shiv_root, tmp_path):
         "--nym-client-bin",
         fake,
         "--nym-id",
-        "nymchat-node",
-        "--pow-difficulty",
-        "0",
-        frontends=1,  # one --nym: the node runs --frontends (2) nym-clients from its port
+        nym_id,
+        *args,
+        frontends=1,  # one --nym: the node runs its --frontends nym-clients from its port
     )
+    return node, port
+
+
+def test_supervised_nym_client_is_started_and_restarted(shiv_root, tmp_path):
+    """The node initialises its nym-clients once, runs them, restarts one when it dies, and
+    reconnects."""
+    node, port = supervised_node(tmp_path, shiv_root, "nymchat-node", "--pow-difficulty", "0")
     try:
         assert sorted((tmp_path / "init-calls").read_text().splitlines()) == [
             f"init --id nymchat-node --port {port}",
@@ -178,17 +184,7 @@ def test_supervised_nym_client_is_started_and_restarted(shiv_root, tmp_path):
 
 
 def test_the_supervised_nym_client_never_sees_the_node_password(shiv_root, tmp_path):
-    fake, port = fake_nym_client(tmp_path, shiv_root)
-    node = NodeProcess(
-        tmp_path / "node",
-        shiv_root,
-        f"ws://127.0.0.1:{port}/node",
-        "--nym-client-bin",
-        fake,
-        "--nym-id",
-        "nymchat-node",
-        frontends=1,
-    )
+    node, _ = supervised_node(tmp_path, shiv_root, "nymchat-node")
     node.stop()
     for step in ("init", "run"):
         env = (tmp_path / f"env-{step}").read_text()
