@@ -98,8 +98,7 @@ class Intake:
             contact = self.contacts.get(sender)
             if sealed.keys is not None:
                 contact = self._pin(sender, contact, sealed.keys)
-            if contact is None:
-                raise NymchatError(f"a message from unknown {sender} does not open a session")
+            assert contact is not None  # `_check_certificate` refused a stranger without keys
             olm = sealed.session_message
             inner = messages.decode_inner(self.sessions.decrypt(sender, contact, olm))
             if (inner.sender, inner.recipient, inner.node, inner.message_id) != (
