@@ -43,10 +43,14 @@ class Kind(enum.IntEnum):
     UNREGISTER = 0x09
     SET_ACCESS = 0x0A
     CERTIFY = 0x0B
+    PUBLISH_KEY_PACKAGES = 0x0C
+    LEAVE_GROUP = 0x0D
     # anonymous requests: no requester, no signature, through another frontend
     SEALED_SEND = 0x21
     LOOKUP = 0x22
     FRONTENDS = 0x23
+    CLAIM_KEY_PACKAGE = 0x24
+    GROUP_POST = 0x25
     CHALLENGE = 0x41
     REGISTERED = 0x42
     BUNDLE = 0x43
@@ -61,8 +65,14 @@ class Kind(enum.IntEnum):
     ACCESS_SET = 0x4C
     CERTIFIED = 0x4D
     ERROR = 0x4F
+    KEY_PACKAGES_PUBLISHED = 0x50
+    KEY_PACKAGE = 0x51
+    POSTED = 0x52
+    LEFT_GROUP = 0x53
     DELIVER = 0x81
     KEYS_LOW = 0x82
+    GROUP_DELIVER = 0x83
+    KEY_PACKAGES_LOW = 0x84
 
     @property
     def is_request(self) -> bool:
@@ -94,6 +104,16 @@ class ErrorCode(enum.IntEnum):
     KEYS_FULL = 13
     BUSY = 14
     FORBIDDEN = 15  # the recipient takes no sealed sends from strangers
+    EPOCH_CONFLICT = 16  # a commit for an epoch the group has left: another commit won
+
+
+class GroupPost(enum.IntEnum):
+    """What a group log entry carries (docs/PROTOCOL.md, groups)."""
+
+    APPLICATION = 1  # an MLS application message: a member's text
+    PROPOSAL = 2  # an MLS proposal (a member leaving), committed by another member
+    COMMIT = 3  # an MLS commit: the group's next epoch
+    WELCOME = 4  # an MLS Welcome, for the members a commit adds only
 
 
 # --- field types ----------------------------------------------------------------------
@@ -264,6 +284,16 @@ class Bundle:
     fallback: OneTimeKey
 
 
+@dataclass(frozen=True, slots=True)
+class NewMember:
+    """A member a commit adds: their welcome is a sealed send to them, so it needs their
+    access key or the work their policy for strangers asks (`pow.send`, the post's id)."""
+
+    username: str
+    access_key: bytes | None
+    proof_of_work: int
+
+
 ONE_TIME_KEY = Record(OneTimeKey, [("key_id", U64), ("key", KEY), ("signature", B64)])
 BUNDLE = Record(
     Bundle,
@@ -276,6 +306,11 @@ BUNDLE = Record(
         ("fallback", ONE_TIME_KEY),
     ],
 )
+
+NEW_MEMBER = Record(
+    NewMember, [("username", NAME), ("access_key", Optional(B32)), ("proof_of_work", U64)]
+)
+MAX_KEY_PACKAGE = 16 << 10
 
 BODIES: dict[Kind, list[tuple[str, Field[Any]]]] = {
     Kind.REGISTER_BEGIN: [("username", NAME), ("bundle", BUNDLE)],
@@ -298,6 +333,11 @@ BODIES: dict[Kind, list[tuple[str, Field[Any]]]] = {
     Kind.UNREGISTER: [("username", NAME)],
     Kind.SET_ACCESS: [("access_verifier", B32), ("strangers", U8)],
     Kind.CERTIFY: [("username", NAME)],  # the account's own: the node keeps names hashed
+    Kind.PUBLISH_KEY_PACKAGES: [
+        ("key_packages", ListOf(_Bytes(U32, MAX_KEY_PACKAGE), 100)),
+        ("last_resort", Optional(_Bytes(U32, MAX_KEY_PACKAGE))),
+    ],
+    Kind.LEAVE_GROUP: [("group_id", B32)],
     Kind.SEALED_SEND: [
         ("recipient", NAME),
         ("message_id", B16),
@@ -307,6 +347,19 @@ BODIES: dict[Kind, list[tuple[str, Field[Any]]]] = {
     ],
     Kind.LOOKUP: [("username", NAME), ("proof_of_work", U64)],
     Kind.FRONTENDS: [],
+    Kind.CLAIM_KEY_PACKAGE: [("username", NAME), ("proof_of_work", U64)],
+    Kind.GROUP_POST: [
+        ("group_id", B32),
+        ("epoch", U64),  # the epoch the payload belongs to (a commit's: the one it leaves)
+        ("message_id", B16),
+        ("post", U8),  # GroupPost, never WELCOME
+        ("access_key", B32),  # the group's access key of `epoch` (docs/PROTOCOL.md)
+        ("next_verifier", Optional(B32)),  # a commit's: the verifier of epoch + 1
+        ("add", ListOf(NEW_MEMBER)),  # a commit's
+        ("remove", ListOf(NAME)),  # a commit's
+        ("welcome", Optional(BLOB)),  # a commit's, when it adds
+        ("payload", BLOB),
+    ],
     Kind.CHALLENGE: [("challenge", B32), ("difficulty", U8), ("expires", U64)],
     Kind.REGISTERED: [("username", NAME)],
     Kind.BUNDLE: [
@@ -326,8 +379,25 @@ BODIES: dict[Kind, list[tuple[str, Field[Any]]]] = {
     Kind.ACCESS_SET: [],
     Kind.CERTIFIED: [("certificate", BLOB)],
     Kind.ERROR: [("code", U16), ("detail", TEXT)],
+    Kind.KEY_PACKAGES_PUBLISHED: [("key_packages_left", U32)],
+    Kind.KEY_PACKAGE: [
+        ("username", NAME),
+        ("identity", B32),
+        ("key_package", _Bytes(U32, MAX_KEY_PACKAGE)),
+    ],
+    Kind.POSTED: [("message_id", B16), ("epoch", U64)],  # the group's epoch now
+    Kind.LEFT_GROUP: [],
     Kind.DELIVER: [("message_id", B16), ("sent", U64), ("payload", BLOB)],
     Kind.KEYS_LOW: [("one_time_keys_left", U32)],
+    Kind.GROUP_DELIVER: [
+        ("message_id", B16),
+        ("group_id", B32),
+        ("epoch", U64),
+        ("post", U8),  # GroupPost
+        ("sent", U64),  # when the node took it, ms
+        ("payload", BLOB),
+    ],
+    Kind.KEY_PACKAGES_LOW: [("key_packages_left", U32)],
 }
 
 
