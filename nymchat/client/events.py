@@ -33,6 +33,7 @@ class MessageReceived:
     text: str
     verified: bool
     key_changed: bool
+    group: str | None = None  # a group message: `sender` is the member who wrote it
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,35 @@ class DirectChanged:
     change: DirectChange
     by_peer: bool = False  # their doing, not ours
     reason: str | None = None  # what failed
+
+
+@dataclass(frozen=True)
+class GroupChanged:
+    """A commit in `group` was applied: members `added` and `removed` by `by`."""
+
+    group: str
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    by: str | None
+    epoch: int
+
+
+@dataclass(frozen=True)
+class GroupJoined:
+    group: str
+    by: str | None
+
+
+@dataclass(frozen=True)
+class GroupRemoved:
+    group: str
+
+
+@dataclass(frozen=True)
+class GroupSplit:
+    """A commit in `group` could not be applied: the group may have split."""
+
+    group: str
 
 
 @dataclass(frozen=True)
@@ -177,6 +207,10 @@ Event = (
     | MessageUnreadable
     | SessionReset
     | DirectChanged
+    | GroupChanged
+    | GroupJoined
+    | GroupRemoved
+    | GroupSplit
     | NodeUnreachable
     | NodeReachable
     | NymClientLost

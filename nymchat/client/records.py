@@ -101,6 +101,7 @@ class Message:
     status: Status = Status.DELIVERED
     reason: str | None = None  # why it failed
     shown: bool = True  # an incoming message the user has seen
+    author: str | None = None  # a group's incoming message: the member who wrote it
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "Message":
@@ -131,6 +132,30 @@ class Message:
         if self.direction is Direction.IN:
             record["shown"] = self.shown
         return record
+
+
+class MemberTrust(enum.StrEnum):
+    YOU = "you"
+    VERIFIED = "verified"
+    PINNED = "pinned"
+    UNCONFIRMED = "unconfirmed"
+    MISMATCH = "mismatch"
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    name: str | None
+    identity: bytes
+    trust: MemberTrust
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    group_id: bytes
+    epoch: int
+    members: tuple[GroupMember, ...]
+    unread: int
 
 
 class DirectStatus(enum.StrEnum):
