@@ -20,6 +20,7 @@ COMMAND_ORDER = [
     "send",
     "inbox",
     "contacts",
+    "group",
     "outbox",
     "keys",
     "backup",
@@ -175,8 +176,8 @@ _MODULE_COMMANDS = {
     ),
     "send": (
         "send one message",
-        "Encrypt a message end to end and relay it through your node; exit 0 once the "
-        "node has accepted it.",
+        "Encrypt a message end to end, to a user or to a group ('#NAME'), and relay it "
+        "through your node; exit 0 once the node has accepted it.",
     ),
     "contacts": (
         "list, show, verify, trust, remove and block contacts; direct mode; strangers",
@@ -186,6 +187,15 @@ _MODULE_COMMANDS = {
         "strangers' messages need (`contacts strangers`). While a "
         "chat or `inbox --follow` runs on the profile, it answers (no passphrase "
         "asked).",
+    ),
+    "group": (
+        "group conversations (MLS): create, add, remove, leave, list, show",
+        "Group conversations, end-to-end encrypted with MLS (RFC 9420): `group create "
+        "NAME MEMBER...`, then `send '#NAME' TEXT`. Members are checked against the keys "
+        "you pinned, like contacts; `group show` gives each one's trust. The node learns "
+        "the group's id, its members' queues and sizes, not its name, its members' names "
+        "or who sends (docs/SECURITY.md). While a chat or daemon runs on the profile, it "
+        "answers (no passphrase asked).",
     ),
     "outbox": (
         "list the messages waiting to be sent; drop one",

@@ -61,11 +61,39 @@ def _direct(event: ev.DirectChanged) -> str | None:
     return None  # our own doing: the command that did it says so
 
 
+def speaker(message: ev.MessageReceived) -> str:
+    """Who said a received message: "bob", or "#team bob" in a group."""
+    return message.sender if message.group is None else f"#{message.group} {message.sender}"
+
+
+def _group_changed(event: ev.GroupChanged) -> str | None:
+    """A change of members; a key update alone is not worth a line."""
+    done = [
+        f"{verb} {', '.join(who)}"
+        for verb, who in (("added", event.added), ("removed", event.removed))
+        if who
+    ]
+    if not done:
+        return None
+    return f"#{event.group}: {event.by or 'a member'} {' and '.join(done)}"
+
+
 def sentence(event: ev.Event) -> str | None:
     """What to tell the person about `event`, or None."""
     match event:
         case ev.DirectChanged():
             return _direct(event)
+        case ev.GroupChanged():
+            return _group_changed(event)
+        case ev.GroupJoined(group=group, by=by):
+            return (
+                f"{by or 'a member'} added you to #{group}: `nymchat group show {group}` "
+                f"(/members #{group}) lists who is in it, /msg #{group} writes to it"
+            )
+        case ev.GroupRemoved(group=group):
+            return f"you were removed from #{group}: what is said there no longer reaches you"
+        case ev.GroupSplit(group=group):
+            return f"a commit in #{group} could not be applied: the group may have split"
         case ev.OutboxNotSent(peer=peer, reason=reason, for_good=True):
             return f"a message to {peer} failed: {reason}; it will not be sent"
         case ev.OutboxNotSent(peer=peer, reason=reason):

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from nymchat.client import access, vocabulary
+from nymchat.client import access, ops, vocabulary
 from nymchat.client import events as ev
 from nymchat.client.engine import Engine
 from nymchat.client.events import MessageReceived
@@ -21,13 +21,21 @@ from nymchat.client.records import Direction, Message
 from nymchat.commands.safety import describe
 from nymchat.errors import NymchatError
 from nymchat.protocol import names
-from nymchat.sentences import DIRECT_DONE, direct_words, sentence
+from nymchat.sentences import DIRECT_DONE, direct_words, sentence, speaker
 
 log = logging.getLogger(__name__)
 
 COMMANDS = {  # command: (usage, what it does)
-    "/msg": ("/msg NAME [text]", "switch to (or start) a conversation, and say something"),
-    "/contacts": ("/contacts", "your contacts and unread messages"),
+    "/msg": (
+        "/msg NAME|#GROUP [text]",
+        "switch to (or start) a conversation, with a contact or a group, and say something",
+    ),
+    "/contacts": ("/contacts", "your contacts, your groups and unread messages"),
+    "/group": (
+        "/group create|add|remove|leave #GROUP [NAME...]",
+        "create a group with members, add or remove members, leave it",
+    ),
+    "/members": ("/members [#GROUP]", "a group's members and how far each is trusted"),
     "/verify": ("/verify NAME [mark]", "the safety number to compare; 'mark' when it matched"),
     "/trust": (
         "/trust NAME NUMBER",
@@ -50,6 +58,7 @@ HELP = "\n".join(
     f"{usage:<{max(len(u) for u, _ in COMMANDS.values())}}  {what}"
     for usage, what in COMMANDS.values()
 )
+GROUP_ACTIONS = {"create": "created", "add": "added to", "remove": "removed from"}
 HISTORY_DEFAULT, HISTORY_MAX = 20, 1000
 SHOWN_ON_SWITCH = 5  # messages shown on switching to a conversation, or every unread one
 BEFORE_UNREAD = 3  # and so many before the first unread one
@@ -59,9 +68,10 @@ STATUS_WIDTH = 60
 @dataclass(frozen=True)
 class Event:
     """Something to show: `kind` is message, history, sent, delivered, notice, error,
-    contacts or info; `data` carries the fields (all JSON-friendly). An outgoing message
-    (sent, delivered, history from "you") carries its `id` and `status` (queued, accepted,
-    delivered, failed, with `reason`) and comes again each time its status moves on.
+    contacts, members (a group's, as `group.show` gives it) or info; `data` carries the
+    fields (all JSON-friendly). An outgoing message (sent, delivered, history from "you")
+    carries its `id` and `status` (queued, accepted, delivered, failed, with `reason`)
+    and comes again each time its status moves on.
     Messages carry the API's fields too (`nymchat.client.vocabulary`: an arriving one is
     its message_received event, a stored one has `message_id` and `time_ms`); `time` is
     the clock shown ("12:00"), not ISO 8601 as in the API."""
@@ -176,10 +186,22 @@ class ChatSession:
                                 "direct": direct_words(self.engine.direct_status(c.username)),
                             }
                             for c in self.engine.contact_list()
-                        ]
+                        ],
+                        "groups": [
+                            {
+                                "name": f"#{g.name}",
+                                "members": len(g.members),
+                                "unread": self.unread[f"#{g.name}"],
+                            }
+                            for g in self.engine.groups()
+                        ],
                     },
                 )
             )
+        elif command == "/group" and args and args[0] in (*GROUP_ACTIONS, "leave"):
+            self._group(args[0], args[1:])
+        elif command == "/members" and len(args) <= 1:
+            self._members(args[0] if args else self.current)
         elif command == "/verify" and args:
             contact = self.engine.known(args[0])
             if args[1:] == ["mark"]:
@@ -233,6 +255,42 @@ class ChatSession:
             raise NymchatError(f"{command}: unknown or incomplete command (/help lists them)")
         return True
 
+    def _group(self, action: str, args: list[str]) -> None:
+        """`/group ACTION #GROUP [NAME...]`: checked here, done off the input path."""
+        if not args or (action in ("add", "remove") and len(args) < 2):
+            raise NymchatError(f"{COMMANDS['/group'][0]}: which group, and who?")
+        if action == "leave" and len(args) > 1:
+            raise NymchatError("/group leave #GROUP: leave one group at a time")
+        name, members = ops.group_name(args[0]), [names.normalize(m) for m in args[1:]]
+        self._spawn(self._group_change(action, name, members), f"/group {action} #{name}")
+
+    async def _group_change(self, action: str, name: str, members: list[str]) -> None:
+        if action == "leave":
+            await self.engine.group_leave(name)
+            self._node_answered()
+            self.unread.pop(f"#{name}", None)
+            if self.current == f"#{name}":
+                self.current = None
+            self.emit(Event("notice", {"text": f"left #{name}", "group": name}))
+            return
+        change = {
+            "create": self.engine.group_create,
+            "add": self.engine.group_add,
+            "remove": self.engine.group_remove,
+        }[action]
+        group = await change(name, members)
+        self._node_answered()
+        who = f"{', '.join(members)} " if members and action != "create" else ""
+        self.emit(Event("notice", {"text": f"{who}{GROUP_ACTIONS[action]} #{group.name}"}))
+        self._members(f"#{group.name}")
+        if action == "create":
+            self._switch(f"#{group.name}")
+
+    def _members(self, name: str | None) -> None:
+        if name is None or not name.startswith("#"):
+            raise NymchatError("/members #GROUP: which group (or /msg #GROUP first)")
+        self.emit(Event("members", ops.group(self.engine.group(ops.group_name(name)))))
+
     def _spawn(self, work, about: str = "") -> None:
         task = asyncio.create_task(self._guarded(work, about))
         self._tasks.add(task)
@@ -264,6 +322,12 @@ class ChatSession:
         )
 
     def _msg(self, name: str, text: str) -> None:
+        if name.startswith("#"):
+            group = self.engine.group(ops.group_name(name))  # NotFound: said as an error
+            self._switch(f"#{group.name}")
+            if text:
+                self._send(f"#{group.name}", text)
+            return
         username = names.normalize(name)
         if username == self.engine.profile.username:
             raise NymchatError(f"{username} is you: /msg someone else")
@@ -294,7 +358,8 @@ class ChatSession:
     def _switch(self, username: str) -> None:
         self.current = username
         unread = self.unread.pop(username, 0)
-        self.emit(Event("info", {"text": f"talking to {username}"}))
+        where = f"in {username}" if username.startswith("#") else f"to {username}"
+        self.emit(Event("info", {"text": f"talking {where}"}))
         self._history(max(SHOWN_ON_SWITCH, unread + BEFORE_UNREAD))
 
     def _history(self, count: int) -> None:
@@ -310,7 +375,8 @@ class ChatSession:
                     Event(
                         "history",
                         {
-                            "from": self.current,
+                            "from": m.author or self.current,
+                            **self._group_of(self.current),
                             "text": m.text,
                             "message_id": m.id.hex(),
                             "time_ms": m.time,
@@ -435,7 +501,17 @@ class ChatSession:
         )
 
     def contact_names(self) -> list[str]:
-        return [c.username for c in self.engine.contact_list()]
+        """What completes at the prompt: contacts, and groups as `#name`."""
+        return [c.username for c in self.engine.contact_list()] + [
+            f"#{g.name}" for g in self.engine.groups()
+        ]
+
+    @staticmethod
+    def _group_of(conversation: str | None) -> dict:
+        """A group conversation's messages carry the group (`group`, no `#`)."""
+        if conversation is None or not conversation.startswith("#"):
+            return {}
+        return {"group": conversation[1:]}
 
     # --- arriving -------------------------------------------------------------------
 
@@ -446,17 +522,19 @@ class ChatSession:
             self.engine.shown(message)
 
     def _arrived(self, message: MessageReceived) -> None:
+        """A message shows in its conversation (a contact's, or a group's `#name`), else
+        counts as unread there."""
+        where = message.sender if message.group is None else f"#{message.group}"
         if self.current is None:
-            self.current = message.sender
-        if message.sender != self.current:
-            self.unread[message.sender] += 1
+            self.current = where
+        if where != self.current:
+            self.unread[where] += 1
             self.emit(
                 Event(
                     "notice",
                     {
-                        "text": f"new message from {message.sender} "
-                        f"({self.unread[message.sender]} unread): "
-                        f"/msg {message.sender}"
+                        "text": f"new message from {speaker(message)} "
+                        f"({self.unread[where]} unread): /msg {where}"
                     },
                 )
             )

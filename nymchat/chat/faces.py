@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nymchat.chat.core import COMMANDS, ChatSession, Event
+from nymchat.commands.group import TRUST
 from nymchat.terminal import block, line
 
 MARKS = {"queued": "queued", "accepted": "accepted by node", "delivered": "delivered"}
@@ -41,7 +42,8 @@ def render(event: Event) -> str:
             if d.get("key_changed")
             else ("verified" if d.get("verified") else "unverified")
         )
-        return f"[{d['time']}] {line(d['from'])}: {block(d['text'])}" + (
+        where = f"#{line(d['group'])} " if d.get("group") else ""
+        return f"[{d['time']}] {where}{line(d['from'])}: {block(d['text'])}" + (
             f"  ({shown})" if event.kind == "message" else ""
         )
     if event.kind in ("history", "sent", "delivered"):
@@ -54,7 +56,16 @@ def render(event: Event) -> str:
             + (f"  [{c['direct']}]" if c.get("direct") else "")
             for c in d["contacts"]
         ]
+        rows += [
+            f"  {line(g['name']):<24} {g['members']} members"
+            + (f"  {g['unread']} unread" if g["unread"] else "")
+            for g in d.get("groups", [])
+        ]
         return "\n".join(rows) or "  no contacts yet: /msg NAME"
+    if event.kind == "members":
+        return f"#{line(d['name'])}, epoch {d['epoch']}:\n" + "\n".join(
+            f"  {line(m['name'] or '(no name)'):<24} {TRUST[m['trust']]}" for m in d["members"]
+        )
     if event.kind == "info":  # this program's own lines (help), with contact names in them
         return "\n".join(line(part) for part in d["text"].split("\n"))
     return {"error": "! ", "notice": "* "}[event.kind] + line(d["text"])

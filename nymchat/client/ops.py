@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from nymchat.client import access, vocabulary
 from nymchat.client.directpaths import ACTIONS
 from nymchat.client.engine import Engine
-from nymchat.client.records import Contact
+from nymchat.client.records import Contact, Group
 from nymchat.client.vocabulary import JsonObject
 from nymchat.errors import KeystoreError, UsageError
 from nymchat.identity import fingerprint
@@ -19,7 +19,7 @@ from nymchat.protocol import names
 from nymchat.sentences import direct_words
 
 PREVIEW = 80  # characters of a waiting message's text in `outbox`
-_TYPES = {str: "a string", int: "an integer", bool: "true or false"}
+_TYPES = {str: "a string", int: "an integer", bool: "true or false", list: "a list of names"}
 
 
 class UnknownMethod(UsageError):
@@ -49,16 +49,75 @@ def safety(engine: Engine, contact: Contact) -> JsonObject:
     }
 
 
+def conversation(name: str) -> str:
+    """A conversation as the user names it: a username, or a group as `#name`."""
+    if name.startswith("#"):
+        return "#" + names.normalize(name[1:])
+    return names.normalize(name)
+
+
+def group_name(name: str) -> str:
+    """A group's name, given with or without its `#`."""
+    return names.normalize(name.removeprefix("#"))
+
+
+def group(g: Group) -> JsonObject:
+    """A group as `group.show` gives it: members with their trust (`you`, `verified`,
+    `pinned`, `unconfirmed`, `mismatch`; `name` null when the group named none)."""
+    return {
+        "name": g.name,
+        "group_id": g.group_id.hex(),
+        "epoch": g.epoch,
+        "unread": g.unread,
+        "members": [
+            {"name": m.name, "identity": m.identity.hex(), "trust": m.trust.value}
+            for m in g.members
+        ],
+    }
+
+
+def _members(params: JsonObject) -> list[str]:
+    return [names.normalize(name) for name in params.get("members", [])]
+
+
+async def _group_create(engine: Engine, params: JsonObject) -> JsonObject:
+    return {"group": group(await engine.group_create(group_name(params["name"]), _members(params)))}
+
+
+async def _group_add(engine: Engine, params: JsonObject) -> JsonObject:
+    return {"group": group(await engine.group_add(group_name(params["name"]), _members(params)))}
+
+
+async def _group_remove(engine: Engine, params: JsonObject) -> JsonObject:
+    removed = await engine.group_remove(group_name(params["name"]), _members(params))
+    return {"group": group(removed)}
+
+
+async def _group_leave(engine: Engine, params: JsonObject) -> JsonObject:
+    name = group_name(params["name"])
+    await engine.group_leave(name)
+    return {"left": name}
+
+
+async def _group_list(engine: Engine, params: JsonObject) -> JsonObject:
+    return {"groups": [group(g) for g in engine.groups()]}
+
+
+async def _group_show(engine: Engine, params: JsonObject) -> JsonObject:
+    return {"group": group(engine.group(group_name(params["name"])))}
+
+
 async def _send(engine: Engine, params: JsonObject) -> JsonObject:
+    to = conversation(params["to"])
     if params.get("wait", True):
-        message_id = await engine.send(params["to"], params["text"])
+        message_id = await engine.send(to, params["text"])
     else:  # stored; a serving process sends it at once, else the next command that connects
-        message_id = engine.queue(params["to"], params["text"])
+        message_id = engine.queue(to, params["text"])
         if engine.online:
             engine.flush_soon()
     message = engine.message(message_id)
     status = message.status.value if message is not None else "queued"
-    return {"message_id": message_id.hex(), "to": names.normalize(params["to"]), "status": status}
+    return {"message_id": message_id.hex(), "to": to, "status": status}
 
 
 async def _lookup(engine: Engine, params: JsonObject) -> JsonObject:
@@ -107,10 +166,15 @@ async def _contacts(engine: Engine, params: JsonObject) -> JsonObject:
 
 
 async def _history(engine: Engine, params: JsonObject) -> JsonObject:
-    contact = engine.known(params["name"])
+    """A contact's conversation, or a group's (`#name`)."""
+    name = params["name"]
+    if name.startswith("#"):
+        username = "#" + engine.group(group_name(name)).name
+    else:
+        username = engine.known(name).username
     last = max(0, params.get("last", 50))
-    history = [vocabulary.message(m) for m in engine.history(contact.username, last)]
-    return {"username": contact.username, "messages": history}
+    history = [vocabulary.message(m) for m in engine.history(username, last)]
+    return {"username": username, "messages": history}
 
 
 async def _show(engine: Engine, params: JsonObject) -> JsonObject:
@@ -204,6 +268,7 @@ class Method:
 
 
 NAME: dict[str, type] = {"name": str}
+MEMBERS: dict[str, type] = {"name": str, "members": list}
 METHODS = {
     # A send with `wait` false is only stored: the next command that connects sends it.
     "send": Method(
@@ -223,6 +288,12 @@ METHODS = {
     ),
     "history": Method(_history, NAME, {"last": int}),
     **{f"direct.{action}": Method(_direct(action), NAME, node=True) for action in ACTIONS},
+    "group.create": Method(_group_create, NAME, {"members": list}, node=True),
+    "group.add": Method(_group_add, MEMBERS, node=True),
+    "group.remove": Method(_group_remove, MEMBERS, node=True),
+    "group.leave": Method(_group_leave, NAME, node=True),
+    "group.list": Method(_group_list),
+    "group.show": Method(_group_show, NAME),
     "outbox.list": Method(_outbox),
     "outbox.drop": Method(_drop, {"id": str}),
     "inbox": Method(_inbox),
@@ -243,7 +314,9 @@ def check(method: str, params: JsonObject) -> Method:
         raise BadParams(f"{method}: {missing[0]!r} is missing")
     for name, value in params.items():
         kind = known.params.get(name) or known.optional[name]
-        if type(value) is not kind:  # exactly: a bool is not an int here
+        if type(value) is not kind or (  # exactly: a bool is not an int here
+            kind is list and not all(type(item) is str for item in value)
+        ):
             raise BadParams(f"{method}: {name!r} is not {_TYPES[kind]}")
     return known
 
@@ -255,7 +328,18 @@ async def call(engine: Engine, method: str, params: JsonObject) -> JsonObject:
     try:
         return await known.run(engine, params)
     except names.InvalidName as e:
-        raise UsageError(f"'{params.get('name', params.get('to'))}': {e}") from None
+        given = params.get("name", params.get("to"))
+        if "members" in params:  # which of them (or the group's name) is not valid
+            given = next((n for n in [given, *params["members"]] if not _valid(n)), given)
+        raise UsageError(f"'{given}': {e}") from None
+
+
+def _valid(name: str) -> bool:
+    try:
+        names.normalize(name.removeprefix("#"))
+    except names.InvalidName:
+        return False
+    return True
 
 
 def needs_node(method: str, params: JsonObject) -> bool:

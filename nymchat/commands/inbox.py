@@ -10,7 +10,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json",
         action="store_true",
-        help="one JSON object per message, as the API's message_received event (docs/API.md)",
+        help="one JSON object per message, as the API's message_received event (docs/API.md; "
+        "a group's message has `group`)",
     )
     parser.add_argument(
         "--wait",
@@ -72,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
             )
         else:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(message["sent_ms"] / 1000))
+            if message.get("group") is not None:  # `group show` says how far each is trusted
+                who = f"#{line(message['group'])} {line(message['sender'])}"
+                print(f"[{when}] {who}: {block(message['text'])}", flush=True)
+                return
             mark = "verified" if message["verified"] else "not verified"
             if message["key_changed"]:
                 mark = "KEY CHANGED"

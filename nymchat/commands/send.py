@@ -6,7 +6,7 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", help="the recipient's username")
+    parser.add_argument("name", help="the recipient's username, or a group as '#NAME'")
     parser.add_argument("text", help="the message, or - to read it from standard input")
     parser.add_argument("--nym", metavar="URL", help="your nym-client (default: the last used)")
     parser.add_argument(
@@ -36,7 +36,7 @@ def _read_stdin() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nymchat.client.ops import perform
+    from nymchat.client.ops import conversation, perform
     from nymchat.errors import UsageError
     from nymchat.protocol import names
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if not text.strip():
         raise UsageError("the message is empty")
     try:
-        username = names.normalize(args.name)
+        username = conversation(args.name)
     except names.InvalidName as e:
         raise UsageError(f"'{args.name}': {e}") from None
 
