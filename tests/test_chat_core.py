@@ -12,10 +12,20 @@ import pytest
 from nymchat.chat import core
 from nymchat.chat.core import ChatSession, Event, clock, status_line
 from nymchat.chat.faces import Screen, logs_off_screen, render
-from nymchat.client.events import DirectChange, DirectChanged, EventBus, Status, StatusChanged
+from nymchat.client.events import (
+    DirectChange,
+    DirectChanged,
+    EventBus,
+    GroupChanged,
+    GroupJoined,
+    GroupSplit,
+    MessageReceived,
+    Status,
+    StatusChanged,
+)
 from nymchat.client.nodelink import NodeSilent
-from nymchat.client.records import Contact, Message
-from nymchat.errors import NymchatError
+from nymchat.client.records import Contact, Group, GroupMember, MemberTrust, Message
+from nymchat.errors import NotFound, NymchatError
 
 NOW = 1_790_000_000.0  # seconds
 
@@ -60,6 +70,8 @@ class Engine:
         self.events = EventBus()
         self.retried = False  # the engine was asked to retry the node now
         self.requests: list[str] = []
+        self.delivered: list[str] = []  # to whom `deliver` sent
+        self.teams: dict[str, Group] = {}
 
     def retry_node(self):
         self.retried = True
@@ -115,6 +127,7 @@ class Engine:
 
     async def deliver(self, to, message_id, text):
         await self._node("send")
+        self.delivered.append(to)
         self.status(message_id, "accepted")
 
     def status(self, message_id, status, reason=None):
@@ -135,6 +148,36 @@ class Engine:
 
     def direct_status(self, username):
         return None
+
+    def groups(self):
+        return list(self.teams.values())
+
+    def group(self, name):
+        if name not in self.teams:
+            raise NotFound(f"no group #{name}")
+        return self.teams[name]
+
+    def _members(self, names, trust=MemberTrust.PINNED):
+        return tuple(GroupMember(n, bytes(32), trust) for n in names)
+
+    async def group_create(self, name, members):
+        await self._node("group_create")
+        you = GroupMember("alice", bytes(32), MemberTrust.YOU)
+        self.teams[name] = Group(name, bytes(32), 1, (you, *self._members(members)), 0)
+        return self.teams[name]
+
+    async def group_add(self, name, members):
+        await self._node("group_add")
+        group = self.group(name)
+        group = Group(
+            name, group.group_id, group.epoch + 1, group.members + self._members(members), 0
+        )
+        self.teams[name] = group
+        return group
+
+    async def group_leave(self, name):
+        await self._node("group_leave")
+        del self.teams[name]
 
 
 def said(store, contact, direction, text, when=NOW):
@@ -412,3 +455,143 @@ def test_under_the_terminal_face_log_lines_go_to_a_private_file_or_nowhere(tmp_p
         assert "lost the nym-client" in (tmp_path / "chat.log").read_text()
     else:
         assert not (tmp_path / "chat.log").exists()
+
+
+# --- groups ------------------------------------------------------------------------------
+
+
+def team(engine, *members):
+    you = GroupMember("alice", bytes(32), MemberTrust.YOU)
+    engine.teams["team"] = Group("team", bytes(32), 3, (you, *members), 0)
+
+
+@in_loop
+async def test_a_group_created_in_chat_shows_its_members_and_becomes_the_conversation(chat):
+    session, engine, events = chat
+    session.handle("/group create #Team bob carol")  # the prompt is not held
+    assert engine.requests == [] and session.current is None
+    await asyncio.sleep(0.01)
+    assert engine.requests == ["group_create"]
+    assert [e.kind for e in events[:2]] == ["notice", "members"]
+    assert events[0].data["text"] == "created #team"
+    assert [m["name"] for m in events[1].data["members"]] == ["alice", "bob", "carol"]
+    assert session.current == "#team"
+    session.handle("/group add #team dave")
+    await asyncio.sleep(0.01)
+    assert any(e.data.get("text") == "dave added to #team" for e in events)
+    assert [m["name"] for m in events[-1].data["members"]][-1] == "dave"
+
+
+@in_loop
+async def test_what_is_typed_in_a_group_goes_to_its_hash_name(chat):
+    session, engine, events = chat
+    team(engine)
+    session.handle("/msg #TEAM hello all")
+    await asyncio.sleep(0.01)
+    assert session.current == "#team" and engine.delivered == ["#team"]
+    assert render(events[-1]).endswith("you -> #team: hello all  [accepted by node]")
+
+
+def test_a_group_message_elsewhere_is_unread_in_the_group_and_shown_on_switching(chat):
+    session, engine, events = chat
+    team(engine, GroupMember("carol", bytes(32), MemberTrust.VERIFIED))
+    session.current = "bob"
+    session._arrived(
+        MessageReceived("carol", b"\x07" * 16, int(NOW * 1000), "hi", True, False, "team")
+    )
+    assert events[-1].data["text"] == "new message from #team carol (1 unread): /msg #team"
+    assert "unread: #team 1" in session.status()
+    session.handle("/contacts")
+    assert render(events[-1]).splitlines()[-1].split() == ["#team", "2", "members", "1", "unread"]
+    engine.store.records.append(
+        (
+            "#team",
+            {
+                "direction": "in",
+                "from": "#team",
+                "text": "hi",
+                "time": NOW * 1000,
+                "id": "07" * 16,
+            },
+        )
+    )
+    engine.history = lambda name, count: [
+        Message(**{**vars(m), "author": "carol"}) for m in engine.store.history(name, count)
+    ]
+    session.handle("/msg #team")
+    assert session.unread["#team"] == 0
+    assert events[-2].data["text"] == "talking in #team"
+    assert render(events[-1]) == f"[{clock(NOW * 1000, NOW * 1000)}] #team carol: hi"
+
+
+def test_a_group_message_in_the_current_group_shows_group_and_author(chat):
+    session, _, events = chat
+    session.current = "#team"
+    session._arrived(
+        MessageReceived("carol", b"\x07" * 16, int(NOW * 1000), "yo", True, False, "team")
+    )
+    assert events[-1].kind == "message" and events[-1].data["group"] == "team"
+    assert render(events[-1]).endswith("] #team carol: yo  (verified)")
+
+
+def test_members_say_how_far_each_is_trusted(chat):
+    session, engine, events = chat
+    team(
+        engine,
+        GroupMember("bob", bytes(32), MemberTrust.MISMATCH),
+        GroupMember(None, bytes(32), MemberTrust.UNCONFIRMED),
+    )
+    session.handle("/members #team")
+    rows = render(events[-1]).splitlines()
+    assert rows[0] == "#team, epoch 3:"
+    assert rows[1].split() == ["alice", "you"]
+    assert rows[2].split()[:2] == ["bob", "MISMATCH:"]
+    assert rows[3].startswith("  (no name)") and "named by the group only" in rows[3]
+    session.current = "#team"
+    session.handle("/members")
+    assert render(events[-1]).splitlines()[0] == "#team, epoch 3:"
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("/msg #nope", "no group #nope"),
+        ("/members #nope", "no group #nope"),
+        ("/members", "/members #GROUP: which group (or /msg #GROUP first)"),
+        (
+            "/group add #team",
+            "/group create|add|remove|leave #GROUP [NAME...]: which group, and who?",
+        ),
+        ("/group leave #team #other", "/group leave #GROUP: leave one group at a time"),
+        ("/group rename #team", "/group: unknown or incomplete command (/help lists them)"),
+        ("/group create #x", "a username has 3-32 characters"),
+    ],
+)
+def test_a_bad_group_command_is_one_clear_line(chat, typed, said):
+    session, _, events = chat
+    assert session.handle(typed)
+    assert [(e.kind, e.data["text"]) for e in events] == [("error", said)]
+
+
+@in_loop
+async def test_leaving_a_group_ends_its_conversation(chat):
+    session, engine, events = chat
+    team(engine)
+    session.handle("/msg #team")
+    session.handle("/group leave team")
+    await asyncio.sleep(0.01)
+    assert engine.requests == ["group_leave"] and session.current is None
+    assert events[-1].data["text"] == "left #team"
+
+
+def test_group_changes_are_told_in_the_chat_with_the_apis_event(chat):
+    _, engine, events = chat
+    engine.events.emit(GroupJoined("team", "bob"))
+    assert events[-1].kind == "notice" and events[-1].data["type"] == "group_joined"
+    assert events[-1].data["text"].startswith("bob added you to #team")
+    engine.events.emit(GroupChanged("team", ("carol",), ("dave",), "bob", 4))
+    assert events[-1].data["text"] == "#team: bob added carol and removed dave"
+    engine.events.emit(GroupSplit("team"))
+    assert events[-1].data["text"] == (
+        "a commit in #team could not be applied: the group may have split"
+    )

@@ -273,12 +273,7 @@ class ChatSession:
                 self.current = None
             self.emit(Event("notice", {"text": f"left #{name}", "group": name}))
             return
-        change = {
-            "create": self.engine.group_create,
-            "add": self.engine.group_add,
-            "remove": self.engine.group_remove,
-        }[action]
-        group = await change(name, members)
+        group = await getattr(self.engine, f"group_{action}")(name, members)
         self._node_answered()
         who = f"{', '.join(members)} " if members and action != "create" else ""
         self.emit(Event("notice", {"text": f"{who}{GROUP_ACTIONS[action]} #{group.name}"}))
