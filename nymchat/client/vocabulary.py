@@ -31,6 +31,8 @@ def stamp(name: str, ms: int) -> JsonObject:
 
 
 def value(v: object) -> object:
+    if isinstance(v, tuple):  # (an event's names: `GroupChanged.added`)
+        return [value(item) for item in v]
     if isinstance(v, bytes):
         return v.hex()
     if isinstance(v, enum.Enum):
