@@ -132,6 +132,7 @@ def test_a_subscriber_gets_every_event_as_a_notification_until_it_unsubscribes()
         "text": "hi",
         "verified": True,
         "key_changed": False,
+        "group": None,  # a pair's message (a group's names the group)
     }
 
 

@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 "members",
                 nargs=members,
                 metavar="MEMBER",
-                help="a username (looked up and pinned like `lookup` if not a contact)",
+                help="a username (a contact's key must match the one you pinned)",
             )
         if action in NODE_ACTIONS:
             sub.add_argument(
