@@ -66,7 +66,7 @@ def completion_parser() -> argparse.ArgumentParser:
     parser = build_parser()
     for path, sub in _parsers(parser):
         for action in sub._actions:
-            if not action.option_strings and action.dest == "name":
+            if not action.option_strings and action.dest in ("name", "members"):
                 if path[0] not in NEW_NAMES:
                     action.complete = CONTACTS
             elif action.metavar in BY_METAVAR:
