@@ -314,9 +314,8 @@ def check(method: str, params: JsonObject) -> Method:
         raise BadParams(f"{method}: {missing[0]!r} is missing")
     for name, value in params.items():
         kind = known.params.get(name) or known.optional[name]
-        if type(value) is not kind or (  # exactly: a bool is not an int here
-            kind is list and not all(type(item) is str for item in value)
-        ):
+        wrong = type(value) is not kind  # exactly: a bool is not an int here
+        if wrong or (isinstance(value, list) and not all(type(i) is str for i in value)):
             raise BadParams(f"{method}: {name!r} is not {_TYPES[kind]}")
     return known
 
