@@ -87,13 +87,14 @@ def sentence(event: ev.Event) -> str | None:
             return _group_changed(event)
         case ev.GroupJoined(group=group, by=by):
             return (
-                f"{by or 'a member'} added you to #{group}: `nymchat group show {group}` "
-                f"(/members #{group}) lists who is in it, /msg #{group} writes to it"
+                f"{f'{by} added you' if by else 'you were added'} to #{group}: `nymchat "
+                f"group show {group}` (/members #{group}) lists who is in it, /msg #{group} "
+                "writes to it"
             )
         case ev.GroupRemoved(group=group):
             return f"you were removed from #{group}: what is said there no longer reaches you"
-        case ev.GroupSplit(group=group):
-            return f"a commit in #{group} could not be applied: the group may have split"
+        case ev.GroupSplit(group=group, reason=reason):
+            return f"a commit in #{group} could not be applied ({reason}): the group may have split"
         case ev.OutboxNotSent(peer=peer, reason=reason, for_good=True):
             return f"a message to {peer} failed: {reason}; it will not be sent"
         case ev.OutboxNotSent(peer=peer, reason=reason):

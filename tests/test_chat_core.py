@@ -591,7 +591,7 @@ def test_group_changes_are_told_in_the_chat_with_the_apis_event(chat):
     assert events[-1].data["text"].startswith("bob added you to #team")
     engine.events.emit(GroupChanged("team", ("carol",), ("dave",), "bob", 4))
     assert events[-1].data["text"] == "#team: bob added carol and removed dave"
-    engine.events.emit(GroupSplit("team"))
+    engine.events.emit(GroupSplit("team", "no such epoch"))
     assert events[-1].data["text"] == (
-        "a commit in #team could not be applied: the group may have split"
+        "a commit in #team could not be applied (no such epoch): the group may have split"
     )

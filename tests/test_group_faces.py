@@ -161,7 +161,11 @@ def test_group_events_are_notifications_with_their_fields():
     }
     assert [
         vocabulary.event(e)["type"]
-        for e in (GroupJoined("team", "bob"), GroupRemoved("team"), GroupSplit("team"))
+        for e in (
+            GroupJoined("team", "bob"),
+            GroupRemoved("team"),
+            GroupSplit("team", "no such epoch"),
+        )
     ] == ["group_joined", "group_removed", "group_split"]
     received = MessageReceived("bob", b"\x01" * 16, 0, "hi", True, False, "team")
     assert vocabulary.event(received)["group"] == "team"
@@ -176,11 +180,12 @@ def test_the_group_events_in_words():
     assert sentence(GroupJoined("team", "bob")).startswith(
         "bob added you to #team: `nymchat group show team`"
     )
+    assert sentence(GroupJoined("team", None)).startswith("you were added to #team: ")
     assert sentence(GroupRemoved("team")) == (
         "you were removed from #team: what is said there no longer reaches you"
     )
-    assert sentence(GroupSplit("team")) == (
-        "a commit in #team could not be applied: the group may have split"
+    assert sentence(GroupSplit("team", "no such epoch")) == (
+        "a commit in #team could not be applied (no such epoch): the group may have split"
     )
     assert speaker(MessageReceived("bob", b"", 0, "", True, False, "team")) == "#team bob"
     assert speaker(MessageReceived("bob", b"", 0, "", True, False)) == "bob"

@@ -118,6 +118,7 @@ class GroupSplit:
     """A commit in `group` could not be applied: the group may have split."""
 
     group: str
+    reason: str
 
 
 @dataclass(frozen=True)
