@@ -93,7 +93,7 @@ class NotFound(NymchatError):
     kind = "not_found"
     meaning = (
         "No such user on the node, no such contact, no identity or no username in this "
-        "profile, no such waiting message."
+        "profile, no such waiting message, no such group."
     )
     message = "not found"
 
