@@ -153,8 +153,8 @@ _MODULE_COMMANDS = {
         "Run the profile with no screen: take messages in as they come and serve the "
         "JSON-RPC 2.0 API (docs/API.md) on the profile's control socket (mode 0600 in "
         "the home directory), and with --stdio on standard input and output too. "
-        "Methods for everything a face does (send, lookup, contacts, history, direct "
-        "mode, outbox, inbox, status); after `subscribe`, every event arrives as a "
+        "Methods for everything a face does (send, lookup, contacts, groups, history, "
+        "direct mode, outbox, inbox, status); after `subscribe`, every event arrives as a "
         "notification. Meanwhile the one-shot commands go through it (no passphrase "
         "asked). A chat serves the same API while it runs.",
     ),

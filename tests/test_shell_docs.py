@@ -70,6 +70,8 @@ def test_completion_offers_the_contact_names_of_the_running_chat(net, shiv_root,
             "bob"
         ]
         assert complete(*line, "register", "b", env=env) == []  # a new name, not a contact
+        assert complete(*line, "group", "add", "team", "b", env=env) == ["bea", "bob"]
+        assert complete(*line, "group", "create", "team", "bea", "bo", env=env) == ["bob"]
     finally:
         follow.send_signal(signal.SIGTERM)
         follow.wait(timeout=30)
