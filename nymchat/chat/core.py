@@ -362,6 +362,7 @@ class ChatSession:
             self.emit(Event("error", {"text": "no conversation yet: /msg NAME to start one"}))
             return
         said = self.engine.history(self.current, count)
+        group = {"group": self.current[1:]} if self.current.startswith("#") else {}
         if not said:
             self.emit(Event("info", {"text": f"no messages with {self.current} yet"}))
         for m in said:
@@ -371,7 +372,7 @@ class ChatSession:
                         "history",
                         {
                             "from": m.author or self.current,
-                            **self._group_of(self.current),
+                            **group,
                             "text": m.text,
                             "message_id": m.id.hex(),
                             "time_ms": m.time,
@@ -500,13 +501,6 @@ class ChatSession:
         return [c.username for c in self.engine.contact_list()] + [
             f"#{g.name}" for g in self.engine.groups()
         ]
-
-    @staticmethod
-    def _group_of(conversation: str | None) -> dict:
-        """A group conversation's messages carry the group (`group`, no `#`)."""
-        if conversation is None or not conversation.startswith("#"):
-            return {}
-        return {"group": conversation[1:]}
 
     # --- arriving -------------------------------------------------------------------
 
