@@ -1,11 +1,14 @@
 """Groups from the command line, on real processes (dist/nymchat as mixnet, node and three
 people): alice creates a group with bob (her contact) and carol (not), writes to it; the
-others' `inbox` shows it as `#team alice: ...`; `group show` gives each member's trust."""
+others' `inbox` shows it as `#team alice: ...`; `group show` gives each member's trust;
+while bob's chat runs, the group's messages appear in it and `send '#team'` goes through
+it."""
 
 import json
+import subprocess
 
 import pytest
-from procs import User
+from procs import DIST, PASSPHRASE, User, clean_env, wait_until_serving
 
 from nymchat.errors import NotFound
 
@@ -45,3 +48,37 @@ def test_three_people_talk_in_a_group_from_the_command_line(net, shiv_root, tmp_
     missing = carol("group", "show", "nope", "--json", check=False)
     assert missing.returncode == NotFound.exit_code
     assert json.loads(missing.stdout)["error"]["code"] == NotFound.kind
+
+    chat = subprocess.Popen(
+        [str(DIST), "--home", str(bob.home), "chat", "--json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=clean_env(bob.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE),
+    )
+    try:
+        wait_until_serving(bob.home, chat)
+        alice("send", "#team", "in the chat?")
+        said = next_event(chat, "message")
+        assert (said["group"], said["from"], said["text"]) == ("team", "alice", "in the chat?")
+        bob("send", "#team", "through the chat", passphrase="")  # the chat sends it
+        assert next_event(chat, "sent")["to"] == "#team"
+        chat.stdin.write("/members #team\n")
+        chat.stdin.flush()
+        assert trust(next_event(chat, "members"))["bob"] == "you"
+        chat.stdin.write("/quit\n")
+        chat.stdin.flush()
+        assert chat.wait(timeout=30) == 0
+    finally:
+        chat.kill()
+    texts = [m["text"] for m in carol.json("inbox")]
+    assert texts == ["hi all", "in the chat?", "through the chat"]
+
+
+def next_event(chat: subprocess.Popen, kind: str) -> dict:
+    """The chat's next `--json` line of that kind (notices and the like skipped)."""
+    for _ in range(20):
+        event = json.loads(chat.stdout.readline())
+        if event["event"] == kind:
+            return event
+    raise AssertionError(f"no {kind} event")
