@@ -260,3 +260,11 @@ def test_a_group_message_is_one_line_in_inbox_neutralised(monkeypatch, capsys):
     assert cli.main(["inbox", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["group"], shown["sender"], shown["text"]) == ("team", HOSTILE, "hi\x1b[2J")
+
+
+def test_a_groups_conversation_names_the_author_of_each_message(monkeypatch, capsys):
+    said = {"direction": "in", "from": "#team", "author": HOSTILE, "text": "hi", "time_ms": 0}
+    answer = {"username": "#team", "messages": [said]}
+    monkeypatch.setattr(ops, "perform", lambda args, method, params, slow=None: answer)
+    assert cli.main(["contacts", "show", "#team"]) == 0
+    assert capsys.readouterr().out.endswith("] eve\\r\\x1b[2Kalice: hi\n")

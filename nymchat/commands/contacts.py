@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     listing.add_argument("--json", action="store_true", help="print as JSON")
     for name, summary in (
-        ("show", "the conversation with a contact, with delivery marks"),
+        ("show", "the conversation with a contact (or a group: '#NAME'), with delivery marks"),
         ("verify", "show the safety number to compare; --mark when it matches"),
         ("trust", "accept a contact's changed key after checking it"),
         ("remove", "forget a contact, their sessions and the conversation"),
@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for m in answer["messages"]:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["time_ms"] / 1000))
-        who = "you" if m["direction"] == "out" else answer["username"]
+        who = "you" if m["direction"] == "out" else m.get("author", answer["username"])
         status = f"  [{_mark(m)}]" if m["direction"] == "out" else ""
-        print(f"[{when}] {who}: {block(m['text'])}{status}")
+        print(f"[{when}] {line(who)}: {block(m['text'])}{status}")
     return 0
