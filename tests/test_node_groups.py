@@ -548,3 +548,24 @@ def test_a_schema_6_database_gains_the_group_tables_and_keeps_its_users(tmp_path
     h.store.close()
     again = NodeStore(path, name_key(h.node.secret_bytes()))
     assert again.groups.group(g.id).epoch == 1
+
+
+def test_the_largest_commit_the_node_takes_fits_one_request():
+    from nymchat.node.runner import MAX_REQUEST_BYTES
+    from nymchat.node.service import NodeConfig
+
+    size = NodeConfig().max_commit_bytes
+    body = {
+        "group_id": bytes(32),
+        "epoch": 2**64 - 1,
+        "message_id": bytes(16),
+        "post": GroupPost.COMMIT,
+        "access_key": bytes(32),
+        "next_verifier": bytes(32),
+        "add": (wire.NewMember("a" * 255, bytes(32), 2**64 - 1),) * wire.MAX_LIST,
+        "remove": ("b" * 255,) * wire.MAX_LIST,
+        "welcome": bytes(size // 2),
+        "payload": bytes(size - size // 2),
+    }
+    data, _ = wire.encode_anonymous_request(Kind.GROUP_POST, body, T0)
+    assert len(data) <= MAX_REQUEST_BYTES
