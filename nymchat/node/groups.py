@@ -3,10 +3,11 @@ of the service: the key-package directory, and per group an ordered log that tak
 commit per epoch (compare and set) and fans out what is posted, stored once.
 
 Group posts are anonymous: what lets one in is the group's access key of the epoch it
-belongs to (the node keeps the verifiers of the last `KEPT_EPOCHS`), so the node learns a
+belongs to (the node keeps the verifiers of the last `groupstore.KEPT_EPOCHS`), so the node learns a
 group id, its epoch and its members' queues, never who posts or commits."""
 
 import hmac
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from nymchat.node.groupstore import GroupQueued
@@ -28,7 +29,7 @@ class GroupHandlers:
         self.service = service
         self.store = service.store.groups
 
-    def handlers(self):
+    def handlers(self) -> dict[Kind, Callable[["_Context"], None]]:
         return {
             Kind.PUBLISH_KEY_PACKAGES: self._publish,
             Kind.CLAIM_KEY_PACKAGE: self._claim,
@@ -123,6 +124,7 @@ class GroupHandlers:
             )
         if commit:
             return self._commit(ctx, creating=group is None)
+        assert group is not None  # only a commit creates one
         recipients = self.store.members(group_id)
         entry = self.store.post(
             group_id, epoch, body["post"], message_id, body["payload"], ctx.now, recipients
