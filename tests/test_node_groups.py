@@ -569,3 +569,74 @@ def test_the_largest_commit_the_node_takes_fits_one_request():
     }
     data, _ = wire.encode_anonymous_request(Kind.GROUP_POST, body, T0)
     assert len(data) <= MAX_REQUEST_BYTES
+
+
+def test_deliveries_follow_a_member_to_their_new_route():
+    h = Harness()
+    p = People(h, "alice", "bob")
+    g = Group(h, p)
+    g.commit(add=["alice", "bob"])
+    bob, _ = p.who["bob"]
+    moved = os.urandom(18)  # bob's client came back through another route
+    p.who["bob"] = (bob, moved)
+    g.identities[moved] = bob
+    h.answer(
+        bob,
+        moved,
+        Kind.SET_ACCESS,
+        access_verifier=wire.access_verifier(p.keys["bob"]),
+        strangers=0,
+    )
+    due = h.service.due_pushes(T0)  # rescheduled to now, to the new route
+    assert [o.tag for o in due] == [moved]
+    [push] = g.pushes(due)["bob"]
+    assert push.body["post"] == GroupPost.WELCOME
+
+
+def test_group_entries_count_in_the_nodes_total_of_bytes():
+    h = Harness(node_queue_max_bytes=3000)
+    p = People(h, "alice", "bob")
+    g = Group(h, p)
+    g.commit(add=["alice", "bob"], welcome=b"w" * 1000)
+    full, _ = g.post(payload=b"x" * 2001)
+    assert full.body["code"] == ErrorCode.BUSY
+    assert g.post(payload=b"x" * 2000)[0].kind is Kind.POSTED
+    assert h.store.queued_bytes() == 3000
+    for name in ("alice", "bob"):
+        who, home = p.who[name]
+        ids = tuple(m.message_id for m in h.store.groups.queued(h.hash(name), 10))
+        h.answer(who, home, Kind.ACK, message_ids=ids)
+    assert h.store.queued_bytes() == 0
+
+
+def test_claims_and_posts_are_rate_limited_per_route():
+    h = Harness(lookups_per_min=2, sealed_sends_per_min=3)
+    p = People(h, "alice")
+    publish(h, p, "alice", 0, last_resort=b"last")
+    route = os.urandom(18)
+    claims = [claim(h, "alice", route=route).kind for _ in range(3)]
+    assert claims == [Kind.KEY_PACKAGE, Kind.KEY_PACKAGE, Kind.ERROR]
+    assert claim(h, "alice").kind is Kind.KEY_PACKAGE  # another route
+    g = Group(h, p)
+    g.commit(add=["alice"])
+    data = [
+        wire.encode_anonymous_request(
+            Kind.GROUP_POST,
+            {
+                "group_id": g.id,
+                "epoch": 1,
+                "message_id": os.urandom(16),
+                "post": GroupPost.APPLICATION,
+                "access_key": g.keys[1],
+                "next_verifier": None,
+                "add": (),
+                "remove": (),
+                "welcome": None,
+                "payload": b"m",
+            },
+            T0,
+        )
+        for _ in range(4)
+    ]
+    answers = [g.send(d, request_id, route=route)[0] for d, request_id in data]
+    assert [a.body.get("code") for a in answers] == [None, None, None, ErrorCode.RATE_LIMITED]
