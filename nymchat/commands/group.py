@@ -45,10 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--json", action="store_true", help="print as JSON")
 
 
+def _members(group: dict) -> str:
+    count = len(group["members"])
+    return f"{count} member{'s' if count != 1 else ''}"
+
+
 def _show(group: dict) -> str:
     from nymchat.terminal import line
 
-    rows = [f"#{group['name']}  epoch {group['epoch']}  ({len(group['members'])} members)"]
+    rows = [f"#{line(group['name'])}  epoch {group['epoch']}  ({_members(group)})"]
     for member in group["members"]:
         name = line(member["name"]) if member["name"] is not None else "(no name)"
         rows.append(f"  {name:<32} {TRUST.get(member['trust'], line(member['trust']))}")
@@ -74,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     elif action == "list":
         print(
             "\n".join(
-                f"#{line(g['name']):<32} {len(g['members'])} members"
+                f"#{line(g['name']):<32} {_members(g)}"
                 + (f", {g['unread']} unread" if g["unread"] else "")
                 for g in answer["groups"]
             )
