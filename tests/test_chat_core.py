@@ -591,6 +591,8 @@ def test_group_changes_are_told_in_the_chat_with_the_apis_event(chat):
     assert events[-1].data["text"].startswith("bob added you to #team")
     engine.events.emit(GroupChanged("team", ("carol",), ("dave",), "bob", 4))
     assert events[-1].data["text"] == "#team: bob added carol and removed dave"
+    engine.events.emit(GroupChanged("team", ("erin",), (), "alice", 5))  # ours: said already
+    assert events[-1].data["epoch"] == 4
     engine.events.emit(GroupSplit("team", "no such epoch"))
     assert events[-1].data["text"] == (
         "a commit in #team could not be applied (no such epoch): the group may have split"
