@@ -33,6 +33,43 @@ class MessageReceived:
     text: str
     verified: bool
     key_changed: bool
+    group: str | None = None  # a group message: the group's name, `sender` its member
+
+
+@dataclass(frozen=True)
+class GroupChanged:
+    """A commit moved `group` to `epoch`: members `added` and `removed` (names, as the
+    roster gives them), `by` the committer; none of either is a key update."""
+
+    group: str
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    by: str | None
+    epoch: int
+
+
+@dataclass(frozen=True)
+class GroupJoined:
+    """We were added to `group`. `by` is None: a Welcome does not say who committed it."""
+
+    group: str
+    by: str | None
+
+
+@dataclass(frozen=True)
+class GroupRemoved:
+    """A commit removed us from `group`: it is gone from the profile."""
+
+    group: str
+
+
+@dataclass(frozen=True)
+class GroupSplit:
+    """A commit or proposal in `group` could not be applied: the other members may have
+    moved to an epoch we are not in (a malicious member or node)."""
+
+    group: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -171,6 +208,10 @@ class DescriptorRefused:
 
 Event = (
     MessageReceived
+    | GroupChanged
+    | GroupJoined
+    | GroupRemoved
+    | GroupSplit
     | StatusChanged
     | ReceiptReceived
     | KeyChangedEvent
