@@ -268,6 +268,14 @@ class ClientStore:
         ).fetchall()
         return [self.open("messages", mid, sealed) for mid, sealed in rows]
 
+    def unshown_count(self, username: str) -> int:
+        """How many messages of the conversation with `username` are not shown yet."""
+        count: int = self.db.execute(
+            "SELECT count(*) FROM unshown JOIN messages m USING (message_id) WHERE m.contact = ?",
+            (self.blind("contact", username),),
+        ).fetchone()[0]
+        return count
+
     def incoming_since(self, seq: int) -> tuple[list[dict[str, Any]], int]:
         """Messages received after position `seq`, oldest first, and the last position."""
         rows = self.db.execute(
