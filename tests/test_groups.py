@@ -231,7 +231,7 @@ def test_a_copy_of_a_group_message_is_dropped(tmp_path):
 def test_a_member_offline_across_several_epochs_catches_up(tmp_path):
     async def main():
         async with network(tmp_path) as net:
-            alice, bob, carol = await team(net, "alice", "bob", "carol")
+            alice, _bob, carol = await team(net, "alice", "bob", "carol")
             profile = carol.profile
             await net.close(carol)
             await net.engine("dave")
@@ -252,7 +252,7 @@ def test_a_member_offline_across_several_epochs_catches_up(tmp_path):
 def test_a_commit_that_cannot_be_applied_is_reported(tmp_path):
     async def main():
         async with network(tmp_path) as net:
-            alice, bob = await team(net, "alice", "bob")
+            _alice, bob = await team(net, "alice", "bob")
             b_events = record(bob)
             group = bob.group("team")
             entry = {
