@@ -51,7 +51,7 @@ async def team(net, *names: str, **options):
     for engine in engines[1:]:
         events = record(engine)
         await take_in(engine)
-        await event(events, GroupJoined, group="team")
+        await event(events, GroupJoined, group="team", by=names[0])
     return engines
 
 

@@ -50,7 +50,7 @@ class GroupChanged:
 
 @dataclass(frozen=True)
 class GroupJoined:
-    """We were added to `group`. `by` is None: a Welcome does not say who committed it."""
+    """We were added to `group` by `by` (the roster's name of the committer, if any)."""
 
     group: str
     by: str | None

@@ -26,7 +26,7 @@ from nymchat.client.grouprecords import GroupRecord, GroupRecords, Waiting
 from nymchat.client.keypackages import KeyPackages
 from nymchat.client.messages import now_ms
 from nymchat.client.profile import Profile
-from nymchat.client.records import Direction, MemberTrust, Message
+from nymchat.client.records import Direction, GroupMember, MemberTrust, Message
 from nymchat.errors import NymchatError
 from nymchat.protocol import wire
 from nymchat.protocol.wire import GroupPost
@@ -69,7 +69,7 @@ class GroupIntake:
         member = self.key_packages.member()
         try:
             group = member.join(entry.payload)
-            named = roster.decode(group.roster())
+            named = roster.decode(group.roster())  # (one without a roster is not ours)
         except (NymchatError, wire.WireError) as e:  # not for us, or not valid: told nobody
             log.info("a welcome was dropped: %s", e)
             return
@@ -80,7 +80,8 @@ class GroupIntake:
         with self.store.transaction():
             self.records.put(record, group)
             self.key_packages.save()  # the key package it used is gone
-        self.events.emit(GroupJoined(record.name, None))
+        adder = dict(group.members()).get(group.joined_by) if group.joined_by is not None else None
+        self.events.emit(GroupJoined(record.name, named.names().get(adder) if adder else None))
 
     # --- entries of a group we are in -----------------------------------------------
 
@@ -145,39 +146,39 @@ class GroupIntake:
         inner = groupmessages.decode(processed.plaintext)
         if inner.message_id != entry.message_id:
             raise NymchatError("a group message is bound to another id; ignored")
-        author, trust = self.author(record, group, processed.sender_identity)
+        author = self.member(record, roster.names_of(group.roster()), processed.sender_identity)
+        name = roster.shown(author.identity, author.name)
         peer = f"#{record.name}"
         message = Message(
-            inner.message_id, peer, Direction.IN, inner.sent, inner.text, shown=False, author=author
+            inner.message_id,
+            peer,
+            Direction.IN,
+            inner.sent,
+            inner.text,
+            shown=False,
+            author=name,
         )
         self.records.put(record, group)
         self.store.add_message(peer, message.id, message.to_record())
         self.store.set_shown(message.id, False)
         return MessageReceived(
-            author,
+            name,
             message.id,
             message.time,
             message.text,
-            trust is MemberTrust.VERIFIED,
-            trust is MemberTrust.MISMATCH,
+            author.trust is MemberTrust.VERIFIED,
+            author.trust is MemberTrust.MISMATCH,
             record.name,
         )
 
-    def author(
-        self, record: GroupRecord, group: "_native.MlsGroup", identity: bytes
-    ) -> tuple[str, MemberTrust]:
-        """A member's name as shown (the roster's, else a short form of the identity) and
-        its trust."""
-        name = roster.decode(group.roster()).names().get(identity) if group.roster() else None
+    def member(self, record: GroupRecord, names: dict[bytes, str], identity: bytes) -> GroupMember:
+        """A member with the name the roster (`names`) gives and its trust."""
+        name = names.get(identity)
         contact = self.contacts.get(name) if name is not None else None
-        trust = roster.trust(
-            identity,
-            name,
-            self.profile.identity.signing_public,
-            contact,
-            record.first_names,
+        mine = self.profile.identity.signing_public
+        return GroupMember(
+            name, identity, roster.trust(identity, name, mine, contact, record.first_names)
         )
-        return name or f"member-{identity[:4].hex()}", trust
 
     def _commits_proposals(self, group: "_native.MlsGroup", proposer: int) -> bool:
         """Whether we are the member to commit a proposal: the lowest leaf of the others."""
@@ -193,20 +194,17 @@ class GroupIntake:
             self.records.delete(record.group_id)
             self.events.emit(GroupRemoved(record.name))
             return
-        names = roster.decode(group.roster()).names() if group.roster() else {}
+        names = roster.names_of(group.roster())
         for identity, name in names.items():
             record.first_names.setdefault(identity, name)
         self.records.put(record, group)
-        by, _ = self.author(record, group, processed.sender_identity)
+        by = self.member(record, names, processed.sender_identity)
         self.events.emit(
             GroupChanged(
                 record.name,
-                tuple(names.get(i) or f"member-{i[:4].hex()}" for _, i in processed.added),
-                tuple(
-                    record.first_names.get(i) or f"member-{i[:4].hex()}"
-                    for _, i in processed.removed
-                ),
-                by,
+                tuple(roster.shown(i, names.get(i)) for _, i in processed.added),
+                tuple(roster.shown(i, record.first_names.get(i)) for _, i in processed.removed),
+                roster.shown(by.identity, by.name),
                 group.epoch,
             )
         )

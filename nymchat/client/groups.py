@@ -28,7 +28,7 @@ from nymchat.client.keypackages import KeyPackages
 from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import Link, NodeRefused, Offline
 from nymchat.client.profile import Profile
-from nymchat.client.records import Group, GroupMember, MemberTrust
+from nymchat.client.records import Group, MemberTrust
 from nymchat.errors import KeyChanged, NotFound, NymchatError, Refused, UsageError
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.wire import ErrorCode, GroupPost, Kind
@@ -88,12 +88,8 @@ class Groups:
         return self.view(*self.records.named(group_name(name), self.key_packages.member()))
 
     def view(self, record: GroupRecord, group: "_native.MlsGroup") -> Group:
-        members = []
-        for _, identity in group.members():
-            name, trust = self.intake.author(record, group, identity)
-            members.append(
-                GroupMember(None if name.startswith("member-") else name, identity, trust)
-            )
+        names = roster.names_of(group.roster())
+        members = [self.intake.member(record, names, i) for _, i in group.members()]
         unread = self.store.unshown_count(f"#{record.name}")
         return Group(record.name, record.group_id, group.epoch, tuple(members), unread)
 
@@ -193,7 +189,7 @@ class Groups:
 
     def _present(self, group: "_native.MlsGroup") -> dict[str, tuple[int, bytes]]:
         """The members by the roster's name: (leaf, identity)."""
-        named = roster.decode(group.roster()).names() if group.roster() else {}
+        named = roster.names_of(group.roster())
         return {named[i]: (leaf, i) for leaf, i in group.members() if i in named}
 
     async def _commit_once(

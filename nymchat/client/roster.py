@@ -54,6 +54,16 @@ def decode(data: bytes) -> Roster:
     return Roster(name, members)
 
 
+def names_of(data: bytes) -> dict[bytes, str]:
+    """The names a group's roster extension gives (none without one)."""
+    return decode(data).names() if data else {}
+
+
+def shown(identity: bytes, username: str | None) -> str:
+    """A member as faces name them: the roster's name, else a short form of the key."""
+    return username or f"member-{identity[:4].hex()}"
+
+
 def trust(
     identity: bytes,
     username: str | None,
