@@ -18,6 +18,7 @@ only; they render the typed events (nymchat/client/events.py) in their own words
     GroupRecords  the groups we are in, sealed, with their live MLS state
     GroupIntake   a group's log entries taken in: joins, commits, messages
     Groups        creating and changing groups, sending to them; conflicts retried
+    GroupNode     key packages claimed and group posts made at the node (for Groups)
 
 An engine is opened online (with a `NodeLink`) or offline (`Engine.offline`, an
 `OfflineLink` that refuses every request): commands that only read or change the profile

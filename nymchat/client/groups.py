@@ -23,22 +23,21 @@ from nymchat.client.access import Access
 from nymchat.client.contacts import Contacts
 from nymchat.client.events import EventBus, GroupChanged
 from nymchat.client.groupintake import GroupIntake
+from nymchat.client.groupnode import GroupNode
 from nymchat.client.grouprecords import GroupRecord, GroupRecords, new_group_id
 from nymchat.client.keypackages import KeyPackages
 from nymchat.client.messages import now_ms
-from nymchat.client.nodelink import Link, NodeRefused, Offline
+from nymchat.client.nodelink import Link, NodeRefused
 from nymchat.client.profile import Profile
 from nymchat.client.records import Group, MemberTrust
 from nymchat.errors import KeyChanged, NotFound, NymchatError, Refused, UsageError
-from nymchat.protocol import names, pow, wire
+from nymchat.protocol import names, wire
 from nymchat.protocol.wire import ErrorCode, GroupPost, Kind
 
 log = logging.getLogger(__name__)
 ROUNDS = 3  # commits tried when other members' commits keep winning the epoch
 UPDATE_AFTER = 50  # messages we send between our key updates, at most
 UPDATE_EVERY_MS = 7 * 86_400_000  # and the longest time between them
-CLAIM_ROUNDS = 3  # proofs of work a key package claim makes at most
-WORK_ROUNDS = 2  # proofs of work for the members a commit adds
 CATCH_UP = 30.0  # seconds to wait for the commit that won an epoch
 # Waits until the given test holds (the inbox taking in what the node pushes), or gives up.
 CatchUp = Callable[[Callable[[], bool], float], Awaitable[None]]
@@ -71,6 +70,7 @@ class Groups:
         update_after: int = UPDATE_AFTER,
     ):
         self.profile, self.store, self.link = profile, profile.store, link
+        self.node = GroupNode(link, contacts)
         self.contacts, self.access, self.key_packages = contacts, access, key_packages
         self.records, self.intake, self.events = records, intake, events
         self.catch_up, self.update_after = catch_up, update_after
@@ -129,7 +129,7 @@ class Groups:
         async with self._lock(record.group_id):
             if len(group.members()) > 1:
                 proposal = group.propose_leave()
-                await self._post(group, GroupPost.PROPOSAL, os.urandom(16), proposal)
+                await self.node.post(group, GroupPost.PROPOSAL, os.urandom(16), proposal)
             await self.link.request(Kind.LEAVE_GROUP, group_id=record.group_id)
             with self.store.transaction():
                 self.records.delete(record.group_id)
@@ -176,7 +176,7 @@ class Groups:
                 return
             for username in adds:
                 if username not in claimed:
-                    claimed[username] = await self._claim(username)
+                    claimed[username] = await self.node.claim(username)
             if await self._commit_once(record, group, creating, adds, removes, claimed):
                 return
             live = self.records.get(record.group_id, self.key_packages.member())
@@ -222,10 +222,10 @@ class Groups:
             roster.encode(next_roster),
         )
         members = [wire.NewMember(me, self.access.key(), 0)] if creating else []
-        members += [wire.NewMember(n, self._access_key(n), 0) for n in adds]
+        members += [wire.NewMember(n, self.node.access_key(n), 0) for n in adds]
         self.records.in_flight.add(message_id)
         try:
-            await self._post(
+            await self.node.post(
                 group,
                 GroupPost.COMMIT,
                 message_id,
@@ -262,100 +262,6 @@ class Groups:
         live = self.records.get(group_id, self.key_packages.member())
         return live is None or live[1].epoch > epoch
 
-    def _access_key(self, username: str) -> bytes | None:
-        contact = self.contacts.get(username)
-        return contact.access_key if contact is not None else None
-
-    async def _claim(self, username: str) -> tuple[bytes, bytes]:
-        """One of `username`'s key packages, claimed from the node (with the proof of
-        work it asks for), checked: the identity its credential binds is the one the node
-        gives, and a contact's pinned one."""
-        answer = await self.link.request(Kind.CLAIM_KEY_PACKAGE, username=username, proof_of_work=0)
-        for _ in range(CLAIM_ROUNDS):
-            if answer.kind is not Kind.POW_REQUIRED or self.link.contact is None:
-                break
-            request_id = os.urandom(16)
-            nonce = await asyncio.to_thread(
-                pow.solve,
-                pow.lookup(self.link.contact.key, request_id, username),
-                answer.body["difficulty"],
-                "a proof of work to claim a group key",
-            )
-            answer = await self.link.request(
-                Kind.CLAIM_KEY_PACKAGE,
-                request_id=request_id,
-                username=username,
-                proof_of_work=nonce,
-            )
-        if answer.kind is not Kind.KEY_PACKAGE or answer.body["username"] != username:
-            raise NymchatError(f"the node answered a claim of {username}'s group key with none")
-        identity, package = answer.body["identity"], answer.body["key_package"]
-        if _native.mls_key_package_identity(package) != identity:
-            raise KeyChanged(
-                f"the node gave a group key for {username} that {username}'s identity "
-                "did not sign; nobody was added"
-            )
-        contact = self.contacts.get(username)
-        if contact is not None and (contact.identity != identity or contact.changed):
-            raise KeyChanged(
-                f"the key of {username} changed: compare safety numbers and "
-                f"`nymchat trust {username} NUMBER` first; nobody was added"
-            )
-        return identity, package
-
-    async def _post(
-        self,
-        group: "_native.MlsGroup",
-        post: GroupPost,
-        message_id: bytes,
-        payload: bytes,
-        access_key: bytes | None = None,
-        next_verifier: bytes | None = None,
-        add: list[wire.NewMember] | None = None,
-        remove: list[str] | None = None,
-        welcome: bytes | None = None,
-    ) -> wire.Answer:
-        """A group post, anonymous; the members a commit adds with the proof of work
-        their policy asks, when the node says some is missing."""
-        if self.link.contact is None:
-            raise Offline()
-        add = add or []
-        body = {
-            "group_id": group.group_id,
-            "epoch": group.epoch,
-            "message_id": message_id,
-            "post": post,
-            "access_key": access_key or group.access_key(),
-            "next_verifier": next_verifier,
-            "remove": tuple(remove or ()),
-            "welcome": welcome,
-            "payload": payload,
-        }
-        answer = await self.link.request(Kind.GROUP_POST, add=tuple(add), **body)
-        for _ in range(WORK_ROUNDS):
-            if answer.kind is not Kind.POW_REQUIRED:
-                break
-            node_key, difficulty = self.link.contact.key, answer.body["difficulty"]
-            add = [
-                m
-                if m.access_key is not None
-                else wire.NewMember(
-                    m.username,
-                    None,
-                    await asyncio.to_thread(
-                        pow.solve,
-                        pow.send(node_key, m.username, message_id),
-                        difficulty,
-                        f"a proof of work to add {m.username}",
-                    ),
-                )
-                for m in add
-            ]
-            answer = await self.link.request(Kind.GROUP_POST, add=tuple(add), **body)
-        if answer.kind is not Kind.POSTED:
-            raise NodeRefused(ErrorCode.RATE_LIMITED, "the node kept asking for proof of work")
-        return answer
-
     # --- sending ----------------------------------------------------------------------
 
     def check_sendable(self, name: str) -> str:
@@ -388,4 +294,4 @@ class Groups:
             record.sent_since_update += 1
             with self.store.transaction():
                 self.records.put(record, group)
-            await self._post(group, GroupPost.APPLICATION, message_id, payload)
+            await self.node.post(group, GroupPost.APPLICATION, message_id, payload)
