@@ -2,8 +2,9 @@
 built module by `mypy.stubtest` in `./build.sh lint`.
 
 Errors are the classes of `nymchat.errors` marked (native): `BadKey`, `BadSignature`,
-`DecryptionFailed`, `SessionBroken`, `FramingError`, `InvalidArgument` (all `CryptoError`)
-and `JsonError`. Byte arguments are `bytes`; keys are 32 raw bytes unless said otherwise.
+`DecryptionFailed`, `SessionBroken`, `FramingError`, `InvalidArgument`, `MlsError` (all
+`CryptoError`) and `JsonError`. Byte arguments are `bytes`; keys are 32 raw bytes unless
+said otherwise.
 """
 
 from collections.abc import Sequence
@@ -21,6 +22,9 @@ __all__ = [
     "SIGNATURE_LEN",
     "Account",
     "Identity",
+    "MlsGroup",
+    "MlsMember",
+    "Processed",
     "PublicKey",
     "Reassembler",
     "Session",
@@ -29,6 +33,7 @@ __all__ = [
     "frame_count",
     "is_nym_ed25519_key",
     "json_loads",
+    "mls_key_package_identity",
     "open_anonymous",
     "open_envelope",
     "parse_nym_request_text",
@@ -153,6 +158,90 @@ class Session:
     def encrypt(self, plaintext: bytes) -> bytes: ...
     def decrypt(self, message: bytes) -> bytes: ...
     def matches(self, message: bytes) -> bool: ...
+
+@final
+class MlsMember:
+    """A profile's MLS member: an MLS signature key bound to the identity by the
+    credential, and the private halves of its key packages until they are used."""
+
+    @staticmethod
+    def generate(identity: Identity) -> MlsMember: ...
+    @staticmethod
+    def from_state(identity: Identity, state: bytes) -> MlsMember:
+        """`MlsError` unless `state` is bound to `identity`."""
+    def state(self) -> bytes:
+        """Signature secret and key package secrets: the caller seals them."""
+    def key_packages(self, count: int) -> list[bytes]:
+        """`count` (at most 100) key packages, an MLSMessage each."""
+    def last_resort_key_package(self) -> bytes: ...
+    def create_group(self, group_id: bytes, roster: bytes) -> MlsGroup:
+        """Epoch 0, alone, with `roster` as the 0xF1A0 extension."""
+    def join(self, welcome: bytes) -> MlsGroup:
+        """`MlsError` if the Welcome is not for us or invalid."""
+    def load_group(self, state: bytes) -> MlsGroup: ...
+
+def mls_key_package_identity(key_package: bytes) -> bytes:
+    """The identity key of a key package, once its credential checks (`MlsError`)."""
+
+@final
+class MlsGroup:
+    """One group as one member holds it. `MlsError` when MLS refuses an operation."""
+
+    @property
+    def group_id(self) -> bytes: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def own_index(self) -> int: ...
+    @property
+    def joined_by(self) -> int | None:
+        """Leaf index of the member whose commit welcomed us, on a group `join` made."""
+    def members(self) -> list[tuple[int, bytes]]:
+        """(leaf index, identity key), by leaf."""
+    def roster(self) -> bytes:
+        """The 0xF1A0 extension's bytes, b"" if none."""
+    def access_key(self) -> bytes:
+        """exporter("nymchat group access", b"", 32) of this epoch."""
+    def state(self) -> bytes:
+        """With the prior epochs kept: the caller seals it."""
+    def commit(
+        self, add: Sequence[bytes], remove: Sequence[int], roster: bytes | None
+    ) -> tuple[bytes, bytes | None, bytes]:
+        """(commit, Welcome or None, access key of the next epoch): adds, removes, the
+        roster if given and every proposal pending, with a path. Nothing changes until
+        `apply_pending()`; `clear_pending()` drops it."""
+    def apply_pending(self) -> None: ...
+    def clear_pending(self) -> None: ...
+    def propose_leave(self) -> bytes:
+        """A proposal that removes us, for another member to commit."""
+    def pending_proposals(self) -> int: ...
+    def encrypt(self, plaintext: bytes) -> bytes: ...
+    def process(self, message: bytes) -> Processed:
+        """`MlsError` if the message cannot apply."""
+
+@final
+class Processed:
+    """What processing one group message did."""
+
+    @property
+    def kind(self) -> Literal["application", "proposal", "commit"]: ...
+    @property
+    def epoch(self) -> int:
+        """The group's epoch after processing."""
+    @property
+    def sender(self) -> int: ...
+    @property
+    def sender_identity(self) -> bytes: ...
+    @property
+    def plaintext(self) -> bytes: ...
+    @property
+    def added(self) -> list[tuple[int, bytes]]: ...
+    @property
+    def removed(self) -> list[tuple[int, bytes]]: ...
+    @property
+    def removed_me(self) -> bool: ...
+    @property
+    def roster_changed(self) -> bool: ...
 
 def is_nym_ed25519_key(data: bytes) -> bool: ...
 def parse_nym_request_text(

@@ -42,7 +42,8 @@ marked with their module.
           ├── DecryptionFailed    (native) envelope does not open
           │    └── SessionBroken  (native) an end-to-end session cannot go on
           ├── FramingError        (native) malformed or inconsistent frame
-          └── InvalidArgument     (native) argument outside what the core accepts
+          ├── InvalidArgument     (native) argument outside what the core accepts
+          └── MlsError            (native) an MLS message, key package or state refused
 
 Messages are explicit strings (``message``), never docstrings, so ``python -OO`` gives
 the same errors.
@@ -228,6 +229,10 @@ class FramingError(CryptoError):
 
 class InvalidArgument(CryptoError):
     message = "invalid argument"
+
+
+class MlsError(CryptoError):
+    message = "an MLS group message, key package or state that does not apply"
 
 
 # The exit status of each kind of error (0 is success): what the man page lists.

@@ -115,6 +115,81 @@ def test_relay_fetch_ack_and_offline_queue(net):
     run(main())
 
 
+async def group_pushes(c: Client, count: int) -> list[wire.Answer]:
+    """The next `count` distinct group deliveries pushed to `c`."""
+    got: dict[tuple[bytes, int], wire.Answer] = {}
+    while len(got) < count:
+        push = await c.push()
+        if push.kind is Kind.GROUP_DELIVER:
+            got.setdefault((push.body["message_id"], push.body["post"]), push)
+    return list(got.values())
+
+
+def test_a_group_post_reaches_every_member_through_the_node(net):
+    async def main():
+        keys = {name: os.urandom(32) for name in ("alice", "bob")}
+        async with (
+            client(net, "alice") as alice,
+            client(net, "bob") as bob,
+            anonymous(net, "carol-anonymous") as poster,
+        ):
+            for name, c in (("alice", alice), ("bob", bob)):
+                await c.register(name)
+                verifier = wire.access_verifier(keys[name])
+                await c.request(Kind.SET_ACCESS, access_verifier=verifier, strangers=16)
+            published = await bob.request(
+                Kind.PUBLISH_KEY_PACKAGES, key_packages=(b"kp1", b"kp2"), last_resort=b"last"
+            )
+            assert published.body == {"key_packages_left": 2}
+            claimed = await poster.request(Kind.CLAIM_KEY_PACKAGE, username="bob", proof_of_work=0)
+            assert claimed.kind is Kind.POW_REQUIRED  # two left: the lookup curve asks work
+            group_id, epoch_keys = os.urandom(32), [os.urandom(32), os.urandom(32)]
+
+            def post(kind, epoch, payload, **commit):
+                body = {"next_verifier": None, "add": (), "remove": (), "welcome": None}
+                body.update(commit)
+                return poster.request(
+                    Kind.GROUP_POST,
+                    group_id=group_id,
+                    epoch=epoch,
+                    message_id=os.urandom(16),
+                    post=kind,
+                    access_key=epoch_keys[epoch],
+                    payload=payload,
+                    **body,
+                )
+
+            created = await post(
+                wire.GroupPost.COMMIT,
+                0,
+                b"commit",
+                next_verifier=wire.access_verifier(epoch_keys[1]),
+                add=tuple(wire.NewMember(n, keys[n], 0) for n in ("alice", "bob")),
+                welcome=b"welcome",
+            )
+            assert created.body["epoch"] == 1
+            sent = await post(wire.GroupPost.APPLICATION, 1, b"hello, group")
+            assert sent.kind is Kind.POSTED
+            for member in (alice, bob):
+                got = await group_pushes(member, 2)
+                assert [(p.body["post"], p.body["payload"]) for p in got] == [
+                    (wire.GroupPost.WELCOME, b"welcome"),
+                    (wire.GroupPost.APPLICATION, b"hello, group"),
+                ]
+                assert {p.body["group_id"] for p in got} == {group_id}
+                ids = tuple(p.body["message_id"] for p in got)
+                assert (await member.request(Kind.ACK, message_ids=ids)).body == {"deleted": 2}
+            assert (await bob.request(Kind.LEAVE_GROUP, group_id=group_id)).kind is (
+                Kind.LEFT_GROUP
+            )
+            await post(wire.GroupPost.APPLICATION, 1, b"after bob left")
+            [after] = await group_pushes(alice, 1)
+            assert after.body["payload"] == b"after bob left"
+            assert (await bob.request(Kind.FETCH, max=10)).body == {"pushed": 0, "queued": 0}
+
+    run(main())
+
+
 def test_unregister_deletes_everything(net):
     async def main():
         async with (

@@ -28,6 +28,8 @@ BODIES = {
     Kind.SET_ACCESS: {"access_verifier": bytes(range(32)), "strangers": 16},
     Kind.CERTIFY: {"username": "alice"},
     Kind.REFRESH: {"push_key": bytes(range(32))},
+    Kind.PUBLISH_KEY_PACKAGES: {"key_packages": (b"k" * 300, b"p" * 2), "last_resort": b"r" * 9},
+    Kind.LEAVE_GROUP: {"group_id": bytes(range(32))},
     Kind.REGISTER_FINISH: {
         "username": "alice",
         "bundle": bundle(USER, 2),
@@ -47,6 +49,22 @@ ANONYMOUS_BODIES = {
     },
     Kind.LOOKUP: {"username": "alice", "proof_of_work": 12345},
     Kind.FRONTENDS: {},
+    Kind.CLAIM_KEY_PACKAGE: {"username": "alice", "proof_of_work": 3},
+    Kind.GROUP_POST: {
+        "group_id": bytes(range(32)),
+        "epoch": 2**64 - 1,
+        "message_id": bytes(16),
+        "post": wire.GroupPost.COMMIT,
+        "access_key": bytes(32),
+        "next_verifier": b"v" * 32,
+        "add": (
+            wire.NewMember("bob", bytes(range(32)), 0),
+            wire.NewMember("carol", None, 2**64 - 1),
+        ),
+        "remove": ("dave",),
+        "welcome": b"w" * 70,
+        "payload": b"c" * 200,
+    },
 }
 REQUESTS = [
     wire.encode_request(USER, NODE.signing_public, k, b, 5)[0] for k, b in BODIES.items()
@@ -79,6 +97,43 @@ ANSWERS = [
     ),
     wire.encode_answer(
         NODE, USER.signing_public, Kind.FRONTENDS_ARE, {"descriptor": b"d" * 90}, 5, bytes(16)
+    ),
+    wire.encode_answer(
+        NODE,
+        USER.signing_public,
+        Kind.KEY_PACKAGES_PUBLISHED,
+        {"key_packages_left": 7},
+        5,
+        bytes(16),
+    ),
+    wire.encode_answer(
+        NODE,
+        USER.signing_public,
+        Kind.KEY_PACKAGE,
+        {"username": "bob", "identity": bytes(32), "key_package": b"k" * 40},
+        5,
+        bytes(16),
+    ),
+    wire.encode_answer(
+        NODE, USER.signing_public, Kind.POSTED, {"message_id": bytes(16), "epoch": 4}, 5, bytes(16)
+    ),
+    wire.encode_answer(NODE, USER.signing_public, Kind.LEFT_GROUP, {}, 5, bytes(16)),
+    wire.encode_answer(
+        NODE,
+        USER.signing_public,
+        Kind.GROUP_DELIVER,
+        {
+            "message_id": bytes(16),
+            "group_id": bytes(range(32)),
+            "epoch": 3,
+            "post": wire.GroupPost.WELCOME,
+            "sent": 9,
+            "payload": b"w" * 30,
+        },
+        5,
+    ),
+    wire.encode_answer(
+        NODE, USER.signing_public, Kind.KEY_PACKAGES_LOW, {"key_packages_left": 2}, 5
     ),
 ]
 
@@ -130,6 +185,43 @@ def test_answers_verify_only_for_their_node_and_user():
         assert wire.decode_answer(data, NODE_KEY, USER.signing_public)
         with pytest.raises(wire.WireError):
             wire.decode_answer(data, _native.PublicKey(USER.signing_public), USER.signing_public)
+
+
+def test_group_answers_and_pushes_round_trip():
+    for data in ANSWERS[-6:]:
+        answer = wire.decode_answer(data, NODE_KEY, USER.signing_public)
+        assert (
+            wire.encode_answer(
+                NODE, USER.signing_public, answer.kind, answer.body, 5, answer.in_reply_to
+            )
+            == data
+        )  # Ed25519 signatures are deterministic
+
+
+def test_key_packages_and_group_lists_are_bounded_on_the_wire():
+    def publish(packages, last_resort=None):
+        body = {"key_packages": packages, "last_resort": last_resort}
+        return wire.encode_request(USER, NODE.signing_public, Kind.PUBLISH_KEY_PACKAGES, body, 5)
+
+    publish((b"k" * wire.MAX_KEY_PACKAGE,) * 100, b"r" * wire.MAX_KEY_PACKAGE)
+    for packages, last_resort in [
+        ((b"k",) * 101, None),
+        ((b"k" * (wire.MAX_KEY_PACKAGE + 1),), None),
+        ((), b"r" * (wire.MAX_KEY_PACKAGE + 1)),
+    ]:
+        with pytest.raises(wire.WireError):
+            publish(packages, last_resort)
+    post = dict(ANONYMOUS_BODIES[Kind.GROUP_POST], add=(wire.NewMember("bob", None, 0),) * 257)
+    with pytest.raises(wire.WireError):
+        wire.encode_anonymous_request(Kind.GROUP_POST, post, 5)
+    # a hand-made request that claims 257 members is refused before they are read
+    data = bytearray(
+        wire.encode_anonymous_request(Kind.GROUP_POST, ANONYMOUS_BODIES[Kind.GROUP_POST], 5)[0]
+    )
+    at = data.index(b"\x00\x02\x03bob")
+    data[at : at + 2] = (257).to_bytes(2, "big")
+    with pytest.raises(wire.WireError, match="over the limit"):
+        wire.decode_request(bytes(data))
 
 
 def test_a_sender_certificate_holds_only_signed_by_its_node_and_until_its_grace_ends():

@@ -1,7 +1,9 @@
-"""Rate limits of the node: token buckets of a fixed maximum number of keys; the clock
-is passed in (milliseconds)."""
+"""Rate limits of the node: token buckets of a fixed maximum number of keys, the clock
+passed in (milliseconds); and the work an anonymous claim on a scarce key pays."""
 
 from collections import OrderedDict
+
+from nymchat.protocol import pow
 
 
 class RateLimiter:
@@ -20,3 +22,11 @@ class RateLimiter:
         if len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
         return allowed
+
+
+def lookup_difficulty(left: int) -> int:
+    """The bits of work a lookup pays for one of `left` one-time keys: none while the
+    pool is full, more as it runs low (docs/PROTOCOL.md)."""
+    if left >= 32:
+        return 0
+    return min(pow.MAX_DIFFICULTY, 12 + 2 * (4 - (left.bit_length() - 1)))

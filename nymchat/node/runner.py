@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 256
 PUSH_INTERVAL = 1.0
 MAINTENANCE_INTERVAL = 60.0
-MAX_REQUEST_BYTES = 256 << 10
+MAX_REQUEST_BYTES = 1 << 20  # a group commit with its welcome (NodeConfig.max_commit_bytes)
 RESIGN_MS = 86_400_000  # between two signatures of an unchanged descriptor
 SEND_PATIENCE = 5.0  # seconds one answer may wait for its frontend's websocket
 
@@ -57,7 +57,8 @@ class NodeRunner:
         self.service = service
         self.frontends = dict(enumerate(transports, 1))
         self.on_published = on_published
-        # Fair per route: a route's frames can only evict that route's own messages.
+        # Fair per route: a route's frames can only evict that route's own messages. Memory
+        # stays bounded by max_pending_bytes however large one request may be.
         self.reassembler = _native.Reassembler(
             max_message_bytes=MAX_REQUEST_BYTES,
             max_pending_bytes=64 << 20,

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 
 from nymchat import _native
 from nymchat.node import quota
-from nymchat.node.limits import RateLimiter
+from nymchat.node.groups import GroupHandlers
+from nymchat.node.limits import RateLimiter, lookup_difficulty
 from nymchat.node.metrics import Histogram
+from nymchat.node.refused import Refused
 from nymchat.node.registration import Challenges, Difficulty, challenge_key
 from nymchat.node.store import NodeStore, Queued, User
 from nymchat.protocol import names, pow, wire
@@ -49,6 +51,11 @@ class NodeConfig:
     lookups_per_min: float = 30.0  # per route: one-time keys are precious
     sealed_sends_per_min: float = 600.0  # per route
     certificate_ttl_ms: int = 7 * DAY  # how long a sender certificate is valid
+    max_key_packages: int = 100  # kept per user, the last resort besides
+    group_max_members: int = 1000
+    # a commit and its welcome together: what a request of runner.MAX_REQUEST_BYTES holds
+    # besides its largest header (256 names added, 256 removed: under 144 KiB)
+    max_commit_bytes: int = 880 << 10
 
 
 @dataclass(frozen=True)
@@ -61,12 +68,6 @@ class Outgoing:
     frame_id: bytes
 
 
-class Refused(Exception):
-    def __init__(self, code: ErrorCode, detail: str):
-        super().__init__(detail)
-        self.code, self.detail = code, detail
-
-
 @dataclass
 class _Context:
     request: wire.Request
@@ -75,14 +76,6 @@ class _Context:
     user: User | None
     out: list[Outgoing] = field(default_factory=list)
     result: str = "ok"  # for the metrics: what came of the request
-
-
-def lookup_difficulty(left: int) -> int:
-    """The bits of work a lookup pays for one of `left` one-time keys: none while the
-    pool is full, more as it runs low (docs/PROTOCOL.md)."""
-    if left >= 32:
-        return 0
-    return min(pow.MAX_DIFFICULTY, 12 + 2 * (4 - (left.bit_length() - 1)))
 
 
 class NodeService:
@@ -122,6 +115,8 @@ class NodeService:
             Kind.LOOKUP: self._lookup,
             Kind.FRONTENDS: self._frontends,
         }
+        self.groups = GroupHandlers(self)
+        self._handlers.update(self.groups.handlers())
 
     # --- entry points ---------------------------------------------------------------
 
@@ -253,12 +248,17 @@ class NodeService:
     def due_pushes(self, now: int, limit: int = 500) -> list[Outgoing]:
         """Messages whose recipients have not acknowledged them yet, pushed again."""
         with self.store.transaction():
-            return self._push(self.store.due_pushes(now, limit), now)
+            return self._push(self.store.due_pushes(now, limit), now) + self.groups.push(
+                self.store.groups.due_pushes(now, limit), now
+            )
 
     def maintain(self, now: int) -> tuple[int, int]:
-        """Drops expired messages and forgotten request ids: (messages, ids)."""
+        """Drops expired messages (and group entries) and forgotten request ids:
+        (messages, ids)."""
+        before = now - self.config.retention_ms
         with self.store.transaction():
-            return (self.store.expire(now - self.config.retention_ms), self.store.forget_seen(now))
+            expired = self.store.expire(before) + self.store.groups.expire(before)
+            return expired, self.store.forget_seen(now)
 
     # --- checks ---------------------------------------------------------------------
 
@@ -277,6 +277,7 @@ class NodeService:
         if user.sender_tag != ctx.tag:
             self.store.set_sender_tag(user.key, ctx.tag, ctx.now)
             self.store.reschedule(user.key, ctx.now)
+            self.store.groups.reschedule(user.key, ctx.now)
             ctx.user = self.store.user(user.key)
 
     def _registered(self, ctx: _Context) -> User:
@@ -583,15 +584,15 @@ class NodeService:
     def _fetch(self, ctx: _Context) -> None:
         user = self._registered(ctx)
         limit = min(ctx.request.body["max"], self.config.fetch_max)
-        pushes = self._push(self.store.queued(user.key, limit), ctx.now)
-        self._reply(
-            ctx, Kind.FETCHED, pushed=len(pushes), queued=self.store.queue_size(user.key)[0]
-        )
+        pushes = self._pending(user, limit, ctx.now)
+        self._reply(ctx, Kind.FETCHED, pushed=len(pushes), queued=self._queue_size(user))
         ctx.out += pushes
 
     def _ack(self, ctx: _Context) -> None:
         user = self._registered(ctx)
-        received = self.store.ack(user.key, ctx.request.body["message_ids"])
+        message_ids = ctx.request.body["message_ids"]
+        received = self.store.ack(user.key, message_ids)
+        received += self.store.groups.ack(user.key, message_ids)
         for when in received:
             self.relay_seconds.observe((ctx.now - when) / 1000)
         self._reply(ctx, Kind.ACKED, deleted=len(received))
@@ -599,13 +600,24 @@ class NodeService:
     def _refresh(self, ctx: _Context) -> None:
         user = self._registered(ctx)
         self.store.set_push_key(user.key, ctx.request.body["push_key"])
-        pushes = self._push(self.store.queued(user.key, self.config.fetch_max), ctx.now)
-        self._reply(ctx, Kind.REFRESHED, queued=self.store.queue_size(user.key)[0])
+        pushes = self._pending(user, self.config.fetch_max, ctx.now)
+        self._reply(ctx, Kind.REFRESHED, queued=self._queue_size(user))
         ctx.out += pushes
+
+    def _pending(self, user: User, limit: int, now: int) -> list[Outgoing]:
+        """Pushes of what waits for `user`, the pair queue first, at most `limit`."""
+        pushes = self._push(self.store.queued(user.key, limit), now)
+        return pushes + self.groups.push(
+            self.store.groups.queued(user.key, limit - len(pushes)), now
+        )
+
+    def _queue_size(self, user: User) -> int:
+        return self.store.queue_size(user.key)[0] + self.store.groups.queue_size(user.key)
 
     def _unregister(self, ctx: _Context) -> None:
         user = self._registered(ctx)
         if self.store.names.name(self._name(ctx.request.body["username"])) != user.key:
             raise Refused(ErrorCode.BAD_REQUEST, "name the account you unregister")
+        self.store.groups.forget_user(user.key)
         self.store.delete_user(user.key)
         self._reply(ctx, Kind.UNREGISTERED)

@@ -14,6 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from nymchat.database import open_database, transaction
+from nymchat.node.groupstore import GroupStore
 from nymchat.protocol import names, wire
 
 SEEN_DOMAIN = b"nymchat-seen-v1\x00"
@@ -105,6 +106,7 @@ class NodeStore:
         )
         # What is deleted is overwritten, so no freed page keeps a payload or a route.
         self.db.execute("PRAGMA secure_delete = ON")
+        self.groups = GroupStore(self.db)
         if 0 < before < HASHED_SCHEMA:
             # The migration freed pages that held names and senders in clear.
             self.db.execute("VACUUM")

@@ -29,6 +29,10 @@ pub enum Error {
     /// JSON that serde_json refuses: bad syntax, or past its bounds; serde_json's own text.
     #[error("{0}")]
     Json(String),
+    /// An MLS message, key package, welcome or state that does not apply (mls-rs's reason),
+    /// or a group operation MLS refuses.
+    #[error("MLS: {0}")]
+    Mls(String),
     /// The operating system's random source failed: no key or nonce can be made.
     #[error("the operating system's random source failed: {0}")]
     Random(getrandom::Error),

@@ -6,6 +6,7 @@
 pub mod envelope;
 pub mod error;
 pub mod framing;
+pub mod group;
 pub mod identity;
 pub mod json;
 #[cfg(feature = "python")]

@@ -15,6 +15,9 @@ use crate::framing::{self, Framer, Limits, Reassembler};
 use crate::identity::{self, Identity, PublicKey, SignedItem};
 use crate::json::{self, ClientRequestText};
 use crate::session::{Account, Session};
+use group::{PyMlsGroup, PyMlsMember, PyProcessed, mls_key_package_identity};
+
+mod group;
 
 /// Binds the classes of `nymchat.errors` the core raises: `errors::Name` is the class,
 /// imported once and kept; `bind_errors` imports them all when the module loads, so a
@@ -43,7 +46,8 @@ native_errors!(
     SessionBroken,
     FramingError,
     InvalidArgument,
-    JsonError
+    JsonError,
+    MlsError
 );
 
 impl From<Error> for PyErr {
@@ -57,6 +61,7 @@ impl From<Error> for PyErr {
             Error::Framing(_) => errors::FramingError::new_err(message),
             Error::InvalidArgument(_) => errors::InvalidArgument::new_err(message),
             Error::Json(_) => errors::JsonError::new_err(message),
+            Error::Mls(_) => errors::MlsError::new_err(message),
             Error::Random(_) => PyOSError::new_err(message),
         }
     }
@@ -637,8 +642,9 @@ fn self_test() -> PyResult<bool> {
 mod native {
     #[pymodule_export]
     use super::{
-        PyAccount, PyIdentity, PyPublicKey, PyReassembler, PySession, encode_frames, frame_count,
-        is_nym_ed25519_key, json_loads, open_anonymous, open_envelope, parse_nym_request_text,
+        PyAccount, PyIdentity, PyMlsGroup, PyMlsMember, PyProcessed, PyPublicKey, PyReassembler,
+        PySession, encode_frames, frame_count, is_nym_ed25519_key, json_loads,
+        mls_key_package_identity, open_anonymous, open_envelope, parse_nym_request_text,
         seal_anonymous, seal_envelope, self_test, verify, verify_batch,
     };
     use pyo3::prelude::*;

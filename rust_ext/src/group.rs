@@ -1,0 +1,616 @@
+//! MLS groups (RFC 9420) through mls-rs, cipher suite 1 only
+//! (MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519).
+//!
+//! The rules every nymchat group follows: handshake and application messages are
+//! PrivateMessages (padded), every commit carries a path and the Welcome the ratchet tree,
+//! three prior epochs are kept for late application messages, and each member's
+//! credential binds its MLS signature key to its nymchat identity (`credential`). The
+//! roster (group name and members' usernames) is the opaque group-context extension
+//! `ROSTER_EXTENSION`. State leaves as bytes (`storage`) for the caller to seal.
+
+mod credential;
+mod storage;
+
+use std::collections::BTreeMap;
+
+use mls_rs::client_builder::{
+    BaseConfig, WithCryptoProvider, WithGroupStateStorage, WithIdentityProvider,
+    WithKeyPackageRepo, WithMlsRules,
+};
+use mls_rs::error::MlsError;
+use mls_rs::extension::ExtensionType;
+use mls_rs::extension::recommended::LastResortKeyPackageExt;
+use mls_rs::group::{CommitEffect, ProposalSender, ReceivedMessage};
+use mls_rs::identity::SigningIdentity;
+use mls_rs::identity::basic::BasicCredential;
+use mls_rs::mls_rules::{CommitOptions, DefaultMlsRules, EncryptionOptions};
+use mls_rs::storage_provider::in_memory::InMemoryKeyPackageStorage;
+use mls_rs::{
+    CipherSuite, CipherSuiteProvider, Client, CryptoProvider, Extension, ExtensionList, Group,
+    MlsMessage, ProtocolVersion,
+};
+use mls_rs_core::crypto::{SignaturePublicKey, SignatureSecretKey};
+use mls_rs_crypto_rustcrypto::RustCryptoProvider;
+
+use crate::error::{Error, Result};
+use crate::identity::{Identity, PUBLIC_KEY_LEN};
+use credential::{NymchatIdentities, checked_identity};
+use storage::{
+    Departed, GroupSnapshot, GroupStorage, MemberSnapshot, PRIOR_EPOCHS, StoredKeyPackage, decode,
+    encode,
+};
+
+/// The one cipher suite of nymchat groups.
+pub const CIPHER_SUITE: CipherSuite = CipherSuite::CURVE25519_AES128;
+
+/// The group-context extension that carries the nymchat roster (opaque here).
+pub const ROSTER_EXTENSION: u16 = 0xF1A0;
+
+/// The exporter label of a group's access key (what the node checks for posts).
+pub const ACCESS_KEY_LABEL: &[u8] = b"nymchat group access";
+
+/// Length of an access key.
+pub const ACCESS_KEY_LEN: usize = 32;
+
+/// Most key packages made in one call.
+pub const MAX_KEY_PACKAGES: usize = 100;
+
+type Config = WithMlsRules<
+    DefaultMlsRules,
+    WithGroupStateStorage<
+        GroupStorage,
+        WithKeyPackageRepo<
+            InMemoryKeyPackageStorage,
+            WithIdentityProvider<
+                NymchatIdentities,
+                WithCryptoProvider<RustCryptoProvider, BaseConfig>,
+            >,
+        >,
+    >,
+>;
+
+impl From<MlsError> for Error {
+    fn from(err: MlsError) -> Self {
+        Error::Mls(err.to_string())
+    }
+}
+
+fn crypto() -> RustCryptoProvider {
+    RustCryptoProvider::with_enabled_cipher_suites(vec![CIPHER_SUITE])
+}
+
+fn suite() -> Result<impl CipherSuiteProvider> {
+    crypto()
+        .cipher_suite_provider(CIPHER_SUITE)
+        .ok_or_else(|| Error::Mls("cipher suite unavailable".into()))
+}
+
+fn rules() -> DefaultMlsRules {
+    let mut encryption = EncryptionOptions::default();
+    encryption.encrypt_control_messages = true;
+    DefaultMlsRules::new()
+        .with_commit_options(
+            CommitOptions::new()
+                .with_path_required(true)
+                .with_ratchet_tree_extension(true)
+                .with_single_welcome_message(true),
+        )
+        .with_encryption_options(encryption)
+}
+
+fn message(bytes: &[u8]) -> Result<MlsMessage> {
+    Ok(MlsMessage::from_bytes(bytes)?)
+}
+
+fn to_bytes(message: &MlsMessage) -> Result<Vec<u8>> {
+    Ok(message.to_bytes()?)
+}
+
+/// The identity key of a member mls-rs has already checked (`NymchatIdentities`).
+fn identity_of(signing_identity: &SigningIdentity) -> Result<[u8; PUBLIC_KEY_LEN]> {
+    signing_identity
+        .credential
+        .as_basic()
+        .and_then(|basic| basic.identifier().get(..PUBLIC_KEY_LEN))
+        .and_then(|key| key.try_into().ok())
+        .ok_or_else(|| Error::Mls("a member without a nymchat credential".into()))
+}
+
+/// The identity key of a key package (MLSMessage), once its credential checks; its own
+/// signatures are checked when it is committed.
+pub fn key_package_identity(key_package: &[u8]) -> Result<[u8; PUBLIC_KEY_LEN]> {
+    let key_package = message(key_package)?
+        .into_key_package()
+        .ok_or_else(|| Error::Mls("not a key package".into()))?;
+    if key_package.cipher_suite() != CIPHER_SUITE
+        || key_package.version() != ProtocolVersion::MLS_10
+    {
+        return Err(Error::Mls("a key package of another cipher suite".into()));
+    }
+    checked_identity(key_package.signing_identity()).map_err(|err| Error::Mls(err.to_string()))
+}
+
+/// A profile's MLS member: an MLS signature key bound to the identity by the credential,
+/// and the private halves of its key packages until they are used.
+pub struct MlsMember {
+    signer: SignatureSecretKey,
+    signing_identity: SigningIdentity,
+    key_packages: InMemoryKeyPackageStorage,
+}
+
+impl MlsMember {
+    /// A fresh MLS signature key, bound to `identity`.
+    pub fn generate(identity: &Identity) -> Result<Self> {
+        let (signer, public) = suite()?
+            .signature_key_generate()
+            .map_err(|_| Error::Mls("signature key generation failed".into()))?;
+        let credential = credential::credential(identity, public.as_bytes())?;
+        Ok(Self {
+            signer,
+            signing_identity: SigningIdentity::new(credential.into_credential(), public),
+            key_packages: InMemoryKeyPackageStorage::new(),
+        })
+    }
+
+    /// The member `state` holds; refused unless it is bound to `identity`.
+    pub fn from_state(identity: &Identity, state: &[u8]) -> Result<Self> {
+        let snapshot: MemberSnapshot = decode(state)?;
+        let signer = SignatureSecretKey::new(snapshot.signature_secret);
+        let public = SignaturePublicKey::new(snapshot.signature_public);
+        let derived = suite()?
+            .signature_key_derive_public(&signer)
+            .map_err(|_| Error::Mls("the stored MLS signature key is damaged".into()))?;
+        let signing_identity = SigningIdentity::new(
+            BasicCredential::new(snapshot.credential).into_credential(),
+            public,
+        );
+        let bound =
+            checked_identity(&signing_identity).is_ok_and(|key| key == identity.signing_public());
+        if derived != signing_identity.signature_key || !bound {
+            return Err(Error::Mls(
+                "the MLS state belongs to another identity".into(),
+            ));
+        }
+        let key_packages = InMemoryKeyPackageStorage::new();
+        for stored in snapshot.key_packages {
+            key_packages.insert(stored.id, stored.data);
+        }
+        Ok(Self {
+            signer,
+            signing_identity,
+            key_packages,
+        })
+    }
+
+    /// The signature secret and the key packages' secrets: the caller seals them.
+    pub fn state(&self) -> Result<Vec<u8>> {
+        let credential = self
+            .signing_identity
+            .credential
+            .as_basic()
+            .map(|basic| basic.identifier().to_vec())
+            .unwrap_or_default();
+        encode(&MemberSnapshot::new(
+            self.signer.as_bytes().to_vec(),
+            self.signing_identity.signature_key.as_bytes().to_vec(),
+            credential,
+            self.key_packages
+                .key_packages()
+                .into_iter()
+                .map(|(id, data)| StoredKeyPackage { id, data })
+                .collect(),
+        ))
+    }
+
+    fn client(&self, storage: GroupStorage) -> Client<Config> {
+        Client::builder()
+            .crypto_provider(crypto())
+            .identity_provider(NymchatIdentities)
+            .key_package_repo(self.key_packages.clone())
+            .group_state_storage(storage)
+            .mls_rules(rules())
+            .extension_types([
+                ExtensionType::new(ROSTER_EXTENSION),
+                ExtensionType::LAST_RESORT_KEY_PACKAGE,
+            ])
+            .signing_identity(
+                self.signing_identity.clone(),
+                self.signer.clone(),
+                CIPHER_SUITE,
+            )
+            .build()
+    }
+
+    /// `count` key packages (MLSMessage each); their secrets join `state()`.
+    pub fn key_packages(&self, count: usize) -> Result<Vec<Vec<u8>>> {
+        if count > MAX_KEY_PACKAGES {
+            return Err(Error::InvalidArgument(format!(
+                "at most {MAX_KEY_PACKAGES} key packages at a time"
+            )));
+        }
+        let client = self.client(GroupStorage::default());
+        (0..count)
+            .map(|_| {
+                let package = client.generate_key_package_message(
+                    ExtensionList::new(),
+                    ExtensionList::new(),
+                    None,
+                )?;
+                to_bytes(&package)
+            })
+            .collect()
+    }
+
+    /// A key package marked last resort (RFC 9420 extension): the node hands it out when
+    /// the others are gone, so it may be used more than once.
+    pub fn last_resort_key_package(&self) -> Result<Vec<u8>> {
+        let mut extensions = ExtensionList::new();
+        extensions
+            .set_from(LastResortKeyPackageExt)
+            .map_err(|_| Error::Mls("the last-resort extension".into()))?;
+        let client = self.client(GroupStorage::default());
+        to_bytes(&client.generate_key_package_message(extensions, ExtensionList::new(), None)?)
+    }
+
+    /// A new group at epoch 0 with only us, and `roster` as its roster.
+    pub fn create_group(&self, group_id: &[u8], roster: &[u8]) -> Result<MlsGroup> {
+        let storage = GroupStorage::default();
+        let mut extensions = ExtensionList::new();
+        extensions.set(Extension::new(
+            ExtensionType::new(ROSTER_EXTENSION),
+            roster.to_vec(),
+        ));
+        let group = self.client(storage.clone()).create_group_with_id(
+            group_id.to_vec(),
+            extensions,
+            ExtensionList::new(),
+            None,
+        )?;
+        MlsGroup::new(group, storage, Vec::new())
+    }
+
+    /// The group `welcome` (MLSMessage) lets us into; the key package it used is gone
+    /// from `state()` unless it was the last-resort one.
+    pub fn join(&self, welcome: &[u8]) -> Result<(MlsGroup, u32)> {
+        let storage = GroupStorage::default();
+        let (mut group, info) =
+            self.client(storage.clone())
+                .join_group(None, &message(welcome)?, None)?;
+        group.write_to_storage()?; // drops the used key package from ours
+        Ok((MlsGroup::new(group, storage, Vec::new())?, info.sender))
+    }
+
+    /// The group `state` (from `MlsGroup::state`) holds.
+    pub fn load_group(&self, state: &[u8]) -> Result<MlsGroup> {
+        let snapshot: GroupSnapshot = decode(state)?;
+        let storage = GroupStorage::restore(&snapshot);
+        let group = self
+            .client(storage.clone())
+            .load_group(&snapshot.group_id)?;
+        MlsGroup::new(group, storage, snapshot.departed)
+    }
+}
+
+/// A member as this epoch shows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Seat {
+    identity: [u8; PUBLIC_KEY_LEN],
+}
+
+/// What processing one message did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcessedKind {
+    /// An application message.
+    Application,
+    /// A proposal, kept until a commit covers it.
+    Proposal,
+    /// A commit: the group is at a new epoch.
+    Commit,
+}
+
+/// The outcome of `MlsGroup::process`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Processed {
+    /// What the message was.
+    pub kind: ProcessedKind,
+    /// The group's epoch after processing.
+    pub epoch: u64,
+    /// Leaf index of the author, proposer or committer.
+    pub sender: u32,
+    /// Their identity key.
+    pub sender_identity: [u8; PUBLIC_KEY_LEN],
+    /// An application message's plaintext, else empty.
+    pub plaintext: Vec<u8>,
+    /// Members a commit added: (leaf index, identity key).
+    pub added: Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
+    /// Members a commit removed.
+    pub removed: Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
+    /// A commit removed us: the group is over for us.
+    pub removed_me: bool,
+    /// A commit changed the roster extension.
+    pub roster_changed: bool,
+}
+
+/// What `MlsGroup::commit` made, pending until the node accepts it.
+#[derive(Clone, Debug)]
+pub struct PendingCommit {
+    /// The commit (MLSMessage).
+    pub commit: Vec<u8>,
+    /// The Welcome (MLSMessage) for the members it adds, if any.
+    pub welcome: Option<Vec<u8>>,
+    /// The access key of the epoch it leads to.
+    pub next_access_key: Vec<u8>,
+}
+
+/// One group as one member holds it.
+pub struct MlsGroup {
+    group: Group<Config>,
+    storage: GroupStorage,
+    seats: BTreeMap<u32, Seat>,
+    roster: Vec<u8>,
+    departed: Vec<Departed>,
+}
+
+/// Members added and removed between two rosters.
+type Changes = (
+    Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
+    Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
+);
+
+impl MlsGroup {
+    fn new(group: Group<Config>, storage: GroupStorage, departed: Vec<Departed>) -> Result<Self> {
+        let mut this = Self {
+            group,
+            storage,
+            seats: BTreeMap::new(),
+            roster: Vec::new(),
+            departed,
+        };
+        this.seats = this.current_seats()?;
+        this.roster = this.current_roster();
+        Ok(this)
+    }
+
+    fn current_seats(&self) -> Result<BTreeMap<u32, Seat>> {
+        self.group
+            .roster()
+            .members_iter()
+            .map(|member| {
+                Ok((
+                    member.index,
+                    Seat {
+                        identity: identity_of(&member.signing_identity)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    fn current_roster(&self) -> Vec<u8> {
+        self.group
+            .context()
+            .extensions
+            .get(ExtensionType::new(ROSTER_EXTENSION))
+            .map(|extension| extension.extension_data().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// After an epoch change: who came and went, the departed kept for late messages.
+    fn advance(&mut self) -> Result<(Changes, bool)> {
+        let seats = self.current_seats()?;
+        let roster = self.current_roster();
+        let removed: Vec<_> = self
+            .seats
+            .iter()
+            .filter(|(leaf, seat)| seats.get(leaf) != Some(seat))
+            .map(|(leaf, seat)| (*leaf, seat.identity))
+            .collect();
+        let added = seats
+            .iter()
+            .filter(|(leaf, seat)| self.seats.get(leaf) != Some(seat))
+            .map(|(leaf, seat)| (*leaf, seat.identity))
+            .collect();
+        let epoch = self.epoch();
+        self.departed
+            .retain(|departed| departed.epoch + PRIOR_EPOCHS as u64 > epoch);
+        self.departed
+            .extend(removed.iter().map(|(leaf, identity)| Departed {
+                epoch,
+                leaf: *leaf,
+                identity: identity.to_vec(),
+            }));
+        let roster_changed = roster != self.roster;
+        self.seats = seats;
+        self.roster = roster;
+        Ok(((added, removed), roster_changed))
+    }
+
+    /// Who held `leaf` at `epoch` (a kept prior epoch, or this one).
+    fn identity_at(&self, leaf: u32, epoch: u64) -> Result<[u8; PUBLIC_KEY_LEN]> {
+        let departed = self
+            .departed
+            .iter()
+            .filter(|departed| departed.leaf == leaf && departed.epoch > epoch)
+            .min_by_key(|departed| departed.epoch)
+            .and_then(|departed| departed.identity.as_slice().try_into().ok());
+        departed
+            .or_else(|| self.seats.get(&leaf).map(|seat| seat.identity))
+            .ok_or_else(|| Error::Mls(format!("no member at leaf {leaf}")))
+    }
+
+    /// The group's id.
+    pub fn group_id(&self) -> &[u8] {
+        self.group.group_id()
+    }
+
+    /// The current epoch.
+    pub fn epoch(&self) -> u64 {
+        self.group.current_epoch()
+    }
+
+    /// Our leaf index.
+    pub fn own_index(&self) -> u32 {
+        self.group.current_member_index()
+    }
+
+    /// The members: (leaf index, identity key), by leaf.
+    pub fn members(&self) -> Vec<(u32, [u8; PUBLIC_KEY_LEN])> {
+        self.seats
+            .iter()
+            .map(|(leaf, seat)| (*leaf, seat.identity))
+            .collect()
+    }
+
+    /// The roster extension's bytes, empty if none.
+    pub fn roster(&self) -> &[u8] {
+        &self.roster
+    }
+
+    /// This epoch's access key: what the node checks a post against.
+    pub fn access_key(&self) -> Result<Vec<u8>> {
+        Ok(self
+            .group
+            .export_secret(ACCESS_KEY_LABEL, b"", ACCESS_KEY_LEN)?
+            .as_bytes()
+            .to_vec())
+    }
+
+    /// The state with the prior epochs kept: the caller seals it.
+    pub fn state(&mut self) -> Result<Vec<u8>> {
+        self.group.write_to_storage()?;
+        encode(
+            &self
+                .storage
+                .snapshot(self.group_id(), self.departed.clone()),
+        )
+    }
+
+    /// A commit (MLSMessage) of adds (key packages), removes (leaf indexes), the roster if
+    /// given, and every proposal received and not committed yet, always with a path; the
+    /// Welcome for the added, if any; the access key of the epoch it leads to. Nothing
+    /// changes until `apply_pending`.
+    pub fn commit(
+        &mut self,
+        add: &[&[u8]],
+        remove: &[u32],
+        roster: Option<&[u8]>,
+    ) -> Result<PendingCommit> {
+        let extensions = roster.map(|roster| {
+            let mut extensions = self.group.context().extensions.clone();
+            extensions.set(Extension::new(
+                ExtensionType::new(ROSTER_EXTENSION),
+                roster.to_vec(),
+            ));
+            extensions
+        });
+        let mut builder = self.group.commit_builder();
+        for key_package in add {
+            builder = builder.add_member(message(key_package)?)?;
+        }
+        for leaf in remove {
+            builder = builder.remove_member(*leaf)?;
+        }
+        if let Some(extensions) = extensions {
+            builder = builder.set_group_context_ext(extensions)?;
+        }
+        let output = builder.build()?;
+        let commit = to_bytes(output.commit_message())?;
+        let welcome = output
+            .welcome_messages()
+            .first()
+            .map(to_bytes)
+            .transpose()?;
+        let mut next = self.group.clone();
+        next.apply_pending_commit()?;
+        let next_access_key = next
+            .export_secret(ACCESS_KEY_LABEL, b"", ACCESS_KEY_LEN)?
+            .as_bytes()
+            .to_vec();
+        Ok(PendingCommit {
+            commit,
+            welcome,
+            next_access_key,
+        })
+    }
+
+    /// Moves to the epoch of our pending commit (the node accepted it).
+    pub fn apply_pending(&mut self) -> Result<()> {
+        self.group.apply_pending_commit()?;
+        self.advance()?;
+        Ok(())
+    }
+
+    /// Drops our pending commit (another won the epoch).
+    pub fn clear_pending(&mut self) {
+        self.group.clear_pending_commit();
+    }
+
+    /// A proposal (MLSMessage) that removes us, for another member to commit.
+    pub fn propose_leave(&mut self) -> Result<Vec<u8>> {
+        let own = self.own_index();
+        to_bytes(&self.group.propose_remove(own, Vec::new())?)
+    }
+
+    /// Proposals received (or made) and not committed yet.
+    pub fn pending_proposals(&self) -> usize {
+        self.group.get_cached_proposals().len()
+    }
+
+    /// An application message (MLSMessage) of `plaintext`.
+    pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Vec<u8>> {
+        to_bytes(
+            &self
+                .group
+                .encrypt_application_message(plaintext, Vec::new())?,
+        )
+    }
+
+    /// Processes one message of the group; an error if it cannot apply.
+    pub fn process(&mut self, bytes: &[u8]) -> Result<Processed> {
+        let message = message(bytes)?;
+        let sent_epoch = message.epoch().unwrap_or_default();
+        let received = self.group.process_incoming_message(message)?;
+        let mut processed = Processed {
+            kind: ProcessedKind::Application,
+            epoch: 0,
+            sender: 0,
+            sender_identity: [0; PUBLIC_KEY_LEN],
+            plaintext: Vec::new(),
+            added: Vec::new(),
+            removed: Vec::new(),
+            removed_me: false,
+            roster_changed: false,
+        };
+        match received {
+            ReceivedMessage::ApplicationMessage(application) => {
+                processed.sender = application.sender_index;
+                processed.sender_identity =
+                    self.identity_at(application.sender_index, sent_epoch)?;
+                processed.plaintext = application.data().to_vec();
+            }
+            ReceivedMessage::Proposal(proposal) => {
+                let ProposalSender::Member(sender) = proposal.sender else {
+                    return Err(Error::Mls("a proposal from outside the group".into()));
+                };
+                processed.kind = ProcessedKind::Proposal;
+                processed.sender = sender;
+                processed.sender_identity = self.identity_at(sender, sent_epoch)?;
+            }
+            ReceivedMessage::Commit(commit) => {
+                processed.kind = ProcessedKind::Commit;
+                processed.sender = commit.committer;
+                processed.sender_identity = self.identity_at(commit.committer, sent_epoch)?;
+                processed.removed_me = matches!(commit.effect, CommitEffect::Removed { .. });
+                if !processed.removed_me {
+                    let ((added, removed), roster_changed) = self.advance()?;
+                    processed.added = added;
+                    processed.removed = removed;
+                    processed.roster_changed = roster_changed;
+                }
+            }
+            _ => return Err(Error::Mls("not a group message".into())),
+        }
+        processed.epoch = self.epoch();
+        Ok(processed)
+    }
+}
