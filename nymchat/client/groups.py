@@ -248,13 +248,18 @@ class Groups:
             raise
         finally:
             self.records.in_flight.discard(message_id)
+        before = {identity for _, identity in group.members()}
         group.apply_pending()
+        after = {identity for _, identity in group.members()}
         for identity, username in new.items():
             record.first_names.setdefault(identity, username)
         record.sent_since_update, record.updated = 0, now_ms()
         with self.store.transaction():
             self.records.put(record, group)
-        self.events.emit(GroupChanged(record.name, tuple(adds), tuple(removes), me, group.epoch))
+        names = roster.names_of(group.roster())
+        added = tuple(sorted(roster.shown(i, names.get(i)) for i in after - before))
+        removed = tuple(sorted(roster.shown(i, record.first_names.get(i)) for i in before - after))
+        self.events.emit(GroupChanged(record.name, added, removed, me, group.epoch))
         self.intake.drain(record.group_id)
         return True
 
