@@ -270,3 +270,16 @@ def test_a_commit_that_cannot_be_applied_is_reported(tmp_path):
             assert bob.group("team").epoch == group.epoch
 
     run(main())
+
+
+def test_a_restored_profile_forgets_its_groups_whose_keys_may_have_moved_on(tmp_path):
+    async def main():
+        async with network(tmp_path) as net:
+            _alice, bob = await team(net, "alice", "bob")
+            profile = bob.profile
+            await net.close(bob)
+            profile.restored()
+            bob = await net.engine("bob", profile)
+            assert bob.groups() == []
+
+    run(main())

@@ -154,7 +154,8 @@ class AddressChanged:
 
 @dataclass(frozen=True)
 class KeysLow:
-    """The node said our one-time keys run low; fresh ones are being published."""
+    """The node said our one-time keys (or MLS key packages) run low; fresh ones are
+    being published."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ commit adds need when we hold no access key of theirs."""
 
 import asyncio
 import os
+from typing import Any
 
 from nymchat import _native
 from nymchat.client.contacts import Contacts
@@ -80,7 +81,7 @@ class GroupNode:
         if self.link.contact is None:
             raise Offline()
         add = add or []
-        body = {
+        body: dict[str, Any] = {
             "group_id": group.group_id,
             "epoch": group.epoch,
             "message_id": message_id,

@@ -193,6 +193,11 @@ class ClientStore:
         """Forgets every session (a restored profile's are stale); returns how many."""
         return self.db.execute("DELETE FROM sessions").rowcount
 
+    def drop_all_groups(self) -> None:
+        """Forgets every group (their messages stay): a restored profile's are stale."""
+        self.db.execute("DELETE FROM groups")
+        self.db.execute("DELETE FROM group_waiting")
+
     def drop_sessions(self, username: str) -> None:
         self.db.execute(
             "DELETE FROM sessions WHERE contact = ?", (self.blind("contact", username),)
