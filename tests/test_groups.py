@@ -283,3 +283,23 @@ def test_a_restored_profile_forgets_its_groups_whose_keys_may_have_moved_on(tmp_
             assert bob.groups() == []
 
     run(main())
+
+
+def test_key_packages_running_low_are_published_anew(tmp_path):
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = await net.engine("alice"), await net.engine("bob")
+            requests: list[Kind] = []
+            request = bob.link.request
+
+            async def recording(kind, *args, **body):
+                requests.append(kind)
+                return await request(kind, *args, **body)
+
+            bob.link.request = recording
+            claimed = {(await alice.group_ops.node.claim("bob"))[1] for _ in range(11)}
+            assert len(claimed) == 11  # each handed out once
+            await take_in(bob)  # the node's push: 9 left
+            assert Kind.PUBLISH_KEY_PACKAGES in requests
+
+    run(main())

@@ -86,6 +86,7 @@ class Engine:
             profile,
             link,
             self.contacts,
+            relay,
             self.access,
             self.key_packages,
             records,

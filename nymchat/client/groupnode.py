@@ -5,11 +5,13 @@ commit adds need when we hold no access key of theirs."""
 
 import asyncio
 import os
+import secrets
 from typing import Any
 
 from nymchat import _native
 from nymchat.client.contacts import Contacts
 from nymchat.client.nodelink import Link, NodeRefused, Offline
+from nymchat.client.relay import Relay
 from nymchat.errors import KeyChanged, NymchatError
 from nymchat.protocol import pow, wire
 from nymchat.protocol.wire import ErrorCode, GroupPost, Kind
@@ -19,8 +21,9 @@ WORK_ROUNDS = 2  # proofs of work for the members a commit adds
 
 
 class GroupNode:
-    def __init__(self, link: Link, contacts: Contacts):
+    def __init__(self, link: Link, contacts: Contacts, relay: Relay):
         self.link, self.contacts = link, contacts
+        self.relay = relay  # its `delay` (`--sealed-delay`) holds group posts too
 
     def access_key(self, username: str) -> bytes | None:
         """Theirs, if they gave us one: what lets a welcome to them through without work."""
@@ -92,6 +95,8 @@ class GroupNode:
             "welcome": welcome,
             "payload": payload,
         }
+        if self.relay.delay > 0:  # so that the node cannot match it to our last fetch
+            await asyncio.sleep(secrets.SystemRandom().uniform(0, self.relay.delay))
         answer = await self.link.request(Kind.GROUP_POST, add=tuple(add), **body)
         for _ in range(WORK_ROUNDS):
             if answer.kind is not Kind.POW_REQUIRED:

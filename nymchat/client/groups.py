@@ -30,6 +30,7 @@ from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import Link, NodeRefused
 from nymchat.client.profile import Profile
 from nymchat.client.records import Group, MemberTrust
+from nymchat.client.relay import Relay
 from nymchat.errors import KeyChanged, NotFound, NymchatError, Refused, UsageError
 from nymchat.protocol import names, wire
 from nymchat.protocol.wire import ErrorCode, GroupPost, Kind
@@ -61,6 +62,7 @@ class Groups:
         profile: Profile,
         link: Link,
         contacts: Contacts,
+        relay: Relay,
         access: Access,
         key_packages: KeyPackages,
         records: GroupRecords,
@@ -70,7 +72,7 @@ class Groups:
         update_after: int = UPDATE_AFTER,
     ):
         self.profile, self.store, self.link = profile, profile.store, link
-        self.node = GroupNode(link, contacts)
+        self.node = GroupNode(link, contacts, relay)
         self.contacts, self.access, self.key_packages = contacts, access, key_packages
         self.records, self.intake, self.events = records, intake, events
         self.catch_up, self.update_after = catch_up, update_after
