@@ -17,7 +17,7 @@ from nymchat.client.events import (
 )
 from nymchat.client.groups import Change
 from nymchat.client.records import MemberTrust
-from nymchat.errors import MlsError, NotFound
+from nymchat.errors import KeyChanged, MlsError, NotFound
 from nymchat.protocol.wire import GroupPost, Kind
 
 
@@ -301,5 +301,41 @@ def test_key_packages_running_low_are_published_anew(tmp_path):
             assert len(claimed) == 11  # each handed out once
             await take_in(bob)  # the node's push: 9 left
             assert Kind.PUBLISH_KEY_PACKAGES in requests
+
+    run(main())
+
+
+def test_adding_a_contact_whose_key_changed_is_refused(tmp_path):
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = await net.engine("alice"), await net.engine("bob")
+            await alice.lookup("bob")
+            await bob.unregister()
+            await net.engine("bob")  # a new identity takes the name, and publishes its keys
+            with pytest.raises(KeyChanged, match="key of bob changed"):
+                await alice.group_create("team", ["bob"])
+            assert alice.groups() == []
+
+    run(main())
+
+
+def test_a_member_named_as_a_contact_with_another_key_blocks_sending(tmp_path):
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = await team(net, "alice", "bob")
+            await net.engine("carol")
+            mallory = await net.engine("mallory")
+            await alice.lookup("carol")  # the real carol, pinned
+            # bob adds mallory under carol's name (a member may write any roster)
+            identity, package = await bob.group_ops.node.claim("mallory")
+            record, group = bob.group_ops.records.named("team", bob.key_packages.member())
+            claimed = {"carol": (identity, package)}
+            await bob.group_ops._commit_once(record, group, False, ["carol"], {}, claimed)
+            await take_in(alice)
+            trust = {m.identity: (m.name, m.trust) for m in alice.group("team").members}
+            assert trust[mallory.profile.identity.signing_public] == ("carol", MemberTrust.MISMATCH)
+            with pytest.raises(KeyChanged, match="not the carol you know"):
+                await alice.send("#team", "to whom?")
+            assert alice.history("#team") == []  # nothing was queued
 
     run(main())
