@@ -339,3 +339,24 @@ def test_a_member_named_as_a_contact_with_another_key_blocks_sending(tmp_path):
             assert alice.history("#team") == []  # nothing was queued
 
     run(main())
+
+
+def test_an_entry_of_a_later_epoch_waits_for_the_commit_that_leads_there(tmp_path):
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = await team(net, "alice", "bob", group_update_after=1)
+            held: list[dict] = []
+            take = bob.group_intake.take
+            bob.group_intake.take = lambda body: held.append(body) or []
+            await alice.send("#team", "one")
+            await alice.send("#team", "two")  # after a key update: the next epoch
+            await take_in(bob)
+            bob.group_intake.take = take
+            one, commit, two = {b["message_id"]: b for b in held}.values()  # (pushed again)
+            assert (commit["post"], two["epoch"]) == (GroupPost.COMMIT, commit["epoch"] + 1)
+            assert take(two) == []  # it waits, sealed in the store
+            assert [m.text for m in take(commit)] == ["two"]
+            assert [m.text for m in take(one)] == ["one"]  # of the epoch before: still opens
+            assert [m.text for m in bob.history("#team")] == ["two", "one"]
+
+    run(main())
