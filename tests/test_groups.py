@@ -70,6 +70,8 @@ def test_three_members_each_read_what_the_others_send(tmp_path):
             ]
             await bob.send("#team", "hi from bob")
             await carol.send("#team", "hi from carol")
+            assert len(await alice.inbox(quiet=0.2)) == 2  # taken in, not shown yet
+            assert alice.group("team").unread == 2
             assert texts(await take_in(alice)) == [
                 ("team", "bob", "hi from bob"),
                 ("team", "carol", "hi from carol"),
@@ -124,6 +126,8 @@ def test_a_removed_member_is_told_and_cannot_read_what_follows(tmp_path):
             alice, bob, carol = await team(net, "alice", "bob", "carol")
             carols = carol.key_packages.member().load_group(live(carol, "team").state())
             c_events = record(carol)
+            with pytest.raises(NotFound, match="not members of #team: dave"):
+                await alice.group_remove("#team", ["carol", "dave"])
             group = await alice.group_remove("#team", ["carol"])
             assert {m.name for m in group.members} == {"alice", "bob"}
             made = posts(alice)

@@ -120,6 +120,9 @@ class Groups:
         gone = tuple(dict.fromkeys(names.normalize(m) for m in members))
         if me in gone:
             raise UsageError("to leave a group, `nymchat group leave` it")
+        present = self._present(self.records.named(group_name(name), self.key_packages.member())[1])
+        if absent := [n for n in gone if n not in present]:
+            raise NotFound(f"not members of #{group_name(name)}: {', '.join(absent)}")
         await self._change(group_name(name), Change(remove=gone))
         return self.get(name)
 
