@@ -8,15 +8,18 @@
 //! roster (group name and members' usernames) is the opaque group-context extension
 //! `ROSTER_EXTENSION`. State leaves as bytes (`storage`) for the caller to seal.
 
-mod credential;
+pub mod credential;
 mod storage;
+#[cfg(test)]
+mod vectors;
 
 use std::collections::BTreeMap;
 
 use mls_rs::client_builder::{
-    BaseConfig, WithCryptoProvider, WithGroupStateStorage, WithIdentityProvider,
+    BaseConfig, ClientBuilder, WithCryptoProvider, WithGroupStateStorage, WithIdentityProvider,
     WithKeyPackageRepo, WithMlsRules,
 };
+use mls_rs::error::IntoAnyError;
 use mls_rs::error::MlsError;
 use mls_rs::extension::ExtensionType;
 use mls_rs::extension::recommended::LastResortKeyPackageExt;
@@ -27,7 +30,7 @@ use mls_rs::mls_rules::{CommitOptions, DefaultMlsRules, EncryptionOptions};
 use mls_rs::storage_provider::in_memory::InMemoryKeyPackageStorage;
 use mls_rs::{
     CipherSuite, CipherSuiteProvider, Client, CryptoProvider, Extension, ExtensionList, Group,
-    MlsMessage, ProtocolVersion,
+    IdentityProvider, MlsMessage, ProtocolVersion,
 };
 use mls_rs_core::crypto::{SignaturePublicKey, SignatureSecretKey};
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
@@ -55,19 +58,23 @@ pub const ACCESS_KEY_LEN: usize = 32;
 /// Most key packages made in one call.
 pub const MAX_KEY_PACKAGES: usize = 100;
 
-type Config = WithMlsRules<
+/// The mls-rs configuration of every client: ours, with the identity provider a parameter
+/// only so that the RFC 9420 test vectors (whose credentials are not ours) can go through.
+type Config<I> = WithMlsRules<
     DefaultMlsRules,
     WithGroupStateStorage<
         GroupStorage,
         WithKeyPackageRepo<
             InMemoryKeyPackageStorage,
-            WithIdentityProvider<
-                NymchatIdentities,
-                WithCryptoProvider<RustCryptoProvider, BaseConfig>,
-            >,
+            WithIdentityProvider<I, WithCryptoProvider<RustCryptoProvider, BaseConfig>>,
         >,
     >,
 >;
+
+/// What an identity provider must be for `Config`.
+pub trait Identities: IdentityProvider + Clone {}
+
+impl<I: IdentityProvider + Clone> Identities for I {}
 
 impl From<MlsError> for Error {
     fn from(err: MlsError) -> Self {
@@ -106,16 +113,6 @@ fn to_bytes(message: &MlsMessage) -> Result<Vec<u8>> {
     Ok(message.to_bytes()?)
 }
 
-/// The identity key of a member mls-rs has already checked (`NymchatIdentities`).
-fn identity_of(signing_identity: &SigningIdentity) -> Result<[u8; PUBLIC_KEY_LEN]> {
-    signing_identity
-        .credential
-        .as_basic()
-        .and_then(|basic| basic.identifier().get(..PUBLIC_KEY_LEN))
-        .and_then(|key| key.try_into().ok())
-        .ok_or_else(|| Error::Mls("a member without a nymchat credential".into()))
-}
-
 /// The identity key of a key package (MLSMessage), once its credential checks; its own
 /// signatures are checked when it is committed.
 pub fn key_package_identity(key_package: &[u8]) -> Result<[u8; PUBLIC_KEY_LEN]> {
@@ -132,10 +129,11 @@ pub fn key_package_identity(key_package: &[u8]) -> Result<[u8; PUBLIC_KEY_LEN]> 
 
 /// A profile's MLS member: an MLS signature key bound to the identity by the credential,
 /// and the private halves of its key packages until they are used.
-pub struct MlsMember {
+pub struct MlsMember<I = NymchatIdentities> {
     signer: SignatureSecretKey,
     signing_identity: SigningIdentity,
     key_packages: InMemoryKeyPackageStorage,
+    identities: I,
 }
 
 impl MlsMember {
@@ -149,6 +147,7 @@ impl MlsMember {
             signer,
             signing_identity: SigningIdentity::new(credential.into_credential(), public),
             key_packages: InMemoryKeyPackageStorage::new(),
+            identities: NymchatIdentities,
         })
     }
 
@@ -179,6 +178,7 @@ impl MlsMember {
             signer,
             signing_identity,
             key_packages,
+            identities: NymchatIdentities,
         })
     }
 
@@ -201,11 +201,18 @@ impl MlsMember {
                 .collect(),
         ))
     }
+}
 
-    fn client(&self, storage: GroupStorage) -> Client<Config> {
+impl<I: Identities> MlsMember<I> {
+    fn client(&self, storage: GroupStorage) -> Client<Config<I>> {
+        self.builder(storage).build()
+    }
+
+    /// Our client configuration (the test vectors add their PSKs to it).
+    fn builder(&self, storage: GroupStorage) -> ClientBuilder<Config<I>> {
         Client::builder()
             .crypto_provider(crypto())
-            .identity_provider(NymchatIdentities)
+            .identity_provider(self.identities.clone())
             .key_package_repo(self.key_packages.clone())
             .group_state_storage(storage)
             .mls_rules(rules())
@@ -218,7 +225,6 @@ impl MlsMember {
                 self.signer.clone(),
                 CIPHER_SUITE,
             )
-            .build()
     }
 
     /// `count` key packages (MLSMessage each); their secrets join `state()`.
@@ -253,7 +259,7 @@ impl MlsMember {
     }
 
     /// A new group at epoch 0 with only us, and `roster` as its roster.
-    pub fn create_group(&self, group_id: &[u8], roster: &[u8]) -> Result<MlsGroup> {
+    pub fn create_group(&self, group_id: &[u8], roster: &[u8]) -> Result<MlsGroup<I>> {
         let storage = GroupStorage::default();
         let mut extensions = ExtensionList::new();
         extensions.set(Extension::new(
@@ -266,35 +272,30 @@ impl MlsMember {
             ExtensionList::new(),
             None,
         )?;
-        MlsGroup::new(group, storage, Vec::new())
+        MlsGroup::new(group, storage, Vec::new(), self.identities.clone())
     }
 
     /// The group `welcome` (MLSMessage) lets us into; the key package it used is gone
     /// from `state()` unless it was the last-resort one.
-    pub fn join(&self, welcome: &[u8]) -> Result<(MlsGroup, u32)> {
+    pub fn join(&self, welcome: &[u8]) -> Result<(MlsGroup<I>, u32)> {
         let storage = GroupStorage::default();
         let (mut group, info) =
             self.client(storage.clone())
                 .join_group(None, &message(welcome)?, None)?;
         group.write_to_storage()?; // drops the used key package from ours
-        Ok((MlsGroup::new(group, storage, Vec::new())?, info.sender))
+        let group = MlsGroup::new(group, storage, Vec::new(), self.identities.clone())?;
+        Ok((group, info.sender))
     }
 
     /// The group `state` (from `MlsGroup::state`) holds.
-    pub fn load_group(&self, state: &[u8]) -> Result<MlsGroup> {
+    pub fn load_group(&self, state: &[u8]) -> Result<MlsGroup<I>> {
         let snapshot: GroupSnapshot = decode(state)?;
         let storage = GroupStorage::restore(&snapshot);
         let group = self
             .client(storage.clone())
             .load_group(&snapshot.group_id)?;
-        MlsGroup::new(group, storage, snapshot.departed)
+        MlsGroup::new(group, storage, snapshot.departed, self.identities.clone())
     }
-}
-
-/// A member as this epoch shows them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Seat {
-    identity: [u8; PUBLIC_KEY_LEN],
 }
 
 /// What processing one message did.
@@ -318,13 +319,13 @@ pub struct Processed {
     /// Leaf index of the author, proposer or committer.
     pub sender: u32,
     /// Their identity key.
-    pub sender_identity: [u8; PUBLIC_KEY_LEN],
+    pub sender_identity: Vec<u8>,
     /// An application message's plaintext, else empty.
     pub plaintext: Vec<u8>,
     /// Members a commit added: (leaf index, identity key).
-    pub added: Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
+    pub added: Vec<(u32, Vec<u8>)>,
     /// Members a commit removed.
-    pub removed: Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
+    pub removed: Vec<(u32, Vec<u8>)>,
     /// A commit removed us: the group is over for us.
     pub removed_me: bool,
     /// A commit changed the roster extension.
@@ -343,25 +344,30 @@ pub struct PendingCommit {
 }
 
 /// One group as one member holds it.
-pub struct MlsGroup {
-    group: Group<Config>,
+pub struct MlsGroup<I: Identities = NymchatIdentities> {
+    group: Group<Config<I>>,
     storage: GroupStorage,
-    seats: BTreeMap<u32, Seat>,
+    identities: I,
+    /// Each member's identity this epoch, by leaf.
+    seats: BTreeMap<u32, Vec<u8>>,
     roster: Vec<u8>,
     departed: Vec<Departed>,
 }
 
 /// Members added and removed between two rosters.
-type Changes = (
-    Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
-    Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
-);
+type Changes = (Vec<(u32, Vec<u8>)>, Vec<(u32, Vec<u8>)>);
 
-impl MlsGroup {
-    fn new(group: Group<Config>, storage: GroupStorage, departed: Vec<Departed>) -> Result<Self> {
+impl<I: Identities> MlsGroup<I> {
+    fn new(
+        group: Group<Config<I>>,
+        storage: GroupStorage,
+        departed: Vec<Departed>,
+        identities: I,
+    ) -> Result<Self> {
         let mut this = Self {
             group,
             storage,
+            identities,
             seats: BTreeMap::new(),
             roster: Vec::new(),
             departed,
@@ -371,17 +377,17 @@ impl MlsGroup {
         Ok(this)
     }
 
-    fn current_seats(&self) -> Result<BTreeMap<u32, Seat>> {
+    fn current_seats(&self) -> Result<BTreeMap<u32, Vec<u8>>> {
+        let extensions = &self.group.context().extensions;
         self.group
             .roster()
             .members_iter()
             .map(|member| {
-                Ok((
-                    member.index,
-                    Seat {
-                        identity: identity_of(&member.signing_identity)?,
-                    },
-                ))
+                let identity = self
+                    .identities
+                    .identity(&member.signing_identity, extensions)
+                    .map_err(|err| Error::Mls(format!("{:?}", err.into_any_error())))?;
+                Ok((member.index, identity))
             })
             .collect()
     }
@@ -402,13 +408,13 @@ impl MlsGroup {
         let removed: Vec<_> = self
             .seats
             .iter()
-            .filter(|(leaf, seat)| seats.get(leaf) != Some(seat))
-            .map(|(leaf, seat)| (*leaf, seat.identity))
+            .filter(|(leaf, identity)| seats.get(leaf) != Some(identity))
+            .map(|(leaf, identity)| (*leaf, identity.clone()))
             .collect();
         let added = seats
             .iter()
-            .filter(|(leaf, seat)| self.seats.get(leaf) != Some(seat))
-            .map(|(leaf, seat)| (*leaf, seat.identity))
+            .filter(|(leaf, identity)| self.seats.get(leaf) != Some(identity))
+            .map(|(leaf, identity)| (*leaf, identity.clone()))
             .collect();
         let epoch = self.epoch();
         self.departed
@@ -417,7 +423,7 @@ impl MlsGroup {
             .extend(removed.iter().map(|(leaf, identity)| Departed {
                 epoch,
                 leaf: *leaf,
-                identity: identity.to_vec(),
+                identity: identity.clone(),
             }));
         let roster_changed = roster != self.roster;
         self.seats = seats;
@@ -426,15 +432,14 @@ impl MlsGroup {
     }
 
     /// Who held `leaf` at `epoch` (a kept prior epoch, or this one).
-    fn identity_at(&self, leaf: u32, epoch: u64) -> Result<[u8; PUBLIC_KEY_LEN]> {
-        let departed = self
-            .departed
+    fn identity_at(&self, leaf: u32, epoch: u64) -> Result<Vec<u8>> {
+        self.departed
             .iter()
             .filter(|departed| departed.leaf == leaf && departed.epoch > epoch)
             .min_by_key(|departed| departed.epoch)
-            .and_then(|departed| departed.identity.as_slice().try_into().ok());
-        departed
-            .or_else(|| self.seats.get(&leaf).map(|seat| seat.identity))
+            .map(|departed| &departed.identity)
+            .or_else(|| self.seats.get(&leaf))
+            .cloned()
             .ok_or_else(|| Error::Mls(format!("no member at leaf {leaf}")))
     }
 
@@ -454,10 +459,10 @@ impl MlsGroup {
     }
 
     /// The members: (leaf index, identity key), by leaf.
-    pub fn members(&self) -> Vec<(u32, [u8; PUBLIC_KEY_LEN])> {
+    pub fn members(&self) -> Vec<(u32, Vec<u8>)> {
         self.seats
             .iter()
-            .map(|(leaf, seat)| (*leaf, seat.identity))
+            .map(|(leaf, identity)| (*leaf, identity.clone()))
             .collect()
     }
 
@@ -574,7 +579,7 @@ impl MlsGroup {
             kind: ProcessedKind::Application,
             epoch: 0,
             sender: 0,
-            sender_identity: [0; PUBLIC_KEY_LEN],
+            sender_identity: Vec::new(),
             plaintext: Vec::new(),
             added: Vec::new(),
             removed: Vec::new(),
