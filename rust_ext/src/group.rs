@@ -11,6 +11,8 @@
 pub mod credential;
 mod storage;
 #[cfg(test)]
+mod tests;
+#[cfg(test)]
 mod vectors;
 
 use std::collections::BTreeMap;
@@ -38,10 +40,7 @@ use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 use crate::error::{Error, Result};
 use crate::identity::{Identity, PUBLIC_KEY_LEN};
 use credential::{NymchatIdentities, checked_identity};
-use storage::{
-    Departed, GroupSnapshot, GroupStorage, MemberSnapshot, PRIOR_EPOCHS, StoredKeyPackage, decode,
-    encode,
-};
+use storage::{GroupSnapshot, GroupStorage, MemberSnapshot, StoredKeyPackage, decode, encode};
 
 /// The one cipher suite of nymchat groups.
 pub const CIPHER_SUITE: CipherSuite = CipherSuite::CURVE25519_AES128;
@@ -272,7 +271,7 @@ impl<I: Identities> MlsMember<I> {
             ExtensionList::new(),
             None,
         )?;
-        MlsGroup::new(group, storage, Vec::new(), self.identities.clone())
+        MlsGroup::new(group, storage, self.identities.clone())
     }
 
     /// The group `welcome` (MLSMessage) lets us into; the key package it used is gone
@@ -283,7 +282,7 @@ impl<I: Identities> MlsMember<I> {
             self.client(storage.clone())
                 .join_group(None, &message(welcome)?, None)?;
         group.write_to_storage()?; // drops the used key package from ours
-        let group = MlsGroup::new(group, storage, Vec::new(), self.identities.clone())?;
+        let group = MlsGroup::new(group, storage, self.identities.clone())?;
         Ok((group, info.sender))
     }
 
@@ -294,7 +293,7 @@ impl<I: Identities> MlsMember<I> {
         let group = self
             .client(storage.clone())
             .load_group(&snapshot.group_id)?;
-        MlsGroup::new(group, storage, snapshot.departed, self.identities.clone())
+        MlsGroup::new(group, storage, self.identities.clone())
     }
 }
 
@@ -351,26 +350,19 @@ pub struct MlsGroup<I: Identities = NymchatIdentities> {
     /// Each member's identity this epoch, by leaf.
     seats: BTreeMap<u32, Vec<u8>>,
     roster: Vec<u8>,
-    departed: Vec<Departed>,
 }
 
 /// Members added and removed between two rosters.
 type Changes = (Vec<(u32, Vec<u8>)>, Vec<(u32, Vec<u8>)>);
 
 impl<I: Identities> MlsGroup<I> {
-    fn new(
-        group: Group<Config<I>>,
-        storage: GroupStorage,
-        departed: Vec<Departed>,
-        identities: I,
-    ) -> Result<Self> {
+    fn new(group: Group<Config<I>>, storage: GroupStorage, identities: I) -> Result<Self> {
         let mut this = Self {
             group,
             storage,
             identities,
             seats: BTreeMap::new(),
             roster: Vec::new(),
-            departed,
         };
         this.seats = this.current_seats()?;
         this.roster = this.current_roster();
@@ -401,7 +393,7 @@ impl<I: Identities> MlsGroup<I> {
             .unwrap_or_default()
     }
 
-    /// After an epoch change: who came and went, the departed kept for late messages.
+    /// After an epoch change: who came and went, whether the roster changed.
     fn advance(&mut self) -> Result<(Changes, bool)> {
         let seats = self.current_seats()?;
         let roster = self.current_roster();
@@ -416,29 +408,18 @@ impl<I: Identities> MlsGroup<I> {
             .filter(|(leaf, identity)| self.seats.get(leaf) != Some(identity))
             .map(|(leaf, identity)| (*leaf, identity.clone()))
             .collect();
-        let epoch = self.epoch();
-        self.departed
-            .retain(|departed| departed.epoch + PRIOR_EPOCHS as u64 > epoch);
-        self.departed
-            .extend(removed.iter().map(|(leaf, identity)| Departed {
-                epoch,
-                leaf: *leaf,
-                identity: identity.clone(),
-            }));
         let roster_changed = roster != self.roster;
         self.seats = seats;
         self.roster = roster;
         Ok(((added, removed), roster_changed))
     }
 
-    /// Who held `leaf` at `epoch` (a kept prior epoch, or this one).
-    fn identity_at(&self, leaf: u32, epoch: u64) -> Result<Vec<u8>> {
-        self.departed
-            .iter()
-            .filter(|departed| departed.leaf == leaf && departed.epoch > epoch)
-            .min_by_key(|departed| departed.epoch)
-            .map(|departed| &departed.identity)
-            .or_else(|| self.seats.get(&leaf))
+    /// The identity at `leaf`. A message of a prior epoch is from the member there now:
+    /// mls-rs refuses one whose sender's leaf has changed hands since (its prior epochs
+    /// keep only signature keys), rather than attribute it to the successor.
+    fn identity_at(&self, leaf: u32) -> Result<Vec<u8>> {
+        self.seats
+            .get(&leaf)
             .cloned()
             .ok_or_else(|| Error::Mls(format!("no member at leaf {leaf}")))
     }
@@ -480,14 +461,11 @@ impl<I: Identities> MlsGroup<I> {
             .to_vec())
     }
 
-    /// The state with the prior epochs kept: the caller seals it.
+    /// The state with the prior epochs kept: the caller seals it. Writing it is also what
+    /// drops prior epochs beyond the three kept (mls-rs holds new ones until then).
     pub fn state(&mut self) -> Result<Vec<u8>> {
         self.group.write_to_storage()?;
-        encode(
-            &self
-                .storage
-                .snapshot(self.group_id(), self.departed.clone()),
-        )
+        encode(&self.storage.snapshot(self.group_id()))
     }
 
     /// A commit (MLSMessage) of adds (key packages), removes (leaf indexes), the roster if
@@ -573,7 +551,6 @@ impl<I: Identities> MlsGroup<I> {
     /// Processes one message of the group; an error if it cannot apply.
     pub fn process(&mut self, bytes: &[u8]) -> Result<Processed> {
         let message = message(bytes)?;
-        let sent_epoch = message.epoch().unwrap_or_default();
         let received = self.group.process_incoming_message(message)?;
         let mut processed = Processed {
             kind: ProcessedKind::Application,
@@ -589,8 +566,7 @@ impl<I: Identities> MlsGroup<I> {
         match received {
             ReceivedMessage::ApplicationMessage(application) => {
                 processed.sender = application.sender_index;
-                processed.sender_identity =
-                    self.identity_at(application.sender_index, sent_epoch)?;
+                processed.sender_identity = self.identity_at(application.sender_index)?;
                 processed.plaintext = application.data().to_vec();
             }
             ReceivedMessage::Proposal(proposal) => {
@@ -599,12 +575,12 @@ impl<I: Identities> MlsGroup<I> {
                 };
                 processed.kind = ProcessedKind::Proposal;
                 processed.sender = sender;
-                processed.sender_identity = self.identity_at(sender, sent_epoch)?;
+                processed.sender_identity = self.identity_at(sender)?;
             }
             ReceivedMessage::Commit(commit) => {
                 processed.kind = ProcessedKind::Commit;
                 processed.sender = commit.committer;
-                processed.sender_identity = self.identity_at(commit.committer, sent_epoch)?;
+                processed.sender_identity = self.identity_at(commit.committer)?;
                 processed.removed_me = matches!(commit.effect, CommitEffect::Removed { .. });
                 if !processed.removed_me {
                     let ((added, removed), roster_changed) = self.advance()?;
