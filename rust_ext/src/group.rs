@@ -9,6 +9,7 @@
 //! `ROSTER_EXTENSION`. State leaves as bytes (`storage`) for the caller to seal.
 
 pub mod credential;
+mod rules;
 mod storage;
 #[cfg(test)]
 mod tests;
@@ -28,7 +29,6 @@ use mls_rs::extension::recommended::LastResortKeyPackageExt;
 use mls_rs::group::{CommitEffect, ProposalSender, ReceivedMessage};
 use mls_rs::identity::SigningIdentity;
 use mls_rs::identity::basic::BasicCredential;
-use mls_rs::mls_rules::{CommitOptions, DefaultMlsRules, EncryptionOptions};
 use mls_rs::storage_provider::in_memory::InMemoryKeyPackageStorage;
 use mls_rs::{
     CipherSuite, CipherSuiteProvider, Client, CryptoProvider, Extension, ExtensionList, Group,
@@ -40,6 +40,7 @@ use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 use crate::error::{Error, Result};
 use crate::identity::{Identity, PUBLIC_KEY_LEN};
 use credential::{NymchatIdentities, checked_identity};
+use rules::Rules;
 use storage::{GroupSnapshot, GroupStorage, MemberSnapshot, StoredKeyPackage, decode, encode};
 
 /// The one cipher suite of nymchat groups.
@@ -60,7 +61,7 @@ pub const MAX_KEY_PACKAGES: usize = 100;
 /// The mls-rs configuration of every client: ours, with the identity provider a parameter
 /// only so that the RFC 9420 test vectors (whose credentials are not ours) can go through.
 type Config<I> = WithMlsRules<
-    DefaultMlsRules,
+    Rules,
     WithGroupStateStorage<
         GroupStorage,
         WithKeyPackageRepo<
@@ -89,19 +90,6 @@ fn suite() -> Result<impl CipherSuiteProvider> {
     crypto()
         .cipher_suite_provider(CIPHER_SUITE)
         .ok_or_else(|| Error::Mls("cipher suite unavailable".into()))
-}
-
-fn rules() -> DefaultMlsRules {
-    let mut encryption = EncryptionOptions::default();
-    encryption.encrypt_control_messages = true;
-    DefaultMlsRules::new()
-        .with_commit_options(
-            CommitOptions::new()
-                .with_path_required(true)
-                .with_ratchet_tree_extension(true)
-                .with_single_welcome_message(true),
-        )
-        .with_encryption_options(encryption)
 }
 
 fn message(bytes: &[u8]) -> Result<MlsMessage> {
@@ -214,7 +202,7 @@ impl<I: Identities> MlsMember<I> {
             .identity_provider(self.identities.clone())
             .key_package_repo(self.key_packages.clone())
             .group_state_storage(storage)
-            .mls_rules(rules())
+            .mls_rules(Rules::default())
             .extension_types([
                 ExtensionType::new(ROSTER_EXTENSION),
                 ExtensionType::LAST_RESORT_KEY_PACKAGE,

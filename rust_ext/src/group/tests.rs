@@ -8,14 +8,22 @@
     reason = "a test fails by panicking"
 )]
 
+use mls_rs::extension::ExtensionType;
 use mls_rs::identity::SigningIdentity;
 use mls_rs::identity::basic::{BasicCredential, BasicIdentityProvider};
+use mls_rs::mls_rules::DefaultMlsRules;
 use mls_rs::storage_provider::in_memory::InMemoryKeyPackageStorage;
-use mls_rs::{CipherSuiteProvider, ExtensionList, IdentityProvider, MlsMessage, WireFormat};
+use mls_rs::{
+    CipherSuiteProvider, Client, ExtensionList, IdentityProvider, MlsMessage, WireFormat,
+};
 use mls_rs_core::identity::MemberValidationContext;
 
 use super::credential::{CREDENTIAL_LABEL, NymchatIdentities};
-use super::{MlsGroup, MlsMember, ProcessedKind, key_package_identity, suite};
+use super::storage::{GroupSnapshot, GroupStorage, decode};
+use super::{
+    CIPHER_SUITE, MlsGroup, MlsMember, ProcessedKind, ROSTER_EXTENSION, crypto,
+    key_package_identity, suite,
+};
 use crate::error::Error;
 use crate::identity::Identity;
 
@@ -343,4 +351,49 @@ fn hostile_bytes_are_refused() {
         people[0].member.key_packages(101),
         Err(Error::InvalidArgument(_))
     ));
+}
+
+#[test]
+fn another_members_removal_by_reference_is_left_out_of_our_commits() {
+    let (_, mut groups) = group_of(4);
+    let proposal = groups[3].group.propose_remove(2, Vec::new()).unwrap();
+    let proposal = proposal.to_bytes().unwrap();
+    for group in [0, 1] {
+        groups[group].process(&proposal).unwrap();
+    }
+    let commit = groups[1].commit(&[], &[], None).unwrap().commit;
+    groups[1].apply_pending().unwrap();
+    let seen = groups[0].process(&commit).unwrap();
+    assert!(seen.removed.is_empty());
+    assert_eq!(groups[0].members().len(), 4);
+    assert_eq!(groups[0].pending_proposals(), 0); // the epoch change dropped it
+}
+
+#[test]
+fn a_commit_that_takes_in_another_members_removal_by_reference_is_refused() {
+    let (people, mut groups) = group_of(4);
+    let proposal = groups[3].group.propose_remove(2, Vec::new()).unwrap();
+    let proposal = proposal.to_bytes().unwrap();
+    // Member 1's state in a client without nymchat's rules, which commits the proposal.
+    let snapshot: GroupSnapshot = decode(&groups[1].state().unwrap()).unwrap();
+    let lax = Client::builder()
+        .crypto_provider(crypto())
+        .identity_provider(NymchatIdentities)
+        .group_state_storage(GroupStorage::restore(&snapshot))
+        .mls_rules(DefaultMlsRules::new())
+        .extension_types([ExtensionType::new(ROSTER_EXTENSION)])
+        .signing_identity(
+            people[1].member.signing_identity.clone(),
+            people[1].member.signer.clone(),
+            CIPHER_SUITE,
+        )
+        .build();
+    let mut lax = lax.load_group(&snapshot.group_id).unwrap();
+    lax.process_incoming_message(MlsMessage::from_bytes(&proposal).unwrap())
+        .unwrap();
+    let commit = lax.commit(Vec::new()).unwrap();
+    groups[0].process(&proposal).unwrap();
+    let commit = commit.commit_message().to_bytes().unwrap();
+    assert!(is_mls_error(groups[0].process(&commit)));
+    assert_eq!(groups[0].members().len(), 4);
 }

@@ -6,10 +6,11 @@
 //! Each case joins from its Welcome with the given key package secrets and processes the
 //! given proposals and commits through `MlsGroup` (our client configuration, rules,
 //! crypto, storage, and a state round trip after every epoch), comparing epoch
-//! authenticators. Two things differ from a real member: the vectors' credentials are
-//! basic ones of no nymchat identity, so `NymchatIdentities` is swapped for mls-rs's
-//! `BasicIdentityProvider`; and their external PSKs and out-of-band ratchet trees (which
-//! nymchat never uses) are given to the client as the vectors say.
+//! authenticators. What differs from a real member: the vectors' credentials are basic
+//! ones of no nymchat identity, so `NymchatIdentities` is swapped for mls-rs's
+//! `BasicIdentityProvider`; their commits take in other members' proposals by reference,
+//! which nymchat's rules refuse, so the rules let them; and their external PSKs and
+//! out-of-band ratchet trees (which nymchat never uses) are given as the vectors say.
 
 #![allow(
     clippy::unwrap_used,
@@ -28,6 +29,7 @@ use mls_rs_core::crypto::{HpkeSecretKey, SignatureSecretKey};
 use mls_rs_core::key_package::KeyPackageData;
 use serde_json::Value;
 
+use super::rules::Rules;
 use super::storage::{GroupSnapshot, GroupStorage, decode};
 use super::{Config, MlsGroup, MlsMember, ProcessedKind, suite};
 
@@ -71,8 +73,11 @@ fn member(case: &Value) -> MlsMember<Basic> {
 /// The member's client with the case's external PSKs.
 fn client(member: &MlsMember<Basic>, case: &Value, storage: GroupStorage) -> Client<Config<Basic>> {
     let psks = case["external_psks"].as_array().unwrap();
+    let rules = Rules {
+        any_by_reference: true,
+    };
     psks.iter()
-        .fold(member.builder(storage), |builder, psk| {
+        .fold(member.builder(storage).mls_rules(rules), |builder, psk| {
             builder.psk(
                 ExternalPskId::new(bytes(psk, "psk_id")),
                 PreSharedKey::new(bytes(psk, "psk")),
