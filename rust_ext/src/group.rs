@@ -457,7 +457,7 @@ impl<I: Identities> MlsGroup<I> {
     }
 
     /// A commit (MLSMessage) of adds (key packages), removes (leaf indexes), the roster if
-    /// given, and every proposal received and not committed yet, always with a path; the
+    /// given, and every member's leaving proposed (`rules`), always with a path; the
     /// Welcome for the added, if any; the access key of the epoch it leads to. Nothing
     /// changes until `apply_pending`.
     pub fn commit(
@@ -522,7 +522,8 @@ impl<I: Identities> MlsGroup<I> {
         to_bytes(&self.group.propose_remove(own, Vec::new())?)
     }
 
-    /// Proposals received (or made) and not committed yet.
+    /// Proposals received (or made) and not committed yet: while any is, MLS refuses to
+    /// encrypt until a commit (which drops those `rules` leave out).
     pub fn pending_proposals(&self) -> usize {
         self.group.get_cached_proposals().len()
     }
