@@ -1,7 +1,8 @@
 //! The RFC 9420 interoperability vectors of mlswg/mls-implementations (`test-vectors/`,
 //! the files mls-rs keeps in its `test_data/`) that a nymchat member can go through:
 //! passive client welcome, handling commit and random, cipher suite 1 only, in
-//! `rust_ext/tests/vectors/mls/` (the random file cut to its first epochs).
+//! `rust_ext/tests/vectors/mls/` (the random file cut to its first 16 epochs), and the
+//! first cases of the serialization vectors (`messages.json`).
 //!
 //! Each case joins from its Welcome with the given key package secrets and processes the
 //! given proposals and commits through `MlsGroup` (our client configuration, rules,
@@ -163,4 +164,26 @@ fn passive_client_handling_commit() {
 #[test]
 fn passive_client_random() {
     assert_eq!(run("passive-client-random.json"), 1);
+}
+
+/// The MLSMessages of the serialization vectors (`messages.json`, its first cases): each
+/// decodes as what every input of ours goes through and encodes back byte for byte.
+#[test]
+fn messages_decode_and_encode_back() {
+    let fields = [
+        "mls_welcome",
+        "mls_group_info",
+        "mls_key_package",
+        "public_message_application",
+        "public_message_proposal",
+        "public_message_commit",
+        "private_message",
+    ];
+    for (i, case) in load("messages.json").iter().enumerate() {
+        for field in fields {
+            let encoded = bytes(case, field);
+            let message = super::message(&encoded).unwrap();
+            assert_eq!(super::to_bytes(&message).unwrap(), encoded, "#{i} {field}");
+        }
+    }
 }
