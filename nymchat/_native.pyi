@@ -208,13 +208,16 @@ class MlsGroup:
         self, add: Sequence[bytes], remove: Sequence[int], roster: bytes | None
     ) -> tuple[bytes, bytes | None, bytes]:
         """(commit, Welcome or None, access key of the next epoch): adds, removes, the
-        roster if given and every proposal pending, with a path. Nothing changes until
-        `apply_pending()`; `clear_pending()` drops it."""
+        roster if given and every member's leaving proposed, with a path (other proposals
+        are left out). Nothing changes until `apply_pending()`; `clear_pending()` drops
+        it."""
     def apply_pending(self) -> None: ...
     def clear_pending(self) -> None: ...
     def propose_leave(self) -> bytes:
         """A proposal that removes us, for another member to commit."""
-    def pending_proposals(self) -> int: ...
+    def pending_proposals(self) -> int:
+        """Proposals received and not committed yet: while any is, `encrypt` refuses
+        (commit first; a commit also drops those it leaves out)."""
     def encrypt(self, plaintext: bytes) -> bytes: ...
     def process(self, message: bytes) -> Processed:
         """`MlsError` if the message cannot apply."""

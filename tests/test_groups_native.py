@@ -2,9 +2,12 @@
 and welcomes, who can read what, leaving, conflicting commits, state round trips, and
 the credential that binds a member to its identity."""
 
+import contextlib
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nymchat import _native, errors
 from nymchat._native import Identity, MlsGroup, MlsMember
@@ -200,3 +203,35 @@ def test_hostile_bytes_are_refused_not_crashed_on():
             _native.mls_key_package_identity(junk)
         with pytest.raises(errors.MlsError):
             people[1].member.join(junk)
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[list[Person], list[MlsGroup], list[bytes]]:
+    people, groups = group_of(2)
+    samples = [
+        groups[0].encrypt(b"sample"),
+        people[1].member.key_packages(1)[0],
+        groups[0].commit([], [], None)[0],
+    ]
+    groups[0].clear_pending()
+    return people, groups, samples
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_mangled_messages_key_packages_and_welcomes_raise_mls_error_only(pair, data):
+    people, groups, samples = pair
+    sample = data.draw(st.sampled_from(samples))
+    at = data.draw(st.integers(0, len(sample) - 1))
+    mangled = data.draw(
+        st.one_of(
+            st.binary(max_size=600),
+            st.just(sample[:at]),
+            st.integers(1, 255).map(
+                lambda x: sample[:at] + bytes([sample[at] ^ x]) + sample[at + 1 :]
+            ),
+        )
+    )
+    for call in (groups[1].process, _native.mls_key_package_identity, people[1].member.join):
+        with contextlib.suppress(errors.MlsError):
+            call(mangled)

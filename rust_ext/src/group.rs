@@ -8,26 +8,31 @@
 //! roster (group name and members' usernames) is the opaque group-context extension
 //! `ROSTER_EXTENSION`. State leaves as bytes (`storage`) for the caller to seal.
 
-mod credential;
+pub mod credential;
+mod rules;
 mod storage;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod vectors;
 
 use std::collections::BTreeMap;
 
 use mls_rs::client_builder::{
-    BaseConfig, WithCryptoProvider, WithGroupStateStorage, WithIdentityProvider,
+    BaseConfig, ClientBuilder, WithCryptoProvider, WithGroupStateStorage, WithIdentityProvider,
     WithKeyPackageRepo, WithMlsRules,
 };
+use mls_rs::error::IntoAnyError;
 use mls_rs::error::MlsError;
 use mls_rs::extension::ExtensionType;
 use mls_rs::extension::recommended::LastResortKeyPackageExt;
 use mls_rs::group::{CommitEffect, ProposalSender, ReceivedMessage};
 use mls_rs::identity::SigningIdentity;
 use mls_rs::identity::basic::BasicCredential;
-use mls_rs::mls_rules::{CommitOptions, DefaultMlsRules, EncryptionOptions};
 use mls_rs::storage_provider::in_memory::InMemoryKeyPackageStorage;
 use mls_rs::{
     CipherSuite, CipherSuiteProvider, Client, CryptoProvider, Extension, ExtensionList, Group,
-    MlsMessage, ProtocolVersion,
+    IdentityProvider, MlsMessage, ProtocolVersion,
 };
 use mls_rs_core::crypto::{SignaturePublicKey, SignatureSecretKey};
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
@@ -35,10 +40,8 @@ use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 use crate::error::{Error, Result};
 use crate::identity::{Identity, PUBLIC_KEY_LEN};
 use credential::{NymchatIdentities, checked_identity};
-use storage::{
-    Departed, GroupSnapshot, GroupStorage, MemberSnapshot, PRIOR_EPOCHS, StoredKeyPackage, decode,
-    encode,
-};
+use rules::Rules;
+use storage::{GroupSnapshot, GroupStorage, MemberSnapshot, StoredKeyPackage, decode, encode};
 
 /// The one cipher suite of nymchat groups.
 pub const CIPHER_SUITE: CipherSuite = CipherSuite::CURVE25519_AES128;
@@ -55,19 +58,23 @@ pub const ACCESS_KEY_LEN: usize = 32;
 /// Most key packages made in one call.
 pub const MAX_KEY_PACKAGES: usize = 100;
 
-type Config = WithMlsRules<
-    DefaultMlsRules,
+/// The mls-rs configuration of every client: ours, with the identity provider a parameter
+/// only so that the RFC 9420 test vectors (whose credentials are not ours) can go through.
+type Config<I> = WithMlsRules<
+    Rules,
     WithGroupStateStorage<
         GroupStorage,
         WithKeyPackageRepo<
             InMemoryKeyPackageStorage,
-            WithIdentityProvider<
-                NymchatIdentities,
-                WithCryptoProvider<RustCryptoProvider, BaseConfig>,
-            >,
+            WithIdentityProvider<I, WithCryptoProvider<RustCryptoProvider, BaseConfig>>,
         >,
     >,
 >;
+
+/// What an identity provider must be for `Config`.
+pub trait Identities: IdentityProvider + Clone {}
+
+impl<I: IdentityProvider + Clone> Identities for I {}
 
 impl From<MlsError> for Error {
     fn from(err: MlsError) -> Self {
@@ -85,35 +92,12 @@ fn suite() -> Result<impl CipherSuiteProvider> {
         .ok_or_else(|| Error::Mls("cipher suite unavailable".into()))
 }
 
-fn rules() -> DefaultMlsRules {
-    let mut encryption = EncryptionOptions::default();
-    encryption.encrypt_control_messages = true;
-    DefaultMlsRules::new()
-        .with_commit_options(
-            CommitOptions::new()
-                .with_path_required(true)
-                .with_ratchet_tree_extension(true)
-                .with_single_welcome_message(true),
-        )
-        .with_encryption_options(encryption)
-}
-
 fn message(bytes: &[u8]) -> Result<MlsMessage> {
     Ok(MlsMessage::from_bytes(bytes)?)
 }
 
 fn to_bytes(message: &MlsMessage) -> Result<Vec<u8>> {
     Ok(message.to_bytes()?)
-}
-
-/// The identity key of a member mls-rs has already checked (`NymchatIdentities`).
-fn identity_of(signing_identity: &SigningIdentity) -> Result<[u8; PUBLIC_KEY_LEN]> {
-    signing_identity
-        .credential
-        .as_basic()
-        .and_then(|basic| basic.identifier().get(..PUBLIC_KEY_LEN))
-        .and_then(|key| key.try_into().ok())
-        .ok_or_else(|| Error::Mls("a member without a nymchat credential".into()))
 }
 
 /// The identity key of a key package (MLSMessage), once its credential checks; its own
@@ -132,10 +116,11 @@ pub fn key_package_identity(key_package: &[u8]) -> Result<[u8; PUBLIC_KEY_LEN]> 
 
 /// A profile's MLS member: an MLS signature key bound to the identity by the credential,
 /// and the private halves of its key packages until they are used.
-pub struct MlsMember {
+pub struct MlsMember<I = NymchatIdentities> {
     signer: SignatureSecretKey,
     signing_identity: SigningIdentity,
     key_packages: InMemoryKeyPackageStorage,
+    identities: I,
 }
 
 impl MlsMember {
@@ -149,6 +134,7 @@ impl MlsMember {
             signer,
             signing_identity: SigningIdentity::new(credential.into_credential(), public),
             key_packages: InMemoryKeyPackageStorage::new(),
+            identities: NymchatIdentities,
         })
     }
 
@@ -179,6 +165,7 @@ impl MlsMember {
             signer,
             signing_identity,
             key_packages,
+            identities: NymchatIdentities,
         })
     }
 
@@ -201,14 +188,21 @@ impl MlsMember {
                 .collect(),
         ))
     }
+}
 
-    fn client(&self, storage: GroupStorage) -> Client<Config> {
+impl<I: Identities> MlsMember<I> {
+    fn client(&self, storage: GroupStorage) -> Client<Config<I>> {
+        self.builder(storage).build()
+    }
+
+    /// Our client configuration (the test vectors add their PSKs to it).
+    fn builder(&self, storage: GroupStorage) -> ClientBuilder<Config<I>> {
         Client::builder()
             .crypto_provider(crypto())
-            .identity_provider(NymchatIdentities)
+            .identity_provider(self.identities.clone())
             .key_package_repo(self.key_packages.clone())
             .group_state_storage(storage)
-            .mls_rules(rules())
+            .mls_rules(Rules::default())
             .extension_types([
                 ExtensionType::new(ROSTER_EXTENSION),
                 ExtensionType::LAST_RESORT_KEY_PACKAGE,
@@ -218,7 +212,6 @@ impl MlsMember {
                 self.signer.clone(),
                 CIPHER_SUITE,
             )
-            .build()
     }
 
     /// `count` key packages (MLSMessage each); their secrets join `state()`.
@@ -253,7 +246,7 @@ impl MlsMember {
     }
 
     /// A new group at epoch 0 with only us, and `roster` as its roster.
-    pub fn create_group(&self, group_id: &[u8], roster: &[u8]) -> Result<MlsGroup> {
+    pub fn create_group(&self, group_id: &[u8], roster: &[u8]) -> Result<MlsGroup<I>> {
         let storage = GroupStorage::default();
         let mut extensions = ExtensionList::new();
         extensions.set(Extension::new(
@@ -266,35 +259,30 @@ impl MlsMember {
             ExtensionList::new(),
             None,
         )?;
-        MlsGroup::new(group, storage, Vec::new())
+        MlsGroup::new(group, storage, self.identities.clone())
     }
 
     /// The group `welcome` (MLSMessage) lets us into; the key package it used is gone
     /// from `state()` unless it was the last-resort one.
-    pub fn join(&self, welcome: &[u8]) -> Result<(MlsGroup, u32)> {
+    pub fn join(&self, welcome: &[u8]) -> Result<(MlsGroup<I>, u32)> {
         let storage = GroupStorage::default();
         let (mut group, info) =
             self.client(storage.clone())
                 .join_group(None, &message(welcome)?, None)?;
         group.write_to_storage()?; // drops the used key package from ours
-        Ok((MlsGroup::new(group, storage, Vec::new())?, info.sender))
+        let group = MlsGroup::new(group, storage, self.identities.clone())?;
+        Ok((group, info.sender))
     }
 
     /// The group `state` (from `MlsGroup::state`) holds.
-    pub fn load_group(&self, state: &[u8]) -> Result<MlsGroup> {
+    pub fn load_group(&self, state: &[u8]) -> Result<MlsGroup<I>> {
         let snapshot: GroupSnapshot = decode(state)?;
         let storage = GroupStorage::restore(&snapshot);
         let group = self
             .client(storage.clone())
             .load_group(&snapshot.group_id)?;
-        MlsGroup::new(group, storage, snapshot.departed)
+        MlsGroup::new(group, storage, self.identities.clone())
     }
-}
-
-/// A member as this epoch shows them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Seat {
-    identity: [u8; PUBLIC_KEY_LEN],
 }
 
 /// What processing one message did.
@@ -318,13 +306,13 @@ pub struct Processed {
     /// Leaf index of the author, proposer or committer.
     pub sender: u32,
     /// Their identity key.
-    pub sender_identity: [u8; PUBLIC_KEY_LEN],
+    pub sender_identity: Vec<u8>,
     /// An application message's plaintext, else empty.
     pub plaintext: Vec<u8>,
     /// Members a commit added: (leaf index, identity key).
-    pub added: Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
+    pub added: Vec<(u32, Vec<u8>)>,
     /// Members a commit removed.
-    pub removed: Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
+    pub removed: Vec<(u32, Vec<u8>)>,
     /// A commit removed us: the group is over for us.
     pub removed_me: bool,
     /// A commit changed the roster extension.
@@ -343,45 +331,43 @@ pub struct PendingCommit {
 }
 
 /// One group as one member holds it.
-pub struct MlsGroup {
-    group: Group<Config>,
+pub struct MlsGroup<I: Identities = NymchatIdentities> {
+    group: Group<Config<I>>,
     storage: GroupStorage,
-    seats: BTreeMap<u32, Seat>,
+    identities: I,
+    /// Each member's identity this epoch, by leaf.
+    seats: BTreeMap<u32, Vec<u8>>,
     roster: Vec<u8>,
-    departed: Vec<Departed>,
 }
 
 /// Members added and removed between two rosters.
-type Changes = (
-    Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
-    Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
-);
+type Changes = (Vec<(u32, Vec<u8>)>, Vec<(u32, Vec<u8>)>);
 
-impl MlsGroup {
-    fn new(group: Group<Config>, storage: GroupStorage, departed: Vec<Departed>) -> Result<Self> {
+impl<I: Identities> MlsGroup<I> {
+    fn new(group: Group<Config<I>>, storage: GroupStorage, identities: I) -> Result<Self> {
         let mut this = Self {
             group,
             storage,
+            identities,
             seats: BTreeMap::new(),
             roster: Vec::new(),
-            departed,
         };
         this.seats = this.current_seats()?;
         this.roster = this.current_roster();
         Ok(this)
     }
 
-    fn current_seats(&self) -> Result<BTreeMap<u32, Seat>> {
+    fn current_seats(&self) -> Result<BTreeMap<u32, Vec<u8>>> {
+        let extensions = &self.group.context().extensions;
         self.group
             .roster()
             .members_iter()
             .map(|member| {
-                Ok((
-                    member.index,
-                    Seat {
-                        identity: identity_of(&member.signing_identity)?,
-                    },
-                ))
+                let identity = self
+                    .identities
+                    .identity(&member.signing_identity, extensions)
+                    .map_err(|err| Error::Mls(format!("{:?}", err.into_any_error())))?;
+                Ok((member.index, identity))
             })
             .collect()
     }
@@ -395,46 +381,34 @@ impl MlsGroup {
             .unwrap_or_default()
     }
 
-    /// After an epoch change: who came and went, the departed kept for late messages.
+    /// After an epoch change: who came and went, whether the roster changed.
     fn advance(&mut self) -> Result<(Changes, bool)> {
         let seats = self.current_seats()?;
         let roster = self.current_roster();
         let removed: Vec<_> = self
             .seats
             .iter()
-            .filter(|(leaf, seat)| seats.get(leaf) != Some(seat))
-            .map(|(leaf, seat)| (*leaf, seat.identity))
+            .filter(|(leaf, identity)| seats.get(leaf) != Some(identity))
+            .map(|(leaf, identity)| (*leaf, identity.clone()))
             .collect();
         let added = seats
             .iter()
-            .filter(|(leaf, seat)| self.seats.get(leaf) != Some(seat))
-            .map(|(leaf, seat)| (*leaf, seat.identity))
+            .filter(|(leaf, identity)| self.seats.get(leaf) != Some(identity))
+            .map(|(leaf, identity)| (*leaf, identity.clone()))
             .collect();
-        let epoch = self.epoch();
-        self.departed
-            .retain(|departed| departed.epoch + PRIOR_EPOCHS as u64 > epoch);
-        self.departed
-            .extend(removed.iter().map(|(leaf, identity)| Departed {
-                epoch,
-                leaf: *leaf,
-                identity: identity.to_vec(),
-            }));
         let roster_changed = roster != self.roster;
         self.seats = seats;
         self.roster = roster;
         Ok(((added, removed), roster_changed))
     }
 
-    /// Who held `leaf` at `epoch` (a kept prior epoch, or this one).
-    fn identity_at(&self, leaf: u32, epoch: u64) -> Result<[u8; PUBLIC_KEY_LEN]> {
-        let departed = self
-            .departed
-            .iter()
-            .filter(|departed| departed.leaf == leaf && departed.epoch > epoch)
-            .min_by_key(|departed| departed.epoch)
-            .and_then(|departed| departed.identity.as_slice().try_into().ok());
-        departed
-            .or_else(|| self.seats.get(&leaf).map(|seat| seat.identity))
+    /// The identity at `leaf`. A message of a prior epoch is from the member there now:
+    /// mls-rs refuses one whose sender's leaf has changed hands since (its prior epochs
+    /// keep only signature keys), rather than attribute it to the successor.
+    fn identity_at(&self, leaf: u32) -> Result<Vec<u8>> {
+        self.seats
+            .get(&leaf)
+            .cloned()
             .ok_or_else(|| Error::Mls(format!("no member at leaf {leaf}")))
     }
 
@@ -454,10 +428,10 @@ impl MlsGroup {
     }
 
     /// The members: (leaf index, identity key), by leaf.
-    pub fn members(&self) -> Vec<(u32, [u8; PUBLIC_KEY_LEN])> {
+    pub fn members(&self) -> Vec<(u32, Vec<u8>)> {
         self.seats
             .iter()
-            .map(|(leaf, seat)| (*leaf, seat.identity))
+            .map(|(leaf, identity)| (*leaf, identity.clone()))
             .collect()
     }
 
@@ -475,18 +449,15 @@ impl MlsGroup {
             .to_vec())
     }
 
-    /// The state with the prior epochs kept: the caller seals it.
+    /// The state with the prior epochs kept: the caller seals it. Writing it is also what
+    /// drops prior epochs beyond the three kept (mls-rs holds new ones until then).
     pub fn state(&mut self) -> Result<Vec<u8>> {
         self.group.write_to_storage()?;
-        encode(
-            &self
-                .storage
-                .snapshot(self.group_id(), self.departed.clone()),
-        )
+        encode(&self.storage.snapshot(self.group_id()))
     }
 
     /// A commit (MLSMessage) of adds (key packages), removes (leaf indexes), the roster if
-    /// given, and every proposal received and not committed yet, always with a path; the
+    /// given, and every member's leaving proposed (`rules`), always with a path; the
     /// Welcome for the added, if any; the access key of the epoch it leads to. Nothing
     /// changes until `apply_pending`.
     pub fn commit(
@@ -551,7 +522,8 @@ impl MlsGroup {
         to_bytes(&self.group.propose_remove(own, Vec::new())?)
     }
 
-    /// Proposals received (or made) and not committed yet.
+    /// Proposals received (or made) and not committed yet: while any is, MLS refuses to
+    /// encrypt until a commit (which drops those `rules` leave out).
     pub fn pending_proposals(&self) -> usize {
         self.group.get_cached_proposals().len()
     }
@@ -568,13 +540,12 @@ impl MlsGroup {
     /// Processes one message of the group; an error if it cannot apply.
     pub fn process(&mut self, bytes: &[u8]) -> Result<Processed> {
         let message = message(bytes)?;
-        let sent_epoch = message.epoch().unwrap_or_default();
         let received = self.group.process_incoming_message(message)?;
         let mut processed = Processed {
             kind: ProcessedKind::Application,
             epoch: 0,
             sender: 0,
-            sender_identity: [0; PUBLIC_KEY_LEN],
+            sender_identity: Vec::new(),
             plaintext: Vec::new(),
             added: Vec::new(),
             removed: Vec::new(),
@@ -584,8 +555,7 @@ impl MlsGroup {
         match received {
             ReceivedMessage::ApplicationMessage(application) => {
                 processed.sender = application.sender_index;
-                processed.sender_identity =
-                    self.identity_at(application.sender_index, sent_epoch)?;
+                processed.sender_identity = self.identity_at(application.sender_index)?;
                 processed.plaintext = application.data().to_vec();
             }
             ReceivedMessage::Proposal(proposal) => {
@@ -594,12 +564,12 @@ impl MlsGroup {
                 };
                 processed.kind = ProcessedKind::Proposal;
                 processed.sender = sender;
-                processed.sender_identity = self.identity_at(sender, sent_epoch)?;
+                processed.sender_identity = self.identity_at(sender)?;
             }
             ReceivedMessage::Commit(commit) => {
                 processed.kind = ProcessedKind::Commit;
                 processed.sender = commit.committer;
-                processed.sender_identity = self.identity_at(commit.committer, sent_epoch)?;
+                processed.sender_identity = self.identity_at(commit.committer)?;
                 processed.removed_me = matches!(commit.effect, CommitEffect::Removed { .. });
                 if !processed.removed_me {
                     let ((added, removed), roster_changed) = self.advance()?;

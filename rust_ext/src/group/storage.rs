@@ -52,7 +52,7 @@ impl GroupStorage {
     }
 
     /// The state last written and its prior epochs.
-    pub(crate) fn snapshot(&self, group_id: &[u8], departed: Vec<Departed>) -> GroupSnapshot {
+    pub(crate) fn snapshot(&self, group_id: &[u8]) -> GroupSnapshot {
         let stored = self.lock();
         GroupSnapshot {
             version: STATE_VERSION,
@@ -66,7 +66,6 @@ impl GroupStorage {
                     data: epoch.data.to_vec(),
                 })
                 .collect(),
-            departed,
         }
     }
 }
@@ -127,19 +126,7 @@ pub(crate) struct StoredEpoch {
     data: Vec<u8>,
 }
 
-/// A member that left a leaf at `epoch` (removed, or replaced by a new member): its
-/// identity, so that its messages of the prior epochs kept are still attributed to it.
-#[derive(Clone, Debug, MlsSize, MlsEncode, MlsDecode, PartialEq, Eq)]
-pub(crate) struct Departed {
-    /// The first epoch without them at `leaf`.
-    pub(crate) epoch: u64,
-    /// Their leaf index.
-    pub(crate) leaf: u32,
-    /// Their identity key.
-    pub(crate) identity: Vec<u8>,
-}
-
-/// What `MlsGroup::state` returns: mls-rs's snapshot, the prior epochs, the departed.
+/// What `MlsGroup::state` returns: mls-rs's snapshot and the prior epochs.
 #[derive(Debug, MlsSize, MlsEncode, MlsDecode)]
 pub(crate) struct GroupSnapshot {
     version: u8,
@@ -147,8 +134,6 @@ pub(crate) struct GroupSnapshot {
     pub(crate) group_id: Vec<u8>,
     state: Vec<u8>,
     epochs: Vec<StoredEpoch>,
-    /// Members who left a leaf within the prior epochs kept.
-    pub(crate) departed: Vec<Departed>,
 }
 
 /// A key package's private halves, under its reference.
