@@ -5,7 +5,7 @@ asserted on the engines' typed events and what they store."""
 import asyncio
 
 import pytest
-from inprocess import event, network, record, run, take_in
+from inprocess import event, following, network, record, run, take_in, until
 
 from nymchat.client.events import (
     GroupChanged,
@@ -362,5 +362,23 @@ def test_an_entry_of_a_later_epoch_waits_for_the_commit_that_leads_there(tmp_pat
             assert [m.text for m in take(commit)] == ["two"]
             assert [m.text for m in take(one)] == ["one"]  # of the epoch before: still opens
             assert [m.text for m in bob.history("#team")] == ["two", "one"]
+
+    run(main())
+
+
+def test_a_conflict_is_resolved_while_the_losers_inbox_follows_the_node(tmp_path):
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = await team(net, "alice", "bob")
+            await net.engine("carol")
+            await net.engine("dave")
+            async with following(alice), following(bob):  # they take the winner's commit in
+                await asyncio.gather(
+                    alice.group_add("#team", ["carol"]), bob.group_add("#team", ["dave"])
+                )
+                await until(lambda: alice.group("team").epoch == bob.group("team").epoch)
+            for engine in (alice, bob):
+                group = engine.group("team")
+                assert {m.name for m in group.members} == {"alice", "bob", "carol", "dave"}
 
     run(main())

@@ -145,6 +145,7 @@ class Engine:
         return self.profile.username
 
     async def aclose(self) -> None:
+        await self.group_ops.aclose()
         await self.direct.aclose()
         self.direct_intake.close()
 

@@ -162,6 +162,13 @@ class Groups:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def aclose(self) -> None:
+        """Stops the commits `commit_soon` started (the next send makes them)."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
+
     def _lock(self, group_id: bytes) -> asyncio.Lock:
         return self._locks.setdefault(group_id, asyncio.Lock())
 

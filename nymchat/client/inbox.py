@@ -30,6 +30,7 @@ from nymchat.protocol.wire import Kind
 log = logging.getLogger(__name__)
 RETRY_OFFLINE = 5.0  # seconds between attempts to reach a node that does not answer
 INBOX_LIMIT = 30.0  # seconds `inbox` takes messages in, at most
+CATCH_UP_POLL = 0.1  # seconds between looks at what `catch_up` waits for
 
 
 class Inbox:
@@ -173,11 +174,11 @@ class Inbox:
         deadline = loop.time() + limit
         await self.link.request(Kind.REFRESH)
         while not done() and (left := deadline - loop.time()) > 0:
-            try:
-                async with asyncio.timeout(left):
+            try:  # briefly: a running `follow` may take in what we wait for
+                async with asyncio.timeout(min(left, CATCH_UP_POLL)):
                     push = await self.link.pushes.get()
             except TimeoutError:
-                return
+                continue
             ids: list[bytes] = []
             received = self._push(push, ids)
             await self._after(ids, received)
