@@ -16,6 +16,7 @@ from nymchat.client.events import (
     StatusChanged,
 )
 from nymchat.client.groups import Change
+from nymchat.client.nodelink import NodeSilent
 from nymchat.client.records import MemberTrust
 from nymchat.errors import KeyChanged, MlsError, NotFound
 from nymchat.protocol.wire import GroupPost, Kind
@@ -380,5 +381,33 @@ def test_a_conflict_is_resolved_while_the_losers_inbox_follows_the_node(tmp_path
             for engine in (alice, bob):
                 group = engine.group("team")
                 assert {m.name for m in group.members} == {"alice", "bob", "carol", "dave"}
+
+    run(main())
+
+
+def test_a_commit_the_node_took_but_whose_answer_was_lost_is_reported(tmp_path):
+    async def main():
+        async with network(tmp_path) as net:
+            alice, _bob = await team(net, "alice", "bob")
+            epoch = alice.group("team").epoch
+            request = alice.link.request
+
+            async def answer_lost(kind, *args, **body):
+                answer = await request(kind, *args, **body)
+                if kind is Kind.GROUP_POST and body["post"] == GroupPost.COMMIT:
+                    raise NodeSilent("the answer was lost")
+                return answer
+
+            alice.link.request = answer_lost
+            with pytest.raises(NodeSilent):
+                await alice.group_ops._commit(
+                    *alice.group_ops.records.named("team", alice.key_packages.member()),
+                    Change(update=True),
+                )
+            alice.link.request = request
+            a_events = record(alice)
+            await take_in(alice)  # the node's copy of it: the group moved on without us
+            await event(a_events, GroupSplit, group="team")
+            assert alice.group("team").epoch == epoch
 
     run(main())
