@@ -2,11 +2,15 @@
 //! (MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519).
 //!
 //! The rules every nymchat group follows: handshake and application messages are
-//! PrivateMessages (padded), every commit carries a path and the Welcome the ratchet tree,
-//! three prior epochs are kept for late application messages, and each member's
-//! credential binds its MLS signature key to its nymchat identity (`credential`). The
-//! roster (group name and members' usernames) is the opaque group-context extension
-//! `ROSTER_EXTENSION`. State leaves as bytes (`storage`) for the caller to seal.
+//! PrivateMessages (padded), a commit carries a path where RFC 9420 requires one (so an
+//! add does not, a remove or a key update does) and the Welcome the ratchet tree, three
+//! prior epochs are kept for late application messages, and each member's credential
+//! binds its MLS signature key to its nymchat identity (`credential`). The roster (group
+//! name and members' usernames, opaque here) is each member's own: it changes by the
+//! custom proposal `ROSTER_PROPOSAL` in the commit that changes it, and reaches joiners as
+//! the GroupInfo extension `ROSTER_EXTENSION` of their Welcome; it is not in the group
+//! context, whose change would need a path. State leaves as bytes (`storage`) for the
+//! caller to seal.
 
 pub mod credential;
 mod rules;
@@ -26,7 +30,8 @@ use mls_rs::error::IntoAnyError;
 use mls_rs::error::MlsError;
 use mls_rs::extension::ExtensionType;
 use mls_rs::extension::recommended::LastResortKeyPackageExt;
-use mls_rs::group::{CommitEffect, ProposalSender, ReceivedMessage};
+use mls_rs::group::proposal::{CustomProposal, Proposal, ProposalType};
+use mls_rs::group::{CommitEffect, CommitMessageDescription, ProposalSender, ReceivedMessage};
 use mls_rs::identity::SigningIdentity;
 use mls_rs::identity::basic::BasicCredential;
 use mls_rs::storage_provider::in_memory::InMemoryKeyPackageStorage;
@@ -46,8 +51,15 @@ use storage::{GroupSnapshot, GroupStorage, MemberSnapshot, StoredKeyPackage, dec
 /// The one cipher suite of nymchat groups.
 pub const CIPHER_SUITE: CipherSuite = CipherSuite::CURVE25519_AES128;
 
-/// The group-context extension that carries the nymchat roster (opaque here).
+/// The GroupInfo extension that carries the roster to those a Welcome lets in.
 pub const ROSTER_EXTENSION: u16 = 0xF1A0;
+
+/// The custom proposal that sets the roster, in every member's capabilities; it needs no
+/// path (RFC 9420 §12.4: a custom proposal type says whether it does).
+pub const ROSTER_PROPOSAL: u16 = 0xF1A1;
+
+/// Longest roster.
+pub const MAX_ROSTER: usize = 64 * 1024;
 
 /// The exporter label of a group's access key (what the node checks for posts).
 pub const ACCESS_KEY_LABEL: &[u8] = b"nymchat group access";
@@ -98,6 +110,37 @@ fn message(bytes: &[u8]) -> Result<MlsMessage> {
 
 fn to_bytes(message: &MlsMessage) -> Result<Vec<u8>> {
     Ok(message.to_bytes()?)
+}
+
+fn checked_roster(roster: &[u8]) -> Result<&[u8]> {
+    if roster.len() > MAX_ROSTER {
+        return Err(Error::InvalidArgument(format!(
+            "a roster is at most {MAX_ROSTER} bytes"
+        )));
+    }
+    Ok(roster)
+}
+
+/// The roster a commit sets, if it does (`rules` let at most one through).
+fn roster_set_by(commit: &CommitMessageDescription) -> Option<Vec<u8>> {
+    let (CommitEffect::NewEpoch(epoch)
+    | CommitEffect::Removed {
+        new_epoch: epoch, ..
+    }) = &commit.effect
+    else {
+        return None;
+    };
+    epoch
+        .applied_proposals
+        .iter()
+        .find_map(|info| match &info.proposal {
+            Proposal::Custom(custom)
+                if custom.proposal_type() == ProposalType::new(ROSTER_PROPOSAL) =>
+            {
+                Some(custom.data().to_vec())
+            }
+            _ => None,
+        })
 }
 
 /// The identity key of a key package (MLSMessage), once its credential checks; its own
@@ -203,10 +246,8 @@ impl<I: Identities> MlsMember<I> {
             .key_package_repo(self.key_packages.clone())
             .group_state_storage(storage)
             .mls_rules(Rules::default())
-            .extension_types([
-                ExtensionType::new(ROSTER_EXTENSION),
-                ExtensionType::LAST_RESORT_KEY_PACKAGE,
-            ])
+            .extension_types([ExtensionType::LAST_RESORT_KEY_PACKAGE])
+            .custom_proposal_types([ProposalType::new(ROSTER_PROPOSAL)])
             .signing_identity(
                 self.signing_identity.clone(),
                 self.signer.clone(),
@@ -247,30 +288,32 @@ impl<I: Identities> MlsMember<I> {
 
     /// A new group at epoch 0 with only us, and `roster` as its roster.
     pub fn create_group(&self, group_id: &[u8], roster: &[u8]) -> Result<MlsGroup<I>> {
+        let roster = checked_roster(roster)?.to_vec();
         let storage = GroupStorage::default();
-        let mut extensions = ExtensionList::new();
-        extensions.set(Extension::new(
-            ExtensionType::new(ROSTER_EXTENSION),
-            roster.to_vec(),
-        ));
         let group = self.client(storage.clone()).create_group_with_id(
             group_id.to_vec(),
-            extensions,
+            ExtensionList::new(),
             ExtensionList::new(),
             None,
         )?;
-        MlsGroup::new(group, storage, self.identities.clone())
+        MlsGroup::new(group, storage, self.identities.clone(), roster)
     }
 
-    /// The group `welcome` (MLSMessage) lets us into; the key package it used is gone
-    /// from `state()` unless it was the last-resort one.
+    /// The group `welcome` (MLSMessage) lets us into, with the roster it carries; the key
+    /// package it used is gone from `state()` unless it was the last-resort one.
     pub fn join(&self, welcome: &[u8]) -> Result<(MlsGroup<I>, u32)> {
         let storage = GroupStorage::default();
         let (mut group, info) =
             self.client(storage.clone())
                 .join_group(None, &message(welcome)?, None)?;
+        let roster = info
+            .group_info_extensions
+            .get(ExtensionType::new(ROSTER_EXTENSION))
+            .map(|extension| extension.extension_data().to_vec())
+            .unwrap_or_default();
+        checked_roster(&roster).map_err(|_| Error::Mls("a Welcome's roster is too long".into()))?;
         group.write_to_storage()?; // drops the used key package from ours
-        let group = MlsGroup::new(group, storage, self.identities.clone())?;
+        let group = MlsGroup::new(group, storage, self.identities.clone(), roster)?;
         Ok((group, info.sender))
     }
 
@@ -281,7 +324,7 @@ impl<I: Identities> MlsMember<I> {
         let group = self
             .client(storage.clone())
             .load_group(&snapshot.group_id)?;
-        MlsGroup::new(group, storage, self.identities.clone())
+        MlsGroup::new(group, storage, self.identities.clone(), snapshot.roster)
     }
 }
 
@@ -315,7 +358,7 @@ pub struct Processed {
     pub removed: Vec<(u32, Vec<u8>)>,
     /// A commit removed us: the group is over for us.
     pub removed_me: bool,
-    /// A commit changed the roster extension.
+    /// A commit set a roster other than the one before.
     pub roster_changed: bool,
 }
 
@@ -337,6 +380,7 @@ pub struct MlsGroup<I: Identities = NymchatIdentities> {
     identities: I,
     /// Each member's identity this epoch, by leaf.
     seats: BTreeMap<u32, Vec<u8>>,
+    /// The roster: the last one a commit set, or the Welcome or `create_group` gave.
     roster: Vec<u8>,
 }
 
@@ -344,16 +388,20 @@ pub struct MlsGroup<I: Identities = NymchatIdentities> {
 type Changes = (Vec<(u32, Vec<u8>)>, Vec<(u32, Vec<u8>)>);
 
 impl<I: Identities> MlsGroup<I> {
-    fn new(group: Group<Config<I>>, storage: GroupStorage, identities: I) -> Result<Self> {
+    fn new(
+        group: Group<Config<I>>,
+        storage: GroupStorage,
+        identities: I,
+        roster: Vec<u8>,
+    ) -> Result<Self> {
         let mut this = Self {
             group,
             storage,
             identities,
             seats: BTreeMap::new(),
-            roster: Vec::new(),
+            roster,
         };
         this.seats = this.current_seats()?;
-        this.roster = this.current_roster();
         Ok(this)
     }
 
@@ -372,19 +420,10 @@ impl<I: Identities> MlsGroup<I> {
             .collect()
     }
 
-    fn current_roster(&self) -> Vec<u8> {
-        self.group
-            .context()
-            .extensions
-            .get(ExtensionType::new(ROSTER_EXTENSION))
-            .map(|extension| extension.extension_data().to_vec())
-            .unwrap_or_default()
-    }
-
-    /// After an epoch change: who came and went, whether the roster changed.
-    fn advance(&mut self) -> Result<(Changes, bool)> {
+    /// After `commit` moved the epoch: who came and went, whether the roster changed.
+    fn advance(&mut self, commit: &CommitMessageDescription) -> Result<(Changes, bool)> {
         let seats = self.current_seats()?;
-        let roster = self.current_roster();
+        let roster = roster_set_by(commit).unwrap_or_else(|| self.roster.clone());
         let removed: Vec<_> = self
             .seats
             .iter()
@@ -435,7 +474,7 @@ impl<I: Identities> MlsGroup<I> {
             .collect()
     }
 
-    /// The roster extension's bytes, empty if none.
+    /// The roster's bytes, empty if none.
     pub fn roster(&self) -> &[u8] {
         &self.roster
     }
@@ -453,36 +492,40 @@ impl<I: Identities> MlsGroup<I> {
     /// drops prior epochs beyond the three kept (mls-rs holds new ones until then).
     pub fn state(&mut self) -> Result<Vec<u8>> {
         self.group.write_to_storage()?;
-        encode(&self.storage.snapshot(self.group_id()))
+        encode(&self.storage.snapshot(self.group_id(), &self.roster))
     }
 
     /// A commit (MLSMessage) of adds (key packages), removes (leaf indexes), the roster if
-    /// given, and every member's leaving proposed (`rules`), always with a path; the
-    /// Welcome for the added, if any; the access key of the epoch it leads to. Nothing
-    /// changes until `apply_pending`.
+    /// given, and every member's leaving proposed (`rules`), with a path unless it only
+    /// adds and sets the roster; the Welcome for the added, if any, with the roster; the
+    /// access key of the epoch it leads to. Nothing changes until `apply_pending`.
     pub fn commit(
         &mut self,
         add: &[&[u8]],
         remove: &[u32],
         roster: Option<&[u8]>,
     ) -> Result<PendingCommit> {
-        let extensions = roster.map(|roster| {
-            let mut extensions = self.group.context().extensions.clone();
-            extensions.set(Extension::new(
-                ExtensionType::new(ROSTER_EXTENSION),
-                roster.to_vec(),
-            ));
-            extensions
-        });
-        let mut builder = self.group.commit_builder();
+        let roster = roster.map(checked_roster).transpose()?;
+        let mut welcome_roster = ExtensionList::new();
+        welcome_roster.set(Extension::new(
+            ExtensionType::new(ROSTER_EXTENSION),
+            roster.unwrap_or(&self.roster).to_vec(),
+        ));
+        let mut builder = self
+            .group
+            .commit_builder()
+            .set_group_info_ext(welcome_roster);
         for key_package in add {
             builder = builder.add_member(message(key_package)?)?;
         }
         for leaf in remove {
             builder = builder.remove_member(*leaf)?;
         }
-        if let Some(extensions) = extensions {
-            builder = builder.set_group_context_ext(extensions)?;
+        if let Some(roster) = roster {
+            builder = builder.custom_proposal(CustomProposal::new(
+                ProposalType::new(ROSTER_PROPOSAL),
+                roster.to_vec(),
+            ));
         }
         let output = builder.build()?;
         let commit = to_bytes(output.commit_message())?;
@@ -506,8 +549,8 @@ impl<I: Identities> MlsGroup<I> {
 
     /// Moves to the epoch of our pending commit (the node accepted it).
     pub fn apply_pending(&mut self) -> Result<()> {
-        self.group.apply_pending_commit()?;
-        self.advance()?;
+        let commit = self.group.apply_pending_commit()?;
+        self.advance(&commit)?;
         Ok(())
     }
 
@@ -572,7 +615,7 @@ impl<I: Identities> MlsGroup<I> {
                 processed.sender_identity = self.identity_at(commit.committer)?;
                 processed.removed_me = matches!(commit.effect, CommitEffect::Removed { .. });
                 if !processed.removed_me {
-                    let ((added, removed), roster_changed) = self.advance()?;
+                    let ((added, removed), roster_changed) = self.advance(&commit)?;
                     processed.added = added;
                     processed.removed = removed;
                     processed.roster_changed = roster_changed;

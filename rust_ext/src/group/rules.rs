@@ -2,16 +2,19 @@
 //! (mls-rs `MlsRules`; every member must apply the same ones).
 
 use mls_rs::error::IntoAnyError;
-use mls_rs::group::proposal::{BorrowedProposal, CustomProposal};
+use mls_rs::group::proposal::{BorrowedProposal, CustomProposal, ProposalType};
 use mls_rs::group::{Roster, Sender};
 use mls_rs::mls_rules::{
     CommitDirection, CommitOptions, CommitSource, EncryptionOptions, ProposalBundle, ProposalInfo,
 };
 use mls_rs::{MlsRules, group::GroupContext};
 
-/// A commit that takes in, by reference, a proposal other than a member's own leaving.
+use super::{MAX_ROSTER, ROSTER_PROPOSAL};
+
+/// A commit that takes in, by reference, a proposal other than a member's own leaving, or
+/// sets the roster more than once or too long.
 #[derive(Debug, thiserror::Error)]
-#[error("a commit takes in another member's proposal other than leaving")]
+#[error("a commit takes in another member's proposal other than leaving, or a bad roster")]
 pub(crate) struct ProposalRefused;
 
 impl IntoAnyError for ProposalRefused {
@@ -20,10 +23,11 @@ impl IntoAnyError for ProposalRefused {
     }
 }
 
-/// Handshake and application messages encrypted and padded; every commit with a path and
-/// the ratchet tree in its one Welcome; and from other members, only their leaving is
-/// committed: a commit's adds, removes, roster changes and key updates are the
-/// committer's own, so that `Processed.sender` is who made them.
+/// Handshake and application messages encrypted and padded; a commit with a path where
+/// RFC 9420 requires one (the roster proposal does not) and the ratchet tree in its one
+/// Welcome; and from other members, only their leaving is committed: a commit's adds,
+/// removes, roster (one at most) and key updates are the committer's own, so that
+/// `Processed.sender` is who made them.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Rules {
     /// The RFC 9420 test vectors' groups take in any proposal by reference.
@@ -70,7 +74,10 @@ impl MlsRules for Rules {
                 Ok(proposals)
             }
             CommitDirection::Receive => {
-                let refused = !proposals.iter_proposals().all(|p| self.acceptable(&p));
+                let rosters = proposals.custom_proposals();
+                let refused = !proposals.iter_proposals().all(|p| self.acceptable(&p))
+                    || rosters.len() > 1
+                    || rosters.iter().any(|p| p.proposal.data().len() > MAX_ROSTER);
                 if refused {
                     return Err(ProposalRefused);
                 }
@@ -86,10 +93,14 @@ impl MlsRules for Rules {
         _proposals: &ProposalBundle,
     ) -> Result<CommitOptions, ProposalRefused> {
         Ok(CommitOptions::new()
-            .with_path_required(true)
+            .with_path_required(false)
             .with_ratchet_tree_extension(true)
             .with_single_welcome_message(true)
             .with_allow_external_commit(false))
+    }
+
+    fn custom_proposal_requires_update_path(&self, proposal: &CustomProposal) -> bool {
+        proposal.proposal_type() != ProposalType::new(ROSTER_PROPOSAL)
     }
 
     fn encryption_options(

@@ -51,12 +51,13 @@ impl GroupStorage {
         storage
     }
 
-    /// The state last written and its prior epochs.
-    pub(crate) fn snapshot(&self, group_id: &[u8]) -> GroupSnapshot {
+    /// The state last written and its prior epochs, with the group's roster.
+    pub(crate) fn snapshot(&self, group_id: &[u8], roster: &[u8]) -> GroupSnapshot {
         let stored = self.lock();
         GroupSnapshot {
             version: STATE_VERSION,
             group_id: group_id.to_vec(),
+            roster: roster.to_vec(),
             state: stored.state.to_vec(),
             epochs: stored
                 .epochs
@@ -126,12 +127,14 @@ pub(crate) struct StoredEpoch {
     data: Vec<u8>,
 }
 
-/// What `MlsGroup::state` returns: mls-rs's snapshot and the prior epochs.
+/// What `MlsGroup::state` returns: the roster, mls-rs's snapshot and the prior epochs.
 #[derive(Debug, MlsSize, MlsEncode, MlsDecode)]
 pub(crate) struct GroupSnapshot {
     version: u8,
     /// The group's id.
     pub(crate) group_id: Vec<u8>,
+    /// The group's roster (it is not part of mls-rs's state).
+    pub(crate) roster: Vec<u8>,
     state: Vec<u8>,
     epochs: Vec<StoredEpoch>,
 }

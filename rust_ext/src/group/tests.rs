@@ -1,5 +1,6 @@
 //! The binding's paths: membership, who reads what, leaving, key updates, late and
-//! out-of-order messages, conflicting commits, state, and the credential chain.
+//! out-of-order messages, conflicting commits, state, the roster, which commits carry a
+//! path, and the credential chain.
 
 #![allow(
     clippy::unwrap_used,
@@ -8,20 +9,21 @@
     reason = "a test fails by panicking"
 )]
 
-use mls_rs::extension::ExtensionType;
+use mls_rs::client_builder::MlsConfig;
+use mls_rs::group::proposal::{CustomProposal, ProposalType};
 use mls_rs::identity::SigningIdentity;
 use mls_rs::identity::basic::{BasicCredential, BasicIdentityProvider};
 use mls_rs::mls_rules::DefaultMlsRules;
 use mls_rs::storage_provider::in_memory::InMemoryKeyPackageStorage;
 use mls_rs::{
-    CipherSuiteProvider, Client, ExtensionList, IdentityProvider, MlsMessage, WireFormat,
+    CipherSuiteProvider, Client, ExtensionList, Group, IdentityProvider, MlsMessage, WireFormat,
 };
 use mls_rs_core::identity::MemberValidationContext;
 
 use super::credential::{CREDENTIAL_LABEL, NymchatIdentities};
 use super::storage::{GroupSnapshot, GroupStorage, decode};
 use super::{
-    CIPHER_SUITE, MlsGroup, MlsMember, ProcessedKind, ROSTER_EXTENSION, crypto,
+    CIPHER_SUITE, MAX_ROSTER, MlsGroup, MlsMember, ProcessedKind, ROSTER_PROPOSAL, crypto,
     key_package_identity, suite,
 };
 use crate::error::Error;
@@ -225,6 +227,9 @@ fn the_loser_of_conflicting_commits_clears_applies_the_winner_and_redoes_its_own
 #[test]
 fn member_and_group_state_round_trip_and_stay_bound_to_the_identity() {
     let (people, mut groups) = group_of(2);
+    let renamed = groups[0].commit(&[], &[], Some(b"renamed")).unwrap();
+    groups[0].apply_pending().unwrap();
+    groups[1].process(&renamed.commit).unwrap();
     let state = people[1].member.state().unwrap();
     let member = MlsMember::from_state(&people[1].identity, &state).unwrap();
     let mut loaded = member.load_group(&groups[1].state().unwrap()).unwrap();
@@ -233,9 +238,16 @@ fn member_and_group_state_round_trip_and_stay_bound_to_the_identity() {
             loaded.group_id(),
             loaded.epoch(),
             loaded.own_index(),
-            loaded.members()
+            loaded.members(),
+            loaded.roster()
         ),
-        (groups[1].group_id(), 1, 1, groups[1].members())
+        (
+            groups[1].group_id(),
+            2,
+            1,
+            groups[1].members(),
+            &b"renamed"[..]
+        )
     );
     let message = groups[0].encrypt(b"to the loaded").unwrap();
     assert_eq!(
@@ -369,26 +381,35 @@ fn another_members_removal_by_reference_is_left_out_of_our_commits() {
     assert_eq!(groups[0].pending_proposals(), 0); // the epoch change dropped it
 }
 
+/// `person`'s `group` in a client without nymchat's rules, which commits any proposal.
+fn lax(person: &Person, group: &mut MlsGroup) -> Group<impl MlsConfig + use<>> {
+    let snapshot: GroupSnapshot = decode(&group.state().unwrap()).unwrap();
+    Client::builder()
+        .crypto_provider(crypto())
+        .identity_provider(NymchatIdentities)
+        .group_state_storage(GroupStorage::restore(&snapshot))
+        .mls_rules(DefaultMlsRules::new())
+        .custom_proposal_types([ProposalType::new(ROSTER_PROPOSAL)])
+        .signing_identity(
+            person.member.signing_identity.clone(),
+            person.member.signer.clone(),
+            CIPHER_SUITE,
+        )
+        .build()
+        .load_group(&snapshot.group_id)
+        .unwrap()
+}
+
+fn roster_proposal(roster: &[u8]) -> CustomProposal {
+    CustomProposal::new(ProposalType::new(ROSTER_PROPOSAL), roster.to_vec())
+}
+
 #[test]
 fn a_commit_that_takes_in_another_members_removal_by_reference_is_refused() {
     let (people, mut groups) = group_of(4);
     let proposal = groups[3].group.propose_remove(2, Vec::new()).unwrap();
     let proposal = proposal.to_bytes().unwrap();
-    // Member 1's state in a client without nymchat's rules, which commits the proposal.
-    let snapshot: GroupSnapshot = decode(&groups[1].state().unwrap()).unwrap();
-    let lax = Client::builder()
-        .crypto_provider(crypto())
-        .identity_provider(NymchatIdentities)
-        .group_state_storage(GroupStorage::restore(&snapshot))
-        .mls_rules(DefaultMlsRules::new())
-        .extension_types([ExtensionType::new(ROSTER_EXTENSION)])
-        .signing_identity(
-            people[1].member.signing_identity.clone(),
-            people[1].member.signer.clone(),
-            CIPHER_SUITE,
-        )
-        .build();
-    let mut lax = lax.load_group(&snapshot.group_id).unwrap();
+    let mut lax = lax(&people[1], &mut groups[1]);
     lax.process_incoming_message(MlsMessage::from_bytes(&proposal).unwrap())
         .unwrap();
     let commit = lax.commit(Vec::new()).unwrap();
@@ -396,4 +417,129 @@ fn a_commit_that_takes_in_another_members_removal_by_reference_is_refused() {
     let commit = commit.commit_message().to_bytes().unwrap();
     assert!(is_mls_error(groups[0].process(&commit)));
     assert_eq!(groups[0].members().len(), 4);
+}
+
+#[test]
+fn the_roster_reaches_members_by_the_commit_and_joiners_by_the_welcome() {
+    let (people, mut groups) = group_of(3);
+    let dave = Person::new();
+    let pending = groups[1]
+        .commit(&[&dave.package()], &[], Some(b"with dave"))
+        .unwrap();
+    assert_eq!(groups[1].roster(), b"roster"); // pending until applied
+    groups[1].apply_pending().unwrap();
+    assert_eq!(groups[1].roster(), b"with dave");
+    for group in [0, 2] {
+        let seen = groups[group].process(&pending.commit).unwrap();
+        assert!(seen.roster_changed);
+        assert_eq!((seen.sender, seen.sender_identity), (1, people[1].key()));
+        assert_eq!(groups[group].roster(), b"with dave");
+    }
+    let (joined, _) = dave.member.join(&pending.welcome.unwrap()).unwrap();
+    assert_eq!(joined.roster(), b"with dave");
+    // A commit without a roster keeps it, and so does a Welcome of that commit.
+    let erin = Person::new();
+    let pending = groups[0].commit(&[&erin.package()], &[], None).unwrap();
+    groups[0].apply_pending().unwrap();
+    assert!(!groups[2].process(&pending.commit).unwrap().roster_changed);
+    let (joined, _) = erin.member.join(&pending.welcome.unwrap()).unwrap();
+    assert_eq!(
+        (groups[2].roster(), joined.roster()),
+        (&b"with dave"[..], &b"with dave"[..])
+    );
+}
+
+#[test]
+fn a_commit_with_two_rosters_or_a_roster_too_long_is_refused() {
+    let (_, mut groups) = group_of(2);
+    let too_long = vec![0; MAX_ROSTER + 1];
+    for proposals in [
+        vec![roster_proposal(b"one"), roster_proposal(b"two")],
+        vec![roster_proposal(&too_long)],
+    ] {
+        let mut builder = groups[0].group.commit_builder();
+        for proposal in proposals {
+            builder = builder.custom_proposal(proposal);
+        }
+        let commit = builder
+            .build()
+            .unwrap()
+            .commit_message()
+            .to_bytes()
+            .unwrap();
+        groups[0].clear_pending();
+        assert!(is_mls_error(groups[1].process(&commit)));
+        assert_eq!((groups[1].epoch(), groups[1].roster()), (1, &b"roster"[..]));
+    }
+    assert!(matches!(
+        groups[0].commit(&[], &[], Some(&too_long)),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        Person::new().member.create_group(&[9; 32], &too_long),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn another_members_roster_proposal_is_left_out_and_refused_when_committed() {
+    let (people, mut groups) = group_of(3);
+    let proposal = groups[2]
+        .group
+        .propose_custom(roster_proposal(b"mine"), Vec::new())
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let mut lax = lax(&people[1], &mut groups[1]);
+    lax.process_incoming_message(MlsMessage::from_bytes(&proposal).unwrap())
+        .unwrap();
+    let forged = lax.commit(Vec::new()).unwrap();
+    let forged = forged.commit_message().to_bytes().unwrap();
+    groups[0].process(&proposal).unwrap();
+    assert!(is_mls_error(groups[0].process(&forged)));
+    let ours = groups[0].commit(&[], &[], None).unwrap().commit;
+    groups[0].apply_pending().unwrap();
+    assert!(!groups[1].process(&ours).unwrap().roster_changed);
+    assert_eq!(
+        (groups[0].roster(), groups[1].roster()),
+        (&b"roster"[..], &b"roster"[..])
+    );
+}
+
+/// A creator who added `count` others in one commit, none of whom has joined.
+fn freshly_built(count: usize) -> MlsGroup {
+    let creator = Person::new();
+    let mut group = creator.member.create_group(&[8; 32], b"roster").unwrap();
+    let packages: Vec<Vec<u8>> = (0..count).map(|_| Person::new().package()).collect();
+    let packages: Vec<&[u8]> = packages.iter().map(Vec::as_slice).collect();
+    group.commit(&packages, &[], None).unwrap();
+    group.apply_pending().unwrap();
+    group
+}
+
+#[test]
+fn only_a_commit_that_adds_or_sets_the_roster_goes_without_a_path() {
+    // A path holds a secret for each member it reaches: in a tree whose members never
+    // committed, one for every other member; a commit without one does not grow with them.
+    let (mut small, mut large) = (freshly_built(1), freshly_built(64));
+    let package = Person::new().package();
+    let size = |group: &mut MlsGroup, add: &[&[u8]], remove: &[u32], roster: Option<&[u8]>| {
+        let size = group.commit(add, remove, roster).unwrap().commit.len();
+        group.clear_pending();
+        size
+    };
+    for (add, roster) in [(&[&package[..]][..], None), (&[], Some(&b"renamed"[..]))] {
+        let (in_small, in_large) = (
+            size(&mut small, add, &[], roster),
+            size(&mut large, add, &[], roster),
+        );
+        assert_eq!(in_small, in_large);
+    }
+    for remove in [&[][..], &[1]] {
+        let (in_small, in_large) = (
+            size(&mut small, &[], remove, None),
+            size(&mut large, &[], remove, None),
+        );
+        assert!(in_large > in_small + 62 * 64);
+    }
 }

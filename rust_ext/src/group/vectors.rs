@@ -100,7 +100,7 @@ fn join(member: &MlsMember<Basic>, case: &Value) -> MlsGroup<Basic> {
     let (group, _) = client(member, case, storage.clone())
         .join_group(tree, &welcome, None)
         .unwrap();
-    MlsGroup::new(group, storage, Basic::new()).unwrap()
+    MlsGroup::new(group, storage, Basic::new(), Vec::new()).unwrap()
 }
 
 /// `MlsMember::load_group`, with the case's PSKs.
@@ -110,7 +110,7 @@ fn reload(member: &MlsMember<Basic>, case: &Value, group: &mut MlsGroup<Basic>) 
     let loaded = client(member, case, storage.clone())
         .load_group(&snapshot.group_id)
         .unwrap();
-    MlsGroup::new(loaded, storage, Basic::new()).unwrap()
+    MlsGroup::new(loaded, storage, Basic::new(), snapshot.roster).unwrap()
 }
 
 fn authenticator(group: &MlsGroup<Basic>) -> Vec<u8> {
