@@ -23,8 +23,8 @@ class GroupRecord:
     name: str
     first_names: dict[bytes, str] = field(default_factory=dict)  # identity → first name seen
     seen: list[bytes] = field(default_factory=list)  # newest last
-    sent_since_update: int = 0  # messages we sent since our last commit (a key update)
-    updated: int = 0  # when we last committed, ms
+    sent_since_update: int = 0  # messages we sent since our last key update
+    updated: int = 0  # when we last made one (a commit with a path), ms
 
     def saw(self, message_id: bytes) -> None:
         self.seen = [*self.seen, message_id][-SEEN:]

@@ -1,5 +1,5 @@
 """Group operations (MLS, RFC 9420): create, add, remove, leave, send; a key update
-before a send once `update_after` messages or a week went by since our last commit.
+before a send once `update_after` messages or a week went by since our last key update.
 
 A commit is posted to the node, which takes exactly one per epoch (compare and set).
 Until the node accepts it, nothing changes here; accepted, it is applied and stored. When
@@ -228,10 +228,12 @@ class Groups:
             if not creating:
                 self.records.put(record, group)
         access_key = group.access_key()
+        # A path (our key update) unless it only adds (the binding's rule, RFC 9420 §12.4).
+        path = bool(removes) or not adds or group.pending_proposals() > 0
         commit, welcome, next_key = group.commit(
             [claimed[n][1] for n in adds],
             [leaf for leaf, _ in removes.values()],
-            roster.encode(next_roster),
+            roster.encode(next_roster) if adds or removes else None,
         )
         members = [wire.NewMember(me, self.access.key(), 0)] if creating else []
         members += [wire.NewMember(n, self.node.access_key(n), 0) for n in adds]
@@ -265,7 +267,8 @@ class Groups:
         after = {identity for _, identity in group.members()}
         for identity, username in new.items():
             record.first_names.setdefault(identity, username)
-        record.sent_since_update, record.updated = 0, now_ms()
+        if path:
+            record.sent_since_update, record.updated = 0, now_ms()
         with self.store.transaction():
             self.records.put(record, group)
         names = roster.names_of(group.roster())
