@@ -223,9 +223,10 @@ class Network:
         self.stack.callback(profile.close)
         return profile
 
-    async def engine(self, name: str, profile: Profile | None = None) -> Engine:
+    async def engine(self, name: str, profile: Profile | None = None, **options) -> Engine:
         """An engine on the node; a new profile registered as `name`, or `profile` as it
-        is (a program that starts again on the same profile, with the same nym-client)."""
+        is (a program that starts again on the same profile, with the same nym-client).
+        `options` go to `Engine`."""
         new = profile is None
         profile = profile or self.profile(name)
         closer = AsyncExitStack()
@@ -235,7 +236,7 @@ class Network:
         assert self.node.contact is not None
         link = _Link(self.timeout, self.attempts, transport, self.node.contact, profile.identity)
         await closer.enter_async_context(link)
-        engine = Engine(profile, link)
+        engine = Engine(profile, link, **options)
         closer.push_async_callback(engine.aclose)
         self.transports[engine] = transport
         self._closers[engine] = closer

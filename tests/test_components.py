@@ -29,6 +29,7 @@ from nymchat.client.events import (
     StatusChanged,
 )
 from nymchat.client.intake import Intake
+from nymchat.client.keypackages import KeyPackages
 from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import NodeRefused, NodeSilent, OfflineLink
 from nymchat.client.outbox import DROPPED, FINAL_REFUSALS, Outbox
@@ -142,7 +143,7 @@ class OutboxRig:
         self.events = recorded(self.bus)
         self.relay, self.direct = RecordingRelay(), DirectStandIn(delivers)
         self.contacts = ReadyContacts(blocked)
-        self.outbox = Outbox(profile, self.contacts, self.relay, self.direct, self.bus)
+        self.outbox = Outbox(profile, self.contacts, self.relay, self.direct, None, self.bus)
 
     def status(self, message_id: bytes) -> Status:
         return self.outbox.message(message_id).status
@@ -850,6 +851,8 @@ def scripted_node(profile: Profile, expires: int | None = None):
             return Kind.CERTIFIED, {"certificate": certified}
         if kind is Kind.PUBLISH_KEYS:
             return Kind.KEYS_PUBLISHED, {"one_time_keys_left": 1}
+        if kind is Kind.PUBLISH_KEY_PACKAGES:
+            return Kind.KEY_PACKAGES_PUBLISHED, {"key_packages_left": 20}
         return Kind.ACCESS_SET, {}
 
     return ScriptedLink(answer)
@@ -860,10 +863,15 @@ def test_the_node_is_told_the_access_verifier_and_policy_until_it_confirms(homes
     access = Access(profile.store)
     link = scripted_node(profile)
     account = registration.Registration(
-        profile, link, EventBus(), access, Certificates(profile, link)
+        profile,
+        link,
+        EventBus(),
+        access,
+        Certificates(profile, link),
+        KeyPackages(profile, link, EventBus()),
     )
     asyncio.run(account.settle())
-    (_certify, _), (publish, keys), (set_access, told) = link.requests
+    (_certify, _), (publish, keys), (set_access, told), (packages, sent) = link.requests
     identity = profile.identity
     assert (publish, keys["one_time_keys"], keys["fallback"]) == (Kind.PUBLISH_KEYS, (), None)
     _native.verify(  # once, for an account registered before sealed sending
@@ -874,11 +882,16 @@ def test_the_node_is_told_the_access_verifier_and_policy_until_it_confirms(homes
     )
     assert set_access is Kind.SET_ACCESS
     assert told == {"access_verifier": wire.access_verifier(access.key()), "strangers": 16}
+    # MLS key packages, once, for an account registered before groups: 20 and a last resort
+    assert packages is Kind.PUBLISH_KEY_PACKAGES
+    assert (len(sent["key_packages"]), sent["last_resort"] is not None) == (20, True)
+    for package in sent["key_packages"]:
+        assert _native.mls_key_package_identity(package) == identity.signing_public
     asyncio.run(account.settle())
-    assert len(link.requests) == 3  # confirmed: nothing more to tell
+    assert len(link.requests) == 4  # confirmed: nothing more to tell
     access.set_strangers(access_policy("deny"))
     asyncio.run(account.settle())
-    assert link.requests[3:] == [
+    assert link.requests[4:] == [
         (Kind.SET_ACCESS, {"access_verifier": told["access_verifier"], "strangers": 255})
     ]
 

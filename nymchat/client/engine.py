@@ -14,6 +14,11 @@ only; they render the typed events (nymchat/client/events.py) in their own words
     Outbox        queued → accepted → delivered, or failed; retries
     Inbox         fetching and following what the node pushes; acks and receipts
     Registration  the name at the node and the published keys
+    KeyPackages   the MLS member and its key packages at the node
+    GroupRecords  the groups we are in, sealed, with their live MLS state
+    GroupIntake   a group's log entries taken in: joins, commits, messages
+    Groups        creating and changing groups, sending to them; conflicts retried
+    GroupNode     key packages claimed and group posts made at the node (for Groups)
 
 An engine is opened online (with a `NodeLink`) or offline (`Engine.offline`, an
 `OfflineLink` that refuses every request): commands that only read or change the profile
@@ -35,12 +40,16 @@ from nymchat.client.events import (
     NymClientBack,
     NymClientLost,
 )
+from nymchat.client.groupintake import GroupIntake
+from nymchat.client.grouprecords import GroupRecords
+from nymchat.client.groups import UPDATE_AFTER, Groups, group_name
 from nymchat.client.inbox import INBOX_LIMIT, Inbox
 from nymchat.client.intake import Intake
+from nymchat.client.keypackages import KeyPackages
 from nymchat.client.nodelink import Link, NodeLink, OfflineLink
 from nymchat.client.outbox import Outbox
 from nymchat.client.profile import Profile
-from nymchat.client.records import Contact, DirectStatus, Message
+from nymchat.client.records import Contact, DirectStatus, Group, Message
 from nymchat.client.registration import Registration
 from nymchat.client.relay import Relay
 from nymchat.client.sessions import Sessions
@@ -49,7 +58,8 @@ from nymchat.protocol import names
 
 
 class Engine:
-    def __init__(self, profile: Profile, link: Link):
+    def __init__(self, profile: Profile, link: Link, group_update_after: int = UPDATE_AFTER):
+        """`group_update_after`: messages we send to a group between our key updates."""
         self.profile, self.link, self.events = profile, link, EventBus()
         self.sessions = Sessions(profile)
         self.contacts = Contacts(profile, self.sessions, link, self.events)
@@ -62,8 +72,35 @@ class Engine:
         self.intake = Intake(profile, self.contacts, self.sessions, self.events, node_key)
         self.direct = DirectPaths(profile, self.contacts, relay, link, self.events)
         self.direct_intake = DirectIntake(self.direct, self.intake, link)
-        self.outbox = Outbox(profile, self.contacts, relay, self.direct, self.events)
-        self.registration = Registration(profile, link, self.events, self.access, self.certificates)
+        self.key_packages = KeyPackages(profile, link, self.events)
+        records = GroupRecords(profile.store)
+        self.group_intake = GroupIntake(
+            profile,
+            self.contacts,
+            self.key_packages,
+            records,
+            self.events,
+            lambda group_id: self.group_ops.commit_soon(group_id),
+        )
+        self.group_ops = Groups(
+            profile,
+            link,
+            self.contacts,
+            relay,
+            self.access,
+            self.key_packages,
+            records,
+            self.group_intake,
+            self.events,
+            lambda done, limit: self.incoming.catch_up(done, limit),
+            group_update_after,
+        )
+        self.outbox = Outbox(
+            profile, self.contacts, relay, self.direct, self.group_ops, self.events
+        )
+        self.registration = Registration(
+            profile, link, self.events, self.access, self.certificates, self.key_packages
+        )
         self.incoming = Inbox(
             link,
             self.intake,
@@ -72,6 +109,8 @@ class Engine:
             self.outbox,
             self.registration,
             self.events,
+            self.group_intake,
+            self.key_packages,
         )
 
         if isinstance(link, NodeLink):
@@ -106,6 +145,7 @@ class Engine:
         return self.profile.username
 
     async def aclose(self) -> None:
+        await self.group_ops.aclose()
         await self.direct.aclose()
         self.direct_intake.close()
 
@@ -222,6 +262,9 @@ class Engine:
         return self.outbox.message(message_id)
 
     def history(self, name: str, last: int = 100) -> list[Message]:
+        """A contact's conversation, or a group's ("#name")."""
+        if name.startswith("#"):
+            name = "#" + group_name(name)
         return self.intake.history(name, last)
 
     async def inbox(self, quiet: float = 1.5, limit: float = INBOX_LIMIT) -> list[MessageReceived]:
@@ -250,6 +293,29 @@ class Engine:
 
     def inbox_done(self) -> None:
         self.intake.inbox_done()
+
+    # --- groups ---------------------------------------------------------------------
+    # A group is named as usernames are, written "#name"; its conversation is "#name"
+    # (`send`, `queue`, `history`).
+
+    async def group_create(self, name: str, members: list[str]) -> Group:
+        return await self.group_ops.create(name, members)
+
+    async def group_add(self, name: str, members: list[str]) -> Group:
+        return await self.group_ops.add(name, members)
+
+    async def group_remove(self, name: str, members: list[str]) -> Group:
+        return await self.group_ops.remove(name, members)
+
+    async def group_leave(self, name: str) -> None:
+        await self.group_ops.leave(name)
+
+    def groups(self) -> list[Group]:
+        return self.group_ops.all()
+
+    def group(self, name: str) -> Group:
+        """`NotFound` for a group we are not in."""
+        return self.group_ops.get(name)
 
     # --- direct mode ----------------------------------------------------------------
 

@@ -33,7 +33,43 @@ class MessageReceived:
     text: str
     verified: bool
     key_changed: bool
-    group: str | None = None  # a group message: `sender` is the member who wrote it
+    group: str | None = None  # a group message: the group's name, `sender` its member
+
+
+@dataclass(frozen=True)
+class GroupChanged:
+    """A commit moved `group` to `epoch`: members `added` and `removed` (names, as the
+    roster gives them), `by` the committer; none of either is a key update."""
+
+    group: str
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    by: str | None
+    epoch: int
+
+
+@dataclass(frozen=True)
+class GroupJoined:
+    """We were added to `group` by `by` (the roster's name of the committer, if any)."""
+
+    group: str
+    by: str | None
+
+
+@dataclass(frozen=True)
+class GroupRemoved:
+    """A commit removed us from `group`: it is gone from the profile."""
+
+    group: str
+
+
+@dataclass(frozen=True)
+class GroupSplit:
+    """A commit or proposal in `group` could not be applied: the other members may have
+    moved to an epoch we are not in (a malicious member or node)."""
+
+    group: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -92,36 +128,6 @@ class DirectChanged:
 
 
 @dataclass(frozen=True)
-class GroupChanged:
-    """A commit in `group` was applied: members `added` and `removed` by `by`."""
-
-    group: str
-    added: tuple[str, ...]
-    removed: tuple[str, ...]
-    by: str | None
-    epoch: int
-
-
-@dataclass(frozen=True)
-class GroupJoined:
-    group: str
-    by: str | None
-
-
-@dataclass(frozen=True)
-class GroupRemoved:
-    group: str
-
-
-@dataclass(frozen=True)
-class GroupSplit:
-    """A commit in `group` could not be applied: the group may have split."""
-
-    group: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class NodeUnreachable:
     reason: str
 
@@ -148,7 +154,8 @@ class AddressChanged:
 
 @dataclass(frozen=True)
 class KeysLow:
-    """The node said our one-time keys run low; fresh ones are being published."""
+    """The node said our one-time keys (or MLS key packages) run low; fresh ones are
+    being published."""
 
 
 @dataclass(frozen=True)
@@ -202,16 +209,16 @@ class DescriptorRefused:
 
 Event = (
     MessageReceived
+    | GroupChanged
+    | GroupJoined
+    | GroupRemoved
+    | GroupSplit
     | StatusChanged
     | ReceiptReceived
     | KeyChangedEvent
     | MessageUnreadable
     | SessionReset
     | DirectChanged
-    | GroupChanged
-    | GroupJoined
-    | GroupRemoved
-    | GroupSplit
     | NodeUnreachable
     | NodeReachable
     | NymClientLost

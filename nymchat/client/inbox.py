@@ -5,7 +5,7 @@ outbox is flushed whenever the node answers again, and the published keys are ke
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from nymchat.client.directintake import DirectIntake
@@ -17,7 +17,9 @@ from nymchat.client.events import (
     NodeReachable,
     NodeUnreachable,
 )
+from nymchat.client.groupintake import GroupIntake
 from nymchat.client.intake import Intake
+from nymchat.client.keypackages import KeyPackages
 from nymchat.client.nodelink import Link
 from nymchat.client.outbox import Outbox
 from nymchat.client.registration import Registration
@@ -28,6 +30,7 @@ from nymchat.protocol.wire import Kind
 log = logging.getLogger(__name__)
 RETRY_OFFLINE = 5.0  # seconds between attempts to reach a node that does not answer
 INBOX_LIMIT = 30.0  # seconds `inbox` takes messages in, at most
+CATCH_UP_POLL = 0.1  # seconds between looks at what `catch_up` waits for
 
 
 class Inbox:
@@ -40,8 +43,11 @@ class Inbox:
         outbox: Outbox,
         registration: Registration,
         events: EventBus,
+        group_intake: GroupIntake,
+        key_packages: KeyPackages,
     ):
         self.link, self.intake, self.direct, self.outbox = link, intake, direct, outbox
+        self.group_intake, self.key_packages = group_intake, key_packages
         self.arrivals = direct_intake.arrivals  # what came directly
         self.registration, self.events = registration, events
         self.node_answers = True  # False while `follow` cannot reach the node
@@ -64,12 +70,13 @@ class Inbox:
             if item is None or isinstance(item, bool):
                 break
             relayed_now = isinstance(item, wire.Answer)
-            message = self._push(item, ids) if isinstance(item, wire.Answer) else item
-            if message is not None and message.message_id not in taken:
-                taken.add(message.message_id)
-                received.append(message)
-                if relayed_now:
-                    relayed.append(message)
+            messages = self._push(item, ids) if isinstance(item, wire.Answer) else [item]
+            for message in messages:
+                if message.message_id not in taken:
+                    taken.add(message.message_id)
+                    received.append(message)
+                    if relayed_now:
+                        relayed.append(message)
         if loop.time() >= deadline:  # not quiet: cut short
             self.events.emit(InboxCutShort(limit))
         await self._after(ids, relayed)
@@ -100,8 +107,7 @@ class Inbox:
             if not isinstance(item, wire.Answer):
                 continue  # woken
             ids: list[bytes] = []
-            message = self._push(item, ids)
-            received = [message] if message is not None else []
+            received = self._push(item, ids)
             await self._after(ids, received)
             for message in received:
                 yield message
@@ -161,16 +167,39 @@ class Inbox:
         await self.registration.keep()
         return True
 
-    def _push(self, push: wire.Answer, ids: list[bytes]) -> MessageReceived | None:
+    async def catch_up(self, done: Callable[[], bool], limit: float) -> None:
+        """Takes in what the node pushes until `done()` holds, for `limit` seconds at
+        most (a group operation waiting for the commit that won its epoch)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        await self.link.request(Kind.REFRESH)
+        while not done() and (left := deadline - loop.time()) > 0:
+            try:  # briefly: a running `follow` may take in what we wait for
+                async with asyncio.timeout(min(left, CATCH_UP_POLL)):
+                    push = await self.link.pushes.get()
+            except TimeoutError:
+                continue
+            ids: list[bytes] = []
+            received = self._push(push, ids)
+            await self._after(ids, received)
+
+    def _push(self, push: wire.Answer, ids: list[bytes]) -> list[MessageReceived]:
         if push.kind is Kind.KEYS_LOW:
             self.registration.keys_low()
+        if push.kind is Kind.KEY_PACKAGES_LOW:
+            self.key_packages.low()
+        body = push.body
+        if push.kind is Kind.GROUP_DELIVER:
+            ids.append(body["message_id"])
+            return self.group_intake.take(body)
         if push.kind is not Kind.DELIVER:
-            return None
-        body = push.body  # no sender: only the sealed payload says who sent it
+            return []
+        # no sender: only the sealed payload says who sent it
         ids.append(body["message_id"])
-        return self.intake.take(
+        message = self.intake.take(
             body["message_id"], body["payload"], self.direct.handshake, received=body["sent"]
         )
+        return [message] if message is not None else []
 
     async def _after(self, ids: list[bytes], received: list[MessageReceived]) -> None:
         """Acknowledges what was taken, sends receipts, publishes keys if asked to."""
@@ -183,5 +212,6 @@ class Inbox:
             except NymchatError as e:  # the node pushes them again; copies are dropped
                 log.info("acknowledgement not taken (%s); the node will push again", e)
         for message in received:  # end-to-end receipts: delivered to this device
-            await self.direct.receipt(message.sender, message.message_id)
+            if message.group is None:  # (none in groups: the node's acceptance is the last)
+                await self.direct.receipt(message.sender, message.message_id)
         await self.registration.keep()

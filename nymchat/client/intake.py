@@ -187,6 +187,16 @@ class Intake:
             self.contacts.session_broke(sender)
 
     def _received(self, message: Message, contact: Contact | None) -> MessageReceived:
+        if message.author is not None:  # a group's (its trust is told when it arrives)
+            return MessageReceived(
+                message.author,
+                message.id,
+                message.time,
+                message.text,
+                False,
+                False,
+                message.peer.removeprefix("#"),
+            )
         return MessageReceived(
             message.peer,
             message.id,

@@ -18,6 +18,7 @@ from nymchat.client.events import (
     Status,
     StatusChanged,
 )
+from nymchat.client.groups import Groups
 from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import NodeRefused
 from nymchat.client.profile import Profile
@@ -68,10 +69,12 @@ class Outbox:
         contacts: Contacts,
         relay: Relay,
         direct: DirectPaths,
+        groups: Groups,
         events: EventBus,
     ):
         self.profile, self.store = profile, profile.store
         self.contacts, self.relay, self.direct, self.events = contacts, relay, direct, events
+        self.groups = groups
         events.subscribe(self._on_event)
 
     def _on_event(self, event: Event) -> None:
@@ -85,7 +88,8 @@ class Outbox:
         marks it failed (`MessageFailed`); any other error leaves it waiting
         (`StillQueued`)."""
         username = self._sendable(name, text)
-        await self.contacts.ready(username)
+        if not username.startswith("#"):
+            await self.contacts.ready(username)
         message_id = self.queue(username, text)
         try:
             await self.deliver(username, message_id, text)
@@ -107,10 +111,13 @@ class Outbox:
         return message.id
 
     def _sendable(self, name: str, text: str) -> str:
+        """The conversation's name: a contact's, or "#group" for a group of ours."""
         self.profile.me()
-        username = names.normalize(name)
         if (why := too_long(text)) is not None:
             raise TooLong(f"{why}: nothing was queued or sent")
+        if name.startswith("#"):
+            return "#" + self.groups.check_sendable(name)
+        username = names.normalize(name)
         if username in self.contacts.blocked():
             raise UsageError(
                 f"you blocked {username}: `nymchat contacts unblock {username}` "
@@ -215,7 +222,10 @@ class Outbox:
         reason = too_long(text)
         delivered = False
         try:
-            if reason is None:
+            if reason is None and username.startswith("#"):
+                sent = self.message(message_id)
+                await self.groups.send(username, message_id, sent.time if sent else now_ms(), text)
+            elif reason is None:
                 await self.contacts.ready(username)
                 delivered = await self.direct.deliver(username, message_id, text)
                 if not delivered:
@@ -224,6 +234,10 @@ class Outbox:
             if e.code not in FINAL_REFUSALS:
                 raise
             reason = e.detail
+        except NotFound as e:
+            if not username.startswith("#"):
+                raise
+            reason = str(e)  # a group we are no longer in
         if reason is not None:
             with self.store.transaction():
                 self.fail(message_id, reason)

@@ -52,10 +52,13 @@ class Profile:
         sending with them again would reuse message keys. Each contact gets a new session
         at the next message (same identity: no key change to show), and a new fallback key
         is published at the next connection (the node may hold one made after the backup).
-        Returns how many sessions were dropped."""
+        Groups go too, for the same reason (MLS message keys), and because the node no
+        longer holds what led from the backup's epochs to theirs: another member must add
+        the profile again. Returns how many sessions were dropped."""
         with self.store.transaction():
             dropped = self.store.drop_all_sessions()
             self.store.put("fallback_published", 0)
+            self.store.drop_all_groups()
         return dropped
 
     def snapshot(self) -> bytes:

@@ -101,7 +101,7 @@ class Message:
     status: Status = Status.DELIVERED
     reason: str | None = None  # why it failed
     shown: bool = True  # an incoming message the user has seen
-    author: str | None = None  # a group's incoming message: the member who wrote it
+    author: str | None = None  # an incoming group message's member (`peer` is "#group")
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "Message":
@@ -116,6 +116,7 @@ class Message:
             status=Status.QUEUED if status == "sent" else Status(status),  # older: "sent"
             reason=record.get("reason"),
             shown=record.get("shown", True),
+            author=record.get("author"),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -131,31 +132,9 @@ class Message:
             record["reason"] = self.reason
         if self.direction is Direction.IN:
             record["shown"] = self.shown
+        if self.author is not None:
+            record["author"] = self.author
         return record
-
-
-class MemberTrust(enum.StrEnum):
-    YOU = "you"
-    VERIFIED = "verified"
-    PINNED = "pinned"
-    UNCONFIRMED = "unconfirmed"
-    MISMATCH = "mismatch"
-
-
-@dataclass(frozen=True)
-class GroupMember:
-    name: str | None
-    identity: bytes
-    trust: MemberTrust
-
-
-@dataclass(frozen=True)
-class Group:
-    name: str
-    group_id: bytes
-    epoch: int
-    members: tuple[GroupMember, ...]
-    unread: int
 
 
 class DirectStatus(enum.StrEnum):
@@ -165,3 +144,29 @@ class DirectStatus(enum.StrEnum):
     INVITED = "invited"  # they invited us
     CONFIRMING = "confirming"  # on, the path not confirmed yet
     ON = "on"
+
+
+class MemberTrust(enum.StrEnum):
+    """How far a group member's name is believed (client/roster.py `trust`)."""
+
+    YOU = "you"
+    VERIFIED = "verified"  # a contact with this identity, safety number compared
+    PINNED = "pinned"  # a contact with this identity
+    UNCONFIRMED = "unconfirmed"  # named by the group only
+    MISMATCH = "mismatch"  # the name is a contact's (or was this group's) with another identity
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    name: str | None  # as the group's roster gives it (None: it names no one there)
+    identity: bytes
+    trust: MemberTrust
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str  # without the "#"
+    group_id: bytes
+    epoch: int
+    members: tuple[GroupMember, ...]
+    unread: int

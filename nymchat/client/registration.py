@@ -11,6 +11,7 @@ from nymchat import _native
 from nymchat.client.access import Access
 from nymchat.client.certificate import Certificates
 from nymchat.client.events import EventBus, KeysLow, KeysNotPublished
+from nymchat.client.keypackages import PUBLISHED, KeyPackages
 from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import Link, NodeRefused
 from nymchat.client.profile import Profile
@@ -39,10 +40,11 @@ class Registration:
         events: EventBus,
         access: Access,
         certificates: Certificates,
+        key_packages: KeyPackages,
     ):
         self.profile, self.store, self.identity = profile, profile.store, profile.identity
         self.link, self.events, self.access = link, events, access
-        self.certificates = certificates
+        self.certificates, self.key_packages = certificates, key_packages
         self._keys_low = False
 
     def _agreement_signature(self) -> bytes:
@@ -92,6 +94,7 @@ class Registration:
             self.store.put(AGREEMENT_PUBLISHED, True)
             self.access.forget_confirmed()  # a new account: the node has no verifier yet
             self.certificates.forget()  # nor does a certificate name it
+            self.store.put(PUBLISHED, False)  # nor any of our MLS key packages
         await self.settle()
         return username
 
@@ -141,6 +144,7 @@ class Registration:
                     Kind.SET_ACCESS, access_verifier=verifier, strangers=strangers
                 )
                 self.access.confirmed(verifier, strangers)
+            await self.key_packages.keep()
         except NymchatError as e:
             log.info("the node was not told our keys or access: %s", e)
 

@@ -193,6 +193,11 @@ class ClientStore:
         """Forgets every session (a restored profile's are stale); returns how many."""
         return self.db.execute("DELETE FROM sessions").rowcount
 
+    def drop_all_groups(self) -> None:
+        """Forgets every group (their messages stay): a restored profile's are stale."""
+        self.db.execute("DELETE FROM groups")
+        self.db.execute("DELETE FROM group_waiting")
+
     def drop_sessions(self, username: str) -> None:
         self.db.execute(
             "DELETE FROM sessions WHERE contact = ?", (self.blind("contact", username),)
@@ -267,6 +272,14 @@ class ClientStore:
             "USING (message_id) ORDER BY m.seq"
         ).fetchall()
         return [self.open("messages", mid, sealed) for mid, sealed in rows]
+
+    def unshown_count(self, username: str) -> int:
+        """How many messages of the conversation with `username` are not shown yet."""
+        count: int = self.db.execute(
+            "SELECT count(*) FROM unshown JOIN messages m USING (message_id) WHERE m.contact = ?",
+            (self.blind("contact", username),),
+        ).fetchone()[0]
+        return count
 
     def incoming_since(self, seq: int) -> tuple[list[dict[str, Any]], int]:
         """Messages received after position `seq`, oldest first, and the last position."""

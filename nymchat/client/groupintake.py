@@ -1,0 +1,234 @@
+"""Taking in what the node fans out to a group's members (`GROUP_DELIVER`): a Welcome
+joins a group; copies (by id: delivery is at least once) and our own posts are dropped;
+an entry of an epoch not reached yet waits, sealed, until the commit that leads there is
+taken in; application messages of the epochs MLS keeps still open. Each entry is taken
+in one transaction with what it changes (the group's state, the message, what waited).
+A commit or proposal that does not apply is told (`GroupSplit`): the others may be in an
+epoch we cannot reach, and nobody else would say so."""
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from nymchat import _native
+from nymchat.client import groupmessages, roster
+from nymchat.client.contacts import Contacts
+from nymchat.client.events import (
+    EventBus,
+    GroupChanged,
+    GroupJoined,
+    GroupRemoved,
+    GroupSplit,
+    MessageReceived,
+    MessageUnreadable,
+)
+from nymchat.client.grouprecords import GroupRecord, GroupRecords, Waiting
+from nymchat.client.keypackages import KeyPackages
+from nymchat.client.messages import now_ms
+from nymchat.client.profile import Profile
+from nymchat.client.records import Direction, GroupMember, MemberTrust, Message
+from nymchat.errors import NymchatError
+from nymchat.protocol import wire
+from nymchat.protocol.wire import GroupPost
+
+log = logging.getLogger(__name__)
+
+
+class GroupIntake:
+    def __init__(
+        self,
+        profile: Profile,
+        contacts: Contacts,
+        key_packages: KeyPackages,
+        records: GroupRecords,
+        events: EventBus,
+        on_proposal: Callable[[bytes], None],
+    ):
+        self.profile, self.store, self.contacts = profile, profile.store, contacts
+        self.key_packages, self.records, self.events = key_packages, records, events
+        self.on_proposal = on_proposal  # called with the group id: we are to commit it
+
+    def take(self, body: dict[str, Any]) -> list[MessageReceived]:
+        """One `GROUP_DELIVER` taken in: the text messages it brings (stored, not yet
+        shown): its own, or those that waited for the epoch its commit leads to."""
+        try:
+            post = GroupPost(body["post"])
+        except ValueError:
+            log.info("a group entry of unknown kind %d was dropped", body["post"])
+            return []
+        entry = Waiting(body["message_id"], body["epoch"], post, body["sent"], body["payload"])
+        if post is GroupPost.WELCOME:
+            self._join(entry)
+            return []
+        received = self._entry(body["group_id"], entry)
+        return [received] if received is not None else self.drain(body["group_id"])
+
+    # --- joining --------------------------------------------------------------------
+
+    def _join(self, entry: Waiting) -> None:
+        member = self.key_packages.member()
+        try:
+            group = member.join(entry.payload)
+            named = roster.decode(group.roster())  # (one without a roster is not ours)
+        except (NymchatError, wire.WireError) as e:  # not for us, or not valid: told nobody
+            log.info("a welcome was dropped: %s", e)
+            return
+        if self.records.get(group.group_id, member) is not None:
+            return  # held already (a group we created gets its own welcome)
+        record = GroupRecord(group.group_id, self.records.free_name(named.name), updated=now_ms())
+        record.first_names = {i: n for i, n in named.names().items()}
+        with self.store.transaction():
+            self.records.put(record, group)
+            self.key_packages.save()  # the key package it used is gone
+        adder = dict(group.members()).get(group.joined_by) if group.joined_by is not None else None
+        self.events.emit(GroupJoined(record.name, named.names().get(adder) if adder else None))
+
+    # --- entries of a group we are in -----------------------------------------------
+
+    def _entry(self, group_id: bytes, entry: Waiting) -> MessageReceived | None:
+        live = self.records.get(group_id, self.key_packages.member())
+        if live is None:
+            log.info("an entry of a group we are not in was dropped")
+            return None
+        record, group = live
+        post = GroupPost(entry.post)
+        if entry.message_id in record.seen:
+            late = entry.message_id not in self.records.in_flight  # else: applied soon
+            if post is GroupPost.COMMIT and entry.epoch == group.epoch and late:
+                self._failed(record, post, NymchatError("our own commit was not applied"))
+            return None
+        if post is GroupPost.APPLICATION and self.store.message(entry.message_id) is not None:
+            return None  # a copy, or our own
+        if entry.epoch > group.epoch:
+            with self.store.transaction():
+                if not self.records.wait(group_id, entry):
+                    log.info("#%s: too many entries wait for later epochs; dropped", record.name)
+            return None
+        if post is not GroupPost.APPLICATION and entry.epoch < group.epoch:
+            return None  # taken in before, or a proposal an epoch has passed
+        try:
+            with self.store.transaction():
+                received = self._apply(record, group, entry)
+        except (NymchatError, wire.WireError) as e:
+            self.records.forget_live(group_id)  # as stored: the failure may have moved it
+            self._failed(record, post, e)
+            return None
+        if received is not None:
+            self.events.emit(received)
+        return received
+
+    def _apply(
+        self, record: GroupRecord, group: "_native.MlsGroup", entry: Waiting
+    ) -> MessageReceived | None:
+        """Within a transaction."""
+        self.records.unwait(entry.message_id)
+        if entry.post == GroupPost.COMMIT:
+            group.clear_pending()  # another member's won the epoch: ours is void
+        processed = group.process(entry.payload)
+        if processed.kind == "application":
+            return self._message(record, group, entry, processed)
+        if processed.kind == "proposal":
+            record.saw(entry.message_id)
+            self.records.put(record, group)
+            if self._commits_proposals(group, processed.sender):
+                self.on_proposal(record.group_id)
+            return None
+        self._commit(record, group, processed)
+        return None
+
+    def _message(
+        self,
+        record: GroupRecord,
+        group: "_native.MlsGroup",
+        entry: Waiting,
+        processed: "_native.Processed",
+    ) -> MessageReceived:
+        inner = groupmessages.decode(processed.plaintext)
+        if inner.message_id != entry.message_id:
+            raise NymchatError("a group message is bound to another id; ignored")
+        author = self.member(record, roster.names_of(group.roster()), processed.sender_identity)
+        name = roster.shown(author.identity, author.name)
+        peer = f"#{record.name}"
+        message = Message(
+            inner.message_id,
+            peer,
+            Direction.IN,
+            inner.sent,
+            inner.text,
+            shown=False,
+            author=name,
+        )
+        self.records.put(record, group)
+        self.store.add_message(peer, message.id, message.to_record())
+        self.store.set_shown(message.id, False)
+        return MessageReceived(
+            name,
+            message.id,
+            message.time,
+            message.text,
+            author.trust is MemberTrust.VERIFIED,
+            author.trust is MemberTrust.MISMATCH,
+            record.name,
+        )
+
+    def member(self, record: GroupRecord, names: dict[bytes, str], identity: bytes) -> GroupMember:
+        """A member with the name the roster (`names`) gives and its trust."""
+        name = names.get(identity)
+        contact = self.contacts.get(name) if name is not None else None
+        mine = self.profile.identity.signing_public
+        return GroupMember(
+            name, identity, roster.trust(identity, name, mine, contact, record.first_names)
+        )
+
+    def _commits_proposals(self, group: "_native.MlsGroup", proposer: int) -> bool:
+        """Whether we are the member to commit a proposal: the lowest leaf of the others."""
+        others = [leaf for leaf, _ in group.members() if leaf != proposer]
+        return bool(others) and min(others) == group.own_index
+
+    def _commit(
+        self, record: GroupRecord, group: "_native.MlsGroup", processed: "_native.Processed"
+    ) -> None:
+        """Within a transaction: another member's commit taken in, with what waited for
+        the epoch it leads to."""
+        if processed.removed_me:
+            self.records.delete(record.group_id)
+            self.events.emit(GroupRemoved(record.name))
+            return
+        names = roster.names_of(group.roster())
+        for identity, name in names.items():
+            record.first_names.setdefault(identity, name)
+        self.records.put(record, group)
+        by = self.member(record, names, processed.sender_identity)
+        self.events.emit(
+            GroupChanged(
+                record.name,
+                tuple(roster.shown(i, names.get(i)) for _, i in processed.added),
+                tuple(roster.shown(i, record.first_names.get(i)) for _, i in processed.removed),
+                roster.shown(by.identity, by.name),
+                group.epoch,
+            )
+        )
+
+    def _failed(self, record: GroupRecord, post: GroupPost, error: Exception) -> None:
+        if post is GroupPost.APPLICATION:
+            self.events.emit(MessageUnreadable(f"#{record.name}", str(error)))
+            return
+        what = "a commit" if post is GroupPost.COMMIT else "a proposal"
+        log.warning("%s in #%s could not be applied: %s", what, record.name, error)
+        self.events.emit(GroupSplit(record.name, str(error)))
+
+    def drain(self, group_id: bytes) -> list[MessageReceived]:
+        """Takes in what waited for the epochs reached since (a commit leads to the next)."""
+        received: list[MessageReceived] = []
+        while True:
+            live = self.records.get(group_id, self.key_packages.member())
+            if live is None:
+                return received
+            waiting = self.records.waiting(group_id, live[1].epoch)
+            if not waiting:
+                return received
+            for entry in waiting:  # each leaves the store, taken in or not
+                if (message := self._entry(group_id, entry)) is not None:
+                    received.append(message)
+                with self.store.transaction():
+                    self.records.unwait(entry.message_id)

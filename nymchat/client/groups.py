@@ -1,0 +1,317 @@
+"""Group operations (MLS, RFC 9420): create, add, remove, leave, send; a key update
+before a send once `update_after` messages or a week went by since our last key update.
+
+A commit is posted to the node, which takes exactly one per epoch (compare and set).
+Until the node accepts it, nothing changes here; accepted, it is applied and stored. When
+another member's commit won the epoch (`EPOCH_CONFLICT`), ours is dropped, the winner's
+is taken in (`catch_up`: it comes through the inbox), what is still to do is worked out
+again (names not members yet, members still there, proposals still pending) and
+committed anew: up to `ROUNDS` times, without the user.
+
+Group posts are anonymous requests: the node learns the group, the epoch and sizes, not
+who posts (docs/SECURITY.md)."""
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from nymchat import _native
+from nymchat.client import groupmessages, roster
+from nymchat.client.access import Access
+from nymchat.client.contacts import Contacts
+from nymchat.client.events import EventBus, GroupChanged
+from nymchat.client.groupintake import GroupIntake
+from nymchat.client.groupnode import GroupNode
+from nymchat.client.grouprecords import GroupRecord, GroupRecords, new_group_id
+from nymchat.client.keypackages import KeyPackages
+from nymchat.client.messages import now_ms
+from nymchat.client.nodelink import Link, NodeRefused
+from nymchat.client.profile import Profile
+from nymchat.client.records import Group, MemberTrust
+from nymchat.client.relay import Relay
+from nymchat.errors import KeyChanged, NotFound, NymchatError, Refused, UsageError
+from nymchat.protocol import names, wire
+from nymchat.protocol.wire import ErrorCode, GroupPost, Kind
+
+log = logging.getLogger(__name__)
+ROUNDS = 3  # commits tried when other members' commits keep winning the epoch
+UPDATE_AFTER = 50  # messages we send between our key updates, at most
+UPDATE_EVERY_MS = 7 * 86_400_000  # and the longest time between them
+CATCH_UP = 30.0  # seconds to wait for the commit that won an epoch
+# Waits until the given test holds (the inbox taking in what the node pushes), or gives up.
+CatchUp = Callable[[Callable[[], bool], float], Awaitable[None]]
+
+
+def group_name(name: str) -> str:
+    """A group's name as typed (`#team` or `team`), normalised as usernames are."""
+    return names.normalize(name.removeprefix("#"))
+
+
+@dataclass(frozen=True)
+class Change:
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    update: bool = False  # commit even if nothing else is to do: a key update
+
+
+class Groups:
+    def __init__(
+        self,
+        profile: Profile,
+        link: Link,
+        contacts: Contacts,
+        relay: Relay,
+        access: Access,
+        key_packages: KeyPackages,
+        records: GroupRecords,
+        intake: GroupIntake,
+        events: EventBus,
+        catch_up: CatchUp,
+        update_after: int = UPDATE_AFTER,
+    ):
+        self.profile, self.store, self.link = profile, profile.store, link
+        self.node = GroupNode(link, contacts, relay)
+        self.contacts, self.access, self.key_packages = contacts, access, key_packages
+        self.records, self.intake, self.events = records, intake, events
+        self.catch_up, self.update_after = catch_up, update_after
+        self._locks: dict[bytes, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- what the faces show ----------------------------------------------------------
+
+    def all(self) -> list[Group]:
+        member = self.key_packages.member()
+        found = [self.records.get(i, member) for i in self.records.ids()]
+        return sorted((self.view(*live) for live in found if live), key=lambda g: g.name)
+
+    def get(self, name: str) -> Group:
+        return self.view(*self.records.named(group_name(name), self.key_packages.member()))
+
+    def view(self, record: GroupRecord, group: "_native.MlsGroup") -> Group:
+        names = roster.names_of(group.roster())
+        members = [self.intake.member(record, names, i) for _, i in group.members()]
+        unread = self.store.unshown_count(f"#{record.name}")
+        return Group(record.name, record.group_id, group.epoch, tuple(members), unread)
+
+    # --- changing a group -------------------------------------------------------------
+
+    async def create(self, name: str, members: list[str]) -> Group:
+        me = self.profile.me()
+        name = group_name(name)
+        if self.records.group_id(name) is not None:
+            raise UsageError(f"you have a group '#{name}' already")
+        mine = self.profile.identity.signing_public
+        first = roster.Roster(name, (roster.Entry(mine, me),))
+        group = self.key_packages.member().create_group(new_group_id(), roster.encode(first))
+        record = GroupRecord(group.group_id, name, {mine: me}, updated=now_ms())
+        wanted = tuple(dict.fromkeys(n for m in members if (n := names.normalize(m)) != me))
+        await self._commit(record, group, Change(add=wanted), creating=True)
+        return self.get(name)
+
+    async def add(self, name: str, members: list[str]) -> Group:
+        wanted = tuple(dict.fromkeys(names.normalize(m) for m in members))
+        await self._change(group_name(name), Change(add=wanted))
+        return self.get(name)
+
+    async def remove(self, name: str, members: list[str]) -> Group:
+        me = self.profile.me()
+        gone = tuple(dict.fromkeys(names.normalize(m) for m in members))
+        if me in gone:
+            raise UsageError("to leave a group, `nymchat group leave` it")
+        present = self._present(self.records.named(group_name(name), self.key_packages.member())[1])
+        if absent := [n for n in gone if n not in present]:
+            raise NotFound(f"not members of #{group_name(name)}: {', '.join(absent)}")
+        await self._change(group_name(name), Change(remove=gone))
+        return self.get(name)
+
+    async def leave(self, name: str) -> None:
+        """Proposes our removal (another member commits it), tells the node to stop
+        fanning out to us, and forgets the group."""
+        name = group_name(name)
+        record, group = self.records.named(name, self.key_packages.member())
+        async with self._lock(record.group_id):
+            if len(group.members()) > 1:
+                proposal = group.propose_leave()
+                await self.node.post(group, GroupPost.PROPOSAL, os.urandom(16), proposal)
+            await self.link.request(Kind.LEAVE_GROUP, group_id=record.group_id)
+            with self.store.transaction():
+                self.records.delete(record.group_id)
+
+    async def _change(self, name: str, change: Change) -> None:
+        group_id = self.records.named(name, self.key_packages.member())[0].group_id
+        async with self._lock(group_id):  # what it holds now: an earlier change may have run
+            await self._commit(*self.records.named(name, self.key_packages.member()), change)
+
+    def commit_soon(self, group_id: bytes) -> None:
+        """Commits a group's pending proposals in the background (a member left and we
+        are the one to commit it)."""
+
+        async def commit() -> None:
+            live = self.records.get(group_id, self.key_packages.member())
+            if live is None:
+                return
+            async with self._lock(group_id):
+                try:
+                    await self._commit(*live, Change())
+                except NymchatError as e:  # the next send commits them
+                    log.info("pending proposals of #%s not committed: %s", live[0].name, e)
+
+        task = asyncio.get_running_loop().create_task(commit())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self) -> None:
+        """Stops the commits `commit_soon` started (the next send makes them)."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+    def _lock(self, group_id: bytes) -> asyncio.Lock:
+        return self._locks.setdefault(group_id, asyncio.Lock())
+
+    async def _commit(
+        self,
+        record: GroupRecord,
+        group: "_native.MlsGroup",
+        change: Change,
+        creating: bool = False,
+    ) -> None:
+        claimed: dict[str, tuple[bytes, bytes]] = {}  # name → (identity, key package)
+        for _ in range(ROUNDS):
+            present = self._present(group)
+            adds = [n for n in change.add if n not in present]
+            removes = {n: present[n] for n in change.remove if n in present}
+            if not (creating or adds or removes or change.update or group.pending_proposals()):
+                return
+            for username in adds:
+                if username not in claimed:
+                    claimed[username] = await self.node.claim(username)
+            if await self._commit_once(record, group, creating, adds, removes, claimed):
+                return
+            live = self.records.get(record.group_id, self.key_packages.member())
+            if live is None:
+                raise NotFound(f"you are no longer a member of #{record.name}")
+            record, group = live
+        raise Refused(
+            f"other members' changes to #{record.name} won {ROUNDS} times in a row; try again"
+        )
+
+    def _present(self, group: "_native.MlsGroup") -> dict[str, tuple[int, bytes]]:
+        """The members by the roster's name: (leaf, identity)."""
+        named = roster.names_of(group.roster())
+        return {named[i]: (leaf, i) for leaf, i in group.members() if i in named}
+
+    async def _commit_once(
+        self,
+        record: GroupRecord,
+        group: "_native.MlsGroup",
+        creating: bool,
+        adds: list[str],
+        removes: dict[str, tuple[int, bytes]],
+        claimed: dict[str, tuple[bytes, bytes]],
+    ) -> bool:
+        """One commit posted: True once the node took it (applied and stored), False when
+        another won the epoch (then we have caught up with it)."""
+        me = self.profile.me()
+        current = roster.decode(group.roster()) if group.roster() else None
+        gone = {identity for _, identity in removes.values()}
+        keep = {identity for _, identity in group.members()} - gone
+        new = {claimed[n][0]: n for n in adds}
+        assert current is not None, "every group of ours carries a roster"
+        next_roster = current.with_members(keep, new)
+        message_id, epoch = os.urandom(16), group.epoch
+        record.saw(message_id)  # its copy, when the node fans it out to us, is ours
+        with self.store.transaction():
+            if not creating:
+                self.records.put(record, group)
+        access_key = group.access_key()
+        # A path (our key update) unless it only adds (the binding's rule, RFC 9420 §12.4).
+        path = bool(removes) or not adds or group.pending_proposals() > 0
+        commit, welcome, next_key = group.commit(
+            [claimed[n][1] for n in adds],
+            [leaf for leaf, _ in removes.values()],
+            roster.encode(next_roster) if adds or removes else None,
+        )
+        members = [wire.NewMember(me, self.access.key(), 0)] if creating else []
+        members += [wire.NewMember(n, self.node.access_key(n), 0) for n in adds]
+        self.records.in_flight.add(message_id)
+        try:
+            await self.node.post(
+                group,
+                GroupPost.COMMIT,
+                message_id,
+                commit,
+                access_key=access_key,
+                next_verifier=wire.access_verifier(next_key),
+                add=members,
+                remove=list(removes),
+                welcome=welcome,
+            )
+        except NodeRefused as e:
+            group.clear_pending()
+            if e.code is not ErrorCode.EPOCH_CONFLICT:
+                raise
+            log.info("#%s: another commit won epoch %d; catching up", record.name, epoch)
+            await self.catch_up(lambda: self._moved_on(record.group_id, epoch), CATCH_UP)
+            return False
+        except BaseException:
+            group.clear_pending()
+            raise
+        finally:
+            self.records.in_flight.discard(message_id)
+        before = {identity for _, identity in group.members()}
+        group.apply_pending()
+        after = {identity for _, identity in group.members()}
+        for identity, username in new.items():
+            record.first_names.setdefault(identity, username)
+        if path:
+            record.sent_since_update, record.updated = 0, now_ms()
+        with self.store.transaction():
+            self.records.put(record, group)
+        names = roster.names_of(group.roster())
+        added = tuple(sorted(roster.shown(i, names.get(i)) for i in after - before))
+        removed = tuple(sorted(roster.shown(i, record.first_names.get(i)) for i in before - after))
+        self.events.emit(GroupChanged(record.name, added, removed, me, group.epoch))
+        self.intake.drain(record.group_id)
+        return True
+
+    def _moved_on(self, group_id: bytes, epoch: int) -> bool:
+        live = self.records.get(group_id, self.key_packages.member())
+        return live is None or live[1].epoch > epoch
+
+    # --- sending ----------------------------------------------------------------------
+
+    def check_sendable(self, name: str) -> str:
+        """The group's name if we may send to it: a member whose name is a contact's with
+        another identity blocks it, as a changed key does."""
+        record, group = self.records.named(group_name(name), self.key_packages.member())
+        for member in self.view(record, group).members:
+            if member.trust is MemberTrust.MISMATCH:
+                raise KeyChanged(
+                    f"in #{record.name}, the member named {member.name} is not the "
+                    f"{member.name} you know (another key): nothing was sent"
+                )
+        return record.name
+
+    async def send(self, name: str, message_id: bytes, sent: int, text: str) -> None:
+        """Encrypts and posts a stored message to the group (a key update first, or a
+        commit of pending proposals, when due)."""
+        name = self.check_sendable(name)
+        record, group = self.records.named(name, self.key_packages.member())
+        async with self._lock(record.group_id):
+            due = (
+                record.sent_since_update >= self.update_after
+                or now_ms() - record.updated >= UPDATE_EVERY_MS
+            )
+            if due or group.pending_proposals():
+                await self._commit(record, group, Change(update=True))
+                record, group = self.records.named(name, self.key_packages.member())
+            inner = groupmessages.GroupInner(groupmessages.TEXT, message_id, sent, text)
+            payload = group.encrypt(groupmessages.encode(inner))
+            record.sent_since_update += 1
+            with self.store.transaction():
+                self.records.put(record, group)
+            await self.node.post(group, GroupPost.APPLICATION, message_id, payload)
