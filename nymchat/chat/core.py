@@ -16,6 +16,7 @@ from nymchat.client import access, ops, vocabulary
 from nymchat.client import events as ev
 from nymchat.client.engine import Engine
 from nymchat.client.events import MessageReceived
+from nymchat.client.groups import group_name
 from nymchat.client.nodelink import NodeSilent
 from nymchat.client.records import Direction, Message
 from nymchat.commands.safety import describe
@@ -263,7 +264,7 @@ class ChatSession:
             raise NymchatError(f"{COMMANDS['/group'][0]}: which group, and who?")
         if action == "leave" and len(args) > 1:
             raise NymchatError("/group leave #GROUP: leave one group at a time")
-        name, members = ops.group_name(args[0]), [names.normalize(m) for m in args[1:]]
+        name, members = group_name(args[0]), [names.normalize(m) for m in args[1:]]
         self._spawn(self._group_change(action, name, members), f"/group {action} #{name}")
 
     async def _group_change(self, action: str, name: str, members: list[str]) -> None:
@@ -286,7 +287,7 @@ class ChatSession:
     def _members(self, name: str | None) -> None:
         if name is None or not name.startswith("#"):
             raise NymchatError("/members #GROUP: which group (or /msg #GROUP first)")
-        self.emit(Event("members", ops.group(self.engine.group(ops.group_name(name)))))
+        self.emit(Event("members", ops.group(self.engine.group(group_name(name)))))
 
     def _spawn(self, work, about: str = "") -> None:
         task = asyncio.create_task(self._guarded(work, about))
@@ -320,7 +321,7 @@ class ChatSession:
 
     def _msg(self, name: str, text: str) -> None:
         if name.startswith("#"):
-            group = self.engine.group(ops.group_name(name))  # NotFound: said as an error
+            group = self.engine.group(group_name(name))  # NotFound: said as an error
             self._switch(f"#{group.name}")
             if text:
                 self._send(f"#{group.name}", text)

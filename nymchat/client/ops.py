@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from nymchat.client import access, vocabulary
 from nymchat.client.directpaths import ACTIONS
 from nymchat.client.engine import Engine
+from nymchat.client.groups import group_name
 from nymchat.client.records import Contact, Group
 from nymchat.client.vocabulary import JsonObject
 from nymchat.errors import KeystoreError, UsageError
@@ -51,14 +52,7 @@ def safety(engine: Engine, contact: Contact) -> JsonObject:
 
 def conversation(name: str) -> str:
     """A conversation as the user names it: a username, or a group as `#name`."""
-    if name.startswith("#"):
-        return "#" + names.normalize(name[1:])
-    return names.normalize(name)
-
-
-def group_name(name: str) -> str:
-    """A group's name, given with or without its `#`."""
-    return names.normalize(name.removeprefix("#"))
+    return "#" + group_name(name) if name.startswith("#") else names.normalize(name)
 
 
 def group(g: Group) -> JsonObject:
@@ -335,7 +329,7 @@ async def call(engine: Engine, method: str, params: JsonObject) -> JsonObject:
 
 def _valid(name: str) -> bool:
     try:
-        names.normalize(name.removeprefix("#"))
+        group_name(name)
     except names.InvalidName:
         return False
     return True
