@@ -2,7 +2,7 @@
 people): alice creates a group with bob (her contact) and carol (not), writes to it; the
 others' `inbox` shows it as `#team alice: ...`; `group show` gives each member's trust;
 while bob's chat runs, the group's messages appear in it and `send '#team'` goes through
-it."""
+it; carol removed is told so and reads nothing after; bob leaves."""
 
 import json
 import subprocess
@@ -73,6 +73,14 @@ def test_three_people_talk_in_a_group_from_the_command_line(net, shiv_root, tmp_
         chat.kill()
     texts = [m["text"] for m in carol.json("inbox")]
     assert texts == ["hi all", "in the chat?", "through the chat"]
+
+    assert alice("group", "remove", "#team", "carol").stdout.startswith("removed carol from #team")
+    alice("send", "#team", "carol is gone")
+    told = carol("inbox")
+    assert "you were removed from #team" in told.stderr and "carol is gone" not in told.stdout
+    assert carol("group", "list").stdout.startswith("no groups yet")
+    assert bob("group", "leave", "team").stdout.startswith("left #team")
+    assert json.loads(bob("group", "list", "--json").stdout)["groups"] == []
 
 
 def next_event(chat: subprocess.Popen, kind: str) -> dict:
