@@ -66,25 +66,26 @@ def speaker(message: ev.MessageReceived) -> str:
     return message.sender if message.group is None else f"#{message.group} {message.sender}"
 
 
-def _group_changed(event: ev.GroupChanged) -> str | None:
-    """A change of members; a key update alone is not worth a line."""
+def _group_changed(event: ev.GroupChanged, me: str | None) -> str | None:
+    """A change of members by someone else (ours: the command that made it says so); a key
+    update alone is not worth a line."""
     done = [
         f"{verb} {', '.join(who)}"
         for verb, who in (("added", event.added), ("removed", event.removed))
         if who
     ]
-    if not done:
+    if not done or (me is not None and event.by == me):
         return None
     return f"#{event.group}: {event.by or 'a member'} {' and '.join(done)}"
 
 
-def sentence(event: ev.Event) -> str | None:
-    """What to tell the person about `event`, or None."""
+def sentence(event: ev.Event, me: str | None = None) -> str | None:
+    """What to tell the person about `event`, or None; `me`: our username, when known."""
     match event:
         case ev.DirectChanged():
             return _direct(event)
         case ev.GroupChanged():
-            return _group_changed(event)
+            return _group_changed(event, me)
         case ev.GroupJoined(group=group, by=by):
             return (
                 f"{f'{by} added you' if by else 'you were added'} to #{group}: `nymchat "

@@ -177,6 +177,7 @@ def test_the_group_events_in_words():
     )
     assert sentence(GroupChanged("team", (), ("eve",), None, 5)) == "#team: a member removed eve"
     assert sentence(GroupChanged("team", (), (), "bob", 6)) is None  # a key update alone
+    assert sentence(GroupChanged("team", ("carol",), (), "bob", 7), "bob") is None  # ours
     assert sentence(GroupJoined("team", "bob")).startswith(
         "bob added you to #team: `nymchat group show team`"
     )

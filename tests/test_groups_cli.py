@@ -27,7 +27,9 @@ def test_three_people_talk_in_a_group_from_the_command_line(net, shiv_root, tmp_
     for user in (alice, bob, carol):
         user.register()
     alice("lookup", "bob")
-    created = json.loads(alice("group", "create", "Team", "bob", "carol", "--json").stdout)
+    out = alice("group", "create", "Team", "bob", "carol")
+    assert out.stdout.startswith("created #team") and out.stderr == ""  # told once
+    created = json.loads(alice("group", "show", "team", "--json").stdout)
     assert created["group"]["name"] == "team"
     assert trust(created["group"]) == {"alice": "you", "bob": "pinned", "carol": "unconfirmed"}
 

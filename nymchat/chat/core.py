@@ -141,9 +141,9 @@ class ChatSession:
         elif isinstance(event, ev.NymClientBack):
             if not self.connected:
                 self.connection("reconnected")
-        elif isinstance(event, ev.GroupChanged) and event.by == self.engine.profile.username:
-            return  # our own commit: the command that made it says what it did
-        elif (text := sentence(event)) is not None:  # with the API's event (`type`...)
+        elif (
+            text := sentence(event, self.engine.profile.username)
+        ) is not None:  # with the API's event (`type`...)
             self.emit(Event("notice", {"text": text, **vocabulary.event(event)}))
 
     def _now_ms(self) -> int:

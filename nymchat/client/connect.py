@@ -146,7 +146,9 @@ async def open_engine(
         async with connect(profile, url, contact) as engine:
             engine.relay.delay = getattr(args, "sealed_delay", None) or 0.0
             if tell:
-                engine.events.subscribe(lambda event: told.append(sentence(event) or ""))
+                engine.events.subscribe(
+                    lambda event: told.append(sentence(event, engine.username) or "")
+                )
             try:
                 if flush and profile.username:
                     sent = await engine.flush_outbox()

@@ -183,7 +183,8 @@ class Connection:
             body = answer["result"] if "result" in answer else answer["error"]["data"]
             body["events"] = [vocabulary.event(e) for e in caused]
             # What the person who typed a one-shot command is told, as the chat says it.
-            body["notices"] = [text for e in caused if (text := sentence(e)) is not None]
+            me = self.service.engine.profile.username
+            body["notices"] = [text for e in caused if (text := sentence(e, me)) is not None]
         return None if request.notification else answer
 
     async def _call(self, request: Request) -> JsonObject:
