@@ -74,17 +74,14 @@ def _members(params: JsonObject) -> list[str]:
     return [names.normalize(name) for name in params.get("members", [])]
 
 
-async def _group_create(engine: Engine, params: JsonObject) -> JsonObject:
-    return {"group": group(await engine.group_create(group_name(params["name"]), _members(params)))}
+def _group_change(action: str) -> Callable[[Engine, JsonObject], Awaitable[JsonObject]]:
+    """`group.create`, `group.add`, `group.remove`: the group as it is after."""
 
+    async def run(engine: Engine, params: JsonObject) -> JsonObject:
+        change = getattr(engine, f"group_{action}")
+        return {"group": group(await change(group_name(params["name"]), _members(params)))}
 
-async def _group_add(engine: Engine, params: JsonObject) -> JsonObject:
-    return {"group": group(await engine.group_add(group_name(params["name"]), _members(params)))}
-
-
-async def _group_remove(engine: Engine, params: JsonObject) -> JsonObject:
-    removed = await engine.group_remove(group_name(params["name"]), _members(params))
-    return {"group": group(removed)}
+    return run
 
 
 async def _group_leave(engine: Engine, params: JsonObject) -> JsonObject:
@@ -282,9 +279,9 @@ METHODS = {
     ),
     "history": Method(_history, NAME, {"last": int}),
     **{f"direct.{action}": Method(_direct(action), NAME, node=True) for action in ACTIONS},
-    "group.create": Method(_group_create, NAME, {"members": list}, node=True),
-    "group.add": Method(_group_add, MEMBERS, node=True),
-    "group.remove": Method(_group_remove, MEMBERS, node=True),
+    "group.create": Method(_group_change("create"), NAME, {"members": list}, node=True),
+    "group.add": Method(_group_change("add"), MEMBERS, node=True),
+    "group.remove": Method(_group_change("remove"), MEMBERS, node=True),
     "group.leave": Method(_group_leave, NAME, node=True),
     "group.list": Method(_group_list),
     "group.show": Method(_group_show, NAME),
