@@ -175,9 +175,10 @@ class MlsMember:
         """`count` (at most 100) key packages, an MLSMessage each."""
     def last_resort_key_package(self) -> bytes: ...
     def create_group(self, group_id: bytes, roster: bytes) -> MlsGroup:
-        """Epoch 0, alone, with `roster` as the 0xF1A0 extension."""
+        """Epoch 0, alone, with `roster` (at most 64 KiB) as the roster."""
     def join(self, welcome: bytes) -> MlsGroup:
-        """`MlsError` if the Welcome is not for us or invalid."""
+        """With the roster the Welcome carries; `MlsError` if it is not for us or
+        invalid."""
     def load_group(self, state: bytes) -> MlsGroup: ...
 
 def mls_key_package_identity(key_package: bytes) -> bytes:
@@ -199,7 +200,8 @@ class MlsGroup:
     def members(self) -> list[tuple[int, bytes]]:
         """(leaf index, identity key), by leaf."""
     def roster(self) -> bytes:
-        """The 0xF1A0 extension's bytes, b"" if none."""
+        """The roster the last commit (or the Welcome, or `create_group`) set, b"" if
+        none; part of `state()`."""
     def access_key(self) -> bytes:
         """exporter("nymchat group access", b"", 32) of this epoch."""
     def state(self) -> bytes:
@@ -208,13 +210,17 @@ class MlsGroup:
         self, add: Sequence[bytes], remove: Sequence[int], roster: bytes | None
     ) -> tuple[bytes, bytes | None, bytes]:
         """(commit, Welcome or None, access key of the next epoch): adds, removes, the
-        roster if given and every proposal pending, with a path. Nothing changes until
+        roster if given (at most 64 KiB) and every member's leaving proposed (other
+        proposals are left out); with a path (a key update) unless it only adds and sets
+        the roster, so `commit([], [], None)` is the key update. Nothing changes until
         `apply_pending()`; `clear_pending()` drops it."""
     def apply_pending(self) -> None: ...
     def clear_pending(self) -> None: ...
     def propose_leave(self) -> bytes:
         """A proposal that removes us, for another member to commit."""
-    def pending_proposals(self) -> int: ...
+    def pending_proposals(self) -> int:
+        """Proposals received and not committed yet: while any is, `encrypt` refuses
+        (commit first; a commit also drops those it leaves out)."""
     def encrypt(self, plaintext: bytes) -> bytes: ...
     def process(self, message: bytes) -> Processed:
         """`MlsError` if the message cannot apply."""

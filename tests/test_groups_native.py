@@ -1,10 +1,14 @@
 """MLS groups as the native core offers them to Python: membership through key packages
-and welcomes, who can read what, leaving, conflicting commits, state round trips, and
-the credential that binds a member to its identity."""
+and welcomes, who can read what, leaving, conflicting commits, state round trips, the
+roster, which commits carry a path, and the credential that binds a member to its
+identity."""
 
+import contextlib
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nymchat import _native, errors
 from nymchat._native import Identity, MlsGroup, MlsMember
@@ -52,6 +56,73 @@ def test_a_member_adds_two_people_who_join_by_welcome():
         assert member.members() == [(0, alice.key), (1, bob.key), (2, carol.key)]
         assert member.roster() == b"roster 2" and member.access_key() == next_key
         assert member.joined_by == 0
+
+
+def test_the_roster_reaches_members_by_the_commit_and_the_joiner_by_the_welcome():
+    people, groups = group_of(3)
+    dave = Person()
+    commit, welcome, _ = groups[2].commit([dave.member.key_packages(1)[0]], [], b"with dave")
+    groups[2].apply_pending()
+    for seen in deliver(commit, groups[:2]):
+        assert seen.roster_changed and (seen.sender, seen.sender_identity) == (2, people[2].key)
+    assert dave.member.join(welcome).roster() == b"with dave"
+    assert [group.roster() for group in groups] == [b"with dave"] * 3
+    commit, welcome, _ = groups[0].commit([Person().member.key_packages(1)[0]], [], None)
+    groups[0].apply_pending()
+    assert not groups[1].process(commit).roster_changed
+    assert groups[1].roster() == b"with dave"
+    with pytest.raises(errors.InvalidArgument):
+        groups[0].commit([], [], bytes(64 * 1024 + 1))
+    with pytest.raises(errors.InvalidArgument):
+        people[0].member.create_group(os.urandom(32), bytes(64 * 1024 + 1))
+
+
+def freshly_built(count: int) -> MlsGroup:
+    """A creator who added `count` others in one commit, none of whom has joined."""
+    group = Person().member.create_group(os.urandom(32), b"roster")
+    group.commit([Person().member.key_packages(1)[0] for _ in range(count)], [], None)
+    group.apply_pending()
+    return group
+
+
+def commit_size(group: MlsGroup, add: list[bytes], remove: list[int], roster: bytes | None) -> int:
+    commit, _, _ = group.commit(add, remove, roster)
+    group.clear_pending()
+    return len(commit)
+
+
+def test_adding_or_renaming_carries_no_path_and_costs_the_same_in_a_large_group():
+    # A path holds a secret for each subtree it reaches: in a tree whose members never
+    # committed, one for every other member. Without one, a commit does not grow with them.
+    small, large = freshly_built(1), freshly_built(200)
+    package = Person().member.key_packages(1)[0]
+    for add, roster in [([package], None), ([package], b"renamed"), ([], b"renamed")]:
+        assert commit_size(small, add, [], roster) == commit_size(large, add, [], roster)
+    for remove in [[], [1]]:  # the key update, a removal: with a path
+        assert (
+            commit_size(large, [], remove, None) > commit_size(small, [], remove, None) + 190 * 64
+        )
+
+
+def test_a_key_update_changes_the_epoch_secrets_for_all_but_the_removed():
+    people, groups = group_of(4)
+    commit, _, _ = groups[0].commit([], [3], None)
+    groups[0].apply_pending()
+    deliver(commit, groups[1:])
+    before = groups[0].access_key()
+    commit, welcome, next_key = groups[1].commit([], [], None)
+    groups[1].apply_pending()
+    assert welcome is None and next_key != before
+    for seen in deliver(commit, [groups[0], groups[2]]):
+        assert (seen.kind, seen.sender, seen.added, seen.removed) == ("commit", 1, [], [])
+    assert {group.access_key() for group in groups[:3]} == {next_key}
+    assert groups[0].members() == [(i, people[i].key) for i in range(3)]
+    with pytest.raises(errors.MlsError):
+        groups[3].process(commit)
+    secret = groups[2].encrypt(b"after the key update")
+    assert groups[0].process(secret).plaintext == b"after the key update"
+    with pytest.raises(errors.MlsError):
+        groups[3].process(secret)
 
 
 def test_members_read_each_other_and_see_the_author():
@@ -145,6 +216,7 @@ def test_state_round_trips_through_load_group_and_from_state():
     seen = loaded.process(commit)
     assert seen.kind == "commit" and seen.roster_changed and loaded.roster() == b"renamed"
     reloaded = member.load_group(loaded.state())
+    assert reloaded.roster() == b"renamed"
     assert reloaded.process(before).plaintext == b"from the prior epoch"
     assert reloaded.process(groups[0].encrypt(b"now")).plaintext == b"now"
     with pytest.raises(errors.MlsError):
@@ -200,3 +272,35 @@ def test_hostile_bytes_are_refused_not_crashed_on():
             _native.mls_key_package_identity(junk)
         with pytest.raises(errors.MlsError):
             people[1].member.join(junk)
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[list[Person], list[MlsGroup], list[bytes]]:
+    people, groups = group_of(2)
+    samples = [
+        groups[0].encrypt(b"sample"),
+        people[1].member.key_packages(1)[0],
+        groups[0].commit([], [], None)[0],
+    ]
+    groups[0].clear_pending()
+    return people, groups, samples
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_mangled_messages_key_packages_and_welcomes_raise_mls_error_only(pair, data):
+    people, groups, samples = pair
+    sample = data.draw(st.sampled_from(samples))
+    at = data.draw(st.integers(0, len(sample) - 1))
+    mangled = data.draw(
+        st.one_of(
+            st.binary(max_size=600),
+            st.just(sample[:at]),
+            st.integers(1, 255).map(
+                lambda x: sample[:at] + bytes([sample[at] ^ x]) + sample[at + 1 :]
+            ),
+        )
+    )
+    for call in (groups[1].process, _native.mls_key_package_identity, people[1].member.join):
+        with contextlib.suppress(errors.MlsError):
+            call(mangled)

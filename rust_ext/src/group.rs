@@ -2,32 +2,42 @@
 //! (MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519).
 //!
 //! The rules every nymchat group follows: handshake and application messages are
-//! PrivateMessages (padded), every commit carries a path and the Welcome the ratchet tree,
-//! three prior epochs are kept for late application messages, and each member's
-//! credential binds its MLS signature key to its nymchat identity (`credential`). The
-//! roster (group name and members' usernames) is the opaque group-context extension
-//! `ROSTER_EXTENSION`. State leaves as bytes (`storage`) for the caller to seal.
+//! PrivateMessages (padded), a commit carries a path where RFC 9420 requires one (so an
+//! add does not, a remove or a key update does) and the Welcome the ratchet tree, three
+//! prior epochs are kept for late application messages, and each member's credential
+//! binds its MLS signature key to its nymchat identity (`credential`). The roster (group
+//! name and members' usernames, opaque here) is each member's own: it changes by the
+//! custom proposal `ROSTER_PROPOSAL` in the commit that changes it, and reaches joiners as
+//! the GroupInfo extension `ROSTER_EXTENSION` of their Welcome; it is not in the group
+//! context, whose change would need a path. State leaves as bytes (`storage`) for the
+//! caller to seal.
 
-mod credential;
+pub mod credential;
+mod rules;
 mod storage;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod vectors;
 
 use std::collections::BTreeMap;
 
 use mls_rs::client_builder::{
-    BaseConfig, WithCryptoProvider, WithGroupStateStorage, WithIdentityProvider,
+    BaseConfig, ClientBuilder, WithCryptoProvider, WithGroupStateStorage, WithIdentityProvider,
     WithKeyPackageRepo, WithMlsRules,
 };
+use mls_rs::error::IntoAnyError;
 use mls_rs::error::MlsError;
 use mls_rs::extension::ExtensionType;
 use mls_rs::extension::recommended::LastResortKeyPackageExt;
-use mls_rs::group::{CommitEffect, ProposalSender, ReceivedMessage};
+use mls_rs::group::proposal::{CustomProposal, Proposal, ProposalType};
+use mls_rs::group::{CommitEffect, CommitMessageDescription, ProposalSender, ReceivedMessage};
 use mls_rs::identity::SigningIdentity;
 use mls_rs::identity::basic::BasicCredential;
-use mls_rs::mls_rules::{CommitOptions, DefaultMlsRules, EncryptionOptions};
 use mls_rs::storage_provider::in_memory::InMemoryKeyPackageStorage;
 use mls_rs::{
     CipherSuite, CipherSuiteProvider, Client, CryptoProvider, Extension, ExtensionList, Group,
-    MlsMessage, ProtocolVersion,
+    IdentityProvider, MlsMessage, ProtocolVersion,
 };
 use mls_rs_core::crypto::{SignaturePublicKey, SignatureSecretKey};
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
@@ -35,16 +45,21 @@ use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 use crate::error::{Error, Result};
 use crate::identity::{Identity, PUBLIC_KEY_LEN};
 use credential::{NymchatIdentities, checked_identity};
-use storage::{
-    Departed, GroupSnapshot, GroupStorage, MemberSnapshot, PRIOR_EPOCHS, StoredKeyPackage, decode,
-    encode,
-};
+use rules::Rules;
+use storage::{GroupSnapshot, GroupStorage, MemberSnapshot, StoredKeyPackage, decode, encode};
 
 /// The one cipher suite of nymchat groups.
 pub const CIPHER_SUITE: CipherSuite = CipherSuite::CURVE25519_AES128;
 
-/// The group-context extension that carries the nymchat roster (opaque here).
+/// The GroupInfo extension that carries the roster to those a Welcome lets in.
 pub const ROSTER_EXTENSION: u16 = 0xF1A0;
+
+/// The custom proposal that sets the roster, in every member's capabilities; it needs no
+/// path (RFC 9420 §12.4: a custom proposal type says whether it does).
+pub const ROSTER_PROPOSAL: u16 = 0xF1A1;
+
+/// Longest roster.
+pub const MAX_ROSTER: usize = 64 * 1024;
 
 /// The exporter label of a group's access key (what the node checks for posts).
 pub const ACCESS_KEY_LABEL: &[u8] = b"nymchat group access";
@@ -55,19 +70,23 @@ pub const ACCESS_KEY_LEN: usize = 32;
 /// Most key packages made in one call.
 pub const MAX_KEY_PACKAGES: usize = 100;
 
-type Config = WithMlsRules<
-    DefaultMlsRules,
+/// The mls-rs configuration of every client: ours, with the identity provider a parameter
+/// only so that the RFC 9420 test vectors (whose credentials are not ours) can go through.
+type Config<I> = WithMlsRules<
+    Rules,
     WithGroupStateStorage<
         GroupStorage,
         WithKeyPackageRepo<
             InMemoryKeyPackageStorage,
-            WithIdentityProvider<
-                NymchatIdentities,
-                WithCryptoProvider<RustCryptoProvider, BaseConfig>,
-            >,
+            WithIdentityProvider<I, WithCryptoProvider<RustCryptoProvider, BaseConfig>>,
         >,
     >,
 >;
+
+/// What an identity provider must be for `Config`.
+pub trait Identities: IdentityProvider + Clone {}
+
+impl<I: IdentityProvider + Clone> Identities for I {}
 
 impl From<MlsError> for Error {
     fn from(err: MlsError) -> Self {
@@ -85,19 +104,6 @@ fn suite() -> Result<impl CipherSuiteProvider> {
         .ok_or_else(|| Error::Mls("cipher suite unavailable".into()))
 }
 
-fn rules() -> DefaultMlsRules {
-    let mut encryption = EncryptionOptions::default();
-    encryption.encrypt_control_messages = true;
-    DefaultMlsRules::new()
-        .with_commit_options(
-            CommitOptions::new()
-                .with_path_required(true)
-                .with_ratchet_tree_extension(true)
-                .with_single_welcome_message(true),
-        )
-        .with_encryption_options(encryption)
-}
-
 fn message(bytes: &[u8]) -> Result<MlsMessage> {
     Ok(MlsMessage::from_bytes(bytes)?)
 }
@@ -106,14 +112,35 @@ fn to_bytes(message: &MlsMessage) -> Result<Vec<u8>> {
     Ok(message.to_bytes()?)
 }
 
-/// The identity key of a member mls-rs has already checked (`NymchatIdentities`).
-fn identity_of(signing_identity: &SigningIdentity) -> Result<[u8; PUBLIC_KEY_LEN]> {
-    signing_identity
-        .credential
-        .as_basic()
-        .and_then(|basic| basic.identifier().get(..PUBLIC_KEY_LEN))
-        .and_then(|key| key.try_into().ok())
-        .ok_or_else(|| Error::Mls("a member without a nymchat credential".into()))
+fn checked_roster(roster: &[u8]) -> Result<&[u8]> {
+    if roster.len() > MAX_ROSTER {
+        return Err(Error::InvalidArgument(format!(
+            "a roster is at most {MAX_ROSTER} bytes"
+        )));
+    }
+    Ok(roster)
+}
+
+/// The roster a commit sets, if it does (`rules` let at most one through).
+fn roster_set_by(commit: &CommitMessageDescription) -> Option<Vec<u8>> {
+    let (CommitEffect::NewEpoch(epoch)
+    | CommitEffect::Removed {
+        new_epoch: epoch, ..
+    }) = &commit.effect
+    else {
+        return None;
+    };
+    epoch
+        .applied_proposals
+        .iter()
+        .find_map(|info| match &info.proposal {
+            Proposal::Custom(custom)
+                if custom.proposal_type() == ProposalType::new(ROSTER_PROPOSAL) =>
+            {
+                Some(custom.data().to_vec())
+            }
+            _ => None,
+        })
 }
 
 /// The identity key of a key package (MLSMessage), once its credential checks; its own
@@ -132,10 +159,11 @@ pub fn key_package_identity(key_package: &[u8]) -> Result<[u8; PUBLIC_KEY_LEN]> 
 
 /// A profile's MLS member: an MLS signature key bound to the identity by the credential,
 /// and the private halves of its key packages until they are used.
-pub struct MlsMember {
+pub struct MlsMember<I = NymchatIdentities> {
     signer: SignatureSecretKey,
     signing_identity: SigningIdentity,
     key_packages: InMemoryKeyPackageStorage,
+    identities: I,
 }
 
 impl MlsMember {
@@ -149,6 +177,7 @@ impl MlsMember {
             signer,
             signing_identity: SigningIdentity::new(credential.into_credential(), public),
             key_packages: InMemoryKeyPackageStorage::new(),
+            identities: NymchatIdentities,
         })
     }
 
@@ -179,6 +208,7 @@ impl MlsMember {
             signer,
             signing_identity,
             key_packages,
+            identities: NymchatIdentities,
         })
     }
 
@@ -201,24 +231,28 @@ impl MlsMember {
                 .collect(),
         ))
     }
+}
 
-    fn client(&self, storage: GroupStorage) -> Client<Config> {
+impl<I: Identities> MlsMember<I> {
+    fn client(&self, storage: GroupStorage) -> Client<Config<I>> {
+        self.builder(storage).build()
+    }
+
+    /// Our client configuration (the test vectors add their PSKs to it).
+    fn builder(&self, storage: GroupStorage) -> ClientBuilder<Config<I>> {
         Client::builder()
             .crypto_provider(crypto())
-            .identity_provider(NymchatIdentities)
+            .identity_provider(self.identities.clone())
             .key_package_repo(self.key_packages.clone())
             .group_state_storage(storage)
-            .mls_rules(rules())
-            .extension_types([
-                ExtensionType::new(ROSTER_EXTENSION),
-                ExtensionType::LAST_RESORT_KEY_PACKAGE,
-            ])
+            .mls_rules(Rules::default())
+            .extension_types([ExtensionType::LAST_RESORT_KEY_PACKAGE])
+            .custom_proposal_types([ProposalType::new(ROSTER_PROPOSAL)])
             .signing_identity(
                 self.signing_identity.clone(),
                 self.signer.clone(),
                 CIPHER_SUITE,
             )
-            .build()
     }
 
     /// `count` key packages (MLSMessage each); their secrets join `state()`.
@@ -253,48 +287,45 @@ impl MlsMember {
     }
 
     /// A new group at epoch 0 with only us, and `roster` as its roster.
-    pub fn create_group(&self, group_id: &[u8], roster: &[u8]) -> Result<MlsGroup> {
+    pub fn create_group(&self, group_id: &[u8], roster: &[u8]) -> Result<MlsGroup<I>> {
+        let roster = checked_roster(roster)?.to_vec();
         let storage = GroupStorage::default();
-        let mut extensions = ExtensionList::new();
-        extensions.set(Extension::new(
-            ExtensionType::new(ROSTER_EXTENSION),
-            roster.to_vec(),
-        ));
         let group = self.client(storage.clone()).create_group_with_id(
             group_id.to_vec(),
-            extensions,
+            ExtensionList::new(),
             ExtensionList::new(),
             None,
         )?;
-        MlsGroup::new(group, storage, Vec::new())
+        MlsGroup::new(group, storage, self.identities.clone(), roster)
     }
 
-    /// The group `welcome` (MLSMessage) lets us into; the key package it used is gone
-    /// from `state()` unless it was the last-resort one.
-    pub fn join(&self, welcome: &[u8]) -> Result<(MlsGroup, u32)> {
+    /// The group `welcome` (MLSMessage) lets us into, with the roster it carries; the key
+    /// package it used is gone from `state()` unless it was the last-resort one.
+    pub fn join(&self, welcome: &[u8]) -> Result<(MlsGroup<I>, u32)> {
         let storage = GroupStorage::default();
         let (mut group, info) =
             self.client(storage.clone())
                 .join_group(None, &message(welcome)?, None)?;
+        let roster = info
+            .group_info_extensions
+            .get(ExtensionType::new(ROSTER_EXTENSION))
+            .map(|extension| extension.extension_data().to_vec())
+            .unwrap_or_default();
+        checked_roster(&roster).map_err(|_| Error::Mls("a Welcome's roster is too long".into()))?;
         group.write_to_storage()?; // drops the used key package from ours
-        Ok((MlsGroup::new(group, storage, Vec::new())?, info.sender))
+        let group = MlsGroup::new(group, storage, self.identities.clone(), roster)?;
+        Ok((group, info.sender))
     }
 
     /// The group `state` (from `MlsGroup::state`) holds.
-    pub fn load_group(&self, state: &[u8]) -> Result<MlsGroup> {
+    pub fn load_group(&self, state: &[u8]) -> Result<MlsGroup<I>> {
         let snapshot: GroupSnapshot = decode(state)?;
         let storage = GroupStorage::restore(&snapshot);
         let group = self
             .client(storage.clone())
             .load_group(&snapshot.group_id)?;
-        MlsGroup::new(group, storage, snapshot.departed)
+        MlsGroup::new(group, storage, self.identities.clone(), snapshot.roster)
     }
-}
-
-/// A member as this epoch shows them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Seat {
-    identity: [u8; PUBLIC_KEY_LEN],
 }
 
 /// What processing one message did.
@@ -318,16 +349,16 @@ pub struct Processed {
     /// Leaf index of the author, proposer or committer.
     pub sender: u32,
     /// Their identity key.
-    pub sender_identity: [u8; PUBLIC_KEY_LEN],
+    pub sender_identity: Vec<u8>,
     /// An application message's plaintext, else empty.
     pub plaintext: Vec<u8>,
     /// Members a commit added: (leaf index, identity key).
-    pub added: Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
+    pub added: Vec<(u32, Vec<u8>)>,
     /// Members a commit removed.
-    pub removed: Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
+    pub removed: Vec<(u32, Vec<u8>)>,
     /// A commit removed us: the group is over for us.
     pub removed_me: bool,
-    /// A commit changed the roster extension.
+    /// A commit set a roster other than the one before.
     pub roster_changed: bool,
 }
 
@@ -343,98 +374,80 @@ pub struct PendingCommit {
 }
 
 /// One group as one member holds it.
-pub struct MlsGroup {
-    group: Group<Config>,
+pub struct MlsGroup<I: Identities = NymchatIdentities> {
+    group: Group<Config<I>>,
     storage: GroupStorage,
-    seats: BTreeMap<u32, Seat>,
+    identities: I,
+    /// Each member's identity this epoch, by leaf.
+    seats: BTreeMap<u32, Vec<u8>>,
+    /// The roster: the last one a commit set, or the Welcome or `create_group` gave.
     roster: Vec<u8>,
-    departed: Vec<Departed>,
 }
 
 /// Members added and removed between two rosters.
-type Changes = (
-    Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
-    Vec<(u32, [u8; PUBLIC_KEY_LEN])>,
-);
+type Changes = (Vec<(u32, Vec<u8>)>, Vec<(u32, Vec<u8>)>);
 
-impl MlsGroup {
-    fn new(group: Group<Config>, storage: GroupStorage, departed: Vec<Departed>) -> Result<Self> {
+impl<I: Identities> MlsGroup<I> {
+    fn new(
+        group: Group<Config<I>>,
+        storage: GroupStorage,
+        identities: I,
+        roster: Vec<u8>,
+    ) -> Result<Self> {
         let mut this = Self {
             group,
             storage,
+            identities,
             seats: BTreeMap::new(),
-            roster: Vec::new(),
-            departed,
+            roster,
         };
         this.seats = this.current_seats()?;
-        this.roster = this.current_roster();
         Ok(this)
     }
 
-    fn current_seats(&self) -> Result<BTreeMap<u32, Seat>> {
+    fn current_seats(&self) -> Result<BTreeMap<u32, Vec<u8>>> {
+        let extensions = &self.group.context().extensions;
         self.group
             .roster()
             .members_iter()
             .map(|member| {
-                Ok((
-                    member.index,
-                    Seat {
-                        identity: identity_of(&member.signing_identity)?,
-                    },
-                ))
+                let identity = self
+                    .identities
+                    .identity(&member.signing_identity, extensions)
+                    .map_err(|err| Error::Mls(format!("{:?}", err.into_any_error())))?;
+                Ok((member.index, identity))
             })
             .collect()
     }
 
-    fn current_roster(&self) -> Vec<u8> {
-        self.group
-            .context()
-            .extensions
-            .get(ExtensionType::new(ROSTER_EXTENSION))
-            .map(|extension| extension.extension_data().to_vec())
-            .unwrap_or_default()
-    }
-
-    /// After an epoch change: who came and went, the departed kept for late messages.
-    fn advance(&mut self) -> Result<(Changes, bool)> {
+    /// After `commit` moved the epoch: who came and went, whether the roster changed.
+    fn advance(&mut self, commit: &CommitMessageDescription) -> Result<(Changes, bool)> {
         let seats = self.current_seats()?;
-        let roster = self.current_roster();
+        let roster = roster_set_by(commit).unwrap_or_else(|| self.roster.clone());
         let removed: Vec<_> = self
             .seats
             .iter()
-            .filter(|(leaf, seat)| seats.get(leaf) != Some(seat))
-            .map(|(leaf, seat)| (*leaf, seat.identity))
+            .filter(|(leaf, identity)| seats.get(leaf) != Some(identity))
+            .map(|(leaf, identity)| (*leaf, identity.clone()))
             .collect();
         let added = seats
             .iter()
-            .filter(|(leaf, seat)| self.seats.get(leaf) != Some(seat))
-            .map(|(leaf, seat)| (*leaf, seat.identity))
+            .filter(|(leaf, identity)| self.seats.get(leaf) != Some(identity))
+            .map(|(leaf, identity)| (*leaf, identity.clone()))
             .collect();
-        let epoch = self.epoch();
-        self.departed
-            .retain(|departed| departed.epoch + PRIOR_EPOCHS as u64 > epoch);
-        self.departed
-            .extend(removed.iter().map(|(leaf, identity)| Departed {
-                epoch,
-                leaf: *leaf,
-                identity: identity.to_vec(),
-            }));
         let roster_changed = roster != self.roster;
         self.seats = seats;
         self.roster = roster;
         Ok(((added, removed), roster_changed))
     }
 
-    /// Who held `leaf` at `epoch` (a kept prior epoch, or this one).
-    fn identity_at(&self, leaf: u32, epoch: u64) -> Result<[u8; PUBLIC_KEY_LEN]> {
-        let departed = self
-            .departed
-            .iter()
-            .filter(|departed| departed.leaf == leaf && departed.epoch > epoch)
-            .min_by_key(|departed| departed.epoch)
-            .and_then(|departed| departed.identity.as_slice().try_into().ok());
-        departed
-            .or_else(|| self.seats.get(&leaf).map(|seat| seat.identity))
+    /// The identity at `leaf`. A message of a prior epoch is from the member there now:
+    /// mls-rs refuses one whose sender's leaf has changed hands since (its prior epochs
+    /// keep only signature keys), rather than attribute it to the successor.
+    fn identity_at(&self, leaf: u32) -> Result<Vec<u8>> {
+        self.seats
+            .get(&leaf)
+            .cloned()
             .ok_or_else(|| Error::Mls(format!("no member at leaf {leaf}")))
     }
 
@@ -454,14 +467,14 @@ impl MlsGroup {
     }
 
     /// The members: (leaf index, identity key), by leaf.
-    pub fn members(&self) -> Vec<(u32, [u8; PUBLIC_KEY_LEN])> {
+    pub fn members(&self) -> Vec<(u32, Vec<u8>)> {
         self.seats
             .iter()
-            .map(|(leaf, seat)| (*leaf, seat.identity))
+            .map(|(leaf, identity)| (*leaf, identity.clone()))
             .collect()
     }
 
-    /// The roster extension's bytes, empty if none.
+    /// The roster's bytes, empty if none.
     pub fn roster(&self) -> &[u8] {
         &self.roster
     }
@@ -475,43 +488,44 @@ impl MlsGroup {
             .to_vec())
     }
 
-    /// The state with the prior epochs kept: the caller seals it.
+    /// The state with the prior epochs kept: the caller seals it. Writing it is also what
+    /// drops prior epochs beyond the three kept (mls-rs holds new ones until then).
     pub fn state(&mut self) -> Result<Vec<u8>> {
         self.group.write_to_storage()?;
-        encode(
-            &self
-                .storage
-                .snapshot(self.group_id(), self.departed.clone()),
-        )
+        encode(&self.storage.snapshot(self.group_id(), &self.roster))
     }
 
     /// A commit (MLSMessage) of adds (key packages), removes (leaf indexes), the roster if
-    /// given, and every proposal received and not committed yet, always with a path; the
-    /// Welcome for the added, if any; the access key of the epoch it leads to. Nothing
-    /// changes until `apply_pending`.
+    /// given, and every member's leaving proposed (`rules`), with a path unless it only
+    /// adds and sets the roster; the Welcome for the added, if any, with the roster; the
+    /// access key of the epoch it leads to. Nothing changes until `apply_pending`.
     pub fn commit(
         &mut self,
         add: &[&[u8]],
         remove: &[u32],
         roster: Option<&[u8]>,
     ) -> Result<PendingCommit> {
-        let extensions = roster.map(|roster| {
-            let mut extensions = self.group.context().extensions.clone();
-            extensions.set(Extension::new(
-                ExtensionType::new(ROSTER_EXTENSION),
-                roster.to_vec(),
-            ));
-            extensions
-        });
-        let mut builder = self.group.commit_builder();
+        let roster = roster.map(checked_roster).transpose()?;
+        let mut welcome_roster = ExtensionList::new();
+        welcome_roster.set(Extension::new(
+            ExtensionType::new(ROSTER_EXTENSION),
+            roster.unwrap_or(&self.roster).to_vec(),
+        ));
+        let mut builder = self
+            .group
+            .commit_builder()
+            .set_group_info_ext(welcome_roster);
         for key_package in add {
             builder = builder.add_member(message(key_package)?)?;
         }
         for leaf in remove {
             builder = builder.remove_member(*leaf)?;
         }
-        if let Some(extensions) = extensions {
-            builder = builder.set_group_context_ext(extensions)?;
+        if let Some(roster) = roster {
+            builder = builder.custom_proposal(CustomProposal::new(
+                ProposalType::new(ROSTER_PROPOSAL),
+                roster.to_vec(),
+            ));
         }
         let output = builder.build()?;
         let commit = to_bytes(output.commit_message())?;
@@ -535,8 +549,8 @@ impl MlsGroup {
 
     /// Moves to the epoch of our pending commit (the node accepted it).
     pub fn apply_pending(&mut self) -> Result<()> {
-        self.group.apply_pending_commit()?;
-        self.advance()?;
+        let commit = self.group.apply_pending_commit()?;
+        self.advance(&commit)?;
         Ok(())
     }
 
@@ -551,7 +565,8 @@ impl MlsGroup {
         to_bytes(&self.group.propose_remove(own, Vec::new())?)
     }
 
-    /// Proposals received (or made) and not committed yet.
+    /// Proposals received (or made) and not committed yet: while any is, MLS refuses to
+    /// encrypt until a commit (which drops those `rules` leave out).
     pub fn pending_proposals(&self) -> usize {
         self.group.get_cached_proposals().len()
     }
@@ -568,13 +583,12 @@ impl MlsGroup {
     /// Processes one message of the group; an error if it cannot apply.
     pub fn process(&mut self, bytes: &[u8]) -> Result<Processed> {
         let message = message(bytes)?;
-        let sent_epoch = message.epoch().unwrap_or_default();
         let received = self.group.process_incoming_message(message)?;
         let mut processed = Processed {
             kind: ProcessedKind::Application,
             epoch: 0,
             sender: 0,
-            sender_identity: [0; PUBLIC_KEY_LEN],
+            sender_identity: Vec::new(),
             plaintext: Vec::new(),
             added: Vec::new(),
             removed: Vec::new(),
@@ -584,8 +598,7 @@ impl MlsGroup {
         match received {
             ReceivedMessage::ApplicationMessage(application) => {
                 processed.sender = application.sender_index;
-                processed.sender_identity =
-                    self.identity_at(application.sender_index, sent_epoch)?;
+                processed.sender_identity = self.identity_at(application.sender_index)?;
                 processed.plaintext = application.data().to_vec();
             }
             ReceivedMessage::Proposal(proposal) => {
@@ -594,15 +607,15 @@ impl MlsGroup {
                 };
                 processed.kind = ProcessedKind::Proposal;
                 processed.sender = sender;
-                processed.sender_identity = self.identity_at(sender, sent_epoch)?;
+                processed.sender_identity = self.identity_at(sender)?;
             }
             ReceivedMessage::Commit(commit) => {
                 processed.kind = ProcessedKind::Commit;
                 processed.sender = commit.committer;
-                processed.sender_identity = self.identity_at(commit.committer, sent_epoch)?;
+                processed.sender_identity = self.identity_at(commit.committer)?;
                 processed.removed_me = matches!(commit.effect, CommitEffect::Removed { .. });
                 if !processed.removed_me {
-                    let ((added, removed), roster_changed) = self.advance()?;
+                    let ((added, removed), roster_changed) = self.advance(&commit)?;
                     processed.added = added;
                     processed.removed = removed;
                     processed.roster_changed = roster_changed;

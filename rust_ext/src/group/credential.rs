@@ -30,7 +30,7 @@ pub(crate) fn credential(identity: &Identity, signature_key: &[u8]) -> Result<Ba
 
 /// Why a member's credential was refused.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum CredentialRefused {
+pub enum CredentialRefused {
     /// Not a basic credential of our length.
     #[error("not a nymchat credential")]
     Malformed,
@@ -48,18 +48,25 @@ impl IntoAnyError for CredentialRefused {
     }
 }
 
+/// The identity key and signature of a credential of our shape, not checked yet.
+fn parts(
+    signing_identity: &SigningIdentity,
+) -> std::result::Result<(&[u8], &[u8]), CredentialRefused> {
+    signing_identity
+        .credential
+        .as_basic()
+        .map(BasicCredential::identifier)
+        .filter(|bytes| bytes.len() == CREDENTIAL_LEN)
+        .map(|bytes| bytes.split_at(PUBLIC_KEY_LEN))
+        .ok_or(CredentialRefused::Malformed)
+}
+
 /// The 32-byte identity key `signing_identity` carries, once its signature over the MLS
 /// signature key checks.
 pub(crate) fn checked_identity(
     signing_identity: &SigningIdentity,
 ) -> std::result::Result<[u8; PUBLIC_KEY_LEN], CredentialRefused> {
-    let bytes = signing_identity
-        .credential
-        .as_basic()
-        .map(BasicCredential::identifier)
-        .filter(|bytes| bytes.len() == CREDENTIAL_LEN)
-        .ok_or(CredentialRefused::Malformed)?;
-    let (key, signature) = bytes.split_at(PUBLIC_KEY_LEN);
+    let (key, signature) = parts(signing_identity)?;
     PublicKey::from_bytes(key)
         .and_then(|key| {
             key.verify(
@@ -76,8 +83,12 @@ pub(crate) fn checked_identity(
 
 /// Checks every member's credential and names members by their identity key; a member's
 /// leaf may change keys only under the same identity.
+///
+/// mls-rs validates every leaf that enters a group (key package, welcome tree, commit
+/// path) with `validate_member`, which checks the signature; `identity` then only reads
+/// the key out of a leaf already checked (and is called once per leaf on every load).
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct NymchatIdentities;
+pub struct NymchatIdentities;
 
 impl IdentityProvider for NymchatIdentities {
     type Error = CredentialRefused;
@@ -105,7 +116,7 @@ impl IdentityProvider for NymchatIdentities {
         signing_identity: &SigningIdentity,
         _extensions: &ExtensionList,
     ) -> std::result::Result<Vec<u8>, Self::Error> {
-        checked_identity(signing_identity).map(|identity| identity.to_vec())
+        parts(signing_identity).map(|(key, _)| key.to_vec())
     }
 
     fn valid_successor(
@@ -114,7 +125,7 @@ impl IdentityProvider for NymchatIdentities {
         successor: &SigningIdentity,
         _extensions: &ExtensionList,
     ) -> std::result::Result<bool, Self::Error> {
-        Ok(checked_identity(predecessor)? == checked_identity(successor)?)
+        Ok(parts(predecessor)?.0 == parts(successor)?.0)
     }
 
     fn supported_types(&self) -> Vec<CredentialType> {

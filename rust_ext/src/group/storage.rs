@@ -51,12 +51,13 @@ impl GroupStorage {
         storage
     }
 
-    /// The state last written and its prior epochs.
-    pub(crate) fn snapshot(&self, group_id: &[u8], departed: Vec<Departed>) -> GroupSnapshot {
+    /// The state last written and its prior epochs, with the group's roster.
+    pub(crate) fn snapshot(&self, group_id: &[u8], roster: &[u8]) -> GroupSnapshot {
         let stored = self.lock();
         GroupSnapshot {
             version: STATE_VERSION,
             group_id: group_id.to_vec(),
+            roster: roster.to_vec(),
             state: stored.state.to_vec(),
             epochs: stored
                 .epochs
@@ -66,7 +67,6 @@ impl GroupStorage {
                     data: epoch.data.to_vec(),
                 })
                 .collect(),
-            departed,
         }
     }
 }
@@ -127,28 +127,16 @@ pub(crate) struct StoredEpoch {
     data: Vec<u8>,
 }
 
-/// A member that left a leaf at `epoch` (removed, or replaced by a new member): its
-/// identity, so that its messages of the prior epochs kept are still attributed to it.
-#[derive(Clone, Debug, MlsSize, MlsEncode, MlsDecode, PartialEq, Eq)]
-pub(crate) struct Departed {
-    /// The first epoch without them at `leaf`.
-    pub(crate) epoch: u64,
-    /// Their leaf index.
-    pub(crate) leaf: u32,
-    /// Their identity key.
-    pub(crate) identity: Vec<u8>,
-}
-
-/// What `MlsGroup::state` returns: mls-rs's snapshot, the prior epochs, the departed.
+/// What `MlsGroup::state` returns: the roster, mls-rs's snapshot and the prior epochs.
 #[derive(Debug, MlsSize, MlsEncode, MlsDecode)]
 pub(crate) struct GroupSnapshot {
     version: u8,
     /// The group's id.
     pub(crate) group_id: Vec<u8>,
+    /// The group's roster (it is not part of mls-rs's state).
+    pub(crate) roster: Vec<u8>,
     state: Vec<u8>,
     epochs: Vec<StoredEpoch>,
-    /// Members who left a leaf within the prior epochs kept.
-    pub(crate) departed: Vec<Departed>,
 }
 
 /// A key package's private halves, under its reference.

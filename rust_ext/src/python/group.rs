@@ -5,9 +5,8 @@ use pyo3::types::PyBytes;
 
 use super::{PyIdentity, bytes};
 use crate::group::{self, MlsGroup, MlsMember, Processed, ProcessedKind};
-use crate::identity::PUBLIC_KEY_LEN;
 
-type Seats = Vec<(u32, [u8; PUBLIC_KEY_LEN])>;
+type Seats = Vec<(u32, Vec<u8>)>;
 
 /// (commit, Welcome or None, access key of the next epoch).
 type CommitAnswer<'py> = (
