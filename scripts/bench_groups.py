@@ -18,6 +18,7 @@ from pathlib import Path
 SIZES = (10, 100, 1000)
 MESSAGES = 30  # per group size
 ADD_ROUNDS = 7
+SEND_ROUNDS, SEND_PER_ROUND = 7, 200
 TEXT = b"x" * 100
 
 
@@ -151,9 +152,7 @@ def _measure(size: int, tmp: Path) -> dict:
         ).fetchone()[0]
         by_tag[tag] = (n, who)
     for _ in range(MESSAGES):
-        started = time.process_time()
         data, _ = _post(sender, GroupPost.APPLICATION, sender.encrypt(TEXT), now)
-        send_cpu.append((time.process_time() - started) * 1000)
         started = time.perf_counter()
         out = service.handle_batch([(data, os.urandom(18))], now)
         node_s = time.perf_counter() - started
@@ -175,6 +174,11 @@ def _measure(size: int, tmp: Path) -> dict:
             service.store.db.execute("DELETE FROM group_deliveries")
     all_received.sort()
     service.store.close()
+    for _ in range(SEND_ROUNDS):  # the sender alone, once the members are done
+        started = time.process_time()
+        for _ in range(SEND_PER_ROUND):
+            _post(sender, GroupPost.APPLICATION, sender.encrypt(TEXT), now)
+        send_cpu.append((time.process_time() - started) * 1000 / SEND_PER_ROUND)
     return {
         "send_cpu_ms": round(statistics.median(send_cpu), 3),
         "all_received_p50_ms": round(all_received[len(all_received) // 2], 2),
@@ -220,35 +224,38 @@ def groups_suite() -> dict:
 
 
 def groups_markdown(r: dict, met) -> str:
-    send, p50, p99 = (
-        r["group_send_cpu_ms"],
-        r["group_all_received_p50_ms"],
-        r["group_all_received_p99_ms"],
-    )
+    send = r["group_send_cpu_ms"]
+    sizes = list(send)
     flat = max(send.values()) <= 2 * min(send.values())
+
+    def row(figure: str, values: dict, unit: str, target: str = "", verdict: str = "") -> str:
+        cells = " | ".join(f"{values[size]} {unit}" for size in sizes)
+        return f"| {figure} | {cells} | {target} | {verdict} |"
+
     rows = [
-        "MLS groups (RFC 9420, `MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519`) of 10, 100 "
-        f"and 1,000 members, {MESSAGES} messages of 100 B each, in one process with no "
-        "transport: the sender encrypts and encodes its `group_post`; the node (a "
-        "`NodeService` on SQLite, every member registered) checks the group's access key, "
-        "stores the ciphertext once and signs one `group_deliver` push per member; each "
-        "member checks its push's signature and decrypts. Members open on their own "
-        "devices, in parallel: *all received* is the node's time to have every push out "
-        "plus the slowest member's own time. The add is the commit (and Welcome) that "
-        "adds one member to the group of 1,000.",
+        "MLS groups (RFC 9420, `MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519`) of "
+        f"{', '.join(f'{int(size):,}' for size in sizes)} members, {MESSAGES} messages of "
+        "100 B each, in one process with no transport: the sender encrypts and encodes its "
+        "`group_post`; the node (a `NodeService` on SQLite, every member registered) checks "
+        "the group's access key, stores the ciphertext once and signs one `group_deliver` "
+        "push per member; each member checks its push's signature and decrypts. Members "
+        "open on their own devices, in parallel: *all received* is the node's time to have "
+        "every push out plus the slowest member's own time. The sender's CPU is the median "
+        f"of {SEND_ROUNDS} rounds of {SEND_PER_ROUND} messages. The add is the commit (and "
+        "Welcome) that adds one member to the largest group, freshly made (an add carries "
+        "no path: docs/PROTOCOL.md).",
         "",
-        "| figure | 10 | 100 | 1,000 | target | |",
-        "|---|---:|---:|---:|---:|---|",
-        f"| sender's CPU per message | {send['10']} ms | {send['100']} ms | {send['1000']} ms "
-        f"| independent of size | {met(flat)} |",
-        f"| all received, p50 | {p50['10']} ms | {p50['100']} ms | {p50['1000']} ms | | |",
-        f"| all received, p99 | {p99['10']} ms | {p99['100']} ms | {p99['1000']} ms | | |",
+        f"| figure | {' | '.join(f'{int(size):,}' for size in sizes)} | target | |",
+        f"|---|{'---:|' * len(sizes)}---:|---|",
+        row("sender's CPU per message", send, "ms", "independent of size", met(flat)),
+        row("all received, p50", r["group_all_received_p50_ms"], "ms"),
+        row("all received, p99", r["group_all_received_p99_ms"], "ms"),
         "",
         "| figure | measured | target | |",
         "|---|---:|---:|---|",
-        f"| node fan-out, 1,000 members | {r['fanout_deliveries_per_s']} deliveries/s "
-        f"| ≥ 20,000 | {met(r['fanout_deliveries_per_s'] >= 20_000)} |",
-        f"| add one member to 1,000 (commit) | {r['add_member_1000_ms']} ms | ≤ 50 ms "
-        f"| {met(r['add_member_1000_ms'] <= 50)} |",
+        f"| node fan-out, {int(sizes[-1]):,} members | {r['fanout_deliveries_per_s']} "
+        f"deliveries/s | ≥ 20,000 | {met(r['fanout_deliveries_per_s'] >= 20_000)} |",
+        f"| add one member to {int(sizes[-1]):,} (commit) | {r['add_member_1000_ms']} ms "
+        f"| ≤ 50 ms | {met(r['add_member_1000_ms'] <= 50)} |",
     ]
     return "\n".join(rows)
