@@ -2,7 +2,7 @@
 """nymchat benchmarks: figures measured in one run on one machine, written to
 docs/BENCHMARKS.md (each suite rewrites only its own section).
 
-    scripts/bench.py crypto|mixnet|node|e2e|flood|sealed [--json] [--no-write]
+    scripts/bench.py crypto|mixnet|node|e2e|flood|sealed|groups [--json] [--no-write]
     scripts/bench.py all
 
 `crypto` compares the Rust core (`nymchat._native`) with the reference implementation in
@@ -13,7 +13,9 @@ transport, the throughput and latency between two of its virtual clients. `node`
 `flood` floods that node with signed requests from one sender tag and measures what a
 normal user's lookups take meanwhile (docs/SECURITY.md, "under a flood"). `sealed`
 measures sealed sending against identified sending, and a node's throughput on the
-paced mixnet with 1, 2 and 4 frontends.
+paced mixnet with 1, 2 and 4 frontends. `groups` measures MLS groups of 10, 100 and
+1,000 members: the sender's cost, the node's fan-out, the time until every member has a
+message, and adding one member (scripts/bench_groups.py).
 """
 
 import argparse
@@ -32,7 +34,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "scripts")]
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
 
 
@@ -983,6 +985,18 @@ def e2e_markdown(r: dict) -> str:
     )
 
 
+def groups_suite() -> dict:
+    import bench_groups
+
+    return bench_groups.groups_suite()
+
+
+def groups_markdown(r: dict) -> str:
+    import bench_groups
+
+    return bench_groups.groups_markdown(r, _met)
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -1058,6 +1072,7 @@ SUITES = {
     "e2e": (e2e_suite, e2e_markdown, "End to end: two users through a node"),
     "flood": (flood_suite, flood_markdown, "A node under a flood from one sender tag"),
     "sealed": (sealed_suite, sealed_markdown, "Sealed sending and frontends"),
+    "groups": (groups_suite, groups_markdown, "Groups (MLS)"),
 }
 
 

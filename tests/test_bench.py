@@ -70,3 +70,20 @@ def test_a_failed_bench_leaves_no_process_running(bench, monkeypatch):
         bench.node_suite()
     assert len(started) == 2  # the mixnet and the node
     assert all(proc.poll() is not None for proc in started)
+
+
+def test_the_groups_suite_measures_every_figure_it_reports(bench, monkeypatch):
+    """A small run of `groups` (sizes and counts cut down): every key the issue names,
+    and the table renders from them."""
+    import bench_groups
+
+    monkeypatch.setattr(bench_groups, "SIZES", (2, 3))
+    monkeypatch.setattr(bench_groups, "MESSAGES", 2)
+    monkeypatch.setattr(bench_groups, "ADD_ROUNDS", 1)
+    monkeypatch.setattr(bench_groups, "SEND_ROUNDS", 1)
+    monkeypatch.setattr(bench_groups, "SEND_PER_ROUND", 2)
+    results = bench.groups_suite()
+    assert set(results["group_send_cpu_ms"]) == {"2", "3"}
+    assert set(results["group_all_received_p50_ms"]) == {"2", "3"}
+    assert results["fanout_deliveries_per_s"] > 0 and results["add_member_1000_ms"] > 0
+    assert "deliveries/s" in bench.groups_markdown(results)
