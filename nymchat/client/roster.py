@@ -1,7 +1,8 @@
 """The group roster, sans-I/O: what a commit that changes the members carries (the
 binding's custom proposal 0xF1A1; a Welcome's GroupInfo extension 0xF1A0), encrypted to
-the members only: the group's name and each member's name by identity key. The node never sees it. A roster is a member's claim: names in it
-are shown with a trust (`trust`), never pinned as contacts."""
+the members only: the group's name and each member's name by identity key. The node never
+sees it. A roster is a member's claim: names in it are shown with a trust (`trust`), never
+pinned as contacts."""
 
 from dataclasses import dataclass
 
