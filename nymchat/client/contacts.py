@@ -27,8 +27,29 @@ from nymchat.protocol.wire import Kind
 
 log = logging.getLogger(__name__)
 TRUST_DIGITS = 20  # of the safety number, to trust a changed key: 66 bits, not ground out
-LOOKUP_ROUNDS = 3  # proofs of work a lookup makes at most (the node's pool may run lower)
+WORK_ROUNDS = 3  # proofs of work a lookup or claim makes at most (the pool may run lower)
 NO_SIGNATURE = bytes(64)  # the node's agreement signature for an account registered before
+
+
+async def requested_by_name(link: Link, kind: Kind, username: str, what: str) -> wire.Answer:
+    """The node's answer to an anonymous request for one of `username`'s keys (`LOOKUP`,
+    `CLAIM_KEY_PACKAGE`): free first, then with the proof of work it asks for (bound to
+    the request's id, so each proof buys one key)."""
+    answer = await link.request(kind, username=username, proof_of_work=0)
+    for _ in range(WORK_ROUNDS):
+        if answer.kind is not Kind.POW_REQUIRED or link.contact is None:
+            break
+        request_id = os.urandom(16)
+        nonce = await asyncio.to_thread(
+            pow.solve,
+            pow.lookup(link.contact.key, request_id, username),
+            answer.body["difficulty"],
+            what,
+        )
+        answer = await link.request(
+            kind, request_id=request_id, username=username, proof_of_work=nonce
+        )
+    return answer
 
 
 class Contacts:
@@ -92,22 +113,8 @@ class Contacts:
         return contact
 
     async def _bundle(self, username: str) -> wire.Answer:
-        """The node's answer to an anonymous lookup: free first, then with the proof of
-        work it asks for (bound to the request's id, so each proof buys one lookup)."""
-        answer = await self.link.request(Kind.LOOKUP, username=username, proof_of_work=0)
-        for _ in range(LOOKUP_ROUNDS):
-            if answer.kind is not Kind.POW_REQUIRED or self.link.contact is None:
-                break
-            request_id = os.urandom(16)
-            nonce = await asyncio.to_thread(
-                pow.solve,
-                pow.lookup(self.link.contact.key, request_id, username),
-                answer.body["difficulty"],
-                "a lookup proof of work",
-            )
-            answer = await self.link.request(
-                Kind.LOOKUP, request_id=request_id, username=username, proof_of_work=nonce
-            )
+        """The node's answer to an anonymous lookup (see `requested_by_name`)."""
+        answer = await requested_by_name(self.link, Kind.LOOKUP, username, "a lookup proof of work")
         if answer.kind is not Kind.BUNDLE:
             raise NymchatError(f"the node answered a lookup of {username} with no keys")
         return answer

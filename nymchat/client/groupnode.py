@@ -4,19 +4,17 @@ proof of work the node asks) and checking whose it is, and posting to a group's 
 commit adds need when we hold no access key of theirs."""
 
 import asyncio
-import os
 import secrets
 from typing import Any
 
 from nymchat import _native
-from nymchat.client.contacts import Contacts
+from nymchat.client.contacts import Contacts, requested_by_name
 from nymchat.client.nodelink import Link, NodeRefused, Offline
 from nymchat.client.relay import Relay
 from nymchat.errors import KeyChanged, NymchatError
 from nymchat.protocol import pow, wire
 from nymchat.protocol.wire import ErrorCode, GroupPost, Kind
 
-CLAIM_ROUNDS = 3  # proofs of work a key package claim makes at most
 WORK_ROUNDS = 2  # proofs of work for the members a commit adds
 
 
@@ -34,23 +32,9 @@ class GroupNode:
         """One of `username`'s key packages, claimed from the node (with the proof of
         work it asks for), checked: the identity its credential binds is the one the node
         gives, and a contact's pinned one."""
-        answer = await self.link.request(Kind.CLAIM_KEY_PACKAGE, username=username, proof_of_work=0)
-        for _ in range(CLAIM_ROUNDS):
-            if answer.kind is not Kind.POW_REQUIRED or self.link.contact is None:
-                break
-            request_id = os.urandom(16)
-            nonce = await asyncio.to_thread(
-                pow.solve,
-                pow.lookup(self.link.contact.key, request_id, username),
-                answer.body["difficulty"],
-                "a proof of work to claim a group key",
-            )
-            answer = await self.link.request(
-                Kind.CLAIM_KEY_PACKAGE,
-                request_id=request_id,
-                username=username,
-                proof_of_work=nonce,
-            )
+        answer = await requested_by_name(
+            self.link, Kind.CLAIM_KEY_PACKAGE, username, "a proof of work to claim a group key"
+        )
         if answer.kind is not Kind.KEY_PACKAGE or answer.body["username"] != username:
             raise NymchatError(f"the node answered a claim of {username}'s group key with none")
         identity, package = answer.body["identity"], answer.body["key_package"]
