@@ -367,6 +367,28 @@ def test_an_entry_of_a_later_epoch_waits_for_the_commit_that_leads_there(tmp_pat
     run(main())
 
 
+def test_a_message_that_comes_before_its_groups_welcome_waits_for_it(tmp_path):
+    """The mixnet keeps no order: a member's first message may overtake the Welcome."""
+
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = [await net.engine(n) for n in ("alice", "bob")]
+            held: list[dict] = []
+            take = bob.group_intake.take
+            bob.group_intake.take = lambda body: held.append(body) or []
+            await alice.group_create("team", ["bob"])
+            await alice.send("#team", "first")
+            await take_in(bob)
+            bob.group_intake.take = take
+            welcome, first = {b["message_id"]: b for b in held}.values()  # (pushed again)
+            assert (welcome["post"], first["post"]) == (GroupPost.WELCOME, GroupPost.APPLICATION)
+            assert take(first) == []  # no such group yet: it waits, sealed in the store
+            assert [m.text for m in take(welcome)] == ["first"]
+            assert [(m.author, m.text) for m in bob.history("#team")] == [("alice", "first")]
+
+    run(main())
+
+
 def test_a_conflict_is_resolved_while_the_losers_inbox_follows_the_node(tmp_path):
     async def main():
         async with network(tmp_path) as net:

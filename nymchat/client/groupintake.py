@@ -1,10 +1,11 @@
 """Taking in what the node fans out to a group's members (`GROUP_DELIVER`): a Welcome
 joins a group; copies (by id: delivery is at least once) and our own posts are dropped;
 an entry of an epoch not reached yet waits, sealed, until the commit that leads there is
-taken in; application messages of the epochs MLS keeps still open. Each entry is taken
-in one transaction with what it changes (the group's state, the message, what waited).
-A commit or proposal that does not apply is told (`GroupSplit`): the others may be in an
-epoch we cannot reach, and nobody else would say so."""
+taken in (one of a group whose Welcome has not come yet, until it comes); application
+messages of the epochs MLS keeps still open. Each entry is taken in one transaction with
+what it changes (the group's state, the message, what waited). A commit or proposal that
+does not apply is told (`GroupSplit`): the others may be in an epoch we cannot reach, and
+nobody else would say so."""
 
 import logging
 from collections.abc import Callable
@@ -58,23 +59,23 @@ class GroupIntake:
             return []
         entry = Waiting(body["message_id"], body["epoch"], post, body["sent"], body["payload"])
         if post is GroupPost.WELCOME:
-            self._join(entry)
-            return []
+            return self.drain(body["group_id"]) if self._join(entry) else []
         received = self._entry(body["group_id"], entry)
         return [received] if received is not None else self.drain(body["group_id"])
 
     # --- joining --------------------------------------------------------------------
 
-    def _join(self, entry: Waiting) -> None:
+    def _join(self, entry: Waiting) -> bool:
+        """Whether the Welcome made us a member of a group we did not hold."""
         member = self.key_packages.member()
         try:
             group = member.join(entry.payload)
             named = roster.decode(group.roster())  # (one without a roster is not ours)
         except (NymchatError, wire.WireError) as e:  # not for us, or not valid: told nobody
             log.info("a welcome was dropped: %s", e)
-            return
+            return False
         if self.records.get(group.group_id, member) is not None:
-            return  # held already (a group we created gets its own welcome)
+            return False  # held already (a group we created gets its own welcome)
         record = GroupRecord(group.group_id, self.records.free_name(named.name), updated=now_ms())
         record.first_names = {i: n for i, n in named.names().items()}
         with self.store.transaction():
@@ -82,13 +83,16 @@ class GroupIntake:
             self.key_packages.save()  # the key package it used is gone
         adder = dict(group.members()).get(group.joined_by) if group.joined_by is not None else None
         self.events.emit(GroupJoined(record.name, named.names().get(adder) if adder else None))
+        return True
 
     # --- entries of a group we are in -----------------------------------------------
 
     def _entry(self, group_id: bytes, entry: Waiting) -> MessageReceived | None:
         live = self.records.get(group_id, self.key_packages.member())
-        if live is None:
-            log.info("an entry of a group we are not in was dropped")
+        if live is None:  # its Welcome may come later: the mixnet does not keep order
+            with self.store.transaction():
+                if not self.records.wait(group_id, entry, joined=False):
+                    log.info("too many entries wait for groups not joined; dropped")
             return None
         record, group = live
         post = GroupPost(entry.post)

@@ -14,6 +14,7 @@ from nymchat.errors import NotFound
 from nymchat.protocol import names
 
 MAX_WAITING = 1000  # entries of later epochs kept per group
+MAX_WAITING_UNJOINED = 200  # entries kept, in all, for groups whose Welcome has not come
 SEEN = 256  # ids of our own posts and of proposals taken in, kept to drop their copies
 
 
@@ -141,12 +142,20 @@ class GroupRecords:
 
     # --- entries of future epochs ---------------------------------------------------
 
-    def wait(self, group_id: bytes, entry: Waiting) -> bool:
-        """Keeps an entry until its epoch is reached (within a transaction); False when
-        `MAX_WAITING` wait already (a node could send any number)."""
+    def wait(self, group_id: bytes, entry: Waiting, joined: bool = True) -> bool:
+        """Keeps an entry until its epoch is reached (within a transaction); of a group
+        not `joined`, until its Welcome comes (the mixnet may deliver it later). False
+        when as many wait already as are kept (a node could send any number)."""
         row = self._row(group_id)
-        count = "SELECT count(*) FROM group_waiting WHERE group_id = ?"
-        if self.store.db.execute(count, (row,)).fetchone()[0] >= MAX_WAITING:
+        if joined:
+            count, most = "SELECT count(*) FROM group_waiting WHERE group_id = ?", MAX_WAITING
+            args: tuple[bytes, ...] = (row,)
+        else:
+            count = (
+                "SELECT count(*) FROM group_waiting WHERE group_id NOT IN (SELECT id FROM groups)"
+            )
+            most, args = MAX_WAITING_UNJOINED, ()
+        if self.store.db.execute(count, args).fetchone()[0] >= most:
             return False
         mid = self.store.blind("group-entry", entry.message_id)
         value = {

@@ -42,8 +42,8 @@ def encode(roster: Roster) -> bytes:
 
 
 def decode(data: bytes) -> Roster:
-    """A roster from the group context; `WireError` for anything but a valid one (names
-    as usernames are, each identity once)."""
+    """A roster from the binding (`MlsGroup.roster`); `WireError` for anything but a valid
+    one (names as usernames are, each identity once)."""
     roster = wire.decode_record(ROSTER, data)
     try:
         name = names.normalize(roster.name)
