@@ -407,29 +407,67 @@ def test_a_conflict_is_resolved_while_the_losers_inbox_follows_the_node(tmp_path
     run(main())
 
 
-def test_a_commit_the_node_took_but_whose_answer_was_lost_is_reported(tmp_path):
+def lose_commit_answers(engine, taken: bool):
+    """The engine's commits get no answer: the node takes them (`taken`) or never sees them."""
+    request = engine.link.request
+
+    async def answer_lost(kind, *args, **body):
+        if kind is Kind.GROUP_POST and body["post"] == GroupPost.COMMIT:
+            if taken:
+                await request(kind, *args, **body)
+            raise NodeSilent("the answer was lost")
+        return await request(kind, *args, **body)
+
+    engine.link.request = answer_lost
+    return request
+
+
+async def update(engine) -> None:
+    await engine.group_ops._commit(
+        *engine.group_ops.records.named("team", engine.key_packages.member()),
+        Change(update=True),
+    )
+
+
+def test_a_commit_the_node_took_but_whose_answer_was_lost_is_applied_when_its_copy_comes(
+    tmp_path,
+):
     async def main():
         async with network(tmp_path) as net:
-            alice, _bob = await team(net, "alice", "bob")
+            alice, bob = await team(net, "alice", "bob")
             epoch = alice.group("team").epoch
-            request = alice.link.request
-
-            async def answer_lost(kind, *args, **body):
-                answer = await request(kind, *args, **body)
-                if kind is Kind.GROUP_POST and body["post"] == GroupPost.COMMIT:
-                    raise NodeSilent("the answer was lost")
-                return answer
-
-            alice.link.request = answer_lost
+            request = lose_commit_answers(alice, taken=True)
             with pytest.raises(NodeSilent):
-                await alice.group_ops._commit(
-                    *alice.group_ops.records.named("team", alice.key_packages.member()),
-                    Change(update=True),
-                )
+                await update(alice)
+            assert alice.group("team").epoch == epoch  # not known to be taken yet
             alice.link.request = request
             a_events = record(alice)
-            await take_in(alice)  # the node's copy of it: the group moved on without us
-            await event(a_events, GroupSplit, group="team")
-            assert alice.group("team").epoch == epoch
+            await take_in(alice)  # the node's copy of it: ours won the epoch
+            await event(a_events, GroupChanged, group="team", by="alice", epoch=epoch + 1)
+            assert not [e for e in a_events if isinstance(e, GroupSplit)]
+            await take_in(bob)
+            await alice.send("#team", "after")
+            assert texts(await take_in(bob)) == [("team", "alice", "after")]
+
+    run(main())
+
+
+def test_a_commit_whose_answer_was_lost_and_the_node_never_took_is_dropped_before_the_next(
+    tmp_path,
+):
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = await team(net, "alice", "bob")
+            epoch = alice.group("team").epoch
+            request = lose_commit_answers(alice, taken=False)
+            with pytest.raises(NodeSilent):
+                await update(alice)
+            alice.link.request = request
+            await update(alice)  # settles the first (no copy comes), then commits anew
+            assert alice.group("team").epoch == epoch + 1
+            await take_in(bob)
+            assert bob.group("team").epoch == epoch + 1
+            await alice.send("#team", "after")
+            assert texts(await take_in(bob)) == [("team", "alice", "after")]
 
     run(main())

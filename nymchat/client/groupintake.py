@@ -99,6 +99,9 @@ class GroupIntake:
         if entry.message_id in record.seen:
             late = entry.message_id not in self.records.in_flight  # else: applied soon
             if post is GroupPost.COMMIT and entry.epoch == group.epoch and late:
+                if entry.message_id == record.unanswered:  # the node took it after all
+                    self.apply_own(record, group)
+                    return None
                 self._failed(record, post, NymchatError("our own commit was not applied"))
             return None
         if post is GroupPost.APPLICATION and self.store.message(entry.message_id) is not None:
@@ -128,6 +131,7 @@ class GroupIntake:
         self.records.unwait(entry.message_id)
         if entry.post == GroupPost.COMMIT:
             group.clear_pending()  # another member's won the epoch: ours is void
+            record.unanswered = None
         processed = group.process(entry.payload)
         if processed.kind == "application":
             return self._message(record, group, entry, processed)
@@ -212,6 +216,26 @@ class GroupIntake:
                 group.epoch,
             )
         )
+
+    def apply_own(self, record: GroupRecord, group: "_native.MlsGroup") -> None:
+        """Our pending commit, taken by the node: applied, stored, told (by us), and what
+        waited for the epoch it leads to taken in."""
+        me = self.profile.me()
+        before = {identity for _, identity in group.members()}
+        group.apply_pending()
+        after = {identity for _, identity in group.members()}
+        names = roster.names_of(group.roster())
+        for identity, name in names.items():
+            record.first_names.setdefault(identity, name)
+        if before - after or not after - before:  # it had a path (RFC 9420 §12.4): ours
+            record.sent_since_update, record.updated = 0, now_ms()
+        record.unanswered = None
+        with self.store.transaction():
+            self.records.put(record, group)
+        added = tuple(sorted(roster.shown(i, names.get(i)) for i in after - before))
+        removed = tuple(sorted(roster.shown(i, record.first_names.get(i)) for i in before - after))
+        self.events.emit(GroupChanged(record.name, added, removed, me, group.epoch))
+        self.drain(record.group_id)
 
     def _failed(self, record: GroupRecord, post: GroupPost, error: Exception) -> None:
         if post is GroupPost.APPLICATION:

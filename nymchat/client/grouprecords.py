@@ -26,6 +26,9 @@ class GroupRecord:
     seen: list[bytes] = field(default_factory=list)  # newest last
     sent_since_update: int = 0  # messages we sent since our last key update
     updated: int = 0  # when we last made one (a commit with a path), ms
+    # Our commit whose answer never came (the node may have taken it): the MLS state keeps
+    # it pending until its copy comes (ours won) or another commit does (it did not).
+    unanswered: bytes | None = None
 
     def saw(self, message_id: bytes) -> None:
         self.seen = [*self.seen, message_id][-SEEN:]
@@ -39,6 +42,7 @@ class GroupRecord:
             "seen": [m.hex() for m in self.seen],
             "sent_since_update": self.sent_since_update,
             "updated": self.updated,
+            "unanswered": self.unanswered.hex() if self.unanswered else None,
         }
 
     @classmethod
@@ -50,6 +54,7 @@ class GroupRecord:
             [bytes.fromhex(m) for m in record["seen"]],
             record["sent_since_update"],
             record["updated"],
+            bytes.fromhex(record["unanswered"]) if record.get("unanswered") else None,
         )
 
 

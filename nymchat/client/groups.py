@@ -21,13 +21,13 @@ from nymchat import _native
 from nymchat.client import groupmessages, roster
 from nymchat.client.access import Access
 from nymchat.client.contacts import Contacts
-from nymchat.client.events import EventBus, GroupChanged
+from nymchat.client.events import EventBus
 from nymchat.client.groupintake import GroupIntake
 from nymchat.client.groupnode import GroupNode
 from nymchat.client.grouprecords import GroupRecord, GroupRecords, new_group_id
 from nymchat.client.keypackages import KeyPackages
 from nymchat.client.messages import now_ms
-from nymchat.client.nodelink import Link, NodeRefused
+from nymchat.client.nodelink import Link, NodeRefused, NodeSilent
 from nymchat.client.profile import Profile
 from nymchat.client.records import Group, MemberTrust
 from nymchat.client.relay import Relay
@@ -40,6 +40,7 @@ ROUNDS = 3  # commits tried when other members' commits keep winning the epoch
 UPDATE_AFTER = 50  # messages we send between our key updates, at most
 UPDATE_EVERY_MS = 7 * 86_400_000  # and the longest time between them
 CATCH_UP = 30.0  # seconds to wait for the commit that won an epoch
+SETTLE = 5.0  # seconds to wait for the copy of our commit whose answer never came
 # Waits until the given test holds (the inbox taking in what the node pushes), or gives up.
 CatchUp = Callable[[Callable[[], bool], float], Awaitable[None]]
 
@@ -179,6 +180,9 @@ class Groups:
         change: Change,
         creating: bool = False,
     ) -> None:
+        if not creating:
+            await self._settle(record.group_id)
+            record, group = self.records.named(record.name, self.key_packages.member())
         claimed: dict[str, tuple[bytes, bytes]] = {}  # name → (identity, key package)
         for _ in range(ROUNDS):
             present = self._present(group)
@@ -228,8 +232,6 @@ class Groups:
             if not creating:
                 self.records.put(record, group)
         access_key = group.access_key()
-        # A path (our key update) unless it only adds (the binding's rule, RFC 9420 §12.4).
-        path = bool(removes) or not adds or group.pending_proposals() > 0
         commit, welcome, next_key = group.commit(
             [claimed[n][1] for n in adds],
             [leaf for leaf, _ in removes.values()],
@@ -257,26 +259,42 @@ class Groups:
             log.info("#%s: another commit won epoch %d; catching up", record.name, epoch)
             await self.catch_up(lambda: self._moved_on(record.group_id, epoch), CATCH_UP)
             return False
+        except NodeSilent:
+            if creating:  # a group the node may not know: the user creates it again
+                group.clear_pending()
+            else:  # it may have been taken: kept pending until we know (`_settle`)
+                record.unanswered = message_id
+                with self.store.transaction():
+                    self.records.put(record, group)
+            raise
         except BaseException:
             group.clear_pending()
             raise
         finally:
             self.records.in_flight.discard(message_id)
-        before = {identity for _, identity in group.members()}
-        group.apply_pending()
-        after = {identity for _, identity in group.members()}
         for identity, username in new.items():
             record.first_names.setdefault(identity, username)
-        if path:
-            record.sent_since_update, record.updated = 0, now_ms()
-        with self.store.transaction():
-            self.records.put(record, group)
-        names = roster.names_of(group.roster())
-        added = tuple(sorted(roster.shown(i, names.get(i)) for i in after - before))
-        removed = tuple(sorted(roster.shown(i, record.first_names.get(i)) for i in before - after))
-        self.events.emit(GroupChanged(record.name, added, removed, me, group.epoch))
-        self.intake.drain(record.group_id)
+        self.intake.apply_own(record, group)
         return True
+
+    async def _settle(self, group_id: bytes) -> None:
+        """Settles our commit whose answer never came, before the next: taken in if its
+        copy comes (the node took it), else dropped once the node answers without it."""
+        live = self.records.get(group_id, self.key_packages.member())
+        if live is None or live[0].unanswered is None:
+            return
+        await self.catch_up(lambda: self._answered(group_id), SETTLE)
+        live = self.records.get(group_id, self.key_packages.member())
+        if live is not None and live[0].unanswered is not None:
+            record, group = live
+            group.clear_pending()
+            record.unanswered = None
+            with self.store.transaction():
+                self.records.put(record, group)
+
+    def _answered(self, group_id: bytes) -> bool:
+        live = self.records.get(group_id, self.key_packages.member())
+        return live is None or live[0].unanswered is None
 
     def _moved_on(self, group_id: bytes, epoch: int) -> bool:
         live = self.records.get(group_id, self.key_packages.member())
