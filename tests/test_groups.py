@@ -18,7 +18,7 @@ from nymchat.client.events import (
 from nymchat.client.groups import Change
 from nymchat.client.nodelink import NodeSilent
 from nymchat.client.records import MemberTrust
-from nymchat.errors import KeyChanged, MlsError, NotFound
+from nymchat.errors import KeyChanged, MlsError, NotFound, UsageError
 from nymchat.protocol.wire import GroupPost, Kind
 
 
@@ -385,6 +385,34 @@ def test_a_message_that_comes_before_its_groups_welcome_waits_for_it(tmp_path):
             assert take(first) == []  # no such group yet: it waits, sealed in the store
             assert [m.text for m in take(welcome)] == ["first"]
             assert [(m.author, m.text) for m in bob.history("#team")] == [("alice", "first")]
+
+    run(main())
+
+
+def test_a_message_to_a_group_just_joined_takes_its_welcome_in_first(tmp_path):
+    """`send '#team'` right after being added, before any `inbox`: the Welcome that waits
+    at the node is taken in first."""
+
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = [await net.engine(n) for n in ("alice", "bob")]
+            await alice.group_create("team", ["bob"])
+            await bob.send("#team", "here already")
+            assert texts(await take_in(alice)) == [("team", "bob", "here already")]
+            with pytest.raises(NotFound, match="no group '#nosuch'"):
+                await bob.send("#nosuch", "hello?")
+
+    run(main())
+
+
+def test_adding_someone_already_in_the_group_says_so(tmp_path):
+    async def main():
+        async with network(tmp_path) as net:
+            alice, _bob = await team(net, "alice", "bob")
+            epoch = alice.group("team").epoch
+            with pytest.raises(UsageError, match="already in #team: bob"):
+                await alice.group_add("team", ["bob"])
+            assert alice.group("team").epoch == epoch
 
     run(main())
 

@@ -41,6 +41,7 @@ UPDATE_AFTER = 50  # messages we send between our key updates, at most
 UPDATE_EVERY_MS = 7 * 86_400_000  # and the longest time between them
 CATCH_UP = 30.0  # seconds to wait for the commit that won an epoch
 SETTLE = 5.0  # seconds to wait for the copy of our commit whose answer never came
+JOIN_WAIT = 3.0  # seconds to wait for the Welcome of a group named but not held
 # Waits until the given test holds (the inbox taking in what the node pushes), or gives up.
 CatchUp = Callable[[Callable[[], bool], float], Awaitable[None]]
 
@@ -113,8 +114,19 @@ class Groups:
 
     async def add(self, name: str, members: list[str]) -> Group:
         wanted = tuple(dict.fromkeys(names.normalize(m) for m in members))
+        present = self._present(self.records.named(group_name(name), self.key_packages.member())[1])
+        if all(n in present for n in wanted):
+            raise UsageError(f"already in #{group_name(name)}: {', '.join(wanted)}")
         await self._change(group_name(name), Change(add=wanted))
         return self.get(name)
+
+    async def joined(self, name: str) -> None:
+        """A group we may have just been added to: its Welcome may wait at the node, and a
+        one-shot command takes nothing in before it acts. Takes in what the node pushes
+        for `JOIN_WAIT` seconds at most, until we hold the group."""
+        name = group_name(name)
+        if self.records.group_id(name) is None and self.link.online:
+            await self.catch_up(lambda: self.records.group_id(name) is not None, JOIN_WAIT)
 
     async def remove(self, name: str, members: list[str]) -> Group:
         me = self.profile.me()

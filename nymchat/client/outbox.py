@@ -87,6 +87,8 @@ class Outbox:
         changed key, is refused with nothing queued. Once queued, a refusal for good
         marks it failed (`MessageFailed`); any other error leaves it waiting
         (`StillQueued`)."""
+        if name.startswith("#"):
+            await self.groups.joined(name)
         username = self._sendable(name, text)
         if not username.startswith("#"):
             await self.contacts.ready(username)
