@@ -150,14 +150,15 @@ class User:
         self.nym = f"{mixnet.url}/{name}"
         self.contact = node.contact
 
-    def __call__(self, *args, passphrase=PASSPHRASE, input=None, check=True):
+    def __call__(self, *args, passphrase=PASSPHRASE, input=None, check=True, **env):
+        """Runs the file as this user, with `env` (NAME=value) added to its environment."""
         out = subprocess.run(
             [*self.command, "--home", str(self.home), *args],
             capture_output=True,
             text=True,
             input=input,
             timeout=90,
-            env=clean_env(self.shiv_root, NYMCHAT_PASSPHRASE=passphrase),
+            env=clean_env(self.shiv_root, NYMCHAT_PASSPHRASE=passphrase, **env),
         )
         if check:
             assert out.returncode == 0, out.stderr

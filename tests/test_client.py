@@ -131,9 +131,12 @@ def test_clear_errors(people, net, shiv_root, tmp_path):
 def test_a_node_that_does_not_answer(people, net):
     (alice,) = people("alice")
     net[1].stop()
-    out = alice("lookup", "alice", check=False)
+    out = alice("lookup", "alice", check=False, NYMCHAT_NODE_TIMEOUT="1")
     assert out.returncode == 6
-    assert "the node did not answer" in out.stderr
+    assert "the node did not answer 3 attempts of 1 s" in out.stderr
+    bad = alice("lookup", "alice", check=False, NYMCHAT_NODE_TIMEOUT="soon")
+    assert bad.returncode == 2
+    assert "NYMCHAT_NODE_TIMEOUT is seconds, above 0 and at most 600, not 'soon'" in bad.stderr
 
 
 def test_contacts_verify_trust_show_and_remove(people):

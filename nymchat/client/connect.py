@@ -2,6 +2,7 @@
 first (unlock, open the sealed store, reach the nym-client, talk to the node)."""
 
 import argparse
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,10 +10,10 @@ from pathlib import Path
 
 from nymchat import keystore
 from nymchat.client.engine import Engine
-from nymchat.client.nodelink import NodeLink
+from nymchat.client.nodelink import TIMEOUT, NodeLink
 from nymchat.client.profile import Profile
 from nymchat.client.vocabulary import JsonObject
-from nymchat.errors import Busy, NotRegistered, NymchatError, from_json
+from nymchat.errors import Busy, NotRegistered, NymchatError, UsageError, from_json
 from nymchat.home import default_home, ensure_home
 from nymchat.nym.transport import DEFAULT_URL, NymClient, NymClientBusy
 from nymchat.passphrase import unlock_with
@@ -88,6 +89,21 @@ def unlock(args: argparse.Namespace) -> Profile:
     return Profile(ensure_home(home), identity)
 
 
+def node_timeout() -> float:
+    """Seconds each attempt of a request waits for the node: `$NYMCHAT_NODE_TIMEOUT`, else
+    10 (a slow mixnet may want more; the tests of a silent node want less)."""
+    text = os.environ.get("NYMCHAT_NODE_TIMEOUT")
+    if not text:
+        return TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 600:
+        raise UsageError(f"NYMCHAT_NODE_TIMEOUT is seconds, above 0 and at most 600, not {text!r}")
+    return seconds
+
+
 @asynccontextmanager
 async def connect(
     profile: Profile, url: str, node: NodeContact | None = None
@@ -108,7 +124,7 @@ async def connect(
             raise
         raise NymClientBusy(url, f"{holder} serves this profile") from None
     try:
-        async with NodeLink(transport, contact, profile.identity) as link:
+        async with NodeLink(transport, contact, profile.identity, timeout=node_timeout()) as link:
             engine = Engine(profile, link)
             try:
                 yield engine

@@ -109,8 +109,10 @@ class NodeLink:
         reply_surbs: int = REPLY_SURBS,
         on_direct: Callable[[bytes, bytes | None], None] | None = None,
         clock: Callable[[], float] = time.time,
+        timeout: float = TIMEOUT,
     ):
         self.transport = transport
+        self.timeout = timeout  # seconds an attempt waits for the node's answer
         self.contact = contact
         self.node_key = _native.PublicKey(contact.key)
         self.identity = identity
@@ -208,7 +210,7 @@ class NodeLink:
     async def request(
         self,
         kind: Kind,
-        timeout: float = TIMEOUT,
+        timeout: float | None = None,
         attempts: int = ATTEMPTS,
         request_id: bytes | None = None,
         **body: Any,
@@ -221,6 +223,7 @@ class NodeLink:
         over. A request too old for the node to take is made anew (a new id, even if
         `request_id` gave the first: work bound to it is asked for again). A refresh
         carries our push key."""
+        timeout = self.timeout if timeout is None else timeout
         if kind is Kind.REFRESH:
             body = {"push_key": self.push_key, **body}
         await self._refresh_frontends(timeout)
