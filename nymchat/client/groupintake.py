@@ -8,7 +8,7 @@ does not apply is told (`GroupSplit`): the others may be in an epoch we cannot r
 nobody else would say so."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from nymchat import _native
@@ -179,7 +179,9 @@ class GroupIntake:
             record.name,
         )
 
-    def member(self, record: GroupRecord, names: dict[bytes, str], identity: bytes) -> GroupMember:
+    def member(
+        self, record: GroupRecord, names: Mapping[bytes, str], identity: bytes
+    ) -> GroupMember:
         """A member with the name the roster (`names`) gives and its trust."""
         name = names.get(identity)
         contact = self.contacts.get(name) if name is not None else None
