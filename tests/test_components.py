@@ -795,7 +795,13 @@ def test_a_strangers_first_message_pays_the_work_the_recipient_asks(homes):
         return Kind.ACCEPTED, {"message_id": body["message_id"]}
 
     sender = Sender(alice, node)
-    asyncio.run(sender.relay.send("bob", messages.TEXT, os.urandom(16), b"hello stranger"))
+    # An id whose free nonce 0 does not pass (it would, once in 1024), so work is asked.
+    message_id = next(
+        m
+        for m in iter(lambda: os.urandom(16), None)
+        if not pow.check(pow.send(NODE_KEY, "bob", m), 0, 10)
+    )
+    asyncio.run(sender.relay.send("bob", messages.TEXT, message_id, b"hello stranger"))
     first, second = sender.sends()
     assert (first["access_key"], first["proof_of_work"]) == (None, 0)
     assert second["access_key"] is None and second["payload"] == first["payload"]
