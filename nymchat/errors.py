@@ -28,6 +28,9 @@ marked with their module.
      ├── Busy                     8  another process holds the nym-client or the profile
      │    └── NymClientBusy          the nym-client serves another program (nym.transport)
      ├── Cancelled              130  the user ended a prompt (Ctrl-C, Ctrl-D)
+     ├── StoreError                  the node's database failed (node.database)
+     │    ├── StoreUnavailable       it cannot be reached
+     │    └── StoreConflict          another process's transaction was in the way
      ├── KeystoreError               the identity file is unreadable or damaged
      │    ├── IdentityExists
      │    └── BadBackup              not a nymchat backup, or a damaged one (client.backup)
