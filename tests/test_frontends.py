@@ -19,7 +19,8 @@ from nymchat import _native
 from nymchat.client.nodelink import NodeRefused
 from nymchat.node import runner as runner_module
 from nymchat.node.metrics import render
-from nymchat.node.runner import NodeRunner, route, split_route
+from nymchat.node.routes import route, split_route
+from nymchat.node.runner import NodeRunner
 from nymchat.node.service import NodeConfig, Outgoing
 from nymchat.node.settings import SettingsError, add_arguments, frontends, resolve
 from nymchat.protocol import wire
@@ -163,10 +164,10 @@ class StubService:
         self.routes: list[bytes] = []
         self.to_push: list[bytes] = []
 
-    def known_tag(self, key: bytes) -> bool:
+    async def known_tag(self, key: bytes) -> bool:
         return key in self.latest.values()
 
-    def handle_batch(self, items, now):
+    async def handle_batch(self, items, now):
         out = []
         for data, key in items:
             self.latest[data] = key
@@ -174,12 +175,12 @@ class StubService:
             out.append(Outgoing(key, b"answer " + data, os.urandom(16)))
         return out
 
-    def due_pushes(self, now):
+    async def due_pushes(self, now):
         pushes = [Outgoing(self.latest[u], b"push " + u, os.urandom(16)) for u in self.to_push]
         self.to_push.clear()
         return pushes
 
-    def maintain(self, now):
+    async def maintain(self, now):
         return 0, 0
 
 
@@ -319,7 +320,7 @@ def test_with_one_frontend_down_the_other_still_answers(tmp_path):
             assert await asyncio.wait_for(alice.next(), 5) == b"answer alice"
             await bob.send(transports[0].address, b"bob")  # waits in the mixnet meanwhile
             assert runner.connected == 1
-            page = render_page(runner)
+            page = await render_page(runner)
             assert "nymchat_node_frontends 2" in page
             assert "nymchat_node_frontends_connected 1" in page
             transports[0].restore()
@@ -328,12 +329,12 @@ def test_with_one_frontend_down_the_other_still_answers(tmp_path):
     run(main())
 
 
-def render_page(runner: NodeRunner) -> str:
+async def render_page(runner: NodeRunner) -> str:
     class Store:
-        def count_users(self):
+        async def count_users(self):
             return 0
 
-        def count_queued(self):
+        async def count_queued(self):
             return 0
 
     from nymchat.node.metrics import Histogram
@@ -341,7 +342,7 @@ def render_page(runner: NodeRunner) -> str:
     runner.service.store = Store()
     runner.service.counts = {}
     runner.service.relay_seconds = Histogram()
-    return render(runner)
+    return await render(runner)
 
 
 def test_metrics_hold_no_route_or_tag(tmp_path):
@@ -352,7 +353,7 @@ def test_metrics_hold_no_route_or_tag(tmp_path):
             alice = await user(mixnet, "alice")
             await alice.send(transports[0].address, b"alice")
             await asyncio.wait_for(alice.next(), 5)
-            page = render_page(runner)
+            page = await render_page(runner)
             for key in service.routes:
                 for text in (key.hex(), key[2:].hex(), str(key)):
                     assert text not in page

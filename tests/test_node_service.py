@@ -1,6 +1,8 @@
 """The node's request handling, sans-I/O: an in-memory database and a clock passed in, so
 expiry, retries and limits are checked exactly and instantly."""
 
+import asyncio
+import contextlib
 import os
 import sqlite3
 
@@ -11,26 +13,76 @@ from nymchat import _native
 from nymchat.node.limits import RateLimiter
 from nymchat.node.registration import name_key
 from nymchat.node.service import NodeConfig, NodeService, lookup_difficulty
-from nymchat.node.store import NodeStore
+from nymchat.node.database import StoreConflict
+from nymchat.node.store import NodeStore, open_sqlite
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.wire import ErrorCode, Kind
 
 T0 = 1_800_000_000_000
 
 
+class Sync:
+    """`target` with its coroutine methods run to the end on `loop` (and its async
+    context managers entered and left there), its parts of the node wrapped alike: the
+    async service and store, called as the tests read best."""
+
+    def __init__(self, target, loop: asyncio.AbstractEventLoop):
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_loop", loop)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self._target, name, value)
+
+    def __getattr__(self, name: str):
+        value = getattr(self._target, name)
+        if callable(value):
+            return lambda *args, **kwargs: self._run(value(*args, **kwargs))
+        if type(value).__module__.startswith("nymchat.node."):
+            return Sync(value, self._loop)
+        return value
+
+    def _run(self, result):
+        if asyncio.iscoroutine(result):
+            return self._loop.run_until_complete(result)
+        if hasattr(result, "__aenter__"):
+            return self._entered(result)
+        return result
+
+    @contextlib.contextmanager
+    def _entered(self, manager):
+        self._loop.run_until_complete(manager.__aenter__())
+        try:
+            yield
+        except BaseException as e:
+            if not self._loop.run_until_complete(manager.__aexit__(type(e), e, e.__traceback__)):
+                raise
+        else:
+            self._loop.run_until_complete(manager.__aexit__(None, None, None))
+
+
 class Harness:
     def __init__(self, path=":memory:", **config):
+        self.loop = asyncio.new_event_loop()
         self.node = _native.Identity.generate()
         self.key = _native.PublicKey(self.node.signing_public)
-        self.service = NodeService(
-            self.node,
-            NodeStore(path, name_key(self.node.secret_bytes())),
-            NodeConfig(**{"pow_difficulty": 0, **config}),
+        self.config = NodeConfig(**{"pow_difficulty": 0, **config})
+        self.real = NodeService(
+            self.node, open_sqlite(path, name_key(self.node.secret_bytes())), self.config
         )
+
+    @property
+    def service(self) -> NodeService:
+        """The service, its coroutines run on this harness's loop."""
+        return Sync(self.real, self.loop)
 
     @property
     def store(self) -> NodeStore:
         return self.service.store
+
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The store's database, to look at as it is."""
+        return self.real.store.db.connection
 
     def hash(self, name: str) -> bytes:
         return self.store.names.name(name)
@@ -343,7 +395,7 @@ def test_old_skeletons_are_recomputed_and_both_of_a_look_alike_pair_stay(tmp_pat
     )
     h = Harness(tmp_path / "node.db")
     skeleton = h.store.names.skeleton
-    assert dict(h.store.db.execute("SELECT name_hash, skeleton_hash FROM users")) == {
+    assert dict(h.sqlite.execute("SELECT name_hash, skeleton_hash FROM users")) == {
         h.hash("rnartin"): skeleton("martln"),
         h.hash("martin"): skeleton("martln martin"),
         h.hash("bob"): skeleton("bob"),
@@ -378,8 +430,8 @@ def test_a_database_from_an_older_schema_is_migrated(tmp_path):
     old.execute("PRAGMA user_version = 1")
     old.commit()
     old.close()
-    store = NodeStore(path, b"k" * 32)
-    assert store.schema_version == max(
+    store = Sync(open_sqlite(path, b"k" * 32), asyncio.new_event_loop())
+    assert store.schema_version() == max(
         int(f.name.split("_", 1)[0])
         for f in resources.files("nymchat.node").joinpath("schema").iterdir()
     )
@@ -421,7 +473,7 @@ def test_the_migration_keeps_users_and_their_queue_and_leaves_no_name_in_clear(t
     assert [m.message_id for m in h.store.queued(bobby, 10)] == [bytes([n]) * 16 for n in range(3)]
     assert h.store.count_one_time_keys(h.hash("alice")) == 1
     assert not h.store.first_sight(b"r" * 16, T0)  # a seen id stays seen
-    tables = {row[0] for row in h.store.db.execute("SELECT name FROM sqlite_master")}
+    tables = {row[0] for row in h.sqlite.execute("SELECT name FROM sqlite_master")}
     assert not {"known_senders", "recent_pushes", "seen_requests"} & tables
     who, tag = user()
     assert h.register(who, tag, "carol").kind is Kind.REGISTERED
@@ -429,7 +481,7 @@ def test_the_migration_keeps_users_and_their_queue_and_leaves_no_name_in_clear(t
     with h.store.transaction():
         h.store.delete_user(bobby)  # the rebuilt tables still cascade
     assert (h.store.count_queued(), h.store.queued_bytes()) == (0, 0)
-    assert h.store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert h.sqlite.execute("PRAGMA foreign_key_check").fetchall() == []
     h.store.close()
     files = b"".join(f.read_bytes() for f in tmp_path.iterdir() if f.name.startswith("node.db"))
     for name in (b"alice", b"bobby", b"carol"):
@@ -579,7 +631,7 @@ def test_the_answer_cache_holds_neither_request_ids_nor_answers_in_clear():
         T0,
     )
     [answer] = h.service.handle_batch([(data, tag)], T0)
-    [(key, digest, sealed)] = h.store.db.execute("SELECT key, digest, answer FROM seen")
+    [(key, digest, sealed)] = h.sqlite.execute("SELECT key, digest, answer FROM seen")
     assert request_id not in key and request_id not in sealed
     assert answer.message not in sealed and b"alice" not in sealed
     assert h.store.seen(request_id) == (digest, answer.message)
@@ -764,7 +816,7 @@ def test_an_account_from_before_agreement_signatures_gets_zeros_until_it_publish
     h = Harness()
     who, tag = user()
     h.register(who, tag, "bob")
-    h.store.db.execute("UPDATE users SET agreement_signature = NULL")  # as migrated
+    h.sqlite.execute("UPDATE users SET agreement_signature = NULL")  # as migrated
     assert _lookup(h, "bob", 20).body["bundle"].agreement_signature == bytes(64)
     forged = h.answer(
         who,
@@ -820,10 +872,10 @@ def test_the_operator_finds_no_name_no_sender_and_no_anonymous_route_at_rest(tmp
         queued = h.store.queued(h.hash(name), 100)
         h.answer(who, tag, Kind.ACK, message_ids=tuple(m.message_id for m in queued))
         assert h.store.user(h.hash(name)).sender_tag == tag
-    routes = {row[0] for row in h.store.db.execute("SELECT sender_tag FROM users")}
+    routes = {row[0] for row in h.sqlite.execute("SELECT sender_tag FROM users")}
     assert not routes & anonymous
-    for (table,) in h.store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
-        columns = {row[1] for row in h.store.db.execute(f"PRAGMA table_info({table})")}
+    for (table,) in h.sqlite.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        columns = {row[1] for row in h.sqlite.execute(f"PRAGMA table_info({table})")}
         assert not columns & {"sender", "username", "skeleton"}, table
     files = b"".join(f.read_bytes() for f in tmp_path.iterdir())
     assert any(f.name.endswith("-wal") for f in tmp_path.iterdir())

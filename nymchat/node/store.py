@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
@@ -422,6 +423,11 @@ async def open_store(where: str, name_key: bytes) -> NodeStore:
         from nymchat.node.postgres import PostgresDatabase
 
         return NodeStore(await PostgresDatabase.connect(where), name_key)
+    return open_sqlite(where, name_key)
+
+
+def open_sqlite(path: Path | str, name_key: bytes) -> NodeStore:
+    """The node's store in the SQLite file at `path` (":memory:" for none)."""
     from nymchat.node.sqlite import SqliteDatabase
 
     hashes = NameHashes(name_key)
@@ -432,7 +438,7 @@ async def open_store(where: str, name_key: bytes) -> NodeStore:
         "seen_key": seen_key,
         "route_frontend": route_frontend,
     }
-    return NodeStore(SqliteDatabase(where, functions), name_key)
+    return NodeStore(SqliteDatabase(path, functions), name_key)
 
 
 def _user(row) -> User | None:
