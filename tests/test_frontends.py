@@ -22,7 +22,13 @@ from nymchat.node.metrics import render
 from nymchat.node.routes import route, split_route
 from nymchat.node.runner import NodeRunner
 from nymchat.node.service import NodeConfig, Outgoing
-from nymchat.node.settings import SettingsError, add_arguments, frontends, resolve
+from nymchat.node.settings import (
+    SettingsError,
+    add_arguments,
+    frontends,
+    resolve,
+    without_password,
+)
 from nymchat.protocol import wire
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import ErrorCode, Kind
@@ -43,6 +49,23 @@ def settings(tmp_path, *argv: str, toml: str | None = None, env: dict | None = N
         os.environ.clear()
         os.environ.update(old)
     return values
+
+
+def test_print_config_shows_a_store_url_without_its_password(tmp_path, capsys):
+    from nymchat.commands.node import _print_config
+
+    url = "postgresql://nymchat:s3cret@127.0.0.1:5432/nymchat?sslmode=disable&password=other"
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    _print_config(*resolve(parser.parse_args(["--data", str(tmp_path), "--store", url]), tmp_path))
+    printed = capsys.readouterr().out
+    assert "s3cret" not in printed and "other" not in printed
+    assert (
+        'store = "postgresql://nymchat:***@127.0.0.1:5432/nymchat?sslmode=disable&password=***"'
+        in printed
+    )
+    assert settings(tmp_path, env={"NYMCHAT_NODE_STORE": "/srv/node.db"})["store"] == "/srv/node.db"
+    assert without_password("/srv/node.db") == "/srv/node.db"  # a path is shown as it is
 
 
 def planned(tmp_path, *argv: str, **kw) -> list[tuple[int, str, str | None]]:

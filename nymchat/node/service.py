@@ -416,11 +416,11 @@ class NodeService:
         for message in queued:
             if message.recipient not in by_user:
                 by_user[message.recipient] = await self.store.user(message.recipient)
-            user = by_user[message.recipient]
-            if user is None or user.sender_tag is None or not await self._local(user.sender_tag):
+            to = by_user[message.recipient]
+            if to is None or to.sender_tag is None or not await self._local(to.sender_tag):
                 continue
             out.append(
-                self._deliver(user, message.message_id, message.received, message.payload, now)
+                self._deliver(to, message.message_id, message.received, message.payload, now)
             )
             pushed.append((message.seq, now + self._retry(message.pushes)))
         if pushed:
@@ -507,8 +507,9 @@ class NodeService:
         if ctx.user is not None or await self.store.skeleton_taken(names.skeleton(username)):
             raise Refused(ErrorCode.NAME_TAKEN, f"'{username}' was taken meanwhile")
         await self.store.add_user(username, requester, bundle, ctx.tag, ctx.now)
-        recent = await self._recent_registrations(ctx.now)
-        await self.store.set_node_state(REGISTRATIONS, recent + 1, ctx.now)
+        if self.config.pow_difficulty:  # (else nothing reads the rate)
+            recent = await self._recent_registrations(ctx.now)
+            await self.store.set_node_state(REGISTRATIONS, recent + 1, ctx.now)
         self._reply(ctx, Kind.REGISTERED, username=username)
 
     async def _lookup(self, ctx: _Context) -> None:
