@@ -56,6 +56,7 @@ def _node(tmp: Path, size: int):
     from nymchat.database import transaction
     from nymchat.node.registration import name_key
     from nymchat.node.service import NodeConfig, NodeService
+    from nymchat.node.sqlite import SqliteDatabase
     from nymchat.node.store import open_sqlite
     from nymchat.protocol import wire
 
@@ -78,6 +79,7 @@ def _node(tmp: Path, size: int):
         )
         for n, who in enumerate(users)
     ]
+    assert isinstance(store.db, SqliteDatabase)
     with transaction(store.db.connection):
         store.db.connection.executemany(
             "INSERT INTO users (name_hash, skeleton_hash, identity, agreement, account_key,"

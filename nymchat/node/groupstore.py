@@ -4,7 +4,9 @@ hashes like every user key of `NodeStore`; what is posted is stored once (an ent
 one delivery row per recipient, and an entry goes with its last delivery. Entry bytes
 count in the node's queued total (`QueueTotals`), so one bound holds for everything."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from nymchat.node.database import Database
 
@@ -14,6 +16,13 @@ KEPT_EPOCHS = 4  # the access keys a post may present: the current epoch's and 3
 def marks(values) -> str:
     """`(?, ?, …)`, a placeholder for each of `values` (not empty)."""
     return "(" + ", ".join("?" * len(values)) + ")"
+
+
+async def one(db: Database, sql: str, params: Sequence[Any] = ()) -> tuple:
+    """The row of a statement that always has one (an aggregate, an insert's RETURNING)."""
+    row = await db.fetchone(sql, params)
+    assert row is not None
+    return row
 
 
 class QueueTotals:
@@ -33,9 +42,7 @@ class QueueTotals:
             )
 
     async def total(self) -> int:
-        row = await self.db.fetchone(
-            "SELECT CAST(coalesce(sum(bytes), 0) AS BIGINT) FROM queue_totals"
-        )
+        row = await one(self.db, "SELECT CAST(coalesce(sum(bytes), 0) AS BIGINT) FROM queue_totals")
         return row[0]
 
     async def fold(self) -> None:
@@ -85,8 +92,10 @@ class GroupStore:
 
     async def count_key_packages(self, key: bytes) -> int:
         """The packages `key` has left to hand out (the last resort not counted)."""
-        row = await self.db.fetchone(
-            "SELECT count(*) FROM key_packages WHERE name_hash = ? AND last_resort = 0", (key,)
+        row = await one(
+            self.db,
+            "SELECT count(*) FROM key_packages WHERE name_hash = ? AND last_resort = 0",
+            (key,),
         )
         return row[0]
 
@@ -216,7 +225,7 @@ class GroupStore:
         await self._drop_done([row[0] for row in rows])
 
     async def count_groups(self) -> int:
-        return (await self.db.fetchone("SELECT count(*) FROM groups"))[0]
+        return (await one(self.db, "SELECT count(*) FROM groups"))[0]
 
     # --- the log --------------------------------------------------------------------
 
@@ -228,8 +237,8 @@ class GroupStore:
         return row is not None
 
     async def count_entries(self, group_id: bytes) -> int:
-        row = await self.db.fetchone(
-            "SELECT count(*) FROM group_entries WHERE group_id = ?", (group_id,)
+        row = await one(
+            self.db, "SELECT count(*) FROM group_entries WHERE group_id = ?", (group_id,)
         )
         return row[0]
 
@@ -247,7 +256,8 @@ class GroupStore:
         returns the entry, None if there is no recipient (nothing stored)."""
         if not recipients:
             return None
-        (entry,) = await self.db.fetchone(
+        (entry,) = await one(
+            self.db,
             "INSERT INTO group_entries (group_id, epoch, post, message_id, received, payload)"
             " VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
             (group_id, epoch, post, message_id, now, payload),
@@ -273,8 +283,8 @@ class GroupStore:
         return [GroupQueued(*row) for row in rows]
 
     async def queue_size(self, recipient: bytes) -> int:
-        row = await self.db.fetchone(
-            "SELECT count(*) FROM group_deliveries WHERE recipient = ?", (recipient,)
+        row = await one(
+            self.db, "SELECT count(*) FROM group_deliveries WHERE recipient = ?", (recipient,)
         )
         return row[0]
 

@@ -11,6 +11,7 @@ import hmac
 import logging
 import os
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from nymchat import _native
@@ -21,7 +22,7 @@ from nymchat.node.limits import RateLimiter, lookup_difficulty
 from nymchat.node.metrics import Histogram
 from nymchat.node.refused import Refused
 from nymchat.node.registration import Challenges, Difficulty, challenge_key
-from nymchat.node.routes import route_frontend
+from nymchat.node.routes import split_route
 from nymchat.node.store import REGISTRATIONS, NodeStore, Queued, User
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.wire import ErrorCode, Kind
@@ -125,7 +126,7 @@ class NodeService:
         self.descriptor: bytes | None = None
         self.counts: Counter[tuple[str, str]] = Counter()  # (kind, result)
         self.relay_seconds = Histogram()
-        self._handlers = {
+        self._handlers: dict[Kind, Callable[[_Context], Awaitable[None]]] = {
             Kind.REGISTER_BEGIN: self._register_begin,
             Kind.REGISTER_FINISH: self._register_finish,
             Kind.PUBLISH_KEYS: self._publish_keys,
@@ -397,14 +398,14 @@ class NodeService:
 
     def _holds(self, tag: bytes) -> bool:
         """Whether this process holds the frontend of route `tag`."""
-        return self.frontends is None or route_frontend(tag) in self.frontends
+        return self.frontends is None or split_route(tag)[0] in self.frontends
 
     async def _local(self, tag: bytes) -> bool:
         """`_holds(tag)`; if not, the process that does is woken to push (from the queue,
         where the push waits)."""
         if self._holds(tag):
             return True
-        await self.store.wake(route_frontend(tag))
+        await self.store.wake(split_route(tag)[0])
         return False
 
     async def _push(
@@ -430,6 +431,8 @@ class NodeService:
     def _deliver(
         self, user: User, message_id: bytes, received: int, payload: bytes, now: int
     ) -> Outgoing:
+        """A message pushed to `user`'s route."""
+        assert user.sender_tag is not None
         body = {"message_id": message_id, "sent": received, "payload": payload}
         return self._answer(
             user.identity, user.sender_tag, None, Kind.DELIVER, body, now, user.push_key
@@ -643,7 +646,7 @@ class NodeService:
             if local:
                 ctx.out.append(self._deliver(recipient, message_id, ctx.now, payload, ctx.now))
             elif tag is not None:
-                await self.store.wake(route_frontend(tag))
+                await self.store.wake(split_route(tag)[0])
         self._reply(ctx, Kind.ACCEPTED, message_id=message_id)
 
     @staticmethod

@@ -4,7 +4,7 @@ synchronous NORMAL, secure_delete, foreign keys and the migrations of `schema/` 
 inside a transaction, so no other task of the process runs in the middle of one."""
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ class SqliteDatabase:
     dialect = "sqlite"
     skip_locked = ""
 
-    def __init__(self, path: Path | str, functions: dict[str, Callable]):
+    def __init__(self, path: Path | str, functions: Mapping[str, Callable]):
         """Opens (creating, mode 0600) and migrates the node's database at `path`;
         `functions` are the SQL functions the migrations need."""
         self.path = path
@@ -36,7 +36,7 @@ class SqliteDatabase:
         # NORMAL in WAL mode: a commit survives the process being killed; only a power
         # loss may take the last ones back. FULL would fsync every batch.
         self.connection = open_database(
-            path, "nymchat.node", synchronous="NORMAL", functions=functions
+            path, "nymchat.node", synchronous="NORMAL", functions=dict(functions)
         )
         # What is deleted is overwritten, so no freed page keeps a payload or a route.
         self.connection.execute("PRAGMA secure_delete = ON")

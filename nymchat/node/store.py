@@ -9,13 +9,14 @@ the answer cache is keyed and sealed by request ids it does not hold (docs/PROTO
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from nymchat.node.database import Database
-from nymchat.node.groupstore import GroupStore, QueueTotals, marks
+from nymchat.node.groupstore import GroupStore, QueueTotals, marks, one
 from nymchat.node.routes import route_frontend
 from nymchat.protocol import names, wire
 
@@ -186,18 +187,18 @@ class NodeStore:
         )
 
     async def delete_user(self, key: bytes) -> None:
-        (size,) = await self.db.fetchone(
-            f"SELECT {_SUM.format('size')} FROM queue WHERE recipient = ?", (key,)
+        (size,) = await one(
+            self.db, f"SELECT {_SUM.format('size')} FROM queue WHERE recipient = ?", (key,)
         )
         await self.totals.add(-size)
         await self.db.execute("DELETE FROM users WHERE name_hash = ?", (key,))
 
     async def count_users(self) -> int:
-        return (await self.db.fetchone("SELECT count(*) FROM users"))[0]
+        return (await one(self.db, "SELECT count(*) FROM users"))[0]
 
     async def count_homed(self, frontend: int) -> int:
         """Users whose route is through `frontend`."""
-        return (await self.db.fetchone("SELECT count(*) FROM users WHERE home = ?", (frontend,)))[0]
+        return (await one(self.db, "SELECT count(*) FROM users WHERE home = ?", (frontend,)))[0]
 
     # --- keys ---------------------------------------------------------------------
 
@@ -215,9 +216,7 @@ class NodeStore:
         )
 
     async def count_one_time_keys(self, key: bytes) -> int:
-        row = await self.db.fetchone(
-            "SELECT count(*) FROM one_time_keys WHERE name_hash = ?", (key,)
-        )
+        row = await one(self.db, "SELECT count(*) FROM one_time_keys WHERE name_hash = ?", (key,))
         return row[0]
 
     async def take_one_time_key(self, key: bytes) -> wire.OneTimeKey | None:
@@ -267,7 +266,8 @@ class NodeStore:
     async def queue_sizes(self, recipient: bytes) -> tuple[tuple[int, int], tuple[int, int]]:
         """(messages, payload bytes) queued for `recipient`: all, and those without its
         access key (from strangers). One read of the covering index."""
-        n, size, strangers, stranger_size = await self.db.fetchone(
+        n, size, strangers, stranger_size = await one(
+            self.db,
             f"SELECT count(*), {_SUM.format('size')}, {_SUM.format('stranger')},"
             f" {_SUM.format('stranger * size')} FROM queue WHERE recipient = ?",
             (recipient,),
@@ -331,7 +331,7 @@ class NodeStore:
         return [received for received, _ in rows]
 
     async def count_queued(self) -> int:
-        return (await self.db.fetchone("SELECT count(*) FROM queue"))[0]
+        return (await one(self.db, "SELECT count(*) FROM queue"))[0]
 
     async def expire(self, before: int) -> int:
         rows = await self.db.fetchall(
@@ -420,7 +420,9 @@ async def open_store(where: str, name_key: bytes) -> NodeStore:
     """The node's store at `where`: a `postgresql://` (or `postgres://`) URL, else the
     path of its SQLite file."""
     if where.startswith(("postgresql://", "postgres://")):
-        from nymchat.node.postgres import PostgresDatabase
+        from nymchat.node.postgres import (  # type: ignore[import-untyped, unused-ignore]
+            PostgresDatabase,
+        )
 
         return NodeStore(await PostgresDatabase.connect(where), name_key)
     return open_sqlite(where, name_key)
@@ -431,7 +433,7 @@ def open_sqlite(path: Path | str, name_key: bytes) -> NodeStore:
     from nymchat.node.sqlite import SqliteDatabase
 
     hashes = NameHashes(name_key)
-    functions = {
+    functions: dict[str, Callable] = {
         "name_skeleton": names.skeleton,
         "name_hash": hashes.name,
         "skeleton_hash": hashes.skeleton,
