@@ -549,3 +549,23 @@ def test_supervised_frontends_have_their_ids_and_ports_and_each_answers(shiv_roo
             assert asyncio.run(answered(url, contact.key, address))
     finally:
         assert node.stop() == 0
+
+
+@pytest.mark.cli
+def test_the_node_keeps_its_users_in_the_store_it_is_given(start_mixnet, start_node, tmp_path):
+    import sqlite3
+
+    mixnet = start_mixnet()
+    elsewhere = tmp_path / "disk" / "nymchat-node.db"
+    elsewhere.parent.mkdir()
+    node = start_node(mixnet, "--store", str(elsewhere))
+
+    async def register() -> None:
+        async with Client(f"{mixnet.url}/alice", node.contact) as alice:
+            assert (await alice.register("alice")).kind is Kind.REGISTERED
+
+    asyncio.run(register())
+    assert not (node.data / "node.db").exists()
+    assert elsewhere.stat().st_mode & 0o777 == 0o600
+    with sqlite3.connect(elsewhere) as db:
+        assert db.execute("SELECT count(*) FROM users").fetchone() == (1,)
