@@ -18,6 +18,7 @@ from test_node_ops import supervised_node
 from nymchat import _native
 from nymchat.client.nodelink import NodeRefused
 from nymchat.node import runner as runner_module
+from nymchat.node.database import StoreUnavailable
 from nymchat.node.metrics import render
 from nymchat.node.routes import route, split_route
 from nymchat.node.runner import NodeRunner
@@ -278,6 +279,27 @@ def test_an_answer_leaves_through_the_frontend_its_request_came_on(tmp_path):
             assert [split_route(key)[0] for key in service.routes] == [1, 2]
             assert len({split_route(key)[1] for key in service.routes}) == 2  # a tag each
             assert mixnet.model.stats.get("dropped_unknown_tag", 0) == 0
+
+    run(main())
+
+
+def test_a_batch_the_database_failed_goes_unanswered_and_the_node_carries_on(tmp_path):
+    async def main():
+        mixnet = InProcessMixnet(tmp_path)
+        async with serving(mixnet) as runner:
+            service, [frontend, _] = runner.service, list(runner.frontends.values())
+            handle = service.handle_batch
+
+            async def unreachable(items, now):
+                service.handle_batch = handle  # the database comes back
+                raise StoreUnavailable("the node's database cannot be reached: gone")
+
+            service.handle_batch = unreachable
+            alice = await user(mixnet, "alice")
+            await alice.send(frontend.address, b"lost")
+            await until(lambda: service.handle_batch == handle)
+            await alice.send(frontend.address, b"alice")
+            assert await asyncio.wait_for(alice.next(), 5) == b"answer alice"
 
     run(main())
 
