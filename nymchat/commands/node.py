@@ -140,7 +140,7 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
     metrics = None
     if settings["metrics"]:
         try:
-            metrics = await serve_metrics(settings["metrics"], runner)
+            metrics = await serve_metrics(settings["metrics"], runner, settings["metrics_public"])
         except OSError as e:
             await store.close()
             reason = os.strerror(e.errno) if e.errno else str(e)
@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
         from nymchat.node.metrics import parse_listen
 
         try:
-            parse_listen(settings["metrics"])
+            parse_listen(settings["metrics"], settings["metrics_public"])
         except ValueError as e:
             raise UsageError(str(e)) from None
     if not 0 < settings["queue_stranger_share"] <= 1:
