@@ -219,7 +219,7 @@ class PostgresDatabase:
         conflict; a connection refused, lost or cancelled makes the store unavailable."""
         try:
             yield
-        except psycopg.errors.TransactionRollback as e:
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as e:
             raise StoreConflict() from e
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
             raise StoreUnavailable(
