@@ -222,8 +222,11 @@ def test_a_notification_reaches_another_database_when_its_transaction_commits(pg
 
         got = [await first, await anext(heard), await anext(heard)]
         assert got == ["push 2", "push 1", "push 4"]
-        await heard.aclose()
-        for db in (listener, sender, other):
+        waiting = asyncio.ensure_future(anext(heard))
+        await listener.close()
+        with pytest.raises(StopAsyncIteration):  # closed: they end
+            await waiting
+        for db in (sender, other):
             await db.close()
 
     run(go())

@@ -97,6 +97,7 @@ class PostgresDatabase:
         self._transactions = asyncio.Lock()
         self._opening = asyncio.Lock()
         self._conflicted = False  # a savepoint in the open transaction hit a conflict
+        self._closed = False
 
     @classmethod
     async def connect(cls, url: str) -> "PostgresDatabase":
@@ -182,13 +183,18 @@ class PostgresDatabase:
         await self.execute("SELECT pg_notify(?, ?)", (CHANNEL, payload))
 
     async def notifications(self) -> AsyncIterator[str]:
+        """Ends when the database is closed."""
         conn = await self._open("_listener")
-        with self._errors():
-            await conn.execute(f'LISTEN "{CHANNEL}"')
-            async for notice in conn.notifies():
-                own = {c.info.backend_pid for c in (self._writer, self._reader) if c}
-                if notice.pid not in own:
-                    yield notice.payload
+        try:
+            with self._errors():
+                await conn.execute(f'LISTEN "{CHANNEL}"')
+                async for notice in conn.notifies():
+                    own = {c.info.backend_pid for c in (self._writer, self._reader) if c}
+                    if notice.pid not in own:
+                        yield notice.payload
+        except StoreUnavailable:
+            if not self._closed:
+                raise
 
     # --- the rest -----------------------------------------------------------------
 
@@ -197,6 +203,7 @@ class PostgresDatabase:
         return row[0] if row else 0
 
     async def close(self) -> None:
+        self._closed = True
         for name in ("_writer", "_reader", "_listener"):
             conn = getattr(self, name)
             setattr(self, name, None)
@@ -206,6 +213,8 @@ class PostgresDatabase:
     async def _open(self, name: str) -> psycopg.AsyncConnection:
         """The connection `name` (an attribute), connected again if it is not."""
         async with self._opening:
+            if self._closed:
+                raise StoreError("the node's database is closed")
             conn = getattr(self, name)
             if conn is None or conn.closed:
                 with self._errors():
