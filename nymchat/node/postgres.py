@@ -87,7 +87,7 @@ class PostgresDatabase:
             raise StoreError("the node's store is not a valid PostgreSQL URL") from None
         self._password = str(params.get("password") or "")
         self._where = _describe(params)
-        self._options = {"autocommit": True, "application_name": "nymchat-node"}
+        self._options: dict[str, Any] = {"autocommit": True, "application_name": "nymchat-node"}
         if "connect_timeout" not in params:
             self._options["connect_timeout"] = CONNECT_TIMEOUT
         self._url = url
