@@ -3,7 +3,6 @@ database per test): placeholders, transactions and savepoints, conflicts, notifi
 reads beside an open transaction, an unreachable server, migrations."""
 
 import asyncio
-import os
 import subprocess
 import sys
 
@@ -357,18 +356,3 @@ def test_processes_starting_at_once_wait_for_one_another_and_migrate_once(pg_url
 
     for out, err, code in run(go()):
         assert (out.strip(), code) == ("2", 0), err
-
-
-# --- until the pg_url fixture of tests/conftest.py lands --------------------------------
-
-
-@pytest.fixture
-def pg_url():
-    conninfo = os.environ.get("NYMCHAT_TEST_POSTGRES")
-    if not conninfo:
-        pytest.skip("no PostgreSQL (NYMCHAT_TEST_POSTGRES)")
-    with psycopg.connect(conninfo, autocommit=True) as admin:
-        name = f"t{os.getpid()}_{id(object())}"
-        admin.execute(f"CREATE DATABASE {name}")
-        yield psycopg.conninfo.make_conninfo(conninfo, dbname=name)
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
