@@ -13,6 +13,7 @@ from nymchat.node.settings import (
     add_arguments,
     frontends,
     resolve,
+    without_password,
 )
 
 __all__ = ["add_arguments", "run"]
@@ -59,6 +60,8 @@ def _print_config(values: dict, origin: dict) -> int:
     """The effective settings as a TOML file `--config` loads; unset ones commented out."""
     for s in SETTINGS:
         value = values[s.name]
+        if s.name == "store" and value is not None:
+            value = without_password(value)
         if value is None:
             print(f"# {s.name} =  # unset ({origin[s.name]})")
         else:
@@ -108,13 +111,15 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
     from nymchat.node.registration import name_key
     from nymchat.node.runner import NodeRunner, now_ms
     from nymchat.node.service import NodeConfig, NodeService
-    from nymchat.node.store import NodeStore
+    from nymchat.node.store import open_store
     from nymchat.nym.transport import NymClient
     from nymchat.protocol.contact import NodeContact
     from nymchat.stopping import on_stop_signals
 
     data = Path(settings["data"])
-    store = NodeStore(data / "node.db", name_key(identity.secret_bytes()))
+    store = await open_store(
+        settings["store"] or str(data / "node.db"), name_key(identity.secret_bytes())
+    )
     config = NodeConfig(
         pow_difficulty=settings["pow_difficulty"],
         freshness_ms=settings["freshness"] * 1000,
@@ -137,7 +142,7 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
         try:
             metrics = await serve_metrics(settings["metrics"], runner)
         except OSError as e:
-            store.close()
+            await store.close()
             reason = os.strerror(e.errno) if e.errno else str(e)
             raise NymchatError(
                 f"cannot serve metrics on {settings['metrics']}: {reason.lower()}"
@@ -175,8 +180,8 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
             print(f"node contact: {contact}", flush=True)
             log.info(
                 "serving %d users with %d queued messages on %d frontends",
-                store.count_users(),
-                store.count_queued(),
+                await store.count_users(),
+                await store.count_queued(),
                 len(plan),
             )
             await runner.run(stop)
@@ -188,7 +193,7 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
             metrics.close()
         # (a supervisor's failure was raised by `_connect`; another's would only repeat it)
         await asyncio.gather(*(t for t in supervised if t is not None), return_exceptions=True)
-        store.close()
+        await store.close()
     log.info("stopped")
 
 

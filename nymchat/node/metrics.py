@@ -28,16 +28,17 @@ class Histogram:
         return out
 
 
-def render(node) -> str:
+async def render(node) -> str:
     """The metrics page for a running node (a `NodeRunner`)."""
     service = node.service
+    users, queued = await service.store.count_users(), await service.store.count_queued()
     lines = [
         "# HELP nymchat_node_users Registered users.",
         "# TYPE nymchat_node_users gauge",
-        f"nymchat_node_users {service.store.count_users()}",
+        f"nymchat_node_users {users}",
         "# HELP nymchat_node_queued_messages Messages waiting for acknowledgement.",
         "# TYPE nymchat_node_queued_messages gauge",
-        f"nymchat_node_queued_messages {service.store.count_queued()}",
+        f"nymchat_node_queued_messages {queued}",
         "# HELP nymchat_node_requests_total Requests handled, by kind and result.",
         "# TYPE nymchat_node_requests_total counter",
     ]
@@ -91,7 +92,7 @@ async def serve(listen: str, node) -> asyncio.Server:
             request = await asyncio.wait_for(reader.readline(), 5)
             path = request.split()[1] if len(request.split()) > 1 else b""
             if path == b"/metrics":
-                body, status = render(node).encode(), b"200 OK"
+                body, status = (await render(node)).encode(), b"200 OK"
             else:
                 body, status = b"try /metrics\n", b"404 Not Found"
             writer.write(

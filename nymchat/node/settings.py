@@ -63,6 +63,14 @@ SETTINGS = [
     Setting("request_burst", float, 200.0, "requests allowed in a burst", "N"),
     Setting("lookups_per_min", float, 30.0, "anonymous lookups per minute per route", "N"),
     Setting("sealed_sends_per_min", float, 600.0, "sealed sends per minute per route", "N"),
+    Setting(
+        "store",
+        str,
+        None,
+        "the node's database: a file path (SQLite, the default DATA/node.db) or postgresql://…"
+        " (several node processes may share one)",
+        "PATH|URL",
+    ),
     Setting("metrics", str, None, "serve Prometheus metrics on this loopback address", "HOST:PORT"),
     Setting(
         "nym_client_bin",
@@ -105,6 +113,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             help=f"{s.help} [env {ENV_PREFIX}{s.name.upper()}]"
             + (f" (default {_shown(s.default)})" if s.default is not None else ""),
         )
+
+
+def without_password(store: str) -> str:
+    """The `store` setting as it may be shown: a URL's password (in its user part or its
+    query) as `***`."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    parts = urlsplit(store)
+    if parts.scheme not in ("postgresql", "postgres"):
+        return store
+    if parts.password is not None:
+        user, _, host = parts.netloc.rpartition("@")
+        parts = parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "password" for key, _ in query):
+        shown = [(key, "***" if key == "password" else value) for key, value in query]
+        parts = parts._replace(query=urlencode(shown, safe="*"))
+    return parts.geturl()
 
 
 def _shown(value: Any) -> str:
