@@ -1,6 +1,7 @@
 """PostgresDatabase against a real PostgreSQL cluster (the `pg_url` fixture: a fresh
 database per test): placeholders, transactions and savepoints, conflicts, notifications,
-reads beside an open transaction, an unreachable server, migrations."""
+reads beside an open transaction, an unreachable server, migrations, and a schema with
+the tables, columns, keys and indexes of SQLite's."""
 
 import asyncio
 import subprocess
@@ -19,6 +20,7 @@ from nymchat.node.postgres import (
     migrations,
     placeholders,
 )
+from nymchat.node.store import open_sqlite
 
 TABLE = (
     "CREATE TABLE IF NOT EXISTS t"
@@ -356,3 +358,89 @@ def test_processes_starting_at_once_wait_for_one_another_and_migrate_once(pg_url
 
     for out, err, code in run(go()):
         assert (out.strip(), code) == ("2", 0), err
+
+
+# --- the same schema as SQLite's --------------------------------------------------------
+
+SQLITE_TYPES = {
+    "BLOB": {"bytea"},
+    "INTEGER": {"integer", "bigint"},
+    "REAL": {"double precision"},
+    "TEXT": {"text"},
+}
+
+
+def _sqlite_schema(db) -> dict:
+    schema: dict = {"columns": {}, "keys": set(), "indexes": set(), "references": set()}
+    tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in tables:
+        info = db.execute(f"PRAGMA table_info({table})").fetchall()
+        for _, column, kind, notnull, _, pk in info:
+            schema["columns"][table, column] = (kind, bool(notnull or pk))
+        primary = tuple(c for _, c, *_, pk in sorted(info, key=lambda r: r[5]) if pk)
+        schema["keys"].add((table, primary))
+        for _, index, unique, *_ in db.execute(f"PRAGMA index_list({table})"):
+            columns = tuple(c for *_, c in db.execute(f"PRAGMA index_info({index})"))
+            if unique:
+                schema["keys"].add((table, columns))
+            else:
+                schema["indexes"].add((table, index, columns))
+        for row in db.execute(f"PRAGMA foreign_key_list({table})"):
+            schema["references"].add((table, row[3], row[2], row[4], row[6]))
+    return schema
+
+
+async def _postgres_schema(db: PostgresDatabase) -> dict:
+    schema: dict = {"columns": {}, "keys": set(), "indexes": set(), "references": set()}
+    for table, column, kind, nullable in await db.fetchall(
+        "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns"
+        " WHERE table_schema = 'public' AND table_name <> 'schema_version'"
+    ):
+        schema["columns"][table, column] = (kind, nullable == "NO")
+    columns = (
+        "SELECT array_agg(a.attname ORDER BY k.o) FROM unnest({}) WITH ORDINALITY k(n, o)"
+        " JOIN pg_attribute a ON a.attrelid = {} AND a.attnum = k.n"
+    )
+    for table, index, unique, names in await db.fetchall(
+        "SELECT t.relname, i.relname, x.indisunique, ("
+        + columns.format("x.indkey", "t.oid")
+        + ") FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+        " JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace s ON s.oid = t.relnamespace"
+        " WHERE s.nspname = 'public' AND t.relname <> 'schema_version'"
+    ):
+        schema["keys" if unique else "indexes"].add(
+            (table, tuple(names)) if unique else (table, index, tuple(names))
+        )
+    for table, source, target, destination, action in await db.fetchall(
+        "SELECT t.relname, ("
+        + columns.format("c.conkey", "c.conrelid")
+        + "), r.relname, ("
+        + columns.format("c.confkey", "c.confrelid")
+        + "), c.confdeltype FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid"
+        " JOIN pg_class r ON r.oid = c.confrelid WHERE c.contype = 'f'"
+    ):
+        for one, other in zip(source, destination, strict=True):
+            schema["references"].add(
+                (table, one, target, other, {"c": "CASCADE"}.get(action, action))
+            )
+    return schema
+
+
+def test_the_postgresql_schema_has_the_tables_columns_keys_and_indexes_of_sqlites(pg_url, tmp_path):
+    async def go():
+        sqlite = open_sqlite(tmp_path / "node.db", b"k" * 32)
+        lite = _sqlite_schema(sqlite.db.connection)
+        await sqlite.close()
+        db = await PostgresDatabase.connect(pg_url)
+        pg = await _postgres_schema(db)
+        await db.close()
+        return lite, pg
+
+    lite, pg = run(go())
+    assert lite["columns"].keys() == pg["columns"].keys()
+    for column, (kind, notnull) in lite["columns"].items():
+        assert pg["columns"][column][0] in SQLITE_TYPES[kind], column
+        assert pg["columns"][column][1] == notnull, column
+    assert lite["keys"] == pg["keys"]
+    assert lite["indexes"] == pg["indexes"]
+    assert lite["references"] == pg["references"]
