@@ -46,9 +46,13 @@ class QueueTotals:
         return row[0]
 
     async def fold(self) -> None:
-        """Folds the other shards into this one (they pile up as stores come and go)."""
+        """Folds the other shards into this one (they pile up as stores come and go);
+        those another transaction holds are left for next time (two stores folding at
+        once, each holding its own shard, would otherwise wait for each other)."""
         rows = await self.db.fetchall(
-            "DELETE FROM queue_totals WHERE shard <> ? RETURNING bytes", (self.shard,)
+            "DELETE FROM queue_totals WHERE shard IN (SELECT shard FROM queue_totals"
+            f" WHERE shard <> ?{self.db.skip_locked}) RETURNING bytes",
+            (self.shard,),
         )
         await self.add(sum(size for (size,) in rows))
 
