@@ -46,9 +46,14 @@ class QueueTotals:
         return row[0]
 
     async def fold(self) -> None:
-        """Folds the other shards into this one (they pile up as stores come and go);
-        those another transaction holds are left for next time (two stores folding at
-        once, each holding its own shard, would otherwise wait for each other)."""
+        """Folds the other shards into this one (they pile up as stores come and go).
+        Its own shard is held first and those another transaction holds are left for
+        next time, so two stores folding at once never deadlock."""
+        await self.db.execute(
+            "INSERT INTO queue_totals (shard, bytes) VALUES (?, 0)"
+            " ON CONFLICT (shard) DO UPDATE SET bytes = queue_totals.bytes",
+            (self.shard,),
+        )
         rows = await self.db.fetchall(
             "DELETE FROM queue_totals WHERE shard IN (SELECT shard FROM queue_totals"
             f" WHERE shard <> ?{self.db.skip_locked}) RETURNING bytes",
