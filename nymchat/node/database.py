@@ -30,9 +30,8 @@ class StoreUnavailable(StoreError):
 
 
 class StoreConflict(StoreError):
-    """Another node process's transaction stood in the way (a deadlock, a serialisation
-    failure, a unique key it took first): nothing was committed, and the whole transaction
-    may be run again."""
+    """Another node process's transaction stood in the way (a deadlock or a serialisation
+    failure): nothing was committed, and the whole transaction may be run again."""
 
     message = "a concurrent transaction conflicted; try again"
 

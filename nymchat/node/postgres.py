@@ -224,16 +224,11 @@ class PostgresDatabase:
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
-        """psycopg's errors as the store's: a deadlock, a serialisation failure or a unique
-        key another transaction took first (two processes checked, then both added) is a
+        """psycopg's errors as the store's: a deadlock or a serialisation failure is a
         conflict; a connection refused, lost or cancelled makes the store unavailable."""
         try:
             yield
-        except (
-            psycopg.errors.DeadlockDetected,
-            psycopg.errors.SerializationFailure,
-            psycopg.errors.UniqueViolation,
-        ) as e:
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as e:
             raise StoreConflict() from e
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
             raise StoreUnavailable(

@@ -527,9 +527,12 @@ class NodeService:
             raise Refused(ErrorCode.CHALLENGE_FAILED, "the proof of work is wrong")
         if not await self.store.first_sight(challenge, body["expires"]):  # spent with the user
             raise Refused(ErrorCode.CHALLENGE_FAILED, "this challenge was used already")
-        if ctx.user is not None or await self.store.skeleton_taken(names.skeleton(username)):
+        if (
+            ctx.user is not None
+            or await self.store.skeleton_taken(names.skeleton(username))
+            or await self.store.add_user(username, requester, bundle, ctx.tag, ctx.now) is None
+        ):
             raise Refused(ErrorCode.NAME_TAKEN, f"'{username}' was taken meanwhile")
-        await self.store.add_user(username, requester, bundle, ctx.tag, ctx.now)
         if self.config.pow_difficulty:  # (else nothing reads the rate)
             recent = await self._recent_registrations(ctx.now)
             await self.store.set_node_state(REGISTRATIONS, recent + 1, ctx.now)

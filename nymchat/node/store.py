@@ -131,13 +131,16 @@ class NodeStore:
         bundle: wire.Bundle,
         sender_tag: bytes | None,
         now: int,
-    ) -> bytes:
-        """Adds a user; returns its key (the name hash)."""
+    ) -> bytes | None:
+        """Adds a user; returns its key (the name hash), or None if the name, a look-alike
+        or the identity is registered already (on PostgreSQL also by another process's
+        transaction: the insert waits for it, and is nothing if it commits)."""
         key = self.names.name(username)
-        await self.db.execute(
+        added = await self.db.execute(
             "INSERT INTO users (name_hash, skeleton_hash, identity, agreement,"
             " agreement_signature, account_key, account_signature, fallback, sender_tag,"
-            " home, tag_updated, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " home, tag_updated, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (
                 key,
                 self.names.skeleton(names.skeleton(username)),
@@ -153,6 +156,8 @@ class NodeStore:
                 now,
             ),
         )
+        if not added:
+            return None
         await self.add_one_time_keys(key, bundle.one_time_keys)
         return key
 
