@@ -992,6 +992,26 @@ def test_a_request_answered_meanwhile_by_another_process_is_rolled_back_and_answ
     assert second.service.counts == {("lookup", "again"): 1}
 
 
+class Blind(NodeStore):
+    """A store that finds every name free, as if another process registered a look-alike
+    between this one's check and its insert."""
+
+    async def skeleton_taken(self, skeleton):
+        return False
+
+
+def test_a_look_alike_registered_meanwhile_by_another_process_is_a_taken_name(tmp_path):
+    first = Harness(tmp_path / "node.db")
+    second = Harness(tmp_path / "node.db", node=first.node, store=Blind)
+    who, tag = user()
+    offered, challenge = second.begin(who, tag, "rnartin")
+    assert first.register(*user(), "martin").kind is Kind.REGISTERED
+    refused = second.finish(who, tag, "rnartin", offered, challenge)
+    assert refused.body["code"] == ErrorCode.NAME_TAKEN
+    assert second.store.count_users() == 1
+    assert second.store.user_by_identity(who.signing_public) is None
+
+
 def test_processes_on_one_database_share_the_identity_rate_and_the_registration_work(tmp_path):
     config = {
         "requests_per_s": 0.001,
