@@ -320,6 +320,31 @@ def test_expiry_drops_what_is_older_and_the_totals_follow(where):
     run(go())
 
 
+def test_a_group_entry_taken_by_its_last_recipients_at_once_is_gone_by_the_next_expiry(where):
+    """On PostgreSQL two stores acknowledging an entry's last two deliveries at once each
+    still see the other's, so neither drops the entry: expiry drops what nothing needs."""
+    both_acked = asyncio.Barrier(2) if on_postgresql(where) else None  # SQLite: one at a time
+
+    async def ack(store: NodeStore, key: bytes) -> None:
+        async with store.transaction():
+            assert await store.groups.ack(key, [b"post"]) == [T0]
+            if both_acked is not None:
+                await both_acked.wait()
+
+    async def go():
+        async with stores(where, 2) as [a, b]:
+            bob, carol = await register(a, "bob"), await register(a, "carol")
+            assert bob is not None and carol is not None
+            await a.groups.post(b"g" * 32, 0, 1, b"post", b"y" * 9, T0, [bob, carol])
+            await at_once(where, [ack(a, bob), ack(b, carol)])
+            async with a.transaction():
+                assert await a.groups.expire(T0) == 0  # nothing older than T0
+            assert await b.groups.count_entries(b"g" * 32) == 0
+            assert await b.queued_bytes() == 0
+
+    run(go())
+
+
 # --- replay ids and the answer cache ----------------------------------------------------
 
 
