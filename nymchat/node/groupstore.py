@@ -358,8 +358,9 @@ class GroupStore:
 
     async def expire(self, before: int) -> int:
         """Drops entries taken before `before`, their deliveries with them (returns how
-        many), and those no delivery needs: two processes taking an entry's last two
-        deliveries at once each still see the other's, and neither drops it."""
+        many), and those no delivery needs, and groups with no member left: two
+        processes taking an entry's last two deliveries (or two last members leaving) at
+        once each still see the other's, and neither drops it."""
         rows = await self.db.fetchall(
             "DELETE FROM group_entries WHERE received < ? RETURNING length(payload)", (before,)
         )
@@ -368,4 +369,8 @@ class GroupStore:
             " WHERE entry = group_entries.seq) RETURNING length(payload)"
         )
         await self.totals.add(-sum(size for (size,) in rows + done))
+        await self.db.execute(
+            "DELETE FROM groups WHERE NOT EXISTS (SELECT 1 FROM group_members"
+            " WHERE group_id = groups.group_id)"
+        )
         return len(rows)
