@@ -345,6 +345,29 @@ def test_a_group_entry_taken_by_its_last_recipients_at_once_is_gone_by_the_next_
     run(go())
 
 
+def test_a_group_its_last_members_leave_at_once_is_gone_by_the_next_expiry(where):
+    both_left = asyncio.Barrier(2) if on_postgresql(where) else None  # SQLite: one at a time
+
+    async def leave(store: NodeStore, key: bytes) -> None:
+        async with store.transaction():
+            await store.groups.leave(b"g" * 32, key)
+            if both_left is not None:
+                await both_left.wait()
+
+    async def go():
+        async with stores(where, 2) as [a, b]:
+            bob, carol = await register(a, "bob"), await register(a, "carol")
+            await a.groups.create(b"g" * 32, b"verifier", T0)
+            await a.groups.add_members(b"g" * 32, [bob, carol])
+            await at_once(where, [leave(a, bob), leave(b, carol)])
+            async with a.transaction():
+                await a.groups.expire(T0)
+            assert await b.groups.group(b"g" * 32) is None
+            assert await b.groups.count_groups() == 0
+
+    run(go())
+
+
 # --- replay ids and the answer cache ----------------------------------------------------
 
 
