@@ -5,18 +5,25 @@ import json
 import logging
 from pathlib import Path
 
+from nymchat.commands.node_backup import add_actions
 from nymchat.node.settings import (
     PASSWORD_ENV,
     SETTINGS,
     FrontendPlan,
     SettingsError,
-    add_arguments,
     frontends,
     resolve,
 )
+from nymchat.node.settings import add_arguments as add_settings
 
 __all__ = ["add_arguments", "run"]
 log = logging.getLogger("nymchat.node")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The node's settings, and its actions (backup, restore)."""
+    add_settings(parser)
+    add_actions(parser)
 
 
 def _home(args: argparse.Namespace) -> Path:
