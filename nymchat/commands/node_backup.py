@@ -66,7 +66,7 @@ def _database(args: argparse.Namespace) -> tuple[Path, Path]:
             f"`nymchat node {args.node_action}` is for a SQLite store; this node's is "
             "PostgreSQL: back it up with pg_dump, restore it with pg_restore"
         )
-    return data, Path(store).expanduser() if store else data / "node.db"
+    return data, Path(store or data / "node.db")  # as the node opens it
 
 
 def backup(args: argparse.Namespace) -> int:
