@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and checks nymchat.
 #   ./build.sh          build dist/nymchat (one file), dist/nymchat.1, dist/nymchat.bash
-#   ./build.sh test     build, then cargo test and the pytest suite
+#   ./build.sh test     build, then cargo test and the pytest suite (on a throwaway PostgreSQL)
 #   ./build.sh demo     build, then run `nymchat demo`
 #   ./build.sh lint     ruff check and format, mypy, cargo fmt --check, cargo clippy, then
 #                       build and check nymchat/_native.pyi against the module (stubtest)
@@ -147,7 +147,36 @@ build() {
     echo "$want" > dist/.stamp
 }
 
+# The tests' PostgreSQL: Debian's server (installed here when missing), a throwaway cluster
+# (scripts/pg_cluster.py) in a temporary directory, stopped however the tests end.
+ensure_postgresql() {
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && return
+    [ "$(id -u)" = 0 ] \
+        || die "the tests need PostgreSQL's server: install Debian's postgresql (sudo apt-get install postgresql)"
+    step "installing Debian's postgresql (the tests' database server)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+}
+
+start_test_postgres() {
+    ensure_postgresql
+    PG_DIR=$(mktemp -d /tmp/nymchat-pg.XXXXXX)  # not private to root: the server may run as nobody
+    trap stop_test_postgres EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    step "starting a throwaway PostgreSQL in $PG_DIR"
+    NYMCHAT_TEST_POSTGRES=$("$PY" scripts/pg_cluster.py start "$PG_DIR") \
+        || die "could not start the tests' PostgreSQL (above)"
+    export NYMCHAT_TEST_POSTGRES
+}
+
+stop_test_postgres() {
+    "$PY" scripts/pg_cluster.py stop "$PG_DIR" >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+}
+
 run_tests() {
+    start_test_postgres
     step "cargo test"
     cargo test --locked --quiet
     step "pytest"

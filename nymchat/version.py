@@ -22,6 +22,8 @@ DEPENDENCIES = [
         ["websockets.speedups", "websockets.asyncio.client", "websockets.asyncio.server"],
     ),
     ("prompt_toolkit", ["prompt_toolkit", "wcwidth"]),
+    # and its own libpq build, which psycopg would silently replace with the system's
+    ("psycopg", ["psycopg", "psycopg_binary.pq", "psycopg_binary._psycopg"]),
 ]
 
 

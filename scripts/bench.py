@@ -19,6 +19,7 @@ message, and adding one member (scripts/bench_groups.py).
 """
 
 import argparse
+import asyncio
 import gc
 import json
 import os
@@ -273,47 +274,52 @@ def _populate(data: Path, node_secret: bytes, users: int, queued: int) -> None:
 
     from nymchat import _native
     from nymchat.node.registration import name_key
-    from nymchat.node.store import NodeStore
+    from nymchat.node.store import open_sqlite
     from nymchat.protocol import wire
 
-    store = NodeStore(data / "node.db", name_key(node_secret))
+    store = open_sqlite(data / "node.db", name_key(node_secret))
     name = store.names.name
     someone = _native.Identity.generate()
     fallback = wire.encode_record(wire.ONE_TIME_KEY, one_time_key(someone, 1, "fallback-key"))
     signature = someone.sign("account-key", bytes(32))
-    batch = 50_000
-    for start in range(0, users, batch):
-        rows = [
-            (
-                name(f"user{n:07d}"),
-                store.names.skeleton(f"user{n:07d}"),
-                n.to_bytes(32, "big"),
-                bytes(32),
-                bytes(32),
-                signature,
-                fallback,
-                0,
-            )
-            for n in range(start, min(users, start + batch))
-        ]
-        with store.transaction():
-            store.db.executemany(
-                "INSERT INTO users (name_hash, skeleton_hash, identity, agreement, account_key,"
-                " account_signature, fallback, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-    rng = random.Random(2)
-    now = int(time.time() * 1000)
-    with store.transaction():
-        for n in range(queued):
-            store.enqueue(
-                name(f"user{rng.randrange(users):07d}"),
-                n.to_bytes(16, "big"),
-                os.urandom(300),
-                now,
-                stranger=False,
-            )
-    store.close()
+
+    async def fill() -> None:
+        batch = 50_000
+        for start in range(0, users, batch):
+            rows = [
+                (
+                    name(f"user{n:07d}"),
+                    store.names.skeleton(f"user{n:07d}"),
+                    n.to_bytes(32, "big"),
+                    bytes(32),
+                    bytes(32),
+                    signature,
+                    fallback,
+                    0,
+                )
+                for n in range(start, min(users, start + batch))
+            ]
+            async with store.transaction():
+                await store.db.executemany(
+                    "INSERT INTO users (name_hash, skeleton_hash, identity, agreement,"
+                    " account_key, account_signature, fallback, created)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+        rng = random.Random(2)
+        now = int(time.time() * 1000)
+        async with store.transaction():
+            for n in range(queued):
+                await store.enqueue(
+                    name(f"user{rng.randrange(users):07d}"),
+                    n.to_bytes(16, "big"),
+                    os.urandom(300),
+                    now,
+                    stranger=False,
+                )
+        await store.close()
+
+    asyncio.run(fill())
 
 
 def relay_node_args(messages: int) -> list[str]:
@@ -670,7 +676,7 @@ def flood_suite() -> dict:
     from nymchat import _native, keystore
     from nymchat.errors import NymchatError
     from nymchat.node.registration import name_key
-    from nymchat.node.store import NodeStore
+    from nymchat.node.store import open_sqlite
     from nymchat.protocol.wire import Kind
 
     def users(data: Path) -> dict[str, "_native.Identity"]:
@@ -678,19 +684,22 @@ def flood_suite() -> dict:
         version of the node can be measured alike)."""
         data.mkdir(mode=0o700)
         node = keystore.create(data, NodeProcess.PASSWORD)
-        store = NodeStore(data / "node.db", name_key(node.secret_bytes()))
-        made = {}
-        with store.transaction():
-            for name in ("bench-alice", "bench-bob"):
-                made[name] = identity = _native.Identity.generate()
-                store.add_user(
-                    name,
-                    identity.signing_public,
-                    bundle(identity),
-                    None,
-                    int(time.time() * 1000),
-                )
-        store.close()
+        store = open_sqlite(data / "node.db", name_key(node.secret_bytes()))
+        made = {name: _native.Identity.generate() for name in ("bench-alice", "bench-bob")}
+
+        async def add() -> None:
+            async with store.transaction():
+                for name, identity in made.items():
+                    await store.add_user(
+                        name,
+                        identity.signing_public,
+                        bundle(identity),
+                        None,
+                        int(time.time() * 1000),
+                    )
+            await store.close()
+
+        asyncio.run(add())
         return made
 
     def percentiles(times: list[float]) -> tuple[float, float]:

@@ -9,6 +9,8 @@ check of the push's signature and its MLS decryption. Members decrypt on their o
 devices, in parallel: "all received" is the node's time to have every push out plus the
 slowest member's own time to open it."""
 
+import asyncio
+import functools
 import os
 import statistics
 import tempfile
@@ -20,6 +22,16 @@ MESSAGES = 30  # per group size
 ADD_ROUNDS = 7
 SEND_ROUNDS, SEND_PER_ROUND = 7, 200
 TEXT = b"x" * 100
+
+
+@functools.cache
+def _loop() -> asyncio.AbstractEventLoop:
+    return asyncio.new_event_loop()
+
+
+def _await(coroutine):
+    """One of the node's coroutines run to its end (nothing else runs meanwhile)."""
+    return _loop().run_until_complete(coroutine)
 
 
 def _group(size: int):
@@ -41,13 +53,15 @@ def _node(tmp: Path, size: int):
     from nodeclient import one_time_key
 
     from nymchat import _native
+    from nymchat.database import transaction
     from nymchat.node.registration import name_key
     from nymchat.node.service import NodeConfig, NodeService
-    from nymchat.node.store import NodeStore
+    from nymchat.node.sqlite import SqliteDatabase
+    from nymchat.node.store import open_sqlite
     from nymchat.protocol import wire
 
     node = _native.Identity.generate()
-    store = NodeStore(tmp / f"node-{size}.db", name_key(node.secret_bytes()))
+    store = open_sqlite(tmp / f"node-{size}.db", name_key(node.secret_bytes()))
     users = [_native.Identity.generate() for _ in range(size)]
     fallback = wire.encode_record(wire.ONE_TIME_KEY, one_time_key(node, 1, "fallback-key"))
     rows = [
@@ -65,8 +79,9 @@ def _node(tmp: Path, size: int):
         )
         for n, who in enumerate(users)
     ]
-    with store.transaction():
-        store.db.executemany(
+    assert isinstance(store.db, SqliteDatabase)
+    with transaction(store.db.connection):
+        store.db.connection.executemany(
             "INSERT INTO users (name_hash, skeleton_hash, identity, agreement, account_key,"
             " account_signature, fallback, created, sender_tag, strangers)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -101,6 +116,7 @@ def _create_at_node(service, group, size: int, now: int) -> None:
     """The group as the node knows it: created by a commit at epoch 0 (their MLS side is
     already made; the node sees opaque bytes) that adds the members one commit may name;
     the others are written straight into its database, as further commits would."""
+    from nymchat.database import transaction
     from nymchat.protocol import wire
     from nymchat.protocol.wire import GroupPost, Kind
 
@@ -119,15 +135,16 @@ def _create_at_node(service, group, size: int, now: int) -> None:
         "payload": b"commit",
     }
     data = wire.encode_anonymous_request(Kind.GROUP_POST, body, now)[0]
-    [answer] = [o for o in service.handle_batch([(data, os.urandom(18))], now)]
-    with service.store.transaction():
-        service.store.db.executemany(
+    [answer] = [o for o in _await(service.handle_batch([(data, os.urandom(18))], now))]
+    db = service.store.db.connection
+    with transaction(db):
+        db.executemany(
             "INSERT INTO group_members (group_id, name_hash) VALUES (?, ?)",
             [(group.group_id, service.store.names.name(name)) for name in names[wire.MAX_LIST :]],
         )
         # The creating commit's copies wait unacknowledged: gone, as if acknowledged.
-        service.store.db.execute("DELETE FROM group_deliveries")
-    epoch = service.store.groups.group(group.group_id).epoch
+        db.execute("DELETE FROM group_deliveries")
+    epoch = _await(service.store.groups.group(group.group_id)).epoch
     if epoch != group.epoch:  # the node moved to epoch 1 as the MLS group did
         raise RuntimeError(f"the node is at epoch {epoch}, the group at {group.epoch}")
     assert answer is not None
@@ -135,6 +152,7 @@ def _create_at_node(service, group, size: int, now: int) -> None:
 
 def _measure(size: int, tmp: Path) -> dict:
     from nymchat import _native
+    from nymchat.database import transaction
     from nymchat.protocol import wire
     from nymchat.protocol.wire import GroupPost
 
@@ -147,14 +165,14 @@ def _measure(size: int, tmp: Path) -> dict:
     send_cpu, all_received, node_seconds, deliveries = [], [], 0.0, 0
     by_tag = {}
     for n, who in enumerate(users):
-        tag = service.store.db.execute(
+        tag = service.store.db.connection.execute(
             "SELECT sender_tag FROM users WHERE identity = ?", (who.signing_public,)
         ).fetchone()[0]
         by_tag[tag] = (n, who)
     for _ in range(MESSAGES):
         data, _ = _post(sender, GroupPost.APPLICATION, sender.encrypt(TEXT), now)
         started = time.perf_counter()
-        out = service.handle_batch([(data, os.urandom(18))], now)
+        out = _await(service.handle_batch([(data, os.urandom(18))], now))
         node_s = time.perf_counter() - started
         node_seconds += node_s
         pushes = [o for o in out if o.tag in by_tag]
@@ -170,10 +188,10 @@ def _measure(size: int, tmp: Path) -> dict:
             slowest = max(slowest, time.perf_counter() - started)
             assert processed.plaintext == TEXT
         all_received.append((node_s + slowest) * 1000)
-        with service.store.transaction():  # as if every member acknowledged it
-            service.store.db.execute("DELETE FROM group_deliveries")
+        with transaction(service.store.db.connection):  # as if every member acknowledged it
+            service.store.db.connection.execute("DELETE FROM group_deliveries")
     all_received.sort()
-    service.store.close()
+    _await(service.store.close())
     state_ms = []
     member = receivers[-1] if receivers else sender
     for _ in range(ADD_ROUNDS):  # what a member then writes (sealed) to keep its group

@@ -1,5 +1,13 @@
+import os
+import secrets
+import shutil
+import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -70,3 +78,53 @@ def net(start_mixnet, start_node):
     """A zero-delay mixnet with a node on it."""
     mixnet = start_mixnet()
     return mixnet, start_node(mixnet)
+
+
+PG_CLUSTER = HERE.parent / "scripts" / "pg_cluster.py"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """The test PostgreSQL server's URL: $NYMCHAT_TEST_POSTGRES (./build.sh test starts one),
+    else a throwaway cluster started here with scripts/pg_cluster.py and stopped after."""
+    given = os.environ.get("NYMCHAT_TEST_POSTGRES")
+    if given:
+        yield given
+        return
+    # Not under pytest's basetemp: that is private to root, and as root the server runs as
+    # nobody, who must reach its directory.
+    directory = Path(tempfile.mkdtemp(prefix="nymchat-pg-"))
+    cluster = [sys.executable, str(PG_CLUSTER)]
+    out = subprocess.run([*cluster, "start", str(directory)], capture_output=True, text=True)
+    try:
+        if out.returncode != 0:
+            pytest.fail(f"no test PostgreSQL: {out.stderr.strip()}", pytrace=False)
+        yield out.stdout.strip()
+    finally:
+        subprocess.run([*cluster, "stop", str(directory)], capture_output=True)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def fresh_database(server: str) -> Iterator[str]:
+    """A new empty database on the server (its URL), dropped after even if still in use."""
+    import psycopg
+
+    parts = urlsplit(server)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("the test PostgreSQL must be given as a postgresql:// URL")
+    name = f"t_{secrets.token_hex(8)}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield parts._replace(path=f"/{name}").geturl()
+    finally:  # a new connection: the test may have restarted the server
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_url(postgres: str) -> Iterator[str]:
+    """A fresh database for this test (a postgresql:// URL), dropped after it."""
+    with fresh_database(postgres) as url:
+        yield url

@@ -27,7 +27,7 @@ from nymchat.mixnet.model import Mixnet
 from nymchat.node.registration import name_key
 from nymchat.node.runner import NodeRunner
 from nymchat.node.service import NodeConfig, NodeService
-from nymchat.node.store import NodeStore
+from nymchat.node.store import open_sqlite
 from nymchat.nym import api
 from nymchat.nym.address import Address
 from nymchat.protocol.contact import NodeContact
@@ -160,7 +160,7 @@ class InProcessNode:
         self.frontend_count = frontends
         self.identity = _native.Identity.generate()
         data.mkdir(parents=True, exist_ok=True)
-        self.store = NodeStore(data / "node.db", name_key(self.identity.secret_bytes()))
+        self.store = open_sqlite(data / "node.db", name_key(self.identity.secret_bytes()))
         self.service = NodeService(self.identity, self.store, config)
         self.contact: NodeContact | None = None
         self.frontends: list[InProcessTransport] = []
@@ -195,7 +195,7 @@ class InProcessNode:
 
     async def aclose(self) -> None:
         await self.stop()
-        self.store.close()
+        await self.store.close()
 
 
 class Network:

@@ -18,10 +18,18 @@ from test_node_ops import supervised_node
 from nymchat import _native
 from nymchat.client.nodelink import NodeRefused
 from nymchat.node import runner as runner_module
+from nymchat.node.database import StoreUnavailable
 from nymchat.node.metrics import render
-from nymchat.node.runner import NodeRunner, route, split_route
+from nymchat.node.routes import route, split_route
+from nymchat.node.runner import NodeRunner
 from nymchat.node.service import NodeConfig, Outgoing
-from nymchat.node.settings import SettingsError, add_arguments, frontends, resolve
+from nymchat.node.settings import (
+    SettingsError,
+    add_arguments,
+    frontends,
+    resolve,
+    without_password,
+)
 from nymchat.protocol import wire
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import ErrorCode, Kind
@@ -42,6 +50,23 @@ def settings(tmp_path, *argv: str, toml: str | None = None, env: dict | None = N
         os.environ.clear()
         os.environ.update(old)
     return values
+
+
+def test_print_config_shows_a_store_url_without_its_password(tmp_path, capsys):
+    from nymchat.commands.node import _print_config
+
+    url = "postgresql://nymchat:s3cret@127.0.0.1:5432/nymchat?sslmode=disable&password=other"
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    _print_config(*resolve(parser.parse_args(["--data", str(tmp_path), "--store", url]), tmp_path))
+    printed = capsys.readouterr().out
+    assert "s3cret" not in printed and "other" not in printed
+    assert (
+        'store = "postgresql://nymchat:***@127.0.0.1:5432/nymchat?sslmode=disable&password=***"'
+        in printed
+    )
+    assert settings(tmp_path, env={"NYMCHAT_NODE_STORE": "/srv/node.db"})["store"] == "/srv/node.db"
+    assert without_password("/srv/node.db") == "/srv/node.db"  # a path is shown as it is
 
 
 def planned(tmp_path, *argv: str, **kw) -> list[tuple[int, str, str | None]]:
@@ -163,10 +188,10 @@ class StubService:
         self.routes: list[bytes] = []
         self.to_push: list[bytes] = []
 
-    def known_tag(self, key: bytes) -> bool:
+    async def known_tag(self, key: bytes) -> bool:
         return key in self.latest.values()
 
-    def handle_batch(self, items, now):
+    async def handle_batch(self, items, now):
         out = []
         for data, key in items:
             self.latest[data] = key
@@ -174,12 +199,12 @@ class StubService:
             out.append(Outgoing(key, b"answer " + data, os.urandom(16)))
         return out
 
-    def due_pushes(self, now):
+    async def due_pushes(self, now):
         pushes = [Outgoing(self.latest[u], b"push " + u, os.urandom(16)) for u in self.to_push]
         self.to_push.clear()
         return pushes
 
-    def maintain(self, now):
+    async def maintain(self, now):
         return 0, 0
 
 
@@ -258,6 +283,27 @@ def test_an_answer_leaves_through_the_frontend_its_request_came_on(tmp_path):
     run(main())
 
 
+def test_a_batch_the_database_failed_goes_unanswered_and_the_node_carries_on(tmp_path):
+    async def main():
+        mixnet = InProcessMixnet(tmp_path)
+        async with serving(mixnet) as runner:
+            service, [frontend, _] = runner.service, list(runner.frontends.values())
+            handle = service.handle_batch
+
+            async def unreachable(items, now):
+                service.handle_batch = handle  # the database comes back
+                raise StoreUnavailable("the node's database cannot be reached: gone")
+
+            service.handle_batch = unreachable
+            alice = await user(mixnet, "alice")
+            await alice.send(frontend.address, b"lost")
+            await until(lambda: service.handle_batch == handle)
+            await alice.send(frontend.address, b"alice")
+            assert await asyncio.wait_for(alice.next(), 5) == b"answer alice"
+
+    run(main())
+
+
 def test_a_push_leaves_through_the_frontend_of_the_users_latest_request(tmp_path):
     async def main():
         mixnet = InProcessMixnet(tmp_path)
@@ -319,7 +365,7 @@ def test_with_one_frontend_down_the_other_still_answers(tmp_path):
             assert await asyncio.wait_for(alice.next(), 5) == b"answer alice"
             await bob.send(transports[0].address, b"bob")  # waits in the mixnet meanwhile
             assert runner.connected == 1
-            page = render_page(runner)
+            page = await render_page(runner)
             assert "nymchat_node_frontends 2" in page
             assert "nymchat_node_frontends_connected 1" in page
             transports[0].restore()
@@ -328,12 +374,15 @@ def test_with_one_frontend_down_the_other_still_answers(tmp_path):
     run(main())
 
 
-def render_page(runner: NodeRunner) -> str:
+async def render_page(runner: NodeRunner) -> str:
     class Store:
-        def count_users(self):
+        async def count_users(self):
             return 0
 
-        def count_queued(self):
+        async def count_queued(self):
+            return 0
+
+        async def count_homed(self, frontend):
             return 0
 
     from nymchat.node.metrics import Histogram
@@ -341,7 +390,7 @@ def render_page(runner: NodeRunner) -> str:
     runner.service.store = Store()
     runner.service.counts = {}
     runner.service.relay_seconds = Histogram()
-    return render(runner)
+    return await render(runner)
 
 
 def test_metrics_hold_no_route_or_tag(tmp_path):
@@ -352,7 +401,7 @@ def test_metrics_hold_no_route_or_tag(tmp_path):
             alice = await user(mixnet, "alice")
             await alice.send(transports[0].address, b"alice")
             await asyncio.wait_for(alice.next(), 5)
-            page = render_page(runner)
+            page = await render_page(runner)
             for key in service.routes:
                 for text in (key.hex(), key[2:].hex(), str(key)):
                     assert text not in page
@@ -525,3 +574,23 @@ def test_supervised_frontends_have_their_ids_and_ports_and_each_answers(shiv_roo
             assert asyncio.run(answered(url, contact.key, address))
     finally:
         assert node.stop() == 0
+
+
+@pytest.mark.cli
+def test_the_node_keeps_its_users_in_the_store_it_is_given(start_mixnet, start_node, tmp_path):
+    import sqlite3
+
+    mixnet = start_mixnet()
+    elsewhere = tmp_path / "disk" / "nymchat-node.db"
+    elsewhere.parent.mkdir()
+    node = start_node(mixnet, "--store", str(elsewhere))
+
+    async def register() -> None:
+        async with Client(f"{mixnet.url}/alice", node.contact) as alice:
+            assert (await alice.register("alice")).kind is Kind.REGISTERED
+
+    asyncio.run(register())
+    assert not (node.data / "node.db").exists()
+    assert elsewhere.stat().st_mode & 0o777 == 0o600
+    with sqlite3.connect(elsewhere) as db:
+        assert db.execute("SELECT count(*) FROM users").fetchone() == (1,)

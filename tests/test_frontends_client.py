@@ -642,7 +642,7 @@ def test_on_a_two_frontend_node_lookups_go_where_the_account_never_signed(tmp_pa
             )
             assert counts[other] > 0 and counts[home] == 0
             # What the node keeps of bob: the route of his signed requests, on his home.
-            user = net.node.store.user_by_identity(bob.identity.signing_public)
+            user = await net.node.store.user_by_identity(bob.identity.signing_public)
             assert int.from_bytes(user.sender_tag[:2], "big") == home
             record = bob.store.get(FRONTENDS_KEY)
             assert record["home"] == home and len(record["burned"]) == 1
@@ -663,7 +663,7 @@ def test_with_its_home_frontend_down_a_user_moves_home_and_is_answered(tmp_path)
             net.node.frontends[home - 1].lose()
             assert (await ask(Kind.REFRESH)).kind is Kind.REFRESHED
             assert events == [HomeMoved(home, other, True)]
-            user = net.node.store.user_by_identity(bob.identity.signing_public)
+            user = await net.node.store.user_by_identity(bob.identity.signing_public)
             assert int.from_bytes(user.sender_tag[:2], "big") == other
             # Both frontends have carried bob's signed requests: lookups are not sealed now.
             await ask(Kind.LOOKUP, username="bob", proof_of_work=0)
@@ -754,7 +754,7 @@ def test_a_conversation_is_sealed_on_two_frontends_and_said_not_to_be_on_one(tmp
                 # nothing she signs goes there.
                 assert {kind for to, kind in sent if to == rest[0]} == anonymous
                 assert not {kind for to, kind in sent if to == home} & anonymous
-            user = net.node.store.user_by_identity(alice.profile.identity.signing_public)
+            user = await net.node.store.user_by_identity(alice.profile.identity.signing_public)
             assert int.from_bytes(user.sender_tag[:2], "big") == order[0].id
 
     run(main())

@@ -2,15 +2,16 @@
 log (compare-and-set per epoch, access per epoch, fan-out stored once, welcomes released
 with their commit). Key packages and MLS messages are opaque bytes to the node."""
 
+import asyncio
 import os
 import sqlite3
 
 import pytest
-from test_node_service import T0, Harness, People, _fallback
+from test_node_service import T0, Harness, People, Sync, _fallback
 
 from nymchat.node.limits import lookup_difficulty
 from nymchat.node.registration import name_key
-from nymchat.node.store import NodeStore
+from nymchat.node.store import open_sqlite
 from nymchat.protocol import pow, wire
 from nymchat.protocol.wire import ErrorCode, GroupPost, Kind
 
@@ -255,7 +256,7 @@ def test_a_refused_commit_releases_no_welcome_and_changes_nothing():
     g = Group(h, p)
     g.commit(add=["alice", "bob"])
     h.answer(*p.who["carol"], Kind.SET_ACCESS, access_verifier=bytes(32), strangers=8)
-    before = h.store.db.execute("SELECT count(*) FROM group_entries").fetchone()[0]
+    before = h.sqlite.execute("SELECT count(*) FROM group_entries").fetchone()[0]
     for refused, code in [
         (g.commit(add=["carol"], epoch=0), ErrorCode.EPOCH_CONFLICT),  # its key still kept
         (g.commit(add=["carol"], key=os.urandom(32)), ErrorCode.FORBIDDEN),
@@ -263,13 +264,13 @@ def test_a_refused_commit_releases_no_welcome_and_changes_nothing():
     ]:
         answer, pushes = refused
         assert answer.body.get("code", answer.kind) == code and pushes == {}
-    assert h.store.db.execute("SELECT count(*) FROM group_entries").fetchone()[0] == before
+    assert h.sqlite.execute("SELECT count(*) FROM group_entries").fetchone()[0] == before
     assert h.store.groups.queued(h.hash("carol"), 10) == []
     assert (h.store.groups.group(g.id).epoch, g.members()) == (1, {h.hash("alice"), h.hash("bob")})
     answer, pushes = g.commit(add=["carol"], work=8)
     assert answer.kind is Kind.POSTED
     assert kinds(pushes)["carol"] == [(Kind.GROUP_DELIVER, GroupPost.WELCOME)]
-    assert h.store.db.execute("SELECT count(*) FROM group_entries").fetchone()[0] == before + 2
+    assert h.sqlite.execute("SELECT count(*) FROM group_entries").fetchone()[0] == before + 2
 
 
 def test_strangers_are_added_on_their_terms():
@@ -279,7 +280,7 @@ def test_strangers_are_added_on_their_terms():
     assert g.commit(add=["alice"])[0].kind is Kind.POSTED
     asked, pushes = g.commit(add=["bob"], work=-1)
     assert (asked.kind, asked.body, pushes) == (Kind.POW_REQUIRED, {"difficulty": 10}, {})
-    assert h.store.db.execute("SELECT count(*) FROM group_entries").fetchone()[0] == 1
+    assert h.sqlite.execute("SELECT count(*) FROM group_entries").fetchone()[0] == 1
     assert g.commit(add=["bob"], work=10)[0].kind is Kind.POSTED
     carol_key = wire.access_verifier(p.keys["carol"])
     h.answer(*p.who["carol"], Kind.SET_ACCESS, access_verifier=carol_key, strangers=255)
@@ -356,12 +357,12 @@ def test_a_post_is_stored_once_for_all_its_recipients():
     g.commit(add=names)
     _, pushes = g.post(payload=b"p" * 1000)
     assert len(pushes) == 30
-    rows = h.store.db.execute(
+    rows = h.sqlite.execute(
         "SELECT count(*), sum(length(payload)) FROM group_entries WHERE post = ?",
         (GroupPost.APPLICATION,),
     ).fetchone()
     assert rows == (1, 1000)
-    deliveries = h.store.db.execute(
+    deliveries = h.sqlite.execute(
         "SELECT count(*) FROM group_deliveries d JOIN group_entries e ON e.seq = d.entry"
         " WHERE e.post = ?",
         (GroupPost.APPLICATION,),
@@ -418,7 +419,7 @@ def test_leaving_stops_deliveries_and_drops_what_was_pending():
     alice, home = p.who["alice"]
     assert h.answer(alice, home, Kind.LEAVE_GROUP, group_id=g.id).kind is Kind.LEFT_GROUP
     assert h.store.groups.group(g.id) is None  # the last member gone, the group goes
-    assert h.store.db.execute("SELECT count(*) FROM group_verifiers").fetchone()[0] == 0
+    assert h.sqlite.execute("SELECT count(*) FROM group_verifiers").fetchone()[0] == 0
 
 
 def test_unregistering_removes_memberships_and_deliveries():
@@ -432,7 +433,7 @@ def test_unregistering_removes_memberships_and_deliveries():
     h.answer(bob, home, Kind.UNREGISTER, username="bob")
     assert g.members() == {h.hash("alice")}
     assert set(g.post()[1]) == {"alice"}
-    db = h.store.db
+    db = h.sqlite
     assert db.execute("SELECT count(*) FROM key_packages").fetchone()[0] == 0
     assert (
         db.execute(
@@ -538,15 +539,15 @@ def test_a_schema_6_database_gains_the_group_tables_and_keeps_its_users(tmp_path
     old.commit()
     old.close()
     h = Harness(path)
-    assert (h.store.schema_version, h.store.count_users()) == (7, 1)
+    assert (h.store.schema_version(), h.store.count_users()) == (8, 1)
     p = People(h, "alice", "bob")
     publish(h, p, "bob", 1)
     assert claim(h, "bob", 20).body["key_package"] == b"bob-0"
     g = Group(h, p)
     assert g.commit(add=["alice", "bob"])[0].kind is Kind.POSTED
-    assert h.store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert h.sqlite.execute("PRAGMA foreign_key_check").fetchall() == []
     h.store.close()
-    again = NodeStore(path, name_key(h.node.secret_bytes()))
+    again = Sync(open_sqlite(path, name_key(h.node.secret_bytes())), asyncio.new_event_loop())
     assert again.groups.group(g.id).epoch == 1
 
 

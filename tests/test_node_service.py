@@ -1,6 +1,8 @@
 """The node's request handling, sans-I/O: an in-memory database and a clock passed in, so
 expiry, retries and limits are checked exactly and instantly."""
 
+import asyncio
+import contextlib
 import os
 import sqlite3
 
@@ -8,29 +10,85 @@ import pytest
 from nodeclient import bundle
 
 from nymchat import _native
+from nymchat.node.database import StoreConflict
 from nymchat.node.limits import RateLimiter
 from nymchat.node.registration import name_key
+from nymchat.node.routes import route
 from nymchat.node.service import NodeConfig, NodeService, lookup_difficulty
-from nymchat.node.store import NodeStore
+from nymchat.node.store import NodeStore, open_sqlite
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.wire import ErrorCode, Kind
 
 T0 = 1_800_000_000_000
 
 
+class Sync:
+    """`target` with its coroutine methods run to the end on `loop` (and its async
+    context managers entered and left there), its parts of the node wrapped alike: the
+    async service and store, called as the tests read best."""
+
+    def __init__(self, target, loop: asyncio.AbstractEventLoop):
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_loop", loop)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self._target, name, value)
+
+    def __getattr__(self, name: str):
+        value = getattr(self._target, name)
+        if callable(value):
+            return lambda *args, **kwargs: self._run(value(*args, **kwargs))
+        if isinstance(value, NodeStore) or type(value).__module__.startswith("nymchat.node."):
+            return Sync(value, self._loop)
+        return value
+
+    def _run(self, result):
+        if asyncio.iscoroutine(result):
+            return self._loop.run_until_complete(result)
+        if hasattr(result, "__aenter__"):
+            return self._entered(result)
+        return result
+
+    @contextlib.contextmanager
+    def _entered(self, manager):
+        self._loop.run_until_complete(manager.__aenter__())
+        try:
+            yield
+        except BaseException as e:
+            if not self._loop.run_until_complete(manager.__aexit__(type(e), e, e.__traceback__)):
+                raise
+        else:
+            self._loop.run_until_complete(manager.__aexit__(None, None, None))
+
+
 class Harness:
-    def __init__(self, path=":memory:", **config):
-        self.node = _native.Identity.generate()
+    """A node service on a fresh SQLite store at `path`: `node`, if given, is its key (a
+    second process of that node, on its file); `frontends` its own; `store` makes its
+    store of the database (a wrapper)."""
+
+    def __init__(self, path=":memory:", node=None, frontends=None, store=NodeStore, **config):
+        self.loop = asyncio.new_event_loop()
+        self.node = node or _native.Identity.generate()
         self.key = _native.PublicKey(self.node.signing_public)
-        self.service = NodeService(
-            self.node,
-            NodeStore(path, name_key(self.node.secret_bytes())),
-            NodeConfig(**{"pow_difficulty": 0, **config}),
+        self.config = NodeConfig(**{"pow_difficulty": 0, **config})
+        names = name_key(self.node.secret_bytes())
+        self.real = NodeService(
+            self.node, store(open_sqlite(path, names).db, names), self.config, frontends
         )
+
+    @property
+    def service(self) -> NodeService:
+        """The service, its coroutines run on this harness's loop."""
+        return Sync(self.real, self.loop)
 
     @property
     def store(self) -> NodeStore:
         return self.service.store
+
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The store's database, to look at as it is."""
+        return self.real.store.db.connection
 
     def hash(self, name: str) -> bytes:
         return self.store.names.name(name)
@@ -343,7 +401,7 @@ def test_old_skeletons_are_recomputed_and_both_of_a_look_alike_pair_stay(tmp_pat
     )
     h = Harness(tmp_path / "node.db")
     skeleton = h.store.names.skeleton
-    assert dict(h.store.db.execute("SELECT name_hash, skeleton_hash FROM users")) == {
+    assert dict(h.sqlite.execute("SELECT name_hash, skeleton_hash FROM users")) == {
         h.hash("rnartin"): skeleton("martln"),
         h.hash("martin"): skeleton("martln martin"),
         h.hash("bob"): skeleton("bob"),
@@ -378,8 +436,8 @@ def test_a_database_from_an_older_schema_is_migrated(tmp_path):
     old.execute("PRAGMA user_version = 1")
     old.commit()
     old.close()
-    store = NodeStore(path, b"k" * 32)
-    assert store.schema_version == max(
+    store = Sync(open_sqlite(path, b"k" * 32), asyncio.new_event_loop())
+    assert store.schema_version() == max(
         int(f.name.split("_", 1)[0])
         for f in resources.files("nymchat.node").joinpath("schema").iterdir()
     )
@@ -421,7 +479,7 @@ def test_the_migration_keeps_users_and_their_queue_and_leaves_no_name_in_clear(t
     assert [m.message_id for m in h.store.queued(bobby, 10)] == [bytes([n]) * 16 for n in range(3)]
     assert h.store.count_one_time_keys(h.hash("alice")) == 1
     assert not h.store.first_sight(b"r" * 16, T0)  # a seen id stays seen
-    tables = {row[0] for row in h.store.db.execute("SELECT name FROM sqlite_master")}
+    tables = {row[0] for row in h.sqlite.execute("SELECT name FROM sqlite_master")}
     assert not {"known_senders", "recent_pushes", "seen_requests"} & tables
     who, tag = user()
     assert h.register(who, tag, "carol").kind is Kind.REGISTERED
@@ -429,7 +487,7 @@ def test_the_migration_keeps_users_and_their_queue_and_leaves_no_name_in_clear(t
     with h.store.transaction():
         h.store.delete_user(bobby)  # the rebuilt tables still cascade
     assert (h.store.count_queued(), h.store.queued_bytes()) == (0, 0)
-    assert h.store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert h.sqlite.execute("PRAGMA foreign_key_check").fetchall() == []
     h.store.close()
     files = b"".join(f.read_bytes() for f in tmp_path.iterdir() if f.name.startswith("node.db"))
     for name in (b"alice", b"bobby", b"carol"):
@@ -579,7 +637,7 @@ def test_the_answer_cache_holds_neither_request_ids_nor_answers_in_clear():
         T0,
     )
     [answer] = h.service.handle_batch([(data, tag)], T0)
-    [(key, digest, sealed)] = h.store.db.execute("SELECT key, digest, answer FROM seen")
+    [(key, digest, sealed)] = h.sqlite.execute("SELECT key, digest, answer FROM seen")
     assert request_id not in key and request_id not in sealed
     assert answer.message not in sealed and b"alice" not in sealed
     assert h.store.seen(request_id) == (digest, answer.message)
@@ -764,7 +822,7 @@ def test_an_account_from_before_agreement_signatures_gets_zeros_until_it_publish
     h = Harness()
     who, tag = user()
     h.register(who, tag, "bob")
-    h.store.db.execute("UPDATE users SET agreement_signature = NULL")  # as migrated
+    h.sqlite.execute("UPDATE users SET agreement_signature = NULL")  # as migrated
     assert _lookup(h, "bob", 20).body["bundle"].agreement_signature == bytes(64)
     forged = h.answer(
         who,
@@ -820,10 +878,10 @@ def test_the_operator_finds_no_name_no_sender_and_no_anonymous_route_at_rest(tmp
         queued = h.store.queued(h.hash(name), 100)
         h.answer(who, tag, Kind.ACK, message_ids=tuple(m.message_id for m in queued))
         assert h.store.user(h.hash(name)).sender_tag == tag
-    routes = {row[0] for row in h.store.db.execute("SELECT sender_tag FROM users")}
+    routes = {row[0] for row in h.sqlite.execute("SELECT sender_tag FROM users")}
     assert not routes & anonymous
-    for (table,) in h.store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
-        columns = {row[1] for row in h.store.db.execute(f"PRAGMA table_info({table})")}
+    for (table,) in h.sqlite.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        columns = {row[1] for row in h.sqlite.execute(f"PRAGMA table_info({table})")}
         assert not columns & {"sender", "username", "skeleton"}, table
     files = b"".join(f.read_bytes() for f in tmp_path.iterdir())
     assert any(f.name.endswith("-wal") for f in tmp_path.iterdir())
@@ -843,3 +901,195 @@ def test_a_sender_certificate_is_for_a_registered_users_own_name_and_identity():
     answer = h.answer(who, tag, Kind.CERTIFY, T0 + 1, username="Bob")
     certificate = wire.decode_certificate(answer.body["certificate"], h.key, T0)
     assert certificate == wire.Certificate("bob", who.signing_public, T0 + 1 + 1000)
+
+
+# --- one database, several node processes ---------------------------------------------
+
+
+class ConflictOnce:
+    """A database whose first transaction meets another process's (`StoreConflict` as
+    it would commit): nothing of it stays."""
+
+    def __init__(self, db):
+        self.db, self.conflicts = db, 1
+
+    def __getattr__(self, name: str):
+        return getattr(self.db, name)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self):
+        async with self.db.transaction():
+            yield
+            if self.conflicts:
+                self.conflicts -= 1
+                raise StoreConflict
+
+
+def test_a_batch_that_meets_another_transaction_runs_again_and_answers_once():
+    h = Harness(store=lambda db, names: NodeStore(ConflictOnce(db), names))
+    bob, home = user()
+    h.real.store.db.conflicts = 0
+    h.register(bob, home, "bob")
+    h.real.store.db.conflicts = 1
+    route = os.urandom(18)
+    data, request_id = wire.encode_anonymous_request(
+        Kind.SEALED_SEND,
+        {
+            "recipient": "bob",
+            "message_id": b"m" * 16,
+            "payload": b"hello",
+            "access_key": None,
+            "proof_of_work": pow.solve(pow.send(h.node.signing_public, "bob", b"m" * 16), 16),
+        },
+        T0,
+    )
+    out = h.service.handle_batch([(data, route)], T0)
+    assert h.real.store.db.conflicts == 0  # the first run was rolled back
+    answers = [o for o in out if o.frame_id == wire.answer_frame_id(request_id)]
+    assert [wire.decode_answer(o.message, h.key, wire.ANONYMOUS).kind for o in answers] == [
+        Kind.ACCEPTED
+    ]
+    assert [o.tag for o in out if o not in answers] == [home]  # pushed once
+    assert h.store.queue_size(h.hash("bob")) == (1, 5)
+    assert h.store.queued_bytes() == 5
+    assert h.service.counts[("sealed_send", "ok")] == 1  # counted once, after the commit
+
+
+class Forgetful(NodeStore):
+    """A store that does not find the first request id it looks up, as if another
+    process remembered it between this one's check and its `remember`."""
+
+    forgot = False
+
+    async def seen(self, request_id):
+        if not self.forgot:
+            self.forgot = True
+            return None
+        return await super().seen(request_id)
+
+
+def test_a_request_answered_meanwhile_by_another_process_is_rolled_back_and_answered_alike(
+    tmp_path,
+):
+    first = Harness(tmp_path / "node.db", lookups_per_min=100)
+    second = Harness(tmp_path / "node.db", node=first.node, store=Forgetful)
+    bob, home = user()
+    first.register(bob, home, "bob")
+    request_id = os.urandom(16)
+    work = pow.solve(pow.lookup(first.node.signing_public, request_id, "bob"), 16)
+    data, _ = wire.encode_anonymous_request(
+        Kind.LOOKUP, {"username": "bob", "proof_of_work": work}, T0, request_id
+    )
+    [answered] = [
+        o
+        for o in first.service.handle_batch([(data, os.urandom(18))], T0)
+        if o.frame_id == wire.answer_frame_id(request_id)
+    ]
+    assert first.store.count_one_time_keys(first.hash("bob")) == 4
+    again = second.service.handle_batch([(data, os.urandom(18))], T0 + 1)
+    assert [o.message for o in again] == [answered.message]  # the first one's answer
+    assert second.store.count_one_time_keys(first.hash("bob")) == 4  # no second key taken
+    assert second.service.counts == {("lookup", "again"): 1}
+
+
+def test_processes_on_one_database_share_the_identity_rate_and_the_registration_work(tmp_path):
+    config = {
+        "requests_per_s": 0.001,
+        "request_burst": 4,
+        "pow_difficulty": 4,
+        "pow_free_registrations": 1,
+    }
+    one = Harness(tmp_path / "node.db", **config)
+    two = Harness(tmp_path / "node.db", node=one.node, **config)
+    assert two.begin(*user(), "first")[1]["difficulty"] == 4
+    for name in ("alice", "bob"):
+        one.register(*user(), name)
+    # two registrations on the other process: one more bit per doubling, here too
+    assert two.begin(*user(), "carol")[1]["difficulty"] == 6
+    alice, home = user()
+    one.register(alice, home, "alice2")  # 2 of alice2's 4 tokens
+    assert one.answer(alice, home, Kind.FETCH, max=1).kind is Kind.FETCHED
+    assert two.answer(alice, home, Kind.FETCH, max=1).kind is Kind.FETCHED  # the 4th
+    assert two.answer(alice, home, Kind.FETCH, max=1).body["code"] == ErrorCode.RATE_LIMITED
+    assert one.answer(alice, home, Kind.FETCH, max=1).body["code"] == ErrorCode.RATE_LIMITED
+
+
+class Woken(NodeStore):
+    """A store that notes the frontends it wakes."""
+
+    def __init__(self, db, name_key: bytes):
+        super().__init__(db, name_key)
+        self.woken: list[int] = []
+
+    async def wake(self, frontend: int) -> None:
+        self.woken.append(frontend)
+        await super().wake(frontend)
+
+
+def test_a_push_for_another_process_frontend_waits_in_the_queue_for_it(tmp_path):
+    """Process A holds frontend 1, process B frontend 2, where bob is homed: A queues a
+    message for bob unpushed and wakes B; B's due pushes send it."""
+    a = Harness(tmp_path / "node.db", frontends=frozenset({1}), store=Woken)
+    b = Harness(tmp_path / "node.db", node=a.node, frontends=frozenset({2}))
+    bob, _ = user()
+    home = route(2, os.urandom(16))
+    b.register(bob, home, "bob")
+    out = a.seal(route(1, os.urandom(16)), "bob", work=16)
+    assert out.kind is Kind.ACCEPTED
+    assert a.real.store.woken == [2]
+    [queued] = a.store.queued(a.hash("bob"), 10)
+    assert queued.pushes == 0  # not marked pushed
+    assert a.service.due_pushes(T0) == []  # not A's to push
+    [push] = b.service.due_pushes(T0)
+    assert push.tag == home
+    assert wire.decode_answer(push.message, b.key, bob.signing_public).kind is Kind.DELIVER
+
+
+def test_a_migrated_database_has_queue_sizes_one_total_and_homes(tmp_path):
+    """Schema 7 to 8: the per-user counters become the queue's sizes, the one-row total
+    shard 0, and each user's home the frontend of their route."""
+    from importlib import resources
+
+    path = tmp_path / "node.db"
+    old = sqlite3.connect(path)
+    for n in range(1, 8):
+        [schema] = [
+            f
+            for f in resources.files("nymchat.node").joinpath("schema").iterdir()
+            if f.name.startswith(f"00{n}_")
+        ]
+        for fn in ("name_skeleton", "name_hash", "skeleton_hash", "seen_key"):
+            old.create_function(fn, 1, lambda s: s)
+        old.executescript(schema.read_text())
+    for name, tag in ((b"a", route(3, b"t" * 16)), (b"b", None)):
+        old.execute(
+            "INSERT INTO users (name_hash, skeleton_hash, identity, agreement, account_key,"
+            " account_signature, fallback, sender_tag, created, queued_messages,"
+            " queued_bytes) VALUES (?, ?, ?, x'02', x'03', x'04', ?, ?, 0, 2, 7)",
+            (name * 32, name * 32, name * 32, _fallback(), tag),
+        )
+    for n, payload in enumerate((b"abc", b"defg")):
+        old.execute(
+            "INSERT INTO queue (recipient, message_id, received, payload, next_push,"
+            " stranger) VALUES (?, ?, ?, ?, 0, ?)",
+            (b"a" * 32, bytes([n]) * 16, T0, payload, n),
+        )
+    old.execute("UPDATE queue_total SET bytes = 7")
+    old.execute("PRAGMA user_version = 7")
+    old.commit()
+    old.close()
+    h = Harness(path)
+    assert h.store.schema_version() == 8
+    assert h.store.queue_size(b"a" * 32) == (2, 7)
+    assert h.store.queued_from_strangers(b"a" * 32) == (1, 4)
+    assert h.sqlite.execute("SELECT shard, bytes FROM queue_totals").fetchall() == [(0, 7)]
+    assert dict(h.sqlite.execute("SELECT name_hash, home FROM users")) == {
+        b"a" * 32: 3,
+        b"b" * 32: None,
+    }
+    columns = {row[1] for row in h.sqlite.execute("PRAGMA table_info(users)")}
+    assert not {"queued_messages", "queued_bytes"} & columns
+    h.store.ack(b"a" * 32, [bytes([0]) * 16])  # to this store's shard; the total holds
+    assert h.store.queued_bytes() == 4
+    h.service.maintain(T0)  # folds the shards into this store's
+    assert h.sqlite.execute("SELECT bytes FROM queue_totals").fetchall() == [(4,)]

@@ -75,6 +75,30 @@ def test_version_proves_every_dependency_loads_on_each_cpython(python, shiv_root
     assert f"Python {major}.{minor}." in out.stdout
     assert "self-test ok" in out.stdout
     assert "dependencies (all load): PyNaCl" in out.stdout
+    assert ", psycopg 3." in out.stdout
+
+
+# Run by the file's own interpreter (SHIV_INTERPRETER): its site-packages, not .venv's.
+TALK_TO_POSTGRESQL = (
+    "import sys, psycopg; db = psycopg.connect(sys.argv[1]); "
+    "print(psycopg.pq.__impl__, db.execute('SELECT 1').fetchone()[0])"
+)
+
+
+@pytest.mark.parametrize(
+    "python", _params(SUPPORTED, "CPython >= 3.11"), ids=_ids(SUPPORTED) or None
+)
+def test_the_file_talks_to_postgresql_with_its_own_libpq_on_each_cpython(
+    python, postgres, shiv_root
+):
+    out = subprocess.run(
+        [python, str(DIST), "-c", TALK_TO_POSTGRESQL, postgres],
+        capture_output=True,
+        text=True,
+        env=clean_env(shiv_root, SHIV_INTERPRETER="1"),
+        timeout=120,
+    )
+    assert (out.stdout, out.returncode) == ("binary 1\n", 0), out.stderr
 
 
 @pytest.mark.parametrize(
@@ -119,6 +143,7 @@ def test_the_file_carries_each_cpython_build_of_the_extension_modules():
         tag = "cpython-" + version.replace(".", "")
         assert any(n.startswith(f"site-packages/_cffi_backend.{tag}-") for n in names), version
         assert any(n.startswith(f"site-packages/websockets/speedups.{tag}-") for n in names)
+        assert any(n.startswith(f"site-packages/psycopg_binary/_psycopg.{tag}-") for n in names)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from nymchat.node.settings import (
     SettingsError,
     frontends,
     resolve,
+    without_password,
 )
 from nymchat.node.settings import add_arguments as add_settings
 
@@ -66,6 +67,8 @@ def _print_config(values: dict, origin: dict) -> int:
     """The effective settings as a TOML file `--config` loads; unset ones commented out."""
     for s in SETTINGS:
         value = values[s.name]
+        if s.name == "store" and value is not None:
+            value = without_password(value)
         if value is None:
             print(f"# {s.name} =  # unset ({origin[s.name]})")
         else:
@@ -115,13 +118,15 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
     from nymchat.node.registration import name_key
     from nymchat.node.runner import NodeRunner, now_ms
     from nymchat.node.service import NodeConfig, NodeService
-    from nymchat.node.store import NodeStore
+    from nymchat.node.store import open_store
     from nymchat.nym.transport import NymClient
     from nymchat.protocol.contact import NodeContact
     from nymchat.stopping import on_stop_signals
 
     data = Path(settings["data"])
-    store = NodeStore(data / "node.db", name_key(identity.secret_bytes()))
+    store = await open_store(
+        settings["store"] or str(data / "node.db"), name_key(identity.secret_bytes())
+    )
     config = NodeConfig(
         pow_difficulty=settings["pow_difficulty"],
         freshness_ms=settings["freshness"] * 1000,
@@ -142,9 +147,9 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
     metrics = None
     if settings["metrics"]:
         try:
-            metrics = await serve_metrics(settings["metrics"], runner)
+            metrics = await serve_metrics(settings["metrics"], runner, settings["metrics_public"])
         except OSError as e:
-            store.close()
+            await store.close()
             reason = os.strerror(e.errno) if e.errno else str(e)
             raise NymchatError(
                 f"cannot serve metrics on {settings['metrics']}: {reason.lower()}"
@@ -182,8 +187,8 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
             print(f"node contact: {contact}", flush=True)
             log.info(
                 "serving %d users with %d queued messages on %d frontends",
-                store.count_users(),
-                store.count_queued(),
+                await store.count_users(),
+                await store.count_queued(),
                 len(plan),
             )
             await runner.run(stop)
@@ -195,7 +200,7 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
             metrics.close()
         # (a supervisor's failure was raised by `_connect`; another's would only repeat it)
         await asyncio.gather(*(t for t in supervised if t is not None), return_exceptions=True)
-        store.close()
+        await store.close()
     log.info("stopped")
 
 
@@ -225,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         from nymchat.node.metrics import parse_listen
 
         try:
-            parse_listen(settings["metrics"])
+            parse_listen(settings["metrics"], settings["metrics_public"])
         except ValueError as e:
             raise UsageError(str(e)) from None
     if not 0 < settings["queue_stranger_share"] <= 1:

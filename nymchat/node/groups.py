@@ -7,7 +7,7 @@ belongs to (the node keeps the verifiers of the last `groupstore.KEPT_EPOCHS`), 
 group id, its epoch and its members' queues, never who posts or commits."""
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from nymchat.node.groupstore import GroupQueued
@@ -29,7 +29,7 @@ class GroupHandlers:
         self.service = service
         self.store = service.store.groups
 
-    def handlers(self) -> dict[Kind, Callable[["_Context"], None]]:
+    def handlers(self) -> dict[Kind, Callable[["_Context"], Awaitable[None]]]:
         return {
             Kind.PUBLISH_KEY_PACKAGES: self._publish,
             Kind.CLAIM_KEY_PACKAGE: self._claim,
@@ -39,40 +39,40 @@ class GroupHandlers:
 
     # --- key packages ---------------------------------------------------------------
 
-    def _publish(self, ctx: "_Context") -> None:
+    async def _publish(self, ctx: "_Context") -> None:
         user = self.service._registered(ctx)
         packages, last_resort = ctx.request.body["key_packages"], ctx.request.body["last_resort"]
         if not all(packages) or last_resort == b"":
             raise Refused(ErrorCode.BAD_REQUEST, "a key package is empty")
         most = self.service.config.max_key_packages
-        if self.store.count_key_packages(user.key) + len(packages) > most:
+        if await self.store.count_key_packages(user.key) + len(packages) > most:
             raise Refused(ErrorCode.KEYS_FULL, f"at most {most} key packages are kept")
-        self.store.add_key_packages(user.key, packages)
+        await self.store.add_key_packages(user.key, packages)
         if last_resort is not None:
-            self.store.set_last_resort(user.key, last_resort)
+            await self.store.set_last_resort(user.key, last_resort)
         self.service._reply(
             ctx,
             Kind.KEY_PACKAGES_PUBLISHED,
-            key_packages_left=self.store.count_key_packages(user.key),
+            key_packages_left=await self.store.count_key_packages(user.key),
         )
 
-    def _claim(self, ctx: "_Context") -> None:
+    async def _claim(self, ctx: "_Context") -> None:
         """Anonymous, like a lookup: one package, handed out once, for the work of
         `lookup_difficulty`; with none left, the last resort (kept)."""
         service = self.service
         if not service.lookups.allow(ctx.tag, ctx.now):
             raise Refused(ErrorCode.RATE_LIMITED, "too many lookups; slow down")
         sent = ctx.request.body["username"]
-        username, user = service._user_named(sent)
-        left = self.store.count_key_packages(user.key)
+        username, user = await service._user_named(sent)
+        left = await self.store.count_key_packages(user.key)
         if left:
             bits = lookup_difficulty(left)
             bound = pow.lookup(service.key, ctx.request.request_id, sent)  # the name as sent
             if not pow.check(bound, ctx.request.body["proof_of_work"], bits):
                 return service._ask_work(ctx, bits)
-            package = self.store.take_key_package(user.key)
+            package = await self.store.take_key_package(user.key)
         else:
-            package = self.store.last_resort(user.key)
+            package = await self.store.last_resort(user.key)
         if package is None:
             raise Refused(ErrorCode.NOT_FOUND, f"{username} has not published group keys")
         service._reply(
@@ -93,18 +93,18 @@ class GroupHandlers:
 
     # --- the log --------------------------------------------------------------------
 
-    def _post(self, ctx: "_Context") -> None:
+    async def _post(self, ctx: "_Context") -> None:
         service, config, body = self.service, self.service.config, ctx.request.body
         if not service.sealed_sends.allow(ctx.tag, ctx.now):
             raise Refused(ErrorCode.RATE_LIMITED, "too many messages; slow down")
         group_id, epoch, message_id = body["group_id"], body["epoch"], body["message_id"]
         commit = body["post"] == GroupPost.COMMIT
         size = _check_shape(body, config)
-        group = self.store.group(group_id)
+        group = await self.store.group(group_id)
         if group is None:
             if not (commit and epoch == 0):  # else a commit at 0 creates the group
                 raise Refused(ErrorCode.FORBIDDEN, NOT_MEMBER)
-        elif not _matches(self.store.verifier(group_id, epoch), body["access_key"]):
+        elif not _matches(await self.store.verifier(group_id, epoch), body["access_key"]):
             raise Refused(ErrorCode.FORBIDDEN, NOT_MEMBER)
         elif commit and group.last_commit == message_id and group.epoch == epoch + 1:
             return service._reply(ctx, Kind.POSTED, message_id=message_id, epoch=group.epoch)
@@ -113,36 +113,39 @@ class GroupHandlers:
                 ErrorCode.EPOCH_CONFLICT,
                 f"another commit was accepted first: the group is at epoch {group.epoch}",
             )
-        elif not commit and self.store.has_entry(group_id, message_id):  # a retry
+        elif not commit and await self.store.has_entry(group_id, message_id):  # a retry
             return service._reply(ctx, Kind.POSTED, message_id=message_id, epoch=group.epoch)
-        if service.store.queued_bytes() + size > config.node_queue_max_bytes:
+        if await service.store.queued_bytes() + size > config.node_queue_max_bytes:
             raise Refused(ErrorCode.BUSY, "this node holds as much as it may; try again later")
-        if group is not None and self.store.count_entries(group_id) >= config.queue_max_messages:
+        if (
+            group is not None
+            and await self.store.count_entries(group_id) >= config.queue_max_messages
+        ):
             raise Refused(
                 ErrorCode.QUEUE_FULL,
                 "this group's log is full; try again once its members have fetched",
             )
         if commit:
-            return self._commit(ctx, creating=group is None)
+            return await self._commit(ctx, creating=group is None)
         assert group is not None  # only a commit creates one
-        recipients = self.store.members(group_id)
-        entry = self.store.post(
+        recipients = await self.store.members(group_id)
+        entry = await self.store.post(
             group_id, epoch, body["post"], message_id, body["payload"], ctx.now, recipients
         )
-        ctx.out += self._fan_out(entry, ctx.now)
+        ctx.out += await self._fan_out(entry, ctx.now)
         service._reply(ctx, Kind.POSTED, message_id=message_id, epoch=group.epoch)
 
-    def _commit(self, ctx: "_Context", creating: bool) -> None:
+    async def _commit(self, ctx: "_Context", creating: bool) -> None:
         """Compare-and-set passed: checks who the commit lets in and the group's size
         before anything is written; the commit goes to the members before it (the removed
         ones learn of it), its Welcome to those it adds, released together."""
         service, body = self.service, ctx.request.body
         group_id, epoch, message_id = body["group_id"], body["epoch"], body["message_id"]
-        before = set() if creating else set(self.store.members(group_id))
+        before = set() if creating else set(await self.store.members(group_id))
         added: list[bytes] = []
         work = 0
         for new in body["add"]:
-            username, user = service._user_named(new.username)
+            username, user = await service._user_named(new.username)
             if user.key in before or user.key in added:
                 continue
             added.append(user.key)
@@ -165,41 +168,44 @@ class GroupHandlers:
         if len(after) > most:
             raise Refused(ErrorCode.TOO_LARGE, f"a group has at most {most} members")
         if creating:
-            self.store.create(group_id, wire.access_verifier(body["access_key"]), ctx.now)
-        commit = self.store.post(
+            await self.store.create(group_id, wire.access_verifier(body["access_key"]), ctx.now)
+        commit = await self.store.post(
             group_id, epoch, GroupPost.COMMIT, message_id, body["payload"], ctx.now, list(before)
         )
         welcome = None
         if body["welcome"] is not None:
             fresh = [key for key in added if key not in before]
-            welcome = self.store.post(
+            welcome = await self.store.post(
                 group_id, epoch + 1, GroupPost.WELCOME, message_id, body["welcome"], ctx.now, fresh
             )
-        self.store.advance(group_id, epoch, body["next_verifier"], message_id)
-        self.store.add_members(group_id, added)
-        self.store.remove_members(group_id, removed)
-        ctx.out += self._fan_out(commit, ctx.now) + self._fan_out(welcome, ctx.now)
+        await self.store.advance(group_id, epoch, body["next_verifier"], message_id)
+        await self.store.add_members(group_id, added)
+        await self.store.remove_members(group_id, removed)
+        ctx.out += await self._fan_out(commit, ctx.now) + await self._fan_out(welcome, ctx.now)
         service._reply(ctx, Kind.POSTED, message_id=message_id, epoch=epoch + 1)
 
     def _member_key(self, text: str) -> bytes:
         return self.service.store.names.name(self.service._name(text))
 
-    def _leave(self, ctx: "_Context") -> None:
+    async def _leave(self, ctx: "_Context") -> None:
         user = self.service._registered(ctx)
-        self.store.leave(ctx.request.body["group_id"], user.key)
+        await self.store.leave(ctx.request.body["group_id"], user.key)
         self.service._reply(ctx, Kind.LEFT_GROUP)
 
     # --- pushes ---------------------------------------------------------------------
 
-    def _fan_out(self, entry: int | None, now: int) -> list["Outgoing"]:
-        return [] if entry is None else self.push(self.store.entry_deliveries(entry), now)
+    async def _fan_out(self, entry: int | None, now: int) -> list["Outgoing"]:
+        if entry is None:
+            return []
+        return await self.push(await self.store.entry_deliveries(entry), now)
 
-    def push(self, queued: list[GroupQueued], now: int) -> list["Outgoing"]:
-        """`GROUP_DELIVER` for each of `queued` (with a route), retried like `DELIVER`."""
-        config, answer = self.service.config, self.service._answer
+    async def push(self, queued: list[GroupQueued], now: int) -> list["Outgoing"]:
+        """`GROUP_DELIVER` for each of `queued` (with a route through this process),
+        retried like `DELIVER`."""
+        answer = self.service._answer
         out, pushed = [], []
         for d in queued:
-            if d.sender_tag is None:
+            if d.sender_tag is None or not await self.service._local(d.sender_tag):
                 continue
             body = {
                 "message_id": d.message_id,
@@ -212,9 +218,9 @@ class GroupHandlers:
             out.append(
                 answer(d.identity, d.sender_tag, None, Kind.GROUP_DELIVER, body, now, d.push_key)
             )
-            retry = min(config.push_retry_ms << min(d.pushes, 10), config.push_retry_max_ms)
-            pushed.append((d.recipient, d.entry, now + retry))
-        self.store.pushed(pushed)
+            pushed.append((d.recipient, d.entry, now + self.service._retry(d.pushes)))
+        if pushed:
+            await self.store.pushed(pushed)
         return out
 
 

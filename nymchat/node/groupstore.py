@@ -2,12 +2,55 @@
 epoch, the verifiers of its last access keys, its members and its log. Members are name
 hashes like every user key of `NodeStore`; what is posted is stored once (an entry) with
 one delivery row per recipient, and an entry goes with its last delivery. Entry bytes
-count in the node's queued total (`queue_total`), so one bound holds for everything."""
+count in the node's queued total (`QueueTotals`), so one bound holds for everything."""
 
-import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from nymchat.node.database import Database
 
 KEPT_EPOCHS = 4  # the access keys a post may present: the current epoch's and 3 before
+
+
+def marks(values) -> str:
+    """`(?, ?, …)`, a placeholder for each of `values` (not empty)."""
+    return "(" + ", ".join("?" * len(values)) + ")"
+
+
+async def one(db: Database, sql: str, params: Sequence[Any] = ()) -> tuple:
+    """The row of a statement that always has one (an aggregate, an insert's RETURNING)."""
+    row = await db.fetchone(sql, params)
+    assert row is not None
+    return row
+
+
+class QueueTotals:
+    """The payload bytes queued on the node (pair queue and group log), as shards: each
+    store adds to its own row, so node processes never wait for one another's; the total
+    is their sum."""
+
+    def __init__(self, db: Database, shard: int):
+        self.db, self.shard = db, shard
+
+    async def add(self, size: int) -> None:
+        if size:
+            await self.db.execute(
+                "INSERT INTO queue_totals (shard, bytes) VALUES (?, ?)"
+                " ON CONFLICT (shard) DO UPDATE SET bytes = queue_totals.bytes + excluded.bytes",
+                (self.shard, size),
+            )
+
+    async def total(self) -> int:
+        row = await one(self.db, "SELECT CAST(coalesce(sum(bytes), 0) AS BIGINT) FROM queue_totals")
+        return row[0]
+
+    async def fold(self) -> None:
+        """Folds the other shards into this one (they pile up as stores come and go)."""
+        rows = await self.db.fetchall(
+            "DELETE FROM queue_totals WHERE shard <> ? RETURNING bytes", (self.shard,)
+        )
+        await self.add(sum(size for (size,) in rows))
 
 
 @dataclass(frozen=True)
@@ -42,164 +85,164 @@ _QUEUED = (
 
 
 class GroupStore:
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
+    def __init__(self, db: Database, totals: QueueTotals):
+        self.db, self.totals = db, totals
 
     # --- key packages ---------------------------------------------------------------
 
-    def count_key_packages(self, key: bytes) -> int:
+    async def count_key_packages(self, key: bytes) -> int:
         """The packages `key` has left to hand out (the last resort not counted)."""
-        return self.db.execute(
-            "SELECT count(*) FROM key_packages WHERE name_hash = ? AND last_resort = 0", (key,)
-        ).fetchone()[0]
+        row = await one(
+            self.db,
+            "SELECT count(*) FROM key_packages WHERE name_hash = ? AND last_resort = 0",
+            (key,),
+        )
+        return row[0]
 
-    def add_key_packages(self, key: bytes, packages) -> None:
-        self.db.executemany(
+    async def add_key_packages(self, key: bytes, packages) -> None:
+        await self.db.executemany(
             "INSERT INTO key_packages (name_hash, key_package) VALUES (?, ?)",
             [(key, package) for package in packages],
         )
 
-    def set_last_resort(self, key: bytes, package: bytes) -> None:
-        self.db.execute("DELETE FROM key_packages WHERE name_hash = ? AND last_resort = 1", (key,))
-        self.db.execute(
+    async def set_last_resort(self, key: bytes, package: bytes) -> None:
+        await self.db.execute(
+            "DELETE FROM key_packages WHERE name_hash = ? AND last_resort = 1", (key,)
+        )
+        await self.db.execute(
             "INSERT INTO key_packages (name_hash, key_package, last_resort) VALUES (?, ?, 1)",
             (key, package),
         )
 
-    def take_key_package(self, key: bytes) -> bytes | None:
+    async def take_key_package(self, key: bytes) -> bytes | None:
         """Removes and returns the oldest package: each is handed out once."""
-        row = self.db.execute(
-            "DELETE FROM key_packages WHERE seq = (SELECT min(seq) FROM key_packages"
-            " WHERE name_hash = ? AND last_resort = 0) RETURNING key_package",
+        row = await self.db.fetchone(
+            "DELETE FROM key_packages WHERE seq = (SELECT seq FROM key_packages"
+            " WHERE name_hash = ? AND last_resort = 0 ORDER BY seq LIMIT 1"
+            f"{self.db.skip_locked}) RETURNING key_package",
             (key,),
-        ).fetchone()
+        )
         return row[0] if row else None
 
-    def last_resort(self, key: bytes) -> bytes | None:
-        row = self.db.execute(
+    async def last_resort(self, key: bytes) -> bytes | None:
+        row = await self.db.fetchone(
             "SELECT key_package FROM key_packages WHERE name_hash = ? AND last_resort = 1",
             (key,),
-        ).fetchone()
+        )
         return row[0] if row else None
 
     # --- groups ---------------------------------------------------------------------
 
-    def group(self, group_id: bytes) -> Group | None:
-        row = self.db.execute(
+    async def group(self, group_id: bytes) -> Group | None:
+        row = await self.db.fetchone(
             "SELECT epoch, last_commit FROM groups WHERE group_id = ?", (group_id,)
-        ).fetchone()
+        )
         return Group(*row) if row else None
 
-    def verifier(self, group_id: bytes, epoch: int) -> bytes | None:
-        row = self.db.execute(
+    async def verifier(self, group_id: bytes, epoch: int) -> bytes | None:
+        row = await self.db.fetchone(
             "SELECT verifier FROM group_verifiers WHERE group_id = ? AND epoch = ?",
             (group_id, epoch),
-        ).fetchone()
+        )
         return row[0] if row else None
 
-    def create(self, group_id: bytes, verifier: bytes, now: int) -> None:
+    async def create(self, group_id: bytes, verifier: bytes, now: int) -> None:
         """A group at epoch 0 with no member yet (its creating commit follows)."""
-        self.db.execute(
-            "INSERT INTO groups (group_id, epoch, last_commit, created) VALUES (?, 0, x'', ?)",
-            (group_id, now),
+        await self.db.execute(
+            "INSERT INTO groups (group_id, epoch, last_commit, created) VALUES (?, 0, ?, ?)",
+            (group_id, b"", now),
         )
-        self.db.execute(
+        await self.db.execute(
             "INSERT INTO group_verifiers (group_id, epoch, verifier) VALUES (?, 0, ?)",
             (group_id, verifier),
         )
 
-    def advance(self, group_id: bytes, epoch: int, verifier: bytes, message_id: bytes) -> None:
+    async def advance(
+        self, group_id: bytes, epoch: int, verifier: bytes, message_id: bytes
+    ) -> None:
         """The commit `message_id` at `epoch` was accepted: the group is at `epoch + 1`,
         whose access key `verifier` checks; the oldest kept epoch is forgotten."""
-        self.db.execute(
+        await self.db.execute(
             "UPDATE groups SET epoch = ?, last_commit = ? WHERE group_id = ?",
             (epoch + 1, message_id, group_id),
         )
-        self.db.execute(
+        await self.db.execute(
             "INSERT INTO group_verifiers (group_id, epoch, verifier) VALUES (?, ?, ?)",
             (group_id, epoch + 1, verifier),
         )
-        self.db.execute(
+        await self.db.execute(
             "DELETE FROM group_verifiers WHERE group_id = ? AND epoch <= ?",
             (group_id, epoch + 1 - KEPT_EPOCHS),
         )
 
-    def members(self, group_id: bytes) -> list[bytes]:
-        return [
-            row[0]
-            for row in self.db.execute(
-                "SELECT name_hash FROM group_members WHERE group_id = ?", (group_id,)
-            )
-        ]
+    async def members(self, group_id: bytes) -> list[bytes]:
+        rows = await self.db.fetchall(
+            "SELECT name_hash FROM group_members WHERE group_id = ?", (group_id,)
+        )
+        return [row[0] for row in rows]
 
-    def add_members(self, group_id: bytes, keys) -> None:
-        self.db.executemany(
-            "INSERT OR IGNORE INTO group_members (group_id, name_hash) VALUES (?, ?)",
+    async def add_members(self, group_id: bytes, keys) -> None:
+        await self.db.executemany(
+            "INSERT INTO group_members (group_id, name_hash) VALUES (?, ?)"
+            " ON CONFLICT (group_id, name_hash) DO NOTHING",
             [(group_id, key) for key in keys],
         )
 
-    def remove_members(self, group_id: bytes, keys) -> None:
+    async def remove_members(self, group_id: bytes, keys) -> None:
         """Drops `keys` from the fan-out (what is queued for them stays theirs)."""
-        self.db.executemany(
+        await self.db.executemany(
             "DELETE FROM group_members WHERE group_id = ? AND name_hash = ?",
             [(group_id, key) for key in keys],
         )
 
-    def leave(self, group_id: bytes, key: bytes) -> None:
+    async def leave(self, group_id: bytes, key: bytes) -> None:
         """`key` leaves: no more deliveries, none pending; an emptied group goes."""
-        entries = [
-            row[0]
-            for row in self.db.execute(
-                "DELETE FROM group_deliveries WHERE recipient = ? AND entry IN"
-                " (SELECT seq FROM group_entries WHERE group_id = ?) RETURNING entry",
-                (key, group_id),
-            ).fetchall()
-        ]
-        self._drop_done(entries)
-        self.db.execute(
+        rows = await self.db.fetchall(
+            "DELETE FROM group_deliveries WHERE recipient = ? AND entry IN"
+            " (SELECT seq FROM group_entries WHERE group_id = ?) RETURNING entry",
+            (key, group_id),
+        )
+        await self._drop_done([row[0] for row in rows])
+        await self.db.execute(
             "DELETE FROM group_members WHERE group_id = ? AND name_hash = ?", (group_id, key)
         )
-        self.db.execute(
+        await self.db.execute(
             "DELETE FROM groups WHERE group_id = ? AND NOT EXISTS"
             " (SELECT 1 FROM group_members WHERE group_id = ?)",
             (group_id, group_id),
         )
 
-    def forget_user(self, key: bytes) -> None:
+    async def forget_user(self, key: bytes) -> None:
         """Before `key` is unregistered: out of every group, deliveries and all."""
-        groups = self.db.execute(
+        groups = await self.db.fetchall(
             "SELECT group_id FROM group_members WHERE name_hash = ?", (key,)
-        ).fetchall()
+        )
         for (group_id,) in groups:
-            self.leave(group_id, key)
-        entries = [
-            row[0]
-            for row in self.db.execute(
-                "DELETE FROM group_deliveries WHERE recipient = ? RETURNING entry", (key,)
-            ).fetchall()
-        ]
-        self._drop_done(entries)
+            await self.leave(group_id, key)
+        rows = await self.db.fetchall(
+            "DELETE FROM group_deliveries WHERE recipient = ? RETURNING entry", (key,)
+        )
+        await self._drop_done([row[0] for row in rows])
 
-    def count_groups(self) -> int:
-        return self.db.execute("SELECT count(*) FROM groups").fetchone()[0]
+    async def count_groups(self) -> int:
+        return (await one(self.db, "SELECT count(*) FROM groups"))[0]
 
     # --- the log --------------------------------------------------------------------
 
-    def has_entry(self, group_id: bytes, message_id: bytes) -> bool:
-        return (
-            self.db.execute(
-                "SELECT 1 FROM group_entries WHERE group_id = ? AND message_id = ?",
-                (group_id, message_id),
-            ).fetchone()
-            is not None
+    async def has_entry(self, group_id: bytes, message_id: bytes) -> bool:
+        row = await self.db.fetchone(
+            "SELECT 1 FROM group_entries WHERE group_id = ? AND message_id = ?",
+            (group_id, message_id),
         )
+        return row is not None
 
-    def count_entries(self, group_id: bytes) -> int:
-        return self.db.execute(
-            "SELECT count(*) FROM group_entries WHERE group_id = ?", (group_id,)
-        ).fetchone()[0]
+    async def count_entries(self, group_id: bytes) -> int:
+        row = await one(
+            self.db, "SELECT count(*) FROM group_entries WHERE group_id = ?", (group_id,)
+        )
+        return row[0]
 
-    def post(
+    async def post(
         self,
         group_id: bytes,
         epoch: int,
@@ -213,93 +256,101 @@ class GroupStore:
         returns the entry, None if there is no recipient (nothing stored)."""
         if not recipients:
             return None
-        entry = self.db.execute(
+        (entry,) = await one(
+            self.db,
             "INSERT INTO group_entries (group_id, epoch, post, message_id, received, payload)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
             (group_id, epoch, post, message_id, now, payload),
-        ).lastrowid
-        self.db.executemany(
+        )
+        await self.db.executemany(
             "INSERT INTO group_deliveries (recipient, entry, next_push) VALUES (?, ?, ?)",
             [(key, entry, now) for key in recipients],
         )
-        self.db.execute("UPDATE queue_total SET bytes = bytes + ?", (len(payload),))
+        await self.totals.add(len(payload))
         return entry
 
-    def entry_deliveries(self, entry: int) -> list[GroupQueued]:
+    async def entry_deliveries(self, entry: int) -> list[GroupQueued]:
         """The deliveries of `entry` to recipients with a route (to push now)."""
-        rows = self.db.execute(
+        rows = await self.db.fetchall(
             _QUEUED + " WHERE d.entry = ? AND u.sender_tag IS NOT NULL", (entry,)
-        ).fetchall()
+        )
         return [GroupQueued(*row) for row in rows]
 
-    def queued(self, recipient: bytes, limit: int) -> list[GroupQueued]:
-        rows = self.db.execute(
+    async def queued(self, recipient: bytes, limit: int) -> list[GroupQueued]:
+        rows = await self.db.fetchall(
             _QUEUED + " WHERE d.recipient = ? ORDER BY d.entry LIMIT ?", (recipient, limit)
-        ).fetchall()
+        )
         return [GroupQueued(*row) for row in rows]
 
-    def queue_size(self, recipient: bytes) -> int:
-        return self.db.execute(
-            "SELECT count(*) FROM group_deliveries WHERE recipient = ?", (recipient,)
-        ).fetchone()[0]
+    async def queue_size(self, recipient: bytes) -> int:
+        row = await one(
+            self.db, "SELECT count(*) FROM group_deliveries WHERE recipient = ?", (recipient,)
+        )
+        return row[0]
 
-    def due_pushes(self, now: int, limit: int) -> list[GroupQueued]:
-        rows = self.db.execute(
-            _QUEUED + " WHERE d.next_push <= ? AND u.sender_tag IS NOT NULL"
+    async def due_pushes(
+        self, now: int, limit: int, frontends: frozenset[int] | None = None
+    ) -> list[GroupQueued]:
+        """Deliveries due a push to recipients with a route (through one of `frontends`;
+        None: any)."""
+        homes = "" if frontends is None else f" AND u.home IN {marks(frontends)}"
+        rows = await self.db.fetchall(
+            _QUEUED + f" WHERE d.next_push <= ? AND u.sender_tag IS NOT NULL{homes}"
             " ORDER BY d.next_push LIMIT ?",
-            (now, limit),
-        ).fetchall()
+            (now, *sorted(frontends or ()), limit),
+        )
         return [GroupQueued(*row) for row in rows]
 
-    def pushed(self, deliveries: list[tuple[bytes, int, int]]) -> None:
+    async def pushed(self, deliveries: list[tuple[bytes, int, int]]) -> None:
         """(recipient, entry, next push) of deliveries just pushed."""
-        self.db.executemany(
+        await self.db.executemany(
             "UPDATE group_deliveries SET pushes = pushes + 1, next_push = ?"
             " WHERE recipient = ? AND entry = ?",
             [(when, recipient, entry) for recipient, entry, when in deliveries],
         )
 
-    def reschedule(self, recipient: bytes, when: int) -> None:
-        self.db.execute(
+    async def reschedule(self, recipient: bytes, when: int) -> None:
+        await self.db.execute(
             "UPDATE group_deliveries SET next_push = ? WHERE recipient = ?", (when, recipient)
         )
 
-    def ack(self, recipient: bytes, message_ids) -> list[int]:
+    async def ack(self, recipient: bytes, message_ids) -> list[int]:
         """Deletes the deliveries of entries with these ids; returns when each was taken."""
-        received, entries = [], []
-        for message_id in message_ids:
-            for entry, when in self.db.execute(
-                "SELECT d.entry, e.received FROM group_deliveries d JOIN group_entries e"
-                " ON e.seq = d.entry WHERE d.recipient = ? AND e.message_id = ?",
-                (recipient, message_id),
-            ).fetchall():
-                self.db.execute(
-                    "DELETE FROM group_deliveries WHERE recipient = ? AND entry = ?",
-                    (recipient, entry),
-                )
-                entries.append(entry)
-                received.append(when)
-        self._drop_done(entries)
-        return received
+        if not message_ids:
+            return []
+        rows = await self.db.fetchall(
+            "DELETE FROM group_deliveries WHERE recipient = ? AND entry IN (SELECT seq FROM"
+            f" group_entries WHERE message_id IN {marks(message_ids)}) RETURNING entry",
+            (recipient, *message_ids),
+        )
+        entries = [row[0] for row in rows]
+        if not entries:
+            return []
+        received = dict(
+            await self.db.fetchall(
+                f"SELECT seq, received FROM group_entries WHERE seq IN {marks(entries)}",
+                entries,
+            )
+        )
+        await self._drop_done(entries)
+        return [received[entry] for entry in entries]
 
-    def _drop_done(self, entries) -> None:
+    async def _drop_done(self, entries) -> None:
         """Deletes those of `entries` no delivery needs any more."""
         freed = 0
         for entry in set(entries):
-            row = self.db.execute(
+            row = await self.db.fetchone(
                 "DELETE FROM group_entries WHERE seq = ? AND NOT EXISTS (SELECT 1 FROM"
                 " group_deliveries WHERE entry = ?) RETURNING length(payload)",
                 (entry, entry),
-            ).fetchone()
+            )
             freed += row[0] if row else 0
-        if freed:
-            self.db.execute("UPDATE queue_total SET bytes = bytes - ?", (freed,))
+        await self.totals.add(-freed)
 
-    def expire(self, before: int) -> int:
+    async def expire(self, before: int) -> int:
         """Drops entries taken before `before`, their deliveries with them."""
-        rows = self.db.execute(
+        rows = await self.db.fetchall(
             "DELETE FROM group_entries WHERE received < ? RETURNING length(payload)", (before,)
-        ).fetchall()
-        if rows:
-            self.db.execute("UPDATE queue_total SET bytes = bytes - ?", (sum(r[0] for r in rows),))
+        )
+        await self.totals.add(-sum(size for (size,) in rows))
         return len(rows)

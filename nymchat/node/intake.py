@@ -7,7 +7,6 @@ round-robin across tags, the tags of registered users first: a flood from one ta
 from many new ones, does not stand between a user and their answer."""
 
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable
 
 from nymchat.node.limits import RateLimiter
 
@@ -67,16 +66,21 @@ class Intake:
     def __len__(self) -> int:
         return self._users.requests + self._others.requests
 
-    def offer(self, data: bytes, tag: bytes, now: int, known: Callable[[bytes], bool]) -> bool:
-        """Queues a request, or drops and counts it. `known(tag)` (is this the tag of a
-        registered user?) is asked only of requests within the tag's rate."""
-        if not self.limiter.allow(tag, now):
-            self.dropped["rate_limited"] += 1
-            return False
-        if not (self._users if known(tag) else self._others).put(data, tag):
-            self.dropped["intake_full"] += 1
-            return False
-        return True
+    def admit(self, tag: bytes, now: int) -> bool:
+        """Whether a request from `tag` is within its rate; if not, it is dropped and
+        counted."""
+        if self.limiter.allow(tag, now):
+            return True
+        self.dropped["rate_limited"] += 1
+        return False
+
+    def put(self, data: bytes, tag: bytes, known: bool) -> bool:
+        """Queues an admitted request (`known`: `tag` is a registered user's), or drops and
+        counts it."""
+        if (self._users if known else self._others).put(data, tag):
+            return True
+        self.dropped["intake_full"] += 1
+        return False
 
     def take(self, n: int) -> list[tuple[bytes, bytes]]:
         """Up to `n` `(request, tag)`, one per tag in turn, registered users' tags first."""

@@ -81,23 +81,20 @@ class Challenges:
 class Difficulty:
     """The proof of work asked of a registration: `base` bits (0: none), one more per
     doubling of recent registrations beyond `free`, at most `pow.MAX_DIFFICULTY`. Recent
-    registrations are a count that halves every `half_life` ms."""
+    registrations are a count that halves every `half_life` ms, kept by the store (shared
+    by the node's processes) as the count and when it was last set."""
 
     def __init__(self, base: int, free: int, half_life: int):
         self.base, self.free, self.half_life = base, free, half_life
-        self._recent, self._at = 0.0, 0
 
-    def _decay(self, now: int) -> None:
-        if now > self._at:
-            self._recent *= 0.5 ** ((now - self._at) / self.half_life)
-            self._at = now
+    def recent(self, state: tuple[float, int] | None, now: int) -> float:
+        """The count now, of a `(count, when)` stored (None: no registration yet)."""
+        if state is None:
+            return 0.0
+        count, at = state
+        return count * 0.5 ** (max(0, now - at) / self.half_life)
 
-    def registered(self, now: int) -> None:
-        self._decay(now)
-        self._recent += 1
-
-    def bits(self, now: int) -> int:
+    def bits(self, recent: float) -> int:
         if not self.base:
             return 0
-        self._decay(now)
-        return min(pow.MAX_DIFFICULTY, self.base + int(self._recent / self.free).bit_length())
+        return min(pow.MAX_DIFFICULTY, self.base + int(recent / self.free).bit_length())

@@ -3,9 +3,8 @@ through the intake (rate per route, fair queues) in batches to the service, sign
 and pushes back out as `reply`s through the frontend of their route; the signed frontend
 descriptor; re-pushes and housekeeping on timers.
 
-A route is the frontend's id (u16 big-endian) followed by the nym sender tag it received:
-a sender tag means something only to the nym-client that received it (it holds the SURBs),
-so the service keys everything by route and only this module splits one."""
+The service keys everything by route (`nymchat.node.routes`: a frontend's id and the
+sender tag it received); only this module splits one to send."""
 
 import asyncio
 import contextlib
@@ -16,7 +15,9 @@ from collections.abc import Callable, Sequence
 
 from nymchat import _native
 from nymchat.errors import FramingError
+from nymchat.node.database import StoreError
 from nymchat.node.intake import Intake
+from nymchat.node.routes import route, split_route
 from nymchat.node.service import NodeService, Outgoing
 from nymchat.nym.address import Address
 from nymchat.nym.transport import NOT_CONNECTED, NymClient
@@ -33,14 +34,6 @@ SEND_PATIENCE = 5.0  # seconds one answer may wait for its frontend's websocket
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def route(frontend: int, sender_tag: bytes) -> bytes:
-    return frontend.to_bytes(2, "big") + sender_tag
-
-
-def split_route(key: bytes) -> tuple[int, bytes]:
-    return int.from_bytes(key[:2], "big"), key[2:]
 
 
 class NodeRunner:
@@ -72,6 +65,7 @@ class NodeRunner:
         self.dropped: Counter[str] = Counter(
             no_tag=0, bad_frame=0, unknown_frontend=0, frontend_down=0
         )
+        self.sent: Counter[int] = Counter()  # frames sent, per frontend
         self.published: tuple[Address, ...] | None = None  # the signed descriptor's
         self.issued: int | None = None  # when it was signed (ms)
         self._addresses_changed = asyncio.Event()
@@ -83,6 +77,7 @@ class NodeRunner:
             if change == "disconnected":
                 log.warning("frontend %d lost its nym-client; the others carry on", frontend)
             else:
+                log.info("frontend %d is back", frontend)
                 self._addresses_changed.set()  # re-signed if an address is new
 
         return changed
@@ -103,7 +98,7 @@ class NodeRunner:
             await asyncio.gather(*tasks, return_exceptions=True)
             # requests that arrived but were never answered: answer now
             while batch := self.intake.take(MAX_BATCH):
-                await self._send(self.service.handle_batch(batch, now_ms()))
+                await self._answer(batch)
 
     async def _receive(self, frontend: int) -> None:
         loop = asyncio.get_running_loop()
@@ -122,28 +117,54 @@ class NodeRunner:
                 self.dropped["bad_frame"] += 1
                 log.debug("dropped a bad frame: %s", e)
                 continue
-            if done is not None and self.intake.offer(
-                done[1], key, now_ms(), self.service.known_tag
+            # whose the tag is is asked only of requests within its rate
+            if (
+                done is not None
+                and self.intake.admit(key, now_ms())
+                and self.intake.put(done[1], key, await self._known(key))
             ):
                 self.work.set()
+
+    async def _known(self, key: bytes) -> bool:
+        """Whether route `key` is a registered user's (for the intake's order)."""
+        try:
+            return await self.service.known_tag(key)
+        except StoreError:
+            return False  # its request waits with the strangers'
 
     async def _process(self) -> None:
         while True:
             await self.work.wait()
             self.work.clear()
             while batch := self.intake.take(MAX_BATCH):
-                await self._send(self.service.handle_batch(batch, now_ms()))
+                await self._answer(batch)
+
+    async def _answer(self, batch: list[tuple[bytes, bytes]]) -> None:
+        """Handles and answers a batch; if the database fails, the batch goes unanswered
+        (its clients retry) and the node carries on."""
+        try:
+            outgoing = await self.service.handle_batch(batch, now_ms())
+        except StoreError as e:
+            log.warning("%d requests unanswered: %s", len(batch), e)
+            return
+        await self._send(outgoing)
 
     async def _repush(self) -> None:
         while True:
             await asyncio.sleep(PUSH_INTERVAL)
-            await self._send(self.service.due_pushes(now_ms()))
+            try:
+                await self._send(await self.service.due_pushes(now_ms()))
+            except StoreError as e:
+                log.warning("no pushes this time: %s", e)
 
     async def _maintain(self) -> None:
         while True:
-            expired, _forgotten = self.service.maintain(now_ms())
-            if expired:
-                log.info("dropped %d messages past the retention period", expired)
+            try:
+                expired, _forgotten = await self.service.maintain(now_ms())
+                if expired:
+                    log.info("dropped %d messages past the retention period", expired)
+            except StoreError as e:
+                log.warning("no housekeeping this time: %s", e)
             await asyncio.sleep(MAINTENANCE_INTERVAL)
 
     async def _describe(self) -> None:
@@ -200,5 +221,6 @@ class NodeRunner:
                 async with asyncio.timeout(SEND_PATIENCE):  # it went down meanwhile
                     for frame in _native.encode_frames(out.message, out.frame_id):
                         await transport.reply(tag, frame)
+                        self.sent[frontend] += 1
             except (TimeoutError, *NOT_CONNECTED):
                 self.dropped["frontend_down"] += 1

@@ -10,22 +10,27 @@ import hashlib
 import hmac
 import logging
 import os
+import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from nymchat import _native
 from nymchat.node import quota
+from nymchat.node.database import StoreConflict, StoreUnavailable
 from nymchat.node.groups import GroupHandlers
 from nymchat.node.limits import RateLimiter, lookup_difficulty
 from nymchat.node.metrics import Histogram
 from nymchat.node.refused import Refused
 from nymchat.node.registration import Challenges, Difficulty, challenge_key
-from nymchat.node.store import NodeStore, Queued, User
+from nymchat.node.routes import split_route
+from nymchat.node.store import REGISTRATIONS, NodeStore, Queued, User
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.wire import ErrorCode, Kind
 
 log = logging.getLogger(__name__)
 MINUTE, DAY = 60_000, 86_400_000
+BATCH_ATTEMPTS = 3  # runs of a batch that meets other processes' transactions
 
 
 @dataclass(frozen=True)
@@ -76,23 +81,53 @@ class _Context:
     user: User | None
     out: list[Outgoing] = field(default_factory=list)
     result: str = "ok"  # for the metrics: what came of the request
+    relayed: list[float] = field(default_factory=list)  # seconds, of acknowledged messages
+
+
+class _AnsweredMeanwhile(Exception):
+    """Another node process answered the same request id while this one handled it."""
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+@dataclass
+class _Tally:
+    """What a batch counts, merged into the service's metrics (and logged) once it
+    commits."""
+
+    handled: list[tuple[str, str, float]] = field(default_factory=list)  # kind, result, ms
+    relayed: list[float] = field(default_factory=list)  # seconds, of acknowledged messages
+    started: float = 0.0  # when the request being handled began (`time.perf_counter`)
+
+    def count(self, kind: str, result: str) -> None:
+        self.handled.append((kind, result, _ms_since(self.started)))
 
 
 class NodeService:
     def __init__(
-        self, identity: "_native.Identity", store: NodeStore, config: NodeConfig | None = None
+        self,
+        identity: "_native.Identity",
+        store: NodeStore,
+        config: NodeConfig | None = None,
+        frontends: frozenset[int] | None = None,
     ):
+        """`frontends`: the ids of this process's frontends (None: every route's is), the
+        others' pushes are left to the process holding them (`NodeStore.wake`)."""
         self.identity = identity
         self.key = identity.signing_public
         self.store = store
         self.config = config = config or NodeConfig()
+        self.frontends = frontends
         self.challenges = Challenges(
             challenge_key(identity.secret_bytes()), config.challenge_ttl_ms
         )
         self.difficulty = Difficulty(
             config.pow_difficulty, config.pow_free_registrations, config.pow_half_life_ms
         )
-        self.per_identity = RateLimiter(config.requests_per_s, config.request_burst)
+        # per route: a route is one frontend's, so one process's (the per-identity rate
+        # is the store's, shared by every process)
         self.lookups = RateLimiter(config.lookups_per_min / 60, config.lookups_per_min)
         self.sealed_sends = RateLimiter(
             config.sealed_sends_per_min / 60, config.sealed_sends_per_min
@@ -101,7 +136,7 @@ class NodeService:
         self.descriptor: bytes | None = None
         self.counts: Counter[tuple[str, str]] = Counter()  # (kind, result)
         self.relay_seconds = Histogram()
-        self._handlers = {
+        self._handlers: dict[Kind, Callable[[_Context], Awaitable[None]]] = {
             Kind.REGISTER_BEGIN: self._register_begin,
             Kind.REGISTER_FINISH: self._register_finish,
             Kind.PUBLISH_KEYS: self._publish_keys,
@@ -120,91 +155,123 @@ class NodeService:
 
     # --- entry points ---------------------------------------------------------------
 
-    def known_tag(self, tag: bytes) -> bool:
+    async def known_tag(self, tag: bytes) -> bool:
         """Whether `tag` (a route) is a registered user's current one."""
-        return self.store.tag_registered(tag)
+        return await self.store.tag_registered(tag)
 
-    def handle_batch(self, items: list[tuple[bytes, bytes]], now: int) -> list[Outgoing]:
+    async def handle_batch(self, items: list[tuple[bytes, bytes]], now: int) -> list[Outgoing]:
         """Handles requests `(bytes, route)` that arrived together, each already within
-        its route's rate (`Intake`): one batch signature check, one transaction.
+        its route's rate (`Intake`): one batch signature check, one transaction, run
+        again whole if another process's transaction stood in the way (`StoreConflict`).
         Returns what to send, once committed."""
         decoded: list[tuple[wire.Request, bytes]] = []
         out: list[Outgoing] = []
+        started = time.perf_counter()
         for data, tag in items:
             try:
                 decoded.append((wire.decode_request(data), tag))
             except wire.WireError as e:
-                self.counts[("unknown", "bad_request")] += 1
                 out += self._refuse_undecodable(data, tag, str(e), now)
+                self._handled([("unknown", "bad_request", _ms_since(started))])
         if not decoded:
             return out
         verdicts = wire.verify_requests(self.key, [request for request, _ in decoded])
-        with self.store.transaction():
-            for (request, tag), valid in zip(decoded, verdicts, strict=True):
-                out += self._handle(request, tag, valid, now)
-        return out
+        for _attempt in range(BATCH_ATTEMPTS):
+            tally, answers = _Tally(), []
+            try:
+                async with self.store.transaction():
+                    for (request, tag), valid in zip(decoded, verdicts, strict=True):
+                        answers += await self._handle(request, tag, valid, now, tally)
+            except StoreConflict:
+                log.info("a batch met another process's transaction; running it again")
+                continue
+            self._handled(tally.handled)
+            for seconds in tally.relayed:
+                self.relay_seconds.observe(seconds)
+            return out + answers
+        self._handled(
+            [(request.kind.name.lower(), "conflict", _ms_since(started)) for request, _ in decoded]
+        )
+        return out + [
+            self._error(request, tag, ErrorCode.BUSY, "the node is busy; try again", now)
+            for request, tag in decoded
+        ]
 
-    def _handle(self, request: wire.Request, tag: bytes, valid: bool, now: int) -> list[Outgoing]:
+    async def _handle(
+        self, request: wire.Request, tag: bytes, valid: bool, now: int, tally: _Tally
+    ) -> list[Outgoing]:
         kind = request.kind.name.lower()
-        self.store.db.execute("SAVEPOINT request")
+        tally.started = time.perf_counter()
         try:
             if not valid:
                 raise Refused(ErrorCode.BAD_SIGNATURE, "the request's signature does not verify")
             self._check_fresh(request, now)
             digest = hashlib.sha256(request.signed + request.signature).digest()
-            seen = self.store.seen(request.request_id)
-            if seen is not None:
-                return self._again(request, tag, digest, *seen)
-            if not request.kind.is_anonymous and not self.per_identity.allow(
-                request.requester, now
-            ):
-                raise Refused(ErrorCode.RATE_LIMITED, "too many requests; slow down")
-            user = (
-                None
-                if request.kind.is_anonymous
-                else self.store.user_by_identity(request.requester)
-            )
-            ctx = _Context(request, tag, now, user)
-            if ctx.user is not None:
-                self._note_sender_tag(ctx, ctx.user)
-            self._handlers[request.kind](ctx)
-            [answer] = [
-                o for o in ctx.out if o.frame_id == wire.answer_frame_id(request.request_id)
-            ]
-            self.store.remember(
-                request.request_id, digest, answer.message, now + 2 * self.config.freshness_ms
-            )
+            seen = await self.store.seen(request.request_id)
+            if seen is None:
+                if not request.kind.is_anonymous and not await self.store.take_token(
+                    request.requester,
+                    self.config.requests_per_s / 1000,
+                    self.config.request_burst,
+                    now,
+                ):
+                    raise Refused(ErrorCode.RATE_LIMITED, "too many requests; slow down")
+                try:
+                    async with self.store.savepoint():
+                        return await self._run(request, tag, digest, now, tally)
+                except _AnsweredMeanwhile:  # rolled back: the other process's answer stands
+                    seen = await self.store.seen(request.request_id)
+                    assert seen is not None
+            return self._again(request, tag, digest, *seen, tally)
         except Refused as refusal:
-            self.store.db.execute("ROLLBACK TO request")
-            self.counts[(kind, refusal.code.name.lower())] += 1
-            return [
-                self._answer(
-                    request.requester,
-                    tag,
-                    request.request_id,
-                    Kind.ERROR,
-                    {"code": refusal.code, "detail": refusal.detail},
-                    now,
-                )
-            ]
+            tally.count(kind, refusal.code.name.lower())
+            return [self._error(request, tag, refusal.code, refusal.detail, now)]
+        except (StoreConflict, StoreUnavailable):
+            raise  # the whole batch's
         except Exception:
-            self.store.db.execute("ROLLBACK TO request")
             log.exception("failed to handle a %s request", kind)
-            self.counts[(kind, "internal")] += 1
-            return [
-                self._answer(
-                    request.requester,
-                    tag,
-                    request.request_id,
-                    Kind.ERROR,
-                    {"code": ErrorCode.BUSY, "detail": "internal error"},
-                    now,
-                )
-            ]
-        finally:
-            self.store.db.execute("RELEASE request")
-        self.counts[(kind, ctx.result)] += 1
+            tally.count(kind, "internal")
+            return [self._error(request, tag, ErrorCode.BUSY, "internal error", now)]
+
+    async def _run(
+        self, request: wire.Request, tag: bytes, digest: bytes, now: int, tally: _Tally
+    ) -> list[Outgoing]:
+        """A request not seen before, within its identity's rate, in its savepoint."""
+        user = (
+            None
+            if request.kind.is_anonymous
+            else await self.store.user_by_identity(request.requester)
+        )
+        ctx = _Context(request, tag, now, user)
+        if ctx.user is not None:
+            await self._note_sender_tag(ctx, ctx.user)
+        await self._handlers[request.kind](ctx)
+        [answer] = [o for o in ctx.out if o.frame_id == wire.answer_frame_id(request.request_id)]
+        expires = now + 2 * self.config.freshness_ms
+        if not await self.store.remember(request.request_id, digest, answer.message, expires):
+            raise _AnsweredMeanwhile
+        tally.count(request.kind.name.lower(), ctx.result)
+        tally.relayed += ctx.relayed
         return ctx.out
+
+    def _handled(self, handled: list[tuple[str, str, float]]) -> None:
+        """Counts requests handled (committed) for the metrics and logs each at -v: its
+        kind, result and duration, nothing of who or what."""
+        for kind, result, ms in handled:
+            self.counts[(kind, result)] += 1
+            log.info("request %s: %s in %.1f ms", kind, result, ms)
+
+    def _error(
+        self, request: wire.Request, tag: bytes, code: ErrorCode, detail: str, now: int
+    ) -> Outgoing:
+        return self._answer(
+            request.requester,
+            tag,
+            request.request_id,
+            Kind.ERROR,
+            {"code": code, "detail": detail},
+            now,
+        )
 
     def _again(
         self,
@@ -213,12 +280,13 @@ class NodeService:
         digest: bytes,
         seen_digest: bytes | None,
         answer: bytes | None,
+        tally: _Tally,
     ) -> list[Outgoing]:
         """A request id seen before: the same request (a retry, maybe through another
         frontend) gets its answer again and changes nothing; other bytes are a replay."""
         if answer is None or not hmac.compare_digest(digest, seen_digest or b""):
             raise Refused(ErrorCode.REPLAYED, "this request was already handled")
-        self.counts[(request.kind.name.lower(), "again")] += 1
+        tally.count(request.kind.name.lower(), "again")
         return [Outgoing(tag, answer, wire.answer_frame_id(request.request_id))]
 
     def _refuse_undecodable(self, data: bytes, tag: bytes, why: str, now: int) -> list[Outgoing]:
@@ -245,20 +313,26 @@ class NodeService:
             )
         ]
 
-    def due_pushes(self, now: int, limit: int = 500) -> list[Outgoing]:
-        """Messages whose recipients have not acknowledged them yet, pushed again."""
-        with self.store.transaction():
-            return self._push(self.store.due_pushes(now, limit), now) + self.groups.push(
-                self.store.groups.due_pushes(now, limit), now
-            )
+    async def due_pushes(self, now: int, limit: int = 500) -> list[Outgoing]:
+        """Messages whose recipients (homed on this process's frontends) have not
+        acknowledged them yet, pushed again."""
+        async with self.store.transaction():
+            messages = await self.store.due_pushes(now, limit, self.frontends)
+            deliveries = await self.store.groups.due_pushes(now, limit, self.frontends)
+            return await self._push(messages, now) + await self.groups.push(deliveries, now)
 
-    def maintain(self, now: int) -> tuple[int, int]:
-        """Drops expired messages (and group entries) and forgotten request ids:
-        (messages, ids)."""
+    async def maintain(self, now: int) -> tuple[int, int]:
+        """Drops expired messages (and group entries), forgotten request ids and full
+        rate buckets, and folds the queued total's shards: (messages, ids)."""
         before = now - self.config.retention_ms
-        with self.store.transaction():
-            expired = self.store.expire(before) + self.store.groups.expire(before)
-            return expired, self.store.forget_seen(now)
+        async with self.store.transaction():
+            expired = await self.store.expire(before) + await self.store.groups.expire(before)
+            forgotten = await self.store.forget_seen(now)
+            await self.store.forget_full_buckets(
+                now, self.config.requests_per_s / 1000, self.config.request_burst
+            )
+            await self.store.totals.fold()
+        return expired, forgotten
 
     # --- checks ---------------------------------------------------------------------
 
@@ -271,14 +345,14 @@ class NodeService:
                 f"from the node's clock (now {now})",
             )
 
-    def _note_sender_tag(self, ctx: _Context, user: User) -> None:
-        """A fresh, authentic request from `user`: their messages go to this tag now
-        (unless the request is refused: then this is rolled back with the rest)."""
+    async def _note_sender_tag(self, ctx: _Context, user: User) -> None:
+        """A fresh, authentic request from `user`: their messages go to this tag (and
+        its frontend's process) now (unless the request is refused: then this is rolled
+        back with the rest)."""
         if user.sender_tag != ctx.tag:
-            self.store.set_sender_tag(user.key, ctx.tag, ctx.now)
-            self.store.reschedule(user.key, ctx.now)
-            self.store.groups.reschedule(user.key, ctx.now)
-            ctx.user = self.store.user(user.key)
+            ctx.user = await self.store.set_sender_tag(user.key, ctx.tag, ctx.now)
+            await self.store.reschedule(user.key, ctx.now)
+            await self.store.groups.reschedule(user.key, ctx.now)
 
     def _registered(self, ctx: _Context) -> User:
         if ctx.user is None:
@@ -342,34 +416,51 @@ class NodeService:
             )
         )
 
-    def _push(self, queued: list[Queued], now: int) -> list[Outgoing]:
-        out = []
-        by_user: dict[bytes, User | None] = {}
+    def _holds(self, tag: bytes) -> bool:
+        """Whether this process holds the frontend of route `tag`."""
+        return self.frontends is None or split_route(tag)[0] in self.frontends
+
+    async def _local(self, tag: bytes) -> bool:
+        """`_holds(tag)`; if not, the process that does is woken to push (from the queue,
+        where the push waits)."""
+        if self._holds(tag):
+            return True
+        await self.store.wake(split_route(tag)[0])
+        return False
+
+    async def _push(
+        self, queued: list[Queued], now: int, user: User | None = None
+    ) -> list[Outgoing]:
+        """Pushes `queued` (all for `user`, if given) to their recipients' routes."""
+        out, pushed = [], []
+        by_user: dict[bytes, User | None] = {user.key: user} if user else {}
         for message in queued:
-            user = by_user.get(message.recipient) or self.store.user(message.recipient)
-            by_user[message.recipient] = user
-            if user is None or user.sender_tag is None:
+            if message.recipient not in by_user:
+                by_user[message.recipient] = await self.store.user(message.recipient)
+            to = by_user[message.recipient]
+            if to is None or to.sender_tag is None or not await self._local(to.sender_tag):
                 continue
             out.append(
-                self._answer(
-                    user.identity,
-                    user.sender_tag,
-                    None,
-                    Kind.DELIVER,
-                    {
-                        "message_id": message.message_id,
-                        "sent": message.received,
-                        "payload": message.payload,
-                    },
-                    now,
-                    user.push_key,
-                )
+                self._deliver(to, message.message_id, message.received, message.payload, now)
             )
-            retry = min(
-                self.config.push_retry_ms << min(message.pushes, 10), self.config.push_retry_max_ms
-            )
-            self.store.pushed([message.seq], now + retry)
+            pushed.append((message.seq, now + self._retry(message.pushes)))
+        if pushed:
+            await self.store.pushed(pushed)
         return out
+
+    def _deliver(
+        self, user: User, message_id: bytes, received: int, payload: bytes, now: int
+    ) -> Outgoing:
+        """A message pushed to `user`'s route."""
+        assert user.sender_tag is not None
+        body = {"message_id": message_id, "sent": received, "payload": payload}
+        return self._answer(
+            user.identity, user.sender_tag, None, Kind.DELIVER, body, now, user.push_key
+        )
+
+    def _retry(self, pushes: int) -> int:
+        """Milliseconds until a push is made again, after `pushes` of it."""
+        return min(self.config.push_retry_ms << min(pushes, 10), self.config.push_retry_max_ms)
 
     # --- operations -----------------------------------------------------------------
 
@@ -379,14 +470,20 @@ class NodeService:
         except names.InvalidName as e:
             raise Refused(ErrorCode.INVALID_NAME, str(e)) from None
 
-    def _user_named(self, text: str) -> tuple[str, User]:
+    async def _recent_registrations(self, now: int) -> float:
+        """The node's recent registrations (all its processes'), decayed to `now`."""
+        if not self.config.pow_difficulty:
+            return 0.0  # no work asked: nothing to read
+        return self.difficulty.recent(await self.store.node_state(REGISTRATIONS), now)
+
+    async def _user_named(self, text: str) -> tuple[str, User]:
         username = self._name(text)
-        user = self.store.user(self.store.names.name(username))
+        user = await self.store.user(self.store.names.name(username))
         if user is None:
             raise Refused(ErrorCode.NOT_FOUND, f"no user '{username}' here")
         return username, user
 
-    def _register_begin(self, ctx: _Context) -> None:
+    async def _register_begin(self, ctx: _Context) -> None:
         body, requester = ctx.request.body, ctx.request.requester
         username = self._name(body["username"])
         if ctx.user is not None:
@@ -395,7 +492,7 @@ class NodeService:
             raise Refused(
                 ErrorCode.NAME_TAKEN, "this key is already registered here under another name"
             )
-        if self.store.skeleton_taken(names.skeleton(username)):
+        if await self.store.skeleton_taken(names.skeleton(username)):
             raise Refused(
                 ErrorCode.NAME_TAKEN, f"'{username}' (or a name that looks like it) is taken"
             )
@@ -406,13 +503,13 @@ class NodeService:
             ("account-key", bundle.account_key, bundle.account_signature),
             ("agreement-key", bundle.identity_agreement, bundle.agreement_signature),
         )
-        difficulty = self.difficulty.bits(ctx.now)
+        difficulty = self.difficulty.bits(await self._recent_registrations(ctx.now))
         challenge, expires = self.challenges.issue(username, requester, bundle, difficulty, ctx.now)
         self._reply(
             ctx, Kind.CHALLENGE, challenge=challenge, difficulty=difficulty, expires=expires
         )
 
-    def _register_finish(self, ctx: _Context) -> None:
+    async def _register_finish(self, ctx: _Context) -> None:
         """The client sends back what `register_begin` was given and answered; the
         challenge's MAC vouches for all of it (the bundle's signatures were checked then)."""
         body, requester = ctx.request.body, ctx.request.requester
@@ -428,21 +525,23 @@ class NodeService:
             pow.registration(challenge, username, requester), body["proof_of_work"], difficulty
         ):
             raise Refused(ErrorCode.CHALLENGE_FAILED, "the proof of work is wrong")
-        if not self.store.first_sight(challenge, body["expires"]):  # spent with the user
+        if not await self.store.first_sight(challenge, body["expires"]):  # spent with the user
             raise Refused(ErrorCode.CHALLENGE_FAILED, "this challenge was used already")
-        if ctx.user is not None or self.store.skeleton_taken(names.skeleton(username)):
+        if ctx.user is not None or await self.store.skeleton_taken(names.skeleton(username)):
             raise Refused(ErrorCode.NAME_TAKEN, f"'{username}' was taken meanwhile")
-        self.store.add_user(username, requester, bundle, ctx.tag, ctx.now)
-        self.difficulty.registered(ctx.now)
+        await self.store.add_user(username, requester, bundle, ctx.tag, ctx.now)
+        if self.config.pow_difficulty:  # (else nothing reads the rate)
+            recent = await self._recent_registrations(ctx.now)
+            await self.store.set_node_state(REGISTRATIONS, recent + 1, ctx.now)
         self._reply(ctx, Kind.REGISTERED, username=username)
 
-    def _lookup(self, ctx: _Context) -> None:
+    async def _lookup(self, ctx: _Context) -> None:
         """Anonymous: one one-time key per lookup, paid for with work that grows as the
         pool runs low (`lookup_difficulty`); with none left, the fallback key only."""
         if not self.lookups.allow(ctx.tag, ctx.now):
             raise Refused(ErrorCode.RATE_LIMITED, "too many lookups; slow down")
-        username, user = self._user_named(ctx.request.body["username"])
-        left = self.store.count_one_time_keys(user.key)
+        username, user = await self._user_named(ctx.request.body["username"])
+        left = await self.store.count_one_time_keys(user.key)
         one_time = None
         if left:
             bits = lookup_difficulty(left)
@@ -450,7 +549,7 @@ class NodeService:
             bound = pow.lookup(self.key, ctx.request.request_id, ctx.request.body["username"])
             if not pow.check(bound, ctx.request.body["proof_of_work"], bits):
                 return self._ask_work(ctx, bits)
-            one_time = self.store.take_one_time_key(user.key)
+            one_time = await self.store.take_one_time_key(user.key)
         bundle = wire.Bundle(
             user.agreement,
             user.agreement_signature or bytes(64),  # registered before: cannot be sealed to
@@ -480,7 +579,7 @@ class NodeService:
                 )
             )
 
-    def _publish_keys(self, ctx: _Context) -> None:
+    async def _publish_keys(self, ctx: _Context) -> None:
         user = self._registered(ctx)
         body = ctx.request.body
         keys, fallback, agreement = (
@@ -493,21 +592,26 @@ class NodeService:
             (*keys, fallback),
             *([("agreement-key", user.agreement, agreement)] if agreement else []),
         )
-        if self.store.count_one_time_keys(user.key) + len(keys) > self.config.max_one_time_keys:
+        if (
+            await self.store.count_one_time_keys(user.key) + len(keys)
+            > self.config.max_one_time_keys
+        ):
             raise Refused(
                 ErrorCode.KEYS_FULL,
                 f"at most {self.config.max_one_time_keys} one-time keys are kept",
             )
-        self.store.add_one_time_keys(user.key, keys)
+        await self.store.add_one_time_keys(user.key, keys)
         if fallback is not None:
-            self.store.set_fallback(user.key, fallback)
+            await self.store.set_fallback(user.key, fallback)
         if agreement is not None:
-            self.store.set_agreement_signature(user.key, agreement)
+            await self.store.set_agreement_signature(user.key, agreement)
         self._reply(
-            ctx, Kind.KEYS_PUBLISHED, one_time_keys_left=self.store.count_one_time_keys(user.key)
+            ctx,
+            Kind.KEYS_PUBLISHED,
+            one_time_keys_left=await self.store.count_one_time_keys(user.key),
         )
 
-    def _set_access(self, ctx: _Context) -> None:
+    async def _set_access(self, ctx: _Context) -> None:
         user = self._registered(ctx)
         strangers = ctx.request.body["strangers"]
         if not (0 <= strangers <= pow.MAX_DIFFICULTY or strangers == wire.STRANGERS_DENY):
@@ -515,10 +619,10 @@ class NodeService:
                 ErrorCode.BAD_REQUEST,
                 f"strangers is 0 to {pow.MAX_DIFFICULTY} bits or {wire.STRANGERS_DENY} (deny)",
             )
-        self.store.set_access(user.key, ctx.request.body["access_verifier"], strangers)
+        await self.store.set_access(user.key, ctx.request.body["access_verifier"], strangers)
         self._reply(ctx, Kind.ACCESS_SET)
 
-    def _certify(self, ctx: _Context) -> None:
+    async def _certify(self, ctx: _Context) -> None:
         """A sender certificate: the node's word that the user's name is their identity's,
         which their sealed messages carry. Stateless: nothing is stored. The user names
         themselves (the node keeps only the name's keyed hash)."""
@@ -530,13 +634,13 @@ class NodeService:
         certificate = wire.encode_certificate(self.identity, username, user.identity, expires)
         self._reply(ctx, Kind.CERTIFIED, certificate=certificate)
 
-    def _sealed_send(self, ctx: _Context) -> None:
+    async def _sealed_send(self, ctx: _Context) -> None:
         """Anonymous: the recipient's access key makes it a contact's send; without it, the
         recipient's policy for strangers decides (free, a proof of work, or none)."""
         if not self.sealed_sends.allow(ctx.tag, ctx.now):
             raise Refused(ErrorCode.RATE_LIMITED, "too many messages; slow down")
         body = ctx.request.body
-        username, recipient = self._user_named(body["recipient"])
+        username, recipient = await self._user_named(body["recipient"])
         payload, message_id = body["payload"], body["message_id"]
         if len(payload) > self.config.max_payload:
             raise Refused(
@@ -552,10 +656,17 @@ class NodeService:
             bound = pow.send(self.key, body["recipient"], message_id)  # the name as sent
             if not pow.check(bound, body["proof_of_work"], bits):
                 return self._ask_work(ctx, bits)
-        if not self.store.is_queued(recipient.key, message_id):  # else a retry: accepted
-            self._check_room(username, recipient.key, stranger, len(payload))
-            self.store.enqueue(recipient.key, message_id, payload, ctx.now, stranger)
-            ctx.out += self._push(self.store.queued_one(recipient.key, message_id), ctx.now)
+        tag = recipient.sender_tag
+        local = tag is not None and self._holds(tag)  # pushed at once, queued as pushed
+        pushed_until = ctx.now + self._retry(0) if local else None
+        if await self.store.enqueue(  # else a retry: accepted
+            recipient.key, message_id, payload, ctx.now, stranger, pushed_until
+        ):
+            await self._check_room(username, recipient.key, stranger, len(payload))
+            if local:
+                ctx.out.append(self._deliver(recipient, message_id, ctx.now, payload, ctx.now))
+            elif tag is not None:
+                await self.store.wake(split_route(tag)[0])
         self._reply(ctx, Kind.ACCEPTED, message_id=message_id)
 
     @staticmethod
@@ -566,58 +677,62 @@ class NodeService:
             and hmac.compare_digest(wire.access_verifier(access_key), recipient.access_verifier)
         )
 
-    def _check_room(self, username: str, key: bytes, stranger: bool, size: int) -> None:
+    async def _check_room(self, username: str, key: bytes, stranger: bool, size: int) -> None:
+        """Refuses the message of `size` bytes just queued for `key` (rolled back with the
+        request) if there was no room for it."""
+        queued, from_strangers = await self.store.queue_sizes(key)
         room = quota.Room(
-            self.store.queue_size(key),
-            self.store.queued_from_strangers(key) if stranger else None,
-            self.store.queued_bytes(),
+            (queued[0] - 1, queued[1] - size),
+            (from_strangers[0] - 1, from_strangers[1] - size) if stranger else None,
+            await self.store.queued_bytes() - size,
         )
         refused = quota.refusal(self.config, username, size, room)
         if refused is not None:
             raise Refused(*refused)
 
-    def _frontends(self, ctx: _Context) -> None:
+    async def _frontends(self, ctx: _Context) -> None:
         if self.descriptor is None:
             raise Refused(ErrorCode.BUSY, "the node's frontends are not all connected yet")
         self._reply(ctx, Kind.FRONTENDS_ARE, descriptor=self.descriptor)
 
-    def _fetch(self, ctx: _Context) -> None:
+    async def _fetch(self, ctx: _Context) -> None:
         user = self._registered(ctx)
         limit = min(ctx.request.body["max"], self.config.fetch_max)
-        pushes = self._pending(user, limit, ctx.now)
-        self._reply(ctx, Kind.FETCHED, pushed=len(pushes), queued=self._queue_size(user))
+        pushes = await self._pending(user, limit, ctx.now)
+        queued = await self._queue_size(user)
+        self._reply(ctx, Kind.FETCHED, pushed=len(pushes), queued=queued)
         ctx.out += pushes
 
-    def _ack(self, ctx: _Context) -> None:
+    async def _ack(self, ctx: _Context) -> None:
         user = self._registered(ctx)
         message_ids = ctx.request.body["message_ids"]
-        received = self.store.ack(user.key, message_ids)
-        received += self.store.groups.ack(user.key, message_ids)
-        for when in received:
-            self.relay_seconds.observe((ctx.now - when) / 1000)
+        received = await self.store.ack(user.key, message_ids)
+        received += await self.store.groups.ack(user.key, message_ids)
+        ctx.relayed += [(ctx.now - when) / 1000 for when in received]
         self._reply(ctx, Kind.ACKED, deleted=len(received))
 
-    def _refresh(self, ctx: _Context) -> None:
+    async def _refresh(self, ctx: _Context) -> None:
         user = self._registered(ctx)
-        self.store.set_push_key(user.key, ctx.request.body["push_key"])
-        pushes = self._pending(user, self.config.fetch_max, ctx.now)
-        self._reply(ctx, Kind.REFRESHED, queued=self._queue_size(user))
+        await self.store.set_push_key(user.key, ctx.request.body["push_key"])
+        pushes = await self._pending(user, self.config.fetch_max, ctx.now)
+        self._reply(ctx, Kind.REFRESHED, queued=await self._queue_size(user))
         ctx.out += pushes
 
-    def _pending(self, user: User, limit: int, now: int) -> list[Outgoing]:
+    async def _pending(self, user: User, limit: int, now: int) -> list[Outgoing]:
         """Pushes of what waits for `user`, the pair queue first, at most `limit`."""
-        pushes = self._push(self.store.queued(user.key, limit), now)
-        return pushes + self.groups.push(
-            self.store.groups.queued(user.key, limit - len(pushes)), now
+        pushes = await self._push(await self.store.queued(user.key, limit), now, user)
+        return pushes + await self.groups.push(
+            await self.store.groups.queued(user.key, limit - len(pushes)), now
         )
 
-    def _queue_size(self, user: User) -> int:
-        return self.store.queue_size(user.key)[0] + self.store.groups.queue_size(user.key)
+    async def _queue_size(self, user: User) -> int:
+        pairs, _ = await self.store.queue_size(user.key)
+        return pairs + await self.store.groups.queue_size(user.key)
 
-    def _unregister(self, ctx: _Context) -> None:
+    async def _unregister(self, ctx: _Context) -> None:
         user = self._registered(ctx)
         if self.store.names.name(self._name(ctx.request.body["username"])) != user.key:
             raise Refused(ErrorCode.BAD_REQUEST, "name the account you unregister")
-        self.store.groups.forget_user(user.key)
-        self.store.delete_user(user.key)
+        await self.store.groups.forget_user(user.key)
+        await self.store.delete_user(user.key)
         self._reply(ctx, Kind.UNREGISTERED)

@@ -63,7 +63,28 @@ SETTINGS = [
     Setting("request_burst", float, 200.0, "requests allowed in a burst", "N"),
     Setting("lookups_per_min", float, 30.0, "anonymous lookups per minute per route", "N"),
     Setting("sealed_sends_per_min", float, 600.0, "sealed sends per minute per route", "N"),
-    Setting("metrics", str, None, "serve Prometheus metrics on this loopback address", "HOST:PORT"),
+    Setting(
+        "store",
+        str,
+        None,
+        "the node's database: a file path (SQLite, the default DATA/node.db) or postgresql://…"
+        " (several node processes may share one)",
+        "PATH|URL",
+    ),
+    Setting(
+        "metrics",
+        str,
+        None,
+        "serve Prometheus metrics, /health and /ready on this loopback address",
+        "HOST:PORT",
+    ),
+    Setting(
+        "metrics_public",
+        bool,
+        False,
+        "let --metrics listen beyond loopback, e.g. 0.0.0.0:9100 for a container's scraper"
+        " (the page shows counts an observer should not see: keep it on a private network)",
+    ),
     Setting(
         "nym_client_bin",
         str,
@@ -95,16 +116,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="print the effective settings and where each came from, then exit",
     )
     for s in SETTINGS:
+        flag, env = f"--{s.name.replace('_', '-')}", f"[env {ENV_PREFIX}{s.name.upper()}]"
+        if s.type is bool:  # a switch, off by default
+            parser.add_argument(
+                flag,
+                dest=f"node_{s.name}",
+                action="store_true",
+                default=None,
+                help=f"{s.help} {env}",
+            )
+            continue
         parser.add_argument(
-            f"--{s.name.replace('_', '-')}",
+            flag,
             dest=f"node_{s.name}",
             type=s.type,
             metavar=s.metavar,
             default=None,
             action="append" if s.many else "store",
-            help=f"{s.help} [env {ENV_PREFIX}{s.name.upper()}]"
+            help=f"{s.help} {env}"
             + (f" (default {_shown(s.default)})" if s.default is not None else ""),
         )
+
+
+def without_password(store: str) -> str:
+    """The `store` setting as it may be shown: a URL's password (in its user part or its
+    query) as `***`."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    parts = urlsplit(store)
+    if parts.scheme not in ("postgresql", "postgres"):
+        return store
+    if parts.password is not None:
+        user, _, host = parts.netloc.rpartition("@")
+        parts = parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "password" for key, _ in query):
+        shown = [(key, "***" if key == "password" else value) for key, value in query]
+        parts = parts._replace(query=urlencode(shown, safe="*"))
+    return parts.geturl()
+
+
+SWITCH = dict.fromkeys(("1", "true", "yes", "on"), True) | dict.fromkeys(
+    ("0", "false", "no", "off"), False
+)
+
+
+def _parsed(setting: Setting, text: str) -> Any:
+    """An environment variable's value; `ValueError` if it is not one."""
+    if setting.many:
+        return [setting.type(v.strip()) for v in text.split(",")]
+    if setting.type is bool:
+        try:
+            return SWITCH[text.strip().lower()]
+        except KeyError:
+            raise ValueError(text) from None
+    return setting.type(text)
 
 
 def _shown(value: Any) -> str:
@@ -154,9 +220,7 @@ def resolve(args: argparse.Namespace, home: Path) -> tuple[dict, dict]:
     for s in SETTINGS:
         if (text := env[s.name]) is not None:
             try:
-                values[s.name] = (
-                    [s.type(v.strip()) for v in text.split(",")] if s.many else s.type(text)
-                )
+                values[s.name] = _parsed(s, text)
             except ValueError:
                 raise SettingsError(
                     f"{ENV_PREFIX}{s.name.upper()} must be a {s.type.__name__}"

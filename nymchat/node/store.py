@@ -1,5 +1,6 @@
-"""The node's database: SQLite in WAL mode, schema versioned by the numbered files in
-`schema/`. Every change the node acknowledges is committed before the answer goes out.
+"""The node's store: its tables, as SQL both its databases speak (`database.Database`:
+SQLite, the default, or PostgreSQL, shared by several node processes). Every change the
+node acknowledges is committed before the answer goes out.
 
 Nothing in it names anyone in clear: users are keyed by a keyed hash of their name
 (`NameHashes`, under a key derived from the node's secret), the queue holds no sender, and
@@ -7,19 +8,20 @@ the answer cache is keyed and sealed by request ids it does not hold (docs/PROTO
 
 import hashlib
 import hmac
-import sqlite3
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from nymchat.database import open_database, transaction
-from nymchat.node.groupstore import GroupStore
+from nymchat.node.database import Database
+from nymchat.node.groupstore import GroupStore, QueueTotals, marks, one
+from nymchat.node.routes import route_frontend
 from nymchat.protocol import names, wire
 
 SEEN_DOMAIN = b"nymchat-seen-v1\x00"
 ANSWER_KEY_DOMAIN = b"nymchat-answer-key-v1\x00"
-HASHED_SCHEMA = 6  # the first schema version with names only as keyed hashes
 
 
 class NameHashes:
@@ -75,74 +77,54 @@ _USER = (
     " fallback, sender_tag, push_key, access_verifier, strangers"
 )
 _QUEUED = "seq, recipient, message_id, received, payload, pushes"
-
-
-def _schema_version(path: Path | str) -> int:
-    if str(path) == ":memory:" or not Path(path).exists():
-        return 0
-    db = sqlite3.connect(path)
-    try:
-        return db.execute("PRAGMA user_version").fetchone()[0]
-    finally:
-        db.close()
+_SUM = "CAST(coalesce(sum({}), 0) AS BIGINT)"  # PostgreSQL's sum of bigints is a numeric
+REGISTRATIONS = "registrations"  # node_state: the recent registrations' decaying count
 
 
 class NodeStore:
-    def __init__(self, path: Path | str, name_key: bytes):
+    def __init__(self, db: Database, name_key: bytes):
+        self.db = db
         self.names = NameHashes(name_key)
-        before = _schema_version(path)
-        # NORMAL in WAL mode: a commit survives the process being killed; only a power
-        # loss may take the last ones back. FULL would fsync every batch.
-        self.db = open_database(
-            path,
-            "nymchat.node",
-            synchronous="NORMAL",
-            functions={
-                "name_skeleton": names.skeleton,
-                "name_hash": self.names.name,
-                "skeleton_hash": self.names.skeleton,
-                "seen_key": seen_key,
-            },
-        )
-        # What is deleted is overwritten, so no freed page keeps a payload or a route.
-        self.db.execute("PRAGMA secure_delete = ON")
-        self.groups = GroupStore(self.db)
-        if 0 < before < HASHED_SCHEMA:
-            # The migration freed pages that held names and senders in clear.
-            self.db.execute("VACUUM")
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # this store's shard of the node's queued total (a random one: other processes
+        # add to theirs without waiting for this one's row)
+        self.totals = QueueTotals(db, secrets.randbits(31))
+        self.groups = GroupStore(db, self.totals)
 
-    @property
-    def schema_version(self) -> int:
-        return self.db.execute("PRAGMA user_version").fetchone()[0]
+    async def schema_version(self) -> int:
+        return await self.db.schema_version()
 
     def transaction(self):
-        return transaction(self.db)
+        return self.db.transaction()
 
-    def close(self) -> None:
-        self.db.close()
+    def savepoint(self):
+        return self.db.savepoint()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def wake(self, frontend: int) -> None:
+        """Tells the process holding `frontend` that it has something to push now."""
+        await self.db.notify(f"push {frontend}")
 
     # --- users --------------------------------------------------------------------
 
-    def user(self, key: bytes) -> User | None:
-        row = self.db.execute(f"SELECT {_USER} FROM users WHERE name_hash = ?", (key,)).fetchone()
-        return _user(row)
-
-    def user_by_identity(self, identity: bytes) -> User | None:
-        row = self.db.execute(
-            f"SELECT {_USER} FROM users WHERE identity = ?", (identity,)
-        ).fetchone()
-        return _user(row)
-
-    def skeleton_taken(self, skeleton: str) -> bool:
-        return (
-            self.db.execute(
-                "SELECT 1 FROM users WHERE skeleton_hash = ?", (self.names.skeleton(skeleton),)
-            ).fetchone()
-            is not None
+    async def user(self, key: bytes) -> User | None:
+        return _user(
+            await self.db.fetchone(f"SELECT {_USER} FROM users WHERE name_hash = ?", (key,))
         )
 
-    def add_user(
+    async def user_by_identity(self, identity: bytes) -> User | None:
+        return _user(
+            await self.db.fetchone(f"SELECT {_USER} FROM users WHERE identity = ?", (identity,))
+        )
+
+    async def skeleton_taken(self, skeleton: str) -> bool:
+        row = await self.db.fetchone(
+            "SELECT 1 FROM users WHERE skeleton_hash = ?", (self.names.skeleton(skeleton),)
+        )
+        return row is not None
+
+    async def add_user(
         self,
         username: str,
         identity: bytes,
@@ -152,10 +134,10 @@ class NodeStore:
     ) -> bytes:
         """Adds a user; returns its key (the name hash)."""
         key = self.names.name(username)
-        self.db.execute(
+        await self.db.execute(
             "INSERT INTO users (name_hash, skeleton_hash, identity, agreement,"
             " agreement_signature, account_key, account_signature, fallback, sender_tag,"
-            " tag_updated, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " home, tag_updated, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
                 self.names.skeleton(names.skeleton(username)),
@@ -166,213 +148,226 @@ class NodeStore:
                 bundle.account_signature,
                 wire.encode_record(wire.ONE_TIME_KEY, bundle.fallback),
                 sender_tag,
+                route_frontend(sender_tag),
                 now,
                 now,
             ),
         )
-        self.add_one_time_keys(key, bundle.one_time_keys)
+        await self.add_one_time_keys(key, bundle.one_time_keys)
         return key
 
-    def set_sender_tag(self, key: bytes, tag: bytes, now: int) -> None:
-        self.db.execute(
-            "UPDATE users SET sender_tag = ?, tag_updated = ? WHERE name_hash = ?",
-            (tag, now, key),
+    async def set_sender_tag(self, key: bytes, tag: bytes, now: int) -> User | None:
+        """Moves the user's route (and home) to `tag`; returns the user as updated."""
+        return _user(
+            await self.db.fetchone(
+                "UPDATE users SET sender_tag = ?, home = ?, tag_updated = ? WHERE name_hash = ?"
+                f" RETURNING {_USER}",
+                (tag, route_frontend(tag), now, key),
+            )
         )
 
-    def set_push_key(self, key: bytes, push_key: bytes) -> None:
-        self.db.execute("UPDATE users SET push_key = ? WHERE name_hash = ?", (push_key, key))
+    async def set_push_key(self, key: bytes, push_key: bytes) -> None:
+        await self.db.execute("UPDATE users SET push_key = ? WHERE name_hash = ?", (push_key, key))
 
-    def set_access(self, key: bytes, verifier: bytes, strangers: int) -> None:
-        self.db.execute(
+    async def set_access(self, key: bytes, verifier: bytes, strangers: int) -> None:
+        await self.db.execute(
             "UPDATE users SET access_verifier = ?, strangers = ? WHERE name_hash = ?",
             (verifier, strangers, key),
         )
 
-    def set_agreement_signature(self, key: bytes, signature: bytes) -> None:
-        self.db.execute(
+    async def set_agreement_signature(self, key: bytes, signature: bytes) -> None:
+        await self.db.execute(
             "UPDATE users SET agreement_signature = ? WHERE name_hash = ?", (signature, key)
         )
 
-    def tag_registered(self, tag: bytes) -> bool:
+    async def tag_registered(self, tag: bytes) -> bool:
         """Whether `tag` (a route) is some user's current one."""
         return (
-            self.db.execute("SELECT 1 FROM users WHERE sender_tag = ?", (tag,)).fetchone()
-            is not None
+            await self.db.fetchone("SELECT 1 FROM users WHERE sender_tag = ?", (tag,)) is not None
         )
 
-    def delete_user(self, key: bytes) -> None:
-        self.db.execute(
-            "UPDATE queue_total SET bytes = bytes - (SELECT queued_bytes FROM users"
-            " WHERE name_hash = ?)",
-            (key,),
+    async def delete_user(self, key: bytes) -> None:
+        (size,) = await one(
+            self.db, f"SELECT {_SUM.format('size')} FROM queue WHERE recipient = ?", (key,)
         )
-        self.db.execute("DELETE FROM users WHERE name_hash = ?", (key,))
+        await self.totals.add(-size)
+        await self.db.execute("DELETE FROM users WHERE name_hash = ?", (key,))
 
-    def count_users(self) -> int:
-        return self.db.execute("SELECT count(*) FROM users").fetchone()[0]
+    async def count_users(self) -> int:
+        return (await one(self.db, "SELECT count(*) FROM users"))[0]
+
+    async def count_homed(self, frontend: int) -> int:
+        """Users whose route is through `frontend`."""
+        return (await one(self.db, "SELECT count(*) FROM users WHERE home = ?", (frontend,)))[0]
 
     # --- keys ---------------------------------------------------------------------
 
-    def add_one_time_keys(self, key: bytes, keys) -> None:
-        self.db.executemany(
-            "INSERT OR REPLACE INTO one_time_keys (name_hash, key_id, encoded) VALUES (?, ?, ?)",
+    async def add_one_time_keys(self, key: bytes, keys) -> None:
+        await self.db.executemany(
+            "INSERT INTO one_time_keys (name_hash, key_id, encoded) VALUES (?, ?, ?)"
+            " ON CONFLICT (name_hash, key_id) DO UPDATE SET encoded = excluded.encoded",
             [(key, k.key_id, wire.encode_record(wire.ONE_TIME_KEY, k)) for k in keys],
         )
 
-    def set_fallback(self, key: bytes, fallback: wire.OneTimeKey) -> None:
-        self.db.execute(
+    async def set_fallback(self, key: bytes, fallback: wire.OneTimeKey) -> None:
+        await self.db.execute(
             "UPDATE users SET fallback = ? WHERE name_hash = ?",
             (wire.encode_record(wire.ONE_TIME_KEY, fallback), key),
         )
 
-    def count_one_time_keys(self, key: bytes) -> int:
-        return self.db.execute(
-            "SELECT count(*) FROM one_time_keys WHERE name_hash = ?", (key,)
-        ).fetchone()[0]
+    async def count_one_time_keys(self, key: bytes) -> int:
+        row = await one(self.db, "SELECT count(*) FROM one_time_keys WHERE name_hash = ?", (key,))
+        return row[0]
 
-    def take_one_time_key(self, key: bytes) -> wire.OneTimeKey | None:
-        """Removes and returns one one-time key: each is handed out once."""
-        row = self.db.execute(
-            "DELETE FROM one_time_keys WHERE name_hash = ? AND key_id = (SELECT min(key_id)"
-            " FROM one_time_keys WHERE name_hash = ?) RETURNING encoded",
+    async def take_one_time_key(self, key: bytes) -> wire.OneTimeKey | None:
+        """Removes and returns one one-time key: each is handed out once (concurrent
+        takers on PostgreSQL skip the rows another holds: no false "none left")."""
+        row = await self.db.fetchone(
+            "DELETE FROM one_time_keys WHERE name_hash = ? AND key_id = (SELECT key_id FROM"
+            " one_time_keys WHERE name_hash = ? ORDER BY key_id LIMIT 1"
+            f"{self.db.skip_locked}) RETURNING encoded",
             (key, key),
-        ).fetchone()
+        )
         return wire.decode_record(wire.ONE_TIME_KEY, row[0]) if row else None
 
     # --- queue --------------------------------------------------------------------
 
-    def enqueue(
-        self, recipient: bytes, message_id: bytes, payload: bytes, now: int, stranger: bool
+    async def enqueue(
+        self,
+        recipient: bytes,
+        message_id: bytes,
+        payload: bytes,
+        now: int,
+        stranger: bool,
+        pushed_until: int | None = None,
     ) -> bool:
-        """Queues a message; False if the recipient already has one with this id."""
-        cursor = self.db.execute(
-            "INSERT OR IGNORE INTO queue (recipient, message_id, received, payload, next_push,"
-            " stranger) VALUES (?, ?, ?, ?, ?, ?)",
-            (recipient, message_id, now, payload, now, stranger),
+        """Queues a message (pushed already, next due at `pushed_until`, if given); False
+        if the recipient already has one with this id."""
+        row = await self.db.fetchone(
+            "INSERT INTO queue (recipient, message_id, received, payload, size, next_push,"
+            " pushes, stranger) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (recipient, message_id) DO NOTHING RETURNING seq",
+            (
+                recipient,
+                message_id,
+                now,
+                payload,
+                len(payload),
+                now if pushed_until is None else pushed_until,
+                0 if pushed_until is None else 1,
+                int(stranger),
+            ),
         )
-        if cursor.rowcount != 1:
+        if row is None:
             return False
-        self._count(recipient, 1, len(payload))
+        await self.totals.add(len(payload))
         return True
 
-    def _count(self, recipient: bytes, messages: int, size: int) -> None:
-        self.db.execute(
-            "UPDATE users SET queued_messages = queued_messages + ?,"
-            " queued_bytes = queued_bytes + ? WHERE name_hash = ?",
-            (messages, size, recipient),
-        )
-        self.db.execute("UPDATE queue_total SET bytes = bytes + ?", (size,))
-
-    def queue_size(self, recipient: bytes) -> tuple[int, int]:
-        """(messages, payload bytes) queued for `recipient`."""
-        return self.db.execute(
-            "SELECT queued_messages, queued_bytes FROM users WHERE name_hash = ?", (recipient,)
-        ).fetchone() or (0, 0)
-
-    def queued_from_strangers(self, recipient: bytes) -> tuple[int, int]:
-        """(messages, payload bytes) queued for `recipient` without its access key."""
-        return self.db.execute(
-            "SELECT count(*), coalesce(sum(length(payload)), 0) FROM queue"
-            " WHERE recipient = ? AND stranger = 1",
+    async def queue_sizes(self, recipient: bytes) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(messages, payload bytes) queued for `recipient`: all, and those without its
+        access key (from strangers). One read of the covering index."""
+        n, size, strangers, stranger_size = await one(
+            self.db,
+            f"SELECT count(*), {_SUM.format('size')}, {_SUM.format('stranger')},"
+            f" {_SUM.format('stranger * size')} FROM queue WHERE recipient = ?",
             (recipient,),
-        ).fetchone()
+        )
+        return (n, size), (strangers, stranger_size)
 
-    def queued_bytes(self) -> int:
+    async def queue_size(self, recipient: bytes) -> tuple[int, int]:
+        return (await self.queue_sizes(recipient))[0]
+
+    async def queued_from_strangers(self, recipient: bytes) -> tuple[int, int]:
+        return (await self.queue_sizes(recipient))[1]
+
+    async def queued_bytes(self) -> int:
         """Payload bytes queued on the whole node."""
-        return self.db.execute("SELECT bytes FROM queue_total").fetchone()[0]
+        return await self.totals.total()
 
-    def queued(self, recipient: bytes, limit: int) -> list[Queued]:
-        rows = self.db.execute(
+    async def queued(self, recipient: bytes, limit: int) -> list[Queued]:
+        rows = await self.db.fetchall(
             f"SELECT {_QUEUED} FROM queue WHERE recipient = ? ORDER BY seq LIMIT ?",
             (recipient, limit),
-        ).fetchall()
-        return [Queued(*row) for row in rows]
-
-    def queued_one(self, recipient: bytes, message_id: bytes) -> list[Queued]:
-        rows = self.db.execute(
-            f"SELECT {_QUEUED} FROM queue WHERE recipient = ? AND message_id = ?",
-            (recipient, message_id),
-        ).fetchall()
-        return [Queued(*row) for row in rows]
-
-    def is_queued(self, recipient: bytes, message_id: bytes) -> bool:
-        return (
-            self.db.execute(
-                "SELECT 1 FROM queue WHERE recipient = ? AND message_id = ?",
-                (recipient, message_id),
-            ).fetchone()
-            is not None
         )
+        return [Queued(*row) for row in rows]
 
-    def due_pushes(self, now: int, limit: int) -> list[Queued]:
-        rows = self.db.execute(
+    async def due_pushes(
+        self, now: int, limit: int, frontends: frozenset[int] | None = None
+    ) -> list[Queued]:
+        """Messages due a push to recipients with a route (through one of `frontends`,
+        this process's; None: any)."""
+        homes = "" if frontends is None else f" AND u.home IN {marks(frontends)}"
+        rows = await self.db.fetchall(
             "SELECT q.seq, q.recipient, q.message_id, q.received, q.payload, q.pushes"
             " FROM queue q JOIN users u ON u.name_hash = q.recipient"
-            " WHERE q.next_push <= ? AND u.sender_tag IS NOT NULL ORDER BY q.next_push LIMIT ?",
-            (now, limit),
-        ).fetchall()
+            f" WHERE q.next_push <= ? AND u.sender_tag IS NOT NULL{homes}"
+            " ORDER BY q.next_push LIMIT ?",
+            (now, *sorted(frontends or ()), limit),
+        )
         return [Queued(*row) for row in rows]
 
-    def pushed(self, seqs: list[int], next_push: int) -> None:
-        self.db.executemany(
+    async def pushed(self, messages: list[tuple[int, int]]) -> None:
+        """(seq, next push) of messages just pushed."""
+        await self.db.executemany(
             "UPDATE queue SET pushes = pushes + 1, next_push = ? WHERE seq = ?",
-            [(next_push, seq) for seq in seqs],
+            [(when, seq) for seq, when in messages],
         )
 
-    def reschedule(self, recipient: bytes, when: int) -> None:
-        self.db.execute("UPDATE queue SET next_push = ? WHERE recipient = ?", (when, recipient))
+    async def reschedule(self, recipient: bytes, when: int) -> None:
+        await self.db.execute(
+            "UPDATE queue SET next_push = ? WHERE recipient = ?", (when, recipient)
+        )
 
-    def ack(self, recipient: bytes, message_ids) -> list[int]:
+    async def ack(self, recipient: bytes, message_ids) -> list[int]:
         """Deletes acknowledged messages; returns when each was received."""
-        received, size = [], 0
-        for message_id in message_ids:
-            row = self.db.execute(
-                "DELETE FROM queue WHERE recipient = ? AND message_id = ?"
-                " RETURNING received, length(payload)",
-                (recipient, message_id),
-            ).fetchone()
-            if row:
-                received.append(row[0])
-                size += row[1]
-        self._count(recipient, -len(received), -size)
-        return received
+        if not message_ids:
+            return []
+        rows = await self.db.fetchall(
+            f"DELETE FROM queue WHERE recipient = ? AND message_id IN {marks(message_ids)}"
+            " RETURNING received, size",
+            (recipient, *message_ids),
+        )
+        await self.totals.add(-sum(size for _, size in rows))
+        return [received for received, _ in rows]
 
-    def count_queued(self) -> int:
-        return self.db.execute("SELECT count(*) FROM queue").fetchone()[0]
+    async def count_queued(self) -> int:
+        return (await one(self.db, "SELECT count(*) FROM queue"))[0]
 
-    def expire(self, before: int) -> int:
-        rows = self.db.execute(
-            "DELETE FROM queue WHERE received < ? RETURNING recipient, length(payload)", (before,)
-        ).fetchall()
-        for recipient, size in rows:
-            self._count(recipient, -1, -size)
+    async def expire(self, before: int) -> int:
+        rows = await self.db.fetchall(
+            "DELETE FROM queue WHERE received < ? RETURNING size", (before,)
+        )
+        await self.totals.add(-sum(size for (size,) in rows))
         return len(rows)
 
     # --- replay protection and the answer cache --------------------------------------
 
-    def first_sight(self, request_id: bytes, expires: int) -> bool:
+    async def first_sight(self, request_id: bytes, expires: int) -> bool:
         """Records an id (a spent challenge); False if it was seen before."""
-        cursor = self.db.execute(
-            "INSERT OR IGNORE INTO seen (key, expires) VALUES (?, ?)",
+        changed = await self.db.execute(
+            "INSERT INTO seen (key, expires) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
             (seen_key(request_id), expires),
         )
-        return cursor.rowcount == 1
+        return changed == 1
 
-    def seen(self, request_id: bytes) -> tuple[bytes | None, bytes | None] | None:
+    async def seen(self, request_id: bytes) -> tuple[bytes | None, bytes | None] | None:
         """(request digest, answer) of a request id seen before, or None."""
-        row = self.db.execute(
+        row = await self.db.fetchone(
             "SELECT digest, answer FROM seen WHERE key = ?", (seen_key(request_id),)
-        ).fetchone()
+        )
         if row is None:
             return None
         digest, sealed = row
         answer = _answer_cipher(request_id).decrypt(bytes(12), sealed, None) if sealed else None
         return digest, answer
 
-    def remember(self, request_id: bytes, digest: bytes, answer: bytes, expires: int) -> None:
-        """Records a handled request's digest and answer (sealed) until `expires`."""
-        self.db.execute(
-            "INSERT INTO seen (key, digest, answer, expires) VALUES (?, ?, ?, ?)",
+    async def remember(self, request_id: bytes, digest: bytes, answer: bytes, expires: int) -> bool:
+        """Records a handled request's digest and answer (sealed) until `expires`; False if
+        the id was recorded meanwhile (another process answered it: on PostgreSQL this
+        waits for that process's transaction)."""
+        changed = await self.db.execute(
+            "INSERT INTO seen (key, digest, answer, expires) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (key) DO NOTHING",
             (
                 seen_key(request_id),
                 digest,
@@ -380,9 +375,72 @@ class NodeStore:
                 expires,
             ),
         )
+        return changed == 1
 
-    def forget_seen(self, now: int) -> int:
-        return self.db.execute("DELETE FROM seen WHERE expires < ?", (now,)).rowcount
+    async def forget_seen(self, now: int) -> int:
+        return await self.db.execute("DELETE FROM seen WHERE expires < ?", (now,))
+
+    # --- limits shared by the node's processes -------------------------------------
+
+    async def take_token(self, key: bytes, rate_per_ms: float, burst: float, now: int) -> bool:
+        """Takes a token from `key`'s bucket (refilled at `rate_per_ms` up to `burst`), in
+        one atomic statement; False (and nothing changed) if it holds less than one."""
+        refilled, refill = "rate_limits.tokens + (? - rate_limits.updated) * ?", (now, rate_per_ms)
+        row = await self.db.fetchone(
+            "INSERT INTO rate_limits (key, tokens, updated) VALUES (?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET"
+            f" tokens = CASE WHEN {refilled} > ? THEN ? ELSE {refilled} END - 1,"
+            f" updated = excluded.updated WHERE {refilled} >= 1 RETURNING 1",
+            (key, burst - 1, now, *refill, burst, burst, *refill, *refill),
+        )
+        return row is not None
+
+    async def forget_full_buckets(self, now: int, rate_per_ms: float, burst: float) -> int:
+        """Drops the buckets full again (as good as no row)."""
+        return await self.db.execute(
+            "DELETE FROM rate_limits WHERE tokens + (? - updated) * ? >= ?",
+            (now, rate_per_ms, burst),
+        )
+
+    async def node_state(self, name: str) -> tuple[float, int] | None:
+        """(value, when it was set) of a named value of the whole node."""
+        return await self.db.fetchone(
+            "SELECT value, updated FROM node_state WHERE name = ?", (name,)
+        )
+
+    async def set_node_state(self, name: str, value: float, now: int) -> None:
+        await self.db.execute(
+            "INSERT INTO node_state (name, value, updated) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+            (name, value, now),
+        )
+
+
+async def open_store(where: str, name_key: bytes) -> NodeStore:
+    """The node's store at `where`: a `postgresql://` (or `postgres://`) URL, else the
+    path of its SQLite file."""
+    if where.startswith(("postgresql://", "postgres://")):
+        from nymchat.node.postgres import (  # type: ignore[import-untyped, unused-ignore]
+            PostgresDatabase,
+        )
+
+        return NodeStore(await PostgresDatabase.connect(where), name_key)
+    return open_sqlite(where, name_key)
+
+
+def open_sqlite(path: Path | str, name_key: bytes) -> NodeStore:
+    """The node's store in the SQLite file at `path` (":memory:" for none)."""
+    from nymchat.node.sqlite import SqliteDatabase
+
+    hashes = NameHashes(name_key)
+    functions: dict[str, Callable] = {
+        "name_skeleton": names.skeleton,
+        "name_hash": hashes.name,
+        "skeleton_hash": hashes.skeleton,
+        "seen_key": seen_key,
+        "route_frontend": route_frontend,
+    }
+    return NodeStore(SqliteDatabase(path, functions), name_key)
 
 
 def _user(row) -> User | None:
