@@ -216,3 +216,33 @@ def test_the_data_directory_comes_from_home_as_for_the_node(shiv_root, backed_up
     assert "holds no node key" in out.stderr  # the key file is not in a backup
     out = nymchat(shiv_root, "node", "backup", str(tmp_path / "again"), NYMCHAT_HOME=str(home))
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("given", ["flag", "environment"])
+def test_a_postgresql_store_is_refused_with_a_pointer_to_its_own_tools(shiv_root, tmp_path, given):
+    url = "postgresql://nymchat:secret@/nymchat?host=/run/postgresql"
+    flag = ["--store", url] if given == "flag" else []
+    env = {"NYMCHAT_NODE_STORE": url} if given == "environment" else {}
+    for action in ("backup", "restore"):
+        out = nymchat(
+            shiv_root, "node", action, str(tmp_path / "file"), "--data", str(tmp_path), *flag, **env
+        )
+        assert out.returncode == 2
+        assert "back it up with pg_dump, restore it with pg_restore" in out.stderr
+        assert "secret" not in out.stderr
+    assert not (tmp_path / "file").exists()
+
+
+def test_a_store_path_of_its_own_is_the_file_restored_and_backed_up(shiv_root, backed_up, tmp_path):
+    data, dest = backed_up
+    elsewhere = tmp_path / "elsewhere.db"
+    out = nymchat(
+        shiv_root, "node", "restore", str(dest), "--data", str(data), "--store", str(elsewhere)
+    )
+    assert out.returncode == 0, out.stderr
+    assert users(elsewhere) == 1
+    assert not (data / "node.db.before-restore").exists()  # DATA/node.db is not the store
+    copy = tmp_path / "copy"
+    out = nymchat(shiv_root, "node", "backup", str(copy), "--store", str(elsewhere))
+    assert out.returncode == 0, out.stderr
+    assert users(copy) == 1

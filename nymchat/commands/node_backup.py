@@ -55,13 +55,14 @@ def _database(args: argparse.Namespace) -> tuple[Path, Path]:
     from nymchat.commands.node import _home
     from nymchat.errors import UsageError
     from nymchat.node.settings import SettingsError, resolve
+    from nymchat.node.store import POSTGRES_URLS
 
     try:
         settings, _ = resolve(args, _home(args))
     except SettingsError as e:
         raise UsageError(str(e)) from None
-    data, store = Path(settings["data"]), settings.get("store")
-    if store and store.startswith(("postgresql://", "postgres://")):
+    data, store = Path(settings["data"]), settings["store"]
+    if store and store.startswith(POSTGRES_URLS):
         raise UsageError(
             f"`nymchat node {args.node_action}` is for a SQLite store; this node's is "
             "PostgreSQL: back it up with pg_dump, restore it with pg_restore"
