@@ -12,10 +12,12 @@ from nodeclient import Anonymous, Client, run
 from procs import DIST, clean_env
 
 from nymchat import _native
-from nymchat.node.backup import known_version
+from nymchat.database import newest_schema
 from nymchat.protocol.wire import ErrorCode, Kind
 
 pytestmark = pytest.mark.cli
+
+NEWEST = newest_schema("nymchat.node")
 
 
 def nymchat(shiv_root, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -90,7 +92,7 @@ def test_a_backup_taken_while_the_node_serves_restores_its_users_and_queue(
     summary = json.loads(out.stdout)
     assert summary["users"] == 1  # alice; carol came after
     assert 1 <= summary["queued_messages"] <= 1 + len(accepted)
-    assert summary["schema_version"] == known_version()
+    assert summary["schema_version"] == NEWEST
     assert summary["key_file"] == str(data / "identity.json")
     assert stat.S_IMODE(dest.stat().st_mode) == 0o600
     assert all(accepted)  # the node answered throughout
@@ -163,11 +165,11 @@ def test_restore_refuses_a_file_that_is_not_a_node_database(
 def test_restore_refuses_a_backup_of_a_newer_schema(shiv_root, backed_up):
     data, dest = backed_up
     db = sqlite3.connect(dest)
-    db.execute(f"PRAGMA user_version = {known_version() + 1}")
+    db.execute(f"PRAGMA user_version = {NEWEST + 1}")
     db.close()
     out = nymchat(shiv_root, "node", "restore", str(dest), "--data", str(data))
     assert out.returncode == 1
-    assert f"node schema {known_version() + 1}, newer than this nymchat knows" in out.stderr
+    assert f"node schema {NEWEST + 1}, newer than this nymchat knows" in out.stderr
     assert not (data / "node.db.before-restore").exists()
 
 

@@ -106,9 +106,10 @@ def backup(args: argparse.Namespace) -> int:
 
 def restore(args: argparse.Namespace) -> int:
     from nymchat import keystore
+    from nymchat.database import newest_schema
     from nymchat.errors import Busy
     from nymchat.home import ensure_home, lock
-    from nymchat.node.backup import kept, known_version, restore
+    from nymchat.node.backup import kept, restore
 
     data, database = _database(args)
     source = Path(args.src).expanduser()
@@ -124,8 +125,8 @@ def restore(args: argparse.Namespace) -> int:
         held.close()
     if not args.quiet:
         later = (
-            f" (the node brings it to version {known_version()} when it starts)"
-            if summary.schema_version < known_version()
+            f" (the node brings it to version {newest_schema('nymchat.node')} when it starts)"
+            if summary.schema_version < newest_schema("nymchat.node")
             else ""
         )
         print(

@@ -11,9 +11,9 @@ only with the node's key file and its password."""
 import os
 import sqlite3
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from nymchat.database import newest_schema
 from nymchat.errors import NymchatError
 
 STEP_PAGES = 1024  # pages copied per step of the backup API
@@ -27,12 +27,6 @@ class Summary:
     users: int
     queued: int  # messages
     schema_version: int
-
-
-def known_version() -> int:
-    """The newest node schema this nymchat knows (its last migration)."""
-    files = resources.files("nymchat.node").joinpath("schema")
-    return max(int(f.name.split("_", 1)[0]) for f in files.iterdir() if f.name.endswith(".sql"))
 
 
 def backup(source: Path, dest: Path, *, force: bool) -> Summary:
@@ -124,7 +118,7 @@ def _inspect(path: Path, name: Path, *, check: bool) -> Summary:
             raise NymchatError(f"{name} is not a nymchat node database: it lacks the node's tables")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if check:
-            if version > (known := known_version()):
+            if version > (known := newest_schema("nymchat.node")):
                 raise NymchatError(
                     f"{name} is of node schema {version}, newer than this nymchat knows "
                     f"({known}): restore it with the nymchat that made it"
