@@ -7,16 +7,20 @@ import argparse
 import asyncio
 import os
 import signal
+import subprocess
 import time
 
 import pytest
-from nodeclient import Anonymous, Client
-from procs import NodeProcess
+from nodeclient import Anonymous, Client, run
+from procs import DIST, NodeProcess, clean_env
 
 from nymchat import _native
+from nymchat.client.frontends import rendezvous
 from nymchat.node.settings import add_arguments, frontends, resolve
 from nymchat.node.store import open_sqlite
+from nymchat.protocol import wire
 from nymchat.protocol.contact import NodeContact
+from nymchat.protocol.wire import Kind
 
 # --- settings --------------------------------------------------------------------------
 
@@ -138,3 +142,170 @@ def test_a_key_file_elsewhere_is_made_once_then_only_read(start_mixnet, start_no
     finally:
         key_dir.chmod(0o700)
     assert (key.read_bytes(), key.stat().st_mtime_ns) == written
+
+
+def test_a_second_process_may_not_take_a_live_process_s_frontend_ids(
+    start_mixnet, start_node, shiv_root, tmp_path, pg_url
+):
+    mixnet = start_mixnet()
+    one = node(start_node, mixnet, tmp_path / "one", "one", "--store", pg_url)
+    out = subprocess.run(
+        [
+            str(DIST),
+            "node",
+            f"--nym={mixnet.url}/other",
+            f"--nym={mixnet.url}/other-2",
+            "--data",
+            str(tmp_path / "other"),
+            "--key-file",
+            str(one.data / "identity.json"),
+            "--store",
+            pg_url,
+            "--first-frontend",
+            "2",  # 2 is one's, with another address
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(shiv_root, NYMCHAT_NODE_PASSWORD=NodeProcess.PASSWORD),
+    )
+    assert out.returncode == 8, out.stderr
+    [line] = [line for line in out.stderr.splitlines() if line.startswith("nymchat: error:")]
+    assert line == (
+        "nymchat: error: frontend 2 is another live node process's, with another address: "
+        "give this process another --first-frontend (or start it again 30 s after that "
+        "process stopped)"
+    )
+    assert NodeContact.parse((one.data / "contact.txt").read_text()) == NodeContact.parse(
+        one.contact
+    )  # its own two frontends, nothing of the refused one's
+
+
+# --- two node processes on one PostgreSQL -------------------------------------------------
+
+
+def two_processes(start_mixnet, start_node, tmp_path, pg_url, *args):
+    """Processes a (frontends 1, 2) and b (3, 4) of one node on the database `pg_url`, b on
+    a's key file; returns (mixnet, a, b) once a lists b's frontends too."""
+    mixnet = start_mixnet()
+    a = node(start_node, mixnet, tmp_path / "a", "a", "--store", pg_url, *args)
+    key = ("--key-file", str(a.data / "identity.json"))
+    b = node(
+        start_node,
+        mixnet,
+        tmp_path / "b",
+        "b",
+        "--store",
+        pg_url,
+        "--first-frontend",
+        "3",
+        *key,
+        *args,
+    )
+    contact = NodeContact.parse(b.contact)
+    assert len(contact.addresses) == 4
+    assert contact.addresses[:2] == NodeContact.parse(a.contact).addresses
+    started = time.monotonic()
+    while NodeContact.parse((a.data / "contact.txt").read_text()) != contact:
+        assert time.monotonic() - started < 30, "a never listed b's frontends"
+        time.sleep(0.2)
+    print(f"a listed b's frontends {time.monotonic() - started:.1f} s after b started")
+    return mixnet, a, b
+
+
+def homed(contact: str, first: set[int], then: set[int] | None = None):
+    """An identity whose home is one of the frontends `first` (and the next in its order
+    one of `then`)."""
+    frontends = tuple(
+        wire.Frontend(n, str(a)) for n, a in enumerate(NodeContact.parse(contact).addresses, 1)
+    )
+    while True:
+        identity = _native.Identity.generate()
+        order = [f.id for f in rendezvous(identity.signing_public, frontends)]
+        if order[0] in first and (then is None or order[1] in then):
+            return identity
+
+
+async def open_to_strangers(c: Client, name: str, access_key: bytes) -> None:
+    assert (await c.register(name)).kind is Kind.REGISTERED
+    verifier = wire.access_verifier(access_key)
+    await c.request(Kind.SET_ACCESS, access_verifier=verifier, strangers=16)
+
+
+async def pushed(c: Client, want: set[bytes], timeout: float = 60) -> set[bytes]:
+    """Payloads pushed to `c` until `want` are all in (or `timeout`), asking the node again
+    (fetch) whenever it is quiet a moment."""
+    got: set[bytes] = set()
+    deadline = time.monotonic() + timeout
+    while not want <= got and time.monotonic() < deadline:
+        try:
+            push = await c.push(timeout=2)
+            if push.kind is Kind.DELIVER:
+                got.add(push.body["payload"])
+        except TimeoutError:
+            await c.request(Kind.FETCH, max=100)
+    return got
+
+
+@pytest.mark.cli
+def test_two_processes_are_one_node_and_one_killed_mid_traffic_loses_nothing(
+    start_mixnet, start_node, tmp_path, pg_url
+):
+    """Users homed on each process; a message to each is pushed at once by the other
+    process; then a is killed (SIGKILL) mid-traffic: every message answered `accepted` is
+    delivered, alice (homed on a) moving home to b."""
+    mixnet, a, b = two_processes(start_mixnet, start_node, tmp_path, pg_url)
+    key = os.urandom(32)
+    alice_id = homed(b.contact, {1, 2}, {3, 4})
+    bob_id = homed(b.contact, {3, 4})
+
+    async def main():
+        async with (
+            Client(f"{mixnet.url}/alice", b.contact, alice_id) as alice,
+            Client(f"{mixnet.url}/bob", b.contact, bob_id) as bob,
+            Anonymous(f"{mixnet.url}/via-a", b.contact, frontend=2) as via_a,
+            Anonymous(f"{mixnet.url}/via-b", b.contact, frontend=4) as via_b,
+        ):
+            await open_to_strangers(alice, "alice", key)
+            await open_to_strangers(bob, "bob", key)
+            # across processes: sent through a's frontend 2 for bob (homed on b), through
+            # b's frontend 4 for alice (homed on a): pushed at once by the other process
+            for sender, to, user in ((via_a, "bob", bob), (via_b, "alice", alice)):
+                started = time.monotonic()
+                assert (await sender.seal(to, b"hello " + to.encode(), key)).kind is Kind.ACCEPTED
+                accepted = time.monotonic()
+                push = await user.push(timeout=10)
+                assert push.body["payload"] == b"hello " + to.encode()
+                print(
+                    f"to {to} across processes: accepted in {accepted - started:.3f} s, "
+                    f"pushed {time.monotonic() - accepted:.3f} s later"
+                )
+
+            accepted: dict[str, set[bytes]] = {"alice": set(), "bob": set()}
+            killed = asyncio.Event()
+
+            async def traffic(sender: Anonymous, name: str) -> None:
+                for n in range(40):
+                    to = ("alice", "bob")[n % 2]
+                    payload = f"{name} {n} to {to}".encode()
+                    try:
+                        answer = await sender.seal(to, payload, key, timeout=5)
+                    except TimeoutError:
+                        assert killed.is_set(), f"{name}: no answer while both ran"
+                        return  # its process is gone
+                    assert answer.kind is Kind.ACCEPTED
+                    accepted[to].add(payload)
+                    if n == 10 and sender is via_a:
+                        a.stop(signal.SIGKILL)  # mid-traffic: b's sender is sending too
+                        killed.set()
+
+            await asyncio.gather(traffic(via_a, "via a"), traffic(via_b, "via b"))
+            assert a.proc.returncode == -signal.SIGKILL
+            print(f"accepted: {len(accepted['alice'])} for alice, {len(accepted['bob'])} for bob")
+            # alice's home is gone: her next request moves it to b, which pushes what waits
+            await alice.request(Kind.REFRESH)
+            assert alice.link.frontends.home().id in {3, 4}
+            assert accepted["alice"] <= await pushed(alice, accepted["alice"])
+            assert accepted["bob"] <= await pushed(bob, accepted["bob"])
+
+    run(main(), timeout=300)
