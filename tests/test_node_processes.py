@@ -11,16 +11,17 @@ import subprocess
 import time
 
 import pytest
-from nodeclient import Anonymous, Client, run
+from nodeclient import Anonymous, Client, bundle, run
 from procs import DIST, NodeProcess, clean_env
 
 from nymchat import _native
 from nymchat.client.frontends import rendezvous
+from nymchat.client.nodelink import NodeRefused
 from nymchat.node.settings import add_arguments, frontends, resolve
 from nymchat.node.store import open_sqlite
-from nymchat.protocol import wire
+from nymchat.protocol import pow, wire
 from nymchat.protocol.contact import NodeContact
-from nymchat.protocol.wire import Kind
+from nymchat.protocol.wire import ErrorCode, Kind
 
 # --- settings --------------------------------------------------------------------------
 
@@ -309,3 +310,99 @@ def test_two_processes_are_one_node_and_one_killed_mid_traffic_loses_nothing(
             assert accepted["bob"] <= await pushed(bob, accepted["bob"])
 
     run(main(), timeout=300)
+
+
+async def answer_at(c: Client, address, kind: Kind, **body) -> wire.Answer | ErrorCode:
+    """The answer to a signed request sent to the frontend at `address` (a refusal: its
+    code)."""
+    data, request_id = wire.encode_request(
+        c.identity, c.contact.key, kind, body, int(time.time() * 1000)
+    )
+    try:
+        return await c.link.request_raw(data, request_id, 10, to=address)
+    except NodeRefused as refused:
+        return ErrorCode(refused.code)
+
+
+def test_processes_share_an_identity_s_request_budget_and_spent_challenges(
+    start_mixnet, start_node, tmp_path, pg_url
+):
+    limits = ("--requests-per-s", "0.001", "--request-burst", "4")
+    mixnet, _a, b = two_processes(start_mixnet, start_node, tmp_path, pg_url, *limits)
+    at_a, at_b = (
+        NodeContact.parse(b.contact).addresses[0],
+        NodeContact.parse(b.contact).addresses[2],
+    )
+
+    async def main():
+        # one budget of 4 for an identity, whichever process its requests reach
+        async with Client(f"{mixnet.url}/x", b.contact) as x:
+            fetch = {"kind": Kind.FETCH, "max": 1}
+            answers = [await answer_at(x, at, **fetch) for at in (at_a, at_b, at_a, at_b)]
+            assert answers == [ErrorCode.NOT_REGISTERED] * 4
+            assert await answer_at(x, at_a, **fetch) == ErrorCode.RATE_LIMITED
+            assert await answer_at(x, at_b, **fetch) == ErrorCode.RATE_LIMITED
+        # a challenge one process issued is spent for both
+        async with Client(f"{mixnet.url}/y", b.contact) as y:
+            offered = bundle(y.identity)
+            challenge = await answer_at(y, at_a, Kind.REGISTER_BEGIN, username="yvonne", bundle=offered)
+            assert challenge.kind is Kind.CHALLENGE
+            solution = pow.solve(
+                pow.registration(challenge.body["challenge"], "yvonne", y.identity.signing_public),
+                challenge.body["difficulty"],
+            )
+            finish = {"username": "yvonne", "bundle": offered, "proof_of_work": solution}
+            finish |= challenge.body
+            registered = await answer_at(y, at_b, Kind.REGISTER_FINISH, **finish)
+            assert registered.kind is Kind.REGISTERED
+            gone = await answer_at(y, at_b, Kind.UNREGISTER, username="yvonne")
+            assert gone.kind is Kind.UNREGISTERED
+            again = await answer_at(y, at_a, Kind.REGISTER_FINISH, **finish)  # a new request
+            assert again == ErrorCode.CHALLENGE_FAILED
+
+    run(main())
+
+
+@pytest.mark.cli
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_node_killed_mid_traffic_loses_nothing_it_accepted(
+    start_mixnet, start_node, tmp_path, request, database
+):
+    store = request.getfixturevalue("pg_url") if database == "postgresql" else None
+    args = ("--store", store) if store else ()
+    mixnet = start_mixnet()
+    node_ = node(start_node, mixnet, tmp_path / "node", "node", *args)
+    key, bob_id = os.urandom(32), _native.Identity.generate()
+    accepted: set[bytes] = set()
+
+    async def before():
+        async with Client(f"{mixnet.url}/bob", node_.contact, bob_id) as bob:
+            await open_to_strangers(bob, "bob", key)
+
+        async def traffic(name: str) -> None:
+            async with Anonymous(f"{mixnet.url}/{name}", node_.contact) as sender:
+                for n in range(100):
+                    payload = f"{name} {n}".encode()
+                    try:
+                        answer = await sender.seal("bob", payload, key, timeout=5)
+                    except TimeoutError:
+                        return  # the node is gone
+                    assert answer.kind is Kind.ACCEPTED
+                    accepted.add(payload)
+                    if name == "s0" and n == 15:
+                        node_.stop(signal.SIGKILL)  # the other senders are sending
+            raise AssertionError(f"{name} was answered after the node was killed")
+
+        await asyncio.gather(*(traffic(f"s{n}") for n in range(3)))
+
+    run(before())
+    assert node_.proc.returncode == -signal.SIGKILL
+    print(f"{len(accepted)} accepted before the kill ({database})")
+    again = node(start_node, mixnet, tmp_path / "node", "node", *args)
+
+    async def after():
+        async with Client(f"{mixnet.url}/bob", again.contact, bob_id) as bob:
+            await bob.request(Kind.REFRESH)
+            return await pushed(bob, accepted)
+
+    assert accepted <= run(after())
