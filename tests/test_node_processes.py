@@ -11,14 +11,18 @@ import subprocess
 import time
 
 import pytest
+from inprocess import InProcessMixnet, InProcessTransport, until
 from nodeclient import Anonymous, Client, bundle, run
 from procs import DIST, NodeProcess, clean_env
+from test_frontends import StubService
 
 from nymchat import _native
 from nymchat.client.frontends import rendezvous
 from nymchat.client.nodelink import NodeRefused
+from nymchat.node import runner as runner_module
+from nymchat.node.runner import NodeRunner
 from nymchat.node.settings import add_arguments, frontends, resolve
-from nymchat.node.store import open_sqlite
+from nymchat.node.store import open_sqlite, open_store
 from nymchat.protocol import pow, wire
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import ErrorCode, Kind
@@ -102,8 +106,6 @@ def test_a_frontend_id_is_one_live_process_s_and_the_live_ones_are_listed():
 
 
 def test_a_frontend_id_is_one_live_process_s_on_postgresql(pg_url):
-    from nymchat.node.store import open_store
-
     async def opened():
         return await open_store(pg_url, os.urandom(32))
 
@@ -345,7 +347,9 @@ def test_processes_share_an_identity_s_request_budget_and_spent_challenges(
         # a challenge one process issued is spent for both
         async with Client(f"{mixnet.url}/y", b.contact) as y:
             offered = bundle(y.identity)
-            challenge = await answer_at(y, at_a, Kind.REGISTER_BEGIN, username="yvonne", bundle=offered)
+            challenge = await answer_at(
+                y, at_a, Kind.REGISTER_BEGIN, username="yvonne", bundle=offered
+            )
             assert challenge.kind is Kind.CHALLENGE
             solution = pow.solve(
                 pow.registration(challenge.body["challenge"], "yvonne", y.identity.signing_public),
@@ -406,3 +410,55 @@ def test_a_node_killed_mid_traffic_loses_nothing_it_accepted(
             return await pushed(bob, accepted)
 
     assert accepted <= run(after())
+
+
+def test_a_process_pushes_at_once_what_another_wakes_its_frontends_for(
+    tmp_path, pg_url, monkeypatch
+):
+    """Only a wake-up for one of its frontends (the timer is an hour here) makes the
+    runner run its due pushes."""
+    monkeypatch.setattr(runner_module, "PUSH_INTERVAL", 3600.0)
+
+    async def main():
+        service = StubService()
+        service.store = await open_store(pg_url, os.urandom(32))
+        other = await open_store(pg_url, os.urandom(32))  # another process's
+        runs: list[int] = []
+        due = service.due_pushes
+
+        async def counted(now):
+            runs.append(now)
+            return await due(now)
+
+        service.due_pushes = counted
+        transport = InProcessTransport(InProcessMixnet(tmp_path), "node-3")
+        await transport.start()
+        runner = NodeRunner(service, [transport], first=3)
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.run(stop))
+
+        async def wake(frontend: int) -> None:
+            async with other.transaction():
+                await other.wake(frontend)
+
+        try:
+            for _ in range(100):  # until it listens
+                await wake(3)
+                await asyncio.sleep(0.1)
+                if runs:
+                    break
+            assert runs, "never woken"
+            await asyncio.sleep(0.2)
+            runs.clear()
+            await wake(4)  # not its frontend
+            await asyncio.sleep(0.5)
+            assert runs == []
+            await wake(3)
+            await until(lambda: runs, "the due pushes")
+        finally:
+            stop.set()
+            await task
+            await other.close()
+            await service.store.close()
+
+    run(main())
