@@ -23,7 +23,6 @@ from nymchat.node.metrics import render
 from nymchat.node.routes import route, split_route
 from nymchat.node.runner import NodeRunner
 from nymchat.node.service import NodeConfig, Outgoing
-from nymchat.node.store import open_sqlite
 from nymchat.node.settings import (
     SettingsError,
     add_arguments,
@@ -31,6 +30,7 @@ from nymchat.node.settings import (
     resolve,
     without_password,
 )
+from nymchat.node.store import open_sqlite
 from nymchat.protocol import wire
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import ErrorCode, Kind
