@@ -256,10 +256,11 @@ def test_two_processes_are_one_node_and_one_killed_mid_traffic_loses_nothing(
 ):
     """Users homed on each process; a message to each is pushed at once by the other
     process; then a is killed (SIGKILL) mid-traffic: every message answered `accepted` is
-    delivered, alice (homed on a) moving home to b."""
+    delivered, alice (homed on a, and a's other frontend next in her order) moving home
+    to b."""
     mixnet, a, b = two_processes(start_mixnet, start_node, tmp_path, pg_url)
     key = os.urandom(32)
-    alice_id = homed(b.contact, {1, 2}, {3, 4})
+    alice_id = homed(b.contact, {1, 2}, {1, 2})  # both her first choices are a's
     bob_id = homed(b.contact, {3, 4})
 
     async def main():
