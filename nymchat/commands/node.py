@@ -55,6 +55,10 @@ def _node_identity(data: Path, settings: dict):
             env_var=PASSWORD_ENV,
             noun="node password",
         )
+    if not key_file.parent.is_dir():
+        from nymchat.errors import NotFound
+
+        raise NotFound(f"cannot make the node key {key_file}: no directory {key_file.parent}")
     log.info("first run: creating the node key in %s", key_file)
     return keystore.create(data, _new_password(settings), key_file)
 

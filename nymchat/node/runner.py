@@ -100,8 +100,8 @@ class NodeRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         coroutines = [self._receive(frontend) for frontend in self.frontends]
-        coroutines += [self._process(), self._repush(), self._maintain(), self._describe()]
-        coroutines.append(self._listen())
+        coroutines += [self._process(), self._repush(), self._maintain()]
+        coroutines += [self._describe(), self._listen()]
         tasks = [asyncio.create_task(coroutine) for coroutine in coroutines]
         try:
             await stop.wait()
@@ -184,12 +184,14 @@ class NodeRunner:
             await asyncio.sleep(MAINTENANCE_INTERVAL)
 
     async def _listen(self) -> None:
-        """Pushes at once what another process woke one of our frontends for."""
+        """Pushes at once what another process woke one of our frontends for; ends when
+        nothing can (SQLite: one process), or the store is closed."""
         while True:
             try:
                 async for frontend in self.service.store.woken():
                     if frontend in self.frontends:
                         self._woken.set()
+                return
             except StoreError as e:
                 log.warning("not woken by the other node processes for now: %s", e)
             await asyncio.sleep(PUSH_INTERVAL)  # meanwhile the due pushes run on time
