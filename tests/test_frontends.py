@@ -384,6 +384,9 @@ async def render_page(runner: NodeRunner) -> str:
         async def count_queued(self):
             return 0
 
+        async def count_homed(self, frontend):
+            return 0
+
     from nymchat.node.metrics import Histogram
 
     runner.service.store = Store()

@@ -5,19 +5,26 @@ import json
 import logging
 from pathlib import Path
 
+from nymchat.commands.node_backup import add_actions
 from nymchat.node.settings import (
     PASSWORD_ENV,
     SETTINGS,
     FrontendPlan,
     SettingsError,
-    add_arguments,
     frontends,
     resolve,
     without_password,
 )
+from nymchat.node.settings import add_arguments as add_settings
 
 __all__ = ["add_arguments", "run"]
 log = logging.getLogger("nymchat.node")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The node's settings, and its actions (backup, restore)."""
+    add_settings(parser)
+    add_actions(parser)
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -149,7 +156,7 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
     metrics = None
     if settings["metrics"]:
         try:
-            metrics = await serve_metrics(settings["metrics"], runner)
+            metrics = await serve_metrics(settings["metrics"], runner, settings["metrics_public"])
         except OSError as e:
             await store.close()
             reason = os.strerror(e.errno) if e.errno else str(e)
@@ -235,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
         from nymchat.node.metrics import parse_listen
 
         try:
-            parse_listen(settings["metrics"])
+            parse_listen(settings["metrics"], settings["metrics_public"])
         except ValueError as e:
             raise UsageError(str(e)) from None
     if not 0 < settings["queue_stranger_share"] <= 1:

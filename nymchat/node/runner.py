@@ -77,6 +77,7 @@ class NodeRunner:
         self.dropped: Counter[str] = Counter(
             no_tag=0, bad_frame=0, unknown_frontend=0, frontend_down=0
         )
+        self.sent: Counter[int] = Counter()  # frames sent, per frontend
         self.listed: tuple[wire.Frontend, ...] | None = None  # the signed descriptor's
         self.published: tuple[Address, ...] | None = None  # their addresses
         self.issued: int | None = None  # when it was signed (ms)
@@ -90,6 +91,7 @@ class NodeRunner:
             if change == "disconnected":
                 log.warning("frontend %d lost its nym-client; the others carry on", frontend)
             else:
+                log.info("frontend %d is back", frontend)
                 self._addresses_changed.set()  # re-signed if an address is new
 
         return changed
@@ -283,5 +285,6 @@ class NodeRunner:
                 async with asyncio.timeout(SEND_PATIENCE):  # it went down meanwhile
                     for frame in _native.encode_frames(out.message, out.frame_id):
                         await transport.reply(tag, frame)
+                        self.sent[frontend] += 1
             except (TimeoutError, *NOT_CONNECTED):
                 self.dropped["frontend_down"] += 1

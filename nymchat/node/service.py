@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -87,12 +88,21 @@ class _AnsweredMeanwhile(Exception):
     """Another node process answered the same request id while this one handled it."""
 
 
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
 @dataclass
 class _Tally:
-    """What a batch counts, merged into the service's metrics once it commits."""
+    """What a batch counts, merged into the service's metrics (and logged) once it
+    commits."""
 
-    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    handled: list[tuple[str, str, float]] = field(default_factory=list)  # kind, result, ms
     relayed: list[float] = field(default_factory=list)  # seconds, of acknowledged messages
+    started: float = 0.0  # when the request being handled began (`time.perf_counter`)
+
+    def count(self, kind: str, result: str) -> None:
+        self.handled.append((kind, result, _ms_since(self.started)))
 
 
 class NodeService:
@@ -156,12 +166,13 @@ class NodeService:
         Returns what to send, once committed."""
         decoded: list[tuple[wire.Request, bytes]] = []
         out: list[Outgoing] = []
+        started = time.perf_counter()
         for data, tag in items:
             try:
                 decoded.append((wire.decode_request(data), tag))
             except wire.WireError as e:
-                self.counts[("unknown", "bad_request")] += 1
                 out += self._refuse_undecodable(data, tag, str(e), now)
+                self._handled([("unknown", "bad_request", _ms_since(started))])
         if not decoded:
             return out
         verdicts = wire.verify_requests(self.key, [request for request, _ in decoded])
@@ -174,12 +185,13 @@ class NodeService:
             except StoreConflict:
                 log.info("a batch met another process's transaction; running it again")
                 continue
-            self.counts.update(tally.counts)
+            self._handled(tally.handled)
             for seconds in tally.relayed:
                 self.relay_seconds.observe(seconds)
             return out + answers
-        for request, _ in decoded:
-            self.counts[(request.kind.name.lower(), "conflict")] += 1
+        self._handled(
+            [(request.kind.name.lower(), "conflict", _ms_since(started)) for request, _ in decoded]
+        )
         return out + [
             self._error(request, tag, ErrorCode.BUSY, "the node is busy; try again", now)
             for request, tag in decoded
@@ -189,6 +201,7 @@ class NodeService:
         self, request: wire.Request, tag: bytes, valid: bool, now: int, tally: _Tally
     ) -> list[Outgoing]:
         kind = request.kind.name.lower()
+        tally.started = time.perf_counter()
         try:
             if not valid:
                 raise Refused(ErrorCode.BAD_SIGNATURE, "the request's signature does not verify")
@@ -211,13 +224,13 @@ class NodeService:
                     assert seen is not None
             return self._again(request, tag, digest, *seen, tally)
         except Refused as refusal:
-            tally.counts[(kind, refusal.code.name.lower())] += 1
+            tally.count(kind, refusal.code.name.lower())
             return [self._error(request, tag, refusal.code, refusal.detail, now)]
         except (StoreConflict, StoreUnavailable):
             raise  # the whole batch's
         except Exception:
             log.exception("failed to handle a %s request", kind)
-            tally.counts[(kind, "internal")] += 1
+            tally.count(kind, "internal")
             return [self._error(request, tag, ErrorCode.BUSY, "internal error", now)]
 
     async def _run(
@@ -237,9 +250,16 @@ class NodeService:
         expires = now + 2 * self.config.freshness_ms
         if not await self.store.remember(request.request_id, digest, answer.message, expires):
             raise _AnsweredMeanwhile
-        tally.counts[(request.kind.name.lower(), ctx.result)] += 1
+        tally.count(request.kind.name.lower(), ctx.result)
         tally.relayed += ctx.relayed
         return ctx.out
+
+    def _handled(self, handled: list[tuple[str, str, float]]) -> None:
+        """Counts requests handled (committed) for the metrics and logs each at -v: its
+        kind, result and duration, nothing of who or what."""
+        for kind, result, ms in handled:
+            self.counts[(kind, result)] += 1
+            log.info("request %s: %s in %.1f ms", kind, result, ms)
 
     def _error(
         self, request: wire.Request, tag: bytes, code: ErrorCode, detail: str, now: int
@@ -266,7 +286,7 @@ class NodeService:
         frontend) gets its answer again and changes nothing; other bytes are a replay."""
         if answer is None or not hmac.compare_digest(digest, seen_digest or b""):
             raise Refused(ErrorCode.REPLAYED, "this request was already handled")
-        tally.counts[(request.kind.name.lower(), "again")] += 1
+        tally.count(request.kind.name.lower(), "again")
         return [Outgoing(tag, answer, wire.answer_frame_id(request.request_id))]
 
     def _refuse_undecodable(self, data: bytes, tag: bytes, why: str, now: int) -> list[Outgoing]:

@@ -79,7 +79,20 @@ SETTINGS = [
         " (several node processes may share one)",
         "PATH|URL",
     ),
-    Setting("metrics", str, None, "serve Prometheus metrics on this loopback address", "HOST:PORT"),
+    Setting(
+        "metrics",
+        str,
+        None,
+        "serve Prometheus metrics, /health and /ready on this loopback address",
+        "HOST:PORT",
+    ),
+    Setting(
+        "metrics_public",
+        bool,
+        False,
+        "let --metrics listen beyond loopback, e.g. 0.0.0.0:9100 for a container's scraper"
+        " (the page shows counts an observer should not see: keep it on a private network)",
+    ),
     Setting(
         "nym_client_bin",
         str,
@@ -119,14 +132,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="print the effective settings and where each came from, then exit",
     )
     for s in SETTINGS:
+        flag, env = f"--{s.name.replace('_', '-')}", f"[env {ENV_PREFIX}{s.name.upper()}]"
+        if s.type is bool:  # a switch, off by default
+            parser.add_argument(
+                flag,
+                dest=f"node_{s.name}",
+                action="store_true",
+                default=None,
+                help=f"{s.help} {env}",
+            )
+            continue
         parser.add_argument(
-            f"--{s.name.replace('_', '-')}",
+            flag,
             dest=f"node_{s.name}",
             type=s.type,
             metavar=s.metavar,
             default=None,
             action="append" if s.many else "store",
-            help=f"{s.help} [env {ENV_PREFIX}{s.name.upper()}]"
+            help=f"{s.help} {env}"
             + (f" (default {_shown(s.default)})" if s.default is not None else ""),
         )
 
@@ -147,6 +170,23 @@ def without_password(store: str) -> str:
         shown = [(key, "***" if key == "password" else value) for key, value in query]
         parts = parts._replace(query=urlencode(shown, safe="*"))
     return parts.geturl()
+
+
+SWITCH = dict.fromkeys(("1", "true", "yes", "on"), True) | dict.fromkeys(
+    ("0", "false", "no", "off"), False
+)
+
+
+def _parsed(setting: Setting, text: str) -> Any:
+    """An environment variable's value; `ValueError` if it is not one."""
+    if setting.many:
+        return [setting.type(v.strip()) for v in text.split(",")]
+    if setting.type is bool:
+        try:
+            return SWITCH[text.strip().lower()]
+        except KeyError:
+            raise ValueError(text) from None
+    return setting.type(text)
 
 
 def _shown(value: Any) -> str:
@@ -196,9 +236,7 @@ def resolve(args: argparse.Namespace, home: Path) -> tuple[dict, dict]:
     for s in SETTINGS:
         if (text := env[s.name]) is not None:
             try:
-                values[s.name] = (
-                    [s.type(v.strip()) for v in text.split(",")] if s.many else s.type(text)
-                )
+                values[s.name] = _parsed(s, text)
             except ValueError:
                 raise SettingsError(
                     f"{ENV_PREFIX}{s.name.upper()} must be a {s.type.__name__}"

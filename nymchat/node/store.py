@@ -22,6 +22,7 @@ from nymchat.protocol import names, wire
 
 SEEN_DOMAIN = b"nymchat-seen-v1\x00"
 ANSWER_KEY_DOMAIN = b"nymchat-answer-key-v1\x00"
+POSTGRES_URLS = ("postgresql://", "postgres://")  # a `store` starting so is PostgreSQL
 
 
 class NameHashes:
@@ -460,7 +461,7 @@ class NodeStore:
 async def open_store(where: str, name_key: bytes) -> NodeStore:
     """The node's store at `where`: a `postgresql://` (or `postgres://`) URL, else the
     path of its SQLite file."""
-    if where.startswith(("postgresql://", "postgres://")):
+    if where.startswith(POSTGRES_URLS):
         from nymchat.node.postgres import (  # type: ignore[import-untyped, unused-ignore]
             PostgresDatabase,
         )
