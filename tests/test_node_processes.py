@@ -463,3 +463,44 @@ def test_a_process_pushes_at_once_what_another_wakes_its_frontends_for(
             await service.store.close()
 
     run(main())
+
+
+def test_the_descriptor_lists_every_live_process_s_frontends_and_follows_them(tmp_path):
+    """Signed again when another process's frontend is heard of, and when it has not been
+    for `LISTED_MS`; ours stay, heartbeaten with each look."""
+    from test_frontends import _addresses
+
+    from nymchat.nym.address import Address
+
+    class Known:
+        def __init__(self, address):
+            self.address, self.connected = address, True
+
+    ours, theirs = _addresses(tmp_path, 2)
+    service, published = StubService(), []
+    runner = NodeRunner(service, [Known(Address.parse(ours))], published.append, first=2)
+    key = _native.PublicKey(service.identity.signing_public)
+
+    def listed(now):
+        return [
+            (f.id, f.address)
+            for f in wire.decode_descriptor(service.descriptor, key, now).frontends
+        ]
+
+    run(runner.claim(1_000))
+    run(runner.describe(1_000))
+    assert listed(1_000) == [(2, ours)]
+    # another process claims frontend 1
+    assert claims(service.store, "other", {1: theirs}, 2_000, 0) == []
+    run(runner.describe(3_000))
+    assert listed(3_000) == [(1, theirs), (2, ours)]
+    last = runner_module.LISTED_MS + 2_000
+    run(runner.describe(last))  # still heard of
+    assert len(published) == 2
+    run(runner.describe(last + 1))  # no more
+    assert listed(last + 1) == [(2, ours)]
+    assert published == [
+        (Address.parse(ours),),
+        (Address.parse(theirs), Address.parse(ours)),
+        (Address.parse(ours),),
+    ]
