@@ -123,6 +123,7 @@ def node(start_node, mixnet, data, name, *args):
     return start_node(mixnet, *args, data=data, name=name)
 
 
+@pytest.mark.cli
 def test_a_key_file_elsewhere_is_made_once_then_only_read(start_mixnet, start_node, tmp_path):
     """The first process makes the key in --key-file; a second one, on a read-only copy
     of it and a data directory of its own, is the same node (the same key)."""
@@ -147,6 +148,7 @@ def test_a_key_file_elsewhere_is_made_once_then_only_read(start_mixnet, start_no
     assert (key.read_bytes(), key.stat().st_mtime_ns) == written
 
 
+@pytest.mark.cli
 def test_a_second_process_may_not_take_a_live_process_s_frontend_ids(
     start_mixnet, start_node, shiv_root, tmp_path, pg_url
 ):
@@ -327,6 +329,7 @@ async def answer_at(c: Client, address, kind: Kind, **body) -> wire.Answer | Err
         return ErrorCode(refused.code)
 
 
+@pytest.mark.cli
 def test_processes_share_an_identity_s_request_budget_and_spent_challenges(
     start_mixnet, start_node, tmp_path, pg_url
 ):
