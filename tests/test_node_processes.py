@@ -309,8 +309,10 @@ def test_two_processes_are_one_node_and_one_killed_mid_traffic_loses_nothing(
             assert a.proc.returncode == -signal.SIGKILL
             print(f"accepted: {len(accepted['alice'])} for alice, {len(accepted['bob'])} for bob")
             # alice's home is gone: her next request moves it to b, which pushes what waits
+            started = time.monotonic()
             await alice.request(Kind.REFRESH)
             assert alice.link.frontends.home().id in {3, 4}
+            print(f"alice moved home to b in {time.monotonic() - started:.1f} s")
             assert accepted["alice"] <= await pushed(alice, accepted["alice"])
             assert accepted["bob"] <= await pushed(bob, accepted["bob"])
 
