@@ -618,22 +618,21 @@ def test_due_pushes_are_those_of_recipients_homed_on_the_given_frontends(where):
 
 
 def test_a_wake_reaches_another_store_only_once_its_transaction_commits(where):
-    """PostgreSQL: the other process hears `push N` on commit, not before. SQLite: one
-    process, nobody to tell; its notifications end at once."""
+    """PostgreSQL: the other process is woken for frontend N on commit, not before.
+    SQLite: one process, nobody to tell; its wakes end at once."""
 
     async def go():
         async with stores(where, 2) as [a, b]:
-            heard = b.db.notifications()
             if not on_postgresql(where):
                 async with a.transaction():
                     await a.wake(3)
-                assert [n async for n in heard] == []
+                assert [n async for n in b.woken()] == []
                 return
-            got: list[str] = []
+            got: list[int] = []
 
             async def listen() -> None:
-                async for payload in heard:
-                    got.append(payload)
+                async for frontend in b.woken():
+                    got.append(frontend)
 
             listener = asyncio.ensure_future(listen())
             while not got:  # until b listens: wakes outside a transaction
@@ -642,10 +641,10 @@ def test_a_wake_reaches_another_store_only_once_its_transaction_commits(where):
             async with a.transaction():
                 await a.wake(3)
                 await asyncio.sleep(0.3)
-                assert "push 3" not in got  # not before the commit
-            while "push 3" not in got:
+                assert 3 not in got  # not before the commit
+            while 3 not in got:
                 await asyncio.sleep(0.02)
-            assert set(got) == {"push 0", "push 3"}
+            assert set(got) == {0, 3}
             listener.cancel()
 
     run(go())
