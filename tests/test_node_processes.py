@@ -3,7 +3,6 @@ frontend ids each takes (`--first-frontend`), the one node key they share (`--ke
 their frontends claimed and heartbeaten in the store, the descriptor of every live one,
 pushes across processes, shared limits, and a process killed mid-traffic."""
 
-import argparse
 import asyncio
 import os
 import signal
@@ -14,14 +13,14 @@ import pytest
 from inprocess import InProcessMixnet, InProcessTransport, until
 from nodeclient import Anonymous, Client, bundle, run
 from procs import DIST, NodeProcess, clean_env
-from test_frontends import StubService
+from test_frontends import StubService, settings
 
 from nymchat import _native
 from nymchat.client.frontends import rendezvous
 from nymchat.client.nodelink import NodeRefused
 from nymchat.node import runner as runner_module
 from nymchat.node.runner import NodeRunner
-from nymchat.node.settings import add_arguments, frontends, resolve
+from nymchat.node.settings import frontends
 from nymchat.node.store import open_sqlite, open_store
 from nymchat.protocol import pow, wire
 from nymchat.protocol.contact import NodeContact
@@ -31,15 +30,7 @@ from nymchat.protocol.wire import ErrorCode, Kind
 
 
 def plan(tmp_path, *argv: str, env: dict | None = None) -> list[tuple[int, str, str | None]]:
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    old = dict(os.environ)
-    os.environ.update(env or {})
-    try:
-        values, _ = resolve(parser.parse_args(["--data", str(tmp_path), *argv]), tmp_path)
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    values = settings(tmp_path, *argv, env=env)
     return [(f.id, f.url, f.nym_id) for f in frontends(values)]
 
 
