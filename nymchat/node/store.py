@@ -9,7 +9,9 @@ the answer cache is keyed and sealed by request ids it does not hold (docs/PROTO
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +80,8 @@ _USER = (
 )
 _QUEUED = "seq, recipient, message_id, received, payload, pushes"
 _SUM = "CAST(coalesce(sum({}), 0) AS BIGINT)"  # PostgreSQL's sum of bigints is a numeric
+KNOWN_TAGS_TTL = 10.0  # s, that a route is (or is not) a user's, as the database said
+KNOWN_TAGS_MAX = 4096  # routes remembered so
 REGISTRATIONS = "registrations"  # node_state: the recent registrations' decaying count
 
 
@@ -89,15 +93,30 @@ class NodeStore:
         # add to theirs without waiting for this one's row)
         self.totals = QueueTotals(db, secrets.randbits(31))
         self.groups = GroupStore(db, self.totals)
+        self._tags: dict[bytes, tuple[bool, float]] = {}  # route: (registered, until)
 
     async def schema_version(self) -> int:
         return await self.db.schema_version()
 
-    def transaction(self):
-        return self.db.transaction()
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        try:
+            async with self.db.transaction():
+                self.totals.begin()
+                yield
+                await self.totals.commit()
+        finally:
+            self.totals.abandon()
 
-    def savepoint(self):
-        return self.db.savepoint()
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        pending = self.totals.pending
+        try:
+            async with self.db.savepoint():
+                yield
+        except BaseException:
+            self.totals.pending = pending  # what was added inside went back with it
+            raise
 
     async def close(self) -> None:
         await self.db.close()
@@ -134,6 +153,7 @@ class NodeStore:
     ) -> bytes:
         """Adds a user; returns its key (the name hash)."""
         key = self.names.name(username)
+        self._tags.clear()
         await self.db.execute(
             "INSERT INTO users (name_hash, skeleton_hash, identity, agreement,"
             " agreement_signature, account_key, account_signature, fallback, sender_tag,"
@@ -158,6 +178,7 @@ class NodeStore:
 
     async def set_sender_tag(self, key: bytes, tag: bytes, now: int) -> User | None:
         """Moves the user's route (and home) to `tag`; returns the user as updated."""
+        self._tags.clear()
         return _user(
             await self.db.fetchone(
                 "UPDATE users SET sender_tag = ?, home = ?, tag_updated = ? WHERE name_hash = ?"
@@ -181,16 +202,25 @@ class NodeStore:
         )
 
     async def tag_registered(self, tag: bytes) -> bool:
-        """Whether `tag` (a route) is some user's current one."""
-        return (
-            await self.db.fetchone("SELECT 1 FROM users WHERE sender_tag = ?", (tag,)) is not None
-        )
+        """Whether `tag` (a route) is some user's current one: as this process last moved
+        a route, or as the database said at most `KNOWN_TAGS_TTL` ago (another process's
+        change shows late; the intake asks it of every request, for their order only)."""
+        now = time.monotonic()
+        cached = self._tags.pop(tag, None)
+        if cached is None or cached[1] <= now:
+            row = await self.db.fetchone("SELECT 1 FROM users WHERE sender_tag = ?", (tag,))
+            cached = (row is not None, now + KNOWN_TAGS_TTL)
+            if len(self._tags) >= KNOWN_TAGS_MAX:
+                del self._tags[next(iter(self._tags))]  # the least recently asked
+        self._tags[tag] = cached
+        return cached[0]
 
     async def delete_user(self, key: bytes) -> None:
         (size,) = await one(
             self.db, f"SELECT {_SUM.format('size')} FROM queue WHERE recipient = ?", (key,)
         )
         await self.totals.add(-size)
+        self._tags.clear()
         await self.db.execute("DELETE FROM users WHERE name_hash = ?", (key,))
 
     async def count_users(self) -> int:
