@@ -563,6 +563,76 @@ def test_the_node_refuses_more_than_its_total_of_queued_bytes():
     assert h.store.queued_bytes() == 0
 
 
+class Counting:
+    """A database that counts the statements run through it."""
+
+    STATEMENTS = frozenset({"execute", "executemany", "fetchone", "fetchall"})
+
+    def __init__(self, db):
+        self.db, self.statements = db, 0
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self.db, name)
+        if name not in self.STATEMENTS:
+            return attribute
+
+        async def counted(*args):
+            self.statements += 1
+            return await attribute(*args)
+
+        return counted
+
+
+def _batch(recipient: str, access_key: bytes, sizes) -> tuple[list, list[bytes]]:
+    """Sealed sends to `recipient` of payloads of `sizes` bytes, each from a route of its
+    own: (the batch, their request ids)."""
+    batch, ids = [], []
+    for size in sizes:
+        body = {"recipient": recipient, "message_id": os.urandom(16), "payload": bytes(size)}
+        data, request_id = wire.encode_anonymous_request(
+            Kind.SEALED_SEND, {**body, "access_key": access_key, "proof_of_work": 0}, T0
+        )
+        batch.append((data, os.urandom(18)))
+        ids.append(request_id)
+    return batch, ids
+
+
+def _answers(h: Harness, out, ids: list[bytes]) -> list[wire.Answer]:
+    by_frame = {o.frame_id: o for o in out}
+    return [
+        wire.decode_answer(by_frame[wire.answer_frame_id(i)].message, h.key, wire.ANONYMOUS)
+        for i in ids
+    ]
+
+
+def test_a_batch_reads_what_its_requests_ask_at_once_and_then_only_writes():
+    """A batch's ids, the users its requests name, their queues and the node's total are
+    read once for the batch, the total written once: each sealed send then costs its own
+    two statements (queued, remembered), not a round trip to the database per question."""
+    h = Harness(store=lambda db, names: NodeStore(Counting(db), names))
+    p = People(h, "bob")
+    batch, ids = _batch("bob", p.keys["bob"], [1] * 20)
+    h.real.store.db.statements = 0
+    out = h.service.handle_batch(batch, T0)
+    assert {a.kind for a in _answers(h, out, ids)} == {Kind.ACCEPTED}
+    assert h.real.store.db.statements == 2 * 20 + 5  # + ids, users, queues, total, its write
+    assert h.store.queue_size(h.hash("bob")) == (20, 20)
+    assert h.store.queued_bytes() == 20
+
+
+def test_a_message_refused_for_room_in_a_batch_takes_its_count_back():
+    """The queue sizes read ahead are counted on through the batch: a message refused
+    (its savepoint rolled back) takes its bytes back, so a smaller one after it fits."""
+    h = Harness(queue_max_bytes=10)
+    p = People(h, "bob")
+    batch, ids = _batch("bob", p.keys["bob"], [6, 6, 4])
+    answers = _answers(h, h.service.handle_batch(batch, T0), ids)
+    assert [a.kind for a in answers] == [Kind.ACCEPTED, Kind.ERROR, Kind.ACCEPTED]
+    assert answers[1].body["code"] == ErrorCode.QUEUE_FULL
+    assert h.store.queue_size(h.hash("bob")) == (2, 10)
+    assert h.store.queued_bytes() == 10
+
+
 # --- the answer cache --------------------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ from nymchat.protocol.wire import ErrorCode, Kind
 log = logging.getLogger(__name__)
 MINUTE, DAY = 60_000, 86_400_000
 BATCH_ATTEMPTS = 3  # runs of a batch that meets other processes' transactions
+NAMED = {Kind.SEALED_SEND: "recipient", Kind.LOOKUP: "username"}  # the user a request names
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ class NodeService:
             tally, answers = _Tally(), []
             try:
                 async with self.store.transaction():
+                    await self._preload(decoded, verdicts)
                     for (request, tag), valid in zip(decoded, verdicts, strict=True):
                         answers += await self._handle(request, tag, valid, now, tally)
             except StoreConflict:
@@ -196,6 +198,26 @@ class NodeService:
             self._error(request, tag, ErrorCode.BUSY, "the node is busy; try again", now)
             for request, tag in decoded
         ]
+
+    async def _preload(
+        self, decoded: list[tuple[wire.Request, bytes]], verdicts: list[bool]
+    ) -> None:
+        """Reads at once what the batch's requests will ask of the store: their ids'
+        answers, their requesters, and the users they name (with their queues)."""
+        ids, identities, keys = set(), set(), set()
+        for (request, _), valid in zip(decoded, verdicts, strict=True):
+            if not valid:
+                continue
+            ids.add(request.request_id)
+            if not request.kind.is_anonymous:
+                identities.add(request.requester)
+            field = NAMED.get(request.kind)
+            if field is not None:
+                try:
+                    keys.add(self.store.names.name(names.normalize(request.body[field])))
+                except names.InvalidName:
+                    continue  # refused when its turn comes
+        await self.store.preload(ids, identities, keys)
 
     async def _handle(
         self, request: wire.Request, tag: bytes, valid: bool, now: int, tally: _Tally

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +85,51 @@ KNOWN_TAGS_MAX = 4096  # routes remembered so
 REGISTRATIONS = "registrations"  # node_state: the recent registrations' decaying count
 
 
+Sizes = tuple[int, int, int, int]  # a queue's messages, bytes, strangers' and their bytes
+
+
+class _Ahead:
+    """Rows a batch's transaction read at its start (`NodeStore.preload`), kept true while
+    it runs: what a write may change is dropped (and read again if asked for), a queue's
+    sizes are counted on by the store's writes, and a savepoint rolled back takes its
+    counting back (`mark`, `undo`). Only ever filled by `preload`, never by a read, so
+    nothing a rolled-back savepoint wrote can be served from it."""
+
+    def __init__(self) -> None:
+        self.seen: dict[bytes, tuple[bytes | None, bytes | None] | None] = {}  # by seen_key
+        self.users: dict[bytes, User | None] = {}  # by name hash
+        self.identities: dict[bytes, User | None] = {}  # by identity
+        self.sizes: dict[bytes, Sizes] = {}  # by recipient
+        self._undo: list[tuple[bytes, Sizes | None]] = []
+
+    def forget_user(self, key: bytes) -> None:
+        user = self.users.pop(key, None)
+        if user is not None:
+            self.identities.pop(user.identity, None)
+        for identity, known in list(self.identities.items()):
+            if known is not None and known.key == key:
+                del self.identities[identity]
+
+    def count(self, recipient: bytes, sizes: Sizes | None) -> None:
+        """Sets `recipient`'s queue sizes (None: not known any more)."""
+        self._undo.append((recipient, self.sizes.get(recipient)))
+        if sizes is None:
+            self.sizes.pop(recipient, None)
+        else:
+            self.sizes[recipient] = sizes
+
+    def mark(self) -> int:
+        return len(self._undo)
+
+    def undo(self, mark: int) -> None:
+        while len(self._undo) > mark:
+            recipient, sizes = self._undo.pop()
+            if sizes is None:
+                self.sizes.pop(recipient, None)
+            else:
+                self.sizes[recipient] = sizes
+
+
 class NodeStore:
     def __init__(self, db: Database, name_key: bytes):
         self.db = db
@@ -94,6 +139,7 @@ class NodeStore:
         self.totals = QueueTotals(db, secrets.randbits(31))
         self.groups = GroupStore(db, self.totals)
         self._tags: dict[bytes, tuple[bool, float]] = {}  # route: (registered, until)
+        self._ahead = _Ahead()  # the open transaction's
 
     async def schema_version(self) -> int:
         return await self.db.schema_version()
@@ -107,16 +153,60 @@ class NodeStore:
                 await self.totals.commit()
         finally:
             self.totals.abandon()
+            self._ahead = _Ahead()
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
-        pending = self.totals.pending
+        pending, mark = self.totals.pending, self._ahead.mark()
         try:
             async with self.db.savepoint():
                 yield
         except BaseException:
-            self.totals.pending = pending  # what was added inside went back with it
+            # what was counted inside went back with it
+            self.totals.pending = pending
+            self._ahead.undo(mark)
             raise
+
+    async def preload(
+        self, request_ids: Collection[bytes], identities: Collection[bytes], keys: Collection[bytes]
+    ) -> None:
+        """Reads at once, for the open transaction, what its requests will ask: the seen
+        rows of `request_ids`, the users of `identities` and of name hashes `keys`, and
+        the queue sizes of `keys`. A few statements a batch instead of several a request
+        (each a round trip to PostgreSQL)."""
+        ahead = self._ahead
+        if request_ids:
+            by_key = {seen_key(request_id): request_id for request_id in request_ids}
+            ahead.seen.update(dict.fromkeys(by_key))
+            rows = await self.db.fetchall(
+                f"SELECT key, digest, answer FROM seen WHERE key IN {marks(by_key)}",
+                tuple(by_key),
+            )
+            ahead.seen.update({key: (digest, answer) for key, digest, answer in rows})
+        identities, keys = tuple(identities), tuple(keys)
+        where = [f"identity IN {marks(identities)}"] if identities else []
+        where += [f"name_hash IN {marks(keys)}"] if keys else []
+        if where:
+            ahead.identities.update(dict.fromkeys(identities))
+            ahead.users.update(dict.fromkeys(keys))
+            for row in await self.db.fetchall(
+                f"SELECT {_USER} FROM users WHERE {' OR '.join(where)}", (*identities, *keys)
+            ):
+                user = _user(row)
+                assert user is not None
+                if user.identity in ahead.identities:
+                    ahead.identities[user.identity] = user
+                if user.key in ahead.users:
+                    ahead.users[user.key] = user
+        if keys:
+            ahead.sizes.update(dict.fromkeys(keys, (0, 0, 0, 0)))
+            rows = await self.db.fetchall(
+                f"SELECT recipient, count(*), {_SUM.format('size')}, {_SUM.format('stranger')},"
+                f" {_SUM.format('stranger * size')} FROM queue WHERE recipient IN {marks(keys)}"
+                " GROUP BY recipient",
+                tuple(keys),
+            )
+            ahead.sizes.update({recipient: tuple(sizes) for recipient, *sizes in rows})
 
     async def close(self) -> None:
         await self.db.close()
@@ -128,11 +218,15 @@ class NodeStore:
     # --- users --------------------------------------------------------------------
 
     async def user(self, key: bytes) -> User | None:
+        if key in self._ahead.users:
+            return self._ahead.users[key]
         return _user(
             await self.db.fetchone(f"SELECT {_USER} FROM users WHERE name_hash = ?", (key,))
         )
 
     async def user_by_identity(self, identity: bytes) -> User | None:
+        if identity in self._ahead.identities:
+            return self._ahead.identities[identity]
         return _user(
             await self.db.fetchone(f"SELECT {_USER} FROM users WHERE identity = ?", (identity,))
         )
@@ -154,6 +248,8 @@ class NodeStore:
         """Adds a user; returns its key (the name hash)."""
         key = self.names.name(username)
         self._tags.clear()
+        self._ahead.forget_user(key)
+        self._ahead.identities.pop(identity, None)
         await self.db.execute(
             "INSERT INTO users (name_hash, skeleton_hash, identity, agreement,"
             " agreement_signature, account_key, account_signature, fallback, sender_tag,"
@@ -179,6 +275,7 @@ class NodeStore:
     async def set_sender_tag(self, key: bytes, tag: bytes, now: int) -> User | None:
         """Moves the user's route (and home) to `tag`; returns the user as updated."""
         self._tags.clear()
+        self._ahead.forget_user(key)
         return _user(
             await self.db.fetchone(
                 "UPDATE users SET sender_tag = ?, home = ?, tag_updated = ? WHERE name_hash = ?"
@@ -188,15 +285,18 @@ class NodeStore:
         )
 
     async def set_push_key(self, key: bytes, push_key: bytes) -> None:
+        self._ahead.forget_user(key)
         await self.db.execute("UPDATE users SET push_key = ? WHERE name_hash = ?", (push_key, key))
 
     async def set_access(self, key: bytes, verifier: bytes, strangers: int) -> None:
+        self._ahead.forget_user(key)
         await self.db.execute(
             "UPDATE users SET access_verifier = ?, strangers = ? WHERE name_hash = ?",
             (verifier, strangers, key),
         )
 
     async def set_agreement_signature(self, key: bytes, signature: bytes) -> None:
+        self._ahead.forget_user(key)
         await self.db.execute(
             "UPDATE users SET agreement_signature = ? WHERE name_hash = ?", (signature, key)
         )
@@ -221,6 +321,8 @@ class NodeStore:
         )
         await self.totals.add(-size)
         self._tags.clear()
+        self._ahead.forget_user(key)
+        self._ahead.count(key, None)
         await self.db.execute("DELETE FROM users WHERE name_hash = ?", (key,))
 
     async def count_users(self) -> int:
@@ -240,6 +342,7 @@ class NodeStore:
         )
 
     async def set_fallback(self, key: bytes, fallback: wire.OneTimeKey) -> None:
+        self._ahead.forget_user(key)
         await self.db.execute(
             "UPDATE users SET fallback = ? WHERE name_hash = ?",
             (wire.encode_record(wire.ONE_TIME_KEY, fallback), key),
@@ -291,12 +394,25 @@ class NodeStore:
         if row is None:
             return False
         await self.totals.add(len(payload))
+        sizes = self._ahead.sizes.get(recipient)
+        if sizes is not None:
+            n, size, strangers, stranger_size = sizes
+            self._ahead.count(
+                recipient,
+                (
+                    n + 1,
+                    size + len(payload),
+                    strangers + stranger,
+                    stranger_size + len(payload) * stranger,
+                ),
+            )
         return True
 
     async def queue_sizes(self, recipient: bytes) -> tuple[tuple[int, int], tuple[int, int]]:
         """(messages, payload bytes) queued for `recipient`: all, and those without its
-        access key (from strangers). One read of the covering index."""
-        n, size, strangers, stranger_size = await one(
+        access key (from strangers). One read of the covering index (or none: preloaded)."""
+        sizes = self._ahead.sizes.get(recipient)
+        n, size, strangers, stranger_size = sizes or await one(
             self.db,
             f"SELECT count(*), {_SUM.format('size')}, {_SUM.format('stranger')},"
             f" {_SUM.format('stranger * size')} FROM queue WHERE recipient = ?",
@@ -358,6 +474,7 @@ class NodeStore:
             (recipient, *message_ids),
         )
         await self.totals.add(-sum(size for _, size in rows))
+        self._ahead.count(recipient, None)
         return [received for received, _ in rows]
 
     async def count_queued(self) -> int:
@@ -368,12 +485,15 @@ class NodeStore:
             "DELETE FROM queue WHERE received < ? RETURNING size", (before,)
         )
         await self.totals.add(-sum(size for (size,) in rows))
+        for recipient in list(self._ahead.sizes):
+            self._ahead.count(recipient, None)
         return len(rows)
 
     # --- replay protection and the answer cache --------------------------------------
 
     async def first_sight(self, request_id: bytes, expires: int) -> bool:
         """Records an id (a spent challenge); False if it was seen before."""
+        self._ahead.seen.pop(seen_key(request_id), None)
         changed = await self.db.execute(
             "INSERT INTO seen (key, expires) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
             (seen_key(request_id), expires),
@@ -382,9 +502,11 @@ class NodeStore:
 
     async def seen(self, request_id: bytes) -> tuple[bytes | None, bytes | None] | None:
         """(request digest, answer) of a request id seen before, or None."""
-        row = await self.db.fetchone(
-            "SELECT digest, answer FROM seen WHERE key = ?", (seen_key(request_id),)
-        )
+        key = seen_key(request_id)
+        if key in self._ahead.seen:
+            row = self._ahead.seen[key]
+        else:
+            row = await self.db.fetchone("SELECT digest, answer FROM seen WHERE key = ?", (key,))
         if row is None:
             return None
         digest, sealed = row
@@ -395,6 +517,7 @@ class NodeStore:
         """Records a handled request's digest and answer (sealed) until `expires`; False if
         the id was recorded meanwhile (another process answered it: on PostgreSQL this
         waits for that process's transaction)."""
+        self._ahead.seen.pop(seen_key(request_id), None)
         changed = await self.db.execute(
             "INSERT INTO seen (key, digest, answer, expires) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (key) DO NOTHING",
@@ -408,6 +531,7 @@ class NodeStore:
         return changed == 1
 
     async def forget_seen(self, now: int) -> int:
+        self._ahead.seen.clear()
         return await self.db.execute("DELETE FROM seen WHERE expires < ?", (now,))
 
     # --- limits shared by the node's processes -------------------------------------
