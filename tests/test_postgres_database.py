@@ -113,6 +113,31 @@ def test_a_savepoint_rolled_back_keeps_the_rest_of_the_transaction(pg_url):
     run(go())
 
 
+def test_a_statement_failing_in_a_savepoint_goes_back_with_it_and_the_rest_commits(pg_url):
+    """In the pipelined transaction too: the error is the failing statement's, raised in
+    its savepoint, and the statements after that savepoint run and commit."""
+
+    async def go():
+        db = await opened(pg_url)
+        async with db.transaction():
+            await db.execute("INSERT INTO t (k) VALUES (?)", (1,))
+            for fails in (
+                lambda: db.fetchone("SELECT k / 0 FROM t"),
+                lambda: db.execute("UPDATE t SET n = k / 0"),
+            ):
+                with pytest.raises(psycopg.errors.DivisionByZero):
+                    async with db.savepoint():
+                        await db.execute("INSERT INTO t (k) VALUES (?)", (2,))
+                        await fails()
+            async with db.savepoint():
+                await db.execute("INSERT INTO t (k) VALUES (?)", (3,))
+            assert await db.fetchall("SELECT k FROM t ORDER BY k") == [(1,), (3,)]
+        assert await db.fetchall("SELECT k FROM t ORDER BY k") == [(1,), (3,)]
+        await db.close()
+
+    run(go())
+
+
 def test_reads_outside_a_transaction_do_not_see_its_uncommitted_rows(pg_url):
     async def go():
         db = await opened(pg_url)

@@ -72,9 +72,19 @@ class QueueTotals:
         return row[0] + self.pending
 
     async def fold(self) -> None:
-        """Folds the other shards into this one (they pile up as stores come and go)."""
+        """Folds the other shards into this one (they pile up as stores come and go).
+        Its own shard is held first and those another transaction holds are left for
+        next time, so two stores folding at once never deadlock (also when each writes
+        its shard at its transaction's end)."""
+        await self.db.execute(
+            "INSERT INTO queue_totals (shard, bytes) VALUES (?, 0)"
+            " ON CONFLICT (shard) DO UPDATE SET bytes = queue_totals.bytes",
+            (self.shard,),
+        )
         rows = await self.db.fetchall(
-            "DELETE FROM queue_totals WHERE shard <> ? RETURNING bytes", (self.shard,)
+            "DELETE FROM queue_totals WHERE shard IN (SELECT shard FROM queue_totals"
+            f" WHERE shard <> ?{self.db.skip_locked}) RETURNING bytes",
+            (self.shard,),
         )
         moved = sum(size for (size,) in rows)
         if self._read is not None:
