@@ -620,6 +620,18 @@ def test_a_batch_reads_what_its_requests_ask_at_once_and_then_only_writes():
     assert h.store.queued_bytes() == 20
 
 
+def test_whether_a_route_is_a_user_s_is_asked_of_the_database_once_in_a_while():
+    """The intake asks it of every request: the answer is kept 10 s, but a route this
+    process moves (a registration, a new route) counts at once."""
+    h = Harness(store=lambda db, names: NodeStore(Counting(db), names))
+    bob, tag = user()
+    h.real.store.db.statements = 0
+    assert [h.service.known_tag(tag) for _ in range(3)] == [False] * 3
+    assert h.real.store.db.statements == 1
+    h.register(bob, tag, "bob")
+    assert h.service.known_tag(tag)
+
+
 def test_a_message_refused_for_room_in_a_batch_takes_its_count_back():
     """The queue sizes read ahead are counted on through the batch: a message refused
     (its savepoint rolled back) takes its bytes back, so a smaller one after it fits."""
