@@ -651,8 +651,10 @@ def _postgres_clock(url: str) -> Callable[[], float]:
     import psycopg
 
     with psycopg.connect(url) as conn:
-        backend, database = conn.execute("SELECT pg_backend_pid(), current_database()").fetchone()  # type: ignore[misc]
-    postmaster = int(_stat(backend)[1])
+        row = conn.execute("SELECT pg_backend_pid(), current_database()").fetchone()
+        assert row is not None
+        backend, database = row
+        postmaster = int(_stat(backend)[1])  # while the backend lives
 
     def ours(pid: int) -> bool:
         title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
