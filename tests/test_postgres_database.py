@@ -138,6 +138,35 @@ def test_a_statement_failing_in_a_savepoint_goes_back_with_it_and_the_rest_commi
     run(go())
 
 
+def test_what_a_batch_read_ahead_as_absent_and_another_store_wrote_meanwhile_conflicts(pg_url):
+    """A request id or a message the batch read ahead as absent is written without
+    waiting: if another process wrote it meanwhile, the batch is a conflict (run again,
+    it finds the other's), never a second answer or a second copy."""
+    from nodeclient import bundle
+
+    from nymchat import _native
+    from nymchat.node.store import open_store
+
+    async def go():
+        a, b = await open_store(pg_url, bytes(32)), await open_store(pg_url, bytes(32))
+        someone = _native.Identity.generate()
+        bob = await a.add_user("bob", someone.signing_public, bundle(someone), None, 0)
+        with pytest.raises(StoreConflict):
+            async with a.transaction():
+                await a.preload([b"id"], [], [bob], [(bob, b"m" * 16)])
+                async with b.transaction():
+                    assert await b.remember(b"id", b"d", b"b's answer", 100)
+                    assert await b.enqueue(bob, b"m" * 16, b"b", 0, stranger=False)
+                assert await a.enqueue(bob, b"m" * 16, b"a!", 0, stranger=False)
+                assert await a.remember(b"id", b"d", b"a's answer", 100)
+        assert (await a.seen(b"id")) == (b"d", b"b's answer")
+        assert await a.queue_size(bob) == (1, 1) and await a.queued_bytes() == 1
+        await a.close()
+        await b.close()
+
+    run(go())
+
+
 def test_reads_outside_a_transaction_do_not_see_its_uncommitted_rows(pg_url):
     async def go():
         db = await opened(pg_url)

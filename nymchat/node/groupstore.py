@@ -56,7 +56,7 @@ class QueueTotals:
 
     async def _write(self, size: int) -> None:
         if size:
-            await self.db.execute(
+            await self.db.write(
                 "INSERT INTO queue_totals (shard, bytes) VALUES (?, ?)"
                 " ON CONFLICT (shard) DO UPDATE SET bytes = queue_totals.bytes + excluded.bytes",
                 (self.shard, size),

@@ -122,6 +122,9 @@ class PostgresDatabase:
         await self._settle()
         return cursor.rowcount
 
+    async def write(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self._run(sql, params)
+
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         conn = await self._connection()
         with self._errors():
@@ -261,11 +264,17 @@ class PostgresDatabase:
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
-        """psycopg's errors as the store's: a deadlock or a serialisation failure is a
-        conflict; a connection refused, lost or cancelled makes the store unavailable."""
+        """psycopg's errors as the store's: a deadlock, a serialisation failure or a key
+        another transaction took first (two processes checked, then both added: an
+        integrity error) is a conflict; a connection refused, lost or cancelled makes the
+        store unavailable."""
         try:
             yield
-        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as e:
+        except (
+            psycopg.errors.DeadlockDetected,
+            psycopg.errors.SerializationFailure,
+            psycopg.IntegrityError,
+        ) as e:
             raise StoreConflict() from e
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
             raise StoreUnavailable(

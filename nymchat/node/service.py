@@ -203,8 +203,9 @@ class NodeService:
         self, decoded: list[tuple[wire.Request, bytes]], verdicts: list[bool]
     ) -> None:
         """Reads at once what the batch's requests will ask of the store: their ids'
-        answers, their requesters, and the users they name (with their queues)."""
-        ids, identities, keys = set(), set(), set()
+        answers, their requesters, the users they name (with their queues) and whether
+        the messages they send are queued already."""
+        ids, identities, keys, messages = set(), set(), set(), set()
         for (request, _), valid in zip(decoded, verdicts, strict=True):
             if not valid:
                 continue
@@ -214,10 +215,13 @@ class NodeService:
             field = NAMED.get(request.kind)
             if field is not None:
                 try:
-                    keys.add(self.store.names.name(names.normalize(request.body[field])))
+                    key = self.store.names.name(names.normalize(request.body[field]))
                 except names.InvalidName:
                     continue  # refused when its turn comes
-        await self.store.preload(ids, identities, keys)
+                keys.add(key)
+                if request.kind is Kind.SEALED_SEND:
+                    messages.add((key, request.body["message_id"]))
+        await self.store.preload(ids, identities, keys, messages)
 
     async def _handle(
         self, request: wire.Request, tag: bytes, valid: bool, now: int, tally: _Tally

@@ -100,6 +100,7 @@ class _Ahead:
         self.users: dict[bytes, User | None] = {}  # by name hash
         self.identities: dict[bytes, User | None] = {}  # by identity
         self.sizes: dict[bytes, Sizes] = {}  # by recipient
+        self.queued: dict[tuple[bytes, bytes], bool] = {}  # (recipient, message id): queued?
         self._undo: list[tuple[bytes, Sizes | None]] = []
 
     def forget_user(self, key: bytes) -> None:
@@ -168,13 +169,28 @@ class NodeStore:
             raise
 
     async def preload(
-        self, request_ids: Collection[bytes], identities: Collection[bytes], keys: Collection[bytes]
+        self,
+        request_ids: Collection[bytes],
+        identities: Collection[bytes],
+        keys: Collection[bytes],
+        messages: Collection[tuple[bytes, bytes]] = (),
     ) -> None:
         """Reads at once, for the open transaction, what its requests will ask: the seen
-        rows of `request_ids`, the users of `identities` and of name hashes `keys`, and
-        the queue sizes of `keys`. A few statements a batch instead of several a request
-        (each a round trip to PostgreSQL)."""
+        rows of `request_ids`, the users of `identities` and of name hashes `keys`, the
+        queue sizes of `keys`, and which `messages` (recipient, message id) are queued. A
+        few statements a batch instead of several a request (each a round trip to
+        PostgreSQL); and what is known not to be there is written without waiting
+        (`enqueue`, `remember`)."""
         ahead = self._ahead
+        if messages:
+            ahead.queued.update(dict.fromkeys(messages, False))
+            pairs = ", ".join(["(?, ?)"] * len(messages))
+            rows = await self.db.fetchall(
+                "SELECT recipient, message_id FROM queue"
+                f" WHERE (recipient, message_id) IN ({pairs})",
+                [value for pair in messages for value in pair],
+            )
+            ahead.queued.update(dict.fromkeys(rows, True))
         if request_ids:
             by_key = {seen_key(request_id): request_id for request_id in request_ids}
             ahead.seen.update(dict.fromkeys(by_key))
@@ -323,6 +339,7 @@ class NodeStore:
         self._tags.clear()
         self._ahead.forget_user(key)
         self._ahead.count(key, None)
+        self._ahead.queued.clear()
         await self.db.execute("DELETE FROM users WHERE name_hash = ?", (key,))
 
     async def count_users(self) -> int:
@@ -375,23 +392,34 @@ class NodeStore:
         pushed_until: int | None = None,
     ) -> bool:
         """Queues a message (pushed already, next due at `pushed_until`, if given); False
-        if the recipient already has one with this id."""
-        row = await self.db.fetchone(
+        if the recipient already has one with this id. One the batch read ahead as not
+        queued is written without waiting: another process queuing it meanwhile is a
+        conflict (`StoreConflict`, maybe raised by a later statement)."""
+        queued = self._ahead.queued.pop((recipient, message_id), None)
+        if queued:
+            return False
+        insert = (
             "INSERT INTO queue (recipient, message_id, received, payload, size, next_push,"
             " pushes, stranger) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (recipient, message_id) DO NOTHING RETURNING seq",
-            (
-                recipient,
-                message_id,
-                now,
-                payload,
-                len(payload),
-                now if pushed_until is None else pushed_until,
-                0 if pushed_until is None else 1,
-                int(stranger),
-            ),
         )
-        if row is None:
+        values = (
+            recipient,
+            message_id,
+            now,
+            payload,
+            len(payload),
+            now if pushed_until is None else pushed_until,
+            0 if pushed_until is None else 1,
+            int(stranger),
+        )
+        if queued is False:
+            await self.db.write(insert, values)
+        elif (
+            await self.db.fetchone(
+                f"{insert} ON CONFLICT (recipient, message_id) DO NOTHING RETURNING seq", values
+            )
+            is None
+        ):
             return False
         await self.totals.add(len(payload))
         sizes = self._ahead.sizes.get(recipient)
@@ -475,6 +503,8 @@ class NodeStore:
         )
         await self.totals.add(-sum(size for _, size in rows))
         self._ahead.count(recipient, None)
+        for message_id in message_ids:
+            self._ahead.queued.pop((recipient, message_id), None)
         return [received for received, _ in rows]
 
     async def count_queued(self) -> int:
@@ -487,6 +517,7 @@ class NodeStore:
         await self.totals.add(-sum(size for (size,) in rows))
         for recipient in list(self._ahead.sizes):
             self._ahead.count(recipient, None)
+        self._ahead.queued.clear()
         return len(rows)
 
     # --- replay protection and the answer cache --------------------------------------
@@ -516,19 +547,18 @@ class NodeStore:
     async def remember(self, request_id: bytes, digest: bytes, answer: bytes, expires: int) -> bool:
         """Records a handled request's digest and answer (sealed) until `expires`; False if
         the id was recorded meanwhile (another process answered it: on PostgreSQL this
-        waits for that process's transaction)."""
-        self._ahead.seen.pop(seen_key(request_id), None)
-        changed = await self.db.execute(
-            "INSERT INTO seen (key, digest, answer, expires) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (key) DO NOTHING",
-            (
-                seen_key(request_id),
-                digest,
-                _answer_cipher(request_id).encrypt(bytes(12), answer, None),
-                expires,
-            ),
-        )
-        return changed == 1
+        waits for that process's transaction). An id the batch read ahead as unseen is
+        written without waiting: another process recording it meanwhile is a conflict
+        (`StoreConflict`, maybe raised by a later statement: the batch runs again)."""
+        key = seen_key(request_id)
+        unseen = key in self._ahead.seen and self._ahead.seen[key] is None
+        self._ahead.seen.pop(key, None)
+        insert = "INSERT INTO seen (key, digest, answer, expires) VALUES (?, ?, ?, ?)"
+        values = (key, digest, _answer_cipher(request_id).encrypt(bytes(12), answer, None), expires)
+        if unseen:
+            await self.db.write(insert, values)
+            return True
+        return await self.db.execute(f"{insert} ON CONFLICT (key) DO NOTHING", values) == 1
 
     async def forget_seen(self, now: int) -> int:
         self._ahead.seen.clear()
