@@ -6,7 +6,10 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
+
+from nymchat.errors import NymchatError
 
 
 def open_database(
@@ -48,13 +51,30 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-def migrate(db: sqlite3.Connection, package: str) -> int:
-    """Brings `db` (opened with isolation_level=None) up to date; returns its version."""
-    version = db.execute("PRAGMA user_version").fetchone()[0]
+def _schema_files(package: str) -> list[tuple[int, Traversable]]:
     files = resources.files(package).joinpath("schema")
-    for number, f in sorted(
+    return sorted(
         (int(f.name.split("_", 1)[0]), f) for f in files.iterdir() if f.name.endswith(".sql")
-    ):
+    )
+
+
+def newest_schema(package: str) -> int:
+    """The schema version this nymchat brings `package`'s databases to (its last file)."""
+    return _schema_files(package)[-1][0]
+
+
+def migrate(db: sqlite3.Connection, package: str) -> int:
+    """Brings `db` (opened with isolation_level=None) up to date; returns its version.
+    Refuses a database of a newer schema: an older nymchat must not write what it cannot
+    read."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    steps = _schema_files(package)
+    if version > steps[-1][0]:
+        raise NymchatError(
+            f"the database is of schema {version}, newer than this nymchat reads "
+            f"({steps[-1][0]}): run a newer nymchat"
+        )
+    for number, f in steps:
         if number <= version:
             continue
         with transaction(db):

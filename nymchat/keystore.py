@@ -77,9 +77,9 @@ def path_in(home: Path) -> Path:
     return home / FILENAME
 
 
-def check_absent(home: Path) -> None:
-    """Raises `IdentityExists` if ``home`` already holds an identity."""
-    path = path_in(home)
+def check_absent(home: Path, file: Path | None = None) -> None:
+    """Raises `IdentityExists` if ``home`` (or ``file``) already holds an identity."""
+    path = file or path_in(home)
     if path.exists():
         raise IdentityExists(
             f"an identity already exists at {path}; nymchat never overwrites one "
@@ -87,10 +87,11 @@ def check_absent(home: Path) -> None:
         )
 
 
-def create(home: Path, passphrase: str) -> "_native.Identity":
-    """Generates an identity and writes it, sealed, to ``home``; refuses to overwrite."""
-    check_absent(home)
-    path = path_in(home)
+def create(home: Path, passphrase: str, file: Path | None = None) -> "_native.Identity":
+    """Generates an identity and writes it, sealed, to ``home`` (or to ``file``); refuses
+    to overwrite."""
+    check_absent(home, file)
+    path = file or path_in(home)
     identity = _native.Identity.generate()
     kdf = new_kdf()
     header = {
@@ -113,9 +114,9 @@ def create(home: Path, passphrase: str) -> "_native.Identity":
     return identity
 
 
-def read_sealed(home: Path) -> dict:
-    """Reads and checks the keystore file without unlocking it."""
-    path = path_in(home)
+def read_sealed(home: Path, file: Path | None = None) -> dict:
+    """Reads and checks the keystore file (``home``'s, or ``file``) without unlocking it."""
+    path = file or path_in(home)
     try:
         document = _native.json_loads(path.read_bytes())  # bounded: read before any check
     except FileNotFoundError:
@@ -146,11 +147,13 @@ def public_keys(home: Path, document: dict) -> tuple[bytes, bytes]:
     return keys
 
 
-def unlock(home: Path, passphrase: str, document: dict | None = None) -> "_native.Identity":
-    """Decrypts the identity (from ``document`` if already read); a wrong passphrase or
-    an altered file is `WrongPassphrase`."""
-    document = document if document is not None else read_sealed(home)
-    path = path_in(home)
+def unlock(
+    home: Path, passphrase: str, document: dict | None = None, file: Path | None = None
+) -> "_native.Identity":
+    """Decrypts the identity (from ``document`` if already read; of ``file``, if given,
+    instead of ``home``'s); a wrong passphrase or an altered file is `WrongPassphrase`."""
+    document = document if document is not None else read_sealed(home, file)
+    path = file or path_in(home)
     try:
         header = {k: v for k, v in document.items() if k not in ("nonce", "ciphertext")}
         log.info("unlocking %s", path)

@@ -23,11 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 GLOBAL = "global options"
 NEW_NAMES = {"register"}  # commands whose NAME is a new one, not one of your contacts
 
-# The completion shtab's generated script calls for a value: FILE, DIR and PATH by
+# The completion shtab's generated script calls for a value: FILE, PATH, DEST, SRC and DIR by
 # metavar, contact names by the positional `name`.
 FILES = {"bash": "_shtab_compgen_files"}
 DIRECTORIES = {"bash": "_shtab_compgen_dirs"}
-BY_METAVAR = {"FILE": FILES, "PATH": FILES, "DIR": DIRECTORIES}
+BY_METAVAR = {"FILE": FILES, "PATH": FILES, "DEST": FILES, "SRC": FILES, "DIR": DIRECTORIES}
 CONTACTS = {
     "bash": "_nymchat_contacts",
     "preamble": {

@@ -14,7 +14,6 @@ from procs import DIST, ROOT, clean_env
 DEPLOY = ROOT / "deploy"
 READY = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9100/ready', timeout=5)"
 # the flags of issue 17 the PostgreSQL deployment needs (agents M, O, S)
-MULTI_FLAGS = ("--store", "--first-frontend", "--key-file", "--metrics-public")
 
 
 def instructions(path) -> list[tuple[str, str]]:
@@ -45,20 +44,6 @@ def print_config(args: list[str], shiv_root, **env: str) -> str:
     )
     assert out.returncode == 0, out.stderr
     return out.stdout
-
-
-def needs_multi_flags(shiv_root) -> None:
-    """Skips until the flags of the node processes on PostgreSQL are in this build (the
-    lead removes this once issue 17's branches are merged)."""
-    help_text = subprocess.run(
-        [str(DIST), "node", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=clean_env(shiv_root),
-    ).stdout
-    if missing := [flag for flag in MULTI_FLAGS if flag not in help_text]:
-        pytest.skip(f"node flags not landed in this build yet: {', '.join(missing)}")
 
 
 def test_compose_file_runs_node_and_two_nym_clients_privately():
@@ -158,7 +143,6 @@ def test_postgres_compose_runs_two_node_processes_on_one_private_database():
 
 
 def test_postgres_compose_node_commands_are_valid(shiv_root, tmp_path):
-    needs_multi_flags(shiv_root)
     services = compose("compose.postgres.yaml")["services"]
     for name, first in (("node-1", 1), ("node-2", 3)):
         args = [*entrypoint(), *services[name]["command"]]
@@ -178,7 +162,6 @@ def env_file_example(unit: str, path: str) -> dict[str, str]:
 
 
 def test_systemd_node_process_example_is_valid(shiv_root, tmp_path):
-    needs_multi_flags(shiv_root)
     unit = (DEPLOY / "nymchat-node@.service").read_text()
     env = env_file_example(unit, "/etc/nymchat/node-1.env")
     start = shlex.split(re.search(r"^ExecStart=(.*)$", unit, re.M)[1].replace("%i", "1"))

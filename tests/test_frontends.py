@@ -30,6 +30,7 @@ from nymchat.node.settings import (
     resolve,
     without_password,
 )
+from nymchat.node.store import open_sqlite
 from nymchat.protocol import wire
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import ErrorCode, Kind
@@ -183,6 +184,7 @@ class StubService:
     def __init__(self):
         self.identity = _native.Identity.generate()
         self.config = NodeConfig()
+        self.store = open_sqlite(":memory:", os.urandom(32))  # the frontends' registry
         self.descriptor: bytes | None = None
         self.latest: dict[bytes, bytes] = {}  # user → route of their latest request
         self.routes: list[bytes] = []
@@ -441,7 +443,7 @@ def test_no_descriptor_while_a_frontend_address_is_unknown():
         connected = False
 
     runner = NodeRunner(service, [Unstarted(), Unstarted()])
-    runner.describe(1_000)
+    run(runner.describe(1_000))
     assert service.descriptor is None and runner.published is None
 
 
@@ -481,11 +483,11 @@ def test_the_descriptor_is_signed_again_every_day_unchanged(tmp_path):
     addresses = [Address.parse(a) for a in _addresses(tmp_path, 2)]
     published = []
     runner = NodeRunner(service, [Known(a) for a in addresses], published.append)
-    runner.describe(1_000, always=True)
+    run(runner.describe(1_000, always=True))
     first = service.descriptor
-    runner.describe(2_000)  # nothing new: kept
+    run(runner.describe(2_000))  # nothing new: kept
     assert service.descriptor == first
-    runner.describe(86_401_000, always=True)  # the daily signature
+    run(runner.describe(86_401_000, always=True))  # the daily signature
     key = _native.PublicKey(service.identity.signing_public)
     assert wire.decode_descriptor(service.descriptor, key, 86_402_000).issued == 86_401_000
     assert len(published) == 1  # the same addresses: contact.txt stays

@@ -92,14 +92,14 @@ def test_home_is_burned_and_never_the_anonymous_frontend():
     assert frontends.anonymous() is None  # every frontend has been home
 
 
-def test_next_home_follows_the_order_and_comes_round_again():
+def test_the_next_homes_follow_the_order_and_come_round_again():
     node = _native.Identity.generate()
     frontends = Frontends(contact_of(node, 3), os.urandom(32))
     order = frontends.order()
-    assert frontends.next_home() == order[1]
+    assert frontends.next_homes() == order[1:]
     frontends.move_home(order[2])
-    assert frontends.next_home() == order[0]
-    assert Frontends(contact_of(node, 1), os.urandom(32)).next_home() is None
+    assert frontends.next_homes() == order[:2]
+    assert Frontends(contact_of(node, 1), os.urandom(32)).next_homes() == []
 
 
 def test_a_one_frontend_node_has_no_anonymous_frontend():
@@ -370,6 +370,29 @@ def test_a_silent_home_moves_to_the_next_frontend_with_the_same_bytes(profile):
     # Every attempt went with SURBs and frames of its own.
     assert all(surbs > 0 for surbs in played.surbs)
     assert len(set(played.frame_ids)) == len(played.frame_ids)
+
+
+def test_a_silent_home_moves_past_the_next_frontends_gone_with_it(profile):
+    """Home and the next in our order went silent together (one node process held both):
+    home moves to the first frontend that answers the anonymous probe."""
+    node, me = _native.Identity.generate(), profile()
+    contact = contact_of(node, 4)
+    home, second, third, _ = order_of(contact, me)
+    played = PlayedNode(node, contact.addresses, descriptor(node, contact.addresses))
+    played.answering -= {home, second}
+    events = []
+
+    async def main():
+        link = await linked(played, contact, me, events)
+        answer = await link.request(Kind.REFRESH, timeout=0.1, attempts=2)
+        assert answer.kind is Kind.REFRESHED
+        await link.__aexit__()
+
+    run(main())
+    assert played.kinds_to(second) == [Kind.FRONTENDS]  # probed only: not burned
+    assert played.kinds_to(third) == [Kind.FRONTENDS, Kind.REFRESH]
+    assert set(me.store.get(FRONTENDS_KEY)["burned"]) == {str(home), str(third)}
+    assert HomeMoved(*(1 + contact.addresses.index(a) for a in (home, third)), True) in events
 
 
 def test_a_node_silent_on_every_frontend_burns_no_other_frontend(profile):

@@ -10,6 +10,8 @@ import pytest
 from nodeclient import bundle
 
 from nymchat import _native
+from nymchat.database import newest_schema
+from nymchat.errors import NymchatError
 from nymchat.node.database import StoreConflict
 from nymchat.node.limits import RateLimiter
 from nymchat.node.registration import name_key
@@ -449,6 +451,18 @@ def test_a_database_from_an_older_schema_is_migrated(tmp_path):
         store.ack(bob, [bytes([0]) * 16])
     assert store.queue_size(bob) == (2, 5)
     assert store.queued_bytes() == 5
+
+
+def test_a_database_of_a_newer_schema_is_refused_not_written(tmp_path):
+    path = tmp_path / "node.db"
+    open_sqlite(path, b"k" * 32)
+    newer = newest_schema("nymchat.node") + 1
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {newer}")
+    db.close()
+    with pytest.raises(NymchatError, match=f"schema {newer}, newer than this nymchat reads"):
+        open_sqlite(path, b"k" * 32)
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == newer
 
 
 def test_the_migration_keeps_users_and_their_queue_and_leaves_no_name_in_clear(tmp_path):

@@ -111,14 +111,12 @@ class Frontends:
             self.on_change(self.record())
         return home
 
-    def next_home(self) -> Frontend | None:
-        """The frontend after home in our order (round again after the last), or None
-        when the node has one frontend."""
+    def next_homes(self) -> list[Frontend]:
+        """The frontends after home in our order (round again after the last): where home
+        moves, the first that answers (several may have gone with one node process)."""
         order = self.order()
-        if len(order) < 2:
-            return None
         at = next(n for n, f in enumerate(order) if f.id == self.home().id)
-        return order[(at + 1) % len(order)]
+        return order[at + 1 :] + order[:at]
 
     def move_home(self, frontend: Frontend) -> Frontend:
         """`frontend` is home from now on (burned); returns it."""

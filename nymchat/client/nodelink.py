@@ -293,27 +293,26 @@ class NodeLink:
         return None, outgoing
 
     async def _move_home(self, silent: Frontend, timeout: float) -> bool:
-        """Our home `silent` did not answer: the next frontend in our order becomes home,
-        if the node answers there (an anonymous descriptor request, which links nothing to
-        us): a node that is down altogether must not burn every frontend it has. False
-        when there is nowhere to go."""
+        """Our home `silent` did not answer: the next frontend in our order where the node
+        answers becomes home (asked with an anonymous descriptor request, which links
+        nothing to us): a node that is down altogether must not burn every frontend it
+        has. False when there is nowhere to go."""
         async with self._choosing:
             if self.frontends.home().id != silent.id:
                 return True  # another request moved it meanwhile
-            candidate = self.frontends.next_home()
-            if candidate is None:
-                return False
-            try:
-                probe = self._encode(Kind.FRONTENDS, {})
-                answer, _ = await self._exchange(probe, candidate, timeout, 1)
-                if answer is None:
-                    return False
-                self._take(answer)
-            except NodeRefused:
-                pass  # it answers, with no descriptor to give yet
-            home = self.frontends.move_home(candidate)
-            self.tell(HomeMoved(silent.id, home.id, silent=True))
-            return True
+            for candidate in self.frontends.next_homes():
+                try:
+                    probe = self._encode(Kind.FRONTENDS, {})
+                    answer, _ = await self._exchange(probe, candidate, timeout, 1)
+                    if answer is None:
+                        continue  # gone too (with the same node process, maybe)
+                    self._take(answer)
+                except NodeRefused:
+                    pass  # it answers, with no descriptor to give yet
+                home = self.frontends.move_home(candidate)
+                self.tell(HomeMoved(silent.id, home.id, silent=True))
+                return True
+            return False
 
     async def _refresh_frontends(self, timeout: float) -> None:
         """Fetches the node's descriptor through home when it is due (one attempt: a node

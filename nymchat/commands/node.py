@@ -5,19 +5,26 @@ import json
 import logging
 from pathlib import Path
 
+from nymchat.commands.node_backup import add_actions
 from nymchat.node.settings import (
     PASSWORD_ENV,
     SETTINGS,
     FrontendPlan,
     SettingsError,
-    add_arguments,
     frontends,
     resolve,
     without_password,
 )
+from nymchat.node.settings import add_arguments as add_settings
 
 __all__ = ["add_arguments", "run"]
 log = logging.getLogger("nymchat.node")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The node's settings, and its actions (backup, restore)."""
+    add_settings(parser)
+    add_actions(parser)
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -39,21 +46,28 @@ def _new_password(settings: dict) -> str:
 
 
 def _node_identity(data: Path, settings: dict):
+    """The node key, from its file (`key_file`, else DATA's), made there at the first start.
+    An existing file is only read: the processes of one node may share a read-only one."""
     from nymchat import keystore
 
-    if keystore.path_in(data).exists():
+    key_file = Path(settings["key_file"] or keystore.path_in(data)).expanduser()
+    if key_file.exists():
         from nymchat.passphrase import unlock_with
 
-        sealed = keystore.read_sealed(data)
+        sealed = keystore.read_sealed(data, key_file)
         file = settings["password_file"]
         return unlock_with(
             Path(file).expanduser() if file else None,
-            lambda password: keystore.unlock(data, password, sealed),
+            lambda password: keystore.unlock(data, password, sealed, key_file),
             env_var=PASSWORD_ENV,
             noun="node password",
         )
-    log.info("first run: creating the node key in %s", data)
-    return keystore.create(data, _new_password(settings))
+    if not key_file.parent.is_dir():
+        from nymchat.errors import NotFound
+
+        raise NotFound(f"cannot make the node key {key_file}: no directory {key_file.parent}")
+    log.info("first run: creating the node key in %s", key_file)
+    return keystore.create(data, _new_password(settings), key_file)
 
 
 def _print_config(values: dict, origin: dict) -> int:
@@ -134,9 +148,11 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
         lookups_per_min=settings["lookups_per_min"],
         sealed_sends_per_min=settings["sealed_sends_per_min"],
     )
-    service = NodeService(identity, store, config)
+    service = NodeService(identity, store, config, frozenset(f.id for f in plan))
     transports = [NymClient(frontend.url) for frontend in plan]
-    runner = NodeRunner(service, transports, lambda addresses: _publish(data, identity, addresses))
+    runner = NodeRunner(
+        service, transports, lambda addresses: _publish(data, identity, addresses), plan[0].id
+    )
     metrics = None
     if settings["metrics"]:
         try:
@@ -168,9 +184,11 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
             # in order: frontend 1's failure is the one told (the nym-clients start together)
             connected = connected and await _connect(*each, stop)
         if connected:
-            runner.describe(now_ms())  # every address is known: contact.txt is written
+            # every address is known: ours are claimed, contact.txt is written
+            await runner.claim(now_ms())
+            await runner.describe(now_ms())
             assert runner.published is not None
-            if len(plan) == 1:
+            if len(runner.published) == 1:
                 log.warning(
                     "one frontend: this node's users cannot seal their messages (the node "
                     "learns who writes to whom); run a second nym-client and add --nym URL, "
@@ -198,7 +216,8 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
 
 
 def _publish(data: Path, identity, addresses) -> None:
-    """contact.txt and nym_address.txt for the frontends' addresses, in id order."""
+    """contact.txt and nym_address.txt for the live frontends' addresses (of every process
+    of the node), in id order."""
     from nymchat.files import write_atomic
     from nymchat.protocol.contact import NodeContact
 

@@ -3,18 +3,24 @@ through the intake (rate per route, fair queues) in batches to the service, sign
 and pushes back out as `reply`s through the frontend of their route; the signed frontend
 descriptor; re-pushes and housekeeping on timers.
 
+Several node processes may share one database (PostgreSQL), each with frontends of its
+own: each claims its frontends' ids in the store and heartbeats them, and signs a
+descriptor of every live process's frontends; a push for a user homed on another
+process's frontend wakes that process (`NodeStore.wake`), which pushes at once.
+
 The service keys everything by route (`nymchat.node.routes`: a frontend's id and the
 sender tag it received); only this module splits one to send."""
 
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
 from nymchat import _native
-from nymchat.errors import FramingError
+from nymchat.errors import Busy, FramingError
 from nymchat.node.database import StoreError
 from nymchat.node.intake import Intake
 from nymchat.node.routes import route, split_route
@@ -29,6 +35,9 @@ PUSH_INTERVAL = 1.0
 MAINTENANCE_INTERVAL = 60.0
 MAX_REQUEST_BYTES = 1 << 20  # a group commit with its welcome (NodeConfig.max_commit_bytes)
 RESIGN_MS = 86_400_000  # between two signatures of an unchanged descriptor
+HEARTBEAT_INTERVAL = 10.0  # s: between two of a process's "my frontends live"
+TAKEN_MS = 30_000  # a frontend heard from within this is a live process's: not claimed
+LISTED_MS = 300_000  # a frontend heard from within this is in the descriptor
 SEND_PATIENCE = 5.0  # seconds one answer may wait for its frontend's websocket
 
 
@@ -37,19 +46,22 @@ def now_ms() -> int:
 
 
 class NodeRunner:
-    """Runs the service on `transports`, frontend k being `transports[k - 1]`.
-    `on_published(addresses)` is told the frontends' addresses (in id order) each time a
-    descriptor is signed with addresses other than the last one's."""
+    """Runs the service on `transports`, frontend `first` + k being `transports[k]`.
+    `on_published(addresses)` is told the live frontends' addresses (this process's and
+    the others', in id order) each time a descriptor is signed with addresses other than
+    the last one's."""
 
     def __init__(
         self,
         service: NodeService,
         transports: Sequence[NymClient],
         on_published: Callable[[tuple[Address, ...]], None] = lambda addresses: None,
+        first: int = 1,
     ):
         self.service = service
-        self.frontends = dict(enumerate(transports, 1))
+        self.frontends = dict(enumerate(transports, first))
         self.on_published = on_published
+        self.process = secrets.token_hex(8)  # this process, in the store's frontends
         # Fair per route: a route's frames can only evict that route's own messages. Memory
         # stays bounded by max_pending_bytes however large one request may be.
         self.reassembler = _native.Reassembler(
@@ -66,9 +78,11 @@ class NodeRunner:
             no_tag=0, bad_frame=0, unknown_frontend=0, frontend_down=0
         )
         self.sent: Counter[int] = Counter()  # frames sent, per frontend
-        self.published: tuple[Address, ...] | None = None  # the signed descriptor's
+        self.listed: tuple[wire.Frontend, ...] | None = None  # the signed descriptor's
+        self.published: tuple[Address, ...] | None = None  # their addresses
         self.issued: int | None = None  # when it was signed (ms)
         self._addresses_changed = asyncio.Event()
+        self._woken = asyncio.Event()  # another process has something for us to push
         for frontend, transport in self.frontends.items():
             transport.on_change = self._watch(frontend)
 
@@ -88,7 +102,8 @@ class NodeRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         coroutines = [self._receive(frontend) for frontend in self.frontends]
-        coroutines += [self._process(), self._repush(), self._maintain(), self._describe()]
+        coroutines += [self._process(), self._repush(), self._maintain()]
+        coroutines += [self._describe(), self._listen()]
         tasks = [asyncio.create_task(coroutine) for coroutine in coroutines]
         try:
             await stop.wait()
@@ -150,8 +165,11 @@ class NodeRunner:
         await self._send(outgoing)
 
     async def _repush(self) -> None:
+        """Due pushes every `PUSH_INTERVAL`, and at once when another process wakes us."""
         while True:
-            await asyncio.sleep(PUSH_INTERVAL)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), PUSH_INTERVAL)
+            self._woken.clear()
             try:
                 await self._send(await self.service.due_pushes(now_ms()))
             except StoreError as e:
@@ -167,42 +185,88 @@ class NodeRunner:
                 log.warning("no housekeeping this time: %s", e)
             await asyncio.sleep(MAINTENANCE_INTERVAL)
 
+    async def _listen(self) -> None:
+        """Pushes at once what another process woke one of our frontends for; ends when
+        nothing can (SQLite: one process), or the store is closed."""
+        while True:
+            try:
+                async for frontend in self.service.store.woken():
+                    if frontend in self.frontends:
+                        self._woken.set()
+                return
+            except StoreError as e:
+                log.warning("not woken by the other node processes for now: %s", e)
+            await asyncio.sleep(PUSH_INTERVAL)  # meanwhile the due pushes run on time
+
     async def _describe(self) -> None:
-        """Signs the descriptor once every frontend's address is known, again every day,
-        and at once when a frontend comes back with another address."""
+        """Heartbeats our frontends and signs the descriptor of every live one when that
+        set changes (checked with each heartbeat, and at once when one of ours comes back
+        with another address), and again every day."""
         while True:
             now = now_ms()
             due = self.issued is not None and now - self.issued >= RESIGN_MS
-            self.describe(now, always=due)
-            left = RESIGN_MS if self.issued is None else self.issued + RESIGN_MS - now
+            try:
+                await self.describe(now, always=due)
+            except StoreError as e:
+                log.warning("no heartbeat this time: %s", e)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._addresses_changed.wait(), max(left, 1000) / 1000)
+                await asyncio.wait_for(self._addresses_changed.wait(), HEARTBEAT_INTERVAL)
             self._addresses_changed.clear()
 
-    def describe(self, now: int, always: bool = False) -> None:
-        """Signs a descriptor of the frontends and gives it to the service, if every
-        address is known and (unless `always`) one is new since the last signature."""
-        addresses = tuple(
-            transport.address
-            for transport in self.frontends.values()
-            if transport.address is not None
+    def _addresses(self) -> dict[int, str] | None:
+        """Our frontends' addresses, once every one is known."""
+        addresses = {n: t.address for n, t in self.frontends.items() if t.address is not None}
+        if len(addresses) < len(self.frontends):
+            return None
+        return {n: str(address) for n, address in addresses.items()}
+
+    async def claim(self, now: int) -> None:
+        """Claims our frontends' ids in the store (every address known); `Busy` if another
+        live process holds one with another address. On a database only this process
+        uses (SQLite), whatever was there before is forgotten."""
+        addresses = self._addresses()
+        assert addresses is not None, "claimed before every frontend is connected"
+        store = self.service.store
+        async with store.transaction():
+            if store.db.dialect == "sqlite":
+                await store.forget_frontends(self.process)
+            refused = await store.claim_frontends(self.process, addresses, now, now - TAKEN_MS)
+            if refused:  # rolled back: none claimed
+                raise Busy(
+                    f"frontend {refused[0]} is another live node process's, with another "
+                    "address: give this process another --first-frontend (or start it "
+                    f"again {TAKEN_MS // 1000} s after that process stopped)"
+                )
+
+    async def describe(self, now: int, always: bool = False) -> None:
+        """Heartbeats our frontends (once every address is known) and signs a descriptor
+        of every frontend heard from within `LISTED_MS`, for the service, if (unless
+        `always`) that list changed since the last signature."""
+        addresses = self._addresses()
+        if addresses is None:
+            return
+        store = self.service.store
+        async with store.transaction():
+            taken = await store.claim_frontends(self.process, addresses, now, now - TAKEN_MS)
+        for frontend in taken:
+            log.warning("frontend %d is now another node process's, with another address", frontend)
+        listed = tuple(
+            wire.Frontend(n, address) for n, address in await store.live_frontends(now - LISTED_MS)
         )
-        if len(addresses) < len(self.frontends) or (not always and addresses == self.published):
+        if not listed or (not always and listed == self.listed):
             return
         descriptor = wire.Descriptor(
             node=self.service.identity.signing_public,
             issued=now,
             expires=now + wire.DESCRIPTOR_TTL_MS,
-            frontends=tuple(
-                wire.Frontend(frontend, str(address))
-                for frontend, address in zip(self.frontends, addresses, strict=True)
-            ),
+            frontends=listed[: wire.MAX_FRONTENDS],
         )
         self.service.descriptor = wire.encode_descriptor(self.service.identity, descriptor)
         self.issued = now
-        if addresses != self.published:
-            self.published = addresses
-            log.info("signed the descriptor of %d frontends", len(addresses))
+        if listed != self.listed:
+            self.listed = listed
+            self.published = tuple(Address.parse(f.address) for f in descriptor.frontends)
+            log.info("signed the descriptor of %d frontends", len(self.published))
             self.on_published(self.published)
 
     async def _send(self, outgoing: list[Outgoing]) -> None:

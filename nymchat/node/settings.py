@@ -40,6 +40,14 @@ SETTINGS = [
         "FILE",
     ),
     Setting(
+        "key_file",
+        str,
+        None,
+        "the node key's file (default DATA/identity.json, made at the first start); the"
+        " processes of one node share it, and only read it",
+        "PATH",
+    ),
+    Setting(
         "pow_difficulty",
         int,
         12,
@@ -99,6 +107,14 @@ SETTINGS = [
         None,
         "nym-clients the node answers on: with --nym-client-bin, N supervised ones (default 2)"
         ", the --nym URL's port and the next ones; else one per --nym",
+        "N",
+    ),
+    Setting(
+        "first_frontend",
+        int,
+        1,
+        "the id of this process's first frontend, the next ones follow; node processes on"
+        " one database take ids apart (two frontends each: 1 and 3)",
         "N",
     ),
 ]
@@ -234,13 +250,14 @@ def resolve(args: argparse.Namespace, home: Path) -> tuple[dict, dict]:
 
 
 MAX_FRONTENDS = 16
+MAX_FRONTEND_ID = 0xFFFF  # a route's first two bytes
 DEFAULT_FRONTENDS = 2  # with a supervised nym-client: sealed sending works out of the box
 DEFAULT_PORT = 1977  # the nym-client's own
 
 
 @dataclass(frozen=True)
 class FrontendPlan:
-    id: int  # 1..N: the slot, in the contact string's order
+    id: int  # first_frontend, the next, ...: the slot, in the contact string's order
     url: str
     port: int  # the URL's
     nym_id: str | None  # the supervised nym-client's --id, None if the operator runs it
@@ -264,6 +281,10 @@ def frontends(values: dict) -> list[FrontendPlan]:
             raise SettingsError(f"--nym {url}: give a websocket URL, e.g. ws://127.0.0.1:1977")
     if count is not None and not 1 <= count <= MAX_FRONTENDS:
         raise SettingsError(f"--frontends must be 1 to {MAX_FRONTENDS}")
+    first = values["first_frontend"]
+    last = first + (len(urls) if count is None else count) - 1
+    if not 1 <= first <= last <= MAX_FRONTEND_ID:
+        raise SettingsError(f"--first-frontend: frontend ids are 1 to {MAX_FRONTEND_ID}")
     binary, nym_id = values["nym_client_bin"], values["nym_id"]
     if not binary:
         if count is not None and count != len(urls):
@@ -272,25 +293,27 @@ def frontends(values: dict) -> list[FrontendPlan]:
                 "the node answers on one nym-client per --nym"
             )
         return [
-            FrontendPlan(n, url, urlsplit(url).port or DEFAULT_PORT, None)
-            for n, url in enumerate(urls, 1)
+            FrontendPlan(first + n, url, urlsplit(url).port or DEFAULT_PORT, None)
+            for n, url in enumerate(urls)
         ]
     if len(urls) != 1:
         raise SettingsError(
             "with --nym-client-bin give one --nym URL: frontend k listens on its port + k - 1"
         )
     count = DEFAULT_FRONTENDS if count is None else count
-    first = urlsplit(urls[0])
-    port = first.port or DEFAULT_PORT
+    parts = urlsplit(urls[0])
+    port = parts.port or DEFAULT_PORT
     if port + count - 1 > 65535:
         raise SettingsError(f"--nym {urls[0]}: no room for {count} ports from {port}")
-    host = f"[{first.hostname}]" if ":" in first.hostname else first.hostname
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    # the process's k-th nym-client: its port and --id are this process's own, whatever
+    # frontend id it serves as
     return [
         FrontendPlan(
-            n,
-            urlunsplit(first._replace(netloc=f"{host}:{port + n - 1}")),
-            port + n - 1,
-            nym_id if n == 1 else f"{nym_id}-{n}",
+            first + k - 1,
+            urlunsplit(parts._replace(netloc=f"{host}:{port + k - 1}")),
+            port + k - 1,
+            nym_id if k == 1 else f"{nym_id}-{k}",
         )
-        for n in range(1, count + 1)
+        for k in range(1, count + 1)
     ]

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from nymchat.protocol import names, wire
 
 SEEN_DOMAIN = b"nymchat-seen-v1\x00"
 ANSWER_KEY_DOMAIN = b"nymchat-answer-key-v1\x00"
+POSTGRES_URLS = ("postgresql://", "postgres://")  # a `store` starting so is PostgreSQL
 
 
 class NameHashes:
@@ -599,11 +600,52 @@ class NodeStore:
             (name, value, now),
         )
 
+    # --- the frontends of the node's processes --------------------------------------
+
+    async def claim_frontends(
+        self, process: str, addresses: Mapping[int, str], now: int, live_after: int
+    ) -> list[int]:
+        """Claims (or heartbeats) `process`'s frontends, id to address; returns the ids
+        refused: held by another process with another address and heard from since
+        `live_after`. Run in a transaction (all or none, if the caller raises)."""
+        refused = []
+        for frontend, address in sorted(addresses.items()):
+            row = await self.db.fetchone(
+                "INSERT INTO frontends (id, address, process, heartbeat) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET address = excluded.address,"
+                " process = excluded.process, heartbeat = excluded.heartbeat"
+                " WHERE frontends.process = excluded.process"
+                " OR frontends.address = excluded.address OR frontends.heartbeat < ?"
+                " RETURNING id",
+                (frontend, address, process, now, live_after),
+            )
+            if row is None:
+                refused.append(frontend)
+        return refused
+
+    async def forget_frontends(self, process: str) -> None:
+        """Drops every other process's frontends (a database only this process uses)."""
+        await self.db.execute("DELETE FROM frontends WHERE process <> ?", (process,))
+
+    async def live_frontends(self, since: int) -> list[tuple[int, str]]:
+        """(id, address) of every process's frontends heard from since `since`, by id."""
+        rows = await self.db.fetchall(
+            "SELECT id, address FROM frontends WHERE heartbeat >= ? ORDER BY id", (since,)
+        )
+        return [(frontend, address) for frontend, address in rows]
+
+    async def woken(self) -> AsyncIterator[int]:
+        """The frontends other processes `wake`, as they do."""
+        async for payload in self.db.notifications():
+            kind, _, frontend = payload.partition(" ")
+            if kind == "push" and frontend.isdigit() and len(frontend) <= 5:
+                yield int(frontend)
+
 
 async def open_store(where: str, name_key: bytes) -> NodeStore:
     """The node's store at `where`: a `postgresql://` (or `postgres://`) URL, else the
     path of its SQLite file."""
-    if where.startswith(("postgresql://", "postgres://")):
+    if where.startswith(POSTGRES_URLS):
         from nymchat.node.postgres import (  # type: ignore[import-untyped, unused-ignore]
             PostgresDatabase,
         )
