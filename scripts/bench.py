@@ -787,8 +787,8 @@ def node_suite() -> dict:
         node.stop()
         return measured
 
-    with tempfile.TemporaryDirectory() as tmp, ExitStack() as started:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as scratch, ExitStack() as started:
+        tmp = Path(scratch)
         shiv = tmp / "shiv"
         mixnet = MixnetProcess(tmp / "mixnet", shiv, delay="zero")
         started.callback(mixnet.stop)
