@@ -642,6 +642,9 @@ def test_a_batch_reads_what_its_requests_ask_at_once_and_then_writes_without_wai
     out = h.service.handle_batch(batch * 2, T0)  # each twice: handled once
     assert [a.kind for a in _answers(h, out, ids * 2)] == [Kind.ACCEPTED] * 4
     assert h.store.queue_size(h.hash("bob")) == (22, 22)
+    h.real.store.db.waited = 0
+    h.anonymous(os.urandom(18), Kind.LOOKUP, username="bob", proof_of_work=0)
+    assert h.real.store.db.waited == 3  # its id, bob, bob's keys left: no queue read
 
 
 def test_whether_a_route_is_a_user_s_is_asked_of_the_database_once_in_a_while():

@@ -177,9 +177,9 @@ class NodeStore:
         messages: Collection[tuple[bytes, bytes]] = (),
     ) -> None:
         """Reads at once, for the open transaction, what its requests will ask: the seen
-        rows of `request_ids`, the users of `identities` and of name hashes `keys`, the
-        queue sizes of `keys`, and which `messages` (recipient, message id) are queued. A
-        few statements a batch instead of several a request (each a round trip to
+        rows of `request_ids`, the users of `identities` and of name hashes `keys`, and
+        which `messages` (recipient, message id) are queued, with their recipients' queue
+        sizes. A few statements a batch instead of several a request (each a round trip to
         PostgreSQL); and what is known not to be there is written without waiting
         (`enqueue`, `remember`)."""
         ahead = self._ahead
@@ -215,13 +215,14 @@ class NodeStore:
                     ahead.identities[user.identity] = user
                 if user.key in ahead.users:
                     ahead.users[user.key] = user
-        if keys:
-            ahead.sizes.update(dict.fromkeys(keys, (0, 0, 0, 0)))
+        recipients = tuple({recipient for recipient, _ in messages})
+        if recipients:
+            ahead.sizes.update(dict.fromkeys(recipients, (0, 0, 0, 0)))
             rows = await self.db.fetchall(
                 f"SELECT recipient, count(*), {_SUM.format('size')}, {_SUM.format('stranger')},"
-                f" {_SUM.format('stranger * size')} FROM queue WHERE recipient IN {marks(keys)}"
-                " GROUP BY recipient",
-                tuple(keys),
+                f" {_SUM.format('stranger * size')} FROM queue"
+                f" WHERE recipient IN {marks(recipients)} GROUP BY recipient",
+                recipients,
             )
             ahead.sizes.update({recipient: tuple(sizes) for recipient, *sizes in rows})
 
