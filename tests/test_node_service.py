@@ -17,7 +17,7 @@ from nymchat.node.limits import RateLimiter
 from nymchat.node.registration import name_key
 from nymchat.node.routes import route
 from nymchat.node.service import NodeConfig, NodeService, lookup_difficulty
-from nymchat.node.store import NodeStore, open_sqlite
+from nymchat.node.store import NodeStore, open_sqlite, open_store
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.wire import ErrorCode, Kind
 
@@ -1064,41 +1064,35 @@ def test_a_batch_that_meets_another_transaction_runs_again_and_answers_once():
     assert h.service.counts[("sealed_send", "ok")] == 1  # counted once, after the commit
 
 
-class Forgetful(NodeStore):
-    """A store that does not find the first request id it looks up, as if another
-    process remembered it between this one's check and its `remember`."""
-
-    forgot = False
-
-    async def seen(self, request_id):
-        if not self.forgot:
-            self.forgot = True
-            return None
-        return await super().seen(request_id)
-
-
-def test_a_request_answered_meanwhile_by_another_process_is_rolled_back_and_answered_alike(
-    tmp_path,
-):
-    first = Harness(tmp_path / "node.db", lookups_per_min=100)
-    second = Harness(tmp_path / "node.db", node=first.node, store=Forgetful)
-    bob, home = user()
-    first.register(bob, home, "bob")
+def test_two_processes_answering_one_request_id_at_once_give_one_answer(pg_url):
+    """Two node processes on one PostgreSQL handle the same lookup at once: both read its
+    id ahead as unseen, the second's record of it meets the first's, its batch runs again
+    and answers the first's answer; one one-time key is taken."""
+    node, (bob, home) = _native.Identity.generate(), user()
+    config = NodeConfig(pow_difficulty=0, lookups_per_min=100)
     request_id = os.urandom(16)
-    work = pow.solve(pow.lookup(first.node.signing_public, request_id, "bob"), 16)
+    work = pow.solve(pow.lookup(node.signing_public, request_id, "bob"), 16)
     data, _ = wire.encode_anonymous_request(
         Kind.LOOKUP, {"username": "bob", "proof_of_work": work}, T0, request_id
     )
-    [answered] = [
-        o
-        for o in first.service.handle_batch([(data, os.urandom(18))], T0)
-        if o.frame_id == wire.answer_frame_id(request_id)
-    ]
-    assert first.store.count_one_time_keys(first.hash("bob")) == 4
-    again = second.service.handle_batch([(data, os.urandom(18))], T0 + 1)
-    assert [o.message for o in again] == [answered.message]  # the first one's answer
-    assert second.store.count_one_time_keys(first.hash("bob")) == 4  # no second key taken
-    assert second.service.counts == {("lookup", "again"): 1}
+
+    async def go():
+        stores = [await open_store(pg_url, name_key(node.secret_bytes())) for _ in range(2)]
+        one, two = (NodeService(node, store, config) for store in stores)
+        key = await one.store.add_user("bob", bob.signing_public, bundle(bob), home, T0)
+        outs = await asyncio.gather(
+            *(s.handle_batch([(data, os.urandom(18))], T0) for s in (one, two))
+        )
+        answers = {
+            o.message for out in outs for o in out if o.frame_id == wire.answer_frame_id(request_id)
+        }
+        assert len(answers) == 1
+        assert await one.store.count_one_time_keys(key) == 4
+        assert one.counts + two.counts == {("lookup", "ok"): 1, ("lookup", "again"): 1}
+        for store in stores:
+            await store.close()
+
+    asyncio.run(asyncio.wait_for(go(), 60))
 
 
 def test_processes_on_one_database_share_the_identity_rate_and_the_registration_work(tmp_path):

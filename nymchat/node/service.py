@@ -85,10 +85,6 @@ class _Context:
     relayed: list[float] = field(default_factory=list)  # seconds, of acknowledged messages
 
 
-class _AnsweredMeanwhile(Exception):
-    """Another node process answered the same request id while this one handled it."""
-
-
 def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
@@ -242,12 +238,8 @@ class NodeService:
                     now,
                 ):
                     raise Refused(ErrorCode.RATE_LIMITED, "too many requests; slow down")
-                try:
-                    async with self.store.savepoint():
-                        return await self._run(request, tag, digest, now, tally)
-                except _AnsweredMeanwhile:  # rolled back: the other process's answer stands
-                    seen = await self.store.seen(request.request_id)
-                    assert seen is not None
+                async with self.store.savepoint():
+                    return await self._run(request, tag, digest, now, tally)
             return self._again(request, tag, digest, *seen, tally)
         except Refused as refusal:
             tally.count(kind, refusal.code.name.lower())
@@ -273,9 +265,10 @@ class NodeService:
             await self._note_sender_tag(ctx, ctx.user)
         await self._handlers[request.kind](ctx)
         [answer] = [o for o in ctx.out if o.frame_id == wire.answer_frame_id(request.request_id)]
+        # read ahead as unseen: another process's answer meanwhile is a conflict (the
+        # batch runs again and finds that answer), never a second one
         expires = now + 2 * self.config.freshness_ms
-        if not await self.store.remember(request.request_id, digest, answer.message, expires):
-            raise _AnsweredMeanwhile
+        await self.store.remember(request.request_id, digest, answer.message, expires)
         tally.count(request.kind.name.lower(), ctx.result)
         tally.relayed += ctx.relayed
         return ctx.out
