@@ -138,6 +138,29 @@ def test_a_statement_failing_in_a_savepoint_goes_back_with_it_and_the_rest_commi
     run(go())
 
 
+def test_a_transaction_a_statement_failed_in_outside_a_savepoint_does_not_commit(pg_url):
+    """PostgreSQL ends such a transaction in a rollback at COMMIT, without an error: the
+    store says so (StoreError), so nothing of it is taken for committed."""
+
+    async def go():
+        db = await opened(pg_url)
+        for fails in ("SELECT k / 0 FROM t", "UPDATE t SET n = k / 0"):
+            with pytest.raises(StoreError, match="nothing of it was committed"):
+                async with db.transaction():
+                    await db.execute("INSERT INTO t (k) VALUES (?)", (1,))
+                    with pytest.raises(psycopg.errors.DivisionByZero):
+                        await db.fetchall(fails) if fails.startswith(
+                            "SELECT"
+                        ) else await db.execute(fails)
+            assert await db.fetchall("SELECT k FROM t") == []
+        async with db.transaction():  # and the connection serves the next one
+            await db.execute("INSERT INTO t (k) VALUES (?)", (2,))
+        assert await db.fetchall("SELECT k FROM t") == [(2,)]
+        await db.close()
+
+    run(go())
+
+
 def test_what_a_batch_read_ahead_as_absent_and_another_store_wrote_meanwhile_conflicts(pg_url):
     """A request id or a message the batch read ahead as absent is written without
     waiting: if another process wrote it meanwhile, the batch is a conflict (run again,

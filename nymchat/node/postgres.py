@@ -23,6 +23,7 @@ from nymchat.node.database import CHANNEL, StoreConflict, StoreError, StoreUnava
 
 MIGRATION_LOCK = 0x6E796D63_68617400  # pg_advisory_lock key ("nymchat\0") of migrations
 CONNECT_TIMEOUT = 10  # s, unless the URL says otherwise
+FAILED = "a statement of the node's transaction failed; nothing of it was committed"
 
 # the databases whose transaction the running task is inside
 _inside: contextvars.ContextVar[frozenset["PostgresDatabase"]] = contextvars.ContextVar(
@@ -186,9 +187,22 @@ class PostgresDatabase:
                         yield
                         if self._conflicted:  # caught inside, but the rest may not commit
                             raise StoreConflict()
+                        await self._check_committable(conn)
+            except psycopg.Error as e:  # an error none of the statements was told of
+                raise StoreError(FAILED) from e
             finally:
                 self._pipeline = None
                 _inside.reset(token)
+
+    async def _check_committable(self, conn: psycopg.AsyncConnection) -> None:
+        """Raises unless the transaction may commit: every statement answered (what was
+        not waited for raises here), and none failed outside a savepoint rolled back (a
+        COMMIT would roll it all back, without an error)."""
+        assert self._pipeline is not None
+        with contextlib.suppress(psycopg.errors.PipelineAborted):  # (a statement was told)
+            await self._pipeline.sync()
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            raise StoreError(FAILED)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
