@@ -9,7 +9,9 @@ docs/BENCHMARKS.md (each suite rewrites only its own section).
 plain Python (`tests/reference_crypto.py`, on `cryptography`) doing the same work.
 `mixnet` runs the built `dist/nymchat mixnet --delay zero` and measures, through nymchat's
 transport, the throughput and latency between two of its virtual clients. `node` runs
-`dist/nymchat node` on it: relay throughput and CPU, lookups among 1,000,000 users, RSS.
+`dist/nymchat node` on it: relay throughput and CPU, lookups among 1,000,000 users, RSS,
+on SQLite and on PostgreSQL (a throwaway cluster, or $NYMCHAT_TEST_POSTGRES's server), and
+two node processes on one PostgreSQL.
 `flood` floods that node with signed requests from one sender tag and measures what a
 normal user's lookups take meanwhile (docs/SECURITY.md, "under a flood"). `sealed`
 measures sealed sending against identified sending, and a node's throughput on the
@@ -30,7 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -255,9 +257,17 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command's name (the state first)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """User+system CPU of process `pid` (and of its children it has waited for, if
+    `reaped`)."""
+    fields = _stat(pid)
+    ticks = sum(int(fields[n]) for n in ((11, 12, 13, 14) if reaped else (11, 12)))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(pid: int) -> float:
@@ -267,59 +277,101 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _populate(data: Path, node_secret: bytes, users: int, queued: int) -> None:
-    """Registers `users` users straight into the database of the node of `node_secret`
-    (as registration would) and queues `queued` messages of 300 bytes for random ones."""
+def _rows(names, users: int, queued: int):
+    """What `_populate` writes: the rows of `users` users (as registration would write
+    them) and `queued` messages of 300 bytes for random ones, as (recipient, message id,
+    payload)."""
     from nodeclient import one_time_key
 
     from nymchat import _native
-    from nymchat.node.registration import name_key
-    from nymchat.node.store import open_sqlite
     from nymchat.protocol import wire
 
-    store = open_sqlite(data / "node.db", name_key(node_secret))
-    name = store.names.name
     someone = _native.Identity.generate()
     fallback = wire.encode_record(wire.ONE_TIME_KEY, one_time_key(someone, 1, "fallback-key"))
     signature = someone.sign("account-key", bytes(32))
+    user_rows = (
+        (
+            names.name(f"user{n:07d}"),
+            names.skeleton(f"user{n:07d}"),
+            n.to_bytes(32, "big"),
+            bytes(32),
+            bytes(32),
+            signature,
+            fallback,
+            0,
+        )
+        for n in range(users)
+    )
+    rng = random.Random(2)
+    queue_rows = (
+        (names.name(f"user{rng.randrange(users):07d}"), n.to_bytes(16, "big"), os.urandom(300))
+        for n in range(queued)
+    )
+    return user_rows, queue_rows
+
+
+USER_COLUMNS = (
+    "name_hash, skeleton_hash, identity, agreement, account_key, account_signature, fallback,"
+    " created"
+)
+
+
+def _populate(data: Path, node_secret: bytes, users: int, queued: int) -> None:
+    """Registers `users` users straight into the SQLite database of the node of
+    `node_secret` and queues `queued` messages for random ones (`_rows`)."""
+    from itertools import islice
+
+    from nymchat.node.registration import name_key
+    from nymchat.node.store import open_sqlite
+
+    store = open_sqlite(data / "node.db", name_key(node_secret))
+    user_rows, queue_rows = _rows(store.names, users, queued)
 
     async def fill() -> None:
-        batch = 50_000
-        for start in range(0, users, batch):
-            rows = [
-                (
-                    name(f"user{n:07d}"),
-                    store.names.skeleton(f"user{n:07d}"),
-                    n.to_bytes(32, "big"),
-                    bytes(32),
-                    bytes(32),
-                    signature,
-                    fallback,
-                    0,
-                )
-                for n in range(start, min(users, start + batch))
-            ]
+        while batch := list(islice(user_rows, 50_000)):
             async with store.transaction():
                 await store.db.executemany(
-                    "INSERT INTO users (name_hash, skeleton_hash, identity, agreement,"
-                    " account_key, account_signature, fallback, created)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
+                    f"INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch
                 )
-        rng = random.Random(2)
         now = int(time.time() * 1000)
         async with store.transaction():
-            for n in range(queued):
-                await store.enqueue(
-                    name(f"user{rng.randrange(users):07d}"),
-                    n.to_bytes(16, "big"),
-                    os.urandom(300),
-                    now,
-                    stranger=False,
-                )
+            for recipient, message_id, payload in queue_rows:
+                await store.enqueue(recipient, message_id, payload, now, stranger=False)
         await store.close()
 
     asyncio.run(fill())
+
+
+def _populate_pg(url: str, node_secret: bytes, users: int, queued: int) -> None:
+    """`_populate` on the PostgreSQL database at `url`: its schema made by the node's
+    store, the same rows written with COPY."""
+    import psycopg
+
+    from nymchat.node.registration import name_key
+    from nymchat.node.store import NameHashes, open_store
+
+    async def migrate() -> None:
+        await (await open_store(url, name_key(node_secret))).close()
+
+    asyncio.run(migrate())
+    user_rows, queue_rows = _rows(NameHashes(name_key(node_secret)), users, queued)
+    now, total = int(time.time() * 1000), 0
+    with psycopg.connect(url) as conn, conn.cursor() as cursor:
+        with cursor.copy(f"COPY users ({USER_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["bytea"] * 7 + ["int8"])
+            for row in user_rows:
+                copy.write_row(row)
+        with cursor.copy(
+            "COPY queue (recipient, message_id, received, payload, size, next_push, pushes,"
+            " stranger) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["bytea", "bytea", "int8", "bytea", "int4", "int8", "int4", "int4"])
+            for recipient, message_id, payload in queue_rows:
+                copy.write_row((recipient, message_id, now, payload, len(payload), now, 0, 0))
+                total += len(payload)
+        cursor.execute("INSERT INTO queue_totals (shard, bytes) VALUES (0, %s)", (total,))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
 
 
 def relay_node_args(messages: int) -> list[str]:
@@ -330,42 +382,65 @@ def relay_node_args(messages: int) -> list[str]:
 
 
 async def relay(
-    url: str, contact: str, pid: int, messages: int = NODE_RELAY_MESSAGES, ack_batch: int = 100
+    url: str,
+    contact: str,
+    clocks: dict[str, Callable[[], float]],
+    messages: int = NODE_RELAY_MESSAGES,
+    ack_batch: int = 100,
+    routes: Sequence[tuple[int | None, int | None]] = ((None, None),),
 ) -> dict:
     """`messages` sealed sends of 100 B (each with the recipient's access key, as from a
     contact) with 200 in flight, each pushed to the recipient, who acknowledges in batches
-    of `ack_batch`."""
+    of `ack_batch`. A sender and a recipient per route (the sender's frontend, the
+    recipient's home; None: the last frontend, any home), the messages split evenly among
+    them. CPU per message of each of `clocks` (name: CPU seconds so far)."""
     import asyncio
+    from contextlib import AsyncExitStack
 
     from nodeclient import Anonymous, Client
 
     from nymchat.protocol import wire
     from nymchat.protocol.wire import Kind
 
-    async with (
-        Anonymous(f"{url}/bench-alice", contact) as alice,
-        Client(f"{url}/bench-bob", contact) as bob,
-    ):
-        await bob.register("bench-bob")
-        key = os.urandom(32)
-        await bob.request(Kind.SET_ACCESS, access_verifier=wire.access_verifier(key), strangers=16)
+    share = messages // len(routes)
+    async with AsyncExitStack() as stack:
+        pairs = []
+        for n, (frontend, home) in enumerate(routes):
+            sender = Anonymous(f"{url}/bench-s{n}", contact, frontend)
+            identity = None if home is None else _homed(contact, home)
+            recipient = Client(f"{url}/bench-r{n}", contact, identity)
+            pairs.append(
+                (
+                    await stack.enter_async_context(sender),
+                    await stack.enter_async_context(recipient),
+                    os.urandom(32),
+                )
+            )
+            await recipient.register(f"bench-r{n}")
+            await recipient.request(
+                Kind.SET_ACCESS, access_verifier=wire.access_verifier(pairs[-1][2]), strangers=16
+            )
         window = asyncio.Semaphore(200)
 
-        async def send(n: int) -> None:
+        async def send(n: int, m: int) -> None:
+            sender, _, key = pairs[n]
             async with window:
-                answer = await alice.seal(
-                    "bench-bob", bytes(100), access_key=key, message_id=n.to_bytes(16, "big")
+                answer = await sender.seal(
+                    f"bench-r{n}", bytes(100), access_key=key, message_id=m.to_bytes(16, "big")
                 )
                 assert answer.kind is Kind.ACCEPTED, answer
 
-        cpu, start = _cpu_seconds(pid), time.perf_counter()
+        before, start = {name: clock() for name, clock in clocks.items()}, time.perf_counter()
         await asyncio.gather(
-            _receive(bob, messages, ack_batch), *(send(n) for n in range(messages))
+            *(_receive(recipient, share, ack_batch) for _, recipient, _ in pairs),
+            *(send(n, m) for m in range(share) for n in range(len(pairs))),
         )
-        elapsed, cpu = time.perf_counter() - start, _cpu_seconds(pid) - cpu
+        elapsed = time.perf_counter() - start
+        used = {name: clock() - before[name] for name, clock in clocks.items()}
+    sent = share * len(routes)
     return {
-        "sealed_relay_msgs_per_s": round(messages / elapsed),
-        "node_cpu_us_per_msg": round(cpu / messages * 1e6),
+        "sealed_relay_msgs_per_s": round(sent / elapsed),
+        **{f"{name}_cpu_us_per_msg": round(cpu / sent * 1e6) for name, cpu in used.items()},
     }
 
 
@@ -467,9 +542,12 @@ async def relay_paced(url: str, contact: str, frontends: int) -> float:
         return round(pairs * per_pair / (time.perf_counter() - start), 1)
 
 
-def _relay_at_zero_delay(tmp: Path, shiv: Path, started: ExitStack, mixnet=None) -> dict:
+def _relay_at_zero_delay(
+    tmp: Path, shiv: Path, started: ExitStack, mixnet=None, store: str | None = None
+) -> dict:
     """`relay` through a node of its own on a zero-delay mixnet (`mixnet`, else one of its
-    own); what it starts stops with `started`, the node at once."""
+    own), its store the PostgreSQL database at `store` (whose server's CPU is measured
+    too) if given; what it starts stops with `started`, the node at once."""
     import asyncio
 
     from procs import MixnetProcess, NodeProcess
@@ -477,13 +555,123 @@ def _relay_at_zero_delay(tmp: Path, shiv: Path, started: ExitStack, mixnet=None)
     if mixnet is None:
         mixnet = MixnetProcess(tmp / "mixnet", shiv, delay="zero")
         started.callback(mixnet.stop)
+    where = () if store is None else ("--store", store)
+    name = "relay" if store is None else "relay-pg"
     node = NodeProcess(
-        tmp / "relay", shiv, f"{mixnet.url}/node", *relay_node_args(NODE_RELAY_MESSAGES)
+        tmp / name, shiv, f"{mixnet.url}/{name}", *relay_node_args(NODE_RELAY_MESSAGES), *where
     )
     started.callback(node.stop)
-    results = asyncio.run(relay(mixnet.url, node.contact, node.proc.pid))
+    clocks = {"node": lambda: _cpu_seconds(node.proc.pid)}
+    if store is not None:
+        clocks["postgres"] = _postgres_clock(store)
+    results = asyncio.run(relay(mixnet.url, node.contact, clocks, NODE_RELAY_MESSAGES))
     node.stop()
     return results
+
+
+TWO_PROCESS_ROUTES = [(f, f % 4 + 1) for f in range(1, 5)]  # half of them across processes
+
+
+def _relay_two_processes(tmp: Path, shiv: Path, started: ExitStack, mixnet, store: str) -> dict:
+    """`relay` through two node processes on the PostgreSQL database at `store` (one key
+    file, frontends 1-2 and 3-4), from a sender through each frontend to a recipient homed
+    on the next (`TWO_PROCESS_ROUTES`)."""
+    import asyncio
+
+    from procs import NodeProcess
+
+    from nymchat.protocol.contact import NodeContact
+
+    args = (*relay_node_args(NODE_RELAY_MESSAGES), "--store", store)
+    a = NodeProcess(tmp / "pg-a", shiv, f"{mixnet.url}/node-a", *args)
+    started.callback(a.stop)
+    key = ("--key-file", str(a.data / "identity.json"))
+    b = NodeProcess(
+        tmp / "pg-b", shiv, f"{mixnet.url}/node-b", *args, *key, "--first-frontend", "3"
+    )
+    started.callback(b.stop)
+    deadline = time.monotonic() + 60
+    while NodeContact.parse((a.data / "contact.txt").read_text()) != NodeContact.parse(b.contact):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the first node process never listed the second's frontends")
+        time.sleep(0.2)
+    clocks = {
+        "node": lambda: _cpu_seconds(a.proc.pid) + _cpu_seconds(b.proc.pid),
+        "postgres": _postgres_clock(store),
+    }
+    results = asyncio.run(
+        relay(mixnet.url, b.contact, clocks, NODE_RELAY_MESSAGES, routes=TWO_PROCESS_ROUTES)
+    )
+    b.stop()
+    a.stop()
+    return results
+
+
+def _postgres_server(started: ExitStack) -> str:
+    """The PostgreSQL server to measure on (a URL): $NYMCHAT_TEST_POSTGRES's, else a
+    throwaway cluster of scripts/pg_cluster.py, stopped when `started` closes."""
+    import shutil
+    import tempfile
+
+    import pg_cluster
+
+    given = os.environ.get("NYMCHAT_TEST_POSTGRES")
+    if given:
+        return given
+    # not under the benchmark's private directory: as root the server runs as nobody
+    directory = Path(tempfile.mkdtemp(prefix="nymchat-bench-pg-"))
+    started.callback(shutil.rmtree, directory, ignore_errors=True)
+    url = pg_cluster.start(directory)
+    started.callback(pg_cluster.stop, directory)
+    return url
+
+
+def _database(server: str, started: ExitStack) -> str:
+    """A new database on `server` (its URL), dropped when `started` closes."""
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    name = f"bench_{os.urandom(6).hex()}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+
+    def drop() -> None:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+    started.callback(drop)
+    return urlsplit(server)._replace(path=f"/{name}").geturl()
+
+
+def _postgres_clock(url: str) -> Callable[[], float]:
+    """The CPU seconds so far of the PostgreSQL server of `url`, working for its database:
+    the postmaster with the children it reaped, its auxiliary processes, and the backends
+    of this database (not other databases' on a shared server)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT pg_backend_pid(), current_database()").fetchone()
+        assert row is not None
+        backend, database = row
+        postmaster = int(_stat(backend)[1])  # while the backend lives
+
+    def ours(pid: int) -> bool:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        a_backend = "[local]" in title or "(" in title  # "postgres: USER DB [local] STATE"
+        return not a_backend or f" {database} " in title
+
+    def clock() -> float:
+        total = _cpu_seconds(postmaster, reaped=True)
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and int(_stat(int(entry.name))[1]) == postmaster:
+                    total += _cpu_seconds(int(entry.name)) if ours(int(entry.name)) else 0
+            except (OSError, IndexError):  # it ended meanwhile
+                continue
+        return total
+
+    return clock
 
 
 def sealed_suite() -> dict:
@@ -561,47 +749,77 @@ def node_suite() -> dict:
     import asyncio
     import tempfile
 
-    from nodeclient import Client
+    from nodeclient import Anonymous
     from procs import MixnetProcess, NodeProcess
 
     from nymchat import keystore
-    from nymchat.protocol.wire import Kind
 
     async def lookups(url: str, contact: str) -> dict:
         rng = random.Random(1)
-        async with Client(f"{url}/bench-looker", contact) as looker:
-            await looker.request(Kind.LOOKUP, username="user0000000")
+        async with Anonymous(f"{url}/bench-looker", contact) as looker:
+            await looker.lookup("user0000000")
             times = []
             for _ in range(NODE_LOOKUPS):
                 name = f"user{rng.randrange(NODE_USERS):07d}"
                 started = time.perf_counter()
-                answer = await looker.request(Kind.LOOKUP, username=name)
+                answer = await looker.lookup(name)  # none has one-time keys: no work asked
                 times.append((time.perf_counter() - started) * 1000)
-                assert answer.body["username"] == name
+                assert answer.body["username"] == name, answer
         times.sort()
         return {
             "lookup_p50_ms": round(times[len(times) // 2], 3),
             "lookup_p99_ms": round(times[int(len(times) * 0.99)], 3),
         }
 
-    with tempfile.TemporaryDirectory() as tmp, ExitStack() as started:
-        tmp = Path(tmp)
+    def big(name: str, fill: Callable[[Path, bytes], None], *args: str) -> dict:
+        """Lookups through a node whose store `fill` wrote (its data directory, the node's
+        secret), and how long writing took."""
+        data = tmp / name
+        data.mkdir(mode=0o700)
+        node_secret = keystore.create(data, NodeProcess.PASSWORD).secret_bytes()
+        populate_start = time.perf_counter()
+        fill(data, node_secret)
+        populate_s = round(time.perf_counter() - populate_start, 1)
+        node = NodeProcess(data, shiv, f"{mixnet.url}/{name}", *UNLIMITED, *args)
+        started.callback(node.stop)
+        measured = asyncio.run(lookups(mixnet.url, node.contact))
+        measured.update(populate_s=populate_s, rss_mb=round(_rss_mb(node.proc.pid), 1))
+        node.stop()
+        return measured
+
+    with tempfile.TemporaryDirectory() as scratch, ExitStack() as started:
+        tmp = Path(scratch)
         shiv = tmp / "shiv"
         mixnet = MixnetProcess(tmp / "mixnet", shiv, delay="zero")
         started.callback(mixnet.stop)
         results = _relay_at_zero_delay(tmp, shiv, started, mixnet)
-        data = tmp / "big"
-        data.mkdir(mode=0o700)
-        node_secret = keystore.create(data, NodeProcess.PASSWORD).secret_bytes()
-        populate_start = time.perf_counter()
-        _populate(data, node_secret, NODE_USERS, NODE_QUEUED)
-        results["populate_s"] = round(time.perf_counter() - populate_start, 1)
-        node = NodeProcess(data, shiv, f"{mixnet.url}/node2", *UNLIMITED)
-        started.callback(node.stop)
-        results.update(asyncio.run(lookups(mixnet.url, node.contact)))
-        results["rss_mb"] = round(_rss_mb(node.proc.pid), 1)
+        results.update(
+            big("big", lambda data, secret: _populate(data, secret, NODE_USERS, NODE_QUEUED))
+        )
         results["users"], results["queued"] = NODE_USERS, NODE_QUEUED
+        # the same on PostgreSQL, each measurement on a database of its own
+        server = _postgres_server(started)
+        on_pg = _relay_at_zero_delay(tmp, shiv, started, mixnet, _database(server, started))
+        results["relay_pg_msgs_per_s"] = on_pg["sealed_relay_msgs_per_s"]
+        results["node_cpu_pg_us_per_msg"] = on_pg["node_cpu_us_per_msg"]
+        results["postgres_cpu_us_per_msg"] = on_pg["postgres_cpu_us_per_msg"]
+        two = _relay_two_processes(tmp, shiv, started, mixnet, _database(server, started))
+        results["relay_two_processes_pg_msgs_per_s"] = two["sealed_relay_msgs_per_s"]
+        results["node_cpu_two_processes_pg_us_per_msg"] = two["node_cpu_us_per_msg"]
+        results["postgres_cpu_two_processes_us_per_msg"] = two["postgres_cpu_us_per_msg"]
+        store = _database(server, started)
+        on_pg = big(
+            "big-pg",
+            lambda _, secret: _populate_pg(store, secret, NODE_USERS, NODE_QUEUED),
+            "--store",
+            store,
+        )
+        results.update({f"lookup_pg_{p}_ms": on_pg[f"lookup_{p}_ms"] for p in ("p50", "p99")})
+        results["populate_pg_s"] = on_pg["populate_s"]
     return results
+
+
+RELAY_PG_TARGET = 1500  # msgs/s (issue 17), the database on the same machine
 
 
 def node_markdown(r: dict) -> str:
@@ -609,12 +827,21 @@ def node_markdown(r: dict) -> str:
         [
             "`dist/nymchat node` on `dist/nymchat mixnet --delay zero`, driven through the "
             "nymchat transport and the node protocol client from one benchmark process (all "
-            "three processes share the machine's 2 cores). Relay: 3,000 sealed sends of 100 B with "
-            "200 in flight, each pushed to the recipient, who acknowledges in batches of 100; "
-            "node CPU is the node process's user+system time over the run. Lookups: 2,000 "
-            f"one at a time, of random names among {r['users']:,} users written straight into "
-            f"the database with {r['queued']:,} queued messages of 300 B ({r['populate_s']} s), "
-            "end to end through the mixnet; RSS of the node after them.",
+            f"its processes share the machine's 2 cores). Relay: {NODE_RELAY_MESSAGES:,} sealed "
+            "sends of 100 B with 200 in flight, each pushed to the recipient, who acknowledges "
+            "in batches of 100; node CPU is the node process's user+system time over the run. "
+            f"Lookups: {NODE_LOOKUPS:,} one at a time, of random names among {r['users']:,} "
+            f"users written straight into the database with {r['queued']:,} queued messages "
+            f"of 300 B ({r['populate_s']} s; "
+            f"on PostgreSQL with COPY, {r['populate_pg_s']} s), end to end through the mixnet; "
+            "RSS of the node after them. PostgreSQL: the node on `--store postgresql://…`, a "
+            "database of its own on a throwaway cluster of `scripts/pg_cluster.py` on the same "
+            "machine (Unix socket, fsync and synchronous commit on); its CPU is that of the "
+            "server's processes working for the node (from /proc). Two processes: two node "
+            "processes on one PostgreSQL (one key file, `--first-frontend 1` and `3`, two "
+            "frontends each), a sender through each frontend to a recipient homed on the next "
+            "(half the messages cross from one process to the other), the messages split "
+            "among them; node CPU is the two processes' together.",
             "",
             "| figure | measured | target | |",
             "|---|---:|---:|---|",
@@ -628,6 +855,19 @@ def node_markdown(r: dict) -> str:
             f"| node RSS with {r['users']:,} users, {r['queued']:,} queued | {r['rss_mb']} MB | "
             "≤ 150 MB | "
             f"{_met(r['rss_mb'] <= 150)} |",
+            f"| PostgreSQL: relayed (sealed) messages/s | {r['relay_pg_msgs_per_s']} | "
+            f"≥ {RELAY_PG_TARGET:,} | {_met(r['relay_pg_msgs_per_s'] >= RELAY_PG_TARGET)} |",
+            f"| PostgreSQL: node CPU per relayed message | {r['node_cpu_pg_us_per_msg']} µs | | |",
+            f"| PostgreSQL: server CPU per relayed message | {r['postgres_cpu_us_per_msg']} µs "
+            "| | |",
+            f"| PostgreSQL: lookup p50 | {r['lookup_pg_p50_ms']:.3f} ms | | |",
+            f"| PostgreSQL: lookup p99 | {r['lookup_pg_p99_ms']:.3f} ms | | |",
+            "| PostgreSQL, two node processes: relayed messages/s | "
+            f"{r['relay_two_processes_pg_msgs_per_s']} | | |",
+            "| PostgreSQL, two node processes: node CPU per relayed message | "
+            f"{r['node_cpu_two_processes_pg_us_per_msg']} µs | | |",
+            "| PostgreSQL, two node processes: server CPU per relayed message | "
+            f"{r['postgres_cpu_two_processes_us_per_msg']} µs | | |",
         ]
     )
 

@@ -72,6 +72,39 @@ def test_a_failed_bench_leaves_no_process_running(bench, monkeypatch):
     assert all(proc.poll() is not None for proc in started)
 
 
+NODE_KEYS = {
+    "sealed_relay_msgs_per_s",
+    "node_cpu_us_per_msg",
+    "lookup_p50_ms",
+    "lookup_p99_ms",
+    "rss_mb",
+    "relay_pg_msgs_per_s",
+    "node_cpu_pg_us_per_msg",
+    "postgres_cpu_us_per_msg",
+    "relay_two_processes_pg_msgs_per_s",
+    "lookup_pg_p50_ms",
+    "lookup_pg_p99_ms",
+}
+
+
+def test_the_node_suite_measures_every_figure_it_reports_on_both_stores(
+    bench, monkeypatch, postgres
+):
+    """A small run of `node` (counts cut down) on the test PostgreSQL: every key the issue
+    names, SQLite's and PostgreSQL's (one node process and two), measured, and the table
+    renders from them."""
+    monkeypatch.setenv("NYMCHAT_TEST_POSTGRES", postgres)
+    monkeypatch.setattr(bench, "NODE_RELAY_MESSAGES", 200)
+    monkeypatch.setattr(bench, "NODE_USERS", 1000)
+    monkeypatch.setattr(bench, "NODE_QUEUED", 100)
+    monkeypatch.setattr(bench, "NODE_LOOKUPS", 20)
+    results = bench.node_suite()
+    assert {key: results[key] > 0 for key in NODE_KEYS} == dict.fromkeys(NODE_KEYS, True)
+    table = bench.node_markdown(results)
+    assert f"| PostgreSQL: lookup p99 | {results['lookup_pg_p99_ms']:.3f} ms |" in table
+    assert "| PostgreSQL: relayed (sealed) messages/s |" in table
+
+
 def test_the_groups_suite_measures_every_figure_it_reports(bench, monkeypatch):
     """A small run of `groups` (sizes and counts cut down): every key the issue names,
     and the table renders from them."""

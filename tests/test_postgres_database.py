@@ -113,6 +113,83 @@ def test_a_savepoint_rolled_back_keeps_the_rest_of_the_transaction(pg_url):
     run(go())
 
 
+def test_a_statement_failing_in_a_savepoint_goes_back_with_it_and_the_rest_commits(pg_url):
+    """In the pipelined transaction too: the error is the failing statement's, raised in
+    its savepoint, and the statements after that savepoint run and commit."""
+
+    async def go():
+        db = await opened(pg_url)
+        async with db.transaction():
+            await db.execute("INSERT INTO t (k) VALUES (?)", (1,))
+            for fails in (
+                lambda: db.fetchone("SELECT k / 0 FROM t"),
+                lambda: db.execute("UPDATE t SET n = k / 0"),
+            ):
+                with pytest.raises(psycopg.errors.DivisionByZero):
+                    async with db.savepoint():
+                        await db.execute("INSERT INTO t (k) VALUES (?)", (2,))
+                        await fails()
+            async with db.savepoint():
+                await db.execute("INSERT INTO t (k) VALUES (?)", (3,))
+            assert await db.fetchall("SELECT k FROM t ORDER BY k") == [(1,), (3,)]
+        assert await db.fetchall("SELECT k FROM t ORDER BY k") == [(1,), (3,)]
+        await db.close()
+
+    run(go())
+
+
+def test_a_transaction_a_statement_failed_in_outside_a_savepoint_does_not_commit(pg_url):
+    """PostgreSQL ends such a transaction in a rollback at COMMIT, without an error: the
+    store says so (StoreError), so nothing of it is taken for committed."""
+
+    async def go():
+        db = await opened(pg_url)
+        for fails in ("SELECT k / 0 FROM t", "UPDATE t SET n = k / 0"):
+            with pytest.raises(StoreError, match="nothing of it was committed"):
+                async with db.transaction():
+                    await db.execute("INSERT INTO t (k) VALUES (?)", (1,))
+                    with pytest.raises(psycopg.errors.DivisionByZero):
+                        await db.fetchall(fails) if fails.startswith(
+                            "SELECT"
+                        ) else await db.execute(fails)
+            assert await db.fetchall("SELECT k FROM t") == []
+        async with db.transaction():  # and the connection serves the next one
+            await db.execute("INSERT INTO t (k) VALUES (?)", (2,))
+        assert await db.fetchall("SELECT k FROM t") == [(2,)]
+        await db.close()
+
+    run(go())
+
+
+def test_what_a_batch_read_ahead_as_absent_and_another_store_wrote_meanwhile_conflicts(pg_url):
+    """A request id or a message the batch read ahead as absent is written without
+    waiting: if another process wrote it meanwhile, the batch is a conflict (run again,
+    it finds the other's), never a second answer or a second copy."""
+    from nodeclient import bundle
+
+    from nymchat import _native
+    from nymchat.node.store import open_store
+
+    async def go():
+        a, b = await open_store(pg_url, bytes(32)), await open_store(pg_url, bytes(32))
+        someone = _native.Identity.generate()
+        bob = await a.add_user("bob", someone.signing_public, bundle(someone), None, 0)
+        with pytest.raises(StoreConflict):
+            async with a.transaction():
+                await a.preload([b"id"], [], [bob], [(bob, b"m" * 16)])
+                async with b.transaction():
+                    assert await b.remember(b"id", b"d", b"b's answer", 100)
+                    assert await b.enqueue(bob, b"m" * 16, b"b", 0, stranger=False)
+                assert await a.enqueue(bob, b"m" * 16, b"a!", 0, stranger=False)
+                assert await a.remember(b"id", b"d", b"a's answer", 100)
+        assert (await a.seen(b"id")) == (b"d", b"b's answer")
+        assert await a.queue_size(bob) == (1, 1) and await a.queued_bytes() == 1
+        await a.close()
+        await b.close()
+
+    run(go())
+
+
 def test_reads_outside_a_transaction_do_not_see_its_uncommitted_rows(pg_url):
     async def go():
         db = await opened(pg_url)

@@ -28,27 +28,54 @@ async def one(db: Database, sql: str, params: Sequence[Any] = ()) -> tuple:
 class QueueTotals:
     """The payload bytes queued on the node (pair queue and group log), as shards: each
     store adds to its own row, so node processes never wait for one another's; the total
-    is their sum."""
+    is their sum. Inside a transaction (`begin` .. `commit`) the change is kept here and
+    written once at the end, and the total is read once: one statement per batch, not
+    two per message."""
 
     def __init__(self, db: Database, shard: int):
         self.db, self.shard = db, shard
+        self.pending: int | None = None  # the open transaction's change (None: none open)
+        self._read: int | None = None  # the total as the open transaction first read it
+
+    def begin(self) -> None:
+        self.pending, self._read = 0, None
+
+    async def commit(self) -> None:
+        """Writes the transaction's change (inside it, before it commits)."""
+        pending, self.pending = self.pending, None
+        await self._write(pending or 0)
+
+    def abandon(self) -> None:
+        self.pending = None
 
     async def add(self, size: int) -> None:
+        if self.pending is None:
+            await self._write(size)
+        else:
+            self.pending += size
+
+    async def _write(self, size: int) -> None:
         if size:
-            await self.db.execute(
+            await self.db.write(
                 "INSERT INTO queue_totals (shard, bytes) VALUES (?, ?)"
                 " ON CONFLICT (shard) DO UPDATE SET bytes = queue_totals.bytes + excluded.bytes",
                 (self.shard, size),
             )
 
     async def total(self) -> int:
+        if self.pending is not None and self._read is not None:
+            return self._read + self.pending
         row = await one(self.db, "SELECT CAST(coalesce(sum(bytes), 0) AS BIGINT) FROM queue_totals")
-        return row[0]
+        if self.pending is None:
+            return row[0]
+        self._read = row[0]  # without this transaction's change, not written yet
+        return row[0] + self.pending
 
     async def fold(self) -> None:
         """Folds the other shards into this one (they pile up as stores come and go).
         Its own shard is held first and those another transaction holds are left for
-        next time, so two stores folding at once never deadlock."""
+        next time, so two stores folding at once never deadlock (also when each writes
+        its shard at its transaction's end)."""
         await self.db.execute(
             "INSERT INTO queue_totals (shard, bytes) VALUES (?, 0)"
             " ON CONFLICT (shard) DO UPDATE SET bytes = queue_totals.bytes",
@@ -59,7 +86,10 @@ class QueueTotals:
             f" WHERE shard <> ?{self.db.skip_locked}) RETURNING bytes",
             (self.shard,),
         )
-        await self.add(sum(size for (size,) in rows))
+        moved = sum(size for (size,) in rows)
+        if self._read is not None:
+            self._read -= moved  # now in this transaction's change
+        await self.add(moved)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ in order under an advisory lock (processes starting at once migrate once), its v
 the one-row table `schema_version`."""
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -22,6 +23,7 @@ from nymchat.node.database import CHANNEL, StoreConflict, StoreError, StoreUnava
 
 MIGRATION_LOCK = 0x6E796D63_68617400  # pg_advisory_lock key ("nymchat\0") of migrations
 CONNECT_TIMEOUT = 10  # s, unless the URL says otherwise
+FAILED = "a statement of the node's transaction failed; nothing of it was committed"
 
 # the databases whose transaction the running task is inside
 _inside: contextvars.ContextVar[frozenset["PostgresDatabase"]] = contextvars.ContextVar(
@@ -97,6 +99,8 @@ class PostgresDatabase:
         self._transactions = asyncio.Lock()
         self._opening = asyncio.Lock()
         self._conflicted = False  # a savepoint in the open transaction hit a conflict
+        self._pipeline: psycopg.AsyncPipeline | None = None  # the open transaction's
+        self._savepoints = 0  # open in it
         self._closed = False
 
     @classmethod
@@ -115,13 +119,19 @@ class PostgresDatabase:
     # --- statements ---------------------------------------------------------------
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return (await self._run(sql, params)).rowcount
+        cursor = await self._run(sql, params)
+        await self._settle()
+        return cursor.rowcount
+
+    async def write(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self._run(sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         conn = await self._connection()
         with self._errors():
             async with conn.cursor() as cursor:
                 await cursor.executemany(placeholders(sql), rows)
+        await self._settle()
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
         cursor = await self._run(sql, params)
@@ -137,6 +147,20 @@ class PostgresDatabase:
         conn = await self._connection()
         with self._errors():
             return await conn.execute(placeholders(sql), params)
+
+    async def _settle(self) -> None:
+        """In the pipelined transaction, waits for what was sent so far (so a statement's
+        count is known, and its error is raised by the statement that caused it)."""
+        if self._pipeline is not None and self in _inside.get():
+            with self._errors():
+                await self._pipeline.sync()
+
+    async def _command(self, sql: str) -> None:
+        """A command of the transaction's connection whose answer nobody waits for: in the
+        pipeline, it goes out with the next statement that is waited for."""
+        assert self._writer is not None
+        with self._errors():
+            await self._writer.execute(sql, prepare=False)
 
     async def _connection(self) -> psycopg.AsyncConnection:
         """The transaction's connection inside one, else the one for single reads."""
@@ -157,30 +181,60 @@ class PostgresDatabase:
             token = _inside.set(_inside.get() | {self})
             try:
                 with self._errors():
-                    async with conn.transaction():
+                    # Pipeline mode: BEGIN, savepoints and their release go out with the
+                    # next statement whose answer is waited for, not each on its own.
+                    async with conn.pipeline() as self._pipeline, conn.transaction():
                         yield
                         if self._conflicted:  # caught inside, but the rest may not commit
                             raise StoreConflict()
+                        await self._check_committable(conn)
+            except psycopg.Error as e:  # an error none of the statements was told of
+                raise StoreError(FAILED) from e
             finally:
+                self._pipeline = None
                 _inside.reset(token)
+
+    async def _check_committable(self, conn: psycopg.AsyncConnection) -> None:
+        """Raises unless the transaction may commit: every statement answered (what was
+        not waited for raises here), and none failed outside a savepoint rolled back (a
+        COMMIT would roll it all back, without an error)."""
+        assert self._pipeline is not None
+        with contextlib.suppress(psycopg.errors.PipelineAborted):  # (a statement was told)
+            await self._pipeline.sync()
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            raise StoreError(FAILED)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
+        """SAVEPOINT, RELEASE and ROLLBACK TO of our own (not psycopg's nested
+        transactions: those forget every prepared statement at each rollback)."""
         if self not in _inside.get():
             raise RuntimeError("a savepoint outside a transaction")
-        assert self._writer is not None
+        self._savepoints += 1
+        name = f"s{self._savepoints}"
         try:
-            with self._errors():
-                async with self._writer.transaction():
-                    yield
+            await self._command(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException as e:
+                if isinstance(e, psycopg.Error | StoreError) and self._pipeline is not None:
+                    # a failed statement stops the pipeline until it is synced
+                    with contextlib.suppress(psycopg.Error):
+                        await self._pipeline.sync()
+                await self._command(f"ROLLBACK TO SAVEPOINT {name}")
+                await self._command(f"RELEASE SAVEPOINT {name}")
+                raise
+            await self._command(f"RELEASE SAVEPOINT {name}")
         except StoreConflict:
             self._conflicted = True
             raise
+        finally:
+            self._savepoints -= 1
 
     # --- notifications ------------------------------------------------------------
 
     async def notify(self, payload: str) -> None:
-        await self.execute("SELECT pg_notify(?, ?)", (CHANNEL, payload))
+        await self._run("SELECT pg_notify(?, ?)", (CHANNEL, payload))  # nothing to wait for
 
     async def notifications(self) -> AsyncIterator[str]:
         """Ends when the database is closed."""
@@ -224,11 +278,17 @@ class PostgresDatabase:
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
-        """psycopg's errors as the store's: a deadlock or a serialisation failure is a
-        conflict; a connection refused, lost or cancelled makes the store unavailable."""
+        """psycopg's errors as the store's: a deadlock, a serialisation failure or a key
+        another transaction took first (two processes checked, then both added: an
+        integrity error) is a conflict; a connection refused, lost or cancelled makes the
+        store unavailable."""
         try:
             yield
-        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as e:
+        except (
+            psycopg.errors.DeadlockDetected,
+            psycopg.errors.SerializationFailure,
+            psycopg.IntegrityError,
+        ) as e:
             raise StoreConflict() from e
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
             raise StoreUnavailable(

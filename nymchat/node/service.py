@@ -31,6 +31,7 @@ from nymchat.protocol.wire import ErrorCode, Kind
 log = logging.getLogger(__name__)
 MINUTE, DAY = 60_000, 86_400_000
 BATCH_ATTEMPTS = 3  # runs of a batch that meets other processes' transactions
+NAMED = {Kind.SEALED_SEND: "recipient", Kind.LOOKUP: "username"}  # the user a request names
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,6 @@ class _Context:
     out: list[Outgoing] = field(default_factory=list)
     result: str = "ok"  # for the metrics: what came of the request
     relayed: list[float] = field(default_factory=list)  # seconds, of acknowledged messages
-
-
-class _AnsweredMeanwhile(Exception):
-    """Another node process answered the same request id while this one handled it."""
 
 
 def _ms_since(started: float) -> float:
@@ -180,6 +177,7 @@ class NodeService:
             tally, answers = _Tally(), []
             try:
                 async with self.store.transaction():
+                    await self._preload(decoded, verdicts)
                     for (request, tag), valid in zip(decoded, verdicts, strict=True):
                         answers += await self._handle(request, tag, valid, now, tally)
             except StoreConflict:
@@ -196,6 +194,30 @@ class NodeService:
             self._error(request, tag, ErrorCode.BUSY, "the node is busy; try again", now)
             for request, tag in decoded
         ]
+
+    async def _preload(
+        self, decoded: list[tuple[wire.Request, bytes]], verdicts: list[bool]
+    ) -> None:
+        """Reads at once what the batch's requests will ask of the store: their ids'
+        answers, their requesters, the users they name (with their queues) and whether
+        the messages they send are queued already."""
+        ids, identities, keys, messages = set(), set(), set(), set()
+        for (request, _), valid in zip(decoded, verdicts, strict=True):
+            if not valid:
+                continue
+            ids.add(request.request_id)
+            if not request.kind.is_anonymous:
+                identities.add(request.requester)
+            field = NAMED.get(request.kind)
+            if field is not None:
+                try:
+                    key = self.store.names.name(names.normalize(request.body[field]))
+                except names.InvalidName:
+                    continue  # refused when its turn comes
+                keys.add(key)
+                if request.kind is Kind.SEALED_SEND:
+                    messages.add((key, request.body["message_id"]))
+        await self.store.preload(ids, identities, keys, messages)
 
     async def _handle(
         self, request: wire.Request, tag: bytes, valid: bool, now: int, tally: _Tally
@@ -216,12 +238,8 @@ class NodeService:
                     now,
                 ):
                     raise Refused(ErrorCode.RATE_LIMITED, "too many requests; slow down")
-                try:
-                    async with self.store.savepoint():
-                        return await self._run(request, tag, digest, now, tally)
-                except _AnsweredMeanwhile:  # rolled back: the other process's answer stands
-                    seen = await self.store.seen(request.request_id)
-                    assert seen is not None
+                async with self.store.savepoint():
+                    return await self._run(request, tag, digest, now, tally)
             return self._again(request, tag, digest, *seen, tally)
         except Refused as refusal:
             tally.count(kind, refusal.code.name.lower())
@@ -247,9 +265,10 @@ class NodeService:
             await self._note_sender_tag(ctx, ctx.user)
         await self._handlers[request.kind](ctx)
         [answer] = [o for o in ctx.out if o.frame_id == wire.answer_frame_id(request.request_id)]
+        # read ahead as unseen: another process's answer meanwhile is a conflict (the
+        # batch runs again and finds that answer), never a second one
         expires = now + 2 * self.config.freshness_ms
-        if not await self.store.remember(request.request_id, digest, answer.message, expires):
-            raise _AnsweredMeanwhile
+        await self.store.remember(request.request_id, digest, answer.message, expires)
         tally.count(request.kind.name.lower(), ctx.result)
         tally.relayed += ctx.relayed
         return ctx.out

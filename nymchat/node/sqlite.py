@@ -49,6 +49,9 @@ class SqliteDatabase:
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self.connection.execute(sql, params).rowcount
 
+    async def write(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.connection.execute(sql, params)
+
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self.connection.executemany(sql, rows)
 

@@ -9,7 +9,9 @@ the answer cache is keyed and sealed by request ids it does not hold (docs/PROTO
 import hashlib
 import hmac
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +81,55 @@ _USER = (
 )
 _QUEUED = "seq, recipient, message_id, received, payload, pushes"
 _SUM = "CAST(coalesce(sum({}), 0) AS BIGINT)"  # PostgreSQL's sum of bigints is a numeric
+KNOWN_TAGS_TTL = 10.0  # s, that a route is (or is not) a user's, as the database said
+KNOWN_TAGS_MAX = 4096  # routes remembered so
 REGISTRATIONS = "registrations"  # node_state: the recent registrations' decaying count
+
+
+Sizes = tuple[int, int, int, int]  # a queue's messages, bytes, strangers' and their bytes
+
+
+class _Ahead:
+    """Rows a batch's transaction read at its start (`NodeStore.preload`), kept true while
+    it runs: what a write may change is dropped (and read again if asked for), a queue's
+    sizes are counted on by the store's writes, and a savepoint rolled back takes its
+    counting back (`mark`, `undo`). Only ever filled by `preload`, never by a read, so
+    nothing a rolled-back savepoint wrote can be served from it."""
+
+    def __init__(self) -> None:
+        self.seen: dict[bytes, tuple[bytes | None, bytes | None] | None] = {}  # by seen_key
+        self.users: dict[bytes, User | None] = {}  # by name hash
+        self.identities: dict[bytes, User | None] = {}  # by identity
+        self.sizes: dict[bytes, Sizes] = {}  # by recipient
+        self.queued: dict[tuple[bytes, bytes], bool] = {}  # (recipient, message id): queued?
+        self._undo: list[tuple[bytes, Sizes | None]] = []
+
+    def forget_user(self, key: bytes) -> None:
+        user = self.users.pop(key, None)
+        if user is not None:
+            self.identities.pop(user.identity, None)
+        for identity, known in list(self.identities.items()):
+            if known is not None and known.key == key:
+                del self.identities[identity]
+
+    def count(self, recipient: bytes, sizes: Sizes | None) -> None:
+        """Sets `recipient`'s queue sizes (None: not known any more)."""
+        self._undo.append((recipient, self.sizes.get(recipient)))
+        if sizes is None:
+            self.sizes.pop(recipient, None)
+        else:
+            self.sizes[recipient] = sizes
+
+    def mark(self) -> int:
+        return len(self._undo)
+
+    def undo(self, mark: int) -> None:
+        while len(self._undo) > mark:
+            recipient, sizes = self._undo.pop()
+            if sizes is None:
+                self.sizes.pop(recipient, None)
+            else:
+                self.sizes[recipient] = sizes
 
 
 class NodeStore:
@@ -90,15 +140,91 @@ class NodeStore:
         # add to theirs without waiting for this one's row)
         self.totals = QueueTotals(db, secrets.randbits(31))
         self.groups = GroupStore(db, self.totals)
+        self._tags: dict[bytes, tuple[bool, float]] = {}  # route: (registered, until)
+        self._ahead = _Ahead()  # the open transaction's
 
     async def schema_version(self) -> int:
         return await self.db.schema_version()
 
-    def transaction(self):
-        return self.db.transaction()
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        try:
+            async with self.db.transaction():
+                self.totals.begin()
+                yield
+                await self.totals.commit()
+        finally:
+            self.totals.abandon()
+            self._ahead = _Ahead()
 
-    def savepoint(self):
-        return self.db.savepoint()
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        pending, mark = self.totals.pending, self._ahead.mark()
+        try:
+            async with self.db.savepoint():
+                yield
+        except BaseException:
+            # what was counted inside went back with it
+            self.totals.pending = pending
+            self._ahead.undo(mark)
+            raise
+
+    async def preload(
+        self,
+        request_ids: Collection[bytes],
+        identities: Collection[bytes],
+        keys: Collection[bytes],
+        messages: Collection[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Reads at once, for the open transaction, what its requests will ask: the seen
+        rows of `request_ids`, the users of `identities` and of name hashes `keys`, and
+        which `messages` (recipient, message id) are queued, with their recipients' queue
+        sizes. A few statements a batch instead of several a request (each a round trip to
+        PostgreSQL); and what is known not to be there is written without waiting
+        (`enqueue`, `remember`)."""
+        ahead = self._ahead
+        if messages:
+            ahead.queued.update(dict.fromkeys(messages, False))
+            pairs = ", ".join(["(?, ?)"] * len(messages))
+            rows = await self.db.fetchall(
+                "SELECT recipient, message_id FROM queue"
+                f" WHERE (recipient, message_id) IN ({pairs})",
+                [value for pair in messages for value in pair],
+            )
+            ahead.queued.update(dict.fromkeys(rows, True))
+        if request_ids:
+            by_key = {seen_key(request_id): request_id for request_id in request_ids}
+            ahead.seen.update(dict.fromkeys(by_key))
+            rows = await self.db.fetchall(
+                f"SELECT key, digest, answer FROM seen WHERE key IN {marks(by_key)}",
+                tuple(by_key),
+            )
+            ahead.seen.update({key: (digest, answer) for key, digest, answer in rows})
+        identities, keys = tuple(identities), tuple(keys)
+        where = [f"identity IN {marks(identities)}"] if identities else []
+        where += [f"name_hash IN {marks(keys)}"] if keys else []
+        if where:
+            ahead.identities.update(dict.fromkeys(identities))
+            ahead.users.update(dict.fromkeys(keys))
+            for row in await self.db.fetchall(
+                f"SELECT {_USER} FROM users WHERE {' OR '.join(where)}", (*identities, *keys)
+            ):
+                user = _user(row)
+                assert user is not None
+                if user.identity in ahead.identities:
+                    ahead.identities[user.identity] = user
+                if user.key in ahead.users:
+                    ahead.users[user.key] = user
+        recipients = tuple({recipient for recipient, _ in messages})
+        if recipients:
+            ahead.sizes.update(dict.fromkeys(recipients, (0, 0, 0, 0)))
+            rows = await self.db.fetchall(
+                f"SELECT recipient, count(*), {_SUM.format('size')}, {_SUM.format('stranger')},"
+                f" {_SUM.format('stranger * size')} FROM queue"
+                f" WHERE recipient IN {marks(recipients)} GROUP BY recipient",
+                recipients,
+            )
+            ahead.sizes.update({recipient: tuple(sizes) for recipient, *sizes in rows})
 
     async def close(self) -> None:
         await self.db.close()
@@ -110,11 +236,15 @@ class NodeStore:
     # --- users --------------------------------------------------------------------
 
     async def user(self, key: bytes) -> User | None:
+        if key in self._ahead.users:
+            return self._ahead.users[key]
         return _user(
             await self.db.fetchone(f"SELECT {_USER} FROM users WHERE name_hash = ?", (key,))
         )
 
     async def user_by_identity(self, identity: bytes) -> User | None:
+        if identity in self._ahead.identities:
+            return self._ahead.identities[identity]
         return _user(
             await self.db.fetchone(f"SELECT {_USER} FROM users WHERE identity = ?", (identity,))
         )
@@ -137,6 +267,9 @@ class NodeStore:
         or the identity is registered already (on PostgreSQL also by another process's
         transaction: the insert waits for it, and is nothing if it commits)."""
         key = self.names.name(username)
+        self._tags.clear()
+        self._ahead.forget_user(key)
+        self._ahead.identities.pop(identity, None)
         added = await self.db.execute(
             "INSERT INTO users (name_hash, skeleton_hash, identity, agreement,"
             " agreement_signature, account_key, account_signature, fallback, sender_tag,"
@@ -164,6 +297,8 @@ class NodeStore:
 
     async def set_sender_tag(self, key: bytes, tag: bytes, now: int) -> User | None:
         """Moves the user's route (and home) to `tag`; returns the user as updated."""
+        self._tags.clear()
+        self._ahead.forget_user(key)
         return _user(
             await self.db.fetchone(
                 "UPDATE users SET sender_tag = ?, home = ?, tag_updated = ? WHERE name_hash = ?"
@@ -173,30 +308,45 @@ class NodeStore:
         )
 
     async def set_push_key(self, key: bytes, push_key: bytes) -> None:
+        self._ahead.forget_user(key)
         await self.db.execute("UPDATE users SET push_key = ? WHERE name_hash = ?", (push_key, key))
 
     async def set_access(self, key: bytes, verifier: bytes, strangers: int) -> None:
+        self._ahead.forget_user(key)
         await self.db.execute(
             "UPDATE users SET access_verifier = ?, strangers = ? WHERE name_hash = ?",
             (verifier, strangers, key),
         )
 
     async def set_agreement_signature(self, key: bytes, signature: bytes) -> None:
+        self._ahead.forget_user(key)
         await self.db.execute(
             "UPDATE users SET agreement_signature = ? WHERE name_hash = ?", (signature, key)
         )
 
     async def tag_registered(self, tag: bytes) -> bool:
-        """Whether `tag` (a route) is some user's current one."""
-        return (
-            await self.db.fetchone("SELECT 1 FROM users WHERE sender_tag = ?", (tag,)) is not None
-        )
+        """Whether `tag` (a route) is some user's current one: as this process last moved
+        a route, or as the database said at most `KNOWN_TAGS_TTL` ago (another process's
+        change shows late; the intake asks it of every request, for their order only)."""
+        now = time.monotonic()
+        cached = self._tags.pop(tag, None)
+        if cached is None or cached[1] <= now:
+            row = await self.db.fetchone("SELECT 1 FROM users WHERE sender_tag = ?", (tag,))
+            cached = (row is not None, now + KNOWN_TAGS_TTL)
+            if len(self._tags) >= KNOWN_TAGS_MAX:
+                del self._tags[next(iter(self._tags))]  # the least recently asked
+        self._tags[tag] = cached
+        return cached[0]
 
     async def delete_user(self, key: bytes) -> None:
         (size,) = await one(
             self.db, f"SELECT {_SUM.format('size')} FROM queue WHERE recipient = ?", (key,)
         )
         await self.totals.add(-size)
+        self._tags.clear()
+        self._ahead.forget_user(key)
+        self._ahead.count(key, None)
+        self._ahead.queued.clear()
         await self.db.execute("DELETE FROM users WHERE name_hash = ?", (key,))
 
     async def count_users(self) -> int:
@@ -216,6 +366,7 @@ class NodeStore:
         )
 
     async def set_fallback(self, key: bytes, fallback: wire.OneTimeKey) -> None:
+        self._ahead.forget_user(key)
         await self.db.execute(
             "UPDATE users SET fallback = ? WHERE name_hash = ?",
             (wire.encode_record(wire.ONE_TIME_KEY, fallback), key),
@@ -248,31 +399,55 @@ class NodeStore:
         pushed_until: int | None = None,
     ) -> bool:
         """Queues a message (pushed already, next due at `pushed_until`, if given); False
-        if the recipient already has one with this id."""
-        row = await self.db.fetchone(
+        if the recipient already has one with this id. One the batch read ahead as not
+        queued is written without waiting: another process queuing it meanwhile is a
+        conflict (`StoreConflict`, maybe raised by a later statement)."""
+        queued = self._ahead.queued.pop((recipient, message_id), None)
+        if queued:
+            return False
+        insert = (
             "INSERT INTO queue (recipient, message_id, received, payload, size, next_push,"
             " pushes, stranger) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (recipient, message_id) DO NOTHING RETURNING seq",
-            (
-                recipient,
-                message_id,
-                now,
-                payload,
-                len(payload),
-                now if pushed_until is None else pushed_until,
-                0 if pushed_until is None else 1,
-                int(stranger),
-            ),
         )
-        if row is None:
+        values = (
+            recipient,
+            message_id,
+            now,
+            payload,
+            len(payload),
+            now if pushed_until is None else pushed_until,
+            0 if pushed_until is None else 1,
+            int(stranger),
+        )
+        if queued is False:
+            await self.db.write(insert, values)
+        elif (
+            await self.db.fetchone(
+                f"{insert} ON CONFLICT (recipient, message_id) DO NOTHING RETURNING seq", values
+            )
+            is None
+        ):
             return False
         await self.totals.add(len(payload))
+        sizes = self._ahead.sizes.get(recipient)
+        if sizes is not None:
+            n, size, strangers, stranger_size = sizes
+            self._ahead.count(
+                recipient,
+                (
+                    n + 1,
+                    size + len(payload),
+                    strangers + stranger,
+                    stranger_size + len(payload) * stranger,
+                ),
+            )
         return True
 
     async def queue_sizes(self, recipient: bytes) -> tuple[tuple[int, int], tuple[int, int]]:
         """(messages, payload bytes) queued for `recipient`: all, and those without its
-        access key (from strangers). One read of the covering index."""
-        n, size, strangers, stranger_size = await one(
+        access key (from strangers). One read of the covering index (or none: preloaded)."""
+        sizes = self._ahead.sizes.get(recipient)
+        n, size, strangers, stranger_size = sizes or await one(
             self.db,
             f"SELECT count(*), {_SUM.format('size')}, {_SUM.format('stranger')},"
             f" {_SUM.format('stranger * size')} FROM queue WHERE recipient = ?",
@@ -334,6 +509,9 @@ class NodeStore:
             (recipient, *message_ids),
         )
         await self.totals.add(-sum(size for _, size in rows))
+        self._ahead.count(recipient, None)
+        for message_id in message_ids:
+            self._ahead.queued.pop((recipient, message_id), None)
         return [received for received, _ in rows]
 
     async def count_queued(self) -> int:
@@ -344,12 +522,16 @@ class NodeStore:
             "DELETE FROM queue WHERE received < ? RETURNING size", (before,)
         )
         await self.totals.add(-sum(size for (size,) in rows))
+        for recipient in list(self._ahead.sizes):
+            self._ahead.count(recipient, None)
+        self._ahead.queued.clear()
         return len(rows)
 
     # --- replay protection and the answer cache --------------------------------------
 
     async def first_sight(self, request_id: bytes, expires: int) -> bool:
         """Records an id (a spent challenge); False if it was seen before."""
+        self._ahead.seen.pop(seen_key(request_id), None)
         changed = await self.db.execute(
             "INSERT INTO seen (key, expires) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
             (seen_key(request_id), expires),
@@ -358,9 +540,11 @@ class NodeStore:
 
     async def seen(self, request_id: bytes) -> tuple[bytes | None, bytes | None] | None:
         """(request digest, answer) of a request id seen before, or None."""
-        row = await self.db.fetchone(
-            "SELECT digest, answer FROM seen WHERE key = ?", (seen_key(request_id),)
-        )
+        key = seen_key(request_id)
+        if key in self._ahead.seen:
+            row = self._ahead.seen[key]
+        else:
+            row = await self.db.fetchone("SELECT digest, answer FROM seen WHERE key = ?", (key,))
         if row is None:
             return None
         digest, sealed = row
@@ -370,20 +554,21 @@ class NodeStore:
     async def remember(self, request_id: bytes, digest: bytes, answer: bytes, expires: int) -> bool:
         """Records a handled request's digest and answer (sealed) until `expires`; False if
         the id was recorded meanwhile (another process answered it: on PostgreSQL this
-        waits for that process's transaction)."""
-        changed = await self.db.execute(
-            "INSERT INTO seen (key, digest, answer, expires) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (key) DO NOTHING",
-            (
-                seen_key(request_id),
-                digest,
-                _answer_cipher(request_id).encrypt(bytes(12), answer, None),
-                expires,
-            ),
-        )
-        return changed == 1
+        waits for that process's transaction). An id the batch read ahead as unseen is
+        written without waiting: another process recording it meanwhile is a conflict
+        (`StoreConflict`, maybe raised by a later statement: the batch runs again)."""
+        key = seen_key(request_id)
+        unseen = key in self._ahead.seen and self._ahead.seen[key] is None
+        self._ahead.seen.pop(key, None)
+        insert = "INSERT INTO seen (key, digest, answer, expires) VALUES (?, ?, ?, ?)"
+        values = (key, digest, _answer_cipher(request_id).encrypt(bytes(12), answer, None), expires)
+        if unseen:
+            await self.db.write(insert, values)
+            return True
+        return await self.db.execute(f"{insert} ON CONFLICT (key) DO NOTHING", values) == 1
 
     async def forget_seen(self, now: int) -> int:
+        self._ahead.seen.clear()
         return await self.db.execute("DELETE FROM seen WHERE expires < ?", (now,))
 
     # --- limits shared by the node's processes -------------------------------------
