@@ -250,6 +250,23 @@ def test_two_commits_for_one_epoch_one_wins_the_other_conflicts():
     assert h.store.groups.group(g.id).epoch == 2
 
 
+def test_a_commit_with_an_earlier_commits_message_id_is_refused_and_alone():
+    """Its entry could not be stored twice: refused as a bad request, never an error of
+    the store (on PostgreSQL that would run its whole batch again)."""
+    h = Harness()
+    p = People(h, "alice", "bob", "carol")
+    g = Group(h, p)
+    old_id = os.urandom(16)
+    g.commit(add=["alice", "bob"], message_id=old_id)
+    answer, pushes = g.commit(add=["carol"], message_id=old_id)
+    assert answer.body == {
+        "code": ErrorCode.BAD_REQUEST,
+        "detail": "this message id was used in this group",
+    }
+    assert pushes == {} and g.epoch == 1
+    assert g.commit(add=["carol"])[0].kind is Kind.POSTED
+
+
 def test_a_refused_commit_releases_no_welcome_and_changes_nothing():
     h = Harness()
     p = People(h, "alice", "bob", "carol")

@@ -113,7 +113,9 @@ class GroupHandlers:
                 ErrorCode.EPOCH_CONFLICT,
                 f"another commit was accepted first: the group is at epoch {group.epoch}",
             )
-        elif not commit and await self.store.has_entry(group_id, message_id):  # a retry
+        elif await self.store.has_entry(group_id, message_id):
+            if commit:  # an earlier epoch's commit id: its entry may not be written twice
+                raise Refused(ErrorCode.BAD_REQUEST, "this message id was used in this group")
             return service._reply(ctx, Kind.POSTED, message_id=message_id, epoch=group.epoch)
         if await service.store.queued_bytes() + size > config.node_queue_max_bytes:
             raise Refused(ErrorCode.BUSY, "this node holds as much as it may; try again later")
