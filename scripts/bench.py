@@ -334,9 +334,18 @@ def _populate(data: Path, node_secret: bytes, users: int, queued: int) -> None:
                     f"INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch
                 )
         now = int(time.time() * 1000)
+        rows = [(r, m, now, p, len(p), now) for r, m, p in queue_rows]
         async with store.transaction():
-            for recipient, message_id, payload in queue_rows:
-                await store.enqueue(recipient, message_id, payload, now, stranger=False)
+            await store.db.executemany(
+                "INSERT INTO queue (recipient, message_id, received, payload, size, next_push)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            await store.db.execute(
+                "INSERT INTO queue_totals (shard, bytes) VALUES (0, ?) ON CONFLICT (shard)"
+                " DO UPDATE SET bytes = queue_totals.bytes + excluded.bytes",
+                (sum(row[4] for row in rows),),
+            )
         await store.close()
 
     asyncio.run(fill())
