@@ -579,7 +579,7 @@ def test_the_node_refuses_more_than_its_total_of_queued_bytes():
 
 class Counting:
     """A database that counts the statements run through it: those whose outcome is
-    waited for, and those written without waiting (`write`)."""
+    waited for, and those written without waiting (`write`, `insert_rows`)."""
 
     WAITED = frozenset({"execute", "executemany", "fetchone", "fetchall"})
 
@@ -588,11 +588,11 @@ class Counting:
 
     def __getattr__(self, name: str):
         attribute = getattr(self.db, name)
-        if name not in self.WAITED | {"write"}:
+        if name not in self.WAITED | {"write", "insert_rows"}:
             return attribute
 
         async def counted(*args):
-            if name == "write":
+            if name in ("write", "insert_rows"):
                 self.written += 1
             else:
                 self.waited += 1

@@ -249,7 +249,7 @@ def test_a_message_refused_after_queueing_leaves_no_count_when_its_savepoint_rol
 def statements(store: NodeStore) -> list[str]:
     """The SQL of every statement `store` runs from now on, as it runs them."""
     sent: list[str] = []
-    for name in ("execute", "write", "executemany", "fetchone", "fetchall"):
+    for name in ("execute", "write", "executemany", "insert_rows", "fetchone", "fetchall"):
         method = getattr(store.db, name)
 
         async def spied(sql, params=(), _method=method):

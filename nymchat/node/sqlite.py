@@ -55,6 +55,9 @@ class SqliteDatabase:
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self.connection.executemany(sql, rows)
 
+    async def insert_rows(self, insert: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.connection.executemany(f"{insert} VALUES ({', '.join('?' * len(rows[0]))})", rows)
+
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
         return self.connection.execute(sql, params).fetchone()
 

@@ -134,7 +134,7 @@ class _Ahead:
 
 class _Behind:
     """Rows of one table written later, all at once (write-behind): a batch's messages and
-    answers go out as one multi-row INSERT each, before the table is next read (`flush`)
+    answers go out as one INSERT each (`Database.insert_rows`), before the table is next read (`flush`)
     and at the commit, not one statement each. Rows stay listed until the transaction
     ends; `sent` of them went out. A savepoint rolled back drops its own rows in memory
     (`undo`), and takes back to unsent the earlier rows flushed inside it (the database
@@ -143,7 +143,6 @@ class _Behind:
     def __init__(self, insert: str, width: int):
         self.insert = insert  # "INSERT INTO table (columns)"
         self.row = "(" + ", ".join("?" * width) + ")"
-        self.chunk = 999 // width  # rows a statement: within SQLite's oldest bound of 999
         self.rows: list[tuple] = []
         self.sent = 0
 
@@ -156,10 +155,8 @@ class _Behind:
 
     async def flush(self, db: Database) -> None:
         rows, self.sent = self.rows[self.sent :], len(self.rows)
-        for start in range(0, len(rows), self.chunk):
-            chunk = rows[start : start + self.chunk]
-            values = ", ".join([self.row] * len(chunk))
-            await db.write(f"{self.insert} VALUES {values}", [v for row in chunk for v in row])
+        if rows:
+            await db.insert_rows(self.insert, rows)
 
 
 _QUEUE_INSERT = (
