@@ -63,6 +63,11 @@ class Database(Protocol):
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
 
+    async def fetch_each(self, reads: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple]]:
+        """The rows of each of `reads` (sql, params): on PostgreSQL, inside a transaction,
+        sent together and answered in one round trip."""
+        ...
+
     def transaction(self) -> AbstractAsyncContextManager[None]:
         """Commits on leaving, rolls back on an exception (`StoreConflict` when another
         process's transaction was in the way)."""

@@ -158,6 +158,11 @@ class PostgresDatabase:
         with self._errors():
             return await cursor.fetchall()
 
+    async def fetch_each(self, reads: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple]]:
+        cursors = [await self._run(sql, params, writes=not _reads(sql)) for sql, params in reads]
+        with self._errors():
+            return [await cursor.fetchall() for cursor in cursors]
+
     async def _run(self, sql: str, params: Sequence[Any], writes: bool) -> psycopg.AsyncCursor:
         conn = await self._connection()
         if writes:

@@ -64,6 +64,9 @@ class SqliteDatabase:
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.connection.execute(sql, params).fetchall()
 
+    async def fetch_each(self, reads: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple]]:
+        return [self.connection.execute(sql, params).fetchall() for sql, params in reads]
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         self.connection.execute("BEGIN IMMEDIATE")

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +104,16 @@ class _Ahead:
         self.queued: dict[tuple[bytes, bytes], bool] = {}  # (recipient, message id): queued?
         self._undo: list[tuple[bytes, Sizes | None]] = []
 
+    def found_users(self, rows: list[tuple]) -> None:
+        """Rows of `users` read for the identities and keys asked."""
+        for row in rows:
+            user = _user(row)
+            assert user is not None
+            if user.identity in self.identities:
+                self.identities[user.identity] = user
+            if user.key in self.users:
+                self.users[user.key] = user
+
     def forget_user(self, key: bytes) -> None:
         user = self.users.pop(key, None)
         if user is not None:
@@ -134,8 +144,8 @@ class _Ahead:
 
 class _Behind:
     """Rows of one table written later, all at once (write-behind): a batch's messages and
-    answers go out as one INSERT each (`Database.insert_rows`), before the table is next read (`flush`)
-    and at the commit, not one statement each. Rows stay listed until the transaction
+    answers go out as one INSERT each (`Database.insert_rows`), before the table is next
+    read (`flush`) and at the commit, not one statement each. Rows stay listed until the transaction
     ends; `sent` of them went out. A savepoint rolled back drops its own rows in memory
     (`undo`), and takes back to unsent the earlier rows flushed inside it (the database
     rolled that flush back too: it ran inside the savepoint)."""
@@ -238,48 +248,56 @@ class NodeStore:
         ahead = self._ahead
         await self._flush_queue()
         await self._flush_seen()
+        reads: list[tuple[str, Sequence, Callable[[list[tuple]], None]]] = []
         if messages:
             ahead.queued.update(dict.fromkeys(messages, False))
             pairs = ", ".join(["(?, ?)"] * len(messages))
-            rows = await self.db.fetchall(
-                "SELECT recipient, message_id FROM queue"
-                f" WHERE (recipient, message_id) IN ({pairs})",
-                [value for pair in messages for value in pair],
+            reads.append(
+                (
+                    "SELECT recipient, message_id FROM queue"
+                    f" WHERE (recipient, message_id) IN ({pairs})",
+                    [value for pair in messages for value in pair],
+                    lambda rows: ahead.queued.update(dict.fromkeys(rows, True)),
+                )
             )
-            ahead.queued.update(dict.fromkeys(rows, True))
         if request_ids:
             by_key = {seen_key(request_id): request_id for request_id in request_ids}
             ahead.seen.update(dict.fromkeys(by_key))
-            rows = await self.db.fetchall(
-                f"SELECT key, digest, answer FROM seen WHERE key IN {marks(by_key)}",
-                tuple(by_key),
+            reads.append(
+                (
+                    f"SELECT key, digest, answer FROM seen WHERE key IN {marks(by_key)}",
+                    tuple(by_key),
+                    lambda rows: ahead.seen.update({key: (d, a) for key, d, a in rows}),
+                )
             )
-            ahead.seen.update({key: (digest, answer) for key, digest, answer in rows})
         identities, keys = tuple(identities), tuple(keys)
         where = [f"identity IN {marks(identities)}"] if identities else []
         where += [f"name_hash IN {marks(keys)}"] if keys else []
         if where:
             ahead.identities.update(dict.fromkeys(identities))
             ahead.users.update(dict.fromkeys(keys))
-            for row in await self.db.fetchall(
-                f"SELECT {_USER} FROM users WHERE {' OR '.join(where)}", (*identities, *keys)
-            ):
-                user = _user(row)
-                assert user is not None
-                if user.identity in ahead.identities:
-                    ahead.identities[user.identity] = user
-                if user.key in ahead.users:
-                    ahead.users[user.key] = user
+            reads.append(
+                (
+                    f"SELECT {_USER} FROM users WHERE {' OR '.join(where)}",
+                    (*identities, *keys),
+                    ahead.found_users,
+                )
+            )
         recipients = tuple({recipient for recipient, _ in messages})
         if recipients:
             ahead.sizes.update(dict.fromkeys(recipients, (0, 0, 0, 0)))
-            rows = await self.db.fetchall(
-                f"SELECT recipient, count(*), {_SUM.format('size')}, {_SUM.format('stranger')},"
-                f" {_SUM.format('stranger * size')} FROM queue"
-                f" WHERE recipient IN {marks(recipients)} GROUP BY recipient",
-                recipients,
+            reads.append(
+                (
+                    f"SELECT recipient, count(*), {_SUM.format('size')},"
+                    f" {_SUM.format('stranger')}, {_SUM.format('stranger * size')} FROM queue"
+                    f" WHERE recipient IN {marks(recipients)} GROUP BY recipient",
+                    recipients,
+                    lambda rows: ahead.sizes.update({r: tuple(sizes) for r, *sizes in rows}),
+                )
             )
-            ahead.sizes.update({recipient: tuple(sizes) for recipient, *sizes in rows})
+        results = await self.db.fetch_each([(sql, params) for sql, params, _ in reads])
+        for (_, _, found), rows in zip(reads, results, strict=True):
+            found(rows)
 
     async def close(self) -> None:
         await self.db.close()
