@@ -625,10 +625,10 @@ def _answers(h: Harness, out, ids: list[bytes]) -> list[wire.Answer]:
 
 def test_a_batch_reads_what_its_requests_ask_at_once_and_writes_them_in_a_statement_a_table():
     """A batch's ids, the users its requests name, their queues and whether its messages
-    are queued are read once for the batch, in one round trip, and the node's total once: its sealed sends then
-    cost two writes for them all (the messages queued, the answers remembered: one multi-row
-    INSERT each at the commit) waited for by nothing (on PostgreSQL they go out with the
-    commit), not a round trip to the database per question nor a statement per message."""
+    are queued are read once for the batch, in one round trip, and the node's total once:
+    its sealed sends then cost two writes for them all (the messages queued, the answers
+    remembered: one INSERT each at the commit) waited for by nothing (on PostgreSQL they
+    go out with the commit), not a round trip per question nor a statement per message."""
     h = Harness(store=lambda db, names: NodeStore(Counting(db), names))
     p = People(h, "bob")
     batch, ids = _batch("bob", p.keys["bob"], [1] * 20)
