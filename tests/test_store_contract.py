@@ -5,6 +5,7 @@ processes: on PostgreSQL each has its own connections and they run as concurrent
 on SQLite each has its own connection to the file and runs in a thread of its own."""
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import sqlite3
@@ -241,6 +242,85 @@ def test_a_message_refused_after_queueing_leaves_no_count_when_its_savepoint_rol
                         raise ValueError("no room")
             assert await store.queue_sizes(bob) == ((1, 10), (1, 10))
             assert await store.queued_bytes() == 10
+
+    run(go())
+
+
+def statements(store: NodeStore) -> list[str]:
+    """The SQL of every statement `store` runs from now on, as it runs them."""
+    sent: list[str] = []
+    for name in ("execute", "write", "executemany", "insert_rows", "fetchone", "fetchall"):
+        method = getattr(store.db, name)
+
+        async def spied(sql, params=(), _method=method):
+            sent.append(sql)
+            return await _method(sql, params)
+
+        setattr(store.db, name, spied)
+    return sent
+
+
+def test_a_batchs_messages_and_answers_go_out_as_one_insert_each_at_the_commit(where):
+    """What the batch read ahead as absent is held back: a request queuing a message and
+    recording its answer runs no statement (so on PostgreSQL no savepoint either); one
+    rolled back leaves nothing; the commit writes the rest, one INSERT a table, in order."""
+
+    async def go():
+        async with stores(where) as [store]:
+            bob = await register(store, "bob")
+            ids = [bytes([n]) * 16 for n in range(5)]
+            async with store.transaction():
+                await store.preload(ids, [], [bob], [(bob, request_id) for request_id in ids])
+                sent = statements(store)
+                for n, request_id in enumerate(ids):
+                    with pytest.raises(ValueError) if n == 2 else contextlib.nullcontext():
+                        async with store.savepoint():
+                            assert await store.enqueue(bob, request_id, b"x" * n, T0, False)
+                            assert await store.remember(request_id, b"d", b"answer", T0 + 1)
+                            if n == 2:
+                                raise ValueError("no room")
+                assert sent == []
+            inserts = [sql for sql in sent if sql.startswith("INSERT INTO")]
+            assert [sql.split()[2] for sql in inserts] == ["queue", "seen", "queue_totals"]
+            kept = [request_id for n, request_id in enumerate(ids) if n != 2]
+            assert [q.message_id for q in await store.queued(bob, 10)] == kept
+            assert [await store.seen(request_id) is not None for request_id in ids] == [
+                n != 2 for n in range(5)
+            ]
+            assert await store.queued_bytes() == 0 + 1 + 3 + 4
+
+    run(go())
+
+
+def test_held_back_rows_flushed_inside_a_savepoint_rolled_back_are_not_lost(where):
+    """A read the batch did not read ahead writes the held-back rows first, inside the
+    savepoint of the request that reads: rolling that request back takes its own rows
+    back, and the earlier requests' rows are written again (at the commit)."""
+
+    async def go():
+        async with stores(where) as [store]:
+            bob = await register(store, "bob")
+            async with store.transaction():
+                await store.preload([b"id1", b"id2"], [], [bob], [(bob, b"m1"), (bob, b"m2")])
+                async with store.savepoint():
+                    assert await store.enqueue(bob, b"m1", b"x" * 3, T0, stranger=False)
+                    assert await store.remember(b"id1", b"d1", b"a1", T0 + 100)
+                with pytest.raises(ValueError):
+                    async with store.savepoint():
+                        assert await store.enqueue(bob, b"m2", b"y" * 4, T0, stranger=False)
+                        assert await store.remember(b"id2", b"d2", b"a2", T0 + 100)
+                        # not read ahead: the held-back rows go out first, in this savepoint
+                        assert [q.message_id for q in await store.queued(bob, 10)] == [
+                            b"m1",
+                            b"m2",
+                        ]
+                        assert await store.seen(b"id1") == (b"d1", b"a1")
+                        raise ValueError("refused")
+                assert await store.seen(b"id2") is None
+            assert [q.message_id for q in await store.queued(bob, 10)] == [b"m1"]
+            assert await store.seen(b"id1") == (b"d1", b"a1")
+            assert await store.seen(b"id2") is None
+            assert await store.queue_size(bob) == (1, 3) and await store.queued_bytes() == 3
 
     run(go())
 

@@ -54,9 +54,19 @@ class Database(Protocol):
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
 
+    async def insert_rows(self, insert: str, rows: Sequence[Sequence[Any]]) -> None:
+        """`insert` ("INSERT INTO table (columns)") of `rows` (not none; bytes and ints,
+        no None), in their order, as one statement whose outcome nobody waits for (`write`)."""
+        ...
+
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple | None: ...
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
+
+    async def fetch_each(self, reads: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple]]:
+        """The rows of each of `reads` (sql, params): on PostgreSQL, inside a transaction,
+        sent together and answered in one round trip."""
+        ...
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         """Commits on leaving, rolls back on an exception (`StoreConflict` when another

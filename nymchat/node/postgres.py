@@ -100,7 +100,7 @@ class PostgresDatabase:
         self._opening = asyncio.Lock()
         self._conflicted = False  # a savepoint in the open transaction hit a conflict
         self._pipeline: psycopg.AsyncPipeline | None = None  # the open transaction's
-        self._savepoints = 0  # open in it
+        self._savepoints: list[list[bool]] = []  # open in it: [SAVEPOINT sent?] each
         self._closed = False
 
     @classmethod
@@ -119,32 +119,54 @@ class PostgresDatabase:
     # --- statements ---------------------------------------------------------------
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        cursor = await self._run(sql, params)
+        cursor = await self._run(sql, params, writes=True)
         await self._settle()
         return cursor.rowcount
 
     async def write(self, sql: str, params: Sequence[Any] = ()) -> None:
-        await self._run(sql, params)
+        await self._run(sql, params, writes=True)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         conn = await self._connection()
+        await self._mark_savepoints()
         with self._errors():
             async with conn.cursor() as cursor:
                 await cursor.executemany(placeholders(sql), rows)
         await self._settle()
 
+    async def insert_rows(self, insert: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One array a column, unnested: a short statement of few parameters, whose
+        conversion psycopg caches (it parses anew each one of over 50 parameters)."""
+        arrays = [list(column) for column in zip(*rows, strict=True)]
+        types = [_ARRAY_TYPES[type(column[0])] for column in arrays]
+        names = [f"c{n}" for n in range(len(arrays))]
+        unnest = ", ".join(f"?::{kind}" for kind in types)
+        await self._run(
+            f"{insert} SELECT {', '.join(names)} FROM unnest({unnest})"
+            f" WITH ORDINALITY AS r({', '.join(names)}, n) ORDER BY n",
+            arrays,
+            writes=True,
+        )
+
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
-        cursor = await self._run(sql, params)
+        cursor = await self._run(sql, params, writes=not _reads(sql))
         with self._errors():
             return await cursor.fetchone()
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        cursor = await self._run(sql, params)
+        cursor = await self._run(sql, params, writes=not _reads(sql))
         with self._errors():
             return await cursor.fetchall()
 
-    async def _run(self, sql: str, params: Sequence[Any]) -> psycopg.AsyncCursor:
+    async def fetch_each(self, reads: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple]]:
+        cursors = [await self._run(sql, params, writes=not _reads(sql)) for sql, params in reads]
+        with self._errors():
+            return [await cursor.fetchall() for cursor in cursors]
+
+    async def _run(self, sql: str, params: Sequence[Any], writes: bool) -> psycopg.AsyncCursor:
         conn = await self._connection()
+        if writes:
+            await self._mark_savepoints()
         with self._errors():
             return await conn.execute(placeholders(sql), params)
 
@@ -207,34 +229,49 @@ class PostgresDatabase:
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """SAVEPOINT, RELEASE and ROLLBACK TO of our own (not psycopg's nested
-        transactions: those forget every prepared statement at each rollback)."""
+        transactions: those forget every prepared statement at each rollback), and lazy:
+        SAVEPOINT goes out before the scope's first write (with those of the scopes around
+        it), so a scope that only read sends none of the three. A read that fails in such a
+        scope fails the transaction (nothing to roll back to: it is refused at its end)."""
         if self not in _inside.get():
             raise RuntimeError("a savepoint outside a transaction")
-        self._savepoints += 1
-        name = f"s{self._savepoints}"
+        scope = [False]
+        self._savepoints.append(scope)
+        name = f"s{len(self._savepoints)}"
         try:
-            await self._command(f"SAVEPOINT {name}")
             try:
                 yield
             except BaseException as e:
-                if isinstance(e, psycopg.Error | StoreError) and self._pipeline is not None:
-                    # a failed statement stops the pipeline until it is synced
-                    with contextlib.suppress(psycopg.Error):
-                        await self._pipeline.sync()
-                await self._command(f"ROLLBACK TO SAVEPOINT {name}")
-                await self._command(f"RELEASE SAVEPOINT {name}")
+                if scope[0]:
+                    if isinstance(e, psycopg.Error | StoreError) and self._pipeline is not None:
+                        # a failed statement stops the pipeline until it is synced
+                        with contextlib.suppress(psycopg.Error):
+                            await self._pipeline.sync()
+                    await self._command(f"ROLLBACK TO SAVEPOINT {name}")
+                    await self._command(f"RELEASE SAVEPOINT {name}")
                 raise
-            await self._command(f"RELEASE SAVEPOINT {name}")
+            if scope[0]:
+                await self._command(f"RELEASE SAVEPOINT {name}")
         except StoreConflict:
             self._conflicted = True
             raise
         finally:
-            self._savepoints -= 1
+            self._savepoints.pop()
+
+    async def _mark_savepoints(self) -> None:
+        """Before a write: SAVEPOINT for each open scope that has not sent its own yet
+        (outermost first: rolling back an outer scope takes the inner's writes too)."""
+        if self in _inside.get():
+            for depth, scope in enumerate(self._savepoints, 1):
+                if not scope[0]:
+                    scope[0] = True
+                    await self._command(f"SAVEPOINT s{depth}")
 
     # --- notifications ------------------------------------------------------------
 
     async def notify(self, payload: str) -> None:
-        await self._run("SELECT pg_notify(?, ?)", (CHANNEL, payload))  # nothing to wait for
+        # nothing to wait for; a write (a savepoint rolled back takes it back)
+        await self._run("SELECT pg_notify(?, ?)", (CHANNEL, payload), writes=True)
 
     async def notifications(self) -> AsyncIterator[str]:
         """Ends when the database is closed."""
@@ -300,6 +337,14 @@ class PostgresDatabase:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         reason = lines[0].rsplit(" failed: ", 1)[-1] if lines else type(error).__name__
         return reason.replace(self._password, "***") if self._password else reason
+
+
+_ARRAY_TYPES = {bytes: "bytea[]", int: "bigint[]"}  # a column's values as `insert_rows` takes
+
+
+def _reads(sql: str) -> bool:
+    """Whether a statement of the store only reads (needs no savepoint before it)."""
+    return sql.startswith("SELECT")
 
 
 def _describe(params: dict[str, Any]) -> str:

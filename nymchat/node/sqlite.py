@@ -55,11 +55,17 @@ class SqliteDatabase:
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self.connection.executemany(sql, rows)
 
+    async def insert_rows(self, insert: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.connection.executemany(f"{insert} VALUES ({', '.join('?' * len(rows[0]))})", rows)
+
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
         return self.connection.execute(sql, params).fetchone()
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.connection.execute(sql, params).fetchall()
+
+    async def fetch_each(self, reads: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple]]:
+        return [self.connection.execute(sql, params).fetchall() for sql, params in reads]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

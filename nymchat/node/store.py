@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +104,16 @@ class _Ahead:
         self.queued: dict[tuple[bytes, bytes], bool] = {}  # (recipient, message id): queued?
         self._undo: list[tuple[bytes, Sizes | None]] = []
 
+    def found_users(self, rows: list[tuple]) -> None:
+        """Rows of `users` read for the identities and keys asked."""
+        for row in rows:
+            user = _user(row)
+            assert user is not None
+            if user.identity in self.identities:
+                self.identities[user.identity] = user
+            if user.key in self.users:
+                self.users[user.key] = user
+
     def forget_user(self, key: bytes) -> None:
         user = self.users.pop(key, None)
         if user is not None:
@@ -132,6 +142,40 @@ class _Ahead:
                 self.sizes[recipient] = sizes
 
 
+class _Behind:
+    """Rows of one table written later, all at once (write-behind): a batch's messages and
+    answers go out as one INSERT each (`Database.insert_rows`), before the table is next
+    read (`flush`) and at the commit, not one statement each. Rows stay listed until the transaction
+    ends; `sent` of them went out. A savepoint rolled back drops its own rows in memory
+    (`undo`), and takes back to unsent the earlier rows flushed inside it (the database
+    rolled that flush back too: it ran inside the savepoint)."""
+
+    def __init__(self, insert: str, width: int):
+        self.insert = insert  # "INSERT INTO table (columns)"
+        self.row = "(" + ", ".join("?" * width) + ")"
+        self.rows: list[tuple] = []
+        self.sent = 0
+
+    def mark(self) -> tuple[int, int]:
+        return len(self.rows), self.sent
+
+    def undo(self, mark: tuple[int, int]) -> None:
+        del self.rows[mark[0] :]
+        self.sent = mark[1]
+
+    async def flush(self, db: Database) -> None:
+        rows, self.sent = self.rows[self.sent :], len(self.rows)
+        if rows:
+            await db.insert_rows(self.insert, rows)
+
+
+_QUEUE_INSERT = (
+    "INSERT INTO queue (recipient, message_id, received, payload, size, next_push, pushes,"
+    " stranger)"
+)
+_SEEN_INSERT = "INSERT INTO seen (key, digest, answer, expires)"
+
+
 class NodeStore:
     def __init__(self, db: Database, name_key: bytes):
         self.db = db
@@ -142,6 +186,9 @@ class NodeStore:
         self.groups = GroupStore(db, self.totals)
         self._tags: dict[bytes, tuple[bool, float]] = {}  # route: (registered, until)
         self._ahead = _Ahead()  # the open transaction's
+        # the open transaction's messages and answers read ahead as absent, not written yet
+        self._queue = _Behind(_QUEUE_INSERT, 8)
+        self._seen = _Behind(_SEEN_INSERT, 4)
 
     async def schema_version(self) -> int:
         return await self.db.schema_version()
@@ -152,22 +199,36 @@ class NodeStore:
             async with self.db.transaction():
                 self.totals.begin()
                 yield
+                await self._flush_queue()
+                await self._flush_seen()
                 await self.totals.commit()
         finally:
             self.totals.abandon()
             self._ahead = _Ahead()
+            self._queue = _Behind(_QUEUE_INSERT, 8)
+            self._seen = _Behind(_SEEN_INSERT, 4)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         pending, mark = self.totals.pending, self._ahead.mark()
+        queue, seen = self._queue.mark(), self._seen.mark()
         try:
             async with self.db.savepoint():
                 yield
         except BaseException:
-            # what was counted inside went back with it
+            # what was counted and written inside went back with it
             self.totals.pending = pending
             self._ahead.undo(mark)
+            self._queue.undo(queue)
+            self._seen.undo(seen)
             raise
+
+    async def _flush_queue(self) -> None:
+        """Writes the queue rows held back: before the queue is read or changed."""
+        await self._queue.flush(self.db)
+
+    async def _flush_seen(self) -> None:
+        await self._seen.flush(self.db)
 
     async def preload(
         self,
@@ -180,51 +241,63 @@ class NodeStore:
         rows of `request_ids`, the users of `identities` and of name hashes `keys`, and
         which `messages` (recipient, message id) are queued, with their recipients' queue
         sizes. A few statements a batch instead of several a request (each a round trip to
-        PostgreSQL); and what is known not to be there is written without waiting
+        PostgreSQL); and what is known not to be there is written with the batch's others
         (`enqueue`, `remember`)."""
+        if self.totals.pending is None:  # what it holds back is written at the commit
+            raise RuntimeError("a preload outside a transaction")
         ahead = self._ahead
+        await self._flush_queue()
+        await self._flush_seen()
+        reads: list[tuple[str, Sequence, Callable[[list[tuple]], None]]] = []
         if messages:
             ahead.queued.update(dict.fromkeys(messages, False))
             pairs = ", ".join(["(?, ?)"] * len(messages))
-            rows = await self.db.fetchall(
-                "SELECT recipient, message_id FROM queue"
-                f" WHERE (recipient, message_id) IN ({pairs})",
-                [value for pair in messages for value in pair],
+            reads.append(
+                (
+                    "SELECT recipient, message_id FROM queue"
+                    f" WHERE (recipient, message_id) IN ({pairs})",
+                    [value for pair in messages for value in pair],
+                    lambda rows: ahead.queued.update(dict.fromkeys(rows, True)),
+                )
             )
-            ahead.queued.update(dict.fromkeys(rows, True))
         if request_ids:
             by_key = {seen_key(request_id): request_id for request_id in request_ids}
             ahead.seen.update(dict.fromkeys(by_key))
-            rows = await self.db.fetchall(
-                f"SELECT key, digest, answer FROM seen WHERE key IN {marks(by_key)}",
-                tuple(by_key),
+            reads.append(
+                (
+                    f"SELECT key, digest, answer FROM seen WHERE key IN {marks(by_key)}",
+                    tuple(by_key),
+                    lambda rows: ahead.seen.update({key: (d, a) for key, d, a in rows}),
+                )
             )
-            ahead.seen.update({key: (digest, answer) for key, digest, answer in rows})
         identities, keys = tuple(identities), tuple(keys)
         where = [f"identity IN {marks(identities)}"] if identities else []
         where += [f"name_hash IN {marks(keys)}"] if keys else []
         if where:
             ahead.identities.update(dict.fromkeys(identities))
             ahead.users.update(dict.fromkeys(keys))
-            for row in await self.db.fetchall(
-                f"SELECT {_USER} FROM users WHERE {' OR '.join(where)}", (*identities, *keys)
-            ):
-                user = _user(row)
-                assert user is not None
-                if user.identity in ahead.identities:
-                    ahead.identities[user.identity] = user
-                if user.key in ahead.users:
-                    ahead.users[user.key] = user
+            reads.append(
+                (
+                    f"SELECT {_USER} FROM users WHERE {' OR '.join(where)}",
+                    (*identities, *keys),
+                    ahead.found_users,
+                )
+            )
         recipients = tuple({recipient for recipient, _ in messages})
         if recipients:
             ahead.sizes.update(dict.fromkeys(recipients, (0, 0, 0, 0)))
-            rows = await self.db.fetchall(
-                f"SELECT recipient, count(*), {_SUM.format('size')}, {_SUM.format('stranger')},"
-                f" {_SUM.format('stranger * size')} FROM queue"
-                f" WHERE recipient IN {marks(recipients)} GROUP BY recipient",
-                recipients,
+            reads.append(
+                (
+                    f"SELECT recipient, count(*), {_SUM.format('size')},"
+                    f" {_SUM.format('stranger')}, {_SUM.format('stranger * size')} FROM queue"
+                    f" WHERE recipient IN {marks(recipients)} GROUP BY recipient",
+                    recipients,
+                    lambda rows: ahead.sizes.update({r: tuple(sizes) for r, *sizes in rows}),
+                )
             )
-            ahead.sizes.update({recipient: tuple(sizes) for recipient, *sizes in rows})
+        results = await self.db.fetch_each([(sql, params) for sql, params, _ in reads])
+        for (_, _, found), rows in zip(reads, results, strict=True):
+            found(rows)
 
     async def close(self) -> None:
         await self.db.close()
@@ -339,6 +412,7 @@ class NodeStore:
         return cached[0]
 
     async def delete_user(self, key: bytes) -> None:
+        await self._flush_queue()
         (size,) = await one(
             self.db, f"SELECT {_SUM.format('size')} FROM queue WHERE recipient = ?", (key,)
         )
@@ -400,15 +474,11 @@ class NodeStore:
     ) -> bool:
         """Queues a message (pushed already, next due at `pushed_until`, if given); False
         if the recipient already has one with this id. One the batch read ahead as not
-        queued is written without waiting: another process queuing it meanwhile is a
-        conflict (`StoreConflict`, maybe raised by a later statement)."""
+        queued is held back and written with the batch's others (`_Behind`): another
+        process queuing it meanwhile is a conflict (`StoreConflict`, raised then)."""
         queued = self._ahead.queued.pop((recipient, message_id), None)
         if queued:
             return False
-        insert = (
-            "INSERT INTO queue (recipient, message_id, received, payload, size, next_push,"
-            " pushes, stranger) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        )
         values = (
             recipient,
             message_id,
@@ -420,14 +490,18 @@ class NodeStore:
             int(stranger),
         )
         if queued is False:
-            await self.db.write(insert, values)
-        elif (
-            await self.db.fetchone(
-                f"{insert} ON CONFLICT (recipient, message_id) DO NOTHING RETURNING seq", values
-            )
-            is None
-        ):
-            return False
+            self._queue.rows.append(values)  # written with the batch's others
+        else:
+            await self._flush_queue()
+            if (
+                await self.db.fetchone(
+                    f"{_QUEUE_INSERT} VALUES {self._queue.row}"
+                    " ON CONFLICT (recipient, message_id) DO NOTHING RETURNING seq",
+                    values,
+                )
+                is None
+            ):
+                return False
         await self.totals.add(len(payload))
         sizes = self._ahead.sizes.get(recipient)
         if sizes is not None:
@@ -447,6 +521,8 @@ class NodeStore:
         """(messages, payload bytes) queued for `recipient`: all, and those without its
         access key (from strangers). One read of the covering index (or none: preloaded)."""
         sizes = self._ahead.sizes.get(recipient)
+        if sizes is None:
+            await self._flush_queue()
         n, size, strangers, stranger_size = sizes or await one(
             self.db,
             f"SELECT count(*), {_SUM.format('size')}, {_SUM.format('stranger')},"
@@ -466,6 +542,7 @@ class NodeStore:
         return await self.totals.total()
 
     async def queued(self, recipient: bytes, limit: int) -> list[Queued]:
+        await self._flush_queue()
         rows = await self.db.fetchall(
             f"SELECT {_QUEUED} FROM queue WHERE recipient = ? ORDER BY seq LIMIT ?",
             (recipient, limit),
@@ -477,6 +554,7 @@ class NodeStore:
     ) -> list[Queued]:
         """Messages due a push to recipients with a route (through one of `frontends`,
         this process's; None: any)."""
+        await self._flush_queue()
         homes = "" if frontends is None else f" AND u.home IN {marks(frontends)}"
         rows = await self.db.fetchall(
             "SELECT q.seq, q.recipient, q.message_id, q.received, q.payload, q.pushes"
@@ -489,12 +567,14 @@ class NodeStore:
 
     async def pushed(self, messages: list[tuple[int, int]]) -> None:
         """(seq, next push) of messages just pushed."""
+        await self._flush_queue()
         await self.db.executemany(
             "UPDATE queue SET pushes = pushes + 1, next_push = ? WHERE seq = ?",
             [(when, seq) for seq, when in messages],
         )
 
     async def reschedule(self, recipient: bytes, when: int) -> None:
+        await self._flush_queue()
         await self.db.execute(
             "UPDATE queue SET next_push = ? WHERE recipient = ?", (when, recipient)
         )
@@ -503,6 +583,7 @@ class NodeStore:
         """Deletes acknowledged messages; returns when each was received."""
         if not message_ids:
             return []
+        await self._flush_queue()
         rows = await self.db.fetchall(
             f"DELETE FROM queue WHERE recipient = ? AND message_id IN {marks(message_ids)}"
             " RETURNING received, size",
@@ -515,9 +596,11 @@ class NodeStore:
         return [received for received, _ in rows]
 
     async def count_queued(self) -> int:
+        await self._flush_queue()
         return (await one(self.db, "SELECT count(*) FROM queue"))[0]
 
     async def expire(self, before: int) -> int:
+        await self._flush_queue()
         rows = await self.db.fetchall(
             "DELETE FROM queue WHERE received < ? RETURNING size", (before,)
         )
@@ -532,6 +615,7 @@ class NodeStore:
     async def first_sight(self, request_id: bytes, expires: int) -> bool:
         """Records an id (a spent challenge); False if it was seen before."""
         self._ahead.seen.pop(seen_key(request_id), None)
+        await self._flush_seen()
         changed = await self.db.execute(
             "INSERT INTO seen (key, expires) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
             (seen_key(request_id), expires),
@@ -544,6 +628,7 @@ class NodeStore:
         if key in self._ahead.seen:
             row = self._ahead.seen[key]
         else:
+            await self._flush_seen()
             row = await self.db.fetchone("SELECT digest, answer FROM seen WHERE key = ?", (key,))
         if row is None:
             return None
@@ -555,20 +640,23 @@ class NodeStore:
         """Records a handled request's digest and answer (sealed) until `expires`; False if
         the id was recorded meanwhile (another process answered it: on PostgreSQL this
         waits for that process's transaction). An id the batch read ahead as unseen is
-        written without waiting: another process recording it meanwhile is a conflict
-        (`StoreConflict`, maybe raised by a later statement: the batch runs again)."""
+        held back and written with the batch's others (`_Behind`): another process
+        recording it meanwhile is a conflict (`StoreConflict`, raised then: the batch runs
+        again)."""
         key = seen_key(request_id)
         unseen = key in self._ahead.seen and self._ahead.seen[key] is None
         self._ahead.seen.pop(key, None)
-        insert = "INSERT INTO seen (key, digest, answer, expires) VALUES (?, ?, ?, ?)"
         values = (key, digest, _answer_cipher(request_id).encrypt(bytes(12), answer, None), expires)
         if unseen:
-            await self.db.write(insert, values)
+            self._seen.rows.append(values)  # written with the batch's others
             return True
-        return await self.db.execute(f"{insert} ON CONFLICT (key) DO NOTHING", values) == 1
+        await self._flush_seen()
+        sql = f"{_SEEN_INSERT} VALUES {self._seen.row} ON CONFLICT (key) DO NOTHING"
+        return await self.db.execute(sql, values) == 1
 
     async def forget_seen(self, now: int) -> int:
         self._ahead.seen.clear()
+        await self._flush_seen()
         return await self.db.execute("DELETE FROM seen WHERE expires < ?", (now,))
 
     # --- limits shared by the node's processes -------------------------------------
