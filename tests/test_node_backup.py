@@ -5,11 +5,10 @@ import asyncio
 import json
 import sqlite3
 import stat
-import subprocess
 
 import pytest
 from nodeclient import Anonymous, Client, run
-from procs import DIST, clean_env
+from test_first_steps import nymchat
 
 from nymchat import _native
 from nymchat.database import newest_schema
@@ -18,16 +17,6 @@ from nymchat.protocol.wire import ErrorCode, Kind
 pytestmark = pytest.mark.cli
 
 NEWEST = newest_schema("nymchat.node")
-
-
-def nymchat(shiv_root, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(DIST), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=clean_env(shiv_root, **env),
-    )
 
 
 def users(database) -> int:

@@ -16,6 +16,7 @@ from procs import DIST, clean_env
 
 from nymchat.node.database import StoreUnavailable
 from nymchat.node.metrics import parse_listen, unready
+from nymchat.node.store import NodeStore
 from nymchat.nym import base58
 from nymchat.protocol.wire import Kind
 
@@ -123,7 +124,7 @@ def test_ready_is_503_with_the_reason_when_the_database_fails():
     class Node:
         def __init__(self, fails=None, connected=1):
             self.service = type("Service", (), {})()
-            self.service.store = type("Store", (), {"db": Db(fails)})()
+            self.service.store = NodeStore(Db(fails), bytes(32))  # type: ignore[arg-type]
             self.connected = connected
 
     assert asyncio.run(unready(Node())) is None

@@ -115,7 +115,7 @@ async def unready(node) -> str | None:
     connected), or None when it can."""
     try:
         async with asyncio.timeout(READY_PATIENCE):
-            await node.service.store.db.fetchone("SELECT 1")
+            await node.service.store.ping()
     except TimeoutError:
         return f"the database did not answer within {READY_PATIENCE:g} s"
     except StoreError as e:

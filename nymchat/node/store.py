@@ -423,6 +423,10 @@ class NodeStore:
         self._ahead.queued.clear()
         await self.db.execute("DELETE FROM users WHERE name_hash = ?", (key,))
 
+    async def ping(self) -> None:
+        """Raises unless the database answers (`StoreError`, or the caller's timeout)."""
+        await self.db.fetchone("SELECT 1")
+
     async def count_users(self) -> int:
         return (await one(self.db, "SELECT count(*) FROM users"))[0]
 
