@@ -81,7 +81,7 @@ def test_ready_follows_the_frontends_health_stays_and_the_log_names_no_one(
     assert sum(homed) == 2  # alice and bob, wherever they are homed
     sent = [sample(page, "nymchat_node_frontend_packets_sent_total", n) for n in (1, 2)]
     # the users' answers leave through their home, the sealed send's through frontend 2
-    assert sent[1] and all(packets for packets, users in zip(sent, homed) if users)
+    assert sent[1] and all(packets for packets, users in zip(sent, homed, strict=True) if users)
 
     mixnet.stop()  # both frontends lose their nym-client
     _, body = until(lambda: (answer := get(port, "/ready"))[0] == 503 and answer, "503")

@@ -505,6 +505,82 @@ def test_remembering_an_id_another_store_is_answering_waits_for_its_transaction(
     run(go())
 
 
+async def first_then_second(
+    where: str, first: Callable[[], Awaitable], second: Callable[[], Awaitable], stores_: list
+) -> None:
+    """`first` (run in a transaction of the first store, which stays open a while after it)
+    and `second` (through the second store, once `first` ran): the second store's change
+    meets the first's uncommitted one."""
+    done = threading.Event()
+
+    async def one(store: NodeStore) -> None:
+        async with store.transaction():
+            await first(store)
+            done.set()
+            await asyncio.sleep(0.2)  # while the other store tries
+
+    async def other(store: NodeStore) -> None:
+        await asyncio.to_thread(done.wait, 30)
+        async with store.transaction():
+            await second(store)
+
+    await at_once(where, [one(stores_[0]), other(stores_[1])])
+
+
+def test_a_user_deleted_while_another_store_queues_for_it_leaves_the_total_right(where):
+    """The queuing store's message is counted with the user's others, or refused."""
+
+    async def go():
+        async with stores(where, 2) as [a, b]:
+            bob = await register(a, "bob")
+            await a.enqueue(bob, b"m0", b"abc", T0, stranger=False)
+
+            async def queue(store):
+                assert await store.enqueue(bob, b"m1", b"defgh", T0, stranger=False)
+
+            async def delete(store):
+                await store.delete_user(bob)
+
+            await first_then_second(where, queue, delete, [b, a])
+            assert await a.count_queued() == 0 and await a.queued_bytes() == 0
+
+    run(go())
+
+
+def test_registrations_counted_by_two_stores_at_once_are_both_counted(where):
+    async def go():
+        async with stores(where, 2) as [a, b]:
+
+            async def count(store):
+                value, _ = await store.held_node_state("registrations", T0)
+                await store.set_node_state("registrations", value + 1, T0)
+
+            await first_then_second(where, count, count, [a, b])
+            assert await a.node_state("registrations") == (2, T0)
+
+    run(go())
+
+
+def test_last_resorts_set_by_two_stores_at_once_leave_the_later_one(where):
+    async def go():
+        async with stores(where, 2) as [a, b]:
+            bob = await register(a, "bob")
+
+            async def first(store):
+                await store.groups.set_last_resort(bob, b"first")
+
+            async def second(store):
+                await store.groups.set_last_resort(bob, b"second")
+
+            await first_then_second(where, first, second, [a, b])
+            for _ in range(3):  # handed out again and again, never another
+                assert await b.groups.last_resort(bob) == b"second"
+            await a.groups.set_last_resort(bob, b"third")
+            assert await b.groups.last_resort(bob) == b"third"
+
+    run(go())
+
+
 # --- limits shared by the node's processes ----------------------------------------------
 
 

@@ -2,8 +2,8 @@
 over two backends, SQLite (`nymchat.node.sqlite`: one file, one process, the default) and
 PostgreSQL (`nymchat.node.postgres`: several node processes on one server). The store
 writes each statement once, in the SQL both speak: `?` placeholders, `ON CONFLICT`,
-`RETURNING`, sums cast to BIGINT, no blob literals; `skip_locked` is the one clause that
-differs.
+`RETURNING`, sums cast to BIGINT, no blob literals; `skip_locked` and `for_update` are the
+clauses that differ.
 
 A transaction is one per process at a time (the backend serialises them); a savepoint
 inside it is rolled back, and its exception re-raised, when its block raises. Statements
@@ -41,6 +41,9 @@ class Database(Protocol):
     # appended to a subquery that picks a row to take: on PostgreSQL " FOR UPDATE SKIP
     # LOCKED" (concurrent takers get different rows, none waits for another); "" on SQLite
     skip_locked: str
+    # appended to a read of rows to hold until the transaction ends, against another
+    # process's change: " FOR UPDATE" on PostgreSQL; "" on SQLite (one writer at a time)
+    for_update: str
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Runs one statement; returns the rows it changed."""

@@ -13,6 +13,13 @@ from nymchat.node.database import Database
 KEPT_EPOCHS = 4  # the access keys a post may present: the current epoch's and 3 before
 
 
+async def hold_user(db: Database, key: bytes) -> None:
+    """Holds user `key`'s row until the transaction ends: another process's change of
+    what hangs on it (a queued message, a key package) waits, so a read-modify-write of
+    those cannot interleave with one (no lost count, no second last resort)."""
+    await db.fetchone(f"SELECT 1 FROM users WHERE name_hash = ?{db.for_update}", (key,))
+
+
 def marks(values) -> str:
     """`(?, ?, …)`, a placeholder for each of `values` (not empty)."""
     return "(" + ", ".join("?" * len(values)) + ")"
@@ -145,6 +152,7 @@ class GroupStore:
         )
 
     async def set_last_resort(self, key: bytes, package: bytes) -> None:
+        await hold_user(self.db, key)
         await self.db.execute(
             "DELETE FROM key_packages WHERE name_hash = ? AND last_resort = 1", (key,)
         )

@@ -80,6 +80,7 @@ async def migrate(conn: psycopg.AsyncConnection, steps: Sequence[tuple[int, str]
 class PostgresDatabase:
     dialect = "postgresql"
     skip_locked = " FOR UPDATE SKIP LOCKED"
+    for_update = " FOR UPDATE"
 
     def __init__(self, url: str):
         try:

@@ -553,7 +553,8 @@ class NodeService:
         ):
             raise Refused(ErrorCode.NAME_TAKEN, f"'{username}' was taken meanwhile")
         if self.config.pow_difficulty:  # (else nothing reads the rate)
-            recent = await self._recent_registrations(ctx.now)
+            held = await self.store.held_node_state(REGISTRATIONS, ctx.now)
+            recent = self.difficulty.recent(held, ctx.now)
             await self.store.set_node_state(REGISTRATIONS, recent + 1, ctx.now)
         self._reply(ctx, Kind.REGISTERED, username=username)
 

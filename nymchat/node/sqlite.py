@@ -27,6 +27,7 @@ def _schema_version(path: Path | str) -> int:
 class SqliteDatabase:
     dialect = "sqlite"
     skip_locked = ""
+    for_update = ""
 
     def __init__(self, path: Path | str, functions: Mapping[str, Callable]):
         """Opens (creating, mode 0600) and migrates the node's database at `path`;

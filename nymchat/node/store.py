@@ -18,7 +18,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from nymchat.node.database import Database
-from nymchat.node.groupstore import GroupStore, QueueTotals, marks, one
+from nymchat.node.groupstore import GroupStore, QueueTotals, hold_user, marks, one
 from nymchat.node.routes import route_frontend
 from nymchat.protocol import names, wire
 
@@ -412,7 +412,10 @@ class NodeStore:
         return cached[0]
 
     async def delete_user(self, key: bytes) -> None:
+        """Removes the user and all it has queued (a message another process queues for
+        it meanwhile is counted, or refused once the user is gone)."""
         await self._flush_queue()
+        await hold_user(self.db, key)
         (size,) = await one(
             self.db, f"SELECT {_SUM.format('size')} FROM queue WHERE recipient = ?", (key,)
         )
@@ -689,6 +692,16 @@ class NodeStore:
         """(value, when it was set) of a named value of the whole node."""
         return await self.db.fetchone(
             "SELECT value, updated FROM node_state WHERE name = ?", (name,)
+        )
+
+    async def held_node_state(self, name: str, now: int) -> tuple[float, int]:
+        """`node_state`, (0, now) for a new one, held until the transaction ends: of two
+        processes changing it at once, the later reads the earlier's change (none lost)."""
+        return await one(
+            self.db,
+            "INSERT INTO node_state (name, value, updated) VALUES (?, 0, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = node_state.value RETURNING value, updated",
+            (name, now),
         )
 
     async def set_node_state(self, name: str, value: float, now: int) -> None:
