@@ -430,7 +430,7 @@ def test_the_descriptor_is_signed_once_every_frontend_is_known_and_lists_them_al
             ]
             assert now - 10_000 < descriptor.issued <= now
             assert descriptor.expires == descriptor.issued + wire.DESCRIPTOR_TTL_MS
-            assert published == [tuple(t.address for t in transports)]
+            assert published == [dict(enumerate((t.address for t in transports), 1))]
 
     run(main())
 
@@ -466,7 +466,7 @@ def test_the_descriptor_is_signed_again_when_a_frontend_changes_address(tmp_path
             key = _native.PublicKey(service.identity.signing_public)
             descriptor = wire.decode_descriptor(service.descriptor, key, runner_module.now_ms())
             assert descriptor.frontends[1] == wire.Frontend(2, str(other.transport.address))
-            assert len(published) == 2 and published[1][1] == other.transport.address
+            assert len(published) == 2 and published[1][2] == other.transport.address
 
     run(main())
 

@@ -151,6 +151,15 @@ def test_a_good_descriptor_replaces_the_contact_strings_addresses():
     assert [f.address for f in frontends.listed] == [str(a) for a in listed]
 
 
+def test_a_contact_strings_frontends_keep_their_ids_before_any_descriptor():
+    node = _native.Identity.generate()
+    third, fourth = address(), address()
+    contact = NodeContact.parse(str(NodeContact.of(node.signing_public, {3: third, 4: fourth})))
+    frontends = Frontends(contact, os.urandom(32))
+    assert frontends.listed == (Frontend(3, str(third)), Frontend(4, str(fourth)))
+    assert frontends.home().id in (3, 4) and frontends.anonymous().id in (3, 4)
+
+
 @pytest.mark.parametrize(
     "why, bad",
     [

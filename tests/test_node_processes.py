@@ -496,7 +496,7 @@ def test_the_descriptor_lists_every_live_process_s_frontends_and_follows_them(tm
     run(runner.describe(last + 1))  # no more
     assert listed(last + 1) == [(2, ours)]
     assert published == [
-        (Address.parse(ours),),
-        (Address.parse(theirs), Address.parse(ours)),
-        (Address.parse(ours),),
+        {2: Address.parse(ours)},
+        {1: Address.parse(theirs), 2: Address.parse(ours)},
+        {2: Address.parse(ours)},  # its contact string: ",<ours>", frontend 2 stays 2
     ]

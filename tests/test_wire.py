@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from nodeclient import bundle
 
 from nymchat import _native
+from nymchat.nym.address import Address
 from nymchat.protocol import wire
 from nymchat.protocol.contact import BadContact, NodeContact
 from nymchat.protocol.wire import Kind
@@ -304,6 +305,23 @@ def test_contact_strings():
         text.replace("nymchat-node", "other"),
         text.replace(":H1", ":0O"),
         f"nymchat-node:{base58.encode(b'x')}:{address}",
+        f"nymchat-node:{base58.encode(NODE.signing_public)}:,,",  # no address at all
+        f"nymchat-node:{base58.encode(NODE.signing_public)}:{address},{address}",
+        f"nymchat-node:{base58.encode(NODE.signing_public)}:" + "," * 64 + address,  # slot 65
     ]:
         with pytest.raises(BadContact):
             NodeContact.parse(bad)
+
+
+def test_a_contact_string_made_while_frontends_were_down_keeps_the_others_ids():
+    first, third = (
+        Address(_native.Identity.generate().signing_public, os.urandom(32), NODE.signing_public)
+        for _ in range(2)
+    )
+    contact = NodeContact.of(NODE.signing_public, {3: third, 1: first})
+    assert (contact.ids, contact.addresses) == ((1, 3), (first, third))
+    assert str(contact).endswith(f":{first},,{third}")
+    assert NodeContact.parse(str(contact)) == contact
+    only_third = NodeContact.parse(str(contact).replace(f":{first},", ":,"))
+    assert (only_third.ids, only_third.addresses) == ((3,), (third,))
+    assert NodeContact(NODE.signing_public, (first, third)).ids == (1, 2)  # none given: 1..N

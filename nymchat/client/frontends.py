@@ -11,7 +11,7 @@ go through home, and the caller says so to the person.
 
 The frontends are those of the node's signed descriptor, once one was fetched (checked:
 signed by the pinned key for itself, not expired, not older than the one we hold, every
-address valid), and until then the contact string's addresses with ids 1..N. What has to
+address valid), and until then the contact string's addresses with their ids. What has to
 survive a restart (descriptor, home, burned addresses) is handed to `on_change` as a
 record for the profile store, before it is relied on.
 """
@@ -84,7 +84,10 @@ class Frontends:
     def listed(self) -> tuple[Frontend, ...]:
         if self.descriptor is not None:
             return self.descriptor.frontends
-        return tuple(Frontend(n, str(a)) for n, a in enumerate(self.contact.addresses, 1))
+        contact = self.contact
+        return tuple(
+            Frontend(n, str(a)) for n, a in zip(contact.ids, contact.addresses, strict=True)
+        )
 
     def address(self, frontend: Frontend) -> Address:
         return self._addresses[frontend.address]

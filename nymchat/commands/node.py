@@ -151,7 +151,7 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
     service = NodeService(identity, store, config, frozenset(f.id for f in plan))
     transports = [NymClient(frontend.url) for frontend in plan]
     runner = NodeRunner(
-        service, transports, lambda addresses: _publish(data, identity, addresses), plan[0].id
+        service, transports, lambda frontends: _publish(data, identity, frontends), plan[0].id
     )
     metrics = None
     if settings["metrics"]:
@@ -194,7 +194,7 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
                     "learns who writes to whom); run a second nym-client and add --nym URL, "
                     "or --frontends 2 with --nym-client-bin"
                 )
-            contact = NodeContact(identity.signing_public, runner.published)
+            contact = NodeContact.of(identity.signing_public, runner.published)
             print(f"node contact: {contact}", flush=True)
             log.info(
                 "serving %d users with %d queued messages on %d frontends",
@@ -215,15 +215,15 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
     log.info("stopped")
 
 
-def _publish(data: Path, identity, addresses) -> None:
+def _publish(data: Path, identity, frontends) -> None:
     """contact.txt and nym_address.txt for the live frontends' addresses (of every process
-    of the node), in id order."""
+    of the node; `frontends`: id to address), in id order."""
     from nymchat.files import write_atomic
     from nymchat.protocol.contact import NodeContact
 
-    contact = NodeContact(identity.signing_public, tuple(addresses))
+    contact = NodeContact.of(identity.signing_public, frontends)
     write_atomic(data / "contact.txt", f"{contact}\n".encode(), mode=0o644)
-    lines = "".join(f"{address}\n" for address in addresses)
+    lines = "".join(f"{address}\n" for address in contact.addresses)
     write_atomic(data / "nym_address.txt", lines.encode(), mode=0o644)
 
 

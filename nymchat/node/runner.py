@@ -47,15 +47,15 @@ def now_ms() -> int:
 
 class NodeRunner:
     """Runs the service on `transports`, frontend `first` + k being `transports[k]`.
-    `on_published(addresses)` is told the live frontends' addresses (this process's and
-    the others', in id order) each time a descriptor is signed with addresses other than
+    `on_published(frontends)` is told the live frontends' addresses by id (this process's
+    and the others') each time a descriptor is signed with addresses other than
     the last one's."""
 
     def __init__(
         self,
         service: NodeService,
         transports: Sequence[NymClient],
-        on_published: Callable[[tuple[Address, ...]], None] = lambda addresses: None,
+        on_published: Callable[[dict[int, Address]], None] = lambda frontends: None,
         first: int = 1,
     ):
         self.service = service
@@ -79,7 +79,7 @@ class NodeRunner:
         )
         self.sent: Counter[int] = Counter()  # frames sent, per frontend
         self.listed: tuple[wire.Frontend, ...] | None = None  # the signed descriptor's
-        self.published: tuple[Address, ...] | None = None  # their addresses
+        self.published: dict[int, Address] | None = None  # their addresses, by id
         self.issued: int | None = None  # when it was signed (ms)
         self._addresses_changed = asyncio.Event()
         self._woken = asyncio.Event()  # another process has something for us to push
@@ -265,7 +265,7 @@ class NodeRunner:
         self.issued = now
         if listed != self.listed:
             self.listed = listed
-            self.published = tuple(Address.parse(f.address) for f in descriptor.frontends)
+            self.published = {f.id: Address.parse(f.address) for f in descriptor.frontends}
             log.info("signed the descriptor of %d frontends", len(self.published))
             self.on_published(self.published)
 
