@@ -3,6 +3,7 @@ expiry, retries and limits are checked exactly and instantly."""
 
 import asyncio
 import contextlib
+import logging
 import os
 import sqlite3
 
@@ -68,14 +69,20 @@ class Harness:
     second process of that node, on its file); `frontends` its own; `store` makes its
     store of the database (a wrapper)."""
 
-    def __init__(self, path=":memory:", node=None, frontends=None, store=NodeStore, **config):
+    def __init__(
+        self, path=":memory:", node=None, frontends=None, store=NodeStore, timer=None, **config
+    ):
         self.loop = asyncio.new_event_loop()
         self.node = node or _native.Identity.generate()
         self.key = _native.PublicKey(self.node.signing_public)
         self.config = NodeConfig(**{"pow_difficulty": 0, **config})
         names = name_key(self.node.secret_bytes())
         self.real = NodeService(
-            self.node, store(open_sqlite(path, names).db, names), self.config, frontends
+            self.node,
+            store(open_sqlite(path, names).db, names),
+            self.config,
+            frontends,
+            **({"timer": timer} if timer else {}),
         )
 
     @property
@@ -1217,3 +1224,15 @@ def test_a_migrated_database_has_queue_sizes_one_total_and_homes(tmp_path):
     assert h.store.queued_bytes() == 4
     h.service.maintain(T0)  # folds the shards into this store's
     assert h.sqlite.execute("SELECT bytes FROM queue_totals").fetchall() == [(4,)]
+
+
+def test_each_request_is_logged_with_its_kind_result_and_time_by_the_services_timer(caplog):
+    readings = iter(range(0, 10_000, 25))  # 25 ms from one reading to the next
+    h = Harness(timer=lambda: next(readings) / 1000)
+    with caplog.at_level(logging.INFO, "nymchat.node.service"):
+        h.anonymous(os.urandom(18), Kind.FRONTENDS)  # no descriptor yet: busy
+        h.service.handle_batch([(b"not a request", os.urandom(18))], T0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "request frontends: busy in 25.0 ms",
+        "request unknown: bad_request in 25.0 ms",
+    ]

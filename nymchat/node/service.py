@@ -85,21 +85,21 @@ class _Context:
     relayed: list[float] = field(default_factory=list)  # seconds, of acknowledged messages
 
 
-def _ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000
-
-
 @dataclass
 class _Tally:
     """What a batch counts, merged into the service's metrics (and logged) once it
     commits."""
 
+    timer: Callable[[], float]  # the service's (seconds)
     handled: list[tuple[str, str, float]] = field(default_factory=list)  # kind, result, ms
     relayed: list[float] = field(default_factory=list)  # seconds, of acknowledged messages
-    started: float = 0.0  # when the request being handled began (`time.perf_counter`)
+    started: float = 0.0  # when the request being handled began (`timer`)
+
+    def begin(self) -> None:
+        self.started = self.timer()
 
     def count(self, kind: str, result: str) -> None:
-        self.handled.append((kind, result, _ms_since(self.started)))
+        self.handled.append((kind, result, (self.timer() - self.started) * 1000))
 
 
 class NodeService:
@@ -109,14 +109,17 @@ class NodeService:
         store: NodeStore,
         config: NodeConfig | None = None,
         frontends: frozenset[int] | None = None,
+        timer: Callable[[], float] = time.perf_counter,
     ):
         """`frontends`: the ids of this process's frontends (None: every route's is), the
-        others' pushes are left to the process holding them (`NodeStore.wake`)."""
+        others' pushes are left to the process holding them (`NodeStore.wake`); `timer`
+        (seconds) times each request for the metrics and the request log."""
         self.identity = identity
         self.key = identity.signing_public
         self.store = store
         self.config = config = config or NodeConfig()
         self.frontends = frontends
+        self.timer = timer
         self.challenges = Challenges(
             challenge_key(identity.secret_bytes()), config.challenge_ttl_ms
         )
@@ -163,18 +166,20 @@ class NodeService:
         Returns what to send, once committed."""
         decoded: list[tuple[wire.Request, bytes]] = []
         out: list[Outgoing] = []
-        started = time.perf_counter()
+        undecodable = _Tally(self.timer)
+        undecodable.begin()
         for data, tag in items:
             try:
                 decoded.append((wire.decode_request(data), tag))
             except wire.WireError as e:
                 out += self._refuse_undecodable(data, tag, str(e), now)
-                self._handled([("unknown", "bad_request", _ms_since(started))])
+                undecodable.count("unknown", "bad_request")
+        self._handled(undecodable.handled)
         if not decoded:
             return out
         verdicts = wire.verify_requests(self.key, [request for request, _ in decoded])
         for _attempt in range(BATCH_ATTEMPTS):
-            tally, answers = _Tally(), []
+            tally, answers = _Tally(self.timer), []
             try:
                 async with self.store.transaction():
                     await self._preload(decoded, verdicts)
@@ -187,9 +192,10 @@ class NodeService:
             for seconds in tally.relayed:
                 self.relay_seconds.observe(seconds)
             return out + answers
-        self._handled(
-            [(request.kind.name.lower(), "conflict", _ms_since(started)) for request, _ in decoded]
-        )
+        conflicts = _Tally(self.timer, started=undecodable.started)  # timed from the start
+        for request, _ in decoded:
+            conflicts.count(request.kind.name.lower(), "conflict")
+        self._handled(conflicts.handled)
         return out + [
             self._error(request, tag, ErrorCode.BUSY, "the node is busy; try again", now)
             for request, tag in decoded
@@ -223,7 +229,7 @@ class NodeService:
         self, request: wire.Request, tag: bytes, valid: bool, now: int, tally: _Tally
     ) -> list[Outgoing]:
         kind = request.kind.name.lower()
-        tally.started = time.perf_counter()
+        tally.begin()
         try:
             if not valid:
                 raise Refused(ErrorCode.BAD_SIGNATURE, "the request's signature does not verify")
