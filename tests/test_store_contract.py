@@ -292,6 +292,31 @@ def test_a_batchs_messages_and_answers_go_out_as_one_insert_each_at_the_commit(w
     run(go())
 
 
+def test_an_acknowledgement_in_a_batch_keeps_the_sizes_known_to_the_sends_after_it(where):
+    """A busy recipient acknowledges in nearly every batch that queues for them: the
+    sends after it are still counted on what was read ahead, and held back (no statement
+    each), with the acknowledged messages (a stranger's among them) taken off."""
+
+    async def go():
+        async with stores(where) as [store]:
+            bob = await register(store, "bob")
+            await store.enqueue(bob, b"old", b"x" * 5, T0, stranger=True)
+            await store.enqueue(bob, b"older", b"x" * 3, T0, stranger=False)
+            ids = [bytes([n]) * 16 for n in range(3)]
+            async with store.transaction():
+                await store.preload([], [], [bob], [(bob, message_id) for message_id in ids])
+                sent = statements(store)
+                assert await store.ack(bob, [b"old"]) == [T0]
+                for n, message_id in enumerate(ids):
+                    assert await store.queue_sizes(bob) == ((1 + n, 3 + n), (n, n))
+                    assert await store.enqueue(bob, message_id, b"x", T0, stranger=True)
+                assert [sql.split()[0] for sql in sent] == ["DELETE"]
+            assert await store.queue_sizes(bob) == ((4, 6), (3, 3))
+            assert await store.queued_bytes() == 6
+
+    run(go())
+
+
 def test_held_back_rows_flushed_inside_a_savepoint_rolled_back_are_not_lost(where):
     """A read the batch did not read ahead writes the held-back rows first, inside the
     savepoint of the request that reads: rolling that request back takes its own rows

@@ -130,6 +130,12 @@ class _Ahead:
         else:
             self.sizes[recipient] = sizes
 
+    def add(self, recipient: bytes, change: Sizes) -> None:
+        """Counts `change` on `recipient`'s queue sizes, if they are known."""
+        sizes = self.sizes.get(recipient)
+        if sizes is not None:
+            self.count(recipient, tuple(a + b for a, b in zip(sizes, change, strict=True)))
+
     def mark(self) -> int:
         return len(self._undo)
 
@@ -510,18 +516,7 @@ class NodeStore:
             ):
                 return False
         await self.totals.add(len(payload))
-        sizes = self._ahead.sizes.get(recipient)
-        if sizes is not None:
-            n, size, strangers, stranger_size = sizes
-            self._ahead.count(
-                recipient,
-                (
-                    n + 1,
-                    size + len(payload),
-                    strangers + stranger,
-                    stranger_size + len(payload) * stranger,
-                ),
-            )
+        self._ahead.add(recipient, (1, len(payload), int(stranger), len(payload) * stranger))
         return True
 
     async def queue_sizes(self, recipient: bytes) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -593,14 +588,16 @@ class NodeStore:
         await self._flush_queue()
         rows = await self.db.fetchall(
             f"DELETE FROM queue WHERE recipient = ? AND message_id IN {marks(message_ids)}"
-            " RETURNING received, size",
+            " RETURNING received, size, stranger",
             (recipient, *message_ids),
         )
-        await self.totals.add(-sum(size for _, size in rows))
-        self._ahead.count(recipient, None)
+        size = sum(size for _, size, _ in rows)
+        await self.totals.add(-size)
+        strangers = [size for _, size, stranger in rows if stranger]
+        self._ahead.add(recipient, (-len(rows), -size, -len(strangers), -sum(strangers)))
         for message_id in message_ids:
             self._ahead.queued.pop((recipient, message_id), None)
-        return [received for received, _ in rows]
+        return [received for received, _, _ in rows]
 
     async def count_queued(self) -> int:
         await self._flush_queue()
