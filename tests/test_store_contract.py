@@ -799,8 +799,9 @@ def test_due_pushes_are_those_of_recipients_homed_on_the_given_frontends(where):
 
 
 def test_a_wake_reaches_another_store_only_once_its_transaction_commits(where):
-    """PostgreSQL: the other process is woken for frontend N on commit, not before.
-    SQLite: one process, nobody to tell; its wakes end at once."""
+    """PostgreSQL: the other process is woken for frontend N on commit, not before, once
+    however often the transaction asked, and not for a savepoint rolled back. SQLite: one
+    process, nobody to tell; its wakes end at once."""
 
     async def go():
         async with stores(where, 2) as [a, b]:
@@ -819,13 +820,27 @@ def test_a_wake_reaches_another_store_only_once_its_transaction_commits(where):
             while not got:  # until b listens: wakes outside a transaction
                 await a.wake(0)
                 await asyncio.sleep(0.1)
+            told, notify = [], a.db.notify
+
+            async def counted(payload: str) -> None:
+                told.append(payload)
+                await notify(payload)
+
+            a.db.notify = counted
             async with a.transaction():
-                await a.wake(3)
+                for frontend in (3, 4, 3, 3):
+                    await a.wake(frontend)
+                with pytest.raises(ValueError):
+                    async with a.savepoint():
+                        await a.wake(5)  # rolled back with its request
+                        raise ValueError("no room")
                 await asyncio.sleep(0.3)
                 assert 3 not in got  # not before the commit
-            while 3 not in got:
+            while 4 not in got:
                 await asyncio.sleep(0.02)
-            assert set(got) == {0, 3}
+            await asyncio.sleep(0.1)
+            assert set(got) == {0, 3, 4}
+            assert told == ["push 3", "push 4"]  # once a frontend
             listener.cancel()
 
     run(go())

@@ -195,6 +195,7 @@ class NodeStore:
         # the open transaction's messages and answers read ahead as absent, not written yet
         self._queue = _Behind(_QUEUE_INSERT, 8)
         self._seen = _Behind(_SEEN_INSERT, 4)
+        self._wakes: list[int] | None = None  # the open transaction's, told at its end
 
     async def schema_version(self) -> int:
         return await self.db.schema_version()
@@ -204,11 +205,15 @@ class NodeStore:
         try:
             async with self.db.transaction():
                 self.totals.begin()
+                self._wakes = []
                 yield
                 await self._flush_queue()
                 await self._flush_seen()
                 await self.totals.commit()
+                for frontend in dict.fromkeys(self._wakes):
+                    await self.db.notify(f"push {frontend}")
         finally:
+            self._wakes = None
             self.totals.abandon()
             self._ahead = _Ahead()
             self._queue = _Behind(_QUEUE_INSERT, 8)
@@ -218,15 +223,18 @@ class NodeStore:
     async def savepoint(self) -> AsyncIterator[None]:
         pending, mark = self.totals.pending, self._ahead.mark()
         queue, seen = self._queue.mark(), self._seen.mark()
+        wakes = len(self._wakes or ())
         try:
             async with self.db.savepoint():
                 yield
         except BaseException:
-            # what was counted and written inside went back with it
+            # what was counted, written and woken for inside went back with it
             self.totals.pending = pending
             self._ahead.undo(mark)
             self._queue.undo(queue)
             self._seen.undo(seen)
+            if self._wakes is not None:
+                del self._wakes[wakes:]
             raise
 
     async def _flush_queue(self) -> None:
@@ -309,8 +317,13 @@ class NodeStore:
         await self.db.close()
 
     async def wake(self, frontend: int) -> None:
-        """Tells the process holding `frontend` that it has something to push now."""
-        await self.db.notify(f"push {frontend}")
+        """Tells the process holding `frontend` that it has something to push now: in a
+        transaction, once at its end however often it was asked (not for what a savepoint
+        rolled back)."""
+        if self._wakes is None:
+            await self.db.notify(f"push {frontend}")
+        else:
+            self._wakes.append(frontend)
 
     # --- users --------------------------------------------------------------------
 
