@@ -316,6 +316,20 @@ async def linked(played, contact, profile, events, clock=lambda: NOW / 1000):
     return await link.__aenter__()
 
 
+def ask(played, contact, profile, events, *requests: tuple[Kind, dict]) -> list[wire.Answer]:
+    """The answers to `requests` (kind, arguments of `NodeLink.request`), one after
+    another through a link of `profile` to `played`."""
+
+    async def main():
+        link = await linked(played, contact, profile, events)
+        try:
+            return [await link.request(kind, **arguments) for kind, arguments in requests]
+        finally:
+            await link.__aexit__()
+
+    return run(main())
+
+
 def order_of(contact, profile):
     return [
         Address.parse(f.address)
@@ -357,14 +371,8 @@ def test_a_silent_home_moves_to_the_next_frontend_with_the_same_bytes(profile):
     played = PlayedNode(node, contact.addresses, descriptor(node, contact.addresses))
     played.answering.discard(home)
     events = []
-
-    async def main():
-        link = await linked(played, contact, me, events)
-        answer = await link.request(Kind.REFRESH, timeout=0.2, attempts=2)
-        assert answer.kind is Kind.REFRESHED
-        await link.__aexit__()
-
-    run(main())
+    [answer] = ask(played, contact, me, events, (Kind.REFRESH, {"timeout": 0.2, "attempts": 2}))
+    assert answer.kind is Kind.REFRESHED
     refreshes = [
         (to, data) for to, data in played.sent if wire.decode_request(data).kind is Kind.REFRESH
     ]
@@ -390,14 +398,8 @@ def test_a_silent_home_moves_past_the_next_frontends_gone_with_it(profile):
     played = PlayedNode(node, contact.addresses, descriptor(node, contact.addresses))
     played.answering -= {home, second}
     events = []
-
-    async def main():
-        link = await linked(played, contact, me, events)
-        answer = await link.request(Kind.REFRESH, timeout=0.1, attempts=2)
-        assert answer.kind is Kind.REFRESHED
-        await link.__aexit__()
-
-    run(main())
+    [answer] = ask(played, contact, me, events, (Kind.REFRESH, {"timeout": 0.1, "attempts": 2}))
+    assert answer.kind is Kind.REFRESHED
     assert played.kinds_to(second) == [Kind.FRONTENDS]  # probed only: not burned
     assert played.kinds_to(third) == [Kind.FRONTENDS, Kind.REFRESH]
     assert set(me.store.get(FRONTENDS_KEY)["burned"]) == {str(home), str(third)}
@@ -475,14 +477,8 @@ def test_a_one_frontend_node_sends_anonymous_requests_home_and_says_so_once(prof
     contact = contact_of(node, 1)
     played = PlayedNode(node, contact.addresses, descriptor(node, contact.addresses))
     events = []
-
-    async def main():
-        link = await linked(played, contact, me, events)
-        for _ in range(2):
-            await link.request(Kind.LOOKUP, timeout=1, username="bob", proof_of_work=0)
-        await link.__aexit__()
-
-    run(main())
+    lookup = {"timeout": 1, "username": "bob", "proof_of_work": 0}
+    ask(played, contact, me, events, *[(Kind.LOOKUP, lookup)] * 2)
     assert played.kinds_to(contact.addresses[0]) == [Kind.FRONTENDS, Kind.LOOKUP, Kind.LOOKUP]
     assert events == [NotSealed(1)]
 
@@ -494,14 +490,7 @@ def test_a_bad_descriptor_from_the_node_is_refused_told_and_not_asked_again_soon
         node, contact.addresses, descriptor(node, contact.addresses, signer=_other())
     )
     events = []
-
-    async def main():
-        link = await linked(played, contact, me, events)
-        await link.request(Kind.REFRESH, timeout=1)
-        await link.request(Kind.REFRESH, timeout=1)
-        await link.__aexit__()
-
-    run(main())
+    ask(played, contact, me, events, *[(Kind.REFRESH, {"timeout": 1})] * 2)
     assert [type(e) for e in events] == [DescriptorRefused]
     assert "not signed by the node" in events[0].reason
     assert [wire.decode_request(d).kind for _, d in played.sent] == [
@@ -519,13 +508,7 @@ def test_a_new_descriptor_without_our_home_moves_it_and_says_why(profile):
     kept = [(1 + contact.addresses.index(a), str(a)) for a in (second, third)]
     played = PlayedNode(node, contact.addresses, descriptor(node, kept))
     events = []
-
-    async def main():
-        link = await linked(played, contact, me, events)
-        await link.request(Kind.REFRESH, timeout=1)
-        await link.__aexit__()
-
-    run(main())
+    ask(played, contact, me, events, (Kind.REFRESH, {"timeout": 1}))
     home_id, second_id = (1 + contact.addresses.index(a) for a in (home, second))
     assert events == [HomeMoved(home_id, second_id, False)]
     assert played.kinds_to(second) == [Kind.REFRESH]

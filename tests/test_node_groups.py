@@ -4,9 +4,9 @@ with their commit). Key packages and MLS messages are opaque bytes to the node."
 
 import asyncio
 import os
-import sqlite3
 
 import pytest
+from oldschema import sqlite_at_schema
 from test_node_service import T0, Harness, People, Sync, _fallback
 
 from nymchat.node.limits import lookup_difficulty
@@ -533,20 +533,8 @@ def test_a_groups_log_is_bounded():
 
 
 def test_a_schema_6_database_gains_the_group_tables_and_keeps_its_users(tmp_path):
-    from importlib import resources
-
     path = tmp_path / "node.db"
-    old = sqlite3.connect(path)
-    for n in range(1, 7):
-        [schema] = [
-            f
-            for f in resources.files("nymchat.node").joinpath("schema").iterdir()
-            if f.name.startswith(f"00{n}_")
-        ]
-        old.create_function("name_skeleton", 1, lambda s: s)
-        for fn in ("name_hash", "skeleton_hash", "seen_key"):
-            old.create_function(fn, 1, lambda s: s)
-        old.executescript(schema.read_text())
+    old = sqlite_at_schema(path, 6)
     old.execute(
         "INSERT INTO users (name_hash, skeleton_hash, identity, agreement, account_key,"
         " account_signature, fallback, created) VALUES (?, ?, ?, x'02', x'03', x'04', ?, 0)",

@@ -9,6 +9,7 @@ import sqlite3
 
 import pytest
 from nodeclient import bundle
+from oldschema import sqlite_at_schema
 
 from nymchat import _native
 from nymchat.database import newest_schema
@@ -128,25 +129,30 @@ class Harness:
         assert answer.tag == route
         return wire.decode_answer(answer.message, self.key, wire.ANONYMOUS)
 
-    def seal(self, route, recipient, access_key=None, *, now=T0, payload=b"x", work=None, **body):
-        """A sealed send from `route`, solving `work` bits of proof of work (None: a nonce
-        that proves none)."""
-        message_id = body.pop("message_id", os.urandom(16))
+    def seal(self, route, recipient, access_key=None, *, now=T0, **request):
+        """The answer to a sealed send from `route` (`sealed_send`)."""
+        data, request_id = self.sealed_send(recipient, access_key, now=now, **request)
+        return self.answer_to(data, request_id, route, now)
+
+    def sealed_send(
+        self, recipient, access_key=None, *, now=T0, payload=b"x", work=None, message_id=None
+    ) -> tuple[bytes, bytes]:
+        """A sealed send request and its id, solving `work` bits of proof of work (None: a
+        nonce that proves none; 0: none asked)."""
+        message_id = message_id or os.urandom(16)
         bound = pow.send(self.node.signing_public, recipient, message_id)
         if work is None:
             nonce = next(n for n in range(1000) if not pow.check(bound, n, 1))
         else:
-            nonce = pow.solve(bound, work)
-        return self.anonymous(
-            route,
-            Kind.SEALED_SEND,
-            now,
-            recipient=recipient,
-            message_id=message_id,
-            payload=payload,
-            access_key=access_key,
-            proof_of_work=nonce,
-        )
+            nonce = pow.solve(bound, work) if work else 0
+        body = {
+            "recipient": recipient,
+            "message_id": message_id,
+            "payload": payload,
+            "access_key": access_key,
+            "proof_of_work": nonce,
+        }
+        return wire.encode_anonymous_request(Kind.SEALED_SEND, body, now)
 
     def begin(self, who, tag, name, now=T0) -> tuple[wire.Bundle, dict]:
         """A fresh bundle and the challenge body the node answers for it."""
@@ -280,17 +286,7 @@ def test_a_sealed_send_is_pushed_at_once_without_a_sender():
     h.register(bob, tb, "bob")
     h.answer(bob, tb, Kind.SET_ACCESS, access_verifier=wire.access_verifier(b"k" * 32), strangers=0)
     route = os.urandom(18)
-    data, _ = wire.encode_anonymous_request(
-        Kind.SEALED_SEND,
-        {
-            "recipient": "Bob",
-            "message_id": b"m" * 16,
-            "payload": b"sealed",
-            "access_key": b"k" * 32,
-            "proof_of_work": 0,
-        },
-        T0,
-    )
+    data, _ = h.sealed_send("Bob", b"k" * 32, payload=b"sealed", work=0, message_id=b"m" * 16)
     out = h.service.handle_batch([(data, route)], T0)
     [push] = [o for o in out if o.tag == tb]
     deliver = wire.decode_answer(push.message, h.key, bob.signing_public)
@@ -379,13 +375,7 @@ def test_a_look_alike_of_a_registered_or_reserved_name_is_refused():
 def _old_database(path, users: list[tuple[str, int]], version: int = 2) -> None:
     """A node database of schema `version` (2: skeletons by the old rule), with `users`
     (name, registration time)."""
-    from importlib import resources
-
-    old = sqlite3.connect(path)
-    old.create_function("name_skeleton", 1, names.skeleton)
-    for schema in sorted(resources.files("nymchat.node").joinpath("schema").iterdir()):
-        if schema.name.endswith(".sql") and int(schema.name.split("_")[0]) <= version:
-            old.executescript(schema.read_text())
+    old = sqlite_at_schema(path, version, {"name_skeleton": names.skeleton})
     for n, (name, created) in enumerate(users):
         old.execute(
             "INSERT INTO users (username, skeleton, identity, agreement, account_key,"
@@ -425,12 +415,8 @@ def test_old_skeletons_are_recomputed_and_both_of_a_look_alike_pair_stay(tmp_pat
 
 
 def test_a_database_from_an_older_schema_is_migrated(tmp_path):
-    from importlib import resources
-
     path = tmp_path / "node.db"
-    old = sqlite3.connect(path)
-    first = resources.files("nymchat.node").joinpath("schema/001_initial.sql").read_text()
-    old.executescript(first)
+    old = sqlite_at_schema(path, 1)
     old.execute(
         "INSERT INTO users (username, skeleton, identity, agreement, account_key,"
         " account_signature, fallback, created) VALUES ('bob', 'bob', x'01', x'02',"
@@ -446,10 +432,7 @@ def test_a_database_from_an_older_schema_is_migrated(tmp_path):
     old.commit()
     old.close()
     store = Sync(open_sqlite(path, b"k" * 32), asyncio.new_event_loop())
-    assert store.schema_version() == max(
-        int(f.name.split("_", 1)[0])
-        for f in resources.files("nymchat.node").joinpath("schema").iterdir()
-    )
+    assert store.schema_version() == newest_schema("nymchat.node")
     bob = store.names.name("bob")
     assert store.queue_size(bob) == (3, 6)
     assert store.queued_bytes() == 6
@@ -1049,17 +1032,7 @@ def test_a_batch_that_meets_another_transaction_runs_again_and_answers_once():
     h.register(bob, home, "bob")
     h.real.store.db.conflicts = 1
     route = os.urandom(18)
-    data, request_id = wire.encode_anonymous_request(
-        Kind.SEALED_SEND,
-        {
-            "recipient": "bob",
-            "message_id": b"m" * 16,
-            "payload": b"hello",
-            "access_key": None,
-            "proof_of_work": pow.solve(pow.send(h.node.signing_public, "bob", b"m" * 16), 16),
-        },
-        T0,
-    )
+    data, request_id = h.sealed_send("bob", payload=b"hello", work=16, message_id=b"m" * 16)
     out = h.service.handle_batch([(data, route)], T0)
     assert h.real.store.db.conflicts == 0  # the first run was rolled back
     answers = [o for o in out if o.frame_id == wire.answer_frame_id(request_id)]
@@ -1179,19 +1152,8 @@ def test_a_push_for_another_process_frontend_waits_in_the_queue_for_it(tmp_path)
 def test_a_migrated_database_has_queue_sizes_one_total_and_homes(tmp_path):
     """Schema 7 to 8: the per-user counters become the queue's sizes, the one-row total
     shard 0, and each user's home the frontend of their route."""
-    from importlib import resources
-
     path = tmp_path / "node.db"
-    old = sqlite3.connect(path)
-    for n in range(1, 8):
-        [schema] = [
-            f
-            for f in resources.files("nymchat.node").joinpath("schema").iterdir()
-            if f.name.startswith(f"00{n}_")
-        ]
-        for fn in ("name_skeleton", "name_hash", "skeleton_hash", "seen_key"):
-            old.create_function(fn, 1, lambda s: s)
-        old.executescript(schema.read_text())
+    old = sqlite_at_schema(path, 7)
     for name, tag in ((b"a", route(3, b"t" * 16)), (b"b", None)):
         old.execute(
             "INSERT INTO users (name_hash, skeleton_hash, identity, agreement, account_key,"

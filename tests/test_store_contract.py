@@ -8,15 +8,14 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from importlib import resources
 
 import psycopg
 import pytest
 from nodeclient import bundle
+from oldschema import sqlite_at_schema
 
 from nymchat import _native
 from nymchat.node import quota
@@ -660,18 +659,9 @@ def _old_sqlite(path: str, identity, message: wire.OneTimeKey) -> None:
     one-time key and fallback, two queued messages (one a stranger's), a remembered
     answer and the node's total."""
     hashes = NameHashes(KEY)
-    db = sqlite3.connect(path)
-    for name, function in (
-        ("name_skeleton", names.skeleton),
-        ("name_hash", hashes.name),
-        ("skeleton_hash", hashes.skeleton),
-        ("seen_key", seen_key),
-    ):
-        db.create_function(name, 1, function)
-    files = resources.files("nymchat.node").joinpath("schema")
-    for schema in sorted(files.iterdir(), key=lambda f: f.name):
-        if schema.name.endswith(".sql") and int(schema.name.split("_")[0]) <= 7:
-            db.executescript(schema.read_text())
+    functions = {"name_skeleton": names.skeleton, "seen_key": seen_key}
+    functions.update(name_hash=hashes.name, skeleton_hash=hashes.skeleton)
+    db = sqlite_at_schema(path, 7, functions)
     b = bundle(identity, 0)
     bob = hashes.name("bob")
     db.execute(
