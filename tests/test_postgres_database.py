@@ -138,51 +138,6 @@ def test_a_statement_failing_in_a_savepoint_goes_back_with_it_and_the_rest_commi
     run(go())
 
 
-def test_a_savepoint_sends_savepoint_only_before_its_first_write_and_nothing_if_it_only_read(
-    pg_url, monkeypatch
-):
-    """Reads need no savepoint: a scope that wrote nothing sends no SAVEPOINT, RELEASE or
-    ROLLBACK TO; one that writes sends its own (and its outer scopes') first."""
-
-    async def go():
-        db = await opened(pg_url)
-        sent: list[str] = []
-        command = db._command
-
-        async def spy(sql):
-            sent.append(sql)
-            await command(sql)
-
-        monkeypatch.setattr(db, "_command", spy)
-        async with db.transaction():
-            await db.execute("INSERT INTO t (k) VALUES (?)", (1,))
-            async with db.savepoint():
-                assert await db.fetchall("SELECT k FROM t") == [(1,)]
-            with pytest.raises(KeyError):
-                async with db.savepoint():
-                    await db.fetchone("SELECT k FROM t")
-                    raise KeyError("refused")
-            assert sent == []
-            with pytest.raises(KeyError):
-                async with db.savepoint():
-                    await db.fetchone("SELECT k FROM t")
-                    async with db.savepoint():
-                        await db.fetchone("SELECT k FROM t")
-                        await db.execute("INSERT INTO t (k) VALUES (?)", (2,))
-                    raise KeyError("refused after the inner scope wrote")
-            assert sent == [
-                "SAVEPOINT s1",
-                "SAVEPOINT s2",
-                "RELEASE SAVEPOINT s2",
-                "ROLLBACK TO SAVEPOINT s1",
-                "RELEASE SAVEPOINT s1",
-            ]
-        assert await db.fetchall("SELECT k FROM t") == [(1,)]
-        await db.close()
-
-    run(go())
-
-
 def test_a_transaction_a_statement_failed_in_outside_a_savepoint_does_not_commit(pg_url):
     """PostgreSQL ends such a transaction in a rollback at COMMIT, without an error: the
     store says so (StoreError), so nothing of it is taken for committed."""

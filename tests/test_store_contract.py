@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import psycopg
 import pytest
@@ -257,6 +258,66 @@ def statements(store: NodeStore) -> list[str]:
 
         setattr(store.db, name, spied)
     return sent
+
+
+def savepoint_statements(store: NodeStore, monkeypatch) -> list[str]:
+    """The SAVEPOINT, RELEASE and ROLLBACK TO statements `store`'s database sends from now
+    on (PostgreSQL: its transaction's commands; SQLite: from its connection's trace)."""
+    sent: list[str] = []
+    db: Any = store.db
+    if db.dialect == "postgresql":
+        command = db._command
+
+        async def spy(sql):
+            sent.append(sql)
+            await command(sql)
+
+        monkeypatch.setattr(db, "_command", spy)
+    else:
+        words = ("SAVEPOINT", "RELEASE", "ROLLBACK TO")
+        db.connection.set_trace_callback(lambda sql: sql.startswith(words) and sent.append(sql))
+    return sent
+
+
+def test_a_savepoint_is_sent_only_before_its_first_write_and_not_if_it_only_read(
+    where, monkeypatch
+):
+    """Reads need no savepoint: a scope that wrote nothing sends no SAVEPOINT, RELEASE or
+    ROLLBACK TO; one that writes sends its own (and its outer scopes') first."""
+
+    async def go():
+        async with stores(where) as [store]:
+            db = store.db
+            write = "INSERT INTO node_state (name, value, updated) VALUES (?, 0, 0)"
+            read = "SELECT name FROM node_state ORDER BY name"
+            sent = savepoint_statements(store, monkeypatch)
+            async with db.transaction():
+                await db.execute(write, ("a",))
+                async with db.savepoint():
+                    assert await db.fetchall(read) == [("a",)]
+                with pytest.raises(KeyError):
+                    async with db.savepoint():
+                        await db.fetchone(read)
+                        raise KeyError("refused")
+                assert sent == []
+                with pytest.raises(KeyError):
+                    async with db.savepoint():
+                        await db.fetchone(read)
+                        async with db.savepoint():
+                            await db.fetchone(read)
+                            await db.execute(write, ("b",))
+                        raise KeyError("refused after the inner scope wrote")
+                rollback = "ROLLBACK TO SAVEPOINT s1" if on_postgresql(where) else "ROLLBACK TO s1"
+                assert [sql.replace("RELEASE SAVEPOINT", "RELEASE") for sql in sent] == [
+                    "SAVEPOINT s1",
+                    "SAVEPOINT s2",
+                    "RELEASE s2",
+                    rollback,
+                    "RELEASE s1",
+                ]
+            assert await db.fetchall(read) == [("a",)]
+
+    run(go())
 
 
 def test_a_batchs_messages_and_answers_go_out_as_one_insert_each_at_the_commit(where):

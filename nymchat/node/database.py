@@ -36,6 +36,37 @@ class StoreConflict(StoreError):
     message = "a concurrent transaction conflicted; try again"
 
 
+def only_reads(sql: str) -> bool:
+    """Whether a statement of the store only reads (needs no savepoint before it)."""
+    return sql.startswith("SELECT")
+
+
+class LazySavepoints:
+    """The savepoints of a transaction, sent only when needed: a scope's SAVEPOINT goes
+    out before the first write inside it (with those of the scopes around it, outermost
+    first: rolling back an outer scope takes the inner's writes too), so a scope that only
+    read sends none of SAVEPOINT, RELEASE and ROLLBACK TO. The backends send what it says."""
+
+    def __init__(self) -> None:
+        self._sent: list[bool] = []  # per open scope, outermost first: SAVEPOINT sent?
+
+    def open(self) -> str:
+        """Opens a scope: its savepoint's name."""
+        self._sent.append(False)
+        return f"s{len(self._sent)}"
+
+    def before_write(self) -> list[str]:
+        """The SAVEPOINT statements to send before a write (then taken as sent)."""
+        statements = [f"SAVEPOINT s{n}" for n, sent in enumerate(self._sent, 1) if not sent]
+        self._sent = [True] * len(self._sent)
+        return statements
+
+    def close(self) -> bool:
+        """Closes the innermost scope: whether its SAVEPOINT was sent (and so needs its
+        RELEASE, or ROLLBACK TO and RELEASE)."""
+        return self._sent.pop()
+
+
 class Database(Protocol):
     dialect: str  # "sqlite" or "postgresql"
     # appended to a subquery that picks a row to take: on PostgreSQL " FOR UPDATE SKIP

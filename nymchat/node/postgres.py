@@ -19,7 +19,14 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from nymchat.node.database import CHANNEL, StoreConflict, StoreError, StoreUnavailable
+from nymchat.node.database import (
+    CHANNEL,
+    LazySavepoints,
+    StoreConflict,
+    StoreError,
+    StoreUnavailable,
+    only_reads,
+)
 
 MIGRATION_LOCK = 0x6E796D63_68617400  # pg_advisory_lock key ("nymchat\0") of migrations
 CONNECT_TIMEOUT = 10  # s, unless the URL says otherwise
@@ -101,7 +108,7 @@ class PostgresDatabase:
         self._opening = asyncio.Lock()
         self._conflicted = False  # a savepoint in the open transaction hit a conflict
         self._pipeline: psycopg.AsyncPipeline | None = None  # the open transaction's
-        self._savepoints: list[list[bool]] = []  # open in it: [SAVEPOINT sent?] each
+        self._savepoints = LazySavepoints()  # the open transaction's
         self._closed = False
 
     @classmethod
@@ -150,17 +157,19 @@ class PostgresDatabase:
         )
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
-        cursor = await self._run(sql, params, writes=not _reads(sql))
+        cursor = await self._run(sql, params, writes=not only_reads(sql))
         with self._errors():
             return await cursor.fetchone()
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        cursor = await self._run(sql, params, writes=not _reads(sql))
+        cursor = await self._run(sql, params, writes=not only_reads(sql))
         with self._errors():
             return await cursor.fetchall()
 
     async def fetch_each(self, reads: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple]]:
-        cursors = [await self._run(sql, params, writes=not _reads(sql)) for sql, params in reads]
+        cursors = [
+            await self._run(sql, params, writes=not only_reads(sql)) for sql, params in reads
+        ]
         with self._errors():
             return [await cursor.fetchall() for cursor in cursors]
 
@@ -230,20 +239,17 @@ class PostgresDatabase:
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """SAVEPOINT, RELEASE and ROLLBACK TO of our own (not psycopg's nested
-        transactions: those forget every prepared statement at each rollback), and lazy:
-        SAVEPOINT goes out before the scope's first write (with those of the scopes around
-        it), so a scope that only read sends none of the three. A read that fails in such a
-        scope fails the transaction (nothing to roll back to: it is refused at its end)."""
+        transactions: those forget every prepared statement at each rollback), and lazy
+        (`LazySavepoints`). A read that fails in a scope that sent no SAVEPOINT fails the
+        transaction (nothing to roll back to: it is refused at its end)."""
         if self not in _inside.get():
             raise RuntimeError("a savepoint outside a transaction")
-        scope = [False]
-        self._savepoints.append(scope)
-        name = f"s{len(self._savepoints)}"
+        name = self._savepoints.open()
         try:
             try:
                 yield
             except BaseException as e:
-                if scope[0]:
+                if self._savepoints.close():
                     if isinstance(e, psycopg.Error | StoreError) and self._pipeline is not None:
                         # a failed statement stops the pipeline until it is synced
                         with contextlib.suppress(psycopg.Error):
@@ -251,22 +257,17 @@ class PostgresDatabase:
                     await self._command(f"ROLLBACK TO SAVEPOINT {name}")
                     await self._command(f"RELEASE SAVEPOINT {name}")
                 raise
-            if scope[0]:
+            if self._savepoints.close():
                 await self._command(f"RELEASE SAVEPOINT {name}")
         except StoreConflict:
             self._conflicted = True
             raise
-        finally:
-            self._savepoints.pop()
 
     async def _mark_savepoints(self) -> None:
-        """Before a write: SAVEPOINT for each open scope that has not sent its own yet
-        (outermost first: rolling back an outer scope takes the inner's writes too)."""
+        """Before a write: the SAVEPOINTs its scopes have not sent yet."""
         if self in _inside.get():
-            for depth, scope in enumerate(self._savepoints, 1):
-                if not scope[0]:
-                    scope[0] = True
-                    await self._command(f"SAVEPOINT s{depth}")
+            for statement in self._savepoints.before_write():
+                await self._command(statement)
 
     # --- notifications ------------------------------------------------------------
 
@@ -341,11 +342,6 @@ class PostgresDatabase:
 
 
 _ARRAY_TYPES = {bytes: "bytea[]", int: "bigint[]"}  # a column's values as `insert_rows` takes
-
-
-def _reads(sql: str) -> bool:
-    """Whether a statement of the store only reads (needs no savepoint before it)."""
-    return sql.startswith("SELECT")
 
 
 def _describe(params: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nymchat.database import open_database
+from nymchat.node.database import LazySavepoints, only_reads
 
 HASHED_SCHEMA = 6  # the first schema version with names only as keyed hashes
 
@@ -45,28 +46,39 @@ class SqliteDatabase:
             # The migration freed pages that held names and senders in clear.
             self.connection.execute("VACUUM")
             self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._savepoints = 0
+        self._savepoints = LazySavepoints()
+
+    def _run(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+        if not only_reads(sql):
+            for statement in self._savepoints.before_write():
+                self.connection.execute(statement)
+        return self.connection.execute(sql, params)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self.connection.execute(sql, params).rowcount
+        return self._run(sql, params).rowcount
 
     async def write(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.connection.execute(sql, params)
+        self._run(sql, params)
 
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    def _run_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        for statement in self._savepoints.before_write():
+            self.connection.execute(statement)
         self.connection.executemany(sql, rows)
 
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._run_many(sql, rows)
+
     async def insert_rows(self, insert: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.connection.executemany(f"{insert} VALUES ({', '.join('?' * len(rows[0]))})", rows)
+        self._run_many(f"{insert} VALUES ({', '.join('?' * len(rows[0]))})", rows)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
-        return self.connection.execute(sql, params).fetchone()
+        return self._run(sql, params).fetchone()
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        return self.connection.execute(sql, params).fetchall()
+        return self._run(sql, params).fetchall()
 
     async def fetch_each(self, reads: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple]]:
-        return [self.connection.execute(sql, params).fetchall() for sql, params in reads]
+        return [self._run(sql, params).fetchall() for sql, params in reads]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -80,17 +92,17 @@ class SqliteDatabase:
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
-        self._savepoints += 1
-        name = f"s{self._savepoints}"
-        self.connection.execute(f"SAVEPOINT {name}")
+        """Lazy (`LazySavepoints`): a scope that only read sends no statement."""
+        name = self._savepoints.open()
         try:
             yield
         except BaseException:
-            self.connection.execute(f"ROLLBACK TO {name}")
+            if self._savepoints.close():
+                self.connection.execute(f"ROLLBACK TO {name}")
+                self.connection.execute(f"RELEASE {name}")
             raise
-        finally:
+        if self._savepoints.close():
             self.connection.execute(f"RELEASE {name}")
-            self._savepoints -= 1
 
     async def notify(self, payload: str) -> None:
         """Nothing: one process holds the file, and it knows."""
