@@ -134,7 +134,12 @@ class _Ahead:
         """Counts `change` on `recipient`'s queue sizes, if they are known."""
         sizes = self.sizes.get(recipient)
         if sizes is not None:
-            self.count(recipient, tuple(a + b for a, b in zip(sizes, change, strict=True)))
+            n, size, strangers, stranger_size = sizes
+            dn, dsize, dstrangers, dstranger_size = change
+            self.count(
+                recipient,
+                (n + dn, size + dsize, strangers + dstrangers, stranger_size + dstranger_size),
+            )
 
     def mark(self) -> int:
         return len(self._undo)
