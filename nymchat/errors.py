@@ -8,14 +8,16 @@ marked with their module.
     NymchatError                  1  anything else that went wrong
      ├── UsageError               2  bad command line or request
      │    ├── InvalidName            a username that is not allowed (protocol.names; ValueError)
-     │    └── BadContact             not a node contact string (protocol.contact; ValueError)
+     │    ├── BadContact             not a node contact string (protocol.contact; ValueError)
+     │    └── InvalidPetname         a node petname not allowed (protocol.address; ValueError)
      ├── PassphraseError          3  no passphrase to be had, or an unusable one
      │    └── WrongPassphrase        wrong passphrase (or the keystore was altered)
      ├── NotFound                 4  no such name, contact, identity or waiting message
      │    ├── NoIdentity
      │    ├── NotRegistered          this profile has no name on a node
      │    │    └── NodeNotRegistered  … the node says so (client.nodelink; a NodeRefused)
-     │    └── NodeNotFound           the node knows no such name (client.nodelink; a NodeRefused)
+     │    ├── NodeNotFound           the node knows no such name (client.nodelink; a NodeRefused)
+     │    └── UnknownNode            no node known by that petname (client.nodes)
      ├── KeyChanged               5  a contact's key changed and is not trusted yet
      ├── Unreachable              6  the mixnet, the nym-client or the node does not answer
      │    ├── NymClientUnavailable   no nym-client at the URL (nym.transport)
