@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from nymchat import _native
 from nymchat.client import direct_packets, messages
 from nymchat.errors import CryptoError
+from nymchat.nym.address import Address as NymAddress
 from nymchat.protocol import wire
+from nymchat.protocol.contact import NodeContact
 
 KEYS, OTHER = direct_packets.keys(b"\x01" * 32), direct_packets.keys(b"\x02" * 32)
 INNER = messages.Inner(
@@ -26,8 +28,19 @@ SENDER_KEYS = messages.SenderKeys(
 NODE = _native.Identity.generate()
 # A certificate as large as a valid name makes one.
 CERTIFICATE = wire.encode_certificate(NODE, "a" * 32, bytes(32), 2**64 - 1)
-OPENING = messages.Sealed("alice", CERTIFICATE, SENDER_KEYS, b"\x00olm")
-NORMAL = messages.Sealed("alice", CERTIFICATE, None, b"\x01olm")
+# The sender's node, as carried by a session-opening message: its first frontends.
+HOME = NodeContact(
+    NODE.signing_public,
+    tuple(
+        NymAddress(_native.Identity.generate().signing_public, os.urandom(32), bytes(32))
+        for _ in range(messages.CARRIED_ADDRESSES)
+    ),
+    tuple(range(64 - messages.CARRIED_ADDRESSES + 1, 65)),  # the largest ids there are
+)
+OPENING = messages.Sealed(
+    "alice", CERTIFICATE, SENDER_KEYS, b"\x00olm", NODE.signing_public, str(HOME)
+)
+NORMAL = messages.Sealed("alice", CERTIFICATE, None, b"\x01olm", NODE.signing_public)
 PACKET = direct_packets.encode_packet(
     KEYS, direct_packets.MESSAGE, direct_packets.FROM_DIALER, b"\x03" * 16, b"payload"
 )
@@ -145,7 +158,14 @@ def _sealed_payloads(bodies, rounds: int = 1):
     def payload(session, keys, inner: messages.Inner) -> bytes:
         nonlocal most
         plaintext = messages.encode_inner(inner)
-        sealed = messages.Sealed(inner.sender, CERTIFICATE, keys, session.encrypt(plaintext))
+        sealed = messages.Sealed(
+            inner.sender,
+            CERTIFICATE,
+            keys,
+            session.encrypt(plaintext),
+            NODE.signing_public,
+            str(HOME) if keys else None,
+        )
         data = messages.encode_payload(BOB.agreement_public, inner.message_id, sealed)
         most = max(most, 5 + len(messages.decode_payload(data)) - len(plaintext))
         return data
@@ -174,8 +194,9 @@ def _sealed_payloads(bodies, rounds: int = 1):
 
 def test_texts_receipts_and_handshakes_that_fit_one_frame_are_the_same_size():
     """The node sees payload sizes: a receipt, a direct-mode acceptance and texts of 1 to
-    570 characters (the sender certificate takes its room) must not be told apart by them."""
-    bodies = [(messages.TEXT, b"x" * n) for n in (0, 1, 33, 100, 400, 570)] + [
+    350 characters (the sender certificate and node take their room) must not be told
+    apart by them."""
+    bodies = [(messages.TEXT, b"x" * n) for n in (0, 1, 33, 100, 300, 350)] + [
         (messages.RECEIPT, bytes(16)),
         (messages.DIRECT_INVITE, bytes(16)),
         (messages.DIRECT_ACCEPT, bytes(16 + 32 + 96)),
@@ -209,3 +230,57 @@ def test_padding_is_checked():
     payload = messages.encode_payload(BOB.agreement_public, MESSAGE_ID, NORMAL)
     with pytest.raises(wire.WireError, match="padding"):
         messages.decode_payload(payload[:-1] + b"\x01")
+
+
+def _version_3(sealed: messages.Sealed) -> bytes:
+    """A payload as clients before federation sealed it: no sender node, no contact."""
+    plain = bytearray()
+    wire.NAME.write(sealed.sender, plain)
+    wire.CERTIFICATE_BYTES.write(sealed.certificate, plain)
+    plain.append(messages.CARRIES_KEYS if sealed.keys else 0)
+    if sealed.keys:
+        plain += wire.encode_record(messages.SENDER_KEYS, sealed.keys)
+    plain += sealed.session_message
+    envelope = _native.seal_anonymous(
+        BOB.agreement_public, messages.CONTEXT, MESSAGE_ID, bytes(plain)
+    )
+    data = bytes([3]) + len(envelope).to_bytes(4, "big") + envelope
+    return data + bytes(messages.payload_size(len(data)) - len(data))
+
+
+def test_a_version_3_payload_still_opens_naming_no_node():
+    for sealed in (OPENING, NORMAL):
+        opened = messages.open_payload(BOB, MESSAGE_ID, _version_3(sealed))
+        assert (opened.sender, opened.keys, opened.session_message) == (
+            sealed.sender,
+            sealed.keys,
+            sealed.session_message,
+        )
+        assert opened.node is None and opened.node_contact is None  # the recipient's node
+    written = messages.encode_payload(BOB.agreement_public, MESSAGE_ID, NORMAL)
+    assert written[0] == messages.VERSION == 4
+
+
+def test_a_session_opening_message_carries_the_first_frontends_of_the_senders_node():
+    many = NodeContact(
+        NODE.signing_public,
+        tuple(
+            NymAddress(_native.Identity.generate().signing_public, os.urandom(32), bytes(32))
+            for _ in range(5)
+        ),
+    )
+    carried = NodeContact.parse(messages.carried(str(many)))
+    assert carried.key == many.key and carried.addresses == many.addresses[:2]
+    sealed = messages.Sealed(
+        "alice", CERTIFICATE, SENDER_KEYS, b"\x00olm", NODE.signing_public, str(many)
+    )
+    assert messages.decode_sealed(messages.encode_sealed(sealed)) == sealed  # up to 8 open
+
+
+def test_a_carried_node_contact_over_the_bound_is_refused():
+    encoded = bytearray(messages.encode_sealed(OPENING))
+    at = 1 + len("alice") + 32 + 2 + len(CERTIFICATE) + 1 + messages.SENDER_KEYS_LEN
+    assert encoded[at] == messages.CARRIED_ADDRESSES
+    encoded[at] = messages.MAX_CARRIED + 1
+    with pytest.raises(wire.WireError, match="node contact"):
+        messages.decode_sealed(bytes(encoded))

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import os
 import time
-import types
 
 import pytest
 
@@ -16,7 +15,7 @@ from nymchat.client.access import Access
 from nymchat.client.access import policy as access_policy
 from nymchat.client.access import words as access_words
 from nymchat.client.certificate import Certificates
-from nymchat.client.contacts import Contacts
+from nymchat.client.contacts import ALIASES, Contacts
 from nymchat.client.engine import Engine
 from nymchat.client.events import (
     EventBus,
@@ -30,10 +29,11 @@ from nymchat.client.events import (
 )
 from nymchat.client.intake import Intake
 from nymchat.client.keypackages import KeyPackages
+from nymchat.client.links import Links
 from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import NodeRefused, NodeSilent, OfflineLink
 from nymchat.client.outbox import DROPPED, FINAL_REFUSALS, Outbox
-from nymchat.client.profile import Profile
+from nymchat.client.profile import ORIGIN_NODE, Profile
 from nymchat.client.records import Direction, Message
 from nymchat.client.relay import Relay
 from nymchat.client.sessions import Sessions
@@ -46,11 +46,19 @@ from nymchat.errors import (
     TooLong,
     UsageError,
 )
-from nymchat.protocol import pow, wire
+from nymchat.nym import base58
+from nymchat.nym.address import Address as NymAddress
+from nymchat.protocol import names, pow, wire
+from nymchat.protocol.address import Address
+from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import ErrorCode, Kind
 
 NODE = _native.Identity.generate()  # the node that certifies every Person's name
 NODE_KEY = NODE.signing_public
+NODE_CONTACT = NodeContact(
+    NODE_KEY,
+    (NymAddress(_native.Identity.generate().signing_public, os.urandom(32), NODE_KEY),),
+)
 DAY = 86_400_000
 
 
@@ -70,6 +78,7 @@ def homes(tmp_path):
         profile = Profile(home, _native.Identity.generate())
         with profile.store.transaction():
             profile.store.put("username", name)
+            profile.store.put(ORIGIN_NODE, NODE_KEY.hex())  # registered at NODE
         opened.append(profile)
         return profile
 
@@ -129,6 +138,9 @@ class ReadyContacts:
 
     def get(self, username: str):
         return username if username in self.pinned else None
+
+    def resolve(self, name: str) -> str:
+        return names.normalize(name)  # everyone at our node
 
     async def ready(self, username: str) -> None:
         self.readied.append(username)
@@ -301,7 +313,8 @@ class ContactsRig:
         self.bus = EventBus()
         self.events = recorded(self.bus)
         self.store = profile.store
-        self.contacts = Contacts(profile, Sessions(profile), OfflineLink(None), self.bus)
+        links = Links(OfflineLink(None), profile.store, self.bus.emit)
+        self.contacts = Contacts(profile, Sessions(profile), links, self.bus)
 
     def pin(self, username: str, identity: bytes, account_key: bytes):
         with self.store.transaction():
@@ -417,7 +430,8 @@ class Person:
         self.bus = EventBus()
         self.events = recorded(self.bus)
         self.sessions = Sessions(profile)
-        self.contacts = Contacts(profile, self.sessions, OfflineLink(None), self.bus)
+        links = Links(OfflineLink(None), profile.store, self.bus.emit)
+        self.contacts = Contacts(profile, self.sessions, links, self.bus)
         self.intake = Intake(profile, self.contacts, self.sessions, self.bus, NODE_KEY)
         self.handshakes: list = []
         # The node's word for the name this profile registered (a later `username`
@@ -450,6 +464,7 @@ class Person:
             NODE_KEY,
             self.access_key,
             self.certificate if certified is None else certified,
+            str(NODE_CONTACT),
         )
         if sealed_as is not None:
             sealed = dataclasses.replace(sealed, sender=sealed_as)
@@ -705,7 +720,7 @@ class ScriptedLink:
     online = True
 
     def __init__(self, answer):
-        self.contact = types.SimpleNamespace(key=NODE_KEY)
+        self.contact = NODE_CONTACT
         self.answer, self.requests = answer, []
 
     async def request(self, kind: Kind, **body) -> wire.Answer:
@@ -740,12 +755,13 @@ class Sender:
 
     def __init__(self, alice: Person, answer):
         self.link = ScriptedLink(answer)
-        self.contacts = Contacts(alice.profile, alice.sessions, self.link, alice.bus)
+        links = Links(self.link, alice.profile.store, alice.bus.emit)
+        self.contacts = Contacts(alice.profile, alice.sessions, links, alice.bus)
         self.access = Access(alice.profile.store)
         certificates = Certificates(alice.profile, self.link)
         with alice.profile.store.transaction():
             alice.profile.store.put("certificate", alice.certificate.hex())
-        self.relay = Relay(self.link, alice.sessions, self.contacts, self.access, certificates)
+        self.relay = Relay(links, alice.sessions, self.contacts, self.access, certificates)
 
     def sends(self) -> list[dict]:
         return [body for kind, body in self.link.requests if kind is Kind.SEALED_SEND]
@@ -1014,3 +1030,32 @@ def test_contacts_strangers_sets_the_policy_the_node_is_told(homes):
     with pytest.raises(UsageError):
         asyncio.run(ops.call(engine, "contacts.strangers", {"policy": "pow", "bits": 30}))
     assert engine.strangers() == 255
+
+
+# --- contact ids across nodes ------------------------------------------------------------
+
+
+def test_contact_ids_are_bare_names_at_the_origin_node_and_addresses_elsewhere(homes):
+    rig = ContactsRig(homes("alice"))
+    other = _native.Identity.generate().signing_public
+    assert rig.contacts.id_of(Address("bob", NODE_KEY)) == "bob"  # as before federation
+    elsewhere = rig.contacts.id_of(Address("bob", other))
+    assert elsewhere == f"bob@{base58.encode(other)}" and rig.contacts.resolve(elsewhere) == (
+        elsewhere
+    )
+    assert rig.store.get(ALIASES) is None  # nothing to record: the rules give both
+
+
+def test_a_name_held_by_a_contact_who_moved_gets_a_fresh_alias_id_kept(homes):
+    rig = ContactsRig(homes("alice"))
+    other = _native.Identity.generate().signing_public
+    moved = rig.pin("bob", *keys())  # bob of the origin node...
+    with rig.store.transaction():
+        moved.node = other  # ...who moved to another node keeps his id
+        rig.contacts.put(moved)
+    assert rig.contacts.id_of(Address("bob", other)) == f"bob@{base58.encode(other)}"
+    assert rig.contacts.get("bob").node == other
+    new_bob = rig.contacts.id_of(Address("bob", NODE_KEY))  # another bob, at the origin
+    assert new_bob == f"bob@{base58.encode(NODE_KEY)}#2"
+    assert rig.contacts.id_of(Address("bob", NODE_KEY)) == new_bob  # recorded, stable
+    assert rig.store.get(ALIASES) == {str(Address("bob", NODE_KEY)): new_bob}

@@ -26,6 +26,7 @@ from nymchat.client.events import (
     StatusChanged,
 )
 from nymchat.client.nodelink import Offline
+from nymchat.client.profile import ORIGIN_NODE
 from nymchat.client.records import DirectStatus
 from nymchat.errors import KeyChanged, NymchatError, StillQueued
 from nymchat.protocol.wire import Kind
@@ -513,5 +514,41 @@ def test_with_a_sealed_delay_sends_wait_at_random_and_receipts_do_not_hold_the_i
             await until(lambda: b_sent)
             await take_in(alice)
             assert alice.message(first).status is Status.DELIVERED
+
+    run(main())
+
+
+def test_a_profile_from_before_federation_keeps_its_contacts_sessions_and_messages(tmp_path):
+    """Records as the code before federation wrote them (contacts without a node, no
+    origin node, no known nodes) open as they were: the contact's id stays the bare name,
+    the session goes on (no new one opened) and the conversation is there."""
+
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = await pair(net)
+            async with following(alice), following(bob):
+                await alice.send("bob", "before")
+                await until(lambda: bob.history("alice"))
+            profile = alice.profile
+            with profile.store.transaction():
+                for kept in profile.store.contacts():
+                    kept.pop("node", None)
+                    kept.pop("node_contact", None)
+                    profile.store.put_contact(kept)
+                profile.store.put(ORIGIN_NODE, None)
+                profile.store.put("nodes", None)
+            sessions = len(profile.store.sessions("bob"))
+            await net.close(alice)
+            alice = await net.engine("alice", profile=profile)
+            assert [c.username for c in alice.contact_list()] == ["bob"]
+            assert alice.contact("bob").node is None  # the origin node's, as before
+            assert profile.origin_node == alice.link.contact.key
+            b_events = record(bob)
+            async with following(alice), following(bob):
+                message_id = await alice.send("bob", "after")
+                received = await event(b_events, MessageReceived, message_id=message_id)
+                assert received.sender == "alice"
+            assert len(profile.store.sessions("bob")) == sessions  # no new session opened
+            assert [m.text for m in alice.history("bob")] == ["before", "after"]
 
     run(main())

@@ -2,11 +2,23 @@
 one of them reach people at the other directly through the mixnet, anonymously (never
 through their own node, never signing at the other)."""
 
+import asyncio
+import contextlib
 import os
+import sqlite3
+from pathlib import Path
 
+from inprocess import event, record, until
 from nodeclient import Client, run
 
+from nymchat import _native
+from nymchat.client.connect import connect
+from nymchat.client.events import Status, StatusChanged
+from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import NodeLink
+from nymchat.client.nodes import KnownNodes
+from nymchat.client.profile import Profile
+from nymchat.nym import base58
 from nymchat.protocol import pow
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import Kind
@@ -56,3 +68,116 @@ def test_one_nym_client_signs_at_home_and_looks_up_anonymously_at_a_foreign_node
                     assert foreign.frontends.descriptor is not None  # fetched anonymously
 
     run(main(), timeout=120)
+
+
+async def online(stack, profile: Profile, url: str, node: str | None = None):
+    """An engine of `profile` on its own virtual nym-client (its node: `node`, else the
+    profile's), closed with `stack`; what it takes in while following goes to `got`."""
+    engine = await stack.enter_async_context(
+        connect(profile, url, NodeContact.parse(node) if node else None)
+    )
+    engine.got, engine.told = [], record(engine)
+    return engine
+
+
+async def follow(engine) -> asyncio.Task:
+    async def run_() -> None:
+        async for message in engine.follow(refresh_every=2):
+            engine.shown(message)
+            engine.got.append(message)
+
+    return asyncio.create_task(run_())
+
+
+def node_rows(data: Path) -> list[bytes]:
+    """Every value of every row of a node's database, as bytes."""
+    db = sqlite3.connect(f"file:{data / 'node.db'}?mode=ro", uri=True)
+    try:
+        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return [
+            value if isinstance(value, bytes) else str(value).encode()
+            for table in tables
+            for row in db.execute(f"SELECT * FROM {table}")
+            for value in row
+            if value is not None
+        ]
+    finally:
+        db.close()
+
+
+def naming(rows: list[bytes], name: str, identity) -> list[bytes]:
+    marks = (name.encode(), identity.signing_public, identity.agreement_public)
+    return [row for row in rows if any(mark in row for mark in marks)]
+
+
+def test_alice_at_a_and_bob_at_b_talk_with_receipts_queueing_and_without_a(
+    start_mixnet, start_node, tmp_path
+):
+    mixnet = start_mixnet()
+    a, b = start_node(mixnet, name="node-a"), start_node(mixnet, name="node-b")
+    key_a, key_b = NodeContact.parse(a.contact).key, NodeContact.parse(b.contact).key
+
+    def profile(name: str) -> Profile:
+        home = tmp_path / name
+        home.mkdir()
+        return Profile(home, _native.Identity.generate())
+
+    alice_p, bob_p, carol_p = profile("alice"), profile("bob"), profile("carol")
+
+    async def main():
+        async with contextlib.AsyncExitStack() as stack:
+            alice = await online(stack, alice_p, f"{mixnet.url}/alice", a.contact)
+            bob = await online(stack, bob_p, f"{mixnet.url}/bob", b.contact)
+            await alice.register("alice")
+            await bob.register("bob")
+            KnownNodes(alice_p.store).add("node-b", NodeContact.parse(b.contact), "manual", now_ms())
+            following = [await follow(alice), await follow(bob)]
+
+            # alice looks bob up at B (anonymously, never at A) and writes to him there.
+            contact = await alice.lookup("bob@node-b")
+            assert (contact.username, contact.node) == (f"bob@{base58.encode(key_b)}", key_b)
+            sent = await alice.send("bob@node-b", "hello bob, from A")
+            got = await until(lambda: bob.got)
+            alice_at_a = f"alice@{base58.encode(key_a)}"
+            assert (got[0].sender, got[0].text) == (alice_at_a, "hello bob, from A")
+            assert bob.contact(alice_at_a).node == key_a
+            await event(alice.told, StatusChanged, message_id=sent, status=Status.DELIVERED)
+
+            # bob answers at A, where he has no account: the message said how to reach it.
+            answer = await bob.send(got[0].sender, "hello alice, from B")
+            got = await until(lambda: alice.got)
+            assert (got[0].sender, got[0].text) == (contact.username, "hello alice, from B")
+            await event(bob.told, StatusChanged, message_id=answer, status=Status.DELIVERED)
+
+            # bob goes away: B queues alice's next message; he takes it when back.
+            for task in following:
+                task.cancel()
+        async with contextlib.AsyncExitStack() as stack:
+            alice = await online(stack, alice_p, f"{mixnet.url}/alice")
+            queued = await alice.send(f"bob@{base58.encode(key_b)}", "while you were away")
+            assert alice.message(queued).status is Status.ACCEPTED
+        async with contextlib.AsyncExitStack() as stack:
+            bob = await online(stack, bob_p, f"{mixnet.url}/bob")
+            later = await bob.inbox(quiet=1)
+            assert [m.text for m in later] == ["while you were away"]
+            for message in later:
+                bob.shown(message)
+
+            # Node A stops: bob and carol, both on B, talk on.
+            a.stop()
+            carol = await online(stack, carol_p, f"{mixnet.url}/carol", b.contact)
+            await carol.register("carol")
+            bob_follows = await follow(bob)
+            await carol.send("bob", "A is gone, B is not")
+            got = await until(lambda: bob.got)
+            assert (got[0].sender, got[0].text) == ("carol", "A is gone, B is not")
+            bob_follows.cancel()
+
+    run(main(), timeout=180)
+    b.stop()
+    # What each node learnt: B nothing naming alice, A nothing naming bob.
+    assert naming(node_rows(b.data), "alice", alice_p.identity) == []
+    assert naming(node_rows(a.data), "bob", bob_p.identity) == []
+    assert naming(node_rows(b.data), "bob", bob_p.identity) != []  # (what it does look like)
+    for p in (alice_p, bob_p, carol_p):
+        p.close()

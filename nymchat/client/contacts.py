@@ -4,13 +4,16 @@ verified, blocked, removed; the access keys they gave us; and the lookups that f
 check their keys (anonymous, with proof of work when the node asks for it)."""
 
 import asyncio
+import itertools
 import logging
 import os
 
 from nymchat.client import messages
 from nymchat.client.events import EventBus, KeyChangedEvent, SessionReset
+from nymchat.client.links import Links
 from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import Link
+from nymchat.client.nodes import KnownNodes
 from nymchat.client.profile import Profile
 from nymchat.client.records import Contact
 from nymchat.client.sessions import Sessions
@@ -22,13 +25,27 @@ from nymchat.errors import (
     NymchatError,
     UsageError,
 )
+from nymchat.nym import base58
 from nymchat.protocol import names, pow, wire
+from nymchat.protocol.address import KEY_LEN, Address, parse_typed
+from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import Kind
 
 log = logging.getLogger(__name__)
 TRUST_DIGITS = 20  # of the safety number, to trust a changed key: 66 bits, not ground out
 WORK_ROUNDS = 3  # proofs of work a lookup or claim makes at most (the pool may run lower)
 NO_SIGNATURE = bytes(64)  # the node's agreement signature for an account registered before
+ALIASES = "contact_aliases"  # canonical address → contact id, where the rules give another
+
+
+def _node_key(text: str) -> bytes | None:
+    """The node key of a contact id's or canonical address's tail (`<base58 key>` or
+    `<base58 key>#<n>`), None if it is none (a petname, say)."""
+    try:
+        key = base58.decode(text.partition("#")[0]) if text else b""
+    except ValueError:
+        return None
+    return key if len(key) == KEY_LEN else None
 
 
 async def requested_by_name(link: Link, kind: Kind, username: str, what: str) -> wire.Answer:
@@ -52,10 +69,78 @@ async def requested_by_name(link: Link, kind: Kind, username: str, what: str) ->
     return answer
 
 
+def checked(text: str) -> str:
+    """Whom the user typed, checked before anything is unlocked: `name` or `name@petname`
+    normalised, or a contact id as faces show it (`name@<node key>[#n]`) kept."""
+    name, at, tail = text.strip(" \t\r\n").partition("@")
+    if at and _node_key(tail) is not None:
+        return f"{names.normalize(name)}@{tail}"
+    name, petname = parse_typed(text)
+    return name if petname is None else f"{name}@{petname}"
+
+
 class Contacts:
-    def __init__(self, profile: Profile, sessions: Sessions, link: Link, events: EventBus):
+    def __init__(self, profile: Profile, sessions: Sessions, links: Links, events: EventBus):
         self.profile, self.store = profile, profile.store
-        self.sessions, self.link, self.events = sessions, link, events
+        self.sessions, self.links, self.events = sessions, links, events
+        self.nodes = KnownNodes(profile.store)
+
+    # --- ids: who is who, at which node -----------------------------------------------
+
+    def node_of(self, contact: Contact) -> bytes | None:
+        """The key of a contact's home node (a record without one: the origin node's)."""
+        return contact.node or self.profile.origin_node
+
+    def id_of(self, address: Address) -> str:
+        """The id the profile keeps the person at `address` under: an alias recorded for
+        the address, else the bare name at the origin node (as every record made before
+        federation is), else the canonical address. An id held by a contact of another
+        node (one who moved there) gets a fresh alias `<address>#<n>`, recorded."""
+        aliases: dict[str, str] = self.store.get(ALIASES, {})
+        canonical = str(address)
+        if canonical in aliases:
+            return aliases[canonical]
+        contact_id = address.name if address.node == self.profile.origin_node else canonical
+        held = self.get(contact_id)
+        if held is None or self.node_of(held) == address.node:
+            return contact_id
+        taken = set(aliases.values())
+        contact_id = next(
+            alias
+            for n in itertools.count(2)
+            if (alias := f"{canonical}#{n}") not in taken and self.get(alias) is None
+        )
+        self.store.put(ALIASES, {**aliases, canonical: contact_id})
+        return contact_id
+
+    def target(self, given: str | Address) -> tuple[str, str, bytes | None]:
+        """(contact id, name, node key) of whom the user means: an `Address`, a contact's
+        id, a canonical `name@<node key>`, or typed `name` (at the home node) or
+        `name@petname`. Node None: a profile with no node yet."""
+        if isinstance(given, Address):
+            return self.id_of(given), given.name, given.node
+        contact = self.get(given)
+        if contact is not None:
+            return given, contact.name, self.node_of(contact)
+        name, _, at = given.partition("@")
+        key = _node_key(at)
+        if key is not None:
+            address = Address(names.normalize(name), key)
+            return self.id_of(address), address.name, address.node
+        name, petname = parse_typed(given)
+        node = self.nodes.resolve(petname) if petname is not None else self.nodes.home_key()
+        return (name, name, None) if node is None else (self.id_of(Address(name, node)), name, node)
+
+    def resolve(self, given: str | Address) -> str:
+        """The contact id of whom the user means (see `target`)."""
+        return self.target(given)[0]
+
+    def link_to(self, node: bytes | None, contact: Contact | None = None) -> Link:
+        """The link to a node (home, or anonymous-only to another), reached through the
+        contact string of its KnownNodes entry, else the one `contact` gave us."""
+        known = self.nodes.by_key(node) if node is not None else None
+        text = known.contact if known else (contact.node_contact if contact else None)
+        return self.links.to(node, NodeContact.parse(text) if text else None)
 
     def get(self, username: str) -> Contact | None:
         record = self.store.contact(username)
@@ -72,18 +157,20 @@ class Contacts:
         """The pinned contact named `username`, or an error saying how to get one. A name
         stored exactly so comes first: a look-alike an older version pinned (`Alice` next
         to `alice`) is named, and removed, on its own."""
-        contact = self.get(username) or self.get(names.normalize(username))
+        contact = self.get(username) or self.get(self.resolve(username))
         if contact is None:
             raise NotFound(f"no contact '{username}': `nymchat lookup {username}` first")
         return contact
 
     # --- keys -----------------------------------------------------------------------
 
-    async def lookup(self, name: str) -> Contact:
-        """Fetches NAME's keys, checks the signature chain and pins them on first use.
-        A different key than the pinned one is recorded and blocks sending."""
-        username = names.normalize(name)
-        body = (await self._bundle(username)).body
+    async def lookup(self, given: str | Address) -> Contact:
+        """Fetches a person's keys at their node (anonymously, through our link to it),
+        checks the signature chain and pins them on first use. A different key than the
+        pinned one is recorded and blocks sending."""
+        contact_id, username, node = self.target(given)
+        link = self.link_to(node, self.get(contact_id))
+        body = (await self._bundle(link, username)).body
         if body["username"] != username:
             raise NymchatError(
                 f"the node answered a lookup of {username} with the keys of "
@@ -107,27 +194,42 @@ class Contacts:
                 "nothing was pinned or sent"
             ) from None
         with self.store.transaction():
-            contact = self.pin(username, identity, bundle.account_key, agreement)
-            if not contact.changed and not self.sessions.has(username):
-                self.sessions.open_outbound(username, bundle.account_key, one_time.key)
+            contact = self.pin(contact_id, identity, bundle.account_key, agreement, node)
+            if not contact.changed and not self.sessions.has(contact_id):
+                self.sessions.open_outbound(contact_id, bundle.account_key, one_time.key)
         return contact
 
-    async def _bundle(self, username: str) -> wire.Answer:
+    async def _bundle(self, link: Link, username: str) -> wire.Answer:
         """The node's answer to an anonymous lookup (see `requested_by_name`)."""
-        answer = await requested_by_name(self.link, Kind.LOOKUP, username, "a lookup proof of work")
+        answer = await requested_by_name(link, Kind.LOOKUP, username, "a lookup proof of work")
         if answer.kind is not Kind.BUNDLE:
             raise NymchatError(f"the node answered a lookup of {username} with no keys")
         return answer
 
     def pin(
-        self, username: str, identity: bytes, account_key: bytes, agreement: bytes | None = None
+        self,
+        username: str,
+        identity: bytes,
+        account_key: bytes,
+        agreement: bytes | None = None,
+        node: bytes | None = None,
+        node_contact: str | None = None,
     ) -> Contact:
-        """Pins keys seen for `username` (within a transaction): the first ones are
-        trusted; other identity keys are recorded as a change. `agreement`, the
-        agreement key the identity signed, goes with its identity."""
+        """Pins keys seen for contact id `username` (within a transaction): the first
+        ones are trusted; other identity keys are recorded as a change. `agreement`, the
+        agreement key the identity signed, goes with its identity. A new contact is
+        pinned at `node` (reached through `node_contact` when it is given)."""
         contact = self.get(username)
         if contact is None:
-            contact = Contact(username, identity, account_key, now_ms(), agreement=agreement)
+            contact = Contact(
+                username,
+                identity,
+                account_key,
+                now_ms(),
+                agreement=agreement,
+                node=node,
+                node_contact=node_contact,
+            )
         elif contact.identity != identity:
             log.warning("the key of %s changed", username)
             if contact.new_identity != identity:
@@ -137,6 +239,7 @@ class Contacts:
         else:
             contact.account_key = account_key  # same person, maybe new device keys
             contact.agreement = agreement or contact.agreement
+            contact.node_contact = node_contact or contact.node_contact
         self.put(contact)
         return contact
 
@@ -161,9 +264,10 @@ class Contacts:
             )
         return contact.agreement
 
-    async def ready(self, username: str) -> Contact:
+    async def ready(self, given: str | Address) -> Contact:
         """The contact, with a usable session (looked up if needed); raises `KeyChanged`
         while their key change is not trusted."""
+        username = self.resolve(given)
         contact = self.get(username)
         if contact is not None and contact.session_broken:
             with self.store.transaction():
@@ -172,7 +276,7 @@ class Contacts:
                 self.put(contact)
             self.events.emit(SessionReset(username))
         if contact is None or not self.sessions.has(username):
-            contact = await self.lookup(username)
+            contact = await self.lookup(given)
         if contact.changed:
             raise KeyChanged(
                 f"{username}'s key changed since you pinned it: compare the new "
@@ -204,7 +308,7 @@ class Contacts:
     def _number(self, contact: Contact, identity: bytes) -> str:
         me = self.profile.me()
         return messages.safety_number(
-            me, self.profile.identity.signing_public, contact.username, identity
+            me, self.profile.identity.signing_public, contact.name, identity
         )
 
     def trust(self, username: str, number: str) -> Contact:

@@ -28,7 +28,7 @@ from nymchat.client.relay import Relay
 from nymchat.errors import NotFound, NymchatError, Unreachable, UsageError
 from nymchat.nym.address import Address
 from nymchat.nym.transport import NymClient
-from nymchat.protocol import names, wire
+from nymchat.protocol import wire
 
 log = logging.getLogger(__name__)
 DIRECT_TIMEOUT = 20.0  # seconds a direct message waits for its receipt before the node
@@ -106,7 +106,7 @@ class DirectPaths:
         """Does one of `ACTIONS` with contact `name`; returns their username."""
         if action not in ACTIONS:
             raise UsageError(f"no direct-mode action {action!r}: {', '.join(ACTIONS)}")
-        username = names.normalize(name)
+        username = self.contacts.resolve(name)
         if action in ("invite", "accept"):
             await self.contacts.ready(username)
         else:

@@ -56,7 +56,7 @@ from nymchat.client.registration import Registration
 from nymchat.client.relay import Relay
 from nymchat.client.sessions import Sessions
 from nymchat.errors import NotFound
-from nymchat.protocol import names
+from nymchat.protocol.address import Address
 
 
 class Engine:
@@ -65,11 +65,11 @@ class Engine:
         self.profile, self.link, self.events = profile, link, EventBus()
         self.links = Links(link, profile.store, self.events.emit)
         self.sessions = Sessions(profile)
-        self.contacts = Contacts(profile, self.sessions, link, self.events)
+        self.contacts = Contacts(profile, self.sessions, self.links, self.events)
         self.access = Access(profile.store)
         self.certificates = Certificates(profile, link)
         self.relay = relay = Relay(
-            link, self.sessions, self.contacts, self.access, self.certificates
+            self.links, self.sessions, self.contacts, self.access, self.certificates
         )
         node_key = link.contact.key if link.contact is not None else None
         self.intake = Intake(profile, self.contacts, self.sessions, self.events, node_key)
@@ -166,14 +166,16 @@ class Engine:
 
     # --- contacts -------------------------------------------------------------------
 
-    async def lookup(self, name: str) -> Contact:
+    async def lookup(self, name: str | Address) -> Contact:
+        """A person's keys, fetched at their node: `name` typed (`bob`, `bob@petname`),
+        a contact's id, or an `Address`."""
         return await self.contacts.lookup(name)
 
     def known(self, name: str) -> Contact:
         return self.contacts.known(name)
 
     def contact(self, name: str) -> Contact | None:
-        return self.contacts.get(names.normalize(name))
+        return self.contacts.get(self.contacts.resolve(name))
 
     def contact_list(self) -> list[Contact]:
         return self.contacts.all()
@@ -197,7 +199,7 @@ class Engine:
         """Blocks a name (a contact or not: nothing is pinned). Local only: the node and
         they are told nothing. Direct mode with them is forgotten without a word (their
         direct packets are then a stranger's), and what waits for them fails."""
-        username = names.normalize(name)
+        username = self.contacts.resolve(name)
         with self.profile.store.transaction():
             self.contacts.set_blocked(username, True)
             self.direct.forget(username)
@@ -205,7 +207,7 @@ class Engine:
         return username
 
     def unblock(self, name: str) -> str:
-        username = names.normalize(name)
+        username = self.contacts.resolve(name)
         if username not in self.contacts.blocked():
             raise NotFound(f"{username} is not blocked")
         with self.profile.store.transaction():
@@ -236,7 +238,8 @@ class Engine:
 
     # --- messages -------------------------------------------------------------------
 
-    async def send(self, name: str, text: str) -> bytes:
+    async def send(self, name: str | Address, text: str) -> bytes:
+        """See `lookup` for whom `name` may be."""
         return await self.outbox.send(name, text)
 
     def queue(self, name: str, text: str) -> bytes:

@@ -16,10 +16,11 @@ from nymchat.client.contacts import Contacts
 from nymchat.client.events import EventBus, MessageReceived, MessageUnreadable, ReceiptReceived
 from nymchat.client.messages import now_ms
 from nymchat.client.profile import Profile
-from nymchat.client.records import Contact, Direction, Message
+from nymchat.client.records import Contact, Direction, Message, name_of
 from nymchat.client.sessions import Sessions
 from nymchat.errors import NymchatError, SessionBroken
 from nymchat.protocol import names, wire
+from nymchat.protocol.address import Address
 
 log = logging.getLogger(__name__)
 INBOX_CURSOR = "inbox-reported"  # the last stored message an `inbox` reported
@@ -70,10 +71,15 @@ class Intake:
             return None
         sender = sealed.sender
         try:
-            sender = sender_name(sender)
+            name = sender_name(sender)
+            # Version 3 (before federation) named no node: the sender's was ours.
+            node = sealed.node or self.node_key
+            if node is None:
+                raise NymchatError("no node to check the sender's certificate with")
+            sender = self.contacts.id_of(Address(name, node))
             if peer is not None and sender != peer:
                 raise NymchatError(f"a direct message from {peer} is sealed as {sender}'s")
-            return self._take(sender, message_id, sealed, handshake, received or now_ms())
+            return self._take(sender, node, message_id, sealed, handshake, received or now_ms())
         except (NymchatError, wire.WireError) as e:
             self.unreadable(peer or sender, e)
             return None
@@ -81,30 +87,32 @@ class Intake:
     def _take(
         self,
         sender: str,
+        node: bytes,
         message_id: bytes,
         sealed: messages.Sealed,
         handshake: Handshake,
         received: int,
     ) -> MessageReceived | None:
+        """`sender`: the contact id of the sealed name at `node`, their home node."""
         me = self.profile.me()
         if sender in self.contacts.blocked():  # dropped unread: no receipt, no key, no session
             log.info("dropped a message from %s (blocked)", sender)
             return None
-        self._check_certificate(sender, sealed, self.contacts.get(sender), received)
+        self._check_certificate(sender, node, sealed, self.contacts.get(sender), received)
         stored = self.store.message(message_id)
         if stored is not None:
             return self._unshown(stored)
         with self.store.transaction():
             contact = self.contacts.get(sender)
             if sealed.keys is not None:
-                contact = self._pin(sender, contact, sealed.keys)
+                contact = self._pin(sender, contact, sealed, node)
             assert contact is not None  # `_check_certificate` refused a stranger without keys
             olm = sealed.session_message
             inner = messages.decode_inner(self.sessions.decrypt(sender, contact, olm))
             if (inner.sender, inner.recipient, inner.node, inner.message_id) != (
-                sender,
+                name_of(sender),
                 me,
-                self.node_key,
+                node,
                 message_id,
             ):
                 raise NymchatError(
@@ -132,18 +140,19 @@ class Intake:
         return received
 
     def _check_certificate(
-        self, sender: str, sealed: messages.Sealed, contact: Contact | None, received: int
+        self,
+        sender: str,
+        node: bytes,
+        sealed: messages.Sealed,
+        contact: Contact | None,
+        received: int,
     ) -> None:
-        """The name inside is only claimed; the node's certificate it carries says whose
-        it is: it must name the sender, and the identity the message uses (the keys of a
-        session-opening message, else the contact's pinned one). Checked before any
-        session is touched."""
-        if self.node_key is None:
-            raise NymchatError("no node to check the sender's certificate with")
-        certificate = wire.decode_certificate(
-            sealed.certificate, _native.PublicKey(self.node_key), received
-        )
-        if sender_name(certificate.name) != sender:
+        """The name inside is only claimed; the certificate of the sender's home `node`
+        it carries says whose it is: it must name the sender, and the identity the
+        message uses (the keys of a session-opening message, else the contact's pinned
+        one). Checked before any session is touched."""
+        certificate = wire.decode_certificate(sealed.certificate, _native.PublicKey(node), received)
+        if sender_name(certificate.name) != name_of(sender):
             raise NymchatError(f"a message sealed as {sender}'s is certified as another's")
         if sealed.keys is not None:
             uses: tuple[bytes | None, ...] = (sealed.keys.identity,)
@@ -154,14 +163,20 @@ class Intake:
         if certificate.identity not in uses:
             raise NymchatError(f"a message sealed as {sender}'s is certified for another key")
 
-    def _pin(self, sender: str, contact: Contact | None, keys: messages.SenderKeys) -> Contact:
+    def _pin(
+        self, sender: str, contact: Contact | None, sealed: messages.Sealed, node: bytes
+    ) -> Contact:
         """The keys a session-opening message carries, checked and pinned (within a
-        transaction). The node's certificate said they are the sender's: other keys than
-        a contact's pinned ones are a key change (told, and blocking sends until
-        trusted)."""
+        transaction), with the sender's node and how to reach it. The node's certificate
+        said they are the sender's: other keys than a contact's pinned ones are a key
+        change (told, and blocking sends until trusted)."""
+        keys = sealed.keys
+        assert keys is not None
         messages.check_account_key(keys.identity, keys.account_key, keys.account_signature)
         messages.check_agreement_key(keys.identity, keys.agreement, keys.agreement_signature)
-        return self.contacts.pin(sender, keys.identity, keys.account_key, keys.agreement)
+        return self.contacts.pin(
+            sender, keys.identity, keys.account_key, keys.agreement, node, sealed.node_contact
+        )
 
     def _receipt(self, sender: str, inner: messages.Inner) -> None:
         """A receipt for one of our messages to `sender` (theirs only): the outbox, a

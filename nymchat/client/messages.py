@@ -15,9 +15,14 @@ import time
 from dataclasses import dataclass
 
 from nymchat import _native
+from nymchat.nym.address import Address as NymAddress
+from nymchat.nym.address import AddressError
 from nymchat.protocol import names, wire
+from nymchat.protocol.contact import NodeContact
 
-VERSION = 3
+VERSION = 4  # what is written; version 3 (before federation: no sender node) still opens
+OLD_VERSION = 3
+VERSIONS = (OLD_VERSION, VERSION)
 TEXT, RECEIPT = 1, 2
 DIRECT_INVITE, DIRECT_ACCEPT, DIRECT_END = 3, 4, 5  # the direct-mode handshake (direct_packets.py)
 ACCESS = 6  # the sender's new access key, after they removed a contact
@@ -29,11 +34,18 @@ CONTEXT = "nymchat-message"  # of the sealed layer (`_native.seal_anonymous`)
 SEND_OVERHEAD = 2 + 8 + 16 + (1 + names.MAX_LEN) + 16 + 4 + (1 + 32) + 8
 # A sender certificate (wire.Certificate) at most, for a valid name, with its length.
 CERTIFICATE_SPACE = 2 + (1 + names.MAX_LEN) + 32 + 8 + 64
+# The sender's home node contact a session-opening message carries: its first
+# `CARRIED_ADDRESSES` frontends (id, nym address), enough to reach the node and fetch its
+# signed descriptor, which lists the rest; a message may name up to `MAX_CARRIED`.
+CARRIED_ADDRESSES, MAX_CARRIED = 2, 8
+FRONTEND_LEN = 1 + 96
+NODE_SPACE = 32 + 1 + CARRIED_ADDRESSES * FRONTEND_LEN
 # What encryption may add to a padded plaintext: the payload's header, the sealed layer
-# (its envelope, the sender's name, certificate, flags and keys), the opening Olm
-# message's keys, header and MAC, the cipher's block padding. The largest seen is 502
-# bytes without the certificate (tests/test_client_codecs.py checks that it holds).
-ENCRYPTION_RESERVE = 576 + CERTIFICATE_SPACE
+# (its envelope, the sender's name, node, certificate, flags, keys and node contact), the
+# opening Olm message's keys, header and MAC, the cipher's block padding. The largest
+# seen is 502 bytes without the certificate and node (tests/test_client_codecs.py checks
+# that it holds).
+ENCRYPTION_RESERVE = 576 + CERTIFICATE_SPACE + NODE_SPACE
 # The node relays at most 64 KiB by default; the largest frame bucket under it.
 NODE_MAX_PAYLOAD = 64 << 10
 
@@ -52,19 +64,23 @@ class SenderKeys:
 
 @dataclass(frozen=True, slots=True)
 class Sealed:
-    """What the sealed layer hides from the node: who sends, the node's certificate that
-    the name is theirs, and the Olm message."""
+    """What the sealed layer hides from the node: who sends, at which home node, that
+    node's certificate that the name is theirs, and the Olm message; a session-opening
+    one also the sender's keys and how to reach their node."""
 
     sender: str
-    certificate: bytes  # wire.encode_certificate, by the node of sender and recipient
+    certificate: bytes  # wire.encode_certificate, by the sender's home node
     keys: SenderKeys | None
     session_message: bytes
+    node: bytes | None = None  # the sender's home node key; None: version 3 (the recipient's)
+    node_contact: str | None = None  # with `keys`: the sender's node (CARRIED_ADDRESSES of it)
 
 
 @dataclass(frozen=True, slots=True)
 class Inner:
-    """Encrypted with the session: sender, recipient, node and message id are bound to
-    the content, so a message cannot be replayed to another person, node or id."""
+    """Encrypted with the session: sender, recipient, the sender's home node (what its
+    certificate is bound to) and message id are bound to the content, so a message cannot
+    be replayed to another person, node or id."""
 
     kind: int
     sender: str
@@ -131,7 +147,7 @@ def encode_inner(inner: Inner) -> bytes:
 
 
 def decode_inner(data: bytes) -> Inner:
-    if not data or data[0] != VERSION:
+    if not data or data[0] not in VERSIONS:
         raise wire.WireError("unknown message version")
     unpadded = data.rstrip(b"\0")
     if not unpadded.endswith(b"\x80"):
@@ -142,19 +158,63 @@ def decode_inner(data: bytes) -> Inner:
     return inner
 
 
+def carried(contact: str) -> str:
+    """What a session-opening message carries of the sender's node contact: its first
+    `CARRIED_ADDRESSES` frontends."""
+    node = NodeContact.parse(contact)
+    n = CARRIED_ADDRESSES
+    return str(NodeContact(node.key, node.addresses[:n], node.ids[:n]))
+
+
+def _encode_contact(contact: str | None, out: bytearray) -> None:
+    """count u8 ‖ (frontend id u8 ‖ nym address b96)*: the key is the sealed layer's node."""
+    node = NodeContact.parse(contact) if contact is not None else None
+    frontends = list(zip(node.ids, node.addresses, strict=True)) if node else []
+    if len(frontends) > MAX_CARRIED or any(n > 255 for n, _ in frontends):
+        raise ValueError(f"a message carries at most {MAX_CARRIED} frontends, ids up to 255")
+    out.append(len(frontends))
+    for n, address in frontends:
+        out.append(n)
+        out += address.to_bytes()
+
+
+def _decode_contact(data: bytes, start: int, node: bytes) -> tuple[str | None, int]:
+    count = data[start] if start < len(data) else MAX_CARRIED + 1
+    end = start + 1 + count * FRONTEND_LEN
+    if count > MAX_CARRIED or len(data) < end:
+        raise wire.WireError("a truncated or oversized node contact")
+    if count == 0:
+        return None, end
+    frontends: dict[int, NymAddress] = {}
+    for at in range(start + 1, end, FRONTEND_LEN):
+        try:
+            frontends[data[at]] = NymAddress.from_bytes(data[at + 1 : at + FRONTEND_LEN])
+        except (AddressError, ValueError) as e:
+            raise wire.WireError(f"a bad node contact: {e}") from None
+    try:
+        return str(NodeContact.of(node, frontends)), end
+    except ValueError as e:
+        raise wire.WireError(f"a bad node contact: {e}") from None
+
+
 def encode_sealed(sealed: Sealed) -> bytes:
-    """The sealed layer's plaintext: sender name ‖ certificate (u16 length) ‖ flags ‖
-    [sender keys] ‖ Olm message."""
+    """The sealed layer's plaintext: sender name ‖ node key b32 ‖ certificate (u16
+    length) ‖ flags ‖ [sender keys ‖ node contact] ‖ Olm message."""
+    if sealed.node is None:
+        raise ValueError("a message names its sender's node")
     out = bytearray()
     wire.NAME.write(sealed.sender, out)
+    out += sealed.node
     wire.CERTIFICATE_BYTES.write(sealed.certificate, out)
     out.append(0 if sealed.keys is None else CARRIES_KEYS)
     if sealed.keys is not None:
         out += wire.encode_record(SENDER_KEYS, sealed.keys)
+        _encode_contact(sealed.node_contact, out)
     return bytes(out + sealed.session_message)
 
 
-def decode_sealed(data: bytes) -> Sealed:
+def decode_sealed(data: bytes, version: int = VERSION) -> Sealed:
+    """A sealed layer's plaintext, as `version` wrote it (3: no node, no contact)."""
     if not data or len(data) < 1 + data[0] + 2:
         raise wire.WireError("truncated sealed message")
     name_end = 1 + data[0]
@@ -162,6 +222,11 @@ def decode_sealed(data: bytes) -> Sealed:
         sender = data[1:name_end].decode("ascii")
     except UnicodeDecodeError:
         raise wire.WireError("the sender's name is not ASCII") from None
+    node = None
+    if version == VERSION:
+        node, name_end = data[name_end : name_end + 32], name_end + 32
+        if len(data) < name_end + 2:
+            raise wire.WireError("truncated sealed message")
     length = int.from_bytes(data[name_end : name_end + 2], "big")
     start = name_end + 2 + length
     if length > wire.MAX_CERTIFICATE or len(data) < start + 1:
@@ -170,15 +235,17 @@ def decode_sealed(data: bytes) -> Sealed:
     start += 1
     if flags not in (0, CARRIES_KEYS):
         raise wire.WireError("unknown sealed message flags")
-    keys = None
+    keys, contact = None, None
     if flags == CARRIES_KEYS:
         if len(data) < start + SENDER_KEYS_LEN:
             raise wire.WireError("truncated sender keys")
         keys = wire.decode_record(SENDER_KEYS, data[start : start + SENDER_KEYS_LEN])
         start += SENDER_KEYS_LEN
+        if node is not None:
+            contact, start = _decode_contact(data, start, node)
     if start == len(data):
         raise wire.WireError("a sealed message without its Olm message")
-    return Sealed(sender, certificate, keys, data[start:])
+    return Sealed(sender, certificate, keys, data[start:], node, contact)
 
 
 def encode_payload(recipient_agreement: bytes, message_id: bytes, sealed: Sealed) -> bytes:
@@ -196,7 +263,7 @@ def encode_payload(recipient_agreement: bytes, message_id: bytes, sealed: Sealed
 
 def decode_payload(data: bytes) -> bytes:
     """The envelope of a payload, its framing and padding checked."""
-    if len(data) < 5 or data[0] != VERSION:
+    if len(data) < 5 or data[0] not in VERSIONS:
         raise wire.WireError("not a nymchat message")
     length = int.from_bytes(data[1:5], "big")
     end = 5 + length
@@ -212,7 +279,7 @@ def open_payload(identity: _native.Identity, message_id: bytes, data: bytes) -> 
     sealed_id, plaintext = _native.open_anonymous(identity, CONTEXT, decode_payload(data))
     if sealed_id != message_id:
         raise wire.WireError("a message sealed under another message id")
-    return decode_sealed(plaintext)
+    return decode_sealed(plaintext, data[0])
 
 
 def check_account_key(identity: bytes, account_key: bytes, signature: bytes) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from nymchat.client import access, vocabulary
+from nymchat.client.contacts import checked
 from nymchat.client.directpaths import ACTIONS
 from nymchat.client.engine import Engine
 from nymchat.client.groups import group_name
@@ -51,8 +52,9 @@ def safety(engine: Engine, contact: Contact) -> JsonObject:
 
 
 def conversation(name: str) -> str:
-    """A conversation as the user names it: a username, or a group as `#name`."""
-    return "#" + group_name(name) if name.startswith("#") else names.normalize(name)
+    """A conversation as the user names it: a person (`name`, `name@petname`, a contact's
+    id), or a group as `#name`."""
+    return "#" + group_name(name) if name.startswith("#") else checked(name)
 
 
 def group(g: Group) -> JsonObject:

@@ -33,7 +33,7 @@ from nymchat.errors import (
     TooLong,
     UsageError,
 )
-from nymchat.protocol import names
+from nymchat.protocol.address import Address
 from nymchat.protocol.wire import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -81,17 +81,17 @@ class Outbox:
         if isinstance(event, ReceiptReceived):  # within the transaction that took it in
             self.set_status(event.message_id, Status.DELIVERED)
 
-    async def send(self, name: str, text: str) -> bytes:
+    async def send(self, name: str | Address, text: str) -> bytes:
         """Stores and sends a message; returns its id once the node (or the direct peer)
         has it. The recipient is looked up first: a name the node does not know, or a
         changed key, is refused with nothing queued. Once queued, a refusal for good
         marks it failed (`MessageFailed`); any other error leaves it waiting
         (`StillQueued`)."""
-        if name.startswith("#"):
+        if isinstance(name, str) and name.startswith("#"):
             await self.groups.joined(name)
         username = self._sendable(name, text)
         if not username.startswith("#"):
-            await self.contacts.ready(username)
+            await self.contacts.ready(name)
         message_id = self.queue(username, text)
         try:
             await self.deliver(username, message_id, text)
@@ -101,7 +101,7 @@ class Outbox:
             raise StillQueued(message_id, e) from None
         return message_id
 
-    def queue(self, name: str, text: str) -> bytes:
+    def queue(self, name: str | Address, text: str) -> bytes:
         """Stores a message as queued, without touching the network; it leaves with
         `send` or `flush`. What cannot be sent is refused here."""
         username = self._sendable(name, text)
@@ -112,14 +112,14 @@ class Outbox:
         self.events.emit(StatusChanged(message.id, username, Status.QUEUED))
         return message.id
 
-    def _sendable(self, name: str, text: str) -> str:
-        """The conversation's name: a contact's, or "#group" for a group of ours."""
+    def _sendable(self, name: str | Address, text: str) -> str:
+        """The conversation's name: a contact's id, or "#group" for a group of ours."""
         self.profile.me()
         if (why := too_long(text)) is not None:
             raise TooLong(f"{why}: nothing was queued or sent")
-        if name.startswith("#"):
+        if isinstance(name, str) and name.startswith("#"):
             return "#" + self.groups.check_sendable(name)
-        username = names.normalize(name)
+        username = self.contacts.resolve(name)
         if username in self.contacts.blocked():
             raise UsageError(
                 f"you blocked {username}: `nymchat contacts unblock {username}` "

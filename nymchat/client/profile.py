@@ -8,6 +8,8 @@ from nymchat.client.store import ClientStore, derive_keys, snapshot
 from nymchat.errors import NotRegistered
 from nymchat.protocol.contact import NodeContact
 
+ORIGIN_NODE = "origin_node"
+
 
 class Profile:
     def __init__(self, home: Path, identity: "_native.Identity"):
@@ -30,6 +32,20 @@ class Profile:
     def node(self) -> NodeContact | None:
         text = self.store.get("node")
         return NodeContact.parse(text) if text else None
+
+    @property
+    def origin_node(self) -> bytes | None:
+        """The key of the node this profile was first registered at: where the contacts
+        pinned without a node (by versions before federation) are. Set at the first
+        registration, or from the current node the first time it is asked for."""
+        key = self.store.get(ORIGIN_NODE)
+        if key is not None:
+            return bytes.fromhex(key)
+        node = self.node
+        if node is None:
+            return None
+        self.store.put(ORIGIN_NODE, node.key.hex())
+        return node.key
 
     def account(self, create: bool = False) -> "_native.Account":
         """The Olm account (a new one with `create`, if none is stored yet); without one

@@ -16,13 +16,24 @@ class Direction(enum.StrEnum):
     CONTROL = "control"  # a direct-mode handshake message, likewise
 
 
+def name_of(contact_id: str) -> str:
+    """A contact's name at their node: their id without its node."""
+    return contact_id.partition("@")[0]
+
+
 @dataclass
 class Contact:
     """A pinned person: the key first seen (trust on first use) and, while it has
     changed and the user has not trusted the change, the new one. With the identity, the
     agreement key it signed (what messages to them are sealed to; None for a contact
     pinned before sealed sending, until a lookup brings it), and the latest access key
-    they gave us (what lets our messages to them through without proof of work)."""
+    they gave us (what lets our messages to them through without proof of work).
+
+    `username` is the contact's id, what the profile keys everything of theirs by: the
+    bare name for a contact at the profile's origin node (and for every record made
+    before federation), else `name@<node key base58>` (see `Contacts.id_of`). `node` is
+    their home node's key (None: the origin node), `node_contact` its contact string when
+    we learnt it from them."""
 
     username: str
     identity: bytes
@@ -37,10 +48,16 @@ class Contact:
     new_agreement: bytes | None = None
     access_key: bytes | None = None
     access_sent: int = 0  # the sender's time of the message that gave `access_key`
+    node: bytes | None = None
+    node_contact: str | None = None
 
     @property
     def changed(self) -> bool:
         return self.new_identity is not None
+
+    @property
+    def name(self) -> str:
+        return name_of(self.username)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "Contact":
@@ -59,6 +76,8 @@ class Contact:
             new_agreement=_hex(record.get("new_agreement")) if changed else None,
             access_key=_hex(record.get("access_key")),
             access_sent=record.get("access_sent", 0),
+            node=_hex(record.get("node")),
+            node_contact=record.get("node_contact"),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -77,9 +96,11 @@ class Contact:
             record["session_broken"] = True
         if self.direct is not None:
             record["direct"] = self.direct
-        for name in ("agreement", "new_agreement", "access_key"):
+        for name in ("agreement", "new_agreement", "access_key", "node"):
             if (value := getattr(self, name)) is not None:
                 record[name] = value.hex()
+        if self.node_contact is not None:
+            record["node_contact"] = self.node_contact
         if self.access_key is not None:
             record["access_sent"] = self.access_sent
         return record

@@ -14,7 +14,8 @@ from nymchat.client.events import EventBus, KeysLow, KeysNotPublished
 from nymchat.client.keypackages import PUBLISHED, KeyPackages
 from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import Link, NodeRefused
-from nymchat.client.profile import Profile
+from nymchat.client.nodes import KnownNodes
+from nymchat.client.profile import ORIGIN_NODE, Profile
 from nymchat.errors import NotRegistered, NymchatError
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.wire import ErrorCode, Kind
@@ -86,10 +87,15 @@ class Registration:
                 proof_of_work=solution,
             )
         account.mark_keys_as_published()
+        node = self.link.contact
+        assert node is not None  # the node answered
         with self.store.transaction():
             self.profile.save_account(account)
             self.store.put("username", username)
-            self.store.put("node", str(self.link.contact))
+            if self.profile.origin_node is None:  # (else kept: old contacts are there)
+                self.store.put(ORIGIN_NODE, node.key.hex())
+            self.store.put("node", str(node))
+            KnownNodes(self.store).enter_home(node, now_ms())
             self.store.put("fallback_published", now_ms())
             self.store.put(AGREEMENT_PUBLISHED, True)
             self.access.forget_confirmed()  # a new account: the node has no verifier yet
@@ -181,6 +187,8 @@ class Registration:
             agreement_signature=None,
         )
         account.mark_keys_as_published()
+        node = self.link.contact
+        assert node is not None  # the node answered
         with self.store.transaction():
             self.profile.save_account(account)
             if fallback:

@@ -8,7 +8,7 @@ from nymchat import _native
 from nymchat.client import messages
 from nymchat.client.messages import now_ms
 from nymchat.client.profile import Profile
-from nymchat.client.records import Contact
+from nymchat.client.records import Contact, name_of
 from nymchat.errors import NymchatError, SessionBroken
 from nymchat.protocol import wire
 
@@ -46,14 +46,18 @@ class Sessions:
         node_key: bytes,
         access_key: bytes,
         certificate: bytes,
+        node_contact: str,
     ) -> messages.Sealed:
-        """A message to `username`, bound to us, them, the node and its id, with our
-        access key and the node's certificate of our name; a session-opening one carries
-        the keys that prove who opens it. What the sealed layer then hides from the node
+        """A message to contact `username` (an id), bound to us, their name, our home
+        node and its id, with our access key and our node's certificate of our name; a
+        session-opening one carries the keys that prove who opens it, and how to reach
+        our node (`node_contact`). What the sealed layer then hides from the node
         (`messages.encode_payload`)."""
         me = self.profile.me()
         session = self._load(username)[0]
-        inner = messages.Inner(kind, me, username, node_key, message_id, now_ms(), access_key, body)
+        inner = messages.Inner(
+            kind, me, name_of(username), node_key, message_id, now_ms(), access_key, body
+        )
         olm = session.encrypt(messages.encode_inner(inner))
         with self.store.transaction():
             self._save(username, session)
@@ -68,7 +72,8 @@ class Sessions:
                 account.curve25519_key,
                 identity.sign("account-key", account.curve25519_key),
             )
-        return messages.Sealed(me, certificate, keys, olm)
+        carried = messages.carried(node_contact) if keys is not None else None
+        return messages.Sealed(me, certificate, keys, olm, node_key, carried)
 
     def decrypt(self, sender: str, contact: Contact, sealed: bytes) -> bytes:
         """Opens a message with the sender's sessions, or a session-opening message with

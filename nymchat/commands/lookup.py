@@ -5,18 +5,20 @@ import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", help="the username to look up")
+    parser.add_argument(
+        "name", help="the username to look up (NAME@PETNAME: at a node you know by that name)"
+    )
     parser.add_argument("--nym", metavar="URL", help="your nym-client (default: the last used)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    from nymchat.client.contacts import checked
     from nymchat.client.ops import perform
     from nymchat.commands.safety import describe
     from nymchat.identity import fingerprint
-    from nymchat.protocol import names
 
-    names.normalize(args.name)  # a name that cannot be: before any passphrase or nym-client
+    checked(args.name)  # a name that cannot be: before any passphrase or nym-client
 
     answer = perform(args, "lookup", {"name": args.name})
     contact, safety, new_safety = (
