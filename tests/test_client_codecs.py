@@ -232,7 +232,7 @@ def test_padding_is_checked():
         messages.decode_payload(payload[:-1] + b"\x01")
 
 
-def _version_3(sealed: messages.Sealed) -> bytes:
+def version_3(agreement: bytes, message_id: bytes, sealed: messages.Sealed) -> bytes:
     """A payload as clients before federation sealed it: no sender node, no contact."""
     plain = bytearray()
     wire.NAME.write(sealed.sender, plain)
@@ -241,16 +241,16 @@ def _version_3(sealed: messages.Sealed) -> bytes:
     if sealed.keys:
         plain += wire.encode_record(messages.SENDER_KEYS, sealed.keys)
     plain += sealed.session_message
-    envelope = _native.seal_anonymous(
-        BOB.agreement_public, messages.CONTEXT, MESSAGE_ID, bytes(plain)
-    )
+    envelope = _native.seal_anonymous(agreement, messages.CONTEXT, message_id, bytes(plain))
     data = bytes([3]) + len(envelope).to_bytes(4, "big") + envelope
     return data + bytes(messages.payload_size(len(data)) - len(data))
 
 
 def test_a_version_3_payload_still_opens_naming_no_node():
     for sealed in (OPENING, NORMAL):
-        opened = messages.open_payload(BOB, MESSAGE_ID, _version_3(sealed))
+        opened = messages.open_payload(
+            BOB, MESSAGE_ID, version_3(BOB.agreement_public, MESSAGE_ID, sealed)
+        )
         assert (opened.sender, opened.keys, opened.session_message) == (
             sealed.sender,
             sealed.keys,

@@ -8,6 +8,7 @@ import os
 import time
 
 import pytest
+from test_client_codecs import version_3
 
 from nymchat import _native
 from nymchat.client import messages, ops, registration
@@ -15,7 +16,7 @@ from nymchat.client.access import Access
 from nymchat.client.access import policy as access_policy
 from nymchat.client.access import words as access_words
 from nymchat.client.certificate import Certificates
-from nymchat.client.contacts import ALIASES, Contacts
+from nymchat.client.contacts import ALIASES, Contacts, checked
 from nymchat.client.engine import Engine
 from nymchat.client.events import (
     EventBus,
@@ -447,9 +448,12 @@ class Person:
         body: bytes | None = None,
         sealed_as: str | None = None,
         certified: bytes | None = None,
+        home: NodeContact = NODE_CONTACT,
+        sealed_node: bytes | None = None,
     ):
         """A message to `other` (sealed, as for `as_name` if given, as from `sealed_as`
-        if given, with the `certified` certificate if given); its id too."""
+        if given, with the `certified` certificate if given, from a profile at `home`,
+        the sealed layer naming `sealed_node` if given); its id too."""
         name = as_name or other.name
         if not self.sessions.has(name):
             with self.profile.store.transaction():
@@ -461,13 +465,15 @@ class Person:
             kind,
             message_id,
             body,
-            NODE_KEY,
+            home.key,
             self.access_key,
             self.certificate if certified is None else certified,
-            str(NODE_CONTACT),
+            str(home),
         )
         if sealed_as is not None:
             sealed = dataclasses.replace(sealed, sender=sealed_as)
+        if sealed_node is not None:
+            sealed = dataclasses.replace(sealed, node=sealed_node)
         agreement = other.profile.identity.agreement_public
         return message_id, messages.encode_payload(agreement, message_id, sealed)
 
@@ -1059,3 +1065,46 @@ def test_a_name_held_by_a_contact_who_moved_gets_a_fresh_alias_id_kept(homes):
     assert new_bob == f"bob@{base58.encode(NODE_KEY)}#2"
     assert rig.contacts.id_of(Address("bob", NODE_KEY)) == new_bob  # recorded, stable
     assert rig.store.get(ALIASES) == {str(Address("bob", NODE_KEY)): new_bob}
+
+
+def test_a_message_from_another_node_is_certified_there_and_kept_under_its_address(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    there = _native.Identity.generate()
+    home = NodeContact(there.signing_public, NODE_CONTACT.addresses)
+    certified = certificate("alice", alice.profile.identity.signing_public, node=there)
+    received = bob.take(*alice.seal_for(bob, "from afar", certified=certified, home=home))
+    alice_there = f"alice@{base58.encode(there.signing_public)}"
+    assert (received.sender, received.text) == (alice_there, "from afar")
+    contact = bob.contacts.get(alice_there)
+    assert contact.node == there.signing_public and contact.node_contact == str(home)
+    assert bob.contacts.get("alice") is None  # alice of bob's own node is someone else
+    # Certified by bob's node but sealed as from the other: refused, nothing stored.
+    assert bob.take(*alice.seal_for(bob, "forged", home=home)) is None
+    assert [m.text for m in bob.intake.history(alice_there, 10)] == ["from afar"]
+
+
+def test_a_message_whose_sealed_node_is_not_the_one_bound_inside_is_dropped(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    there = _native.Identity.generate()
+    certified = certificate("alice", alice.profile.identity.signing_public, node=there)
+    sealed = alice.seal_for(bob, "moved?", certified=certified, sealed_node=there.signing_public)
+    assert bob.take(*sealed) is None  # inside: bound to NODE, not to the certifying node
+    assert "bound to another sender, recipient, node or id" in unreadable(bob)[0].reason
+
+
+def test_a_version_3_message_is_from_the_recipients_own_node(homes):
+    alice, bob = Person(homes("alice")), Person(homes("bob"))
+    message_id, payload = alice.seal_for(bob, "from before federation")
+    sealed = messages.open_payload(bob.profile.identity, message_id, payload)
+    old = version_3(bob.profile.identity.agreement_public, message_id, sealed)
+    received = bob.take(message_id, old)
+    assert (received.sender, received.text) == ("alice", "from before federation")
+
+
+def test_whom_the_user_types_is_checked_before_anything_is_unlocked():
+    key = base58.encode(NODE_KEY)
+    assert checked(" Bob ") == "bob" and checked("Bob@Work") == "bob@work"
+    assert checked(f"bob@{key}#2") == f"bob@{key}#2"  # a contact's id, given back
+    for bad in ("bob@", "bob@w", "b\x1b[2Job", "@work"):
+        with pytest.raises(UsageError):
+            checked(bad)

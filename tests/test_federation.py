@@ -18,6 +18,7 @@ from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import NodeLink
 from nymchat.client.nodes import KnownNodes
 from nymchat.client.profile import Profile
+from nymchat.client.records import DirectStatus
 from nymchat.nym import base58
 from nymchat.protocol import pow
 from nymchat.protocol.contact import NodeContact
@@ -130,7 +131,9 @@ def test_alice_at_a_and_bob_at_b_talk_with_receipts_queueing_and_without_a(
             bob = await online(stack, bob_p, f"{mixnet.url}/bob", b.contact)
             await alice.register("alice")
             await bob.register("bob")
-            KnownNodes(alice_p.store).add("node-b", NodeContact.parse(b.contact), "manual", now_ms())
+            KnownNodes(alice_p.store).add(
+                "node-b", NodeContact.parse(b.contact), "manual", now_ms()
+            )
             following = [await follow(alice), await follow(bob)]
 
             # alice looks bob up at B (anonymously, never at A) and writes to him there.
@@ -148,6 +151,17 @@ def test_alice_at_a_and_bob_at_b_talk_with_receipts_queueing_and_without_a(
             got = await until(lambda: alice.got)
             assert (got[0].sender, got[0].text) == (contact.username, "hello alice, from B")
             await event(bob.told, StatusChanged, message_id=answer, status=Status.DELIVERED)
+
+            # Direct mode across nodes: asked for through B and A, then off both.
+            bob_at_b = contact.username
+            await alice.direct_action("invite", bob_at_b)
+            await until(lambda: bob.direct_status(alice_at_a) is DirectStatus.INVITED)
+            await bob.direct_action("accept", alice_at_a)
+            await until(lambda: alice.direct_status(bob_at_b) is DirectStatus.ON)
+            direct = await alice.send(bob_at_b, "just between us")
+            await until(lambda: any(m.message_id == direct for m in bob.got))
+            assert alice.message(direct).status is Status.DELIVERED  # bob's receipt, direct
+            await alice.direct_action("end", bob_at_b)
 
             # bob goes away: B queues alice's next message; he takes it when back.
             for task in following:

@@ -180,7 +180,7 @@ async def _verify(engine: Engine, params: JsonObject) -> JsonObject:
 
 
 async def _trust(engine: Engine, params: JsonObject) -> JsonObject:
-    contact = engine.trust(names.normalize(params["name"]), params["number"])
+    contact = engine.trust(checked(params["name"]), params["number"])
     return {"trusted": contact.username, "safety_number": engine.safety_number(contact)}
 
 
