@@ -119,7 +119,9 @@ class Contacts:
         `name@petname`. Node None: a profile with no node yet."""
         if isinstance(given, Address):
             return self.id_of(given), given.name, given.node
-        contact = self.get(given)
+        # An id as stored (a look-alike an older version pinned, `Alice`, is not one:
+        # typed, it means `alice`).
+        contact = self.get(given) if "@" in given or given == given.strip().lower() else None
         if contact is not None:
             return given, contact.name, self.node_of(contact)
         name, _, at = given.partition("@")
