@@ -1108,3 +1108,25 @@ def test_whom_the_user_types_is_checked_before_anything_is_unlocked():
     for bad in ("bob@", "bob@w", "b\x1b[2Job", "@work"):
         with pytest.raises(UsageError):
             checked(bad)
+
+
+def test_a_contact_is_shown_by_the_petname_of_their_node_or_its_key(homes):
+    profile = homes("alice")
+    with profile.store.transaction():
+        profile.store.put("node", str(NODE_CONTACT))  # home: NODE
+    rig = ContactsRig(profile)
+    named, unnamed = _native.Identity.generate(), _native.Identity.generate()
+    rig.contacts.nodes.add(
+        "work", NodeContact(named.signing_public, NODE_CONTACT.addresses), "manual", 0
+    )
+    shown = {}
+    for node in (NODE_KEY, named.signing_public, unnamed.signing_public):
+        contact_id = rig.contacts.id_of(Address("bob", node))
+        with rig.store.transaction():
+            rig.contacts.pin(contact_id, *keys(), node=node)
+        shown[node] = rig.contacts.display(contact_id)
+    assert shown == {
+        NODE_KEY: "bob",
+        named.signing_public: "bob@work",
+        unnamed.signing_public: f"bob@{base58.encode(unnamed.signing_public)[:8]}",
+    }

@@ -159,8 +159,9 @@ def forge(data, node, recipient: str, sender: str, inner: str, text: str) -> tup
         account.curve25519_key,
         forger.sign("account-key", account.curve25519_key),
     )
+    node_key = NodeContact.parse(node.contact).key  # (the forger's own node, as claimed)
     payload = messages.encode_payload(
-        agreement, message_id, messages.Sealed(sender, b"", keys, olm)
+        agreement, message_id, messages.Sealed(sender, b"", keys, olm, node_key)
     )
     return (
         "INSERT INTO queue (recipient, message_id, received, payload, next_push)"

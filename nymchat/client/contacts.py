@@ -137,6 +137,15 @@ class Contacts:
         """The contact id of whom the user means (see `target`)."""
         return self.target(given)[0]
 
+    def display(self, contact_id: str) -> str:
+        """How a contact is shown: `name` at the home node, `name@petname` at a node the
+        user named, `name@<8 characters of its key>` at one they did not."""
+        contact = self.get(contact_id) if contact_id[:1] != "#" else None
+        node = self.node_of(contact) if contact is not None else None
+        if contact is None or node is None:
+            return contact_id
+        return self.nodes.display(Address(contact.name, node))
+
     def link_to(self, node: bytes | None, contact: Contact | None = None) -> Link:
         """The link to a node (home, or anonymous-only to another), reached through the
         contact string of its KnownNodes entry, else the one `contact` gave us."""

@@ -177,6 +177,10 @@ class Engine:
     def contact(self, name: str) -> Contact | None:
         return self.contacts.get(self.contacts.resolve(name))
 
+    def display(self, contact_id: str) -> str:
+        """A contact's id as the person is shown it (see `Contacts.display`)."""
+        return self.contacts.display(contact_id)
+
     def contact_list(self) -> list[Contact]:
         return self.contacts.all()
 
