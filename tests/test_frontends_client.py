@@ -14,9 +14,10 @@ from nodeclient import bundle
 from nymchat import _native
 from nymchat.client.events import DescriptorRefused, HomeMoved, NotSealed
 from nymchat.client.frontends import REFRESH_MS, RETRY_MS, Frontends, rendezvous
+from nymchat.client.links import IDLE_S, Links
 from nymchat.client.nodelink import FRONTENDS_KEY, NodeLink, NodeSilent
 from nymchat.client.profile import Profile
-from nymchat.errors import NymchatError
+from nymchat.errors import NotFound, NymchatError
 from nymchat.nym import api
 from nymchat.nym.address import Address
 from nymchat.protocol import pow, wire
@@ -859,3 +860,27 @@ def test_a_foreign_link_shares_the_reader_and_asks_its_node_anonymously(profile)
     record = me.store.get(f"{FRONTENDS_KEY}:{b.signing_public.hex()}")
     assert record["descriptor"] == node_b.descriptor.hex() and record["home"] is None
     assert me.store.get(FRONTENDS_KEY)["burned"] == sorted([str(burned_at_b), str(home)])
+
+
+def test_links_open_one_anonymous_link_a_node_and_close_it_once_idle(profile):
+    a, b, me = _native.Identity.generate(), _native.Identity.generate(), profile()
+    contact_a, contact_b = contact_of(a, 2), contact_of(b, 2)
+    both = TwoPlayedNodes(PlayedNode(a, contact_a.addresses), PlayedNode(b, contact_b.addresses))
+    now = [0.0]
+
+    async def main():
+        home = await linked(both, contact_a, me, [])
+        links = Links(home, me.store, lambda event: None, clock=lambda: now[0])
+        assert links.to(None) is home and links.to(a.signing_public) is home
+        with pytest.raises(NotFound):
+            links.to(b.signing_public)  # no contact string to reach it by
+        foreign = links.to(b.signing_public, contact_b)
+        assert foreign.anonymous_only and links.to(b.signing_public) is foreign
+        assert home.reader.links == [home, foreign]
+        now[0] += IDLE_S + 1
+        assert links.to(a.signing_public) is home
+        assert home.reader.links == [home]  # idle for long: closed
+        links.close()
+        await home.__aexit__()
+
+    run(main())
