@@ -89,7 +89,7 @@ class KnownNodes:
         if known is not None and known.petname != petname:
             raise UsageError(f"this node is already known as '{known.petname}'")
         if known is None:
-            self._check_free(nodes, petname)
+            self.check_free(petname, nodes)
             node = KnownNode(petname, contact.key, str(contact), now, learned)
         else:
             node = KnownNode(petname, known.key, str(contact), known.added, known.learned)
@@ -101,7 +101,7 @@ class KnownNodes:
         nodes = self._load()
         node = nodes.pop(self._known(old).petname)
         new = normalize_petname(new)
-        self._check_free(nodes, new)
+        self.check_free(new, nodes)
         nodes[new] = KnownNode(new, node.key, node.contact, node.added, node.learned)
         self._save(nodes)
         return nodes[new]
@@ -142,8 +142,10 @@ class KnownNodes:
         same = names.skeleton(petname)
         return next((n for n in nodes.values() if names.skeleton(n.petname) == same), None)
 
-    def _check_free(self, nodes: dict[str, KnownNode], petname: str) -> None:
-        taken = self._taken(nodes, petname)
+    def check_free(self, petname: str, nodes: dict[str, KnownNode] | None = None) -> None:
+        """Refuses a petname (or a look-alike of it) that names a node already."""
+        petname = normalize_petname(petname)
+        taken = self._taken(self._load() if nodes is None else nodes, petname)
         if taken is not None:
             like = "" if taken.petname == petname else f" (as '{taken.petname}', which looks alike)"
             raise UsageError(f"another node is already called '{petname}'{like}")
