@@ -307,13 +307,13 @@ def test_a_request_cancelled_as_its_answer_arrives_ends_cancelled(tmp_path):
         async with network(tmp_path) as net:
             alice = await net.engine("alice")
             link = alice.link
-            accept = link._accept
+            accept = link.accept
 
             def accept_then_cancel(data: bytes) -> None:
                 accept(data)  # the answer is in...
                 request.cancel()  # ...and the person quits just then
 
-            link._accept = accept_then_cancel
+            link.accept = accept_then_cancel
             request = asyncio.create_task(link.request(Kind.REFRESH))
             with pytest.raises(asyncio.CancelledError):
                 await request

@@ -16,6 +16,7 @@ from nymchat.client.events import DescriptorRefused, HomeMoved, NotSealed
 from nymchat.client.frontends import REFRESH_MS, RETRY_MS, Frontends, rendezvous
 from nymchat.client.nodelink import FRONTENDS_KEY, NodeLink, NodeSilent
 from nymchat.client.profile import Profile
+from nymchat.errors import NymchatError
 from nymchat.nym import api
 from nymchat.nym.address import Address
 from nymchat.protocol import pow, wire
@@ -773,3 +774,88 @@ def test_a_conversation_is_sealed_on_two_frontends_and_said_not_to_be_on_one(tmp
             assert int.from_bytes(user.sender_tag[:2], "big") == order[0].id
 
     run(main())
+
+
+# --- a node we are not registered at: anonymous-only frontends and links -------------------
+
+
+def test_an_anonymous_only_node_has_no_home_and_burns_nothing():
+    me, node = _native.Identity.generate(), _native.Identity.generate()
+    contact = contact_of(node, 3)
+    order = rendezvous(me.signing_public, tuple(contact_frontends(contact)))
+    changes = []
+    frontends = Frontends(
+        contact,
+        me.signing_public,
+        on_change=changes.append,
+        anonymous_only=True,
+        burned={order[0].address},  # once our home at some node: never anonymous
+    )
+    assert frontends.anonymous() == order[1]
+    with pytest.raises(ValueError):
+        frontends.home()
+    assert changes == [] and frontends.burned == {order[0].address}
+    assert frontends.record()["burned"] == []  # the profile's burned set is home's to keep
+
+
+class TwoPlayedNodes:
+    """One nym-client reaching two played nodes: each request goes to the node whose
+    frontend it is sent to; every answer arrives through the one transport."""
+
+    def __init__(self, *nodes: PlayedNode):
+        self.nodes = nodes
+        self.arrivals: asyncio.Queue[api.Received] = asyncio.Queue()
+        for node in nodes:
+            node.arrivals = self.arrivals
+
+    def __aiter__(self):
+        return self._received()
+
+    async def _received(self):
+        while True:
+            yield await self.arrivals.get()
+
+    async def send_anonymous(self, recipient, message: bytes, reply_surbs: int) -> None:
+        for node in self.nodes:
+            if recipient in node.addresses:
+                await node.send_anonymous(recipient, message, reply_surbs)
+
+
+def test_a_foreign_link_shares_the_reader_and_asks_its_node_anonymously(profile):
+    """Home (A) and a foreign link (B) on one nym-client: signed requests go to A's home
+    frontend; B gets only anonymous requests, at a frontend never burned, its descriptor
+    fetched anonymously and kept in its own record; each answer reaches its own link."""
+    a, b, me = _native.Identity.generate(), _native.Identity.generate(), profile()
+    contact_a, contact_b = contact_of(a, 2), contact_of(b, 2)
+    node_a = PlayedNode(a, contact_a.addresses, descriptor(a, contact_a.addresses))
+    node_b = PlayedNode(b, contact_b.addresses, descriptor(b, contact_b.addresses))
+    both = TwoPlayedNodes(node_a, node_b)
+    home = order_of(contact_a, me)[0]
+    burned_at_b = order_of(contact_b, me)[0]  # say it was our home once: never used
+    me.store.put(FRONTENDS_KEY, {"node": "00", "burned": [str(burned_at_b)]})
+    events = []
+
+    async def main():
+        home_link = await linked(both, contact_a, me, events)
+        foreign = NodeLink(
+            both, contact_b, me.identity, reader=home_link.reader, anonymous_only=True
+        )
+        foreign.attach(me.store, events.append)
+        await foreign.__aenter__()
+        assert (await home_link.request(Kind.REFRESH, timeout=1)).kind is Kind.REFRESHED
+        lookup = await foreign.request(Kind.LOOKUP, timeout=1, username="bob", proof_of_work=0)
+        assert lookup.kind is Kind.POW_REQUIRED
+        with pytest.raises(NymchatError):
+            await foreign.request(Kind.REFRESH, timeout=1)
+        await foreign.__aexit__()
+        await home_link.__aexit__()
+
+    run(main())
+    assert node_a.kinds_to(home) == [Kind.FRONTENDS, Kind.REFRESH]
+    other_b = next(x for x in contact_b.addresses if x != burned_at_b)
+    assert node_b.kinds_to(other_b) == [Kind.FRONTENDS, Kind.LOOKUP]
+    assert node_b.kinds_to(burned_at_b) == []
+    assert all(wire.decode_request(data).signature == b"" for _, data in node_b.sent)
+    record = me.store.get(f"{FRONTENDS_KEY}:{b.signing_public.hex()}")
+    assert record["descriptor"] == node_b.descriptor.hex() and record["home"] is None
+    assert me.store.get(FRONTENDS_KEY)["burned"] == sorted([str(burned_at_b), str(home)])

@@ -7,7 +7,8 @@ only; they render the typed events (nymchat/client/events.py) in their own words
     Contacts      keys pinned on first use, lookups, changes, trust, verified, blocked
     Access        our access key and policy for strangers (who reaches us without work)
     Certificates  the node's certificate of our name, carried by every sealed message
-    Relay         a sealed message handed to the node, sender unknown to it
+    Relay         a sealed message handed to the recipient's node, sender unknown to it
+    Links         the link home and anonymous-only links to contacts' nodes
     Intake        one message taken in: checked, opened, deduplicated, stored
     DirectPaths   direct mode: the handshake and the paths that bypass the node
     DirectIntake  direct packets coming in, checked before any session is touched
@@ -46,6 +47,7 @@ from nymchat.client.groups import UPDATE_AFTER, Groups, group_name
 from nymchat.client.inbox import INBOX_LIMIT, Inbox
 from nymchat.client.intake import Intake
 from nymchat.client.keypackages import KeyPackages
+from nymchat.client.links import Links
 from nymchat.client.nodelink import Link, NodeLink, OfflineLink
 from nymchat.client.outbox import Outbox
 from nymchat.client.profile import Profile
@@ -61,6 +63,7 @@ class Engine:
     def __init__(self, profile: Profile, link: Link, group_update_after: int = UPDATE_AFTER):
         """`group_update_after`: messages we send to a group between our key updates."""
         self.profile, self.link, self.events = profile, link, EventBus()
+        self.links = Links(link, profile.store, self.events.emit)
         self.sessions = Sessions(profile)
         self.contacts = Contacts(profile, self.sessions, link, self.events)
         self.access = Access(profile.store)
@@ -148,6 +151,7 @@ class Engine:
         await self.group_ops.aclose()
         await self.direct.aclose()
         self.direct_intake.close()
+        self.links.close()
 
     # --- the account ----------------------------------------------------------------
 

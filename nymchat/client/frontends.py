@@ -49,12 +49,18 @@ class Frontends:
         identity: bytes,
         record: Record | None = None,
         on_change: Callable[[Record], None] = lambda record: None,
+        anonymous_only: bool = False,
+        burned: set[str] | None = None,
     ):
+        """`anonymous_only`: the frontends of a node we are not registered at, which has
+        no home for us and burns nothing; `burned` the profile's burned addresses (its
+        home node's record holds them)."""
         self.contact, self.identity, self.on_change = contact, identity, on_change
+        self.anonymous_only = anonymous_only
         self.descriptor: wire.Descriptor | None = None
         self._raw: bytes | None = None  # the descriptor's bytes as the node signed them
         self.home_id: int | None = None
-        self.burned: set[str] = set()
+        self.burned: set[str] = set(burned or ())
         self._skipped: set[int] = set()  # anonymous frontends that went silent this run
         self._ask_after = 0  # ms: no fetch before (after a failed one)
         self._addresses = {str(a): a for a in contact.addresses}  # each listed one, parsed
@@ -62,7 +68,8 @@ class Frontends:
             self._load(record)
 
     def _load(self, record: Record) -> None:
-        self.burned = set(record.get("burned", ()))
+        if not self.anonymous_only:
+            self.burned = set(record.get("burned", ()))
         if record.get("node") != self.contact.key.hex():
             return  # kept for another node: only the burned addresses still hold
         if record.get("descriptor"):
@@ -77,7 +84,7 @@ class Frontends:
             "node": self.contact.key.hex(),
             "descriptor": self._raw.hex() if self._raw is not None else None,
             "home": self.home_id,
-            "burned": sorted(self.burned),
+            "burned": [] if self.anonymous_only else sorted(self.burned),
         }
 
     @property
@@ -104,6 +111,8 @@ class Frontends:
         """Where our signed requests go; its address is burned (and that kept) before it
         is returned. A home the node no longer lists is replaced by the first frontend in
         our order that is burned already (nothing more learnt), else by the first."""
+        if self.anonymous_only:
+            raise ValueError("an anonymous-only node has no home for us")
         home = self._listed(self.home_id)
         if home is None:
             order = self.order()
@@ -133,8 +142,8 @@ class Frontends:
         """Where anonymous requests go: the first frontend in our order that is not home
         and was never home, passing over those that went silent this run (all of them
         silent: from the first again); None when there is no such frontend at all."""
-        home = self.home()
-        usable = [f for f in self.order() if f.address not in self.burned and f.id != home.id]
+        home = None if self.anonymous_only else self.home().id
+        usable = [f for f in self.order() if f.address not in self.burned and f.id != home]
         if not usable:
             return None
         awake = [f for f in usable if f.id not in self._skipped]

@@ -14,8 +14,10 @@ peer's reply) goes to `on_direct`.
 
 Nor can they crowd out the node's frames: those carry message ids only the node can make
 (derived from our secret request ids, or MAC'd under the push key we give the node in
-every refresh) and are reassembled in a pool of their own, whichever frontend sent them;
-everything else shares another.
+every refresh); the profile's one `LinkReader` hands each to the link that claims it.
+
+A link to a node we are not registered at (a contact's: `Links`) is *anonymous only*: it
+never signs, never picks or burns a home, and fetches the node's descriptor anonymously.
 """
 
 import asyncio
@@ -27,12 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from nymchat import _native
-from nymchat.client.direct_packets import MAGIC
 from nymchat.client.events import DescriptorRefused, Event, HomeMoved, NotSealed
 from nymchat.client.frontends import Frontends
+from nymchat.client.linkreader import LinkReader
 from nymchat.client.store import ClientStore
 from nymchat.errors import (
-    FramingError,
     NotFound,
     NotRegistered,
     NymchatError,
@@ -46,11 +47,11 @@ from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import ErrorCode, Frontend, Kind
 
 log = logging.getLogger(__name__)
-DIRECT_MAGIC = bytes([MAGIC])
 REPLY_SURBS = 20  # the node's nym-client keeps 10 in reserve; 20 leave room for answers
 TIMEOUT, ATTEMPTS = 10.0, 3
 RESEND_MS = 100_000  # older, a request is made anew (the node would refuse it as stale)
-FRONTENDS_KEY = "frontends"  # the profile store's record of them
+FRONTENDS_KEY = "frontends"  # the profile store's record of them (`frontends:<key hex>`
+# for a node we are not registered at)
 
 
 class NodeRefused(Refused):
@@ -107,19 +108,23 @@ class NodeLink:
         identity: "_native.Identity",
         *,
         reply_surbs: int = REPLY_SURBS,
-        on_direct: Callable[[bytes, bytes | None], None] | None = None,
         clock: Callable[[], float] = time.time,
         timeout: float = TIMEOUT,
+        reader: LinkReader | None = None,
+        anonymous_only: bool = False,
     ):
+        """Shares `reader` (of the same `transport`) when given, else reads it alone."""
         self.transport = transport
+        self.anonymous_only = anonymous_only
+        self._owns_reader = reader is None
+        self.reader = reader or LinkReader(transport)
         self.timeout = timeout  # seconds an attempt waits for the node's answer
         self.contact = contact
         self.node_key = _native.PublicKey(contact.key)
         self.identity = identity
         self.reply_surbs = reply_surbs
-        self.on_direct = on_direct  # called with (message, sender tag or None)
         self.clock = clock
-        self.frontends = Frontends(contact, identity.signing_public)
+        self.frontends = Frontends(contact, identity.signing_public, anonymous_only=anonymous_only)
         self.tell: Callable[[Event], None] = lambda event: None  # the engine's events
         self._told_not_sealed = False
         self._choosing = asyncio.Lock()  # one descriptor fetch or home move at a time
@@ -130,57 +135,57 @@ class NodeLink:
         self._pending: dict[bytes, tuple[asyncio.Future[wire.Answer], bytes]] = {}
         self.push_key = os.urandom(32)  # given to the node with every refresh
         self._answer_frames: set[bytes] = set()  # frame ids of the answers we wait for
-        self._node_frames = _native.Reassembler(
-            max_message_bytes=4 << 20, max_source_messages=256, max_source_bytes=32 << 20
-        )  # one source
-        # Whoever learns our address can send to it: they share another, smaller pool.
-        self._strangers = _native.Reassembler(max_message_bytes=1 << 20)
-        self._reader: asyncio.Task[None] | None = None
+        self.reader.add(self)
+
+    @property
+    def on_direct(self) -> Callable[[bytes, bytes | None], None] | None:
+        """Called with (message, sender tag or None) for what is no node's answer."""
+        return self.reader.on_direct
+
+    @on_direct.setter
+    def on_direct(self, on_direct: Callable[[bytes, bytes | None], None] | None) -> None:
+        self.reader.on_direct = on_direct
 
     def attach(self, store: ClientStore, tell: Callable[[Event], None]) -> None:
         """Keeps the frontends (descriptor, home, burned addresses) in the profile `store`,
-        as they were at the last run, and tells what changes to `tell`."""
+        as they were at the last run, and tells what changes to `tell`. An anonymous-only
+        link keeps its node's record apart and takes the burned addresses from home's."""
         self.tell = tell
+        key = FRONTENDS_KEY
+        burned: set[str] = set()
+        if self.anonymous_only:
+            key = f"{FRONTENDS_KEY}:{self.contact.key.hex()}"
+            burned = set((store.get(FRONTENDS_KEY) or {}).get("burned", ()))
         self.frontends = Frontends(
             self.contact,
             self.identity.signing_public,
-            store.get(FRONTENDS_KEY),
-            lambda record: store.put(FRONTENDS_KEY, record),
+            store.get(key),
+            lambda record: store.put(key, record),
+            anonymous_only=self.anonymous_only,
+            burned=burned,
         )
 
     async def __aenter__(self) -> "NodeLink":
-        self._reader = asyncio.create_task(self._read())
+        self.reader.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
+        self.reader.remove(self)
+        if self._owns_reader:
+            self.reader.stop()
 
-    async def _read(self) -> None:
-        loop = asyncio.get_running_loop()
-        async for received in self.transport:
-            tag = received.sender_tag
-            from_node = tag is None and self._node_frame(received.message[1:17])
-            pool = self._node_frames if from_node else self._strangers
-            try:
-                done = pool.push(received.message, loop.time(), tag or b"")
-            except FramingError:
-                self.rejected += 1
-                continue
-            if done is None:
-                continue
-            if tag is None and done[1][:1] != DIRECT_MAGIC:
-                self._accept(done[1])
-            elif self.on_direct is not None:  # not a reply, or a direct peer's reply
-                self.on_direct(done[1], tag)
-            else:
-                self.rejected += 1
-
-    def _node_frame(self, frame_id: bytes) -> bool:
-        """Whether a frame's message id is one only the node can make for us."""
+    def wants(self, frame_id: bytes) -> bool:
+        """Whether a frame's message id is one only our node can make for this link."""
         return frame_id in self._answer_frames or wire.is_push_frame_id(self.push_key, frame_id)
 
-    def _accept(self, data: bytes) -> None:
+    @property
+    def idle(self) -> bool:
+        """No request waits for an answer."""
+        return not self._pending
+
+    def accept(self, data: bytes) -> None:
+        """A message the reader reassembled for this link: kept if it is a valid answer
+        of our node (or push, on the home link), else counted as rejected."""
         # An answer names the request it answers after version and kind: that request
         # says whom the answer is signed for (us, or nobody for an anonymous request).
         pending = self._pending.get(data[2:18]) if data[1:2] < b"\x80" else None
@@ -192,6 +197,9 @@ class NodeLink:
             log.debug("ignored a message that is not a valid node answer: %s", e)
             return
         if answer.in_reply_to is None:
+            if self.anonymous_only:
+                self.rejected += 1  # no node pushes to a link that never gave a push key
+                return
             self.pushes.put_nowait(answer)
             return
         found = self._pending.pop(answer.in_reply_to, None)
@@ -202,8 +210,9 @@ class NodeLink:
 
     async def send_raw(self, data: bytes, to: Address | None = None) -> None:
         """Sends request bytes as they are (frames; SURBs with the first) to the frontend
-        at `to` (our home by default)."""
-        to = to or self.frontends.address(self.frontends.home())
+        at `to` (where a descriptor request goes by default: home, or for an anonymous-only
+        link its anonymous frontend)."""
+        to = to or self.frontends.address(self._route(Kind.FRONTENDS))
         for n, frame in enumerate(_native.encode_frames(data, os.urandom(16))):
             await self.transport.send_anonymous(to, frame, self.reply_surbs if n == 0 else 0)
 
@@ -234,7 +243,7 @@ class NodeLink:
             answer, outgoing = await self._exchange(outgoing, frontend, timeout, attempts)
             if answer is not None:
                 return answer
-            if frontend.id == self.frontends.home().id:
+            if not self.anonymous_only and frontend.id == self.frontends.home().id:
                 if not await self._move_home(frontend, timeout):
                     break
             else:
@@ -260,14 +269,22 @@ class NodeLink:
 
     def _route(self, kind: Kind) -> Frontend:
         """Our home for signed requests and the descriptor (public); the anonymous
-        frontend for anonymous ones, or home when there is none (told once a run)."""
-        if kind.is_anonymous and kind is not Kind.FRONTENDS:
+        frontend for anonymous ones, or home when there is none (told once a run). An
+        anonymous-only link has no home: everything goes to its anonymous frontend, or,
+        every one of them burned, to the first in our order."""
+        if self.anonymous_only and not kind.is_anonymous:
+            raise NymchatError(
+                f"a {kind.name.lower()} request is signed: never made at another person's node"
+            )
+        if kind.is_anonymous and (kind is not Kind.FRONTENDS or self.anonymous_only):
             anonymous = self.frontends.anonymous()
             if anonymous is not None:
                 return anonymous
             if not self._told_not_sealed:
                 self._told_not_sealed = True
                 self.tell(NotSealed(len(self.frontends.listed)))
+            if self.anonymous_only:
+                return self.frontends.order()[0]
         return self.frontends.home()
 
     async def _exchange(
@@ -315,15 +332,16 @@ class NodeLink:
             return False
 
     async def _refresh_frontends(self, timeout: float) -> None:
-        """Fetches the node's descriptor through home when it is due (one attempt: a node
+        """Fetches the node's descriptor through home (an anonymous-only link: its
+        anonymous frontend) when it is due (one attempt: a node
         that does not answer is the request's to find out)."""
         async with self._choosing:
             now = int(self.clock() * 1000)
             if not self.frontends.due(now):
                 return
-            home = self.frontends.home()
+            to = self._route(Kind.FRONTENDS)
             try:
-                answer, _ = await self._exchange(self._encode(Kind.FRONTENDS, {}), home, timeout, 1)
+                answer, _ = await self._exchange(self._encode(Kind.FRONTENDS, {}), to, timeout, 1)
             except NodeRefused as e:  # a node from before frontends, or none signed yet
                 log.debug("no frontend descriptor from the node: %s", e)
                 answer = None
@@ -334,7 +352,7 @@ class NodeLink:
 
     def _take(self, answer: wire.Answer) -> None:
         now = int(self.clock() * 1000)
-        home = self.frontends.home().id
+        home = None if self.anonymous_only else self.frontends.home().id
         try:
             if answer.kind is not Kind.FRONTENDS_ARE:
                 raise wire.WireError(f"{answer.kind.name.lower()} is not a frontend descriptor")
@@ -343,7 +361,7 @@ class NodeLink:
             self.frontends.failed(now)
             self.tell(DescriptorRefused(str(e)))
             return
-        if self.frontends.home().id != home:
+        if home is not None and self.frontends.home().id != home:
             self.tell(HomeMoved(home, self.frontends.home().id, silent=False))
 
     async def request_raw(
