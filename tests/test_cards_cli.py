@@ -131,3 +131,47 @@ def test_nodes_are_added_renamed_and_removed_by_petname_and_home_stays(two):
     unknown = bob("nodes", "remove", "office", check=False)
     assert unknown.returncode == 4 and "no node is called 'office'" in unknown.stderr
     assert [n["petname"] for n in bob.json("nodes", "list")[0]] == ["home"]
+
+
+def test_a_nodes_directory_is_asked_anonymously_and_a_node_pinned_from_it(
+    start_mixnet, start_node, shiv_root, tmp_path
+):
+    mixnet = start_mixnet()
+    node_b = start_node(mixnet, name="node-b")
+    listed = tmp_path / "nodes.txt"
+    listed.write_text(f"# the nodes we know\nbee {node_b.contact}\n")
+    node_a = start_node(mixnet, "--directory", str(listed))
+    alice = User("alice", tmp_path / "alice", shiv_root, mixnet, node_a)
+    alice.register()
+    key_b = base58.encode(NodeContact.parse(node_b.contact).key)
+
+    directory = alice.json("nodes", "directory")[0]
+    assert directory == [{"petname": "bee", "key": key_b, "contact": node_b.contact, "known": None}]
+    refused = alice("nodes", "add", "bee", check=False)
+    assert refused.returncode == 2 and "without a terminal give --yes" in refused.stderr
+    added = alice.json("nodes", "add", "bee", "--yes")[0]["added"]
+    assert (added["petname"], added["key"], added["learned"]) == ("bee", key_b, "directory")
+    assert alice.json("nodes", "directory")[0][0]["known"] == "bee"
+    missing = alice("nodes", "add", "wasp", "--yes", check=False)
+    assert missing.returncode == 4 and "the directory lists no node 'wasp'" in missing.stderr
+
+    # B is asked through an anonymous-only link: it serves no directory
+    none = alice("nodes", "directory", "bee", check=False)
+    assert none.returncode == 4 and "this node lists no other nodes" in none.stderr
+
+
+def test_a_node_with_a_bad_directory_line_does_not_start(shiv_root, tmp_path):
+    import subprocess
+
+    from procs import DIST
+
+    listed = tmp_path / "nodes.txt"
+    listed.write_text("# fine\nbee nymchat-node:nope:\n")
+    out = subprocess.run(
+        [str(DIST), "node", "--data", str(tmp_path / "node"), "--directory", str(listed)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(shiv_root, NYMCHAT_NODE_PASSWORD="operator password"),
+    )
+    assert out.returncode == 2 and f"{listed}, line 2: " in out.stderr
