@@ -118,7 +118,9 @@ class KnownNodes:
 
     def enter_home(self, contact: NodeContact, now: int) -> KnownNode:
         """At registration: the node registered at is known as `home` (or keeps the
-        petname it already has); a node called `home` before is renamed `old-home`."""
+        petname it already has); a node called `home` before is renamed `old-home`. Called
+        before the profile's kv `node` changes: a profile registered before petnames knows
+        its old home node only from there."""
         known = self.by_key(contact.key)
         if known is not None:
             return self.add(known.petname, contact, known.learned, now)
