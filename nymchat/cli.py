@@ -20,6 +20,7 @@ COMMAND_ORDER = [
     "send",
     "inbox",
     "contacts",
+    "nodes",
     "group",
     "outbox",
     "keys",
@@ -187,6 +188,13 @@ _MODULE_COMMANDS = {
         "strangers' messages need (`contacts strangers`). While a "
         "chat or `inbox --follow` runs on the profile, it answers (no passphrase "
         "asked).",
+    ),
+    "nodes": (
+        "the nodes you know by petname: list, add, rename, remove; a node's directory",
+        "The nodes you know, each pinned by its key under a petname of yours (like SSH's "
+        "known hosts): `name@petname` is a person homed there; your home node is `home`. "
+        "A new node is pinned once you confirm its key (--yes for scripts), given its contact "
+        "string or found in a node's directory (`nodes directory`, asked anonymously).",
     ),
     "group": (
         "group conversations (MLS): create, add, remove, leave, list, show",

@@ -9,7 +9,8 @@ marked with their module.
      ├── UsageError               2  bad command line or request
      │    ├── InvalidName            a username that is not allowed (protocol.names; ValueError)
      │    ├── BadContact             not a node contact string (protocol.contact; ValueError)
-     │    └── InvalidPetname         a node petname not allowed (protocol.address; ValueError)
+     │    ├── InvalidPetname         a node petname not allowed (protocol.address; ValueError)
+     │    └── BadCard                not a valid contact card (protocol.card; ValueError)
      ├── PassphraseError          3  no passphrase to be had, or an unusable one
      │    └── WrongPassphrase        wrong passphrase (or the keystore was altered)
      ├── NotFound                 4  no such name, contact, identity or waiting message

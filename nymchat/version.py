@@ -24,6 +24,7 @@ DEPENDENCIES = [
     ("prompt_toolkit", ["prompt_toolkit", "wcwidth"]),
     # and its own libpq build, which psycopg would silently replace with the system's
     ("psycopg", ["psycopg", "psycopg_binary.pq", "psycopg_binary._psycopg"]),
+    ("segno", ["segno"]),  # pure Python: loaded to prove it is packed
 ]
 
 

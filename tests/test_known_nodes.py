@@ -130,6 +130,14 @@ def test_registering_at_a_new_node_makes_it_home_and_the_old_home_old_home(profi
     assert nodes.enter_home(work, NOW + 5).petname == "work"
 
 
+def test_a_profile_registered_before_petnames_moving_home_keeps_the_old_one(profile, home):
+    new = contact()
+    KnownNodes(profile.store).enter_home(new, NOW)
+    profile.store.put("node", str(new))
+    nodes = KnownNodes(profile.store)
+    assert [(n.petname, n.key) for n in nodes.list()] == [("home", new.key), ("old-home", home.key)]
+
+
 def test_the_table_is_sealed_in_the_profile(profile, home, tmp_path):
     KnownNodes(profile.store).add("work", contact(), "card", NOW)
     assert b"work" not in (tmp_path / "client.db").read_bytes()

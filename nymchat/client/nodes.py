@@ -89,7 +89,7 @@ class KnownNodes:
         if known is not None and known.petname != petname:
             raise UsageError(f"this node is already known as '{known.petname}'")
         if known is None:
-            self._check_free(nodes, petname)
+            self.check_free(petname, nodes)
             node = KnownNode(petname, contact.key, str(contact), now, learned)
         else:
             node = KnownNode(petname, known.key, str(contact), known.added, known.learned)
@@ -101,7 +101,7 @@ class KnownNodes:
         nodes = self._load()
         node = nodes.pop(self._known(old).petname)
         new = normalize_petname(new)
-        self._check_free(nodes, new)
+        self.check_free(new, nodes)
         nodes[new] = KnownNode(new, node.key, node.contact, node.added, node.learned)
         self._save(nodes)
         return nodes[new]
@@ -118,7 +118,9 @@ class KnownNodes:
 
     def enter_home(self, contact: NodeContact, now: int) -> KnownNode:
         """At registration: the node registered at is known as `home` (or keeps the
-        petname it already has); a node called `home` before is renamed `old-home`."""
+        petname it already has); a node called `home` before is renamed `old-home`. Called
+        before the profile's kv `node` changes: a profile registered before petnames knows
+        its old home node only from there."""
         known = self.by_key(contact.key)
         if known is not None:
             return self.add(known.petname, contact, known.learned, now)
@@ -142,8 +144,10 @@ class KnownNodes:
         same = names.skeleton(petname)
         return next((n for n in nodes.values() if names.skeleton(n.petname) == same), None)
 
-    def _check_free(self, nodes: dict[str, KnownNode], petname: str) -> None:
-        taken = self._taken(nodes, petname)
+    def check_free(self, petname: str, nodes: dict[str, KnownNode] | None = None) -> None:
+        """Refuses a petname (or a look-alike of it) that names a node already."""
+        petname = normalize_petname(petname)
+        taken = self._taken(self._load() if nodes is None else nodes, petname)
         if taken is not None:
             like = "" if taken.petname == petname else f" (as '{taken.petname}', which looks alike)"
             raise UsageError(f"another node is already called '{petname}'{like}")

@@ -1,11 +1,13 @@
 """``nymchat contacts``: list, show, verify, trust, remove, block and unblock contacts;
 invite them to, accept, decline and end direct mode; say what strangers' first messages
-need."""
+need; give one's contact card and take another's (commands.contacts_card)."""
 
 import argparse
 import json
 import sys
 import time
+
+from nymchat.commands import contacts_card
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     strangers.add_argument("--nym", metavar="URL", help="your nym-client (default: the last used)")
     strangers.add_argument("--json", action="store_true", help="print as JSON")
+    contacts_card.add_arguments(actions)
     for name, summary in DIRECT_COMMANDS.items():
         sub = actions.add_parser(
             name, help=summary, description=summary[0].upper() + summary[1:] + ". " + DIRECT_NOTE
@@ -150,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
     from nymchat.terminal import block, line
 
     command = args.contacts_command or "list"
+    if command in ("card", "add"):
+        return contacts_card.card(args) if command == "card" else contacts_card.add(args)
     if command in DIRECT_COMMANDS:
         action = {
             "direct": "invite",

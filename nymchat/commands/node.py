@@ -116,7 +116,7 @@ async def _connect(transport, supervisor, supervised, stop) -> bool:
             )
 
 
-async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
+async def _serve(settings: dict, plan: list[FrontendPlan], identity, listed) -> None:
     import asyncio
     import os
 
@@ -149,6 +149,10 @@ async def _serve(settings: dict, plan: list[FrontendPlan], identity) -> None:
         sealed_sends_per_min=settings["sealed_sends_per_min"],
     )
     service = NodeService(identity, store, config, frozenset(f.id for f in plan))
+    if listed is not None:
+        from nymchat.node.directory import NodeDirectory
+
+        service.directory = NodeDirectory(identity, listed)
     transports = [NymClient(frontend.url) for frontend in plan]
     runner = NodeRunner(
         service, transports, lambda frontends: _publish(data, identity, frontends), plan[0].id
@@ -253,13 +257,21 @@ def run(args: argparse.Namespace) -> int:
         plan = frontends(settings)
     except SettingsError as e:
         raise UsageError(str(e)) from None
+    listed = None
+    if settings["directory"]:
+        from nymchat.node.directory import DirectoryError, load
+
+        try:
+            listed = load(Path(settings["directory"]).expanduser())
+        except DirectoryError as e:
+            raise UsageError(str(e)) from None
     from nymchat.home import ensure_home, lock
 
     data = ensure_home(Path(settings["data"]))
     held = lock(data, "node")  # a second node would overwrite contact.txt with its address
     try:
         identity = _node_identity(data, settings)
-        asyncio.run(_serve(settings, plan, identity))
+        asyncio.run(_serve(settings, plan, identity, listed))
     finally:
         held.close()
     return 0

@@ -3,8 +3,9 @@ answers and pushes (each for a route: frontend id and sender tag, opaque here) c
 Storage is the one dependency; the caller commits a whole batch before sending anything,
 so no answer ever promises what a crash could take back.
 
-Signed requests come from a user's home route; sealed sends, lookups and the frontend
-descriptor come anonymously: the node learns no sender and no one who looks up."""
+Signed requests come from a user's home route; sealed sends, lookups, the frontend
+descriptor and the directory of other nodes come anonymously: the node learns no sender
+and no one who looks up."""
 
 import hashlib
 import hmac
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from nymchat import _native
 from nymchat.node import quota
 from nymchat.node.database import StoreConflict, StoreUnavailable
+from nymchat.node.directory import NodeDirectory
 from nymchat.node.groups import GroupHandlers
 from nymchat.node.limits import RateLimiter, lookup_difficulty
 from nymchat.node.metrics import Histogram
@@ -134,6 +136,7 @@ class NodeService:
         )
         # The signed frontend descriptor, from the runner once every frontend is connected.
         self.descriptor: bytes | None = None
+        self.directory: NodeDirectory | None = None  # the nodes listed (`--directory`)
         self.counts: Counter[tuple[str, str]] = Counter()  # (kind, result)
         self.relay_seconds = Histogram()
         self._handlers: dict[Kind, Callable[[_Context], Awaitable[None]]] = {
@@ -149,6 +152,7 @@ class NodeService:
             Kind.SEALED_SEND: self._sealed_send,
             Kind.LOOKUP: self._lookup,
             Kind.FRONTENDS: self._frontends,
+            Kind.DIRECTORY: self._directory,
         }
         self.groups = GroupHandlers(self)
         self._handlers.update(self.groups.handlers())
@@ -723,6 +727,11 @@ class NodeService:
         if self.descriptor is None:
             raise Refused(ErrorCode.BUSY, "the node's frontends are not all connected yet")
         self._reply(ctx, Kind.FRONTENDS_ARE, descriptor=self.descriptor)
+
+    async def _directory(self, ctx: _Context) -> None:
+        if self.directory is None:
+            raise Refused(ErrorCode.NOT_FOUND, "this node lists no other nodes")
+        self._reply(ctx, Kind.DIRECTORY_IS, directory=self.directory.signed(ctx.now))
 
     async def _fetch(self, ctx: _Context) -> None:
         user = self._registered(ctx)

@@ -54,6 +54,14 @@ SETTINGS = [
         "registration proof of work, in bits (0: off); rises with the registration rate, up to 24",
         "BITS",
     ),
+    Setting(
+        "directory",
+        str,
+        None,
+        "serve this file's list of other nodes, `petname contact-string` a line, to clients"
+        " (signed; read at start)",
+        "FILE",
+    ),
     Setting("freshness", int, 120, "seconds a request's timestamp may be off", "SEC"),
     Setting("retention_days", int, 14, "days a queued message is kept", "DAYS"),
     Setting("queue_max_messages", int, 1000, "messages queued per recipient", "N"),

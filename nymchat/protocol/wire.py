@@ -12,12 +12,15 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from nymchat import _native
 from nymchat.errors import NymchatError
+from nymchat.protocol.address import normalize_petname
+from nymchat.protocol.contact import NodeContact
 
 VERSION = 1
 MAX_LIST = 256
 MAX_BLOB = 1 << 20
 REQUEST_LABEL, ANSWER_LABEL, PUSH_LABEL = "node-request", "node-answer", "node-push"
 FRONTENDS_LABEL = "node-frontends"
+DIRECTORY_LABEL = "nymchat-directory"
 # Who an answer to an anonymous request is signed for: nobody (docs/PROTOCOL.md).
 ANONYMOUS = bytes(32)
 # A recipient's policy for strangers' sealed sends (`set_access`): 0 lets them in free,
@@ -51,6 +54,7 @@ class Kind(enum.IntEnum):
     FRONTENDS = 0x23
     CLAIM_KEY_PACKAGE = 0x24
     GROUP_POST = 0x25
+    DIRECTORY = 0x26
     CHALLENGE = 0x41
     REGISTERED = 0x42
     BUNDLE = 0x43
@@ -69,6 +73,7 @@ class Kind(enum.IntEnum):
     KEY_PACKAGE = 0x51
     POSTED = 0x52
     LEFT_GROUP = 0x53
+    DIRECTORY_IS = 0x54
     DELIVER = 0x81
     KEYS_LOW = 0x82
     GROUP_DELIVER = 0x83
@@ -387,6 +392,8 @@ BODIES: dict[Kind, list[tuple[str, Field[Any]]]] = {
     ],
     Kind.POSTED: [("message_id", B16), ("epoch", U64)],  # the group's epoch now
     Kind.LEFT_GROUP: [],
+    Kind.DIRECTORY: [],
+    Kind.DIRECTORY_IS: [("directory", BLOB)],
     Kind.DELIVER: [("message_id", B16), ("sent", U64), ("payload", BLOB)],
     Kind.KEYS_LOW: [("one_time_keys_left", U32)],
     Kind.GROUP_DELIVER: [
@@ -649,6 +656,78 @@ def decode_descriptor(data: bytes, node_key: "_native.PublicKey", now_ms: int) -
     if descriptor.expires <= now_ms:
         raise WireError("the frontend descriptor has expired")
     return descriptor
+
+
+# --- node directories (docs/PROTOCOL.md, node directory) ---------------------------------
+# The nodes a node's operator lists for its users to pin by petname: the node signs the
+# list, so that it can be shown (and checked) apart from the answer that carried it.
+
+MAX_DIRECTORY = 256  # entries
+MAX_DIRECTORY_CONTACT = 2048  # bytes of an entry's contact string
+DIRECTORY_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    petname: str  # normalised (protocol.address)
+    contact: str  # a node contact string (protocol.contact)
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    node: bytes  # the signing key of the node that lists them
+    issued: int  # ms
+    expires: int  # ms
+    entries: tuple[DirectoryEntry, ...]
+
+
+DIRECTORY_ENTRY = Record(
+    DirectoryEntry,
+    [("petname", NAME), ("contact", _Text(U16, MAX_DIRECTORY_CONTACT, "ascii"))],
+)
+DIRECTORY = Record(
+    Directory,
+    [
+        ("node", B32),
+        ("issued", U64),
+        ("expires", U64),
+        ("entries", ListOf(DIRECTORY_ENTRY, MAX_DIRECTORY)),
+    ],
+)
+
+
+def encode_directory(node: "_native.Identity", directory: Directory) -> bytes:
+    """version u8 ‖ the record ‖ Sign_node("nymchat-directory", version ‖ record)."""
+    out = bytearray((DIRECTORY_VERSION,))
+    DIRECTORY.write(directory, out)
+    out += node.sign(DIRECTORY_LABEL, bytes(out))
+    return bytes(out)
+
+
+def decode_directory(data: bytes, node_key: "_native.PublicKey", now_ms: int) -> Directory:
+    """A directory signed by `node_key` for itself, issued and not expired at `now_ms`,
+    each entry a valid petname (once) and contact string; `WireError` otherwise."""
+    if len(data) < 1 + 64 or data[0] != DIRECTORY_VERSION:
+        raise WireError("not a node directory of a known version")
+    try:
+        node_key.verify(DIRECTORY_LABEL, data[:-64], data[-64:])
+    except Exception as e:  # BadSignature from the native core
+        raise WireError("the node directory is not signed by the node") from e
+    directory = decode_record(DIRECTORY, data[1:-64])
+    if directory.node != node_key.to_bytes():
+        raise WireError("the node directory is another node's")
+    if directory.issued > now_ms + 120_000 or directory.expires <= now_ms:
+        raise WireError("the node directory is not current")
+    for entry in directory.entries:
+        try:
+            if normalize_petname(entry.petname) != entry.petname:
+                raise WireError(f"the directory's petname {entry.petname!r} is not normalised")
+            NodeContact.parse(entry.contact)
+        except ValueError as e:
+            raise WireError(f"the node directory lists a bad entry: {e}") from None
+    if len({entry.petname for entry in directory.entries}) != len(directory.entries):
+        raise WireError("the node directory lists a petname twice")
+    return directory
 
 
 # --- sender certificates ----------------------------------------------------------------
