@@ -167,7 +167,7 @@ def test_a_strangers_flood_at_our_address_evicts_no_node_answer_or_push():
     sender tag, like the node's replies). Both still arrive."""
     node, me = _native.Identity.generate(), _native.Identity.generate()
     transport = FakeTransport()
-    contact = SimpleNamespace(key=node.signing_public, addresses=(None,))
+    contact = SimpleNamespace(key=node.signing_public, addresses=(None,), ids=(1,))
     long = b"x" * 5000  # four frames
 
     async def main():
