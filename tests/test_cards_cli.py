@@ -4,6 +4,7 @@ before the node is pinned (refused without a terminal and without --yes); a forg
 refused; `nodes` lists, adds, renames and removes petnames."""
 
 import json
+from types import SimpleNamespace
 
 import pexpect
 import pytest
@@ -56,13 +57,18 @@ def test_a_card_gives_the_name_its_identity_and_the_home_node_and_bob_pins_the_n
     assert [n["petname"] for n in bob.json("nodes", "list")[0]] == ["home"]
 
     added = bob.json("contacts", "add", given["card"], "--yes")[0]
+    safety = added.pop("safety_number")
     assert added == {
         "address": "alice@alice-node",
         "name": "alice",
         "identity": taken.identity.hex(),
         "node": "alice-node",
         "node_pinned": True,
+        "key_changed": False,
     }
+    bob("send", "alice@alice-node", "hello from a card")
+    assert "hello from a card" in alice("inbox").stdout
+    assert bob.json("lookup", "alice@alice-node")[0]["safety_number"] == safety
     known = bob.json("nodes", "list")[0]
     assert [(n["petname"], n["key"], n["learned"]) for n in known] == [
         ("home", base58.encode(node_b.key), "home"),
@@ -70,6 +76,23 @@ def test_a_card_gives_the_name_its_identity_and_the_home_node_and_bob_pins_the_n
     ]
     again = bob.json("contacts", "add", given["card"])[0]  # a known node: nothing to ask
     assert again["node_pinned"] is False and again["address"] == "alice@alice-node"
+
+
+def test_a_card_whose_name_the_node_now_gives_another_identity_pins_no_one(two, tmp_path):
+    """The card's name was freed and taken by someone else at the node: the keys the node
+    gives are not the card's identity, so nobody is pinned under the card's address."""
+    alice, bob, _, _ = two
+    text = json.loads(alice("contacts", "card", "--json").stdout)["card"]
+    alice("unregister", "--yes")
+    mixnet = SimpleNamespace(url=alice.nym.rsplit("/", 1)[0])
+    node_a = SimpleNamespace(contact=alice.contact)
+    mallory = User("mallory", tmp_path / "mallory", alice.shiv_root, mixnet, node_a)
+    mallory("keys", "new")
+    mallory("register", "alice", "--node", mallory.contact, "--nym", mallory.nym)
+    refused = bob("contacts", "add", text, "--yes", check=False)
+    assert refused.returncode != 0
+    assert "another identity than the card's" in refused.stderr
+    assert bob.json("contacts", "list")[0] == []
 
 
 def test_a_card_whose_node_signature_is_forged_is_refused(two):
@@ -105,7 +128,7 @@ def test_a_card_for_an_unknown_node_asks_on_a_terminal_and_pins_only_on_yes(two)
     child.sendline("y")
     child.expect(pexpect.EOF)
     child.close()
-    assert child.exitstatus == 0 and "the card is alice@work's" in child.before
+    assert child.exitstatus == 0 and "added alice@work" in child.before
     assert bob.json("nodes", "list")[0][1]["petname"] == "work"
 
 

@@ -175,10 +175,11 @@ class Contacts:
 
     # --- keys -----------------------------------------------------------------------
 
-    async def lookup(self, given: str | Address) -> Contact:
+    async def lookup(self, given: str | Address, identity: bytes | None = None) -> Contact:
         """Fetches a person's keys at their node (anonymously, through our link to it),
         checks the signature chain and pins them on first use. A different key than the
-        pinned one is recorded and blocks sending."""
+        pinned one is recorded and blocks sending. `identity`: the one expected (from a
+        contact card): keys of another are refused before anything is pinned."""
         contact_id, username, node = self.target(given)
         link = self.link_to(node, self.get(contact_id))
         body = (await self._bundle(link, username)).body
@@ -186,6 +187,11 @@ class Contacts:
             raise NymchatError(
                 f"the node answered a lookup of {username} with the keys of "
                 "another name; nothing was pinned"
+            )
+        if identity is not None and body["identity"] != identity:
+            raise NymchatError(
+                f"the node gave keys for {username} of another identity than the card's "
+                "(the card is old, or the node lies); nothing was pinned"
             )
         identity, bundle = body["identity"], body["bundle"]
         one_time = bundle.one_time_keys[0] if bundle.one_time_keys else bundle.fallback

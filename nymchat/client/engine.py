@@ -166,10 +166,10 @@ class Engine:
 
     # --- contacts -------------------------------------------------------------------
 
-    async def lookup(self, name: str | Address) -> Contact:
+    async def lookup(self, name: str | Address, identity: bytes | None = None) -> Contact:
         """A person's keys, fetched at their node: `name` typed (`bob`, `bob@petname`),
-        a contact's id, or an `Address`."""
-        return await self.contacts.lookup(name)
+        a contact's id, or an `Address`; refused unless of `identity`, if given."""
+        return await self.contacts.lookup(name, identity)
 
     def known(self, name: str) -> Contact:
         return self.contacts.known(name)

@@ -5,6 +5,7 @@ table of methods for both, and for the JSON-RPC API (`nymchat.client.rpc`, docs/
 so every command follows the same rule (docs/SECURITY.md, "The control socket")."""
 
 import argparse
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -114,7 +115,10 @@ async def _send(engine: Engine, params: JsonObject) -> JsonObject:
 
 
 async def _lookup(engine: Engine, params: JsonObject) -> JsonObject:
-    contact = await engine.lookup(params["name"])
+    identity = params.get("identity")  # hex, from a contact card
+    if identity is not None and not re.fullmatch("[0-9a-f]{64}", identity):
+        raise BadParams("lookup: 'identity' is not 64 hexadecimal digits")
+    contact = await engine.lookup(params["name"], bytes.fromhex(identity) if identity else None)
     return {
         "contact": contact.to_record(),
         "safety_number": engine.safety_number(contact),
@@ -267,7 +271,7 @@ METHODS = {
     "send": Method(
         _send, {"to": str, "text": str}, {"wait": bool}, node=lambda p: p.get("wait", True)
     ),
-    "lookup": Method(_lookup, NAME, node=True),
+    "lookup": Method(_lookup, NAME, {"identity": str}, node=True),
     "contacts.list": Method(_contacts),
     "contacts.names": Method(_names),
     "contacts.show": Method(_show, NAME),

@@ -94,8 +94,8 @@ class Registration:
             self.store.put("username", username)
             if self.profile.origin_node is None:  # (else kept: old contacts are there)
                 self.store.put(ORIGIN_NODE, node.key.hex())
+            KnownNodes(self.store).enter_home(node, now_ms())  # (reads the old `node`)
             self.store.put("node", str(node))
-            KnownNodes(self.store).enter_home(node, now_ms())
             self.store.put("fallback_published", now_ms())
             self.store.put(AGREEMENT_PUBLISHED, True)
             self.access.forget_confirmed()  # a new account: the node has no verifier yet

@@ -24,7 +24,9 @@ def add_arguments(actions) -> None:
         "add",
         help=ADD_HELP,
         description="Check a contact card (its node certified the name, its identity "
-        "signed it) and pin its node under a petname once you confirm the node's key.",
+        "signed it), pin its node under a petname once you confirm the node's key, then "
+        "fetch the person's keys there (anonymously) and pin them: refused if the node "
+        "gives another identity than the card's.",
     )
     add.add_argument("card", metavar="CARD", help="the card, as `contacts card` prints it")
     add.add_argument(
@@ -33,6 +35,7 @@ def add_arguments(actions) -> None:
         help="your petname for their node, if you do not know it yet (default: NAME-node)",
     )
     add.add_argument("--yes", action="store_true", help="pin a new node without asking")
+    add.add_argument("--nym", metavar="URL", help="your nym-client (default: the last used)")
     add.add_argument("--json", action="store_true", help="print as JSON")
 
 
@@ -78,6 +81,7 @@ def add(args: argparse.Namespace) -> int:
     from nymchat.client.connect import unlock
     from nymchat.client.messages import now_ms
     from nymchat.client.nodes import KnownNodes
+    from nymchat.client.ops import perform
     from nymchat.commands.nodes import confirm, describe
     from nymchat.protocol import card
     from nymchat.protocol.address import Address, normalize_petname
@@ -97,6 +101,9 @@ def add(args: argparse.Namespace) -> int:
         address = nodes.display(Address(taken.name, node.key))
     finally:
         profile.close()
+    if pinned and not args.json:
+        print(f"pinned {describe(taken.node)} as '{node.petname}'")
+    answer = perform(args, "lookup", {"name": address, "identity": taken.identity.hex()})
     if args.json:
         print(
             json.dumps(
@@ -106,11 +113,12 @@ def add(args: argparse.Namespace) -> int:
                     "identity": taken.identity.hex(),
                     "node": node.petname,
                     "node_pinned": pinned,
+                    "key_changed": answer["contact"]["changed"],
+                    "safety_number": answer["safety_number"],
                 }
             )
         )
         return 0
-    if pinned:
-        print(f"pinned {describe(taken.node)} as '{node.petname}'")
-    print(f"the card is {address}'s, checked; `nymchat lookup {address}` fetches their keys")
+    print(f"added {address}: the card checked, the keys at their node are the card's")
+    print(f"safety number  {answer['safety_number']}  (compare it with {taken.name} to verify)")
     return 0
