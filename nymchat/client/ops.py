@@ -116,10 +116,8 @@ async def _send(engine: Engine, params: JsonObject) -> JsonObject:
         if engine.online:
             engine.flush_soon()
     message = engine.message(message_id)
-    if message is None:  # (delivered at once and pruned: said as typed)
-        return {"message_id": message_id.hex(), "to": to, "status": "queued"}
-    to = engine.display(message.peer)
-    return {"message_id": message_id.hex(), "to": to, "status": message.status.value}
+    status = message.status.value if message is not None else "queued"
+    return {"message_id": message_id.hex(), "to": engine.display(to), "status": status}
 
 
 async def _lookup(engine: Engine, params: JsonObject) -> JsonObject:
