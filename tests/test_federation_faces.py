@@ -33,8 +33,12 @@ def test_bob_sees_alice_by_a_short_key_until_he_names_her_node_then_by_its_petna
     assert "] alice@work: named now?" in bob("contacts", "show", "alice@work").stdout
     listed = bob.json("contacts", "list")[0]
     assert [(c["username"], c["id"]) for c in listed] == [("alice@work", full)]
+    history = bob.json("contacts", "show", "alice@work")[0]
+    assert {m.get("from") for m in history} == {"alice@work"}
     shown = bob.json("contacts", "verify", "alice@work")[0]
     assert (shown["username"], shown["id"]) == ("alice@work", full)
 
     assert bob("send", "alice@work", "hi from B").stdout == "accepted by the node for alice@work\n"
     assert "bob@bobs (not verified): hi from B" in alice("inbox").stdout
+    found = alice.json("lookup", "bob@bobs")[0]
+    assert (found["username"], found["id"]) == ("bob@bobs", f"bob@{base58.encode(node_b.key)}")

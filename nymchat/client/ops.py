@@ -179,8 +179,12 @@ async def _history(engine: Engine, params: JsonObject) -> JsonObject:
     else:
         username = engine.known(name).username
     last = max(0, params.get("last", 50))
-    history = [vocabulary.message(m) for m in engine.history(username, last)]
-    return {"username": engine.display(username), "messages": history}
+    shown = engine.display(username)
+    history = [
+        {**record, **{k: shown for k in ("from", "to") if k in record}}
+        for record in map(vocabulary.message, engine.history(username, last))
+    ]
+    return {"username": shown, "messages": history}
 
 
 async def _show(engine: Engine, params: JsonObject) -> JsonObject:
@@ -207,9 +211,10 @@ async def _remove(engine: Engine, params: JsonObject) -> JsonObject:
     try:
         contact = engine.known(params["name"])
         username, was_direct = contact.username, contact.direct is not None
+        shown = engine.display(username)  # (before the contact is gone)
     except KeystoreError:
         username, was_direct = names.normalize(params["name"]), False
-    shown = engine.display(username)  # (before the contact is gone)
+        shown = username
     engine.remove(username)
     return {"removed": shown, "id": username, "was_direct": was_direct}
 
