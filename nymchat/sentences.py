@@ -5,6 +5,7 @@ its own way (a received message, a status mark) have no sentence here."""
 import dataclasses
 import sys
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from nymchat.client import events as ev
 from nymchat.client.records import DirectStatus
@@ -33,12 +34,15 @@ DIRECT_DONE = {
 CONTACT_FIELDS = ("sender", "peer", "username")
 
 
-def shown(event: ev.Event, display: Callable[[str], str]) -> ev.Event:
+E = TypeVar("E", bound=ev.Event)
+
+
+def shown(event: E, display: Callable[[str], str]) -> E:
     """`event` with each contact as the person sees and types it (`Engine.display`: `bob`,
     `bob@petname`, `bob@<8 key characters>`) instead of the contact's id."""
     if isinstance(event, ev.MessageReceived) and event.group is not None:
         return event
-    changes = {
+    changes: dict[str, Any] = {
         name: display(value)
         for name in CONTACT_FIELDS
         if isinstance(value := getattr(event, name, None), str)

@@ -3,8 +3,6 @@ at node B: `alice@<8 characters of A's key>` until bob names A, then `alice@PETN
 he can type back; JSON gives that and the contact's stable id; people at one's own node
 keep bare names (tests/test_cli.py and the others, unchanged)."""
 
-import json
-
 import pytest
 from test_cards_cli import two  # noqa: F401 (the fixture: alice at A, bob at B)
 
