@@ -2,7 +2,10 @@
 commands' notices on stderr, a delegated command's notices). Events that a face shows in
 its own way (a received message, a status mark) have no sentence here."""
 
+import dataclasses
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from nymchat.client import events as ev
 from nymchat.client.records import DirectStatus
@@ -25,6 +28,26 @@ DIRECT_DONE = {
     "decline": "declined {0}'s invitation; nothing changes",
     "end": "direct mode with {0} ended; messages go through the node",
 }
+
+
+# The fields of events that hold a contact's id (a group message's `sender` is a member).
+CONTACT_FIELDS = ("sender", "peer", "username")
+
+
+E = TypeVar("E", bound=ev.Event)
+
+
+def shown(event: E, display: Callable[[str], str]) -> E:
+    """`event` with each contact as the person sees and types it (`Engine.display`: `bob`,
+    `bob@petname`, `bob@<8 key characters>`) instead of the contact's id."""
+    if isinstance(event, ev.MessageReceived) and event.group is not None:
+        return event
+    changes: dict[str, Any] = {
+        name: display(value)
+        for name in CONTACT_FIELDS
+        if isinstance(value := getattr(event, name, None), str)
+    }
+    return dataclasses.replace(event, **changes) if changes else event
 
 
 def direct_words(status: DirectStatus | None) -> str | None:
@@ -141,8 +164,12 @@ def sentence(event: ev.Event, me: str | None = None) -> str | None:
     return None
 
 
-def tell_on_stderr(event: ev.Event) -> None:
+def teller(display: Callable[[str], str]) -> Callable[[ev.Event], None]:
     """For a process that serves a profile without a screen (`inbox --follow`, `daemon`):
-    what the person should know, as it happens."""
-    if (text := sentence(event)) is not None:
-        print(f"nymchat: {line(text)}", file=sys.stderr, flush=True)
+    what the person should know, as it happens, on stderr."""
+
+    def tell(event: ev.Event) -> None:
+        if (text := sentence(shown(event, display))) is not None:
+            print(f"nymchat: {line(text)}", file=sys.stderr, flush=True)
+
+    return tell

@@ -42,6 +42,9 @@ class Engine:
     def waiting(self):
         return []
 
+    def display(self, contact_id):
+        return contact_id
+
     def contact_list(self):
         return [type("Contact", (), {"username": "bob"})()]
 
@@ -256,7 +259,7 @@ def test_an_arriving_message_in_chat_json_carries_the_api_fields():
     from nymchat.chat.core import ChatSession
 
     shown = []
-    engine = type("Engine", (), {"events": EventBus()})()
+    engine = type("Engine", (), {"events": EventBus(), "display": lambda _, id: id})()
     session = ChatSession(engine, shown.append, now=lambda: 1_764_601_941)
     session._arrived(MessageReceived("bob", b"\x01" * 16, 1_764_601_941_123, "hi", True, False))
     (event,) = shown

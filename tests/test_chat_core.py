@@ -72,6 +72,10 @@ class Engine:
         self.requests: list[str] = []
         self.delivered: list[str] = []  # to whom `deliver` sent
         self.teams: dict[str, Group] = {}
+        self.addresses: dict[str, str] = {}  # contact id -> as shown (at another node)
+
+    def display(self, contact_id):
+        return self.addresses.get(contact_id, contact_id)
 
     def retry_node(self):
         self.retried = True
@@ -94,6 +98,7 @@ class Engine:
         return self.store.kv["outbox"]
 
     def contact(self, name):
+        name = next((i for i, shown in self.addresses.items() if shown == name), name)
         return self.store.contact(name) and Contact.from_record(self.store.contact(name))
 
     def contact_list(self):
@@ -375,6 +380,34 @@ def test_in_chat_json_receipts_and_invitations_carry_the_apis_events(chat):
     engine.events.emit(DirectChanged("bob", DirectChange.INVITED, by_peer=True))
     assert events[-1].kind == "notice" and "bob invites you" in events[-1].data["text"]
     assert events[-1].data["type"] == "direct_changed" and events[-1].data["change"] == "invited"
+
+
+@in_loop
+async def test_a_contact_at_another_node_is_shown_and_typed_back_as_its_address(chat):
+    session, engine, events = chat
+    bob_b = "bob@" + "B" * 44  # his contact id: his name at his node's key
+    engine.store.people[bob_b] = person(bob_b)  # (a record holds its id)
+    engine.addresses[bob_b] = "bob@work"
+    session.current = "bob"
+    session._arrived(MessageReceived(bob_b, b"\x07" * 16, int(NOW * 1000), "hi", True, False))
+    assert events[-1].data["text"] == "new message from bob@work (1 unread): /msg bob@work"
+    session.handle("/msg bob@work hello")
+    assert session.current == bob_b and session.unread[bob_b] == 0
+    assert "talking to bob@work" in [e.data.get("text") for e in events]
+    assert "bob@work" in session.status() and session.talking_to() == "bob@work"
+    assert render(shown(events, "sent")[0]).endswith("you -> bob@work: hello  [queued]")
+    await session.drain()
+    assert engine.delivered == [bob_b]
+    session._arrived(MessageReceived(bob_b, b"\x08" * 16, int(NOW * 1000), "hi", True, False))
+    assert events[-1].data["type"] == "message_received"
+    assert events[-1].data["sender"] == events[-1].data["from"] == "bob@work"
+    session.handle("/contacts")
+    listed = events[-1].data["contacts"]
+    assert [(c["username"], c["id"]) for c in listed] == [("bob", "bob"), ("bob@work", bob_b)]
+    assert "bob@work" in session.contact_names()
+    engine.events.emit(DirectChanged(bob_b, DirectChange.INVITED, by_peer=True))
+    assert events[-1].data["text"].startswith("bob@work invites you")
+    assert events[-1].data["username"] == "bob@work"
 
 
 def test_older_records_saying_sent_are_shown_as_queued(chat):

@@ -150,6 +150,7 @@ def test_contacts_verify_trust_show_and_remove(people):
     assert listed == [
         {
             "username": "bob",
+            "id": "bob",  # (a contact at the profile's own node: its bare name)
             "verified": False,
             "key_changed": False,
             "direct": None,

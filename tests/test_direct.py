@@ -164,6 +164,7 @@ def test_declined_or_ignored_invitations_change_nothing(people):
     assert "carol invites you to direct mode" in bob("inbox").stderr
     assert json.loads(bob("contacts", "list", "--json").stdout)[1] == {
         "username": "carol",
+        "id": "carol",
         "verified": False,
         "key_changed": False,
         "direct": "direct: invited you",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from nymchat.client import access, ops, vocabulary
 from nymchat.client import events as ev
+from nymchat.client.contacts import checked
 from nymchat.client.engine import Engine
 from nymchat.client.events import MessageReceived
 from nymchat.client.groups import group_name
@@ -22,7 +23,7 @@ from nymchat.client.records import Direction, Message
 from nymchat.commands.safety import describe
 from nymchat.errors import NymchatError
 from nymchat.protocol import names
-from nymchat.sentences import DIRECT_DONE, direct_words, sentence, speaker
+from nymchat.sentences import DIRECT_DONE, direct_words, sentence, shown, speaker
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,9 @@ class ChatSession:
             if not self.connected:
                 self.connection("reconnected")
         elif (
-            text := sentence(event, self.engine.profile.username)
+            text := sentence(
+                event := shown(event, self.engine.display), self.engine.profile.username
+            )
         ) is not None:  # with the API's event (`type`...)
             self.emit(Event("notice", {"text": text, **vocabulary.event(event)}))
 
@@ -182,7 +185,7 @@ class ChatSession:
                     {
                         "contacts": [
                             {
-                                "username": c.username,
+                                **ops.described(self.engine, c.username),
                                 "verified": c.verified,
                                 "key_changed": c.changed,
                                 "unread": self.unread[c.username],
@@ -214,7 +217,7 @@ class ChatSession:
                     "info",
                     {
                         "text": describe(
-                            contact.username,
+                            self.engine.display(contact.username),
                             self.engine.safety_number(contact),
                             self.engine.new_safety_number(contact),
                             contact.verified,
@@ -223,7 +226,7 @@ class ChatSession:
                         + (
                             ""
                             if contact.verified or contact.changed
-                            else f", then /verify {contact.username} mark"
+                            else f", then /verify {self.engine.display(contact.username)} mark"
                         )
                     },
                 )
@@ -234,7 +237,7 @@ class ChatSession:
                 Event(
                     "notice",
                     {
-                        "text": f"now trusting {contact.username}'s new "
+                        "text": f"now trusting {self.engine.display(contact.username)}'s new "
                         "key; safety number "
                         f"{self.engine.safety_number(contact)}"
                     },
@@ -308,13 +311,14 @@ class ChatSession:
         action = "end" if action == "off" else action
         username = await self.engine.direct_action(action, name)
         self._node_answered()
+        who = self.engine.display(username)
         self.emit(
             Event(
                 "notice",
                 {
-                    "text": DIRECT_DONE[action].format(username),
+                    "text": DIRECT_DONE[action].format(who),
                     "direct": direct_words(self.engine.direct_status(username)),
-                    "with": username,
+                    "with": who,
                 },
             )
         )
@@ -326,37 +330,40 @@ class ChatSession:
             if text:
                 self._send(f"#{group.name}", text)
             return
-        username = names.normalize(name)
-        if username == self.engine.profile.username:
-            raise NymchatError(f"{username} is you: /msg someone else")
-        if self.engine.contact(username) is not None:
-            self._switch(username)
+        typed = checked(name)
+        if typed == self.engine.profile.username:
+            raise NymchatError(f"{typed} is you: /msg someone else")
+        contact = self.engine.contact(typed)
+        if contact is not None:
+            self._switch(contact.username)
             if text:
-                self._send(username, text)
+                self._send(contact.username, text)
             return
-        self.emit(Event("info", {"text": f"looking {username} up..."}))
-        self._spawn(self._look_up_and_switch(username, text), f"looking {username} up")
+        self.emit(Event("info", {"text": f"looking {typed} up..."}))
+        self._spawn(self._look_up_and_switch(typed, text), f"looking {typed} up")
 
-    async def _look_up_and_switch(self, username: str, text: str) -> None:
-        contact = await self.engine.lookup(username)
+    async def _look_up_and_switch(self, typed: str, text: str) -> None:
+        contact = await self.engine.lookup(typed)
         self._node_answered()
         self.emit(
             Event(
                 "notice",
                 {
-                    "text": f"{username} looked up; safety number "
-                    f"{self.engine.safety_number(contact)}"
+                    "text": f"{self.engine.display(contact.username)} looked up; safety "
+                    f"number {self.engine.safety_number(contact)}"
                 },
             )
         )
-        self._switch(username)
+        self._switch(contact.username)
         if text:
-            self._send(username, text)
+            self._send(contact.username, text)
 
     def _switch(self, username: str) -> None:
+        """`username`: a contact's id, or a group's `#name`."""
         self.current = username
         unread = self.unread.pop(username, 0)
-        where = f"in {username}" if username.startswith("#") else f"to {username}"
+        who = self.engine.display(username)
+        where = f"in {who}" if username.startswith("#") else f"to {who}"
         self.emit(Event("info", {"text": f"talking {where}"}))
         self._history(max(SHOWN_ON_SWITCH, unread + BEFORE_UNREAD))
 
@@ -367,14 +374,15 @@ class ChatSession:
         said = self.engine.history(self.current, count)
         group = {"group": self.current[1:]} if self.current.startswith("#") else {}
         if not said:
-            self.emit(Event("info", {"text": f"no messages with {self.current} yet"}))
+            who = self.engine.display(self.current)
+            self.emit(Event("info", {"text": f"no messages with {who} yet"}))
         for m in said:
             if m.direction is Direction.IN:
                 self.emit(
                     Event(
                         "history",
                         {
-                            "from": m.author or self.current,
+                            "from": m.author or self.engine.display(self.current),
                             **group,
                             "text": m.text,
                             "message_id": m.id.hex(),
@@ -389,7 +397,7 @@ class ChatSession:
     def _outgoing(self, message: Message) -> dict:
         failed = message.status is ev.Status.FAILED
         return {
-            "to": message.peer,
+            "to": self.engine.display(message.peer),
             "text": message.text,
             "id": message.id.hex(),
             "message_id": message.id.hex(),
@@ -428,7 +436,7 @@ class ChatSession:
         except NymchatError as e:
             message = self.engine.message(message_id)
             if message is None or message.status is not ev.Status.FAILED:  # (shown already)
-                self.emit(Event("error", {"text": f"to {to}: {e}"}))
+                self.emit(Event("error", {"text": f"to {self.engine.display(to)}: {e}"}))
 
     def _status(self, changed: ev.StatusChanged) -> None:
         """The engine moved a message on (ours, or one sent through the control socket
@@ -440,6 +448,7 @@ class ChatSession:
         if changed.status in (ev.Status.ACCEPTED, ev.Status.DELIVERED):
             self._node_answered()
         kind = "delivered" if changed.status is ev.Status.DELIVERED else "sent"
+        changed = shown(changed, self.engine.display)
         self.emit(Event(kind, {**vocabulary.event(changed), **self._outgoing(message)}))
 
     async def drain(self, timeout: float = 30) -> None:
@@ -491,7 +500,7 @@ class ChatSession:
         direct = self.current and direct_words(self.engine.direct_status(self.current))
         return status_line(
             self.engine.profile.username or "-",
-            self.current,
+            self.talking_to(),
             self.state(),
             len(self.engine.waiting()),
             self.unread,
@@ -499,9 +508,13 @@ class ChatSession:
             width,
         )
 
+    def talking_to(self) -> str | None:
+        """The conversation as shown: a contact as the person types it, or `#group`."""
+        return self.current and self.engine.display(self.current)
+
     def contact_names(self) -> list[str]:
         """What completes at the prompt: contacts, and groups as `#name`."""
-        return [c.username for c in self.engine.contact_list()] + [
+        return [self.engine.display(c.username) for c in self.engine.contact_list()] + [
             f"#{g.name}" for g in self.engine.groups()
         ]
 
@@ -519,6 +532,7 @@ class ChatSession:
         where = message.sender if message.group is None else f"#{message.group}"
         if self.current is None:
             self.current = where
+        message = shown(message, self.engine.display)
         if where != self.current:
             self.unread[where] += 1
             self.emit(
@@ -526,7 +540,7 @@ class ChatSession:
                     "notice",
                     {
                         "text": f"new message from {speaker(message)} "
-                        f"({self.unread[where]} unread): /msg {where}"
+                        f"({self.unread[where]} unread): /msg {self.engine.display(where)}"
                     },
                 )
             )

@@ -254,7 +254,7 @@ class TerminalFace:
     async def _read(self, prompt, session: ChatSession) -> None:
         while True:
             try:
-                text = await prompt.prompt_async(lambda: f"{session.current or ''}> ")
+                text = await prompt.prompt_async(lambda: f"{session.talking_to() or ''}> ")
             except KeyboardInterrupt:  # Ctrl-C: the line is cleared, the chat goes on
                 continue
             except EOFError:  # Ctrl-D

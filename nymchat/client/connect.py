@@ -149,7 +149,7 @@ async def open_engine(
     chat sends it from its own loop, so that a silent node does not hold its prompt). What
     the engine has to tell the person is printed on stderr, even when the command fails,
     unless `tell` is False (a face that shows the engine's events itself)."""
-    from nymchat.sentences import sentence
+    from nymchat.sentences import sentence, shown
 
     owned = profile is None
     profile = profile or unlock(args)
@@ -163,7 +163,9 @@ async def open_engine(
             engine.relay.delay = getattr(args, "sealed_delay", None) or 0.0
             if tell:
                 engine.events.subscribe(
-                    lambda event: told.append(sentence(event, engine.username) or "")
+                    lambda event: told.append(
+                        sentence(shown(event, engine.display), engine.username) or ""
+                    )
                 )
             try:
                 if flush and profile.username:

@@ -134,8 +134,9 @@ class KnownNodes:
         node = self.get(petname)
         if node is None:
             raise UnknownNode(
-                f"no node is called '{normalize_petname(petname)}' here: "
-                "see `nymchat nodes list`, or add it with `nymchat nodes add`"
+                f"no node is called '{normalize_petname(petname)}' here: see `nymchat "
+                "nodes list`; a node shown by the start of its key (name@<8 characters>) "
+                "is named first, with `nymchat nodes add PETNAME CONTACT`"
             )
         return node
 

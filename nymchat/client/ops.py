@@ -19,7 +19,7 @@ from nymchat.client.vocabulary import JsonObject
 from nymchat.errors import KeystoreError, UsageError
 from nymchat.identity import fingerprint
 from nymchat.protocol import names
-from nymchat.sentences import direct_words
+from nymchat.sentences import direct_words, shown
 
 PREVIEW = 80  # characters of a waiting message's text in `outbox`
 _TYPES = {str: "a string", int: "an integer", bool: "true or false", list: "a list of names"}
@@ -43,13 +43,19 @@ def safety(engine: Engine, contact: Contact) -> JsonObject:
             "fingerprint": fingerprint(contact.new_identity, contact.new_account_key),
         }
     return {
-        "username": contact.username,
+        **described(engine, contact.username),
         "safety_number": engine.safety_number(contact),
         "fingerprint": fingerprint(contact.identity, contact.account_key),
         "verified": contact.verified,
         "key_changed": contact.changed,
         "new_key": new,
     }
+
+
+def described(engine: Engine, contact_id: str) -> JsonObject:
+    """A contact as results describe one: `username` as the person sees and types it
+    (`Engine.display`), `id` the stable contact id."""
+    return {"username": engine.display(contact_id), "id": contact_id}
 
 
 def conversation(name: str) -> str:
@@ -111,7 +117,7 @@ async def _send(engine: Engine, params: JsonObject) -> JsonObject:
             engine.flush_soon()
     message = engine.message(message_id)
     status = message.status.value if message is not None else "queued"
-    return {"message_id": message_id.hex(), "to": to, "status": status}
+    return {"message_id": message_id.hex(), "to": engine.display(to), "status": status}
 
 
 async def _lookup(engine: Engine, params: JsonObject) -> JsonObject:
@@ -120,7 +126,7 @@ async def _lookup(engine: Engine, params: JsonObject) -> JsonObject:
         raise BadParams("lookup: 'identity' is not 64 hexadecimal digits")
     contact = await engine.lookup(params["name"], bytes.fromhex(identity) if identity else None)
     return {
-        "contact": contact.to_record(),
+        "contact": {**contact.to_record(), **described(engine, contact.username)},
         "safety_number": engine.safety_number(contact),
         "new_safety_number": engine.new_safety_number(contact),
     }
@@ -129,7 +135,10 @@ async def _lookup(engine: Engine, params: JsonObject) -> JsonObject:
 def _direct(action: str) -> Callable[[Engine, JsonObject], Awaitable[JsonObject]]:
     async def run(engine: Engine, params: JsonObject) -> JsonObject:
         username = await engine.direct_action(action, params["name"])
-        return {"username": username, "direct": direct_words(engine.direct_status(username))}
+        return {
+            **described(engine, username),
+            "direct": direct_words(engine.direct_status(username)),
+        }
 
     return run
 
@@ -138,7 +147,7 @@ async def _contacts(engine: Engine, params: JsonObject) -> JsonObject:
     blocked = engine.blocked()
     contacts = [
         {
-            "username": c.username,
+            **described(engine, c.username),
             "verified": c.verified,
             "key_changed": c.changed,
             "direct": direct_words(engine.direct_status(c.username)),
@@ -147,10 +156,10 @@ async def _contacts(engine: Engine, params: JsonObject) -> JsonObject:
         }
         for c in engine.contact_list()
     ]
-    pinned = {c["username"] for c in contacts}
+    pinned = {c["id"] for c in contacts}
     contacts += [
         {
-            "username": name,
+            **described(engine, name),
             "verified": False,
             "key_changed": False,
             "direct": None,
@@ -170,8 +179,12 @@ async def _history(engine: Engine, params: JsonObject) -> JsonObject:
     else:
         username = engine.known(name).username
     last = max(0, params.get("last", 50))
-    history = [vocabulary.message(m) for m in engine.history(username, last)]
-    return {"username": username, "messages": history}
+    shown = engine.display(username)
+    history = [
+        {**record, **{k: shown for k in ("from", "to") if k in record}}
+        for record in map(vocabulary.message, engine.history(username, last))
+    ]
+    return {"username": shown, "messages": history}
 
 
 async def _show(engine: Engine, params: JsonObject) -> JsonObject:
@@ -185,7 +198,11 @@ async def _verify(engine: Engine, params: JsonObject) -> JsonObject:
 
 async def _trust(engine: Engine, params: JsonObject) -> JsonObject:
     contact = engine.trust(checked(params["name"]), params["number"])
-    return {"trusted": contact.username, "safety_number": engine.safety_number(contact)}
+    return {
+        "trusted": engine.display(contact.username),
+        "id": contact.username,
+        "safety_number": engine.safety_number(contact),
+    }
 
 
 async def _remove(engine: Engine, params: JsonObject) -> JsonObject:
@@ -194,18 +211,22 @@ async def _remove(engine: Engine, params: JsonObject) -> JsonObject:
     try:
         contact = engine.known(params["name"])
         username, was_direct = contact.username, contact.direct is not None
+        shown = engine.display(username)  # (before the contact is gone)
     except KeystoreError:
         username, was_direct = names.normalize(params["name"]), False
+        shown = username
     engine.remove(username)
-    return {"removed": username, "was_direct": was_direct}
+    return {"removed": shown, "id": username, "was_direct": was_direct}
 
 
 async def _block(engine: Engine, params: JsonObject) -> JsonObject:
-    return {"blocked": engine.block(params["name"])}
+    blocked = engine.block(params["name"])
+    return {"blocked": engine.display(blocked), "id": blocked}
 
 
 async def _unblock(engine: Engine, params: JsonObject) -> JsonObject:
-    return {"unblocked": engine.unblock(params["name"])}
+    unblocked = engine.unblock(params["name"])
+    return {"unblocked": engine.display(unblocked), "id": unblocked}
 
 
 async def _outbox(engine: Engine, params: JsonObject) -> JsonObject:
@@ -214,7 +235,7 @@ async def _outbox(engine: Engine, params: JsonObject) -> JsonObject:
         "outbox": [
             {
                 "id": m.id.hex(),
-                "to": m.peer,
+                "to": engine.display(m.peer),
                 **vocabulary.stamp("time", m.time),
                 "preview": m.text[:PREVIEW],
                 "bytes": len(m.text.encode()),
@@ -227,12 +248,18 @@ async def _outbox(engine: Engine, params: JsonObject) -> JsonObject:
 
 async def _drop(engine: Engine, params: JsonObject) -> JsonObject:
     message = engine.drop(params["id"])
-    return {"dropped": message.id.hex(), "to": message.peer, "reason": message.reason}
+    return {
+        "dropped": message.id.hex(),
+        "to": engine.display(message.peer),
+        "reason": message.reason,
+    }
 
 
 async def _inbox(engine: Engine, params: JsonObject) -> JsonObject:
     """What came since the last `inbox`, from the process that takes messages in."""
-    return {"messages": [vocabulary.event(m) for m in engine.since_last_inbox()]}
+    return {
+        "messages": [vocabulary.event(shown(m, engine.display)) for m in engine.since_last_inbox()]
+    }
 
 
 async def _strangers(engine: Engine, params: JsonObject) -> JsonObject:
@@ -250,7 +277,7 @@ async def _strangers(engine: Engine, params: JsonObject) -> JsonObject:
 
 async def _names(engine: Engine, params: JsonObject) -> JsonObject:
     """The contacts' names alone, for shell completion."""
-    return {"names": [c.username for c in engine.contact_list()]}
+    return {"names": [engine.display(c.username) for c in engine.contact_list()]}
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from nymchat.client.engine import Engine
 from nymchat.client.events import Event
 from nymchat.client.vocabulary import JsonObject
 from nymchat.errors import NymchatError
-from nymchat.sentences import sentence
+from nymchat.sentences import sentence, shown
 
 log = logging.getLogger(__name__)
 
@@ -181,9 +181,11 @@ class Connection:
             else:
                 answer = result(request.id, value)
             body = answer["result"] if "result" in answer else answer["error"]["data"]
+            engine = self.service.engine
+            caused = [shown(e, engine.display) for e in caused]
             body["events"] = [vocabulary.event(e) for e in caused]
             # What the person who typed a one-shot command is told, as the chat says it.
-            me = self.service.engine.profile.username
+            me = engine.profile.username
             body["notices"] = [text for e in caused if (text := sentence(e, me)) is not None]
         return None if request.notification else answer
 
@@ -201,6 +203,7 @@ class Connection:
         return {"subscribed": self._unsubscribe is not None}
 
     def _event(self, event: Event) -> None:
+        event = shown(event, self.service.engine.display)
         self.push(notification("event", vocabulary.event(event)))
 
     def close(self) -> None:

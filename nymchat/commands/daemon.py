@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from nymchat.client import control
     from nymchat.client.connect import open_engine, refuse_if_served
     from nymchat.client.engine import Engine
-    from nymchat.sentences import tell_on_stderr
+    from nymchat.sentences import teller
     from nymchat.stopping import on_stop_signals
 
     refuse_if_served(args, "daemon")
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         if task is not None:
             on_stop_signals(asyncio.get_running_loop(), task.cancel)
         async with open_engine(args, tell=False) as engine:
-            engine.events.subscribe(tell_on_stderr)
+            engine.events.subscribe(teller(engine.display))
             async with control.serving(engine, "daemon") as service:
                 taking_in = asyncio.create_task(take_in(engine))
                 try:

@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     from nymchat.client import vocabulary
     from nymchat.client.connect import delegate, open_engine, refuse_if_served
+    from nymchat.sentences import shown, teller
     from nymchat.terminal import block, line
 
     async def main():
@@ -51,17 +52,16 @@ def run(args: argparse.Namespace) -> int:
         async with open_engine(args, tell=not args.follow) as engine:
             if not args.follow:
                 for message in await engine.inbox(quiet=args.wait, limit=args.max_time):
-                    show(vocabulary.event(message))
+                    show(vocabulary.event(shown(message, engine.display)))
                     engine.shown(message)
                 engine.inbox_done()
                 return
             from nymchat.client import control
-            from nymchat.sentences import tell_on_stderr
 
-            engine.events.subscribe(tell_on_stderr)
+            engine.events.subscribe(teller(engine.display))
             async with control.serving(engine, "inbox --follow"):
                 async for message in engine.follow():
-                    show(vocabulary.event(message))
+                    show(vocabulary.event(shown(message, engine.display)))
                     engine.shown(message)
 
     def show(message: dict) -> None:

@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     )
     info = {
         "username": contact["username"],
+        "id": contact["id"],
         "identity": contact["identity"],
         "fingerprint": fingerprint(
             bytes.fromhex(contact["identity"]), bytes.fromhex(contact["account_key"])

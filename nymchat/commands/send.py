@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**answer, "sent": answer["message_id"]}))  # `sent`: the older name
     elif not args.quiet:
+        username = answer["to"]  # as the person is shown it (`bob@petname`)
         print(
             {
                 "accepted": f"accepted by the node for {username}",
