@@ -210,7 +210,7 @@ class Demo:
                 await alice.register("alice")
                 await bob.register("bob")
                 say("alice registered at A, bob at B (each has an account at one node only)")
-                bob_at_b = await self._take_card(alice, bob)
+                bob_at_b = await self._take_card(alice, bob, NodeContact.parse(node_b))
                 say()
                 say("the conversation (each writes to the other's node, never through their own):")
                 inbox = bob.follow(refresh_every=3600)
@@ -253,10 +253,10 @@ class Demo:
         )
         self._kept()
 
-    async def _take_card(self, alice: Engine, bob: Engine) -> str:
+    async def _take_card(self, alice: Engine, bob: Engine, node_b: NodeContact) -> str:
         """bob gives his contact card, alice takes it as `contacts add CARD --yes` does:
         B pinned under a petname, then bob looked up at B; returns his address for her."""
-        text = card.encode(bob.profile.identity, await bob.certificates.current(), bob.profile.node)
+        text = card.encode(bob.profile.identity, await bob.certificates.current(), node_b)
         say()
         say(f"bob's contact card (`nymchat contacts card`): {text[:48]}...")
         taken = card.decode(text)
@@ -337,7 +337,9 @@ class Demo:
         if receipt:
             await self._delivered(sender, message_id)
             told += f", receipt back in {(time.perf_counter() - started) * 1000:.0f} ms"
-        shown_to = sender.display(sender.message(message_id).peer)
+        sent = sender.message(message_id)
+        assert sent is not None  # stored before it left
+        shown_to = sender.display(sent.peer)
         say(f"  {name} -> {line(shown_to)}: {block(message.text)}   [{told}]")
         return message.sender
 
@@ -345,7 +347,7 @@ class Demo:
     async def _delivered(engine: Engine, message_id: bytes, seconds: float = 30) -> None:
         """Lets `engine` take in what arrives until its message is delivered (a receipt)."""
         deadline = time.monotonic() + seconds
-        while engine.message(message_id).status is not Status.DELIVERED:
+        while getattr(engine.message(message_id), "status", None) is not Status.DELIVERED:
             if time.monotonic() > deadline:
                 raise NymchatError(f"no receipt came back in {seconds:g} s")
             await engine.inbox(quiet=0.1)
