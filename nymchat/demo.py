@@ -1,5 +1,6 @@
-"""The demo: starts `nymchat mixnet` and `nymchat node` as child processes of this very
-program, runs two people (alice, bob) on the client engine, and prints what each part saw."""
+"""The demo: starts `nymchat mixnet` and `nymchat node` (two with --federated) as child
+processes of this very program, runs two people (alice, bob) on the client engine, and prints
+what each part saw."""
 
 import os
 import re
@@ -18,13 +19,20 @@ from pathlib import Path
 from typing import IO
 
 from nymchat import keystore
+from nymchat._native import Identity
 from nymchat.children import child_env
 from nymchat.client.connect import connect
 from nymchat.client.engine import Engine
+from nymchat.client.events import Status
+from nymchat.client.messages import now_ms
+from nymchat.client.nodes import KnownNodes
 from nymchat.client.profile import Profile
 from nymchat.client.records import DirectStatus
+from nymchat.commands.nodes import describe
 from nymchat.errors import NymchatError
 from nymchat.nym import base58
+from nymchat.protocol import card
+from nymchat.protocol.address import Address
 from nymchat.protocol.contact import NodeContact
 from nymchat.terminal import block, line
 
@@ -37,6 +45,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _values(db: sqlite3.Connection) -> list[bytes]:
+    """Every value of every row of every table, as bytes."""
+    tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    return [
+        value if isinstance(value, bytes) else str(value).encode()
+        for table in tables
+        for row in db.execute(f'SELECT * FROM "{table}"')
+        for value in row
+        if value is not None
+    ]
+
+
 def say(text: str = "") -> None:
     print(text, flush=True)
 
@@ -45,14 +65,16 @@ class Demo:
     def __init__(self, delay: str, keep: bool):
         self.delay, self.keep = delay, keep
         self.dir = Path(tempfile.mkdtemp(prefix="nymchat-demo-"))
-        self.port, self.metrics_port = _free_port(), _free_port()
+        self.port = _free_port()
+        self.metrics: dict[str, int] = {}  # node -> its metrics port
         self.url = f"ws://127.0.0.1:{self.port}"
         self.children: list[subprocess.Popen] = []
         self.password = secrets.token_urlsafe(16)
 
-    def _spawn(self, *args: str, env: dict | None = None) -> IO[str]:
-        """Starts `nymchat ARGS` as a child; returns its standard output."""
-        log = (self.dir / f"{args[0]}.log").open("w")
+    def _spawn(self, log_name: str, *args: str, env: dict | None = None) -> IO[str]:
+        """Starts `nymchat ARGS` as a child (its errors in LOG_NAME.log); returns its
+        standard output."""
+        log = (self.dir / f"{log_name}.log").open("w")
         child = subprocess.Popen(
             [sys.executable, sys.argv[0], *args],
             stdout=subprocess.PIPE,
@@ -65,8 +87,9 @@ class Demo:
         assert child.stdout is not None  # stdout=PIPE
         return child.stdout
 
-    def _start_network(self) -> str:
+    def _start_mixnet(self) -> None:
         mixnet = self._spawn(
+            "mixnet",
             "mixnet",
             "--port",
             str(self.port),
@@ -78,23 +101,29 @@ class Demo:
         )
         if '"listening"' not in mixnet.readline():
             raise NymchatError(f"the mixnet did not start; see {self.dir / 'mixnet.log'}")
+
+    def _start_node(self, name: str) -> str:
+        """Starts the node NAME (data in DIR/NAME) with two frontends on the demo's mixnet;
+        returns its contact string."""
+        self.metrics[name] = _free_port()
         node = self._spawn(
+            name,
             "node",
             "--nym",
-            f"{self.url}/node-1",
+            f"{self.url}/{name}-1",
             "--nym",
-            f"{self.url}/node-2",  # a second frontend: messages go sealed
+            f"{self.url}/{name}-2",  # a second frontend: messages go sealed
             "--data",
-            str(self.dir / "node"),
+            str(self.dir / name),
             "--pow-difficulty",
             "8",
             "--metrics",
-            f"127.0.0.1:{self.metrics_port}",
+            f"127.0.0.1:{self.metrics[name]}",
             env={"NYMCHAT_NODE_PASSWORD": self.password},
         )
         line = node.readline()
         if not line.startswith("node contact: "):
-            raise NymchatError(f"the node did not start; see {self.dir / 'node.log'}")
+            raise NymchatError(f"the node did not start; see {self.dir / name}.log")
         return line.removeprefix("node contact: ").strip()
 
     async def _person(self, stack: AsyncExitStack, name: str, contact: str) -> Engine:
@@ -113,7 +142,8 @@ class Demo:
         say("nymchat demo: a local test mixnet (no anonymity: it is all on this machine), a")
         say(f"discovery node, and two people, alice and bob. Files: {self.dir}")
         say()
-        contact = self._start_network()
+        self._start_mixnet()
+        contact = self._start_node("node")
         say(f"node up; its contact string (what users configure):\n  {contact}")
         async with AsyncExitStack() as stack:
             alice = await self._person(stack, "alice", contact)
@@ -147,7 +177,7 @@ class Demo:
             say("  (bob goes offline)")
             await alice.send("bob", "Are you there? I'll wait.")
             say("  alice -> bob: Are you there? I'll wait.   [accepted by the node, queued]")
-            self._show_node()
+            self._show_node("node")
             async with AsyncExitStack() as bob_stack:
                 profile = Profile(self.dir / "bob", keystore.unlock(self.dir / "bob", PASSPHRASE))
                 bob_stack.callback(profile.close)
@@ -162,6 +192,87 @@ class Demo:
             await alice_inbox.aclose()
         self._try_it()
 
+    async def run_federated(self) -> None:
+        """Two nodes: alice's home is A, bob's is B; each reaches the other's node directly
+        through the mixnet, anonymously, and neither node learns of the other's user."""
+        say("nymchat demo --federated: a local test mixnet (no anonymity: it is all on this")
+        say("machine), two discovery nodes A and B, alice at home on A and bob on B.")
+        say(f"Files: {self.dir}")
+        say()
+        self._start_mixnet()
+        node_a, node_b = self._start_node("node-a"), self._start_node("node-b")
+        say(f"node A up:  {node_a}")
+        say(f"node B up:  {node_b}")
+        async with AsyncExitStack() as stack:
+            alice = await self._person(stack, "alice", node_a)
+            async with AsyncExitStack() as bob_stack:
+                bob = await self._person(bob_stack, "bob", node_b)
+                await alice.register("alice")
+                await bob.register("bob")
+                say("alice registered at A, bob at B (each has an account at one node only)")
+                bob_at_b = await self._take_card(alice, bob, NodeContact.parse(node_b))
+                say()
+                say("the conversation (each writes to the other's node, never through their own):")
+                inbox = bob.follow(refresh_every=3600)
+                alice_at_a = await self._say(
+                    alice, "alice", bob_at_b, "Hi Bob, from node A!", inbox, bob, receipt=True
+                )
+                alice_inbox = alice.follow(refresh_every=3600)
+                await self._say(
+                    bob,
+                    "bob",
+                    alice_at_a,
+                    "Hi Alice, answered at A.",
+                    alice_inbox,
+                    alice,
+                    receipt=True,
+                )
+                say(
+                    f"  ({line(bob.display(alice_at_a))}: alice's node as bob's client shows it; "
+                    "her message said how to reach it, and he has not named it)"
+                )
+                await inbox.aclose()
+            say("  (bob goes offline)")
+            await alice.send(bob_at_b, "Are you there? B keeps it.")
+            say(f"  alice -> {bob_at_b}: Are you there? B keeps it.   [accepted by B, queued]")
+            self._show_node("node-a", "node A (alice's home)", ("bob", bob.profile.identity))
+            self._show_node("node-b", "node B (bob's home)", ("alice", alice.profile.identity))
+            async with AsyncExitStack() as bob_stack:
+                profile = Profile(self.dir / "bob", keystore.unlock(self.dir / "bob", PASSPHRASE))
+                bob_stack.callback(profile.close)
+                bob = await self._connect(bob_stack, profile, "bob", node_b)
+                for message in await bob.inbox(quiet=0.5):
+                    bob.shown(message)
+                    say(
+                        f"  (bob is back) {line(bob.display(message.sender))} -> bob: "
+                        f"{block(message.text)}   [delivered by B on his return]"
+                    )
+            await alice_inbox.aclose()
+        self._show_node(
+            "node-b", "node B once bob took his message", ("alice", alice.profile.identity)
+        )
+        self._kept()
+
+    async def _take_card(self, alice: Engine, bob: Engine, node_b: NodeContact) -> str:
+        """bob gives his contact card, alice takes it as `contacts add CARD --yes` does:
+        B pinned under a petname, then bob looked up at B; returns his address for her."""
+        text = card.encode(bob.profile.identity, await bob.certificates.current(), node_b)
+        say()
+        say(f"bob's contact card (`nymchat contacts card`): {text[:48]}...")
+        taken = card.decode(text)
+        nodes = KnownNodes(alice.profile.store)
+        with alice.profile.store.transaction():
+            node = nodes.add("node-b", taken.node, "card", now_ms())
+        say(f"alice takes it: B pinned as '{node.petname}', {describe(taken.node)}")
+        address = nodes.display(Address(taken.name, node.key))
+        contact = await alice.lookup(address, taken.identity)
+        say(
+            f"alice looks up {address} at B (anonymously: no account there), and the keys B "
+            "gives are the card's"
+        )
+        say(f"  safety number  {alice.safety_number(contact)}")
+        return address
+
     async def _direct(self, alice: Engine, bob: Engine, alice_inbox) -> None:
         """Direct mode: asked and agreed to, then the node carries nothing more."""
         say()
@@ -173,7 +284,7 @@ class Demo:
         say("  bob accepts: his nym address goes to alice only; she answers on SURBs, so her")
         say("  address stays hidden from him")
         await self._until(alice, "bob", DirectStatus.ON)  # bob answered alice's hello
-        before = self._relayed()
+        before = self._relayed("node")
         bob_inbox = bob.follow(refresh_every=3600)
         await self._say(
             alice, "alice", "bob", "Now even the node can't see us talk.", bob_inbox, bob
@@ -182,7 +293,8 @@ class Demo:
             bob, "bob", "alice", "Right: it relayed nothing of this.", alice_inbox, alice
         )
         await bob_inbox.aclose()
-        say(f"  the node's count of relayed messages: {before} before, {self._relayed()} after")
+        after = self._relayed("node")
+        say(f"  the node's count of relayed messages: {before} before, {after} after")
 
     @staticmethod
     async def _until(engine: Engine, peer: str, state: DirectStatus, seconds: float = 30) -> None:
@@ -193,10 +305,10 @@ class Demo:
                 raise NymchatError(f"direct mode did not reach '{state}' in {seconds:g} s")
             await engine.inbox(quiet=0.2)
 
-    def _relayed(self) -> int:
+    def _relayed(self, node: str) -> int:
         """The node's counter of messages it accepted for relaying (its metrics page)."""
         page = (
-            urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5)
+            urllib.request.urlopen(f"http://127.0.0.1:{self.metrics[node]}/metrics", timeout=5)
             .read()
             .decode()
         )
@@ -204,21 +316,51 @@ class Demo:
         return int(found.group(1)) if found else 0
 
     async def _say(
-        self, sender: Engine, name: str, to: str, text: str, inbox, receiver: Engine
-    ) -> None:
+        self,
+        sender: Engine,
+        name: str,
+        to: str,
+        text: str,
+        inbox,
+        receiver: Engine,
+        receipt: bool = False,
+    ) -> str:
+        """`sender` writes to `to`; shown once `receiver` has decrypted it (and, with
+        `receipt`, once the receiver's receipt is back at the sender). Returns the sender
+        as the receiver knows them."""
         started = time.perf_counter()
-        await sender.send(to, text)
+        message_id = await sender.send(to, text)
         message = await anext(inbox)
         elapsed = (time.perf_counter() - started) * 1000
         receiver.shown(message)
-        say(f"  {name} -> {to}: {block(message.text)}   [decrypted by {to} in {elapsed:.0f} ms]")
+        told = f"decrypted by {receiver.username} in {elapsed:.0f} ms"
+        if receipt:
+            await self._delivered(sender, message_id)
+            told += f", receipt back in {(time.perf_counter() - started) * 1000:.0f} ms"
+        sent = sender.message(message_id)
+        assert sent is not None  # stored before it left
+        shown_to = sender.display(sent.peer)
+        say(f"  {name} -> {line(shown_to)}: {block(message.text)}   [{told}]")
+        return message.sender
 
-    def _show_node(self) -> None:
+    @staticmethod
+    async def _delivered(engine: Engine, message_id: bytes, seconds: float = 30) -> None:
+        """Lets `engine` take in what arrives until its message is delivered (a receipt)."""
+        deadline = time.monotonic() + seconds
+        while getattr(engine.message(message_id), "status", None) is not Status.DELIVERED:
+            if time.monotonic() > deadline:
+                raise NymchatError(f"no receipt came back in {seconds:g} s")
+            await engine.inbox(quiet=0.1)
+
+    def _show_node(
+        self, node: str, title: str = "the node", stranger: tuple[str, Identity] | None = None
+    ) -> None:
         """What the node holds: keyed hashes of names, routes, and for each queued message
-        its recipient, size and time, but no sender and nothing it can read."""
-        db = sqlite3.connect(f"file:{self.dir / 'node' / 'node.db'}?mode=ro", uri=True)
+        its recipient, size and time, but no sender and nothing it can read; and nothing of
+        `stranger` (a name and identity of another node's user) in any value it stores."""
+        db = sqlite3.connect(f"file:{self.dir / node / 'node.db'}?mode=ro", uri=True)
         say()
-        say("what the node knows right now (read from its database):")
+        say(f"what {title} knows right now (read from its database):")
         label = {}
         for name_hash, route in db.execute("SELECT name_hash, sender_tag FROM users ORDER BY 1"):
             label[name_hash] = f"user {name_hash[:4].hex()}"
@@ -234,6 +376,18 @@ class Demo:
                 f"  queued for {label.get(recipient, '?')} at {when}: {len(payload)} bytes, "
                 f"sealed {payload[5:13].hex()}... from: nobody knows (a sealed send names no "
                 "sender; short messages, receipts and handshakes are padded alike)"
+            )
+        if stranger is not None:
+            if not db.execute("SELECT 1 FROM queue LIMIT 1").fetchone():
+                say("  queue: empty")
+            name, identity = stranger
+            values = _values(db)
+            marks = (name.encode(), identity.signing_public, identity.agreement_public)
+            found = sum(any(mark in value for mark in marks) for value in values)
+            say(
+                f"  of {name}: {found} of its {len(values)} stored values hold {name}'s name "
+                f"or identity keys ({'none: it' if not found else 'it'} never learnt who "
+                f"{name} is)"
             )
         db.close()
         say()
@@ -253,10 +407,15 @@ class Demo:
         say(f"  3. {me} --home ~/alice chat   (the first run creates an identity and registers:")
         say("     give it ~/nymchat-node/contact.txt, and keep the nym-client it offers)")
         say(f"  4. {me} --home ~/bob chat     (the same, as bob; then /msg alice hi)")
+        self._kept()
+
+    def _kept(self) -> None:
+        """With --keep: where the running demo is, and how to stop it."""
         if self.keep:
+            nodes = "nodes" if len(self.metrics) > 1 else "node"
             say()
             say(
-                f"This demo's mixnet ({self.url}) and node keep running (--keep): the profiles "
+                f"This demo's mixnet ({self.url}) and {nodes} keep running (--keep): the profiles "
                 f"are in {self.dir} (passphrase {PASSPHRASE!r}); stop them with"
             )
             say("  kill " + " ".join(str(c.pid) for c in self.children))

@@ -1,4 +1,5 @@
-"""``nymchat demo``: a local mixnet, a node and two people talking, in one command."""
+"""``nymchat demo``: a local mixnet, a node (two with --federated) and two people talking,
+in one command."""
 
 import argparse
 
@@ -15,6 +16,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="leave the mixnet and node running afterwards, to try by hand",
     )
+    parser.add_argument(
+        "--federated",
+        action="store_true",
+        help="two nodes instead of one: alice at home on A, bob on B, and what each node "
+        "knows afterwards",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     demo = Demo(args.delay, keep=args.keep)
     try:
-        asyncio.run(demo.run())
+        asyncio.run(demo.run_federated() if args.federated else demo.run())
     finally:
         demo.stop()
     return 0
