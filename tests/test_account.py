@@ -269,6 +269,7 @@ def test_a_blocked_name_is_dropped_unread_without_receipts_and_its_invitations_i
     assert bob.json("contacts", "list")[0] == [
         {
             "username": "alice",
+            "id": "alice",
             "verified": False,
             "key_changed": False,
             "direct": None,

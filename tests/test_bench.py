@@ -99,7 +99,10 @@ def test_the_node_suite_measures_every_figure_it_reports_on_both_stores(
     monkeypatch.setattr(bench, "NODE_QUEUED", 100)
     monkeypatch.setattr(bench, "NODE_LOOKUPS", 20)
     results = bench.node_suite()
-    assert {key: results[key] > 0 for key in NODE_KEYS} == dict.fromkeys(NODE_KEYS, True)
+    # CPU time is read in clock ticks (10 ms): a run this small may cost the server less
+    cpu = {key for key in NODE_KEYS if "cpu" in key}
+    measured = {key: results[key] >= 0 if key in cpu else results[key] > 0 for key in NODE_KEYS}
+    assert measured == dict.fromkeys(NODE_KEYS, True)
     table = bench.node_markdown(results)
     assert f"| PostgreSQL: lookup p99 | {results['lookup_pg_p99_ms']:.3f} ms |" in table
     assert "| PostgreSQL: relayed (sealed) messages/s |" in table
