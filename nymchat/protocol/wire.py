@@ -625,28 +625,60 @@ DESCRIPTOR = Record(
 )
 
 
+class _NodeSigned(Protocol):
+    @property
+    def node(self) -> bytes: ...  # the signing key of the node that signed it
+
+
+S = TypeVar("S", bound=_NodeSigned)
+
+
+def _sign_node_record(
+    node: "_native.Identity", record: Record[S], value: S, version: int, label: str
+) -> bytes:
+    """version u8 ‖ the record ‖ Sign_node(label, version ‖ record): what a node signs
+    about itself for its users (its frontend descriptor, its directory)."""
+    out = bytearray((version,))
+    record.write(value, out)
+    out += node.sign(label, bytes(out))
+    return bytes(out)
+
+
+def _open_node_record(
+    data: bytes,
+    node_key: "_native.PublicKey",
+    record: Record[S],
+    version: int,
+    label: str,
+    what: str,
+) -> S:
+    """The value of `_sign_node_record`'s bytes, once of `version`, signed by `node_key`
+    and naming it (its `node` field); `WireError` naming `what` otherwise."""
+    if len(data) < 1 + 64 or data[0] != version:
+        raise WireError(f"not a {what} of a known version")
+    try:
+        node_key.verify(label, data[:-64], data[-64:])
+    except Exception as e:  # BadSignature from the native core
+        raise WireError(f"the {what} is not signed by the node") from e
+    value = decode_record(record, data[1:-64])
+    if value.node != node_key.to_bytes():
+        raise WireError(f"the {what} is another node's")
+    return value
+
+
 def encode_descriptor(node: "_native.Identity", descriptor: Descriptor) -> bytes:
     """version u8 ‖ the record ‖ Sign_node("node-frontends", version ‖ record)."""
     if not descriptor.frontends:
         raise WireError("a descriptor lists at least one frontend")
-    out = bytearray((DESCRIPTOR_VERSION,))
-    DESCRIPTOR.write(descriptor, out)
-    out += node.sign(FRONTENDS_LABEL, bytes(out))
-    return bytes(out)
+    return _sign_node_record(node, DESCRIPTOR, descriptor, DESCRIPTOR_VERSION, FRONTENDS_LABEL)
 
 
 def decode_descriptor(data: bytes, node_key: "_native.PublicKey", now_ms: int) -> Descriptor:
     """A descriptor signed by `node_key` for itself, issued and not yet expired at
     `now_ms` (give or take the freshness of requests); `WireError` otherwise."""
-    if len(data) < 1 + 64 or data[0] != DESCRIPTOR_VERSION:
-        raise WireError("not a frontend descriptor of a known version")
-    try:
-        node_key.verify(FRONTENDS_LABEL, data[:-64], data[-64:])
-    except Exception as e:  # BadSignature from the native core
-        raise WireError("the frontend descriptor is not signed by the node") from e
-    descriptor = decode_record(DESCRIPTOR, data[1:-64])
-    if descriptor.node != node_key.to_bytes():
-        raise WireError("the frontend descriptor is another node's")
+    descriptor = _open_node_record(
+        data, node_key, DESCRIPTOR, DESCRIPTOR_VERSION, FRONTENDS_LABEL, "frontend descriptor"
+    )
     if not descriptor.frontends:
         raise WireError("the frontend descriptor lists no frontend")
     if len({f.id for f in descriptor.frontends}) != len(descriptor.frontends):
@@ -698,24 +730,15 @@ DIRECTORY = Record(
 
 def encode_directory(node: "_native.Identity", directory: Directory) -> bytes:
     """version u8 ‖ the record ‖ Sign_node("nymchat-directory", version ‖ record)."""
-    out = bytearray((DIRECTORY_VERSION,))
-    DIRECTORY.write(directory, out)
-    out += node.sign(DIRECTORY_LABEL, bytes(out))
-    return bytes(out)
+    return _sign_node_record(node, DIRECTORY, directory, DIRECTORY_VERSION, DIRECTORY_LABEL)
 
 
 def decode_directory(data: bytes, node_key: "_native.PublicKey", now_ms: int) -> Directory:
     """A directory signed by `node_key` for itself, issued and not expired at `now_ms`,
     each entry a valid petname (once) and contact string; `WireError` otherwise."""
-    if len(data) < 1 + 64 or data[0] != DIRECTORY_VERSION:
-        raise WireError("not a node directory of a known version")
-    try:
-        node_key.verify(DIRECTORY_LABEL, data[:-64], data[-64:])
-    except Exception as e:  # BadSignature from the native core
-        raise WireError("the node directory is not signed by the node") from e
-    directory = decode_record(DIRECTORY, data[1:-64])
-    if directory.node != node_key.to_bytes():
-        raise WireError("the node directory is another node's")
+    directory = _open_node_record(
+        data, node_key, DIRECTORY, DIRECTORY_VERSION, DIRECTORY_LABEL, "node directory"
+    )
     if directory.issued > now_ms + 120_000 or directory.expires <= now_ms:
         raise WireError("the node directory is not current")
     for entry in directory.entries:
