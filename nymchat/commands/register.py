@@ -80,12 +80,13 @@ def _move(args: argparse.Namespace, working: Callable[[int], None]) -> int:
     from nymchat.protocol.contact import NodeContact
     from nymchat.terminal import line
 
-    async def main() -> tuple[Moved, str]:
+    async def main() -> tuple[Moved, str, str]:
         async with open_engine(args, node=args.node, flush=False) as engine:
             moved = await engine.move(args.name, on_work=working)
-            return moved, engine.node_name(NodeContact.parse(moved.old_node).key)
+            old = engine.node_name(NodeContact.parse(moved.old_node).key)
+            return moved, old, engine.node_name(NodeContact.parse(args.node).key)
 
-    moved, old = asyncio.run(main())
+    moved, old, new = asyncio.run(main())
     if args.json:
         print(
             json.dumps(
@@ -105,8 +106,8 @@ def _move(args: argparse.Namespace, working: Callable[[int], None]) -> int:
     if not args.quiet:
         told = moved.contacts - len(moved.waiting)
         print(
-            f"moved {moved.name} from node {old} to this node; told {told} of "
-            f"{moved.contacts} contacts"
+            f"moved {moved.name} to node {new} (from {old}); told {told} of "
+            f"{moved.contacts} contacts, whose clients follow"
         )
         if moved.waiting:
             print(
