@@ -80,13 +80,20 @@ def _move(args: argparse.Namespace, working: Callable[[int], None]) -> int:
     from nymchat.protocol.contact import NodeContact
     from nymchat.terminal import line
 
-    async def main() -> tuple[Moved, str, str]:
+    async def main() -> tuple[Moved, str, str, list[str]]:
         async with open_engine(args, node=args.node, flush=False) as engine:
             moved = await engine.move(args.name, on_work=working)
             old = engine.node_name(NodeContact.parse(moved.old_node).key)
-            return moved, old, engine.node_name(NodeContact.parse(args.node).key)
+            groups = [f"#{g.name}" for g in engine.groups()]
+            return moved, old, engine.node_name(NodeContact.parse(args.node).key), groups
 
-    moved, old, new = asyncio.run(main())
+    moved, old, new, groups = asyncio.run(main())
+    if groups:  # their logs are at the old node, where the account is gone
+        print(
+            f"nymchat: your groups stay at node {old}, where you no longer receive them: "
+            f"{', '.join(groups)}; ask a member to add you again",
+            file=sys.stderr,
+        )
     if args.json:
         print(
             json.dumps(
