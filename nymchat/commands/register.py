@@ -91,7 +91,7 @@ def _move(args: argparse.Namespace, working: Callable[[int], None]) -> int:
     if groups:  # their logs are at the old node, where the account is gone
         print(
             f"nymchat: your groups stay at node {old}, where you no longer receive them: "
-            f"{', '.join(groups)}; ask a member to add you again",
+            f"{', '.join(groups)} (following a group from another node is not supported yet)",
             file=sys.stderr,
         )
     if args.json:
