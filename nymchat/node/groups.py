@@ -31,7 +31,7 @@ NOT_MEMBER = "not a member of this group"  # whether the group exists or not
 # goes alone (the nym-client asks the watcher for the SURBs it lacks).
 WATCH_ANSWER_BYTES = 8 * _native.FRAME_CHUNK_LEN - 108
 ENTRY_BYTES = 45
-HOUR = 3_600_000  # a watched group's mark is written again once it is this much older
+HOUR = 3_600_000  # a watched group's mark is written again once an hour old (or 1/16 retention)
 
 
 class GroupHandlers:
@@ -246,7 +246,7 @@ class GroupHandlers:
         if earlier is not None and earlier.digest != ctx.digest:
             raise Refused(ErrorCode.REPLAYED, "this request was already handled")
         until = ctx.now + service.config.retention_ms
-        if group.watched_until < until - HOUR:
+        if group.watched_until < until - min(HOUR, service.config.retention_ms // 16):
             await self.store.watch(group_id, until)
         answer = await self._entries(group_id, group, body["after"])
         if answer["entries"] or not hold or not self.watches.room(ctx.tag, request_id):
