@@ -9,10 +9,12 @@ import time
 from dataclasses import dataclass
 
 from nodeclient import anonymous, client, run
+from oldschema import sqlite_at_schema
 from test_node_groups import Group
 from test_node_service import T0, Harness, People
 
 from nymchat import _native
+from nymchat.database import newest_schema
 from nymchat.node.groups import WATCH_ANSWER_BYTES
 from nymchat.node.registration import name_key
 from nymchat.node.service import NodeConfig, NodeService
@@ -476,3 +478,41 @@ def test_posts_committed_at_once_by_two_processes_take_distinct_positions_in_com
             await b.close()
 
     run(go())
+
+
+# --- the schema ------------------------------------------------------------------------
+
+
+def test_a_schema_8_database_numbers_its_kept_entries_per_group_and_watches_none(tmp_path):
+    path = tmp_path / "node.db"
+    old = sqlite_at_schema(path, 8)
+    old.execute(
+        "INSERT INTO groups (group_id, epoch, last_commit, created) VALUES (?, 1, ?, ?)",
+        (b"g" * 32, b"c" * 16, T0),
+    )
+    for seq, post in ((3, GroupPost.COMMIT), (5, GroupPost.WELCOME), (9, GroupPost.APPLICATION)):
+        old.execute(
+            "INSERT INTO group_entries (seq, group_id, epoch, post, message_id, received,"
+            " payload) VALUES (?, ?, 1, ?, ?, ?, x'00')",
+            (seq, b"g" * 32, post, bytes([seq]) * 16, T0),
+        )
+    old.execute("PRAGMA user_version = 8")
+    old.commit()
+    old.close()
+    h = Harness(path)
+    assert h.store.schema_version() == newest_schema("nymchat.node")
+    g = Group(h, People(h, "alice"))
+    g.id = b"g" * 32
+    assert h.store.groups.group(g.id).watched_until == 0
+    g.keys = [os.urandom(32), os.urandom(32)]
+    h.sqlite.execute(
+        "INSERT INTO group_verifiers VALUES (?, 1, ?)", (g.id, wire.access_verifier(g.keys[1]))
+    )
+    got = watch(g).answer
+    assert [(e.position, e.post) for e in got.body["entries"]] == [
+        (3, GroupPost.COMMIT),
+        (9, GroupPost.APPLICATION),
+    ]
+    assert (got.body["last"], got.body["oldest"]) == (9, 3)
+    assert g.post(now=T0 + 1)[0].kind is Kind.POSTED
+    assert [e.position for e in watch(g, after=9).answer.body["entries"]] == [10]
