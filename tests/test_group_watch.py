@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from nodeclient import anonymous, client, run
 from oldschema import sqlite_at_schema
 from test_node_groups import Group
+from test_node_metrics import free_port, get
 from test_node_service import T0, Harness, People
 
 from nymchat import _native
@@ -308,7 +309,21 @@ def test_a_watched_groups_entries_go_with_the_retention_and_an_emptied_group_wit
 # --- a real node -----------------------------------------------------------------------
 
 
-def test_a_watch_held_by_a_node_process_is_answered_as_soon_as_a_post_lands(net):
+def test_a_watch_held_by_a_node_process_is_answered_as_soon_as_a_post_lands(
+    start_mixnet, start_node
+):
+    mixnet = start_mixnet()
+    port = free_port()
+    net = mixnet, start_node(mixnet, "--metrics", f"127.0.0.1:{port}")
+
+    def metric(line: str) -> str:
+        [value] = [
+            x.rsplit(" ", 1)[1]
+            for x in get(port, "/metrics")[1].splitlines()
+            if x.startswith(line + " ")
+        ]
+        return value
+
     async def main():
         keys = {"alice": os.urandom(32)}
         async with (
@@ -361,6 +376,8 @@ def test_a_watch_held_by_a_node_process_is_answered_as_soon_as_a_post_lands(net)
             held = asyncio.ensure_future(watching(1, 20))
             await asyncio.sleep(1.0)
             assert not held.done()
+            assert metric("nymchat_node_group_watches_held") == "1"
+            assert metric('nymchat_node_requests_total{kind="group_watch",result="held"}') == "1"
             sent = time.monotonic()
             posted = await post(GroupPost.APPLICATION, 1, b"second")
             accepted = time.monotonic()
@@ -378,6 +395,7 @@ def test_a_watch_held_by_a_node_process_is_answered_as_soon_as_a_post_lands(net)
             assert empty.body["entries"] == () and empty.body["last"] == 2
             print(f"a 1 s hold with nothing new answered empty after {waited:.2f} s")
             assert waited >= 1.0
+            assert metric("nymchat_node_group_watches_held") == "0"
 
     run(main())
 
