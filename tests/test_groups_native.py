@@ -72,9 +72,9 @@ def test_the_roster_reaches_members_by_the_commit_and_the_joiner_by_the_welcome(
     assert not groups[1].process(commit).roster_changed
     assert groups[1].roster() == b"with dave"
     with pytest.raises(errors.InvalidArgument):
-        groups[0].commit([], [], bytes(64 * 1024 + 1))
+        groups[0].commit([], [], bytes(128 * 1024 + 1))
     with pytest.raises(errors.InvalidArgument):
-        people[0].member.create_group(os.urandom(32), bytes(64 * 1024 + 1))
+        people[0].member.create_group(os.urandom(32), bytes(128 * 1024 + 1))
 
 
 def freshly_built(count: int) -> MlsGroup:

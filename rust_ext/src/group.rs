@@ -59,7 +59,7 @@ pub const ROSTER_EXTENSION: u16 = 0xF1A0;
 pub const ROSTER_PROPOSAL: u16 = 0xF1A1;
 
 /// Longest roster.
-pub const MAX_ROSTER: usize = 64 * 1024;
+pub const MAX_ROSTER: usize = 128 * 1024; // 1,000 members at up to 255 nodes (roster v2)
 
 /// The exporter label of a group's access key (what the node checks for posts).
 pub const ACCESS_KEY_LABEL: &[u8] = b"nymchat group access";
