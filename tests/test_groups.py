@@ -302,7 +302,10 @@ def test_key_packages_running_low_are_published_anew(tmp_path):
                 return await request(kind, *args, **body)
 
             bob.link.request = recording
-            claimed = {(await alice.group_ops.node.claim("bob"))[1] for _ in range(11)}
+            claimed = {
+                (await alice.group_ops.node.claim(alice.contacts.nodes.address("bob")))[1]
+                for _ in range(11)
+            }
             assert len(claimed) == 11  # each handed out once
             await take_in(bob)  # the node's push: 9 left
             assert Kind.PUBLISH_KEY_PACKAGES in requests
@@ -332,10 +335,13 @@ def test_a_member_named_as_a_contact_with_another_key_blocks_sending(tmp_path):
             mallory = await net.engine("mallory")
             await alice.lookup("carol")  # the real carol, pinned
             # bob adds mallory under carol's name (a member may write any roster)
-            identity, package = await bob.group_ops.node.claim("mallory")
+            identity, package = await bob.group_ops.node.claim(
+                bob.contacts.nodes.address("mallory")
+            )
             record, group = bob.group_ops.records.named("team", bob.key_packages.member())
-            claimed = {"carol": (identity, package)}
-            await bob.group_ops._commit_once(record, group, False, ["carol"], {}, claimed)
+            carol = bob.contacts.nodes.address("carol")
+            claimed = {carol: (identity, package)}
+            await bob.group_ops._commit_once(record, group, False, [carol], {}, claimed)
             await take_in(alice)
             trust = {m.identity: (m.name, m.trust) for m in alice.group("team").members}
             assert trust[mallory.profile.identity.signing_public] == ("carol", MemberTrust.MISMATCH)

@@ -113,6 +113,14 @@ class Contacts:
         self.store.put(ALIASES, {**aliases, canonical: contact_id})
         return contact_id
 
+    def at(self, address: Address) -> Contact | None:
+        """The contact kept for the person at `address`, if any (no id is allocated)."""
+        aliases: dict[str, str] = self.store.get(ALIASES, {})
+        canonical = str(address)
+        origin = address.node == self.profile.origin_node
+        contact = self.get(aliases.get(canonical) or (address.name if origin else canonical))
+        return contact if contact is not None and self.node_of(contact) == address.node else None
+
     def sender_id(self, address: Address, identity: bytes) -> str:
         """The id of whoever sent a message certified as `address`'s for `identity`:
         `id_of`, unless nobody is kept there while one contact of that name with that
@@ -171,11 +179,14 @@ class Contacts:
             return contact_id
         return self.nodes.display(Address(contact.name, node))
 
-    def link_to(self, node: bytes | None, contact: Contact | None = None) -> Link:
+    def link_to(
+        self, node: bytes | None, contact: Contact | None = None, node_contact: str | None = None
+    ) -> Link:
         """The link to a node (home, or anonymous-only to another), reached through the
-        contact string of its KnownNodes entry, else the one `contact` gave us."""
+        contact string of its KnownNodes entry, else the one `contact` gave us, else
+        `node_contact` (a group's log node's, say)."""
         known = self.nodes.by_key(node) if node is not None else None
-        text = known.contact if known else (contact.node_contact if contact else None)
+        text = known.contact if known else (contact.node_contact if contact else node_contact)
         return self.links.to(node, NodeContact.parse(text) if text else None)
 
     def get(self, username: str) -> Contact | None:

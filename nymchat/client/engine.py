@@ -87,9 +87,9 @@ class Engine:
             self.events,
             lambda group_id: self.group_ops.commit_soon(group_id),
         )
+        self.intake.invited = self.group_intake.invited
         self.group_ops = Groups(
             profile,
-            link,
             self.contacts,
             relay,
             self.access,
@@ -98,6 +98,7 @@ class Engine:
             self.group_intake,
             self.events,
             lambda done, limit: self.incoming.catch_up(done, limit),
+            lambda usernames, body: self.outbox.invite(usernames, body),
             group_update_after,
         )
         self.outbox = Outbox(

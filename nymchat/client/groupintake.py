@@ -1,18 +1,19 @@
-"""Taking in what the node fans out to a group's members (`GROUP_DELIVER`): a Welcome
-joins a group; copies (by id: delivery is at least once) and our own posts are dropped;
-an entry of an epoch not reached yet waits, sealed, until the commit that leads there is
-taken in (one of a group whose Welcome has not come yet, until it comes); application
-messages of the epochs MLS keeps still open. Each entry is taken in one transaction with
-what it changes (the group's state, the message, what waited). A commit or proposal that
-does not apply is told (`GroupSplit`): the others may be in an epoch we cannot reach, and
-nobody else would say so."""
+"""Taking in a group's log entries, as the node fans them out to its members
+(`GROUP_DELIVER`) or as a member elsewhere watches them (`GroupWatch`): a Welcome (from
+the node, or an invite end to end) joins a group; copies (by id: delivery is at least
+once) and our own posts are dropped; an entry of an epoch not reached yet waits, sealed,
+until the commit that leads there is taken in (one of a group whose Welcome has not come
+yet, until it comes); application messages of the epochs MLS keeps still open. Each
+entry is taken in one transaction with what it changes (the group's state, the message,
+what waited). A commit or proposal that does not apply is told (`GroupSplit`): the
+others may be in an epoch we cannot reach, and nobody else would say so."""
 
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from nymchat import _native
-from nymchat.client import groupmessages, roster
+from nymchat.client import groupmessages, messages, roster
 from nymchat.client.contacts import Contacts
 from nymchat.client.events import (
     EventBus,
@@ -28,8 +29,9 @@ from nymchat.client.keypackages import KeyPackages
 from nymchat.client.messages import now_ms
 from nymchat.client.profile import Profile
 from nymchat.client.records import Direction, GroupMember, MemberTrust, Message
-from nymchat.errors import NymchatError
+from nymchat.errors import NotFound, NymchatError
 from nymchat.protocol import wire
+from nymchat.protocol.address import Address
 from nymchat.protocol.wire import GroupPost
 
 log = logging.getLogger(__name__)
@@ -59,31 +61,76 @@ class GroupIntake:
             return []
         entry = Waiting(body["message_id"], body["epoch"], post, body["sent"], body["payload"])
         if post is GroupPost.WELCOME:
-            return self.drain(body["group_id"]) if self._join(entry) else []
+            return self.join(entry.payload, self.contacts.nodes.home_key(), None)
         received = self._entry(body["group_id"], entry)
         return [received] if received is not None else self.drain(body["group_id"])
 
     # --- joining --------------------------------------------------------------------
 
-    def _join(self, entry: Waiting) -> bool:
-        """Whether the Welcome made us a member of a group we did not hold."""
+    def join(
+        self,
+        welcome: bytes,
+        node: bytes | None,
+        node_contact: str | None,
+        group_id: bytes | None = None,
+    ) -> list[MessageReceived]:
+        """A Welcome taken in: we are a member of a group we did not hold, whose log is
+        at `node` (reached through `node_contact` when it is not a known node); then what
+        waited for it. Nothing for a Welcome not for us (or of another group than
+        `group_id`, if given), or for a group held already."""
         member = self.key_packages.member()
         try:
-            group = member.join(entry.payload)
-            named = roster.decode(group.roster())  # (one without a roster is not ours)
+            if node is None:
+                raise NotFound("no node to keep the group's log at")
+            group = member.join(welcome)
+            if group_id is not None and group.group_id != group_id:
+                raise NymchatError("an invite to one group with the Welcome of another")
+            named = roster.decode(group.roster(), node)  # (one without a roster is not ours)
         except (NymchatError, wire.WireError) as e:  # not for us, or not valid: told nobody
             log.info("a welcome was dropped: %s", e)
-            return False
+            return []
         if self.records.get(group.group_id, member) is not None:
-            return False  # held already (a group we created gets its own welcome)
+            return []  # held already (a group we created gets its own welcome)
         record = GroupRecord(group.group_id, self.records.free_name(named.name), updated=now_ms())
-        record.first_names = {i: n for i, n in named.names().items()}
+        record.node, record.node_contact, record.joined_epoch = node, node_contact, group.epoch
+        addresses = named.names()
+        record.first_names = {i: str(a) for i, a in addresses.items()}
         with self.store.transaction():
             self.records.put(record, group)
             self.key_packages.save()  # the key package it used is gone
         adder = dict(group.members()).get(group.joined_by) if group.joined_by is not None else None
-        self.events.emit(GroupJoined(record.name, named.names().get(adder) if adder else None))
-        return True
+        by = addresses.get(adder) if adder else None
+        self.events.emit(GroupJoined(record.name, self.contacts.nodes.display(by) if by else None))
+        return self.drain(group.group_id)
+
+    def invited(self, invite: messages.Invite) -> None:
+        """A group's Welcome sent to us end to end (a member elsewhere than its log)."""
+        self.join(invite.welcome, invite.node, invite.node_contact, invite.group_id)
+
+    # --- who is who -----------------------------------------------------------------
+
+    def log_node(self, record: GroupRecord) -> bytes:
+        """The key of the node the group's log is at."""
+        node = record.node or self.profile.origin_node
+        if node is None:
+            raise NotFound(f"#{record.name} names no node its log is at")
+        return node
+
+    def addresses(self, record: GroupRecord, group: "_native.MlsGroup") -> Mapping[bytes, Address]:
+        """The members' addresses by identity, as the group's roster gives them."""
+        return roster.names_of(group.roster(), self.log_node(record))
+
+    def _firsts(self, record: GroupRecord) -> dict[bytes, Address]:
+        node = self.log_node(record)
+        return {i: roster.first(text, node) for i, text in record.first_names.items()}
+
+    def _saw(self, record: GroupRecord, addresses: Mapping[bytes, Address]) -> None:
+        for identity, address in addresses.items():
+            record.first_names.setdefault(identity, str(address))
+
+    def shown(self, identity: bytes, address: Address | None) -> str:
+        """A member as faces name them: as people are shown (`bob`, `bob@petname`)."""
+        return roster.shown(identity, self.contacts.nodes.display(address) if address else None)
 
     # --- entries of a group we are in -----------------------------------------------
 
@@ -154,7 +201,7 @@ class GroupIntake:
         inner = groupmessages.decode(processed.plaintext)
         if inner.message_id != entry.message_id:
             raise NymchatError("a group message is bound to another id; ignored")
-        author = self.member(record, roster.names_of(group.roster()), processed.sender_identity)
+        author = self.member(record, self.addresses(record, group), processed.sender_identity)
         name = roster.shown(author.identity, author.name)
         peer = f"#{record.name}"
         message = Message(
@@ -180,15 +227,16 @@ class GroupIntake:
         )
 
     def member(
-        self, record: GroupRecord, names: Mapping[bytes, str], identity: bytes
+        self, record: GroupRecord, addresses: Mapping[bytes, Address], identity: bytes
     ) -> GroupMember:
-        """A member with the name the roster (`names`) gives and its trust."""
-        name = names.get(identity)
-        contact = self.contacts.get(name) if name is not None else None
+        """A member with the address the roster (`addresses`) gives, shown as people
+        are, and its trust (by our contact at that address)."""
+        address = addresses.get(identity)
+        contact = self.contacts.at(address) if address is not None else None
         mine = self.profile.identity.signing_public
-        return GroupMember(
-            name, identity, roster.trust(identity, name, mine, contact, record.first_names)
-        )
+        trust = roster.trust(identity, address, mine, contact, self._firsts(record))
+        shown = self.contacts.nodes.display(address) if address is not None else None
+        return GroupMember(shown, identity, trust)
 
     def _commits_proposals(self, group: "_native.MlsGroup", proposer: int) -> bool:
         """Whether we are the member to commit a proposal: the lowest leaf of the others."""
@@ -204,16 +252,16 @@ class GroupIntake:
             self.records.delete(record.group_id)
             self.events.emit(GroupRemoved(record.name))
             return
-        names = roster.names_of(group.roster())
-        for identity, name in names.items():
-            record.first_names.setdefault(identity, name)
+        addresses = self.addresses(record, group)
+        self._saw(record, addresses)
         self.records.put(record, group)
-        by = self.member(record, names, processed.sender_identity)
+        by = self.member(record, addresses, processed.sender_identity)
+        firsts = self._firsts(record)
         self.events.emit(
             GroupChanged(
                 record.name,
-                tuple(roster.shown(i, names.get(i)) for _, i in processed.added),
-                tuple(roster.shown(i, record.first_names.get(i)) for _, i in processed.removed),
+                tuple(self.shown(i, addresses.get(i)) for _, i in processed.added),
+                tuple(self.shown(i, firsts.get(i)) for _, i in processed.removed),
                 roster.shown(by.identity, by.name),
                 group.epoch,
             )
@@ -226,16 +274,16 @@ class GroupIntake:
         before = {identity for _, identity in group.members()}
         group.apply_pending()
         after = {identity for _, identity in group.members()}
-        names = roster.names_of(group.roster())
-        for identity, name in names.items():
-            record.first_names.setdefault(identity, name)
+        addresses = self.addresses(record, group)
+        self._saw(record, addresses)
         if before - after or not after - before:  # it had a path (RFC 9420 §12.4): ours
             record.sent_since_update, record.updated = 0, now_ms()
         record.unanswered = None
         with self.store.transaction():
             self.records.put(record, group)
-        added = tuple(sorted(roster.shown(i, names.get(i)) for i in after - before))
-        removed = tuple(sorted(roster.shown(i, record.first_names.get(i)) for i in before - after))
+        firsts = self._firsts(record)
+        added = tuple(sorted(self.shown(i, addresses.get(i)) for i in after - before))
+        removed = tuple(sorted(self.shown(i, firsts.get(i)) for i in before - after))
         self.events.emit(GroupChanged(record.name, added, removed, me, group.epoch))
         self.drain(record.group_id)
 

@@ -1,8 +1,9 @@
 """The groups a profile is in, at rest: one sealed record per group (MLS state, local
-name, the names its roster first gave each identity, ids of our own posts, the key update
-counters), and the log entries of epochs not reached yet. The live `MlsGroup` of each
-group is kept here, one per group, so that what is sent and what is taken in advance
-the same state; every change is written in the caller's transaction."""
+name, the node its log is at and how far it was taken in there, the addresses its roster
+first gave each identity, ids of our own posts, the key update counters), and the log
+entries of epochs not reached yet. The live `MlsGroup` of each group is kept here, one
+per group, so that what is sent and what is taken in advance the same state; every
+change is written in the caller's transaction."""
 
 import os
 from dataclasses import dataclass, field
@@ -22,13 +23,19 @@ SEEN = 256  # ids of our own posts and of proposals taken in, kept to drop their
 class GroupRecord:
     group_id: bytes
     name: str
-    first_names: dict[bytes, str] = field(default_factory=dict)  # identity → first name seen
+    # identity → the first address seen (canonical `name@<node key>`; a bare name in
+    # records made before federation: at the log node)
+    first_names: dict[bytes, str] = field(default_factory=dict)
     seen: list[bytes] = field(default_factory=list)  # newest last
     sent_since_update: int = 0  # messages we sent since our last key update
     updated: int = 0  # when we last made one (a commit with a path), ms
     # Our commit whose answer never came (the node may have taken it): the MLS state keeps
     # it pending until its copy comes (ours won) or another commit does (it did not).
     unanswered: bytes | None = None
+    node: bytes | None = None  # the log node's key (None: made before federation, the origin)
+    node_contact: str | None = None  # how to reach it, when it is not a known node
+    after: int = 0  # the log position taken in up to, watching it from elsewhere
+    joined_epoch: int = 0  # the epoch we joined at: entries of earlier ones are not ours
 
     def saw(self, message_id: bytes) -> None:
         self.seen = [*self.seen, message_id][-SEEN:]
@@ -43,6 +50,10 @@ class GroupRecord:
             "sent_since_update": self.sent_since_update,
             "updated": self.updated,
             "unanswered": self.unanswered.hex() if self.unanswered else None,
+            "node": self.node.hex() if self.node else None,
+            "node_contact": self.node_contact,
+            "after": self.after,
+            "joined_epoch": self.joined_epoch,
         }
 
     @classmethod
@@ -55,6 +66,10 @@ class GroupRecord:
             record["sent_since_update"],
             record["updated"],
             bytes.fromhex(record["unanswered"]) if record.get("unanswered") else None,
+            bytes.fromhex(record["node"]) if record.get("node") else None,
+            record.get("node_contact"),
+            record.get("after", 0),
+            record.get("joined_epoch", 0),
         )
 
 

@@ -9,7 +9,12 @@ again (names not members yet, members still there, proposals still pending) and
 committed anew: up to `ROUNDS` times, without the user.
 
 Group posts are anonymous requests: the node learns the group, the epoch and sizes, not
-who posts (docs/SECURITY.md)."""
+who posts (docs/SECURITY.md).
+
+Members may be homed at other nodes than the group's log (ours, when we create it):
+their key packages are claimed at their node, a commit names to the log node only the
+members registered there, and the Welcome goes to the others end to end (`invite`:
+GROUP_INVITE messages, queued and sent by the outbox); they watch the log (`GroupWatch`)."""
 
 import asyncio
 import logging
@@ -18,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from nymchat import _native
-from nymchat.client import groupmessages, roster
+from nymchat.client import groupmessages, messages, roster
 from nymchat.client.access import Access
 from nymchat.client.contacts import Contacts
 from nymchat.client.events import EventBus
@@ -33,6 +38,7 @@ from nymchat.client.records import Group, MemberTrust
 from nymchat.client.relay import Relay
 from nymchat.errors import KeyChanged, NotFound, NymchatError, Refused, UsageError
 from nymchat.protocol import names, wire
+from nymchat.protocol.address import Address
 from nymchat.protocol.wire import ErrorCode, GroupPost, Kind
 
 log = logging.getLogger(__name__)
@@ -44,6 +50,8 @@ SETTLE = 5.0  # seconds to wait for the copy of our commit whose answer never ca
 JOIN_WAIT = 3.0  # seconds to wait for the Welcome of a group named but not held
 # Waits until the given test holds (the inbox taking in what the node pushes), or gives up.
 CatchUp = Callable[[Callable[[], bool], float], Awaitable[None]]
+# Queues a Welcome (a GROUP_INVITE body) to the given contacts and sends what it can now.
+Invite = Callable[[list[str], bytes], Awaitable[None]]
 
 
 def group_name(name: str) -> str:
@@ -53,8 +61,8 @@ def group_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class Change:
-    add: tuple[str, ...] = ()
-    remove: tuple[str, ...] = ()
+    add: tuple[Address, ...] = ()
+    remove: tuple[Address, ...] = ()
     update: bool = False  # commit even if nothing else is to do: a key update
 
 
@@ -62,7 +70,6 @@ class Groups:
     def __init__(
         self,
         profile: Profile,
-        link: Link,
         contacts: Contacts,
         relay: Relay,
         access: Access,
@@ -71,13 +78,14 @@ class Groups:
         intake: GroupIntake,
         events: EventBus,
         catch_up: CatchUp,
+        invite: Invite,
         update_after: int = UPDATE_AFTER,
     ):
-        self.profile, self.store, self.link = profile, profile.store, link
-        self.node = GroupNode(link, contacts, relay)
+        self.profile, self.store = profile, profile.store
+        self.node = GroupNode(contacts, relay)
         self.contacts, self.access, self.key_packages = contacts, access, key_packages
         self.records, self.intake, self.events = records, intake, events
-        self.catch_up, self.update_after = catch_up, update_after
+        self.catch_up, self.invite, self.update_after = catch_up, invite, update_after
         self._locks: dict[bytes, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -92,31 +100,52 @@ class Groups:
         return self.view(*self.records.named(group_name(name), self.key_packages.member()))
 
     def view(self, record: GroupRecord, group: "_native.MlsGroup") -> Group:
-        names = roster.names_of(group.roster())
-        members = [self.intake.member(record, names, i) for _, i in group.members()]
+        addresses = self.intake.addresses(record, group)
+        members = [self.intake.member(record, addresses, i) for _, i in group.members()]
         unread = self.store.unshown_count(f"#{record.name}")
         return Group(record.name, record.group_id, group.epoch, tuple(members), unread)
 
     # --- changing a group -------------------------------------------------------------
 
+    def _me(self) -> Address:
+        """Our address: our name at our home node."""
+        home = self.contacts.nodes.home_key()
+        if home is None:
+            raise NotFound("this profile has no home node yet: register first")
+        return Address(self.profile.me(), home)
+
+    def _addresses(self, members: list[str]) -> tuple[Address, ...]:
+        """The addresses of the people typed (`bob`, `bob@petname`, a contact's id), each
+        once, in order."""
+        found = []
+        for typed in members:
+            _, name, node = self.contacts.target(typed)
+            if node is None:
+                raise NotFound("this profile has no home node yet: register first")
+            found.append(Address(name, node))
+        return tuple(dict.fromkeys(found))
+
+    def _shown(self, addresses: tuple[Address, ...] | list[Address]) -> str:
+        return ", ".join(self.contacts.nodes.display(a) for a in addresses)
+
     async def create(self, name: str, members: list[str]) -> Group:
-        me = self.profile.me()
+        me = self._me()
         name = group_name(name)
         if self.records.group_id(name) is not None:
             raise UsageError(f"you have a group '#{name}' already")
         mine = self.profile.identity.signing_public
-        first = roster.Roster(name, (roster.Entry(mine, me),))
+        first = roster.Roster(name, (roster.Entry(mine, me.name, me.node),))
         group = self.key_packages.member().create_group(new_group_id(), roster.encode(first))
-        record = GroupRecord(group.group_id, name, {mine: me}, updated=now_ms())
-        wanted = tuple(dict.fromkeys(n for m in members if (n := names.normalize(m)) != me))
+        record = GroupRecord(group.group_id, name, {mine: str(me)}, updated=now_ms(), node=me.node)
+        wanted = tuple(a for a in self._addresses(members) if a != me)
         await self._commit(record, group, Change(add=wanted), creating=True)
         return self.get(name)
 
     async def add(self, name: str, members: list[str]) -> Group:
-        wanted = tuple(dict.fromkeys(names.normalize(m) for m in members))
-        present = self._present(self.records.named(group_name(name), self.key_packages.member())[1])
-        if all(n in present for n in wanted):
-            raise UsageError(f"already in #{group_name(name)}: {', '.join(wanted)}")
+        wanted = self._addresses(members)
+        present = self._present(*self.records.named(group_name(name), self.key_packages.member()))
+        if all(a in present for a in wanted):
+            raise UsageError(f"already in #{group_name(name)}: {self._shown(wanted)}")
         await self._change(group_name(name), Change(add=wanted))
         return self.get(name)
 
@@ -125,30 +154,32 @@ class Groups:
         one-shot command takes nothing in before it acts. Takes in what the node pushes
         for `JOIN_WAIT` seconds at most, until we hold the group."""
         name = group_name(name)
-        if self.records.group_id(name) is None and self.link.online:
+        if self.records.group_id(name) is None and self.contacts.links.home.online:
             await self.catch_up(lambda: self.records.group_id(name) is not None, JOIN_WAIT)
 
     async def remove(self, name: str, members: list[str]) -> Group:
-        me = self.profile.me()
-        gone = tuple(dict.fromkeys(names.normalize(m) for m in members))
-        if me in gone:
+        gone = self._addresses(members)
+        if self._me() in gone:
             raise UsageError("to leave a group, `nymchat group leave` it")
-        present = self._present(self.records.named(group_name(name), self.key_packages.member())[1])
-        if absent := [n for n in gone if n not in present]:
-            raise NotFound(f"not members of #{group_name(name)}: {', '.join(absent)}")
+        present = self._present(*self.records.named(group_name(name), self.key_packages.member()))
+        if absent := [a for a in gone if a not in present]:
+            raise NotFound(f"not members of #{group_name(name)}: {self._shown(absent)}")
         await self._change(group_name(name), Change(remove=gone))
         return self.get(name)
 
     async def leave(self, name: str) -> None:
-        """Proposes our removal (another member commits it), tells the node to stop
-        fanning out to us, and forgets the group."""
+        """Proposes our removal (another member commits it), tells the log node to stop
+        fanning out to us when it is our home (elsewhere we only stop watching), and
+        forgets the group."""
         name = group_name(name)
         record, group = self.records.named(name, self.key_packages.member())
+        link = self.log_link(record)
         async with self._lock(record.group_id):
             if len(group.members()) > 1:
                 proposal = group.propose_leave()
-                await self.node.post(group, GroupPost.PROPOSAL, os.urandom(16), proposal)
-            await self.link.request(Kind.LEAVE_GROUP, group_id=record.group_id)
+                await self.node.post(link, group, GroupPost.PROPOSAL, os.urandom(16), proposal)
+            if link is self.contacts.links.home:
+                await link.request(Kind.LEAVE_GROUP, group_id=record.group_id)
             with self.store.transaction():
                 self.records.delete(record.group_id)
 
@@ -185,6 +216,11 @@ class Groups:
     def _lock(self, group_id: bytes) -> asyncio.Lock:
         return self._locks.setdefault(group_id, asyncio.Lock())
 
+    def log_link(self, record: GroupRecord) -> Link:
+        """The link to the group's log node: home, or anonymous-only elsewhere."""
+        node = self.intake.log_node(record)
+        return self.contacts.link_to(node, node_contact=record.node_contact)
+
     async def _commit(
         self,
         record: GroupRecord,
@@ -195,16 +231,16 @@ class Groups:
         if not creating:
             await self._settle(record.group_id)
             record, group = self.records.named(record.name, self.key_packages.member())
-        claimed: dict[str, tuple[bytes, bytes]] = {}  # name → (identity, key package)
+        claimed: dict[Address, tuple[bytes, bytes]] = {}  # → (identity, key package)
         for _ in range(ROUNDS):
-            present = self._present(group)
-            adds = [n for n in change.add if n not in present]
-            removes = {n: present[n] for n in change.remove if n in present}
+            present = self._present(record, group)
+            adds = [a for a in change.add if a not in present]
+            removes = {a: present[a] for a in change.remove if a in present}
             if not (creating or adds or removes or change.update or group.pending_proposals()):
                 return
-            for username in adds:
-                if username not in claimed:
-                    claimed[username] = await self.node.claim(username)
+            for address in adds:
+                if address not in claimed:
+                    claimed[address] = await self.node.claim(address)
             if await self._commit_once(record, group, creating, adds, removes, claimed):
                 return
             live = self.records.get(record.group_id, self.key_packages.member())
@@ -215,9 +251,11 @@ class Groups:
             f"other members' changes to #{record.name} won {ROUNDS} times in a row; try again"
         )
 
-    def _present(self, group: "_native.MlsGroup") -> dict[str, tuple[int, bytes]]:
-        """The members by the roster's name: (leaf, identity)."""
-        named = roster.names_of(group.roster())
+    def _present(
+        self, record: GroupRecord, group: "_native.MlsGroup"
+    ) -> dict[Address, tuple[int, bytes]]:
+        """The members by the roster's address: (leaf, identity)."""
+        named = self.intake.addresses(record, group)
         return {named[i]: (leaf, i) for leaf, i in group.members() if i in named}
 
     async def _commit_once(
@@ -225,14 +263,15 @@ class Groups:
         record: GroupRecord,
         group: "_native.MlsGroup",
         creating: bool,
-        adds: list[str],
-        removes: dict[str, tuple[int, bytes]],
-        claimed: dict[str, tuple[bytes, bytes]],
+        adds: list[Address],
+        removes: dict[Address, tuple[int, bytes]],
+        claimed: dict[Address, tuple[bytes, bytes]],
     ) -> bool:
         """One commit posted: True once the node took it (applied and stored), False when
-        another won the epoch (then we have caught up with it)."""
-        me = self.profile.me()
-        current = roster.decode(group.roster()) if group.roster() else None
+        another won the epoch (then we have caught up with it). The members it adds at
+        other nodes than the log's are sent its Welcome once it is taken."""
+        me, log_node = self._me(), self.intake.log_node(record)
+        current = roster.decode(group.roster(), log_node) if group.roster() else None
         gone = {identity for _, identity in removes.values()}
         keep = {identity for _, identity in group.members()} - gone
         new = {claimed[n][0]: n for n in adds}
@@ -249,11 +288,14 @@ class Groups:
             [leaf for leaf, _ in removes.values()],
             roster.encode(next_roster) if adds or removes else None,
         )
-        members = [wire.NewMember(me, self.access.key(), 0)] if creating else []
-        members += [wire.NewMember(n, self.node.access_key(n), 0) for n in adds]
+        here = [a for a in adds if a.node == log_node]  # the log node knows these names only
+        members = [wire.NewMember(me.name, self.access.key(), 0)] if creating else []
+        members += [wire.NewMember(a.name, self.node.access_key(a), 0) for a in here]
+        link = self.log_link(record)
         self.records.in_flight.add(message_id)
         try:
             await self.node.post(
+                link,
                 group,
                 GroupPost.COMMIT,
                 message_id,
@@ -261,8 +303,8 @@ class Groups:
                 access_key=access_key,
                 next_verifier=wire.access_verifier(next_key),
                 add=members,
-                remove=list(removes),
-                welcome=welcome,
+                remove=[a.name for a in removes if a.node == log_node],
+                welcome=welcome if members else None,
             )
         except NodeRefused as e:
             group.clear_pending()
@@ -284,10 +326,20 @@ class Groups:
             raise
         finally:
             self.records.in_flight.discard(message_id)
-        for identity, username in new.items():
-            record.first_names.setdefault(identity, username)
+        for identity, address in new.items():
+            record.first_names.setdefault(identity, str(address))
         self.intake.apply_own(record, group)
+        if (elsewhere := [a for a in adds if a.node != log_node]) and welcome is not None:
+            body = messages.encode_invite(group.group_id, self._log_contact(record), welcome)
+            await self.invite([self.contacts.id_of(a) for a in elsewhere], body)
         return True
+
+    def _log_contact(self, record: GroupRecord) -> str:
+        """The contact string of the group's log node, as an invite carries it."""
+        link = self.log_link(record)
+        if link.contact is None:
+            raise NotFound(f"no way to reach the node of #{record.name}'s log")
+        return str(link.contact)
 
     async def _settle(self, group_id: bytes) -> None:
         """Settles our commit whose answer never came, before the next: taken in if its
@@ -344,4 +396,6 @@ class Groups:
             record.sent_since_update += 1
             with self.store.transaction():
                 self.records.put(record, group)
-            await self.node.post(group, GroupPost.APPLICATION, message_id, payload)
+            await self.node.post(
+                self.log_link(record), group, GroupPost.APPLICATION, message_id, payload
+            )

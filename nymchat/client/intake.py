@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 INBOX_CURSOR = "inbox-reported"  # the last stored message an `inbox` reported
 # Called with (sender, contact, inner message) for a direct-mode handshake message.
 Handshake = Callable[[str, Contact, messages.Inner], None]
+# Called with a group invite taken in, after the transaction that took it.
+Invited = Callable[[messages.Invite], None]
 
 
 def sender_name(name: str) -> str:
@@ -56,6 +58,7 @@ class Intake:
         self.profile, self.store = profile, profile.store
         self.contacts, self.sessions = contacts, sessions
         self.events, self.node_key = events, node_key
+        self.invited: Invited = lambda invite: None  # set by whoever joins groups
 
     def take(
         self,
@@ -66,8 +69,9 @@ class Intake:
         received: int | None = None,
     ) -> MessageReceived | None:
         """A text message taken in (stored, not yet shown), or None: a receipt, a
-        handshake, a copy already shown, a blocked sender, or what does not open (told as
-        `MessageUnreadable` once its sender is known). From a direct `peer`, the sealed
+        handshake, a group invite (the group joined), a copy already shown, a blocked
+        sender, or what does not open (told as `MessageUnreadable` once its sender is
+        known). From a direct `peer`, the sealed
         sender must be them. `received`: when the node took it (ms), which its sender's
         certificate must have been valid at (else now)."""
         try:
@@ -113,6 +117,7 @@ class Intake:
         stored = self.store.message(message_id)
         if stored is not None:
             return self._unshown(stored)
+        invite, message = None, None
         with self.store.transaction():
             contact = self.contacts.get(sender)
             if sealed.keys is not None:
@@ -141,13 +146,19 @@ class Intake:
                 self.store.add_message(sender, message_id, {"direction": Direction.CONTROL})
                 if inner.kind == messages.MOVED:
                     self._moved(contact, node, inner.body)
+                elif inner.kind == messages.GROUP_INVITE:
+                    invite = messages.decode_invite(inner.body)
                 elif inner.kind != messages.ACCESS:
                     handshake(sender, contact, inner)
-                return None
-            text = inner.body.decode("utf-8", "replace")
-            message = Message(message_id, sender, Direction.IN, inner.sent, text, shown=False)
-            self.store.add_message(sender, message_id, message.to_record())
-            self.store.set_shown(message_id, False)
+            else:
+                text = inner.body.decode("utf-8", "replace")
+                message = Message(message_id, sender, Direction.IN, inner.sent, text, shown=False)
+                self.store.add_message(sender, message_id, message.to_record())
+                self.store.set_shown(message_id, False)
+        if invite is not None:  # joined in transactions of its own
+            self.invited(invite)
+        if message is None:
+            return None
         received = self._received(message, contact)
         self.events.emit(received)
         return received

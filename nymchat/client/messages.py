@@ -27,7 +27,8 @@ TEXT, RECEIPT = 1, 2
 DIRECT_INVITE, DIRECT_ACCEPT, DIRECT_END = 3, 4, 5  # the direct-mode handshake (direct_packets.py)
 ACCESS = 6  # the sender's new access key, after they removed a contact
 MOVED = 7  # the sender's new home node (`moved_body`)
-KINDS = (TEXT, RECEIPT, DIRECT_INVITE, DIRECT_ACCEPT, DIRECT_END, ACCESS, MOVED)
+GROUP_INVITE = 8  # a group's Welcome, to a member homed elsewhere than its log (`invite_body`)
+KINDS = (TEXT, RECEIPT, DIRECT_INVITE, DIRECT_ACCEPT, DIRECT_END, ACCESS, MOVED, GROUP_INVITE)
 MOVED_LABEL = "nymchat-moved"
 CARRIES_KEYS = 1
 CONTEXT = "nymchat-message"  # of the sealed layer (`_native.seal_anonymous`)
@@ -222,6 +223,41 @@ def open_moved(body: bytes, name: str, identity: bytes, node: bytes) -> str:
         raise wire.WireError("a move without its node's addresses")
     _native.verify(identity, MOVED_LABEL, name.encode() + b"\0" + signed, signature)
     return contact
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    """A group's Welcome, end to end: the group, where its log is and how to reach it."""
+
+    group_id: bytes
+    node: bytes  # the log node's key
+    node_contact: str | None  # its first `CARRIED_ADDRESSES` frontends
+    welcome: bytes
+
+
+WELCOME = wire.Record(bytes, [("welcome", wire.BLOB)])
+
+
+def encode_invite(group_id: bytes, node_contact: str, welcome: bytes) -> bytes:
+    """group id b32 ‖ log node key b32 ‖ count u8 ‖ (frontend id ‖ nym address)* ‖
+    welcome blob."""
+    node = NodeContact.parse(carried(node_contact))
+    out = bytearray(group_id) + node.key
+    _encode_contact(str(node), out)
+    wire.BLOB.write(welcome, out)
+    return bytes(out)
+
+
+def decode_invite(body: bytes) -> Invite:
+    """`WireError` for anything but one invite (at most `CARRIED_ADDRESSES` frontends)."""
+    if len(body) < 64 + 1:
+        raise wire.WireError("a truncated invite")
+    group_id, node = body[:32], body[32:64]
+    if body[64] > CARRIED_ADDRESSES:
+        raise wire.WireError(f"an invite carries at most {CARRIED_ADDRESSES} frontends")
+    contact, end = _decode_contact(body, 64, node)
+    welcome = wire.decode_record(WELCOME, body[end:])
+    return Invite(group_id, node, contact, welcome)
 
 
 def encode_sealed(sealed: Sealed) -> bytes:

@@ -2,8 +2,9 @@
 direct-mode peer or through the node, and moved on queued → accepted → delivered, never
 back; or failed, when the node refuses one for good or the user drops it. What the node
 did not take (it was silent, busy, over a quota) waits in the outbox for the next try.
-So do the notices of our new access key to the contacts that remain after a removal, and
-of our new home node after a move."""
+So do the notices of our new access key to the contacts that remain after a removal, of
+our new home node after a move, and the Welcomes of groups to members homed elsewhere than
+the group's log (GROUP_INVITE)."""
 
 import logging
 import os
@@ -42,6 +43,7 @@ OUTBOX = "outbox"  # the store's list of waiting message ids, oldest first
 NOTICES = "access_notices"  # the contacts still to be told our new access key
 MOVE_NOTICES = "move_notices"  # the contacts still to be told our new home node
 MOVED_BODY = "moved"  # what they are told (a MOVED message's body, hex)
+INVITES = "group_invites"  # [contact id, GROUP_INVITE body hex] still to be sent
 # Refusals for good: the message fails with the node's detail as the reason. Others
 # (queue_full, busy, rate_limited...) may pass later: the message waits.
 FINAL_REFUSALS = {
@@ -196,6 +198,34 @@ class Outbox:
         body = bytes.fromhex(self.store.get(MOVED_BODY))
         await self.relay.send(username, messages.MOVED, os.urandom(16), body)
 
+    async def invite(self, usernames: list[str], body: bytes) -> None:
+        """Queues a group's Welcome (`body`, a GROUP_INVITE message's) to each of
+        `usernames`, then sends what waits of them: what cannot go now goes with the next
+        `flush`."""
+        with self.store.transaction():
+            queued = self.store.get(INVITES, [])
+            self.store.put(INVITES, queued + [[username, body.hex()] for username in usernames])
+        await self._invites()
+
+    async def _invites(self) -> None:
+        for username, body in self.store.get(INVITES, []):
+            try:  # (they may be no contact yet: their key package was all we needed)
+                await self.contacts.ready(username)
+                invite = bytes.fromhex(body)
+                await self.relay.send(username, messages.GROUP_INVITE, os.urandom(16), invite)
+            except NotSealable as e:
+                log.info("no group invite for %s: %s", username, e)
+            except NodeRefused as e:
+                if e.code not in FINAL_REFUSALS:
+                    continue
+                log.info("no group invite for %s: %s", username, e)
+            except NymchatError as e:  # the node is away, the key changed: next time
+                log.info("a group invite not sent to %s yet: %s", username, e)
+                continue
+            with self.store.transaction():
+                left = [i for i in self.store.get(INVITES, []) if i != [username, body]]
+                self.store.put(INVITES, left)
+
     async def _notices(self) -> None:
         """Tells the contacts queued by `tell_moved` our new home node and those queued by
         `tell_access` our access key; a notice that cannot go for good (the contact is
@@ -216,6 +246,7 @@ class Outbox:
                     continue
                 with self.store.transaction():
                     self.store.put(key, [n for n in self.store.get(key, []) if n != username])
+        await self._invites()
 
     async def flush(self) -> int:
         """Sends what waits (first any notices of our access key); returns how many
