@@ -14,7 +14,7 @@ from nodeclient import Client, run
 
 from nymchat import _native
 from nymchat.client.connect import connect
-from nymchat.client.events import ContactMoved, Status, StatusChanged
+from nymchat.client.events import ContactMoved, GroupJoined, Status, StatusChanged
 from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import NodeLink
 from nymchat.client.nodes import KnownNodes
@@ -278,5 +278,87 @@ def test_alice_moves_from_a_to_b_and_her_contacts_follow_without_asking(
                 task.cancel()
 
     run(main(), timeout=240)
+    for p in (alice_p, bob_p, carol_p):
+        p.close()
+
+
+def test_a_group_of_three_nodes_everyone_gets_everything_members_elsewhere_watching(
+    start_mixnet, start_node, tmp_path
+):
+    mixnet = start_mixnet()
+    a, b, c = (start_node(mixnet, name=f"node-{n}") for n in "abc")
+    key_a, key_c = NodeContact.parse(a.contact).key, NodeContact.parse(c.contact).key
+
+    def profile(name: str) -> Profile:
+        home = tmp_path / name
+        home.mkdir()
+        return Profile(home, _native.Identity.generate())
+
+    alice_p, bob_p, carol_p = profile("alice"), profile("bob"), profile("carol")
+    alice_at_a = f"alice@{base58.encode(key_a)[:8]}"
+
+    async def main():
+        async with contextlib.AsyncExitStack() as stack:
+            alice = await online(stack, alice_p, f"{mixnet.url}/alice", a.contact)
+            bob = await online(stack, bob_p, f"{mixnet.url}/bob", b.contact)
+            carol = await online(stack, carol_p, f"{mixnet.url}/carol", c.contact)
+            for engine, name in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
+                await engine.register(name)
+            nodes = KnownNodes(alice_p.store)
+            nodes.add("node-b", NodeContact.parse(b.contact), "manual", now_ms())
+            nodes.add("node-c", NodeContact.parse(c.contact), "manual", now_ms())
+            following = [await follow(alice), await follow(bob), await follow(carol)]
+
+            # alice@A creates #trio with bob@B and carol@C: their keys claimed at their
+            # nodes, the log at A, the Welcome to each of them end to end.
+            trio = await alice.group_create("trio", ["bob@node-b", "carol@node-c"])
+            assert sorted(m.name for m in trio.members) == ["alice", "bob@node-b", "carol@node-c"]
+            await event(bob.told, GroupJoined, group="trio", by=alice_at_a)
+            await event(carol.told, GroupJoined, group="trio", by=alice_at_a)
+            assert sorted(m.name for m in bob.group("trio").members) == [
+                alice_at_a,
+                "bob",
+                f"carol@{base58.encode(key_c)[:8]}",
+            ]
+
+            # Each says something; everyone gets everything (bob and carol by watching A).
+            delays = []
+            for engine, text in ((alice, "hi from A"), (bob, "hi from B"), (carol, "hi from C")):
+                await engine.send("#trio", text)
+                posted = asyncio.get_running_loop().time()
+                others = [e for e in (alice, bob, carol) if e is not engine]
+                await until(lambda t=text, o=others: all(t in [m.text for m in e.got] for e in o))
+                delays.append(f"{(asyncio.get_running_loop().time() - posted) * 1000:.0f}")
+            print(f"post -> received by every other member: {', '.join(delays)} ms")
+            assert sorted((m.sender, m.text) for m in alice.got) == [
+                ("bob@node-b", "hi from B"),
+                ("carol@node-c", "hi from C"),
+            ]
+            assert sorted((m.sender, m.text) for m in bob.got) == [
+                (alice_at_a, "hi from A"),
+                (f"carol@{base58.encode(key_c)[:8]}", "hi from C"),
+            ]
+            assert sorted(m.text for m in carol.got) == ["hi from A", "hi from B"]
+
+            # bob leaves (a proposal at A: he has no account there); alice commits it.
+            await bob.group_leave("trio")
+            assert bob.groups() == []
+            await until(lambda: len(alice.group("trio").members) == 2)
+            await until(lambda: len(carol.group("trio").members) == 2)
+
+            # carol removes nobody but sends on; alice gets it, bob no longer.
+            await carol.send("#trio", "just us two")
+            await until(lambda: "just us two" in [m.text for m in alice.got])
+            await asyncio.sleep(0.5)
+            assert "just us two" not in [m.text for m in bob.got]
+            for task in following:
+                task.cancel()
+
+    run(main(), timeout=240)
+    for node in (a, b, c):
+        node.stop()
+    # A keeps the log, and names neither bob nor carol (their nodes keep their accounts).
+    assert naming(node_rows(a.data), "bob", bob_p.identity) == []
+    assert naming(node_rows(a.data), "carol", carol_p.identity) == []
     for p in (alice_p, bob_p, carol_p):
         p.close()

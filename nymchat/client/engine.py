@@ -21,6 +21,7 @@ only; they render the typed events (nymchat/client/events.py) in their own words
     GroupIntake   a group's log entries taken in: joins, commits, messages
     Groups        creating and changing groups, sending to them; conflicts retried
     GroupNode     key packages claimed and group posts made at the node (for Groups)
+    GroupWatch    the logs of groups kept at other nodes, watched anonymously
 
 An engine is opened online (with a `NodeLink`) or offline (`Engine.offline`, an
 `OfflineLink` that refuses every request): commands that only read or change the profile
@@ -45,6 +46,7 @@ from nymchat.client.events import (
 from nymchat.client.groupintake import GroupIntake
 from nymchat.client.grouprecords import GroupRecords
 from nymchat.client.groups import UPDATE_AFTER, Groups, group_name
+from nymchat.client.groupwatch import GroupWatch
 from nymchat.client.inbox import INBOX_LIMIT, Inbox
 from nymchat.client.intake import Intake
 from nymchat.client.keypackages import KeyPackages
@@ -117,6 +119,7 @@ class Engine:
             self.events,
             self.group_intake,
             self.key_packages,
+            GroupWatch(self.group_ops, self.group_intake, records, self.key_packages, self.events),
         )
         self.home_move = HomeMove(
             profile, self.links, self.contacts, self.registration, self.outbox, self.incoming

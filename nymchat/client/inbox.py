@@ -1,7 +1,8 @@
 """Receiving: asking the node for what is queued (`inbox`) or following what it pushes
 (`follow`), taking each message in, acknowledging it, and sending receipts; with what
-came over direct paths. While following, the node is kept supplied with SURBs, the
-outbox is flushed whenever the node answers again, and the published keys are kept."""
+came over direct paths, and the logs of groups kept at other nodes (`GroupWatch`).
+While following, the node is kept supplied with SURBs, the outbox is flushed whenever
+the node answers again, and the published keys are kept."""
 
 import asyncio
 import logging
@@ -18,6 +19,7 @@ from nymchat.client.events import (
     NodeUnreachable,
 )
 from nymchat.client.groupintake import GroupIntake
+from nymchat.client.groupwatch import GroupWatch
 from nymchat.client.intake import Intake
 from nymchat.client.keypackages import KeyPackages
 from nymchat.client.nodelink import Link
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 RETRY_OFFLINE = 5.0  # seconds between attempts to reach a node that does not answer
 INBOX_LIMIT = 30.0  # seconds `inbox` takes messages in, at most
 CATCH_UP_POLL = 0.1  # seconds between looks at what `catch_up` waits for
+CATCH_UP_WATCH = 1.0  # seconds between passes over the logs kept elsewhere, meanwhile
 
 
 class Inbox:
@@ -45,9 +48,10 @@ class Inbox:
         events: EventBus,
         group_intake: GroupIntake,
         key_packages: KeyPackages,
+        watch: GroupWatch,
     ):
         self.link, self.intake, self.direct, self.outbox = link, intake, direct, outbox
-        self.group_intake, self.key_packages = group_intake, key_packages
+        self.group_intake, self.key_packages, self.watch = group_intake, key_packages, watch
         self.arrivals = direct_intake.arrivals  # what came directly
         self.registration, self.events = registration, events
         self.node_answers = True  # False while `follow` cannot reach the node
@@ -84,15 +88,27 @@ class Inbox:
         if loop.time() >= deadline:  # not quiet: cut short
             self.events.emit(InboxCutShort(limit))
         await self._after(ids, relayed, link)
+        if link is self.link:
+            received += await self.watch.catch_up()
         received.sort(key=lambda m: m.sent)
         return received
 
     async def follow(self, refresh_every: float = 60.0) -> AsyncGenerator[MessageReceived]:
         """Yields messages as they arrive, for as long as it runs. Keeps the node supplied
         with SURBs (a refresh now and then, and whenever `wake` is set, e.g. after the
-        nym-client reconnected), so the node can push promptly; and direct peers too."""
+        nym-client reconnected), so the node can push promptly; and direct peers too.
+        The logs of groups kept at other nodes are watched meanwhile (`GroupWatch`)."""
         for message in self.intake.never_shown():
             yield message
+        watching = asyncio.create_task(self.watch.follow(self.arrivals))
+        try:
+            async for message in self._follow(refresh_every):
+                yield message
+        finally:
+            watching.cancel()
+            await asyncio.wait([watching])
+
+    async def _follow(self, refresh_every: float) -> AsyncGenerator[MessageReceived]:
         wake = self.wake
         wake.set()
         wait = refresh_every
@@ -179,7 +195,12 @@ class Inbox:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         await self.link.request(Kind.REFRESH)
+        watched = 0.0
         while not done() and (left := deadline - loop.time()) > 0:
+            if loop.time() - watched >= CATCH_UP_WATCH and self.watch.watched():
+                await self.watch.catch_up()  # (a group kept elsewhere: its log is watched)
+                watched = loop.time()
+                continue
             try:  # briefly: a running `follow` may take in what we wait for
                 async with asyncio.timeout(min(left, CATCH_UP_POLL)):
                     push = await self.link.pushes.get()
