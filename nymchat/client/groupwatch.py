@@ -101,6 +101,8 @@ class GroupWatch:
             last = entry.position
             if entry.epoch < record.joined_epoch:
                 continue
+            if self.records.get(group_id, member) is None:
+                return received  # an entry removed us: the rest is not ours
             received += self.intake.take(
                 {
                     "message_id": entry.message_id,
@@ -111,7 +113,7 @@ class GroupWatch:
                     "payload": entry.payload,
                 }
             )
-        live = self.records.get(group_id, member)  # (gone if it removed us)
+        live = self.records.get(group_id, member)
         if live is not None and last > live[0].after:
             live[0].after = last
             with self.intake.store.transaction():
