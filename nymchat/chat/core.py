@@ -267,7 +267,7 @@ class ChatSession:
             raise NymchatError(f"{COMMANDS['/group'][0]}: which group, and who?")
         if action == "leave" and len(args) > 1:
             raise NymchatError("/group leave #GROUP: leave one group at a time")
-        name, members = group_name(args[0]), [names.normalize(m) for m in args[1:]]
+        name, members = group_name(args[0]), [checked(m) for m in args[1:]]
         self._spawn(self._group_change(action, name, members), f"/group {action} #{name}")
 
     async def _group_change(self, action: str, name: str, members: list[str]) -> None:

@@ -80,7 +80,7 @@ def group(g: Group) -> JsonObject:
 
 
 def _members(params: JsonObject) -> list[str]:
-    return [names.normalize(name) for name in params.get("members", [])]
+    return [checked(name) for name in params.get("members", [])]
 
 
 def _group_change(action: str) -> Callable[[Engine, JsonObject], Awaitable[JsonObject]]:
@@ -352,14 +352,14 @@ async def call(engine: Engine, method: str, params: JsonObject) -> JsonObject:
         return await known.run(engine, params)
     except names.InvalidName as e:
         given = params.get("name", params.get("to"))
-        if "members" in params:  # which of them (or the group's name) is not valid
-            given = next((n for n in [given, *params["members"]] if not _valid(n)), given)
+        if "members" in params and _valid(group_name, params["name"]):  # a member is not valid
+            given = next((n for n in params["members"] if not _valid(checked, n)), given)
         raise UsageError(f"'{given}': {e}") from None
 
 
-def _valid(name: str) -> bool:
+def _valid(check: Callable[[str], str], name: str) -> bool:
     try:
-        group_name(name)
+        check(name)
     except names.InvalidName:
         return False
     return True

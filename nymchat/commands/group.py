@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="group_command", metavar="ACTION", required=True)
     for action, summary, members in (
         ("create", "create a group, with the members named", "*"),
-        ("add", "add members (their group keys are claimed from the node)", "+"),
+        ("add", "add members (their group keys are claimed from their nodes)", "+"),
         ("remove", "remove members: they cannot read what is said after", "+"),
         ("leave", "leave a group: what is said there no longer reaches you", None),
         ("list", "your groups, with their size and unread messages", ""),
@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 "members",
                 nargs=members,
                 metavar="MEMBER",
-                help="a username (a contact's key must match the one you pinned)",
+                help="a person: NAME, or NAME@NODE at another node (a contact's key must "
+                "match the one you pinned)",
             )
         if action in NODE_ACTIONS:
             sub.add_argument(

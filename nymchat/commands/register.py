@@ -88,10 +88,10 @@ def _move(args: argparse.Namespace, working: Callable[[int], None]) -> int:
             return moved, old, engine.node_name(NodeContact.parse(args.node).key), groups
 
     moved, old, new, groups = asyncio.run(main())
-    if groups:  # their logs are at the old node, where the account is gone
+    if groups:  # their logs stay where they are: those at the old node are watched there
         print(
-            f"nymchat: your groups stay at node {old}, where you no longer receive them: "
-            f"{', '.join(groups)} (following a group from another node is not supported yet)",
+            f"nymchat: your groups keep their logs where they are (those at node {old} "
+            f"followed from now on without an account there): {', '.join(groups)}",
             file=sys.stderr,
         )
     if args.json:
