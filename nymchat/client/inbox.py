@@ -197,10 +197,11 @@ class Inbox:
         await self.link.request(Kind.REFRESH)
         watched = 0.0
         while not done() and (left := deadline - loop.time()) > 0:
-            if loop.time() - watched >= CATCH_UP_WATCH and self.watch.watched():
-                await self.watch.catch_up()  # (a group kept elsewhere: its log is watched)
+            if loop.time() - watched >= CATCH_UP_WATCH:
                 watched = loop.time()
-                continue
+                if self.watch.watched():  # a group kept elsewhere: its log is watched
+                    await self.watch.catch_up()
+                    continue
             try:  # briefly: a running `follow` may take in what we wait for
                 async with asyncio.timeout(min(left, CATCH_UP_POLL)):
                     push = await self.link.pushes.get()

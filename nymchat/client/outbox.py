@@ -8,6 +8,8 @@ the group's log (GROUP_INVITE)."""
 
 import logging
 import os
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from nymchat.client import messages
 from nymchat.client.contacts import Contacts
@@ -194,59 +196,56 @@ class Outbox:
         waiting: list[str] = self.store.get(MOVE_NOTICES, [])
         return waiting
 
-    async def _tell_moved(self, username: str) -> None:
-        body = bytes.fromhex(self.store.get(MOVED_BODY))
-        await self.relay.send(username, messages.MOVED, os.urandom(16), body)
-
     async def invite(self, usernames: list[str], body: bytes) -> None:
         """Queues a group's Welcome (`body`, a GROUP_INVITE message's) to each of
-        `usernames`, then sends what waits of them: what cannot go now goes with the next
+        `usernames`, then sends what waits: what cannot go now goes with the next
         `flush`."""
         with self.store.transaction():
             queued = self.store.get(INVITES, [])
             self.store.put(INVITES, queued + [[username, body.hex()] for username in usernames])
-        await self._invites()
+        await self._notices()
 
-    async def _invites(self) -> None:
-        for username, body in self.store.get(INVITES, []):
-            try:  # (they may be no contact yet: their key package was all we needed)
-                await self.contacts.ready(username)
-                invite = bytes.fromhex(body)
-                await self.relay.send(username, messages.GROUP_INVITE, os.urandom(16), invite)
-            except NotSealable as e:
-                log.info("no group invite for %s: %s", username, e)
-            except NodeRefused as e:
-                if e.code not in FINAL_REFUSALS:
-                    continue
-                log.info("no group invite for %s: %s", username, e)
-            except NymchatError as e:  # the node is away, the key changed: next time
-                log.info("a group invite not sent to %s yet: %s", username, e)
-                continue
-            with self.store.transaction():
-                left = [i for i in self.store.get(INVITES, []) if i != [username, body]]
-                self.store.put(INVITES, left)
+    async def _tell_moved(self, username: str) -> None:
+        if self.contacts.get(username) is not None:
+            await self.contacts.ready(username)
+            body = bytes.fromhex(self.store.get(MOVED_BODY))
+            await self.relay.send(username, messages.MOVED, os.urandom(16), body)
+
+    async def _tell_access(self, username: str) -> None:
+        if self.contacts.get(username) is not None:
+            await self.contacts.ready(username)
+            await self.relay.tell_access(username)
+
+    async def _tell_invite(self, invite: list[str]) -> None:
+        """(They may be no contact yet: their key package was all the group needed.)"""
+        username, body = invite
+        await self.contacts.ready(username)
+        await self.relay.send(username, messages.GROUP_INVITE, os.urandom(16), bytes.fromhex(body))
 
     async def _notices(self) -> None:
-        """Tells the contacts queued by `tell_moved` our new home node and those queued by
-        `tell_access` our access key; a notice that cannot go for good (the contact is
-        gone, or cannot be sealed to) is dropped."""
-        for key, tell in ((MOVE_NOTICES, self._tell_moved), (NOTICES, self.relay.tell_access)):
-            for username in self.store.get(key, []):
+        """Tells the contacts queued by `tell_moved` our new home node, those queued by
+        `tell_access` our access key, and sends the group Welcomes queued by `invite`; a
+        notice that cannot go for good (the contact is gone, or cannot be sealed to) is
+        dropped."""
+        tellers: tuple[tuple[str, Callable[[Any], Awaitable[None]]], ...] = (
+            (MOVE_NOTICES, self._tell_moved),
+            (NOTICES, self._tell_access),
+            (INVITES, self._tell_invite),
+        )
+        for key, tell in tellers:
+            for item in self.store.get(key, []):
                 try:
-                    if self.contacts.get(username) is not None:
-                        await self.contacts.ready(username)
-                        await tell(username)
+                    await tell(item)
                 except NotSealable as e:
-                    log.info("no notice for %s: %s", username, e)
+                    log.info("no %s for %s: %s", key, item, e)
                 except NodeRefused as e:
                     if e.code not in FINAL_REFUSALS:
                         continue
                 except NymchatError as e:  # the node is away, the key changed: next time
-                    log.info("%s not told to %s yet: %s", key, username, e)
+                    log.info("%s not told to %s yet: %s", key, item, e)
                     continue
                 with self.store.transaction():
-                    self.store.put(key, [n for n in self.store.get(key, []) if n != username])
-        await self._invites()
+                    self.store.put(key, [i for i in self.store.get(key, []) if i != item])
 
     async def flush(self) -> int:
         """Sends what waits (first any notices of our access key); returns how many
