@@ -15,7 +15,13 @@ from nodeclient import Client, run
 from nymchat import _native
 from nymchat.client import ops
 from nymchat.client.connect import connect
-from nymchat.client.events import ContactMoved, GroupJoined, Status, StatusChanged
+from nymchat.client.events import (
+    ContactMoved,
+    GroupJoined,
+    GroupRemoved,
+    Status,
+    StatusChanged,
+)
 from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import NodeLink
 from nymchat.client.nodes import KnownNodes
@@ -283,7 +289,7 @@ def test_alice_moves_from_a_to_b_and_her_contacts_follow_without_asking(
         p.close()
 
 
-def test_a_group_of_three_nodes_everyone_gets_everything_members_elsewhere_watching(
+def test_a_group_across_three_nodes_members_elsewhere_watch_its_log(
     start_mixnet, start_node, tmp_path
 ):
     mixnet = start_mixnet()
@@ -358,6 +364,18 @@ def test_a_group_of_three_nodes_everyone_gets_everything_members_elsewhere_watch
             await until(lambda: "just us two" in [m.text for m in alice.got])
             await asyncio.sleep(0.5)
             assert "just us two" not in [m.text for m in bob.got]
+
+            # carol stops following: a one-shot inbox takes what was said meanwhile from A.
+            following[2].cancel()
+            await asyncio.wait([following[2]])
+            await alice.send("#trio", "are you there?")
+            assert [m.text for m in await carol.inbox(quiet=1)] == ["are you there?"]
+
+            # alice removes carol (A is not told her name): carol learns it from the log.
+            await alice.group_remove("trio", ["carol@node-c"])
+            await carol.inbox(quiet=1)
+            await event(carol.told, GroupRemoved, group="trio")
+            assert carol.groups() == [] and len(alice.group("trio").members) == 1
             for task in following:
                 task.cancel()
 
@@ -368,4 +386,46 @@ def test_a_group_of_three_nodes_everyone_gets_everything_members_elsewhere_watch
     assert naming(node_rows(a.data), "bob", bob_p.identity) == []
     assert naming(node_rows(a.data), "carol", carol_p.identity) == []
     for p in (alice_p, bob_p, carol_p):
+        p.close()
+
+
+def test_after_a_move_a_group_logged_at_the_old_home_is_watched_there(
+    start_mixnet, start_node, tmp_path
+):
+    mixnet = start_mixnet()
+    a, b = start_node(mixnet, name="node-a"), start_node(mixnet, name="node-b")
+
+    def profile(name: str) -> Profile:
+        home = tmp_path / name
+        home.mkdir()
+        return Profile(home, _native.Identity.generate())
+
+    alice_p, carol_p = profile("alice"), profile("carol")
+
+    async def main():
+        async with contextlib.AsyncExitStack() as stack:
+            alice = await online(stack, alice_p, f"{mixnet.url}/alice", a.contact)
+            carol = await online(stack, carol_p, f"{mixnet.url}/carol", a.contact)
+            await alice.register("alice")
+            await carol.register("carol")
+            await alice.group_create("pair", ["carol"])  # logged at A, both pushed to
+        async with contextlib.AsyncExitStack() as stack:
+            alice = await online(stack, alice_p, f"{mixnet.url}/alice", b.contact)
+            await alice.move("alice")
+            carol = await online(stack, carol_p, f"{mixnet.url}/carol")
+            following = [await follow(alice), await follow(carol)]
+            await until(lambda: "pair" in [g.name for g in carol.groups()])
+            await carol.send("#pair", "you moved, the group did not")
+            got = await until(lambda: alice.got)
+            assert (got[0].sender, got[0].text) == (
+                "carol@old-home",
+                "you moved, the group did not",
+            )
+            await alice.send("#pair", "and I still follow it")
+            await until(lambda: "and I still follow it" in [m.text for m in carol.got])
+            for task in following:
+                task.cancel()
+
+    run(main(), timeout=180)
+    for p in (alice_p, carol_p):
         p.close()

@@ -110,6 +110,8 @@ class HomeMove:
         try:
             async with self.links.former_home(old) as link:
                 unread = len(await self.incoming.inbox(link=link))
+                # Groups logged there are watched from now on (it keeps their entries).
+                unread += len(await self.incoming.watch.catch_up())
                 await self.registration.free(link, name)
             with self.store.transaction():
                 self.store.put(MOVING, None)
