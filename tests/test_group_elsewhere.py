@@ -86,6 +86,8 @@ class Link:
     async def request(self, kind: Kind, timeout: float | None = None, **body) -> wire.Answer:
         assert kind is Kind.GROUP_WATCH
         self.asked.append({"timeout": timeout, **body})
+        if not self.answers:  # held, and no entry is ever posted
+            await asyncio.Event().wait()
         return wire.Answer(Kind.GROUP_ENTRIES, None, 0, self.answers.pop(0))
 
 
@@ -214,3 +216,18 @@ def test_a_group_logged_at_home_is_not_watched():
     assert watch.watched() == [GROUP]
     record.node = HOME
     assert watch.watched() == []
+
+
+def test_following_holds_a_watch_per_group_and_stops_when_closed():
+    async def main():
+        watch, _, _, _, link, _ = watcher([answer(entry(1))])
+        sink: asyncio.Queue = asyncio.Queue()
+        watch.start(sink)
+        assert await asyncio.wait_for(sink.get(), 5) == entry(1).message_id
+        while len(link.asked) < 2:  # the next watch, held
+            await asyncio.sleep(0.01)
+        assert [(a["after"], a["hold"]) for a in link.asked] == [(0, 55), (1, 55)]
+        await watch.aclose()
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+
+    asyncio.run(main())

@@ -157,6 +157,7 @@ class Engine:
         return self.profile.username
 
     async def aclose(self) -> None:
+        await self.incoming.watch.aclose()
         await self.group_ops.aclose()
         await self.direct.aclose()
         self.direct_intake.close()

@@ -41,6 +41,7 @@ class GroupWatch:
         self.groups, self.intake, self.records = groups, intake, records
         self.key_packages, self.events = key_packages, events
         self.joined = asyncio.Event()  # set: a group was joined (following watches it)
+        self._following: asyncio.Task[None] | None = None
         events.subscribe(self._on_event)
 
     def _on_event(self, event: Event) -> None:
@@ -134,6 +135,17 @@ class GroupWatch:
             except NymchatError as e:
                 log.info("a group's log was not watched: %s", e)
         return received
+
+    def start(self, sink: "asyncio.Queue[MessageReceived]") -> None:
+        """Follows the watched logs in the background (`follow`) until `aclose`."""
+        if self._following is None or self._following.done():
+            self._following = asyncio.create_task(self.follow(sink))
+
+    async def aclose(self) -> None:
+        if self._following is not None:
+            self._following.cancel()
+            await asyncio.wait([self._following])
+            self._following = None
 
     async def follow(self, sink: "asyncio.Queue[MessageReceived]") -> None:
         """Watches each watched log, held, again and again, putting what it brings on

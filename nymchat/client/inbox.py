@@ -100,13 +100,12 @@ class Inbox:
         The logs of groups kept at other nodes are watched meanwhile (`GroupWatch`)."""
         for message in self.intake.never_shown():
             yield message
-        watching = asyncio.create_task(self.watch.follow(self.arrivals))
+        self.watch.start(self.arrivals)
         try:
             async for message in self._follow(refresh_every):
                 yield message
         finally:
-            watching.cancel()
-            await asyncio.wait([watching])
+            await self.watch.aclose()
 
     async def _follow(self, refresh_every: float) -> AsyncGenerator[MessageReceived]:
         wake = self.wake
