@@ -410,8 +410,11 @@ def test_after_a_move_a_group_logged_at_the_old_home_is_watched_there(
             await carol.register("carol")
             await alice.group_create("pair", ["carol"])  # logged at A, both pushed to
         async with contextlib.AsyncExitStack() as stack:
+            carol = await online(stack, carol_p, f"{mixnet.url}/carol")
+            await carol.group_create("later", ["alice"])  # its Welcome waits for her at A
+        async with contextlib.AsyncExitStack() as stack:
             alice = await online(stack, alice_p, f"{mixnet.url}/alice", b.contact)
-            await alice.move("alice")
+            await alice.move("alice")  # (taking in what waited at A: a group logged there)
             carol = await online(stack, carol_p, f"{mixnet.url}/carol")
             following = [await follow(alice), await follow(carol)]
             await until(lambda: "pair" in [g.name for g in carol.groups()])
@@ -423,6 +426,8 @@ def test_after_a_move_a_group_logged_at_the_old_home_is_watched_there(
             )
             await alice.send("#pair", "and I still follow it")
             await until(lambda: "and I still follow it" in [m.text for m in carol.got])
+            await carol.send("#later", "this one too")
+            await until(lambda: "this one too" in [m.text for m in alice.got])
             for task in following:
                 task.cancel()
 

@@ -51,9 +51,10 @@ class GroupIntake:
         self.key_packages, self.records, self.events = key_packages, records, events
         self.on_proposal = on_proposal  # called with the group id: we are to commit it
 
-    def take(self, body: dict[str, Any]) -> list[MessageReceived]:
-        """One `GROUP_DELIVER` taken in: the text messages it brings (stored, not yet
-        shown): its own, or those that waited for the epoch its commit leads to."""
+    def take(self, body: dict[str, Any], node: bytes | None = None) -> list[MessageReceived]:
+        """One `GROUP_DELIVER` taken in (pushed by `node`, else our home node): the text
+        messages it brings (stored, not yet shown): its own, or those that waited for the
+        epoch its commit leads to."""
         try:
             post = GroupPost(body["post"])
         except ValueError:
@@ -61,7 +62,7 @@ class GroupIntake:
             return []
         entry = Waiting(body["message_id"], body["epoch"], post, body["sent"], body["payload"])
         if post is GroupPost.WELCOME:
-            return self.join(entry.payload, self.contacts.nodes.home_key(), None)
+            return self.join(entry.payload, node or self.contacts.nodes.home_key(), None)
         received = self._entry(body["group_id"], entry)
         return [received] if received is not None else self.drain(body["group_id"])
 

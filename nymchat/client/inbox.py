@@ -78,7 +78,7 @@ class Inbox:
             if item is None or isinstance(item, bool):
                 break
             relayed_now = isinstance(item, wire.Answer)
-            messages = self._push(item, ids) if isinstance(item, wire.Answer) else [item]
+            messages = self._push(item, ids, link) if isinstance(item, wire.Answer) else [item]
             for message in messages:
                 if message.message_id not in taken:
                     taken.add(message.message_id)
@@ -210,7 +210,10 @@ class Inbox:
             received = self._push(push, ids)
             await self._after(ids, received)
 
-    def _push(self, push: wire.Answer, ids: list[bytes]) -> list[MessageReceived]:
+    def _push(
+        self, push: wire.Answer, ids: list[bytes], link: Link | None = None
+    ) -> list[MessageReceived]:
+        """A push of the node of `link` (else home) taken in."""
         if push.kind is Kind.KEYS_LOW:
             self.registration.keys_low()
         if push.kind is Kind.KEY_PACKAGES_LOW:
@@ -218,7 +221,8 @@ class Inbox:
         body = push.body
         if push.kind is Kind.GROUP_DELIVER:
             ids.append(body["message_id"])
-            return self.group_intake.take(body)
+            pusher = link.contact.key if link is not None and link.contact is not None else None
+            return self.group_intake.take(body, pusher)
         if push.kind is not Kind.DELIVER:
             return []
         # no sender: only the sealed payload says who sent it
