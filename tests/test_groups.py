@@ -224,7 +224,9 @@ def test_a_copy_of_a_group_message_is_dropped(tmp_path):
             alice, bob = await team(net, "alice", "bob")
             delivered: list[dict] = []
             take = bob.group_intake.take
-            bob.group_intake.take = lambda body: delivered.append(body) or take(body)
+            bob.group_intake.take = lambda body, node=None: (
+                delivered.append(body) or take(body, node)
+            )
             await alice.send("#team", "once")
             assert [m.text for m in await take_in(bob)] == ["once"]
             b_events = record(bob)
@@ -358,7 +360,7 @@ def test_an_entry_of_a_later_epoch_waits_for_the_commit_that_leads_there(tmp_pat
             alice, bob = await team(net, "alice", "bob", group_update_after=1)
             held: list[dict] = []
             take = bob.group_intake.take
-            bob.group_intake.take = lambda body: held.append(body) or []
+            bob.group_intake.take = lambda body, node=None: held.append(body) or []
             await alice.send("#team", "one")
             await alice.send("#team", "two")  # after a key update: the next epoch
             await take_in(bob)
@@ -381,7 +383,7 @@ def test_a_message_that_comes_before_its_groups_welcome_waits_for_it(tmp_path):
             alice, bob = [await net.engine(n) for n in ("alice", "bob")]
             held: list[dict] = []
             take = bob.group_intake.take
-            bob.group_intake.take = lambda body: held.append(body) or []
+            bob.group_intake.take = lambda body, node=None: held.append(body) or []
             await alice.group_create("team", ["bob"])
             await alice.send("#team", "first")
             await take_in(bob)
