@@ -71,3 +71,22 @@ def test_alice_moves_to_bobs_node_with_one_command_and_bob_follows(two):  # noqa
 
     rerun = alice("register", "alice", "--node", str(node_b), "--move", check=False)
     assert rerun.returncode == 2 and "registered at that node already" in rerun.stderr
+
+
+def test_a_group_with_a_member_at_another_node_through_the_cli(two):  # noqa: F811
+    alice, bob, node_a, node_b = two
+    short = base58.encode(node_a.key)[:8]
+    alice("nodes", "add", "bobs", str(node_b), "--yes")
+    created = alice("group", "create", "pair", "bob@bobs").stdout
+    assert created.splitlines()[0] == "created #pair"
+    assert "bob@bobs" in created
+    alice("send", "#pair", "hello from A")
+
+    got = bob.json("inbox")  # the invite (end to end, at B), then the log watched at A
+    assert [(m["sender"], m["text"], m["group"]) for m in got] == [
+        (f"alice@{short}", "hello from A", "pair")
+    ]
+    members = bob.json("group", "show", "pair")[0]["group"]["members"]
+    assert sorted(m["name"] for m in members) == [f"alice@{short}", "bob"]
+    bob("send", "#pair", "hi from B")
+    assert "bob@bobs: hi from B" in alice("inbox").stdout
