@@ -8,6 +8,7 @@ import os
 import time
 from dataclasses import dataclass
 
+import pytest
 from nodeclient import anonymous, client, run
 from oldschema import sqlite_at_schema
 from test_node_groups import Group
@@ -16,6 +17,7 @@ from test_node_service import T0, Harness, People
 
 from nymchat import _native
 from nymchat.database import newest_schema
+from nymchat.node.database import StoreUnavailable
 from nymchat.node.groups import WATCH_ANSWER_BYTES
 from nymchat.node.registration import name_key
 from nymchat.node.service import NodeConfig, NodeService
@@ -219,6 +221,33 @@ def test_a_retry_while_held_is_answered_through_the_latest_route_other_bytes_are
     g.post(now=T0 + 70)
     [(route, _)] = answered(h, T0 + 70).values()
     assert route == retry.route  # the latest; the first route's is dropped
+
+
+def test_a_held_watch_whose_retry_was_answered_at_once_is_dropped_not_answered_twice():
+    h = Harness()
+    g, _ = group_of(h, "alice")
+    first = watch(g, hold=30)
+    g.post(payload=b"news", now=T0 + 10)  # due, not yet answered
+    retry = send(h, first.data, first.request_id, os.urandom(18), T0 + 20)
+    assert log_of(retry.answer) == [(1, GroupPost.APPLICATION, b"news")]
+    assert answered(h, T0 + 30) == {} and len(h.real.groups.watches) == 0
+
+
+def test_watches_due_when_the_database_fails_are_answered_the_next_time():
+    h = Harness()
+    g, _ = group_of(h, "alice")
+    held = watch(g, hold=30)
+    g.post(now=T0 + 10)
+    answer_held = h.real.groups._answer_held
+
+    async def failing(*args):
+        raise StoreUnavailable()
+
+    h.real.groups._answer_held = failing
+    with pytest.raises(StoreUnavailable):
+        answered(h, T0 + 10)
+    h.real.groups._answer_held = answer_held
+    assert list(answered(h, T0 + 20)) == [held.request_id]  # still due, not left to time out
 
 
 def test_watches_held_per_route_and_in_all_are_bounded_beyond_answered_at_once():
