@@ -198,14 +198,14 @@ def test_a_held_watch_times_out_empty_and_leaves_nothing_in_the_answer_cache():
     assert log_of(retried.answer) == [(1, GroupPost.APPLICATION, b"now")]
 
 
-def test_a_welcome_alone_does_not_answer_a_held_watch():
+def test_a_held_watch_gets_the_commit_that_adds_a_member_never_its_welcome():
     h = Harness()
     g, _ = group_of(h, "alice", "bob", others=["carol"])
     held = watch(g, hold=30)
     g.commit(add=["carol"], now=T0 + 10)  # a commit (in the log) and a Welcome (not)
     [(_, answer)] = answered(h, T0 + 10).values()
     assert [e.post for e in answer.body["entries"]] == [GroupPost.COMMIT]
-    assert held.answer is None
+    assert answer.in_reply_to == held.request_id
 
 
 def test_a_retry_while_held_is_answered_through_the_latest_route_other_bytes_are_a_replay():
@@ -274,10 +274,11 @@ def test_a_post_committed_while_a_watch_batch_runs_makes_that_watch_due():
     watches.posted(b"g" * 32)  # another process's, told before the batch committed
     watches.held([held])
     assert watches.take(T0) == [held] and woken
-    watches.again([held])
     watches.begin()
-    watches.held([])  # a batch that held nothing forgets what it saw
-    watches.posted(b"h" * 32)
+    watches.posted(b"g" * 32)
+    watches.held([])  # a batch that held nothing forgets what it saw: the next one read
+    watches.begin()  # after that post
+    watches.held([held])
     assert watches.take(T0) == [] and watches.take(T0 + 30_000) == [held]
 
 
