@@ -128,6 +128,11 @@ def sentence(event: ev.Event, me: str | None = None) -> str | None:
             )
         case ev.MessageUnreadable(sender=sender, reason=reason):
             return f"a message from {sender} could not be read ({reason})"
+        case ev.ContactMoved(username=username):
+            return (
+                f"{username} moved to another node (their own signed word): your messages "
+                "to them go there from now on"
+            )
         case ev.SessionReset(username=username):
             return f"the session with {username} was broken; starting a new one"
         case ev.KeysNotPublished(reason=reason):

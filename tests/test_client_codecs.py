@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from nymchat import _native
 from nymchat.client import direct_packets, messages
-from nymchat.errors import CryptoError
+from nymchat.errors import BadSignature, CryptoError
 from nymchat.nym.address import Address as NymAddress
 from nymchat.protocol import wire
 from nymchat.protocol.contact import NodeContact
@@ -284,3 +284,40 @@ def test_a_carried_node_contact_over_the_bound_is_refused():
     encoded[at] = messages.MAX_CARRIED + 1
     with pytest.raises(wire.WireError, match="node contact"):
         messages.decode_sealed(bytes(encoded))
+
+
+MOVER = _native.Identity.generate()
+NEW_HOME = NodeContact(
+    NODE.signing_public,
+    tuple(
+        NymAddress(_native.Identity.generate().signing_public, os.urandom(32), bytes(32))
+        for _ in range(3)
+    ),
+)
+
+
+def test_a_move_names_the_new_node_by_the_identitys_own_signature():
+    body = messages.moved_body(MOVER, "alice", str(NEW_HOME))
+    opened = NodeContact.parse(
+        messages.open_moved(body, "alice", MOVER.signing_public, NODE.signing_public)
+    )
+    assert opened.key == NEW_HOME.key and opened.addresses == NEW_HOME.addresses[:2]
+    with pytest.raises(BadSignature):  # signed by another identity
+        messages.open_moved(body, "alice", BOB.signing_public, NODE.signing_public)
+    with pytest.raises(BadSignature):  # another name's
+        messages.open_moved(body, "mallory", MOVER.signing_public, NODE.signing_public)
+    with pytest.raises(wire.WireError, match="another node"):  # not the certifying node
+        messages.open_moved(body, "alice", MOVER.signing_public, BOB.signing_public)
+    forged = bytearray(body)
+    forged[40] ^= 1  # an address changed on the way
+    with pytest.raises((BadSignature, wire.WireError)):
+        messages.open_moved(bytes(forged), "alice", MOVER.signing_public, NODE.signing_public)
+    assert len(body) < 350  # one frame's text budget: a move travels as a short message
+
+
+@given(st.binary(max_size=400))
+@settings(max_examples=300, deadline=None)
+def test_hostile_move_bodies_are_refused_cleanly(body):
+    with contextlib.suppress(wire.WireError, BadSignature):
+        messages.open_moved(body, "alice", MOVER.signing_public, NODE.signing_public)
+        raise AssertionError("a random body opened as a move")

@@ -8,19 +8,22 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pytest
 from inprocess import event, record, until
 from nodeclient import Client, run
 
 from nymchat import _native
 from nymchat.client.connect import connect
-from nymchat.client.events import Status, StatusChanged
+from nymchat.client.events import ContactMoved, Status, StatusChanged
 from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import NodeLink
 from nymchat.client.nodes import KnownNodes
 from nymchat.client.profile import Profile
 from nymchat.client.records import DirectStatus
+from nymchat.errors import NotFound
 from nymchat.nym import base58
 from nymchat.protocol import pow
+from nymchat.protocol.address import Address
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import Kind
 
@@ -193,5 +196,87 @@ def test_alice_at_a_and_bob_at_b_talk_with_receipts_queueing_and_without_a(
     assert naming(node_rows(b.data), "alice", alice_p.identity) == []
     assert naming(node_rows(a.data), "bob", bob_p.identity) == []
     assert naming(node_rows(b.data), "bob", bob_p.identity) != []  # (what it does look like)
+    for p in (alice_p, bob_p, carol_p):
+        p.close()
+
+
+def test_alice_moves_from_a_to_b_and_her_contacts_follow_without_asking(
+    start_mixnet, start_node, tmp_path
+):
+    mixnet = start_mixnet()
+    a, b = start_node(mixnet, name="node-a"), start_node(mixnet, name="node-b")
+    key_a, key_b = NodeContact.parse(a.contact).key, NodeContact.parse(b.contact).key
+    alice_at_a = f"alice@{base58.encode(key_a)}"
+
+    def profile(name: str) -> Profile:
+        home = tmp_path / name
+        home.mkdir()
+        return Profile(home, _native.Identity.generate())
+
+    alice_p, bob_p, carol_p = profile("alice"), profile("bob"), profile("carol")
+
+    async def main():
+        async with contextlib.AsyncExitStack() as stack:
+            alice = await online(stack, alice_p, f"{mixnet.url}/alice", a.contact)
+            carol = await online(stack, carol_p, f"{mixnet.url}/carol", a.contact)
+            bob = await online(stack, bob_p, f"{mixnet.url}/bob", b.contact)
+            for engine, name in ((alice, "alice"), (carol, "carol"), (bob, "bob")):
+                await engine.register(name)
+            KnownNodes(alice_p.store).add(
+                "node-b", NodeContact.parse(b.contact), "manual", now_ms()
+            )
+            following = [await follow(bob), await follow(carol)]
+            # alice knows bob (at B) and carol (at A, her node): sessions both ways.
+            await alice.send("bob@node-b", "hi bob")
+            await alice.send("carol", "hi carol")
+            await until(lambda: len(bob.got) == 1 and len(carol.got) == 1)
+            await bob.send(alice_at_a, "hi alice")
+            await carol.send("alice", "this one waits at A for alice")
+            for task in following:
+                task.cancel()
+        async with contextlib.AsyncExitStack() as stack:
+            # alice moves to B: registered there, contacts told, A drained and freed.
+            alice = await online(stack, alice_p, f"{mixnet.url}/alice", b.contact)
+            moved = await alice.move("alice")
+            assert (moved.contacts, moved.waiting, moved.freed) == (2, [], None)
+            assert moved.unread == 2  # bob's and carol's, taken in from A before it freed her
+            assert alice.profile.node.key == key_b
+            assert KnownNodes(alice_p.store).home_key() == key_b
+            assert alice.display("carol") == "carol@old-home"  # carol stays at A
+            bob = await online(stack, bob_p, f"{mixnet.url}/bob")
+            carol = await online(stack, carol_p, f"{mixnet.url}/carol")
+            following = [await follow(alice), await follow(bob), await follow(carol)]
+
+            # bob's and carol's clients follow her, without asking anyone.
+            await event(bob.told, ContactMoved, username=alice_at_a)
+            await event(carol.told, ContactMoved, username="alice")
+            assert bob.contact(alice_at_a).node == key_b
+            assert bob.display(alice_at_a) == "alice"  # his own node's now
+            assert carol.contact("alice").node == key_b
+            assert carol.display("alice") == f"alice@{base58.encode(key_b)[:8]}"
+
+            # They write to her at B, and she answers carol at A, anonymously.
+            to_alice = await bob.send("alice", "welcome to B")
+            await carol.send("alice", "you moved!")
+            await until(lambda: len(alice.got) == 4)  # with the two taken in from A
+            assert sorted((m.sender, m.text) for m in alice.got) == [
+                (f"bob@{base58.encode(key_b)}", "hi alice"),
+                (f"bob@{base58.encode(key_b)}", "welcome to B"),
+                ("carol", "this one waits at A for alice"),
+                ("carol", "you moved!"),
+            ]
+            await event(bob.told, StatusChanged, message_id=to_alice, status=Status.DELIVERED)
+            back = await alice.send("carol", "yes, to B")
+            await until(lambda: any(m.text == "yes, to B" for m in carol.got))
+            assert [m.sender for m in carol.got if m.text == "yes, to B"] == ["alice"]
+            await event(alice.told, StatusChanged, message_id=back, status=Status.DELIVERED)
+
+            # A freed the name: a lookup of alice there finds nobody.
+            with pytest.raises(NotFound):
+                await carol.lookup(Address("alice", key_a))
+            for task in following:
+                task.cancel()
+
+    run(main(), timeout=240)
     for p in (alice_p, bob_p, carol_p):
         p.close()

@@ -7,6 +7,7 @@ import pytest
 from test_cards_cli import two  # noqa: F401 (the fixture: alice at A, bob at B)
 
 from nymchat.nym import base58
+from nymchat.protocol.contact import NodeContact
 
 pytestmark = pytest.mark.cli
 
@@ -40,3 +41,33 @@ def test_bob_sees_alice_by_a_short_key_until_he_names_her_node_then_by_its_petna
     assert "bob@bobs (not verified): hi from B" in alice("inbox").stdout
     found = alice.json("lookup", "bob@bobs")[0]
     assert (found["username"], found["id"]) == ("bob@bobs", f"bob@{base58.encode(node_b.key)}")
+
+
+def test_alice_moves_to_bobs_node_with_one_command_and_bob_follows(two):  # noqa: F811
+    alice, bob, node_a, node_b = two
+    alice("nodes", "add", "bobs", str(node_b), "--yes")
+    alice("send", "bob@bobs", "hello from A")
+    bob("inbox")
+    bob("send", f"alice@{base58.encode(node_a.key)}", "waits at A")
+
+    again = alice("register", "alice", "--node", str(node_b), check=False)
+    assert again.returncode != 0 and "add --move to move there" in again.stderr
+
+    moved = alice("register", "alice", "--node", str(node_b), "--move")
+    assert moved.stdout == (
+        "moved alice to node bobs (from old-home); told 1 of 1 contacts, whose clients follow\n"
+        "1 message(s) not read yet: `nymchat inbox` shows them\n"
+    )
+    assert "] bob (not verified): waits at A" in alice("inbox").stdout  # bob's node is hers
+    nodes = {n["petname"]: n for n in alice.json("nodes", "list")[0]}
+    assert sorted(nodes) == ["bobs", "old-home"]
+    assert NodeContact.parse(nodes["bobs"]["contact"]).key == node_b.key
+
+    told = bob("inbox")
+    assert "moved to another node (their own signed word)" in told.stderr
+    assert [c["username"] for c in bob.json("contacts", "list")[0]] == ["alice"]
+    bob("send", "alice", "welcome to B")
+    assert "] bob (not verified): welcome to B" in alice("inbox").stdout
+
+    rerun = alice("register", "alice", "--node", str(node_b), "--move", check=False)
+    assert rerun.returncode == 2 and "registered at that node already" in rerun.stderr

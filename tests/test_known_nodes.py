@@ -128,6 +128,9 @@ def test_registering_at_a_new_node_makes_it_home_and_the_old_home_old_home(profi
     work = contact()
     nodes.add("work", work, "card", NOW)
     assert nodes.enter_home(work, NOW + 5).petname == "work"
+    # The node called home before is home no more, though the new one keeps its petname.
+    assert nodes.resolve("old-home-3") == new.key
+    assert nodes.get("home") is None
 
 
 def test_a_profile_registered_before_petnames_moving_home_keeps_the_old_one(profile, home):

@@ -297,6 +297,25 @@ def test_a_sealed_send_is_pushed_at_once_without_a_sender():
     assert h.store.user(h.hash("bob")).sender_tag == tb  # the anonymous route moved nothing
 
 
+def test_what_waits_is_pushed_under_the_push_key_of_the_refresh_that_asks_for_it():
+    # A client with two links to one node (a home being left and the new one elsewhere)
+    # tells its pushes apart by the key each link gave: a refresh's pushes must carry its.
+    h = Harness()
+    (bob, tb) = user()
+    h.register(bob, tb, "bob")
+    h.answer(bob, tb, Kind.REFRESH, push_key=b"1" * 32)
+    h.answer(bob, tb, Kind.SET_ACCESS, access_verifier=wire.access_verifier(b"k" * 32), strangers=0)
+    data, _ = h.sealed_send("bob", b"k" * 32, payload=b"waits", work=0, message_id=b"m" * 16)
+    h.service.handle_batch([(data, os.urandom(18))], T0)
+    body = {"push_key": b"2" * 32}
+    request, request_id = wire.encode_request(
+        bob, h.node.signing_public, Kind.REFRESH, body, T0 + 1
+    )
+    out = h.service.handle_batch([(request, tb)], T0 + 1)
+    pushes = [o for o in out if o.frame_id != wire.answer_frame_id(request_id)]
+    assert len(pushes) == 1 and wire.is_push_frame_id(b"2" * 32, pushes[0].frame_id)
+
+
 def test_queue_quota_and_retention():
     h = Harness(queue_max_messages=3, retention_ms=1000, queue_stranger_share=1.0)
     (bob, tb) = user()

@@ -113,6 +113,31 @@ class Contacts:
         self.store.put(ALIASES, {**aliases, canonical: contact_id})
         return contact_id
 
+    def sender_id(self, address: Address, identity: bytes) -> str:
+        """The id of whoever sent a message certified as `address`'s for `identity`:
+        `id_of`, unless nobody is kept there while one contact of that name with that
+        pinned identity is kept at another node. They moved: only their MOVED moves
+        their record, but what they send before it arrives is theirs (it opens only in
+        their sessions)."""
+        contact_id = self.id_of(address)
+        if self.get(contact_id) is not None:
+            return contact_id
+        moved = [c for c in self.all() if c.name == address.name and c.identity == identity]
+        return moved[0].username if len(moved) == 1 else contact_id
+
+    def moved(self, contact: Contact, node: bytes, node_contact: str) -> bool:
+        """A contact's own word (checked by the caller) that their home is now `node`,
+        reached through `node_contact`: their record follows, and their address there
+        names them from now on, the aliases of their old one gone (within a transaction).
+        False if they were there already."""
+        aliases = {a: i for a, i in self.store.get(ALIASES, {}).items() if i != contact.username}
+        aliases[str(Address(contact.name, node))] = contact.username
+        self.store.put(ALIASES, aliases)
+        moving = self.node_of(contact) != node
+        contact.node, contact.node_contact = node, node_contact
+        self.put(contact)
+        return moving
+
     def target(self, given: str | Address) -> tuple[str, str, bytes | None]:
         """(contact id, name, node key) of whom the user means: an `Address`, a contact's
         id, a canonical `name@<node key>`, or typed `name` (at the home node) or

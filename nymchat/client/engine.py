@@ -15,6 +15,7 @@ only; they render the typed events (nymchat/client/events.py) in their own words
     Outbox        queued → accepted → delivered, or failed; retries
     Inbox         fetching and following what the node pushes; acks and receipts
     Registration  the name at the node and the published keys
+    HomeMove      the account moved to another node, every contact told
     KeyPackages   the MLS member and its key packages at the node
     GroupRecords  the groups we are in, sealed, with their live MLS state
     GroupIntake   a group's log entries taken in: joins, commits, messages
@@ -48,6 +49,7 @@ from nymchat.client.inbox import INBOX_LIMIT, Inbox
 from nymchat.client.intake import Intake
 from nymchat.client.keypackages import KeyPackages
 from nymchat.client.links import Links
+from nymchat.client.moving import HomeMove, Moved
 from nymchat.client.nodelink import Link, NodeLink, OfflineLink
 from nymchat.client.outbox import Outbox
 from nymchat.client.profile import Profile
@@ -56,7 +58,7 @@ from nymchat.client.registration import Registration
 from nymchat.client.relay import Relay
 from nymchat.client.sessions import Sessions
 from nymchat.errors import NotFound
-from nymchat.protocol.address import Address
+from nymchat.protocol.address import Address, short_key
 
 
 class Engine:
@@ -115,6 +117,9 @@ class Engine:
             self.group_intake,
             self.key_packages,
         )
+        self.home_move = HomeMove(
+            profile, self.links, self.contacts, self.registration, self.outbox, self.incoming
+        )
 
         if isinstance(link, NodeLink):
             link.transport.on_change = self._nym_client_changed
@@ -158,6 +163,10 @@ class Engine:
     async def register(self, name: str, on_work: Callable[[int], None] | None = None) -> str:
         return await self.registration.register(name, on_work)
 
+    async def move(self, name: str, on_work: Callable[[int], None] | None = None) -> Moved:
+        """Moves the account to this engine's node (`HomeMove`)."""
+        return await self.home_move.move(name, on_work)
+
     async def unregister(self) -> str:
         return await self.registration.unregister()
 
@@ -180,6 +189,11 @@ class Engine:
     def display(self, contact_id: str) -> str:
         """A contact's id as the person is shown it (see `Contacts.display`)."""
         return self.contacts.display(contact_id)
+
+    def node_name(self, node: bytes) -> str:
+        """How a node is shown: the petname the person gave it, else the start of its key."""
+        known = self.contacts.nodes.by_key(node)
+        return known.petname if known is not None else short_key(node)
 
     def contact_list(self) -> list[Contact]:
         return self.contacts.all()

@@ -97,6 +97,14 @@ class KeyChangedEvent:
 
 
 @dataclass(frozen=True)
+class ContactMoved:
+    """A contact moved to another home node, by their own signed word: messages to them
+    go there from now on."""
+
+    username: str
+
+
+@dataclass(frozen=True)
 class MessageUnreadable:
     sender: str
     reason: str
@@ -216,6 +224,7 @@ Event = (
     | StatusChanged
     | ReceiptReceived
     | KeyChangedEvent
+    | ContactMoved
     | MessageUnreadable
     | SessionReset
     | DirectChanged

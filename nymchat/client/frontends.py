@@ -123,6 +123,12 @@ class Frontends:
             self.on_change(self.record())
         return home
 
+    def burn(self, addresses: set[str]) -> None:
+        """`addresses` carried signed requests (to a node being left): never anonymous ones."""
+        if not addresses <= self.burned:
+            self.burned |= addresses
+            self.on_change(self.record())
+
     def next_homes(self) -> list[Frontend]:
         """The frontends after home in our order (round again after the last): where home
         moves, the first that answers (several may have gone with one node process)."""

@@ -53,20 +53,24 @@ class Inbox:
         self.node_answers = True  # False while `follow` cannot reach the node
         self.wake = asyncio.Event()  # set: `follow` refreshes (and retries the node) now
 
-    async def inbox(self, quiet: float = 1.5, limit: float = INBOX_LIMIT) -> list[MessageReceived]:
-        """Asks the node for what is queued, takes it in, acknowledges it; with it, what
-        came directly and anything stored but never shown. Returns once nothing came for
-        `quiet` seconds, or after `limit` seconds whatever keeps arriving (what was not
-        taken in by then stays queued at the node for the next time)."""
+    async def inbox(
+        self, quiet: float = 1.5, limit: float = INBOX_LIMIT, link: Link | None = None
+    ) -> list[MessageReceived]:
+        """Asks the node (or the one of `link`: a home being left) for what is queued,
+        takes it in, acknowledges it; with it, what came directly and anything stored but
+        never shown. Returns once nothing came for `quiet` seconds, or after `limit`
+        seconds whatever keeps arriving (what was not taken in by then stays queued at
+        the node for the next time)."""
+        link = link or self.link
         received = self.intake.never_shown()
         taken = {m.message_id for m in received}
-        await self.link.request(Kind.REFRESH)
+        await link.request(Kind.REFRESH)
         ids: list[bytes] = []
         relayed: list[MessageReceived] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         while (left := deadline - loop.time()) > 0:
-            item = await self._next(min(quiet, left))
+            item = await self._next(min(quiet, left), link=link)
             if item is None or isinstance(item, bool):
                 break
             relayed_now = isinstance(item, wire.Answer)
@@ -79,7 +83,7 @@ class Inbox:
                         relayed.append(message)
         if loop.time() >= deadline:  # not quiet: cut short
             self.events.emit(InboxCutShort(limit))
-        await self._after(ids, relayed)
+        await self._after(ids, relayed, link)
         received.sort(key=lambda m: m.sent)
         return received
 
@@ -113,12 +117,14 @@ class Inbox:
                 yield message
 
     async def _next(
-        self, timeout: float, wake: asyncio.Event | None = None
+        self, timeout: float, wake: asyncio.Event | None = None, link: Link | None = None
     ) -> wire.Answer | MessageReceived | bool | None:
-        """The next node push (`wire.Answer`) or direct message (`MessageReceived`); True when
-        `wake` was set, None after `timeout` seconds of quiet."""
+        """The next push of the node (of `link`, else home) as a `wire.Answer`, or direct
+        message (`MessageReceived`); True when `wake` was set, None after `timeout`
+        seconds of quiet."""
+        link = link or self.link
         waiters: dict[asyncio.Future[Any], str] = {
-            asyncio.ensure_future(self.link.pushes.get()): "push",
+            asyncio.ensure_future(link.pushes.get()): "push",
             asyncio.ensure_future(self.arrivals.get()): "direct",
         }
         if wake is not None:
@@ -132,7 +138,7 @@ class Inbox:
                 if waiter.cancel() or source == "wake":
                     continue
                 if source == "push":  # it took one already: put it back
-                    self.link.pushes.put_nowait(waiter.result())
+                    link.pushes.put_nowait(waiter.result())
                 else:
                     self.arrivals.put_nowait(waiter.result())
             raise
@@ -201,12 +207,15 @@ class Inbox:
         )
         return [message] if message is not None else []
 
-    async def _after(self, ids: list[bytes], received: list[MessageReceived]) -> None:
-        """Acknowledges what was taken, sends receipts, publishes keys if asked to."""
+    async def _after(
+        self, ids: list[bytes], received: list[MessageReceived], link: Link | None = None
+    ) -> None:
+        """Acknowledges what was taken (to the node of `link`, else home), sends receipts,
+        publishes keys if asked to."""
         ids = list(dict.fromkeys(ids))
         for start in range(0, len(ids), wire.MAX_LIST):  # one request holds so many
             try:
-                await self.link.request(
+                await (link or self.link).request(
                     Kind.ACK, message_ids=tuple(ids[start : start + wire.MAX_LIST])
                 )
             except NymchatError as e:  # the node pushes them again; copies are dropped

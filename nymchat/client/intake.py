@@ -13,12 +13,18 @@ from typing import Any
 from nymchat import _native
 from nymchat.client import messages
 from nymchat.client.contacts import Contacts
-from nymchat.client.events import EventBus, MessageReceived, MessageUnreadable, ReceiptReceived
+from nymchat.client.events import (
+    ContactMoved,
+    EventBus,
+    MessageReceived,
+    MessageUnreadable,
+    ReceiptReceived,
+)
 from nymchat.client.messages import now_ms
 from nymchat.client.profile import Profile
 from nymchat.client.records import Contact, Direction, Message, name_of
 from nymchat.client.sessions import Sessions
-from nymchat.errors import NymchatError, SessionBroken
+from nymchat.errors import BadSignature, NymchatError, SessionBroken
 from nymchat.protocol import names, wire
 from nymchat.protocol.address import Address
 
@@ -76,10 +82,14 @@ class Intake:
             node = sealed.node or self.node_key
             if node is None:
                 raise NymchatError("no node to check the sender's certificate with")
-            sender = self.contacts.id_of(Address(name, node))
+            received = received or now_ms()
+            certificate = wire.decode_certificate(
+                sealed.certificate, _native.PublicKey(node), received
+            )
+            sender = self.contacts.sender_id(Address(name, node), certificate.identity)
             if peer is not None and sender != peer:
                 raise NymchatError(f"a direct message from {peer} is sealed as {sender}'s")
-            return self._take(sender, node, message_id, sealed, handshake, received or now_ms())
+            return self._take(sender, node, message_id, sealed, certificate, handshake)
         except (NymchatError, wire.WireError) as e:
             self.unreadable(peer or sender, e)
             return None
@@ -90,15 +100,16 @@ class Intake:
         node: bytes,
         message_id: bytes,
         sealed: messages.Sealed,
+        certificate: wire.Certificate,
         handshake: Handshake,
-        received: int,
     ) -> MessageReceived | None:
-        """`sender`: the contact id of the sealed name at `node`, their home node."""
+        """`sender`: the contact id of the sealed name at `node`, their home node, whose
+        `certificate` the message carries (its signature checked)."""
         me = self.profile.me()
         if sender in self.contacts.blocked():  # dropped unread: no receipt, no key, no session
             log.info("dropped a message from %s (blocked)", sender)
             return None
-        self._check_certificate(sender, node, sealed, self.contacts.get(sender), received)
+        self._check_certificate(sender, certificate, sealed, self.contacts.get(sender))
         stored = self.store.message(message_id)
         if stored is not None:
             return self._unshown(stored)
@@ -128,7 +139,9 @@ class Intake:
                 return None
             if inner.kind != messages.TEXT:
                 self.store.add_message(sender, message_id, {"direction": Direction.CONTROL})
-                if inner.kind != messages.ACCESS:
+                if inner.kind == messages.MOVED:
+                    self._moved(contact, node, inner.body)
+                elif inner.kind != messages.ACCESS:
                     handshake(sender, contact, inner)
                 return None
             text = inner.body.decode("utf-8", "replace")
@@ -142,16 +155,14 @@ class Intake:
     def _check_certificate(
         self,
         sender: str,
-        node: bytes,
+        certificate: wire.Certificate,
         sealed: messages.Sealed,
         contact: Contact | None,
-        received: int,
     ) -> None:
-        """The name inside is only claimed; the certificate of the sender's home `node`
+        """The name inside is only claimed; the certificate of the sender's home node
         it carries says whose it is: it must name the sender, and the identity the
         message uses (the keys of a session-opening message, else the contact's pinned
         one). Checked before any session is touched."""
-        certificate = wire.decode_certificate(sealed.certificate, _native.PublicKey(node), received)
         if sender_name(certificate.name) != name_of(sender):
             raise NymchatError(f"a message sealed as {sender}'s is certified as another's")
         if sealed.keys is not None:
@@ -177,6 +188,16 @@ class Intake:
         return self.contacts.pin(
             sender, keys.identity, keys.account_key, keys.agreement, node, sealed.node_contact
         )
+
+    def _moved(self, contact: Contact, node: bytes, body: bytes) -> None:
+        """A contact says their home is `node` now (within the transaction that took the
+        message in): signed by their pinned identity, their record follows."""
+        try:
+            node_contact = messages.open_moved(body, contact.name, contact.identity, node)
+        except (wire.WireError, BadSignature) as e:
+            raise NymchatError(f"a move that does not hold ({e}); ignored") from None
+        if self.contacts.moved(contact, node, node_contact):
+            self.events.emit(ContactMoved(contact.username))
 
     def _receipt(self, sender: str, inner: messages.Inner) -> None:
         """A receipt for one of our messages to `sender` (theirs only): the outbox, a

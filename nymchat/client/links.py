@@ -5,7 +5,8 @@ never a signature, so that node never links anything to an account). A foreign l
 nothing waits on is closed once it has been idle for `IDLE_S`."""
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from nymchat.client.events import Event
 from nymchat.client.nodelink import Link, NodeLink
@@ -58,6 +59,33 @@ class Links:
             found = (link, 0.0)
         self._foreign[node] = (found[0], self.clock())
         return found[0]
+
+    @asynccontextmanager
+    async def former_home(self, contact: NodeContact) -> AsyncIterator[NodeLink]:
+        """A signed link to a node we are leaving (our account there is emptied and
+        freed), for as long as the context lasts. Its home frontend is one of that node's
+        burned addresses where one is listed (what the node links to the account already);
+        whatever it signs through is burned in the profile's one set on the way out."""
+        if not isinstance(self.home, NodeLink):
+            raise NotFound("no nym-client: a former home node cannot be reached offline")
+        link = NodeLink(
+            self.home.transport,
+            contact,
+            self.home.identity,
+            reply_surbs=self.home.reply_surbs,
+            clock=self.home.clock,
+            timeout=self.home.timeout,
+            reader=self.home.reader,
+        )
+        link.tell = self.tell
+        link.frontends.burned |= self.home.frontends.burned
+        try:
+            yield link
+        finally:
+            link.reader.remove(link)
+            self.home.frontends.burn(link.frontends.burned)
+            for other, _ in self._foreign.values():
+                other.frontends.burned |= link.frontends.burned
 
     def foreign(self) -> list[NodeLink]:
         return [link for link, _ in self._foreign.values()]

@@ -26,7 +26,9 @@ VERSIONS = (OLD_VERSION, VERSION)
 TEXT, RECEIPT = 1, 2
 DIRECT_INVITE, DIRECT_ACCEPT, DIRECT_END = 3, 4, 5  # the direct-mode handshake (direct_packets.py)
 ACCESS = 6  # the sender's new access key, after they removed a contact
-KINDS = (TEXT, RECEIPT, DIRECT_INVITE, DIRECT_ACCEPT, DIRECT_END, ACCESS)
+MOVED = 7  # the sender's new home node (`moved_body`)
+KINDS = (TEXT, RECEIPT, DIRECT_INVITE, DIRECT_ACCEPT, DIRECT_END, ACCESS, MOVED)
+MOVED_LABEL = "nymchat-moved"
 CARRIES_KEYS = 1
 CONTEXT = "nymchat-message"  # of the sealed layer (`_native.seal_anonymous`)
 # A `sealed_send` request around its payload, at most: header, time, request id,
@@ -195,6 +197,31 @@ def _decode_contact(data: bytes, start: int, node: bytes) -> tuple[str | None, i
         return str(NodeContact.of(node, frontends)), end
     except ValueError as e:
         raise wire.WireError(f"a bad node contact: {e}") from None
+
+
+def moved_body(identity: _native.Identity, name: str, contact: str) -> bytes:
+    """What a MOVED message says: node key b32 ‖ node contact (its first
+    `CARRIED_ADDRESSES` frontends) ‖ the identity's signature over (name ‖ both), so that
+    the move is the person's own word, not only their session's."""
+    node = NodeContact.parse(carried(contact))
+    out = bytearray(node.key)
+    _encode_contact(str(node), out)
+    return bytes(out) + identity.sign(MOVED_LABEL, name.encode() + b"\0" + bytes(out))
+
+
+def open_moved(body: bytes, name: str, identity: bytes, node: bytes) -> str:
+    """The node contact a MOVED `body` of `name` (signed by `identity`) names, which must
+    be of `node`, the home node that certified the message; `WireError` or `BadSignature`."""
+    if len(body) < 32 + 1 + 64:
+        raise wire.WireError("a truncated move")
+    signed, signature = body[:-64], body[-64:]
+    if signed[:32] != node:
+        raise wire.WireError("a move to another node than the one that certified it")
+    contact, end = _decode_contact(signed, 32, node)
+    if contact is None or end != len(signed):
+        raise wire.WireError("a move without its node's addresses")
+    _native.verify(identity, MOVED_LABEL, name.encode() + b"\0" + signed, signature)
+    return contact
 
 
 def encode_sealed(sealed: Sealed) -> bytes:

@@ -121,13 +121,13 @@ class KnownNodes:
         petname it already has); a node called `home` before is renamed `old-home`. Called
         before the profile's kv `node` changes: a profile registered before petnames knows
         its old home node only from there."""
+        nodes = self._load()
+        if HOME in nodes and nodes[HOME].key != contact.key:
+            olds = itertools.chain([OLD_HOME], (f"{OLD_HOME}-{n}" for n in itertools.count(2)))
+            self.rename(HOME, next(old for old in olds if not self._taken(nodes, old)))
         known = self.by_key(contact.key)
         if known is not None:
             return self.add(known.petname, contact, known.learned, now)
-        nodes = self._load()
-        if HOME in nodes:
-            olds = itertools.chain([OLD_HOME], (f"{OLD_HOME}-{n}" for n in itertools.count(2)))
-            self.rename(HOME, next(old for old in olds if not self._taken(nodes, old)))
         return self.add(HOME, contact, "home", now)
 
     def _known(self, petname: str) -> KnownNode:

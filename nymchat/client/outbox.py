@@ -2,7 +2,8 @@
 direct-mode peer or through the node, and moved on queued → accepted → delivered, never
 back; or failed, when the node refuses one for good or the user drops it. What the node
 did not take (it was silent, busy, over a quota) waits in the outbox for the next try.
-So do the notices of our new access key to the contacts that remain after a removal."""
+So do the notices of our new access key to the contacts that remain after a removal, and
+of our new home node after a move."""
 
 import logging
 import os
@@ -39,6 +40,8 @@ from nymchat.protocol.wire import ErrorCode
 log = logging.getLogger(__name__)
 OUTBOX = "outbox"  # the store's list of waiting message ids, oldest first
 NOTICES = "access_notices"  # the contacts still to be told our new access key
+MOVE_NOTICES = "move_notices"  # the contacts still to be told our new home node
+MOVED_BODY = "moved"  # what they are told (a MOVED message's body, hex)
 # Refusals for good: the message fails with the node's detail as the reason. Others
 # (queue_full, busy, rate_limited...) may pass later: the message waits.
 FINAL_REFUSALS = {
@@ -178,24 +181,41 @@ class Outbox:
         transaction): `flush` sends them, whenever the node answers."""
         self.store.put(NOTICES, sorted(set(self.store.get(NOTICES, [])) | set(usernames)))
 
+    def tell_moved(self, body: bytes, usernames: list[str]) -> None:
+        """Queues the notice of our new home node (`body`, a MOVED message's) to each of
+        `usernames` (within a transaction): `flush` sends them, like the access notices."""
+        self.store.put(MOVED_BODY, body.hex())
+        self.store.put(MOVE_NOTICES, sorted(set(usernames)))
+
+    def moves_waiting(self) -> list[str]:
+        """The contacts not yet told our new home node."""
+        waiting: list[str] = self.store.get(MOVE_NOTICES, [])
+        return waiting
+
+    async def _tell_moved(self, username: str) -> None:
+        body = bytes.fromhex(self.store.get(MOVED_BODY))
+        await self.relay.send(username, messages.MOVED, os.urandom(16), body)
+
     async def _notices(self) -> None:
-        """Tells the contacts queued by `tell_access` our access key; a notice that cannot
-        go for good (the contact is gone, or cannot be sealed to) is dropped."""
-        for username in self.store.get(NOTICES, []):
-            try:
-                if self.contacts.get(username) is not None:
-                    await self.contacts.ready(username)
-                    await self.relay.tell_access(username)
-            except NotSealable as e:
-                log.info("no access key for %s: %s", username, e)
-            except NodeRefused as e:
-                if e.code not in FINAL_REFUSALS:
+        """Tells the contacts queued by `tell_moved` our new home node and those queued by
+        `tell_access` our access key; a notice that cannot go for good (the contact is
+        gone, or cannot be sealed to) is dropped."""
+        for key, tell in ((MOVE_NOTICES, self._tell_moved), (NOTICES, self.relay.tell_access)):
+            for username in self.store.get(key, []):
+                try:
+                    if self.contacts.get(username) is not None:
+                        await self.contacts.ready(username)
+                        await tell(username)
+                except NotSealable as e:
+                    log.info("no notice for %s: %s", username, e)
+                except NodeRefused as e:
+                    if e.code not in FINAL_REFUSALS:
+                        continue
+                except NymchatError as e:  # the node is away, the key changed: next time
+                    log.info("%s not told to %s yet: %s", key, username, e)
                     continue
-            except NymchatError as e:  # the node is away, the key changed: next time
-                log.info("access key not told to %s yet: %s", username, e)
-                continue
-            with self.store.transaction():
-                self.store.put(NOTICES, [n for n in self.store.get(NOTICES, []) if n != username])
+                with self.store.transaction():
+                    self.store.put(key, [n for n in self.store.get(key, []) if n != username])
 
     async def flush(self) -> int:
         """Sends what waits (first any notices of our access key); returns how many

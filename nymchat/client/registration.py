@@ -110,15 +110,20 @@ class Registration:
         me = self.profile.username
         if me is None:
             raise NotRegistered("this profile is not registered on a node: nothing to unregister")
-        try:
-            await self.link.request(Kind.UNREGISTER, username=me)
-        except NodeRefused as e:
-            if e.code is not ErrorCode.NOT_REGISTERED:  # else the node forgot us already
-                raise
+        await self.free(self.link, me)
         with self.store.transaction():
             self.store.put("username", None)
             self.certificates.forget()
         return me
+
+    @staticmethod
+    async def free(link: Link, name: str) -> None:
+        """Has the node of `link` free `name`, ours there (and delete its keys and queue)."""
+        try:
+            await link.request(Kind.UNREGISTER, username=name)
+        except NodeRefused as e:
+            if e.code is not ErrorCode.NOT_REGISTERED:  # else the node forgot us already
+                raise
 
     def keys_low(self) -> None:
         """The node said our one-time keys run low: `keep` publishes fresh ones."""

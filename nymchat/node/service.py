@@ -14,7 +14,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nymchat import _native
 from nymchat.node import quota
@@ -769,8 +769,12 @@ class NodeService:
 
     async def _refresh(self, ctx: _Context) -> None:
         user = self._registered(ctx)
-        await self.store.set_push_key(user.key, ctx.request.body["push_key"])
-        pushes = await self._pending(user, self.config.fetch_max, ctx.now)
+        push_key = ctx.request.body["push_key"]
+        await self.store.set_push_key(user.key, push_key)
+        # What waits goes under the key just given (the client may hold several links).
+        pushes = await self._pending(
+            replace(user, push_key=push_key), self.config.fetch_max, ctx.now
+        )
         self._reply(ctx, Kind.REFRESHED, queued=await self._queue_size(user))
         ctx.out += pushes
 
