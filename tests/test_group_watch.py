@@ -8,6 +8,7 @@ import os
 import time
 from dataclasses import dataclass
 
+import psycopg
 import pytest
 from nodeclient import anonymous, client, run
 from oldschema import sqlite_at_schema
@@ -19,6 +20,7 @@ from nymchat import _native
 from nymchat.database import newest_schema
 from nymchat.node.database import StoreUnavailable
 from nymchat.node.groups import WATCH_ANSWER_BYTES
+from nymchat.node.postgres import PostgresDatabase, migrate, migrations
 from nymchat.node.registration import name_key
 from nymchat.node.service import NodeConfig, NodeService
 from nymchat.node.store import open_store
@@ -564,3 +566,35 @@ def test_a_schema_8_database_numbers_its_kept_entries_per_group_and_watches_none
     assert (got.body["last"], got.body["oldest"]) == (9, 3)
     assert g.post(now=T0 + 1)[0].kind is Kind.POSTED
     assert [e.position for e in watch(g, after=9).answer.body["entries"]] == [10]
+
+
+def test_a_postgresql_database_of_schema_2_numbers_its_kept_entries_per_group(pg_url):
+    async def go():
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+            assert await migrate(conn, migrations()[:2]) == 2
+            await conn.execute(
+                "INSERT INTO groups (group_id, epoch, last_commit, created)"
+                " VALUES ('\\x01', 1, '\\x02', 0)"
+            )
+            for post in (GroupPost.COMMIT, GroupPost.WELCOME, GroupPost.APPLICATION):
+                await conn.execute(
+                    "INSERT INTO group_entries (group_id, epoch, post, message_id, received,"
+                    " payload) VALUES ('\\x01', 1, %s, %s, 0, '\\x00')",
+                    (post, bytes([post]) * 16),
+                )
+        db = await PostgresDatabase.connect(pg_url)
+        try:
+            rows = await db.fetchall("SELECT seq, post, position FROM group_entries ORDER BY seq")
+            assert [(post, position) for _, post, position in rows] == [
+                (GroupPost.COMMIT, rows[0][0]),
+                (GroupPost.WELCOME, 0),
+                (GroupPost.APPLICATION, rows[2][0]),
+            ]
+            assert await db.fetchone("SELECT position, watched_until FROM groups") == (
+                rows[2][0],
+                0,
+            )
+        finally:
+            await db.close()
+
+    run(go())
