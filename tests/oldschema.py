@@ -5,7 +5,8 @@ from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 
-FUNCTIONS = ("name_skeleton", "name_hash", "skeleton_hash", "seen_key")  # the migrations'
+# the SQL functions the migrations call
+FUNCTIONS = ("name_skeleton", "name_hash", "skeleton_hash", "seen_key", "route_frontend")
 
 
 def sqlite_at_schema(

@@ -19,6 +19,7 @@ from nodeclient import bundle
 from oldschema import sqlite_at_schema
 
 from nymchat import _native
+from nymchat.database import newest_schema
 from nymchat.node import quota
 from nymchat.node.postgres import PostgresDatabase, migrate, migrations
 from nymchat.node.routes import route
@@ -417,13 +418,14 @@ def test_the_node_total_is_one_across_stores_and_their_shards(where):
             await a.enqueue(bob, b"m1", b"x" * 10, T0, stranger=False)
             await b.enqueue(bob, b"m2", b"x" * 5, T0, stranger=False)
             await b.enqueue(carol, b"m3", b"x" * 3, T0, stranger=False)
+            await a.groups.create(b"g" * 32, b"verifier", T0)
             await a.groups.post(b"g" * 32, 0, 1, b"p1", b"y" * 7, T0, [bob, carol])
             assert await a.queued_bytes() == await b.queued_bytes() == 25
             assert await b.ack(bob, [b"m1"]) == [T0]  # a's message, from b's shard
             assert await a.queued_bytes() == await b.queued_bytes() == 15
-            await b.groups.ack(bob, [b"p1"])  # carol still has it: it stays counted
+            await b.groups.ack(bob, [b"p1"], T0)  # carol still has it: it stays counted
             assert await a.queued_bytes() == 15
-            await a.groups.ack(carol, [b"p1"])
+            await a.groups.ack(carol, [b"p1"], T0)
             assert await a.queued_bytes() == 8
             async with b.transaction():
                 await b.totals.fold()
@@ -469,12 +471,13 @@ def test_expiry_drops_what_is_older_and_the_totals_follow(where):
             bob = await register(a, "bob")
             await a.enqueue(bob, b"old", b"x" * 10, T0, stranger=True)
             await a.enqueue(bob, b"new", b"x" * 4, T0 + 10, stranger=True)
+            await a.groups.create(b"g" * 32, b"verifier", T0)
             await a.groups.post(b"g" * 32, 0, 1, b"g-old", b"y" * 6, T0, [bob])
             await a.groups.post(b"g" * 32, 0, 1, b"g-new", b"y" * 2, T0 + 10, [bob])
             assert await b.queued_bytes() == 22
             async with b.transaction():
                 assert await b.expire(T0 + 5) == 1
-                assert await b.groups.expire(T0 + 5) == 1
+                assert await b.groups.expire(T0 + 5, T0 + 5) == 1
             assert await a.queue_sizes(bob) == ((1, 4), (1, 4))
             assert [q.message_id for q in await a.queued(bob, 10)] == [b"new"]
             assert [g.message_id for g in await a.groups.queued(bob, 10)] == [b"g-new"]
@@ -492,7 +495,7 @@ def test_a_group_entry_taken_by_its_last_recipients_at_once_is_gone_by_the_next_
 
     async def ack(store: NodeStore, key: bytes) -> None:
         async with store.transaction():
-            assert await store.groups.ack(key, [b"post"]) == [T0]
+            assert await store.groups.ack(key, [b"post"], T0) == [T0]
             if both_acked is not None:
                 await both_acked.wait()
 
@@ -500,10 +503,11 @@ def test_a_group_entry_taken_by_its_last_recipients_at_once_is_gone_by_the_next_
         async with stores(where, 2) as [a, b]:
             bob, carol = await register(a, "bob"), await register(a, "carol")
             assert bob is not None and carol is not None
+            await a.groups.create(b"g" * 32, b"verifier", T0)
             await a.groups.post(b"g" * 32, 0, 1, b"post", b"y" * 9, T0, [bob, carol])
             await at_once(where, [ack(a, bob), ack(b, carol)])
             async with a.transaction():
-                assert await a.groups.expire(T0) == 0  # nothing older than T0
+                assert await a.groups.expire(T0, T0) == 0  # nothing older than T0
             assert await b.groups.count_entries(b"g" * 32) == 0
             assert await b.queued_bytes() == 0
 
@@ -515,7 +519,7 @@ def test_a_group_its_last_members_leave_at_once_is_gone_by_the_next_expiry(where
 
     async def leave(store: NodeStore, key: bytes) -> None:
         async with store.transaction():
-            await store.groups.leave(b"g" * 32, key)
+            await store.groups.leave(b"g" * 32, key, T0)
             if both_left is not None:
                 await both_left.wait()
 
@@ -526,7 +530,7 @@ def test_a_group_its_last_members_leave_at_once_is_gone_by_the_next_expiry(where
             await a.groups.add_members(b"g" * 32, [bob, carol])
             await at_once(where, [leave(a, bob), leave(b, carol)])
             async with a.transaction():
-                await a.groups.expire(T0)
+                await a.groups.expire(T0, T0)
             assert await b.groups.group(b"g" * 32) is None
             assert await b.groups.count_groups() == 0
 
@@ -786,7 +790,7 @@ def test_a_database_of_an_older_schema_opens_with_everything_it_held(where):
         else:
             _old_sqlite(where, identity, message)
         async with stores(where) as [store]:
-            newest = migrations()[-1][0] if on_postgresql(where) else 8
+            newest = migrations()[-1][0] if on_postgresql(where) else newest_schema("nymchat.node")
             assert await store.schema_version() == newest
             bob = store.names.name("bob")
             user = await store.user(bob)
@@ -822,6 +826,7 @@ def test_due_pushes_are_those_of_recipients_homed_on_the_given_frontends(where):
             for key in (one, three, away):
                 await store.enqueue(key, b"now", b"x", T0, stranger=False)
             await store.enqueue(one, b"later", b"x", T0, stranger=False, pushed_until=T0 + 50)
+            await store.groups.create(b"g" * 32, b"verifier", T0)
             await store.groups.post(b"g" * 32, 0, 1, b"post", b"y", T0, [one, three, away])
 
             async def due(now, frontends):

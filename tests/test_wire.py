@@ -66,6 +66,13 @@ ANONYMOUS_BODIES = {
         "welcome": b"w" * 70,
         "payload": b"c" * 200,
     },
+    Kind.GROUP_WATCH: {
+        "group_id": bytes(range(32)),
+        "epoch": 7,
+        "access_key": b"k" * 32,
+        "after": 2**64 - 1,
+        "hold": 55,
+    },
 }
 REQUESTS = [
     wire.encode_request(USER, NODE.signing_public, k, b, 5)[0] for k, b in BODIES.items()
@@ -136,6 +143,21 @@ ANSWERS = [
     wire.encode_answer(
         NODE, USER.signing_public, Kind.KEY_PACKAGES_LOW, {"key_packages_left": 2}, 5
     ),
+    wire.encode_answer(
+        NODE,
+        USER.signing_public,
+        Kind.GROUP_ENTRIES,
+        {
+            "entries": (
+                wire.GroupEntry(3, bytes(16), 1, wire.GroupPost.APPLICATION, 9, b"a" * 20),
+                wire.GroupEntry(4, b"m" * 16, 2, wire.GroupPost.COMMIT, 10, b""),
+            ),
+            "last": 4,
+            "oldest": 1,
+        },
+        5,
+        bytes(16),
+    ),
 ]
 
 
@@ -189,7 +211,7 @@ def test_answers_verify_only_for_their_node_and_user():
 
 
 def test_group_answers_and_pushes_round_trip():
-    for data in ANSWERS[-6:]:
+    for data in ANSWERS[-7:]:
         answer = wire.decode_answer(data, NODE_KEY, USER.signing_public)
         assert (
             wire.encode_answer(
@@ -325,3 +347,60 @@ def test_a_contact_string_made_while_frontends_were_down_keeps_the_others_ids():
     only_third = NodeContact.parse(str(contact).replace(f":{first},", ":,"))
     assert (only_third.ids, only_third.addresses) == ((3,), (third,))
     assert NodeContact(NODE.signing_public, (first, third)).ids == (1, 2)  # none given: 1..N
+
+
+GROUP_ENTRIES = st.builds(
+    wire.GroupEntry,
+    st.integers(0, 2**64 - 1),
+    st.binary(min_size=16, max_size=16),
+    st.integers(0, 2**64 - 1),
+    st.sampled_from([p for p in wire.GroupPost if p is not wire.GroupPost.WELCOME]),
+    st.integers(0, 2**64 - 1),
+    st.binary(max_size=300),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(min_size=32, max_size=32),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 255),
+    st.lists(GROUP_ENTRIES, max_size=5),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 2**64 - 1),
+)
+def test_group_watches_and_their_entries_round_trip(
+    group_id, epoch, after, hold, entries, last, oldest
+):
+    watch = {
+        "group_id": group_id,
+        "epoch": epoch,
+        "access_key": os.urandom(32),
+        "after": after,
+        "hold": hold,
+    }
+    data, request_id = wire.encode_anonymous_request(Kind.GROUP_WATCH, watch, 5)
+    request = wire.decode_request(data)
+    assert (request.kind, request.request_id, request.body) == (Kind.GROUP_WATCH, request_id, watch)
+    body = {"entries": tuple(entries), "last": last, "oldest": oldest}
+    answer = wire.encode_answer(NODE, wire.ANONYMOUS, Kind.GROUP_ENTRIES, body, 5, request_id)
+    decoded = wire.decode_answer(answer, NODE_KEY, wire.ANONYMOUS)
+    assert (decoded.kind, decoded.in_reply_to, decoded.body) == (
+        Kind.GROUP_ENTRIES,
+        request_id,
+        body,
+    )
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.binary(max_size=600))
+def test_hostile_group_watch_and_entries_bytes_raise_only_wire_errors(body):
+    """Whatever follows their headers: the watch's fields, the entries' counts and
+    lengths (a list that claims more than it holds, a payload past the end)."""
+    request = bytes([wire.VERSION, Kind.GROUP_WATCH]) + bytes(8) + bytes(16) + body
+    answer = bytes([wire.VERSION, Kind.GROUP_ENTRIES]) + bytes(16) + bytes(8) + body
+    with contextlib.suppress(wire.WireError):
+        wire.decode_request(request)
+    with contextlib.suppress(wire.WireError):
+        wire.decode_answer(answer, NODE_KEY, wire.ANONYMOUS)

@@ -4,15 +4,19 @@ commit per epoch (compare and set) and fans out what is posted, stored once.
 
 Group posts are anonymous: what lets one in is the group's access key of the epoch it
 belongs to (the node keeps the verifiers of the last `groupstore.KEPT_EPOCHS`), so the node learns a
-group id, its epoch and its members' queues, never who posts or commits."""
+group id, its epoch and its members' queues, never who posts or commits. Members homed at
+other nodes watch the log anonymously with the same key (`group_watch`): answered at once
+with what is after their position, or held (`Watches`) until something is."""
 
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from nymchat.node.groupstore import GroupQueued
+from nymchat import _native
+from nymchat.node.groupstore import Group, GroupQueued
 from nymchat.node.limits import lookup_difficulty
 from nymchat.node.refused import Refused
+from nymchat.node.watches import Held, Watches
 from nymchat.protocol import pow, wire
 from nymchat.protocol.wire import ErrorCode, GroupPost, Kind
 
@@ -20,6 +24,14 @@ if TYPE_CHECKING:
     from nymchat.node.service import NodeService, Outgoing, _Context
 
 NOT_MEMBER = "not a member of this group"  # whether the group exists or not
+# A `group_entries` answer fits the frames its request's reply SURBs pay for beyond what
+# the node's nym-client keeps in reserve (client.nodelink.REPLY_SURBS = 20, 10 kept): the
+# 8-frame bucket, less the answer's own 108 bytes (header, last, oldest, list count,
+# signature), each entry taking 45 bytes besides its payload. An entry larger than that
+# goes alone (the nym-client asks the watcher for the SURBs it lacks).
+WATCH_ANSWER_BYTES = 8 * _native.FRAME_CHUNK_LEN - 108
+ENTRY_BYTES = 45
+HOUR = 3_600_000  # a watched group's mark is written again once an hour old (or 1/16 retention)
 
 
 class GroupHandlers:
@@ -28,12 +40,14 @@ class GroupHandlers:
     def __init__(self, service: "NodeService"):
         self.service = service
         self.store = service.store.groups
+        self.watches = Watches()
 
     def handlers(self) -> dict[Kind, Callable[["_Context"], Awaitable[None]]]:
         return {
             Kind.PUBLISH_KEY_PACKAGES: self._publish,
             Kind.CLAIM_KEY_PACKAGE: self._claim,
             Kind.GROUP_POST: self._post,
+            Kind.GROUP_WATCH: self._watch,
             Kind.LEAVE_GROUP: self._leave,
         }
 
@@ -101,6 +115,7 @@ class GroupHandlers:
         commit = body["post"] == GroupPost.COMMIT
         size = _check_shape(body, config)
         group = await self.store.group(group_id)
+        watched = group is not None and group.watched(ctx.now)
         if group is None:
             if not (commit and epoch == 0):  # else a commit at 0 creates the group
                 raise Refused(ErrorCode.FORBIDDEN, NOT_MEMBER)
@@ -119,25 +134,30 @@ class GroupHandlers:
             return service._reply(ctx, Kind.POSTED, message_id=message_id, epoch=group.epoch)
         if await service.store.queued_bytes() + size > config.node_queue_max_bytes:
             raise Refused(ErrorCode.BUSY, "this node holds as much as it may; try again later")
-        if (
-            group is not None
-            and await self.store.count_entries(group_id) >= config.queue_max_messages
-        ):
+        if watched:  # the oldest entries only watchers still need make room
+            full = not await self.store.make_room(group_id, config.queue_max_messages)
+        else:
+            full = (
+                group is not None
+                and await self.store.count_entries(group_id) >= config.queue_max_messages
+            )
+        if full:
             raise Refused(
                 ErrorCode.QUEUE_FULL,
                 "this group's log is full; try again once its members have fetched",
             )
         if commit:
-            return await self._commit(ctx, creating=group is None)
+            return await self._commit(ctx, creating=group is None, watched=watched)
         assert group is not None  # only a commit creates one
         recipients = await self.store.members(group_id)
         entry = await self.store.post(
-            group_id, epoch, body["post"], message_id, body["payload"], ctx.now, recipients
+            group_id, epoch, body["post"], message_id, body["payload"], ctx.now, recipients, watched
         )
+        ctx.posted.append(group_id)
         ctx.out += await self._fan_out(entry, ctx.now)
         service._reply(ctx, Kind.POSTED, message_id=message_id, epoch=group.epoch)
 
-    async def _commit(self, ctx: "_Context", creating: bool) -> None:
+    async def _commit(self, ctx: "_Context", creating: bool, watched: bool) -> None:
         """Compare-and-set passed: checks who the commit lets in and the group's size
         before anything is written; the commit goes to the members before it (the removed
         ones learn of it), its Welcome to those it adds, released together."""
@@ -172,8 +192,16 @@ class GroupHandlers:
         if creating:
             await self.store.create(group_id, wire.access_verifier(body["access_key"]), ctx.now)
         commit = await self.store.post(
-            group_id, epoch, GroupPost.COMMIT, message_id, body["payload"], ctx.now, list(before)
+            group_id,
+            epoch,
+            GroupPost.COMMIT,
+            message_id,
+            body["payload"],
+            ctx.now,
+            list(before),
+            watched,
         )
+        ctx.posted.append(group_id)
         welcome = None
         if body["welcome"] is not None:
             fresh = [key for key in added if key not in before]
@@ -191,8 +219,95 @@ class GroupHandlers:
 
     async def _leave(self, ctx: "_Context") -> None:
         user = self.service._registered(ctx)
-        await self.store.leave(ctx.request.body["group_id"], user.key)
+        await self.store.leave(ctx.request.body["group_id"], user.key, ctx.now)
         self.service._reply(ctx, Kind.LEFT_GROUP)
+
+    # --- watches --------------------------------------------------------------------
+
+    async def _watch(self, ctx: "_Context") -> None:
+        """Anonymous, with the access key of a kept epoch, like a post: what is after
+        `after` at once, or (with nothing yet) held for up to `hold` seconds. Marks the
+        group watched: its entries stay for the retention."""
+        service, body = self.service, ctx.request.body
+        if not service.sealed_sends.allow(ctx.tag, ctx.now):
+            raise Refused(ErrorCode.RATE_LIMITED, "too many messages; slow down")
+        group_id, hold = body["group_id"], body["hold"]
+        if hold > wire.MAX_WATCH_HOLD_S:
+            raise Refused(
+                ErrorCode.BAD_REQUEST, f"a watch is held {wire.MAX_WATCH_HOLD_S} s at most"
+            )
+        group = await self.store.group(group_id)
+        if group is None or not _matches(
+            await self.store.verifier(group_id, body["epoch"]), body["access_key"]
+        ):
+            raise Refused(ErrorCode.FORBIDDEN, NOT_MEMBER)
+        request_id = ctx.request.request_id
+        earlier = self.watches.get(request_id)
+        if earlier is not None and earlier.digest != ctx.digest:
+            raise Refused(ErrorCode.REPLAYED, "this request was already handled")
+        until = ctx.now + service.config.retention_ms
+        if group.watched_until < until - min(HOUR, service.config.retention_ms // 16):
+            await self.store.watch(group_id, until)
+        answer = await self._entries(group_id, group, body["after"])
+        if answer["entries"] or not hold or not self.watches.room(ctx.tag, request_id):
+            return service._reply(ctx, Kind.GROUP_ENTRIES, **answer)
+        ctx.held = Held(
+            request_id, ctx.digest, ctx.tag, group_id, body["after"], ctx.now + hold * 1000
+        )
+
+    async def _entries(self, group_id: bytes, group: Group, after: int) -> dict:
+        """The body of a `group_entries` answer: entries after `after`, as many as fit."""
+        entries = await self.store.entries_after(
+            group_id, after, WATCH_ANSWER_BYTES, ENTRY_BYTES, wire.MAX_LIST
+        )
+        oldest = await self.store.oldest_position(group_id)
+        last = group.position
+        return {"entries": entries, "last": last, "oldest": last + 1 if oldest is None else oldest}
+
+    async def answer_watches(self, now: int) -> list["Outgoing"]:
+        """Answers the held watches that are due: of a group with a new entry (those still
+        with nothing after their position are held again) or whose time is up (empty).
+        An answer with entries is kept in the answer cache; an empty one is not: a retry
+        of a watch that timed out is handled anew. A watch whose request was answered
+        meanwhile (a retry of it, here or by another process) is dropped."""
+        due = self.watches.take(now)
+        if not due:
+            return []
+        service, out, again = self.service, [], []
+        try:
+            async with service.store.transaction():
+                for held in due:
+                    if await service.store.seen(held.request_id) is not None:
+                        continue
+                    answer = await self._answer_held(held, now)
+                    if answer is None:
+                        again.append(held)
+                    else:
+                        out.append(answer)
+        except BaseException:
+            self.watches.again(due)  # answered next time
+            for held in due:
+                self.watches.posted(held.group_id)
+            raise
+        self.watches.again(again)
+        return out
+
+    async def _answer_held(self, held: Held, now: int) -> "Outgoing | None":
+        service = self.service
+        group = await self.store.group(held.group_id)
+        if group is None:  # gone meanwhile
+            body = {"code": ErrorCode.FORBIDDEN, "detail": NOT_MEMBER}
+            return service._answer(wire.ANONYMOUS, held.tag, held.request_id, Kind.ERROR, body, now)
+        body = await self._entries(held.group_id, group, held.after)
+        if not body["entries"] and held.until > now:
+            return None
+        answer = service._answer(
+            wire.ANONYMOUS, held.tag, held.request_id, Kind.GROUP_ENTRIES, body, now
+        )
+        if body["entries"]:
+            expires = now + 2 * service.config.freshness_ms
+            await service.store.remember(held.request_id, held.digest, answer.message, expires)
+        return answer
 
     # --- pushes ---------------------------------------------------------------------
 

@@ -1,14 +1,17 @@
-"""The node's group tables (schema 007): the key-package directory and, per group, its
-epoch, the verifiers of its last access keys, its members and its log. Members are name
-hashes like every user key of `NodeStore`; what is posted is stored once (an entry) with
-one delivery row per recipient, and an entry goes with its last delivery. Entry bytes
-count in the node's queued total (`QueueTotals`), so one bound holds for everything."""
+"""The node's group tables (schema 007, 009): the key-package directory and, per group,
+its epoch, the verifiers of its last access keys, its members and its log. Members are
+name hashes like every user key of `NodeStore`; what is posted is stored once (an entry)
+with one delivery row per recipient, and an entry goes with its last delivery, unless
+its group is watched (by members homed at other nodes): then it stays until the
+retention, for them. Entry bytes count in the node's queued total (`QueueTotals`), so
+one bound holds for everything."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from nymchat.node.database import Database
+from nymchat.protocol.wire import GroupEntry, GroupPost
 
 KEPT_EPOCHS = 4  # the access keys a post may present: the current epoch's and 3 before
 
@@ -103,6 +106,11 @@ class QueueTotals:
 class Group:
     epoch: int
     last_commit: bytes  # the message id of the commit that led to `epoch`
+    position: int  # of its newest entry (0: none yet)
+    watched_until: int  # ms: kept for its watchers until then
+
+    def watched(self, now: int) -> bool:
+        return self.watched_until > now
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,11 @@ class GroupQueued:
     payload: bytes
 
 
+# an entry no delivery needs is kept while its group is watched (a Welcome, never watched, is not)
+_UNWATCHED = (
+    "(group_entries.post = 4 OR NOT EXISTS (SELECT 1 FROM groups"
+    " WHERE groups.group_id = group_entries.group_id AND groups.watched_until > ?))"
+)
 _QUEUED = (
     "SELECT d.recipient, u.identity, u.sender_tag, u.push_key, d.pushes, e.seq, e.message_id,"
     " e.group_id, e.epoch, e.post, e.received, e.payload FROM group_deliveries d"
@@ -182,7 +195,8 @@ class GroupStore:
 
     async def group(self, group_id: bytes) -> Group | None:
         row = await self.db.fetchone(
-            "SELECT epoch, last_commit FROM groups WHERE group_id = ?", (group_id,)
+            "SELECT epoch, last_commit, position, watched_until FROM groups WHERE group_id = ?",
+            (group_id,),
         )
         return Group(*row) if row else None
 
@@ -222,6 +236,12 @@ class GroupStore:
             (group_id, epoch + 1 - KEPT_EPOCHS),
         )
 
+    async def watch(self, group_id: bytes, until: int) -> None:
+        """Keeps the group's entries for its watchers until `until` (ms)."""
+        await self.db.execute(
+            "UPDATE groups SET watched_until = ? WHERE group_id = ?", (until, group_id)
+        )
+
     async def members(self, group_id: bytes) -> list[bytes]:
         rows = await self.db.fetchall(
             "SELECT name_hash FROM group_members WHERE group_id = ?", (group_id,)
@@ -242,34 +262,35 @@ class GroupStore:
             [(group_id, key) for key in keys],
         )
 
-    async def leave(self, group_id: bytes, key: bytes) -> None:
-        """`key` leaves: no more deliveries, none pending; an emptied group goes."""
+    async def leave(self, group_id: bytes, key: bytes, now: int) -> None:
+        """`key` leaves: no more deliveries, none pending; an emptied group goes (once no
+        longer watched)."""
         rows = await self.db.fetchall(
             "DELETE FROM group_deliveries WHERE recipient = ? AND entry IN"
             " (SELECT seq FROM group_entries WHERE group_id = ?) RETURNING entry",
             (key, group_id),
         )
-        await self._drop_done([row[0] for row in rows])
+        await self._drop_done([row[0] for row in rows], now)
         await self.db.execute(
             "DELETE FROM group_members WHERE group_id = ? AND name_hash = ?", (group_id, key)
         )
         await self.db.execute(
-            "DELETE FROM groups WHERE group_id = ? AND NOT EXISTS"
+            "DELETE FROM groups WHERE group_id = ? AND watched_until <= ? AND NOT EXISTS"
             " (SELECT 1 FROM group_members WHERE group_id = ?)",
-            (group_id, group_id),
+            (group_id, now, group_id),
         )
 
-    async def forget_user(self, key: bytes) -> None:
+    async def forget_user(self, key: bytes, now: int) -> None:
         """Before `key` is unregistered: out of every group, deliveries and all."""
         groups = await self.db.fetchall(
             "SELECT group_id FROM group_members WHERE name_hash = ?", (key,)
         )
         for (group_id,) in groups:
-            await self.leave(group_id, key)
+            await self.leave(group_id, key, now)
         rows = await self.db.fetchall(
             "DELETE FROM group_deliveries WHERE recipient = ? RETURNING entry", (key,)
         )
-        await self._drop_done([row[0] for row in rows])
+        await self._drop_done([row[0] for row in rows], now)
 
     async def count_groups(self) -> int:
         return (await one(self.db, "SELECT count(*) FROM groups"))[0]
@@ -298,16 +319,28 @@ class GroupStore:
         payload: bytes,
         now: int,
         recipients: list[bytes],
+        watched: bool = False,
     ) -> int | None:
         """Stores `payload` once with a delivery for each of `recipients` (due now);
-        returns the entry, None if there is no recipient (nothing stored)."""
-        if not recipients:
+        returns the entry, None if there is no recipient and the group is not `watched`
+        (nothing stored). All but a Welcome take the group's next position, with its row
+        held to the commit: positions grow per group in the order posts commit, and a
+        watcher of the group is told (`notify`)."""
+        if not recipients and not watched:
             return None
+        position = 0
+        if post != GroupPost.WELCOME:
+            (position,) = await one(
+                self.db,
+                "UPDATE groups SET position = position + 1 WHERE group_id = ? RETURNING position",
+                (group_id,),
+            )
+            await self.db.notify(f"group {group_id.hex()}")
         (entry,) = await one(
             self.db,
-            "INSERT INTO group_entries (group_id, epoch, post, message_id, received, payload)"
-            " VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
-            (group_id, epoch, post, message_id, now, payload),
+            "INSERT INTO group_entries (group_id, epoch, post, message_id, received, payload,"
+            " position) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+            (group_id, epoch, post, message_id, now, payload, position),
         )
         await self.db.executemany(
             "INSERT INTO group_deliveries (recipient, entry, next_push) VALUES (?, ?, ?)",
@@ -315,6 +348,44 @@ class GroupStore:
         )
         await self.totals.add(len(payload))
         return entry
+
+    async def make_room(self, group_id: bytes, most: int) -> bool:
+        """Drops the oldest entries no local delivery needs until the group's log holds
+        fewer than `most`; False (nothing to drop) if every one still has a delivery."""
+        excess = await self.count_entries(group_id) - most + 1
+        if excess <= 0:
+            return True
+        rows = await self.db.fetchall(
+            "DELETE FROM group_entries WHERE seq IN (SELECT seq FROM group_entries WHERE"
+            " group_id = ? AND NOT EXISTS (SELECT 1 FROM group_deliveries"
+            " WHERE entry = group_entries.seq) ORDER BY seq LIMIT ?) RETURNING length(payload)",
+            (group_id, excess),
+        )
+        await self.totals.add(-sum(size for (size,) in rows))
+        return len(rows) == excess
+
+    async def entries_after(
+        self, group_id: bytes, after: int, budget: int, overhead: int, most: int
+    ) -> list[GroupEntry]:
+        """Up to `most` entries (no Welcome) after position `after`, in order, while their
+        payloads and `overhead` each fit `budget` bytes; the first one always."""
+        rows = await self.db.fetchall(
+            "SELECT position, message_id, epoch, post, received, payload FROM"
+            " (SELECT position, message_id, epoch, post, received, payload, sum(length(payload)"
+            " + ?) OVER (ORDER BY position) AS running FROM group_entries"
+            " WHERE group_id = ? AND position > ?) AS entries"
+            " WHERE running <= ? OR running = length(payload) + ? ORDER BY position LIMIT ?",
+            (overhead, group_id, after, budget, overhead, most),
+        )
+        return [GroupEntry(*row) for row in rows]
+
+    async def oldest_position(self, group_id: bytes) -> int | None:
+        row = await one(
+            self.db,
+            "SELECT min(position) FROM group_entries WHERE group_id = ? AND position > 0",
+            (group_id,),
+        )
+        return row[0]
 
     async def entry_deliveries(self, entry: int) -> list[GroupQueued]:
         """The deliveries of `entry` to recipients with a route (to push now)."""
@@ -361,7 +432,7 @@ class GroupStore:
             "UPDATE group_deliveries SET next_push = ? WHERE recipient = ?", (when, recipient)
         )
 
-    async def ack(self, recipient: bytes, message_ids) -> list[int]:
+    async def ack(self, recipient: bytes, message_ids, now: int) -> list[int]:
         """Deletes the deliveries of entries with these ids; returns when each was taken."""
         if not message_ids:
             return []
@@ -379,36 +450,38 @@ class GroupStore:
                 entries,
             )
         )
-        await self._drop_done(entries)
+        await self._drop_done(entries, now)
         return [received[entry] for entry in entries]
 
-    async def _drop_done(self, entries) -> None:
-        """Deletes those of `entries` no delivery needs any more."""
+    async def _drop_done(self, entries, now: int) -> None:
+        """Deletes those of `entries` no delivery needs any more (nor a watcher)."""
         freed = 0
         for entry in set(entries):
             row = await self.db.fetchone(
                 "DELETE FROM group_entries WHERE seq = ? AND NOT EXISTS (SELECT 1 FROM"
-                " group_deliveries WHERE entry = ?) RETURNING length(payload)",
-                (entry, entry),
+                f" group_deliveries WHERE entry = ?) AND {_UNWATCHED} RETURNING length(payload)",
+                (entry, entry, now),
             )
             freed += row[0] if row else 0
         await self.totals.add(-freed)
 
-    async def expire(self, before: int) -> int:
+    async def expire(self, before: int, now: int) -> int:
         """Drops entries taken before `before`, their deliveries with them (returns how
-        many), and those no delivery needs, and groups with no member left: two
-        processes taking an entry's last two deliveries (or two last members leaving) at
-        once each still see the other's, and neither drops it."""
+        many), and those no delivery needs (nor a watcher), and groups with no member
+        left (nor a watcher): two processes taking an entry's last two deliveries (or two
+        last members leaving) at once each still see the other's, and neither drops it."""
         rows = await self.db.fetchall(
             "DELETE FROM group_entries WHERE received < ? RETURNING length(payload)", (before,)
         )
         done = await self.db.fetchall(
             "DELETE FROM group_entries WHERE NOT EXISTS (SELECT 1 FROM group_deliveries"
-            " WHERE entry = group_entries.seq) RETURNING length(payload)"
+            f" WHERE entry = group_entries.seq) AND {_UNWATCHED} RETURNING length(payload)",
+            (now,),
         )
         await self.totals.add(-sum(size for (size,) in rows + done))
         await self.db.execute(
-            "DELETE FROM groups WHERE NOT EXISTS (SELECT 1 FROM group_members"
-            " WHERE group_id = groups.group_id)"
+            "DELETE FROM groups WHERE watched_until <= ? AND NOT EXISTS (SELECT 1 FROM"
+            " group_members WHERE group_id = groups.group_id)",
+            (now,),
         )
         return len(rows)

@@ -68,6 +68,10 @@ async def render(node) -> str:
         "# HELP nymchat_node_frontends_connected Frontends whose nym-client websocket is up.",
         "# TYPE nymchat_node_frontends_connected gauge",
         f"nymchat_node_frontends_connected {node.connected}",
+        "# HELP nymchat_node_group_watches_held Group watches held until their group has a "
+        "new entry (requests_total counts them as result held when held).",
+        "# TYPE nymchat_node_group_watches_held gauge",
+        f"nymchat_node_group_watches_held {len(service.groups.watches)}",
         "# HELP nymchat_node_relay_seconds From a message's acceptance to its "
         "acknowledgement by the recipient.",
         "# TYPE nymchat_node_relay_seconds histogram",

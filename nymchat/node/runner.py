@@ -83,6 +83,8 @@ class NodeRunner:
         self.issued: int | None = None  # when it was signed (ms)
         self._addresses_changed = asyncio.Event()
         self._woken = asyncio.Event()  # another process has something for us to push
+        self._watches_changed = asyncio.Event()  # a held group watch is due, or one was held
+        service.groups.watches.on_change = self._watches_changed.set
         for frontend, transport in self.frontends.items():
             transport.on_change = self._watch(frontend)
 
@@ -102,7 +104,7 @@ class NodeRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         coroutines = [self._receive(frontend) for frontend in self.frontends]
-        coroutines += [self._process(), self._repush(), self._maintain()]
+        coroutines += [self._process(), self._repush(), self._maintain(), self._watches()]
         coroutines += [self._describe(), self._listen()]
         tasks = [asyncio.create_task(coroutine) for coroutine in coroutines]
         try:
@@ -175,6 +177,23 @@ class NodeRunner:
             except StoreError as e:
                 log.warning("no pushes this time: %s", e)
 
+    async def _watches(self) -> None:
+        """Answers held group watches as they become due: at once when their group has a
+        new entry, else when the first one's time is up."""
+        watches = self.service.groups.watches
+        while True:
+            until = watches.next_until()
+            wait = None if until is None else max(0.0, (until - now_ms()) / 1000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._watches_changed.wait(), wait)
+            self._watches_changed.clear()
+            try:
+                await self._send(await self.service.groups.answer_watches(now_ms()))
+            except StoreError as e:
+                log.warning("held group watches unanswered for now: %s", e)
+                await asyncio.sleep(PUSH_INTERVAL)
+                self._watches_changed.set()
+
     async def _maintain(self) -> None:
         while True:
             try:
@@ -186,12 +205,15 @@ class NodeRunner:
             await asyncio.sleep(MAINTENANCE_INTERVAL)
 
     async def _listen(self) -> None:
-        """Pushes at once what another process woke one of our frontends for; ends when
-        nothing can (SQLite: one process), or the store is closed."""
+        """Pushes at once what another process woke one of our frontends for, and answers
+        the watches of a group another process posted to; ends when nothing can (SQLite:
+        one process), or the store is closed."""
         while True:
             try:
-                async for frontend in self.service.store.woken():
-                    if frontend in self.frontends:
+                async for woken in self.service.store.woken():
+                    if isinstance(woken, bytes):
+                        self.service.groups.watches.posted(woken)
+                    elif woken in self.frontends:
                         self._woken.set()
                 return
             except StoreError as e:

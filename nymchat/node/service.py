@@ -27,6 +27,7 @@ from nymchat.node.refused import Refused
 from nymchat.node.registration import Challenges, Difficulty, challenge_key
 from nymchat.node.routes import split_route
 from nymchat.node.store import REGISTRATIONS, NodeStore, Queued, User
+from nymchat.node.watches import Held
 from nymchat.protocol import names, pow, wire
 from nymchat.protocol.wire import ErrorCode, Kind
 
@@ -82,9 +83,12 @@ class _Context:
     tag: bytes
     now: int
     user: User | None
+    digest: bytes = b""  # of the request's bytes (the answer cache's)
     out: list[Outgoing] = field(default_factory=list)
     result: str = "ok"  # for the metrics: what came of the request
     relayed: list[float] = field(default_factory=list)  # seconds, of acknowledged messages
+    held: Held | None = None  # a group watch held, answered later
+    posted: list[bytes] = field(default_factory=list)  # groups with a new entry
 
 
 @dataclass
@@ -95,6 +99,8 @@ class _Tally:
     timer: Callable[[], float]  # the service's (seconds)
     handled: list[tuple[str, str, float]] = field(default_factory=list)  # kind, result, ms
     relayed: list[float] = field(default_factory=list)  # seconds, of acknowledged messages
+    held: list[Held] = field(default_factory=list)  # group watches held
+    posted: list[bytes] = field(default_factory=list)  # groups with a new entry
     started: float = 0.0  # when the request being handled began (`timer`)
 
     def begin(self) -> None:
@@ -182,16 +188,23 @@ class NodeService:
         if not decoded:
             return out
         verdicts = wire.verify_requests(self.key, [request for request, _ in decoded])
+        watches = self.groups.watches
         for _attempt in range(BATCH_ATTEMPTS):
-            tally, answers = _Tally(self.timer), []
+            tally, answers, held = _Tally(self.timer), [], []
+            watches.begin()
             try:
                 async with self.store.transaction():
                     await self._preload(decoded, verdicts)
                     for (request, tag), valid in zip(decoded, verdicts, strict=True):
                         answers += await self._handle(request, tag, valid, now, tally)
+                held = tally.held
             except StoreConflict:
                 log.info("a batch met another process's transaction; running it again")
                 continue
+            finally:
+                watches.held(held)  # once committed (none if not)
+            for group_id in tally.posted:
+                watches.posted(group_id)
             self._handled(tally.handled)
             for seconds in tally.relayed:
                 self.relay_seconds.observe(seconds)
@@ -270,10 +283,14 @@ class NodeService:
             if request.kind.is_anonymous
             else await self.store.user_by_identity(request.requester)
         )
-        ctx = _Context(request, tag, now, user)
+        ctx = _Context(request, tag, now, user, digest)
         if ctx.user is not None:
             await self._note_sender_tag(ctx, ctx.user)
         await self._handlers[request.kind](ctx)
+        if ctx.held is not None:  # answered later: nothing to remember yet
+            tally.held.append(ctx.held)
+            tally.count(request.kind.name.lower(), "held")
+            return ctx.out
         [answer] = [o for o in ctx.out if o.frame_id == wire.answer_frame_id(request.request_id)]
         # read ahead as unseen: another process's answer meanwhile is a conflict (the
         # batch runs again and finds that answer), never a second one
@@ -281,6 +298,7 @@ class NodeService:
         await self.store.remember(request.request_id, digest, answer.message, expires)
         tally.count(request.kind.name.lower(), ctx.result)
         tally.relayed += ctx.relayed
+        tally.posted += ctx.posted
         return ctx.out
 
     def _handled(self, handled: list[tuple[str, str, float]]) -> None:
@@ -355,7 +373,7 @@ class NodeService:
         rate buckets, and folds the queued total's shards: (messages, ids)."""
         before = now - self.config.retention_ms
         async with self.store.transaction():
-            expired = await self.store.expire(before) + await self.store.groups.expire(before)
+            expired = await self.store.expire(before) + await self.store.groups.expire(before, now)
             forgotten = await self.store.forget_seen(now)
             await self.store.forget_full_buckets(
                 now, self.config.requests_per_s / 1000, self.config.request_burst
@@ -745,7 +763,7 @@ class NodeService:
         user = self._registered(ctx)
         message_ids = ctx.request.body["message_ids"]
         received = await self.store.ack(user.key, message_ids)
-        received += await self.store.groups.ack(user.key, message_ids)
+        received += await self.store.groups.ack(user.key, message_ids, ctx.now)
         ctx.relayed += [(ctx.now - when) / 1000 for when in received]
         self._reply(ctx, Kind.ACKED, deleted=len(received))
 
@@ -775,6 +793,6 @@ class NodeService:
         user = self._registered(ctx)
         if self.store.names.name(self._name(ctx.request.body["username"])) != user.key:
             raise Refused(ErrorCode.BAD_REQUEST, "name the account you unregister")
-        await self.store.groups.forget_user(user.key)
+        await self.store.groups.forget_user(user.key, ctx.now)
         await self.store.delete_user(user.key)
         self._reply(ctx, Kind.UNREGISTERED)

@@ -6,6 +6,7 @@ Nothing in it names anyone in clear: users are keyed by a keyed hash of their na
 (`NameHashes`, under a key derived from the node's secret), the queue holds no sender, and
 the answer cache is keyed and sealed by request ids it does not hold (docs/PROTOCOL.md)."""
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -760,12 +761,16 @@ class NodeStore:
         )
         return [(frontend, address) for frontend, address in rows]
 
-    async def woken(self) -> AsyncIterator[int]:
-        """The frontends other processes `wake`, as they do."""
+    async def woken(self) -> AsyncIterator[int | bytes]:
+        """What other processes tell, as they do: a frontend they `wake` (an int), the id
+        of a group they posted to (bytes: `GroupStore.post`)."""
         async for payload in self.db.notifications():
-            kind, _, frontend = payload.partition(" ")
-            if kind == "push" and frontend.isdigit() and len(frontend) <= 5:
-                yield int(frontend)
+            kind, _, value = payload.partition(" ")
+            if kind == "push" and value.isdigit() and len(value) <= 5:
+                yield int(value)
+            elif kind == "group" and len(value) == 64:
+                with contextlib.suppress(ValueError):
+                    yield bytes.fromhex(value)
 
 
 async def open_store(where: str, name_key: bytes) -> NodeStore:

@@ -55,6 +55,7 @@ class Kind(enum.IntEnum):
     CLAIM_KEY_PACKAGE = 0x24
     GROUP_POST = 0x25
     DIRECTORY = 0x26
+    GROUP_WATCH = 0x27
     CHALLENGE = 0x41
     REGISTERED = 0x42
     BUNDLE = 0x43
@@ -74,6 +75,7 @@ class Kind(enum.IntEnum):
     POSTED = 0x52
     LEFT_GROUP = 0x53
     DIRECTORY_IS = 0x54
+    GROUP_ENTRIES = 0x55
     DELIVER = 0x81
     KEYS_LOW = 0x82
     GROUP_DELIVER = 0x83
@@ -312,10 +314,35 @@ BUNDLE = Record(
     ],
 )
 
+
+@dataclass(frozen=True, slots=True)
+class GroupEntry:
+    """One entry of a group's log, as a watcher gets it (`group_entries`)."""
+
+    position: int  # increasing per group: the watcher's next `after`
+    message_id: bytes
+    epoch: int
+    post: int  # GroupPost, never WELCOME
+    sent: int  # when the node took it, ms
+    payload: bytes
+
+
 NEW_MEMBER = Record(
     NewMember, [("username", NAME), ("access_key", Optional(B32)), ("proof_of_work", U64)]
 )
 MAX_KEY_PACKAGE = 16 << 10
+GROUP_ENTRY = Record(
+    GroupEntry,
+    [
+        ("position", U64),
+        ("message_id", B16),
+        ("epoch", U64),
+        ("post", U8),
+        ("sent", U64),
+        ("payload", BLOB),
+    ],
+)
+MAX_WATCH_HOLD_S = 55  # the longest a `group_watch` may be held
 
 BODIES: dict[Kind, list[tuple[str, Field[Any]]]] = {
     Kind.REGISTER_BEGIN: [("username", NAME), ("bundle", BUNDLE)],
@@ -365,6 +392,13 @@ BODIES: dict[Kind, list[tuple[str, Field[Any]]]] = {
         ("welcome", Optional(BLOB)),  # a commit's, when it adds
         ("payload", BLOB),
     ],
+    Kind.GROUP_WATCH: [
+        ("group_id", B32),
+        ("epoch", U64),
+        ("access_key", B32),  # the group's access key of `epoch`, as for GROUP_POST
+        ("after", U64),  # the position of the last entry taken in (0: from the oldest kept)
+        ("hold", U8),  # seconds the node may hold it while nothing is after `after`
+    ],
     Kind.CHALLENGE: [("challenge", B32), ("difficulty", U8), ("expires", U64)],
     Kind.REGISTERED: [("username", NAME)],
     Kind.BUNDLE: [
@@ -394,6 +428,11 @@ BODIES: dict[Kind, list[tuple[str, Field[Any]]]] = {
     Kind.LEFT_GROUP: [],
     Kind.DIRECTORY: [],
     Kind.DIRECTORY_IS: [("directory", BLOB)],
+    Kind.GROUP_ENTRIES: [
+        ("entries", ListOf(GROUP_ENTRY)),  # after `after`, in position order
+        ("last", U64),  # the position of the group's newest entry
+        ("oldest", U64),  # of the oldest kept (`last + 1` when none is kept)
+    ],
     Kind.DELIVER: [("message_id", B16), ("sent", U64), ("payload", BLOB)],
     Kind.KEYS_LOW: [("one_time_keys_left", U32)],
     Kind.GROUP_DELIVER: [
