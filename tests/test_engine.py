@@ -29,6 +29,7 @@ from nymchat.client.nodelink import Offline
 from nymchat.client.profile import ORIGIN_NODE
 from nymchat.client.records import DirectStatus
 from nymchat.errors import KeyChanged, NymchatError, StillQueued
+from nymchat.protocol.address import Address
 from nymchat.protocol.wire import Kind
 
 
@@ -550,5 +551,26 @@ def test_a_profile_from_before_federation_keeps_its_contacts_sessions_and_messag
                 assert received.sender == "alice"
             assert len(profile.store.sessions("bob")) == sessions  # no new session opened
             assert [m.text for m in alice.history("bob")] == ["before", "after"]
+
+    run(main())
+
+
+def test_a_sender_certified_elsewhere_is_the_contact_of_that_name_and_identity_only(tmp_path):
+    # alice moved (her messages come certified by another node) before her notice came:
+    # she is still alice, and only one contact of her name and identity is her.
+    async def main():
+        async with network(tmp_path) as net:
+            alice, bob = await pair(net)
+            contacts = bob.contacts
+            home, elsewhere = bob.profile.origin_node, bytes(range(32))
+            mine = alice.profile.identity.signing_public
+            assert contacts.sender_id(Address("alice", elsewhere), mine) == "alice"
+            stranger = contacts.sender_id(Address("alice", elsewhere), bytes(32))
+            assert stranger == str(Address("alice", elsewhere))
+            assert contacts.sender_id(Address("alice", home), mine) == "alice"
+            with bob.profile.store.transaction():  # a second alice with that identity
+                contacts.pin(str(Address("alice", elsewhere)), mine, bytes(32), node=elsewhere)
+            other = bytes(range(1, 33))
+            assert contacts.sender_id(Address("alice", other), mine) == str(Address("alice", other))
 
     run(main())

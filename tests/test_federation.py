@@ -27,7 +27,7 @@ from nymchat.client.nodelink import NodeLink
 from nymchat.client.nodes import KnownNodes
 from nymchat.client.profile import Profile
 from nymchat.client.records import DirectStatus
-from nymchat.errors import NotFound
+from nymchat.errors import NotFound, UsageError
 from nymchat.nym import base58
 from nymchat.protocol import pow
 from nymchat.protocol.address import Address
@@ -81,6 +81,11 @@ def test_one_nym_client_signs_at_home_and_looks_up_anonymously_at_a_foreign_node
     run(main(), timeout=120)
 
 
+def new_profile(home: Path) -> Profile:
+    home.mkdir()
+    return Profile(home, _native.Identity.generate())
+
+
 async def online(stack, profile: Profile, url: str, node: str | None = None):
     """An engine of `profile` on its own virtual nym-client (its node: `node`, else the
     profile's), closed with `stack`; what it takes in while following goes to `got`."""
@@ -128,12 +133,7 @@ def test_alice_at_a_and_bob_at_b_talk_with_receipts_queueing_and_without_a(
     a, b = start_node(mixnet, name="node-a"), start_node(mixnet, name="node-b")
     key_a, key_b = NodeContact.parse(a.contact).key, NodeContact.parse(b.contact).key
 
-    def profile(name: str) -> Profile:
-        home = tmp_path / name
-        home.mkdir()
-        return Profile(home, _native.Identity.generate())
-
-    alice_p, bob_p, carol_p = profile("alice"), profile("bob"), profile("carol")
+    alice_p, bob_p, carol_p = (new_profile(tmp_path / n) for n in ("alice", "bob", "carol"))
 
     async def main():
         async with contextlib.AsyncExitStack() as stack:
@@ -215,12 +215,7 @@ def test_alice_moves_from_a_to_b_and_her_contacts_follow_without_asking(
     key_a, key_b = NodeContact.parse(a.contact).key, NodeContact.parse(b.contact).key
     alice_at_a = f"alice@{base58.encode(key_a)}"
 
-    def profile(name: str) -> Profile:
-        home = tmp_path / name
-        home.mkdir()
-        return Profile(home, _native.Identity.generate())
-
-    alice_p, bob_p, carol_p = profile("alice"), profile("bob"), profile("carol")
+    alice_p, bob_p, carol_p = (new_profile(tmp_path / n) for n in ("alice", "bob", "carol"))
 
     async def main():
         async with contextlib.AsyncExitStack() as stack:
@@ -279,13 +274,62 @@ def test_alice_moves_from_a_to_b_and_her_contacts_follow_without_asking(
             await event(alice.told, StatusChanged, message_id=back, status=Status.DELIVERED)
 
             # A freed the name: a lookup of alice there finds nobody.
-            with pytest.raises(NotFound):
+            with pytest.raises(NotFound, match="no user 'alice' here"):
                 await carol.lookup(Address("alice", key_a))
             for task in following:
                 task.cancel()
 
     run(main(), timeout=240)
     for p in (alice_p, bob_p, carol_p):
+        p.close()
+
+
+def test_a_move_away_from_a_node_that_is_down_is_finished_when_it_is_back(
+    start_mixnet, start_node, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("NYMCHAT_NODE_TIMEOUT", "2")
+    mixnet = start_mixnet()
+    a, b = start_node(mixnet, name="node-a"), start_node(mixnet, name="node-b")
+    key_a, key_b = NodeContact.parse(a.contact).key, NodeContact.parse(b.contact).key
+    alice_at_a = f"alice@{base58.encode(key_a)}"
+    alice_p, bob_p = (new_profile(tmp_path / n) for n in ("alice", "bob"))
+
+    async def main():
+        async with contextlib.AsyncExitStack() as stack:
+            alice = await online(stack, alice_p, f"{mixnet.url}/alice", a.contact)
+            bob = await online(stack, bob_p, f"{mixnet.url}/bob", b.contact)
+            await alice.register("alice")
+            await bob.register("bob")
+            KnownNodes(alice_p.store).add("node-b", NodeContact.parse(b.contact), "manual", 0)
+            KnownNodes(bob_p.store).add("node-a", NodeContact.parse(a.contact), "manual", 0)
+            await alice.send("bob@node-b", "hi bob")
+            bob_follows = await follow(bob)
+            await until(lambda: bob.got)
+            bob_follows.cancel()
+        a.stop()
+        async with contextlib.AsyncExitStack() as stack:
+            alice = await online(stack, alice_p, f"{mixnet.url}/alice", b.contact)
+            moved = await alice.move("alice")
+            assert (moved.contacts, moved.waiting) == (1, [])  # bob's node answers
+            assert moved.freed is not None  # A's does not: the move is not finished
+            assert alice.profile.node.key == key_b
+            bob = await online(stack, bob_p, f"{mixnet.url}/bob")
+            bob_follows = await follow(bob)
+            await event(bob.told, ContactMoved, username=alice_at_a)
+            bob_follows.cancel()
+        start_node(mixnet, data=a.data, name="node-a")  # A is back (same key, addresses)
+        async with contextlib.AsyncExitStack() as stack:
+            alice = await online(stack, alice_p, f"{mixnet.url}/alice", b.contact)
+            again = await alice.move("alice")
+            assert (again.contacts, again.waiting, again.freed) == (1, [], None)
+            with pytest.raises(UsageError, match="registered at that node already"):
+                await alice.move("alice")
+            bob = await online(stack, bob_p, f"{mixnet.url}/bob")
+            with pytest.raises(NotFound, match="no user 'alice' here"):  # A freed the name
+                await bob.lookup("alice@node-a")
+
+    run(main(), timeout=240)
+    for p in (alice_p, bob_p):
         p.close()
 
 
@@ -296,12 +340,7 @@ def test_a_group_across_three_nodes_members_elsewhere_watch_its_log(
     a, b, c = (start_node(mixnet, name=f"node-{n}") for n in "abc")
     key_a, key_c = NodeContact.parse(a.contact).key, NodeContact.parse(c.contact).key
 
-    def profile(name: str) -> Profile:
-        home = tmp_path / name
-        home.mkdir()
-        return Profile(home, _native.Identity.generate())
-
-    alice_p, bob_p, carol_p = profile("alice"), profile("bob"), profile("carol")
+    alice_p, bob_p, carol_p = (new_profile(tmp_path / n) for n in ("alice", "bob", "carol"))
     alice_at_a = f"alice@{base58.encode(key_a)[:8]}"
 
     async def main():
@@ -395,12 +434,7 @@ def test_after_a_move_a_group_logged_at_the_old_home_is_watched_there(
     mixnet = start_mixnet()
     a, b = start_node(mixnet, name="node-a"), start_node(mixnet, name="node-b")
 
-    def profile(name: str) -> Profile:
-        home = tmp_path / name
-        home.mkdir()
-        return Profile(home, _native.Identity.generate())
-
-    alice_p, carol_p = profile("alice"), profile("carol")
+    alice_p, carol_p = (new_profile(tmp_path / n) for n in ("alice", "carol"))
 
     async def main():
         async with contextlib.AsyncExitStack() as stack:

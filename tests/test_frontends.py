@@ -31,6 +31,7 @@ from nymchat.node.settings import (
     without_password,
 )
 from nymchat.node.store import open_sqlite
+from nymchat.node.watches import Watches
 from nymchat.protocol import wire
 from nymchat.protocol.contact import NodeContact
 from nymchat.protocol.wire import ErrorCode, Kind
@@ -176,6 +177,16 @@ def test_the_node_command_refuses_bad_frontends_before_asking_anything(shiv_root
 # --- the runner, on the in-process mixnet, with a stand-in service ------------------------
 
 
+class StubGroups:
+    """What the runner uses of the service's group handlers: its held watches (none)."""
+
+    def __init__(self):
+        self.watches = Watches()
+
+    async def answer_watches(self, now):
+        return []
+
+
 class StubService:
     """What the runner uses of a `NodeService`: answers each request (`b"answer " + it`)
     to its route, and pushes to the route of a user's latest request (a request's bytes
@@ -189,6 +200,7 @@ class StubService:
         self.latest: dict[bytes, bytes] = {}  # user → route of their latest request
         self.routes: list[bytes] = []
         self.to_push: list[bytes] = []
+        self.groups = StubGroups()
 
     async def known_tag(self, key: bytes) -> bool:
         return key in self.latest.values()

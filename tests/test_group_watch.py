@@ -8,6 +8,8 @@ import os
 import time
 from dataclasses import dataclass
 
+import psycopg
+import pytest
 from nodeclient import anonymous, client, run
 from oldschema import sqlite_at_schema
 from test_node_groups import Group
@@ -16,7 +18,9 @@ from test_node_service import T0, Harness, People
 
 from nymchat import _native
 from nymchat.database import newest_schema
+from nymchat.node.database import StoreUnavailable
 from nymchat.node.groups import WATCH_ANSWER_BYTES
+from nymchat.node.postgres import PostgresDatabase, migrate, migrations
 from nymchat.node.registration import name_key
 from nymchat.node.service import NodeConfig, NodeService
 from nymchat.node.store import open_store
@@ -196,14 +200,14 @@ def test_a_held_watch_times_out_empty_and_leaves_nothing_in_the_answer_cache():
     assert log_of(retried.answer) == [(1, GroupPost.APPLICATION, b"now")]
 
 
-def test_a_welcome_alone_does_not_answer_a_held_watch():
+def test_a_held_watch_gets_the_commit_that_adds_a_member_never_its_welcome():
     h = Harness()
     g, _ = group_of(h, "alice", "bob", others=["carol"])
     held = watch(g, hold=30)
     g.commit(add=["carol"], now=T0 + 10)  # a commit (in the log) and a Welcome (not)
     [(_, answer)] = answered(h, T0 + 10).values()
     assert [e.post for e in answer.body["entries"]] == [GroupPost.COMMIT]
-    assert held.answer is None
+    assert answer.in_reply_to == held.request_id
 
 
 def test_a_retry_while_held_is_answered_through_the_latest_route_other_bytes_are_a_replay():
@@ -219,6 +223,33 @@ def test_a_retry_while_held_is_answered_through_the_latest_route_other_bytes_are
     g.post(now=T0 + 70)
     [(route, _)] = answered(h, T0 + 70).values()
     assert route == retry.route  # the latest; the first route's is dropped
+
+
+def test_a_held_watch_whose_retry_was_answered_at_once_is_dropped_not_answered_twice():
+    h = Harness()
+    g, _ = group_of(h, "alice")
+    first = watch(g, hold=30)
+    g.post(payload=b"news", now=T0 + 10)  # due, not yet answered
+    retry = send(h, first.data, first.request_id, os.urandom(18), T0 + 20)
+    assert log_of(retry.answer) == [(1, GroupPost.APPLICATION, b"news")]
+    assert answered(h, T0 + 30) == {} and len(h.real.groups.watches) == 0
+
+
+def test_watches_due_when_the_database_fails_are_answered_the_next_time():
+    h = Harness()
+    g, _ = group_of(h, "alice")
+    held = watch(g, hold=30)
+    g.post(now=T0 + 10)
+    answer_held = h.real.groups._answer_held
+
+    async def failing(*args):
+        raise StoreUnavailable()
+
+    h.real.groups._answer_held = failing
+    with pytest.raises(StoreUnavailable):
+        answered(h, T0 + 10)
+    h.real.groups._answer_held = answer_held
+    assert list(answered(h, T0 + 20)) == [held.request_id]  # still due, not left to time out
 
 
 def test_watches_held_per_route_and_in_all_are_bounded_beyond_answered_at_once():
@@ -245,10 +276,11 @@ def test_a_post_committed_while_a_watch_batch_runs_makes_that_watch_due():
     watches.posted(b"g" * 32)  # another process's, told before the batch committed
     watches.held([held])
     assert watches.take(T0) == [held] and woken
-    watches.again([held])
     watches.begin()
-    watches.held([])  # a batch that held nothing forgets what it saw
-    watches.posted(b"h" * 32)
+    watches.posted(b"g" * 32)
+    watches.held([])  # a batch that held nothing forgets what it saw: the next one read
+    watches.begin()  # after that post
+    watches.held([held])
     assert watches.take(T0) == [] and watches.take(T0 + 30_000) == [held]
 
 
@@ -534,3 +566,35 @@ def test_a_schema_8_database_numbers_its_kept_entries_per_group_and_watches_none
     assert (got.body["last"], got.body["oldest"]) == (9, 3)
     assert g.post(now=T0 + 1)[0].kind is Kind.POSTED
     assert [e.position for e in watch(g, after=9).answer.body["entries"]] == [10]
+
+
+def test_a_postgresql_database_of_schema_2_numbers_its_kept_entries_per_group(pg_url):
+    async def go():
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+            assert await migrate(conn, migrations()[:2]) == 2
+            await conn.execute(
+                "INSERT INTO groups (group_id, epoch, last_commit, created)"
+                " VALUES ('\\x01', 1, '\\x02', 0)"
+            )
+            for post in (GroupPost.COMMIT, GroupPost.WELCOME, GroupPost.APPLICATION):
+                await conn.execute(
+                    "INSERT INTO group_entries (group_id, epoch, post, message_id, received,"
+                    " payload) VALUES ('\\x01', 1, %s, %s, 0, '\\x00')",
+                    (post, bytes([post]) * 16),
+                )
+        db = await PostgresDatabase.connect(pg_url)
+        try:
+            rows = await db.fetchall("SELECT seq, post, position FROM group_entries ORDER BY seq")
+            assert [(post, position) for _, post, position in rows] == [
+                (GroupPost.COMMIT, rows[0][0]),
+                (GroupPost.WELCOME, 0),
+                (GroupPost.APPLICATION, rows[2][0]),
+            ]
+            assert await db.fetchone("SELECT position, watched_until FROM groups") == (
+                rows[2][0],
+                0,
+            )
+        finally:
+            await db.close()
+
+    run(go())

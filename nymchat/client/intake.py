@@ -86,11 +86,13 @@ class Intake:
             node = sealed.node or self.node_key
             if node is None:
                 raise NymchatError("no node to check the sender's certificate with")
+            address = Address(name, node)
+            sender = self.contacts.id_of(address)  # whom it claims to be, to tell of it
             received = received or now_ms()
             certificate = wire.decode_certificate(
                 sealed.certificate, _native.PublicKey(node), received
             )
-            sender = self.contacts.sender_id(Address(name, node), certificate.identity)
+            sender = self.contacts.sender_id(address, certificate.identity)
             if peer is not None and sender != peer:
                 raise NymchatError(f"a direct message from {peer} is sealed as {sender}'s")
             return self._take(sender, node, message_id, sealed, certificate, handshake)

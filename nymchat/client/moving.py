@@ -22,14 +22,15 @@ from nymchat.protocol.contact import NodeContact
 
 log = logging.getLogger(__name__)
 MOVING = "moving"  # the home being left, {"node", "name", "told"}, until its name is freed
+# ("told": how many contacts were queued the notice, None before)
 
 
 @dataclass(frozen=True)
 class Moved:
-    """What a move did: `waiting` are the contacts not told yet (their node did not take
-    the notice: it goes at the next flush); `unread` the messages taken in, from the old
-    node too, that no one has seen; `freed` None once the old node freed the name, else
-    why not (run the move again to finish)."""
+    """What a move did: `contacts` were to be told (all but the blocked), `waiting` are
+    those not told yet (their node did not take the notice: it goes at the next flush);
+    `unread` the messages taken in, from the old node too, that no one has seen; `freed`
+    None once the old node freed the name, else why not (run the move again to finish)."""
 
     name: str
     old_node: str
@@ -78,7 +79,7 @@ class HomeMove:
                 f"a move keeps the name your contacts know you by: move as {me} (the name "
                 "must be free at the new node)"
             )
-        leaving = {"node": str(home), "name": me, "told": False}
+        leaving = {"node": str(home), "name": me, "told": None}
         with self.store.transaction():
             self.store.put(MOVING, leaving)
         return leaving
@@ -93,13 +94,13 @@ class HomeMove:
         home = self.profile.node
         if home is None or home.key != new.key or self.profile.username != name:
             await self.registration.register(name, on_work)
-        if not leaving["told"]:
+        if leaving["told"] is None:
             home = self.profile.node
             assert home is not None  # registered
             body = messages.moved_body(self.profile.identity, name, str(home))
             blocked = self.contacts.blocked()
             told = [c.username for c in self.contacts.all() if c.username not in blocked]
-            leaving = {**leaving, "told": True}
+            leaving = {**leaving, "told": len(told)}
             with self.store.transaction():
                 self.outbox.tell_moved(body, told)
                 self.store.put(MOVING, leaving)
@@ -118,10 +119,12 @@ class HomeMove:
         except NymchatError as e:
             log.info("the old node did not free %s: %s", name, e)
             freed = str(e)
+        told = leaving["told"]
+        assert isinstance(told, int)
         return Moved(
             name,
             str(old),
-            len(self.contacts.all()),
+            told,
             self.outbox.moves_waiting(),
             unread,
             freed,

@@ -54,14 +54,12 @@ def run(args: argparse.Namespace) -> int:
 
     async def main() -> str:
         async with open_engine(args, node=args.node, flush=False) as engine:
-            here, me = engine.profile.node, engine.username
-            if me is not None and here is not None and str(here) != args.node:
-                new = engine.link.contact
-                if new is not None and new.key != here.key:
-                    raise UsageError(
-                        f"this profile is registered as {me} at another node: add --move to "
-                        "move there (your contacts follow), or `nymchat unregister` first"
-                    )
+            here, new, me = engine.profile.node, engine.link.contact, engine.username
+            if me is not None and here is not None and new is not None and new.key != here.key:
+                raise UsageError(
+                    f"this profile is registered as {me} at another node: add --move to "
+                    "move there (your contacts follow), or `nymchat unregister` first"
+                )
             return await engine.register(args.name, on_work=working)
 
     username = asyncio.run(main())
@@ -80,14 +78,15 @@ def _move(args: argparse.Namespace, working: Callable[[int], None]) -> int:
     from nymchat.protocol.contact import NodeContact
     from nymchat.terminal import line
 
-    async def main() -> tuple[Moved, str, str, list[str]]:
+    async def main() -> tuple[Moved, str, str, list[str], list[str]]:
         async with open_engine(args, node=args.node, flush=False) as engine:
             moved = await engine.move(args.name, on_work=working)
             old = engine.node_name(NodeContact.parse(moved.old_node).key)
-            groups = [f"#{g.name}" for g in engine.groups()]
-            return moved, old, engine.node_name(NodeContact.parse(args.node).key), groups
+            new = engine.node_name(NodeContact.parse(args.node).key)
+            waiting = [engine.display(w) for w in moved.waiting]
+            return moved, old, new, waiting, [f"#{g.name}" for g in engine.groups()]
 
-    moved, old, new, groups = asyncio.run(main())
+    moved, old, new, waiting, groups = asyncio.run(main())
     if groups:  # their logs stay where they are: those at the old node are watched there
         print(
             f"nymchat: your groups keep their logs where they are (those at node {old} "
@@ -102,7 +101,7 @@ def _move(args: argparse.Namespace, working: Callable[[int], None]) -> int:
                     "node": args.node,
                     "moved_from": moved.old_node,
                     "contacts": moved.contacts,
-                    "not_told_yet": moved.waiting,
+                    "not_told_yet": waiting,
                     "unread": moved.unread,
                     "old_node_freed": moved.freed is None,
                     "reason": moved.freed,
@@ -111,14 +110,14 @@ def _move(args: argparse.Namespace, working: Callable[[int], None]) -> int:
         )
         return 0 if moved.freed is None else 1
     if not args.quiet:
-        told = moved.contacts - len(moved.waiting)
+        told = moved.contacts - len(waiting)
         print(
             f"moved {moved.name} to node {new} (from {old}); told {told} of "
             f"{moved.contacts} contacts, whose clients follow"
         )
-        if moved.waiting:
+        if waiting:
             print(
-                f"not told yet (their node did not answer): {', '.join(moved.waiting)}; "
+                f"not told yet (their node did not answer): {', '.join(waiting)}; "
                 "they are told at the next connection"
             )
         if moved.unread:

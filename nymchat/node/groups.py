@@ -268,7 +268,8 @@ class GroupHandlers:
         """Answers the held watches that are due: of a group with a new entry (those still
         with nothing after their position are held again) or whose time is up (empty).
         An answer with entries is kept in the answer cache; an empty one is not: a retry
-        of a watch that timed out is handled anew."""
+        of a watch that timed out is handled anew. A watch whose request was answered
+        meanwhile (a retry of it, here or by another process) is dropped."""
         due = self.watches.take(now)
         if not due:
             return []
@@ -276,6 +277,8 @@ class GroupHandlers:
         try:
             async with service.store.transaction():
                 for held in due:
+                    if await service.store.seen(held.request_id) is not None:
+                        continue
                     answer = await self._answer_held(held, now)
                     if answer is None:
                         again.append(held)
@@ -283,6 +286,8 @@ class GroupHandlers:
                         out.append(answer)
         except BaseException:
             self.watches.again(due)  # answered next time
+            for held in due:
+                self.watches.posted(held.group_id)
             raise
         self.watches.again(again)
         return out
