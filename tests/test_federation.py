@@ -13,7 +13,7 @@ from inprocess import event, record, until
 from nodeclient import Client, run
 
 from nymchat import _native
-from nymchat.client import ops
+from nymchat.client import messages, ops
 from nymchat.client.connect import connect
 from nymchat.client.events import (
     ContactMoved,
@@ -27,7 +27,7 @@ from nymchat.client.nodelink import NodeLink
 from nymchat.client.nodes import KnownNodes
 from nymchat.client.profile import Profile
 from nymchat.client.records import DirectStatus
-from nymchat.errors import NotFound, UsageError
+from nymchat.errors import NotFound, TooLong, UsageError
 from nymchat.nym import base58
 from nymchat.protocol import pow
 from nymchat.protocol.address import Address
@@ -467,4 +467,35 @@ def test_after_a_move_a_group_logged_at_the_old_home_is_watched_there(
 
     run(main(), timeout=180)
     for p in (alice_p, carol_p):
+        p.close()
+
+
+def test_a_welcome_larger_than_a_message_adds_nobody_elsewhere(
+    start_mixnet, start_node, tmp_path, monkeypatch
+):
+    mixnet = start_mixnet()
+    a, b = start_node(mixnet, name="node-a"), start_node(mixnet, name="node-b")
+    alice_p, bob_p = (new_profile(tmp_path / n) for n in ("alice", "bob"))
+    # (a Welcome holds the group's tree: past ~150 members it is more than 49 KiB)
+    monkeypatch.setattr(messages, "MAX_BODY", 1000)
+
+    async def main():
+        async with contextlib.AsyncExitStack() as stack:
+            alice = await online(stack, alice_p, f"{mixnet.url}/alice", a.contact)
+            bob = await online(stack, bob_p, f"{mixnet.url}/bob", b.contact)
+            await alice.register("alice")
+            await bob.register("bob")
+            KnownNodes(alice_p.store).add(
+                "node-b", NodeContact.parse(b.contact), "manual", now_ms()
+            )
+            with pytest.raises(TooLong, match="too large to add members at other nodes"):
+                await alice.group_create("big", ["bob@node-b"])
+            assert alice.groups() == []
+            await alice.group_create("small", [])
+            with pytest.raises(TooLong):
+                await alice.group_add("small", ["bob@node-b"])
+            assert [m.name for m in alice.group("small").members] == ["alice"]
+
+    run(main(), timeout=120)
+    for p in (alice_p, bob_p):
         p.close()

@@ -36,7 +36,7 @@ from nymchat.client.nodelink import Link, NodeRefused, NodeSilent
 from nymchat.client.profile import Profile
 from nymchat.client.records import Group, MemberTrust
 from nymchat.client.relay import Relay
-from nymchat.errors import KeyChanged, NotFound, NymchatError, Refused, UsageError
+from nymchat.errors import KeyChanged, NotFound, NymchatError, Refused, TooLong, UsageError
 from nymchat.protocol import names, wire
 from nymchat.protocol.address import Address
 from nymchat.protocol.wire import ErrorCode, GroupPost, Kind
@@ -291,6 +291,8 @@ class Groups:
         here = [a for a in adds if a.node == log_node]  # the log node knows these names only
         members = [wire.NewMember(me.name, self.access.key(), 0)] if creating else []
         members += [wire.NewMember(a.name, self.node.access_key(a), 0) for a in here]
+        elsewhere = [a for a in adds if a.node != log_node]  # sent the Welcome end to end
+        invite = self._invite(record, group, welcome) if elsewhere and welcome else None
         link = self.log_link(record)
         self.records.in_flight.add(message_id)
         try:
@@ -329,17 +331,27 @@ class Groups:
         for identity, address in new.items():
             record.first_names.setdefault(identity, str(address))
         self.intake.apply_own(record, group)
-        if (elsewhere := [a for a in adds if a.node != log_node]) and welcome is not None:
-            body = messages.encode_invite(group.group_id, self._log_contact(record), welcome)
-            await self.invite([self.contacts.id_of(a) for a in elsewhere], body)
+        if invite is not None:
+            await self.invite([self.contacts.id_of(a) for a in elsewhere], invite)
         return True
 
-    def _log_contact(self, record: GroupRecord) -> str:
-        """The contact string of the group's log node, as an invite carries it."""
+    def _invite(self, record: GroupRecord, group: "_native.MlsGroup", welcome: bytes) -> bytes:
+        """The GROUP_INVITE body that takes `welcome` to the members elsewhere; `TooLong`
+        (the commit dropped) when it is more than a message carries: the Welcome holds
+        the group's tree, which grows with its members."""
         link = self.log_link(record)
         if link.contact is None:
+            group.clear_pending()
             raise NotFound(f"no way to reach the node of #{record.name}'s log")
-        return str(link.contact)
+        body = messages.encode_invite(group.group_id, str(link.contact), welcome)
+        if len(body) > messages.MAX_BODY:
+            group.clear_pending()
+            raise TooLong(
+                f"#{record.name} is too large to add members at other nodes: its Welcome "
+                f"({len(body):,} bytes) is more than a message carries "
+                f"({messages.MAX_BODY:,}); nobody was added"
+            )
+        return body
 
     async def _settle(self, group_id: bytes) -> None:
         """Settles our commit whose answer never came, before the next: taken in if its
