@@ -476,7 +476,7 @@ def test_a_welcome_larger_than_a_message_adds_nobody_elsewhere(
     mixnet = start_mixnet()
     a, b = start_node(mixnet, name="node-a"), start_node(mixnet, name="node-b")
     alice_p, bob_p = (new_profile(tmp_path / n) for n in ("alice", "bob"))
-    # (a Welcome holds the group's tree: past ~150 members it is more than 49 KiB)
+    # (a Welcome holds the group's tree: past ~180 members it is more than 49,177 bytes)
     monkeypatch.setattr(messages, "MAX_BODY", 1000)
 
     async def main():
