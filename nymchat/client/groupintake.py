@@ -232,10 +232,20 @@ class GroupIntake:
     ) -> GroupMember:
         """A member with the address the roster (`addresses`) gives, shown as people
         are, and its trust (by our contact at that address)."""
+        return self._member(addresses, identity, self._firsts(record))
+
+    def members(self, record: GroupRecord, group: "_native.MlsGroup") -> list[GroupMember]:
+        """Every member, as `member` gives each."""
+        addresses, firsts = self.addresses(record, group), self._firsts(record)
+        return [self._member(addresses, identity, firsts) for _, identity in group.members()]
+
+    def _member(
+        self, addresses: Mapping[bytes, Address], identity: bytes, firsts: dict[bytes, Address]
+    ) -> GroupMember:
         address = addresses.get(identity)
         contact = self.contacts.at(address) if address is not None else None
         mine = self.profile.identity.signing_public
-        trust = roster.trust(identity, address, mine, contact, self._firsts(record))
+        trust = roster.trust(identity, address, mine, contact, firsts)
         shown = self.contacts.nodes.display(address) if address is not None else None
         return GroupMember(shown, identity, trust)
 

@@ -100,8 +100,7 @@ class Groups:
         return self.view(*self.records.named(group_name(name), self.key_packages.member()))
 
     def view(self, record: GroupRecord, group: "_native.MlsGroup") -> Group:
-        addresses = self.intake.addresses(record, group)
-        members = [self.intake.member(record, addresses, i) for _, i in group.members()]
+        members = self.intake.members(record, group)
         unread = self.store.unshown_count(f"#{record.name}")
         return Group(record.name, record.group_id, group.epoch, tuple(members), unread)
 

@@ -152,6 +152,7 @@ def shown(identity: bytes, name: str | None) -> str:
     return name or f"member-{identity[:4].hex()}"
 
 
+@functools.lru_cache(maxsize=4096)
 def first(text: str, log_node: bytes) -> Address:
     """An address a group record keeps (`first_names`): canonical `name@<node key>`, or
     a bare name (a record made before federation: at the log node)."""
