@@ -179,7 +179,7 @@ class MemberTrust(enum.StrEnum):
 
 @dataclass(frozen=True)
 class GroupMember:
-    name: str | None  # as the group's roster gives it (None: it names no one there)
+    name: str | None  # the roster's address, shown as people are (None: it names no one)
     identity: bytes
     trust: MemberTrust
 
