@@ -81,6 +81,7 @@ def test_a_group_with_a_member_at_another_node_through_the_cli(two):  # noqa: F8
     assert created.splitlines()[0] == "created #pair"
     assert "bob@bobs" in created
     alice("send", "#pair", "hello from A")
+    alice("inbox")  # alice takes A's copies: A keeps the log for bob all the same
 
     got = bob.json("inbox")  # the invite (end to end, at B), then the log watched at A
     assert [(m["sender"], m["text"], m["group"]) for m in got] == [

@@ -48,6 +48,7 @@ UPDATE_EVERY_MS = 7 * 86_400_000  # and the longest time between them
 CATCH_UP = 30.0  # seconds to wait for the commit that won an epoch
 SETTLE = 5.0  # seconds to wait for the copy of our commit whose answer never came
 JOIN_WAIT = 3.0  # seconds to wait for the Welcome of a group named but not held
+LOG_END = 2**63 - 1  # a log position after any (the largest a node's database holds)
 # Waits until the given test holds (the inbox taking in what the node pushes), or gives up.
 CatchUp = Callable[[Callable[[], bool], float], Awaitable[None]]
 # Queues a Welcome (a GROUP_INVITE body) to the given contacts and sends what it can now.
@@ -331,8 +332,26 @@ class Groups:
             record.first_names.setdefault(identity, str(address))
         self.intake.apply_own(record, group)
         if invite is not None:
+            await self._keep_log(record, group)
             await self.invite([self.contacts.id_of(a) for a in elsewhere], invite)
         return True
+
+    async def _keep_log(self, record: GroupRecord, group: "_native.MlsGroup") -> None:
+        """Has the log node keep the group's entries for the retention, as it does for a
+        watched group, until the members just added elsewhere watch it themselves (their
+        Welcome takes a while, and the members here may take every entry meanwhile): a
+        watch after the log's end, which brings nothing back."""
+        try:
+            await self.log_link(record).request(
+                Kind.GROUP_WATCH,
+                group_id=record.group_id,
+                epoch=group.epoch,
+                access_key=group.access_key(),
+                after=LOG_END,
+                hold=0,
+            )
+        except NymchatError as e:  # their first watches will (what is posted before may go)
+            log.info("#%s: the log node was not asked to keep the log: %s", record.name, e)
 
     def _invite(self, record: GroupRecord, group: "_native.MlsGroup", welcome: bytes) -> bytes:
         """The GROUP_INVITE body that takes `welcome` to the members elsewhere; `TooLong`
