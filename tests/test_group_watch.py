@@ -154,6 +154,16 @@ def test_a_wrong_key_an_unknown_group_and_a_forgotten_epoch_are_one_forbidden():
     assert watch(g, epoch=2).answer.kind is Kind.GROUP_ENTRIES
 
 
+def test_epochs_and_positions_past_what_the_database_holds_are_refused_or_empty_never_busy():
+    h = Harness()
+    g, _ = group_of(h, "alice")
+    g.post(payload=b"one")
+    most = (1 << 64) - 1  # a u64 on the wire, past a signed 64-bit column
+    assert watch(g, epoch=most, key=os.urandom(32)).answer.body == FORBIDDEN
+    assert g.post(epoch=most, key=os.urandom(32))[0].body == FORBIDDEN
+    assert watch(g, after=most).answer.body == {"entries": (), "last": 1, "oldest": 1}
+
+
 def test_a_hold_over_55_seconds_is_a_bad_request():
     h = Harness()
     g, _ = group_of(h, "alice")

@@ -139,20 +139,31 @@ def test_man_page_describes_the_global_options_once():
 
 
 def _start(user: User, *command: str) -> subprocess.Popen:
+    """`command` serving `user`'s profile; its stderr kept in a file beside the home, with
+    the threads' stacks dumped there if it has to be aborted (`_stop`)."""
+    stderr = user.home.with_name(f"{user.home.name}-{command[0]}.stderr")
     proc = subprocess.Popen(
         [str(DIST), "--home", str(user.home), *command],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=clean_env(user.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE),
+        stderr=stderr.open("w"),
+        env=clean_env(user.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE, PYTHONFAULTHANDLER="1"),
     )
+    proc.stderr_path = stderr  # type: ignore[attr-defined]
     wait_until_serving(user.home, proc)
     return proc
 
 
 def _stop(proc: subprocess.Popen, sig: int) -> int:
     proc.send_signal(sig)
-    return proc.wait(timeout=30)
+    try:
+        return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:  # say where it hangs: the stacks of its threads
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(timeout=10)
+        path = getattr(proc, "stderr_path", None)
+        told = path.read_text()[-6000:] if path else ""
+        raise AssertionError(f"{proc.args} did not stop within 30 s:\n{told}") from None
 
 
 def test_ctrl_c_ends_each_long_running_command_with_130(

@@ -31,6 +31,9 @@ NOT_MEMBER = "not a member of this group"  # whether the group exists or not
 # goes alone (the nym-client asks the watcher for the SURBs it lacks).
 WATCH_ANSWER_BYTES = 8 * _native.FRAME_CHUNK_LEN - 108
 ENTRY_BYTES = 45
+# Epochs and positions are signed 64-bit integers in the database: none reaches these, and
+# a request naming a larger one (a u64 on the wire) never gets to it.
+LAST_EPOCH = LAST_POSITION = (1 << 63) - 1
 HOUR = 3_600_000  # a watched group's mark is written again once an hour old (or 1/16 retention)
 
 
@@ -119,7 +122,9 @@ class GroupHandlers:
         if group is None:
             if not (commit and epoch == 0):  # else a commit at 0 creates the group
                 raise Refused(ErrorCode.FORBIDDEN, NOT_MEMBER)
-        elif not _matches(await self.store.verifier(group_id, epoch), body["access_key"]):
+        elif epoch > LAST_EPOCH or not _matches(
+            await self.store.verifier(group_id, epoch), body["access_key"]
+        ):
             raise Refused(ErrorCode.FORBIDDEN, NOT_MEMBER)
         elif commit and group.last_commit == message_id and group.epoch == epoch + 1:
             return service._reply(ctx, Kind.POSTED, message_id=message_id, epoch=group.epoch)
@@ -237,8 +242,10 @@ class GroupHandlers:
                 ErrorCode.BAD_REQUEST, f"a watch is held {wire.MAX_WATCH_HOLD_S} s at most"
             )
         group = await self.store.group(group_id)
-        if group is None or not _matches(
-            await self.store.verifier(group_id, body["epoch"]), body["access_key"]
+        if (
+            group is None
+            or body["epoch"] > LAST_EPOCH
+            or not _matches(await self.store.verifier(group_id, body["epoch"]), body["access_key"])
         ):
             raise Refused(ErrorCode.FORBIDDEN, NOT_MEMBER)
         request_id = ctx.request.request_id
@@ -248,12 +255,11 @@ class GroupHandlers:
         until = ctx.now + service.config.retention_ms
         if group.watched_until < until - min(HOUR, service.config.retention_ms // 16):
             await self.store.watch(group_id, until)
-        answer = await self._entries(group_id, group, body["after"])
+        after = min(body["after"], LAST_POSITION)  # (nothing is after it)
+        answer = await self._entries(group_id, group, after)
         if answer["entries"] or not hold or not self.watches.room(ctx.tag, request_id):
             return service._reply(ctx, Kind.GROUP_ENTRIES, **answer)
-        ctx.held = Held(
-            request_id, ctx.digest, ctx.tag, group_id, body["after"], ctx.now + hold * 1000
-        )
+        ctx.held = Held(request_id, ctx.digest, ctx.tag, group_id, after, ctx.now + hold * 1000)
 
     async def _entries(self, group_id: bytes, group: Group, after: int) -> dict:
         """The body of a `group_entries` answer: entries after `after`, as many as fit."""
