@@ -139,8 +139,9 @@ def test_man_page_describes_the_global_options_once():
 
 
 def _start(user: User, *command: str) -> subprocess.Popen:
-    """`command` serving `user`'s profile; its stderr kept in a file beside the home, with
-    the threads' stacks dumped there if it has to be aborted (`_stop`)."""
+    """`command` serving `user`'s profile, started with SIGINT ignored as a shell's
+    background job is (each command must take Ctrl-C itself); its stderr kept in a file
+    beside the home, with the threads' stacks dumped there if it is aborted (`_stop`)."""
     stderr = user.home.with_name(f"{user.home.name}-{command[0]}.stderr")
     proc = subprocess.Popen(
         [str(DIST), "--home", str(user.home), *command],
@@ -148,6 +149,8 @@ def _start(user: User, *command: str) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=stderr.open("w"),
         env=clean_env(user.shiv_root, NYMCHAT_PASSPHRASE=PASSPHRASE, PYTHONFAULTHANDLER="1"),
+        # As a shell starts a background job: SIGINT ignored, until the command takes it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     proc.stderr_path = stderr  # type: ignore[attr-defined]
     wait_until_serving(user.home, proc)

@@ -69,6 +69,13 @@ def run(args: argparse.Namespace) -> int:
     profile = first_run.run(args) if interactive else None
 
     async def main() -> None:
+        from nymchat.stopping import on_stop_signals
+
+        # Not asyncio's own Ctrl-C handling: it is not installed when the parent ignored
+        # SIGINT (a shell's background job), which left such a chat deaf to Ctrl-C.
+        task = asyncio.current_task()
+        assert task is not None  # (in asyncio.run)
+        on_stop_signals(asyncio.get_running_loop(), task.cancel)
         async with open_engine(args, profile=profile, flush=False, tell=False) as engine:
             face: TerminalFace | ScriptFace
             if interactive:  # registered: `first_run` saw to it
@@ -86,5 +93,8 @@ def run(args: argparse.Namespace) -> int:
                 finally:
                     listener.cancel()
 
-    asyncio.run(main())  # Ctrl-C (SIGINT) ends it through the CLI's exit status 130
+    import contextlib
+
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(main())  # Ctrl-C or SIGTERM ends it cleanly (exit status 130 or 0)
     return 0
