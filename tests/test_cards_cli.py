@@ -148,6 +148,9 @@ def test_nodes_are_added_renamed_and_removed_by_petname_and_home_stays(two):
     look_alike = bob("nodes", "add", "vvork", str(other), "--yes", check=False)
     assert look_alike.returncode == 2 and "already called" in look_alike.stderr
     assert bob("nodes", "rename", "work", "office").stdout == "renamed 'work' to 'office'\n"
+    listed = bob("nodes", "list").stdout.splitlines()  # one node a line
+    assert [row.split() for row in listed][1] == ["office", base58.encode(node_a.key), "manual"]
+    assert listed[0].split()[0] == "home" and len(listed) == 2
     home = bob("nodes", "remove", "home", check=False)
     assert home.returncode == 2 and "your home node" in home.stderr
     assert bob.json("nodes", "remove", "office")[0]["removed"]["petname"] == "office"

@@ -170,16 +170,18 @@ def run(args: argparse.Namespace) -> int:
                 _listed(nodes, entry) for entry in _directory(args, profile, args.source).entries
             ]
             text = "\n".join(
-                f"{n['petname']:<16} {n['key']}  "
-                + (f"known as '{n['known']}'" if n["known"] else "not known")
+                line(
+                    f"{n['petname']:<16} {n['key']}  "
+                    + (f"known as '{n['known']}'" if n["known"] else "not known")
+                )
                 for n in listed
             )
-            print(json.dumps(listed) if args.json else line(text) if text else "no nodes listed")
+            print(json.dumps(listed) if args.json else text or "no nodes listed")
             return 0
         if command == "list":
             known = [_entry(node) for node in nodes.list()]
-            text = "\n".join(f"{n['petname']:<16} {n['key']}  {n['learned']}" for n in known)
-            print(json.dumps(known) if args.json else line(text) if text else "no nodes known")
+            text = "\n".join(line(f"{n['petname']:<16} {n['key']}  {n['learned']}") for n in known)
+            print(json.dumps(known) if args.json else text or "no nodes known")
             return 0
         if command == "add":
             learned = "manual"
