@@ -45,16 +45,7 @@ class Links:
                 raise NotFound(
                     f"no way to reach node {base58.encode(node)[:8]}: its contact string is unknown"
                 )
-            link = NodeLink(
-                self.home.transport,
-                contact,
-                self.home.identity,
-                reply_surbs=self.home.reply_surbs,
-                clock=self.home.clock,
-                timeout=self.home.timeout,
-                reader=self.home.reader,
-                anonymous_only=True,
-            )
+            link = self.home.beside(contact, anonymous_only=True)
             link.attach(self.store, self.tell)
             found = (link, 0.0)
         self._foreign[node] = (found[0], self.clock())
@@ -68,15 +59,7 @@ class Links:
         whatever it signs through is burned in the profile's one set on the way out."""
         if not isinstance(self.home, NodeLink):
             raise NotFound("no nym-client: a former home node cannot be reached offline")
-        link = NodeLink(
-            self.home.transport,
-            contact,
-            self.home.identity,
-            reply_surbs=self.home.reply_surbs,
-            clock=self.home.clock,
-            timeout=self.home.timeout,
-            reader=self.home.reader,
-        )
+        link = self.home.beside(contact)
         link.tell = self.tell
         link.frontends.burned |= self.home.frontends.burned
         try:

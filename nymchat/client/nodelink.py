@@ -137,6 +137,20 @@ class NodeLink:
         self._answer_frames: set[bytes] = set()  # frame ids of the answers we wait for
         self.reader.add(self)
 
+    def beside(self, contact: NodeContact, anonymous_only: bool = False) -> "NodeLink":
+        """A link to another node through this one's nym-client and reader, with the same
+        identity, SURBs and timings."""
+        return NodeLink(
+            self.transport,
+            contact,
+            self.identity,
+            reply_surbs=self.reply_surbs,
+            clock=self.clock,
+            timeout=self.timeout,
+            reader=self.reader,
+            anonymous_only=anonymous_only,
+        )
+
     @property
     def on_direct(self) -> Callable[[bytes, bytes | None], None] | None:
         """Called with (message, sender tag or None) for what is no node's answer."""
