@@ -45,7 +45,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _values(db: sqlite3.Connection) -> list[bytes]:
+def every_value(db: sqlite3.Connection) -> list[bytes]:
     """Every value of every row of every table, as bytes."""
     tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
     return [
@@ -381,7 +381,7 @@ class Demo:
             if not db.execute("SELECT 1 FROM queue LIMIT 1").fetchone():
                 say("  queue: empty")
             name, identity = stranger
-            values = _values(db)
+            values = every_value(db)
             marks = (name.encode(), identity.signing_public, identity.agreement_public)
             found = sum(any(mark in value for mark in marks) for value in values)
             say(

@@ -27,6 +27,7 @@ from nymchat.client.nodelink import NodeLink
 from nymchat.client.nodes import KnownNodes
 from nymchat.client.profile import Profile
 from nymchat.client.records import DirectStatus
+from nymchat.demo import every_value
 from nymchat.errors import NotFound, TooLong, UsageError
 from nymchat.nym import base58
 from nymchat.protocol import pow
@@ -109,14 +110,7 @@ def node_rows(data: Path) -> list[bytes]:
     """Every value of every row of a node's database, as bytes."""
     db = sqlite3.connect(f"file:{data / 'node.db'}?mode=ro", uri=True)
     try:
-        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        return [
-            value if isinstance(value, bytes) else str(value).encode()
-            for table in tables
-            for row in db.execute(f"SELECT * FROM {table}")
-            for value in row
-            if value is not None
-        ]
+        return every_value(db)
     finally:
         db.close()
 
