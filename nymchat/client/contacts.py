@@ -121,13 +121,13 @@ class Contacts:
         contact = self.get(aliases.get(canonical) or (address.name if origin else canonical))
         return contact if contact is not None and self.node_of(contact) == address.node else None
 
-    def sender_id(self, address: Address, identity: bytes) -> str:
+    def sender_id(self, address: Address, identity: bytes, claimed: str | None = None) -> str:
         """The id of whoever sent a message certified as `address`'s for `identity`:
-        `id_of`, unless nobody is kept there while one contact of that name with that
-        pinned identity is kept at another node. They moved: only their MOVED moves
-        their record, but what they send before it arrives is theirs (it opens only in
-        their sessions)."""
-        contact_id = self.id_of(address)
+        `id_of` (`claimed`, when the caller has it already), unless nobody is kept there
+        while one contact of that name with that pinned identity is kept at another node.
+        They moved: only their MOVED moves their record, but what they send before it
+        arrives is theirs (it opens only in their sessions)."""
+        contact_id = claimed or self.id_of(address)
         if self.get(contact_id) is not None:
             return contact_id
         moved = [c for c in self.all() if c.name == address.name and c.identity == identity]

@@ -92,7 +92,7 @@ class Intake:
             certificate = wire.decode_certificate(
                 sealed.certificate, _native.PublicKey(node), received
             )
-            sender = self.contacts.sender_id(address, certificate.identity)
+            sender = self.contacts.sender_id(address, certificate.identity, sender)
             if peer is not None and sender != peer:
                 raise NymchatError(f"a direct message from {peer} is sealed as {sender}'s")
             return self._take(sender, node, message_id, sealed, certificate, handshake)
