@@ -688,6 +688,11 @@ const DIRECT_NOTICES = {
 
 function onEvent(event) {
   if (!state.serving) return;
+  // What an event asks again of the engine is asked again after a lost connection anyway.
+  Promise.resolve(dispatch(event)).catch(() => {});
+}
+
+function dispatch(event) {
   switch (event.type) {
     case "message_received":
       return messageReceived(event);
@@ -745,9 +750,8 @@ function groupNotice(event) {
   }
 }
 
-function messageReceived(event) {
+async function messageReceived(event) {
   const name = event.group ? groupKey(event.group) : event.sender;
-  if (!conversationOf(name)) refreshLists(); // a new person, or a group just joined
   const seen = state.open === name && !document.hidden;
   if (state.open === name) {
     addMessage({
@@ -764,6 +768,7 @@ function messageReceived(event) {
     countUnread(name, 1);
     notifyOf(event.sender);
   }
+  if (!conversationOf(name)) await refreshLists(); // a new person, or a group just joined
 }
 
 document.addEventListener("visibilitychange", () => {
@@ -801,7 +806,11 @@ function notifyOf(sender) {
   if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") {
     return;
   }
-  new Notification("nymchat", { body: `new message from ${sender}`, tag: "nymchat", icon: "/icon.svg" });
+  try {
+    new Notification("nymchat", { body: `new message from ${sender}`, tag: "nymchat", icon: "/icon.svg" });
+  } catch {
+    // (a browser that notifies only from a service worker: nothing to show)
+  }
 }
 
 // --- moving about: narrow layout and the keyboard -----------------------------------
