@@ -33,9 +33,9 @@
 
 import { el, hook, say, show, store, stored } from "./dom.js";
 import { Rpc } from "./rpc.js";
+import { Setup } from "./setup.js";
 
 const METHOD_NOT_FOUND = -32601;
-const EXIT_PASSPHRASE = 3;
 const EXIT_KEY_CHANGED = 5;
 const HISTORY = 200; // messages shown of a conversation
 const STATUS_RANK = { queued: 0, accepted: 1, delivered: 2, failed: 3 };
@@ -54,6 +54,7 @@ const TRUST_WORDS = {
 };
 
 const rpc = new Rpc({ open: connected, lost: connectionLost, event: onEvent });
+const setup = new Setup(rpc);
 
 // --- what the page holds ---------------------------------------------------------------
 
@@ -103,15 +104,16 @@ function connectionLost() {
 async function connected() {
   failures = 0;
   show(hook("banner-connection"), false);
-  let setup;
+  let stage;
   try {
-    setup = await rpc.call("setup.state");
+    stage = await rpc.call("setup.state");
   } catch (e) {
     if (e.code !== METHOD_NOT_FOUND) return;
-    setup = { stage: "ready" };
+    stage = { stage: "ready" };
   }
-  if (setup.stage !== "ready") {
-    showSetup(setup);
+  if (stage.stage !== "ready") {
+    show(hook("main"), false);
+    setup.show(stage);
     return;
   }
   try {
@@ -140,94 +142,9 @@ async function startMain() {
   } else {
     state.open = null;
     setView("list");
+    hook("new-conversation").focus();
   }
 }
-
-// --- setup: identity, unlocking, a name on a node ----------------------------------
-
-let defaultNym = "";
-let nymEdited = false;
-
-function showSetup(setup) {
-  show(hook("main"), false);
-  show(hook("setup"), true);
-  show(hook("setup-loading"), false);
-  for (const stage of ["new", "locked", "unregistered"]) {
-    show(hook(`setup-${stage}`), setup.stage === stage);
-  }
-  defaultNym = setup.default_nym ?? "";
-  if (setup.stage === "unregistered") {
-    if (setup.username && !hook("setup-username").value) {
-      hook("setup-username").value = setup.username;
-    }
-    if (!nymEdited) hook("setup-nym").value = nymFor(hook("setup-username").value);
-  }
-  const first = {
-    new: "setup-passphrase",
-    locked: "setup-unlock-passphrase",
-    unregistered: "setup-username",
-  }[setup.stage];
-  if (first) hook(first).focus();
-}
-
-function nymFor(username) {
-  return defaultNym.replace("NAME", username.trim().toLowerCase() || "NAME");
-}
-
-/** Runs one setup step, then shows where that leaves the profile. */
-async function setupStep(method, params, failed) {
-  say("setup-error", null);
-  const button = hook(`setup-${method.split(".")[1]}`);
-  button.disabled = true;
-  try {
-    await rpc.call(method, params);
-    const setup = await rpc.call("setup.state");
-    if (setup.stage === "ready") rpc.restart();
-    else showSetup(setup);
-  } catch (e) {
-    say("setup-error", e.message);
-    failed?.(e);
-  } finally {
-    button.disabled = false;
-  }
-}
-
-hook("setup-new").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const passphrase = hook("setup-passphrase").value;
-  if (passphrase !== hook("setup-passphrase-again").value) {
-    say("setup-error", "the two passphrases differ: type them again");
-    return;
-  }
-  setupStep("setup.create", { passphrase });
-});
-
-hook("setup-locked").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const field = hook("setup-unlock-passphrase");
-  setupStep("setup.unlock", { passphrase: field.value }, (error) => {
-    if (error.exit === EXIT_PASSPHRASE) {
-      field.value = "";
-      field.focus();
-    }
-  });
-});
-
-hook("setup-username").addEventListener("input", () => {
-  if (!nymEdited) hook("setup-nym").value = nymFor(hook("setup-username").value);
-});
-hook("setup-nym").addEventListener("input", () => {
-  nymEdited = true;
-});
-
-hook("setup-unregistered").addEventListener("submit", (e) => {
-  e.preventDefault();
-  setupStep("setup.register", {
-    username: hook("setup-username").value.trim(),
-    node: hook("setup-node").value.trim(),
-    nym: hook("setup-nym").value.trim(),
-  });
-});
 
 // --- the conversation list ----------------------------------------------------------
 
