@@ -25,7 +25,7 @@
 //   banner-key-changed, key-changed-name, new-safety-number, trust-form, trust-number,
 //     trust
 //   banner-group (a member's key mismatch: sending blocked)
-//   details, details-back, details-error
+//   details, details-back, details-error, no-details
 //   details-contact: details-name, safety-number, verified-state, verify,
 //     direct-state, direct-invite, direct-accept, direct-decline, direct-end
 //   details-group: group-members, group-member (data-name, data-trust) with
@@ -131,7 +131,6 @@ async function startMain() {
   show(hook("setup"), false);
   show(hook("main"), true);
   hook("me").textContent = state.me ?? "";
-  document.title = state.me ? `${state.me} · nymchat` : "nymchat";
   nodeStatus(status.node_answers === false ? "does not answer" : null);
   showNotifyButton();
   await refreshLists();
@@ -219,6 +218,9 @@ function renderList() {
     }),
   );
   show(hook("no-conversations"), items.length === 0);
+  const unread = items.reduce((sum, c) => sum + (state.unread.get(c.name) ?? 0), 0);
+  const title = state.me ? `${state.me} · nymchat` : "nymchat";
+  document.title = unread > 0 ? `(${unread}) ${title}` : title; // (names no one)
 }
 
 function countUnread(name, delta) {
@@ -273,8 +275,7 @@ function closeConversation() {
   state.rows.clear();
   show(hook("no-conversation"), true);
   show(document.querySelector(".conversation-inner"), false);
-  show(hook("details-contact"), false);
-  show(hook("details-group"), false);
+  renderDetails();
   setView("list");
   renderList();
 }
@@ -470,6 +471,7 @@ hook("trust-form").addEventListener("submit", async (e) => {
 async function renderDetails() {
   const c = conversationOf(state.open);
   say("details-error", null);
+  show(hook("no-details"), !c);
   show(hook("details-contact"), c?.kind === "contact");
   show(hook("details-group"), c?.kind === "group");
   if (!c) return;
