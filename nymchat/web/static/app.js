@@ -45,6 +45,13 @@ const STATUS_WORDS = {
   delivered: "delivered",
   failed: "failed",
 };
+const DIRECT_STATES = {
+  null: "Off: your messages go through the node.",
+  inviting: "You invited them; waiting for their answer.",
+  invited: "They invite you to direct mode: accepting shows your nym address to them only.",
+  accepted: "On, the direct path not confirmed yet.",
+  on: "On: your messages no longer pass through the node.",
+};
 const TRUST_WORDS = {
   you: "you",
   verified: "verified",
@@ -135,9 +142,9 @@ async function startMain() {
   showNotifyButton();
   await refreshLists();
   if (state.open !== null && conversationOf(state.open)) {
-    const view = stored("view", "conversation");
+    const view = stored("view", "conversation"); // (opening it shows the conversation)
     await openConversation(state.open, false);
-    setView(view === "list" ? "list" : view);
+    setView(view);
   } else {
     state.open = null;
     setView("list");
@@ -171,7 +178,6 @@ async function refreshLists() {
       name,
       id: name,
       kind: "group",
-      members: g.members,
       mismatch: g.members.some((m) => m.trust === "mismatch"),
     });
   }
@@ -201,17 +207,22 @@ function renderList() {
         el("span", { class: "name", text: c.name }),
       );
       if (c.verified && !c.keyChanged) {
-        button.append(el("span", { class: "mark ok", "data-test": "verified-mark", title: "verified", text: "✔" }));
+        button.append(
+          el("span", { class: "mark ok", "data-test": "verified-mark", title: "verified" }, "✔"),
+        );
       }
       if (c.keyChanged || c.mismatch) {
-        button.append(el("span", { class: "mark bad", "data-test": "key-changed-mark", text: "key changed" }));
+        button.append(
+          el("span", { class: "mark bad", "data-test": "key-changed-mark", text: "key changed" }),
+        );
       }
       if (c.direct === "on") {
         button.append(el("span", { class: "mark", "data-test": "direct-mark", text: "direct" }));
       }
       if (c.blocked) button.append(el("span", { class: "mark", text: "blocked" }));
       if (unread > 0) {
-        button.append(el("span", { class: "unread", "data-test": "unread", "aria-label": `${unread} unread`, text: String(unread) }));
+        const count = { class: "unread", "data-test": "unread", "aria-label": `${unread} unread` };
+        button.append(el("span", { ...count, text: String(unread) }));
       }
       button.addEventListener("click", () => openConversation(c.name, true));
       return el("li", {}, button);
@@ -254,7 +265,8 @@ hook("new-group-form").addEventListener("submit", async (e) => {
   const button = hook("new-group-go");
   button.disabled = true;
   try {
-    const made = await rpc.call("group.create", { name: hook("new-group-name").value.trim(), members });
+    const name = hook("new-group-name").value.trim();
+    const made = await rpc.call("group.create", { name, members });
     hook("new-group-name").value = "";
     hook("new-group-members").value = "";
     hook("new-group-form").closest("details").open = false;
@@ -322,7 +334,8 @@ function renderHeader() {
   const group = hook("banner-group");
   show(group, Boolean(c.mismatch));
   group.textContent = c.mismatch
-    ? "A member's key in this group is not the one you pinned for them: sending here is blocked. See the members in the details."
+    ? "A member's key in this group is not the one you pinned for them: sending here is " +
+      "blocked. See the members in the details."
     : "";
   const blocked = Boolean(c.keyChanged || c.mismatch);
   hook("composer").disabled = blocked;
@@ -369,7 +382,12 @@ function addMessage(m) {
   }
   const row = el(
     "li",
-    { class: `message ${m.direction}`, "data-test": "message", "data-id": m.id, "data-direction": m.direction },
+    {
+      class: `message ${m.direction}`,
+      "data-test": "message",
+      "data-id": m.id,
+      "data-direction": m.direction,
+    },
     el(
       "div",
       { class: "meta" },
@@ -378,7 +396,9 @@ function addMessage(m) {
     ),
     el("div", { class: "text", "data-test": "message-text", text: m.text }),
   );
-  if (m.direction === "out") row.append(el("div", { class: "status", "data-test": "message-status" }));
+  if (m.direction === "out") {
+    row.append(el("div", { class: "status", "data-test": "message-status" }));
+  }
   state.rows.set(m.id, row);
   setStatus(row, m.status, m.reason);
   hook("messages").append(row);
@@ -387,7 +407,10 @@ function addMessage(m) {
 function setStatus(row, status, reason) {
   row.dataset.status = status;
   const words = hook("message-status", row);
-  if (words) words.textContent = status === "failed" ? `failed: ${reason ?? "not sent"}` : STATUS_WORDS[status];
+  if (words) {
+    words.textContent =
+      status === "failed" ? `failed: ${reason ?? "not sent"}` : STATUS_WORDS[status];
+  }
 }
 
 /** A message of ours moved on: its row (if shown) follows, never backwards. */
@@ -423,7 +446,8 @@ async function send() {
   try {
     const sent = await rpc.call("send", { to: c.id, text, wait: false });
     if (state.open === c.name) {
-      addMessage({ id: sent.message_id, direction: "out", sender: state.me, text, status: sent.status, time: Date.now() });
+      const { message_id: id, status } = sent;
+      addMessage({ id, direction: "out", sender: state.me, text, status, time: Date.now() });
       scrollToEnd();
     }
   } catch (error) {
@@ -489,19 +513,13 @@ async function contactDetails(c) {
   if (state.open !== c.name) return;
   hook("safety-number").textContent = shown.safety_number;
   hook("verified-state").textContent = shown.key_changed
-    ? "Their key changed: this is the number of the key you had. The new one is in the conversation."
+    ? "Their key changed: this is the number of the key you had. The new one is in the " +
+      "conversation."
     : shown.verified
       ? "✔ verified: you compared this number with them."
       : "Not verified yet.";
   show(hook("verify"), !shown.verified && !shown.key_changed);
-  const words = {
-    null: "Off: your messages go through the node.",
-    inviting: "You invited them; waiting for their answer.",
-    invited: "They invite you to direct mode: accepting shows your nym address to them only.",
-    accepted: "On, the direct path not confirmed yet.",
-    on: "On: your messages no longer pass through the node.",
-  };
-  hook("direct-state").textContent = words[c.direct];
+  hook("direct-state").textContent = DIRECT_STATES[c.direct];
   show(hook("direct-invite"), c.direct === null);
   show(hook("direct-accept"), c.direct === "invited");
   show(hook("direct-decline"), c.direct === "invited");
@@ -516,12 +534,23 @@ async function groupDetails(c) {
       const name = m.name ?? `(unnamed ${m.identity.slice(0, 8)})`;
       const row = el(
         "li",
-        { "data-test": "group-member", "data-name": name, "data-trust": m.trust, class: `trust-${m.trust}` },
+        {
+          "data-test": "group-member",
+          "data-name": name,
+          "data-trust": m.trust,
+          class: `trust-${m.trust}`,
+        },
         el("span", { class: "name", text: name }),
         el("span", { class: "trust", text: TRUST_WORDS[m.trust] ?? m.trust }),
       );
       if (m.trust !== "you" && m.name) {
-        const remove = el("button", { type: "button", class: "quiet", "data-test": "group-remove", "aria-label": `remove ${name}`, text: "remove" });
+        const remove = el("button", {
+          type: "button",
+          class: "quiet",
+          "data-test": "group-remove",
+          "aria-label": `remove ${name}`,
+          text: "remove",
+        });
         remove.addEventListener("click", () => groupChange("group.remove", c, m.name));
         row.append(remove);
       }
@@ -635,7 +664,11 @@ function dispatch(event) {
     case "contact_moved":
       return refreshLists().then(renderDetails);
     case "direct_changed":
-      notice(event.username, DIRECT_NOTICES[event.change]?.(event.username, event.reason) ?? `direct mode: ${event.change}`);
+      notice(
+        event.username,
+        DIRECT_NOTICES[event.change]?.(event.username, event.reason) ??
+          `direct mode: ${event.change}`,
+      );
       return refreshLists().then(renderDetails);
     case "group_changed":
     case "group_joined":
@@ -646,7 +679,10 @@ function dispatch(event) {
     case "session_reset":
       return notice(event.username, "the session broke; the next message starts a new one");
     case "message_unreadable":
-      return notice(event.sender, `a message from ${event.sender} could not be read: ${event.reason}`);
+      return notice(
+        event.sender,
+        `a message from ${event.sender} could not be read: ${event.reason}`,
+      );
     case "node_unreachable":
       return nodeStatus(`does not answer (${event.reason})`);
     case "node_reachable":
@@ -735,7 +771,8 @@ function notifyOf(sender) {
     return;
   }
   try {
-    new Notification("nymchat", { body: `new message from ${sender}`, tag: "nymchat", icon: "/icon.svg" });
+    const body = `new message from ${sender}`; // (never the text)
+    new Notification("nymchat", { body, tag: "nymchat", icon: "/icon.svg" });
   } catch {
     // (a browser that notifies only from a service worker: nothing to show)
   }
