@@ -559,75 +559,65 @@ async function groupDetails(c) {
   );
 }
 
-async function groupChange(method, c, member) {
+/** A change asked from the details: the lists and the details are asked again after;
+ * false (the error shown) if it failed. */
+async function change(method, params) {
   say("details-error", null);
   try {
-    await rpc.call(method, { name: c.id, members: [member] });
+    await rpc.call(method, params);
     await refreshLists();
     await renderDetails();
+    return true;
   } catch (error) {
     say("details-error", error.message);
+    return false;
   }
+}
+
+function groupChange(method, c, member) {
+  return change(method, { name: c.id, members: [member] });
 }
 
 hook("group-add-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const c = conversationOf(state.open);
   const field = hook("group-add-name");
-  if (!c || !field.value.trim()) return;
-  await groupChange("group.add", c, field.value.trim());
-  if (hook("details-error").hidden) field.value = "";
+  if (c && field.value.trim() && (await groupChange("group.add", c, field.value.trim()))) {
+    field.value = "";
+  }
 });
 
-let leaving = null; // the group whose leave button asks "click again"
+const leaving = { group: null, timer: null }; // the group whose leave button asks again
 
-hook("group-leave").addEventListener("click", async () => {
+function leaveAsked(group) {
+  clearTimeout(leaving.timer);
+  leaving.group = group;
+  hook("group-leave").textContent = group
+    ? "click again to leave: you will not read it any more"
+    : "leave the group";
+  if (group) leaving.timer = setTimeout(() => leaveAsked(null), 5000);
+}
+
+hook("group-leave").addEventListener("click", () => {
   const c = conversationOf(state.open);
-  const button = hook("group-leave");
   if (!c) return;
-  if (leaving !== c.name) {
-    leaving = c.name;
-    button.textContent = "click again to leave: you will not read it any more";
-    setTimeout(() => {
-      leaving = null;
-      button.textContent = "leave the group";
-    }, 5000);
+  if (leaving.group !== c.name) {
+    leaveAsked(c.name);
     return;
   }
-  leaving = null;
-  button.textContent = "leave the group";
-  try {
-    await rpc.call("group.leave", { name: c.id });
-    await refreshLists();
-  } catch (error) {
-    say("details-error", error.message);
-  }
+  leaveAsked(null);
+  change("group.leave", { name: c.id });
 });
 
-hook("verify").addEventListener("click", async () => {
+hook("verify").addEventListener("click", () => {
   const c = conversationOf(state.open);
-  if (!c) return;
-  try {
-    await rpc.call("contacts.verify", { name: c.id });
-    await refreshLists();
-    await renderDetails();
-  } catch (error) {
-    say("details-error", error.message);
-  }
+  if (c) change("contacts.verify", { name: c.id });
 });
 
 for (const action of ["invite", "accept", "decline", "end"]) {
-  hook(`direct-${action}`).addEventListener("click", async () => {
+  hook(`direct-${action}`).addEventListener("click", () => {
     const c = conversationOf(state.open);
-    if (!c) return;
-    say("details-error", null);
-    try {
-      await rpc.call(`direct.${action}`, { name: c.id });
-      await refreshLists();
-      await renderDetails();
-    } catch (error) {
-      say("details-error", error.message);
-    }
+    if (c) change(`direct.${action}`, { name: c.id });
   });
 }
 
