@@ -14,6 +14,7 @@
 //   main (data-view = list | conversation | details), me, notify
 //   new-conversation-form, new-conversation, new-conversation-go, new-group-open,
 //     new-group-form, new-group-name, new-group-members, new-group-go, sidebar-error,
+//     sidebar-note (a group joined or left by another's doing),
 //     conversations, no-conversations
 //   conversation (data-id = "bob", "bob@work", "#team"; data-kind = contact | group)
 //     with unread (its count), verified-mark, key-changed-mark, direct-mark inside
@@ -299,6 +300,7 @@ async function openConversation(name, focus) {
   store("open", name);
   state.rows.clear();
   if (!document.hidden) countUnread(name, null);
+  say("sidebar-note", null);
   show(hook("no-conversation"), false);
   show(document.querySelector(".conversation-inner"), true);
   hook("messages").replaceChildren();
@@ -660,9 +662,11 @@ function dispatch(event) {
           `direct mode: ${event.change}`,
       );
       return refreshLists().then(renderDetails);
-    case "group_changed":
     case "group_joined":
     case "group_removed":
+      say("sidebar-note", `${groupKey(event.group)}: ${groupNotice(event)}`);
+    // falls through: the group's conversation says it too (if open)
+    case "group_changed":
     case "group_split":
       notice(groupKey(event.group), groupNotice(event));
       return refreshLists().then(renderDetails);
