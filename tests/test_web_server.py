@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -136,6 +137,22 @@ def test_an_address_other_than_loopback_is_refused_before_anything_opens(shiv_ro
     (said,) = out.stderr.splitlines()
     assert said.startswith("nymchat: error: nymchat web serves this machine only: ")
     assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.cli
+def test_a_port_in_use_is_said_in_one_line(shiv_root, tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            [str(DIST), "--home", str(tmp_path / "home"), "web", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=clean_env(shiv_root),
+        )
+    assert out.returncode == 1 and out.stdout == ""
+    (said,) = out.stderr.splitlines()
+    assert said.startswith(f"nymchat: error: cannot serve on http://127.0.0.1:{port}: ")
 
 
 @pytest.mark.cli

@@ -215,3 +215,14 @@ def test_the_setup_socket_answers_in_the_apis_shapes(tmp_path):
 
     run(talk())
     assert pushed == []
+
+
+def test_the_nym_client_offered_is_the_one_given_else_the_last_used_else_the_users_own(tmp_path):
+    given = setup_in(tmp_path / "given", nym="ws://127.0.0.1:1990/mine")
+    assert run(given.state({}))["default_nym"] == "ws://127.0.0.1:1990/mine"
+    setup = setup_in(tmp_path / "used")
+    run(setup.create({"passphrase": PASSPHRASE}))
+    assert run(setup.state({}))["default_nym"] == "ws://127.0.0.1:1977/NAME"
+    setup.profile.store.put("nym", "ws://127.0.0.1:1991/before")
+    assert run(setup.state({}))["default_nym"] == "ws://127.0.0.1:1991/before"
+    setup.close()
