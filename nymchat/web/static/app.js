@@ -74,6 +74,7 @@ const state = {
   unread: new Map(Object.entries(stored("unread", {}))),
   rows: new Map(), // message id -> its row, in the open conversation
   statuses: new Map(), // message id -> the furthest status heard of
+  drafts: new Map(), // conversation -> what was typed (in memory: no text in the tab's storage)
 };
 
 function setView(view) {
@@ -305,7 +306,7 @@ async function openConversation(name, focus) {
   show(document.querySelector(".conversation-inner"), true);
   hook("messages").replaceChildren();
   say("conversation-error", null);
-  hook("composer").value = stored(`draft.${name}`, "");
+  hook("composer").value = state.drafts.get(name) ?? "";
   renderHeader();
   setView("conversation");
   if (focus) hook("composer").focus();
@@ -444,7 +445,7 @@ async function send() {
   if (!c || composer.disabled || !text.trim()) return;
   say("conversation-error", null);
   composer.value = "";
-  store(`draft.${c.name}`, "");
+  state.drafts.delete(c.name);
   try {
     const sent = await rpc.call("send", { to: c.id, text, wait: false });
     if (state.open === c.name) {
@@ -472,7 +473,7 @@ hook("composer").addEventListener("keydown", (e) => {
 });
 
 hook("composer").addEventListener("input", () => {
-  if (state.open !== null) store(`draft.${state.open}`, hook("composer").value);
+  if (state.open !== null) state.drafts.set(state.open, hook("composer").value);
 });
 
 hook("trust-form").addEventListener("submit", async (e) => {
