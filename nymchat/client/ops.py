@@ -19,7 +19,7 @@ from nymchat.client.vocabulary import JsonObject
 from nymchat.errors import KeystoreError, UsageError
 from nymchat.identity import fingerprint
 from nymchat.protocol import names
-from nymchat.sentences import direct_words, shown
+from nymchat.sentences import shown
 
 PREVIEW = 80  # characters of a waiting message's text in `outbox`
 _TYPES = {str: "a string", int: "an integer", bool: "true or false", list: "a list of names"}
@@ -132,12 +132,18 @@ async def _lookup(engine: Engine, params: JsonObject) -> JsonObject:
     }
 
 
+def _direct_state(engine: Engine, username: str) -> str | None:
+    """Direct mode with `username` as the API names it (`DirectStatus`'s value), or None."""
+    status = engine.direct_status(username)
+    return None if status is None else status.value
+
+
 def _direct(action: str) -> Callable[[Engine, JsonObject], Awaitable[JsonObject]]:
     async def run(engine: Engine, params: JsonObject) -> JsonObject:
         username = await engine.direct_action(action, params["name"])
         return {
             **described(engine, username),
-            "direct": direct_words(engine.direct_status(username)),
+            "direct": _direct_state(engine, username),
         }
 
     return run
@@ -150,7 +156,7 @@ async def _contacts(engine: Engine, params: JsonObject) -> JsonObject:
             **described(engine, c.username),
             "verified": c.verified,
             "key_changed": c.changed,
-            "direct": direct_words(engine.direct_status(c.username)),
+            "direct": _direct_state(engine, c.username),
             "blocked": c.username in blocked,
             "contact": True,
         }

@@ -128,6 +128,9 @@ def _emit(args, data, text: str) -> None:
 
 
 def _describe(contact: dict) -> str:
+    from nymchat.client.records import DirectStatus
+    from nymchat.sentences import direct_words
+
     if not contact["contact"]:
         return "blocked (not a contact)"
     state = (
@@ -139,7 +142,7 @@ def _describe(contact: dict) -> str:
     )
     return (
         state
-        + (f"  {contact['direct']}" if contact["direct"] else "")
+        + (f"  {direct_words(DirectStatus(contact['direct']))}" if contact["direct"] else "")
         + ("  BLOCKED" if contact["blocked"] else "")
     )
 

@@ -91,12 +91,9 @@ function groupKey(name) {
 }
 
 /** A contact's direct-mode state, from the words `contacts.list` gives. */
-function directState(words) {
-  if (!words) return null;
-  if (words === "inviting" || words.includes("invitation sent")) return "inviting";
-  if (words === "invited" || words.includes("invited you")) return "invited";
-  if (words === "accepted" || words.includes("not confirmed")) return "accepted";
-  return "on";
+// The API's direct-mode state (inviting, invited, confirming, on) as the page shows it.
+function directState(state) {
+  return state === "confirming" ? "accepted" : state || null;
 }
 
 // --- connecting ---------------------------------------------------------------------------
