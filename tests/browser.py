@@ -28,7 +28,7 @@ def chromium_path() -> str:
     """$NYMCHAT_TEST_CHROMIUM (./build.sh test sets it), else `chromium` on PATH; none is an
     error (the browser tests never skip)."""
     found = os.environ.get(CHROMIUM_ENV) or shutil.which("chromium")
-    if not found:
+    if not found or not os.access(found, os.X_OK):
         raise AssertionError(
             "the browser tests need Debian's chromium: run ./build.sh test, or apt-get install "
             f"chromium, or set {CHROMIUM_ENV}"

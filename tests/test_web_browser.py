@@ -6,6 +6,7 @@ import struct
 import threading
 
 import pytest
+from browser import CHROMIUM_ENV, chromium_path
 
 pytestmark = pytest.mark.cli
 
@@ -97,3 +98,9 @@ def test_the_devtools_client_drives_a_page_and_sees_what_went_wrong(browser, pro
     other = browser.page()
     other.navigate(probe_site + "/")
     assert other.evaluate("document.cookie") == ""
+
+
+def test_a_missing_chromium_fails_with_one_clear_line(monkeypatch, tmp_path):
+    monkeypatch.setenv(CHROMIUM_ENV, str(tmp_path / "no-chromium"))
+    with pytest.raises(AssertionError, match="the browser tests need Debian's chromium"):
+        chromium_path()
