@@ -1,12 +1,24 @@
 """`nymchat web` in a real browser: Debian's headless chromium, driven over the DevTools
-protocol (tests/browser.py) on real processes."""
+protocol (tests/browser.py), on real processes (dist/nymchat mixnet, node, and a
+`nymchat web --no-browser` for each person). The page is driven only through its
+`data-test` hooks (listed at the top of nymchat/web/static/app.js).
+
+The screenshots of the main screens are taken on every run (into the test's directory);
+`NYMCHAT_SCREENSHOTS=docs/screenshots` writes them where the README shows them from."""
 
 import http.server
+import json
+import os
+import select
 import struct
+import subprocess
 import threading
+from pathlib import Path
 
 import pytest
-from browser import CHROMIUM_ENV, chromium_path
+from browser import CHROMIUM_ENV, Page, chromium_path
+from procs import PASSPHRASE, User, clean_env, stop
+from test_threats import hashes, tamper
 
 pytestmark = pytest.mark.cli
 
@@ -104,3 +116,311 @@ def test_a_missing_chromium_fails_with_one_clear_line(monkeypatch, tmp_path):
     monkeypatch.setenv(CHROMIUM_ENV, str(tmp_path / "no-chromium"))
     with pytest.raises(AssertionError, match="the browser tests need Debian's chromium"):
         chromium_path()
+
+
+# --- nymchat web on real processes ----------------------------------------------------
+
+WIDE, NARROW = (1280, 800), (390, 844)
+
+
+class Web:
+    """`dist/nymchat web --no-browser` serving `user`'s home (unlocked with the passphrase
+    when given); `link` is the one it printed, `address` the same without the token."""
+
+    def __init__(self, user: User, passphrase: str | None = PASSPHRASE):
+        env = {"NYMCHAT_PASSPHRASE": passphrase} if passphrase else {}
+        self.log = user.home.with_name(f"{user.name}-web.log")
+        self.proc = subprocess.Popen(
+            [*user.command, "--home", str(user.home), "web", "--no-browser"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.log.open("w"),
+            text=True,
+            env=clean_env(user.shiv_root, **env),
+        )
+        ready, _, _ = select.select([self.proc.stdout], [], [], 60)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line.startswith("nymchat web: open http://127.0.0.1:"):
+            self.proc.kill()
+            raise AssertionError(f"nymchat web did not start: {line!r} {self.log.read_text()}")
+        self.link = line.removeprefix("nymchat web: open ").strip()
+        self.address = self.link.split("?")[0]
+
+    def stop(self) -> None:
+        assert stop(self.proc) == 0, self.log.read_text()
+
+
+@pytest.fixture
+def start_web():
+    """Starts `nymchat web` for a person; stops every one after the test (exit status 0)."""
+    started: list[Web] = []
+
+    def start(user: User, passphrase: str | None = PASSPHRASE) -> Web:
+        started.append(Web(user, passphrase))
+        return started[-1]
+
+    yield start
+    for web in started:
+        web.stop()
+
+
+@pytest.fixture
+def shoot(tmp_path):
+    """Takes a screenshot of a page at a size, named for its screen."""
+    directory = Path(os.environ.get("NYMCHAT_SCREENSHOTS") or tmp_path / "screenshots")
+
+    def shoot(page: Page, screen: str, size: tuple[int, int]) -> None:
+        width, height = size
+        shot = page.screenshot(directory / f"{screen}-{width}x{height}.png", width, height)
+        assert png_size(shot) == size
+
+    return shoot
+
+
+def hooked(name: str, **attributes: str) -> str:
+    """The CSS selector of the page's `data-test` hook `name` (with these data- values)."""
+    more = "".join(f'[data-{k}="{v}"]' for k, v in attributes.items())
+    return f'[data-test="{name}"]{more}'
+
+
+def shown(selector: str) -> str:
+    """JavaScript: is the element laid out and visible?"""
+    return f"!!document.querySelector({json.dumps(selector)})?.checkVisibility()"
+
+
+def message(text: str, direction: str) -> str:
+    """JavaScript: the status of the message row (in or out) that shows exactly `text`, if
+    there is one."""
+    return f"""[...document.querySelectorAll('{hooked("message")}')].find(row =>
+        row.dataset.direction === {json.dumps(direction)} &&
+        row.querySelector('{hooked("message-text")}').textContent === {json.dumps(text)}
+    )?.dataset.status"""
+
+
+def signed_in(browser, web: Web) -> Page:
+    """A new page that follows the printed link to the main screen."""
+    page = browser.page()
+    page.navigate(web.link)
+    page.wait_for(shown(hooked("main")), 30)
+    assert page.evaluate("location.href") == web.address + "/"  # the token left the bar
+    return page
+
+
+def talk_to(page: Page, name: str) -> None:
+    """Starts (or opens) the conversation with `name` from the "new conversation" box."""
+    page.type(hooked("new-conversation"), name)
+    page.press("Enter")
+    page.wait_for(
+        f"document.querySelector('{hooked('conversation-title')}')?.textContent"
+        f" === {json.dumps(name)}"
+    )
+
+
+def say(page: Page, text: str) -> None:
+    page.type(hooked("composer"), text)
+    page.press("Enter")
+
+
+def clean(*pages: Page) -> None:
+    """Nothing went wrong in the pages: no dialog, console error, CSP violation, exception."""
+    for page in pages:
+        assert page.dialogs == [] and page.problems == [], (page.dialogs, page.problems)
+
+
+@pytest.fixture
+def pair(net, shiv_root, tmp_path):
+    mixnet, node = net
+    users = [User(n, tmp_path / n, shiv_root, mixnet, node) for n in ("alice", "bob")]
+    for user in users:
+        user.register()
+    return users
+
+
+def test_two_people_chat_through_two_pages_with_receipts(pair, start_web, browser, shoot):
+    alice, bob = (signed_in(browser, start_web(user)) for user in pair)
+    talk_to(alice, "bob")
+    assert alice.evaluate("document.activeElement.dataset.test") == "composer"
+    say(alice, "hello bob")
+    assert alice.wait_for(message("hello bob", "out")) in ("queued", "accepted", "delivered")
+    alice.wait_for(f"{message('hello bob', 'out')} === 'delivered'", 30)  # bob's receipt
+    assert "delivered" in alice.text(hooked("message-status"))
+    # bob sees a new conversation with one unread message, and the message in it.
+    bob.wait_for(shown(hooked("conversation", id="alice")), 30)
+    bob.wait_for(
+        f"document.querySelector('{hooked('conversation', id='alice')} "
+        f"{hooked('unread')}')?.textContent === '1'"
+    )
+    bob.click(hooked("conversation", id="alice"))
+    assert bob.wait_for(message("hello bob", "in")) == "received"
+    assert bob.count(hooked("unread")) == 0
+    say(bob, "hello alice")
+    alice.wait_for(message("hello alice", "in"), 30)
+    bob.wait_for(f"{message('hello alice', 'out')} === 'delivered'", 30)
+    shoot(bob, "conversation", WIDE)
+    clean(alice, bob)
+
+
+def test_markup_in_a_message_shows_as_text_and_runs_nothing(pair, start_web, browser):
+    alice, bob = (signed_in(browser, start_web(user)) for user in pair)
+    markup = "<img src=x onerror=alert(1)><script>alert(2)</script><b>bold</b>"
+    talk_to(alice, "bob")
+    say(alice, markup)
+    bob.click(hooked("conversation", id="alice"), 30)
+    assert bob.wait_for(message(markup, "in")) == "received"
+    assert alice.wait_for(message(markup, "out"))
+    for page in (alice, bob):
+        assert page.count(f"{hooked('messages')} :is(img, script, b)") == 0
+        assert page.evaluate("document.images.length") == 0
+    clean(alice, bob)
+
+
+def test_a_reload_keeps_the_conversation(pair, start_web, browser):
+    alice_web = start_web(pair[0])
+    alice, bob = signed_in(browser, alice_web), signed_in(browser, start_web(pair[1]))
+    talk_to(alice, "bob")
+    say(alice, "before the reload")
+    alice.wait_for(f"{message('before the reload', 'out')} === 'delivered'", 30)
+    alice.reload()
+    alice.wait_for(shown(hooked("main")), 30)
+    assert alice.evaluate("location.href") == alice_web.address + "/"  # still signed in
+    # The open conversation comes back, its history from the engine, statuses and all.
+    alice.wait_for(f"{message('before the reload', 'out')} === 'delivered'")
+    assert alice.text(hooked("conversation-title")) == "bob"
+    # And it goes on: bob's answer arrives in the reloaded page.
+    bob.click(hooked("conversation", id="alice"), 30)
+    say(bob, "after the reload")
+    alice.wait_for(message("after the reload", "in"), 30)
+    clean(alice, bob)
+
+
+def test_a_narrow_screen_goes_list_conversation_details_and_back_by_keyboard(
+    pair, start_web, browser, shoot
+):
+    alice, bob = (signed_in(browser, start_web(user)) for user in pair)
+    talk_to(alice, "bob")
+    say(alice, "hello from a phone")
+    alice.wait_for(f"{message('hello from a phone', 'out')} === 'delivered'", 30)
+    alice.viewport(*NARROW)
+    # One column at a time: the conversation, then its details, then back with Escape.
+    assert alice.evaluate(shown(hooked("composer")))
+    assert not alice.evaluate(shown(hooked("conversations")))
+    shoot(alice, "conversation", NARROW)
+    alice.click(hooked("details-open"))
+    alice.wait_for(shown(hooked("safety-number")))
+    number = alice.text(hooked("safety-number"))
+    assert len(number.split()) >= 4 and not alice.evaluate(shown(hooked("composer")))
+    shoot(alice, "details", NARROW)
+    alice.click(hooked("verify"))
+    alice.wait_for(shown(hooked("conversation-verified")))
+    alice.press("Escape")
+    alice.wait_for(shown(hooked("composer")))
+    alice.press("Escape")
+    alice.wait_for(shown(hooked("conversations")))
+    assert alice.count(f"{hooked('conversation', id='bob')} {hooked('verified-mark')}") == 1
+    assert alice.evaluate("document.activeElement.dataset.id") == "bob"
+    shoot(alice, "list", NARROW)
+    # The same number is on bob's side (what the two compare out of band).
+    bob.click(hooked("conversation", id="alice"), 30)
+    bob.wait_for(shown(hooked("safety-number")))
+    assert bob.text(hooked("safety-number")) == number
+    shoot(bob, "details", WIDE)
+    clean(alice, bob)
+
+
+def test_a_key_change_blocks_the_composer_until_the_new_key_is_trusted(
+    net, start_node, shiv_root, tmp_path, start_web, browser, shoot
+):
+    """The node hands out mallory's keys as bob's (as in test_threats.py): alice's page
+    says so in red, sends nothing, shows the new key's number, and trusts it only when
+    given that number."""
+    mixnet, node = net
+    data = tmp_path / "node-0"
+    users = {n: User(n, tmp_path / n, shiv_root, mixnet, node) for n in ("alice", "bob", "mallory")}
+    for user in users.values():
+        user.register()
+    users["alice"]("send", "bob", "hi bob")  # alice pins bob's key
+    h = hashes(data)
+    bob_, mallory_ = h.name("bob"), h.name("mallory")
+    tamper(
+        node,
+        data,
+        start_node,
+        mixnet,
+        ("DELETE FROM one_time_keys WHERE name_hash = ?", (bob_,)),
+        ("DELETE FROM users WHERE name_hash = ?", (bob_,)),
+        (
+            "UPDATE users SET name_hash = ?, skeleton_hash = ? WHERE name_hash = ?",
+            (bob_, h.skeleton("bob"), mallory_),
+        ),
+        ("UPDATE one_time_keys SET name_hash = ? WHERE name_hash = ?", (bob_, mallory_)),
+    )
+    alice = signed_in(browser, start_web(users["alice"]))
+    alice.click(hooked("conversation", id="bob"))
+    alice.wait_for(message("hi bob", "out"))
+    old_number = alice.wait_for(f"document.querySelector('{hooked('safety-number')}').textContent")
+    talk_to(alice, "bob")  # a lookup: the node's answer is not the pinned key
+    alice.wait_for(shown(hooked("banner-key-changed")), 30)
+    assert alice.evaluate(f"document.querySelector('{hooked('composer')}').disabled")
+    assert alice.evaluate(f"document.querySelector('{hooked('send')}').disabled")
+    assert alice.text(hooked("key-changed-name")) == "bob"
+    new_number = alice.wait_for(
+        f"document.querySelector('{hooked('new-safety-number')}').textContent"
+    )
+    assert new_number != old_number and len(new_number.split()) >= 4
+    assert alice.count(f"{hooked('conversation', id='bob')} {hooked('key-changed-mark')}") == 1
+    shoot(alice, "key-change", WIDE)
+    shoot(alice, "key-change", NARROW)
+    alice.viewport(*WIDE)
+    # The number of the key pinned before trusts nothing; the new key's does.
+    alice.type(hooked("trust-number"), " ".join(old_number.split()[:4]))
+    alice.click(hooked("trust"))
+    alice.wait_for(f"document.querySelector('{hooked('conversation-error')}').checkVisibility()")
+    assert "not the safety number of bob's new key" in alice.text(hooked("conversation-error"))
+    assert alice.evaluate(shown(hooked("banner-key-changed")))
+    alice.evaluate(f"document.querySelector('{hooked('trust-number')}').value = ''")
+    alice.type(hooked("trust-number"), " ".join(new_number.split()[:4]))
+    alice.click(hooked("trust"))
+    alice.wait_for(f"!{shown(hooked('banner-key-changed'))}")
+    assert not alice.evaluate(f"document.querySelector('{hooked('composer')}').disabled")
+    assert alice.wait_for(f"document.querySelector('{hooked('safety-number')}').textContent") == (
+        new_number
+    )
+
+
+def test_the_first_run_in_the_page_and_no_way_in_without_the_link(
+    net, shiv_root, tmp_path, start_web, browser, shoot
+):
+    """A new home: the page makes the identity and registers the name. Without the printed
+    link, or with it a second time, the browser gets 403 and a page saying what to do."""
+    mixnet, node = net
+    carol = User("carol", tmp_path / "carol", shiv_root, mixnet, node)
+    web = start_web(carol, passphrase=None)
+    stranger = browser.page()
+    stranger.navigate(web.address + "/")
+    assert stranger.documents[-1] == (web.address + "/", 403)
+    assert "nymchat web" in stranger.text("body")
+    page = browser.page()
+    page.navigate(web.link)
+    page.wait_for(shown(hooked("setup-new")), 30)
+    assert page.evaluate("document.activeElement.dataset.test") == "setup-passphrase"
+    shoot(page, "setup", WIDE)
+    shoot(page, "setup", NARROW)
+    page.viewport(*WIDE)
+    page.type(hooked("setup-passphrase"), PASSPHRASE)
+    page.type(hooked("setup-passphrase-again"), PASSPHRASE)
+    page.click(hooked("setup-create"))
+    page.wait_for(shown(hooked("setup-unregistered")), 30)
+    page.type(hooked("setup-username"), "carol")
+    page.type(hooked("setup-node"), node.contact)
+    nym = hooked("setup-nym")
+    page.evaluate(f"document.querySelector('{nym}').value = ''")
+    page.type(nym, carol.nym)
+    page.click(hooked("setup-register"))
+    page.wait_for(shown(hooked("main")), 60)
+    assert page.text(hooked("me")) == "carol"
+    # The link was spent: it lets nobody else in.
+    again = browser.page()
+    again.navigate(web.link)
+    assert again.documents[-1] == (web.link, 403)
+    assert not again.evaluate(shown(hooked("main")))
+    clean(page)
