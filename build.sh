@@ -47,7 +47,8 @@ PYEOF
 source_stamp() {
     stamp_of build.sh pyproject.toml Cargo.toml Cargo.lock README.md rust_ext/Cargo.toml \
         docs/man-extra.roff scripts/shell_docs.py \
-        $(find nymchat rust_ext/src -type f \( -name '*.py' -o -name '*.pyi' -o -name '*.rs' -o -name '*.sql' \) | sort)
+        $(find nymchat rust_ext/src -type f \( -name '*.py' -o -name '*.pyi' -o -name '*.rs' -o -name '*.sql' \
+            -o -path 'nymchat/web/static/*' \) | sort)
 }
 
 zipapp_setting() {  # the list [tool.nymchat.zipapp] KEY of pyproject.toml, one a line

@@ -14,6 +14,7 @@ PROG = "nymchat"
 COMMAND_ORDER = [
     "node",
     "chat",
+    "web",
     "daemon",
     "register",
     "lookup",
@@ -148,6 +149,14 @@ _MODULE_COMMANDS = {
         "/msg NAME switches conversation, /help lists the commands. The first run "
         "walks you through creating an identity and registering. When stdin is not a "
         "terminal, reads lines and writes events (JSON with --json) for scripts.",
+    ),
+    "web": (
+        "the conversation in a browser, served on this machine only",
+        "Serve the conversation as a page on 127.0.0.1 (a free port unless --port) and open "
+        "it in the browser: the printed link carries a one-time token the page trades for "
+        "a session cookie; without it every request is refused. The page does what the "
+        "chat does (the first run included), through the JSON-RPC API on a websocket "
+        "(docs/API.md). Only a loopback address is served.",
     ),
     "daemon": (
         "serve the JSON-RPC API for bots and scripts, taking messages in",

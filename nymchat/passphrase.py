@@ -40,7 +40,7 @@ def _prompt(label: str) -> str:
         raise Cancelled() from None
 
 
-def _weakness(passphrase: str, new: bool, noun: str) -> str | None:
+def weakness(passphrase: str, new: bool, noun: str) -> str | None:
     if not passphrase:
         return f"the {noun} is empty"
     if new and len(passphrase) < MIN_NEW_LENGTH:
@@ -50,7 +50,7 @@ def _weakness(passphrase: str, new: bool, noun: str) -> str | None:
 
 def _ask_new(noun: str) -> str:
     passphrase = _prompt(f"New {noun}: ")
-    if problem := _weakness(passphrase, True, noun):  # at once, not after the repetition
+    if problem := weakness(passphrase, True, noun):  # at once, not after the repetition
         raise PassphraseError(problem)
     if _prompt(f"Repeat {noun}: ") != passphrase:
         raise PassphraseError(f"the two {noun}s differ")
@@ -86,7 +86,7 @@ def get_passphrase(
         raise PassphraseError(
             f"no passphrase: set {env_var}, use a passphrase or password file, or run in a terminal"
         )
-    if problem := _weakness(passphrase, new, noun):
+    if problem := weakness(passphrase, new, noun):
         raise PassphraseError(problem)
     return passphrase
 

@@ -20,7 +20,7 @@ import itertools
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from nymchat import _native
@@ -83,10 +83,12 @@ async def serve(service: rpc.Service, home: Path) -> asyncio.AbstractServer:
 
 
 @contextlib.asynccontextmanager
-async def serving(engine: Engine, role: str) -> AsyncIterator[rpc.Service]:
-    """The API of `engine` on its profile's socket for as long as the block runs; `role`
-    names this process to the one-shot commands ("chat", "daemon")."""
-    service = rpc.Service(engine, role)
+async def serving(
+    engine: Engine, role: str, methods: Mapping[str, rpc.Method] | None = None
+) -> AsyncIterator[rpc.Service]:
+    """The API of `engine` (and `methods`) on its profile's socket for as long as the
+    block runs; `role` names this process to the one-shot commands ("chat", "daemon")."""
+    service = rpc.Service(engine, role, methods)
     server = await serve(service, engine.profile.home)
     try:
         yield service

@@ -15,8 +15,9 @@ connections are served at once. After `subscribe`, every event arrives as a noti
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from nymchat import _native
 from nymchat.client import ops, vocabulary
@@ -113,11 +114,15 @@ def request_of(message: object) -> Request:
     return Request(method, params, id, "id" not in message)
 
 
-class Service:
-    """The API of one engine, for any number of connections."""
+Method = Callable[[JsonObject], Awaitable[JsonObject]]
 
-    def __init__(self, engine: Engine, role: str):
-        self.engine, self.role = engine, role
+
+class Service:
+    """The API of one engine, for any number of connections; `methods` are more, of the
+    face that serves it (`nymchat web`'s setup.*)."""
+
+    def __init__(self, engine: Engine, role: str, methods: Mapping[str, Method] | None = None):
+        self.engine, self.role, self.methods = engine, role, methods or {}
 
     def status(self) -> JsonObject:
         """What serves the profile (`serving`: "chat", "daemon"...), for the one-shot
@@ -138,6 +143,48 @@ def _refused(invalid: Invalid) -> JsonObject:
     return error(invalid.id, invalid.code, str(invalid), {"exit": 2, "code": "usage"})
 
 
+async def answer_line(
+    line: bytes, answer: Callable[[Request], Awaitable[JsonObject | None]]
+) -> Answer | None:
+    """The answer to one line, each request answered by `answer` (None for a
+    notification, or a batch of them); a batch's requests run at once."""
+    try:
+        request = parse(line)
+    except Invalid as e:
+        return _refused(e)
+    if isinstance(request, Request):
+        return await answer(request)
+    refused = [_refused(r) for r in request if isinstance(r, Invalid)]
+    requests = [r for r in request if isinstance(r, Request)]
+    answers = await asyncio.gather(*(answer(r) for r in requests))
+    return [*refused, *(a for a in answers if a is not None)] or None
+
+
+async def answer_of(
+    request: Request, call: Callable[[Request], Awaitable[JsonObject]]
+) -> JsonObject:
+    """The answer to `request`: what `call` returns, or its error in the API's shapes
+    (a `NymchatError` with its exit code and kind in `data`). Never raises."""
+    try:
+        value = await call(request)
+    except NymchatError as e:
+        code = APPLICATION_ERROR
+        if isinstance(e, ops.UnknownMethod):
+            code = METHOD_NOT_FOUND
+        elif isinstance(e, ops.BadParams):
+            code = INVALID_PARAMS
+        data = {k: v for k, v in e.to_json().items() if k != "message"}
+        return error(request.id, code, str(e), data)
+    except (KeyError, TypeError, ValueError) as e:
+        data = {"exit": 2, "code": "usage"}
+        return error(request.id, INVALID_PARAMS, f"bad control request: {e}", data)
+    except Exception as e:  # a bug: the others go on being served
+        log.exception("%s failed", request.method)
+        data = {"exit": 1, "code": "error"}
+        return error(request.id, INTERNAL_ERROR, f"internal error: {e}", data)
+    return result(request.id, value)
+
+
 class Connection:
     """One client: answers its requests; `push` writes a notification to it."""
 
@@ -148,38 +195,11 @@ class Connection:
     async def answer(self, line: bytes) -> Answer | None:
         """The answer to one line (None for a notification, or a batch of them); a
         batch's requests run at once, each in its own scope. Never raises."""
-        try:
-            request = parse(line)
-        except Invalid as e:
-            return _refused(e)
-        if isinstance(request, Request):
-            return await self._answer(request)
-        refused = [_refused(r) for r in request if isinstance(r, Invalid)]
-        requests = [r for r in request if isinstance(r, Request)]
-        answers = await asyncio.gather(*(self._answer(r) for r in requests))
-        return [*refused, *(a for a in answers if a is not None)] or None
+        return await answer_line(line, self._answer)
 
     async def _answer(self, request: Request) -> JsonObject | None:
         with self.service.engine.events.scope() as caused:
-            try:
-                value = await self._call(request)
-            except NymchatError as e:
-                code = APPLICATION_ERROR
-                if isinstance(e, ops.UnknownMethod):
-                    code = METHOD_NOT_FOUND
-                elif isinstance(e, ops.BadParams):
-                    code = INVALID_PARAMS
-                data = {k: v for k, v in e.to_json().items() if k != "message"}
-                answer = error(request.id, code, str(e), data)
-            except (KeyError, TypeError, ValueError) as e:
-                data = {"exit": 2, "code": "usage"}
-                answer = error(request.id, INVALID_PARAMS, f"bad control request: {e}", data)
-            except Exception as e:  # a bug: the others go on being served
-                log.exception("%s failed", request.method)
-                data = {"exit": 1, "code": "error"}
-                answer = error(request.id, INTERNAL_ERROR, f"internal error: {e}", data)
-            else:
-                answer = result(request.id, value)
+            answer = await answer_of(request, self._call)
             body = answer["result"] if "result" in answer else answer["error"]["data"]
             engine = self.service.engine
             caused = [shown(e, engine.display) for e in caused]
@@ -190,6 +210,8 @@ class Connection:
         return None if request.notification else answer
 
     async def _call(self, request: Request) -> JsonObject:
+        if (method := self.service.methods.get(request.method)) is not None:
+            return await method(request.params)
         if request.method not in SERVICE_METHODS:
             return await ops.call(self.service.engine, request.method, request.params)
         if request.params:
@@ -212,7 +234,17 @@ class Connection:
             self._unsubscribe = None
 
 
-async def serve(connection: Connection, readline: Callable[[], Awaitable[bytes]]) -> None:
+class Served(Protocol):
+    """What `serve` answers: a `Connection`, or another face's (`nymchat web`'s setup)."""
+
+    push: Push
+
+    async def answer(self, line: bytes) -> Answer | None: ...
+
+    def close(self) -> None: ...
+
+
+async def serve(connection: Served, readline: Callable[[], Awaitable[bytes]]) -> None:
     """Answers `connection`'s lines until it ends, several at once (a send that waits for
     the node holds no other request); `readline` raises ValueError for a line over its
     bound, which is answered and ends the connection (the rest of the line is unread)."""

@@ -9,20 +9,18 @@ from pathlib import Path
 from typing import TypeVar
 
 from nymchat import keystore
-from nymchat.client.connect import home_of, open_engine
+from nymchat.client.connect import home_of
 from nymchat.client.nodelink import NodeRefused
+from nymchat.client.onboarding import NAME_REFUSALS, default_url, node_contact, register
 from nymchat.client.profile import Profile
 from nymchat.errors import Cancelled, NoIdentity, NymchatError
 from nymchat.home import ensure_home
-from nymchat.nym.transport import DEFAULT_URL, NOT_CONNECTED, NymClient
+from nymchat.nym.transport import NOT_CONNECTED, NymClient
 from nymchat.passphrase import get_passphrase, unlock_with
 from nymchat.protocol import names
-from nymchat.protocol.contact import NodeContact
-from nymchat.protocol.wire import ErrorCode
 from nymchat.terminal import line
 
 T = TypeVar("T")
-NAME_REFUSALS = (ErrorCode.NAME_TAKEN, ErrorCode.INVALID_NAME)
 
 
 def ask(prompt: str, check: Callable[[str], T], default: str = "") -> T:
@@ -40,20 +38,6 @@ def ask(prompt: str, check: Callable[[str], T], default: str = "") -> T:
             print(f"  {line(str(e))}; try again")
 
 
-def node_contact(answer: str) -> NodeContact:
-    """A node's contact string, or the path of a file holding one (its contact.txt)."""
-    text = answer
-    if not answer.startswith("nymchat-node:"):
-        path = Path(answer).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")[:4096]
-        except OSError as e:
-            raise NymchatError(
-                f"not a contact string, nor a readable file ({answer}: {e.strerror})"
-            ) from None
-    return NodeContact.parse(text)  # `BadContact` is an error `ask` tells
-
-
 def reachable(url: str) -> str:
     """The URL, once a nym-client answers there (NymClientBusy or Unavailable says why not)."""
 
@@ -63,12 +47,6 @@ def reachable(url: str) -> str:
 
     asyncio.run(connect())
     return url
-
-
-def default_url(name: str) -> str:
-    """A nym-client of the user's own: the real client ignores the path; on `nymchat
-    mixnet` it names a virtual client, so two people on one machine do not share one."""
-    return f"{DEFAULT_URL}/{name}"
 
 
 def ask_url(name: str) -> str:
@@ -102,13 +80,9 @@ def run(args: argparse.Namespace) -> Profile:
     if not args.nym:
         args.nym = ask_url(name)
 
-    async def register(username: str) -> str:
-        async with open_engine(args, node=str(node), profile=profile) as engine:
-            return await engine.register(username)
-
     while True:
         try:
-            print(f"registered as {asyncio.run(register(name))}")
+            print(f"registered as {asyncio.run(register(args, profile, node, name))}")
             return profile
         except NodeRefused as e:
             if e.code not in NAME_REFUSALS:
