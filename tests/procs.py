@@ -170,3 +170,48 @@ class User:
     def register(self):
         self("keys", "new")
         return self("register", self.name, "--node", self.contact, "--nym", self.nym)
+
+
+class WebProcess:
+    """`nymchat web --no-browser` for the profile in `home` (extra arguments as given): its
+    printed link, and signing in with it as the page does."""
+
+    def __init__(self, home: Path, shiv_root: Path, *args: str, **env: str):
+        self.log = home.with_name(home.name + "-web.log")
+        self.proc = subprocess.Popen(
+            [str(DIST), "--home", str(home), "web", "--no-browser", *args],
+            stdout=subprocess.PIPE,
+            stderr=self.log.open("a"),
+            text=True,
+            env=clean_env(shiv_root, **env),
+        )
+        self.line = self.proc.stdout.readline()
+        if not self.line.startswith("nymchat web: open http://"):
+            self.proc.kill()
+            raise AssertionError(f"web did not start: {self.line!r} {self.log.read_text()}")
+        self.url = self.line.removeprefix("nymchat web: open ").strip()
+        self.origin = self.url.split("/?")[0]  # http://127.0.0.1:PORT
+        self.host = self.origin.removeprefix("http://")
+        self.port = int(self.host.rpartition(":")[2])
+
+    def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET"):
+        """The response to one plain HTTP request (its body read)."""
+        import http.client
+
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request(method, path, headers=headers or {})
+            response = connection.getresponse()
+            response.body = response.read()
+            return response
+        finally:
+            connection.close()
+
+    def sign_in(self) -> str:
+        """Trades the link's token for the session cookie ("nymchat_session=...")."""
+        response = self.get("/" + self.url.split("/", 3)[3])
+        assert response.status == 303, (response.status, response.body)
+        return response.getheader("Set-Cookie").split(";")[0]
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        return stop(self.proc, sig)

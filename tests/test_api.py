@@ -22,6 +22,7 @@ from nymchat.client import events, ops, rpc, vocabulary
 from nymchat.client.events import EventBus, MessageReceived, OutboxNotSent, Status, StatusChanged
 from nymchat.errors import NotFound
 from nymchat.sentences import sentence
+from nymchat.web import setup
 
 # --- the core, in-process --------------------------------------------------------------
 
@@ -279,7 +280,7 @@ def test_docs_api_shows_every_method_and_every_event():
         if line.startswith("### ")
         for name in line[4:].split(", ")
     }
-    assert documented == set(ops.METHODS) | set(rpc.SERVICE_METHODS)
+    assert documented == set(ops.METHODS) | set(rpc.SERVICE_METHODS) | set(setup.METHODS)
     for cls in typing.get_args(events.Event):
         assert f"`{vocabulary.kind(cls.__new__(cls))}`" in text, cls
 

@@ -22,6 +22,7 @@ from nymchat.protocol import names
 
 # The nym-client a name is registered through, unless told: NAME stands for the name.
 DEFAULT_NYM = default_url("NAME")
+METHODS = ("setup.state", "setup.create", "setup.unlock", "setup.register")
 
 
 class Stage(enum.Enum):
@@ -153,12 +154,7 @@ class Setup:
         return await self.state({})
 
     def methods(self) -> dict[str, Callable[[JsonObject], Awaitable[JsonObject]]]:
-        return {
-            "setup.state": self.state,
-            "setup.create": self.create,
-            "setup.unlock": self.unlock,
-            "setup.register": self.register,
-        }
+        return {name: getattr(self, name.removeprefix("setup.")) for name in METHODS}
 
     def connect(self, push: rpc.Push) -> "Connection":
         return Connection(self, push)

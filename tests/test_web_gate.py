@@ -1,0 +1,169 @@
+"""Who may have what from `nymchat web` (nymchat.web.gate), without a server: requests in,
+replies out."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nymchat.web.gate import SECURITY_HEADERS, File, Gate
+
+TOKEN = "the-token"
+HOST = "127.0.0.1:8123"
+FILES = {
+    "/": File(b"<!doctype html>", "text/html; charset=utf-8"),
+    "/index.html": File(b"<!doctype html>", "text/html; charset=utf-8"),
+    "/app.js": File(b"'use strict';", "text/javascript; charset=utf-8"),
+}
+
+
+def gate() -> Gate:
+    return Gate(TOKEN, "127.0.0.1", 8123, FILES)
+
+
+def cookie_of(reply) -> str:
+    (value,) = [v for k, v in reply.headers if k == "Set-Cookie"]
+    return value.split(";")[0]
+
+
+def signed_in() -> tuple[Gate, str]:
+    g = gate()
+    return g, cookie_of(g.http("GET", "/", f"token={TOKEN}", [("Host", HOST)]))
+
+
+def header(reply, name):
+    return dict(reply.headers).get(name)
+
+
+def test_the_token_is_traded_once_for_an_httponly_strict_cookie_and_a_303_to_the_bare_page():
+    g = gate()
+    reply = g.http("GET", "/", f"token={TOKEN}", [("Host", HOST)])
+    assert reply.status == 303 and header(reply, "Location") == "/"
+    cookie = header(reply, "Set-Cookie")
+    name, _, rest = cookie.partition("=")
+    secret, *attributes = rest.split("; ")
+    assert name == "nymchat_session" and len(secret) >= 43 and secret != TOKEN
+    assert attributes == ["HttpOnly", "SameSite=Strict", "Path=/"]
+    again = g.http("GET", "/", f"token={TOKEN}", [("Host", HOST)])
+    assert again.status == 403 and b"nymchat web" in again.body
+    assert "Set-Cookie" not in dict(again.headers)
+
+
+@pytest.mark.parametrize(
+    "query", ["", "token=wrong", "token=", f"token={TOKEN}x", f"token={TOKEN}&token={TOKEN}"]
+)
+def test_without_the_right_token_or_a_cookie_the_page_is_refused(query):
+    g = gate()
+    reply = g.http("GET", "/", query, [("Host", HOST)])
+    assert reply.status == 403 and reply.body.startswith(b"this ")
+    assert g.token == TOKEN  # not spent by a wrong one
+    assert g.http("GET", "/", f"token={TOKEN}", [("Host", HOST)]).status == 303
+
+
+def test_a_session_cookie_gets_the_files_with_their_types_and_nothing_else():
+    g, cookie = signed_in()
+    with_cookie = [("Host", HOST), ("Cookie", f"other=1; {cookie}")]
+    page = g.http("GET", "/", "", with_cookie)
+    assert (page.status, page.body) == (200, b"<!doctype html>")
+    assert header(page, "Content-Type") == "text/html; charset=utf-8"
+    script = g.http("GET", "/app.js", "", with_cookie)
+    assert header(script, "Content-Type") == "text/javascript; charset=utf-8"
+    assert g.http("GET", "/../gate.py", "", with_cookie).status == 404
+    assert g.http("GET", "/app.js", "", [("Host", HOST)]).status == 403
+    forged = [("Host", HOST), ("Cookie", "nymchat_session=guess")]
+    assert g.http("GET", "/app.js", "", forged).status == 403
+
+
+def test_head_says_the_length_without_the_body():
+    g, cookie = signed_in()
+    reply = g.http("HEAD", "/app.js", "", [("Host", HOST), ("Cookie", cookie)])
+    assert (reply.status, reply.body) == (200, b"")
+    assert header(reply, "Content-Length") == str(len(FILES["/app.js"].body))
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS", "PATCH"])
+def test_only_get_and_head_are_answered(method):
+    g, cookie = signed_in()
+    reply = g.http(method, "/", "", [("Host", HOST), ("Cookie", cookie)])
+    assert reply.status == 405 and header(reply, "Allow") == "GET, HEAD"
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        [],
+        [("Host", "evil.example:8123")],  # DNS rebinding: the attacker's name, our address
+        [("Host", "127.0.0.1:8124")],
+        [("Host", "127.0.0.1")],
+        [("Host", "0.0.0.0:8123")],
+        [("Host", HOST), ("Host", "evil.example:8123")],
+    ],
+)
+def test_a_host_header_other_than_this_servers_is_refused_even_with_the_token(hosts):
+    g = gate()
+    assert g.http("GET", "/", f"token={TOKEN}", hosts).status == 403
+    assert g.token == TOKEN
+    g2, cookie = signed_in()
+    assert g2.websocket("/api", [*hosts, ("Cookie", cookie), ("Origin", "http://" + HOST)])
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8123", "localhost:8123", "[::1]:8123"])
+def test_each_loopback_form_of_the_served_address_is_accepted(host):
+    g = gate()
+    assert g.http("GET", "/", f"token={TOKEN}", [("Host", host)]).status == 303
+
+
+def test_a_server_on_another_loopback_address_is_reached_by_that_address_too():
+    g = Gate(TOKEN, "127.0.0.2", 8123, FILES)
+    assert g.http("GET", "/", f"token={TOKEN}", [("Host", "127.0.0.2:8123")]).status == 303
+
+
+def test_the_websocket_needs_the_cookie_and_this_servers_origin():
+    g, cookie = signed_in()
+    good = [("Host", HOST), ("Cookie", cookie), ("Origin", "http://" + HOST)]
+    assert g.websocket("/api", good) is None
+    assert g.websocket("/api", [("Host", HOST), ("Origin", "http://" + HOST)]).status == 403
+    for origin in [
+        [],
+        [("Origin", "http://evil.example")],
+        [("Origin", "http://127.0.0.1:8124")],
+        [("Origin", "https://127.0.0.1:8123")],
+        [("Origin", "null")],
+        [("Origin", "http://" + HOST), ("Origin", "http://evil.example")],
+    ]:
+        reply = g.websocket("/api", [("Host", HOST), ("Cookie", cookie), *origin])
+        assert reply is not None and reply.status == 403, origin
+    assert g.websocket("/other", good).status == 404
+
+
+def test_every_reply_carries_the_security_headers_and_a_charset():
+    g, cookie = signed_in()
+    replies = [
+        gate().http("GET", "/", f"token={TOKEN}", [("Host", HOST)]),
+        g.http("GET", "/", "", [("Host", HOST), ("Cookie", cookie)]),
+        g.http("GET", "/", "", [("Host", HOST)]),
+        g.http("GET", "/nothing", "", [("Host", HOST), ("Cookie", cookie)]),
+        g.http("POST", "/", "", [("Host", HOST)]),
+        g.http("GET", "/", "", [("Host", "evil.example:8123")]),
+        g.websocket("/api", [("Host", HOST)]),
+    ]
+    csp = dict(SECURITY_HEADERS)["Content-Security-Policy"]
+    assert "script-src 'self';" in csp and "'unsafe-inline'" not in csp and "eval" not in csp
+    assert "frame-ancestors 'none'" in csp and "connect-src 'self'" in csp
+    for reply in replies:
+        for name, value in SECURITY_HEADERS:
+            assert header(reply, name) == value
+        assert "charset=utf-8" in header(reply, "Content-Type")
+
+
+@given(
+    st.text(max_size=200),
+    st.lists(st.tuples(st.sampled_from(["Host", "Cookie", "Origin", "X"]), st.text(max_size=80))),
+)
+def test_no_request_is_let_in_without_the_token_or_the_cookie_and_none_raises(query, headers):
+    g = gate()
+    g.sessions.append("the-session")  # a session exists: only its cookie gets in
+    reply = g.http("GET", "/", query.replace(TOKEN, ""), [("Host", HOST), *headers])
+    assert reply.status in (403, 200)
+    assert reply.status == 403 or any("the-session" in v for k, v in headers if k == "Cookie")
+    opened = g.websocket("/api", headers) is None
+    assert not opened or any("the-session" in v for k, v in headers if k == "Cookie")
