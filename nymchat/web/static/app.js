@@ -5,6 +5,7 @@
 //
 // data-test hooks (the browser tests use only these):
 //   banner-connection                 "connection to nymchat web lost, retrying"
+//     (banner-connection-hint inside: after a few failures, open the new link)
 //   statusbar, status-node, status-nym   the node / the nym-client unreachable
 //   setup, setup-loading, setup-error
 //   setup-new: setup-passphrase, setup-passphrase-again, setup-create
@@ -90,11 +91,17 @@ function directState(words) {
 
 // --- connecting ---------------------------------------------------------------------------
 
+let failures = 0; // connections lost or refused in a row
+
 function connectionLost() {
+  failures += 1;
   show(hook("banner-connection"), true);
+  // A `nymchat web` started again has another address and cookie: this tab cannot follow.
+  show(hook("banner-connection-hint"), failures >= 4);
 }
 
 async function connected() {
+  failures = 0;
   show(hook("banner-connection"), false);
   let setup;
   try {
@@ -277,7 +284,7 @@ function renderList() {
         },
         el("span", { class: "name", text: c.name }),
       );
-      if (c.verified) {
+      if (c.verified && !c.keyChanged) {
         button.append(el("span", { class: "mark ok", "data-test": "verified-mark", title: "verified", text: "✔" }));
       }
       if (c.keyChanged || c.mismatch) {
@@ -387,7 +394,7 @@ function renderHeader() {
   const c = conversationOf(state.open);
   if (!c) return;
   hook("conversation-title").textContent = c.name;
-  show(hook("conversation-verified"), Boolean(c.verified));
+  show(hook("conversation-verified"), Boolean(c.verified && !c.keyChanged));
   const banner = hook("banner-key-changed");
   show(banner, Boolean(c.keyChanged));
   if (c.keyChanged) {
@@ -562,9 +569,11 @@ async function contactDetails(c) {
   const shown = (await rpc.call("contacts.show", { name: c.id })).contact;
   if (state.open !== c.name) return;
   hook("safety-number").textContent = shown.safety_number;
-  hook("verified-state").textContent = shown.verified
-    ? "✔ verified: you compared this number with them."
-    : "Not verified yet.";
+  hook("verified-state").textContent = shown.key_changed
+    ? "Their key changed: this is the number of the key you had. The new one is in the conversation."
+    : shown.verified
+      ? "✔ verified: you compared this number with them."
+      : "Not verified yet.";
   show(hook("verify"), !shown.verified && !shown.key_changed);
   const words = {
     null: "Off: your messages go through the node.",
@@ -688,6 +697,11 @@ const DIRECT_NOTICES = {
 
 function onEvent(event) {
   if (!state.serving) return;
+  // What an event asks again of the engine is asked again after a lost connection anyway.
+  Promise.resolve(dispatch(event)).catch(() => {});
+}
+
+function dispatch(event) {
   switch (event.type) {
     case "message_received":
       return messageReceived(event);
@@ -700,7 +714,7 @@ function onEvent(event) {
       return;
     case "key_changed":
     case "contact_moved":
-      return refreshLists();
+      return refreshLists().then(renderDetails);
     case "direct_changed":
       notice(event.username, DIRECT_NOTICES[event.change]?.(event.username, event.reason) ?? `direct mode: ${event.change}`);
       return refreshLists().then(renderDetails);
@@ -745,9 +759,8 @@ function groupNotice(event) {
   }
 }
 
-function messageReceived(event) {
+async function messageReceived(event) {
   const name = event.group ? groupKey(event.group) : event.sender;
-  if (!conversationOf(name)) refreshLists(); // a new person, or a group just joined
   const seen = state.open === name && !document.hidden;
   if (state.open === name) {
     addMessage({
@@ -764,6 +777,7 @@ function messageReceived(event) {
     countUnread(name, 1);
     notifyOf(event.sender);
   }
+  if (!conversationOf(name)) await refreshLists(); // a new person, or a group just joined
 }
 
 document.addEventListener("visibilitychange", () => {
@@ -801,7 +815,11 @@ function notifyOf(sender) {
   if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") {
     return;
   }
-  new Notification("nymchat", { body: `new message from ${sender}`, tag: "nymchat", icon: "/icon.svg" });
+  try {
+    new Notification("nymchat", { body: `new message from ${sender}`, tag: "nymchat", icon: "/icon.svg" });
+  } catch {
+    // (a browser that notifies only from a service worker: nothing to show)
+  }
 }
 
 // --- moving about: narrow layout and the keyboard -----------------------------------
