@@ -9,15 +9,13 @@ The screenshots of the main screens are taken on every run (into the test's dire
 import http.server
 import json
 import os
-import select
 import struct
-import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 from browser import CHROMIUM_ENV, Page, chromium_path
-from procs import PASSPHRASE, User, clean_env, stop
+from procs import PASSPHRASE, User, WebProcess
 from test_threats import hashes, tamper
 
 pytestmark = pytest.mark.cli
@@ -123,45 +121,20 @@ def test_a_missing_chromium_fails_with_one_clear_line(monkeypatch, tmp_path):
 WIDE, NARROW = (1280, 800), (390, 844)
 
 
-class Web:
-    """`dist/nymchat web --no-browser` serving `user`'s home (unlocked with the passphrase
-    when given); `link` is the one it printed, `address` its origin (http://127.0.0.1:PORT)."""
-
-    def __init__(self, user: User, passphrase: str | None = PASSPHRASE):
-        env = {"NYMCHAT_PASSPHRASE": passphrase} if passphrase else {}
-        self.log = user.home.with_name(f"{user.name}-web.log")
-        self.proc = subprocess.Popen(
-            [*user.command, "--home", str(user.home), "web", "--no-browser"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self.log.open("w"),
-            text=True,
-            env=clean_env(user.shiv_root, **env),
-        )
-        ready, _, _ = select.select([self.proc.stdout], [], [], 60)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line.startswith("nymchat web: open http://127.0.0.1:"):
-            self.proc.kill()
-            raise AssertionError(f"nymchat web did not start: {line!r} {self.log.read_text()}")
-        self.link = line.removeprefix("nymchat web: open ").strip()
-        self.address = self.link.split("/?")[0]
-
-    def stop(self) -> None:
-        assert stop(self.proc) == 0, self.log.read_text()
-
-
 @pytest.fixture
 def start_web():
-    """Starts `nymchat web` for a person; stops every one after the test (exit status 0)."""
-    started: list[Web] = []
+    """Starts `nymchat web --no-browser` for a person (unlocked with the passphrase when
+    given); stops every one after the test (exit status 0)."""
+    started: list[WebProcess] = []
 
-    def start(user: User, passphrase: str | None = PASSPHRASE) -> Web:
-        started.append(Web(user, passphrase))
+    def start(user: User, passphrase: str | None = PASSPHRASE) -> WebProcess:
+        env = {"NYMCHAT_PASSPHRASE": passphrase} if passphrase else {}
+        started.append(WebProcess(user.home, user.shiv_root, **env))
         return started[-1]
 
     yield start
     for web in started:
-        web.stop()
+        assert web.stop() == 0, web.log.read_text()
 
 
 @pytest.fixture
@@ -202,13 +175,13 @@ def message(text: str, direction: str) -> str:
     )?.dataset.status"""
 
 
-def signed_in(browser, web: Web) -> Page:
+def signed_in(browser, web: WebProcess) -> Page:
     """A new page on a wide screen that follows the printed link to the main screen."""
     page = browser.page()
     page.viewport(*WIDE)
-    page.navigate(web.link)
+    page.navigate(web.url)
     page.wait_for(shown(hooked("main")), 30)
-    assert page.evaluate("location.href") == web.address + "/"  # the token left the bar
+    assert page.evaluate("location.href") == web.origin + "/"  # the token left the bar
     return page
 
 
@@ -285,7 +258,7 @@ def test_a_reload_keeps_the_conversation(pair, start_web, browser):
     alice.wait_for(f"{message('before the reload', 'out')} === 'delivered'", 30)
     alice.reload()
     alice.wait_for(shown(hooked("main")), 30)
-    assert alice.evaluate("location.href") == alice_web.address + "/"  # still signed in
+    assert alice.evaluate("location.href") == alice_web.origin + "/"  # still signed in
     # The open conversation comes back, its history from the engine, statuses and all.
     alice.wait_for(f"{message('before the reload', 'out')} === 'delivered'")
     assert alice.text(hooked("conversation-title")) == "bob"
@@ -398,12 +371,12 @@ def test_the_first_run_in_the_page_and_no_way_in_without_the_link(
     carol = User("carol", tmp_path / "carol", shiv_root, mixnet, node)
     web = start_web(carol, passphrase=None)
     stranger = browser.page()
-    stranger.navigate(web.address + "/")
-    assert stranger.documents[-1] == (web.address + "/", 403)
+    stranger.navigate(web.origin + "/")
+    assert stranger.documents[-1] == (web.origin + "/", 403)
     assert "nymchat web" in stranger.text("body")
     page = browser.page()
     page.viewport(*WIDE)
-    page.navigate(web.link)
+    page.navigate(web.url)
     page.wait_for(shown(hooked("setup-new")), 30)
     assert page.evaluate("document.activeElement.dataset.test") == "setup-passphrase"
     shoot(page, "setup", WIDE)
@@ -423,7 +396,7 @@ def test_the_first_run_in_the_page_and_no_way_in_without_the_link(
     assert page.text(hooked("me")) == "carol"
     # The link was spent: it lets nobody else in.
     again = browser.page()
-    again.navigate(web.link)
-    assert again.documents[-1] == (web.link, 403)
+    again.navigate(web.url)
+    assert again.documents[-1] == (web.url, 403)
     assert not again.evaluate(shown(hooked("main")))
     clean(page)
