@@ -45,6 +45,8 @@ KEYS = {
     "Backspace": {"code": "Backspace", "windowsVirtualKeyCode": 8},
 }
 SHIFT = 8  # CDP's modifier bit
+# A name this browser resolves to 127.0.0.1, as a DNS-rebinding attacker's name would.
+REBOUND = "rebound.test"
 
 
 class Chromium:
@@ -67,6 +69,7 @@ class Chromium:
             "--disable-dev-shm-usage",  # containers' /dev/shm is small
             "--hide-scrollbars",
             "--font-render-hinting=none",
+            f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1",
             "about:blank",
         ]
         if os.geteuid() == 0:

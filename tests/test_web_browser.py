@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from browser import CHROMIUM_ENV, Page, chromium_path
+from browser import CHROMIUM_ENV, REBOUND, Page, chromium_path
 from procs import PASSPHRASE, User, WebProcess
 from test_threats import hashes, tamper
 
@@ -59,7 +59,8 @@ def probe_site():
             kind, body = STATIC.get(self.path, ("text/plain", b"no such page"))
             self.send_response(200 if self.path in STATIC else 404)
             self.send_header("Content-Type", f"{kind}; charset=utf-8")
-            self.send_header("Content-Security-Policy", "default-src 'none'; script-src 'self'")
+            if self.path in STATIC:  # elsewhere: a page with no policy, as another site's
+                self.send_header("Content-Security-Policy", "default-src 'none'; script-src 'self'")
             self.end_headers()
             self.wfile.write(body)
 
@@ -400,3 +401,30 @@ def test_the_first_run_in_the_page_and_no_way_in_without_the_link(
     assert again.documents[-1] == (web.url, 403)
     assert not again.evaluate(shown(hooked("main")))
     clean(page)
+
+
+def test_another_site_on_this_machine_gets_nothing_with_the_cookie_nor_a_rebound_name(
+    pair, start_web, browser, probe_site
+):
+    """A page of another server on 127.0.0.1 is the same site to SameSite (ports do not
+    count): the browser sends it alice's cookie, and the Origin check alone refuses its
+    websocket. A name rebound to 127.0.0.1 gets 403 even with the link, which stays good."""
+    web = start_web(pair[0])
+    page = browser.page()
+    rebound = web.url.replace("127.0.0.1", REBOUND)
+    page.navigate(rebound)
+    assert page.documents[-1] == (rebound, 403)
+    page.navigate(web.url)  # the link was not spent by the refused request
+    page.wait_for(shown(hooked("main")), 30)
+    page.navigate(probe_site + "/elsewhere")  # in the same browser context: the cookie's
+    api = json.dumps(web.origin.replace("http://", "ws://") + "/api")
+    opened = f"""new Promise(done => {{
+        const socket = new WebSocket({api});
+        socket.onopen = () => {{ socket.close(); done("open"); }};
+        socket.onerror = () => done("refused");
+    }})"""
+    assert page.evaluate(opened) == "refused"
+    # Nor can it take the page's files in (Cross-Origin-Resource-Policy: same-origin).
+    fetched = f"""fetch({json.dumps(web.origin + "/app.js")}, {{mode: "no-cors",
+        credentials: "include"}}).then(() => "read", () => "refused")"""
+    assert page.evaluate(fetched) == "refused"
