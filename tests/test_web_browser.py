@@ -215,6 +215,9 @@ def pair(net, shiv_root, tmp_path):
 
 def test_two_people_chat_through_two_pages_with_receipts(pair, start_web, browser, shoot):
     alice, bob = (signed_in(browser, start_web(user)) for user in pair)
+    # Notifications are offered, not asked for: nothing asked the browser yet.
+    assert alice.evaluate("Notification.permission") == "default"
+    assert alice.evaluate(shown(hooked("notify")))
     talk_to(alice, "bob")
     assert alice.evaluate("document.activeElement.dataset.test") == "composer"
     say(alice, "hello bob")
@@ -428,3 +431,22 @@ def test_another_site_on_this_machine_gets_nothing_with_the_cookie_nor_a_rebound
     fetched = f"""fetch({json.dumps(web.origin + "/app.js")}, {{mode: "no-cors",
         credentials: "include"}}).then(() => "read", () => "refused")"""
     assert page.evaluate(fetched) == "refused"
+
+
+def test_the_page_says_when_the_nym_client_is_lost_and_back_and_when_it_lost_nymchat_web(
+    net, pair, start_mixnet, start_web, browser, tmp_path, shoot
+):
+    mixnet, _ = net
+    web = start_web(pair[0])
+    alice = signed_in(browser, web)
+    assert not alice.evaluate(shown(hooked("status-nym")))
+    mixnet.stop()  # the nym-client goes away...
+    alice.wait_for(shown(hooked("status-nym")), 30)
+    assert "nym-client is unreachable" in alice.text(hooked("status-nym"))
+    shoot(alice, "nym-client-lost", WIDE)
+    start_mixnet("--port", str(mixnet.port), state=tmp_path / "mixnet-state-0")  # ...and back
+    alice.wait_for(f"!{shown(hooked('status-nym'))}", 60)
+    assert not alice.evaluate(shown(hooked("banner-connection")))
+    web.stop()  # the page's own server goes away
+    alice.wait_for(shown(hooked("banner-connection")), 30)
+    assert "connection to nymchat web lost" in alice.text(hooked("banner-connection"))
