@@ -151,10 +151,10 @@ def shoot(tmp_path):
     return shoot
 
 
-def hooked(name: str, **attributes: str) -> str:
-    """The CSS selector of the page's `data-test` hook `name` (with these data- values)."""
-    more = "".join(f'[data-{k}="{v}"]' for k, v in attributes.items())
-    return f'[data-test="{name}"]{more}'
+def hooked(hook: str, /, **data: str) -> str:
+    """The CSS selector of the page's `data-test` hook (with these data- values)."""
+    more = "".join(f'[data-{k}="{v}"]' for k, v in data.items())
+    return f'[data-test="{hook}"]{more}'
 
 
 def shown(selector: str) -> str:
@@ -450,3 +450,23 @@ def test_the_page_says_when_the_nym_client_is_lost_and_back_and_when_it_lost_nym
     web.stop()  # the page's own server goes away
     alice.wait_for(shown(hooked("banner-connection")), 30)
     assert "connection to nymchat web lost" in alice.text(hooked("banner-connection"))
+
+
+def test_a_group_made_in_the_page_reaches_its_member(pair, start_web, browser, shoot):
+    alice, bob = (signed_in(browser, start_web(user)) for user in pair)
+    alice.click(hooked("new-group-open"))
+    alice.type(hooked("new-group-name"), "team")
+    alice.type(hooked("new-group-members"), "bob")
+    alice.click(hooked("new-group-go"))
+    alice.wait_for(f"{text_of('conversation-title')} === '#team'", 30)
+    alice.wait_for(shown(hooked("group-member", name="bob")))
+    trust = "document.querySelector('{}').dataset.trust"
+    assert alice.evaluate(trust.format(hooked("group-member", name="alice"))) == "you"
+    say(alice, "hello team")
+    assert alice.wait_for(message("hello team", "out"), 30) in ("queued", "accepted")
+    alice.wait_for(f"{message('hello team', 'out')} === 'accepted'", 30)  # no receipts here
+    bob.click(hooked("conversation", id="#team"), 30)
+    assert bob.wait_for(message("hello team", "in"), 30) == "received"
+    assert bob.count(hooked("group-member")) == 2
+    shoot(alice, "group", WIDE)
+    clean(alice, bob)
