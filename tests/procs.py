@@ -208,7 +208,7 @@ class WebProcess:
             connection.close()
 
     def sign_in(self) -> str:
-        """Trades the link's token for the session cookie ("nymchat_session=...")."""
+        """Trades the link's token for the session cookie ("nymchat_session_PORT=...")."""
         response = self.get("/" + self.url.split("/", 3)[3])
         assert response.status == 303, (response.status, response.body)
         return response.getheader("Set-Cookie").split(";")[0]

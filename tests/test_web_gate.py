@@ -41,7 +41,7 @@ def test_the_token_is_traded_once_for_an_httponly_strict_cookie_and_a_303_to_the
     cookie = header(reply, "Set-Cookie")
     name, _, rest = cookie.partition("=")
     secret, *attributes = rest.split("; ")
-    assert name == "nymchat_session" and len(secret) >= 43 and secret != TOKEN
+    assert name == "nymchat_session_8123" and len(secret) >= 43 and secret != TOKEN
     assert attributes == ["HttpOnly", "SameSite=Strict", "Path=/"]
     again = g.http("GET", "/", f"token={TOKEN}", [("Host", HOST)])
     assert again.status == 403 and b"nymchat web" in again.body
@@ -69,8 +69,22 @@ def test_a_session_cookie_gets_the_files_with_their_types_and_nothing_else():
     assert header(script, "Content-Type") == "text/javascript; charset=utf-8"
     assert g.http("GET", "/../gate.py", "", with_cookie).status == 404
     assert g.http("GET", "/app.js", "", [("Host", HOST)]).status == 403
-    forged = [("Host", HOST), ("Cookie", "nymchat_session=guess")]
+    forged = [("Host", HOST), ("Cookie", "nymchat_session_8123=guess")]
     assert g.http("GET", "/app.js", "", forged).status == 403
+
+
+def test_two_servers_in_one_browser_keep_their_own_cookies():
+    """Browsers keep cookies by host, not port: both come to each server."""
+    first, second = gate(), Gate(TOKEN, "127.0.0.1", 8124, FILES)
+    first_cookie = cookie_of(first.http("GET", "/", f"token={TOKEN}", [("Host", HOST)]))
+    second_cookie = cookie_of(
+        second.http("GET", "/", f"token={TOKEN}", [("Host", "127.0.0.1:8124")])
+    )
+    assert first_cookie.split("=")[0] != second_cookie.split("=")[0]
+    both = f"{first_cookie}; {second_cookie}"
+    assert first.http("GET", "/", "", [("Host", HOST), ("Cookie", both)]).status == 200
+    theirs = [("Host", HOST), ("Cookie", second_cookie.replace("8124", "8123"))]
+    assert first.http("GET", "/", "", theirs).status == 403
 
 
 def test_head_says_the_length_without_the_body():

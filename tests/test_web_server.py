@@ -6,10 +6,12 @@ import asyncio
 import json
 import re
 import signal
+import socket
 import subprocess
+import time
 
 import pytest
-from procs import DIST, PASSPHRASE, User, WebProcess, clean_env, wait_until_serving
+from procs import DIST, PASSPHRASE, User, WebProcess, clean_env, stop, wait_until_serving
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -135,6 +137,67 @@ def test_an_address_other_than_loopback_is_refused_before_anything_opens(shiv_ro
     (said,) = out.stderr.splitlines()
     assert said.startswith("nymchat: error: nymchat web serves this machine only: ")
     assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.cli
+def test_a_port_in_use_is_said_in_one_line(shiv_root, tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            [str(DIST), "--home", str(tmp_path / "home"), "web", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=clean_env(shiv_root),
+        )
+    assert out.returncode == 1 and out.stdout == ""
+    (said,) = out.stderr.splitlines()
+    assert said.startswith(f"nymchat: error: cannot serve on http://127.0.0.1:{port}: ")
+
+
+@pytest.mark.cli
+def test_the_browser_is_given_a_file_only_you_can_read_not_the_token(shiv_root, tmp_path):
+    """A command line is readable by every user of the machine: the token is not on the
+    browser's; the file it is given leads to the link and is gone when the server ends."""
+    said = tmp_path / "browser-said"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\necho "$@" > {said}\n')
+    browser.chmod(0o700)
+    home = tmp_path / "home"
+
+    def web(**env):
+        return subprocess.Popen(
+            [str(DIST), "--home", str(home), "web"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(shiv_root, DISPLAY="", WAYLAND_DISPLAY="", **env),
+        )
+
+    server = web(BROWSER=str(browser))
+    try:
+        url = server.stdout.readline().removeprefix("nymchat web: open ").strip()
+        for _ in range(300):
+            if said.exists() and said.read_text():
+                break
+            time.sleep(0.1)
+        (argument,) = said.read_text().split()
+        assert argument == (home / "web-open.html").as_uri() and "token" not in argument
+        opener = home / "web-open.html"
+        assert opener.stat().st_mode & 0o777 == 0o600
+        assert f'content="0;url={url}"' in opener.read_text()
+    finally:
+        assert stop(server) == 0
+    assert not opener.exists()
+
+    headless = web(BROWSER="")
+    try:
+        assert headless.stdout.readline().startswith("nymchat web: open http://127.0.0.1:")
+        assert (
+            headless.stderr.readline() == "nymchat web: no browser here: open the link yourself\n"
+        )
+    finally:
+        assert stop(headless) == 0
 
 
 @pytest.fixture

@@ -57,6 +57,22 @@ def test_a_new_home_is_created_with_a_passphrase_as_keys_new_wants_it(tmp_path):
     assert keystore.unlock(tmp_path / "home", PASSPHRASE)
 
 
+def test_two_tabs_creating_at_once_make_one_identity_and_the_other_is_told(tmp_path):
+    setup = setup_in(tmp_path)
+
+    async def both():
+        return await asyncio.gather(
+            setup.create({"passphrase": PASSPHRASE}),
+            setup.create({"passphrase": "another passphrase"}),
+            return_exceptions=True,
+        )
+
+    made, refused = run(both())
+    assert made["stage"] == "unregistered" and isinstance(refused, NotNow)
+    setup.close()
+    assert keystore.unlock(tmp_path, PASSPHRASE)
+
+
 def test_unlocking_takes_the_right_passphrase_only(tmp_path):
     keystore.create(tmp_path, PASSPHRASE)
     setup = setup_in(tmp_path)
@@ -199,3 +215,14 @@ def test_the_setup_socket_answers_in_the_apis_shapes(tmp_path):
 
     run(talk())
     assert pushed == []
+
+
+def test_the_nym_client_offered_is_the_one_given_else_the_last_used_else_the_users_own(tmp_path):
+    given = setup_in(tmp_path / "given", nym="ws://127.0.0.1:1990/mine")
+    assert run(given.state({}))["default_nym"] == "ws://127.0.0.1:1990/mine"
+    setup = setup_in(tmp_path / "used")
+    run(setup.create({"passphrase": PASSPHRASE}))
+    assert run(setup.state({}))["default_nym"] == "ws://127.0.0.1:1977/NAME"
+    setup.profile.store.put("nym", "ws://127.0.0.1:1991/before")
+    assert run(setup.state({}))["default_nym"] == "ws://127.0.0.1:1991/before"
+    setup.close()

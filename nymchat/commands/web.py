@@ -2,6 +2,9 @@
 
 import argparse
 import sys
+from pathlib import Path
+
+OPENER = "web-open.html"  # what the browser is given to open (see `_lead_to`)
 
 
 def _port(text: str) -> int:
@@ -48,36 +51,57 @@ def loopback(host: str) -> str:
     return host
 
 
-def _open_browser(url: str) -> None:
-    """Opens `url` in a graphical browser, if there is one (a browser in the terminal
-    would take the terminal this command prints to)."""
+def _lead_to(url: str, home: Path) -> Path:
+    """A file that leads the browser to `url` (mode 0600 in the home): a browser's command
+    line can be read by every user of the machine, who could spend the token first."""
+    import html
+
+    from nymchat.files import write_atomic
+
+    path = home / OPENER
+    quoted = html.escape(url, quote=True)
+    write_atomic(
+        path,
+        f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url='
+        f'{quoted}"><title>nymchat</title><a href="{quoted}">open nymchat</a>\n'.encode(),
+    )
+    return path
+
+
+def _open_browser(url: str, home: Path) -> None:
+    """Opens `url` in the browser, if this session has one (a display, or $BROWSER)."""
+    import os
+    import threading
     import webbrowser
 
-    try:
-        browser = webbrowser.get()
-    except webbrowser.Error:
-        browser = None
-    if type(browser) is webbrowser.GenericBrowser or browser is None:  # lynx, w3m...
-        print("nymchat web: no browser found here: open the link yourself", file=sys.stderr)
+    graphical = sys.platform in ("darwin", "win32") or any(
+        os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")
+    )
+    if not graphical:
+        print("nymchat web: no browser here: open the link yourself", file=sys.stderr)
         return
-    browser.open(url)
+    opener = _lead_to(url, home).as_uri()
+    # A thread of its own: some browsers are waited for, and the command ends without it.
+    threading.Thread(target=webbrowser.open, args=(opener,), daemon=True).start()
 
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import contextlib
 
-    from nymchat.client.connect import refuse_if_served
+    from nymchat.client.connect import home_of, refuse_if_served
+    from nymchat.home import ensure_home
     from nymchat.stopping import on_stop_signals
     from nymchat.web import server
 
     loopback(args.host)
     refuse_if_served(args, "web")
+    home = home_of(args)
 
     def opened(url: str) -> None:
         print(f"nymchat web: open {url}", flush=True)
         if not args.no_browser:
-            asyncio.get_running_loop().run_in_executor(None, _open_browser, url)
+            _open_browser(url, ensure_home(home))
 
     async def main() -> None:
         task = asyncio.current_task()
@@ -85,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
         on_stop_signals(asyncio.get_running_loop(), task.cancel)
         await server.run(args, opened)
 
-    with contextlib.suppress(asyncio.CancelledError):
-        asyncio.run(main())  # Ctrl-C or SIGTERM ends it cleanly (exit status 130 or 0)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            asyncio.run(main())  # Ctrl-C or SIGTERM ends it cleanly (exit status 130 or 0)
+    finally:
+        (home / OPENER).unlink(missing_ok=True)
     return 0

@@ -12,7 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-COOKIE = "nymchat_session"
+# The session cookie's name ends with the port: browsers keep cookies by host, not port,
+# so two servers (two profiles) on 127.0.0.1 would otherwise overwrite each other's.
+COOKIE = "nymchat_session_{port}"
 API_PATH = "/api"
 SECURITY_HEADERS = (
     (
@@ -77,6 +79,7 @@ class Gate:
         self.token: str | None = token
         self.files = files  # by path: "/" and "/app.js"...
         self.sessions: list[str] = []
+        self.cookie = COOKIE.format(port=port)
         served = f"[{host}]" if ":" in host else host
         self.hosts = {f"{name}:{port}" for name in (served, "127.0.0.1", "localhost", "[::1]")}
 
@@ -86,7 +89,7 @@ class Gate:
             value.strip()
             for header in (value for key, value in headers if key.lower() == "cookie")
             for name, _, value in (part.partition("=") for part in header.split(";"))
-            if name.strip() == COOKIE
+            if name.strip() == self.cookie
         ]
         return any(
             hmac.compare_digest(value.encode(), session.encode())
@@ -107,7 +110,7 @@ class Gate:
             b"",
             TEXT,
             ("Location", "/"),
-            ("Set-Cookie", f"{COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/"),
+            ("Set-Cookie", f"{self.cookie}={session}; HttpOnly; SameSite=Strict; Path=/"),
         )
 
     def http(self, method: str, path: str, query: str, headers: Iterable[tuple[str, str]]) -> Reply:

@@ -21,6 +21,7 @@ from websockets.http11 import Request, Response
 from nymchat.client import control, rpc
 from nymchat.client.connect import open_engine
 from nymchat.client.engine import Engine
+from nymchat.client.profile import Profile
 from nymchat.errors import NymchatError
 from nymchat.sentences import teller
 from nymchat.web import assets
@@ -109,7 +110,9 @@ def address(host: str, port: int) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
-async def _serve_engine(args, web: Web, profile, opened: "asyncio.Future[None] | None") -> None:
+async def _serve_engine(
+    args: argparse.Namespace, web: Web, profile: Profile, opened: "asyncio.Future[None] | None"
+) -> None:
     """The engine of `profile`, serving the page and the control socket, taking messages in
     until the command ends; `opened` is told once it serves."""
 
@@ -133,7 +136,10 @@ def listening(host: str, port: int) -> socket.socket:
     ("localhost" is served on 127.0.0.1: one port, one address)."""
     bound = "127.0.0.1" if host == "localhost" else host
     family = socket.AF_INET6 if ":" in bound else socket.AF_INET
-    return socket.create_server((bound, port), family=family)
+    try:
+        return socket.create_server((bound, port), family=family)
+    except OSError as e:
+        raise NymchatError(f"cannot serve on {address(host, port)}: {e.strerror}") from None
 
 
 async def run(args: argparse.Namespace, opened: Callable[[str], None]) -> None:

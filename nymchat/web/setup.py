@@ -20,8 +20,6 @@ from nymchat.home import ensure_home
 from nymchat.passphrase import ENV_VAR, unlock_with, weakness
 from nymchat.protocol import names
 
-# The nym-client a name is registered through, unless told: NAME stands for the name.
-DEFAULT_NYM = default_url("NAME")
 METHODS = ("setup.state", "setup.create", "setup.unlock", "setup.register")
 
 
@@ -106,6 +104,12 @@ class Setup:
             self.profile.close()
             self.profile = None
 
+    def _nym(self, username: str) -> str:
+        """The nym-client to register `username` through, unless told: --nym, else the
+        last used, else the user's own default."""
+        used = self.profile.store.get("nym") if self.profile is not None else None
+        return self.args.nym or used or default_url(username)
+
     def _at(self, method: str, *stages: Stage) -> None:
         stage = self.stage()
         if stage not in stages:
@@ -114,9 +118,8 @@ class Setup:
     async def state(self, params: JsonObject) -> JsonObject:
         _strings("setup.state", params, ())
         stage = self.stage()
-        nym = self.args.nym or (self.profile and self.profile.store.get("nym")) or DEFAULT_NYM
         username = self.profile.username if self.profile is not None else None
-        return {"stage": stage.value, "username": username, "default_nym": nym}
+        return {"stage": stage.value, "username": username, "default_nym": self._nym("NAME")}
 
     async def create(self, params: JsonObject) -> JsonObject:
         _strings("setup.create", params, ("passphrase",))
@@ -144,7 +147,7 @@ class Setup:
         _strings("setup.register", params, ("username", "node"), ("nym",))
         username = names.normalize(params["username"])
         node = node_contact(params["node"])
-        nym = params.get("nym") or self.args.nym or default_url(username)
+        nym = params.get("nym") or self._nym(username)
         async with self._steps:
             self._at("setup.register", Stage.UNREGISTERED)
             assert self.profile is not None
