@@ -25,7 +25,7 @@
 //   banner-key-changed, key-changed-name, new-safety-number, trust-form, trust-number,
 //     trust
 //   banner-group (a member's key mismatch: sending blocked)
-//   details, details-back, details-error
+//   details, details-back, details-error, no-details
 //   details-contact: details-name, safety-number, verified-state, verify,
 //     direct-state, direct-invite, direct-accept, direct-decline, direct-end
 //   details-group: group-members, group-member (data-name, data-trust) with
@@ -33,9 +33,9 @@
 
 import { el, hook, say, show, store, stored } from "./dom.js";
 import { Rpc } from "./rpc.js";
+import { Setup } from "./setup.js";
 
 const METHOD_NOT_FOUND = -32601;
-const EXIT_PASSPHRASE = 3;
 const EXIT_KEY_CHANGED = 5;
 const HISTORY = 200; // messages shown of a conversation
 const STATUS_RANK = { queued: 0, accepted: 1, delivered: 2, failed: 3 };
@@ -44,6 +44,13 @@ const STATUS_WORDS = {
   accepted: "sent · accepted by the node",
   delivered: "delivered",
   failed: "failed",
+};
+const DIRECT_STATES = {
+  null: "Off: your messages go through the node.",
+  inviting: "You invited them; waiting for their answer.",
+  invited: "They invite you to direct mode: accepting shows your nym address to them only.",
+  accepted: "On, the direct path not confirmed yet.",
+  on: "On: your messages no longer pass through the node.",
 };
 const TRUST_WORDS = {
   you: "you",
@@ -54,6 +61,7 @@ const TRUST_WORDS = {
 };
 
 const rpc = new Rpc({ open: connected, lost: connectionLost, event: onEvent });
+const setup = new Setup(rpc);
 
 // --- what the page holds ---------------------------------------------------------------
 
@@ -103,15 +111,16 @@ function connectionLost() {
 async function connected() {
   failures = 0;
   show(hook("banner-connection"), false);
-  let setup;
+  let stage;
   try {
-    setup = await rpc.call("setup.state");
+    stage = await rpc.call("setup.state");
   } catch (e) {
     if (e.code !== METHOD_NOT_FOUND) return;
-    setup = { stage: "ready" };
+    stage = { stage: "ready" };
   }
-  if (setup.stage !== "ready") {
-    showSetup(setup);
+  if (stage.stage !== "ready") {
+    show(hook("main"), false);
+    setup.show(stage);
     return;
   }
   try {
@@ -129,105 +138,19 @@ async function startMain() {
   show(hook("setup"), false);
   show(hook("main"), true);
   hook("me").textContent = state.me ?? "";
-  document.title = state.me ? `${state.me} · nymchat` : "nymchat";
   nodeStatus(status.node_answers === false ? "does not answer" : null);
   showNotifyButton();
   await refreshLists();
   if (state.open !== null && conversationOf(state.open)) {
-    const view = stored("view", "conversation");
+    const view = stored("view", "conversation"); // (opening it shows the conversation)
     await openConversation(state.open, false);
-    setView(view === "list" ? "list" : view);
+    setView(view);
   } else {
     state.open = null;
     setView("list");
+    hook("new-conversation").focus();
   }
 }
-
-// --- setup: identity, unlocking, a name on a node ----------------------------------
-
-let defaultNym = "";
-let nymEdited = false;
-
-function showSetup(setup) {
-  show(hook("main"), false);
-  show(hook("setup"), true);
-  show(hook("setup-loading"), false);
-  for (const stage of ["new", "locked", "unregistered"]) {
-    show(hook(`setup-${stage}`), setup.stage === stage);
-  }
-  defaultNym = setup.default_nym ?? "";
-  if (setup.stage === "unregistered") {
-    if (setup.username && !hook("setup-username").value) {
-      hook("setup-username").value = setup.username;
-    }
-    if (!nymEdited) hook("setup-nym").value = nymFor(hook("setup-username").value);
-  }
-  const first = {
-    new: "setup-passphrase",
-    locked: "setup-unlock-passphrase",
-    unregistered: "setup-username",
-  }[setup.stage];
-  if (first) hook(first).focus();
-}
-
-function nymFor(username) {
-  return defaultNym.replace("NAME", username.trim().toLowerCase() || "NAME");
-}
-
-/** Runs one setup step, then shows where that leaves the profile. */
-async function setupStep(method, params, failed) {
-  say("setup-error", null);
-  const button = hook(`setup-${method.split(".")[1]}`);
-  button.disabled = true;
-  try {
-    await rpc.call(method, params);
-    const setup = await rpc.call("setup.state");
-    if (setup.stage === "ready") rpc.restart();
-    else showSetup(setup);
-  } catch (e) {
-    say("setup-error", e.message);
-    failed?.(e);
-  } finally {
-    button.disabled = false;
-  }
-}
-
-hook("setup-new").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const passphrase = hook("setup-passphrase").value;
-  if (passphrase !== hook("setup-passphrase-again").value) {
-    say("setup-error", "the two passphrases differ: type them again");
-    return;
-  }
-  setupStep("setup.create", { passphrase });
-});
-
-hook("setup-locked").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const field = hook("setup-unlock-passphrase");
-  setupStep("setup.unlock", { passphrase: field.value }, (error) => {
-    if (error.exit === EXIT_PASSPHRASE) {
-      field.value = "";
-      field.focus();
-    }
-  });
-});
-
-hook("setup-username").addEventListener("input", () => {
-  if (!nymEdited) hook("setup-nym").value = nymFor(hook("setup-username").value);
-});
-hook("setup-nym").addEventListener("input", () => {
-  nymEdited = true;
-});
-
-hook("setup-unregistered").addEventListener("submit", (e) => {
-  e.preventDefault();
-  setupStep("setup.register", {
-    username: hook("setup-username").value.trim(),
-    node: hook("setup-node").value.trim(),
-    nym: hook("setup-nym").value.trim(),
-  });
-});
 
 // --- the conversation list ----------------------------------------------------------
 
@@ -255,7 +178,6 @@ async function refreshLists() {
       name,
       id: name,
       kind: "group",
-      members: g.members,
       mismatch: g.members.some((m) => m.trust === "mismatch"),
     });
   }
@@ -285,23 +207,31 @@ function renderList() {
         el("span", { class: "name", text: c.name }),
       );
       if (c.verified && !c.keyChanged) {
-        button.append(el("span", { class: "mark ok", "data-test": "verified-mark", title: "verified", text: "✔" }));
+        button.append(
+          el("span", { class: "mark ok", "data-test": "verified-mark", title: "verified" }, "✔"),
+        );
       }
       if (c.keyChanged || c.mismatch) {
-        button.append(el("span", { class: "mark bad", "data-test": "key-changed-mark", text: "key changed" }));
+        button.append(
+          el("span", { class: "mark bad", "data-test": "key-changed-mark", text: "key changed" }),
+        );
       }
       if (c.direct === "on") {
         button.append(el("span", { class: "mark", "data-test": "direct-mark", text: "direct" }));
       }
       if (c.blocked) button.append(el("span", { class: "mark", text: "blocked" }));
       if (unread > 0) {
-        button.append(el("span", { class: "unread", "data-test": "unread", "aria-label": `${unread} unread`, text: String(unread) }));
+        const count = { class: "unread", "data-test": "unread", "aria-label": `${unread} unread` };
+        button.append(el("span", { ...count, text: String(unread) }));
       }
       button.addEventListener("click", () => openConversation(c.name, true));
       return el("li", {}, button);
     }),
   );
   show(hook("no-conversations"), items.length === 0);
+  const unread = items.reduce((sum, c) => sum + (state.unread.get(c.name) ?? 0), 0);
+  const title = state.me ? `${state.me} · nymchat` : "nymchat";
+  document.title = unread > 0 ? `(${unread}) ${title}` : title; // (names no one)
 }
 
 function countUnread(name, delta) {
@@ -335,7 +265,8 @@ hook("new-group-form").addEventListener("submit", async (e) => {
   const button = hook("new-group-go");
   button.disabled = true;
   try {
-    const made = await rpc.call("group.create", { name: hook("new-group-name").value.trim(), members });
+    const name = hook("new-group-name").value.trim();
+    const made = await rpc.call("group.create", { name, members });
     hook("new-group-name").value = "";
     hook("new-group-members").value = "";
     hook("new-group-form").closest("details").open = false;
@@ -356,8 +287,7 @@ function closeConversation() {
   state.rows.clear();
   show(hook("no-conversation"), true);
   show(document.querySelector(".conversation-inner"), false);
-  show(hook("details-contact"), false);
-  show(hook("details-group"), false);
+  renderDetails();
   setView("list");
   renderList();
 }
@@ -404,7 +334,8 @@ function renderHeader() {
   const group = hook("banner-group");
   show(group, Boolean(c.mismatch));
   group.textContent = c.mismatch
-    ? "A member's key in this group is not the one you pinned for them: sending here is blocked. See the members in the details."
+    ? "A member's key in this group is not the one you pinned for them: sending here is " +
+      "blocked. See the members in the details."
     : "";
   const blocked = Boolean(c.keyChanged || c.mismatch);
   hook("composer").disabled = blocked;
@@ -451,7 +382,12 @@ function addMessage(m) {
   }
   const row = el(
     "li",
-    { class: `message ${m.direction}`, "data-test": "message", "data-id": m.id, "data-direction": m.direction },
+    {
+      class: `message ${m.direction}`,
+      "data-test": "message",
+      "data-id": m.id,
+      "data-direction": m.direction,
+    },
     el(
       "div",
       { class: "meta" },
@@ -460,7 +396,9 @@ function addMessage(m) {
     ),
     el("div", { class: "text", "data-test": "message-text", text: m.text }),
   );
-  if (m.direction === "out") row.append(el("div", { class: "status", "data-test": "message-status" }));
+  if (m.direction === "out") {
+    row.append(el("div", { class: "status", "data-test": "message-status" }));
+  }
   state.rows.set(m.id, row);
   setStatus(row, m.status, m.reason);
   hook("messages").append(row);
@@ -469,7 +407,10 @@ function addMessage(m) {
 function setStatus(row, status, reason) {
   row.dataset.status = status;
   const words = hook("message-status", row);
-  if (words) words.textContent = status === "failed" ? `failed: ${reason ?? "not sent"}` : STATUS_WORDS[status];
+  if (words) {
+    words.textContent =
+      status === "failed" ? `failed: ${reason ?? "not sent"}` : STATUS_WORDS[status];
+  }
 }
 
 /** A message of ours moved on: its row (if shown) follows, never backwards. */
@@ -505,7 +446,8 @@ async function send() {
   try {
     const sent = await rpc.call("send", { to: c.id, text, wait: false });
     if (state.open === c.name) {
-      addMessage({ id: sent.message_id, direction: "out", sender: state.me, text, status: sent.status, time: Date.now() });
+      const { message_id: id, status } = sent;
+      addMessage({ id, direction: "out", sender: state.me, text, status, time: Date.now() });
       scrollToEnd();
     }
   } catch (error) {
@@ -553,6 +495,7 @@ hook("trust-form").addEventListener("submit", async (e) => {
 async function renderDetails() {
   const c = conversationOf(state.open);
   say("details-error", null);
+  show(hook("no-details"), !c);
   show(hook("details-contact"), c?.kind === "contact");
   show(hook("details-group"), c?.kind === "group");
   if (!c) return;
@@ -570,19 +513,13 @@ async function contactDetails(c) {
   if (state.open !== c.name) return;
   hook("safety-number").textContent = shown.safety_number;
   hook("verified-state").textContent = shown.key_changed
-    ? "Their key changed: this is the number of the key you had. The new one is in the conversation."
+    ? "Their key changed: this is the number of the key you had. The new one is in the " +
+      "conversation."
     : shown.verified
       ? "✔ verified: you compared this number with them."
       : "Not verified yet.";
   show(hook("verify"), !shown.verified && !shown.key_changed);
-  const words = {
-    null: "Off: your messages go through the node.",
-    inviting: "You invited them; waiting for their answer.",
-    invited: "They invite you to direct mode: accepting shows your nym address to them only.",
-    accepted: "On, the direct path not confirmed yet.",
-    on: "On: your messages no longer pass through the node.",
-  };
-  hook("direct-state").textContent = words[c.direct];
+  hook("direct-state").textContent = DIRECT_STATES[c.direct];
   show(hook("direct-invite"), c.direct === null);
   show(hook("direct-accept"), c.direct === "invited");
   show(hook("direct-decline"), c.direct === "invited");
@@ -597,12 +534,23 @@ async function groupDetails(c) {
       const name = m.name ?? `(unnamed ${m.identity.slice(0, 8)})`;
       const row = el(
         "li",
-        { "data-test": "group-member", "data-name": name, "data-trust": m.trust, class: `trust-${m.trust}` },
+        {
+          "data-test": "group-member",
+          "data-name": name,
+          "data-trust": m.trust,
+          class: `trust-${m.trust}`,
+        },
         el("span", { class: "name", text: name }),
         el("span", { class: "trust", text: TRUST_WORDS[m.trust] ?? m.trust }),
       );
       if (m.trust !== "you" && m.name) {
-        const remove = el("button", { type: "button", class: "quiet", "data-test": "group-remove", "aria-label": `remove ${name}`, text: "remove" });
+        const remove = el("button", {
+          type: "button",
+          class: "quiet",
+          "data-test": "group-remove",
+          "aria-label": `remove ${name}`,
+          text: "remove",
+        });
         remove.addEventListener("click", () => groupChange("group.remove", c, m.name));
         row.append(remove);
       }
@@ -611,75 +559,65 @@ async function groupDetails(c) {
   );
 }
 
-async function groupChange(method, c, member) {
+/** A change asked from the details: the lists and the details are asked again after;
+ * false (the error shown) if it failed. */
+async function change(method, params) {
   say("details-error", null);
   try {
-    await rpc.call(method, { name: c.id, members: [member] });
+    await rpc.call(method, params);
     await refreshLists();
     await renderDetails();
+    return true;
   } catch (error) {
     say("details-error", error.message);
+    return false;
   }
+}
+
+function groupChange(method, c, member) {
+  return change(method, { name: c.id, members: [member] });
 }
 
 hook("group-add-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const c = conversationOf(state.open);
   const field = hook("group-add-name");
-  if (!c || !field.value.trim()) return;
-  await groupChange("group.add", c, field.value.trim());
-  if (hook("details-error").hidden) field.value = "";
+  if (c && field.value.trim() && (await groupChange("group.add", c, field.value.trim()))) {
+    field.value = "";
+  }
 });
 
-let leaving = null; // the group whose leave button asks "click again"
+const leaving = { group: null, timer: null }; // the group whose leave button asks again
 
-hook("group-leave").addEventListener("click", async () => {
+function leaveAsked(group) {
+  clearTimeout(leaving.timer);
+  leaving.group = group;
+  hook("group-leave").textContent = group
+    ? "click again to leave: you will not read it any more"
+    : "leave the group";
+  if (group) leaving.timer = setTimeout(() => leaveAsked(null), 5000);
+}
+
+hook("group-leave").addEventListener("click", () => {
   const c = conversationOf(state.open);
-  const button = hook("group-leave");
   if (!c) return;
-  if (leaving !== c.name) {
-    leaving = c.name;
-    button.textContent = "click again to leave: you will not read it any more";
-    setTimeout(() => {
-      leaving = null;
-      button.textContent = "leave the group";
-    }, 5000);
+  if (leaving.group !== c.name) {
+    leaveAsked(c.name);
     return;
   }
-  leaving = null;
-  button.textContent = "leave the group";
-  try {
-    await rpc.call("group.leave", { name: c.id });
-    await refreshLists();
-  } catch (error) {
-    say("details-error", error.message);
-  }
+  leaveAsked(null);
+  change("group.leave", { name: c.id });
 });
 
-hook("verify").addEventListener("click", async () => {
+hook("verify").addEventListener("click", () => {
   const c = conversationOf(state.open);
-  if (!c) return;
-  try {
-    await rpc.call("contacts.verify", { name: c.id });
-    await refreshLists();
-    await renderDetails();
-  } catch (error) {
-    say("details-error", error.message);
-  }
+  if (c) change("contacts.verify", { name: c.id });
 });
 
 for (const action of ["invite", "accept", "decline", "end"]) {
-  hook(`direct-${action}`).addEventListener("click", async () => {
+  hook(`direct-${action}`).addEventListener("click", () => {
     const c = conversationOf(state.open);
-    if (!c) return;
-    say("details-error", null);
-    try {
-      await rpc.call(`direct.${action}`, { name: c.id });
-      await refreshLists();
-      await renderDetails();
-    } catch (error) {
-      say("details-error", error.message);
-    }
+    if (c) change(`direct.${action}`, { name: c.id });
   });
 }
 
@@ -716,7 +654,11 @@ function dispatch(event) {
     case "contact_moved":
       return refreshLists().then(renderDetails);
     case "direct_changed":
-      notice(event.username, DIRECT_NOTICES[event.change]?.(event.username, event.reason) ?? `direct mode: ${event.change}`);
+      notice(
+        event.username,
+        DIRECT_NOTICES[event.change]?.(event.username, event.reason) ??
+          `direct mode: ${event.change}`,
+      );
       return refreshLists().then(renderDetails);
     case "group_changed":
     case "group_joined":
@@ -727,7 +669,10 @@ function dispatch(event) {
     case "session_reset":
       return notice(event.username, "the session broke; the next message starts a new one");
     case "message_unreadable":
-      return notice(event.sender, `a message from ${event.sender} could not be read: ${event.reason}`);
+      return notice(
+        event.sender,
+        `a message from ${event.sender} could not be read: ${event.reason}`,
+      );
     case "node_unreachable":
       return nodeStatus(`does not answer (${event.reason})`);
     case "node_reachable":
@@ -816,7 +761,8 @@ function notifyOf(sender) {
     return;
   }
   try {
-    new Notification("nymchat", { body: `new message from ${sender}`, tag: "nymchat", icon: "/icon.svg" });
+    const body = `new message from ${sender}`; // (never the text)
+    new Notification("nymchat", { body, tag: "nymchat", icon: "/icon.svg" });
   } catch {
     // (a browser that notifies only from a service worker: nothing to show)
   }
