@@ -470,3 +470,18 @@ def test_a_group_made_in_the_page_reaches_its_member(pair, start_web, browser, s
     assert bob.count(hooked("group-member")) == 2
     shoot(alice, "group", WIDE)
     clean(alice, bob)
+
+
+def test_two_profiles_served_at_once_stay_signed_in_in_one_browser(pair, start_web, browser):
+    """Cookies do not tell ports apart: signing in to the second server must not sign the
+    first out (each server's cookie has a name of its own)."""
+    first, second = (start_web(user) for user in pair)
+    page = browser.page()  # one browser context: one cookie jar for 127.0.0.1
+    page.viewport(*WIDE)
+    for web, name in ((first, "alice"), (second, "bob")):
+        page.navigate(web.url)
+        page.wait_for(f"{text_of('me')} === {json.dumps(name)}", 30)
+    for web, name in ((first, "alice"), (second, "bob")):  # back to each, with its cookie
+        page.navigate(web.origin + "/")
+        assert page.documents[-1] == (web.origin + "/", 200)
+        page.wait_for(f"{text_of('me')} === {json.dumps(name)}", 30)
