@@ -395,6 +395,9 @@ def test_the_first_run_in_the_page_and_no_way_in_without_the_link(
     nym = hooked("setup-nym")
     page.evaluate(f"document.querySelector('{nym}').value = ''")
     page.type(nym, carol.nym)
+    shoot(page, "register", WIDE)
+    shoot(page, "register", NARROW)
+    page.viewport(*WIDE)
     page.click(hooked("setup-register"))
     page.wait_for(shown(hooked("main")), 60)
     assert page.text(hooked("me")) == "carol"
