@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -177,8 +178,8 @@ class Chromium:
         self._closing.close()
         try:
             self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        except subprocess.TimeoutExpired:  # its renderers too: the group it leads
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
 
