@@ -304,6 +304,22 @@ def test_a_narrow_screen_goes_list_conversation_details_and_back_by_keyboard(
     alice.click(hooked("conversation", id="bob"))
     alice.wait_for(f"{text_of('verified-state')}.startsWith('✔ verified')")
     shoot(alice, "details", WIDE)
+    # Keyboard alone: Tab goes through real controls, each with a focus ring that shows.
+    reached = []
+    for _ in range(16):
+        alice.press("Tab")
+        reached.append(
+            alice.evaluate("""(() => {
+                const el = document.activeElement;
+                const ring = getComputedStyle(el);
+                return [el.tagName, el.matches(":focus-visible") && ring.outlineStyle !== "none"
+                    && parseFloat(ring.outlineWidth) >= 2];
+            })()""")
+        )
+    reached = [(tag, ring) for tag, ring in reached if tag != "BODY"]  # past the last one
+    assert {tag for tag, _ in reached} <= {"BUTTON", "INPUT", "TEXTAREA", "A", "SUMMARY"}
+    assert all(ring for _, ring in reached), reached
+    assert {"BUTTON", "INPUT", "TEXTAREA"} <= {tag for tag, _ in reached}
     # The same number is on bob's side (what the two compare out of band).
     bob.click(hooked("conversation", id="alice"), 30)
     assert bob.wait_for(text_of("safety-number")) == number
