@@ -504,3 +504,27 @@ def test_two_profiles_served_at_once_stay_signed_in_in_one_browser(pair, start_w
         page.navigate(web.origin + "/")
         assert page.documents[-1] == (web.origin + "/", 200)
         page.wait_for(f"{text_of('me')} === {json.dumps(name)}", 30)
+
+
+def test_direct_mode_is_invited_accepted_and_ended_in_the_pages(pair, start_web, browser):
+    def marked(other: str) -> str:  # the conversation with `other` says "direct"
+        return shown(f"{hooked('conversation', id=other)} {hooked('direct-mark')}")
+
+    alice, bob = (signed_in(browser, start_web(user)) for user in pair)
+    talk_to(alice, "bob")
+    say(alice, "shall we talk directly?")
+    alice.wait_for(f"{message('shall we talk directly?', 'out')} === 'delivered'", 30)
+    alice.click(hooked("direct-invite"))
+    alice.wait_for(shown(hooked("direct-end")), 30)  # inviting: it can be called off
+    bob.click(hooked("conversation", id="alice"), 30)
+    bob.click(hooked("direct-accept"), 30)
+
+    for page, other in ((alice, "bob"), (bob, "alice")):
+        page.wait_for(marked(other), 60)
+    say(bob, "directly now")
+    alice.wait_for(message("directly now", "in"), 30)
+    alice.click(hooked("direct-end"))
+    for page, other in ((alice, "bob"), (bob, "alice")):
+        page.wait_for(f"!{marked(other)}", 30)
+        page.wait_for(shown(hooked("direct-invite")), 30)
+    clean(alice, bob)
