@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from browser import CHROMIUM_ENV, REBOUND, Page, chromium_path
 from procs import PASSPHRASE, User, WebProcess
-from test_threats import hashes, tamper
+from test_threats import substitute
 
 pytestmark = pytest.mark.cli
 
@@ -338,21 +338,7 @@ def test_a_key_change_blocks_the_composer_until_the_new_key_is_trusted(
     for user in users.values():
         user.register()
     users["alice"]("send", "bob", "hi bob")  # alice pins bob's key
-    h = hashes(data)
-    bob_, mallory_ = h.name("bob"), h.name("mallory")
-    tamper(
-        node,
-        data,
-        start_node,
-        mixnet,
-        ("DELETE FROM one_time_keys WHERE name_hash = ?", (bob_,)),
-        ("DELETE FROM users WHERE name_hash = ?", (bob_,)),
-        (
-            "UPDATE users SET name_hash = ?, skeleton_hash = ? WHERE name_hash = ?",
-            (bob_, h.skeleton("bob"), mallory_),
-        ),
-        ("UPDATE one_time_keys SET name_hash = ? WHERE name_hash = ?", (bob_, mallory_)),
-    )
+    substitute(node, data, start_node, mixnet, "bob", "mallory")
     alice = signed_in(browser, start_web(users["alice"]))
     alice.click(hooked("conversation", id="bob"))
     alice.wait_for(message("hi bob", "out"))
