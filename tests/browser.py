@@ -43,7 +43,6 @@ KEYS = {
     "Enter": {"code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"},
     "Escape": {"code": "Escape", "windowsVirtualKeyCode": 27},
     "Tab": {"code": "Tab", "windowsVirtualKeyCode": 9},
-    "Backspace": {"code": "Backspace", "windowsVirtualKeyCode": 8},
 }
 SHIFT = 8  # CDP's modifier bit
 # A name this browser resolves to 127.0.0.1, as a DNS-rebinding attacker's name would.
@@ -55,7 +54,6 @@ class Chromium:
     every page, however the test ends."""
 
     def __init__(self, directory: Path, executable: str | None = None):
-        self.directory = directory
         profile = directory / "profile"
         profile.mkdir(parents=True)
         self.log = directory / "chromium.log"
@@ -115,7 +113,10 @@ class Chromium:
                     if waiting is not None:
                         waiting.put(message)
                 elif (page := self._pages.get(message.get("sessionId", ""))) is not None:
-                    page._event(message["method"], message.get("params", {}))
+                    try:
+                        page._event(message["method"], message.get("params", {}))
+                    except Exception as error:  # a surprise here must not stop the reader
+                        page.problems.append(f"tests/browser.py on {message['method']}: {error!r}")
         except Exception:  # the browser went away: whoever waits learns it below
             pass
         for waiting in list(self._waiting.values()):
