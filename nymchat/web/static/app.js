@@ -14,6 +14,7 @@
 //   main (data-view = list | conversation | details), me, notify
 //   new-conversation-form, new-conversation, new-conversation-go, new-group-open,
 //     new-group-form, new-group-name, new-group-members, new-group-go, sidebar-error,
+//     sidebar-note (a group joined or left by another's doing),
 //     conversations, no-conversations
 //   conversation (data-id = "bob", "bob@work", "#team"; data-kind = contact | group)
 //     with unread (its count), verified-mark, key-changed-mark, direct-mark inside
@@ -73,6 +74,7 @@ const state = {
   unread: new Map(Object.entries(stored("unread", {}))),
   rows: new Map(), // message id -> its row, in the open conversation
   statuses: new Map(), // message id -> the furthest status heard of
+  drafts: new Map(), // conversation -> what was typed (in memory: no text in the tab's storage)
 };
 
 function setView(view) {
@@ -299,11 +301,12 @@ async function openConversation(name, focus) {
   store("open", name);
   state.rows.clear();
   if (!document.hidden) countUnread(name, null);
+  say("sidebar-note", null);
   show(hook("no-conversation"), false);
   show(document.querySelector(".conversation-inner"), true);
   hook("messages").replaceChildren();
   say("conversation-error", null);
-  hook("composer").value = stored(`draft.${name}`, "");
+  hook("composer").value = state.drafts.get(name) ?? "";
   renderHeader();
   setView("conversation");
   if (focus) hook("composer").focus();
@@ -442,7 +445,7 @@ async function send() {
   if (!c || composer.disabled || !text.trim()) return;
   say("conversation-error", null);
   composer.value = "";
-  store(`draft.${c.name}`, "");
+  state.drafts.delete(c.name);
   try {
     const sent = await rpc.call("send", { to: c.id, text, wait: false });
     if (state.open === c.name) {
@@ -470,7 +473,7 @@ hook("composer").addEventListener("keydown", (e) => {
 });
 
 hook("composer").addEventListener("input", () => {
-  if (state.open !== null) store(`draft.${state.open}`, hook("composer").value);
+  if (state.open !== null) state.drafts.set(state.open, hook("composer").value);
 });
 
 hook("trust-form").addEventListener("submit", async (e) => {
@@ -660,9 +663,11 @@ function dispatch(event) {
           `direct mode: ${event.change}`,
       );
       return refreshLists().then(renderDetails);
-    case "group_changed":
     case "group_joined":
     case "group_removed":
+      say("sidebar-note", `${groupKey(event.group)}: ${groupNotice(event)}`);
+    // falls through: the group's conversation says it too (if open)
+    case "group_changed":
     case "group_split":
       notice(groupKey(event.group), groupNotice(event));
       return refreshLists().then(renderDetails);

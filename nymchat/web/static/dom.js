@@ -1,4 +1,5 @@
-// The page's few DOM helpers: every text set as text, never as HTML.
+// The page's few helpers: the document (every text set as text, never as HTML) and the
+// tab's storage (what a reload keeps: the open conversation and unread counts, never a text).
 
 export function hook(name, root = document) {
   return root.querySelector(`[data-test="${name}"]`);

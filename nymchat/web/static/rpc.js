@@ -1,7 +1,7 @@
 // JSON-RPC 2.0 (docs/API.md) over the websocket /api: one text message one request,
 // answer or notification.
 
-export class RpcError extends Error {
+class RpcError extends Error {
   constructor(error) {
     super(error.message);
     this.code = error.code;

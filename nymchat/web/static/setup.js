@@ -49,8 +49,7 @@ export class Setup {
     const button = hook(`setup-${method.split(".")[1]}`);
     button.disabled = true;
     try {
-      await this.rpc.call(method, params);
-      const state = await this.rpc.call("setup.state");
+      const state = await this.rpc.call(method, params); // (each answers the state)
       if (state.stage === "ready") this.rpc.restart();
       else this.show(state);
     } catch (error) {
