@@ -514,3 +514,24 @@ def test_direct_mode_is_invited_accepted_and_ended_in_the_pages(pair, start_web,
         page.wait_for(f"!{marked(other)}", 30)
         page.wait_for(shown(hooked("direct-invite")), 30)
     clean(alice, bob)
+
+
+def test_a_locked_profile_is_unlocked_in_the_page(pair, start_web, browser, shoot):
+    page = browser.page()
+    page.viewport(*WIDE)
+    page.navigate(start_web(pair[0], passphrase=None).url)
+    page.wait_for(shown(hooked("setup-locked")), 30)
+    assert page.evaluate("document.activeElement.dataset.test") == "setup-unlock-passphrase"
+    shoot(page, "unlock", WIDE)
+    page.type(hooked("setup-unlock-passphrase"), "not the passphrase")
+    page.press("Enter")
+    page.wait_for(shown(hooked("setup-error")), 30)  # asked again, the field emptied
+    assert (
+        page.evaluate(f"document.querySelector('{hooked('setup-unlock-passphrase')}').value") == ""
+    )
+    assert page.evaluate(shown(hooked("setup-locked")))
+    page.type(hooked("setup-unlock-passphrase"), PASSPHRASE)
+    page.press("Enter")
+    page.wait_for(shown(hooked("main")), 30)
+    assert page.text(hooked("me")) == "alice"
+    clean(page)
