@@ -190,7 +190,7 @@ def talk_to(page: Page, name: str) -> None:
     """Starts (or opens) the conversation with `name` from the "new conversation" box."""
     page.type(hooked("new-conversation"), name)
     page.press("Enter")
-    page.wait_for(f"{text_of('conversation-title')} === {json.dumps(name)}")
+    page.wait_for(f"{text_of('conversation-title')} === {json.dumps(name)}", 30)  # a lookup
 
 
 def say(page: Page, text: str) -> None:
