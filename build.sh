@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and checks nymchat.
 #   ./build.sh          build dist/nymchat (one file), dist/nymchat.1, dist/nymchat.bash
-#   ./build.sh test     build, then cargo test and the pytest suite (on a throwaway PostgreSQL)
+#   ./build.sh test     build, then cargo test and the pytest suite (on a throwaway PostgreSQL,
+#                       with Debian's headless chromium for the browser tests)
 #   ./build.sh demo     build, then run `nymchat demo`
 #   ./build.sh lint     ruff check and format, mypy, cargo fmt --check, cargo clippy, then
 #                       build and check nymchat/_native.pyi against the module (stubtest)
@@ -176,7 +177,27 @@ stop_test_postgres() {
     rm -rf "$PG_DIR"
 }
 
+# The browser tests' browser: Debian's chromium (installed here when missing), driven headless
+# by tests/browser.py; its path goes to the tests in NYMCHAT_TEST_CHROMIUM.
+ensure_chromium() {
+    if [ -n "${NYMCHAT_TEST_CHROMIUM:-}" ]; then
+        [ -x "$NYMCHAT_TEST_CHROMIUM" ] || die "NYMCHAT_TEST_CHROMIUM=$NYMCHAT_TEST_CHROMIUM is not a program"
+        return
+    fi
+    if ! command -v chromium >/dev/null; then
+        [ "$(id -u)" = 0 ] \
+            || die "the browser tests need Debian's chromium: install it (sudo apt-get install chromium)"
+        step "installing Debian's chromium (the browser tests' browser)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+    NYMCHAT_TEST_CHROMIUM=$(command -v chromium) \
+        || die "installing Debian's chromium did not put chromium on PATH (above)"
+    export NYMCHAT_TEST_CHROMIUM
+}
+
 run_tests() {
+    ensure_chromium
     start_test_postgres
     step "cargo test"
     cargo test --locked --quiet

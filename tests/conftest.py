@@ -21,6 +21,7 @@ sys.path.insert(0, str(HERE))
 if not any((HERE.parent / "nymchat").glob("_native*")):
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE.parent]
 
+from browser import Chromium, chromium_path  # noqa: E402
 from procs import DIST, MixnetProcess, NodeProcess  # noqa: E402
 
 
@@ -128,3 +129,18 @@ def pg_url(postgres: str) -> Iterator[str]:
     """A fresh database for this test (a postgresql:// URL), dropped after it."""
     with fresh_database(postgres) as url:
         yield url
+
+
+@pytest.fixture
+def browser(tmp_path) -> Iterator[Chromium]:
+    """A headless Chromium driven over the DevTools protocol (tests/browser.py), stopped
+    however the test ends; no chromium is a failure, never a skip."""
+    try:
+        executable = chromium_path()
+    except AssertionError as missing:
+        pytest.fail(str(missing), pytrace=False)
+    chromium = Chromium(tmp_path / "chromium", executable)
+    try:
+        yield chromium
+    finally:
+        chromium.stop()

@@ -51,6 +51,25 @@ def hashes(data) -> NameHashes:
     return NameHashes(name_key(keystore.unlock(data, NodeProcess.PASSWORD).secret_bytes()))
 
 
+def substitute(node, data, start_node, mixnet, victim: str, impostor: str) -> None:
+    """The operator hands out `impostor`'s keys as `victim`'s (both registered)."""
+    h = hashes(data)
+    victim_, impostor_ = h.name(victim), h.name(impostor)
+    tamper(
+        node,
+        data,
+        start_node,
+        mixnet,
+        ("DELETE FROM one_time_keys WHERE name_hash = ?", (victim_,)),
+        ("DELETE FROM users WHERE name_hash = ?", (victim_,)),
+        (
+            "UPDATE users SET name_hash = ?, skeleton_hash = ? WHERE name_hash = ?",
+            (victim_, h.skeleton(victim), impostor_),
+        ),
+        ("UPDATE one_time_keys SET name_hash = ? WHERE name_hash = ?", (victim_, impostor_)),
+    )
+
+
 def test_a_node_cannot_redirect_messages_and_has_no_sender_to_reattribute(setting, start_node):
     """The queue holds no sender: the operator can only move what waits for bob to alice,
     who cannot read it."""
@@ -85,21 +104,7 @@ def test_a_node_cannot_substitute_a_pinned_key(setting, start_node):
     alice("send", "bob", "hi bob")  # alice pins bob's key
     bob("inbox")
     bobs_number = bob.json("contacts", "verify", "alice")[0]["safety_number"]
-    h = hashes(data)
-    bob_, mallory_ = h.name("bob"), h.name("mallory")
-    tamper(
-        node,
-        data,
-        start_node,
-        mixnet,
-        ("DELETE FROM one_time_keys WHERE name_hash = ?", (bob_,)),
-        ("DELETE FROM users WHERE name_hash = ?", (bob_,)),
-        (
-            "UPDATE users SET name_hash = ?, skeleton_hash = ? WHERE name_hash = ?",
-            (bob_, h.skeleton("bob"), mallory_),
-        ),
-        ("UPDATE one_time_keys SET name_hash = ? WHERE name_hash = ?", (bob_, mallory_)),
-    )
+    substitute(node, data, start_node, mixnet, "bob", "mallory")
     assert "WARNING: bob's key has CHANGED" in alice("lookup", "bob").stdout
     refused = alice("send", "bob", "are you really bob?", check=False)
     assert refused.returncode == 5 and "nothing was sent" in refused.stderr
