@@ -193,6 +193,7 @@ class WebProcess:
         self.origin = self.url.split("/?")[0]  # http://127.0.0.1:PORT
         self.host = self.origin.removeprefix("http://")
         self.port = int(self.host.rpartition(":")[2])
+        self.key: str | None = None  # the session's key, once `sign_in` has it
 
     def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET"):
         """The response to one plain HTTP request (its body read)."""
@@ -208,9 +209,12 @@ class WebProcess:
             connection.close()
 
     def sign_in(self) -> str:
-        """Trades the link's token for the session cookie ("nymchat_session_PORT=...")."""
+        """Trades the link's token for the session cookie ("nymchat_session_PORT=..."); the
+        session's key (the redirect's fragment, which the API's websocket needs too) is
+        kept as `self.key`."""
         response = self.get("/" + self.url.split("/", 3)[3])
         assert response.status == 303, (response.status, response.body)
+        self.key = response.getheader("Location").removeprefix("/#key=")
         return response.getheader("Set-Cookie").split(";")[0]
 
     def stop(self, sig: int = signal.SIGTERM) -> int:

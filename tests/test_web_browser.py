@@ -415,8 +415,9 @@ def test_another_site_on_this_machine_gets_nothing_with_the_cookie_nor_a_rebound
     pair, start_web, browser, probe_site
 ):
     """A page of another server on 127.0.0.1 is the same site to SameSite (ports do not
-    count): the browser sends it alice's cookie, and the Origin check alone refuses its
-    websocket. A name rebound to 127.0.0.1 gets 403 even with the link, which stays good."""
+    count): the browser sends it alice's cookie, but it cannot read the session's key (kept
+    in the page's own origin) and its Origin is not the page's: its websocket is refused.
+    A name rebound to 127.0.0.1 gets 403 even with the link, which stays good."""
     web = start_web(pair[0])
     page = browser.page()
     rebound = web.url.replace("127.0.0.1", REBOUND)
@@ -424,7 +425,9 @@ def test_another_site_on_this_machine_gets_nothing_with_the_cookie_nor_a_rebound
     assert page.documents[-1] == (rebound, 403)
     page.navigate(web.url)  # the link was not spent by the refused request
     page.wait_for(shown(hooked("main")), 30)
+    assert page.evaluate("location.href") == web.origin + "/"  # no token, no key shown
     page.navigate(probe_site + "/elsewhere")  # in the same browser context: the cookie's
+    assert page.evaluate("localStorage.getItem('nymchat.api-key')") is None  # not the key
     api = json.dumps(web.origin.replace("http://", "ws://") + "/api")
     opened = f"""new Promise(done => {{
         const socket = new WebSocket({api});

@@ -26,8 +26,19 @@ def cookie_of(reply) -> str:
 
 
 def signed_in() -> tuple[Gate, str]:
+    g, cookie, _ = signed_in_with_key()
+    return g, cookie
+
+
+def signed_in_with_key() -> tuple[Gate, str, str]:
+    """A gate, the cookie its link gave and the session's key (the redirect's fragment)."""
     g = gate()
-    return g, cookie_of(g.http("GET", "/", f"token={TOKEN}", [("Host", HOST)]))
+    reply = g.http("GET", "/", f"token={TOKEN}", [("Host", HOST)])
+    return g, cookie_of(reply), header(reply, "Location").removeprefix("/#key=")
+
+
+def offering(key: str) -> tuple[str, str]:
+    return ("Sec-WebSocket-Protocol", f"nymchat, key.{key}")
 
 
 def header(reply, name):
@@ -37,7 +48,9 @@ def header(reply, name):
 def test_the_token_is_traded_once_for_an_httponly_strict_cookie_and_a_303_to_the_bare_page():
     g = gate()
     reply = g.http("GET", "/", f"token={TOKEN}", [("Host", HOST)])
-    assert reply.status == 303 and header(reply, "Location") == "/"
+    location = header(reply, "Location")
+    assert reply.status == 303 and location.startswith("/#key=")  # the key: a fragment
+    assert len(location.removeprefix("/#key=")) >= 43
     cookie = header(reply, "Set-Cookie")
     name, _, rest = cookie.partition("=")
     secret, *attributes = rest.split("; ")
@@ -116,8 +129,10 @@ def test_a_host_header_other_than_this_servers_is_refused_even_with_the_token(ho
     g = gate()
     assert g.http("GET", "/", f"token={TOKEN}", hosts).status == 403
     assert g.token == TOKEN
-    g2, cookie = signed_in()
-    assert g2.websocket("/api", [*hosts, ("Cookie", cookie), ("Origin", "http://" + HOST)])
+    g2, cookie, key = signed_in_with_key()
+    assert g2.websocket(
+        "/api", [*hosts, ("Cookie", cookie), ("Origin", "http://" + HOST), offering(key)]
+    )
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:8123", "localhost:8123", "[::1]:8123"])
@@ -132,10 +147,11 @@ def test_a_server_on_another_loopback_address_is_reached_by_that_address_too():
 
 
 def test_the_websocket_needs_the_cookie_and_this_servers_origin():
-    g, cookie = signed_in()
-    good = [("Host", HOST), ("Cookie", cookie), ("Origin", "http://" + HOST)]
+    g, cookie, key = signed_in_with_key()
+    good = [("Host", HOST), ("Cookie", cookie), ("Origin", "http://" + HOST), offering(key)]
     assert g.websocket("/api", good) is None
-    assert g.websocket("/api", [("Host", HOST), ("Origin", "http://" + HOST)]).status == 403
+    no_cookie = [("Host", HOST), ("Origin", "http://" + HOST), offering(key)]
+    assert g.websocket("/api", no_cookie).status == 403
     for origin in [
         [],
         [("Origin", "http://evil.example")],
@@ -144,9 +160,38 @@ def test_the_websocket_needs_the_cookie_and_this_servers_origin():
         [("Origin", "null")],
         [("Origin", "http://" + HOST), ("Origin", "http://evil.example")],
     ]:
-        reply = g.websocket("/api", [("Host", HOST), ("Cookie", cookie), *origin])
+        reply = g.websocket("/api", [("Host", HOST), ("Cookie", cookie), offering(key), *origin])
         assert reply is not None and reply.status == 403, origin
     assert g.websocket("/other", good).status == 404
+
+
+def test_the_cookie_without_the_sessions_key_does_not_open_the_websocket():
+    """A program on another port of this machine gets the cookie from the browser (SameSite
+    ignores ports), never the key, which the page keeps in its own origin's storage."""
+    g, cookie, key = signed_in_with_key()
+    _, _, other_key = signed_in_with_key()  # another server's session
+    base = [("Host", HOST), ("Cookie", cookie), ("Origin", "http://" + HOST)]
+    for protocols in [
+        [],
+        [("Sec-WebSocket-Protocol", "nymchat")],
+        [("Sec-WebSocket-Protocol", f"key.{key}")],  # not the API's protocol
+        [offering(other_key)],
+        [offering(key[:-1])],
+        [("Sec-WebSocket-Protocol", f"nymchat, key.{key}x")],
+    ]:
+        reply = g.websocket("/api", [*base, *protocols])
+        assert reply is not None and reply.status == 403 and b"key" in reply.body, protocols
+    assert (
+        g.websocket(
+            "/api",
+            [
+                *base,
+                ("Sec-WebSocket-Protocol", "nymchat"),
+                ("Sec-WebSocket-Protocol", f"key.{key}"),
+            ],
+        )
+        is None
+    )
 
 
 def test_every_reply_carries_the_security_headers_and_a_charset():
@@ -175,7 +220,7 @@ def test_every_reply_carries_the_security_headers_and_a_charset():
 )
 def test_no_request_is_let_in_without_the_token_or_the_cookie_and_none_raises(query, headers):
     g = gate()
-    g.sessions.append("the-session")  # a session exists: only its cookie gets in
+    g.sessions["the-session"] = "the-key"  # a session exists: only its cookie gets in
     reply = g.http("GET", "/", query.replace(TOKEN, ""), [("Host", HOST), *headers])
     assert reply.status in (403, 200)
     assert reply.status == 403 or any("the-session" in v for k, v in headers if k == "Cookie")

@@ -60,11 +60,13 @@ class Page:
         return next(e for e in self.events if e["type"] == kind)
 
 
-def page(web: WebProcess, cookie: str, origin: str | None = None):
+def page(web: WebProcess, cookie: str, origin: str | None = None, key: str | None = None):
+    """The page's websocket: the cookie, the Origin and the session's key (`web.key`)."""
     return connect(
         f"ws://{web.host}/api",
         additional_headers={"Cookie": cookie},
         origin=origin or web.origin,
+        subprotocols=["nymchat", f"key.{web.key if key is None else key}"],
     )
 
 
@@ -101,14 +103,20 @@ def test_the_websocket_needs_the_cookie_and_this_pages_origin(start_web, tmp_pat
     cookie = web.sign_in()
 
     async def talk():
-        for headers, origin in [
-            ({}, web.origin),  # no cookie
-            ({"Cookie": cookie}, "http://evil.example"),
-            ({"Cookie": cookie}, f"http://127.0.0.1:{web.port + 1}"),
+        key = ["nymchat", f"key.{web.key}"]
+        for headers, origin, protocols in [
+            ({}, web.origin, key),  # no cookie
+            ({"Cookie": cookie}, "http://evil.example", key),
+            ({"Cookie": cookie}, f"http://127.0.0.1:{web.port + 1}", key),
+            ({"Cookie": cookie}, web.origin, ["nymchat"]),  # the cookie alone: no key
+            ({"Cookie": cookie}, web.origin, None),
         ]:
             with pytest.raises(InvalidStatus) as refused:
                 async with connect(
-                    f"ws://{web.host}/api", additional_headers=headers, origin=origin
+                    f"ws://{web.host}/api",
+                    additional_headers=headers,
+                    origin=origin,
+                    subprotocols=protocols,
                 ):
                     pass
             assert refused.value.response.status_code == 403

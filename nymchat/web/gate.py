@@ -2,7 +2,12 @@
 request before it serves a file or opens the websocket.
 
 The printed link carries a one-time token; the page trades it for a session cookie
-(HttpOnly, SameSite=Strict), and everything else needs that cookie. The Host header must
+(HttpOnly, SameSite=Strict), and everything else needs that cookie. The websocket (the
+API) needs a second secret too, the session's key: the trade's redirect gives it in the
+address's fragment, the page keeps it in its origin's storage and offers it as a websocket
+subprotocol. Browsers send a cookie to every port of a host (SameSite ignores ports), so a
+program on another port of this machine that the browser visits gets the cookie; it never
+gets the key, which stays with this origin. The Host header must
 name this server (a DNS-rebinding page names its own host), and the websocket's Origin
 must be this server's own page (a page elsewhere cannot ride the cookie into the API)."""
 
@@ -16,6 +21,8 @@ from urllib.parse import parse_qs
 # so two servers (two profiles) on 127.0.0.1 would otherwise overwrite each other's.
 COOKIE = "nymchat_session_{port}"
 API_PATH = "/api"
+PROTOCOL = "nymchat"  # the websocket subprotocol the page asks for (with `key.KEY`)
+KEY_PROTOCOL = "key."
 SECURITY_HEADERS = (
     (
         "Content-Security-Policy",
@@ -31,6 +38,10 @@ SECURITY_HEADERS = (
 )
 TEXT = "text/plain; charset=utf-8"
 NEEDS_LINK = "this page needs the link `nymchat web` printed: run it and open that link\n"
+NO_KEY = (
+    "the API needs the key the link gave this page: open the link `nymchat web` printed "
+    "(or reload the tab it opened)\n"
+)
 SPENT_LINK = (
     "this link was used already, or is not the one `nymchat web` printed: use the tab it "
     "opened, or run `nymchat web` again for a new link\n"
@@ -78,24 +89,24 @@ class Gate:
     def __init__(self, token: str, host: str, port: int, files: Mapping[str, File]):
         self.token: str | None = token
         self.files = files  # by path: "/" and "/app.js"...
-        self.sessions: list[str] = []
+        self.sessions: dict[str, str] = {}  # cookie secret → the session's key
         self.cookie = COOKIE.format(port=port)
         served = f"[{host}]" if ":" in host else host
         self.hosts = {f"{name}:{port}" for name in (served, "127.0.0.1", "localhost", "[::1]")}
 
-    def _session(self, headers: Iterable[tuple[str, str]]) -> bool:
-        """Whether the request carries a session cookie this gate made."""
+    def _session(self, headers: Iterable[tuple[str, str]]) -> str | None:
+        """The key of the session whose cookie the request carries, None if none."""
         offered = [
             value.strip()
             for header in (value for key, value in headers if key.lower() == "cookie")
             for name, _, value in (part.partition("=") for part in header.split(";"))
             if name.strip() == self.cookie
         ]
-        return any(
-            hmac.compare_digest(value.encode(), session.encode())
-            for value in offered
-            for session in self.sessions
-        )
+        for value in offered:
+            for session, key in self.sessions.items():
+                if hmac.compare_digest(value.encode(), session.encode()):
+                    return key
+        return None
 
     def _spend(self, given: list[str]) -> Reply:
         if self.token is None or len(given) != 1:
@@ -103,13 +114,13 @@ class Gate:
         if not hmac.compare_digest(given[0].encode(), self.token.encode()):
             return reply(403, SPENT_LINK.encode())
         self.token = None
-        session = secrets.token_urlsafe(32)
-        self.sessions.append(session)
+        session, key = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        self.sessions[session] = key
         return reply(
             303,
             b"",
             TEXT,
-            ("Location", "/"),
+            ("Location", f"/#key={key}"),
             ("Set-Cookie", f"{self.cookie}={session}; HttpOnly; SameSite=Strict; Path=/"),
         )
 
@@ -122,7 +133,7 @@ class Gate:
             return reply(405, b"only GET here\n", TEXT, ("Allow", "GET, HEAD"))
         if path == "/" and (given := _tokens(query)) is not None:
             served = self._spend(given)
-        elif not self._session(headers):
+        elif self._session(headers) is None:
             served = reply(403, NEEDS_LINK.encode())
         elif (file := self.files.get(path)) is None:
             served = reply(404, b"no such page\n")
@@ -137,8 +148,19 @@ class Gate:
             return reply(404, b"no such page\n")
         if _one(headers, "host") not in self.hosts:
             return reply(403, b"this server answers only at the address it printed\n")
-        if not self._session(headers):
+        if (key := self._session(headers)) is None:
             return reply(403, NEEDS_LINK.encode())
         if _one(headers, "origin") not in {f"http://{host}" for host in self.hosts}:
             return reply(403, b"the API answers only this server's own page\n")
+        offered = {
+            protocol.strip()
+            for name, value in headers
+            if name.lower() == "sec-websocket-protocol"
+            for protocol in value.split(",")
+        }
+        keys = [p.removeprefix(KEY_PROTOCOL) for p in offered if p.startswith(KEY_PROTOCOL)]
+        if PROTOCOL not in offered or not any(
+            hmac.compare_digest(given.encode(), key.encode()) for given in keys
+        ):
+            return reply(403, NO_KEY.encode())
         return None

@@ -17,6 +17,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from nymchat.client import control, rpc
 from nymchat.client.connect import open_engine
@@ -25,7 +26,7 @@ from nymchat.client.profile import Profile
 from nymchat.errors import NymchatError
 from nymchat.sentences import teller
 from nymchat.web import assets
-from nymchat.web.gate import API_PATH, SECURITY_HEADERS, Gate, Reply
+from nymchat.web.gate import API_PATH, PROTOCOL, SECURITY_HEADERS, Gate, Reply
 from nymchat.web.setup import Setup
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ async def run(args: argparse.Namespace, opened: Callable[[str], None]) -> None:
             process_request=web.process_request,
             process_response=Web.process_response,
             max_size=control.MAX_REQUEST,
+            subprotocols=[Subprotocol(PROTOCOL)],  # with `key.KEY`, which the gate checked
             compression=None,
             server_header=None,
         ):

@@ -9,6 +9,21 @@ class RpcError extends Error {
   }
 }
 
+const KEY_ITEM = "nymchat.api-key";
+
+// The session's key, which the API's websocket needs besides the cookie: the link's
+// redirect gives it in the address's fragment (never sent to a server); it is kept in this
+// origin's storage (another port of this machine is another origin and cannot read it) and
+// dropped from the address bar.
+function apiKey() {
+  const given = /^#key=([A-Za-z0-9_-]{1,128})$/.exec(location.hash);
+  if (given) {
+    localStorage.setItem(KEY_ITEM, given[1]);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return localStorage.getItem(KEY_ITEM);
+}
+
 /** One websocket at a time to /api: requests matched to answers by id, events handed to
  * `handlers.event`; a lost connection is retried with backoff (`handlers.lost`, then
  * `handlers.open` again). */
@@ -24,7 +39,9 @@ export class Rpc {
 
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/api`);
+    const key = apiKey();
+    const protocols = key ? ["nymchat", `key.${key}`] : ["nymchat"];
+    const ws = new WebSocket(`${scheme}://${location.host}/api`, protocols);
     this.ws = ws;
     ws.addEventListener("open", () => {
       this.delay = 500;
