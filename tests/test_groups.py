@@ -305,7 +305,7 @@ def test_key_packages_running_low_are_published_anew(tmp_path):
 
             bob.link.request = recording
             claimed = {
-                (await alice.group_ops.node.claim(alice.contacts.nodes.address("bob")))[1]
+                (await alice.group_ops.node.claim(alice.contact_ids.nodes.address("bob")))[1]
                 for _ in range(11)
             }
             assert len(claimed) == 11  # each handed out once
@@ -338,10 +338,10 @@ def test_a_member_named_as_a_contact_with_another_key_blocks_sending(tmp_path):
             await alice.lookup("carol")  # the real carol, pinned
             # bob adds mallory under carol's name (a member may write any roster)
             identity, package = await bob.group_ops.node.claim(
-                bob.contacts.nodes.address("mallory")
+                bob.contact_ids.nodes.address("mallory")
             )
             record, group = bob.group_ops.records.named("team", bob.key_packages.member())
-            carol = bob.contacts.nodes.address("carol")
+            carol = bob.contact_ids.nodes.address("carol")
             claimed = {carol: (identity, package)}
             await bob.group_ops._commit_once(record, group, False, [carol], {}, claimed)
             await take_in(alice)

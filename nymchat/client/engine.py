@@ -4,6 +4,7 @@ JSON-RPC API, the demo, the benchmarks) use this class's public methods and its 
 only; they render the typed events (nymchat/client/events.py) in their own words.
 
     Sessions      end-to-end sessions (Olm): open, seal, open messages, keep the ratchets
+    ContactIds    who is who: the contacts kept by id, the id of an address, how shown
     Contacts      keys pinned on first use, lookups, changes, trust, verified, blocked
     Access        our access key and policy for strangers (who reaches us without work)
     Certificates  the node's certificate of our name, carried by every sealed message
@@ -32,6 +33,7 @@ from collections.abc import AsyncGenerator, Callable
 
 from nymchat.client.access import Access
 from nymchat.client.certificate import Certificates
+from nymchat.client.contactids import ContactIds
 from nymchat.client.contacts import Contacts
 from nymchat.client.direct import DirectPhase
 from nymchat.client.directintake import DirectIntake
@@ -69,7 +71,8 @@ class Engine:
         self.profile, self.link, self.events = profile, link, EventBus()
         self.links = Links(link, profile.store, self.events.emit)
         self.sessions = Sessions(profile)
-        self.contacts = Contacts(profile, self.sessions, self.links, self.events)
+        self.contact_ids = ContactIds(profile, self.links)
+        self.contacts = Contacts(profile, self.contact_ids, self.sessions, self.events)
         self.access = Access(profile.store)
         self.certificates = Certificates(profile, link)
         self.relay = relay = Relay(
@@ -83,7 +86,7 @@ class Engine:
         records = GroupRecords(profile.store)
         self.group_intake = GroupIntake(
             profile,
-            self.contacts,
+            self.contact_ids,
             self.key_packages,
             records,
             self.events,
@@ -92,7 +95,7 @@ class Engine:
         self.intake.invited = self.group_intake.invited
         self.group_ops = Groups(
             profile,
-            self.contacts,
+            self.contact_ids,
             relay,
             self.access,
             self.key_packages,
@@ -189,19 +192,19 @@ class Engine:
         return self.contacts.known(name)
 
     def contact(self, name: str) -> Contact | None:
-        return self.contacts.get(self.contacts.resolve(name))
+        return self.contact_ids.get(self.contact_ids.resolve(name))
 
     def display(self, contact_id: str) -> str:
-        """A contact's id as the person is shown it (see `Contacts.display`)."""
-        return self.contacts.display(contact_id)
+        """A contact's id as the person is shown it (see `ContactIds.display`)."""
+        return self.contact_ids.display(contact_id)
 
     def node_name(self, node: bytes) -> str:
         """How a node is shown: the petname the person gave it, else the start of its key."""
-        known = self.contacts.nodes.by_key(node)
+        known = self.contact_ids.nodes.by_key(node)
         return known.petname if known is not None else short_key(node)
 
     def contact_list(self) -> list[Contact]:
-        return self.contacts.all()
+        return self.contact_ids.all()
 
     def safety_number(self, contact: Contact) -> str:
         return self.contacts.safety_number(contact)
@@ -222,7 +225,7 @@ class Engine:
         """Blocks a name (a contact or not: nothing is pinned). Local only: the node and
         they are told nothing. Direct mode with them is forgotten without a word (their
         direct packets are then a stranger's), and what waits for them fails."""
-        username = self.contacts.resolve(name)
+        username = self.contact_ids.resolve(name)
         with self.profile.store.transaction():
             self.contacts.set_blocked(username, True)
             self.direct.forget(username)
@@ -230,7 +233,7 @@ class Engine:
         return username
 
     def unblock(self, name: str) -> str:
-        username = self.contacts.resolve(name)
+        username = self.contact_ids.resolve(name)
         if username not in self.contacts.blocked():
             raise NotFound(f"{username} is not blocked")
         with self.profile.store.transaction():

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from nymchat import _native
 from nymchat.client import groupmessages, messages, roster
 from nymchat.client.access import Access
-from nymchat.client.contacts import Contacts
+from nymchat.client.contactids import ContactIds
 from nymchat.client.events import EventBus
 from nymchat.client.groupintake import GroupIntake
 from nymchat.client.groupnode import GroupNode
@@ -71,7 +71,7 @@ class Groups:
     def __init__(
         self,
         profile: Profile,
-        contacts: Contacts,
+        contacts: ContactIds,
         relay: Relay,
         access: Access,
         key_packages: KeyPackages,
