@@ -20,8 +20,9 @@ only; they render the typed events (nymchat/client/events.py) in their own words
     KeyPackages   the MLS member and its key packages at the node
     GroupRecords  the groups we are in, sealed, with their live MLS state
     GroupIntake   a group's log entries taken in: joins, commits, messages
-    Groups        creating and changing groups, sending to them; conflicts retried
-    GroupNode     key packages claimed and group posts made at the node (for Groups)
+    Groups        creating and changing groups, sending to them
+    GroupCommits  a change committed to a group's log; conflicts retried
+    GroupNode     key packages claimed and group posts made at the node (for the two above)
     GroupWatch    the logs of groups kept at other nodes, watched anonymously
 
 An engine is opened online (with a `NodeLink`) or offline (`Engine.offline`, an
@@ -45,7 +46,9 @@ from nymchat.client.events import (
     NymClientBack,
     NymClientLost,
 )
+from nymchat.client.groupcommits import GroupCommits
 from nymchat.client.groupintake import GroupIntake
+from nymchat.client.groupnode import GroupNode
 from nymchat.client.grouprecords import GroupRecords
 from nymchat.client.groups import UPDATE_AFTER, Groups, group_name
 from nymchat.client.groupwatch import GroupWatch
@@ -90,20 +93,30 @@ class Engine:
             self.key_packages,
             records,
             self.events,
-            lambda group_id: self.group_ops.commit_soon(group_id),
+            lambda group_id: self.group_commits.commit_soon(group_id),
         )
         self.intake.invited = self.group_intake.invited
-        self.group_ops = Groups(
+        group_node = GroupNode(self.contact_ids, relay)
+        self.group_commits = GroupCommits(
             profile,
             self.contact_ids,
-            relay,
             self.access,
             self.key_packages,
             records,
             self.group_intake,
-            self.events,
+            group_node,
             lambda done, limit: self.incoming.catch_up(done, limit),
             lambda usernames, body: self.outbox.invite(usernames, body),
+        )
+        self.group_ops = Groups(
+            profile,
+            self.contact_ids,
+            self.key_packages,
+            records,
+            self.group_intake,
+            group_node,
+            self.group_commits,
+            lambda done, limit: self.incoming.catch_up(done, limit),
             group_update_after,
         )
         self.outbox = Outbox(
@@ -122,7 +135,9 @@ class Engine:
             self.events,
             self.group_intake,
             self.key_packages,
-            GroupWatch(self.group_ops, self.group_intake, records, self.key_packages, self.events),
+            GroupWatch(
+                self.group_commits, self.group_intake, records, self.key_packages, self.events
+            ),
         )
         self.home_move = HomeMove(
             profile, self.links, self.contacts, self.registration, self.outbox, self.incoming
@@ -161,7 +176,7 @@ class Engine:
 
     async def aclose(self) -> None:
         await self.incoming.watch.aclose()
-        await self.group_ops.aclose()
+        await self.group_commits.aclose()
         await self.direct.aclose()
         self.direct_intake.close()
         self.links.close()
