@@ -16,7 +16,8 @@ from nymchat.client.access import Access
 from nymchat.client.access import policy as access_policy
 from nymchat.client.access import words as access_words
 from nymchat.client.certificate import Certificates
-from nymchat.client.contacts import ALIASES, Contacts, checked
+from nymchat.client.contactids import ALIASES, ContactIds, checked
+from nymchat.client.contacts import Contacts
 from nymchat.client.engine import Engine
 from nymchat.client.events import (
     EventBus,
@@ -130,9 +131,10 @@ class DirectStandIn:
 
 class ReadyContacts:
     """Every contact is ready to receive; `blocked` names are blocked; `pinned` are the
-    contacts there are."""
+    contacts there are. Stands in for `Contacts` and its `ids` both."""
 
     def __init__(self, blocked: set[str] | None = None):
+        self.ids = self
         self.readied: list[str] = []
         self._blocked = blocked or set()
         self.pinned: set[str] = set()
@@ -315,7 +317,8 @@ class ContactsRig:
         self.events = recorded(self.bus)
         self.store = profile.store
         links = Links(OfflineLink(None), profile.store, self.bus.emit)
-        self.contacts = Contacts(profile, Sessions(profile), links, self.bus)
+        self.ids = ContactIds(profile, links)
+        self.contacts = Contacts(profile, self.ids, Sessions(profile), self.bus)
 
     def pin(self, username: str, identity: bytes, account_key: bytes):
         with self.store.transaction():
@@ -396,7 +399,7 @@ def test_blocked_names_are_a_set_of_their_own(homes):
         rig.contacts.set_blocked("eve", True)
         rig.contacts.set_blocked("mallory", True)
     assert rig.contacts.blocked() == {"mallory", "eve"}
-    assert rig.contacts.all() == []  # blocking pins nothing
+    assert rig.ids.all() == []  # blocking pins nothing
     with rig.store.transaction():
         rig.contacts.set_blocked("eve", False)
     assert rig.contacts.blocked() == {"mallory"}
@@ -432,7 +435,8 @@ class Person:
         self.events = recorded(self.bus)
         self.sessions = Sessions(profile)
         links = Links(OfflineLink(None), profile.store, self.bus.emit)
-        self.contacts = Contacts(profile, self.sessions, links, self.bus)
+        self.ids = ContactIds(profile, links)
+        self.contacts = Contacts(profile, self.ids, self.sessions, self.bus)
         self.intake = Intake(profile, self.contacts, self.sessions, self.bus, NODE_KEY)
         self.handshakes: list = []
         # The node's word for the name this profile registered (a later `username`
@@ -516,7 +520,7 @@ def test_a_blocked_senders_message_is_dropped_unread(homes):
     message_id, payload = alice.seal_for(bob, "let me in", sealed_as="Alice")
     assert bob.take(message_id, payload) is None  # her name, however written
     assert bob.events == [] and bob.stored() == []
-    assert bob.contacts.get("alice") is None  # nothing pinned, no session opened
+    assert bob.ids.get("alice") is None  # nothing pinned, no session opened
     assert not bob.sessions.has("alice")
 
 
@@ -527,21 +531,21 @@ def test_a_message_sealed_for_another_recipient_is_refused(homes):
     [told] = unreadable(bob)
     assert told.sender == "alice" and "bound to another sender, recipient" in told.reason
     assert bob.stored() == []
-    assert bob.contacts.get("alice") is None  # nothing of it was kept
+    assert bob.ids.get("alice") is None  # nothing of it was kept
 
 
 def test_a_message_relayed_under_another_id_is_refused(homes):
     alice, bob = Person(homes("alice")), Person(homes("bob"))
     _, payload = alice.seal_for(bob, "hello")
     assert bob.take(os.urandom(16), payload) is None  # the sealed layer binds the id
-    assert bob.events == [] and bob.contacts.get("alice") is None
+    assert bob.events == [] and bob.ids.get("alice") is None
 
 
 def test_a_message_sealed_to_someone_else_is_dropped_unread(homes):
     alice, bob, carol = Person(homes("alice")), Person(homes("bob")), Person(homes("carol"))
     message_id, payload = alice.seal_for(carol, "for carol")
     assert bob.take(message_id, payload) is None
-    assert bob.events == [] and bob.contacts.get("alice") is None
+    assert bob.events == [] and bob.ids.get("alice") is None
 
 
 def test_a_direct_packet_sealed_by_another_than_the_channels_peer_is_refused(homes):
@@ -550,7 +554,7 @@ def test_a_direct_packet_sealed_by_another_than_the_channels_peer_is_refused(hom
     assert bob.take(message_id, payload, peer="carol") is None
     [told] = unreadable(bob)
     assert told.sender == "carol" and "sealed as alice's" in told.reason
-    assert bob.stored() == [] and bob.contacts.get("alice") is None
+    assert bob.stored() == [] and bob.ids.get("alice") is None
     received = bob.take(message_id, payload, peer="alice")  # from her own channel: taken
     assert received is not None and received.text == "I am carol"
 
@@ -581,7 +585,7 @@ def test_a_stranger_claiming_a_name_not_pinned_yet_is_dropped_and_pins_nothing(h
     assert bob.take(*mallory.seal_for(bob, "hi, carol here")) is None
     [told] = unreadable(bob)
     assert told.sender == "carol" and "certified as another's" in told.reason
-    assert bob.contacts.get("carol") is None and bob.contacts.get("mallory") is None
+    assert bob.ids.get("carol") is None and bob.ids.get("mallory") is None
     assert bob.stored() == [] and not bob.sessions.has("carol")
 
 
@@ -600,7 +604,7 @@ def test_a_message_without_a_valid_certificate_of_its_sender_is_dropped(homes, w
     assert bob.take(*alice.seal_for(bob, "hello", certified=certified)) is None
     [told] = unreadable(bob)
     assert told.sender == "alice"
-    assert bob.contacts.get("alice") is None and bob.stored() == []
+    assert bob.ids.get("alice") is None and bob.stored() == []
     assert not bob.sessions.has("alice")  # checked before any session was touched
 
 
@@ -762,7 +766,8 @@ class Sender:
     def __init__(self, alice: Person, answer):
         self.link = ScriptedLink(answer)
         links = Links(self.link, alice.profile.store, alice.bus.emit)
-        self.contacts = Contacts(alice.profile, alice.sessions, links, alice.bus)
+        ids = ContactIds(alice.profile, links)
+        self.contacts = Contacts(alice.profile, ids, alice.sessions, alice.bus)
         self.access = Access(alice.profile.store)
         certificates = Certificates(alice.profile, self.link)
         with alice.profile.store.transaction():
@@ -1044,11 +1049,9 @@ def test_contacts_strangers_sets_the_policy_the_node_is_told(homes):
 def test_contact_ids_are_bare_names_at_the_origin_node_and_addresses_elsewhere(homes):
     rig = ContactsRig(homes("alice"))
     other = _native.Identity.generate().signing_public
-    assert rig.contacts.id_of(Address("bob", NODE_KEY)) == "bob"  # as before federation
-    elsewhere = rig.contacts.id_of(Address("bob", other))
-    assert elsewhere == f"bob@{base58.encode(other)}" and rig.contacts.resolve(elsewhere) == (
-        elsewhere
-    )
+    assert rig.ids.id_of(Address("bob", NODE_KEY)) == "bob"  # as before federation
+    elsewhere = rig.ids.id_of(Address("bob", other))
+    assert elsewhere == f"bob@{base58.encode(other)}" and rig.ids.resolve(elsewhere) == (elsewhere)
     assert rig.store.get(ALIASES) is None  # nothing to record: the rules give both
 
 
@@ -1059,11 +1062,11 @@ def test_a_name_held_by_a_contact_who_moved_gets_a_fresh_alias_id_kept(homes):
     with rig.store.transaction():
         moved.node = other  # ...who moved to another node keeps his id
         rig.contacts.put(moved)
-    assert rig.contacts.id_of(Address("bob", other)) == f"bob@{base58.encode(other)}"
-    assert rig.contacts.get("bob").node == other
-    new_bob = rig.contacts.id_of(Address("bob", NODE_KEY))  # another bob, at the origin
+    assert rig.ids.id_of(Address("bob", other)) == f"bob@{base58.encode(other)}"
+    assert rig.ids.get("bob").node == other
+    new_bob = rig.ids.id_of(Address("bob", NODE_KEY))  # another bob, at the origin
     assert new_bob == f"bob@{base58.encode(NODE_KEY)}#2"
-    assert rig.contacts.id_of(Address("bob", NODE_KEY)) == new_bob  # recorded, stable
+    assert rig.ids.id_of(Address("bob", NODE_KEY)) == new_bob  # recorded, stable
     assert rig.store.get(ALIASES) == {str(Address("bob", NODE_KEY)): new_bob}
 
 
@@ -1075,9 +1078,9 @@ def test_a_message_from_another_node_is_certified_there_and_kept_under_its_addre
     received = bob.take(*alice.seal_for(bob, "from afar", certified=certified, home=home))
     alice_there = f"alice@{base58.encode(there.signing_public)}"
     assert (received.sender, received.text) == (alice_there, "from afar")
-    contact = bob.contacts.get(alice_there)
+    contact = bob.ids.get(alice_there)
     assert contact.node == there.signing_public and contact.node_contact == str(home)
-    assert bob.contacts.get("alice") is None  # alice of bob's own node is someone else
+    assert bob.ids.get("alice") is None  # alice of bob's own node is someone else
     # Certified by bob's node but sealed as from the other: refused, nothing stored.
     assert bob.take(*alice.seal_for(bob, "forged", home=home)) is None
     assert [m.text for m in bob.intake.history(alice_there, 10)] == ["from afar"]
@@ -1116,15 +1119,15 @@ def test_a_contact_is_shown_by_the_petname_of_their_node_or_its_key(homes):
         profile.store.put("node", str(NODE_CONTACT))  # home: NODE
     rig = ContactsRig(profile)
     named, unnamed = _native.Identity.generate(), _native.Identity.generate()
-    rig.contacts.nodes.add(
+    rig.ids.nodes.add(
         "work", NodeContact(named.signing_public, NODE_CONTACT.addresses), "manual", 0
     )
     shown = {}
     for node in (NODE_KEY, named.signing_public, unnamed.signing_public):
-        contact_id = rig.contacts.id_of(Address("bob", node))
+        contact_id = rig.ids.id_of(Address("bob", node))
         with rig.store.transaction():
             rig.contacts.pin(contact_id, *keys(), node=node)
-        shown[node] = rig.contacts.display(contact_id)
+        shown[node] = rig.ids.display(contact_id)
     assert shown == {
         NODE_KEY: "bob",
         named.signing_public: "bob@work",

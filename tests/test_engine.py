@@ -561,16 +561,16 @@ def test_a_sender_certified_elsewhere_is_the_contact_of_that_name_and_identity_o
     async def main():
         async with network(tmp_path) as net:
             alice, bob = await pair(net)
-            contacts = bob.contacts
+            contacts, ids = bob.contacts, bob.contact_ids
             home, elsewhere = bob.profile.origin_node, bytes(range(32))
             mine = alice.profile.identity.signing_public
-            assert contacts.sender_id(Address("alice", elsewhere), mine) == "alice"
-            stranger = contacts.sender_id(Address("alice", elsewhere), bytes(32))
+            assert ids.sender_id(Address("alice", elsewhere), mine) == "alice"
+            stranger = ids.sender_id(Address("alice", elsewhere), bytes(32))
             assert stranger == str(Address("alice", elsewhere))
-            assert contacts.sender_id(Address("alice", home), mine) == "alice"
+            assert ids.sender_id(Address("alice", home), mine) == "alice"
             with bob.profile.store.transaction():  # a second alice with that identity
                 contacts.pin(str(Address("alice", elsewhere)), mine, bytes(32), node=elsewhere)
             other = bytes(range(1, 33))
-            assert contacts.sender_id(Address("alice", other), mine) == str(Address("alice", other))
+            assert ids.sender_id(Address("alice", other), mine) == str(Address("alice", other))
 
     run(main())

@@ -146,12 +146,12 @@ def watcher(answers: list[dict], after: int = 0, joined_epoch: int = 1, removing
     records = Records(record, Group())
     intake = Intake(records, removing)
     link = Link(answers)
-    groups = type("Groups", (), {"log_link": lambda self, r: link})()
+    commits = type("GroupCommits", (), {"log_link": lambda self, r: link})()
     events = EventBus()
     told: list = []
     events.subscribe(told.append)
     key_packages = type("KeyPackages", (), {"member": lambda self: None})()
-    watch = GroupWatch(groups, intake, records, key_packages, events)
+    watch = GroupWatch(commits, intake, records, key_packages, events)
     return watch, record, records, intake, link, told
 
 

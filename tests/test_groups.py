@@ -15,7 +15,7 @@ from nymchat.client.events import (
     Status,
     StatusChanged,
 )
-from nymchat.client.groups import Change
+from nymchat.client.groupcommits import Change
 from nymchat.client.nodelink import NodeSilent
 from nymchat.client.records import MemberTrust
 from nymchat.errors import KeyChanged, MlsError, NotFound, UsageError
@@ -209,7 +209,7 @@ def test_a_message_of_a_prior_epoch_still_opens(tmp_path):
         async with network(tmp_path) as net:
             alice, bob = await team(net, "alice", "bob")
             await bob.send("#team", "sent in the old epoch")
-            await alice.group_ops._commit(
+            await alice.group_commits.commit(
                 *alice.group_ops.records.named("team", alice.key_packages.member()),
                 Change(update=True),  # a key update: the group moves on
             )
@@ -305,7 +305,7 @@ def test_key_packages_running_low_are_published_anew(tmp_path):
 
             bob.link.request = recording
             claimed = {
-                (await alice.group_ops.node.claim(alice.contacts.nodes.address("bob")))[1]
+                (await alice.group_ops.node.claim(alice.contact_ids.nodes.address("bob")))[1]
                 for _ in range(11)
             }
             assert len(claimed) == 11  # each handed out once
@@ -338,12 +338,12 @@ def test_a_member_named_as_a_contact_with_another_key_blocks_sending(tmp_path):
             await alice.lookup("carol")  # the real carol, pinned
             # bob adds mallory under carol's name (a member may write any roster)
             identity, package = await bob.group_ops.node.claim(
-                bob.contacts.nodes.address("mallory")
+                bob.contact_ids.nodes.address("mallory")
             )
             record, group = bob.group_ops.records.named("team", bob.key_packages.member())
-            carol = bob.contacts.nodes.address("carol")
+            carol = bob.contact_ids.nodes.address("carol")
             claimed = {carol: (identity, package)}
-            await bob.group_ops._commit_once(record, group, False, [carol], {}, claimed)
+            await bob.group_commits._commit_once(record, group, False, [carol], {}, claimed)
             await take_in(alice)
             trust = {m.identity: (m.name, m.trust) for m in alice.group("team").members}
             assert trust[mallory.profile.identity.signing_public] == ("carol", MemberTrust.MISMATCH)
@@ -459,7 +459,7 @@ def lose_commit_answers(engine, taken: bool):
 
 
 async def update(engine) -> None:
-    await engine.group_ops._commit(
+    await engine.group_commits.commit(
         *engine.group_ops.records.named("team", engine.key_packages.member()),
         Change(update=True),
     )

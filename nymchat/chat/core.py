@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from nymchat.client import access, ops, vocabulary
 from nymchat.client import events as ev
-from nymchat.client.contacts import checked
+from nymchat.client.contactids import checked
 from nymchat.client.engine import Engine
 from nymchat.client.events import MessageReceived
 from nymchat.client.groups import group_name

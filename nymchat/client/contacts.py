@@ -1,19 +1,18 @@
 """The people a profile knows: their keys pinned on first use, a changed key recorded and
 blocking until the user trusts it (bound to the safety number they compared), marked
 verified, blocked, removed; the access keys they gave us; and the lookups that fetch and
-check their keys (anonymous, with proof of work when the node asks for it)."""
+check their keys (anonymous, with proof of work when the node asks for it). Who is who,
+by id, is `ContactIds`'s."""
 
 import asyncio
-import itertools
 import logging
 import os
 
 from nymchat.client import messages
+from nymchat.client.contactids import ContactIds
 from nymchat.client.events import EventBus, KeyChangedEvent, SessionReset
-from nymchat.client.links import Links
 from nymchat.client.messages import now_ms
 from nymchat.client.nodelink import Link
-from nymchat.client.nodes import KnownNodes
 from nymchat.client.profile import Profile
 from nymchat.client.records import Contact
 from nymchat.client.sessions import Sessions
@@ -25,27 +24,14 @@ from nymchat.errors import (
     NymchatError,
     UsageError,
 )
-from nymchat.nym import base58
-from nymchat.protocol import names, pow, wire
-from nymchat.protocol.address import KEY_LEN, Address, parse_typed
-from nymchat.protocol.contact import NodeContact
+from nymchat.protocol import pow, wire
+from nymchat.protocol.address import Address
 from nymchat.protocol.wire import Kind
 
 log = logging.getLogger(__name__)
 TRUST_DIGITS = 20  # of the safety number, to trust a changed key: 66 bits, not ground out
 WORK_ROUNDS = 3  # proofs of work a lookup or claim makes at most (the pool may run lower)
 NO_SIGNATURE = bytes(64)  # the node's agreement signature for an account registered before
-ALIASES = "contact_aliases"  # canonical address → contact id, where the rules give another
-
-
-def _node_key(text: str) -> bytes | None:
-    """The node key of a contact id's or canonical address's tail (`<base58 key>` or
-    `<base58 key>#<n>`), None if it is none (a petname, say)."""
-    try:
-        key = base58.decode(text.partition("#")[0]) if text else b""
-    except ValueError:
-        return None
-    return key if len(key) == KEY_LEN else None
 
 
 async def requested_by_name(link: Link, kind: Kind, username: str, what: str) -> wire.Answer:
@@ -69,132 +55,10 @@ async def requested_by_name(link: Link, kind: Kind, username: str, what: str) ->
     return answer
 
 
-def checked(text: str) -> str:
-    """Whom the user typed, checked before anything is unlocked: `name` or `name@petname`
-    normalised, or a contact id as faces show it (`name@<node key>[#n]`) kept."""
-    name, at, tail = text.strip(" \t\r\n").partition("@")
-    if at and _node_key(tail) is not None:
-        return f"{names.normalize(name)}@{tail}"
-    name, petname = parse_typed(text)
-    return name if petname is None else f"{name}@{petname}"
-
-
 class Contacts:
-    def __init__(self, profile: Profile, sessions: Sessions, links: Links, events: EventBus):
-        self.profile, self.store = profile, profile.store
-        self.sessions, self.links, self.events = sessions, links, events
-        self.nodes = KnownNodes(profile.store)
-
-    # --- ids: who is who, at which node -----------------------------------------------
-
-    def node_of(self, contact: Contact) -> bytes | None:
-        """The key of a contact's home node (a record without one: the origin node's)."""
-        return contact.node or self.profile.origin_node
-
-    def id_of(self, address: Address) -> str:
-        """The id the profile keeps the person at `address` under: an alias recorded for
-        the address, else the bare name at the origin node (as every record made before
-        federation is), else the canonical address. An id held by a contact of another
-        node (one who moved there) gets a fresh alias `<address>#<n>`, recorded."""
-        aliases: dict[str, str] = self.store.get(ALIASES, {})
-        canonical = str(address)
-        if canonical in aliases:
-            return aliases[canonical]
-        contact_id = address.name if address.node == self.profile.origin_node else canonical
-        held = self.get(contact_id)
-        if held is None or self.node_of(held) == address.node:
-            return contact_id
-        taken = set(aliases.values())
-        contact_id = next(
-            alias
-            for n in itertools.count(2)
-            if (alias := f"{canonical}#{n}") not in taken and self.get(alias) is None
-        )
-        self.store.put(ALIASES, {**aliases, canonical: contact_id})
-        return contact_id
-
-    def at(self, address: Address) -> Contact | None:
-        """The contact kept for the person at `address`, if any (no id is allocated)."""
-        aliases: dict[str, str] = self.store.get(ALIASES, {})
-        canonical = str(address)
-        origin = address.node == self.profile.origin_node
-        contact = self.get(aliases.get(canonical) or (address.name if origin else canonical))
-        return contact if contact is not None and self.node_of(contact) == address.node else None
-
-    def sender_id(self, address: Address, identity: bytes, claimed: str | None = None) -> str:
-        """The id of whoever sent a message certified as `address`'s for `identity`:
-        `id_of` (`claimed`, when the caller has it already), unless nobody is kept there
-        while one contact of that name with that pinned identity is kept at another node.
-        They moved: only their MOVED moves their record, but what they send before it
-        arrives is theirs (it opens only in their sessions)."""
-        contact_id = claimed or self.id_of(address)
-        if self.get(contact_id) is not None:
-            return contact_id
-        moved = [c for c in self.all() if c.name == address.name and c.identity == identity]
-        return moved[0].username if len(moved) == 1 else contact_id
-
-    def moved(self, contact: Contact, node: bytes, node_contact: str) -> bool:
-        """A contact's own word (checked by the caller) that their home is now `node`,
-        reached through `node_contact`: their record follows, and their address there
-        names them from now on, the aliases of their old one gone (within a transaction).
-        False if they were there already."""
-        aliases = {a: i for a, i in self.store.get(ALIASES, {}).items() if i != contact.username}
-        aliases[str(Address(contact.name, node))] = contact.username
-        self.store.put(ALIASES, aliases)
-        moving = self.node_of(contact) != node
-        contact.node, contact.node_contact = node, node_contact
-        self.put(contact)
-        return moving
-
-    def target(self, given: str | Address) -> tuple[str, str, bytes | None]:
-        """(contact id, name, node key) of whom the user means: an `Address`, a contact's
-        id, a canonical `name@<node key>`, or typed `name` (at the home node) or
-        `name@petname`. Node None: a profile with no node yet."""
-        if isinstance(given, Address):
-            return self.id_of(given), given.name, given.node
-        # An id as stored (a look-alike an older version pinned, `Alice`, is not one:
-        # typed, it means `alice`).
-        contact = self.get(given) if "@" in given or given == given.strip().lower() else None
-        if contact is not None:
-            return given, contact.name, self.node_of(contact)
-        name, _, at = given.partition("@")
-        key = _node_key(at)
-        if key is not None:
-            address = Address(names.normalize(name), key)
-            return self.id_of(address), address.name, address.node
-        name, petname = parse_typed(given)
-        node = self.nodes.resolve(petname) if petname is not None else self.nodes.home_key()
-        return (name, name, None) if node is None else (self.id_of(Address(name, node)), name, node)
-
-    def resolve(self, given: str | Address) -> str:
-        """The contact id of whom the user means (see `target`)."""
-        return self.target(given)[0]
-
-    def display(self, contact_id: str) -> str:
-        """How a contact is shown: `name` at the home node, `name@petname` at a node the
-        user named, `name@<8 characters of its key>` at one they did not."""
-        contact = self.get(contact_id) if contact_id[:1] != "#" else None
-        node = self.node_of(contact) if contact is not None else None
-        if contact is None or node is None:
-            return contact_id
-        return self.nodes.display(Address(contact.name, node))
-
-    def link_to(
-        self, node: bytes | None, contact: Contact | None = None, node_contact: str | None = None
-    ) -> Link:
-        """The link to a node (home, or anonymous-only to another), reached through the
-        contact string of its KnownNodes entry, else the one `contact` gave us, else
-        `node_contact` (a group's log node's, say)."""
-        known = self.nodes.by_key(node) if node is not None else None
-        text = known.contact if known else (contact.node_contact if contact else node_contact)
-        return self.links.to(node, NodeContact.parse(text) if text else None)
-
-    def get(self, username: str) -> Contact | None:
-        record = self.store.contact(username)
-        return Contact.from_record(record) if record is not None else None
-
-    def all(self) -> list[Contact]:
-        return [Contact.from_record(record) for record in self.store.contacts()]
+    def __init__(self, profile: Profile, ids: ContactIds, sessions: Sessions, events: EventBus):
+        self.profile, self.store, self.ids = profile, profile.store, ids
+        self.sessions, self.events = sessions, events
 
     def put(self, contact: Contact) -> None:
         """Stores a contact (within a transaction)."""
@@ -204,7 +68,7 @@ class Contacts:
         """The pinned contact named `username`, or an error saying how to get one. A name
         stored exactly so comes first: a look-alike an older version pinned (`Alice` next
         to `alice`) is named, and removed, on its own."""
-        contact = self.get(username) or self.get(self.resolve(username))
+        contact = self.ids.get(username) or self.ids.get(self.ids.resolve(username))
         if contact is None:
             raise NotFound(f"no contact '{username}': `nymchat lookup {username}` first")
         return contact
@@ -216,8 +80,8 @@ class Contacts:
         checks the signature chain and pins them on first use. A different key than the
         pinned one is recorded and blocks sending. `identity`: the one expected (from a
         contact card): keys of another are refused before anything is pinned."""
-        contact_id, username, node = self.target(given)
-        link = self.link_to(node, self.get(contact_id))
+        contact_id, username, node = self.ids.target(given)
+        link = self.ids.link_to(node, self.ids.get(contact_id))
         body = (await self._bundle(link, username)).body
         if body["username"] != username:
             raise NymchatError(
@@ -272,7 +136,7 @@ class Contacts:
         ones are trusted; other identity keys are recorded as a change. `agreement`, the
         agreement key the identity signed, goes with its identity. A new contact is
         pinned at `node` (reached through `node_contact` when it is given)."""
-        contact = self.get(username)
+        contact = self.ids.get(username)
         if contact is None:
             contact = Contact(
                 username,
@@ -303,11 +167,21 @@ class Contacts:
             contact.access_key, contact.access_sent = access_key, sent
             self.put(contact)
 
+    def moved(self, contact: Contact, node: bytes, node_contact: str) -> bool:
+        """A contact's own word (checked by the caller) that their home is now `node`,
+        reached through `node_contact`: their record follows, and their address there
+        names them from now on (within a transaction). False if they were there already."""
+        self.ids.moved(contact.username, Address(contact.name, node))
+        moving = self.ids.node_of(contact) != node
+        contact.node, contact.node_contact = node, node_contact
+        self.put(contact)
+        return moving
+
     async def agreement(self, username: str) -> bytes:
         """The key messages to `username` are sealed to: pinned with their identity, or
         (a contact pinned before sealed sending) brought by a lookup. `NotSealable` if
         their nymchat predates it."""
-        contact = self.get(username)
+        contact = self.ids.get(username)
         if contact is None or contact.agreement is None:
             contact = await self.lookup(username)
         if contact.agreement is None:
@@ -320,8 +194,8 @@ class Contacts:
     async def ready(self, given: str | Address) -> Contact:
         """The contact, with a usable session (looked up if needed); raises `KeyChanged`
         while their key change is not trusted."""
-        username = self.resolve(given)
-        contact = self.get(username)
+        username = self.ids.resolve(given)
+        contact = self.ids.get(username)
         if contact is not None and contact.session_broken:
             with self.store.transaction():
                 self.sessions.drop(username)
@@ -341,7 +215,7 @@ class Contacts:
 
     def session_broke(self, username: str) -> None:
         """The next message to `username` starts a new session."""
-        contact = self.get(username)
+        contact = self.ids.get(username)
         if contact is not None:
             contact.session_broken = True
             with self.store.transaction():

@@ -97,7 +97,7 @@ class DirectPaths:
 
     def state(self, username: str) -> DirectState | None:
         """Direct mode with a contact; None when it is off."""
-        contact = self.contacts.get(username)
+        contact = self.contacts.ids.get(username)
         if contact is None or contact.direct is None:
             return None
         return DirectState.from_record(contact.direct)
@@ -106,7 +106,7 @@ class DirectPaths:
         """Does one of `ACTIONS` with contact `name`; returns their username."""
         if action not in ACTIONS:
             raise UsageError(f"no direct-mode action {action!r}: {', '.join(ACTIONS)}")
-        username = self.contacts.resolve(name)
+        username = self.contacts.ids.resolve(name)
         if action in ("invite", "accept"):
             await self.contacts.ready(username)
         else:
@@ -132,7 +132,7 @@ class DirectPaths:
 
     def _put(self, username: str, state: DirectState | None) -> None:
         """Stores direct-mode state in the contact's sealed record (within a transaction)."""
-        contact = self.contacts.get(username)
+        contact = self.contacts.ids.get(username)
         if contact is None:
             return
         contact.direct = None if state is None else state.to_record()
@@ -281,7 +281,7 @@ class DirectPaths:
         a nym-client restart); a listener whose own address changed ends direct mode."""
         address = self._transport.address
         own = None if address is None else address.to_bytes()
-        for contact in self.contacts.all():
+        for contact in self.contacts.ids.all():
             if contact.direct:
                 await self.run(contact.username, direct.Refresh(own))
 
@@ -289,7 +289,7 @@ class DirectPaths:
         """The contacts with direct mode on, by the channel id of their packets."""
         if self._channels is None:
             self._channels = {}
-            for contact in self.contacts.all():
+            for contact in self.contacts.ids.all():
                 state = DirectState.from_record(contact.direct) if contact.direct else None
                 if state is not None and state.phase == direct.DirectPhase.ON:
                     keys = packets.keys(state.shared_secret)
@@ -300,7 +300,7 @@ class DirectPaths:
         """Tells the sender the message reached this device: directly to a direct peer
         (a lost receipt makes the sender fall back to the node), else relayed. Never to a
         changed key not trusted yet: its session may be the node's."""
-        contact = self.contacts.get(sender)
+        contact = self.contacts.ids.get(sender)
         if contact is None or contact.changed:
             return
         receipt_id = os.urandom(16)

@@ -4,6 +4,7 @@ JSON-RPC API, the demo, the benchmarks) use this class's public methods and its 
 only; they render the typed events (nymchat/client/events.py) in their own words.
 
     Sessions      end-to-end sessions (Olm): open, seal, open messages, keep the ratchets
+    ContactIds    who is who: the contacts kept by id, the id of an address, how shown
     Contacts      keys pinned on first use, lookups, changes, trust, verified, blocked
     Access        our access key and policy for strangers (who reaches us without work)
     Certificates  the node's certificate of our name, carried by every sealed message
@@ -19,8 +20,9 @@ only; they render the typed events (nymchat/client/events.py) in their own words
     KeyPackages   the MLS member and its key packages at the node
     GroupRecords  the groups we are in, sealed, with their live MLS state
     GroupIntake   a group's log entries taken in: joins, commits, messages
-    Groups        creating and changing groups, sending to them; conflicts retried
-    GroupNode     key packages claimed and group posts made at the node (for Groups)
+    Groups        creating and changing groups, sending to them
+    GroupCommits  a change committed to a group's log; conflicts retried
+    GroupNode     key packages claimed and group posts made at the node (for the two above)
     GroupWatch    the logs of groups kept at other nodes, watched anonymously
 
 An engine is opened online (with a `NodeLink`) or offline (`Engine.offline`, an
@@ -32,6 +34,7 @@ from collections.abc import AsyncGenerator, Callable
 
 from nymchat.client.access import Access
 from nymchat.client.certificate import Certificates
+from nymchat.client.contactids import ContactIds
 from nymchat.client.contacts import Contacts
 from nymchat.client.direct import DirectPhase
 from nymchat.client.directintake import DirectIntake
@@ -43,7 +46,9 @@ from nymchat.client.events import (
     NymClientBack,
     NymClientLost,
 )
+from nymchat.client.groupcommits import GroupCommits
 from nymchat.client.groupintake import GroupIntake
+from nymchat.client.groupnode import GroupNode
 from nymchat.client.grouprecords import GroupRecords
 from nymchat.client.groups import UPDATE_AFTER, Groups, group_name
 from nymchat.client.groupwatch import GroupWatch
@@ -69,7 +74,8 @@ class Engine:
         self.profile, self.link, self.events = profile, link, EventBus()
         self.links = Links(link, profile.store, self.events.emit)
         self.sessions = Sessions(profile)
-        self.contacts = Contacts(profile, self.sessions, self.links, self.events)
+        self.contact_ids = ContactIds(profile, self.links)
+        self.contacts = Contacts(profile, self.contact_ids, self.sessions, self.events)
         self.access = Access(profile.store)
         self.certificates = Certificates(profile, link)
         self.relay = relay = Relay(
@@ -83,24 +89,34 @@ class Engine:
         records = GroupRecords(profile.store)
         self.group_intake = GroupIntake(
             profile,
-            self.contacts,
+            self.contact_ids,
             self.key_packages,
             records,
             self.events,
-            lambda group_id: self.group_ops.commit_soon(group_id),
+            lambda group_id: self.group_commits.commit_soon(group_id),
         )
         self.intake.invited = self.group_intake.invited
-        self.group_ops = Groups(
+        group_node = GroupNode(self.contact_ids, relay)
+        self.group_commits = GroupCommits(
             profile,
-            self.contacts,
-            relay,
+            self.contact_ids,
             self.access,
             self.key_packages,
             records,
             self.group_intake,
-            self.events,
+            group_node,
             lambda done, limit: self.incoming.catch_up(done, limit),
             lambda usernames, body: self.outbox.invite(usernames, body),
+        )
+        self.group_ops = Groups(
+            profile,
+            self.contact_ids,
+            self.key_packages,
+            records,
+            self.group_intake,
+            group_node,
+            self.group_commits,
+            lambda done, limit: self.incoming.catch_up(done, limit),
             group_update_after,
         )
         self.outbox = Outbox(
@@ -119,7 +135,9 @@ class Engine:
             self.events,
             self.group_intake,
             self.key_packages,
-            GroupWatch(self.group_ops, self.group_intake, records, self.key_packages, self.events),
+            GroupWatch(
+                self.group_commits, self.group_intake, records, self.key_packages, self.events
+            ),
         )
         self.home_move = HomeMove(
             profile, self.links, self.contacts, self.registration, self.outbox, self.incoming
@@ -158,7 +176,7 @@ class Engine:
 
     async def aclose(self) -> None:
         await self.incoming.watch.aclose()
-        await self.group_ops.aclose()
+        await self.group_commits.aclose()
         await self.direct.aclose()
         self.direct_intake.close()
         self.links.close()
@@ -189,19 +207,19 @@ class Engine:
         return self.contacts.known(name)
 
     def contact(self, name: str) -> Contact | None:
-        return self.contacts.get(self.contacts.resolve(name))
+        return self.contact_ids.get(self.contact_ids.resolve(name))
 
     def display(self, contact_id: str) -> str:
-        """A contact's id as the person is shown it (see `Contacts.display`)."""
-        return self.contacts.display(contact_id)
+        """A contact's id as the person is shown it (see `ContactIds.display`)."""
+        return self.contact_ids.display(contact_id)
 
     def node_name(self, node: bytes) -> str:
         """How a node is shown: the petname the person gave it, else the start of its key."""
-        known = self.contacts.nodes.by_key(node)
+        known = self.contact_ids.nodes.by_key(node)
         return known.petname if known is not None else short_key(node)
 
     def contact_list(self) -> list[Contact]:
-        return self.contacts.all()
+        return self.contact_ids.all()
 
     def safety_number(self, contact: Contact) -> str:
         return self.contacts.safety_number(contact)
@@ -222,7 +240,7 @@ class Engine:
         """Blocks a name (a contact or not: nothing is pinned). Local only: the node and
         they are told nothing. Direct mode with them is forgotten without a word (their
         direct packets are then a stranger's), and what waits for them fails."""
-        username = self.contacts.resolve(name)
+        username = self.contact_ids.resolve(name)
         with self.profile.store.transaction():
             self.contacts.set_blocked(username, True)
             self.direct.forget(username)
@@ -230,7 +248,7 @@ class Engine:
         return username
 
     def unblock(self, name: str) -> str:
-        username = self.contacts.resolve(name)
+        username = self.contact_ids.resolve(name)
         if username not in self.contacts.blocked():
             raise NotFound(f"{username} is not blocked")
         with self.profile.store.transaction():

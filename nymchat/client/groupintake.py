@@ -14,7 +14,7 @@ from typing import Any
 
 from nymchat import _native
 from nymchat.client import groupmessages, messages, roster
-from nymchat.client.contacts import Contacts
+from nymchat.client.contactids import ContactIds
 from nymchat.client.events import (
     EventBus,
     GroupChanged,
@@ -41,7 +41,7 @@ class GroupIntake:
     def __init__(
         self,
         profile: Profile,
-        contacts: Contacts,
+        contacts: ContactIds,
         key_packages: KeyPackages,
         records: GroupRecords,
         events: EventBus,

@@ -8,7 +8,8 @@ import secrets
 from typing import Any
 
 from nymchat import _native
-from nymchat.client.contacts import Contacts, requested_by_name
+from nymchat.client.contactids import ContactIds
+from nymchat.client.contacts import requested_by_name
 from nymchat.client.nodelink import Link, NodeRefused, Offline
 from nymchat.client.relay import Relay
 from nymchat.errors import KeyChanged, NymchatError
@@ -20,7 +21,7 @@ WORK_ROUNDS = 2  # proofs of work for the members a commit adds
 
 
 class GroupNode:
-    def __init__(self, contacts: Contacts, relay: Relay):
+    def __init__(self, contacts: ContactIds, relay: Relay):
         self.contacts = contacts
         self.relay = relay  # its `delay` (`--sealed-delay`) holds group posts too
 

@@ -13,9 +13,9 @@ import logging
 from typing import Any
 
 from nymchat.client.events import Event, EventBus, GroupJoined, GroupSplit, MessageReceived
+from nymchat.client.groupcommits import GroupCommits
 from nymchat.client.groupintake import GroupIntake
 from nymchat.client.grouprecords import GroupRecord, GroupRecords
-from nymchat.client.groups import Groups
 from nymchat.client.keypackages import KeyPackages
 from nymchat.client.nodelink import TIMEOUT
 from nymchat.errors import NymchatError
@@ -32,13 +32,13 @@ RESCAN_S = 60.0  # how often following looks for groups to watch (and on each jo
 class GroupWatch:
     def __init__(
         self,
-        groups: Groups,
+        commits: GroupCommits,
         intake: GroupIntake,
         records: GroupRecords,
         key_packages: KeyPackages,
         events: EventBus,
     ):
-        self.groups, self.intake, self.records = groups, intake, records
+        self.commits, self.intake, self.records = commits, intake, records
         self.key_packages, self.events = key_packages, events
         self.joined = asyncio.Event()  # set: a group was joined (following watches it)
         self._following: asyncio.Task[None] | None = None
@@ -67,7 +67,7 @@ class GroupWatch:
         if live is None:
             return [], False
         record, group = live
-        link = self.groups.log_link(record)
+        link = self.commits.log_link(record)
         answer = await link.request(
             Kind.GROUP_WATCH,
             timeout=hold + TIMEOUT if hold else None,

@@ -87,12 +87,12 @@ class Intake:
             if node is None:
                 raise NymchatError("no node to check the sender's certificate with")
             address = Address(name, node)
-            sender = self.contacts.id_of(address)  # whom it claims to be, to tell of it
+            sender = self.contacts.ids.id_of(address)  # whom it claims to be, to tell of it
             received = received or now_ms()
             certificate = wire.decode_certificate(
                 sealed.certificate, _native.PublicKey(node), received
             )
-            sender = self.contacts.sender_id(address, certificate.identity, sender)
+            sender = self.contacts.ids.sender_id(address, certificate.identity, sender)
             if peer is not None and sender != peer:
                 raise NymchatError(f"a direct message from {peer} is sealed as {sender}'s")
             return self._take(sender, node, message_id, sealed, certificate, handshake)
@@ -115,13 +115,13 @@ class Intake:
         if sender in self.contacts.blocked():  # dropped unread: no receipt, no key, no session
             log.info("dropped a message from %s (blocked)", sender)
             return None
-        self._check_certificate(sender, certificate, sealed, self.contacts.get(sender))
+        self._check_certificate(sender, certificate, sealed, self.contacts.ids.get(sender))
         stored = self.store.message(message_id)
         if stored is not None:
             return self._unshown(stored)
         invite, message = None, None
         with self.store.transaction():
-            contact = self.contacts.get(sender)
+            contact = self.contacts.ids.get(sender)
             if sealed.keys is not None:
                 contact = self._pin(sender, contact, sealed, node)
             assert contact is not None  # `_check_certificate` refused a stranger without keys
@@ -261,7 +261,7 @@ class Intake:
         if record.get("direction") != Direction.IN or record.get("shown", True):
             return None
         message = Message.from_record(record)
-        return self._received(message, self.contacts.get(message.peer))
+        return self._received(message, self.contacts.ids.get(message.peer))
 
     def never_shown(self) -> list[MessageReceived]:
         """Messages stored but not shown when the last process stopped (it died between
@@ -288,7 +288,8 @@ class Intake:
             records, last = self.store.incoming_since(self.store.get(INBOX_CURSOR, 0))
             self.store.put(INBOX_CURSOR, last)
         return [
-            self._received(m, self.contacts.get(m.peer)) for m in map(Message.from_record, records)
+            self._received(m, self.contacts.ids.get(m.peer))
+            for m in map(Message.from_record, records)
         ]
 
     def inbox_done(self) -> None:

@@ -99,7 +99,7 @@ class HomeMove:
             assert home is not None  # registered
             body = messages.moved_body(self.profile.identity, name, str(home))
             blocked = self.contacts.blocked()
-            told = [c.username for c in self.contacts.all() if c.username not in blocked]
+            told = [c.username for c in self.contacts.ids.all() if c.username not in blocked]
             leaving = {**leaving, "told": len(told)}
             with self.store.transaction():
                 self.outbox.tell_moved(body, told)

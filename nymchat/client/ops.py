@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from nymchat.client import access, vocabulary
-from nymchat.client.contacts import checked
+from nymchat.client.contactids import checked
 from nymchat.client.directpaths import ACTIONS
 from nymchat.client.engine import Engine
 from nymchat.client.groups import group_name

@@ -126,7 +126,7 @@ class Outbox:
             raise TooLong(f"{why}: nothing was queued or sent")
         if isinstance(name, str) and name.startswith("#"):
             return "#" + self.groups.check_sendable(name)
-        username = self.contacts.resolve(name)
+        username = self.contacts.ids.resolve(name)
         if username in self.contacts.blocked():
             raise UsageError(
                 f"you blocked {username}: `nymchat contacts unblock {username}` "
@@ -206,13 +206,13 @@ class Outbox:
         await self._notices()
 
     async def _tell_moved(self, username: str) -> None:
-        if self.contacts.get(username) is not None:
+        if self.contacts.ids.get(username) is not None:
             await self.contacts.ready(username)
             body = bytes.fromhex(self.store.get(MOVED_BODY))
             await self.relay.send(username, messages.MOVED, os.urandom(16), body)
 
     async def _tell_access(self, username: str) -> None:
-        if self.contacts.get(username) is not None:
+        if self.contacts.ids.get(username) is not None:
             await self.contacts.ready(username)
             await self.relay.tell_access(username)
 

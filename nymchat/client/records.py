@@ -31,7 +31,7 @@ class Contact:
 
     `username` is the contact's id, what the profile keys everything of theirs by: the
     bare name for a contact at the profile's origin node (and for every record made
-    before federation), else `name@<node key base58>` (see `Contacts.id_of`). `node` is
+    before federation), else `name@<node key base58>` (see `ContactIds.id_of`). `node` is
     their home node's key (None: the origin node), `node_contact` its contact string when
     we learnt it from them."""
 

@@ -66,10 +66,11 @@ class Relay:
         payload = await self.seal(username, kind, message_id, body)
         if self.delay > 0:
             await asyncio.sleep(secrets.SystemRandom().uniform(0, self.delay))
-        contact = self.contacts.get(username)
+        ids = self.contacts.ids
+        contact = ids.get(username)
         link = self.links.home
         if contact is not None:
-            link = self.contacts.link_to(self.contacts.node_of(contact), contact)
+            link = ids.link_to(ids.node_of(contact), contact)
         name = name_of(username)
         send: dict[str, Any] = {"recipient": name, "message_id": message_id, "payload": payload}
         try:

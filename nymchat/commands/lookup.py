@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nymchat.client.contacts import checked
+    from nymchat.client.contactids import checked
     from nymchat.client.ops import perform
     from nymchat.commands.safety import describe
     from nymchat.identity import fingerprint
