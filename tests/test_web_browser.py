@@ -128,8 +128,9 @@ def start_web():
     given); stops every one after the test (exit status 0)."""
     started: list[WebProcess] = []
 
-    def start(user: User, passphrase: str | None = PASSPHRASE) -> WebProcess:
-        env = {"NYMCHAT_PASSPHRASE": passphrase} if passphrase else {}
+    def start(user: User, passphrase: str | None = PASSPHRASE, **env: str) -> WebProcess:
+        if passphrase:
+            env["NYMCHAT_PASSPHRASE"] = passphrase
         started.append(WebProcess(user.home, user.shiv_root, **env))
         return started[-1]
 
@@ -458,6 +459,30 @@ def test_the_page_says_when_the_nym_client_is_lost_and_back_and_when_it_lost_nym
     web.stop()  # the page's own server goes away
     alice.wait_for(shown(hooked("banner-connection")), 30)
     assert "connection to nymchat web lost" in alice.text(hooked("banner-connection"))
+
+
+def test_the_page_says_when_the_node_is_unreachable_and_a_message_waits_queued(
+    net, pair, start_node, start_web, browser
+):
+    """The node stops: a message typed meanwhile shows queued and, once its send found the
+    node silent, the status bar says so; the node back, the message leaves and the line
+    goes."""
+    mixnet, node = net
+    web = start_web(pair[0], NYMCHAT_NODE_TIMEOUT="2")
+    alice = signed_in(browser, web)
+    talk_to(alice, "bob")
+    say(alice, "before")
+    alice.wait_for(f"{message('before', 'out')} === 'accepted'", 30)
+    assert not alice.evaluate(shown(hooked("status-node")))
+    node.stop()
+    say(alice, "while the node is down")
+    alice.wait_for(f"{message('while the node is down', 'out')} === 'queued'", 10)
+    alice.wait_for(shown(hooked("status-node")), 50)  # not at follow's next refresh (60 s)
+    assert "does not answer" in alice.text(hooked("status-node"))
+    start_node(mixnet, data=node.data)
+    alice.wait_for(f"{message('while the node is down', 'out')} === 'accepted'", 120)
+    alice.wait_for(f"!{shown(hooked('status-node'))}", 30)
+    clean(alice)
 
 
 def test_a_group_made_in_the_page_reaches_its_member(pair, start_web, browser, shoot):

@@ -64,7 +64,7 @@ from nymchat.client.records import Contact, DirectStatus, Group, Message
 from nymchat.client.registration import Registration
 from nymchat.client.relay import Relay
 from nymchat.client.sessions import Sessions
-from nymchat.errors import NotFound
+from nymchat.errors import NotFound, StillQueued, Unreachable
 from nymchat.protocol.address import Address, short_key
 
 
@@ -280,8 +280,15 @@ class Engine:
     # --- messages -------------------------------------------------------------------
 
     async def send(self, name: str | Address, text: str) -> bytes:
-        """See `lookup` for whom `name` may be."""
-        return await self.outbox.send(name, text)
+        """See `lookup` for whom `name` may be. A message left queued because the node did
+        not answer has `follow` try the node now (and say so when it still does not),
+        rather than at its next refresh."""
+        try:
+            return await self.outbox.send(name, text)
+        except StillQueued as e:
+            if e.kind == Unreachable.kind:
+                self.retry_node()
+            raise
 
     def queue(self, name: str, text: str) -> bytes:
         return self.outbox.queue(name, text)
@@ -303,8 +310,16 @@ class Engine:
         return await self.outbox.flush()
 
     def flush_soon(self) -> None:
-        """Starts sending what waits, in the background (a serving process, on request)."""
-        self.direct.soon(self.outbox.flush())
+        """Starts sending what waits, in the background (a serving process, on request).
+        What is left waiting has `follow` try the node now (and say so when it still does
+        not answer), rather than at its next refresh."""
+
+        async def flush() -> None:
+            await self.outbox.flush()
+            if self.outbox.waiting():
+                self.retry_node()
+
+        self.direct.soon(flush())
 
     def message(self, message_id: bytes) -> Message | None:
         return self.outbox.message(message_id)
